@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds cove's native parts into build/:
+#   build/cove-shim  the container init and per-container monitor (static, so it needs no
+#                    loader or libraries once inside a container's mount namespace)
+#   build/cove.node  the N-API addon for the few syscalls the engine makes in process
+# Only gcc and Node's headers are needed (both on a fresh machine of this kind). Rebuilds only
+# what changed, so it is cheap to call before every test run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build
+
+CFLAGS=(-O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing)
+
+stale() { # stale TARGET SOURCES...: true when TARGET is missing or older than any source
+  local target=$1; shift
+  [ -e "$target" ] || return 0
+  for s in "$@"; do [ "$s" -nt "$target" ] && return 0; done
+  return 1
+}
+
+shim_sources=(src/native/shim/*.c src/native/shim/*.h)
+if stale build/cove-shim "${shim_sources[@]}"; then
+  gcc "${CFLAGS[@]}" -static -o build/cove-shim.tmp src/native/shim/*.c
+  mv build/cove-shim.tmp build/cove-shim
+  echo "built build/cove-shim"
+fi
+
+if [ -d src/native/addon ]; then
+  node_include=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
+  [ -f "$node_include/node_api.h" ] || node_include=/usr/include/node
+  addon_sources=(src/native/addon/*.c)
+  if stale build/cove.node "${addon_sources[@]}"; then
+    gcc "${CFLAGS[@]}" -shared -fPIC -I"$node_include" -o build/cove.node.tmp "${addon_sources[@]}"
+    mv build/cove.node.tmp build/cove.node
+    echo "built build/cove.node"
+  fi
+fi

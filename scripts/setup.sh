@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (Debian, root) to build and test cove, and is cheap to run again:
+# Debian packages the tests use as peers and fixtures, npm dependencies, the native parts and
+# the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+command -v runc >/dev/null || need_pkgs+=(runc)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages ${need_pkgs[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# npm dependencies: install when missing or when package.json changed since the last install
+if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build-native.sh
+npx tsc -p tsconfig.json

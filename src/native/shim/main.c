@@ -1,0 +1,495 @@
+/* cove-shim: the per-container monitor.
+ *
+ *   cove-shim PLAN          run a plan (create a container, or exec into one) and stay as the
+ *                           process's monitor until it exits
+ *   cove-shim --attach-device-filter CGROUP_DIR PROGRAM
+ *                           load a cgroup v2 device program and attach it (replacing older ones)
+ *
+ * The monitor forks the first child, which joins/creates namespaces and forks the container init
+ * as the monitor's own child (CLONE_PARENT). The monitor writes id maps and cgroup membership
+ * from outside, relays hook synchronisation to the runtime over fd 3 (a socket, line protocol),
+ * waits for `start` on a fifo in the state directory, and records the exit status atomically in
+ * the state directory so that the runtime may come and go. Line protocol on fd 3 (to runtime):
+ *   pid N | sync NAME (expects "ok" or "abort") | created N | started | error OP ERRNO TEXT |
+ *   exit CODE SIGNAL
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int report_fd = -1;
+static const char *state_dir = NULL;
+static const char *exit_file = "exit";
+static pid_t init_pid = 0;
+
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+	if (report_fd < 0)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(report_fd, line, n) < 0) {
+		close(report_fd); /* the runtime went away: carry on without it */
+		report_fd = -1;
+	}
+}
+
+/* Reads one line from the runtime; returns 0 on "ok". */
+static int await_runtime_ok(void)
+{
+	if (report_fd < 0)
+		return 0;
+	char line[64];
+	size_t n = 0;
+	while (n < sizeof(line) - 1) {
+		ssize_t r = read(report_fd, line + n, 1);
+		if (r <= 0)
+			return -1;
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = 0;
+	return strcmp(line, "ok") == 0 ? 0 : -1;
+}
+
+static void state_path(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "%s/%s", state_dir, name);
+}
+
+/* Writes a small file in the state dir atomically: temp file, fsync, rename. */
+static void write_state_file(const char *name, const char *content)
+{
+	if (!state_dir)
+		return;
+	char path[4096], tmp[4200];
+	state_path(path, sizeof(path), name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	size_t len = strlen(content);
+	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	close(fd);
+	rename(tmp, path);
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, data, len);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Re-executes from a sealed in-memory copy, so that no process in a container can reach the
+ * binary on disk through /proc/<pid>/exe and overwrite it (CVE-2019-5736). */
+static void ensure_sealed_copy(char **argv)
+{
+	const int all = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & all) == all) {
+		close(fd);
+		return;
+	}
+	struct stat st;
+	int mfd = memfd_create("cove-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0 || fstat(fd, &st) < 0)
+		goto out;
+	off_t left = st.st_size;
+	while (left > 0) {
+		ssize_t n = sendfile(mfd, fd, NULL, left);
+		if (n <= 0)
+			goto out;
+		left -= n;
+	}
+	if (fcntl(mfd, F_ADD_SEALS, all) < 0)
+		goto out;
+	close(fd);
+	fexecve(mfd, argv, environ);
+	fd = -1;
+out:
+	/* Refuse to go on unprotected: a plain run would expose the binary. */
+	fprintf(stderr, "cove-shim: cannot run from a sealed copy of itself: %s\n", strerror(errno));
+	_exit(125);
+}
+
+static void kill_and_reap(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static void fail_setup(int op, int err, const char *text, pid_t c1)
+{
+	report("error %d %d %s", op, err, text);
+	kill_and_reap(init_pid);
+	kill_and_reap(c1);
+	_exit(1);
+}
+
+static int send_to_console_socket(const char *path, int master)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return errno = ENAMETOOLONG, -1;
+	strcpy(addr.sun_path, path);
+	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int saved = errno;
+		close(s);
+		return errno = saved, -1;
+	}
+	/* runc's protocol: one message whose payload is the terminal name, with the fd attached. */
+	char name[] = "/dev/ptmx";
+	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	int rc = sendmsg(s, &mh, 0) < 0 ? -1 : 0;
+	int saved = errno;
+	close(s);
+	errno = saved;
+	return rc;
+}
+
+static void copy_winsize(int from, int to)
+{
+	struct winsize ws;
+	if (ioctl(from, TIOCGWINSZ, &ws) == 0)
+		ioctl(to, TIOCSWINSZ, &ws);
+}
+
+/* Copies what is readable from one fd to another; returns -1 at EOF or error. */
+static int relay(int from, int to)
+{
+	char buf[16384];
+	ssize_t n = read(from, buf, sizeof(buf));
+	if (n <= 0)
+		return -1;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = write(to, buf + off, n - off);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		off += w;
+	}
+	return 0;
+}
+
+static void record_exit(int status)
+{
+	char content[64];
+	if (WIFSIGNALED(status)) {
+		snprintf(content, sizeof(content), "%d %d\n", 128 + WTERMSIG(status), WTERMSIG(status));
+		report("exit %d %d", 128 + WTERMSIG(status), WTERMSIG(status));
+	} else {
+		snprintf(content, sizeof(content), "%d 0\n", WEXITSTATUS(status));
+		report("exit %d 0", WEXITSTATUS(status));
+	}
+	write_state_file(exit_file, content);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--attach-device-filter") == 0) {
+		if (attach_device_filter(argv[2], argv[3]) < 0) {
+			fprintf(stderr, "cove-shim: attach device filter to %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "usage: cove-shim PLAN | --attach-device-filter CGROUP_DIR PROGRAM\n");
+		return 2;
+	}
+	ensure_sealed_copy(argv);
+	if (fcntl(3, F_GETFD) >= 0) {
+		report_fd = 3;
+		fcntl(report_fd, F_SETFD, FD_CLOEXEC);
+	}
+	struct plan plan;
+	if (plan_load(argv[1], &plan) < 0) {
+		report("error -1 %d cannot read plan %s", errno, argv[1]);
+		return 1;
+	}
+	int autostart = 0, proxy = 0, keep_stdio = 0;
+	const char *console_socket = NULL;
+	for (size_t i = 0; i < plan.count; i++) {
+		const struct op *o = &plan.ops[i];
+		switch (o->code) {
+		case OP_STATE_DIR: state_dir = arg_str(o, 0); break;
+		case OP_EXIT_FILE: exit_file = arg_str(o, 0); break;
+		case OP_AUTOSTART: autostart = 1; break;
+		case OP_CONSOLE_PROXY: proxy = 1; break;
+		case OP_KEEP_STDIO: keep_stdio = 1; break;
+		case OP_CONSOLE_SOCKET: console_socket = arg_str(o, 0); break;
+		default: break;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sigset_t mask, oldmask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		report("error -1 %d socketpair", errno);
+		return 1;
+	}
+	pid_t c1 = fork();
+	if (c1 < 0) {
+		report("error -1 %d fork", errno);
+		return 1;
+	}
+	if (c1 == 0) {
+		close(sv[0]);
+		if (report_fd >= 0)
+			close(report_fd);
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		child_main(&plan, sv[1]);
+	}
+	close(sv[1]);
+	int sock = sv[0];
+	if (!keep_stdio && !proxy) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int i = 0; i < 3 && null >= 0; i++)
+			dup2(null, i);
+		if (null > 2)
+			close(null);
+	}
+
+	/* Cgroup membership before the child creates its cgroup namespace. */
+	for (size_t i = 0; i < plan.count; i++) {
+		const struct op *o = &plan.ops[i];
+		if (o->code != OP_CGROUP_PROCS)
+			continue;
+		char pid[32];
+		int n = snprintf(pid, sizeof(pid), "%d", c1);
+		if (write_file(arg_str(o, 0), pid, n) < 0)
+			fail_setup((int)i, errno, arg_str(o, 0), c1);
+	}
+	msg_send(sock, MSG_GO, 0, 0, "");
+
+	int master = -1;
+	struct msg m;
+	for (;;) {
+		int passfd = -1;
+		int n = msg_recv(sock, &m, &passfd);
+		if (n <= 0) {
+			int status = 0;
+			if (init_pid > 0 && waitpid(init_pid, &status, WNOHANG) == init_pid)
+				fail_setup(-1, 0, WIFSIGNALED(status) ? "container init was killed during setup" : "container init exited during setup", c1);
+			fail_setup(-1, 0, "container init exited during setup", c1);
+		}
+		if (m.type == MSG_ERROR) {
+			fail_setup(m.a, m.b, m.text, c1);
+		} else if (m.type == MSG_USERNS_READY) {
+			char path[64];
+			for (size_t i = 0; i < plan.count; i++) {
+				const struct op *o = &plan.ops[i];
+				const char *file = o->code == OP_SETGROUPS ? "setgroups" : o->code == OP_UID_MAP ? "uid_map" : o->code == OP_GID_MAP ? "gid_map" : NULL;
+				if (!file)
+					continue;
+				snprintf(path, sizeof(path), "/proc/%d/%s", c1, file);
+				if (write_file(path, arg_str(o, 0), o->lens[0]) < 0)
+					fail_setup((int)i, errno, path, c1);
+			}
+			msg_send(sock, MSG_USERNS_MAPPED, 0, 0, "");
+		} else if (m.type == MSG_CHILD_PID) {
+			init_pid = m.a;
+			waitpid(c1, NULL, 0);
+			c1 = 0;
+			for (size_t i = 0; i < plan.count; i++) {
+				const struct op *o = &plan.ops[i];
+				if (o->code != OP_OOM_SCORE_ADJ)
+					continue;
+				char path[64];
+				snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", init_pid);
+				if (write_file(path, arg_str(o, 0), o->lens[0]) < 0)
+					fail_setup((int)i, errno, path, 0);
+			}
+			report("pid %d", init_pid);
+			msg_send(sock, MSG_GO, 0, 0, "");
+		} else if (m.type == MSG_SYNC) {
+			report("sync %s", m.text);
+			msg_send(sock, await_runtime_ok() == 0 ? MSG_SYNC_OK : MSG_SYNC_ABORT, 0, 0, "");
+		} else if (m.type == MSG_CONSOLE) {
+			if (passfd < 0)
+				fail_setup(-1, EPROTO, "console message without a terminal", 0);
+			if (console_socket) {
+				if (send_to_console_socket(console_socket, passfd) < 0)
+					fail_setup(-1, errno, console_socket, 0);
+				close(passfd);
+			} else {
+				master = passfd;
+			}
+		} else if (m.type == MSG_CREATED) {
+			break;
+		}
+	}
+
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	char fifo[4096];
+	int fifo_r = -1, fifo_w = -1;
+	if (!autostart) {
+		state_path(fifo, sizeof(fifo), "start.fifo");
+		unlink(fifo);
+		if (mkfifo(fifo, 0600) < 0)
+			fail_setup(-1, errno, fifo, 0);
+		fifo_r = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		fifo_w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* keeps POLLHUP away */
+		if (fifo_r < 0 || fifo_w < 0)
+			fail_setup(-1, errno, fifo, 0);
+	}
+	char content[32];
+	snprintf(content, sizeof(content), "%d\n", init_pid);
+	write_state_file("init.pid", content);
+	report("created %d", init_pid);
+
+	int started = autostart, exec_seen = 0, init_status = -1, stdin_open = proxy;
+	if (proxy && master >= 0)
+		copy_winsize(0, master);
+	if (started) {
+		msg_send(sock, MSG_START, 0, 0, "");
+	}
+	while (init_status < 0 || (master >= 0 && proxy)) {
+		struct pollfd p[5];
+		int np = 0;
+		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1;
+		if (!started) {
+			i_fifo = np;
+			p[np++] = (struct pollfd){ .fd = fifo_r, .events = POLLIN };
+		}
+		if (started && !exec_seen) {
+			i_sock = np;
+			p[np++] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		}
+		if (proxy && master >= 0) {
+			i_master = np;
+			p[np++] = (struct pollfd){ .fd = master, .events = POLLIN };
+			if (stdin_open && started) {
+				i_stdin = np;
+				p[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+			}
+		}
+		if (init_status >= 0 && i_master < 0)
+			break;
+		int r = poll(p, np, init_status >= 0 ? 100 : -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r == 0 && init_status >= 0)
+			break; /* the init is gone and the terminal is quiet */
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGWINCH && master >= 0)
+					copy_winsize(0, master);
+			}
+			int status;
+			pid_t w;
+			while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+				if (w == init_pid)
+					init_status = status;
+		}
+		if (i_fifo >= 0 && (p[i_fifo].revents & POLLIN)) {
+			char b;
+			if (read(fifo_r, &b, 1) == 1) {
+				started = 1;
+				unlink(fifo);
+				close(fifo_r);
+				close(fifo_w);
+				msg_send(sock, MSG_START, 0, 0, "");
+			}
+		}
+		if (i_sock >= 0 && (p[i_sock].revents & (POLLIN | POLLHUP))) {
+			int n = msg_recv(sock, &m, NULL);
+			if (n > 0 && m.type == MSG_ERROR) {
+				report("error %d %d %s", m.a, m.b, m.text);
+				write_state_file("start-error", m.text);
+			} else if (n <= 0) {
+				exec_seen = 1; /* close-on-exec took the init's end: the exec happened */
+				close(sock);
+				if (init_status < 0) {
+					write_state_file("started", "");
+					report("started");
+				}
+			}
+		}
+		if (i_master >= 0 && (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
+			if (relay(master, 1) < 0) {
+				close(master);
+				master = -1;
+			}
+		}
+		if (i_stdin >= 0 && (p[i_stdin].revents & (POLLIN | POLLHUP))) {
+			if (relay(0, master) < 0)
+				stdin_open = 0;
+		}
+	}
+	if (init_status < 0) {
+		/* the terminal closed first: wait for the init itself */
+		while (waitpid(init_pid, &init_status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (!started && fifo_r >= 0)
+		unlink(fifo);
+	record_exit(init_status);
+	return 0;
+}

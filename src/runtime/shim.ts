@@ -1,0 +1,191 @@
+// Starting the native monitor (build/cove-shim) on a plan and following its reports.
+// The shim writes lines on fd 3 (a socket): "pid N", "sync NAME", "created N", "started",
+// "error OP ERRNO TEXT", "exit CODE SIGNAL". A sync is answered with "ok" or "abort".
+
+import { spawn, type StdioOptions } from "node:child_process";
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
+import path from "node:path";
+import type { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { CoveError, systemError } from "../common/errors.js";
+import { encodePlan, opName, type PlanOp } from "./plan/ops.js";
+
+let shimPathCache: string | undefined;
+
+/** Where the built shim lives: build/cove-shim at the package root (COVE_SHIM overrides). */
+export function shimPath(): string {
+  if (process.env.COVE_SHIM) return process.env.COVE_SHIM;
+  if (shimPathCache) return shimPathCache;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, "build", "cove-shim");
+    if (existsSync(path.join(dir, "package.json")) && existsSync(candidate)) return (shimPathCache = candidate);
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new CoveError("unsupported", "the native shim build/cove-shim is missing", {
+    code: "shim.missing",
+    hint: "run `npm run build` in the cove package (needs gcc)",
+  });
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+export interface ShimEvents {
+  /** The init exists (pid in the host's pid namespace); setup continues. */
+  onPid?(pid: number): void;
+  /** The init waits at a sync point; resolve to continue, reject to abort the create. */
+  onSync?(name: string, pid: number): Promise<void>;
+}
+
+export interface ShimExit {
+  code: number;
+  signal: number;
+}
+
+export interface ShimHandle {
+  shimPid: number;
+  pid: number;
+  /** Resolves when the process has been exec'd (autostart) or at once otherwise. */
+  started: Promise<void>;
+  /** Resolves when the container process exits, while this handle is still attached. */
+  exited: Promise<ShimExit>;
+  /** Stops following the shim; it keeps running and records the exit in the state dir. */
+  detach(): void;
+}
+
+export interface LaunchOptions extends ShimEvents {
+  planFile: string;
+  ops: readonly PlanOp[];
+  /** stdio for the container: "inherit" passes the caller's, "ignore" gives /dev/null. */
+  stdio?: "inherit" | "ignore" | [number | "inherit" | "ignore", number | "inherit" | "ignore", number | "inherit" | "ignore"];
+  /** Wait for the "started" report before resolving (plans with OP_AUTOSTART). */
+  waitStarted?: boolean;
+}
+
+/** Describes a failure the shim reported as (op index, errno, detail). */
+export function shimFailure(ops: readonly PlanOp[], index: number, errno: number, detail: string): CoveError {
+  const o = index >= 0 ? ops[index] : undefined;
+  const name = errnoName(errno);
+  const what = o ? o.what : "container setup";
+  let hint: string | undefined;
+  if (o && opName(o.code) === "RESOLVE") {
+    const kind = errno === 2 ? "not-found" : "forbidden";
+    const message =
+      errno === 2
+        ? `exec: "${String(o.args[0])}": executable file not found in $PATH`
+        : `exec: "${String(o.args[0])}": permission denied`;
+    return new CoveError(kind === "not-found" ? "invalid" : "invalid", message, {
+      code: errno === 2 ? "exec.not-found" : "exec.permission-denied",
+      errno: name,
+    });
+  }
+  if (name === "EPERM" && o && opName(o.code) === "RLIMIT") hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this host does not grant: lower the limit";
+  if (name === "EACCES" && o && opName(o.code) === "OOM_SCORE_ADJ") hint = "lowering oom_score_adj needs CAP_SYS_RESOURCE: use a value at or above the caller's";
+  const text = detail && detail !== what ? `${what}: ${detail}: ${name}` : `${what}: ${name}`;
+  return new CoveError(errno === 2 ? "not-found" : "system", `container init failed at step ${index} (${o ? opName(o.code).toLowerCase() : "setup"}): ${text}`, {
+    code: "runtime.init-failed",
+    errno: name,
+    ...(hint ? { hint } : {}),
+  });
+}
+
+export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
+  await writeFile(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
+  const stdio = opts.stdio ?? "ignore";
+  const base: StdioOptions = typeof stdio === "string" ? [stdio, stdio, stdio] : stdio;
+  const child = spawn(shimPath(), [opts.planFile], {
+    stdio: [...(base as unknown[]), "pipe"] as StdioOptions,
+    detached: true,
+  });
+  const report = child.stdio[3] as Socket;
+  let buffered = "";
+  let pid = 0;
+  let resolveCreated!: (v: void) => void;
+  let rejectCreated!: (e: unknown) => void;
+  const created = new Promise<void>((res, rej) => ((resolveCreated = res), (rejectCreated = rej)));
+  let resolveStarted!: () => void;
+  let rejectStarted!: (e: unknown) => void;
+  const started = new Promise<void>((res, rej) => ((resolveStarted = res), (rejectStarted = rej)));
+  let resolveExit!: (e: ShimExit) => void;
+  let rejectExit!: (e: unknown) => void;
+  const exited = new Promise<ShimExit>((res, rej) => ((resolveExit = res), (rejectExit = rej)));
+  started.catch(() => undefined);
+  exited.catch(() => undefined);
+  let isCreated = false;
+  let failed: CoveError | undefined;
+
+  const handleLine = (line: string) => {
+    const [kind, ...rest] = line.split(" ");
+    if (kind === "pid") {
+      pid = Number(rest[0]);
+      opts.onPid?.(pid);
+    } else if (kind === "sync") {
+      const name = rest.join(" ");
+      const answer = opts.onSync ? opts.onSync(name, pid) : Promise.resolve();
+      answer.then(
+        () => report.write("ok\n"),
+        (err) => {
+          failed = err instanceof CoveError ? err : systemError(`${name} hooks failed: ${(err as Error).message}`, { cause: err });
+          report.write("abort\n");
+        },
+      );
+    } else if (kind === "created") {
+      pid = Number(rest[0]);
+      isCreated = true;
+      resolveCreated();
+      if (!opts.waitStarted) resolveStarted();
+    } else if (kind === "started") {
+      resolveStarted();
+    } else if (kind === "error") {
+      const index = Number(rest[0]);
+      const errno = Number(rest[1]);
+      const err = failed ?? shimFailure(opts.ops, index, errno, rest.slice(2).join(" "));
+      if (!isCreated) rejectCreated(err);
+      rejectStarted(err);
+    } else if (kind === "exit") {
+      resolveExit({ code: Number(rest[0]), signal: Number(rest[1]) });
+    }
+  };
+  report.setEncoding("utf8");
+  report.on("data", (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      handleLine(buffered.slice(0, nl));
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  report.on("error", () => undefined);
+  // The socket closes only when the shim exits, after every line it wrote has been read.
+  report.once("close", () => {
+    const err = failed ?? new CoveError("system", "the shim exited before the container was created", { code: "shim.died" });
+    if (!isCreated) rejectCreated(err);
+    rejectStarted(err);
+    rejectExit(new CoveError("system", "the shim exited without reporting the container's exit status", { code: "shim.died" }));
+  });
+  const spawnFailed = new Promise<never>((_, rej) => {
+    child.once("error", (err) => rej(systemError(`cannot start the shim ${shimPath()}: ${err.message}`, { cause: err })));
+  });
+  spawnFailed.catch(() => undefined);
+  await Promise.race([created, spawnFailed]);
+  if (opts.waitStarted) await started;
+  return {
+    shimPid: child.pid!,
+    pid,
+    started,
+    exited,
+    detach() {
+      report.removeAllListeners("data");
+      report.destroy();
+      child.unref();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// The runtime interface the engine uses. Two implementations: cove's own (CoveRuntime) and
+// runc driven through its CLI (RuncRuntime), so the same bundles and tests run on both.
+
+import type { LinuxResources, Process, State } from "./spec.js";
+
+export interface ContainerState extends State {
+  rootfs: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  owner: string;
+}
+
+export type StdioSpec = "inherit" | "ignore" | [number | "inherit" | "ignore", number | "inherit" | "ignore", number | "inherit" | "ignore"];
+
+export interface CreateOptions {
+  bundle: string;
+  /** Unix socket that receives the pty master (runc's --console-socket). */
+  consoleSocket?: string;
+  pidFile?: string;
+  noPivot?: boolean;
+  /** Number of extra fds (3, 4, ...) passed into the container. */
+  preserveFds?: number;
+  /** stdio of the container process; the default is the caller's own. */
+  stdio?: StdioSpec;
+  /** Relay the terminal through the caller's stdio (run -t without a console socket). */
+  consoleProxy?: boolean;
+  /** run only: called once the process runs, with its pid and its monitor's pid. */
+  onStart?: (pids: { pid: number; shimPid: number }) => void;
+  /** run only: keep the stopped container instead of deleting it (runc run --keep). */
+  keep?: boolean;
+}
+
+export interface ExecOptions {
+  process: Process;
+  consoleSocket?: string;
+  pidFile?: string;
+  preserveFds?: number;
+  stdio?: StdioSpec;
+  consoleProxy?: boolean;
+}
+
+export interface ProcessExit {
+  /** Exit status as a shell reports it: the code, or 128 + signal. */
+  code: number;
+  /** The terminating signal, 0 when the process exited by itself. */
+  signal: number;
+  oomKilled?: boolean;
+}
+
+export interface ExecHandle {
+  pid: number;
+  exited: Promise<ProcessExit>;
+}
+
+export interface RuntimeStats {
+  [key: string]: unknown;
+}
+
+export interface ContainerRuntime {
+  readonly name: string;
+  create(id: string, opts: CreateOptions): Promise<ContainerState>;
+  start(id: string): Promise<void>;
+  /** create + start, waiting for the exit and deleting the container afterwards. */
+  run(id: string, opts: CreateOptions): Promise<ProcessExit>;
+  state(id: string): Promise<ContainerState>;
+  list(): Promise<ContainerState[]>;
+  kill(id: string, signal: NodeJS.Signals | number, opts?: { all?: boolean }): Promise<void>;
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Resolves when the container's init exits. */
+  wait(id: string): Promise<ProcessExit>;
+  exec(id: string, opts: ExecOptions): Promise<ExecHandle>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  update(id: string, resources: LinuxResources): Promise<void>;
+  ps(id: string): Promise<number[]>;
+  stats(id: string): Promise<RuntimeStats>;
+}
