@@ -1,0 +1,95 @@
+// Typed loader for build/cove.node, the N-API addon with the few syscalls the engine makes in
+// process (xattrs without following symlinks, mknod, nanosecond utimensat, mount, umount2). The
+// addon is found relative to the package root (the directory holding package.json), so it loads
+// the same from src/ under a TS runner and from dist/src/ after compilation.
+//
+// Every function is synchronous and throws Node-style errno errors (code "EPERM", errno -1,
+// syscall, path), so callers can use isErrno()/fromErrno() from common/errors.ts on them.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { unsupported } from "../common/errors.js";
+
+export interface AddonConstants {
+  XATTR_CREATE: number;
+  XATTR_REPLACE: number;
+  S_IFCHR: number;
+  S_IFBLK: number;
+  S_IFIFO: number;
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_REMOUNT: number;
+  MS_BIND: number;
+  MS_REC: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MS_SHARED: number;
+  MS_NOATIME: number;
+  MS_NODIRATIME: number;
+  MS_RELATIME: number;
+  MS_STRICTATIME: number;
+  MS_SYNCHRONOUS: number;
+  MS_DIRSYNC: number;
+  MS_NOSYMFOLLOW: number;
+  MNT_FORCE: number;
+  MNT_DETACH: number;
+  MNT_EXPIRE: number;
+  UMOUNT_NOFOLLOW: number;
+}
+
+export interface Addon {
+  /** lsetxattr(2): sets an extended attribute on path itself (a symlink is not followed). */
+  lsetxattr(path: string, name: string, value: Buffer, flags?: number): void;
+  /** lgetxattr(2): the attribute's value, or null when path has no such attribute (ENODATA). */
+  lgetxattr(path: string, name: string): Buffer | null;
+  /** llistxattr(2): the names of path's extended attributes. */
+  llistxattr(path: string): string[];
+  /** lremovexattr(2). */
+  lremovexattr(path: string, name: string): void;
+  /** mknod(2): mode holds the type (S_IFCHR, S_IFBLK, S_IFIFO) and permission bits. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** utimensat(2) with AT_SYMLINK_NOFOLLOW: exact seconds + nanoseconds, works on symlinks. */
+  utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  /**
+   * mount(2). With cwd, the mount is made by a short-lived child (same memory and mount
+   * namespace, own working directory) that first changes into cwd, so relative paths in data
+   * resolve against cwd; the calling process's working directory never changes.
+   */
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd?: string | null): void;
+  /** umount2(2). */
+  umount2(target: string, flags?: number): void;
+  constants: AddonConstants;
+}
+
+/** The package root: the nearest directory above this module that holds package.json. */
+export function packageRoot(from: string = fileURLToPath(import.meta.url)): string {
+  let dir = path.dirname(from);
+  for (;;) {
+    if (existsSync(path.join(dir, "package.json"))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw unsupported(`cannot find cove's package root above ${from}`, { code: "native.addon-missing" });
+    dir = up;
+  }
+}
+
+let loaded: Addon | undefined;
+
+/** Loads build/cove.node once and returns it. */
+export function addon(): Addon {
+  if (loaded) return loaded;
+  const root = packageRoot();
+  const file = path.join(root, "build", "cove.node");
+  if (!existsSync(file)) {
+    throw unsupported(`cove's native addon is missing: ${file}`, {
+      code: "native.addon-missing",
+      hint: `build it with: cd ${root} && bash scripts/build-native.sh`,
+    });
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(file) as Addon;
+  return loaded;
+}

@@ -1,0 +1,365 @@
+// cove's N-API addon: the few syscalls the engine makes in process that Node does not offer
+// (xattrs on symlinks, mknod, nanosecond utimensat without following symlinks, mount, umount2).
+// Every function is a thin synchronous wrapper: arguments in, syscall, result out. Failures throw
+// an Error shaped like Node's own fs errors: message "ECODE: description, syscall 'path'", with
+// code (errno name), errno (negative, as Node reports it), syscall and path. No policy lives here.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#define PATH_BUF 4096
+#define XATTR_NAME_BUF 256
+#define DATA_BUF 16384
+
+// Throws a Node-style errno error. Returns NULL so callers can `return throw_errno(...)`.
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  const char *name = strerrorname_np(err);
+  if (name == NULL) name = "EUNKNOWN";
+  char msg[PATH_BUF + 256];
+  if (path != NULL)
+    snprintf(msg, sizeof msg, "%s: %s, %s '%s'", name, strerror(err), syscall, path);
+  else
+    snprintf(msg, sizeof msg, "%s: %s, %s", name, strerror(err), syscall);
+  napi_value jmsg, jcode, error, jerrno, jsyscall, jpath;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jcode);
+  napi_create_error(env, jcode, jmsg, &error);
+  napi_create_int32(env, -err, &jerrno);
+  napi_set_named_property(env, error, "errno", jerrno);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsyscall);
+  napi_set_named_property(env, error, "syscall", jsyscall);
+  if (path != NULL) {
+    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath);
+    napi_set_named_property(env, error, "path", jpath);
+  }
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+// Copies a JS string argument into buf (NUL-terminated). Returns 0 on success, -1 when the value is
+// not a string or does not fit (a TypeError is pending then).
+static int get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    throw_type(env, msg);
+    return -1;
+  }
+  if (len + 1 > size) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s is too long (%zu bytes, at most %zu)", what, len, size - 1);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return -1;
+  }
+  napi_get_value_string_utf8(env, v, buf, size, &len);
+  if (strlen(buf) != len) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
+    throw_type(env, msg);
+    return -1;
+  }
+  return 0;
+}
+
+// Like get_string, but null/undefined give *out = NULL.
+static int get_opt_string(napi_env env, napi_value v, char *buf, size_t size, const char **out, const char *what) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_null || t == napi_undefined) {
+    *out = NULL;
+    return 0;
+  }
+  if (get_string(env, v, buf, size, what) != 0) return -1;
+  *out = buf;
+  return 0;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
+  if (napi_get_value_int64(env, v, out) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    throw_type(env, msg);
+    return -1;
+  }
+  return 0;
+}
+
+#define ARGS(n)                                                   \
+  size_t argc = (n);                                              \
+  napi_value argv[(n) > 0 ? (n) : 1];                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
+  for (size_t i_ = argc; i_ < (size_t)(n); i_++) napi_get_undefined(env, &argv[i_]);
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// lsetxattr(path: string, name: string, value: Buffer, flags: number): void
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  char path[PATH_BUF], name[XATTR_NAME_BUF];
+  int64_t flags = 0;
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[2], &isbuf);
+  if (!isbuf) return throw_type(env, "value must be a Buffer");
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  napi_valuetype t;
+  napi_typeof(env, argv[3], &t);
+  if (t != napi_undefined && get_i64(env, argv[3], &flags, "flags")) return NULL;
+  if (lsetxattr(path, name, len > 0 ? data : "", len, (int)flags) != 0) return throw_errno(env, errno, "lsetxattr", path);
+  return undefined(env);
+}
+
+// lgetxattr(path: string, name: string): Buffer | null   (null when the attribute is absent)
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[PATH_BUF], name[XATTR_NAME_BUF];
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    if (size < 0) {
+      if (errno == ENODATA) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+      }
+      return throw_errno(env, errno, "lgetxattr", path);
+    }
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "lgetxattr", path);
+    ssize_t got = lgetxattr(path, name, buf, (size_t)size);
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      if (err == ERANGE) continue; // the value grew between the two calls
+      if (err == ENODATA) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+      }
+      return throw_errno(env, err, "lgetxattr", path);
+    }
+    napi_value result;
+    napi_create_buffer_copy(env, (size_t)got, buf, NULL, &result);
+    free(buf);
+    return result;
+  }
+  return throw_errno(env, ERANGE, "lgetxattr", path);
+}
+
+// llistxattr(path: string): string[]
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char path[PATH_BUF];
+  if (get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) return throw_errno(env, errno, "llistxattr", path);
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "llistxattr", path);
+    ssize_t got = llistxattr(path, buf, (size_t)size);
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      if (err == ERANGE) continue;
+      return throw_errno(env, err, "llistxattr", path);
+    }
+    napi_value arr;
+    napi_create_array(env, &arr);
+    uint32_t idx = 0;
+    for (ssize_t off = 0; off < got;) {
+      size_t n = strnlen(buf + off, (size_t)(got - off));
+      if (n > 0) {
+        napi_value s;
+        napi_create_string_utf8(env, buf + off, n, &s);
+        napi_set_element(env, arr, idx++, s);
+      }
+      off += (ssize_t)n + 1;
+    }
+    free(buf);
+    return arr;
+  }
+  return throw_errno(env, ERANGE, "llistxattr", path);
+}
+
+// lremovexattr(path: string, name: string): void
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[PATH_BUF], name[XATTR_NAME_BUF];
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  if (lremovexattr(path, name) != 0) return throw_errno(env, errno, "lremovexattr", path);
+  return undefined(env);
+}
+
+// mknod(path: string, mode: number, major: number, minor: number): void
+// mode carries the file type bits (S_IFCHR, S_IFBLK, S_IFIFO) and the permission bits.
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  char path[PATH_BUF];
+  int64_t mode, major, minor;
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_i64(env, argv[1], &mode, "mode") ||
+      get_i64(env, argv[2], &major, "major") || get_i64(env, argv[3], &minor, "minor"))
+    return NULL;
+  if (mknod(path, (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) != 0) return throw_errno(env, errno, "mknod", path);
+  return undefined(env);
+}
+
+// utimensat(path: string, atimeSec, atimeNsec, mtimeSec, mtimeNsec): void
+// Relative to the cwd, never following a final symlink (AT_SYMLINK_NOFOLLOW), nanosecond exact.
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char path[PATH_BUF];
+  int64_t as, an, ms, mn;
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_i64(env, argv[1], &as, "atimeSec") ||
+      get_i64(env, argv[2], &an, "atimeNsec") || get_i64(env, argv[3], &ms, "mtimeSec") || get_i64(env, argv[4], &mn, "mtimeNsec"))
+    return NULL;
+  struct timespec ts[2] = {{.tv_sec = as, .tv_nsec = an}, {.tv_sec = ms, .tv_nsec = mn}};
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) return throw_errno(env, errno, "utimensat", path);
+  return undefined(env);
+}
+
+struct mount_args {
+  const char *source, *target, *fstype, *data, *cwd;
+  unsigned long flags;
+  int err;
+};
+
+// Runs in a CLONE_VM|CLONE_VFORK child with its own cwd: only raw syscalls, result in args->err.
+static int mount_child(void *p) {
+  struct mount_args *a = p;
+  if (chdir(a->cwd) != 0) {
+    a->err = errno;
+    return 1;
+  }
+  a->err = mount(a->source, a->target, a->fstype, a->flags, a->data) == 0 ? 0 : errno;
+  return 0;
+}
+
+// mount(source: string|null, target: string, fstype: string|null, flags: number, data: string|null,
+//       cwd?: string|null): void
+// With cwd, the mount is made from a short-lived child (sharing memory and the mount namespace,
+// not the working directory) that first changes into cwd, so relative paths in data (overlay's
+// lowerdir=1/fs:2/fs) resolve there. The calling process's cwd never changes.
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  char source_buf[PATH_BUF], target[PATH_BUF], fstype_buf[256], data_buf[DATA_BUF], cwd_buf[PATH_BUF];
+  const char *source, *fstype, *data, *cwd;
+  int64_t flags;
+  if (get_opt_string(env, argv[0], source_buf, sizeof source_buf, &source, "source") ||
+      get_string(env, argv[1], target, sizeof target, "target") ||
+      get_opt_string(env, argv[2], fstype_buf, sizeof fstype_buf, &fstype, "fstype") || get_i64(env, argv[3], &flags, "flags") ||
+      get_opt_string(env, argv[4], data_buf, sizeof data_buf, &data, "data") ||
+      get_opt_string(env, argv[5], cwd_buf, sizeof cwd_buf, &cwd, "cwd"))
+    return NULL;
+  if (cwd == NULL) {
+    if (mount(source, target, fstype, (unsigned long)flags, data) != 0) return throw_errno(env, errno, "mount", target);
+    return undefined(env);
+  }
+  struct mount_args a = {source, target, fstype, data, cwd, (unsigned long)flags, 0};
+  size_t stack_size = 64 * 1024;
+  char *stack = malloc(stack_size);
+  if (stack == NULL) return throw_errno(env, ENOMEM, "mount", target);
+  pid_t pid = clone(mount_child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  if (pid < 0) {
+    int err = errno;
+    free(stack);
+    return throw_errno(env, err, "clone", target);
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  free(stack);
+  if (a.err != 0) return throw_errno(env, a.err, WIFEXITED(status) && WEXITSTATUS(status) == 1 ? "chdir" : "mount",
+                                     WIFEXITED(status) && WEXITSTATUS(status) == 1 ? cwd : target);
+  return undefined(env);
+}
+
+// umount2(target: string, flags: number): void
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char target[PATH_BUF];
+  int64_t flags = 0;
+  if (get_string(env, argv[0], target, sizeof target, "target")) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_undefined && get_i64(env, argv[1], &flags, "flags")) return NULL;
+  if (umount2(target, (int)flags) != 0) return throw_errno(env, errno, "umount2", target);
+  return undefined(env);
+}
+
+static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_value n;
+  napi_create_int64(env, v, &n);
+  napi_set_named_property(env, obj, name, n);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  napi_value c;
+  napi_create_object(env, &c);
+  set_int(env, c, "XATTR_CREATE", XATTR_CREATE);
+  set_int(env, c, "XATTR_REPLACE", XATTR_REPLACE);
+  set_int(env, c, "S_IFCHR", S_IFCHR);
+  set_int(env, c, "S_IFBLK", S_IFBLK);
+  set_int(env, c, "S_IFIFO", S_IFIFO);
+  set_int(env, c, "MS_RDONLY", MS_RDONLY);
+  set_int(env, c, "MS_NOSUID", MS_NOSUID);
+  set_int(env, c, "MS_NODEV", MS_NODEV);
+  set_int(env, c, "MS_NOEXEC", MS_NOEXEC);
+  set_int(env, c, "MS_REMOUNT", MS_REMOUNT);
+  set_int(env, c, "MS_BIND", MS_BIND);
+  set_int(env, c, "MS_REC", MS_REC);
+  set_int(env, c, "MS_PRIVATE", MS_PRIVATE);
+  set_int(env, c, "MS_SLAVE", MS_SLAVE);
+  set_int(env, c, "MS_SHARED", MS_SHARED);
+  set_int(env, c, "MS_NOATIME", MS_NOATIME);
+  set_int(env, c, "MS_NODIRATIME", MS_NODIRATIME);
+  set_int(env, c, "MS_RELATIME", MS_RELATIME);
+  set_int(env, c, "MS_STRICTATIME", MS_STRICTATIME);
+  set_int(env, c, "MS_SYNCHRONOUS", MS_SYNCHRONOUS);
+  set_int(env, c, "MS_DIRSYNC", MS_DIRSYNC);
+  set_int(env, c, "MS_NOSYMFOLLOW", 256);
+  set_int(env, c, "MNT_FORCE", MNT_FORCE);
+  set_int(env, c, "MNT_DETACH", MNT_DETACH);
+  set_int(env, c, "MNT_EXPIRE", MNT_EXPIRE);
+  set_int(env, c, "UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW);
+  napi_set_named_property(env, exports, "constants", c);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { appendFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { addon } from "../native/addon.js";
+import { applyLayer } from "./apply.js";
+import { diffLayer, tarDirectory } from "./diff.js";
+import { readTar, type TarHeader } from "./tar.js";
+import { cleanup, listTree, makeTar, mountsUnder, tempDir } from "./testing.js";
+
+let tmp: string;
+before(async () => {
+  tmp = await tempDir();
+});
+after(async () => {
+  await cleanup(tmp);
+});
+
+async function collect(fn: (out: PassThrough) => Promise<unknown>): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on("data", (c: Buffer) => chunks.push(c));
+  await fn(out);
+  return Buffer.concat(chunks);
+}
+
+async function headers(tar: Buffer): Promise<TarHeader[]> {
+  const out: TarHeader[] = [];
+  for await (const { header } of readTar(Readable.from([tar]))) out.push(header);
+  return out;
+}
+
+describe("diffLayer", () => {
+  let lower: string;
+  let upper: string;
+  let merged: string;
+
+  before(async () => {
+    lower = path.join(tmp, "lower");
+    upper = path.join(tmp, "upper");
+    const work = path.join(tmp, "work");
+    merged = path.join(tmp, "merged");
+    await applyLayer(
+      Readable.from([
+        await makeTar([
+          { header: { name: "etc/", type: "directory" } },
+          { header: { name: "etc/keep" }, body: "keep" },
+          { header: { name: "etc/modify", mode: 0o600 }, body: "old" },
+          { header: { name: "etc/delete" }, body: "gone soon" },
+          { header: { name: "olddir/", type: "directory" } },
+          { header: { name: "olddir/a" }, body: "a" },
+          { header: { name: "olddir/sub/", type: "directory" } },
+          { header: { name: "olddir/sub/b" }, body: "b" },
+          { header: { name: "rmdir/", type: "directory" } },
+          { header: { name: "rmdir/c" }, body: "c" },
+        ]),
+      ]),
+      lower,
+    );
+    await mkdir(upper);
+    await mkdir(work);
+    await mkdir(merged);
+    addon().mount("overlay", merged, "overlay", 0, `lowerdir=${lower},upperdir=${upper},workdir=${work}`);
+    try {
+      await writeFile(path.join(merged, "etc/new"), "new file");
+      await appendFile(path.join(merged, "etc/modify"), " and more");
+      await rm(path.join(merged, "etc/delete"));
+      await rm(path.join(merged, "olddir"), { recursive: true });
+      await mkdir(path.join(merged, "olddir"));
+      await writeFile(path.join(merged, "olddir/fresh"), "fresh");
+      await rm(path.join(merged, "rmdir"), { recursive: true });
+      await writeFile(path.join(merged, "hl1"), "linked");
+      await link(path.join(merged, "hl1"), path.join(merged, "hl2"));
+      await symlink("../etc/new", path.join(merged, "sym"));
+      addon().lsetxattr(path.join(merged, "etc/new"), "user.tag", Buffer.from([1, 2, 3]), 0);
+    } finally {
+      addon().umount2(merged, addon().constants.MNT_DETACH);
+    }
+  });
+
+  it("turns overlay whiteouts and opaque dirs into OCI whiteouts, with xattrs and hardlinks", async () => {
+    const tar = await collect((out) => diffLayer(upper, [lower], out));
+    const hs = await headers(tar);
+    const names = hs.map((h) => h.name);
+    assert.ok(names.includes("etc/.wh.delete"), names.join(" "));
+    assert.ok(names.includes("olddir/.wh..wh..opq"));
+    assert.ok(names.includes(".wh.rmdir"));
+    assert.ok(names.includes("olddir/fresh"));
+    assert.ok(!names.includes("etc/keep"), "unchanged files are not in the diff");
+    assert.ok(names.indexOf("etc/.wh.delete") < names.indexOf("etc/modify"), "whiteouts come before their siblings");
+    const hl2 = hs.find((h) => h.name === "hl2");
+    assert.equal(hl2?.type, "link");
+    assert.equal(hl2?.linkname, "hl1");
+    const tagged = hs.find((h) => h.name === "etc/new");
+    assert.deepEqual(tagged?.xattrs.get("user.tag"), Buffer.from([1, 2, 3]));
+    for (const h of hs) for (const k of h.xattrs.keys()) assert.ok(!k.startsWith("trusted.overlay."), `${h.name} carries ${k}`);
+    assert.equal(hs.find((h) => h.name === "sym")?.linkname, "../etc/new");
+  });
+
+  it("round trip: the diff applied in plain mode onto the lower equals the overlay's merged view", async () => {
+    const tar = await collect((out) => diffLayer(upper, [lower], out));
+    const plain = path.join(tmp, "plain");
+    const base = await collect((out) => tarDirectory(lower, out));
+    await applyLayer(Readable.from([base]), plain, { whiteouts: "plain" });
+    await applyLayer(Readable.from([tar]), plain, { whiteouts: "plain" });
+
+    const view = path.join(tmp, "view");
+    await mkdir(view);
+    addon().mount("overlay", view, "overlay", addon().constants.MS_RDONLY, `lowerdir=${upper}:${lower}`);
+    try {
+      const want = await listTree(view, { dirTimes: false });
+      const got = await listTree(plain, { dirTimes: false });
+      assert.deepEqual(got, want);
+      assert.equal(await readFile(path.join(plain, "etc/modify"), "utf8"), "old and more");
+    } finally {
+      addon().umount2(view, addon().constants.MNT_DETACH);
+    }
+  });
+
+  it("is deterministic: the same tree gives the same digest, gzip included", async () => {
+    const a = await collect((out) => diffLayer(upper, [lower], out));
+    const r1 = await diffLayer(upper, [lower], new PassThrough().resume());
+    const r2 = await diffLayer(upper, [lower], new PassThrough().resume());
+    assert.equal(r1.diffId, r2.diffId);
+    assert.equal(r1.size, a.length);
+    const g1chunks = await collect((out) => diffLayer(upper, [lower], out, { compression: "gzip" }));
+    const g1 = await diffLayer(upper, [lower], new PassThrough().resume(), { compression: "gzip" });
+    const g2 = await diffLayer(upper, [lower], new PassThrough().resume(), { compression: "gzip" });
+    assert.equal(g1.digest, g2.digest);
+    assert.equal(g1.diffId, r1.diffId);
+    assert.notEqual(g1.digest, g1.diffId);
+    assert.deepEqual(gunzipSync(g1chunks), a);
+  });
+});
+
+describe("tarDirectory", () => {
+  it("exports a tree that applies back to the same tree", async () => {
+    const src = path.join(tmp, "src");
+    await applyLayer(
+      Readable.from([
+        await makeTar([
+          { header: { name: "bin/", type: "directory", mode: 0o755 } },
+          { header: { name: "bin/tool", mode: 0o4711, uid: 12, gid: 34 }, body: "tool" },
+          { header: { name: "bin/alias", type: "link", linkname: "bin/tool" } },
+          { header: { name: "dev/", type: "directory" } },
+          { header: { name: "dev/tty", type: "character-device", devmajor: 5, devminor: 0, mode: 0o666 } },
+          { header: { name: "dev/fifo", type: "fifo" } },
+          { header: { name: `${"n".repeat(150)}/f` }, body: "long" },
+          { header: { name: "data", pax: { "SCHILY.xattr.user.a": "1" } }, body: Buffer.alloc(70_000, 9) },
+        ]),
+      ]),
+      src,
+    );
+    const tar = await collect((out) => tarDirectory(src, out));
+    const dst = path.join(tmp, "dst");
+    await applyLayer(Readable.from([tar]), dst);
+    assert.deepEqual(await listTree(dst), await listTree(src));
+    const again = await collect((out) => tarDirectory(dst, out));
+    assert.deepEqual(again, tar, "export of the copy is byte-identical");
+  });
+
+  it("leaves no mounts behind", async () => {
+    assert.deepEqual(await mountsUnder(tmp), []);
+  });
+});

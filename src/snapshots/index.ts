@@ -1,0 +1,9 @@
+// Public entry of the snapshots subsystem: layer application (tar + whiteouts), layer diff and
+// directory export, the overlay snapshotter, and the one module that mounts.
+
+export { applyLayer, normalizeEntryName, type ApplyOptions, type ApplyResult, type WhiteoutMode } from "./apply.js";
+export { decompress, type Compression } from "./compress.js";
+export { diffLayer, tarDirectory, type DiffOptions, type DiffResult } from "./diff.js";
+export { mountAll, mountOne, parseOptions, unmountAll, type Mount } from "./mount.js";
+export { MAX_LAYERS, SnapshotStore, type SnapshotInfo, type SnapshotKind, type SnapshotOptions, type SnapshotUsage } from "./store.js";
+export { encodeHeader, readTar, type TarEntryType, type TarHeader, type TarItem, type WriteHeader } from "./tar.js";
