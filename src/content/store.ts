@@ -1,0 +1,855 @@
+// The local content store: verified, content-addressed blobs on disk under an injected root.
+//
+//   <root>/content/blobs/<alg>/<hex>            committed blobs (read-only files)
+//   <root>/content/labels/<alg>/<hex>.json      labels per blob (written atomically)
+//   <root>/content/ingest/<sha256(ref)>/        one directory per ingest ref:
+//       ref        the ref, for listing
+//       data       the bytes written so far
+//       startedat  ISO time the ingest began
+//       expected   JSON {digest?, size?} the writer declared
+//       lock       pid of the process holding the ref (created O_EXCL)
+//
+// A blob becomes visible only by rename(2) of a fully written, fsynced and verified data file,
+// so a crash at any instant (even SIGKILL) leaves either no blob or a complete one; a leftover
+// ingest directory is never mistaken for a blob and is resumed or collected later.
+
+import { createReadStream as fsCreateReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, chmod, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { Writable } from "node:stream";
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { conflict, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fs.js";
+import { Digester, DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
+import type {
+  ChildrenFn,
+  CommitOptions,
+  ContentWriter,
+  Expected,
+  GcOptions,
+  GcResult,
+  Info,
+  IngestManager,
+  IngestStatus,
+  Ingester,
+  Labels,
+  Manager,
+  Provider,
+  ReadBlobOptions,
+  ReaderAt,
+  ReadOptions,
+  Usage,
+  WriterOptions,
+} from "./types.js";
+
+/** Label marking a blob as a GC root by itself (value ignored), as containerd's gc.root. */
+export const LABEL_GC_ROOT = "cove.io/gc.root";
+/** Labels starting with this prefix name a digest the blob references (kept alive by it). */
+export const LABEL_GC_REF_CONTENT = "cove.io/gc.ref.content";
+
+const DEFAULT_INGEST_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+
+function hashRef(ref: string): string {
+  return createHash("sha256").update(ref).digest("hex");
+}
+
+function validateRef(ref: string): void {
+  if (typeof ref !== "string" || ref === "" || ref.length > 1024) {
+    throw invalid(`invalid ingest ref ${JSON.stringify(ref)}: a ref is a non-empty string of at most 1024 characters`, {
+      field: "ref",
+      code: "content.invalid-ref",
+    });
+  }
+}
+
+function validateExpected(expected: Expected | undefined): void {
+  if (!expected) return;
+  if (expected.digest !== undefined) validateDigest(expected.digest, "expected.digest");
+  if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
+    throw invalid(`invalid expected size ${expected.size}: a size is a non-negative integer`, { field: "expected.size" });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, "EPERM");
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function hashFile(file: string, algorithm: DigestAlgorithm): Promise<{ digest: Digest; size: number }> {
+  const d = new Digester(algorithm);
+  const stream = fsCreateReadStream(file);
+  for await (const chunk of stream) d.update(chunk as Buffer);
+  return { digest: d.digest(), size: d.size };
+}
+
+async function dirBytes(dir: string): Promise<{ bytes: number; diskBytes: number }> {
+  let bytes = 0;
+  let diskBytes = 0;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return { bytes, diskBytes };
+    throw err;
+  }
+  for (const name of entries) {
+    const st = await stat(path.join(dir, name)).catch(() => undefined);
+    if (st?.isFile()) {
+      bytes += st.size;
+      diskBytes += st.blocks * 512;
+    }
+  }
+  return { bytes, diskBytes };
+}
+
+function blobNotFound(digest: Digest): Error {
+  return notFound(`content ${digest} not found in the content store`, { code: "content.not-found" });
+}
+
+export interface ContentStoreOptions {
+  /** The state root; the store lives in `<root>/content`. */
+  root: string;
+}
+
+export class ContentStore implements Provider, Ingester, IngestManager, Manager {
+  readonly dir: string;
+  private readonly blobsDir: string;
+  private readonly labelsDir: string;
+  private readonly ingestDir: string;
+  /** Digests committed while a gc runs: sweeping must not remove them. */
+  private readonly gcGuards = new Set<Set<Digest>>();
+
+  constructor(options: ContentStoreOptions) {
+    this.dir = path.join(options.root, "content");
+    this.blobsDir = path.join(this.dir, "blobs");
+    this.labelsDir = path.join(this.dir, "labels");
+    this.ingestDir = path.join(this.dir, "ingest");
+  }
+
+  /** Path of a blob on disk (it may not exist). Validates the digest. */
+  blobPath(digest: Digest): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return path.join(this.blobsDir, algorithm, hex);
+  }
+
+  private labelsPath(digest: Digest): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return path.join(this.labelsDir, algorithm, `${hex}.json`);
+  }
+
+  private ingestPath(ref: string): string {
+    return path.join(this.ingestDir, hashRef(ref));
+  }
+
+  // ---------------------------------------------------------------- Provider
+
+  async exists(digest: Digest): Promise<boolean> {
+    try {
+      const st = await stat(this.blobPath(digest));
+      return st.isFile();
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return false;
+      throw fromErrno(err, `checking content ${digest}`);
+    }
+  }
+
+  async info(digest: Digest): Promise<Info> {
+    const file = this.blobPath(digest);
+    let st;
+    try {
+      st = await stat(file);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+      throw fromErrno(err, `reading content ${digest}`);
+    }
+    const labels = await this.readLabels(digest);
+    const created = st.birthtimeMs > 0 ? st.birthtime : st.mtime;
+    let updated = st.mtime;
+    const lst = await stat(this.labelsPath(digest)).catch(() => undefined);
+    if (lst && lst.mtimeMs > updated.getTime()) updated = lst.mtime;
+    if (updated < created) updated = created;
+    return { digest, size: st.size, createdAt: created, updatedAt: updated, labels };
+  }
+
+  async readerAt(digest: Digest): Promise<ReaderAt> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(digest), "r");
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+      throw fromErrno(err, `opening content ${digest}`);
+    }
+    const size = (await fh.stat()).size;
+    return {
+      size,
+      async readAt(buf: Uint8Array, offset: number): Promise<number> {
+        if (offset >= size) return 0;
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - offset), offset);
+        return bytesRead;
+      },
+      close: () => fh.close(),
+    };
+  }
+
+  async createReadStream(digest: Digest, options: ReadOptions = {}): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(digest), "r");
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+      throw fromErrno(err, `opening content ${digest}`);
+    }
+    const opts: { start?: number; end?: number } = {};
+    if (options.start !== undefined) opts.start = options.start;
+    if (options.end !== undefined) opts.end = options.end;
+    return fh.createReadStream(opts);
+  }
+
+  async readBlob(digest: Digest, options: ReadBlobOptions = {}): Promise<Buffer> {
+    const { algorithm } = parseDigest(digest);
+    const file = this.blobPath(digest);
+    if (options.maxSize !== undefined) {
+      const st = await stat(file).catch((err: unknown) => {
+        if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+        throw fromErrno(err, `reading content ${digest}`);
+      });
+      if (st.size > options.maxSize) {
+        throw invalid(`content ${digest} is ${st.size} bytes, more than the ${options.maxSize} allowed here`, {
+          code: "content.too-large",
+        });
+      }
+    }
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+      throw fromErrno(err, `reading content ${digest}`);
+    }
+    const actual = `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+    if (actual !== digest) {
+      throw systemError(`content ${digest} is corrupt on disk: its bytes hash to ${actual}`, {
+        code: "content.corrupt",
+        hint: `remove it (it will be fetched again): rm ${file}`,
+      });
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------- Manager
+
+  private async readLabels(digest: Digest): Promise<Labels> {
+    try {
+      const raw = JSON.parse(await readFile(this.labelsPath(digest), "utf8")) as unknown;
+      if (raw && typeof raw === "object" && !Array.isArray(raw)) {
+        const out: Labels = {};
+        for (const [k, v] of Object.entries(raw)) if (typeof v === "string") out[k] = v;
+        return out;
+      }
+      return {};
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return {};
+      if (err instanceof SyntaxError) return {};
+      throw fromErrno(err, `reading labels of content ${digest}`);
+    }
+  }
+
+  private async writeLabels(digest: Digest, labels: Labels): Promise<void> {
+    const file = this.labelsPath(digest);
+    if (Object.keys(labels).length === 0) {
+      await unlink(file).catch((err: unknown) => {
+        if (!isErrno(err, "ENOENT")) throw fromErrno(err, `removing labels of content ${digest}`);
+      });
+      return;
+    }
+    await mkdir(path.dirname(file), { recursive: true });
+    const sorted: Labels = {};
+    for (const k of Object.keys(labels).sort()) sorted[k] = labels[k] as string;
+    await writeFileAtomic(file, JSON.stringify(sorted) + "\n");
+  }
+
+  async updateLabels(digest: Digest, labels: Record<string, string>): Promise<Info> {
+    if (!(await this.exists(digest))) throw blobNotFound(digest);
+    const current = await this.readLabels(digest);
+    for (const [k, v] of Object.entries(labels)) {
+      if (k === "") throw invalid("invalid label: a label key must not be empty", { field: "labels" });
+      if (typeof v !== "string") throw invalid(`invalid label ${k}: a label value must be a string`, { field: `labels.${k}` });
+      if (v === "") delete current[k];
+      else current[k] = v;
+    }
+    await this.writeLabels(digest, current);
+    return this.info(digest);
+  }
+
+  private async *blobDigests(): AsyncGenerator<Digest> {
+    for (const algorithm of DIGEST_ALGORITHMS) {
+      let names: string[];
+      try {
+        names = await readdir(path.join(this.blobsDir, algorithm));
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) continue;
+        throw fromErrno(err, "listing the content store");
+      }
+      const want = algorithm === "sha256" ? 64 : 128;
+      for (const name of names.sort()) {
+        if (name.length === want && /^[a-f0-9]+$/.test(name)) yield `${algorithm}:${name}`;
+      }
+    }
+  }
+
+  async walk(fn: (info: Info) => void | Promise<void>): Promise<void> {
+    for await (const digest of this.blobDigests()) {
+      let info: Info;
+      try {
+        info = await this.info(digest);
+      } catch (err) {
+        // Removed between listing and stat: not an error for a walk.
+        if (err instanceof Error && "kind" in err && err.kind === "not-found") continue;
+        throw err;
+      }
+      await fn(info);
+    }
+  }
+
+  async list(): Promise<Info[]> {
+    const out: Info[] = [];
+    await this.walk((info) => {
+      out.push(info);
+    });
+    return out;
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    const file = this.blobPath(digest);
+    try {
+      await unlink(file);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
+      throw fromErrno(err, `deleting content ${digest}`);
+    }
+    await unlink(this.labelsPath(digest)).catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- Ingester
+
+  async writer(ref: string, options: WriterOptions = {}): Promise<ContentWriter> {
+    validateRef(ref);
+    validateExpected(options.expected);
+    const dir = this.ingestPath(ref);
+    await mkdir(dir, { recursive: true });
+    await this.lockIngest(ref, dir, options);
+    try {
+      return await LocalWriter.open(this, ref, dir, options.expected);
+    } catch (err) {
+      await unlink(path.join(dir, "lock")).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Takes the ref's lock file; breaks it only when the process that held it is gone. */
+  private async lockIngest(ref: string, dir: string, options: WriterOptions): Promise<void> {
+    const lockFile = path.join(dir, "lock");
+    const deadline = Date.now() + (options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
+    for (;;) {
+      try {
+        const fh = await open(lockFile, "wx");
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        return;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) {
+          // The ingest was committed or aborted under us: recreate its directory and retry.
+          await mkdir(dir, { recursive: true });
+          continue;
+        }
+        if (!isErrno(err, "EEXIST")) throw fromErrno(err, `locking ingest ${ref}`);
+      }
+      const holder = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
+      if (!Number.isInteger(holder) || holder <= 0 || !pidAlive(holder)) {
+        // Stale lock from a crashed writer (or a half-written lock file): break it.
+        // A lock file younger than a second with no pid may be mid-creation; give it a moment.
+        if (!Number.isInteger(holder)) {
+          const st = await stat(lockFile).catch(() => undefined);
+          if (st && Date.now() - st.mtimeMs < 1000) {
+            await sleep(20);
+            continue;
+          }
+        }
+        await unlink(lockFile).catch(() => undefined);
+        continue;
+      }
+      if (!options.wait || Date.now() >= deadline) {
+        throw conflict(`ingest ref "${ref}" is locked: another writer (pid ${holder}) is writing it`, {
+          code: "content.ingest-locked",
+          hint: "wait for the other writer to finish, or open the writer with { wait: true }",
+        });
+      }
+      await sleep(25);
+    }
+  }
+
+  // ---------------------------------------------------------------- IngestManager
+
+  private async readIngestStatus(dir: string): Promise<IngestStatus | undefined> {
+    let ref: string;
+    try {
+      ref = await readFile(path.join(dir, "ref"), "utf8");
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return undefined;
+      throw fromErrno(err, `reading ingest ${dir}`);
+    }
+    const startedRaw = await readFile(path.join(dir, "startedat"), "utf8").catch(() => "");
+    const dataSt = await stat(path.join(dir, "data")).catch(() => undefined);
+    const dirSt = await stat(dir).catch(() => undefined);
+    const expectedRaw = await readFile(path.join(dir, "expected"), "utf8").catch(() => "");
+    let expected: Expected | undefined;
+    if (expectedRaw) {
+      try {
+        const e = JSON.parse(expectedRaw) as Expected;
+        expected = {};
+        if (typeof e.digest === "string") expected.digest = e.digest;
+        if (typeof e.size === "number") expected.size = e.size;
+      } catch {
+        expected = undefined;
+      }
+    }
+    const started = startedRaw ? new Date(startedRaw) : (dirSt?.birthtime ?? new Date(0));
+    const status: IngestStatus = {
+      ref,
+      offset: dataSt?.size ?? 0,
+      startedAt: Number.isNaN(started.getTime()) ? new Date(0) : started,
+      updatedAt: dataSt?.mtime ?? dirSt?.mtime ?? new Date(0),
+    };
+    if (expected) status.expected = expected;
+    return status;
+  }
+
+  async status(ref: string): Promise<IngestStatus> {
+    validateRef(ref);
+    const st = await this.readIngestStatus(this.ingestPath(ref));
+    if (!st) throw notFound(`ingest ref "${ref}" not found`, { code: "content.ingest-not-found" });
+    return st;
+  }
+
+  async listIngests(): Promise<IngestStatus[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return [];
+      throw fromErrno(err, "listing ingests");
+    }
+    const out: IngestStatus[] = [];
+    for (const name of names.sort()) {
+      const st = await this.readIngestStatus(path.join(this.ingestDir, name));
+      if (st) out.push(st);
+    }
+    return out;
+  }
+
+  /** Who holds an ingest dir's lock: a live pid, or undefined if free or stale. */
+  private async lockHolder(dir: string): Promise<number | undefined> {
+    const raw = await readFile(path.join(dir, "lock"), "utf8").catch(() => undefined);
+    if (raw === undefined) return undefined;
+    const pid = Number.parseInt(raw, 10);
+    return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
+  }
+
+  async abort(ref: string): Promise<void> {
+    validateRef(ref);
+    const dir = this.ingestPath(ref);
+    const st = await stat(dir).catch(() => undefined);
+    if (!st) throw notFound(`ingest ref "${ref}" not found`, { code: "content.ingest-not-found" });
+    const holder = await this.lockHolder(dir);
+    if (holder !== undefined) {
+      throw conflict(`cannot abort ingest ref "${ref}": a writer (pid ${holder}) holds it`, {
+        code: "content.ingest-locked",
+        hint: "close that writer first",
+      });
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- internals for LocalWriter
+
+  /** @internal Called by a writer before it looks at or creates the blob. */
+  guardCommit(digest: Digest): void {
+    for (const g of this.gcGuards) g.add(digest);
+  }
+
+  /** @internal */
+  async labelsAfterCommit(digest: Digest, labels: Labels | undefined): Promise<void> {
+    if (!labels || Object.keys(labels).length === 0) return;
+    await this.updateLabels(digest, labels);
+  }
+
+  // ---------------------------------------------------------------- GC and usage
+
+  /**
+   * Mark and sweep. Everything reachable from `roots` (and from blobs labelled LABEL_GC_ROOT),
+   * following `children` and LABEL_GC_REF_CONTENT* labels, is kept; every other blob is removed.
+   * Ingests not written to for `ingestMaxAgeMs` and not held by a live writer are removed too.
+   * Blobs committed while the collection runs are kept. If `children` throws, nothing is removed.
+   */
+  async gc(roots: Iterable<Digest>, children: ChildrenFn, options: GcOptions = {}): Promise<GcResult> {
+    const guard = new Set<Digest>();
+    this.gcGuards.add(guard);
+    try {
+      const all = new Map<Digest, Info>();
+      await this.walk((info) => {
+        all.set(info.digest, info);
+      });
+
+      const marked = new Set<Digest>();
+      const queue: Digest[] = [];
+      const push = (d: Digest) => {
+        if (!marked.has(d)) {
+          marked.add(d);
+          queue.push(d);
+        }
+      };
+      for (const r of roots) push(validateDigest(r, "gc root"));
+      for (const info of all.values()) if (LABEL_GC_ROOT in info.labels) push(info.digest);
+
+      while (queue.length > 0) {
+        const d = queue.shift() as Digest;
+        const info = all.get(d);
+        if (!info) continue; // referenced but absent (not pulled, or only partially): nothing to walk
+        for (const [k, v] of Object.entries(info.labels)) {
+          if (k.startsWith(LABEL_GC_REF_CONTENT)) {
+            try {
+              push(validateDigest(v));
+            } catch {
+              // A malformed label value names nothing; ignore it rather than block collection.
+            }
+          }
+        }
+        let kids: Iterable<Digest>;
+        try {
+          kids = await children(d);
+        } catch (err) {
+          throw systemError(`garbage collection stopped, nothing removed: cannot read the references of ${d}`, {
+            cause: err,
+            code: "content.gc-children",
+            hint: "the blob may be corrupt; check it with the content store's readBlob",
+          });
+        }
+        for (const k of kids) push(validateDigest(k, `reference from ${d}`));
+      }
+
+      const result: GcResult = { removed: [], bytesFreed: 0, ingestsRemoved: [], ingestBytesFreed: 0, kept: 0 };
+      for (const info of all.values()) {
+        if (marked.has(info.digest) || guard.has(info.digest)) {
+          result.kept++;
+          continue;
+        }
+        if (!options.dryRun) {
+          if (guard.has(info.digest)) continue;
+          try {
+            await this.delete(info.digest);
+          } catch (err) {
+            if (err instanceof Error && "kind" in err && err.kind === "not-found") continue;
+            throw err;
+          }
+        }
+        result.removed.push(info.digest);
+        result.bytesFreed += info.size;
+      }
+
+      const cutoff = Date.now() - (options.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE_MS);
+      let names: string[] = [];
+      try {
+        names = await readdir(this.ingestDir);
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw fromErrno(err, "listing ingests");
+      }
+      for (const name of names) {
+        const dir = path.join(this.ingestDir, name);
+        const dirSt = await stat(dir).catch(() => undefined);
+        if (!dirSt?.isDirectory()) continue;
+        const st = await this.readIngestStatus(dir);
+        const updated = st ? st.updatedAt.getTime() : dirSt.mtimeMs;
+        if (updated > cutoff) continue;
+        if ((await this.lockHolder(dir)) !== undefined) continue;
+        const { bytes } = await dirBytes(dir);
+        if (!options.dryRun) await rm(dir, { recursive: true, force: true });
+        result.ingestsRemoved.push(st?.ref ?? name);
+        result.ingestBytesFreed += bytes;
+      }
+      return result;
+    } finally {
+      this.gcGuards.delete(guard);
+    }
+  }
+
+  /** What the store holds on disk: committed blobs and in-progress ingests. */
+  async usage(): Promise<Usage> {
+    const usage: Usage = { blobs: { count: 0, bytes: 0, diskBytes: 0 }, ingests: { count: 0, bytes: 0, diskBytes: 0 } };
+    for await (const digest of this.blobDigests()) {
+      const st = await stat(this.blobPath(digest)).catch(() => undefined);
+      if (!st) continue;
+      usage.blobs.count++;
+      usage.blobs.bytes += st.size;
+      usage.blobs.diskBytes += st.blocks * 512;
+    }
+    let names: string[] = [];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw fromErrno(err, "listing ingests");
+    }
+    for (const name of names) {
+      const dir = path.join(this.ingestDir, name);
+      const { bytes, diskBytes } = await dirBytes(dir);
+      usage.ingests.count++;
+      usage.ingests.bytes += bytes;
+      usage.ingests.diskBytes += diskBytes;
+    }
+    return usage;
+  }
+}
+
+/** A writer holding one ingest ref's lock. */
+class LocalWriter implements ContentWriter {
+  readonly ref: string;
+  private readonly store: ContentStore;
+  private readonly dir: string;
+  private fh: FileHandle | undefined;
+  private digester: Digester;
+  private written: number;
+  private readonly expected: Expected | undefined;
+  private closed = false;
+  private pending: Promise<void> = Promise.resolve();
+
+  private constructor(store: ContentStore, ref: string, dir: string, fh: FileHandle, digester: Digester, offset: number, expected: Expected | undefined) {
+    this.store = store;
+    this.ref = ref;
+    this.dir = dir;
+    this.fh = fh;
+    this.digester = digester;
+    this.written = offset;
+    this.expected = expected;
+  }
+
+  /** Opens or resumes the ingest in `dir`; the caller holds its lock. */
+  static async open(store: ContentStore, ref: string, dir: string, expected: Expected | undefined): Promise<LocalWriter> {
+    const dataFile = path.join(dir, "data");
+    const expectedFile = path.join(dir, "expected");
+    let previous: Expected | undefined;
+    try {
+      previous = JSON.parse(await readFile(expectedFile, "utf8")) as Expected;
+    } catch {
+      previous = undefined;
+    }
+    const exists = await stat(dataFile).then(
+      () => true,
+      () => false,
+    );
+    // A ref reused for different content: what was written belongs to something else; start over.
+    const mismatch =
+      exists &&
+      expected !== undefined &&
+      ((expected.digest !== undefined && previous?.digest !== undefined && previous.digest !== expected.digest) ||
+        (expected.size !== undefined && previous?.size !== undefined && previous.size !== expected.size));
+    if (mismatch) await unlink(dataFile);
+    if (!exists || mismatch) {
+      await writeFileAtomic(path.join(dir, "ref"), ref);
+      await writeFileAtomic(path.join(dir, "startedat"), new Date().toISOString());
+    }
+    if (expected && (expected.digest !== undefined || expected.size !== undefined)) {
+      await writeFileAtomic(expectedFile, JSON.stringify(expected));
+    }
+    const effective = expected ?? previous;
+    const algorithm: DigestAlgorithm = effective?.digest ? parseDigest(effective.digest).algorithm : "sha256";
+    const fh = await open(dataFile, "a+");
+    try {
+      // Resume: re-hash what is already there (hash state cannot be saved across processes).
+      const digester = new Digester(algorithm);
+      const size = (await fh.stat()).size;
+      const buf = Buffer.allocUnsafe(1 << 20);
+      let pos = 0;
+      while (pos < size) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+        if (bytesRead === 0) break;
+        digester.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      if (effective?.size !== undefined && pos > effective.size) {
+        // More data than expected: it cannot become the expected blob. Start over.
+        await fh.truncate(0);
+        return new LocalWriter(store, ref, dir, fh, new Digester(algorithm), 0, effective);
+      }
+      return new LocalWriter(store, ref, dir, fh, digester, pos, effective);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  get offset(): number {
+    return this.written;
+  }
+
+  private ensureOpen(): FileHandle {
+    if (this.closed || !this.fh) {
+      throw conflict(`ingest writer for "${this.ref}" is closed`, { code: "content.writer-closed", hint: "open a new writer to resume" });
+    }
+    return this.fh;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    const run = async () => {
+      const fh = this.ensureOpen();
+      if (this.expected?.size !== undefined && this.written + chunk.length > this.expected.size) {
+        throw invalid(
+          `write to ingest "${this.ref}" exceeds the expected size: ${this.written + chunk.length} bytes > ${this.expected.size}`,
+          { code: "content.size-exceeded" },
+        );
+      }
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, this.written + done);
+        done += bytesWritten;
+      }
+      this.digester.update(chunk);
+      this.written += chunk.length;
+    };
+    // Serialize writes so the digest sees bytes in file order even if callers do not await.
+    const p = this.pending.then(run);
+    this.pending = p.catch(() => undefined);
+    return p;
+  }
+
+  digest(): Digest {
+    return this.digester.digest();
+  }
+
+  async status(): Promise<IngestStatus> {
+    await this.pending;
+    return this.store.status(this.ref);
+  }
+
+  private async release(removeIngest: boolean): Promise<void> {
+    this.closed = true;
+    const fh = this.fh;
+    this.fh = undefined;
+    if (fh) await fh.close().catch(() => undefined);
+    if (removeIngest) await rm(this.dir, { recursive: true, force: true });
+    else await unlink(path.join(this.dir, "lock")).catch(() => undefined);
+  }
+
+  async commit(expectedSize?: number, expectedDigest?: Digest, options: CommitOptions = {}): Promise<Digest> {
+    await this.pending;
+    const fh = this.ensureOpen();
+    const wantSize = expectedSize ?? this.expected?.size;
+    const wantDigest = expectedDigest ?? this.expected?.digest;
+    if (wantDigest !== undefined) validateDigest(wantDigest, "expected digest");
+
+    if (wantSize !== undefined && this.written !== wantSize) {
+      if (this.written < wantSize) {
+        // Incomplete: keep the data and the lock, the caller may write the rest and commit again.
+        throw invalid(`unexpected commit size for ingest "${this.ref}": ${this.written} bytes written, expected ${wantSize}`, {
+          code: "content.size-mismatch",
+          hint: "write the remaining bytes, or abort the ingest",
+        });
+      }
+      await this.release(true);
+      throw invalid(`unexpected commit size for ingest "${this.ref}": ${this.written} bytes written, expected ${wantSize}; the ingest was discarded`, {
+        code: "content.size-mismatch",
+      });
+    }
+
+    let actual = this.digester.digest();
+    if (wantDigest !== undefined && parseDigest(wantDigest).algorithm !== this.digester.algorithm) {
+      actual = (await hashFile(path.join(this.dir, "data"), parseDigest(wantDigest).algorithm)).digest;
+    }
+    if (wantDigest !== undefined && actual !== wantDigest) {
+      await this.release(true);
+      throw invalid(`unexpected commit digest for ingest "${this.ref}": the data hashes to ${actual}, expected ${wantDigest}; the ingest was discarded`, {
+        code: "content.digest-mismatch",
+        hint: "the source sent different bytes than its descriptor promised; fetch it again",
+      });
+    }
+
+    const digest = actual;
+    this.store.guardCommit(digest);
+    const target = this.store.blobPath(digest);
+
+    // Already there: verify it and reuse it without rewriting.
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.isFile() && existing.size === this.written) {
+      const check = await hashFile(target, parseDigest(digest).algorithm).catch(() => undefined);
+      if (check && check.digest === digest) {
+        await this.release(true);
+        await this.store.labelsAfterCommit(digest, options.labels);
+        return digest;
+      }
+    }
+
+    try {
+      await fh.sync();
+    } catch (err) {
+      throw fromErrno(err, `syncing ingest "${this.ref}"`);
+    }
+    await fh.close();
+    this.fh = undefined;
+    const dataFile = path.join(this.dir, "data");
+    await chmod(dataFile, 0o444);
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await rename(dataFile, target);
+    } catch (err) {
+      await this.release(false);
+      throw fromErrno(err, `committing content ${digest}`);
+    }
+    await fsyncDir(path.dirname(target));
+    await this.release(true);
+    await this.store.labelsAfterCommit(digest, options.labels);
+    return digest;
+  }
+
+  async close(): Promise<void> {
+    await this.pending.catch(() => undefined);
+    if (this.closed) return;
+    await this.release(false);
+  }
+
+  createWriteStream(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        this.write(chunk).then(
+          () => cb(),
+          (err: Error) => cb(err),
+        );
+      },
+    });
+  }
+}
+
+/** Writes a whole buffer as one blob: open a writer, write, commit. Returns the digest. */
+export async function writeBlob(ingester: Ingester, data: Uint8Array, expected: Expected = {}, options: CommitOptions = {}): Promise<Digest> {
+  const digest = expected.digest ?? `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  const w = await ingester.writer(`write-blob-${digest}`, { expected: { ...expected, digest }, wait: true });
+  try {
+    await w.write(data);
+    return await w.commit(expected.size ?? data.length, digest, options);
+  } finally {
+    await w.close();
+  }
+}

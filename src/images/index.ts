@@ -1,0 +1,11 @@
+// Public entry of the image model: references, media types, manifests/indexes/configs and their
+// validation, image and chain IDs, platforms, resolution, and the image metadata store.
+
+export * from "./reference.js";
+export * from "./mediatypes.js";
+export type * from "./types.js";
+export * from "./validate.js";
+export * from "./ids.js";
+export * from "./platforms.js";
+export * from "./resolve.js";
+export * from "./store.js";
