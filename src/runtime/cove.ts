@@ -1,0 +1,578 @@
+// cove's own OCI runtime: validates the bundle, sets up cgroups, compiles the plan and hands
+// it to the native shim, then manages the container through its state directory.
+//
+// State directory <root>/<id>/: state.json (ours, written atomically), plan (the shim's
+// input), and files the shim writes: init.pid, start.fifo (present while created), started,
+// start-error, exit ("CODE SIGNAL").
+
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants, watch } from "node:fs";
+import { mkdir, open, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
+import { constants as osConstants, userInfo } from "node:os";
+import path from "node:path";
+import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fs.js";
+import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
+import { CAPABILITIES, loadConfig } from "./config/index.js";
+import { runHooks } from "./hooks.js";
+import { cgroupHierarchies } from "./cgroup-mounts.js";
+import { compileCreate, compileExec } from "./plan/compile.js";
+import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
+import { compileSeccomp } from "./seccomp/index.js";
+import { launchShim, shimPath } from "./shim.js";
+import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type Process, type Spec, type State, type Status } from "./spec.js";
+import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats } from "./types.js";
+
+export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
+
+/** What `create` records; enough to manage and clean up the container later. */
+interface StoredState {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  pid: number;
+  /** Start time of the init (field 22 of /proc/<pid>/stat) to tell a reused pid apart. */
+  initStartTime: string;
+  shimPid: number;
+  cgroupsPath: string | undefined;
+  spec: Spec;
+  /** Set while create is still running; such a container can only be deleted. */
+  creating?: boolean;
+}
+
+const CAPABILITY_NUMBERS: ReadonlyMap<string, number> = new Map(CAPABILITIES.map((c) => [c.name, c.number]));
+const ID_PATTERN = /^[\w+\-.]+$/;
+
+export function parseSignal(sig: NodeJS.Signals | number | string): number {
+  if (typeof sig === "number") return sig;
+  if (/^\d+$/.test(sig)) return Number(sig);
+  const name = sig.toUpperCase().startsWith("SIG") ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
+  const n = (osConstants.signals as Record<string, number>)[name];
+  if (n === undefined) throw invalid(`unknown signal "${sig}"`, { hint: "use a name such as SIGTERM or KILL, or a number" });
+  return n;
+}
+
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for a process that exists and is not a zombie. */
+async function isLiveProcess(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function hasCapSysResource(): Promise<boolean> {
+  return readFile("/proc/self/status", "utf8").then((s) => {
+    const eff = /CapEff:\s*([0-9a-f]+)/.exec(s)?.[1] ?? "0";
+    return (BigInt(`0x${eff}`) & (1n << 24n)) !== 0n;
+  });
+}
+
+/** A requested hard limit above ours needs CAP_SYS_RESOURCE; say so before starting anything. */
+async function checkRlimits(proc: Process | undefined): Promise<void> {
+  const limits = proc?.rlimits ?? [];
+  if (limits.length === 0 || (await hasCapSysResource())) return;
+  const text = await readFile("/proc/self/limits", "utf8");
+  const names: Record<string, string> = {
+    RLIMIT_CPU: "Max cpu time", RLIMIT_FSIZE: "Max file size", RLIMIT_DATA: "Max data size", RLIMIT_STACK: "Max stack size",
+    RLIMIT_CORE: "Max core file size", RLIMIT_RSS: "Max resident set", RLIMIT_NPROC: "Max processes", RLIMIT_NOFILE: "Max open files",
+    RLIMIT_MEMLOCK: "Max locked memory", RLIMIT_AS: "Max address space", RLIMIT_LOCKS: "Max file locks", RLIMIT_SIGPENDING: "Max pending signals",
+    RLIMIT_MSGQUEUE: "Max msgqueue size", RLIMIT_NICE: "Max nice priority", RLIMIT_RTPRIO: "Max realtime priority", RLIMIT_RTTIME: "Max realtime timeout",
+  };
+  for (const r of limits) {
+    if (RLIMIT_NUMBERS[r.type] === undefined) continue;
+    const line = text.split("\n").find((l) => l.startsWith(names[r.type] ?? "\0"));
+    const hardText = line?.slice(26).trim().split(/\s+/)[1];
+    if (!hardText || hardText === "unlimited") continue;
+    const hard = Number(hardText);
+    const wanted = r.hard < 0 || r.hard >= 2 ** 63 ? Infinity : r.hard;
+    if (wanted > hard) {
+      throw invalid(`process.rlimits: ${r.type} hard limit ${r.hard} is above this host's hard limit ${hard}, and raising it needs CAP_SYS_RESOURCE`, {
+        field: "process.rlimits",
+        code: "rlimit.above-hard",
+        hint: `lower ${r.type} to at most ${hard}, or run with CAP_SYS_RESOURCE`,
+      });
+    }
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseExit(text: string): ProcessExit {
+  const [code, signal] = text.trim().split(" ").map(Number);
+  return { code: code ?? 255, signal: signal ?? 0 };
+}
+
+/** Waits until one of the files appears in dir; returns its name. */
+async function waitForFile(dir: string, names: string[], timeoutMs = 0): Promise<string> {
+  const present = async () => {
+    for (const n of names) if (await exists(path.join(dir, n))) return n;
+    return undefined;
+  };
+  const found = await present();
+  if (found) return found;
+  return new Promise<string>((resolve, reject) => {
+    let done = false;
+    const finish = (err: Error | undefined, name?: string) => {
+      if (done) return;
+      done = true;
+      watcher.close();
+      clearInterval(poll);
+      if (timer) clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(name!);
+    };
+    const check = () => present().then((n) => n && finish(undefined, n), () => undefined);
+    const watcher = watch(dir, () => void check());
+    watcher.on("error", () => void check());
+    // inotify covers the normal case; the poll covers a watcher set up just too late
+    const poll = setInterval(check, 200);
+    const timer = timeoutMs ? setTimeout(() => finish(new CoveError("system", `timed out waiting for ${names.join(" or ")} in ${dir}`)), timeoutMs) : undefined;
+    void check();
+  });
+}
+
+export class CoveRuntime implements ContainerRuntime {
+  readonly name = "cove";
+  readonly root: string;
+
+  constructor(opts: { root?: string } = {}) {
+    this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
+  }
+
+  private dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  private checkId(id: string): void {
+    if (!ID_PATTERN.test(id) || id === "." || id === "..") {
+      throw invalid(`invalid container id "${id}": use letters, digits, and _ + - .`, { field: "id" });
+    }
+  }
+
+  private async load(id: string): Promise<StoredState> {
+    this.checkId(id);
+    try {
+      return JSON.parse(await readFile(path.join(this.dir(id), "state.json"), "utf8")) as StoredState;
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) throw notFound(`container "${id}" does not exist`, { code: "container.not-found" });
+      throw fromErrno(err, `reading the state of container ${id}`);
+    }
+  }
+
+  private async save(s: StoredState): Promise<void> {
+    await writeFileAtomic(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
+  }
+
+  private cgroup(s: StoredState): Promise<CgroupManager> {
+    return cgroupManager({ id: s.id, cgroupsPath: s.cgroupsPath, resources: cgroupResources(s.spec) }, deviceFilterOps);
+  }
+
+  private async status(s: StoredState): Promise<Status> {
+    if (s.creating) return "creating";
+    const dir = this.dir(s.id);
+    if (await exists(path.join(dir, "exit"))) return "stopped";
+    if (!s.pid || (await processStartTime(s.pid)) !== s.initStartTime) return "stopped";
+    if (await exists(path.join(dir, "start.fifo"))) return "created";
+    try {
+      if (await (await this.cgroup(s)).frozen()) return "paused";
+    } catch {
+      // no freezer: cannot be paused
+    }
+    return "running";
+  }
+
+  private view(s: StoredState, status: Status): ContainerState {
+    const st: ContainerState = {
+      ociVersion: OCI_VERSION,
+      id: s.id,
+      status,
+      bundle: s.bundle,
+      rootfs: s.rootfs,
+      created: s.created,
+      owner: s.owner,
+    };
+    if (status !== "stopped" && s.pid) st.pid = s.pid;
+    else st.pid = 0;
+    if (s.spec.annotations) st.annotations = s.spec.annotations;
+    return st;
+  }
+
+  async create(id: string, opts: CreateOptions): Promise<ContainerState> {
+    return (await this.createInternal(id, opts, false)).state;
+  }
+
+  private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
+    this.checkId(id);
+    const bundle = path.resolve(opts.bundle);
+    const { spec, rootfs } = await loadConfig(bundle);
+    await checkRlimits(spec.process);
+    const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+    shimPath();
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const dir = this.dir(id);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (err) {
+      if (isErrno(err, "EEXIST")) throw conflict(`container with id "${id}" already exists`, { code: "container.exists", hint: `delete it first: cove runtime delete ${id}` });
+      throw fromErrno(err, `creating the state directory for ${id}`);
+    }
+    const stored: StoredState = {
+      id,
+      bundle,
+      rootfs,
+      created: new Date().toISOString(),
+      owner: userInfo().username,
+      pid: 0,
+      initStartTime: "",
+      shimPid: 0,
+      cgroupsPath: spec.linux?.cgroupsPath,
+      spec,
+      creating: true,
+    };
+    let cg: CgroupManager | undefined;
+    try {
+      await this.save(stored);
+      cg = await this.cgroup(stored);
+      await cg.create();
+      const baseState = (pid: number, status: Status): State => ({
+        ociVersion: OCI_VERSION,
+        id,
+        status,
+        pid,
+        bundle,
+        ...(spec.annotations ? { annotations: spec.annotations } : {}),
+      });
+      const ops = compileCreate({
+        spec,
+        rootfs,
+        stateDir: dir,
+        cgroupProcs: cg.procsFiles(),
+        cgroupHierarchies: await cgroupHierarchies(cg),
+        cgroupVersion: cg.version,
+        capabilityNumbers: CAPABILITY_NUMBERS,
+        seccomp,
+        preserveFds: opts.preserveFds,
+        consoleSocket: opts.consoleSocket,
+        consoleProxy: opts.consoleProxy,
+        noPivot: opts.noPivot,
+        keepStdio: true,
+        autostart,
+        rootful: process.getuid?.() === 0,
+        hookState: "",
+      });
+      const handle = await launchShim({
+        planFile: path.join(dir, "plan"),
+        ops,
+        stdio: opts.stdio ?? "inherit",
+        waitStarted: autostart,
+        onSync: async (_name, pid) => {
+          const st = baseState(pid, "creating");
+          await runHooks(spec.hooks?.prestart, st, "prestart");
+          await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
+        },
+      });
+      stored.pid = handle.pid;
+      stored.shimPid = handle.shimPid;
+      stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
+      delete stored.creating;
+      await this.save(stored);
+      if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      return { state: this.view(stored, autostart ? "running" : "created"), handle };
+    } catch (err) {
+      await this.cleanup(stored, cg).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Removes everything a container holds: processes, cgroup, state directory. */
+  private async cleanup(s: StoredState, cg?: CgroupManager): Promise<void> {
+    const dir = this.dir(s.id);
+    if (s.pid && (await processStartTime(s.pid)) === s.initStartTime) {
+      try {
+        process.kill(s.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      cg ??= await this.cgroup(s);
+      await cg.killAll("SIGKILL");
+      // let the monitor record the exit before its directory goes away
+      if (s.shimPid && (await isLiveProcess(s.shimPid))) {
+        await Promise.race([waitForFile(dir, ["exit"]), new Promise((r) => setTimeout(r, 2000))]);
+      }
+      await cg.destroy();
+    } finally {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if (status !== "created") throw conflict(`cannot start a container that is ${status}`, { code: "container.state", hint: status === "stopped" ? `delete it and create it again` : undefined });
+    const dir = this.dir(id);
+    let fh;
+    try {
+      fh = await open(path.join(dir, "start.fifo"), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+      await fh.write(Buffer.from("s"));
+    } catch (err) {
+      throw fromErrno(err, `starting container ${id}`, "the container's monitor is gone: delete the container and create it again");
+    } finally {
+      await fh?.close();
+    }
+    const outcome = await waitForFile(dir, ["started", "start-error", "exit"], 30_000);
+    if (outcome === "start-error") {
+      const text = await readFile(path.join(dir, "start-error"), "utf8");
+      throw new CoveError("system", `container ${id} failed to start: ${text}`, { code: "runtime.start-failed" });
+    }
+    try {
+      await runHooks(s.spec.hooks?.poststart, this.view(s, "running"), "poststart");
+    } catch (err) {
+      // the spec says a failing poststart hook is only a warning
+      process.emitWarning((err as Error).message);
+    }
+  }
+
+  async run(id: string, opts: CreateOptions): Promise<ProcessExit> {
+    const { handle } = await this.createInternal(id, opts, true);
+    const s = await this.load(id);
+    opts.onStart?.({ pid: handle.pid, shimPid: handle.shimPid });
+    try {
+      await runHooks(s.spec.hooks?.poststart, this.view(s, "running"), "poststart").catch((err) => process.emitWarning((err as Error).message));
+      const exit = await handle.exited;
+      return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled().catch(() => false) };
+    } finally {
+      handle.detach();
+      if (!opts.keep) await this.delete(id, { force: true });
+    }
+  }
+
+  async state(id: string): Promise<ContainerState> {
+    const s = await this.load(id);
+    return this.view(s, await this.status(s));
+  }
+
+  async list(): Promise<ContainerState[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return [];
+      throw fromErrno(err, `listing ${this.root}`);
+    }
+    const out: ContainerState[] = [];
+    for (const name of names.sort()) {
+      try {
+        out.push(await this.state(name));
+      } catch {
+        // a container being deleted right now
+      }
+    }
+    return out;
+  }
+
+  async kill(id: string, signal: NodeJS.Signals | number | string, opts: { all?: boolean } = {}): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    const sig = parseSignal(signal);
+    if (status === "stopped" || status === "creating") throw conflict(`container ${id} is not running`, { code: "container.not-running" });
+    if (opts.all) {
+      await (await this.cgroup(s)).killAll(sig);
+      return;
+    }
+    try {
+      process.kill(s.pid, sig);
+    } catch (err) {
+      if (!isErrno(err, "ESRCH")) throw fromErrno(err, `signalling container ${id}`);
+    }
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if ((status === "running" || status === "paused") && !opts.force) {
+      throw conflict(`cannot delete container ${id} that is ${status}`, { code: "container.running", hint: "stop it first, or use --force" });
+    }
+    const cg = await this.cgroup(s);
+    if (status === "paused") await cg.thaw().catch(() => undefined);
+    await this.cleanup(s, cg);
+    if (status !== "creating") {
+      try {
+        await runHooks(s.spec.hooks?.poststop, this.view(s, "stopped"), "poststop");
+      } catch (err) {
+        process.emitWarning((err as Error).message);
+      }
+    }
+  }
+
+  async wait(id: string): Promise<ProcessExit> {
+    const s = await this.load(id);
+    const dir = this.dir(id);
+    // The monitor writes "exit"; if it was killed, the init's disappearance is all we learn.
+    const initGone = new Promise<void>((resolve) => {
+      const timer = setInterval(async () => {
+        if ((await processStartTime(s.pid)) !== s.initStartTime && !(await exists(path.join(dir, "exit")))) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 250);
+      void waitForFile(dir, ["exit"]).finally(() => clearInterval(timer));
+    });
+    const which = await Promise.race([waitForFile(dir, ["exit"]), initGone.then(() => undefined)]);
+    const exit = which ? parseExit(await readFile(path.join(dir, "exit"), "utf8")) : { code: -1, signal: 0 };
+    return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled().catch(() => false) };
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ExecHandle> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if (status !== "running" && status !== "created") throw conflict(`cannot exec in a ${status} container`, { code: "container.not-running" });
+    const cg = await this.cgroup(s);
+    const join: { type: string; path: string }[] = [];
+    for (const ns of s.spec.linux?.namespaces ?? []) {
+      const name = NAMESPACE_PROC_NAMES[ns.type];
+      if (name) join.push({ type: ns.type, path: `/proc/${s.pid}/ns/${name}` });
+    }
+    const execId = randomBytes(6).toString("hex");
+    const exitFile = `exec-${execId}.exit`;
+    const dir = this.dir(id);
+    const seccompSpec = s.spec.linux?.seccomp;
+    const ops = compileExec({
+      process: opts.process,
+      stateDir: dir,
+      exitFile,
+      cgroupProcs: cg.procsFiles(),
+      join,
+      capabilityNumbers: CAPABILITY_NUMBERS,
+      seccomp: seccompSpec ? compileSeccomp(seccompSpec) : undefined,
+      preserveFds: opts.preserveFds,
+      consoleSocket: opts.consoleSocket,
+      consoleProxy: opts.consoleProxy,
+      keepStdio: true,
+    });
+    const planFile = path.join(dir, `exec-${execId}.plan`);
+    try {
+      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", waitStarted: true });
+      if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      const exited = handle.exited.finally(() => {
+        handle.detach();
+        void unlink(path.join(dir, exitFile)).catch(() => undefined);
+      });
+      return { pid: handle.pid, exited };
+    } finally {
+      await unlink(planFile).catch(() => undefined);
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if (status !== "running") throw conflict(`container ${id} is ${status}, not running`, { code: "container.not-running" });
+    await (await this.cgroup(s)).freeze();
+  }
+
+  async resume(id: string): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if (status !== "paused") throw conflict(`container ${id} is ${status}, not paused`, { code: "container.not-paused" });
+    await (await this.cgroup(s)).thaw();
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    const s = await this.load(id);
+    const status = await this.status(s);
+    if (status === "stopped") throw conflict(`container ${id} is stopped`, { code: "container.not-running" });
+    await (await this.cgroup(s)).apply(resources);
+    const linux = (s.spec.linux ??= {});
+    linux.resources = mergeResources(linux.resources ?? {}, resources);
+    await this.save(s);
+  }
+
+  async ps(id: string): Promise<number[]> {
+    const s = await this.load(id);
+    return (await this.cgroup(s)).pids();
+  }
+
+  async stats(id: string): Promise<RuntimeStats> {
+    const s = await this.load(id);
+    return (await (await this.cgroup(s)).stats()) as unknown as RuntimeStats;
+  }
+}
+
+/**
+ * Devices every container may use whatever its config says (runc's AllowedDevices): the
+ * standard nodes, ptys, and mknod of any node (access to it is still checked). They go after
+ * the config's rules, and each linux.devices entry gets an allow rule, as in runc.
+ */
+const ALWAYS_ALLOWED_DEVICES: DeviceCgroupRule[] = [
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
+  { allow: true, type: "c", major: 1, minor: 3, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 8, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 7, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 0, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 5, access: "rwm" },
+  { allow: true, type: "c", major: 1, minor: 9, access: "rwm" },
+  { allow: true, type: "c", major: 136, access: "rwm" },
+  { allow: true, type: "c", major: 5, minor: 2, access: "rwm" },
+];
+
+function cgroupResources(spec: Spec): LinuxResources {
+  const resources = spec.linux?.resources ?? {};
+  const fromDevices: DeviceCgroupRule[] = (spec.linux?.devices ?? [])
+    .filter((d) => d.type === "c" || d.type === "b" || d.type === "u")
+    .map((d) => ({ allow: true, type: d.type === "b" ? "b" : "c", major: d.major, minor: d.minor, access: "rwm" }));
+  return { ...resources, devices: [...(resources.devices ?? []), ...ALWAYS_ALLOWED_DEVICES, ...fromDevices] };
+}
+
+function mergeResources(base: LinuxResources, update: LinuxResources): LinuxResources {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(update)) {
+    const prev = out[k];
+    out[k] = v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" ? { ...prev, ...v } : v;
+  }
+  return out as LinuxResources;
+}
+
+/** Loads cgroup v2 device programs through the shim's tool mode (bpf(2) is not in Node). */
+const deviceFilterOps = {
+  async attachDeviceProgram(cgroupDir: string, insns: Buffer): Promise<void> {
+    const { execFile } = await import("node:child_process");
+    const { mkdtemp, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(path.join(tmpdir(), "cove-bpf-"));
+    try {
+      const file = path.join(dir, "prog");
+      await writeFile(file, insns);
+      await new Promise<void>((resolve, reject) =>
+        execFile(shimPath(), ["--attach-device-filter", cgroupDir, file], (err, _out, stderr) =>
+          err ? reject(new CoveError("system", `loading the device filter into ${cgroupDir} failed: ${stderr.trim() || err.message}`, { code: "cgroup.device-filter" })) : resolve(),
+        ),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
