@@ -1,0 +1,267 @@
+// RuncRuntime: the ContainerRuntime interface implemented by driving the runc binary, so the
+// engine can use runc for the same bundles and the test suite can compare cove against it.
+//
+// Limits that come from runc's CLI, not from this wrapper:
+// - wait(): runc has no wait command, and after `runc create` the container's init is not a
+//   child of ours, so its exit status cannot be collected. wait() polls `runc state` until the
+//   container is stopped (or gone) and returns { code: -1, signal: 0 }.
+// - run() uses `runc run` in the foreground, whose exit status is the process's own, or 128 + n
+//   when it was killed by signal n; a process that exits by itself with 129..192 is therefore
+//   reported as killed by a signal too.
+// - exec() runs `runc exec` in the foreground for the same reason; its pid comes from --pid-file.
+//
+// runc's own failures are read from its log (--log FILE --log-format json), so the container's
+// stdio can be anything; they become CoveErrors carrying the text runc printed.
+
+import { spawn, type StdioOptions } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { constants as osConstants, tmpdir } from "node:os";
+import path from "node:path";
+import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
+import type { LinuxResources } from "./spec.js";
+import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats, StdioSpec } from "./types.js";
+
+function parseSignal(sig: NodeJS.Signals | number | string): number {
+  if (typeof sig === "number") return sig;
+  if (/^\d+$/.test(sig)) return Number(sig);
+  const upper = sig.toUpperCase();
+  const n = (osConstants.signals as Record<string, number>)[upper.startsWith("SIG") ? upper : `SIG${upper}`];
+  if (n === undefined) throw invalid(`unknown signal "${sig}"`, { hint: "use a name such as SIGTERM or KILL, or a number" });
+  return n;
+}
+
+export const DEFAULT_RUNC_ROOT = "/run/runc";
+export const DEFAULT_RUNC_BINARY = "runc";
+
+interface RuncResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** error-level messages runc wrote to its log, oldest first */
+  logErrors: string[];
+}
+
+interface RunOptions {
+  stdio?: StdioSpec;
+  preserveFds?: number;
+  input?: string;
+}
+
+/** Turns runc's error text into a CoveError of the right kind, keeping runc's words. */
+export function runcError(command: string, text: string, id?: string): CoveError {
+  const msg = text.trim() || `runc ${command} failed`;
+  const message = `runc ${command}${id ? ` ${id}` : ""}: ${msg}`;
+  const details = { code: `runc.${command}` };
+  if (/does not exist|not found|no such container/i.test(msg) && !/executable file not found|no such file or directory/i.test(msg)) return notFound(message, details);
+  if (/already exists|with id exists|already running|is not stopped|not stopped|cannot start|is not running|not running|has stopped|is paused|not paused|container is stopped|in use/i.test(msg)) {
+    return conflict(message, details);
+  }
+  if (/invalid|unknown|must be|is not absolute|not supported|parse|unmarshal|incorrect|cannot be|executable file not found/i.test(msg)) return invalid(message, details);
+  return systemError(message, details);
+}
+
+function parseJsonLog(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if ((entry.level === "error" || entry.level === "fatal") && entry.msg) out.push(entry.msg);
+    } catch {
+      out.push(line);
+    }
+  }
+  return out;
+}
+
+function stdioArray(stdio: StdioSpec | undefined, preserveFds: number | undefined, stderr: "pipe" | "keep"): StdioOptions {
+  const base: (number | "inherit" | "ignore" | "pipe")[] = stdio === undefined ? ["inherit", "inherit", "inherit"] : typeof stdio === "string" ? [stdio, stdio, stdio] : [...stdio];
+  if (stderr === "pipe" && stdio === undefined) base[2] = "pipe";
+  // runc passes its own fds 3 .. 3+N-1 on: give it ours at the same numbers
+  for (let i = 0; i < (preserveFds ?? 0); i++) base.push(3 + i);
+  return base;
+}
+
+export class RuncRuntime implements ContainerRuntime {
+  readonly name = "runc";
+  readonly root: string;
+  readonly binary: string;
+
+  constructor(opts: { root?: string; binary?: string } = {}) {
+    this.root = opts.root ?? DEFAULT_RUNC_ROOT;
+    this.binary = opts.binary ?? DEFAULT_RUNC_BINARY;
+  }
+
+  /** Runs runc with a JSON log in a private temp dir; resolves with its exit and output. */
+  private async runc(args: string[], opts: RunOptions & { captureStdout?: boolean } = {}): Promise<RuncResult> {
+    const logDir = await mkdtemp(path.join(tmpdir(), "cove-runc-log-"));
+    const logFile = path.join(logDir, "log.json");
+    try {
+      const captureStdout = opts.captureStdout ?? false;
+      let stdio: StdioOptions;
+      if (captureStdout) stdio = [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"];
+      else stdio = stdioArray(opts.stdio, opts.preserveFds, "keep");
+      const child = spawn(this.binary, ["--root", this.root, "--log", logFile, "--log-format", "json", ...args], { stdio });
+      let stdout = "";
+      let stderr = "";
+      child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr = (stderr + d).slice(-8000)));
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      // "exit", not "close": after `create` the container keeps runc's stdio open
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+        child.once("error", (err) => reject(new CoveError("unsupported", `cannot run ${this.binary}: ${err.message}`, { code: "runc.missing", cause: err, hint: "install runc (apt-get install runc) or pass its path as binary" })));
+        child.once("exit", (c, s) => resolve([c, s]));
+      });
+      if (captureStdout) {
+        // our own pipes: wait until they drain
+        await new Promise<void>((resolve) => (child.stdout && !child.stdout.readableEnded ? child.stdout.once("close", () => resolve()) : resolve()));
+      }
+      let logText = "";
+      try {
+        logText = await readFile(logFile, "utf8");
+      } catch {
+        // runc wrote no log
+      }
+      return { code: code ?? 128 + (signal ? parseSignal(signal) : 0), signal, stdout, stderr, logErrors: parseJsonLog(logText) };
+    } finally {
+      await rm(logDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Runs a management command whose output is ours; throws on failure. */
+  private async command(command: string, args: string[], id?: string, input?: string): Promise<string> {
+    const r = await this.runc([command, ...args], { captureStdout: true, input });
+    if (r.code !== 0) throw runcError(command, r.logErrors.at(-1) ?? r.stderr, id);
+    return r.stdout;
+  }
+
+  private createArgs(opts: CreateOptions): string[] {
+    const args = ["--bundle", path.resolve(opts.bundle)];
+    if (opts.consoleSocket) args.push("--console-socket", path.resolve(opts.consoleSocket));
+    if (opts.pidFile) args.push("--pid-file", path.resolve(opts.pidFile));
+    if (opts.noPivot) args.push("--no-pivot");
+    if (opts.preserveFds) args.push("--preserve-fds", String(opts.preserveFds));
+    return args;
+  }
+
+  async create(id: string, opts: CreateOptions): Promise<ContainerState> {
+    const r = await this.runc(["create", ...this.createArgs(opts), id], { stdio: opts.stdio, preserveFds: opts.preserveFds });
+    if (r.code !== 0) throw runcError("create", r.logErrors.at(-1) ?? `exit status ${r.code}`, id);
+    return this.state(id);
+  }
+
+  async start(id: string): Promise<void> {
+    await this.command("start", [id], id);
+  }
+
+  async run(id: string, opts: CreateOptions): Promise<ProcessExit> {
+    const r = await this.runc(["run", ...this.createArgs(opts), id], { stdio: opts.stdio, preserveFds: opts.preserveFds });
+    if (r.logErrors.length > 0) {
+      // runc itself failed (the process's own failures are not logged); make sure nothing stays
+      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(() => undefined);
+      throw runcError("run", r.logErrors.at(-1)!, id);
+    }
+    const sig = r.code > 128 && r.code <= 128 + 64 ? r.code - 128 : 0;
+    return { code: r.code, signal: sig };
+  }
+
+  async state(id: string): Promise<ContainerState> {
+    return JSON.parse(await this.command("state", [id], id)) as ContainerState;
+  }
+
+  async list(): Promise<ContainerState[]> {
+    const out = await this.command("list", ["--format", "json"]);
+    const parsed = JSON.parse(out.trim() || "null") as ContainerState[] | null;
+    return (parsed ?? []).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async kill(id: string, signal: NodeJS.Signals | number, opts: { all?: boolean } = {}): Promise<void> {
+    await this.command("kill", [...(opts.all ? ["--all"] : []), id, String(parseSignal(signal))], id);
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
+  }
+
+  /** Polls until the container is stopped; the exit status is not available from runc (-1). */
+  async wait(id: string): Promise<ProcessExit> {
+    for (;;) {
+      let st: ContainerState;
+      try {
+        st = await this.state(id);
+      } catch (err) {
+        if (err instanceof CoveError && err.kind === "not-found") return { code: -1, signal: 0 };
+        throw err;
+      }
+      if (st.status === "stopped") return { code: -1, signal: 0 };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ExecHandle> {
+    const dir = await mkdtemp(path.join(tmpdir(), "cove-runc-exec-"));
+    const processFile = path.join(dir, "process.json");
+    const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : path.join(dir, "pid");
+    await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600 });
+    const args = ["exec", "--process", processFile, "--pid-file", pidFile];
+    if (opts.consoleSocket) args.push("--console-socket", path.resolve(opts.consoleSocket));
+    if (opts.preserveFds) args.push("--preserve-fds", String(opts.preserveFds));
+    args.push(id);
+    let finished = false;
+    const result = this.runc(args, { stdio: opts.stdio, preserveFds: opts.preserveFds }).finally(() => {
+      finished = true;
+    });
+    result.catch(() => undefined);
+    // the pid file appears once the process runs; a failing exec ends runc first
+    let pid = 0;
+    for (;;) {
+      try {
+        const text = await readFile(pidFile, "utf8");
+        if (text.trim()) {
+          pid = Number(text.trim());
+          break;
+        }
+      } catch {
+        // not yet
+      }
+      if (finished) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (!pid) {
+      const r = await result.finally(() => rm(dir, { recursive: true, force: true }));
+      throw runcError("exec", r.logErrors.at(-1) ?? r.stderr ?? `exit status ${r.code}`, id);
+    }
+    const exited = result
+      .then((r): ProcessExit => {
+        if (r.logErrors.length > 0 && r.code !== 0) throw runcError("exec", r.logErrors.at(-1)!, id);
+        return { code: r.code, signal: r.code > 128 && r.code <= 128 + 64 ? r.code - 128 : 0 };
+      })
+      .finally(() => rm(dir, { recursive: true, force: true }));
+    return { pid, exited };
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.command("pause", [id], id);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.command("resume", [id], id);
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    await this.command("update", ["--resources", "-", id], id, JSON.stringify(resources));
+  }
+
+  async ps(id: string): Promise<number[]> {
+    const out = await this.command("ps", ["--format", "json", id], id);
+    return ((JSON.parse(out.trim() || "[]") as number[] | null) ?? []).sort((a, b) => a - b);
+  }
+
+  /** One sample of `runc events --stats`: the "data" object of its stats event. */
+  async stats(id: string): Promise<RuntimeStats> {
+    const out = await this.command("events", ["--stats", id], id);
+    const event = JSON.parse(out.trim()) as { type?: string; data?: RuntimeStats };
+    return event.data ?? {};
+  }
+}
