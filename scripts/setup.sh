@@ -10,6 +10,13 @@ command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v runc >/dev/null || need_pkgs+=(runc)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+# the cgroup v2 tests boot Debian's kernel under QEMU (../shared/tools/cgroup2-vm)
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v cpio >/dev/null || need_pkgs+=(cpio)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need_pkgs+=(linux-image-amd64)
+# peers the image tests compare with
+command -v skopeo >/dev/null || need_pkgs+=(skopeo)
+command -v umoci >/dev/null || need_pkgs+=(umoci)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages ${need_pkgs[*]}; run as root or install them" >&2

@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, watch } from "node:fs";
-import { mkdir, open, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
@@ -24,6 +24,11 @@ import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type Process, 
 import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats } from "./types.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
+
+/** Notes about adjusted settings go to stderr, as runc's warnings do. */
+function warn(message: string): void {
+  process.stderr.write(`cove: warning: ${message}\n`);
+}
 
 /** What `create` records; enough to manage and clean up the container later. */
 interface StoredState {
@@ -279,6 +284,7 @@ export class CoveRuntime implements ContainerRuntime {
         keepStdio: true,
         autostart,
         rootful: process.getuid?.() === 0,
+        warn,
         hookState: "",
       });
       const handle = await launchShim({
@@ -323,6 +329,10 @@ export class CoveRuntime implements ContainerRuntime {
         await Promise.race([waitForFile(dir, ["exit"]), new Promise((r) => setTimeout(r, 2000))]);
       }
       await cg.destroy();
+      // the shared default parent (/cove) goes when its last container does
+      for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
+        if (path.basename(dir) === "cove") await rmdir(dir).catch(() => undefined);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
@@ -459,8 +469,11 @@ export class CoveRuntime implements ContainerRuntime {
     const exitFile = `exec-${execId}.exit`;
     const dir = this.dir(id);
     const seccompSpec = s.spec.linux?.seccomp;
+    // like runc: an exec'd process without its own capabilities gets the container's
+    const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
     const ops = compileExec({
-      process: opts.process,
+      process: proc,
+      warn,
       stateDir: dir,
       exitFile,
       cgroupProcs: cg.procsFiles(),
@@ -524,7 +537,7 @@ export class CoveRuntime implements ContainerRuntime {
 /**
  * Devices every container may use whatever its config says (runc's AllowedDevices): the
  * standard nodes, ptys, and mknod of any node (access to it is still checked). They go after
- * the config's rules, and each linux.devices entry gets an allow rule, as in runc.
+ * the config's rules, as in runc; linux.devices entries need their own allow rules.
  */
 const ALWAYS_ALLOWED_DEVICES: DeviceCgroupRule[] = [
   { allow: true, type: "c", access: "m" },
@@ -541,10 +554,7 @@ const ALWAYS_ALLOWED_DEVICES: DeviceCgroupRule[] = [
 
 function cgroupResources(spec: Spec): LinuxResources {
   const resources = spec.linux?.resources ?? {};
-  const fromDevices: DeviceCgroupRule[] = (spec.linux?.devices ?? [])
-    .filter((d) => d.type === "c" || d.type === "b" || d.type === "u")
-    .map((d) => ({ allow: true, type: d.type === "b" ? "b" : "c", major: d.major, minor: d.minor, access: "rwm" }));
-  return { ...resources, devices: [...(resources.devices ?? []), ...ALWAYS_ALLOWED_DEVICES, ...fromDevices] };
+  return { ...resources, devices: [...(resources.devices ?? []), ...ALWAYS_ALLOWED_DEVICES] };
 }
 
 function mergeResources(base: LinuxResources, update: LinuxResources): LinuxResources {

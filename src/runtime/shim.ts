@@ -77,14 +77,14 @@ export function shimFailure(ops: readonly PlanOp[], index: number, errno: number
   const what = o ? o.what : "container setup";
   let hint: string | undefined;
   if (o && opName(o.code) === "RESOLVE") {
-    const kind = errno === 2 ? "not-found" : "forbidden";
     const message =
       errno === 2
         ? `exec: "${String(o.args[0])}": executable file not found in $PATH`
         : `exec: "${String(o.args[0])}": permission denied`;
-    return new CoveError(kind === "not-found" ? "invalid" : "invalid", message, {
+    return new CoveError("invalid", message, {
       code: errno === 2 ? "exec.not-found" : "exec.permission-denied",
       errno: name,
+      field: "process.args",
     });
   }
   if (name === "EPERM" && o && opName(o.code) === "RLIMIT") hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this host does not grant: lower the limit";

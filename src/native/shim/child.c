@@ -88,6 +88,81 @@ static int openat2_in_root(const char *path, int flags)
 	return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 }
 
+/* Resolves path inside the root the way a container would see it: every symlink of an
+ * existing component is followed inside the root (an absolute target restarts at the root,
+ * ".." stops at it); components that do not exist yet are kept as written. The result has
+ * no leading slash; "" is the root itself. */
+static int resolve_in_root(const char *path, char *out, size_t size)
+{
+	char work[4096], next[4096], target[4096];
+	char resolved[4096] = "";
+	int links = 0;
+	if (snprintf(work, sizeof(work), "%s", path) >= (int)sizeof(work))
+		return errno = ENAMETOOLONG, -1;
+	char *rest = work;
+	for (;;) {
+		while (*rest == '/')
+			rest++;
+		if (*rest == 0)
+			break;
+		char *slash = strchr(rest, '/');
+		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+		char comp[256];
+		if (n >= sizeof(comp))
+			return errno = ENAMETOOLONG, -1;
+		memcpy(comp, rest, n);
+		comp[n] = 0;
+		rest += n;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *last = strrchr(resolved, '/');
+			if (last)
+				*last = 0;
+			else
+				resolved[0] = 0;
+			continue;
+		}
+		int dfd = resolved[0] ? openat2_in_root(resolved, O_PATH | O_DIRECTORY) : fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+		struct stat st;
+		int missing = dfd < 0 || fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0;
+		if (missing && errno != ENOENT) {
+			if (dfd >= 0)
+				close(dfd);
+			return -1;
+		}
+		if (!missing && S_ISLNK(st.st_mode)) {
+			if (++links > 40) {
+				close(dfd);
+				return errno = ELOOP, -1;
+			}
+			ssize_t len = readlinkat(dfd, comp, target, sizeof(target) - 1);
+			close(dfd);
+			if (len < 0)
+				return -1;
+			target[len] = 0;
+			if (snprintf(next, sizeof(next), "%s/%s", target, rest) >= (int)sizeof(next))
+				return errno = ENAMETOOLONG, -1;
+			if (target[0] == '/')
+				resolved[0] = 0;
+			strcpy(work, next);
+			rest = work;
+			continue;
+		}
+		if (dfd >= 0)
+			close(dfd);
+		size_t used = strlen(resolved);
+		if (used + 1 + n + 1 > sizeof(resolved))
+			return errno = ENAMETOOLONG, -1;
+		if (used)
+			resolved[used++] = '/';
+		memcpy(resolved + used, comp, n + 1);
+	}
+	if (snprintf(out, size, "/%s", resolved) >= (int)size)
+		return errno = ENAMETOOLONG, -1;
+	return 0;
+}
+
 /* Opens dest (a path in the container) as O_PATH, creating missing directories and, when
  * create is "file", an empty final file. Symlinks resolve inside the root, never outside. */
 static int open_dest(const char *dest, const char *create)
@@ -96,9 +171,13 @@ static int open_dest(const char *dest, const char *create)
 	if (fd >= 0 || errno != ENOENT || strcmp(create, "none") == 0)
 		return fd;
 	char buf[4096];
-	if (strlen(dest) >= sizeof(buf))
-		return errno = ENAMETOOLONG, -1;
-	strcpy(buf, dest);
+	/* a symlink whose target does not exist yet: create the target, inside the root */
+	if (resolve_in_root(dest, buf, sizeof(buf)) < 0)
+		return -1;
+	dest = buf[1] ? buf : "/";
+	fd = openat2_in_root(dest, O_PATH);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
 	char *p = buf;
 	while (*p == '/')
 		p++;
@@ -697,6 +776,17 @@ void child_main(struct plan *plan, int fd)
 	expect(MSG_GO); /* the monitor has put us into our cgroups */
 	/* Not dumpable: a container process must not reach our /proc/<pid>/exe or memory. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Open every namespace to join before joining any: after setns into a mount namespace,
+	 * /proc/<pid>/ns paths of the host no longer resolve. */
+	int *ns_fds = calloc(plan->count, sizeof(int));
+	for (current = 0; current < plan->count; current++) {
+		const struct op *o = &plan->ops[current];
+		if (o->code != OP_JOIN_NS)
+			continue;
+		ns_fds[current] = open(arg_str(o, 1), O_RDONLY | O_CLOEXEC);
+		if (ns_fds[current] < 0)
+			fail(errno, "open namespace %s", arg_str(o, 1));
+	}
 	int is_init = 0;
 	for (current = 0; current < plan->count; current++) {
 		const struct op *o = &plan->ops[current];
@@ -707,15 +797,11 @@ void child_main(struct plan *plan, int fd)
 			continue;
 		}
 		switch (o->code) {
-		case OP_JOIN_NS: {
-			int nsfd = open(arg_str(o, 1), O_RDONLY | O_CLOEXEC);
-			if (nsfd < 0)
-				fail(errno, "open namespace %s", arg_str(o, 1));
-			if (setns(nsfd, (int)arg_ll(o, 0)) < 0)
+		case OP_JOIN_NS:
+			if (setns(ns_fds[current], (int)arg_ll(o, 0)) < 0)
 				fail(errno, "join namespace %s", arg_str(o, 1));
-			close(nsfd);
+			close(ns_fds[current]);
 			break;
-		}
 		case OP_UNSHARE: {
 			int flags = (int)arg_ll(o, 0);
 			if (unshare(flags) < 0)

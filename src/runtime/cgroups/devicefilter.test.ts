@@ -74,7 +74,27 @@ function run(prog: Buffer, type: number, access: number, major: number, minor: n
 const ACC: Record<string, number> = { m: 1, r: 2, w: 4 };
 const acc = (s: string) => [...s].reduce((a, c) => a | (ACC[c] ?? 0), 0);
 
+/** The kernel verifier refuses a program with an instruction no path reaches ("unreachable insn"). */
+function assertAllReachable(prog: Buffer): void {
+  const insns = decodeInsns(prog);
+  const seen = new Set<number>();
+  const todo = [0];
+  while (todo.length) {
+    const pc = todo.pop()!;
+    if (seen.has(pc) || pc >= insns.length) continue;
+    seen.add(pc);
+    const i = insns[pc]!;
+    if (i.code === 0x95) continue; // exit
+    if (i.code === 0x05) todo.push(pc + 1 + i.off); // ja
+    else if (i.code === 0x15 || i.code === 0x55) todo.push(pc + 1, pc + 1 + i.off);
+    else todo.push(pc + 1);
+  }
+  const dead = insns.map((_, pc) => pc).filter((pc) => !seen.has(pc));
+  assert.deepEqual(dead, [], "unreachable instructions");
+}
+
 function check(rules: DeviceCgroupRule[], type: "b" | "c", major: number, minor: number, access: string): boolean {
+  assertAllReachable(compileDeviceFilter(rules));
   const got = run(compileDeviceFilter(rules), type === "b" ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, acc(access), major, minor) === 1;
   assert.equal(got, deviceAllowed(rules, type, major, minor, access), `program and reference disagree on ${type} ${major}:${minor} ${access}`);
   return got;

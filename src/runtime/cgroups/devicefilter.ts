@@ -156,19 +156,23 @@ export function compileDeviceFilter(rules: DeviceCgroupRule[]): Buffer {
     const next = `bit${bit}_done`;
     // if ((r3 & bit) == 0) skip this bit
     items.push({ insn: ins(OP.MOV32_X, R0, R3) }, { insn: ins(OP.AND32_K, R0, 0, bit) }, { insn: ins(OP.JEQ_K, R0, 0, 0) , target: next });
-    for (let i = norm.length - 1; i >= 0; i--) {
+    // The verifier refuses unreachable instructions: stop after a rule that matches everything.
+    let decided = false;
+    for (let i = norm.length - 1; i >= 0 && !decided; i--) {
       const r = norm[i] as DeviceRule;
       if (!r.access.includes(letter)) continue;
       const miss = `bit${bit}_rule${i}_miss`;
+      decided = r.type === "a" && r.major === -1 && r.minor === -1;
       if (r.type !== "a") items.push({ insn: ins(OP.JNE_K, R2, 0, r.type === "b" ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR), target: miss });
       if (r.major !== -1) items.push({ insn: ins(OP.JNE_K, R4, 0, r.major), target: miss });
       if (r.minor !== -1) items.push({ insn: ins(OP.JNE_K, R5, 0, r.minor), target: miss });
       if (r.allow) items.push({ insn: ins(OP.JA), target: next });
       else items.push({ insn: ins(OP.MOV32_K, R0, 0, 0) }, { insn: ins(OP.EXIT) });
-      items.push({ label: miss });
+      if (!decided) items.push({ label: miss });
     }
     // no rule names this bit for this device: denied
-    items.push({ insn: ins(OP.MOV32_K, R0, 0, 0) }, { insn: ins(OP.EXIT) }, { label: next });
+    if (!decided) items.push({ insn: ins(OP.MOV32_K, R0, 0, 0) }, { insn: ins(OP.EXIT) });
+    items.push({ label: next });
   }
   items.push({ insn: ins(OP.MOV32_K, R0, 0, 1) }, { insn: ins(OP.EXIT) });
   return encodeInsns(assemble(items));

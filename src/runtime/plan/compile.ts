@@ -29,6 +29,8 @@ export interface ProcessOptions {
   hookState?: string;
   /** Resolve the executable with the container's PATH before reporting created. */
   resolve?: boolean;
+  /** Receives notes about settings that were adjusted (as runc warns). */
+  warn?: (message: string) => void;
 }
 
 export interface CreateInput extends ProcessOptions {
@@ -162,22 +164,22 @@ export function processOps(proc: Process, o: ProcessOptions, phase: "init" | "ex
   const caps = proc.capabilities;
   const user = proc.user;
   out.push(op(Op.KEEPCAPS, "keep capabilities across the user switch", 1));
-  if (caps) out.push(op(Op.CAPBSET, "limit the bounding capability set", capMask(caps.bounding, table, "bounding")));
+  // no capabilities given means none, in the bounding set too (else root regains all at exec)
+  out.push(op(Op.CAPBSET, "limit the bounding capability set", caps ? capMask(caps.bounding, table, "bounding") : 0n));
   out.push(op(Op.GROUPS, `set supplementary groups ${(user.additionalGids ?? []).join(",")}`, ...(user.additionalGids ?? [])));
   out.push(op(Op.SETGID, `switch to gid ${user.gid}`, user.gid));
   out.push(op(Op.SETUID, `switch to uid ${user.uid}`, user.uid));
   out.push(op(Op.KEEPCAPS, "stop keeping capabilities", 0));
   if (caps) {
-    out.push(
-      op(
-        Op.CAPSET,
-        "set effective, permitted and inheritable capabilities",
-        capMask(caps.effective, table, "effective"),
-        capMask(caps.permitted, table, "permitted"),
-        capMask(caps.inheritable, table, "inheritable"),
-      ),
-    );
-    out.push(op(Op.AMBIENT, "set ambient capabilities", capMask(caps.ambient, table, "ambient")));
+    const permitted = capMask(caps.permitted, table, "permitted");
+    const inheritable = capMask(caps.inheritable, table, "inheritable");
+    const ambient = capMask(caps.ambient, table, "ambient");
+    out.push(op(Op.CAPSET, "set effective, permitted and inheritable capabilities", capMask(caps.effective, table, "effective"), permitted, inheritable));
+    // The kernel raises an ambient capability only if it is permitted and inheritable; runc
+    // warns and goes on, so configs written for it (runc spec lists ambient alone) still run.
+    const raisable = ambient & permitted & inheritable;
+    if (raisable !== ambient) o.warn?.("process.capabilities.ambient: capabilities that are not also permitted and inheritable cannot be ambient; they are left out");
+    out.push(op(Op.AMBIENT, "set ambient capabilities", raisable));
   } else {
     out.push(op(Op.CAPSET, "clear capabilities", 0, 0, 0));
   }
