@@ -167,6 +167,8 @@ export abstract class BaseManager implements CgroupManager {
   async killAll(signal: NodeJS.Signals | number): Promise<void> {
     const sigkill = signal === "SIGKILL" || signal === 9;
     if (sigkill && (await this.killFast())) return;
+    // nothing left to signal (the usual case when a stopped container is deleted): skip freezing
+    if ((await this.pids()).length === 0) return;
     let wasFrozen = false;
     let froze = false;
     if (this.canFreeze()) {

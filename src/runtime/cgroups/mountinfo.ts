@@ -3,7 +3,7 @@
 // cgroup this process sits in (from /proc/self/cgroup), so that paths can be resolved as runc's
 // cgroupfs driver does.
 
-import { readFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { CoveError, fromErrno, invalid, unsupported } from "../../common/errors.js";
 
@@ -84,8 +84,9 @@ export async function detectCgroupHost(mountRoot?: string): Promise<CgroupHost> 
   let mountinfo: string;
   let selfText: string;
   try {
-    mountinfo = await readFile(mountinfoFile, "utf8");
-    selfText = await readFile(cgroupFile, "utf8").catch(() => "");
+    // procfs never waits on a disk: read synchronously (this runs on every container operation)
+    mountinfo = readFileSync(mountinfoFile, "utf8");
+    selfText = existsSync(cgroupFile) ? readFileSync(cgroupFile, "utf8") : "";
   } catch (err) {
     throw fromErrno(err, `reading ${mountinfoFile} to find the cgroup mounts`, "cove needs /proc mounted");
   }

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The source folder of this module, whether run from src/ (tsx) or from dist/src/. */
-function sourceDir(): string {
+export function sourceDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let up = dir; up !== dirname(up); up = dirname(up)) {
     if (existsSync(join(up, "package.json"))) {
@@ -45,4 +45,4 @@ function main(): void {
   process.stdout.write(`wrote ${target} (${files.length} schemas)\n`);
 }
 
-main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) main();

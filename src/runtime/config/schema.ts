@@ -7,9 +7,12 @@
 // keyword whose meaning changed after draft-04 (no `id`, no boolean exclusiveMinimum), so they are
 // compiled as they are with meta-schema validation off.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { createRequire } from "node:module";
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from "ajv";
 import { ROOTFS_PROPAGATIONS } from "./constants.js";
 import { SCHEMAS } from "./schema-data.js";
+import { AJV_OPTIONS, ENTRY } from "./schema-options.js";
+import * as precompiled from "./validators.generated.js";
 
 /** One thing wrong with a document: the field it is about and what is wrong with it. */
 export interface Problem {
@@ -21,22 +24,19 @@ export interface Problem {
 
 export type SchemaName = "config" | "features" | "state";
 
-const ENTRY: Record<SchemaName, string> = {
-  config: "config-schema.json",
-  features: "features-schema.json",
-  state: "state-schema.json",
-};
-
-let ajv: Ajv | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();
 
+/** The ahead-of-time compiled validators (validators.generated.ts), one per entry schema. */
+const PRECOMPILED = precompiled as unknown as Record<SchemaName, ValidateFunction | undefined>;
+
 function validator(name: SchemaName): ValidateFunction {
-  let fn = compiled.get(name);
+  let fn = compiled.get(name) ?? PRECOMPILED[name];
   if (fn) return fn;
-  if (!ajv) {
-    ajv = new Ajv({ allErrors: true, verbose: true, strict: false, validateSchema: false, validateFormats: false });
-    for (const [file, schema] of Object.entries(SCHEMAS)) ajv.addSchema(schema, file);
-  }
+  // the generated module is out of date: compile at run time (slow, but correct)
+  // loaded only here: ajv itself takes longer to load than a container takes to start
+  const { Ajv } = createRequire(import.meta.url)("ajv") as { Ajv: typeof AjvClass };
+  const ajv = new Ajv({ ...AJV_OPTIONS });
+  for (const [file, schema] of Object.entries(SCHEMAS)) ajv.addSchema(schema, file);
   fn = ajv.getSchema(ENTRY[name]);
   if (!fn) throw new Error(`embedded schema ${ENTRY[name]} is missing: re-run gen-schema-data`);
   compiled.set(name, fn);
