@@ -17,6 +17,7 @@ ls /boot/vmlinuz-* >/dev/null 2>&1 || need_pkgs+=(linux-image-amd64)
 # peers the image tests compare with
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v umoci >/dev/null || need_pkgs+=(umoci)
+command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages ${need_pkgs[*]}; run as root or install them" >&2

@@ -9,3 +9,20 @@ export * from "./ids.js";
 export * from "./platforms.js";
 export * from "./resolve.js";
 export * from "./store.js";
+export {
+  ImageService,
+  parseUntil,
+  LABEL_DIFF_ID,
+  LABEL_SIZE,
+  LABEL_IMAGE,
+  type ImageSummary as ApiImageSummary,
+  type ImageInspect,
+  type InspectConfig,
+  type HistoryItem,
+  type DeleteItem,
+  type InUseFn,
+  type LoadOptions,
+  type LoadProgress,
+  type ImageServiceOptions,
+} from "./service.js";
+export * as archive from "./archive/index.js";
