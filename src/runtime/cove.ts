@@ -281,7 +281,8 @@ export class CoveRuntime implements ContainerRuntime {
         consoleSocket: opts.consoleSocket,
         consoleProxy: opts.consoleProxy,
         noPivot: opts.noPivot,
-        keepStdio: true,
+        keepStdio: !opts.io?.pipes,
+        io: opts.io,
         autostart,
         rootful: process.getuid?.() === 0,
         warn,
@@ -483,7 +484,8 @@ export class CoveRuntime implements ContainerRuntime {
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,
-      keepStdio: true,
+      keepStdio: !opts.io?.pipes,
+      io: opts.io,
     });
     const planFile = path.join(dir, `exec-${execId}.plan`);
     try {

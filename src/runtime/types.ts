@@ -1,6 +1,7 @@
 // The runtime interface the engine uses. Two implementations: cove's own (CoveRuntime) and
 // runc driven through its CLI (RuncRuntime), so the same bundles and tests run on both.
 
+import type { MonitorIO } from "./plan/compile.js";
 import type { LinuxResources, Process, State } from "./spec.js";
 
 export interface ContainerState extends State {
@@ -28,10 +29,14 @@ export interface CreateOptions {
   onStart?: (pids: { pid: number; shimPid: number }) => void;
   /** run only: keep the stopped container instead of deleting it (runc run --keep). */
   keep?: boolean;
+  /** cove only (engine mode): the monitor logs the stdio and serves attach clients. */
+  io?: MonitorIO;
 }
 
 export interface ExecOptions {
   process: Process;
+  /** cove only (engine mode): the monitor logs the stdio and serves attach clients. */
+  io?: MonitorIO;
   consoleSocket?: string;
   pidFile?: string;
   preserveFds?: number;

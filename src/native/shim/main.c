@@ -14,6 +14,7 @@
  *   exit CODE SIGNAL
  */
 #include "shim.h"
+#include "io.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -264,8 +265,9 @@ int main(int argc, char **argv)
 		report("error -1 %d cannot read plan %s", errno, argv[1]);
 		return 1;
 	}
-	int autostart = 0, proxy = 0, keep_stdio = 0;
-	const char *console_socket = NULL;
+	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0;
+	const char *console_socket = NULL, *attach_path = NULL;
+	const struct op *log_op = NULL;
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct op *o = &plan.ops[i];
 		switch (o->code) {
@@ -275,6 +277,9 @@ int main(int argc, char **argv)
 		case OP_CONSOLE_PROXY: proxy = 1; break;
 		case OP_KEEP_STDIO: keep_stdio = 1; break;
 		case OP_CONSOLE_SOCKET: console_socket = arg_str(o, 0); break;
+		case OP_LOG_FILE: log_op = o; break;
+		case OP_ATTACH_SOCKET: attach_path = arg_str(o, 0); break;
+		case OP_STDIO_PIPES: stdio_pipes = 1; open_stdin = arg_ll(o, 0) != 0; stdin_once = arg_ll(o, 1) != 0; break;
 		default: break;
 		}
 	}
@@ -286,6 +291,22 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 
+	if (log_op && log_open(arg_str(log_op, 0), arg_ll(log_op, 1), (int)arg_ll(log_op, 2)) < 0) {
+		report("error -1 %d cannot open the log %s", errno, arg_str(log_op, 0));
+		return 1;
+	}
+	if (attach_path && attach_listen(attach_path) < 0) {
+		report("error -1 %d cannot listen on %s", errno, attach_path);
+		return 1;
+	}
+	/* engine mode: the container's stdio are pipes whose other ends this monitor keeps */
+	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+	if (stdio_pipes) {
+		if ((open_stdin && pipe2(in_pipe, O_CLOEXEC) < 0) || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+			report("error -1 %d cannot create stdio pipes", errno);
+			return 1;
+		}
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		report("error -1 %d socketpair", errno);
@@ -298,6 +319,11 @@ int main(int argc, char **argv)
 	}
 	if (c1 == 0) {
 		close(sv[0]);
+		if (stdio_pipes) {
+			int null = open("/dev/null", O_RDWR);
+			if (dup2(open_stdin ? in_pipe[0] : null, 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0)
+				_exit(1);
+		}
 		if (report_fd >= 0)
 			close(report_fd);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
@@ -306,6 +332,18 @@ int main(int argc, char **argv)
 	}
 	close(sv[1]);
 	int sock = sv[0];
+	int out_fd[3] = { -1, -1, -1 };
+	struct stdio_target target = { .stdin_fd = -1, .pty_fd = -1, .stdin_once = stdin_once };
+	if (stdio_pipes) {
+		if (open_stdin) {
+			close(in_pipe[0]);
+			target.stdin_fd = in_pipe[1];
+		}
+		close(out_pipe[1]);
+		close(err_pipe[1]);
+		out_fd[1] = out_pipe[0];
+		out_fd[2] = err_pipe[0];
+	}
 	if (!keep_stdio && !proxy) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		for (int i = 0; i < 3 && null >= 0; i++)
@@ -403,16 +441,22 @@ int main(int argc, char **argv)
 	report("created %d", init_pid);
 
 	int started = autostart, exec_seen = 0, init_status = -1, stdin_open = proxy;
+	if (master >= 0 && !proxy) {
+		/* engine mode with a terminal: its output is the stdout stream, input goes to it */
+		out_fd[1] = master;
+		if (open_stdin)
+			target.stdin_fd = master;
+		target.pty_fd = master;
+	}
 	if (proxy && master >= 0)
 		copy_winsize(0, master);
-	if (started) {
+	if (started)
 		msg_send(sock, MSG_START, 0, 0, "");
-	}
-	while (init_status < 0 || (master >= 0 && proxy)) {
-		struct pollfd p[5];
+	for (;;) {
+		struct pollfd p[8 + 64];
 		int np = 0;
 		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1;
+		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_out[3] = { -1, -1, -1 };
 		if (!started) {
 			i_fifo = np;
 			p[np++] = (struct pollfd){ .fd = fifo_r, .events = POLLIN };
@@ -429,17 +473,30 @@ int main(int argc, char **argv)
 				p[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
 			}
 		}
-		if (init_status >= 0 && i_master < 0)
+		int outputs = 0;
+		for (int k = 1; k <= 2; k++)
+			if (out_fd[k] >= 0) {
+				i_out[k] = np;
+				p[np++] = (struct pollfd){ .fd = out_fd[k], .events = POLLIN };
+				outputs++;
+			}
+		if (attach_listen_fd() >= 0) {
+			i_listen = np;
+			p[np++] = (struct pollfd){ .fd = attach_listen_fd(), .events = POLLIN };
+		}
+		int first_client = np;
+		np += attach_clients(p + np, 64);
+		if (init_status >= 0 && i_master < 0 && outputs == 0)
 			break;
 		int r = poll(p, np, init_status >= 0 ? 100 : -1);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r == 0 && init_status >= 0)
-			break; /* the init is gone and the terminal is quiet */
+			break; /* the init is gone and its output is quiet */
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGWINCH && master >= 0)
+				if (si.ssi_signo == SIGWINCH && master >= 0 && proxy)
 					copy_winsize(0, master);
 			}
 			int status;
@@ -482,6 +539,32 @@ int main(int argc, char **argv)
 			if (relay(0, master) < 0)
 				stdin_open = 0;
 		}
+		for (int k = 1; k <= 2; k++) {
+			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char buf[32768];
+			ssize_t n = read(out_fd[k], buf, sizeof(buf));
+			if (n <= 0) {
+				if (n < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (out_fd[k] != target.stdin_fd)
+					close(out_fd[k]);
+				out_fd[k] = -1;
+				continue;
+			}
+			log_output(k, buf, (size_t)n);
+			attach_broadcast(k, buf, (size_t)n);
+		}
+		if (i_listen >= 0 && (p[i_listen].revents & POLLIN))
+			attach_accept();
+		for (int c = first_client; c < first_client + (np - first_client); c++) {
+			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (attach_read(p[c].fd, &target) && target.stdin_fd >= 0 && target.stdin_fd != target.pty_fd) {
+				close(target.stdin_fd); /* stdin once, or the client closed stdin */
+				target.stdin_fd = -1;
+			}
+		}
 	}
 	if (init_status < 0) {
 		/* the terminal closed first: wait for the init itself */
@@ -490,6 +573,14 @@ int main(int argc, char **argv)
 	}
 	if (!started && fifo_r >= 0)
 		unlink(fifo);
+	log_flush();
 	record_exit(init_status);
+	char exit_text[32];
+	int n = WIFSIGNALED(init_status) ? snprintf(exit_text, sizeof(exit_text), "%d %d", 128 + WTERMSIG(init_status), WTERMSIG(init_status))
+					  : snprintf(exit_text, sizeof(exit_text), "%d 0", WEXITSTATUS(init_status));
+	attach_broadcast(5, exit_text, (size_t)n);
+	attach_close_all();
+	if (attach_path)
+		unlink(attach_path);
 	return 0;
 }

@@ -23,6 +23,9 @@ enum cove_op {
 	OP_CONSOLE_PROXY = 9,    /* relay own stdin/stdout with the pty master */
 	OP_EXIT_FILE = 10,       /* name of the exit status file inside the state dir */
 	OP_KEEP_STDIO = 11,      /* the monitor keeps its stdio (otherwise /dev/null after fork) */
+	OP_LOG_FILE = 12,        /* path, max size in bytes (0 = unbounded), max files: json-file log */
+	OP_ATTACH_SOCKET = 13,   /* path of the unix socket attach clients connect to */
+	OP_STDIO_PIPES = 14,     /* open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio */
 
 	/* first child: namespaces */
 	OP_JOIN_NS = 20,         /* clone flag, path */

@@ -33,7 +33,26 @@ export interface ProcessOptions {
   warn?: (message: string) => void;
 }
 
+/** Engine mode: the monitor owns the container's stdio, logs it and serves attach clients. */
+export interface MonitorIO {
+  /** json-file log: path, rotation size in bytes (0 = unbounded) and number of files. */
+  log?: { path: string; maxSize: number; maxFiles: number };
+  /** Unix socket attach clients connect to (see src/native/shim/io.c for the protocol). */
+  attachSocket?: string;
+  /** Give the container pipes instead of the caller's stdio; stdin only when openStdin. */
+  pipes?: { openStdin: boolean; stdinOnce: boolean };
+}
+
+function monitorIoOps(io: MonitorIO | undefined): PlanOp[] {
+  const out: PlanOp[] = [];
+  if (io?.log) out.push(op(Op.LOG_FILE, `log to ${io.log.path}`, io.log.path, io.log.maxSize, io.log.maxFiles));
+  if (io?.attachSocket) out.push(op(Op.ATTACH_SOCKET, `serve attach on ${io.attachSocket}`, io.attachSocket));
+  if (io?.pipes) out.push(op(Op.STDIO_PIPES, "own the container's stdio", io.pipes.openStdin ? 1 : 0, io.pipes.stdinOnce ? 1 : 0));
+  return out;
+}
+
 export interface CreateInput extends ProcessOptions {
+  io?: MonitorIO;
   spec: Spec;
   rootfs: string;
   stateDir: string;
@@ -221,6 +240,7 @@ export function compileCreate(input: CreateInput): PlanOp[] {
   if (input.consoleProxy) out.push(op(Op.CONSOLE_PROXY, "relay the terminal"));
   if (input.keepStdio) out.push(op(Op.KEEP_STDIO, "keep stdio"));
   if (input.autostart) out.push(op(Op.AUTOSTART, "start at once"));
+  out.push(...monitorIoOps(input.io));
 
   // namespaces: join the user namespace first so later ones are owned by it
   const joins = namespaces.filter((n) => n.path);
@@ -309,6 +329,7 @@ function deviceOps(d: { type: string; path: string; major?: number; minor?: numb
 }
 
 export interface ExecInput extends ProcessOptions {
+  io?: MonitorIO;
   process: Process;
   stateDir: string;
   exitFile: string;
@@ -331,6 +352,7 @@ export function compileExec(input: ExecInput): PlanOp[] {
   if (input.consoleProxy) out.push(op(Op.CONSOLE_PROXY, "relay the terminal"));
   if (input.keepStdio) out.push(op(Op.KEEP_STDIO, "keep stdio"));
   out.push(op(Op.AUTOSTART, "start at once"));
+  out.push(...monitorIoOps(input.io));
   const joins = [...input.join].sort((a, b) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
   for (const n of joins) out.push(op(Op.JOIN_NS, `join the container's ${n.type} namespace`, NAMESPACE_FLAGS[n.type]!, n.path));
   out.push(op(Op.FORK, "start the process"));

@@ -14,6 +14,9 @@ export const Op = {
   CONSOLE_PROXY: 9,
   EXIT_FILE: 10,
   KEEP_STDIO: 11,
+  LOG_FILE: 12,
+  ATTACH_SOCKET: 13,
+  STDIO_PIPES: 14,
 
   JOIN_NS: 20,
   UNSHARE: 21,

@@ -1,0 +1,95 @@
+// Engine mode of the monitor: it owns the container's stdio, writes Docker's json-file log
+// (rotated by size) and serves attach clients, so logs and attach survive the caller.
+
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { it } from "node:test";
+import { describeRuntimes, until } from "../fixtures/bundle.js";
+
+interface Frame {
+  type: number;
+  data: Buffer;
+}
+
+/** Connects to an attach socket and collects its frames. */
+function attach(socket: string) {
+  const frames: Frame[] = [];
+  let buf = Buffer.alloc(0);
+  const conn = net.connect(socket);
+  conn.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32LE(1)) {
+      const len = buf.readUInt32LE(1);
+      frames.push({ type: buf[0]!, data: buf.subarray(5, 5 + len) });
+      buf = buf.subarray(5 + len);
+    }
+  });
+  const ended = new Promise<void>((resolve) => conn.on("close", () => resolve()));
+  conn.on("error", () => undefined);
+  const send = (type: number, data: Buffer) => {
+    const head = Buffer.alloc(5);
+    head[0] = type;
+    head.writeUInt32LE(data.length, 1);
+    conn.write(Buffer.concat([head, data]));
+  };
+  return { frames, ended, send, connected: new Promise<void>((r) => conn.once("connect", () => r())) };
+}
+
+const text = (frames: Frame[], type: number) => Buffer.concat(frames.filter((f) => f.type === type).map((f) => f.data)).toString();
+
+describeRuntimes(
+  "monitor io (engine mode)",
+  (ctx) => {
+    it("logs stdout and stderr in json-file format and serves attach with stdin", async () => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["sh", "-c", 'read line; echo "got $line"; echo "to stderr" >&2; printf "no newline"'];
+      });
+      const log = path.join(b.base, "container.log");
+      const sock = path.join(b.base, "attach.sock");
+      const id = ctx.id("io");
+      await ctx.rt.create(id, { bundle: b.dir, io: { log: { path: log, maxSize: 0, maxFiles: 1 }, attachSocket: sock, pipes: { openStdin: true, stdinOnce: true } } });
+      const client = attach(sock);
+      await client.connected;
+      await ctx.rt.start(id);
+      client.send(0, Buffer.from("hello <world> \u00e9\n"));
+      const exit = await ctx.rt.wait(id);
+      await client.ended;
+      assert.equal(exit.code, 0);
+      assert.equal(text(client.frames, 1), "got hello <world> \u00e9\nno newline");
+      assert.equal(text(client.frames, 2), "to stderr\n");
+      assert.equal(text(client.frames, 5), "0 0", "the exit frame carries code and signal");
+      const entries = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+      assert.deepEqual(
+        entries.map((e) => [e.stream, e.log]),
+        [
+          ["stdout", "got hello <world> \u00e9\n"],
+          ["stderr", "to stderr\n"],
+          ["stdout", "no newline"],
+        ],
+      );
+      assert.match(entries[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      assert.ok(readFileSync(log, "utf8").includes("\\u003cworld\\u003e"), "HTML characters escaped as Docker's encoder does");
+      assert.equal(existsSync(sock), false, "the socket is removed when the monitor exits");
+    });
+
+    it("rotates the log by size and keeps the configured number of files", async () => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"];
+      });
+      const log = path.join(b.base, "rot.log");
+      const id = ctx.id("rot");
+      await ctx.rt.create(id, { bundle: b.dir, io: { log: { path: log, maxSize: 4096, maxFiles: 3 }, pipes: { openStdin: false, stdinOnce: false } } });
+      await ctx.rt.start(id);
+      await ctx.rt.wait(id);
+      const files = readdirSync(b.base).filter((f) => f.startsWith("rot.log")).sort();
+      assert.deepEqual(files, ["rot.log", "rot.log.1", "rot.log.2"]);
+      for (const f of files) assert.ok(readFileSync(path.join(b.base, f)).length <= 4096, `${f} stays within max size`);
+      const last = readFileSync(log, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { log: string }).log);
+      assert.equal(last.at(-1), "line-399-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "the newest lines are in the current file");
+      await until("the state to be stopped", async () => (await ctx.rt.state(id)).status === "stopped");
+    });
+  },
+  ["cove"],
+);
