@@ -7,4 +7,13 @@ bash scripts/setup.sh
 npx eslint src test bench
 mapfile -t files < <(find dist/src dist/test -name '*.test.js' 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "no test files found" >&2; exit 1; fi
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+tap=$(mktemp /tmp/cove-tap.XXXXXX)
+trap 'rm -f "$tap"' EXIT
+status=0
+node --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "${files[@]}" || status=$?
+count() { grep -E "^# $1 [0-9]+$" "$tap" | tail -1 | awk '{print $3}'; }
+echo "$(count pass) passed, $(count fail) failed, $(count skipped) skipped"
+exit $status

@@ -4,18 +4,46 @@
 
 import { CoveError } from "../common/errors.js";
 
-const USAGE = `usage: cove COMMAND [OPTIONS]
+const USAGE = `usage: cove [--root DIR] COMMAND [OPTIONS]
 
-Commands:
-  runtime    the OCI runtime, with runc's command line (cove runtime --help)
-  version    print cove's version`;
+Images:
+  images, image ls     list images            inspect, image inspect  show an image as JSON
+  history              an image's layers      tag                     name an image
+  rmi, image rm        remove images          image prune             remove unused images
+  save                 images to a tar        load                    images from a tar
+  import               a rootfs tar as an image
+  system df            disk usage
+
+Runtime:
+  runtime              the OCI runtime, with runc's command line (cove runtime --help)
+  version              print cove's version
+
+Global options:
+  --root DIR           state directory (default /var/lib/cove, or $COVE_ROOT)`;
+
+/** Splits the global --root flag from the command line. */
+function globals(argv: string[]): { root: string; rest: string[] } {
+  let root = process.env.COVE_ROOT ?? "/var/lib/cove";
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith("--root")) {
+    if (argv[i] === "--root") {
+      root = argv[i + 1] ?? root;
+      i += 2;
+    } else {
+      root = argv[i]!.slice("--root=".length);
+      i += 1;
+    }
+  }
+  return { root, rest: argv.slice(i) };
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const { root, rest } = globals(argv);
+  const [command, ...args] = rest;
   switch (command) {
     case "runtime": {
       const { runtimeMain } = await import("./runtime.js");
-      return runtimeMain(rest);
+      return runtimeMain(args);
     }
     case "version":
     case "--version":
@@ -27,10 +55,14 @@ async function main(argv: string[]): Promise<number> {
     case "-h":
       process.stdout.write(USAGE + "\n");
       return command === undefined ? 1 : 0;
-    default:
-      process.stderr.write(`cove: unknown command "${command}"\n${USAGE}\n`);
-      return 125;
   }
+  const { imageCommands } = await import("./images.js");
+  // the longest command path first: "image ls" before "image"
+  const two = `${command} ${args[0] ?? ""}`;
+  if (imageCommands[two]) return imageCommands[two](args.slice(1), { root });
+  if (imageCommands[command]) return imageCommands[command](args, { root });
+  process.stderr.write(`cove: '${[command, ...args.slice(0, 1)].join(" ")}' is not a cove command.\nSee 'cove --help'\n`);
+  return 125;
 }
 
 main(process.argv.slice(2)).then(

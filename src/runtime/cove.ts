@@ -13,7 +13,7 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
-import { CAPABILITIES, loadConfig } from "./config/index.js";
+import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
@@ -232,6 +232,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
     await checkRlimits(spec.process);
+    for (const w of lsmWarnings(spec)) warn(w);
     const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
     shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });

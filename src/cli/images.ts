@@ -1,0 +1,759 @@
+// The image commands of the cove CLI, with the docker CLI's flags, output and exit codes:
+// images / image ls, image inspect / inspect, history, tag, rmi / image rm, image prune, save,
+// load, import, and the image part of system df. They run against the local image service
+// (no daemon); errors from the service print as the docker CLI prints daemon errors
+// ("Error response from daemon: No such image: foo:latest"), exit status 1; flag errors exit 125.
+
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { CoveError, invalid, unsupported } from "../common/errors.js";
+import type { HistoryItem, ImageInspect, ImageService, ImageSummary } from "../images/service.js";
+import { familiarName, parseNormalizedNamed } from "../images/reference.js";
+import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
+import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
+import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, truncateID } from "./units.js";
+
+// ---- context and I/O ---------------------------------------------------------------------------
+
+export interface CommandIO {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+  stdin: Readable & { isTTY?: boolean };
+}
+
+export interface CommandContext {
+  /** The state root (--root, COVE_ROOT, default /var/lib/cove). */
+  root: string;
+  /** Streams; process.stdout/stderr/stdin when not given (tests pass their own). */
+  io?: Partial<CommandIO>;
+  /** Opens the image service (tests may inject one). */
+  openService?: (root: string) => Promise<ImageService>;
+  /** Current time in ms, for "2 hours ago" (tests pin it). */
+  now?: number;
+}
+
+export type ImageCommand = (argv: string[], ctx: CommandContext) => Promise<number>;
+
+interface Run {
+  io: CommandIO;
+  root: string;
+  now: number;
+  service(): Promise<ImageService>;
+  out(s: string): void;
+  err(s: string): void;
+}
+
+function makeRun(ctx: CommandContext): Run {
+  const io: CommandIO = {
+    stdout: ctx.io?.stdout ?? process.stdout,
+    stderr: ctx.io?.stderr ?? process.stderr,
+    stdin: ctx.io?.stdin ?? process.stdin,
+  };
+  let svc: Promise<ImageService> | undefined;
+  return {
+    io,
+    root: ctx.root,
+    now: ctx.now ?? Date.now(),
+    service: () => {
+      svc ??= ctx.openService
+        ? ctx.openService(ctx.root)
+        : import("../images/service.js").then(({ ImageService }) => ImageService.open({ root: ctx.root }));
+      return svc;
+    },
+    out: (s) => void io.stdout.write(s),
+    err: (s) => void io.stderr.write(s),
+  };
+}
+
+/** Prints an error as the docker CLI does and returns the exit status. */
+function report(run: Run, err: unknown): number {
+  if (err instanceof UsageError) {
+    run.err(err.describe() + "\n");
+    return err.status;
+  }
+  run.err(errorLine(err) + "\n");
+  return 1;
+}
+
+/** One error as the docker CLI prints it: client-side errors plain, engine errors as daemon errors. */
+function errorLine(err: unknown): string {
+  if (err instanceof CoveError) {
+    if (err.code.startsWith("template.") || err.code.startsWith("cli.")) return err.message;
+    return `Error response from daemon: ${err.message}`;
+  }
+  return `Error: ${(err as Error)?.message ?? String(err)}`;
+}
+
+/** Wraps a command body: parses flags, handles --help and errors. */
+function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): ImageCommand {
+  return async (argv, ctx) => {
+    const run = makeRun(ctx);
+    try {
+      const parsed = parseFlags(argv, spec);
+      if (parsed.help) {
+        run.out(helpText(spec));
+        return 0;
+      }
+      return await body(parsed, run);
+    } catch (err) {
+      return report(run, err);
+    }
+  };
+}
+
+// ---- rows as the docker CLI's formatter contexts ------------------------------------------------
+
+/** Base of the formatter contexts: {{json .}} marshals every field, keys sorted, as docker's MarshalJSON. */
+abstract class RowContext {
+  protected abstract fields(): readonly string[];
+
+  [MARSHAL_JSON](): string {
+    const obj: Record<string, unknown> = {};
+    for (const f of this.fields()) obj[f] = (this as unknown as Record<string, unknown>)[f];
+    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
+  }
+}
+
+const IMAGE_FIELDS = ["Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize"];
+
+export class ImageRow extends RowContext {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.imageContext" });
+  }
+
+  constructor(
+    private readonly img: ImageSummary,
+    private readonly repo: string,
+    private readonly tag: string,
+    private readonly digest: string,
+    private readonly trunc: boolean,
+    private readonly now: number,
+  ) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return IMAGE_FIELDS;
+  }
+
+  get ID(): string {
+    return this.trunc ? truncateID(this.img.Id) : this.img.Id;
+  }
+  get Repository(): string {
+    return this.repo;
+  }
+  get Tag(): string {
+    return this.tag;
+  }
+  get Digest(): string {
+    return this.digest;
+  }
+  get CreatedSince(): string {
+    return createdSince(this.img.Created, this.now);
+  }
+  get CreatedAt(): string {
+    return goTimeString(this.img.Created);
+  }
+  get Size(): string {
+    return humanSizeWithPrecision(this.img.Size, 3);
+  }
+  get VirtualSize(): string {
+    return this.Size;
+  }
+  get Containers(): string {
+    return this.img.Containers === -1 ? "N/A" : String(this.img.Containers);
+  }
+  get SharedSize(): string {
+    return this.img.SharedSize === -1 ? "N/A" : humanSize(this.img.SharedSize);
+  }
+  get UniqueSize(): string {
+    return this.img.SharedSize === -1 ? "N/A" : humanSize(this.img.Size - this.img.SharedSize);
+  }
+}
+
+export const IMAGE_HEADERS: Record<string, string> = {
+  ID: "IMAGE ID",
+  Repository: "REPOSITORY",
+  Tag: "TAG",
+  Digest: "DIGEST",
+  CreatedSince: "CREATED",
+  CreatedAt: "CREATED AT",
+  Size: "SIZE",
+  Containers: "CONTAINERS",
+  VirtualSize: "SIZE",
+  SharedSize: "SHARED SIZE",
+  UniqueSize: "UNIQUE SIZE",
+};
+
+const IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const IMAGE_TABLE_DIGEST = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/** docker/cli's imageFormat: one row per repository:tag (and per digest with --digests). */
+export function imageRows(images: ImageSummary[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
+  const rows: ImageRow[] = [];
+  for (const img of images) {
+    const repoTags = new Map<string, string[]>();
+    const repoDigests = new Map<string, string[]>();
+    for (const s of img.RepoTags ?? []) {
+      try {
+        const ref = parseNormalizedNamed(s);
+        if (ref.tag !== undefined) push(repoTags, familiarName(ref), ref.tag);
+      } catch {
+        // not a valid reference: skipped, as docker does
+      }
+    }
+    for (const s of img.RepoDigests ?? []) {
+      try {
+        const ref = parseNormalizedNamed(s);
+        if (ref.digest !== undefined) push(repoDigests, familiarName(ref), ref.digest);
+      } catch {
+        // skipped
+      }
+    }
+    const mine: ImageRow[] = [];
+    const add = (repo: string, tag: string, digest: string) => mine.push(new ImageRow(img, repo, tag, digest, opts.trunc, opts.now));
+    for (const [repo, tags] of repoTags) {
+      const digests = opts.digests ? (repoDigests.get(repo) ?? []) : [];
+      repoDigests.delete(repo);
+      for (const tag of tags) {
+        if (digests.length === 0) add(repo, tag, "<none>");
+        else for (const d of digests) add(repo, tag, d);
+      }
+    }
+    for (const [repo, digests] of repoDigests) {
+      if (opts.digests) for (const d of digests) add(repo, "<none>", d);
+      else add(repo, "<none>", "");
+    }
+    if (mine.length === 0) add("<none>", "<none>", "<none>");
+    mine.sort((a, b) => (a.Repository < b.Repository ? -1 : a.Repository > b.Repository ? 1 : a.Tag < b.Tag ? -1 : a.Tag > b.Tag ? 1 : 0));
+    rows.push(...mine);
+  }
+  return rows;
+}
+
+function push(m: Map<string, string[]>, k: string, v: string): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+const HISTORY_FIELDS = ["Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size"];
+
+export class HistoryRow extends RowContext {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*image.historyContext" });
+  }
+
+  constructor(
+    private readonly h: HistoryItem,
+    private readonly trunc: boolean,
+    private readonly human: boolean,
+    private readonly now: number,
+  ) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return HISTORY_FIELDS;
+  }
+
+  get ID(): string {
+    return this.trunc ? truncateID(this.h.Id) : this.h.Id;
+  }
+  get CreatedAt(): string {
+    return rfc3339(this.h.Created);
+  }
+  get CreatedSince(): string {
+    if (!this.human) return this.CreatedAt;
+    return createdSince(this.h.Created, this.now);
+  }
+  get CreatedBy(): string {
+    const by = this.h.CreatedBy.replace(/\t/g, " ");
+    return this.trunc ? ellipsis(by, 45) : by;
+  }
+  get Size(): string {
+    return this.human ? humanSizeWithPrecision(this.h.Size, 3) : String(this.h.Size);
+  }
+  get Comment(): string {
+    return this.h.Comment;
+  }
+}
+
+const HISTORY_HEADERS: Record<string, string> = {
+  ID: "IMAGE",
+  CreatedSince: "CREATED",
+  CreatedAt: "CREATED AT",
+  CreatedBy: "CREATED BY",
+  Size: "SIZE",
+  Comment: "COMMENT",
+};
+
+const HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+// ---- commands -----------------------------------------------------------------------------------
+
+const listSpec = (name: string): CommandSpec<typeof LIST_FLAGS> => ({
+  name,
+  usage: `cove ${name} [OPTIONS] [REPOSITORY[:TAG]]`,
+  summary: "List images",
+  flags: LIST_FLAGS,
+  args: { max: 1 },
+});
+
+const LIST_FLAGS = {
+  all: { type: "bool", short: "a", description: "Show all images (default hides intermediate images)" },
+  digests: { type: "bool", description: "Show digests" },
+  filter: { type: "list", short: "f", valueName: "filter", description: "Filter output based on conditions provided" },
+  format: { type: "string", valueName: "string", description: "Format output using a custom template" },
+  "no-trunc": { type: "bool", description: "Don't truncate output" },
+  quiet: { type: "bool", short: "q", description: "Only show image IDs" },
+  tree: { type: "bool", hidden: true },
+} as const satisfies FlagSpecs;
+
+const imagesList = (name: string) =>
+  command(listSpec(name), async ({ flags, args }, run) => {
+    const filters = parseFilters(flags.filter, name);
+    if (args[0] !== undefined) (filters.reference ??= []).push(args[0]);
+    if (flags.tree) throw unsupported("--tree is not supported", { code: "cli.unsupported" });
+    const svc = await run.service();
+    const images = await svc.list({ all: flags.all, filters, digests: flags.digests });
+    let format = flags.format ?? "";
+    if (format === "") format = "table";
+    if (format === "table") format = flags.quiet ? "{{.ID}}" : flags.digests ? IMAGE_TABLE_DIGEST : IMAGE_TABLE;
+    const rows = imageRows(images, { digests: flags.digests, trunc: !flags["no-trunc"], now: run.now });
+    run.out(formatRows(format, rows, IMAGE_TABLE, IMAGE_HEADERS));
+    return 0;
+  });
+
+/** Marks the map-typed fields of an inspect result, so Go printing and JSON sort their keys. */
+function markInspectMaps(img: ImageInspect): ImageInspect {
+  const c = img.Config as unknown as Record<string, unknown>;
+  for (const k of ["Labels", "ExposedPorts", "Volumes"]) {
+    const v = c[k];
+    if (v && typeof v === "object" && !Array.isArray(v)) goMap(v);
+  }
+  if (img.GraphDriver?.Data) goMap(img.GraphDriver.Data);
+  return img;
+}
+
+/** docker's TemplateInspector: typed evaluation first, the raw-map fallback when a field is missing. */
+function inspectTemplate(tmpl: Template, value: unknown): string {
+  try {
+    return tmpl.execute(value);
+  } catch (err) {
+    if (!(err instanceof CoveError) || !/can't evaluate field/.test(err.message)) {
+      throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.exec" });
+    }
+    try {
+      return tmpl.execute(JSON.parse(marshalJSON(value)), undefined, { objectsAsMaps: true });
+    } catch (err2) {
+      throw invalid(`template parsing error: ${(err2 as Error).message}`, { code: "template.exec" });
+    }
+  }
+}
+
+const INSPECT_FLAGS = {
+  format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" },
+  platform: { type: "string", valueName: "string", description: "Inspect a specific platform of the multi-platform image" },
+  type: { type: "string", valueName: "string", hidden: true },
+} as const satisfies FlagSpecs;
+
+const imageInspect = (name: string) =>
+  command(
+    { name, usage: `cove ${name} [OPTIONS] IMAGE [IMAGE...]`, summary: "Display detailed information on one or more images", flags: INSPECT_FLAGS, args: { min: 1 } },
+    async ({ flags, args }, run) => {
+      if (flags.type !== undefined && flags.type !== "image") {
+        throw unsupported(`"${flags.type}" is not a valid value for --type`, { code: "cli.unsupported", hint: "cove inspect only knows images so far" });
+      }
+      let tmpl: Template | undefined;
+      if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
+        try {
+          tmpl = parseTemplate(flags.format);
+        } catch (err) {
+          throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
+        }
+      }
+      const svc = await run.service();
+      const found: ImageInspect[] = [];
+      const errors: string[] = [];
+      for (const ref of args) {
+        try {
+          found.push(markInspectMaps(await svc.inspect(ref)));
+        } catch (err) {
+          if (!(err instanceof CoveError)) throw err;
+          errors.push(errorLine(err));
+        }
+      }
+      if (tmpl) {
+        for (const img of found) run.out(inspectTemplate(tmpl, img) + "\n");
+      } else {
+        run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
+      }
+      for (const e of errors) run.err(e + "\n");
+      return errors.length > 0 ? 1 : 0;
+    },
+  );
+
+const HISTORY_FLAGS = {
+  format: { type: "string", valueName: "string", description: "Format output using a custom template" },
+  human: { type: "bool", short: "H", default: true, description: "Print sizes and dates in human readable format (default true)" },
+  "no-trunc": { type: "bool", description: "Don't truncate output" },
+  platform: { type: "string", valueName: "string", description: "Show history for the given platform" },
+  quiet: { type: "bool", short: "q", description: "Only show image IDs" },
+} as const satisfies FlagSpecs;
+
+const imageHistory = (name: string) =>
+  command({ name, usage: `cove ${name} [OPTIONS] IMAGE`, summary: "Show the history of an image", flags: HISTORY_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
+    const svc = await run.service();
+    const items = await svc.history(args[0]!);
+    let format = flags.format ?? "";
+    if (format === "" || format === "table") format = flags.quiet ? "{{.ID}}" : HISTORY_TABLE;
+    const rows = items.map((h) => new HistoryRow(h, !flags["no-trunc"], flags.human, run.now));
+    run.out(formatRows(format, rows, HISTORY_TABLE, HISTORY_HEADERS));
+    return 0;
+  });
+
+const imageTag = (name: string) =>
+  command(
+    { name, usage: `cove ${name} SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]`, summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", flags: {}, args: { min: 2, max: 2 } },
+    async ({ args }, run) => {
+      const svc = await run.service();
+      await svc.tag(args[0]!, args[1]!);
+      return 0;
+    },
+  );
+
+const RMI_FLAGS = {
+  force: { type: "bool", short: "f", description: "Force removal of the image" },
+  "no-prune": { type: "bool", description: "Do not delete untagged parents" },
+  platform: { type: "list", valueName: "strings", hidden: true },
+} as const satisfies FlagSpecs;
+
+const imageRemove = (name: string) =>
+  command({ name, usage: `cove ${name} [OPTIONS] IMAGE [IMAGE...]`, summary: "Remove one or more images", flags: RMI_FLAGS, args: { min: 1 } }, async ({ flags, args }, run) => {
+    const svc = await run.service();
+    const errors: string[] = [];
+    for (const ref of args) {
+      try {
+        const items = await svc.remove(ref, { force: flags.force, noPrune: flags["no-prune"] });
+        for (const d of items) {
+          if (d.Untagged) run.out(`Untagged: ${d.Untagged}\n`);
+          if (d.Deleted) run.out(`Deleted: ${d.Deleted}\n`);
+        }
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err;
+        errors.push(errorLine(err));
+      }
+    }
+    if (errors.length > 0) {
+      run.err(errors.join("\n") + "\n");
+      return 1;
+    }
+    return 0;
+  });
+
+/** Reads one line from stdin (for the [y/N] prompt). */
+async function readLine(input: Readable): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const onData = (chunk: Buffer | string) => {
+      buf += chunk.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) done(buf.slice(0, nl));
+    };
+    const done = (line: string) => {
+      input.off("data", onData);
+      input.off("end", onEnd);
+      input.pause();
+      resolve(line);
+    };
+    const onEnd = () => done(buf);
+    input.on("data", onData);
+    input.on("end", onEnd);
+    input.resume();
+  });
+}
+
+/** docker's PromptForConfirmation, refusing (unless forced) when stdin is not a terminal. */
+async function confirm(run: Run, message: string, command: string): Promise<boolean> {
+  if (!run.io.stdin.isTTY) {
+    throw invalid(`${message}\n"cove ${command}" needs confirmation, but stdin is not a terminal: use --force (-f) to skip the prompt`, { code: "cli.confirm" });
+  }
+  run.out(`${message}\nAre you sure you want to continue? [y/N] `);
+  const answer = (await readLine(run.io.stdin)).trim().toLowerCase();
+  return answer === "y" || answer === "yes";
+}
+
+const PRUNE_FLAGS = {
+  all: { type: "bool", short: "a", description: "Remove all unused images, not just dangling ones" },
+  filter: { type: "list", valueName: "filter", description: "Provide filter values (e.g. \"until=<timestamp>\")" },
+  force: { type: "bool", short: "f", description: "Do not prompt for confirmation" },
+} as const satisfies FlagSpecs;
+
+const imagePrune = command(
+  { name: "image prune", usage: "cove image prune [OPTIONS]", summary: "Remove unused images", flags: PRUNE_FLAGS, args: { max: 0 } },
+  async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, "image prune");
+    const all = flags.all || (filters.dangling ?? []).some((v) => ["false", "0"].includes(v.toLowerCase()));
+    if (!flags.force) {
+      const warning = all
+        ? "WARNING! This will remove all images without at least one container associated to them."
+        : "WARNING! This will remove all dangling images.";
+      if (!(await confirm(run, warning, "image prune"))) return 0;
+    }
+    const svc = await run.service();
+    const res = await svc.prune({ all: flags.all, filters });
+    if (res.ImagesDeleted.length > 0) {
+      let s = "Deleted Images:\n";
+      for (const d of res.ImagesDeleted) s += d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`;
+      run.out(s + "\n");
+    }
+    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
+    return 0;
+  },
+);
+
+const SAVE_FLAGS = {
+  output: { type: "string", short: "o", valueName: "string", description: "Write to a file, instead of STDOUT" },
+  platform: { type: "list", valueName: "strings", hidden: true },
+} as const satisfies FlagSpecs;
+
+const imageSave = (name: string) =>
+  command(
+    { name, usage: `cove ${name} [OPTIONS] IMAGE [IMAGE...]`, summary: "Save one or more images to a tar archive (streamed to STDOUT by default)", flags: SAVE_FLAGS, args: { min: 1 } },
+    async ({ flags, args }, run) => {
+      if (flags.output === undefined || flags.output === "" || flags.output === "-") {
+        if (run.io.stdout.isTTY) throw invalid("cowardly refusing to save to a terminal. Use the -o flag or redirect", { code: "cli.tty" });
+        const svc = await run.service();
+        await svc.save(args, run.io.stdout);
+        return 0;
+      }
+      const target = path.resolve(flags.output);
+      const svc = await run.service();
+      // Written beside the target and renamed into place, as docker's atomic writer does.
+      const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
+      const file = createWriteStream(tmp, { mode: 0o600 });
+      try {
+        await svc.save(args, file);
+        if (!file.writableFinished) await finished(file);
+        await rename(tmp, target);
+      } catch (err) {
+        file.destroy();
+        await rm(tmp, { force: true });
+        if (err instanceof CoveError) throw err;
+        throw invalid(`failed to save image: ${(err as Error).message}`, { code: "cli.save" });
+      }
+      return 0;
+    },
+  );
+
+const LOAD_FLAGS = {
+  input: { type: "string", short: "i", valueName: "string", description: "Read from tar archive file, instead of STDIN" },
+  quiet: { type: "bool", short: "q", description: "Suppress the load output" },
+  platform: { type: "list", valueName: "strings", hidden: true },
+} as const satisfies FlagSpecs;
+
+const imageLoad = (name: string) =>
+  command({ name, usage: `cove ${name} [OPTIONS]`, summary: "Load an image from a tar archive or STDIN", flags: LOAD_FLAGS, args: { max: 0 } }, async ({ flags }, run) => {
+    let input: Readable;
+    if (flags.input !== undefined && flags.input !== "") {
+      input = createReadStream(flags.input);
+      await new Promise<void>((resolve, reject) => {
+        input.once("open", () => resolve());
+        input.once("error", (e) => reject(invalid(`open ${flags.input}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : e.message}`, { code: "cli.input" })));
+      });
+    } else {
+      if (run.io.stdin.isTTY) throw invalid("requested load from stdin, but stdin is empty", { code: "cli.input" });
+      input = run.io.stdin;
+    }
+    // Progress only on a terminal, as docker asks the daemon for quiet output otherwise.
+    const showProgress = !flags.quiet && run.io.stdout.isTTY === true;
+    const svc = await run.service();
+    const platform = flags.platform[0];
+    const { loaded } = await svc.load(input, {
+      ...(platform ? { platform } : {}),
+      onProgress: (m) => {
+        if (!showProgress || m.status.startsWith("Loaded image")) return;
+        run.out(`${m.id ? m.id + ": " : ""}${m.status}${m.progress ? " " + m.progress : ""}\n`);
+      },
+    });
+    for (const l of loaded) run.out(l.startsWith("sha256:") ? `Loaded image ID: ${l}\n` : `Loaded image: ${l}\n`);
+    return 0;
+  });
+
+const IMPORT_FLAGS = {
+  change: { type: "list", short: "c", valueName: "list", description: "Apply Dockerfile instruction to the created image" },
+  message: { type: "string", short: "m", valueName: "string", description: "Set commit message for imported image" },
+  platform: { type: "string", valueName: "string", description: "Set platform if server is multi-platform capable" },
+} as const satisfies FlagSpecs;
+
+const imageImport = (name: string) =>
+  command(
+    { name, usage: `cove ${name} [OPTIONS] file|URL|- [REPOSITORY[:TAG]]`, summary: "Import the contents from a tarball to create a filesystem image", flags: IMPORT_FLAGS, args: { min: 1, max: 2 } },
+    async ({ flags, args }, run) => {
+      const source = args[0]!;
+      let input: Readable;
+      if (source === "-") input = run.io.stdin;
+      else if (/^https?:\/\//.test(source)) throw unsupported(`importing from a URL is not supported: ${source}`, { code: "cli.unsupported", hint: "download the file and import it" });
+      else {
+        input = createReadStream(source);
+        await new Promise<void>((resolve, reject) => {
+          input.once("open", () => resolve());
+          input.once("error", (e) => reject(invalid(`open ${source}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : e.message}`, { code: "cli.input" })));
+        });
+      }
+      const svc = await run.service();
+      const id = await svc.importRootfs(input, {
+        ...(args[1] !== undefined ? { reference: args[1] } : {}),
+        ...(flags.change.length > 0 ? { changes: flags.change } : {}),
+        ...(flags.message !== undefined ? { message: flags.message } : {}),
+        ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+      });
+      run.out(id + "\n");
+      return 0;
+    },
+  );
+
+// ---- system df ------------------------------------------------------------------------------
+
+export class DiskUsageRow extends RowContext {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.diskUsageImagesContext" });
+  }
+
+  constructor(
+    readonly Type: string,
+    private readonly total: number,
+    private readonly active: number,
+    private readonly size: number,
+    private readonly reclaimable: number,
+    private readonly showPercent: boolean,
+  ) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return ["Active", "Reclaimable", "Size", "TotalCount", "Type"];
+  }
+
+  get TotalCount(): string {
+    return String(this.total);
+  }
+  get Active(): string {
+    return String(this.active);
+  }
+  get Size(): string {
+    return humanSize(this.size);
+  }
+  get Reclaimable(): string {
+    const r = humanSize(this.reclaimable);
+    if (this.showPercent && this.size > 0) return `${r} (${Math.trunc((this.reclaimable * 100) / this.size)}%)`;
+    return r;
+  }
+}
+
+const DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+const DF_HEADERS = { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: "SIZE", Reclaimable: "RECLAIMABLE" };
+const DF_VERBOSE_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
+
+/** The image row of `docker system df`, from the service's df() result. */
+export function imageUsageRow(df: { LayersSize: number; Images: ImageSummary[] }): DiskUsageRow {
+  let used = 0;
+  let active = 0;
+  for (const i of df.Images) {
+    if (i.Containers > 0) {
+      active++;
+      if (i.Size !== -1 && i.SharedSize !== -1) used += i.Size - i.SharedSize;
+    }
+  }
+  return new DiskUsageRow("Images", df.Images.length, active, df.LayersSize, df.LayersSize - used, true);
+}
+
+const DF_FLAGS = {
+  format: { type: "string", valueName: "string", description: "Format output using a custom template" },
+  verbose: { type: "bool", short: "v", description: "Show detailed information on space usage" },
+} as const satisfies FlagSpecs;
+
+const systemDf = command(
+  { name: "system df", usage: "cove system df [OPTIONS]", summary: "Show docker disk usage", flags: DF_FLAGS, args: { max: 0 } },
+  async ({ flags }, run) => {
+    const svc = await run.service();
+    const df = await svc.df();
+    // No container, volume or build cache services yet: their rows are empty.
+    const images = df.Images.map((i) => ({ ...i, Containers: i.Containers < 0 ? 0 : i.Containers }));
+    const usage = { LayersSize: df.LayersSize, Images: images };
+    if (!flags.verbose) {
+      const rows = [
+        imageUsageRow(usage),
+        new DiskUsageRow("Containers", 0, 0, 0, 0, true),
+        new DiskUsageRow("Local Volumes", 0, 0, 0, 0, true),
+        new DiskUsageRow("Build Cache", 0, 0, 0, 0, false),
+      ];
+      run.out(formatRows(flags.format, rows, DF_TABLE, DF_HEADERS));
+      return 0;
+    }
+    const rows = imageRows(images, { digests: false, trunc: true, now: run.now });
+    if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
+      const all = goMap({ Images: rows, Containers: [], Volumes: [], BuildCache: [] });
+      const source = flags.format === "json" ? "{{json .}}" : flags.format;
+      run.out(formatRows(source, [all], "", {}));
+      return 0;
+    }
+    let s = "Images space usage:\n\n";
+    s += formatRows(DF_VERBOSE_IMAGES, rows, DF_VERBOSE_IMAGES, IMAGE_HEADERS);
+    s += "\nContainers space usage:\n\n";
+    s += formatRows("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Names}}", [], "", {
+      ID: "CONTAINER ID",
+      Image: "IMAGE",
+      Command: "COMMAND",
+      LocalVolumes: "LOCAL VOLUMES",
+      Size: "SIZE",
+      CreatedAt: "CREATED",
+      Status: "STATUS",
+      Names: "NAMES",
+    });
+    s += "\nLocal Volumes space usage:\n\n";
+    s += formatRows("table {{.Name}}\t{{.Links}}\t{{.Size}}", [], "", { Name: "VOLUME NAME", Links: "LINKS", Size: "SIZE" });
+    s += "\nBuild cache usage: 0B\n\n";
+    s += formatRows("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}", [], "", {
+      ID: "CACHE ID",
+      CacheType: "CACHE TYPE",
+      Size: "SIZE",
+      CreatedSince: "CREATED",
+      LastUsedSince: "LAST USED",
+      UsageCount: "USAGE",
+      Shared: "SHARED",
+    });
+    run.out(s);
+    return 0;
+  },
+);
+
+// ---- the command map ----------------------------------------------------------------------------
+
+/** The image commands, keyed by command path; main.ts dispatches `cove <path> ARGS...` here. */
+export const imageCommands: Record<string, ImageCommand> = {
+  images: imagesList("images"),
+  "image ls": imagesList("image ls"),
+  "image list": imagesList("image list"),
+  "image inspect": imageInspect("image inspect"),
+  inspect: imageInspect("inspect"),
+  history: imageHistory("history"),
+  "image history": imageHistory("image history"),
+  tag: imageTag("tag"),
+  "image tag": imageTag("image tag"),
+  rmi: imageRemove("rmi"),
+  "image rm": imageRemove("image rm"),
+  "image remove": imageRemove("image remove"),
+  "image prune": imagePrune,
+  save: imageSave("save"),
+  "image save": imageSave("image save"),
+  load: imageLoad("load"),
+  "image load": imageLoad("image load"),
+  import: imageImport("import"),
+  "image import": imageImport("image import"),
+  "system df": systemDf,
+};
