@@ -164,8 +164,8 @@ describeRuntimes("bad input", (ctx) => {
     ["an executable that does not exist", (s) => (s.process!.args = ["/no/such/exe"]), /\/no\/such\/exe/, undefined],
   ];
   for (const [what, tweak, pattern, field, only] of cases) {
-    const skip = only && !only.includes(ctx.kind) ? `${ctx.kind} accepts it (see the comment on the case)` : undefined;
-    it(`${what} fails create, names it, and leaves nothing`, { skip }, async () => {
+    if (only && !only.includes(ctx.kind)) continue; // a runtime that accepts it (see the comment on the case)
+    it(`${what} fails create, names it, and leaves nothing`, async () => {
       const b = await ctx.bundle(tweak);
       await assertCreateFails(ctx, b, pattern, field);
     });
