@@ -14,7 +14,8 @@ Images:
   import               a rootfs tar as an image
   system df            disk usage
 
-Runtime:
+Engine:
+  daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
   version              print cove's version
 
@@ -44,6 +45,10 @@ async function main(argv: string[]): Promise<number> {
     case "runtime": {
       const { runtimeMain } = await import("./runtime.js");
       return runtimeMain(args);
+    }
+    case "daemon": {
+      const { daemonMain } = await import("../daemon/index.js");
+      return daemonMain(["--root", root, ...args]);
     }
     case "version":
     case "--version":

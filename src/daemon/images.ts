@@ -1,0 +1,173 @@
+// Image routes: a thin translation of Docker's HTTP requests to ImageService calls, publishing
+// image events (tag, untag, delete, load, import, save, prune) as dockerd does. Route order
+// matters, as in moby: fixed paths (/images/json, /images/get, /images/load, /images/create,
+// /images/prune) come before the {name:.*} patterns that accept names with slashes
+// (localhost:5000/a/b:tag).
+
+import { unsupported, invalid } from "../common/errors.js";
+import { familiarString, parseNormalizedNamed } from "../images/reference.js";
+import type { ImageService } from "../images/service.js";
+import { canonicalName } from "../images/store.js";
+import type { EventBus } from "./events.js";
+import { sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { JSONMessageStream } from "./stream.js";
+
+export interface ImagesContext {
+  images: ImageService;
+  events: EventBus;
+}
+
+/** Registers the image routes that the image service backs today (no pull/push/search/build yet). */
+export function imageRoutes(router: Router, ctx: ImagesContext): void {
+  const svc = ctx.images;
+
+  const labelsOf = async (ref: string): Promise<Record<string, string>> => {
+    try {
+      return { ...((await svc.inspect(ref)).Config.Labels ?? {}) };
+    } catch {
+      return {};
+    }
+  };
+  const publish = (action: string, id: string, name: string, labels: Record<string, string> = {}) => {
+    ctx.events.publish({ Type: "image", Action: action, Actor: { ID: id, Attributes: { ...labels, name } } });
+  };
+
+  router.get("/images/json", async (c) => {
+    const filters = c.query.filters();
+    // API < 1.28: `filter=name` was a reference filter.
+    const legacy = c.query.get("filter");
+    if (legacy && !versionAtLeast(c.version, "1.28")) filters.reference = [...(filters.reference ?? []), legacy];
+    const list = await svc.list({ all: c.query.bool("all"), filters, digests: c.query.bool("digests") });
+    let shared: Map<string, number> | undefined;
+    if (c.query.bool("shared-size") && versionAtLeast(c.version, "1.42")) {
+      shared = new Map((await svc.df()).Images.map((i) => [i.Id, i.SharedSize]));
+    }
+    sendJSON(
+      c.res,
+      200,
+      list.map((i) => {
+        const item: Record<string, unknown> = { ...i, SharedSize: shared?.get(i.Id) ?? -1 };
+        if (!versionAtLeast(c.version, "1.44")) item.VirtualSize = i.Size;
+        return item;
+      }),
+    );
+  });
+
+  const save = async (c: RouteContext, names: string[]) => {
+    if (names.length === 0) throw invalid("no image to save: give at least one image name or ID (names=...)", { code: "image.invalid" });
+    const ids = await Promise.all(names.map(async (n) => ({ name: n, id: (await svc.images.get(n)).id })));
+    c.res.setHeader("Content-Type", "application/x-tar");
+    await svc.save(names, c.res);
+    for (const { name, id } of ids) publish("save", id, name);
+  };
+  router.get("/images/get", (c) => save(c, c.query.all("names")));
+  router.get("/images/{name:.*}/get", (c) => save(c, [c.params.name as string]));
+
+  router.get("/images/{name:.*}/history", async (c) => {
+    sendJSON(c.res, 200, await svc.history(c.params.name as string));
+  });
+
+  router.get("/images/{name:.*}/json", async (c) => {
+    const inspect: Record<string, unknown> = { ...(await svc.inspect(c.params.name as string)) };
+    if (!versionAtLeast(c.version, "1.44")) inspect.VirtualSize = inspect.Size;
+    sendJSON(c.res, 200, inspect);
+  });
+
+  router.post("/images/load", async (c) => {
+    const quiet = c.query.bool("quiet");
+    const out = new JSONMessageStream(c.res);
+    try {
+      const { loaded } = await svc.load(c.req, {
+        onProgress: (m) => {
+          if (quiet || m.status.startsWith("Loaded image")) return;
+          out.progress(m.status, m.id);
+        },
+      });
+      for (const name of loaded) {
+        const id = name.startsWith("sha256:") ? name : (await svc.images.get(name)).id;
+        out.stream(name.startsWith("sha256:") ? `Loaded image ID: ${name}\n` : `Loaded image: ${name}\n`);
+        publish("load", id, name, await labelsOf(id));
+      }
+      out.end();
+    } catch (err) {
+      if (!out.started) throw err;
+      out.error(err);
+      out.end();
+    }
+  });
+
+  router.post("/images/create", async (c) => {
+    const fromImage = c.query.get("fromImage");
+    const fromSrc = c.query.get("fromSrc");
+    if (fromImage) {
+      c.req.resume();
+      throw unsupported(`pulling images from a registry is not implemented in cove yet (fromImage=${fromImage})`, {
+        code: "pull.unsupported",
+        hint: "load the image from a tar (docker load -i image.tar) or import a root filesystem (docker import rootfs.tar name:tag)",
+      });
+    }
+    if (fromSrc === undefined || fromSrc === "") throw invalid("either fromImage or fromSrc is required", { code: "query.invalid", field: "fromSrc" });
+    if (fromSrc !== "-") {
+      c.req.resume();
+      throw unsupported(`importing from a URL is not supported by cove (fromSrc=${fromSrc})`, {
+        code: "import.url-unsupported",
+        hint: "download the file first, then import it: docker import rootfs.tar name:tag",
+      });
+    }
+    const repo = c.query.get("repo") ?? "";
+    const tag = c.query.get("tag") ?? "";
+    let reference: string | undefined;
+    if (repo !== "") reference = tag !== "" ? `${repo.replace(/:[^/:@]*$/, "")}:${tag}` : repo;
+    else if (tag !== "") throw invalid("a tag was given without a repository (repo=...)", { code: "query.invalid", field: "repo" });
+    const opts: { reference?: string; changes?: string[]; message?: string; platform?: string } = { changes: c.query.all("changes") };
+    if (reference !== undefined) opts.reference = reference;
+    const message = c.query.get("message");
+    if (message) opts.message = message;
+    const platform = c.query.get("platform");
+    if (platform) opts.platform = platform;
+    const id = await svc.importRootfs(c.req, opts);
+    // dockerd tags the imported image (a "tag" event) before logging the import
+    if (reference !== undefined) publish("tag", id, familiarString(parseNormalizedNamed(canonicalName(reference))), await labelsOf(id));
+    publish("import", id, id, await labelsOf(id));
+    const out = new JSONMessageStream(c.res);
+    out.write({ status: id });
+    out.end();
+  });
+
+  router.post("/images/{name:.*}/tag", async (c) => {
+    const repo = c.query.get("repo") ?? "";
+    const tag = c.query.get("tag") ?? "";
+    if (repo === "") throw invalid("repository name must have at least one component (repo=...)", { code: "reference.invalid", field: "repo" });
+    const target = tag !== "" ? `${repo.replace(/:[^/:@]*$/, "")}:${tag}` : repo;
+    const source = c.params.name as string;
+    await svc.tag(source, target);
+    const rec = await svc.images.get(target);
+    publish("tag", rec.id, familiarString(parseNormalizedNamed(canonicalName(target))), await labelsOf(rec.id));
+    sendEmpty(c.res, 201);
+  });
+
+  router.post("/images/prune", async (c) => {
+    const owners = new Map<string, string>();
+    for (const i of await svc.images.list()) for (const n of [...i.repoTags, ...i.repoDigests]) owners.set(n, i.id);
+    const result = await svc.prune({ filters: c.query.filters() });
+    for (const item of result.ImagesDeleted) {
+      if (item.Untagged) publish("untag", owners.get(item.Untagged) ?? "", item.Untagged);
+      if (item.Deleted) publish("delete", item.Deleted, item.Deleted);
+    }
+    ctx.events.publish({ Type: "image", Action: "prune", Actor: { ID: "", Attributes: { reclaimed: String(result.SpaceReclaimed) } } });
+    sendJSON(c.res, 200, { ImagesDeleted: result.ImagesDeleted, SpaceReclaimed: result.SpaceReclaimed });
+  });
+
+  router.delete("/images/{name:.*}", async (c) => {
+    const name = c.params.name as string;
+    if (name.trim() === "") throw invalid("image name cannot be blank", { code: "image.invalid" });
+    const rec = await svc.images.get(name);
+    const labels = await labelsOf(rec.id);
+    const items = await svc.remove(name, { force: c.query.bool("force"), noPrune: c.query.bool("noprune") });
+    for (const item of items) {
+      if (item.Untagged) publish("untag", rec.id, item.Untagged, labels);
+      if (item.Deleted) publish("delete", item.Deleted, item.Deleted, labels);
+    }
+    sendJSON(c.res, 200, items);
+  });
+}

@@ -1,0 +1,133 @@
+// Public entry of the daemon: startDaemon (the HTTP server with the Docker Engine API), its
+// building blocks (router, streaming helpers, event bus), and `cove daemon` (daemonMain).
+
+import { CoveError, invalid } from "../common/errors.js";
+import { startDaemon, type DaemonOptions, type TcpOptions } from "./server.js";
+
+export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
+export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
+export { Query, parseBool, parseFilters, type Filters } from "./query.js";
+export * from "./stream.js";
+export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "./events.js";
+export type { ContainerCounts, ContainerCountsProvider } from "./system.js";
+
+export const DEFAULT_ROOT = "/var/lib/cove";
+export const DEFAULT_SOCKET = "/run/cove/cove.sock";
+
+const USAGE = `usage: cove daemon [OPTIONS]
+
+Runs the cove daemon: the Docker Engine API on a unix socket (DOCKER_HOST=unix:///run/cove/cove.sock).
+
+Options:
+  --root DIR               state directory (default ${DEFAULT_ROOT})
+  --socket PATH            unix socket (default ${DEFAULT_SOCKET})
+  -H, --host ADDR          unix:///path/to.sock or tcp://HOST:PORT (TCP needs the three --tls flags)
+  --group NAME             group owning the socket (mode 0660)
+  --tlscert FILE           server certificate (PEM)
+  --tlskey FILE            server key (PEM)
+  --tlscacert FILE         CA that signs client certificates (required: TCP always verifies clients)`;
+
+/** Parses `cove daemon` flags into DaemonOptions. */
+export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonOptions | "help" {
+  const opts: { root: string; socket: string; group?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  let tcpAddr: string | undefined;
+  const tls: { cert?: string; key?: string; ca?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "-h" || arg === "--help") return "help";
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      if (eq > 0) return arg.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw invalid(`flag needs an argument: ${name}`, { code: "flag.invalid", hint: "see cove daemon --help" });
+      return v;
+    };
+    switch (name) {
+      case "--root":
+        opts.root = value();
+        break;
+      case "--socket":
+        opts.socket = value();
+        break;
+      case "-H":
+      case "--host": {
+        const v = value();
+        if (v.startsWith("unix://")) opts.socket = v.slice("unix://".length);
+        else if (v.startsWith("tcp://")) tcpAddr = v.slice("tcp://".length);
+        else if (v.startsWith("/")) opts.socket = v;
+        else throw invalid(`unsupported host ${v}: give unix:///path or tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });
+        break;
+      }
+      case "--group":
+        opts.group = value();
+        break;
+      case "--tlscert":
+        tls.cert = value();
+        break;
+      case "--tlskey":
+        tls.key = value();
+        break;
+      case "--tlscacert":
+        tls.ca = value();
+        break;
+      case "--tlsverify":
+      case "--tls":
+        break; // TCP always verifies client certificates
+      default:
+        throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
+    }
+  }
+  const out: DaemonOptions = { ...opts };
+  if (tcpAddr !== undefined) {
+    const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(tcpAddr);
+    if (!m) throw invalid(`invalid TCP address ${tcpAddr}: give tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });
+    if (!tls.cert || !tls.key || !tls.ca) {
+      throw invalid("listening on TCP needs --tlscert, --tlskey and --tlscacert", {
+        code: "daemon.tls-required",
+        hint: "cove never serves the API on TCP without TLS client certificates: anyone reaching the port would be root on this host",
+      });
+    }
+    const tcp: TcpOptions = { host: (m[1] as string).replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]), tlsCert: tls.cert, tlsKey: tls.key, tlsCa: tls.ca };
+    out.tcp = tcp;
+  } else if (tls.cert || tls.key || tls.ca) {
+    throw invalid("--tlscert, --tlskey and --tlscacert are for TCP: add -H tcp://HOST:PORT", { code: "flag.invalid" });
+  }
+  return out;
+}
+
+/** `cove daemon`: runs until SIGINT or SIGTERM; returns the exit code. */
+export async function daemonMain(argv: string[]): Promise<number> {
+  let opts: DaemonOptions | "help";
+  try {
+    opts = parseDaemonArgs(argv);
+  } catch (err) {
+    process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : String(err)}\n`);
+    return 125;
+  }
+  if (opts === "help") {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  let daemon;
+  try {
+    daemon = await startDaemon(opts);
+  } catch (err) {
+    process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
+    return 1;
+  }
+  const d = daemon;
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      process.stderr.write(`${new Date().toISOString()} cove daemon: ${sig}: shutting down\n`);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      d.close().then(resolve, resolve);
+    };
+    const onInt = () => stop("SIGINT");
+    const onTerm = () => stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+  return 0;
+}

@@ -1,0 +1,252 @@
+// The daemon: the Docker Engine API over a unix socket (and over TCP only with TLS client
+// certificates), backed by the services under one state root.
+//
+//   <root>/cove.pid     the running daemon's PID (refuses a second daemon on the same root)
+//   <root>/engine-id    the daemon's persistent ID (/info ID), a UUID made at first start
+//
+// The socket is created mode 0660, owned root:<group> when a group is given. A socket file left by a
+// dead daemon is removed at start; one that answers /_ping belongs to a live daemon, and start fails.
+
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { chmod, chown, lstat, mkdir, readFile, unlink } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fs.js";
+import { ImageService } from "../images/service.js";
+import { EventBus } from "./events.js";
+import { imageRoutes } from "./images.js";
+import { Router } from "./router.js";
+import { systemRoutes, type ContainerCountsProvider } from "./system.js";
+
+export interface TcpOptions {
+  host: string;
+  port: number;
+  /** PEM files: the server's certificate and key, and the CA that signs client certificates. */
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+}
+
+export interface DaemonOptions {
+  /** State root, e.g. /var/lib/cove. */
+  root: string;
+  /** Unix socket path, e.g. /run/cove/cove.sock. */
+  socket: string;
+  /** Group (name or GID) that owns the socket; without it the socket is root:root. */
+  group?: string;
+  /** Also listen on TCP, with TLS and client certificates required. */
+  tcp?: TcpOptions;
+  /** Container counts for /info (the container engine plugs in here; zeros by default). */
+  containers?: ContainerCountsProvider;
+  /** Where the daemon logs (default: stderr with a timestamp). */
+  log?: (line: string) => void;
+  /** An image service to use instead of opening one on root (tests, embedding). */
+  images?: ImageService;
+  /** An event bus to use instead of a new one. */
+  events?: EventBus;
+}
+
+export interface Daemon {
+  root: string;
+  socket: string;
+  /** The TCP address actually bound (port 0 picks one). */
+  tcp?: { host: string; port: number };
+  id: string;
+  router: Router;
+  events: EventBus;
+  images: ImageService;
+  close(): Promise<void>;
+}
+
+const noCounts: ContainerCountsProvider = () => ({ total: 0, running: 0, paused: 0, stopped: 0 });
+
+/** A GID from a group name (via /etc/group) or a number. */
+export function resolveGroup(group: string, groupFile = "/etc/group"): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text = "";
+  try {
+    text = readFileSync(groupFile, "utf8");
+  } catch (err) {
+    throw fromErrno(err, `reading ${groupFile} to find group ${group}`);
+  }
+  for (const line of text.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw invalid(`group ${group} does not exist`, { code: "daemon.group", field: "group", hint: `create it (groupadd ${group}) or start the daemon without --group` });
+}
+
+/** Whether something answers GET /_ping on the socket (within timeoutMs). */
+export function pingSocket(socket: string, timeoutMs = 1500): Promise<"answers" | "dead" | "silent"> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: socket, path: "/_ping", method: "GET", timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve("answers");
+    });
+    req.on("timeout", () => {
+      req.destroy();
+      resolve("silent");
+    });
+    req.on("error", () => resolve("dead"));
+    req.end();
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return isErrno(err, "EPERM");
+  }
+  // a recycled PID running something else is not a daemon
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return /node|cove/.test(cmd);
+  } catch {
+    return false;
+  }
+}
+
+async function prepareSocket(socket: string): Promise<void> {
+  await mkdir(path.dirname(socket), { recursive: true, mode: 0o755 });
+  let st;
+  try {
+    st = await lstat(socket);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return;
+    throw fromErrno(err, `checking ${socket}`);
+  }
+  if (!st.isSocket()) throw conflict(`${socket} exists and is not a socket`, { code: "daemon.socket", hint: "remove it or choose another path with --socket" });
+  const state = await pingSocket(socket);
+  if (state === "answers") throw conflict(`another cove daemon is running on ${socket}`, { code: "daemon.running", hint: "stop it first, or start this one with another --socket and --root" });
+  if (state === "silent") throw conflict(`a process is listening on ${socket} but does not answer /_ping`, { code: "daemon.socket", hint: "stop that process, or choose another --socket" });
+  await unlink(socket).catch((err: unknown) => {
+    if (!isErrno(err, "ENOENT")) throw fromErrno(err, `removing the stale socket ${socket}`);
+  });
+}
+
+async function daemonId(root: string): Promise<string> {
+  const file = path.join(root, "engine-id");
+  try {
+    const id = (await readFile(file, "utf8")).trim();
+    if (id !== "") return id;
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw fromErrno(err, `reading ${file}`);
+  }
+  const id = randomUUID();
+  await writeFileAtomic(file, id + "\n", 0o600);
+  return id;
+}
+
+function listen(server: http.Server, arg: { path: string } | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    server.listen(arg, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Starts the daemon; resolves once it listens. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const root = path.resolve(options.root);
+  const socket = path.resolve(options.socket);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`));
+  const gid = options.group !== undefined ? resolveGroup(options.group) : undefined;
+  await mkdir(root, { recursive: true, mode: 0o711 });
+
+  const pidFile = path.join(root, "cove.pid");
+  try {
+    const pid = Number((await readFile(pidFile, "utf8")).trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      throw conflict(`another cove daemon (pid ${pid}) is using the root ${root}`, { code: "daemon.running", hint: "stop it first, or give this daemon another --root" });
+    }
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  await prepareSocket(socket);
+
+  const images = options.images ?? (await ImageService.open({ root }));
+  const events = options.events ?? new EventBus();
+  const id = await daemonId(root);
+  const router = new Router({ log });
+  systemRoutes(router, { root, id, images, events, containers: options.containers ?? noCounts });
+  imageRoutes(router, { images, events });
+
+  const serve = (server: http.Server) => {
+    server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
+    server.on("upgrade", (req: http.IncomingMessage, sock, head: Buffer) => void router.handleUpgrade(req, sock, head));
+    server.on("clientError", (_err, sock) => sock.destroy());
+    return server;
+  };
+  // No request timeout: loads and imports stream large bodies; event streams stay open.
+  const unixServer = serve(http.createServer({ requestTimeout: 0 }));
+  const servers: http.Server[] = [unixServer];
+  const cleanup = async () => {
+    for (const s of servers) await closeServer(s);
+    await unlink(socket).catch(() => undefined);
+  };
+  try {
+    await listen(unixServer, { path: socket });
+    await chmod(socket, 0o660);
+    await chown(socket, 0, gid ?? 0);
+  } catch (err) {
+    await cleanup();
+    throw fromErrno(err, `listening on ${socket}`);
+  }
+
+  let tcp: { host: string; port: number } | undefined;
+  if (options.tcp) {
+    const t = options.tcp;
+    try {
+      const [cert, key, ca] = await Promise.all([readFile(t.tlsCert), readFile(t.tlsKey), readFile(t.tlsCa)]);
+      const server = serve(https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, requestTimeout: 0 }));
+      servers.push(server);
+      await listen(server, { host: t.host, port: t.port });
+      const addr = server.address() as AddressInfo;
+      tcp = { host: t.host, port: addr.port };
+    } catch (err) {
+      await cleanup();
+      throw fromErrno(err, `listening on tcp://${t.host}:${t.port} with TLS`);
+    }
+  }
+
+  await writeFileAtomic(pidFile, `${process.pid}\n`);
+  log(`listening on unix://${socket}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}`);
+
+  let closing: Promise<void> | undefined;
+  const daemon: Daemon = {
+    root,
+    socket,
+    id,
+    router,
+    events,
+    images,
+    close: () => {
+      closing ??= (async () => {
+        await cleanup();
+        try {
+          if ((await readFile(pidFile, "utf8")).trim() === String(process.pid)) await unlink(pidFile);
+        } catch {
+          // already gone
+        }
+      })();
+      return closing;
+    },
+  };
+  if (tcp) daemon.tcp = tcp;
+  return daemon;
+}
