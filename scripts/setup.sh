@@ -18,6 +18,9 @@ ls /boot/vmlinuz-* >/dev/null 2>&1 || need_pkgs+=(linux-image-amd64)
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v umoci >/dev/null || need_pkgs+=(umoci)
 command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
+# Debian's dockerd: the differential tests and the benchmarks run it side by side (on private
+# sockets and roots; the package's own service is never used)
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages ${need_pkgs[*]}; run as root or install them" >&2
@@ -26,7 +29,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # packages must not start services (dockerd, containerd) while installing: tests run their own
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1; fi
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  [ "$made_policy" = 1 ] && rm -f "$policy"
 fi
 
 # npm dependencies: install when missing or when package.json changed since the last install

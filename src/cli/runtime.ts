@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CoveError, invalid } from "../common/errors.js";
 import { defaultSpec, features } from "../runtime/config/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import type { BlkioEntry, CgroupStats } from "../runtime/cgroups/index.js";
 import type { LinuxResources, Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 
@@ -56,6 +57,27 @@ function parse(args: string[], options: Options) {
   } catch (err) {
     throw invalid(`${(err as Error).message.replace(/\. To specify.*$/, "")}`, { code: "cli.flag", hint: "see `cove runtime --help`" });
   }
+}
+
+/**
+ * Parses flags only up to the first positional, as runc does for `exec ID CMD ARGS...`: what
+ * follows the container id belongs to the command (`exec ID sh -c ...`).
+ */
+function parseUntilCommand(args: string[], options: Options) {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i]!;
+    if (a === "--") {
+      const { values } = parse(args.slice(0, i), options);
+      return { values, positionals: args.slice(i + 1) };
+    }
+    if (!a.startsWith("-") || a === "-") break;
+    const name = a.replace(/^--?/, "").split("=")[0]!;
+    const def = a.startsWith("--") ? options[name] : Object.values(options).find((o) => o.short === name.slice(-1));
+    i += def?.type === "string" && !a.includes("=") && !(a.length > 2 && !a.startsWith("--")) ? 2 : 1;
+  }
+  const { values } = parse(args.slice(0, i), options);
+  return { values, positionals: args.slice(i) };
 }
 
 function needId(positionals: string[], command: string): string {
@@ -159,7 +181,7 @@ async function commandSpec(args: string[]): Promise<number> {
 }
 
 async function commandExec(rt: ContainerRuntime, args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = parseUntilCommand(args, {
     "console-socket": { type: "string" },
     cwd: { type: "string" },
     env: { type: "string", short: "e", multiple: true },
@@ -228,6 +250,7 @@ async function commandExec(rt: ContainerRuntime, args: string[]): Promise<number
     const preserve = str(values["preserve-fds"]);
     const handle = await rt.exec(id, {
       process: proc,
+      detach: values.detach === true,
       consoleSocket,
       pidFile: str(values["pid-file"]),
       preserveFds: preserve === undefined ? undefined : parseNumber(preserve, "--preserve-fds"),
@@ -272,7 +295,7 @@ async function commandEvents(rt: ContainerRuntime, args: string[]): Promise<numb
   const { values, positionals } = parse(args, { stats: { type: "boolean" }, interval: { type: "string" } });
   const id = needId(positionals, "events");
   const emit = async () => {
-    const data = await rt.stats(id);
+    const data = runcStats((await rt.stats(id)) as CgroupStats);
     process.stdout.write(JSON.stringify({ type: "stats", id, data }) + "\n");
   };
   if (values.stats) {
@@ -286,6 +309,45 @@ async function commandEvents(rt: ContainerRuntime, args: string[]): Promise<numb
     await emit();
     await new Promise((r) => setTimeout(r, interval));
   }
+}
+
+/** cgroup statistics in the shape of runc's `events --stats` (libcontainer's types.Stats). */
+export function runcStats(st: CgroupStats): Record<string, unknown> {
+  const m = st.memory;
+  const entry = (e: BlkioEntry) => ({ major: e.major, minor: e.minor, op: e.op === "read" ? "Read" : "Write", value: e.value });
+  return {
+    cpu: {
+      usage: {
+        total: st.cpu?.usageTotal ?? 0,
+        percpu: st.cpu?.perCpu ?? [],
+        kernel: st.cpu?.usageSystem ?? 0,
+        user: st.cpu?.usageUser ?? 0,
+      },
+      throttling: {
+        periods: st.cpu?.throttling.periods ?? 0,
+        throttledPeriods: st.cpu?.throttling.throttledPeriods ?? 0,
+        throttledTime: st.cpu?.throttling.throttledTime ?? 0,
+      },
+    },
+    cpuset: {},
+    memory: {
+      // as runc: omitted when zero (omitempty)
+      ...(m?.cache ? { cache: m.cache } : {}),
+      usage: { limit: m?.limit ?? 0, usage: m?.usage ?? 0, max: m?.maxUsage ?? 0, failcnt: m?.failcnt ?? 0 },
+      swap: { limit: m?.swapLimit ?? 0, usage: (m?.usage ?? 0) + (m?.swapUsage ?? 0), max: 0, failcnt: 0 },
+      kernel: { limit: 0, usage: 0, max: 0, failcnt: 0 },
+      kernelTCP: { limit: 0, usage: 0, max: 0, failcnt: 0 },
+      raw: m?.stat ?? {},
+    },
+    pids: { current: st.pids?.current ?? 0, ...(st.pids?.limit ? { limit: st.pids.limit } : {}) },
+    blkio: {
+      ioServiceBytesRecursive: (st.blkio?.bytes ?? []).map(entry),
+      ioServicedRecursive: (st.blkio?.ios ?? []).map(entry),
+    },
+    hugetlb: Object.fromEntries(Object.entries(st.hugetlb ?? {}).map(([k, v]) => [k, { usage: v.usage, max: v.maxUsage ?? 0, failcnt: v.failcnt }])),
+    intel_rdt: {},
+    network_interfaces: null,
+  };
 }
 
 function parseDuration(v: string): number {

@@ -293,6 +293,7 @@ export class CoveRuntime implements ContainerRuntime {
         planFile: path.join(dir, "plan"),
         ops,
         stdio: opts.stdio ?? "inherit",
+        preserveFds: opts.preserveFds,
         waitStarted: autostart,
         onSync: async (_name, pid) => {
           const st = baseState(pid, "creating");
@@ -306,6 +307,8 @@ export class CoveRuntime implements ContainerRuntime {
       delete stored.creating;
       await this.save(stored);
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      // create returns with the monitor on its own; run keeps following it until the exit
+      if (!autostart) handle.detach();
       return { state: this.view(stored, autostart ? "running" : "created"), handle };
     } catch (err) {
       await this.cleanup(stored, cg).catch(() => undefined);
@@ -422,7 +425,14 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
-    const s = await this.load(id);
+    let s: StoredState;
+    try {
+      s = await this.load(id);
+    } catch (err) {
+      // as runc: deleting with force what is already gone succeeds (containerd relies on it)
+      if (opts.force && err instanceof CoveError && err.kind === "not-found") return;
+      throw err;
+    }
     const status = await this.status(s);
     if ((status === "running" || status === "paused") && !opts.force) {
       throw conflict(`cannot delete container ${id} that is ${status}`, { code: "container.running", hint: "stop it first, or use --force" });
@@ -490,8 +500,19 @@ export class CoveRuntime implements ContainerRuntime {
     });
     const planFile = path.join(dir, `exec-${execId}.plan`);
     try {
-      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", waitStarted: true });
+      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted: true });
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      if (opts.detach) {
+        // the monitor records the exit in the state dir; nothing here waits for it
+        handle.detach();
+        let exited: Promise<ProcessExit> | undefined;
+        return {
+          pid: handle.pid,
+          get exited() {
+            return (exited ??= waitForFile(dir, [exitFile]).then(async () => parseExit(await readFile(path.join(dir, exitFile), "utf8"))));
+          },
+        };
+      }
       const exited = handle.exited.finally(() => {
         handle.detach();
         void unlink(path.join(dir, exitFile)).catch(() => undefined);

@@ -68,6 +68,8 @@ export interface LaunchOptions extends ShimEvents {
   stdio?: "inherit" | "ignore" | [number | "inherit" | "ignore", number | "inherit" | "ignore", number | "inherit" | "ignore"];
   /** Wait for the "started" report before resolving (plans with OP_AUTOSTART). */
   waitStarted?: boolean;
+  /** The caller's fds 3..3+n-1 go to the same numbers in the container (runc --preserve-fds). */
+  preserveFds?: number;
 }
 
 /** Describes a failure the shim reported as (op index, errno, detail). */
@@ -101,11 +103,13 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   await writeFile(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
   const stdio = opts.stdio ?? "ignore";
   const base: StdioOptions = typeof stdio === "string" ? [stdio, stdio, stdio] : stdio;
-  const child = spawn(shimPath(), [opts.planFile], {
-    stdio: [...(base as unknown[]), "pipe"] as StdioOptions,
+  const preserved = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
+  const reportFd = 3 + preserved.length;
+  const child = spawn(shimPath(), ["--report-fd", String(reportFd), opts.planFile], {
+    stdio: [...(base as unknown[]), ...preserved, "pipe"] as StdioOptions,
     detached: true,
   });
-  const report = child.stdio[3] as Socket;
+  const report = child.stdio[reportFd] as Socket;
   let buffered = "";
   let pid = 0;
   let resolveCreated!: (v: void) => void;
@@ -151,6 +155,7 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
       if (!isCreated) rejectCreated(err);
       rejectStarted(err);
     } else if (kind === "exit") {
+      resolveStarted(); // a process that exits has started, whatever order the reports came in
       resolveExit({ code: Number(rest[0]), signal: Number(rest[1]) });
     }
   };

@@ -35,6 +35,8 @@ export interface CreateOptions {
 
 export interface ExecOptions {
   process: Process;
+  /** Return once the process runs and do not follow it (runc exec --detach). */
+  detach?: boolean;
   /** cove only (engine mode): the monitor logs the stdio and serves attach clients. */
   io?: MonitorIO;
   consoleSocket?: string;

@@ -116,12 +116,13 @@ export async function debianRootfsTar(): Promise<string> {
   const mirror = await debianMirror();
   if (!mirror) return "skip: no Debian bookworm mirror found in /etc/apt/sources.list*";
   await mkdir(path.dirname(DEBIAN_CACHE), { recursive: true });
-  const tmp = `${DEBIAN_CACHE}.tmp-${process.pid}`;
+  // mmdebstrap picks the output format from the name: keep ".tar" and say it outright
+  const tmp = `${DEBIAN_CACHE}.tmp-${process.pid}.tar`;
   try {
-    await run("mmdebstrap", ["--variant=minbase", "--mode=root", "bookworm", tmp, mirror], { maxBuffer: 64 * 1024 * 1024 });
+    await run("mmdebstrap", ["--variant=minbase", "--mode=root", "--format=tar", "bookworm", tmp, mirror], { maxBuffer: 64 * 1024 * 1024 });
     await rename(tmp, DEBIAN_CACHE);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { recursive: true, force: true });
     return `skip: mmdebstrap failed: ${(err as Error).message.split("\n").slice(-3).join(" ")}`;
   }
   return DEBIAN_CACHE;

@@ -251,18 +251,24 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (argc != 2) {
-		fprintf(stderr, "usage: cove-shim PLAN | --attach-device-filter CGROUP_DIR PROGRAM\n");
+	/* The runtime's report socket arrives as an inherited fd named with --report-fd; fds
+	 * below it (3...) are the caller's preserved fds, passed into the container. */
+	const char *plan_path = NULL;
+	if (argc == 4 && strcmp(argv[1], "--report-fd") == 0) {
+		report_fd = atoi(argv[2]);
+		plan_path = argv[3];
+	} else if (argc == 2) {
+		plan_path = argv[1];
+	} else {
+		fprintf(stderr, "usage: cove-shim [--report-fd N] PLAN | --attach-device-filter CGROUP_DIR PROGRAM\n");
 		return 2;
 	}
 	ensure_sealed_copy(argv);
-	if (fcntl(3, F_GETFD) >= 0) {
-		report_fd = 3;
-		fcntl(report_fd, F_SETFD, FD_CLOEXEC);
-	}
+	if (report_fd >= 0 && fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0)
+		report_fd = -1;
 	struct plan plan;
-	if (plan_load(argv[1], &plan) < 0) {
-		report("error -1 %d cannot read plan %s", errno, argv[1]);
+	if (plan_load(plan_path, &plan) < 0) {
+		report("error -1 %d cannot read plan %s", errno, plan_path);
 		return 1;
 	}
 	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0;
@@ -521,12 +527,12 @@ int main(int argc, char **argv)
 				report("error %d %d %s", m.a, m.b, m.text);
 				write_state_file("start-error", m.text);
 			} else if (n <= 0) {
-				exec_seen = 1; /* close-on-exec took the init's end: the exec happened */
+				/* close-on-exec took the init's end: the exec happened (even if the
+				 * process has already exited by now) */
+				exec_seen = 1;
 				close(sock);
-				if (init_status < 0) {
-					write_state_file("started", "");
-					report("started");
-				}
+				write_state_file("started", "");
+				report("started");
 			}
 		}
 		if (i_master >= 0 && (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {

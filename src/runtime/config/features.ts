@@ -85,6 +85,8 @@ export function features(): Features {
     ociVersionMax: OCI_VERSION,
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: [...MOUNT_OPTIONS].sort(),
+    // runc reports its seccomp library here; cove compiles seccomp itself
+    annotations: { "org.cove.runtime.version": "0.1.0", "org.cove.seccomp.compiler": "builtin (no libseccomp)" },
     linux: {
       namespaces: [...NAMESPACE_TYPES],
       capabilities: CAPABILITIES.map((c) => c.name),

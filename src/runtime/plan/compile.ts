@@ -263,7 +263,9 @@ export function compileCreate(input: CreateInput): PlanOp[] {
   out.push(op(Op.SETSID, "start a new session"));
   if (!has("mount")) throw invalid("linux.namespaces: a mount namespace is required", { field: "linux.namespaces" });
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation) : undefined;
-  out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", rootProp ?? MS.SLAVE | MS.REC));
+  // Always slave first: container mounts must not reach the host, and pivot_root refuses a
+  // shared root. The configured propagation is applied to the new root after the pivot.
+  out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", MS.SLAVE | MS.REC));
   out.push(op(Op.ROOT, "resolve paths from the host root", "/"));
   out.push(op(Op.MOUNT, `bind the root filesystem ${input.rootfs}`, input.rootfs, input.rootfs, "", MS.BIND | MS.REC, "", "none", 0, 0, 0));
   out.push(op(Op.ROOT, "resolve paths in the root filesystem", input.rootfs));
@@ -290,7 +292,8 @@ export function compileCreate(input: CreateInput): PlanOp[] {
 
   if (input.noPivot) out.push(op(Op.MOVE_ROOT, `move ${input.rootfs} to / (no pivot_root)`, input.rootfs));
   else out.push(op(Op.PIVOT_ROOT, `pivot_root to ${input.rootfs}`, input.rootfs));
-  if (rootProp !== undefined) out.push(op(Op.PROPAGATION, `set ${linux.rootfsPropagation} propagation on /`, "/", rootProp));
+  // on the root mount only: mounts below keep the propagation their own options gave them
+  if (rootProp !== undefined) out.push(op(Op.PROPAGATION, `set ${linux.rootfsPropagation} propagation on /`, "/", rootProp & ~MS.REC));
 
   if (proc.terminal) {
     const size = proc.consoleSize;
