@@ -2,7 +2,7 @@
 // directory per hierarchy mounted on the host, each either a fresh cgroupfs mount (inside a
 // cgroup namespace) or a bind of the container's own cgroup directory.
 
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { CgroupManager } from "./cgroups/index.js";
 import type { CgroupHierarchy } from "./plan/compile.js";
@@ -18,7 +18,7 @@ export async function cgroupHierarchies(cg: CgroupManager, mountinfo = "/proc/se
   const dirs = Object.values(cg.paths);
   if (cg.version === 2) return [{ name: "", data: "", hostDir: dirs[0] ?? "" }];
   const out: CgroupHierarchy[] = [];
-  const text = await readFile(mountinfo, "utf8");
+  const text = readFileSync(mountinfo, "utf8"); // procfs: no disk to wait for
   for (const line of text.split("\n")) {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;

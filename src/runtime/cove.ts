@@ -6,12 +6,12 @@
 // start-error, exit ("CODE SIGNAL").
 
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants, watch } from "node:fs";
+import { constants as fsConstants, readFileSync, watch } from "node:fs";
 import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { writeFileAtomic, writeFileAtomicSync } from "../common/fs.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
@@ -61,7 +61,7 @@ export function parseSignal(sig: NodeJS.Signals | number | string): number {
 
 export async function processStartTime(pid: number): Promise<string | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8"); // procfs: nothing to wait for
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return fields[19];
   } catch {
@@ -72,25 +72,23 @@ export async function processStartTime(pid: number): Promise<string | undefined>
 /** True for a process that exists and is not a zombie. */
 async function isLiveProcess(pid: number): Promise<boolean> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
 }
 
-function hasCapSysResource(): Promise<boolean> {
-  return readFile("/proc/self/status", "utf8").then((s) => {
-    const eff = /CapEff:\s*([0-9a-f]+)/.exec(s)?.[1] ?? "0";
-    return (BigInt(`0x${eff}`) & (1n << 24n)) !== 0n;
-  });
+function hasCapSysResource(): boolean {
+  const eff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0";
+  return (BigInt(`0x${eff}`) & (1n << 24n)) !== 0n;
 }
 
 /** A requested hard limit above ours needs CAP_SYS_RESOURCE; say so before starting anything. */
-async function checkRlimits(proc: Process | undefined): Promise<void> {
+function checkRlimits(proc: Process | undefined): void {
   const limits = proc?.rlimits ?? [];
-  if (limits.length === 0 || (await hasCapSysResource())) return;
-  const text = await readFile("/proc/self/limits", "utf8");
+  if (limits.length === 0 || hasCapSysResource()) return;
+  const text = readFileSync("/proc/self/limits", "utf8");
   const names: Record<string, string> = {
     RLIMIT_CPU: "Max cpu time", RLIMIT_FSIZE: "Max file size", RLIMIT_DATA: "Max data size", RLIMIT_STACK: "Max stack size",
     RLIMIT_CORE: "Max core file size", RLIMIT_RSS: "Max resident set", RLIMIT_NPROC: "Max processes", RLIMIT_NOFILE: "Max open files",
@@ -186,7 +184,8 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   private async save(s: StoredState): Promise<void> {
-    await writeFileAtomic(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
+    // the state root is normally tmpfs (/run): a synchronous write costs microseconds
+    writeFileAtomicSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
   private cgroup(s: StoredState): Promise<CgroupManager> {
@@ -231,7 +230,7 @@ export class CoveRuntime implements ContainerRuntime {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
-    await checkRlimits(spec.process);
+    checkRlimits(spec.process);
     for (const w of lsmWarnings(spec)) warn(w);
     const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
     shimPath();
@@ -309,7 +308,7 @@ export class CoveRuntime implements ContainerRuntime {
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       // create returns with the monitor on its own; run keeps following it until the exit
       if (!autostart) handle.detach();
-      return { state: this.view(stored, autostart ? "running" : "created"), handle };
+      return { state: this.view(stored, autostart ? "running" : "created"), handle, stored, cg };
     } catch (err) {
       await this.cleanup(stored, cg).catch(() => undefined);
       throw err;
@@ -371,16 +370,26 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   async run(id: string, opts: CreateOptions): Promise<ProcessExit> {
-    const { handle } = await this.createInternal(id, opts, true);
-    const s = await this.load(id);
+    const { handle, stored, cg } = await this.createInternal(id, opts, true);
     opts.onStart?.({ pid: handle.pid, shimPid: handle.shimPid });
+    const stopped = () => this.view(stored, "stopped");
+    let exit: ProcessExit | undefined;
     try {
-      await runHooks(s.spec.hooks?.poststart, this.view(s, "running"), "poststart").catch((err) => process.emitWarning((err as Error).message));
-      const exit = await handle.exited;
-      return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled().catch(() => false) };
+      await runHooks(stored.spec.hooks?.poststart, this.view(stored, "running"), "poststart").catch((err) => warn((err as Error).message));
+      exit = { ...(await handle.exited), oomKilled: await cg.oomKilled().catch(() => false) };
+      return exit;
     } finally {
       handle.detach();
-      if (!opts.keep) await this.delete(id, { force: true });
+      if (opts.keep) {
+        // stays as a stopped container
+      } else if (exit) {
+        // the monitor reported the exit after recording it: nothing of the container is left
+        // to stop, so clean up directly instead of going through delete's state checks
+        await this.cleanup(stored, cg);
+        await runHooks(stored.spec.hooks?.poststop, stopped(), "poststop").catch((err) => warn((err as Error).message));
+      } else {
+        await this.delete(id, { force: true });
+      }
     }
   }
 

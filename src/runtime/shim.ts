@@ -3,8 +3,7 @@
 // "error OP ERRNO TEXT", "exit CODE SIGNAL". A sync is answered with "ok" or "abort".
 
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { existsSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import type { Socket } from "node:net";
@@ -100,7 +99,8 @@ export function shimFailure(ops: readonly PlanOp[], index: number, errno: number
 }
 
 export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
-  await writeFile(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
+  // the state root is normally tmpfs (/run): write the plan synchronously
+  writeFileSync(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
   const stdio = opts.stdio ?? "ignore";
   const base: StdioOptions = typeof stdio === "string" ? [stdio, stdio, stdio] : stdio;
   const preserved = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
