@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+command -v musl-gcc >/dev/null || need_pkgs+=(musl-tools)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v runc >/dev/null || need_pkgs+=(runc)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
