@@ -33,6 +33,13 @@ if stale build/cove-shim "${shim_sources[@]}" scripts/build-native.sh; then
   echo "built build/cove-shim"
 fi
 
+# cove-init: the minimal init `run --init` puts at PID 1 (reaps zombies, forwards signals)
+if stale build/cove-init src/native/init/init.c scripts/build-native.sh; then
+  "${SHIM_CC[@]}" "${CFLAGS[@]}" -static -o build/cove-init.tmp src/native/init/init.c
+  mv build/cove-init.tmp build/cove-init
+  echo "built build/cove-init"
+fi
+
 if [ -d src/native/addon ]; then
   node_include=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
   [ -f "$node_include/node_api.h" ] || node_include=/usr/include/node

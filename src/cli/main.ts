@@ -14,6 +14,10 @@ Images:
   import               a rootfs tar as an image
   system df            disk usage
 
+Containers (through the daemon, started on first use):
+  run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
+  rename, pause, unpause, port, update, stats, cp, diff, export, container prune, info, events
+
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
@@ -50,7 +54,6 @@ async function main(argv: string[]): Promise<number> {
       const { daemonMain } = await import("../daemon/index.js");
       return daemonMain(["--root", root, ...args]);
     }
-    case "version":
     case "--version":
       process.stdout.write("cove version 0.1.0\n");
       return 0;
@@ -62,17 +65,41 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? 1 : 0;
   }
   const { imageCommands } = await import("./images.js");
-  // the longest command path first: "image ls" before "image"
   const two = `${command} ${args[0] ?? ""}`;
+  // image commands work on the local store; "inspect" is an image's unless a container has the name
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { root });
-  if (imageCommands[command]) return imageCommands[command](args, { root });
-  process.stderr.write(`cove: '${[command, ...args.slice(0, 1)].join(" ")}' is not a cove command.\nSee 'cove --help'\n`);
-  return 125;
+  if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { root });
+  const { containerCommands } = await import("./containers.js");
+  const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;
+  if (!run) {
+    process.stderr.write(`cove: '${[command, ...args.slice(0, 1)].join(" ")}' is not a cove command.\nSee 'cove --help'\n`);
+    return 125;
+  }
+  const { connect } = await import("./daemon-client.js");
+  const client = await connect(root);
+  if (command === "inspect" && imageCommands.inspect && !(await isContainer(client, args))) return imageCommands.inspect(args, { root });
+  return run.fn(run.argv, { client });
+}
+
+/** Whether every name given to `inspect` is a container (docker inspects any kind of object). */
+async function isContainer(client: import("../client/index.js").EngineClient, args: string[]): Promise<boolean> {
+  const names = args.filter((a, i) => !a.startsWith("-") && !["-f", "--format", "--type"].includes(args[i - 1] ?? ""));
+  if (args.includes("--type=image") || args[args.indexOf("--type") + 1] === "image") return false;
+  for (const n of names) {
+    try {
+      await client.containerInspect(n);
+    } catch {
+      return false;
+    }
+  }
+  return names.length > 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // a finished attach or a paused stdin must not keep the command alive
+    setImmediate(() => process.exit(code));
   },
   (err: unknown) => {
     process.stderr.write(`cove: ${err instanceof CoveError ? err.describe() : (err as Error).stack ?? String(err)}\n`);

@@ -509,7 +509,9 @@ export class CoveRuntime implements ContainerRuntime {
     });
     const planFile = path.join(dir, `exec-${execId}.plan`);
     try {
-      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted: true });
+      // a process held for its first attach client cannot have started yet
+      const waitStarted = !opts.io?.startOnAttach;
+      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       if (opts.detach) {
         // the monitor records the exit in the state dir; nothing here waits for it

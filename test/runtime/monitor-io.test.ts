@@ -90,6 +90,29 @@ describeRuntimes(
       assert.equal(last.at(-1), "line-399-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "the newest lines are in the current file");
       await until("the state to be stopped", async () => (await ctx.rt.state(id)).status === "stopped");
     });
+
+    it("holds an exec until its first attach client connects, so early output is not lost", async () => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["sleep", "60"];
+      });
+      const id = ctx.id("hold");
+      await ctx.rt.create(id, { bundle: b.dir, io: { pipes: { openStdin: false, stdinOnce: false } } });
+      await ctx.rt.start(id);
+      const sock = path.join(b.base, "exec.sock");
+      const handle = await ctx.rt.exec(id, {
+        process: { user: { uid: 0, gid: 0 }, cwd: "/", args: ["echo", "printed at once"], env: ["PATH=/bin"] },
+        io: { attachSocket: sock, pipes: { openStdin: false, stdinOnce: false }, startOnAttach: true },
+      });
+      await new Promise((r) => setTimeout(r, 300)); // had it started, its output would be gone by now
+      const client = attach(sock);
+      await client.connected;
+      const exit = await handle.exited;
+      await client.ended;
+      assert.equal(exit.code, 0);
+      assert.equal(text(client.frames, 1), "printed at once\n");
+      await ctx.rt.kill(id, "SIGKILL");
+      await until("the container to stop", async () => (await ctx.rt.state(id)).status === "stopped");
+    });
   },
   ["cove"],
 );

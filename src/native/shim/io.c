@@ -216,6 +216,11 @@ static void drop_client(int i)
 	clients[i] = clients[--nclients];
 }
 
+int attach_count(void)
+{
+	return nclients;
+}
+
 int attach_clients(struct pollfd *p, int max)
 {
 	int n = 0;

@@ -20,6 +20,7 @@ void log_flush(void);
 int attach_listen(const char *path);
 int attach_listen_fd(void);
 void attach_accept(void);
+int attach_count(void);
 int attach_clients(struct pollfd *p, int max);
 void attach_broadcast(int type, const void *data, size_t n);
 int attach_read(int fd, struct stdio_target *t);

@@ -271,7 +271,7 @@ int main(int argc, char **argv)
 		report("error -1 %d cannot read plan %s", errno, plan_path);
 		return 1;
 	}
-	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0;
+	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0, start_on_attach = 0;
 	const char *console_socket = NULL, *attach_path = NULL;
 	const struct op *log_op = NULL;
 	for (size_t i = 0; i < plan.count; i++) {
@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 		case OP_STATE_DIR: state_dir = arg_str(o, 0); break;
 		case OP_EXIT_FILE: exit_file = arg_str(o, 0); break;
 		case OP_AUTOSTART: autostart = 1; break;
+		case OP_START_ON_ATTACH: start_on_attach = 1; break;
 		case OP_CONSOLE_PROXY: proxy = 1; break;
 		case OP_KEEP_STDIO: keep_stdio = 1; break;
 		case OP_CONSOLE_SOCKET: console_socket = arg_str(o, 0); break;
@@ -431,7 +432,7 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	char fifo[4096];
 	int fifo_r = -1, fifo_w = -1;
-	if (!autostart) {
+	if (!autostart && !start_on_attach) {
 		state_path(fifo, sizeof(fifo), "start.fifo");
 		unlink(fifo);
 		if (mkfifo(fifo, 0600) < 0)
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 		int np = 0;
 		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_out[3] = { -1, -1, -1 };
-		if (!started) {
+		if (!started && fifo_r >= 0) {
 			i_fifo = np;
 			p[np++] = (struct pollfd){ .fd = fifo_r, .events = POLLIN };
 		}
@@ -561,8 +562,14 @@ int main(int argc, char **argv)
 			log_output(k, buf, (size_t)n);
 			attach_broadcast(k, buf, (size_t)n);
 		}
-		if (i_listen >= 0 && (p[i_listen].revents & POLLIN))
+		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
 			attach_accept();
+			if (!started && start_on_attach && attach_count() > 0) {
+				/* the first client is connected: nothing the process prints can be missed */
+				started = 1;
+				msg_send(sock, MSG_START, 0, 0, "");
+			}
+		}
 		for (int c = first_client; c < first_client + (np - first_client); c++) {
 			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;

@@ -26,6 +26,7 @@ enum cove_op {
 	OP_LOG_FILE = 12,        /* path, max size in bytes (0 = unbounded), max files: json-file log */
 	OP_ATTACH_SOCKET = 13,   /* path of the unix socket attach clients connect to */
 	OP_STDIO_PIPES = 14,     /* open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio */
+	OP_START_ON_ATTACH = 15, /* start when the first attach client connects (no start fifo) */
 
 	/* first child: namespaces */
 	OP_JOIN_NS = 20,         /* clone flag, path */

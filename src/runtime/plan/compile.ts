@@ -41,6 +41,8 @@ export interface MonitorIO {
   attachSocket?: string;
   /** Give the container pipes instead of the caller's stdio; stdin only when openStdin. */
   pipes?: { openStdin: boolean; stdinOnce: boolean };
+  /** exec only: hold the process until the first attach client connects, so no output is lost. */
+  startOnAttach?: boolean;
 }
 
 function monitorIoOps(io: MonitorIO | undefined): PlanOp[] {
@@ -354,7 +356,9 @@ export function compileExec(input: ExecInput): PlanOp[] {
   if (input.consoleSocket) out.push(op(Op.CONSOLE_SOCKET, "console socket", input.consoleSocket));
   if (input.consoleProxy) out.push(op(Op.CONSOLE_PROXY, "relay the terminal"));
   if (input.keepStdio) out.push(op(Op.KEEP_STDIO, "keep stdio"));
-  out.push(op(Op.AUTOSTART, "start at once"));
+  // with an attach socket the caller may ask to start only once it is connected
+  if (input.io?.startOnAttach && input.io.attachSocket) out.push(op(Op.START_ON_ATTACH, "start when the first client attaches"));
+  else out.push(op(Op.AUTOSTART, "start at once"));
   out.push(...monitorIoOps(input.io));
   const joins = [...input.join].sort((a, b) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
   for (const n of joins) out.push(op(Op.JOIN_NS, `join the container's ${n.type} namespace`, NAMESPACE_FLAGS[n.type]!, n.path));

@@ -17,6 +17,7 @@ export const Op = {
   LOG_FILE: 12,
   ATTACH_SOCKET: 13,
   STDIO_PIPES: 14,
+  START_ON_ATTACH: 15,
 
   JOIN_NS: 20,
   UNSHARE: 21,

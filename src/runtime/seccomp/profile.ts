@@ -9,6 +9,7 @@
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "../spec.js";
 import { hostArch, resolveArch, type SupportedArch } from "./arch.js";
 import { ENOSYS, EPERM } from "./compile.js";
+import { DOCKER_DEFAULT_CAPABILITIES } from "../config/constants.js";
 
 interface Filter {
   /** Capabilities that must all be present (includes) or any of which removes the rule (excludes). */
@@ -26,23 +27,8 @@ interface ProfileRule {
   excludes?: Filter;
 }
 
-/** Docker's 14 default capabilities. */
-export const DOCKER_DEFAULT_CAPABILITIES: readonly string[] = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
+// Docker's 14 default capabilities live with the other Docker defaults
+export { DOCKER_DEFAULT_CAPABILITIES };
 
 // CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
 export const CLONE_NAMESPACE_FLAGS = 0x7e020000;

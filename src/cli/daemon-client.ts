@@ -1,0 +1,57 @@
+// Finding the daemon for the CLI, and starting one on first use: `cove run` works on a fresh
+// machine without any set-up, as the issue asks, while a running daemon is simply used.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CoveError } from "../common/errors.js";
+import { EngineClient } from "../client/index.js";
+
+export const DEFAULT_SOCKET = "/run/cove/cove.sock";
+
+/** The daemon socket: $COVE_HOST or $DOCKER_HOST (unix://...), else the default. */
+export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env.COVE_HOST ?? env.DOCKER_HOST;
+  if (host?.startsWith("unix://")) return host.slice("unix://".length);
+  if (host && !host.includes("://")) return host;
+  return DEFAULT_SOCKET;
+}
+
+async function answers(client: EngineClient): Promise<boolean> {
+  try {
+    await client.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A client for the daemon, starting `cove daemon` in the background when the default socket
+ * has none (only as root, and only for the default socket and the given state root).
+ */
+export async function connect(root: string, env: NodeJS.ProcessEnv = process.env): Promise<EngineClient> {
+  const socket = socketPath(env);
+  const client = new EngineClient({ socket });
+  if (await answers(client)) return client;
+  const explicit = env.COVE_HOST !== undefined || env.DOCKER_HOST !== undefined;
+  if (explicit || process.getuid?.() !== 0) return client; // report the connection error as docker does
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  const log = openSync(path.join(root, "daemon.log"), "a");
+  const main = fileURLToPath(new URL("./main.js", import.meta.url));
+  const child = spawn(process.execPath, [main, "--root", root, "daemon", "--socket", socket], {
+    detached: true,
+    stdio: ["ignore", log, log],
+  });
+  child.unref();
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (await answers(client)) return client;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new CoveError("unavailable", `could not start the cove daemon on ${socket}`, {
+    hint: `see ${path.join(root, "daemon.log")}, or start it yourself: cove daemon`,
+  });
+}

@@ -1,0 +1,1591 @@
+// The engine's container service: the container model and lifecycle with Docker's semantics
+// (create, start, stop, kill, restart, pause, wait, remove, rename, inspect, list), logs, attach,
+// exec, healthchecks, restart policies, events, and live restore. The daemon's routes, the CLI and
+// the library's Engine all call it.
+//
+// State lives under <root>/containers/<id>/: config.v2.json and hostconfig.json (written
+// atomically), config.json (the OCI bundle config; the bundle is this directory), rootfs/ (the
+// overlay mount point), hostname, hosts, resolv.conf and container.log (written by the monitor).
+// The runtime's own state (monitor, attach socket, exit status) is under the runtime root, on a
+// tmpfs, so containers keep running, logging and attachable while no daemon runs.
+
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { constants as osConstants, hostname as osHostname } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fs.js";
+import type { ImageService } from "../images/service.js";
+import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import type { Process } from "../runtime/spec.js";
+import type { ProcessExit } from "../runtime/types.js";
+import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
+import { readLogs } from "./logs.js";
+import { generateName, VALID_NAME } from "./names.js";
+import {
+  buildSpec,
+  commandOf,
+  containerEnv,
+  hostnameOf,
+  hostsFile,
+  mergeConfig,
+  normalizeNetworkMode,
+  resolvConfFile,
+  tweakCapabilities,
+  userMounts,
+  withHostConfigDefaults,
+} from "./spec.js";
+import type {
+  AttachChunk,
+  ContainerConfig,
+  ContainerInspect,
+  ContainerStateDoc,
+  ContainerStatus,
+  ContainerSummary,
+  CreateBody,
+  DockerEvent,
+  EndpointSettings,
+  ExecConfig,
+  ExecInspect,
+  Health,
+  HostConfig,
+  LogEntry,
+  LogsOptions,
+  MountPoint,
+  NetworkSettings,
+  WaitCondition,
+  WaitResponse,
+} from "./types.js";
+import { resolveUserInRootfs } from "./user.js";
+
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
+const DEFAULT_LOG_MAX_FILES = 5;
+const NS = 1_000_000_000;
+
+/** What config.v2.json holds. */
+interface ContainerRecord {
+  ID: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  Config: ContainerConfig;
+  /** The image ID (sha256:...). */
+  Image: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  MountLabel: string;
+  ProcessLabel: string;
+  AppArmorProfile: string;
+  State: ContainerStateDoc;
+  HasBeenStartedBefore: boolean;
+  HasBeenManuallyStopped: boolean;
+  MountPoints: MountPoint[];
+  /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
+  RootfsMounts: SnapshotMount[];
+}
+
+interface ExecRecord {
+  id: string;
+  containerId: string;
+  config: ExecConfig;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  started: boolean;
+}
+
+interface PendingAttach {
+  connect: (socket: string) => Promise<void>;
+}
+
+interface Live {
+  rec: ContainerRecord;
+  hc: HostConfig;
+  dir: string;
+  /** Resolves when the current run has been recorded as exited. */
+  exited?: Promise<void>;
+  resolveExited?: () => void;
+  watcher?: MonitorConnection;
+  pollTimer?: NodeJS.Timeout;
+  restartTimer?: NodeJS.Timeout;
+  healthTimer?: NodeJS.Timeout;
+  /** Backoff state of the restart manager. */
+  restartDelay: number;
+  pendingAttach: Set<PendingAttach>;
+  exitListeners: Set<(code: number) => void>;
+  removeListeners: Set<() => void>;
+  busy: Promise<unknown>;
+  handlingExit: boolean;
+  /** Set while a start is in progress; the exit handler waits for it. */
+  startGate?: Promise<void>;
+  /** Date.now() when the current run started (for the restart back-off and health start period). */
+  runStartedAt?: number;
+}
+
+export interface ContainerServiceOptions {
+  /** The engine's state root (e.g. /var/lib/cove); containers live in <root>/containers. */
+  root: string;
+  /** The runtime's state root, on a tmpfs (default /run/cove/runtime). Keep it short: attach sockets live there. */
+  runtimeRoot?: string;
+  images: ImageService;
+  events?: (e: DockerEvent) => void;
+  /** The --init binary; default <package>/build/cove-init. */
+  initPath?: string;
+}
+
+export interface CreateResult {
+  Id: string;
+  Warnings: string[];
+}
+
+export interface ListOptions {
+  all?: boolean;
+  limit?: number;
+  size?: boolean;
+  filters?: Record<string, string[]>;
+}
+
+export interface AttachOptions {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  /** Replay the log first. */
+  logs?: boolean;
+  /** Stream live output (default true). */
+  stream?: boolean;
+}
+
+export interface AttachSession {
+  output: AsyncIterable<AttachChunk>;
+  write(data: Buffer | string): void;
+  closeStdin(): void;
+  resize(rows: number, cols: number): void;
+  close(): void;
+}
+
+export interface ExecSession extends AttachSession {
+  /** The exit code once the process ends. */
+  exitCode: Promise<number>;
+}
+
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json"))) {
+    const up = path.dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+  return dir;
+}
+
+function newId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+function nowIso(): string {
+  const ns = process.hrtime.bigint() % 1_000_000n;
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${ns.toString().padStart(6, "0")}Z`);
+}
+
+/** Docker's units.HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+function signalNumber(sig: string | number | undefined, fallback: number): number {
+  if (sig === undefined || sig === "") return fallback;
+  return parseSignal(typeof sig === "number" ? sig : sig);
+}
+
+/** Docker's byte sizes in log options: "10m", "1g", "100k", "512". */
+function parseSize(text: string, field: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text.trim());
+  if (!m) throw invalid(`invalid ${field}: "${text}"`, { field: `HostConfig.LogConfig.Config.${field}` });
+  const mult: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+}
+
+async function isMountpoint(p: string): Promise<boolean> {
+  try {
+    const [a, b] = await Promise.all([stat(p), stat(path.dirname(p))]);
+    return a.dev !== b.dev || a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    const p = path.join(dir, n);
+    try {
+      const st = await lstat(p);
+      if (st.isDirectory()) total += await dirSize(p);
+      else total += st.size;
+    } catch {
+      // vanished
+    }
+  }
+  return total;
+}
+
+function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
+  const m = mounts.find((x) => x.type === "overlay");
+  const out: Record<string, string> = {};
+  if (!m) {
+    const bind = mounts[0];
+    if (bind) out.UpperDir = bind.source;
+    return out;
+  }
+  const abs = (p: string) => (m.cwd && !path.isAbsolute(p) ? path.join(m.cwd, p) : p);
+  for (const o of m.options) {
+    const [k, v] = o.split("=", 2) as [string, string | undefined];
+    if (v === undefined) continue;
+    if (k === "lowerdir") out.LowerDir = v.split(":").map(abs).join(":");
+    else if (k === "upperdir") out.UpperDir = abs(v);
+    else if (k === "workdir") out.WorkDir = abs(v);
+  }
+  return out;
+}
+
+/**
+ * Bind mounts of files need a file to mount on: create missing targets in the rootfs as empty
+ * files (directories are made by the runtime). Targets are resolved without leaving the rootfs.
+ */
+async function prepareFileMountpoints(rootfs: string, mounts: { destination: string; type?: string; source?: string }[]): Promise<void> {
+  for (const m of mounts) {
+    if (m.type !== "bind" || !m.source) continue;
+    let isFile = false;
+    try {
+      isFile = !(await stat(m.source)).isDirectory();
+    } catch {
+      continue;
+    }
+    if (!isFile) continue;
+    const target = path.join(rootfs, path.posix.normalize(m.destination));
+    if (!target.startsWith(rootfs + path.sep)) continue;
+    try {
+      await lstat(target);
+      continue;
+    } catch {
+      // missing: create it
+    }
+    try {
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+      await writeFile(target, "", { flag: "wx", mode: 0o644 });
+    } catch {
+      // a symlink or a racing creation: leave it to the runtime
+    }
+  }
+}
+
+function emptyEndpoint(): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: "",
+    DriverOpts: null,
+    NetworkID: "",
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+function exitCodeOfStartError(message: string): number {
+  if (/not found|ENOENT|no such file/i.test(message)) return 127;
+  if (/permission denied|EACCES|EPERM/i.test(message)) return 126;
+  return 128;
+}
+
+export class ContainerService {
+  readonly root: string;
+  readonly runtimeRoot: string;
+  readonly runtime: CoveRuntime;
+  private readonly images: ImageService;
+  private readonly emit: (e: DockerEvent) => void;
+  private readonly initPath: string;
+  private readonly containers = new Map<string, Live>();
+  private readonly names = new Map<string, string>();
+  private readonly execs = new Map<string, ExecRecord>();
+  private readonly cgroupVersion: 1 | 2;
+  private closed = false;
+
+  private constructor(opts: ContainerServiceOptions) {
+    this.root = opts.root;
+    this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
+    this.runtime = new CoveRuntime({ root: this.runtimeRoot });
+    this.images = opts.images;
+    this.emit = opts.events ?? (() => undefined);
+    this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
+    this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
+  }
+
+  /** Opens the service on a root, reloading every container and reconciling it with the runtime. */
+  static async open(opts: ContainerServiceOptions): Promise<ContainerService> {
+    const svc = new ContainerService(opts);
+    await mkdir(path.join(svc.root, "containers"), { recursive: true, mode: 0o710 });
+    await svc.restore();
+    return svc;
+  }
+
+  /** Stops watching containers without touching them (they keep running: the daemon may come back). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.containers.values()) {
+      c.watcher?.close();
+      if (c.pollTimer) clearInterval(c.pollTimer);
+      if (c.restartTimer) clearTimeout(c.restartTimer);
+      if (c.healthTimer) clearTimeout(c.healthTimer);
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private containersDir(): string {
+    return path.join(this.root, "containers");
+  }
+
+  private attachSocket(id: string): string {
+    return path.join(this.runtimeRoot, id, "a.sock");
+  }
+
+  private logPath(c: Live): string {
+    return path.join(c.dir, "container.log");
+  }
+
+  private rootfsPath(c: Live): string {
+    return path.join(c.dir, "rootfs");
+  }
+
+  /** Finds a container by full id, name (with or without "/"), or unique id prefix. */
+  private find(ref: string): Live {
+    const direct = this.containers.get(ref);
+    if (direct) return direct;
+    const byName = this.names.get(ref.startsWith("/") ? ref : `/${ref}`);
+    if (byName) return this.containers.get(byName)!;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const hits = [...this.containers.keys()].filter((id) => id.startsWith(ref));
+      if (hits.length === 1) return this.containers.get(hits[0]!)!;
+      if (hits.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`, { code: "container.ambiguous" });
+    }
+    throw notFound(`No such container: ${ref}`, { code: "container.not-found" });
+  }
+
+  private event(c: Live, action: string, extra: Record<string, string> = {}): void {
+    const attrs: Record<string, string> = { ...(c.rec.Config.Labels ?? {}), image: c.rec.Config.Image ?? c.rec.Image, name: c.rec.Name.slice(1), ...extra };
+    const timeNano = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    try {
+      this.emit({ Type: "container", Action: action, Actor: { ID: c.rec.ID, Attributes: attrs }, time: Number(timeNano / 1_000_000_000n), timeNano });
+    } catch {
+      // a listener's failure is not the container's
+    }
+  }
+
+  private async save(c: Live): Promise<void> {
+    if (this.closed) return;
+    await writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
+    await writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600);
+  }
+
+  /** Runs fn after the container's previous exclusive operation. */
+  private exclusive<T>(c: Live, fn: () => Promise<T>): Promise<T> {
+    const run = c.busy.then(fn, fn);
+    c.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  private isRunning(c: Live): boolean {
+    return c.rec.State.Running;
+  }
+
+  private setStatus(c: Live, status: ContainerStatus): void {
+    const s = c.rec.State;
+    s.Status = status;
+    s.Running = status === "running" || status === "paused" || status === "restarting";
+    s.Paused = status === "paused";
+    s.Restarting = status === "restarting";
+    s.Dead = status === "dead";
+  }
+
+  private newLive(rec: ContainerRecord, hc: HostConfig): Live {
+    return {
+      rec,
+      hc,
+      dir: path.join(this.containersDir(), rec.ID),
+      restartDelay: 0,
+      pendingAttach: new Set(),
+      exitListeners: new Set(),
+      removeListeners: new Set(),
+      busy: Promise.resolve(),
+      handlingExit: false,
+    };
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(body: CreateBody, opts: { name?: string; platform?: string } = {}): Promise<CreateResult> {
+    if (this.closed) throw new CoveError("unavailable", "the container service is closed");
+    const { HostConfig: hostConfig, NetworkingConfig: _net, ...userConfig } = body;
+    if (!userConfig.Image) throw invalid("no image specified: config.Image is empty", { code: "container.no-image", field: "Image" });
+    let name: string;
+    if (opts.name) {
+      if (!VALID_NAME.test(opts.name)) throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { code: "container.name-invalid" });
+      name = opts.name.startsWith("/") ? opts.name : `/${opts.name}`;
+      this.checkNameFree(name);
+    } else {
+      name = `/${generateName()}`;
+      for (let i = 1; this.names.has(name); i++) name = `/${generateName(i)}`;
+    }
+    const hc = withHostConfigDefaults(hostConfig, this.cgroupVersion);
+    const warnings: string[] = [];
+    const logType = hc.LogConfig?.Type ?? "json-file";
+    if (logType !== "json-file" && logType !== "local") {
+      throw unsupported(`logging driver "${logType}" is not supported: cove writes json-file logs`, { code: "container.log-driver" });
+    }
+    if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
+    if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
+      throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
+    }
+    if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
+      throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
+    }
+    if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
+    const id = newId();
+    const dir = path.join(this.containersDir(), id);
+    // a placeholder claims the name while the rootfs is prepared
+    this.names.set(name, id);
+    let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
+    try {
+      prepared = await this.images.prepareRootfs(id, userConfig.Image);
+      const imageConfig = prepared.config.config;
+      const config = mergeConfig(userConfig, imageConfig);
+      config.Image = userConfig.Image;
+      config.Hostname = normalizeNetworkMode(hc.NetworkMode) === "host" && !config.Hostname ? osHostname() : hostnameOf(id, config);
+      config.Domainname ??= "";
+      config.User ??= "";
+      config.AttachStdin ??= false;
+      config.AttachStdout ??= false;
+      config.AttachStderr ??= false;
+      config.Tty ??= false;
+      config.OpenStdin ??= false;
+      config.StdinOnce ??= false;
+      config.Env ??= [];
+      config.Cmd ??= null;
+      config.Entrypoint ??= null;
+      config.WorkingDir ??= "";
+      config.OnBuild ??= null;
+      const cmd = commandOf(config);
+      // validate the spec now so a bad option fails at create, as dockerd's verifyContainerSettings does
+      const mounts = userMounts(hc, () => true);
+      const probe = buildSpec({
+        id,
+        config,
+        hostConfig: hc,
+        rootfs: "/",
+        files: { hostname: "/", hosts: "/", resolvConf: "/" },
+        user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
+        cgroupVersion: this.cgroupVersion,
+        initPath: this.initPath,
+        join: { network: "/", pid: "/", ipc: "/", uts: "/" },
+        mounts,
+        hostDevices: () => [],
+      });
+      warnings.push(...probe.warnings);
+      for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
+        if (mode?.startsWith("container:")) this.find(mode.slice("container:".length));
+      }
+      await mkdir(dir, { mode: 0o710 });
+      await mkdir(path.join(dir, "rootfs"), { mode: 0o755 });
+      const sec = (hc.SecurityOpt ?? []).find((o) => o.startsWith("apparmor=") || o.startsWith("apparmor:"));
+      const rec: ContainerRecord = {
+        ID: id,
+        Created: nowIso(),
+        Path: cmd.path,
+        Args: cmd.args,
+        Config: config,
+        Image: prepared.imageId,
+        Name: name,
+        RestartCount: 0,
+        Driver: "overlay2",
+        Platform: "linux",
+        MountLabel: "",
+        ProcessLabel: "",
+        AppArmorProfile: sec ? sec.slice("apparmor=".length) : "",
+        State: {
+          Status: "created",
+          Running: false,
+          Paused: false,
+          Restarting: false,
+          OOMKilled: false,
+          Dead: false,
+          Pid: 0,
+          ExitCode: 0,
+          Error: "",
+          StartedAt: ZERO_TIME,
+          FinishedAt: ZERO_TIME,
+        },
+        HasBeenStartedBefore: false,
+        HasBeenManuallyStopped: false,
+        MountPoints: mounts.points,
+        RootfsMounts: prepared.mounts,
+      };
+      const c = this.newLive(rec, hc);
+      await this.writeNetworkFiles(c);
+      await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
+      await this.save(c);
+      this.containers.set(id, c);
+      this.event(c, "create");
+      return { Id: id, Warnings: warnings };
+    } catch (err) {
+      this.names.delete(name);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      if (prepared) await this.images.removeRootfs(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private checkNameFree(name: string): void {
+    const holder = this.names.get(name);
+    if (holder) {
+      throw conflict(`Conflict. The container name "${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`, {
+        code: "container.name-conflict",
+      });
+    }
+  }
+
+  private async writeNetworkFiles(c: Live): Promise<void> {
+    const mode = normalizeNetworkMode(c.hc.NetworkMode);
+    const readHost = (f: string) => readFile(f, "utf8").catch(() => undefined);
+    let hosts: string;
+    let resolv: string;
+    const other = mode.startsWith("container:") ? this.find(mode.slice("container:".length)) : undefined;
+    if (other) {
+      hosts = (await readHost(path.join(other.dir, "hosts"))) ?? hostsFile("none", undefined);
+      resolv = (await readHost(path.join(other.dir, "resolv.conf"))) ?? resolvConfFile("none", undefined, c.hc);
+    } else {
+      hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
+      resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
+    }
+    await writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`);
+    await writeFileAtomic(path.join(c.dir, "hosts"), hosts);
+    await writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv);
+  }
+
+  // ---------------------------------------------------------------- start
+
+  /** Starts a container; a running one is left alone (Docker answers 304). Returns false then. */
+  async start(ref: string): Promise<boolean> {
+    const c = this.find(ref);
+    return this.exclusive(c, async () => {
+      if (c.rec.State.Status === "running" || c.rec.State.Status === "restarting") return false;
+      if (c.rec.State.Paused) throw conflict("cannot start a paused container, try unpause instead", { code: "container.paused" });
+      if (c.rec.State.Status === "removing" || c.rec.State.Dead) throw conflict(`container is marked for removal and cannot be started`, { code: "container.removing" });
+      c.rec.HasBeenManuallyStopped = false;
+      c.restartDelay = 0;
+      await this.startInternal(c);
+      return true;
+    });
+  }
+
+  private async mountRootfs(c: Live): Promise<string> {
+    const target = this.rootfsPath(c);
+    await mkdir(target, { recursive: true, mode: 0o755 });
+    if (!(await isMountpoint(target))) mountAll(c.rec.RootfsMounts, target);
+    return target;
+  }
+
+  private unmountRootfs(c: Live): void {
+    try {
+      unmountAll(this.rootfsPath(c), 2 /* MNT_DETACH */);
+    } catch {
+      // nothing mounted
+    }
+  }
+
+  private namespacePath(c: Live, mode: string | undefined, ns: string): string | undefined {
+    if (!mode?.startsWith("container:")) return undefined;
+    const other = this.find(mode.slice("container:".length));
+    if (other.rec.ID === c.rec.ID) throw invalid(`cannot join own ${ns} namespace`);
+    if (!other.rec.State.Running || !other.rec.State.Pid) {
+      throw conflict(`cannot join ${ns} namespace of a non running container: container ${other.rec.ID} is ${other.rec.State.Status}`, { code: "container.not-running" });
+    }
+    return `/proc/${other.rec.State.Pid}/ns/${ns}`;
+  }
+
+  private async startInternal(c: Live): Promise<void> {
+    let openGate!: () => void;
+    c.startGate = new Promise<void>((r) => (openGate = r));
+    try {
+      await this.startRun(c);
+    } finally {
+      openGate();
+      c.startGate = undefined;
+    }
+  }
+
+  private async startRun(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    const cfg = c.rec.Config;
+    try {
+      const rootfs = await this.mountRootfs(c);
+      if (cfg.WorkingDir) await mkdir(path.join(rootfs, path.posix.normalize(cfg.WorkingDir)), { recursive: true, mode: 0o755 });
+      const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
+      const mounts = userMounts(c.hc);
+      for (const p of mounts.create) await mkdir(p, { recursive: true, mode: 0o755 });
+      const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
+      const net = this.namespacePath(c, normalizeNetworkMode(c.hc.NetworkMode), "net");
+      if (net) join.network = net;
+      const pid = this.namespacePath(c, c.hc.PidMode, "pid");
+      if (pid) join.pid = pid;
+      const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
+      if (ipc) join.ipc = ipc;
+      const uts = this.namespacePath(c, c.hc.UTSMode, "uts");
+      if (uts) join.uts = uts;
+      const { spec } = buildSpec({
+        id,
+        config: cfg,
+        hostConfig: c.hc,
+        rootfs,
+        files: { hostname: path.join(c.dir, "hostname"), hosts: path.join(c.dir, "hosts"), resolvConf: path.join(c.dir, "resolv.conf") },
+        user,
+        cgroupVersion: this.cgroupVersion,
+        initPath: this.initPath,
+        join,
+        mounts,
+      });
+      await prepareFileMountpoints(rootfs, spec.mounts ?? []);
+      if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
+      await writeFileAtomic(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      // a previous run's runtime state (the daemon died before it cleaned up)
+      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      const logCfg = c.hc.LogConfig?.Config ?? {};
+      const maxSize = logCfg["max-size"] ? (logCfg["max-size"] === "-1" ? 0 : parseSize(logCfg["max-size"], "max-size")) : DEFAULT_LOG_MAX_SIZE;
+      const maxFiles = logCfg["max-file"] ? Number(logCfg["max-file"]) : DEFAULT_LOG_MAX_FILES;
+      if (!Number.isInteger(maxFiles) || maxFiles < 1) throw invalid(`invalid max-file: ${logCfg["max-file"]}`, { field: "HostConfig.LogConfig.Config.max-file" });
+      const created = await this.runtime.create(id, {
+        bundle: c.dir,
+        stdio: "ignore",
+        io: {
+          log: { path: this.logPath(c), maxSize, maxFiles },
+          attachSocket: this.attachSocket(id),
+          pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
+        },
+      });
+      // attach clients waiting for this start connect before the process runs
+      const pending = [...c.pendingAttach];
+      c.pendingAttach.clear();
+      await Promise.all(pending.map((p) => p.connect(this.attachSocket(id)).catch(() => undefined)));
+      let resolveExited!: () => void;
+      c.exited = new Promise<void>((r) => (resolveExited = r));
+      c.resolveExited = resolveExited;
+      await this.watchExit(c);
+      await this.runtime.start(id);
+      this.setStatus(c, "running");
+      Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
+      if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;
+      if (cfg.Healthcheck && !(cfg.Healthcheck.Test?.[0] === "NONE") && cfg.Healthcheck.Test?.length) {
+        c.rec.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
+      } else delete c.rec.State.Health;
+      c.runStartedAt = Date.now();
+      await this.save(c);
+      this.event(c, "start");
+      this.scheduleHealth(c, true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      c.watcher?.close();
+      c.watcher = undefined;
+      if (c.pollTimer) clearInterval(c.pollTimer);
+      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      this.unmountRootfs(c);
+      this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
+      c.rec.State.Error = message;
+      c.rec.State.ExitCode = exitCodeOfStartError(message);
+      c.rec.State.Pid = 0;
+      c.resolveExited?.();
+      await this.save(c).catch(() => undefined);
+      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
+      throw err;
+    }
+  }
+
+  /** Watches the monitor for the exit: its attach socket's exit frame, or state polling. */
+  private async watchExit(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    const onExit = () => {
+      if (c.watcher) c.watcher = undefined;
+      if (c.pollTimer) clearInterval(c.pollTimer);
+      c.pollTimer = undefined;
+      if (!this.closed) void this.handleExit(c);
+    };
+    const poll = () => {
+      if (c.pollTimer) return;
+      c.pollTimer = setInterval(() => {
+        this.runtime.state(id).then(
+          (s) => {
+            if (s.status === "stopped") onExit();
+          },
+          () => onExit(),
+        );
+      }, 250);
+    };
+    try {
+      const conn = await connectMonitor(this.attachSocket(id), { timeoutMs: 0, output: false });
+      c.watcher = conn;
+      void conn.exit.then((e) => {
+        if (this.closed || c.watcher !== conn) return;
+        if (e) onExit();
+        else poll(); // dropped without an exit frame: the monitor died or dropped us
+      });
+    } catch {
+      poll();
+    }
+  }
+
+  private async handleExit(c: Live, knownExit?: ProcessExit, finishedAt?: string): Promise<void> {
+    if (c.startGate) await c.startGate;
+    if (c.handlingExit || !c.rec.State.Running) return;
+    c.handlingExit = true;
+    try {
+      const id = c.rec.ID;
+      const exit = knownExit ?? (await this.runtime.wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
+      if (this.closed) return;
+      if (c.healthTimer) clearTimeout(c.healthTimer);
+      c.healthTimer = undefined;
+      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      this.unmountRootfs(c);
+      const code = exit.code < 0 ? 255 : exit.code;
+      this.setStatus(c, "exited");
+      Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
+      if (exit.code < 0 && !c.rec.State.Error) c.rec.State.Error = "the container's monitor exited without an exit status";
+      if (c.rec.State.Health) c.rec.State.Health.Status = "unhealthy";
+      for (const e of this.execs.values()) if (e.containerId === id && e.running) e.running = false;
+      if (exit.oomKilled) this.event(c, "oom");
+      this.event(c, "die", { exitCode: String(code), execDuration: String(Math.round((Date.now() - (c.runStartedAt ?? Date.now())) / 1000)) });
+      const restart = this.shouldRestart(c, code);
+      if (restart) {
+        this.setStatus(c, "restarting");
+      }
+      await this.save(c);
+      c.resolveExited?.();
+      for (const l of [...c.exitListeners]) l(code);
+      if (restart) {
+        c.restartTimer = setTimeout(() => {
+          c.restartTimer = undefined;
+          void this.exclusive(c, async () => {
+            if (this.closed || c.rec.State.Status !== "restarting") return;
+            c.rec.RestartCount++;
+            this.setStatus(c, "exited");
+            await this.startInternal(c).catch(async () => {
+              // a failed restart counts as an exit with the start error's code
+              if (this.shouldRestart(c, c.rec.State.ExitCode)) {
+                c.rec.State.Running = true;
+                c.rec.State.Status = "running";
+                await this.handleExit(c, { code: c.rec.State.ExitCode, signal: 0 });
+              }
+            });
+          });
+        }, c.restartDelay);
+      } else if (c.hc.AutoRemove) {
+        await this.remove(id, { force: true }).catch(() => undefined);
+      }
+    } finally {
+      c.handlingExit = false;
+    }
+  }
+
+  /** moby's restartmanager: the policy, and the back-off (100 ms doubling, reset after 10 s up). */
+  private shouldRestart(c: Live, code: number): boolean {
+    const policy = c.hc.RestartPolicy ?? {};
+    if (c.rec.HasBeenManuallyStopped || this.closed) return false;
+    const ran = Date.now() - (c.runStartedAt ?? Date.now());
+    if (ran >= 10_000) c.restartDelay = 100;
+    else c.restartDelay = c.restartDelay === 0 ? 100 : Math.min(c.restartDelay * 2, 60_000);
+    switch (policy.Name) {
+      case "always":
+      case "unless-stopped":
+        return true;
+      case "on-failure":
+        return code !== 0 && (!policy.MaximumRetryCount || c.rec.RestartCount < policy.MaximumRetryCount);
+      default:
+        return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- stop, kill, restart, pause
+
+  private async signal(c: Live, sig: number): Promise<void> {
+    this.event(c, "kill", { signal: String(sig) });
+    try {
+      await this.runtime.kill(c.rec.ID, sig);
+    } catch (err) {
+      if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) throw err;
+    }
+    if (c.rec.State.Paused) {
+      await this.runtime.resume(c.rec.ID).catch(() => undefined);
+      this.setStatus(c, "running");
+      this.event(c, "unpause");
+    }
+  }
+
+  private async waitExited(c: Live, ms: number): Promise<boolean> {
+    if (!c.rec.State.Running || !c.exited) return true;
+    if (ms < 0) {
+      await c.exited;
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([c.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  private cancelRestart(c: Live): boolean {
+    if (c.rec.State.Status !== "restarting") return false;
+    if (c.restartTimer) clearTimeout(c.restartTimer);
+    c.restartTimer = undefined;
+    this.setStatus(c, "exited");
+    return true;
+  }
+
+  /** docker stop: StopSignal (or SIGTERM), then SIGKILL after the timeout (seconds; default 10, -1 waits forever). */
+  async stop(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<boolean> {
+    const c = this.find(ref);
+    c.rec.HasBeenManuallyStopped = true;
+    if (this.cancelRestart(c)) {
+      await this.save(c);
+      return true;
+    }
+    if (!this.isRunning(c)) {
+      await this.save(c);
+      return false;
+    }
+    const sig = signalNumber(opts.signal ?? c.rec.Config.StopSignal, osConstants.signals.SIGTERM);
+    const timeout = opts.timeout ?? c.rec.Config.StopTimeout ?? 10;
+    await this.signal(c, sig);
+    if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
+      await this.signal(c, osConstants.signals.SIGKILL);
+      await this.runtime.kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.waitExited(c, -1);
+    }
+    this.event(c, "stop");
+    return true;
+  }
+
+  /** docker kill: sends a signal (default SIGKILL) to the container's init. */
+  async kill(ref: string, signal: string | number = "SIGKILL"): Promise<void> {
+    const c = this.find(ref);
+    if (!this.isRunning(c) || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    const sig = signalNumber(signal, osConstants.signals.SIGKILL);
+    c.rec.HasBeenManuallyStopped = true;
+    await this.signal(c, sig);
+    if (sig === osConstants.signals.SIGKILL) await this.waitExited(c, -1);
+  }
+
+  async restart(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<void> {
+    const c = this.find(ref);
+    await this.stop(ref, opts);
+    await this.exclusive(c, async () => {
+      c.rec.HasBeenManuallyStopped = false;
+      c.restartDelay = 0;
+      if (!this.isRunning(c)) await this.startInternal(c);
+    });
+    this.event(c, "restart");
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    if (!this.isRunning(c) || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    if (c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is already paused`, { code: "container.paused" });
+    await this.runtime.pause(c.rec.ID);
+    this.setStatus(c, "paused");
+    await this.save(c);
+    this.event(c, "pause");
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    if (!c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is not paused`, { code: "container.not-paused" });
+    await this.runtime.resume(c.rec.ID);
+    this.setStatus(c, "running");
+    await this.save(c);
+    this.event(c, "unpause");
+  }
+
+  /** docker wait: resolves with the exit code per the condition. */
+  async wait(ref: string, condition: WaitCondition = "not-running"): Promise<WaitResponse> {
+    const c = this.find(ref);
+    const result = (): WaitResponse => ({ StatusCode: c.rec.State.ExitCode, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
+    if (condition === "removed") {
+      return new Promise((resolve) => {
+        const l = () => {
+          c.removeListeners.delete(l);
+          resolve(result());
+        };
+        c.removeListeners.add(l);
+      });
+    }
+    if (condition === "not-running" && !this.isRunning(c)) return result();
+    return new Promise((resolve) => {
+      const l = (code: number) => {
+        c.exitListeners.delete(l);
+        resolve({ StatusCode: code, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
+      };
+      c.exitListeners.add(l);
+    });
+  }
+
+  // ---------------------------------------------------------------- remove, rename
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const c = this.find(ref);
+    const id = c.rec.ID;
+    if (this.isRunning(c) && !c.rec.State.Restarting && !opts.force) {
+      throw conflict(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { code: "container.running" });
+    }
+    if (c.rec.State.Status === "removing") throw conflict(`removal of container ${id} is already in progress`, { code: "container.removing" });
+    this.cancelRestart(c);
+    if (this.isRunning(c)) {
+      c.rec.HasBeenManuallyStopped = true;
+      await this.signal(c, osConstants.signals.SIGKILL);
+      await this.runtime.kill(id, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.waitExited(c, 15_000);
+    }
+    this.setStatus(c, "removing");
+    c.watcher?.close();
+    if (c.pollTimer) clearInterval(c.pollTimer);
+    if (c.healthTimer) clearTimeout(c.healthTimer);
+    await this.runtime.delete(id, { force: true }).catch(() => undefined);
+    this.unmountRootfs(c);
+    await this.images.removeRootfs(id).catch((err: unknown) => {
+      if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+    });
+    await rm(c.dir, { recursive: true, force: true, maxRetries: 3 });
+    this.containers.delete(id);
+    if (this.names.get(c.rec.Name) === id) this.names.delete(c.rec.Name);
+    for (const [eid, e] of this.execs) if (e.containerId === id) this.execs.delete(eid);
+    this.event(c, "destroy");
+    for (const l of [...c.removeListeners]) l();
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.find(ref);
+    if (!newName) throw invalid("Neither old nor new names may be empty", { code: "container.name-invalid" });
+    if (!VALID_NAME.test(newName)) throw invalid(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { code: "container.name-invalid" });
+    const name = newName.startsWith("/") ? newName : `/${newName}`;
+    const old = c.rec.Name;
+    if (name === old) throw invalid(`Renaming a container with the same name as its current name`, { code: "container.name-same" });
+    this.checkNameFree(name);
+    this.names.set(name, c.rec.ID);
+    this.names.delete(old);
+    c.rec.Name = name;
+    await this.save(c);
+    this.event(c, "rename", { oldName: old });
+  }
+
+  // ---------------------------------------------------------------- inspect, list
+
+  async inspect(ref: string, opts: { size?: boolean } = {}): Promise<ContainerInspect> {
+    const c = this.find(ref);
+    const r = c.rec;
+    const networkMode = normalizeNetworkMode(c.hc.NetworkMode);
+    const dirs = overlayDirs(r.RootfsMounts);
+    const doc: ContainerInspect = {
+      Id: r.ID,
+      Created: r.Created,
+      Path: r.Path,
+      Args: r.Args,
+      State: { ...r.State, ...(r.State.Health ? { Health: { ...r.State.Health, Log: [...r.State.Health.Log] } } : {}) },
+      Image: r.Image,
+      ResolvConfPath: path.join(c.dir, "resolv.conf"),
+      HostnamePath: path.join(c.dir, "hostname"),
+      HostsPath: path.join(c.dir, "hosts"),
+      LogPath: this.logPath(c),
+      Name: r.Name,
+      RestartCount: r.RestartCount,
+      Driver: r.Driver,
+      Platform: r.Platform,
+      MountLabel: r.MountLabel,
+      ProcessLabel: r.ProcessLabel,
+      AppArmorProfile: r.AppArmorProfile,
+      ExecIDs: [...this.execs.values()].filter((e) => e.containerId === r.ID && e.running).map((e) => e.id),
+      HostConfig: { ...c.hc },
+      GraphDriver: { Name: "overlay2", Data: { ...dirs, MergedDir: this.rootfsPath(c) } },
+      Mounts: r.MountPoints,
+      Config: { ...r.Config, Labels: r.Config.Labels ?? {} },
+      NetworkSettings: this.networkSettings(c, networkMode),
+    };
+    if (doc.ExecIDs?.length === 0) doc.ExecIDs = null;
+    if (opts.size) Object.assign(doc, await this.sizes(c));
+    return doc;
+  }
+
+  private networkSettings(c: Live, mode: string): NetworkSettings {
+    const networks: Record<string, EndpointSettings> = {};
+    if (!mode.startsWith("container:")) networks[mode] = emptyEndpoint();
+    return {
+      Bridge: "",
+      SandboxID: "",
+      SandboxKey: c.rec.State.Pid && mode !== "host" ? `/proc/${c.rec.State.Pid}/ns/net` : "",
+      HairpinMode: false,
+      LinkLocalIPv6Address: "",
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: {},
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: "",
+      Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: "",
+      IPPrefixLen: 0,
+      IPv6Gateway: "",
+      MacAddress: "",
+      Networks: networks,
+    };
+  }
+
+  private async sizes(c: Live): Promise<{ SizeRw: number; SizeRootFs: number }> {
+    const dirs = overlayDirs(c.rec.RootfsMounts);
+    const rw = dirs.UpperDir ? await dirSize(dirs.UpperDir) : 0;
+    let image = 0;
+    try {
+      image = (await this.images.inspect(c.rec.Image)).Size;
+    } catch {
+      image = 0;
+    }
+    return { SizeRw: rw, SizeRootFs: rw + image };
+  }
+
+  private statusText(c: Live): string {
+    const s = c.rec.State;
+    const health = s.Health ? (s.Health.Status === "starting" ? " (health: starting)" : ` (${s.Health.Status})`) : "";
+    switch (s.Status) {
+      case "running":
+        return `Up ${humanDuration(Date.now() - Date.parse(s.StartedAt))}${health}`;
+      case "paused":
+        return `Up ${humanDuration(Date.now() - Date.parse(s.StartedAt))} (Paused)`;
+      case "restarting":
+        return `Restarting (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
+      case "removing":
+        return "Removal In Progress";
+      case "dead":
+        return "Dead";
+      case "created":
+        return "Created";
+      default:
+        if (s.FinishedAt === ZERO_TIME) return "Created";
+        return `Exited (${s.ExitCode}) ${humanDuration(Date.now() - Date.parse(s.FinishedAt))} ago`;
+    }
+  }
+
+  private summary(c: Live): ContainerSummary {
+    const r = c.rec;
+    const command = r.Args.length ? `${r.Path} ${r.Args.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}` : r.Path;
+    const mode = normalizeNetworkMode(c.hc.NetworkMode);
+    return {
+      Id: r.ID,
+      Names: [r.Name],
+      Image: r.Config.Image ?? r.Image,
+      ImageID: r.Image,
+      Command: command,
+      Created: Math.floor(Date.parse(r.Created) / 1000),
+      Ports: [],
+      Labels: r.Config.Labels ?? {},
+      State: r.State.Status,
+      Status: this.statusText(c),
+      HostConfig: { NetworkMode: mode, ...(c.hc.Annotations ? { Annotations: c.hc.Annotations } : {}) },
+      NetworkSettings: { Networks: this.networkSettings(c, mode).Networks },
+      Mounts: r.MountPoints,
+    };
+  }
+
+  async list(opts: ListOptions = {}): Promise<ContainerSummary[]> {
+    const filters = opts.filters ?? {};
+    for (const key of Object.keys(filters)) {
+      if (!["id", "name", "label", "status", "ancestor", "exited", "before", "since", "health", "network", "volume", "is-task", "publish", "expose"].includes(key)) {
+        throw invalid(`invalid filter '${key}'`, { code: "filter.invalid" });
+      }
+    }
+    for (const s of filters.status ?? []) {
+      if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(s)) {
+        throw invalid(`invalid filter 'status=${s}'`, { code: "filter.invalid" });
+      }
+    }
+    let all = [...this.containers.values()].sort((a, b) => (a.rec.Created < b.rec.Created ? 1 : a.rec.Created > b.rec.Created ? -1 : 0));
+    const createdOf = (ref: string) => this.find(ref).rec.Created;
+    const before = filters.before?.map(createdOf);
+    const since = filters.since?.map(createdOf);
+    let ancestorIds: Set<string> | undefined;
+    if (filters.ancestor) {
+      ancestorIds = new Set();
+      for (const a of filters.ancestor) {
+        try {
+          ancestorIds.add((await this.images.inspect(a)).Id);
+        } catch {
+          ancestorIds.add(a);
+        }
+      }
+    }
+    const showAll = opts.all || (opts.limit !== undefined && opts.limit > 0) || !!filters.status || !!filters.exited || !!before || !!since;
+    all = all.filter((c) => {
+      const r = c.rec;
+      if (!showAll && !r.State.Running) return false;
+      if (filters.id && !filters.id.some((p) => r.ID.startsWith(p))) return false;
+      if (filters.name && !filters.name.some((n) => new RegExp(n.replace(/^\//, "")).test(r.Name.slice(1)))) return false;
+      if (filters.label) {
+        const labels = r.Config.Labels ?? {};
+        for (const l of filters.label) {
+          const eq = l.indexOf("=");
+          if (eq < 0 ? !(l in labels) : labels[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
+        }
+      }
+      if (filters.status && !filters.status.includes(r.State.Status)) return false;
+      if (filters.exited && !(r.State.Status === "exited" && filters.exited.includes(String(r.State.ExitCode)))) return false;
+      if (filters.health) {
+        const h = r.State.Health?.Status ?? "none";
+        if (!filters.health.includes(h)) return false;
+      }
+      if (filters.network && !filters.network.includes(normalizeNetworkMode(c.hc.NetworkMode))) return false;
+      if (ancestorIds && !(ancestorIds.has(r.Image) || filters.ancestor!.includes(r.Config.Image ?? ""))) return false;
+      if (before && !before.every((t) => r.Created < t)) return false;
+      if (since && !since.every((t) => r.Created > t)) return false;
+      return true;
+    });
+    if (opts.limit !== undefined && opts.limit > 0) all = all.slice(0, opts.limit);
+    const out: ContainerSummary[] = [];
+    for (const c of all) {
+      const s = this.summary(c);
+      if (opts.size) Object.assign(s, await this.sizes(c));
+      out.push(s);
+    }
+    return out;
+  }
+
+  /** The container's id for a name, id or prefix (for callers such as the image service's inUse). */
+  resolveId(ref: string): string {
+    return this.find(ref).rec.ID;
+  }
+
+  /** Whether a container uses image id; for `rmi` (running tells a forced removal apart). */
+  imageInUse(imageId: string): { id: string; running: boolean } | undefined {
+    for (const c of this.containers.values()) if (c.rec.Image === imageId) return { id: c.rec.ID, running: c.rec.State.Running };
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- logs and attach
+
+  logs(ref: string, opts: LogsOptions = {}): AsyncIterable<LogEntry> {
+    const c = this.find(ref);
+    const logType = c.hc.LogConfig?.Type ?? "json-file";
+    if (logType !== "json-file" && logType !== "local") throw unsupported(`configured logging driver does not support reading`);
+    const stopped = c.exited ?? Promise.resolve();
+    return readLogs(this.logPath(c), opts, { running: () => c.rec.State.Running && this.containers.has(c.rec.ID), stopped });
+  }
+
+  /** Attaches to the container's stdio; on a container that is not running yet, connects at its next start. */
+  async attach(ref: string, opts: AttachOptions = {}): Promise<AttachSession> {
+    const c = this.find(ref);
+    const wantOut = opts.stdout !== false;
+    const wantErr = opts.stderr !== false;
+    const output = new Channel<AttachChunk>();
+    let conn: MonitorConnection | undefined;
+    const queued: ((m: MonitorConnection) => void)[] = [];
+    let closed = false;
+    const use = (f: (m: MonitorConnection) => void) => (conn ? f(conn) : queued.push(f));
+    const connect = async (socket: string) => {
+      if (closed) return;
+      const m = await connectMonitor(socket, { timeoutMs: 2000 });
+      conn = m;
+      for (const f of queued.splice(0)) f(m);
+      void (async () => {
+        for await (const chunk of m.output) {
+          if ((chunk.stream === "stdout" && wantOut) || (chunk.stream === "stderr" && wantErr)) output.push(chunk);
+        }
+        output.end();
+      })();
+    };
+    const replay = opts.logs
+      ? (async () => {
+          for await (const e of readLogs(this.logPath(c), { stdout: wantOut, stderr: wantErr })) output.push({ stream: e.stream, data: e.line });
+        })()
+      : Promise.resolve();
+    await replay;
+    if (opts.stream === false) output.end();
+    else if (c.rec.State.Running && !c.rec.State.Restarting) {
+      await connect(this.attachSocket(c.rec.ID)).catch(() => output.end());
+    } else {
+      const p: PendingAttach = { connect };
+      c.pendingAttach.add(p);
+      const l = () => {
+        c.exitListeners.delete(l);
+        c.pendingAttach.delete(p);
+        if (!conn) output.end();
+      };
+      c.exitListeners.add(l);
+    }
+    this.event(c, "attach");
+    const stdinAllowed = opts.stdin !== false && !!c.rec.Config.OpenStdin;
+    return {
+      output,
+      write: (data) => {
+        if (stdinAllowed) use((m) => m.write(data));
+      },
+      closeStdin: () => {
+        if (stdinAllowed) use((m) => m.closeStdin());
+      },
+      resize: (rows, cols) => {
+        use((m) => m.resize(rows, cols));
+        this.event(c, "resize", { height: String(rows), width: String(cols) });
+      },
+      close: () => {
+        closed = true;
+        conn?.close();
+        output.end();
+      },
+    };
+  }
+
+  /** Resizes the container's terminal (docker resize / attach resize). */
+  async resize(ref: string, rows: number, cols: number): Promise<void> {
+    const c = this.find(ref);
+    if (!c.rec.State.Running) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    const m = await connectMonitor(this.attachSocket(c.rec.ID), { timeoutMs: 0, output: false });
+    m.resize(rows, cols);
+    m.close();
+    this.event(c, "resize", { height: String(rows), width: String(cols) });
+  }
+
+  // ---------------------------------------------------------------- exec
+
+  async execCreate(ref: string, config: ExecConfig): Promise<{ Id: string }> {
+    const c = this.find(ref);
+    if (!c.rec.State.Running || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    if (c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is paused, unpause the container before exec`, { code: "container.paused" });
+    if (!config.Cmd || config.Cmd.length === 0) throw invalid("No exec command specified", { code: "exec.no-command" });
+    const id = newId();
+    this.execs.set(id, { id, containerId: c.rec.ID, config: { ...config }, running: false, exitCode: null, pid: 0, started: false });
+    this.event(c, `exec_create: ${config.Cmd.join(" ")}`, { execID: id });
+    return { Id: id };
+  }
+
+  private findExec(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw notFound(`No such exec instance: ${id}`, { code: "exec.not-found" });
+    return e;
+  }
+
+  execInspect(id: string): ExecInspect {
+    const e = this.findExec(id);
+    return {
+      CanRemove: false,
+      DetachKeys: e.config.DetachKeys ?? "",
+      ID: e.id,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      ProcessConfig: { privileged: !!e.config.Privileged, user: e.config.User ?? "", tty: !!e.config.Tty, entrypoint: e.config.Cmd[0] ?? "", arguments: e.config.Cmd.slice(1) },
+      OpenStdin: !!e.config.AttachStdin,
+      OpenStderr: !!e.config.AttachStderr,
+      OpenStdout: !!e.config.AttachStdout,
+      ContainerID: e.containerId,
+      Pid: e.pid,
+    };
+  }
+
+  private async execProcess(c: Live, cfg: ExecConfig): Promise<Process> {
+    const rootfs = this.rootfsPath(c);
+    const user = await resolveUserInRootfs(rootfs, cfg.User || c.rec.Config.User || "", c.hc.GroupAdd ?? []);
+    const env = containerEnv([...(c.rec.Config.Env ?? []), ...(cfg.Env ?? [])], c.rec.Config.Hostname ?? "", !!cfg.Tty);
+    const caps = tweakCapabilities(c.hc.CapAdd ?? [], c.hc.CapDrop ?? [], !!(cfg.Privileged || c.hc.Privileged));
+    return {
+      terminal: !!cfg.Tty,
+      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length ? { additionalGids: user.additionalGids } : {}) },
+      args: [...cfg.Cmd],
+      env,
+      cwd: cfg.WorkingDir || c.rec.Config.WorkingDir || "/",
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: (c.hc.SecurityOpt ?? []).some((o) => o === "no-new-privileges" || o === "no-new-privileges:true" || o === "no-new-privileges=true"),
+      ...(cfg.ConsoleSize && cfg.ConsoleSize[0] > 0 ? { consoleSize: { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] } } : {}),
+    };
+  }
+
+  /**
+   * Starts an exec. The output (when attached) comes from the exec's own log, so nothing printed
+   * before the client connects is lost; a tty exec streams from the monitor's socket.
+   */
+  async execStart(id: string, opts: { detach?: boolean } = {}): Promise<ExecSession> {
+    const e = this.findExec(id);
+    if (e.started) throw conflict(`Error: Exec command ${id} has already run`, { code: "exec.started" });
+    const c = this.find(e.containerId);
+    if (!c.rec.State.Running || c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    e.started = true;
+    const cfg = e.config;
+    const proc = await this.execProcess(c, cfg);
+    const tag = randomBytes(4).toString("hex");
+    const rtDir = path.join(this.runtimeRoot, c.rec.ID);
+    const socket = path.join(rtDir, `e${tag}.sock`);
+    const log = path.join(rtDir, `e${tag}.log`);
+    const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
+    const output = new Channel<AttachChunk>();
+    // connect as soon as the monitor serves the socket, before or while the process starts
+    const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(() => undefined) : Promise.resolve(undefined);
+    let handle;
+    try {
+      handle = await this.runtime.exec(c.rec.ID, {
+        process: proc,
+        stdio: "ignore",
+        io: {
+          ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
+          attachSocket: socket,
+          pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
+        },
+      });
+    } catch (err) {
+      e.exitCode = 126;
+      output.end();
+      void connecting.then((m) => m?.close());
+      throw err;
+    }
+    e.running = true;
+    e.pid = handle.pid;
+    this.event(c, `exec_start: ${cfg.Cmd.join(" ")}`, { execID: id });
+    let exitedFlag = false;
+    const exitCode = handle.exited.then((x) => {
+      exitedFlag = true;
+      e.running = false;
+      e.exitCode = x.code;
+      this.event(c, "exec_die", { execID: id, exitCode: String(x.code) });
+      return x.code;
+    });
+    const conn = await connecting;
+    if (attached) {
+      if (cfg.Tty) {
+        void (async () => {
+          if (conn) for await (const chunk of conn.output) output.push(chunk);
+          await exitCode;
+          output.end();
+        })();
+      } else {
+        void (async () => {
+          const stopped = exitCode.then(() => undefined);
+          try {
+            for await (const entry of readLogs(log, { follow: true, stdout: !!cfg.AttachStdout, stderr: !!cfg.AttachStderr }, { running: () => !exitedFlag, stopped })) {
+              output.push({ stream: entry.stream, data: entry.line });
+            }
+          } finally {
+            output.end();
+            await rm(log, { force: true }).catch(() => undefined);
+          }
+        })();
+      }
+    } else output.end();
+    return {
+      output,
+      exitCode,
+      write: (data) => conn?.write(data),
+      closeStdin: () => conn?.closeStdin(),
+      resize: (rows, cols) => conn?.resize(rows, cols),
+      close: () => {
+        conn?.close();
+        output.end();
+      },
+    };
+  }
+
+  async execResize(id: string, rows: number, cols: number): Promise<void> {
+    const e = this.findExec(id);
+    if (!e.running) throw conflict(`Exec ${id} is not running`, { code: "exec.not-running" });
+    // the exec's socket name is private to execStart; resize goes through a new connection to it
+    const c = this.find(e.containerId);
+    const dir = path.join(this.runtimeRoot, c.rec.ID);
+    for (const n of await readdir(dir)) {
+      if (!/^e[0-9a-f]{8}\.sock$/.test(n)) continue;
+      const m = await connectMonitor(path.join(dir, n), { timeoutMs: 0, output: false }).catch(() => undefined);
+      m?.resize(rows, cols);
+      m?.close();
+    }
+  }
+
+  // ---------------------------------------------------------------- healthchecks
+
+  private scheduleHealth(c: Live, first: boolean): void {
+    const hc = c.rec.Config.Healthcheck;
+    if (!hc?.Test?.length || hc.Test[0] === "NONE" || this.closed || !c.rec.State.Running) return;
+    const interval = (hc.Interval || 30 * NS) / 1e6;
+    const startInterval = (hc.StartInterval || 5 * NS) / 1e6;
+    const inStart = hc.StartPeriod && Date.now() - (c.runStartedAt ?? 0) < hc.StartPeriod / 1e6;
+    const delay = first ? Math.min(interval, inStart && hc.StartInterval ? startInterval : interval) : inStart && hc.StartInterval ? startInterval : interval;
+    if (c.healthTimer) clearTimeout(c.healthTimer);
+    c.healthTimer = setTimeout(() => {
+      c.healthTimer = undefined;
+      void this.probe(c).finally(() => this.scheduleHealth(c, false));
+    }, delay);
+  }
+
+  private async probe(c: Live): Promise<void> {
+    const hc = c.rec.Config.Healthcheck!;
+    const test = hc.Test!;
+    if (!c.rec.State.Running || c.rec.State.Paused) return;
+    const cmd = test[0] === "CMD-SHELL" ? [...(c.rec.Config.Shell?.length ? c.rec.Config.Shell : ["/bin/sh", "-c"]), test.slice(1).join(" ")] : test[0] === "CMD" ? test.slice(1) : test;
+    const timeoutMs = (hc.Timeout || 30 * NS) / 1e6;
+    const start = nowIso();
+    const tag = randomBytes(4).toString("hex");
+    const log = path.join(this.runtimeRoot, c.rec.ID, `h${tag}.log`);
+    let code: number;
+    let output = "";
+    try {
+      const proc = await this.execProcess(c, { Cmd: cmd });
+      const handle = await this.runtime.exec(c.rec.ID, { process: proc, stdio: "ignore", io: { log: { path: log, maxSize: 1 << 20, maxFiles: 1 }, pipes: { openStdin: false, stdinOnce: false } } });
+      let timer: NodeJS.Timeout | undefined;
+      const res = await Promise.race([handle.exited.then((x) => x.code), new Promise<number>((r) => (timer = setTimeout(() => r(-1), timeoutMs)))]);
+      clearTimeout(timer);
+      if (res === -1) {
+        try {
+          process.kill(handle.pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+        output = `Health check exceeded timeout (${Math.round(timeoutMs / 1000)}s)`;
+      } else {
+        for await (const e of readLogs(log, {})) output += e.line.toString();
+      }
+      code = res;
+    } catch (err) {
+      code = -1;
+      output = (err as Error).message;
+    } finally {
+      await rm(log, { force: true }).catch(() => undefined);
+    }
+    if (!c.rec.State.Running || this.closed) return;
+    const h: Health = c.rec.State.Health ?? { Status: "starting", FailingStreak: 0, Log: [] };
+    h.Log.push({ Start: start, End: nowIso(), ExitCode: code, Output: output.slice(0, 4096) });
+    if (h.Log.length > 5) h.Log.splice(0, h.Log.length - 5);
+    const before = h.Status;
+    if (code === 0) {
+      h.FailingStreak = 0;
+      h.Status = "healthy";
+    } else {
+      const inStart = hc.StartPeriod && Date.now() - (c.runStartedAt ?? 0) < hc.StartPeriod / 1e6;
+      if (!(inStart && h.Status === "starting")) {
+        h.FailingStreak++;
+        if (h.FailingStreak >= (hc.Retries || 3)) h.Status = "unhealthy";
+      }
+    }
+    c.rec.State.Health = h;
+    await this.save(c).catch(() => undefined);
+    if (h.Status !== before) this.event(c, `health_status: ${h.Status}`);
+  }
+
+  // ---------------------------------------------------------------- live restore
+
+  private async restore(): Promise<void> {
+    let ids: string[];
+    try {
+      ids = await readdir(this.containersDir());
+    } catch {
+      ids = [];
+    }
+    const toHandle: Promise<void>[] = [];
+    for (const id of ids) {
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      const dir = path.join(this.containersDir(), id);
+      let rec: ContainerRecord;
+      let hc: HostConfig;
+      try {
+        rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
+        hc = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) {
+          // a create that died half way: nothing refers to it
+          await this.images.removeRootfs(id).catch(() => undefined);
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          continue;
+        }
+        throw err;
+      }
+      const c = this.newLive(rec, hc);
+      this.containers.set(id, c);
+      this.names.set(rec.Name, id);
+      if (rec.State.Status === "removing") {
+        toHandle.push(this.remove(id, { force: true }).catch(() => undefined));
+        continue;
+      }
+      if (!rec.State.Running) {
+        this.unmountRootfs(c);
+        continue;
+      }
+      toHandle.push(this.adopt(c));
+    }
+    await Promise.all(toHandle);
+  }
+
+  private async adopt(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    let status: string;
+    try {
+      status = (await this.runtime.state(id)).status;
+    } catch {
+      status = "gone";
+    }
+    let resolveExited!: () => void;
+    c.exited = new Promise<void>((r) => (resolveExited = r));
+    c.resolveExited = resolveExited;
+    c.runStartedAt = Date.parse(c.rec.State.StartedAt);
+    if (c.rec.State.Status === "restarting") {
+      // the daemon died during a restart back-off: start it now
+      this.setStatus(c, "exited");
+      await this.exclusive(c, () => this.startInternal(c)).catch(() => undefined);
+      return;
+    }
+    if (status === "running" || status === "paused") {
+      this.setStatus(c, status === "paused" ? "paused" : "running");
+      await this.watchExit(c);
+      this.scheduleHealth(c, true);
+      return;
+    }
+    if (status === "stopped") {
+      let finishedAt: string | undefined;
+      try {
+        finishedAt = (await stat(path.join(this.runtimeRoot, id, "exit"))).mtime.toISOString();
+      } catch {
+        finishedAt = undefined;
+      }
+      await this.handleExit(c, undefined, finishedAt);
+      return;
+    }
+    // the runtime has no record (a reboot, or its state was lost): the container is dead
+    c.rec.State.Error = "the container's monitor was gone when cove restarted";
+    await this.handleExit(c, { code: 255, signal: 0 });
+  }
+}

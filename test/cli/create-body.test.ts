@@ -1,0 +1,90 @@
+// Differential: `cove run/create FLAGS` must send the same POST /containers/create as the docker
+// CLI (v28) for the same flags. A recording Engine API server on a unix socket answers every
+// request but /_ping with an error; both CLIs run against it and the recorded bodies (and query
+// strings) must be equal. Needs only the docker CLI, no daemon.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { cove, recordingServer, type Recorded } from "./harness.js";
+
+const DOCKER = "/usr/local/bin/docker";
+
+function docker(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DOCKER, args, { env, stdio: ["ignore", "ignore", "ignore"] });
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}
+
+const { access } = await import("node:fs/promises");
+const skip = await access(DOCKER).then(
+  () => undefined,
+  () => "the docker CLI is not installed at /usr/local/bin/docker",
+);
+
+describe("run/create send the docker CLI's create body", { skip }, () => {
+  let dir: string;
+  let server: Awaited<ReturnType<typeof recordingServer>>;
+  let socket: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "cove-cli-"));
+    socket = path.join(dir, "engine.sock");
+    server = await recordingServer(socket);
+    env = { PATH: process.env.PATH, HOME: dir, DOCKER_CONFIG: path.join(dir, "docker"), DOCKER_HOST: `unix://${socket}`, B: "from-env" };
+    await writeFile(path.join(dir, "env.list"), "A=1\n# comment\nB\nUNSET_IN_ENV\n  C=x y\n\n");
+    await writeFile(path.join(dir, "labels.list"), "l1=v\nl2\n");
+  });
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const creates = (from: number): Recorded[] => server.requests.slice(from).filter((r) => r.method === "POST" && /\/containers\/create/.test(r.url));
+
+  const compare = async (args: string[]) => {
+    const full = args.map((a) => a.replace("@DIR@", dir));
+    let mark = server.requests.length;
+    const dcode = await docker(full, env);
+    const d = creates(mark);
+    mark = server.requests.length;
+    const c = await cove(socket, full, { env: { B: "from-env" } });
+    const mine = creates(mark);
+    assert.equal(d.length, 1, `docker sent no create for ${full.join(" ")} (exit ${dcode})`);
+    assert.equal(mine.length, 1, `cove sent no create for ${full.join(" ")}: ${c.stderr}`);
+    assert.equal(mine[0]!.url, d[0]!.url);
+    assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
+    assert.equal(c.code, dcode, `exit status: cove ${c.code}, docker ${dcode}; cove said ${c.stderr}`);
+    assert.match(c.stderr, /Error response from daemon: recorded by the test/);
+  };
+
+  const cases: string[][] = [
+    ["run", "busybox"],
+    ["run", "--rm", "-i", "--name", "foo", "--network", "none", "busybox", "sh", "-c", "echo hi"],
+    ["run", "-d", "-e", "A=1", "-e", "B", "-e", "NOPE_NOT_SET", "--env-file", "@DIR@/env.list", "-l", "a=b", "-l", "c", "--label-file", "@DIR@/labels.list", "busybox", "ls", "-l"],
+    ["run", "-a", "stdout", "--init", "--stop-signal", "SIGUSR1", "--stop-timeout", "5", "--privileged", "--read-only", "--hostname", "h", "-w", "/w", "-u", "1:2", "--entrypoint", "/bin/x", "busybox"],
+    ["run", "--entrypoint", "", "busybox", "true"],
+    ["run", "--mount", "type=bind,src=/tmp,dst=/m,readonly", "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", "--mount", "type=bind,source=/tmp,target=/c,bind-propagation=rprivate", "--tmpfs", "/run:rw,size=1m", "--tmpfs", "/x", "busybox"],
+    ["run", "-v", "/tmp:/a", "-v", "vol:/b:ro", "-v", "/anon", "--read-only", "busybox"],
+    ["run", "--device", "/dev/null:/dev/nn:rw", "--device", "/dev/zero", "--cap-add", "net_admin", "--cap-add", "CAP_SYS_TIME", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--sysctl", "net.ipv4.ip_forward=1", "--shm-size", "64m", "busybox"],
+    ["run", "-m", "64m", "--memory-swap", "128m", "--memory-reservation", "32m", "--cpus", "1.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "50", "--oom-kill-disable", "--oom-score-adj", "100", "--ulimit", "nofile=10:20", "--ulimit", "nproc=5", "busybox"],
+    ["run", "--network", "none", "-P", "-p", "127.0.0.1:80:8080/udp", "-p", "9000-9001:9000-9001", "-p", "53", "-p", "8080:80", "--expose", "7000", "--expose", "7100-7101/udp", "busybox"],
+    ["run", "--network", "host", "--log-driver", "json-file", "--log-opt", "max-size=1m", "--platform", "linux/amd64", "--runtime", "runc", "--health-cmd", "echo hi", "--health-interval", "5s", "--health-retries", "3", "--health-timeout", "2s", "--health-start-period", "1m30s", "busybox"],
+    ["run", "--restart", "on-failure:3", "--no-healthcheck", "--detach-keys", "ctrl-a,x", "--sig-proxy=false", "--memory-swap", "-1", "busybox"],
+    ["run", "--network", "container:abc", "--restart", "unless-stopped", "-t", "busybox"],
+    ["create", "--name", "c1", "--pull", "never", "-i", "--network", "bridge", "busybox:1.36", "sh"],
+    ["create", "-t", "-i", "--restart", "always", "-e", "X=y=z", "localhost:5000/a/b:v1"],
+  ];
+
+  for (const args of cases) {
+    it(args.join(" "), async () => {
+      await compare(args);
+    });
+  }
+});

@@ -1,0 +1,82 @@
+// Integration harness for the container service: a temp state root with the offline busybox image,
+// a ContainerService on it with its own runtime root, recorded events, and cleanup of every
+// container, mount and directory even when a test fails.
+
+import { readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import { ContainerService } from "../../src/containers/index.js";
+import type { DockerEvent } from "../../src/containers/types.js";
+import { ImageService } from "../../src/images/service.js";
+import { unmountAll } from "../../src/snapshots/index.js";
+import { importBusybox, tempDir } from "../images/fixtures.js";
+
+export interface Harness {
+  base: string;
+  root: string;
+  runtimeRoot: string;
+  images: ImageService;
+  svc: ContainerService;
+  events: DockerEvent[];
+  /** Opens another service on the same root (live restore), replacing svc. */
+  reopen(): Promise<ContainerService>;
+  cleanup(): Promise<void>;
+}
+
+export async function setup(): Promise<Harness> {
+  const base = await tempDir();
+  const root = path.join(base, "root");
+  const runtimeRoot = path.join(base, "r");
+  const images = await ImageService.open({ root });
+  await importBusybox(images);
+  const events: DockerEvent[] = [];
+  const open = () => ContainerService.open({ root, runtimeRoot, images, events: (e) => events.push(e) });
+  const h: Harness = {
+    base,
+    root,
+    runtimeRoot,
+    images,
+    svc: await open(),
+    events,
+    async reopen() {
+      h.svc = await open();
+      return h.svc;
+    },
+    async cleanup() {
+      try {
+        for (const c of await h.svc.list({ all: true })) await h.svc.remove(c.Id, { force: true }).catch(() => undefined);
+        await h.svc.close();
+      } finally {
+        // anything a failed test left mounted under the root
+        const mounts = (await readFile("/proc/self/mountinfo", "utf8").catch(() => ""))
+          .split("\n")
+          .map((l) => l.split(" ")[4] ?? "")
+          .filter((m) => m.startsWith(base))
+          .sort((a, b) => b.length - a.length);
+        for (const m of mounts) {
+          try {
+            unmountAll(m, 2);
+          } catch {
+            // keep going
+          }
+        }
+        await rm(base, { recursive: true, force: true, maxRetries: 3 });
+      }
+    },
+  };
+  return h;
+}
+
+/** Collects a logs iterator into text lines "stream:text". */
+export async function collect(it: AsyncIterable<{ stream: string; line: Buffer }>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of it) out.push(`${e.stream}:${e.line.toString()}`);
+  return out;
+}
+
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
