@@ -64,9 +64,11 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     assert.match(c.stderr, /Error response from daemon: recorded by the test/);
   };
 
-  // The docker CLI builds HostConfig.Binds from a Go map: its order is random, not meaningful
-  const normalize = (body: { HostConfig?: { Binds?: string[] } }) => {
+  // The docker CLI builds HostConfig.Binds and Env through Go maps: their order varies from run
+  // to run, so it carries no meaning; compare them as sets
+  const normalize = (body: { Env?: string[]; HostConfig?: { Binds?: string[] } }) => {
     if (body.HostConfig?.Binds) body.HostConfig.Binds = [...body.HostConfig.Binds].sort();
+    if (body.Env) body.Env = [...body.Env].sort();
     return body;
   };
 
