@@ -14,7 +14,7 @@
 // ingest directory is never mistaken for a blob and is resumed or collected later.
 
 import { createReadStream as fsCreateReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, chmod, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, chmod, link, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { Writable } from "node:stream";
@@ -484,6 +484,46 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
       });
     }
     await rm(dir, { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- adopting verified files
+
+  /**
+   * Makes an existing file the blob `digest` by hard-linking it into the store, without copying
+   * or re-reading its bytes. For callers that already hashed the file while writing it (a staged
+   * archive): the caller vouches that its bytes hash to `digest`; the store checks the size,
+   * fsyncs the file (unless `synced` says the caller did), makes it read-only and links it in, so
+   * the crash guarantee of commit holds (a blob appears only fully written and on disk). The file
+   * must not be written to afterwards. Returns false when the blob already existed (nothing
+   * changed). Fails with EXDEV when the file is on another filesystem: ingest it with a writer.
+   */
+  async adopt(file: string, digest: Digest, size: number, options: { synced?: boolean } = {}): Promise<boolean> {
+    validateDigest(digest, "digest");
+    this.guardCommit(digest);
+    const target = this.blobPath(digest);
+    if (await this.exists(digest)) return false;
+    const fh = await open(file, "r");
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== size) {
+        throw invalid(`cannot adopt ${file} as content ${digest}: it is ${st.size} bytes, expected ${size}`, { code: "content.size-mismatch" });
+      }
+      if (!options.synced) await fh.sync();
+    } catch (err) {
+      throw fromErrno(err, `syncing ${file} for content ${digest}`);
+    } finally {
+      await fh.close();
+    }
+    await chmod(file, 0o444);
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await link(file, target);
+    } catch (err) {
+      if (isErrno(err, "EEXIST")) return false;
+      throw fromErrno(err, `committing content ${digest}`);
+    }
+    await fsyncDir(path.dirname(target));
+    return true;
   }
 
   // ---------------------------------------------------------------- internals for LocalWriter

@@ -6,7 +6,7 @@
 
 import { unsupported, invalid } from "../common/errors.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
-import type { ImageService } from "../images/service.js";
+import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
 import type { EventBus } from "./events.js";
 import { sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
@@ -15,6 +15,8 @@ import { JSONMessageStream } from "./stream.js";
 export interface ImagesContext {
   images: ImageService;
   events: EventBus;
+  /** Which container uses an image (rmi's and prune's conflict rules); none when absent. */
+  inUse?: InUseFn;
 }
 
 /** Registers the image routes that the image service backs today (no pull/push/search/build yet). */
@@ -149,7 +151,7 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
   router.post("/images/prune", async (c) => {
     const owners = new Map<string, string>();
     for (const i of await svc.images.list()) for (const n of [...i.repoTags, ...i.repoDigests]) owners.set(n, i.id);
-    const result = await svc.prune({ filters: c.query.filters() });
+    const result = await svc.prune({ filters: c.query.filters(), ...(ctx.inUse ? { inUse: ctx.inUse } : {}) });
     for (const item of result.ImagesDeleted) {
       if (item.Untagged) publish("untag", owners.get(item.Untagged) ?? "", item.Untagged);
       if (item.Deleted) publish("delete", item.Deleted, item.Deleted);
@@ -163,7 +165,7 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     if (name.trim() === "") throw invalid("image name cannot be blank", { code: "image.invalid" });
     const rec = await svc.images.get(name);
     const labels = await labelsOf(rec.id);
-    const items = await svc.remove(name, { force: c.query.bool("force"), noPrune: c.query.bool("noprune") });
+    const items = await svc.remove(name, { force: c.query.bool("force"), noPrune: c.query.bool("noprune"), ...(ctx.inUse ? { inUse: ctx.inUse } : {}) });
     for (const item of items) {
       if (item.Untagged) publish("untag", rec.id, item.Untagged, labels);
       if (item.Deleted) publish("delete", item.Deleted, item.Deleted, labels);

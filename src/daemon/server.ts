@@ -4,6 +4,10 @@
 //   <root>/cove.pid     the running daemon's PID (refuses a second daemon on the same root)
 //   <root>/engine-id    the daemon's persistent ID (/info ID), a UUID made at first start
 //
+// The container service is opened on the same root (its runtime state on a tmpfs, /run/cove/runtime
+// by default); closing the daemon stops watching the containers but leaves them running (live
+// restore): the next daemon on the same root adopts them.
+//
 // The socket is created mode 0660, owned root:<group> when a group is given. A socket file left by a
 // dead daemon is removed at start; one that answers /_ping belongs to a live daemon, and start fails.
 
@@ -16,11 +20,13 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ContainerService } from "../containers/index.js";
 import { ImageService } from "../images/service.js";
+import { containerRoutes } from "./containers.js";
 import { EventBus } from "./events.js";
 import { imageRoutes } from "./images.js";
 import { Router } from "./router.js";
-import { systemRoutes, type ContainerCountsProvider } from "./system.js";
+import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 
 export interface TcpOptions {
   host: string;
@@ -40,8 +46,12 @@ export interface DaemonOptions {
   group?: string;
   /** Also listen on TCP, with TLS and client certificates required. */
   tcp?: TcpOptions;
-  /** Container counts for /info (the container engine plugs in here; zeros by default). */
+  /** Container counts for /info instead of the container service's. */
   containers?: ContainerCountsProvider;
+  /** The container runtime's state root (default /run/cove/runtime; keep it short: attach sockets live there). */
+  runtimeRoot?: string;
+  /** A container service to use instead of opening one on root (the caller closes it). */
+  containerService?: ContainerService;
   /** Where the daemon logs (default: stderr with a timestamp). */
   log?: (line: string) => void;
   /** An image service to use instead of opening one on root (tests, embedding). */
@@ -59,10 +69,10 @@ export interface Daemon {
   router: Router;
   events: EventBus;
   images: ImageService;
+  containers: ContainerService;
+  /** Stops serving; the containers keep running. */
   close(): Promise<void>;
 }
-
-const noCounts: ContainerCountsProvider = () => ({ total: 0, running: 0, paused: 0, stopped: 0 });
 
 /** A GID from a group name (via /etc/group) or a number. */
 export function resolveGroup(group: string, groupFile = "/etc/group"): number {
@@ -182,9 +192,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const images = options.images ?? (await ImageService.open({ root }));
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
+  const containers =
+    options.containerService ??
+    (await ContainerService.open({
+      root,
+      images,
+      ...(options.runtimeRoot !== undefined ? { runtimeRoot: options.runtimeRoot } : {}),
+      events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
+    }));
+  const ownContainers = options.containerService === undefined;
   const router = new Router({ log });
-  systemRoutes(router, { root, id, images, events, containers: options.containers ?? noCounts });
-  imageRoutes(router, { images, events });
+  systemRoutes(router, {
+    root,
+    id,
+    images,
+    events,
+    containers: options.containers ?? (async () => countContainers(await containers.list({ all: true }))),
+    listContainers: ({ size }) => containers.list({ all: true, size }),
+  });
+  imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
+  const streams = containerRoutes(router, { containers });
 
   const serve = (server: http.Server) => {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
@@ -196,8 +223,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const unixServer = serve(http.createServer({ requestTimeout: 0 }));
   const servers: http.Server[] = [unixServer];
   const cleanup = async () => {
+    streams.close();
     for (const s of servers) await closeServer(s);
     await unlink(socket).catch(() => undefined);
+    if (ownContainers) await containers.close();
   };
   try {
     await listen(unixServer, { path: socket });
@@ -235,6 +264,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     router,
     events,
     images,
+    containers,
     close: () => {
       closing ??= (async () => {
         await cleanup();

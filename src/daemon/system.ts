@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { invalid } from "../common/errors.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import type { ImageService } from "../images/service.js";
+import type { ContainerSummary } from "../containers/types.js";
 import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "./events.js";
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 
@@ -28,6 +29,16 @@ export interface SystemContext {
   images: ImageService;
   events: EventBus;
   containers: ContainerCountsProvider;
+  /** Every container (with sizes when asked), for /system/df; none when absent. */
+  listContainers?: (opts: { size: boolean }) => Promise<ContainerSummary[]>;
+}
+
+/** /info counts from a container list. */
+export function countContainers(list: { State: string }[]): ContainerCounts {
+  // moby's state counter: "restarting" and every other state count as stopped
+  const running = list.filter((c) => c.State === "running").length;
+  const paused = list.filter((c) => c.State === "paused").length;
+  return { total: list.length, running, paused, stopped: list.length - running - paused };
 }
 
 /** Go's GOARCH for Node's os.arch(). */
@@ -344,11 +355,12 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     }
     const want = (t: string) => types.length === 0 || types.includes(t);
     const out: Record<string, unknown> = {};
+    const containers = want("container") || want("image") ? ((await ctx.listContainers?.({ size: want("container") })) ?? []) : [];
     if (want("image")) {
       const df = await ctx.images.df();
       out.LayersSize = df.LayersSize;
       out.Images = df.Images.map((i) => {
-        const item: Record<string, unknown> = { ...i, Containers: 0 };
+        const item: Record<string, unknown> = { ...i, Containers: containers.filter((c) => c.ImageID === i.Id).length };
         if (!versionAtLeast(c.version, "1.44")) item.VirtualSize = i.Size;
         return item;
       });
@@ -356,7 +368,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       out.LayersSize = 0;
       out.Images = null;
     }
-    out.Containers = want("container") ? [] : null;
+    out.Containers = want("container") ? containers : null;
     out.Volumes = want("volume") ? [] : null;
     out.BuildCache = want("build-cache") ? [] : null;
     sendJSON(c.res, 200, out);

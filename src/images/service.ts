@@ -21,10 +21,11 @@
 // (compressed when they were pulled compressed).
 
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
+import { lstatSync, readdirSync } from "node:fs";
+import { mkdir, open, readFile, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { conflict, CoveError, invalid, isErrno, notFound } from "../common/errors.js";
+import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ContentStore } from "../content/store.js";
 import { digestOf, type Digest } from "../content/digest.js";
@@ -630,7 +631,7 @@ export class ImageService {
           expectedDiffId: l.diffId,
           lowerDirs: this.snapshots.lowerDirs(tmpKey),
         });
-        const { size } = await this.snapshots.usage(tmpKey);
+        const size = diskUsage(this.snapshots.upperDir(tmpKey));
         await this.snapshots.commit(key, tmpKey, { labels: { [LABEL_DIFF_ID]: l.diffId, [LABEL_SIZE]: String(size) } });
         verified.add(l.desc.digest);
         txn.snapshots.push(key);
@@ -728,6 +729,16 @@ export class ImageService {
       const d = await src.digest(b.name);
       if (d !== b.digest) throw invalid(`blob ${b.name} hashes to ${d}, not ${b.digest}`, { code: "archive.digest-mismatch", hint: "the archive is corrupt" });
     }
+    // Blobs the source holds as private staged files are hard-linked into the content store at the
+    // end instead of copied. Their fsyncs (the store's crash guarantee) start now, in the thread
+    // pool, and run while the layers unpack on this thread.
+    const syncs = new Map<Digest, Promise<void>>();
+    for (const b of p.blobs.values()) {
+      if (!b.name || !src.privateFile || (await this.content.exists(b.digest))) continue;
+      const sync = fsyncFile(src.privateFile(b.name).file);
+      sync.catch(() => undefined); // awaited (and its error reported) when the blob is adopted
+      syncs.set(b.digest, sync);
+    }
     const txn = newTxn();
     const loaded: string[] = [];
     try {
@@ -748,6 +759,11 @@ export class ImageService {
       }
       for (const b of p.blobs.values()) {
         if (await this.content.exists(b.digest)) continue;
+        const sync = syncs.get(b.digest);
+        if (sync && b.name && src.privateFile && (await this.adopt(src.privateFile(b.name), b, sync))) {
+          txn.blobs.push(b.digest);
+          continue;
+        }
         await this.ingest(b.digest, b.size, b.data ?? (await src.open(b.name as string)));
         txn.blobs.push(b.digest);
       }
@@ -756,6 +772,8 @@ export class ImageService {
     } catch (err) {
       await this.rollback(txn);
       throw err;
+    } finally {
+      await Promise.allSettled(syncs.values()); // nothing may still touch the staging directory
     }
     for (const img of p.images) {
       if (img.tags.length === 0) {
@@ -768,6 +786,29 @@ export class ImageService {
       }
     }
     return { loaded };
+  }
+
+  /**
+   * Hard-links a staged file into the content store (see ContentStore.adopt). Its digest and size
+   * were computed while it was staged and checked against the plan's descriptor (loadFrom); they
+   * are checked once more here. Returns false when it cannot be linked (another filesystem): the
+   * caller copies it instead.
+   */
+  private async adopt(f: { file: string; size: number; digest: Digest }, b: { digest: Digest; size: number }, sync: Promise<void>): Promise<boolean> {
+    if (f.digest !== b.digest || f.size !== b.size) {
+      throw invalid(`blob ${b.digest} (${b.size} bytes) does not match its staged file (${f.digest}, ${f.size} bytes)`, { code: "archive.digest-mismatch", hint: "the archive is corrupt" });
+    }
+    try {
+      await sync;
+    } catch (err) {
+      throw fromErrno(err, `syncing the staged blob ${b.digest}`);
+    }
+    try {
+      return await this.content.adopt(f.file, b.digest, b.size, { synced: true });
+    } catch (err) {
+      if (err instanceof CoveError && err.errno === "EXDEV") return false;
+      throw err;
+    }
   }
 
   private async ingest(digest: Digest, size: number, data: Buffer | Readable): Promise<void> {
@@ -999,6 +1040,43 @@ function remainingAfterUntag(rec: ImageRecord, name: string): string[] {
     return repositoryName(r) === repo && r.tag !== undefined;
   });
   return repoHasTag ? rest : rest.filter((n) => repositoryName(parseNormalizedNamed(n)) !== repo);
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Disk bytes of the files under dir (hard links counted once), as SnapshotStore.usage measures a
+ * snapshot, with synchronous calls: a fresh layer is thousands of small files and a thread-pool
+ * round trip per lstat would cost more than the lstat.
+ */
+function diskUsage(dir: string): number {
+  const seen = new Set<string>();
+  let size = 0;
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = path.join(d, name);
+      const st = lstatSync(p, { bigint: true });
+      const id = `${st.dev}:${st.ino}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        size += Number(st.blocks) * 512;
+      }
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  try {
+    walk(dir);
+  } catch (err) {
+    throw fromErrno(err, `measuring the layer unpacked in ${dir}`);
+  }
+  return size;
 }
 
 /** Hashes the decompressed stream and checks it against the diff ID. */

@@ -16,10 +16,15 @@
 // renamed into place on success; a non-empty destination ("plain" mode onto a full tree) is
 // changed in place with an undo journal (replaced paths are moved aside, not deleted) that is
 // rolled back on any error. Either way a failed apply leaves the destination as it was.
+//
+// Speed: a rootfs layer is thousands of small files, so the per-entry metadata calls (lstat,
+// mkdir, open, write, fchown, fchmod, symlink, link) are synchronous: each is a few microseconds
+// of kernel work, and a round trip through libuv's thread pool per call would cost more than the
+// call itself. Only the body stream (and the rare journal and copy-up paths) stay asynchronous.
 
 import { createHash, randomBytes } from "node:crypto";
-import { constants as C } from "node:fs";
-import { chmod, copyFile, lchown, link, lstat, mkdir, open, readdir, rename, rm, rmdir, symlink } from "node:fs/promises";
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
@@ -215,9 +220,11 @@ class Applier {
       const abs = this.abs(rel);
       let st;
       try {
-        st = await lstat(abs);
+        st = lstatSync(abs, { throwIfNoEntry: false });
       } catch (err) {
-        if (!isErrno(err, "ENOENT")) throw fromErrno(err, `applying layer entry ${JSON.stringify(entry)}: checking ${rel}`);
+        throw fromErrno(err, `applying layer entry ${JSON.stringify(entry)}: checking ${rel}`);
+      }
+      if (st === undefined) {
         if (!create) return false;
         await this.implicitDir(rel, abs);
         this.dirs.add(rel);
@@ -240,9 +247,9 @@ class Applier {
   /** Creates a parent directory the layer did not list, copying its attributes from below. */
   private async implicitDir(rel: string, abs: string): Promise<void> {
     await this.journal?.touch(path.dirname(abs));
-    await mkdir(abs, { mode: 0o755 });
+    mkdirSync(abs, { mode: 0o755 });
     this.journal?.created(abs);
-    await chmod(abs, 0o755);
+    chmodSync(abs, 0o755);
     for (const lower of this.lowerDirs) {
       const below = await this.lowerPath(lower, rel);
       if (below === undefined) continue;
@@ -302,12 +309,7 @@ class Applier {
     await this.parents(parts, h.name, true);
     const rel = parts.join("/");
     const abs = this.abs(rel);
-    let existing;
-    try {
-      existing = await lstat(abs);
-    } catch (err) {
-      if (!isErrno(err, "ENOENT")) throw err;
-    }
+    const existing = lstatSync(abs, { throwIfNoEntry: false });
     if (h.type === "link") {
       // resolve the target first: a link to itself or to a path this entry replaces is wrong
       const target = await this.linkTarget(h);
@@ -315,7 +317,7 @@ class Applier {
       if (existing) await this.removeExisting(rel, abs);
       await this.journal?.touch(path.dirname(abs));
       const targetAbs = this.abs(target);
-      await link(targetAbs, abs);
+      linkSync(targetAbs, abs);
       this.journal?.created(abs);
       this.written.add(rel);
       return;
@@ -333,7 +335,7 @@ class Applier {
     await this.journal?.touch(path.dirname(abs));
     switch (h.type) {
       case "dir":
-        await mkdir(abs, { mode: 0o700 });
+        mkdirSync(abs, { mode: 0o700 });
         this.journal?.created(abs);
         if (replacesWhiteout) addon().lsetxattr(abs, "trusted.overlay.opaque", Buffer.from("y"), 0);
         this.dirs.add(rel);
@@ -343,10 +345,10 @@ class Applier {
         this.written.add(rel);
         return this.file(h, abs, body);
       case "symlink":
-        await symlink(h.linkname, abs);
+        symlinkSync(h.linkname, abs);
         this.journal?.created(abs);
         this.written.add(rel);
-        await lchown(abs, h.uid, h.gid);
+        lchownSync(abs, h.uid, h.gid);
         this.xattrs(h, abs);
         this.times(abs, h);
         return;
@@ -358,7 +360,7 @@ class Applier {
         addon().mknod(abs, type | 0o600, h.devmajor, h.devminor);
         this.journal?.created(abs);
         this.written.add(rel);
-        await this.attrs(h, abs);
+        this.attrs(h, abs);
         this.times(abs, h);
         return;
       }
@@ -372,13 +374,7 @@ class Applier {
     const rel = parts.join("/");
     const found = await this.parents(parts, h.name, false);
     let st;
-    if (found) {
-      try {
-        st = await lstat(this.abs(rel));
-      } catch (err) {
-        if (!isErrno(err, "ENOENT")) throw err;
-      }
-    }
+    if (found) st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
     if (!st) {
       for (const lower of this.lowerDirs) {
         const below = await this.lowerPath(lower, rel);
@@ -425,12 +421,8 @@ class Applier {
     const abs = this.abs(rel);
     if (this.mode === "overlay") {
       await this.parents(targetParts, h.name, true);
-      try {
-        await lstat(abs);
-        return; // something this layer wrote: a whiteout hides only lower layers
-      } catch (err) {
-        if (!isErrno(err, "ENOENT")) throw err;
-      }
+      // something this layer wrote: a whiteout hides only lower layers
+      if (lstatSync(abs, { throwIfNoEntry: false }) !== undefined) return;
       await this.journal?.touch(path.dirname(abs));
       addon().mknod(abs, addon().constants.S_IFCHR | 0o000, 0, 0);
       this.journal?.created(abs);
@@ -458,15 +450,16 @@ class Applier {
     }
   }
 
-  private async directory(h: TarHeader, abs: string): Promise<void> {
-    await this.attrs(h, abs);
+  private directory(h: TarHeader, abs: string): void {
+    this.attrs(h, abs);
     this.dirTimes.push({ abs, atime: h.atime ?? h.mtime, mtime: h.mtime });
   }
 
   private async file(h: TarHeader, abs: string, body: AsyncIterable<Buffer>): Promise<void> {
-    const fh = await open(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    const fd = openSync(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     this.journal?.created(abs);
     try {
+      let end = 0;
       const segments = h.sparse ?? [{ offset: 0, length: h.size }];
       let seg = 0;
       let segLeft = segments.length ? segments[0].length : 0;
@@ -482,25 +475,28 @@ class Applier {
           const n = Math.min(segLeft, chunk.length);
           const part = chunk.subarray(0, n);
           // Runs of zeros are skipped, leaving holes: the file reads the same and takes no space.
-          if (!isZero(part)) await writeAll(fh, part, pos);
+          if (!isZero(part)) {
+            writeAll(fd, part, pos);
+            end = Math.max(end, pos + n);
+          }
           pos += n;
           segLeft -= n;
           chunk = chunk.subarray(n);
         }
       }
-      await fh.truncate(h.realSize);
-      await fh.chown(h.uid, h.gid);
-      await fh.chmod(h.mode);
+      if (end !== h.realSize) ftruncateSync(fd, h.realSize);
+      fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     this.xattrs(h, abs);
     this.times(abs, h);
   }
 
-  private async attrs(h: TarHeader, abs: string): Promise<void> {
-    await lchown(abs, h.uid, h.gid);
-    await chmod(abs, h.mode); // after chown, which clears setuid/setgid
+  private attrs(h: TarHeader, abs: string): void {
+    lchownSync(abs, h.uid, h.gid);
+    chmodSync(abs, h.mode); // after chown, which clears setuid/setgid
     this.xattrs(h, abs); // after chown, which clears security.capability
   }
 
@@ -525,12 +521,9 @@ class Applier {
   }
 }
 
-async function writeAll(fh: import("node:fs/promises").FileHandle, buf: Buffer, pos: number): Promise<void> {
+function writeAll(fd: number, buf: Buffer, pos: number): void {
   let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
-    off += bytesWritten;
-  }
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, pos + off);
 }
 
 const ZEROS = Buffer.alloc(1 << 16);

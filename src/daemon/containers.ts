@@ -1,0 +1,265 @@
+// Container routes: a thin translation of Docker's HTTP requests to ContainerService calls, with
+// moby's status codes (api/server/router/container/container_routes.go): 201 for create, 204 for
+// start/stop/kill/restart/pause/unpause/rename/remove, 304 for starting a running container or
+// stopping a stopped one. Streams (logs, attach, wait) follow dockerd: wait sends its headers at
+// once so a client can attach and start before the result comes; logs and attach are multiplexed
+// (stdcopy) without a TTY and raw with one. Fixed paths come before /containers/{name}/... as in moby.
+
+import { conflict, invalid, unsupported } from "../common/errors.js";
+import type { ContainerService } from "../containers/index.js";
+import type { CreateBody, LogsOptions, WaitCondition, WaitResponse } from "../containers/types.js";
+import { parseEventTime } from "./events.js";
+import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
+import { hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
+
+export interface ContainersContext {
+  containers: ContainerService;
+}
+
+export interface ContainerRoutes {
+  /** Ends every attach/exec stream still open (the daemon is closing; the containers keep running). */
+  close(): void;
+}
+
+/** Unix seconds for `since`/`until` of logs: "1700000000.5", an RFC 3339 time, or absent/0 for none. */
+function logTime(c: RouteContext, key: string): number | undefined {
+  const ns = parseEventTime(c.query.get(key), key);
+  if (ns === undefined || ns <= 0n) return undefined;
+  return Number(ns / 1000n) / 1e6;
+}
+
+/** Go's RFC3339NanoFixed ("2006-01-02T15:04:05.000000000Z07:00"), as dockerd prefixes log lines with --timestamps. */
+export function fixedNanoTime(t: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return t;
+  return `${m[1]}.${(m[2] ?? "").padEnd(9, "0").slice(0, 9)}${m[3]}`;
+}
+
+/** Registers the container and exec routes. */
+export function containerRoutes(router: Router, ctx: ContainersContext): ContainerRoutes {
+  const svc = ctx.containers;
+  const active: ActiveStreams = new Set();
+
+  router.get("/containers/json", async (c) => {
+    const filters = c.query.filters();
+    // before/since as query parameters predate the filters (API < 1.24 clients still send them)
+    for (const k of ["before", "since"]) {
+      const v = c.query.get(k);
+      if (v) filters[k] = [...(filters[k] ?? []), v];
+    }
+    const limit = c.query.int("limit", -1);
+    const list = await svc.list({ all: c.query.bool("all"), limit, size: c.query.bool("size"), filters });
+    sendJSON(c.res, 200, list);
+  });
+
+  router.post("/containers/create", async (c) => {
+    const body = await readJSON(c.req);
+    if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw invalid("config cannot be empty in order to create a container", { code: "container.invalid" });
+    }
+    const opts: { name?: string; platform?: string } = {};
+    const name = c.query.get("name");
+    if (name) opts.name = name;
+    const platform = c.query.get("platform");
+    if (platform) opts.platform = platform;
+    const created = await svc.create(body as CreateBody, opts);
+    sendJSON(c.res, 201, { Id: created.Id, Warnings: created.Warnings });
+  });
+
+  router.get("/containers/{name}/json", async (c) => {
+    sendJSON(c.res, 200, await svc.inspect(c.params.name as string, { size: c.query.bool("size") }));
+  });
+
+  router.get("/containers/{name}/logs", (c) => logs(c, svc));
+
+  router.post("/containers/{name}/start", async (c) => {
+    // API 1.24 removed the HostConfig body of start; an empty one ("{}" or "null") is fine.
+    const body = (await readBody(c.req)).toString("utf8").trim();
+    if (body !== "" && body !== "{}" && body !== "null" && versionAtLeast(c.version, "1.24")) {
+      throw invalid("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24", { code: "container.start-body" });
+    }
+    if (c.query.get("checkpoint")) throw unsupported("checkpoint/restore is not supported by cove", { code: "container.checkpoint" });
+    const ref = c.params.name as string;
+    let started: boolean;
+    try {
+      started = await svc.start(ref);
+    } catch (err) {
+      // moby's containerStart removes an AutoRemove container whose start failed (`docker run --rm`
+      // waits for that removal); the service leaves it, so the route does it
+      const info = await svc.inspect(ref).catch(() => undefined);
+      if (info?.HostConfig.AutoRemove && !info.State.Running) await svc.remove(info.Id, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    sendEmpty(c.res, started ? 204 : 304);
+  });
+
+  const stopOptions = (c: RouteContext): { signal?: string; timeout?: number } => {
+    const opts: { signal?: string; timeout?: number } = {};
+    const t = c.query.int("t");
+    if (t !== undefined) opts.timeout = t;
+    const signal = c.query.get("signal");
+    if (signal && versionAtLeast(c.version, "1.42")) opts.signal = signal;
+    return opts;
+  };
+
+  router.post("/containers/{name}/stop", async (c) => {
+    const stopped = await svc.stop(c.params.name as string, stopOptions(c));
+    sendEmpty(c.res, stopped ? 204 : 304);
+  });
+
+  router.post("/containers/{name}/restart", async (c) => {
+    await svc.restart(c.params.name as string, stopOptions(c));
+    sendEmpty(c.res, 204);
+  });
+
+  router.post("/containers/{name}/kill", async (c) => {
+    const signal = c.query.get("signal");
+    await svc.kill(c.params.name as string, signal ? signal : "SIGKILL");
+    sendEmpty(c.res, 204);
+  });
+
+  router.post("/containers/{name}/pause", async (c) => {
+    await svc.pause(c.params.name as string);
+    sendEmpty(c.res, 204);
+  });
+
+  router.post("/containers/{name}/unpause", async (c) => {
+    await svc.unpause(c.params.name as string);
+    sendEmpty(c.res, 204);
+  });
+
+  router.post("/containers/{name}/wait", (c) => wait(c, svc));
+
+  router.post("/containers/{name}/rename", async (c) => {
+    await svc.rename(c.params.name as string, c.query.get("name") ?? "");
+    sendEmpty(c.res, 204);
+  });
+
+  router.post("/containers/{name}/resize", async (c) => {
+    const [h, w] = dims(c);
+    await svc.resize(c.params.name as string, h, w);
+    sendEmpty(c.res, 200);
+  });
+
+  router.post("/containers/{name}/attach", (c) => attach(c, svc, active));
+
+  router.delete("/containers/{name}", async (c) => {
+    if (c.query.bool("link")) throw unsupported("removing links is not supported: cove has no legacy container links", { code: "container.links" });
+    await svc.remove(c.params.name as string, { force: c.query.bool("force"), volumes: c.query.bool("v") });
+    sendEmpty(c.res, 204);
+  });
+
+  execRoutes(router, svc, active);
+
+  return {
+    close: () => {
+      for (const end of [...active]) end();
+    },
+  };
+}
+
+async function wait(c: RouteContext, svc: ContainerService): Promise<void> {
+  let condition: WaitCondition = "not-running";
+  const legacy = !versionAtLeast(c.version, "1.30");
+  const v = c.query.get("condition");
+  if (!legacy && v) {
+    if (v !== "not-running" && v !== "next-exit" && v !== "removed") throw invalid(`invalid condition: "${v}"`, { code: "query.invalid", field: "condition" });
+    condition = v;
+  }
+  // a missing container is a 404 before any header; the listener is registered before the headers
+  // go out, since a client may start the container as soon as it sees them
+  const id = svc.resolveId(c.params.name as string);
+  const startedAt = (await svc.inspect(id)).State.StartedAt;
+  const waitFor = async (): Promise<WaitResponse> => {
+    for (;;) {
+      const r = await svc.wait(id, condition);
+      // a start that failed is no exit (moby's State.Wait fires on SetStopped, not on a failed start):
+      // keep waiting, so `docker run` reports the start error alone
+      if (condition !== "next-exit" || !r.Error) return r;
+      const now = await svc.inspect(id).catch(() => undefined);
+      if (!now || now.State.StartedAt !== startedAt) return r;
+    }
+  };
+  const result = waitFor();
+  c.res.setHeader("Content-Type", "application/json");
+  if (!legacy) {
+    c.res.writeHead(200);
+    c.res.flushHeaders();
+  }
+  let status;
+  try {
+    status = await result;
+  } catch (err) {
+    status = { StatusCode: -1, Error: { Message: err instanceof Error ? err.message : String(err) } };
+  }
+  if (c.signal.aborted) return;
+  const body: { StatusCode: number; Error?: { Message: string } } = { StatusCode: status.StatusCode };
+  if (status.Error) body.Error = status.Error;
+  if (legacy) {
+    const text = JSON.stringify(body) + "\n";
+    c.res.writeHead(200, { "Content-Length": Buffer.byteLength(text) });
+    c.res.end(text);
+  } else c.res.end(JSON.stringify(body) + "\n");
+}
+
+async function logs(c: RouteContext, svc: ContainerService): Promise<void> {
+  const id = c.params.name as string;
+  const stdout = c.query.bool("stdout");
+  const stderr = c.query.bool("stderr");
+  if (!stdout && !stderr) throw invalid("Bad parameters: you must choose at least one stream", { code: "query.invalid", field: "stdout" });
+  const info = await svc.inspect(id);
+  const tty = !!info.Config.Tty;
+  const opts: LogsOptions = { follow: c.query.bool("follow"), stdout, stderr, signal: c.signal };
+  const since = logTime(c, "since");
+  if (since !== undefined) opts.since = since;
+  const until = logTime(c, "until");
+  if (until !== undefined) opts.until = until;
+  const tail = c.query.get("tail");
+  if (tail !== undefined && tail !== "" && tail !== "all") {
+    const n = c.query.int("tail", -1);
+    opts.tail = n < 0 ? "all" : n;
+  }
+  const timestamps = c.query.bool("timestamps");
+  const entries = svc.logs(id, opts);
+  const res = c.res;
+  res.writeHead(200, { "Content-Type": streamContentType(c.version, tty) });
+  res.flushHeaders();
+  try {
+    for await (const e of entries) {
+      if (c.signal.aborted) break;
+      const line = timestamps ? Buffer.concat([Buffer.from(`${fixedNanoTime(e.time)} `), e.line]) : e.line;
+      const ok = res.write(tty ? line : muxFrame(e.stream === "stderr" ? STDERR : STDOUT, line));
+      if (!ok) await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off("drain", go);
+          res.off("close", go);
+          resolve();
+        };
+        res.on("drain", go);
+        res.on("close", go);
+      });
+    }
+  } finally {
+    if (!res.writableEnded) res.end();
+  }
+}
+
+async function attach(c: RouteContext, svc: ContainerService, active: ActiveStreams): Promise<void> {
+  const id = c.params.name as string;
+  await readUpgradeJSON(c).catch(() => undefined); // attach has no body; one sent anyway is not stdin
+  const info = await svc.inspect(id);
+  if (info.State.Paused) throw conflict(`container ${info.Id} is paused, unpause the container before attach`, { code: "container.paused" });
+  const detachKeys = parseDetachKeys(c.query.get("detachKeys") || DEFAULT_DETACH_KEYS);
+  const tty = !!info.Config.Tty;
+  const stdin = c.query.bool("stdin") && !!info.Config.OpenStdin;
+  const session = await svc.attach(id, {
+    stdin,
+    stdout: c.query.bool("stdout"),
+    stderr: c.query.bool("stderr"),
+    logs: c.query.bool("logs"),
+    stream: c.query.bool("stream"),
+  });
+  const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
+  await pipeSession(h, session, { tty, stdin, closeStdin: !!info.Config.StdinOnce, detachKeys, signal: c.signal }, active);
+}

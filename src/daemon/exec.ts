@@ -1,0 +1,257 @@
+// Exec routes (POST /containers/{id}/exec, POST /exec/{id}/start, POST /exec/{id}/resize,
+// GET /exec/{id}/json) and the glue that both attach and exec use to carry a session over a
+// hijacked connection, as moby's api/server/router/container/exec.go and container/stream/attach.go:
+//
+// - output: multiplexed frames (stdcopy) without a TTY, raw bytes with one;
+// - input: the client's raw bytes go to the process's stdin; when the client half-closes its write
+//   side, stdin is closed (CloseStdin: always for exec, StdinOnce for attach), or else the session
+//   ends (moby closes stdout/stderr when stdin ends on a session that may not close it);
+// - with a TTY, the detach keys (default ctrl-p,ctrl-q) in the input end the session;
+// - the connection ends when the output ends (the process exited) or the client goes away.
+
+import { invalid } from "../common/errors.js";
+import type { AttachSession, ContainerService } from "../containers/index.js";
+import type { ExecConfig } from "../containers/types.js";
+import { readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { hijack, muxFrame, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
+
+export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
+
+/** moby's term.ToBytes: "ctrl-p,ctrl-q" or single characters ("a,ctrl-@") → the byte sequence. */
+export function parseDetachKeys(keys: string): number[] {
+  const out: number[] = [];
+  for (const raw of keys.split(",")) {
+    const k = raw.trim();
+    const bad = () => invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys", hint: 'use a comma-separated list of ctrl-<key> or single characters, e.g. "ctrl-p,ctrl-q"' });
+    if (k.length === 1) {
+      out.push(k.charCodeAt(0));
+      continue;
+    }
+    const m = /^ctrl-(.)$/i.exec(k);
+    if (!m) throw bad();
+    const c = (m[1] as string).toLowerCase();
+    if (c >= "a" && c <= "z") out.push(c.charCodeAt(0) - 96);
+    else if (c === "@") out.push(0);
+    else if (c === "[") out.push(27);
+    else if (c === "\\") out.push(28);
+    else if (c === "]") out.push(29);
+    else if (c === "^") out.push(30);
+    else if (c === "_") out.push(31);
+    else throw bad();
+  }
+  if (out.length === 0) throw invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys" });
+  return out;
+}
+
+/** Scans input for the detach sequence: returns the bytes to forward and whether it was seen. */
+export class DetachScanner {
+  private matched = 0;
+
+  constructor(private readonly keys: number[]) {}
+
+  push(chunk: Buffer): { data: Buffer; detach: boolean } {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (b === this.keys[this.matched]) {
+        this.matched++;
+        if (this.matched === this.keys.length) return { data: Buffer.from(out), detach: true };
+        continue;
+      }
+      // a partial match that broke off: the held bytes are ordinary input
+      for (let i = 0; i < this.matched; i++) out.push(this.keys[i] as number);
+      this.matched = 0;
+      if (b === this.keys[0]) this.matched = 1;
+      else out.push(b);
+    }
+    return { data: Buffer.from(out), detach: false };
+  }
+}
+
+export interface PipeOptions {
+  tty: boolean;
+  /** Forward the client's input to stdin. */
+  stdin: boolean;
+  /** On the client's half-close: close stdin (true) or end the session (false). */
+  closeStdin: boolean;
+  /** Detach sequence (TTY sessions only). */
+  detachKeys?: number[];
+  signal: AbortSignal;
+}
+
+/** Connections still carrying a session (the daemon cuts them on close). */
+export type ActiveStreams = Set<() => void>;
+
+/** Carries a session over a hijacked connection until its output ends or the client leaves. */
+export async function pipeSession(h: Hijacked, session: AttachSession, opts: PipeOptions, active?: ActiveStreams): Promise<void> {
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    session.close();
+  };
+  const kill = () => {
+    finish();
+    h.output.destroy();
+  };
+  active?.add(kill);
+  opts.signal.addEventListener("abort", finish, { once: true });
+  if (h.upgraded) {
+    // (a plain response's request emits "close" once its body is read: the signal covers that case)
+    h.input.on("close", finish);
+    h.input.on("error", finish);
+  }
+  if (opts.stdin && h.upgraded) {
+    const scanner = opts.tty && opts.detachKeys ? new DetachScanner(opts.detachKeys) : undefined;
+    h.input.on("data", (chunk: Buffer) => {
+      if (done) return;
+      if (!scanner) return session.write(chunk);
+      const { data, detach } = scanner.push(chunk);
+      if (data.length > 0) session.write(data);
+      if (detach) finish();
+    });
+    h.input.on("end", () => {
+      if (done) return;
+      if (opts.closeStdin) session.closeStdin();
+      else finish();
+    });
+  } else if (h.upgraded) {
+    // nothing to forward, but keep reading so the client's half-close is seen
+    h.input.on("data", () => undefined);
+  }
+  if (h.upgraded) h.input.resume(); // reading the request body may have paused it
+  const out = h.output;
+  const write = (b: Buffer): Promise<void> | undefined => {
+    if (out.destroyed || out.writableEnded) return undefined;
+    if (out.write(b)) return undefined;
+    return new Promise<void>((resolve) => {
+      const go = () => {
+        out.off("drain", go);
+        out.off("close", go);
+        resolve();
+      };
+      out.on("drain", go);
+      out.on("close", go);
+    });
+  };
+  try {
+    for await (const chunk of session.output) {
+      if (chunk.data.length === 0) continue;
+      const p = write(opts.tty ? chunk.data : muxFrame(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data));
+      if (p) await p;
+      if (done && (out.destroyed || out.writableEnded)) break;
+    }
+  } catch (err) {
+    if (!opts.tty) write(muxFrame(SYSTEMERR, `${(err as Error).message}\n`));
+  } finally {
+    active?.delete(kill);
+    opts.signal.removeEventListener("abort", finish);
+    finish();
+    if (!out.destroyed) h.end();
+  }
+}
+
+/** Registers the exec routes. */
+export function execRoutes(router: Router, svc: ContainerService, active?: ActiveStreams): void {
+  router.post("/containers/{name}/exec", async (c) => {
+    const body = await readJSON(c.req);
+    if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw invalid("exec config cannot be empty: send a JSON body with Cmd", { code: "exec.invalid" });
+    }
+    const config = body as ExecConfig;
+    if (!versionAtLeast(c.version, "1.42")) delete config.ConsoleSize;
+    if (config.ConsoleSize && (config.ConsoleSize.length !== 2 || config.ConsoleSize.some((n) => !Number.isInteger(n) || n < 0))) {
+      throw invalid("ConsoleSize must be [height, width] with non-negative integers", { code: "exec.invalid", field: "ConsoleSize" });
+    }
+    const { Id } = await svc.execCreate(c.params.name as string, config);
+    sendJSON(c.res, 201, { Id });
+  });
+
+  router.post("/exec/{name}/start", async (c) => startExec(c, svc, active));
+
+  router.post("/exec/{name}/resize", async (c) => {
+    const [h, w] = dims(c);
+    await svc.execResize(c.params.name as string, h, w);
+    sendEmpty(c.res, 200);
+  });
+
+  router.get("/exec/{name}/json", (c) => {
+    sendJSON(c.res, 200, svc.execInspect(c.params.name as string));
+  });
+}
+
+/** The h and w query parameters of the resize routes. */
+export function dims(c: RouteContext): [number, number] {
+  const h = c.query.int("h");
+  const w = c.query.int("w");
+  if (h === undefined || w === undefined || h < 0 || w < 0 || h > 0xffff || w > 0xffff) {
+    throw invalid("resize needs h and w, the height and width in characters (0 to 65535)", { code: "query.invalid", field: h === undefined || h < 0 || h > 0xffff ? "h" : "w" });
+  }
+  return [h, w];
+}
+
+/**
+ * The JSON body of a request that asked to upgrade (`docker exec` sends {"Detach":false,...} with
+ * `Upgrade: tcp`): Node hands such a request over with its body still in the connection, so the
+ * Content-Length bytes are taken from there and the rest is left as the stream's first input.
+ */
+export async function readUpgradeJSON(c: RouteContext): Promise<unknown> {
+  if (!c.upgrade) return readJSON(c.req);
+  const length = Number(c.req.headers["content-length"] ?? "0");
+  if (!Number.isSafeInteger(length) || length <= 0) return undefined;
+  if (length > 1 << 20) throw invalid(`request body is larger than ${1 << 20} bytes`, { code: "request.too-large" });
+  const up = c.upgrade;
+  let buf = up.head;
+  while (buf.length < length) {
+    const more = await new Promise<Buffer | undefined>((resolve) => {
+      const onData = (d: Buffer) => done(d);
+      const onEnd = () => done(undefined);
+      const done = (d: Buffer | undefined) => {
+        up.socket.off("data", onData);
+        up.socket.off("end", onEnd);
+        up.socket.off("close", onEnd);
+        up.socket.pause();
+        resolve(d);
+      };
+      up.socket.on("data", onData);
+      up.socket.once("end", onEnd);
+      up.socket.once("close", onEnd);
+      up.socket.resume();
+    });
+    if (!more) throw invalid("the request body ended early", { code: "request.invalid" });
+    buf = Buffer.concat([buf, more]);
+  }
+  up.head = buf.subarray(length);
+  const text = buf.subarray(0, length).toString("utf8");
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalid(`invalid JSON in the request body: ${(err as Error).message}`, { code: "request.invalid" });
+  }
+}
+
+interface ExecStartBody {
+  Detach?: boolean;
+  Tty?: boolean;
+  ConsoleSize?: [number, number] | null;
+}
+
+async function startExec(c: RouteContext, svc: ContainerService, active: ActiveStreams | undefined): Promise<void> {
+  const id = c.params.name as string;
+  const raw = await readUpgradeJSON(c);
+  const body: ExecStartBody = raw !== null && typeof raw === "object" && !Array.isArray(raw) ? (raw as ExecStartBody) : {};
+  const info = svc.execInspect(id); // 404 before anything else
+  if (body.Detach) {
+    await svc.execStart(id, { detach: true });
+    sendEmpty(c.res, 200);
+    return;
+  }
+  // Start first so that a refusal (409: already ran, container stopped) keeps its HTTP status;
+  // the session buffers what the process prints until the stream below carries it.
+  const session = await svc.execStart(id);
+  const tty = info.ProcessConfig.tty;
+  if (tty && body.ConsoleSize && body.ConsoleSize[0] > 0 && body.ConsoleSize[1] > 0 && versionAtLeast(c.version, "1.42")) {
+    session.resize(body.ConsoleSize[0], body.ConsoleSize[1]);
+  }
+  const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
+  await pipeSession(h, session, { tty, stdin: info.OpenStdin, closeStdin: true, signal: c.signal }, active);
+}
