@@ -231,7 +231,12 @@ test("fuzz: random packets decode or fail with DnsFormatError", () => {
     const packet = Buffer.alloc(length);
     for (let j = 0; j < length; j++) packet[j] = Math.floor(random() * 256);
     // Make small counts likely so the decoder gets past the header often.
-    if (length >= 12) for (const at of [4, 6, 8, 10]) packet[at] = 0, (packet[at + 1] = Math.floor(random() * 3));
+    if (length >= 12) {
+      for (const at of [4, 6, 8, 10]) {
+        packet[at] = 0;
+        packet[at + 1] = Math.floor(random() * 3);
+      }
+    }
     const msg = decodeOrFormatError(packet);
     if (msg) {
       decoded++;

@@ -66,7 +66,7 @@ export function exchangeUdp(upstream: Upstream, query: Buffer, question: Questio
   const label = upstreamLabel(upstream);
   return new Promise<Buffer>((resolve, reject) => {
     let socket: UdpSocket | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = (err: Error | undefined, reply?: Buffer) => {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -116,7 +116,7 @@ export function exchangeTcp(upstream: Upstream, query: Buffer, question: Questio
   const label = upstreamLabel(upstream);
   return new Promise<Buffer>((resolve, reject) => {
     let socket: Socket | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined = undefined;
     let received: Buffer = Buffer.alloc(0);
     const finish = (err: Error | undefined, reply?: Buffer) => {
       if (timer) clearTimeout(timer);
