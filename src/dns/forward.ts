@@ -41,6 +41,14 @@ export function upstreamLabel(u: Upstream): string {
   return isIPv6(u.address.replace(/%.*$/, "")) ? `[${u.address}]:${port}` : `${u.address}:${port}`;
 }
 
+/**
+ * A lookup that hands the address back unchanged: upstreams are IP addresses, and going through
+ * dns.lookup to connect a UDP socket doubles the cost of each forwarded query.
+ */
+function literalLookup(family: 4 | 6) {
+  return (address: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void) => callback(null, address, family);
+}
+
 function withId(query: Buffer, id: number): Buffer {
   const copy = Buffer.from(query);
   copy.writeUInt16BE(id, 0);
@@ -87,7 +95,8 @@ export function exchangeUdp(upstream: Upstream, query: Buffer, question: Questio
     if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort);
     timer = setTimeout(() => finish(new ExchangeError(`no answer from ${label} over UDP within ${timeoutMs} ms`, "timeout")), timeoutMs);
-    const s = createSocket(isIPv6(upstream.address.replace(/%.*$/, "")) ? "udp6" : "udp4");
+    const family = isIPv6(upstream.address.replace(/%.*$/, "")) ? 6 : 4;
+    const s = createSocket({ type: family === 6 ? "udp6" : "udp4", lookup: literalLookup(family) });
     socket = s;
     s.on("error", (err: NodeJS.ErrnoException) => {
       // A connected UDP socket reports the ICMP port-unreachable of a dead resolver as ECONNREFUSED.

@@ -22,6 +22,7 @@
 // client's address and the address it arrived on, and the backend maps those to a scope.
 
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
+import { setMaxListeners } from "node:events";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import { conflict, CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
 import {
@@ -216,6 +217,8 @@ export class DnsServer {
     this.tcpIdleTimeoutMs = options.tcpIdleTimeoutMs ?? 10000;
     this.onError = options.onError ?? (() => undefined);
     this.forwardSlots = new Slots(options.maxConcurrentForwards ?? 1024);
+    // Every forwarded query in flight listens for close(); their number is bounded by the slots.
+    setMaxListeners(0, this.abort.signal);
   }
 
   stats(): DnsServerStats {
