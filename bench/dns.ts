@@ -23,7 +23,7 @@ const IN_FLIGHT = 64;
 
 async function serveUpstream(): Promise<void> {
   const upstream = await new FakeUpstream(UPSTREAM_ADDRESS, (q) =>
-    replyWith(q, { answers: [{ name: q.questions[0]!.name, type: RRType.A, class: RRClass.IN, ttl: 30, data: { kind: "A", address: "192.0.2.53" } }] }),
+    replyWith(q, { answers: [{ name: q.questions[0]!.name, type: RRType.A, class: RRClass.IN, ttl: 30, data: { kind: "A", address: "198.51.100.53" } }] }),
   ).start();
   console.log(upstream.port);
   process.on("SIGTERM", () => void upstream.stop().then(() => process.exit(0)));

@@ -44,7 +44,7 @@ test("A and AAAA answers come from the backend with TTL 600 and the question's s
 });
 
 test("a known name without an address of the asked family gets NOERROR and no answers", async () => {
-  const server = new DnsServer({ backend: backend({ forward: true, upstreams: [{ address: "192.0.2.1" }] }) });
+  const server = new DnsServer({ backend: backend({ forward: true, upstreams: [{ address: "127.0.0.1", port: 9 }] }) });
   for (const [name, type] of [["web", RRType.AAAA], ["v6only", RRType.A]] as const) {
     const reply = await ask(server, makeQuery(3, name, type));
     assert.equal(reply.rcode, Rcode.NOERROR, `${name} ${type}`);
@@ -54,7 +54,7 @@ test("a known name without an address of the asked family gets NOERROR and no an
 });
 
 test("unknown names on a scope that does not forward get SERVFAIL", async () => {
-  const server = new DnsServer({ backend: backend({ forward: false, upstreams: [{ address: "192.0.2.1" }] }) });
+  const server = new DnsServer({ backend: backend({ forward: false, upstreams: [{ address: "127.0.0.1", port: 9 }] }) });
   const reply = await ask(server, makeQuery(4, "example.com", RRType.A));
   assert.equal(reply.rcode, Rcode.SERVFAIL);
   assert.deepEqual(reply.questions, [{ name: "example.com", type: RRType.A, class: RRClass.IN }]);
@@ -121,7 +121,7 @@ test("local answers are truncated to 512 bytes over UDP without EDNS0, to the ED
 });
 
 test("ndots set by the client: single-label unknown names get an empty NOERROR, not a forward", async () => {
-  const server = new DnsServer({ backend: backend({ forward: true, upstreams: [{ address: "192.0.2.1" }], ndotsSet: true }) });
+  const server = new DnsServer({ backend: backend({ forward: true, upstreams: [{ address: "127.0.0.1", port: 9 }], ndotsSet: true }) });
   const reply = await ask(server, makeQuery(17, "printer", RRType.A));
   assert.equal(reply.rcode, Rcode.NOERROR);
   assert.deepEqual(reply.answers, []);

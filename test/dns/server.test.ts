@@ -250,7 +250,7 @@ test("the client's address decides the network; unknown clients are REFUSED", as
 // Internal networks
 
 test("internal networks answer unknown names SERVFAIL and never ask the upstream", async (t) => {
-  const u = await upstream(t, 20, (q) => answerA(q, "192.0.2.10"));
+  const u = await upstream(t, 20, (q) => answerA(q, "198.51.100.10"));
   const { at } = await startServer(t, { backend: backend({ [addr(2)]: backnet([asUpstream(u)]) }) }, [addr(2)]);
   await assert.rejects(resolver(at[0]!).resolve4("example.fwd.test"), { code: "ESERVFAIL" });
   if (BUSYBOX) {
@@ -265,13 +265,13 @@ test("internal networks answer unknown names SERVFAIL and never ask the upstream
 // Forwarding
 
 test("unknown names are forwarded and relayed with the client's ID", async (t) => {
-  const u = await upstream(t, 20, (q) => answerA(q, "192.0.2.10"));
+  const u = await upstream(t, 20, (q) => answerA(q, "198.51.100.10"));
   const { at, server } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }) }, [addr(1)]);
-  assert.deepEqual(await resolver(at[0]!).resolve4("example.fwd.test"), ["192.0.2.10"]);
+  assert.deepEqual(await resolver(at[0]!).resolve4("example.fwd.test"), ["198.51.100.10"]);
   const reply = decodeMessage(await udpQuery(at[0]!, encodeMessage(makeQuery(0x1234, "Mixed.Fwd.Test", RRType.A))));
   assert.equal(reply.id, 0x1234);
   assert.deepEqual(reply.questions[0]!.name, "Mixed.Fwd.Test");
-  assert.deepEqual(aRecords(reply), ["192.0.2.10"]);
+  assert.deepEqual(aRecords(reply), ["198.51.100.10"]);
   assert.equal(u.count("udp"), 2);
   const seen = u.received[1]!.message;
   assert.equal(seen.rd, true);
@@ -280,22 +280,22 @@ test("unknown names are forwarded and relayed with the client's ID", async (t) =
 });
 
 test("TCP clients are forwarded over TCP", async (t) => {
-  const u = await upstream(t, 20, (q) => answerA(q, "192.0.2.11"));
+  const u = await upstream(t, 20, (q) => answerA(q, "198.51.100.11"));
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }) }, [addr(1)]);
   const [reply] = await tcpQueries(at[0]!, [encodeMessage(makeQuery(77, "tcp.fwd.test", RRType.A))], 1);
   assert.equal(decodeMessage(reply!).id, 77);
-  assert.deepEqual(aRecords(decodeMessage(reply!)), ["192.0.2.11"]);
+  assert.deepEqual(aRecords(decodeMessage(reply!)), ["198.51.100.11"]);
   assert.equal(u.count("tcp"), 1);
   assert.equal(u.count("udp"), 0);
 });
 
 test("failover: a refused port and a silent resolver are skipped after the timeout", async (t) => {
   const silent = await upstream(t, 21, () => "drop");
-  const good = await upstream(t, 22, (q) => answerA(q, "192.0.2.22"));
+  const good = await upstream(t, 22, (q) => answerA(q, "198.51.100.22"));
   const dead: Upstream = { address: addr(23), port: good.port }; // nothing listens there
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([dead, asUpstream(silent), asUpstream(good)]) }), forwardTimeoutMs: 400 }, [addr(1)]);
   const started = Date.now();
-  assert.deepEqual(await resolver(at[0]!).resolve4("failover.fwd.test"), ["192.0.2.22"]);
+  assert.deepEqual(await resolver(at[0]!).resolve4("failover.fwd.test"), ["198.51.100.22"]);
   assert.ok(Date.now() - started >= 380, "the silent resolver was given its timeout");
   assert.equal(silent.count(), 1);
   assert.equal(good.count(), 1);
@@ -305,14 +305,14 @@ test("failover: SERVFAIL and REFUSED move on to the next resolver; NXDOMAIN is f
   const servfail = await upstream(t, 21, (q) => replyWith(q, { rcode: Rcode.SERVFAIL }));
   const refused = await upstream(t, 22, (q) => replyWith(q, { rcode: Rcode.REFUSED }));
   const nxdomain = await upstream(t, 23, (q) => replyWith(q, { rcode: Rcode.NXDOMAIN }));
-  const good = await upstream(t, 24, (q) => answerA(q, "192.0.2.24"));
+  const good = await upstream(t, 24, (q) => answerA(q, "198.51.100.24"));
   const nets = {
     [addr(1)]: frontnet([asUpstream(servfail), asUpstream(refused), asUpstream(good)]),
     [addr(2)]: frontnet([asUpstream(nxdomain), asUpstream(good)]),
     [addr(3)]: frontnet([asUpstream(servfail), asUpstream(refused), asUpstream(servfail), asUpstream(good)]),
   };
   const { at } = await startServer(t, { backend: backend(nets) }, [addr(1), addr(2), addr(3)]);
-  assert.deepEqual(await resolver(at[0]!).resolve4("next.fwd.test"), ["192.0.2.24"]);
+  assert.deepEqual(await resolver(at[0]!).resolve4("next.fwd.test"), ["198.51.100.24"]);
   assert.equal(good.count(), 1);
   await assert.rejects(resolver(at[1]!).resolve4("nx.fwd.test"), { code: "ENOTFOUND" });
   assert.equal(good.count(), 1, "an NXDOMAIN answer is not retried elsewhere");
@@ -335,14 +335,14 @@ test("forged replies (wrong ID, wrong question) are ignored", async (t) => {
   const u = await upstream(t, 20, (q) => {
     const forgedId = encodeMessage({ ...answerA(q, "203.0.113.66"), id: (q.id + 1) & 0xffff });
     const forgedQuestion = encodeMessage({ ...answerA(q, "203.0.113.67"), questions: [{ name: "other.test", type: RRType.A, class: RRClass.IN }] });
-    return { packets: [forgedId, forgedQuestion, encodeMessage(answerA(q, "192.0.2.66"))] };
+    return { packets: [forgedId, forgedQuestion, encodeMessage(answerA(q, "198.51.100.66"))] };
   });
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }) }, [addr(1)]);
-  assert.deepEqual(await resolver(at[0]!).resolve4("spoof.fwd.test"), ["192.0.2.66"]);
+  assert.deepEqual(await resolver(at[0]!).resolve4("spoof.fwd.test"), ["198.51.100.66"]);
 });
 
 test("a truncated upstream answer is retried over TCP and cut to the client's size", async (t) => {
-  const hundred = Array.from({ length: 100 }, (_, i) => `192.0.2.${i + 1}`);
+  const hundred = Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`);
   const u = await upstream(t, 20, (q, transport) => (transport === "udp" ? replyWith(q, { tc: true }) : answerA(q, ...hundred)));
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }) }, [addr(1)]);
   // Over UDP without EDNS0 the client gets what fits in 512 bytes, with TC set.
@@ -356,7 +356,7 @@ test("a truncated upstream answer is retried over TCP and cut to the client's si
 
 test("EDNS0 options pass through to the upstream and back", { skip: digSkip }, async (t) => {
   const u = await upstream(t, 20, (q) => ({
-    ...answerA(q, "192.0.2.30"),
+    ...answerA(q, "198.51.100.30"),
     edns: { udpSize: 1232, version: 0, dnssecOk: false, z: 0, options: [{ code: 65002, data: Buffer.from("beef", "hex") }] },
   }));
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }) }, [addr(1)]);
@@ -369,7 +369,7 @@ test("EDNS0 options pass through to the upstream and back", { skip: digSkip }, a
 });
 
 test("concurrent forwards are bounded: a query that finds no free slot in time is REFUSED", async (t) => {
-  const u = await upstream(t, 20, (q) => ({ delayMs: 700, reply: answerA(q, "192.0.2.40") }));
+  const u = await upstream(t, 20, (q) => ({ delayMs: 700, reply: answerA(q, "198.51.100.40") }));
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1000 }, [addr(1)]);
   // One slot: the first query holds it 700 ms, the second gets it then (within its 1 s wait) and
   // holds it to 1400 ms; the third gives up waiting at 1000 ms.
@@ -466,7 +466,7 @@ test("an address taken by another DNS server is a clear conflict and leaves noth
   });
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 
-  await assert.rejects(server.listen("192.0.2.1", 0), (err: unknown) => err instanceof CoveError && err.code === "dns.address-not-available" && /no interface of this host has address 192\.0\.2\.1/.test(err.message));
+  await assert.rejects(server.listen("198.51.100.77", 0), (err: unknown) => err instanceof CoveError && err.code === "dns.address-not-available" && /no interface of this host has address 198\.51\.100\.77/.test(err.message));
   await assert.rejects(server.listen("web", 53), (err: unknown) => err instanceof CoveError && err.kind === "invalid" && err.code === "dns.invalid-address");
   await assert.rejects(server.listen(addr(6), 70000), (err: unknown) => err instanceof CoveError && err.code === "dns.invalid-port");
   assert.deepEqual(server.addresses(), []);
