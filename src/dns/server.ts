@@ -419,6 +419,11 @@ export class DnsServer {
     const signal = this.abort.signal;
     for (const upstream of upstreams.slice(0, MAX_UPSTREAMS)) {
       if (signal.aborted) return undefined;
+      if (this.isOwnAddress(upstream)) {
+        // Forwarding to ourselves would loop until every forwarding slot is taken.
+        this.onError(`not forwarding ${describeQuestion(q)} to ${upstreamLabel(upstream)}: that is this DNS server`);
+        continue;
+      }
       if (!(await this.forwardSlots.acquire(this.forwardTimeoutMs, signal))) {
         if (signal.aborted) return undefined;
         this.onError(`more than the allowed concurrent forwarded queries: refusing ${describeQuestion(q)}`);
@@ -449,6 +454,17 @@ export class DnsServer {
     return undefined;
   }
 
+  private isOwnAddress(upstream: Upstream): boolean {
+    const address = canonicalIp(upstream.address.replace(/%.*$/, ""));
+    const port = upstream.port ?? 53;
+    for (const l of this.listeners.values()) {
+      if (l.port !== port) continue;
+      const listening = l.address.replace(/%.*$/, "");
+      if (listening === address || listening === "0.0.0.0" || listening === "::") return true;
+    }
+    return false;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Sockets
 
@@ -468,7 +484,9 @@ export class DnsServer {
   }
 
   private bindTcp(host: string, port: number): Promise<Server> {
-    const tcp = createServer({ pauseOnConnect: false });
+    // Half-open: a client may send its queries and shut down its side; answers still go out and
+    // serveTcp ends the connection after the last one.
+    const tcp = createServer({ allowHalfOpen: true });
     return new Promise<Server>((resolve, reject) => {
       const onError = (err: Error) => {
         tcp.close();

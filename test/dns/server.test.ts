@@ -331,6 +331,41 @@ test("SERVFAIL when no resolver answers", async (t) => {
   assert.equal(server.stats().servfail, 1);
 });
 
+test("an upstream that is this server itself is skipped instead of looping", async (t) => {
+  const good = await upstream(t, 22, (q) => answerA(q, "198.51.100.5"));
+  const self: Upstream = { address: addr(1), port: 0 };
+  const net = frontnet([self, asUpstream(good)]);
+  const errors: string[] = [];
+  const { at, server } = await startServer(t, { backend: backend({ [addr(1)]: net }), onError: (m) => errors.push(m) }, [addr(1)]);
+  self.port = at[0]!.port;
+  assert.deepEqual(await resolver(at[0]!).resolve4("loop.fwd.test"), ["198.51.100.5"]);
+  assert.equal(server.stats().queries, 1, "the server never queried itself");
+  assert.match(errors.join("\n"), /that is this DNS server/);
+});
+
+test("a TCP client that shuts down its side after sending still gets its answers", async (t) => {
+  const slow = await upstream(t, 20, (q) => ({ delayMs: 200, reply: answerA(q, "198.51.100.31") }));
+  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(slow)]) }) }, [addr(1)]);
+  const replies = await new Promise<Buffer[]>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect(at[0]!.port, at[0]!.address, () => {
+      const q = encodeMessage(makeQuery(31, "slow.fwd.test", RRType.A));
+      const frame = Buffer.alloc(2 + q.length);
+      frame.writeUInt16BE(q.length, 0);
+      q.copy(frame, 2);
+      s.end(frame); // FIN right after the query
+    });
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.on("error", reject);
+    s.on("end", () => {
+      const all = Buffer.concat(chunks);
+      resolve(all.length >= 2 ? [all.subarray(2, 2 + all.readUInt16BE(0))] : []);
+    });
+  });
+  assert.equal(replies.length, 1);
+  assert.deepEqual(aRecords(decodeMessage(replies[0]!)), ["198.51.100.31"]);
+});
+
 test("forged replies (wrong ID, wrong question) are ignored", async (t) => {
   const u = await upstream(t, 20, (q) => {
     const forgedId = encodeMessage({ ...answerA(q, "203.0.113.66"), id: (q.id + 1) & 0xffff });
