@@ -143,6 +143,13 @@ test("a failing backend answers SERVFAIL and is reported", async () => {
   assert.match(errors.join("\n"), /network store is locked/);
 });
 
+test("a backend name DNS cannot carry answers SERVFAIL instead of nothing", async () => {
+  const errors: string[] = [];
+  const server = new DnsServer({ backend: backend(undefined, { scope: () => ({ forward: false, upstreams: [] }), reverse: () => "web..testnet" }), onError: (m) => errors.push(m) });
+  assert.equal((await ask(server, makeQuery(26, "2.0.88.10.in-addr.arpa", RRType.PTR))).rcode, Rcode.SERVFAIL);
+  assert.match(errors.join("\n"), /empty label/);
+});
+
 test("addresses of the wrong family from the backend are left out and reported", async () => {
   const errors: string[] = [];
   const server = new DnsServer({ backend: backend(undefined, { scope: () => ({ forward: false, upstreams: [] }), lookup: () => ({ addresses: ["10.0.0.1", "fd00::1", "bogus"] }) }), onError: (m) => errors.push(m) });

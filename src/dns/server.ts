@@ -330,8 +330,15 @@ export class DnsServer {
       return fail(Rcode.SERVFAIL);
     }
     if (local) {
-      this.counters.answeredLocally++;
-      return reply(local);
+      try {
+        const encoded = reply(local);
+        this.counters.answeredLocally++;
+        return encoded;
+      } catch (err) {
+        // A name from the backend that DNS cannot carry (an empty label, over 255 bytes).
+        this.onError(`answering ${describeQuestion(query.questions[0]!)} for ${from.address}: ${errorText(err)}`, err);
+        return fail(Rcode.SERVFAIL);
+      }
     }
     const q = query.questions[0]!;
     if (!scope.forward) return fail(Rcode.SERVFAIL);
@@ -511,7 +518,7 @@ export class DnsServer {
       const from: DnsClient = { address: canonicalClientAddress(rinfo.address), port: rinfo.port, transport: "udp", ...local };
       this.track(
         this.answer(packet, from).then((reply) => {
-          if (!reply || !this.listeners.has(l.key)) return;
+          if (!reply || this.listeners.get(l.key) !== l) return; // unlistened meanwhile
           l.udp.send(reply, rinfo.port, rinfo.address, (err) => {
             if (err) this.onError(`replying to ${from.address}:${from.port}/udp: ${errorText(err)}`, err);
           });
@@ -520,7 +527,7 @@ export class DnsServer {
     });
     l.tcp.on("error", (err) => this.onError(`DNS socket ${hostPort(l.address, l.port)}/tcp: ${errorText(err)}`, err));
     l.tcp.on("connection", (socket: Socket) => {
-      if (this.tcpConnections >= this.maxTcpConnections || !this.listeners.has(l.key)) {
+      if (this.tcpConnections >= this.maxTcpConnections || this.listeners.get(l.key) !== l) {
         socket.destroy();
         this.counters.dropped++;
         return;

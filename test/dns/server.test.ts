@@ -404,10 +404,10 @@ test("EDNS0 options pass through to the upstream and back", { skip: digSkip }, a
 });
 
 test("concurrent forwards are bounded: a query that finds no free slot in time is REFUSED", async (t) => {
-  const u = await upstream(t, 20, (q) => ({ delayMs: 700, reply: answerA(q, "198.51.100.40") }));
-  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1000 }, [addr(1)]);
-  // One slot: the first query holds it 700 ms, the second gets it then (within its 1 s wait) and
-  // holds it to 1400 ms; the third gives up waiting at 1000 ms.
+  const u = await upstream(t, 20, (q) => ({ delayMs: 1000, reply: answerA(q, "198.51.100.40") }));
+  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1500 }, [addr(1)]);
+  // One slot: the first query holds it 1 s, the second gets it then (within its 1.5 s wait) and
+  // holds it to 2 s; the third gives up waiting at 1.5 s.
   const replies = await Promise.all([1, 2, 3].map((id) => udpQuery(at[0]!, encodeMessage(makeQuery(id, `slot${id}.fwd.test`, RRType.A)), undefined, 5000)));
   const rcodes = replies.map((r) => decodeMessage(r)).map((m) => [m.id, m.rcode]);
   assert.deepEqual(rcodes.sort(), [[1, Rcode.NOERROR], [2, Rcode.NOERROR], [3, Rcode.REFUSED]]);
