@@ -257,6 +257,11 @@ export class DnsServer {
         if (port === 0 && attempt < 8 && err instanceof CoveError && err.code === "dns.address-in-use") continue;
         throw err;
       }
+      if (this.closed) {
+        // close() ran while the sockets were being bound.
+        await Promise.all([closeUdp(udp), new Promise<void>((resolve) => tcp.close(() => resolve()))]);
+        throw conflict("the DNS server is closed", { code: "dns.closed", hint: "create a new DnsServer" });
+      }
       const listener: Listener = { key: listenKey(host, udpPort), address: host, port: udpPort, udp, tcp, connections: new Set() };
       this.attach(listener);
       this.listeners.set(listener.key, listener);
