@@ -82,6 +82,7 @@ function report(run: Run, err: unknown): number {
 /** One error as the docker CLI prints it: client-side errors plain, engine errors as daemon errors. */
 function errorLine(err: unknown): string {
   if (err instanceof CoveError) {
+    if (err.code === "cli.root-mismatch") return err.describe();
     if (err.code.startsWith("template.") || err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
     if (err.code === "engine.stream") return err.message;
     return `Error response from daemon: ${err.message}`;

@@ -26,11 +26,13 @@ Engine:
 Global options:
   --root DIR           state directory (default /var/lib/cove, or $COVE_ROOT)`;
 
-/** Splits the global --root flag from the command line. */
-function globals(argv: string[]): { root: string; rest: string[] } {
+/** Splits the global --root flag from the command line; rootGiven when the flag or $COVE_ROOT chose it. */
+function globals(argv: string[]): { root: string; rootGiven: boolean; rest: string[] } {
   let root = process.env.COVE_ROOT ?? "/var/lib/cove";
+  let rootGiven = process.env.COVE_ROOT !== undefined;
   let i = 0;
   while (i < argv.length && argv[i]!.startsWith("--root")) {
+    rootGiven = true;
     if (argv[i] === "--root") {
       root = argv[i + 1] ?? root;
       i += 2;
@@ -39,11 +41,11 @@ function globals(argv: string[]): { root: string; rest: string[] } {
       i += 1;
     }
   }
-  return { root, rest: argv.slice(i) };
+  return { root, rootGiven, rest: argv.slice(i) };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { root, rest } = globals(argv);
+  const { root, rootGiven, rest } = globals(argv);
   const [command, ...args] = rest;
   switch (command) {
     case "runtime": {
@@ -69,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   const two = `${command} ${args[0] ?? ""}`;
   // image commands go through the daemon too (started on first use, on this root), so a running
   // daemon sees what they change; "inspect" is an image's unless a container has the name
-  const daemon = () => connect(root);
+  const daemon = () => connect(root, process.env, { rootGiven });
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { client: daemon });
   if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { client: daemon });
   const { containerCommands } = await import("./containers.js");
@@ -78,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cove: '${[command, ...args.slice(0, 1)].join(" ")}' is not a cove command.\nSee 'cove --help'\n`);
     return 125;
   }
-  const client = await connect(root);
+  const client = await connect(root, process.env, { rootGiven });
   if (command === "inspect" && imageCommands.inspect && !(await isContainer(client, args))) return imageCommands.inspect(args, { client });
   return run.fn(run.argv, { client });
 }
