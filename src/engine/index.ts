@@ -6,7 +6,9 @@
 // Do not open an Engine on a root a running daemon serves: each would keep its own view of the
 // state. Use the daemon's API (EngineClient, the docker CLI, dockerode) there instead.
 
-import { invalid } from "../common/errors.js";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { conflict, invalid } from "../common/errors.js";
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
 import { EventBus, EventFilter, type EventMessage } from "../daemon/events.js";
@@ -106,6 +108,7 @@ export class Engine {
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
     const root = opts.root ?? "/var/lib/cove";
+    await refuseDaemonRoot(root);
     const images = await ImageService.open({ root });
     // events may fire while the service opens (restoring containers): the bus keeps them
     const bus = new EventBus();
@@ -120,36 +123,50 @@ export class Engine {
   }
 
   /**
-   * Events as they happen (after those since `since`), until the consumer stops iterating or
-   * `signal` aborts. Bad filters throw before the first event.
+   * Events as they happen from this call on (after those since `since`), until the consumer
+   * stops iterating or `signal` aborts. The subscription starts at once, so events of work done
+   * before the first `next()` are not lost: iterate to the end, break, or abort to end it. Bad
+   * filters throw here.
    */
   events(opts: EventsOptions = {}): AsyncGenerator<EngineEvent> {
     const filter = new EventFilter(opts.filters ?? {});
+    const signal = opts.signal;
     const since = opts.since !== undefined ? BigInt(Math.round(seconds(opts.since) * 1e6)) * 1000n : undefined;
-    return this.eventStream(filter, since, opts.signal);
-  }
-
-  private async *eventStream(filter: EventFilter, since: bigint | undefined, signal: AbortSignal | undefined): AsyncGenerator<EngineEvent> {
     const queue: EngineEvent[] = since !== undefined ? this.bus.past({ since, filter }) : [];
     let wake: (() => void) | undefined;
+    let ended = false;
     const unsubscribe = this.bus.subscribe((e) => {
       if (!filter.matches(e)) return;
       queue.push(e);
       wake?.();
     });
-    const onAbort = () => wake?.();
-    signal?.addEventListener("abort", onAbort);
-    try {
-      while (!signal?.aborted) {
-        while (queue.length && !signal?.aborted) yield queue.shift()!;
-        if (signal?.aborted) break;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-    } finally {
+    const end = () => {
+      ended = true;
       unsubscribe();
-      signal?.removeEventListener("abort", onAbort);
-    }
+      signal?.removeEventListener("abort", end);
+      wake?.();
+    };
+    if (signal?.aborted) end();
+    else signal?.addEventListener("abort", end);
+    const stream = (async function* () {
+      try {
+        for (;;) {
+          while (queue.length && !ended) yield queue.shift()!;
+          if (ended) return;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
+      } finally {
+        end();
+      }
+    })();
+    // return() before the first next() never enters the body: unsubscribe here too
+    const finish = stream.return.bind(stream);
+    stream.return = (value) => {
+      end();
+      return finish(value);
+    };
+    return stream;
   }
 
   /** A container's output, line by line with its stream and time; with `follow`, as it is written. */
@@ -191,6 +208,28 @@ export class Engine {
   async close(): Promise<void> {
     await this.containers.close();
   }
+}
+
+/** Fails when a live cove daemon serves the root (its cove.pid): two owners would each keep their own view. */
+async function refuseDaemonRoot(root: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(root, "cove.pid"), "utf8")).trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  let cmdline: string;
+  try {
+    cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return; // not running
+  }
+  if (!/node|cove/.test(cmdline)) return; // a recycled PID
+  throw conflict(`a cove daemon (pid ${pid}) serves the root ${root}`, {
+    code: "engine.root-in-use",
+    hint: `use the daemon through its API (new EngineClient({ socket: "/run/cove/cove.sock" })), or open the Engine on another root`,
+  });
 }
 
 /** The default stats source: the container's cgroup counters, read by the runtime every interval. */
