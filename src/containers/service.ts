@@ -1375,6 +1375,8 @@ export class ContainerService {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
           pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
+          // a tty's output reaches only connected clients: hold the process until ours is there
+          ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
         },
       });
     } catch (err) {
