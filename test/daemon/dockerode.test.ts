@@ -179,6 +179,26 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
     assert.match(gone.message, /^No such container: /);
   });
 
+  it("runs a container with its run() helper (attach, start, wait)", async () => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stdout = "";
+    let stderr = "";
+    out.on("data", (d: Buffer) => (stdout += d.toString()));
+    err.on("data", (d: Buffer) => (stderr += d.toString()));
+    const [result, container] = (await docker.run("busybox", ["sh", "-c", "echo hi; echo oops >&2; exit 2"], [out, err], { Tty: false, HostConfig: noNetwork })) as [
+      { StatusCode: number },
+      Docker.Container,
+    ];
+    try {
+      assert.equal(result.StatusCode, 2);
+      assert.equal(stdout, "hi\n");
+      assert.equal(stderr, "oops\n");
+    } finally {
+      await container.remove();
+    }
+  });
+
   it("follows logs until the container exits", async () => {
     const container = await docker.createContainer({ Image: "busybox", Cmd: ["sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.3; done; echo bye >&2"], HostConfig: noNetwork });
     try {
@@ -243,6 +263,77 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
     } finally {
       await container.remove({ force: true });
     }
+  });
+
+  it("tags, shows history, saves, removes, loads and prunes images", async () => {
+    const image = docker.getImage("busybox");
+    await image.tag({ repo: "dockerode/bb", tag: "1" });
+    assert.deepEqual((await docker.getImage("dockerode/bb:1").inspect()).RepoTags.sort(), ["busybox:latest", "dockerode/bb:1"]);
+    const history = await image.history();
+    assert.equal(history.length, 1);
+    assert.equal(history[0].Id, imageId);
+
+    const archive = (await image.get()) as unknown as Readable;
+    const chunks: Buffer[] = [];
+    for await (const c of archive) chunks.push(c as Buffer);
+    const saved = Buffer.concat(chunks);
+    assert.ok(saved.length > 100_000);
+
+    assert.deepEqual(await docker.getImage("dockerode/bb:1").remove(), [{ Untagged: "dockerode/bb:1" }]);
+    const removed = (await image.remove()) as { Untagged?: string; Deleted?: string }[];
+    assert.deepEqual(removed[0], { Untagged: "busybox:latest" });
+    assert.ok(removed.some((r) => r.Deleted === imageId));
+    assert.deepEqual(await docker.listImages(), []);
+
+    const loading = (await docker.loadImage(new PassThrough().end(saved), { quiet: true })) as unknown as Readable;
+    let progress = "";
+    for await (const c of loading) progress += String(c);
+    assert.match(progress, /Loaded image: busybox:latest/);
+    assert.equal((await image.inspect()).Id, imageId);
+
+    const pruned = await docker.pruneImages();
+    assert.deepEqual(pruned.ImagesDeleted ?? [], [], "nothing dangling");
+    assert.equal(pruned.SpaceReclaimed, 0);
+    const df = await docker.df();
+    assert.deepEqual(
+      (df.Images as { Id: string }[]).map((i) => i.Id),
+      [imageId],
+    );
+  });
+
+  it("streams events, filtered by type and container", async () => {
+    const name = `dockerode-events-${process.pid}`;
+    const stream = (await docker.getEvents({ filters: { type: ["container"], container: [name] } })) as unknown as Readable;
+    const actions: string[] = [];
+    const seen = new Promise<void>((resolve, reject) => {
+      let rest = "";
+      stream.on("data", (d: Buffer) => {
+        rest += d.toString();
+        let nl: number;
+        while ((nl = rest.indexOf("\n")) >= 0) {
+          const ev = JSON.parse(rest.slice(0, nl)) as { Action: string; Actor: { Attributes: { name: string } } };
+          rest = rest.slice(nl + 1);
+          assert.equal(ev.Actor.Attributes.name, name);
+          actions.push(ev.Action);
+          if (ev.Action === "destroy") resolve();
+        }
+      });
+      stream.on("error", reject);
+    });
+    try {
+      // another container's events do not pass the filter
+      const other = await docker.createContainer({ Image: "busybox", Cmd: ["true"], HostConfig: noNetwork });
+      await other.remove();
+      const container = await docker.createContainer({ Image: "busybox", Cmd: ["true"], name, HostConfig: noNetwork });
+      const exited = container.wait({ condition: "next-exit" });
+      await container.start();
+      await exited;
+      await container.remove();
+      await seen;
+    } finally {
+      stream.destroy();
+    }
+    assert.deepEqual(actions, ["create", "start", "die", "destroy"]);
   });
 
   it("reports Docker's errors: unknown image on create, removing a running container", async () => {
