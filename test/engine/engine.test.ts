@@ -3,7 +3,9 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Engine, type EngineEvent } from "../../src/index.js";
@@ -144,6 +146,27 @@ describe("Engine (the library)", { skip }, () => {
     } finally {
       await engine.containers.remove(Id, { force: true });
     }
+  });
+
+  it("refuses a root that a live daemon serves, and names the way to reach it", async () => {
+    const root = path.join(base, "daemon-root");
+    await mkdir(root, { recursive: true });
+    // a live node process recorded as the root's daemon
+    const standIn = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      await writeFile(path.join(root, "cove.pid"), `${standIn.pid}\n`);
+      await assert.rejects(Engine.open({ root, runtimeRoot: path.join(base, "r2") }), (err: Error & { hint?: string }) => {
+        assert.equal(err.message, `a cove daemon (pid ${standIn.pid}) serves the root ${root}`);
+        assert.match(err.hint ?? "", /EngineClient/);
+        return true;
+      });
+    } finally {
+      standIn.kill("SIGKILL");
+    }
+    await once(standIn, "exit");
+    // the same file left by a dead daemon is no obstacle
+    const engine2 = await Engine.open({ root, runtimeRoot: path.join(base, "r2") });
+    await engine2.close();
   });
 
   it("leaves running containers to a later engine on the same root", async () => {
