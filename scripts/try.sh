@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Runs a real container end to end on a fresh machine: sets up cove, makes an OCI bundle from
-# Debian's busybox-static, and runs it with cove's runtime (`cove runtime run`, runc's CLI).
-# Usage: bash scripts/try.sh [COMMAND...]   (default: a short tour of the container)
+# Runs a real container on a fresh machine through cove's CLI and daemon: sets up cove (Debian
+# packages, npm dependencies, native parts, TypeScript), makes a busybox image offline from
+# Debian's busybox-static (a rootfs tar given to `cove import`), then `cove run --rm busybox ...`.
+# The CLI starts the daemon on first use (socket /run/cove/cove.sock, state /var/lib/cove, log in
+# /var/lib/cove/daemon.log) and leaves it running for the next command. Safe to run again: the
+# image is made once.
+# Usage: sudo bash scripts/try.sh [COMMAND...]   (default: sh -c 'echo hello from $(hostname)')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 
-bundle=${COVE_DEMO_BUNDLE:-/var/lib/cove/demo-bundle}
-if [ ! -x "$bundle/rootfs/bin/sh" ]; then
-  mkdir -p "$bundle/rootfs"/{bin,proc,sys,dev,etc,tmp,root}
-  cp /bin/busybox "$bundle/rootfs/bin/busybox"
-  chroot "$bundle/rootfs" /bin/busybox --install -s /bin
-  echo "root:x:0:0:root:/root:/bin/sh" > "$bundle/rootfs/etc/passwd"
-  echo "root:x:0:" > "$bundle/rootfs/etc/group"
+cove() { node dist/src/cli/main.js "$@"; }
+
+if ! cove image inspect --format '{{.Id}}' busybox:latest >/dev/null 2>&1; then
+  # the static binary from Debian's busybox-static (setup.sh installs it): it runs in an empty rootfs
+  busybox=$(dpkg -L busybox-static 2>/dev/null | grep -E '/bin/busybox$' | head -n 1 || true)
+  if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
+    echo "try: no static busybox found; install Debian's busybox-static (apt-get install busybox-static)" >&2
+    exit 1
+  fi
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  rootfs=$work/rootfs
+  mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,root,proc,sys,dev,tmp}
+  chmod 1777 "$rootfs/tmp"
+  cp "$busybox" "$rootfs/bin/busybox"
+  chroot "$rootfs" /bin/busybox --install -s
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
+  tar -C "$rootfs" --numeric-owner -c . | cove import -c 'CMD ["sh"]' -m "busybox-static from Debian" - busybox:latest >/dev/null
 fi
+
 if [ $# -eq 0 ]; then
-  set -- sh -c 'echo "hello from a cove container: $(hostname), pid $$"; id; ps; ls /'
+  set -- sh -c 'echo hello from $(hostname)'
 fi
-rm -f "$bundle/config.json"
-node dist/src/cli/main.js runtime spec --bundle "$bundle"
-# a non-interactive process running the given command
-node -e '
-  const fs = require("fs"); const file = process.argv[1];
-  const spec = JSON.parse(fs.readFileSync(file, "utf8"));
-  spec.process.terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
-  spec.process.args = process.argv.slice(2);
-  fs.writeFileSync(file, JSON.stringify(spec, null, 2));
-' "$bundle/config.json" "$@"
-exec node dist/src/cli/main.js runtime run --bundle "$bundle" "cove-demo-$$"
+terminal=()
+if [ -t 0 ] && [ -t 1 ]; then terminal=(-it); fi
+exec node dist/src/cli/main.js run --rm "${terminal[@]}" busybox "$@"

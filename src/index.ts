@@ -9,6 +9,8 @@ export { defaultSpec, validateSpec, loadConfig } from "./runtime/config/index.js
 export { defaultSeccompProfile, compileSeccomp } from "./runtime/seccomp/index.js";
 export { ImageService } from "./images/service.js";
 export { parseNormalizedNamed, familiarString } from "./images/index.js";
-export { Engine, type EngineOptions, type RunResult } from "./engine/index.js";
+export { Engine, type EngineOptions, type EngineEvent, type EventsOptions, type LogOptions, type RunResult, type StatsOptions, type StatsSample, type StatsSource } from "./engine/index.js";
+export type { CgroupStats } from "./runtime/cgroups/index.js";
+export { EngineClient, EngineError, type EngineClientOptions } from "./client/index.js";
 export { ContainerService } from "./containers/index.js";
 export type { CreateBody, ContainerInspect, ContainerSummary, DockerEvent, LogEntry } from "./containers/types.js";

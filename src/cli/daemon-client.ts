@@ -30,12 +30,17 @@ async function answers(client: EngineClient): Promise<boolean> {
 /**
  * A client for the daemon, starting `cove daemon` in the background when the default socket
  * has none (only as root, and only for the default socket and the given state root).
+ * With `rootGiven` (--root or $COVE_ROOT) a daemon already on the default socket must serve that
+ * root: commands never act on another root's images and containers unnoticed.
  */
-export async function connect(root: string, env: NodeJS.ProcessEnv = process.env): Promise<EngineClient> {
+export async function connect(root: string, env: NodeJS.ProcessEnv = process.env, opts: { rootGiven?: boolean } = {}): Promise<EngineClient> {
   const socket = socketPath(env);
   const client = new EngineClient({ socket });
-  if (await answers(client)) return client;
   const explicit = env.COVE_HOST !== undefined || env.DOCKER_HOST !== undefined;
+  if (await answers(client)) {
+    if (opts.rootGiven && !explicit) await checkRoot(client, root);
+    return client;
+  }
   if (explicit || process.getuid?.() !== 0) return client; // report the connection error as docker does
   mkdirSync(root, { recursive: true, mode: 0o711 });
   const log = openSync(path.join(root, "daemon.log"), "a");
@@ -53,5 +58,15 @@ export async function connect(root: string, env: NodeJS.ProcessEnv = process.env
   }
   throw new CoveError("unavailable", `could not start the cove daemon on ${socket}`, {
     hint: `see ${path.join(root, "daemon.log")}, or start it yourself: cove daemon`,
+  });
+}
+
+/** Fails when the daemon on the socket serves another state root than the one asked for. */
+export async function checkRoot(client: EngineClient, root: string): Promise<void> {
+  const served = (await client.info()).DockerRootDir;
+  if (typeof served !== "string" || path.resolve(served) === path.resolve(root)) return;
+  throw new CoveError("conflict", `the cove daemon on ${client.socket} serves the root ${served}, not ${path.resolve(root)}`, {
+    code: "cli.root-mismatch",
+    hint: `stop that daemon to start one on ${path.resolve(root)}, or give its socket with COVE_HOST=unix://PATH for a daemon started with --root ${path.resolve(root)}`,
   });
 }

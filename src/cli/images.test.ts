@@ -1,14 +1,26 @@
+// The image commands against the daemon's own image and system routes (served in process on a
+// temp socket and root, no container service: these tests need no root).
+
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough, Writable } from "node:stream";
+import { EngineClient } from "../client/index.js";
+import { EventBus } from "../daemon/events.js";
+import { imageRoutes } from "../daemon/images.js";
+import { Router } from "../daemon/router.js";
+import { systemRoutes } from "../daemon/system.js";
+import { ImageService } from "../images/service.js";
 import { makeTar } from "../snapshots/testing.js";
 import { imageCommands, type CommandContext } from "./images.js";
 
 let dir: string;
 let root: string;
+let server: http.Server;
+let client: EngineClient;
 let rootfsTar: string;
 let imageId: string;
 let created: number;
@@ -38,7 +50,7 @@ async function cove(command: string, argv: string[], opts: { now?: number; stdin
   const stdin = opts.stdin ?? new PassThrough();
   (stdin as PassThrough & { isTTY?: boolean }).isTTY = opts.stdinTTY ?? false;
   if (!opts.stdin) stdin.end();
-  const ctx: CommandContext = { root, io: { stdout, stderr, stdin }, ...(opts.now !== undefined ? { now: opts.now } : {}) };
+  const ctx: CommandContext = { client, io: { stdout, stderr, stdin }, ...(opts.now !== undefined ? { now: opts.now } : {}) };
   const fn = imageCommands[command];
   assert.ok(fn, `no command ${command}`);
   const code = await fn(argv, ctx);
@@ -48,6 +60,15 @@ async function cove(command: string, argv: string[], opts: { now?: number; stdin
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "cove-cli-images-"));
   root = path.join(dir, "root");
+  const images = await ImageService.open({ root });
+  const events = new EventBus();
+  const router = new Router({ log: () => undefined });
+  systemRoutes(router, { root, id: "test", images, events, containers: async () => ({ total: 0, running: 0, paused: 0, stopped: 0 }) });
+  imageRoutes(router, { images, events });
+  server = http.createServer({ requestTimeout: 0 }, (req, res) => void router.handle(req, res));
+  const socket = path.join(dir, "api.sock");
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  client = new EngineClient({ socket });
   rootfsTar = path.join(dir, "rootfs.tar");
   const tar = await makeTar([
     { header: { name: "etc/", type: "directory", mode: 0o755 } },
@@ -59,6 +80,10 @@ before(async () => {
 });
 
 after(async () => {
+  if (server) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
   await rm(dir, { recursive: true, force: true });
 });
 

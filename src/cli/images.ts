@@ -1,17 +1,20 @@
 // The image commands of the cove CLI, with the docker CLI's flags, output and exit codes:
 // images / image ls, image inspect / inspect, history, tag, rmi / image rm, image prune, save,
-// load, import, and the image part of system df. They run against the local image service
-// (no daemon); errors from the service print as the docker CLI prints daemon errors
-// ("Error response from daemon: No such image: foo:latest"), exit status 1; flag errors exit 125.
+// load, import, and system df. They go through the daemon's Engine API (EngineClient), as the
+// container commands do, so a running daemon always sees the images the CLI loads or removes.
+// Daemon errors print as the docker CLI prints them ("Error response from daemon: No such image:
+// foo:latest"), exit status 1; flag errors exit 125.
 
 import { createReadStream, createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { finished } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
 import { CoveError, invalid, unsupported } from "../common/errors.js";
-import type { HistoryItem, ImageInspect, ImageService, ImageSummary } from "../images/service.js";
-import { familiarName, parseNormalizedNamed } from "../images/reference.js";
+import type { EngineClient } from "../client/engine.js";
+import { jsonLines, type ProgressMessage } from "../client/stream.js";
+import type { ContainerSummary, ImageHistoryItem, ImageInspectAPI, ImageSummaryAPI } from "../client/types.js";
+import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
 import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, truncateID } from "./units.js";
@@ -25,12 +28,13 @@ export interface CommandIO {
 }
 
 export interface CommandContext {
-  /** The state root (--root, COVE_ROOT, default /var/lib/cove). */
-  root: string;
+  /**
+   * The daemon's client, or a function that connects to it (main.ts passes one that starts the
+   * daemon on first use, so `--help` and flag errors never start a daemon).
+   */
+  client: EngineClient | (() => Promise<EngineClient>);
   /** Streams; process.stdout/stderr/stdin when not given (tests pass their own). */
   io?: Partial<CommandIO>;
-  /** Opens the image service (tests may inject one). */
-  openService?: (root: string) => Promise<ImageService>;
   /** Current time in ms, for "2 hours ago" (tests pin it). */
   now?: number;
 }
@@ -39,9 +43,8 @@ export type ImageCommand = (argv: string[], ctx: CommandContext) => Promise<numb
 
 interface Run {
   io: CommandIO;
-  root: string;
   now: number;
-  service(): Promise<ImageService>;
+  client(): Promise<EngineClient>;
   out(s: string): void;
   err(s: string): void;
 }
@@ -52,16 +55,14 @@ function makeRun(ctx: CommandContext): Run {
     stderr: ctx.io?.stderr ?? process.stderr,
     stdin: ctx.io?.stdin ?? process.stdin,
   };
-  let svc: Promise<ImageService> | undefined;
+  let client: Promise<EngineClient> | undefined;
   return {
     io,
-    root: ctx.root,
     now: ctx.now ?? Date.now(),
-    service: () => {
-      svc ??= ctx.openService
-        ? ctx.openService(ctx.root)
-        : import("../images/service.js").then(({ ImageService }) => ImageService.open({ root: ctx.root }));
-      return svc;
+    client: () => {
+      const c = ctx.client;
+      client ??= typeof c === "function" ? c() : Promise.resolve(c);
+      return client;
     },
     out: (s) => void io.stdout.write(s),
     err: (s) => void io.stderr.write(s),
@@ -81,7 +82,9 @@ function report(run: Run, err: unknown): number {
 /** One error as the docker CLI prints it: client-side errors plain, engine errors as daemon errors. */
 function errorLine(err: unknown): string {
   if (err instanceof CoveError) {
-    if (err.code.startsWith("template.") || err.code.startsWith("cli.")) return err.message;
+    if (err.code === "cli.root-mismatch") return err.describe();
+    if (err.code.startsWith("template.") || err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
+    if (err.code === "engine.stream") return err.message;
     return `Error response from daemon: ${err.message}`;
   }
   return `Error: ${(err as Error)?.message ?? String(err)}`;
@@ -125,7 +128,7 @@ export class ImageRow extends RowContext {
   }
 
   constructor(
-    private readonly img: ImageSummary,
+    private readonly img: ImageSummaryAPI,
     private readonly repo: string,
     private readonly tag: string,
     private readonly digest: string,
@@ -192,7 +195,7 @@ const IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}
 const IMAGE_TABLE_DIGEST = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 /** docker/cli's imageFormat: one row per repository:tag (and per digest with --digests). */
-export function imageRows(images: ImageSummary[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
+export function imageRows(images: ImageSummaryAPI[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const img of images) {
     const repoTags = new Map<string, string[]>();
@@ -248,7 +251,7 @@ export class HistoryRow extends RowContext {
   }
 
   constructor(
-    private readonly h: HistoryItem,
+    private readonly h: ImageHistoryItem,
     private readonly trunc: boolean,
     private readonly human: boolean,
     private readonly now: number,
@@ -318,8 +321,8 @@ const imagesList = (name: string) =>
     const filters = parseFilters(flags.filter, name);
     if (args[0] !== undefined) (filters.reference ??= []).push(args[0]);
     if (flags.tree) throw unsupported("--tree is not supported", { code: "cli.unsupported" });
-    const svc = await run.service();
-    const images = await svc.list({ all: flags.all, filters, digests: flags.digests });
+    const client = await run.client();
+    const images = await client.imageList({ all: flags.all, filters });
     let format = flags.format ?? "";
     if (format === "") format = "table";
     if (format === "table") format = flags.quiet ? "{{.ID}}" : flags.digests ? IMAGE_TABLE_DIGEST : IMAGE_TABLE;
@@ -329,13 +332,14 @@ const imagesList = (name: string) =>
   });
 
 /** Marks the map-typed fields of an inspect result, so Go printing and JSON sort their keys. */
-function markInspectMaps(img: ImageInspect): ImageInspect {
-  const c = img.Config as unknown as Record<string, unknown>;
+function markInspectMaps(img: ImageInspectAPI): ImageInspectAPI {
+  const c = (img.Config ?? {}) as Record<string, unknown>;
   for (const k of ["Labels", "ExposedPorts", "Volumes"]) {
     const v = c[k];
     if (v && typeof v === "object" && !Array.isArray(v)) goMap(v);
   }
-  if (img.GraphDriver?.Data) goMap(img.GraphDriver.Data);
+  const data = (img.GraphDriver as { Data?: unknown } | undefined)?.Data;
+  if (data && typeof data === "object") goMap(data);
   return img;
 }
 
@@ -376,12 +380,12 @@ const imageInspect = (name: string) =>
           throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
         }
       }
-      const svc = await run.service();
-      const found: ImageInspect[] = [];
+      const client = await run.client();
+      const found: ImageInspectAPI[] = [];
       const errors: string[] = [];
       for (const ref of args) {
         try {
-          found.push(markInspectMaps(await svc.inspect(ref)));
+          found.push(markInspectMaps(await client.imageInspect(ref)));
         } catch (err) {
           if (!(err instanceof CoveError)) throw err;
           errors.push(errorLine(err));
@@ -407,8 +411,8 @@ const HISTORY_FLAGS = {
 
 const imageHistory = (name: string) =>
   command({ name, usage: `cove ${name} [OPTIONS] IMAGE`, summary: "Show the history of an image", flags: HISTORY_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
-    const svc = await run.service();
-    const items = await svc.history(args[0]!);
+    const client = await run.client();
+    const items = await client.imageHistory(args[0]!);
     let format = flags.format ?? "";
     if (format === "" || format === "table") format = flags.quiet ? "{{.ID}}" : HISTORY_TABLE;
     const rows = items.map((h) => new HistoryRow(h, !flags["no-trunc"], flags.human, run.now));
@@ -420,8 +424,17 @@ const imageTag = (name: string) =>
   command(
     { name, usage: `cove ${name} SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]`, summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", flags: {}, args: { min: 2, max: 2 } },
     async ({ args }, run) => {
-      const svc = await run.service();
-      await svc.tag(args[0]!, args[1]!);
+      const [source, target] = [args[0]!, args[1]!];
+      // parsed here as the docker CLI does: the daemon gets repo and tag apart
+      let ref;
+      try {
+        ref = parseNormalizedNamed(target);
+      } catch (err) {
+        throw invalid(`Error parsing reference: "${target}" is not a valid repository/tag: ${(err as Error).message}`, { code: "cli.reference" });
+      }
+      if (ref.digest !== undefined) throw invalid("refusing to create a tag with a digest reference", { code: "cli.reference" });
+      const client = await run.client();
+      await client.imageTag(source, repositoryName(ref), ref.tag ?? "latest");
       return 0;
     },
   );
@@ -434,11 +447,11 @@ const RMI_FLAGS = {
 
 const imageRemove = (name: string) =>
   command({ name, usage: `cove ${name} [OPTIONS] IMAGE [IMAGE...]`, summary: "Remove one or more images", flags: RMI_FLAGS, args: { min: 1 } }, async ({ flags, args }, run) => {
-    const svc = await run.service();
+    const client = await run.client();
     const errors: string[] = [];
     for (const ref of args) {
       try {
-        const items = await svc.remove(ref, { force: flags.force, noPrune: flags["no-prune"] });
+        const items = await client.imageRemove(ref, { force: flags.force, noprune: flags["no-prune"] });
         for (const d of items) {
           if (d.Untagged) run.out(`Untagged: ${d.Untagged}\n`);
           if (d.Deleted) run.out(`Deleted: ${d.Deleted}\n`);
@@ -504,9 +517,10 @@ const imagePrune = command(
         : "WARNING! This will remove all dangling images.";
       if (!(await confirm(run, warning, "image prune"))) return 0;
     }
-    const svc = await run.service();
-    const res = await svc.prune({ all: flags.all, filters });
-    if (res.ImagesDeleted.length > 0) {
+    const client = await run.client();
+    // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
+    const res = await client.imagePrune({ ...filters, dangling: [...(filters.dangling ?? []), String(!flags.all)] });
+    if (res.ImagesDeleted && res.ImagesDeleted.length > 0) {
       let s = "Deleted Images:\n";
       for (const d of res.ImagesDeleted) s += d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`;
       run.out(s + "\n");
@@ -527,18 +541,18 @@ const imageSave = (name: string) =>
     async ({ flags, args }, run) => {
       if (flags.output === undefined || flags.output === "" || flags.output === "-") {
         if (run.io.stdout.isTTY) throw invalid("cowardly refusing to save to a terminal. Use the -o flag or redirect", { code: "cli.tty" });
-        const svc = await run.service();
-        await svc.save(args, run.io.stdout);
+        const tar = await (await run.client()).imageSave(args);
+        await pipeline(tar, run.io.stdout, { end: false });
         return 0;
       }
       const target = path.resolve(flags.output);
-      const svc = await run.service();
+      // the daemon answers an unknown image before any byte: no file is made then
+      const tar = await (await run.client()).imageSave(args);
       // Written beside the target and renamed into place, as docker's atomic writer does.
       const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
       const file = createWriteStream(tmp, { mode: 0o600 });
       try {
-        await svc.save(args, file);
-        if (!file.writableFinished) await finished(file);
+        await pipeline(tar, file);
         await rename(tmp, target);
       } catch (err) {
         file.destroy();
@@ -570,19 +584,27 @@ const imageLoad = (name: string) =>
       input = run.io.stdin;
     }
     // Progress only on a terminal, as docker asks the daemon for quiet output otherwise.
-    const showProgress = !flags.quiet && run.io.stdout.isTTY === true;
-    const svc = await run.service();
+    const quiet = flags.quiet || run.io.stdout.isTTY !== true;
     const platform = flags.platform[0];
-    const { loaded } = await svc.load(input, {
-      ...(platform ? { platform } : {}),
-      onProgress: (m) => {
-        if (!showProgress || m.status.startsWith("Loaded image")) return;
-        run.out(`${m.id ? m.id + ": " : ""}${m.status}${m.progress ? " " + m.progress : ""}\n`);
-      },
-    });
-    for (const l of loaded) run.out(l.startsWith("sha256:") ? `Loaded image ID: ${l}\n` : `Loaded image: ${l}\n`);
+    const res = await (await run.client()).imageLoad(input, { quiet, ...(platform ? { platform } : {}) });
+    await displayMessages(res, run);
     return 0;
   });
+
+/**
+ * Prints a JSON message stream as the docker CLI's jsonmessage does without a terminal: `stream`
+ * text as is, `status` lines (prefixed with the layer ID), and an `error` message as the command's
+ * failure.
+ */
+async function displayMessages(res: Readable, run: Run): Promise<void> {
+  for await (const m of jsonLines<ProgressMessage>(res)) {
+    if (m.error !== undefined || m.errorDetail?.message !== undefined) {
+      throw new CoveError("system", m.errorDetail?.message ?? m.error ?? "", { code: "engine.stream" });
+    }
+    if (m.stream !== undefined) run.out(m.stream);
+    else if (m.status !== undefined) run.out(`${m.id ? m.id + ": " : ""}${m.status}${m.progress ? " " + m.progress : ""}\n`);
+  }
+}
 
 const IMPORT_FLAGS = {
   change: { type: "list", short: "c", valueName: "list", description: "Apply Dockerfile instruction to the created image" },
@@ -595,24 +617,34 @@ const imageImport = (name: string) =>
     { name, usage: `cove ${name} [OPTIONS] file|URL|- [REPOSITORY[:TAG]]`, summary: "Import the contents from a tarball to create a filesystem image", flags: IMPORT_FLAGS, args: { min: 1, max: 2 } },
     async ({ flags, args }, run) => {
       const source = args[0]!;
-      let input: Readable;
-      if (source === "-") input = run.io.stdin;
-      else if (/^https?:\/\//.test(source)) throw unsupported(`importing from a URL is not supported: ${source}`, { code: "cli.unsupported", hint: "download the file and import it" });
-      else {
-        input = createReadStream(source);
-        await new Promise<void>((resolve, reject) => {
-          input.once("open", () => resolve());
-          input.once("error", (e) => reject(invalid(`open ${source}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : e.message}`, { code: "cli.input" })));
-        });
+      const reference = args[1];
+      if (reference !== undefined) {
+        try {
+          parseNormalizedNamed(reference);
+        } catch (err) {
+          throw invalid((err as Error).message, { code: "cli.reference" });
+        }
       }
-      const svc = await run.service();
-      const id = await svc.importRootfs(input, {
-        ...(args[1] !== undefined ? { reference: args[1] } : {}),
+      let input: Readable | undefined;
+      let fromSrc = "-";
+      if (source === "-") input = run.io.stdin;
+      else if (/^https?:\/\//.test(source)) fromSrc = source; // the daemon fetches (or refuses) a URL
+      else {
+        const file = createReadStream(source);
+        await new Promise<void>((resolve, reject) => {
+          file.once("open", () => resolve());
+          file.once("error", (e) => reject(invalid(`open ${source}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : e.message}`, { code: "cli.input" })));
+        });
+        input = file;
+      }
+      const res = await (await run.client()).imageImport(input, {
+        fromSrc,
+        ...(reference !== undefined ? { repo: reference } : {}),
         ...(flags.change.length > 0 ? { changes: flags.change } : {}),
         ...(flags.message !== undefined ? { message: flags.message } : {}),
-        ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+        ...(flags.platform !== undefined ? { platform: flags.platform.toLowerCase() } : {}),
       });
-      run.out(id + "\n");
+      await displayMessages(res, run);
       return 0;
     },
   );
@@ -659,8 +691,8 @@ const DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.R
 const DF_HEADERS = { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: "SIZE", Reclaimable: "RECLAIMABLE" };
 const DF_VERBOSE_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
 
-/** The image row of `docker system df`, from the service's df() result. */
-export function imageUsageRow(df: { LayersSize: number; Images: ImageSummary[] }): DiskUsageRow {
+/** The image row of `docker system df`, from the daemon's /system/df answer. */
+export function imageUsageRow(df: { LayersSize: number; Images: ImageSummaryAPI[] }): DiskUsageRow {
   let used = 0;
   let active = 0;
   for (const i of df.Images) {
@@ -672,6 +704,18 @@ export function imageUsageRow(df: { LayersSize: number; Images: ImageSummary[] }
   return new DiskUsageRow("Images", df.Images.length, active, df.LayersSize, df.LayersSize - used, true);
 }
 
+/** The container row: docker counts running, paused and restarting containers as active. */
+export function containerUsageRow(containers: ContainerSummary[]): DiskUsageRow {
+  const active = (c: ContainerSummary) => ["running", "paused", "restarting"].includes(c.State);
+  let size = 0;
+  let reclaimable = 0;
+  for (const c of containers) {
+    size += c.SizeRw ?? 0;
+    if (!active(c)) reclaimable += c.SizeRw ?? 0;
+  }
+  return new DiskUsageRow("Containers", containers.length, containers.filter(active).length, size, reclaimable, true);
+}
+
 const DF_FLAGS = {
   format: { type: "string", valueName: "string", description: "Format output using a custom template" },
   verbose: { type: "bool", short: "v", description: "Show detailed information on space usage" },
@@ -680,24 +724,42 @@ const DF_FLAGS = {
 const systemDf = command(
   { name: "system df", usage: "cove system df [OPTIONS]", summary: "Show docker disk usage", flags: DF_FLAGS, args: { max: 0 } },
   async ({ flags }, run) => {
-    const svc = await run.service();
-    const df = await svc.df();
-    // No container, volume or build cache services yet: their rows are empty.
-    const images = df.Images.map((i) => ({ ...i, Containers: i.Containers < 0 ? 0 : i.Containers }));
+    const df = await (await run.client()).systemDf();
+    const images = (df.Images ?? []).map((i) => ({ ...i, Containers: i.Containers < 0 ? 0 : i.Containers }));
+    const containers = df.Containers ?? [];
+    const volumes = df.Volumes ?? [];
+    const cache = df.BuildCache ?? [];
     const usage = { LayersSize: df.LayersSize, Images: images };
     if (!flags.verbose) {
+      const volumeSize = (v: (typeof volumes)[number]) => Math.max(v.UsageData?.Size ?? 0, 0);
       const rows = [
         imageUsageRow(usage),
-        new DiskUsageRow("Containers", 0, 0, 0, 0, true),
-        new DiskUsageRow("Local Volumes", 0, 0, 0, 0, true),
-        new DiskUsageRow("Build Cache", 0, 0, 0, 0, false),
+        containerUsageRow(containers),
+        new DiskUsageRow(
+          "Local Volumes",
+          volumes.length,
+          volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length,
+          volumes.reduce((n, v) => n + volumeSize(v), 0),
+          volumes.filter((v) => (v.UsageData?.RefCount ?? 0) === 0).reduce((n, v) => n + volumeSize(v), 0),
+          true,
+        ),
+        new DiskUsageRow(
+          "Build Cache",
+          cache.length,
+          cache.filter((b) => b.InUse).length,
+          cache.reduce((n, b) => n + b.Size, 0),
+          cache.filter((b) => !b.InUse && !b.Shared).reduce((n, b) => n + b.Size, 0),
+          false,
+        ),
       ];
       run.out(formatRows(flags.format, rows, DF_TABLE, DF_HEADERS));
       return 0;
     }
     const rows = imageRows(images, { digests: false, trunc: true, now: run.now });
+    const { ContainerRow } = await import("./containers.js");
+    const containerRows = containers.map((c) => new ContainerRow(c, true, run.now));
     if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
-      const all = goMap({ Images: rows, Containers: [], Volumes: [], BuildCache: [] });
+      const all = goMap({ Images: rows, Containers: containerRows, Volumes: [], BuildCache: [] });
       const source = flags.format === "json" ? "{{json .}}" : flags.format;
       run.out(formatRows(source, [all], "", {}));
       return 0;
@@ -705,13 +767,14 @@ const systemDf = command(
     let s = "Images space usage:\n\n";
     s += formatRows(DF_VERBOSE_IMAGES, rows, DF_VERBOSE_IMAGES, IMAGE_HEADERS);
     s += "\nContainers space usage:\n\n";
-    s += formatRows("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Names}}", [], "", {
+    const containerTable = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+    s += formatRows(containerTable, containerRows, containerTable, {
       ID: "CONTAINER ID",
       Image: "IMAGE",
       Command: "COMMAND",
       LocalVolumes: "LOCAL VOLUMES",
       Size: "SIZE",
-      CreatedAt: "CREATED",
+      RunningFor: "CREATED",
       Status: "STATUS",
       Names: "NAMES",
     });

@@ -6,7 +6,7 @@ import { CoveError } from "../common/errors.js";
 
 const USAGE = `usage: cove [--root DIR] COMMAND [OPTIONS]
 
-Images:
+Images (through the daemon, started on first use):
   images, image ls     list images            inspect, image inspect  show an image as JSON
   history              an image's layers      tag                     name an image
   rmi, image rm        remove images          image prune             remove unused images
@@ -26,11 +26,13 @@ Engine:
 Global options:
   --root DIR           state directory (default /var/lib/cove, or $COVE_ROOT)`;
 
-/** Splits the global --root flag from the command line. */
-function globals(argv: string[]): { root: string; rest: string[] } {
+/** Splits the global --root flag from the command line; rootGiven when the flag or $COVE_ROOT chose it. */
+function globals(argv: string[]): { root: string; rootGiven: boolean; rest: string[] } {
   let root = process.env.COVE_ROOT ?? "/var/lib/cove";
+  let rootGiven = process.env.COVE_ROOT !== undefined;
   let i = 0;
   while (i < argv.length && argv[i]!.startsWith("--root")) {
+    rootGiven = true;
     if (argv[i] === "--root") {
       root = argv[i + 1] ?? root;
       i += 2;
@@ -39,11 +41,11 @@ function globals(argv: string[]): { root: string; rest: string[] } {
       i += 1;
     }
   }
-  return { root, rest: argv.slice(i) };
+  return { root, rootGiven, rest: argv.slice(i) };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { root, rest } = globals(argv);
+  const { root, rootGiven, rest } = globals(argv);
   const [command, ...args] = rest;
   switch (command) {
     case "runtime": {
@@ -65,19 +67,21 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? 1 : 0;
   }
   const { imageCommands } = await import("./images.js");
+  const { connect } = await import("./daemon-client.js");
   const two = `${command} ${args[0] ?? ""}`;
-  // image commands work on the local store; "inspect" is an image's unless a container has the name
-  if (imageCommands[two]) return imageCommands[two](args.slice(1), { root });
-  if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { root });
+  // image commands go through the daemon too (started on first use, on this root), so a running
+  // daemon sees what they change; "inspect" is an image's unless a container has the name
+  const daemon = () => connect(root, process.env, { rootGiven });
+  if (imageCommands[two]) return imageCommands[two](args.slice(1), { client: daemon });
+  if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { client: daemon });
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;
   if (!run) {
     process.stderr.write(`cove: '${[command, ...args.slice(0, 1)].join(" ")}' is not a cove command.\nSee 'cove --help'\n`);
     return 125;
   }
-  const { connect } = await import("./daemon-client.js");
-  const client = await connect(root);
-  if (command === "inspect" && imageCommands.inspect && !(await isContainer(client, args))) return imageCommands.inspect(args, { root });
+  const client = await connect(root, process.env, { rootGiven });
+  if (command === "inspect" && imageCommands.inspect && !(await isContainer(client, args))) return imageCommands.inspect(args, { client });
   return run.fn(run.argv, { client });
 }
 

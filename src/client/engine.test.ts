@@ -116,6 +116,8 @@ describe("streams", () => {
 
   it("encodes queries as the docker CLI does", () => {
     assert.equal(encodeQuery({ a: true, b: false, c: undefined, d: "x y", f: {} }), "?a=1&b=0&d=x%20y");
+    // arrays repeat the key, as Go's url.Values (names=a&names=b for /images/get)
+    assert.equal(encodeQuery({ names: ["busybox", "my/app:1"], none: [] }), "?names=busybox&names=my%2Fapp%3A1");
     assert.ok(compareVersions("1.41", "1.47") < 0);
     assert.ok(compareVersions("1.100", "1.47") > 0);
   });

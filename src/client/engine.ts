@@ -14,10 +14,14 @@ import type {
   ContainerInspect,
   ContainerSummary,
   CreateResponse,
+  DiskUsageResponse,
   EventMessage,
   ExecCreateOptions,
   ExecInspect,
+  ImageDeleteItem,
+  ImageHistoryItem,
   ImageInspectAPI,
+  ImagePruneResponse,
   ImageSummaryAPI,
   InfoResponse,
   PathStat,
@@ -47,7 +51,8 @@ export class EngineError extends CoveError {
   }
 }
 
-export type QueryValue = string | number | boolean | undefined | null | Record<string, string[]>;
+/** A string[] repeats the key (names=a&names=b); an object is sent as JSON (filters). */
+export type QueryValue = string | number | boolean | undefined | null | string[] | Record<string, string[]>;
 export type Query = Record<string, QueryValue>;
 
 export interface RequestOptions {
@@ -81,6 +86,10 @@ export function encodeQuery(query: Query | undefined): string {
   for (const [k, v] of Object.entries(query)) {
     if (v === undefined || v === null) continue;
     let s: string;
+    if (Array.isArray(v)) {
+      for (const item of v) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(item)}`);
+      continue;
+    }
     if (typeof v === "boolean") s = v ? "1" : "0";
     else if (typeof v === "object") {
       if (Object.keys(v).length === 0) continue;
@@ -110,6 +119,8 @@ function errorMessage(status: number, body: Buffer): string {
 }
 
 const enc = (s: string) => encodeURIComponent(s);
+/** An image name in a path: components escaped, slashes kept (the daemon's {name:.*} routes). */
+const encName = (name: string) => name.split("/").map(enc).join("/");
 
 export interface HijackedStream {
   /** The raw connection: reads the container's output, writes its stdin. */
@@ -416,7 +427,53 @@ export class EngineClient {
   }
 
   imageInspect(name: string): Promise<ImageInspectAPI> {
-    return this.json("GET", `/images/${name.split("/").map(enc).join("/")}/json`);
+    return this.json("GET", `/images/${encName(name)}/json`);
+  }
+
+  imageHistory(name: string): Promise<ImageHistoryItem[]> {
+    return this.json("GET", `/images/${encName(name)}/history`);
+  }
+
+  /** POST /images/{source}/tag: names the image repo:tag (tag "latest" when absent, as the daemon defaults). */
+  async imageTag(source: string, repo: string, tag?: string): Promise<void> {
+    await this.json("POST", `/images/${encName(source)}/tag`, { query: { repo, tag } });
+  }
+
+  /** DELETE /images/{name}: what was untagged and deleted. */
+  imageRemove(name: string, query: { force?: boolean; noprune?: boolean } = {}): Promise<ImageDeleteItem[]> {
+    return this.json("DELETE", `/images/${encName(name)}`, { query });
+  }
+
+  imagePrune(filters?: Record<string, string[]>): Promise<ImagePruneResponse> {
+    return this.json("POST", "/images/prune", { query: { filters } });
+  }
+
+  /** GET /images/get: the images as a docker-save tar stream. */
+  imageSave(names: string[]): Promise<http.IncomingMessage> {
+    return this.stream("GET", "/images/get", { query: { names } });
+  }
+
+  /** POST /images/load: sends the archive, answers a JSON progress stream. */
+  imageLoad(archive: Readable | Buffer, query: { quiet?: boolean; platform?: string } = {}): Promise<http.IncomingMessage> {
+    return this.stream("POST", "/images/load", { query: { quiet: query.quiet ?? false, platform: query.platform }, body: archive, headers: { "Content-Type": "application/x-tar" } });
+  }
+
+  /**
+   * POST /images/create?fromSrc: a root filesystem tar as a new image; `fromSrc` is "-" when the tar
+   * is the body. Answers a JSON progress stream whose last status is the image ID.
+   */
+  imageImport(
+    source: Readable | Buffer | undefined,
+    query: { fromSrc: string; repo?: string; tag?: string; message?: string; changes?: string[]; platform?: string },
+  ): Promise<http.IncomingMessage> {
+    return this.stream("POST", "/images/create", {
+      query,
+      ...(source !== undefined ? { body: source, headers: { "Content-Type": "application/x-tar" } } : {}),
+    });
+  }
+
+  systemDf(query: { type?: string[] } = {}): Promise<DiskUsageResponse> {
+    return this.json("GET", "/system/df", { query });
   }
 
   /** POST /images/create (pull) as a stream of progress messages. */

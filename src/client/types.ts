@@ -224,11 +224,19 @@ export interface StatsResponse {
 
 export interface ImageSummaryAPI {
   Id: string;
+  ParentId: string;
   RepoTags: string[] | null;
   RepoDigests: string[] | null;
+  /** Unix seconds. */
   Created: number;
   Size: number;
-  Labels?: Record<string, string> | null;
+  /** -1 unless asked for (shared-size=1 or /system/df). */
+  SharedSize: number;
+  /** API < 1.44 only. */
+  VirtualSize?: number;
+  Labels: Record<string, string> | null;
+  /** -1 unless counted (/system/df). */
+  Containers: number;
 }
 
 export interface ImageInspectAPI {
@@ -238,4 +246,34 @@ export interface ImageInspectAPI {
   Os?: string;
   Architecture?: string;
   [key: string]: unknown;
+}
+
+export interface ImageHistoryItem {
+  Id: string;
+  /** Unix seconds. */
+  Created: number;
+  CreatedBy: string;
+  Tags: string[] | null;
+  Size: number;
+  Comment: string;
+}
+
+/** One line of DELETE /images/{name} and of prune's ImagesDeleted. */
+export interface ImageDeleteItem {
+  Untagged?: string;
+  Deleted?: string;
+}
+
+export interface ImagePruneResponse {
+  ImagesDeleted: ImageDeleteItem[] | null;
+  SpaceReclaimed: number;
+}
+
+/** GET /system/df. */
+export interface DiskUsageResponse {
+  LayersSize: number;
+  Images: ImageSummaryAPI[] | null;
+  Containers: ContainerSummary[] | null;
+  Volumes: { Name: string; UsageData?: { Size: number; RefCount: number } | null }[] | null;
+  BuildCache: { ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean }[] | null;
 }

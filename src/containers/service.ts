@@ -415,8 +415,14 @@ export class ContainerService {
 
   private async save(c: Live): Promise<void> {
     if (this.closed) return;
-    await writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
-    await writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600);
+    try {
+      await writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
+      await writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600);
+    } catch (err) {
+      // removed while its exit was being recorded (wait/die seen, then rm): nothing left to save
+      if (c.rec.State.Status === "removing" || !this.containers.has(c.rec.ID)) return;
+      throw err;
+    }
   }
 
   /** Runs fn after the container's previous exclusive operation. */
@@ -1369,6 +1375,8 @@ export class ContainerService {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
           pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
+          // a tty's output reaches only connected clients: hold the process until ours is there
+          ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
         },
       });
     } catch (err) {

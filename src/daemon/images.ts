@@ -77,9 +77,11 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
 
   router.post("/images/load", async (c) => {
     const quiet = c.query.bool("quiet");
+    const platform = c.query.get("platform");
     const out = new JSONMessageStream(c.res);
     try {
       const { loaded } = await svc.load(c.req, {
+        ...(platform ? { platform } : {}),
         onProgress: (m) => {
           if (quiet || m.status.startsWith("Loaded image")) return;
           out.progress(m.status, m.id);

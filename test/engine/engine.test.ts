@@ -3,10 +3,12 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Engine, type DockerEvent } from "../../src/index.js";
+import { Engine, type EngineEvent } from "../../src/index.js";
 import { unmountAll } from "../../src/snapshots/index.js";
 import { importBusybox, tempDir } from "../images/fixtures.js";
 
@@ -52,7 +54,7 @@ describe("Engine (the library)", { skip }, () => {
   });
 
   it("streams container events as an async iterator", async () => {
-    const seen: DockerEvent[] = [];
+    const seen: EngineEvent[] = [];
     const collecting = (async () => {
       for await (const e of engine.events()) {
         seen.push(e);
@@ -65,6 +67,106 @@ describe("Engine (the library)", { skip }, () => {
       seen.filter((e) => e.Actor.ID === r.id).map((e) => e.Action.split(":")[0]),
       ["create", "start", "die", "destroy"],
     );
+  });
+
+  it("filters events by type, action and container name, and replays them with since", async () => {
+    const started = new Date();
+    const name = `cove-engine-events-${process.pid}`;
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const collecting = (async () => {
+      for await (const e of engine.events({ filters: { type: ["container"], event: ["start", "die"], container: [name] }, signal: controller.signal })) {
+        seen.push(`${e.Actor.Attributes.name} ${e.Action}`);
+        if (e.Action === "die") controller.abort();
+      }
+    })();
+    // another container's events must not pass the filter
+    await engine.run("busybox", ["true"], { HostConfig: { NetworkMode: "none" } });
+    const { Id } = await engine.containers.create({ Image: "busybox", Cmd: ["true"], HostConfig: { NetworkMode: "none" } }, { name });
+    try {
+      await engine.containers.start(Id);
+      await collecting;
+      assert.deepEqual(seen, [`${name} start`, `${name} die`]);
+      // the same events again from history, then nothing live: the abort ends the iterator
+      const replay = new AbortController();
+      const again: string[] = [];
+      for await (const e of engine.events({ since: started, filters: { container: [Id.slice(0, 12)] }, signal: replay.signal })) {
+        again.push(e.Action);
+        if (e.Action === "die") replay.abort();
+      }
+      assert.deepEqual(again, ["create", "start", "die"]);
+    } finally {
+      await engine.containers.remove(Id, { force: true });
+    }
+    assert.throws(() => engine.events({ filters: { colour: ["red"] } }), /invalid filter 'colour'/);
+  });
+
+  it("follows a container's logs as it writes them, and stops at its exit", async () => {
+    const { Id } = await engine.containers.create({
+      Image: "busybox",
+      Cmd: ["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo oops >&2"],
+      HostConfig: { NetworkMode: "none" },
+    });
+    try {
+      await engine.containers.start(Id);
+      const lines: string[] = [];
+      for await (const entry of engine.logs(Id, { follow: true })) lines.push(`${entry.stream}: ${entry.line.toString().trim()}`);
+      assert.deepEqual(lines, ["stdout: line 1", "stdout: line 2", "stdout: line 3", "stderr: oops"]);
+      const tail: string[] = [];
+      // as dockerd: the last lines of the log file, then the stream filter
+      for await (const entry of engine.logs(Id, { tail: 3, stderr: false })) tail.push(entry.line.toString().trim());
+      assert.deepEqual(tail, ["line 2", "line 3"]);
+      assert.throws(() => engine.logs(Id, { tail: -1 }), /tail must be a whole number/);
+    } finally {
+      await engine.containers.remove(Id, { force: true });
+    }
+  });
+
+  it("samples a running container's cgroup until it stops", async () => {
+    const { Id } = await engine.containers.create({
+      Image: "busybox",
+      Cmd: ["sh", "-c", "sleep 1"],
+      HostConfig: { NetworkMode: "none", Memory: 64 << 20 },
+    });
+    try {
+      await engine.containers.start(Id);
+      const samples = [];
+      for await (const s of engine.stats(Id, { intervalMs: 200 })) samples.push(s);
+      assert.ok(samples.length >= 2, `${samples.length} samples in a second`);
+      const first = samples[0]!;
+      assert.equal(first.id, Id);
+      assert.equal(first.cgroup.memory?.limit, 64 << 20);
+      assert.ok((first.cgroup.pids?.current ?? 0) >= 1);
+      assert.ok((samples.at(-1)!.cgroup.cpu?.usageTotal ?? 0) > 0);
+      assert.equal((await engine.containers.inspect(Id)).State.Running, false);
+      const none = [];
+      for await (const s of engine.stats(Id)) none.push(s);
+      assert.equal(none.length, 0, "a stopped container has no samples");
+      assert.throws(() => engine.stats("no-such-container"), /No such container/);
+    } finally {
+      await engine.containers.remove(Id, { force: true });
+    }
+  });
+
+  it("refuses a root that a live daemon serves, and names the way to reach it", async () => {
+    const root = path.join(base, "daemon-root");
+    await mkdir(root, { recursive: true });
+    // a live node process recorded as the root's daemon
+    const standIn = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      await writeFile(path.join(root, "cove.pid"), `${standIn.pid}\n`);
+      await assert.rejects(Engine.open({ root, runtimeRoot: path.join(base, "r2") }), (err: Error & { hint?: string }) => {
+        assert.equal(err.message, `a cove daemon (pid ${standIn.pid}) serves the root ${root}`);
+        assert.match(err.hint ?? "", /EngineClient/);
+        return true;
+      });
+    } finally {
+      standIn.kill("SIGKILL");
+    }
+    await once(standIn, "exit");
+    // the same file left by a dead daemon is no obstacle
+    const engine2 = await Engine.open({ root, runtimeRoot: path.join(base, "r2") });
+    await engine2.close();
   });
 
   it("leaves running containers to a later engine on the same root", async () => {
