@@ -19,8 +19,9 @@ import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "..
 import { writeFileAtomic } from "../common/fs.js";
 import type { ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import { RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
-import type { ProcessExit } from "../runtime/types.js";
+import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
@@ -137,6 +138,21 @@ export interface ContainerServiceOptions {
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
   initPath?: string;
+  /** The runc binary for HostConfig.Runtime "runc"; default runc on PATH, else /usr/sbin/runc. */
+  runcPath?: string;
+}
+
+/** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
+export const RUNTIME_NAMES = ["cove", "runc"] as const;
+
+/** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
+export function findRunc(): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
+  for (const d of dirs) {
+    const p = path.join(d, "runc");
+    if (existsSync(p)) return p;
+  }
+  return undefined;
 }
 
 export interface CreateResult {
@@ -333,6 +349,8 @@ export class ContainerService {
   readonly root: string;
   readonly runtimeRoot: string;
   readonly runtime: CoveRuntime;
+  /** runc for containers created with HostConfig.Runtime "runc", run under cove's monitors. */
+  readonly runc: RuncRuntime | undefined;
   private readonly images: ImageService;
   private readonly emit: (e: DockerEvent) => void;
   private readonly initPath: string;
@@ -346,6 +364,9 @@ export class ContainerService {
     this.root = opts.root;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.runtime = new CoveRuntime({ root: this.runtimeRoot });
+    const runcPath = opts.runcPath ?? findRunc();
+    // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
+    this.runc = runcPath ? new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(this.runtimeRoot), "runc"), monitorRoot: this.runtimeRoot }) : undefined;
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
@@ -401,6 +422,15 @@ export class ContainerService {
       if (hits.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`, { code: "container.ambiguous" });
     }
     throw notFound(`No such container: ${ref}`, { code: "container.not-found" });
+  }
+
+  /** The runtime a container runs on (HostConfig.Runtime, validated at create). */
+  private runtimeOf(c: Live): ContainerRuntime {
+    if (c.hc.Runtime === "runc") {
+      if (!this.runc) throw unsupported("the runc runtime is not available: runc is not installed", { code: "runtime.missing", hint: "install runc (apt-get install runc)" });
+      return this.runc;
+    }
+    return this.runtime;
   }
 
   private event(c: Live, action: string, extra: Record<string, string> = {}): void {
@@ -481,6 +511,8 @@ export class ContainerService {
     if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
       throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
     }
+    if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
+    if (hc.Runtime === "runc" && !this.runc) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
     if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
     const id = newId();
     const dir = path.join(this.containersDir(), id);
@@ -689,12 +721,12 @@ export class ContainerService {
       if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
       await writeFileAtomic(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
       // a previous run's runtime state (the daemon died before it cleaned up)
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       const logCfg = c.hc.LogConfig?.Config ?? {};
       const maxSize = logCfg["max-size"] ? (logCfg["max-size"] === "-1" ? 0 : parseSize(logCfg["max-size"], "max-size")) : DEFAULT_LOG_MAX_SIZE;
       const maxFiles = logCfg["max-file"] ? Number(logCfg["max-file"]) : DEFAULT_LOG_MAX_FILES;
       if (!Number.isInteger(maxFiles) || maxFiles < 1) throw invalid(`invalid max-file: ${logCfg["max-file"]}`, { field: "HostConfig.LogConfig.Config.max-file" });
-      const created = await this.runtime.create(id, {
+      const created = await this.runtimeOf(c).create(id, {
         bundle: c.dir,
         stdio: "ignore",
         io: {
@@ -711,7 +743,7 @@ export class ContainerService {
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
       await this.watchExit(c);
-      await this.runtime.start(id);
+      await this.runtimeOf(c).start(id);
       this.setStatus(c, "running");
       Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
       if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;
@@ -727,7 +759,7 @@ export class ContainerService {
       c.watcher?.close();
       c.watcher = undefined;
       if (c.pollTimer) clearInterval(c.pollTimer);
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
@@ -752,7 +784,7 @@ export class ContainerService {
     const poll = () => {
       if (c.pollTimer) return;
       c.pollTimer = setInterval(() => {
-        this.runtime.state(id).then(
+        this.runtimeOf(c).state(id).then(
           (s) => {
             if (s.status === "stopped") onExit();
           },
@@ -779,11 +811,11 @@ export class ContainerService {
     c.handlingExit = true;
     try {
       const id = c.rec.ID;
-      const exit = knownExit ?? (await this.runtime.wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
+      const exit = knownExit ?? (await this.runtimeOf(c).wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
       if (this.closed) return;
       if (c.healthTimer) clearTimeout(c.healthTimer);
       c.healthTimer = undefined;
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
@@ -848,12 +880,12 @@ export class ContainerService {
   private async signal(c: Live, sig: number): Promise<void> {
     this.event(c, "kill", { signal: String(sig) });
     try {
-      await this.runtime.kill(c.rec.ID, sig);
+      await this.runtimeOf(c).kill(c.rec.ID, sig);
     } catch (err) {
       if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) throw err;
     }
     if (c.rec.State.Paused) {
-      await this.runtime.resume(c.rec.ID).catch(() => undefined);
+      await this.runtimeOf(c).resume(c.rec.ID).catch(() => undefined);
       this.setStatus(c, "running");
       this.event(c, "unpause");
     }
@@ -896,7 +928,7 @@ export class ContainerService {
     await this.signal(c, sig);
     if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.runtime.kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
       await this.waitExited(c, -1);
     }
     this.event(c, "stop");
@@ -928,7 +960,7 @@ export class ContainerService {
     const c = this.find(ref);
     if (!this.isRunning(c) || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
     if (c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is already paused`, { code: "container.paused" });
-    await this.runtime.pause(c.rec.ID);
+    await this.runtimeOf(c).pause(c.rec.ID);
     this.setStatus(c, "paused");
     await this.save(c);
     this.event(c, "pause");
@@ -937,7 +969,7 @@ export class ContainerService {
   async unpause(ref: string): Promise<void> {
     const c = this.find(ref);
     if (!c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is not paused`, { code: "container.not-paused" });
-    await this.runtime.resume(c.rec.ID);
+    await this.runtimeOf(c).resume(c.rec.ID);
     this.setStatus(c, "running");
     await this.save(c);
     this.event(c, "unpause");
@@ -979,14 +1011,14 @@ export class ContainerService {
     if (this.isRunning(c)) {
       c.rec.HasBeenManuallyStopped = true;
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.runtime.kill(id, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.runtimeOf(c).kill(id, "SIGKILL", { all: true }).catch(() => undefined);
       await this.waitExited(c, 15_000);
     }
     this.setStatus(c, "removing");
     c.watcher?.close();
     if (c.pollTimer) clearInterval(c.pollTimer);
     if (c.healthTimer) clearTimeout(c.healthTimer);
-    await this.runtime.delete(id, { force: true }).catch(() => undefined);
+    await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
     this.unmountRootfs(c);
     await this.images.removeRootfs(id).catch((err: unknown) => {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
@@ -1362,7 +1394,7 @@ export class ContainerService {
     const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(() => undefined) : Promise.resolve(undefined);
     let handle;
     try {
-      handle = await this.runtime.exec(c.rec.ID, {
+      handle = await this.runtimeOf(c).exec(c.rec.ID, {
         process: proc,
         stdio: "ignore",
         io: {
@@ -1466,7 +1498,7 @@ export class ContainerService {
     let output = "";
     try {
       const proc = await this.execProcess(c, { Cmd: cmd });
-      const handle = await this.runtime.exec(c.rec.ID, { process: proc, stdio: "ignore", io: { log: { path: log, maxSize: 1 << 20, maxFiles: 1 }, pipes: { openStdin: false, stdinOnce: false } } });
+      const handle = await this.runtimeOf(c).exec(c.rec.ID, { process: proc, stdio: "ignore", io: { log: { path: log, maxSize: 1 << 20, maxFiles: 1 }, pipes: { openStdin: false, stdinOnce: false } } });
       let timer: NodeJS.Timeout | undefined;
       const res = await Promise.race([handle.exited.then((x) => x.code), new Promise<number>((r) => (timer = setTimeout(() => r(-1), timeoutMs)))]);
       clearTimeout(timer);
@@ -1554,7 +1586,7 @@ export class ContainerService {
     const id = c.rec.ID;
     let status: string;
     try {
-      status = (await this.runtime.state(id)).status;
+      status = (await this.runtimeOf(c).state(id)).status;
     } catch {
       status = "gone";
     }
