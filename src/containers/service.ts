@@ -119,7 +119,8 @@ interface Live {
   /** Backoff state of the restart manager. */
   restartDelay: number;
   pendingAttach: Set<PendingAttach>;
-  exitListeners: Set<(code: number) => void>;
+  /** Called at each exit; failedStart when a start failed instead (no exit for `docker wait`). */
+  exitListeners: Set<(code: number, failedStart?: boolean) => void>;
   removeListeners: Set<() => void>;
   busy: Promise<unknown>;
   handlingExit: boolean;
@@ -232,12 +233,78 @@ function signalNumber(sig: string | number | undefined, fallback: number): numbe
   return parseSignal(typeof sig === "number" ? sig : sig);
 }
 
-/** Docker's byte sizes in log options: "10m", "1g", "100k", "512". */
-function parseSize(text: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text.trim());
-  if (!m) throw invalid(`invalid ${field}: "${text}"`, { field: `HostConfig.LogConfig.Config.${field}` });
-  const mult: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+/** Logging drivers Docker has that cove does not implement: refused as unsupported, not unknown. */
+const DOCKER_ONLY_LOG_DRIVERS = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
+/** The options each driver accepts (moby's ValidateLogOpt), for Docker's create-time errors. */
+const LOG_OPTS: Record<string, string[]> = {
+  "json-file": ["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+  local: ["max-file", "max-size", "compress"],
+};
+
+/** Checks HostConfig.LogConfig at create as dockerd does: the driver, and the option names. */
+function checkLogConfig(type: string, config: Record<string, string>): void {
+  if (DOCKER_ONLY_LOG_DRIVERS.includes(type)) {
+    throw unsupported(`logging driver "${type}" is not supported: cove writes json-file logs (json-file, local or none)`, { code: "container.log-driver" });
+  }
+  if (type !== "none" && !LOG_OPTS[type]) throw invalid(`error looking up logging plugin ${type}: plugin "${type}" not found`, { code: "container.log-driver" });
+  const unknown = Object.keys(config).find((k) => type !== "none" && !LOG_OPTS[type]!.includes(k));
+  if (unknown !== undefined) {
+    throw invalid(type === "json-file" ? `unknown log opt '${unknown}' for json-file log driver` : `unknown log opt '${unknown}' for log driver ${type}`, { code: "container.log-opt" });
+  }
+}
+
+/** go-units' FromHumanSize (decimal: 1k = 1000), which both of Docker's file drivers use. */
+function fromHumanSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(text);
+  if (!m || m[1]!.split(".").length > 2) throw new Error(`invalid size: '${text}'`);
+  const mult: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? "").toLowerCase()]!);
+}
+
+/** Go's strconv.Atoi, with its error text. */
+function atoi(text: string): number {
+  if (!/^[+-]?\d+$/.test(text)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`);
+  return Number(text);
+}
+
+/** Go's strconv.ParseBool, with its error text. */
+function parseBool(text: string): boolean {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
+  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`);
+}
+
+/**
+ * The monitor's log rotation for a container, or undefined for the "none" driver. Values are
+ * checked at start with the errors dockerd's drivers give when they initialize (so a bad value
+ * leaves a created container, as with dockerd). Without max-size cove still bounds the log (the
+ * local driver's 20 MB x 5 files) where Docker's json-file grows without limit. Rotated files are
+ * not compressed.
+ */
+function logSettings(type: string, config: Record<string, string>): { maxSize: number; maxFiles: number } | undefined {
+  if (type === "none") return undefined;
+  const failed = (message: string) => new CoveError("system", `failed to initialize logging driver: ${message}`, { code: "container.log-opt", field: "HostConfig.LogConfig.Config" });
+  const local = type === "local";
+  let maxSize = DEFAULT_LOG_MAX_SIZE;
+  let maxFiles = config["max-size"] !== undefined && !local ? 1 : DEFAULT_LOG_MAX_FILES;
+  let compress = local;
+  const wrap = (prefix: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      throw failed(prefix + (err as Error).message);
+    }
+  };
+  if (config["max-size"] !== undefined) {
+    wrap(local ? `invalid value for max-size: ${config["max-size"]}: ` : "", () => (maxSize = fromHumanSize(config["max-size"]!)));
+    if (maxSize <= 0) throw failed("max-size must be a positive number");
+  }
+  if (config["max-file"] !== undefined) wrap(local ? `invalid value for max-file: ${config["max-file"]}: ` : "", () => (maxFiles = atoi(config["max-file"]!)));
+  if (config.compress !== undefined) wrap(local ? "error reading compress log option: " : "", () => (compress = parseBool(config.compress!)));
+  if (local && compress && maxFiles <= 1) throw failed("compression cannot be enabled when max file count is 1");
+  if (maxFiles < 1) throw failed("max-file cannot be less than 1");
+  if (!local && compress && (maxFiles === 1 || config["max-size"] === undefined)) throw failed("compress cannot be true when max-file is less than 2 or max-size is not set");
+  return { maxSize, maxFiles };
 }
 
 async function isMountpoint(p: string): Promise<boolean> {
@@ -500,10 +567,7 @@ export class ContainerService {
     }
     const hc = withHostConfigDefaults(hostConfig, this.cgroupVersion);
     const warnings: string[] = [];
-    const logType = hc.LogConfig?.Type ?? "json-file";
-    if (logType !== "json-file" && logType !== "local") {
-      throw unsupported(`logging driver "${logType}" is not supported: cove writes json-file logs`, { code: "container.log-driver" });
-    }
+    checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
     if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
       throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
@@ -646,7 +710,14 @@ export class ContainerService {
       if (c.rec.State.Status === "removing" || c.rec.State.Dead) throw conflict(`container is marked for removal and cannot be started`, { code: "container.removing" });
       c.rec.HasBeenManuallyStopped = false;
       c.restartDelay = 0;
-      await this.startInternal(c);
+      try {
+        await this.startInternal(c);
+      } catch (err) {
+        // as moby's containerStart: an AutoRemove container whose start failed is removed, so
+        // `run --rm` leaves nothing whichever client (API, CLI, library) started it
+        if (c.hc.AutoRemove) await this.remove(c.rec.ID, { force: true }).catch(() => undefined);
+        throw err;
+      }
       return true;
     });
   }
@@ -722,15 +793,12 @@ export class ContainerService {
       await writeFileAtomic(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
       // a previous run's runtime state (the daemon died before it cleaned up)
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
-      const logCfg = c.hc.LogConfig?.Config ?? {};
-      const maxSize = logCfg["max-size"] ? (logCfg["max-size"] === "-1" ? 0 : parseSize(logCfg["max-size"], "max-size")) : DEFAULT_LOG_MAX_SIZE;
-      const maxFiles = logCfg["max-file"] ? Number(logCfg["max-file"]) : DEFAULT_LOG_MAX_FILES;
-      if (!Number.isInteger(maxFiles) || maxFiles < 1) throw invalid(`invalid max-file: ${logCfg["max-file"]}`, { field: "HostConfig.LogConfig.Config.max-file" });
+      const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
       const created = await this.runtimeOf(c).create(id, {
         bundle: c.dir,
         stdio: "ignore",
         io: {
-          log: { path: this.logPath(c), maxSize, maxFiles },
+          ...(rotation ? { log: { path: this.logPath(c), ...rotation } } : {}),
           attachSocket: this.attachSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
@@ -767,7 +835,7 @@ export class ContainerService {
       c.rec.State.Pid = 0;
       c.resolveExited?.();
       await this.save(c).catch(() => undefined);
-      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
+      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode, true);
       throw err;
     }
   }
@@ -975,26 +1043,40 @@ export class ContainerService {
     this.event(c, "unpause");
   }
 
-  /** docker wait: resolves with the exit code per the condition. */
-  async wait(ref: string, condition: WaitCondition = "not-running"): Promise<WaitResponse> {
+  /**
+   * docker wait, with moby's State.Wait semantics: "not-running" returns at once for a container
+   * that is not running, "next-exit" waits for the next exit, "removed" for the removal. A start
+   * that fails is no exit (the waiter keeps waiting); a removal ends every wait, without an error.
+   * Aborting opts.signal (the client went away) cancels the wait and drops its listeners.
+   */
+  async wait(ref: string, condition: WaitCondition = "not-running", opts: { signal?: AbortSignal } = {}): Promise<WaitResponse> {
     const c = this.find(ref);
-    const result = (): WaitResponse => ({ StatusCode: c.rec.State.ExitCode, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
-    if (condition === "removed") {
-      return new Promise((resolve) => {
-        const l = () => {
-          c.removeListeners.delete(l);
-          resolve(result());
-        };
-        c.removeListeners.add(l);
-      });
-    }
-    if (condition === "not-running" && !this.isRunning(c)) return result();
-    return new Promise((resolve) => {
-      const l = (code: number) => {
-        c.exitListeners.delete(l);
-        resolve({ StatusCode: code, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
+    const errorOf = () => (c.rec.State.Error ? { Message: c.rec.State.Error } : null);
+    if (condition === "not-running" && !this.isRunning(c)) return { StatusCode: c.rec.State.ExitCode, Error: errorOf() };
+    const signal = opts.signal;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        c.exitListeners.delete(onExit);
+        c.removeListeners.delete(onRemove);
+        signal?.removeEventListener("abort", onAbort);
       };
-      c.exitListeners.add(l);
+      const onExit = (code: number, failedStart?: boolean) => {
+        if (condition === "removed" || failedStart) return;
+        done();
+        resolve({ StatusCode: code, Error: errorOf() });
+      };
+      const onRemove = () => {
+        done();
+        resolve({ StatusCode: c.rec.State.ExitCode, Error: null });
+      };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason instanceof Error ? signal.reason : new CoveError("unavailable", "the wait was canceled", { code: "wait.canceled" }));
+      };
+      c.exitListeners.add(onExit);
+      c.removeListeners.add(onRemove);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -1004,7 +1086,7 @@ export class ContainerService {
     const c = this.find(ref);
     const id = c.rec.ID;
     if (this.isRunning(c) && !c.rec.State.Restarting && !opts.force) {
-      throw conflict(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { code: "container.running" });
+      throw conflict(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`, { code: "container.running" });
     }
     if (c.rec.State.Status === "removing") throw conflict(`removal of container ${id} is already in progress`, { code: "container.removing" });
     this.cancelRestart(c);
@@ -1575,6 +1657,8 @@ export class ContainerService {
       }
       if (!rec.State.Running) {
         this.unmountRootfs(c);
+        // a --rm container that exited while the daemon was going down: finish its removal
+        if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.remove(id, { force: true }).catch(() => undefined));
         continue;
       }
       toHandle.push(this.adopt(c));
