@@ -406,6 +406,18 @@ function emptyEndpoint(): EndpointSettings {
   };
 }
 
+/**
+ * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
+ * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run).
+ */
+function ociStartError(err: unknown, runtime: string): unknown {
+  if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
+  let detail = err.message;
+  if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
+  else if (err.code === "exec.not-found" || err.code === "exec.permission-denied") detail = `unable to start container process: ${detail}`;
+  return new CoveError(err.kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+}
+
 function exitCodeOfStartError(message: string): number {
   if (/not found|ENOENT|no such file/i.test(message)) return 127;
   if (/permission denied|EACCES|EPERM/i.test(message)) return 126;
@@ -794,7 +806,8 @@ export class ContainerService {
       // a previous run's runtime state (the daemon died before it cleaned up)
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
-      const created = await this.runtimeOf(c).create(id, {
+      const runtime = this.runtimeOf(c);
+      const created = await runtime.create(id, {
         bundle: c.dir,
         stdio: "ignore",
         io: {
@@ -802,6 +815,8 @@ export class ContainerService {
           attachSocket: this.attachSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
+      }).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
       });
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
@@ -811,7 +826,9 @@ export class ContainerService {
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
       await this.watchExit(c);
-      await this.runtimeOf(c).start(id);
+      await runtime.start(id).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
+      });
       this.setStatus(c, "running");
       Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
       if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;

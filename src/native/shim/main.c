@@ -652,6 +652,15 @@ adopted:;
 				if (w == init_pid)
 					init_status = status;
 		}
+		/* clients first: one that connected while the process started gets all of its output */
+		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
+			attach_accept();
+			if (!started && start_on_attach && attach_count() > 0) {
+				/* the first client is connected: nothing the process prints can be missed */
+				started = 1;
+				msg_send(sock, MSG_START, 0, 0, "");
+			}
+		}
 		if (i_fifo >= 0 && (p[i_fifo].revents & POLLIN)) {
 			char b;
 			if (read(fifo_r, &b, 1) == 1) {
@@ -701,14 +710,6 @@ adopted:;
 			}
 			log_output(k, buf, (size_t)n);
 			attach_broadcast(k, buf, (size_t)n);
-		}
-		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
-			attach_accept();
-			if (!started && start_on_attach && attach_count() > 0) {
-				/* the first client is connected: nothing the process prints can be missed */
-				started = 1;
-				msg_send(sock, MSG_START, 0, 0, "");
-			}
 		}
 		for (int c = first_client; c < first_client + (np - first_client); c++) {
 			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
