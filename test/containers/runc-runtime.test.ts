@@ -141,6 +141,35 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
     await h.svc.remove(Id);
   });
 
+  it("pause and unpause through runc's freezer; a healthcheck runs through runc exec", async () => {
+    const NS = 1_000_000_000;
+    const { Id } = await h.svc.create(
+      runc({ Image: "busybox", Cmd: ["sh", "-c", "while true; do date +%s%N > /tmp/now; sleep 0.05; done"], Healthcheck: { Test: ["CMD-SHELL", "test -s /tmp/now"], Interval: NS / 5, Retries: 2 } }),
+    );
+    ids.push(Id);
+    await h.svc.start(Id);
+    await until("healthy", async () => (await h.svc.inspect(Id)).State.Health?.Status === "healthy");
+    await h.svc.pause(Id);
+    assert.equal((await h.svc.inspect(Id)).State.Status, "paused");
+    assert.match(readFileSync(path.join("/sys/fs/cgroup/freezer/cove", Id, "freezer.state"), "utf8"), /FROZEN/);
+    await h.svc.unpause(Id);
+    assert.equal((await h.svc.inspect(Id)).State.Status, "running");
+    await h.svc.remove(Id, { force: true });
+  });
+
+  it("restart policy on-failure: the container is started again by runc, up to the retry count", async () => {
+    const { Id } = await h.svc.create(runc({ Image: "busybox", Cmd: ["sh", "-c", "echo run; exit 2"], HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 2 } } }));
+    ids.push(Id);
+    await h.svc.start(Id);
+    await until("three runs", () => h.events.filter((e) => e.Actor.ID === Id && e.Action === "die").length === 3);
+    await until("no more restarts", async () => (await h.svc.inspect(Id)).State.Status === "exited");
+    const info = await h.svc.inspect(Id);
+    assert.equal(info.RestartCount, 2);
+    assert.equal(info.State.ExitCode, 2);
+    assert.equal((await collect(h.svc.logs(Id))).length, 3, "three runs logged");
+    await h.svc.remove(Id);
+  });
+
   it("OOM: exit 137, OOMKilled, an oom event before die", async () => {
     const { id, code } = await runToExit(h, runc({ Image: "busybox", Cmd: ["tail", "/dev/zero"], HostConfig: { Memory: 16 << 20, MemorySwap: 16 << 20 } }));
     ids.push(id);
