@@ -579,6 +579,15 @@ export class ContainerService {
     }
     const hc = withHostConfigDefaults(hostConfig, this.cgroupVersion);
     const warnings: string[] = [];
+    if (hc.OomKillDisable) {
+      // moby's verifyPlatformContainerResources: cgroup v2 has no switch for the OOM killer
+      if (this.cgroupVersion === 2) {
+        warnings.push("Your kernel does not support OomKillDisable. OomKillDisable discarded.");
+        hc.OomKillDisable = false;
+      } else if (!hc.Memory) {
+        warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.");
+      }
+    }
     checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
     if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {

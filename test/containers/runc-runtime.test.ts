@@ -15,15 +15,18 @@ import { collect, setup, until, type Harness } from "./harness.js";
 const IS_ROOT = process.getuid?.() === 0;
 const RUNC = findRunc();
 const MEMORY_CGROUP = "/sys/fs/cgroup/memory";
+const CGROUP_V2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+const HAS_MEMORY_CGROUP = CGROUP_V2 ? readFileSync("/sys/fs/cgroup/cgroup.controllers", "utf8").split(" ").map((c) => c.trim()).includes("memory") : existsSync(path.join(MEMORY_CGROUP, "memory.oom_control"));
 
 /** The container's memory cgroup directory on the host (cgroup v1, cove's default parent). */
 function memoryCgroup(id: string): string {
   return path.join(MEMORY_CGROUP, "cove", id);
 }
 
-/** Container ids that still have a cgroup under the default parent, in any v1 hierarchy. */
+/** Container ids that still have a cgroup under the default parent (v2, or any v1 hierarchy). */
 function leftoverCgroups(ids: string[]): string[] {
   const out: string[] = [];
+  if (CGROUP_V2) return ids.filter((id) => existsSync(path.join("/sys/fs/cgroup/cove", id)));
   for (const h of readdirSync("/sys/fs/cgroup")) {
     for (const id of ids) if (existsSync(path.join("/sys/fs/cgroup", h, "cove", id))) out.push(`${h}/cove/${id}`);
   }
@@ -222,7 +225,8 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
   });
 });
 
-describe("OOM kills and --oom-kill-disable on both runtimes", { skip: !IS_ROOT ? "needs root" : !existsSync(path.join(MEMORY_CGROUP, "memory.oom_control")) ? "needs the cgroup v1 memory controller (cgroup v2 runs in test/cgroup2)" : false }, () => {
+// Also run on a pure cgroup v2 kernel by test/cgroup2/vm.test.ts.
+describe("OOM kills and --oom-kill-disable on both runtimes", { skip: !IS_ROOT ? "needs root" : !HAS_MEMORY_CGROUP ? "needs the memory cgroup controller" : false }, () => {
   let h: Harness;
   const ids: string[] = [];
   before(async () => {
@@ -250,9 +254,25 @@ describe("OOM kills and --oom-kill-disable on both runtimes", { skip: !IS_ROOT ?
       await h.svc.remove(id);
     });
 
-    it(`${runtime}: --oom-kill-disable: the kernel's OOM killer leaves the container alone`, { skip: runtime === "runc" && !RUNC && "runc is not installed" }, async () => {
-      const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 0.5; tail /dev/zero"], HostConfig: { Runtime: runtime, Memory: 16 << 20, MemorySwap: 16 << 20, OomKillDisable: true } });
+    it(`${runtime}: --oom-kill-disable on cgroup v2 is discarded with Docker's warning`, { skip: (!CGROUP_V2 && "cgroup v1 can disable the OOM killer") || (runtime === "runc" && !RUNC && "runc is not installed") }, async () => {
+      const { Id, Warnings } = await h.svc.create({ Image: "busybox", Cmd: ["tail", "/dev/zero"], HostConfig: { Runtime: runtime, Memory: 16 << 20, MemorySwap: 16 << 20, OomKillDisable: true } });
       ids.push(Id);
+      assert.ok(Warnings.includes("Your kernel does not support OomKillDisable. OomKillDisable discarded."), Warnings.join("; "));
+      assert.equal((await h.svc.inspect(Id)).HostConfig.OomKillDisable, false);
+      const exited = h.svc.wait(Id, "next-exit");
+      await h.svc.start(Id);
+      assert.equal((await exited).StatusCode, 137);
+      assert.equal((await h.svc.inspect(Id)).State.OOMKilled, true);
+      await h.svc.remove(Id);
+    });
+
+    it(`${runtime}: --oom-kill-disable: the kernel's OOM killer leaves the container alone`, { skip: (CGROUP_V2 && "cgroup v2 has no switch for the OOM killer") || (runtime === "runc" && !RUNC && "runc is not installed") }, async () => {
+      const { Id, Warnings } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 0.5; tail /dev/zero"], HostConfig: { Runtime: runtime, Memory: 16 << 20, MemorySwap: 16 << 20, OomKillDisable: true } });
+      ids.push(Id);
+      assert.ok(!Warnings.some((w) => /OomKillDisable|OOM killer/.test(w)), Warnings.join("; "));
+      const noLimit = await h.svc.create({ Image: "busybox", Cmd: ["true"], HostConfig: { Runtime: runtime, OomKillDisable: true } });
+      assert.ok(noLimit.Warnings.includes("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources."));
+      await h.svc.remove(noLimit.Id);
       const exited = h.svc.wait(Id, "next-exit");
       await h.svc.start(Id);
       const control = readFileSync(path.join(memoryCgroup(Id), "memory.oom_control"), "utf8");
