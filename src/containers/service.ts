@@ -939,6 +939,9 @@ export class ContainerService {
                 c.rec.State.Running = true;
                 c.rec.State.Status = "running";
                 await this.handleExit(c, { code: c.rec.State.ExitCode, signal: 0 });
+              } else {
+                // the restarts are over: waiters get the stop, as moby's SetStopped after a failed restart
+                for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
               }
             });
           });

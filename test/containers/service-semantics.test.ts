@@ -100,6 +100,22 @@ describe("container service: wait, removal and log options", { skip: !IS_ROOT &&
     assert.equal(existsSync(path.join(h.root, "containers", Id)), false);
   });
 
+  it("a restart that fails ends a next-exit wait once no restart is left", async () => {
+    // the first run deletes its own command, so the restart fails at start (127)
+    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["/bin/sh", "-c", "rm /bin/sh; exit 1"], HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 1 } } });
+    const first = h.svc.wait(Id, "next-exit");
+    await h.svc.start(Id);
+    assert.equal((await first).StatusCode, 1);
+    const second = h.svc.wait(Id, "next-exit");
+    const res = await Promise.race([second, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    assert.ok(res, "the wait ended");
+    assert.equal(res.StatusCode, 127);
+    const info = await h.svc.inspect(Id);
+    assert.equal(info.State.Status, "exited");
+    assert.equal(info.RestartCount, 1);
+    await h.svc.remove(Id);
+  });
+
   it("removing a running container: 409 with Docker's words, and nothing changes", async () => {
     const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "60"] }, { name: "busy-remove" });
     await h.svc.start(Id);
