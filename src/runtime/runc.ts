@@ -21,6 +21,7 @@
 // limits above apply to them.
 
 import { spawn, type StdioOptions } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
@@ -157,7 +158,7 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   private async execMonitored(id: string, opts: ExecOptions, dir: string): Promise<ExecHandle> {
-    const tag = Math.random().toString(16).slice(2, 10);
+    const tag = randomBytes(4).toString("hex");
     const processFile = path.join(dir, `x${tag}.json`);
     const pidFile = path.join(dir, `x${tag}.pid`);
     const exitFile = `x${tag}.exit`;
