@@ -415,7 +415,9 @@ function ociStartError(err: unknown, runtime: string): unknown {
   let detail = err.message;
   if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
   else if (err.code === "exec.not-found" || err.code === "exec.permission-denied") detail = `unable to start container process: ${detail}`;
-  return new CoveError(err.kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+  // moby's translateContainerdStartErr: a command that is missing or cannot run is the caller's (400)
+  const kind = /executable file not found|no such file or directory|permission denied/.test(detail) ? "invalid" : err.kind;
+  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
 }
 
 function exitCodeOfStartError(message: string): number {

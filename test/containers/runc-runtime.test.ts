@@ -211,14 +211,17 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
   it("a missing command fails start with Docker's wording and exit code 127; --rm leaves nothing", async () => {
     const { Id } = await h.svc.create(runc({ Image: "busybox", Cmd: ["no-such-command"] }));
     ids.push(Id);
-    await assert.rejects(h.svc.start(Id), /^CoveError: OCI runtime create failed: runc create failed: unable to start container process: exec: "no-such-command": executable file not found in \$PATH$/);
+    await assert.rejects(
+      h.svc.start(Id),
+      (e: unknown) => e instanceof CoveError && e.kind === "invalid" && e.message === 'OCI runtime create failed: runc create failed: unable to start container process: exec: "no-such-command": executable file not found in $PATH',
+    );
     const info = await h.svc.inspect(Id);
     assert.equal(info.State.Status, "created");
     assert.equal(info.State.ExitCode, 127);
     await h.svc.remove(Id);
     const rm = await h.svc.create(runc({ Image: "busybox", Cmd: ["/etc/passwd"], HostConfig: { AutoRemove: true } }));
     ids.push(rm.Id);
-    await assert.rejects(h.svc.start(rm.Id), /permission denied/);
+    await assert.rejects(h.svc.start(rm.Id), (e: unknown) => e instanceof CoveError && e.kind === "invalid" && /permission denied$/.test(e.message));
     await assert.rejects(h.svc.inspect(rm.Id), /No such container/);
     assert.equal(existsSync(path.join(h.root, "containers", rm.Id)), false);
     assert.equal(existsSync(path.join(h.runtimeRoot, rm.Id)), false);
