@@ -19,8 +19,9 @@ import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "..
 import { writeFileAtomic } from "../common/fs.js";
 import type { ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import { RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
-import type { ProcessExit } from "../runtime/types.js";
+import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
@@ -118,7 +119,8 @@ interface Live {
   /** Backoff state of the restart manager. */
   restartDelay: number;
   pendingAttach: Set<PendingAttach>;
-  exitListeners: Set<(code: number) => void>;
+  /** Called at each exit; failedStart when a start failed instead (no exit for `docker wait`). */
+  exitListeners: Set<(code: number, failedStart?: boolean) => void>;
   removeListeners: Set<() => void>;
   busy: Promise<unknown>;
   handlingExit: boolean;
@@ -137,6 +139,21 @@ export interface ContainerServiceOptions {
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
   initPath?: string;
+  /** The runc binary for HostConfig.Runtime "runc"; default runc on PATH, else /usr/sbin/runc. */
+  runcPath?: string;
+}
+
+/** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
+export const RUNTIME_NAMES = ["cove", "runc"] as const;
+
+/** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
+export function findRunc(): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
+  for (const d of dirs) {
+    const p = path.join(d, "runc");
+    if (existsSync(p)) return p;
+  }
+  return undefined;
 }
 
 export interface CreateResult {
@@ -216,12 +233,78 @@ function signalNumber(sig: string | number | undefined, fallback: number): numbe
   return parseSignal(typeof sig === "number" ? sig : sig);
 }
 
-/** Docker's byte sizes in log options: "10m", "1g", "100k", "512". */
-function parseSize(text: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(text.trim());
-  if (!m) throw invalid(`invalid ${field}: "${text}"`, { field: `HostConfig.LogConfig.Config.${field}` });
-  const mult: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+/** Logging drivers Docker has that cove does not implement: refused as unsupported, not unknown. */
+const DOCKER_ONLY_LOG_DRIVERS = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
+/** The options each driver accepts (moby's ValidateLogOpt), for Docker's create-time errors. */
+const LOG_OPTS: Record<string, string[]> = {
+  "json-file": ["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+  local: ["max-file", "max-size", "compress"],
+};
+
+/** Checks HostConfig.LogConfig at create as dockerd does: the driver, and the option names. */
+function checkLogConfig(type: string, config: Record<string, string>): void {
+  if (DOCKER_ONLY_LOG_DRIVERS.includes(type)) {
+    throw unsupported(`logging driver "${type}" is not supported: cove writes json-file logs (json-file, local or none)`, { code: "container.log-driver" });
+  }
+  if (type !== "none" && !LOG_OPTS[type]) throw invalid(`error looking up logging plugin ${type}: plugin "${type}" not found`, { code: "container.log-driver" });
+  const unknown = Object.keys(config).find((k) => type !== "none" && !LOG_OPTS[type]!.includes(k));
+  if (unknown !== undefined) {
+    throw invalid(type === "json-file" ? `unknown log opt '${unknown}' for json-file log driver` : `unknown log opt '${unknown}' for log driver ${type}`, { code: "container.log-opt" });
+  }
+}
+
+/** go-units' FromHumanSize (decimal: 1k = 1000), which both of Docker's file drivers use. */
+function fromHumanSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(text);
+  if (!m || m[1]!.split(".").length > 2) throw new Error(`invalid size: '${text}'`);
+  const mult: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? "").toLowerCase()]!);
+}
+
+/** Go's strconv.Atoi, with its error text. */
+function atoi(text: string): number {
+  if (!/^[+-]?\d+$/.test(text)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`);
+  return Number(text);
+}
+
+/** Go's strconv.ParseBool, with its error text. */
+function parseBool(text: string): boolean {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
+  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`);
+}
+
+/**
+ * The monitor's log rotation for a container, or undefined for the "none" driver. Values are
+ * checked at start with the errors dockerd's drivers give when they initialize (so a bad value
+ * leaves a created container, as with dockerd). Without max-size cove still bounds the log (the
+ * local driver's 20 MB x 5 files) where Docker's json-file grows without limit. Rotated files are
+ * not compressed.
+ */
+function logSettings(type: string, config: Record<string, string>): { maxSize: number; maxFiles: number } | undefined {
+  if (type === "none") return undefined;
+  const failed = (message: string) => new CoveError("system", `failed to initialize logging driver: ${message}`, { code: "container.log-opt", field: "HostConfig.LogConfig.Config" });
+  const local = type === "local";
+  let maxSize = DEFAULT_LOG_MAX_SIZE;
+  let maxFiles = config["max-size"] !== undefined && !local ? 1 : DEFAULT_LOG_MAX_FILES;
+  let compress = local;
+  const wrap = (prefix: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      throw failed(prefix + (err as Error).message);
+    }
+  };
+  if (config["max-size"] !== undefined) {
+    wrap(local ? `invalid value for max-size: ${config["max-size"]}: ` : "", () => (maxSize = fromHumanSize(config["max-size"]!)));
+    if (maxSize <= 0) throw failed("max-size must be a positive number");
+  }
+  if (config["max-file"] !== undefined) wrap(local ? `invalid value for max-file: ${config["max-file"]}: ` : "", () => (maxFiles = atoi(config["max-file"]!)));
+  if (config.compress !== undefined) wrap(local ? "error reading compress log option: " : "", () => (compress = parseBool(config.compress!)));
+  if (local && compress && maxFiles <= 1) throw failed("compression cannot be enabled when max file count is 1");
+  if (maxFiles < 1) throw failed("max-file cannot be less than 1");
+  if (!local && compress && (maxFiles === 1 || config["max-size"] === undefined)) throw failed("compress cannot be true when max-file is less than 2 or max-size is not set");
+  return { maxSize, maxFiles };
 }
 
 async function isMountpoint(p: string): Promise<boolean> {
@@ -323,6 +406,20 @@ function emptyEndpoint(): EndpointSettings {
   };
 }
 
+/**
+ * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
+ * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run).
+ */
+function ociStartError(err: unknown, runtime: string): unknown {
+  if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
+  let detail = err.message;
+  if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
+  else if (err.code === "exec.not-found" || err.code === "exec.permission-denied") detail = `unable to start container process: ${detail}`;
+  // moby's translateContainerdStartErr: a command that is missing or cannot run is the caller's (400)
+  const kind = /executable file not found|no such file or directory|permission denied/.test(detail) ? "invalid" : err.kind;
+  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+}
+
 function exitCodeOfStartError(message: string): number {
   if (/not found|ENOENT|no such file/i.test(message)) return 127;
   if (/permission denied|EACCES|EPERM/i.test(message)) return 126;
@@ -333,6 +430,8 @@ export class ContainerService {
   readonly root: string;
   readonly runtimeRoot: string;
   readonly runtime: CoveRuntime;
+  /** runc for containers created with HostConfig.Runtime "runc", run under cove's monitors. */
+  readonly runc: RuncRuntime | undefined;
   private readonly images: ImageService;
   private readonly emit: (e: DockerEvent) => void;
   private readonly initPath: string;
@@ -346,6 +445,9 @@ export class ContainerService {
     this.root = opts.root;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.runtime = new CoveRuntime({ root: this.runtimeRoot });
+    const runcPath = opts.runcPath ?? findRunc();
+    // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
+    this.runc = runcPath ? new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(this.runtimeRoot), "runc"), monitorRoot: this.runtimeRoot }) : undefined;
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
@@ -401,6 +503,15 @@ export class ContainerService {
       if (hits.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`, { code: "container.ambiguous" });
     }
     throw notFound(`No such container: ${ref}`, { code: "container.not-found" });
+  }
+
+  /** The runtime a container runs on (HostConfig.Runtime, validated at create). */
+  private runtimeOf(c: Live): ContainerRuntime {
+    if (c.hc.Runtime === "runc") {
+      if (!this.runc) throw unsupported("the runc runtime is not available: runc is not installed", { code: "runtime.missing", hint: "install runc (apt-get install runc)" });
+      return this.runc;
+    }
+    return this.runtime;
   }
 
   private event(c: Live, action: string, extra: Record<string, string> = {}): void {
@@ -476,10 +587,16 @@ export class ContainerService {
     }
     const hc = withHostConfigDefaults(hostConfig, this.cgroupVersion);
     const warnings: string[] = [];
-    const logType = hc.LogConfig?.Type ?? "json-file";
-    if (logType !== "json-file" && logType !== "local") {
-      throw unsupported(`logging driver "${logType}" is not supported: cove writes json-file logs`, { code: "container.log-driver" });
+    if (hc.OomKillDisable) {
+      // moby's verifyPlatformContainerResources: cgroup v2 has no switch for the OOM killer
+      if (this.cgroupVersion === 2) {
+        warnings.push("Your kernel does not support OomKillDisable. OomKillDisable discarded.");
+        hc.OomKillDisable = false;
+      } else if (!hc.Memory) {
+        warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.");
+      }
     }
+    checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
     if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
       throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
@@ -487,6 +604,8 @@ export class ContainerService {
     if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
       throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
     }
+    if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
+    if (hc.Runtime === "runc" && !this.runc) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
     if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
     const id = newId();
     const dir = path.join(this.containersDir(), id);
@@ -620,7 +739,14 @@ export class ContainerService {
       if (c.rec.State.Status === "removing" || c.rec.State.Dead) throw conflict(`container is marked for removal and cannot be started`, { code: "container.removing" });
       c.rec.HasBeenManuallyStopped = false;
       c.restartDelay = 0;
-      await this.startInternal(c);
+      try {
+        await this.startInternal(c);
+      } catch (err) {
+        // as moby's containerStart: an AutoRemove container whose start failed is removed, so
+        // `run --rm` leaves nothing whichever client (API, CLI, library) started it
+        if (c.hc.AutoRemove) await this.remove(c.rec.ID, { force: true }).catch(() => undefined);
+        throw err;
+      }
       return true;
     });
   }
@@ -695,19 +821,19 @@ export class ContainerService {
       if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
       await writeFileAtomic(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
       // a previous run's runtime state (the daemon died before it cleaned up)
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
-      const logCfg = c.hc.LogConfig?.Config ?? {};
-      const maxSize = logCfg["max-size"] ? (logCfg["max-size"] === "-1" ? 0 : parseSize(logCfg["max-size"], "max-size")) : DEFAULT_LOG_MAX_SIZE;
-      const maxFiles = logCfg["max-file"] ? Number(logCfg["max-file"]) : DEFAULT_LOG_MAX_FILES;
-      if (!Number.isInteger(maxFiles) || maxFiles < 1) throw invalid(`invalid max-file: ${logCfg["max-file"]}`, { field: "HostConfig.LogConfig.Config.max-file" });
-      const created = await this.runtime.create(id, {
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
+      const runtime = this.runtimeOf(c);
+      const created = await runtime.create(id, {
         bundle: c.dir,
         stdio: "ignore",
         io: {
-          log: { path: this.logPath(c), maxSize, maxFiles },
+          ...(rotation ? { log: { path: this.logPath(c), ...rotation } } : {}),
           attachSocket: this.attachSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
+      }).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
       });
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
@@ -717,7 +843,9 @@ export class ContainerService {
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
       await this.watchExit(c);
-      await this.runtime.start(id);
+      await runtime.start(id).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
+      });
       this.setStatus(c, "running");
       Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
       if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;
@@ -733,7 +861,7 @@ export class ContainerService {
       c.watcher?.close();
       c.watcher = undefined;
       if (c.pollTimer) clearInterval(c.pollTimer);
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
@@ -741,7 +869,7 @@ export class ContainerService {
       c.rec.State.Pid = 0;
       c.resolveExited?.();
       await this.save(c).catch(() => undefined);
-      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
+      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode, true);
       throw err;
     }
   }
@@ -758,7 +886,7 @@ export class ContainerService {
     const poll = () => {
       if (c.pollTimer) return;
       c.pollTimer = setInterval(() => {
-        this.runtime.state(id).then(
+        this.runtimeOf(c).state(id).then(
           (s) => {
             if (s.status === "stopped") onExit();
           },
@@ -785,11 +913,11 @@ export class ContainerService {
     c.handlingExit = true;
     try {
       const id = c.rec.ID;
-      const exit = knownExit ?? (await this.runtime.wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
+      const exit = knownExit ?? (await this.runtimeOf(c).wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
       if (this.closed) return;
       if (c.healthTimer) clearTimeout(c.healthTimer);
       c.healthTimer = undefined;
-      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
@@ -819,6 +947,9 @@ export class ContainerService {
                 c.rec.State.Running = true;
                 c.rec.State.Status = "running";
                 await this.handleExit(c, { code: c.rec.State.ExitCode, signal: 0 });
+              } else {
+                // the restarts are over: waiters get the stop, as moby's SetStopped after a failed restart
+                for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
               }
             });
           });
@@ -854,12 +985,12 @@ export class ContainerService {
   private async signal(c: Live, sig: number): Promise<void> {
     this.event(c, "kill", { signal: String(sig) });
     try {
-      await this.runtime.kill(c.rec.ID, sig);
+      await this.runtimeOf(c).kill(c.rec.ID, sig);
     } catch (err) {
       if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) throw err;
     }
     if (c.rec.State.Paused) {
-      await this.runtime.resume(c.rec.ID).catch(() => undefined);
+      await this.runtimeOf(c).resume(c.rec.ID).catch(() => undefined);
       this.setStatus(c, "running");
       this.event(c, "unpause");
     }
@@ -902,7 +1033,7 @@ export class ContainerService {
     await this.signal(c, sig);
     if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.runtime.kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
       await this.waitExited(c, -1);
     }
     this.event(c, "stop");
@@ -934,7 +1065,7 @@ export class ContainerService {
     const c = this.find(ref);
     if (!this.isRunning(c) || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
     if (c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is already paused`, { code: "container.paused" });
-    await this.runtime.pause(c.rec.ID);
+    await this.runtimeOf(c).pause(c.rec.ID);
     this.setStatus(c, "paused");
     await this.save(c);
     this.event(c, "pause");
@@ -943,32 +1074,46 @@ export class ContainerService {
   async unpause(ref: string): Promise<void> {
     const c = this.find(ref);
     if (!c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is not paused`, { code: "container.not-paused" });
-    await this.runtime.resume(c.rec.ID);
+    await this.runtimeOf(c).resume(c.rec.ID);
     this.setStatus(c, "running");
     await this.save(c);
     this.event(c, "unpause");
   }
 
-  /** docker wait: resolves with the exit code per the condition. */
-  async wait(ref: string, condition: WaitCondition = "not-running"): Promise<WaitResponse> {
+  /**
+   * docker wait, with moby's State.Wait semantics: "not-running" returns at once for a container
+   * that is not running, "next-exit" waits for the next exit, "removed" for the removal. A start
+   * that fails is no exit (the waiter keeps waiting); a removal ends every wait, without an error.
+   * Aborting opts.signal (the client went away) cancels the wait and drops its listeners.
+   */
+  async wait(ref: string, condition: WaitCondition = "not-running", opts: { signal?: AbortSignal } = {}): Promise<WaitResponse> {
     const c = this.find(ref);
-    const result = (): WaitResponse => ({ StatusCode: c.rec.State.ExitCode, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
-    if (condition === "removed") {
-      return new Promise((resolve) => {
-        const l = () => {
-          c.removeListeners.delete(l);
-          resolve(result());
-        };
-        c.removeListeners.add(l);
-      });
-    }
-    if (condition === "not-running" && !this.isRunning(c)) return result();
-    return new Promise((resolve) => {
-      const l = (code: number) => {
-        c.exitListeners.delete(l);
-        resolve({ StatusCode: code, Error: c.rec.State.Error ? { Message: c.rec.State.Error } : null });
+    const errorOf = () => (c.rec.State.Error ? { Message: c.rec.State.Error } : null);
+    if (condition === "not-running" && !this.isRunning(c)) return { StatusCode: c.rec.State.ExitCode, Error: errorOf() };
+    const signal = opts.signal;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        c.exitListeners.delete(onExit);
+        c.removeListeners.delete(onRemove);
+        signal?.removeEventListener("abort", onAbort);
       };
-      c.exitListeners.add(l);
+      const onExit = (code: number, failedStart?: boolean) => {
+        if (condition === "removed" || failedStart) return;
+        done();
+        resolve({ StatusCode: code, Error: errorOf() });
+      };
+      const onRemove = () => {
+        done();
+        resolve({ StatusCode: c.rec.State.ExitCode, Error: null });
+      };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason instanceof Error ? signal.reason : new CoveError("unavailable", "the wait was canceled", { code: "wait.canceled" }));
+      };
+      c.exitListeners.add(onExit);
+      c.removeListeners.add(onRemove);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -978,21 +1123,21 @@ export class ContainerService {
     const c = this.find(ref);
     const id = c.rec.ID;
     if (this.isRunning(c) && !c.rec.State.Restarting && !opts.force) {
-      throw conflict(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { code: "container.running" });
+      throw conflict(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`, { code: "container.running" });
     }
     if (c.rec.State.Status === "removing") throw conflict(`removal of container ${id} is already in progress`, { code: "container.removing" });
     this.cancelRestart(c);
     if (this.isRunning(c)) {
       c.rec.HasBeenManuallyStopped = true;
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.runtime.kill(id, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.runtimeOf(c).kill(id, "SIGKILL", { all: true }).catch(() => undefined);
       await this.waitExited(c, 15_000);
     }
     this.setStatus(c, "removing");
     c.watcher?.close();
     if (c.pollTimer) clearInterval(c.pollTimer);
     if (c.healthTimer) clearTimeout(c.healthTimer);
-    await this.runtime.delete(id, { force: true }).catch(() => undefined);
+    await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
     this.unmountRootfs(c);
     await this.images.removeRootfs(id).catch((err: unknown) => {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
@@ -1368,7 +1513,7 @@ export class ContainerService {
     const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(() => undefined) : Promise.resolve(undefined);
     let handle;
     try {
-      handle = await this.runtime.exec(c.rec.ID, {
+      handle = await this.runtimeOf(c).exec(c.rec.ID, {
         process: proc,
         stdio: "ignore",
         io: {
@@ -1474,7 +1619,7 @@ export class ContainerService {
     let output = "";
     try {
       const proc = await this.execProcess(c, { Cmd: cmd });
-      const handle = await this.runtime.exec(c.rec.ID, { process: proc, stdio: "ignore", io: { log: { path: log, maxSize: 1 << 20, maxFiles: 1 }, pipes: { openStdin: false, stdinOnce: false } } });
+      const handle = await this.runtimeOf(c).exec(c.rec.ID, { process: proc, stdio: "ignore", io: { log: { path: log, maxSize: 1 << 20, maxFiles: 1 }, pipes: { openStdin: false, stdinOnce: false } } });
       let timer: NodeJS.Timeout | undefined;
       const res = await Promise.race([handle.exited.then((x) => x.code), new Promise<number>((r) => (timer = setTimeout(() => r(-1), timeoutMs)))]);
       clearTimeout(timer);
@@ -1551,6 +1696,8 @@ export class ContainerService {
       }
       if (!rec.State.Running) {
         this.unmountRootfs(c);
+        // a --rm container that exited while the daemon was going down: finish its removal
+        if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.remove(id, { force: true }).catch(() => undefined));
         continue;
       }
       toHandle.push(this.adopt(c));
@@ -1562,7 +1709,7 @@ export class ContainerService {
     const id = c.rec.ID;
     let status: string;
     try {
-      status = (await this.runtime.state(id)).status;
+      status = (await this.runtimeOf(c).state(id)).status;
     } catch {
       status = "gone";
     }

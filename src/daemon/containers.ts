@@ -7,7 +7,7 @@
 
 import { conflict, invalid, unsupported } from "../common/errors.js";
 import type { ContainerService } from "../containers/index.js";
-import type { CreateBody, LogsOptions, WaitCondition, WaitResponse } from "../containers/types.js";
+import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
 import { parseEventTime } from "./events.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
@@ -81,16 +81,8 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
     }
     if (c.query.get("checkpoint")) throw unsupported("checkpoint/restore is not supported by cove", { code: "container.checkpoint" });
     const ref = c.params.name as string;
-    let started: boolean;
-    try {
-      started = await svc.start(ref);
-    } catch (err) {
-      // moby's containerStart removes an AutoRemove container whose start failed (`docker run --rm`
-      // waits for that removal); the service leaves it, so the route does it
-      const info = await svc.inspect(ref).catch(() => undefined);
-      if (info?.HostConfig.AutoRemove && !info.State.Running) await svc.remove(info.Id, { force: true }).catch(() => undefined);
-      throw err;
-    }
+    // a failed start of an AutoRemove container removes it in the service
+    const started = await svc.start(ref);
     sendEmpty(c.res, started ? 204 : 304);
   });
 
@@ -167,21 +159,12 @@ async function wait(c: RouteContext, svc: ContainerService): Promise<void> {
     if (v !== "not-running" && v !== "next-exit" && v !== "removed") throw invalid(`invalid condition: "${v}"`, { code: "query.invalid", field: "condition" });
     condition = v;
   }
-  // a missing container is a 404 before any header; the listener is registered before the headers
-  // go out, since a client may start the container as soon as it sees them
+  // a missing container is a 404 before any header; the wait is registered before the headers
+  // go out, since a client may start the container as soon as it sees them. A client that goes
+  // away cancels the wait (c.signal).
   const id = svc.resolveId(c.params.name as string);
-  const startedAt = (await svc.inspect(id)).State.StartedAt;
-  const waitFor = async (): Promise<WaitResponse> => {
-    for (;;) {
-      const r = await svc.wait(id, condition);
-      // a start that failed is no exit (moby's State.Wait fires on SetStopped, not on a failed start):
-      // keep waiting, so `docker run` reports the start error alone
-      if (condition !== "next-exit" || !r.Error) return r;
-      const now = await svc.inspect(id).catch(() => undefined);
-      if (!now || now.State.StartedAt !== startedAt) return r;
-    }
-  };
-  const result = waitFor();
+  const result = svc.wait(id, condition, { signal: c.signal });
+  result.catch(() => undefined);
   c.res.setHeader("Content-Type", "application/json");
   if (!legacy) {
     c.res.writeHead(200);
@@ -191,6 +174,7 @@ async function wait(c: RouteContext, svc: ContainerService): Promise<void> {
   try {
     status = await result;
   } catch (err) {
+    if (c.signal.aborted) return;
     status = { StatusCode: -1, Error: { Message: err instanceof Error ? err.message : String(err) } };
   }
   if (c.signal.aborted) return;

@@ -10,6 +10,7 @@ import { invalid } from "../common/errors.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import type { ImageService } from "../images/service.js";
 import type { ContainerSummary } from "../containers/types.js";
+import { findRunc } from "../containers/service.js";
 import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "./events.js";
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 
@@ -31,6 +32,16 @@ export interface SystemContext {
   containers: ContainerCountsProvider;
   /** Every container (with sizes when asked), for /system/df; none when absent. */
   listContainers?: (opts: { size: boolean }) => Promise<ContainerSummary[]>;
+}
+
+/** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
+function runtimes(): Record<string, { path: string; runtimeArgs?: string[] }> {
+  const out: Record<string, { path: string; runtimeArgs?: string[] }> = {
+    cove: { path: fileURLToPath(new URL("../cli/main.js", import.meta.url)), runtimeArgs: ["runtime"] },
+  };
+  const runc = findRunc();
+  if (runc) out.runc = { path: runc };
+  return out;
 }
 
 /** /info counts from a container list. */
@@ -326,10 +337,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: ENGINE_VERSION,
-      Runtimes: {
-        cove: { path: fileURLToPath(new URL("../cli/main.js", import.meta.url)), runtimeArgs: ["runtime"] },
-        runc: { path: "runc" },
-      },
+      Runtimes: runtimes(),
       DefaultRuntime: "cove",
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,

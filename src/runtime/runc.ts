@@ -12,13 +12,25 @@
 //
 // runc's own failures are read from its log (--log FILE --log-format json), so the container's
 // stdio can be anything; they become CoveErrors carrying the text runc printed.
+//
+// Engine mode (create/exec with `io`, needs monitorRoot): cove's monitor (build/cove-shim in
+// runtime mode) runs `runc create` / `runc exec --detach` itself with the container's stdio as its
+// pipes (or receives the pty master on a console socket) and, as a child subreaper, adopts the
+// process runc leaves behind. So runc containers get what cove's own do: json-file logs, attach,
+// and the real exit status in <monitorRoot>/<id>/exit, kept while no daemon runs. None of the
+// limits above apply to them.
 
 import { spawn, type StdioOptions } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
-import type { LinuxResources } from "./spec.js";
+import { cgroupManager } from "./cgroups/index.js";
+import { compileRuntimeMonitor } from "./plan/compile.js";
+import { launchShim } from "./shim.js";
+import type { LinuxResources, Spec } from "./spec.js";
 import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats, StdioSpec } from "./types.js";
 
 function parseSignal(sig: NodeJS.Signals | number | string): number {
@@ -83,14 +95,142 @@ function stdioArray(stdio: StdioSpec | undefined, preserveFds: number | undefine
   return base;
 }
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export class RuncRuntime implements ContainerRuntime {
   readonly name = "runc";
   readonly root: string;
   readonly binary: string;
+  /** Engine mode: where cove's monitors keep each container's state (attach socket, exit status). */
+  readonly monitorRoot: string | undefined;
 
-  constructor(opts: { root?: string; binary?: string } = {}) {
+  constructor(opts: { root?: string; binary?: string; monitorRoot?: string } = {}) {
     this.root = opts.root ?? DEFAULT_RUNC_ROOT;
     this.binary = opts.binary ?? DEFAULT_RUNC_BINARY;
+    this.monitorRoot = opts.monitorRoot;
+  }
+
+  private monitorDir(id: string): string | undefined {
+    return this.monitorRoot ? path.join(this.monitorRoot, id) : undefined;
+  }
+
+  /** The runc command line the monitor runs; runc's errors go to a JSON log in the monitor's dir. */
+  private monitorCommand(dir: string, args: string[]): string[] {
+    return [this.binary, "--root", this.root, "--log", path.join(dir, "runc.log"), "--log-format", "json", ...args];
+  }
+
+  /** runc's last error in the monitor's log, as a CoveError; or the monitor's own error. */
+  private async monitorFailure(command: string, dir: string, id: string, err: unknown): Promise<unknown> {
+    const logged = parseJsonLog(await readFile(path.join(dir, "runc.log"), "utf8").catch(() => ""));
+    return logged.length ? runcError(command, logged.at(-1)!, id) : err;
+  }
+
+  private async createMonitored(id: string, opts: CreateOptions, monitorRoot: string): Promise<ContainerState> {
+    const bundle = path.resolve(opts.bundle);
+    let spec: Spec;
+    try {
+      spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as Spec;
+    } catch (err) {
+      throw invalid(`cannot read ${path.join(bundle, "config.json")}: ${(err as Error).message}`, { code: "runc.bundle" });
+    }
+    await mkdir(monitorRoot, { recursive: true, mode: 0o700 });
+    const dir = path.join(monitorRoot, id);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflict(`container with id "${id}" already exists`, { code: "container.exists" });
+      throw err;
+    }
+    const pidFile = path.join(dir, "runc.pid");
+    const consoleSocket = spec.process?.terminal ? path.join(dir, "c.sock") : undefined;
+    const command = this.monitorCommand(dir, ["create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id]);
+    const ops = compileRuntimeMonitor({ stateDir: dir, command, pidFile, ...(consoleSocket ? { consoleSocket } : {}), ...(opts.io ? { io: opts.io } : {}) });
+    try {
+      const handle = await launchShim({ planFile: path.join(dir, "plan"), ops, stdio: opts.stdio ?? "ignore" });
+      handle.detach();
+    } catch (err) {
+      const failure = await this.monitorFailure("create", dir, id, err);
+      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw failure;
+    }
+    return this.state(id);
+  }
+
+  private async execMonitored(id: string, opts: ExecOptions, dir: string): Promise<ExecHandle> {
+    const tag = randomBytes(4).toString("hex");
+    const processFile = path.join(dir, `x${tag}.json`);
+    const pidFile = path.join(dir, `x${tag}.pid`);
+    const exitFile = `x${tag}.exit`;
+    const consoleSocket = opts.process.terminal ? path.join(dir, `x${tag}.cs`) : undefined;
+    await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600 });
+    const command = this.monitorCommand(dir, ["exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id]);
+    const ops = compileRuntimeMonitor({ stateDir: dir, exitFile, command, pidFile, started: true, ...(consoleSocket ? { consoleSocket } : {}), ...(opts.io ? { io: opts.io } : {}) });
+    const planFile = path.join(dir, `x${tag}.plan`);
+    const cleanup = () => Promise.all([processFile, pidFile, planFile, path.join(dir, exitFile)].map((f) => rm(f, { force: true }))).then(() => undefined);
+    let handle;
+    try {
+      handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "ignore", waitStarted: true });
+    } catch (err) {
+      const failure = await this.monitorFailure("exec", dir, id, err);
+      await cleanup();
+      throw failure;
+    } finally {
+      await rm(processFile, { force: true });
+    }
+    if (opts.pidFile) await writeFile(path.resolve(opts.pidFile), String(handle.pid));
+    const exited = handle.exited.finally(() => {
+      handle.detach();
+      void cleanup();
+    });
+    return { pid: handle.pid, exited };
+  }
+
+  /** The container's exit as its monitor recorded it, with the cgroup's OOM kill count. */
+  private async waitMonitored(id: string, dir: string): Promise<ProcessExit> {
+    const exitFile = path.join(dir, "exit");
+    let code = -1;
+    let signal = 0;
+    let cgroupsPath: string | undefined;
+    for (let i = 0; ; i++) {
+      const text = await readFile(exitFile, "utf8").catch(() => undefined);
+      if (text !== undefined) {
+        const [c, s] = text.trim().split(" ").map(Number);
+        code = c ?? 255;
+        signal = s ?? 0;
+        break;
+      }
+      // every few rounds: a monitor that was killed leaves no exit file, only a stopped container
+      if (i % 5 === 0) {
+        const st = await this.state(id).catch(() => undefined);
+        if (!st || st.status === "stopped") {
+          if (existsSync(exitFile)) continue;
+          break;
+        }
+        if (cgroupsPath === undefined) cgroupsPath = await this.cgroupsPathOf(st.bundle);
+      }
+      await sleep(50);
+    }
+    cgroupsPath ??= await this.cgroupsPathOf((await this.state(id).catch(() => undefined))?.bundle);
+    return { code, signal, oomKilled: await this.oomKilled(id, cgroupsPath) };
+  }
+
+  private async cgroupsPathOf(bundle: string | undefined): Promise<string | undefined> {
+    if (!bundle) return undefined;
+    try {
+      return (JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as Spec).linux?.cgroupsPath;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether the kernel's OOM killer acted in the container's cgroup (read before delete removes it). */
+  private async oomKilled(id: string, cgroupsPath: string | undefined): Promise<boolean> {
+    try {
+      return await (await cgroupManager({ id, cgroupsPath })).oomKilled();
+    } catch {
+      return false;
+    }
   }
 
   /** Runs runc with a JSON log in a private temp dir; resolves with its exit and output. */
@@ -146,6 +286,10 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   async create(id: string, opts: CreateOptions): Promise<ContainerState> {
+    if (opts.io) {
+      if (!this.monitorRoot) throw invalid("runc: engine mode (io) needs a monitor root", { code: "runc.no-monitor-root" });
+      return this.createMonitored(id, opts, this.monitorRoot);
+    }
     const r = await this.runc(["create", ...this.createArgs(opts), id], { stdio: opts.stdio, preserveFds: opts.preserveFds });
     if (r.code !== 0) throw runcError("create", r.logErrors.at(-1) ?? `exit status ${r.code}`, id);
     return this.state(id);
@@ -181,11 +325,35 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
+    const dir = this.monitorDir(id);
+    const monitored = dir !== undefined && existsSync(dir);
+    let cgroupsPath: string | undefined;
+    if (monitored) cgroupsPath = await this.cgroupsPathOf((await this.state(id).catch(() => undefined))?.bundle);
+    try {
+      await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
+    } catch (err) {
+      // as for cove's runtime: deleting with force what runc no longer knows succeeds
+      if (!(opts.force && err instanceof CoveError && err.kind === "not-found")) throw err;
+    }
+    if (!monitored) return;
+    // let the monitor record the exit of a process runc just killed before its directory goes
+    for (let i = 0; i < 40 && !existsSync(path.join(dir, "exit")) && existsSync(path.join(dir, "init.pid")); i++) await sleep(50);
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    // the shared parent cgroup (/cove) goes with its last container, as with cove's runtime
+    try {
+      const cg = await cgroupManager({ id, cgroupsPath });
+      for (const parent of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
+        if (path.basename(parent) === "cove") await rmdir(parent).catch(() => undefined);
+      }
+    } catch {
+      // no cgroups to tidy
+    }
   }
 
   /** Polls until the container is stopped; the exit status is not available from runc (-1). */
   async wait(id: string): Promise<ProcessExit> {
+    const dir = this.monitorDir(id);
+    if (dir !== undefined && existsSync(dir)) return this.waitMonitored(id, dir);
     for (;;) {
       let st: ContainerState;
       try {
@@ -200,6 +368,8 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   async exec(id: string, opts: ExecOptions): Promise<ExecHandle> {
+    const monitorDir = this.monitorDir(id);
+    if (opts.io && monitorDir && existsSync(monitorDir)) return this.execMonitored(id, opts, monitorDir);
     const dir = await mkdtemp(path.join(tmpdir(), "cove-runc-exec-"));
     const processFile = path.join(dir, "process.json");
     const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : path.join(dir, "pid");

@@ -34,3 +34,21 @@ it("cove's runtime on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 9
   assert.match(out, /^# fail 0$/m);
   assert.match(out, /^# skipped 0$/m, `a guest test was skipped:\n${out.slice(-3000)}`);
 });
+
+it("OOM kills and --oom-kill-disable under the container service, both runtimes, on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 900_000 }, async () => {
+  // the engine's state goes on a tmpfs (/dev/shm): overlayfs refuses upper dirs on the guest's shared root
+  const args = ["--mem", "2048", "--timeout", "840", "--env", "TMPDIR=/dev/shm", "--", process.execPath, "--test", "--test-concurrency=1", "--test-reporter=tap", "--test-name-pattern=OOM|oom", "dist/test/containers/runc-runtime.test.js"];
+  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(TOOL, args, { cwd: PACKAGE_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.on("close", (c) => resolve({ code: c, out }));
+  });
+  assert.equal(code, 0, `the guest's tests failed (status ${code}):\n${out.slice(-6000)}`);
+  assert.match(out, /^# fail 0$/m);
+  for (const runtime of ["cove", "runc"]) {
+    assert.match(out, new RegExp(`^ {4}ok \\d+ - ${runtime}: beyond -m 16m .*OOM killed.*$`, "m"), `${runtime}: the OOM kill case did not pass:\n${out.slice(-3000)}`);
+    assert.match(out, new RegExp(`^ {4}ok \\d+ - ${runtime}: --oom-kill-disable on cgroup v2 is discarded[^#]*$`, "m"), `${runtime}: the discard case did not pass:\n${out.slice(-3000)}`);
+  }
+});

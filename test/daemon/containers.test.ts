@@ -210,7 +210,7 @@ describe("docker CLI: containers through cove's daemon", { skip }, () => {
     assert.equal((await ok(["inspect", "-f", "{{.State.Running}}", "web2"])).trim(), "true");
     const rmRunning = await docker(["rm", "web2"]);
     assert.equal(rmRunning.code, 1);
-    assert.match(rmRunning.stderr, /cannot remove a running container/);
+    assert.match(rmRunning.stderr, /cannot remove container "\/web2": container is running: stop the container before removing or force remove/);
     assert.equal((await ok(["rm", "-f", "web2"])).trim(), "web2");
     assert.equal((await ok(["ps", "-a", "-q", "--filter", "name=web"])).trim(), "");
   });

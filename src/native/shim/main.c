@@ -9,7 +9,10 @@
  * as the monitor's own child (CLONE_PARENT). The monitor writes id maps and cgroup membership
  * from outside, relays hook synchronisation to the runtime over fd 3 (a socket, line protocol),
  * waits for `start` on a fifo in the state directory, and records the exit status atomically in
- * the state directory so that the runtime may come and go. Line protocol on fd 3 (to runtime):
+ * the state directory so that the runtime may come and go. In runtime mode (OP_RUNTIME_CMD) it
+ * runs another OCI runtime's command instead of cove's init (runc create, or runc exec --detach)
+ * and, as a child subreaper, adopts the process that command leaves behind; everything after
+ * that (logs, attach, exit status) is the same. Line protocol on fd 3 (to runtime):
  *   pid N | sync NAME (expects "ok" or "abort") | created N | started | error OP ERRNO TEXT |
  *   exit CODE SIGNAL
  */
@@ -229,6 +232,112 @@ static int relay(int from, int to)
 	return 0;
 }
 
+/* Listens on a unix socket for the pty master an OCI runtime sends (its --console-socket). */
+static int console_listen(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return errno = ENAMETOOLONG, -1;
+	strcpy(addr.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	unlink(path);
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s, 1) < 0) {
+		int saved = errno;
+		close(s);
+		return errno = saved, -1;
+	}
+	return s;
+}
+
+/* Accepts the runtime's connection and takes the fd it carries. The runtime has exited by now,
+ * so the connection is already queued: a short timeout only covers a runtime that never sent. */
+static int console_receive(int listen_fd)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	if (poll(&p, 1, 5000) <= 0)
+		return errno = ETIMEDOUT, -1;
+	int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return -1;
+	char name[256];
+	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	do
+		n = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	int fd = -1;
+	if (n > 0)
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	close(c);
+	return fd < 0 ? (errno = EPROTO, -1) : fd;
+}
+
+/* Runtime mode: runs the runtime's command (its create, or exec --detach) with the container's
+ * stdio, waits for it, and adopts the process it leaves: as a child subreaper this monitor
+ * becomes its parent and collects its exit status. Returns the pty master or -1; sets init_pid. */
+static int runtime_create(const struct op *cmd, const char *pid_file, const char *console_path, int stdio[3])
+{
+	int listen_fd = -1;
+	if (console_path && (listen_fd = console_listen(console_path)) < 0)
+		fail_setup(-1, errno, console_path, 0);
+	char **argv = calloc(cmd->argc + 1, sizeof(char *));
+	if (!argv)
+		fail_setup(-1, errno, "runtime command", 0);
+	for (uint32_t i = 0; i < cmd->argc; i++)
+		argv[i] = cmd->argv[i];
+	pid_t child = fork();
+	if (child < 0)
+		fail_setup(-1, errno, "fork", 0);
+	if (child == 0) {
+		for (int i = 0; i < 3; i++)
+			if (stdio[i] >= 0 && dup2(stdio[i], i) < 0)
+				_exit(127);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	free(argv);
+	int status;
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (console_path)
+			unlink(console_path);
+		char text[128];
+		snprintf(text, sizeof(text), "%s exited with status %d", cmd->argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		fail_setup(-1, 0, text, 0);
+	}
+	char buf[32] = { 0 };
+	int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
+		fail_setup(-1, errno, pid_file, 0);
+	close(fd);
+	init_pid = atoi(buf);
+	if (init_pid <= 0)
+		fail_setup(-1, EPROTO, pid_file, 0);
+	int master = -1;
+	if (listen_fd >= 0) {
+		master = console_receive(listen_fd);
+		int saved = errno;
+		close(listen_fd);
+		unlink(console_path);
+		if (master < 0) {
+			kill(init_pid, SIGKILL);
+			fail_setup(-1, saved, "receiving the terminal from the runtime", 0);
+		}
+	}
+	return master;
+}
+
 static void record_exit(int status)
 {
 	char content[64];
@@ -272,8 +381,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0, start_on_attach = 0;
-	const char *console_socket = NULL, *attach_path = NULL;
-	const struct op *log_op = NULL;
+	const char *console_socket = NULL, *attach_path = NULL, *runtime_pid_file = NULL, *runtime_console = NULL;
+	const struct op *log_op = NULL, *runtime_cmd = NULL;
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct op *o = &plan.ops[i];
 		switch (o->code) {
@@ -287,6 +396,9 @@ int main(int argc, char **argv)
 		case OP_LOG_FILE: log_op = o; break;
 		case OP_ATTACH_SOCKET: attach_path = arg_str(o, 0); break;
 		case OP_STDIO_PIPES: stdio_pipes = 1; open_stdin = arg_ll(o, 0) != 0; stdin_once = arg_ll(o, 1) != 0; break;
+		case OP_RUNTIME_CMD: runtime_cmd = o; break;
+		case OP_RUNTIME_PID_FILE: runtime_pid_file = arg_str(o, 0); break;
+		case OP_RUNTIME_CONSOLE: runtime_console = arg_str(o, 0); break;
 		default: break;
 		}
 	}
@@ -314,12 +426,33 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	int sv[2];
+	if (runtime_cmd && !runtime_pid_file) {
+		report("error -1 %d a runtime command needs a pid file", EINVAL);
+		return 1;
+	}
+	int master = -1, sock = -1;
+	pid_t c1 = 0;
+	int sv[2] = { -1, -1 };
+	if (runtime_cmd) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int stdio[3] = { -1, -1, -1 };
+		if (stdio_pipes) {
+			stdio[0] = open_stdin ? in_pipe[0] : null;
+			stdio[1] = out_pipe[1];
+			stdio[2] = err_pipe[1];
+		} else if (!keep_stdio) {
+			stdio[0] = stdio[1] = stdio[2] = null;
+		}
+		master = runtime_create(runtime_cmd, runtime_pid_file, runtime_console, stdio);
+		if (null >= 0)
+			close(null);
+		goto adopted;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		report("error -1 %d socketpair", errno);
 		return 1;
 	}
-	pid_t c1 = fork();
+	c1 = fork();
 	if (c1 < 0) {
 		report("error -1 %d fork", errno);
 		return 1;
@@ -338,7 +471,8 @@ int main(int argc, char **argv)
 		child_main(&plan, sv[1]);
 	}
 	close(sv[1]);
-	int sock = sv[0];
+	sock = sv[0];
+adopted:;
 	int out_fd[3] = { -1, -1, -1 };
 	struct stdio_target target = { .stdin_fd = -1, .pty_fd = -1, .stdin_once = stdin_once };
 	if (stdio_pipes) {
@@ -360,7 +494,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Cgroup membership before the child creates its cgroup namespace. */
-	for (size_t i = 0; i < plan.count; i++) {
+	for (size_t i = 0; i < plan.count && !runtime_cmd; i++) {
 		const struct op *o = &plan.ops[i];
 		if (o->code != OP_CGROUP_PROCS)
 			continue;
@@ -369,11 +503,12 @@ int main(int argc, char **argv)
 		if (write_file(arg_str(o, 0), pid, n) < 0)
 			fail_setup((int)i, errno, arg_str(o, 0), c1);
 	}
-	msg_send(sock, MSG_GO, 0, 0, "");
+	if (!runtime_cmd)
+		msg_send(sock, MSG_GO, 0, 0, "");
 
-	int master = -1;
 	struct msg m;
-	for (;;) {
+	/* cove's own init: follow its setup until it is created (a runtime's process already is) */
+	for (; !runtime_cmd;) {
 		int passfd = -1;
 		int n = msg_recv(sock, &m, &passfd);
 		if (n <= 0) {
@@ -432,7 +567,7 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	char fifo[4096];
 	int fifo_r = -1, fifo_w = -1;
-	if (!autostart && !start_on_attach) {
+	if (!autostart && !start_on_attach && !runtime_cmd) {
 		state_path(fifo, sizeof(fifo), "start.fifo");
 		unlink(fifo);
 		if (mkfifo(fifo, 0600) < 0)
@@ -447,7 +582,8 @@ int main(int argc, char **argv)
 	write_state_file("init.pid", content);
 	report("created %d", init_pid);
 
-	int started = autostart, exec_seen = 0, init_status = -1, stdin_open = proxy;
+	/* a runtime's process is started by the runtime itself (its start, or exec --detach) */
+	int started = autostart || runtime_cmd, exec_seen = runtime_cmd != NULL, init_status = -1, stdin_open = proxy;
 	if (master >= 0 && !proxy) {
 		/* engine mode with a terminal: its output is the stdout stream, input goes to it */
 		out_fd[1] = master;
@@ -457,8 +593,12 @@ int main(int argc, char **argv)
 	}
 	if (proxy && master >= 0)
 		copy_winsize(0, master);
-	if (started)
+	if (started && sock >= 0)
 		msg_send(sock, MSG_START, 0, 0, "");
+	if (runtime_cmd && autostart) {
+		write_state_file("started", "");
+		report("started");
+	}
 	for (;;) {
 		struct pollfd p[8 + 64];
 		int np = 0;
@@ -512,6 +652,15 @@ int main(int argc, char **argv)
 				if (w == init_pid)
 					init_status = status;
 		}
+		/* clients first: one that connected while the process started gets all of its output */
+		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
+			attach_accept();
+			if (!started && start_on_attach && attach_count() > 0) {
+				/* the first client is connected: nothing the process prints can be missed */
+				started = 1;
+				msg_send(sock, MSG_START, 0, 0, "");
+			}
+		}
 		if (i_fifo >= 0 && (p[i_fifo].revents & POLLIN)) {
 			char b;
 			if (read(fifo_r, &b, 1) == 1) {
@@ -561,14 +710,6 @@ int main(int argc, char **argv)
 			}
 			log_output(k, buf, (size_t)n);
 			attach_broadcast(k, buf, (size_t)n);
-		}
-		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
-			attach_accept();
-			if (!started && start_on_attach && attach_count() > 0) {
-				/* the first client is connected: nothing the process prints can be missed */
-				started = 1;
-				msg_send(sock, MSG_START, 0, 0, "");
-			}
 		}
 		for (int c = first_client; c < first_client + (np - first_client); c++) {
 			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Spec } from "../spec.js";
-import { compileCreate, compileExec, type CreateInput } from "./compile.js";
+import { compileCreate, compileExec, compileRuntimeMonitor, type CreateInput } from "./compile.js";
 import { CLONE, MS, MOUNT_ATTR, parseMountOptions } from "./linux.js";
 import { decodePlan, encodePlan, Op, opName, type PlanOp } from "./ops.js";
 
@@ -202,4 +202,27 @@ test("compileExec joins the container's namespaces, user first, and starts at on
   assert.ok(ops.some((o) => o.code === Op.AUTOSTART));
   assert.ok(indexOf(ops, "CONSOLE") > indexOf(ops, "FORK"));
   assert.equal(ops.find((o) => o.code === Op.EXIT_FILE)!.args[0], "exec-1.exit");
+});
+
+test("compileRuntimeMonitor: monitor options only, the pid file and console before the runtime's command", () => {
+  const command = ["/usr/sbin/runc", "--root", "/run/r", "create", "--bundle", "/b", "--pid-file", "/s/runc.pid", "--console-socket", "/s/c.sock", "id1"];
+  const ops = compileRuntimeMonitor({
+    stateDir: "/s",
+    command,
+    pidFile: "/s/runc.pid",
+    consoleSocket: "/s/c.sock",
+    io: { log: { path: "/c/container.log", maxSize: 1000, maxFiles: 3 }, attachSocket: "/s/a.sock", pipes: { openStdin: true, stdinOnce: false } },
+  });
+  assert.deepEqual(
+    ops.map((o) => opName(o.code)),
+    ["STATE_DIR", "LOG_FILE", "ATTACH_SOCKET", "STDIO_PIPES", "RUNTIME_CONSOLE", "RUNTIME_PID_FILE", "RUNTIME_CMD"],
+  );
+  assert.ok(ops.every((o) => o.code < 20), "no op runs inside a container: runc does that part");
+  assert.deepEqual(ops.at(-1)!.args, command);
+  assert.deepEqual(decodePlan(encodePlan(ops)).at(-1)!.args.map(String), command);
+  const exec = compileRuntimeMonitor({ stateDir: "/s", exitFile: "x1.exit", command: ["runc", "exec", "--detach"], pidFile: "/s/x1.pid", started: true });
+  assert.deepEqual(
+    exec.map((o) => opName(o.code)),
+    ["STATE_DIR", "EXIT_FILE", "AUTOSTART", "RUNTIME_PID_FILE", "RUNTIME_CMD"],
+  );
 });

@@ -371,3 +371,30 @@ export function compileExec(input: ExecInput): PlanOp[] {
   out.push(...processOps(input.process, input, "exec"));
   return out;
 }
+
+export interface RuntimeMonitorInput {
+  stateDir: string;
+  /** Name of the exit status file in stateDir (default "exit"). */
+  exitFile?: string;
+  /** The runtime's command line: its create, or its exec with --detach. */
+  command: string[];
+  /** Where the command writes the process's pid (its --pid-file). */
+  pidFile: string;
+  /** Socket the monitor listens on for the pty master (the command's --console-socket). */
+  consoleSocket?: string;
+  /** The command leaves the process running (exec --detach): report it started at once. */
+  started?: boolean;
+  io?: MonitorIO;
+}
+
+/** A plan that makes the monitor run another OCI runtime's command and adopt its process. */
+export function compileRuntimeMonitor(input: RuntimeMonitorInput): PlanOp[] {
+  const out: PlanOp[] = [op(Op.STATE_DIR, "state directory", input.stateDir)];
+  if (input.exitFile) out.push(op(Op.EXIT_FILE, "exit status file", input.exitFile));
+  if (input.started) out.push(op(Op.AUTOSTART, "the command starts the process"));
+  out.push(...monitorIoOps(input.io));
+  if (input.consoleSocket) out.push(op(Op.RUNTIME_CONSOLE, `receive the terminal on ${input.consoleSocket}`, input.consoleSocket));
+  out.push(op(Op.RUNTIME_PID_FILE, "the process's pid file", input.pidFile));
+  out.push(op(Op.RUNTIME_CMD, `run ${input.command.slice(0, 1).join(" ")}`, ...input.command));
+  return out;
+}
