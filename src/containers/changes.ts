@@ -31,11 +31,11 @@ export const INIT_LAYER_PATHS = new Set(["/.dockerenv", "/etc/hosts", "/etc/host
 const INIT_LAYER_PARENTS = new Set(["/etc", "/dev"]);
 
 /** Whether an added entry is a mount point cove made (an empty file or directory at an init-layer path). */
-export async function isInitLayerEntry(p: string, abs: string, st?: BigIntStats): Promise<boolean> {
+export async function isInitLayerEntry(p: string, abs: string, st?: BigIntStats, list: (dir: string) => Promise<string[]> = (d) => readdir(d)): Promise<boolean> {
   if (!INIT_LAYER_PATHS.has(p)) return false;
   const s = st ?? (await lstat(abs, { bigint: true }));
   if (s.isFile()) return s.size === 0n;
-  if (s.isDirectory()) return (await readdir(abs)).length === 0;
+  if (s.isDirectory()) return (await list(abs)).length === 0;
   return false;
 }
 
@@ -112,7 +112,6 @@ class ChangeWalker {
   async dir(p: string, hidden: boolean, out: Change[]): Promise<void> {
     const abs = path.join(this.upper, p);
     const names = (await this.fs.readdir(abs)).sort(byteOrder);
-    const present = new Set<string>();
     for (const n of names) {
       const cp = path.posix.join(p, n);
       const st = await this.fs.lstat(path.join(abs, n));
@@ -120,10 +119,9 @@ class ChangeWalker {
         if (!hidden && (await this.lower(cp))) out.push({ Path: cp, Kind: ChangeKind.Delete });
         continue;
       }
-      present.add(n);
       const below = hidden ? undefined : await this.lower(cp);
       if (!below) {
-        if (await isInitLayerEntry(cp, path.join(abs, n), st)) continue;
+        if (await isInitLayerEntry(cp, path.join(abs, n), st, (dir) => this.fs.readdir(dir))) continue;
         const mark = out.length;
         out.push({ Path: cp, Kind: ChangeKind.Add });
         if (st.isDirectory()) {
@@ -147,7 +145,6 @@ class ChangeWalker {
       out.push({ Path: cp, Kind: ChangeKind.Modify });
       if (st.isDirectory()) await this.dir(cp, true, out);
     }
-    void present;
   }
 
   private async has(dir: string, name: string): Promise<boolean> {
