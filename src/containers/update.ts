@@ -108,7 +108,7 @@ export function planUpdate(current: HostConfig, body: UpdateBody, id: string): U
     if (!nonZero(body.CpuPeriod)) next.CpuPeriod = 0;
   }
   if (hc.Memory && hc.MemoryReservation && hc.Memory < hc.MemoryReservation) {
-    throw invalid("Minimum memory limit can not be less than memory reservation limit, see usage.", { code: "container.update", field: "MemoryReservation" });
+    throw invalid("Minimum memory limit can not be less than memory reservation limit, see usage", { code: "container.update", field: "MemoryReservation" });
   }
   if (nonZero(body.MemorySwap) && !hc.Memory && (body.MemorySwap as number) > 0) {
     throw invalid("You should always set the Memory limit when using Memoryswap limit", { code: "container.update", field: "MemorySwap" });
