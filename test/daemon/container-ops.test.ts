@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/daemon/websocket.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
+import { cove as coveCli } from "../cli/harness.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -545,6 +546,37 @@ describe("container operations through the docker CLI", { skip }, () => {
     assert.equal(got.join(""), "got hello\nerr hello\n");
     const plain = await api(socket, "GET", `/containers/${name}/attach/ws?stream=1`);
     assert.equal(plain.status, 400);
+  });
+
+  it("the cove CLI's stats (live and --no-stream), top, diff, cp, update, commit and prune work against the daemon", async () => {
+    const name = await scenario("cli");
+    const cli = async (args: string[], opts: Parameters<typeof coveCli>[2] = {}) => {
+      const r = await coveCli(socket, args, opts);
+      assert.equal(r.code, 0, `cove ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const row = JSON.parse(await cli(["stats", "--no-stream", "--format", "{{json .}}", name])) as Record<string, string>;
+    assert.equal(row.Name, name);
+    assert.equal(row.PIDs, "1");
+    // the live view redraws every second until interrupted
+    const live = await coveCli(socket, ["stats", name], { timeoutMs: 2500 });
+    assert.ok((live.stdout.match(/^CONTAINER ID\s+NAME\s+CPU %/gm) ?? []).length >= 2, live.stdout);
+    assert.match(await cli(["top", name]), /sleep 1000$/m);
+    assert.match(await cli(["diff", name]), /^A \/newdir\/f$/m);
+    const out = path.join(dir, "cli-cp");
+    await mkdir(out, { recursive: true });
+    await cli(["cp", `${name}:/newdir`, out]);
+    assert.equal(await readFile(path.join(out, "newdir", "sub", "g"), "utf8"), "deep\n");
+    await cli(["cp", path.join(out, "newdir"), `${name}:/tmp/back`]);
+    assert.equal(await ok(["exec", name, "cat", "/tmp/back/sub/g"]), "deep\n");
+    await cli(["update", "--cpu-shares", "256", name]);
+    assert.equal((await ok(["inspect", "-f", "{{.HostConfig.CpuShares}}", name])).trim(), "256");
+    const id = (await cli(["commit", "-c", "CMD [\"cat\", \"/tmp/back/sub/g\"]", name, "ops/cli:1"])).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await ok(["run", "--rm", "--network", "none", "ops/cli:1"]), "deep\n");
+    const gone = unique("cli-prune");
+    await ok(["create", "--name", gone, "--label", "cli-prune=1", "--network", "none", "busybox", "true"]);
+    assert.match(await cli(["container", "prune", "-f", "--filter", "label=cli-prune=1"]), /^Deleted Containers:$/m);
   });
 
   it("emits Docker's events for these operations", async () => {
