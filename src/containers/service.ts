@@ -1538,11 +1538,38 @@ export class ContainerService {
       const wasMounted = await isMountpoint(rootfs);
       if (!wasMounted) await this.mountRootfs(c);
       try {
+        if (!wasMounted) await this.mountVolumesForCopy(c, rootfs);
         return await fn(rootfs, false);
       } finally {
+        // a lazy unmount of the rootfs takes the volumes mounted in it along
         if (!wasMounted && !c.rec.State.Running) this.unmountRootfs(c);
       }
     });
+  }
+
+  /**
+   * Mounts a stopped container's bind mounts and volumes into its mounted rootfs, as dockerd does
+   * for docker cp, so copies reach the same files the container sees. Destinations are resolved in
+   * the container's scope; missing ones are created as the runtime would create them at start.
+   */
+  private async mountVolumesForCopy(c: Live, rootfs: string): Promise<void> {
+    for (const m of c.rec.MountPoints) {
+      if ((m.Type !== "bind" && m.Type !== "volume") || !m.Source || !m.Destination) continue;
+      let isDir: boolean;
+      try {
+        isDir = (await stat(m.Source)).isDirectory();
+      } catch {
+        continue; // created at start, if ever
+      }
+      const target = path.join(rootfs, await resolveInRoot(rootfs, m.Destination));
+      try {
+        await lstat(target);
+      } catch {
+        await mkdir(isDir ? target : path.dirname(target), { recursive: true, mode: 0o755 });
+        if (!isDir) await writeFile(target, "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
+      }
+      mountAll([{ type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro"] }], target);
+    }
   }
 
   /** HEAD /archive: the stat of a path inside the container. */
@@ -1577,7 +1604,9 @@ export class ContainerService {
         throw err;
       }
       if (!st.isDirectory()) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
-      if (c.hc.ReadonlyRootfs && !this.inWritableMount(c, inRoot)) throw new CoveError("forbidden", "container rootfs is marked read-only", { code: "archive.read-only" });
+      const mount = this.mountAt(c, inRoot);
+      if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
+      if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
       let owner: { uid: number; gid: number } | undefined;
       // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
       if (opts.copyUIDGID && c.rec.Config.User) {
@@ -1589,9 +1618,14 @@ export class ContainerService {
     this.event(c, "extract-to-dir");
   }
 
-  /** Whether a path of a read-only-rootfs container lies in one of its writable mounts. */
-  private inWritableMount(c: Live, inRoot: string): boolean {
-    return c.rec.MountPoints.some((m) => m.RW && (inRoot === m.Destination || inRoot.startsWith(m.Destination.replace(/\/+$/, "") + "/")));
+  /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
+  private mountAt(c: Live, inRoot: string): MountPoint | undefined {
+    let best: MountPoint | undefined;
+    for (const m of c.rec.MountPoints) {
+      const d = path.posix.normalize(m.Destination).replace(/\/+$/, "") || "/";
+      if (inRoot === d || inRoot.startsWith(d === "/" ? "/" : d + "/")) if (!best || d.length > best.Destination.length) best = m;
+    }
+    return best;
   }
 
   /** docker update: resources (applied live to a running container's cgroup) and the restart policy. */

@@ -360,6 +360,30 @@ describe("container operations through the docker CLI", { skip }, () => {
     assert.ok(!mounts.includes(path.join(dir, "root", "containers", stoppedId)), "the stopped container's rootfs is not left mounted");
   });
 
+  it("docker cp reaches bind mounts of running and stopped containers", async () => {
+    const vol = path.join(dir, "bind-src");
+    await mkdir(vol, { recursive: true });
+    await writeFile(path.join(vol, "host-file"), "from the host\n");
+    const f = path.join(dir, "to-bind");
+    await writeFile(f, "into the bind\n");
+    const stopped = unique("cp-bind-stopped");
+    await ok(["create", "--name", stopped, "-v", `${vol}:/data`, "--network", "none", "busybox", "true"]);
+    await ok(["cp", f, `${stopped}:/data/`]);
+    assert.equal(await readFile(path.join(vol, "to-bind"), "utf8"), "into the bind\n", "the copy went to the bind's source");
+    assert.ok((await ok(["cp", `${stopped}:/data/host-file`, "-"])).includes("from the host"));
+    assert.doesNotMatch(await ok(["diff", stopped]), /to-bind/, "nothing was written to the container's layer");
+    const mounts = await readFile("/proc/self/mountinfo", "utf8");
+    const stoppedId = (await ok(["inspect", "-f", "{{.Id}}", stopped])).trim();
+    assert.ok(!mounts.includes(stoppedId), "the rootfs and the bind are unmounted after the copy");
+    const running = unique("cp-bind-running");
+    await ok(["run", "-d", "--name", running, "-v", `${vol}:/data:ro`, "--network", "none", "busybox", "sleep", "1000"]);
+    assert.ok((await ok(["cp", `${running}:/data/to-bind`, "-"])).includes("into the bind"));
+    const ro = await cove(["cp", f, `${running}:/data/again`]);
+    assert.equal(ro.code, 1, "a read-only bind refuses the copy");
+    assert.match(ro.stderr, /mounted volume is marked read-only/);
+    assert.equal(existsSync(path.join(vol, "again")), false);
+  });
+
   it("docker cp refuses bad input and changes nothing: missing destination, escaping symlinks and tar entries", async () => {
     const name = unique("cp-bad");
     await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c", "ln -s / /rootlink; ln -s ../../../../../../etc /up; sleep 1000"]);
