@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { containerAbsPath, encodePathStat, goFileMode, goTime, resolveInRoot, resolvePath, statPath } from "./archive.js";
+import { containerAbsPath, encodePathStat, goFileMode, goTime, kernelMountPoints, resolveInRoot, resolvePath, statPath } from "./archive.js";
 
 describe("archive path stat", () => {
   it("converts st_mode to Go's os.FileMode", () => {
@@ -25,6 +25,19 @@ describe("archive path stat", () => {
   it("encodes the header as base64 JSON with Docker's keys in order", () => {
     const h = encodePathStat({ name: "sh", size: 12, mode: 134218239, mtime: "2026-12-02T08:03:02Z", linkTarget: "/bin/busybox" });
     assert.equal(Buffer.from(h, "base64").toString(), '{"name":"sh","size":12,"mode":134218239,"mtime":"2026-12-02T08:03:02Z","linkTarget":"/bin/busybox"}');
+  });
+
+  it("finds the kernel filesystems and /dev of a container's mountinfo", () => {
+    const mi = [
+      "100 90 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c",
+      "101 100 0:51 / /proc rw,nosuid - proc proc rw",
+      "102 100 0:52 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k",
+      "103 102 0:53 / /dev/pts rw - devpts devpts rw",
+      "104 100 0:54 / /sys ro - sysfs sysfs ro",
+      "105 100 8:1 /srv/data /data rw - ext4 /dev/sda1 rw",
+      "106 100 0:55 / /my\\040dir rw - cgroup2 cgroup2 rw",
+    ].join("\n");
+    assert.deepEqual([...kernelMountPoints(mi, "/proc/7/root")].sort(), ["/proc/7/root/dev", "/proc/7/root/dev/pts", "/proc/7/root/my dir", "/proc/7/root/proc", "/proc/7/root/sys"]);
   });
 
   it("keeps a trailing / or /. as dockerd does", () => {

@@ -181,7 +181,10 @@ function minor(rdev: bigint): number {
 /** Writes a tar of one resource to out with backpressure; names start with `name`, as dockerd rebases them. */
 class ResourceTar {
   private readonly links = new Map<string, string>();
-  constructor(private readonly out: Writable) {}
+  constructor(
+    private readonly out: Writable,
+    private readonly noDescend: ReadonlySet<string>,
+  ) {}
 
   private async write(buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
@@ -194,6 +197,7 @@ class ResourceTar {
     if (st.isDirectory()) {
       const dirName = name.endsWith("/") ? name : name + "/";
       await this.write(encodeHeader({ ...base, name: dirName, type: "dir", size: 0 }));
+      if (this.noDescend.has(path.resolve(abs))) return;
       const names = (await readdir(abs)).sort();
       for (const n of names) {
         const child = path.join(abs, n);
@@ -258,16 +262,36 @@ class ResourceTar {
   }
 }
 
+/** Kernel filesystems whose contents are no files of the container's (and /proc would never end). */
+const KERNEL_FS = new Set(["proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "devtmpfs", "debugfs", "tracefs", "securityfs", "bpf", "fusectl", "configfs", "binfmt_misc"]);
+
+/**
+ * The mount points of a running container (from /proc/<pid>/mountinfo) whose contents an archive
+ * leaves out, as host paths under root: kernel filesystems and /dev. dockerd archives the rootfs
+ * and volumes only, where these are empty directories.
+ */
+export function kernelMountPoints(mountinfo: string, root: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const mountPoint = (line.slice(0, sep).split(" ")[4] ?? "").replace(/\\040/g, " ");
+    const fstype = line.slice(sep + 3).split(" ")[0] ?? "";
+    if (KERNEL_FS.has(fstype) || mountPoint === "/dev") out.add(path.resolve(path.join(root, mountPoint)));
+  }
+  return out;
+}
+
 /**
  * GET /archive: writes the tar of a resolved resource to out (which is ended). Entries are named
  * after the last component the client gave ("/a/link/" that resolves to "/a/target" gives
  * "link/..."), the root as "/", and "dir/." as "./".
  */
-export async function writeArchive(resolved: ResolvedPath, out: Writable): Promise<void> {
+export async function writeArchive(resolved: ResolvedPath, out: Writable, opts: { noDescend?: ReadonlySet<string> } = {}): Promise<void> {
   const st = await lstat(resolved.hostPath, { bigint: true });
   const abs = resolved.absPath;
   const rebase = abs === "/" ? "/" : abs.endsWith("/.") ? "." : path.posix.basename(abs.replace(/\/$/, ""));
-  const tar = new ResourceTar(out);
+  const tar = new ResourceTar(out, opts.noDescend ?? new Set());
   await tar.entry(resolved.hostPath, rebase === "." ? "./" : rebase, st);
   await tar.end();
 }

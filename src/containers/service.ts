@@ -24,7 +24,7 @@ import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.
 import type { Process } from "../runtime/spec.js";
 import type { ProcessExit } from "../runtime/types.js";
 import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
-import { containerAbsPath, extractArchive, resolveInRoot, statPath, writeArchive, type PathStat } from "./archive.js";
+import { containerAbsPath, extractArchive, kernelMountPoints, resolveInRoot, statPath, writeArchive, type PathStat } from "./archive.js";
 import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, matchLabels, type CommitOptions } from "./commit.js";
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
@@ -1581,10 +1581,12 @@ export class ContainerService {
   /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). */
   async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void): Promise<void> {
     const c = this.find(ref);
-    await this.withRoot(c, async (root) => {
+    await this.withRoot(c, async (root, running) => {
       const { stat, resolved } = await statPath(root, p, ref);
+      // a running container's root shows its /proc, /sys and /dev: their contents stay out
+      const noDescend = running ? kernelMountPoints(await readFile(`${root.replace(/\/root$/, "")}/mountinfo`, "utf8").catch(() => ""), root) : undefined;
       onStat(stat);
-      await writeArchive(resolved, out);
+      await writeArchive(resolved, out, noDescend ? { noDescend } : {});
     });
     this.event(c, "archive-path");
   }

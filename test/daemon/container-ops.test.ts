@@ -308,6 +308,12 @@ describe("container operations through the docker CLI", { skip }, () => {
     // "-" writes the tar itself
     const tar = await ok(["cp", `${name}:/newdir`, "-"]);
     assert.ok(tar.includes("newdir/sub/g"));
+    // the whole root of a running container: /proc, /sys and /dev are there, their contents are not
+    const whole = path.join(dir, "whole.tar");
+    await writeFile(whole, Buffer.from(await ok(["cp", `${name}:/`, "-"]), "latin1"));
+    const names = await new Promise<string[]>((resolve, reject) => execFile("tar", ["-tf", whole], { maxBuffer: 16 << 20 }, (err, o) => (err ? reject(err) : resolve(o.split("\n")))));
+    for (const want of ["/proc/", "/sys/", "/dev/", "/newdir/sub/g", "/bin/busybox"]) assert.ok(names.includes(want), `the root's tar has ${want}`);
+    assert.ok(!names.some((l) => /^\/(proc|sys|dev)\/./.test(l)), "no kernel filesystem contents");
     const missing = await both(["cp", `${name}:/nope`, path.join(dir, "nope")]);
     assert.equal(missing[0].code, 1);
     assert.match(missing[0].stderr, new RegExp(`Error response from daemon: Could not find the file /nope in container ${name}`));
