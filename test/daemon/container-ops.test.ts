@@ -205,6 +205,12 @@ describe("container operations through the docker CLI", { skip }, () => {
     assert.equal(row.PIDs, "1");
     assert.match(row.MemUsage ?? "", /^[\d.]+(B|KiB|MiB) \/ [\d.]+GiB$/);
     assert.match(row.CPUPerc ?? "", /^\d+\.\d\d%$/);
+    // without --no-stream the docker CLI follows the stream and redraws until killed
+    const streamed = await new Promise<string>((resolve) => {
+      const child = execFile(DOCKER, ["stats", name], { env: coveEnv, timeout: 3500 }, (_err, stdout) => resolve(String(stdout)));
+      child.stdin?.end();
+    });
+    assert.ok((streamed.match(new RegExp(`${name}\\s+\\d+\\.\\d\\d%`, "g")) ?? []).length >= 2, `two redraws at least:\n${streamed}`);
     const table = await ok(["stats", "--no-stream", name]);
     assert.match(table, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m);
     const stopped = unique("stats-stopped");
