@@ -1690,7 +1690,8 @@ export class ContainerService {
     const dirs = overlayDirs(c.rec.RootfsMounts);
     if (!dirs.UpperDir) throw unsupported(`container ${c.rec.ID} has no writable layer to commit`, { code: "commit.no-layer" });
     const pause = opts.pause !== false && c.rec.State.Running && !c.rec.State.Paused && !c.rec.State.Restarting;
-    if (pause) await this.runtime.pause(c.rec.ID);
+    // paused as `docker pause` does (state and events too), so nothing writes while the layer is read
+    if (pause) await this.pause(c.rec.ID);
     const tmp = path.join(this.root, "tmp");
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const layerFile = path.join(tmp, `commit-${randomBytes(8).toString("hex")}.tar`);
@@ -1700,7 +1701,7 @@ export class ContainerService {
       const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
         skip: (rel, abs, st) => isInitLayerEntry(`/${rel}`, abs, st),
       });
-      if (pause) await this.runtime.resume(c.rec.ID).catch(() => undefined);
+      if (pause) await this.unpause(c.rec.ID).catch(() => undefined);
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;
       id = await this.images.commit(c.rec.Image, empty ? undefined : () => createReadStream(layerFile), {
         config,
@@ -1712,7 +1713,7 @@ export class ContainerService {
         containerConfig: c.rec.Config,
       });
     } catch (err) {
-      if (pause) await this.runtime.resume(c.rec.ID).catch(() => undefined);
+      if (pause && c.rec.State.Paused) await this.unpause(c.rec.ID).catch(() => undefined);
       throw err;
     } finally {
       await rm(layerFile, { force: true });

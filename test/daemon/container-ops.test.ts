@@ -498,6 +498,7 @@ describe("container operations through the docker CLI", { skip }, () => {
     assert.equal((await ok(["images", "-q"])).trim().split("\n").length, imagesBefore, "a refused commit adds no image");
     const id = (await ok(["commit", "-c", "ENV FOO=bar", "-c", 'CMD ["cat", "/newdir/f"]', "-c", "LABEL tier=ops", "-m", "the message", "-a", "me <me@example.com>", name, "ops/committed:1"])).trim();
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal((await ok(["inspect", "-f", "{{.State.Status}}", name])).trim(), "running", "the pause of the commit is undone");
     assert.equal(await ok(["run", "--rm", "--network", "none", "ops/committed:1"]), "x\n");
     const seen = await ok(["run", "--rm", "--network", "none", "ops/committed:1", "sh", "-c", "echo $FOO; cat /newdir/sub/g; test -e /bin/ls || echo ls-gone; ls /root"]);
     assert.equal(seen, "bar\ndeep\nls-gone\nonly\n");
@@ -619,7 +620,7 @@ describe("container operations through the docker CLI", { skip }, () => {
     const until = Math.ceil(Date.now() / 1000) + 1;
     const out = await ok(["events", "--since", String(started), "--until", String(until), "--format", "{{.Type}} {{.Action}}"]);
     const lines = new Set(out.trim().split("\n"));
-    for (const want of ["container export", "container archive-path", "container extract-to-dir", "container update", "container commit", "container prune", "image tag"]) {
+    for (const want of ["container export", "container archive-path", "container extract-to-dir", "container update", "container pause", "container unpause", "container commit", "container prune", "image tag"]) {
       assert.ok(lines.has(want), `missing "${want}" in:\n${[...lines].join("\n")}`);
     }
     assert.ok(!lines.has("container top"), "top emits no event");
