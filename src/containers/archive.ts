@@ -301,6 +301,8 @@ export interface ExtractOptions {
   noOverwriteDirNonDir?: boolean;
   /** Owner every entry gets (copyUIDGID: the container's user); default: the tar's uid/gid. */
   owner?: { uid: number; gid: number };
+  /** The destination as the container sees it, for messages (default: the host path). */
+  shownAs?: string;
 }
 
 /**
@@ -318,7 +320,7 @@ export async function extractArchive(input: Readable | AsyncIterable<Buffer>, de
         }
         continue;
       }
-      if (opts.noOverwriteDirNonDir) await checkOverwrite(destHost, header);
+      if (opts.noOverwriteDirNonDir) await checkOverwrite(destHost, header, opts.shownAs ?? destHost);
       const h = opts.owner ? { ...header, uid: opts.owner.uid, gid: opts.owner.gid } : header;
       yield* reencode(h, body);
     }
@@ -329,7 +331,7 @@ export async function extractArchive(input: Readable | AsyncIterable<Buffer>, de
   await applyLayer(checked, destHost, { whiteouts: "plain", compression: "none", inPlace: true, undoDir });
 }
 
-async function checkOverwrite(dest: string, h: TarHeader): Promise<void> {
+async function checkOverwrite(dest: string, h: TarHeader, shownAs: string): Promise<void> {
   const rel = h.name.replace(/^\/+/, "").replace(/\/+$/, "");
   if (rel === "" || rel === ".") return;
   let st;
@@ -339,8 +341,9 @@ async function checkOverwrite(dest: string, h: TarHeader): Promise<void> {
     return;
   }
   const entryIsDir = h.type === "dir";
-  if (st.isDirectory() && !entryIsDir) throw invalid(`cannot overwrite directory "${path.join(dest, rel)}" with non-directory "${rel}"`, { code: "archive.overwrite" });
-  if (!st.isDirectory() && entryIsDir) throw invalid(`cannot overwrite non-directory "${path.join(dest, rel)}" with directory "${rel}"`, { code: "archive.overwrite" });
+  const shown = path.posix.join(shownAs, rel);
+  if (st.isDirectory() && !entryIsDir) throw invalid(`cannot overwrite directory "${shown}" with non-directory "${rel}"`, { code: "archive.overwrite" });
+  if (!st.isDirectory() && entryIsDir) throw invalid(`cannot overwrite non-directory "${shown}" with directory "${rel}"`, { code: "archive.overwrite" });
 }
 
 async function* reencode(h: TarHeader, body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {

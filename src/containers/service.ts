@@ -1615,7 +1615,7 @@ export class ContainerService {
         const u = await resolveUserInRootfs(root, c.rec.Config.User ?? "", []);
         owner = { uid: u.uid, gid: u.gid };
       }
-      await extractArchive(input, dest, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
+      await extractArchive(input, dest, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, shownAs: inRoot, ...(owner ? { owner } : {}) });
     });
     this.event(c, "extract-to-dir");
   }

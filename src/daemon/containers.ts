@@ -349,6 +349,7 @@ async function stats(c: RouteContext, svc: ContainerService): Promise<void> {
   const stream = c.query.bool("stream", true);
   const oneShot = c.query.bool("one-shot");
   if (stream && oneShot) throw invalid("cannot have stream=true and one-shot=true", { code: "query.invalid", field: "one-shot" });
+  svc.resolveId(c.params.name as string); // a 404 before the headers go out
   const samples = svc.stats(c.params.name as string, { stream, oneShot, signal: c.signal });
   if (!stream) {
     const first = await samples.next();

@@ -228,6 +228,11 @@ describe("container operations through the docker CLI", { skip }, () => {
     assert.notEqual(two.preread, "0001-01-01T00:00:00Z");
     const both1 = await api(socket, "GET", `/containers/${name}/stats?stream=true&one-shot=true`);
     assert.equal(both1.status, 400);
+    for (const q of ["stream=true", "stream=false"]) {
+      const missing = await api(socket, "GET", `/containers/nosuch/stats?${q}`);
+      assert.equal(missing.status, 404);
+      assert.equal(JSON.parse(missing.body).message, "No such container: nosuch");
+    }
     if (!peer) return;
     await peerOk(["create", "--name", stopped, "--network", "none", "busybox", "true"]);
     const peerSocket = String(peer.env.DOCKER_HOST).replace("unix://", "");
@@ -430,6 +435,10 @@ describe("container operations through the docker CLI", { skip }, () => {
     const notDir = await api(socket, "PUT", `/containers/${name}/archive?path=/etc/passwd`, await hostile("x"));
     assert.equal(notDir.status, 400);
     assert.match(notDir.body, /extraction point is not a directory/);
+    const dirByFile = await api(socket, "PUT", `/containers/${name}/archive?path=/&noOverwriteDirNonDir=true`, await hostile("etc"));
+    assert.equal(dirByFile.status, 400);
+    assert.equal((JSON.parse(dirByFile.body) as { message: string }).message, 'cannot overwrite directory "/etc" with non-directory "etc"');
+    assert.equal((await ok(["exec", name, "test", "-d", "/etc"])).trim(), "", "/etc is still a directory");
     const noPath = await api(socket, "PUT", `/containers/${name}/archive`, await hostile("x"));
     assert.equal(noPath.status, 400);
     assert.match(noPath.body, /bad parameter: path cannot be empty/);
