@@ -1947,36 +1947,56 @@ const statsCommand = command(
   },
   async ({ flags, args }, run) => {
     const ids = args.length ? args : (await run.client.containerList({ all: flags.all || undefined })).map((c) => c.Id);
-    const sample = async (): Promise<StatsRow[]> => {
-      const rows: StatsRow[] = [];
-      for (const id of ids) {
-        try {
-          rows.push(statsRow(await run.client.containerStats(id), id, !flags["no-trunc"]));
-        } catch (err) {
-          if (args.length) throw err;
-        }
-      }
-      return rows;
-    };
     const render = (rows: StatsRow[]) => formatRows(flags.format, rows.map((r) => goMap({ ...r })), STATS_TABLE, STATS_HEADERS);
     if (flags["no-stream"]) {
-      run.out(render(await sample()));
+      // one sample each, taken together (the daemon waits a second per sample to measure the CPU)
+      const rows = await Promise.all(
+        ids.map((id) =>
+          run.client.containerStats(id).then(
+            (s) => statsRow(s, id, !flags["no-trunc"]),
+            (err: unknown) => {
+              if (args.length) throw err;
+              return undefined;
+            },
+          ),
+        ),
+      );
+      run.out(render(rows.filter((r): r is StatsRow => r !== undefined)));
       return 0;
     }
-    // live view: redraw once a second until interrupted
+    // live view: one stats stream per container, redrawn once a second until interrupted
+    const latest = new Map<string, StatsRow>();
+    const streams: AsyncGenerator<StatsResponse>[] = [];
     let stop = false;
+    let failure: unknown;
+    for (const id of ids) {
+      void (async () => {
+        try {
+          const stream = await run.client.containerStatsStream(id);
+          streams.push(stream);
+          for await (const s of stream) {
+            latest.set(id, statsRow(s, id, !flags["no-trunc"]));
+            if (stop) break;
+          }
+        } catch (err) {
+          if (args.length && !stop) failure ??= err;
+        }
+      })();
+    }
     const onInt = () => {
       stop = true;
     };
     process.once("SIGINT", onInt);
     try {
       while (!stop) {
-        const text = render(await sample());
-        run.out((run.io.stdout.isTTY ? "\x1b[2J\x1b[H" : "") + text);
         await new Promise((r) => setTimeout(r, 1000));
+        if (failure) throw failure;
+        const rows = ids.map((id) => latest.get(id)).filter((r): r is StatsRow => r !== undefined);
+        run.out((run.io.stdout.isTTY ? "\x1b[2J\x1b[H" : "") + render(rows));
       }
     } finally {
       process.removeListener("SIGINT", onInt);
+      for (const st of streams) void st.return(undefined);
     }
     return 0;
   },

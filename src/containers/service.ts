@@ -10,31 +10,41 @@
 // tmpfs, so containers keep running, logging and attachable while no daemon runs.
 
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
-import type { ImageService } from "../images/service.js";
+import { parseUntil, type ImageService } from "../images/service.js";
+import { cgroupManager } from "../runtime/cgroups/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
 import { RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
-import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { containerAbsPath, extractArchive, kernelMountPoints, resolveInRoot, statPath, writeArchive, type PathStat } from "./archive.js";
+import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
+import { commitConfig, END_OF_ARCHIVE_SIZE, matchLabels, type CommitOptions } from "./commit.js";
+import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
+import { runPs, type TopResult } from "./top.js";
+import { planUpdate, type UpdateBody } from "./update.js";
 import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
 import { generateName, VALID_NAME } from "./names.js";
 import {
   buildSpec,
   commandOf,
+  containerCgroupsPath,
   containerEnv,
   hostnameOf,
   hostsFile,
   mergeConfig,
   normalizeNetworkMode,
   resolvConfFile,
+  resourcesOf,
   tweakCapabilities,
   userMounts,
   withHostConfigDefaults,
@@ -1588,6 +1598,291 @@ export class ContainerService {
       m?.resize(rows, cols);
       m?.close();
     }
+  }
+
+  // ---------------------------------------------------------------- top, stats, changes, export, archive, update, prune, commit
+
+  /** docker top: ps on the host, rows of the container's cgroup processes. */
+  async top(ref: string, psArgs = ""): Promise<TopResult> {
+    const c = this.find(ref);
+    if (!c.rec.State.Running || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
+    const pids = await this.runtimeOf(c).ps(c.rec.ID);
+    return runPs(psArgs, pids);
+  }
+
+  /** One stats sample in Docker's shape (the zero document when the container is not running). */
+  private async statsSample(c: Live): Promise<DockerStats> {
+    const r = c.rec;
+    if (!r.State.Running || r.State.Restarting || !r.State.Pid) return emptyStats(r.Name, r.ID);
+    let cgroup;
+    try {
+      // the cgroup itself, whichever runtime made it (runc's stats events have another shape)
+      cgroup = await (await cgroupManager({ id: r.ID, cgroupsPath: containerCgroupsPath(r.ID, c.hc) })).stats();
+    } catch {
+      return emptyStats(r.Name, r.ID); // exited meanwhile
+    }
+    const networks = normalizeNetworkMode(c.hc.NetworkMode) === "host" ? undefined : parseNetDev(await readFile(`/proc/${r.State.Pid}/net/dev`, "utf8").catch(() => ""));
+    return dockerStats({ name: r.Name, id: r.ID, version: this.cgroupVersion, cgroup, host: await hostCpu(), ...(networks ? { networks } : {}) });
+  }
+
+  /**
+   * docker stats: samples once a second. stream=false gives one sample whose precpu_stats come
+   * from a sample a second earlier (so a CPU percentage can be computed), unless oneShot.
+   */
+  async *stats(ref: string, opts: { stream?: boolean; oneShot?: boolean; signal?: AbortSignal; intervalMs?: number } = {}): AsyncGenerator<DockerStats> {
+    const c = this.find(ref);
+    const interval = opts.intervalMs ?? 1000;
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        opts.signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        }, { once: true });
+      });
+    const running = () => c.rec.State.Running && !c.rec.State.Restarting;
+    if (opts.stream === false) {
+      if (!running()) {
+        yield emptyStats(c.rec.Name, c.rec.ID);
+        return;
+      }
+      if (opts.oneShot) {
+        yield await this.statsSample(c);
+        return;
+      }
+      const first = await this.statsSample(c);
+      await sleep(interval);
+      yield withPrevious(await this.statsSample(c), first);
+      return;
+    }
+    let prev: DockerStats | undefined;
+    while (!opts.signal?.aborted && this.containers.has(c.rec.ID)) {
+      const cur = await this.statsSample(c);
+      yield withPrevious(cur, prev?.read === STATS_ZERO_TIME || cur.read === STATS_ZERO_TIME ? undefined : prev);
+      prev = cur;
+      await sleep(interval);
+    }
+  }
+
+  /** docker diff: the changes in the container's writable layer (null when there are none, as dockerd). */
+  async changes(ref: string): Promise<Change[] | null> {
+    const c = this.find(ref);
+    const dirs = overlayDirs(c.rec.RootfsMounts);
+    if (!dirs.UpperDir) return null;
+    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : []);
+    return out.length ? out : null;
+  }
+
+  /** docker export: the container's filesystem as a tar, written to out (which is ended). */
+  async export(ref: string, out: Writable): Promise<void> {
+    const c = this.find(ref);
+    await this.images.exportRootfs(c.rec.ID, out);
+    this.event(c, "export");
+  }
+
+  /**
+   * Runs fn with the container's root as this process sees it: /proc/<pid>/root of a running
+   * container (with its mounts), else its rootfs mounted for the call (a start waits meanwhile).
+   */
+  private async withRoot<T>(c: Live, fn: (root: string, running: boolean) => Promise<T>): Promise<T> {
+    if (c.rec.State.Running && c.rec.State.Pid && !c.rec.State.Restarting) return fn(`/proc/${c.rec.State.Pid}/root`, true);
+    return this.exclusive(c, async () => {
+      if (c.rec.State.Running && c.rec.State.Pid) return fn(`/proc/${c.rec.State.Pid}/root`, true);
+      if (c.rec.State.Status === "removing") throw conflict(`container ${c.rec.ID} is being removed`, { code: "container.removing" });
+      const rootfs = this.rootfsPath(c);
+      const wasMounted = await isMountpoint(rootfs);
+      if (!wasMounted) await this.mountRootfs(c);
+      try {
+        if (!wasMounted) await this.mountVolumesForCopy(c, rootfs);
+        return await fn(rootfs, false);
+      } finally {
+        // a lazy unmount of the rootfs takes the volumes mounted in it along
+        if (!wasMounted && !c.rec.State.Running) this.unmountRootfs(c);
+      }
+    });
+  }
+
+  /**
+   * Mounts a stopped container's bind mounts and volumes into its mounted rootfs, as dockerd does
+   * for docker cp, so copies reach the same files the container sees. Destinations are resolved in
+   * the container's scope; missing ones are created as the runtime would create them at start.
+   */
+  private async mountVolumesForCopy(c: Live, rootfs: string): Promise<void> {
+    for (const m of c.rec.MountPoints) {
+      if ((m.Type !== "bind" && m.Type !== "volume") || !m.Source || !m.Destination) continue;
+      let isDir: boolean;
+      try {
+        isDir = (await stat(m.Source)).isDirectory();
+      } catch {
+        continue; // created at start, if ever
+      }
+      const target = path.join(rootfs, await resolveInRoot(rootfs, m.Destination));
+      try {
+        await lstat(target);
+      } catch {
+        await mkdir(isDir ? target : path.dirname(target), { recursive: true, mode: 0o755 });
+        if (!isDir) await writeFile(target, "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
+      }
+      mountAll([{ type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro"] }], target);
+    }
+  }
+
+  /** HEAD /archive: the stat of a path inside the container. */
+  async archiveStat(ref: string, p: string): Promise<PathStat> {
+    const c = this.find(ref);
+    return this.withRoot(c, async (root) => (await statPath(root, p, ref)).stat);
+  }
+
+  /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). */
+  async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void): Promise<void> {
+    const c = this.find(ref);
+    await this.withRoot(c, async (root, running) => {
+      const { stat, resolved } = await statPath(root, p, ref);
+      // a running container's root shows its /proc, /sys and /dev: their contents stay out
+      const noDescend = running ? kernelMountPoints(await readFile(`${root.replace(/\/root$/, "")}/mountinfo`, "utf8").catch(() => ""), root) : undefined;
+      onStat(stat);
+      await writeArchive(resolved, out, noDescend ? { noDescend } : {});
+    });
+    this.event(c, "archive-path");
+  }
+
+  /** PUT /archive: extracts a tar into directory p of the container. */
+  async archivePut(ref: string, p: string, input: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+    const c = this.find(ref);
+    await this.withRoot(c, async (root) => {
+      const absPath = containerAbsPath(p);
+      const inRoot = await resolveInRoot(root, absPath);
+      const dest = path.join(root, inRoot);
+      let st;
+      try {
+        st = await lstat(dest);
+      } catch (err) {
+        if (isErrno(err, "ENOENT", "ENOTDIR")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
+        throw err;
+      }
+      if (!st.isDirectory()) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
+      const mount = this.mountAt(c, inRoot);
+      if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
+      if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
+      let owner: { uid: number; gid: number } | undefined;
+      // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
+      if (opts.copyUIDGID && c.rec.Config.User) {
+        const u = await resolveUserInRootfs(root, c.rec.Config.User ?? "", []);
+        owner = { uid: u.uid, gid: u.gid };
+      }
+      await extractArchive(input, dest, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, shownAs: inRoot, ...(owner ? { owner } : {}) });
+    });
+    this.event(c, "extract-to-dir");
+  }
+
+  /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
+  private mountAt(c: Live, inRoot: string): MountPoint | undefined {
+    let best: MountPoint | undefined;
+    for (const m of c.rec.MountPoints) {
+      const d = path.posix.normalize(m.Destination).replace(/\/+$/, "") || "/";
+      if (inRoot === d || inRoot.startsWith(d === "/" ? "/" : d + "/")) if (!best || d.length > best.Destination.length) best = m;
+    }
+    return best;
+  }
+
+  /** docker update: resources (applied live to a running container's cgroup) and the restart policy. */
+  async update(ref: string, body: UpdateBody): Promise<{ Warnings: string[] | null }> {
+    const c = this.find(ref);
+    return this.exclusive(c, async () => {
+      const plan = planUpdate(c.hc, body, c.rec.ID);
+      if (plan.resourcesChanged && c.rec.State.Running && !c.rec.State.Restarting) {
+        try {
+          await this.runtimeOf(c).update(c.rec.ID, resourcesOf(plan.hostConfig));
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          throw new CoveError(err instanceof CoveError ? err.kind : "system", `Cannot update container ${c.rec.ID}: ${msg}`, { code: "container.update", cause: err });
+        }
+      }
+      c.hc = plan.hostConfig;
+      await this.save(c);
+      this.event(c, "update");
+      return { Warnings: plan.warnings.length ? plan.warnings : null };
+    });
+  }
+
+  /** docker container prune: removes stopped containers matching until= and label= / label!= filters. */
+  async prune(filters: Record<string, string[]> = {}): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+    for (const k of Object.keys(filters)) if (k !== "until" && k !== "label" && k !== "label!") throw invalid(`invalid filter '${k}'`, { code: "filter.invalid" });
+    const until = (filters.until ?? []).map((u) => parseUntil(u));
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const c of [...this.containers.values()]) {
+      const r = c.rec;
+      if (r.State.Running || r.State.Status === "removing") continue;
+      if (until.length && !until.every((t) => Date.parse(r.Created) < t)) continue;
+      if (!matchLabels(r.Config.Labels ?? {}, filters.label ?? [], filters["label!"] ?? [])) continue;
+      const size = (await this.sizes(c)).SizeRw;
+      try {
+        await this.remove(r.ID);
+      } catch {
+        continue; // started or removed meanwhile
+      }
+      deleted.push(r.ID);
+      reclaimed += size;
+    }
+    const timeNano = BigInt(Date.now()) * 1_000_000n;
+    try {
+      this.emit({ Type: "container", Action: "prune", Actor: { ID: "", Attributes: { reclaimed: String(reclaimed) } }, time: Number(timeNano / 1_000_000_000n), timeNano });
+    } catch {
+      // a listener's failure is not the prune's
+    }
+    return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+  }
+
+  /** docker commit: the container's changes as a new layer on its image; returns the image ID. */
+  async commit(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> {
+    const c = this.find(ref);
+    const changes = opts.changes ?? [];
+    // the new config: the request's (else the container's) with the changes, gaps filled from the container's
+    const config = commitConfig(opts.config, changes, c.rec.Config);
+    const reference = opts.repo ? (opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo) : undefined;
+    if (!reference && opts.tag) throw invalid("tag requires a repository name (repo)", { code: "reference.invalid" });
+    const dirs = overlayDirs(c.rec.RootfsMounts);
+    if (!dirs.UpperDir) throw unsupported(`container ${c.rec.ID} has no writable layer to commit`, { code: "commit.no-layer" });
+    const pause = opts.pause !== false && c.rec.State.Running && !c.rec.State.Paused && !c.rec.State.Restarting;
+    // paused as `docker pause` does (state and events too), so nothing writes while the layer is read
+    if (pause) await this.pause(c.rec.ID);
+    const tmp = path.join(this.root, "tmp");
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const layerFile = path.join(tmp, `commit-${randomBytes(8).toString("hex")}.tar`);
+    let id: string;
+    try {
+      const lowers = dirs.LowerDir ? dirs.LowerDir.split(":") : [];
+      const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
+        skip: (rel, abs, st) => isInitLayerEntry(`/${rel}`, abs, st),
+      });
+      if (pause) await this.unpause(c.rec.ID).catch(() => undefined);
+      const empty = diff.size <= END_OF_ARCHIVE_SIZE;
+      id = await this.images.commit(c.rec.Image, empty ? undefined : () => createReadStream(layerFile), {
+        config,
+        ...(reference ? { reference } : {}),
+        ...(opts.author ? { author: opts.author } : {}),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        createdBy: [c.rec.Path, ...c.rec.Args].join(" "),
+        container: c.rec.ID,
+        containerConfig: c.rec.Config,
+      });
+    } catch (err) {
+      if (pause && c.rec.State.Paused) await this.unpause(c.rec.ID).catch(() => undefined);
+      throw err;
+    } finally {
+      await rm(layerFile, { force: true });
+    }
+    this.event(c, "commit", { comment: opts.comment ?? "", imageID: id, imageRef: reference ?? "" });
+    if (reference) {
+      const timeNano = BigInt(Date.now()) * 1_000_000n;
+      try {
+        this.emit({ Type: "image", Action: "tag", Actor: { ID: id, Attributes: { name: reference } }, time: Number(timeNano / 1_000_000_000n), timeNano });
+      } catch {
+        // a listener's failure is not the commit's
+      }
+    }
+    return { Id: id };
   }
 
   // ---------------------------------------------------------------- healthchecks

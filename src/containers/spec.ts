@@ -587,6 +587,11 @@ export function hostnameOf(id: string, config: ContainerConfig): string {
   return config.Hostname || id.slice(0, 12);
 }
 
+/** The container's cgroup: under --cgroup-parent, or /cove/<id>. */
+export function containerCgroupsPath(id: string, hc: HostConfig): string {
+  return hc.CgroupParent ? path.posix.join(hc.CgroupParent.startsWith("/") ? hc.CgroupParent : `/${hc.CgroupParent}`, id) : `/cove/${id}`;
+}
+
 /** The OCI spec dockerd would hand its runtime for this container. */
 export function buildSpec(input: SpecInput): BuiltSpec {
   const { id, config, hostConfig: hc } = input;
@@ -686,7 +691,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     mounts,
     linux: {
       namespaces,
-      cgroupsPath: hc.CgroupParent ? path.posix.join(hc.CgroupParent.startsWith("/") ? hc.CgroupParent : `/${hc.CgroupParent}`, id) : `/cove/${id}`,
+      cgroupsPath: containerCgroupsPath(id, hc),
       resources,
       ...(devices.length ? { devices } : {}),
       ...(hc.Sysctls && Object.keys(hc.Sysctls).length ? { sysctl: { ...hc.Sysctls } } : {}),

@@ -5,13 +5,15 @@
 // once so a client can attach and start before the result comes; logs and attach are multiplexed
 // (stdcopy) without a TTY and raw with one. Fixed paths come before /containers/{name}/... as in moby.
 
-import { conflict, invalid, unsupported } from "../common/errors.js";
+import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
+import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
 import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
 import { parseEventTime } from "./events.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
 import { hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
+import { acceptWebSocket, isWebSocketRequest } from "./websocket.js";
 
 export interface ContainersContext {
   containers: ContainerService;
@@ -136,6 +138,85 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
 
   router.post("/containers/{name}/attach", (c) => attach(c, svc, active));
 
+  router.post("/containers/prune", async (c) => {
+    sendJSON(c.res, 200, await svc.prune(c.query.filters()));
+  });
+
+  router.get("/containers/{name}/top", async (c) => {
+    sendJSON(c.res, 200, await svc.top(c.params.name as string, c.query.get("ps_args") ?? ""));
+  });
+
+  router.get("/containers/{name}/stats", (c) => stats(c, svc));
+
+  router.get("/containers/{name}/changes", async (c) => {
+    sendJSON(c.res, 200, await svc.changes(c.params.name as string));
+  });
+
+  router.get("/containers/{name}/export", async (c) => {
+    svc.resolveId(c.params.name as string); // a 404 before the headers go out
+    c.res.writeHead(200, { "Content-Type": "application/x-tar" });
+    await svc.export(c.params.name as string, c.res).catch((err: unknown) => {
+      // the headers are out: all that is left is to cut the stream short
+      c.res.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+  });
+
+  const archivePath = (c: RouteContext): string => {
+    const p = c.query.get("path") ?? "";
+    if (p === "") throw invalid("bad parameter: path cannot be empty", { code: "query.invalid", field: "path" });
+    return p;
+  };
+
+  router.head("/containers/{name}/archive", async (c) => {
+    const stat = await svc.archiveStat(c.params.name as string, archivePath(c));
+    c.res.writeHead(200, { "X-Docker-Container-Path-Stat": encodePathStat(stat), "Content-Type": "application/json" });
+    c.res.end();
+  });
+
+  router.get("/containers/{name}/archive", async (c) => {
+    const p = archivePath(c);
+    let started = false;
+    try {
+      await svc.archiveGet(c.params.name as string, p, c.res, (stat) => {
+        started = true;
+        c.res.writeHead(200, { "Content-Type": "application/x-tar", "X-Docker-Container-Path-Stat": encodePathStat(stat) });
+      });
+    } catch (err) {
+      if (!started) throw err;
+      c.res.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+
+  router.put("/containers/{name}/archive", async (c) => {
+    const p = archivePath(c);
+    await svc.archivePut(c.params.name as string, p, c.req, { noOverwriteDirNonDir: c.query.bool("noOverwriteDirNonDir"), copyUIDGID: c.query.bool("copyUIDGID") });
+    sendEmpty(c.res, 200);
+  });
+
+  router.post("/containers/{name}/update", async (c) => {
+    const body = await readJSON(c.req);
+    sendJSON(c.res, 200, await svc.update(c.params.name as string, (body ?? {}) as Record<string, unknown>));
+  });
+
+  router.get("/containers/{name}/attach/ws", (c) => attachWebSocket(c, svc, active));
+
+  router.post("/commit", async (c) => {
+    const ref = c.query.get("container") ?? "";
+    if (ref === "") throw notFound("No such container: ", { code: "container.not-found" });
+    const body = await readJSON(c.req);
+    if (body !== undefined && body !== null && (typeof body !== "object" || Array.isArray(body))) throw invalid("the commit body must be a container config (a JSON object)", { code: "commit.invalid" });
+    // pause defaults to true since API 1.13
+    const pause = c.query.has("pause") && c.query.get("pause") !== "" ? c.query.bool("pause") : true;
+    const opts: Parameters<ContainerService["commit"]>[1] = { pause, changes: c.query.all("changes") };
+    for (const k of ["repo", "tag", "comment", "author"] as const) {
+      const v = c.query.get(k);
+      if (v) opts[k] = v;
+    }
+    if (body && Object.keys(body).length > 0) opts.config = body as CreateBody;
+    const res = await svc.commit(ref, opts);
+    sendJSON(c.res, 201, res);
+  });
+
   router.delete("/containers/{name}", async (c) => {
     if (c.query.bool("link")) throw unsupported("removing links is not supported: cove has no legacy container links", { code: "container.links" });
     await svc.remove(c.params.name as string, { force: c.query.bool("force"), volumes: c.query.bool("v") });
@@ -246,4 +327,76 @@ async function attach(c: RouteContext, svc: ContainerService, active: ActiveStre
   });
   const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
   await pipeSession(h, session, { tty, stdin, closeStdin: !!info.Config.StdinOnce, detachKeys, signal: c.signal }, active);
+}
+
+async function stats(c: RouteContext, svc: ContainerService): Promise<void> {
+  const stream = c.query.bool("stream", true);
+  const oneShot = c.query.bool("one-shot");
+  if (stream && oneShot) throw invalid("cannot have stream=true and one-shot=true", { code: "query.invalid", field: "one-shot" });
+  svc.resolveId(c.params.name as string); // a 404 before the headers go out
+  const samples = svc.stats(c.params.name as string, { stream, oneShot, signal: c.signal });
+  if (!stream) {
+    const first = await samples.next();
+    c.res.writeHead(200, { "Content-Type": "application/json" });
+    c.res.end(JSON.stringify(first.value ?? null) + "\n");
+    return;
+  }
+  c.res.writeHead(200, { "Content-Type": "application/json" });
+  c.res.flushHeaders();
+  try {
+    for await (const s of samples) {
+      if (c.signal.aborted || c.res.destroyed) break;
+      c.res.write(JSON.stringify(s) + "\n");
+    }
+  } finally {
+    if (!c.res.writableEnded) c.res.end();
+  }
+}
+
+/**
+ * GET /containers/{id}/attach/ws: the container's stdio over a WebSocket. Output goes out raw (not
+ * multiplexed, stdout and stderr together) in binary frames (text frames before API 1.28, as
+ * dockerd); each message the client sends is written to stdin.
+ */
+async function attachWebSocket(c: RouteContext, svc: ContainerService, active: ActiveStreams): Promise<void> {
+  const id = c.params.name as string;
+  const info = await svc.inspect(id);
+  if (!c.upgrade || !isWebSocketRequest(c.req.headers)) {
+    throw invalid("this endpoint needs a WebSocket handshake (Upgrade: websocket with a Sec-WebSocket-Key)", { code: "attach.websocket" });
+  }
+  if (info.State.Paused) throw conflict(`container ${info.Id} is paused, unpause the container before attach`, { code: "container.paused" });
+  const stdin = c.query.bool("stdin") && !!info.Config.OpenStdin;
+  const session = await svc.attach(id, { stdin, stdout: c.query.bool("stdout"), stderr: c.query.bool("stderr"), logs: c.query.bool("logs"), stream: c.query.bool("stream") });
+  const { socket, head } = c.upgrade;
+  let done = false;
+  const ws = acceptWebSocket(socket, head, String(c.req.headers["sec-websocket-key"]), {
+    binary: versionAtLeast(c.version, "1.28"),
+    onMessage: (data) => {
+      if (stdin) session.write(data);
+    },
+    onClose: () => {
+      done = true;
+      session.close();
+    },
+  });
+  const kill = () => ws.close(1001);
+  active.add(kill);
+  try {
+    for await (const chunk of session.output) {
+      if (done) break;
+      if (chunk.data.length === 0) continue;
+      if (!ws.send(chunk.data)) await new Promise<void>((resolve) => {
+        const go = () => {
+          socket.off("drain", go);
+          socket.off("close", go);
+          resolve();
+        };
+        socket.on("drain", go);
+        socket.on("close", go);
+      });
+    }
+  } finally {
+    active.delete(kill);
+    ws.close(1000);
+  }
 }

@@ -938,6 +938,106 @@ export class ImageService {
     });
   }
 
+  /**
+   * `docker commit`: one more layer on top of an image. `layer` is an uncompressed layer tar (OCI
+   * whiteouts) or undefined for no filesystem change (the history entry is then an empty layer).
+   * The new config is the parent's with `config` as its container config and a history entry.
+   * Returns the new image ID.
+   */
+  commit(
+    parent: string,
+    layer: (() => Readable) | undefined,
+    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig },
+  ): Promise<string> {
+    return this.exclusive(async () => {
+      let names: string[] = [];
+      if (opts.reference) {
+        const ref = parseNormalizedNamed(opts.reference);
+        if (ref.digest !== undefined) throw invalid(`cannot commit to ${opts.reference}: a digest reference cannot be given`, { code: "reference.invalid", hint: "give a name with a tag" });
+        names = [canonicalName(opts.reference)];
+      }
+      const rec = await this.images.get(parent);
+      const r = await this.resolve(rec);
+      const txn = newTxn();
+      try {
+        const layers: Descriptor[] = [...r.manifest.layers];
+        const diffIds = [...r.config.rootfs.diff_ids];
+        if (layer) {
+          const ref = `commit-${randomBytes(8).toString("hex")}`;
+          const w = await this.content.writer(ref);
+          let diffId: Digest;
+          let size: number;
+          try {
+            for await (const c of layer()) await w.write(c as Buffer);
+            diffId = w.digest();
+            size = w.offset;
+            const existed = await this.content.exists(diffId);
+            await w.commit(size, diffId);
+            if (!existed) txn.blobs.push(diffId);
+          } catch (err) {
+            await w.close().catch(() => undefined);
+            await this.content.abort(ref).catch(() => undefined);
+            throw err;
+          }
+          await w.close().catch(() => undefined);
+          const docker = r.manifest.mediaType === MediaType.DockerManifest;
+          layers.push({ mediaType: docker ? MediaType.DockerLayer : MediaType.OCILayer, digest: diffId, size });
+          diffIds.push(diffId);
+          // the parent's layers are unpacked (the container runs on them); only the new one is applied
+          const all: LayerToUnpack[] = layers.map((l, i) => ({ desc: l, diffId: diffIds[i] as Digest, open: () => this.content.createReadStream(l.digest), trusted: true }));
+          await this.unpackLayers(all, txn);
+        }
+        const created = new Date().toISOString();
+        const history = [...(r.config.history ?? [])];
+        history.push({
+          created,
+          ...(opts.author ? { author: opts.author } : {}),
+          ...(opts.createdBy ? { created_by: opts.createdBy } : {}),
+          ...(opts.comment ? { comment: opts.comment } : {}),
+          ...(layer ? {} : { empty_layer: true }),
+        });
+        const config: ImageConfig = {
+          ...r.config,
+          created,
+          config: opts.config,
+          history,
+          rootfs: { type: "layers", diff_ids: diffIds },
+        };
+        delete config.author;
+        delete config.comment;
+        if (opts.author) config.author = opts.author;
+        if (opts.comment) config.comment = opts.comment;
+        if (opts.container) config.container = opts.container;
+        if (opts.containerConfig) config.container_config = opts.containerConfig;
+        const docker = r.manifest.mediaType === MediaType.DockerManifest;
+        const configBytes = Buffer.from(JSON.stringify(config));
+        const id = digestOf(configBytes);
+        const manifest: Manifest = {
+          schemaVersion: 2,
+          mediaType: docker ? MediaType.DockerManifest : MediaType.OCIManifest,
+          config: { mediaType: docker ? MediaType.DockerConfig : MediaType.OCIConfig, digest: id, size: configBytes.length },
+          layers,
+        };
+        const manifestBytes = Buffer.from(JSON.stringify(manifest));
+        const target: Descriptor = { mediaType: manifest.mediaType as string, digest: digestOf(manifestBytes), size: manifestBytes.length };
+        for (const [d, bytes] of [
+          [id, configBytes],
+          [target.digest, manifestBytes],
+        ] as const) {
+          if (await this.content.exists(d)) continue;
+          await this.ingest(d, bytes.length, bytes);
+          txn.blobs.push(d);
+        }
+        await this.putImage({ id, target, names, config }, txn);
+        if (names.length > 0) await this.touchTagTime([id]);
+        return id;
+      } catch (err) {
+        await this.rollback(txn);
+        throw err;
+      }
+    });
+  }
+
   /** Resolves the refs of save/export into archive entries (names grouped per image). */
   private async saveEntries(refs: string[]): Promise<SaveEntry[]> {
     if (refs.length === 0) throw invalid("no image to save: give at least one image name or ID", { code: "image.invalid" });

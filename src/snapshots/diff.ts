@@ -22,6 +22,8 @@ import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType } from "./tar.
 export interface DiffOptions {
   /** Compress the output with gzip (the digests of both forms are returned). Default "none". */
   compression?: "none" | "gzip";
+  /** Leaves out an entry (and, for a directory, everything below it); rel is "a/b" from the root. */
+  skip?: (rel: string, abs: string, st: BigIntStats) => boolean | Promise<boolean>;
 }
 
 export interface DiffResult {
@@ -104,6 +106,7 @@ class Walker {
     private readonly mode: WalkMode,
     private readonly lowerDirs: string[],
     private readonly sink: Sink,
+    private readonly skip?: DiffOptions["skip"],
   ) {}
 
   private xattrs(abs: string): Map<string, Buffer> {
@@ -160,6 +163,7 @@ class Walker {
     for (const n of names) {
       const st = stats.get(n) as BigIntStats;
       if (this.isWhiteout(st)) continue;
+      if (this.skip && (await this.skip(rel + n, path.join(absDir, n), st))) continue;
       await this.entry(rel + n, path.join(absDir, n), st);
     }
   }
@@ -221,7 +225,7 @@ class Walker {
 
 async function walk(root: string, mode: WalkMode, lowerDirs: string[], out: Writable, opts: DiffOptions): Promise<DiffResult> {
   const sink = new Sink(out, opts.compression ?? "none");
-  const walker = new Walker(root, mode, lowerDirs, sink);
+  const walker = new Walker(root, mode, lowerDirs, sink, opts.skip);
   try {
     const st = await lstat(root, { bigint: true });
     if (!st.isDirectory()) throw fromErrno(Object.assign(new Error("not a directory"), { code: "ENOTDIR" }), `writing layer from ${root}`);
