@@ -11,4 +11,5 @@ export { ImageService } from "./images/service.js";
 export { parseNormalizedNamed, familiarString } from "./images/index.js";
 export { Engine, type EngineOptions, type RunResult } from "./engine/index.js";
 export { ContainerService } from "./containers/index.js";
+export { VolumeService, type Volume, type VolumeCreateRequest } from "./volumes/index.js";
 export type { CreateBody, ContainerInspect, ContainerSummary, DockerEvent, LogEntry } from "./containers/types.js";

@@ -18,6 +18,9 @@ Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
   rename, pause, unpause, port, update, stats, cp, diff, export, container prune, info, events
 
+Volumes (through the daemon):
+  volume create, volume ls, volume inspect, volume rm, volume prune
+
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
@@ -69,6 +72,16 @@ async function main(argv: string[]): Promise<number> {
   // image commands work on the local store; "inspect" is an image's unless a container has the name
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { root });
   if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { root });
+  if (command === "volume") {
+    const { volumeCommands } = await import("./volumes.js");
+    const fn = volumeCommands[two];
+    if (!fn) {
+      process.stderr.write(`cove: '${two.trim()}' is not a cove command.\nSee 'cove --help'\n`);
+      return 125;
+    }
+    const { connect } = await import("./daemon-client.js");
+    return fn(args.slice(1), { client: await connect(root) });
+  }
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;
   if (!run) {

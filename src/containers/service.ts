@@ -56,7 +56,6 @@ import type {
   HostConfig,
   LogEntry,
   LogsOptions,
-  MountPoint,
   NetworkSettings,
   WaitCondition,
   WaitResponse,
@@ -632,7 +631,7 @@ export class ContainerService {
       for (const e of wanted) {
         const src = await resolveInRoot(rootfs, e.Destination);
         const st = await stat(src).catch(() => undefined);
-        if (!st?.isDirectory() || (await isEmptyDir(src))) continue;
+        if (!st?.isDirectory()) continue;
         const holder = `copy-up:${c.rec.ID}`;
         const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
         try {

@@ -6,6 +6,7 @@
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, DockerEvent, LogEntry } from "../containers/types.js";
 import { ImageService } from "../images/service.js";
+import type { VolumeService } from "../volumes/index.js";
 
 export interface EngineOptions {
   /** State root (default /var/lib/cove). */
@@ -28,6 +29,11 @@ export class Engine {
     readonly images: ImageService,
     readonly containers: ContainerService,
   ) {}
+
+  /** Named and anonymous volumes (the container service's, so references and mounts agree). */
+  get volumes(): VolumeService {
+    return this.containers.volumes;
+  }
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
     const root = opts.root ?? "/var/lib/cove";

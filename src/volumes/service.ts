@@ -58,7 +58,7 @@ function parseBoolFilter(key: string, value: string): boolean {
   const v = value.toLowerCase();
   if (v === "true" || v === "1") return true;
   if (v === "false" || v === "0") return false;
-  throw invalid(`Invalid filter '${key}=${value}'`, { code: "filter.invalid", field: `filters.${key}` });
+  throw invalid(`Invalid filter '${key}=[${value}]'`, { code: "filter.invalid", field: `filters.${key}` });
 }
 
 async function dirSize(dir: string, seen = new Set<string>()): Promise<number> {
