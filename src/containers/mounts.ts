@@ -49,6 +49,33 @@ export interface PlanInput {
   mountsOf?: (ref: string) => MountEntry[];
   /** Whether a host path exists (default: lstat). */
   exists?: (p: string) => boolean;
+  /** The engine's state root: binds that contain it or lie in it must not hold its mounts privately. */
+  daemonRoot?: string;
+}
+
+function within(child: string, parent: string): boolean {
+  return child === parent || parent === "/" || child.startsWith(parent + "/");
+}
+
+/**
+ * A bind whose source contains the engine's root (or lies inside it) would keep private copies of
+ * the root's mounts (container rootfs, volume devices) alive in the container, so they could not
+ * be unmounted: such binds default to rslave and refuse private propagation, as Docker's do.
+ */
+function guardDaemonRoot(e: MountEntry, explicit: boolean, root: string | undefined): void {
+  if (!root || e.Type !== "bind") return;
+  const src = path.posix.normalize(e.Source);
+  if (!within(src, root) && !within(root, src)) return;
+  if (!explicit) {
+    e.Propagation = "rslave";
+    return;
+  }
+  if (e.Propagation !== "rslave" && e.Propagation !== "rshared") {
+    throw invalid(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: "${root}", bind mount source: "${e.Source}", propagation: "${e.Propagation}"`, {
+      code: "container.mount",
+      field: "HostConfig.Mounts",
+    });
+  }
 }
 
 const MODE_CLASSES: Record<string, string> = {
@@ -110,6 +137,7 @@ export function planMounts(input: PlanInput): MountEntry[] {
   for (const bind of hc.Binds ?? []) {
     const e = parseBind(bind);
     claim(e.Destination);
+    guardDaemonRoot(e, e.Mode.split(",").some((w) => PROPAGATIONS.includes(w)), input.daemonRoot);
     if (e.Type === "bind" && !exists(e.Source)) e.CreateSource = true;
     byDest.set(e.Destination, e);
   }
@@ -117,6 +145,7 @@ export function planMounts(input: PlanInput): MountEntry[] {
   for (const m of hc.Mounts ?? []) {
     const e = parseMountSpec(m, exists);
     claim(e.Destination);
+    guardDaemonRoot(e, !!m.BindOptions?.Propagation, input.daemonRoot);
     byDest.set(e.Destination, e);
   }
 

@@ -524,7 +524,7 @@ export class ContainerService {
       config.OnBuild ??= null;
       const cmd = commandOf(config);
       // validate the spec now so a bad option fails at create, as dockerd's verifyContainerSettings does
-      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf: (ref) => this.find(ref).rec.MountPoints });
+      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf: (ref) => this.find(ref).rec.MountPoints, daemonRoot: path.resolve(this.root) });
       const mounts: ContainerMounts = { mounts: [...entries.map((e) => ociMount(e, "/")), ...tmpfsFlagMounts(hc)], points: [], create: [] };
       const probe = buildSpec({
         id,
