@@ -32,6 +32,8 @@ export interface MountEntry extends MountPoint {
   VolumeLabels?: Record<string, string>;
   /** tmpfs mount options (size, mode) for --mount type=tmpfs. */
   TmpfsOptions?: string[];
+  /** rslave chosen by cove for a bind of its own root (falls back to rprivate when the source cannot propagate). */
+  ImplicitPropagation?: boolean;
 }
 
 /** inspect's view of an entry. */
@@ -68,6 +70,7 @@ function guardDaemonRoot(e: MountEntry, explicit: boolean, root: string | undefi
   if (!within(src, root) && !within(root, src)) return;
   if (!explicit) {
     e.Propagation = "rslave";
+    e.ImplicitPropagation = true;
     return;
   }
   if (e.Propagation !== "rslave" && e.Propagation !== "rshared") {

@@ -524,7 +524,16 @@ export class ContainerService {
       config.OnBuild ??= null;
       const cmd = commandOf(config);
       // validate the spec now so a bad option fails at create, as dockerd's verifyContainerSettings does
-      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf: (ref) => this.find(ref).rec.MountPoints, daemonRoot: path.resolve(this.root) });
+      const mountsOf = (ref: string) => {
+        try {
+          return this.find(ref).rec.MountPoints;
+        } catch (err) {
+          // a bad --volumes-from is the request's fault (400), not a missing image the client should pull
+          if (err instanceof CoveError && err.kind === "not-found") throw invalid(err.message, { code: "container.volumes-from", field: "HostConfig.VolumesFrom" });
+          throw err;
+        }
+      };
+      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf, daemonRoot: path.resolve(this.root) });
       const mounts: ContainerMounts = { mounts: [...entries.map((e) => ociMount(e, "/")), ...tmpfsFlagMounts(hc)], points: [], create: [] };
       const probe = buildSpec({
         id,
@@ -818,8 +827,14 @@ export class ContainerService {
     for (const e of c.rec.MountPoints) {
       if (e.Type === "bind") {
         if (e.CreateSource) await mkdir(e.Source, { recursive: true, mode: 0o755 });
-        checkSourcePropagation(e.Source, e.Propagation);
-        out.mounts.push(ociMount(e));
+        try {
+          checkSourcePropagation(e.Source, e.Propagation);
+          out.mounts.push(ociMount(e));
+        } catch (err) {
+          // cove chose rslave for a bind of its root; a source that cannot propagate keeps the default
+          if (!e.ImplicitPropagation) throw err;
+          out.mounts.push(ociMount({ ...e, Propagation: "rprivate" }));
+        }
       } else if (e.Type === "volume") {
         if (!this.volumes.has(e.Name!)) throw notFound(`get ${e.Name}: no such volume`, { code: "volume.not-found", hint: "the volume was removed outside cove; recreate it (docker volume create) or remove the container" });
         let source = await this.volumes.acquire(e.Name!, c.rec.ID, { destination: e.Destination, rw: e.RW, propagation: e.Propagation });
@@ -1055,7 +1070,8 @@ export class ContainerService {
       return new Promise((resolve) => {
         const l = () => {
           c.removeListeners.delete(l);
-          resolve(result());
+          // the removal went through: Docker reports its (absent) error, not a failed start's
+          resolve({ StatusCode: c.rec.State.ExitCode, Error: null });
         };
         c.removeListeners.add(l);
       });
