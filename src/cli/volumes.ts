@@ -43,7 +43,7 @@ function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>,
   };
 }
 
-/** A row of `volume ls` (docker's volumeContext). */
+/** A row of `volume ls` (docker's volumeContext). Volume's fields are in Go's (alphabetical) order, so sorted keys print maps as Go does. */
 export class VolumeRow {
   static {
     Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.volumeContext" });
@@ -233,7 +233,7 @@ const inspectCommand = command(
       }
     }
     if (tmpl) for (const v of found) run.out(volumeTemplate(tmpl, v) + "\n");
-    else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
+    else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })) + "\n");
     for (const e of errors) run.err(e + "\n");
     return errors.length ? 1 : 0;
   },
@@ -288,10 +288,8 @@ const pruneCommand = command(
     if (!flags.force) {
       const what = flags.all || filters.all ? "all local volumes" : "anonymous local volumes";
       run.out(`WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue? [y/N] `);
-      if (!/^y(es)?$/i.test((await readLine(run.stdin)).trim())) {
-        run.err("Total reclaimed space: 0B\n");
-        return 0;
-      }
+      // docker 28 says nothing more when the answer is no
+      if (!/^y(es)?$/i.test((await readLine(run.stdin)).trim())) return 0;
     }
     const res = await run.client.volumePrune(filters);
     const deleted = res.VolumesDeleted ?? [];
