@@ -11,6 +11,7 @@ import type { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { CoveError, invalid, unsupported } from "../common/errors.js";
 import type { HistoryItem, ImageInspect, ImageService, ImageSummary } from "../images/service.js";
+import type { Volume } from "../volumes/types.js";
 import { familiarName, parseNormalizedNamed } from "../images/reference.js";
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
@@ -682,14 +683,15 @@ const systemDf = command(
   async ({ flags }, run) => {
     const svc = await run.service();
     const df = await svc.df();
-    // No container, volume or build cache services yet: their rows are empty.
+    const vols = await localVolumes(run.root);
+    // No container or build cache rows yet: they are empty.
     const images = df.Images.map((i) => ({ ...i, Containers: i.Containers < 0 ? 0 : i.Containers }));
     const usage = { LayersSize: df.LayersSize, Images: images };
     if (!flags.verbose) {
       const rows = [
         imageUsageRow(usage),
         new DiskUsageRow("Containers", 0, 0, 0, 0, true),
-        new DiskUsageRow("Local Volumes", 0, 0, 0, 0, true),
+        volumeUsageRow(vols),
         new DiskUsageRow("Build Cache", 0, 0, 0, 0, false),
       ];
       run.out(formatRows(flags.format, rows, DF_TABLE, DF_HEADERS));
@@ -697,7 +699,7 @@ const systemDf = command(
     }
     const rows = imageRows(images, { digests: false, trunc: true, now: run.now });
     if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
-      const all = goMap({ Images: rows, Containers: [], Volumes: [], BuildCache: [] });
+      const all = goMap({ Images: rows, Containers: [], Volumes: vols.map((v) => new VolumeDfRow(v)), BuildCache: [] });
       const source = flags.format === "json" ? "{{json .}}" : flags.format;
       run.out(formatRows(source, [all], "", {}));
       return 0;
@@ -716,7 +718,7 @@ const systemDf = command(
       Names: "NAMES",
     });
     s += "\nLocal Volumes space usage:\n\n";
-    s += formatRows("table {{.Name}}\t{{.Links}}\t{{.Size}}", [], "", { Name: "VOLUME NAME", Links: "LINKS", Size: "SIZE" });
+    s += formatRows("table {{.Name}}\t{{.Links}}\t{{.Size}}", vols.map((v) => new VolumeDfRow(v)), "", { Name: "VOLUME NAME", Links: "LINKS", Size: "SIZE" });
     s += "\nBuild cache usage: 0B\n\n";
     s += formatRows("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}", [], "", {
       ID: "CACHE ID",
@@ -731,6 +733,45 @@ const systemDf = command(
     return 0;
   },
 );
+
+/** The volumes under root with their usage, read from disk (the volume service may be a daemon's). */
+async function localVolumes(root: string): Promise<Volume[]> {
+  const [{ volumeUsage }, { volumeRefCounts }] = await Promise.all([import("../volumes/index.js"), import("../containers/mounts.js")]);
+  return volumeUsage(root, await volumeRefCounts(root));
+}
+
+/** The Local Volumes row of `docker system df`: active volumes have containers; unused ones are reclaimable. */
+export function volumeUsageRow(vols: Volume[]): DiskUsageRow {
+  let size = 0;
+  let reclaimable = 0;
+  let active = 0;
+  for (const v of vols) {
+    const s = v.UsageData?.Size ?? -1;
+    if ((v.UsageData?.RefCount ?? 0) > 0) active++;
+    else if (s > 0) reclaimable += s;
+    if (s > 0) size += s;
+  }
+  return new DiskUsageRow("Local Volumes", vols.length, active, size, reclaimable, true);
+}
+
+/** A volume row of `docker system df -v`. */
+class VolumeDfRow extends RowContext {
+  constructor(private readonly v: Volume) {
+    super();
+  }
+  protected fields(): readonly string[] {
+    return ["Links", "Name", "Size"];
+  }
+  get Name(): string {
+    return this.v.Name;
+  }
+  get Links(): string {
+    return String(this.v.UsageData?.RefCount ?? 0);
+  }
+  get Size(): string {
+    return humanSize(this.v.UsageData?.Size ?? 0);
+  }
+}
 
 // ---- the command map ----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
 // at each start (ociMounts).
 
 import { lstatSync, readFileSync, realpathSync } from "node:fs";
-import { lstat, readlink } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import { invalid, notFound } from "../common/errors.js";
 import type { Mount } from "../runtime/spec.js";
@@ -34,6 +34,29 @@ export interface MountEntry extends MountPoint {
   TmpfsOptions?: string[];
   /** rslave chosen by cove for a bind of its own root (falls back to rprivate when the source cannot propagate). */
   ImplicitPropagation?: boolean;
+}
+
+/** How many containers under root name each volume in their mount points (read from their records). */
+export async function volumeRefCounts(root: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const dir = path.join(root, "containers");
+  let ids: string[];
+  try {
+    ids = await readdir(dir);
+  } catch {
+    return counts;
+  }
+  for (const id of ids) {
+    let rec: { MountPoints?: MountEntry[] };
+    try {
+      rec = JSON.parse(await readFile(path.join(dir, id, "config.v2.json"), "utf8")) as { MountPoints?: MountEntry[] };
+    } catch {
+      continue;
+    }
+    const names = new Set((rec.MountPoints ?? []).filter((m) => m.Type === "volume" && m.Name).map((m) => m.Name!));
+    for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** inspect's view of an entry. */

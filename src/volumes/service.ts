@@ -397,6 +397,41 @@ export class VolumeService {
   }
 }
 
+/**
+ * Every volume under root with its usage, read without a service and without changing anything
+ * (the CLI's system df, which may run beside a daemon): refCounts gives each volume's containers.
+ */
+export async function volumeUsage(root: string, refCounts: Map<string, number>): Promise<Volume[]> {
+  const dir = path.join(root, "volumes");
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch {
+    return [];
+  }
+  const out: Volume[] = [];
+  for (const name of names) {
+    let rec: VolumeRecord;
+    try {
+      rec = JSON.parse(await readFile(path.join(dir, name, "volume.json"), "utf8")) as VolumeRecord;
+    } catch {
+      continue; // being created or removed
+    }
+    const data = path.join(dir, name, "_data");
+    out.push({
+      CreatedAt: rec.CreatedAt,
+      Driver: rec.Driver,
+      Labels: rec.Labels,
+      Mountpoint: data,
+      Name: rec.Name,
+      Options: rec.Options,
+      Scope: "local",
+      UsageData: { Size: await dirSize(data), RefCount: refCounts.get(rec.Name) ?? 0 },
+    });
+  }
+  return out;
+}
+
 /** Docker's name filter is a regular expression; a malformed one matches literally. */
 function safeRegExp(text: string): RegExp {
   try {

@@ -97,4 +97,21 @@ describe("cove volume commands match the docker CLI", { skip }, () => {
     await same(["volume", "prune", "--all"], { setup: anonymous, input: "y\n" });
     await same(["volume", "ls", "-q"]);
   });
+
+  it("system df counts the volumes as docker's does", async () => {
+    await volumes().create({ Name: "dfa" });
+    await volumes().create({ Name: "dfb" });
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(path.join(volumes().mountpoint("dfa"), "f"), "x".repeat(1500));
+    const row = (r: Result) => r.stdout.split("\n").find((l) => l.startsWith("Local Volumes"));
+    const section = (r: Result) => r.stdout.slice(r.stdout.indexOf("Local Volumes space usage:"), r.stdout.indexOf("Build cache usage:"));
+    const c = await cove(["--root", path.join(dir, "root"), "system", "df"]);
+    const d = await docker(["system", "df"]);
+    assert.equal(row(c), row(d));
+    assert.match(row(c) ?? "", /^Local Volumes\s+2\s+0\s+1\.5kB\s+1\.5kB \(100%\)$/);
+    const cv = await cove(["--root", path.join(dir, "root"), "system", "df", "-v"]);
+    const dv = await docker(["system", "df", "-v"]);
+    assert.equal(section(cv), section(dv));
+    for (const n of ["dfa", "dfb"]) await volumes().remove(n);
+  });
 });
