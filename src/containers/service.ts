@@ -552,7 +552,7 @@ export class ContainerService {
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.find(mode.slice("container:".length));
       }
-      createdVolumes = await this.createVolumes(entries);
+      createdVolumes = await this.createVolumes(id, entries);
       await mkdir(dir, { mode: 0o710 });
       await mkdir(path.join(dir, "rootfs"), { mode: 0o755 });
       const sec = (hc.SecurityOpt ?? []).find((o) => o.startsWith("apparmor=") || o.startsWith("apparmor:"));
@@ -594,38 +594,39 @@ export class ContainerService {
       await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
       await this.save(c);
       this.containers.set(id, c);
-      for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.reference(e.Name, id);
       this.event(c, "create");
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.names.delete(name);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (prepared) await this.images.removeRootfs(id).catch(() => undefined);
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.dereference(e.Name, id);
       for (const v of createdVolumes) await this.volumes.remove(v, { force: true }).catch(() => undefined);
       throw err;
     }
   }
 
-  /** Creates the volumes the mount points name (anonymous ones get a name); returns the ones made here. */
-  private async createVolumes(entries: MountEntry[]): Promise<string[]> {
+  /**
+   * Creates the volumes the mount points name (anonymous ones get a name) and references them for
+   * the container at once; returns the ones made here.
+   */
+  private async createVolumes(id: string, entries: MountEntry[]): Promise<string[]> {
     const made: string[] = [];
     try {
       for (const e of entries) {
         if (e.Type !== "volume") continue;
-        if (e.Name && this.volumes.has(e.Name)) {
-          e.Source = this.volumes.mountpoint(e.Name);
-          continue;
-        }
-        const v = await this.volumes.create(
+        const { volume, created } = await this.volumes.createFor(
+          id,
           { ...(e.Name ? { Name: e.Name } : {}), Driver: e.Driver || "local", ...(e.VolumeDriverOpts ? { DriverOpts: e.VolumeDriverOpts } : {}), ...(e.VolumeLabels ? { Labels: e.VolumeLabels } : {}) },
           { anonymous: !e.Name },
         );
-        made.push(v.Name);
-        e.Name = v.Name;
-        e.Source = v.Mountpoint;
+        if (created) made.push(volume.Name);
+        e.Name = volume.Name;
+        e.Source = volume.Mountpoint;
       }
       return made;
     } catch (err) {
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.dereference(e.Name, id);
       for (const v of made) await this.volumes.remove(v, { force: true }).catch(() => undefined);
       throw err;
     }

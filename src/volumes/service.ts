@@ -187,6 +187,15 @@ export class VolumeService {
    * label). Creating an existing volume returns it, as Docker does, unless the driver differs.
    */
   async create(req: VolumeCreateRequest = {}, opts: { anonymous?: boolean } = {}): Promise<Volume> {
+    return (await this.createFor(undefined, req, opts)).volume;
+  }
+
+  /**
+   * create for a container's mount: the volume is referenced by containerId in the same step, so
+   * it cannot be removed between its creation and the container's; `created` tells whether this
+   * call made it (the caller undoes only what it made).
+   */
+  async createFor(containerId: string | undefined, req: VolumeCreateRequest = {}, opts: { anonymous?: boolean } = {}): Promise<{ volume: Volume; created: boolean }> {
     const driver = req.Driver || "local";
     const anonymous = opts.anonymous || !req.Name;
     const name = req.Name || randomBytes(32).toString("hex");
@@ -198,7 +207,10 @@ export class VolumeService {
     validateLocalOptions(name, options ?? {});
     return this.serialized(name, async () => {
       const existing = this.volumes.get(name);
-      if (existing) return this.view(existing);
+      if (existing) {
+        if (containerId) this.reference(name, containerId);
+        return { volume: this.view(existing), created: false };
+      }
       const labels: Record<string, string> = { ...(req.Labels ?? {}) };
       if (anonymous) labels[ANONYMOUS_LABEL] = "";
       const rec: VolumeRecord = { Name: name, Driver: "local", CreatedAt: createdAt(), Labels: Object.keys(labels).length ? labels : null, Options: options };
@@ -212,8 +224,9 @@ export class VolumeService {
         throw err;
       }
       this.volumes.set(name, rec);
+      if (containerId) this.reference(name, containerId);
       this.event("create", name);
-      return this.view(rec);
+      return { volume: this.view(rec), created: true };
     });
   }
 
