@@ -98,6 +98,15 @@ describe("cove volume commands match the docker CLI", { skip }, () => {
     await same(["volume", "ls", "-q"]);
   });
 
+  it("docker events shows the volume events the daemon publishes", async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    assert.equal((await docker(["volume", "create", "evv"])).code, 0);
+    assert.equal((await docker(["volume", "rm", "evv"])).code, 0);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const ev = await docker(["events", "--since", since, "--until", until, "--filter", "type=volume", "--filter", "volume=evv", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}"]);
+    assert.equal(ev.stdout, "volume create evv local\nvolume destroy evv local\n", ev.stderr);
+  });
+
   it("system df counts the volumes as docker's does", async () => {
     await volumes().create({ Name: "dfa" });
     await volumes().create({ Name: "dfb" });
