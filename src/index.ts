@@ -13,4 +13,5 @@ export { Engine, type EngineOptions, type EngineEvent, type EventsOptions, type 
 export type { CgroupStats } from "./runtime/cgroups/index.js";
 export { EngineClient, EngineError, type EngineClientOptions } from "./client/index.js";
 export { ContainerService } from "./containers/index.js";
+export { VolumeService, type Volume, type VolumeCreateRequest } from "./volumes/index.js";
 export type { CreateBody, ContainerInspect, ContainerSummary, DockerEvent, LogEntry } from "./containers/types.js";

@@ -508,6 +508,12 @@ export function parseMount(v: string): Record<string, unknown> {
         ((vol.Labels ??= {}) as Record<string, string>)[k!] = rest.join("=");
         break;
       }
+      case "volume-opt": {
+        const [k, ...rest] = val!.split("=");
+        const driver = (vol.DriverConfig ??= {}) as { Options?: Record<string, string> };
+        (driver.Options ??= {})[k!] = rest.join("=");
+        break;
+      }
       case "volume-driver":
         vol.DriverConfig = { ...((vol.DriverConfig as object) ?? {}), Name: val };
         break;

@@ -15,6 +15,7 @@ import type { EngineClient } from "../client/engine.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import type { ContainerSummary, ImageHistoryItem, ImageInspectAPI, ImageSummaryAPI } from "../client/types.js";
 import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
+import type { Volume } from "../volumes/types.js";
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
 import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, truncateID } from "./units.js";
@@ -731,18 +732,10 @@ const systemDf = command(
     const cache = df.BuildCache ?? [];
     const usage = { LayersSize: df.LayersSize, Images: images };
     if (!flags.verbose) {
-      const volumeSize = (v: (typeof volumes)[number]) => Math.max(v.UsageData?.Size ?? 0, 0);
       const rows = [
         imageUsageRow(usage),
         containerUsageRow(containers),
-        new DiskUsageRow(
-          "Local Volumes",
-          volumes.length,
-          volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length,
-          volumes.reduce((n, v) => n + volumeSize(v), 0),
-          volumes.filter((v) => (v.UsageData?.RefCount ?? 0) === 0).reduce((n, v) => n + volumeSize(v), 0),
-          true,
-        ),
+        volumeUsageRow(volumes),
         new DiskUsageRow(
           "Build Cache",
           cache.length,
@@ -759,7 +752,7 @@ const systemDf = command(
     const { ContainerRow } = await import("./containers.js");
     const containerRows = containers.map((c) => new ContainerRow(c, true, run.now));
     if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
-      const all = goMap({ Images: rows, Containers: containerRows, Volumes: [], BuildCache: [] });
+      const all = goMap({ Images: rows, Containers: containerRows, Volumes: volumes.map((v) => new VolumeDfRow(v)), BuildCache: [] });
       const source = flags.format === "json" ? "{{json .}}" : flags.format;
       run.out(formatRows(source, [all], "", {}));
       return 0;
@@ -779,7 +772,7 @@ const systemDf = command(
       Names: "NAMES",
     });
     s += "\nLocal Volumes space usage:\n\n";
-    s += formatRows("table {{.Name}}\t{{.Links}}\t{{.Size}}", [], "", { Name: "VOLUME NAME", Links: "LINKS", Size: "SIZE" });
+    s += formatRows("table {{.Name}}\t{{.Links}}\t{{.Size}}", volumes.map((v) => new VolumeDfRow(v)), "", { Name: "VOLUME NAME", Links: "LINKS", Size: "SIZE" });
     s += "\nBuild cache usage: 0B\n\n";
     s += formatRows("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}", [], "", {
       ID: "CACHE ID",
@@ -794,6 +787,39 @@ const systemDf = command(
     return 0;
   },
 );
+
+/** The Local Volumes row of `docker system df`: active volumes have containers; unused ones are reclaimable. */
+export function volumeUsageRow(vols: readonly Pick<Volume, "Name" | "UsageData">[]): DiskUsageRow {
+  let size = 0;
+  let reclaimable = 0;
+  let active = 0;
+  for (const v of vols) {
+    const s = v.UsageData?.Size ?? -1;
+    if ((v.UsageData?.RefCount ?? 0) > 0) active++;
+    else if (s > 0) reclaimable += s;
+    if (s > 0) size += s;
+  }
+  return new DiskUsageRow("Local Volumes", vols.length, active, size, reclaimable, true);
+}
+
+/** A volume row of `docker system df -v`. */
+class VolumeDfRow extends RowContext {
+  constructor(private readonly v: Pick<Volume, "Name" | "UsageData">) {
+    super();
+  }
+  protected fields(): readonly string[] {
+    return ["Links", "Name", "Size"];
+  }
+  get Name(): string {
+    return this.v.Name;
+  }
+  get Links(): string {
+    return String(this.v.UsageData?.RefCount ?? 0);
+  }
+  get Size(): string {
+    return humanSize(this.v.UsageData?.Size ?? 0);
+  }
+}
 
 // ---- the command map ----------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
   rename, pause, unpause, port, update, stats, cp, diff, export, container prune, info, events
 
+Volumes (through the daemon):
+  volume create, volume ls, volume inspect, volume rm, volume prune
+
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
@@ -74,6 +77,15 @@ async function main(argv: string[]): Promise<number> {
   const daemon = () => connect(root, process.env, { rootGiven });
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { client: daemon });
   if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { client: daemon });
+  if (command === "volume") {
+    const { volumeCommands } = await import("./volumes.js");
+    const fn = volumeCommands[two];
+    if (!fn) {
+      process.stderr.write(`cove: '${two.trim()}' is not a cove command.\nSee 'cove --help'\n`);
+      return 125;
+    }
+    return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
+  }
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;
   if (!run) {

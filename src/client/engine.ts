@@ -8,6 +8,7 @@
 import http from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { CoveError, type ErrorKind } from "../common/errors.js";
+import type { Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse } from "../volumes/types.js";
 import { jsonLines } from "./stream.js";
 import type {
   ChangeItem,
@@ -479,6 +480,28 @@ export class EngineClient {
   /** POST /images/create (pull) as a stream of progress messages. */
   async imagePull(query: { fromImage: string; tag?: string; platform?: string }): Promise<http.IncomingMessage> {
     return this.stream("POST", "/images/create", { query });
+  }
+
+  // ---------------------------------------------------------------- volumes
+
+  volumeList(filters?: Record<string, string[]>): Promise<VolumeListResponse> {
+    return this.json("GET", "/volumes", { query: { filters } });
+  }
+
+  volumeCreate(body: VolumeCreateRequest): Promise<Volume> {
+    return this.json("POST", "/volumes/create", { body });
+  }
+
+  volumeInspect(name: string): Promise<Volume> {
+    return this.json("GET", `/volumes/${enc(name)}`);
+  }
+
+  async volumeRemove(name: string, query: { force?: boolean } = {}): Promise<void> {
+    await this.json("DELETE", `/volumes/${enc(name)}`, { query });
+  }
+
+  volumePrune(filters?: Record<string, string[]>): Promise<VolumePruneResponse> {
+    return this.json("POST", "/volumes/prune", { query: { filters } });
   }
 }
 

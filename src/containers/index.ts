@@ -30,6 +30,7 @@ export {
   type SpecInput,
   type BuiltSpec,
 } from "./spec.js";
+export { planMounts, parseBind, parseMountSpec, publicMountPoint, type MountEntry } from "./mounts.js";
 export { resolveUser, parsePasswd, parseGroup, type ExecUser } from "./user.js";
 export { readLogs, timeNanos } from "./logs.js";
 export { generateName } from "./names.js";

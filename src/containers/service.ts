@@ -31,8 +31,10 @@ import { commitConfig, END_OF_ARCHIVE_SIZE, matchLabels, type CommitOptions } fr
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
 import { runPs, type TopResult } from "./top.js";
 import { planUpdate, type UpdateBody } from "./update.js";
+import { copyTree, isEmptyDir, VolumeService } from "../volumes/index.js";
 import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
+import { checkSourcePropagation, ociMount, planMounts, publicMountPoint, tmpfsFlagMounts, type MountEntry } from "./mounts.js";
 import { generateName, VALID_NAME } from "./names.js";
 import {
   buildSpec,
@@ -46,8 +48,8 @@ import {
   resolvConfFile,
   resourcesOf,
   tweakCapabilities,
-  userMounts,
   withHostConfigDefaults,
+  type ContainerMounts,
 } from "./spec.js";
 import type {
   AttachChunk,
@@ -65,7 +67,6 @@ import type {
   HostConfig,
   LogEntry,
   LogsOptions,
-  MountPoint,
   NetworkSettings,
   WaitCondition,
   WaitResponse,
@@ -96,7 +97,7 @@ interface ContainerRecord {
   State: ContainerStateDoc;
   HasBeenStartedBefore: boolean;
   HasBeenManuallyStopped: boolean;
-  MountPoints: MountPoint[];
+  MountPoints: MountEntry[];
   /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
   RootfsMounts: SnapshotMount[];
 }
@@ -151,6 +152,8 @@ export interface ContainerServiceOptions {
   initPath?: string;
   /** The runc binary for HostConfig.Runtime "runc"; default runc on PATH, else /usr/sbin/runc. */
   runcPath?: string;
+  /** The volume service (default: one opened on root, publishing through events). */
+  volumes?: VolumeService;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -450,6 +453,7 @@ export class ContainerService {
   private readonly execs = new Map<string, ExecRecord>();
   private readonly cgroupVersion: 1 | 2;
   private closed = false;
+  volumes!: VolumeService;
 
   private constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -467,6 +471,7 @@ export class ContainerService {
   /** Opens the service on a root, reloading every container and reconciling it with the runtime. */
   static async open(opts: ContainerServiceOptions): Promise<ContainerService> {
     const svc = new ContainerService(opts);
+    svc.volumes = opts.volumes ?? (await VolumeService.open({ root: opts.root, events: (e) => svc.emitVolumeEvent(e) }));
     await mkdir(path.join(svc.root, "containers"), { recursive: true, mode: 0o710 });
     await svc.restore();
     return svc;
@@ -531,6 +536,15 @@ export class ContainerService {
       this.emit({ Type: "container", Action: action, Actor: { ID: c.rec.ID, Attributes: attrs }, time: Number(timeNano / 1_000_000_000n), timeNano });
     } catch {
       // a listener's failure is not the container's
+    }
+  }
+
+  private emitVolumeEvent(e: { Type: "volume"; Action: string; Actor: { ID: string; Attributes: Record<string, string> } }): void {
+    const timeNano = BigInt(Date.now()) * 1_000_000n;
+    try {
+      this.emit({ ...e, time: Number(timeNano / 1_000_000_000n), timeNano });
+    } catch {
+      // a listener's failure is not the volume's
     }
   }
 
@@ -621,6 +635,8 @@ export class ContainerService {
     const dir = path.join(this.containersDir(), id);
     // a placeholder claims the name while the rootfs is prepared
     this.names.set(name, id);
+    let entries: MountEntry[] = [];
+    let createdVolumes: string[] = [];
     let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
     try {
       prepared = await this.images.prepareRootfs(id, userConfig.Image);
@@ -643,7 +659,17 @@ export class ContainerService {
       config.OnBuild ??= null;
       const cmd = commandOf(config);
       // validate the spec now so a bad option fails at create, as dockerd's verifyContainerSettings does
-      const mounts = userMounts(hc, () => true);
+      const mountsOf = (ref: string) => {
+        try {
+          return this.find(ref).rec.MountPoints;
+        } catch (err) {
+          // a bad --volumes-from is the request's fault (400), not a missing image the client should pull
+          if (err instanceof CoveError && err.kind === "not-found") throw invalid(err.message, { code: "container.volumes-from", field: "HostConfig.VolumesFrom" });
+          throw err;
+        }
+      };
+      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf, daemonRoot: path.resolve(this.root) });
+      const mounts: ContainerMounts = { mounts: [...entries.map((e) => ociMount(e, "/")), ...tmpfsFlagMounts(hc)], points: [], create: [] };
       const probe = buildSpec({
         id,
         config,
@@ -661,6 +687,7 @@ export class ContainerService {
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.find(mode.slice("container:".length));
       }
+      createdVolumes = await this.createVolumes(id, entries);
       await mkdir(dir, { mode: 0o710 });
       await mkdir(path.join(dir, "rootfs"), { mode: 0o755 });
       const sec = (hc.SecurityOpt ?? []).find((o) => o.startsWith("apparmor=") || o.startsWith("apparmor:"));
@@ -693,10 +720,11 @@ export class ContainerService {
         },
         HasBeenStartedBefore: false,
         HasBeenManuallyStopped: false,
-        MountPoints: mounts.points,
+        MountPoints: entries,
         RootfsMounts: prepared.mounts,
       };
       const c = this.newLive(rec, hc);
+      await this.copyUp(c);
       await this.writeNetworkFiles(c);
       await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
       await this.save(c);
@@ -707,7 +735,58 @@ export class ContainerService {
       this.names.delete(name);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (prepared) await this.images.removeRootfs(id).catch(() => undefined);
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.dereference(e.Name, id);
+      for (const v of createdVolumes) await this.volumes.remove(v, { force: true }).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * Creates the volumes the mount points name (anonymous ones get a name) and references them for
+   * the container at once; returns the ones made here.
+   */
+  private async createVolumes(id: string, entries: MountEntry[]): Promise<string[]> {
+    const made: string[] = [];
+    try {
+      for (const e of entries) {
+        if (e.Type !== "volume") continue;
+        const { volume, created } = await this.volumes.createFor(
+          id,
+          { ...(e.Name ? { Name: e.Name } : {}), Driver: e.Driver || "local", ...(e.VolumeDriverOpts ? { DriverOpts: e.VolumeDriverOpts } : {}), ...(e.VolumeLabels ? { Labels: e.VolumeLabels } : {}) },
+          { anonymous: !e.Name },
+        );
+        if (created) made.push(volume.Name);
+        e.Name = volume.Name;
+        e.Source = volume.Mountpoint;
+      }
+      return made;
+    } catch (err) {
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.dereference(e.Name, id);
+      for (const v of made) await this.volumes.remove(v, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Copies the image's content at each volume's destination into the volume while it is empty (Docker does it at create). */
+  private async copyUp(c: Live): Promise<void> {
+    const wanted = c.rec.MountPoints.filter((e) => e.Type === "volume" && e.CopyData && e.Name && !e.Subpath);
+    if (wanted.length === 0) return;
+    const rootfs = await this.mountRootfs(c);
+    try {
+      for (const e of wanted) {
+        const src = path.join(rootfs, await resolveInRoot(rootfs, e.Destination));
+        const st = await stat(src).catch(() => undefined);
+        if (!st?.isDirectory()) continue;
+        const holder = `copy-up:${c.rec.ID}`;
+        const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
+        try {
+          if (await isEmptyDir(dst)) await copyTree(src, dst);
+        } finally {
+          await this.volumes.release(e.Name!, holder, true);
+        }
+      }
+    } finally {
+      this.unmountRootfs(c);
     }
   }
 
@@ -804,8 +883,7 @@ export class ContainerService {
       const rootfs = await this.mountRootfs(c);
       if (cfg.WorkingDir) await mkdir(path.join(rootfs, path.posix.normalize(cfg.WorkingDir)), { recursive: true, mode: 0o755 });
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
-      const mounts = userMounts(c.hc);
-      for (const p of mounts.create) await mkdir(p, { recursive: true, mode: 0o755 });
+      const mounts = await this.setupMounts(c);
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
       const net = this.namespacePath(c, normalizeNetworkMode(c.hc.NetworkMode), "net");
       if (net) join.network = net;
@@ -873,6 +951,7 @@ export class ContainerService {
       if (c.pollTimer) clearInterval(c.pollTimer);
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
+      await this.releaseVolumes(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
       c.rec.State.ExitCode = exitCodeOfStartError(message);
@@ -881,6 +960,46 @@ export class ContainerService {
       await this.save(c).catch(() => undefined);
       for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode, true);
       throw err;
+    }
+  }
+
+  /**
+   * The OCI mounts of a start: missing -v sources are created, shared/slave binds are checked,
+   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume.
+   */
+  private async setupMounts(c: Live): Promise<ContainerMounts> {
+    const out: ContainerMounts = { mounts: [], points: [], create: [] };
+    for (const e of c.rec.MountPoints) {
+      if (e.Type === "bind") {
+        if (e.CreateSource) await mkdir(e.Source, { recursive: true, mode: 0o755 });
+        try {
+          checkSourcePropagation(e.Source, e.Propagation);
+          out.mounts.push(ociMount(e));
+        } catch (err) {
+          // cove chose rslave for a bind of its root; a source that cannot propagate keeps the default
+          if (!e.ImplicitPropagation) throw err;
+          out.mounts.push(ociMount({ ...e, Propagation: "rprivate" }));
+        }
+      } else if (e.Type === "volume") {
+        if (!this.volumes.has(e.Name!)) throw notFound(`get ${e.Name}: no such volume`, { code: "volume.not-found", hint: "the volume was removed outside cove; recreate it (docker volume create) or remove the container" });
+        let source = await this.volumes.acquire(e.Name!, c.rec.ID, { destination: e.Destination, rw: e.RW, propagation: e.Propagation });
+        if (e.Subpath) {
+          source = path.join(source, await resolveInRoot(source, e.Subpath));
+          if (!(await stat(source).catch(() => undefined))) {
+            throw invalid(`cannot mount volume ${e.Name} at ${e.Destination}: its subpath ${e.Subpath} does not exist`, { code: "volume.subpath", hint: "create the directory in the volume first, or mount the whole volume" });
+          }
+        }
+        out.mounts.push(ociMount(e, source));
+      } else out.mounts.push(ociMount(e));
+    }
+    out.mounts.push(...tmpfsFlagMounts(c.hc));
+    return out;
+  }
+
+  /** The container stopped: its volumes' devices are unmounted when no other container holds them. */
+  private async releaseVolumes(c: Live): Promise<void> {
+    for (const e of c.rec.MountPoints) {
+      if (e.Type === "volume" && e.Name) await this.volumes.release(e.Name, c.rec.ID).catch(() => undefined);
     }
   }
 
@@ -929,6 +1048,7 @@ export class ContainerService {
       c.healthTimer = undefined;
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       this.unmountRootfs(c);
+      await this.releaseVolumes(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
       Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
@@ -965,7 +1085,7 @@ export class ContainerService {
           });
         }, c.restartDelay);
       } else if (c.hc.AutoRemove) {
-        await this.remove(id, { force: true }).catch(() => undefined);
+        await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
       }
     } finally {
       c.handlingExit = false;
@@ -1149,10 +1269,17 @@ export class ContainerService {
     if (c.healthTimer) clearTimeout(c.healthTimer);
     await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
     this.unmountRootfs(c);
+    await this.releaseVolumes(c);
     await this.images.removeRootfs(id).catch((err: unknown) => {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
     });
     await rm(c.dir, { recursive: true, force: true, maxRetries: 3 });
+    for (const e of c.rec.MountPoints) {
+      if (e.Type !== "volume" || !e.Name) continue;
+      this.volumes.dereference(e.Name, id);
+      // rm -v and --rm: the container's anonymous volumes go with it, unless another container uses them
+      if (opts.volumes && !e.Named && this.volumes.users(e.Name).length === 0) await this.volumes.remove(e.Name, { force: true }).catch(() => undefined);
+    }
     this.containers.delete(id);
     if (this.names.get(c.rec.Name) === id) this.names.delete(c.rec.Name);
     for (const [eid, e] of this.execs) if (e.containerId === id) this.execs.delete(eid);
@@ -1203,7 +1330,7 @@ export class ContainerService {
       ExecIDs: [...this.execs.values()].filter((e) => e.containerId === r.ID && e.running).map((e) => e.id),
       HostConfig: { ...c.hc },
       GraphDriver: { Name: "overlay2", Data: { ...dirs, MergedDir: this.rootfsPath(c) } },
-      Mounts: r.MountPoints,
+      Mounts: r.MountPoints.map(publicMountPoint),
       Config: { ...r.Config, Labels: r.Config.Labels ?? {} },
       NetworkSettings: this.networkSettings(c, networkMode),
     };
@@ -1288,7 +1415,7 @@ export class ContainerService {
       Status: this.statusText(c),
       HostConfig: { NetworkMode: mode, ...(c.hc.Annotations ? { Annotations: c.hc.Annotations } : {}) },
       NetworkSettings: { Networks: this.networkSettings(c, mode).Networks },
-      Mounts: r.MountPoints,
+      Mounts: r.MountPoints.map(publicMountPoint),
     };
   }
 
@@ -1776,8 +1903,8 @@ export class ContainerService {
   }
 
   /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
-  private mountAt(c: Live, inRoot: string): MountPoint | undefined {
-    let best: MountPoint | undefined;
+  private mountAt(c: Live, inRoot: string): MountEntry | undefined {
+    let best: MountEntry | undefined;
     for (const m of c.rec.MountPoints) {
       const d = path.posix.normalize(m.Destination).replace(/\/+$/, "") || "/";
       if (inRoot === d || inRoot.startsWith(d === "/" ? "/" : d + "/")) if (!best || d.length > best.Destination.length) best = m;
@@ -1985,6 +2112,9 @@ export class ContainerService {
       const c = this.newLive(rec, hc);
       this.containers.set(id, c);
       this.names.set(rec.Name, id);
+      for (const e of rec.MountPoints ?? []) {
+        if (e.Type === "volume" && e.Name && this.volumes.has(e.Name)) this.volumes.reference(e.Name, id);
+      }
       if (rec.State.Status === "removing") {
         toHandle.push(this.remove(id, { force: true }).catch(() => undefined));
         continue;
@@ -1998,6 +2128,8 @@ export class ContainerService {
       toHandle.push(this.adopt(c));
     }
     await Promise.all(toHandle);
+    // devices of volumes whose containers died while no daemon ran
+    await this.volumes.reconcile();
   }
 
   private async adopt(c: Live): Promise<void> {
@@ -2020,6 +2152,10 @@ export class ContainerService {
     }
     if (status === "running" || status === "paused") {
       this.setStatus(c, status === "paused" ? "paused" : "running");
+      // the container still holds its volumes mounted: count it again (its devices stay mounted)
+      for (const e of c.rec.MountPoints) {
+        if (e.Type === "volume" && e.Name && this.volumes.has(e.Name)) await this.volumes.acquire(e.Name, id, { destination: e.Destination, rw: e.RW, propagation: e.Propagation }, true).catch(() => undefined);
+      }
       await this.watchExit(c);
       this.scheduleHealth(c, true);
       return;

@@ -138,12 +138,12 @@ describe("buildSpec", () => {
     assert.ok(warnings.some((w) => /AppArmor profile "myprof" is recorded but not enforced/.test(w)));
     assert.ok(!warnings.includes(NO_NETWORK_WARNING));
   });
-  it("joins another container's namespaces and refuses volumes clearly", () => {
+  it("joins another container's namespaces and leaves volumes to the container service", () => {
     const { spec } = buildSpec(input({ Cmd: ["sh"] }, { NetworkMode: "container:other", PidMode: "host" }, { join: { network: "/proc/42/ns/net" } }));
     assert.deepEqual(spec.linux?.namespaces?.find((n) => n.type === "network"), { type: "network", path: "/proc/42/ns/net" });
     assert.ok(!spec.linux?.namespaces?.some((n) => n.type === "pid"));
-    assert.throws(() => userMounts({ Binds: ["myvol:/data"] }), /named volumes are not supported yet/);
-    assert.throws(() => userMounts({ Mounts: [{ Type: "volume", Target: "/v" }] }), /"volume" are not supported yet/);
+    assert.throws(() => userMounts({ Binds: ["myvol:/data"] }), /volumes are mounted by the container service/);
+    assert.throws(() => userMounts({ Mounts: [{ Type: "volume", Target: "/v" }] }), /volumes are mounted by the container service/);
     assert.throws(() => userMounts({ Mounts: [{ Type: "bind", Source: "/definitely/missing", Target: "/x" }] }, () => false), /bind source path does not exist: \/definitely\/missing/);
   });
   it("converts a Docker seccomp profile and parses device rules and resources", () => {

@@ -12,6 +12,7 @@ import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Nam
 import { OCI_VERSION } from "../runtime/spec.js";
 import type { ContainerConfig, HealthConfig, HostConfig, MountPoint, ThrottleDevice } from "./types.js";
 import type { ExecUser } from "./user.js";
+import { ociMount, planMounts, publicMountPoint, tmpfsFlagMounts } from "./mounts.js";
 
 export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -53,7 +54,9 @@ export function mergeConfig(user: ContainerConfig, image: ContainerConfig | unde
     out.Healthcheck = h;
   }
   if (!out.WorkingDir) out.WorkingDir = image.WorkingDir ?? "";
+  // the image's VOLUMEs and the user's -v /path together (Docker merges both maps)
   if (!out.Volumes || Object.keys(out.Volumes).length === 0) out.Volumes = image.Volumes;
+  else if (image.Volumes) out.Volumes = { ...image.Volumes, ...out.Volumes };
   if (!out.StopSignal) out.StopSignal = image.StopSignal;
   if (!out.OnBuild || out.OnBuild.length === 0) out.OnBuild = image.OnBuild ?? null;
   if (!out.Shell || out.Shell.length === 0) out.Shell = image.Shell;
@@ -380,8 +383,6 @@ export function parseDeviceCgroupRule(rule: string): DeviceCgroupRule {
 
 // ------------------------------------------------------------------ mounts
 
-const PROPAGATIONS = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
-
 export interface ContainerMounts {
   /** OCI mounts for the user's binds and tmpfs (not the defaults). */
   mounts: Mount[];
@@ -391,81 +392,19 @@ export interface ContainerMounts {
   create: string[];
 }
 
-/** HostConfig.Binds, Mounts and Tmpfs → OCI mounts and inspect's mount points. */
+/**
+ * HostConfig.Binds, Mounts and Tmpfs → OCI mounts and inspect's mount points, for binds and tmpfs
+ * only (the container service resolves volumes through the volume service: see mounts.ts).
+ */
 export function userMounts(hc: HostConfig, statPath: (p: string) => boolean = (p) => statSync(p, { throwIfNoEntry: false }) !== undefined): ContainerMounts {
-  const out: ContainerMounts = { mounts: [], points: [], create: [] };
-  const seen = new Set<string>();
-  const claim = (dest: string) => {
-    const d = path.posix.normalize(dest);
-    if (seen.has(d)) throw invalid(`Duplicate mount point: ${d}`, { code: "container.mount-duplicate", field: "HostConfig.Mounts" });
-    seen.add(d);
-    return d;
+  const entries = planMounts({ hostConfig: hc, exists: statPath });
+  const volume = entries.find((e) => e.Type === "volume");
+  if (volume) throw unsupported(`userMounts cannot mount the volume at ${volume.Destination}: volumes are mounted by the container service`, { code: "container.volume-unsupported" });
+  return {
+    mounts: [...entries.map((e) => ociMount(e)), ...tmpfsFlagMounts(hc)],
+    points: entries.map(publicMountPoint),
+    create: entries.filter((e) => e.CreateSource).map((e) => e.Source),
   };
-  for (const bind of hc.Binds ?? []) {
-    const parts = bind.split(":");
-    if (parts.length < 2 || parts.length > 3) throw invalid(`invalid volume specification: '${bind}'`, { code: "container.bind", field: "HostConfig.Binds" });
-    const [src = "", dst = "", mode = ""] = parts;
-    if (!path.isAbsolute(src)) {
-      throw unsupported(`named volumes are not supported yet: '${bind}'`, { code: "container.volume-unsupported", hint: "bind a host directory with an absolute path (-v /host/dir:/ctr/dir) until volumes are available" });
-    }
-    if (!path.posix.isAbsolute(dst)) throw invalid(`invalid volume specification: '${bind}': mount path must be absolute`, { code: "container.bind", field: "HostConfig.Binds" });
-    let ro = false;
-    let propagation = "rprivate";
-    for (const m of mode.split(",").filter(Boolean)) {
-      if (m === "ro") ro = true;
-      else if (m === "rw") ro = false;
-      else if (m === "z" || m === "Z") continue; // SELinux relabel: nothing to do without SELinux
-      else if (PROPAGATIONS.includes(m)) propagation = m;
-      else if (m === "nocopy" || m === "consistent" || m === "cached" || m === "delegated") continue;
-      else throw invalid(`invalid mode: ${m}`, { code: "container.bind", field: "HostConfig.Binds" });
-    }
-    const d = claim(dst);
-    if (!statPath(src)) out.create.push(path.resolve(src));
-    out.mounts.push({ destination: d, type: "bind", source: path.resolve(src), options: ["rbind", ro ? "ro" : "rw", propagation] });
-    out.points.push({ Type: "bind", Source: path.resolve(src), Destination: d, Mode: mode, RW: !ro, Propagation: propagation });
-  }
-  for (const m of hc.Mounts ?? []) {
-    if (!m.Target || !path.posix.isAbsolute(m.Target)) throw invalid(`invalid mount config for type "${m.Type}": invalid mount path: '${m.Target ?? ""}' mount path must be absolute`, { code: "container.mount", field: "HostConfig.Mounts" });
-    if (m.Type === "bind") {
-      const src = m.Source ?? "";
-      if (!path.isAbsolute(src)) throw invalid(`invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`, { code: "container.mount", field: "HostConfig.Mounts" });
-      if (!statPath(src)) {
-        if (m.BindOptions?.CreateMountpoint) out.create.push(src);
-        else throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${src}`, { code: "container.mount", field: "HostConfig.Mounts" });
-      }
-      const propagation = m.BindOptions?.Propagation || "rprivate";
-      if (!PROPAGATIONS.includes(propagation)) throw invalid(`invalid mount config for type "bind": invalid propagation mode: ${propagation}`, { code: "container.mount" });
-      const d = claim(m.Target);
-      out.mounts.push({ destination: d, type: "bind", source: src, options: [m.BindOptions?.NonRecursive ? "bind" : "rbind", m.ReadOnly ? "ro" : "rw", propagation] });
-      out.points.push({ Type: "bind", Source: src, Destination: d, Mode: "", RW: !m.ReadOnly, Propagation: propagation });
-    } else if (m.Type === "tmpfs") {
-      if (m.Source) throw invalid(`invalid mount config for type "tmpfs": source must not be specified`, { code: "container.mount" });
-      const opts = ["nosuid", "nodev", "noexec"];
-      if (m.ReadOnly) opts.push("ro");
-      if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${Math.floor(m.TmpfsOptions.SizeBytes / 1024)}k`);
-      if (m.TmpfsOptions?.Mode) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
-      for (const o of m.TmpfsOptions?.Options ?? []) opts.push(o.length > 1 ? `${o[0]}=${o[1]}` : `${o[0]}`);
-      const d = claim(m.Target);
-      out.mounts.push({ destination: d, type: "tmpfs", source: "tmpfs", options: opts });
-      out.points.push({ Type: "tmpfs", Source: "", Destination: d, Mode: "", RW: !m.ReadOnly, Propagation: "" });
-    } else if (m.Type === "volume") {
-      throw unsupported(`mounts of type "volume" are not supported yet (target ${m.Target})`, { code: "container.volume-unsupported", hint: "use a bind mount of a host directory until volumes are available" });
-    } else {
-      throw invalid(`mount type "${m.Type}" is not supported`, { code: "container.mount", field: "HostConfig.Mounts" });
-    }
-  }
-  for (const [dst, optText] of Object.entries(hc.Tmpfs ?? {})) {
-    const d = claim(dst);
-    const user = optText.split(",").filter(Boolean);
-    let opts = ["noexec", "nosuid", "nodev"];
-    for (const o of user) {
-      const negate: Record<string, string> = { exec: "noexec", suid: "nosuid", dev: "nodev" };
-      if (negate[o]) opts = opts.filter((x) => x !== negate[o]);
-      else if (!opts.includes(o)) opts.push(o);
-    }
-    out.mounts.push({ destination: d, type: "tmpfs", source: "tmpfs", options: opts });
-  }
-  return out;
 }
 
 function defaultMounts(shmSize: number, privileged: boolean): Mount[] {

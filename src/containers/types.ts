@@ -296,7 +296,7 @@ export type WaitCondition = "not-running" | "next-exit" | "removed";
 
 /** A container event as Docker publishes it (the daemon adds time fields and scope). */
 export interface DockerEvent {
-  Type: "container" | "image";
+  Type: "container" | "image" | "volume";
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   /** Unix seconds. */

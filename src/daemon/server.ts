@@ -27,6 +27,8 @@ import { EventBus } from "./events.js";
 import { imageRoutes } from "./images.js";
 import { Router } from "./router.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
+import { volumeRoutes } from "./volumes.js";
+import { VolumeService } from "../volumes/index.js";
 
 export interface TcpOptions {
   host: string;
@@ -192,11 +194,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const images = options.images ?? (await ImageService.open({ root }));
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
+  const volumes = options.containerService?.volumes ?? (await VolumeService.open({ root, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) }));
   const containers =
     options.containerService ??
     (await ContainerService.open({
       root,
       images,
+      volumes,
       ...(options.runtimeRoot !== undefined ? { runtimeRoot: options.runtimeRoot } : {}),
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
     }));
@@ -209,7 +213,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events,
     containers: options.containers ?? (async () => countContainers(await containers.list({ all: true }))),
     listContainers: ({ size }) => containers.list({ all: true, size }),
+    volumes: () => volumes.df(),
   });
+  volumeRoutes(router, { volumes });
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
   const streams = containerRoutes(router, { containers });
 

@@ -32,6 +32,8 @@ export interface SystemContext {
   containers: ContainerCountsProvider;
   /** Every container (with sizes when asked), for /system/df; none when absent. */
   listContainers?: (opts: { size: boolean }) => Promise<ContainerSummary[]>;
+  /** Every volume with its UsageData, for /system/df; none when absent. */
+  volumes?: () => Promise<unknown[]>;
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -377,7 +379,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       out.Images = null;
     }
     out.Containers = want("container") ? containers : null;
-    out.Volumes = want("volume") ? [] : null;
+    out.Volumes = want("volume") ? ((await ctx.volumes?.()) ?? []) : null;
     out.BuildCache = want("build-cache") ? [] : null;
     sendJSON(c.res, 200, out);
   });

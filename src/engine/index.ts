@@ -14,6 +14,7 @@ import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
 import { EventBus, EventFilter, type EventMessage } from "../daemon/events.js";
 import { ImageService } from "../images/service.js";
 import type { CgroupStats } from "../runtime/cgroups/index.js";
+import type { VolumeService } from "../volumes/index.js";
 
 export interface EngineOptions {
   /** State root (default /var/lib/cove). */
@@ -105,6 +106,11 @@ export class Engine {
     private readonly bus: EventBus,
     private readonly statsSource: StatsSource,
   ) {}
+
+  /** Named and anonymous volumes (the container service's, so references and mounts agree). */
+  get volumes(): VolumeService {
+    return this.containers.volumes;
+  }
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
     const root = opts.root ?? "/var/lib/cove";

@@ -1,0 +1,311 @@
+// `cove volume create/ls/inspect/rm/prune`: the docker CLI's volume commands, flags and output,
+// through the daemon's /volumes API.
+
+import type { Readable, Writable } from "node:stream";
+import { EngineError } from "../client/engine.js";
+import type { EngineClient } from "../client/index.js";
+import type { Volume } from "../volumes/types.js";
+import { errorLine, type ContainerContext } from "./containers.js";
+import { formatRows, GO_TYPE, goMap, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
+import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
+import { humanSize } from "./units.js";
+import { CoveError, invalid } from "../common/errors.js";
+
+interface Run {
+  client: EngineClient;
+  stdin: Readable;
+  out(s: string): void;
+  err(s: string): void;
+}
+
+type VolumeCommand = (argv: string[], ctx: ContainerContext) => Promise<number>;
+
+function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): VolumeCommand {
+  return async (argv, ctx) => {
+    const stdout: Writable = ctx.io?.stdout ?? process.stdout;
+    const stderr: Writable = ctx.io?.stderr ?? process.stderr;
+    const run: Run = { client: ctx.client, stdin: ctx.io?.stdin ?? process.stdin, out: (s) => void stdout.write(s), err: (s) => void stderr.write(s) };
+    try {
+      const parsed = parseFlags(argv, spec);
+      if (parsed.help) {
+        run.out(helpText(spec));
+        return 0;
+      }
+      return await body(parsed, run);
+    } catch (err) {
+      if (err instanceof UsageError) {
+        run.err(err.describe() + "\n");
+        return err.status;
+      }
+      run.err(errorLine(err) + "\n");
+      return 1;
+    }
+  };
+}
+
+/** A row of `volume ls` (docker's volumeContext). Volume's fields are in Go's (alphabetical) order, so sorted keys print maps as Go does. */
+export class VolumeRow {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.volumeContext" });
+  }
+
+  constructor(private readonly v: Volume) {}
+
+  get Name(): string {
+    return this.v.Name;
+  }
+  get Driver(): string {
+    return this.v.Driver;
+  }
+  get Scope(): string {
+    return this.v.Scope;
+  }
+  get Mountpoint(): string {
+    return this.v.Mountpoint;
+  }
+  get Labels(): string {
+    return Object.entries(this.v.Labels ?? {})
+      .map(([k, val]) => `${k}=${val}`)
+      .join(",");
+  }
+  Label(name: string): string {
+    return this.v.Labels?.[name] ?? "";
+  }
+  get Links(): string {
+    return this.v.UsageData && this.v.UsageData.RefCount >= 0 ? String(this.v.UsageData.RefCount) : "N/A";
+  }
+  get Size(): string {
+    return this.v.UsageData && this.v.UsageData.Size >= 0 ? humanSize(this.v.UsageData.Size) : "N/A";
+  }
+  get Group(): string {
+    return "N/A";
+  }
+  get Availability(): string {
+    return "N/A";
+  }
+  get Status(): string {
+    return "N/A";
+  }
+
+  [MARSHAL_JSON](): string {
+    const obj: Record<string, unknown> = {};
+    for (const f of ["Availability", "Driver", "Group", "Labels", "Links", "Mountpoint", "Name", "Scope", "Size", "Status"]) obj[f] = (this as unknown as Record<string, unknown>)[f];
+    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
+  }
+}
+
+export const VOLUME_HEADERS = { Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Links: "LINKS", Size: "SIZE", Group: "GROUP", Availability: "AVAILABILITY", Status: "STATUS" };
+const VOLUME_TABLE = "table {{.Driver}}\t{{.Name}}";
+
+/** docker's sortorder.NaturalLess: digit runs compare as numbers. */
+function naturalLess(a: string, b: string): number {
+  const re = /(\d+|\D+)/g;
+  const pa = a.match(re) ?? [];
+  const pb = b.match(re) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y) || x.length - y.length;
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+function readLine(stdin: Readable): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const finish = (s: string) => {
+      stdin.removeListener("data", onData);
+      stdin.removeListener("end", onEnd);
+      stdin.pause();
+      resolve(s);
+    };
+    const onData = (c: Buffer | string) => {
+      buf += c.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) finish(buf.slice(0, nl));
+    };
+    const onEnd = () => finish(buf);
+    stdin.on("data", onData);
+    stdin.once("end", onEnd);
+    stdin.resume();
+  });
+}
+
+/** docker's -o/--opt and --label values: key=value (a bare key maps to ""). */
+function keyValues(values: readonly string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (flag === "opt" && eq < 0) throw new UsageError(`invalid argument "${v}" for "-o, --opt" flag: invalid key/value pair format`, "volume create");
+    if (eq < 0) out[v] = "";
+    else out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+const createCommand = command(
+  {
+    name: "volume create",
+    usage: "cove volume create [OPTIONS] [VOLUME]",
+    summary: "Create a volume",
+    flags: {
+      driver: { type: "string", short: "d", valueName: "string", default: "local", description: 'Specify volume driver name (default "local")' },
+      label: { type: "list", valueName: "list", description: "Set metadata for a volume" },
+      opt: { type: "list", short: "o", valueName: "map", description: "Set driver specific options (default map[])" },
+      name: { type: "string", valueName: "string", hidden: true, description: "Specify volume name" },
+    },
+    args: { max: 1 },
+  },
+  async ({ flags, args, set }, run) => {
+    if (args[0] !== undefined && set.has("name")) throw new UsageError(`conflicting options: either specify --name or provide positional arg, not both`, "volume create");
+    const name = args[0] ?? flags.name ?? "";
+    const vol = await run.client.volumeCreate({ Name: name, Driver: flags.driver, DriverOpts: keyValues(flags.opt, "opt"), Labels: keyValues(flags.label, "label") });
+    run.out(vol.Name + "\n");
+    return 0;
+  },
+);
+
+const listCommand = (name: string) =>
+  command(
+    {
+      name,
+      usage: `cove ${name} [OPTIONS]`,
+      summary: "List volumes",
+      flags: {
+        filter: { type: "list", short: "f", valueName: "filter", description: "Provide filter values (e.g. \"dangling=true\")" },
+        format: { type: "string", valueName: "string", description: "Format output using a custom template" },
+        quiet: { type: "bool", short: "q", description: "Only display volume names" },
+        cluster: { type: "bool", hidden: true },
+      },
+      args: { max: 0 },
+    },
+    async ({ flags }, run) => {
+      const res = await run.client.volumeList(parseFilters(flags.filter, name));
+      const vols = [...(res.Volumes ?? [])].sort((a, b) => naturalLess(a.Name, b.Name));
+      for (const w of res.Warnings ?? []) run.err(w + "\n");
+      const rows = vols.map((v) => new VolumeRow(v));
+      if (flags.quiet && (flags.format === undefined || flags.format === "")) {
+        run.out(rows.map((r) => r.Name + "\n").join(""));
+        return 0;
+      }
+      run.out(formatRows(flags.format, rows, flags.quiet ? "{{.Name}}" : VOLUME_TABLE, VOLUME_HEADERS));
+      return 0;
+    },
+  );
+
+function volumeTemplate(tmpl: Template, v: Volume): string {
+  const value = JSON.parse(marshalJSON(v)) as Record<string, unknown>;
+  for (const k of ["Labels", "Options", "Status"]) if (value[k] && typeof value[k] === "object") goMap(value[k] as object);
+  try {
+    return tmpl.execute(value, undefined, { objectsAsMaps: true });
+  } catch (err) {
+    throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.exec" });
+  }
+}
+
+const inspectCommand = command(
+  {
+    name: "volume inspect",
+    usage: "cove volume inspect [OPTIONS] VOLUME [VOLUME...]",
+    summary: "Display detailed information on one or more volumes",
+    flags: { format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" } },
+    args: { min: 1 },
+  },
+  async ({ flags, args }, run) => {
+    let tmpl: Template | undefined;
+    if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
+      try {
+        tmpl = parseTemplate(flags.format);
+      } catch (err) {
+        throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
+      }
+    }
+    const found: Volume[] = [];
+    const errors: string[] = [];
+    for (const a of args) {
+      try {
+        found.push(await run.client.volumeInspect(a));
+      } catch (err) {
+        if (!(err instanceof EngineError)) throw err;
+        errors.push(errorLine(err));
+      }
+    }
+    if (tmpl) for (const v of found) run.out(volumeTemplate(tmpl, v) + "\n");
+    else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })) + "\n");
+    for (const e of errors) run.err(e + "\n");
+    return errors.length ? 1 : 0;
+  },
+);
+
+const removeCommand = (name: string) =>
+  command(
+    {
+      name,
+      usage: `cove ${name} [OPTIONS] VOLUME [VOLUME...]`,
+      summary: "Remove one or more volumes",
+      flags: { force: { type: "bool", short: "f", description: "Force the removal of one or more volumes" } },
+      args: { min: 1 },
+    },
+    async ({ flags, args }, run) => {
+      const errors: string[] = [];
+      for (const a of args) {
+        try {
+          await run.client.volumeRemove(a, { force: flags.force || undefined });
+          run.out(a + "\n");
+        } catch (err) {
+          if (!(err instanceof CoveError)) throw err;
+          errors.push(err instanceof EngineError ? `Error response from daemon: ${err.message}` : err.message);
+        }
+      }
+      if (errors.length) {
+        run.err(errors.join("\n") + "\n");
+        return 1;
+      }
+      return 0;
+    },
+  );
+
+const pruneCommand = command(
+  {
+    name: "volume prune",
+    usage: "cove volume prune [OPTIONS]",
+    summary: "Remove unused local volumes",
+    flags: {
+      all: { type: "bool", short: "a", description: "Remove all unused volumes, not just anonymous ones" },
+      filter: { type: "list", valueName: "filter", description: "Provide filter values (e.g. \"label=<label>\")" },
+      force: { type: "bool", short: "f", description: "Do not prompt for confirmation" },
+    },
+    args: { max: 0 },
+  },
+  async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, "volume prune");
+    if (flags.all) {
+      if (filters.all) throw new UsageError(`conflicting options: cannot specify both --all and --filter all=1`, "volume prune");
+      filters.all = ["true"];
+    }
+    if (!flags.force) {
+      const what = flags.all || filters.all ? "all local volumes" : "anonymous local volumes";
+      run.out(`WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue? [y/N] `);
+      // docker 28 says nothing more when the answer is no
+      if (!/^y(es)?$/i.test((await readLine(run.stdin)).trim())) return 0;
+    }
+    const res = await run.client.volumePrune(filters);
+    const deleted = res.VolumesDeleted ?? [];
+    if (deleted.length) run.out("Deleted Volumes:\n" + deleted.map((d) => d + "\n").join("") + "\n");
+    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
+    return 0;
+  },
+);
+
+/** The volume commands, keyed by command path; main.ts dispatches `cove volume ...` here. */
+export const volumeCommands: Record<string, VolumeCommand> = {
+  "volume create": createCommand,
+  "volume ls": listCommand("volume ls"),
+  "volume list": listCommand("volume list"),
+  "volume inspect": inspectCommand,
+  "volume rm": removeCommand("volume rm"),
+  "volume remove": removeCommand("volume remove"),
+  "volume prune": pruneCommand,
+};
