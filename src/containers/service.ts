@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import type { ImageService } from "../images/service.js";
+import type { NetworkService } from "../network/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
 import type { Process } from "../runtime/spec.js";
 import type { ProcessExit } from "../runtime/types.js";
@@ -32,7 +33,9 @@ import {
   hostnameOf,
   hostsFile,
   mergeConfig,
+  networkResolvConf,
   normalizeNetworkMode,
+  NO_NETWORK_WARNING,
   resolvConfFile,
   tweakCapabilities,
   userMounts,
@@ -137,6 +140,8 @@ export interface ContainerServiceOptions {
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
   initPath?: string;
+  /** Networking (bridge and user-defined networks, ports); without it containers get a loopback only. */
+  network?: NetworkService;
 }
 
 export interface CreateResult {
@@ -340,6 +345,7 @@ export class ContainerService {
   private readonly names = new Map<string, string>();
   private readonly execs = new Map<string, ExecRecord>();
   private readonly cgroupVersion: 1 | 2;
+  readonly network?: NetworkService;
   private closed = false;
 
   private constructor(opts: ContainerServiceOptions) {
@@ -349,6 +355,7 @@ export class ContainerService {
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
+    if (opts.network) this.network = opts.network;
     this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
   }
 
@@ -357,6 +364,8 @@ export class ContainerService {
     const svc = new ContainerService(opts);
     await mkdir(path.join(svc.root, "containers"), { recursive: true, mode: 0o710 });
     await svc.restore();
+    // sandboxes of containers that are not running (the daemon died while they exited) go now
+    await svc.network?.reconcile(new Set([...svc.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
     return svc;
   }
 
@@ -457,7 +466,7 @@ export class ContainerService {
 
   async create(body: CreateBody, opts: { name?: string; platform?: string } = {}): Promise<CreateResult> {
     if (this.closed) throw new CoveError("unavailable", "the container service is closed");
-    const { HostConfig: hostConfig, NetworkingConfig: _net, ...userConfig } = body;
+    const { HostConfig: hostConfig, NetworkingConfig: networking, ...userConfig } = body;
     if (!userConfig.Image) throw invalid("no image specified: config.Image is empty", { code: "container.no-image", field: "Image" });
     let name: string;
     if (opts.name) {
@@ -474,7 +483,7 @@ export class ContainerService {
     if (logType !== "json-file" && logType !== "local") {
       throw unsupported(`logging driver "${logType}" is not supported: cove writes json-file logs`, { code: "container.log-driver" });
     }
-    if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
+    if (!this.network && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
       throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
     }
@@ -523,6 +532,7 @@ export class ContainerService {
         hostDevices: () => [],
       });
       warnings.push(...probe.warnings);
+      if (!this.network && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.find(mode.slice("container:".length));
       }
@@ -562,6 +572,11 @@ export class ContainerService {
         RootfsMounts: prepared.mounts,
       };
       const c = this.newLive(rec, hc);
+      const mode = normalizeNetworkMode(hc.NetworkMode);
+      if (this.network) await this.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
+      else if (!["bridge", "none", "host"].includes(mode) && !mode.startsWith("container:")) {
+        throw unsupported(`network ${mode} is not available: this engine runs without networking`, { code: "container.network-unsupported" });
+      }
       await this.writeNetworkFiles(c);
       await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
       await this.save(c);
@@ -570,6 +585,7 @@ export class ContainerService {
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.names.delete(name);
+      await this.network?.forget(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (prepared) await this.images.removeRootfs(id).catch(() => undefined);
       throw err;
@@ -594,6 +610,12 @@ export class ContainerService {
     if (other) {
       hosts = (await readHost(path.join(other.dir, "hosts"))) ?? hostsFile("none", undefined);
       resolv = (await readHost(path.join(other.dir, "resolv.conf"))) ?? resolvConfFile("none", undefined, c.hc);
+    } else if (this.network && mode !== "host" && mode !== "none") {
+      const net = this.network.containerFiles(c.rec.ID, c.rec.Config.Hostname ?? "");
+      const gateway = this.network.tryFind("bridge")?.IPAM.Config?.[0]?.Gateway;
+      const extra = (c.hc.ExtraHosts ?? []).map((h) => (h.endsWith(":host-gateway") && gateway ? `${h.slice(0, -"host-gateway".length)}${gateway}` : h));
+      hosts = hostsFile(mode, undefined, extra, [...this.linkEntries(c), ...net.hostsEntries]);
+      resolv = networkResolvConf(await readHost("/etc/resolv.conf"), c.hc, net.nameservers[0]);
     } else {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
@@ -601,6 +623,26 @@ export class ContainerService {
     await writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`);
     await writeFileAtomic(path.join(c.dir, "hosts"), hosts);
     await writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv);
+  }
+
+  /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
+  private linkEntries(c: Live): string[] {
+    const out: string[] = [];
+    for (const link of c.hc.Links ?? []) {
+      const [target = "", aliasPart] = link.split(":");
+      const alias = (aliasPart ?? target).split("/").pop() ?? target;
+      let other: Live;
+      try {
+        other = this.find(target.replace(/^\//, ""));
+      } catch {
+        continue;
+      }
+      const ip = this.network?.addressOn(other.rec.ID, "bridge");
+      if (!ip) continue;
+      const name = other.rec.Name.slice(1);
+      out.push(`${ip}\t${[...new Set([alias, other.rec.ID.slice(0, 12), name])].join(" ")}`);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- start
@@ -641,7 +683,8 @@ export class ContainerService {
     if (!other.rec.State.Running || !other.rec.State.Pid) {
       throw conflict(`cannot join ${ns} namespace of a non running container: container ${other.rec.ID} is ${other.rec.State.Status}`, { code: "container.not-running" });
     }
-    return `/proc/${other.rec.State.Pid}/ns/${ns}`;
+    const sandbox = ns === "net" ? this.network?.sandbox(other.rec.ID) : undefined;
+    return sandbox ? sandbox.netns : `/proc/${other.rec.State.Pid}/ns/${ns}`;
   }
 
   private async startInternal(c: Live): Promise<void> {
@@ -665,8 +708,23 @@ export class ContainerService {
       const mounts = userMounts(c.hc);
       for (const p of mounts.create) await mkdir(p, { recursive: true, mode: 0o755 });
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
-      const net = this.namespacePath(c, normalizeNetworkMode(c.hc.NetworkMode), "net");
+      const mode = normalizeNetworkMode(c.hc.NetworkMode);
+      const net = this.namespacePath(c, mode, "net");
       if (net) join.network = net;
+      if (this.network) {
+        const sandbox = await this.network.setUp({
+          containerId: id,
+          name: c.rec.Name,
+          hostname: cfg.Hostname ?? "",
+          mode,
+          portBindings: c.hc.PortBindings ?? null,
+          exposedPorts: cfg.ExposedPorts ?? null,
+          publishAll: !!c.hc.PublishAllPorts,
+          dns: c.hc.Dns ?? [],
+        });
+        if (sandbox) join.network = sandbox.netns;
+        await this.writeNetworkFiles(c);
+      }
       const pid = this.namespacePath(c, c.hc.PidMode, "pid");
       if (pid) join.pid = pid;
       const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
@@ -728,6 +786,7 @@ export class ContainerService {
       c.watcher = undefined;
       if (c.pollTimer) clearInterval(c.pollTimer);
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
@@ -784,6 +843,7 @@ export class ContainerService {
       if (c.healthTimer) clearTimeout(c.healthTimer);
       c.healthTimer = undefined;
       await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
@@ -987,6 +1047,7 @@ export class ContainerService {
     if (c.pollTimer) clearInterval(c.pollTimer);
     if (c.healthTimer) clearTimeout(c.healthTimer);
     await this.runtime.delete(id, { force: true }).catch(() => undefined);
+    await this.network?.forget(id);
     this.unmountRootfs(c);
     await this.images.removeRootfs(id).catch((err: unknown) => {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
@@ -1010,6 +1071,7 @@ export class ContainerService {
     this.names.set(name, c.rec.ID);
     this.names.delete(old);
     c.rec.Name = name;
+    this.network?.rename(c.rec.ID, name);
     await this.save(c);
     this.event(c, "rename", { oldName: old });
   }
@@ -1052,6 +1114,7 @@ export class ContainerService {
   }
 
   private networkSettings(c: Live, mode: string): NetworkSettings {
+    if (this.network) return this.network.settings(c.rec.ID, mode, c.rec.State.Running);
     const networks: Record<string, EndpointSettings> = {};
     if (!mode.startsWith("container:")) networks[mode] = emptyEndpoint();
     return {
@@ -1121,7 +1184,7 @@ export class ContainerService {
       ImageID: r.Image,
       Command: command,
       Created: Math.floor(Date.parse(r.Created) / 1000),
-      Ports: [],
+      Ports: this.portList(c, mode),
       Labels: r.Config.Labels ?? {},
       State: r.State.Status,
       Status: this.statusText(c),
@@ -1129,6 +1192,22 @@ export class ContainerService {
       NetworkSettings: { Networks: this.networkSettings(c, mode).Networks },
       Mounts: r.MountPoints,
     };
+  }
+
+  /** The Ports of a container summary: published ports, then exposed ones without a binding. */
+  private portList(c: Live, mode: string): ContainerSummary["Ports"] {
+    const out: ContainerSummary["Ports"] = [];
+    const published = this.network && c.rec.State.Running ? this.network.settings(c.rec.ID, mode, true).Ports : {};
+    for (const [key, list] of Object.entries(published)) {
+      const [port = "0", type = "tcp"] = key.split("/");
+      for (const b of list ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+    }
+    for (const key of Object.keys(c.rec.Config.ExposedPorts ?? {})) {
+      if (published[key]) continue;
+      const [port = "0", type = "tcp"] = key.split("/");
+      out.push({ PrivatePort: Number(port), Type: type });
+    }
+    return out;
   }
 
   async list(opts: ListOptions = {}): Promise<ContainerSummary[]> {

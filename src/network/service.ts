@@ -677,7 +677,14 @@ export class NetworkService {
         const first = sb.endpoints.find((e) => this.networks.get(e.networkId)?.Driver === "bridge");
         const ports = first ? this.planPorts(req, first) : [];
         // held before the record: a port in use fails the start with nothing made
-        const held = await holdPorts(ports);
+        const prefix = `driver failed programming external connectivity on endpoint ${shortName(sb.name)} (${first?.endpointId ?? ""})`;
+        for (const p of ports) {
+          const taken = [...this.sandboxes.values()].some((o) => o !== sb && o.ports.some((q) => q.proto === p.proto && q.hostPort === p.hostPort && (isAnyAddress(q.hostIp) || isAnyAddress(p.hostIp) || q.hostIp === p.hostIp)));
+          if (taken) throw conflict(`${prefix}: Bind for ${p.hostIp}:${p.hostPort} failed: port is already allocated`, { code: "network.port-allocated" });
+        }
+        const held = await holdPorts(ports).catch((err: unknown) => {
+          throw err instanceof CoveError ? new CoveError(err.kind, `${prefix}: ${err.message}`, { code: err.code }) : err;
+        });
         this.held.set(sb.containerId, held);
         sb.ports = ports;
         await this.saveSandbox(sb);
