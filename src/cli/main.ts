@@ -18,6 +18,9 @@ Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
   rename, pause, unpause, port, update, stats, cp, diff, export, container prune, info, events
 
+Networks:
+  network create, ls, inspect, rm, prune, connect, disconnect
+
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
@@ -69,6 +72,11 @@ async function main(argv: string[]): Promise<number> {
   // image commands work on the local store; "inspect" is an image's unless a container has the name
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { root });
   if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { root });
+  if (command === "network") {
+    const { connect } = await import("./daemon-client.js");
+    const { networkMain } = await import("./networks.js");
+    return networkMain(args, await connect(root));
+  }
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;
   if (!run) {
