@@ -122,7 +122,7 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     await h.ok(["run", "-d", "--name", "iso", "--network", "na", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
     const target = JSON.parse(await h.ok(["inspect", "iso"]))[0].NetworkSettings.Networks.na.IPAddress as string;
     // the same probe that must fail across networks succeeds within one
-    const same = await h.docker(["run", "--rm", "--network", "na", "busybox", "sh", "-c", `echo | nc -w 2 ${target} 80`]);
+    const same = await h.docker(["run", "--rm", "--network", "na", "busybox", "sh", "-c", `for i in 1 2 3 4 5; do echo | nc -w 2 ${target} 80 && exit 0; sleep 0.2; done; exit 1`]);
     assert.equal(same.code, 0, same.stderr);
     // dropped packets: nc gives up after 2 s instead of TCP's two-minute connect timeout
     const cross = await h.docker(["run", "--rm", "--network", "nb", "busybox", "sh", "-c", `echo | nc -w 2 ${target} 80`]);
