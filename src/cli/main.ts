@@ -20,6 +20,8 @@ Containers (through the daemon, started on first use):
 
 Volumes (through the daemon):
   volume create, volume ls, volume inspect, volume rm, volume prune
+Networks:
+  network create, ls, inspect, rm, prune, connect, disconnect
 
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
@@ -85,6 +87,10 @@ async function main(argv: string[]): Promise<number> {
       return 125;
     }
     return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
+  }
+  if (command === "network") {
+    const { networkMain } = await import("./networks.js");
+    return networkMain(args, await connect(root, process.env, { rootGiven }));
   }
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;

@@ -6,7 +6,7 @@
 // at each start (ociMounts).
 
 import { lstatSync, readFileSync, realpathSync } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { invalid, notFound } from "../common/errors.js";
 import type { Mount } from "../runtime/spec.js";

@@ -20,6 +20,7 @@ import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "..
 import { writeFileAtomic } from "../common/fs.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
+import type { NetworkService } from "../network/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
 import { RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
@@ -44,7 +45,9 @@ import {
   hostnameOf,
   hostsFile,
   mergeConfig,
+  networkResolvConf,
   normalizeNetworkMode,
+  NO_NETWORK_WARNING,
   resolvConfFile,
   resourcesOf,
   tweakCapabilities,
@@ -154,6 +157,8 @@ export interface ContainerServiceOptions {
   runcPath?: string;
   /** The volume service (default: one opened on root, publishing through events). */
   volumes?: VolumeService;
+  /** Networking (bridge and user-defined networks, ports); without it containers get a loopback only. */
+  network?: NetworkService;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -452,6 +457,7 @@ export class ContainerService {
   private readonly names = new Map<string, string>();
   private readonly execs = new Map<string, ExecRecord>();
   private readonly cgroupVersion: 1 | 2;
+  readonly network?: NetworkService;
   private closed = false;
   volumes!: VolumeService;
 
@@ -465,6 +471,7 @@ export class ContainerService {
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
+    if (opts.network) this.network = opts.network;
     this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
   }
 
@@ -474,6 +481,8 @@ export class ContainerService {
     svc.volumes = opts.volumes ?? (await VolumeService.open({ root: opts.root, events: (e) => svc.emitVolumeEvent(e) }));
     await mkdir(path.join(svc.root, "containers"), { recursive: true, mode: 0o710 });
     await svc.restore();
+    // sandboxes of containers that are not running (the daemon died while they exited) go now
+    await svc.network?.reconcile(new Set([...svc.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
     return svc;
   }
 
@@ -598,7 +607,7 @@ export class ContainerService {
 
   async create(body: CreateBody, opts: { name?: string; platform?: string } = {}): Promise<CreateResult> {
     if (this.closed) throw new CoveError("unavailable", "the container service is closed");
-    const { HostConfig: hostConfig, NetworkingConfig: _net, ...userConfig } = body;
+    const { HostConfig: hostConfig, NetworkingConfig: networking, ...userConfig } = body;
     if (!userConfig.Image) throw invalid("no image specified: config.Image is empty", { code: "container.no-image", field: "Image" });
     let name: string;
     if (opts.name) {
@@ -621,7 +630,7 @@ export class ContainerService {
       }
     }
     checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
-    if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available yet; published ports are ignored");
+    if (!this.network && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
       throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
     }
@@ -684,6 +693,7 @@ export class ContainerService {
         hostDevices: () => [],
       });
       warnings.push(...probe.warnings);
+      if (!this.network && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.find(mode.slice("container:".length));
       }
@@ -725,6 +735,11 @@ export class ContainerService {
       };
       const c = this.newLive(rec, hc);
       await this.copyUp(c);
+      const mode = normalizeNetworkMode(hc.NetworkMode);
+      if (this.network) await this.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
+      else if (!["bridge", "none", "host"].includes(mode) && !mode.startsWith("container:")) {
+        throw unsupported(`network ${mode} is not available: this engine runs without networking`, { code: "container.network-unsupported" });
+      }
       await this.writeNetworkFiles(c);
       await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
       await this.save(c);
@@ -733,6 +748,7 @@ export class ContainerService {
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.names.delete(name);
+      await this.network?.forget(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (prepared) await this.images.removeRootfs(id).catch(() => undefined);
       for (const e of entries) if (e.Type === "volume" && e.Name) this.volumes.dereference(e.Name, id);
@@ -808,6 +824,12 @@ export class ContainerService {
     if (other) {
       hosts = (await readHost(path.join(other.dir, "hosts"))) ?? hostsFile("none", undefined);
       resolv = (await readHost(path.join(other.dir, "resolv.conf"))) ?? resolvConfFile("none", undefined, c.hc);
+    } else if (this.network && mode !== "host" && mode !== "none") {
+      const net = this.network.containerFiles(c.rec.ID, c.rec.Config.Hostname ?? "");
+      const gateway = this.network.tryFind("bridge")?.IPAM.Config?.[0]?.Gateway;
+      const extra = (c.hc.ExtraHosts ?? []).map((h) => (h.endsWith(":host-gateway") && gateway ? `${h.slice(0, -"host-gateway".length)}${gateway}` : h));
+      hosts = hostsFile(mode, undefined, extra, [...this.linkEntries(c), ...net.hostsEntries]);
+      resolv = networkResolvConf(await readHost("/etc/resolv.conf"), c.hc, net.nameservers[0]);
     } else {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
@@ -815,6 +837,26 @@ export class ContainerService {
     await writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`);
     await writeFileAtomic(path.join(c.dir, "hosts"), hosts);
     await writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv);
+  }
+
+  /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
+  private linkEntries(c: Live): string[] {
+    const out: string[] = [];
+    for (const link of c.hc.Links ?? []) {
+      const [target = "", aliasPart] = link.split(":");
+      const alias = (aliasPart ?? target).split("/").pop() ?? target;
+      let other: Live;
+      try {
+        other = this.find(target.replace(/^\//, ""));
+      } catch {
+        continue;
+      }
+      const ip = this.network?.addressOn(other.rec.ID, "bridge");
+      if (!ip) continue;
+      const name = other.rec.Name.slice(1);
+      out.push(`${ip}\t${[...new Set([alias, other.rec.ID.slice(0, 12), name])].join(" ")}`);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- start
@@ -862,7 +904,8 @@ export class ContainerService {
     if (!other.rec.State.Running || !other.rec.State.Pid) {
       throw conflict(`cannot join ${ns} namespace of a non running container: container ${other.rec.ID} is ${other.rec.State.Status}`, { code: "container.not-running" });
     }
-    return `/proc/${other.rec.State.Pid}/ns/${ns}`;
+    const sandbox = ns === "net" ? this.network?.sandbox(other.rec.ID) : undefined;
+    return sandbox ? sandbox.netns : `/proc/${other.rec.State.Pid}/ns/${ns}`;
   }
 
   private async startInternal(c: Live): Promise<void> {
@@ -885,8 +928,23 @@ export class ContainerService {
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
-      const net = this.namespacePath(c, normalizeNetworkMode(c.hc.NetworkMode), "net");
+      const mode = normalizeNetworkMode(c.hc.NetworkMode);
+      const net = this.namespacePath(c, mode, "net");
       if (net) join.network = net;
+      if (this.network) {
+        const sandbox = await this.network.setUp({
+          containerId: id,
+          name: c.rec.Name,
+          hostname: cfg.Hostname ?? "",
+          mode,
+          portBindings: c.hc.PortBindings ?? null,
+          exposedPorts: cfg.ExposedPorts ?? null,
+          publishAll: !!c.hc.PublishAllPorts,
+          dns: c.hc.Dns ?? [],
+        });
+        if (sandbox) join.network = sandbox.netns;
+        await this.writeNetworkFiles(c);
+      }
       const pid = this.namespacePath(c, c.hc.PidMode, "pid");
       if (pid) join.pid = pid;
       const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
@@ -950,6 +1008,7 @@ export class ContainerService {
       c.watcher = undefined;
       if (c.pollTimer) clearInterval(c.pollTimer);
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
       await this.releaseVolumes(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
@@ -1047,6 +1106,7 @@ export class ContainerService {
       if (c.healthTimer) clearTimeout(c.healthTimer);
       c.healthTimer = undefined;
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
       await this.releaseVolumes(c);
       const code = exit.code < 0 ? 255 : exit.code;
@@ -1268,6 +1328,7 @@ export class ContainerService {
     if (c.pollTimer) clearInterval(c.pollTimer);
     if (c.healthTimer) clearTimeout(c.healthTimer);
     await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+    await this.network?.forget(id);
     this.unmountRootfs(c);
     await this.releaseVolumes(c);
     await this.images.removeRootfs(id).catch((err: unknown) => {
@@ -1298,6 +1359,7 @@ export class ContainerService {
     this.names.set(name, c.rec.ID);
     this.names.delete(old);
     c.rec.Name = name;
+    this.network?.rename(c.rec.ID, name);
     await this.save(c);
     this.event(c, "rename", { oldName: old });
   }
@@ -1340,6 +1402,7 @@ export class ContainerService {
   }
 
   private networkSettings(c: Live, mode: string): NetworkSettings {
+    if (this.network) return this.network.settings(c.rec.ID, mode, c.rec.State.Running);
     const networks: Record<string, EndpointSettings> = {};
     if (!mode.startsWith("container:")) networks[mode] = emptyEndpoint();
     return {
@@ -1409,7 +1472,7 @@ export class ContainerService {
       ImageID: r.Image,
       Command: command,
       Created: Math.floor(Date.parse(r.Created) / 1000),
-      Ports: [],
+      Ports: this.portList(c, mode),
       Labels: r.Config.Labels ?? {},
       State: r.State.Status,
       Status: this.statusText(c),
@@ -1417,6 +1480,22 @@ export class ContainerService {
       NetworkSettings: { Networks: this.networkSettings(c, mode).Networks },
       Mounts: r.MountPoints.map(publicMountPoint),
     };
+  }
+
+  /** The Ports of a container summary: published ports, then exposed ones without a binding. */
+  private portList(c: Live, mode: string): ContainerSummary["Ports"] {
+    const out: ContainerSummary["Ports"] = [];
+    const published = this.network && c.rec.State.Running ? this.network.settings(c.rec.ID, mode, true).Ports : {};
+    for (const [key, list] of Object.entries(published)) {
+      const [port = "0", type = "tcp"] = key.split("/");
+      for (const b of list ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+    }
+    for (const key of Object.keys(c.rec.Config.ExposedPorts ?? {})) {
+      if (published[key]) continue;
+      const [port = "0", type = "tcp"] = key.split("/");
+      out.push({ PrivatePort: Number(port), Type: type });
+    }
+    return out;
   }
 
   async list(opts: ListOptions = {}): Promise<ContainerSummary[]> {

@@ -588,11 +588,16 @@ export function buildSpec(input: SpecInput): BuiltSpec {
   const utsNs = nsMode("uts", hc.UTSMode, input.join?.uts);
   if (utsNs) namespaces.push(utsNs);
   if (networkMode !== "host") {
-    const netNs = nsMode("network", networkMode.startsWith("container:") ? networkMode : "", input.join?.network);
-    if (netNs) namespaces.push(netNs);
-    if (networkMode === "bridge") warnings.push(NO_NETWORK_WARNING);
-    else if (networkMode !== "none" && !networkMode.startsWith("container:")) {
-      throw unsupported(`network ${networkMode} is not available: cove supports the none, host and container:<name> network modes for now`, { code: "container.network-unsupported" });
+    if (input.join?.network) {
+      // the namespace the network service made (or another container's)
+      namespaces.push({ type: "network", path: input.join.network });
+    } else {
+      const netNs = nsMode("network", networkMode.startsWith("container:") ? networkMode : "", input.join?.network);
+      if (netNs) namespaces.push(netNs);
+      if (networkMode === "bridge") warnings.push(NO_NETWORK_WARNING);
+      else if (networkMode !== "none" && !networkMode.startsWith("container:")) {
+        throw unsupported(`network ${networkMode} is not available: cove supports the none, host and container:<name> network modes for now`, { code: "container.network-unsupported" });
+      }
     }
   }
   const cgroupns = hc.CgroupnsMode || (input.cgroupVersion === 2 ? "private" : "host");
@@ -650,7 +655,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
 
 // ------------------------------------------------------------------ per-container files
 
-export function hostsFile(networkMode: string, hostHosts: string | undefined, extraHosts: string[] = []): string {
+export function hostsFile(networkMode: string, hostHosts: string | undefined, extraHosts: string[] = [], networkEntries: string[] = []): string {
   let text: string;
   if (normalizeNetworkMode(networkMode) === "host" && hostHosts !== undefined) text = hostHosts.endsWith("\n") || hostHosts === "" ? hostHosts : `${hostHosts}\n`;
   else {
@@ -661,6 +666,8 @@ export function hostsFile(networkMode: string, hostHosts: string | undefined, ex
     if (i <= 0) throw invalid(`invalid extra host "${h}": use host:ip`, { field: "HostConfig.ExtraHosts" });
     text += `${h.slice(i + 1)}\t${h.slice(0, i)}\n`;
   }
+  // legacy links, then the container's own addresses (Docker's order)
+  for (const e of networkEntries) text += `${e}\n`;
   return text;
 }
 
@@ -678,6 +685,37 @@ export function resolvConfFile(networkMode: string, hostResolv: string | undefin
   if (dns.length === 0) lines.push("# cove: no nameserver is reachable from this container's network");
   if (search.length) lines.push(`search ${search.join(" ")}`);
   for (const d of dns) lines.push(`nameserver ${d}`);
+  if (options.length) lines.push(`options ${options.join(" ")}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * resolv.conf for a container on a network: --dns servers, else the embedded DNS address on a
+ * user-defined network (it forwards to the --dns servers or the host's), else the host's
+ * nameservers without loopback ones (unreachable from the container's namespace). Search domains
+ * and options come from --dns-search/--dns-option, else from the host; the embedded DNS adds
+ * ndots:0 as Docker does.
+ */
+export function networkResolvConf(hostResolv: string | undefined, hc: HostConfig, embedded: string | undefined): string {
+  const host = { nameservers: [] as string[], search: [] as string[], options: [] as string[] };
+  for (const line of (hostResolv ?? "").split("\n")) {
+    const [key, ...rest] = line.trim().split(/\s+/);
+    if (key === "nameserver" && rest[0]) host.nameservers.push(rest[0]);
+    else if ((key === "search" || key === "domain") && rest.length) host.search = rest;
+    else if (key === "options" && rest.length) host.options.push(...rest);
+  }
+  const isLoopback = (ip: string) => ip.startsWith("127.") || ip === "::1";
+  let servers: string[];
+  if (embedded) servers = [embedded];
+  else if (hc.Dns?.length) servers = [...hc.Dns];
+  else servers = host.nameservers.filter((ip) => !isLoopback(ip));
+  const search = hc.DnsSearch?.length ? hc.DnsSearch : host.search;
+  let options = hc.DnsOptions?.length ? [...hc.DnsOptions] : host.options;
+  if (embedded && !options.some((o) => o.startsWith("ndots:"))) options = [...options, "ndots:0"];
+  const lines: string[] = [];
+  if (servers.length === 0) lines.push("# cove: the host has no nameserver a container can reach; use --dns");
+  for (const ns of servers) lines.push(`nameserver ${ns}`);
+  if (search.length) lines.push(`search ${search.join(" ")}`);
   if (options.length) lines.push(`options ${options.join(" ")}`);
   return `${lines.join("\n")}\n`;
 }

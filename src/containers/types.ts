@@ -164,43 +164,9 @@ export interface ContainerStateDoc {
   Health?: Health;
 }
 
-export interface EndpointSettings {
-  IPAMConfig: null;
-  Links: null;
-  Aliases: null;
-  MacAddress: string;
-  DriverOpts: null;
-  NetworkID: string;
-  EndpointID: string;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  DNSNames: null;
-}
-
-export interface NetworkSettings {
-  Bridge: string;
-  SandboxID: string;
-  SandboxKey: string;
-  HairpinMode: boolean;
-  LinkLocalIPv6Address: string;
-  LinkLocalIPv6PrefixLen: number;
-  Ports: Record<string, never>;
-  SecondaryIPAddresses: null;
-  SecondaryIPv6Addresses: null;
-  EndpointID: string;
-  Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  MacAddress: string;
-  Networks: Record<string, EndpointSettings>;
-}
+// the network service owns these shapes (Docker's EndpointSettings and NetworkSettings)
+import type { EndpointSettings, NetworkSettings } from "../network/types.js";
+export type { EndpointSettings, NetworkSettings };
 
 export interface MountPoint {
   Type: "bind" | "tmpfs" | "volume";
@@ -248,7 +214,7 @@ export interface ContainerSummary {
   ImageID: string;
   Command: string;
   Created: number;
-  Ports: never[];
+  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
   SizeRw?: number;
   SizeRootFs?: number;
   Labels: Record<string, string>;

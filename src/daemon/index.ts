@@ -25,13 +25,17 @@ Options:
   --group NAME             group owning the socket (mode 0660)
   --tlscert FILE           server certificate (PEM)
   --tlskey FILE            server key (PEM)
-  --tlscacert FILE         CA that signs client certificates (required: TCP always verifies clients)`;
+  --tlscacert FILE         CA that signs client certificates (required: TCP always verifies clients)
+  --bridge NAME            the default bridge's interface (default cove0); "none": no default bridge
+  --bip CIDR               the default bridge's subnet (default 172.17.0.0/16, or a free pool)
+  --no-network             no networking at all: containers get a loopback interface only`;
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonOptions | "help" {
   const opts: { root: string; socket: string; group?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
+  const bridge: { name?: string; subnet?: string; none?: boolean; off?: boolean } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "-h" || arg === "--help") return "help";
@@ -74,11 +78,24 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--tlsverify":
       case "--tls":
         break; // TCP always verifies client certificates
+      case "--bridge": {
+        const v = value();
+        if (v === "none") bridge.none = true;
+        else bridge.name = v;
+        break;
+      }
+      case "--bip":
+        bridge.subnet = value();
+        break;
+      case "--no-network":
+        bridge.off = true;
+        break;
       default:
         throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
     }
   }
   const out: DaemonOptions = { ...opts };
+  if (!bridge.off) out.network = { defaultBridge: bridge.none ? false : { ...(bridge.name ? { name: bridge.name } : {}), ...(bridge.subnet ? { subnet: bridge.subnet } : {}) } };
   if (tcpAddr !== undefined) {
     const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(tcpAddr);
     if (!m) throw invalid(`invalid TCP address ${tcpAddr}: give tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });

@@ -22,9 +22,11 @@ import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ContainerService } from "../containers/index.js";
 import { ImageService } from "../images/service.js";
+import { NetworkService, type NetworkServiceOptions } from "../network/index.js";
 import { containerRoutes } from "./containers.js";
 import { EventBus } from "./events.js";
 import { imageRoutes } from "./images.js";
+import { networkRoutes } from "./networks.js";
 import { Router } from "./router.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
@@ -60,6 +62,12 @@ export interface DaemonOptions {
   images?: ImageService;
   /** An event bus to use instead of a new one. */
   events?: EventBus;
+  /**
+   * Networking: options for the network service opened on root (the default bridge, netns
+   * directory, firewall tag), or a service to use. Without it containers get a loopback only and
+   * the /networks routes answer 501 (test daemons that must not touch the host's network).
+   */
+  network?: Omit<NetworkServiceOptions, "root"> | NetworkService;
 }
 
 export interface Daemon {
@@ -72,6 +80,7 @@ export interface Daemon {
   events: EventBus;
   images: ImageService;
   containers: ContainerService;
+  network?: NetworkService;
   /** Stops serving; the containers keep running. */
   close(): Promise<void>;
 }
@@ -195,6 +204,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
   const volumes = options.containerService?.volumes ?? (await VolumeService.open({ root, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) }));
+  let network: NetworkService | undefined;
+  if (options.network instanceof NetworkService) network = options.network;
+  else if (options.network) {
+    network = await NetworkService.open({
+      ...options.network,
+      root,
+      log: options.network.log ?? log,
+      events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: BigInt(Date.now()) * 1_000_000n }),
+    });
+  }
+  const ownNetwork = network !== undefined && !(options.network instanceof NetworkService);
   const containers =
     options.containerService ??
     (await ContainerService.open({
@@ -202,6 +222,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       images,
       volumes,
       ...(options.runtimeRoot !== undefined ? { runtimeRoot: options.runtimeRoot } : {}),
+      ...(network ? { network } : {}),
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
     }));
   const ownContainers = options.containerService === undefined;
@@ -218,6 +239,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   volumeRoutes(router, { volumes });
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
   const streams = containerRoutes(router, { containers });
+  if (network) networkRoutes(router, { networks: network, containers });
 
   const serve = (server: http.Server) => {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
@@ -233,6 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     for (const s of servers) await closeServer(s);
     await unlink(socket).catch(() => undefined);
     if (ownContainers) await containers.close();
+    if (ownNetwork) network?.close();
   };
   try {
     await listen(unixServer, { path: socket });
@@ -271,6 +294,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events,
     images,
     containers,
+    ...(network ? { network } : {}),
     close: () => {
       closing ??= (async () => {
         await cleanup();

@@ -62,6 +62,14 @@ export interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd?: string | null): void;
   /** umount2(2). */
   umount2(target: string, flags?: number): void;
+  /** A new network namespace kept alive by a bind mount on path (an existing file); the caller's thread stays in its own. */
+  netnsCreate(path: string): void;
+  /** A netlink socket (fd) opened inside the network namespace at netnsPath (null: the caller's), 5 s receive timeout. */
+  netlinkSocket(netnsPath: string | null, protocol?: number): number;
+  /** Sends one netlink datagram to the kernel. */
+  netlinkSend(fd: number, message: Buffer): void;
+  /** Receives one netlink datagram (blocks up to the socket's timeout: EAGAIN then). */
+  netlinkRecv(fd: number): Buffer;
   constants: AddonConstants;
 }
 

@@ -216,7 +216,7 @@ async function readPid(file: string): Promise<number | undefined> {
  * Starts Debian's dockerd with all its state under dir (created if missing; removed by stop()).
  * Keep dir short: containerd's socket path under it must fit in 108 bytes.
  */
-export async function startDockerd(options: { dir: string; startTimeoutMs?: number }): Promise<Dockerd> {
+export async function startDockerd(options: { dir: string; startTimeoutMs?: number; bridge?: string }): Promise<Dockerd> {
   const reason = dockerdAvailable();
   if (reason) throw new Error(reason);
   const dir = path.resolve(options.dir);
@@ -286,6 +286,12 @@ export async function startDockerd(options: { dir: string; startTimeoutMs?: numb
       // never lower the daemon's or containerd's oom_score_adj (CAP_SYS_RESOURCE may be missing)
       "--oom-score-adjust=0",
     ];
+    if (options.bridge) {
+      // a default bridge the caller made (with its address), still without iptables: published
+      // ports go through dockerd's userland proxy, Docker's own path for 127.0.0.1
+      args[args.indexOf("--bridge=none")] = `--bridge=${options.bridge}`;
+      args[args.indexOf("--userland-proxy=false")] = "--userland-proxy=true";
+    }
     if (existsSync(SYSTEM_CONTAINERD_SOCK)) {
       // dockerd would attach to the system containerd: give it a private one instead
       const cdir = path.join(dir, "ctd");

@@ -318,6 +318,9 @@ static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
   napi_set_named_property(env, obj, name, n);
 }
 
+// network namespaces and netlink (net.c)
+void cove_register_net(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -330,6 +333,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  cove_register_net(env, exports);
   napi_value c;
   napi_create_object(env, &c);
   set_int(env, c, "XATTR_CREATE", XATTR_CREATE);

@@ -1,0 +1,5 @@
+// A cove daemon in its own process for the crash test: argv root socket runtimeRoot netnsDir bridge subnet tag.
+import { startDaemon } from "../../src/daemon/index.js";
+
+const [root, socket, runtimeRoot, netnsDir, bridge, subnet, tag] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+await startDaemon({ root, socket, runtimeRoot, log: () => undefined, network: { defaultBridge: { name: bridge, subnet }, netnsDir, tag } });
