@@ -22,7 +22,7 @@ import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ContainerService } from "../containers/index.js";
 import { ImageService } from "../images/service.js";
-import { NetworkService, type NetworkServiceOptions } from "../network/index.js";
+import { NetworkService, serveNetworkDns, type NetworkDns, type NetworkServiceOptions } from "../network/index.js";
 import { containerRoutes } from "./containers.js";
 import { EventBus } from "./events.js";
 import { imageRoutes } from "./images.js";
@@ -68,6 +68,8 @@ export interface DaemonOptions {
    * the /networks routes answer 501 (test daemons that must not touch the host's network).
    */
   network?: Omit<NetworkServiceOptions, "root"> | NetworkService;
+  /** The embedded DNS's port on each user-defined network's gateway (default 53). */
+  dnsPort?: number;
 }
 
 export interface Daemon {
@@ -240,6 +242,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });
+  const dns: NetworkDns | undefined = network ? await serveNetworkDns(network, { port: options.dnsPort ?? 53, log }) : undefined;
 
   const serve = (server: http.Server) => {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
@@ -255,6 +258,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     for (const s of servers) await closeServer(s);
     await unlink(socket).catch(() => undefined);
     if (ownContainers) await containers.close();
+    await dns?.close();
     if (ownNetwork) network?.close();
   };
   try {

@@ -29,12 +29,13 @@ export class FakeUpstream {
     public handler: UpstreamHandler,
   ) {}
 
-  async start(): Promise<this> {
-    for (let attempt = 0; attempt < 10; attempt++) {
+  /** Serves on `fixedPort` (53 stands in for a resolver named by address only), or on a free one. */
+  async start(fixedPort = 0): Promise<this> {
+    for (let attempt = 0; attempt < (fixedPort ? 1 : 10); attempt++) {
       const udp = createSocket("udp4");
       await new Promise<void>((resolve, reject) => {
         udp.once("error", reject);
-        udp.bind(0, this.address, () => resolve());
+        udp.bind(fixedPort, this.address, () => resolve());
       });
       const port = udp.address().port;
       const tcp = createServer((s) => this.serveTcp(s));

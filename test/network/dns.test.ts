@@ -1,0 +1,62 @@
+// The embedded DNS end to end: containers on a user-defined network look each other up through
+// the server the daemon runs on the network's gateway (busybox nslookup, as a user would), other
+// names go to the container's --dns servers (a fake resolver on loopback stands in for them, so
+// nothing leaves the machine), and an internal network forwards nothing.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { RRClass, RRType, makeReply } from "../../src/dns/index.js";
+import { FakeUpstream } from "../dns/fake-upstream.js";
+import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "./harness.js";
+
+const UPSTREAM = "127.77.0.1";
+const OUTSIDE_ANSWER = "198.51.100.7";
+
+describe("embedded DNS on user-defined networks", { skip: skipReason }, () => {
+  let h: NetHarness;
+  let upstream: FakeUpstream;
+
+  before(async () => {
+    upstream = await new FakeUpstream(UPSTREAM, (q) => {
+      const reply = makeReply(q);
+      const question = q.questions[0]!;
+      if (question.type === RRType.A && question.name.toLowerCase() === "outside.example") {
+        reply.answers.push({ name: question.name, type: RRType.A, class: RRClass.IN, ttl: 30, data: { kind: "A" as const, address: OUTSIDE_ANSWER } });
+      }
+      return reply;
+    }).start(53);
+    h = await setupNetwork();
+  });
+
+  after(async () => {
+    await h?.cleanup();
+    await upstream?.stop();
+  });
+
+  it("answers names, aliases and short ids of the network, and forwards the rest to --dns", async () => {
+    const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
+    await h.ok(["network", "create", "--subnet", subnet!, "dnsnet"]);
+    const id = (await h.ok(["run", "-d", "--name", "db", "--network", "dnsnet", "--network-alias", "database", "busybox", "sleep", "60"])).trim();
+    const dbIp = (await h.ok(["inspect", "-f", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}", "db"])).trim();
+    const out = await h.ok([
+      "run", "--rm", "--network", "dnsnet", "--dns", UPSTREAM, "busybox", "sh", "-c",
+      `nslookup db; nslookup database; nslookup ${id.slice(0, 12)}; nslookup db.dnsnet; nslookup outside.example`,
+    ]);
+    const addresses = [...out.matchAll(/^Address:\s+(\S+)$/gm)].map((m) => m[1]).filter((a) => !a!.includes("#") && !a!.endsWith(":53"));
+    assert.deepEqual(addresses, [dbIp, dbIp, dbIp, dbIp, OUTSIDE_ANSWER], out);
+    assert.ok(upstream.received.some((r) => r.message.questions[0]?.name.toLowerCase() === "outside.example"), "the unknown name reached the --dns server");
+    assert.ok(!upstream.received.some((r) => r.message.questions[0]?.name.toLowerCase().startsWith("db")), "network names are never forwarded");
+    await h.ok(["rm", "-f", "db"]);
+  });
+
+  it("an internal network resolves its own names and forwards nothing", async () => {
+    const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
+    await h.ok(["network", "create", "--internal", "--subnet", subnet!, "sealed"]);
+    await h.ok(["run", "-d", "--name", "inner", "--network", "sealed", "busybox", "sleep", "60"]);
+    const before = upstream.received.length;
+    const r = await h.docker(["run", "--rm", "--network", "sealed", "--dns", UPSTREAM, "busybox", "sh", "-c", "nslookup inner && ! nslookup outside.example"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(upstream.received.length, before, "nothing was forwarded from the internal network");
+    await h.ok(["rm", "-f", "inner"]);
+  });
+});
