@@ -11,7 +11,7 @@ import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
-import { writeFileAtomic, writeFileAtomicSync } from "../common/fs.js";
+import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
@@ -184,8 +184,10 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   private async save(s: StoredState): Promise<void> {
-    // the state root is normally tmpfs (/run): a synchronous write costs microseconds
-    writeFileAtomicSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
+    // Runtime state describes live processes, which a power loss ends anyway: an atomic rename
+    // without fsync (as runc's state.json), so a state root on a busy disk does not stall the
+    // event loop. On tmpfs (/run) either costs microseconds.
+    replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
   private cgroup(s: StoredState): Promise<CgroupManager> {

@@ -88,7 +88,8 @@ static void state_path(char *out, size_t size, const char *name)
 	snprintf(out, size, "%s/%s", state_dir, name);
 }
 
-/* Writes a small file in the state dir atomically: temp file, fsync, rename. */
+/* Writes a small file in the state dir atomically: temp file, rename. No fsync: the state dir
+ * describes live processes (it is normally on tmpfs), and a reader needs only atomicity. */
 static void write_state_file(const char *name, const char *content)
 {
 	if (!state_dir)
@@ -100,7 +101,7 @@ static void write_state_file(const char *name, const char *content)
 	if (fd < 0)
 		return;
 	size_t len = strlen(content);
-	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0) {
+	if (write(fd, content, len) != (ssize_t)len) {
 		close(fd);
 		unlink(tmp);
 		return;
