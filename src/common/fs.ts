@@ -3,7 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { open, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -67,6 +67,18 @@ export function replaceFileSync(file: string, data: string | Uint8Array, mode = 
     } catch {
       // never created, or already renamed
     }
+    throw err;
+  }
+}
+
+/** replaceFileSync's asynchronous twin: temp file and rename, no fsync. */
+export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, data, { mode });
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
     throw err;
   }
 }
