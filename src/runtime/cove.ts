@@ -18,9 +18,9 @@ import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
-import { compileSeccomp } from "./seccomp/index.js";
+import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
 import { launchShim, shimPath } from "./shim.js";
-import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type Process, type Spec, type State, type Status } from "./spec.js";
+import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
 import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats } from "./types.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
@@ -124,6 +124,24 @@ async function exists(p: string): Promise<boolean> {
 function parseExit(text: string): ProcessExit {
   const [code, signal] = text.trim().split(" ").map(Number);
   return { code: code ?? 255, signal: signal ?? 0 };
+}
+
+const compiledSeccomp = new Map<string, CompiledSeccomp>();
+
+/**
+ * compileSeccomp, remembered per profile (at most 16, oldest dropped first): nearly every container
+ * and exec carries the same default profile, whose compilation costs a millisecond or two of the
+ * event loop each time, against a few hundred microseconds to serialize it as the key.
+ */
+function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
+  const key = JSON.stringify(profile);
+  let compiled = compiledSeccomp.get(key);
+  if (!compiled) {
+    compiled = compileSeccomp(profile);
+    if (compiledSeccomp.size >= 16) compiledSeccomp.delete(compiledSeccomp.keys().next().value as string);
+    compiledSeccomp.set(key, compiled);
+  }
+  return compiled;
 }
 
 let migrationLockFile: string | null | undefined;
@@ -285,7 +303,7 @@ export class CoveRuntime implements ContainerRuntime {
     const { spec, rootfs } = await loadConfig(bundle);
     checkRlimits(spec.process);
     for (const w of lsmWarnings(spec)) warn(w);
-    const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
     shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
@@ -554,7 +572,7 @@ export class CoveRuntime implements ContainerRuntime {
       cgroupProcs: cg.procsFiles(),
       join,
       capabilityNumbers: CAPABILITY_NUMBERS,
-      seccomp: seccompSpec ? compileSeccomp(seccompSpec) : undefined,
+      seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,
