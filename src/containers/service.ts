@@ -11,7 +11,7 @@
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,6 +62,8 @@ import type {
 import { resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
+/** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
+const REMOVING_PREFIX = ".removing-";
 const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_LOG_MAX_FILES = 5;
 const NS = 1_000_000_000;
@@ -341,6 +343,8 @@ export class ContainerService {
   private readonly execs = new Map<string, ExecRecord>();
   private readonly cgroupVersion: 1 | 2;
   private closed = false;
+  /** Removals finishing after the API has answered (see remove). */
+  private readonly finishingRemovals = new Set<Promise<void>>();
 
   private constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -363,6 +367,7 @@ export class ContainerService {
   /** Stops watching containers without touching them (they keep running: the daemon may come back). */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.all(this.finishingRemovals);
     for (const c of this.containers.values()) {
       c.watcher?.close();
       if (c.pollTimer) clearInterval(c.pollTimer);
@@ -1005,15 +1010,34 @@ export class ContainerService {
     if (c.healthTimer) clearTimeout(c.healthTimer);
     await this.runtime.delete(id, { force: true }).catch(() => undefined);
     this.unmountRootfs(c);
-    await this.images.removeRootfs(id).catch((err: unknown) => {
-      if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+    // The container is gone once its directory is renamed away (restore finishes a removal that
+    // a crash interrupted). The snapshot's removal is queued now, so any later snapshot operation
+    // (an rmi of its image) runs after it, and the disk work (a metadata fsync, two trees to
+    // delete) finishes after the answer: docker run --rm waits for this removal.
+    const trash = path.join(this.containersDir(), `${REMOVING_PREFIX}${id}`);
+    await rename(c.dir, trash).catch((err: unknown) => {
+      if (!isErrno(err, "ENOENT")) throw err;
     });
-    await rm(c.dir, { recursive: true, force: true, maxRetries: 3 });
+    const finishing = this.finishRemoval(id, trash);
+    this.finishingRemovals.add(finishing);
+    void finishing.finally(() => this.finishingRemovals.delete(finishing));
     this.containers.delete(id);
     if (this.names.get(c.rec.Name) === id) this.names.delete(c.rec.Name);
     for (const [eid, e] of this.execs) if (e.containerId === id) this.execs.delete(eid);
     this.event(c, "destroy");
     for (const l of [...c.removeListeners]) l();
+  }
+
+  /** Removes a removed container's snapshot, then its renamed directory (kept until then, so restore retries). */
+  private async finishRemoval(id: string, trash: string): Promise<void> {
+    try {
+      await this.images.removeRootfs(id).catch((err: unknown) => {
+        if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+      });
+      await rm(trash, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // left for the next start of the service to retry
+    }
   }
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -1535,6 +1559,11 @@ export class ContainerService {
     }
     const toHandle: Promise<void>[] = [];
     for (const id of ids) {
+      const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
+      if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
+        toHandle.push(this.finishRemoval(removed, path.join(this.containersDir(), id)));
+        continue;
+      }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const dir = path.join(this.containersDir(), id);
       let rec: ContainerRecord;
