@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir } from "node:fs/promises";
 import http from "node:http";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { finished } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
@@ -342,6 +342,7 @@ async function main(): Promise<void> {
     console.log(`engine benchmark skipped: ${DOCKER} is missing`);
     return;
   }
+  const loadAtStart = loadavg();
   const onlyCove = process.env.BENCH_ENGINE_ONLY === "cove";
   const dockerSkip = onlyCove ? "BENCH_ENGINE_ONLY=cove" : dockerdAvailable();
   const dir = await mkdtemp(path.join(tmpdir(), "cove-bench-"));
@@ -409,6 +410,8 @@ async function main(): Promise<void> {
       const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
       console.log(`  ${label.padEnd(46)} ${fmt(c).padStart(9)} ${d !== undefined ? fmt(d).padStart(9) : "".padStart(9)} ${ratio.padStart(7)}${target !== undefined ? `  (target: ${target})` : ""}`);
     }
+    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+    console.log(`  load average (1, 5, 15 min): ${load(loadAtStart)} at the start, ${load(loadavg())} at the end`);
     console.log(`  monitors counted: ${dense.map((x, k) => `${engines[k]!.name} ${x.monitorCount}`).join(", ")}; daemons: cove's node process; dockerd + containerd`);
   } finally {
     process.off("SIGINT", onSignal);
