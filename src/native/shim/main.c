@@ -593,8 +593,9 @@ int main(int argc, char **argv)
 	int n = WIFSIGNALED(init_status) ? snprintf(exit_text, sizeof(exit_text), "%d %d", 128 + WTERMSIG(init_status), WTERMSIG(init_status))
 					  : snprintf(exit_text, sizeof(exit_text), "%d 0", WEXITSTATUS(init_status));
 	attach_broadcast(5, exit_text, (size_t)n);
-	attach_close_all();
+	/* the socket goes before the clients are let go: one that saw the end finds it gone */
 	if (attach_path)
 		unlink(attach_path);
+	attach_close_all();
 	return 0;
 }
