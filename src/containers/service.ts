@@ -1409,6 +1409,8 @@ export class ContainerService {
         io: {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
+          // a terminal's output reaches only connected clients: hold the process until ours is there
+          ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
           pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
         },
       });
