@@ -7,12 +7,12 @@
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
-import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
-import { cgroupManager, detectCgroupHost, type CgroupManager } from "./cgroups/index.js";
+import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
@@ -144,47 +144,6 @@ function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
   return compiled;
 }
 
-let migrationLockFile: string | null | undefined;
-let migrationLockHolders = 0;
-let migrationLockTimer: NodeJS.Timeout | undefined;
-
-function touchMigrationLock(): void {
-  if (migrationLockFile) void writeFile(migrationLockFile, String(process.pid)).catch(() => (migrationLockFile = null));
-}
-
-/**
- * Keeps the kernel's cgroup migration lock warm while a monitor is being started; returns the
- * function that lets it go. Moving a process into a cgroup (the monitor does it for every container
- * and exec) takes cgroup_threadgroup_rwsem for writing, and the first writer after a quiet spell
- * waits for an RCU grace period: 5 to 20 ms here, on the critical path of every start. The
- * semaphore stays in writer mode for one more grace period after each writer, so this process
- * writes its own pid into the cgroup it already sits in (a migration that changes nothing), from
- * the thread pool, as setup begins and every few ms until the monitor has moved its child: the
- * grace period runs alongside the rest of the setup and the monitor's move finds the lock ready.
- * Best effort: a host where the write fails simply does without.
- */
-function holdCgroupMigrationLock(): () => void {
-  if (migrationLockFile === undefined) {
-    migrationLockFile = null;
-    // once per process: this process's own cgroup, in the unified hierarchy or the first v1 one
-    void detectCgroupHost().then((host) => {
-      const mount = host.unified ?? host.v1[0];
-      const own = host.unified ? host.self[""] : host.self[host.v1[0]?.controllers[0] ?? ""];
-      if (!mount || own === undefined) return;
-      const rel = path.posix.relative(mount.root, own);
-      if (!rel.startsWith("..")) migrationLockFile = path.join(mount.mountPoint, rel, "cgroup.procs");
-    }, () => undefined);
-  }
-  touchMigrationLock();
-  if (migrationLockHolders++ === 0) migrationLockTimer = setInterval(touchMigrationLock, 3);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    if (--migrationLockHolders === 0) clearInterval(migrationLockTimer);
-  };
-}
-
 /** Waits until one of the files appears in dir; returns its name. */
 async function waitForFile(dir: string, names: string[], timeoutMs = 0): Promise<string> {
   const present = async () => {
@@ -288,16 +247,6 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
-    // the monitor moves the container into its cgroup some ms into the setup: warm the lock now
-    const releaseMigrationLock = holdCgroupMigrationLock();
-    try {
-      return await this.setUp(id, opts, autostart, releaseMigrationLock);
-    } finally {
-      releaseMigrationLock();
-    }
-  }
-
-  private async setUp(id: string, opts: CreateOptions, autostart: boolean, onCgroupJoined: () => void) {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
@@ -365,7 +314,6 @@ export class CoveRuntime implements ContainerRuntime {
         stdio: opts.stdio ?? "inherit",
         preserveFds: opts.preserveFds,
         waitStarted: autostart,
-        onPid: onCgroupJoined,
         onSync: async (_name, pid) => {
           const st = baseState(pid, "creating");
           await runHooks(spec.hooks?.prestart, st, "prestart");
@@ -580,11 +528,10 @@ export class CoveRuntime implements ContainerRuntime {
       io: opts.io,
     });
     const planFile = path.join(dir, `exec-${execId}.plan`);
-    const releaseMigrationLock = holdCgroupMigrationLock();
     try {
       // a process held for its first attach client cannot have started yet
       const waitStarted = !opts.io?.startOnAttach;
-      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted, onPid: releaseMigrationLock });
+      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       if (opts.detach) {
         // the monitor records the exit in the state dir; nothing here waits for it
@@ -603,7 +550,6 @@ export class CoveRuntime implements ContainerRuntime {
       });
       return { pid: handle.pid, exited };
     } finally {
-      releaseMigrationLock();
       await unlink(planFile).catch(() => undefined);
     }
   }
