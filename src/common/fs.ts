@@ -2,8 +2,8 @@
 // never leaves a half-written state file behind.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { open, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -47,4 +47,38 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
   }
   closeSync(fd);
   renameSync(tmp, file);
+}
+
+/**
+ * Replaces a file atomically (temp file, rename) without fsync: for state that describes live
+ * processes (a runtime's state directory, normally on tmpfs), which a power loss makes moot
+ * anyway. A reader sees the old or the new content, never a torn one; the caller does not wait
+ * for the disk, which matters when the state root is on a busy disk and the write blocks the
+ * event loop.
+ */
+export function replaceFileSync(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    writeFileSync(tmp, data, { mode });
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created, or already renamed
+    }
+    throw err;
+  }
+}
+
+/** replaceFileSync's asynchronous twin: temp file and rename, no fsync. */
+export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, data, { mode });
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
 }

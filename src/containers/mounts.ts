@@ -47,6 +47,7 @@ export async function volumeRefCounts(root: string): Promise<Map<string, number>
     return counts;
   }
   for (const id of ids) {
+    if (id.startsWith(".")) continue; // a removed container's directory, on its way out
     let rec: { MountPoints?: MountEntry[] };
     try {
       rec = JSON.parse(await readFile(path.join(dir, id, "config.v2.json"), "utf8")) as { MountPoints?: MountEntry[] };

@@ -11,13 +11,13 @@
 
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import type { NetworkService } from "../network/index.js";
@@ -77,6 +77,8 @@ import type {
 import { resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
+/** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
+const REMOVING_PREFIX = ".removing-";
 const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_LOG_MAX_FILES = 5;
 const NS = 1_000_000_000;
@@ -460,6 +462,8 @@ export class ContainerService {
   readonly network?: NetworkService;
   private closed = false;
   volumes!: VolumeService;
+  /** Removals finishing after the API has answered (see remove). */
+  private readonly finishingRemovals = new Set<Promise<void>>();
 
   private constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -489,6 +493,7 @@ export class ContainerService {
   /** Stops watching containers without touching them (they keep running: the daemon may come back). */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.all(this.finishingRemovals);
     for (const c of this.containers.values()) {
       c.watcher?.close();
       if (c.pollTimer) clearInterval(c.pollTimer);
@@ -557,11 +562,26 @@ export class ContainerService {
     }
   }
 
-  private async save(c: Live): Promise<void> {
+  /**
+   * Writes the container's record. "all" (the default) writes config.v2.json and hostconfig.json
+   * durably (fsync), for what must survive a power loss: the container, its config, its name.
+   * "state" is for run-state transitions (started, exited): only config.v2.json, renamed into
+   * place without fsync. Those describe processes that a power loss ends anyway; if the write is
+   * lost, restore finds the last durable state and reconciles it with the runtime (a container
+   * recorded as running whose monitor is gone is marked exited). Waiting on the disk there put
+   * milliseconds per fsync on every docker run.
+   */
+  private async save(c: Live, what: "all" | "state" = "all"): Promise<void> {
     if (this.closed) return;
     try {
-      await writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
-      await writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600);
+      if (what === "state") {
+        await replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
+        return;
+      }
+      await Promise.all([
+        writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600),
+        writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600),
+      ]);
     } catch (err) {
       // removed while its exit was being recorded (wait/die seen, then rm): nothing left to save
       if (c.rec.State.Status === "removing" || !this.containers.has(c.rec.ID)) return;
@@ -740,9 +760,8 @@ export class ContainerService {
       else if (!["bridge", "none", "host"].includes(mode) && !mode.startsWith("container:")) {
         throw unsupported(`network ${mode} is not available: this engine runs without networking`, { code: "container.network-unsupported" });
       }
-      await this.writeNetworkFiles(c);
-      await writeFile(path.join(dir, "container.log"), "", { mode: 0o640 });
-      await this.save(c);
+      // independent files: their fsyncs overlap instead of queueing
+      await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.save(c)]);
       this.containers.set(id, c);
       this.event(c, "create");
       return { Id: id, Warnings: warnings };
@@ -834,9 +853,11 @@ export class ContainerService {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
     }
-    await writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`);
-    await writeFileAtomic(path.join(c.dir, "hosts"), hosts);
-    await writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv);
+    await Promise.all([
+      writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`),
+      writeFileAtomic(path.join(c.dir, "hosts"), hosts),
+      writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv),
+    ]);
   }
 
   /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
@@ -965,7 +986,8 @@ export class ContainerService {
       });
       await prepareFileMountpoints(rootfs, spec.mounts ?? []);
       if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
-      await writeFileAtomic(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      // the bundle's config.json is made anew at every start: no fsync
+      await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
       // a previous run's runtime state (the daemon died before it cleaned up)
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
@@ -999,7 +1021,7 @@ export class ContainerService {
         c.rec.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       } else delete c.rec.State.Health;
       c.runStartedAt = Date.now();
-      await this.save(c);
+      await this.save(c, "state");
       this.event(c, "start");
       this.scheduleHealth(c, true);
     } catch (err) {
@@ -1121,7 +1143,7 @@ export class ContainerService {
       if (restart) {
         this.setStatus(c, "restarting");
       }
-      await this.save(c);
+      await this.save(c, "state");
       c.resolveExited?.();
       for (const l of [...c.exitListeners]) l(code);
       if (restart) {
@@ -1331,10 +1353,17 @@ export class ContainerService {
     await this.network?.forget(id);
     this.unmountRootfs(c);
     await this.releaseVolumes(c);
-    await this.images.removeRootfs(id).catch((err: unknown) => {
-      if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+    // The container is gone once its directory is renamed away (restore finishes a removal that
+    // a crash interrupted). The snapshot's removal is queued now, so any later snapshot operation
+    // (an rmi of its image) runs after it, and the disk work (a metadata fsync, two trees to
+    // delete) finishes after the answer: docker run --rm waits for this removal.
+    const trash = path.join(this.containersDir(), `${REMOVING_PREFIX}${id}`);
+    await rename(c.dir, trash).catch((err: unknown) => {
+      if (!isErrno(err, "ENOENT")) throw err;
     });
-    await rm(c.dir, { recursive: true, force: true, maxRetries: 3 });
+    const finishing = this.finishRemoval(id, trash);
+    this.finishingRemovals.add(finishing);
+    void finishing.finally(() => this.finishingRemovals.delete(finishing));
     for (const e of c.rec.MountPoints) {
       if (e.Type !== "volume" || !e.Name) continue;
       this.volumes.dereference(e.Name, id);
@@ -1346,6 +1375,18 @@ export class ContainerService {
     for (const [eid, e] of this.execs) if (e.containerId === id) this.execs.delete(eid);
     this.event(c, "destroy");
     for (const l of [...c.removeListeners]) l();
+  }
+
+  /** Removes a removed container's snapshot, then its renamed directory (kept until then, so restore retries). */
+  private async finishRemoval(id: string, trash: string): Promise<void> {
+    try {
+      await this.images.removeRootfs(id).catch((err: unknown) => {
+        if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+      });
+      await rm(trash, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // left for the next start of the service to retry
+    }
   }
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -1735,6 +1776,8 @@ export class ContainerService {
         io: {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
+          // a terminal's output reaches only connected clients: hold the process until ours is there
+          ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
           pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
           // a tty's output reaches only connected clients: hold the process until ours is there
           ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
@@ -2172,6 +2215,11 @@ export class ContainerService {
     }
     const toHandle: Promise<void>[] = [];
     for (const id of ids) {
+      const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
+      if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
+        toHandle.push(this.finishRemoval(removed, path.join(this.containersDir(), id)));
+        continue;
+      }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const dir = path.join(this.containersDir(), id);
       let rec: ContainerRecord;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { lstat, mkdtemp, rm, symlink } from "node:fs/promises";
+import { closeSync, existsSync, openSync } from "node:fs";
+import { lstat, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -56,6 +58,42 @@ describe("native addon", () => {
     assert.ok((await lstat(path.join(tmp, "fifo"))).isFIFO());
     const wh = await lstat(path.join(tmp, "wh"));
     assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+  });
+
+  it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {
+    const out = path.join(tmp, "spawn-out");
+    const fd = openSync(out, "w");
+    const [ours, theirs] = addon().socketpair();
+    let pid: number;
+    try {
+      // fd 1 is the file, fd 3 the socket: the program reports its pid, session and parent there
+      const script = 'echo "$$ $(cut -d" " -f6 /proc/$$/stat) $(cut -d" " -f4 /proc/$$/stat)" >&3; echo hello; read line <&3; echo "got $line"';
+      pid = addon().spawnDetached("/bin/sh", ["sh", "-c", script], [fd, fd, fd, theirs]);
+    } finally {
+      closeSync(fd);
+      closeSync(theirs);
+    }
+    const sock = new Socket({ fd: ours, readable: true, writable: true });
+    const first = await new Promise<string>((resolve) => sock.once("data", (d: Buffer) => resolve(d.toString("utf8").trim())));
+    const [reported, sid, ppid] = first.split(" ").map(Number);
+    assert.equal(reported, pid);
+    assert.equal(sid, pid, "a session of its own");
+    assert.equal(ppid, process.pid);
+    sock.end("bye\n");
+    await new Promise<void>((resolve) => sock.once("close", () => resolve()));
+    assert.equal(await readFile(out, "utf8"), "hello\ngot bye\n");
+    // reaped by the addon: /proc/PID goes away instead of staying a zombie
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      gone = !existsSync(`/proc/${pid}`);
+      if (!gone) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(gone, `process ${pid} was not reaped`);
+  });
+
+  it("reports a program that cannot start as the exec's errno", () => {
+    assert.throws(() => addon().spawnDetached(path.join(tmp, "missing"), ["missing"], []), { code: "ENOENT", syscall: "execve" });
+    assert.throws(() => addon().spawnDetached("/bin/true", ["true"], [1_000_000]), { code: "EBADF", syscall: "fcntl" });
   });
 
   it("reports a bad mount cwd as a chdir error and leaves the process cwd alone", () => {

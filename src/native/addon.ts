@@ -1,7 +1,8 @@
 // Typed loader for build/cove.node, the N-API addon with the few syscalls the engine makes in
-// process (xattrs without following symlinks, mknod, nanosecond utimensat, mount, umount2). The
-// addon is found relative to the package root (the directory holding package.json), so it loads
-// the same from src/ under a TS runner and from dist/src/ after compilation.
+// process (xattrs without following symlinks, mknod, nanosecond utimensat, mount, umount2,
+// socketpair, a detached spawn that does not fork the daemon). The addon is found relative to the
+// package root (the directory holding package.json), so it loads the same from src/ under a TS
+// runner and from dist/src/ after compilation.
 //
 // Every function is synchronous and throws Node-style errno errors (code "EPERM", errno -1,
 // syscall, path), so callers can use isErrno()/fromErrno() from common/errors.ts on them.
@@ -70,6 +71,17 @@ export interface Addon {
   netlinkSend(fd: number, message: Buffer): void;
   /** Receives one netlink datagram (blocks up to the socket's timeout: EAGAIN then). */
   netlinkRecv(fd: number): Buffer;
+  /** socketpair(2): a connected pair of AF_UNIX stream sockets, both close-on-exec. */
+  socketpair(): [number, number];
+  /**
+   * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
+   * in a new session. The addon reaps it when it exits (a thread waits on its pidfd), so it never
+   * lingers as a zombie and Node never sees it. Unlike child_process.spawn it does not fork the
+   * caller's address space (a vfork-style clone), so its cost does not grow with the daemon's
+   * memory. Returns the pid after the exec; throws (syscall "execve", code ENOENT, ...) when the
+   * program cannot be started.
+   */
+  spawnDetached(file: string, argv: string[], fds: number[]): number;
   constants: AddonConstants;
 }
 

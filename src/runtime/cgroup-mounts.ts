@@ -14,12 +14,24 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
+/** The cgroup lines of this process's mountinfo, read once (cgroup mounts do not move while cove runs). */
+let hostCgroupLines: string[] | undefined;
+
+function cgroupLines(mountinfo: string): string[] {
+  if (mountinfo === "/proc/self/mountinfo" && hostCgroupLines) return hostCgroupLines;
+  // procfs: no disk to wait for
+  const lines = readFileSync(mountinfo, "utf8")
+    .split("\n")
+    .filter((l) => l.includes(" - cgroup "));
+  if (mountinfo === "/proc/self/mountinfo") hostCgroupLines = lines;
+  return lines;
+}
+
 export async function cgroupHierarchies(cg: CgroupManager, mountinfo = "/proc/self/mountinfo"): Promise<CgroupHierarchy[]> {
   const dirs = Object.values(cg.paths);
   if (cg.version === 2) return [{ name: "", data: "", hostDir: dirs[0] ?? "" }];
   const out: CgroupHierarchy[] = [];
-  const text = readFileSync(mountinfo, "utf8"); // procfs: no disk to wait for
-  for (const line of text.split("\n")) {
+  for (const line of cgroupLines(mountinfo)) {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;
     const [fstype, , superOptions] = line.slice(sep + 3).split(" ");

@@ -11,16 +11,16 @@ import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
-import { writeFileAtomic, writeFileAtomicSync } from "../common/fs.js";
+import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
-import { compileSeccomp } from "./seccomp/index.js";
+import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
 import { launchShim, shimPath } from "./shim.js";
-import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type Process, type Spec, type State, type Status } from "./spec.js";
+import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
 import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats } from "./types.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
@@ -126,6 +126,24 @@ function parseExit(text: string): ProcessExit {
   return { code: code ?? 255, signal: signal ?? 0 };
 }
 
+const compiledSeccomp = new Map<string, CompiledSeccomp>();
+
+/**
+ * compileSeccomp, remembered per profile (at most 16, oldest dropped first): nearly every container
+ * and exec carries the same default profile, whose compilation costs a millisecond or two of the
+ * event loop each time, against a few hundred microseconds to serialize it as the key.
+ */
+function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
+  const key = JSON.stringify(profile);
+  let compiled = compiledSeccomp.get(key);
+  if (!compiled) {
+    compiled = compileSeccomp(profile);
+    if (compiledSeccomp.size >= 16) compiledSeccomp.delete(compiledSeccomp.keys().next().value as string);
+    compiledSeccomp.set(key, compiled);
+  }
+  return compiled;
+}
+
 /** Waits until one of the files appears in dir; returns its name. */
 async function waitForFile(dir: string, names: string[], timeoutMs = 0): Promise<string> {
   const present = async () => {
@@ -184,8 +202,10 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   private async save(s: StoredState): Promise<void> {
-    // the state root is normally tmpfs (/run): a synchronous write costs microseconds
-    writeFileAtomicSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
+    // Runtime state describes live processes, which a power loss ends anyway: an atomic rename
+    // without fsync (as runc's state.json), so a state root on a busy disk does not stall the
+    // event loop. On tmpfs (/run) either costs microseconds.
+    replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
   private cgroup(s: StoredState): Promise<CgroupManager> {
@@ -232,7 +252,7 @@ export class CoveRuntime implements ContainerRuntime {
     const { spec, rootfs } = await loadConfig(bundle);
     checkRlimits(spec.process);
     for (const w of lsmWarnings(spec)) warn(w);
-    const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
     shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
@@ -500,7 +520,7 @@ export class CoveRuntime implements ContainerRuntime {
       cgroupProcs: cg.procsFiles(),
       join,
       capabilityNumbers: CAPABILITY_NUMBERS,
-      seccomp: seccompSpec ? compileSeccomp(seccompSpec) : undefined,
+      seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,

@@ -2,13 +2,13 @@
 // The shim writes lines on fd 3 (a socket): "pid N", "sync NAME", "created N", "started",
 // "error OP ERRNO TEXT", "exit CODE SIGNAL". A sync is answered with "ok" or "abort".
 
-import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
+import { Socket } from "node:net";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
-import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { CoveError, systemError } from "../common/errors.js";
+import { addon } from "../native/addon.js";
 import { encodePlan, opName, type PlanOp } from "./plan/ops.js";
 
 let shimPathCache: string | undefined;
@@ -102,14 +102,25 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   // the state root is normally tmpfs (/run): write the plan synchronously
   writeFileSync(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
   const stdio = opts.stdio ?? "ignore";
-  const base: StdioOptions = typeof stdio === "string" ? [stdio, stdio, stdio] : stdio;
+  const base = typeof stdio === "string" ? [stdio, stdio, stdio] : stdio;
   const preserved = Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i);
   const reportFd = 3 + preserved.length;
-  const child = spawn(shimPath(), ["--report-fd", String(reportFd), opts.planFile], {
-    stdio: [...(base as unknown[]), ...preserved, "pipe"] as StdioOptions,
-    detached: true,
-  });
-  const report = child.stdio[reportFd] as Socket;
+  // The shim is started (and reaped) by the addon, not child_process: Node forks the whole daemon
+  // for every spawn, which blocks the event loop for milliseconds that grow with its memory.
+  const [ours, theirs] = addon().socketpair();
+  let devNull: number | undefined;
+  let shimPid: number;
+  try {
+    const fds = base.map((s, i) => (s === "inherit" ? i : s === "ignore" ? (devNull ??= openSync("/dev/null", "r+")) : s));
+    shimPid = addon().spawnDetached(shimPath(), [shimPath(), "--report-fd", String(reportFd), opts.planFile], [...fds, ...preserved, theirs]);
+  } catch (err) {
+    closeSync(ours);
+    throw systemError(`cannot start the shim ${shimPath()}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    closeSync(theirs);
+    if (devNull !== undefined) closeSync(devNull);
+  }
+  const report = new Socket({ fd: ours, readable: true, writable: true });
   let buffered = "";
   let pid = 0;
   let resolveCreated!: (v: void) => void;
@@ -176,21 +187,16 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
     rejectStarted(err);
     rejectExit(new CoveError("system", "the shim exited without reporting the container's exit status", { code: "shim.died" }));
   });
-  const spawnFailed = new Promise<never>((_, rej) => {
-    child.once("error", (err) => rej(systemError(`cannot start the shim ${shimPath()}: ${err.message}`, { cause: err })));
-  });
-  spawnFailed.catch(() => undefined);
-  await Promise.race([created, spawnFailed]);
+  await created;
   if (opts.waitStarted) await started;
   return {
-    shimPid: child.pid!,
+    shimPid,
     pid,
     started,
     exited,
     detach() {
       report.removeAllListeners("data");
       report.destroy();
-      child.unref();
     },
   };
 }

@@ -1,17 +1,23 @@
 // cove's N-API addon: the few syscalls the engine makes in process that Node does not offer
-// (xattrs on symlinks, mknod, nanosecond utimensat without following symlinks, mount, umount2).
+// (xattrs on symlinks, mknod, nanosecond utimensat without following symlinks, mount, umount2,
+// socketpair, and a detached spawn that does not fork the daemon's whole address space).
 // Every function is a thin synchronous wrapper: arguments in, syscall, result out. Failures throw
 // an Error shaped like Node's own fs errors: message "ECODE: description, syscall 'path'", with
 // code (errno name), errno (negative, as Node reports it), syscall and path. No policy lives here.
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -20,6 +26,8 @@
 #include <unistd.h>
 
 #include <node_api.h>
+
+extern char **environ;
 
 #define PATH_BUF 4096
 #define XATTR_NAME_BUF 256
@@ -312,6 +320,209 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// socketpair(): [fd, fd], a connected pair of AF_UNIX stream sockets, both close-on-exec.
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return throw_errno(env, errno, "socketpair", NULL);
+  napi_value arr, a, b;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_int32(env, sv[0], &a);
+  napi_create_int32(env, sv[1], &b);
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, b);
+  return arr;
+}
+
+#define SPAWN_MAX_FDS 64
+#define SPAWN_MAX_ARGS 64
+#define SPAWN_STACK (64 * 1024)
+
+struct spawn_args {
+  const char *file;
+  char **argv;
+  const int *fds;
+  int nfds;
+  int err;
+  const char *failed;
+};
+
+// The child (CLONE_VM|CLONE_VFORK, so only raw syscalls and no allocation): default signal
+// dispositions and an empty mask as a fresh process expects, a session of its own, fds[i] at i,
+// then exec. A failure is left in the shared args for the caller.
+static int spawn_child(void *p) {
+  struct spawn_args *a = p;
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+  if (setsid() < 0) {
+    a->err = errno;
+    a->failed = "setsid";
+    _exit(127);
+  }
+  // move every source above the target range first, so that no dup2 clobbers a later source
+  int moved[SPAWN_MAX_FDS];
+  for (int i = 0; i < a->nfds; i++) {
+    moved[i] = fcntl(a->fds[i], F_DUPFD_CLOEXEC, a->nfds);
+    if (moved[i] < 0) {
+      a->err = errno;
+      a->failed = "fcntl";
+      _exit(127);
+    }
+  }
+  for (int i = 0; i < a->nfds; i++) {
+    if (dup2(moved[i], i) < 0) {
+      a->err = errno;
+      a->failed = "dup2";
+      _exit(127);
+    }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(a->file, a->argv, environ);
+  a->err = errno;
+  a->failed = "execve";
+  _exit(127);
+}
+
+// Children started here are not Node's, so Node never reaps them: one thread waits on their
+// pidfds and reaps each as it exits (their exit status is not wanted: a monitor records its own).
+static int reaper_epoll = -1;
+static pthread_once_t reaper_once = PTHREAD_ONCE_INIT;
+
+static void *reaper_main(void *unused) {
+  (void)unused;
+  struct epoll_event ev[16];
+  for (;;) {
+    int n = epoll_wait(reaper_epoll, ev, 16, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = (int)(ev[i].data.u64 & 0xffffffffu);
+      pid_t pid = (pid_t)(ev[i].data.u64 >> 32);
+      epoll_ctl(reaper_epoll, EPOLL_CTL_DEL, fd, NULL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+      }
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
+static void reaper_start(void) {
+  reaper_epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (reaper_epoll < 0) return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  // the thread takes no signals: Node's handlers run on the main thread
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  if (pthread_create(&t, &attr, reaper_main, NULL) != 0) {
+    close(reaper_epoll);
+    reaper_epoll = -1;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
+// Hands pid to the reaper thread. Without pidfds (Linux before 5.3) the child stays a zombie
+// until this process exits.
+static void reap_later(pid_t pid) {
+  pthread_once(&reaper_once, reaper_start);
+  if (reaper_epoll < 0) return;
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)(uint32_t)pid << 32) | (uint32_t)fd};
+  if (epoll_ctl(reaper_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) close(fd);
+}
+
+// spawnDetached(file: string, argv: string[], fds: number[]): number
+// Starts file with argv, fds[i] as its fd i and every other fd closed (the caller's are
+// close-on-exec), in a new session; the addon reaps it when it exits. Node's child_process forks
+// the whole daemon, which costs milliseconds per spawn for a daemon of some tens of MB (its page
+// tables are copied); a vfork-style clone shares the memory until the exec instead.
+// Returns the pid once the program has been exec'd; throws when the exec fails.
+static napi_value js_spawn_detached(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char file[PATH_BUF];
+  if (get_string(env, argv[0], file, sizeof file, "file")) return NULL;
+  uint32_t nargs = 0, nfds = 0;
+  bool is_array = false;
+  napi_is_array(env, argv[1], &is_array);
+  if (!is_array) return throw_type(env, "argv must be an array of strings");
+  napi_get_array_length(env, argv[1], &nargs);
+  napi_is_array(env, argv[2], &is_array);
+  if (!is_array) return throw_type(env, "fds must be an array of numbers");
+  napi_get_array_length(env, argv[2], &nfds);
+  if (nargs == 0 || nargs > SPAWN_MAX_ARGS) return throw_type(env, "argv must hold 1 to 64 strings");
+  if (nfds > SPAWN_MAX_FDS) return throw_type(env, "fds must hold at most 64 descriptors");
+  char *args[SPAWN_MAX_ARGS + 1];
+  int fds[SPAWN_MAX_FDS];
+  memset(args, 0, sizeof args);
+  napi_value result = NULL;
+  char *stack = NULL;
+  for (uint32_t i = 0; i < nargs; i++) {
+    napi_value v;
+    napi_get_element(env, argv[1], i, &v);
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+      throw_type(env, "argv must be an array of strings");
+      goto out;
+    }
+    args[i] = malloc(len + 1);
+    if (args[i] == NULL) {
+      throw_errno(env, ENOMEM, "spawn", file);
+      goto out;
+    }
+    napi_get_value_string_utf8(env, v, args[i], len + 1, &len);
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    napi_get_element(env, argv[2], i, &v);
+    int32_t fd;
+    if (napi_get_value_int32(env, v, &fd) != napi_ok || fd < 0) {
+      throw_type(env, "fds must be an array of open descriptors");
+      goto out;
+    }
+    fds[i] = fd;
+  }
+  stack = malloc(SPAWN_STACK);
+  if (stack == NULL) {
+    throw_errno(env, ENOMEM, "spawn", file);
+    goto out;
+  }
+  struct spawn_args a = {file, args, fds, (int)nfds, 0, NULL};
+  // no signal handler of this process may run in the child, which shares its memory
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone(spawn_child, stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  int clone_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    throw_errno(env, clone_err, "clone", file);
+    goto out;
+  }
+  if (a.err != 0) {
+    // it never ran anything: reap it now
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    throw_errno(env, a.err, a.failed, file);
+    goto out;
+  }
+  reap_later(pid);
+  napi_create_int32(env, pid, &result);
+out:
+  for (uint32_t i = 0; i < nargs; i++) free(args[i]);
+  free(stack);
+  return result;
+}
+
 static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
   napi_value n;
   napi_create_int64(env, v, &n);
@@ -331,6 +542,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   cove_register_net(env, exports);

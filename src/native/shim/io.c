@@ -150,8 +150,6 @@ void log_flush(void)
 		log_entry(s, (unsigned char *)partial[s], partial_len[s]);
 		partial_len[s] = 0;
 	}
-	if (logf.fd >= 0)
-		fsync(logf.fd);
 }
 
 /* ---- attach clients ---- */

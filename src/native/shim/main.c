@@ -91,7 +91,8 @@ static void state_path(char *out, size_t size, const char *name)
 	snprintf(out, size, "%s/%s", state_dir, name);
 }
 
-/* Writes a small file in the state dir atomically: temp file, fsync, rename. */
+/* Writes a small file in the state dir atomically: temp file, rename. No fsync: the state dir
+ * describes live processes (it is normally on tmpfs), and a reader needs only atomicity. */
 static void write_state_file(const char *name, const char *content)
 {
 	if (!state_dir)
@@ -103,7 +104,7 @@ static void write_state_file(const char *name, const char *content)
 	if (fd < 0)
 		return;
 	size_t len = strlen(content);
-	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0) {
+	if (write(fd, content, len) != (ssize_t)len) {
 		close(fd);
 		unlink(tmp);
 		return;
@@ -733,8 +734,9 @@ adopted:;
 	int n = WIFSIGNALED(init_status) ? snprintf(exit_text, sizeof(exit_text), "%d %d", 128 + WTERMSIG(init_status), WTERMSIG(init_status))
 					  : snprintf(exit_text, sizeof(exit_text), "%d 0", WEXITSTATUS(init_status));
 	attach_broadcast(5, exit_text, (size_t)n);
-	attach_close_all();
+	/* the socket goes before the clients are let go: one that saw the end finds it gone */
 	if (attach_path)
 		unlink(attach_path);
+	attach_close_all();
 	return 0;
 }

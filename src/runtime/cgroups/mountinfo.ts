@@ -74,6 +74,14 @@ export function parseProcCgroup(text: string): Record<string, string> {
 }
 
 /**
+ * The host's cgroup mounts, read once per process. They are set up at boot and do not move while
+ * cove runs, but /proc/self/mountinfo grows with every container's rootfs mount, and reading and
+ * parsing it (milliseconds with a few hundred containers) on each of the several cgroup
+ * operations of every container start and stop added up.
+ */
+let hostCgroupMounts: CgroupMount[] | undefined;
+
+/**
  * Reads the host's cgroup layout. With mountRoot (tests), reads <mountRoot>/proc/self/mountinfo and
  * <mountRoot>/proc/self/cgroup, and mount points in it are taken relative to mountRoot.
  */
@@ -81,16 +89,15 @@ export async function detectCgroupHost(mountRoot?: string): Promise<CgroupHost> 
   const root = mountRoot ?? "";
   const mountinfoFile = path.join(root || "/", "proc/self/mountinfo");
   const cgroupFile = path.join(root || "/", "proc/self/cgroup");
-  let mountinfo: string;
+  let mounts: CgroupMount[];
   let selfText: string;
   try {
     // procfs never waits on a disk: read synchronously (this runs on every container operation)
-    mountinfo = readFileSync(mountinfoFile, "utf8");
+    mounts = !root && hostCgroupMounts ? hostCgroupMounts : parseMountinfo(readFileSync(mountinfoFile, "utf8"), root);
     selfText = existsSync(cgroupFile) ? readFileSync(cgroupFile, "utf8") : "";
   } catch (err) {
     throw fromErrno(err, `reading ${mountinfoFile} to find the cgroup mounts`, "cove needs /proc mounted");
   }
-  const mounts = parseMountinfo(mountinfo, root);
   // The same hierarchy can be mounted more than once (bind mounts): keep the one showing the most.
   const v1 = new Map<string, CgroupMount>();
   let unified: CgroupMount | undefined;
@@ -113,6 +120,7 @@ export async function detectCgroupHost(mountRoot?: string): Promise<CgroupHost> 
       code: "cgroup.not-mounted",
       hint: "mount cgroup2 on /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup) or the v1 controllers",
     });
+  if (!root) hostCgroupMounts = mounts;
   const host: CgroupHost = { version, v1: version === 2 ? [] : hierarchies, self: parseProcCgroup(selfText), mountRoot: root };
   if (unified) host.unified = unified;
   return host;
