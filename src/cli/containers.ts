@@ -1072,7 +1072,8 @@ const runCommand: ContainerCommand = async (argv, ctx) => {
     }
     const f = parsed.flags;
     if (f.detach && f.attach.length) throw new UsageError("Conflicting options: -a and -d", "run");
-    if (f.tty && f.interactive && !run.io.stdin.isTTY) {
+    // only an attached terminal needs one: `run -d -it` starts the container as docker does
+    if (f.tty && f.interactive && !f.detach && !run.io.stdin.isTTY) {
       run.err("the input device is not a TTY\n");
       return 1;
     }

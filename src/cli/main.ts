@@ -117,6 +117,15 @@ async function isContainer(client: import("../client/index.js").EngineClient, ar
   return names.length > 0;
 }
 
+// a reader that stops early (`cove logs -f web | head -1`) ends the command quietly, as SIGPIPE
+// ends the docker CLI
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -242,6 +242,14 @@ export class ImageService {
     const root = path.resolve(options.root);
     const snapshots = await SnapshotStore.open(path.join(root, "snapshots"));
     const svc = new ImageService(root, snapshots);
+    // an export view a crash left mounted would make the removal fail with EBUSY
+    let leftovers: string[] = [];
+    try {
+      leftovers = readdirSync(svc.tmp).filter((name) => name.startsWith("export-"));
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw err;
+    }
+    for (const name of leftovers) unmountAll(path.join(svc.tmp, name), addon().constants.MNT_DETACH);
     await rm(svc.tmp, { recursive: true, force: true });
     await mkdir(svc.tmp, { recursive: true, mode: 0o700 });
     await mkdir(svc.images.dir, { recursive: true });

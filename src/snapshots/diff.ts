@@ -37,6 +37,34 @@ export interface DiffResult {
 }
 
 /** Where the bytes go: hashes the tar, optionally gzips, and respects backpressure. */
+/** The reader went away (the client disconnected, a pipe closed): the walk stops. */
+function closedOutput(): Error {
+  return Object.assign(new Error("the output was closed before the archive was complete"), { code: "EPIPE" });
+}
+
+/**
+ * Resolves on 'drain' (or 'finish' when ending); rejects when the stream errors or closes first.
+ * events.once alone would wait forever on a stream destroyed without an error.
+ */
+function settle(stream: Writable, event: "drain" | "finish"): Promise<void> {
+  if (stream.destroyed) return Promise.reject(closedOutput());
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off(event, onEvent);
+      stream.off("error", onError);
+      stream.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onEvent = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(closedOutput());
+    stream.once(event, onEvent);
+    stream.once("error", onError);
+    stream.once("close", onClose);
+  });
+}
+
 class Sink {
   private readonly tarHash = createHash("sha256");
   private readonly outHash = createHash("sha256");
@@ -53,6 +81,10 @@ class Sink {
         if (!this.out.write(c)) this.gzip?.pause();
       });
       this.out.on("drain", () => this.gzip?.resume());
+      // a reader that goes away stops the compressor, whose drain would otherwise never come
+      this.out.once("close", () => {
+        if (this.gzip && !this.gzip.writableFinished && !this.gzip.destroyed) this.gzip.destroy(closedOutput());
+      });
     }
   }
 
@@ -64,9 +96,10 @@ class Sink {
       if (!this.gzip.write(buf)) await once(this.gzip, "drain");
       return;
     }
+    if (this.out.destroyed) throw closedOutput();
     this.outHash.update(buf);
     this.outSize += buf.length;
-    if (!this.out.write(buf)) await once(this.out, "drain");
+    if (!this.out.write(buf)) await settle(this.out, "drain");
   }
 
   async end(): Promise<DiffResult> {
@@ -76,7 +109,7 @@ class Sink {
       this.gzip.end();
       await done;
     }
-    const finished = once(this.out, "finish");
+    const finished = settle(this.out, "finish");
     this.out.end();
     await finished;
     const diffId = `sha256:${this.tarHash.digest("hex")}`;
