@@ -44,7 +44,7 @@ if [ -d src/native/addon ]; then
   node_include=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
   [ -f "$node_include/node_api.h" ] || node_include=/usr/include/node
   addon_sources=(src/native/addon/*.c)
-  if stale build/cove.node "${addon_sources[@]}"; then
+  if stale build/cove.node "${addon_sources[@]}" src/native/addon/*.h; then
     gcc "${CFLAGS[@]}" -shared -fPIC -I"$node_include" -o build/cove.node.tmp "${addon_sources[@]}"
     mv build/cove.node.tmp build/cove.node
     echo "built build/cove.node"

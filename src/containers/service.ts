@@ -17,7 +17,7 @@ import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
-import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { dirSize, replaceFile, writeFileAtomic } from "../common/fs.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import type { NetworkService } from "../network/index.js";
@@ -334,27 +334,6 @@ async function isMountpoint(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const n of names) {
-    const p = path.join(dir, n);
-    try {
-      const st = await lstat(p);
-      if (st.isDirectory()) total += await dirSize(p);
-      else total += st.size;
-    } catch {
-      // vanished
-    }
-  }
-  return total;
 }
 
 function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {

@@ -12,10 +12,10 @@
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno, notFound } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { dirSize, writeFileAtomic } from "../common/fs.js";
 import { unmountAll } from "../snapshots/index.js";
 import { mountLocal, needsMount, validateLocalOptions, validateVolumeName } from "./local.js";
 import { ANONYMOUS_LABEL, type Volume, type VolumeCreateRequest, type VolumeEvent, type VolumeListResponse, type VolumePruneResponse } from "./types.js";
@@ -59,31 +59,6 @@ function parseBoolFilter(key: string, value: string): boolean {
   if (v === "true" || v === "1") return true;
   if (v === "false" || v === "0") return false;
   throw invalid(`Invalid filter '${key}=[${value}]'`, { code: "filter.invalid", field: `filters.${key}` });
-}
-
-async function dirSize(dir: string, seen = new Set<string>()): Promise<number> {
-  let total = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const n of names) {
-    const p = path.join(dir, n);
-    try {
-      const st = await lstat(p);
-      if (st.isDirectory()) total += await dirSize(p, seen);
-      else if (st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        if (!seen.has(key)) total += st.size;
-        seen.add(key);
-      } else total += st.size;
-    } catch {
-      // removed while counting
-    }
-  }
-  return total;
 }
 
 function isMounted(target: string): boolean {

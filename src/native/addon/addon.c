@@ -27,14 +27,15 @@
 
 #include <node_api.h>
 
+#include "addon.h"
+
 extern char **environ;
 
 #define PATH_BUF 4096
 #define XATTR_NAME_BUF 256
 #define DATA_BUF 16384
 
-// Throws a Node-style errno error. Returns NULL so callers can `return throw_errno(...)`.
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
   const char *name = strerrorname_np(err);
   if (name == NULL) name = "EUNKNOWN";
   char msg[PATH_BUF + 256];
@@ -530,7 +531,6 @@ static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
 }
 
 // network namespaces and netlink (net.c)
-void cove_register_net(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {

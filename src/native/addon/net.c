@@ -17,32 +17,10 @@
 
 #include <node_api.h>
 
+#include "addon.h"
+
 #define NET_PATH_BUF 4096
 #define NL_RECV_BUF 65536
-
-static napi_value net_throw(napi_env env, int err, const char *syscall, const char *path) {
-  const char *name = strerrorname_np(err);
-  if (name == NULL) name = "EUNKNOWN";
-  char msg[NET_PATH_BUF + 256];
-  if (path != NULL)
-    snprintf(msg, sizeof msg, "%s: %s, %s '%s'", name, strerror(err), syscall, path);
-  else
-    snprintf(msg, sizeof msg, "%s: %s, %s", name, strerror(err), syscall);
-  napi_value jmsg, jcode, error, jerrno, jsyscall, jpath;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jcode);
-  napi_create_error(env, jcode, jmsg, &error);
-  napi_create_int32(env, -err, &jerrno);
-  napi_set_named_property(env, error, "errno", jerrno);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsyscall);
-  napi_set_named_property(env, error, "syscall", jsyscall);
-  if (path != NULL) {
-    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath);
-    napi_set_named_property(env, error, "path", jpath);
-  }
-  napi_throw(env, error);
-  return NULL;
-}
 
 // Reads an optional string argument; returns 0 with *out NULL for null/undefined, -1 on a type error.
 static int net_opt_string(napi_env env, napi_value v, char *buf, size_t size, const char **out) {
@@ -74,13 +52,13 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   char buf[NET_PATH_BUF];
   const char *target = NULL;
   if (argc < 1 || net_opt_string(env, argv[0], buf, sizeof buf, &target) != 0) return NULL;
-  if (target == NULL) return net_throw(env, EINVAL, "netnsCreate", NULL);
+  if (target == NULL) return throw_errno(env, EINVAL, "netnsCreate", NULL);
   int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (orig < 0) return net_throw(env, errno, "open", "/proc/thread-self/ns/net");
+  if (orig < 0) return throw_errno(env, errno, "open", "/proc/thread-self/ns/net");
   if (unshare(CLONE_NEWNET) != 0) {
     int e = errno;
     close(orig);
-    return net_throw(env, e, "unshare", NULL);
+    return throw_errno(env, e, "unshare", NULL);
   }
   int err = 0;
   if (mount("/proc/thread-self/ns/net", target, NULL, MS_BIND, NULL) != 0) err = errno;
@@ -90,7 +68,7 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
     abort();
   }
   close(orig);
-  if (err) return net_throw(env, err, "mount", target);
+  if (err) return throw_errno(env, err, "mount", target);
   return net_undefined(env);
 }
 
@@ -108,18 +86,18 @@ static napi_value js_netlink_socket(napi_env env, napi_callback_info info) {
   int orig = -1, target = -1;
   if (ns != NULL) {
     target = open(ns, O_RDONLY | O_CLOEXEC);
-    if (target < 0) return net_throw(env, errno, "open", ns);
+    if (target < 0) return throw_errno(env, errno, "open", ns);
     orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (orig < 0) {
       int e = errno;
       close(target);
-      return net_throw(env, e, "open", "/proc/thread-self/ns/net");
+      return throw_errno(env, e, "open", "/proc/thread-self/ns/net");
     }
     if (setns(target, CLONE_NEWNET) != 0) {
       int e = errno;
       close(target);
       close(orig);
-      return net_throw(env, e, "setns", ns);
+      return throw_errno(env, e, "setns", ns);
     }
   }
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
@@ -132,7 +110,7 @@ static napi_value js_netlink_socket(napi_env env, napi_callback_info info) {
     close(orig);
     close(target);
   }
-  if (fd < 0) return net_throw(env, err, "socket", ns);
+  if (fd < 0) return throw_errno(env, err, "socket", ns);
   struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   int one = 1;
@@ -160,7 +138,7 @@ static napi_value js_netlink_send(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return net_throw(env, errno, "sendto", NULL);
+  if (n < 0) return throw_errno(env, errno, "sendto", NULL);
   return net_undefined(env);
 }
 
@@ -178,7 +156,7 @@ static napi_value js_netlink_recv(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = recv(fd, rbuf, sizeof rbuf, 0);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return net_throw(env, errno, "recv", NULL);
+  if (n < 0) return throw_errno(env, errno, "recv", NULL);
   napi_value out;
   void *copy;
   napi_create_buffer_copy(env, (size_t)n, rbuf, &copy, &out);
