@@ -1842,12 +1842,10 @@ const pruneCommand = command(
     if (!flags.force) {
       run.out("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
       const answer = await readLine(run.io.stdin);
-      if (!/^y(es)?$/i.test(answer.trim())) {
-        run.err("Total reclaimed space: 0B\n");
-        return 0;
-      }
+      // the docker CLI says nothing more when the answer is no
+      if (!/^y(es)?$/i.test(answer.trim())) return 0;
     }
-    const res = await run.client.containerPrune(parseFilters(flags.filter, "container prune"));
+    const res = await run.client.containerPrune(parseFilters(flags.filter, "container prune", "--filter"));
     const deleted = res.ContainersDeleted ?? [];
     if (deleted.length) run.out("Deleted Containers:\n" + deleted.map((d) => d + "\n").join("") + "\n");
     run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
