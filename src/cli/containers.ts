@@ -2176,7 +2176,8 @@ const cpCommand = command(
         extractDir = path.posix.dirname(dstP);
         name = path.posix.basename(dstP);
       } else {
-        if (dstP.endsWith("/")) throw new CliError(`Error response from daemon: Could not find the file ${dstP} in container ${container}`);
+        // a file copied to DIR/ needs DIR to exist (the docker CLI's check); a directory creates it
+        if (dstP.endsWith("/") && !st.isDirectory()) throw new CliError("no such directory");
         extractDir = path.posix.dirname(dstP);
         name = path.posix.basename(dstP);
       }

@@ -106,9 +106,18 @@ describe("docker system prune, builder prune and system df: cove against dockerd
 
   after(async () => {
     try {
-      await dockerd?.stop();
+      // dockerd leaves the bridges of its networks behind when it stops: remove them first
+      if (dockerd) {
+        const ids = (await onDocker(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+        if (ids.length) await onDocker(["rm", "-f", "-v", ...ids]);
+        await onDocker(["network", "prune", "-f"]);
+      }
     } finally {
-      await cove?.cleanup();
+      try {
+        await dockerd?.stop();
+      } finally {
+        await cove?.cleanup();
+      }
     }
   });
 
