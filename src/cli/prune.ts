@@ -163,10 +163,24 @@ export function systemPruneWarning(opts: { all: boolean; volumes: boolean; filte
   const shown: string[] = [];
   for (const key of ["label", "label!", "until"]) for (const v of opts.filters[key] ?? []) shown.push(`${key}=${v}`);
   if (shown.length) {
-    shown.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    shown.sort(naturalLess);
     text += "\n  Items to be pruned will be filtered with:\n" + shown.map((f) => `  - ${f}\n`).join("");
   }
   return text + "\nAre you sure you want to continue?";
+}
+
+/** The docker CLI's natural order: runs of digits compare as numbers, the rest byte by byte. */
+export function naturalLess(a: string, b: string): number {
+  const chunks = (s: string) => s.match(/\d+|\D+/g) ?? [];
+  const [ca, cb] = [chunks(a), chunks(b)];
+  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
+    const [x, y] = [ca[i]!, cb[i]!];
+    if (x === y) continue;
+    const [nx, ny] = [/^\d/.test(x), /^\d/.test(y)];
+    if (nx && ny && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return ca.length - cb.length;
 }
 
 const systemPrune = command(

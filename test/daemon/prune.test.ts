@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
+import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -135,6 +136,44 @@ describe("docker system prune, builder prune and system df: cove against dockerd
     const [c, d] = [await onCove(["builder", "prune", "-f", "--filter", "until=soon"]), await onDocker(["builder", "prune", "-f", "--filter", "until=soon"])];
     assert.equal(c.code, d.code);
     assert.match(c.stderr, /^Error response from daemon: failed to prune build cache: "until" filter expects a duration \(e\.g\., '24h'\)/m);
+  });
+
+  it("POST /build/prune and /system/df's build cache: the answers dockerd gives for an empty cache", async () => {
+    const api = (socket: string, method: string, url: string) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const req = http.request({ socketPath: socket, method, path: url }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || "{}") as Record<string, unknown> }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const filters = (f: Record<string, string[]>) => encodeURIComponent(JSON.stringify(Object.fromEntries(Object.entries(f).map(([k, vs]) => [k, Object.fromEntries(vs.map((v) => [v, true]))]))));
+    const okCases = ["/v1.41/build/prune", "/v1.41/build/prune?all=1&keep-storage=1000", `/v1.41/build/prune?filters=${filters({ until: ["24h"], label: ["a=b"] })}`, `/v1.41/build/prune?filters=${filters({ "unused-for": ["1h"], type: ["regular"] })}`];
+    for (const url of okCases) {
+      const [c, d] = [await api(cove.socket, "POST", url), await api(dockerd!.socket, "POST", url)];
+      assert.equal(c.status, 200, url);
+      assert.equal(d.status, 200, url);
+      // dockerd 20.10 sends null for the empty list: the docker CLI reads both alike
+      assert.deepEqual(c.body, { CachesDeleted: [], SpaceReclaimed: 0 }, url);
+      assert.deepEqual({ ...d.body, CachesDeleted: [] }, c.body, url);
+    }
+    for (const url of [`/v1.41/build/prune?filters=${filters({ nope: ["x"] })}`, `/v1.41/build/prune?filters=${filters({ until: ["1h", "2h"] })}`]) {
+      const [c, d] = [await api(cove.socket, "POST", url), await api(dockerd!.socket, "POST", url)];
+      assert.deepEqual(c, d, url);
+    }
+    // dockerd 20.10 answers these with 500; cove says they are the caller's mistake (400), as later dockerd versions do
+    for (const url of [`/v1.41/build/prune?filters=${filters({ until: ["soon"] })}`, "/v1.41/build/prune?keep-storage=lots"]) {
+      const [c, d] = [await api(cove.socket, "POST", url), await api(dockerd!.socket, "POST", url)];
+      assert.equal(c.status, 400, url);
+      assert.ok(d.status >= 400, url);
+    }
+    for (const url of ["/system/df", "/system/df?type=build-cache", "/system/df?type=image"]) {
+      const c = await api(cove.socket, "GET", url);
+      assert.equal(c.status, 200);
+      assert.deepEqual(c.body.BuildCache, url.endsWith("image") ? null : [], url);
+    }
   });
 
   it("system df and df -v show containers, volumes and images as dockerd does", async () => {
