@@ -8,10 +8,13 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { startDaemon } from "../../src/daemon/index.js";
 import { busyboxRootfsTar, importBusybox } from "../images/fixtures.js";
 import { freeSubnets, runDocker, setupNetwork, skipReason, type CliResult, type NetHarness } from "../network/harness.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
@@ -342,6 +345,27 @@ describe("cove's prune commands print what the docker CLI prints against the sam
       await h.ok(["rm", "-f", "-v", "cp-a", "cp-b"]).catch(() => undefined);
       await runDocker(h.socket, h.base, ["system", "prune", "-af", "--volumes"]);
       await runDocker(h.socket, h.base, ["volume", "prune", "-af"]);
+    }
+  });
+});
+
+describe("docker system prune against a cove daemon without networking", { skip: skipReason }, () => {
+  it("prunes what there is and reports no networks", async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), "cvpn-"));
+    const daemon = await startDaemon({ root: path.join(base, "root"), socket: path.join(base, "cove.sock"), runtimeRoot: path.join(base, "rt"), log: () => undefined });
+    try {
+      await importBusybox(daemon.images);
+      const env = { PATH: process.env.PATH, HOME: base, DOCKER_CONFIG: path.join(base, "cli"), DOCKER_HOST: `unix://${daemon.socket}` };
+      const created = await run(DOCKER, ["create", "--network", "none", "busybox", "true"], env);
+      assert.equal(created.code, 0, created.stderr);
+      const r = await run(DOCKER, ["system", "prune", "-f"], env);
+      assert.deepEqual(r, { code: 0, stdout: `Deleted Containers:\n${created.stdout.trim()}\n\nTotal reclaimed space: 0B\n`, stderr: "" });
+      const n = await run(DOCKER, ["network", "prune", "-f"], env);
+      assert.deepEqual(n, { code: 0, stdout: "", stderr: "" });
+    } finally {
+      for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true }).catch(() => undefined);
+      await daemon.close();
+      await rm(base, { recursive: true, force: true });
     }
   });
 });
