@@ -1843,12 +1843,10 @@ const pruneCommand = command(
     if (!flags.force) {
       run.out("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
       const answer = await readLine(run.io.stdin);
-      if (!/^y(es)?$/i.test(answer.trim())) {
-        run.err("Total reclaimed space: 0B\n");
-        return 0;
-      }
+      // the docker CLI says nothing more when the answer is no
+      if (!/^y(es)?$/i.test(answer.trim())) return 0;
     }
-    const res = await run.client.containerPrune(parseFilters(flags.filter, "container prune"));
+    const res = await run.client.containerPrune(parseFilters(flags.filter, "container prune", "--filter"));
     const deleted = res.ContainersDeleted ?? [];
     if (deleted.length) run.out("Deleted Containers:\n" + deleted.map((d) => d + "\n").join("") + "\n");
     run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
@@ -2179,7 +2177,8 @@ const cpCommand = command(
         extractDir = path.posix.dirname(dstP);
         name = path.posix.basename(dstP);
       } else {
-        if (dstP.endsWith("/")) throw new CliError(`Error response from daemon: Could not find the file ${dstP} in container ${container}`);
+        // a file copied to DIR/ needs DIR to exist (the docker CLI's check); a directory creates it
+        if (dstP.endsWith("/") && !st.isDirectory()) throw new CliError("no such directory");
         extractDir = path.posix.dirname(dstP);
         name = path.posix.basename(dstP);
       }

@@ -227,12 +227,12 @@ export function helpText<S extends FlagSpecs>(spec: CommandSpec<S>): string {
   return lines.join("\n") + "\n";
 }
 
-/** Splits repeated `--filter key=value` flags into Docker's filter map ({"key": ["value", ...]}). */
-export function parseFilters(values: readonly string[], command: string): Record<string, string[]> {
+/** Splits repeated `--filter key=value` flags into Docker's filter map ({"key": ["value", ...]}); flag names it in errors (prune's has no -f). */
+export function parseFilters(values: readonly string[], command: string, flag = "-f, --filter"): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const v of values) {
     const eq = v.indexOf("=");
-    if (eq <= 0) throw new UsageError(`invalid argument "${v}" for "-f, --filter" flag: bad format of filter (expected name=value)`, command);
+    if (eq <= 0) throw new UsageError(`invalid argument "${v}" for "${flag}" flag: bad format of filter (expected name=value)`, command);
     const key = v.slice(0, eq).trim().toLowerCase();
     (out[key] ??= []).push(v.slice(eq + 1).trim());
   }

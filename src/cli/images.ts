@@ -491,11 +491,8 @@ async function readLine(input: Readable): Promise<string> {
   });
 }
 
-/** docker's PromptForConfirmation, refusing (unless forced) when stdin is not a terminal. */
-async function confirm(run: Run, message: string, command: string): Promise<boolean> {
-  if (!run.io.stdin.isTTY) {
-    throw invalid(`${message}\n"cove ${command}" needs confirmation, but stdin is not a terminal: use --force (-f) to skip the prompt`, { code: "cli.confirm" });
-  }
+/** The docker CLI's prompt; like docker it reads the answer from stdin even when stdin is not a terminal. */
+async function confirm(run: Run, message: string): Promise<boolean> {
   run.out(`${message}\nAre you sure you want to continue? [y/N] `);
   const answer = (await readLine(run.io.stdin)).trim().toLowerCase();
   return answer === "y" || answer === "yes";
@@ -510,13 +507,13 @@ const PRUNE_FLAGS = {
 const imagePrune = command(
   { name: "image prune", usage: "cove image prune [OPTIONS]", summary: "Remove unused images", flags: PRUNE_FLAGS, args: { max: 0 } },
   async ({ flags }, run) => {
-    const filters = parseFilters(flags.filter, "image prune");
+    const filters = parseFilters(flags.filter, "image prune", "--filter");
     const all = flags.all || (filters.dangling ?? []).some((v) => ["false", "0"].includes(v.toLowerCase()));
     if (!flags.force) {
       const warning = all
         ? "WARNING! This will remove all images without at least one container associated to them."
         : "WARNING! This will remove all dangling images.";
-      if (!(await confirm(run, warning, "image prune"))) return 0;
+      if (!(await confirm(run, warning))) return 0;
     }
     const client = await run.client();
     // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
@@ -760,8 +757,10 @@ const systemDf = command(
     let s = "Images space usage:\n\n";
     s += formatRows(DF_VERBOSE_IMAGES, rows, DF_VERBOSE_IMAGES, IMAGE_HEADERS);
     s += "\nContainers space usage:\n\n";
+    // the docker CLI leaves the virtual size out of this table
+    const tableRows = containers.map((c) => new ContainerRow({ ...c, SizeRootFs: 0 }, true, run.now));
     const containerTable = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
-    s += formatRows(containerTable, containerRows, containerTable, {
+    s += formatRows(containerTable, tableRows, containerTable, {
       ID: "CONTAINER ID",
       Image: "IMAGE",
       Command: "COMMAND",

@@ -12,7 +12,7 @@ Images (through the daemon, started on first use):
   rmi, image rm        remove images          image prune             remove unused images
   save                 images to a tar        load                    images from a tar
   import               a rootfs tar as an image
-  system df            disk usage
+  system df            disk usage             system prune            remove unused data
 
 Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
@@ -77,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
   // image commands go through the daemon too (started on first use, on this root), so a running
   // daemon sees what they change; "inspect" is an image's unless a container has the name
   const daemon = () => connect(root, process.env, { rootGiven });
+  if (two === "system prune" || two === "network prune") {
+    const { pruneCommands } = await import("./prune.js");
+    return pruneCommands[two]!(args.slice(1), { client: daemon });
+  }
   if (imageCommands[two]) return imageCommands[two](args.slice(1), { client: daemon });
   if (imageCommands[command] && command !== "inspect") return imageCommands[command](args, { client: daemon });
   if (command === "volume") {

@@ -13,7 +13,7 @@ interface NetworkSummary {
 
 const USAGE = `usage: cove network COMMAND
   create [--driver D] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal] [--ipv6] [--attachable] [-o k=v] [--label k=v] NAME
-  ls [-q] [-f key=value]     inspect NETWORK...       rm NETWORK...      prune [-f]
+  ls [-q] [-f key=value]     inspect NETWORK...       rm NETWORK...      prune [-f] [--filter]
   connect [--alias A] [--ip IP] [--ip6 IP] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
 
 /** Splits "--flag value", "--flag=value" and bare arguments. */
@@ -113,11 +113,6 @@ export async function networkMain(argv: string[], client: EngineClient): Promise
           }
         }
         return code;
-      }
-      case "prune": {
-        const r = await client.json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune");
-        if (r.NetworksDeleted?.length) process.stdout.write(`Deleted Networks:\n${r.NetworksDeleted.join("\n")}\n`);
-        return 0;
       }
       case "connect": {
         const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link"]));

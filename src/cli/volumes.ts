@@ -280,7 +280,7 @@ const pruneCommand = command(
     args: { max: 0 },
   },
   async ({ flags }, run) => {
-    const filters = parseFilters(flags.filter, "volume prune");
+    const filters = parseFilters(flags.filter, "volume prune", "--filter");
     if (flags.all) {
       if (filters.all) throw new UsageError(`conflicting options: cannot specify both --all and --filter all=1`, "volume prune");
       filters.all = ["true"];

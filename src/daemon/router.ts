@@ -133,6 +133,39 @@ export function sendError(res: ServerResponse, err: unknown): void {
   sendJSON(res, httpStatus(err), { message: errorMessage(err) });
 }
 
+/**
+ * Reads and drops what is left of a refused request's body, up to a bound (as Go's net/http does
+ * after a handler), so a client still sending it (docker cp's tar) reads the error rather than a
+ * broken pipe. A larger or stalled body is left unread: the connection then closes.
+ */
+export function drainBody(req: IncomingMessage, limit = 256 << 10, timeoutMs = 2000): Promise<void> {
+  if (req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      req.removeListener("data", onData);
+      req.removeListener("end", done);
+      req.removeListener("error", done);
+      req.removeListener("close", done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > limit) {
+        req.pause();
+        done();
+      }
+    };
+    const timer = setTimeout(done, timeoutMs);
+    req.on("data", onData);
+    req.once("end", done);
+    req.once("error", done);
+    req.once("close", done);
+    req.resume();
+  });
+}
+
 /** Reads a small request body (JSON documents; not for tars). */
 export async function readBody(req: IncomingMessage, limit = 16 << 20): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -268,6 +301,7 @@ export class Router {
       if (!(err instanceof CoveError) || httpStatus(err) === 500) {
         this.log(`${req.method ?? "?"} ${req.url ?? "?"}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       }
+      if (!upgrade) await drainBody(req);
       sendError(res, err);
     }
   }

@@ -27,7 +27,7 @@ import { containerRoutes } from "./containers.js";
 import { EventBus } from "./events.js";
 import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
-import { Router } from "./router.js";
+import { Router, sendJSON } from "./router.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
@@ -242,6 +242,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });
+  // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none
+  else router.post("/networks/prune", (c) => sendJSON(c.res, 200, { NetworksDeleted: null }));
   const dns: NetworkDns | undefined = network ? await serveNetworkDns(network, { port: options.dnsPort ?? 53, log }) : undefined;
 
   const serve = (server: http.Server) => {

@@ -1,4 +1,4 @@
-// System routes: /_ping, /version, /info, /events, /system/df. Host facts (kernel, OS, cgroup
+// System routes: /_ping, /version, /info, /events, /system/df, /build/prune. Host facts (kernel, OS, cgroup
 // features) are read once and cached; counts come from the services on every call.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { invalid } from "../common/errors.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
-import type { ImageService } from "../images/service.js";
+import { parseUntil, type ImageService } from "../images/service.js";
 import type { ContainerSummary } from "../containers/types.js";
 import { findRunc } from "../containers/service.js";
 import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "./events.js";
@@ -383,6 +383,42 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     out.BuildCache = want("build-cache") ? [] : null;
     sendJSON(c.res, 200, out);
   });
+
+  // cove keeps no build cache yet, so a prune that passes the checks dockerd makes finds nothing to
+  // delete; `docker system prune` and `docker builder prune` call this route
+  router.post("/build/prune", (c) => {
+    checkBuildPruneQuery(c.query.filters(), (k) => c.query.get(k));
+    sendJSON(c.res, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
+  });
+}
+
+/** The filters dockerd's build cache prune accepts: its age and label filters and the cache record's fields. */
+const BUILD_PRUNE_FILTERS = new Set(["until", "unused-for", "label", "label!", "id", "parent", "type", "description", "inuse", "shared", "private"]);
+
+/** Rejects what dockerd rejects on POST /build/prune: unknown filters, a bad until, non-integer sizes. */
+export function checkBuildPruneQuery(filters: Record<string, string[]>, get: (key: string) => string | undefined): void {
+  for (const k of Object.keys(filters)) {
+    if (!BUILD_PRUNE_FILTERS.has(k)) throw invalid(`failed to prune build cache: Invalid filter '${k}'`, { code: "filter.invalid", field: "filters" });
+  }
+  if (filters.until?.length && filters["unused-for"]?.length) {
+    throw invalid(`failed to prune build cache: conflicting filters: "until" and "unused-for"`, { code: "filter.invalid", field: "filters" });
+  }
+  const key = filters["unused-for"]?.length ? "unused-for" : "until";
+  const until = filters[key] ?? [];
+  if (until.length > 1) throw invalid("failed to prune build cache: filters expect only one value", { code: "filter.invalid", field: `filters.${key}` });
+  if (until.length === 1) {
+    try {
+      parseUntil(until[0]!);
+    } catch {
+      throw invalid(`failed to prune build cache: "${key}" filter expects a duration (e.g., '24h') or a timestamp, got ${JSON.stringify(until[0])}`, { code: "filter.invalid", field: `filters.${key}` });
+    }
+  }
+  for (const k of ["keep-storage", "reserved-space", "max-used-space", "min-free-space"]) {
+    const v = get(k);
+    if (v !== undefined && v !== "" && !/^[+-]?\d+$/.test(v)) {
+      throw invalid(`${k} is in bytes and expects an integer, got ${v}`, { code: "query.invalid", field: k });
+    }
+  }
 }
 
 /** GET /events: past events per since/until from the bus's history, then live ones until `until` or the client leaves. */

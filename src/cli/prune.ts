@@ -1,0 +1,231 @@
+// `cove system prune` and `cove network prune`, with the docker CLI's flags, prompts and output.
+// system prune runs the same steps the docker CLI runs, in its order (containers, networks,
+// volumes with --volumes, images, build cache), each printing its "Deleted ..." section, then the
+// total. A step's failure stops the prune there with the daemon's message, as docker's does.
+
+import type { Readable, Writable } from "node:stream";
+import { CoveError } from "../common/errors.js";
+import type { EngineClient } from "../client/engine.js";
+import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
+import { humanSize } from "./units.js";
+
+export interface PruneIO {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+}
+
+export interface PruneContext {
+  /** The daemon's client, or a function that connects (so --help and flag errors start no daemon). */
+  client: EngineClient | (() => Promise<EngineClient>);
+  /** Streams; the process's own when not given. */
+  io?: Partial<PruneIO>;
+}
+
+export type PruneCommand = (argv: string[], ctx: PruneContext) => Promise<number>;
+
+type Filters = Record<string, string[]>;
+
+/** What one prune step reclaimed and the section it prints (empty when it deleted nothing). */
+interface StepResult {
+  reclaimed: number;
+  output: string;
+}
+
+// ---- the steps, shared by system prune and the per-kind commands --------------------------------
+
+async function pruneContainers(client: EngineClient, filters: Filters): Promise<StepResult> {
+  const r = await client.containerPrune(filters);
+  const ids = r.ContainersDeleted ?? [];
+  return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted Containers:\n" + ids.map((id) => id + "\n").join("") : "" };
+}
+
+async function pruneNetworks(client: EngineClient, filters: Filters): Promise<StepResult> {
+  const r = await client.json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", { query: { filters } });
+  const names = r.NetworksDeleted ?? [];
+  return { reclaimed: 0, output: names.length ? "Deleted Networks:\n" + names.map((n) => n + "\n").join("") : "" };
+}
+
+/** Unused anonymous volumes (what the docker CLI's system prune --volumes asks for). */
+async function pruneVolumes(client: EngineClient, filters: Filters): Promise<StepResult> {
+  const r = await client.volumePrune(filters);
+  const names = r.VolumesDeleted ?? [];
+  return { reclaimed: r.SpaceReclaimed ?? 0, output: names.length ? "Deleted Volumes:\n" + names.map((n) => n + "\n").join("") : "" };
+}
+
+/** Dangling images, or every image no container uses with all. */
+async function pruneImages(client: EngineClient, filters: Filters, all: boolean): Promise<StepResult> {
+  // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
+  const r = await client.imagePrune({ ...filters, dangling: [String(!all)] });
+  const items = r.ImagesDeleted ?? [];
+  const lines = items.map((d) => (d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`));
+  return { reclaimed: r.SpaceReclaimed ?? 0, output: items.length ? "Deleted Images:\n" + lines.join("") : "" };
+}
+
+async function pruneBuildCache(client: EngineClient, filters: Filters, all: boolean): Promise<StepResult> {
+  const r = await client.json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/build/prune", { query: { filters, ...(all ? { all: true } : {}) } });
+  const ids = r.CachesDeleted ?? [];
+  return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted build cache objects:\n" + ids.map((id) => id + "\n").join("") : "" };
+}
+
+// ---- running a command --------------------------------------------------------------------------
+
+interface Run {
+  io: PruneIO;
+  client(): Promise<EngineClient>;
+  out(s: string): void;
+  err(s: string): void;
+}
+
+function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): PruneCommand {
+  return async (argv, ctx) => {
+    const io: PruneIO = { stdout: ctx.io?.stdout ?? process.stdout, stderr: ctx.io?.stderr ?? process.stderr, stdin: ctx.io?.stdin ?? process.stdin };
+    let connected: Promise<EngineClient> | undefined;
+    const run: Run = {
+      io,
+      client: () => (connected ??= typeof ctx.client === "function" ? ctx.client() : Promise.resolve(ctx.client)),
+      out: (s) => void io.stdout.write(s),
+      err: (s) => void io.stderr.write(s),
+    };
+    try {
+      const parsed = parseFlags(argv, spec);
+      if (parsed.help) {
+        run.out(helpText(spec));
+        return 0;
+      }
+      return await body(parsed, run);
+    } catch (err) {
+      if (err instanceof UsageError) {
+        run.err(err.describe() + "\n");
+        return err.status;
+      }
+      run.err(errorLine(err) + "\n");
+      return 1;
+    }
+  };
+}
+
+/** An error as the docker CLI prints it: the daemon's as "Error response from daemon: ...". */
+function errorLine(err: unknown): string {
+  if (err instanceof CoveError) {
+    if (err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
+    return `Error response from daemon: ${err.message}`;
+  }
+  return `Error: ${(err as Error)?.message ?? String(err)}`;
+}
+
+/** One line from stdin ("" at its end), leaving the rest unread. */
+function readLine(stdin: Readable): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const finish = (line: string) => {
+      stdin.removeListener("data", onData);
+      stdin.removeListener("end", onEnd);
+      stdin.removeListener("error", onEnd);
+      stdin.pause();
+      resolve(line);
+    };
+    const onData = (chunk: Buffer | string) => {
+      buf += chunk.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) finish(buf.slice(0, nl));
+    };
+    const onEnd = () => finish(buf);
+    stdin.on("data", onData);
+    stdin.once("end", onEnd);
+    stdin.once("error", onEnd);
+    stdin.resume();
+  });
+}
+
+/** The docker CLI's prompt: the message, " [y/N] ", and yes only for y or yes; it reads stdin even when it is not a terminal. */
+async function confirmed(run: Run, message: string): Promise<boolean> {
+  run.out(`${message} [y/N] `);
+  return /^y(es)?$/i.test((await readLine(run.io.stdin)).trim());
+}
+
+// ---- system prune -------------------------------------------------------------------------------
+
+const SYSTEM_PRUNE_FLAGS = {
+  all: { type: "bool", short: "a", description: "Remove all unused images not just dangling ones" },
+  filter: { type: "list", valueName: "filter", description: "Provide filter values (e.g. \"label=<key>=<value>\")" },
+  force: { type: "bool", short: "f", description: "Do not prompt for confirmation" },
+  volumes: { type: "bool", description: "Prune anonymous volumes" },
+} as const satisfies FlagSpecs;
+
+/** The docker CLI's WARNING for system prune: what will go, then the filters it applies. */
+export function systemPruneWarning(opts: { all: boolean; volumes: boolean; filters: Filters }): string {
+  const items = ["all stopped containers", "all networks not used by at least one container"];
+  if (opts.volumes) items.push("all anonymous volumes not used by at least one container");
+  items.push(opts.all ? "all images without at least one container associated to them" : "all dangling images");
+  items.push(opts.all ? "all build cache" : "unused build cache");
+  let text = "WARNING! This will remove:\n" + items.map((i) => `  - ${i}\n`).join("");
+  const shown: string[] = [];
+  for (const key of ["label", "label!", "until"]) for (const v of opts.filters[key] ?? []) shown.push(`${key}=${v}`);
+  if (shown.length) {
+    shown.sort(naturalLess);
+    text += "\n  Items to be pruned will be filtered with:\n" + shown.map((f) => `  - ${f}\n`).join("");
+  }
+  return text + "\nAre you sure you want to continue?";
+}
+
+/** The docker CLI's natural order: runs of digits compare as numbers, the rest byte by byte. */
+export function naturalLess(a: string, b: string): number {
+  const chunks = (s: string) => s.match(/\d+|\D+/g) ?? [];
+  const [ca, cb] = [chunks(a), chunks(b)];
+  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
+    const [x, y] = [ca[i]!, cb[i]!];
+    if (x === y) continue;
+    const [nx, ny] = [/^\d/.test(x), /^\d/.test(y)];
+    if (nx && ny && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return ca.length - cb.length;
+}
+
+const systemPrune = command(
+  { name: "system prune", usage: "cove system prune [OPTIONS]", summary: "Remove unused data", flags: SYSTEM_PRUNE_FLAGS, args: { max: 0 } },
+  async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, "system prune", "--filter");
+    // volume prune has no until filter, so the CLI refuses before asking anything
+    if (flags.volumes && filters.until) throw new CoveError("invalid", `ERROR: The "until" filter is not supported with "--volumes"`, { code: "cli.filter" });
+    if (!flags.force && !(await confirmed(run, systemPruneWarning({ all: flags.all, volumes: flags.volumes, filters })))) return 0;
+    const client = await run.client();
+    const steps: (() => Promise<StepResult>)[] = [() => pruneContainers(client, filters), () => pruneNetworks(client, filters)];
+    if (flags.volumes) steps.push(() => pruneVolumes(client, filters));
+    steps.push(() => pruneImages(client, filters, flags.all), () => pruneBuildCache(client, filters, flags.all));
+    let reclaimed = 0;
+    for (const step of steps) {
+      const r = await step();
+      reclaimed += r.reclaimed;
+      if (r.output) run.out(r.output + "\n");
+    }
+    run.out(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+    return 0;
+  },
+);
+
+// ---- network prune ------------------------------------------------------------------------------
+
+const NETWORK_PRUNE_FLAGS = {
+  filter: { type: "list", valueName: "filter", description: "Provide filter values (e.g. \"until=<timestamp>\")" },
+  force: { type: "bool", short: "f", description: "Do not prompt for confirmation" },
+} as const satisfies FlagSpecs;
+
+const networkPrune = command(
+  { name: "network prune", usage: "cove network prune [OPTIONS]", summary: "Remove all unused networks", flags: NETWORK_PRUNE_FLAGS, args: { max: 0 } },
+  async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, "network prune", "--filter");
+    if (!flags.force && !(await confirmed(run, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return 0;
+    const r = await pruneNetworks(await run.client(), filters);
+    // network prune prints no total: networks hold no disk space
+    if (r.output) run.out(r.output + "\n");
+    return 0;
+  },
+);
+
+/** The commands of this module, keyed by command path. */
+export const pruneCommands: Record<string, PruneCommand> = {
+  "system prune": systemPrune,
+  "network prune": networkPrune,
+};
