@@ -109,6 +109,14 @@ interface Held {
   close(): void;
 }
 
+/** A container as connect/disconnect see it; hostsPath and hostname let a live change edit its /etc/hosts. */
+export interface LiveContainer {
+  id: string;
+  name: string;
+  hostsPath?: string;
+  hostname?: string;
+}
+
 export class NetworkService {
   readonly root: string;
   readonly netnsDir: string;
@@ -914,8 +922,29 @@ export class NetworkService {
     });
   }
 
+  /**
+   * Points the namespace's default routes at the first endpoint on a network with egress (the
+   * gateway moves there when a live connect or disconnect changes which one that is). Routes are
+   * replaced, so a default that is already right is left as it is.
+   */
+  private async ensureDefaultRoute(sb: SandboxRecord): Promise<void> {
+    const ep = sb.endpoints.find((e) => !this.networks.get(e.networkId)?.Internal);
+    if (!ep || (!ep.gateway && !ep.gateway6)) return;
+    const inner = Netlink.open(sb.netns);
+    try {
+      const link = inner.link(ep.ifName);
+      if (!link) return;
+      if (ep.gateway) inner.addRoute({ gateway: ep.gateway, oif: link.index });
+      if (ep.gateway6) inner.addRoute({ gateway: ep.gateway6, oif: link.index, family: AF_INET6 });
+    } catch (err) {
+      throw netlinkFailure(err, `setting the default route of ${shortName(sb.name)} via ${ep.ifName}`);
+    } finally {
+      inner.close();
+    }
+  }
+
   /** Connects a container to a network; live when it runs (a new interface in its namespace). */
-  connect(networkRef: string, container: { id: string; name: string; running: boolean; mode: string }, cfg: Partial<EndpointSettings> = {}): Promise<void> {
+  connect(networkRef: string, container: LiveContainer & { running: boolean; mode: string }, cfg: Partial<EndpointSettings> = {}): Promise<void> {
     return this.serial(async () => {
       const n = this.find(networkRef);
       const mode = container.mode;
@@ -940,6 +969,8 @@ export class NetworkService {
           await this.saveSandbox(sb);
           throw err;
         }
+        await this.ensureDefaultRoute(sb);
+        if (container.hostsPath && container.hostname) await editHostsFile(container.hostsPath, hostsRecords(ep, container.hostname), []);
         this.emit("connect", n, { container: container.id });
       }
       this.attachments.set(container.id, a);
@@ -947,7 +978,7 @@ export class NetworkService {
     });
   }
 
-  disconnect(networkRef: string, container: { id: string; name: string }, force = false): Promise<void> {
+  disconnect(networkRef: string, container: LiveContainer, force = false): Promise<void> {
     return this.serial(async () => {
       const n = this.find(networkRef);
       if (n.Name === "host" || n.Name === "none") throw forbidden(`container cannot be disconnected from host network or connected to host network`, { code: "network.mode-conflict" });
@@ -965,6 +996,8 @@ export class NetworkService {
         });
         for (const ip of [ep.ipv4, ep.ipv6]) if (ip) release(this.poolFor(n, ip)!, ip);
         sb.endpoints = sb.endpoints.filter((e) => e !== ep);
+        await this.ensureDefaultRoute(sb).catch((err: unknown) => this.log(`moving the default route of ${container.id}: ${(err as Error).message}`));
+        if (container.hostsPath && container.hostname) await editHostsFile(container.hostsPath, [], hostsRecords(ep, container.hostname)).catch((err: unknown) => this.log(`updating ${container.hostsPath}: ${(err as Error).message}`));
         const before = sb.ports.length;
         sb.ports = sb.ports.filter((p) => p.bridge !== n.bridge);
         await this.saveSandbox(sb);
@@ -1233,6 +1266,33 @@ function writeSysctl(key: string, value: string): void {
   } catch {
     // a read-only /proc/sys or a missing key: the network still works for what the kernel allows
   }
+}
+
+/** The /etc/hosts records of a container's own addresses on one endpoint ("<ip>\t<hostname>"). */
+function hostsRecords(ep: EndpointRecord, hostname: string): string[] {
+  return [ep.ipv4, ep.ipv6].filter((ip): ip is string => !!ip).map((ip) => `${ip}\t${hostname}`);
+}
+
+/**
+ * Adds and removes lines of a running container's /etc/hosts in place: the file is bind-mounted
+ * into the container, so a rename would leave the container reading the old one; lines the
+ * container's own processes added stay.
+ */
+async function editHostsFile(file: string, add: string[], remove: string[]): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return;
+    throw err;
+  }
+  const drop = new Set(remove);
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const kept = lines.filter((l) => !drop.has(l));
+  for (const l of add) if (!kept.includes(l)) kept.push(l);
+  const next = kept.length ? `${kept.join("\n")}\n` : "";
+  if (next !== text) await writeFile(file, next);
 }
 
 async function removeNetns(file: string): Promise<void> {
