@@ -1746,7 +1746,7 @@ const portCommand = command({ name: "port", usage: "cove port CONTAINER [PRIVATE
     const [port, protoArg] = args[1].split("/") as [string, string | undefined];
     const proto = protoArg ?? "tcp";
     const bindings = ports[`${port}/${proto}`];
-    if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${port}/${proto}' published for ${args[0]}`);
+    if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${args[1]}' published for ${args[0]}`);
     for (const b of bindings) run.out(fmt(b) + "\n");
     return 0;
   }

@@ -29,7 +29,7 @@ import { DEFAULT_CNI_PATH, findPlugin, invokeCni } from "./cni.js";
 import { Firewall, checkHostIp, ip6tablesAvailable, isAnyAddress, type FirewallNetwork, type FirewallPort } from "./firewall.js";
 import { allocate, chooseSubnet, overlaps, formatCidr, macFromIp, makePool, parseCidr, parseIp, randomMac, randomUlaSubnet, release, type Cidr, type PoolState } from "./ipam.js";
 import { AF_INET, AF_INET6, Netlink, netlinkFailure } from "./netlink.js";
-import type { Attachment, EndpointRecord, EndpointSettings, NetworkContainer, NetworkCreateRequest, NetworkRecord, NetworkResource, NetworkSettings, PortBinding, PortRecord, SandboxRecord } from "./types.js";
+import type { Attachment, EndpointRecord, EndpointSettings, IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkRecord, NetworkResource, NetworkSettings, PortBinding, PortRecord, SandboxRecord } from "./types.js";
 
 export const DEFAULT_NETNS_DIR = "/run/cove/netns";
 export const DEFAULT_ROOT = "/var/lib/cove";
@@ -433,12 +433,21 @@ export class NetworkService {
       // pools: the user's, else a free one (IPv4 always; IPv6 when enabled)
       const used = this.usedSubnets();
       const configs = req.IPAM?.Config ?? [];
+      // inspect shows what the user configured (no gateway when none was given), and the
+      // subnet and gateway the daemon chose otherwise, as Docker does
+      const shown = new Map<PoolState, IpamConfig>();
       for (const c of configs) {
         if (!c.Subnet) {
           if (c.Gateway || c.IPRange) throw invalid("a gateway or ip-range needs a subnet", { code: "network.subnet-missing" });
           continue;
         }
+        try {
+          parseCidr(c.Subnet);
+        } catch {
+          throw invalid(`Invalid subnet ${c.Subnet} : invalid CIDR address: ${c.Subnet}`, { code: "network.cidr-invalid" });
+        }
         const pool = makePool(c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses);
+        shown.set(pool, { Subnet: pool.subnet, ...(pool.ipRange ? { IPRange: pool.ipRange } : {}), ...(c.Gateway ? { Gateway: pool.gateway } : {}), ...(pool.aux ? { AuxiliaryAddresses: { ...pool.aux } } : {}) });
         const cidr = parseCidr(pool.subnet);
         if (cidr.family === 6 && !rec.EnableIPv6) rec.EnableIPv6 = true;
         const clash = [...this.networks.values()].find((n) => n.pools.some((p) => overlapsCidr(p.subnet, pool.subnet)));
@@ -448,7 +457,7 @@ export class NetworkService {
       }
       if (!rec.pools.some((p) => !p.subnet.includes(":"))) rec.pools.unshift(makePool(formatCidr(this.freeSubnet(used))));
       if (rec.EnableIPv6 && !rec.pools.some((p) => p.subnet.includes(":"))) rec.pools.push(makePool(formatCidr(randomUlaSubnet())));
-      rec.IPAM.Config = rec.pools.map((p) => ({ Subnet: p.subnet, ...(p.ipRange ? { IPRange: p.ipRange } : {}), Gateway: p.gateway, ...(p.aux ? { AuxiliaryAddresses: { ...p.aux } } : {}) }));
+      rec.IPAM.Config = rec.pools.map((p) => shown.get(p) ?? { Subnet: p.subnet, Gateway: p.gateway });
       if (driver === "bridge") {
         const bridge = options[BRIDGE_OPT] ?? `br-${rec.Id.slice(0, 12)}`;
         if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalid(`invalid bridge name "${bridge}": at most 15 characters of [a-zA-Z0-9_.-]`, { code: "network.bridge-name" });
@@ -1035,8 +1044,8 @@ export class NetworkService {
 
   // ------------------------------------------------------------------ container views
 
-  /** NetworkSettings of container inspect, as Docker reports it. */
-  settings(containerId: string, mode: string, running: boolean): NetworkSettings {
+  /** NetworkSettings of container inspect, as Docker reports it (a running container's exposed but unpublished ports as null). */
+  settings(containerId: string, mode: string, running: boolean, exposed?: Record<string, unknown>): NetworkSettings {
     const sb = running ? this.sandboxes.get(containerId) : undefined;
     const networks: Record<string, EndpointSettings> = {};
     const wants = this.attachments.get(containerId) ?? {};
@@ -1057,6 +1066,7 @@ export class NetworkService {
     const ports: Record<string, PortBinding[] | null> = {};
     if (sb) {
       for (const p of sb.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+      for (const key of Object.keys(exposed ?? {})) ports[key.includes("/") ? key : `${key}/tcp`] ??= null;
     }
     const def = sb?.endpoints.find((e) => this.networks.get(e.networkId)?.Name === "bridge");
     return {
