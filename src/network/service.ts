@@ -125,6 +125,8 @@ export class NetworkService {
   private readonly sandboxes = new Map<string, SandboxRecord>();
   private readonly attachments = new Map<string, Record<string, Attachment>>();
   private readonly held = new Map<string, Held[]>();
+  /** Address releases waiting for the kernel to remove torn-down veths (see tearDown). */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly firewall: Firewall;
   private readonly cniPath: string[];
   private readonly dnsListeners = new Set<(action: "create" | "destroy", n: DnsNetwork) => void>();
@@ -690,7 +692,7 @@ export class NetworkService {
       const sb: SandboxRecord = { containerId: req.containerId, name: req.name.startsWith("/") ? req.name : `/${req.name}`, netns: this.netnsPath(req.containerId), endpoints: [], ports: [], dns: req.dns ?? [] };
       this.sandboxes.set(sb.containerId, sb);
       try {
-        for (const n of attached) sb.endpoints.push(this.planEndpoint(sb, n, wants[n.Id] ?? {}, req));
+        for (const n of attached) sb.endpoints.push(await this.planEndpointWaiting(sb, n, wants[n.Id] ?? {}, req));
         const first = sb.endpoints.find((e) => this.networks.get(e.networkId)?.Driver === "bridge");
         const ports = first ? this.planPorts(req, first) : [];
         // held before the record: a port in use fails the start with nothing made
@@ -715,6 +717,17 @@ export class NetworkService {
         throw err;
       }
     });
+  }
+
+  /** planEndpoint, waiting once for addresses whose release waits for the kernel when the pool has none left (or the wanted one is among them). */
+  private async planEndpointWaiting(sb: SandboxRecord, n: NetworkRecord, want: Attachment, req: SandboxRequest): Promise<EndpointRecord> {
+    try {
+      return this.planEndpoint(sb, n, want, req);
+    } catch (err) {
+      if (!(err instanceof CoveError) || !["network.exhausted", "network.ip-in-use"].includes(err.code ?? "") || this.releasing.size === 0) throw err;
+      await Promise.all([...this.releasing]);
+      return this.planEndpoint(sb, n, want, req);
+    }
   }
 
   private planEndpoint(sb: SandboxRecord, n: NetworkRecord, want: Attachment, req: SandboxRequest): EndpointRecord {
@@ -853,9 +866,78 @@ export class NetworkService {
     return conf;
   }
 
-  /** Tears a container's network down (exit, stop, failed start, remove). Idempotent. */
+  /**
+   * Tears a container's network down (exit, stop, failed start, remove). Idempotent.
+   *
+   * A sandbox of bridge endpoints without published ports goes fast: its namespace is unmounted
+   * (the kernel then destroys the namespace and its veth pairs on its own, off this thread), its
+   * names stop resolving at once, and its addresses stay allocated until the host ends of its
+   * veths are gone, so no new container gets an address (and MAC) still on a bridge port. Deleting
+   * the veths here would hold the exit report for tens of milliseconds of kernel work.
+   */
   tearDown(containerId: string): Promise<void> {
-    return this.serial(() => this.tearDownNow(containerId));
+    return this.serial(async () => {
+      const sb = this.sandboxes.get(containerId);
+      const wants = this.attachments.get(containerId) ?? {};
+      // a fixed address must be free again when the container restarts: those wait for the kernel
+      const fixed = sb?.endpoints.some((e) => wants[e.networkId]?.ipv4 || wants[e.networkId]?.ipv6);
+      if (!sb || sb.ports.length || fixed || sb.endpoints.some((e) => e.cni || !e.hostVeth)) return this.tearDownNow(containerId);
+      for (const h of this.held.get(containerId) ?? []) h.close();
+      this.held.delete(containerId);
+      try {
+        await removeNetns(sb.netns);
+      } catch (err) {
+        this.log(`unmounting the namespace of ${containerId}: ${(err as Error).message}; removing its veths`);
+        return this.tearDownNow(containerId);
+      }
+      this.sandboxes.delete(containerId);
+      await rm(path.join(this.root, "sandboxes", `${containerId}.json`), { force: true });
+      this.releaseWhenGone(sb);
+      for (const ep of sb.endpoints) {
+        const n = this.networks.get(ep.networkId);
+        if (n) this.emit("disconnect", n, { container: containerId });
+      }
+    });
+  }
+
+  /** Releases a torn-down sandbox's addresses once the kernel has removed its host veths (deletes them itself after a while). */
+  private releaseWhenGone(sb: SandboxRecord): void {
+    const started = Date.now();
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    this.releasing.add(finished);
+    const freeAddresses = () => {
+      for (const ep of sb.endpoints) {
+        const n = this.networks.get(ep.networkId);
+        for (const ip of [ep.ipv4, ep.ipv6]) {
+          const pool = n && ip ? this.poolFor(n, ip) : undefined;
+          if (pool && ip) release(pool, ip);
+        }
+      }
+    };
+    const check = () => {
+      const nl = Netlink.open();
+      let left: string[];
+      try {
+        left = sb.endpoints.map((e) => e.hostVeth!).filter((v) => nl.link(v) !== undefined);
+        if (left.length && Date.now() - started > 2000) {
+          for (const v of left) nl.deleteLink(v);
+          left = [];
+        }
+      } catch (err) {
+        this.log(`removing the veths of ${sb.containerId}: ${(err as Error).message}`);
+        left = [];
+      } finally {
+        nl.close();
+      }
+      if (left.length) setTimeout(check, 10).unref();
+      else {
+        freeAddresses();
+        this.releasing.delete(finished);
+        done();
+      }
+    };
+    setTimeout(check, 5).unref();
   }
 
   private async tearDownNow(containerId: string): Promise<void> {
@@ -1030,6 +1112,7 @@ export class NetworkService {
   /** Removes everything this instance made on the host: sandboxes, bridges, the firewall (tests, uninstall). */
   uninstall(): Promise<void> {
     return this.serial(async () => {
+      await Promise.all([...this.releasing]);
       for (const id of [...this.sandboxes.keys()]) await this.tearDownNow(id);
       for (const n of this.networks.values()) if (n.bridge) this.deleteLinkQuiet(n.bridge);
       await this.firewall.remove();

@@ -45,7 +45,7 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
 
   before(async () => {
     h = await setupNetwork();
-    subs = freeSubnets(6, [h.bridgeSubnet]);
+    subs = freeSubnets(7, [h.bridgeSubnet]);
   });
   after(async () => {
     await h?.cleanup();
@@ -149,6 +149,35 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     const auto = JSON.parse(await h.ok(["network", "inspect", "auto6"]))[0];
     assert.match(auto.IPAM.Config[1].Subnet, /^fd[0-9a-f]{2}:[0-9a-f:]+\/64$/);
     await h.ok(["network", "rm", "auto6"]);
+  });
+
+  it("exits do not wait for veth deletion; addresses come back (eight runs on a /29), a fixed address at once; nothing is left", async () => {
+    // a /29: five container addresses, so eight runs in a row need released ones
+    const small = subs[6]!.replace(/0\/24$/, "0/29");
+    await h.ok(["network", "create", "--subnet", small, "small"]);
+    const bridge = `br-${JSON.parse(await h.ok(["network", "inspect", "small"]))[0].Id.slice(0, 12)}`;
+    const ports = () => {
+      const nl = Netlink.open();
+      try {
+        const index = nl.link(bridge)?.index;
+        return nl.links().filter((l) => index !== undefined && l.master === index).map((l) => l.name);
+      } finally {
+        nl.close();
+      }
+    };
+    for (let i = 0; i < 8; i++) await h.ok(["run", "--rm", "--network", "small", "busybox", "true"]);
+    // a fixed address is free again as soon as its container is gone
+    const fixed = ip(subs[6]!, 3);
+    await h.ok(["run", "-d", "--name", "fx1", "--network", "small", "--ip", fixed, "busybox", "sleep", "60"]);
+    await h.ok(["rm", "-f", "fx1"]);
+    await h.ok(["run", "-d", "--name", "fx2", "--network", "small", "--ip", fixed, "busybox", "sleep", "60"]);
+    assert.equal(JSON.parse(await h.ok(["inspect", "fx2"]))[0].NetworkSettings.Networks.small.IPAddress, fixed);
+    await h.ok(["rm", "-f", "fx2"]);
+    for (let i = 0; i < 300 && ports().length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(ports(), [], "no veth is left on the bridge");
+    assert.deepEqual(readdirSync(h.netnsDir), []);
+    assert.deepEqual(readdirSync(path.join(h.root, "network", "sandboxes")), []);
+    await h.ok(["network", "rm", "small"]);
   });
 
   it("network ls --format/-q/--no-trunc/filters and network inspect -f print what the docker CLI prints", async () => {
