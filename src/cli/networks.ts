@@ -89,7 +89,7 @@ function networkTemplate(tmpl: Template, doc: unknown): string {
 const USAGE = `usage: cove network COMMAND
   create [--driver D] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal] [--ipv6] [--attachable] [-o k=v] [--label k=v] NAME
   ls [-q] [--no-trunc] [-f key=value] [--format T]     inspect [-f T] NETWORK...       rm NETWORK...      prune [-f]
-  connect [--alias A] [--ip IP] [--ip6 IP] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
+  connect [--alias A] [--ip IP] [--ip6 IP] [--link-local-ip IP] [--link C:A] [--driver-opt k=v] [--gw-priority N] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
 
 /** Splits "--flag value", "--flag=value" and bare arguments. */
 function parse(argv: string[], valued: Set<string>): { flags: Map<string, string[]>; args: string[] } {
@@ -202,10 +202,32 @@ export async function networkMain(argv: string[], client: EngineClient): Promise
         return 0;
       }
       case "connect": {
-        const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link"]));
+        const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link", "--link-local-ip", "--driver-opt", "--gw-priority"]));
         if (args.length !== 2) throw new Error('"network connect" requires exactly 2 arguments');
-        const ipam = { ...(flags.get("--ip") ? { IPv4Address: flags.get("--ip")![0] } : {}), ...(flags.get("--ip6") ? { IPv6Address: flags.get("--ip6")![0] } : {}) };
-        const EndpointConfig = { Aliases: flags.get("--alias") ?? null, IPAMConfig: Object.keys(ipam).length ? ipam : null, Links: flags.get("--link") ?? null };
+        const ipam: Record<string, unknown> = {};
+        if (flags.get("--ip")) ipam.IPv4Address = flags.get("--ip")!.at(-1);
+        if (flags.get("--ip6")) ipam.IPv6Address = flags.get("--ip6")!.at(-1);
+        if (flags.get("--link-local-ip")) ipam.LinkLocalIPs = flags.get("--link-local-ip");
+        const gw = flags.get("--gw-priority")?.at(-1) ?? "0";
+        if (!/^-?\d+$/.test(gw)) throw new Error(`invalid argument "${gw}" for "--gw-priority" flag: strconv.ParseInt: parsing "${gw}": invalid syntax`);
+        // the docker CLI's EndpointSettings for connect: empty IPAMConfig, Aliases and DriverOpts are sent as {} and []
+        const EndpointConfig = {
+          IPAMConfig: ipam,
+          Links: flags.get("--link") ?? null,
+          Aliases: flags.get("--alias") ?? [],
+          MacAddress: "",
+          DriverOpts: kv(flags.get("--driver-opt")),
+          GwPriority: Number(gw),
+          NetworkID: "",
+          EndpointID: "",
+          Gateway: "",
+          IPAddress: "",
+          IPPrefixLen: 0,
+          IPv6Gateway: "",
+          GlobalIPv6Address: "",
+          GlobalIPv6PrefixLen: 0,
+          DNSNames: null,
+        };
         await client.json("POST", `/networks/${encodeURIComponent(args[0]!)}/connect`, { body: { Container: args[1], EndpointConfig } });
         return 0;
       }

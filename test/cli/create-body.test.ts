@@ -21,6 +21,18 @@ function docker(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   });
 }
 
+/** The real `cove` entry (network commands are dispatched there), against DOCKER_HOST. */
+function coveMain(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
+  const main = path.join(path.dirname(new URL(import.meta.url).pathname), "../../src/cli/main.js");
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stderr: Buffer.concat(err).toString() }));
+  });
+}
+
 const { access } = await import("node:fs/promises");
 const skip = await access(DOCKER).then(
   () => undefined,
@@ -101,6 +113,28 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
   for (const args of cases) {
     it(args.join(" "), async () => {
       await compare(args);
+    });
+  }
+
+  // network connect/disconnect bodies
+  for (const args of [
+    ["network", "connect", "--alias", "a", "--alias", "b", "--ip", "10.0.0.2", "--ip6", "fd::2", "--link-local-ip", "169.254.0.5", "--link", "c:d", "--driver-opt", "k=v", "--gw-priority", "4", "net1", "ctr"],
+    ["network", "connect", "net1", "ctr"],
+    ["network", "disconnect", "-f", "net1", "ctr"],
+    ["network", "disconnect", "net1", "ctr"],
+  ]) {
+    it(args.join(" "), async () => {
+      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && /\/networks\//.test(r.url));
+      let mark = server.requests.length;
+      await docker(args, env);
+      const d = posts(mark);
+      mark = server.requests.length;
+      const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
+      const mine = posts(mark);
+      assert.equal(d.length, 1);
+      assert.equal(mine.length, 1, c.stderr);
+      assert.equal(mine[0]!.url, d[0]!.url);
+      assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
     });
   }
 
