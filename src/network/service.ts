@@ -348,7 +348,7 @@ export class NetworkService {
   }
 
   private resource(n: NetworkRecord): NetworkResource {
-    const { bridge: _b, mtu: _m, pools: _p, ...doc } = n;
+    const { bridge: _b, mtu: _m, pools: _p, userSubnets: _u, ...doc } = n;
     const containers: Record<string, NetworkContainer> = {};
     for (const sb of this.sandboxes.values()) {
       for (const ep of sb.endpoints) {
@@ -423,6 +423,7 @@ export class NetworkService {
       rec.EnableIPv6 = !!req.EnableIPv6;
       rec.Labels = { ...(req.Labels ?? {}) };
       rec.IPAM.Options = req.IPAM?.Options ? { ...req.IPAM.Options } : {};
+      rec.userSubnets = false;
       const mtuText = options[MTU_OPT];
       if (mtuText !== undefined) {
         const mtu = Number(mtuText);
@@ -449,6 +450,7 @@ export class NetworkService {
           throw invalid(`Invalid subnet ${c.Subnet} : invalid CIDR address: ${c.Subnet}`, { code: "network.cidr-invalid" });
         }
         const pool = makePool(c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses);
+        rec.userSubnets = true;
         shown.set(pool, { Subnet: pool.subnet, ...(pool.ipRange ? { IPRange: pool.ipRange } : {}), ...(c.Gateway ? { Gateway: pool.gateway } : {}), ...(pool.aux ? { AuxiliaryAddresses: { ...pool.aux } } : {}) });
         const cidr = parseCidr(pool.subnet);
         if (cidr.family === 6 && !rec.EnableIPv6) rec.EnableIPv6 = true;
@@ -626,9 +628,9 @@ export class NetworkService {
     const aliases = cfg.Aliases ?? [];
     const ipv4 = cfg.IPAMConfig?.IPv4Address;
     const ipv6 = cfg.IPAMConfig?.IPv6Address;
-    if ((ipv4 || ipv6) && (n.Name === "bridge" || (n.Driver === "bridge" && !n.IPAM.Config?.some((c) => c.Subnet) ))) {
-      throw invalid("user specified IP address is supported on user defined networks only", { code: "network.ip-default" });
-    }
+    if ((ipv4 || ipv6) && PREDEFINED.has(n.Name)) throw invalid("user specified IP address is supported on user defined networks only", { code: "network.ip-default" });
+    // records written before userSubnets existed keep accepting fixed addresses
+    if ((ipv4 || ipv6) && n.userSubnets === false) throw invalid("user specified IP address is supported only when connecting to networks with user configured subnets", { code: "network.ip-auto-subnet" });
     if (aliases.length && n.Name === "bridge") throw invalid("network-scoped alias is supported only for containers in user defined networks", { code: "network.alias-default" });
     if (ipv4) {
       const p = parseIp(ipv4);

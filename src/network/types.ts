@@ -61,6 +61,8 @@ export interface NetworkRecord extends Omit<NetworkResource, "Containers"> {
   mtu?: number;
   /** One pool per subnet; allocations are rebuilt from the sandboxes at load. */
   pools: PoolState[];
+  /** Whether the user gave the subnets (a fixed --ip needs that, as in Docker). */
+  userSubnets?: boolean;
 }
 
 /** EndpointSettings in container inspect and in NetworkingConfig.EndpointsConfig. */

@@ -125,6 +125,22 @@ describe("network behaviour against dockerd", { skip }, () => {
     }
   });
 
+  it("a fixed --ip on a network whose subnet the daemon chose fails the same way", async () => {
+    for (const r of await both(() => ["network", "create", "pauto"])) assert.equal(r.code, 0, r.stderr);
+    try {
+      // dockerd 20.10 refuses at start (a created container stays behind); cove refuses at create, as Docker 25 and later do
+      const [c, d] = await both(() => ["run", "--name", "pfix", "--network", "pauto", "--ip", "10.250.0.5", "busybox", "true"]);
+      assert.notEqual(d.code, 0);
+      assert.equal(c.code, d.code);
+      assert.equal(c.stderr.split("\n")[0], d.stderr.split("\n")[0]);
+      const [cc] = await both(() => ["ps", "-aq", "-f", "name=pfix"]);
+      assert.equal(cc.stdout, "", "cove made no container");
+    } finally {
+      await both(() => ["rm", "-f", "pfix"]);
+      await both(() => ["network", "rm", "pauto"]);
+    }
+  });
+
   it("network rm of a network in use fails the same way and changes nothing", async () => {
     const [c, d] = await both(() => ["network", "rm", "pn"]);
     assert.equal(c.code, d.code);
