@@ -20,7 +20,7 @@ import { createHash, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
+import net, { isIP } from "node:net";
 import path from "node:path";
 import { conflict, CoveError, type ErrorDetails, invalid, isErrno, notFound, systemError, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
@@ -643,6 +643,10 @@ export class NetworkService {
       if (!this.poolFor(n, ipv6)) throw invalid(`no configured subnet or ip-range contain the IP address ${ipv6}`, { code: "network.ip-outside" });
       a.ipv6 = ipv6;
     }
+    for (const ll of cfg.IPAMConfig?.LinkLocalIPs ?? []) {
+      if (typeof ll !== "string" || !isIP(ll)) throw invalid(`invalid link-local IP address: ${String(ll)}`, { code: "network.ip-invalid" });
+    }
+    if (cfg.IPAMConfig?.LinkLocalIPs?.length) a.linkLocal = [...cfg.IPAMConfig.LinkLocalIPs];
     if (aliases.length) a.aliases = [...aliases];
     if (cfg.Links?.length) a.links = [...cfg.Links];
     if (cfg.MacAddress) {
@@ -831,6 +835,7 @@ export class NetworkService {
       if (!link) throw systemError(`${ep.ifName} is missing in the container's namespace`, { code: "network.veth" });
       if (ep.ipv4) inner.addAddress(link.index, ep.ipv4, ep.ipv4Prefix!);
       if (ep.ipv6) inner.addAddress(link.index, ep.ipv6, ep.ipv6Prefix!);
+      for (const ll of this.attachments.get(sb.containerId)?.[n.Id]?.linkLocal ?? []) inner.addAddress(link.index, ll, isIP(ll) === 4 ? 16 : 64);
       inner.setUp(ep.ifName);
       if (isDefaultRoute && !live) {
         if (ep.gateway) inner.addRoute({ gateway: ep.gateway, oif: link.index });
@@ -1310,7 +1315,7 @@ function dnsNetwork(n: NetworkRecord): DnsNetwork {
 }
 
 function endpointView(networkId: string, ep: EndpointRecord | undefined, want: Attachment): EndpointSettings {
-  const ipam = want.ipv4 || want.ipv6 ? { ...(want.ipv4 ? { IPv4Address: want.ipv4 } : {}), ...(want.ipv6 ? { IPv6Address: want.ipv6 } : {}) } : null;
+  const ipam = want.ipv4 || want.ipv6 || want.linkLocal?.length ? { ...(want.ipv4 ? { IPv4Address: want.ipv4 } : {}), ...(want.ipv6 ? { IPv6Address: want.ipv6 } : {}), ...(want.linkLocal?.length ? { LinkLocalIPs: [...want.linkLocal] } : {}) } : null;
   return {
     IPAMConfig: ipam,
     Links: want.links?.length ? [...want.links] : null,

@@ -115,6 +115,8 @@ export interface Attachment {
   aliases?: string[];
   ipv4?: string;
   ipv6?: string;
+  /** --link-local-ip: extra addresses on the interface, outside IPAM. */
+  linkLocal?: string[];
   links?: string[];
   macAddress?: string;
   driverOpts?: Record<string, string>;

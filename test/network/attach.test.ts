@@ -51,7 +51,7 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     await h?.cleanup();
   });
 
-  it("live connect adds the interface, the default route and the /etc/hosts entry; disconnect removes them", async () => {
+  it("live connect adds the interface, link-local addresses, the default route and the /etc/hosts entry; disconnect removes them", async () => {
     const [internal, egress] = subs as [string, string];
     await h.ok(["network", "create", "--internal", "--subnet", internal, "lc-in"]);
     await h.ok(["network", "create", "--subnet", egress, "lc-out"]);
@@ -61,7 +61,12 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     assert.doesNotMatch(await routes(), /^default/m, "an internal network gives no default route");
     await h.ok(["exec", "lc", "sh", "-c", "echo '10.0.0.9 mine' >> /etc/hosts"]);
 
-    await h.ok(["network", "connect", "--ip", ip(egress, 7), "lc-out", "lc"]);
+    await h.ok(["network", "connect", "--ip", ip(egress, 7), "--link-local-ip", "169.254.33.7", "lc-out", "lc"]);
+    assert.match(await h.ok(["exec", "lc", "ip", "addr", "show", "eth1"]), /inet 169\.254\.33\.7\/16 /);
+    assert.deepEqual(JSON.parse(await h.ok(["inspect", "lc"]))[0].NetworkSettings.Networks["lc-out"].IPAMConfig, { IPv4Address: ip(egress, 7), LinkLocalIPs: ["169.254.33.7"] });
+    const badLinkLocal = await h.docker(["run", "--rm", "--network", "lc-out", "--link-local-ip", "not-an-ip", "busybox", "true"]);
+    assert.equal(badLinkLocal.code, 125);
+    assert.match(badLinkLocal.stderr, /invalid link-local IP address: not-an-ip/);
     assert.match(await routes(), new RegExp(`^default via ${ip(egress, 1).replace(/\./g, "\\.")} dev eth1`, "m"));
     assert.match(await hosts(), new RegExp(`^${ip(egress, 7).replace(/\./g, "\\.")}\\tlchost$`, "m"));
     assert.match(await hosts(), /^10\.0\.0\.9 mine$/m, "lines the container added stay");
