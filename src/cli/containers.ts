@@ -21,6 +21,7 @@ import { familiarString, parseNormalizedNamed, tagNameOnly } from "../images/ref
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, tabwrite, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
 import { DEFAULT_DETACH_KEYS, EscapeProxy, makeRaw, monitorTtySize, parseDetachKeys, proxySignals, terminalSize } from "./terminal.js";
+import { networkingConfig } from "./network-opts.js";
 import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, truncateID } from "./units.js";
 
 // ---- context and I/O ---------------------------------------------------------------------------
@@ -328,20 +329,26 @@ const RUN_FLAGS = {
   hostname: { type: "string", short: "h", valueName: "string", description: "Container host name" },
   init: { type: "bool", description: "Run an init inside the container that forwards signals and reaps processes" },
   interactive: { type: "bool", short: "i", description: "Keep STDIN open even if not attached" },
+  ip: { type: "string", valueName: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
+  ip6: { type: "string", valueName: "string", description: "IPv6 address (e.g., 2001:db8::33)" },
   ipc: { type: "string", valueName: "string", description: "IPC mode to use" },
   label: { type: "list", short: "l", valueName: "list", description: "Set meta data on a container" },
   "label-file": { type: "list", valueName: "list", description: "Read in a line delimited file of labels" },
   link: { type: "list", valueName: "list", description: "Add link to another container" },
+  "link-local-ip": { type: "list", valueName: "list", description: "Container IPv4/IPv6 link-local addresses" },
   "log-driver": { type: "string", valueName: "string", description: "Logging driver for the container" },
   "log-opt": { type: "list", valueName: "list", description: "Log driver options" },
+  "mac-address": { type: "string", valueName: "string", description: "Container MAC address (e.g., 92:d0:c6:0a:29:33)" },
   memory: { type: "string", short: "m", valueName: "bytes", description: "Memory limit" },
   "memory-reservation": { type: "string", valueName: "bytes", description: "Memory soft limit" },
   "memory-swap": { type: "string", valueName: "bytes", description: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
   "memory-swappiness": { type: "int", valueName: "int", default: -1, description: "Tune container memory swappiness (0 to 100) (default -1)" },
   mount: { type: "list", valueName: "mount", description: "Attach a filesystem mount to the container" },
   name: { type: "string", valueName: "string", description: "Assign a name to the container" },
-  network: { type: "string", valueName: "network", description: "Connect a container to a network" },
-  net: { type: "string", valueName: "network", hidden: true },
+  network: { type: "list", valueName: "network", description: "Connect a container to a network" },
+  "network-alias": { type: "list", valueName: "list", description: "Add network-scoped alias for the container" },
+  net: { type: "list", valueName: "network", hidden: true },
+  "net-alias": { type: "list", valueName: "list", hidden: true },
   "no-healthcheck": { type: "bool", description: "Disable any container-specified HEALTHCHECK" },
   "oom-kill-disable": { type: "bool", description: "Disable OOM Killer" },
   "oom-score-adj": { type: "int", valueName: "int", description: "Tune host's OOM preferences (-1000 to 1000)" },
@@ -377,27 +384,6 @@ const RUN_FLAGS = {
 } as const satisfies FlagSpecs;
 
 type RunFlags = Parsed<typeof RUN_FLAGS>;
-
-/** Empty EndpointSettings as the v28 CLI marshals it for the implicit "default" network. */
-function emptyEndpoint(): Record<string, unknown> {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: "",
-    DriverOpts: null,
-    GwPriority: 0,
-    NetworkID: "",
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
-}
 
 function normalizeCaps(caps: readonly string[]): string[] {
   const out: string[] = [];
@@ -771,7 +757,10 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
     throw new UsageError(`invalid argument "${flags["security-opt"].join(",")}" for "--security-opt" flag: ${(err as Error).message}`, "run");
   }
   const [capAdd, capDrop] = effectiveCaps(flags["cap-add"], flags["cap-drop"]);
-  const network = flags.network ?? flags.net;
+  const network = networkingConfig(
+    { network: [...flags.network, ...flags.net], aliases: [...flags["network-alias"], ...flags["net-alias"]], links: flags.link, ip: flags.ip ?? "", ip6: flags.ip6 ?? "", mac: flags["mac-address"] ?? "", linkLocal: flags["link-local-ip"] },
+    "run",
+  );
 
   let entrypoint: string[] | null = null;
   if (flags.entrypoint !== undefined && flags.entrypoint !== "") entrypoint = [flags.entrypoint];
@@ -810,7 +799,7 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
     Binds: binds.length ? binds : null,
     ContainerIDFile: flags.cidfile ?? "",
     LogConfig: { Type: flags["log-driver"] ?? "", Config: logOpts },
-    NetworkMode: network ?? "default",
+    NetworkMode: network.mode,
     PortBindings: ports.bindings,
     RestartPolicy: restart,
     AutoRemove: flags.rm,
@@ -885,7 +874,7 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
   if (flags["security-opt"].includes("systempaths=unconfined")) Object.assign(hostConfig, { MaskedPaths: [], ReadonlyPaths: [] });
   if (set.has("init")) hostConfig.Init = flags.init;
 
-  const networking = { EndpointsConfig: network === undefined ? { default: emptyEndpoint() } : {} };
+  const networking = { EndpointsConfig: network.endpoints };
   const body: Record<string, unknown> = { ...config, HostConfig: hostConfig, NetworkingConfig: networking };
   const req: CreateRequest = { body };
   if (flags.name !== undefined && flags.name !== "") req.name = flags.name;
@@ -1758,7 +1747,7 @@ const portCommand = command({ name: "port", usage: "cove port CONTAINER [PRIVATE
     const [port, protoArg] = args[1].split("/") as [string, string | undefined];
     const proto = protoArg ?? "tcp";
     const bindings = ports[`${port}/${proto}`];
-    if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${port}/${proto}' published for ${args[0]}`);
+    if (!bindings || bindings.length === 0) throw new CliError(`Error: No public port '${args[1]}' published for ${args[0]}`);
     for (const b of bindings) run.out(fmt(b) + "\n");
     return 0;
   }

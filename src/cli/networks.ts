@@ -2,19 +2,94 @@
 // (the table of `network ls`, JSON of `inspect`, ids/names printed as the docker CLI prints them).
 
 import type { EngineClient } from "../client/engine.js";
+import { invalid } from "../common/errors.js";
+import type { NetworkResource } from "../network/types.js";
 import { errorLine } from "./containers.js";
+import { parseFilters } from "./flags.js";
+import { formatRows, formatValue, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 
-interface NetworkSummary {
-  Id: string;
-  Name: string;
-  Driver: string;
-  Scope: string;
+/** A row of `network ls` (docker's networkContext). */
+export class NetworkRow {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.networkContext" });
+  }
+
+  constructor(
+    private readonly n: NetworkResource,
+    private readonly noTrunc: boolean,
+  ) {}
+
+  get ID(): string {
+    return this.noTrunc ? this.n.Id : this.n.Id.slice(0, 12);
+  }
+  get Name(): string {
+    return this.n.Name;
+  }
+  get Driver(): string {
+    return this.n.Driver;
+  }
+  get Scope(): string {
+    return this.n.Scope;
+  }
+  get IPv4(): string {
+    return String(this.n.EnableIPv4 ?? true);
+  }
+  get IPv6(): string {
+    return String(this.n.EnableIPv6);
+  }
+  get Internal(): string {
+    return String(this.n.Internal);
+  }
+  get Labels(): string {
+    return Object.entries(this.n.Labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+  }
+  Label(name: string): string {
+    return this.n.Labels?.[name] ?? "";
+  }
+  get CreatedAt(): string {
+    return formatValue(new Date(this.n.Created));
+  }
+
+  [MARSHAL_JSON](): string {
+    const obj: Record<string, unknown> = {};
+    for (const f of ["CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope"]) obj[f] = (this as unknown as Record<string, unknown>)[f];
+    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
+  }
+}
+
+export const NETWORK_HEADERS = { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" };
+const NETWORK_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+/** docker's sortorder.NaturalLess: digit runs compare as numbers. */
+function naturalLess(a: string, b: string): number {
+  const re = /(\d+|\D+)/g;
+  const pa = a.match(re) ?? [];
+  const pb = b.match(re) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y) || x.length - y.length;
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+/** Runs an inspect template over a network's JSON (maps as Go's map[string]interface{}). */
+function networkTemplate(tmpl: Template, doc: unknown): string {
+  try {
+    return tmpl.execute(JSON.parse(JSON.stringify(doc)) as unknown, undefined, { objectsAsMaps: true });
+  } catch (err) {
+    throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.exec" });
+  }
 }
 
 const USAGE = `usage: cove network COMMAND
   create [--driver D] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal] [--ipv6] [--attachable] [-o k=v] [--label k=v] NAME
-  ls [-q] [-f key=value]     inspect NETWORK...       rm NETWORK...      prune [-f] [--filter]
-  connect [--alias A] [--ip IP] [--ip6 IP] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
+  ls [-q] [--no-trunc] [-f key=value] [--format T]     inspect [-f T] NETWORK...       rm NETWORK...      prune [-f] [--filter]
+  connect [--alias A] [--ip IP] [--ip6 IP] [--link-local-ip IP] [--link C:A] [--driver-opt k=v] [--gw-priority N] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
 
 /** Splits "--flag value", "--flag=value" and bare arguments. */
 function parse(argv: string[], valued: Set<string>): { flags: Map<string, string[]>; args: string[] } {
@@ -69,35 +144,42 @@ export async function networkMain(argv: string[], client: EngineClient): Promise
       case "ls":
       case "list": {
         const { flags } = parse(rest, new Set(["-f", "--filter", "--format"]));
-        const filters: Record<string, string[]> = {};
-        for (const f of [...(flags.get("-f") ?? []), ...(flags.get("--filter") ?? [])]) {
-          const eq = f.indexOf("=");
-          (filters[f.slice(0, eq)] ??= []).push(f.slice(eq + 1));
-        }
-        const list = await client.json<NetworkSummary[]>("GET", "/networks", { query: { filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
-        if (flags.has("-q") || flags.has("--quiet")) {
-          for (const n of list) process.stdout.write(`${n.Id.slice(0, 12)}\n`);
-          return 0;
-        }
-        const rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"], ...list.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope])];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows) process.stdout.write(`${r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]! + 3) : c)).join("")}\n`);
+        const filters = parseFilters([...(flags.get("-f") ?? []), ...(flags.get("--filter") ?? [])], "network ls");
+        const list = await client.json<NetworkResource[]>("GET", "/networks", { query: { filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+        list.sort((a, b) => naturalLess(a.Name, b.Name));
+        const quiet = flags.has("-q") || flags.has("--quiet");
+        const rows = list.map((n) => new NetworkRow(n, flags.has("--no-trunc")));
+        let format = flags.get("--format")?.at(-1);
+        if (quiet && (format === undefined || format === "" || format === "table")) format = "{{.ID}}";
+        process.stdout.write(formatRows(format, rows, NETWORK_TABLE, NETWORK_HEADERS));
         return 0;
       }
       case "inspect": {
-        const { args } = parse(rest, new Set(["-f", "--format"]));
+        const { flags, args } = parse(rest, new Set(["-f", "--format"]));
+        if (args.length === 0) throw new Error('"network inspect" requires at least 1 argument');
+        const format = flags.get("--format")?.at(-1) ?? flags.get("-f")?.at(-1);
+        let tmpl: Template | undefined;
+        if (format !== undefined && format !== "" && format !== "json") {
+          try {
+            tmpl = parseTemplate(format);
+          } catch (err) {
+            throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
+          }
+        }
         const docs: unknown[] = [];
-        let code = 0;
+        const errors: string[] = [];
         for (const a of args) {
           try {
             docs.push(await client.json("GET", `/networks/${encodeURIComponent(a)}`));
           } catch (err) {
-            process.stderr.write(`${errorLine(err)}\n`);
-            code = 1;
+            errors.push(errorLine(err));
           }
         }
-        process.stdout.write(`${JSON.stringify(docs, null, 4)}\n`);
-        return code;
+        if (tmpl) for (const d of docs) process.stdout.write(`${networkTemplate(tmpl, d)}\n`);
+        else if (format === "json") process.stdout.write(`${JSON.stringify(docs)}\n`);
+        else process.stdout.write(`${docs.length ? JSON.stringify(docs, null, 4) : "[]"}\n`);
+        for (const e of errors) process.stderr.write(`${e}\n`);
+        return errors.length ? 1 : 0;
       }
       case "rm":
       case "remove": {
@@ -115,10 +197,32 @@ export async function networkMain(argv: string[], client: EngineClient): Promise
         return code;
       }
       case "connect": {
-        const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link"]));
+        const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link", "--link-local-ip", "--driver-opt", "--gw-priority"]));
         if (args.length !== 2) throw new Error('"network connect" requires exactly 2 arguments');
-        const ipam = { ...(flags.get("--ip") ? { IPv4Address: flags.get("--ip")![0] } : {}), ...(flags.get("--ip6") ? { IPv6Address: flags.get("--ip6")![0] } : {}) };
-        const EndpointConfig = { Aliases: flags.get("--alias") ?? null, IPAMConfig: Object.keys(ipam).length ? ipam : null, Links: flags.get("--link") ?? null };
+        const ipam: Record<string, unknown> = {};
+        if (flags.get("--ip")) ipam.IPv4Address = flags.get("--ip")!.at(-1);
+        if (flags.get("--ip6")) ipam.IPv6Address = flags.get("--ip6")!.at(-1);
+        if (flags.get("--link-local-ip")) ipam.LinkLocalIPs = flags.get("--link-local-ip");
+        const gw = flags.get("--gw-priority")?.at(-1) ?? "0";
+        if (!/^-?\d+$/.test(gw)) throw new Error(`invalid argument "${gw}" for "--gw-priority" flag: strconv.ParseInt: parsing "${gw}": invalid syntax`);
+        // the docker CLI's EndpointSettings for connect: empty IPAMConfig, Aliases and DriverOpts are sent as {} and []
+        const EndpointConfig = {
+          IPAMConfig: ipam,
+          Links: flags.get("--link") ?? null,
+          Aliases: flags.get("--alias") ?? [],
+          MacAddress: "",
+          DriverOpts: kv(flags.get("--driver-opt")),
+          GwPriority: Number(gw),
+          NetworkID: "",
+          EndpointID: "",
+          Gateway: "",
+          IPAddress: "",
+          IPPrefixLen: 0,
+          IPv6Gateway: "",
+          GlobalIPv6Address: "",
+          GlobalIPv6PrefixLen: 0,
+          DNSNames: null,
+        };
         await client.json("POST", `/networks/${encodeURIComponent(args[0]!)}/connect`, { body: { Container: args[1], EndpointConfig } });
         return 0;
       }

@@ -1422,7 +1422,7 @@ export class ContainerService {
   }
 
   private networkSettings(c: Live, mode: string): NetworkSettings {
-    if (this.network) return this.network.settings(c.rec.ID, mode, c.rec.State.Running);
+    if (this.network) return this.network.settings(c.rec.ID, mode, c.rec.State.Running, c.rec.Config.ExposedPorts ?? undefined);
     const networks: Record<string, EndpointSettings> = {};
     if (!mode.startsWith("container:")) networks[mode] = emptyEndpoint();
     return {

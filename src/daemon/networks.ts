@@ -51,7 +51,7 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
     if (typeof ref !== "string" || ref === "") throw invalid("no container specified: Container is empty", { code: "network.container" });
     const network = svc.find(c.params.id!);
     const ctr = await ctx.containers.inspect(ref);
-    await svc.connect(network.Id, { id: ctr.Id, name: ctr.Name, running: ctr.State.Running, mode: ctr.HostConfig.NetworkMode ?? "bridge" }, (body.EndpointConfig ?? {}) as Partial<EndpointSettings>);
+    await svc.connect(network.Id, { id: ctr.Id, name: ctr.Name, running: ctr.State.Running, mode: ctr.HostConfig.NetworkMode ?? "bridge", hostsPath: ctr.HostsPath, hostname: ctr.Config.Hostname ?? "" }, (body.EndpointConfig ?? {}) as Partial<EndpointSettings>);
     sendEmpty(c.res, 200);
   });
 
@@ -61,7 +61,7 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
     if (typeof ref !== "string" || ref === "") throw invalid("no container specified: Container is empty", { code: "network.container" });
     const network = svc.find(c.params.id!);
     const ctr = await ctx.containers.inspect(ref);
-    await svc.disconnect(network.Id, { id: ctr.Id, name: ctr.Name }, body.Force === true);
+    await svc.disconnect(network.Id, { id: ctr.Id, name: ctr.Name, hostsPath: ctr.HostsPath, hostname: ctr.Config.Hostname ?? "" }, body.Force === true);
     sendEmpty(c.res, 200);
   });
 }

@@ -20,7 +20,7 @@ import { createHash, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
+import net, { isIP } from "node:net";
 import path from "node:path";
 import { conflict, CoveError, type ErrorDetails, invalid, isErrno, notFound, systemError, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
@@ -29,7 +29,7 @@ import { DEFAULT_CNI_PATH, findPlugin, invokeCni } from "./cni.js";
 import { Firewall, checkHostIp, ip6tablesAvailable, isAnyAddress, type FirewallNetwork, type FirewallPort } from "./firewall.js";
 import { allocate, chooseSubnet, overlaps, formatCidr, macFromIp, makePool, parseCidr, parseIp, randomMac, randomUlaSubnet, release, type Cidr, type PoolState } from "./ipam.js";
 import { AF_INET, AF_INET6, Netlink, netlinkFailure } from "./netlink.js";
-import type { Attachment, EndpointRecord, EndpointSettings, NetworkContainer, NetworkCreateRequest, NetworkRecord, NetworkResource, NetworkSettings, PortBinding, PortRecord, SandboxRecord } from "./types.js";
+import type { Attachment, EndpointRecord, EndpointSettings, IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkRecord, NetworkResource, NetworkSettings, PortBinding, PortRecord, SandboxRecord } from "./types.js";
 
 export const DEFAULT_NETNS_DIR = "/run/cove/netns";
 export const DEFAULT_ROOT = "/var/lib/cove";
@@ -109,6 +109,14 @@ interface Held {
   close(): void;
 }
 
+/** A container as connect/disconnect see it; hostsPath and hostname let a live change edit its /etc/hosts. */
+export interface LiveContainer {
+  id: string;
+  name: string;
+  hostsPath?: string;
+  hostname?: string;
+}
+
 export class NetworkService {
   readonly root: string;
   readonly netnsDir: string;
@@ -117,6 +125,8 @@ export class NetworkService {
   private readonly sandboxes = new Map<string, SandboxRecord>();
   private readonly attachments = new Map<string, Record<string, Attachment>>();
   private readonly held = new Map<string, Held[]>();
+  /** Address releases waiting for the kernel to remove torn-down veths (see tearDown). */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly firewall: Firewall;
   private readonly cniPath: string[];
   private readonly dnsListeners = new Set<(action: "create" | "destroy", n: DnsNetwork) => void>();
@@ -338,7 +348,7 @@ export class NetworkService {
   }
 
   private resource(n: NetworkRecord): NetworkResource {
-    const { bridge: _b, mtu: _m, pools: _p, ...doc } = n;
+    const { bridge: _b, mtu: _m, pools: _p, userSubnets: _u, ...doc } = n;
     const containers: Record<string, NetworkContainer> = {};
     for (const sb of this.sandboxes.values()) {
       for (const ep of sb.endpoints) {
@@ -413,6 +423,7 @@ export class NetworkService {
       rec.EnableIPv6 = !!req.EnableIPv6;
       rec.Labels = { ...(req.Labels ?? {}) };
       rec.IPAM.Options = req.IPAM?.Options ? { ...req.IPAM.Options } : {};
+      rec.userSubnets = false;
       const mtuText = options[MTU_OPT];
       if (mtuText !== undefined) {
         const mtu = Number(mtuText);
@@ -425,12 +436,22 @@ export class NetworkService {
       // pools: the user's, else a free one (IPv4 always; IPv6 when enabled)
       const used = this.usedSubnets();
       const configs = req.IPAM?.Config ?? [];
+      // inspect shows what the user configured (no gateway when none was given), and the
+      // subnet and gateway the daemon chose otherwise, as Docker does
+      const shown = new Map<PoolState, IpamConfig>();
       for (const c of configs) {
         if (!c.Subnet) {
           if (c.Gateway || c.IPRange) throw invalid("a gateway or ip-range needs a subnet", { code: "network.subnet-missing" });
           continue;
         }
+        try {
+          parseCidr(c.Subnet);
+        } catch {
+          throw invalid(`Invalid subnet ${c.Subnet} : invalid CIDR address: ${c.Subnet}`, { code: "network.cidr-invalid" });
+        }
         const pool = makePool(c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses);
+        rec.userSubnets = true;
+        shown.set(pool, { Subnet: pool.subnet, ...(pool.ipRange ? { IPRange: pool.ipRange } : {}), ...(c.Gateway ? { Gateway: pool.gateway } : {}), ...(pool.aux ? { AuxiliaryAddresses: { ...pool.aux } } : {}) });
         const cidr = parseCidr(pool.subnet);
         if (cidr.family === 6 && !rec.EnableIPv6) rec.EnableIPv6 = true;
         const clash = [...this.networks.values()].find((n) => n.pools.some((p) => overlapsCidr(p.subnet, pool.subnet)));
@@ -440,7 +461,7 @@ export class NetworkService {
       }
       if (!rec.pools.some((p) => !p.subnet.includes(":"))) rec.pools.unshift(makePool(formatCidr(this.freeSubnet(used))));
       if (rec.EnableIPv6 && !rec.pools.some((p) => p.subnet.includes(":"))) rec.pools.push(makePool(formatCidr(randomUlaSubnet())));
-      rec.IPAM.Config = rec.pools.map((p) => ({ Subnet: p.subnet, ...(p.ipRange ? { IPRange: p.ipRange } : {}), Gateway: p.gateway, ...(p.aux ? { AuxiliaryAddresses: { ...p.aux } } : {}) }));
+      rec.IPAM.Config = rec.pools.map((p) => shown.get(p) ?? { Subnet: p.subnet, Gateway: p.gateway });
       if (driver === "bridge") {
         const bridge = options[BRIDGE_OPT] ?? `br-${rec.Id.slice(0, 12)}`;
         if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalid(`invalid bridge name "${bridge}": at most 15 characters of [a-zA-Z0-9_.-]`, { code: "network.bridge-name" });
@@ -607,9 +628,9 @@ export class NetworkService {
     const aliases = cfg.Aliases ?? [];
     const ipv4 = cfg.IPAMConfig?.IPv4Address;
     const ipv6 = cfg.IPAMConfig?.IPv6Address;
-    if ((ipv4 || ipv6) && (n.Name === "bridge" || (n.Driver === "bridge" && !n.IPAM.Config?.some((c) => c.Subnet) ))) {
-      throw invalid("user specified IP address is supported on user defined networks only", { code: "network.ip-default" });
-    }
+    if ((ipv4 || ipv6) && PREDEFINED.has(n.Name)) throw invalid("user specified IP address is supported on user defined networks only", { code: "network.ip-default" });
+    // records written before userSubnets existed keep accepting fixed addresses
+    if ((ipv4 || ipv6) && n.userSubnets === false) throw invalid("user specified IP address is supported only when connecting to networks with user configured subnets", { code: "network.ip-auto-subnet" });
     if (aliases.length && n.Name === "bridge") throw invalid("network-scoped alias is supported only for containers in user defined networks", { code: "network.alias-default" });
     if (ipv4) {
       const p = parseIp(ipv4);
@@ -622,6 +643,10 @@ export class NetworkService {
       if (!this.poolFor(n, ipv6)) throw invalid(`no configured subnet or ip-range contain the IP address ${ipv6}`, { code: "network.ip-outside" });
       a.ipv6 = ipv6;
     }
+    for (const ll of cfg.IPAMConfig?.LinkLocalIPs ?? []) {
+      if (typeof ll !== "string" || !isIP(ll)) throw invalid(`invalid link-local IP address: ${String(ll)}`, { code: "network.ip-invalid" });
+    }
+    if (cfg.IPAMConfig?.LinkLocalIPs?.length) a.linkLocal = [...cfg.IPAMConfig.LinkLocalIPs];
     if (aliases.length) a.aliases = [...aliases];
     if (cfg.Links?.length) a.links = [...cfg.Links];
     if (cfg.MacAddress) {
@@ -673,7 +698,7 @@ export class NetworkService {
       const sb: SandboxRecord = { containerId: req.containerId, name: req.name.startsWith("/") ? req.name : `/${req.name}`, netns: this.netnsPath(req.containerId), endpoints: [], ports: [], dns: req.dns ?? [] };
       this.sandboxes.set(sb.containerId, sb);
       try {
-        for (const n of attached) sb.endpoints.push(this.planEndpoint(sb, n, wants[n.Id] ?? {}, req));
+        for (const n of attached) sb.endpoints.push(await this.planEndpointWaiting(sb, n, wants[n.Id] ?? {}, req));
         const first = sb.endpoints.find((e) => this.networks.get(e.networkId)?.Driver === "bridge");
         const ports = first ? this.planPorts(req, first) : [];
         // held before the record: a port in use fails the start with nothing made
@@ -698,6 +723,17 @@ export class NetworkService {
         throw err;
       }
     });
+  }
+
+  /** planEndpoint, waiting once for addresses whose release waits for the kernel when the pool has none left (or the wanted one is among them). */
+  private async planEndpointWaiting(sb: SandboxRecord, n: NetworkRecord, want: Attachment, req: SandboxRequest): Promise<EndpointRecord> {
+    try {
+      return this.planEndpoint(sb, n, want, req);
+    } catch (err) {
+      if (!(err instanceof CoveError) || !["network.exhausted", "network.ip-in-use"].includes(err.code ?? "") || this.releasing.size === 0) throw err;
+      await Promise.all([...this.releasing]);
+      return this.planEndpoint(sb, n, want, req);
+    }
   }
 
   private planEndpoint(sb: SandboxRecord, n: NetworkRecord, want: Attachment, req: SandboxRequest): EndpointRecord {
@@ -799,6 +835,7 @@ export class NetworkService {
       if (!link) throw systemError(`${ep.ifName} is missing in the container's namespace`, { code: "network.veth" });
       if (ep.ipv4) inner.addAddress(link.index, ep.ipv4, ep.ipv4Prefix!);
       if (ep.ipv6) inner.addAddress(link.index, ep.ipv6, ep.ipv6Prefix!);
+      for (const ll of this.attachments.get(sb.containerId)?.[n.Id]?.linkLocal ?? []) inner.addAddress(link.index, ll, isIP(ll) === 4 ? 16 : 64);
       inner.setUp(ep.ifName);
       if (isDefaultRoute && !live) {
         if (ep.gateway) inner.addRoute({ gateway: ep.gateway, oif: link.index });
@@ -836,9 +873,78 @@ export class NetworkService {
     return conf;
   }
 
-  /** Tears a container's network down (exit, stop, failed start, remove). Idempotent. */
+  /**
+   * Tears a container's network down (exit, stop, failed start, remove). Idempotent.
+   *
+   * A sandbox of bridge endpoints without published ports goes fast: its namespace is unmounted
+   * (the kernel then destroys the namespace and its veth pairs on its own, off this thread), its
+   * names stop resolving at once, and its addresses stay allocated until the host ends of its
+   * veths are gone, so no new container gets an address (and MAC) still on a bridge port. Deleting
+   * the veths here would hold the exit report for tens of milliseconds of kernel work.
+   */
   tearDown(containerId: string): Promise<void> {
-    return this.serial(() => this.tearDownNow(containerId));
+    return this.serial(async () => {
+      const sb = this.sandboxes.get(containerId);
+      const wants = this.attachments.get(containerId) ?? {};
+      // a fixed address must be free again when the container restarts: those wait for the kernel
+      const fixed = sb?.endpoints.some((e) => wants[e.networkId]?.ipv4 || wants[e.networkId]?.ipv6);
+      if (!sb || sb.ports.length || fixed || sb.endpoints.some((e) => e.cni || !e.hostVeth)) return this.tearDownNow(containerId);
+      for (const h of this.held.get(containerId) ?? []) h.close();
+      this.held.delete(containerId);
+      try {
+        await removeNetns(sb.netns);
+      } catch (err) {
+        this.log(`unmounting the namespace of ${containerId}: ${(err as Error).message}; removing its veths`);
+        return this.tearDownNow(containerId);
+      }
+      this.sandboxes.delete(containerId);
+      await rm(path.join(this.root, "sandboxes", `${containerId}.json`), { force: true });
+      this.releaseWhenGone(sb);
+      for (const ep of sb.endpoints) {
+        const n = this.networks.get(ep.networkId);
+        if (n) this.emit("disconnect", n, { container: containerId });
+      }
+    });
+  }
+
+  /** Releases a torn-down sandbox's addresses once the kernel has removed its host veths (deletes them itself after a while). */
+  private releaseWhenGone(sb: SandboxRecord): void {
+    const started = Date.now();
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    this.releasing.add(finished);
+    const freeAddresses = () => {
+      for (const ep of sb.endpoints) {
+        const n = this.networks.get(ep.networkId);
+        for (const ip of [ep.ipv4, ep.ipv6]) {
+          const pool = n && ip ? this.poolFor(n, ip) : undefined;
+          if (pool && ip) release(pool, ip);
+        }
+      }
+    };
+    const check = () => {
+      const nl = Netlink.open();
+      let left: string[];
+      try {
+        left = sb.endpoints.map((e) => e.hostVeth!).filter((v) => nl.link(v) !== undefined);
+        if (left.length && Date.now() - started > 2000) {
+          for (const v of left) nl.deleteLink(v);
+          left = [];
+        }
+      } catch (err) {
+        this.log(`removing the veths of ${sb.containerId}: ${(err as Error).message}`);
+        left = [];
+      } finally {
+        nl.close();
+      }
+      if (left.length) setTimeout(check, 10).unref();
+      else {
+        freeAddresses();
+        this.releasing.delete(finished);
+        done();
+      }
+    };
+    setTimeout(check, 5).unref();
   }
 
   private async tearDownNow(containerId: string): Promise<void> {
@@ -914,8 +1020,29 @@ export class NetworkService {
     });
   }
 
+  /**
+   * Points the namespace's default routes at the first endpoint on a network with egress (the
+   * gateway moves there when a live connect or disconnect changes which one that is). Routes are
+   * replaced, so a default that is already right is left as it is.
+   */
+  private async ensureDefaultRoute(sb: SandboxRecord): Promise<void> {
+    const ep = sb.endpoints.find((e) => !this.networks.get(e.networkId)?.Internal);
+    if (!ep || (!ep.gateway && !ep.gateway6)) return;
+    const inner = Netlink.open(sb.netns);
+    try {
+      const link = inner.link(ep.ifName);
+      if (!link) return;
+      if (ep.gateway) inner.addRoute({ gateway: ep.gateway, oif: link.index });
+      if (ep.gateway6) inner.addRoute({ gateway: ep.gateway6, oif: link.index, family: AF_INET6 });
+    } catch (err) {
+      throw netlinkFailure(err, `setting the default route of ${shortName(sb.name)} via ${ep.ifName}`);
+    } finally {
+      inner.close();
+    }
+  }
+
   /** Connects a container to a network; live when it runs (a new interface in its namespace). */
-  connect(networkRef: string, container: { id: string; name: string; running: boolean; mode: string }, cfg: Partial<EndpointSettings> = {}): Promise<void> {
+  connect(networkRef: string, container: LiveContainer & { running: boolean; mode: string }, cfg: Partial<EndpointSettings> = {}): Promise<void> {
     return this.serial(async () => {
       const n = this.find(networkRef);
       const mode = container.mode;
@@ -940,6 +1067,8 @@ export class NetworkService {
           await this.saveSandbox(sb);
           throw err;
         }
+        await this.ensureDefaultRoute(sb);
+        if (container.hostsPath && container.hostname) await editHostsFile(container.hostsPath, hostsRecords(ep, container.hostname), []);
         this.emit("connect", n, { container: container.id });
       }
       this.attachments.set(container.id, a);
@@ -947,7 +1076,7 @@ export class NetworkService {
     });
   }
 
-  disconnect(networkRef: string, container: { id: string; name: string }, force = false): Promise<void> {
+  disconnect(networkRef: string, container: LiveContainer, force = false): Promise<void> {
     return this.serial(async () => {
       const n = this.find(networkRef);
       if (n.Name === "host" || n.Name === "none") throw forbidden(`container cannot be disconnected from host network or connected to host network`, { code: "network.mode-conflict" });
@@ -965,6 +1094,8 @@ export class NetworkService {
         });
         for (const ip of [ep.ipv4, ep.ipv6]) if (ip) release(this.poolFor(n, ip)!, ip);
         sb.endpoints = sb.endpoints.filter((e) => e !== ep);
+        await this.ensureDefaultRoute(sb).catch((err: unknown) => this.log(`moving the default route of ${container.id}: ${(err as Error).message}`));
+        if (container.hostsPath && container.hostname) await editHostsFile(container.hostsPath, [], hostsRecords(ep, container.hostname)).catch((err: unknown) => this.log(`updating ${container.hostsPath}: ${(err as Error).message}`));
         const before = sb.ports.length;
         sb.ports = sb.ports.filter((p) => p.bridge !== n.bridge);
         await this.saveSandbox(sb);
@@ -988,6 +1119,7 @@ export class NetworkService {
   /** Removes everything this instance made on the host: sandboxes, bridges, the firewall (tests, uninstall). */
   uninstall(): Promise<void> {
     return this.serial(async () => {
+      await Promise.all([...this.releasing]);
       for (const id of [...this.sandboxes.keys()]) await this.tearDownNow(id);
       for (const n of this.networks.values()) if (n.bridge) this.deleteLinkQuiet(n.bridge);
       await this.firewall.remove();
@@ -1002,8 +1134,8 @@ export class NetworkService {
 
   // ------------------------------------------------------------------ container views
 
-  /** NetworkSettings of container inspect, as Docker reports it. */
-  settings(containerId: string, mode: string, running: boolean): NetworkSettings {
+  /** NetworkSettings of container inspect, as Docker reports it (a running container's exposed but unpublished ports as null). */
+  settings(containerId: string, mode: string, running: boolean, exposed?: Record<string, unknown>): NetworkSettings {
     const sb = running ? this.sandboxes.get(containerId) : undefined;
     const networks: Record<string, EndpointSettings> = {};
     const wants = this.attachments.get(containerId) ?? {};
@@ -1024,6 +1156,7 @@ export class NetworkService {
     const ports: Record<string, PortBinding[] | null> = {};
     if (sb) {
       for (const p of sb.ports) (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+      for (const key of Object.keys(exposed ?? {})) ports[key.includes("/") ? key : `${key}/tcp`] ??= null;
     }
     const def = sb?.endpoints.find((e) => this.networks.get(e.networkId)?.Name === "bridge");
     return {
@@ -1182,7 +1315,7 @@ function dnsNetwork(n: NetworkRecord): DnsNetwork {
 }
 
 function endpointView(networkId: string, ep: EndpointRecord | undefined, want: Attachment): EndpointSettings {
-  const ipam = want.ipv4 || want.ipv6 ? { ...(want.ipv4 ? { IPv4Address: want.ipv4 } : {}), ...(want.ipv6 ? { IPv6Address: want.ipv6 } : {}) } : null;
+  const ipam = want.ipv4 || want.ipv6 || want.linkLocal?.length ? { ...(want.ipv4 ? { IPv4Address: want.ipv4 } : {}), ...(want.ipv6 ? { IPv6Address: want.ipv6 } : {}), ...(want.linkLocal?.length ? { LinkLocalIPs: [...want.linkLocal] } : {}) } : null;
   return {
     IPAMConfig: ipam,
     Links: want.links?.length ? [...want.links] : null,
@@ -1233,6 +1366,33 @@ function writeSysctl(key: string, value: string): void {
   } catch {
     // a read-only /proc/sys or a missing key: the network still works for what the kernel allows
   }
+}
+
+/** The /etc/hosts records of a container's own addresses on one endpoint ("<ip>\t<hostname>"). */
+function hostsRecords(ep: EndpointRecord, hostname: string): string[] {
+  return [ep.ipv4, ep.ipv6].filter((ip): ip is string => !!ip).map((ip) => `${ip}\t${hostname}`);
+}
+
+/**
+ * Adds and removes lines of a running container's /etc/hosts in place: the file is bind-mounted
+ * into the container, so a rename would leave the container reading the old one; lines the
+ * container's own processes added stay.
+ */
+async function editHostsFile(file: string, add: string[], remove: string[]): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return;
+    throw err;
+  }
+  const drop = new Set(remove);
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const kept = lines.filter((l) => !drop.has(l));
+  for (const l of add) if (!kept.includes(l)) kept.push(l);
+  const next = kept.length ? `${kept.join("\n")}\n` : "";
+  if (next !== text) await writeFile(file, next);
 }
 
 async function removeNetns(file: string): Promise<void> {

@@ -61,6 +61,8 @@ export interface NetworkRecord extends Omit<NetworkResource, "Containers"> {
   mtu?: number;
   /** One pool per subnet; allocations are rebuilt from the sandboxes at load. */
   pools: PoolState[];
+  /** Whether the user gave the subnets (a fixed --ip needs that, as in Docker). */
+  userSubnets?: boolean;
 }
 
 /** EndpointSettings in container inspect and in NetworkingConfig.EndpointsConfig. */
@@ -113,6 +115,8 @@ export interface Attachment {
   aliases?: string[];
   ipv4?: string;
   ipv6?: string;
+  /** --link-local-ip: extra addresses on the interface, outside IPAM. */
+  linkLocal?: string[];
   links?: string[];
   macAddress?: string;
   driverOpts?: Record<string, string>;

@@ -21,6 +21,18 @@ function docker(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   });
 }
 
+/** The real `cove` entry (network commands are dispatched there), against DOCKER_HOST. */
+function coveMain(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
+  const main = path.join(path.dirname(new URL(import.meta.url).pathname), "../../src/cli/main.js");
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    const err: Buffer[] = [];
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stderr: Buffer.concat(err).toString() }));
+  });
+}
+
 const { access } = await import("node:fs/promises");
 const skip = await access(DOCKER).then(
   () => undefined,
@@ -88,11 +100,64 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     ["run", "--network", "container:abc", "--restart", "unless-stopped", "-t", "busybox"],
     ["create", "--name", "c1", "--pull", "never", "-i", "--network", "bridge", "busybox:1.36", "sh"],
     ["create", "-t", "-i", "--restart", "always", "-e", "X=y=z", "localhost:5000/a/b:v1"],
+    ["create", "--network", "net1", "--network-alias", "a1", "--network-alias", "a2", "--ip", "10.9.0.5", "--ip6", "fd00::5", "--mac-address", "02:42:ac:11:00:05", "--link-local-ip", "169.254.10.1", "busybox"],
+    ["run", "--mac-address", "02:42:ac:11:00:05", "--ip", "10.1.1.1", "busybox"],
+    ["create", "--network", "net1", "--link", "foo:bar", "busybox"],
+    ["create", "--link", "foo:bar", "busybox"],
+    ["create", "--network", "container:x", "--mac-address", "02-42-ac-11-00-05", "busybox"],
+    ["create", "--network", "net1", "--network", "net2", "--ip", "10.0.0.1", "busybox"],
+    ["create", "--network", "name=net1,alias=x,ip=10.0.0.2,driver-opt=k=v,gw-priority=3", "--network", "net2", "busybox"],
+    ["create", "--network", "n", "--ip6", "nonsense", "--link-local-ip", "bad", "busybox"],
   ];
 
   for (const args of cases) {
     it(args.join(" "), async () => {
       await compare(args);
+    });
+  }
+
+  // network connect/disconnect bodies
+  for (const args of [
+    ["network", "connect", "--alias", "a", "--alias", "b", "--ip", "10.0.0.2", "--ip6", "fd::2", "--link-local-ip", "169.254.0.5", "--link", "c:d", "--driver-opt", "k=v", "--gw-priority", "4", "net1", "ctr"],
+    ["network", "connect", "net1", "ctr"],
+    ["network", "disconnect", "-f", "net1", "ctr"],
+    ["network", "disconnect", "net1", "ctr"],
+  ]) {
+    it(args.join(" "), async () => {
+      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && /\/networks\//.test(r.url));
+      let mark = server.requests.length;
+      await docker(args, env);
+      const d = posts(mark);
+      mark = server.requests.length;
+      const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
+      const mine = posts(mark);
+      assert.equal(d.length, 1);
+      assert.equal(mine.length, 1, c.stderr);
+      assert.equal(mine[0]!.url, d[0]!.url);
+      assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
+    });
+  }
+
+  // flags the docker CLI refuses itself: both exit 125 with the same reason and send nothing
+  const refused: [string[], string][] = [
+    [["create", "--network-alias", "x", "busybox"], "network-scoped aliases are only supported for user-defined networks"],
+    [["create", "--network", "host", "--network-alias", "x", "busybox"], "network-scoped aliases are only supported for user-defined networks"],
+    [["create", "--mac-address", "zz", "busybox"], "zz is not a valid mac address"],
+    [["create", "--network", "n1", "--network", "n1", "busybox"], 'network "n1" is specified multiple times'],
+    [["create", "--network", "n1", "--network", "bridge", "busybox"], "conflicting options: cannot attach both user-defined and non-user-defined network-modes"],
+    [["create", "--network", "name=n1,ip=10.0.0.1", "--ip", "10.0.0.2", "busybox"], "conflicting options: cannot specify both --ip and per-network IPv4 address"],
+  ];
+  for (const [args, reason] of refused) {
+    it(`refuses ${args.join(" ")}`, async () => {
+      let mark = server.requests.length;
+      const dcode = await docker(args, env);
+      assert.equal(creates(mark).length, 0);
+      mark = server.requests.length;
+      const c = await cove(socket, args, { env: {} });
+      assert.equal(creates(mark).length, 0, `cove sent a create for ${args.join(" ")}`);
+      assert.equal(dcode, 125);
+      assert.equal(c.code, 125, c.stderr);
+      assert.ok(c.stderr.includes(reason), c.stderr);
     });
   }
 });
