@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
@@ -105,6 +105,77 @@ describe("SnapshotStore", () => {
     await reopened.remove("base");
     assert.deepEqual(reopened.list(), []);
     assert.deepEqual(await readdir(path.join(root, "snapshots")), []);
+  });
+
+  it("journals changes and recovers from a crash at any step of them", async () => {
+    const root = path.join(tmp, "journal");
+    const keys = (s: SnapshotStore) => s.list().map((x) => `${x.key}:${x.kind}`);
+    const store = await SnapshotStore.open(root);
+    await store.prepare("base-active");
+    await writeFile(path.join(store.upperDir("base-active"), "f"), "layer");
+    await store.commit("base", "base-active");
+    // concurrent creates share fdatasyncs; every one of them is on disk when it returns
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.prepare(`c${i}`, "base")));
+    const journal = path.join(root, "metadata.journal");
+    assert.equal((await readFile(journal, "utf8")).trim().split("\n").length, 22, "one line per change, no whole rewrite");
+    assert.deepEqual(keys(await SnapshotStore.open(root)).length, 21);
+
+    // the reopen above folded the journal into metadata.json; a crash tearing an append leaves its last line short
+    const fresh = await SnapshotStore.open(root);
+    assert.equal(await readFile(journal, "utf8"), "");
+    await fresh.prepare("torn", "base");
+    const tornId = path.basename(path.dirname(fresh.upperDir("torn")));
+    const full = await readFile(journal, "utf8");
+    await writeFile(journal, full.slice(0, full.length - 10));
+    const afterTear = await SnapshotStore.open(root);
+    assert.equal(afterTear.has("torn"), false);
+    assert.equal(existsSync(path.join(root, "snapshots", tornId)), false, "the torn create's directory is removed");
+    assert.equal(afterTear.stat("base").kind, "committed");
+
+    // a remove whose journal line the crash lost: the directory was renamed away, so the snapshot is gone
+    const c0 = path.dirname(afterTear.upperDir("c0"));
+    await rename(c0, `${c0}.removing-0000`);
+    const afterLostLine = await SnapshotStore.open(root);
+    assert.equal(afterLostLine.has("c0"), false);
+    assert.equal(existsSync(`${c0}.removing-0000`), false, "a half-removed directory is finished off");
+    assert.equal(afterLostLine.has("c1"), true);
+
+    // a damaged line in the middle is not a crash artefact: refuse to guess
+    await afterLostLine.remove("c1");
+    await afterLostLine.remove("c2");
+    const lines = (await readFile(journal, "utf8")).split("\n");
+    await writeFile(journal, ["{oops", ...lines].join("\n"));
+    await assert.rejects(SnapshotStore.open(root), (e: unknown) => e instanceof CoveError && e.code === "snapshot.bad-journal");
+    await writeFile(journal, lines.join("\n"));
+    const last = await SnapshotStore.open(root);
+    assert.deepEqual(keys(last).sort(), ["base:committed", ...Array.from({ length: 17 }, (_, i) => `c${i + 3}:active`)].sort());
+    assert.equal(await readFile(path.join(last.lowerDirs("c3")[0] as string, "f"), "utf8"), "layer", "the committed layer kept its files");
+    for (const k of last.list().filter((x) => x.kind === "active").map((x) => x.key)) await last.remove(k);
+    await last.remove("base");
+    assert.deepEqual(await readdir(path.join(root, "snapshots")), []);
+    assert.deepEqual((await SnapshotStore.open(root)).list(), []);
+  });
+
+  it("folds a long journal into a checkpoint", async () => {
+    const root = path.join(tmp, "checkpoint");
+    const store = await SnapshotStore.open(root);
+    for (let i = 0; i < 1200; i++) {
+      await store.prepare(`k${i}`);
+      if (i % 2 === 1) await store.remove(`k${i}`);
+    }
+    const journalLines = (await readFile(path.join(root, "metadata.journal"), "utf8")).split("\n").filter(Boolean).length;
+    assert.ok(journalLines < 1000, `journal has ${journalLines} lines after 1800 changes`);
+    const meta = JSON.parse(await readFile(path.join(root, "metadata.json"), "utf8")) as { snapshots: Record<string, unknown> };
+    assert.ok(Object.keys(meta.snapshots).length > 0, "the checkpoint holds the snapshots");
+    const reopened = await SnapshotStore.open(root);
+    assert.deepEqual(
+      reopened.list().map((s) => s.key),
+      Array.from({ length: 600 }, (_, i) => `k${2 * i}`).sort(),
+    );
+    // ids are never reused after a checkpoint and a reopen
+    await reopened.prepare("next");
+    assert.equal(path.basename(path.dirname(reopened.upperDir("next"))), "1201");
+    for (const s of reopened.list()) await reopened.remove(s.key);
   });
 
   it("applies layers into snapshots and mounts a 128-layer image", async () => {

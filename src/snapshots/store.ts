@@ -3,12 +3,19 @@
 // out directories and returns Mount descriptions; src/snapshots/mount.ts performs mounts.
 //
 // Layout under the injected root:
-//   <root>/metadata.json          every snapshot: key → { id, kind, parent, created, labels }
-//                                 (written atomically; the in-memory copy is the index)
+//   <root>/metadata.json          a checkpoint: every snapshot, key → { id, kind, parent, created,
+//                                 labels } (written atomically; the in-memory copy is the index)
+//   <root>/metadata.journal       the changes since the checkpoint, one JSON line each, replayed
+//                                 over it on open (then folded into a new checkpoint)
 //   <root>/snapshots/<id>/fs      the snapshot's files (an upper dir for active ones)
 //   <root>/snapshots/<id>/work    overlay's workdir (active snapshots only)
-// Directories that metadata does not name (left by a crash between mkdir and the metadata
-// write, or between the metadata write and rm) are removed when the store opens.
+//
+// Crash safety without rewriting every snapshot on every change: a prepare, view or commit appends
+// one line and returns once it is on disk (fdatasync; concurrent callers share one). A remove first
+// renames the snapshot's directory away, then appends its line without waiting for the disk: a
+// snapshot whose directory is missing on open is gone, whether or not its line survived, and one
+// whose rename did not survive is still whole. Directories that metadata does not name (left by a
+// crash between mkdir and the journal write, or half-removed) are removed when the store opens.
 //
 // Many layers: mount(2) takes at most one page of options. With absolute paths a 128-layer
 // lowerdir list exceeds 4096 bytes, so when the absolute form does not fit the mount is described
@@ -18,7 +25,7 @@
 // so the mounted filesystem does not depend on any cwd afterwards.
 
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
+import { appendFile, lstat, mkdir, open, readFile, readdir, rename, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
@@ -60,6 +67,12 @@ interface Metadata {
   snapshots: Record<string, Record_>;
 }
 
+/** One line of metadata.journal. Applying a line twice gives the same state (checkpoints may race a crash). */
+type JournalEntry = { op: "put"; key: string; rec: Record_ } | { op: "del"; key: string } | { op: "commit"; key: string; name: string; rec: Record_ };
+
+/** Fold the journal into a new checkpoint once it holds this many lines (and more than twice the snapshots). */
+const CHECKPOINT_LINES = 1000;
+
 /** overlayfs refuses more lower layers than this (OVL_MAX_STACK). */
 export const MAX_LAYERS = 500;
 const PAGE_LIMIT = 4095;
@@ -67,6 +80,12 @@ const PAGE_LIMIT = 4095;
 export class SnapshotStore {
   private meta: Metadata;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Lines in metadata.journal since the last checkpoint. */
+  private journalLines = 0;
+  private journalBytes = 0;
+  /** The fdatasync in flight, and the one queued behind it for callers that appended meanwhile. */
+  private syncing: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
 
   private constructor(
     readonly root: string,
@@ -89,11 +108,43 @@ export class SnapshotStore {
     } catch (err) {
       if (!isErrno(err, "ENOENT")) throw fromErrno(err, `opening snapshot store ${abs}`);
     }
+    const journal = path.join(abs, "metadata.journal");
+    let lines: string[] = [];
+    try {
+      lines = (await readFile(journal, "utf8")).split("\n");
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw fromErrno(err, `opening snapshot store ${abs}`);
+    }
+    let replayed = 0;
+    for (const [i, line] of lines.entries()) {
+      if (line === "") continue;
+      let entry: JournalEntry;
+      try {
+        entry = JSON.parse(line) as JournalEntry;
+      } catch {
+        // a crash in the middle of an append tears the last line only; that change never returned
+        if (i === lines.length - 1) break;
+        throw invalid(`snapshot journal ${journal} is damaged at line ${i + 1}`, { code: "snapshot.bad-journal" });
+      }
+      applyEntry(meta, entry);
+      replayed++;
+    }
+    const snapshotsDir = path.join(abs, "snapshots");
+    const present = new Set(await readdir(snapshotsDir));
+    let dropped = false;
+    for (const [key, r] of Object.entries(meta.snapshots)) {
+      // renamed away by a remove whose journal line the crash lost
+      if (!present.has(r.id)) {
+        delete meta.snapshots[key];
+        dropped = true;
+      }
+    }
     const store = new SnapshotStore(abs, meta);
     const known = new Set(Object.values(meta.snapshots).map((s) => s.id));
-    for (const name of await readdir(path.join(abs, "snapshots"))) {
-      if (!known.has(name)) await rm(path.join(abs, "snapshots", name), { recursive: true, force: true });
+    for (const name of present) {
+      if (!known.has(name)) await rm(path.join(snapshotsDir, name), { recursive: true, force: true });
     }
+    if (replayed > 0 || dropped || lines.some((l) => l !== "")) await store.checkpoint();
     return store;
   }
 
@@ -103,8 +154,83 @@ export class SnapshotStore {
     return run;
   }
 
-  private async save(): Promise<void> {
+  /** Writes every snapshot to metadata.json (durably) and empties the journal it folds in. */
+  private async checkpoint(): Promise<void> {
     await writeFileAtomic(path.join(this.root, "metadata.json"), JSON.stringify(this.meta, null, 1) + "\n", 0o600);
+    // the rename must be on disk before the journal it replaces is emptied
+    const dir = await open(this.root, "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    // a crash before this truncation replays lines the checkpoint already holds, which is harmless
+    await writeFile(path.join(this.root, "metadata.journal"), "", { mode: 0o600 });
+    this.journalLines = 0;
+    this.journalBytes = 0;
+  }
+
+  /** Appends one change to the journal (the caller holds the lock); durable only after sync(). */
+  private async append(entry: JournalEntry): Promise<void> {
+    const file = path.join(this.root, "metadata.journal");
+    const line = JSON.stringify(entry) + "\n";
+    try {
+      await appendFile(file, line, { mode: 0o600 });
+    } catch (err) {
+      // a short write (a full disk) must not leave a torn line for later lines to follow
+      await truncate(file, this.journalBytes).catch(() => undefined);
+      throw err;
+    }
+    this.journalLines++;
+    this.journalBytes += Buffer.byteLength(line);
+  }
+
+  /** Waits for the journal after a change; if the disk refuses it, the change is undone and the error thrown. */
+  private async durable(key: string, what: string): Promise<void> {
+    try {
+      await this.sync();
+    } catch (err) {
+      await this.remove(key).catch(() => undefined);
+      throw fromErrno(err, what);
+    }
+  }
+
+  /** Waits until every line appended so far is on disk; callers arriving during a sync share the next one. */
+  private sync(): Promise<void> {
+    if (this.syncQueued) return this.syncQueued;
+    const flush = async (): Promise<void> => {
+      const fh = await open(path.join(this.root, "metadata.journal"), "r");
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    };
+    if (!this.syncing) {
+      const run = flush().finally(() => {
+        if (this.syncing === run) this.syncing = undefined;
+      });
+      this.syncing = run;
+      return run;
+    }
+    const queued = this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.syncQueued = undefined;
+        const run = flush().finally(() => {
+          if (this.syncing === run) this.syncing = undefined;
+        });
+        this.syncing = run;
+        return run;
+      });
+    this.syncQueued = queued;
+    return queued;
+  }
+
+  /** Folds the journal into a checkpoint once it is long compared with the state it describes. */
+  private async maybeCheckpoint(): Promise<void> {
+    if (this.journalLines < CHECKPOINT_LINES || this.journalLines < 2 * Object.keys(this.meta.snapshots).length) return;
+    await this.checkpoint();
   }
 
   private dir(id: string): string {
@@ -133,7 +259,7 @@ export class SnapshotStore {
   }
 
   private async create(kind: "active" | "view", key: string, parent: string | undefined, opts: SnapshotOptions): Promise<Mount[]> {
-    return this.serialize(async () => {
+    const mounts = await this.serialize(async () => {
       if (key === "") throw invalid("snapshot key must not be empty", { code: "snapshot.bad-key" });
       if (this.meta.snapshots[key]) throw conflict(`snapshot ${JSON.stringify(key)} already exists`, { code: "snapshot.exists" });
       if (parent !== undefined) {
@@ -149,16 +275,20 @@ export class SnapshotStore {
         await mkdir(path.join(tmp, "fs"), { recursive: true, mode: 0o755 });
         if (kind === "active" && parent !== undefined) await mkdir(path.join(tmp, "work"), { mode: 0o700 });
         await rename(tmp, dir);
-        this.meta.snapshots[key] = { id, kind, ...(parent !== undefined ? { parent } : {}), created: new Date().toISOString(), labels: { ...(opts.labels ?? {}) } };
-        await this.save();
+        const rec: Record_ = { id, kind, ...(parent !== undefined ? { parent } : {}), created: new Date().toISOString(), labels: { ...(opts.labels ?? {}) } };
+        this.meta.snapshots[key] = rec;
+        await this.append({ op: "put", key, rec });
       } catch (err) {
         delete this.meta.snapshots[key];
         await rm(tmp, { recursive: true, force: true });
         await rm(dir, { recursive: true, force: true });
         throw fromErrno(err, `creating snapshot ${JSON.stringify(key)}`);
       }
+      await this.maybeCheckpoint().catch(() => undefined); // the journal still holds the change
       return this.mountsOf(key);
     });
+    await this.durable(key, `creating snapshot ${JSON.stringify(key)}`);
+    return mounts;
   }
 
   /** A new writable snapshot on top of parent (or empty). Returns how to mount it. */
@@ -172,8 +302,8 @@ export class SnapshotStore {
   }
 
   /** Turns the active snapshot key into the committed snapshot name (key stops existing). */
-  commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
-    return this.serialize(async () => {
+  async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
+    const id = await this.serialize(async () => {
       const r = this.get(key);
       if (r.kind !== "active") throw invalid(`snapshot ${JSON.stringify(key)} is ${r.kind}; only active snapshots can be committed`, { code: "snapshot.not-active" });
       if (name === "") throw invalid("snapshot name must not be empty", { code: "snapshot.bad-key" });
@@ -182,19 +312,23 @@ export class SnapshotStore {
       delete this.meta.snapshots[key];
       this.meta.snapshots[name] = next;
       try {
-        await this.save();
+        await this.append({ op: "commit", key, name, rec: next });
       } catch (err) {
         delete this.meta.snapshots[name];
         this.meta.snapshots[key] = r;
         throw fromErrno(err, `committing snapshot ${JSON.stringify(key)} as ${JSON.stringify(name)}`);
       }
-      await rm(path.join(this.dir(r.id), "work"), { recursive: true, force: true });
+      await this.maybeCheckpoint().catch(() => undefined);
+      return r.id;
     });
+    await this.durable(name, `committing snapshot ${JSON.stringify(key)} as ${JSON.stringify(name)}`);
+    // only once the commit is on disk: an active snapshot without its workdir could not be mounted
+    await rm(path.join(this.dir(id), "work"), { recursive: true, force: true });
   }
 
   /** Removes a snapshot; refused while other snapshots stack on it. */
-  remove(key: string): Promise<void> {
-    return this.serialize(async () => {
+  async remove(key: string): Promise<void> {
+    const trash = await this.serialize(async () => {
       const r = this.get(key);
       const children = Object.entries(this.meta.snapshots)
         .filter(([, s]) => s.parent === key)
@@ -205,15 +339,19 @@ export class SnapshotStore {
           hint: "remove the snapshots built on it first",
         });
       }
-      delete this.meta.snapshots[key];
+      // the rename is the removal (see the top of this file); the journal line only saves a lookup
+      const away = `${this.dir(r.id)}.removing-${randomBytes(4).toString("hex")}`;
       try {
-        await this.save();
+        await rename(this.dir(r.id), away);
       } catch (err) {
-        this.meta.snapshots[key] = r;
-        throw fromErrno(err, `removing snapshot ${JSON.stringify(key)}`);
+        if (!isErrno(err, "ENOENT")) throw fromErrno(err, `removing snapshot ${JSON.stringify(key)}`);
       }
-      await rm(this.dir(r.id), { recursive: true, force: true });
+      delete this.meta.snapshots[key];
+      await this.append({ op: "del", key }).catch(() => undefined);
+      await this.maybeCheckpoint().catch(() => undefined);
+      return away;
     });
+    await rm(trash, { recursive: true, force: true });
   }
 
   /** How to mount an active snapshot or a view. */
@@ -298,4 +436,15 @@ export class SnapshotStore {
     }
     return { size, inodes };
   }
+}
+
+function applyEntry(meta: Metadata, e: JournalEntry): void {
+  if (e.op === "del") {
+    delete meta.snapshots[e.key];
+    return;
+  }
+  if (e.op === "commit") delete meta.snapshots[e.key];
+  const key = e.op === "commit" ? e.name : e.key;
+  meta.snapshots[key] = e.rec;
+  meta.nextId = Math.max(meta.nextId, Number(e.rec.id) + 1);
 }

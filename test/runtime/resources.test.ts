@@ -52,6 +52,12 @@ describeRuntimes("cgroups", (ctx) => {
     assert.equal(await cgroupFile(b, "cpu", "cpu.cfs_period_us"), "100000");
     assert.equal(await cgroupFile(b, "cpu", "cpu.shares"), "512");
     assert.ok((await cgroupFile(b, "pids", "cgroup.procs")).split("\n").map(Number).includes(state.pid!), "the init is in the cgroup");
+    if (ctx.kind === "cove") {
+      // the monitor's child joins them itself (v1 tasks files, v2 by CLONE_INTO_CGROUP): every hierarchy, v2 included
+      const lines = (await readFile(`/proc/${state.pid!}/cgroup`, "utf8")).trim().split("\n");
+      assert.ok(lines.length > 0);
+      for (const line of lines) assert.ok(line.endsWith(`:${b.cgroupsPath}`), `the init's cgroup ${line} is the container's (${b.cgroupsPath})`);
+    }
     assert.equal(probe.cgroupFiles["/sys/fs/cgroup/memory/memory.limit_in_bytes"], String(64 * 1024 * 1024), "the limit is visible inside");
     assert.equal(probe.cgroupFiles["/sys/fs/cgroup/pids/pids.max"], "50");
     assert.equal(probe.cgroupFiles["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"], "50000");

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -123,6 +124,89 @@ static int write_file(const char *path, const char *data, size_t len)
 	close(fd);
 	errno = saved;
 	return n == (ssize_t)len ? 0 : -1;
+}
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* clone3's argument block, as far as CLONE_INTO_CGROUP needs it (Linux 5.7). */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* The directory of a cgroup.procs path, in buf; 0 if it is a cgroup v1 hierarchy (it has a tasks file). */
+static int cgroup_dir_of(const char *procs, char *buf, size_t size, int *v1)
+{
+	const char *slash = strrchr(procs, '/');
+	size_t n = slash ? (size_t)(slash - procs) : 0;
+	if (n == 0 || n + sizeof("/tasks") > size)
+		return errno = ENAMETOOLONG, -1;
+	memcpy(buf, procs, n);
+	strcpy(buf + n, "/tasks");
+	*v1 = access(buf, F_OK) == 0;
+	buf[n] = 0;
+	return 0;
+}
+
+/*
+ * Cgroup membership without the kernel's wait: moving another process (a pid written to
+ * cgroup.procs) takes a global lock whose first writer after a quiet spell waits for an RCU
+ * grace period, ~10 ms on every container start. A single-threaded process that writes "0" to a
+ * v1 hierarchy's tasks file moves only itself, without that lock; on the v2 hierarchy it was
+ * cloned straight into its cgroup (CLONE_INTO_CGROUP) when the kernel allows, else it writes "0"
+ * to cgroup.procs as before. Runs in the first child; on failure it reports the op and exits.
+ */
+static void join_cgroups_self(const struct plan *plan, int v2_joined, int sock)
+{
+	char dir[4096];
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct op *o = &plan->ops[i];
+		if (o->code != OP_CGROUP_PROCS)
+			continue;
+		const char *procs = arg_str(o, 0);
+		int v1 = 0;
+		if (cgroup_dir_of(procs, dir, sizeof(dir), &v1) < 0) {
+			msg_send(sock, MSG_ERROR, (int)i, errno, procs);
+			_exit(1);
+		}
+		if (!v1 && v2_joined)
+			continue;
+		if (v1)
+			strcat(dir, "/tasks");
+		if (write_file(v1 ? dir : procs, "0", 1) < 0) {
+			msg_send(sock, MSG_ERROR, (int)i, errno, procs);
+			_exit(1);
+		}
+	}
+}
+
+/* Forks the first child straight into the v2 cgroup of the plan, if it has one; -1 if it cannot. */
+static pid_t fork_into_cgroup(const struct plan *plan)
+{
+	char dir[4096];
+	for (size_t i = 0; i < plan->count; i++) {
+		const struct op *o = &plan->ops[i];
+		int v1 = 0;
+		if (o->code != OP_CGROUP_PROCS || cgroup_dir_of(arg_str(o, 0), dir, sizeof(dir), &v1) < 0 || v1)
+			continue;
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		struct clone3_args args = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)fd };
+		/* the child is single-threaded and runs none of libc's fork handlers' state: it only
+		 * writes files, talks over its socket and execs, as after fork */
+		pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		int saved = errno;
+		if (pid != 0)
+			close(fd);
+		errno = saved;
+		return pid;
+	}
+	return -1;
 }
 
 /* Re-executes from a sealed in-memory copy, so that no process in a container can reach the
@@ -453,13 +537,19 @@ int main(int argc, char **argv)
 		report("error -1 %d socketpair", errno);
 		return 1;
 	}
-	c1 = fork();
+	int v2_joined = 0;
+	c1 = fork_into_cgroup(&plan);
+	if (c1 >= 0)
+		v2_joined = 1;
+	else
+		c1 = fork();
 	if (c1 < 0) {
 		report("error -1 %d fork", errno);
 		return 1;
 	}
 	if (c1 == 0) {
 		close(sv[0]);
+		join_cgroups_self(&plan, v2_joined, sv[1]);
 		if (stdio_pipes) {
 			int null = open("/dev/null", O_RDWR);
 			if (dup2(open_stdin ? in_pipe[0] : null, 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0)
@@ -494,16 +584,8 @@ adopted:;
 			close(null);
 	}
 
-	/* Cgroup membership before the child creates its cgroup namespace. */
-	for (size_t i = 0; i < plan.count && !runtime_cmd; i++) {
-		const struct op *o = &plan.ops[i];
-		if (o->code != OP_CGROUP_PROCS)
-			continue;
-		char pid[32];
-		int n = snprintf(pid, sizeof(pid), "%d", c1);
-		if (write_file(arg_str(o, 0), pid, n) < 0)
-			fail_setup((int)i, errno, arg_str(o, 0), c1);
-	}
+	/* The child joined its cgroups itself (join_cgroups_self) before it creates its cgroup
+	 * namespace; it reports a failure instead of waiting for this message. */
 	if (!runtime_cmd)
 		msg_send(sock, MSG_GO, 0, 0, "");
 
