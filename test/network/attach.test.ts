@@ -132,7 +132,8 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     await h.ok(["network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, "dual"]);
     const doc = JSON.parse(await h.ok(["network", "inspect", "dual"]))[0];
     assert.equal(doc.EnableIPv6, true);
-    assert.deepEqual(doc.IPAM.Config.map((c: { Subnet: string }) => c.Subnet), [v4, v6]);
+    // the docker CLI gathers --subnet values through a Go map, so their order varies
+    assert.deepEqual(doc.IPAM.Config.map((c: { Subnet: string }) => c.Subnet).sort(), [v4, v6].sort());
     await h.ok(["run", "-d", "--name", "d6a", "--network", "dual", "busybox", "sleep", "120"]);
     await h.ok(["run", "-d", "--name", "d6b", "--network", "dual", "--ip6", v6.replace("::/64", "::42"), "busybox", "sleep", "120"]);
     const a = JSON.parse(await h.ok(["inspect", "d6a"]))[0].NetworkSettings.Networks.dual;

@@ -190,7 +190,7 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /network no-such-net not found/);
     await h.ok(["rm", "-f", "cli-c"]);
-    const pruned = await cove(["network", "prune"]);
+    const pruned = await cove(["network", "prune", "-f"]);
     assert.match(pruned.stdout, /^Deleted Networks:\n(.*\n)*clinet$/m);
   });
 
