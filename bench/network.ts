@@ -5,6 +5,7 @@
 // does for 127.0.0.1 by default); cove runs its own bridge, DNAT and route_localnet path. Subnets
 // are chosen clear of the host's routes. Not a test: nothing asserts on time.
 
+import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { startDockerd, dockerdAvailable } from "../test/support/dockerd.js";
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
   } finally {
     nl.deleteLink(bridge);
     nl.close();
+    await rm(dir, { recursive: true, force: true });
   }
   console.log(`${"".padEnd(60)}${"cove".padStart(10)}   dockerd`);
   for (const [what, a, b] of results) console.log(`${what.padEnd(60)}${a.padStart(10)}   ${b}`);
