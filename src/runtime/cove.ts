@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
-import { mkdir, open, readFile, readdir, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
@@ -352,9 +352,11 @@ export class CoveRuntime implements ContainerRuntime {
       if (s.shimPid && (await isLiveProcess(s.shimPid))) {
         await Promise.race([waitForFile(dir, ["exit"]), new Promise((r) => setTimeout(r, 2000))]);
       }
-      // only the container's own cgroup goes: the shared parent (/cove) stays, as Docker's /docker
-      // does, so that the next container does not pay for recreating it in every hierarchy
       await cg.destroy();
+      // the shared default parent (/cove) goes when its last container does
+      for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
+        if (path.basename(dir) === "cove") await rmdir(dir).catch(() => undefined);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }

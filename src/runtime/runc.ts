@@ -23,7 +23,7 @@
 import { spawn, type StdioOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
@@ -327,6 +327,8 @@ export class RuncRuntime implements ContainerRuntime {
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const dir = this.monitorDir(id);
     const monitored = dir !== undefined && existsSync(dir);
+    let cgroupsPath: string | undefined;
+    if (monitored) cgroupsPath = await this.cgroupsPathOf((await this.state(id).catch(() => undefined))?.bundle);
     try {
       await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
     } catch (err) {
@@ -336,8 +338,16 @@ export class RuncRuntime implements ContainerRuntime {
     if (!monitored) return;
     // let the monitor record the exit of a process runc just killed before its directory goes
     for (let i = 0; i < 40 && !existsSync(path.join(dir, "exit")) && existsSync(path.join(dir, "init.pid")); i++) await sleep(50);
-    // runc removed the container's own cgroup; the shared parent (/cove) stays, as with cove's runtime
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    // the shared parent cgroup (/cove) goes with its last container, as with cove's runtime
+    try {
+      const cg = await cgroupManager({ id, cgroupsPath });
+      for (const parent of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
+        if (path.basename(parent) === "cove") await rmdir(parent).catch(() => undefined);
+      }
+    } catch {
+      // no cgroups to tidy
+    }
   }
 
   /** Polls until the container is stopped; the exit status is not available from runc (-1). */
