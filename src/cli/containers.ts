@@ -23,6 +23,7 @@ import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type 
 import { DEFAULT_DETACH_KEYS, EscapeProxy, makeRaw, monitorTtySize, parseDetachKeys, proxySignals, terminalSize } from "./terminal.js";
 import { networkingConfig } from "./network-opts.js";
 import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, truncateID } from "./units.js";
+import { readLine } from "./input.js";
 
 // ---- context and I/O ---------------------------------------------------------------------------
 
@@ -1842,27 +1843,6 @@ const pruneCommand = command(
     return 0;
   },
 );
-
-function readLine(stdin: Readable): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const onData = (c: Buffer | string) => {
-      buf += c.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) finish(buf.slice(0, nl));
-    };
-    const finish = (s: string) => {
-      stdin.removeListener("data", onData);
-      stdin.removeListener("end", onEnd);
-      stdin.pause();
-      resolve(s);
-    };
-    const onEnd = () => finish(buf);
-    stdin.on("data", onData);
-    stdin.once("end", onEnd);
-    stdin.resume();
-  });
-}
 
 // ---- stats ------------------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import type { NetworkResource } from "../network/types.js";
 import { errorLine } from "./containers.js";
 import { parseFilters } from "./flags.js";
 import { formatRows, formatValue, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
+import { naturalLess } from "./input.js";
 
 /** A row of `network ls` (docker's networkContext). */
 export class NetworkRow {
@@ -61,21 +62,6 @@ export class NetworkRow {
 
 export const NETWORK_HEADERS = { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" };
 const NETWORK_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
-
-/** docker's sortorder.NaturalLess: digit runs compare as numbers. */
-function naturalLess(a: string, b: string): number {
-  const re = /(\d+|\D+)/g;
-  const pa = a.match(re) ?? [];
-  const pb = b.match(re) ?? [];
-  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    const x = pa[i]!;
-    const y = pb[i]!;
-    if (x === y) continue;
-    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y) || x.length - y.length;
-    return x < y ? -1 : 1;
-  }
-  return pa.length - pb.length;
-}
 
 /** Runs an inspect template over a network's JSON (maps as Go's map[string]interface{}). */
 function networkTemplate(tmpl: Template, doc: unknown): string {

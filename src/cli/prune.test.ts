@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { naturalLess, systemPruneWarning } from "./prune.js";
+import { naturalLess } from "./input.js";
+import { systemPruneWarning } from "./prune.js";
 
 test("system prune's warning lists what goes, as the docker CLI words it", () => {
   assert.equal(

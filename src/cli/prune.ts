@@ -7,6 +7,7 @@ import type { Readable, Writable } from "node:stream";
 import { CoveError } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
+import { naturalLess, readLine } from "./input.js";
 import { humanSize } from "./units.js";
 
 export interface PruneIO {
@@ -114,30 +115,6 @@ function errorLine(err: unknown): string {
   return `Error: ${(err as Error)?.message ?? String(err)}`;
 }
 
-/** One line from stdin ("" at its end), leaving the rest unread. */
-function readLine(stdin: Readable): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const finish = (line: string) => {
-      stdin.removeListener("data", onData);
-      stdin.removeListener("end", onEnd);
-      stdin.removeListener("error", onEnd);
-      stdin.pause();
-      resolve(line);
-    };
-    const onData = (chunk: Buffer | string) => {
-      buf += chunk.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) finish(buf.slice(0, nl));
-    };
-    const onEnd = () => finish(buf);
-    stdin.on("data", onData);
-    stdin.once("end", onEnd);
-    stdin.once("error", onEnd);
-    stdin.resume();
-  });
-}
-
 /** The docker CLI's prompt: the message, " [y/N] ", and yes only for y or yes; it reads stdin even when it is not a terminal. */
 async function confirmed(run: Run, message: string): Promise<boolean> {
   run.out(`${message} [y/N] `);
@@ -167,20 +144,6 @@ export function systemPruneWarning(opts: { all: boolean; volumes: boolean; filte
     text += "\n  Items to be pruned will be filtered with:\n" + shown.map((f) => `  - ${f}\n`).join("");
   }
   return text + "\nAre you sure you want to continue?";
-}
-
-/** The docker CLI's natural order: runs of digits compare as numbers, the rest byte by byte. */
-export function naturalLess(a: string, b: string): number {
-  const chunks = (s: string) => s.match(/\d+|\D+/g) ?? [];
-  const [ca, cb] = [chunks(a), chunks(b)];
-  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
-    const [x, y] = [ca[i]!, cb[i]!];
-    if (x === y) continue;
-    const [nx, ny] = [/^\d/.test(x), /^\d/.test(y)];
-    if (nx && ny && Number(x) !== Number(y)) return Number(x) - Number(y);
-    return x < y ? -1 : 1;
-  }
-  return ca.length - cb.length;
 }
 
 const systemPrune = command(

@@ -10,6 +10,7 @@ import { formatRows, GO_TYPE, goMap, MARSHAL_JSON, marshalJSON, parseTemplate, t
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
 import { humanSize } from "./units.js";
 import { CoveError, invalid } from "../common/errors.js";
+import { naturalLess, readLine } from "./input.js";
 
 interface Run {
   client: EngineClient;
@@ -96,42 +97,6 @@ export class VolumeRow {
 
 export const VOLUME_HEADERS = { Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Links: "LINKS", Size: "SIZE", Group: "GROUP", Availability: "AVAILABILITY", Status: "STATUS" };
 const VOLUME_TABLE = "table {{.Driver}}\t{{.Name}}";
-
-/** docker's sortorder.NaturalLess: digit runs compare as numbers. */
-function naturalLess(a: string, b: string): number {
-  const re = /(\d+|\D+)/g;
-  const pa = a.match(re) ?? [];
-  const pb = b.match(re) ?? [];
-  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    const x = pa[i]!;
-    const y = pb[i]!;
-    if (x === y) continue;
-    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y) || x.length - y.length;
-    return x < y ? -1 : 1;
-  }
-  return pa.length - pb.length;
-}
-
-function readLine(stdin: Readable): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const finish = (s: string) => {
-      stdin.removeListener("data", onData);
-      stdin.removeListener("end", onEnd);
-      stdin.pause();
-      resolve(s);
-    };
-    const onData = (c: Buffer | string) => {
-      buf += c.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) finish(buf.slice(0, nl));
-    };
-    const onEnd = () => finish(buf);
-    stdin.on("data", onData);
-    stdin.once("end", onEnd);
-    stdin.resume();
-  });
-}
 
 /** docker's -o/--opt and --label values: key=value (a bare key maps to ""). */
 function keyValues(values: readonly string[], flag: string): Record<string, string> {
