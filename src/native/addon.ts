@@ -42,6 +42,33 @@ export interface AddonConstants {
   UMOUNT_NOFOLLOW: number;
 }
 
+/** Flags of the directory-fd relative calls (fcntl.h, linux/openat2.h). */
+export interface AtConstants {
+  O_PATH: number;
+  O_DIRECTORY: number;
+  O_NOFOLLOW: number;
+  O_RDONLY: number;
+  O_WRONLY: number;
+  O_RDWR: number;
+  O_CREAT: number;
+  O_EXCL: number;
+  O_TRUNC: number;
+  O_NONBLOCK: number;
+  O_NOCTTY: number;
+  AT_FDCWD: number;
+  AT_SYMLINK_NOFOLLOW: number;
+  AT_SYMLINK_FOLLOW: number;
+  AT_REMOVEDIR: number;
+  AT_EMPTY_PATH: number;
+  RENAME_NOREPLACE: number;
+  RENAME_EXCHANGE: number;
+  RESOLVE_NO_XDEV: number;
+  RESOLVE_NO_MAGICLINKS: number;
+  RESOLVE_NO_SYMLINKS: number;
+  RESOLVE_BENEATH: number;
+  RESOLVE_IN_ROOT: number;
+}
+
 export interface Addon {
   /** lsetxattr(2): sets an extended attribute on path itself (a symlink is not followed). */
   lsetxattr(path: string, name: string, value: Buffer, flags?: number): void;
@@ -83,6 +110,30 @@ export interface Addon {
    */
   spawnDetached(file: string, argv: string[], fds: number[]): number;
   constants: AddonConstants;
+
+  // The directory-fd relative calls (fsat.c). src/fsroot builds the engine's confined file
+  // access on these; nothing else should call them directly.
+  /** openat2(2); O_CLOEXEC is always added. */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /** fstatat(2): [dev, ino, mode, nlink, uid, gid, rdev, size, blocks, atimeNs, mtimeNs, ctimeNs]. */
+  fstatat(dirfd: number, path: string, flags: number): bigint[];
+  readlinkat(dirfd: number, path: string): string;
+  mkdirat(dirfd: number, path: string, mode: number): void;
+  mknodat(dirfd: number, path: string, mode: number, major: number, minor: number): void;
+  symlinkat(target: string, dirfd: number, path: string): void;
+  linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): void;
+  unlinkat(dirfd: number, path: string, flags: number): void;
+  renameat2(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): void;
+  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): void;
+  fchmodat(dirfd: number, path: string, mode: number, flags: number): void;
+  utimensatAt(dirfd: number, path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, flags: number): void;
+  /** The names in the directory fd holds (O_PATH works), without "." and "..". */
+  readdirFd(fd: number): string[];
+  /** Extended attributes of the entry `name` (one component) of a directory fd, never following it. */
+  lgetxattrAt(dirfd: number, name: string, attr: string): Buffer | null;
+  llistxattrAt(dirfd: number, name: string): string[];
+  lsetxattrAt(dirfd: number, name: string, attr: string, value: Buffer, flags: number): void;
+  at: AtConstants;
 }
 
 /** The package root: the nearest directory above this module that holds package.json. */

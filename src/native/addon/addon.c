@@ -547,6 +547,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   cove_register_net(env, exports);
+  cove_register_fsat(env, exports);
   napi_value c;
   napi_create_object(env, &c);
   set_int(env, c, "XATTR_CREATE", XATTR_CREATE);

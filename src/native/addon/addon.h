@@ -10,4 +10,7 @@ napi_value throw_errno(napi_env env, int err, const char *syscall, const char *p
 
 void cove_register_net(napi_env env, napi_value exports);
 
+// The directory-fd relative file calls (fsat.c), with their constants under exports.at.
+void cove_register_fsat(napi_env env, napi_value exports);
+
 #endif

@@ -1,0 +1,455 @@
+// Directory-fd relative file calls (the *at family and openat2), so the engine can work inside a
+// container's filesystem through file descriptors it holds instead of path strings the kernel
+// would walk again from the host's root. Thin wrappers only: arguments in, one syscall, result
+// out; which flags and resolve modes to use is decided in TypeScript (src/fsroot).
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#include "addon.h"
+
+#define AT_PATH_BUF 4096
+#define AT_XATTR_NAME_BUF 256
+
+#define AT_ARGS(n)                                                \
+  size_t argc = (n);                                              \
+  napi_value argv[(n)];                                           \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
+  for (size_t i_ = argc; i_ < (size_t)(n); i_++) napi_get_undefined(env, &argv[i_]);
+
+static napi_value at_undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static int at_int(napi_env env, napi_value v, int64_t *out, const char *what) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined) {
+    *out = 0;
+    return 0;
+  }
+  if (t != napi_number || napi_get_value_int64(env, v, out) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int at_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  if (len + 1 > size) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s is too long (%zu bytes, at most %zu)", what, len, size - 1);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return -1;
+  }
+  napi_get_value_string_utf8(env, v, buf, size, &len);
+  if (strlen(buf) != len) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return -1;
+  }
+  return 0;
+}
+
+// A path naming one entry of a directory fd, for the xattr calls Linux has no *at form of
+// before 6.13: /proc/self/fd/N jumps to the directory the fd holds, and the l* calls do not
+// follow the final name. name must be a single component.
+static int entry_path(napi_env env, int dirfd, const char *name, char *out, size_t size) {
+  if (name[0] == 0 || strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "name must be a single path component");
+    return -1;
+  }
+  if (snprintf(out, size, "/proc/self/fd/%d/%s", dirfd, name) >= (int)size) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "name is too long");
+    return -1;
+  }
+  return 0;
+}
+
+// openat2(dirfd, path, flags, mode, resolve): fd   (O_CLOEXEC is always added)
+static napi_value js_openat2(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t dirfd, flags, mode, resolve;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") ||
+      at_int(env, argv[2], &flags, "flags") || at_int(env, argv[3], &mode, "mode") || at_int(env, argv[4], &resolve, "resolve"))
+    return NULL;
+  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = (uint64_t)mode, .resolve = (uint64_t)resolve};
+  long fd = syscall(SYS_openat2, (int)dirfd, path, &how, sizeof how);
+  if (fd < 0) return throw_errno(env, errno, "openat2", path);
+  napi_value r;
+  napi_create_int32(env, (int32_t)fd, &r);
+  return r;
+}
+
+static void set_big(napi_env env, napi_value arr, uint32_t i, uint64_t v) {
+  napi_value b;
+  napi_create_bigint_uint64(env, v, &b);
+  napi_set_element(env, arr, i, b);
+}
+
+static uint64_t ns(struct timespec t) {
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+// fstatat(dirfd, path, flags): bigint[] [dev, ino, mode, nlink, uid, gid, rdev, size, blocks,
+// atimeNs, mtimeNs, ctimeNs]. An empty path with AT_EMPTY_PATH stats the fd itself.
+static napi_value js_fstatat(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+    return NULL;
+  struct stat st;
+  if (fstatat((int)dirfd, path, &st, (int)flags) != 0) return throw_errno(env, errno, "fstatat", path);
+  napi_value arr;
+  napi_create_array_with_length(env, 12, &arr);
+  set_big(env, arr, 0, st.st_dev);
+  set_big(env, arr, 1, st.st_ino);
+  set_big(env, arr, 2, st.st_mode);
+  set_big(env, arr, 3, st.st_nlink);
+  set_big(env, arr, 4, st.st_uid);
+  set_big(env, arr, 5, st.st_gid);
+  set_big(env, arr, 6, st.st_rdev);
+  set_big(env, arr, 7, (uint64_t)st.st_size);
+  set_big(env, arr, 8, (uint64_t)st.st_blocks);
+  set_big(env, arr, 9, ns(st.st_atim));
+  set_big(env, arr, 10, ns(st.st_mtim));
+  set_big(env, arr, 11, ns(st.st_ctim));
+  return arr;
+}
+
+// readlinkat(dirfd, path): string   (an empty path reads the symlink an O_PATH fd holds)
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  AT_ARGS(2);
+  int64_t dirfd;
+  char path[AT_PATH_BUF], target[AT_PATH_BUF + 1];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path")) return NULL;
+  ssize_t n = readlinkat((int)dirfd, path, target, sizeof target);
+  if (n < 0) return throw_errno(env, errno, "readlinkat", path);
+  if ((size_t)n >= sizeof target) return throw_errno(env, ENAMETOOLONG, "readlinkat", path);
+  napi_value r;
+  napi_create_string_utf8(env, target, (size_t)n, &r);
+  return r;
+}
+
+// mkdirat(dirfd, path, mode)
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd, mode;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode"))
+    return NULL;
+  if (mkdirat((int)dirfd, path, (mode_t)mode) != 0) return throw_errno(env, errno, "mkdirat", path);
+  return at_undefined(env);
+}
+
+// mknodat(dirfd, path, mode, major, minor)   (mode holds the type bits)
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t dirfd, mode, major, minor;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
+      at_int(env, argv[3], &major, "major") || at_int(env, argv[4], &minor, "minor"))
+    return NULL;
+  if (mknodat((int)dirfd, path, (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) != 0) return throw_errno(env, errno, "mknodat", path);
+  return at_undefined(env);
+}
+
+// symlinkat(target, dirfd, path)
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd;
+  char target[AT_PATH_BUF], path[AT_PATH_BUF];
+  if (at_string(env, argv[0], target, sizeof target, "target") || at_int(env, argv[1], &dirfd, "dirfd") ||
+      at_string(env, argv[2], path, sizeof path, "path"))
+    return NULL;
+  if (symlinkat(target, (int)dirfd, path) != 0) return throw_errno(env, errno, "symlinkat", path);
+  return at_undefined(env);
+}
+
+// linkat(olddirfd, oldpath, newdirfd, newpath, flags)
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t olddirfd, newdirfd, flags;
+  char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
+  if (at_int(env, argv[0], &olddirfd, "olddirfd") || at_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
+      at_int(env, argv[2], &newdirfd, "newdirfd") || at_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
+    return NULL;
+  if (linkat((int)olddirfd, oldpath, (int)newdirfd, newpath, (int)flags) != 0) return throw_errno(env, errno, "linkat", newpath);
+  return at_undefined(env);
+}
+
+// unlinkat(dirfd, path, flags)   (AT_REMOVEDIR for directories)
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+    return NULL;
+  if (unlinkat((int)dirfd, path, (int)flags) != 0) return throw_errno(env, errno, "unlinkat", path);
+  return at_undefined(env);
+}
+
+// renameat2(olddirfd, oldpath, newdirfd, newpath, flags)
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t olddirfd, newdirfd, flags;
+  char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
+  if (at_int(env, argv[0], &olddirfd, "olddirfd") || at_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
+      at_int(env, argv[2], &newdirfd, "newdirfd") || at_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
+    return NULL;
+  if (syscall(SYS_renameat2, (int)olddirfd, oldpath, (int)newdirfd, newpath, (unsigned)flags) != 0)
+    return throw_errno(env, errno, "renameat2", oldpath);
+  return at_undefined(env);
+}
+
+// fchownat(dirfd, path, uid, gid, flags)
+static napi_value js_fchownat(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t dirfd, uid, gid, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &uid, "uid") ||
+      at_int(env, argv[3], &gid, "gid") || at_int(env, argv[4], &flags, "flags"))
+    return NULL;
+  if (fchownat((int)dirfd, path, (uid_t)uid, (gid_t)gid, (int)flags) != 0) return throw_errno(env, errno, "fchownat", path);
+  return at_undefined(env);
+}
+
+// fchmodat(dirfd, path, mode, flags)   (glibc carries out AT_SYMLINK_NOFOLLOW through an O_PATH fd
+// and answers EOPNOTSUPP for a symlink)
+static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
+  AT_ARGS(4);
+  int64_t dirfd, mode, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
+      at_int(env, argv[3], &flags, "flags"))
+    return NULL;
+  if (fchmodat((int)dirfd, path, (mode_t)mode, (int)flags) != 0) return throw_errno(env, errno, "fchmodat", path);
+  return at_undefined(env);
+}
+
+// utimensatAt(dirfd, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags)
+static napi_value js_utimensat_at(napi_env env, napi_callback_info info) {
+  AT_ARGS(7);
+  int64_t dirfd, as, an, ms, mn, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &as, "atimeSec") ||
+      at_int(env, argv[3], &an, "atimeNsec") || at_int(env, argv[4], &ms, "mtimeSec") || at_int(env, argv[5], &mn, "mtimeNsec") ||
+      at_int(env, argv[6], &flags, "flags"))
+    return NULL;
+  struct timespec ts[2] = {{.tv_sec = as, .tv_nsec = an}, {.tv_sec = ms, .tv_nsec = mn}};
+  if (utimensat((int)dirfd, path, ts, (int)flags) != 0) return throw_errno(env, errno, "utimensat", path);
+  return at_undefined(env);
+}
+
+// readdirFd(fd): string[]   (the directory the fd holds, O_PATH or not; "." and ".." left out)
+static napi_value js_readdir_fd(napi_env env, napi_callback_info info) {
+  AT_ARGS(1);
+  int64_t fd;
+  if (at_int(env, argv[0], &fd, "fd")) return NULL;
+  int dfd = openat((int)fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return throw_errno(env, errno, "openat", ".");
+  DIR *d = fdopendir(dfd);
+  if (d == NULL) {
+    int err = errno;
+    close(dfd);
+    return throw_errno(env, err, "fdopendir", NULL);
+  }
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t idx = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (e == NULL) {
+      int err = errno;
+      closedir(d);
+      if (err != 0) return throw_errno(env, err, "readdir", NULL);
+      return arr;
+    }
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    napi_value s;
+    napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, arr, idx++, s);
+  }
+}
+
+// lgetxattrAt(dirfd, name, attr): Buffer | null
+static napi_value js_lgetxattr_at(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd;
+  char name[AT_PATH_BUF], attr[AT_XATTR_NAME_BUF], path[AT_PATH_BUF + 64];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
+      at_string(env, argv[2], attr, sizeof attr, "attr") || entry_path(env, (int)dirfd, name, path, sizeof path))
+    return NULL;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t size = lgetxattr(path, attr, NULL, 0);
+    if (size < 0) {
+      if (errno == ENODATA) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+      }
+      return throw_errno(env, errno, "lgetxattr", name);
+    }
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "lgetxattr", name);
+    ssize_t got = lgetxattr(path, attr, buf, (size_t)size);
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      if (err == ERANGE) continue;
+      if (err == ENODATA) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+      }
+      return throw_errno(env, err, "lgetxattr", name);
+    }
+    napi_value r;
+    napi_create_buffer_copy(env, (size_t)got, buf, NULL, &r);
+    free(buf);
+    return r;
+  }
+  return throw_errno(env, ERANGE, "lgetxattr", name);
+}
+
+// llistxattrAt(dirfd, name): string[]
+static napi_value js_llistxattr_at(napi_env env, napi_callback_info info) {
+  AT_ARGS(2);
+  int64_t dirfd;
+  char name[AT_PATH_BUF], path[AT_PATH_BUF + 64];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
+      entry_path(env, (int)dirfd, name, path, sizeof path))
+    return NULL;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) return throw_errno(env, errno, "llistxattr", name);
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "llistxattr", name);
+    ssize_t got = llistxattr(path, buf, (size_t)size);
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      if (err == ERANGE) continue;
+      return throw_errno(env, err, "llistxattr", name);
+    }
+    napi_value arr;
+    napi_create_array(env, &arr);
+    uint32_t idx = 0;
+    for (ssize_t off = 0; off < got;) {
+      size_t n = strnlen(buf + off, (size_t)(got - off));
+      if (n > 0) {
+        napi_value s;
+        napi_create_string_utf8(env, buf + off, n, &s);
+        napi_set_element(env, arr, idx++, s);
+      }
+      off += (ssize_t)n + 1;
+    }
+    free(buf);
+    return arr;
+  }
+  return throw_errno(env, ERANGE, "llistxattr", name);
+}
+
+// lsetxattrAt(dirfd, name, attr, value: Buffer, flags)
+static napi_value js_lsetxattr_at(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t dirfd, flags;
+  char name[AT_PATH_BUF], attr[AT_XATTR_NAME_BUF], path[AT_PATH_BUF + 64];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
+      at_string(env, argv[2], attr, sizeof attr, "attr") || at_int(env, argv[4], &flags, "flags") ||
+      entry_path(env, (int)dirfd, name, path, sizeof path))
+    return NULL;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[3], &isbuf);
+  if (!isbuf) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "value must be a Buffer");
+    return NULL;
+  }
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[3], &data, &len);
+  if (lsetxattr(path, attr, len > 0 ? data : "", len, (int)flags) != 0) return throw_errno(env, errno, "lsetxattr", name);
+  return at_undefined(env);
+}
+
+static void at_const(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_value n;
+  napi_create_int64(env, v, &n);
+  napi_set_named_property(env, obj, name, n);
+}
+
+void cove_register_fsat(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      {"openat2", NULL, js_openat2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fstatat", NULL, js_fstatat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readlinkat", NULL, js_readlinkat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mkdirat", NULL, js_mkdirat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mknodat", NULL, js_mknodat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"symlinkat", NULL, js_symlinkat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linkat", NULL, js_linkat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fchownat", NULL, js_fchownat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fchmodat", NULL, js_fchmodat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"utimensatAt", NULL, js_utimensat_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readdirFd", NULL, js_readdir_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattrAt", NULL, js_lgetxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattrAt", NULL, js_llistxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattrAt", NULL, js_lsetxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  napi_value c;
+  napi_create_object(env, &c);
+  at_const(env, c, "O_PATH", O_PATH);
+  at_const(env, c, "O_DIRECTORY", O_DIRECTORY);
+  at_const(env, c, "O_NOFOLLOW", O_NOFOLLOW);
+  at_const(env, c, "O_RDONLY", O_RDONLY);
+  at_const(env, c, "O_WRONLY", O_WRONLY);
+  at_const(env, c, "O_RDWR", O_RDWR);
+  at_const(env, c, "O_CREAT", O_CREAT);
+  at_const(env, c, "O_EXCL", O_EXCL);
+  at_const(env, c, "O_TRUNC", O_TRUNC);
+  at_const(env, c, "O_NONBLOCK", O_NONBLOCK);
+  at_const(env, c, "O_NOCTTY", O_NOCTTY);
+  at_const(env, c, "AT_FDCWD", AT_FDCWD);
+  at_const(env, c, "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW);
+  at_const(env, c, "AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW);
+  at_const(env, c, "AT_REMOVEDIR", AT_REMOVEDIR);
+  at_const(env, c, "AT_EMPTY_PATH", AT_EMPTY_PATH);
+  at_const(env, c, "RENAME_NOREPLACE", 1);
+  at_const(env, c, "RENAME_EXCHANGE", 2);
+  at_const(env, c, "RESOLVE_NO_XDEV", RESOLVE_NO_XDEV);
+  at_const(env, c, "RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS);
+  at_const(env, c, "RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS);
+  at_const(env, c, "RESOLVE_BENEATH", RESOLVE_BENEATH);
+  at_const(env, c, "RESOLVE_IN_ROOT", RESOLVE_IN_ROOT);
+  napi_set_named_property(env, exports, "at", c);
+}
