@@ -1,22 +1,21 @@
 // `docker cp` and the /containers/{id}/archive routes: paths resolved inside a container's root
 // (symlinks followed in the container's scope, so neither an absolute symlink nor ".." ever leads
 // out of it), the X-Docker-Container-Path-Stat header, tars of one resource named as dockerd names
-// them, and extraction of a tar into a directory of the container.
+// them, and extraction of a tar into a directory of the container (extract.ts).
 //
-// The root is the container's root as this process can see it: /proc/<pid>/root of a running
-// container (which also shows its mounts) or the mounted rootfs of a stopped one. The kernel
-// resolves an absolute symlink met under /proc/<pid>/root against the caller's root, not the
-// container's, so every symlink is resolved here, component by component.
+// The root is a directory fd (src/fsroot) on the container's root: /proc/<pid>/root of a running
+// container (which also shows its mounts) or the mounted rootfs of a stopped one. Every access is
+// relative to that fd or to a directory fd opened from it, never a path string: a running
+// container may swap any directory for a symlink while it is read or written.
 
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import type { BigIntStats } from "node:fs";
-import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { closeSync, readSync } from "node:fs";
 import path from "node:path";
-import type { Readable, Writable } from "node:stream";
-import { invalid, isErrno, notFound } from "../common/errors.js";
-import { applyLayer } from "../snapshots/apply.js";
-import { END_OF_ARCHIVE, encodeHeader, padding, readTar, type TarHeader, type WriteHeader } from "../snapshots/tar.js";
+import type { Writable } from "node:stream";
+import { conflict, isErrno, notFound } from "../common/errors.js";
+import { Dir, type FileStat } from "../fsroot/index.js";
+import { addon } from "../native/addon.js";
+import { END_OF_ARCHIVE, encodeHeader, padding, type WriteHeader } from "../snapshots/tar.js";
 
 /** Go's os.FileMode type bits, as the docker CLI decodes the stat header's mode. */
 export const GoMode = {
@@ -30,8 +29,6 @@ export const GoMode = {
   charDevice: 2 ** 21,
   sticky: 2 ** 20,
 } as const;
-
-const MAX_SYMLINKS = 255;
 
 export interface PathStat {
   name: string;
@@ -71,49 +68,70 @@ export function encodePathStat(s: PathStat): string {
   return Buffer.from(JSON.stringify({ name: s.name, size: s.size, mode: s.mode, mtime: s.mtime, linkTarget: s.linkTarget })).toString("base64");
 }
 
-function loopError(p: string): Error {
-  return Object.assign(new Error(`too many levels of symbolic links resolving ${p}`), { code: "ELOOP" });
+/**
+ * Resolves `unsafe` (a path inside the container) in the container's scope: ".." stops at the
+ * root, absolute symlink targets start again at the root. Components that do not exist are
+ * appended as they are. Returns the path relative to the root ("/a/b"), for messages and mount
+ * lookups only: access goes through the root's fd.
+ */
+export async function resolveInRoot(root: string | Dir, unsafe: string): Promise<string> {
+  if (root instanceof Dir) return root.walk(unsafe).resolved;
+  const dir = Dir.open(root);
+  try {
+    return dir.walk(unsafe).resolved;
+  } finally {
+    dir.close();
+  }
 }
 
 /**
- * Resolves `unsafe` (a path inside the container) to a path under root, following every symlink
- * in the container's scope: ".." stops at the root, absolute targets start again at the root.
- * Components that do not exist are appended as they are. Returns the path relative to the root
- * ("/a/b") — join it to root to use it.
+ * The root of a running container's first process, as a directory fd. A pid that shows the
+ * host's own root is refused: the container exited and its pid went to a process of the host.
  */
-export async function resolveInRoot(root: string, unsafe: string): Promise<string> {
-  let pending = unsafe.split("/").filter((c) => c !== "" && c !== ".");
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const comp = pending.shift() as string;
-    if (comp === "..") {
-      done.pop();
-      continue;
-    }
-    const candidate = path.join(root, ...done, comp);
-    let st;
+export function openProcessRoot(pid: number, container: string): Dir {
+  const root = Dir.open(`/proc/${pid}/root`);
+  try {
+    const st = root.stat();
+    const host = Dir.open("/");
     try {
-      st = await lstat(candidate);
-    } catch (err) {
-      if (isErrno(err, "ENOENT", "ENOTDIR")) {
-        done.push(comp, ...pending.filter((c) => c !== "."));
-        // ".." after a missing component: fold lexically
-        return "/" + path.posix.normalize(done.join("/")).replace(/^(\.\.\/?)+/, "").replace(/^\.$/, "");
-      }
-      throw err;
+      const h = host.stat();
+      if (st.dev === h.dev && st.ino === h.ino) throw conflict(`container ${container} is not running`, { code: "container.not-running" });
+    } finally {
+      host.close();
     }
-    if (!st.isSymbolicLink()) {
-      done.push(comp);
-      continue;
-    }
-    if (++links > MAX_SYMLINKS) throw loopError(unsafe);
-    const target = await readlink(candidate);
-    const parts = target.split("/").filter((c) => c !== "" && c !== ".");
-    if (target.startsWith("/")) done.length = 0;
-    pending = [...parts, ...pending];
+    return root;
+  } catch (err) {
+    root.close();
+    throw err;
   }
-  return "/" + done.join("/");
+}
+
+/**
+ * The file at p in root as an O_PATH fd to mount on, created empty (mode 0644, with its missing
+ * parents) when nothing is there; symlinks followed inside the root only.
+ */
+export function fileMountTarget(root: Dir, p: string): { fd: number; close(): void } {
+  const k = addon().at;
+  let fd: number;
+  try {
+    fd = root.openInRoot(p, k.O_PATH);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+    const { resolved } = root.walk(p);
+    const parent = root.mkdirAll(path.posix.dirname(resolved));
+    try {
+      const name = path.posix.basename(resolved);
+      try {
+        closeSync(parent.createFile(name, 0o644));
+      } catch (e) {
+        if (!isErrno(e, "EEXIST")) throw e;
+      }
+    } finally {
+      parent.close();
+    }
+    fd = root.openInRoot(resolved, k.O_PATH);
+  }
+  return { fd, close: () => closeSync(fd) };
 }
 
 /** A path as dockerd takes it: absolute, cleaned, with a trailing "/" or "/." kept. */
@@ -125,49 +143,63 @@ export function containerAbsPath(p: string): string {
   return clean;
 }
 
-export interface ResolvedPath {
+/**
+ * A resource found in a container: the directory `dir` itself (name null: the root, or a path the
+ * client ended with "/" or "/.") or the entry `name` of dir, not followed.
+ */
+export interface Located {
   /** The path the client asked for, absolute (trailing "/" or "/." kept). */
   absPath: string;
-  /** The host path of the resource (its last component not followed, unless the path ends in / or /.). */
-  hostPath: string;
-  /** hostPath relative to the root, absolute ("/etc/passwd"). */
+  /** The resource's path resolved in the root ("/etc/passwd"), for messages and mount lookups. */
   inRoot: string;
-}
-
-/** dockerd's ResolvePath: the directory part is resolved in scope, the last component kept as is. */
-export async function resolvePath(root: string, p: string): Promise<ResolvedPath> {
-  const absPath = containerAbsPath(p);
-  const trailing = absPath.endsWith("/.") ? "." : absPath.endsWith("/") ? "/" : "";
-  if (trailing !== "" || absPath === "/") {
-    // the last component is a directory the client asserts: follow it
-    const inRoot = await resolveInRoot(root, absPath);
-    return { absPath, inRoot, hostPath: path.join(root, inRoot) + (trailing === "." ? "/." : "") };
-  }
-  const dir = path.posix.dirname(absPath);
-  const base = path.posix.basename(absPath);
-  const dirIn = await resolveInRoot(root, dir);
-  const inRoot = path.posix.join(dirIn, base);
-  return { absPath, inRoot, hostPath: path.join(root, inRoot) };
+  dir: Dir;
+  name: string | null;
+  st: FileStat;
 }
 
 function notFoundIn(p: string, container: string): Error {
   return notFound(`Could not find the file ${p} in container ${container}`, { code: "archive.not-found" });
 }
 
-/** HEAD /archive: the stat of a path (dockerd's StatPath); a 404 with dockerd's wording when it is missing. */
-export async function statPath(root: string, p: string, container: string): Promise<{ stat: PathStat; resolved: ResolvedPath; st: BigIntStats }> {
-  const resolved = await resolvePath(root, p);
-  let st: BigIntStats;
+/**
+ * dockerd's ResolvePath and StatPath: the directory part is resolved in scope, the last component
+ * kept as is unless the path ends in "/" or "/.". The caller closes located.dir.
+ */
+export function locate(root: Dir, p: string, container: string): Located {
+  const absPath = containerAbsPath(p);
+  const trailing = absPath.endsWith("/.") || absPath.endsWith("/") || absPath === "/";
   try {
-    st = await lstat(resolved.hostPath, { bigint: true });
+    if (trailing) {
+      // the last component is a directory the client asserts: follow it
+      const dir = root.dirInRoot(absPath);
+      try {
+        return { absPath, inRoot: root.walk(absPath).resolved, dir, name: null, st: dir.stat() };
+      } catch (err) {
+        dir.close();
+        throw err;
+      }
+    }
+    const base = path.posix.basename(absPath);
+    const dir = root.dirInRoot(path.posix.dirname(absPath));
+    try {
+      const st = dir.lstat(base);
+      return { absPath, inRoot: path.posix.join(root.walk(path.posix.dirname(absPath)).resolved, base), dir, name: base, st };
+    } catch (err) {
+      dir.close();
+      throw err;
+    }
   } catch (err) {
-    if (isErrno(err, "ENOENT", "ENOTDIR")) throw notFoundIn(p, container);
+    if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) throw notFoundIn(p, container);
     throw err;
   }
-  let linkTarget = "";
-  if (st.isSymbolicLink()) linkTarget = await resolveInRoot(root, resolved.absPath);
-  const name = resolved.absPath === "/" ? "/" : path.posix.basename(resolved.absPath.replace(/\/$/, ""));
-  return { stat: { name, size: Number(st.size), mode: goFileMode(Number(st.mode)), mtime: goTime(st.mtimeNs), linkTarget }, resolved, st };
+}
+
+/** HEAD /archive: the stat header of a located resource. */
+export function pathStat(root: Dir, loc: Located): PathStat {
+  const st = loc.st;
+  const linkTarget = st.isSymbolicLink() ? root.walk(loc.absPath).resolved : "";
+  const name = loc.absPath === "/" ? "/" : path.posix.basename(loc.absPath.replace(/\/$/, ""));
+  return { name, size: Number(st.size), mode: goFileMode(Number(st.mode)), mtime: goTime(st.mtimeNs), linkTarget };
 }
 
 function major(rdev: bigint): number {
@@ -183,6 +215,7 @@ class ResourceTar {
   private readonly links = new Map<string, string>();
   constructor(
     private readonly out: Writable,
+    /** Container paths whose contents stay out (kernel filesystems of a running container). */
     private readonly noDescend: ReadonlySet<string>,
   ) {}
 
@@ -192,67 +225,88 @@ class ResourceTar {
     if (this.out.destroyed) throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
   }
 
-  async entry(abs: string, name: string, st: BigIntStats): Promise<void> {
+  /** The entry `name` of parent (or parent itself when name is null), at container path `at`. */
+  async entry(parent: Dir, name: string | null, tarName: string, st: FileStat, at: string): Promise<void> {
     const base: Omit<WriteHeader, "name" | "type" | "size"> = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
     if (st.isDirectory()) {
-      const dirName = name.endsWith("/") ? name : name + "/";
-      await this.write(encodeHeader({ ...base, name: dirName, type: "dir", size: 0 }));
-      if (this.noDescend.has(path.resolve(abs))) return;
-      const names = (await readdir(abs)).sort();
-      for (const n of names) {
-        const child = path.join(abs, n);
-        let cst: BigIntStats;
-        try {
-          cst = await lstat(child, { bigint: true });
-        } catch {
-          continue; // vanished while walking a running container
+      const dirName = tarName.endsWith("/") ? tarName : tarName + "/";
+      let dir: Dir;
+      try {
+        dir = name === null ? parent.dup() : parent.child(name);
+      } catch (err) {
+        if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) return; // replaced while walking a running container
+        throw err;
+      }
+      try {
+        await this.write(encodeHeader({ ...base, name: dirName, type: "dir", size: 0 }));
+        if (this.noDescend.has(at)) return;
+        for (const n of dir.list().sort()) {
+          const cst = dir.tryLstat(n);
+          if (!cst) continue; // vanished while walking a running container
+          await this.entry(dir, n, dirName + n, cst, path.posix.join(at, n));
         }
-        await this.entry(child, dirName + n, cst);
+      } finally {
+        dir.close();
       }
       return;
     }
-    if (st.isSocket()) return;
-    if (st.nlink > 1n && !st.isDirectory()) {
+    if (name === null || st.isSocket()) return;
+    if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
       if (first !== undefined) {
-        await this.write(encodeHeader({ ...base, name, type: "link", size: 0, linkname: first }));
+        await this.write(encodeHeader({ ...base, name: tarName, type: "link", size: 0, linkname: first }));
         return;
       }
-      this.links.set(key, name);
+      this.links.set(key, tarName);
     }
     if (st.isSymbolicLink()) {
-      await this.write(encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: await readlink(abs) }));
+      let target: string;
+      try {
+        target = parent.readlink(name);
+      } catch (err) {
+        if (isErrno(err, "ENOENT", "EINVAL")) return;
+        throw err;
+      }
+      await this.write(encodeHeader({ ...base, name: tarName, type: "symlink", size: 0, linkname: target }));
       return;
     }
     if (st.isCharacterDevice() || st.isBlockDevice()) {
-      await this.write(encodeHeader({ ...base, name, type: st.isCharacterDevice() ? "char" : "block", size: 0, devmajor: major(st.rdev), devminor: minor(st.rdev) }));
+      await this.write(encodeHeader({ ...base, name: tarName, type: st.isCharacterDevice() ? "char" : "block", size: 0, devmajor: major(st.rdev), devminor: minor(st.rdev) }));
       return;
     }
     if (st.isFIFO()) {
-      await this.write(encodeHeader({ ...base, name, type: "fifo", size: 0 }));
+      await this.write(encodeHeader({ ...base, name: tarName, type: "fifo", size: 0 }));
       return;
     }
     if (!st.isFile()) return;
-    const fh = await open(abs, "r");
+    let opened: { fd: number; stat: FileStat };
     try {
-      const size = Number(st.size);
-      await this.write(encodeHeader({ ...base, name, type: "file", size }));
+      opened = parent.openFile(name);
+    } catch (err) {
+      if (isErrno(err, "ENOENT", "ELOOP", "EINVAL", "ENXIO")) return; // replaced by something else meanwhile
+      throw err;
+    }
+    const { fd } = opened;
+    try {
+      // the header tells what the open file holds, not what the name held a moment earlier
+      const size = Number(opened.stat.size);
+      await this.write(encodeHeader({ ...base, mode: Number(opened.stat.mode & 0o7777n), name: tarName, type: "file", size }));
       const buf = Buffer.allocUnsafe(1 << 20);
       let done = 0;
       while (done < size) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - done), done);
-        if (bytesRead === 0) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
+        if (n === 0) {
           // the file shrank while being read: pad with zeros so the archive stays well formed
           await this.write(Buffer.alloc(size - done));
           break;
         }
-        await this.write(Buffer.from(buf.subarray(0, bytesRead)));
-        done += bytesRead;
+        await this.write(Buffer.from(buf.subarray(0, n)));
+        done += n;
       }
       await this.write(Buffer.alloc(padding(size)));
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
@@ -267,111 +321,30 @@ const KERNEL_FS = new Set(["proc", "sysfs", "devpts", "mqueue", "cgroup", "cgrou
 
 /**
  * The mount points of a running container (from /proc/<pid>/mountinfo) whose contents an archive
- * leaves out, as host paths under root: kernel filesystems and /dev. dockerd archives the rootfs
+ * leaves out, as paths in the container: kernel filesystems and /dev. dockerd archives the rootfs
  * and volumes only, where these are empty directories.
  */
-export function kernelMountPoints(mountinfo: string, root: string): Set<string> {
+export function kernelMountPoints(mountinfo: string): Set<string> {
   const out = new Set<string>();
   for (const line of mountinfo.split("\n")) {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;
     const mountPoint = (line.slice(0, sep).split(" ")[4] ?? "").replace(/\\040/g, " ");
     const fstype = line.slice(sep + 3).split(" ")[0] ?? "";
-    if (KERNEL_FS.has(fstype) || mountPoint === "/dev") out.add(path.resolve(path.join(root, mountPoint)));
+    if (KERNEL_FS.has(fstype) || mountPoint === "/dev") out.add(path.posix.normalize(mountPoint));
   }
   return out;
 }
 
 /**
- * GET /archive: writes the tar of a resolved resource to out (which is ended). Entries are named
+ * GET /archive: writes the tar of a located resource to out (which is ended). Entries are named
  * after the last component the client gave ("/a/link/" that resolves to "/a/target" gives
  * "link/..."), the root as "/", and "dir/." as "./".
  */
-export async function writeArchive(resolved: ResolvedPath, out: Writable, opts: { noDescend?: ReadonlySet<string> } = {}): Promise<void> {
-  const st = await lstat(resolved.hostPath, { bigint: true });
-  const abs = resolved.absPath;
+export async function writeArchive(loc: Located, out: Writable, opts: { noDescend?: ReadonlySet<string> } = {}): Promise<void> {
+  const abs = loc.absPath;
   const rebase = abs === "/" ? "/" : abs.endsWith("/.") ? "." : path.posix.basename(abs.replace(/\/$/, ""));
   const tar = new ResourceTar(out, opts.noDescend ?? new Set());
-  await tar.entry(resolved.hostPath, rebase === "." ? "./" : rebase, st);
+  await tar.entry(loc.dir, loc.name, rebase === "." ? "./" : rebase, loc.st, loc.inRoot);
   await tar.end();
-}
-
-export interface ExtractOptions {
-  /** Refuse to replace a directory with a non-directory or the reverse (dockerd's noOverwriteDirNonDir). */
-  noOverwriteDirNonDir?: boolean;
-  /** Owner every entry gets (copyUIDGID: the container's user); default: the tar's uid/gid. */
-  owner?: { uid: number; gid: number };
-  /** The destination as the container sees it, for messages (default: the host path). */
-  shownAs?: string;
-}
-
-/**
- * PUT /archive: extracts a tar into the directory `destHost` (already resolved in the container's
- * scope). Entries never pass through symlinks; a failure (a bad entry, a refused overwrite, a
- * corrupt tar) undoes what the extraction did.
- */
-export async function extractArchive(input: Readable | AsyncIterable<Buffer>, destHost: string, opts: ExtractOptions = {}): Promise<void> {
-  const checked = (async function* () {
-    for await (const { header, body } of readTar(input as AsyncIterable<Buffer>)) {
-      // the archive's root ("./") is the destination itself, which keeps its owner and mode (as dockerd)
-      if (header.name.split("/").every((c) => c === "" || c === ".")) {
-        for await (const _ of body) {
-          // skip
-        }
-        continue;
-      }
-      if (opts.noOverwriteDirNonDir) await checkOverwrite(destHost, header, opts.shownAs ?? destHost);
-      const h = opts.owner ? { ...header, uid: opts.owner.uid, gid: opts.owner.gid } : header;
-      yield* reencode(h, body);
-    }
-    yield END_OF_ARCHIVE;
-  })();
-  // replaced entries wait inside the destination itself: the same filesystem, even for "/" or a mount point
-  const undoDir = path.join(destHost, `.cove-cp-undo-${randomBytes(6).toString("hex")}`);
-  await applyLayer(checked, destHost, { whiteouts: "plain", compression: "none", inPlace: true, undoDir });
-}
-
-async function checkOverwrite(dest: string, h: TarHeader, shownAs: string): Promise<void> {
-  const rel = h.name.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (rel === "" || rel === ".") return;
-  let st;
-  try {
-    st = await lstat(path.join(dest, rel));
-  } catch {
-    return;
-  }
-  const entryIsDir = h.type === "dir";
-  const shown = path.posix.join(shownAs, rel);
-  if (st.isDirectory() && !entryIsDir) throw invalid(`cannot overwrite directory "${shown}" with non-directory "${rel}"`, { code: "archive.overwrite" });
-  if (!st.isDirectory() && entryIsDir) throw invalid(`cannot overwrite non-directory "${shown}" with directory "${rel}"`, { code: "archive.overwrite" });
-}
-
-async function* reencode(h: TarHeader, body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  if (h.sparse) throw invalid(`tar entry ${JSON.stringify(h.name)} is a sparse file: send it as a regular file`, { code: "archive.sparse" });
-  yield encodeHeader({
-    name: h.name,
-    type: h.type,
-    mode: h.mode,
-    uid: h.uid,
-    gid: h.gid,
-    size: h.type === "file" ? h.size : 0,
-    mtimeSec: h.mtime.sec,
-    linkname: h.linkname,
-    devmajor: h.devmajor,
-    devminor: h.devminor,
-    xattrs: h.xattrs,
-  });
-  if (h.type !== "file") {
-    for await (const _ of body) {
-      // no body for this type
-    }
-    return;
-  }
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    yield c;
-  }
-  const pad = padding(n);
-  if (pad) yield Buffer.alloc(pad);
 }

@@ -10,7 +10,7 @@
 // tmpfs, so containers keep running, logging and attachable while no daemon runs.
 
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
@@ -26,7 +26,10 @@ import { RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
-import { containerAbsPath, extractArchive, kernelMountPoints, resolveInRoot, statPath, writeArchive, type PathStat } from "./archive.js";
+import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, resolveInRoot, writeArchive, type PathStat } from "./archive.js";
+import { extractInto } from "./extract.js";
+import { bindMount, Dir, FileStat } from "../fsroot/index.js";
+import { addon } from "../native/addon.js";
 import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, matchLabels, type CommitOptions } from "./commit.js";
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
@@ -74,7 +77,7 @@ import type {
   WaitCondition,
   WaitResponse,
 } from "./types.js";
-import { resolveUserInRootfs } from "./user.js";
+import { resolveUser, resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
@@ -1909,20 +1912,34 @@ export class ContainerService {
   }
 
   /**
-   * Runs fn with the container's root as this process sees it: /proc/<pid>/root of a running
-   * container (with its mounts), else its rootfs mounted for the call (a start waits meanwhile).
+   * Runs fn with the container's root as a directory fd (src/fsroot): /proc/<pid>/root of a
+   * running container (with its mounts), else its rootfs mounted for the call (a start waits
+   * meanwhile). Everything fn does inside goes through that fd.
    */
-  private async withRoot<T>(c: Live, fn: (root: string, running: boolean) => Promise<T>): Promise<T> {
-    if (c.rec.State.Running && c.rec.State.Pid && !c.rec.State.Restarting) return fn(`/proc/${c.rec.State.Pid}/root`, true);
+  private async withRoot<T>(c: Live, fn: (root: Dir, running: boolean, pid: number) => Promise<T>): Promise<T> {
+    const running = async (pid: number) => {
+      const root = openProcessRoot(pid, c.rec.ID);
+      try {
+        return await fn(root, true, pid);
+      } finally {
+        root.close();
+      }
+    };
+    if (c.rec.State.Running && c.rec.State.Pid && !c.rec.State.Restarting) return running(c.rec.State.Pid);
     return this.exclusive(c, async () => {
-      if (c.rec.State.Running && c.rec.State.Pid) return fn(`/proc/${c.rec.State.Pid}/root`, true);
+      if (c.rec.State.Running && c.rec.State.Pid) return running(c.rec.State.Pid);
       if (c.rec.State.Status === "removing") throw conflict(`container ${c.rec.ID} is being removed`, { code: "container.removing" });
       const rootfs = this.rootfsPath(c);
       const wasMounted = await isMountpoint(rootfs);
       if (!wasMounted) await this.mountRootfs(c);
       try {
-        if (!wasMounted) await this.mountVolumesForCopy(c, rootfs);
-        return await fn(rootfs, false);
+        const root = Dir.open(rootfs);
+        try {
+          if (!wasMounted) await this.mountVolumesForCopy(c, root);
+          return await fn(root, false, 0);
+        } finally {
+          root.close();
+        }
       } finally {
         // a lazy unmount of the rootfs takes the volumes mounted in it along
         if (!wasMounted && !c.rec.State.Running) this.unmountRootfs(c);
@@ -1935,7 +1952,7 @@ export class ContainerService {
    * for docker cp, so copies reach the same files the container sees. Destinations are resolved in
    * the container's scope; missing ones are created as the runtime would create them at start.
    */
-  private async mountVolumesForCopy(c: Live, rootfs: string): Promise<void> {
+  private async mountVolumesForCopy(c: Live, root: Dir): Promise<void> {
     for (const m of c.rec.MountPoints) {
       if ((m.Type !== "bind" && m.Type !== "volume") || !m.Source || !m.Destination) continue;
       let isDir: boolean;
@@ -1944,32 +1961,59 @@ export class ContainerService {
       } catch {
         continue; // created at start, if ever
       }
-      const target = path.join(rootfs, await resolveInRoot(rootfs, m.Destination));
-      try {
-        await lstat(target);
-      } catch {
-        await mkdir(isDir ? target : path.dirname(target), { recursive: true, mode: 0o755 });
-        if (!isDir) await writeFile(target, "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
+      // a volume's subpath is opened inside the volume: the mount takes exactly that directory
+      let source: string | number = m.Source;
+      if (m.Type === "volume" && m.Subpath) {
+        const vol = Dir.open(m.Source);
+        try {
+          source = vol.openInRoot(m.Subpath, addon().at.O_PATH);
+        } catch {
+          continue; // a missing subpath fails the start, not a copy
+        } finally {
+          vol.close();
+        }
+        isDir = new FileStat(addon().fstatat(source, "", addon().at.AT_EMPTY_PATH)).isDirectory();
       }
-      mountAll([{ type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro"] }], target);
+      try {
+        const target = isDir ? root.mkdirAll(m.Destination) : fileMountTarget(root, m.Destination);
+        try {
+          bindMount(source, target.fd, { recursive: true, readonly: !m.RW });
+        } finally {
+          target.close();
+        }
+      } finally {
+        if (typeof source === "number") closeSync(source);
+      }
     }
   }
 
   /** HEAD /archive: the stat of a path inside the container. */
   async archiveStat(ref: string, p: string): Promise<PathStat> {
     const c = this.find(ref);
-    return this.withRoot(c, async (root) => (await statPath(root, p, ref)).stat);
+    return this.withRoot(c, async (root) => {
+      const loc = locate(root, p, ref);
+      try {
+        return pathStat(root, loc);
+      } finally {
+        loc.dir.close();
+      }
+    });
   }
 
   /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). */
   async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void): Promise<void> {
     const c = this.find(ref);
-    await this.withRoot(c, async (root, running) => {
-      const { stat, resolved } = await statPath(root, p, ref);
-      // a running container's root shows its /proc, /sys and /dev: their contents stay out
-      const noDescend = running ? kernelMountPoints(await readFile(`${root.replace(/\/root$/, "")}/mountinfo`, "utf8").catch(() => ""), root) : undefined;
-      onStat(stat);
-      await writeArchive(resolved, out, noDescend ? { noDescend } : {});
+    await this.withRoot(c, async (root, running, pid) => {
+      const loc = locate(root, p, ref);
+      try {
+        const stat = pathStat(root, loc);
+        // a running container's root shows its /proc, /sys and /dev: their contents stay out
+        const noDescend = running ? kernelMountPoints(await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "")) : undefined;
+        onStat(stat);
+        await writeArchive(loc, out, noDescend ? { noDescend } : {});
+      } finally {
+        loc.dir.close();
+      }
     });
     this.event(c, "archive-path");
   }
@@ -1979,26 +2023,27 @@ export class ContainerService {
     const c = this.find(ref);
     await this.withRoot(c, async (root) => {
       const absPath = containerAbsPath(p);
-      const inRoot = await resolveInRoot(root, absPath);
-      const dest = path.join(root, inRoot);
-      let st;
+      let dest: Dir;
       try {
-        st = await lstat(dest);
+        dest = root.dirInRoot(absPath);
       } catch (err) {
-        if (isErrno(err, "ENOENT", "ENOTDIR")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
+        if (isErrno(err, "ENOENT", "ELOOP")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
+        if (isErrno(err, "ENOTDIR")) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
         throw err;
       }
-      if (!st.isDirectory()) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
+      dest.close();
+      const inRoot = root.walk(absPath).resolved;
       const mount = this.mountAt(c, inRoot);
       if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
       if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
       let owner: { uid: number; gid: number } | undefined;
       // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
       if (opts.copyUIDGID && c.rec.Config.User) {
-        const u = await resolveUserInRootfs(root, c.rec.Config.User ?? "", []);
+        const read = (f: string) => root.readFileInRoot(f, 16 << 20)?.toString("utf8");
+        const u = resolveUser(c.rec.Config.User ?? "", read("/etc/passwd"), read("/etc/group"), []);
         owner = { uid: u.uid, gid: u.gid };
       }
-      await extractArchive(input, dest, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, shownAs: inRoot, ...(owner ? { owner } : {}) });
+      await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
     });
     this.event(c, "extract-to-dir");
   }

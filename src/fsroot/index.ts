@@ -514,3 +514,24 @@ export async function using<T>(dir: Dir, fn: (dir: Dir) => Promise<T> | T): Prom
     dir.close();
   }
 }
+
+/**
+ * Bind-mounts the tree at source (a host path the engine trusts, or an fd) onto the directory or
+ * file that targetFd holds, exactly: open_tree clones the source, mount_setattr makes it
+ * read-only if asked, move_mount attaches it to the object the fd holds, so no path is walked
+ * again after it was checked.
+ */
+export function bindMount(source: string | number, targetFd: number, opts: { recursive?: boolean; readonly?: boolean } = {}): void {
+  const k = at();
+  const recursive = opts.recursive === false ? 0 : k.AT_RECURSIVE;
+  const tree =
+    typeof source === "number"
+      ? addon().openTree(source, "", k.OPEN_TREE_CLONE | k.AT_EMPTY_PATH | recursive)
+      : addon().openTree(k.AT_FDCWD, source, k.OPEN_TREE_CLONE | recursive);
+  try {
+    if (opts.readonly) addon().mountSetattr(tree, "", k.AT_EMPTY_PATH | recursive, k.MOUNT_ATTR_RDONLY, 0, 0);
+    addon().moveMount(tree, "", targetFd, "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH);
+  } finally {
+    closeQuietly(tree);
+  }
+}

@@ -67,6 +67,11 @@ export interface AtConstants {
   RESOLVE_NO_SYMLINKS: number;
   RESOLVE_BENEATH: number;
   RESOLVE_IN_ROOT: number;
+  AT_RECURSIVE: number;
+  OPEN_TREE_CLONE: number;
+  MOVE_MOUNT_F_EMPTY_PATH: number;
+  MOVE_MOUNT_T_EMPTY_PATH: number;
+  MOUNT_ATTR_RDONLY: number;
 }
 
 export interface Addon {
@@ -133,6 +138,12 @@ export interface Addon {
   lgetxattrAt(dirfd: number, name: string, attr: string): Buffer | null;
   llistxattrAt(dirfd: number, name: string): string[];
   lsetxattrAt(dirfd: number, name: string, attr: string, value: Buffer, flags: number): void;
+  /** open_tree(2): a detached copy (OPEN_TREE_CLONE) of the mount at path, as an fd. */
+  openTree(dirfd: number, path: string, flags: number): number;
+  /** move_mount(2): attaches a detached tree; with the *_EMPTY_PATH flags, fds name both ends exactly. */
+  moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void;
+  /** mount_setattr(2). */
+  mountSetattr(dirfd: number, path: string, flags: number, attrSet: number, attrClr: number, propagation: number): void;
   at: AtConstants;
 }
 

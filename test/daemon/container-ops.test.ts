@@ -423,13 +423,14 @@ describe("container operations through the docker CLI", { skip }, () => {
           err ? reject(err) : resolve(o),
         ),
       );
+    // a parent that is a symlink is followed inside the container, as dockerd's chrooted untar does
     const through = await cove(["cp", "-", `${name}:/`], await hostile(`rootlink${dir}/pwned`));
-    assert.equal(through.code, 1);
-    assert.match(through.stderr, /passes through the symlink "rootlink"/);
+    assert.equal(through.code, 0, through.stderr);
+    assert.equal(await ok(["exec", name, "cat", `${dir}/pwned`]), "x");
     const climb = await cove(["cp", "-", `${name}:/tmp`], await hostile(`../../..${dir}/pwned2`));
     assert.equal(climb.code, 1);
     assert.match(climb.stderr, /escapes/);
-    assert.equal(existsSync(path.join(dir, "pwned")) || existsSync(path.join(dir, "pwned2")), false);
+    assert.equal(existsSync(path.join(dir, "pwned")) || existsSync(path.join(dir, "pwned2")), false, "nothing lands on the host");
     // a file where a directory is expected, and a missing parent
     // (the docker CLI checks this one itself; the daemon refuses it too)
     const notDir = await api(socket, "PUT", `/containers/${name}/archive?path=/etc/passwd`, await hostile("x"));

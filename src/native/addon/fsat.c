@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -400,6 +401,45 @@ static napi_value js_lsetxattr_at(napi_env env, napi_callback_info info) {
   return at_undefined(env);
 }
 
+// openTree(dirfd, path, flags): fd   (open_tree(2); OPEN_TREE_CLOEXEC is always added)
+static napi_value js_open_tree(napi_env env, napi_callback_info info) {
+  AT_ARGS(3);
+  int64_t dirfd, flags;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+    return NULL;
+  long fd = syscall(SYS_open_tree, (int)dirfd, path, (unsigned)flags | OPEN_TREE_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open_tree", path);
+  napi_value r;
+  napi_create_int32(env, (int32_t)fd, &r);
+  return r;
+}
+
+// moveMount(fromDirfd, fromPath, toDirfd, toPath, flags)   (move_mount(2))
+static napi_value js_move_mount(napi_env env, napi_callback_info info) {
+  AT_ARGS(5);
+  int64_t fromfd, tofd, flags;
+  char from[AT_PATH_BUF], to[AT_PATH_BUF];
+  if (at_int(env, argv[0], &fromfd, "fromDirfd") || at_string(env, argv[1], from, sizeof from, "fromPath") ||
+      at_int(env, argv[2], &tofd, "toDirfd") || at_string(env, argv[3], to, sizeof to, "toPath") || at_int(env, argv[4], &flags, "flags"))
+    return NULL;
+  if (syscall(SYS_move_mount, (int)fromfd, from, (int)tofd, to, (unsigned)flags) != 0) return throw_errno(env, errno, "move_mount", to);
+  return at_undefined(env);
+}
+
+// mountSetattr(dirfd, path, flags, attrSet, attrClr, propagation)   (mount_setattr(2))
+static napi_value js_mount_setattr(napi_env env, napi_callback_info info) {
+  AT_ARGS(6);
+  int64_t dirfd, flags, set, clr, prop;
+  char path[AT_PATH_BUF];
+  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags") ||
+      at_int(env, argv[3], &set, "attrSet") || at_int(env, argv[4], &clr, "attrClr") || at_int(env, argv[5], &prop, "propagation"))
+    return NULL;
+  struct mount_attr attr = {.attr_set = (uint64_t)set, .attr_clr = (uint64_t)clr, .propagation = (uint64_t)prop};
+  if (syscall(SYS_mount_setattr, (int)dirfd, path, (unsigned)flags, &attr, sizeof attr) != 0) return throw_errno(env, errno, "mount_setattr", path);
+  return at_undefined(env);
+}
+
 static void at_const(napi_env env, napi_value obj, const char *name, int64_t v) {
   napi_value n;
   napi_create_int64(env, v, &n);
@@ -424,6 +464,9 @@ void cove_register_fsat(napi_env env, napi_value exports) {
       {"lgetxattrAt", NULL, js_lgetxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattrAt", NULL, js_llistxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattrAt", NULL, js_lsetxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openTree", NULL, js_open_tree, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"moveMount", NULL, js_move_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mountSetattr", NULL, js_mount_setattr, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   napi_value c;
@@ -451,5 +494,10 @@ void cove_register_fsat(napi_env env, napi_value exports) {
   at_const(env, c, "RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS);
   at_const(env, c, "RESOLVE_BENEATH", RESOLVE_BENEATH);
   at_const(env, c, "RESOLVE_IN_ROOT", RESOLVE_IN_ROOT);
+  at_const(env, c, "AT_RECURSIVE", AT_RECURSIVE);
+  at_const(env, c, "OPEN_TREE_CLONE", OPEN_TREE_CLONE);
+  at_const(env, c, "MOVE_MOUNT_F_EMPTY_PATH", MOVE_MOUNT_F_EMPTY_PATH);
+  at_const(env, c, "MOVE_MOUNT_T_EMPTY_PATH", MOVE_MOUNT_T_EMPTY_PATH);
+  at_const(env, c, "MOUNT_ATTR_RDONLY", MOUNT_ATTR_RDONLY);
   napi_set_named_property(env, exports, "at", c);
 }
