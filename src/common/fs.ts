@@ -3,7 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
-import { lstat, open, readdir, rename, unlink, writeFile } from "node:fs/promises";
+import { open, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -81,30 +81,4 @@ export async function replaceFile(file: string, data: string | Uint8Array, mode 
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-}
-
-/** Bytes of the files under dir (hard links counted once); entries that vanish meanwhile are skipped. */
-export async function dirSize(dir: string, seen = new Set<string>()): Promise<number> {
-  let total = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const n of names) {
-    const p = path.join(dir, n);
-    try {
-      const st = await lstat(p);
-      if (st.isDirectory()) total += await dirSize(p, seen);
-      else if (st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        if (!seen.has(key)) total += st.size;
-        seen.add(key);
-      } else total += st.size;
-    } catch {
-      // removed while counting
-    }
-  }
-  return total;
 }

@@ -17,7 +17,7 @@ import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
-import { dirSize, replaceFile, writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import type { NetworkService } from "../network/index.js";
@@ -28,7 +28,7 @@ import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, resolveInRoot, writeArchive, type PathStat } from "./archive.js";
 import { extractInto } from "./extract.js";
-import { bindMount, Dir, FileStat } from "../fsroot/index.js";
+import { bindMount, Dir, FileStat, treeSize } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, matchLabels, type CommitOptions } from "./commit.js";
@@ -1452,7 +1452,7 @@ export class ContainerService {
 
   private async sizes(c: Live): Promise<{ SizeRw: number; SizeRootFs: number }> {
     const dirs = overlayDirs(c.rec.RootfsMounts);
-    const rw = dirs.UpperDir ? await dirSize(dirs.UpperDir) : 0;
+    const rw = dirs.UpperDir ? await treeSize(dirs.UpperDir) : 0;
     let image = 0;
     try {
       image = (await this.images.inspect(c.rec.Image)).Size;

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { closeSync, readSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packageRoot } from "../native/addon.js";
-import { Dir } from "./index.js";
+import { Dir, treeSize } from "./index.js";
 
 let tmp: string;
 let root: string;
@@ -126,6 +126,17 @@ describe("fsroot: paths resolved inside a root", () => {
     withRoot((d) => d.removeAll("tree"));
     assert.deepEqual(await readdir(outside), ["secret"]);
     await assert.rejects(readdir(path.join(root, "tree")), { code: "ENOENT" });
+  });
+
+  it("treeSize counts files once per inode and never follows links out", async () => {
+    const t = path.join(tmp, "sized");
+    await mkdir(path.join(t, "d"), { recursive: true });
+    await writeFile(path.join(t, "a"), Buffer.alloc(1000));
+    await link(path.join(t, "a"), path.join(t, "d", "a2"));
+    await writeFile(path.join(t, "d", "b"), Buffer.alloc(24));
+    await symlink(outside, path.join(t, "out"));
+    assert.equal(await treeSize(t), 1000 + 24 + outside.length);
+    assert.equal(await treeSize(path.join(tmp, "missing")), 0);
   });
 
   it("reads small files in the root and refuses non-regular ones", () => {

@@ -329,6 +329,15 @@ export class Dir {
     }
   }
 
+  /** The entry's status, or undefined when it cannot be read (vanished, permission). */
+  tryLstatQuiet(name: string): FileStat | undefined {
+    try {
+      return this.lstat(name);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The subdirectory name (a symlink there is refused with ELOOP/ENOTDIR, never followed). */
   child(name: string): Dir {
     assertName(name);
@@ -533,5 +542,59 @@ export function bindMount(source: string | number, targetFd: number, opts: { rec
     addon().moveMount(tree, "", targetFd, "", k.MOVE_MOUNT_F_EMPTY_PATH | k.MOVE_MOUNT_T_EMPTY_PATH);
   } finally {
     closeQuietly(tree);
+  }
+}
+
+/**
+ * Bytes of the files under the directory at hostPath (hard links counted once), walked through
+ * directory fds so a tree that changes meanwhile (a running container's layer, a volume in use)
+ * cannot lead the walk elsewhere; entries that vanish are skipped, a missing directory is 0.
+ */
+export async function treeSize(hostPath: string): Promise<number> {
+  let root: Dir;
+  try {
+    root = Dir.open(hostPath);
+  } catch {
+    return 0;
+  }
+  const seen = new Set<string>();
+  let visited = 0;
+  const walk = async (dir: Dir): Promise<number> => {
+    let total = 0;
+    let names: string[];
+    try {
+      names = dir.list();
+    } catch {
+      return 0;
+    }
+    for (const n of names) {
+      // a large tree must not hold the event loop: let others run now and then
+      if (++visited % 2048 === 0) await new Promise((r) => setImmediate(r));
+      const st = dir.tryLstatQuiet(n);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        let sub: Dir;
+        try {
+          sub = dir.child(n);
+        } catch {
+          continue; // replaced or removed meanwhile
+        }
+        try {
+          total += await walk(sub);
+        } finally {
+          sub.close();
+        }
+      } else if (st.nlink > 1n) {
+        const key = `${st.dev}:${st.ino}`;
+        if (!seen.has(key)) total += Number(st.size);
+        seen.add(key);
+      } else total += Number(st.size);
+    }
+    return total;
+  };
+  try {
+    return await walk(root);
+  } finally {
+    root.close();
   }
 }

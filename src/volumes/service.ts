@@ -15,7 +15,8 @@ import { readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno, notFound } from "../common/errors.js";
-import { dirSize, writeFileAtomic } from "../common/fs.js";
+import { writeFileAtomic } from "../common/fs.js";
+import { treeSize } from "../fsroot/index.js";
 import { unmountAll } from "../snapshots/index.js";
 import { mountLocal, needsMount, validateLocalOptions, validateVolumeName } from "./local.js";
 import { ANONYMOUS_LABEL, type Volume, type VolumeCreateRequest, type VolumeEvent, type VolumeListResponse, type VolumePruneResponse } from "./types.js";
@@ -239,7 +240,7 @@ export class VolumeService {
   async df(): Promise<Volume[]> {
     const out: Volume[] = [];
     for (const rec of this.volumes.values()) {
-      out.push({ ...this.view(rec), UsageData: { Size: await dirSize(this.mountpoint(rec.Name)), RefCount: this.users(rec.Name).length } });
+      out.push({ ...this.view(rec), UsageData: { Size: await treeSize(this.mountpoint(rec.Name)), RefCount: this.users(rec.Name).length } });
     }
     return out;
   }
@@ -287,7 +288,7 @@ export class VolumeService {
       if (!all && !(rec.Labels && ANONYMOUS_LABEL in rec.Labels)) continue;
       if ((filters.label ?? []).some((l) => !labelMatches(rec.Labels, l))) continue;
       if ((filters["label!"] ?? []).some((l) => labelMatches(rec.Labels, l))) continue;
-      const size = await dirSize(this.mountpoint(rec.Name));
+      const size = await treeSize(this.mountpoint(rec.Name));
       try {
         await this.remove(rec.Name);
       } catch (err) {
@@ -414,7 +415,7 @@ export async function volumeUsage(root: string, refCounts: Map<string, number>):
       Name: rec.Name,
       Options: rec.Options,
       Scope: "local",
-      UsageData: { Size: await dirSize(data), RefCount: refCounts.get(rec.Name) ?? 0 },
+      UsageData: { Size: await treeSize(data), RefCount: refCounts.get(rec.Name) ?? 0 },
     });
   }
   return out;
