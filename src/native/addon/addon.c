@@ -59,6 +59,22 @@ napi_value throw_errno(napi_env env, int err, const char *syscall, const char *p
   return NULL;
 }
 
+napi_value xattr_names(napi_env env, const char *buf, ssize_t len) {
+  napi_value arr;
+  napi_create_array(env, &arr);
+  uint32_t idx = 0;
+  for (ssize_t off = 0; off < len;) {
+    size_t n = strnlen(buf + off, (size_t)(len - off));
+    if (n > 0) {
+      napi_value s;
+      napi_create_string_utf8(env, buf + off, n, &s);
+      napi_set_element(env, arr, idx++, s);
+    }
+    off += (ssize_t)n + 1;
+  }
+  return arr;
+}
+
 static napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
   return NULL;
@@ -66,7 +82,7 @@ static napi_value throw_type(napi_env env, const char *msg) {
 
 // Copies a JS string argument into buf (NUL-terminated). Returns 0 on success, -1 when the value is
 // not a string or does not fit (a TypeError is pending then).
-static int get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+int get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
   size_t len = 0;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
     char msg[128];
@@ -91,7 +107,7 @@ static int get_string(napi_env env, napi_value v, char *buf, size_t size, const 
 }
 
 // Like get_string, but null/undefined give *out = NULL.
-static int get_opt_string(napi_env env, napi_value v, char *buf, size_t size, const char **out, const char *what) {
+int get_opt_string(napi_env env, napi_value v, char *buf, size_t size, const char **out, const char *what) {
   napi_valuetype t;
   napi_typeof(env, v, &t);
   if (t == napi_null || t == napi_undefined) {
@@ -103,7 +119,7 @@ static int get_opt_string(napi_env env, napi_value v, char *buf, size_t size, co
   return 0;
 }
 
-static int get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
+int get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
   if (napi_get_value_int64(env, v, out) != napi_ok) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s must be a number", what);
@@ -119,7 +135,7 @@ static int get_i64(napi_env env, napi_value v, int64_t *out, const char *what) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
   for (size_t i_ = argc; i_ < (size_t)(n); i_++) napi_get_undefined(env, &argv[i_]);
 
-static napi_value undefined(napi_env env) {
+napi_value undefined(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
   return u;
@@ -144,11 +160,8 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// lgetxattr(path: string, name: string): Buffer | null   (null when the attribute is absent)
-static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  char path[PATH_BUF], name[XATTR_NAME_BUF];
-  if (get_string(env, argv[0], path, sizeof path, "path") || get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+// lgetxattr of path with retries while the value grows; null when absent. shown names the file in errors.
+napi_value xattr_get(napi_env env, const char *path, const char *name, const char *shown) {
   for (int attempt = 0; attempt < 4; attempt++) {
     ssize_t size = lgetxattr(path, name, NULL, 0);
     if (size < 0) {
@@ -157,10 +170,10 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
         napi_get_null(env, &n);
         return n;
       }
-      return throw_errno(env, errno, "lgetxattr", path);
+      return throw_errno(env, errno, "lgetxattr", shown);
     }
     char *buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) return throw_errno(env, ENOMEM, "lgetxattr", path);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "lgetxattr", shown);
     ssize_t got = lgetxattr(path, name, buf, (size_t)size);
     if (got < 0) {
       int err = errno;
@@ -171,14 +184,43 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
         napi_get_null(env, &n);
         return n;
       }
-      return throw_errno(env, err, "lgetxattr", path);
+      return throw_errno(env, err, "lgetxattr", shown);
     }
     napi_value result;
     napi_create_buffer_copy(env, (size_t)got, buf, NULL, &result);
     free(buf);
     return result;
   }
-  return throw_errno(env, ERANGE, "lgetxattr", path);
+  return throw_errno(env, ERANGE, "lgetxattr", shown);
+}
+
+// llistxattr of path with retries while the list grows.
+napi_value xattr_list(napi_env env, const char *path, const char *shown) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) return throw_errno(env, errno, "llistxattr", shown);
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) return throw_errno(env, ENOMEM, "llistxattr", shown);
+    ssize_t got = llistxattr(path, buf, (size_t)size);
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      if (err == ERANGE) continue;
+      return throw_errno(env, err, "llistxattr", shown);
+    }
+    napi_value arr = xattr_names(env, buf, got);
+    free(buf);
+    return arr;
+  }
+  return throw_errno(env, ERANGE, "llistxattr", shown);
+}
+
+// lgetxattr(path: string, name: string): Buffer | null   (null when the attribute is absent)
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[PATH_BUF], name[XATTR_NAME_BUF];
+  if (get_string(env, argv[0], path, sizeof path, "path") || get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  return xattr_get(env, path, name, path);
 }
 
 // llistxattr(path: string): string[]
@@ -186,34 +228,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   ARGS(1);
   char path[PATH_BUF];
   if (get_string(env, argv[0], path, sizeof path, "path")) return NULL;
-  for (int attempt = 0; attempt < 4; attempt++) {
-    ssize_t size = llistxattr(path, NULL, 0);
-    if (size < 0) return throw_errno(env, errno, "llistxattr", path);
-    char *buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) return throw_errno(env, ENOMEM, "llistxattr", path);
-    ssize_t got = llistxattr(path, buf, (size_t)size);
-    if (got < 0) {
-      int err = errno;
-      free(buf);
-      if (err == ERANGE) continue;
-      return throw_errno(env, err, "llistxattr", path);
-    }
-    napi_value arr;
-    napi_create_array(env, &arr);
-    uint32_t idx = 0;
-    for (ssize_t off = 0; off < got;) {
-      size_t n = strnlen(buf + off, (size_t)(got - off));
-      if (n > 0) {
-        napi_value s;
-        napi_create_string_utf8(env, buf + off, n, &s);
-        napi_set_element(env, arr, idx++, s);
-      }
-      off += (ssize_t)n + 1;
-    }
-    free(buf);
-    return arr;
-  }
-  return throw_errno(env, ERANGE, "llistxattr", path);
+  return xattr_list(env, path, path);
 }
 
 // lremovexattr(path: string, name: string): void

@@ -31,12 +31,7 @@
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
   for (size_t i_ = argc; i_ < (size_t)(n); i_++) napi_get_undefined(env, &argv[i_]);
 
-static napi_value at_undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
-
+// An int argument where undefined means 0.
 static int at_int(napi_env env, napi_value v, int64_t *out, const char *what) {
   napi_valuetype t;
   napi_typeof(env, v, &t);
@@ -44,37 +39,7 @@ static int at_int(napi_env env, napi_value v, int64_t *out, const char *what) {
     *out = 0;
     return 0;
   }
-  if (t != napi_number || napi_get_value_int64(env, v, out) != napi_ok) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return -1;
-  }
-  return 0;
-}
-
-static int at_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a string", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return -1;
-  }
-  if (len + 1 > size) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s is too long (%zu bytes, at most %zu)", what, len, size - 1);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-    return -1;
-  }
-  napi_get_value_string_utf8(env, v, buf, size, &len);
-  if (strlen(buf) != len) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must not contain NUL bytes", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return -1;
-  }
-  return 0;
+  return get_i64(env, v, out, what);
 }
 
 // A path naming one entry of a directory fd, for the xattr calls Linux has no *at form of
@@ -97,7 +62,7 @@ static napi_value js_openat2(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t dirfd, flags, mode, resolve;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") ||
       at_int(env, argv[2], &flags, "flags") || at_int(env, argv[3], &mode, "mode") || at_int(env, argv[4], &resolve, "resolve"))
     return NULL;
   struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = (uint64_t)mode, .resolve = (uint64_t)resolve};
@@ -124,7 +89,7 @@ static napi_value js_fstatat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
     return NULL;
   struct stat st;
   if (fstatat((int)dirfd, path, &st, (int)flags) != 0) return throw_errno(env, errno, "fstatat", path);
@@ -150,7 +115,7 @@ static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
   AT_ARGS(2);
   int64_t dirfd;
   char path[AT_PATH_BUF], target[AT_PATH_BUF + 1];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path")) return NULL;
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path")) return NULL;
   ssize_t n = readlinkat((int)dirfd, path, target, sizeof target);
   if (n < 0) return throw_errno(env, errno, "readlinkat", path);
   if ((size_t)n >= sizeof target) return throw_errno(env, ENAMETOOLONG, "readlinkat", path);
@@ -164,10 +129,10 @@ static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, mode;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode"))
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode"))
     return NULL;
   if (mkdirat((int)dirfd, path, (mode_t)mode) != 0) return throw_errno(env, errno, "mkdirat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // mknodat(dirfd, path, mode, major, minor)   (mode holds the type bits)
@@ -175,11 +140,11 @@ static napi_value js_mknodat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t dirfd, mode, major, minor;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
       at_int(env, argv[3], &major, "major") || at_int(env, argv[4], &minor, "minor"))
     return NULL;
   if (mknodat((int)dirfd, path, (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) != 0) return throw_errno(env, errno, "mknodat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // symlinkat(target, dirfd, path)
@@ -187,11 +152,11 @@ static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd;
   char target[AT_PATH_BUF], path[AT_PATH_BUF];
-  if (at_string(env, argv[0], target, sizeof target, "target") || at_int(env, argv[1], &dirfd, "dirfd") ||
-      at_string(env, argv[2], path, sizeof path, "path"))
+  if (get_string(env, argv[0], target, sizeof target, "target") || at_int(env, argv[1], &dirfd, "dirfd") ||
+      get_string(env, argv[2], path, sizeof path, "path"))
     return NULL;
   if (symlinkat(target, (int)dirfd, path) != 0) return throw_errno(env, errno, "symlinkat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // linkat(olddirfd, oldpath, newdirfd, newpath, flags)
@@ -199,11 +164,11 @@ static napi_value js_linkat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t olddirfd, newdirfd, flags;
   char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
-  if (at_int(env, argv[0], &olddirfd, "olddirfd") || at_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
-      at_int(env, argv[2], &newdirfd, "newdirfd") || at_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
+  if (at_int(env, argv[0], &olddirfd, "olddirfd") || get_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
+      at_int(env, argv[2], &newdirfd, "newdirfd") || get_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
     return NULL;
   if (linkat((int)olddirfd, oldpath, (int)newdirfd, newpath, (int)flags) != 0) return throw_errno(env, errno, "linkat", newpath);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // unlinkat(dirfd, path, flags)   (AT_REMOVEDIR for directories)
@@ -211,10 +176,10 @@ static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
     return NULL;
   if (unlinkat((int)dirfd, path, (int)flags) != 0) return throw_errno(env, errno, "unlinkat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // renameat2(olddirfd, oldpath, newdirfd, newpath, flags)
@@ -222,12 +187,12 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t olddirfd, newdirfd, flags;
   char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
-  if (at_int(env, argv[0], &olddirfd, "olddirfd") || at_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
-      at_int(env, argv[2], &newdirfd, "newdirfd") || at_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
+  if (at_int(env, argv[0], &olddirfd, "olddirfd") || get_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
+      at_int(env, argv[2], &newdirfd, "newdirfd") || get_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
     return NULL;
   if (syscall(SYS_renameat2, (int)olddirfd, oldpath, (int)newdirfd, newpath, (unsigned)flags) != 0)
     return throw_errno(env, errno, "renameat2", oldpath);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // fchownat(dirfd, path, uid, gid, flags)
@@ -235,11 +200,11 @@ static napi_value js_fchownat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t dirfd, uid, gid, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &uid, "uid") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &uid, "uid") ||
       at_int(env, argv[3], &gid, "gid") || at_int(env, argv[4], &flags, "flags"))
     return NULL;
   if (fchownat((int)dirfd, path, (uid_t)uid, (gid_t)gid, (int)flags) != 0) return throw_errno(env, errno, "fchownat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // fchmodat(dirfd, path, mode, flags)   (glibc carries out AT_SYMLINK_NOFOLLOW through an O_PATH fd
@@ -248,11 +213,11 @@ static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
   AT_ARGS(4);
   int64_t dirfd, mode, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
       at_int(env, argv[3], &flags, "flags"))
     return NULL;
   if (fchmodat((int)dirfd, path, (mode_t)mode, (int)flags) != 0) return throw_errno(env, errno, "fchmodat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // utimensatAt(dirfd, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags)
@@ -260,13 +225,13 @@ static napi_value js_utimensat_at(napi_env env, napi_callback_info info) {
   AT_ARGS(7);
   int64_t dirfd, as, an, ms, mn, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &as, "atimeSec") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &as, "atimeSec") ||
       at_int(env, argv[3], &an, "atimeNsec") || at_int(env, argv[4], &ms, "mtimeSec") || at_int(env, argv[5], &mn, "mtimeNsec") ||
       at_int(env, argv[6], &flags, "flags"))
     return NULL;
   struct timespec ts[2] = {{.tv_sec = as, .tv_nsec = an}, {.tv_sec = ms, .tv_nsec = mn}};
   if (utimensat((int)dirfd, path, ts, (int)flags) != 0) return throw_errno(env, errno, "utimensat", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // readdirFd(fd): string[]   (the directory the fd holds, O_PATH or not; "." and ".." left out)
@@ -306,39 +271,10 @@ static napi_value js_lgetxattr_at(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd;
   char name[AT_PATH_BUF], attr[AT_XATTR_NAME_BUF], path[AT_PATH_BUF + 64];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
-      at_string(env, argv[2], attr, sizeof attr, "attr") || entry_path(env, (int)dirfd, name, path, sizeof path))
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], name, sizeof name, "name") ||
+      get_string(env, argv[2], attr, sizeof attr, "attr") || entry_path(env, (int)dirfd, name, path, sizeof path))
     return NULL;
-  for (int attempt = 0; attempt < 4; attempt++) {
-    ssize_t size = lgetxattr(path, attr, NULL, 0);
-    if (size < 0) {
-      if (errno == ENODATA) {
-        napi_value n;
-        napi_get_null(env, &n);
-        return n;
-      }
-      return throw_errno(env, errno, "lgetxattr", name);
-    }
-    char *buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) return throw_errno(env, ENOMEM, "lgetxattr", name);
-    ssize_t got = lgetxattr(path, attr, buf, (size_t)size);
-    if (got < 0) {
-      int err = errno;
-      free(buf);
-      if (err == ERANGE) continue;
-      if (err == ENODATA) {
-        napi_value n;
-        napi_get_null(env, &n);
-        return n;
-      }
-      return throw_errno(env, err, "lgetxattr", name);
-    }
-    napi_value r;
-    napi_create_buffer_copy(env, (size_t)got, buf, NULL, &r);
-    free(buf);
-    return r;
-  }
-  return throw_errno(env, ERANGE, "lgetxattr", name);
+  return xattr_get(env, path, attr, name);
 }
 
 // llistxattrAt(dirfd, name): string[]
@@ -346,37 +282,10 @@ static napi_value js_llistxattr_at(napi_env env, napi_callback_info info) {
   AT_ARGS(2);
   int64_t dirfd;
   char name[AT_PATH_BUF], path[AT_PATH_BUF + 64];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], name, sizeof name, "name") ||
       entry_path(env, (int)dirfd, name, path, sizeof path))
     return NULL;
-  for (int attempt = 0; attempt < 4; attempt++) {
-    ssize_t size = llistxattr(path, NULL, 0);
-    if (size < 0) return throw_errno(env, errno, "llistxattr", name);
-    char *buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) return throw_errno(env, ENOMEM, "llistxattr", name);
-    ssize_t got = llistxattr(path, buf, (size_t)size);
-    if (got < 0) {
-      int err = errno;
-      free(buf);
-      if (err == ERANGE) continue;
-      return throw_errno(env, err, "llistxattr", name);
-    }
-    napi_value arr;
-    napi_create_array(env, &arr);
-    uint32_t idx = 0;
-    for (ssize_t off = 0; off < got;) {
-      size_t n = strnlen(buf + off, (size_t)(got - off));
-      if (n > 0) {
-        napi_value s;
-        napi_create_string_utf8(env, buf + off, n, &s);
-        napi_set_element(env, arr, idx++, s);
-      }
-      off += (ssize_t)n + 1;
-    }
-    free(buf);
-    return arr;
-  }
-  return throw_errno(env, ERANGE, "llistxattr", name);
+  return xattr_list(env, path, name);
 }
 
 // lsetxattrAt(dirfd, name, attr, value: Buffer, flags)
@@ -384,8 +293,8 @@ static napi_value js_lsetxattr_at(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t dirfd, flags;
   char name[AT_PATH_BUF], attr[AT_XATTR_NAME_BUF], path[AT_PATH_BUF + 64];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], name, sizeof name, "name") ||
-      at_string(env, argv[2], attr, sizeof attr, "attr") || at_int(env, argv[4], &flags, "flags") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], name, sizeof name, "name") ||
+      get_string(env, argv[2], attr, sizeof attr, "attr") || at_int(env, argv[4], &flags, "flags") ||
       entry_path(env, (int)dirfd, name, path, sizeof path))
     return NULL;
   bool isbuf = false;
@@ -398,7 +307,7 @@ static napi_value js_lsetxattr_at(napi_env env, napi_callback_info info) {
   size_t len = 0;
   napi_get_buffer_info(env, argv[3], &data, &len);
   if (lsetxattr(path, attr, len > 0 ? data : "", len, (int)flags) != 0) return throw_errno(env, errno, "lsetxattr", name);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // openTree(dirfd, path, flags): fd   (open_tree(2); OPEN_TREE_CLOEXEC is always added)
@@ -406,7 +315,7 @@ static napi_value js_open_tree(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
     return NULL;
   long fd = syscall(SYS_open_tree, (int)dirfd, path, (unsigned)flags | OPEN_TREE_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "open_tree", path);
@@ -420,11 +329,11 @@ static napi_value js_move_mount(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t fromfd, tofd, flags;
   char from[AT_PATH_BUF], to[AT_PATH_BUF];
-  if (at_int(env, argv[0], &fromfd, "fromDirfd") || at_string(env, argv[1], from, sizeof from, "fromPath") ||
-      at_int(env, argv[2], &tofd, "toDirfd") || at_string(env, argv[3], to, sizeof to, "toPath") || at_int(env, argv[4], &flags, "flags"))
+  if (at_int(env, argv[0], &fromfd, "fromDirfd") || get_string(env, argv[1], from, sizeof from, "fromPath") ||
+      at_int(env, argv[2], &tofd, "toDirfd") || get_string(env, argv[3], to, sizeof to, "toPath") || at_int(env, argv[4], &flags, "flags"))
     return NULL;
   if (syscall(SYS_move_mount, (int)fromfd, from, (int)tofd, to, (unsigned)flags) != 0) return throw_errno(env, errno, "move_mount", to);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 // mountSetattr(dirfd, path, flags, attrSet, attrClr, propagation)   (mount_setattr(2))
@@ -432,12 +341,12 @@ static napi_value js_mount_setattr(napi_env env, napi_callback_info info) {
   AT_ARGS(6);
   int64_t dirfd, flags, set, clr, prop;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || at_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags") ||
+  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags") ||
       at_int(env, argv[3], &set, "attrSet") || at_int(env, argv[4], &clr, "attrClr") || at_int(env, argv[5], &prop, "propagation"))
     return NULL;
   struct mount_attr attr = {.attr_set = (uint64_t)set, .attr_clr = (uint64_t)clr, .propagation = (uint64_t)prop};
   if (syscall(SYS_mount_setattr, (int)dirfd, path, (unsigned)flags, &attr, sizeof attr) != 0) return throw_errno(env, errno, "mount_setattr", path);
-  return at_undefined(env);
+  return undefined(env);
 }
 
 static void at_const(napi_env env, napi_value obj, const char *name, int64_t v) {
