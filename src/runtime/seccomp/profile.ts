@@ -83,6 +83,25 @@ utime utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid writ
 
 const words = (s: string): string[] => s.trim().split(/\s+/);
 const allow = (names: string[], extra: Partial<ProfileRule> = {}): ProfileRule => ({ names, action: "SCMP_ACT_ALLOW", ...extra });
+/**
+ * socket for the address families below `limit` but `except`, compared on the low 32 bits of the
+ * argument: one rule per aligned block of families (a masked comparison each).
+ */
+function socketFamilies(limit: number, except: number[]): ProfileRule[] {
+  const rules: ProfileRule[] = [];
+  for (let first = 0; first < limit; ) {
+    if (except.includes(first)) {
+      first++;
+      continue;
+    }
+    let size = 1;
+    const fits = (n: number) => first % n === 0 && first + n <= limit && !except.some((f) => f >= first && f < first + n);
+    while (fits(size * 2)) size *= 2;
+    rules.push(allow(["socket"], { args: [{ index: 0, value: 0x1_0000_0000 - size, valueTwo: first, op: "SCMP_CMP_MASKED_EQ" }] }));
+    first += size;
+  }
+  return rules;
+}
 const personality = (value: number): ProfileRule =>
   allow(["personality"], { args: [{ index: 0, value, op: "SCMP_CMP_EQ" }] });
 
@@ -91,12 +110,12 @@ export const DOCKER_DEFAULT_RULES: readonly ProfileRule[] = [
   allow(words(ALWAYS_ALLOWED)),
   // Before 4.8 ptrace could be used to get around seccomp filters.
   allow(["process_vm_readv", "process_vm_writev", "ptrace"], { includes: { minKernel: "4.8" } }),
-  // Every address family but AF_ALG and AF_VSOCK. Comparisons in one rule are ANDed, so "neither
-  // 38 nor 40" takes three rules. 32-bit x86 socketcall(2) passes the family behind a pointer and
-  // stays allowed (as in Docker, which leaves that case to AppArmor/SELinux).
-  allow(["socket"], { args: [{ index: 0, value: AF_ALG, op: "SCMP_CMP_LT" }] }),
-  allow(["socket"], { args: [{ index: 0, value: AF_ALG + 1, op: "SCMP_CMP_EQ" }] }),
-  allow(["socket"], { args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_GT" }] }),
+  // socket for every address family but AF_ALG and AF_VSOCK, as in Docker. Docker's rules compare
+  // the family as 64 bits (< 38, == 39, > 40) but the kernel reads an int, so 0x1_00000028 is
+  // "> 40" to them and AF_VSOCK to the kernel. cove compares the low 32 bits only, in aligned
+  // blocks (one comparison per rule: runc ORs comparisons of one argument), up to 63 (AF_MAX is
+  // 46). 32-bit x86 socketcall(2) passes the family in memory and stays allowed, as in Docker.
+  ...socketFamilies(64, [AF_ALG, AF_VSOCK]),
   personality(0x0), // PER_LINUX
   personality(0x0008), // PER_LINUX32
   personality(0x20000), // UNAME26
