@@ -1,11 +1,11 @@
 // Docker's default seccomp profile, as data, with the same capability, architecture and kernel
 // conditions applied the way moby's setupSeccomp applies them.
 //
-// The data follows github.com/moby/profiles/seccomp v0.2.3, the profile moby's main branch and
-// Docker 29 ship (Docker 25-28 differ only in allowing socket(AF_ALG)). Rules for architectures
-// cove has no table for (arm, s390, ppc64le, riscv64) are kept so the data stays complete; their
-// names are unknown on x86/aarch64 and the compiler drops them. Where cove's default differs from
-// Docker's, the README's "Seccomp" section says how and why.
+// The data follows github.com/moby/profiles/seccomp v0.2.3, the profile of moby's main branch and
+// of Docker 29.4.3 on (Docker 25 to 29.4.1 differ only in allowing socket(AF_ALG)). Rules for
+// architectures cove has no table for (arm, s390, ppc64le, riscv64) are kept so the data stays
+// complete; their names are unknown on x86/aarch64 and the compiler drops them. Where cove's
+// default differs from Docker's, the README's "Seccomp" section says how and why.
 
 import { release as kernelRelease } from "node:os";
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from "../spec.js";
