@@ -266,7 +266,7 @@ describeRuntimes("seccomp and sysctl", (ctx) => {
     assert.equal(probe.syscalls.personality, 0);
   });
 
-  it("Docker's default profile (from cove's seccomp module): clone3 ENOSYS, unshare and keyctl EPERM", async () => {
+  it("Docker's default profile (from cove's seccomp module): clone3 ENOSYS; unshare, keyctl, open_by_handle_at, io_uring, AF_ALG and AF_VSOCK EPERM", async () => {
     const b = await ctx.bundle((s) => {
       s.linux!.seccomp = defaultSeccompProfile({ capabilities: s.process!.capabilities!.bounding! });
     });
@@ -278,6 +278,30 @@ describeRuntimes("seccomp and sysctl", (ctx) => {
     assert.equal(probe.syscalls.keyctl, EPERM);
     assert.equal(probe.syscalls.personality, 0, "personality(0xffffffff) is allowed");
     assert.equal(probe.syscalls.mkdir, 0);
+    // As in Docker: name_to_handle_at for everyone (0, or the file system's own answer), opening by
+    // handle only with CAP_DAC_READ_SEARCH, no io_uring, no AF_ALG or AF_VSOCK sockets.
+    assert.ok(![EPERM, ENOSYS].includes(probe.syscalls.nameToHandle!), `name_to_handle_at: errno ${probe.syscalls.nameToHandle}`);
+    assert.equal(probe.syscalls.openByHandle, EPERM);
+    assert.equal(probe.syscalls.ioUringSetup, EPERM);
+    assert.equal(probe.syscalls.socketUnix, 0);
+    assert.equal(probe.syscalls.socketAlg, EPERM);
+    assert.equal(probe.syscalls.socketVsock, EPERM);
+    assert.equal(probe.syscalls.socketVsockHigh, EPERM, "AF_VSOCK with the upper 32 bits set (the kernel ignores them)");
+  });
+
+  it("Docker's default profile with CAP_DAC_READ_SEARCH added lets open_by_handle_at through", async () => {
+    const b = await ctx.bundle((s) => {
+      const caps = s.process!.capabilities!;
+      for (const set of [caps.bounding!, caps.effective!, caps.permitted!]) set.push("CAP_DAC_READ_SEARCH");
+      s.linux!.seccomp = defaultSeccompProfile({ capabilities: caps.bounding! });
+    });
+    const { exit, probe } = await ctx.runProbe(b);
+    assert.equal(exit.code, 0);
+    assert.equal(probe.seccomp, 2);
+    assert.ok(![EPERM, ENOSYS].includes(probe.syscalls.openByHandle!), `open_by_handle_at: errno ${probe.syscalls.openByHandle}`);
+    // When the root file system hands out handles (ext4 and tmpfs do), "/" opens by its handle.
+    if (probe.syscalls.nameToHandle === 0) assert.equal(probe.syscalls.openByHandle, 0);
+    assert.equal(probe.syscalls.ioUringSetup, EPERM);
   });
 
   it("sysctls apply inside the container's namespaces only", async () => {
