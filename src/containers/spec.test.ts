@@ -158,6 +158,18 @@ describe("buildSpec", () => {
     const s = convertDockerSeccomp(profile, ["CAP_CHOWN"]);
     assert.deepEqual(s.syscalls, [{ names: ["read", "write"], action: "SCMP_ACT_ALLOW" }]);
     if (process.arch === "x64") assert.deepEqual(s.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    // minKernel as Docker reads it: ptrace without CAP_SYS_PTRACE only from 4.8 on
+    const gated = JSON.stringify({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [
+        { names: ["ptrace"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4.8" } },
+        { names: ["old"], action: "SCMP_ACT_ALLOW", excludes: { minKernel: "4.8" } },
+        { names: ["modify_ldt"], action: "SCMP_ACT_ALLOW", includes: { arches: ["amd64", "x32", "x86"] } },
+      ],
+    });
+    assert.deepEqual(convertDockerSeccomp(gated, [], "6.1.0-13-amd64").syscalls?.map((r) => r.names[0]).slice(0, 1), ["ptrace"]);
+    assert.deepEqual(convertDockerSeccomp(gated, [], "4.4.0").syscalls?.map((r) => r.names[0]).slice(0, 1), ["old"]);
+    if (process.arch === "x64" || process.arch === "ia32") assert.ok(convertDockerSeccomp(gated, []).syscalls?.some((r) => r.names[0] === "modify_ldt"));
     assert.deepEqual(parseDeviceCgroupRule("c 13:* rwm"), { allow: true, type: "c", major: 13, minor: null, access: "rwm" });
     assert.throws(() => parseDeviceCgroupRule("x 1:2 r"), /invalid device cgroup rule format/);
     assert.throws(() => resourcesOf({ Memory: 1024 }), /Minimum memory limit allowed is 6MB/);

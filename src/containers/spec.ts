@@ -4,10 +4,11 @@
 // it is unit-tested without root.
 
 import { readdirSync, statSync, type Stats } from "node:fs";
+import { release as kernelRelease } from "node:os";
 import path from "node:path";
 import { invalid, unsupported } from "../common/errors.js";
 import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
-import { defaultSeccompProfile } from "../runtime/seccomp/index.js";
+import { defaultSeccompProfile, kernelAtLeast } from "../runtime/seccomp/index.js";
 import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Namespace, Rlimit, SeccompAction, SeccompArg, SeccompSyscall, Spec } from "../runtime/spec.js";
 import { OCI_VERSION } from "../runtime/spec.js";
 import type { ContainerConfig, HealthConfig, HostConfig, MountPoint, ThrottleDevice } from "./types.js";
@@ -209,24 +210,25 @@ interface DockerSeccompProfile {
     action: SeccompAction;
     errnoRet?: number;
     args?: SeccompArg[] | null;
-    includes?: { caps?: string[]; arches?: string[] };
-    excludes?: { caps?: string[]; arches?: string[] };
+    includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
+    excludes?: { caps?: string[]; arches?: string[]; minKernel?: string };
   }[];
 }
 
-function hostArches(): { scmp: string; goarch: string } {
+/** The host's architecture as a profile names it: libseccomp's SCMP_ARCH_* and its native name ("x86", not Go's "386"). */
+function hostArches(): { scmp: string; native: string } {
   switch (process.arch) {
     case "arm64":
-      return { scmp: "SCMP_ARCH_AARCH64", goarch: "arm64" };
+      return { scmp: "SCMP_ARCH_AARCH64", native: "arm64" };
     case "ia32":
-      return { scmp: "SCMP_ARCH_X86", goarch: "386" };
+      return { scmp: "SCMP_ARCH_X86", native: "x86" };
     default:
-      return { scmp: "SCMP_ARCH_X86_64", goarch: "amd64" };
+      return { scmp: "SCMP_ARCH_X86_64", native: "amd64" };
   }
 }
 
 /** A profile in Docker's seccomp JSON format (what `--security-opt seccomp=file.json` sends) → OCI. */
-export function convertDockerSeccomp(text: string, caps: string[]): LinuxSeccomp {
+export function convertDockerSeccomp(text: string, caps: string[], kernel: string = kernelRelease()): LinuxSeccomp {
   let p: DockerSeccompProfile;
   try {
     p = JSON.parse(text) as DockerSeccompProfile;
@@ -236,7 +238,7 @@ export function convertDockerSeccomp(text: string, caps: string[]): LinuxSeccomp
   if (!p || typeof p !== "object" || typeof p.defaultAction !== "string") {
     throw invalid("decoding seccomp profile failed: defaultAction is missing", { code: "container.seccomp", field: "HostConfig.SecurityOpt" });
   }
-  const { scmp, goarch } = hostArches();
+  const { scmp, native } = hostArches();
   const capSet = new Set(caps);
   const out: LinuxSeccomp = { defaultAction: p.defaultAction };
   if (p.defaultErrnoRet !== undefined) out.defaultErrnoRet = p.defaultErrnoRet;
@@ -248,8 +250,11 @@ export function convertDockerSeccomp(text: string, caps: string[]): LinuxSeccomp
   if (p.flags?.length) out.flags = [...p.flags];
   const syscalls: SeccompSyscall[] = [];
   for (const s of p.syscalls ?? []) {
-    if (s.includes?.arches?.length && !s.includes.arches.includes(goarch)) continue;
-    if (s.excludes?.arches?.includes(goarch)) continue;
+    if (s.includes?.arches?.length && !s.includes.arches.includes(native)) continue;
+    if (s.excludes?.arches?.includes(native)) continue;
+    // minKernel as moby reads it: includes need at least that kernel, excludes skip from it on
+    if (s.includes?.minKernel && !kernelAtLeast(kernel, s.includes.minKernel)) continue;
+    if (s.excludes?.minKernel && kernelAtLeast(kernel, s.excludes.minKernel)) continue;
     if (s.includes?.caps?.length && !s.includes.caps.every((c) => capSet.has(normCap(c)))) continue;
     if (s.excludes?.caps?.some((c) => capSet.has(normCap(c)))) continue;
     const names = s.names?.length ? [...s.names] : s.name ? [s.name] : [];

@@ -12,6 +12,7 @@ export {
 } from "./compile.js";
 export {
   defaultSeccompProfile,
+  kernelAtLeast,
   DOCKER_DEFAULT_CAPABILITIES,
   CLONE_NAMESPACE_FLAGS,
   type DefaultProfileOptions,

@@ -199,7 +199,8 @@ function kernelVersion(release: string): [number, number] | undefined {
   return m ? [Number(m[1]), Number(m[2])] : undefined;
 }
 
-function kernelAtLeast(release: string, min: string): boolean {
+/** Whether a kernel release (uname -r) is at least min ("major.minor"); an unparseable release counts as current. */
+export function kernelAtLeast(release: string, min: string): boolean {
   const have = kernelVersion(release);
   const want = kernelVersion(min);
   if (!want) throw new Error(`bad minimum kernel version "${min}" in the default seccomp profile`);
