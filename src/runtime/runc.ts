@@ -46,6 +46,16 @@ function parseSignal(sig: NodeJS.Signals | number | string): number {
 export const DEFAULT_RUNC_ROOT = "/run/runc";
 export const DEFAULT_RUNC_BINARY = "runc";
 
+/** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
+export function findRunc(): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
+  for (const d of dirs) {
+    const p = path.join(d, "runc");
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
 interface RuncResult {
   code: number;
   signal: NodeJS.Signals | null;
