@@ -1,6 +1,8 @@
-// Lint rules: the recommended sets, plus a few that catch real bugs in async engine code.
+// Lint rules: the recommended sets, a few that catch real bugs in async engine code, and cove's
+// layering (scripts/layers.js): imports under src point down the layers only.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import { plugin as layers } from "./scripts/layers.js";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "**/*.js"] },
@@ -14,5 +16,10 @@ export default tseslint.config(
       "prefer-const": "error",
       eqeqeq: ["error", "smart"],
     },
+  },
+  {
+    files: ["src/**/*.ts"],
+    plugins: { cove: layers },
+    rules: { "cove/layers": "error" },
   },
 );

@@ -3,8 +3,9 @@
 #   build/cove-shim  the container init and per-container monitor (static, so it needs no
 #                    loader or libraries once inside a container's mount namespace)
 #   build/cove.node  the N-API addon for the few syscalls the engine makes in process
-# Only gcc and Node's headers are needed (both on a fresh machine of this kind). Rebuilds only
-# what changed, so it is cheap to call before every test run.
+# Only gcc and Node's headers are needed (both on a fresh machine of this kind), and the
+# typescript package to regenerate src/native/shim/protocol.h (without it the committed header
+# is used). Rebuilds only what changed, so it is cheap to call before every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -17,6 +18,14 @@ stale() { # stale TARGET SOURCES...: true when TARGET is missing or older than a
   for s in "$@"; do [ "$s" -nt "$target" ] && return 0; done
   return 1
 }
+
+# protocol.h, the shim's contract with the TypeScript side (op numbers, report lines, attach
+# frames, state files), is generated from src/native/protocol.ts: that file is its only source.
+protocol_sources=(src/native/protocol.ts src/native/protocol-header.ts scripts/gen-native-protocol.js)
+if stale build/protocol.stamp "${protocol_sources[@]}" src/native/shim/protocol.h; then
+  node scripts/gen-native-protocol.js
+  touch build/protocol.stamp
+fi
 
 # The shim is linked statically against musl when musl-gcc is there (Debian's musl-tools): a
 # ~120 KB binary instead of glibc's ~1 MB, which matters because every container start copies

@@ -1,9 +1,9 @@
-// Client of the monitor's attach socket (src/native/shim/io.c): frames [u8 type][u32 LE len][data];
-// to clients 1 stdout, 2 stderr, 5 exit ("CODE SIGNAL"); from clients 0 stdin, 3 resize
-// (u16 LE rows, u16 LE cols), 4 close stdin.
+// Client of the monitor's attach socket (src/native/shim/io.c): frames [u8 type][u32 LE len][data]
+// of the types src/native/protocol.ts defines (FRAMES).
 
 import net from "node:net";
 import { CoveError } from "../common/errors.js";
+import { Frame, FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA } from "../native/protocol.js";
 import type { AttachChunk } from "./types.js";
 
 export interface MonitorExit {
@@ -70,7 +70,7 @@ export interface MonitorConnection {
 }
 
 function frame(type: number, data: Buffer): Buffer {
-  const head = Buffer.alloc(5);
+  const head = Buffer.alloc(FRAME_HEADER_SIZE);
   head[0] = type;
   head.writeUInt32LE(data.length, 1);
   return Buffer.concat([head, data]);
@@ -104,15 +104,15 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
   let buf: Buffer = Buffer.alloc(0);
   sock.on("data", (d: Buffer) => {
     buf = buf.length ? Buffer.concat([buf, d]) : d;
-    while (buf.length >= 5) {
+    while (buf.length >= FRAME_HEADER_SIZE) {
       const len = buf.readUInt32LE(1);
-      if (buf.length < 5 + len) break;
+      if (buf.length < FRAME_HEADER_SIZE + len) break;
       const type = buf[0];
-      const data = Buffer.from(buf.subarray(5, 5 + len));
-      buf = buf.subarray(5 + len);
-      if (type === 1 || type === 2) {
-        if (opts.output !== false) output.push({ stream: type === 1 ? "stdout" : "stderr", data });
-      } else if (type === 5) {
+      const data = Buffer.from(buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len));
+      buf = buf.subarray(FRAME_HEADER_SIZE + len);
+      if (type === Frame.STDOUT || type === Frame.STDERR) {
+        if (opts.output !== false) output.push({ stream: type === Frame.STDOUT ? "stdout" : "stderr", data });
+      } else if (type === Frame.EXIT) {
         const [code, signal] = data.toString().trim().split(" ").map(Number);
         exitValue = { code: code ?? 255, signal: signal ?? 0 };
       }
@@ -131,14 +131,14 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
     exit,
     write: (data) => {
       const b = typeof data === "string" ? Buffer.from(data) : data;
-      for (let i = 0; i < b.length; i += 65536) send(0, b.subarray(i, i + 65536));
+      for (let i = 0; i < b.length; i += FRAME_MAX_CLIENT_DATA) send(Frame.STDIN, b.subarray(i, i + FRAME_MAX_CLIENT_DATA));
     },
-    closeStdin: () => send(4, Buffer.alloc(0)),
+    closeStdin: () => send(Frame.CLOSE_STDIN, Buffer.alloc(0)),
     resize: (rows, cols) => {
       const b = Buffer.alloc(4);
       b.writeUInt16LE(rows, 0);
       b.writeUInt16LE(cols, 2);
-      send(3, b);
+      send(Frame.RESIZE, b);
     },
     close: () => {
       sock.end();

@@ -22,7 +22,7 @@ import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import type { NetworkService } from "../network/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
-import { RuncRuntime } from "../runtime/runc.js";
+import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
@@ -168,16 +168,6 @@ export interface ContainerServiceOptions {
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
 export const RUNTIME_NAMES = ["cove", "runc"] as const;
-
-/** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
-export function findRunc(): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
-  for (const d of dirs) {
-    const p = path.join(d, "runc");
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 export interface CreateResult {
   Id: string;

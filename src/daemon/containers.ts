@@ -9,7 +9,7 @@ import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
 import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
 import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
-import { parseEventTime } from "./events.js";
+import { parseEventTime } from "../events/index.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
 import { hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";

@@ -5,10 +5,10 @@
 // (localhost:5000/a/b:tag).
 
 import { unsupported, invalid } from "../common/errors.js";
+import type { EventBus } from "../events/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
-import type { EventBus } from "./events.js";
 import { sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { JSONMessageStream } from "./stream.js";
 

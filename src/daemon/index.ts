@@ -8,7 +8,7 @@ export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions,
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
 export { Query, parseBool, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";
-export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "./events.js";
+export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "../events/index.js";
 export type { ContainerCounts, ContainerCountsProvider } from "./system.js";
 
 export const DEFAULT_ROOT = "/var/lib/cove";

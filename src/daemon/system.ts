@@ -8,10 +8,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { invalid } from "../common/errors.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
+import { findRunc } from "../runtime/runc.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import type { ContainerSummary } from "../containers/types.js";
-import { findRunc } from "../containers/service.js";
-import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "./events.js";
+import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "../events/index.js";
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 
 /** Container counts for /info; the container engine provides them (zeros until it exists). */

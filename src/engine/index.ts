@@ -11,7 +11,7 @@ import path from "node:path";
 import { conflict, invalid } from "../common/errors.js";
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
-import { EventBus, EventFilter, type EventMessage } from "../daemon/events.js";
+import { EventBus, EventFilter, type EventMessage } from "../events/index.js";
 import { ImageService } from "../images/service.js";
 import type { CgroupStats } from "../runtime/cgroups/index.js";
 import type { VolumeService } from "../volumes/index.js";

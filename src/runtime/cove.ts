@@ -2,8 +2,8 @@
 // it to the native shim, then manages the container through its state directory.
 //
 // State directory <root>/<id>/: state.json (ours, written atomically), plan (the shim's
-// input), and files the shim writes: init.pid, start.fifo (present while created), started,
-// start-error, exit ("CODE SIGNAL").
+// input), and the files the shim writes (STATE_FILES in src/native/protocol.ts): init.pid,
+// start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
@@ -12,6 +12,7 @@ import { constants as osConstants, userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
+import { StateFile } from "../native/protocol.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
@@ -215,9 +216,9 @@ export class CoveRuntime implements ContainerRuntime {
   private async status(s: StoredState): Promise<Status> {
     if (s.creating) return "creating";
     const dir = this.dir(s.id);
-    if (await exists(path.join(dir, "exit"))) return "stopped";
+    if (await exists(path.join(dir, StateFile.EXIT))) return "stopped";
     if (!s.pid || (await processStartTime(s.pid)) !== s.initStartTime) return "stopped";
-    if (await exists(path.join(dir, "start.fifo"))) return "created";
+    if (await exists(path.join(dir, StateFile.START_FIFO))) return "created";
     try {
       if (await (await this.cgroup(s)).frozen()) return "paused";
     } catch {
@@ -350,7 +351,7 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.killAll("SIGKILL");
       // let the monitor record the exit before its directory goes away
       if (s.shimPid && (await isLiveProcess(s.shimPid))) {
-        await Promise.race([waitForFile(dir, ["exit"]), new Promise((r) => setTimeout(r, 2000))]);
+        await Promise.race([waitForFile(dir, [StateFile.EXIT]), new Promise((r) => setTimeout(r, 2000))]);
       }
       await cg.destroy();
       // the shared default parent (/cove) goes when its last container does
@@ -369,16 +370,16 @@ export class CoveRuntime implements ContainerRuntime {
     const dir = this.dir(id);
     let fh;
     try {
-      fh = await open(path.join(dir, "start.fifo"), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+      fh = await open(path.join(dir, StateFile.START_FIFO), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
       await fh.write(Buffer.from("s"));
     } catch (err) {
       throw fromErrno(err, `starting container ${id}`, "the container's monitor is gone: delete the container and create it again");
     } finally {
       await fh?.close();
     }
-    const outcome = await waitForFile(dir, ["started", "start-error", "exit"], 30_000);
-    if (outcome === "start-error") {
-      const text = await readFile(path.join(dir, "start-error"), "utf8");
+    const outcome = await waitForFile(dir, [StateFile.STARTED, StateFile.START_ERROR, StateFile.EXIT], 30_000);
+    if (outcome === StateFile.START_ERROR) {
+      const text = await readFile(path.join(dir, StateFile.START_ERROR), "utf8");
       throw new CoveError("system", `container ${id} failed to start: ${text}`, { code: "runtime.start-failed" });
     }
     try {
@@ -484,15 +485,15 @@ export class CoveRuntime implements ContainerRuntime {
     // The monitor writes "exit"; if it was killed, the init's disappearance is all we learn.
     const initGone = new Promise<void>((resolve) => {
       const timer = setInterval(async () => {
-        if ((await processStartTime(s.pid)) !== s.initStartTime && !(await exists(path.join(dir, "exit")))) {
+        if ((await processStartTime(s.pid)) !== s.initStartTime && !(await exists(path.join(dir, StateFile.EXIT)))) {
           clearInterval(timer);
           resolve();
         }
       }, 250);
-      void waitForFile(dir, ["exit"]).finally(() => clearInterval(timer));
+      void waitForFile(dir, [StateFile.EXIT]).finally(() => clearInterval(timer));
     });
-    const which = await Promise.race([waitForFile(dir, ["exit"]), initGone.then(() => undefined)]);
-    const exit = which ? parseExit(await readFile(path.join(dir, "exit"), "utf8")) : { code: -1, signal: 0 };
+    const which = await Promise.race([waitForFile(dir, [StateFile.EXIT]), initGone.then(() => undefined)]);
+    const exit = which ? parseExit(await readFile(path.join(dir, StateFile.EXIT), "utf8")) : { code: -1, signal: 0 };
     return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled().catch(() => false) };
   }
 

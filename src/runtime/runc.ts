@@ -27,6 +27,7 @@ import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises
 import { constants as osConstants, tmpdir } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
+import { StateFile } from "../native/protocol.js";
 import { cgroupManager } from "./cgroups/index.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
@@ -44,6 +45,16 @@ function parseSignal(sig: NodeJS.Signals | number | string): number {
 
 export const DEFAULT_RUNC_ROOT = "/run/runc";
 export const DEFAULT_RUNC_BINARY = "runc";
+
+/** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
+export function findRunc(): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
+  for (const d of dirs) {
+    const p = path.join(d, "runc");
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
 
 interface RuncResult {
   code: number;
@@ -188,7 +199,7 @@ export class RuncRuntime implements ContainerRuntime {
 
   /** The container's exit as its monitor recorded it, with the cgroup's OOM kill count. */
   private async waitMonitored(id: string, dir: string): Promise<ProcessExit> {
-    const exitFile = path.join(dir, "exit");
+    const exitFile = path.join(dir, StateFile.EXIT);
     let code = -1;
     let signal = 0;
     let cgroupsPath: string | undefined;
@@ -337,7 +348,7 @@ export class RuncRuntime implements ContainerRuntime {
     }
     if (!monitored) return;
     // let the monitor record the exit of a process runc just killed before its directory goes
-    for (let i = 0; i < 40 && !existsSync(path.join(dir, "exit")) && existsSync(path.join(dir, "init.pid")); i++) await sleep(50);
+    for (let i = 0; i < 40 && !existsSync(path.join(dir, StateFile.EXIT)) && existsSync(path.join(dir, StateFile.INIT_PID)); i++) await sleep(50);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     // the shared parent cgroup (/cove) goes with its last container, as with cove's runtime
     try {

@@ -1,6 +1,6 @@
-// Starting the native monitor (build/cove-shim) on a plan and following its reports.
-// The shim writes lines on fd 3 (a socket): "pid N", "sync NAME", "created N", "started",
-// "error OP ERRNO TEXT", "exit CODE SIGNAL". A sync is answered with "ok" or "abort".
+// Starting the native monitor (build/cove-shim) on a plan and following its reports: lines on a
+// socket (--report-fd), whose verbs and fields src/native/protocol.ts defines (REPORTS); a sync is
+// answered with one of SYNC_ANSWERS.
 
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, systemError } from "../common/errors.js";
 import { addon } from "../native/addon.js";
+import { Report, SYNC_ANSWERS } from "../native/protocol.js";
 import { encodePlan, opName, type PlanOp } from "./plan/ops.js";
 
 let shimPathCache: string | undefined;
@@ -139,33 +140,33 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
 
   const handleLine = (line: string) => {
     const [kind, ...rest] = line.split(" ");
-    if (kind === "pid") {
+    if (kind === Report.PID) {
       pid = Number(rest[0]);
       opts.onPid?.(pid);
-    } else if (kind === "sync") {
+    } else if (kind === Report.SYNC) {
       const name = rest.join(" ");
       const answer = opts.onSync ? opts.onSync(name, pid) : Promise.resolve();
       answer.then(
-        () => report.write("ok\n"),
+        () => report.write(`${SYNC_ANSWERS.OK}\n`),
         (err) => {
           failed = err instanceof CoveError ? err : systemError(`${name} hooks failed: ${(err as Error).message}`, { cause: err });
-          report.write("abort\n");
+          report.write(`${SYNC_ANSWERS.ABORT}\n`);
         },
       );
-    } else if (kind === "created") {
+    } else if (kind === Report.CREATED) {
       pid = Number(rest[0]);
       isCreated = true;
       resolveCreated();
       if (!opts.waitStarted) resolveStarted();
-    } else if (kind === "started") {
+    } else if (kind === Report.STARTED) {
       resolveStarted();
-    } else if (kind === "error") {
+    } else if (kind === Report.ERROR) {
       const index = Number(rest[0]);
       const errno = Number(rest[1]);
       const err = failed ?? shimFailure(opts.ops, index, errno, rest.slice(2).join(" "));
       if (!isCreated) rejectCreated(err);
       rejectStarted(err);
-    } else if (kind === "exit") {
+    } else if (kind === Report.EXIT) {
       resolveStarted(); // a process that exits has started, whatever order the reports came in
       resolveExit({ code: Number(rest[0]), signal: Number(rest[1]) });
     }

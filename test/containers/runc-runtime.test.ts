@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { findRunc } from "../../src/containers/service.js";
+import { findRunc } from "../../src/runtime/runc.js";
 import type { CreateBody } from "../../src/containers/types.js";
 import { collect, setup, until, type Harness } from "./harness.js";
 

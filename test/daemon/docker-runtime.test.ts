@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { findRunc } from "../../src/containers/service.js";
+import { findRunc } from "../../src/runtime/runc.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 

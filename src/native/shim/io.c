@@ -3,9 +3,8 @@
  * stdin and resize the terminal. Nothing here decides policy: paths, sizes and modes come from
  * the plan.
  *
- * Attach protocol on the unix socket, both directions: frames of [u8 type][u32 LE length][data].
- *   to clients:   1 stdout, 2 stderr, 5 exit ("CODE SIGNAL")
- *   from clients: 0 stdin, 3 resize (u16 LE rows, u16 LE cols), 4 close stdin */
+ * Attach protocol on the unix socket, both directions: frames of [u8 type][u32 LE length][data],
+ * the FRAME_* types of protocol.h (defined in src/native/protocol.ts). */
 #include "io.h"
 
 #include <fcntl.h>
@@ -158,7 +157,7 @@ void log_flush(void)
 
 struct client {
 	int fd;
-	unsigned char in[65536 + 5];
+	unsigned char in[FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE];
 	size_t in_len;
 	int sent_stdin;
 };
@@ -242,11 +241,11 @@ static int send_all(int fd, const void *buf, size_t n)
 
 void attach_broadcast(int type, const void *data, size_t n)
 {
-	unsigned char head[5] = { (unsigned char)type };
+	unsigned char head[FRAME_HEADER_SIZE] = { (unsigned char)type };
 	uint32_t len = (uint32_t)n;
 	memcpy(head + 1, &len, 4);
 	for (int i = nclients - 1; i >= 0; i--)
-		if (send_all(clients[i].fd, head, 5) < 0 || send_all(clients[i].fd, data, n) < 0)
+		if (send_all(clients[i].fd, head, sizeof(head)) < 0 || send_all(clients[i].fd, data, n) < 0)
 			drop_client(i);
 }
 
@@ -267,19 +266,19 @@ int attach_read(int fd, struct stdio_target *t)
 	}
 	c->in_len += (size_t)r;
 	for (;;) {
-		if (c->in_len < 5)
+		if (c->in_len < FRAME_HEADER_SIZE)
 			break;
 		uint32_t len;
 		memcpy(&len, c->in + 1, 4);
-		if (len > sizeof(c->in) - 5) {
+		if (len > FRAME_MAX_CLIENT_DATA) {
 			drop_client(i);
 			return 0;
 		}
-		if (c->in_len < 5 + len)
+		if (c->in_len < FRAME_HEADER_SIZE + len)
 			break;
 		unsigned char type = c->in[0];
-		unsigned char *payload = c->in + 5;
-		if (type == 0 && t->stdin_fd >= 0) {
+		unsigned char *payload = c->in + FRAME_HEADER_SIZE;
+		if (type == FRAME_STDIN && t->stdin_fd >= 0) {
 			c->sent_stdin = 1;
 			/* a blocking write: stdin is flow-controlled by the container reading it */
 			for (size_t off = 0; off < len;) {
@@ -291,17 +290,17 @@ int attach_read(int fd, struct stdio_target *t)
 				}
 				off += (size_t)w;
 			}
-		} else if (type == 3 && len >= 4 && t->pty_fd >= 0) {
+		} else if (type == FRAME_RESIZE && len >= 4 && t->pty_fd >= 0) {
 			uint16_t rows, cols;
 			memcpy(&rows, payload, 2);
 			memcpy(&cols, payload + 2, 2);
 			struct winsize ws = { .ws_row = rows, .ws_col = cols };
 			ioctl(t->pty_fd, TIOCSWINSZ, &ws);
-		} else if (type == 4) {
+		} else if (type == FRAME_CLOSE_STDIN) {
 			return 1;
 		}
-		memmove(c->in, c->in + 5 + len, c->in_len - 5 - len);
-		c->in_len -= 5 + len;
+		memmove(c->in, c->in + FRAME_HEADER_SIZE + len, c->in_len - FRAME_HEADER_SIZE - len);
+		c->in_len -= FRAME_HEADER_SIZE + len;
 	}
 	return 0;
 }

@@ -12,9 +12,8 @@
  * the state directory so that the runtime may come and go. In runtime mode (OP_RUNTIME_CMD) it
  * runs another OCI runtime's command instead of cove's init (runc create, or runc exec --detach)
  * and, as a child subreaper, adopts the process that command leaves behind; everything after
- * that (logs, attach, exit status) is the same. Line protocol on fd 3 (to runtime):
- *   pid N | sync NAME (expects "ok" or "abort") | created N | started | error OP ERRNO TEXT |
- *   exit CODE SIGNAL
+ * that (logs, attach, exit status) is the same. The report lines to the runtime, and the files
+ * in the state directory, are defined in src/native/protocol.ts (REPORT_*, STATE_* in protocol.h).
  */
 #include "shim.h"
 #include "io.h"
@@ -44,7 +43,7 @@ extern char **environ;
 
 static int report_fd = -1;
 static const char *state_dir = NULL;
-static const char *exit_file = "exit";
+static const char *exit_file = STATE_EXIT;
 static pid_t init_pid = 0;
 
 static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -84,7 +83,7 @@ static int await_runtime_ok(void)
 		n++;
 	}
 	line[n] = 0;
-	return strcmp(line, "ok") == 0 ? 0 : -1;
+	return strcmp(line, SYNC_ANSWER_OK) == 0 ? 0 : -1;
 }
 
 static void state_path(char *out, size_t size, const char *name)
@@ -254,7 +253,7 @@ static void kill_and_reap(pid_t pid)
 
 static void fail_setup(int op, int err, const char *text, pid_t c1)
 {
-	report("error %d %d %s", op, err, text);
+	report(REPORT_ERROR " %d %d %s", op, err, text);
 	kill_and_reap(init_pid);
 	kill_and_reap(c1);
 	_exit(1);
@@ -428,10 +427,10 @@ static void record_exit(int status)
 	char content[64];
 	if (WIFSIGNALED(status)) {
 		snprintf(content, sizeof(content), "%d %d\n", 128 + WTERMSIG(status), WTERMSIG(status));
-		report("exit %d %d", 128 + WTERMSIG(status), WTERMSIG(status));
+		report(REPORT_EXIT " %d %d", 128 + WTERMSIG(status), WTERMSIG(status));
 	} else {
 		snprintf(content, sizeof(content), "%d 0\n", WEXITSTATUS(status));
-		report("exit %d 0", WEXITSTATUS(status));
+		report(REPORT_EXIT " %d 0", WEXITSTATUS(status));
 	}
 	write_state_file(exit_file, content);
 }
@@ -462,7 +461,7 @@ int main(int argc, char **argv)
 		report_fd = -1;
 	struct plan plan;
 	if (plan_load(plan_path, &plan) < 0) {
-		report("error -1 %d cannot read plan %s", errno, plan_path);
+		report(REPORT_ERROR " -1 %d cannot read plan %s", errno, plan_path);
 		return 1;
 	}
 	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0, start_on_attach = 0;
@@ -496,23 +495,23 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 
 	if (log_op && log_open(arg_str(log_op, 0), arg_ll(log_op, 1), (int)arg_ll(log_op, 2)) < 0) {
-		report("error -1 %d cannot open the log %s", errno, arg_str(log_op, 0));
+		report(REPORT_ERROR " -1 %d cannot open the log %s", errno, arg_str(log_op, 0));
 		return 1;
 	}
 	if (attach_path && attach_listen(attach_path) < 0) {
-		report("error -1 %d cannot listen on %s", errno, attach_path);
+		report(REPORT_ERROR " -1 %d cannot listen on %s", errno, attach_path);
 		return 1;
 	}
 	/* engine mode: the container's stdio are pipes whose other ends this monitor keeps */
 	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	if (stdio_pipes) {
 		if ((open_stdin && pipe2(in_pipe, O_CLOEXEC) < 0) || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-			report("error -1 %d cannot create stdio pipes", errno);
+			report(REPORT_ERROR " -1 %d cannot create stdio pipes", errno);
 			return 1;
 		}
 	}
 	if (runtime_cmd && !runtime_pid_file) {
-		report("error -1 %d a runtime command needs a pid file", EINVAL);
+		report(REPORT_ERROR " -1 %d a runtime command needs a pid file", EINVAL);
 		return 1;
 	}
 	int master = -1, sock = -1;
@@ -534,7 +533,7 @@ int main(int argc, char **argv)
 		goto adopted;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		report("error -1 %d socketpair", errno);
+		report(REPORT_ERROR " -1 %d socketpair", errno);
 		return 1;
 	}
 	int v2_joined = 0;
@@ -544,7 +543,7 @@ int main(int argc, char **argv)
 	else
 		c1 = fork();
 	if (c1 < 0) {
-		report("error -1 %d fork", errno);
+		report(REPORT_ERROR " -1 %d fork", errno);
 		return 1;
 	}
 	if (c1 == 0) {
@@ -627,10 +626,10 @@ adopted:;
 				if (write_file(path, arg_str(o, 0), o->lens[0]) < 0)
 					fail_setup((int)i, errno, path, 0);
 			}
-			report("pid %d", init_pid);
+			report(REPORT_PID " %d", init_pid);
 			msg_send(sock, MSG_GO, 0, 0, "");
 		} else if (m.type == MSG_SYNC) {
-			report("sync %s", m.text);
+			report(REPORT_SYNC " %s", m.text);
 			msg_send(sock, await_runtime_ok() == 0 ? MSG_SYNC_OK : MSG_SYNC_ABORT, 0, 0, "");
 		} else if (m.type == MSG_CONSOLE) {
 			if (passfd < 0)
@@ -651,7 +650,7 @@ adopted:;
 	char fifo[4096];
 	int fifo_r = -1, fifo_w = -1;
 	if (!autostart && !start_on_attach && !runtime_cmd) {
-		state_path(fifo, sizeof(fifo), "start.fifo");
+		state_path(fifo, sizeof(fifo), STATE_START_FIFO);
 		unlink(fifo);
 		if (mkfifo(fifo, 0600) < 0)
 			fail_setup(-1, errno, fifo, 0);
@@ -662,8 +661,8 @@ adopted:;
 	}
 	char content[32];
 	snprintf(content, sizeof(content), "%d\n", init_pid);
-	write_state_file("init.pid", content);
-	report("created %d", init_pid);
+	write_state_file(STATE_INIT_PID, content);
+	report(REPORT_CREATED " %d", init_pid);
 
 	/* a runtime's process is started by the runtime itself (its start, or exec --detach) */
 	int started = autostart || runtime_cmd, exec_seen = runtime_cmd != NULL, init_status = -1, stdin_open = proxy;
@@ -679,8 +678,8 @@ adopted:;
 	if (started && sock >= 0)
 		msg_send(sock, MSG_START, 0, 0, "");
 	if (runtime_cmd && autostart) {
-		write_state_file("started", "");
-		report("started");
+		write_state_file(STATE_STARTED, "");
+		report(REPORT_STARTED);
 	}
 	for (;;) {
 		struct pollfd p[8 + 64];
@@ -757,15 +756,15 @@ adopted:;
 		if (i_sock >= 0 && (p[i_sock].revents & (POLLIN | POLLHUP))) {
 			int n = msg_recv(sock, &m, NULL);
 			if (n > 0 && m.type == MSG_ERROR) {
-				report("error %d %d %s", m.a, m.b, m.text);
-				write_state_file("start-error", m.text);
+				report(REPORT_ERROR " %d %d %s", m.a, m.b, m.text);
+				write_state_file(STATE_START_ERROR, m.text);
 			} else if (n <= 0) {
 				/* close-on-exec took the init's end: the exec happened (even if the
 				 * process has already exited by now) */
 				exec_seen = 1;
 				close(sock);
-				write_state_file("started", "");
-				report("started");
+				write_state_file(STATE_STARTED, "");
+				report(REPORT_STARTED);
 			}
 		}
 		if (i_master >= 0 && (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -792,6 +791,7 @@ adopted:;
 				continue;
 			}
 			log_output(k, buf, (size_t)n);
+			_Static_assert(FRAME_STDOUT == 1 && FRAME_STDERR == 2, "an output frame's type is its stream's fd");
 			attach_broadcast(k, buf, (size_t)n);
 		}
 		for (int c = first_client; c < first_client + (np - first_client); c++) {
@@ -815,7 +815,7 @@ adopted:;
 	char exit_text[32];
 	int n = WIFSIGNALED(init_status) ? snprintf(exit_text, sizeof(exit_text), "%d %d", 128 + WTERMSIG(init_status), WTERMSIG(init_status))
 					  : snprintf(exit_text, sizeof(exit_text), "%d 0", WEXITSTATUS(init_status));
-	attach_broadcast(5, exit_text, (size_t)n);
+	attach_broadcast(FRAME_EXIT, exit_text, (size_t)n);
 	/* the socket goes before the clients are let go: one that saw the end finds it gone */
 	if (attach_path)
 		unlink(attach_path);

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char MAGIC[] = "COVEPLAN1\n";
+static const char MAGIC[] = PLAN_MAGIC;
 
 static int read_u32(const unsigned char **p, const unsigned char *end, uint32_t *out)
 {

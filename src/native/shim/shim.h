@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "ops.h"
+#include "protocol.h" /* generated from src/native/protocol.ts */
 
 struct op {
 	uint32_t code;
@@ -25,7 +25,8 @@ long long arg_ll(const struct op *o, int i);
 unsigned long long arg_ull(const struct op *o, int i);
 const char *arg_str(const struct op *o, int i);
 
-/* Messages on the socketpair between the monitor and its children. */
+/* Messages on the socketpair between the monitor and its children: internal to the shim (the
+ * TypeScript side never sees them), so they are not part of protocol.h. */
 enum msg_type {
 	MSG_GO = 1,            /* monitor -> child: proceed */
 	MSG_USERNS_READY,      /* child -> monitor: write my id maps */

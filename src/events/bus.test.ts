@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EventBus, EventFilter, eventJSON, parseEventTime, type EventMessage } from "./events.js";
+import { EventBus, EventFilter, eventJSON, parseEventTime, type EventMessage } from "./bus.js";
 
 const ID = "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741";
 

@@ -5,7 +5,8 @@
 // volume, plugin...; values of one key are ORed, keys are ANDed.
 //
 // This module has no HTTP in it: the image service, the container engine and the CLI's
-// embedded engine can all publish to the same bus.
+// embedded engine can all publish to the same bus, and the daemon and the library (src/engine)
+// both read from it.
 
 import { invalid } from "../common/errors.js";
 
