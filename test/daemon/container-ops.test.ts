@@ -17,9 +17,9 @@ import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/daemon/websocket.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { cove as coveCli } from "../cli/harness.js";
+import { api, DOCKER, run, type Result } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
-const DOCKER = "/usr/local/bin/docker";
 const skip = !existsSync(DOCKER)
   ? `${DOCKER} is missing`
   : process.getuid?.() !== 0
@@ -28,37 +28,6 @@ const skip = !existsSync(DOCKER)
       ? "busybox-static is not installed (apt-get install -y busybox-static)"
       : false;
 const peerSkip = dockerdAvailable();
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(env: NodeJS.ProcessEnv, args: string[], input?: Buffer | string): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = execFile(DOCKER, args, { env, timeout: 60_000, maxBuffer: 64 << 20, encoding: "buffer" }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
-  });
-}
-
-/** GET on a unix socket: status, headers and body. */
-function api(socket: string, method: string, p: string, body?: string | Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const type = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
-    const req = http.request({ socketPath: socket, method, path: p, headers: body ? { "Content-Type": type } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /** The first n JSON lines of a streaming GET. */
 function apiLines(socket: string, p: string, n: number): Promise<unknown[]> {

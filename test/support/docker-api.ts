@@ -1,0 +1,55 @@
+// The docker CLI and raw Engine API requests against a daemon's unix socket, for integration tests
+// that drive a real daemon (cove's or dockerd's).
+
+import { execFile } from "node:child_process";
+import http from "node:http";
+
+/** The docker CLI the integration tests drive. */
+export const DOCKER = "/usr/local/bin/docker";
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the docker CLI with env (DOCKER_HOST picks the daemon); stdout is kept byte for byte (latin1). */
+export function run(env: NodeJS.ProcessEnv, args: string[], input?: Buffer | string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(DOCKER, args, { env, timeout: 60_000, maxBuffer: 64 << 20, encoding: "buffer" }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The body as text, and as the bytes that arrived. */
+  body: string;
+  raw: Buffer;
+  /** False when the connection closed before the whole body arrived (raw holds what did). */
+  complete: boolean;
+}
+
+/** One request on a unix socket; rejects only when no response arrives at all. */
+export function api(socket: string, method: string, p: string, body?: string | Buffer): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const type = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
+    const req = http.request({ socketPath: socket, method, path: p, headers: body ? { "Content-Type": type } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      // a body cut short ends in 'close' with complete false
+      res.on("error", () => undefined);
+      res.on("close", () => {
+        const raw = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw, complete: res.complete });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
