@@ -210,6 +210,9 @@ function minor(rdev: bigint): number {
   return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
 }
 
+/** The entry changed kind between its stat and its open (nothing was written for it yet). */
+class ReplacedEntry extends Error {}
+
 /** Writes a tar of one resource to out with backpressure; names start with `name`, as dockerd rebases them. */
 class ResourceTar {
   private readonly links = new Map<string, string>();
@@ -225,8 +228,25 @@ class ResourceTar {
     if (this.out.destroyed) throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
   }
 
-  /** The entry `name` of parent (or parent itself when name is null), at container path `at`. */
-  async entry(parent: Dir, name: string | null, tarName: string, st: FileStat, at: string): Promise<void> {
+  /**
+   * The entry `name` of parent (or parent itself when name is null), at container path `at`. An
+   * entry a running container replaced between its stat and its open is looked at again (a few times):
+   * the archive holds what is there, never what the name held a moment earlier.
+   */
+  async entry(parent: Dir, name: string | null, tarName: string, st: FileStat, at: string, retries = 16): Promise<void> {
+    try {
+      await this.entryAs(parent, name, tarName, st, at);
+    } catch (err) {
+      if (!(err instanceof ReplacedEntry) || name === null) throw err;
+      const key = `${st.dev}:${st.ino}`;
+      if (this.links.get(key) === tarName) this.links.delete(key);
+      if (retries === 0) return; // it keeps changing: leave it out
+      const now = parent.tryLstat(name);
+      if (now) await this.entry(parent, name, tarName, now, at, retries - 1);
+    }
+  }
+
+  private async entryAs(parent: Dir, name: string | null, tarName: string, st: FileStat, at: string): Promise<void> {
     const base: Omit<WriteHeader, "name" | "type" | "size"> = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
     if (st.isDirectory()) {
       const dirName = tarName.endsWith("/") ? tarName : tarName + "/";
@@ -234,7 +254,7 @@ class ResourceTar {
       try {
         dir = name === null ? parent.dup() : parent.child(name);
       } catch (err) {
-        if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) return; // replaced while walking a running container
+        if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) throw new ReplacedEntry();
         throw err;
       }
       try {
@@ -265,7 +285,7 @@ class ResourceTar {
       try {
         target = parent.readlink(name);
       } catch (err) {
-        if (isErrno(err, "ENOENT", "EINVAL")) return;
+        if (isErrno(err, "ENOENT", "EINVAL")) throw new ReplacedEntry();
         throw err;
       }
       await this.write(encodeHeader({ ...base, name: tarName, type: "symlink", size: 0, linkname: target }));
@@ -284,7 +304,7 @@ class ResourceTar {
     try {
       opened = parent.openFile(name);
     } catch (err) {
-      if (isErrno(err, "ENOENT", "ELOOP", "EINVAL", "ENXIO")) return; // replaced by something else meanwhile
+      if (isErrno(err, "ENOENT", "ELOOP", "EINVAL", "ENXIO")) throw new ReplacedEntry();
       throw err;
     }
     const { fd } = opened;

@@ -280,7 +280,15 @@ export class Dir {
         }
         if (st.isSymbolicLink()) {
           if (++links > MAX_SYMLINKS) throw Object.assign(new Error(`too many levels of symbolic links resolving ${p}`), { code: "ELOOP" });
-          const target = parent.readlink(comp);
+          let target: string;
+          try {
+            target = parent.readlink(comp);
+          } catch (err) {
+            // no longer a symlink (a running container swapped it): look at it again
+            if (!isErrno(err, "EINVAL", "ENOENT")) throw err;
+            pending.unshift(comp);
+            continue;
+          }
           if (target.startsWith("/")) done.length = 0;
           pending = [...target.split("/").filter((c) => c !== "" && c !== "."), ...pending];
           continue;
