@@ -11,7 +11,7 @@
 
 import { randomBytes } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -77,6 +77,7 @@ import type {
   WaitCondition,
   WaitResponse,
 } from "./types.js";
+import { makeWorkingDir, prepareFileMountpoints } from "./startfs.js";
 import { resolveUser, resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -346,37 +347,6 @@ function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
     else if (k === "workdir") out.WorkDir = abs(v);
   }
   return out;
-}
-
-/**
- * Bind mounts of files need a file to mount on: create missing targets in the rootfs as empty
- * files (directories are made by the runtime). Targets are resolved without leaving the rootfs.
- */
-async function prepareFileMountpoints(rootfs: string, mounts: { destination: string; type?: string; source?: string }[]): Promise<void> {
-  for (const m of mounts) {
-    if (m.type !== "bind" || !m.source) continue;
-    let isFile = false;
-    try {
-      isFile = !(await stat(m.source)).isDirectory();
-    } catch {
-      continue;
-    }
-    if (!isFile) continue;
-    const target = path.join(rootfs, path.posix.normalize(m.destination));
-    if (!target.startsWith(rootfs + path.sep)) continue;
-    try {
-      await lstat(target);
-      continue;
-    } catch {
-      // missing: create it
-    }
-    try {
-      await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-      await writeFile(target, "", { flag: "wx", mode: 0o644 });
-    } catch {
-      // a symlink or a racing creation: leave it to the runtime
-    }
-  }
 }
 
 function emptyEndpoint(): EndpointSettings {
@@ -917,7 +887,8 @@ export class ContainerService {
     const cfg = c.rec.Config;
     try {
       const rootfs = await this.mountRootfs(c);
-      if (cfg.WorkingDir) await mkdir(path.join(rootfs, path.posix.normalize(cfg.WorkingDir)), { recursive: true, mode: 0o755 });
+      // the root is the container's: what is made in it is made through its directory fd
+      if (cfg.WorkingDir) await Dir.with(rootfs, (root) => makeWorkingDir(root, cfg.WorkingDir!));
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
@@ -956,7 +927,7 @@ export class ContainerService {
         join,
         mounts,
       });
-      await prepareFileMountpoints(rootfs, spec.mounts ?? []);
+      await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
       // the bundle's config.json is made anew at every start: no fsync
       await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
