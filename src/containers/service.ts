@@ -77,7 +77,7 @@ import type {
   WaitCondition,
   WaitResponse,
 } from "./types.js";
-import { makeWorkingDir, prepareFileMountpoints } from "./startfs.js";
+import { clearStaging, detachMountsUnder, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
 import { resolveUser, resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -946,6 +946,9 @@ export class ContainerService {
       }).catch((err: unknown) => {
         throw ociStartError(err, runtime.name);
       });
+      // both runtimes have made the container's mounts when create returns: the staging mounts
+      // of volume subpaths are no longer needed
+      clearStaging(c.dir);
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
@@ -975,6 +978,7 @@ export class ContainerService {
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
+      this.clearStaging(c);
       await this.releaseVolumes(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
@@ -989,11 +993,15 @@ export class ContainerService {
 
   /**
    * The OCI mounts of a start: missing -v sources are created, shared/slave binds are checked,
-   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume.
+   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume and
+   * staged (see stageSubpath), the staging mounts removed again once the runtime created the
+   * container.
    */
   private async setupMounts(c: Live): Promise<ContainerMounts> {
     const out: ContainerMounts = { mounts: [], points: [], create: [] };
-    for (const e of c.rec.MountPoints) {
+    // a previous start's, if the daemon died before it removed them
+    clearStaging(c.dir);
+    for (const [index, e] of c.rec.MountPoints.entries()) {
       if (e.Type === "bind") {
         if (e.CreateSource) await mkdir(e.Source, { recursive: true, mode: 0o755 });
         try {
@@ -1007,17 +1015,21 @@ export class ContainerService {
       } else if (e.Type === "volume") {
         if (!this.volumes.has(e.Name!)) throw notFound(`get ${e.Name}: no such volume`, { code: "volume.not-found", hint: "the volume was removed outside cove; recreate it (docker volume create) or remove the container" });
         let source = await this.volumes.acquire(e.Name!, c.rec.ID, { destination: e.Destination, rw: e.RW, propagation: e.Propagation });
-        if (e.Subpath) {
-          source = path.join(source, await resolveInRoot(source, e.Subpath));
-          if (!(await stat(source).catch(() => undefined))) {
-            throw invalid(`cannot mount volume ${e.Name} at ${e.Destination}: its subpath ${e.Subpath} does not exist`, { code: "volume.subpath", hint: "create the directory in the volume first, or mount the whole volume" });
-          }
-        }
+        if (e.Subpath) source = stageSubpath(c.dir, index, source, e.Subpath, { name: e.Name!, destination: e.Destination });
         out.mounts.push(ociMount(e, source));
       } else out.mounts.push(ociMount(e));
     }
     out.mounts.push(...tmpfsFlagMounts(c.hc));
     return out;
+  }
+
+  /** Removes a start's staging mounts (see stageSubpath); one that cannot go is logged, never deleted through. */
+  private clearStaging(c: Live): void {
+    try {
+      clearStaging(c.dir);
+    } catch (err) {
+      process.stderr.write(`cove: warning: container ${c.rec.ID}: ${(err as Error).message}\n`);
+    }
   }
 
   /** The container stopped: its volumes' devices are unmounted when no other container holds them. */
@@ -1073,6 +1085,7 @@ export class ContainerService {
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
+      this.clearStaging(c);
       await this.releaseVolumes(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
@@ -1295,6 +1308,7 @@ export class ContainerService {
     await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
     await this.network?.forget(id);
     this.unmountRootfs(c);
+    this.clearStaging(c);
     await this.releaseVolumes(c);
     // The container is gone once its directory is renamed away (restore finishes a removal that
     // a crash interrupted). The snapshot's removal is queued now, so any later snapshot operation
@@ -1326,6 +1340,9 @@ export class ContainerService {
       await this.images.removeRootfs(id).catch((err: unknown) => {
         if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
       });
+      // a recursive removal would go down into whatever is still mounted there (a volume's data
+      // through a subpath's staging mount): keep the directory if anything stays mounted
+      if (detachMountsUnder(trash).length > 0) return;
       await rm(trash, { recursive: true, force: true, maxRetries: 3 });
     } catch {
       // left for the next start of the service to retry
@@ -2207,6 +2224,12 @@ export class ContainerService {
       }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const dir = path.join(this.containersDir(), id);
+      // staging mounts of a start the daemon did not finish: the runtime holds its own mounts
+      try {
+        clearStaging(dir);
+      } catch (err) {
+        process.stderr.write(`cove: warning: container ${id}: ${(err as Error).message}\n`);
+      }
       let rec: ContainerRecord;
       let hc: HostConfig;
       try {

@@ -1,6 +1,7 @@
 // The start's file work in a container root built here (no root needed): the working directory
-// and file mount targets through symlinks that lead out of the root, and what stays untouched.
-// With real containers: test/security/start.test.ts.
+// and file mount targets through symlinks that lead out of the root, what stays untouched, and the
+// mountinfo reading behind the staging cleanup. The mounts themselves are in
+// test/security/start.test.ts.
 
 import assert from "node:assert/strict";
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -9,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Dir } from "../fsroot/index.js";
-import { makeWorkingDir, prepareFileMountpoints } from "./startfs.js";
+import { makeWorkingDir, mountPointsUnder, prepareFileMountpoints } from "./startfs.js";
 
 let tmp: string;
 let outside: string;
@@ -88,5 +89,23 @@ describe("prepareFileMountpoints", () => {
     assert.ok(!existsSync(path.join(r, "nowhere")));
     assert.ok(statSync(path.join(r, "data/isdir")).isDirectory());
     for (const n of ["dirmount", "gone", "tmpfs"]) assert.ok(!existsSync(path.join(r, n)), n);
+  });
+});
+
+describe("mountPointsUnder", () => {
+  it("finds the mount points at and below a directory, deepest first, unescaped", () => {
+    const info = [
+      "36 25 0:32 / /state/containers/c1/subpaths/0 rw,relatime shared:1 - ext4 /dev/sda rw",
+      "37 25 0:32 / /state/containers/c1/subpaths/with\\040space rw,relatime - ext4 /dev/sda rw",
+      "38 25 0:32 / /state/containers/c1/subpaths rw,relatime - tmpfs tmpfs rw",
+      "39 25 0:32 / /state/containers/c1/subpaths-not rw,relatime - tmpfs tmpfs rw",
+      "40 25 0:32 / /state/containers/c2/subpaths/0 rw,relatime - ext4 /dev/sda rw",
+      "",
+    ].join("\n");
+    assert.deepEqual(mountPointsUnder("/state/containers/c1/subpaths", info), [
+      "/state/containers/c1/subpaths/with space",
+      "/state/containers/c1/subpaths/0",
+      "/state/containers/c1/subpaths",
+    ]);
   });
 });

@@ -1,14 +1,14 @@
-// What a start does to the files of a container's root before the runtime takes over: the
-// working directory and the empty files that file bind mounts need as targets. All of it goes
-// through src/fsroot, because the container
+// What a start does to the files of a container's root and of its volumes before the runtime
+// takes over: the working directory, the empty files that file bind mounts need as targets, and
+// the staging mounts of volume subpaths. All of it goes through src/fsroot, because the container
 // (a running one, or the image it comes from) controls every symlink in those trees: a path string
 // joined onto the rootfs would be walked again by the kernel, which follows an `etc -> /host/dir`
 // link onto the host.
 
-import { closeSync, fstatSync, statSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
 import path from "node:path";
-import { CoveError, isErrno } from "../common/errors.js";
-import { Dir } from "../fsroot/index.js";
+import { CoveError, isErrno, notFound } from "../common/errors.js";
+import { bindMount, Dir } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 
 /**
@@ -75,4 +75,137 @@ export function prepareFileMountpoints(root: Dir, mounts: readonly { destination
       parent?.close();
     }
   }
+}
+
+// ---------------------------------------------------------------- volume subpaths
+
+const SUBPATHS = "subpaths";
+
+/** The staging directory of a container's subpath mounts (under its own directory of the state root). */
+export function stagingDir(containerDir: string): string {
+  return path.join(containerDir, SUBPATHS);
+}
+
+/**
+ * Resolves subpath inside the volume's data directory (symlinks followed inside it, as the
+ * container would see them) and bind-mounts exactly the object it resolved to onto a staging
+ * mount point of the container's own: the runtime mounts that, and nothing a container does to
+ * the volume afterwards can change what it gets. The subpath must exist; a directory gets a
+ * directory mount point, anything else a file one (as moby's safepath). Returns the staging path.
+ */
+export function stageSubpath(containerDir: string, index: number, volumeDir: string, subpath: string, what: { name: string; destination: string }): string {
+  const a = addon();
+  let fd: number;
+  const vol = Dir.open(volumeDir);
+  try {
+    fd = vol.openInRoot(subpath, a.at.O_PATH);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) {
+      throw notFound(`cannot mount volume ${what.name} at ${what.destination}: its subpath ${subpath} does not exist`, {
+        code: "volume.subpath",
+        cause: err,
+        hint: "create the directory in the volume first, or mount the whole volume",
+      });
+    }
+    throw err;
+  } finally {
+    vol.close();
+  }
+  try {
+    const isDir = fstatSync(fd).isDirectory();
+    const dir = stagingDir(containerDir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const name = String(index);
+    const staging = Dir.open(dir);
+    try {
+      if (isDir) staging.mkdir(name, 0o700);
+      else closeSync(staging.createFile(name, 0o600));
+      const target = staging.openInRoot(name, a.at.O_PATH | a.at.O_NOFOLLOW);
+      try {
+        // the kernel clones the mount of the object the fd holds and attaches it to the one the
+        // target fd holds: no path is walked again
+        bindMount(fd, target, { recursive: false });
+      } catch (err) {
+        removeEntry(path.join(dir, name));
+        throw err;
+      } finally {
+        closeSync(target);
+      }
+    } finally {
+      staging.close();
+    }
+    return path.join(dir, name);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The mount points at or below dir, deepest first. */
+export function mountPointsUnder(dir: string, mountinfo?: string): string[] {
+  const text = mountinfo ?? readFileSync("/proc/self/mountinfo", "utf8");
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const point = line.split(" ")[4];
+    if (point === undefined) continue;
+    const p = unescapeMountinfo(point);
+    if (p === dir || p.startsWith(dir + "/")) out.push(p);
+  }
+  return out.sort((x, y) => y.length - x.length);
+}
+
+/**
+ * Detaches every mount at or below dir (deepest first, stacked ones too). Returns the mount points
+ * still there afterwards (none, unless the kernel refused).
+ */
+export function detachMountsUnder(dir: string): string[] {
+  const a = addon();
+  const flags = a.constants.MNT_DETACH | a.constants.UMOUNT_NOFOLLOW;
+  for (let round = 0; round < 100; round++) {
+    const points = mountPointsUnder(dir);
+    if (points.length === 0) return [];
+    let progress = false;
+    for (const p of points) {
+      try {
+        a.umount2(p, flags);
+        progress = true;
+      } catch {
+        // gone meanwhile, or refused: looked at again below
+      }
+    }
+    if (!progress) return points;
+  }
+  return mountPointsUnder(dir);
+}
+
+function removeEntry(p: string): void {
+  try {
+    rmdirSync(p);
+  } catch (err) {
+    if (isErrno(err, "ENOTDIR")) unlinkSync(p);
+    else if (!isErrno(err, "ENOENT")) throw err;
+  }
+}
+
+/**
+ * Removes the container's staging mounts and their mount points. Never removes anything
+ * recursively: an entry that is still a mount point stays (and the call throws), so the data of
+ * the volume behind it can never be deleted through it.
+ */
+export function clearStaging(containerDir: string): void {
+  const dir = stagingDir(containerDir);
+  const left = detachMountsUnder(dir);
+  if (left.length > 0) throw new CoveError("system", `cannot unmount the staging mounts of volume subpaths: ${left.join(", ")}`, { code: "volume.subpath-staging" });
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return;
+    throw err;
+  }
+  for (const n of names) removeEntry(path.join(dir, n));
+  removeEntry(dir);
 }
