@@ -11,7 +11,7 @@
 
 import { randomBytes } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { constants as osConstants, hostname as osHostname } from "node:os";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -77,6 +77,7 @@ import type {
   WaitCondition,
   WaitResponse,
 } from "./types.js";
+import { clearStaging, detachMountsUnder, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
 import { resolveUser, resolveUserInRootfs } from "./user.js";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -346,37 +347,6 @@ function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
     else if (k === "workdir") out.WorkDir = abs(v);
   }
   return out;
-}
-
-/**
- * Bind mounts of files need a file to mount on: create missing targets in the rootfs as empty
- * files (directories are made by the runtime). Targets are resolved without leaving the rootfs.
- */
-async function prepareFileMountpoints(rootfs: string, mounts: { destination: string; type?: string; source?: string }[]): Promise<void> {
-  for (const m of mounts) {
-    if (m.type !== "bind" || !m.source) continue;
-    let isFile = false;
-    try {
-      isFile = !(await stat(m.source)).isDirectory();
-    } catch {
-      continue;
-    }
-    if (!isFile) continue;
-    const target = path.join(rootfs, path.posix.normalize(m.destination));
-    if (!target.startsWith(rootfs + path.sep)) continue;
-    try {
-      await lstat(target);
-      continue;
-    } catch {
-      // missing: create it
-    }
-    try {
-      await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-      await writeFile(target, "", { flag: "wx", mode: 0o644 });
-    } catch {
-      // a symlink or a racing creation: leave it to the runtime
-    }
-  }
 }
 
 function emptyEndpoint(): EndpointSettings {
@@ -917,7 +887,8 @@ export class ContainerService {
     const cfg = c.rec.Config;
     try {
       const rootfs = await this.mountRootfs(c);
-      if (cfg.WorkingDir) await mkdir(path.join(rootfs, path.posix.normalize(cfg.WorkingDir)), { recursive: true, mode: 0o755 });
+      // the root is the container's: what is made in it is made through its directory fd
+      if (cfg.WorkingDir) await Dir.with(rootfs, (root) => makeWorkingDir(root, cfg.WorkingDir!));
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
@@ -956,7 +927,7 @@ export class ContainerService {
         join,
         mounts,
       });
-      await prepareFileMountpoints(rootfs, spec.mounts ?? []);
+      await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.initPath)) throw unsupported(`--init: ${this.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
       // the bundle's config.json is made anew at every start: no fsync
       await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
@@ -975,6 +946,9 @@ export class ContainerService {
       }).catch((err: unknown) => {
         throw ociStartError(err, runtime.name);
       });
+      // both runtimes have made the container's mounts when create returns: the staging mounts
+      // of volume subpaths are no longer needed
+      clearStaging(c.dir);
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
@@ -1004,6 +978,7 @@ export class ContainerService {
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
+      this.clearStaging(c);
       await this.releaseVolumes(c);
       this.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
@@ -1018,11 +993,15 @@ export class ContainerService {
 
   /**
    * The OCI mounts of a start: missing -v sources are created, shared/slave binds are checked,
-   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume.
+   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume and
+   * staged (see stageSubpath), the staging mounts removed again once the runtime created the
+   * container.
    */
   private async setupMounts(c: Live): Promise<ContainerMounts> {
     const out: ContainerMounts = { mounts: [], points: [], create: [] };
-    for (const e of c.rec.MountPoints) {
+    // a previous start's, if the daemon died before it removed them
+    clearStaging(c.dir);
+    for (const [index, e] of c.rec.MountPoints.entries()) {
       if (e.Type === "bind") {
         if (e.CreateSource) await mkdir(e.Source, { recursive: true, mode: 0o755 });
         try {
@@ -1036,17 +1015,21 @@ export class ContainerService {
       } else if (e.Type === "volume") {
         if (!this.volumes.has(e.Name!)) throw notFound(`get ${e.Name}: no such volume`, { code: "volume.not-found", hint: "the volume was removed outside cove; recreate it (docker volume create) or remove the container" });
         let source = await this.volumes.acquire(e.Name!, c.rec.ID, { destination: e.Destination, rw: e.RW, propagation: e.Propagation });
-        if (e.Subpath) {
-          source = path.join(source, await resolveInRoot(source, e.Subpath));
-          if (!(await stat(source).catch(() => undefined))) {
-            throw invalid(`cannot mount volume ${e.Name} at ${e.Destination}: its subpath ${e.Subpath} does not exist`, { code: "volume.subpath", hint: "create the directory in the volume first, or mount the whole volume" });
-          }
-        }
+        if (e.Subpath) source = stageSubpath(c.dir, index, source, e.Subpath, { name: e.Name!, destination: e.Destination });
         out.mounts.push(ociMount(e, source));
       } else out.mounts.push(ociMount(e));
     }
     out.mounts.push(...tmpfsFlagMounts(c.hc));
     return out;
+  }
+
+  /** Removes a start's staging mounts (see stageSubpath); one that cannot go is logged, never deleted through. */
+  private clearStaging(c: Live): void {
+    try {
+      clearStaging(c.dir);
+    } catch (err) {
+      process.stderr.write(`cove: warning: container ${c.rec.ID}: ${(err as Error).message}\n`);
+    }
   }
 
   /** The container stopped: its volumes' devices are unmounted when no other container holds them. */
@@ -1102,6 +1085,7 @@ export class ContainerService {
       await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
       await this.network?.tearDown(id).catch(() => undefined);
       this.unmountRootfs(c);
+      this.clearStaging(c);
       await this.releaseVolumes(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.setStatus(c, "exited");
@@ -1324,6 +1308,7 @@ export class ContainerService {
     await this.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
     await this.network?.forget(id);
     this.unmountRootfs(c);
+    this.clearStaging(c);
     await this.releaseVolumes(c);
     // The container is gone once its directory is renamed away (restore finishes a removal that
     // a crash interrupted). The snapshot's removal is queued now, so any later snapshot operation
@@ -1355,6 +1340,9 @@ export class ContainerService {
       await this.images.removeRootfs(id).catch((err: unknown) => {
         if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
       });
+      // a recursive removal would go down into whatever is still mounted there (a volume's data
+      // through a subpath's staging mount): keep the directory if anything stays mounted
+      if (detachMountsUnder(trash).length > 0) return;
       await rm(trash, { recursive: true, force: true, maxRetries: 3 });
     } catch {
       // left for the next start of the service to retry
@@ -2236,6 +2224,12 @@ export class ContainerService {
       }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const dir = path.join(this.containersDir(), id);
+      // staging mounts of a start the daemon did not finish: the runtime holds its own mounts
+      try {
+        clearStaging(dir);
+      } catch (err) {
+        process.stderr.write(`cove: warning: container ${id}: ${(err as Error).message}\n`);
+      }
       let rec: ContainerRecord;
       let hc: HostConfig;
       try {

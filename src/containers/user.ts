@@ -1,9 +1,8 @@
 // Resolves Docker's User field ("name", "uid", "uid:gid", "name:group") against the container's
 // own /etc/passwd and /etc/group, as libcontainer's user.GetExecUser does for dockerd.
 
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { invalid, isErrno } from "../common/errors.js";
+import { CoveError, invalid, isErrno } from "../common/errors.js";
+import { Dir } from "../fsroot/index.js";
 
 export interface PasswdEntry {
   name: string;
@@ -97,17 +96,34 @@ export function resolveUser(user: string, passwdText: string | undefined, groupT
   return out;
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
+/** The most cove reads of a container's /etc/passwd or /etc/group. */
+export const MAX_ACCOUNT_FILE_BYTES = 4 * 1024 * 1024;
+
+/** A file of the container's root, read inside it (undefined when it does not exist). */
+function readAccountFile(root: Dir, file: string): string | undefined {
   try {
-    return await readFile(file, "utf8");
+    return root.readFileInRoot(file, MAX_ACCOUNT_FILE_BYTES)?.toString("utf8");
   } catch (err) {
-    if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+    if (err instanceof CoveError && err.code === "fsroot.too-large") {
+      throw invalid(`unable to read ${file} of the container: it is larger than ${MAX_ACCOUNT_FILE_BYTES / (1024 * 1024)} MiB`, { code: "container.account-file", field: "User", cause: err });
+    }
+    if (isErrno(err, "EINVAL")) {
+      throw invalid(`unable to read ${file} of the container: it is not a regular file`, { code: "container.account-file", field: "User", cause: err });
+    }
     throw err;
   }
 }
 
-/** resolveUser with the files read from a mounted rootfs (symlinks are not followed out of it). */
+/**
+ * resolveUser with /etc/passwd and /etc/group read from a container's root (a mounted rootfs, or
+ * /proc/<pid>/root of a running container). The files are opened with the root as "/": a
+ * symlink (of etc, or of the files) resolves inside it, never to the host's.
+ */
 export async function resolveUserInRootfs(rootfs: string, user: string, groupAdd: string[] = []): Promise<ExecUser> {
-  const [passwd, group] = await Promise.all([readOptional(path.join(rootfs, "etc/passwd")), readOptional(path.join(rootfs, "etc/group"))]);
-  return resolveUser(user, passwd, group, groupAdd);
+  const root = Dir.open(rootfs);
+  try {
+    return resolveUser(user, readAccountFile(root, "/etc/passwd"), readAccountFile(root, "/etc/group"), groupAdd);
+  } finally {
+    root.close();
+  }
 }

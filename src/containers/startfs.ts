@@ -1,0 +1,211 @@
+// What a start does to the files of a container's root and of its volumes before the runtime
+// takes over: the working directory, the empty files that file bind mounts need as targets, and
+// the staging mounts of volume subpaths. All of it goes through src/fsroot, because the container
+// (a running one, or the image it comes from) controls every symlink in those trees: a path string
+// joined onto the rootfs would be walked again by the kernel, which follows an `etc -> /host/dir`
+// link onto the host.
+
+import { closeSync, fstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import path from "node:path";
+import { CoveError, isErrno, notFound } from "../common/errors.js";
+import { bindMount, Dir } from "../fsroot/index.js";
+import { addon } from "../native/addon.js";
+
+/**
+ * Makes the working directory inside the root as dockerd's SetupWorkingDirectory does: mkdir -p
+ * with the root as "/" (symlinks in the way are followed inside it, never out), mode 0755, owned
+ * by root (the daemon's root identity: cove has no user namespace remapping), whatever the
+ * container's user is.
+ */
+export function makeWorkingDir(root: Dir, workingDir: string): void {
+  const wd = path.posix.normalize(workingDir);
+  try {
+    root.mkdirAll(wd, 0o755).close();
+  } catch (err) {
+    if (!isErrno(err, "ENOTDIR", "EEXIST")) throw err;
+    // dockerd's words when the directory itself is something else, mkdir's when a parent is
+    const details = { code: "container.workdir", cause: err, field: "Config.WorkingDir" };
+    if (isNonDirectory(root, wd)) throw new CoveError("system", `Cannot mkdir: ${wd} is not a directory`, details);
+    throw new CoveError("system", `mkdir ${wd}: not a directory`, details);
+  }
+}
+
+function isNonDirectory(root: Dir, p: string): boolean {
+  let fd: number;
+  try {
+    fd = root.openInRoot(p, addon().at.O_PATH);
+  } catch {
+    return false;
+  }
+  try {
+    return !fstatSync(fd).isDirectory();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Bind mounts of files need a file to mount on: a missing target is created in the root as an
+ * empty file (0644), its missing parents as directories (0755), all resolved inside the root as
+ * runc does for its own mounts (cove's runtime would make the target a directory). An existing
+ * entry of any kind is left as it is: the runtime resolves mount destinations inside the root.
+ */
+export function prepareFileMountpoints(root: Dir, mounts: readonly { destination: string; type?: string; source?: string }[]): void {
+  for (const m of mounts) {
+    if (m.type !== "bind" || !m.source) continue;
+    try {
+      if (statSync(m.source).isDirectory()) continue;
+    } catch {
+      continue; // the runtime reports a missing source
+    }
+    const dest = path.posix.normalize(path.posix.join("/", m.destination));
+    const name = path.posix.basename(dest);
+    if (name === "" || name === "..") continue;
+    let parent: Dir | undefined;
+    try {
+      parent = root.mkdirAll(path.posix.dirname(dest), 0o755);
+      if (parent.tryLstat(name)) continue;
+      closeSync(parent.createFile(name, 0o644));
+    } catch (err) {
+      // without openat2 nothing here is safe: say so
+      if (err instanceof CoveError) throw err;
+      // a component that is not a directory, a racing creation, a read-only root: the runtime
+      // meets the same destination and reports what is wrong with it
+    } finally {
+      parent?.close();
+    }
+  }
+}
+
+// ---------------------------------------------------------------- volume subpaths
+
+const SUBPATHS = "subpaths";
+
+/** The staging directory of a container's subpath mounts (under its own directory of the state root). */
+export function stagingDir(containerDir: string): string {
+  return path.join(containerDir, SUBPATHS);
+}
+
+/**
+ * Resolves subpath inside the volume's data directory (symlinks followed inside it, as the
+ * container would see them) and bind-mounts exactly the object it resolved to onto a staging
+ * mount point of the container's own: the runtime mounts that, and nothing a container does to
+ * the volume afterwards can change what it gets. The subpath must exist; a directory gets a
+ * directory mount point, anything else a file one (as moby's safepath). Returns the staging path.
+ */
+export function stageSubpath(containerDir: string, index: number, volumeDir: string, subpath: string, what: { name: string; destination: string }): string {
+  const a = addon();
+  let fd: number;
+  const vol = Dir.open(volumeDir);
+  try {
+    fd = vol.openInRoot(subpath, a.at.O_PATH);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) {
+      throw notFound(`cannot mount volume ${what.name} at ${what.destination}: its subpath ${subpath} does not exist`, {
+        code: "volume.subpath",
+        cause: err,
+        hint: "create the directory in the volume first, or mount the whole volume",
+      });
+    }
+    throw err;
+  } finally {
+    vol.close();
+  }
+  try {
+    const isDir = fstatSync(fd).isDirectory();
+    const dir = stagingDir(containerDir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const name = String(index);
+    const staging = Dir.open(dir);
+    try {
+      if (isDir) staging.mkdir(name, 0o700);
+      else closeSync(staging.createFile(name, 0o600));
+      const target = staging.openInRoot(name, a.at.O_PATH | a.at.O_NOFOLLOW);
+      try {
+        // the kernel clones the mount of the object the fd holds and attaches it to the one the
+        // target fd holds: no path is walked again
+        bindMount(fd, target, { recursive: false });
+      } catch (err) {
+        removeEntry(path.join(dir, name));
+        throw err;
+      } finally {
+        closeSync(target);
+      }
+    } finally {
+      staging.close();
+    }
+    return path.join(dir, name);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The mount points at or below dir, deepest first. */
+export function mountPointsUnder(dir: string, mountinfo?: string): string[] {
+  const text = mountinfo ?? readFileSync("/proc/self/mountinfo", "utf8");
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const point = line.split(" ")[4];
+    if (point === undefined) continue;
+    const p = unescapeMountinfo(point);
+    if (p === dir || p.startsWith(dir + "/")) out.push(p);
+  }
+  return out.sort((x, y) => y.length - x.length);
+}
+
+/**
+ * Detaches every mount at or below dir (deepest first, stacked ones too). Returns the mount points
+ * still there afterwards (none, unless the kernel refused).
+ */
+export function detachMountsUnder(dir: string): string[] {
+  const a = addon();
+  const flags = a.constants.MNT_DETACH | a.constants.UMOUNT_NOFOLLOW;
+  for (let round = 0; round < 100; round++) {
+    const points = mountPointsUnder(dir);
+    if (points.length === 0) return [];
+    let progress = false;
+    for (const p of points) {
+      try {
+        a.umount2(p, flags);
+        progress = true;
+      } catch {
+        // gone meanwhile, or refused: looked at again below
+      }
+    }
+    if (!progress) return points;
+  }
+  return mountPointsUnder(dir);
+}
+
+function removeEntry(p: string): void {
+  try {
+    rmdirSync(p);
+  } catch (err) {
+    if (isErrno(err, "ENOTDIR")) unlinkSync(p);
+    else if (!isErrno(err, "ENOENT")) throw err;
+  }
+}
+
+/**
+ * Removes the container's staging mounts and their mount points. Never removes anything
+ * recursively: an entry that is still a mount point stays (and the call throws), so the data of
+ * the volume behind it can never be deleted through it.
+ */
+export function clearStaging(containerDir: string): void {
+  const dir = stagingDir(containerDir);
+  const left = detachMountsUnder(dir);
+  if (left.length > 0) throw new CoveError("system", `cannot unmount the staging mounts of volume subpaths: ${left.join(", ")}`, { code: "volume.subpath-staging" });
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return;
+    throw err;
+  }
+  for (const n of names) removeEntry(path.join(dir, n));
+  removeEntry(dir);
+}
