@@ -56,7 +56,7 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
   });
 
   router.post("/containers/create", async (c) => {
-    const body = await readJSON(c.req);
+    const body = await readJSON(c.req, "ContainerCreate");
     if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
       throw invalid("config cannot be empty in order to create a container", { code: "container.invalid" });
     }
@@ -194,7 +194,7 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
   });
 
   router.post("/containers/{name}/update", async (c) => {
-    const body = await readJSON(c.req);
+    const body = await readJSON(c.req, "ContainerUpdate");
     sendJSON(c.res, 200, await svc.update(c.params.name as string, (body ?? {}) as Record<string, unknown>));
   });
 
@@ -203,7 +203,7 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
   router.post("/commit", async (c) => {
     const ref = c.query.get("container") ?? "";
     if (ref === "") throw notFound("No such container: ", { code: "container.not-found" });
-    const body = await readJSON(c.req);
+    const body = await readJSON(c.req, "ImageCommit");
     if (body !== undefined && body !== null && (typeof body !== "object" || Array.isArray(body))) throw invalid("the commit body must be a container config (a JSON object)", { code: "commit.invalid" });
     // pause defaults to true since API 1.13
     const pause = c.query.has("pause") && c.query.get("pause") !== "" ? c.query.bool("pause") : true;

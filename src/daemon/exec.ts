@@ -12,6 +12,7 @@
 import { invalid } from "../common/errors.js";
 import type { AttachSession, ContainerService } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
+import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { hijack, muxFrame, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
@@ -153,7 +154,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
 /** Registers the exec routes. */
 export function execRoutes(router: Router, svc: ContainerService, active?: ActiveStreams): void {
   router.post("/containers/{name}/exec", async (c) => {
-    const body = await readJSON(c.req);
+    const body = await readJSON(c.req, "ContainerExec");
     if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
       throw invalid("exec config cannot be empty: send a JSON body with Cmd", { code: "exec.invalid" });
     }
@@ -194,8 +195,8 @@ export function dims(c: RouteContext): [number, number] {
  * `Upgrade: tcp`): Node hands such a request over with its body still in the connection, so the
  * Content-Length bytes are taken from there and the rest is left as the stream's first input.
  */
-export async function readUpgradeJSON(c: RouteContext): Promise<unknown> {
-  if (!c.upgrade) return readJSON(c.req);
+export async function readUpgradeJSON(c: RouteContext, body?: BodyName): Promise<unknown> {
+  if (!c.upgrade) return readJSON(c.req, body);
   const length = Number(c.req.headers["content-length"] ?? "0");
   if (!Number.isSafeInteger(length) || length <= 0) return undefined;
   if (length > 1 << 20) throw invalid(`request body is larger than ${1 << 20} bytes`, { code: "request.too-large" });
@@ -221,12 +222,8 @@ export async function readUpgradeJSON(c: RouteContext): Promise<unknown> {
     buf = Buffer.concat([buf, more]);
   }
   up.head = buf.subarray(length);
-  const text = buf.subarray(0, length).toString("utf8");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw invalid(`invalid JSON in the request body: ${(err as Error).message}`, { code: "request.invalid" });
-  }
+  const value = parseJSONBody(buf.subarray(0, length));
+  return body ? validateBody(body, value) : value;
 }
 
 interface ExecStartBody {
@@ -237,7 +234,7 @@ interface ExecStartBody {
 
 async function startExec(c: RouteContext, svc: ContainerService, active: ActiveStreams | undefined): Promise<void> {
   const id = c.params.name as string;
-  const raw = await readUpgradeJSON(c);
+  const raw = await readUpgradeJSON(c, "ExecStart");
   const body: ExecStartBody = raw !== null && typeof raw === "object" && !Array.isArray(raw) ? (raw as ExecStartBody) : {};
   const info = svc.execInspect(id); // 404 before anything else
   if (body.Detach) {

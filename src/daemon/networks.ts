@@ -26,7 +26,7 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
   });
 
   router.post("/networks/create", async (c) => {
-    const body = objectBody(await readJSON(c.req), "network create") as unknown as NetworkCreateRequest;
+    const body = objectBody(await readJSON(c.req, "NetworkCreate"), "network create") as unknown as NetworkCreateRequest;
     if (typeof body.Name !== "string") throw invalid("network name must be a string", { code: "network.name" });
     sendJSON(c.res, 201, await svc.create(body));
   });
@@ -46,7 +46,7 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
   });
 
   router.post("/networks/{id}/connect", async (c) => {
-    const body = objectBody(await readJSON(c.req), "network connect");
+    const body = objectBody(await readJSON(c.req, "NetworkConnect"), "network connect");
     const ref = body.Container;
     if (typeof ref !== "string" || ref === "") throw invalid("no container specified: Container is empty", { code: "network.container" });
     const network = svc.find(c.params.id!);
@@ -56,7 +56,7 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
   });
 
   router.post("/networks/{id}/disconnect", async (c) => {
-    const body = objectBody(await readJSON(c.req), "network disconnect");
+    const body = objectBody(await readJSON(c.req, "NetworkDisconnect"), "network disconnect");
     const ref = body.Container;
     if (typeof ref !== "string" || ref === "") throw invalid("no container specified: Container is empty", { code: "network.container" });
     const network = svc.find(c.params.id!);

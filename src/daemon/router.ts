@@ -11,6 +11,7 @@ import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, httpStatus, invalid } from "../common/errors.js";
+import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { Query } from "./query.js";
 
 /** The newest Docker Engine API version cove speaks (the spec in shared/specs). */
@@ -179,15 +180,17 @@ export async function readBody(req: IncomingMessage, limit = 16 << 20): Promise<
   return Buffer.concat(chunks);
 }
 
-/** Reads a JSON request body; an empty body gives undefined. */
-export async function readJSON(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch (err) {
-    throw invalid(`invalid JSON in the request body: ${(err as Error).message}`, { code: "request.invalid" });
-  }
+/**
+ * Reads a JSON request body; an empty body gives undefined. Every body is refused (400) when it
+ * nests deeper than MAX_JSON_DEPTH; given the operation's name (its swagger operationId), the
+ * body is also checked against the Engine API's schema for it (validateBody in body-schema.ts),
+ * so a route hands its service only bodies whose fields have the types Docker's API gives them.
+ */
+export async function readJSON(req: IncomingMessage, body?: BodyName): Promise<unknown> {
+  const bytes = await readBody(req);
+  if (bytes.length === 0) return undefined;
+  const value = parseJSONBody(bytes);
+  return body ? validateBody(body, value) : value;
 }
 
 export interface RouterOptions {

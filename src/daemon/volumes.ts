@@ -46,7 +46,7 @@ export function volumeRoutes(router: Router, ctx: VolumesContext): void {
   });
 
   router.post("/volumes/create", async (c) => {
-    const vol = await svc.create(createRequest(await readJSON(c.req)));
+    const vol = await svc.create(createRequest(await readJSON(c.req, "VolumeCreate")));
     sendJSON(c.res, 201, vol);
   });
 
