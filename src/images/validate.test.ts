@@ -113,6 +113,19 @@ test("image configs: Docker fields accepted, bad fields named", () => {
   bad({ history: [{}, {}] }, "history");
 });
 
+test("image configs and manifests nested past the depth bound are refused before they are kept", () => {
+  const base = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } };
+  // a set member's value, an unknown field: places the field checks leave free, and that a
+  // container's config inherits (ExposedPorts) or inspect shows
+  const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+  const text = (inner: string) => `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"ExposedPorts":{"80/tcp":{"x":${inner}}}}}`;
+  assert.throws(() => parseImageConfig(text(deep(10000))), (e: unknown) => e instanceof CoveError && e.code === "image.invalid" && /nested deeper than 100 levels/.test(e.message));
+  assert.throws(() => parseManifest(`{"schemaVersion":2,"config":${JSON.stringify(cfgDesc)},"layers":[],"annotations":{"a":${deep(200)}}}`, MediaType.OCIManifest), /nested deeper than 100 levels/);
+  // 100 levels in all is still fine (the config object, ExposedPorts, its member and "x" are 4)
+  assert.equal(parseImageConfig(text(deep(96))).os, "linux");
+  assert.deepEqual(parseImageConfig(JSON.stringify({ ...base, config: { Labels: { a: "[[[[" } } })).config?.Labels, { a: "[[[[" });
+});
+
 // ---- resolution against a real content store
 
 async function put(store: ContentStore, obj: unknown, mediaType: string, platform?: Platform): Promise<Descriptor> {

@@ -5,6 +5,7 @@
 // CVE-2021-41190).
 
 import { CoveError, invalid, unsupported } from "../common/errors.js";
+import { jsonTooDeepAt, MAX_JSON_DEPTH } from "../common/json.js";
 import { digestOf, parseDigest } from "../content/digest.js";
 import { isConfigType, isIndexType, isManifestType, isSchema1Type, MediaType } from "./mediatypes.js";
 import type { ContainerConfig, Descriptor, History, ImageConfig, Index, Manifest, Platform } from "./types.js";
@@ -22,6 +23,9 @@ function isObject(v: unknown): v is Json {
 }
 
 function parseJson(bytes: Uint8Array | string, what: string): Json {
+  // a config's free-form fields are kept (and merged into containers' configs): bound their depth
+  const deep = jsonTooDeepAt(bytes);
+  if (deep !== undefined) throw invalid(`invalid ${what}: JSON nested deeper than ${MAX_JSON_DEPTH} levels (at byte ${deep})`, { code: "image.invalid" });
   const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
   let value: unknown;
   try {
