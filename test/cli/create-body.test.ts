@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { validateBody } from "../../src/daemon/body-schema.js";
 import { cove, recordingServer, type Recorded } from "./harness.js";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -72,6 +73,8 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     assert.equal(mine.length, 1, `cove sent no create for ${full.join(" ")}: ${c.stderr}`);
     assert.equal(mine[0]!.url, d[0]!.url);
     assert.deepEqual(normalize(JSON.parse(mine[0]!.body)), normalize(JSON.parse(d[0]!.body)));
+    // cove's daemon takes what the docker CLI sends (the body's types match the API's schema)
+    assert.doesNotThrow(() => validateBody("ContainerCreate", JSON.parse(d[0]!.body)));
     assert.equal(c.code, dcode, `exit status: cove ${c.code}, docker ${dcode}; cove said ${c.stderr}`);
     assert.match(c.stderr, /Error response from daemon: recorded by the test/);
   };
@@ -135,6 +138,7 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
       assert.equal(mine.length, 1, c.stderr);
       assert.equal(mine[0]!.url, d[0]!.url);
       assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
+      assert.doesNotThrow(() => validateBody(args[1] === "connect" ? "NetworkConnect" : "NetworkDisconnect", JSON.parse(d[0]!.body)));
     });
   }
 
