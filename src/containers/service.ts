@@ -2082,7 +2082,7 @@ export class ContainerService {
     try {
       const lowers = dirs.LowerDir ? dirs.LowerDir.split(":") : [];
       const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
-        skip: (rel, abs, st) => isInitLayerEntry(`/${rel}`, abs, st),
+        skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
       });
       if (pause) await this.unpause(c.rec.ID).catch(() => undefined);
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;
