@@ -18,6 +18,7 @@ import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { dirSize, replaceFile, writeFileAtomic } from "../common/fs.js";
+import { Dir } from "../fsroot/index.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import type { NetworkService } from "../network/index.js";
@@ -787,17 +788,32 @@ export class ContainerService {
     if (wanted.length === 0) return;
     const rootfs = await this.mountRootfs(c);
     try {
-      for (const e of wanted) {
-        const src = path.join(rootfs, await resolveInRoot(rootfs, e.Destination));
-        const st = await stat(src).catch(() => undefined);
-        if (!st?.isDirectory()) continue;
-        const holder = `copy-up:${c.rec.ID}`;
-        const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
-        try {
-          if (await isEmptyDir(dst)) await copyTree(src, dst);
-        } finally {
-          await this.volumes.release(e.Name!, holder, true);
+      // the image's tree and the volume are read and written through directory handles only
+      const root = Dir.open(rootfs);
+      try {
+        for (const e of wanted) {
+          let src: Dir;
+          try {
+            src = root.dirInRoot(e.Destination);
+          } catch {
+            continue; // missing, or not a directory in the image: nothing to copy
+          }
+          try {
+            const holder = `copy-up:${c.rec.ID}`;
+            const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
+            try {
+              await Dir.with(dst, async (vol) => {
+                if (isEmptyDir(vol)) await copyTree(src, vol);
+              });
+            } finally {
+              await this.volumes.release(e.Name!, holder, true);
+            }
+          } finally {
+            src.close();
+          }
         }
+      } finally {
+        root.close();
       }
     } finally {
       this.unmountRootfs(c);
