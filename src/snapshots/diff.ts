@@ -7,6 +7,10 @@
 // before their siblings, mtimes truncated to seconds (as containerd does), no user/group names,
 // no atime/ctime, xattrs sorted, trusted.overlay.* skipped, hardlinks detected by inode within
 // the tree. Sockets cannot be represented in tar and are skipped.
+//
+// The tree may belong to a running container, which can swap any of its directories for a
+// symlink at any moment: it is walked through directory handles only (src/fsroot), never by
+// host path, and an entry that changes while it is walked is left out.
 
 import { createHash } from "node:crypto";
 import { once } from "node:events";
