@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { BigIntStats } from "node:fs";
-import { describe, it } from "node:test";
-import { overlayChanges, type ChangesFs } from "./changes.js";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { startSwapper } from "../fsroot/testing.js";
+import { addon } from "../native/addon.js";
+import { overlayChanges, type ChangesFs, type LayerDir } from "./changes.js";
 
 type Node = { type: "dir"; mode?: number; opaque?: boolean } | { type: "file"; size?: number; mode?: number } | { type: "whiteout" };
 
@@ -23,18 +28,35 @@ function fakeFs(tree: Record<string, Node>): ChangesFs {
       size: BigInt(n.type === "file" ? (n.size ?? 1) : 0),
     } as unknown as BigIntStats;
   };
-  return {
-    lstat: async (p) => {
-      const n = tree[p.replace(/\/+$/, "") || "/"];
-      if (!n) throw enoent(p);
-      return stat(n);
+  const lstatSync = (p: string): BigIntStats => {
+    const n = tree[p.replace(/\/+$/, "") || "/"];
+    if (!n) throw enoent(p);
+    return stat(n);
+  };
+  const list = (dir: string): string[] =>
+    Object.keys(tree)
+      .filter((k) => k.startsWith(dir + "/") && !k.slice(dir.length + 1).includes("/"))
+      .map((k) => k.slice(dir.length + 1));
+  const layerDir = (dir: string): LayerDir => ({
+    list: () => list(dir),
+    lstat: (name) => lstatSync(`${dir}/${name}`),
+    child: (name) => {
+      if (!lstatSync(`${dir}/${name}`).isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${dir}/${name}`), { code: "ENOTDIR" });
+      return layerDir(`${dir}/${name}`);
     },
+    getXattr: (name, attr) => {
+      const n = tree[`${dir}/${name}`];
+      return attr === "trusted.overlay.opaque" && n?.type === "dir" && n.opaque ? Buffer.from("y") : null;
+    },
+    close: () => undefined,
+  });
+  return {
+    openUpper: (p) => layerDir(p),
+    lstat: async (p) => lstatSync(p),
     readdir: async (p) => {
       const dir = p.replace(/\/+$/, "");
       if (tree[dir]?.type !== "dir") throw enoent(p);
-      return Object.keys(tree)
-        .filter((k) => k.startsWith(dir + "/") && !k.slice(dir.length + 1).includes("/"))
-        .map((k) => k.slice(dir.length + 1));
+      return list(dir);
     },
     opaque: (p) => {
       const n = tree[p.replace(/\/+$/, "")];
@@ -119,5 +141,77 @@ describe("container changes (overlay upper dir)", () => {
       { Path: "/etc", Kind: 0 },
       { Path: "/etc/passwd", Kind: 1 },
     ]);
+  });
+});
+
+describe("container changes on a real upper directory", () => {
+  let tmp: string;
+  let outside: string;
+
+  before(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), "cove-changes-"));
+    outside = path.join(tmp, "outside");
+    await mkdir(outside);
+    await writeFile(path.join(outside, "secret"), "host secret\n");
+  });
+
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("reads whiteouts, opaque directories, added symlinks and the mount points cove made", async () => {
+    const lower = path.join(tmp, "lower");
+    const upper = path.join(tmp, "upper");
+    for (const d of ["etc", "opt", "lnk-target"]) await mkdir(path.join(lower, d), { recursive: true });
+    for (const f of ["etc/passwd", "etc/group", "opt/a", "opt/b"]) await writeFile(path.join(lower, f), f);
+    for (const d of ["etc", "opt", "new", "link"]) await mkdir(path.join(upper, d), { recursive: true });
+    addon().mknod(path.join(upper, "etc", "group"), addon().constants.S_IFCHR | 0o600, 0, 0);
+    await writeFile(path.join(upper, "etc", "passwd"), "changed");
+    await writeFile(path.join(upper, "etc", "hosts"), ""); // a mount point cove made
+    addon().lsetxattr(path.join(upper, "opt"), "trusted.overlay.opaque", Buffer.from("y"), 0);
+    await writeFile(path.join(upper, "opt", "b"), "b2");
+    await writeFile(path.join(upper, "new", "f"), "f");
+    await symlink(outside, path.join(upper, "link", "out")); // a symlink added: reported, never followed
+    assert.deepEqual(await overlayChanges(upper, [lower]), [
+      { Path: "/etc", Kind: 0 },
+      { Path: "/etc/group", Kind: 2 },
+      { Path: "/etc/passwd", Kind: 0 },
+      { Path: "/link", Kind: 1 },
+      { Path: "/link/out", Kind: 1 },
+      { Path: "/new", Kind: 1 },
+      { Path: "/new/f", Kind: 1 },
+      { Path: "/opt", Kind: 0 },
+      { Path: "/opt/b", Kind: 1 },
+      { Path: "/opt/a", Kind: 2 },
+    ]);
+  });
+
+  it("stays in the upper directory while the container swaps a directory for a symlink out", async (t) => {
+    const upper = path.join(tmp, "race");
+    await mkdir(path.join(upper, "w", "sub"), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(path.join(upper, "w", `in${i}`), "inside\n");
+    await symlink(outside, path.join(upper, "wl"));
+    const swapper = await startSwapper([[path.join(upper, "w"), path.join(upper, "wl")]]);
+    let runs = 0;
+    let leaks = 0;
+    const failures: Error[] = [];
+    let swaps = 0;
+    try {
+      const end = Date.now() + 4000;
+      for (; runs < 400 && Date.now() < end; runs++) {
+        try {
+          const changes = await overlayChanges(upper, []);
+          if (changes.some((c) => c.Path.includes("secret"))) leaks++;
+        } catch (err) {
+          failures.push(err as Error);
+        }
+      }
+    } finally {
+      swaps = await swapper.stop();
+    }
+    t.diagnostic(`${runs} walks, ${swaps} swaps, ${leaks} leaks, ${failures.length} failures`);
+    assert.ok(swaps > 0, "the swapper never swapped");
+    assert.equal(leaks, 0, "reported an entry of the directory outside the upper");
+    assert.deepEqual(failures, []);
   });
 });

@@ -16,6 +16,7 @@ import type { BigIntStats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { isErrno } from "../common/errors.js";
+import { Dir } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 
 export const ChangeKind = { Modify: 0, Add: 1, Delete: 2 } as const;
@@ -30,29 +31,50 @@ export const INIT_LAYER_PATHS = new Set(["/.dockerenv", "/etc/hosts", "/etc/host
 /** Parents of init-layer paths: skipped when added only to hold those. */
 const INIT_LAYER_PARENTS = new Set(["/etc", "/dev"]);
 
-/** Whether an added entry is a mount point cove made (an empty file or directory at an init-layer path). */
-export async function isInitLayerEntry(p: string, abs: string, st?: BigIntStats, list: (dir: string) => Promise<string[]> = (d) => readdir(d)): Promise<boolean> {
+/** The fields of an entry's status the walk reads (fsroot's FileStat and Node's BigIntStats have them). */
+export type EntryStat = Pick<BigIntStats, "mode" | "uid" | "gid" | "rdev" | "size" | "isDirectory" | "isFile" | "isCharacterDevice">;
+
+/**
+ * Whether an added entry is a mount point cove made (an empty file or directory at an init-layer
+ * path); list gives a directory's names (read through a handle on it).
+ */
+export async function isInitLayerEntry(p: string, st: Pick<EntryStat, "size" | "isDirectory" | "isFile">, list: () => string[] | Promise<string[]>): Promise<boolean> {
   if (!INIT_LAYER_PATHS.has(p)) return false;
-  const s = st ?? (await lstat(abs, { bigint: true }));
-  if (s.isFile()) return s.size === 0n;
-  if (s.isDirectory()) return (await list(abs)).length === 0;
+  if (st.isFile()) return st.size === 0n;
+  if (st.isDirectory()) return (await list()).length === 0;
   return false;
 }
 
+/** A directory of the upper layer held open; names are single components of it (fsroot's Dir is one). */
+export interface LayerDir {
+  list(): string[];
+  lstat(name: string): EntryStat;
+  child(name: string): LayerDir;
+  getXattr(name: string, attr: string): Buffer | null;
+  close(): void;
+}
+
+/**
+ * What the walk reads. The upper directory is the container's: it is walked through directory
+ * handles, never by path. The lower directories are the image's layers, the daemon's own: by path.
+ */
 export interface ChangesFs {
-  lstat(p: string): Promise<BigIntStats>;
+  /** The upper directory (a path the daemon made), held open. */
+  openUpper(p: string): LayerDir;
+  lstat(p: string): Promise<EntryStat>;
   readdir(p: string): Promise<string[]>;
-  /** The trusted.overlay.opaque xattr of a directory, "" when unset. */
+  /** The trusted.overlay.opaque xattr of a directory, "" when unset (the upper root's too). */
   opaque(p: string): string;
 }
 
 const nodeFs: ChangesFs = {
+  openUpper: (p) => Dir.open(p),
   lstat: (p) => lstat(p, { bigint: true }),
   readdir: (p) => readdir(p),
   opaque: (p) => addon().lgetxattr(p, "trusted.overlay.opaque")?.toString() ?? "",
 };
 
-function isWhiteout(st: BigIntStats): boolean {
+function isWhiteout(st: EntryStat): boolean {
   return st.isCharacterDevice() && st.rdev === 0n;
 }
 
@@ -62,13 +84,12 @@ function byteOrder(a: string, b: string): number {
 
 class ChangeWalker {
   constructor(
-    private readonly upper: string,
     private readonly lowers: string[],
     private readonly fs: ChangesFs,
   ) {}
 
   /** The image's entry at p (the nearest layer that has it decides; a whiteout there hides it). */
-  private async lower(p: string): Promise<BigIntStats | undefined> {
+  private async lower(p: string): Promise<EntryStat | undefined> {
     for (const l of this.lowers) {
       try {
         const st = await this.fs.lstat(path.join(l, p));
@@ -108,59 +129,102 @@ class ChangeWalker {
     return out;
   }
 
-  /** Walks directory p of the upper; `hidden` = the image's content here is hidden (opaque or added dir). */
-  async dir(p: string, hidden: boolean, out: Change[]): Promise<void> {
-    const abs = path.join(this.upper, p);
-    const names = (await this.fs.readdir(abs)).sort(byteOrder);
+  /**
+   * Walks the upper's directory dir, p in the container; `hidden` = the image's content here is
+   * hidden (opaque or added dir).
+   */
+  async dir(dir: LayerDir, p: string, hidden: boolean, out: Change[]): Promise<void> {
+    const names = dir.list().sort(byteOrder);
     for (const n of names) {
       const cp = path.posix.join(p, n);
-      const st = await this.fs.lstat(path.join(abs, n));
+      let st: EntryStat;
+      try {
+        st = dir.lstat(n);
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) continue; // removed meanwhile
+        throw err;
+      }
       if (isWhiteout(st)) {
         if (!hidden && (await this.lower(cp))) out.push({ Path: cp, Kind: ChangeKind.Delete });
         continue;
       }
       const below = hidden ? undefined : await this.lower(cp);
       if (!below) {
-        if (await isInitLayerEntry(cp, path.join(abs, n), st, (dir) => this.fs.readdir(dir))) continue;
+        if (await isInitLayerEntry(cp, st, () => listChild(dir, n))) continue;
         const mark = out.length;
         out.push({ Path: cp, Kind: ChangeKind.Add });
         if (st.isDirectory()) {
-          await this.dir(cp, true, out);
+          await this.sub(dir, n, cp, true, out);
           // a directory cove added only to hold its mount points
           if (INIT_LAYER_PARENTS.has(cp) && out.length === mark + 1) out.pop();
         }
         continue;
       }
       if (st.isDirectory() && below.isDirectory()) {
-        const opaque = this.fs.opaque(path.join(abs, n)) === "y";
+        const opaque = dir.getXattr(n, "trusted.overlay.opaque")?.toString() === "y";
         const attrs = st.mode !== below.mode || st.uid !== below.uid || st.gid !== below.gid;
         const mark = out.length;
         out.push({ Path: cp, Kind: ChangeKind.Modify });
-        await this.dir(cp, opaque, out);
-        if (opaque) for (const gone of await this.lowerNames(cp)) if (!(await this.has(cp, gone))) out.push({ Path: path.posix.join(cp, gone), Kind: ChangeKind.Delete });
+        const names = await this.sub(dir, n, cp, opaque, out);
+        if (opaque && names) {
+          const upper = new Set(names);
+          for (const gone of await this.lowerNames(cp)) if (!upper.has(gone)) out.push({ Path: path.posix.join(cp, gone), Kind: ChangeKind.Delete });
+        }
         // a directory copied up only because something below it changed: reported only then
         if (!attrs && !opaque && out.length === mark + 1) out.pop();
         continue;
       }
       out.push({ Path: cp, Kind: ChangeKind.Modify });
-      if (st.isDirectory()) await this.dir(cp, true, out);
+      if (st.isDirectory()) await this.sub(dir, n, cp, true, out);
     }
   }
 
-  private async has(dir: string, name: string): Promise<boolean> {
+  /**
+   * Walks the subdirectory n of dir (through a handle on it, never following a symlink); returns
+   * the names it holds that are not whiteouts, or undefined when it is no longer a directory.
+   */
+  private async sub(dir: LayerDir, n: string, cp: string, hidden: boolean, out: Change[]): Promise<string[] | undefined> {
+    let sub: LayerDir;
     try {
-      const st = await this.fs.lstat(path.join(this.upper, dir, name));
-      return !isWhiteout(st);
-    } catch {
-      return false;
+      sub = dir.child(n);
+    } catch (err) {
+      if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) return undefined; // changed meanwhile
+      throw err;
     }
+    try {
+      await this.dir(sub, cp, hidden, out);
+      return sub.list().filter((name) => {
+        try {
+          return !isWhiteout(sub.lstat(name));
+        } catch {
+          return false;
+        }
+      });
+    } finally {
+      sub.close();
+    }
+  }
+}
+
+function listChild(dir: LayerDir, name: string): string[] {
+  const sub = dir.child(name);
+  try {
+    return sub.list();
+  } finally {
+    sub.close();
   }
 }
 
 /** The changes recorded in an overlay upper directory, in path order (parents before children). */
 export async function overlayChanges(upper: string, lowers: string[], fs: ChangesFs = nodeFs): Promise<Change[]> {
   const out: Change[] = [];
-  const w = new ChangeWalker(upper, lowers, fs);
-  await w.dir("/", fs.opaque(upper) === "y", out);
+  const w = new ChangeWalker(lowers, fs);
+  const root = fs.openUpper(upper);
+  try {
+    // the upper directory itself is the daemon's: its own xattr read by path
+    await w.dir(root, "/", fs.opaque(upper) === "y", out);
+  } finally {
+    root.close();
+  }
   return out;
 }

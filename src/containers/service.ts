@@ -750,17 +750,32 @@ export class ContainerService {
     if (wanted.length === 0) return;
     const rootfs = await this.mountRootfs(c);
     try {
-      for (const e of wanted) {
-        const src = path.join(rootfs, await resolveInRoot(rootfs, e.Destination));
-        const st = await stat(src).catch(() => undefined);
-        if (!st?.isDirectory()) continue;
-        const holder = `copy-up:${c.rec.ID}`;
-        const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
-        try {
-          if (await isEmptyDir(dst)) await copyTree(src, dst);
-        } finally {
-          await this.volumes.release(e.Name!, holder, true);
+      // the image's tree and the volume are read and written through directory handles only
+      const root = Dir.open(rootfs);
+      try {
+        for (const e of wanted) {
+          let src: Dir;
+          try {
+            src = root.dirInRoot(e.Destination);
+          } catch {
+            continue; // missing, or not a directory in the image: nothing to copy
+          }
+          try {
+            const holder = `copy-up:${c.rec.ID}`;
+            const dst = await this.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
+            try {
+              await Dir.with(dst, async (vol) => {
+                if (isEmptyDir(vol)) await copyTree(src, vol);
+              });
+            } finally {
+              await this.volumes.release(e.Name!, holder, true);
+            }
+          } finally {
+            src.close();
+          }
         }
+      } finally {
+        root.close();
       }
     } finally {
       this.unmountRootfs(c);
@@ -2105,7 +2120,7 @@ export class ContainerService {
     try {
       const lowers = dirs.LowerDir ? dirs.LowerDir.split(":") : [];
       const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
-        skip: (rel, abs, st) => isInitLayerEntry(`/${rel}`, abs, st),
+        skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
       });
       if (pause) await this.unpause(c.rec.ID).catch(() => undefined);
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;

@@ -195,3 +195,37 @@ describe("fsroot: paths resolved inside a root", () => {
     assert.deepEqual(await readdir(outside), ["secret"], "wrote outside the root");
   });
 });
+
+describe("fsroot: beneath a directory, and the directory itself", () => {
+  it("lstatBeneath follows no symlink on the way nor at the end", async () => {
+    await mkdir(path.join(root, "lb", "d"), { recursive: true });
+    await writeFile(path.join(root, "lb", "d", "f"), "x");
+    await symlink(outside, path.join(root, "lb", "out"));
+    withRoot((d) => {
+      assert.equal(d.lstatBeneath("lb/d/f")?.isFile(), true);
+      assert.equal(d.lstatBeneath("/lb/d")?.isDirectory(), true);
+      assert.equal(d.lstatBeneath("lb/out")?.isSymbolicLink(), true, "a final symlink is stat'ed itself");
+      assert.equal(d.lstatBeneath("lb/out/secret"), undefined, "a symlink on the way is not followed");
+      assert.equal(d.lstatBeneath("abs-in/passwd"), undefined);
+      assert.equal(d.lstatBeneath("lb/d/f/x"), undefined);
+      assert.equal(d.lstatBeneath("lb/missing"), undefined);
+      assert.equal(d.lstatBeneath("../outside/secret"), undefined);
+      assert.equal(d.lstatBeneath("")?.isDirectory(), true);
+    });
+  });
+
+  it("chownSelf and chmodSelf change the directory the handle holds", async () => {
+    await mkdir(path.join(root, "own"));
+    const d = Dir.open(path.join(root, "own"));
+    try {
+      d.chownSelf(1234, 5678);
+      d.chmodSelf(0o1750);
+      const st = d.stat();
+      assert.equal(st.uid, 1234n);
+      assert.equal(st.gid, 5678n);
+      assert.equal(st.mode & 0o7777n, 0o1750n);
+    } finally {
+      d.close();
+    }
+  });
+});

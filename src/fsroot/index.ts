@@ -18,7 +18,7 @@
 // Dir objects own their descriptor: close them (try/finally). Nothing here keeps state beyond the
 // descriptors its callers hold.
 
-import { closeSync, fstatSync, readSync } from "node:fs";
+import { chmodSync, closeSync, fstatSync, readSync } from "node:fs";
 import path from "node:path";
 import { CoveError, isErrno, unsupported } from "../common/errors.js";
 import { addon } from "../native/addon.js";
@@ -187,6 +187,16 @@ export class Dir {
     return new FileStat(addon().fstatat(this.fd, "", at().AT_EMPTY_PATH | at().AT_SYMLINK_NOFOLLOW));
   }
 
+  /** chown of this directory itself (through its fd). */
+  chownSelf(uid: number, gid: number): void {
+    addon().fchownat(this.fd, "", uid, gid, at().AT_EMPTY_PATH);
+  }
+
+  /** chmod of this directory itself (through its fd: an O_PATH fd has no fchmod, its /proc/self/fd link does). */
+  chmodSelf(mode: number): void {
+    chmodSync(`/proc/self/fd/${this.fd}`, mode);
+  }
+
   private shown(p: string): string {
     return path.posix.join(this.shownAs, p);
   }
@@ -306,6 +316,29 @@ export class Dir {
   mkdirAll(p: string, mode = 0o755): Dir {
     const { resolved } = this.walk(p, { create: true, mode });
     return this.dirInRoot(resolved);
+  }
+
+  /**
+   * The status of the entry at the relative path p below this directory, following no symlink
+   * anywhere (a final symlink is stat'ed itself); undefined when it does not exist, or when a
+   * component on the way is a symlink or not a directory (for layer lookups, where overlay does
+   * not follow links either).
+   */
+  lstatBeneath(p: string): FileStat | undefined {
+    const rel = relative(p);
+    if (rel === "") return this.stat();
+    let fd: number;
+    try {
+      fd = openat2(this.fd, rel, at().O_PATH | at().O_NOFOLLOW, 0, strictlyBeneath());
+    } catch (err) {
+      if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP", "EXDEV")) return undefined;
+      throw err;
+    }
+    try {
+      return new FileStat(addon().fstatat(fd, "", at().AT_EMPTY_PATH | at().AT_SYMLINK_NOFOLLOW));
+    } finally {
+      closeQuietly(fd);
+    }
   }
 
   /** The directory at components `comps` (none of them a symlink) under this one. */

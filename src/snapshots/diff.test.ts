@@ -4,6 +4,7 @@ import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { startSwapper } from "../fsroot/testing.js";
 import { addon } from "../native/addon.js";
 import { applyLayer } from "./apply.js";
 import { diffLayer, tarDirectory } from "./diff.js";
@@ -164,4 +165,116 @@ describe("tarDirectory", () => {
   it("leaves no mounts behind", async () => {
     assert.deepEqual(await mountsUnder(tmp), []);
   });
+});
+
+describe("walking a tree the container controls", () => {
+  let outside: string;
+
+  before(async () => {
+    outside = path.join(tmp, "outside");
+    await mkdir(outside);
+    await writeFile(path.join(outside, "secret"), "host secret\n");
+  });
+
+  function leaked(hs: TarHeader[], tar: Buffer): boolean {
+    return hs.some((h) => h.name.includes("secret")) || tar.includes("host secret");
+  }
+
+  function assertNoSecret(hs: TarHeader[], tar: Buffer, what: string): void {
+    assert.ok(!leaked(hs, tar), `${what}: the tar holds the outside file`);
+  }
+
+  it("keeps symlinks out of the tree as symlinks, never following them", async () => {
+    const tree = path.join(tmp, "links");
+    await mkdir(path.join(tree, "d"), { recursive: true });
+    await symlink(outside, path.join(tree, "abs"));
+    await symlink("../../../../../../../..".concat(outside), path.join(tree, "d", "rel"));
+    await symlink(path.join(outside, "secret"), path.join(tree, "file"));
+    const tar = await collect((out) => tarDirectory(tree, out));
+    const hs = await headers(tar);
+    assertNoSecret(hs, tar, "export");
+    assert.deepEqual(
+      hs.map((h) => [h.name, h.type, h.linkname]),
+      [
+        ["abs", "symlink", outside],
+        ["d/", "dir", ""],
+        ["d/rel", "symlink", "../../../../../../../..".concat(outside)],
+        ["file", "symlink", path.join(outside, "secret")],
+      ],
+    );
+  });
+
+  it("drops a whiteout whose path goes through a symlink of a lower layer (not followed onto the host)", async () => {
+    const low = path.join(tmp, "wh-lower");
+    const up = path.join(tmp, "wh-upper");
+    await mkdir(low);
+    await mkdir(path.join(up, "lnk"), { recursive: true });
+    await symlink(outside, path.join(low, "lnk"));
+    addon().mknod(path.join(up, "lnk", "secret"), addon().constants.S_IFCHR | 0o600, 0, 0);
+    addon().mknod(path.join(up, "gone"), addon().constants.S_IFCHR | 0o600, 0, 0);
+    await writeFile(path.join(low, "gone"), "g");
+    const names = (await headers(await collect((out) => diffLayer(up, [low], out)))).map((h) => h.name);
+    assert.deepEqual(names, [".wh.gone", "lnk/"]);
+  });
+
+  it("gives skip the entry's status and a listing read through the walk's handle", async () => {
+    const tree = path.join(tmp, "skip");
+    await mkdir(path.join(tree, "empty"), { recursive: true });
+    await mkdir(path.join(tree, "full"));
+    await writeFile(path.join(tree, "full", "f"), "f");
+    const seen: string[] = [];
+    const tar = await collect((out) =>
+      tarDirectory(tree, out, {
+        skip: (rel, st, list) => {
+          seen.push(rel);
+          return st.isDirectory() && list().length === 0;
+        },
+      }),
+    );
+    assert.deepEqual(seen, ["empty", "full", "full/f"]);
+    assert.deepEqual((await headers(tar)).map((h) => h.name), ["full/", "full/f"]);
+  });
+
+  for (const mode of ["export", "diff"] as const) {
+    it(`${mode}: stays in the tree while the container swaps a directory for a symlink out`, async (t) => {
+      // tree/w (a directory) and tree/wl (a symlink to the outside) are exchanged continuously
+      const tree = path.join(tmp, `race-${mode}`);
+      await mkdir(path.join(tree, "w", "sub"), { recursive: true });
+      for (let i = 0; i < 20; i++) await writeFile(path.join(tree, "w", `in${i}`), "inside\n");
+      await writeFile(path.join(tree, "w", "sub", "deep"), "deep\n");
+      await symlink(outside, path.join(tree, "wl"));
+      await symlink("../" + path.relative(tmp, outside), path.join(tree, "wr"));
+      const swapper = await startSwapper([
+        [path.join(tree, "w"), path.join(tree, "wl")],
+        [path.join(tree, "w"), path.join(tree, "wr")],
+      ]);
+      let runs = 0;
+      let leaks = 0;
+      const failures: Error[] = [];
+      let swaps = 0;
+      try {
+        const end = Date.now() + 5000;
+        for (; runs < 400 && Date.now() < end; runs++) {
+          let tar: Buffer;
+          try {
+            tar = await collect((out) => {
+              out.on("error", () => undefined); // a failed walk destroys its output with the error
+              return mode === "export" ? tarDirectory(tree, out) : diffLayer(tree, [], out);
+            });
+          } catch (err) {
+            failures.push(err as Error);
+            continue;
+          }
+          if (leaked(await headers(tar), tar)) leaks++;
+        }
+      } finally {
+        swaps = await swapper.stop();
+      }
+      t.diagnostic(`${runs} walks, ${swaps} swaps, ${leaks} leaks, ${failures.length} failures`);
+      assert.ok(swaps > 0, "the swapper never swapped");
+      assert.equal(leaks, 0, "a tar held the file outside the tree");
+      // entries that change while walked are left out: a busy container's tree still exports
+      assert.deepEqual(failures, []);
+    });
+  }
 });

@@ -7,23 +7,30 @@
 // before their siblings, mtimes truncated to seconds (as containerd does), no user/group names,
 // no atime/ctime, xattrs sorted, trusted.overlay.* skipped, hardlinks detected by inode within
 // the tree. Sockets cannot be represented in tar and are skipped.
+//
+// The tree may belong to a running container, which can swap any of its directories for a
+// symlink at any moment: it is walked through directory handles only (src/fsroot), never by
+// host path, and an entry that changes while it is walked is left out.
 
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import type { BigIntStats } from "node:fs";
-import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { closeSync, read } from "node:fs";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { fromErrno, isErrno, unsupported } from "../common/errors.js";
+import { Dir, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType } from "./tar.js";
 
 export interface DiffOptions {
   /** Compress the output with gzip (the digests of both forms are returned). Default "none". */
   compression?: "none" | "gzip";
-  /** Leaves out an entry (and, for a directory, everything below it); rel is "a/b" from the root. */
-  skip?: (rel: string, abs: string, st: BigIntStats) => boolean | Promise<boolean>;
+  /**
+   * Leaves out an entry (and, for a directory, everything below it): rel is "a/b" from the root,
+   * st the entry's status, list() a directory's names (read through the walk's handle on it).
+   */
+  skip?: (rel: string, st: FileStat, list: () => string[]) => boolean | Promise<boolean>;
 }
 
 export interface DiffResult {
@@ -131,144 +138,212 @@ function byteOrder(a: string, b: string): number {
 
 type WalkMode = "upper" | "full";
 
+const OPAQUE = "trusted.overlay.opaque";
+/** Entries walked between two turns given back to the event loop (the walk itself is synchronous syscalls). */
+const ENTRIES_PER_TURN = 256;
+/** Bodies are read in chunks of this size at most. */
+const CHUNK = 1 << 20;
+
+/**
+ * The entry changed between the directory's listing and the look at it (removed, or replaced by
+ * something of another type: a running container's tree): it is left out, as if it had gone first.
+ */
+function changedMeanwhile(err: unknown): boolean {
+  if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP", "ENXIO")) return true;
+  // readlinkat of what is no longer a symlink; openFile of what is no longer a regular file
+  return isErrno(err, "EINVAL") && ((err as { syscall?: string }).syscall === "readlinkat" || /is not a regular file/.test((err as Error).message));
+}
+
+function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * Walks a tree through directory handles (src/fsroot): each directory is held open and every
+ * entry is looked at, opened or read relative to it without following a symlink, so a container
+ * swapping a directory for a symlink meanwhile cannot lead the walk out of its tree.
+ */
 class Walker {
   private readonly links = new Map<string, string>();
+  private entries = 0;
 
   constructor(
-    private readonly root: string,
     private readonly mode: WalkMode,
-    private readonly lowerDirs: string[],
+    private readonly lowers: Dir[],
     private readonly sink: Sink,
     private readonly skip?: DiffOptions["skip"],
   ) {}
 
-  private xattrs(abs: string): Map<string, Buffer> {
-    const out = new Map<string, Buffer>();
-    for (const name of addon().llistxattr(abs)) {
-      if (name.startsWith("trusted.overlay.")) {
-        if (this.mode === "upper" && (name === "trusted.overlay.redirect" || name === "trusted.overlay.metacopy")) {
-          throw unsupported(`cannot diff ${abs}: it carries ${name} (overlay redirect_dir/metacopy), whose content lives in a lower layer`, {
+  /** The entry's xattrs (trusted.overlay.* left out) and whether it is an opaque overlay directory. */
+  private xattrs(dir: Dir, name: string, rel: string): { xattrs: Map<string, Buffer>; opaque: boolean } {
+    let opaque = false;
+    const xattrs = dir.xattrs(name, (attr) => {
+      if (!attr.startsWith("trusted.overlay.")) return true;
+      if (this.mode === "upper") {
+        if (attr === "trusted.overlay.redirect" || attr === "trusted.overlay.metacopy") {
+          throw unsupported(`cannot diff ${rel}: it carries ${attr} (overlay redirect_dir/metacopy), whose content lives in a lower layer`, {
             code: "snapshot.overlay-feature",
             hint: "mount snapshots with redirect_dir=off and metacopy=off",
           });
         }
-        continue;
+        if (attr === OPAQUE) opaque = dir.getXattr(name, OPAQUE)?.toString() === "y";
       }
-      const v = addon().lgetxattr(abs, name);
-      if (v !== null) out.set(name, v);
-    }
-    return out;
+      return false;
+    });
+    return { xattrs, opaque };
   }
 
-  private async inLowers(rel: string): Promise<boolean> {
-    if (this.lowerDirs.length === 0) return true; // unknown: keep the whiteout
-    for (const lower of this.lowerDirs) {
-      try {
-        await lstat(path.join(lower, rel));
-        return true;
-      } catch (err) {
-        if (!isErrno(err, "ENOENT", "ENOTDIR")) throw err;
-      }
-    }
-    return false;
+  /** Whether a lower layer has something at rel, which a whiteout there would hide. */
+  private inLowers(rel: string): boolean {
+    if (this.lowers.length === 0) return true; // unknown: keep the whiteout
+    return this.lowers.some((l) => l.lstatBeneath(rel) !== undefined);
   }
 
-  private isWhiteout(st: BigIntStats): boolean {
+  private isWhiteout(st: FileStat): boolean {
     return this.mode === "upper" && st.isCharacterDevice() && st.rdev === 0n;
   }
 
-  private async emitWhiteout(relDir: string, name: string, st: BigIntStats): Promise<void> {
+  private async emitWhiteout(relDir: string, name: string, st: FileStat): Promise<void> {
     await this.sink.write(
       encodeHeader({ name: relDir + name, type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }),
     );
   }
 
-  /** Walks the directory rel ("" or "a/b/"), emitting its children. */
-  async dir(rel: string): Promise<void> {
-    const absDir = path.join(this.root, rel);
-    const names = (await readdir(absDir)).sort(byteOrder);
-    const stats = new Map<string, BigIntStats>();
-    for (const n of names) stats.set(n, await lstat(path.join(absDir, n), { bigint: true }));
-    const whiteouts = names.filter((n) => this.isWhiteout(stats.get(n) as BigIntStats));
+  /** Walks the directory dir, which is rel ("" or "a/b/") in the tree, emitting its children. */
+  async dir(dir: Dir, rel: string): Promise<void> {
+    const names = dir.list().sort(byteOrder);
+    const stats = new Map<string, FileStat>();
+    for (const n of names) {
+      try {
+        stats.set(n, dir.lstat(n));
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
+      }
+    }
+    const whiteouts = names.filter((n) => stats.has(n) && this.isWhiteout(stats.get(n) as FileStat));
     for (const n of whiteouts) {
-      if (await this.inLowers(rel + n)) await this.emitWhiteout(rel, `.wh.${n}`, stats.get(n) as BigIntStats);
+      if (this.inLowers(rel + n)) await this.emitWhiteout(rel, `.wh.${n}`, stats.get(n) as FileStat);
     }
     for (const n of names) {
-      const st = stats.get(n) as BigIntStats;
-      if (this.isWhiteout(st)) continue;
-      if (this.skip && (await this.skip(rel + n, path.join(absDir, n), st))) continue;
-      await this.entry(rel + n, path.join(absDir, n), st);
+      const st = stats.get(n);
+      if (st === undefined || this.isWhiteout(st)) continue;
+      if (++this.entries % ENTRIES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      try {
+        if (this.skip && (await this.skip(rel + n, st, () => listChild(dir, n)))) continue;
+        await this.entry(dir, n, rel + n, st);
+      } catch (err) {
+        if (!changedMeanwhile(err)) throw err;
+      }
     }
   }
 
-  async entry(rel: string, abs: string, st: BigIntStats): Promise<void> {
-    const base = {
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
-      xattrs: this.xattrs(abs),
-    };
-    if (st.isDirectory()) {
-      await this.sink.write(encodeHeader({ ...base, name: rel + "/", type: "dir", size: 0 }));
-      if (this.mode === "upper" && addon().lgetxattr(abs, "trusted.overlay.opaque")?.toString() === "y") {
-        await this.emitWhiteout(rel + "/", ".wh..wh..opq", st);
+  /**
+   * Emits the entry name of dir (rel in the tree; st its status from the listing). A directory is
+   * opened, and a regular file, before anything of it is written: an entry that changed meanwhile
+   * throws (changedMeanwhile) and is left out whole, and the header describes what is read.
+   */
+  private async entry(dir: Dir, name: string, rel: string, listed: FileStat): Promise<void> {
+    if (listed.isDirectory()) {
+      const sub = dir.child(name);
+      try {
+        const st = sub.stat();
+        const { xattrs, opaque } = this.xattrs(dir, name, rel);
+        await this.sink.write(encodeHeader({ ...this.base(st), xattrs, name: rel + "/", type: "dir", size: 0 }));
+        if (opaque) await this.emitWhiteout(rel + "/", ".wh..wh..opq", st);
+        await this.dir(sub, rel + "/");
+      } finally {
+        sub.close();
       }
-      return this.dir(rel + "/");
+      return;
     }
-    if (st.isSocket()) return;
-    if (st.nlink > 1n) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = this.links.get(key);
-      if (first !== undefined) {
-        await this.sink.write(encodeHeader({ ...base, name: rel, type: "link", size: 0, linkname: first }));
-        return;
-      }
-      this.links.set(key, rel);
-    }
+    if (listed.isSocket()) return;
+    if (listed.isFile()) return this.file(dir, name, rel);
+    const st = listed;
+    const base = { ...this.base(st), xattrs: this.xattrs(dir, name, rel).xattrs };
+    // read before the inode is recorded as met: a link that changed meanwhile is left out whole
+    const linkname = st.isSymbolicLink() ? dir.readlink(name) : "";
+    if (await this.hardlink(st, rel, base)) return;
     if (st.isSymbolicLink()) {
-      await this.sink.write(encodeHeader({ ...base, name: rel, type: "symlink", size: 0, linkname: await readlink(abs) }));
+      await this.sink.write(encodeHeader({ ...base, name: rel, type: "symlink", size: 0, linkname }));
       return;
     }
     if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) {
       const type: TarEntryType = st.isCharacterDevice() ? "char" : st.isBlockDevice() ? "block" : "fifo";
       const dev = type === "fifo" ? {} : { devmajor: major(st.rdev), devminor: minor(st.rdev) };
       await this.sink.write(encodeHeader({ ...base, name: rel, type, size: 0, ...dev }));
-      return;
     }
-    if (!st.isFile()) return;
-    const size = Number(st.size);
-    await this.sink.write(encodeHeader({ ...base, name: rel, type: "file", size }));
-    const fh = await open(abs, "r");
+  }
+
+  private base(st: FileStat) {
+    return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
+  }
+
+  /** Writes a hardlink entry when st's inode was met before in the tree (true); else records rel as its first name. */
+  private async hardlink(st: FileStat, rel: string, base: ReturnType<Walker["base"]> & { xattrs: Map<string, Buffer> }): Promise<boolean> {
+    if (st.nlink <= 1n) return false;
+    const key = `${st.dev}:${st.ino}`;
+    const first = this.links.get(key);
+    if (first === undefined) {
+      this.links.set(key, rel);
+      return false;
+    }
+    await this.sink.write(encodeHeader({ ...base, name: rel, type: "link", size: 0, linkname: first }));
+    return true;
+  }
+
+  /** A regular file: opened first, its header from the open file's status, its body read from that fd. */
+  private async file(dir: Dir, name: string, rel: string): Promise<void> {
+    const { fd, stat: st } = dir.openFile(name);
     try {
-      const buf = Buffer.allocUnsafe(1 << 20);
+      const base = { ...this.base(st), xattrs: this.xattrs(dir, name, rel).xattrs };
+      if (await this.hardlink(st, rel, base)) return;
+      const size = Number(st.size);
+      await this.sink.write(encodeHeader({ ...base, name: rel, type: "file", size }));
       let done = 0;
       while (done < size) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - done), done);
-        if (bytesRead === 0) throw fromErrno(Object.assign(new Error("file shrank while being read"), { code: "EIO" }), `writing layer: reading ${abs}`);
-        await this.sink.write(Buffer.from(buf.subarray(0, bytesRead)));
-        done += bytesRead;
+        // a fresh buffer each time: the sink (and the stream behind it) may keep it
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - done));
+        const n = await readAt(fd, buf, done);
+        if (n === 0) throw fromErrno(Object.assign(new Error("file shrank while being read"), { code: "EIO" }), `writing layer: reading ${rel}`);
+        await this.sink.write(n === buf.length ? buf : buf.subarray(0, n));
+        done += n;
       }
+      await this.sink.write(Buffer.alloc(padding(size)));
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await this.sink.write(Buffer.alloc(padding(size)));
+  }
+}
+
+/** The names in the subdirectory name of dir (read through a handle on it, never by path). */
+function listChild(dir: Dir, name: string): string[] {
+  const sub = dir.child(name);
+  try {
+    return sub.list();
+  } finally {
+    sub.close();
   }
 }
 
 async function walk(root: string, mode: WalkMode, lowerDirs: string[], out: Writable, opts: DiffOptions): Promise<DiffResult> {
   const sink = new Sink(out, opts.compression ?? "none");
-  const walker = new Walker(root, mode, lowerDirs, sink, opts.skip);
+  const lowers: Dir[] = [];
+  let top: Dir | undefined;
   try {
-    const st = await lstat(root, { bigint: true });
-    if (!st.isDirectory()) throw fromErrno(Object.assign(new Error("not a directory"), { code: "ENOTDIR" }), `writing layer from ${root}`);
-    if (mode === "upper" && addon().lgetxattr(root, "trusted.overlay.opaque")?.toString() === "y") {
+    // the root and the lower layers are the daemon's directories: opened by path
+    top = Dir.open(root);
+    for (const l of lowerDirs) lowers.push(Dir.open(l));
+    const st = top.stat();
+    if (mode === "upper" && addon().lgetxattr(root, OPAQUE)?.toString() === "y") {
       await sink.write(encodeHeader({ name: ".wh..wh..opq", type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }));
     }
-    await walker.dir("");
+    await new Walker(mode, lowers, sink, opts.skip).dir(top, "");
   } catch (err) {
     out.destroy(err as Error);
     throw fromErrno(err, `writing layer from ${root}`);
+  } finally {
+    top?.close();
+    for (const l of lowers) l.close();
   }
   return sink.end();
 }
