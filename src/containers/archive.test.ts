@@ -4,7 +4,17 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Dir } from "../fsroot/index.js";
-import { containerAbsPath, encodePathStat, goFileMode, goTime, kernelMountPoints, locate, pathStat, resolveInRoot } from "./archive.js";
+import { containerAbsPath, encodePathStat, goFileMode, goTime, kernelMountPoints, locate, pathStat } from "./archive.js";
+
+/** The path p resolves to inside root, as the container would resolve it. */
+async function resolveInRoot(root: string, p: string): Promise<string> {
+  const d = Dir.open(root);
+  try {
+    return d.walk(p).resolved;
+  } finally {
+    d.close();
+  }
+}
 
 describe("archive path stat", () => {
   it("converts st_mode to Go's os.FileMode", () => {

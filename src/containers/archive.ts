@@ -69,22 +69,6 @@ export function encodePathStat(s: PathStat): string {
 }
 
 /**
- * Resolves `unsafe` (a path inside the container) in the container's scope: ".." stops at the
- * root, absolute symlink targets start again at the root. Components that do not exist are
- * appended as they are. Returns the path relative to the root ("/a/b"), for messages and mount
- * lookups only: access goes through the root's fd.
- */
-export async function resolveInRoot(root: string | Dir, unsafe: string): Promise<string> {
-  if (root instanceof Dir) return root.walk(unsafe).resolved;
-  const dir = Dir.open(root);
-  try {
-    return dir.walk(unsafe).resolved;
-  } finally {
-    dir.close();
-  }
-}
-
-/**
  * The root of a running container's first process, as a directory fd. A pid that shows the
  * host's own root is refused: the container exited and its pid went to a process of the host.
  */

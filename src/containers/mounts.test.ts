@@ -3,10 +3,17 @@ import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { resolveInRoot as resolveRelative } from "./archive.js";
+import { Dir } from "../fsroot/index.js";
 import { checkSourcePropagation, ociMount, parseBind, planMounts, publicMountPoint } from "./mounts.js";
 
-const resolveInRoot = async (root: string, p: string) => path.join(root, await resolveRelative(root, p));
+const resolveInRoot = async (root: string, p: string) => {
+  const d = Dir.open(root);
+  try {
+    return path.join(root, d.walk(p).resolved);
+  } finally {
+    d.close();
+  }
+};
 
 describe("mount planning", () => {
   it("reads -v specs as Docker does: binds, named and anonymous volumes, modes", () => {

@@ -26,7 +26,7 @@ import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
 import { diffLayer, mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
-import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, resolveInRoot, writeArchive, type PathStat } from "./archive.js";
+import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, writeArchive, type PathStat } from "./archive.js";
 import { extractInto } from "./extract.js";
 import { bindMount, Dir, FileStat, treeSize } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";

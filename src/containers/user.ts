@@ -1,8 +1,8 @@
 // Resolves Docker's User field ("name", "uid", "uid:gid", "name:group") against the container's
 // own /etc/passwd and /etc/group, as libcontainer's user.GetExecUser does for dockerd.
 
-import { CoveError, invalid, isErrno } from "../common/errors.js";
-import { Dir } from "../fsroot/index.js";
+import { CoveError, invalid } from "../common/errors.js";
+import { Dir, NotRegularFile } from "../fsroot/index.js";
 
 export interface PasswdEntry {
   name: string;
@@ -107,7 +107,7 @@ function readAccountFile(root: Dir, file: string): string | undefined {
     if (err instanceof CoveError && err.code === "fsroot.too-large") {
       throw invalid(`unable to read ${file} of the container: it is larger than ${MAX_ACCOUNT_FILE_BYTES / (1024 * 1024)} MiB`, { code: "container.account-file", field: "User", cause: err });
     }
-    if (isErrno(err, "EINVAL")) {
+    if (err instanceof NotRegularFile) {
       throw invalid(`unable to read ${file} of the container: it is not a regular file`, { code: "container.account-file", field: "User", cause: err });
     }
     throw err;

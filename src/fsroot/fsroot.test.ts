@@ -104,7 +104,7 @@ describe("fsroot: paths resolved inside a root", () => {
       try {
         etc.symlink(path.join(outside, "secret"), "link");
         assert.ok(etc.lstat("link").isSymbolicLink());
-        assert.throws(() => etc.openFile("link"), { code: "ELOOP" });
+        assert.throws(() => etc.openFile("link"), { code: "EINVAL" }); // the symlink itself is no regular file
         assert.throws(() => etc.createFile("link", 0o644), { code: "EEXIST" });
         assert.throws(() => etc.child("link"), (e: NodeJS.ErrnoException) => e.code === "ELOOP" || e.code === "ENOTDIR");
         etc.chmod("link", 0o600);

@@ -18,7 +18,7 @@
 // Dir objects own their descriptor: close them (try/finally). Nothing here keeps state beyond the
 // descriptors its callers hold.
 
-import { chmodSync, closeSync, fstatSync, readSync } from "node:fs";
+import { chmodSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { CoveError, isErrno, unsupported } from "../common/errors.js";
 import { addon } from "../native/addon.js";
@@ -238,7 +238,7 @@ export class Dir {
   readFileInRoot(p: string, maxBytes: number): Buffer | undefined {
     let fd: number;
     try {
-      fd = this.openInRoot(p, at().O_RDONLY | at().O_NONBLOCK | at().O_NOCTTY);
+      fd = openRegular(this.openInRoot(p, at().O_PATH), this.shown(p)).fd;
     } catch (err) {
       if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) return undefined;
       throw err;
@@ -388,16 +388,7 @@ export class Dir {
   /** Opens the regular file name for reading (refusing anything else) and returns the fd and its status. */
   openFile(name: string): { fd: number; stat: FileStat } {
     assertName(name);
-    // O_NONBLOCK: if the entry became a FIFO meanwhile, the open must not hang
-    const fd = openat2(this.fd, name, at().O_RDONLY | at().O_NOFOLLOW | at().O_NONBLOCK | at().O_NOCTTY, 0, strictlyBeneath());
-    try {
-      const st = new FileStat(addon().fstatat(fd, "", at().AT_EMPTY_PATH));
-      if (!st.isFile()) throw Object.assign(new Error(`${this.shown(name)} is not a regular file`), { code: "EINVAL" });
-      return { fd, stat: st };
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
+    return openRegular(openat2(this.fd, name, at().O_PATH | at().O_NOFOLLOW, 0, strictlyBeneath()), this.shown(name));
   }
 
   /** Creates the file name (it must not exist) for writing; returns the fd. */
@@ -541,10 +532,34 @@ export class Dir {
   }
 }
 
+/** A file cove only reads when it is a regular file was something else (code EINVAL, as the kernel would say). */
+export class NotRegularFile extends Error {
+  readonly code = "EINVAL";
+  constructor(readonly shownAs: string) {
+    super(`${shownAs} is not a regular file`);
+  }
+}
+
+/**
+ * Turns an O_PATH fd into a readable one if, and only if, it holds a regular file (pathFd is
+ * consumed). Opening first and checking after would open whatever the name held, and opening a
+ * device node an image or a container made (a watchdog, a tape, a terminal) acts on the host's
+ * device; the O_PATH fd pins the inode, so the check and the reopen see the same file.
+ */
+function openRegular(pathFd: number, shownAs: string): { fd: number; stat: FileStat } {
+  try {
+    const st = new FileStat(addon().fstatat(pathFd, "", at().AT_EMPTY_PATH | at().AT_SYMLINK_NOFOLLOW));
+    if (!st.isFile()) throw new NotRegularFile(shownAs);
+    return { fd: openSync(`/proc/self/fd/${pathFd}`, at().O_RDONLY | at().O_NOCTTY), stat: st };
+  } finally {
+    closeSync(pathFd);
+  }
+}
+
 /** Reads a regular file's fd (up to maxBytes; more is an error) after checking it is one. */
 export function readRegular(fd: number, maxBytes: number, shownAs: string): Buffer {
   const st = fstatSync(fd);
-  if (!st.isFile()) throw Object.assign(new Error(`${shownAs} is not a regular file`), { code: "EINVAL" });
+  if (!st.isFile()) throw new NotRegularFile(shownAs);
   if (st.size > maxBytes) throw new CoveError("invalid", `${shownAs} is larger than ${maxBytes} bytes`, { code: "fsroot.too-large" });
   const buf = Buffer.allocUnsafe(Math.max(1, st.size));
   let got = 0;

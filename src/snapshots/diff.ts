@@ -19,7 +19,7 @@ import path from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { fromErrno, isErrno, unsupported } from "../common/errors.js";
-import { Dir, type FileStat } from "../fsroot/index.js";
+import { Dir, NotRegularFile, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType } from "./tar.js";
 
@@ -151,7 +151,7 @@ const CHUNK = 1 << 20;
 function changedMeanwhile(err: unknown): boolean {
   if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP", "ENXIO")) return true;
   // readlinkat of what is no longer a symlink; openFile of what is no longer a regular file
-  return isErrno(err, "EINVAL") && ((err as { syscall?: string }).syscall === "readlinkat" || /is not a regular file/.test((err as Error).message));
+  return err instanceof NotRegularFile || (isErrno(err, "EINVAL") && (err as { syscall?: string }).syscall === "readlinkat");
 }
 
 function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
