@@ -17,7 +17,7 @@ const IS_ROOT = process.getuid?.() === 0;
 
 /** The number of wait/attach listeners the service holds for a container (exit and removal). */
 function listeners(svc: ContainerService, id: string): number {
-  const live = (svc as unknown as { containers: Map<string, { exitListeners: Set<unknown>; removeListeners: Set<unknown> }> }).containers.get(id);
+  const live = (svc as unknown as { core: { containers: Map<string, { exitListeners: Set<unknown>; removeListeners: Set<unknown> }> } }).core.containers.get(id);
   assert.ok(live, `container ${id} is known`);
   return live.exitListeners.size + live.removeListeners.size;
 }

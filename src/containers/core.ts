@@ -1,0 +1,530 @@
+// The container service's core: the records it owns and what every part of the service shares.
+// State lives under <root>/containers/<id>/: config.v2.json and hostconfig.json (written
+// atomically), config.json (the OCI bundle config; the bundle is this directory), rootfs/ (the
+// overlay mount point), hostname, hosts, resolv.conf and container.log (written by the monitor).
+// The runtime's own state (monitor, attach socket, exit status) is under the runtime root, on a
+// tmpfs, so containers keep running, logging and attachable while no daemon runs.
+//
+// The core holds the records (containers, names, execs), finds them, persists them, moves their
+// status (setStatus) and publishes their events. The operations live in modules on top of it
+// (create.ts, run.ts, control.ts, views.ts, streams.ts, exec.ts, files.ts, health.ts,
+// restore.ts), each reaching the others through core.m; service.ts is the public face.
+
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { type ImageService } from "../images/service.js";
+import type { NetworkService } from "../network/index.js";
+import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import { findRunc, RuncRuntime } from "../runtime/runc.js";
+import type { ContainerRuntime } from "../runtime/types.js";
+import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { VolumeService } from "../volumes/index.js";
+import { type MonitorConnection } from "./attach.js";
+import { type MountEntry } from "./mounts.js";
+import type { AttachChunk, ContainerConfig, ContainerStateDoc, ContainerStatus, DockerEvent, EndpointSettings, ExecConfig, HostConfig } from "./types.js";
+import type { Creator } from "./create.js";
+import type { Runner } from "./run.js";
+import type { Controller } from "./control.js";
+import type { Views } from "./views.js";
+import type { Streams } from "./streams.js";
+import type { Execs } from "./exec.js";
+import type { Files } from "./files.js";
+import type { HealthChecks } from "./health.js";
+import type { Restorer } from "./restore.js";
+
+export const ZERO_TIME = "0001-01-01T00:00:00Z";
+/** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
+export const REMOVING_PREFIX = ".removing-";
+export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
+export const DEFAULT_LOG_MAX_FILES = 5;
+export const NS = 1_000_000_000;
+
+/** What config.v2.json holds. */
+export interface ContainerRecord {
+  ID: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  Config: ContainerConfig;
+  /** The image ID (sha256:...). */
+  Image: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  MountLabel: string;
+  ProcessLabel: string;
+  AppArmorProfile: string;
+  State: ContainerStateDoc;
+  HasBeenStartedBefore: boolean;
+  HasBeenManuallyStopped: boolean;
+  MountPoints: MountEntry[];
+  /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
+  RootfsMounts: SnapshotMount[];
+}
+
+export interface ExecRecord {
+  id: string;
+  containerId: string;
+  config: ExecConfig;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  started: boolean;
+}
+
+export interface PendingAttach {
+  connect: (socket: string) => Promise<void>;
+}
+
+export interface Live {
+  rec: ContainerRecord;
+  hc: HostConfig;
+  dir: string;
+  /** Resolves when the current run has been recorded as exited. */
+  exited?: Promise<void>;
+  resolveExited?: () => void;
+  watcher?: MonitorConnection;
+  pollTimer?: NodeJS.Timeout;
+  restartTimer?: NodeJS.Timeout;
+  healthTimer?: NodeJS.Timeout;
+  /** Backoff state of the restart manager. */
+  restartDelay: number;
+  pendingAttach: Set<PendingAttach>;
+  /** Called at each exit; failedStart when a start failed instead (no exit for `docker wait`). */
+  exitListeners: Set<(code: number, failedStart?: boolean) => void>;
+  removeListeners: Set<() => void>;
+  busy: Promise<unknown>;
+  handlingExit: boolean;
+  /** Set while a start is in progress; the exit handler waits for it. */
+  startGate?: Promise<void>;
+  /** Date.now() when the current run started (for the restart back-off and health start period). */
+  runStartedAt?: number;
+}
+
+export interface ContainerServiceOptions {
+  /** The engine's state root (e.g. /var/lib/cove); containers live in <root>/containers. */
+  root: string;
+  /** The runtime's state root, on a tmpfs (default /run/cove/runtime). Keep it short: attach sockets live there. */
+  runtimeRoot?: string;
+  images: ImageService;
+  events?: (e: DockerEvent) => void;
+  /** The --init binary; default <package>/build/cove-init. */
+  initPath?: string;
+  /** The runc binary for HostConfig.Runtime "runc"; default runc on PATH, else /usr/sbin/runc. */
+  runcPath?: string;
+  /** The volume service (default: one opened on root, publishing through events). */
+  volumes?: VolumeService;
+  /** Networking (bridge and user-defined networks, ports); without it containers get a loopback only. */
+  network?: NetworkService;
+}
+
+/** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
+export const RUNTIME_NAMES = ["cove", "runc"] as const;
+
+export interface CreateResult {
+  Id: string;
+  Warnings: string[];
+}
+
+export interface ListOptions {
+  all?: boolean;
+  limit?: number;
+  size?: boolean;
+  filters?: Record<string, string[]>;
+}
+
+export interface AttachOptions {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  /** Replay the log first. */
+  logs?: boolean;
+  /** Stream live output (default true). */
+  stream?: boolean;
+}
+
+export interface AttachSession {
+  output: AsyncIterable<AttachChunk>;
+  write(data: Buffer | string): void;
+  closeStdin(): void;
+  resize(rows: number, cols: number): void;
+  close(): void;
+}
+
+export interface ExecSession extends AttachSession {
+  /** The exit code once the process ends. */
+  exitCode: Promise<number>;
+}
+
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json"))) {
+    const up = path.dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+  return dir;
+}
+
+export function newId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+export function nowIso(): string {
+  const ns = process.hrtime.bigint() % 1_000_000n;
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${ns.toString().padStart(6, "0")}Z`);
+}
+
+/** Docker's units.HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+export function signalNumber(sig: string | number | undefined, fallback: number): number {
+  if (sig === undefined || sig === "") return fallback;
+  return parseSignal(typeof sig === "number" ? sig : sig);
+}
+
+/** Logging drivers Docker has that cove does not implement: refused as unsupported, not unknown. */
+export const DOCKER_ONLY_LOG_DRIVERS = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
+/** The options each driver accepts (moby's ValidateLogOpt), for Docker's create-time errors. */
+export const LOG_OPTS: Record<string, string[]> = {
+  "json-file": ["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+  local: ["max-file", "max-size", "compress"],
+};
+
+/** Checks HostConfig.LogConfig at create as dockerd does: the driver, and the option names. */
+export function checkLogConfig(type: string, config: Record<string, string>): void {
+  if (DOCKER_ONLY_LOG_DRIVERS.includes(type)) {
+    throw unsupported(`logging driver "${type}" is not supported: cove writes json-file logs (json-file, local or none)`, { code: "container.log-driver" });
+  }
+  if (type !== "none" && !LOG_OPTS[type]) throw invalid(`error looking up logging plugin ${type}: plugin "${type}" not found`, { code: "container.log-driver" });
+  const unknown = Object.keys(config).find((k) => type !== "none" && !LOG_OPTS[type]!.includes(k));
+  if (unknown !== undefined) {
+    throw invalid(type === "json-file" ? `unknown log opt '${unknown}' for json-file log driver` : `unknown log opt '${unknown}' for log driver ${type}`, { code: "container.log-opt" });
+  }
+}
+
+/** go-units' FromHumanSize (decimal: 1k = 1000), which both of Docker's file drivers use. */
+export function fromHumanSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(text);
+  if (!m || m[1]!.split(".").length > 2) throw new Error(`invalid size: '${text}'`);
+  const mult: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? "").toLowerCase()]!);
+}
+
+/** Go's strconv.Atoi, with its error text. */
+export function atoi(text: string): number {
+  if (!/^[+-]?\d+$/.test(text)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`);
+  return Number(text);
+}
+
+/** Go's strconv.ParseBool, with its error text. */
+export function parseBool(text: string): boolean {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
+  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`);
+}
+
+/**
+ * The monitor's log rotation for a container, or undefined for the "none" driver. Values are
+ * checked at start with the errors dockerd's drivers give when they initialize (so a bad value
+ * leaves a created container, as with dockerd). Without max-size cove still bounds the log (the
+ * local driver's 20 MB x 5 files) where Docker's json-file grows without limit. Rotated files are
+ * not compressed.
+ */
+export function logSettings(type: string, config: Record<string, string>): { maxSize: number; maxFiles: number } | undefined {
+  if (type === "none") return undefined;
+  const failed = (message: string) => new CoveError("system", `failed to initialize logging driver: ${message}`, { code: "container.log-opt", field: "HostConfig.LogConfig.Config" });
+  const local = type === "local";
+  let maxSize = DEFAULT_LOG_MAX_SIZE;
+  let maxFiles = config["max-size"] !== undefined && !local ? 1 : DEFAULT_LOG_MAX_FILES;
+  let compress = local;
+  const wrap = (prefix: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      throw failed(prefix + (err as Error).message);
+    }
+  };
+  if (config["max-size"] !== undefined) {
+    wrap(local ? `invalid value for max-size: ${config["max-size"]}: ` : "", () => (maxSize = fromHumanSize(config["max-size"]!)));
+    if (maxSize <= 0) throw failed("max-size must be a positive number");
+  }
+  if (config["max-file"] !== undefined) wrap(local ? `invalid value for max-file: ${config["max-file"]}: ` : "", () => (maxFiles = atoi(config["max-file"]!)));
+  if (config.compress !== undefined) wrap(local ? "error reading compress log option: " : "", () => (compress = parseBool(config.compress!)));
+  if (local && compress && maxFiles <= 1) throw failed("compression cannot be enabled when max file count is 1");
+  if (maxFiles < 1) throw failed("max-file cannot be less than 1");
+  if (!local && compress && (maxFiles === 1 || config["max-size"] === undefined)) throw failed("compress cannot be true when max-file is less than 2 or max-size is not set");
+  return { maxSize, maxFiles };
+}
+
+export async function isMountpoint(p: string): Promise<boolean> {
+  try {
+    const [a, b] = await Promise.all([stat(p), stat(path.dirname(p))]);
+    return a.dev !== b.dev || a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
+export function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
+  const m = mounts.find((x) => x.type === "overlay");
+  const out: Record<string, string> = {};
+  if (!m) {
+    const bind = mounts[0];
+    if (bind) out.UpperDir = bind.source;
+    return out;
+  }
+  const abs = (p: string) => (m.cwd && !path.isAbsolute(p) ? path.join(m.cwd, p) : p);
+  for (const o of m.options) {
+    const [k, v] = o.split("=", 2) as [string, string | undefined];
+    if (v === undefined) continue;
+    if (k === "lowerdir") out.LowerDir = v.split(":").map(abs).join(":");
+    else if (k === "upperdir") out.UpperDir = abs(v);
+    else if (k === "workdir") out.WorkDir = abs(v);
+  }
+  return out;
+}
+
+export function emptyEndpoint(): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: "",
+    DriverOpts: null,
+    NetworkID: "",
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+/**
+ * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
+ * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run).
+ */
+export function ociStartError(err: unknown, runtime: string): unknown {
+  if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
+  let detail = err.message;
+  if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
+  else if (err.code === "exec.not-found" || err.code === "exec.permission-denied") detail = `unable to start container process: ${detail}`;
+  // moby's translateContainerdStartErr: a command that is missing or cannot run is the caller's (400)
+  const kind = /executable file not found|no such file or directory|permission denied/.test(detail) ? "invalid" : err.kind;
+  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+}
+
+export function exitCodeOfStartError(message: string): number {
+  if (/not found|ENOENT|no such file/i.test(message)) return 127;
+  if (/permission denied|EACCES|EPERM/i.test(message)) return 126;
+  return 128;
+}
+
+
+/** The modules of the service, each reached by the others through core.m. */
+export interface Modules {
+  create: Creator;
+  run: Runner;
+  control: Controller;
+  views: Views;
+  streams: Streams;
+  exec: Execs;
+  files: Files;
+  health: HealthChecks;
+  restore: Restorer;
+}
+
+export class ContainerCore {
+  readonly root: string;
+  readonly runtimeRoot: string;
+  readonly runtime: CoveRuntime;
+  /** runc for containers created with HostConfig.Runtime "runc", run under cove's monitors. */
+  readonly runc: RuncRuntime | undefined;
+  readonly images: ImageService;
+  readonly emit: (e: DockerEvent) => void;
+  readonly initPath: string;
+  readonly containers = new Map<string, Live>();
+  readonly names = new Map<string, string>();
+  readonly execs = new Map<string, ExecRecord>();
+  readonly cgroupVersion: 1 | 2;
+  readonly network?: NetworkService;
+  closed = false;
+  volumes!: VolumeService;
+  /** Removals finishing after the API has answered (see remove). */
+  readonly finishingRemovals = new Set<Promise<void>>();
+  /** The modules, set once by ContainerService.open. */
+  m!: Modules;
+
+  constructor(opts: ContainerServiceOptions) {
+    this.root = opts.root;
+    this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
+    this.runtime = new CoveRuntime({ root: this.runtimeRoot });
+    const runcPath = opts.runcPath ?? findRunc();
+    // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
+    this.runc = runcPath ? new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(this.runtimeRoot), "runc"), monitorRoot: this.runtimeRoot }) : undefined;
+    this.images = opts.images;
+    this.emit = opts.events ?? (() => undefined);
+    this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
+    if (opts.network) this.network = opts.network;
+    this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
+  }
+
+  containersDir(): string {
+    return path.join(this.root, "containers");
+  }
+
+  attachSocket(id: string): string {
+    return path.join(this.runtimeRoot, id, "a.sock");
+  }
+
+  logPath(c: Live): string {
+    return path.join(c.dir, "container.log");
+  }
+
+  rootfsPath(c: Live): string {
+    return path.join(c.dir, "rootfs");
+  }
+
+  /** Finds a container by full id, name (with or without "/"), or unique id prefix. */
+  find(ref: string): Live {
+    const direct = this.containers.get(ref);
+    if (direct) return direct;
+    const byName = this.names.get(ref.startsWith("/") ? ref : `/${ref}`);
+    if (byName) return this.containers.get(byName)!;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const hits = [...this.containers.keys()].filter((id) => id.startsWith(ref));
+      if (hits.length === 1) return this.containers.get(hits[0]!)!;
+      if (hits.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`, { code: "container.ambiguous" });
+    }
+    throw notFound(`No such container: ${ref}`, { code: "container.not-found" });
+  }
+
+  /** The runtime a container runs on (HostConfig.Runtime, validated at create). */
+  runtimeOf(c: Live): ContainerRuntime {
+    if (c.hc.Runtime === "runc") {
+      if (!this.runc) throw unsupported("the runc runtime is not available: runc is not installed", { code: "runtime.missing", hint: "install runc (apt-get install runc)" });
+      return this.runc;
+    }
+    return this.runtime;
+  }
+
+  event(c: Live, action: string, extra: Record<string, string> = {}): void {
+    const attrs: Record<string, string> = { ...(c.rec.Config.Labels ?? {}), image: c.rec.Config.Image ?? c.rec.Image, name: c.rec.Name.slice(1), ...extra };
+    const timeNano = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    try {
+      this.emit({ Type: "container", Action: action, Actor: { ID: c.rec.ID, Attributes: attrs }, time: Number(timeNano / 1_000_000_000n), timeNano });
+    } catch {
+      // a listener's failure is not the container's
+    }
+  }
+
+  emitVolumeEvent(e: { Type: "volume"; Action: string; Actor: { ID: string; Attributes: Record<string, string> } }): void {
+    const timeNano = BigInt(Date.now()) * 1_000_000n;
+    try {
+      this.emit({ ...e, time: Number(timeNano / 1_000_000_000n), timeNano });
+    } catch {
+      // a listener's failure is not the volume's
+    }
+  }
+
+  /**
+   * Writes the container's record. "all" (the default) writes config.v2.json and hostconfig.json
+   * durably (fsync), for what must survive a power loss: the container, its config, its name.
+   * "state" is for run-state transitions (started, exited): only config.v2.json, renamed into
+   * place without fsync. Those describe processes that a power loss ends anyway; if the write is
+   * lost, restore finds the last durable state and reconciles it with the runtime (a container
+   * recorded as running whose monitor is gone is marked exited). Waiting on the disk there put
+   * milliseconds per fsync on every docker run.
+   */
+  async save(c: Live, what: "all" | "state" = "all"): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (what === "state") {
+        await replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
+        return;
+      }
+      await Promise.all([
+        writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600),
+        writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600),
+      ]);
+    } catch (err) {
+      // removed while its exit was being recorded (wait/die seen, then rm): nothing left to save
+      if (c.rec.State.Status === "removing" || !this.containers.has(c.rec.ID)) return;
+      throw err;
+    }
+  }
+
+  /** Runs fn after the container's previous exclusive operation. */
+  exclusive<T>(c: Live, fn: () => Promise<T>): Promise<T> {
+    const run = c.busy.then(fn, fn);
+    c.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  isRunning(c: Live): boolean {
+    return c.rec.State.Running;
+  }
+
+  setStatus(c: Live, status: ContainerStatus): void {
+    const s = c.rec.State;
+    s.Status = status;
+    s.Running = status === "running" || status === "paused" || status === "restarting";
+    s.Paused = status === "paused";
+    s.Restarting = status === "restarting";
+    s.Dead = status === "dead";
+  }
+
+  newLive(rec: ContainerRecord, hc: HostConfig): Live {
+    return {
+      rec,
+      hc,
+      dir: path.join(this.containersDir(), rec.ID),
+      restartDelay: 0,
+      pendingAttach: new Set(),
+      exitListeners: new Set(),
+      removeListeners: new Set(),
+      busy: Promise.resolve(),
+      handlingExit: false,
+    };
+  }
+
+  async mountRootfs(c: Live): Promise<string> {
+    const target = this.rootfsPath(c);
+    await mkdir(target, { recursive: true, mode: 0o755 });
+    if (!(await isMountpoint(target))) mountAll(c.rec.RootfsMounts, target);
+    return target;
+  }
+
+  unmountRootfs(c: Live): void {
+    try {
+      unmountAll(this.rootfsPath(c), 2 /* MNT_DETACH */);
+    } catch {
+      // nothing mounted
+    }
+  }
+}

@@ -1,0 +1,290 @@
+// Creating containers: the create body merged with the image, names, volumes (copy-up included), network attachment and the network files.
+
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname as osHostname } from "node:os";
+import path from "node:path";
+import { conflict, CoveError, invalid, unsupported } from "../common/errors.js";
+import { writeFileAtomic } from "../common/fs.js";
+import { type ImageService } from "../images/service.js";
+import { Dir } from "../fsroot/index.js";
+import { copyTree, isEmptyDir } from "../volumes/index.js";
+import { ociMount, planMounts, tmpfsFlagMounts, type MountEntry } from "./mounts.js";
+import { generateName, VALID_NAME } from "./names.js";
+import { buildSpec, commandOf, hostnameOf, hostsFile, mergeConfig, networkResolvConf, normalizeNetworkMode, NO_NETWORK_WARNING, resolvConfFile, withHostConfigDefaults, type ContainerMounts } from "./spec.js";
+import type { CreateBody } from "./types.js";
+import { ContainerRecord, CreateResult, Live, RUNTIME_NAMES, ZERO_TIME, checkLogConfig, newId, nowIso } from "./core.js";
+import type { ContainerCore } from "./core.js";
+
+export class Creator {
+  constructor(private readonly core: ContainerCore) {}
+
+  async create(body: CreateBody, opts: { name?: string; platform?: string } = {}): Promise<CreateResult> {
+    if (this.core.closed) throw new CoveError("unavailable", "the container service is closed");
+    const { HostConfig: hostConfig, NetworkingConfig: networking, ...userConfig } = body;
+    if (!userConfig.Image) throw invalid("no image specified: config.Image is empty", { code: "container.no-image", field: "Image" });
+    let name: string;
+    if (opts.name) {
+      if (!VALID_NAME.test(opts.name)) throw invalid(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { code: "container.name-invalid" });
+      name = opts.name.startsWith("/") ? opts.name : `/${opts.name}`;
+      this.checkNameFree(name);
+    } else {
+      name = `/${generateName()}`;
+      for (let i = 1; this.core.names.has(name); i++) name = `/${generateName(i)}`;
+    }
+    const hc = withHostConfigDefaults(hostConfig, this.core.cgroupVersion);
+    const warnings: string[] = [];
+    if (hc.OomKillDisable) {
+      // moby's verifyPlatformContainerResources: cgroup v2 has no switch for the OOM killer
+      if (this.core.cgroupVersion === 2) {
+        warnings.push("Your kernel does not support OomKillDisable. OomKillDisable discarded.");
+        hc.OomKillDisable = false;
+      } else if (!hc.Memory) {
+        warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.");
+      }
+    }
+    checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
+    if (!this.core.network && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
+    if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
+      throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
+    }
+    if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
+      throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
+    }
+    if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
+    if (hc.Runtime === "runc" && !this.core.runc) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
+    if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
+    const id = newId();
+    const dir = path.join(this.core.containersDir(), id);
+    // a placeholder claims the name while the rootfs is prepared
+    this.core.names.set(name, id);
+    let entries: MountEntry[] = [];
+    let createdVolumes: string[] = [];
+    let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
+    try {
+      prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
+      const imageConfig = prepared.config.config;
+      const config = mergeConfig(userConfig, imageConfig);
+      config.Image = userConfig.Image;
+      config.Hostname = normalizeNetworkMode(hc.NetworkMode) === "host" && !config.Hostname ? osHostname() : hostnameOf(id, config);
+      config.Domainname ??= "";
+      config.User ??= "";
+      config.AttachStdin ??= false;
+      config.AttachStdout ??= false;
+      config.AttachStderr ??= false;
+      config.Tty ??= false;
+      config.OpenStdin ??= false;
+      config.StdinOnce ??= false;
+      config.Env ??= [];
+      config.Cmd ??= null;
+      config.Entrypoint ??= null;
+      config.WorkingDir ??= "";
+      config.OnBuild ??= null;
+      const cmd = commandOf(config);
+      // validate the spec now so a bad option fails at create, as dockerd's verifyContainerSettings does
+      const mountsOf = (ref: string) => {
+        try {
+          return this.core.find(ref).rec.MountPoints;
+        } catch (err) {
+          // a bad --volumes-from is the request's fault (400), not a missing image the client should pull
+          if (err instanceof CoveError && err.kind === "not-found") throw invalid(err.message, { code: "container.volumes-from", field: "HostConfig.VolumesFrom" });
+          throw err;
+        }
+      };
+      entries = planMounts({ hostConfig: hc, volumes: config.Volumes ?? null, mountsOf, daemonRoot: path.resolve(this.core.root) });
+      const mounts: ContainerMounts = { mounts: [...entries.map((e) => ociMount(e, "/")), ...tmpfsFlagMounts(hc)], points: [], create: [] };
+      const probe = buildSpec({
+        id,
+        config,
+        hostConfig: hc,
+        rootfs: "/",
+        files: { hostname: "/", hosts: "/", resolvConf: "/" },
+        user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
+        cgroupVersion: this.core.cgroupVersion,
+        initPath: this.core.initPath,
+        join: { network: "/", pid: "/", ipc: "/", uts: "/" },
+        mounts,
+        hostDevices: () => [],
+      });
+      warnings.push(...probe.warnings);
+      if (!this.core.network && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
+      for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
+        if (mode?.startsWith("container:")) this.core.find(mode.slice("container:".length));
+      }
+      createdVolumes = await this.createVolumes(id, entries);
+      await mkdir(dir, { mode: 0o710 });
+      await mkdir(path.join(dir, "rootfs"), { mode: 0o755 });
+      const sec = (hc.SecurityOpt ?? []).find((o) => o.startsWith("apparmor=") || o.startsWith("apparmor:"));
+      const rec: ContainerRecord = {
+        ID: id,
+        Created: nowIso(),
+        Path: cmd.path,
+        Args: cmd.args,
+        Config: config,
+        Image: prepared.imageId,
+        Name: name,
+        RestartCount: 0,
+        Driver: "overlay2",
+        Platform: "linux",
+        MountLabel: "",
+        ProcessLabel: "",
+        AppArmorProfile: sec ? sec.slice("apparmor=".length) : "",
+        State: {
+          Status: "created",
+          Running: false,
+          Paused: false,
+          Restarting: false,
+          OOMKilled: false,
+          Dead: false,
+          Pid: 0,
+          ExitCode: 0,
+          Error: "",
+          StartedAt: ZERO_TIME,
+          FinishedAt: ZERO_TIME,
+        },
+        HasBeenStartedBefore: false,
+        HasBeenManuallyStopped: false,
+        MountPoints: entries,
+        RootfsMounts: prepared.mounts,
+      };
+      const c = this.core.newLive(rec, hc);
+      await this.copyUp(c);
+      const mode = normalizeNetworkMode(hc.NetworkMode);
+      if (this.core.network) await this.core.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
+      else if (!["bridge", "none", "host"].includes(mode) && !mode.startsWith("container:")) {
+        throw unsupported(`network ${mode} is not available: this engine runs without networking`, { code: "container.network-unsupported" });
+      }
+      // independent files: their fsyncs overlap instead of queueing
+      await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
+      this.core.containers.set(id, c);
+      this.core.event(c, "create");
+      return { Id: id, Warnings: warnings };
+    } catch (err) {
+      this.core.names.delete(name);
+      await this.core.network?.forget(id).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      if (prepared) await this.core.images.removeRootfs(id).catch(() => undefined);
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.core.volumes.dereference(e.Name, id);
+      for (const v of createdVolumes) await this.core.volumes.remove(v, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Creates the volumes the mount points name (anonymous ones get a name) and references them for
+   * the container at once; returns the ones made here.
+   */
+  async createVolumes(id: string, entries: MountEntry[]): Promise<string[]> {
+    const made: string[] = [];
+    try {
+      for (const e of entries) {
+        if (e.Type !== "volume") continue;
+        const { volume, created } = await this.core.volumes.createFor(
+          id,
+          { ...(e.Name ? { Name: e.Name } : {}), Driver: e.Driver || "local", ...(e.VolumeDriverOpts ? { DriverOpts: e.VolumeDriverOpts } : {}), ...(e.VolumeLabels ? { Labels: e.VolumeLabels } : {}) },
+          { anonymous: !e.Name },
+        );
+        if (created) made.push(volume.Name);
+        e.Name = volume.Name;
+        e.Source = volume.Mountpoint;
+      }
+      return made;
+    } catch (err) {
+      for (const e of entries) if (e.Type === "volume" && e.Name) this.core.volumes.dereference(e.Name, id);
+      for (const v of made) await this.core.volumes.remove(v, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Copies the image's content at each volume's destination into the volume while it is empty (Docker does it at create). */
+  async copyUp(c: Live): Promise<void> {
+    const wanted = c.rec.MountPoints.filter((e) => e.Type === "volume" && e.CopyData && e.Name && !e.Subpath);
+    if (wanted.length === 0) return;
+    const rootfs = await this.core.mountRootfs(c);
+    try {
+      // the image's tree and the volume are read and written through directory handles only
+      const root = Dir.open(rootfs);
+      try {
+        for (const e of wanted) {
+          let src: Dir;
+          try {
+            src = root.dirInRoot(e.Destination);
+          } catch {
+            continue; // missing, or not a directory in the image: nothing to copy
+          }
+          try {
+            const holder = `copy-up:${c.rec.ID}`;
+            const dst = await this.core.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
+            try {
+              await Dir.with(dst, async (vol) => {
+                if (isEmptyDir(vol)) await copyTree(src, vol);
+              });
+            } finally {
+              await this.core.volumes.release(e.Name!, holder, true);
+            }
+          } finally {
+            src.close();
+          }
+        }
+      } finally {
+        root.close();
+      }
+    } finally {
+      this.core.unmountRootfs(c);
+    }
+  }
+
+  checkNameFree(name: string): void {
+    const holder = this.core.names.get(name);
+    if (holder) {
+      throw conflict(`Conflict. The container name "${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`, {
+        code: "container.name-conflict",
+      });
+    }
+  }
+
+  async writeNetworkFiles(c: Live): Promise<void> {
+    const mode = normalizeNetworkMode(c.hc.NetworkMode);
+    const readHost = (f: string) => readFile(f, "utf8").catch(() => undefined);
+    let hosts: string;
+    let resolv: string;
+    const other = mode.startsWith("container:") ? this.core.find(mode.slice("container:".length)) : undefined;
+    if (other) {
+      hosts = (await readHost(path.join(other.dir, "hosts"))) ?? hostsFile("none", undefined);
+      resolv = (await readHost(path.join(other.dir, "resolv.conf"))) ?? resolvConfFile("none", undefined, c.hc);
+    } else if (this.core.network && mode !== "host" && mode !== "none") {
+      const net = this.core.network.containerFiles(c.rec.ID, c.rec.Config.Hostname ?? "");
+      const gateway = this.core.network.tryFind("bridge")?.IPAM.Config?.[0]?.Gateway;
+      const extra = (c.hc.ExtraHosts ?? []).map((h) => (h.endsWith(":host-gateway") && gateway ? `${h.slice(0, -"host-gateway".length)}${gateway}` : h));
+      hosts = hostsFile(mode, undefined, extra, [...this.linkEntries(c), ...net.hostsEntries]);
+      resolv = networkResolvConf(await readHost("/etc/resolv.conf"), c.hc, net.nameservers[0]);
+    } else {
+      hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
+      resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
+    }
+    await Promise.all([
+      writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`),
+      writeFileAtomic(path.join(c.dir, "hosts"), hosts),
+      writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv),
+    ]);
+  }
+
+  /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
+  linkEntries(c: Live): string[] {
+    const out: string[] = [];
+    for (const link of c.hc.Links ?? []) {
+      const [target = "", aliasPart] = link.split(":");
+      const alias = (aliasPart ?? target).split("/").pop() ?? target;
+      let other: Live;
+      try {
+        other = this.core.find(target.replace(/^\//, ""));
+      } catch {
+        continue;
+      }
+      const ip = this.core.network?.addressOn(other.rec.ID, "bridge");
+      if (!ip) continue;
+      const name = other.rec.Name.slice(1);
+      out.push(`${ip}\t${[...new Set([alias, other.rec.ID.slice(0, 12), name])].join(" ")}`);
+    }
+    return out;
+  }
+}

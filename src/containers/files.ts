@@ -1,0 +1,237 @@
+// A container's files, all through src/fsroot: diff, export, docker cp both ways, and commit.
+
+import { randomBytes } from "node:crypto";
+import { closeSync, createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { conflict, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { diffLayer } from "../snapshots/index.js";
+import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, writeArchive, type PathStat } from "./archive.js";
+import { extractInto } from "./extract.js";
+import { bindMount, Dir, FileStat } from "../fsroot/index.js";
+import { addon } from "../native/addon.js";
+import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
+import { commitConfig, END_OF_ARCHIVE_SIZE, type CommitOptions } from "./commit.js";
+import { type MountEntry } from "./mounts.js";
+import { resolveUser } from "./user.js";
+import { Live, isMountpoint, overlayDirs } from "./core.js";
+import type { ContainerCore } from "./core.js";
+
+export class Files {
+  constructor(private readonly core: ContainerCore) {}
+
+  /** docker diff: the changes in the container's writable layer (null when there are none, as dockerd). */
+  async changes(ref: string): Promise<Change[] | null> {
+    const c = this.core.find(ref);
+    const dirs = overlayDirs(c.rec.RootfsMounts);
+    if (!dirs.UpperDir) return null;
+    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : []);
+    return out.length ? out : null;
+  }
+
+  /** docker export: the container's filesystem as a tar, written to out (which is ended). */
+  async export(ref: string, out: Writable): Promise<void> {
+    const c = this.core.find(ref);
+    await this.core.images.exportRootfs(c.rec.ID, out);
+    this.core.event(c, "export");
+  }
+
+  /**
+   * Runs fn with the container's root as a directory fd (src/fsroot): /proc/<pid>/root of a
+   * running container (with its mounts), else its rootfs mounted for the call (a start waits
+   * meanwhile). Everything fn does inside goes through that fd.
+   */
+  async withRoot<T>(c: Live, fn: (root: Dir, running: boolean, pid: number) => Promise<T>): Promise<T> {
+    const running = async (pid: number) => {
+      const root = openProcessRoot(pid, c.rec.ID);
+      try {
+        return await fn(root, true, pid);
+      } finally {
+        root.close();
+      }
+    };
+    if (c.rec.State.Running && c.rec.State.Pid && !c.rec.State.Restarting) return running(c.rec.State.Pid);
+    return this.core.exclusive(c, async () => {
+      if (c.rec.State.Running && c.rec.State.Pid) return running(c.rec.State.Pid);
+      if (c.rec.State.Status === "removing") throw conflict(`container ${c.rec.ID} is being removed`, { code: "container.removing" });
+      const rootfs = this.core.rootfsPath(c);
+      const wasMounted = await isMountpoint(rootfs);
+      if (!wasMounted) await this.core.mountRootfs(c);
+      try {
+        const root = Dir.open(rootfs);
+        try {
+          if (!wasMounted) await this.mountVolumesForCopy(c, root);
+          return await fn(root, false, 0);
+        } finally {
+          root.close();
+        }
+      } finally {
+        // a lazy unmount of the rootfs takes the volumes mounted in it along
+        if (!wasMounted && !c.rec.State.Running) this.core.unmountRootfs(c);
+      }
+    });
+  }
+
+  /**
+   * Mounts a stopped container's bind mounts and volumes into its mounted rootfs, as dockerd does
+   * for docker cp, so copies reach the same files the container sees. Destinations are resolved in
+   * the container's scope; missing ones are created as the runtime would create them at start.
+   */
+  async mountVolumesForCopy(c: Live, root: Dir): Promise<void> {
+    for (const m of c.rec.MountPoints) {
+      if ((m.Type !== "bind" && m.Type !== "volume") || !m.Source || !m.Destination) continue;
+      let isDir: boolean;
+      try {
+        isDir = (await stat(m.Source)).isDirectory();
+      } catch {
+        continue; // created at start, if ever
+      }
+      // a volume's subpath is opened inside the volume: the mount takes exactly that directory
+      let source: string | number = m.Source;
+      if (m.Type === "volume" && m.Subpath) {
+        const vol = Dir.open(m.Source);
+        try {
+          source = vol.openInRoot(m.Subpath, addon().at.O_PATH);
+        } catch {
+          continue; // a missing subpath fails the start, not a copy
+        } finally {
+          vol.close();
+        }
+        isDir = new FileStat(addon().fstatat(source, "", addon().at.AT_EMPTY_PATH)).isDirectory();
+      }
+      try {
+        const target = isDir ? root.mkdirAll(m.Destination) : fileMountTarget(root, m.Destination);
+        try {
+          bindMount(source, target.fd, { recursive: true, readonly: !m.RW });
+        } finally {
+          target.close();
+        }
+      } finally {
+        if (typeof source === "number") closeSync(source);
+      }
+    }
+  }
+
+  /** HEAD /archive: the stat of a path inside the container. */
+  async archiveStat(ref: string, p: string): Promise<PathStat> {
+    const c = this.core.find(ref);
+    return this.withRoot(c, async (root) => {
+      const loc = locate(root, p, ref);
+      try {
+        return pathStat(root, loc);
+      } finally {
+        loc.dir.close();
+      }
+    });
+  }
+
+  /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). */
+  async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void): Promise<void> {
+    const c = this.core.find(ref);
+    await this.withRoot(c, async (root, running, pid) => {
+      const loc = locate(root, p, ref);
+      try {
+        const stat = pathStat(root, loc);
+        // a running container's root shows its /proc, /sys and /dev: their contents stay out
+        const noDescend = running ? kernelMountPoints(await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "")) : undefined;
+        onStat(stat);
+        await writeArchive(loc, out, noDescend ? { noDescend } : {});
+      } finally {
+        loc.dir.close();
+      }
+    });
+    this.core.event(c, "archive-path");
+  }
+
+  /** PUT /archive: extracts a tar into directory p of the container. */
+  async archivePut(ref: string, p: string, input: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+    const c = this.core.find(ref);
+    await this.withRoot(c, async (root) => {
+      const absPath = containerAbsPath(p);
+      let dest: Dir;
+      try {
+        dest = root.dirInRoot(absPath);
+      } catch (err) {
+        if (isErrno(err, "ENOENT", "ELOOP")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
+        if (isErrno(err, "ENOTDIR")) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
+        throw err;
+      }
+      dest.close();
+      const inRoot = root.walk(absPath).resolved;
+      const mount = this.mountAt(c, inRoot);
+      if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
+      if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
+      let owner: { uid: number; gid: number } | undefined;
+      // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
+      if (opts.copyUIDGID && c.rec.Config.User) {
+        const read = (f: string) => root.readFileInRoot(f, 16 << 20)?.toString("utf8");
+        const u = resolveUser(c.rec.Config.User ?? "", read("/etc/passwd"), read("/etc/group"), []);
+        owner = { uid: u.uid, gid: u.gid };
+      }
+      await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
+    });
+    this.core.event(c, "extract-to-dir");
+  }
+
+  /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
+  mountAt(c: Live, inRoot: string): MountEntry | undefined {
+    let best: MountEntry | undefined;
+    for (const m of c.rec.MountPoints) {
+      const d = path.posix.normalize(m.Destination).replace(/\/+$/, "") || "/";
+      if (inRoot === d || inRoot.startsWith(d === "/" ? "/" : d + "/")) if (!best || d.length > best.Destination.length) best = m;
+    }
+    return best;
+  }
+
+  /** docker commit: the container's changes as a new layer on its image; returns the image ID. */
+  async commit(ref: string, opts: CommitOptions = {}): Promise<{ Id: string }> {
+    const c = this.core.find(ref);
+    const changes = opts.changes ?? [];
+    // the new config: the request's (else the container's) with the changes, gaps filled from the container's
+    const config = commitConfig(opts.config, changes, c.rec.Config);
+    const reference = opts.repo ? (opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo) : undefined;
+    if (!reference && opts.tag) throw invalid("tag requires a repository name (repo)", { code: "reference.invalid" });
+    const dirs = overlayDirs(c.rec.RootfsMounts);
+    if (!dirs.UpperDir) throw unsupported(`container ${c.rec.ID} has no writable layer to commit`, { code: "commit.no-layer" });
+    const pause = opts.pause !== false && c.rec.State.Running && !c.rec.State.Paused && !c.rec.State.Restarting;
+    // paused as `docker pause` does (state and events too), so nothing writes while the layer is read
+    if (pause) await this.core.m.control.pause(c.rec.ID);
+    const tmp = path.join(this.core.root, "tmp");
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const layerFile = path.join(tmp, `commit-${randomBytes(8).toString("hex")}.tar`);
+    let id: string;
+    try {
+      const lowers = dirs.LowerDir ? dirs.LowerDir.split(":") : [];
+      const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
+        skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
+      });
+      if (pause) await this.core.m.control.unpause(c.rec.ID).catch(() => undefined);
+      const empty = diff.size <= END_OF_ARCHIVE_SIZE;
+      id = await this.core.images.commit(c.rec.Image, empty ? undefined : () => createReadStream(layerFile), {
+        config,
+        ...(reference ? { reference } : {}),
+        ...(opts.author ? { author: opts.author } : {}),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        createdBy: [c.rec.Path, ...c.rec.Args].join(" "),
+        container: c.rec.ID,
+        containerConfig: c.rec.Config,
+      });
+    } catch (err) {
+      if (pause && c.rec.State.Paused) await this.core.m.control.unpause(c.rec.ID).catch(() => undefined);
+      throw err;
+    } finally {
+      await rm(layerFile, { force: true });
+    }
+    this.core.event(c, "commit", { comment: opts.comment ?? "", imageID: id, imageRef: reference ?? "" });
+    if (reference) {
+      const timeNano = BigInt(Date.now()) * 1_000_000n;
+      try {
+        this.core.emit({ Type: "image", Action: "tag", Actor: { ID: id, Attributes: { name: reference } }, time: Number(timeNano / 1_000_000_000n), timeNano });
+      } catch {
+        // a listener's failure is not the commit's
+      }
+    }
+    return { Id: id };
+  }
+}

@@ -1,0 +1,115 @@
+// Live restore: containers reloaded when the service opens, running ones adopted from their monitors, the rest reconciled.
+
+import { readdir, readFile, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { isErrno } from "../common/errors.js";
+import type { HostConfig } from "./types.js";
+import { clearStaging } from "./startfs.js";
+import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
+import type { ContainerCore } from "./core.js";
+
+export class Restorer {
+  constructor(private readonly core: ContainerCore) {}
+
+  async restore(): Promise<void> {
+    let ids: string[];
+    try {
+      ids = await readdir(this.core.containersDir());
+    } catch {
+      ids = [];
+    }
+    const toHandle: Promise<void>[] = [];
+    for (const id of ids) {
+      const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
+      if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
+        toHandle.push(this.core.m.control.finishRemoval(removed, path.join(this.core.containersDir(), id)));
+        continue;
+      }
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      const dir = path.join(this.core.containersDir(), id);
+      // staging mounts of a start the daemon did not finish: the runtime holds its own mounts
+      try {
+        clearStaging(dir);
+      } catch (err) {
+        process.stderr.write(`cove: warning: container ${id}: ${(err as Error).message}\n`);
+      }
+      let rec: ContainerRecord;
+      let hc: HostConfig;
+      try {
+        rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
+        hc = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) {
+          // a create that died half way: nothing refers to it
+          await this.core.images.removeRootfs(id).catch(() => undefined);
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          continue;
+        }
+        throw err;
+      }
+      const c = this.core.newLive(rec, hc);
+      this.core.containers.set(id, c);
+      this.core.names.set(rec.Name, id);
+      for (const e of rec.MountPoints ?? []) {
+        if (e.Type === "volume" && e.Name && this.core.volumes.has(e.Name)) this.core.volumes.reference(e.Name, id);
+      }
+      if (rec.State.Status === "removing") {
+        toHandle.push(this.core.m.control.remove(id, { force: true }).catch(() => undefined));
+        continue;
+      }
+      if (!rec.State.Running) {
+        this.core.unmountRootfs(c);
+        // a --rm container that exited while the daemon was going down: finish its removal
+        if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.m.control.remove(id, { force: true }).catch(() => undefined));
+        continue;
+      }
+      toHandle.push(this.adopt(c));
+    }
+    await Promise.all(toHandle);
+    // devices of volumes whose containers died while no daemon ran
+    await this.core.volumes.reconcile();
+  }
+
+  async adopt(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    let status: string;
+    try {
+      status = (await this.core.runtimeOf(c).state(id)).status;
+    } catch {
+      status = "gone";
+    }
+    let resolveExited!: () => void;
+    c.exited = new Promise<void>((r) => (resolveExited = r));
+    c.resolveExited = resolveExited;
+    c.runStartedAt = Date.parse(c.rec.State.StartedAt);
+    if (c.rec.State.Status === "restarting") {
+      // the daemon died during a restart back-off: start it now
+      this.core.setStatus(c, "exited");
+      await this.core.exclusive(c, () => this.core.m.run.startInternal(c)).catch(() => undefined);
+      return;
+    }
+    if (status === "running" || status === "paused") {
+      this.core.setStatus(c, status === "paused" ? "paused" : "running");
+      // the container still holds its volumes mounted: count it again (its devices stay mounted)
+      for (const e of c.rec.MountPoints) {
+        if (e.Type === "volume" && e.Name && this.core.volumes.has(e.Name)) await this.core.volumes.acquire(e.Name, id, { destination: e.Destination, rw: e.RW, propagation: e.Propagation }, true).catch(() => undefined);
+      }
+      await this.core.m.run.watchExit(c);
+      this.core.m.health.scheduleHealth(c, true);
+      return;
+    }
+    if (status === "stopped") {
+      let finishedAt: string | undefined;
+      try {
+        finishedAt = (await stat(path.join(this.core.runtimeRoot, id, "exit"))).mtime.toISOString();
+      } catch {
+        finishedAt = undefined;
+      }
+      await this.core.m.run.handleExit(c, undefined, finishedAt);
+      return;
+    }
+    // the runtime has no record (a reboot, or its state was lost): the container is dead
+    c.rec.State.Error = "the container's monitor was gone when cove restarted";
+    await this.core.m.run.handleExit(c, { code: 255, signal: 0 });
+  }
+}

@@ -1,0 +1,329 @@
+// Running containers: start (mounts, network, spec, runtime create/start), the exit watch, the one teardown of a run, and the restart manager.
+
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
+import { replaceFile } from "../common/fs.js";
+import type { ProcessExit } from "../runtime/types.js";
+import { Dir } from "../fsroot/index.js";
+import { connectMonitor } from "./attach.js";
+import { checkSourcePropagation, ociMount, tmpfsFlagMounts } from "./mounts.js";
+import { buildSpec, normalizeNetworkMode, type ContainerMounts } from "./spec.js";
+import { clearStaging, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
+import { resolveUserInRootfs } from "./user.js";
+import { Live, exitCodeOfStartError, logSettings, nowIso, ociStartError } from "./core.js";
+import type { ContainerCore } from "./core.js";
+
+export class Runner {
+  constructor(private readonly core: ContainerCore) {}
+
+  /** Starts a container; a running one is left alone (Docker answers 304). Returns false then. */
+  async start(ref: string): Promise<boolean> {
+    const c = this.core.find(ref);
+    return this.core.exclusive(c, async () => {
+      if (c.rec.State.Status === "running" || c.rec.State.Status === "restarting") return false;
+      if (c.rec.State.Paused) throw conflict("cannot start a paused container, try unpause instead", { code: "container.paused" });
+      if (c.rec.State.Status === "removing" || c.rec.State.Dead) throw conflict(`container is marked for removal and cannot be started`, { code: "container.removing" });
+      c.rec.HasBeenManuallyStopped = false;
+      c.restartDelay = 0;
+      try {
+        await this.startInternal(c);
+      } catch (err) {
+        // as moby's containerStart: an AutoRemove container whose start failed is removed, so
+        // `run --rm` leaves nothing whichever client (API, CLI, library) started it
+        if (c.hc.AutoRemove) await this.core.m.control.remove(c.rec.ID, { force: true }).catch(() => undefined);
+        throw err;
+      }
+      return true;
+    });
+  }
+
+  namespacePath(c: Live, mode: string | undefined, ns: string): string | undefined {
+    if (!mode?.startsWith("container:")) return undefined;
+    const other = this.core.find(mode.slice("container:".length));
+    if (other.rec.ID === c.rec.ID) throw invalid(`cannot join own ${ns} namespace`);
+    if (!other.rec.State.Running || !other.rec.State.Pid) {
+      throw conflict(`cannot join ${ns} namespace of a non running container: container ${other.rec.ID} is ${other.rec.State.Status}`, { code: "container.not-running" });
+    }
+    const sandbox = ns === "net" ? this.core.network?.sandbox(other.rec.ID) : undefined;
+    return sandbox ? sandbox.netns : `/proc/${other.rec.State.Pid}/ns/${ns}`;
+  }
+
+  async startInternal(c: Live): Promise<void> {
+    let openGate!: () => void;
+    c.startGate = new Promise<void>((r) => (openGate = r));
+    try {
+      await this.startRun(c);
+    } finally {
+      openGate();
+      c.startGate = undefined;
+    }
+  }
+
+  async startRun(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    const cfg = c.rec.Config;
+    try {
+      const rootfs = await this.core.mountRootfs(c);
+      // the root is the container's: what is made in it is made through its directory fd
+      if (cfg.WorkingDir) await Dir.with(rootfs, (root) => makeWorkingDir(root, cfg.WorkingDir!));
+      const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
+      const mounts = await this.setupMounts(c);
+      const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
+      const mode = normalizeNetworkMode(c.hc.NetworkMode);
+      const net = this.namespacePath(c, mode, "net");
+      if (net) join.network = net;
+      if (this.core.network) {
+        const sandbox = await this.core.network.setUp({
+          containerId: id,
+          name: c.rec.Name,
+          hostname: cfg.Hostname ?? "",
+          mode,
+          portBindings: c.hc.PortBindings ?? null,
+          exposedPorts: cfg.ExposedPorts ?? null,
+          publishAll: !!c.hc.PublishAllPorts,
+          dns: c.hc.Dns ?? [],
+        });
+        if (sandbox) join.network = sandbox.netns;
+        await this.core.m.create.writeNetworkFiles(c);
+      }
+      const pid = this.namespacePath(c, c.hc.PidMode, "pid");
+      if (pid) join.pid = pid;
+      const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
+      if (ipc) join.ipc = ipc;
+      const uts = this.namespacePath(c, c.hc.UTSMode, "uts");
+      if (uts) join.uts = uts;
+      const { spec } = buildSpec({
+        id,
+        config: cfg,
+        hostConfig: c.hc,
+        rootfs,
+        files: { hostname: path.join(c.dir, "hostname"), hosts: path.join(c.dir, "hosts"), resolvConf: path.join(c.dir, "resolv.conf") },
+        user,
+        cgroupVersion: this.core.cgroupVersion,
+        initPath: this.core.initPath,
+        join,
+        mounts,
+      });
+      await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
+      if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
+      // the bundle's config.json is made anew at every start: no fsync
+      await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      // a previous run's runtime state (the daemon died before it cleaned up)
+      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
+      const runtime = this.core.runtimeOf(c);
+      const created = await runtime.create(id, {
+        bundle: c.dir,
+        stdio: "ignore",
+        io: {
+          ...(rotation ? { log: { path: this.core.logPath(c), ...rotation } } : {}),
+          attachSocket: this.core.attachSocket(id),
+          pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
+        },
+      }).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
+      });
+      // both runtimes have made the container's mounts when create returns: the staging mounts
+      // of volume subpaths are no longer needed
+      clearStaging(c.dir);
+      // attach clients waiting for this start connect before the process runs
+      const pending = [...c.pendingAttach];
+      c.pendingAttach.clear();
+      await Promise.all(pending.map((p) => p.connect(this.core.attachSocket(id)).catch(() => undefined)));
+      let resolveExited!: () => void;
+      c.exited = new Promise<void>((r) => (resolveExited = r));
+      c.resolveExited = resolveExited;
+      await this.watchExit(c);
+      await runtime.start(id).catch((err: unknown) => {
+        throw ociStartError(err, runtime.name);
+      });
+      this.core.setStatus(c, "running");
+      Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
+      if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;
+      if (cfg.Healthcheck && !(cfg.Healthcheck.Test?.[0] === "NONE") && cfg.Healthcheck.Test?.length) {
+        c.rec.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
+      } else delete c.rec.State.Health;
+      c.runStartedAt = Date.now();
+      await this.core.save(c, "state");
+      this.core.event(c, "start");
+      this.core.m.health.scheduleHealth(c, true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      c.watcher?.close();
+      c.watcher = undefined;
+      if (c.pollTimer) clearInterval(c.pollTimer);
+      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      await this.core.network?.tearDown(id).catch(() => undefined);
+      this.core.unmountRootfs(c);
+      this.clearStaging(c);
+      await this.releaseVolumes(c);
+      this.core.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
+      c.rec.State.Error = message;
+      c.rec.State.ExitCode = exitCodeOfStartError(message);
+      c.rec.State.Pid = 0;
+      c.resolveExited?.();
+      await this.core.save(c).catch(() => undefined);
+      for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode, true);
+      throw err;
+    }
+  }
+
+  /**
+   * The OCI mounts of a start: missing -v sources are created, shared/slave binds are checked,
+   * volumes are mounted (their devices on first use) and subpaths resolved inside the volume and
+   * staged (see stageSubpath), the staging mounts removed again once the runtime created the
+   * container.
+   */
+  async setupMounts(c: Live): Promise<ContainerMounts> {
+    const out: ContainerMounts = { mounts: [], points: [], create: [] };
+    // a previous start's, if the daemon died before it removed them
+    clearStaging(c.dir);
+    for (const [index, e] of c.rec.MountPoints.entries()) {
+      if (e.Type === "bind") {
+        if (e.CreateSource) await mkdir(e.Source, { recursive: true, mode: 0o755 });
+        try {
+          checkSourcePropagation(e.Source, e.Propagation);
+          out.mounts.push(ociMount(e));
+        } catch (err) {
+          // cove chose rslave for a bind of its root; a source that cannot propagate keeps the default
+          if (!e.ImplicitPropagation) throw err;
+          out.mounts.push(ociMount({ ...e, Propagation: "rprivate" }));
+        }
+      } else if (e.Type === "volume") {
+        if (!this.core.volumes.has(e.Name!)) throw notFound(`get ${e.Name}: no such volume`, { code: "volume.not-found", hint: "the volume was removed outside cove; recreate it (docker volume create) or remove the container" });
+        let source = await this.core.volumes.acquire(e.Name!, c.rec.ID, { destination: e.Destination, rw: e.RW, propagation: e.Propagation });
+        if (e.Subpath) source = stageSubpath(c.dir, index, source, e.Subpath, { name: e.Name!, destination: e.Destination });
+        out.mounts.push(ociMount(e, source));
+      } else out.mounts.push(ociMount(e));
+    }
+    out.mounts.push(...tmpfsFlagMounts(c.hc));
+    return out;
+  }
+
+  /** Removes a start's staging mounts (see stageSubpath); one that cannot go is logged, never deleted through. */
+  clearStaging(c: Live): void {
+    try {
+      clearStaging(c.dir);
+    } catch (err) {
+      process.stderr.write(`cove: warning: container ${c.rec.ID}: ${(err as Error).message}\n`);
+    }
+  }
+
+  /** The container stopped: its volumes' devices are unmounted when no other container holds them. */
+  async releaseVolumes(c: Live): Promise<void> {
+    for (const e of c.rec.MountPoints) {
+      if (e.Type === "volume" && e.Name) await this.core.volumes.release(e.Name, c.rec.ID).catch(() => undefined);
+    }
+  }
+
+  /** Watches the monitor for the exit: its attach socket's exit frame, or state polling. */
+  async watchExit(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    const onExit = () => {
+      if (c.watcher) c.watcher = undefined;
+      if (c.pollTimer) clearInterval(c.pollTimer);
+      c.pollTimer = undefined;
+      if (!this.core.closed) void this.handleExit(c);
+    };
+    const poll = () => {
+      if (c.pollTimer) return;
+      c.pollTimer = setInterval(() => {
+        this.core.runtimeOf(c).state(id).then(
+          (s) => {
+            if (s.status === "stopped") onExit();
+          },
+          () => onExit(),
+        );
+      }, 250);
+    };
+    try {
+      const conn = await connectMonitor(this.core.attachSocket(id), { timeoutMs: 0, output: false });
+      c.watcher = conn;
+      void conn.exit.then((e) => {
+        if (this.core.closed || c.watcher !== conn) return;
+        if (e) onExit();
+        else poll(); // dropped without an exit frame: the monitor died or dropped us
+      });
+    } catch {
+      poll();
+    }
+  }
+
+  async handleExit(c: Live, knownExit?: ProcessExit, finishedAt?: string): Promise<void> {
+    if (c.startGate) await c.startGate;
+    if (c.handlingExit || !c.rec.State.Running) return;
+    c.handlingExit = true;
+    try {
+      const id = c.rec.ID;
+      const exit = knownExit ?? (await this.core.runtimeOf(c).wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
+      if (this.core.closed) return;
+      if (c.healthTimer) clearTimeout(c.healthTimer);
+      c.healthTimer = undefined;
+      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      await this.core.network?.tearDown(id).catch(() => undefined);
+      this.core.unmountRootfs(c);
+      this.clearStaging(c);
+      await this.releaseVolumes(c);
+      const code = exit.code < 0 ? 255 : exit.code;
+      this.core.setStatus(c, "exited");
+      Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
+      if (exit.code < 0 && !c.rec.State.Error) c.rec.State.Error = "the container's monitor exited without an exit status";
+      if (c.rec.State.Health) c.rec.State.Health.Status = "unhealthy";
+      for (const e of this.core.execs.values()) if (e.containerId === id && e.running) e.running = false;
+      if (exit.oomKilled) this.core.event(c, "oom");
+      this.core.event(c, "die", { exitCode: String(code), execDuration: String(Math.round((Date.now() - (c.runStartedAt ?? Date.now())) / 1000)) });
+      const restart = this.shouldRestart(c, code);
+      if (restart) {
+        this.core.setStatus(c, "restarting");
+      }
+      await this.core.save(c, "state");
+      c.resolveExited?.();
+      for (const l of [...c.exitListeners]) l(code);
+      if (restart) {
+        c.restartTimer = setTimeout(() => {
+          c.restartTimer = undefined;
+          void this.core.exclusive(c, async () => {
+            if (this.core.closed || c.rec.State.Status !== "restarting") return;
+            c.rec.RestartCount++;
+            this.core.setStatus(c, "exited");
+            await this.startInternal(c).catch(async () => {
+              // a failed restart counts as an exit with the start error's code
+              if (this.shouldRestart(c, c.rec.State.ExitCode)) {
+                c.rec.State.Running = true;
+                c.rec.State.Status = "running";
+                await this.handleExit(c, { code: c.rec.State.ExitCode, signal: 0 });
+              } else {
+                // the restarts are over: waiters get the stop, as moby's SetStopped after a failed restart
+                for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
+              }
+            });
+          });
+        }, c.restartDelay);
+      } else if (c.hc.AutoRemove) {
+        await this.core.m.control.remove(id, { force: true, volumes: true }).catch(() => undefined);
+      }
+    } finally {
+      c.handlingExit = false;
+    }
+  }
+
+  /** moby's restartmanager: the policy, and the back-off (100 ms doubling, reset after 10 s up). */
+  shouldRestart(c: Live, code: number): boolean {
+    const policy = c.hc.RestartPolicy ?? {};
+    if (c.rec.HasBeenManuallyStopped || this.core.closed) return false;
+    const ran = Date.now() - (c.runStartedAt ?? Date.now());
+    if (ran >= 10_000) c.restartDelay = 100;
+    else c.restartDelay = c.restartDelay === 0 ? 100 : Math.min(c.restartDelay * 2, 60_000);
+    switch (policy.Name) {
+      case "always":
+      case "unless-stopped":
+        return true;
+      case "on-failure":
+        return code !== 0 && (!policy.MaximumRetryCount || c.rec.RestartCount < policy.MaximumRetryCount);
+      default:
+        return false;
+    }
+  }
+}
