@@ -25,7 +25,7 @@ export class Controller {
       if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) throw err;
     }
     if (c.rec.State.Paused) {
-      await this.core.runtimeOf(c).resume(c.rec.ID).catch(() => undefined);
+      await this.core.bestEffort(`resume paused container ${c.rec.ID} to signal it`, this.core.runtimeOf(c).resume(c.rec.ID));
       this.core.setStatus(c, "running");
       this.core.event(c, "unpause");
     }
@@ -68,7 +68,7 @@ export class Controller {
     await this.signal(c, sig);
     if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.core.bestEffort(`kill every process of container ${c.rec.ID}`, this.core.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }));
       await this.waitExited(c, -1);
     }
     this.core.event(c, "stop");
@@ -163,18 +163,11 @@ export class Controller {
     if (this.core.isRunning(c)) {
       c.rec.HasBeenManuallyStopped = true;
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.runtimeOf(c).kill(id, "SIGKILL", { all: true }).catch(() => undefined);
+      await this.core.bestEffort(`kill every process of container ${id}`, this.core.runtimeOf(c).kill(id, "SIGKILL", { all: true }));
       await this.waitExited(c, 15_000);
     }
     this.core.setStatus(c, "removing");
-    c.watcher?.close();
-    if (c.pollTimer) clearInterval(c.pollTimer);
-    if (c.healthTimer) clearTimeout(c.healthTimer);
-    await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
-    await this.core.network?.forget(id);
-    this.core.unmountRootfs(c);
-    this.core.m.run.clearStaging(c);
-    await this.core.m.run.releaseVolumes(c);
+    await this.core.m.run.teardown(c, { forgetNetwork: true });
     // The container is gone once its directory is renamed away (restore finishes a removal that
     // a crash interrupted). The snapshot's removal is queued now, so any later snapshot operation
     // (an rmi of its image) runs after it, and the disk work (a metadata fsync, two trees to
@@ -190,7 +183,7 @@ export class Controller {
       if (e.Type !== "volume" || !e.Name) continue;
       this.core.volumes.dereference(e.Name, id);
       // rm -v and --rm: the container's anonymous volumes go with it, unless another container uses them
-      if (opts.volumes && !e.Named && this.core.volumes.users(e.Name).length === 0) await this.core.volumes.remove(e.Name, { force: true }).catch(() => undefined);
+      if (opts.volumes && !e.Named && this.core.volumes.users(e.Name).length === 0) await this.core.bestEffort(`remove anonymous volume ${e.Name} of container ${id}`, this.core.volumes.remove(e.Name, { force: true }));
     }
     this.core.containers.delete(id);
     if (this.core.names.get(c.rec.Name) === id) this.core.names.delete(c.rec.Name);

@@ -122,6 +122,8 @@ export interface ContainerServiceOptions {
   volumes?: VolumeService;
   /** Networking (bridge and user-defined networks, ports); without it containers get a loopback only. */
   network?: NetworkService;
+  /** Where the service reports what it had to ignore (a cleanup that failed); default: stderr. */
+  log?: (line: string) => void;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -359,6 +361,21 @@ export interface Modules {
   restore: Restorer;
 }
 
+/**
+ * The status moves a container's lifecycle makes (a move to the same status is always allowed).
+ * created and exited start; running, paused and restarting end in exited (an exit, a failed
+ * start); restarting is an exit waiting for its restart; anything but removing may be removed.
+ */
+const STATUS_TRANSITIONS: Record<ContainerStatus, readonly ContainerStatus[]> = {
+  created: ["running", "exited", "removing", "dead"],
+  running: ["paused", "exited", "removing", "dead"],
+  paused: ["running", "exited", "removing", "dead"],
+  restarting: ["exited", "removing", "dead"],
+  exited: ["running", "restarting", "removing", "dead"],
+  removing: ["dead"],
+  dead: ["removing"],
+};
+
 export class ContainerCore {
   readonly root: string;
   readonly runtimeRoot: string;
@@ -379,6 +396,7 @@ export class ContainerCore {
   readonly finishingRemovals = new Set<Promise<void>>();
   /** The modules, set once by ContainerService.open. */
   m!: Modules;
+  readonly log: (line: string) => void;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -392,6 +410,19 @@ export class ContainerCore {
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
     if (opts.network) this.network = opts.network;
     this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
+    this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /**
+   * Waits for a cleanup whose failure must not stop the caller (a run's teardown, a rollback):
+   * what it ignored goes to the log, with what was being done.
+   */
+  async bestEffort(what: string, work: Promise<unknown> | (() => unknown) | undefined): Promise<void> {
+    try {
+      await (typeof work === "function" ? work() : work);
+    } catch (err) {
+      this.log(`cove: ${what}: ${err instanceof Error ? err.message : String(err)} (ignored)`);
+    }
   }
 
   containersDir(): string {
@@ -490,8 +521,13 @@ export class ContainerCore {
     return c.rec.State.Running;
   }
 
+  /** Moves the container to status; a move the lifecycle never makes is a bug, refused loudly. */
   setStatus(c: Live, status: ContainerStatus): void {
     const s = c.rec.State;
+    const from = s.Status;
+    if (from !== status && !STATUS_TRANSITIONS[from]?.includes(status)) {
+      throw new CoveError("system", `container ${c.rec.ID} cannot go from ${from} to ${status}`, { code: "container.bad-transition" });
+    }
     s.Status = status;
     s.Running = status === "running" || status === "paused" || status === "restarting";
     s.Paused = status === "paused";

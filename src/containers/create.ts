@@ -160,11 +160,11 @@ export class Creator {
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.core.names.delete(name);
-      await this.core.network?.forget(id).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      if (prepared) await this.core.images.removeRootfs(id).catch(() => undefined);
+      await this.core.bestEffort(`forget the network endpoints of failed create ${id}`, this.core.network?.forget(id));
+      await this.core.bestEffort(`remove the directory of failed create ${id}`, rm(dir, { recursive: true, force: true }));
+      if (prepared) await this.core.bestEffort(`remove the rootfs of failed create ${id}`, this.core.images.removeRootfs(id));
       for (const e of entries) if (e.Type === "volume" && e.Name) this.core.volumes.dereference(e.Name, id);
-      for (const v of createdVolumes) await this.core.volumes.remove(v, { force: true }).catch(() => undefined);
+      for (const v of createdVolumes) await this.core.bestEffort(`remove volume ${v} of failed create ${id}`, this.core.volumes.remove(v, { force: true }));
       throw err;
     }
   }
@@ -190,7 +190,7 @@ export class Creator {
       return made;
     } catch (err) {
       for (const e of entries) if (e.Type === "volume" && e.Name) this.core.volumes.dereference(e.Name, id);
-      for (const v of made) await this.core.volumes.remove(v, { force: true }).catch(() => undefined);
+      for (const v of made) await this.core.bestEffort(`remove volume ${v} of failed create ${id}`, this.core.volumes.remove(v, { force: true }));
       throw err;
     }
   }

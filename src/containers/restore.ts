@@ -41,8 +41,8 @@ export class Restorer {
       } catch (err) {
         if (isErrno(err, "ENOENT")) {
           // a create that died half way: nothing refers to it
-          await this.core.images.removeRootfs(id).catch(() => undefined);
-          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          await this.core.bestEffort(`remove the rootfs of half-created container ${id}`, this.core.images.removeRootfs(id));
+          await this.core.bestEffort(`remove the directory of half-created container ${id}`, rm(dir, { recursive: true, force: true }));
           continue;
         }
         throw err;
@@ -54,13 +54,15 @@ export class Restorer {
         if (e.Type === "volume" && e.Name && this.core.volumes.has(e.Name)) this.core.volumes.reference(e.Name, id);
       }
       if (rec.State.Status === "removing") {
-        toHandle.push(this.core.m.control.remove(id, { force: true }).catch(() => undefined));
+        // a removal the daemon did not finish: the container is dead, and its removal goes on
+        this.core.setStatus(c, "dead");
+        toHandle.push(this.core.bestEffort(`finish the removal of container ${id}`, this.core.m.control.remove(id, { force: true })));
         continue;
       }
       if (!rec.State.Running) {
         this.core.unmountRootfs(c);
         // a --rm container that exited while the daemon was going down: finish its removal
-        if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.m.control.remove(id, { force: true }).catch(() => undefined));
+        if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.bestEffort(`remove --rm container ${id}`, this.core.m.control.remove(id, { force: true })));
         continue;
       }
       toHandle.push(this.adopt(c));
@@ -85,14 +87,14 @@ export class Restorer {
     if (c.rec.State.Status === "restarting") {
       // the daemon died during a restart back-off: start it now
       this.core.setStatus(c, "exited");
-      await this.core.exclusive(c, () => this.core.m.run.startInternal(c)).catch(() => undefined);
+      await this.core.bestEffort(`restart container ${c.rec.ID} after its back-off`, this.core.exclusive(c, () => this.core.m.run.startInternal(c)));
       return;
     }
     if (status === "running" || status === "paused") {
       this.core.setStatus(c, status === "paused" ? "paused" : "running");
       // the container still holds its volumes mounted: count it again (its devices stay mounted)
       for (const e of c.rec.MountPoints) {
-        if (e.Type === "volume" && e.Name && this.core.volumes.has(e.Name)) await this.core.volumes.acquire(e.Name, id, { destination: e.Destination, rw: e.RW, propagation: e.Propagation }, true).catch(() => undefined);
+        if (e.Type === "volume" && e.Name && this.core.volumes.has(e.Name)) await this.core.bestEffort(`count volume ${e.Name} for adopted container ${id}`, this.core.volumes.acquire(e.Name, id, { destination: e.Destination, rw: e.RW, propagation: e.Propagation }, true));
       }
       await this.core.m.run.watchExit(c);
       this.core.m.health.scheduleHealth(c, true);

@@ -151,14 +151,7 @@ export class Runner {
       this.core.m.health.scheduleHealth(c, true);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      c.watcher?.close();
-      c.watcher = undefined;
-      if (c.pollTimer) clearInterval(c.pollTimer);
-      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
-      await this.core.network?.tearDown(id).catch(() => undefined);
-      this.core.unmountRootfs(c);
-      this.clearStaging(c);
-      await this.releaseVolumes(c);
+      await this.teardown(c);
       this.core.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
       c.rec.State.ExitCode = exitCodeOfStartError(message);
@@ -207,14 +200,14 @@ export class Runner {
     try {
       clearStaging(c.dir);
     } catch (err) {
-      process.stderr.write(`cove: warning: container ${c.rec.ID}: ${(err as Error).message}\n`);
+      this.core.log(`cove: warning: container ${c.rec.ID}: ${(err as Error).message}`);
     }
   }
 
   /** The container stopped: its volumes' devices are unmounted when no other container holds them. */
   async releaseVolumes(c: Live): Promise<void> {
     for (const e of c.rec.MountPoints) {
-      if (e.Type === "volume" && e.Name) await this.core.volumes.release(e.Name, c.rec.ID).catch(() => undefined);
+      if (e.Type === "volume" && e.Name) await this.core.bestEffort(`release volume ${e.Name} of container ${c.rec.ID}`, this.core.volumes.release(e.Name, c.rec.ID));
     }
   }
 
@@ -259,13 +252,7 @@ export class Runner {
       const id = c.rec.ID;
       const exit = knownExit ?? (await this.core.runtimeOf(c).wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
       if (this.core.closed) return;
-      if (c.healthTimer) clearTimeout(c.healthTimer);
-      c.healthTimer = undefined;
-      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
-      await this.core.network?.tearDown(id).catch(() => undefined);
-      this.core.unmountRootfs(c);
-      this.clearStaging(c);
-      await this.releaseVolumes(c);
+      await this.teardown(c);
       const code = exit.code < 0 ? 255 : exit.code;
       this.core.setStatus(c, "exited");
       Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
@@ -274,39 +261,71 @@ export class Runner {
       for (const e of this.core.execs.values()) if (e.containerId === id && e.running) e.running = false;
       if (exit.oomKilled) this.core.event(c, "oom");
       this.core.event(c, "die", { exitCode: String(code), execDuration: String(Math.round((Date.now() - (c.runStartedAt ?? Date.now())) / 1000)) });
-      const restart = this.shouldRestart(c, code);
-      if (restart) {
-        this.core.setStatus(c, "restarting");
-      }
-      await this.core.save(c, "state");
-      c.resolveExited?.();
-      for (const l of [...c.exitListeners]) l(code);
-      if (restart) {
-        c.restartTimer = setTimeout(() => {
-          c.restartTimer = undefined;
-          void this.core.exclusive(c, async () => {
-            if (this.core.closed || c.rec.State.Status !== "restarting") return;
-            c.rec.RestartCount++;
-            this.core.setStatus(c, "exited");
-            await this.startInternal(c).catch(async () => {
-              // a failed restart counts as an exit with the start error's code
-              if (this.shouldRestart(c, c.rec.State.ExitCode)) {
-                c.rec.State.Running = true;
-                c.rec.State.Status = "running";
-                await this.handleExit(c, { code: c.rec.State.ExitCode, signal: 0 });
-              } else {
-                // the restarts are over: waiters get the stop, as moby's SetStopped after a failed restart
-                for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode);
-              }
-            });
-          });
-        }, c.restartDelay);
-      } else if (c.hc.AutoRemove) {
-        await this.core.m.control.remove(id, { force: true, volumes: true }).catch(() => undefined);
-      }
+      await this.afterExit(c, code, this.shouldRestart(c, code));
     } finally {
       c.handlingExit = false;
     }
+  }
+
+  /**
+   * What follows an exit (the container is exited): the record saved, waiters told, and then
+   * either a restart after the back-off or, for --rm, the removal.
+   */
+  private async afterExit(c: Live, code: number, restart: boolean): Promise<void> {
+    if (restart) this.core.setStatus(c, "restarting");
+    await this.core.save(c, "state");
+    c.resolveExited?.();
+    for (const l of [...c.exitListeners]) l(code);
+    if (restart) {
+      c.restartTimer = setTimeout(() => {
+        c.restartTimer = undefined;
+        void this.core.exclusive(c, () => this.restartNow(c));
+      }, c.restartDelay);
+    } else if (c.hc.AutoRemove) {
+      await this.core.bestEffort(`remove --rm container ${c.rec.ID} after its exit`, this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }));
+    }
+  }
+
+  /** The restart manager's restart, once the back-off has passed. */
+  private async restartNow(c: Live): Promise<void> {
+    if (this.core.closed || c.rec.State.Status !== "restarting") return;
+    c.rec.RestartCount++;
+    this.core.setStatus(c, "exited");
+    try {
+      await this.startInternal(c);
+    } catch {
+      // a failed restart counts as an exit with the start error's code (the start recorded it)
+      const code = c.rec.State.ExitCode;
+      if (this.shouldRestart(c, code)) {
+        c.rec.State.FinishedAt = nowIso();
+        this.core.event(c, "die", { exitCode: String(code), execDuration: "0" });
+        await this.afterExit(c, code, true);
+      } else {
+        // the restarts are over: waiters get the stop, as moby's SetStopped after a failed restart
+        for (const l of [...c.exitListeners]) l(code);
+      }
+    }
+  }
+
+  /**
+   * Everything a run holds, released: the one path for an exit, a failed start and a removal
+   * (which also makes the network forget the container). Each step is attempted whatever the
+   * others did; failures are logged.
+   */
+  async teardown(c: Live, opts: { forgetNetwork?: boolean } = {}): Promise<void> {
+    const id = c.rec.ID;
+    c.watcher?.close();
+    c.watcher = undefined;
+    if (c.pollTimer) clearInterval(c.pollTimer);
+    c.pollTimer = undefined;
+    if (c.healthTimer) clearTimeout(c.healthTimer);
+    c.healthTimer = undefined;
+    await this.core.bestEffort(`delete the runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
+    if (opts.forgetNetwork) await this.core.network?.forget(id);
+    else await this.core.bestEffort(`tear down the network of container ${id}`, this.core.network?.tearDown(id));
+    this.core.unmountRootfs(c);
+    this.clearStaging(c);
+    await this.releaseVolumes(c);
   }
 
   /** moby's restartmanager: the policy, and the back-off (100 ms doubling, reset after 10 s up). */
