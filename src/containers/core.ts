@@ -327,23 +327,37 @@ export function emptyEndpoint(): EndpointSettings {
   };
 }
 
+/** A start that failed because the command is missing or cannot be run (the runtime says so in its code). */
+function isExecFailure(err: CoveError): boolean {
+  return err.code === "exec.not-found" || err.code === "exec.permission-denied";
+}
+
 /**
  * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
  * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run).
+ * The kind comes from what the runtime knew (its error code and errno), as moby's
+ * translateContainerdStartErr decides: the caller's fault (400) for a command that is missing or
+ * cannot run, or a mount of a directory onto a file; the engine's (500) otherwise, never "not found".
  */
 export function ociStartError(err: unknown, runtime: string): unknown {
   if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
   let detail = err.message;
   if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
-  else if (err.code === "exec.not-found" || err.code === "exec.permission-denied") detail = `unable to start container process: ${detail}`;
-  // moby's translateContainerdStartErr: a command that is missing or cannot run is the caller's (400)
-  const kind = /executable file not found|no such file or directory|permission denied/.test(detail) ? "invalid" : err.kind;
-  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+  else if (isExecFailure(err)) detail = `unable to start container process: ${detail}`;
+  let kind = err.kind === "not-found" ? "system" : err.kind;
+  if (isExecFailure(err)) kind = "invalid";
+  else if (err.errno === "ENOTDIR") {
+    kind = "invalid";
+    detail += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type";
+  }
+  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.errno ? { errno: err.errno } : {}), ...(err.hint ? { hint: err.hint } : {}) });
 }
 
-export function exitCodeOfStartError(message: string): number {
-  if (/not found|ENOENT|no such file/i.test(message)) return 127;
-  if (/permission denied|EACCES|EPERM/i.test(message)) return 126;
+/** The exit code Docker records for a start that failed: 127 not found, 126 cannot be run, 128 otherwise. */
+export function exitCodeOfStartError(err: unknown): number {
+  if (!(err instanceof CoveError)) return 128;
+  if (err.code === "exec.not-found" || err.errno === "ENOTDIR") return 127;
+  if (err.code === "exec.permission-denied" || err.errno === "EACCES") return 126;
   return 128;
 }
 

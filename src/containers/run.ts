@@ -154,7 +154,7 @@ export class Runner {
       await this.teardown(c);
       this.core.setStatus(c, c.rec.HasBeenStartedBefore ? "exited" : "created");
       c.rec.State.Error = message;
-      c.rec.State.ExitCode = exitCodeOfStartError(message);
+      c.rec.State.ExitCode = exitCodeOfStartError(err);
       c.rec.State.Pid = 0;
       c.resolveExited?.();
       await this.core.save(c).catch(() => undefined);

@@ -75,7 +75,11 @@ interface RunOptions {
 export function runcError(command: string, text: string, id?: string): CoveError {
   const msg = text.trim() || `runc ${command} failed`;
   const message = `runc ${command}${id ? ` ${id}` : ""}: ${msg}`;
-  const details = { code: `runc.${command}` };
+  const details: { code: string; errno?: string } = { code: `runc.${command}` };
+  // what runc's words say of the command it could not run, as cove's own runtime reports it
+  if (/exec: .*(executable file not found|no such file or directory)/i.test(msg)) return invalid(message, { code: "exec.not-found", errno: "ENOENT" });
+  if (/exec: .*permission denied/i.test(msg)) return invalid(message, { code: "exec.permission-denied", errno: "EACCES" });
+  if (/not a directory/i.test(msg)) details.errno = "ENOTDIR";
   if (/does not exist|not found|no such container/i.test(msg) && !/executable file not found|no such file or directory/i.test(msg)) return notFound(message, details);
   if (/already exists|with id exists|already running|is not stopped|not stopped|cannot start|is not running|not running|has stopped|is paused|not paused|container is stopped|in use/i.test(msg)) {
     return conflict(message, details);

@@ -92,7 +92,8 @@ export function shimFailure(ops: readonly PlanOp[], index: number, errno: number
   if (name === "EPERM" && o && opName(o.code) === "RLIMIT") hint = "raising a hard limit needs CAP_SYS_RESOURCE, which this host does not grant: lower the limit";
   if (name === "EACCES" && o && opName(o.code) === "OOM_SCORE_ADJ") hint = "lowering oom_score_adj needs CAP_SYS_RESOURCE: use a value at or above the caller's";
   const text = detail && detail !== what ? `${what}: ${detail}: ${name}` : `${what}: ${name}`;
-  return new CoveError(errno === 2 ? "not-found" : "system", `container init failed at step ${index} (${o ? opName(o.code).toLowerCase() : "setup"}): ${text}`, {
+  // a set-up step that fails is the runtime's failure, whatever its errno (a missing mount source is no missing container)
+  return new CoveError("system", `container init failed at step ${index} (${o ? opName(o.code).toLowerCase() : "setup"}): ${text}`, {
     code: "runtime.init-failed",
     errno: name,
     ...(hint ? { hint } : {}),
