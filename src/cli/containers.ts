@@ -16,13 +16,14 @@ import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream"
 import { CoveError, invalid } from "../common/errors.js";
 import { EngineClient, EngineError } from "../client/engine.js";
 import { copyStream, jsonLines, type ProgressMessage } from "../client/stream.js";
-import type { ContainerInspect, ContainerSummary, HijackedStream, PortBinding, StatsResponse } from "../client/index.js";
+import type { HijackedStream } from "../client/index.js";
+import { bytesSize, DetachScanner, humanSize, humanSizeWithPrecision, parseGoDuration, parseNanoCpus, ramInBytes, type ContainerInspect, type ContainerSummary, type PortBinding, type StatsResponse } from "../docker/index.js";
 import { familiarString, parseNormalizedNamed, tagNameOnly } from "../images/reference.js";
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, tabwrite, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { DEFAULT_DETACH_KEYS, EscapeProxy, makeRaw, monitorTtySize, parseDetachKeys, proxySignals, terminalSize } from "./terminal.js";
+import { detachKeys, makeRaw, monitorTtySize, proxySignals, terminalSize } from "./terminal.js";
 import { networkingConfig } from "./network-opts.js";
-import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, truncateID } from "./units.js";
+import { createdSince, ellipsis, goTimeString, truncateID } from "./units.js";
 import { readLine } from "./input.js";
 
 // ---- context and I/O ---------------------------------------------------------------------------
@@ -131,62 +132,7 @@ async function forEach(run: Run, args: string[], fn: (arg: string) => Promise<vo
   return status;
 }
 
-// ---- value parsers (go-units, Go's time, docker's opts) ----------------------------------------
-
-/** go-units RAMInBytes: "64m" → 67108864 (binary multiples). */
-export function ramInBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(s);
-  if (!m) throw new Error(`invalid size: '${s}'`);
-  const n = Number(m[1]);
-  if (!Number.isFinite(n)) throw new Error(`invalid size: '${s}'`);
-  const unit = (m[2] ?? "").toLowerCase();
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[unit] ?? 1;
-  return Math.trunc(n * mult);
-}
-
-/** go-units FromHumanSize: decimal multiples ("1k" → 1000). */
-export function fromHumanSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[bB]?$/.exec(s);
-  if (!m) throw new Error(`invalid size: '${s}'`);
-  const unit = (m[2] ?? "").toLowerCase();
-  const mult = { "": 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 }[unit] ?? 1;
-  return Math.trunc(Number(m[1]) * mult);
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration, in nanoseconds. */
-export function parseGoDuration(s: string): number {
-  const bad = () => new Error(`time: invalid duration "${s}"`);
-  let rest = s;
-  let sign = 1;
-  if (rest.startsWith("-") || rest.startsWith("+")) {
-    if (rest[0] === "-") sign = -1;
-    rest = rest.slice(1);
-  }
-  if (rest === "0") return 0;
-  if (rest === "") throw bad();
-  let total = 0;
-  while (rest.length > 0) {
-    const m = /^(\d*(?:\.\d*)?)(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
-    if (!m || m[1] === "" || m[1] === ".") {
-      if (/^\d/.test(rest) && !/[a-zµμ]/.test(rest)) throw new Error(`time: missing unit in duration "${s}"`);
-      throw bad();
-    }
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return Math.round(sign * total);
-}
-
-/** "1.5" → 1500000000 exactly (docker's NanoCPUs.Set uses big.Rat). */
-export function parseNanoCpus(s: string): number {
-  const m = /^(\d*)(?:\.(\d*))?$/.exec(s.trim());
-  if (!m || (m[1] === "" && (m[2] ?? "") === "")) throw new Error(`failed to parse ${s} as a rational number`);
-  const frac = (m[2] ?? "").padEnd(9, "0");
-  if (frac.length > 9 && /[1-9]/.test(frac.slice(9))) throw new Error(`value is too precise`);
-  return Number(m[1] || "0") * 1e9 + Number(frac.slice(0, 9));
-}
+// ---- value parsers (docker's opts) ----------------------------------------------------------------
 
 /** Docker's ENV file format: KEY=VALUE lines, # comments, bare KEY taken from the environment. */
 export async function parseEnvFile(file: string, env: NodeJS.ProcessEnv): Promise<string[]> {
@@ -960,16 +906,16 @@ function startSession(run: Run, conn: HijackedStream, opts: AttachOptions): Sess
   if (opts.stdin) {
     const stdin = run.io.stdin;
     if (opts.tty) restore = makeRaw(stdin);
-    const proxy = opts.tty ? new EscapeProxy(parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS)) : undefined;
+    const scanner = opts.tty ? new DetachScanner(detachKeys(opts.detachKeys)) : undefined;
     const onData = (chunk: Buffer | string) => {
       const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-      if (!proxy) {
+      if (!scanner) {
         sock.write(buf);
         return;
       }
-      const { forward, escaped } = proxy.feed(buf);
-      if (forward.length) sock.write(forward);
-      if (escaped && !detached) {
+      const { data, detach } = scanner.push(buf);
+      if (data.length) sock.write(data);
+      if (detach && !detached) {
         detached = true;
         restore();
         onDetach?.();
@@ -1067,7 +1013,7 @@ const runCommand: ContainerCommand = async (argv, ctx) => {
       run.err("the input device is not a TTY\n");
       return 1;
     }
-    if (f["detach-keys"] !== undefined) parseDetachKeys(f["detach-keys"]);
+    if (f["detach-keys"] !== undefined) detachKeys(f["detach-keys"]);
     const [image, ...cmd] = parsed.args as [string, ...string[]];
     req = await buildCreateRequest(f, parsed.set, image, cmd, { detach: f.detach, env: run.env, consoleSize: terminalSize(run.io.stdout) });
   } catch (err) {
@@ -1657,7 +1603,7 @@ const execCommand: ContainerCommand = async (argv, ctx) => {
 
 /** Marks the map-typed fields of a container inspect, so Go printing sorts their keys. */
 function markContainerMaps(c: ContainerInspect): ContainerInspect {
-  const maps: [Record<string, unknown> | undefined, string][] = [
+  const maps: [object | undefined, string][] = [
     [c.Config, "Labels"],
     [c.Config, "ExposedPorts"],
     [c.Config, "Volumes"],
@@ -1667,12 +1613,12 @@ function markContainerMaps(c: ContainerInspect): ContainerInspect {
     [c.HostConfig, "Sysctls"],
     [c.HostConfig, "Tmpfs"],
     [c.HostConfig, "StorageOpt"],
-    [(c.HostConfig?.LogConfig ?? undefined) as Record<string, unknown> | undefined, "Config"],
-    [(c.GraphDriver ?? undefined) as Record<string, unknown> | undefined, "Data"],
+    [c.HostConfig?.LogConfig, "Config"],
+    [c.GraphDriver, "Data"],
   ];
   for (const [obj, k] of maps) {
-    const v = obj?.[k];
-    if (v && typeof v === "object" && !Array.isArray(v)) goMap(v as object);
+    const v = (obj as Record<string, unknown> | undefined)?.[k];
+    if (v && typeof v === "object" && !Array.isArray(v)) goMap(v);
   }
   return c;
 }
@@ -1882,21 +1828,12 @@ export function statsRow(s: StatsResponse, container: string, trunc: boolean): S
     if (e.op.toLowerCase() === "write") write += e.value;
   }
   const id = s.id ?? container;
-  const binary = (n: number) => {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) {
-      n /= 1024;
-      i++;
-    }
-    return `${Math.round(n * 100) / 100 === Math.trunc(n) ? Math.trunc(n) : (Math.round(n * 100) / 100).toString()}${units[i]}`;
-  };
   return {
     Container: container,
     ID: trunc ? truncateID(id) : id,
     Name: (s.name ?? "").replace(/^\//, "") || "--",
     CPUPerc: `${cpu.toFixed(2)}%`,
-    MemUsage: `${binary(mem)} / ${binary(limit)}`,
+    MemUsage: `${bytesSize(mem)} / ${bytesSize(limit)}`,
     MemPerc: `${(limit ? (mem / limit) * 100 : 0).toFixed(2)}%`,
     NetIO: `${humanSizeWithPrecision(rx, 3)} / ${humanSizeWithPrecision(tx, 3)}`,
     BlockIO: `${humanSizeWithPrecision(read, 3)} / ${humanSizeWithPrecision(write, 3)}`,
@@ -2293,7 +2230,7 @@ const infoCommand = (name: string) =>
       }
     }
     l.push(` Kernel Version: ${info.KernelVersion}`, ` Operating System: ${info.OperatingSystem}`, ` OSType: ${info.OSType}`, ` Architecture: ${info.Architecture}`);
-    l.push(` CPUs: ${info.NCPU}`, ` Total Memory: ${binarySize(info.MemTotal)}`, ` Name: ${info.Name}`);
+    l.push(` CPUs: ${info.NCPU}`, ` Total Memory: ${bytesSize(info.MemTotal)}`, ` Name: ${info.Name}`);
     if (info.ID) l.push(` ID: ${info.ID}`);
     l.push(` Docker Root Dir: ${info.DockerRootDir}`, ` Debug Mode: ${info.Debug ? "true" : "false"}`, ` Experimental: ${info.ExperimentalBuild ? "true" : "false"}`);
     l.push(` Live Restore Enabled: ${info.LiveRestoreEnabled ? "true" : "false"}`, "");
@@ -2301,17 +2238,6 @@ const infoCommand = (name: string) =>
     for (const w of info.Warnings ?? []) run.err(w + "\n");
     return 0;
   });
-
-/** go-units BytesSize: "23.43GiB". */
-function binarySize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${Math.round(n * 100) / 100}${units[i]}`;
-}
 
 const CLIENT_VERSION = "0.1.0";
 

@@ -13,12 +13,11 @@ import { pipeline } from "node:stream/promises";
 import { CoveError, invalid, unsupported } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
-import type { ContainerSummary, ImageHistoryItem, ImageInspectAPI, ImageSummaryAPI } from "../client/types.js";
+import { humanSize, humanSizeWithPrecision, type ContainerSummary, type ImageHistoryItem, type ImageInspect, type ImageSummary, type Volume } from "../docker/index.js";
 import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
-import type { Volume } from "../volumes/types.js";
 import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, truncateID } from "./units.js";
+import { createdSince, ellipsis, goTimeString, rfc3339, truncateID } from "./units.js";
 
 // ---- context and I/O ---------------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ export class ImageRow extends RowContext {
   }
 
   constructor(
-    private readonly img: ImageSummaryAPI,
+    private readonly img: ImageSummary,
     private readonly repo: string,
     private readonly tag: string,
     private readonly digest: string,
@@ -196,7 +195,7 @@ const IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}
 const IMAGE_TABLE_DIGEST = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 /** docker/cli's imageFormat: one row per repository:tag (and per digest with --digests). */
-export function imageRows(images: ImageSummaryAPI[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
+export function imageRows(images: ImageSummary[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const img of images) {
     const repoTags = new Map<string, string[]>();
@@ -333,7 +332,7 @@ const imagesList = (name: string) =>
   });
 
 /** Marks the map-typed fields of an inspect result, so Go printing and JSON sort their keys. */
-function markInspectMaps(img: ImageInspectAPI): ImageInspectAPI {
+function markInspectMaps(img: ImageInspect): ImageInspect {
   const c = (img.Config ?? {}) as Record<string, unknown>;
   for (const k of ["Labels", "ExposedPorts", "Volumes"]) {
     const v = c[k];
@@ -382,7 +381,7 @@ const imageInspect = (name: string) =>
         }
       }
       const client = await run.client();
-      const found: ImageInspectAPI[] = [];
+      const found: ImageInspect[] = [];
       const errors: string[] = [];
       for (const ref of args) {
         try {
@@ -690,7 +689,7 @@ const DF_HEADERS = { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: 
 const DF_VERBOSE_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
 
 /** The image row of `docker system df`, from the daemon's /system/df answer. */
-export function imageUsageRow(df: { LayersSize: number; Images: ImageSummaryAPI[] }): DiskUsageRow {
+export function imageUsageRow(df: { LayersSize: number; Images: ImageSummary[] }): DiskUsageRow {
   let used = 0;
   let active = 0;
   for (const i of df.Images) {

@@ -3,7 +3,7 @@
 
 import type { EngineClient } from "../client/engine.js";
 import { invalid } from "../common/errors.js";
-import type { NetworkResource } from "../network/types.js";
+import { endpointSettings, type EndpointSettings, type NetworkResource } from "../docker/index.js";
 import { errorLine } from "./containers.js";
 import { parseFilters } from "./flags.js";
 import { formatRows, formatValue, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
@@ -185,30 +185,20 @@ export async function networkMain(argv: string[], client: EngineClient): Promise
       case "connect": {
         const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link", "--link-local-ip", "--driver-opt", "--gw-priority"]));
         if (args.length !== 2) throw new Error('"network connect" requires exactly 2 arguments');
-        const ipam: Record<string, unknown> = {};
+        const ipam: NonNullable<EndpointSettings["IPAMConfig"]> = {};
         if (flags.get("--ip")) ipam.IPv4Address = flags.get("--ip")!.at(-1);
         if (flags.get("--ip6")) ipam.IPv6Address = flags.get("--ip6")!.at(-1);
         if (flags.get("--link-local-ip")) ipam.LinkLocalIPs = flags.get("--link-local-ip");
         const gw = flags.get("--gw-priority")?.at(-1) ?? "0";
         if (!/^-?\d+$/.test(gw)) throw new Error(`invalid argument "${gw}" for "--gw-priority" flag: strconv.ParseInt: parsing "${gw}": invalid syntax`);
         // the docker CLI's EndpointSettings for connect: empty IPAMConfig, Aliases and DriverOpts are sent as {} and []
-        const EndpointConfig = {
+        const EndpointConfig = endpointSettings({
           IPAMConfig: ipam,
           Links: flags.get("--link") ?? null,
           Aliases: flags.get("--alias") ?? [],
-          MacAddress: "",
           DriverOpts: kv(flags.get("--driver-opt")),
           GwPriority: Number(gw),
-          NetworkID: "",
-          EndpointID: "",
-          Gateway: "",
-          IPAddress: "",
-          IPPrefixLen: 0,
-          IPv6Gateway: "",
-          GlobalIPv6Address: "",
-          GlobalIPv6PrefixLen: 0,
-          DNSNames: null,
-        };
+        });
         await client.json("POST", `/networks/${encodeURIComponent(args[0]!)}/connect`, { body: { Container: args[1], EndpointConfig } });
         return 0;
       }

@@ -8,7 +8,7 @@ import { CoveError } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
 import { naturalLess, readLine } from "./input.js";
-import { humanSize } from "./units.js";
+import { humanSize } from "../docker/index.js";
 
 export interface PruneIO {
   stdout: Writable;

@@ -4,11 +4,11 @@
 import type { Readable, Writable } from "node:stream";
 import { EngineError } from "../client/engine.js";
 import type { EngineClient } from "../client/index.js";
-import type { Volume } from "../volumes/types.js";
+import type { Volume } from "../docker/index.js";
 import { errorLine, type ContainerContext } from "./containers.js";
 import { formatRows, GO_TYPE, goMap, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { humanSize } from "./units.js";
+import { humanSize } from "../docker/index.js";
 import { CoveError, invalid } from "../common/errors.js";
 import { naturalLess, readLine } from "./input.js";
 
