@@ -3,27 +3,12 @@
 // volumes with --volumes, images, build cache), each printing its "Deleted ..." section, then the
 // total. A step's failure stops the prune there with the daemon's message, as docker's does.
 
-import type { Readable, Writable } from "node:stream";
 import { CoveError } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
-import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { naturalLess, readLine } from "./input.js";
+import { command, type Command } from "./command.js";
+import { parseFilters, type FlagSpecs } from "./flags.js";
+import { confirm, naturalLess } from "./input.js";
 import { humanSize } from "../docker/index.js";
-
-export interface PruneIO {
-  stdout: Writable;
-  stderr: Writable;
-  stdin: Readable;
-}
-
-export interface PruneContext {
-  /** The daemon's client, or a function that connects (so --help and flag errors start no daemon). */
-  client: EngineClient | (() => Promise<EngineClient>);
-  /** Streams; the process's own when not given. */
-  io?: Partial<PruneIO>;
-}
-
-export type PruneCommand = (argv: string[], ctx: PruneContext) => Promise<number>;
 
 type Filters = Record<string, string[]>;
 
@@ -69,58 +54,6 @@ async function pruneBuildCache(client: EngineClient, filters: Filters, all: bool
   return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted build cache objects:\n" + ids.map((id) => id + "\n").join("") : "" };
 }
 
-// ---- running a command --------------------------------------------------------------------------
-
-interface Run {
-  io: PruneIO;
-  client(): Promise<EngineClient>;
-  out(s: string): void;
-  err(s: string): void;
-}
-
-function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): PruneCommand {
-  return async (argv, ctx) => {
-    const io: PruneIO = { stdout: ctx.io?.stdout ?? process.stdout, stderr: ctx.io?.stderr ?? process.stderr, stdin: ctx.io?.stdin ?? process.stdin };
-    let connected: Promise<EngineClient> | undefined;
-    const run: Run = {
-      io,
-      client: () => (connected ??= typeof ctx.client === "function" ? ctx.client() : Promise.resolve(ctx.client)),
-      out: (s) => void io.stdout.write(s),
-      err: (s) => void io.stderr.write(s),
-    };
-    try {
-      const parsed = parseFlags(argv, spec);
-      if (parsed.help) {
-        run.out(helpText(spec));
-        return 0;
-      }
-      return await body(parsed, run);
-    } catch (err) {
-      if (err instanceof UsageError) {
-        run.err(err.describe() + "\n");
-        return err.status;
-      }
-      run.err(errorLine(err) + "\n");
-      return 1;
-    }
-  };
-}
-
-/** An error as the docker CLI prints it: the daemon's as "Error response from daemon: ...". */
-function errorLine(err: unknown): string {
-  if (err instanceof CoveError) {
-    if (err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
-    return `Error response from daemon: ${err.message}`;
-  }
-  return `Error: ${(err as Error)?.message ?? String(err)}`;
-}
-
-/** The docker CLI's prompt: the message, " [y/N] ", and yes only for y or yes; it reads stdin even when it is not a terminal. */
-async function confirmed(run: Run, message: string): Promise<boolean> {
-  run.out(`${message} [y/N] `);
-  return /^y(es)?$/i.test((await readLine(run.io.stdin)).trim());
-}
-
 // ---- system prune -------------------------------------------------------------------------------
 
 const SYSTEM_PRUNE_FLAGS = {
@@ -152,7 +85,7 @@ const systemPrune = command(
     const filters = parseFilters(flags.filter, "system prune", "--filter");
     // volume prune has no until filter, so the CLI refuses before asking anything
     if (flags.volumes && filters.until) throw new CoveError("invalid", `ERROR: The "until" filter is not supported with "--volumes"`, { code: "cli.filter" });
-    if (!flags.force && !(await confirmed(run, systemPruneWarning({ all: flags.all, volumes: flags.volumes, filters })))) return 0;
+    if (!flags.force && !(await confirm(run.io, systemPruneWarning({ all: flags.all, volumes: flags.volumes, filters })))) return 0;
     const client = await run.client();
     const steps: (() => Promise<StepResult>)[] = [() => pruneContainers(client, filters), () => pruneNetworks(client, filters)];
     if (flags.volumes) steps.push(() => pruneVolumes(client, filters));
@@ -179,7 +112,7 @@ const networkPrune = command(
   { name: "network prune", usage: "cove network prune [OPTIONS]", summary: "Remove all unused networks", flags: NETWORK_PRUNE_FLAGS, args: { max: 0 } },
   async ({ flags }, run) => {
     const filters = parseFilters(flags.filter, "network prune", "--filter");
-    if (!flags.force && !(await confirmed(run, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return 0;
+    if (!flags.force && !(await confirm(run.io, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return 0;
     const r = await pruneNetworks(await run.client(), filters);
     // network prune prints no total: networks hold no disk space
     if (r.output) run.out(r.output + "\n");
@@ -188,7 +121,7 @@ const networkPrune = command(
 );
 
 /** The commands of this module, keyed by command path. */
-export const pruneCommands: Record<string, PruneCommand> = {
+export const pruneCommands: Record<string, Command> = {
   "system prune": systemPrune,
   "network prune": networkPrune,
 };
