@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ContainerRow, displayablePorts, eventLine, parseMount, parsePortSpecs, PS_HEADERS, splitCpArg, startErrorStatus } from "./containers.js";
+import { parseMount, parsePortSpecs } from "./container-opts.js";
+import { splitCpArg } from "./cp.js";
+import { ContainerRow, displayablePorts, PS_HEADERS } from "./ps.js";
+import { startErrorStatus } from "./run.js";
+import { eventLine } from "./system.js";
 import { endpointSettings } from "../docker/index.js";
 import { formatRows } from "./format/index.js";
 

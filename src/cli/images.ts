@@ -591,7 +591,7 @@ const systemDf = command(
       return 0;
     }
     const rows = imageRows(images, { digests: false, trunc: true, now: run.now });
-    const { ContainerRow } = await import("./containers.js");
+    const { ContainerRow } = await import("./ps.js");
     const containerRows = containers.map((c) => new ContainerRow(c, true, run.now));
     if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
       const all = goMap({ Images: rows, Containers: containerRows, Volumes: volumes.map((v) => new VolumeDfRow(v)), BuildCache: [] });
