@@ -15,6 +15,7 @@ import type { Readable, Writable } from "node:stream";
 import { CoveError } from "../common/errors.js";
 import { EngineError, type EngineClient } from "../client/engine.js";
 import { helpText, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
+import { inspectFormat, inspectTemplate, marshalJSON, type Template } from "./format/index.js";
 
 export interface CommandIO {
   stdout: Writable & { isTTY?: boolean; rows?: number; columns?: number };
@@ -149,5 +150,38 @@ export async function forEach(run: Run, args: readonly string[], fn: (arg: strin
     }
   }
   if (errors.length) run.err(errors.join("\n") + "\n");
+  return errors.length ? 1 : 0;
+}
+
+export interface InspectOptions<T> {
+  /** The --format value. */
+  format: string | undefined;
+  get(arg: string): Promise<T>;
+  /** The line a failed object prints; rethrows what stops the command instead. */
+  failed(err: unknown, arg: string): string;
+  /** One object through the template (docker's TemplateInspector unless given). */
+  render?(tmpl: Template, doc: T): string;
+  /** All objects without a template (an indented JSON array, "[]" for none, unless given). */
+  json?(docs: T[]): string;
+}
+
+/**
+ * docker's inspect loop: each object fetched in turn, then all printed, as JSON or through
+ * --format; the failures print after them and make the status 1.
+ */
+export async function inspectEach<T>(run: Run, args: readonly string[], opts: InspectOptions<T>): Promise<number> {
+  const tmpl = inspectFormat(opts.format);
+  const found: T[] = [];
+  const errors: string[] = [];
+  for (const a of args) {
+    try {
+      found.push(await opts.get(a));
+    } catch (err) {
+      errors.push(opts.failed(err, a));
+    }
+  }
+  if (tmpl) for (const doc of found) run.out((opts.render ?? inspectTemplate)(tmpl, doc) + "\n");
+  else run.out((opts.json ? opts.json(found) : found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
+  for (const e of errors) run.err(e + "\n");
   return errors.length ? 1 : 0;
 }

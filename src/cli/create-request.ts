@@ -7,6 +7,16 @@ import { effectiveCaps, parseDevice, parseEnvFile, parseLabelFile, parseMount, p
 import { UsageError, type FlagSpecs, type Parsed } from "./flags.js";
 import { networkingConfig } from "./network-opts.js";
 
+/** The CPU flags of run, create and update. */
+export const CPU_FLAGS = {
+  "cpu-period": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) period" },
+  "cpu-quota": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) quota" },
+  "cpu-shares": { type: "int", short: "c", valueName: "int", description: "CPU shares (relative weight)" },
+  cpus: { type: "string", valueName: "decimal", description: "Number of CPUs" },
+  "cpuset-cpus": { type: "string", valueName: "string", description: "CPUs in which to allow execution (0-3, 0,1)" },
+  "cpuset-mems": { type: "string", valueName: "string", description: "MEMs in which to allow execution (0-3, 0,1)" },
+} as const satisfies FlagSpecs;
+
 export const RUN_FLAGS = {
   "add-host": { type: "list", valueName: "list", description: "Add a custom host-to-IP mapping (host:ip)" },
   attach: { type: "list", short: "a", valueName: "list", description: "Attach to STDIN, STDOUT or STDERR" },
@@ -16,12 +26,7 @@ export const RUN_FLAGS = {
   "cgroup-parent": { type: "string", valueName: "string", description: "Optional parent cgroup for the container" },
   cgroupns: { type: "string", valueName: "string", description: "Cgroup namespace to use (host|private)" },
   cidfile: { type: "string", valueName: "string", description: "Write the container ID to the file" },
-  "cpu-period": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) period" },
-  "cpu-quota": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) quota" },
-  "cpu-shares": { type: "int", short: "c", valueName: "int", description: "CPU shares (relative weight)" },
-  cpus: { type: "string", valueName: "decimal", description: "Number of CPUs" },
-  "cpuset-cpus": { type: "string", valueName: "string", description: "CPUs in which to allow execution (0-3, 0,1)" },
-  "cpuset-mems": { type: "string", valueName: "string", description: "MEMs in which to allow execution (0-3, 0,1)" },
+  ...CPU_FLAGS,
   detach: { type: "bool", short: "d", description: "Run container in background and print container ID" },
   "detach-keys": { type: "string", valueName: "string", description: "Override the key sequence for detaching a container" },
   device: { type: "list", valueName: "list", description: "Add a host device to the container" },

@@ -14,10 +14,11 @@ import { CoveError, invalid, unsupported } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { humanSize, humanSizeWithPrecision, type ContainerSummary, type ImageHistoryItem, type ImageInspect, type ImageSummary, type Volume } from "../docker/index.js";
 import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
-import { command, errorLine, forEach, type Command, type Run } from "./command.js";
-import { formatRows, goMap, GO_TYPE, inspectTemplate, marshalJSON, parseTemplate, RowContext, type Template } from "./format/index.js";
+import { command, errorLine, forEach, inspectEach, type Command, type Run } from "./command.js";
+import { formatRows, goMap, GO_TYPE, RowContext } from "./format/index.js";
 import { parseFilters, type CommandSpec, type FlagSpecs } from "./flags.js";
 import { confirm } from "./input.js";
+import { printPruned, pruneImages } from "./prune.js";
 import { createdSince, ellipsis, goTimeString, rfc3339, truncateID } from "./units.js";
 
 // ---- rows as the docker CLI's formatter contexts ------------------------------------------------
@@ -258,32 +259,14 @@ const imageInspect = (name: string) =>
       if (flags.type !== undefined && flags.type !== "image") {
         throw unsupported(`"${flags.type}" is not a valid value for --type`, { code: "cli.unsupported", hint: "cove inspect only knows images so far" });
       }
-      let tmpl: Template | undefined;
-      if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
-        try {
-          tmpl = parseTemplate(flags.format);
-        } catch (err) {
-          throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-        }
-      }
-      const client = await run.client();
-      const found: ImageInspect[] = [];
-      const errors: string[] = [];
-      for (const ref of args) {
-        try {
-          found.push(markInspectMaps(await client.imageInspect(ref)));
-        } catch (err) {
+      return inspectEach(run, args, {
+        format: flags.format,
+        get: async (ref) => markInspectMaps(await (await run.client()).imageInspect(ref)),
+        failed: (err) => {
           if (!(err instanceof CoveError)) throw err;
-          errors.push(errorLine(err));
-        }
-      }
-      if (tmpl) {
-        for (const img of found) run.out(inspectTemplate(tmpl, img) + "\n");
-      } else {
-        run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
-      }
-      for (const e of errors) run.err(e + "\n");
-      return errors.length > 0 ? 1 : 0;
+          return errorLine(err);
+        },
+      });
     },
   );
 
@@ -360,15 +343,8 @@ const imagePrune = command(
         : "WARNING! This will remove all dangling images.";
       if (!(await confirm(run.io, `${warning}\nAre you sure you want to continue?`))) return 0;
     }
-    const client = await run.client();
     // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
-    const res = await client.imagePrune({ ...filters, dangling: [...(filters.dangling ?? []), String(!flags.all)] });
-    if (res.ImagesDeleted && res.ImagesDeleted.length > 0) {
-      let s = "Deleted Images:\n";
-      for (const d of res.ImagesDeleted) s += d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`;
-      run.out(s + "\n");
-    }
-    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
+    printPruned(run, await pruneImages(await run.client(), { ...filters, dangling: [...(filters.dangling ?? []), String(!flags.all)] }));
     return 0;
   },
 );

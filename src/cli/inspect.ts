@@ -1,11 +1,10 @@
 // `cove inspect` (container inspect), top, port and diff: a container's documents as the docker
 // CLI prints them (inspect's JSON and --format over it with Go's map key order).
 
-import { invalid } from "../common/errors.js";
 import { EngineError } from "../client/engine.js";
 import type { ContainerInspect, PortBinding } from "../docker/index.js";
-import { CliError, command, type Command } from "./command.js";
-import { goMap, inspectTemplate, marshalJSON, parseTemplate, tabwrite, type Template } from "./format/index.js";
+import { CliError, command, inspectEach, type Command } from "./command.js";
+import { goMap, tabwrite } from "./format/index.js";
 
 /** Marks the map-typed fields of a container inspect, so Go printing sorts their keys. */
 function markContainerMaps(c: ContainerInspect): ContainerInspect {
@@ -44,29 +43,14 @@ const inspectCommand = (name: string) =>
     },
     async ({ flags, args }, run) => {
       if (flags.type !== undefined && flags.type !== "container") throw new CliError(`"${flags.type}" is not a valid value for --type`);
-      let tmpl: Template | undefined;
-      if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
-        try {
-          tmpl = parseTemplate(flags.format);
-        } catch (err) {
-          throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-        }
-      }
-      const client = await run.client();
-      const found: ContainerInspect[] = [];
-      const errors: string[] = [];
-      for (const a of args) {
-        try {
-          found.push(markContainerMaps(await client.containerInspect(a, { size: flags.size || undefined })));
-        } catch (err) {
+      return inspectEach(run, args, {
+        format: flags.format,
+        get: async (a) => markContainerMaps(await (await run.client()).containerInspect(a, { size: flags.size || undefined })),
+        failed: (err, a) => {
           if (!(err instanceof EngineError) || err.status !== 404) throw err;
-          errors.push(`Error: No such container: ${a}`);
-        }
-      }
-      if (tmpl) for (const c of found) run.out(inspectTemplate(tmpl, c) + "\n");
-      else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
-      for (const e of errors) run.err(e + "\n");
-      return errors.length ? 1 : 0;
+          return `Error: No such container: ${a}`;
+        },
+      });
     },
   );
 

@@ -3,12 +3,14 @@
 // after a failure and exit 1, as docker's do.
 
 import type { EngineClient } from "../client/engine.js";
-import { humanSize, parseNanoCpus, ramInBytes } from "../docker/index.js";
+import { parseNanoCpus, ramInBytes } from "../docker/index.js";
 import { startSession } from "./attach.js";
 import { CliError, command, errorLine, forEach, type Command } from "./command.js";
 import { parseRestart } from "./container-opts.js";
+import { CPU_FLAGS } from "./create-request.js";
 import { parseFilters, UsageError, type FlagSpecs } from "./flags.js";
 import { confirm } from "./input.js";
+import { printPruned, pruneContainers } from "./prune.js";
 import { monitorTtySize, proxySignals } from "./terminal.js";
 
 const startCommand = command(
@@ -154,12 +156,7 @@ const updateCommand = command(
     summary: "Update configuration of one or more containers",
     flags: {
       "blkio-weight": { type: "int", valueName: "uint16", description: "Block IO (relative weight), between 10 and 1000, or 0 to disable" },
-      "cpu-period": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) period" },
-      "cpu-quota": { type: "int", valueName: "int", description: "Limit CPU CFS (Completely Fair Scheduler) quota" },
-      "cpu-shares": { type: "int", short: "c", valueName: "int", description: "CPU shares (relative weight)" },
-      cpus: { type: "string", valueName: "decimal", description: "Number of CPUs" },
-      "cpuset-cpus": { type: "string", valueName: "string", description: "CPUs in which to allow execution (0-3, 0,1)" },
-      "cpuset-mems": { type: "string", valueName: "string", description: "MEMs in which to allow execution (0-3, 0,1)" },
+      ...CPU_FLAGS,
       memory: { type: "string", short: "m", valueName: "bytes", description: "Memory limit" },
       "memory-reservation": { type: "string", valueName: "bytes", description: "Memory soft limit" },
       "memory-swap": { type: "string", valueName: "bytes", description: "Swap limit equal to memory plus swap: -1 to enable unlimited swap" },
@@ -219,10 +216,7 @@ const pruneCommand = command(
       // the docker CLI says nothing more when the answer is no
       if (!(await confirm(run.io, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) return 0;
     }
-    const res = await (await run.client()).containerPrune(parseFilters(flags.filter, "container prune", "--filter"));
-    const deleted = res.ContainersDeleted ?? [];
-    if (deleted.length) run.out("Deleted Containers:\n" + deleted.map((d) => d + "\n").join("") + "\n");
-    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
+    printPruned(run, await pruneContainers(await run.client(), parseFilters(flags.filter, "container prune", "--filter")));
     return 0;
   },
 );

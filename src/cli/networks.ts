@@ -4,9 +4,9 @@
 
 import { invalid } from "../common/errors.js";
 import { endpointSettings, type EndpointSettings, type NetworkResource } from "../docker/index.js";
-import { command, errorLine, forEach, type Command } from "./command.js";
+import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
 import { parseFilters, type FlagSpecs } from "./flags.js";
-import { formatRows, formatValue, GO_TYPE, parseTemplate, RowContext, type Template } from "./format/index.js";
+import { formatRows, formatValue, GO_TYPE, RowContext, type Template } from "./format/index.js";
 import { naturalLess } from "./input.js";
 
 /** A row of `network ls` (docker's networkContext). */
@@ -140,30 +140,13 @@ const inspectCommand = command(
     args: { min: 1 },
   },
   async ({ flags, args }, run) => {
-    const format = flags.format;
-    let tmpl: Template | undefined;
-    if (format !== undefined && format !== "" && format !== "json") {
-      try {
-        tmpl = parseTemplate(format);
-      } catch (err) {
-        throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-      }
-    }
-    const client = await run.client();
-    const docs: unknown[] = [];
-    const errors: string[] = [];
-    for (const a of args) {
-      try {
-        docs.push(await client.json("GET", `/networks/${encodeURIComponent(a)}`));
-      } catch (err) {
-        errors.push(errorLine(err));
-      }
-    }
-    if (tmpl) for (const d of docs) run.out(`${networkTemplate(tmpl, d)}\n`);
-    else if (format === "json") run.out(`${JSON.stringify(docs)}\n`);
-    else run.out(`${docs.length ? JSON.stringify(docs, null, 4) : "[]"}\n`);
-    for (const e of errors) run.err(`${e}\n`);
-    return errors.length ? 1 : 0;
+    return inspectEach(run, args, {
+      format: flags.format,
+      get: async (a) => (await run.client()).json<unknown>("GET", `/networks/${encodeURIComponent(a)}`),
+      failed: (err) => errorLine(err),
+      render: networkTemplate,
+      json: (docs) => (flags.format === "json" ? JSON.stringify(docs) : docs.length ? JSON.stringify(docs, null, 4) : "[]"),
+    });
   },
 );
 

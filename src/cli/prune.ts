@@ -1,11 +1,12 @@
-// `cove system prune` and `cove network prune`, with the docker CLI's flags, prompts and output.
-// system prune runs the same steps the docker CLI runs, in its order (containers, networks,
-// volumes with --volumes, images, build cache), each printing its "Deleted ..." section, then the
-// total. A step's failure stops the prune there with the daemon's message, as docker's does.
+// `cove system prune` and `cove network prune`, with the docker CLI's flags, prompts and output,
+// and the prune steps container, volume and image prune share. system prune runs the same steps
+// the docker CLI runs, in its order (containers, networks, volumes with --volumes, images, build
+// cache), each printing its "Deleted ..." section, then the total. A step's failure stops the
+// prune there with the daemon's message, as docker's does.
 
 import { CoveError } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
-import { command, type Command } from "./command.js";
+import { command, type Command, type Run } from "./command.js";
 import { parseFilters, type FlagSpecs } from "./flags.js";
 import { confirm, naturalLess } from "./input.js";
 import { humanSize } from "../docker/index.js";
@@ -13,14 +14,14 @@ import { humanSize } from "../docker/index.js";
 type Filters = Record<string, string[]>;
 
 /** What one prune step reclaimed and the section it prints (empty when it deleted nothing). */
-interface StepResult {
+export interface StepResult {
   reclaimed: number;
   output: string;
 }
 
 // ---- the steps, shared by system prune and the per-kind commands --------------------------------
 
-async function pruneContainers(client: EngineClient, filters: Filters): Promise<StepResult> {
+export async function pruneContainers(client: EngineClient, filters: Filters): Promise<StepResult> {
   const r = await client.containerPrune(filters);
   const ids = r.ContainersDeleted ?? [];
   return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted Containers:\n" + ids.map((id) => id + "\n").join("") : "" };
@@ -33,16 +34,15 @@ async function pruneNetworks(client: EngineClient, filters: Filters): Promise<St
 }
 
 /** Unused anonymous volumes (what the docker CLI's system prune --volumes asks for). */
-async function pruneVolumes(client: EngineClient, filters: Filters): Promise<StepResult> {
+export async function pruneVolumes(client: EngineClient, filters: Filters): Promise<StepResult> {
   const r = await client.volumePrune(filters);
   const names = r.VolumesDeleted ?? [];
   return { reclaimed: r.SpaceReclaimed ?? 0, output: names.length ? "Deleted Volumes:\n" + names.map((n) => n + "\n").join("") : "" };
 }
 
-/** Dangling images, or every image no container uses with all. */
-async function pruneImages(client: EngineClient, filters: Filters, all: boolean): Promise<StepResult> {
-  // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
-  const r = await client.imagePrune({ ...filters, dangling: [String(!all)] });
+/** Dangling images, or every image no container uses with dangling=false (the caller's filters say which). */
+export async function pruneImages(client: EngineClient, filters: Filters): Promise<StepResult> {
+  const r = await client.imagePrune(filters);
   const items = r.ImagesDeleted ?? [];
   const lines = items.map((d) => (d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`));
   return { reclaimed: r.SpaceReclaimed ?? 0, output: items.length ? "Deleted Images:\n" + lines.join("") : "" };
@@ -52,6 +52,12 @@ async function pruneBuildCache(client: EngineClient, filters: Filters, all: bool
   const r = await client.json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>("POST", "/build/prune", { query: { filters, ...(all ? { all: true } : {}) } });
   const ids = r.CachesDeleted ?? [];
   return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted build cache objects:\n" + ids.map((id) => id + "\n").join("") : "" };
+}
+
+/** What container, volume and image prune print: the step's section, then the space reclaimed. */
+export function printPruned(run: Run, r: StepResult): void {
+  if (r.output) run.out(r.output + "\n");
+  run.out(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
 }
 
 // ---- system prune -------------------------------------------------------------------------------
@@ -89,7 +95,8 @@ const systemPrune = command(
     const client = await run.client();
     const steps: (() => Promise<StepResult>)[] = [() => pruneContainers(client, filters), () => pruneNetworks(client, filters)];
     if (flags.volumes) steps.push(() => pruneVolumes(client, filters));
-    steps.push(() => pruneImages(client, filters, flags.all), () => pruneBuildCache(client, filters, flags.all));
+    // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
+    steps.push(() => pruneImages(client, { ...filters, dangling: [String(!flags.all)] }), () => pruneBuildCache(client, filters, flags.all));
     let reclaimed = 0;
     for (const step of steps) {
       const r = await step();

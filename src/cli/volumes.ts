@@ -4,10 +4,11 @@
 import { invalid } from "../common/errors.js";
 import { EngineError } from "../client/engine.js";
 import { humanSize, type Volume } from "../docker/index.js";
-import { command, errorLine, forEach, type Command } from "./command.js";
-import { formatRows, GO_TYPE, goMap, marshalJSON, parseTemplate, RowContext, type Template } from "./format/index.js";
+import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
+import { formatRows, GO_TYPE, goMap, marshalJSON, RowContext, type Template } from "./format/index.js";
 import { parseFilters, UsageError } from "./flags.js";
 import { confirm, naturalLess } from "./input.js";
+import { printPruned, pruneVolumes } from "./prune.js";
 
 /** A row of `volume ls` (docker's volumeContext). Volume's fields are in Go's (alphabetical) order, so sorted keys print maps as Go does. */
 export class VolumeRow extends RowContext {
@@ -144,29 +145,16 @@ const inspectCommand = command(
     args: { min: 1 },
   },
   async ({ flags, args }, run) => {
-    let tmpl: Template | undefined;
-    if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
-      try {
-        tmpl = parseTemplate(flags.format);
-      } catch (err) {
-        throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-      }
-    }
-    const client = await run.client();
-    const found: Volume[] = [];
-    const errors: string[] = [];
-    for (const a of args) {
-      try {
-        found.push(await client.volumeInspect(a));
-      } catch (err) {
+    return inspectEach(run, args, {
+      format: flags.format,
+      get: async (a) => (await run.client()).volumeInspect(a),
+      failed: (err) => {
         if (!(err instanceof EngineError)) throw err;
-        errors.push(errorLine(err));
-      }
-    }
-    if (tmpl) for (const v of found) run.out(volumeTemplate(tmpl, v) + "\n");
-    else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })) + "\n");
-    for (const e of errors) run.err(e + "\n");
-    return errors.length ? 1 : 0;
+        return errorLine(err);
+      },
+      render: volumeTemplate,
+      json: (found) => (found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })),
+    });
   },
 );
 
@@ -211,10 +199,7 @@ const pruneCommand = command(
       // docker 28 says nothing more when the answer is no
       if (!(await confirm(run.io, `WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue?`))) return 0;
     }
-    const res = await (await run.client()).volumePrune(filters);
-    const deleted = res.VolumesDeleted ?? [];
-    if (deleted.length) run.out("Deleted Volumes:\n" + deleted.map((d) => d + "\n").join("") + "\n");
-    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
+    printPruned(run, await pruneVolumes(await run.client(), filters));
     return 0;
   },
 );

@@ -3,7 +3,7 @@
 // missing (TemplateInspector's fallback).
 
 import { CoveError, invalid } from "../../common/errors.js";
-import type { Template } from "./index.js";
+import { parseTemplate, type Template } from "./index.js";
 import { marshalJSON, MARSHAL_JSON } from "./values.js";
 
 /** Base of the formatter contexts: {{json .}} marshals every field, keys sorted, as docker's MarshalJSON. */
@@ -14,6 +14,16 @@ export abstract class RowContext {
     const obj: Record<string, unknown> = {};
     for (const f of this.fields()) obj[f] = (this as unknown as Record<string, unknown>)[f];
     return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
+  }
+}
+
+/** An inspect command's --format: undefined for none (or "json"), else the parsed template. */
+export function inspectFormat(format: string | undefined): Template | undefined {
+  if (format === undefined || format === "" || format === "json") return undefined;
+  try {
+    return parseTemplate(format);
+  } catch (err) {
+    throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
   }
 }
 

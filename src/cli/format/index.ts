@@ -12,7 +12,7 @@ import { goMap, type EvalOptions } from "./values.js";
 export { goMap, marshalJSON, formatValue, sprintf, MARSHAL_JSON, GO_TYPE, type EvalOptions } from "./values.js";
 export { tabwrite, displayWidth, DOCKER_TABLE } from "./tabwriter.js";
 export { FuncError, type TemplateFunc } from "./exec.js";
-export { RowContext, inspectTemplate } from "./context.js";
+export { RowContext, inspectFormat, inspectTemplate } from "./context.js";
 
 export interface TemplateOptions extends EvalOptions {
   /** The template's name, shown in error messages (docker's templates are unnamed: ""). */
