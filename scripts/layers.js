@@ -26,6 +26,7 @@ export const LAYERS = [
   { name: "the OCI runtime", folders: ["runtime"] },
   { name: "confined file access", folders: ["fsroot"] },
   { name: "the native parts", folders: ["native"] },
+  { name: "Docker compatibility: Engine API shapes, units, signals, detach keys", folders: ["docker"] },
   { name: "common errors and file helpers", folders: ["common"] },
 ];
 

@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ContainerRow, displayablePorts, eventLine, parseGoDuration, parseMount, parseNanoCpus, parsePortSpecs, PS_HEADERS, ramInBytes, splitCpArg, startErrorStatus } from "./containers.js";
+import { parseMount, parsePortSpecs } from "./container-opts.js";
+import { splitCpArg } from "./cp.js";
+import { ContainerRow, displayablePorts, PS_HEADERS } from "./ps.js";
+import { startErrorStatus } from "./run.js";
+import { eventLine } from "./system.js";
+import { endpointSettings } from "../docker/index.js";
 import { formatRows } from "./format/index.js";
 
 describe("value parsers", () => {
-  it("ramInBytes uses binary multiples", () => {
-    assert.equal(ramInBytes("64m"), 64 * 1024 * 1024);
-    assert.equal(ramInBytes("1.5g"), 1.5 * 1024 ** 3);
-    assert.equal(ramInBytes("10"), 10);
-    assert.equal(ramInBytes("2KiB"), 2048);
-    assert.throws(() => ramInBytes("ten"), /invalid size: 'ten'/);
-  });
-
-  it("parseGoDuration reads Go durations", () => {
-    assert.equal(parseGoDuration("1m30s"), 90e9);
-    assert.equal(parseGoDuration("500ms"), 5e8);
-    assert.equal(parseGoDuration("0"), 0);
-    assert.throws(() => parseGoDuration("5"), /missing unit/);
-    assert.throws(() => parseGoDuration("x"), /invalid duration "x"/);
-  });
-
-  it("parseNanoCpus is exact", () => {
-    assert.equal(parseNanoCpus("1.5"), 1_500_000_000);
-    assert.equal(parseNanoCpus("0.001"), 1_000_000);
-    assert.throws(() => parseNanoCpus("abc"));
-  });
-
   it("parsePortSpecs follows nat.ParsePortSpecs", () => {
     const p = parsePortSpecs(["127.0.0.1:80:8080/udp", "9000-9001:9000-9001", "53", "[::1]:1:2"]);
     assert.deepEqual(p.bindings["8080/udp"], [{ HostIp: "127.0.0.1", HostPort: "80" }]);
@@ -72,8 +55,9 @@ describe("ps formatting", () => {
       Labels: { a: "1", b: "2" },
       State: "running",
       Status: "Up 2 hours",
-      Mounts: [{ Name: "averyveryverylongvolumename", Source: "/x" }],
-      NetworkSettings: { Networks: { none: {} } },
+      Mounts: [{ Type: "volume", Name: "averyveryverylongvolumename", Source: "/x", Destination: "/data", Mode: "", RW: true, Propagation: "" }],
+      HostConfig: { NetworkMode: "none" },
+      NetworkSettings: { Networks: { none: endpointSettings() } },
     },
     true,
     now,

@@ -5,6 +5,7 @@
 // `run IMAGE CMD...`). Errors carry pflag's wording and the docker CLI's exit status 125.
 
 import { CoveError } from "../common/errors.js";
+import { parseBool, parseGoInt } from "../docker/index.js";
 
 export type FlagType = "bool" | "string" | "int" | "list";
 
@@ -78,13 +79,6 @@ export class UsageError extends CoveError {
   }
 }
 
-/** Go's strconv.ParseBool. */
-export function parseBool(v: string): boolean | undefined {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  return undefined;
-}
-
 function flagLabel(name: string, def: FlagDef): string {
   return def.short ? `-${def.short}, --${name}` : `--${name}`;
 }
@@ -105,21 +99,14 @@ export function parseFlags<S extends FlagSpecs>(argv: readonly string[], spec: C
   const assign = (name: string, def: FlagDef, raw: string) => {
     set.add(name);
     switch (def.type) {
-      case "bool": {
-        const b = parseBool(raw);
-        if (b === undefined) {
-          throw fail(`invalid argument "${raw}" for "${flagLabel(name, def)}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`);
+      case "bool":
+      case "int":
+        try {
+          values[name] = def.type === "bool" ? parseBool(raw) : parseGoInt(raw);
+        } catch (err) {
+          throw fail(`invalid argument "${raw}" for "${flagLabel(name, def)}" flag: ${(err as Error).message}`);
         }
-        values[name] = b;
         return;
-      }
-      case "int": {
-        if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-          throw fail(`invalid argument "${raw}" for "${flagLabel(name, def)}" flag: strconv.ParseInt: parsing "${raw}": invalid syntax`);
-        }
-        values[name] = Number(raw);
-        return;
-      }
       case "list":
         (values[name] as string[]).push(raw);
         return;

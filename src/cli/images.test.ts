@@ -15,7 +15,8 @@ import { systemRoutes } from "../daemon/system.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
 import { makeTar } from "../snapshots/testing.js";
-import { imageCommands, type CommandContext } from "./images.js";
+import type { CommandContext } from "./command.js";
+import { imageCommands } from "./images.js";
 
 let dir: string;
 let root: string;

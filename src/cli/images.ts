@@ -2,124 +2,26 @@
 // images / image ls, image inspect / inspect, history, tag, rmi / image rm, image prune, save,
 // load, import, and system df. They go through the daemon's Engine API (EngineClient), as the
 // container commands do, so a running daemon always sees the images the CLI loads or removes.
-// Daemon errors print as the docker CLI prints them ("Error response from daemon: No such image:
-// foo:latest"), exit status 1; flag errors exit 125.
+// Errors print and exit as command.ts says (the daemon's as "Error response from daemon: No such
+// image: foo:latest", status 1; flag errors 125).
 
 import { createReadStream, createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
-import type { Readable, Writable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CoveError, invalid, unsupported } from "../common/errors.js";
-import type { EngineClient } from "../client/engine.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
-import type { ContainerSummary, ImageHistoryItem, ImageInspectAPI, ImageSummaryAPI } from "../client/types.js";
+import { humanSize, humanSizeWithPrecision, type ContainerSummary, type ImageHistoryItem, type ImageInspect, type ImageSummary, type Volume } from "../docker/index.js";
 import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
-import type { Volume } from "../volumes/types.js";
-import { formatRows, goMap, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
-import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { createdSince, ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, truncateID } from "./units.js";
-
-// ---- context and I/O ---------------------------------------------------------------------------
-
-export interface CommandIO {
-  stdout: Writable & { isTTY?: boolean };
-  stderr: Writable;
-  stdin: Readable & { isTTY?: boolean };
-}
-
-export interface CommandContext {
-  /**
-   * The daemon's client, or a function that connects to it (main.ts passes one that starts the
-   * daemon on first use, so `--help` and flag errors never start a daemon).
-   */
-  client: EngineClient | (() => Promise<EngineClient>);
-  /** Streams; process.stdout/stderr/stdin when not given (tests pass their own). */
-  io?: Partial<CommandIO>;
-  /** Current time in ms, for "2 hours ago" (tests pin it). */
-  now?: number;
-}
-
-export type ImageCommand = (argv: string[], ctx: CommandContext) => Promise<number>;
-
-interface Run {
-  io: CommandIO;
-  now: number;
-  client(): Promise<EngineClient>;
-  out(s: string): void;
-  err(s: string): void;
-}
-
-function makeRun(ctx: CommandContext): Run {
-  const io: CommandIO = {
-    stdout: ctx.io?.stdout ?? process.stdout,
-    stderr: ctx.io?.stderr ?? process.stderr,
-    stdin: ctx.io?.stdin ?? process.stdin,
-  };
-  let client: Promise<EngineClient> | undefined;
-  return {
-    io,
-    now: ctx.now ?? Date.now(),
-    client: () => {
-      const c = ctx.client;
-      client ??= typeof c === "function" ? c() : Promise.resolve(c);
-      return client;
-    },
-    out: (s) => void io.stdout.write(s),
-    err: (s) => void io.stderr.write(s),
-  };
-}
-
-/** Prints an error as the docker CLI does and returns the exit status. */
-function report(run: Run, err: unknown): number {
-  if (err instanceof UsageError) {
-    run.err(err.describe() + "\n");
-    return err.status;
-  }
-  run.err(errorLine(err) + "\n");
-  return 1;
-}
-
-/** One error as the docker CLI prints it: client-side errors plain, engine errors as daemon errors. */
-function errorLine(err: unknown): string {
-  if (err instanceof CoveError) {
-    if (err.code === "cli.root-mismatch") return err.describe();
-    if (err.code.startsWith("template.") || err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
-    if (err.code === "engine.stream") return err.message;
-    return `Error response from daemon: ${err.message}`;
-  }
-  return `Error: ${(err as Error)?.message ?? String(err)}`;
-}
-
-/** Wraps a command body: parses flags, handles --help and errors. */
-function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): ImageCommand {
-  return async (argv, ctx) => {
-    const run = makeRun(ctx);
-    try {
-      const parsed = parseFlags(argv, spec);
-      if (parsed.help) {
-        run.out(helpText(spec));
-        return 0;
-      }
-      return await body(parsed, run);
-    } catch (err) {
-      return report(run, err);
-    }
-  };
-}
+import { command, errorLine, forEach, inspectEach, type Command, type Run } from "./command.js";
+import { formatRows, goMap, GO_TYPE, RowContext } from "./format/index.js";
+import { parseFilters, type CommandSpec, type FlagSpecs } from "./flags.js";
+import { confirm } from "./input.js";
+import { printPruned, pruneImages } from "./prune.js";
+import { createdSince, ellipsis, goTimeString, rfc3339, truncateID } from "./units.js";
 
 // ---- rows as the docker CLI's formatter contexts ------------------------------------------------
-
-/** Base of the formatter contexts: {{json .}} marshals every field, keys sorted, as docker's MarshalJSON. */
-abstract class RowContext {
-  protected abstract fields(): readonly string[];
-
-  [MARSHAL_JSON](): string {
-    const obj: Record<string, unknown> = {};
-    for (const f of this.fields()) obj[f] = (this as unknown as Record<string, unknown>)[f];
-    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
-  }
-}
 
 const IMAGE_FIELDS = ["Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize"];
 
@@ -129,7 +31,7 @@ export class ImageRow extends RowContext {
   }
 
   constructor(
-    private readonly img: ImageSummaryAPI,
+    private readonly img: ImageSummary,
     private readonly repo: string,
     private readonly tag: string,
     private readonly digest: string,
@@ -196,7 +98,7 @@ const IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}
 const IMAGE_TABLE_DIGEST = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 /** docker/cli's imageFormat: one row per repository:tag (and per digest with --digests). */
-export function imageRows(images: ImageSummaryAPI[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
+export function imageRows(images: ImageSummary[], opts: { digests: boolean; trunc: boolean; now: number }): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const img of images) {
     const repoTags = new Map<string, string[]>();
@@ -333,7 +235,7 @@ const imagesList = (name: string) =>
   });
 
 /** Marks the map-typed fields of an inspect result, so Go printing and JSON sort their keys. */
-function markInspectMaps(img: ImageInspectAPI): ImageInspectAPI {
+function markInspectMaps(img: ImageInspect): ImageInspect {
   const c = (img.Config ?? {}) as Record<string, unknown>;
   for (const k of ["Labels", "ExposedPorts", "Volumes"]) {
     const v = c[k];
@@ -342,22 +244,6 @@ function markInspectMaps(img: ImageInspectAPI): ImageInspectAPI {
   const data = (img.GraphDriver as { Data?: unknown } | undefined)?.Data;
   if (data && typeof data === "object") goMap(data);
   return img;
-}
-
-/** docker's TemplateInspector: typed evaluation first, the raw-map fallback when a field is missing. */
-function inspectTemplate(tmpl: Template, value: unknown): string {
-  try {
-    return tmpl.execute(value);
-  } catch (err) {
-    if (!(err instanceof CoveError) || !/can't evaluate field/.test(err.message)) {
-      throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.exec" });
-    }
-    try {
-      return tmpl.execute(JSON.parse(marshalJSON(value)), undefined, { objectsAsMaps: true });
-    } catch (err2) {
-      throw invalid(`template parsing error: ${(err2 as Error).message}`, { code: "template.exec" });
-    }
-  }
 }
 
 const INSPECT_FLAGS = {
@@ -373,32 +259,14 @@ const imageInspect = (name: string) =>
       if (flags.type !== undefined && flags.type !== "image") {
         throw unsupported(`"${flags.type}" is not a valid value for --type`, { code: "cli.unsupported", hint: "cove inspect only knows images so far" });
       }
-      let tmpl: Template | undefined;
-      if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
-        try {
-          tmpl = parseTemplate(flags.format);
-        } catch (err) {
-          throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-        }
-      }
-      const client = await run.client();
-      const found: ImageInspectAPI[] = [];
-      const errors: string[] = [];
-      for (const ref of args) {
-        try {
-          found.push(markInspectMaps(await client.imageInspect(ref)));
-        } catch (err) {
+      return inspectEach(run, args, {
+        format: flags.format,
+        get: async (ref) => markInspectMaps(await (await run.client()).imageInspect(ref)),
+        failed: (err) => {
           if (!(err instanceof CoveError)) throw err;
-          errors.push(errorLine(err));
-        }
-      }
-      if (tmpl) {
-        for (const img of found) run.out(inspectTemplate(tmpl, img) + "\n");
-      } else {
-        run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true })) + "\n");
-      }
-      for (const e of errors) run.err(e + "\n");
-      return errors.length > 0 ? 1 : 0;
+          return errorLine(err);
+        },
+      });
     },
   );
 
@@ -449,54 +317,14 @@ const RMI_FLAGS = {
 const imageRemove = (name: string) =>
   command({ name, usage: `cove ${name} [OPTIONS] IMAGE [IMAGE...]`, summary: "Remove one or more images", flags: RMI_FLAGS, args: { min: 1 } }, async ({ flags, args }, run) => {
     const client = await run.client();
-    const errors: string[] = [];
-    for (const ref of args) {
-      try {
-        const items = await client.imageRemove(ref, { force: flags.force, noprune: flags["no-prune"] });
-        for (const d of items) {
-          if (d.Untagged) run.out(`Untagged: ${d.Untagged}\n`);
-          if (d.Deleted) run.out(`Deleted: ${d.Deleted}\n`);
-        }
-      } catch (err) {
-        if (!(err instanceof CoveError)) throw err;
-        errors.push(errorLine(err));
+    return forEach(run, args, async (ref) => {
+      const items = await client.imageRemove(ref, { force: flags.force, noprune: flags["no-prune"] });
+      for (const d of items) {
+        if (d.Untagged) run.out(`Untagged: ${d.Untagged}\n`);
+        if (d.Deleted) run.out(`Deleted: ${d.Deleted}\n`);
       }
-    }
-    if (errors.length > 0) {
-      run.err(errors.join("\n") + "\n");
-      return 1;
-    }
-    return 0;
+    });
   });
-
-/** Reads one line from stdin (for the [y/N] prompt). */
-async function readLine(input: Readable): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const onData = (chunk: Buffer | string) => {
-      buf += chunk.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) done(buf.slice(0, nl));
-    };
-    const done = (line: string) => {
-      input.off("data", onData);
-      input.off("end", onEnd);
-      input.pause();
-      resolve(line);
-    };
-    const onEnd = () => done(buf);
-    input.on("data", onData);
-    input.on("end", onEnd);
-    input.resume();
-  });
-}
-
-/** The docker CLI's prompt; like docker it reads the answer from stdin even when stdin is not a terminal. */
-async function confirm(run: Run, message: string): Promise<boolean> {
-  run.out(`${message}\nAre you sure you want to continue? [y/N] `);
-  const answer = (await readLine(run.io.stdin)).trim().toLowerCase();
-  return answer === "y" || answer === "yes";
-}
 
 const PRUNE_FLAGS = {
   all: { type: "bool", short: "a", description: "Remove all unused images, not just dangling ones" },
@@ -513,17 +341,10 @@ const imagePrune = command(
       const warning = all
         ? "WARNING! This will remove all images without at least one container associated to them."
         : "WARNING! This will remove all dangling images.";
-      if (!(await confirm(run, warning))) return 0;
+      if (!(await confirm(run.io, `${warning}\nAre you sure you want to continue?`))) return 0;
     }
-    const client = await run.client();
     // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
-    const res = await client.imagePrune({ ...filters, dangling: [...(filters.dangling ?? []), String(!flags.all)] });
-    if (res.ImagesDeleted && res.ImagesDeleted.length > 0) {
-      let s = "Deleted Images:\n";
-      for (const d of res.ImagesDeleted) s += d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`;
-      run.out(s + "\n");
-    }
-    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed)}\n`);
+    printPruned(run, await pruneImages(await run.client(), { ...filters, dangling: [...(filters.dangling ?? []), String(!flags.all)] }));
     return 0;
   },
 );
@@ -690,7 +511,7 @@ const DF_HEADERS = { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: 
 const DF_VERBOSE_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
 
 /** The image row of `docker system df`, from the daemon's /system/df answer. */
-export function imageUsageRow(df: { LayersSize: number; Images: ImageSummaryAPI[] }): DiskUsageRow {
+export function imageUsageRow(df: { LayersSize: number; Images: ImageSummary[] }): DiskUsageRow {
   let used = 0;
   let active = 0;
   for (const i of df.Images) {
@@ -746,7 +567,7 @@ const systemDf = command(
       return 0;
     }
     const rows = imageRows(images, { digests: false, trunc: true, now: run.now });
-    const { ContainerRow } = await import("./containers.js");
+    const { ContainerRow } = await import("./ps.js");
     const containerRows = containers.map((c) => new ContainerRow(c, true, run.now));
     if (flags.format !== undefined && flags.format !== "" && !flags.format.startsWith("table")) {
       const all = goMap({ Images: rows, Containers: containerRows, Volumes: volumes.map((v) => new VolumeDfRow(v)), BuildCache: [] });
@@ -823,7 +644,7 @@ class VolumeDfRow extends RowContext {
 // ---- the command map ----------------------------------------------------------------------------
 
 /** The image commands, keyed by command path; main.ts dispatches `cove <path> ARGS...` here. */
-export const imageCommands: Record<string, ImageCommand> = {
+export const imageCommands: Record<string, Command> = {
   images: imagesList("images"),
   "image ls": imagesList("image ls"),
   "image list": imagesList("image list"),

@@ -1,6 +1,6 @@
-// Small pieces the commands share: reading a prompt's answer, and the docker CLI's sort order.
+// Small pieces the commands share: the docker CLI's [y/N] prompt, and its sort order.
 
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 /** One line from stdin ("" at its end), leaving the rest unread. */
 export function readLine(stdin: Readable): Promise<string> {
@@ -24,6 +24,15 @@ export function readLine(stdin: Readable): Promise<string> {
     stdin.once("error", onEnd);
     stdin.resume();
   });
+}
+
+/**
+ * The docker CLI's prompt: the message, " [y/N] ", and yes only for y or yes (any case); like
+ * docker it reads the answer from stdin even when stdin is not a terminal.
+ */
+export async function confirm(io: { stdout: Writable; stdin: Readable }, message: string): Promise<boolean> {
+  io.stdout.write(`${message} [y/N] `);
+  return /^y(es)?$/i.test((await readLine(io.stdin)).trim());
 }
 
 /** The docker CLI's natural order: runs of digits compare as numbers, the rest byte by byte. */

@@ -93,8 +93,13 @@ async function main(argv: string[]): Promise<number> {
     return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
   }
   if (command === "network") {
-    const { networkMain } = await import("./networks.js");
-    return networkMain(args, await connect(root, process.env, { rootGiven }));
+    const { networkCommands, NETWORK_USAGE } = await import("./networks.js");
+    const fn = networkCommands[two];
+    if (!fn) {
+      process.stderr.write(`${NETWORK_USAGE}\n`);
+      return args[0] === undefined || args[0] === "--help" ? 0 : 125;
+    }
+    return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
   }
   const { containerCommands } = await import("./containers.js");
   const run = containerCommands[two] ? { fn: containerCommands[two], argv: args.slice(1) } : containerCommands[command] ? { fn: containerCommands[command], argv: args } : undefined;

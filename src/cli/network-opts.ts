@@ -3,6 +3,7 @@
 // --link-local-ip and --link, turned into HostConfig.NetworkMode and
 // NetworkingConfig.EndpointsConfig exactly as the docker CLI (v28) sends them.
 
+import { endpointSettings, type EndpointSettings } from "../docker/index.js";
 import { UsageError } from "./flags.js";
 
 interface Attachment {
@@ -118,18 +119,18 @@ function splitCsv(s: string): string[] {
  * flags apply to the first network; a single network without endpoint options sends no endpoint
  * (the daemon makes it), and no --network at all sends the "default" endpoint.
  */
-export function networkingConfig(f: NetworkFlags, command: string): { mode: string; endpoints: Record<string, Record<string, unknown>> } {
+export function networkingConfig(f: NetworkFlags, command: string): { mode: string; endpoints: Record<string, EndpointSettings> } {
   const list = f.network.map((v) => parseNetworkFlag(v, command));
   const explicit = list.length > 0;
   if (!explicit) list.push(parseNetworkFlag("default", command));
-  const endpoints: Record<string, Record<string, unknown>> = {};
+  const endpoints: Record<string, EndpointSettings> = {};
   let userDefined = false;
   let builtin = false;
   for (const [i, n] of list.entries()) {
     if (isUserDefined(n.target)) userDefined = true;
     else builtin = true;
     if (i === 0) applyContainerFlags(n, f, command);
-    const ep = endpointSettings(n, command);
+    const ep = endpointOf(n, command);
     if (endpoints[n.target]) throw new UsageError(`network "${n.target}" is specified multiple times`, command);
     if (explicit && i === 0 && list.length === 1 && isEmptyEndpoint(ep)) continue;
     endpoints[n.target] = ep;
@@ -153,13 +154,13 @@ function applyContainerFlags(n: Attachment, f: NetworkFlags, command: string): v
   if (f.linkLocal.length) n.linkLocal = [...f.linkLocal];
 }
 
-function endpointSettings(n: Attachment, command: string): Record<string, unknown> {
+function endpointOf(n: Attachment, command: string): EndpointSettings {
   if (n.target.trim() === "") throw new UsageError("no name set for network", command);
   if (!isUserDefined(n.target)) {
     if (n.aliases.length) throw new UsageError("network-scoped aliases are only supported for user-defined networks", command);
     if (n.links.length) throw new UsageError("links are only supported for user-defined networks", command);
   }
-  let ipam: Record<string, unknown> | null = null;
+  let ipam: EndpointSettings["IPAMConfig"] = null;
   if (n.ipv4 || n.ipv6 || n.linkLocal.length) {
     ipam = {};
     if (n.ipv4) ipam.IPv4Address = n.ipv4;
@@ -167,25 +168,16 @@ function endpointSettings(n: Attachment, command: string): Record<string, unknow
     if (n.linkLocal.length) ipam.LinkLocalIPs = [...n.linkLocal];
   }
   if (n.mac && !isMacAddress(n.mac)) throw new UsageError(`${n.mac} is not a valid mac address`, command);
-  return {
+  return endpointSettings({
     IPAMConfig: ipam,
     Links: n.links.length ? [...n.links] : null,
     Aliases: n.aliases.length ? [...n.aliases] : null,
     MacAddress: n.mac,
     DriverOpts: Object.keys(n.driverOpts).length ? { ...n.driverOpts } : null,
     GwPriority: n.gwPriority,
-    NetworkID: "",
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
+  });
 }
 
-function isEmptyEndpoint(ep: Record<string, unknown>): boolean {
+function isEmptyEndpoint(ep: EndpointSettings): boolean {
   return ep.IPAMConfig === null && ep.Links === null && ep.Aliases === null && ep.MacAddress === "" && ep.DriverOpts === null && ep.GwPriority === 0;
 }

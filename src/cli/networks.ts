@@ -1,16 +1,16 @@
-// `cove network create/ls/inspect/rm/prune/connect/disconnect`, with Docker's flags and output
-// (the table of `network ls`, JSON of `inspect`, ids/names printed as the docker CLI prints them).
+// `cove network create/ls/inspect/rm/connect/disconnect` (prune is prune.ts'), with Docker's flags
+// and output (the table of `network ls`, JSON of `inspect`, ids/names printed as the docker CLI
+// prints them), through the daemon's /networks API.
 
-import type { EngineClient } from "../client/engine.js";
 import { invalid } from "../common/errors.js";
-import type { NetworkResource } from "../network/types.js";
-import { errorLine } from "./containers.js";
-import { parseFilters } from "./flags.js";
-import { formatRows, formatValue, GO_TYPE, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
+import { endpointSettings, type EndpointSettings, type NetworkResource } from "../docker/index.js";
+import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
+import { parseFilters, type FlagSpecs } from "./flags.js";
+import { formatRows, formatValue, GO_TYPE, RowContext, type Template } from "./format/index.js";
 import { naturalLess } from "./input.js";
 
 /** A row of `network ls` (docker's networkContext). */
-export class NetworkRow {
+export class NetworkRow extends RowContext {
   static {
     Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.networkContext" });
   }
@@ -18,7 +18,13 @@ export class NetworkRow {
   constructor(
     private readonly n: NetworkResource,
     private readonly noTrunc: boolean,
-  ) {}
+  ) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return ["CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope"];
+  }
 
   get ID(): string {
     return this.noTrunc ? this.n.Id : this.n.Id.slice(0, 12);
@@ -52,12 +58,6 @@ export class NetworkRow {
   get CreatedAt(): string {
     return formatValue(new Date(this.n.Created));
   }
-
-  [MARSHAL_JSON](): string {
-    const obj: Record<string, unknown> = {};
-    for (const f of ["CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope"]) obj[f] = (this as unknown as Record<string, unknown>)[f];
-    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
-  }
 }
 
 export const NETWORK_HEADERS = { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" };
@@ -72,158 +72,145 @@ function networkTemplate(tmpl: Template, doc: unknown): string {
   }
 }
 
-const USAGE = `usage: cove network COMMAND
+/** What `cove network` prints for an unknown or missing subcommand. */
+export const NETWORK_USAGE = `usage: cove network COMMAND
   create [--driver D] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal] [--ipv6] [--attachable] [-o k=v] [--label k=v] NAME
   ls [-q] [--no-trunc] [-f key=value] [--format T]     inspect [-f T] NETWORK...       rm NETWORK...      prune [-f] [--filter]
   connect [--alias A] [--ip IP] [--ip6 IP] [--link-local-ip IP] [--link C:A] [--driver-opt k=v] [--gw-priority N] NETWORK CONTAINER     disconnect [-f] NETWORK CONTAINER`;
 
-/** Splits "--flag value", "--flag=value" and bare arguments. */
-function parse(argv: string[], valued: Set<string>): { flags: Map<string, string[]>; args: string[] } {
-  const flags = new Map<string, string[]>();
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("-") || a === "-") {
-      args.push(a);
-      continue;
-    }
-    const eq = a.indexOf("=");
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    let value = "true";
-    if (eq > 0) value = a.slice(eq + 1);
-    else if (valued.has(name)) {
-      if (i + 1 >= argv.length) throw new Error(`flag needs an argument: ${name}`);
-      value = argv[++i]!;
-    }
-    flags.set(name, [...(flags.get(name) ?? []), value]);
-  }
-  return { flags, args };
-}
+/** key=value options and labels (a bare key maps to ""). */
+const kv = (list: readonly string[]) => Object.fromEntries(list.map((x) => (x.includes("=") ? [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)] : [x, ""])));
 
-const kv = (list: string[] = []) => Object.fromEntries(list.map((x) => (x.includes("=") ? [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)] : [x, ""])));
+const CREATE_FLAGS = {
+  attachable: { type: "bool", description: "Enable manual container attachment" },
+  "aux-address": { type: "list", valueName: "map", description: "Auxiliary IPv4 or IPv6 addresses used by Network driver" },
+  driver: { type: "string", short: "d", valueName: "string", default: "bridge", description: 'Driver to manage the Network (default "bridge")' },
+  gateway: { type: "list", valueName: "strings", description: "IPv4 or IPv6 Gateway for the master subnet" },
+  internal: { type: "bool", description: "Restrict external access to the network" },
+  "ip-range": { type: "list", valueName: "strings", description: "Allocate container ip from a sub-range" },
+  "ipam-driver": { type: "string", valueName: "string", default: "default", description: 'IP Address Management Driver (default "default")' },
+  ipv6: { type: "bool", description: "Enable or disable IPv6 networking" },
+  label: { type: "list", valueName: "list", description: "Set metadata on a network" },
+  opt: { type: "list", short: "o", valueName: "map", description: "Set driver specific options (default map[])" },
+  subnet: { type: "list", valueName: "strings", description: "Subnet in CIDR format that represents a network segment" },
+} as const satisfies FlagSpecs;
 
-export async function networkMain(argv: string[], client: EngineClient): Promise<number> {
-  const [sub, ...rest] = argv;
-  try {
-    switch (sub) {
-      case "create": {
-        const { flags, args } = parse(rest, new Set(["-d", "--driver", "--subnet", "--gateway", "--ip-range", "-o", "--opt", "--label", "--ipam-driver", "--aux-address"]));
-        if (args.length !== 1) throw new Error('"network create" requires exactly 1 argument');
-        const subnets = flags.get("--subnet") ?? [];
-        const gateways = flags.get("--gateway") ?? [];
-        const ranges = flags.get("--ip-range") ?? [];
-        const config = subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}) }));
-        const body = {
-          Name: args[0],
-          Driver: flags.get("--driver")?.[0] ?? flags.get("-d")?.[0] ?? "bridge",
-          Internal: flags.has("--internal"),
-          Attachable: flags.has("--attachable"),
-          EnableIPv6: flags.has("--ipv6"),
-          IPAM: { Driver: flags.get("--ipam-driver")?.[0] ?? "default", Config: config, Options: {} },
-          Options: kv([...(flags.get("-o") ?? []), ...(flags.get("--opt") ?? [])]),
-          Labels: kv(flags.get("--label")),
-        };
-        const r = await client.json<{ Id: string }>("POST", "/networks/create", { body });
-        process.stdout.write(`${r.Id}\n`);
-        return 0;
-      }
-      case "ls":
-      case "list": {
-        const { flags } = parse(rest, new Set(["-f", "--filter", "--format"]));
-        const filters = parseFilters([...(flags.get("-f") ?? []), ...(flags.get("--filter") ?? [])], "network ls");
-        const list = await client.json<NetworkResource[]>("GET", "/networks", { query: { filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
-        list.sort((a, b) => naturalLess(a.Name, b.Name));
-        const quiet = flags.has("-q") || flags.has("--quiet");
-        const rows = list.map((n) => new NetworkRow(n, flags.has("--no-trunc")));
-        let format = flags.get("--format")?.at(-1);
-        if (quiet && (format === undefined || format === "" || format === "table")) format = "{{.ID}}";
-        process.stdout.write(formatRows(format, rows, NETWORK_TABLE, NETWORK_HEADERS));
-        return 0;
-      }
-      case "inspect": {
-        const { flags, args } = parse(rest, new Set(["-f", "--format"]));
-        if (args.length === 0) throw new Error('"network inspect" requires at least 1 argument');
-        const format = flags.get("--format")?.at(-1) ?? flags.get("-f")?.at(-1);
-        let tmpl: Template | undefined;
-        if (format !== undefined && format !== "" && format !== "json") {
-          try {
-            tmpl = parseTemplate(format);
-          } catch (err) {
-            throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-          }
-        }
-        const docs: unknown[] = [];
-        const errors: string[] = [];
-        for (const a of args) {
-          try {
-            docs.push(await client.json("GET", `/networks/${encodeURIComponent(a)}`));
-          } catch (err) {
-            errors.push(errorLine(err));
-          }
-        }
-        if (tmpl) for (const d of docs) process.stdout.write(`${networkTemplate(tmpl, d)}\n`);
-        else if (format === "json") process.stdout.write(`${JSON.stringify(docs)}\n`);
-        else process.stdout.write(`${docs.length ? JSON.stringify(docs, null, 4) : "[]"}\n`);
-        for (const e of errors) process.stderr.write(`${e}\n`);
-        return errors.length ? 1 : 0;
-      }
-      case "rm":
-      case "remove": {
-        const { args } = parse(rest, new Set());
-        let code = 0;
-        for (const a of args) {
-          try {
-            await client.json("DELETE", `/networks/${encodeURIComponent(a)}`);
-            process.stdout.write(`${a}\n`);
-          } catch (err) {
-            process.stderr.write(`${errorLine(err)}\n`);
-            code = 1;
-          }
-        }
-        return code;
-      }
-      case "connect": {
-        const { flags, args } = parse(rest, new Set(["--alias", "--ip", "--ip6", "--link", "--link-local-ip", "--driver-opt", "--gw-priority"]));
-        if (args.length !== 2) throw new Error('"network connect" requires exactly 2 arguments');
-        const ipam: Record<string, unknown> = {};
-        if (flags.get("--ip")) ipam.IPv4Address = flags.get("--ip")!.at(-1);
-        if (flags.get("--ip6")) ipam.IPv6Address = flags.get("--ip6")!.at(-1);
-        if (flags.get("--link-local-ip")) ipam.LinkLocalIPs = flags.get("--link-local-ip");
-        const gw = flags.get("--gw-priority")?.at(-1) ?? "0";
-        if (!/^-?\d+$/.test(gw)) throw new Error(`invalid argument "${gw}" for "--gw-priority" flag: strconv.ParseInt: parsing "${gw}": invalid syntax`);
-        // the docker CLI's EndpointSettings for connect: empty IPAMConfig, Aliases and DriverOpts are sent as {} and []
-        const EndpointConfig = {
-          IPAMConfig: ipam,
-          Links: flags.get("--link") ?? null,
-          Aliases: flags.get("--alias") ?? [],
-          MacAddress: "",
-          DriverOpts: kv(flags.get("--driver-opt")),
-          GwPriority: Number(gw),
-          NetworkID: "",
-          EndpointID: "",
-          Gateway: "",
-          IPAddress: "",
-          IPPrefixLen: 0,
-          IPv6Gateway: "",
-          GlobalIPv6Address: "",
-          GlobalIPv6PrefixLen: 0,
-          DNSNames: null,
-        };
-        await client.json("POST", `/networks/${encodeURIComponent(args[0]!)}/connect`, { body: { Container: args[1], EndpointConfig } });
-        return 0;
-      }
-      case "disconnect": {
-        const { flags, args } = parse(rest, new Set());
-        if (args.length !== 2) throw new Error('"network disconnect" requires exactly 2 arguments');
-        await client.json("POST", `/networks/${encodeURIComponent(args[0]!)}/disconnect`, { body: { Container: args[1], Force: flags.has("-f") || flags.has("--force") } });
-        return 0;
-      }
-      default:
-        process.stderr.write(`${USAGE}\n`);
-        return sub === undefined || sub === "--help" ? 0 : 125;
-    }
-  } catch (err) {
-    process.stderr.write(`${errorLine(err)}\n`);
-    return 1;
-  }
-}
+const createCommand = command({ name: "network create", usage: "cove network create [OPTIONS] NETWORK", summary: "Create a network", flags: CREATE_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
+  const config = flags.subnet.map((s, i) => ({ Subnet: s, ...(flags.gateway[i] ? { Gateway: flags.gateway[i] } : {}), ...(flags["ip-range"][i] ? { IPRange: flags["ip-range"][i] } : {}) }));
+  const body = {
+    Name: args[0],
+    Driver: flags.driver,
+    Internal: flags.internal,
+    Attachable: flags.attachable,
+    EnableIPv6: flags.ipv6,
+    IPAM: { Driver: flags["ipam-driver"], Config: config, Options: {} },
+    Options: kv(flags.opt),
+    Labels: kv(flags.label),
+  };
+  const r = await (await run.client()).json<{ Id: string }>("POST", "/networks/create", { body });
+  run.out(`${r.Id}\n`);
+  return 0;
+});
+
+const LIST_FLAGS = {
+  filter: { type: "list", short: "f", valueName: "filter", description: 'Provide filter values (e.g. "driver=bridge")' },
+  format: { type: "string", valueName: "string", description: "Format output using a custom template" },
+  "no-trunc": { type: "bool", description: "Do not truncate the output" },
+  quiet: { type: "bool", short: "q", description: "Only display network IDs" },
+} as const satisfies FlagSpecs;
+
+const listCommand = (name: string) =>
+  command({ name, usage: `cove ${name} [OPTIONS]`, summary: "List networks", flags: LIST_FLAGS, args: { max: 0 } }, async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, name);
+    const list = await (await run.client()).json<NetworkResource[]>("GET", "/networks", { query: { filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+    list.sort((a, b) => naturalLess(a.Name, b.Name));
+    const rows = list.map((n) => new NetworkRow(n, flags["no-trunc"]));
+    let format = flags.format;
+    if (flags.quiet && (format === undefined || format === "" || format === "table")) format = "{{.ID}}";
+    run.out(formatRows(format, rows, NETWORK_TABLE, NETWORK_HEADERS));
+    return 0;
+  });
+
+const inspectCommand = command(
+  {
+    name: "network inspect",
+    usage: "cove network inspect [OPTIONS] NETWORK [NETWORK...]",
+    summary: "Display detailed information on one or more networks",
+    flags: { format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" } },
+    args: { min: 1 },
+  },
+  async ({ flags, args }, run) => {
+    return inspectEach(run, args, {
+      format: flags.format,
+      get: async (a) => (await run.client()).json<unknown>("GET", `/networks/${encodeURIComponent(a)}`),
+      failed: (err) => errorLine(err),
+      render: networkTemplate,
+      json: (docs) => (flags.format === "json" ? JSON.stringify(docs) : docs.length ? JSON.stringify(docs, null, 4) : "[]"),
+    });
+  },
+);
+
+const removeCommand = (name: string) =>
+  command({ name, usage: `cove ${name} NETWORK [NETWORK...]`, summary: "Remove one or more networks", flags: {}, args: { min: 1 } }, async ({ args }, run) => {
+    const client = await run.client();
+    return forEach(run, args, async (a) => {
+      await client.json("DELETE", `/networks/${encodeURIComponent(a)}`);
+      run.out(`${a}\n`);
+    });
+  });
+
+const CONNECT_FLAGS = {
+  alias: { type: "list", valueName: "strings", description: "Add network-scoped alias for the container" },
+  "driver-opt": { type: "list", valueName: "strings", description: "driver options for the network" },
+  "gw-priority": { type: "int", valueName: "int", default: 0, description: "Highest gw-priority provides the default gateway. Accepts positive and negative values." },
+  ip: { type: "string", valueName: "string", description: "IPv4 address (e.g., \"172.30.100.104\")" },
+  ip6: { type: "string", valueName: "string", description: 'IPv6 address (e.g., "2001:db8::33")' },
+  link: { type: "list", valueName: "list", description: "Add link to another container" },
+  "link-local-ip": { type: "list", valueName: "strings", description: "Add a link-local address for the container" },
+} as const satisfies FlagSpecs;
+
+const connectCommand = command(
+  { name: "network connect", usage: "cove network connect [OPTIONS] NETWORK CONTAINER", summary: "Connect a container to a network", flags: CONNECT_FLAGS, args: { min: 2, max: 2 } },
+  async ({ flags, args, set }, run) => {
+    const ipam: NonNullable<EndpointSettings["IPAMConfig"]> = {};
+    if (set.has("ip")) ipam.IPv4Address = flags.ip;
+    if (set.has("ip6")) ipam.IPv6Address = flags.ip6;
+    if (flags["link-local-ip"].length) ipam.LinkLocalIPs = flags["link-local-ip"];
+    // the docker CLI's EndpointSettings for connect: empty IPAMConfig, Aliases and DriverOpts are sent as {} and []
+    const EndpointConfig = endpointSettings({
+      IPAMConfig: ipam,
+      Links: flags.link.length ? flags.link : null,
+      Aliases: flags.alias,
+      DriverOpts: kv(flags["driver-opt"]),
+      GwPriority: flags["gw-priority"],
+    });
+    await (await run.client()).json("POST", `/networks/${encodeURIComponent(args[0]!)}/connect`, { body: { Container: args[1], EndpointConfig } });
+    return 0;
+  },
+);
+
+const disconnectCommand = command(
+  {
+    name: "network disconnect",
+    usage: "cove network disconnect [OPTIONS] NETWORK CONTAINER",
+    summary: "Disconnect a container from a network",
+    flags: { force: { type: "bool", short: "f", description: "Force the container to disconnect from a network" } },
+    args: { min: 2, max: 2 },
+  },
+  async ({ flags, args }, run) => {
+    await (await run.client()).json("POST", `/networks/${encodeURIComponent(args[0]!)}/disconnect`, { body: { Container: args[1], Force: flags.force } });
+    return 0;
+  },
+);
+
+/** The network commands, keyed by command path; main.ts dispatches `cove network ...` here. */
+export const networkCommands: Record<string, Command> = {
+  "network create": createCommand,
+  "network ls": listCommand("network ls"),
+  "network list": listCommand("network list"),
+  "network inspect": inspectCommand,
+  "network rm": removeCommand("network rm"),
+  "network remove": removeCommand("network remove"),
+  "network connect": connectCommand,
+  "network disconnect": disconnectCommand,
+};

@@ -1,41 +1,27 @@
-// `cove system prune` and `cove network prune`, with the docker CLI's flags, prompts and output.
-// system prune runs the same steps the docker CLI runs, in its order (containers, networks,
-// volumes with --volumes, images, build cache), each printing its "Deleted ..." section, then the
-// total. A step's failure stops the prune there with the daemon's message, as docker's does.
+// `cove system prune` and `cove network prune`, with the docker CLI's flags, prompts and output,
+// and the prune steps container, volume and image prune share. system prune runs the same steps
+// the docker CLI runs, in its order (containers, networks, volumes with --volumes, images, build
+// cache), each printing its "Deleted ..." section, then the total. A step's failure stops the
+// prune there with the daemon's message, as docker's does.
 
-import type { Readable, Writable } from "node:stream";
 import { CoveError } from "../common/errors.js";
 import type { EngineClient } from "../client/engine.js";
-import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { naturalLess, readLine } from "./input.js";
-import { humanSize } from "./units.js";
-
-export interface PruneIO {
-  stdout: Writable;
-  stderr: Writable;
-  stdin: Readable;
-}
-
-export interface PruneContext {
-  /** The daemon's client, or a function that connects (so --help and flag errors start no daemon). */
-  client: EngineClient | (() => Promise<EngineClient>);
-  /** Streams; the process's own when not given. */
-  io?: Partial<PruneIO>;
-}
-
-export type PruneCommand = (argv: string[], ctx: PruneContext) => Promise<number>;
+import { command, type Command, type Run } from "./command.js";
+import { parseFilters, type FlagSpecs } from "./flags.js";
+import { confirm, naturalLess } from "./input.js";
+import { humanSize } from "../docker/index.js";
 
 type Filters = Record<string, string[]>;
 
 /** What one prune step reclaimed and the section it prints (empty when it deleted nothing). */
-interface StepResult {
+export interface StepResult {
   reclaimed: number;
   output: string;
 }
 
 // ---- the steps, shared by system prune and the per-kind commands --------------------------------
 
-async function pruneContainers(client: EngineClient, filters: Filters): Promise<StepResult> {
+export async function pruneContainers(client: EngineClient, filters: Filters): Promise<StepResult> {
   const r = await client.containerPrune(filters);
   const ids = r.ContainersDeleted ?? [];
   return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted Containers:\n" + ids.map((id) => id + "\n").join("") : "" };
@@ -48,16 +34,15 @@ async function pruneNetworks(client: EngineClient, filters: Filters): Promise<St
 }
 
 /** Unused anonymous volumes (what the docker CLI's system prune --volumes asks for). */
-async function pruneVolumes(client: EngineClient, filters: Filters): Promise<StepResult> {
+export async function pruneVolumes(client: EngineClient, filters: Filters): Promise<StepResult> {
   const r = await client.volumePrune(filters);
   const names = r.VolumesDeleted ?? [];
   return { reclaimed: r.SpaceReclaimed ?? 0, output: names.length ? "Deleted Volumes:\n" + names.map((n) => n + "\n").join("") : "" };
 }
 
-/** Dangling images, or every image no container uses with all. */
-async function pruneImages(client: EngineClient, filters: Filters, all: boolean): Promise<StepResult> {
-  // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
-  const r = await client.imagePrune({ ...filters, dangling: [String(!all)] });
+/** Dangling images, or every image no container uses with dangling=false (the caller's filters say which). */
+export async function pruneImages(client: EngineClient, filters: Filters): Promise<StepResult> {
+  const r = await client.imagePrune(filters);
   const items = r.ImagesDeleted ?? [];
   const lines = items.map((d) => (d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted ?? ""}\n`));
   return { reclaimed: r.SpaceReclaimed ?? 0, output: items.length ? "Deleted Images:\n" + lines.join("") : "" };
@@ -69,56 +54,10 @@ async function pruneBuildCache(client: EngineClient, filters: Filters, all: bool
   return { reclaimed: r.SpaceReclaimed ?? 0, output: ids.length ? "Deleted build cache objects:\n" + ids.map((id) => id + "\n").join("") : "" };
 }
 
-// ---- running a command --------------------------------------------------------------------------
-
-interface Run {
-  io: PruneIO;
-  client(): Promise<EngineClient>;
-  out(s: string): void;
-  err(s: string): void;
-}
-
-function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): PruneCommand {
-  return async (argv, ctx) => {
-    const io: PruneIO = { stdout: ctx.io?.stdout ?? process.stdout, stderr: ctx.io?.stderr ?? process.stderr, stdin: ctx.io?.stdin ?? process.stdin };
-    let connected: Promise<EngineClient> | undefined;
-    const run: Run = {
-      io,
-      client: () => (connected ??= typeof ctx.client === "function" ? ctx.client() : Promise.resolve(ctx.client)),
-      out: (s) => void io.stdout.write(s),
-      err: (s) => void io.stderr.write(s),
-    };
-    try {
-      const parsed = parseFlags(argv, spec);
-      if (parsed.help) {
-        run.out(helpText(spec));
-        return 0;
-      }
-      return await body(parsed, run);
-    } catch (err) {
-      if (err instanceof UsageError) {
-        run.err(err.describe() + "\n");
-        return err.status;
-      }
-      run.err(errorLine(err) + "\n");
-      return 1;
-    }
-  };
-}
-
-/** An error as the docker CLI prints it: the daemon's as "Error response from daemon: ...". */
-function errorLine(err: unknown): string {
-  if (err instanceof CoveError) {
-    if (err.code.startsWith("cli.") || err.code === "engine.unreachable") return err.message;
-    return `Error response from daemon: ${err.message}`;
-  }
-  return `Error: ${(err as Error)?.message ?? String(err)}`;
-}
-
-/** The docker CLI's prompt: the message, " [y/N] ", and yes only for y or yes; it reads stdin even when it is not a terminal. */
-async function confirmed(run: Run, message: string): Promise<boolean> {
-  run.out(`${message} [y/N] `);
-  return /^y(es)?$/i.test((await readLine(run.io.stdin)).trim());
+/** What container, volume and image prune print: the step's section, then the space reclaimed. */
+export function printPruned(run: Run, r: StepResult): void {
+  if (r.output) run.out(r.output + "\n");
+  run.out(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
 }
 
 // ---- system prune -------------------------------------------------------------------------------
@@ -152,11 +91,12 @@ const systemPrune = command(
     const filters = parseFilters(flags.filter, "system prune", "--filter");
     // volume prune has no until filter, so the CLI refuses before asking anything
     if (flags.volumes && filters.until) throw new CoveError("invalid", `ERROR: The "until" filter is not supported with "--volumes"`, { code: "cli.filter" });
-    if (!flags.force && !(await confirmed(run, systemPruneWarning({ all: flags.all, volumes: flags.volumes, filters })))) return 0;
+    if (!flags.force && !(await confirm(run.io, systemPruneWarning({ all: flags.all, volumes: flags.volumes, filters })))) return 0;
     const client = await run.client();
     const steps: (() => Promise<StepResult>)[] = [() => pruneContainers(client, filters), () => pruneNetworks(client, filters)];
     if (flags.volumes) steps.push(() => pruneVolumes(client, filters));
-    steps.push(() => pruneImages(client, filters, flags.all), () => pruneBuildCache(client, filters, flags.all));
+    // as the docker CLI adds it: dangling=false with -a (every unused image), else dangling=true
+    steps.push(() => pruneImages(client, { ...filters, dangling: [String(!flags.all)] }), () => pruneBuildCache(client, filters, flags.all));
     let reclaimed = 0;
     for (const step of steps) {
       const r = await step();
@@ -179,7 +119,7 @@ const networkPrune = command(
   { name: "network prune", usage: "cove network prune [OPTIONS]", summary: "Remove all unused networks", flags: NETWORK_PRUNE_FLAGS, args: { max: 0 } },
   async ({ flags }, run) => {
     const filters = parseFilters(flags.filter, "network prune", "--filter");
-    if (!flags.force && !(await confirmed(run, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return 0;
+    if (!flags.force && !(await confirm(run.io, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return 0;
     const r = await pruneNetworks(await run.client(), filters);
     // network prune prints no total: networks hold no disk space
     if (r.output) run.out(r.output + "\n");
@@ -188,7 +128,7 @@ const networkPrune = command(
 );
 
 /** The commands of this module, keyed by command path. */
-export const pruneCommands: Record<string, PruneCommand> = {
+export const pruneCommands: Record<string, Command> = {
   "system prune": systemPrune,
   "network prune": networkPrune,
 };

@@ -2,73 +2,18 @@
 // hijack.go, tty.go, signals.go): raw mode on stdin while attached with a TTY (restored on every
 // way out), the container's TTY resized to ours at start and on SIGWINCH, the detach key
 // sequence (default ctrl-p,ctrl-q) recognised in what the user types, and signal proxying to the
-// container for attached runs without a TTY.
+// container for attached runs without a TTY. The key syntax and the scanner are src/docker's.
 
 import type { Readable, Writable } from "node:stream";
 import { invalid } from "../common/errors.js";
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../docker/index.js";
 
-export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
-
-/**
- * docker's term.ToBytes: "ctrl-p,ctrl-q" → [0x10, 0x11]; "a" → 0x61; ctrl-@, ctrl-[ ... ctrl-_
- * map to 0, 27..31.
- */
-export function parseDetachKeys(keys: string): Buffer {
-  const out: number[] = [];
-  for (const part of keys.split(",")) {
-    const k = part.trim();
-    if (k.length > 1 && k.startsWith("ctrl-")) {
-      const c = k.slice(5);
-      if (c.length !== 1) throw invalid(`Invalid escape keys (${keys}) provided`, { code: "cli.detach-keys" });
-      const ch = c.toLowerCase();
-      if (ch >= "a" && ch <= "z") out.push(ch.charCodeAt(0) - 96);
-      else if (c === "@") out.push(0);
-      else if (c === "[") out.push(27);
-      else if (c === "\\") out.push(28);
-      else if (c === "]") out.push(29);
-      else if (c === "^") out.push(30);
-      else if (c === "_") out.push(31);
-      else throw invalid(`Invalid escape keys (${keys}) provided`, { code: "cli.detach-keys" });
-    } else if (k.length === 1) {
-      out.push(k.charCodeAt(0));
-    } else {
-      throw invalid(`Invalid escape keys (${keys}) provided`, { code: "cli.detach-keys" });
-    }
-  }
-  return Buffer.from(out);
-}
-
-/**
- * docker's escapeProxy: passes bytes through, holding back a partial match of the escape
- * sequence; a full match calls onEscape instead of forwarding it.
- */
-export class EscapeProxy {
-  private held = 0;
-
-  constructor(private readonly keys: Buffer) {}
-
-  /** The bytes to forward for `chunk`, and whether the sequence completed. */
-  feed(chunk: Buffer): { forward: Buffer; escaped: boolean } {
-    const out: number[] = [];
-    if (this.keys.length === 0) return { forward: chunk, escaped: false };
-    for (const b of chunk) {
-      if (b === this.keys[this.held]) {
-        this.held++;
-        if (this.held === this.keys.length) {
-          this.held = 0;
-          return { forward: Buffer.from(out), escaped: true };
-        }
-        continue;
-      }
-      // mismatch: release what was held, then reconsider this byte as a fresh start
-      for (let i = 0; i < this.held; i++) out.push(this.keys[i]!);
-      this.held = 0;
-      if (b === this.keys[0]) {
-        this.held = 1;
-        if (this.keys.length === 1) return { forward: Buffer.from(out), escaped: true };
-      } else out.push(b);
-    }
-    return { forward: Buffer.from(out), escaped: false };
+/** The bytes of a detach key sequence; a bad one is printed as the docker CLI prints term.ToBytes' error. */
+export function detachKeys(keys: string = DEFAULT_DETACH_KEYS): number[] {
+  try {
+    return parseDetachKeys(keys);
+  } catch (err) {
+    throw invalid((err as Error).message, { code: "cli.detach-keys" });
   }
 }
 

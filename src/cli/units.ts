@@ -1,55 +1,8 @@
-// The docker CLI's humanized values: sizes (docker/go-units HumanSize, decimal units, %.Ng),
-// durations ("2 hours ago"), truncated IDs, and times as Go prints them.
+// The docker CLI's table values: "2 hours ago", truncated IDs, cut text, and times as Go prints
+// them. Sizes and durations themselves are src/docker's (go-units).
 
+import { humanDuration } from "../docker/index.js";
 import { displayWidth } from "./format/tabwriter.js";
-
-const DECIMAL = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-
-/** Go's %.*g (strconv 'g' with a precision). */
-export function goG(n: number, precision: number): string {
-  if (!Number.isFinite(n)) return Number.isNaN(n) ? "NaN" : n > 0 ? "+Inf" : "-Inf";
-  if (n === 0) return "0";
-  const p = precision === 0 ? 1 : precision;
-  const [mant, expText] = n.toExponential(p - 1).split("e") as [string, string];
-  const exp = Number(expText);
-  const trimmed = mant.includes(".") ? mant.replace(/\.?0+$/, "") : mant;
-  if (exp < -4 || exp >= p) return `${trimmed}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
-  const fixed = n.toFixed(Math.max(0, p - 1 - exp));
-  return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
-}
-
-/** go-units HumanSizeWithPrecision: "4.26MB", "7.8MB", "999B", "1e+03kB". */
-export function humanSizeWithPrecision(size: number, precision: number): string {
-  let i = 0;
-  while (size >= 1000 && i < DECIMAL.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  return goG(size, precision) + DECIMAL[i];
-}
-
-/** go-units HumanSize: four significant digits. */
-export function humanSize(size: number): string {
-  return humanSizeWithPrecision(size, 4);
-}
-
-/** go-units HumanDuration, as in "Created 2 hours ago". */
-export function humanDuration(ms: number): string {
-  const seconds = Math.trunc(ms / 1000);
-  if (seconds < 1) return "Less than a second";
-  if (seconds === 1) return "1 second";
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.trunc(ms / 60_000);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(ms / 3_600_000);
-  if (hours === 1) return "About an hour";
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
-  return `${Math.trunc(Math.trunc(ms / 3_600_000) / 24 / 365)} years`;
-}
 
 /** "2 hours ago" for a unix time in seconds, "N/A" when unknown. */
 export function createdSince(unixSeconds: number, now = Date.now()): string {

@@ -1,56 +1,28 @@
 // `cove volume create/ls/inspect/rm/prune`: the docker CLI's volume commands, flags and output,
 // through the daemon's /volumes API.
 
-import type { Readable, Writable } from "node:stream";
+import { invalid } from "../common/errors.js";
 import { EngineError } from "../client/engine.js";
-import type { EngineClient } from "../client/index.js";
-import type { Volume } from "../volumes/types.js";
-import { errorLine, type ContainerContext } from "./containers.js";
-import { formatRows, GO_TYPE, goMap, MARSHAL_JSON, marshalJSON, parseTemplate, type Template } from "./format/index.js";
-import { helpText, parseFilters, parseFlags, UsageError, type CommandSpec, type FlagSpecs, type Parsed } from "./flags.js";
-import { humanSize } from "./units.js";
-import { CoveError, invalid } from "../common/errors.js";
-import { naturalLess, readLine } from "./input.js";
-
-interface Run {
-  client: EngineClient;
-  stdin: Readable;
-  out(s: string): void;
-  err(s: string): void;
-}
-
-type VolumeCommand = (argv: string[], ctx: ContainerContext) => Promise<number>;
-
-function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>): VolumeCommand {
-  return async (argv, ctx) => {
-    const stdout: Writable = ctx.io?.stdout ?? process.stdout;
-    const stderr: Writable = ctx.io?.stderr ?? process.stderr;
-    const run: Run = { client: ctx.client, stdin: ctx.io?.stdin ?? process.stdin, out: (s) => void stdout.write(s), err: (s) => void stderr.write(s) };
-    try {
-      const parsed = parseFlags(argv, spec);
-      if (parsed.help) {
-        run.out(helpText(spec));
-        return 0;
-      }
-      return await body(parsed, run);
-    } catch (err) {
-      if (err instanceof UsageError) {
-        run.err(err.describe() + "\n");
-        return err.status;
-      }
-      run.err(errorLine(err) + "\n");
-      return 1;
-    }
-  };
-}
+import { humanSize, type Volume } from "../docker/index.js";
+import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
+import { formatRows, GO_TYPE, goMap, marshalJSON, RowContext, type Template } from "./format/index.js";
+import { parseFilters, UsageError } from "./flags.js";
+import { confirm, naturalLess } from "./input.js";
+import { printPruned, pruneVolumes } from "./prune.js";
 
 /** A row of `volume ls` (docker's volumeContext). Volume's fields are in Go's (alphabetical) order, so sorted keys print maps as Go does. */
-export class VolumeRow {
+export class VolumeRow extends RowContext {
   static {
     Object.defineProperty(this.prototype, GO_TYPE, { value: "*formatter.volumeContext" });
   }
 
-  constructor(private readonly v: Volume) {}
+  constructor(private readonly v: Volume) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return ["Availability", "Driver", "Group", "Labels", "Links", "Mountpoint", "Name", "Scope", "Size", "Status"];
+  }
 
   get Name(): string {
     return this.v.Name;
@@ -87,12 +59,6 @@ export class VolumeRow {
   get Status(): string {
     return "N/A";
   }
-
-  [MARSHAL_JSON](): string {
-    const obj: Record<string, unknown> = {};
-    for (const f of ["Availability", "Driver", "Group", "Labels", "Links", "Mountpoint", "Name", "Scope", "Size", "Status"]) obj[f] = (this as unknown as Record<string, unknown>)[f];
-    return marshalJSON(obj, { sortKeys: true, escapeHTML: true });
-  }
 }
 
 export const VOLUME_HEADERS = { Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Links: "LINKS", Size: "SIZE", Group: "GROUP", Availability: "AVAILABILITY", Status: "STATUS" };
@@ -126,7 +92,7 @@ const createCommand = command(
   async ({ flags, args, set }, run) => {
     if (args[0] !== undefined && set.has("name")) throw new UsageError(`conflicting options: either specify --name or provide positional arg, not both`, "volume create");
     const name = args[0] ?? flags.name ?? "";
-    const vol = await run.client.volumeCreate({ Name: name, Driver: flags.driver, DriverOpts: keyValues(flags.opt, "opt"), Labels: keyValues(flags.label, "label") });
+    const vol = await (await run.client()).volumeCreate({ Name: name, Driver: flags.driver, DriverOpts: keyValues(flags.opt, "opt"), Labels: keyValues(flags.label, "label") });
     run.out(vol.Name + "\n");
     return 0;
   },
@@ -147,7 +113,7 @@ const listCommand = (name: string) =>
       args: { max: 0 },
     },
     async ({ flags }, run) => {
-      const res = await run.client.volumeList(parseFilters(flags.filter, name));
+      const res = await (await run.client()).volumeList(parseFilters(flags.filter, name));
       const vols = [...(res.Volumes ?? [])].sort((a, b) => naturalLess(a.Name, b.Name));
       for (const w of res.Warnings ?? []) run.err(w + "\n");
       const rows = vols.map((v) => new VolumeRow(v));
@@ -179,28 +145,16 @@ const inspectCommand = command(
     args: { min: 1 },
   },
   async ({ flags, args }, run) => {
-    let tmpl: Template | undefined;
-    if (flags.format !== undefined && flags.format !== "" && flags.format !== "json") {
-      try {
-        tmpl = parseTemplate(flags.format);
-      } catch (err) {
-        throw invalid(`template parsing error: ${(err as Error).message}`, { code: "template.parse" });
-      }
-    }
-    const found: Volume[] = [];
-    const errors: string[] = [];
-    for (const a of args) {
-      try {
-        found.push(await run.client.volumeInspect(a));
-      } catch (err) {
+    return inspectEach(run, args, {
+      format: flags.format,
+      get: async (a) => (await run.client()).volumeInspect(a),
+      failed: (err) => {
         if (!(err instanceof EngineError)) throw err;
-        errors.push(errorLine(err));
-      }
-    }
-    if (tmpl) for (const v of found) run.out(volumeTemplate(tmpl, v) + "\n");
-    else run.out((found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })) + "\n");
-    for (const e of errors) run.err(e + "\n");
-    return errors.length ? 1 : 0;
+        return errorLine(err);
+      },
+      render: volumeTemplate,
+      json: (found) => (found.length === 0 ? "[]" : marshalJSON(found, { indent: "    ", escapeHTML: true, sortKeys: true })),
+    });
   },
 );
 
@@ -214,21 +168,11 @@ const removeCommand = (name: string) =>
       args: { min: 1 },
     },
     async ({ flags, args }, run) => {
-      const errors: string[] = [];
-      for (const a of args) {
-        try {
-          await run.client.volumeRemove(a, { force: flags.force || undefined });
-          run.out(a + "\n");
-        } catch (err) {
-          if (!(err instanceof CoveError)) throw err;
-          errors.push(err instanceof EngineError ? `Error response from daemon: ${err.message}` : err.message);
-        }
-      }
-      if (errors.length) {
-        run.err(errors.join("\n") + "\n");
-        return 1;
-      }
-      return 0;
+      const client = await run.client();
+      return forEach(run, args, async (a) => {
+        await client.volumeRemove(a, { force: flags.force || undefined });
+        run.out(a + "\n");
+      });
     },
   );
 
@@ -252,20 +196,16 @@ const pruneCommand = command(
     }
     if (!flags.force) {
       const what = flags.all || filters.all ? "all local volumes" : "anonymous local volumes";
-      run.out(`WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue? [y/N] `);
       // docker 28 says nothing more when the answer is no
-      if (!/^y(es)?$/i.test((await readLine(run.stdin)).trim())) return 0;
+      if (!(await confirm(run.io, `WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue?`))) return 0;
     }
-    const res = await run.client.volumePrune(filters);
-    const deleted = res.VolumesDeleted ?? [];
-    if (deleted.length) run.out("Deleted Volumes:\n" + deleted.map((d) => d + "\n").join("") + "\n");
-    run.out(`Total reclaimed space: ${humanSize(res.SpaceReclaimed ?? 0)}\n`);
+    printPruned(run, await pruneVolumes(await run.client(), filters));
     return 0;
   },
 );
 
 /** The volume commands, keyed by command path; main.ts dispatches `cove volume ...` here. */
-export const volumeCommands: Record<string, VolumeCommand> = {
+export const volumeCommands: Record<string, Command> = {
   "volume create": createCommand,
   "volume ls": listCommand("volume ls"),
   "volume list": listCommand("volume list"),

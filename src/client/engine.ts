@@ -8,31 +8,34 @@
 import http from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { CoveError, type ErrorKind } from "../common/errors.js";
-import type { Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse } from "../volumes/types.js";
-import { jsonLines } from "./stream.js";
 import type {
   ChangeItem,
   ContainerInspect,
+  ContainerPruneResponse,
   ContainerSummary,
   CreateResponse,
   DiskUsageResponse,
   EventMessage,
-  ExecCreateOptions,
+  ExecConfig,
   ExecInspect,
   ImageDeleteItem,
   ImageHistoryItem,
-  ImageInspectAPI,
+  ImageInspect,
   ImagePruneResponse,
-  ImageSummaryAPI,
+  ImageSummary,
   InfoResponse,
   PathStat,
-  PruneResponse,
   StatsResponse,
   TopResponse,
   UpdateResponse,
   VersionResponse,
+  Volume,
+  VolumeCreateRequest,
+  VolumeListResponse,
+  VolumePruneResponse,
   WaitResponse,
-} from "./types.js";
+} from "../docker/index.js";
+import { jsonLines } from "./stream.js";
 
 /** The newest API version this client speaks. */
 export const CLIENT_API_VERSION = "1.47";
@@ -351,7 +354,7 @@ export class EngineClient {
     return jsonLines<StatsResponse>(res);
   }
 
-  containerPrune(filters?: Record<string, string[]>): Promise<PruneResponse> {
+  containerPrune(filters?: Record<string, string[]>): Promise<ContainerPruneResponse> {
     return this.json("POST", "/containers/prune", { query: { filters } });
   }
 
@@ -399,7 +402,7 @@ export class EngineClient {
 
   // ---- exec -----------------------------------------------------------------------------------
 
-  execCreate(id: string, options: ExecCreateOptions): Promise<{ Id: string }> {
+  execCreate(id: string, options: ExecConfig): Promise<{ Id: string }> {
     return this.json("POST", `/containers/${enc(id)}/exec`, { body: options });
   }
 
@@ -423,11 +426,11 @@ export class EngineClient {
 
   // ---- images ---------------------------------------------------------------------------------
 
-  imageList(query: { all?: boolean; filters?: Record<string, string[]> } = {}): Promise<ImageSummaryAPI[]> {
+  imageList(query: { all?: boolean; filters?: Record<string, string[]> } = {}): Promise<ImageSummary[]> {
     return this.json("GET", "/images/json", { query });
   }
 
-  imageInspect(name: string): Promise<ImageInspectAPI> {
+  imageInspect(name: string): Promise<ImageInspect> {
     return this.json("GET", `/images/${encName(name)}/json`);
   }
 

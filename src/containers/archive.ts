@@ -13,6 +13,7 @@ import { closeSync, readSync } from "node:fs";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { conflict, isErrno, notFound } from "../common/errors.js";
+import type { PathStat } from "../docker/index.js";
 import { Dir, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type WriteHeader } from "../snapshots/tar.js";
@@ -30,13 +31,7 @@ export const GoMode = {
   sticky: 2 ** 20,
 } as const;
 
-export interface PathStat {
-  name: string;
-  size: number;
-  mode: number;
-  mtime: string;
-  linkTarget: string;
-}
+export type { PathStat };
 
 /** Converts a Unix st_mode to Go's os.FileMode (permission bits plus Go's type and special bits). */
 export function goFileMode(stMode: number): number {

@@ -17,16 +17,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
 import type { NetworkService } from "../network/index.js";
-import { CoveRuntime, DEFAULT_RUNTIME_ROOT, parseSignal } from "../runtime/cove.js";
+import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { ContainerRuntime } from "../runtime/types.js";
 import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { VolumeService } from "../volumes/index.js";
 import { type MonitorConnection } from "./attach.js";
 import { type MountEntry } from "./mounts.js";
-import type { AttachChunk, ContainerConfig, ContainerStateDoc, ContainerStatus, DockerEvent, EndpointSettings, ExecConfig, HostConfig } from "./types.js";
+import type { AttachChunk, ContainerConfig, ContainerStateDoc, ContainerStatus, DockerEvent, ExecConfig, HostConfig } from "./types.js";
 import type { Creator } from "./create.js";
 import type { Runner } from "./run.js";
 import type { Controller } from "./control.js";
@@ -183,24 +184,6 @@ export function nowIso(): string {
   return new Date().toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${ns.toString().padStart(6, "0")}Z`);
 }
 
-/** Docker's units.HumanDuration. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return "Less than a second";
-  if (seconds === 1) return "1 second";
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return "About a minute";
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.floor(ms / 3_600_000 + 0.5);
-  if (hours === 1) return "About an hour";
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
-}
-
 export function signalNumber(sig: string | number | undefined, fallback: number): number {
   if (sig === undefined || sig === "") return fallback;
   return parseSignal(typeof sig === "number" ? sig : sig);
@@ -224,27 +207,6 @@ export function checkLogConfig(type: string, config: Record<string, string>): vo
   if (unknown !== undefined) {
     throw invalid(type === "json-file" ? `unknown log opt '${unknown}' for json-file log driver` : `unknown log opt '${unknown}' for log driver ${type}`, { code: "container.log-opt" });
   }
-}
-
-/** go-units' FromHumanSize (decimal: 1k = 1000), which both of Docker's file drivers use. */
-export function fromHumanSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(text);
-  if (!m || m[1]!.split(".").length > 2) throw new Error(`invalid size: '${text}'`);
-  const mult: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, p: 1e15 };
-  return Math.floor(Number(m[1]) * mult[(m[2] ?? "").toLowerCase()]!);
-}
-
-/** Go's strconv.Atoi, with its error text. */
-export function atoi(text: string): number {
-  if (!/^[+-]?\d+$/.test(text)) throw new Error(`strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`);
-  return Number(text);
-}
-
-/** Go's strconv.ParseBool, with its error text. */
-export function parseBool(text: string): boolean {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
-  throw new Error(`strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`);
 }
 
 /**
@@ -306,25 +268,6 @@ export function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
     else if (k === "workdir") out.WorkDir = abs(v);
   }
   return out;
-}
-
-export function emptyEndpoint(): EndpointSettings {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: "",
-    DriverOpts: null,
-    NetworkID: "",
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
 }
 
 /** A start that failed because the command is missing or cannot be run (the runtime says so in its code). */

@@ -3,7 +3,6 @@
 
 export {
   ContainerService,
-  humanDuration,
   type AttachOptions,
   type AttachSession,
   type ContainerServiceOptions,

@@ -19,7 +19,6 @@ import { HealthChecks } from "./health.js";
 import { Restorer } from "./restore.js";
 
 export {
-  humanDuration,
   RUNTIME_NAMES,
   type AttachOptions,
   type AttachSession,

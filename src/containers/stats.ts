@@ -6,74 +6,27 @@
 
 import { readFile } from "node:fs/promises";
 import os from "node:os";
+import { BLKIO_STATS_KEYS, type BlkioStatEntry, type CpuStats, type NetworkStats, type StatsResponse } from "../docker/index.js";
 import type { BlkioEntry, CgroupStats } from "../runtime/cgroups/index.js";
+
+/** Docker's stats JSON (defined in src/docker), under the name the container service uses. */
+export type { StatsResponse as DockerStats };
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** USER_HZ: /proc/stat counts clock ticks of 1/100 s on Linux. */
 const CLOCK_TICKS = 100;
 
-export interface DockerBlkioEntry {
-  major: number;
-  minor: number;
-  op: string;
-  value: number;
-}
-
-export interface DockerCpuStats {
-  cpu_usage: { total_usage: number; percpu_usage?: number[]; usage_in_kernelmode: number; usage_in_usermode: number };
-  system_cpu_usage?: number;
-  online_cpus?: number;
-  throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
-}
-
-export interface DockerNetworkStats {
-  rx_bytes: number;
-  rx_packets: number;
-  rx_errors: number;
-  rx_dropped: number;
-  tx_bytes: number;
-  tx_packets: number;
-  tx_errors: number;
-  tx_dropped: number;
-}
-
-export interface DockerStats {
-  read: string;
-  preread: string;
-  pids_stats: { current?: number; limit?: number };
-  blkio_stats: Record<(typeof BLKIO_KEYS)[number], DockerBlkioEntry[] | null>;
-  num_procs: number;
-  storage_stats: Record<string, never>;
-  cpu_stats: DockerCpuStats;
-  precpu_stats: DockerCpuStats;
-  memory_stats: { usage?: number; max_usage?: number; stats?: Record<string, number>; failcnt?: number; limit?: number };
-  name: string;
-  id: string;
-  networks?: Record<string, DockerNetworkStats>;
-}
-
-const BLKIO_KEYS = [
-  "io_service_bytes_recursive",
-  "io_serviced_recursive",
-  "io_queue_recursive",
-  "io_service_time_recursive",
-  "io_wait_time_recursive",
-  "io_merged_recursive",
-  "io_time_recursive",
-  "sectors_recursive",
-] as const;
-
-function zeroCpu(): DockerCpuStats {
+function zeroCpu(): CpuStats {
   return { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
 }
 
 /** What dockerd sends for a container that is not running: name and id, zeros everywhere. */
-export function emptyStats(name: string, id: string): DockerStats {
+export function emptyStats(name: string, id: string): StatsResponse {
   return {
     read: ZERO_TIME,
     preread: ZERO_TIME,
     pids_stats: {},
-    blkio_stats: Object.fromEntries(BLKIO_KEYS.map((k) => [k, null])) as DockerStats["blkio_stats"],
+    blkio_stats: Object.fromEntries(BLKIO_STATS_KEYS.map((k) => [k, null])) as StatsResponse["blkio_stats"],
     num_procs: 0,
     storage_stats: {},
     cpu_stats: zeroCpu(),
@@ -110,8 +63,8 @@ export async function hostCpu(): Promise<HostCpu> {
 }
 
 /** /proc/<pid>/net/dev of the container: every interface but lo, as dockerd lists them. */
-export function parseNetDev(text: string): Record<string, DockerNetworkStats> {
-  const out: Record<string, DockerNetworkStats> = {};
+export function parseNetDev(text: string): Record<string, NetworkStats> {
+  const out: Record<string, NetworkStats> = {};
   for (const line of text.split("\n").slice(2)) {
     const colon = line.indexOf(":");
     if (colon < 0) continue;
@@ -123,7 +76,7 @@ export function parseNetDev(text: string): Record<string, DockerNetworkStats> {
   return out;
 }
 
-function blkioList(entries: BlkioEntry[], version: 1 | 2): DockerBlkioEntry[] {
+function blkioList(entries: BlkioEntry[], version: 1 | 2): BlkioStatEntry[] {
   return entries.map((e) => ({ major: e.major, minor: e.minor, op: version === 1 ? (e.op === "read" ? "Read" : "Write") : e.op, value: e.value }));
 }
 
@@ -135,12 +88,12 @@ export interface StatsInput {
   host: HostCpu;
   /** The host's memory, used as the limit when the cgroup has none (as dockerd does). */
   machineMemory?: number;
-  networks?: Record<string, DockerNetworkStats>;
+  networks?: Record<string, NetworkStats>;
   read?: Date;
 }
 
 /** One sample in Docker's shape (precpu_stats and preread left zero: see withPrevious). */
-export function dockerStats(input: StatsInput): DockerStats {
+export function dockerStats(input: StatsInput): StatsResponse {
   const s = emptyStats(input.name, input.id);
   const cg = input.cgroup;
   s.read = (input.read ?? new Date()).toISOString();
@@ -157,7 +110,7 @@ export function dockerStats(input: StatsInput): DockerStats {
     throttling_data: { periods: cpu?.throttling.periods ?? 0, throttled_periods: cpu?.throttling.throttledPeriods ?? 0, throttled_time: cpu?.throttling.throttledTime ?? 0 },
   };
   s.pids_stats = cg.pids ? { current: cg.pids.current, ...(cg.pids.limit ? { limit: cg.pids.limit } : {}) } : {};
-  for (const k of BLKIO_KEYS) s.blkio_stats[k] = [];
+  for (const k of BLKIO_STATS_KEYS) s.blkio_stats[k] = [];
   if (cg.blkio) {
     s.blkio_stats.io_service_bytes_recursive = blkioList(cg.blkio.bytes, input.version);
     s.blkio_stats.io_serviced_recursive = blkioList(cg.blkio.ios, input.version);
@@ -174,7 +127,7 @@ export function dockerStats(input: StatsInput): DockerStats {
 }
 
 /** Fills precpu_stats and preread from the sample before (dockerd sends both in every frame). */
-export function withPrevious(cur: DockerStats, prev: DockerStats | undefined): DockerStats {
+export function withPrevious(cur: StatsResponse, prev: StatsResponse | undefined): StatsResponse {
   if (!prev) return cur;
   return { ...cur, preread: prev.read, precpu_stats: prev.cpu_stats };
 }

@@ -4,11 +4,9 @@
 
 import { execFile } from "node:child_process";
 import { CoveError, invalid } from "../common/errors.js";
+import type { TopResponse as TopResult } from "../docker/index.js";
 
-export interface TopResult {
-  Titles: string[];
-  Processes: string[][];
-}
+export type { TopResult };
 
 /** Parses ps output, keeping the rows of `pids`. */
 export function parsePs(output: string, pids: number[]): TopResult {

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid } from "../common/errors.js";
+import { endpointSettings, humanDuration } from "../docker/index.js";
 import { cgroupManager } from "../runtime/cgroups/index.js";
 import { treeSize } from "../fsroot/index.js";
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
@@ -10,7 +11,7 @@ import { runPs, type TopResult } from "./top.js";
 import { publicMountPoint } from "./mounts.js";
 import { containerCgroupsPath, normalizeNetworkMode } from "./spec.js";
 import type { ContainerInspect, ContainerSummary, EndpointSettings, NetworkSettings } from "./types.js";
-import { ListOptions, Live, ZERO_TIME, emptyEndpoint, humanDuration, overlayDirs } from "./core.js";
+import { ListOptions, Live, ZERO_TIME, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
 export class Views {
@@ -54,7 +55,7 @@ export class Views {
   networkSettings(c: Live, mode: string): NetworkSettings {
     if (this.core.network) return this.core.network.settings(c.rec.ID, mode, c.rec.State.Running, c.rec.Config.ExposedPorts ?? undefined);
     const networks: Record<string, EndpointSettings> = {};
-    if (!mode.startsWith("container:")) networks[mode] = emptyEndpoint();
+    if (!mode.startsWith("container:")) networks[mode] = endpointSettings();
     return {
       Bridge: "",
       SandboxID: "",

@@ -10,61 +10,21 @@
 // - the connection ends when the output ends (the process exited) or the client goes away.
 
 import { invalid } from "../common/errors.js";
+import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys as detachKeyBytes } from "../docker/index.js";
 import type { AttachSession, ContainerService } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { hijack, muxFrame, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
-export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
+export { DEFAULT_DETACH_KEYS };
 
-/** moby's term.ToBytes: "ctrl-p,ctrl-q" or single characters ("a,ctrl-@") → the byte sequence. */
+/** The detach keys of an attach request (moby's term.ToBytes), with dockerd's 400 for a bad sequence. */
 export function parseDetachKeys(keys: string): number[] {
-  const out: number[] = [];
-  for (const raw of keys.split(",")) {
-    const k = raw.trim();
-    const bad = () => invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys", hint: 'use a comma-separated list of ctrl-<key> or single characters, e.g. "ctrl-p,ctrl-q"' });
-    if (k.length === 1) {
-      out.push(k.charCodeAt(0));
-      continue;
-    }
-    const m = /^ctrl-(.)$/i.exec(k);
-    if (!m) throw bad();
-    const c = (m[1] as string).toLowerCase();
-    if (c >= "a" && c <= "z") out.push(c.charCodeAt(0) - 96);
-    else if (c === "@") out.push(0);
-    else if (c === "[") out.push(27);
-    else if (c === "\\") out.push(28);
-    else if (c === "]") out.push(29);
-    else if (c === "^") out.push(30);
-    else if (c === "_") out.push(31);
-    else throw bad();
-  }
-  if (out.length === 0) throw invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys" });
-  return out;
-}
-
-/** Scans input for the detach sequence: returns the bytes to forward and whether it was seen. */
-export class DetachScanner {
-  private matched = 0;
-
-  constructor(private readonly keys: number[]) {}
-
-  push(chunk: Buffer): { data: Buffer; detach: boolean } {
-    const out: number[] = [];
-    for (const b of chunk) {
-      if (b === this.keys[this.matched]) {
-        this.matched++;
-        if (this.matched === this.keys.length) return { data: Buffer.from(out), detach: true };
-        continue;
-      }
-      // a partial match that broke off: the held bytes are ordinary input
-      for (let i = 0; i < this.matched; i++) out.push(this.keys[i] as number);
-      this.matched = 0;
-      if (b === this.keys[0]) this.matched = 1;
-      else out.push(b);
-    }
-    return { data: Buffer.from(out), detach: false };
+  try {
+    return detachKeyBytes(keys);
+  } catch {
+    throw invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys", hint: 'use a comma-separated list of ctrl-<key> or single characters, e.g. "ctrl-p,ctrl-q"' });
   }
 }
 

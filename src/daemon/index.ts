@@ -6,7 +6,7 @@ import { startDaemon, type DaemonOptions, type TcpOptions } from "./server.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
-export { Query, parseBool, parseFilters, type Filters } from "./query.js";
+export { Query, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";
 export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "../events/index.js";
 export type { ContainerCounts, ContainerCountsProvider } from "./system.js";

@@ -4,6 +4,7 @@
 // current map form {"dangling":{"true":true}} or the legacy list form {"dangling":["true"]}.
 
 import { invalid } from "../common/errors.js";
+import { boolValue } from "../docker/index.js";
 
 /** Docker's filters: key → values, e.g. {"dangling": ["true"], "label": ["a=b"]}. */
 export type Filters = Record<string, string[]>;
@@ -47,12 +48,6 @@ export function parseFilters(text: string | null | undefined): Filters {
   return out;
 }
 
-/** moby's httputils.BoolValue: anything but "", "0", "no", "false", "none" (any case) is true. */
-export function parseBool(v: string | null | undefined): boolean {
-  const s = (v ?? "").trim().toLowerCase();
-  return !(s === "" || s === "0" || s === "no" || s === "false" || s === "none");
-}
-
 /** The request's query string with Docker's accessors. */
 export class Query {
   readonly params: URLSearchParams;
@@ -75,10 +70,10 @@ export class Query {
     return this.params.getAll(key);
   }
 
-  /** BoolValueOrDefault: def when the key is absent, else BoolValue. */
+  /** BoolValueOrDefault: def when the key is absent, else moby's BoolValue. */
   bool(key: string, def = false): boolean {
     if (!this.params.has(key)) return def;
-    return parseBool(this.params.get(key));
+    return boolValue(this.params.get(key));
   }
 
   /** An integer (negative allowed, e.g. t=-1); def when absent or empty; a 400 when malformed. */

@@ -5,7 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { conflict, notFound, unsupported } from "../common/errors.js";
-import { parseBool, parseFilters, Query } from "./query.js";
+import { boolValue } from "../docker/index.js";
+import { parseFilters, Query } from "./query.js";
 import { checkVersion, compareVersions, Router, sendJSON } from "./router.js";
 
 interface Reply {
@@ -28,8 +29,8 @@ function request(socketPath: string, method: string, p: string): Promise<Reply> 
 
 describe("query quirks", () => {
   it("reads booleans as moby's BoolValue", () => {
-    for (const v of ["1", "true", "True", "TRUE", "yes", "anything"]) assert.equal(parseBool(v), true, v);
-    for (const v of ["", "0", "false", "False", "no", "none", " 0 ", undefined, null]) assert.equal(parseBool(v), false, String(v));
+    for (const v of ["1", "true", "True", "TRUE", "yes", "anything"]) assert.equal(boolValue(v), true, v);
+    for (const v of ["", "0", "false", "False", "no", "none", " 0 ", undefined, null]) assert.equal(boolValue(v), false, String(v));
     const q = new Query("a=1&b=True&c=0&d=");
     assert.equal(q.bool("a"), true);
     assert.equal(q.bool("b"), true);

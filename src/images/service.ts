@@ -45,90 +45,14 @@ import { hostPlatform, parsePlatform } from "./platforms.js";
 import { familiarName, familiarString, isNamed, parseAnyReference, parseNormalizedNamed, repositoryName, type Reference } from "./reference.js";
 import { imageChildren, resolveImage, type ResolvedImage } from "./resolve.js";
 import { canonicalName, ImageStore, type ImageRecord } from "./store.js";
-import type { ContainerConfig, Descriptor, HealthConfig, ImageConfig, Manifest, Platform } from "./types.js";
+import type { ContainerConfig, Descriptor, ImageConfig, Manifest, Platform } from "./types.js";
+import type { ImageDeleteItem, ImageHistoryItem, ImageInspect, ImageSummary } from "../docker/index.js";
 
 export const LABEL_DIFF_ID = "cove.io/diff-id";
 export const LABEL_SIZE = "cove.io/size";
 export const LABEL_IMAGE = "cove.io/image";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
-
-/** Docker's /images/json item. */
-export interface ImageSummary {
-  Id: string;
-  ParentId: string;
-  RepoTags: string[];
-  RepoDigests: string[];
-  /** Unix seconds. */
-  Created: number;
-  /** Bytes: unpacked snapshot usage when unpacked, else the stored layer blobs (see the header). */
-  Size: number;
-  SharedSize: number;
-  Labels: Record<string, string>;
-  Containers: number;
-}
-
-/** Docker's container config as image inspect shows it. */
-export interface InspectConfig {
-  Hostname: string;
-  Domainname: string;
-  User: string;
-  AttachStdin: boolean;
-  AttachStdout: boolean;
-  AttachStderr: boolean;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Tty: boolean;
-  OpenStdin: boolean;
-  StdinOnce: boolean;
-  Env: string[] | null;
-  Cmd: string[] | null;
-  Healthcheck?: HealthConfig;
-  ArgsEscaped?: boolean;
-  Image: string;
-  Volumes: Record<string, Record<string, never>> | null;
-  WorkingDir: string;
-  Entrypoint: string[] | null;
-  OnBuild: string[] | null;
-  Labels: Record<string, string>;
-  StopSignal?: string;
-  StopTimeout?: number;
-  Shell?: string[];
-}
-
-/** Docker's /images/{name}/json. */
-export interface ImageInspect {
-  Id: string;
-  RepoTags: string[];
-  RepoDigests: string[];
-  Parent: string;
-  Comment: string;
-  Created: string;
-  DockerVersion: string;
-  Author: string;
-  Config: InspectConfig;
-  Architecture: string;
-  Variant?: string;
-  Os: string;
-  OsVersion?: string;
-  Size: number;
-  GraphDriver: { Name: string; Data: Record<string, string> };
-  RootFS: { Type: "layers"; Layers: string[] };
-  Metadata: { LastTagTime: string };
-}
-
-export interface HistoryItem {
-  Id: string;
-  Created: number;
-  CreatedBy: string;
-  Tags: string[];
-  Size: number;
-  Comment: string;
-}
-
-export interface DeleteItem {
-  Untagged?: string;
-  Deleted?: string;
-}
 
 /**
  * Tells whether a container uses an image: false/undefined for no; true, a container ID, or
@@ -365,7 +289,7 @@ export class ImageService {
     const { chain, sizes, unpacked } = await this.layerSizes(r);
     const { tags, digests } = ImageService.names(rec);
     const c: ContainerConfig = cfg.config ?? {};
-    const config: InspectConfig = {
+    const config: ContainerConfig = {
       Hostname: c.Hostname ?? "",
       Domainname: c.Domainname ?? "",
       User: c.User ?? "",
@@ -420,11 +344,11 @@ export class ImageService {
   }
 
   /** `docker history`: newest first; only the newest entry carries the image ID and tags. */
-  async history(ref: string): Promise<HistoryItem[]> {
+  async history(ref: string): Promise<ImageHistoryItem[]> {
     const rec = await this.images.get(ref);
     const r = await this.resolve(rec);
     const { sizes } = await this.layerSizes(r);
-    const out: HistoryItem[] = [];
+    const out: ImageHistoryItem[] = [];
     let layer = 0;
     for (const h of r.config.history ?? []) {
       let size = 0;
@@ -451,7 +375,7 @@ export class ImageService {
   }
 
   /** `docker rmi`: Docker's rules (see InUseFn), then garbage collection unless noPrune. */
-  async remove(ref: string, opts: { force?: boolean; noPrune?: boolean; inUse?: InUseFn } = {}): Promise<DeleteItem[]> {
+  async remove(ref: string, opts: { force?: boolean; noPrune?: boolean; inUse?: InUseFn } = {}): Promise<ImageDeleteItem[]> {
     return this.exclusive(async () => {
       const rec = await this.images.get(ref);
       const user = usedBy(opts.inUse?.(rec.id));
@@ -491,7 +415,7 @@ export class ImageService {
   }
 
   /** `docker image prune`: dangling images (all unused ones with `all`), then garbage collection. */
-  async prune(opts: { all?: boolean; filters?: Record<string, string[]>; inUse?: InUseFn } = {}): Promise<{ ImagesDeleted: DeleteItem[]; SpaceReclaimed: number }> {
+  async prune(opts: { all?: boolean; filters?: Record<string, string[]>; inUse?: InUseFn } = {}): Promise<{ ImagesDeleted: ImageDeleteItem[]; SpaceReclaimed: number }> {
     const filters = opts.filters ?? {};
     for (const k of Object.keys(filters)) {
       if (!["until", "label", "label!", "dangling"].includes(k)) throw invalid(`invalid filter '${k}'`, { code: "filter.invalid", field: "filters" });
@@ -509,7 +433,7 @@ export class ImageService {
     const want = (filters.label ?? []).map(parseLabel);
     const notWant = (filters["label!"] ?? []).map(parseLabel);
     return this.exclusive(async () => {
-      const deleted: DeleteItem[] = [];
+      const deleted: ImageDeleteItem[] = [];
       const matches = (labels: Record<string, string>, l: { key: string; value: string | undefined }) => (l.value === undefined ? l.key in labels : labels[l.key] === l.value);
       for (const s of await this.images.list()) {
         if (!all && !s.dangling) continue;

@@ -3,6 +3,10 @@
 // the on-the-wire JSON names, so a parsed object can be written back unchanged.
 
 import type { Digest } from "../content/digest.js";
+import type { ContainerConfig, HealthConfig } from "../docker/index.js";
+
+/** The execution parameters of an image config ("config" in OCI config.md, plus Docker's) are Docker's ContainerConfig. */
+export type { ContainerConfig, HealthConfig };
 
 export interface Platform {
   architecture: string;
@@ -44,48 +48,6 @@ export interface Index {
   manifests: Descriptor[];
   subject?: Descriptor;
   annotations?: Record<string, string>;
-}
-
-/** Docker's healthcheck (not part of OCI config.md, but carried in Docker images). */
-export interface HealthConfig {
-  /** ["NONE"], ["CMD", args...], ["CMD-SHELL", command]; empty or absent inherits. */
-  Test?: string[];
-  /** Nanoseconds. */
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}
-
-/** The execution parameters of an image config ("config" in OCI config.md), plus Docker's. */
-export interface ContainerConfig {
-  User?: string;
-  ExposedPorts?: Record<string, Record<string, never>>;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Volumes?: Record<string, Record<string, never>>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-  ArgsEscaped?: boolean;
-  // Docker's extra fields
-  Healthcheck?: HealthConfig;
-  OnBuild?: string[] | null;
-  Shell?: string[];
-  StopTimeout?: number;
-  Hostname?: string;
-  Domainname?: string;
-  AttachStdin?: boolean;
-  AttachStdout?: boolean;
-  AttachStderr?: boolean;
-  Tty?: boolean;
-  OpenStdin?: boolean;
-  StdinOnce?: boolean;
-  Image?: string;
-  NetworkDisabled?: boolean;
-  MacAddress?: string;
 }
 
 export interface History {

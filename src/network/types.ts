@@ -1,58 +1,10 @@
-// Docker's network JSON (Engine API v1.47) and cove's persisted network state.
+// cove's persisted network state, and Docker's network JSON (Engine API v1.47, defined in
+// src/docker) under the names the network service uses.
 
+import type { NetworkResource } from "../docker/index.js";
 import type { PoolState } from "./ipam.js";
 
-export interface IpamConfig {
-  Subnet?: string;
-  IPRange?: string;
-  Gateway?: string;
-  AuxiliaryAddresses?: Record<string, string>;
-}
-
-export interface NetworkCreateRequest {
-  Name: string;
-  CheckDuplicate?: boolean;
-  Driver?: string;
-  Scope?: string;
-  Internal?: boolean;
-  Attachable?: boolean;
-  Ingress?: boolean;
-  ConfigOnly?: boolean;
-  ConfigFrom?: { Network?: string } | null;
-  EnableIPv4?: boolean;
-  EnableIPv6?: boolean;
-  IPAM?: { Driver?: string; Config?: IpamConfig[] | null; Options?: Record<string, string> | null } | null;
-  Options?: Record<string, string> | null;
-  Labels?: Record<string, string> | null;
-}
-
-export interface NetworkContainer {
-  Name: string;
-  EndpointID: string;
-  MacAddress: string;
-  IPv4Address: string;
-  IPv6Address: string;
-}
-
-/** GET /networks/{id} (and the entries of GET /networks). */
-export interface NetworkResource {
-  Name: string;
-  Id: string;
-  Created: string;
-  Scope: string;
-  Driver: string;
-  EnableIPv4: boolean;
-  EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] | null };
-  Internal: boolean;
-  Attachable: boolean;
-  Ingress: boolean;
-  ConfigFrom: { Network: string };
-  ConfigOnly: boolean;
-  Containers: Record<string, NetworkContainer>;
-  Options: Record<string, string>;
-  Labels: Record<string, string>;
-}
+export type { EndpointSettings, IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkResource, NetworkSettings, PortBinding } from "../docker/index.js";
 
 /** What <root>/network/networks/<id>.json holds. */
 export interface NetworkRecord extends Omit<NetworkResource, "Containers"> {
@@ -63,51 +15,6 @@ export interface NetworkRecord extends Omit<NetworkResource, "Containers"> {
   pools: PoolState[];
   /** Whether the user gave the subnets (a fixed --ip needs that, as in Docker). */
   userSubnets?: boolean;
-}
-
-/** EndpointSettings in container inspect and in NetworkingConfig.EndpointsConfig. */
-export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
-  Links: string[] | null;
-  Aliases: string[] | null;
-  MacAddress: string;
-  DriverOpts: Record<string, string> | null;
-  GwPriority?: number;
-  NetworkID: string;
-  EndpointID: string;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  DNSNames: string[] | null;
-}
-
-export interface PortBinding {
-  HostIp: string;
-  HostPort: string;
-}
-
-export interface NetworkSettings {
-  Bridge: string;
-  SandboxID: string;
-  SandboxKey: string;
-  HairpinMode: boolean;
-  LinkLocalIPv6Address: string;
-  LinkLocalIPv6PrefixLen: number;
-  Ports: Record<string, PortBinding[] | null>;
-  SecondaryIPAddresses: null;
-  SecondaryIPv6Addresses: null;
-  EndpointID: string;
-  Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  MacAddress: string;
-  Networks: Record<string, EndpointSettings>;
 }
 
 /** A container's wish to be on a network (NetworkingConfig, or connect while stopped). */

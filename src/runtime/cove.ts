@@ -8,10 +8,11 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
 import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
-import { constants as osConstants, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
+import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
@@ -50,15 +51,6 @@ interface StoredState {
 
 const CAPABILITY_NUMBERS: ReadonlyMap<string, number> = new Map(CAPABILITIES.map((c) => [c.name, c.number]));
 const ID_PATTERN = /^[\w+\-.]+$/;
-
-export function parseSignal(sig: NodeJS.Signals | number | string): number {
-  if (typeof sig === "number") return sig;
-  if (/^\d+$/.test(sig)) return Number(sig);
-  const name = sig.toUpperCase().startsWith("SIG") ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
-  const n = (osConstants.signals as Record<string, number>)[name];
-  if (n === undefined) throw invalid(`unknown signal "${sig}"`, { hint: "use a name such as SIGTERM or KILL, or a number" });
-  return n;
-}
 
 export async function processStartTime(pid: number): Promise<string | undefined> {
   try {

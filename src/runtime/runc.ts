@@ -24,24 +24,16 @@ import { spawn, type StdioOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
-import { constants as osConstants, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
+import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager } from "./cgroups/index.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
 import type { LinuxResources, Spec } from "./spec.js";
 import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats, StdioSpec } from "./types.js";
-
-function parseSignal(sig: NodeJS.Signals | number | string): number {
-  if (typeof sig === "number") return sig;
-  if (/^\d+$/.test(sig)) return Number(sig);
-  const upper = sig.toUpperCase();
-  const n = (osConstants.signals as Record<string, number>)[upper.startsWith("SIG") ? upper : `SIG${upper}`];
-  if (n === undefined) throw invalid(`unknown signal "${sig}"`, { hint: "use a name such as SIGTERM or KILL, or a number" });
-  return n;
-}
 
 export const DEFAULT_RUNC_ROOT = "/run/runc";
 export const DEFAULT_RUNC_BINARY = "runc";

@@ -1,41 +1,7 @@
-// Docker's volume JSON (Engine API v1.47 Volume, VolumeListResponse, VolumePruneResponse) and the
-// events the volume service publishes.
+// Docker's volume JSON (Engine API v1.47 Volume, VolumeListResponse, VolumePruneResponse, defined
+// in src/docker) and the events the volume service publishes.
 
-export interface VolumeUsage {
-  /** Bytes used under the volume's data directory; -1 when not computed. */
-  Size: number;
-  /** Containers referring to the volume; -1 when not computed. */
-  RefCount: number;
-}
-
-export interface Volume {
-  CreatedAt: string;
-  Driver: string;
-  Labels: Record<string, string> | null;
-  Mountpoint: string;
-  Name: string;
-  Options: Record<string, string> | null;
-  Scope: "local";
-  Status?: Record<string, unknown>;
-  UsageData?: VolumeUsage | null;
-}
-
-export interface VolumeCreateRequest {
-  Name?: string;
-  Driver?: string;
-  DriverOpts?: Record<string, string> | null;
-  Labels?: Record<string, string> | null;
-}
-
-export interface VolumeListResponse {
-  Volumes: Volume[];
-  Warnings: string[] | null;
-}
-
-export interface VolumePruneResponse {
-  VolumesDeleted: string[] | null;
-  SpaceReclaimed: number;
-}
+export type { Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse, VolumeUsage } from "../docker/index.js";
 
 export interface VolumeEvent {
   Type: "volume";

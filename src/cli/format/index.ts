@@ -1,6 +1,7 @@
 // Go templates for `--format`, as the docker CLI evaluates them: parseTemplate() compiles Go's
 // text/template syntax with docker/cli's function map; formatRows() implements docker/cli's
-// formatter (table / json / custom formats, tabwriter-aligned tables with a header row).
+// formatter (table / json / custom formats, tabwriter-aligned tables with a header row), its row
+// contexts and its inspector.
 
 import { invalid } from "../../common/errors.js";
 import { builtinFuncs, headerFuncs, State, type TemplateFunc } from "./exec.js";
@@ -11,6 +12,7 @@ import { goMap, type EvalOptions } from "./values.js";
 export { goMap, marshalJSON, formatValue, sprintf, MARSHAL_JSON, GO_TYPE, type EvalOptions } from "./values.js";
 export { tabwrite, displayWidth, DOCKER_TABLE } from "./tabwriter.js";
 export { FuncError, type TemplateFunc } from "./exec.js";
+export { RowContext, inspectFormat, inspectTemplate } from "./context.js";
 
 export interface TemplateOptions extends EvalOptions {
   /** The template's name, shown in error messages (docker's templates are unnamed: ""). */
