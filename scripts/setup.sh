@@ -49,4 +49,6 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
 fi
 
 bash scripts/build-native.sh
+# a clean build: a test whose source is gone must not run from a stale dist/
+rm -rf dist
 npx tsc -p tsconfig.json
