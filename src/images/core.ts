@@ -66,6 +66,7 @@ export interface ImageServiceOptions {
   root: string;
 }
 
+/** What a mutation that adds images created or moved so far: what rollback undoes. */
 export interface Txn {
   snapshots: string[];
   blobs: Digest[];
@@ -117,7 +118,7 @@ export class ImageCore {
   readonly images: ImageStore;
   readonly tmp: string;
   private readonly tagTimesFile: string;
-  /** Resolved images by manifest digest (platform-less resolutions only; gc drops removed ones). */
+  /** Resolved images by their record's target digest (resolutions without a platform only; gc drops removed ones). */
   readonly resolved = new Map<Digest, ResolvedImage>();
   /** Disk usage of committed snapshots by key (they never change). */
   readonly sizes = new Map<string, number>();
