@@ -1,0 +1,179 @@
+// Unpacking and container root filesystems. Layers are unpacked into committed snapshots keyed
+// by their chain ID, so images sharing a layer stack share its snapshots. Each committed layer
+// snapshot carries the labels cove.io/diff-id and cove.io/size (disk bytes of its files, measured
+// once at unpack: committed snapshots never change). A container's rootfs is a writable snapshot
+// on top of its image's top layer; `docker export` tars it through a read-only overlay view.
+
+import { createHash, randomBytes } from "node:crypto";
+import { lstatSync, readdirSync } from "node:fs";
+import { mkdir, rmdir } from "node:fs/promises";
+import path from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { CoveError, fromErrno, invalid, notFound } from "../common/errors.js";
+import type { Digest } from "../content/digest.js";
+import { addon } from "../native/addon.js";
+import { applyLayer } from "../snapshots/apply.js";
+import { decompress, type Compression as SnapshotCompression } from "../snapshots/compress.js";
+import { tarDirectory } from "../snapshots/diff.js";
+import { mountAll, unmountAll, type Mount } from "../snapshots/mount.js";
+import { ImageCore, LABEL_DIFF_ID, LABEL_IMAGE, LABEL_SIZE, newTxn, type LoadProgress, type Txn } from "./core.js";
+import { chainIDs, shortID } from "./ids.js";
+import { layerCompression } from "./mediatypes.js";
+import type { Descriptor, ImageConfig } from "./types.js";
+
+/** Unpacks images into layer snapshots and prepares, exports and removes container rootfs snapshots. */
+export class Unpacker {
+  constructor(private readonly core: ImageCore) {}
+
+  /** Applies each layer of the image as a committed snapshot keyed by chain ID (reusing existing ones). */
+  unpack(ref: string): Promise<{ chainId: string }> {
+    return this.core.exclusive(() => this.unpackLocked(ref));
+  }
+
+  private async unpackLocked(ref: string): Promise<{ chainId: string }> {
+    const rec = await this.core.images.get(ref);
+    const r = await this.core.resolve(rec);
+    const layers: LayerToUnpack[] = r.manifest.layers.map((l, i) => ({
+      desc: l,
+      diffId: r.config.rootfs.diff_ids[i] as Digest,
+      open: () => this.core.content.createReadStream(l.digest),
+      trusted: true,
+    }));
+    const txn = newTxn();
+    try {
+      const top = await this.unpackLayers(layers, txn);
+      return { chainId: top };
+    } catch (err) {
+      await this.core.rollback(txn);
+      throw err;
+    }
+  }
+
+  /** Unpacks layers bottom up; returns the top chain ID ("" for no layers). Records new snapshots in txn. */
+  async unpackLayers(layers: LayerToUnpack[], txn: Txn, progress?: (m: LoadProgress) => void, verified = new Set<Digest>()): Promise<string> {
+    const chain = chainIDs(layers.map((l) => l.diffId));
+    for (const [i, l] of layers.entries()) {
+      const key = chain[i] as string;
+      const parent = i > 0 ? chain[i - 1] : undefined;
+      if (this.core.snapshots.has(key)) {
+        if (!l.trusted && !verified.has(l.desc.digest)) {
+          await verifyDiffId(await l.open(), compressionOf(l.desc), l.diffId);
+          verified.add(l.desc.digest);
+        }
+        continue;
+      }
+      progress?.({ status: "Loading layer", id: shortID(l.diffId) });
+      const tmpKey = `extract-${randomBytes(6).toString("hex")}-${key}`;
+      await this.core.snapshots.prepare(tmpKey, parent);
+      try {
+        await applyLayer(await l.open(), this.core.snapshots.upperDir(tmpKey), {
+          compression: compressionOf(l.desc),
+          expectedDiffId: l.diffId,
+          lowerDirs: this.core.snapshots.lowerDirs(tmpKey),
+        });
+        const size = diskUsage(this.core.snapshots.upperDir(tmpKey));
+        await this.core.snapshots.commit(key, tmpKey, { labels: { [LABEL_DIFF_ID]: l.diffId, [LABEL_SIZE]: String(size) } });
+        verified.add(l.desc.digest);
+        txn.snapshots.push(key);
+      } catch (err) {
+        await this.core.snapshots.remove(tmpKey).catch(() => undefined);
+        if (err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key)) continue; // unpacked meanwhile
+        throw err;
+      }
+    }
+    return chain[chain.length - 1] ?? "";
+  }
+
+  /** A writable snapshot `key` for a container on top of the image's layers. */
+  prepareRootfs(key: string, ref: string): Promise<{ mounts: Mount[]; imageId: string; config: ImageConfig }> {
+    return this.core.exclusive(async () => {
+      const rec = await this.core.images.get(ref);
+      const r = await this.core.resolve(rec);
+      const { chainId } = await this.unpackLocked(rec.id);
+      const mounts = await this.core.snapshots.prepare(key, chainId === "" ? undefined : chainId, { labels: { [LABEL_IMAGE]: r.id } });
+      return { mounts, imageId: r.id, config: r.config };
+    });
+  }
+
+  /** Removes a container's snapshot (its layers stay until gc finds no image using them). */
+  async removeRootfs(key: string): Promise<void> {
+    await this.core.snapshots.remove(key);
+  }
+
+  /** `docker export`: a tar of the container's merged filesystem, written to out (which is ended). */
+  async exportRootfs(key: string, out: Writable): Promise<void> {
+    const mounts = await this.core.snapshots.mounts(key);
+    const m = mounts[0];
+    if (!m) throw notFound(`snapshot ${key} has nothing to export`);
+    if (m.type === "bind") {
+      await tarDirectory(m.source, out);
+      return;
+    }
+    const lower = m.options.find((o) => o.startsWith("lowerdir="))?.slice("lowerdir=".length) ?? "";
+    const upper = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
+    const view: Mount = { type: "overlay", source: "overlay", options: ["ro", `lowerdir=${upper ? `${upper}:` : ""}${lower}`] };
+    if (m.cwd) view.cwd = m.cwd;
+    const target = path.join(this.core.tmp, `export-${randomBytes(6).toString("hex")}`);
+    await mkdir(target, { mode: 0o700 });
+    try {
+      mountAll([view], target);
+      try {
+        await tarDirectory(target, out);
+      } finally {
+        unmountAll(target, addon().constants.MNT_DETACH);
+      }
+    } finally {
+      await rmdir(target).catch(() => undefined);
+    }
+  }
+}
+
+export interface LayerToUnpack {
+  desc: Descriptor;
+  diffId: Digest;
+  open: () => Promise<Readable>;
+  /** True when the blob is already verified (in the content store). */
+  trusted: boolean;
+}
+
+function compressionOf(desc: Descriptor): SnapshotCompression {
+  return layerCompression(desc.mediaType) ?? "auto";
+}
+
+/**
+ * Disk bytes of the files under dir (hard links counted once), as SnapshotStore.usage measures a
+ * snapshot, with synchronous calls: a fresh layer is thousands of small files and a thread-pool
+ * round trip per lstat would cost more than the lstat.
+ */
+function diskUsage(dir: string): number {
+  const seen = new Set<string>();
+  let size = 0;
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = path.join(d, name);
+      const st = lstatSync(p, { bigint: true });
+      const id = `${st.dev}:${st.ino}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        size += Number(st.blocks) * 512;
+      }
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  try {
+    walk(dir);
+  } catch (err) {
+    throw fromErrno(err, `measuring the layer unpacked in ${dir}`);
+  }
+  return size;
+}
+
+/** Hashes the decompressed stream and checks it against the diff ID. */
+async function verifyDiffId(stream: Readable, compression: SnapshotCompression, diffId: Digest): Promise<void> {
+  const h = createHash("sha256");
+  for await (const c of decompress(stream, compression)) h.update(c);
+  const got = `sha256:${h.digest("hex")}`;
+  if (got !== diffId) {
+    throw invalid(`layer content does not match its diff ID: expected ${diffId}, got ${got}`, { code: "layer.digest-mismatch", hint: "the archive is corrupt" });
+  }
+}
