@@ -137,7 +137,8 @@ describe("Engine (the library)", { skip }, () => {
       assert.equal(first.id, Id);
       assert.equal(first.cgroup.memory?.limit, 64 << 20);
       assert.ok((first.cgroup.pids?.current ?? 0) >= 1);
-      assert.ok((samples.at(-1)!.cgroup.cpu?.usageTotal ?? 0) > 0);
+      // the sample taken as the container exits may read a cgroup already emptied: any sample shows the work
+      assert.ok(samples.some((s) => (s.cgroup.cpu?.usageTotal ?? 0) > 0), "some sample counts CPU time");
       assert.equal((await engine.containers.inspect(Id)).State.Running, false);
       const none = [];
       for await (const s of engine.stats(Id)) none.push(s);
