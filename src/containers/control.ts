@@ -218,7 +218,7 @@ export class Controller {
     this.core.names.set(name, c.rec.ID);
     this.core.names.delete(old);
     c.rec.Name = name;
-    this.core.network?.rename(c.rec.ID, name);
+    this.core.network.rename(c.rec.ID, name);
     await this.core.save(c);
     this.core.event(c, "rename", { oldName: old });
   }

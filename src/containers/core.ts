@@ -12,21 +12,21 @@
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
-import type { NetworkService } from "../network/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { ContainerRuntime } from "../runtime/types.js";
-import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { type Mount as SnapshotMount } from "../snapshots/index.js";
 import { VolumeService } from "../volumes/index.js";
 import { type MonitorConnection } from "./attach.js";
 import { type MountEntry } from "./mounts.js";
+import { NullNetwork, realHost, type ContainerHost, type ContainerNetwork } from "./host.js";
 import type { AttachChunk, ContainerConfig, ContainerStateDoc, ContainerStatus, DockerEvent, ExecConfig, HostConfig } from "./types.js";
 import type { Creator } from "./create.js";
 import type { Runner } from "./run.js";
@@ -113,16 +113,23 @@ export interface ContainerServiceOptions {
   root: string;
   /** The runtime's state root, on a tmpfs (default /run/cove/runtime). Keep it short: attach sockets live there. */
   runtimeRoot?: string;
-  images: ImageService;
+  images: ContainerImages;
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
   initPath?: string;
   /** The runc binary for HostConfig.Runtime "runc"; default runc on PATH, else /usr/sbin/runc. */
   runcPath?: string;
+  /**
+   * The runtimes by the name HostConfig.Runtime gives (see RUNTIME_NAMES); default cove's own
+   * (on runtimeRoot) and runc (when installed, run under cove's monitors).
+   */
+  runtimes?: ReadonlyMap<string, ContainerRuntime>;
+  /** What the service does on the machine itself (cgroup version, rootfs mounts); default this machine. */
+  host?: ContainerHost;
   /** The volume service (default: one opened on root, publishing through events). */
   volumes?: VolumeService;
-  /** Networking (bridge and user-defined networks, ports); without it containers get a loopback only. */
-  network?: NetworkService;
+  /** Networking (bridge and user-defined networks, ports); without it (NullNetwork) containers get a loopback only. */
+  network?: ContainerNetwork;
   /** Where the service reports what it had to ignore (a cleanup that failed); default: stderr. */
   log?: (line: string) => void;
 }
@@ -163,6 +170,14 @@ export interface AttachSession {
 export interface ExecSession extends AttachSession {
   /** The exit code once the process ends. */
   exitCode: Promise<number>;
+}
+
+/** The real runtimes: cove's own on runtimeRoot, and runc when it is installed. */
+export function defaultRuntimes(runtimeRoot: string, runcPath = findRunc()): Map<string, ContainerRuntime> {
+  const out = new Map<string, ContainerRuntime>([["cove", new CoveRuntime({ root: runtimeRoot })]]);
+  // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
+  if (runcPath) out.set("runc", new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(runtimeRoot), "runc"), monitorRoot: runtimeRoot }));
+  return out;
 }
 
 export function packageRoot(): string {
@@ -242,14 +257,8 @@ export function logSettings(type: string, config: Record<string, string>): { max
   return { maxSize, maxFiles };
 }
 
-export async function isMountpoint(p: string): Promise<boolean> {
-  try {
-    const [a, b] = await Promise.all([stat(p), stat(path.dirname(p))]);
-    return a.dev !== b.dev || a.ino === b.ino;
-  } catch {
-    return false;
-  }
-}
+/** What the container service uses of the image service: rootfs snapshots, the image lookup, commit. */
+export type ContainerImages = Pick<ImageService, "prepareRootfs" | "removeRootfs" | "inspect" | "commit" | "exportRootfs">;
 
 export function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
   const m = mounts.find((x) => x.type === "overlay");
@@ -336,17 +345,20 @@ const STATUS_TRANSITIONS: Record<ContainerStatus, readonly ContainerStatus[]> = 
 export class ContainerCore {
   readonly root: string;
   readonly runtimeRoot: string;
-  readonly runtime: CoveRuntime;
-  /** runc for containers created with HostConfig.Runtime "runc", run under cove's monitors. */
-  readonly runc: RuncRuntime | undefined;
-  readonly images: ImageService;
+  /** The runtimes by name ("cove" always, "runc" when installed). */
+  readonly runtimes: ReadonlyMap<string, ContainerRuntime>;
+  readonly host: ContainerHost;
+  readonly images: ContainerImages;
   readonly emit: (e: DockerEvent) => void;
   readonly initPath: string;
   readonly containers = new Map<string, Live>();
   readonly names = new Map<string, string>();
   readonly execs = new Map<string, ExecRecord>();
   readonly cgroupVersion: 1 | 2;
-  readonly network?: NetworkService;
+  /** Always present: a NullNetwork when the engine runs without networking. */
+  readonly network: ContainerNetwork;
+  /** Whether the engine has networking (create's warnings and the container's /etc/hosts differ without). */
+  readonly networked: boolean;
   closed = false;
   volumes!: VolumeService;
   /** Removals finishing after the API has answered (see remove). */
@@ -358,15 +370,14 @@ export class ContainerCore {
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
-    this.runtime = new CoveRuntime({ root: this.runtimeRoot });
-    const runcPath = opts.runcPath ?? findRunc();
-    // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
-    this.runc = runcPath ? new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(this.runtimeRoot), "runc"), monitorRoot: this.runtimeRoot }) : undefined;
+    this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);
+    this.host = opts.host ?? realHost;
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);
     this.initPath = opts.initPath ?? path.join(packageRoot(), "build", "cove-init");
-    if (opts.network) this.network = opts.network;
-    this.cgroupVersion = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
+    this.network = opts.network ?? new NullNetwork((id) => this.containers.get(id)?.rec.State.Pid);
+    this.networked = opts.network !== undefined;
+    this.cgroupVersion = this.host.cgroupVersion();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
@@ -414,11 +425,10 @@ export class ContainerCore {
 
   /** The runtime a container runs on (HostConfig.Runtime, validated at create). */
   runtimeOf(c: Live): ContainerRuntime {
-    if (c.hc.Runtime === "runc") {
-      if (!this.runc) throw unsupported("the runc runtime is not available: runc is not installed", { code: "runtime.missing", hint: "install runc (apt-get install runc)" });
-      return this.runc;
-    }
-    return this.runtime;
+    const name = c.hc.Runtime || "cove";
+    const rt = this.runtimes.get(name);
+    if (!rt) throw unsupported(`the ${name} runtime is not available: ${name} is not installed`, { code: "runtime.missing", ...(name === "runc" ? { hint: "install runc (apt-get install runc)" } : {}) });
+    return rt;
   }
 
   event(c: Live, action: string, extra: Record<string, string> = {}): void {
@@ -509,15 +519,11 @@ export class ContainerCore {
   async mountRootfs(c: Live): Promise<string> {
     const target = this.rootfsPath(c);
     await mkdir(target, { recursive: true, mode: 0o755 });
-    if (!(await isMountpoint(target))) mountAll(c.rec.RootfsMounts, target);
+    if (!(await this.host.isMountpoint(target))) this.host.mount(c.rec.RootfsMounts, target);
     return target;
   }
 
   unmountRootfs(c: Live): void {
-    try {
-      unmountAll(this.rootfsPath(c), 2 /* MNT_DETACH */);
-    } catch {
-      // nothing mounted
-    }
+    this.host.unmount(this.rootfsPath(c));
   }
 }

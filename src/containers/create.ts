@@ -43,7 +43,7 @@ export class Creator {
       }
     }
     checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
-    if (!this.core.network && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
+    if (!this.core.networked && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
       throw invalid(`invalid restart policy '${hc.RestartPolicy.Name}'`, { code: "container.restart-policy" });
     }
@@ -51,7 +51,7 @@ export class Creator {
       throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
     }
     if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
-    if (hc.Runtime === "runc" && !this.core.runc) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
+    if (hc.Runtime === "runc" && !this.core.runtimes.has("runc")) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
     if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
     const id = newId();
     const dir = path.join(this.core.containersDir(), id);
@@ -106,7 +106,7 @@ export class Creator {
         hostDevices: () => [],
       });
       warnings.push(...probe.warnings);
-      if (!this.core.network && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
+      if (!this.core.networked && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.core.find(mode.slice("container:".length));
       }
@@ -149,10 +149,7 @@ export class Creator {
       const c = this.core.newLive(rec, hc);
       await this.copyUp(c);
       const mode = normalizeNetworkMode(hc.NetworkMode);
-      if (this.core.network) await this.core.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
-      else if (!["bridge", "none", "host"].includes(mode) && !mode.startsWith("container:")) {
-        throw unsupported(`network ${mode} is not available: this engine runs without networking`, { code: "container.network-unsupported" });
-      }
+      await this.core.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
       // independent files: their fsyncs overlap instead of queueing
       await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
       this.core.containers.set(id, c);
@@ -160,7 +157,7 @@ export class Creator {
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.core.names.delete(name);
-      await this.core.bestEffort(`forget the network endpoints of failed create ${id}`, this.core.network?.forget(id));
+      await this.core.bestEffort(`forget the network endpoints of failed create ${id}`, this.core.network.forget(id));
       await this.core.bestEffort(`remove the directory of failed create ${id}`, rm(dir, { recursive: true, force: true }));
       if (prepared) await this.core.bestEffort(`remove the rootfs of failed create ${id}`, this.core.images.removeRootfs(id));
       for (const e of entries) if (e.Type === "volume" && e.Name) this.core.volumes.dereference(e.Name, id);
@@ -251,7 +248,7 @@ export class Creator {
     if (other) {
       hosts = (await readHost(path.join(other.dir, "hosts"))) ?? hostsFile("none", undefined);
       resolv = (await readHost(path.join(other.dir, "resolv.conf"))) ?? resolvConfFile("none", undefined, c.hc);
-    } else if (this.core.network && mode !== "host" && mode !== "none") {
+    } else if (this.core.networked && mode !== "host" && mode !== "none") {
       const net = this.core.network.containerFiles(c.rec.ID, c.rec.Config.Hostname ?? "");
       const gateway = this.core.network.tryFind("bridge")?.IPAM.Config?.[0]?.Gateway;
       const extra = (c.hc.ExtraHosts ?? []).map((h) => (h.endsWith(":host-gateway") && gateway ? `${h.slice(0, -"host-gateway".length)}${gateway}` : h));
@@ -280,7 +277,7 @@ export class Creator {
       } catch {
         continue;
       }
-      const ip = this.core.network?.addressOn(other.rec.ID, "bridge");
+      const ip = this.core.network.addressOn(other.rec.ID, "bridge");
       if (!ip) continue;
       const name = other.rec.Name.slice(1);
       out.push(`${ip}\t${[...new Set([alias, other.rec.ID.slice(0, 12), name])].join(" ")}`);

@@ -15,7 +15,7 @@ import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, type CommitOptions } from "./commit.js";
 import { type MountEntry } from "./mounts.js";
 import { resolveUser } from "./user.js";
-import { Live, isMountpoint, overlayDirs } from "./core.js";
+import { Live, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
 export class Files {
@@ -56,7 +56,7 @@ export class Files {
       if (c.rec.State.Running && c.rec.State.Pid) return running(c.rec.State.Pid);
       if (c.rec.State.Status === "removing") throw conflict(`container ${c.rec.ID} is being removed`, { code: "container.removing" });
       const rootfs = this.core.rootfsPath(c);
-      const wasMounted = await isMountpoint(rootfs);
+      const wasMounted = await this.core.host.isMountpoint(rootfs);
       if (!wasMounted) await this.core.mountRootfs(c);
       try {
         const root = Dir.open(rootfs);

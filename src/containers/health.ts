@@ -43,11 +43,7 @@ export class HealthChecks {
       const res = await Promise.race([handle.exited.then((x) => x.code), new Promise<number>((r) => (timer = setTimeout(() => r(-1), timeoutMs)))]);
       clearTimeout(timer);
       if (res === -1) {
-        try {
-          process.kill(handle.pid, "SIGKILL");
-        } catch {
-          // gone
-        }
+        handle.kill("SIGKILL");
         output = `Health check exceeded timeout (${Math.round(timeoutMs / 1000)}s)`;
       } else {
         for await (const e of readLogs(log, {})) output += e.line.toString();

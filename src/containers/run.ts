@@ -46,7 +46,7 @@ export class Runner {
     if (!other.rec.State.Running || !other.rec.State.Pid) {
       throw conflict(`cannot join ${ns} namespace of a non running container: container ${other.rec.ID} is ${other.rec.State.Status}`, { code: "container.not-running" });
     }
-    const sandbox = ns === "net" ? this.core.network?.sandbox(other.rec.ID) : undefined;
+    const sandbox = ns === "net" ? this.core.network.sandbox(other.rec.ID) : undefined;
     return sandbox ? sandbox.netns : `/proc/${other.rec.State.Pid}/ns/${ns}`;
   }
 
@@ -74,20 +74,19 @@ export class Runner {
       const mode = normalizeNetworkMode(c.hc.NetworkMode);
       const net = this.namespacePath(c, mode, "net");
       if (net) join.network = net;
-      if (this.core.network) {
-        const sandbox = await this.core.network.setUp({
-          containerId: id,
-          name: c.rec.Name,
-          hostname: cfg.Hostname ?? "",
-          mode,
-          portBindings: c.hc.PortBindings ?? null,
-          exposedPorts: cfg.ExposedPorts ?? null,
-          publishAll: !!c.hc.PublishAllPorts,
-          dns: c.hc.Dns ?? [],
-        });
-        if (sandbox) join.network = sandbox.netns;
-        await this.core.m.create.writeNetworkFiles(c);
-      }
+      const sandbox = await this.core.network.setUp({
+        containerId: id,
+        name: c.rec.Name,
+        hostname: cfg.Hostname ?? "",
+        mode,
+        portBindings: c.hc.PortBindings ?? null,
+        exposedPorts: cfg.ExposedPorts ?? null,
+        publishAll: !!c.hc.PublishAllPorts,
+        dns: c.hc.Dns ?? [],
+      });
+      if (sandbox) join.network = sandbox.netns;
+      // the addresses of this start go into /etc/hosts (without networking the create's files hold)
+      if (this.core.networked) await this.core.m.create.writeNetworkFiles(c);
       const pid = this.namespacePath(c, c.hc.PidMode, "pid");
       if (pid) join.pid = pid;
       const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
@@ -321,8 +320,8 @@ export class Runner {
     if (c.healthTimer) clearTimeout(c.healthTimer);
     c.healthTimer = undefined;
     await this.core.bestEffort(`delete the runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
-    if (opts.forgetNetwork) await this.core.network?.forget(id);
-    else await this.core.bestEffort(`tear down the network of container ${id}`, this.core.network?.tearDown(id));
+    if (opts.forgetNetwork) await this.core.network.forget(id);
+    else await this.core.bestEffort(`tear down the network of container ${id}`, this.core.network.tearDown(id));
     this.core.unmountRootfs(c);
     this.clearStaging(c);
     await this.releaseVolumes(c);

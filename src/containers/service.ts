@@ -6,6 +6,7 @@
 
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import type { RuntimeStats } from "../runtime/types.js";
 import { VolumeService } from "../volumes/index.js";
 import { ContainerCore, type ContainerServiceOptions } from "./core.js";
 import { Creator } from "./create.js";
@@ -18,8 +19,10 @@ import { Files } from "./files.js";
 import { HealthChecks } from "./health.js";
 import { Restorer } from "./restore.js";
 
+export { NullNetwork, realHost, type ContainerHost, type ContainerNetwork } from "./host.js";
 export {
   RUNTIME_NAMES,
+  type ContainerImages,
   type AttachOptions,
   type AttachSession,
   type ContainerServiceOptions,
@@ -49,7 +52,7 @@ export class ContainerService {
     await mkdir(path.join(core.root, "containers"), { recursive: true, mode: 0o710 });
     await core.m.restore.restore();
     // sandboxes of containers that are not running (the daemon died while they exited) go now
-    await core.network?.reconcile(new Set([...core.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
+    await core.network.reconcile(new Set([...core.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
     return new ContainerService(core);
   }
 
@@ -72,14 +75,19 @@ export class ContainerService {
   get runtimeRoot(): string {
     return this.core.runtimeRoot;
   }
-  get runtime(): ContainerCore["runtime"] {
-    return this.core.runtime;
+  /** The runtimes by the name HostConfig.Runtime gives. */
+  get runtimes(): ContainerCore["runtimes"] {
+    return this.core.runtimes;
   }
-  get runc(): ContainerCore["runc"] {
-    return this.core.runc;
-  }
+  /** The network the containers use (a NullNetwork without networking). */
   get network(): ContainerCore["network"] {
     return this.core.network;
+  }
+
+  /** One sample of a running container's cgroup counters, from the runtime it runs on. */
+  async cgroupStats(ref: string): Promise<RuntimeStats> {
+    const c = this.core.find(ref);
+    return this.core.runtimeOf(c).stats(c.rec.ID);
   }
   get volumes(): VolumeService {
     return this.core.volumes;

@@ -3,14 +3,13 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid } from "../common/errors.js";
-import { endpointSettings, humanDuration } from "../docker/index.js";
-import { cgroupManager } from "../runtime/cgroups/index.js";
+import { humanDuration } from "../docker/index.js";
 import { treeSize } from "../fsroot/index.js";
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
 import { runPs, type TopResult } from "./top.js";
 import { publicMountPoint } from "./mounts.js";
-import { containerCgroupsPath, normalizeNetworkMode } from "./spec.js";
-import type { ContainerInspect, ContainerSummary, EndpointSettings, NetworkSettings } from "./types.js";
+import { normalizeNetworkMode } from "./spec.js";
+import type { ContainerInspect, ContainerSummary, NetworkSettings } from "./types.js";
 import { ListOptions, Live, ZERO_TIME, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -53,29 +52,7 @@ export class Views {
   }
 
   networkSettings(c: Live, mode: string): NetworkSettings {
-    if (this.core.network) return this.core.network.settings(c.rec.ID, mode, c.rec.State.Running, c.rec.Config.ExposedPorts ?? undefined);
-    const networks: Record<string, EndpointSettings> = {};
-    if (!mode.startsWith("container:")) networks[mode] = endpointSettings();
-    return {
-      Bridge: "",
-      SandboxID: "",
-      SandboxKey: c.rec.State.Pid && mode !== "host" ? `/proc/${c.rec.State.Pid}/ns/net` : "",
-      HairpinMode: false,
-      LinkLocalIPv6Address: "",
-      LinkLocalIPv6PrefixLen: 0,
-      Ports: {},
-      SecondaryIPAddresses: null,
-      SecondaryIPv6Addresses: null,
-      EndpointID: "",
-      Gateway: "",
-      GlobalIPv6Address: "",
-      GlobalIPv6PrefixLen: 0,
-      IPAddress: "",
-      IPPrefixLen: 0,
-      IPv6Gateway: "",
-      MacAddress: "",
-      Networks: networks,
-    };
+    return this.core.network.settings(c.rec.ID, mode, c.rec.State.Running, c.rec.Config.ExposedPorts ?? undefined);
   }
 
   async sizes(c: Live): Promise<{ SizeRw: number; SizeRootFs: number }> {
@@ -136,7 +113,7 @@ export class Views {
   /** The Ports of a container summary: published ports, then exposed ones without a binding. */
   portList(c: Live, mode: string): ContainerSummary["Ports"] {
     const out: ContainerSummary["Ports"] = [];
-    const published = this.core.network && c.rec.State.Running ? this.core.network.settings(c.rec.ID, mode, true).Ports : {};
+    const published = c.rec.State.Running ? this.core.network.settings(c.rec.ID, mode, true).Ports : {};
     for (const [key, list] of Object.entries(published)) {
       const [port = "0", type = "tcp"] = key.split("/");
       for (const b of list ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
@@ -236,8 +213,7 @@ export class Views {
     if (!r.State.Running || r.State.Restarting || !r.State.Pid) return emptyStats(r.Name, r.ID);
     let cgroup;
     try {
-      // the cgroup itself, whichever runtime made it (runc's stats events have another shape)
-      cgroup = await (await cgroupManager({ id: r.ID, cgroupsPath: containerCgroupsPath(r.ID, c.hc) })).stats();
+      cgroup = await this.core.runtimeOf(c).stats(r.ID);
     } catch {
       return emptyStats(r.Name, r.ID); // exited meanwhile
     }

@@ -247,7 +247,7 @@ async function* sampleCgroup(containers: ContainerService, id: string, opts: Sta
     if (opts.signal?.aborted || !(await running())) return;
     let cgroup: CgroupStats;
     try {
-      cgroup = (await containers.runtime.stats(id)) as CgroupStats;
+      cgroup = await containers.cgroupStats(id);
     } catch (err) {
       // the container stopped between the check and the read
       if (!(await running())) return;

@@ -23,7 +23,7 @@ import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
 import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
 import { launchShim, shimPath } from "./shim.js";
 import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
-import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats } from "./types.js";
+import { signalPid, type ContainerRuntime, type ContainerState, type CreateOptions, type ExecHandle, type ExecOptions, type ProcessExit, type RuntimeStats } from "./types.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
 
@@ -532,6 +532,7 @@ export class CoveRuntime implements ContainerRuntime {
         let exited: Promise<ProcessExit> | undefined;
         return {
           pid: handle.pid,
+          kill: (signal) => signalPid(handle.pid, signal),
           get exited() {
             return (exited ??= waitForFile(dir, [exitFile]).then(async () => parseExit(await readFile(path.join(dir, exitFile), "utf8"))));
           },
@@ -541,7 +542,7 @@ export class CoveRuntime implements ContainerRuntime {
         handle.detach();
         void unlink(path.join(dir, exitFile)).catch(() => undefined);
       });
-      return { pid: handle.pid, exited };
+      return { pid: handle.pid, exited, kill: (signal) => signalPid(handle.pid, signal) };
     } finally {
       await unlink(planFile).catch(() => undefined);
     }
@@ -578,7 +579,7 @@ export class CoveRuntime implements ContainerRuntime {
 
   async stats(id: string): Promise<RuntimeStats> {
     const s = await this.load(id);
-    return (await (await this.cgroup(s)).stats()) as unknown as RuntimeStats;
+    return (await this.cgroup(s)).stats();
   }
 }
 

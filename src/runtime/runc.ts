@@ -33,7 +33,7 @@ import { cgroupManager } from "./cgroups/index.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
 import type { LinuxResources, Spec } from "./spec.js";
-import type { ContainerRuntime, ContainerState, CreateOptions, ExecHandle, ExecOptions, ProcessExit, RuntimeStats, StdioSpec } from "./types.js";
+import { signalPid, type ContainerRuntime, type ContainerState, type CreateOptions, type ExecHandle, type ExecOptions, type ProcessExit, type RuntimeStats, type StdioSpec } from "./types.js";
 
 export const DEFAULT_RUNC_ROOT = "/run/runc";
 export const DEFAULT_RUNC_BINARY = "runc";
@@ -190,7 +190,7 @@ export class RuncRuntime implements ContainerRuntime {
       handle.detach();
       void cleanup();
     });
-    return { pid: handle.pid, exited };
+    return { pid: handle.pid, exited, kill: (signal) => signalPid(handle.pid, signal) };
   }
 
   /** The container's exit as its monitor recorded it, with the cgroup's OOM kill count. */
@@ -415,7 +415,7 @@ export class RuncRuntime implements ContainerRuntime {
         return { code: r.code, signal: r.code > 128 && r.code <= 128 + 64 ? r.code - 128 : 0 };
       })
       .finally(() => rm(dir, { recursive: true, force: true }));
-    return { pid, exited };
+    return { pid, exited, kill: (signal) => signalPid(pid, signal) };
   }
 
   async pause(id: string): Promise<void> {
@@ -435,10 +435,12 @@ export class RuncRuntime implements ContainerRuntime {
     return ((JSON.parse(out.trim() || "[]") as number[] | null) ?? []).sort((a, b) => a - b);
   }
 
-  /** One sample of `runc events --stats`: the "data" object of its stats event. */
+  /**
+   * The container's cgroup counters, read from the cgroup runc made (the bundle's cgroupsPath), so
+   * they have the shape cove's runtime gives (`runc events --stats` has another).
+   */
   async stats(id: string): Promise<RuntimeStats> {
-    const out = await this.command("events", ["--stats", id], id);
-    const event = JSON.parse(out.trim()) as { type?: string; data?: RuntimeStats };
-    return event.data ?? {};
+    const st = await this.state(id);
+    return (await cgroupManager({ id, cgroupsPath: await this.cgroupsPathOf(st.bundle) })).stats();
   }
 }

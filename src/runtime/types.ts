@@ -2,6 +2,7 @@
 // runc driven through its CLI (RuncRuntime), so the same bundles and tests run on both.
 
 import type { MonitorIO } from "./plan/compile.js";
+import type { CgroupStats } from "./cgroups/index.js";
 import type { LinuxResources, Process, State } from "./spec.js";
 
 export interface ContainerState extends State {
@@ -57,10 +58,20 @@ export interface ProcessExit {
 export interface ExecHandle {
   pid: number;
   exited: Promise<ProcessExit>;
+  /** Signals the exec'd process (a health probe past its timeout); one already gone is no error. */
+  kill(signal: NodeJS.Signals | number): void;
 }
 
-export interface RuntimeStats {
-  [key: string]: unknown;
+/** One sample of a container's cgroup counters, the same shape from every runtime. */
+export type RuntimeStats = CgroupStats;
+
+/** Signals a process by pid, ignoring one that is gone (what ExecHandle.kill does). */
+export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
 }
 
 export interface ContainerRuntime {
@@ -80,5 +91,6 @@ export interface ContainerRuntime {
   resume(id: string): Promise<void>;
   update(id: string, resources: LinuxResources): Promise<void>;
   ps(id: string): Promise<number[]>;
+  /** The container's cgroup counters (whichever runtime made the cgroup). */
   stats(id: string): Promise<RuntimeStats>;
 }

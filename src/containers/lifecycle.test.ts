@@ -1,0 +1,282 @@
+// The container lifecycle without root: the service on fake runtime, host and images (testing.ts),
+// with node:test's mock timers for the restart back-off and the health intervals.
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, it, mock } from "node:test";
+import { CoveError } from "../common/errors.js";
+import { ContainerService } from "./service.js";
+import { FakeHost, FakeRuntime, fakeImages } from "./testing.js";
+import type { CreateBody, DockerEvent, Health } from "./types.js";
+
+const NS = 1_000_000_000;
+
+interface World {
+  root: string;
+  runtimeRoot: string;
+  runtime: FakeRuntime;
+  host: FakeHost;
+  images: ReturnType<typeof fakeImages>;
+  events: DockerEvent[];
+  log: string[];
+  svc: ContainerService;
+  open(): Promise<ContainerService>;
+}
+
+let w: World;
+
+/** Lets real I/O (the fake monitor's socket, the state files) run until pred holds. */
+async function until(what: string, pred: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (performance.now() < deadline) {
+    if (await pred()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`never happened: ${what} (log: ${w.log.join(" / ")}; calls: ${w.runtime.calls.slice(-6).join(", ")})`);
+}
+
+/** The exit, once recorded: waiters are told just before a restart's back-off timer is set. */
+async function exitAndWait(id: string, code: number): Promise<void> {
+  const waited = w.svc.wait(id, "next-exit");
+  w.runtime.exit(id, code);
+  assert.equal((await waited).StatusCode, code);
+}
+
+/** The health as saved: a probe reschedules itself once its result is on disk. */
+async function savedHealth(id: string): Promise<Health | undefined> {
+  const rec = JSON.parse(await readFile(path.join(w.root, "containers", id, "config.v2.json"), "utf8")) as { State: { Health?: Health } };
+  return rec.State.Health;
+}
+
+/**
+ * Moves the clock an interval (2 s) at a time until probe n has run: a probe sets its next timer
+ * only once its result is recorded, which the test cannot see happen.
+ */
+async function nextProbe(id: string, n: number): Promise<void> {
+  const probes = () => w.runtime.calls.filter((c) => c === `exec ${id} probe`).length;
+  // a real-time bound (performance.now is not mocked): the record's writes are fsynced
+  const deadline = performance.now() + 5000;
+  while (probes() < n && performance.now() < deadline) {
+    mock.timers.tick(2000);
+    for (let j = 0; j < 50 && probes() < n; j++) await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(probes(), n, `probe ${n} ran`);
+}
+
+const actions = (id: string) => w.events.filter((e) => e.Actor.ID === id).map((e) => e.Action);
+const status = async (id: string) => (await w.svc.inspect(id)).State.Status;
+
+async function run(body: Partial<CreateBody> = {}): Promise<string> {
+  const { Id } = await w.svc.create({ Image: "app", ...body } as CreateBody);
+  await w.svc.start(Id);
+  return Id;
+}
+
+beforeEach(async () => {
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: 1_700_000_000_000 });
+  const root = await mkdtemp(path.join(tmpdir(), "cove-lc-"));
+  const runtimeRoot = path.join(root, "rt");
+  const runtime = new FakeRuntime(runtimeRoot);
+  const host = new FakeHost();
+  const images = fakeImages();
+  const events: DockerEvent[] = [];
+  const log: string[] = [];
+  const open = () =>
+    ContainerService.open({ root, runtimeRoot, images, host, runtimes: new Map([["cove", runtime]]), events: (e) => events.push(e), log: (l) => log.push(l), initPath: "/nonexistent/cove-init" });
+  w = { root, runtimeRoot, runtime, host, images, events, log, open, svc: await open() };
+});
+
+afterEach(async () => {
+  await w.svc.close();
+  await w.runtime.close();
+  mock.timers.reset();
+  await rm(w.root, { recursive: true, force: true });
+});
+
+describe("container lifecycle on a fake runtime", () => {
+  it("create, start, exit: the record, the events, the runtime's calls and the rootfs mount", async () => {
+    const id = await run();
+    assert.equal(await status(id), "running");
+    const rootfs = path.join(w.root, "containers", id, "rootfs");
+    assert.ok(w.host.mounted.has(rootfs), "the rootfs is mounted while it runs");
+    const waited = w.svc.wait(id);
+    w.runtime.exit(id, 3);
+    assert.deepEqual(await waited, { StatusCode: 3, Error: null });
+    const s = (await w.svc.inspect(id)).State;
+    assert.equal(s.Status, "exited");
+    assert.equal(s.ExitCode, 3);
+    assert.equal(s.Pid, 0);
+    assert.deepEqual(actions(id), ["create", "start", "die"]);
+    assert.ok(!w.host.mounted.has(rootfs), "the rootfs is unmounted at the exit");
+    assert.deepEqual(w.runtime.calls.filter((c) => c.endsWith(id)), [`delete ${id}`, `create ${id}`, `start ${id}`, `delete ${id}`]);
+  });
+
+  it("an exit during start is recorded after the start, never lost", async () => {
+    w.runtime.onStart = (cid) => w.runtime.exit(cid, 7);
+    const id = await run();
+    await until("the exit is recorded", async () => (await status(id)) === "exited");
+    assert.equal((await w.svc.inspect(id)).State.ExitCode, 7);
+    assert.deepEqual(actions(id), ["create", "start", "die"]);
+  });
+
+  it("a start the runtime refuses leaves a created container with Docker's exit code", async () => {
+    w.runtime.failCreate = () => new CoveError("invalid", "exec: \"nope\": executable file not found in $PATH", { code: "exec.not-found" });
+    const { Id: id } = await w.svc.create({ Image: "app" } as CreateBody);
+    await assert.rejects(w.svc.start(id), /OCI runtime create failed/);
+    const s = (await w.svc.inspect(id)).State;
+    assert.equal(s.Status, "created");
+    assert.equal(s.ExitCode, 127);
+    assert.equal(w.host.mounted.size, 0, "the failed start's rootfs is unmounted");
+  });
+
+  it("restart policy: the back-off doubles from 100 ms, and the restarts are counted", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "always" } } });
+    await exitAndWait(id, 1);
+    assert.equal(await status(id), "restarting");
+    mock.timers.tick(99);
+    assert.equal(await status(id), "restarting");
+    mock.timers.tick(1);
+    await until("running again", async () => (await status(id)) === "running");
+    assert.equal((await w.svc.inspect(id)).RestartCount, 1);
+    await exitAndWait(id, 1);
+    assert.equal(await status(id), "restarting");
+    mock.timers.tick(199);
+    assert.equal(await status(id), "restarting");
+    mock.timers.tick(1);
+    await until("running a third time", async () => (await status(id)) === "running");
+    assert.equal((await w.svc.inspect(id)).RestartCount, 2);
+  });
+
+  it("stop during the restart back-off cancels the restart", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "always" } } });
+    await exitAndWait(id, 1);
+    assert.equal(await status(id), "restarting");
+    assert.equal(await w.svc.stop(id), true);
+    mock.timers.tick(60_000);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await status(id), "exited");
+    assert.equal(w.runtime.calls.filter((c) => c === `start ${id}`).length, 1);
+    await assert.rejects(w.svc.kill(id), /is not running/);
+  });
+
+  it("on-failure stops restarting after MaximumRetryCount", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 1 } } });
+    await exitAndWait(id, 2);
+    assert.equal(await status(id), "restarting");
+    mock.timers.tick(100);
+    await until("running again", async () => (await status(id)) === "running");
+    w.runtime.exit(id, 2);
+    await until("exited for good", async () => (await status(id)) === "exited");
+    mock.timers.tick(60_000);
+    assert.equal(await status(id), "exited");
+  });
+
+  it("health: probes on the interval, unhealthy after the retries, healthy again on success", async () => {
+    const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Retries: 2 } });
+    assert.equal((await w.svc.inspect(id)).State.Health?.Status, "starting");
+    w.runtime.execResults = [{ code: 1, output: "bad" }, { code: 1, output: "bad" }, { code: 0 }];
+    const health = () => savedHealth(id);
+    await nextProbe(id, 1);
+    await until("first probe", async () => (await health())?.FailingStreak === 1);
+    assert.equal((await health())?.Status, "starting");
+    await nextProbe(id, 2);
+    await until("unhealthy", async () => (await health())?.Status === "unhealthy");
+    assert.equal((await health())?.Log.at(-1)?.Output, "bad\n");
+    await nextProbe(id, 3);
+    await until("healthy", async () => (await health())?.Status === "healthy");
+    assert.deepEqual(actions(id).filter((a) => a.startsWith("health_status")), ["health_status: unhealthy", "health_status: healthy"]);
+    assert.equal(w.runtime.calls.filter((c) => c === `exec ${id} probe`).length, 3);
+  });
+
+  it("health: a probe past its timeout is killed through its exec handle", async () => {
+    const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Timeout: 1 * NS, Retries: 1 } });
+    const exec = w.runtime.exec.bind(w.runtime);
+    w.runtime.exec = async (cid, opts) => ({ ...(await exec(cid, opts)), exited: new Promise(() => undefined) });
+    mock.timers.tick(2000);
+    await until("the probe runs", () => w.runtime.calls.includes(`exec ${id} probe`));
+    mock.timers.tick(1000);
+    await until("unhealthy", async () => (await w.svc.inspect(id)).State.Health?.Status === "unhealthy");
+    assert.ok(w.runtime.calls.some((c) => c.startsWith("kill exec ") && c.endsWith("SIGKILL")));
+    assert.match((await w.svc.inspect(id)).State.Health?.Log.at(-1)?.Output ?? "", /exceeded timeout/);
+  });
+
+  it("daemon restart mid-health-check: the running container is adopted and its probes go on", async () => {
+    const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Retries: 1 } });
+    w.runtime.execResults = [{ code: 0 }];
+    mock.timers.tick(2000);
+    await until("healthy", async () => (await savedHealth(id))?.Status === "healthy");
+    await w.svc.close();
+    w.svc = await w.open();
+    const s = (await w.svc.inspect(id)).State;
+    assert.equal(s.Status, "running");
+    assert.equal(s.Health?.Status, "healthy");
+    w.runtime.execResults = [{ code: 1, output: "down" }];
+    mock.timers.tick(2000);
+    await until("unhealthy after the restart", async () => (await savedHealth(id))?.Status === "unhealthy");
+    const waited = w.svc.wait(id);
+    w.runtime.exit(id, 0);
+    assert.equal((await waited).StatusCode, 0);
+  });
+
+  it("daemon restart: a container that stopped while no daemon ran is recorded as exited", async () => {
+    const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS } });
+    await w.svc.close();
+    w.runtime.exit(id, 9);
+    w.svc = await w.open();
+    const s = (await w.svc.inspect(id)).State;
+    assert.equal(s.Status, "exited");
+    assert.equal(s.ExitCode, 9);
+    assert.equal(s.Health?.Status, "unhealthy");
+    assert.ok(w.runtime.calls.includes(`delete ${id}`));
+    mock.timers.tick(10_000);
+    assert.ok(!w.runtime.calls.includes(`exec ${id} probe`), "no probe of an exited container");
+  });
+
+  it("daemon restart during a restart back-off starts the container at once", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "always" } } });
+    await exitAndWait(id, 1);
+    assert.equal(await status(id), "restarting");
+    await w.svc.close();
+    w.svc = await w.open();
+    assert.equal(await status(id), "running");
+    assert.equal(w.runtime.calls.filter((c) => c === `start ${id}`).length, 2);
+  });
+
+  it("rm -f of a running container kills it, ends every wait and removes its rootfs", async () => {
+    const id = await run();
+    const removed = w.svc.wait(id, "removed");
+    await w.svc.remove(id, { force: true });
+    assert.equal((await removed).StatusCode, 137);
+    assert.ok(w.runtime.calls.includes(`kill ${id} 9`));
+    assert.deepEqual(actions(id).slice(-3), ["kill", "die", "destroy"]);
+    await assert.rejects(w.svc.inspect(id), /No such container/);
+    await until("the rootfs is removed", () => w.images.removed.includes(id));
+    await until("the directory is gone", () => !existsSync(path.join(w.root, "containers", id)));
+  });
+
+  it("rm of a running container without force is refused", async () => {
+    const id = await run();
+    await assert.rejects(w.svc.remove(id), /container is running/);
+  });
+
+  it("without networking: user-defined networks are refused, bridge gets Docker's warning", async () => {
+    await assert.rejects(w.svc.create({ Image: "app", HostConfig: { NetworkMode: "mynet" } } as CreateBody), /not available: this engine runs without networking/);
+    const { Warnings } = await w.svc.create({ Image: "app" } as CreateBody);
+    assert.ok(Warnings.length > 0);
+  });
+
+  it("a runtime that is not there is refused at create", async () => {
+    await assert.rejects(w.svc.create({ Image: "app", HostConfig: { Runtime: "runc" } } as CreateBody), /runc is not installed/);
+  });
+
+  it("cgroup v1 hosts get CgroupnsMode host", async () => {
+    await w.svc.close();
+    w.host = new FakeHost(1);
+    w.svc = await ContainerService.open({ root: w.root, runtimeRoot: w.runtimeRoot, images: w.images, host: w.host, runtimes: new Map([["cove", w.runtime]]) });
+    const { Id } = await w.svc.create({ Image: "app" } as CreateBody);
+    assert.equal((await w.svc.inspect(Id)).HostConfig.CgroupnsMode, "host");
+  });
+});
