@@ -8,26 +8,28 @@ import { CoveError } from "../../src/common/errors.js";
 import { RuncRuntime, runcError } from "../../src/runtime/runc.js";
 
 describe("RuncRuntime error mapping", () => {
-  const cases: [string, string][] = [
-    ["container does not exist", "not-found"],
-    ["container with id exists: abc", "conflict"],
-    ["cannot start an already running container", "conflict"],
-    ["cannot start a container that has stopped", "conflict"],
-    ["cannot delete container abc that is not stopped: running", "conflict"],
-    ["container abc is not running", "conflict"],
-    ['unable to start container process: exec: "/nope": stat /nope: no such file or directory', "system"],
-    ['exec: "nope": executable file not found in $PATH', "invalid"],
-    ["unknown namespace type: bogus", "invalid"],
-    ["cgroup: write /sys/fs/cgroup/pids/x/pids.max: device or resource busy", "system"],
+  // [runc's text, kind, code]: a command runc could not run gets the code cove's own runtime gives it
+  const cases: [string, string, string][] = [
+    ["container does not exist", "not-found", "runc.create"],
+    ["container with id exists: abc", "conflict", "runc.create"],
+    ["cannot start an already running container", "conflict", "runc.create"],
+    ["cannot start a container that has stopped", "conflict", "runc.create"],
+    ["cannot delete container abc that is not stopped: running", "conflict", "runc.create"],
+    ["container abc is not running", "conflict", "runc.create"],
+    ['unable to start container process: exec: "/nope": stat /nope: no such file or directory', "invalid", "exec.not-found"],
+    ['exec: "nope": executable file not found in $PATH', "invalid", "exec.not-found"],
+    ['unable to start container process: exec: "/etc/passwd": permission denied', "invalid", "exec.permission-denied"],
+    ["unknown namespace type: bogus", "invalid", "runc.create"],
+    ["cgroup: write /sys/fs/cgroup/pids/x/pids.max: device or resource busy", "system", "runc.create"],
   ];
-  for (const [text, kind] of cases) {
-    it(`"${text}" → ${kind}, keeping runc's words`, () => {
+  for (const [text, kind, code] of cases) {
+    it(`"${text}" → ${kind} (${code}), keeping runc's words`, () => {
       const err = runcError("create", text, "abc");
       assert.ok(err instanceof CoveError);
       assert.equal(err.kind, kind);
       assert.ok(err.message.includes(text), err.message);
       assert.match(err.message, /^runc create abc: /);
-      assert.equal(err.code, "runc.create");
+      assert.equal(err.code, code);
     });
   }
   it("an empty text still says what failed", () => {
