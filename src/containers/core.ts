@@ -77,6 +77,8 @@ export interface ExecRecord {
   exitCode: number | null;
   pid: number;
   started: boolean;
+  /** The monitor's attach socket of this exec (set at start): its terminal is resized there, and only there. */
+  socket?: string;
 }
 
 export interface PendingAttach {

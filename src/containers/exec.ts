@@ -1,7 +1,7 @@
 // Processes started in a running container: exec create, start (attached or detached), inspect and resize.
 
 import { randomBytes } from "node:crypto";
-import { readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid, notFound } from "../common/errors.js";
 import type { Process } from "../runtime/spec.js";
@@ -82,6 +82,7 @@ export class Execs {
     const tag = randomBytes(4).toString("hex");
     const rtDir = path.join(this.core.runtimeRoot, c.rec.ID);
     const socket = path.join(rtDir, `e${tag}.sock`);
+    e.socket = socket;
     const log = path.join(rtDir, `e${tag}.log`);
     const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
     const output = new Channel<AttachChunk>();
@@ -95,10 +96,8 @@ export class Execs {
         io: {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
-          // a terminal's output reaches only connected clients: hold the process until ours is there
-          ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
           pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
-          // a tty's output reaches only connected clients: hold the process until ours is there
+          // a terminal's output reaches only connected clients: hold the process until ours is there
           ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
         },
       });
@@ -157,14 +156,10 @@ export class Execs {
   async execResize(id: string, rows: number, cols: number): Promise<void> {
     const e = this.findExec(id);
     if (!e.running) throw conflict(`Exec ${id} is not running`, { code: "exec.not-running" });
-    // the exec's socket name is private to execStart; resize goes through a new connection to it
-    const c = this.core.find(e.containerId);
-    const dir = path.join(this.core.runtimeRoot, c.rec.ID);
-    for (const n of await readdir(dir)) {
-      if (!/^e[0-9a-f]{8}\.sock$/.test(n)) continue;
-      const m = await connectMonitor(path.join(dir, n), { timeoutMs: 0, output: false }).catch(() => undefined);
-      m?.resize(rows, cols);
-      m?.close();
-    }
+    // a new connection to this exec's own monitor socket: other execs' terminals keep their size
+    if (!e.socket) return;
+    const m = await connectMonitor(e.socket, { timeoutMs: 0, output: false }).catch(() => undefined);
+    m?.resize(rows, cols);
+    m?.close();
   }
 }
