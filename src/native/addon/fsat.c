@@ -42,6 +42,23 @@ static int at_int(napi_env env, napi_value v, int64_t *out, const char *what) {
   return get_i64(env, v, out, what);
 }
 
+// Reads the arguments (dirfd, path, n numbers) most *at calls take.
+static int at_args(napi_env env, napi_value *argv, int64_t *dirfd, char *path, int64_t *nums, int n) {
+  if (at_int(env, argv[0], dirfd, "dirfd") || get_string(env, argv[1], path, AT_PATH_BUF, "path")) return -1;
+  for (int i = 0; i < n; i++)
+    if (at_int(env, argv[2 + i], &nums[i], "argument")) return -1;
+  return 0;
+}
+
+// Reads (olddirfd, oldpath, newdirfd, newpath, flags), as linkat and renameat2 take them.
+static int pair_args(napi_env env, napi_value *argv, int64_t *oldfd, char *oldpath, int64_t *newfd, char *newpath, int64_t *flags) {
+  return at_int(env, argv[0], oldfd, "olddirfd") || get_string(env, argv[1], oldpath, AT_PATH_BUF, "oldpath") ||
+                 at_int(env, argv[2], newfd, "newdirfd") || get_string(env, argv[3], newpath, AT_PATH_BUF, "newpath") ||
+                 at_int(env, argv[4], flags, "flags")
+             ? -1
+             : 0;
+}
+
 // A path naming one entry of a directory fd, for the xattr calls Linux has no *at form of
 // before 6.13: /proc/self/fd/N jumps to the directory the fd holds, and the l* calls do not
 // follow the final name. name must be a single component.
@@ -60,12 +77,10 @@ static int entry_path(napi_env env, int dirfd, const char *name, char *out, size
 // openat2(dirfd, path, flags, mode, resolve): fd   (O_CLOEXEC is always added)
 static napi_value js_openat2(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
-  int64_t dirfd, flags, mode, resolve;
+  int64_t dirfd, n[3];
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") ||
-      at_int(env, argv[2], &flags, "flags") || at_int(env, argv[3], &mode, "mode") || at_int(env, argv[4], &resolve, "resolve"))
-    return NULL;
-  struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = (uint64_t)mode, .resolve = (uint64_t)resolve};
+  if (at_args(env, argv, &dirfd, path, n, 3)) return NULL;
+  struct open_how how = {.flags = (uint64_t)n[0] | O_CLOEXEC, .mode = (uint64_t)n[1], .resolve = (uint64_t)n[2]};
   long fd = syscall(SYS_openat2, (int)dirfd, path, &how, sizeof how);
   if (fd < 0) return throw_errno(env, errno, "openat2", path);
   napi_value r;
@@ -89,8 +104,7 @@ static napi_value js_fstatat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
-    return NULL;
+  if (at_args(env, argv, &dirfd, path, &flags, 1)) return NULL;
   struct stat st;
   if (fstatat((int)dirfd, path, &st, (int)flags) != 0) return throw_errno(env, errno, "fstatat", path);
   napi_value arr;
@@ -129,8 +143,7 @@ static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, mode;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode"))
-    return NULL;
+  if (at_args(env, argv, &dirfd, path, &mode, 1)) return NULL;
   if (mkdirat((int)dirfd, path, (mode_t)mode) != 0) return throw_errno(env, errno, "mkdirat", path);
   return undefined(env);
 }
@@ -138,12 +151,10 @@ static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
 // mknodat(dirfd, path, mode, major, minor)   (mode holds the type bits)
 static napi_value js_mknodat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
-  int64_t dirfd, mode, major, minor;
+  int64_t dirfd, n[3];
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
-      at_int(env, argv[3], &major, "major") || at_int(env, argv[4], &minor, "minor"))
-    return NULL;
-  if (mknodat((int)dirfd, path, (mode_t)mode, makedev((unsigned)major, (unsigned)minor)) != 0) return throw_errno(env, errno, "mknodat", path);
+  if (at_args(env, argv, &dirfd, path, n, 3)) return NULL;
+  if (mknodat((int)dirfd, path, (mode_t)n[0], makedev((unsigned)n[1], (unsigned)n[2])) != 0) return throw_errno(env, errno, "mknodat", path);
   return undefined(env);
 }
 
@@ -164,9 +175,7 @@ static napi_value js_linkat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t olddirfd, newdirfd, flags;
   char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
-  if (at_int(env, argv[0], &olddirfd, "olddirfd") || get_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
-      at_int(env, argv[2], &newdirfd, "newdirfd") || get_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
-    return NULL;
+  if (pair_args(env, argv, &olddirfd, oldpath, &newdirfd, newpath, &flags)) return NULL;
   if (linkat((int)olddirfd, oldpath, (int)newdirfd, newpath, (int)flags) != 0) return throw_errno(env, errno, "linkat", newpath);
   return undefined(env);
 }
@@ -176,8 +185,7 @@ static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
   AT_ARGS(3);
   int64_t dirfd, flags;
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags"))
-    return NULL;
+  if (at_args(env, argv, &dirfd, path, &flags, 1)) return NULL;
   if (unlinkat((int)dirfd, path, (int)flags) != 0) return throw_errno(env, errno, "unlinkat", path);
   return undefined(env);
 }
@@ -187,9 +195,7 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
   int64_t olddirfd, newdirfd, flags;
   char oldpath[AT_PATH_BUF], newpath[AT_PATH_BUF];
-  if (at_int(env, argv[0], &olddirfd, "olddirfd") || get_string(env, argv[1], oldpath, sizeof oldpath, "oldpath") ||
-      at_int(env, argv[2], &newdirfd, "newdirfd") || get_string(env, argv[3], newpath, sizeof newpath, "newpath") || at_int(env, argv[4], &flags, "flags"))
-    return NULL;
+  if (pair_args(env, argv, &olddirfd, oldpath, &newdirfd, newpath, &flags)) return NULL;
   if (syscall(SYS_renameat2, (int)olddirfd, oldpath, (int)newdirfd, newpath, (unsigned)flags) != 0)
     return throw_errno(env, errno, "renameat2", oldpath);
   return undefined(env);
@@ -198,12 +204,10 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
 // fchownat(dirfd, path, uid, gid, flags)
 static napi_value js_fchownat(napi_env env, napi_callback_info info) {
   AT_ARGS(5);
-  int64_t dirfd, uid, gid, flags;
+  int64_t dirfd, n[3];
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &uid, "uid") ||
-      at_int(env, argv[3], &gid, "gid") || at_int(env, argv[4], &flags, "flags"))
-    return NULL;
-  if (fchownat((int)dirfd, path, (uid_t)uid, (gid_t)gid, (int)flags) != 0) return throw_errno(env, errno, "fchownat", path);
+  if (at_args(env, argv, &dirfd, path, n, 3)) return NULL;
+  if (fchownat((int)dirfd, path, (uid_t)n[0], (gid_t)n[1], (int)n[2]) != 0) return throw_errno(env, errno, "fchownat", path);
   return undefined(env);
 }
 
@@ -211,26 +215,21 @@ static napi_value js_fchownat(napi_env env, napi_callback_info info) {
 // and answers EOPNOTSUPP for a symlink)
 static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
   AT_ARGS(4);
-  int64_t dirfd, mode, flags;
+  int64_t dirfd, n[2];
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &mode, "mode") ||
-      at_int(env, argv[3], &flags, "flags"))
-    return NULL;
-  if (fchmodat((int)dirfd, path, (mode_t)mode, (int)flags) != 0) return throw_errno(env, errno, "fchmodat", path);
+  if (at_args(env, argv, &dirfd, path, n, 2)) return NULL;
+  if (fchmodat((int)dirfd, path, (mode_t)n[0], (int)n[1]) != 0) return throw_errno(env, errno, "fchmodat", path);
   return undefined(env);
 }
 
 // utimensatAt(dirfd, path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags)
 static napi_value js_utimensat_at(napi_env env, napi_callback_info info) {
   AT_ARGS(7);
-  int64_t dirfd, as, an, ms, mn, flags;
+  int64_t dirfd, n[5];
   char path[AT_PATH_BUF];
-  if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &as, "atimeSec") ||
-      at_int(env, argv[3], &an, "atimeNsec") || at_int(env, argv[4], &ms, "mtimeSec") || at_int(env, argv[5], &mn, "mtimeNsec") ||
-      at_int(env, argv[6], &flags, "flags"))
-    return NULL;
-  struct timespec ts[2] = {{.tv_sec = as, .tv_nsec = an}, {.tv_sec = ms, .tv_nsec = mn}};
-  if (utimensat((int)dirfd, path, ts, (int)flags) != 0) return throw_errno(env, errno, "utimensat", path);
+  if (at_args(env, argv, &dirfd, path, n, 5)) return NULL;
+  struct timespec ts[2] = {{.tv_sec = n[0], .tv_nsec = n[1]}, {.tv_sec = n[2], .tv_nsec = n[3]}};
+  if (utimensat((int)dirfd, path, ts, (int)n[4]) != 0) return throw_errno(env, errno, "utimensat", path);
   return undefined(env);
 }
 
