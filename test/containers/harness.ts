@@ -73,7 +73,8 @@ export async function collect(it: AsyncIterable<{ stream: string; line: Buffer }
   return out;
 }
 
-export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+/** Polls fn until it holds; the bound is generous, for a busy machine can be ten times slower. */
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
