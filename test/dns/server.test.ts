@@ -259,6 +259,8 @@ test("internal networks answer unknown names SERVFAIL and never ask the upstream
   }
   assert.deepEqual(await resolver(at[0]!).resolve4("web"), ["10.90.0.2"]);
   assert.equal(u.count(), 0);
+  // the rest passed; busybox nslookup's part could not run: say so
+  if (busyboxSkip) t.skip(`nslookup not checked: ${busyboxSkip}`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -512,6 +514,8 @@ test("IPv6 listen addresses serve Node's resolver and dig", { skip: hasIPv6Loopb
   assert.equal(at[0]!.address, "::1");
   assert.deepEqual(await resolver(at[0]!).resolve6("db"), ["fd89::3"]);
   if (DIG) assert.match(await dig(at[0]!, "web", "A"), /^web\.\s+600\s+IN\s+A\s+10\.89\.0\.2$/m);
+  // the rest passed; dig's part could not run: say so
+  else t.skip(`dig not checked: ${digSkip}`);
 });
 
 test("close() stops every listener and abandons forwards in flight at once", async (t) => {

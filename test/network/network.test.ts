@@ -114,7 +114,7 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     await h.ok(["network", "rm", "na"]);
   });
 
-  it("published ports are reached from the host on 127.0.0.1 and on the host's address; port, ps and inspect show them", async () => {
+  it("published ports are reached from the host on 127.0.0.1 and on the host's address; port, ps and inspect show them", async (t) => {
     const port = await freePort();
     await h.ok(["run", "-d", "--name", "pub", "-p", `${port}:80`, "-p", "127.0.0.1::81", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
     assert.equal((await httpGetWhenUp("127.0.0.1", port, "/hostname")).trim().length, 12);
@@ -143,6 +143,8 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     await new Promise<void>((resolve, reject) => again.once("error", reject).listen(port, "0.0.0.0", resolve));
     again.close();
     assert.doesNotMatch(await iptablesSave(), new RegExp(`--dport ${port} `));
+    // the rest passed; the host's own address could not be tried: say so
+    if (!other) t.skip("not reached on the host's address: this host has no IPv4 address besides loopback");
   });
 
   it("isolates two networks from each other; --internal has no egress", async () => {
