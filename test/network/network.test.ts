@@ -97,7 +97,10 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     await h.ok(["run", "-d", "--name", "listener", "--network", "na", "busybox", "sh", "-c", "nc -l -p 7000 > /tmp/got; sleep 600"]);
     const lip = JSON.parse(await h.ok(["inspect", "listener"]))[0].NetworkSettings.Networks.na.IPAddress as string;
     await h.ok(["run", "--rm", "--network", "na", "busybox", "sh", "-c", retrying(`echo over-the-bridge | nc ${lip} 7000`)]);
-    assert.equal((await h.ok(["exec", "listener", "cat", "/tmp/got"])).trim(), "over-the-bridge");
+    // the client is done once it has sent; the listener writes the file on its own time
+    let received = "";
+    await until("the listener to write what it received", async () => (received = (await h.ok(["exec", "listener", "cat", "/tmp/got"])).trim()) !== "").catch(() => undefined);
+    assert.equal(received, "over-the-bridge");
     // resolv.conf points at the network's embedded DNS address; the lookups it will answer from
     const resolv = await h.ok(["run", "--rm", "--network", "na", "busybox", "cat", "/etc/resolv.conf"]);
     assert.match(resolv, new RegExp(`^nameserver ${ip(subA, 1).replace(/\./g, "\\.")}$`, "m"));
