@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { EngineClient } from "../../src/client/index.js";
+import { until } from "../containers/harness.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 import { cove, ENTRY } from "./harness.js";
@@ -115,10 +116,7 @@ describe("container commands against dockerd", { skip }, () => {
     assert.match(row!, /busybox\s+"sh -c 'echo started…"/);
     assert.ok(row!.trimEnd().endsWith(name));
     let logs = "";
-    for (let i = 0; i < 50 && !logs.includes("started"); i++) {
-      logs = await ok(["logs", name]);
-      if (!logs.includes("started")) await new Promise((r) => setTimeout(r, 100));
-    }
+    await until("the container's first line", async () => (logs = await ok(["logs", name])).includes("started")).catch(() => undefined);
     assert.equal(logs, "started\n");
     assert.equal(await ok(["inspect", "--format", "{{.State.Status}}", name]), "running\n");
     assert.equal(await ok(["stop", "-t", "5", name]), `${name}\n`);
@@ -132,7 +130,7 @@ describe("container commands against dockerd", { skip }, () => {
 
   it("exec returns the command's exit code and output", async () => {
     const name = unique("exec");
-    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "60"]);
+    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "600"]);
     const r = await c(["exec", name, "sh", "-c", "echo in-exec; exit 4"]);
     assert.equal(r.code, 4);
     assert.equal(r.stdout, "in-exec\n");
@@ -168,12 +166,19 @@ describe("container commands against dockerd", { skip }, () => {
     const child = spawn(process.execPath, [ENTRY, "--socket", socket, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "trap 'echo got-int; exit 9' INT; echo ready; while true; do sleep 0.1; done"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    await new Promise<void>((resolve) =>
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "ready" within a minute: ${out}`)), 60_000);
       child.stdout.on("data", (d: Buffer) => {
         out += d.toString();
-        if (out.includes("ready")) resolve();
-      }),
-    );
+        if (out.includes("ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }).catch((err: unknown) => {
+      child.kill("SIGKILL");
+      throw err;
+    });
     child.kill("SIGINT");
     assert.equal(await exited, 9);
     assert.equal(out, "ready\ngot-int\n");
@@ -182,12 +187,12 @@ describe("container commands against dockerd", { skip }, () => {
   it("wait, kill, rename, top", async () => {
     const name = unique("k");
     const renamed = unique("k2");
-    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "60"]);
+    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "600"]);
     await ok(["rename", name, renamed]);
     assert.equal(await ok(["inspect", "--format", "{{.Name}}", renamed]), `/${renamed}\n`);
     const top = await ok(["top", renamed]);
     assert.match(top.split("\n")[0]!, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
-    assert.match(top, /sleep 60/);
+    assert.match(top, /sleep 600/);
     const waiting = c(["wait", renamed]);
     assert.equal(await ok(["kill", "-s", "KILL", renamed]), `${renamed}\n`);
     const w = await waiting;
@@ -197,7 +202,7 @@ describe("container commands against dockerd", { skip }, () => {
 
   it("cp in and out keeps uid/gid and modes; diff and export see the change", async () => {
     const name = unique("cp");
-    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "60"]);
+    await ok(["run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "600"]);
     const src = path.join(dir, "src");
     await mkdir(path.join(src, "sub"), { recursive: true });
     await writeFile(path.join(src, "sub", "f.txt"), "content\n", { mode: 0o640 });
@@ -238,7 +243,7 @@ describe("container commands against dockerd", { skip }, () => {
     assert.equal(started.code, 2);
     assert.equal(started.stdout, "attached\n");
     const p = unique("pause");
-    await ok(["run", "-d", "--name", p, "--network", "none", "busybox", "sleep", "60"]);
+    await ok(["run", "-d", "--name", p, "--network", "none", "busybox", "sleep", "600"]);
     await ok(["pause", p]);
     assert.equal(await ok(["inspect", "-f", "{{.State.Status}}", p]), "paused\n");
     await ok(["unpause", p]);

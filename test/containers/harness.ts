@@ -2,6 +2,7 @@
 // a ContainerService on it with its own runtime root, recorded events, and cleanup of every
 // container, mount and directory even when a test fails.
 
+import { readFileSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { ContainerService } from "../../src/containers/index.js";
@@ -73,10 +74,30 @@ export async function collect(it: AsyncIterable<{ stream: string; line: Buffer }
   return out;
 }
 
-export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+/** Polls fn until it holds; the bound is generous, for a busy machine can be ten times slower. */
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** True once pid has exited (gone, or a zombie nobody has reaped yet). */
+export function exited(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return true;
+  }
+}
+
+/** Runs cmd in a running container through the service; its output and exit code. */
+export async function execIn(svc: ContainerService, id: string, cmd: string[]): Promise<{ out: string; code: number }> {
+  const { Id } = await svc.execCreate(id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const s = await svc.execStart(Id);
+  let out = "";
+  for await (const c of s.output) out += c.data.toString();
+  return { out, code: await s.exitCode };
 }

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { collect, setup, until, type Harness } from "./harness.js";
+import { collect, execIn, exited, setup, until, type Harness } from "./harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -85,7 +85,8 @@ describe("container service", { skip: !IS_ROOT && "needs root" }, () => {
   });
 
   it("logs: tail, since, timestamps and follow", async () => {
-    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 1; echo late; sleep 0.5"] });
+    // "late" comes when the test says so (a file made by exec), not after a sleep a busy machine can outlast
+    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo late; sleep 0.5"] });
     await h.svc.start(Id);
     await until("five lines", async () => (await collect(h.svc.logs(Id))).length >= 5);
     assert.deepEqual(await collect(h.svc.logs(Id, { tail: 2 })), ["stdout:line4\n", "stdout:line5\n"]);
@@ -94,7 +95,11 @@ describe("container service", { skip: !IS_ROOT && "needs root" }, () => {
     for await (const e of h.svc.logs(Id)) all.push(e);
     assert.match(all[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     assert.deepEqual(await collect(h.svc.logs(Id, { since: Date.now() / 1000 + 3600 })), []);
-    const followed = await collect(h.svc.logs(Id, { follow: true, tail: 1 }));
+    const followed: string[] = [];
+    for await (const e of h.svc.logs(Id, { follow: true, tail: 1 })) {
+      followed.push(`${e.stream}:${e.line.toString()}`);
+      if (followed.length === 1) assert.equal((await execIn(h.svc, Id, ["touch", "/tmp/go"])).code, 0);
+    }
     assert.deepEqual(followed, ["stdout:line5\n", "stdout:late\n"], "follow continues until the container stops");
     await h.svc.remove(Id);
   });
@@ -114,7 +119,7 @@ describe("container service", { skip: !IS_ROOT && "needs root" }, () => {
   });
 
   it("exec: exit code, user, env, workdir and tty", async () => {
-    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "60"], Env: ["FOO=bar"] });
+    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "600"], Env: ["FOO=bar"] });
     await h.svc.start(Id);
     try {
       const run = async (cfg: Parameters<typeof h.svc.execCreate>[1]) => {
@@ -215,15 +220,17 @@ describe("container service", { skip: !IS_ROOT && "needs root" }, () => {
     const { Id: quitter } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 1; exit 5"] }, { name: "quitter" });
     await h.svc.start(running);
     await h.svc.start(quitter);
+    const quitterPid = (await h.svc.inspect(quitter)).State.Pid;
     await h.svc.close(); // the daemon "dies": nothing is stopped
     const linesBefore = (await collect(h.svc.logs(running))).length;
-    await new Promise((r) => setTimeout(r, 1500)); // the quitter exits while nobody watches
+    await until("the quitter's exit while nobody watches", () => exited(quitterPid));
     const svc = await h.reopen();
     const info = await svc.inspect("survivor");
     assert.equal(info.State.Status, "running");
     await until("more logs", async () => (await collect(svc.logs(running))).length > linesBefore + 3);
+    // its monitor may still be writing the exit down as the service comes back
+    await until("the quitter to show as exited", async () => (await svc.inspect("quitter")).State.Status === "exited");
     const q = await svc.inspect("quitter");
-    assert.equal(q.State.Status, "exited");
     assert.equal(q.State.ExitCode, 5);
     await svc.stop("survivor", { timeout: 5 });
     assert.equal((await svc.inspect("survivor")).State.Status, "exited");
@@ -254,7 +261,8 @@ describe("container healthchecks", { skip: !IS_ROOT && "needs root" }, () => {
   it("runs the healthcheck through exec and reports healthy, then unhealthy", async () => {
     const { Id } = await h.svc.create({
       Image: "busybox",
-      Cmd: ["sh", "-c", "touch /tmp/ok; sleep 1; rm /tmp/ok; sleep 60"],
+      // healthy until the test removes /tmp/ok: a fixed window could pass before the first probe on a busy machine
+      Cmd: ["sh", "-c", "touch /tmp/ok; sleep 600"],
       Healthcheck: { Test: ["CMD-SHELL", "test -e /tmp/ok && echo fine"], Interval: 200_000_000, Timeout: 2_000_000_000, Retries: 2 },
     });
     await h.svc.start(Id);
@@ -264,6 +272,7 @@ describe("container healthchecks", { skip: !IS_ROOT && "needs root" }, () => {
       const healthy = (await h.svc.inspect(Id)).State.Health!;
       assert.equal(healthy.Log.at(-1)?.Output, "fine\n");
       assert.match((await h.svc.list({ filters: { id: [Id] } }))[0]!.Status, /\(healthy\)$/);
+      assert.equal((await execIn(h.svc, Id, ["rm", "/tmp/ok"])).code, 0);
       await until("unhealthy", async () => (await h.svc.inspect(Id)).State.Health?.Status === "unhealthy");
       const sick = (await h.svc.inspect(Id)).State.Health!;
       assert.ok(sick.FailingStreak >= 2);

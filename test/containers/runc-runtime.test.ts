@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import { findRunc } from "../../src/runtime/runc.js";
 import type { CreateBody } from "../../src/containers/types.js";
-import { collect, setup, until, type Harness } from "./harness.js";
+import { collect, exited, setup, until, type Harness } from "./harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const RUNC = findRunc();
@@ -97,7 +97,7 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
   });
 
   it("exec: output, exit code, env, user, a tty, and a missing command", async () => {
-    const { Id } = await h.svc.create(runc({ Image: "busybox", Cmd: ["sleep", "60"], Env: ["FOO=bar"] }));
+    const { Id } = await h.svc.create(runc({ Image: "busybox", Cmd: ["sleep", "600"], Env: ["FOO=bar"] }));
     ids.push(Id);
     await h.svc.start(Id);
     try {
@@ -188,12 +188,15 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
     ids.push(running, quitter);
     await h.svc.start(running);
     await h.svc.start(quitter);
+    const quitterPid = (await h.svc.inspect(quitter)).State.Pid;
     await h.svc.close(); // the daemon "dies": nothing is stopped
     const before = (await collect(h.svc.logs(running))).length;
-    await new Promise((r) => setTimeout(r, 1500)); // the quitter exits while nobody watches
+    await until("the quitter's exit while nobody watches", () => exited(quitterPid));
     const svc = await h.reopen();
     assert.equal((await svc.inspect("runc-survivor")).State.Status, "running");
     await until("more logs", async () => (await collect(svc.logs(running))).length > before + 3);
+    // its monitor may still be writing the exit down as the service comes back
+    await until("the quitter to show as exited", async () => (await svc.inspect("runc-quitter")).State.Status === "exited");
     const q = await svc.inspect("runc-quitter");
     assert.equal(q.State.Status, "exited");
     assert.equal(q.State.ExitCode, 5, "the exit status recorded while no service ran");

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import type { ContainerService } from "../../src/containers/index.js";
-import { collect, setup, until, type Harness } from "./harness.js";
+import { collect, exited, setup, until, type Harness } from "./harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -93,8 +93,9 @@ describe("container service: wait, removal and log options", { skip: !IS_ROOT &&
   it("a --rm container that exits while the service is down is removed when it comes back", async () => {
     const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "1"], HostConfig: { AutoRemove: true } });
     await h.svc.start(Id);
+    const pid = (await h.svc.inspect(Id)).State.Pid;
     await h.svc.close();
-    await new Promise((r) => setTimeout(r, 1500));
+    await until("the container's exit while the service is down", () => exited(pid));
     const svc = await h.reopen();
     await until("removed", async () => !(await svc.list({ all: true })).some((c) => c.Id === Id));
     assert.equal(existsSync(path.join(h.root, "containers", Id)), false);
@@ -107,7 +108,7 @@ describe("container service: wait, removal and log options", { skip: !IS_ROOT &&
     await h.svc.start(Id);
     assert.equal((await first).StatusCode, 1);
     const second = h.svc.wait(Id, "next-exit");
-    const res = await Promise.race([second, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    const res = await Promise.race([second, new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000).unref())]);
     assert.ok(res, "the wait ended");
     assert.equal(res.StatusCode, 127);
     const info = await h.svc.inspect(Id);
@@ -238,7 +239,7 @@ describe("the wait route cancels the waits of clients that go away", { skip: !IS
     await Promise.all(requests.map((r) => r.headers));
     assert.equal(listeners(h.svc, Id), base + 400, "each wait listens for the exit and the removal");
     for (const r of requests) r.req.destroy();
-    await until("listeners released", () => listeners(h.svc, Id) === base, 5000);
+    await until("listeners released", () => listeners(h.svc, Id) === base);
     // a wait that stays gets its answer
     const body = await new Promise<string>((resolve, reject) => {
       const req = http.request({ socketPath: socket, method: "POST", path: `/v1.47/containers/${Id}/wait` }, (res) => {

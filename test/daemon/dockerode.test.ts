@@ -154,29 +154,34 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
       name: `dockerode-${process.pid}`,
       HostConfig: noNetwork,
     });
-    // as with dockerd, "not-running" (the default) answers at once for a created container:
-    // waiting before start needs next-exit, as the docker CLI's run uses
-    assert.equal((await container.wait()).StatusCode, 0);
-    const waiting = container.wait({ condition: "next-exit" });
-    await container.start();
-    const exit = (await waiting) as { StatusCode: number; Error?: { Message: string } | null };
-    assert.equal(exit.StatusCode, 4);
-    assert.equal(exit.Error?.Message ?? "", "");
-    const inspect = await container.inspect();
-    assert.equal(inspect.Name, `/dockerode-${process.pid}`);
-    assert.equal(inspect.State.Status, "exited");
-    assert.equal(inspect.State.ExitCode, 4);
+    try {
+      // as with dockerd, "not-running" (the default) answers at once for a created container:
+      // waiting before start needs next-exit, as the docker CLI's run uses
+      assert.equal((await container.wait()).StatusCode, 0);
+      const waiting = container.wait({ condition: "next-exit" });
+      await container.start();
+      const exit = (await waiting) as { StatusCode: number; Error?: { Message: string } | null };
+      assert.equal(exit.StatusCode, 4);
+      assert.equal(exit.Error?.Message ?? "", "");
+      const inspect = await container.inspect();
+      assert.equal(inspect.Name, `/dockerode-${process.pid}`);
+      assert.equal(inspect.State.Status, "exited");
+      assert.equal(inspect.State.ExitCode, 4);
 
-    // without follow, dockerode hands back the multiplexed bytes
-    const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    assert.ok(Buffer.isBuffer(raw));
-    const logs = await demux(docker, new PassThrough().end(raw));
-    assert.deepEqual(logs, { stdout: "to stdout\n", stderr: "to stderr\n" });
+      // without follow, dockerode hands back the multiplexed bytes
+      const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      assert.ok(Buffer.isBuffer(raw));
+      const logs = await demux(docker, new PassThrough().end(raw));
+      assert.deepEqual(logs, { stdout: "to stdout\n", stderr: "to stderr\n" });
 
-    await container.remove();
-    const gone = await failure(container.inspect());
-    assert.equal(gone.statusCode, 404);
-    assert.match(gone.message, /^No such container: /);
+      await container.remove();
+      const gone = await failure(container.inspect());
+      assert.equal(gone.statusCode, 404);
+      assert.match(gone.message, /^No such container: /);
+    } finally {
+      // a failed assertion must not leave the named container for the tests after this one
+      await container.remove({ force: true }).catch(() => undefined);
+    }
   });
 
   it("runs a container with its run() helper (attach, start, wait)", async () => {
@@ -211,7 +216,7 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
   });
 
   it("execs without a TTY (demultiplexed, exit code in inspect), with a TTY, and with stdin", async () => {
-    const container = await docker.createContainer({ Image: "busybox", Cmd: ["sleep", "60"], HostConfig: noNetwork });
+    const container = await docker.createContainer({ Image: "busybox", Cmd: ["sleep", "600"], HostConfig: noNetwork });
     try {
       await container.start();
 
@@ -319,12 +324,15 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
         }
       });
       stream.on("error", reject);
+      setTimeout(() => reject(new Error(`no destroy event within a minute; saw ${actions.join(", ")}`)), 60_000).unref();
     });
+    let containerId: string | undefined;
     try {
       // another container's events do not pass the filter
       const other = await docker.createContainer({ Image: "busybox", Cmd: ["true"], HostConfig: noNetwork });
       await other.remove();
       const container = await docker.createContainer({ Image: "busybox", Cmd: ["true"], name, HostConfig: noNetwork });
+      containerId = container.id;
       const exited = container.wait({ condition: "next-exit" });
       await container.start();
       await exited;
@@ -332,6 +340,7 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
       await seen;
     } finally {
       stream.destroy();
+      if (containerId) await docker.getContainer(containerId).remove({ force: true }).catch(() => undefined);
     }
     assert.deepEqual(actions, ["create", "start", "die", "destroy"]);
   });
@@ -341,7 +350,7 @@ for (const target of TARGETS) describe(`dockerode drives ${target.name}`, { skip
     assert.equal(noImage.statusCode, 404);
     assert.equal(noImage.message, "No such image: nosuch:1");
 
-    const container = await docker.createContainer({ Image: "busybox", Cmd: ["sleep", "60"], HostConfig: noNetwork });
+    const container = await docker.createContainer({ Image: "busybox", Cmd: ["sleep", "600"], HostConfig: noNetwork });
     try {
       await container.start();
       const busy = await failure(container.remove());

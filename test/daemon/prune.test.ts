@@ -184,43 +184,56 @@ describe("docker system prune, builder prune and system df: cove against dockerd
       await docker(["volume", "create", "dfvol"]);
       await docker(["create", "--name", "dfc", "-v", "dfvol:/data", "-v", "/anon", "busybox", "true"]);
     });
-    await same(["system", "df"]);
-    // dockerd lists volumes in Go's map order
-    await same(["system", "df", "-v"], { sort: true });
-    await same(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
-    await same(["system", "df", "-v", "--format", "{{json .BuildCache}}"]);
-    await both(async (docker) => {
-      await docker(["rm", "-v", "dfc"]);
-      await docker(["volume", "rm", "dfvol"]);
-    });
+    try {
+      await same(["system", "df"]);
+      // dockerd lists volumes in Go's map order
+      await same(["system", "df", "-v"], { sort: true });
+      await same(["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+      await same(["system", "df", "-v", "--format", "{{json .BuildCache}}"]);
+    } finally {
+      // passed or not, the next test starts without them
+      for (const run of [onCove, onDocker]) {
+        await run(["rm", "-f", "-v", "dfc"]);
+        await run(["volume", "rm", "-f", "dfvol"]);
+      }
+    }
   });
 
   it("system prune with filters, then -a --volumes: the same things go and the same remain", async () => {
-    await both(async (docker, subnet) => {
-      await docker(["network", "create", "--subnet", subnet(0), "pn-used"]);
-      await docker(["network", "create", "--subnet", subnet(1), "pn-unused"]);
-      await docker(["network", "create", "--subnet", subnet(2), "--label", "keep=1", "pn-kept"]);
-      await docker(["volume", "create", "pv-named"]);
-      await docker(["volume", "create", "--label", "keep=1", "pv-kept"]);
-      await docker(["run", "-d", "--name", "p-running", "--network", "pn-used", "-v", "pv-kept:/k", "busybox", "sleep", "300"]);
-      await docker(["run", "--name", "p-exited", "--network", "none", "-v", "/anon", "busybox", "true"]);
-      await docker(["create", "--name", "p-created", "--network", "none", "busybox", "true"]);
-      await docker(["create", "--name", "p-labeled", "--network", "none", "--label", "keep=1", "busybox", "true"]);
-      // a dangling image: the tag moves to a second image
-      await docker(["commit", "--change", "LABEL v=1", "p-exited", "p-img:new"]);
-      await docker(["commit", "--change", "LABEL v=2", "p-exited", "p-img:new"]);
-    });
-    await remaining();
-    await same(["system", "prune", "-f", "--filter", "label!=keep"]);
-    await remaining();
-    await same(["system", "prune", "-a", "--volumes"], { input: "y\n" });
-    await remaining();
-    await both(async (docker) => {
-      await docker(["rm", "-f", "p-running"]);
-      await docker(["network", "rm", "pn-used"]);
-    });
-    await same(["system", "prune", "-af", "--volumes"]);
-    await remaining();
+    try {
+      await both(async (docker, subnet) => {
+        await docker(["network", "create", "--subnet", subnet(0), "pn-used"]);
+        await docker(["network", "create", "--subnet", subnet(1), "pn-unused"]);
+        await docker(["network", "create", "--subnet", subnet(2), "--label", "keep=1", "pn-kept"]);
+        await docker(["volume", "create", "pv-named"]);
+        await docker(["volume", "create", "--label", "keep=1", "pv-kept"]);
+        await docker(["run", "-d", "--name", "p-running", "--network", "pn-used", "-v", "pv-kept:/k", "busybox", "sleep", "300"]);
+        await docker(["run", "--name", "p-exited", "--network", "none", "-v", "/anon", "busybox", "true"]);
+        await docker(["create", "--name", "p-created", "--network", "none", "busybox", "true"]);
+        await docker(["create", "--name", "p-labeled", "--network", "none", "--label", "keep=1", "busybox", "true"]);
+        // a dangling image: the tag moves to a second image
+        await docker(["commit", "--change", "LABEL v=1", "p-exited", "p-img:new"]);
+        await docker(["commit", "--change", "LABEL v=2", "p-exited", "p-img:new"]);
+      });
+      await remaining();
+      await same(["system", "prune", "-f", "--filter", "label!=keep"]);
+      await remaining();
+      await same(["system", "prune", "-a", "--volumes"], { input: "y\n" });
+      await remaining();
+      await both(async (docker) => {
+        await docker(["rm", "-f", "p-running"]);
+        await docker(["network", "rm", "pn-used"]);
+      });
+      await same(["system", "prune", "-af", "--volumes"]);
+      await remaining();
+    } finally {
+      // what a failure left on either daemon goes too, as the last prune takes it when all passes
+      for (const run of [onCove, onDocker]) {
+        const ids = (await run(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+        if (ids.length) await run(["rm", "-f", "-v", ...ids]);
+        await run(["system", "prune", "-af", "--volumes"]);
+      }
+    }
   });
 
   it("at API 1.42+ system prune --volumes removes anonymous volumes and keeps named ones", async () => {
@@ -286,17 +299,20 @@ describe("cove's prune commands print what the docker CLI prints against the sam
   const compare = async (commands: { args: string[]; input?: string }[]) => {
     const results: Record<"docker" | "cove", { out: CliResult[]; left: string[][] }> = { docker: { out: [], left: [] }, cove: { out: [], left: [] } };
     for (const who of ["docker", "cove"] as const) {
-      await scenario();
-      for (const c of commands) {
-        results[who].out.push(who === "docker" ? await runDocker(h.socket, h.base, c.args, { input: c.input ?? "" }) : await coveCli(h, c.args, c.input));
-        results[who].left.push(await names());
+      try {
+        await scenario();
+        for (const c of commands) {
+          results[who].out.push(who === "docker" ? await runDocker(h.socket, h.base, c.args, { input: c.input ?? "" }) : await coveCli(h, c.args, c.input));
+          results[who].left.push(await names());
+        }
+      } finally {
+        // leave nothing of this round for the next, nor for the next test when this one failed
+        await h.ok(["rm", "-f", "-v", "cp-a", "cp-b"]).catch(() => undefined);
+        await runDocker(h.socket, h.base, ["system", "prune", "-af", "--volumes"]);
+        await runDocker(h.socket, h.base, ["volume", "prune", "-af"]);
+        // prune -a takes the base image too
+        if ((await runDocker(h.socket, h.base, ["image", "inspect", "busybox"])).code !== 0) await importBusybox(h.daemon.images);
       }
-      // leave nothing of this round for the next
-      await h.ok(["rm", "-f", "-v", "cp-a", "cp-b"]).catch(() => undefined);
-      await runDocker(h.socket, h.base, ["system", "prune", "-af", "--volumes"]);
-      await runDocker(h.socket, h.base, ["volume", "prune", "-af"]);
-      // prune -a takes the base image too
-      if ((await runDocker(h.socket, h.base, ["image", "inspect", "busybox"])).code !== 0) await importBusybox(h.daemon.images);
     }
     const shape = (r: CliResult) => ({ code: r.code, stdout: normalize(r.stdout), stderr: normalize(r.stderr) });
     const cases = (who: "docker" | "cove") => commands.map((c, i) => ({ command: c.args.join(" "), ...shape(results[who].out[i]!), remaining: results[who].left[i] }));

@@ -105,14 +105,14 @@ async function upstream(t: TestContext, host: number, handler: ConstructorParame
 
 const asUpstream = (u: FakeUpstream): Upstream => ({ address: u.address, port: u.port });
 
-function resolver(at: ListenAddress, timeout = 3000): Resolver {
+function resolver(at: ListenAddress, timeout = 30_000): Resolver {
   const r = new Resolver({ timeout, tries: 1 });
   r.setServers([at.address.includes(":") ? `[${at.address}]:${at.port}` : `${at.address}:${at.port}`]);
   return r;
 }
 
 async function dig(at: ListenAddress, ...args: string[]): Promise<string> {
-  const { stdout } = await run(DIG!, [`@${at.address}`, "-p", String(at.port), "+tries=1", "+time=3", ...args]);
+  const { stdout } = await run(DIG!, [`@${at.address}`, "-p", String(at.port), "+tries=1", "+time=30", ...args]);
   return stdout;
 }
 
@@ -120,7 +120,7 @@ const digStatus = (out: string) => /status: ([A-Z]+)/.exec(out)?.[1];
 const digAnswers = (out: string) => Number(/ANSWER: ([0-9]+)/.exec(out)?.[1]);
 
 /** Sends one packet over UDP (from `source` when given) and returns the first reply. */
-function udpQuery(at: ListenAddress, packet: Buffer, source?: string, timeoutMs = 3000): Promise<Buffer> {
+function udpQuery(at: ListenAddress, packet: Buffer, source?: string, timeoutMs = 30_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = createSocket(at.address.includes(":") ? "udp6" : "udp4");
     const timer = setTimeout(() => {
@@ -137,7 +137,7 @@ function udpQuery(at: ListenAddress, packet: Buffer, source?: string, timeoutMs 
 }
 
 /** Sends packets over one TCP connection and collects `expect` framed replies. */
-function tcpQueries(at: ListenAddress, frames: Buffer[], expect: number, timeoutMs = 3000): Promise<Buffer[]> {
+function tcpQueries(at: ListenAddress, frames: Buffer[], expect: number, timeoutMs = 30_000): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const replies: Buffer[] = [];
     let buffered: Buffer = Buffer.alloc(0);
@@ -259,6 +259,8 @@ test("internal networks answer unknown names SERVFAIL and never ask the upstream
   }
   assert.deepEqual(await resolver(at[0]!).resolve4("web"), ["10.90.0.2"]);
   assert.equal(u.count(), 0);
+  // the rest passed; busybox nslookup's part could not run: say so
+  if (busyboxSkip) t.skip(`nslookup not checked: ${busyboxSkip}`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ test("concurrent forwards are bounded: a query that finds no free slot in time i
   const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1500 }, [addr(1)]);
   // One slot: the first query holds it 1 s, the second gets it then (within its 1.5 s wait) and
   // holds it to 2 s; the third gives up waiting at 1.5 s.
-  const replies = await Promise.all([1, 2, 3].map((id) => udpQuery(at[0]!, encodeMessage(makeQuery(id, `slot${id}.fwd.test`, RRType.A)), undefined, 5000)));
+  const replies = await Promise.all([1, 2, 3].map((id) => udpQuery(at[0]!, encodeMessage(makeQuery(id, `slot${id}.fwd.test`, RRType.A)), undefined, 30_000)));
   const rcodes = replies.map((r) => decodeMessage(r)).map((m) => [m.id, m.rcode]);
   assert.deepEqual(rcodes.sort(), [[1, Rcode.NOERROR], [2, Rcode.NOERROR], [3, Rcode.REFUSED]]);
   assert.equal(u.count(), 2);
@@ -446,7 +448,7 @@ test("TCP connections are bounded and idle ones are closed", async (t) => {
       const closed = new Promise<number>((r) => s.on("close", () => r(Date.now() - started)));
       s.on("error", () => undefined);
       s.on("connect", () => resolve({ closedAfterMs: closed }));
-      setTimeout(() => reject(new Error("connect timed out")), 3000);
+      setTimeout(() => reject(new Error("connect timed out")), 30_000).unref();
     });
   const first = await open();
   const second = await open();
@@ -512,6 +514,8 @@ test("IPv6 listen addresses serve Node's resolver and dig", { skip: hasIPv6Loopb
   assert.equal(at[0]!.address, "::1");
   assert.deepEqual(await resolver(at[0]!).resolve6("db"), ["fd89::3"]);
   if (DIG) assert.match(await dig(at[0]!, "web", "A"), /^web\.\s+600\s+IN\s+A\s+10\.89\.0\.2$/m);
+  // the rest passed; dig's part could not run: say so
+  else t.skip(`dig not checked: ${digSkip}`);
 });
 
 test("close() stops every listener and abandons forwards in flight at once", async (t) => {

@@ -123,16 +123,21 @@ describe("Engine (the library)", { skip }, () => {
   });
 
   it("samples a running container's cgroup until it stops", async () => {
+    // it runs until the test has its samples (a one-second sleep could be over before the first
+    // sample on a busy machine), then it is stopped and the samples must end
     const { Id } = await engine.containers.create({
       Image: "busybox",
-      Cmd: ["sh", "-c", "sleep 1"],
+      Cmd: ["sh", "-c", "while :; do sleep 0.1; done"],
       HostConfig: { NetworkMode: "none", Memory: 64 << 20 },
     });
     try {
       await engine.containers.start(Id);
       const samples = [];
-      for await (const s of engine.stats(Id, { intervalMs: 200 })) samples.push(s);
-      assert.ok(samples.length >= 2, `${samples.length} samples in a second`);
+      for await (const s of engine.stats(Id, { intervalMs: 200 })) {
+        samples.push(s);
+        if (samples.length === 3) await engine.containers.kill(Id);
+      }
+      assert.ok(samples.length >= 3, `${samples.length} samples`);
       const first = samples[0]!;
       assert.equal(first.id, Id);
       assert.equal(first.cgroup.memory?.limit, 64 << 20);
@@ -171,7 +176,7 @@ describe("Engine (the library)", { skip }, () => {
   });
 
   it("leaves running containers to a later engine on the same root", async () => {
-    const { Id } = await engine.containers.create({ Image: "busybox", Cmd: ["sleep", "60"], HostConfig: { NetworkMode: "none" } });
+    const { Id } = await engine.containers.create({ Image: "busybox", Cmd: ["sleep", "600"], HostConfig: { NetworkMode: "none" } });
     await engine.containers.start(Id);
     await engine.close();
     engine = await Engine.open(opts());

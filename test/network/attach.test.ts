@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { Netlink } from "../../src/network/netlink.js";
+import { until } from "../containers/harness.js";
 import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "./harness.js";
 
 const exec = (cmd: string, args: string[]) =>
@@ -50,12 +51,16 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
   after(async () => {
     await h?.cleanup();
   });
+  // what a failed test left (containers, networks) must not trip the next one
+  afterEach(async () => {
+    await h?.reset();
+  });
 
   it("live connect adds the interface, link-local addresses, the default route and the /etc/hosts entry; disconnect removes them", async () => {
     const [internal, egress] = subs as [string, string];
     await h.ok(["network", "create", "--internal", "--subnet", internal, "lc-in"]);
     await h.ok(["network", "create", "--subnet", egress, "lc-out"]);
-    await h.ok(["run", "-d", "--name", "lc", "--hostname", "lchost", "--network", "lc-in", "busybox", "sleep", "120"]);
+    await h.ok(["run", "-d", "--name", "lc", "--hostname", "lchost", "--network", "lc-in", "busybox", "sleep", "600"]);
     const routes = async () => (await h.ok(["exec", "lc", "ip", "-4", "route"])).trim();
     const hosts = async () => await h.ok(["exec", "lc", "cat", "/etc/hosts"]);
     assert.doesNotMatch(await routes(), /^default/m, "an internal network gives no default route");
@@ -71,7 +76,7 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     assert.match(await hosts(), new RegExp(`^${ip(egress, 7).replace(/\./g, "\\.")}\\tlchost$`, "m"));
     assert.match(await hosts(), /^10\.0\.0\.9 mine$/m, "lines the container added stay");
     // the gateway answers over the new interface
-    await h.ok(["exec", "lc", "ping", "-c", "1", "-W", "2", ip(egress, 1)]);
+    await h.ok(["exec", "lc", "ping", "-c", "1", "-W", "10", ip(egress, 1)]);
 
     await h.ok(["network", "disconnect", "lc-out", "lc"]);
     assert.doesNotMatch(await routes(), /^default/m);
@@ -104,14 +109,14 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
         const inspect = JSON.parse(await h.ok(["network", "inspect", net]))[0];
         assert.equal(inspect.Driver, driver);
         assert.equal(inspect.Options.parent, parent);
-        await h.ok(["run", "-d", "--name", `${driver}-a`, "--network", net, "--ip", ip(subnet, 10), "busybox", "sleep", "120"]);
-        await h.ok(["run", "-d", "--name", `${driver}-b`, "--network", net, "busybox", "sleep", "120"]);
+        await h.ok(["run", "-d", "--name", `${driver}-a`, "--network", net, "--ip", ip(subnet, 10), "busybox", "sleep", "600"]);
+        await h.ok(["run", "-d", "--name", `${driver}-b`, "--network", net, "busybox", "sleep", "600"]);
         const bIp = JSON.parse(await h.ok(["inspect", `${driver}-b`]))[0].NetworkSettings.Networks[net].IPAddress as string;
         assert.ok(bIp.startsWith(subnet.replace(/0\/24$/, "")), bIp);
         const mac = JSON.parse(await h.ok(["inspect", `${driver}-a`]))[0].NetworkSettings.Networks[net].MacAddress as string;
         if (driver === "macvlan") assert.match(await h.ok(["exec", `${driver}-a`, "ip", "link", "show", "eth0"]), new RegExp(`link/ether ${mac} `));
-        await h.ok(["exec", `${driver}-a`, "ping", "-c", "1", "-W", "2", bIp]);
-        await h.ok(["exec", `${driver}-b`, "ping", "-c", "1", "-W", "2", ip(subnet, 10)]);
+        await h.ok(["exec", `${driver}-a`, "ping", "-c", "1", "-W", "10", bIp]);
+        await h.ok(["exec", `${driver}-b`, "ping", "-c", "1", "-W", "10", ip(subnet, 10)]);
         await h.ok(["rm", "-f", `${driver}-a`, `${driver}-b`]);
         await h.ok(["network", "rm", net]);
         assert.deepEqual(linkNames().sort(), before.sort(), "no link is left on the host");
@@ -121,6 +126,8 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
           if (existsSync(dir)) assert.deepEqual(readdirSync(dir).filter((f) => f.includes(net)), [], `no CNI cache under ${dir}`);
         }
       } finally {
+        // the containers and the network first, while their parent interface still exists
+        await h.reset();
         await exec("ip", ["link", "del", parent]);
       }
     });
@@ -134,8 +141,8 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     assert.equal(doc.EnableIPv6, true);
     // the docker CLI gathers --subnet values through a Go map, so their order varies
     assert.deepEqual(doc.IPAM.Config.map((c: { Subnet: string }) => c.Subnet).sort(), [v4, v6].sort());
-    await h.ok(["run", "-d", "--name", "d6a", "--network", "dual", "busybox", "sleep", "120"]);
-    await h.ok(["run", "-d", "--name", "d6b", "--network", "dual", "--ip6", v6.replace("::/64", "::42"), "busybox", "sleep", "120"]);
+    await h.ok(["run", "-d", "--name", "d6a", "--network", "dual", "busybox", "sleep", "600"]);
+    await h.ok(["run", "-d", "--name", "d6b", "--network", "dual", "--ip6", v6.replace("::/64", "::42"), "busybox", "sleep", "600"]);
     const a = JSON.parse(await h.ok(["inspect", "d6a"]))[0].NetworkSettings.Networks.dual;
     const b = JSON.parse(await h.ok(["inspect", "d6b"]))[0].NetworkSettings.Networks.dual;
     assert.equal(b.GlobalIPv6Address, v6.replace("::/64", "::42"));
@@ -143,8 +150,8 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     assert.equal(a.IPv6Gateway, v6.replace("::/64", "::1"));
     assert.ok(a.GlobalIPv6Address.startsWith(v6.replace("::/64", ":")), a.GlobalIPv6Address);
     assert.ok(a.IPAddress.startsWith(v4.replace(/0\/24$/, "")));
-    await h.ok(["exec", "d6a", "ping", "-6", "-c", "1", "-W", "3", b.GlobalIPv6Address]);
-    await h.ok(["exec", "d6b", "ping", "-6", "-c", "1", "-W", "3", a.GlobalIPv6Address]);
+    await h.ok(["exec", "d6a", "ping", "-6", "-c", "1", "-W", "10", b.GlobalIPv6Address]);
+    await h.ok(["exec", "d6b", "ping", "-6", "-c", "1", "-W", "10", a.GlobalIPv6Address]);
     assert.match(await h.ok(["exec", "d6a", "ip", "-6", "route"]), new RegExp(`^default via ${a.IPv6Gateway}`, "m"));
     // the embedded DNS answers AAAA for the other container
     assert.match(await h.ok(["exec", "d6a", "nslookup", "-type=AAAA", "d6b"]), new RegExp(b.GlobalIPv6Address.replace(/:/g, ":")));
@@ -174,12 +181,13 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
     for (let i = 0; i < 8; i++) await h.ok(["run", "--rm", "--network", "small", "busybox", "true"]);
     // a fixed address is free again as soon as its container is gone
     const fixed = ip(subs[6]!, 3);
-    await h.ok(["run", "-d", "--name", "fx1", "--network", "small", "--ip", fixed, "busybox", "sleep", "60"]);
+    await h.ok(["run", "-d", "--name", "fx1", "--network", "small", "--ip", fixed, "busybox", "sleep", "600"]);
     await h.ok(["rm", "-f", "fx1"]);
-    await h.ok(["run", "-d", "--name", "fx2", "--network", "small", "--ip", fixed, "busybox", "sleep", "60"]);
+    await h.ok(["run", "-d", "--name", "fx2", "--network", "small", "--ip", fixed, "busybox", "sleep", "600"]);
     assert.equal(JSON.parse(await h.ok(["inspect", "fx2"]))[0].NetworkSettings.Networks.small.IPAddress, fixed);
     await h.ok(["rm", "-f", "fx2"]);
-    for (let i = 0; i < 300 && ports().length; i++) await new Promise((r) => setTimeout(r, 10));
+    // the kernel deletes the veths after the exits, on its own time
+    await until("the veths to leave the bridge", () => ports().length === 0).catch(() => undefined);
     assert.deepEqual(ports(), [], "no veth is left on the bridge");
     assert.deepEqual(readdirSync(h.netnsDir), []);
     assert.deepEqual(readdirSync(path.join(h.root, "network", "sandboxes")), []);

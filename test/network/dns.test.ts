@@ -4,7 +4,7 @@
 // nothing leaves the machine), and an internal network forwards nothing.
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { RRClass, RRType, makeReply } from "../../src/dns/index.js";
 import { FakeUpstream } from "../dns/fake-upstream.js";
 import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "./harness.js";
@@ -32,11 +32,15 @@ describe("embedded DNS on user-defined networks", { skip: skipReason }, () => {
     await h?.cleanup();
     await upstream?.stop();
   });
+  // what a failed test left (containers, networks) must not trip the next one
+  afterEach(async () => {
+    await h?.reset();
+  });
 
   it("answers names, aliases and short ids of the network, and forwards the rest to --dns", async () => {
     const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
     await h.ok(["network", "create", "--subnet", subnet!, "dnsnet"]);
-    const id = (await h.ok(["run", "-d", "--name", "db", "--network", "dnsnet", "--network-alias", "database", "busybox", "sleep", "60"])).trim();
+    const id = (await h.ok(["run", "-d", "--name", "db", "--network", "dnsnet", "--network-alias", "database", "busybox", "sleep", "600"])).trim();
     const dbIp = (await h.ok(["inspect", "-f", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}", "db"])).trim();
     const out = await h.ok([
       "run", "--rm", "--network", "dnsnet", "--dns", UPSTREAM, "busybox", "sh", "-c",
@@ -52,7 +56,7 @@ describe("embedded DNS on user-defined networks", { skip: skipReason }, () => {
   it("an internal network resolves its own names and forwards nothing", async () => {
     const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
     await h.ok(["network", "create", "--internal", "--subnet", subnet!, "sealed"]);
-    await h.ok(["run", "-d", "--name", "inner", "--network", "sealed", "busybox", "sleep", "60"]);
+    await h.ok(["run", "-d", "--name", "inner", "--network", "sealed", "busybox", "sleep", "600"]);
     const before = upstream.received.length;
     const r = await h.docker(["run", "--rm", "--network", "sealed", "--dns", UPSTREAM, "busybox", "sh", "-c", "nslookup inner && ! nslookup outside.example"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -90,7 +90,7 @@ describe("network behaviour against dockerd", { skip }, () => {
 
   it("network inspect: the same keys and types (empty maps as {}), for an empty network and one in use", async () => {
     await both((w) => ["network", "create", "--subnet", sub(w, 1), "--label", "a=b", "pn-empty"]);
-    for (const [w, r] of (await both((w) => ["run", "-d", "--name", "pc", "--network", "pn", "-p", `127.0.0.1:${port(w, 18080)}:80`, "-p", `${port(w, 18081)}:81/udp`, "--expose", "90", "busybox", "sleep", "120"])).map((r, i) => [i ? "dockerd" : "cove", r] as const)) {
+    for (const [w, r] of (await both((w) => ["run", "-d", "--name", "pc", "--network", "pn", "-p", `127.0.0.1:${port(w, 18080)}:80`, "-p", `${port(w, 18081)}:81/udp`, "--expose", "90", "busybox", "sleep", "600"])).map((r, i) => [i ? "dockerd" : "cove", r] as const)) {
       assert.equal(r.code, 0, `${w}: ${r.stderr}`);
     }
     for (const n of ["pn", "pn-empty", "host", "none"]) {

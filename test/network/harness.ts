@@ -52,6 +52,8 @@ export interface NetHarness {
   ok(args: string[]): Promise<string>;
   /** Restarts the daemon on the same root (containers keep running). */
   restart(): Promise<void>;
+  /** Removes every container and every network but the defaults (what a failed test left). */
+  reset(): Promise<void>;
   /** Kills nothing but the daemon object: simulates a crash by dropping it without close (see the test). */
   cleanup(): Promise<void>;
 }
@@ -89,7 +91,33 @@ export async function setupNetwork(): Promise<NetHarness> {
       network: { defaultBridge: { name: bridge, subnet: bridgeSubnet! }, netnsDir, tag },
     });
   let daemon = await open();
-  await importBusybox(daemon.images);
+  const reset = async () => {
+    for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true }).catch(() => undefined);
+    for (const n of daemon.network?.list() ?? []) if (!["bridge", "host", "none"].includes(n.Name)) await daemon.network?.remove(n.Id).catch(() => undefined);
+  };
+  const cleanup = async () => {
+    try {
+      await reset();
+      await daemon.network?.uninstall();
+    } finally {
+      await daemon.close();
+      try {
+        addon().umount2(netnsDir, addon().constants.MNT_DETACH);
+      } catch {
+        // not mounted
+      }
+      await rm(path.dirname(netnsDir), { recursive: true, force: true });
+      await rm(base, { recursive: true, force: true });
+    }
+  };
+  try {
+    await importBusybox(daemon.images);
+    await mkdir(path.join(base, "docker-config"), { recursive: true });
+  } catch (err) {
+    // the daemon's bridge, chains and netns directory go with it
+    await cleanup();
+    throw err;
+  }
   const h: NetHarness = {
     base,
     root,
@@ -111,24 +139,9 @@ export async function setupNetwork(): Promise<NetHarness> {
       await daemon.close();
       daemon = await open();
     },
-    async cleanup() {
-      try {
-        for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true }).catch(() => undefined);
-        for (const n of daemon.network?.list() ?? []) if (!["bridge", "host", "none"].includes(n.Name)) await daemon.network?.remove(n.Id).catch(() => undefined);
-        await daemon.network?.uninstall();
-      } finally {
-        await daemon.close();
-        try {
-          addon().umount2(netnsDir, addon().constants.MNT_DETACH);
-        } catch {
-          // not mounted
-        }
-        await rm(path.dirname(netnsDir), { recursive: true, force: true });
-        await rm(base, { recursive: true, force: true });
-      }
-    },
+    reset,
+    cleanup,
   };
-  await mkdir(path.join(base, "docker-config"), { recursive: true });
   return h;
 }
 

@@ -19,10 +19,13 @@ interface ConsoleResult {
   error?: string;
 }
 
-/** Starts the helper on a fresh socket; resolves with its report when it is done. */
-async function consoleHelper(s: Side, input: string, marker: string): Promise<{ socket: string; done: Promise<ConsoleResult> }> {
+/**
+ * Starts the helper on a fresh socket; resolves with its report when it is done. It waits up to
+ * timeoutS for the connection and again for the marker: a minute unless nothing is required.
+ */
+async function consoleHelper(s: Side, input: string, marker: string, timeoutS = 60): Promise<{ socket: string; done: Promise<ConsoleResult> }> {
   const socket = path.join(s.base, `console-${Math.random().toString(16).slice(2, 8)}.sock`);
-  const child = spawn("python3", [HELPER, socket, input, marker, "10"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("python3", [HELPER, socket, input, marker, String(timeoutS)], { stdio: ["ignore", "pipe", "pipe"] });
   s.defer(() => child.exitCode === null && child.kill("SIGKILL"));
   let out = "";
   let err = "";
@@ -72,7 +75,7 @@ differential("runtime CLI: console socket (create and exec --tty)", async (s, t)
   const id2 = s.id("ex");
   await s.ok(["run", "-d", "--bundle", b2.dir, id2], { timeoutMs: QUICK });
   const h2 = await consoleHelper(s, "tty; echo $TERM; echo END$((6*7))\n", "END42");
-  const ex = await s.cli(["exec", "--tty", "--detach", "--console-socket", h2.socket, id2, "sh"], { timeoutMs: 15_000 });
+  const ex = await s.cli(["exec", "--tty", "--detach", "--console-socket", h2.socket, id2, "sh"], { timeoutMs: QUICK });
   const got2 = await h2.done;
   assert.equal(ex.timedOut, false);
   assert.equal(ex.code, 0, ex.stderr);
@@ -85,7 +88,7 @@ differential("runtime CLI: console socket (create and exec --tty)", async (s, t)
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /console socket/);
   // a console socket without --detach: runc refuses it; recorded, not required
-  const h3 = await consoleHelper(s, "exit\n", "never");
+  const h3 = await consoleHelper(s, "exit\n", "never", 10);
   const foreground = await s.cli(["exec", "--tty", "--console-socket", h3.socket, id2, "true"], { timeoutMs: QUICK });
   t.diagnostic(`${s.kind}: exec --tty --console-socket without --detach → exit ${String(foreground.code)} ${foreground.stderr.trim()}`);
   return { fds: got.fds, execFds: got2.fds, refused: refused.code !== 0 };

@@ -128,13 +128,14 @@ differential("runtime CLI: create, start, state, list, ps, pause, resume, events
 
 differential("runtime CLI: kill by default, by name, by number, and --all", async (s) => {
   const b = await s.bundle();
-  // records the signals it traps in /tmp/sig (in the bundle's rootfs), keeps running
-  await setArgs(b, ["sh", "-c", 'for s in TERM HUP USR1 USR2; do trap "echo $s >> /tmp/sig" $s; done; while :; do sleep 1 & wait; done']);
+  // records the signals it traps in /tmp/sig (in the bundle's rootfs), keeps running; /tmp/ready
+  // says the traps are set (an init ignores the signals it has no handler for yet)
+  await setArgs(b, ["sh", "-c", 'for s in TERM HUP USR1 USR2; do trap "echo $s >> /tmp/sig" $s; done; touch /tmp/ready; while :; do sleep 1 & wait; done']);
   const sigFile = path.join(b.rootfs, "tmp", "sig");
   const a = s.id("a");
   await s.ok(["run", "--detach", "--bundle", b.dir, a], { timeoutMs: QUICK });
   await s.waitStatus(a, "running");
-  await new Promise((r) => setTimeout(r, 200)); // the traps are set
+  await waitFor("the traps to be set", () => existsSync(path.join(b.rootfs, "tmp", "ready")));
   const seen = async (n: number) => waitFor(`${n} trapped signals`, () => existsSync(sigFile) && readFileSync(sigFile, "utf8").trim().split("\n").length >= n && readFileSync(sigFile, "utf8"));
   await s.ok(["kill", a]);
   await seen(1);

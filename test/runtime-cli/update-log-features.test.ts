@@ -38,6 +38,10 @@ differential("runtime CLI: update with flags and with -r resources.json", async 
     assert.equal(afterFlags["pids.max"], "20");
     assert.equal(afterFlags["cpu.cfs_quota_us"], "50000");
     assert.equal(afterFlags["cpu.cfs_period_us"], "100000");
+  } else {
+    assert.equal(afterFlags["memory.max"], String(64 * 1024 * 1024));
+    assert.equal(afterFlags["pids.max"], "20");
+    assert.equal(afterFlags["cpu.max"], "50000 100000");
   }
 
   const resources = path.join(s.base, "resources.json");
@@ -50,6 +54,10 @@ differential("runtime CLI: update with flags and with -r resources.json", async 
     assert.equal(afterFile["pids.max"], "30");
     assert.equal(afterFile["cpu.cfs_quota_us"], "20000");
     assert.equal(afterFile["cpu.cfs_period_us"], "50000");
+  } else {
+    assert.equal(afterFile["memory.max"], String(128 * 1024 * 1024));
+    assert.equal(afterFile["pids.max"], "30");
+    assert.equal(afterFile["cpu.max"], "20000 50000");
   }
   const unknown = await s.cli(["update", "--pids-limit", "5", "no-such-container"]);
   assert.notEqual(unknown.code, 0);

@@ -39,7 +39,7 @@ describeRuntimes("namespaces", (ctx) => {
   });
 
   it("joins an existing network namespace by path", async () => {
-    const helper = spawn("unshare", ["--net", "sleep", "60"], { stdio: "ignore" });
+    const helper = spawn("unshare", ["--net", "sleep", "600"], { stdio: "ignore" });
     ctx.defer(() => helper.kill("SIGKILL"));
     const nsIno = await until("helper in its netns", async () => {
       const l = await import("node:fs/promises").then((f) => f.readlink(`/proc/${helper.pid}/ns/net`).catch(() => ""));

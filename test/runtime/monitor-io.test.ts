@@ -93,7 +93,7 @@ describeRuntimes(
 
     it("holds an exec until its first attach client connects, so early output is not lost", async () => {
       const b = await ctx.bundle((spec) => {
-        spec.process!.args = ["sleep", "60"];
+        spec.process!.args = ["sleep", "600"];
       });
       const id = ctx.id("hold");
       await ctx.rt.create(id, { bundle: b.dir, io: { pipes: { openStdin: false, stdinOnce: false } } });

@@ -9,7 +9,7 @@ import path from "node:path";
 import { it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import type { Spec } from "../../src/runtime/spec.js";
-import { CLI, cgroupDirsOf, describeRuntimes, makeBundle, mountinfoLinesContaining, removeCgroup, sleep, until, type Bundle, type RuntimeContext, type RuntimeKind } from "../fixtures/bundle.js";
+import { CLI, cgroupDirsOf, describeRuntimes, makeBundle, mountinfoLinesContaining, removeCgroup, until, type Bundle, type RuntimeContext, type RuntimeKind } from "../fixtures/bundle.js";
 
 async function cgroupFile(b: Bundle, controller: string, file: string): Promise<string> {
   const dir = (await cgroupDirsOf(b.cgroupsPath)).find((d) => d.split("/")[4]!.split(",").includes(controller));
@@ -187,7 +187,7 @@ describeRuntimes(
       const marker = path.join(b.base, "hook-running");
       const hook = path.join(b.base, "slow.sh");
       // the hook records its pid (kept by exec) so the test can end it whatever happens
-      await writeFile(hook, `#!/bin/sh\necho $$ > ${marker}.tmp && mv ${marker}.tmp ${marker}\nexec sleep 30\n`);
+      await writeFile(hook, `#!/bin/sh\necho $$ > ${marker}.tmp && mv ${marker}.tmp ${marker}\nexec sleep 600\n`);
       await chmod(hook, 0o755);
       b.spec.hooks = { createRuntime: [{ path: hook }] };
       b.spec.process!.args = ["/probe", "-s", "60"];
@@ -195,7 +195,7 @@ describeRuntimes(
       const id = ctx.id("killed");
       const cli = spawn(process.execPath, [CLI, "runtime", "--root", ctx.root, "create", "--bundle", b.dir, id], { stdio: "ignore" });
       ctx.defer(() => cli.kill("SIGKILL"));
-      await until("the hook runs", () => existsSync(marker), 15_000);
+      await until("the hook runs", () => existsSync(marker));
       const hookPid = Number(await readFile(marker, "utf8"));
       ctx.defer(() => {
         try {
@@ -217,8 +217,10 @@ describeRuntimes(
       const code = await new Promise<number | null>((r) => del.once("exit", (c) => r(c)));
       assert.equal(code, 0, `delete --force failed: ${stderr}`);
       await assertNothingLeft(ctx, id, b);
-      await sleep(100);
-      for (const p of procs) assert.ok(!existsSync(`/proc/${p}/cgroup`) || !(await readFile(`/proc/${p}/cgroup`, "utf8")).includes(b.cgroupsPath), `process ${p} is gone from the cgroup`);
+      // a killed process leaves its cgroup when the kernel is done with it
+      const inCgroup = async (p: number) => existsSync(`/proc/${p}/cgroup`) && (await readFile(`/proc/${p}/cgroup`, "utf8").catch(() => "")).includes(b.cgroupsPath);
+      await until("the container's processes to leave its cgroup", async () => !(await Promise.all(procs.map(inCgroup))).some(Boolean)).catch(() => undefined);
+      for (const p of procs) assert.ok(!(await inCgroup(p)), `process ${p} is gone from the cgroup`);
       assert.deepEqual((await readdir(ctx.root).catch((): string[] => [])).filter((n) => n === id), []);
       await removeCgroup(b.cgroupsPath);
     });

@@ -2,14 +2,15 @@
 // and against Debian's dockerd (test/support/dockerd.ts), and the outputs, messages and exit codes
 // must agree once paths, IDs and times are normalized. Both daemons are driven at API 1.41 (what
 // dockerd 20.10 speaks), so prune has the same meaning on both; cove's 1.42+ behaviour (anonymous
-// volumes only, the anonymous label) is checked on its own at the end.
+// volumes only, the anonymous label) is checked on its own at the end. Each test starts from
+// daemons without containers or volumes, whatever the test before it left.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { busyboxRootfsTar } from "../images/fixtures.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
@@ -55,14 +56,29 @@ describe("docker volume and docker run -v: cove against dockerd", { skip }, () =
       .split(root)
       .join("<root>")
       .replace(/\b[0-9a-f]{64}\b/g, "<id>")
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, "<time>");
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, "<time>")
+      // busybox ls -l: "Dec  2 08:29" (this year) or "May  7  2025"; the two runs may fall in different minutes
+      .replace(/\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d (\d\d:\d\d| \d{4})\b/g, "<time>");
+
+  /**
+   * `volume ls` sorts by name, and an anonymous volume's name is a random ID: once masked, its row
+   * may sit anywhere among the named ones. Its rows go last (in their own order); the named
+   * volumes keep theirs, which must agree.
+   */
+  const idRowsLast = (text: string): string => {
+    const lines = text.split("\n");
+    const last = lines.pop() ?? "";
+    return [...lines.filter((l) => !l.includes("<id>")), ...lines.filter((l) => l.includes("<id>")), last].join("\n");
+  };
 
   /** Runs args on both daemons and compares; returns cove's result. */
   const same = async (args: string[], opts: { sortLines?: boolean; json?: (v: unknown) => unknown } = {}): Promise<Result> => {
     const [c, d] = [await onCove(args), await onDocker(args)];
+    const listing = args[0] === "volume" && (args[1] === "ls" || args[1] === "list");
     const shape = (r: Result, root: string) => {
       let out = normalize(r.stdout, root);
       if (opts.json) out = JSON.stringify(opts.json(JSON.parse(out)));
+      if (listing) out = idRowsLast(out);
       if (opts.sortLines) out = out.split("\n").sort().join("\n");
       return { code: r.code, stdout: out, stderr: normalize(r.stderr, root) };
     };
@@ -93,6 +109,21 @@ describe("docker volume and docker run -v: cove against dockerd", { skip }, () =
     } finally {
       await dockerd?.stop();
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    }
+  });
+
+  // what a test made goes whether it passed or failed, so the next one starts from empty daemons
+  afterEach(async () => {
+    const sides: [boolean, (args: string[]) => Promise<Result>][] = [
+      [daemon !== undefined, (args) => onCove(args)],
+      [dockerd !== undefined, (args) => onDocker(args)],
+    ];
+    for (const [up, run] of sides) {
+      if (!up) continue;
+      const ids = (await run(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+      if (ids.length) await run(["rm", "-f", "-v", ...ids]);
+      const volumes = (await run(["volume", "ls", "-q"])).stdout.split("\n").filter(Boolean);
+      if (volumes.length) await run(["volume", "rm", "-f", ...volumes]);
     }
   });
 
@@ -219,6 +250,10 @@ describe("docker volume and docker run -v: cove against dockerd", { skip }, () =
   });
 
   it("volume prune and system df count the same volumes", async () => {
+    // unused ones for prune to find: a named volume and an anonymous one its container left behind
+    await same(["volume", "create", "loose"]);
+    await same(["run", "--name", "gone", "--network", "none", "-v", "/anonloose", "busybox", "true"]);
+    await same(["rm", "gone"]);
     await same(["volume", "create", "--label", "keep=yes", "kept"]);
     await same(["run", "--name", "holder", "--network", "none", "-v", "held:/h", "-v", "/anonheld", "busybox", "true"]);
     await same(["volume", "prune", "-f", "--filter", "label=keep=no"]);

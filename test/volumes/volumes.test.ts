@@ -1,17 +1,18 @@
 // Volumes and mounts with real containers (root, real kernel): named and anonymous volumes, data
 // shared between containers and kept across removal and restarts, read-only mounts, copy-up and
 // nocopy, tmpfs volumes mounted on use, propagation of host mounts into a container, in-use
-// refusals, prune, and bad input that changes nothing.
+// refusals, prune, and bad input that changes nothing. Each test starts without containers or
+// volumes, whatever the test before it left behind.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import type { CreateBody } from "../../src/containers/types.js";
-import { collect, setup, type Harness } from "../containers/harness.js";
+import { collect, setup, until, type Harness } from "../containers/harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -28,6 +29,12 @@ describe("volumes", { skip: !IS_ROOT && "needs root" }, () => {
   });
   after(async () => {
     await h?.cleanup();
+  });
+  // a failed test leaves what it made: the next one must not see it (prune would, for one)
+  afterEach(async () => {
+    if (!h) return;
+    for (const c of await h.svc.list({ all: true }).catch(() => [])) await h.svc.remove(c.Id, { force: true, volumes: true }).catch(() => undefined);
+    for (const v of h.svc.volumes.list().Volumes) await h.svc.volumes.remove(v.Name).catch(() => undefined);
   });
 
   /** create + start + wait; returns the exit code and the output lines. */
@@ -123,9 +130,11 @@ describe("volumes", { skip: !IS_ROOT && "needs root" }, () => {
   it("mounts a tmpfs volume when a container uses it and unmounts it when the last one stops", async () => {
     await h.svc.volumes.create({ Name: "tmpv", DriverOpts: { type: "tmpfs", device: "tmpfs", o: "size=1m,uid=1000,mode=0700" } });
     const data = path.join(h.root, "volumes", "tmpv", "_data");
-    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "stat -c '%a %u' /t; grep ' /t ' /proc/mounts; sleep 30"], HostConfig: { Binds: ["tmpv:/t"] } });
+    const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "stat -c '%a %u' /t; grep ' /t ' /proc/mounts; sleep 600"], HostConfig: { Binds: ["tmpv:/t"] } });
     await h.svc.start(Id);
     assert.ok(mountedAt(data), "mounted while the container runs");
+    // the stop must not come before the container has looked (a busy machine starts it late)
+    await until("the container's stat and mount line", async () => / \/t tmpfs /.test((await collect(h.svc.logs(Id))).join("")));
     await h.svc.stop(Id, { timeout: 0 });
     const out = (await collect(h.svc.logs(Id))).join("");
     assert.match(out, /700 1000/);
@@ -146,7 +155,7 @@ describe("volumes", { skip: !IS_ROOT && "needs root" }, () => {
       execFileSync("mount", ["--make-shared", shared]);
       execFileSync("mount", ["--bind", privateDir, privateDir]);
       execFileSync("mount", ["--make-private", privateDir]);
-      const script = "for i in $(seq 100); do [ -f /h/sub/marker ] && echo seen && exit 0; sleep 0.1; done; echo missing; exit 1";
+      const script = "for i in $(seq 1200); do [ -f /h/sub/marker ] && echo seen && exit 0; sleep 0.1; done; echo missing; exit 1";
       const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", script], HostConfig: { Binds: [`${shared}:/h:rshared`] } });
       const waiter = h.svc.wait(Id, "next-exit");
       await h.svc.start(Id);
