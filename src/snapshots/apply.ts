@@ -51,14 +51,6 @@ export interface ApplyOptions {
    * hardlinks to files that live in a lower layer (copied up).
    */
   lowerDirs?: string[];
-  /**
-   * Change an empty destination in place (under the undo journal) instead of building it beside
-   * and renaming it over: for a directory that must keep its identity (a mount point, a
-   * container's /tmp).
-   */
-  inPlace?: boolean;
-  /** Where replaced entries are kept until the apply succeeds (same filesystem as destDir); default beside destDir. */
-  undoDir?: string;
 }
 
 export interface ApplyResult {
@@ -573,8 +565,8 @@ export async function applyLayer(stream: Readable | AsyncIterable<Buffer>, destD
   const mode = opts.whiteouts ?? "overlay";
   const suffix = randomBytes(6).toString("hex");
   const empty = await isEmptyDir(dest);
-  const staging = empty !== false && !(opts.inPlace && empty === true) ? `${dest}.tmp-${suffix}` : undefined;
-  const journal = staging ? undefined : new Journal(opts.undoDir ?? `${dest}.undo-${suffix}`);
+  const staging = empty !== false ? `${dest}.tmp-${suffix}` : undefined;
+  const journal = staging ? undefined : new Journal(`${dest}.undo-${suffix}`);
   const root = staging ?? dest;
   if (staging) {
     try {
