@@ -31,7 +31,7 @@ export class Restorer {
       try {
         clearStaging(dir);
       } catch (err) {
-        process.stderr.write(`cove: warning: container ${id}: ${(err as Error).message}\n`);
+        this.core.log(`cove: warning: container ${id}: ${(err as Error).message}`);
       }
       let rec: ContainerRecord;
       let hc: HostConfig;
