@@ -90,26 +90,8 @@ export function openProcessRoot(pid: number, container: string): Dir {
  * parents) when nothing is there; symlinks followed inside the root only.
  */
 export function fileMountTarget(root: Dir, p: string): { fd: number; close(): void } {
-  const k = addon().at;
-  let fd: number;
-  try {
-    fd = root.openInRoot(p, k.O_PATH);
-  } catch (err) {
-    if (!isErrno(err, "ENOENT")) throw err;
-    const { resolved } = root.walk(p);
-    const parent = root.mkdirAll(path.posix.dirname(resolved));
-    try {
-      const name = path.posix.basename(resolved);
-      try {
-        closeSync(parent.createFile(name, 0o644));
-      } catch (e) {
-        if (!isErrno(e, "EEXIST")) throw e;
-      }
-    } finally {
-      parent.close();
-    }
-    fd = root.openInRoot(resolved, k.O_PATH);
-  }
+  root.ensureFile(p);
+  const fd = root.openInRoot(p, addon().at.O_PATH);
   return { fd, close: () => closeSync(fd) };
 }
 

@@ -58,21 +58,13 @@ export function prepareFileMountpoints(root: Dir, mounts: readonly { destination
     } catch {
       continue; // the runtime reports a missing source
     }
-    const dest = path.posix.normalize(path.posix.join("/", m.destination));
-    const name = path.posix.basename(dest);
-    if (name === "" || name === "..") continue;
-    let parent: Dir | undefined;
     try {
-      parent = root.mkdirAll(path.posix.dirname(dest), 0o755);
-      if (parent.tryLstat(name)) continue;
-      closeSync(parent.createFile(name, 0o644));
+      root.ensureFile(m.destination);
     } catch (err) {
       // without openat2 nothing here is safe: say so
       if (err instanceof CoveError) throw err;
-      // a component that is not a directory, a racing creation, a read-only root: the runtime
-      // meets the same destination and reports what is wrong with it
-    } finally {
-      parent?.close();
+      // a component that is not a directory, a read-only root: the runtime meets the same
+      // destination and reports what is wrong with it
     }
   }
 }

@@ -341,6 +341,26 @@ export class Dir {
     }
   }
 
+  /**
+   * Makes sure something is at p for a file mount to land on: when the last component is
+   * missing, an empty file (mode) is created there, and its missing parents as directories
+   * (0755), all inside this root. Whatever is already there, of any kind, is left alone.
+   */
+  ensureFile(p: string, mode = 0o644): void {
+    const dest = path.posix.normalize(path.posix.join("/", p));
+    const name = path.posix.basename(dest);
+    if (name === "" || name === "..") return;
+    const parent = this.mkdirAll(path.posix.dirname(dest), 0o755);
+    try {
+      if (parent.tryLstat(name)) return;
+      closeSync(parent.createFile(name, mode));
+    } catch (err) {
+      if (!isErrno(err, "EEXIST")) throw err; // made meanwhile
+    } finally {
+      parent.close();
+    }
+  }
+
   /** The directory at components `comps` (none of them a symlink) under this one. */
   private beneath(comps: string[]): Dir {
     if (comps.length === 0) return this.dup();
