@@ -8,14 +8,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
-import { unmountAll } from "../../src/snapshots/index.js";
 import { findBusybox, importBusybox } from "../images/fixtures.js";
+import { tearDownDaemon } from "../support/teardown.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const skip = process.getuid?.() !== 0 ? "needs root (container root filesystems are overlay mounts)" : false;
@@ -75,30 +75,7 @@ describe("request bodies of the wrong shape through cove's daemon", { skip }, ()
     await importBusybox(daemon.images);
   });
 
-  after(async () => {
-    try {
-      if (daemon) {
-        for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true }).catch(() => undefined);
-        await daemon.close();
-      }
-    } finally {
-      if (dir) {
-        const mounts = (await readFile("/proc/self/mountinfo", "utf8").catch(() => ""))
-          .split("\n")
-          .map((l) => l.split(" ")[4] ?? "")
-          .filter((m) => m.startsWith(dir))
-          .sort((a, b) => b.length - a.length);
-        for (const m of mounts) {
-          try {
-            unmountAll(m, 2);
-          } catch {
-            // keep going
-          }
-        }
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-      }
-    }
-  });
+  after(() => tearDownDaemon(daemon, dir));
 
   it("refuses Config.Labels nested 10,000 deep with a 400; listing still works and nothing is stored", async () => {
     const before = await stored();
