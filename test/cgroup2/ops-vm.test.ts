@@ -4,21 +4,13 @@
 // is on its /run tmpfs.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import path from "node:path";
 import { it } from "node:test";
-import { IS_ROOT, PACKAGE_ROOT } from "../fixtures/bundle.js";
+import { IS_ROOT } from "../fixtures/bundle.js";
+import { runInVm, TOOL } from "./vm-runner.js";
 import { findBusybox } from "../images/fixtures.js";
 
-/** ../shared/tools/cgroup2-vm, looked up from the package upwards (a worktree sits one level deeper). */
-function findTool(): string {
-  for (let d = PACKAGE_ROOT; ; d = path.dirname(d)) {
-    const p = path.join(path.dirname(d), "shared", "tools", "cgroup2-vm");
-    if (existsSync(p) || path.dirname(d) === d) return p;
-  }
-}
-const TOOL = findTool();
 
 async function skipReason(): Promise<string | undefined> {
   if (!IS_ROOT) return "needs root";
@@ -29,15 +21,8 @@ async function skipReason(): Promise<string | undefined> {
   return undefined;
 }
 
-it("container stats, top, update and changes on a pure cgroup v2 kernel", { skip: await skipReason(), timeout: 900_000 }, async () => {
-  const args = ["--mem", "2048", "--timeout", "840", "--env", "TMPDIR=/run", "--", process.execPath, "--test", "--test-reporter=tap", "dist/test/cgroup2/ops-inside.vm.js"];
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(TOOL, args, { cwd: PACKAGE_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("close", (c) => resolve({ code: c, out }));
-  });
+it("container stats, top, update and changes on a pure cgroup v2 kernel", { skip: await skipReason(), timeout: 1_500_000 }, async (t) => {
+  const { code, out } = await runInVm(t, ["--env", "TMPDIR=/run", "--", process.execPath, "--test", "--test-reporter=tap", "dist/test/cgroup2/ops-inside.vm.js"]);
   assert.equal(code, 0, `the guest's tests failed (status ${code}):\n${out.slice(-6000)}`);
   assert.match(out, /^# pass [1-9]/m, `no test passed in the guest:\n${out.slice(-3000)}`);
   assert.match(out, /^# fail 0$/m);

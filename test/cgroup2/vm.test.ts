@@ -3,13 +3,11 @@
 // Debian's kernel under QEMU with this root filesystem shared read-only.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import path from "node:path";
 import { it } from "node:test";
-import { IS_ROOT, PACKAGE_ROOT, probeBinary } from "../fixtures/bundle.js";
-
-const TOOL = path.resolve(PACKAGE_ROOT, "..", "shared", "tools", "cgroup2-vm");
+import { IS_ROOT, probeBinary } from "../fixtures/bundle.js";
+import { runInVm, TOOL } from "./vm-runner.js";
 
 function skipReason(): string | undefined {
   if (!IS_ROOT) return "needs root";
@@ -19,32 +17,20 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-it("cove's runtime on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 900_000 }, async () => {
+
+
+it("cove's runtime on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 1_500_000 }, async (t) => {
   await probeBinary(); // built here: the guest sees this filesystem, and gcc is slow there
-  const args = ["--mem", "2048", "--timeout", "840", "--", process.execPath, "--test", "--test-reporter=tap", "dist/test/cgroup2/inside.vm.js"];
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(TOOL, args, { cwd: PACKAGE_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("close", (c) => resolve({ code: c, out }));
-  });
+  const { code, out } = await runInVm(t, ["--", process.execPath, "--test", "--test-reporter=tap", "dist/test/cgroup2/inside.vm.js"]);
   assert.equal(code, 0, `the guest's tests failed (status ${code}):\n${out.slice(-6000)}`);
   assert.match(out, /^# pass [1-9]/m, `no test passed in the guest:\n${out.slice(-3000)}`);
   assert.match(out, /^# fail 0$/m);
   assert.match(out, /^# skipped 0$/m, `a guest test was skipped:\n${out.slice(-3000)}`);
 });
 
-it("OOM kills and --oom-kill-disable under the container service, both runtimes, on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 900_000 }, async () => {
+it("OOM kills and --oom-kill-disable under the container service, both runtimes, on a pure cgroup v2 kernel", { skip: skipReason(), timeout: 1_500_000 }, async (t) => {
   // the engine's state goes on a tmpfs (/dev/shm): overlayfs refuses upper dirs on the guest's shared root
-  const args = ["--mem", "2048", "--timeout", "840", "--env", "TMPDIR=/dev/shm", "--", process.execPath, "--test", "--test-concurrency=1", "--test-reporter=tap", "--test-name-pattern=OOM|oom", "dist/test/containers/runc-runtime.test.js"];
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(TOOL, args, { cwd: PACKAGE_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("close", (c) => resolve({ code: c, out }));
-  });
+  const { code, out } = await runInVm(t, ["--env", "TMPDIR=/dev/shm", "--", process.execPath, "--test", "--test-concurrency=1", "--test-reporter=tap", "--test-name-pattern=OOM|oom", "dist/test/containers/runc-runtime.test.js"]);
   assert.equal(code, 0, `the guest's tests failed (status ${code}):\n${out.slice(-6000)}`);
   assert.match(out, /^# fail 0$/m);
   for (const runtime of ["cove", "runc"]) {
