@@ -17,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { bestEffort } from "../common/ignore.js";
 import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
@@ -387,12 +388,8 @@ export class ContainerCore {
    * Waits for a cleanup whose failure must not stop the caller (a run's teardown, a rollback):
    * what it ignored goes to the log, with what was being done.
    */
-  async bestEffort(what: string, work: Promise<unknown> | (() => unknown) | undefined): Promise<void> {
-    try {
-      await (typeof work === "function" ? work() : work);
-    } catch (err) {
-      this.log(`cove: ${what}: ${err instanceof Error ? err.message : String(err)} (ignored)`);
-    }
+  bestEffort(what: string, work: Promise<unknown> | (() => unknown) | undefined): Promise<void> {
+    return bestEffort(what, work, this.log);
   }
 
   containersDir(): string {

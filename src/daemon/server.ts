@@ -20,6 +20,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { setIgnoredLog } from "../common/ignore.js";
 import { ContainerService } from "../containers/index.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
@@ -189,6 +190,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socket = path.resolve(options.socket);
   const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`));
   const gid = options.group !== undefined ? resolveGroup(options.group) : undefined;
+  // what best-effort cleanups anywhere in the daemon ignored goes to the daemon's log
+  setIgnoredLog(log);
   await mkdir(root, { recursive: true, mode: 0o711 });
 
   const pidFile = path.join(root, "cove.pid");
@@ -225,6 +228,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       volumes,
       ...(options.runtimeRoot !== undefined ? { runtimeRoot: options.runtimeRoot } : {}),
       ...(network ? { network } : {}),
+      log,
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
     }));
   const ownContainers = options.containerService === undefined;
