@@ -3,11 +3,12 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import path from "node:path";
-import { conflict, CoveError, invalid, unsupported } from "../common/errors.js";
+import { conflict, CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
 import { copyTree, isEmptyDir } from "../volumes/index.js";
+import { linkEnv, parseLink } from "./links.js";
 import { ociMount, planMounts, tmpfsFlagMounts, type MountEntry } from "./mounts.js";
 import { generateName, VALID_NAME } from "./names.js";
 import { buildSpec, commandOf, hostnameOf, hostsFile, mergeConfig, networkResolvConf, normalizeNetworkMode, NO_NETWORK_WARNING, resolvConfFile, withHostConfigDefaults, type ContainerMounts } from "./spec.js";
@@ -64,6 +65,8 @@ export class Creator {
       prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
       const imageConfig = prepared.config.config;
       const config = mergeConfig(userConfig, imageConfig);
+      // `--entrypoint ''` (Entrypoint [""] or ""): the image's entrypoint is cleared, as moby's mergeAndVerifyConfig does
+      if (config.Entrypoint?.length === 1 && config.Entrypoint[0] === "") config.Entrypoint = null;
       config.Image = userConfig.Image;
       config.Hostname = normalizeNetworkMode(hc.NetworkMode) === "host" && !config.Hostname ? osHostname() : hostnameOf(id, config);
       config.Domainname ??= "";
@@ -239,7 +242,11 @@ export class Creator {
     }
   }
 
-  async writeNetworkFiles(c: Live): Promise<void> {
+  /**
+   * Writes the container's hostname, hosts and resolv.conf files. inPlace rewrites them in their
+   * own inodes, for a running container whose /etc files are bind mounts of them.
+   */
+  async writeNetworkFiles(c: Live, inPlace = false): Promise<void> {
     const mode = normalizeNetworkMode(c.hc.NetworkMode);
     const readHost = (f: string) => readFile(f, "utf8").catch(() => undefined);
     let hosts: string;
@@ -258,30 +265,76 @@ export class Creator {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
     }
-    await Promise.all([
-      writeFileAtomic(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`),
-      writeFileAtomic(path.join(c.dir, "hosts"), hosts),
-      writeFileAtomic(path.join(c.dir, "resolv.conf"), resolv),
-    ]);
+    const write = inPlace ? (f: string, text: string) => writeFile(f, text) : writeFileAtomic;
+    await Promise.all([write(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`), write(path.join(c.dir, "hosts"), hosts), write(path.join(c.dir, "resolv.conf"), resolv)]);
+  }
+
+  /** The containers c links to (legacy --link on the default bridge) that exist, with their full link names (/parent/alias). */
+  links(c: Live): { child: Live; linkName: string; index: number }[] {
+    const out: { child: Live; linkName: string; index: number }[] = [];
+    (c.hc.Links ?? []).forEach((link, index) => {
+      const { target, alias } = parseLink(link);
+      let child: Live;
+      try {
+        child = this.core.find(target);
+      } catch {
+        return;
+      }
+      out.push({ child, linkName: `${c.rec.Name}/${alias}`, index });
+    });
+    return out;
   }
 
   /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
   linkEntries(c: Live): string[] {
     const out: string[] = [];
-    for (const link of c.hc.Links ?? []) {
-      const [target = "", aliasPart] = link.split(":");
-      const alias = (aliasPart ?? target).split("/").pop() ?? target;
-      let other: Live;
-      try {
-        other = this.core.find(target.replace(/^\//, ""));
-      } catch {
-        continue;
-      }
+    for (const { child: other, linkName } of this.links(c)) {
       const ip = this.core.network.addressOn(other.rec.ID, "bridge");
       if (!ip) continue;
+      const alias = linkName.slice(linkName.lastIndexOf("/") + 1);
       const name = other.rec.Name.slice(1);
       out.push(`${ip}\t${[...new Set([alias, other.rec.ID.slice(0, 12), name])].join(" ")}`);
     }
     return out;
+  }
+
+  /**
+   * The environment legacy links give c's processes (moby's setupLinkedContainers): for each
+   * linked container on the default bridge, its address, ports, link name and config env. Only
+   * a container that is itself on the default bridge gets them.
+   */
+  linkEnv(c: Live): string[] {
+    if (!this.core.network.addressOn(c.rec.ID, "bridge")) return [];
+    const env: string[] = [];
+    for (const { child, linkName } of this.links(c)) {
+      const ip = this.core.network.addressOn(child.rec.ID, "bridge");
+      if (!ip) continue;
+      env.push(...linkEnv(linkName, ip, child.rec.Config.Env, child.rec.Config.ExposedPorts));
+    }
+    return env;
+  }
+
+  /**
+   * `docker rm --link /parent/alias`: removes the link from the parent, and its entry from the
+   * parent's /etc/hosts (a running parent keeps the variables its processes have); the linked
+   * container stays. As dockerd, a name without a parent is
+   * the container's own name, which cannot be removed this way.
+   */
+  async removeLink(ref: string): Promise<void> {
+    const full = ref.startsWith("/") ? ref : `/${ref}`;
+    const slash = full.lastIndexOf("/");
+    if (slash === 0) {
+      this.core.find(ref); // a missing container is "No such container"
+      throw conflict("Conflict, cannot remove the default link name of the container", { code: "container.link-default" });
+    }
+    const parentName = full.slice(0, slash);
+    const parentId = this.core.names.get(parentName);
+    const parent = parentId ? this.core.containers.get(parentId) : undefined;
+    const link = parent ? this.links(parent).find((l) => l.linkName === full) : undefined;
+    if (!parent || !link) throw notFound(`No such container: ${ref.replace(/^\//, "")}`, { code: "container.not-found" });
+    parent.hc.Links = (parent.hc.Links ?? []).filter((_, i) => i !== link.index);
+    if (parent.hc.Links.length === 0) parent.hc.Links = null;
+    await this.core.save(parent);
+    if (this.core.isRunning(parent) && this.core.networked) await this.writeNetworkFiles(parent, true);
   }
 }

@@ -194,9 +194,15 @@ export class Files {
     if (!reference && opts.tag) throw invalid("tag requires a repository name (repo)", { code: "reference.invalid" });
     const dirs = overlayDirs(c.rec.RootfsMounts);
     if (!dirs.UpperDir) throw unsupported(`container ${c.rec.ID} has no writable layer to commit`, { code: "commit.no-layer" });
-    const pause = opts.pause !== false && c.rec.State.Running && !c.rec.State.Paused && !c.rec.State.Restarting;
-    // paused as `docker pause` does (state and events too), so nothing writes while the layer is read
-    if (pause) await this.core.m.control.pause(c.rec.ID);
+    // paused as `docker pause` does (state and events too), so nothing writes while the layer is
+    // read. Docker commits whatever state the container is in: one that exits meanwhile (a `true`
+    // started just before) is committed as it is, without the pause
+    let pausedHere = false;
+    if (opts.pause !== false && c.rec.State.Running && !c.rec.State.Paused && !c.rec.State.Restarting) {
+      await this.core.bestEffort(`pause container ${c.rec.ID} for its commit`, this.core.m.control.pause(c.rec.ID));
+      pausedHere = c.rec.State.Paused;
+    }
+    const unpause = () => (pausedHere && c.rec.State.Paused ? this.core.bestEffort(`unpause container ${c.rec.ID} after its commit`, this.core.m.control.unpause(c.rec.ID)) : Promise.resolve());
     const tmp = path.join(this.core.root, "tmp");
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const layerFile = path.join(tmp, `commit-${randomBytes(8).toString("hex")}.tar`);
@@ -206,7 +212,7 @@ export class Files {
       const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
         skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
       });
-      if (pause) await this.core.m.control.unpause(c.rec.ID).catch(() => undefined);
+      await unpause();
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;
       id = await this.core.images.commit(c.rec.Image, empty ? undefined : () => createReadStream(layerFile), {
         config,
@@ -218,7 +224,7 @@ export class Files {
         containerConfig: c.rec.Config,
       });
     } catch (err) {
-      if (pause && c.rec.State.Paused) await this.core.m.control.unpause(c.rec.ID).catch(() => undefined);
+      await unpause();
       throw err;
     } finally {
       await rm(layerFile, { force: true });

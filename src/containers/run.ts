@@ -104,6 +104,7 @@ export class Runner {
         initPath: this.core.initPath,
         join,
         mounts,
+        linkEnv: this.core.m.create.linkEnv(c),
       });
       await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });

@@ -138,6 +138,11 @@ export class ContainerService {
     return this.core.m.control.remove(...a);
   }
 
+  /** `docker rm --link /parent/alias`: removes a legacy link; the linked container stays. */
+  removeLink(name: string): Promise<void> {
+    return this.core.m.create.removeLink(name);
+  }
+
   rename(...a: Parameters<Controller["rename"]>): ReturnType<Controller["rename"]> {
     return this.core.m.control.rename(...a);
   }

@@ -147,11 +147,14 @@ export function withHostConfigDefaults(hc: HostConfig | undefined, cgroupVersion
   return h;
 }
 
-/** The process environment: PATH and HOSTNAME (and TERM with a tty) overridden by the config's. */
-export function containerEnv(configEnv: string[] | null | undefined, hostname: string, tty: boolean): string[] {
+/**
+ * The process environment (moby's CreateDaemonEnvironment): PATH and HOSTNAME (and TERM with a
+ * tty), then the variables of legacy links, all overridden by the config's.
+ */
+export function containerEnv(configEnv: string[] | null | undefined, hostname: string, tty: boolean, linkEnv: readonly string[] = []): string[] {
   const env = [DEFAULT_PATH_ENV, `HOSTNAME=${hostname}`];
   if (tty) env.push("TERM=xterm");
-  return replaceOrAppendEnv(env, configEnv ?? []);
+  return replaceOrAppendEnv(replaceOrAppendEnv(env, [...linkEnv]), configEnv ?? []);
 }
 
 /** moby's ReplaceOrAppendEnvValues: later KEY=v replace earlier ones in place; a bare KEY removes. */
@@ -507,6 +510,8 @@ export interface SpecInput {
   mounts: ContainerMounts;
   /** Devices of the host for privileged containers (default: scan /dev). */
   hostDevices?: () => Device[];
+  /** The variables legacy links give the process (before the config's own). */
+  linkEnv?: readonly string[];
 }
 
 export interface BuiltSpec {
@@ -628,7 +633,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
       terminal: !!config.Tty,
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
       args: argv,
-      env: containerEnv(config.Env, hostname, !!config.Tty),
+      env: containerEnv(config.Env, hostname, !!config.Tty, input.linkEnv),
       cwd: config.WorkingDir || "/",
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
       noNewPrivileges: sec.noNewPrivileges,

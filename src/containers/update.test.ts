@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { CoveError } from "../common/errors.js";
 import { withHostConfigDefaults } from "./spec.js";
 import { planUpdate } from "./update.js";
 
@@ -21,7 +22,11 @@ describe("update plan", () => {
     assert.throws(() => planUpdate(base(), { MemoryReservation: 100 * 1024 * 1024 }, "id"), /Minimum memory limit can not be less than memory reservation limit, see usage$/);
     assert.throws(() => planUpdate(base(), { RestartPolicy: { Name: "sometimes" } }, "id"), /invalid restart policy 'sometimes'/);
     const auto = withHostConfigDefaults({ AutoRemove: true }, 1);
-    assert.throws(() => planUpdate(auto, { RestartPolicy: { Name: "always" } }, "id"), /Restart policy cannot be updated because AutoRemove is enabled for the container/);
+    // a conflict (409) named after the container, as dockerd's errCannotUpdate
+    assert.throws(
+      () => planUpdate(auto, { RestartPolicy: { Name: "always" } }, "id"),
+      (err: unknown) => err instanceof CoveError && err.kind === "conflict" && err.message === "Cannot update container id: Restart policy cannot be updated because AutoRemove is enabled for the container",
+    );
   });
 
   it("warns about kernel memory and does not apply it", () => {

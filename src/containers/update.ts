@@ -4,7 +4,7 @@
 // update-only ones (memory against the swap already set, reservation against the limit), before
 // anything is applied or written.
 
-import { invalid } from "../common/errors.js";
+import { conflict, invalid } from "../common/errors.js";
 import { resourcesOf } from "./spec.js";
 import type { HostConfig } from "./types.js";
 
@@ -122,7 +122,10 @@ export function planUpdate(current: HostConfig, body: UpdateBody, id: string): U
     const count = rp.MaximumRetryCount ?? 0;
     if (count < 0) throw invalid("invalid restart policy: maximum retry count cannot be negative", { code: "container.restart-policy" });
     if (count > 0 && name !== "on-failure") throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`, { code: "container.restart-policy" });
-    if (current.AutoRemove && name !== "no") throw invalid("Restart policy cannot be updated because AutoRemove is enabled for the container", { code: "container.restart-policy" });
+    // dockerd: a conflict with the container's own settings (409), named after the container
+    if (current.AutoRemove && name !== "no") {
+      throw conflict(`Cannot update container ${id}: Restart policy cannot be updated because AutoRemove is enabled for the container`, { code: "container.restart-policy" });
+    }
     hc.RestartPolicy = { Name: name as NonNullable<HostConfig["RestartPolicy"]>["Name"], MaximumRetryCount: count };
   }
   return { hostConfig: hc, warnings, resourcesChanged };

@@ -21,6 +21,7 @@ export class Views {
     const r = c.rec;
     const networkMode = normalizeNetworkMode(c.hc.NetworkMode);
     const dirs = overlayDirs(r.RootfsMounts);
+    const linkNames = this.core.m.create.links(c).map((l) => `${l.child.rec.Name}:${l.linkName}`);
     const doc: ContainerInspect = {
       Id: r.ID,
       Created: r.Created,
@@ -40,7 +41,8 @@ export class Views {
       ProcessLabel: r.ProcessLabel,
       AppArmorProfile: r.AppArmorProfile,
       ExecIDs: [...this.core.execs.values()].filter((e) => e.containerId === r.ID && e.running).map((e) => e.id),
-      HostConfig: { ...c.hc },
+      // legacy links as dockerd shows them: "/child:/parent/alias", for the linked containers that exist
+      HostConfig: { ...c.hc, Links: linkNames.length ? linkNames : null },
       GraphDriver: { Name: "overlay2", Data: { ...dirs, MergedDir: this.core.rootfsPath(c) } },
       Mounts: r.MountPoints.map(publicMountPoint),
       Config: { ...r.Config, Labels: r.Config.Labels ?? {} },

@@ -38,6 +38,63 @@ export function fixedNanoTime(t: string): string {
   return `${m[1]}.${(m[2] ?? "").padEnd(9, "0").slice(0, 9)}${m[3]}`;
 }
 
+/**
+ * moby's handleMACAddressBC: the container-wide Config.MacAddress (deprecated in API 1.44) becomes
+ * the MAC of the endpoint on the container's own network; before API 1.44 an endpoint's MacAddress
+ * did not exist and is dropped. Config.MacAddress then holds that endpoint's address (as dockerd's
+ * inspect shows it, for every API version). Returns dockerd's deprecation warning, if any.
+ */
+export function migrateMacAddress(body: CreateBody, version: string): string | undefined {
+  const legacy = body.MacAddress ?? "";
+  const mode = body.HostConfig?.NetworkMode || "default";
+  const ownNetwork = !["host", "none"].includes(mode) && !mode.startsWith("container:");
+  const netName = mode === "default" ? "bridge" : mode;
+  const endpoints = (body.NetworkingConfig?.EndpointsConfig ?? {}) as Record<string, { MacAddress?: string } | null>;
+  /** moby's epConfigForNetMode: the endpoint settings of the container's own network, made when there are none. */
+  const ownEndpoint = (): { MacAddress?: string } => {
+    const keys = Object.keys(endpoints);
+    if (keys.length === 0) {
+      const ep = {};
+      body.NetworkingConfig = { ...(body.NetworkingConfig ?? {}), EndpointsConfig: { [netName]: ep } };
+      return ep;
+    }
+    if (!versionAtLeast(version, "1.44")) return (endpoints[keys[0]!] ??= {});
+    const ep = endpoints[netName] ?? (netName === "bridge" ? endpoints.default : undefined);
+    if (!ep) throw invalid("HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks", { code: "container.mac-address", field: "MacAddress" });
+    return ep;
+  };
+  let warning: string | undefined;
+  if (!versionAtLeast(version, "1.44")) {
+    if (legacy === "") {
+      for (const ep of Object.values(endpoints)) if (ep) delete ep.MacAddress;
+    } else {
+      if (!ownNetwork) throw invalid("conflicting options: mac-address and the network mode", { code: "container.mac-address", field: "MacAddress" });
+      ownEndpoint().MacAddress = legacy;
+    }
+  } else if (legacy !== "") {
+    if (ownNetwork) {
+      let ep: { MacAddress?: string };
+      try {
+        ep = ownEndpoint();
+      } catch (err) {
+        throw invalid(`unable to migrate container-wide MAC address to a specific network: ${(err as Error).message}`, { code: "container.mac-address", field: "MacAddress" });
+      }
+      if (!ep.MacAddress) ep.MacAddress = legacy;
+      else if (ep.MacAddress !== legacy) {
+        throw invalid("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty", { code: "container.mac-address", field: "MacAddress" });
+      }
+    }
+    warning = "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.";
+  }
+  // the docker CLI names the default network "default" in EndpointsConfig
+  const finalEndpoints = (body.NetworkingConfig?.EndpointsConfig ?? {}) as typeof endpoints;
+  const own = ownNetwork ? (finalEndpoints[netName] ?? (netName === "bridge" ? finalEndpoints.default : undefined))?.MacAddress : undefined;
+  const shown = versionAtLeast(version, "1.44") ? own : legacy;
+  if (shown) body.MacAddress = shown;
+  else delete body.MacAddress;
+  return warning;
+}
+
 /** Registers the container and exec routes. */
 export function containerRoutes(router: Router, ctx: ContainersContext): ContainerRoutes {
   const svc = ctx.containers;
@@ -65,8 +122,9 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
     if (name) opts.name = name;
     const platform = c.query.get("platform");
     if (platform) opts.platform = platform;
+    const warning = migrateMacAddress(body as CreateBody, c.version);
     const created = await svc.create(body as CreateBody, opts);
-    sendJSON(c.res, 201, { Id: created.Id, Warnings: created.Warnings });
+    sendJSON(c.res, 201, { Id: created.Id, Warnings: warning ? [...created.Warnings, warning] : created.Warnings });
   });
 
   router.get("/containers/{name}/json", async (c) => {
@@ -217,9 +275,11 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
     sendJSON(c.res, 201, res);
   });
 
-  router.delete("/containers/{name}", async (c) => {
-    if (c.query.bool("link")) throw unsupported("removing links is not supported: cove has no legacy container links", { code: "container.links" });
-    await svc.remove(c.params.name as string, { force: c.query.bool("force"), volumes: c.query.bool("v") });
+  // a link's name has the parent's in it (DELETE /containers/parent/alias?link=1)
+  router.delete("/containers/{name:.*}", async (c) => {
+    const name = c.params.name as string;
+    if (c.query.bool("link")) await svc.removeLink(name);
+    else await svc.remove(name, { force: c.query.bool("force"), volumes: c.query.bool("v") });
     sendEmpty(c.res, 204);
   });
 

@@ -80,8 +80,10 @@ export class Sandboxes {
     if (aliases.length) a.aliases = [...aliases];
     if (cfg.Links?.length) a.links = [...cfg.Links];
     if (cfg.MacAddress) {
-      if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(cfg.MacAddress)) throw invalid(`invalid MAC address: ${cfg.MacAddress}`, { code: "network.mac" });
-      a.macAddress = cfg.MacAddress.toLowerCase();
+      const mac = parseMac(cfg.MacAddress);
+      // dockerd's validateNetworkingConfig wording (400 at create)
+      if (!mac) throw invalid(`invalid config for network ${n.Name}: invalid MAC address ${cfg.MacAddress}`, { code: "network.mac", field: "MacAddress" });
+      a.macAddress = mac;
     }
     if (cfg.DriverOpts) a.driverOpts = { ...cfg.DriverOpts };
     return a;
@@ -358,4 +360,16 @@ export class Sandboxes {
     for (const list of this.held.values()) for (const h of list) h.close();
     this.held.clear();
   }
+}
+
+/**
+ * An Ethernet MAC address as Go's net.ParseMAC reads one (aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or
+ * aabb.ccdd.eeff), in its canonical form (lower case, colons); undefined when it is not one.
+ */
+export function parseMac(s: string): string | undefined {
+  let hex: string | undefined;
+  if (/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(s) || /^([0-9a-fA-F]{2}-){5}[0-9a-fA-F]{2}$/.test(s)) hex = s.replace(/[:-]/g, "");
+  else if (/^([0-9a-fA-F]{4}\.){2}[0-9a-fA-F]{4}$/.test(s)) hex = s.replace(/\./g, "");
+  if (!hex) return undefined;
+  return hex.toLowerCase().match(/../g)!.join(":");
 }
