@@ -4,12 +4,12 @@
 // /images/prune) come before the {name:.*} patterns that accept names with slashes
 // (localhost:5000/a/b:tag).
 
-import { unsupported, invalid } from "../common/errors.js";
+import { CoveError, httpStatus, invalid, unsupported } from "../common/errors.js";
 import type { EventBus } from "../events/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
-import { sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { drainBody, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { JSONMessageStream } from "./stream.js";
 
 export interface ImagesContext {
@@ -17,6 +17,8 @@ export interface ImagesContext {
   events: EventBus;
   /** Which container uses an image (rmi's and prune's conflict rules); none when absent. */
   inUse?: InUseFn;
+  /** The daemon's log (a failure that is the daemon's own, reported inside a stream). */
+  log?: (line: string) => void;
 }
 
 /** Registers the image routes that the image service backs today (no pull/push/search/build yet). */
@@ -72,11 +74,17 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
   router.get("/images/{name:.*}/json", async (c) => {
     const inspect: Record<string, unknown> = { ...(await svc.inspect(c.params.name as string)) };
     if (!versionAtLeast(c.version, "1.44")) inspect.VirtualSize = inspect.Size;
+    // deprecated in API 1.45: dockerd omits the commit's container and its config from then on
+    if (versionAtLeast(c.version, "1.45")) {
+      delete inspect.Container;
+      delete inspect.ContainerConfig;
+    }
     sendJSON(c.res, 200, inspect);
   });
 
   router.post("/images/load", async (c) => {
-    const quiet = c.query.bool("quiet");
+    // dockerd's default is quiet (no progress) when the client does not say
+    const quiet = (c.query.get("quiet") ?? "") === "" ? true : c.query.bool("quiet");
     const platform = c.query.get("platform");
     const out = new JSONMessageStream(c.res);
     try {
@@ -94,7 +102,10 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
       }
       out.end();
     } catch (err) {
-      if (!out.started) throw err;
+      // as dockerd: the answer is 200 and the failure is the stream's error message (the docker
+      // CLI prints it and exits 1, docker-py raises ImageLoadError); the load left nothing behind
+      if (!(err instanceof CoveError) || httpStatus(err) === 500) ctx.log?.(`POST /images/load: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      await drainBody(c.req);
       out.error(err);
       out.end();
     }

@@ -243,7 +243,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     volumes: () => volumes.df(),
   });
   volumeRoutes(router, { volumes });
-  imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
+  imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none

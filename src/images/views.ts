@@ -54,32 +54,7 @@ export class ImageViews {
     const cfg = r.config;
     const { chain, sizes, unpacked } = await this.core.layerSizes(r);
     const { tags, digests } = ImageCore.names(rec);
-    const c: ContainerConfig = cfg.config ?? {};
-    const config: ContainerConfig = {
-      Hostname: c.Hostname ?? "",
-      Domainname: c.Domainname ?? "",
-      User: c.User ?? "",
-      AttachStdin: c.AttachStdin ?? false,
-      AttachStdout: c.AttachStdout ?? false,
-      AttachStderr: c.AttachStderr ?? false,
-      ...(c.ExposedPorts ? { ExposedPorts: c.ExposedPorts } : {}),
-      Tty: c.Tty ?? false,
-      OpenStdin: c.OpenStdin ?? false,
-      StdinOnce: c.StdinOnce ?? false,
-      Env: c.Env ?? null,
-      Cmd: c.Cmd ?? null,
-      ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
-      ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
-      Image: c.Image ?? "",
-      Volumes: c.Volumes ?? null,
-      WorkingDir: c.WorkingDir ?? "",
-      Entrypoint: c.Entrypoint ?? null,
-      OnBuild: c.OnBuild ?? null,
-      Labels: c.Labels ?? {},
-      ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
-      ...(c.StopTimeout !== undefined ? { StopTimeout: c.StopTimeout } : {}),
-      ...(c.Shell ? { Shell: c.Shell } : {}),
-    };
+    const config = configView(cfg.config ?? {}, {});
     const data: Record<string, string> = {};
     const top = chain[chain.length - 1];
     if (unpacked && top !== undefined) {
@@ -97,6 +72,9 @@ export class ImageViews {
       Created: cfg.created ?? ZERO_TIME,
       DockerVersion: typeof cfg.docker_version === "string" ? cfg.docker_version : "",
       Author: cfg.author ?? "",
+      // the container an image was committed from and its config (API < 1.45 shows them)
+      ...(cfg.container ? { Container: cfg.container } : {}),
+      ContainerConfig: configView(cfg.container_config ?? {}, null),
       Config: config,
       Architecture: cfg.architecture,
       ...(cfg.variant ? { Variant: cfg.variant } : {}),
@@ -155,6 +133,35 @@ export class ImageViews {
     }
     return { LayersSize: layers, Images: images };
   }
+}
+
+/** A container config as image inspect shows it: every field present ("" or false, null for absent lists). */
+function configView(c: ContainerConfig, noLabels: Record<string, string> | null): ContainerConfig {
+  return {
+    Hostname: c.Hostname ?? "",
+    Domainname: c.Domainname ?? "",
+    User: c.User ?? "",
+    AttachStdin: c.AttachStdin ?? false,
+    AttachStdout: c.AttachStdout ?? false,
+    AttachStderr: c.AttachStderr ?? false,
+    ...(c.ExposedPorts ? { ExposedPorts: c.ExposedPorts } : {}),
+    Tty: c.Tty ?? false,
+    OpenStdin: c.OpenStdin ?? false,
+    StdinOnce: c.StdinOnce ?? false,
+    Env: c.Env ?? null,
+    Cmd: c.Cmd ?? null,
+    ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+    ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
+    Image: c.Image ?? "",
+    Volumes: c.Volumes ?? null,
+    WorkingDir: c.WorkingDir ?? "",
+    Entrypoint: c.Entrypoint ?? null,
+    OnBuild: c.OnBuild ?? null,
+    Labels: (c.Labels ?? noLabels) as Record<string, string>,
+    ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+    ...(c.StopTimeout !== undefined ? { StopTimeout: c.StopTimeout } : {}),
+    ...(c.Shell ? { Shell: c.Shell } : {}),
+  };
 }
 
 function unixSeconds(iso: string): number {

@@ -31,6 +31,10 @@ export interface ImageInspect {
   Created: string;
   DockerVersion: string;
   Author: string;
+  /** The container a commit was made from (API < 1.45; absent when none). */
+  Container?: string;
+  /** That container's config, every field present (API < 1.45). */
+  ContainerConfig?: ContainerConfig;
   /** Every field present, as dockerd shows it: "" or false, and null for absent lists. */
   Config: ContainerConfig;
   Architecture: string;
