@@ -53,7 +53,7 @@ export class Execs {
   async execProcess(c: Live, cfg: ExecConfig): Promise<Process> {
     const rootfs = this.core.rootfsPath(c);
     const user = await resolveUserInRootfs(rootfs, cfg.User || c.rec.Config.User || "", c.hc.GroupAdd ?? []);
-    const env = containerEnv([...(c.rec.Config.Env ?? []), ...(cfg.Env ?? [])], c.rec.Config.Hostname ?? "", !!cfg.Tty, this.core.m.create.linkEnv(c));
+    const env = containerEnv([...(c.rec.Config.Env ?? []), ...(cfg.Env ?? [])], c.rec.Config.Hostname ?? "", !!cfg.Tty, this.core.m.create.linkEnv(c), user.home);
     const caps = tweakCapabilities(c.hc.CapAdd ?? [], c.hc.CapDrop ?? [], !!(cfg.Privileged || c.hc.Privileged));
     return {
       terminal: !!cfg.Tty,

@@ -57,6 +57,10 @@ describe("env, capabilities, users", () => {
   it("sets PATH and HOSTNAME defaults, TERM with a tty, overridden in place", () => {
     assert.deepEqual(containerEnv(["PATH=/x", "A=1"], "host", true), ["PATH=/x", "HOSTNAME=host", "TERM=xterm", "A=1"]);
   });
+  it("adds the user's HOME last unless the config sets it, as runc's init does", () => {
+    assert.deepEqual(containerEnv(["A=1"], "h", false, [], "/root"), ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=h", "A=1", "HOME=/root"]);
+    assert.deepEqual(containerEnv(["HOME=/srv", "A=1"], "h", false, [], "/root"), ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=h", "HOME=/srv", "A=1"]);
+  });
   it("adds and drops capabilities as Docker does, ALL included", () => {
     assert.deepEqual(tweakCapabilities(), [...DOCKER_DEFAULT_CAPABILITIES]);
     const t = tweakCapabilities(["sys_admin", "CAP_NET_ADMIN"], ["chown", "CAP_KILL"]);
@@ -81,7 +85,7 @@ describe("buildSpec", () => {
   it("builds Docker's default container", () => {
     const { spec, warnings } = buildSpec(input({ Cmd: ["echo", "hi"] }));
     assert.deepEqual(spec.process?.args, ["echo", "hi"]);
-    assert.deepEqual(spec.process?.env, ["PATH=/img/bin", `HOSTNAME=${ID.slice(0, 12)}`, "IMG=1"]);
+    assert.deepEqual(spec.process?.env, ["PATH=/img/bin", `HOSTNAME=${ID.slice(0, 12)}`, "IMG=1", "HOME=/root"]);
     assert.equal(spec.hostname, ID.slice(0, 12));
     assert.deepEqual(spec.process?.capabilities?.bounding, [...DOCKER_DEFAULT_CAPABILITIES]);
     assert.ok(spec.linux?.seccomp, "the default seccomp profile");

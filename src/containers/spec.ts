@@ -149,12 +149,16 @@ export function withHostConfigDefaults(hc: HostConfig | undefined, cgroupVersion
 
 /**
  * The process environment (moby's CreateDaemonEnvironment): PATH and HOSTNAME (and TERM with a
- * tty), then the variables of legacy links, all overridden by the config's.
+ * tty), then the variables of legacy links, all overridden by the config's; last HOME, the
+ * user's home directory from the container's /etc/passwd, unless the config sets it (what runc's
+ * init adds for dockerd).
  */
-export function containerEnv(configEnv: string[] | null | undefined, hostname: string, tty: boolean, linkEnv: readonly string[] = []): string[] {
+export function containerEnv(configEnv: string[] | null | undefined, hostname: string, tty: boolean, linkEnv: readonly string[] = [], home?: string): string[] {
   const env = [DEFAULT_PATH_ENV, `HOSTNAME=${hostname}`];
   if (tty) env.push("TERM=xterm");
-  return replaceOrAppendEnv(replaceOrAppendEnv(env, [...linkEnv]), configEnv ?? []);
+  const out = replaceOrAppendEnv(replaceOrAppendEnv(env, [...linkEnv]), configEnv ?? []);
+  if (home !== undefined && !out.some((e) => e.startsWith("HOME="))) out.push(`HOME=${home}`);
+  return out;
 }
 
 /** moby's ReplaceOrAppendEnvValues: later KEY=v replace earlier ones in place; a bare KEY removes. */
@@ -633,7 +637,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
       terminal: !!config.Tty,
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
       args: argv,
-      env: containerEnv(config.Env, hostname, !!config.Tty, input.linkEnv),
+      env: containerEnv(config.Env, hostname, !!config.Tty, input.linkEnv, input.user.home),
       cwd: config.WorkingDir || "/",
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
       noNewPrivileges: sec.noNewPrivileges,
