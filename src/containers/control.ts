@@ -4,6 +4,7 @@ import { rename, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { parseUntil } from "../images/service.js";
 import { matchLabels } from "./commit.js";
 import { planUpdate, type UpdateBody } from "./update.js";
@@ -202,8 +203,9 @@ export class Controller {
       // through a subpath's staging mount): keep the directory if anything stays mounted
       if (detachMountsUnder(trash).length > 0) return;
       await rm(trash, { recursive: true, force: true, maxRetries: 3 });
-    } catch {
+    } catch (err) {
       // left for the next start of the service to retry
+      ignored(`finish the removal of container ${id} (retried at the next start)`, err, this.core.log);
     }
   }
 
@@ -257,8 +259,11 @@ export class Controller {
       const size = (await this.core.m.views.sizes(c)).SizeRw;
       try {
         await this.remove(r.ID);
-      } catch {
-        continue; // started or removed meanwhile
+      } catch (err) {
+        // started or removed meanwhile: not pruned; any other failure is logged, and the prune
+        // still answers with what it removed
+        if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) ignored(`prune container ${r.ID}`, err, this.core.log);
+        continue;
       }
       deleted.push(r.ID);
       reclaimed += size;
@@ -266,8 +271,9 @@ export class Controller {
     const timeNano = BigInt(Date.now()) * 1_000_000n;
     try {
       this.core.emit({ Type: "container", Action: "prune", Actor: { ID: "", Attributes: { reclaimed: String(reclaimed) } }, time: Number(timeNano / 1_000_000_000n), timeNano });
-    } catch {
+    } catch (err) {
       // a listener's failure is not the prune's
+      ignored("deliver the prune event of containers", err, this.core.log);
     }
     return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }
