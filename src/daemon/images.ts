@@ -4,7 +4,8 @@
 // /images/prune) come before the {name:.*} patterns that accept names with slashes
 // (localhost:5000/a/b:tag).
 
-import { unsupported, invalid } from "../common/errors.js";
+import { CoveError, unsupported, invalid } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { EventBus } from "../events/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import type { ImageService, InUseFn } from "../images/service.js";
@@ -26,7 +27,9 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
   const labelsOf = async (ref: string): Promise<Record<string, string>> => {
     try {
       return { ...((await svc.inspect(ref)).Config.Labels ?? {}) };
-    } catch {
+    } catch (err) {
+      // an image gone meanwhile has no labels to put on its event; the event still goes out
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the labels of image ${ref} for its event`, err);
       return {};
     }
   };
