@@ -69,7 +69,7 @@ export class Controller {
     await this.signal(c, sig);
     if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.bestEffort(`kill every process of container ${c.rec.ID}`, this.core.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }));
+      await this.killAll(c);
       await this.waitExited(c, -1);
     }
     this.core.event(c, "stop");
@@ -164,7 +164,7 @@ export class Controller {
     if (this.core.isRunning(c)) {
       c.rec.HasBeenManuallyStopped = true;
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.bestEffort(`kill every process of container ${id}`, this.core.runtimeOf(c).kill(id, "SIGKILL", { all: true }));
+      await this.killAll(c);
       await this.waitExited(c, 15_000);
     }
     this.core.setStatus(c, "removing");
@@ -191,6 +191,20 @@ export class Controller {
     for (const [eid, e] of this.core.execs) if (e.containerId === id) this.core.execs.delete(eid);
     this.core.event(c, "destroy");
     for (const l of [...c.removeListeners]) l();
+  }
+
+  /**
+   * SIGKILL to every process left in the container's cgroup, after its init was killed: a
+   * container whose init is already gone is what was wanted; another failure is logged.
+   */
+  private killAll(c: Live): Promise<void> {
+    const kill = this.core
+      .runtimeOf(c)
+      .kill(c.rec.ID, "SIGKILL", { all: true })
+      .catch((err: unknown) => {
+        if (!(err instanceof CoveError && err.code === "container.not-running")) throw err;
+      });
+    return this.core.bestEffort(`kill every process of container ${c.rec.ID}`, kill);
   }
 
   /** Removes a removed container's snapshot, then its renamed directory (kept until then, so restore retries). */

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, invalid, notFound } from "../common/errors.js";
-import { ignoring } from "../common/ignore.js";
+import { ignored } from "../common/ignore.js";
 import type { Process } from "../runtime/spec.js";
 import { connectMonitor, Channel } from "./attach.js";
 import { readLogs } from "./logs.js";
@@ -88,7 +88,14 @@ export class Execs {
     const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
     const output = new Channel<AttachChunk>();
     // connect as soon as the monitor serves the socket, before or while the process starts
-    const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(ignoring(`connect to exec ${id} in container ${c.rec.ID}`, this.core.log)) : Promise.resolve(undefined);
+    // a failure to connect is logged unless the exec itself failed to start (its error is the answer)
+    let startFailed = false;
+    const connecting = attached
+      ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch((err: unknown) => {
+          if (!startFailed) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
+          return undefined;
+        })
+      : Promise.resolve(undefined);
     let handle;
     try {
       handle = await this.core.runtimeOf(c).exec(c.rec.ID, {
@@ -103,6 +110,7 @@ export class Execs {
         },
       });
     } catch (err) {
+      startFailed = true;
       e.exitCode = 126;
       output.end();
       void connecting.then((m) => m?.close());
