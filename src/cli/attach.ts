@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import { copyStream } from "../client/stream.js";
 import type { HijackedStream } from "../client/index.js";
 import { DetachScanner, parseGoDuration } from "../docker/index.js";
+import { CoveError } from "../common/errors.js";
 import { CliError, command, type Command, type Run } from "./command.js";
 import { parseEnvFile, validateEnv } from "./container-opts.js";
 import { detachKeys, makeRaw, monitorTtySize, proxySignals, terminalSize } from "./terminal.js";
@@ -124,8 +125,8 @@ export function timestampArg(v: string, nowMs: number): string {
     const ns = parseGoDuration(v);
     const t = nowMs / 1000 - ns / 1e9;
     return t.toFixed(9);
-  } catch {
-    // not a duration
+  } catch (err) {
+    if (!(err instanceof CoveError)) throw err; // else: not a duration, perhaps a time
   }
   const d = Date.parse(v);
   if (Number.isNaN(d)) throw new CliError(`invalid value for "since": failed to parse value as time or duration: "${v}"`);
@@ -155,6 +156,7 @@ const attachCommand = command(
     if (tty && stdin && !run.io.stdin.isTTY) throw new CliError("the input device is not a TTY");
     const conn = await client.containerAttach(c.Id, { stdin, stdout: true, stderr: true, detachKeys: flags["detach-keys"] });
     const waitP = client.containerWait(c.Id);
+    // awaited later: this only keeps a rejection meanwhile from counting as unhandled
     waitP.catch(() => undefined);
     const session = startSession(run, conn, { stdin, stdout: true, stderr: true, tty, detachKeys: flags["detach-keys"], sigProxy: flags["sig-proxy"] });
     const stopResize = tty && run.io.stdout.isTTY ? monitorTtySize(run.io.stdout, (h, w) => client.containerResize(c.Id, h, w)) : () => undefined;

@@ -5,7 +5,7 @@
 
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { invalid } from "../common/errors.js";
+import { CoveError, invalid } from "../common/errors.js";
 import { ramInBytes, type PortBinding } from "../docker/index.js";
 
 /** A bad option value, in the docker CLI's words. */
@@ -101,7 +101,8 @@ export function parsePortSpecs(specs: readonly string[]): PortSpecs {
     if (hostPort !== "") {
       try {
         [hStart, hEnd] = parsePortRange(hostPort);
-      } catch {
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err;
         throw optionError(`invalid hostPort: ${hostPort}`);
       }
     }

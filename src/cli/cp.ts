@@ -8,7 +8,8 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
-import { CoveError } from "../common/errors.js";
+import { CoveError, isErrno } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import { EngineError } from "../client/engine.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import { CliError, command, type Command } from "./command.js";
@@ -66,7 +67,7 @@ async function untar(src: Readable, dest: string, rename?: string): Promise<void
       if (target !== dest && !target.startsWith(dest.endsWith("/") ? dest : dest + "/")) throw new CoveError("invalid", `invalid tar entry ${h.name}: outside the destination`);
       const own = async (lchownOnly: boolean) => {
         if (process.getuid?.() !== 0) return;
-        await (lchownOnly ? lchown : chown)(target, h.uid ?? 0, h.gid ?? 0).catch(() => undefined);
+        await (lchownOnly ? lchown : chown)(target, h.uid ?? 0, h.gid ?? 0).catch(ignoring(`set the owner of ${target}`));
       };
       if (h.type === "directory") {
         await mkdir(target, { recursive: true });
@@ -81,7 +82,8 @@ async function untar(src: Readable, dest: string, rename?: string): Promise<void
         stream.resume();
       } else if (h.type === "file" || h.type === "contiguous-file") {
         await mkdir(path.dirname(target), { recursive: true });
-        await rm(target, { force: true, recursive: false }).catch(() => undefined);
+        // a directory there is not removed: writing the file reports it
+        await rm(target, { force: true, recursive: false }).catch(ignoring(`remove ${target} before writing it`));
         await pipeline(stream, createWriteStream(target, { mode: h.mode ?? 0o644 }));
         await own(false);
         await chmod(target, h.mode ?? 0o644);
@@ -101,7 +103,13 @@ async function untar(src: Readable, dest: string, rename?: string): Promise<void
     })().then(() => next(), (err: unknown) => next(err as Error));
   });
   await pipeline(src, ex);
-  for (const [d, mtime] of dirs.reverse()) await utimes(d, mtime, mtime).catch(() => undefined);
+  for (const [d, mtime] of dirs.reverse()) await utimes(d, mtime, mtime).catch(ignoring(`set the modification time of ${d}`));
+}
+
+/** A stat's catch for a path that may not exist: undefined then; anything else fails. */
+function missing(err: unknown): undefined {
+  if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+  throw err;
 }
 
 const cpCommand = command(
@@ -134,8 +142,9 @@ const cpCommand = command(
       let dstStat;
       try {
         dstStat = await stat(dst);
-      } catch {
-        dstStat = undefined;
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
+        dstStat = undefined; // made by the copy
       }
       const srcIsDir = pstat ? (pstat.mode & 0x80000000) !== 0 : false;
       const wantsDir = srcP.endsWith("/.") || srcP.endsWith("/");
@@ -147,7 +156,7 @@ const cpCommand = command(
         throw new CliError(`cannot copy directory to existing file: ${dstP}`);
       } else {
         if (dstP.endsWith("/") && !srcIsDir) throw new CliError(`destination directory ${dstP} does not exist`);
-        if (!(await stat(path.dirname(dst)).catch(() => undefined))) throw new CliError(`destination directory ${path.dirname(dstP)} does not exist`);
+        if (!(await stat(path.dirname(dst)).catch(missing))) throw new CliError(`destination directory ${path.dirname(dstP)} does not exist`);
         void wantsDir;
         await untar(tar, path.dirname(dst), path.basename(dst));
       }
@@ -161,7 +170,7 @@ const cpCommand = command(
       tar = run.io.stdin;
     } else {
       const src = path.resolve(srcP);
-      const st = await (flags["follow-link"] ? stat(src) : lstat(src)).catch(() => undefined);
+      const st = await (flags["follow-link"] ? stat(src) : lstat(src)).catch(missing);
       if (!st) throw new CliError(`lstat ${src}: no such file or directory`);
       let dstStat;
       try {

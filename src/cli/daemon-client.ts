@@ -23,6 +23,8 @@ async function answers(client: EngineClient): Promise<boolean> {
     await client.ping();
     return true;
   } catch {
+    // whatever stops the ping, nothing answers there: the caller starts a daemon or lets the
+    // command's own request report the connection error, as docker does
     return false;
   }
 }

@@ -107,16 +107,16 @@ export function imageRows(images: ImageSummary[], opts: { digests: boolean; trun
       try {
         const ref = parseNormalizedNamed(s);
         if (ref.tag !== undefined) push(repoTags, familiarName(ref), ref.tag);
-      } catch {
-        // not a valid reference: skipped, as docker does
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err; // else: not a valid reference: skipped, as docker does
       }
     }
     for (const s of img.RepoDigests ?? []) {
       try {
         const ref = parseNormalizedNamed(s);
         if (ref.digest !== undefined) push(repoDigests, familiarName(ref), ref.digest);
-      } catch {
-        // skipped
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err; // else: not a valid reference: skipped, as docker does
       }
     }
     const mine: ImageRow[] = [];

@@ -37,6 +37,7 @@ const startCommand = command(
       const conn = await client.containerAttach(c.Id, { stdin, stdout: true, stderr: true, detachKeys: flags["detach-keys"] });
       const session = startSession(run, conn, { stdin, stdout: true, stderr: true, tty, detachKeys: flags["detach-keys"], sigProxy: true });
       const waitP = client.containerWait(c.Id, "next-exit");
+      // awaited later: this only keeps a rejection meanwhile from counting as unhandled
       waitP.catch(() => undefined);
       const stopSignals = !tty ? proxySignals((sig) => client.containerKill(c.Id, sig)) : () => undefined;
       try {

@@ -119,8 +119,11 @@ async function isContainer(client: import("../client/index.js").EngineClient, ar
   for (const n of names) {
     try {
       await client.containerInspect(n);
-    } catch {
-      return false;
+    } catch (err) {
+      // no such container (or not a container's name): inspected as an image; anything else
+      // (no daemon) is reported as it is
+      if (err instanceof CoveError && (err.kind === "not-found" || err.kind === "invalid")) return false;
+      throw err;
     }
   }
   return names.length > 0;

@@ -2,6 +2,7 @@
 // its ContainerContext fields (ID, Names, Ports, RunningFor, Size, ...) for --format, and the
 // default table.
 
+import { CoveError } from "../common/errors.js";
 import { humanSizeWithPrecision, type ContainerSummary } from "../docker/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import { command, type Command } from "./command.js";
@@ -105,8 +106,9 @@ export class ContainerRow extends RowContext {
       try {
         const ref = parseNormalizedNamed(img);
         return familiarString({ domain: ref.domain, path: ref.path, ...(ref.tag !== undefined ? { tag: ref.tag } : {}) });
-      } catch {
-        return img;
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err;
+        return img; // not a reference (an image ID): shown as the daemon gave it
       }
     }
     return img;

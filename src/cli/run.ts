@@ -5,6 +5,8 @@
 // command cannot be invoked or found.
 
 import { writeFile } from "node:fs/promises";
+import { CoveError } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import { EngineError, type EngineClient } from "../client/engine.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { familiarString, parseNormalizedNamed, tagNameOnly } from "../images/reference.js";
@@ -18,8 +20,9 @@ import { detachKeys, monitorTtySize, proxySignals, terminalSize } from "./termin
 function displayRef(image: string): string {
   try {
     return familiarString(tagNameOnly(parseNormalizedNamed(image)));
-  } catch {
-    return image;
+  } catch (err) {
+    if (!(err instanceof CoveError)) throw err;
+    return image; // not a reference: the daemon's create says what is wrong with it
   }
 }
 
@@ -135,6 +138,7 @@ const runCommand = command(
       }
       // registered before start so a fast exit is not missed; "removed" with --rm
       const waitP = client.containerWait(id, f.rm ? "removed" : "next-exit");
+      // awaited later: this only keeps a rejection meanwhile from counting as unhandled
       waitP.catch(() => undefined);
       // before start: output (and the user's ^C) may arrive before the start request returns
       if (!attachOpts.tty && attachOpts.sigProxy) stopSignals = proxySignals((sig) => client.containerKill(id, sig));
@@ -142,7 +146,7 @@ const runCommand = command(
         await start(client, id);
       } catch (err) {
         session?.close();
-        if (f.rm) await client.containerRemove(id, { force: true }).catch(() => undefined);
+        if (f.rm) await client.containerRemove(id, { force: true }).catch(ignoring(`remove --rm container ${id} after its failed start`));
         throw err;
       }
       if (attachOpts.tty && run.io.stdout.isTTY) stopResize = monitorTtySize(run.io.stdout, (h, w) => client.containerResize(id, h, w));

@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { CoveError, invalid } from "../common/errors.js";
+import { CoveError, invalid, isErrno } from "../common/errors.js";
 import { defaultSpec, features } from "../runtime/config/index.js";
 import { parseSignal } from "../docker/index.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
@@ -138,8 +138,8 @@ function forwardSignals(getPid: () => number | undefined): () => void {
     if (pid) {
       try {
         process.kill(pid, sig);
-      } catch {
-        // already gone
+      } catch (err) {
+        if (!isErrno(err, "ESRCH")) throw err; // else: already gone
       }
     }
   };
@@ -468,8 +468,8 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
           let cmd = "";
           try {
             cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
-          } catch {
-            // exited meanwhile
+          } catch (err) {
+            if (!isErrno(err, "ENOENT", "ESRCH")) throw err; // else: exited meanwhile
           }
           rows.push([String(pid), cmd]);
         }

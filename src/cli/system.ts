@@ -57,6 +57,8 @@ const versionCommand = command({ name: "version", usage: "cove version [OPTIONS]
   const client = {
     Platform: { Name: "cove" },
     Version: CLIENT_VERSION,
+    // without a daemon to negotiate with, the client's own version; the server part below reports
+    // the connection error
     ApiVersion: await engine.apiVersion().catch(() => "1.47"),
     DefaultAPIVersion: "1.47",
     GoVersion: process.version,

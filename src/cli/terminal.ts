@@ -6,6 +6,7 @@
 
 import type { Readable, Writable } from "node:stream";
 import { invalid } from "../common/errors.js";
+import { bestEffortSync, ignored, ignoring } from "../common/ignore.js";
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../docker/index.js";
 
 /** The bytes of a detach key sequence; a bad one is printed as the docker CLI prints term.ToBytes' error. */
@@ -28,11 +29,8 @@ export function makeRaw(stdin: TTYIn): () => void {
   const restore = () => {
     if (restored) return;
     restored = true;
-    try {
-      stdin.setRawMode?.(false);
-    } catch {
-      // the terminal is gone
-    }
+    // fails only when the terminal is gone: nothing left to restore
+    bestEffortSync("restore the terminal's mode", () => stdin.setRawMode?.(false));
   };
   process.once("exit", restore);
   return restore;
@@ -57,16 +55,18 @@ export function monitorTtySize(stdout: TTYOut, resize: (h: number, w: number) =>
     return Promise.resolve();
   };
   void (async () => {
-    for (let i = 0; i < 5; i++) {
+    // the first resize may come before the container's terminal exists: tried a few times
+    for (let i = 0; ; i++) {
       try {
         await send();
         return;
-      } catch {
+      } catch (err) {
+        if (i === 4) return ignored("resize the container's terminal to this one", err);
         await new Promise((r) => setTimeout(r, 10 * (i + 1)));
       }
     }
   })();
-  const onWinch = () => void send().catch(() => undefined);
+  const onWinch = () => void send().catch(ignoring("resize the container's terminal to this one"));
   process.on("SIGWINCH", onWinch);
   return () => void process.removeListener("SIGWINCH", onWinch);
 }

@@ -116,8 +116,8 @@ function errorMessage(status: number, body: Buffer): string {
   try {
     const j = JSON.parse(text) as { message?: unknown };
     if (typeof j.message === "string") return j.message;
-  } catch {
-    // not JSON
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err; // else: not JSON, the text is the message
   }
   return text || `${status} ${http.STATUS_CODES[status] ?? "error"}`;
 }
@@ -512,7 +512,8 @@ export function decodePathStat(header: string | string[] | undefined): PathStat 
   if (typeof header !== "string" || header === "") return undefined;
   try {
     return JSON.parse(Buffer.from(header, "base64").toString("utf8")) as PathStat;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    return undefined; // a header that is not a stat: as if the daemon had sent none
   }
 }

@@ -5,6 +5,25 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { open, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { isErrno } from "./errors.js";
+import { ignored } from "./ignore.js";
+
+/** Removes the temp file of a write that failed (it may never have been made); its error is the caller's to throw. */
+async function removeTemp(tmp: string): Promise<void> {
+  try {
+    await unlink(tmp);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) ignored(`remove the temporary file ${tmp} of a failed write`, err);
+  }
+}
+
+function removeTempSync(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) ignored(`remove the temporary file ${tmp} of a failed write`, err);
+  }
+}
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
@@ -14,14 +33,14 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fh.sync();
   } catch (err) {
     await fh.close();
-    await unlink(tmp).catch(() => undefined);
+    await removeTemp(tmp);
     throw err;
   }
   await fh.close();
   try {
     await rename(tmp, file);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await removeTemp(tmp);
     throw err;
   }
 }
@@ -38,11 +57,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    removeTempSync(tmp);
     throw err;
   }
   closeSync(fd);
@@ -62,11 +77,7 @@ export function replaceFileSync(file: string, data: string | Uint8Array, mode = 
     writeFileSync(tmp, data, { mode });
     renameSync(tmp, file);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created, or already renamed
-    }
+    removeTempSync(tmp); // never created, or already renamed
     throw err;
   }
 }
@@ -78,7 +89,7 @@ export async function replaceFile(file: string, data: string | Uint8Array, mode 
     await writeFile(tmp, data, { mode });
     await rename(tmp, file);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await removeTemp(tmp);
     throw err;
   }
 }

@@ -107,8 +107,8 @@ class ChangeWalker {
     for (let d = path.posix.dirname(p); d !== "/"; d = path.posix.dirname(d)) {
       try {
         if ((await this.fs.lstat(path.join(layer, d))).isDirectory() && this.fs.opaque(path.join(layer, d)) === "y") return true;
-      } catch {
-        // not in this layer
+      } catch (err) {
+        if (!isErrno(err, "ENOENT", "ENOTDIR")) throw err; // else: not in this layer
       }
     }
     return false;
@@ -120,8 +120,8 @@ class ChangeWalker {
     for (const l of this.lowers) {
       try {
         for (const n of await this.fs.readdir(path.join(l, p))) names.add(n);
-      } catch {
-        // not in this layer
+      } catch (err) {
+        if (!isErrno(err, "ENOENT", "ENOTDIR")) throw err; // else: not in this layer
       }
     }
     const out: string[] = [];
@@ -196,8 +196,9 @@ class ChangeWalker {
       return sub.list().filter((name) => {
         try {
           return !isWhiteout(sub.lstat(name));
-        } catch {
-          return false;
+        } catch (err) {
+          if (isErrno(err, "ENOENT")) return false; // removed meanwhile
+          throw err;
         }
       });
     } finally {

@@ -4,6 +4,7 @@ import { rename, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { parseUntil } from "../images/service.js";
 import { matchLabels } from "./commit.js";
 import { planUpdate, type UpdateBody } from "./update.js";
@@ -68,7 +69,7 @@ export class Controller {
     await this.signal(c, sig);
     if (!(await this.waitExited(c, timeout < 0 ? -1 : timeout * 1000))) {
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.bestEffort(`kill every process of container ${c.rec.ID}`, this.core.runtimeOf(c).kill(c.rec.ID, "SIGKILL", { all: true }));
+      await this.killAll(c);
       await this.waitExited(c, -1);
     }
     this.core.event(c, "stop");
@@ -163,7 +164,7 @@ export class Controller {
     if (this.core.isRunning(c)) {
       c.rec.HasBeenManuallyStopped = true;
       await this.signal(c, osConstants.signals.SIGKILL);
-      await this.core.bestEffort(`kill every process of container ${id}`, this.core.runtimeOf(c).kill(id, "SIGKILL", { all: true }));
+      await this.killAll(c);
       await this.waitExited(c, 15_000);
     }
     this.core.setStatus(c, "removing");
@@ -192,6 +193,20 @@ export class Controller {
     for (const l of [...c.removeListeners]) l();
   }
 
+  /**
+   * SIGKILL to every process left in the container's cgroup, after its init was killed: a
+   * container whose init is already gone is what was wanted; another failure is logged.
+   */
+  private killAll(c: Live): Promise<void> {
+    const kill = this.core
+      .runtimeOf(c)
+      .kill(c.rec.ID, "SIGKILL", { all: true })
+      .catch((err: unknown) => {
+        if (!(err instanceof CoveError && err.code === "container.not-running")) throw err;
+      });
+    return this.core.bestEffort(`kill every process of container ${c.rec.ID}`, kill);
+  }
+
   /** Removes a removed container's snapshot, then its renamed directory (kept until then, so restore retries). */
   async finishRemoval(id: string, trash: string): Promise<void> {
     try {
@@ -202,8 +217,9 @@ export class Controller {
       // through a subpath's staging mount): keep the directory if anything stays mounted
       if (detachMountsUnder(trash).length > 0) return;
       await rm(trash, { recursive: true, force: true, maxRetries: 3 });
-    } catch {
+    } catch (err) {
       // left for the next start of the service to retry
+      ignored(`finish the removal of container ${id} (retried at the next start)`, err, this.core.log);
     }
   }
 
@@ -257,8 +273,11 @@ export class Controller {
       const size = (await this.core.m.views.sizes(c)).SizeRw;
       try {
         await this.remove(r.ID);
-      } catch {
-        continue; // started or removed meanwhile
+      } catch (err) {
+        // started or removed meanwhile: not pruned; any other failure is logged, and the prune
+        // still answers with what it removed
+        if (!(err instanceof CoveError && (err.kind === "conflict" || err.kind === "not-found"))) ignored(`prune container ${r.ID}`, err, this.core.log);
+        continue;
       }
       deleted.push(r.ID);
       reclaimed += size;
@@ -266,8 +285,9 @@ export class Controller {
     const timeNano = BigInt(Date.now()) * 1_000_000n;
     try {
       this.core.emit({ Type: "container", Action: "prune", Actor: { ID: "", Attributes: { reclaimed: String(reclaimed) } }, time: Number(timeNano / 1_000_000_000n), timeNano });
-    } catch {
+    } catch (err) {
       // a listener's failure is not the prune's
+      ignored("deliver the prune event of containers", err, this.core.log);
     }
     return { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
   }

@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, writeFileAtomic } from "../common/fs.js";
-import { bestEffort } from "../common/ignore.js";
+import { bestEffort, ignored } from "../common/ignore.js";
 import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
@@ -435,8 +435,9 @@ export class ContainerCore {
     const timeNano = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
     try {
       this.emit({ Type: "container", Action: action, Actor: { ID: c.rec.ID, Attributes: attrs }, time: Number(timeNano / 1_000_000_000n), timeNano });
-    } catch {
+    } catch (err) {
       // a listener's failure is not the container's
+      ignored(`deliver the ${action} event of container ${c.rec.ID}`, err, this.log);
     }
   }
 
@@ -444,8 +445,9 @@ export class ContainerCore {
     const timeNano = BigInt(Date.now()) * 1_000_000n;
     try {
       this.emit({ ...e, time: Number(timeNano / 1_000_000_000n), timeNano });
-    } catch {
+    } catch (err) {
       // a listener's failure is not the volume's
+      ignored(`deliver the ${e.Action} event of volume ${e.Actor.ID}`, err, this.log);
     }
   }
 
@@ -479,6 +481,8 @@ export class ContainerCore {
   /** Runs fn after the container's previous exclusive operation. */
   exclusive<T>(c: Live, fn: () => Promise<T>): Promise<T> {
     const run = c.busy.then(fn, fn);
+    // the chain only orders the operations: a failure is the caller's, who awaits run
+    // the chain only orders the operations: a failure is the caller's, who awaits run itself
     c.busy = run.catch(() => undefined);
     return run;
   }

@@ -3,7 +3,8 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import path from "node:path";
-import { conflict, CoveError, invalid, notFound, unsupported } from "../common/errors.js";
+import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
@@ -208,8 +209,12 @@ export class Creator {
           let src: Dir;
           try {
             src = root.dirInRoot(e.Destination);
-          } catch {
-            continue; // missing, or not a directory in the image: nothing to copy
+          } catch (err) {
+            if (err instanceof CoveError) throw err; // no openat2: nothing here is safe
+            // missing, or not a directory in the image: nothing to copy; anything else is logged,
+            // and the volume starts empty
+            if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`open ${e.Destination} in the image of container ${c.rec.ID} to copy it into volume ${e.Name}`, err, this.core.log);
+            continue;
           }
           try {
             const holder = `copy-up:${c.rec.ID}`;
@@ -248,7 +253,12 @@ export class Creator {
    */
   async writeNetworkFiles(c: Live, inPlace = false): Promise<void> {
     const mode = normalizeNetworkMode(c.hc.NetworkMode);
-    const readHost = (f: string) => readFile(f, "utf8").catch(() => undefined);
+    // a missing file gets the defaults (as a host without /etc/resolv.conf); an unreadable one is an error
+    const readHost = (f: string) =>
+      readFile(f, "utf8").catch((err: unknown) => {
+        if (isErrno(err, "ENOENT")) return undefined;
+        throw fromErrno(err, `reading ${f} for container ${c.rec.ID}`);
+      });
     let hosts: string;
     let resolv: string;
     const other = mode.startsWith("container:") ? this.core.find(mode.slice("container:".length)) : undefined;
@@ -277,8 +287,10 @@ export class Creator {
       let child: Live;
       try {
         child = this.core.find(target);
-      } catch {
-        return;
+      } catch (err) {
+        // the linked container is gone (or its name now ambiguous): no link to it
+        if (err instanceof CoveError && (err.kind === "not-found" || err.kind === "invalid")) return;
+        throw err;
       }
       out.push({ child, linkName: `${c.rec.Name}/${alias}`, index });
     });

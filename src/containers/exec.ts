@@ -3,7 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { conflict, invalid, notFound } from "../common/errors.js";
+import { conflict, CoveError, invalid, notFound } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { Process } from "../runtime/spec.js";
 import { connectMonitor, Channel } from "./attach.js";
 import { readLogs } from "./logs.js";
@@ -87,7 +88,14 @@ export class Execs {
     const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
     const output = new Channel<AttachChunk>();
     // connect as soon as the monitor serves the socket, before or while the process starts
-    const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(() => undefined) : Promise.resolve(undefined);
+    // a failure to connect is logged unless the exec itself failed to start (its error is the answer)
+    let startFailed = false;
+    const connecting = attached
+      ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch((err: unknown) => {
+          if (!startFailed) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
+          return undefined;
+        })
+      : Promise.resolve(undefined);
     let handle;
     try {
       handle = await this.core.runtimeOf(c).exec(c.rec.ID, {
@@ -102,6 +110,7 @@ export class Execs {
         },
       });
     } catch (err) {
+      startFailed = true;
       e.exitCode = 126;
       output.end();
       void connecting.then((m) => m?.close());
@@ -135,7 +144,7 @@ export class Execs {
             }
           } finally {
             output.end();
-            await rm(log, { force: true }).catch(() => undefined);
+            await this.core.bestEffort(`remove the output log ${log} of exec ${id}`, rm(log, { force: true }));
           }
         })();
       }
@@ -158,8 +167,15 @@ export class Execs {
     if (!e.running) throw conflict(`Exec ${id} is not running`, { code: "exec.not-running" });
     // a new connection to this exec's own monitor socket: other execs' terminals keep their size
     if (!e.socket) return;
-    const m = await connectMonitor(e.socket, { timeoutMs: 0, output: false }).catch(() => undefined);
-    m?.resize(rows, cols);
-    m?.close();
+    let m;
+    try {
+      m = await connectMonitor(e.socket, { timeoutMs: 0, output: false });
+    } catch (err) {
+      // the exec ended meanwhile: no terminal left to resize
+      if (err instanceof CoveError && err.code === "container.attach") return;
+      throw err;
+    }
+    m.resize(rows, cols);
+    m.close();
   }
 }

@@ -16,6 +16,7 @@ import { closeSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { bestEffortSync } from "../common/ignore.js";
 import { Dir, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { normalizeEntryName, readTar, type TarHeader } from "../snapshots/index.js";
@@ -275,16 +276,11 @@ class Extraction {
     this.undoDirs.clear();
   }
 
-  /** Puts everything back as it was, as far as the container left it possible; logs nothing, loses nothing it kept. */
+  /** Puts everything back as it was, as far as the container left it possible; loses nothing it kept, logs what it could not undo. */
   rollback(): void {
     this.parents.close();
-    for (const op of this.ops.reverse()) {
-      try {
-        this.undo(op);
-      } catch {
-        // keep undoing the rest: a step that fails leaves less behind than stopping would
-      }
-    }
+    // keep undoing the rest: a step that fails leaves less behind than stopping would
+    for (const op of this.ops.reverse()) bestEffortSync(`undo the ${op.kind === "attrs" ? "attribute change" : op.kind === "moved" ? "replacement" : "creation"} of ${op.at} in a failed copy into a container`, () => this.undo(op));
     this.finish();
   }
 

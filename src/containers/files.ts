@@ -2,10 +2,11 @@
 
 import { randomBytes } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { conflict, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { diffLayer } from "../snapshots/index.js";
 import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, writeArchive, type PathStat } from "./archive.js";
 import { extractInto } from "./extract.js";
@@ -14,6 +15,7 @@ import { addon } from "../native/addon.js";
 import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, type CommitOptions } from "./commit.js";
 import { type MountEntry } from "./mounts.js";
+import { readProcFile } from "./host.js";
 import { resolveUser } from "./user.js";
 import { Live, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
@@ -84,8 +86,11 @@ export class Files {
       let isDir: boolean;
       try {
         isDir = (await stat(m.Source)).isDirectory();
-      } catch {
-        continue; // created at start, if ever
+      } catch (err) {
+        // missing: created at start, if ever; anything else is logged, and the copy goes on
+        // without that mount, as it would without a missing one
+        if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`mount ${m.Source} into container ${c.rec.ID} for a copy`, err, this.core.log);
+        continue;
       }
       // a volume's subpath is opened inside the volume: the mount takes exactly that directory
       let source: string | number = m.Source;
@@ -93,8 +98,11 @@ export class Files {
         const vol = Dir.open(m.Source);
         try {
           source = vol.openInRoot(m.Subpath, addon().at.O_PATH);
-        } catch {
-          continue; // a missing subpath fails the start, not a copy
+        } catch (err) {
+          if (err instanceof CoveError) throw err; // no openat2: nothing here is safe
+          // a missing subpath fails the start, not a copy
+          if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`open subpath ${m.Subpath} of volume ${m.Name ?? m.Source} for a copy from container ${c.rec.ID}`, err, this.core.log);
+          continue;
         } finally {
           vol.close();
         }
@@ -134,7 +142,7 @@ export class Files {
       try {
         const stat = pathStat(root, loc);
         // a running container's root shows its /proc, /sys and /dev: their contents stay out
-        const noDescend = running ? kernelMountPoints(await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "")) : undefined;
+        const noDescend = running ? kernelMountPoints(await readProcFile(`/proc/${pid}/mountinfo`)) : undefined;
         onStat(stat);
         await writeArchive(loc, out, noDescend ? { noDescend } : {});
       } finally {
@@ -234,8 +242,9 @@ export class Files {
       const timeNano = BigInt(Date.now()) * 1_000_000n;
       try {
         this.core.emit({ Type: "image", Action: "tag", Actor: { ID: id, Attributes: { name: reference } }, time: Number(timeNano / 1_000_000_000n), timeNano });
-      } catch {
+      } catch (err) {
         // a listener's failure is not the commit's
+        ignored(`deliver the tag event of image ${id}`, err, this.core.log);
       }
     }
     return { Id: id };

@@ -53,7 +53,7 @@ export class HealthChecks {
       code = -1;
       output = (err as Error).message;
     } finally {
-      await rm(log, { force: true }).catch(() => undefined);
+      await this.core.bestEffort(`remove the health check log ${log} of container ${c.rec.ID}`, rm(log, { force: true }));
     }
     if (!c.rec.State.Running || this.core.closed) return;
     const h: Health = c.rec.State.Health ?? { Status: "starting", FailingStreak: 0, Log: [] };
@@ -71,7 +71,7 @@ export class HealthChecks {
       }
     }
     c.rec.State.Health = h;
-    await this.core.save(c).catch(() => undefined);
+    await this.core.bestEffort(`save the health of container ${c.rec.ID}`, this.core.save(c));
     if (h.Status !== before) this.core.event(c, `health_status: ${h.Status}`);
   }
 }

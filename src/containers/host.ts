@@ -4,9 +4,10 @@
 // without root.
 
 import { existsSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { unsupported } from "../common/errors.js";
+import { isErrno, unsupported } from "../common/errors.js";
+import { bestEffortSync } from "../common/ignore.js";
 import { endpointSettings } from "../docker/index.js";
 import type { NetworkService } from "../network/index.js";
 import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
@@ -24,12 +25,23 @@ export interface ContainerHost {
   unmount(target: string): void;
 }
 
+/** A text file under /proc/<pid>; "" once the process has exited (its directory is gone); anything else fails. */
+export async function readProcFile(p: string): Promise<string> {
+  try {
+    return await readFile(p, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ESRCH")) return "";
+    throw err;
+  }
+}
+
 export async function isMountpoint(p: string): Promise<boolean> {
   try {
     const [a, b] = await Promise.all([stat(p), stat(path.dirname(p))]);
     return a.dev !== b.dev || a.ino === b.ino;
-  } catch {
-    return false;
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return false; // nothing there: nothing mounted
+    throw err;
   }
 }
 
@@ -39,11 +51,8 @@ export const realHost: ContainerHost = {
   isMountpoint,
   mount: (mounts, target) => mountAll(mounts, target),
   unmount: (target) => {
-    try {
-      unmountAll(target, 2 /* MNT_DETACH */);
-    } catch {
-      // nothing mounted
-    }
+    // nothing mounted is no error for unmountAll already: what it throws is a real failure
+    bestEffortSync(`unmount ${target}`, () => unmountAll(target, 2 /* MNT_DETACH */));
   },
 };
 

@@ -22,6 +22,8 @@ interface World {
   images: ReturnType<typeof fakeImages>;
   events: DockerEvent[];
   log: string[];
+  /** Makes the service's event sink throw (a failing subscriber). */
+  faults: { event?: Error };
   svc: ContainerService;
   open(): Promise<ContainerService>;
 }
@@ -84,9 +86,13 @@ beforeEach(async () => {
   const images = fakeImages();
   const events: DockerEvent[] = [];
   const log: string[] = [];
-  const open = () =>
-    ContainerService.open({ root, runtimeRoot, images, host, runtimes: new Map([["cove", runtime]]), events: (e) => events.push(e), log: (l) => log.push(l), initPath: "/nonexistent/cove-init" });
-  w = { root, runtimeRoot, runtime, host, images, events, log, open, svc: await open() };
+  const faults: World["faults"] = {};
+  const onEvent = (e: DockerEvent) => {
+    if (faults.event) throw faults.event;
+    events.push(e);
+  };
+  const open = () => ContainerService.open({ root, runtimeRoot, images, host, runtimes: new Map([["cove", runtime]]), events: onEvent, log: (l) => log.push(l), initPath: "/nonexistent/cove-init" });
+  w = { root, runtimeRoot, runtime, host, images, events, log, faults, open, svc: await open() };
 });
 
 afterEach(async () => {
@@ -257,6 +263,48 @@ describe("container lifecycle on a fake runtime", () => {
     await assert.rejects(w.svc.inspect(id), /No such container/);
     await until("the rootfs is removed", () => w.images.removed.includes(id));
     await until("the directory is gone", () => !existsSync(path.join(w.root, "containers", id)));
+  });
+
+  it("a clean run, exit and removal ignore nothing: the service's log stays empty", async () => {
+    const id = await run();
+    await exitAndWait(id, 0);
+    await w.svc.remove(id);
+    await until("the directory is gone", () => !existsSync(path.join(w.root, "containers", id)));
+    assert.deepEqual(w.log, []);
+  });
+
+  it("a failing event subscriber is logged with the event and the container, and the operation goes on", async () => {
+    w.faults.event = new Error("subscriber broke");
+    const id = await run();
+    assert.equal(await status(id), "running");
+    assert.ok(w.log.includes(`deliver the create event of container ${id}: subscriber broke (ignored)`), w.log.join(" / "));
+    assert.ok(w.log.includes(`deliver the start event of container ${id}: subscriber broke (ignored)`), w.log.join(" / "));
+    delete w.faults.event;
+    await exitAndWait(id, 0);
+  });
+
+  it("daemon restart: a runtime that has no record of a running container marks it dead without a log line", async () => {
+    const id = await run();
+    await w.svc.close();
+    await w.runtime.delete(id);
+    w.svc = await w.open();
+    const s = (await w.svc.inspect(id)).State;
+    assert.equal(s.Status, "exited");
+    assert.equal(s.ExitCode, 255);
+    assert.ok(!w.log.some((l) => l.includes("runtime state")), w.log.join(" / "));
+  });
+
+  it("daemon restart: a runtime state that cannot be read is logged, and the container is handled as gone", async () => {
+    const id = await run();
+    await w.svc.close();
+    w.runtime.failState = (cid) => (cid === id ? Object.assign(new Error("EIO: i/o error, read state"), { code: "EIO" }) : undefined);
+    try {
+      w.svc = await w.open();
+    } finally {
+      delete w.runtime.failState;
+    }
+    assert.equal((await w.svc.inspect(id)).State.Status, "exited");
+    assert.ok(w.log.includes(`read the runtime state of container ${id} at restore: EIO: i/o error, read state (ignored)`), w.log.join(" / "));
   });
 
   it("rm of a running container without force is refused", async () => {

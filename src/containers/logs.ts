@@ -5,6 +5,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { LogEntry, LogsOptions } from "./types.js";
 
 interface RawEntry {
@@ -35,8 +37,9 @@ function parseLine(line: string): LogEntry | undefined {
     const e = JSON.parse(line) as RawEntry;
     if (typeof e.log !== "string") return undefined;
     return { stream: e.stream === "stderr" ? "stderr" : "stdout", line: Buffer.from(e.log, "utf8"), time: e.time ?? "" };
-  } catch {
-    return undefined; // a torn last line while the monitor writes it
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined; // a torn last line while the monitor writes it
+    throw err;
   }
 }
 
@@ -47,8 +50,9 @@ export async function logFiles(file: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return []; // the container is gone: no logs
+    throw err;
   }
   const rotated = names
     .map((n) => (n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : NaN))
@@ -63,8 +67,9 @@ async function lastLines(file: string, n: number, limit?: number): Promise<strin
   let fh: FileHandle;
   try {
     fh = await open(file, "r");
-  } catch {
-    return [];
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return []; // rotated away or not written yet
+    throw err;
   }
   try {
     const size = limit ?? (await fh.stat()).size;
@@ -138,8 +143,9 @@ export async function* readLogs(file: string, opts: LogsOptions, control?: Follo
   let startOffset = 0;
   try {
     startOffset = (await stat(file)).size;
-  } catch {
-    startOffset = 0;
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+    startOffset = 0; // not written yet: following starts at its beginning
   }
   if (tail !== undefined) {
     startOffset = await currentOffset(file, startOffset);
@@ -165,8 +171,9 @@ export async function* readLogs(file: string, opts: LogsOptions, control?: Follo
       let fh: FileHandle;
       try {
         fh = await open(f, "r");
-      } catch {
-        continue;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) continue; // rotated away meanwhile
+        throw err;
       }
       try {
         const { lines, offset } = await readFrom(fh, 0);
@@ -195,8 +202,9 @@ async function currentOffset(file: string, fallback: number): Promise<number> {
     await fh.read(buf, 0, buf.length, size - buf.length);
     const nl = buf.lastIndexOf(10);
     return nl < 0 ? size - buf.length : size - buf.length + nl + 1;
-  } catch {
-    return fallback;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return fallback; // not written yet, or rotated away meanwhile
+    throw err;
   } finally {
     await fh?.close();
   }
@@ -215,8 +223,10 @@ async function* follow(file: string, offset: number, keep: (e: LogEntry) => bool
   };
   try {
     watcher = watch(path.dirname(file), () => poke());
-    watcher.on("error", () => undefined);
-  } catch {
+    // the timer below looks at the file anyway: without a watcher following only wakes up later
+    watcher.on("error", (err) => ignored(`watch ${path.dirname(file)} to follow the log`, err));
+  } catch (err) {
+    ignored(`watch ${path.dirname(file)} to follow the log`, err);
     watcher = undefined;
   }
   const timer = setInterval(poke, 250);
@@ -230,8 +240,9 @@ async function* follow(file: string, offset: number, keep: (e: LogEntry) => bool
       let st;
       try {
         st = await stat(file);
-      } catch {
-        st = undefined;
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
+        st = undefined; // rotated, the new file not there yet
       }
       if (st && st.ino !== ino) {
         if (fh) {
@@ -248,8 +259,9 @@ async function* follow(file: string, offset: number, keep: (e: LogEntry) => bool
         try {
           fh = await open(file, "r");
           ino = (await fh.stat()).ino;
-        } catch {
-          fh = undefined;
+        } catch (err) {
+          if (!isErrno(err, "ENOENT")) throw err;
+          fh = undefined; // rotated away again: looked at next round
         }
       } else if (st && fh && st.size < pos) {
         pos = 0; // truncated (max-file 1 rotation)

@@ -8,7 +8,8 @@
 import { lstatSync, readFileSync, realpathSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { invalid, notFound } from "../common/errors.js";
+import { fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { Mount } from "../runtime/spec.js";
 import type { HostConfig, MountPoint, MountSpec } from "./types.js";
 
@@ -43,15 +44,19 @@ export async function volumeRefCounts(root: string): Promise<Map<string, number>
   let ids: string[];
   try {
     ids = await readdir(dir);
-  } catch {
-    return counts;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return counts; // no container was ever created under root
+    throw fromErrno(err, `listing ${dir}`);
   }
   for (const id of ids) {
     if (id.startsWith(".")) continue; // a removed container's directory, on its way out
     let rec: { MountPoints?: MountEntry[] };
     try {
       rec = JSON.parse(await readFile(path.join(dir, id, "config.v2.json"), "utf8")) as { MountPoints?: MountEntry[] };
-    } catch {
+    } catch (err) {
+      // a create that died before its record was written names no volume; a record that cannot
+      // be read is logged and counts for none
+      if (!isErrno(err, "ENOENT")) ignored(`read the record of container ${id} to count its volumes`, err);
       continue;
     }
     const names = new Set((rec.MountPoints ?? []).filter((m) => m.Type === "volume" && m.Name).map((m) => m.Name!));
@@ -311,8 +316,10 @@ export function checkSourcePropagation(source: string, propagation: string, moun
   let real = source;
   try {
     real = realpathSync(source);
-  } catch {
-    return; // created later by the start; the runtime reports a missing source
+  } catch (err) {
+    // missing: created later by the start, or reported by the runtime
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return;
+    throw fromErrno(err, `resolving bind mount source ${source}`);
   }
   const text = mountinfo ?? readFileSync("/proc/self/mountinfo", "utf8");
   let best: { point: string; optional: string[] } | undefined;

@@ -2,7 +2,8 @@
 
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { isErrno } from "../common/errors.js";
+import { CoveError, fromErrno, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging } from "./startfs.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
@@ -15,7 +16,9 @@ export class Restorer {
     let ids: string[];
     try {
       ids = await readdir(this.core.containersDir());
-    } catch {
+    } catch (err) {
+      // a new root has no containers; one that cannot be read must not look empty
+      if (!isErrno(err, "ENOENT")) throw fromErrno(err, `listing ${this.core.containersDir()}`);
       ids = [];
     }
     const toHandle: Promise<void>[] = [];
@@ -77,7 +80,10 @@ export class Restorer {
     let status: string;
     try {
       status = (await this.core.runtimeOf(c).state(id)).status;
-    } catch {
+    } catch (err) {
+      // the runtime has no record of it: handled as gone below; any other failure too (the
+      // restore goes on for the other containers), but logged
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the runtime state of container ${id} at restore`, err, this.core.log);
       status = "gone";
     }
     let resolveExited!: () => void;
@@ -104,7 +110,9 @@ export class Restorer {
       let finishedAt: string | undefined;
       try {
         finishedAt = (await stat(path.join(this.core.runtimeRoot, id, "exit"))).mtime.toISOString();
-      } catch {
+      } catch (err) {
+        // no exit file (the monitor was killed): the exit is recorded as of now
+        if (!isErrno(err, "ENOENT")) ignored(`read when container ${id} exited`, err, this.core.log);
         finishedAt = undefined;
       }
       await this.core.m.run.handleExit(c, undefined, finishedAt);

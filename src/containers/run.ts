@@ -32,7 +32,7 @@ export class Runner {
       } catch (err) {
         // as moby's containerStart: an AutoRemove container whose start failed is removed, so
         // `run --rm` leaves nothing whichever client (API, CLI, library) started it
-        if (c.hc.AutoRemove) await this.core.m.control.remove(c.rec.ID, { force: true }).catch(() => undefined);
+        if (c.hc.AutoRemove) await this.core.bestEffort(`remove --rm container ${c.rec.ID} after its failed start`, this.core.m.control.remove(c.rec.ID, { force: true }));
         throw err;
       }
       return true;
@@ -110,8 +110,9 @@ export class Runner {
       if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
       // the bundle's config.json is made anew at every start: no fsync
       await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
-      // a previous run's runtime state (the daemon died before it cleaned up)
-      await this.core.runtimeOf(c).delete(id, { force: true }).catch(() => undefined);
+      // a previous run's runtime state (the daemon died before it cleaned up); a forced delete of
+      // none succeeds, so only a real failure is logged
+      await this.core.bestEffort(`delete the previous runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
       const runtime = this.core.runtimeOf(c);
       const created = await runtime.create(id, {
@@ -131,7 +132,7 @@ export class Runner {
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
-      await Promise.all(pending.map((p) => p.connect(this.core.attachSocket(id)).catch(() => undefined)));
+      await Promise.all(pending.map((p) => this.core.bestEffort(`connect a waiting attach client to container ${id}`, p.connect(this.core.attachSocket(id)))));
       let resolveExited!: () => void;
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
@@ -157,7 +158,7 @@ export class Runner {
       c.rec.State.ExitCode = exitCodeOfStartError(err);
       c.rec.State.Pid = 0;
       c.resolveExited?.();
-      await this.core.save(c).catch(() => undefined);
+      await this.core.bestEffort(`save container ${c.rec.ID} after its failed start`, this.core.save(c));
       for (const l of [...c.exitListeners]) l(c.rec.State.ExitCode, true);
       throw err;
     }
@@ -240,6 +241,8 @@ export class Runner {
         else poll(); // dropped without an exit frame: the monitor died or dropped us
       });
     } catch {
+      // the only failure is the monitor not serving its socket (the container exited already):
+      // polling the runtime's state sees that exit as well as any other
       poll();
     }
   }

@@ -6,7 +6,8 @@
 import { readdirSync, statSync, type Stats } from "node:fs";
 import { release as kernelRelease } from "node:os";
 import path from "node:path";
-import { invalid, unsupported } from "../common/errors.js";
+import { fromErrno, invalid, isErrno, unsupported } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
 import { defaultSeccompProfile, kernelAtLeast } from "../runtime/seccomp/index.js";
 import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Namespace, Rlimit, SeccompAction, SeccompArg, SeccompSyscall, Spec } from "../runtime/spec.js";
@@ -336,7 +337,10 @@ export function hostDevices(dir = "/dev"): Device[] {
     let names: string[];
     try {
       names = readdirSync(d);
-    } catch {
+    } catch (err) {
+      // gone meanwhile, or not a directory after all: nothing under it; anything else is logged,
+      // and the container still gets the devices that could be read
+      if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`list host devices under ${d}`, err);
       return;
     }
     for (const n of names) {
@@ -345,7 +349,8 @@ export function hostDevices(dir = "/dev"): Device[] {
       let st: Stats;
       try {
         st = statSync(p, { throwIfNoEntry: false }) as Stats;
-      } catch {
+      } catch (err) {
+        if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`stat host device ${p}`, err);
         continue;
       }
       if (!st) continue;
@@ -365,7 +370,8 @@ export function deviceMapping(hostPath: string, ctrPath: string | undefined, per
   let st: Stats;
   try {
     st = statSync(hostPath);
-  } catch {
+  } catch (err) {
+    if (!isErrno(err, "ENOENT", "ENOTDIR")) throw fromErrno(err, `error gathering device information while adding custom device "${hostPath}"`);
     throw invalid(`error gathering device information while adding custom device "${hostPath}": no such file or directory`, { code: "container.device", field: "HostConfig.Devices" });
   }
   const access = perms || "rwm";
@@ -442,7 +448,8 @@ function blockDevice(p: string): { major: number; minor: number } {
   let st: Stats;
   try {
     st = statSync(p);
-  } catch {
+  } catch (err) {
+    if (!isErrno(err, "ENOENT", "ENOTDIR")) throw fromErrno(err, `cannot stat device ${p}`);
     throw invalid(`cannot stat device ${p}: no such file or directory`, { code: "container.blkio", field: "HostConfig" });
   }
   if (!st.isBlockDevice()) throw invalid(`${p} is not a block device`, { code: "container.blkio", field: "HostConfig" });

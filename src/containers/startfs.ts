@@ -35,6 +35,8 @@ function isNonDirectory(root: Dir, p: string): boolean {
   try {
     fd = root.openInRoot(p, addon().at.O_PATH);
   } catch {
+    // only picks the words of an error already being reported: a path that does not open is
+    // not the non-directory dockerd names, so mkdir's words are used
     return false;
   }
   try {
@@ -56,7 +58,9 @@ export function prepareFileMountpoints(root: Dir, mounts: readonly { destination
     try {
       if (statSync(m.source).isDirectory()) continue;
     } catch {
-      continue; // the runtime reports a missing source
+      // a source stat cannot see (missing, unreadable): the runtime meets the same source and
+      // reports it in its own words
+      continue;
     }
     try {
       root.ensureFile(m.destination);

@@ -41,6 +41,8 @@ export class FakeRuntime implements ContainerRuntime {
   onStart?: (id: string) => void | Promise<void>;
   /** Makes create fail (e.g. a command that is not found). */
   failCreate?: (id: string) => Error | undefined;
+  /** Makes state fail (e.g. a runtime whose state cannot be read). */
+  failState?: (id: string) => Error | undefined;
   ignoreSignals = false;
   private nextPid = 1000;
 
@@ -107,6 +109,8 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async state(id: string): Promise<ContainerState> {
+    const err = this.failState?.(id);
+    if (err) throw err;
     return this.stateOf(this.get(id));
   }
 

@@ -1,8 +1,9 @@
 // What clients read about containers: inspect, list (ps), sizes, top and stats.
 
-import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { conflict, invalid } from "../common/errors.js";
+import { conflict, CoveError, invalid, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
+import { readProcFile } from "./host.js";
 import { humanDuration } from "../docker/index.js";
 import { treeSize } from "../fsroot/index.js";
 import { dockerStats, emptyStats, hostCpu, parseNetDev, withPrevious, ZERO_TIME as STATS_ZERO_TIME, type DockerStats } from "./stats.js";
@@ -63,7 +64,10 @@ export class Views {
     let image = 0;
     try {
       image = (await this.core.images.inspect(c.rec.Image)).Size;
-    } catch {
+    } catch (err) {
+      // the image was removed under the container (rmi --force): its size is unknown; any other
+      // failure is logged, and the sizes still answer
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the size of image ${c.rec.Image} of container ${c.rec.ID}`, err, this.core.log);
       image = 0;
     }
     return { SizeRw: rw, SizeRootFs: rw + image };
@@ -150,7 +154,10 @@ export class Views {
       for (const a of filters.ancestor) {
         try {
           ancestorIds.add((await this.core.images.inspect(a)).Id);
-        } catch {
+        } catch (err) {
+          // no such image (or not a reference): matched as written, as dockerd does; any other
+          // failure is logged, and the list still answers
+          if (!(err instanceof CoveError && (err.kind === "not-found" || err.kind === "invalid"))) ignored(`resolve image ${a} of the ancestor filter`, err, this.core.log);
           ancestorIds.add(a);
         }
       }
@@ -216,10 +223,13 @@ export class Views {
     let cgroup;
     try {
       cgroup = await this.core.runtimeOf(c).stats(r.ID);
-    } catch {
-      return emptyStats(r.Name, r.ID); // exited meanwhile
+    } catch (err) {
+      // exited meanwhile (its runtime state or cgroup gone); any other failure is logged, and the
+      // stream still gets a sample
+      if (!(err instanceof CoveError && err.kind === "not-found") && !isErrno(err, "ENOENT", "ENODEV", "ESRCH")) ignored(`read the stats of container ${r.ID}`, err, this.core.log);
+      return emptyStats(r.Name, r.ID);
     }
-    const networks = normalizeNetworkMode(c.hc.NetworkMode) === "host" ? undefined : parseNetDev(await readFile(`/proc/${r.State.Pid}/net/dev`, "utf8").catch(() => ""));
+    const networks = normalizeNetworkMode(c.hc.NetworkMode) === "host" ? undefined : parseNetDev(await readProcFile(`/proc/${r.State.Pid}/net/dev`));
     return dockerStats({ name: r.Name, id: r.ID, version: this.core.cgroupVersion, cgroup, host: await hostCpu(), ...(networks ? { networks } : {}) });
   }
 

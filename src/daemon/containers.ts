@@ -5,7 +5,7 @@
 // once so a client can attach and start before the result comes; logs and attach are multiplexed
 // (stdcopy) without a TTY and raw with one. Fixed paths come before /containers/{name}/... as in moby.
 
-import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
+import { conflict, CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
 import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
@@ -305,6 +305,7 @@ async function wait(c: RouteContext, svc: ContainerService): Promise<void> {
   // away cancels the wait (c.signal).
   const id = svc.resolveId(c.params.name as string);
   const result = svc.wait(id, condition, { signal: c.signal });
+  // awaited below, after the headers: this only keeps a rejection meanwhile from counting as unhandled
   result.catch(() => undefined);
   c.res.setHeader("Content-Type", "application/json");
   if (!legacy) {
@@ -372,7 +373,10 @@ async function logs(c: RouteContext, svc: ContainerService): Promise<void> {
 
 async function attach(c: RouteContext, svc: ContainerService, active: ActiveStreams): Promise<void> {
   const id = c.params.name as string;
-  await readUpgradeJSON(c).catch(() => undefined); // attach has no body; one sent anyway is not stdin
+  // attach has no body; one sent anyway is not stdin, and a bad one is no reason to refuse
+  await readUpgradeJSON(c).catch((err: unknown) => {
+    if (!(err instanceof CoveError)) throw err;
+  });
   const info = await svc.inspect(id);
   if (info.State.Paused) throw conflict(`container ${info.Id} is paused, unpause the container before attach`, { code: "container.paused" });
   const detachKeys = parseDetachKeys(c.query.get("detachKeys") || DEFAULT_DETACH_KEYS);

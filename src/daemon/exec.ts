@@ -9,7 +9,7 @@
 // - with a TTY, the detach keys (default ctrl-p,ctrl-q) in the input end the session;
 // - the connection ends when the output ends (the process exited) or the client goes away.
 
-import { invalid } from "../common/errors.js";
+import { CoveError, invalid } from "../common/errors.js";
 import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys as detachKeyBytes } from "../docker/index.js";
 import type { AttachSession, ContainerService } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
@@ -23,7 +23,8 @@ export { DEFAULT_DETACH_KEYS };
 export function parseDetachKeys(keys: string): number[] {
   try {
     return detachKeyBytes(keys);
-  } catch {
+  } catch (err) {
+    if (!(err instanceof CoveError)) throw err; // a bug, not the client's keys
     throw invalid(`Invalid detach keys (${keys}) provided`, { code: "attach.detach-keys", hint: 'use a comma-separated list of ctrl-<key> or single characters, e.g. "ctrl-p,ctrl-q"' });
   }
 }

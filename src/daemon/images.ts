@@ -5,6 +5,7 @@
 // (localhost:5000/a/b:tag).
 
 import { CoveError, httpStatus, invalid, unsupported } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { EventBus } from "../events/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
 import type { ImageService, InUseFn } from "../images/service.js";
@@ -28,7 +29,9 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
   const labelsOf = async (ref: string): Promise<Record<string, string>> => {
     try {
       return { ...((await svc.inspect(ref)).Config.Labels ?? {}) };
-    } catch {
+    } catch (err) {
+      // an image gone meanwhile has no labels to put on its event; the event still goes out
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the labels of image ${ref} for its event`, err);
       return {};
     }
   };

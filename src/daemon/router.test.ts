@@ -136,6 +136,8 @@ describe("Router over HTTP", () => {
     assert.deepEqual(JSON.parse(id.body), { id: "abc" });
     const nested = await request(socket, "GET", "/containers/a/b/json");
     assert.equal(nested.status, 404, "{id} is one path segment");
+    const malformed = await request(socket, "GET", "/images/bad%zz/json");
+    assert.equal(JSON.parse(malformed.body).name, "bad%zz", "a malformed escape is matched as written");
   });
 
   it("answers unknown routes with Docker's 404 JSON", async () => {

@@ -251,7 +251,9 @@ export class Router {
         let v = raw;
         try {
           v = decodeURIComponent(raw);
-        } catch {
+        } catch (err) {
+          // a malformed escape ("%zz") is matched as written, as Go's router does
+          if (!(err instanceof URIError)) throw err;
           v = raw;
         }
         params[n] = v;

@@ -20,7 +20,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
-import { setIgnoredLog } from "../common/ignore.js";
+import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { ContainerService } from "../containers/index.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
@@ -130,8 +130,9 @@ function pidAlive(pid: number): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
     return /node|cove/.test(cmd);
-  } catch {
-    return false;
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ESRCH")) return false; // exited meanwhile
+    throw err;
   }
 }
 
@@ -262,7 +263,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const cleanup = async () => {
     streams.close();
     for (const s of servers) await closeServer(s);
-    await unlink(socket).catch(() => undefined);
+    await unlink(socket).catch((err: unknown) => {
+      if (!isErrno(err, "ENOENT")) ignored(`remove the API socket ${socket}`, err);
+    });
     if (ownContainers) await containers.close();
     await dns?.close();
     if (ownNetwork) network?.close();
@@ -310,8 +313,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await cleanup();
         try {
           if ((await readFile(pidFile, "utf8")).trim() === String(process.pid)) await unlink(pidFile);
-        } catch {
-          // already gone
+        } catch (err) {
+          if (!isErrno(err, "ENOENT")) ignored(`remove the pid file ${pidFile}`, err); // else: already gone
         }
       })();
       return closing;

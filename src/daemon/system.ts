@@ -6,7 +6,8 @@ import { readdir, readFile, statfs } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { invalid } from "../common/errors.js";
+import { CoveError, invalid, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import { findRunc } from "../runtime/runc.js";
 import { parseUntil, type ImageService } from "../images/service.js";
@@ -68,10 +69,12 @@ export function parseOsRelease(text: string): { prettyName: string; versionId: s
   return { prettyName: get("PRETTY_NAME") || "Linux", versionId: get("VERSION_ID") };
 }
 
+/** A host file /info reports from; undefined when it is missing (logged when it cannot be read: /info still answers). */
 function readText(file: string): string | undefined {
   try {
     return readFileSync(file, "utf8");
-  } catch {
+  } catch (err) {
+    if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`read ${file} for the system info`, err);
     return undefined;
   }
 }
@@ -94,7 +97,8 @@ function gitCommit(): string {
 function buildTime(): string {
   try {
     return statSync(fileURLToPath(import.meta.url)).mtime.toISOString();
-  } catch {
+  } catch (err) {
+    ignored("read the build time of cove's own module for the version", err);
     return "";
   }
 }
@@ -118,7 +122,9 @@ export async function cgroupFeatures(mountRoot?: string): Promise<CgroupFeatures
   let host;
   try {
     host = await detectCgroupHost(mountRoot);
-  } catch {
+  } catch (err) {
+    // no cgroups found: /info says that nothing can be limited, and still answers
+    ignored("detect the host's cgroups for the system info", err);
     return none;
   }
   if (host.version === 2) {
@@ -172,7 +178,8 @@ async function backingFs(dir: string): Promise<string> {
   try {
     const s = await statfs(dir);
     return FS_MAGIC[Number(s.type) >>> 0] ?? `<unknown>`;
-  } catch {
+  } catch (err) {
+    ignored(`read the file system type of ${dir} for the system info`, err);
     return "<unknown>";
   }
 }
@@ -409,7 +416,8 @@ export function checkBuildPruneQuery(filters: Record<string, string[]>, get: (ke
   if (until.length === 1) {
     try {
       parseUntil(until[0]!);
-    } catch {
+    } catch (err) {
+      if (!(err instanceof CoveError)) throw err;
       throw invalid(`failed to prune build cache: "${key}" filter expects a duration (e.g., '24h') or a timestamp, got ${JSON.stringify(until[0])}`, { code: "filter.invalid", field: `filters.${key}` });
     }
   }
@@ -473,7 +481,8 @@ export async function readDaemonId(file: string): Promise<string | undefined> {
   try {
     const id = (await readFile(file, "utf8")).trim();
     return id === "" ? undefined : id;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined; // not created yet
+    throw err;
   }
 }

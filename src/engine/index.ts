@@ -8,7 +8,7 @@
 
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { conflict, invalid } from "../common/errors.js";
+import { conflict, CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
 import { EventBus, EventFilter, type EventMessage } from "../events/index.js";
@@ -221,15 +221,17 @@ async function refuseDaemonRoot(root: string): Promise<void> {
   let pid: number;
   try {
     pid = Number((await readFile(path.join(root, "cove.pid"), "utf8")).trim());
-  } catch {
-    return;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return; // no daemon has served the root, or it stopped cleanly
+    throw fromErrno(err, `reading the daemon's pid file in ${root}`);
   }
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
   let cmdline: string;
   try {
     cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
-  } catch {
-    return; // not running
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ESRCH")) return; // not running
+    throw err;
   }
   if (!/node|cove/.test(cmdline)) return; // a recycled PID
   throw conflict(`a cove daemon (pid ${pid}) serves the root ${root}`, {
@@ -242,7 +244,14 @@ async function refuseDaemonRoot(root: string): Promise<void> {
 async function* sampleCgroup(containers: ContainerService, id: string, opts: StatsOptions): AsyncGenerator<StatsSample> {
   const interval = opts.intervalMs ?? 1000;
   // a container removed meanwhile has stopped too
-  const running = async () => (await containers.inspect(id).catch(() => undefined))?.State.Running === true;
+  const running = async () => {
+    try {
+      return (await containers.inspect(id)).State.Running;
+    } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found") return false;
+      throw err;
+    }
+  };
   for (;;) {
     if (opts.signal?.aborted || !(await running())) return;
     let cgroup: CgroupStats;

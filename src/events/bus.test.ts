@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setIgnoredLog } from "../common/ignore.js";
 import { EventBus, EventFilter, eventJSON, parseEventTime, type EventMessage } from "./bus.js";
 
 const ID = "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741";
@@ -80,6 +81,24 @@ describe("EventBus", () => {
     const now = bus.publish({ Type: "daemon", Action: "reload", Actor: { ID: "d" } });
     assert.ok(Math.abs(now.time - Date.now() / 1000) < 5);
     assert.deepEqual(now.Actor.Attributes, {}, "empty attributes are {} not null");
+  });
+
+  it("logs a failing subscriber with the event, and still delivers to the others", () => {
+    const bus = new EventBus();
+    const got: string[] = [];
+    const lines: string[] = [];
+    bus.subscribe(() => {
+      throw new Error("stream closed");
+    });
+    bus.subscribe((e) => got.push(e.Action));
+    setIgnoredLog((l) => lines.push(l));
+    try {
+      bus.publish({ Type: "container", Action: "start", Actor: { ID: "c1" } });
+    } finally {
+      setIgnoredLog(undefined);
+    }
+    assert.deepEqual(got, ["start"]);
+    assert.deepEqual(lines, ["deliver the container start event to a subscriber: stream closed (ignored)"]);
   });
 });
 

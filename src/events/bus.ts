@@ -9,6 +9,7 @@
 // both read from it.
 
 import { invalid } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 
 export type EventType = "builder" | "config" | "container" | "daemon" | "image" | "network" | "node" | "plugin" | "secret" | "service" | "volume";
 
@@ -79,8 +80,9 @@ export class EventBus {
     for (const l of this.listeners) {
       try {
         l(ev);
-      } catch {
+      } catch (err) {
         // a failing subscriber must not stop the publisher
+        ignored(`deliver the ${ev.Type} ${ev.Action} event to a subscriber`, err);
       }
     }
     return ev;

@@ -85,6 +85,8 @@ export function formatRows(
   try {
     header = tmpl.execute(goMap({ ...headers }), headerFuncs(options));
   } catch {
+    // the rows rendered, so the template is sound; a header it cannot make (a method only rows
+    // have) is left empty, as docker's formatter ignores its header's error too
     header = "";
   }
   return tabwrite(header + "\n" + body, DOCKER_TABLE);
