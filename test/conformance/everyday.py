@@ -64,7 +64,8 @@ try:
     out["df"] = sorted(k for k in c.df() if k != "BuilderSize")
 
     # containers
-    out["run"] = c.containers.run("busybox", ["sh", "-c", "echo hello; echo oops >&2"], name="cfpy-run", network_mode="none", stderr=True, remove=True).decode()
+    # stdout and stderr together: their order across the two streams is not defined
+    out["run"] = sorted(c.containers.run("busybox", ["sh", "-c", "echo hello; echo oops >&2"], name="cfpy-run", network_mode="none", stderr=True, remove=True).decode().splitlines())
     ctr = c.containers.create("busybox", ["sh", "-c", "echo created; exit 3"], name="cfpy-c", network_mode="none", labels={"cfpy": "1"})
     out["created"] = [ctr.name, ctr.status, ctr.labels]
     ctr.start()
