@@ -46,7 +46,8 @@ export class Views {
       HostConfig: { ...c.hc, Links: linkNames.length ? linkNames : null },
       GraphDriver: { Name: "overlay2", Data: { ...dirs, MergedDir: this.core.rootfsPath(c) } },
       Mounts: r.MountPoints.map(publicMountPoint),
-      Config: { ...r.Config, Labels: r.Config.Labels ?? {} },
+      // moby's Config always has Volumes (a Go map: null when there are none)
+      Config: { ...r.Config, Labels: r.Config.Labels ?? {}, Volumes: r.Config.Volumes ?? null },
       NetworkSettings: this.networkSettings(c, networkMode),
     };
     if (doc.ExecIDs?.length === 0) doc.ExecIDs = null;
@@ -191,7 +192,11 @@ export class Views {
     const out: ContainerSummary[] = [];
     for (const c of all) {
       const s = this.summary(c);
-      if (opts.size) Object.assign(s, await this.sizes(c));
+      if (opts.size) {
+        // moby's list omits a zero SizeRw (omitempty), as it does SizeRootFs
+        const { SizeRw, SizeRootFs } = await this.sizes(c);
+        Object.assign(s, SizeRw ? { SizeRw } : {}, SizeRootFs ? { SizeRootFs } : {});
+      }
       out.push(s);
     }
     return out;

@@ -6,6 +6,7 @@
 // (stdcopy) without a TTY and raw with one. Fixed paths come before /containers/{name}/... as in moby.
 
 import { conflict, CoveError, invalid, notFound, unsupported } from "../common/errors.js";
+import { parseSignal } from "../docker/index.js";
 import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
 import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
@@ -167,7 +168,21 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
 
   router.post("/containers/{name}/kill", async (c) => {
     const signal = c.query.get("signal");
-    await svc.kill(c.params.name as string, signal ? signal : "SIGKILL");
+    const name = c.params.name as string;
+    // moby's router: the signal is checked first, and the engine's errors name the container
+    if (signal) {
+      try {
+        parseSignal(signal);
+      } catch (err) {
+        throw invalid(`Invalid signal: ${signal}`, { code: "signal.invalid", cause: err, hint: "use a name such as SIGTERM or KILL, or a number" });
+      }
+    }
+    try {
+      await svc.kill(name, signal ? signal : "SIGKILL");
+    } catch (err) {
+      if (err instanceof CoveError) throw new CoveError(err.kind, `Cannot kill container: ${name}: ${err.message}`, { code: err.code, cause: err, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+      throw err;
+    }
     sendEmpty(c.res, 204);
   });
 
@@ -184,7 +199,15 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
   router.post("/containers/{name}/wait", (c) => wait(c, svc));
 
   router.post("/containers/{name}/rename", async (c) => {
-    await svc.rename(c.params.name as string, c.query.get("name") ?? "");
+    try {
+      await svc.rename(c.params.name as string, c.query.get("name") ?? "");
+    } catch (err) {
+      // moby's wording for a name another container holds
+      if (err instanceof CoveError && err.kind === "conflict" && err.message.startsWith("Conflict. The container name")) {
+        throw new CoveError("conflict", `Error when allocating new name: ${err.message}`, { code: err.code, cause: err, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+      }
+      throw err;
+    }
     sendEmpty(c.res, 204);
   });
 
@@ -297,8 +320,9 @@ async function wait(c: RouteContext, svc: ContainerService): Promise<void> {
   const legacy = !versionAtLeast(c.version, "1.30");
   const v = c.query.get("condition");
   if (!legacy && v) {
-    if (v !== "not-running" && v !== "next-exit" && v !== "removed") throw invalid(`invalid condition: "${v}"`, { code: "query.invalid", field: "condition" });
-    condition = v;
+    if (v === "not-running" || v === "next-exit" || v === "removed") condition = v;
+    // API 1.42 and later refuse an unknown condition; older versions wait for not-running, as moby does
+    else if (versionAtLeast(c.version, "1.42")) throw invalid(`invalid condition: "${v}"`, { code: "query.invalid", field: "condition" });
   }
   // a missing container is a 404 before any header; the wait is registered before the headers
   // go out, since a client may start the container as soon as it sees them. A client that goes

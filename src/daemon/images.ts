@@ -119,6 +119,8 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const fromSrc = c.query.get("fromSrc");
     if (fromImage) {
       c.req.resume();
+      // a malformed reference is the caller's error (400), whatever cove can pull
+      parseNormalizedNamed(fromImage);
       throw unsupported(`pulling images from a registry is not implemented in cove yet (fromImage=${fromImage})`, {
         code: "pull.unsupported",
         hint: "load the image from a tar (docker load -i image.tar) or import a root filesystem (docker import rootfs.tar name:tag)",

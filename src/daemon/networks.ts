@@ -22,7 +22,12 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
   const svc = ctx.networks;
 
   router.get("/networks", async (c) => {
-    sendJSON(c.res, 200, svc.list(c.query.filters()));
+    // the list leaves out who is attached (moby, API 1.28 and later): inspect a network for that
+    sendJSON(
+      c.res,
+      200,
+      svc.list(c.query.filters()).map((n) => ({ ...n, Containers: {} })),
+    );
   });
 
   router.post("/networks/create", async (c) => {

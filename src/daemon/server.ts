@@ -29,6 +29,7 @@ import { containerRoutes } from "./containers.js";
 import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
 import { Router, sendJSON } from "./router.js";
+import { absentRoutes } from "./absent.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
@@ -244,6 +245,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     volumes: () => volumes.df(),
   });
   volumeRoutes(router, { volumes });
+  absentRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });

@@ -275,10 +275,12 @@ export class Sandboxes {
     return this.core.serial(async () => {
       const n = this.core.find(networkRef);
       const mode = container.mode;
-      if (mode === "host" || mode === "none" || mode.startsWith("container:")) {
-        throw forbidden(`container sharing network namespace with another container or host cannot be connected to any other network`, { code: "network.mode-conflict" });
+      // moby's runconfig errors, validation errors (400) there
+      if (mode === "none") throw invalid(`container cannot be connected to multiple networks with one of the networks in private (none) mode`, { code: "network.mode-conflict" });
+      if (mode === "host" || mode.startsWith("container:")) {
+        throw invalid(`container sharing network namespace with another container or host cannot be connected to any other network`, { code: "network.mode-conflict" });
       }
-      if (n.Name === "host" || n.Name === "none") throw forbidden(`container cannot be disconnected from host network or connected to host network`, { code: "network.mode-conflict" });
+      if (n.Name === "host" || n.Name === "none") throw invalid(`container cannot be disconnected from host network or connected to host network`, { code: "network.mode-conflict" });
       const a = this.core.attachments.get(container.id) ?? {};
       if (a[n.Id]) throw forbidden(`endpoint with name ${shortName(container.name)} already exists in network ${n.Name}`, { code: "network.connected" });
       a[n.Id] = this.attachmentOf(n, cfg);
