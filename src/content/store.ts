@@ -14,14 +14,16 @@
 // ingest directory is never mistaken for a blob and is resumed or collected later.
 
 import { createReadStream as fsCreateReadStream } from "node:fs";
+import type { Stats } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, chmod, link, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { Writable } from "node:stream";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { conflict, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
+import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ignored, ignoring } from "../common/ignore.js";
 import { Digester, DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
 import type {
   ChildrenFn,
@@ -91,6 +93,29 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * stat, or undefined when nothing is there: a blob deleted, an ingest committed or aborted by
+ * another writer meanwhile. Any other failure is thrown.
+ */
+async function statIfExists(file: string): Promise<Stats | undefined> {
+  try {
+    return await stat(file);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+    throw fromErrno(err, `reading ${file}`);
+  }
+}
+
+/** The text of a file, or undefined when it is not there (as statIfExists). */
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+    throw fromErrno(err, `reading ${file}`);
+  }
+}
+
 async function hashFile(file: string, algorithm: DigestAlgorithm): Promise<{ digest: Digest; size: number }> {
   const d = new Digester(algorithm);
   const stream = fsCreateReadStream(file);
@@ -109,7 +134,7 @@ async function dirBytes(dir: string): Promise<{ bytes: number; diskBytes: number
     throw err;
   }
   for (const name of entries) {
-    const st = await stat(path.join(dir, name)).catch(() => undefined);
+    const st = await statIfExists(path.join(dir, name));
     if (st?.isFile()) {
       bytes += st.size;
       diskBytes += st.blocks * 512;
@@ -181,7 +206,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
     const labels = await this.readLabels(digest);
     const created = st.birthtimeMs > 0 ? st.birthtime : st.mtime;
     let updated = st.mtime;
-    const lst = await stat(this.labelsPath(digest)).catch(() => undefined);
+    const lst = await statIfExists(this.labelsPath(digest));
     if (lst && lst.mtimeMs > updated.getTime()) updated = lst.mtime;
     if (updated < created) updated = created;
     return { digest, size: st.size, createdAt: created, updatedAt: updated, labels };
@@ -343,7 +368,8 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
       if (isErrno(err, "ENOENT")) throw blobNotFound(digest);
       throw fromErrno(err, `deleting content ${digest}`);
     }
-    await unlink(this.labelsPath(digest)).catch(() => undefined);
+    // a blob without labels has no labels file (force); one left behind would label the blob when it comes back
+    await rm(this.labelsPath(digest), { force: true }).catch(ignoring(`remove the labels of deleted content ${digest}`));
   }
 
   // ---------------------------------------------------------------- Ingester
@@ -357,7 +383,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
     try {
       return await LocalWriter.open(this, ref, dir, options.expected);
     } catch (err) {
-      await unlink(path.join(dir, "lock")).catch(() => undefined);
+      await unlink(path.join(dir, "lock")).catch(ignoring(`unlock ingest ${ref} after its writer failed to open`));
       throw err;
     }
   }
@@ -380,18 +406,23 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
         }
         if (!isErrno(err, "EEXIST")) throw fromErrno(err, `locking ingest ${ref}`);
       }
-      const holder = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
+      const holder = Number.parseInt((await readIfExists(lockFile)) ?? "", 10);
       if (!Number.isInteger(holder) || holder <= 0 || !pidAlive(holder)) {
         // Stale lock from a crashed writer (or a half-written lock file): break it.
         // A lock file younger than a second with no pid may be mid-creation; give it a moment.
         if (!Number.isInteger(holder)) {
-          const st = await stat(lockFile).catch(() => undefined);
+          const st = await statIfExists(lockFile);
           if (st && Date.now() - st.mtimeMs < 1000) {
             await sleep(20);
             continue;
           }
         }
-        await unlink(lockFile).catch(() => undefined);
+        try {
+          await unlink(lockFile);
+        } catch (err) {
+          // ENOENT: another writer broke it first
+          if (!isErrno(err, "ENOENT")) throw fromErrno(err, `breaking the stale lock of ingest ${ref}`);
+        }
         continue;
       }
       if (!options.wait || Date.now() >= deadline) {
@@ -414,10 +445,10 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
       if (isErrno(err, "ENOENT")) return undefined;
       throw fromErrno(err, `reading ingest ${dir}`);
     }
-    const startedRaw = await readFile(path.join(dir, "startedat"), "utf8").catch(() => "");
-    const dataSt = await stat(path.join(dir, "data")).catch(() => undefined);
-    const dirSt = await stat(dir).catch(() => undefined);
-    const expectedRaw = await readFile(path.join(dir, "expected"), "utf8").catch(() => "");
+    const startedRaw = (await readIfExists(path.join(dir, "startedat"))) ?? "";
+    const dataSt = await statIfExists(path.join(dir, "data"));
+    const dirSt = await statIfExists(dir);
+    const expectedRaw = (await readIfExists(path.join(dir, "expected"))) ?? "";
     let expected: Expected | undefined;
     if (expectedRaw) {
       try {
@@ -465,7 +496,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
 
   /** Who holds an ingest dir's lock: a live pid, or undefined if free or stale. */
   private async lockHolder(dir: string): Promise<number | undefined> {
-    const raw = await readFile(path.join(dir, "lock"), "utf8").catch(() => undefined);
+    const raw = await readIfExists(path.join(dir, "lock"));
     if (raw === undefined) return undefined;
     const pid = Number.parseInt(raw, 10);
     return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
@@ -474,7 +505,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
   async abort(ref: string): Promise<void> {
     validateRef(ref);
     const dir = this.ingestPath(ref);
-    const st = await stat(dir).catch(() => undefined);
+    const st = await statIfExists(dir);
     if (!st) throw notFound(`ingest ref "${ref}" not found`, { code: "content.ingest-not-found" });
     const holder = await this.lockHolder(dir);
     if (holder !== undefined) {
@@ -575,8 +606,10 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
           if (k.startsWith(LABEL_GC_REF_CONTENT)) {
             try {
               push(validateDigest(v));
-            } catch {
+            } catch (err) {
               // A malformed label value names nothing; ignore it rather than block collection.
+              if (!(err instanceof CoveError)) throw err;
+              ignored(`follow label ${k} of content ${d}`, err);
             }
           }
         }
@@ -621,7 +654,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
       }
       for (const name of names) {
         const dir = path.join(this.ingestDir, name);
-        const dirSt = await stat(dir).catch(() => undefined);
+        const dirSt = await statIfExists(dir);
         if (!dirSt?.isDirectory()) continue;
         const st = await this.readIngestStatus(dir);
         const updated = st ? st.updatedAt.getTime() : dirSt.mtimeMs;
@@ -642,7 +675,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
   async usage(): Promise<Usage> {
     const usage: Usage = { blobs: { count: 0, bytes: 0, diskBytes: 0 }, ingests: { count: 0, bytes: 0, diskBytes: 0 } };
     for await (const digest of this.blobDigests()) {
-      const st = await stat(this.blobPath(digest)).catch(() => undefined);
+      const st = await statIfExists(this.blobPath(digest));
       if (!st) continue;
       usage.blobs.count++;
       usage.blobs.bytes += st.size;
@@ -772,6 +805,7 @@ class LocalWriter implements ContentWriter {
     };
     // Serialize writes so the digest sees bytes in file order even if callers do not await.
     const p = this.pending.then(run);
+    // the caller gets the failure through p; pending only keeps the order
     this.pending = p.catch(() => undefined);
     return p;
   }
@@ -789,9 +823,9 @@ class LocalWriter implements ContentWriter {
     this.closed = true;
     const fh = this.fh;
     this.fh = undefined;
-    if (fh) await fh.close().catch(() => undefined);
+    if (fh) await fh.close().catch(ignoring(`close the data file of ingest ${this.ref}`));
     if (removeIngest) await rm(this.dir, { recursive: true, force: true });
-    else await unlink(path.join(this.dir, "lock")).catch(() => undefined);
+    else await rm(path.join(this.dir, "lock"), { force: true }).catch(ignoring(`unlock ingest ${this.ref}`));
   }
 
   async commit(expectedSize?: number, expectedDigest?: Digest, options: CommitOptions = {}): Promise<Digest> {
@@ -832,9 +866,13 @@ class LocalWriter implements ContentWriter {
     const target = this.store.blobPath(digest);
 
     // Already there: verify it and reuse it without rewriting.
-    const existing = await stat(target).catch(() => undefined);
+    const existing = await statIfExists(target);
     if (existing?.isFile() && existing.size === this.written) {
-      const check = await hashFile(target, parseDigest(digest).algorithm).catch(() => undefined);
+      // one that cannot be read back is rewritten below
+      const check = await hashFile(target, parseDigest(digest).algorithm).catch((err: unknown) => {
+        if (!isErrno(err, "ENOENT")) ignored(`verify the stored copy of ${digest}`, err);
+        return undefined;
+      });
       if (check && check.digest === digest) {
         await this.release(true);
         await this.store.labelsAfterCommit(digest, options.labels);
@@ -865,6 +903,7 @@ class LocalWriter implements ContentWriter {
   }
 
   async close(): Promise<void> {
+    // a failed write was reported to whoever made it; close only waits for the writes to end
     await this.pending.catch(() => undefined);
     if (this.closed) return;
     await this.release(false);

@@ -6,6 +6,8 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIPv6, type Socket } from "node:net";
 import { getRandomValues } from "node:crypto";
+import { isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { decodeResponseHead, sameName, type Question } from "./codec.js";
 
 export interface Upstream {
@@ -83,8 +85,9 @@ export function exchangeUdp(upstream: Upstream, query: Buffer, question: Questio
         socket.on("error", () => undefined);
         try {
           socket.close();
-        } catch {
+        } catch (err) {
           // already closed
+          if (!isErrno(err, "ERR_SOCKET_DGRAM_NOT_RUNNING")) ignored(`close the UDP socket of a query to ${label}`, err);
         }
         socket = undefined;
       }

@@ -21,6 +21,7 @@
 import { chmodSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { CoveError, isErrno, unsupported } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 
 const S_IFMT = 0o170000n;
@@ -125,8 +126,9 @@ function relative(p: string): string {
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
-  } catch {
-    // already closed: nothing left to release
+  } catch (err) {
+    // EBADF: already closed, nothing left to release
+    if (!isErrno(err, "EBADF")) ignored(`close descriptor ${fd}`, err);
   }
 }
 

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { CoveError, invalid } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import { digestOf, type Digest } from "../content/digest.js";
 import { decompress } from "../snapshots/compress.js";
 import { applyChanges } from "./archive/changes.js";
@@ -129,11 +130,10 @@ export class Committer {
       await w.commit(size, diffId);
       if (!existed) txn.blobs.push(diffId);
     } catch (err) {
-      await w.close().catch(() => undefined);
-      await this.core.content.abort(ref).catch(() => undefined);
+      await this.core.discardWrite(w, ref);
       throw mapError(err);
     }
-    await w.close().catch(() => undefined);
+    await w.close().catch(ignoring(`close the content write ${ref}`));
     return { diffId, size };
   }
 

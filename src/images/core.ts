@@ -18,7 +18,9 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ignored, ignoring } from "../common/ignore.js";
 import { ContentStore } from "../content/store.js";
+import type { ContentWriter } from "../content/types.js";
 import type { Digest } from "../content/digest.js";
 import type { SnapshotStore } from "../snapshots/store.js";
 import type { PlanImage } from "./archive/plan.js";
@@ -138,6 +140,7 @@ export class ImageCore {
   /** Runs fn after every mutation before it has ended: mutations run one at a time. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
+    // the caller gets the failure through run; the lock only keeps the order
     this.lock = run.catch(() => undefined);
     return run;
   }
@@ -212,11 +215,21 @@ export class ImageCore {
       else for await (const c of data) await w.write(c as Buffer);
       await w.commit(size, digest);
     } catch (err) {
-      await w.close().catch(() => undefined);
-      await this.content.abort(ref).catch(() => undefined);
+      await this.discardWrite(w, ref);
       throw err;
     }
-    await w.close().catch(() => undefined);
+    await w.close().catch(ignoring(`close the content write ${ref}`));
+  }
+
+  /** Closes a content write that failed and drops what it ingested; a failure here is logged, never thrown over the write's own. */
+  async discardWrite(w: ContentWriter, ref: string): Promise<void> {
+    await w.close().catch(ignoring(`close the failed content write ${ref}`));
+    try {
+      await this.content.abort(ref);
+    } catch (err) {
+      // not found: the failed commit already released the ingest
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`abort the failed content write ${ref}`, err);
+    }
   }
 
   /** Records the image with its names, noting in txn what rollback must undo. */
@@ -249,13 +262,13 @@ export class ImageCore {
 
   /** Undoes what a failed mutation recorded in txn: images, names, snapshots and blobs. */
   async rollback(txn: Txn): Promise<void> {
-    for (const id of txn.newImages) await this.images.delete(id).catch(() => undefined);
-    for (const n of txn.newNames) await this.images.untag(n).catch(() => undefined);
-    for (const { name, from } of txn.movedNames) await this.images.put({ id: from.id, target: from.target, names: [name] }).catch(() => undefined);
+    for (const id of txn.newImages) await this.images.delete(id).catch(ignoring(`roll back: remove the new image ${id}`));
+    for (const n of txn.newNames) await this.images.untag(n).catch(ignoring(`roll back: untag ${n}`));
+    for (const { name, from } of txn.movedNames) await this.images.put({ id: from.id, target: from.target, names: [name] }).catch(ignoring(`roll back: give ${name} back to image ${from.id}`));
     for (const key of [...txn.snapshots].reverse()) {
-      await this.snapshots.remove(key).catch(() => undefined);
+      await this.snapshots.remove(key).catch(ignoring(`roll back: remove snapshot ${key}`));
       this.sizes.delete(key);
     }
-    for (const d of txn.blobs) await this.content.delete(d).catch(() => undefined);
+    for (const d of txn.blobs) await this.content.delete(d).catch(ignoring(`roll back: remove blob ${d}`));
   }
 }

@@ -38,6 +38,11 @@ export const ERR_NAME_CONTAINS_UPPERCASE = "repository name must be lowercase";
 export const ERR_NAME_EMPTY = "repository name must have at least one component";
 export const ERR_NAME_TOO_LONG = `repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`;
 
+/** Whether `err` is what parsing a reference throws for text that is no reference (refError, or a digest cove does not support). */
+export function isBadReference(err: unknown): boolean {
+  return err instanceof CoveError && (err.kind === "invalid" || err.kind === "unsupported");
+}
+
 function refError(message: string, input: string): CoveError {
   return invalid(message, { code: "reference.invalid", field: "reference", hint: `check the image reference "${input}"` });
 }

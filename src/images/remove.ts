@@ -1,7 +1,8 @@
 // Names and removal: `docker tag`, `docker rmi` with Docker's in-use rules, `docker image prune`,
 // and the garbage collection that follows them (content blobs, then layer snapshots no image uses).
 
-import { conflict, invalid } from "../common/errors.js";
+import { conflict, CoveError, invalid } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { ImageDeleteItem } from "../docker/index.js";
 import { ImageCore, parseUntil, type InUseFn } from "./core.js";
 import { chainIDs, shortID } from "./ids.js";
@@ -86,8 +87,9 @@ export class Remover {
         let labels = s.labels ?? {};
         try {
           labels = (await this.core.resolve(s)).config.config?.Labels ?? labels;
-        } catch {
-          // keep the stored labels
+        } catch (err) {
+          // keep the stored labels; a config that is not there is no news, any other failure is logged
+          if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the labels of image ${s.id} to prune`, err);
         }
         if (!want.every((l) => matches(labels, l))) continue;
         if (notWant.some((l) => matches(labels, l))) continue;

@@ -15,6 +15,7 @@ import { shortID } from "./ids.js";
 import {
   familiarMatch,
   familiarString,
+  isBadReference,
   isNamed,
   parseAnyReference,
   parseDockerRef,
@@ -75,8 +76,9 @@ function noSuchImage(input: string): Error {
   try {
     const ref = parseAnyReference(input);
     shown = familiarString(isNamed(ref) ? tagNameOnly(ref) : ref);
-  } catch {
-    // keep the input as typed
+  } catch (err) {
+    // not a reference: keep the input as typed
+    if (!isBadReference(err)) throw err;
   }
   return notFound(`No such image: ${shown}`, { code: "image.not-found" });
 }
@@ -147,6 +149,7 @@ export class ImageStore {
       return result;
     };
     const p = this.queue.then(run, run);
+    // the caller gets the failure through p; the queue only keeps the order
     this.queue = p.catch(() => undefined);
     return p;
   }

@@ -10,6 +10,7 @@ import { mkdir, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { CoveError, fromErrno, invalid, notFound } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { addon } from "../native/addon.js";
 import { applyLayer } from "../snapshots/apply.js";
@@ -76,7 +77,7 @@ export class Unpacker {
         verified.add(l.desc.digest);
         txn.snapshots.push(key);
       } catch (err) {
-        await this.core.snapshots.remove(tmpKey).catch(() => undefined);
+        await this.core.snapshots.remove(tmpKey).catch(ignoring(`remove snapshot ${tmpKey} of a layer that failed to unpack`));
         if (err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key)) continue; // unpacked meanwhile
         throw err;
       }
@@ -123,7 +124,7 @@ export class Unpacker {
         unmountAll(target, addon().constants.MNT_DETACH);
       }
     } finally {
-      await rmdir(target).catch(() => undefined);
+      await rmdir(target).catch(ignoring(`remove the export mount point ${target}`));
     }
   }
 }

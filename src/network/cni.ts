@@ -71,7 +71,7 @@ export function invokeCni(command: "ADD" | "DEL" | "CHECK" | "VERSION", config: 
           const e = JSON.parse(text) as { code?: number; msg?: string; details?: string };
           msg = `${e.msg ?? "error"}${e.details ? `: ${e.details}` : ""} (CNI error code ${e.code ?? "?"})`;
         } catch {
-          // not JSON: keep stderr
+          // not a CNI error object (not JSON, or JSON null): stderr says more, and it is in the error
         }
         reject(systemError(`CNI plugin ${type} ${command} failed: ${msg}`, { code: "network.cni" }));
         return;

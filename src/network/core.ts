@@ -18,6 +18,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, type ErrorDetails, invalid, notFound } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ignored } from "../common/ignore.js";
 import { DEFAULT_CNI_PATH } from "./cni.js";
 import { Firewall, ip6tablesAvailable } from "./firewall.js";
 import { parseCidr, parseIp, release, type PoolState } from "./ipam.js";
@@ -154,6 +155,7 @@ export class NetworkCore {
   /** Runs fn after every earlier state change (allocations, sandboxes and the firewall change in order). */
   serial<T>(fn: () => Promise<T>): Promise<T> {
     const r = this.lock.then(fn, fn);
+    // the caller gets the failure through r; the lock only keeps the order
     this.lock = r.catch(() => undefined);
     return r;
   }
@@ -269,8 +271,9 @@ export class NetworkCore {
   emit(action: NetworkEvent["Action"], n: NetworkRecord, attrs: Record<string, string>): void {
     try {
       this.opts.events?.({ Type: "network", Action: action, Actor: { ID: n.Id, Attributes: { name: n.Name, type: n.Driver, ...attrs } } });
-    } catch {
+    } catch (err) {
       // a listener's failure is not the network's
+      ignored(`deliver the ${action} event of network ${n.Name}`, err, this.log);
     }
   }
 

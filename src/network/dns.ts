@@ -4,6 +4,7 @@
 // and forwards the rest to the resolvers the network service names. Internal networks never
 // forward. Listeners follow networks as they are created and removed.
 
+import { ignoring } from "../common/ignore.js";
 import { DnsServer, type DnsBackend, type DnsClient, type DnsScope } from "../dns/index.js";
 import type { DnsNetwork, NetworkService } from "./service.js";
 
@@ -57,7 +58,7 @@ export async function serveNetworkDns(network: NetworkService, opts: NetworkDnsO
   };
   const remove = async (n: DnsNetwork) => {
     if (!byAddress.delete(n.address)) return;
-    await server.unlisten(n.address, port).catch(() => undefined);
+    await server.unlisten(n.address, port).catch(ignoring(`dns: stop serving network ${n.name} on ${n.address}:${port}`, log));
   };
 
   // the listeners are attached before the existing networks are read, so none is missed

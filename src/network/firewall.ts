@@ -136,6 +136,7 @@ export class Firewall {
   /** Serializes firewall changes (iptables holds a lock, and the order of rewrites matters). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const r = this.queue.then(fn, fn);
+    // the caller gets the failure through r; the queue only keeps the order
     this.queue = r.catch(() => undefined);
     return r;
   }

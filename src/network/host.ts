@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { conflict, isErrno, systemError } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 import { parseCidr } from "./ipam.js";
 import { Netlink, netlinkFailure } from "./netlink.js";
@@ -20,8 +21,9 @@ export async function prepareNetnsDir(netnsDir: string): Promise<void> {
   if (!isMount) a.mount(netnsDir, netnsDir, null, c.MS_BIND | c.MS_REC, null);
   try {
     a.mount(null, netnsDir, null, c.MS_SHARED | c.MS_REC, null);
-  } catch {
-    // already shared, or the host refuses: unmounts still work in the daemon's namespace
+  } catch (err) {
+    // the host refuses: unmounts still work in the daemon's namespace
+    ignored(`make ${netnsDir} a shared mount`, err);
   }
 }
 
@@ -79,8 +81,9 @@ export function ensureBridge(n: NetworkRecord): void {
 function writeSysctl(key: string, value: string): void {
   try {
     writeFileSync(`/proc/sys/${key}`, value);
-  } catch {
+  } catch (err) {
     // a read-only /proc/sys or a missing key: the network still works for what the kernel allows
+    ignored(`set sysctl ${key.replaceAll("/", ".")} to ${value}`, err);
   }
 }
 

@@ -2,6 +2,7 @@
 // validation and address pools, remove, prune, inspect and list with Docker's filters.
 
 import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import { findPlugin } from "./cni.js";
 import { chooseSubnet, overlaps, formatCidr, makePool, parseCidr, randomUlaSubnet, type Cidr, type PoolState } from "./ipam.js";
 import { AF_INET, AF_INET6, Netlink } from "./netlink.js";
@@ -236,7 +237,7 @@ export class Networks {
         this.core.networks.delete(rec.Id);
         if (rec.bridge) deleteLinkQuiet(rec.bridge, this.core.log);
         await this.core.removeNetworkFile(rec.Id);
-        await this.core.m.ports.applyFirewall().catch(() => undefined);
+        await this.core.m.ports.applyFirewall().catch(ignoring(`restore the firewall after network ${rec.Name} failed to be created`, this.core.log));
         throw err;
       }
       this.core.emit("create", rec, { type: rec.Driver });

@@ -12,6 +12,7 @@
 import { isIP } from "node:net";
 import path from "node:path";
 import { CoveError, invalid } from "../common/errors.js";
+import { ignoring } from "../common/ignore.js";
 import { parseIp, release } from "./ipam.js";
 import { Netlink } from "./netlink.js";
 import { deleteLinkQuiet, makeNamespace, removeNetns } from "./host.js";
@@ -294,7 +295,7 @@ export class Sandboxes {
         } catch (err) {
           sb.endpoints.pop();
           for (const ip of [ep.ipv4, ep.ipv6]) if (ip) release(this.core.poolFor(n, ip)!, ip);
-          await this.core.m.endpoints.unplumb(sb, ep).catch(() => undefined);
+          await this.core.m.endpoints.unplumb(sb, ep).catch(ignoring(`unplumb container ${container.id} from network ${n.Name} after its connect failed`, this.core.log));
           await this.core.saveSandbox(sb);
           throw err;
         }
@@ -344,7 +345,7 @@ export class Sandboxes {
     const old = shortName(sb.name);
     sb.name = newName.startsWith("/") ? newName : `/${newName}`;
     for (const ep of sb.endpoints) ep.dnsNames = ep.dnsNames.map((d) => (d === old ? shortName(newName) : d));
-    void this.core.saveSandbox(sb).catch(() => undefined);
+    void this.core.saveSandbox(sb).catch(ignoring(`save the sandbox of renamed container ${containerId}`, this.core.log));
   }
 
   /** Removes everything this instance made on the host: sandboxes, bridges, the firewall (tests, uninstall). */

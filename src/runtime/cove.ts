@@ -7,14 +7,15 @@
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
-import { mkdir, open, readFile, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
+import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
-import { cgroupManager, type CgroupManager } from "./cgroups/index.js";
+import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
@@ -213,8 +214,10 @@ export class CoveRuntime implements ContainerRuntime {
     if (await exists(path.join(dir, StateFile.START_FIFO))) return "created";
     try {
       if (await (await this.cgroup(s)).frozen()) return "paused";
-    } catch {
-      // no freezer: cannot be paused
+    } catch (err) {
+      // no freezer (or its cgroup already gone): cannot be paused; anything else is logged, and
+      // the state still answers
+      if (!(err instanceof CoveError && (err.kind === "unsupported" || err.kind === "not-found"))) ignored(`read the freezer state of container ${s.id}`, err);
     }
     return "running";
   }
@@ -323,7 +326,7 @@ export class CoveRuntime implements ContainerRuntime {
       if (!autostart) handle.detach();
       return { state: this.view(stored, autostart ? "running" : "created"), handle, stored, cg };
     } catch (err) {
-      await this.cleanup(stored, cg).catch(() => undefined);
+      await this.cleanup(stored, cg).catch(ignoring(`clean up container ${id} after its create failed`));
       throw err;
     }
   }
@@ -334,8 +337,9 @@ export class CoveRuntime implements ContainerRuntime {
     if (s.pid && (await processStartTime(s.pid)) === s.initStartTime) {
       try {
         process.kill(s.pid, "SIGKILL");
-      } catch {
-        // already gone
+      } catch (err) {
+        // ESRCH: already gone
+        if (!isErrno(err, "ESRCH")) ignored(`kill the init process ${s.pid} of container ${s.id}`, err);
       }
     }
     try {
@@ -348,7 +352,7 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.destroy();
       // the shared default parent (/cove) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(dir) === "cove") await rmdir(dir).catch(() => undefined);
+        if (path.basename(dir) === "cove") await removeSharedParent(dir);
       }
     } finally {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -423,8 +427,10 @@ export class CoveRuntime implements ContainerRuntime {
     for (const name of names.sort()) {
       try {
         out.push(await this.state(name));
-      } catch {
-        // a container being deleted right now
+      } catch (err) {
+        // not found: a container being deleted right now; as runc, a state that cannot be read
+        // is logged and the listing goes on
+        if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the state of container ${name}`, err);
       }
     }
     return out;
@@ -460,7 +466,7 @@ export class CoveRuntime implements ContainerRuntime {
       throw conflict(`cannot delete container ${id} that is ${status}`, { code: "container.running", hint: "stop it first, or use --force" });
     }
     const cg = await this.cgroup(s);
-    if (status === "paused") await cg.thaw().catch(() => undefined);
+    if (status === "paused") await cg.thaw().catch(ignoring(`thaw paused container ${id} before deleting it`));
     await this.cleanup(s, cg);
     if (status !== "creating") {
       try {
@@ -540,11 +546,11 @@ export class CoveRuntime implements ContainerRuntime {
       }
       const exited = handle.exited.finally(() => {
         handle.detach();
-        void unlink(path.join(dir, exitFile)).catch(() => undefined);
+        void rm(path.join(dir, exitFile), { force: true }).catch(ignoring(`remove the exit file ${exitFile} of an exec in container ${id}`));
       });
       return { pid: handle.pid, exited, kill: (signal) => signalPid(handle.pid, signal) };
     } finally {
-      await unlink(planFile).catch(() => undefined);
+      await rm(planFile, { force: true }).catch(ignoring(`remove the exec plan ${planFile}`));
     }
   }
 

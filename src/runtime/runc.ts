@@ -23,13 +23,14 @@
 import { spawn, type StdioOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { conflict, CoveError, invalid, notFound, systemError } from "../common/errors.js";
+import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
+import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
-import { cgroupManager } from "./cgroups/index.js";
+import { cgroupManager, removeSharedParent } from "./cgroups/index.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
 import type { LinuxResources, Spec } from "./spec.js";
@@ -78,6 +79,16 @@ export function runcError(command: string, text: string, id?: string): CoveError
   }
   if (/invalid|unknown|must be|is not absolute|not supported|parse|unmarshal|incorrect|cannot be|executable file not found/i.test(msg)) return invalid(message, details);
   return systemError(message, details);
+}
+
+/** The text of `file`, or undefined while it does not exist. */
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw fromErrno(err, `reading ${file}`);
+  }
 }
 
 function parseJsonLog(text: string): string[] {
@@ -157,7 +168,7 @@ export class RuncRuntime implements ContainerRuntime {
       handle.detach();
     } catch (err) {
       const failure = await this.monitorFailure("create", dir, id, err);
-      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(() => undefined);
+      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(ignoring(`delete runc container ${id} after its create failed`));
       await rm(dir, { recursive: true, force: true });
       throw failure;
     }
@@ -188,7 +199,7 @@ export class RuncRuntime implements ContainerRuntime {
     if (opts.pidFile) await writeFile(path.resolve(opts.pidFile), String(handle.pid));
     const exited = handle.exited.finally(() => {
       handle.detach();
-      void cleanup();
+      void cleanup().catch(ignoring(`remove the files of an exec in runc container ${id}`));
     });
     return { pid: handle.pid, exited, kill: (signal) => signalPid(handle.pid, signal) };
   }
@@ -200,7 +211,7 @@ export class RuncRuntime implements ContainerRuntime {
     let signal = 0;
     let cgroupsPath: string | undefined;
     for (let i = 0; ; i++) {
-      const text = await readFile(exitFile, "utf8").catch(() => undefined);
+      const text = await readIfExists(exitFile);
       if (text !== undefined) {
         const [c, s] = text.trim().split(" ").map(Number);
         code = c ?? 255;
@@ -209,7 +220,7 @@ export class RuncRuntime implements ContainerRuntime {
       }
       // every few rounds: a monitor that was killed leaves no exit file, only a stopped container
       if (i % 5 === 0) {
-        const st = await this.state(id).catch(() => undefined);
+        const st = await this.stateIfKnown(id);
         if (!st || st.status === "stopped") {
           if (existsSync(exitFile)) continue;
           break;
@@ -218,8 +229,18 @@ export class RuncRuntime implements ContainerRuntime {
       }
       await sleep(50);
     }
-    cgroupsPath ??= await this.cgroupsPathOf((await this.state(id).catch(() => undefined))?.bundle);
+    cgroupsPath ??= await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle);
     return { code, signal, oomKilled: await this.oomKilled(id, cgroupsPath) };
+  }
+
+  /** The container's state, or undefined once runc no longer knows it; another failure is logged and reads as gone too. */
+  private async stateIfKnown(id: string): Promise<ContainerState | undefined> {
+    try {
+      return await this.state(id);
+    } catch (err) {
+      if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the runc state of container ${id}`, err);
+      return undefined;
+    }
   }
 
   private async cgroupsPathOf(bundle: string | undefined): Promise<string | undefined> {
@@ -267,8 +288,9 @@ export class RuncRuntime implements ContainerRuntime {
       let logText = "";
       try {
         logText = await readFile(logFile, "utf8");
-      } catch {
-        // runc wrote no log
+      } catch (err) {
+        // ENOENT: runc wrote no log; the command's result stands without it
+        if (!isErrno(err, "ENOENT")) ignored(`read the log of runc ${args[0] ?? ""}`, err);
       }
       return { code: code ?? 128 + (signal ? parseSignal(signal) : 0), signal, stdout, stderr, logErrors: parseJsonLog(logText) };
     } finally {
@@ -310,7 +332,7 @@ export class RuncRuntime implements ContainerRuntime {
     const r = await this.runc(["run", ...this.createArgs(opts), id], { stdio: opts.stdio, preserveFds: opts.preserveFds });
     if (r.logErrors.length > 0) {
       // runc itself failed (the process's own failures are not logged); make sure nothing stays
-      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(() => undefined);
+      await this.runc(["delete", "--force", id], { captureStdout: true }).catch(ignoring(`delete runc container ${id} after its run failed`));
       throw runcError("run", r.logErrors.at(-1)!, id);
     }
     const sig = r.code > 128 && r.code <= 128 + 64 ? r.code - 128 : 0;
@@ -335,7 +357,7 @@ export class RuncRuntime implements ContainerRuntime {
     const dir = this.monitorDir(id);
     const monitored = dir !== undefined && existsSync(dir);
     let cgroupsPath: string | undefined;
-    if (monitored) cgroupsPath = await this.cgroupsPathOf((await this.state(id).catch(() => undefined))?.bundle);
+    if (monitored) cgroupsPath = await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle);
     try {
       await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
     } catch (err) {
@@ -350,10 +372,11 @@ export class RuncRuntime implements ContainerRuntime {
     try {
       const cg = await cgroupManager({ id, cgroupsPath });
       for (const parent of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(parent) === "cove") await rmdir(parent).catch(() => undefined);
+        if (path.basename(parent) === "cove") await removeSharedParent(parent);
       }
-    } catch {
-      // no cgroups to tidy
+    } catch (err) {
+      // the container is deleted; only the tidying of its parent cgroup failed
+      ignored(`find the cgroups of runc container ${id} to tidy their parent`, err);
     }
   }
 
@@ -389,6 +412,7 @@ export class RuncRuntime implements ContainerRuntime {
     const result = this.runc(args, { stdio: opts.stdio, preserveFds: opts.preserveFds }).finally(() => {
       finished = true;
     });
+    // only marks the rejection handled while the loop below polls: `result` is awaited after it
     result.catch(() => undefined);
     // the pid file appears once the process runs; a failing exec ends runc first
     let pid = 0;
@@ -399,8 +423,9 @@ export class RuncRuntime implements ContainerRuntime {
           pid = Number(text.trim());
           break;
         }
-      } catch {
-        // not yet
+      } catch (err) {
+        // ENOENT: not yet; runc ending without a pid file is reported below
+        if (!isErrno(err, "ENOENT")) ignored(`read the pid file ${pidFile} of an exec in runc container ${id}`, err);
       }
       if (finished) break;
       await new Promise((r) => setTimeout(r, 20));

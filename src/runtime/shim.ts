@@ -134,6 +134,8 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   let resolveExit!: (e: ShimExit) => void;
   let rejectExit!: (e: unknown) => void;
   const exited = new Promise<ShimExit>((res, rej) => ((resolveExit = res), (rejectExit = rej)));
+  // a caller that awaits these sees their failure; the handlers only keep one not awaited (an
+  // exec without waitStarted, a detached monitor) from being an unhandled rejection
   started.catch(() => undefined);
   exited.catch(() => undefined);
   let isCreated = false;

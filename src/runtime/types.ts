@@ -1,6 +1,8 @@
 // The runtime interface the engine uses. Two implementations: cove's own (CoveRuntime) and
 // runc driven through its CLI (RuncRuntime), so the same bundles and tests run on both.
 
+import { isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import type { MonitorIO } from "./plan/compile.js";
 import type { CgroupStats } from "./cgroups/index.js";
 import type { LinuxResources, Process, State } from "./spec.js";
@@ -69,8 +71,9 @@ export type RuntimeStats = CgroupStats;
 export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
   try {
     process.kill(pid, signal);
-  } catch {
-    // gone
+  } catch (err) {
+    // ESRCH: gone
+    if (!isErrno(err, "ESRCH")) ignored(`send ${String(signal)} to process ${pid}`, err);
   }
 }
 

@@ -28,6 +28,7 @@ import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, rmdir } fro
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { ignored, ignoring } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 import { decompress, type Compression } from "./compress.js";
 import { readTar, type TarHeader, type TarTime } from "./tar.js";
@@ -130,15 +131,17 @@ class Journal {
           for (const name of now.keys()) if (!op.xattrs.has(name)) addon().lremovexattr(op.abs, name);
           for (const [name, value] of op.xattrs) addon().lsetxattr(op.abs, name, value, 0);
         }
-      } catch {
+      } catch (err) {
         // keep undoing the rest; a failed step leaves less behind than stopping would
+        ignored(`roll back the layer change (${op.kind}) of ${op.abs}`, err);
       }
     }
     for (const [abs, t] of this.times) {
       try {
         setTimesNs(abs, t.atimeNs, t.mtimeNs);
-      } catch {
-        // the directory may have been one this apply created
+      } catch (err) {
+        // ENOENT: the directory was one this apply created, removed above
+        if (!isErrno(err, "ENOENT")) ignored(`restore the times of ${abs}`, err);
       }
     }
     await this.finish();
@@ -611,7 +614,7 @@ export async function applyLayer(stream: Readable | AsyncIterable<Buffer>, destD
     }
     return { diffId, size, entries: applier.entries };
   } catch (err) {
-    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    if (staging) await rm(staging, { recursive: true, force: true }).catch(ignoring(`remove the staging directory ${staging} of a layer that failed to apply`));
     else await journal?.rollback();
     if (stream && typeof (stream as Readable).destroy === "function") (stream as Readable).destroy();
     if (err instanceof CoveError) throw err;

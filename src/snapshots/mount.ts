@@ -2,6 +2,7 @@
 // them into mount(2) calls through the native addon (and undoes them).
 
 import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 
 export interface Mount {
@@ -83,8 +84,9 @@ export function mountOne(m: Mount, target: string): void {
     if (isBind && (flags & ~(k.MS_BIND | k.MS_REC)) !== 0) {
       try {
         addon().umount2(target, k.MNT_DETACH);
-      } catch {
-        // nothing was mounted
+      } catch (umountErr) {
+        // EINVAL: nothing was mounted
+        if (!isErrno(umountErr, "EINVAL", "ENOENT")) ignored(`unmount ${target} after its bind mount failed`, umountErr);
       }
     }
     const hint = isErrno(err, "EINVAL") && m.type === "overlay" ? "check the kernel log (dmesg) for overlayfs's reason" : undefined;

@@ -29,6 +29,7 @@ import { appendFile, lstat, mkdir, open, readFile, readdir, rename, rm, truncate
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ignoring } from "../common/ignore.js";
 import type { Mount } from "./mount.js";
 
 export type SnapshotKind = "active" | "view" | "committed";
@@ -150,6 +151,7 @@ export class SnapshotStore {
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
+    // the caller gets the failure through run; the lock only keeps the order
     this.lock = run.catch(() => undefined);
     return run;
   }
@@ -178,7 +180,7 @@ export class SnapshotStore {
       await appendFile(file, line, { mode: 0o600 });
     } catch (err) {
       // a short write (a full disk) must not leave a torn line for later lines to follow
-      await truncate(file, this.journalBytes).catch(() => undefined);
+      await truncate(file, this.journalBytes).catch(ignoring(`truncate the snapshot journal ${file} back to ${this.journalBytes} bytes after a failed append`));
       throw err;
     }
     this.journalLines++;
@@ -190,7 +192,7 @@ export class SnapshotStore {
     try {
       await this.sync();
     } catch (err) {
-      await this.remove(key).catch(() => undefined);
+      await this.remove(key).catch(ignoring(`undo snapshot ${JSON.stringify(key)} after the journal could not be synced`));
       throw fromErrno(err, what);
     }
   }
@@ -213,6 +215,7 @@ export class SnapshotStore {
       this.syncing = run;
       return run;
     }
+    // the flush under way reports its failure to its own callers; this one only waits for it to end
     const queued = this.syncing
       .catch(() => undefined)
       .then(() => {
@@ -284,7 +287,7 @@ export class SnapshotStore {
         await rm(dir, { recursive: true, force: true });
         throw fromErrno(err, `creating snapshot ${JSON.stringify(key)}`);
       }
-      await this.maybeCheckpoint().catch(() => undefined); // the journal still holds the change
+      await this.maybeCheckpoint().catch(ignoring("checkpoint the snapshot journal")); // the journal still holds the change
       return this.mountsOf(key);
     });
     await this.durable(key, `creating snapshot ${JSON.stringify(key)}`);
@@ -318,7 +321,7 @@ export class SnapshotStore {
         this.meta.snapshots[key] = r;
         throw fromErrno(err, `committing snapshot ${JSON.stringify(key)} as ${JSON.stringify(name)}`);
       }
-      await this.maybeCheckpoint().catch(() => undefined);
+      await this.maybeCheckpoint().catch(ignoring("checkpoint the snapshot journal")); // the journal still holds the change
       return r.id;
     });
     await this.durable(name, `committing snapshot ${JSON.stringify(key)} as ${JSON.stringify(name)}`);
@@ -347,8 +350,8 @@ export class SnapshotStore {
         if (!isErrno(err, "ENOENT")) throw fromErrno(err, `removing snapshot ${JSON.stringify(key)}`);
       }
       delete this.meta.snapshots[key];
-      await this.append({ op: "del", key }).catch(() => undefined);
-      await this.maybeCheckpoint().catch(() => undefined);
+      await this.append({ op: "del", key }).catch(ignoring(`journal the removal of snapshot ${JSON.stringify(key)}`));
+      await this.maybeCheckpoint().catch(ignoring("checkpoint the snapshot journal"));
       return away;
     });
     await rm(trash, { recursive: true, force: true });

@@ -6,6 +6,8 @@ import { lstat, mkdtemp, readFile, readdir, readlink, rm } from "node:fs/promise
 import os from "node:os";
 import path from "node:path";
 import { pack, type Header } from "tar-stream";
+import { isErrno } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 
 export async function tempDir(): Promise<string> {
@@ -32,8 +34,9 @@ export async function cleanup(dir: string | undefined): Promise<void> {
     for (const p of points) {
       try {
         addon().umount2(p, addon().constants.MNT_DETACH);
-      } catch {
-        // already gone
+      } catch (err) {
+        // EINVAL, ENOENT: already gone
+        if (!isErrno(err, "EINVAL", "ENOENT")) ignored(`unmount ${p}`, err);
       }
     }
   }

@@ -16,6 +16,7 @@ import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno, notFound } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { ignoring } from "../common/ignore.js";
 import { treeSize } from "../fsroot/index.js";
 import { unmountAll } from "../snapshots/index.js";
 import { mountLocal, needsMount, validateLocalOptions, validateVolumeName } from "./local.js";
@@ -112,7 +113,7 @@ export class VolumeService {
       } catch (err) {
         if (!isErrno(err, "ENOENT")) throw err;
         // a create that died before its metadata was written: nothing refers to it
-        if (!isMounted(this.mountpoint(name))) await rm(this.dir(name), { recursive: true, force: true }).catch(() => undefined);
+        if (!isMounted(this.mountpoint(name))) await rm(this.dir(name), { recursive: true, force: true }).catch(ignoring(`remove the directory of half-created volume ${name}`));
         continue;
       }
       this.volumes.set(rec.Name, rec);
@@ -122,6 +123,7 @@ export class VolumeService {
   private serialized<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(name) ?? Promise.resolve();
     const next = prev.then(fn, fn);
+    // the caller gets the failure through next; the chain only keeps the order
     const settled = next.catch(() => undefined);
     this.locks.set(name, settled);
     void settled.then(() => {
@@ -196,7 +198,7 @@ export class VolumeService {
         await mkdir(this.mountpoint(name), { mode: 0o755 });
         await writeFileAtomic(path.join(dir, "volume.json"), JSON.stringify(rec), 0o600);
       } catch (err) {
-        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true }).catch(ignoring(`remove the directory of volume ${name} after its create failed`));
         throw err;
       }
       this.volumes.set(name, rec);
@@ -258,11 +260,9 @@ export class VolumeService {
       const users = this.users(name);
       if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.sort().join(", ")}]`, { code: "volume.in-use", hint: "remove the containers that use it first (docker rm), then the volume" });
       const dir = this.dir(name);
-      try {
-        unmountAll(this.mountpoint(name), 2 /* MNT_DETACH */);
-      } catch {
-        // not mounted
-      }
+      // one not mounted is fine; one that stays mounted stops the removal before anything changed,
+      // so the recursive removal below never reaches into a filesystem still mounted there
+      unmountAll(this.mountpoint(name), 2 /* MNT_DETACH */);
       this.holders.delete(name);
       // metadata first: a crash after this leaves a directory that load() clears
       await rm(path.join(dir, "volume.json"), { force: true });

@@ -13,8 +13,9 @@ function jsonArray(s: string): string[] | undefined {
   try {
     const v = JSON.parse(s) as unknown;
     if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
-  } catch {
+  } catch (err) {
     // not JSON: shell form
+    if (!(err instanceof SyntaxError)) throw err;
   }
   return undefined;
 }

@@ -13,7 +13,7 @@ import { invalid } from "../../common/errors.js";
 import { digestOf, isDigest, type Digest } from "../../content/digest.js";
 import { imageID } from "../ids.js";
 import { isIndexType, isManifestType, MediaType } from "../mediatypes.js";
-import { parseNormalizedNamed, familiarString } from "../reference.js";
+import { isBadReference, parseNormalizedNamed, familiarString } from "../reference.js";
 import { MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, resolveImage } from "../resolve.js";
 import { canonicalName } from "../store.js";
 import type { Descriptor, ImageConfig, Manifest, Platform } from "../types.js";
@@ -148,8 +148,9 @@ function namesFromAnnotations(desc: Descriptor): string[] {
   for (const c of candidates) {
     try {
       out.push(canonicalName(c));
-    } catch {
+    } catch (err) {
       // an annotation that is not a reference names nothing
+      if (!isBadReference(err)) throw err;
     }
   }
   return out;

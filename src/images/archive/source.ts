@@ -15,6 +15,7 @@ import { lstat, mkdir, readFile, realpath, rm, statfs } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, fromErrno, invalid, isErrno } from "../../common/errors.js";
+import { ignoring } from "../../common/ignore.js";
 import type { Digest } from "../../content/digest.js";
 import { decompress } from "../../snapshots/compress.js";
 import { readTar } from "../../snapshots/tar.js";
@@ -160,7 +161,7 @@ export class StagedArchive implements ArchiveSource {
       }
       return staged;
     } catch (err) {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true }).catch(ignoring(`remove the staging directory ${dir} of an unreadable archive`));
       if (err instanceof CoveError) {
         if (err.code === "archive.unsafe-path" || err.code === "archive.too-large") throw err;
         throw invalid(`reading the archive failed: ${err.message}`, { code: "archive.corrupt", cause: err, hint: "the archive is truncated or corrupt" });

@@ -2,6 +2,9 @@
 // the unified hierarchy), chosen from /proc/self/mountinfo. On a hybrid host (v1 controllers plus
 // a controller-less cgroup2 mount) the v1 driver is used.
 
+import { rmdir } from "node:fs/promises";
+import { isErrno } from "../../common/errors.js";
+import { ignored } from "../../common/ignore.js";
 import { nodeCgroupFs } from "./fsops.js";
 import { detectCgroupHost } from "./mountinfo.js";
 import type { CgroupHostOps, CgroupManager, CgroupOptions } from "./types.js";
@@ -24,4 +27,17 @@ export async function cgroupManager(opts: CgroupOptions, host?: CgroupHostOps): 
   const h = await detectCgroupHost(opts.mountRoot);
   const fs = opts.fs ?? nodeCgroupFs;
   return h.version === 2 ? new V2Manager(opts, h, host, fs).init() : new V1Manager(opts, h, host, fs).init();
+}
+
+/**
+ * Removes a shared parent cgroup (cove's /cove) with its last container. One that still holds
+ * another container (EBUSY, ENOTEMPTY) or is already gone stays as it is; any other failure is
+ * logged, never thrown: the container it was tidying after is gone either way.
+ */
+export async function removeSharedParent(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    if (!isErrno(err, "EBUSY", "ENOTEMPTY", "EEXIST", "ENOENT")) ignored(`remove the shared parent cgroup ${dir}`, err);
+  }
 }

@@ -3,6 +3,7 @@
 
 import path from "node:path";
 import { CoveError, fromErrno, isErrno, unsupported } from "../../common/errors.js";
+import { ignored, ignoring } from "../../common/ignore.js";
 import type { LinuxResources } from "../spec.js";
 import type { CgroupFs } from "./fsops.js";
 import type { CgroupHost } from "./mountinfo.js";
@@ -84,9 +85,9 @@ export abstract class BaseManager implements CgroupManager {
     }
   }
 
-  /** Removes what create() made, newest first; errors are ignored (best effort undo). */
+  /** Removes what create() made, newest first; a failure is logged and the undo goes on. */
   protected async rollback(): Promise<void> {
-    for (const dir of this.created.reverse()) await this.removeTree(dir).catch(() => undefined);
+    for (const dir of this.created.reverse()) await this.removeTree(dir).catch(ignoring(`remove cgroup ${dir} of container ${this.opts.id} after a failed create`));
     this.created = [];
   }
 
@@ -178,8 +179,9 @@ export abstract class BaseManager implements CgroupManager {
           await this.freeze();
           froze = true;
         }
-      } catch {
+      } catch (err) {
         // could not freeze (e.g. a task stuck in D state): signal anyway
+        ignored(`freeze container ${this.opts.id} before sending ${String(signal)}`, err);
       }
     }
     try {
@@ -192,7 +194,7 @@ export abstract class BaseManager implements CgroupManager {
       }
     } finally {
       // frozen tasks only die once thawed (v1); a paused container stays paused for other signals
-      if (froze || (wasFrozen && sigkill)) await this.thaw().catch(() => undefined);
+      if (froze || (wasFrozen && sigkill)) await this.thaw().catch(ignoring(`thaw container ${this.opts.id} after sending ${String(signal)}`));
     }
   }
 

@@ -5,6 +5,7 @@
 
 import path from "node:path";
 import { CoveError, conflict, invalid, systemError, unsupported } from "../../common/errors.js";
+import { ignoring } from "../../common/ignore.js";
 import type { LinuxResources } from "../spec.js";
 import { v1DeviceWrites } from "./devicefilter.js";
 import { BaseManager, missingController, sleep } from "./manager.js";
@@ -356,7 +357,7 @@ export class V1Manager extends BaseManager {
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
     }
-    if (state === "FROZEN") await this.fs.writeFile(file, "THAWED").catch(() => undefined);
+    if (state === "FROZEN") await this.fs.writeFile(file, "THAWED").catch(ignoring(`thaw container ${this.opts.id} after its freeze timed out`));
     throw systemError(`the processes of container ${this.opts.id} did not reach ${state} within ${this.opts.freezeTimeoutMs ?? 5000} ms (${file})`, {
       code: "cgroup.freeze-timeout",
       hint: state === "FROZEN" ? "a process may be in uninterruptible sleep (D state, e.g. stuck I/O); retry later" : "retry the resume",

@@ -9,6 +9,7 @@
 
 import path from "node:path";
 import { conflict, isErrno, unsupported } from "../../common/errors.js";
+import { ignoring } from "../../common/ignore.js";
 import type { LinuxResources } from "../spec.js";
 import { compileDeviceFilter, DEVICE_FILTER_LICENSE } from "./devicefilter.js";
 import { BaseManager, missingController, sleep } from "./manager.js";
@@ -77,7 +78,7 @@ export class V2Manager extends BaseManager {
       // one refused controller (e.g. cpu with a realtime task, or processes in a non-root
       // ancestor) fails the whole write: enable one by one, and let the resource check report
       // a controller that is needed but missing
-      for (const c of wanted) await this.fs.writeFile(file, `+${c}`).catch(() => undefined);
+      for (const c of wanted) await this.fs.writeFile(file, `+${c}`).catch(ignoring(`enable cgroup controller ${c} in ${file}`));
     }
   }
 
@@ -288,7 +289,7 @@ export class V2Manager extends BaseManager {
     let delay = 1;
     while ((await this.frozen()) !== on) {
       if (Date.now() >= deadline) {
-        if (on) await this.fs.writeFile(file, "0").catch(() => undefined);
+        if (on) await this.fs.writeFile(file, "0").catch(ignoring(`thaw container ${this.opts.id} after its freeze timed out`));
         throw conflict(`container ${this.opts.id} did not become ${on ? "frozen" : "thawed"} within ${timeout} ms (${path.join(this.dir, "cgroup.events")})`, {
           code: "cgroup.freeze-timeout",
           hint: "a process may be in uninterruptible sleep (D state); retry later",

@@ -3,6 +3,8 @@
 
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { isErrno } from "../../common/errors.js";
+import { ignored } from "../../common/ignore.js";
 import type { DeviceCgroupRule, NamespaceType } from "../spec.js";
 
 /** Linux capabilities by number, as in <linux/capability.h> up to CAP_LAST_CAP (40) on kernel 6.x. */
@@ -123,8 +125,9 @@ export function dockerMaskedPaths(sysRoot = "/"): string[] {
       .filter((e) => /^cpu\d+$/.test(e))
       .map((e) => Number(e.slice(3)))
       .sort((a, b) => a - b);
-  } catch {
+  } catch (err) {
     // no sysfs (a test root, a chroot): only the fixed list
+    if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`list the CPUs in ${cpuDir} for the masked paths`, err);
   }
   const extra = cpus
     .map((n) => `/sys/devices/system/cpu/cpu${n}/thermal_throttle`)
