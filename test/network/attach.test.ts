@@ -18,10 +18,11 @@ const exec = (cmd: string, args: string[]) =>
     execFile(cmd, args, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
 
-const linkNames = (): string[] => {
+/** The host's links of one kind: what a driver could leave behind (others come and go with other work on the host). */
+const linkNames = (kind: string): string[] => {
   const nl = Netlink.open();
   try {
-    return nl.links().map((l) => l.name);
+    return nl.links().filter((l) => l.kind === kind).map((l) => l.name);
   } finally {
     nl.close();
   }
@@ -103,7 +104,7 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
         await exec("ip", ["link", "del", `${parent}x`]);
         await exec("ip", ["link", "set", parent, "up"]);
         await exec("ip", ["link", "set", `${parent}p`, "up"]);
-        const before = linkNames();
+        const before = linkNames(driver);
         const net = `${driver}-net`;
         await h.ok(["network", "create", "-d", driver, "-o", `parent=${parent}`, "--subnet", subnet, net]);
         const inspect = JSON.parse(await h.ok(["network", "inspect", net]))[0];
@@ -119,7 +120,7 @@ describe("cove networking: live connect, macvlan/ipvlan, IPv6, CLI formats", { s
         await h.ok(["exec", `${driver}-b`, "ping", "-c", "1", "-W", "10", ip(subnet, 10)]);
         await h.ok(["rm", "-f", `${driver}-a`, `${driver}-b`]);
         await h.ok(["network", "rm", net]);
-        assert.deepEqual(linkNames().sort(), before.sort(), "no link is left on the host");
+        assert.deepEqual(linkNames(driver).sort(), before.sort(), `no ${driver} link is left on the host`);
         assert.deepEqual(readdirSync(path.join(h.root, "network", "sandboxes")), []);
         assert.deepEqual(readdirSync(h.netnsDir), []);
         for (const dir of ["/var/lib/cni/results", `/var/lib/cni/networks/${net}`]) {
