@@ -6,7 +6,12 @@
 
 import { unsupported, invalid } from "../common/errors.js";
 import type { EventBus } from "../events/index.js";
-import { familiarString, parseNormalizedNamed } from "../images/reference.js";
+import { isDigest } from "../content/digest.js";
+import { humanSize } from "../docker/index.js";
+import type { PullProgress } from "../images/pull.js";
+import { parsePlatform } from "../images/platforms.js";
+import { familiarString, parseNormalizedNamed, referenceString, validateTag } from "../images/reference.js";
+import { decodeRegistryAuth } from "../registry/auth.js";
 import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
 import { sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
@@ -19,7 +24,20 @@ export interface ImagesContext {
   inUse?: InUseFn;
 }
 
-/** Registers the image routes that the image service backs today (no pull/push/search/build yet). */
+/**
+ * The progress bar dockerd 20.10 puts in a message's "progress" (jsonmessage JSONProgress.String on
+ * a 200-column line): "[=====>      ]  1.2MB/3.4MB". The docker CLI draws its own from
+ * progressDetail; older clients and libraries print this.
+ */
+export function progressBar(current: number, total: number): string {
+  if (total <= 0) return humanSize(current).padStart(8);
+  const pct = Math.min(50, Math.floor(Math.floor((current / total) * 100) / 2));
+  const bar = `[${"=".repeat(pct)}>${" ".repeat(50 - pct)}] `;
+  const numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
+  return bar + numbers;
+}
+
+/** Registers the image routes that the image service backs today (no push/search/build yet). */
 export function imageRoutes(router: Router, ctx: ImagesContext): void {
   const svc = ctx.images;
 
@@ -105,10 +123,8 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const fromSrc = c.query.get("fromSrc");
     if (fromImage) {
       c.req.resume();
-      throw unsupported(`pulling images from a registry is not implemented in cove yet (fromImage=${fromImage})`, {
-        code: "pull.unsupported",
-        hint: "load the image from a tar (docker load -i image.tar) or import a root filesystem (docker import rootfs.tar name:tag)",
-      });
+      await pull(c, fromImage);
+      return;
     }
     if (fromSrc === undefined || fromSrc === "") throw invalid("either fromImage or fromSrc is required", { code: "query.invalid", field: "fromSrc" });
     if (fromSrc !== "-") {
@@ -136,6 +152,56 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const out = new JSONMessageStream(c.res);
     out.write({ status: id });
     out.end();
+  });
+
+  /** POST /images/create?fromImage=...: Docker's pull, its progress streamed as JSON messages. */
+  const pull = async (c: RouteContext, fromImage: string): Promise<void> => {
+    const tag = c.query.get("tag") ?? "";
+    const platform = c.query.get("platform") ?? "";
+    if (platform !== "") parsePlatform(platform); // a bad platform is a 400 before anything streams
+    const auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
+    let ref = parseNormalizedNamed(fromImage);
+    if (tag !== "") {
+      // the "tag" may be a digest (docker pull name@sha256:...)
+      ref = isDigest(tag) ? { domain: ref.domain, path: ref.path, digest: tag } : { domain: ref.domain, path: ref.path, tag: validateTag(tag), ...(ref.digest ? { digest: ref.digest } : {}) };
+    }
+    const abort = new AbortController();
+    const out = new JSONMessageStream(c.res);
+    c.res.on("close", () => {
+      if (!c.res.writableFinished) abort.abort(new Error("the client went away"));
+    });
+    const opts = { ...(platform ? { platform } : {}), ...(auth ? { auth } : {}), signal: abort.signal };
+    const send = (m: PullProgress) => {
+      if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressBar(m.progressDetail.current, m.progressDetail.total));
+      else out.progress(m.status, m.id);
+    };
+    try {
+      if (ref.tag === undefined && ref.digest === undefined) {
+        // a name alone pulls every tag of the repository, as dockerd does
+        const name = familiarString(ref);
+        const tags = await svc.remoteTags(name, opts);
+        let updated = false;
+        for (const t of tags) {
+          const r = await svc.pull(`${name}:${t}`, { ...opts, onProgress: (m) => !m.status.startsWith("Status: ") && send(m) });
+          updated ||= r.updated;
+          publish("pull", r.reference, r.reference, await labelsOf(r.reference));
+        }
+        out.progress(updated ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}`);
+      } else {
+        const r = await svc.pull(referenceString(ref), { ...opts, onProgress: send });
+        publish("pull", r.reference, r.reference, await labelsOf(r.reference));
+      }
+      out.end();
+    } catch (err) {
+      if (!out.started) throw err;
+      out.error(err);
+      out.end();
+    }
+  };
+
+  router.get("/distribution/{name:.*}/json", async (c) => {
+    const auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
+    sendJSON(c.res, 200, await svc.distributionInspect(c.params.name as string, auth ? { auth } : {}));
   });
 
   router.post("/images/{name:.*}/tag", async (c) => {
