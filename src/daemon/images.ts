@@ -172,7 +172,9 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     });
     const opts = { ...(platform ? { platform } : {}), ...(auth ? { auth } : {}), signal: abort.signal };
     const send = (m: PullProgress) => {
-      if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressBar(m.progressDetail.current, m.progressDetail.total));
+      // dockerd sends these two as plain messages, the rest as progress updates (with progressDetail)
+      if (m.status.startsWith("Pulling from ") || m.status === "Already exists") out.write({ status: m.status, ...(m.id !== undefined ? { id: m.id } : {}) });
+      else if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressBar(m.progressDetail.current, m.progressDetail.total));
       else out.progress(m.status, m.id);
     };
     try {

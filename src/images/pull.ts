@@ -200,7 +200,7 @@ export class Puller {
       let config: ImageConfig;
       let configBytes: Buffer;
       try {
-        resolved = await this.resolve(client, ref, platform, () => progress({ status: `Pulling from ${ref.path}`, id: (ref.digest ?? ref.tag) as string }));
+        resolved = await this.resolve(client, ref, platform, () => progress({ status: `Pulling from ${ref.path}`, id: ref.digest !== undefined ? referenceString(ref) : (ref.tag as string) }));
         const { manifest } = resolved;
         await fetch(manifest.config);
         configBytes = await this.core.content.readBlob(manifest.config.digest, { maxSize: 8 * 1024 * 1024 });
@@ -218,11 +218,14 @@ export class Puller {
         );
       }
 
-      // Layers: what is there already, what to download (each distinct blob once).
+      // Layers: what is there already, what to download (each distinct blob once). An image that
+      // exists already (by its config) needs none, and Docker reports none for it.
+      const id = imageID(configBytes);
+      const imageExists = (await this.currentId(id)) === id;
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIDs(diffIds);
       const present = await Promise.all(
-        manifest.layers.map(async (l, i) => (await this.core.content.exists(l.digest)) && this.core.snapshots.has(chain[i] as string)),
+        manifest.layers.map(async (l, i) => imageExists || ((await this.core.content.exists(l.digest)) && this.core.snapshots.has(chain[i] as string))),
       );
       const inStoreBefore = new Set<Digest>();
       for (const l of manifest.layers) if (await this.core.content.exists(l.digest)) inStoreBefore.add(l.digest);
@@ -230,7 +233,7 @@ export class Puller {
       for (const [i, l] of manifest.layers.entries()) {
         if (present[i]) {
           pin(l.digest);
-          progress({ status: "Already exists", id: shortID(l.digest) });
+          if (!imageExists) progress({ status: "Already exists", id: shortID(l.digest) });
         } else if (!toFetch.some((d) => d.digest === l.digest)) {
           toFetch.push(l);
           progress({ status: "Pulling fs layer", id: shortID(l.digest) });
@@ -272,7 +275,6 @@ export class Puller {
       }
 
       // Unpack and name, under the service's lock.
-      const id = imageID(configBytes);
       const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
       const txn = newTxn();
       const updated = await this.core.exclusive(async () => {
@@ -308,7 +310,7 @@ export class Puller {
               },
             };
           });
-          await this.core.m.unpack.unpackLayers(layers, txn);
+          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn);
           const before = await this.currentId(names[0] as string);
           await this.core.putImage({ id, target: manifestDesc, names, config }, txn);
           if (before !== id) await this.core.touchTagTime([id]);

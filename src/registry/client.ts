@@ -189,11 +189,40 @@ export class RepositoryClient {
   // ------------------------------------------------------------------ manifests and tags
 
   /**
-   * Fetches a manifest or index by tag or digest. By digest, the bytes must hash to it; by tag,
-   * to the Docker-Content-Digest header when the registry sends one. `expectedSize` (from a
-   * parent index) must match too.
+   * Fetches a manifest or index by tag or digest. A tag is first resolved to its digest with a
+   * HEAD request (as Docker's client does; a registry that answers HEAD without a digest, or with
+   * an error, is then asked with a GET, which carries the error's details). By digest, the bytes
+   * must hash to it; by tag, to the Docker-Content-Digest header when the registry sends one.
+   * `expectedSize` (from a parent index) must match too.
    */
   async getManifest(reference: string, expectedSize?: number): Promise<FetchedManifest> {
+    if (!reference.includes(":")) {
+      const head = await this.headManifest(reference);
+      if (head) return this.getManifest(head, expectedSize);
+    }
+    return this.fetchManifest(reference, expectedSize);
+  }
+
+  /** The digest a tag points to, from a HEAD request; undefined when the registry does not say. */
+  private async headManifest(tag: string): Promise<Digest | undefined> {
+    const url = this.url("manifests", tag);
+    return this.withRetries(() =>
+      this.send("HEAD", url, { Accept: MANIFEST_ACCEPT.join(", ") }, async (res) => {
+        await cancelBody(res);
+        if (res.status >= 500 || res.status === 429) throw new RegistryError(res.status, [], url);
+        const digest = res.headers.get("docker-content-digest");
+        if (!res.ok || !digest) return undefined;
+        try {
+          parseDigest(digest, "Docker-Content-Digest");
+        } catch {
+          return undefined;
+        }
+        return digest;
+      }),
+    );
+  }
+
+  private async fetchManifest(reference: string, expectedSize?: number): Promise<FetchedManifest> {
     const byDigest = reference.includes(":");
     const url = this.url("manifests", reference);
     return this.withRetries(async () => {
@@ -337,12 +366,14 @@ export class RepositoryClient {
         return;
       } catch (err) {
         if (this.options.signal?.aborted) throw err;
-        if (err instanceof Truncated) truncations++;
+        if (err instanceof Truncated || !(err instanceof CoveError)) truncations++;
         const delay = this.retryDelays[attempt];
         if (!retryable(err) || delay === undefined) {
           if (err instanceof Truncated || (retryable(err) && !(err instanceof RegistryError))) {
-            throw invalid(
-              `failed to download blob ${blob.digest}: ${err instanceof Truncated ? `the registry sent ${writer.offset} of ${blob.size} bytes` : describeNetworkError(err)} after ${attempt + 1} attempts${truncations > 0 ? ` (the connection ended early ${truncations} times)` : ""}`,
+            const why = err instanceof Truncated ? "the body ended early" : describeNetworkError(err);
+            throw new CoveError(
+              "unavailable",
+              `failed to download blob ${blob.digest}: the registry sent ${writer.offset} of ${blob.size} bytes after ${attempt + 1} attempts (last: ${why}${truncations > 1 ? `; cut short ${truncations} times` : ""})`,
               { code: "registry.blob-truncated", cause: err, hint: "the registry or the network cut the transfer; try the pull again" },
             );
           }
@@ -424,7 +455,7 @@ export class RepositoryClient {
       }
       if (res.status === 401 && sameOrigin && mayAuthenticate) {
         const challenges = parseChallenges(res.headers.get("www-authenticate") ?? undefined);
-        if (await this.answer(challenges, signal)) {
+        if (await this.answer(challenges, signal, `${method[0]}${method.slice(1).toLowerCase()} "${current}"`)) {
           await cancelBody(res);
           return this.sendAuthorized(method, url, headers, signal, false);
         }
@@ -434,7 +465,7 @@ export class RepositoryClient {
   }
 
   /** Adopts a challenge; true when the request is worth repeating with new credentials. */
-  private async answer(challenges: Challenge[], signal: AbortSignal): Promise<boolean> {
+  private async answer(challenges: Challenge[], signal: AbortSignal, request: string): Promise<boolean> {
     const bearer = challenges.find((c) => c.scheme === "bearer");
     const basic = challenges.find((c) => c.scheme === "basic");
     const auth = this.options.auth;
@@ -448,7 +479,8 @@ export class RepositoryClient {
       const had = this.challenge?.scheme === "basic";
       this.challenge = basic;
       if (!auth?.username && !auth?.password) {
-        throw new CoveError("forbidden", "no basic auth credentials", {
+        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials`
+        throw new CoveError("forbidden", `${request}: no basic auth credentials`, {
           code: "registry.no-credentials",
           hint: `the registry ${this.domain} needs a user name and password: pass them in X-Registry-Auth (docker login)`,
         });

@@ -114,7 +114,7 @@ export async function startRegistry(dir: string, users?: Record<string, string>)
 
 /** skopeo copy into a registry over plain HTTP; creds "user:password" when it needs them. */
 export async function skopeoCopy(src: string, dest: string, opts: { all?: boolean; creds?: string } = {}): Promise<void> {
-  const args = ["copy", "--quiet", "--dest-tls-verify=false", "--insecure-policy"];
+  const args = ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", "--insecure-policy"];
   if (opts.all) args.push("--all");
   if (opts.creds) args.push("--dest-creds", opts.creds);
   args.push(src, dest);
@@ -172,8 +172,9 @@ export async function startProxy(target: string): Promise<Proxy> {
         });
         return;
       }
+      const length = Number(ur.headers["content-length"] ?? Infinity);
       const cut = isBlob ? (cutOnce ?? cutAlways) : undefined;
-      if (cut === undefined) {
+      if (cut === undefined || length <= cut) {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
         return;
