@@ -12,6 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { digestOf } from "../../src/content/digest.js";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
@@ -25,6 +26,7 @@ import { busyboxRootfsTar, findBusybox, tempDir } from "../images/fixtures.js";
 import { registryAvailable, saveArchive, skopeoCopy, skopeoRaw, startProxy, startRegistry, type Proxy, type Registry } from "./support.js";
 
 const execFileP = promisify(execFile);
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 
 const skip =
   process.getuid?.() !== 0
@@ -106,7 +108,18 @@ describe("pull from a registry: cove beside dockerd", { skip, timeout: 600_000 }
   let arm64Id = "";
   let indexDigest = "";
 
+  /** The docker CLI against cove's daemon. */
   const cove = (args: string[]) => docker(coveEnv, args);
+  /** cove's own CLI against cove's daemon. */
+  const coveCli = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const { stdout, stderr } = await execFileP(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH, HOME: dir, COVE_HOST: `unix://${socket}` } });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+    }
+  };
   const real = (args: string[]) => dockerd!.docker(args);
   const coveImages = async () => (await daemon!.images.list()).map((i) => ({ id: i.Id, tags: i.RepoTags, digests: i.RepoDigests }));
 
@@ -331,5 +344,38 @@ describe("pull from a registry: cove beside dockerd", { skip, timeout: 600_000 }
     ].join("\n");
     const { stdout } = await execFileP("python3", ["-c", script]);
     assert.equal(stdout, `${amd64Id}\n${reg!.host}/busybox:1 ${reg!.host}/busybox:copy\n`);
+  });
+
+  it("cove pull prints what docker pull prints; cove run and docker run pull a missing image", async () => {
+    // the image gone with all its names (and, by the collection that follows, its layer)
+    const ref = `${reg!.host}/busybox:arm64`;
+    await daemon!.images.remove(arm64Id, { force: true }).catch(() => undefined);
+    const c = await coveCli(["pull", ref]);
+    assert.equal(c.code, 0, c.stderr);
+    await daemon!.images.remove(arm64Id, { force: true });
+    const d = await cove(["pull", ref]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(c.stdout, d.stdout);
+    assert.match(c.stdout, /: Pull complete\n/);
+    assert.equal((await coveCli(["pull", "-q", ref])).stdout, `${ref}\n`);
+    const bad = await coveCli(["pull", `${reg!.host}/busybox:nope`]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, (await cove(["pull", `${reg!.host}/busybox:nope`])).stderr);
+
+    // run with the default --pull=missing: the image is pulled, then run
+    const runRef = `${reg!.host}/busybox:copy`;
+    await daemon!.images.remove(amd64Id, { force: true }).catch(() => undefined);
+    const r = await coveCli(["run", "--rm", "--network", "none", runRef, "echo", "pulled and ran"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "pulled and ran\n");
+    assert.match(r.stderr, new RegExp(`^Unable to find image '${runRef}' locally\n`));
+    assert.match(r.stderr, /Status: Downloaded newer image for/);
+    await daemon!.images.remove(amd64Id, { force: true });
+    const dr = await cove(["run", "--rm", "--network", "none", runRef, "echo", "pulled and ran"]);
+    assert.equal(dr.code, 0, dr.stderr);
+    assert.equal(dr.stdout, "pulled and ran\n");
+    const never = await coveCli(["run", "--rm", "--pull", "never", "--network", "none", `${reg!.host}/busybox:multi-none`, "true"]);
+    assert.notEqual(never.code, 0);
+    assert.match(never.stderr, /No such image/);
   });
 });
