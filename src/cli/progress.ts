@@ -4,20 +4,10 @@
 // printed and messages carrying a progress bar are left out. An error message ends the command.
 
 import { CoveError } from "../common/errors.js";
-import { humanSize } from "../docker/index.js";
+import { progressString } from "../docker/index.js";
 import type { ProgressMessage } from "../client/stream.js";
 
-/** jsonmessage's JSONProgress.String: "[=====>     ]  1.2MB/3.4MB" ("" when there is nothing to show). */
-export function progressString(detail: { current?: number; total?: number } | undefined, width: number): string {
-  const current = detail?.current ?? 0;
-  const total = detail?.total ?? 0;
-  if (current <= 0 && total <= 0) return "";
-  if (total <= 0) return humanSize(current).padStart(8);
-  const pct = Math.min(50, Math.floor(Math.floor((current / total) * 100) / 2));
-  const bar = width > 110 ? `[${"=".repeat(pct)}>${" ".repeat(Math.max(0, 50 - pct))}] ` : "";
-  const numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
-  return bar + numbers;
-}
+export { progressString };
 
 export interface DisplayOptions {
   /** Draw on a terminal (lines redrawn in place). */

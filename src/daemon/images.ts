@@ -7,7 +7,7 @@
 import { unsupported, invalid } from "../common/errors.js";
 import type { EventBus } from "../events/index.js";
 import { isDigest } from "../content/digest.js";
-import { humanSize } from "../docker/index.js";
+import { progressString } from "../docker/index.js";
 import type { PullProgress } from "../images/pull.js";
 import { parsePlatform } from "../images/platforms.js";
 import { familiarString, parseNormalizedNamed, referenceString, validateTag } from "../images/reference.js";
@@ -22,19 +22,6 @@ export interface ImagesContext {
   events: EventBus;
   /** Which container uses an image (rmi's and prune's conflict rules); none when absent. */
   inUse?: InUseFn;
-}
-
-/**
- * The progress bar dockerd 20.10 puts in a message's "progress" (jsonmessage JSONProgress.String on
- * a 200-column line): "[=====>      ]  1.2MB/3.4MB". The docker CLI draws its own from
- * progressDetail; older clients and libraries print this.
- */
-export function progressBar(current: number, total: number): string {
-  if (total <= 0) return humanSize(current).padStart(8);
-  const pct = Math.min(50, Math.floor(Math.floor((current / total) * 100) / 2));
-  const bar = `[${"=".repeat(pct)}>${" ".repeat(50 - pct)}] `;
-  const numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
-  return bar + numbers;
 }
 
 /** Registers the image routes that the image service backs today (no push/search/build yet). */
@@ -174,7 +161,7 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const send = (m: PullProgress) => {
       // dockerd sends these two as plain messages, the rest as progress updates (with progressDetail)
       if (m.status.startsWith("Pulling from ") || m.status === "Already exists") out.write({ status: m.status, ...(m.id !== undefined ? { id: m.id } : {}) });
-      else if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressBar(m.progressDetail.current, m.progressDetail.total));
+      else if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressString(m.progressDetail));
       else out.progress(m.status, m.id);
     };
     try {

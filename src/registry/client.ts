@@ -20,7 +20,7 @@
 // size and digest match the descriptor; on failure the ingest is aborted.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoveError, invalid } from "../common/errors.js";
+import { CoveError, invalid, unsupported } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import { Digester, parseDigest, type Digest } from "../content/digest.js";
 import type { Ingester, IngestManager, Provider } from "../content/types.js";
@@ -44,7 +44,10 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export interface RegistryOptions {
   /** Registries (host or host:port) reached over plain HTTP besides loopback ones. */
   insecureRegistries?: string[];
-  /** The delays before each retry, in ms (default 500, 1000, 2000, 4000: five attempts in all). */
+  /**
+   * The delays before each retry of a blob, in ms (default 500, 1000, 2000, 4000: five attempts
+   * in all); manifest and tag requests use the first two.
+   */
   retryDelaysMs?: number[];
   /** A request fails (and is retried) when no byte arrives for this long (default 60 s). */
   idleTimeoutMs?: number;
@@ -387,13 +390,13 @@ export class RepositoryClient {
 
   // ------------------------------------------------------------------ transport
 
-  /** Runs fn again after retryable failures, with the configured back-off. */
+  /** Runs fn again after retryable failures, with the first two delays of the back-off. */
   private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        const delay = this.retryDelays[attempt];
+        const delay = attempt < 2 ? this.retryDelays[attempt] : undefined;
         if (this.options.signal?.aborted || !retryable(err) || delay === undefined) throw this.finalError(err);
         await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : undefined);
       }
@@ -402,6 +405,14 @@ export class RepositoryClient {
 
   private finalError(err: unknown): unknown {
     if (err instanceof CoveError || this.options.signal?.aborted) return err;
+    if (err instanceof Error && (err.cause as Error | undefined)?.message === "bad port") {
+      // Node's fetch refuses the ports the Fetch standard blocks (1, 7, 9, ..., 6000, 6665-6669, 10080)
+      return unsupported(`cannot reach the registry ${this.domain}: cove's HTTP client refuses port ${new URL(this.baseUrl).port}, a port the Fetch standard blocks`, {
+        code: "registry.blocked-port",
+        cause: err,
+        hint: "serve the registry on another port (5000 is usual)",
+      });
+    }
     return new CoveError("unavailable", `cannot reach the registry ${this.domain} at ${this.baseUrl}: ${describeNetworkError(err)}`, {
       code: "registry.unreachable",
       cause: err,
