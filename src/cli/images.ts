@@ -13,7 +13,8 @@ import { pipeline } from "node:stream/promises";
 import { CoveError, invalid, unsupported } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { humanSize, humanSizeWithPrecision, type ContainerSummary, type ImageHistoryItem, type ImageInspect, type ImageSummary, type Volume } from "../docker/index.js";
-import { familiarName, parseNormalizedNamed, repositoryName } from "../images/reference.js";
+import { familiarName, familiarString, parseNormalizedNamed, repositoryName, tagNameOnly } from "../images/reference.js";
+import { displayJSONMessages } from "./progress.js";
 import { command, errorLine, forEach, inspectEach, type Command, type Run } from "./command.js";
 import { formatRows, goMap, GO_TYPE, RowContext } from "./format/index.js";
 import { parseFilters, type CommandSpec, type FlagSpecs } from "./flags.js";
@@ -425,6 +426,49 @@ async function displayMessages(res: Readable, run: Run): Promise<void> {
   }
 }
 
+const PULL_FLAGS = {
+  "all-tags": { type: "bool", short: "a", description: "Download all tagged images in the repository" },
+  "disable-content-trust": { type: "bool", default: true, description: "Skip image verification" },
+  platform: { type: "string", valueName: "string", description: "Set platform if server is multi-platform capable" },
+  quiet: { type: "bool", short: "q", description: "Suppress verbose output" },
+} as const satisfies FlagSpecs;
+
+/** Pulls `image` through the daemon, rendering its progress to write() as the docker CLI does. */
+export async function pullWithProgress(run: Run, image: string, opts: { platform?: string; allTags?: boolean; quiet?: boolean; write: (s: string) => void; terminal: boolean; width?: number }): Promise<string> {
+  let ref;
+  try {
+    ref = parseNormalizedNamed(image);
+  } catch (err) {
+    throw invalid(`${image}: ${(err as Error).message}`, { code: "cli.reference" });
+  }
+  if (opts.allTags && (ref.tag !== undefined || ref.digest !== undefined)) throw invalid("tag can't be used with --all-tags/-a", { code: "cli.usage" });
+  if (!opts.allTags) ref = tagNameOnly(ref);
+  const res = await (await run.client()).imagePull({
+    fromImage: familiarName(ref),
+    ...(ref.digest !== undefined ? { tag: ref.digest } : ref.tag !== undefined ? { tag: ref.tag } : {}),
+    ...(opts.platform ? { platform: opts.platform } : {}),
+  });
+  const messages = jsonLines<ProgressMessage>(res);
+  await displayJSONMessages(messages, opts.quiet ? () => undefined : opts.write, { terminal: opts.terminal && !opts.quiet, ...(opts.width ? { width: opts.width } : {}) });
+  return familiarString(ref);
+}
+
+const imagePull = (name: string) =>
+  command({ name, usage: `cove ${name} [OPTIONS] NAME[:TAG|@DIGEST]`, summary: "Download an image from a registry", flags: PULL_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
+    const stdout = run.io.stdout as NodeJS.WriteStream;
+    const terminal = stdout.isTTY === true;
+    const shown = await pullWithProgress(run, args[0]!, {
+      allTags: flags["all-tags"],
+      quiet: flags.quiet,
+      ...(flags.platform ? { platform: flags.platform } : {}),
+      write: (s) => run.out(s),
+      terminal,
+      ...(terminal && stdout.columns ? { width: stdout.columns } : {}),
+    });
+    run.out(`${shown}\n`);
+    return 0;
+  });
+
 const IMPORT_FLAGS = {
   change: { type: "list", short: "c", valueName: "list", description: "Apply Dockerfile instruction to the created image" },
   message: { type: "string", short: "m", valueName: "string", description: "Set commit message for imported image" },
@@ -662,6 +706,8 @@ export const imageCommands: Record<string, Command> = {
   "image save": imageSave("image save"),
   load: imageLoad("load"),
   "image load": imageLoad("image load"),
+  pull: imagePull("pull"),
+  "image pull": imagePull("image pull"),
   import: imageImport("import"),
   "image import": imageImport("image import"),
   "system df": systemDf,

@@ -11,7 +11,7 @@ Images (through the daemon, started on first use):
   history              an image's layers      tag                     name an image
   rmi, image rm        remove images          image prune             remove unused images
   save                 images to a tar        load                    images from a tar
-  import               a rootfs tar as an image
+  import               a rootfs tar as image  pull, image pull        from a registry
   system df            disk usage             system prune            remove unused data
 
 Containers (through the daemon, started on first use):

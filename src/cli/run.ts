@@ -8,12 +8,12 @@ import { writeFile } from "node:fs/promises";
 import { CoveError } from "../common/errors.js";
 import { ignoring } from "../common/ignore.js";
 import { EngineError, type EngineClient } from "../client/engine.js";
-import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { familiarString, parseNormalizedNamed, tagNameOnly } from "../images/reference.js";
 import { startSession, type AttachOptions, type Session } from "./attach.js";
 import { CliError, command, errorLine, StatusError, type Command, type Run } from "./command.js";
 import { buildCreateRequest, RUN_FLAGS, type CreateRequest } from "./create-request.js";
 import { UsageError } from "./flags.js";
+import { pullWithProgress } from "./images.js";
 import { detachKeys, monitorTtySize, proxySignals, terminalSize } from "./terminal.js";
 
 /** "busybox" → "busybox:latest", as in "Unable to find image 'busybox:latest' locally". */
@@ -26,15 +26,21 @@ function displayRef(image: string): string {
   }
 }
 
-/** Pulls an image, printing progress lines as the docker CLI does when not on a terminal. */
+/** Pulls an image before a create, its progress on stderr as the docker CLI shows it. */
 async function pullImage(run: Run, image: string, platform: string | undefined, quiet: boolean): Promise<void> {
-  const ref = tagNameOnly(parseNormalizedNamed(image));
-  const from = familiarString({ domain: ref.domain, path: ref.path });
-  const res = await (await run.client()).imagePull({ fromImage: from, tag: ref.digest ?? ref.tag, platform });
-  for await (const m of jsonLines<ProgressMessage>(res)) {
-    if (m.error || m.errorDetail) throw new CliError(m.errorDetail?.message ?? m.error ?? "pull failed", 125);
-    if (quiet || !m.status) continue;
-    run.err(`${m.id ? `${m.id}: ` : ""}${m.status}${m.progress ? ` ${m.progress}` : ""}\n`);
+  const stderr = run.io.stderr as NodeJS.WriteStream;
+  const terminal = stderr.isTTY === true;
+  try {
+    await pullWithProgress(run, image, {
+      quiet,
+      ...(platform ? { platform } : {}),
+      write: (s) => run.err(s),
+      terminal,
+      ...(terminal && stderr.columns ? { width: stderr.columns } : {}),
+    });
+  } catch (err) {
+    if (err instanceof CoveError && err.code === "engine.stream") throw new CliError(err.message, 125);
+    throw err;
   }
 }
 

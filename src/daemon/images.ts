@@ -7,7 +7,12 @@
 import { CoveError, httpStatus, invalid, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { EventBus } from "../events/index.js";
-import { familiarString, parseNormalizedNamed } from "../images/reference.js";
+import { isDigest } from "../content/digest.js";
+import { progressString } from "../docker/index.js";
+import type { PullProgress } from "../images/pull.js";
+import { parsePlatform } from "../images/platforms.js";
+import { familiarString, parseNormalizedNamed, referenceString, validateTag } from "../images/reference.js";
+import { decodeRegistryAuth } from "../registry/auth.js";
 import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
 import { drainBody, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
@@ -22,7 +27,7 @@ export interface ImagesContext {
   log?: (line: string) => void;
 }
 
-/** Registers the image routes that the image service backs today (no pull/push/search/build yet). */
+/** Registers the image routes that the image service backs today (no push/search/build yet). */
 export function imageRoutes(router: Router, ctx: ImagesContext): void {
   const svc = ctx.images;
 
@@ -119,12 +124,8 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const fromSrc = c.query.get("fromSrc");
     if (fromImage) {
       c.req.resume();
-      // a malformed reference is the caller's error (400), whatever cove can pull
-      parseNormalizedNamed(fromImage);
-      throw unsupported(`pulling images from a registry is not implemented in cove yet (fromImage=${fromImage})`, {
-        code: "pull.unsupported",
-        hint: "load the image from a tar (docker load -i image.tar) or import a root filesystem (docker import rootfs.tar name:tag)",
-      });
+      await pull(c, fromImage);
+      return;
     }
     if (fromSrc === undefined || fromSrc === "") throw invalid("either fromImage or fromSrc is required", { code: "query.invalid", field: "fromSrc" });
     if (fromSrc !== "-") {
@@ -152,6 +153,58 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const out = new JSONMessageStream(c.res);
     out.write({ status: id });
     out.end();
+  });
+
+  /** POST /images/create?fromImage=...: Docker's pull, its progress streamed as JSON messages. */
+  const pull = async (c: RouteContext, fromImage: string): Promise<void> => {
+    const tag = c.query.get("tag") ?? "";
+    const platform = c.query.get("platform") ?? "";
+    if (platform !== "") parsePlatform(platform); // a bad platform is a 400 before anything streams
+    const auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
+    let ref = parseNormalizedNamed(fromImage);
+    if (tag !== "") {
+      // the "tag" may be a digest (docker pull name@sha256:...)
+      ref = isDigest(tag) ? { domain: ref.domain, path: ref.path, digest: tag } : { domain: ref.domain, path: ref.path, tag: validateTag(tag), ...(ref.digest ? { digest: ref.digest } : {}) };
+    }
+    const abort = new AbortController();
+    const out = new JSONMessageStream(c.res);
+    c.res.on("close", () => {
+      if (!c.res.writableFinished) abort.abort(new Error("the client went away"));
+    });
+    const opts = { ...(platform ? { platform } : {}), ...(auth ? { auth } : {}), signal: abort.signal };
+    const send = (m: PullProgress) => {
+      // dockerd sends these two as plain messages, the rest as progress updates (with progressDetail)
+      if (m.status.startsWith("Pulling from ") || m.status === "Already exists") out.write({ status: m.status, ...(m.id !== undefined ? { id: m.id } : {}) });
+      else if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressString(m.progressDetail));
+      else out.progress(m.status, m.id);
+    };
+    try {
+      if (ref.tag === undefined && ref.digest === undefined) {
+        // a name alone pulls every tag of the repository, as dockerd does
+        const name = familiarString(ref);
+        const tags = await svc.remoteTags(name, opts);
+        let updated = false;
+        for (const t of tags) {
+          const r = await svc.pull(`${name}:${t}`, { ...opts, onProgress: (m) => !m.status.startsWith("Status: ") && send(m) });
+          updated ||= r.updated;
+          publish("pull", r.reference, r.reference, await labelsOf(r.reference));
+        }
+        out.progress(updated ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}`);
+      } else {
+        const r = await svc.pull(referenceString(ref), { ...opts, onProgress: send });
+        publish("pull", r.reference, r.reference, await labelsOf(r.reference));
+      }
+      out.end();
+    } catch (err) {
+      if (!out.started) throw err;
+      out.error(err);
+      out.end();
+    }
+  };
+
+  router.get("/distribution/{name:.*}/json", async (c) => {
+    const auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
+    sendJSON(c.res, 200, await svc.distributionInspect(c.params.name as string, auth ? { auth } : {}));
   });
 
   router.post("/images/{name:.*}/tag", async (c) => {

@@ -35,6 +35,8 @@ import type { Unpacker } from "./unpack.js";
 import type { Loader } from "./load.js";
 import type { Committer } from "./commit.js";
 import type { Saver } from "./save.js";
+import type { Puller } from "./pull.js";
+import type { RegistryOptions } from "../registry/client.js";
 
 export const LABEL_DIFF_ID = "cove.io/diff-id";
 export const LABEL_SIZE = "cove.io/size";
@@ -66,6 +68,8 @@ export interface LoadOptions {
 export interface ImageServiceOptions {
   /** The state root, e.g. /var/lib/cove. */
   root: string;
+  /** How pulls reach registries (insecure registries, retry delays, timeouts). */
+  registry?: RegistryOptions;
 }
 
 /** What a mutation that adds images created or moved so far: what rollback undoes. */
@@ -113,6 +117,7 @@ export interface ImageModules {
   load: Loader;
   commit: Committer;
   save: Saver;
+  pull: Puller;
 }
 
 export class ImageCore {
@@ -125,11 +130,14 @@ export class ImageCore {
   /** Disk usage of committed snapshots by key (they never change). */
   readonly sizes = new Map<string, number>();
   private lock: Promise<unknown> = Promise.resolve();
+  /** Blobs that pulls in flight fetched and no image names yet: garbage collection keeps them. */
+  private readonly pins = new Map<Digest, number>();
   m!: ImageModules;
 
   constructor(
     readonly root: string,
     readonly snapshots: SnapshotStore,
+    readonly registry: RegistryOptions = {},
   ) {
     this.content = new ContentStore({ root });
     this.images = new ImageStore({ root });
@@ -143,6 +151,27 @@ export class ImageCore {
     // the caller gets the failure through run; the lock only keeps the order
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /** Keeps a blob from garbage collection until unpin (pins count: several pulls may hold one). */
+  pin(digest: Digest): void {
+    this.pins.set(digest, (this.pins.get(digest) ?? 0) + 1);
+  }
+
+  unpin(digest: Digest): void {
+    const n = (this.pins.get(digest) ?? 0) - 1;
+    if (n > 0) this.pins.set(digest, n);
+    else this.pins.delete(digest);
+  }
+
+  /** How many pulls hold the blob. */
+  pinCount(digest: Digest): number {
+    return this.pins.get(digest) ?? 0;
+  }
+
+  /** The pinned blobs: extra roots for garbage collection. */
+  pinned(): Digest[] {
+    return [...this.pins.keys()];
   }
 
   // ------------------------------------------------------------------ lookups

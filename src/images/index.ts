@@ -20,4 +20,5 @@ export {
   type LoadProgress,
   type ImageServiceOptions,
 } from "./service.js";
+export { translatePullError, PULL_CONCURRENCY, type PullOptions, type PullProgress, type PullResult, type DistributionInspect } from "./pull.js";
 export * as archive from "./archive/index.js";

@@ -133,7 +133,7 @@ export class Remover {
         }
       }
     }
-    const res = await this.core.content.gc(await this.core.images.roots(), imageChildren(this.core.content));
+    const res = await this.core.content.gc([...(await this.core.images.roots()), ...this.core.pinned()], imageChildren(this.core.content));
     for (const d of res.removed) for (const [k, v] of this.core.resolved) if (v.manifestDescriptor.digest === d || k === d) this.core.resolved.delete(k);
     return { bytesFreed: freed + res.bytesFreed + res.ingestBytesFreed };
   }

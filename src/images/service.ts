@@ -10,6 +10,7 @@
 //   load.ts     load and OCI layout import (all-or-nothing)
 //   commit.ts   import of a rootfs tar, and commit
 //   save.ts     save and OCI layout export
+//   pull.ts     pull from a registry (through src/registry), then unpack and name as load does
 //
 // Mutations (load, import, commit, remove, prune, gc, unpack) run one at a time within the
 // service, so a collection never sees a half-loaded image.
@@ -31,6 +32,7 @@ import { Unpacker } from "./unpack.js";
 import { Loader } from "./load.js";
 import { Committer } from "./commit.js";
 import { Saver } from "./save.js";
+import { Puller, type DistributionInspect, type PullOptions, type PullResult } from "./pull.js";
 import type { ImageStore } from "./store.js";
 import type { ContainerConfig, ImageConfig } from "./types.js";
 
@@ -43,7 +45,7 @@ export class ImageService {
   static async open(options: ImageServiceOptions): Promise<ImageService> {
     const root = path.resolve(options.root);
     const snapshots = await SnapshotStore.open(path.join(root, "snapshots"));
-    const core = new ImageCore(root, snapshots);
+    const core = new ImageCore(root, snapshots, options.registry);
     core.m = {
       views: new ImageViews(core),
       remove: new Remover(core),
@@ -51,6 +53,7 @@ export class ImageService {
       load: new Loader(core),
       commit: new Committer(core),
       save: new Saver(core),
+      pull: new Puller(core),
     };
     // an export view a crash left mounted would make the removal fail with EBUSY
     let leftovers: string[] = [];
@@ -173,6 +176,23 @@ export class ImageService {
     opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig },
   ): Promise<string> {
     return this.core.m.commit.commit(parent, layer, opts);
+  }
+
+  // ------------------------------------------------------------------ registries (pull.ts)
+
+  /** `docker pull`: fetches the image from its registry, unpacks it and names it as Docker does. */
+  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    return this.core.m.pull.pull(ref, opts);
+  }
+
+  /** Every tag of a repository in its registry (`docker pull --all-tags`). */
+  remoteTags(repository: string, opts: Pick<PullOptions, "auth" | "signal"> = {}): Promise<string[]> {
+    return this.core.m.pull.remoteTags(repository, opts);
+  }
+
+  /** GET /distribution/{name}/json: the descriptor a reference resolves to and its platforms. */
+  distributionInspect(ref: string, opts: Pick<PullOptions, "auth" | "signal"> = {}): Promise<DistributionInspect> {
+    return this.core.m.pull.inspect(ref, opts);
   }
 
   /** `docker save`: the docker-archive described in archive/write.ts, written to out (which is ended). */

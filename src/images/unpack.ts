@@ -61,9 +61,10 @@ export class Unpacker {
           await verifyDiffId(await l.open(), compressionOf(l.desc), l.diffId);
           verified.add(l.desc.digest);
         }
+        l.done?.();
         continue;
       }
-      progress?.({ status: "Loading layer", id: shortID(l.diffId) });
+      if (!l.done) progress?.({ status: "Loading layer", id: shortID(l.diffId) });
       const tmpKey = `extract-${randomBytes(6).toString("hex")}-${key}`;
       await this.core.snapshots.prepare(tmpKey, parent);
       try {
@@ -78,9 +79,13 @@ export class Unpacker {
         txn.snapshots.push(key);
       } catch (err) {
         await this.core.snapshots.remove(tmpKey).catch(ignoring(`remove snapshot ${tmpKey} of a layer that failed to unpack`));
-        if (err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key)) continue; // unpacked meanwhile
+        if (err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key)) {
+          l.done?.();
+          continue; // unpacked meanwhile
+        }
         throw err;
       }
+      l.done?.();
     }
     return chain[chain.length - 1] ?? "";
   }
@@ -135,6 +140,8 @@ export interface LayerToUnpack {
   open: () => Promise<Readable>;
   /** True when the blob is already verified (in the content store). */
   trusted: boolean;
+  /** Called once the layer is unpacked (or found unpacked already); a caller with it reports its own progress. */
+  done?: () => void;
 }
 
 function compressionOf(desc: Descriptor): SnapshotCompression {

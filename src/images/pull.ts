@@ -1,0 +1,411 @@
+// `docker pull`: an image from a registry (through src/registry) into the stores, then named as
+// Docker names a pulled image. The steps, and what the progress stream says at each (Docker's
+// messages, which the docker CLI renders):
+//
+//   1. resolve the reference (Docker's normalisation: docker.io/library/, ":latest") and fetch its
+//      manifest or index                                   "<tag>: Pulling from <path>"
+//   2. an index: pick the manifest for the platform asked for (default: the host's), as Docker
+//      does (platforms.ts), or fail with "no matching manifest for ..."; fetch the config
+//   3. layers: those whose blob and unpacked snapshot exist  "Already exists"; the others
+//      "Pulling fs layer", downloaded 3 at a time ("Waiting"), "Downloading" with bytes,
+//      "Verifying Checksum", "Download complete"
+//   4. under the service's lock, unpack bottom up (diff IDs checked)   "Extracting", "Pull complete"
+//   5. name it: the tag and repo@<digest of what the tag pointed to>   "Digest: ...",
+//      "Status: Downloaded newer image for x" or "Status: Image is up to date for x"
+//
+// Downloads run outside the lock (a long pull does not hold up other image work); what they
+// fetched is pinned against garbage collection until the image is named. A failure at any step
+// changes nothing: the snapshots and the blobs this pull added are removed, names given back.
+
+import { Transform } from "node:stream";
+import { CoveError, invalid, notFound } from "../common/errors.js";
+import { bestEffort } from "../common/ignore.js";
+import type { Digest } from "../content/digest.js";
+import { entryText, RegistryError } from "../registry/errors.js";
+import { limiter } from "../registry/limit.js";
+import { RepositoryClient } from "../registry/client.js";
+import type { AuthConfig } from "../registry/auth.js";
+import { ImageCore, newTxn } from "./core.js";
+import { chainIDs, imageID, shortID } from "./ids.js";
+import { isIndexType, isManifestType, MediaType } from "./mediatypes.js";
+import { formatPlatform, hostPlatform, matchingManifests, noMatchingManifest, normalizePlatform, onlyPlatform, parsePlatform } from "./platforms.js";
+import { familiarName, familiarString, parseDockerRef, parseNormalizedNamed, referenceString, repositoryName, type Reference } from "./reference.js";
+import type { Descriptor, ImageConfig, Manifest, Platform } from "./types.js";
+import type { LayerToUnpack } from "./unpack.js";
+import { checkManifestMatchesConfig, parseImageConfig, parseManifestOrIndex, type ParsedDocument } from "./validate.js";
+
+/** Layers downloaded at once per pull (Docker's max-concurrent-downloads default). */
+export const PULL_CONCURRENCY = 3;
+/** A "Downloading" or "Extracting" update at most every this many bytes (Docker's progress reader). */
+const PROGRESS_EVERY = 512 * 1024;
+const MAX_INDEX_DEPTH = 8;
+
+export interface PullProgress {
+  status: string;
+  /** The layer (short blob digest) or, for "Pulling from", the tag or digest. */
+  id?: string;
+  progressDetail?: { current: number; total: number };
+}
+
+export interface PullOptions {
+  /** "os/arch[/variant]"; default: the host's. */
+  platform?: string;
+  auth?: AuthConfig;
+  onProgress?: (m: PullProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PullResult {
+  /** The reference as Docker shows it: "busybox:latest", "127.0.0.1:5000/x@sha256:...". */
+  reference: string;
+  /** The image ID (config digest). */
+  id: Digest;
+  /** The digest of what the reference points to in the registry (an index or a manifest). */
+  digest: Digest;
+  /** False when the reference already named this image ("Image is up to date"). */
+  updated: boolean;
+}
+
+/** GET /distribution/{name}/json. */
+export interface DistributionInspect {
+  Descriptor: { mediaType: string; digest: Digest; size: number };
+  Platforms: Platform[];
+}
+
+interface Resolved {
+  /** What the reference points to. */
+  top: { digest: Digest; size: number; mediaType: string; doc: ParsedDocument; bytes: Buffer };
+  /** The platform's manifest. */
+  manifest: Manifest;
+  manifestDesc: Descriptor;
+  manifestBytes: Buffer;
+}
+
+/** The media type of a fetched document: its own field, else what it was served as, else its shape. */
+function docMediaType(doc: ParsedDocument): string {
+  return doc.mediaType;
+}
+
+/** Docker's wording for a registry's refusal of a reference (moby distribution/errors.go notFoundError). */
+export function translatePullError(err: unknown, ref: Reference): unknown {
+  if (!(err instanceof RegistryError) || err.errors.length === 0) return err;
+  const first = err.errors[0]!;
+  const cause = entryText(first);
+  switch (first.code) {
+    case "DENIED":
+      return new CoveError("not-found", `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${cause}`, {
+        code: "pull.denied",
+        cause: err,
+        hint: "check the name, and pass credentials (docker login) if the repository is private",
+      });
+    case "MANIFEST_UNKNOWN":
+      return notFound(`manifest for ${familiarString(ref)} not found: ${cause}`, { code: "pull.manifest-unknown", cause: err });
+    case "NAME_UNKNOWN":
+      return notFound(`repository ${familiarName(ref)} not found: ${cause}`, { code: "pull.name-unknown", cause: err });
+    case "UNAUTHORIZED":
+      return new CoveError("forbidden", cause, { code: "pull.unauthorized", cause: err, hint: `check the credentials for ${ref.domain} (docker login ${ref.domain})` });
+  }
+  return err;
+}
+
+/** Pulls images from registries into the service's stores. */
+export class Puller {
+  constructor(private readonly core: ImageCore) {}
+
+  private client(ref: Reference, opts: Pick<PullOptions, "auth" | "signal">): RepositoryClient {
+    return new RepositoryClient(ref.domain, ref.path, {
+      ...this.core.registry,
+      ...(opts.auth ? { auth: opts.auth } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /** Every tag of a repository (`docker pull --all-tags`). */
+  async remoteTags(repository: string, opts: Pick<PullOptions, "auth" | "signal"> = {}): Promise<string[]> {
+    const ref = parseNormalizedNamed(repository);
+    try {
+      return await this.client(ref, opts).listTags();
+    } catch (err) {
+      throw translatePullError(err, ref);
+    }
+  }
+
+  /** GET /distribution/{name}/json: the descriptor the reference resolves to, and its platforms. */
+  async inspect(refString: string, opts: Pick<PullOptions, "auth" | "signal"> = {}): Promise<DistributionInspect> {
+    const ref = parseDockerRef(refString);
+    const client = this.client(ref, opts);
+    try {
+      const m = await client.getManifest((ref.digest ?? ref.tag) as string);
+      const doc = parseManifestOrIndex(m.bytes, declared(m.mediaType));
+      const platforms: Platform[] = [];
+      if (doc.kind === "index") {
+        for (const d of doc.index.manifests) if (d.platform) platforms.push(ociPlatform(d.platform));
+      } else {
+        const cfgBytes = await this.fetchConfigBytes(client, doc.manifest).catch(() => undefined);
+        if (cfgBytes) {
+          try {
+            const c = JSON.parse(cfgBytes.toString("utf8")) as Partial<ImageConfig>;
+            if (c.os || c.architecture) platforms.push(ociPlatform({ os: c.os ?? "", architecture: c.architecture ?? "", ...(c.variant ? { variant: c.variant } : {}) }));
+          } catch {
+            // a config that is not JSON names no platform
+          }
+        }
+      }
+      return { Descriptor: { mediaType: docMediaType(doc), digest: m.digest, size: m.bytes.length }, Platforms: platforms };
+    } catch (err) {
+      throw translatePullError(err, ref);
+    }
+  }
+
+  /** A config's bytes, straight from the registry (for inspect: nothing is stored). */
+  private async fetchConfigBytes(client: RepositoryClient, manifest: Manifest): Promise<Buffer | undefined> {
+    if (await this.core.content.exists(manifest.config.digest)) return this.core.content.readBlob(manifest.config.digest);
+    await client.fetchBlob(this.core.content, manifest.config);
+    this.core.pin(manifest.config.digest);
+    try {
+      return await this.core.content.readBlob(manifest.config.digest);
+    } finally {
+      this.core.unpin(manifest.config.digest);
+    }
+  }
+
+  /** `docker pull REF`: see the header for the steps and their messages. */
+  async pull(refString: string, opts: PullOptions = {}): Promise<PullResult> {
+    const ref = parseDockerRef(refString);
+    const requested = opts.platform ? parsePlatform(opts.platform) : undefined;
+    const platform = requested ?? hostPlatform();
+    const progress = opts.onProgress ?? (() => undefined);
+    const client = this.client(ref, opts);
+    const shown = familiarString(ref);
+
+    const pinned: Digest[] = [];
+    const pin = (d: Digest) => {
+      this.core.pin(d);
+      pinned.push(d);
+    };
+    /** Blobs this pull committed (rollback removes those no other pull holds). */
+    const fetched: Digest[] = [];
+    const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void): Promise<boolean> => {
+      pin(desc.digest);
+      if (await this.core.content.exists(desc.digest)) return false;
+      await client.fetchBlob(this.core.content, desc, {
+        ...(onProgress ? { onProgress } : {}),
+      });
+      fetched.push(desc.digest);
+      return true;
+    };
+
+    try {
+      let resolved: Resolved;
+      let config: ImageConfig;
+      let configBytes: Buffer;
+      try {
+        resolved = await this.resolve(client, ref, platform, () => progress({ status: `Pulling from ${ref.path}`, id: ref.digest !== undefined ? referenceString(ref) : (ref.tag as string) }));
+        const { manifest } = resolved;
+        await fetch(manifest.config);
+        configBytes = await this.core.content.readBlob(manifest.config.digest, { maxSize: 8 * 1024 * 1024 });
+        config = parseImageConfig(configBytes, isConfigMediaType(manifest.config.mediaType) ? manifest.config.mediaType : undefined);
+        checkManifestMatchesConfig(manifest, config);
+      } catch (err) {
+        throw translatePullError(err, ref);
+      }
+      const { manifest, manifestDesc, manifestBytes, top } = resolved;
+      const cfgPlatform = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+      if (requested && top.doc.kind === "manifest" && !onlyPlatform(requested).match(cfgPlatform)) {
+        throw notFound(
+          `image with reference ${shown} was found but does not match the specified platform: wanted ${formatPlatform(normalizePlatform(requested))}, actual: ${formatPlatform(cfgPlatform)}`,
+          { code: "image.platform-mismatch", field: "platform", hint: "pull it without --platform, or pick a reference built for that platform" },
+        );
+      }
+
+      // Layers: what is there already, what to download (each distinct blob once). An image that
+      // exists already (by its config) needs none, and Docker reports none for it.
+      const id = imageID(configBytes);
+      const imageExists = (await this.currentId(id)) === id;
+      const diffIds = config.rootfs.diff_ids;
+      const chain = chainIDs(diffIds);
+      const present = await Promise.all(
+        manifest.layers.map(async (l, i) => imageExists || ((await this.core.content.exists(l.digest)) && this.core.snapshots.has(chain[i] as string))),
+      );
+      const inStoreBefore = new Set<Digest>();
+      for (const l of manifest.layers) if (await this.core.content.exists(l.digest)) inStoreBefore.add(l.digest);
+      const toFetch: Descriptor[] = [];
+      for (const [i, l] of manifest.layers.entries()) {
+        if (present[i]) {
+          pin(l.digest);
+          if (!imageExists) progress({ status: "Already exists", id: shortID(l.digest) });
+        } else if (!toFetch.some((d) => d.digest === l.digest)) {
+          toFetch.push(l);
+          progress({ status: "Pulling fs layer", id: shortID(l.digest) });
+        }
+      }
+      toFetch.forEach((l, i) => {
+        if (i >= PULL_CONCURRENCY) progress({ status: "Waiting", id: shortID(l.digest) });
+      });
+      const limit = limiter(PULL_CONCURRENCY);
+      const downloads = toFetch.map((l) =>
+        limit(async () => {
+          const id = shortID(l.digest);
+          let last = -1;
+          const fresh = await fetch(l, (current, total) => {
+            if (current === total) {
+              if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
+              last = current;
+              progress({ status: "Verifying Checksum", id });
+              return;
+            }
+            if (last < 0 || current - last >= PROGRESS_EVERY) {
+              last = current;
+              progress({ status: "Downloading", id, progressDetail: { current, total } });
+            }
+          });
+          if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
+          progress({ status: "Download complete", id });
+        }),
+      );
+      const settled = await Promise.allSettled(downloads);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) throw translatePullError(failed.reason, ref);
+
+      // The manifest, stored as the image's target.
+      pin(manifestDesc.digest);
+      if (!(await this.core.content.exists(manifestDesc.digest))) {
+        await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
+        fetched.push(manifestDesc.digest);
+      }
+
+      // Unpack and name, under the service's lock.
+      const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
+      const txn = newTxn();
+      const updated = await this.core.exclusive(async () => {
+        try {
+          const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
+            const layerId = shortID(l.digest);
+            let started = false;
+            return {
+              desc: l,
+              diffId: diffIds[i] as Digest,
+              trusted: inStoreBefore.has(l.digest),
+              open: async () => {
+                const stream = await this.core.content.createReadStream(l.digest);
+                if (present[i] || started) return stream;
+                started = true;
+                let read = 0;
+                let last = -1;
+                const counted = new Transform({
+                  transform(c: Buffer, _enc, cb) {
+                    read += c.length;
+                    if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
+                      last = read;
+                      progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
+                    }
+                    cb(null, c);
+                  },
+                });
+                stream.on("error", (e) => counted.destroy(e));
+                return stream.pipe(counted);
+              },
+              done: () => {
+                if (!present[i]) progress({ status: "Pull complete", id: layerId });
+              },
+            };
+          });
+          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn);
+          const before = await this.currentId(names[0] as string);
+          await this.core.putImage({ id, target: manifestDesc, names, config }, txn);
+          if (before !== id) await this.core.touchTagTime([id]);
+          this.core.resolved.delete(manifestDesc.digest);
+          return before !== id;
+        } catch (err) {
+          await this.core.rollback(txn);
+          throw err;
+        }
+      });
+      progress({ status: `Digest: ${top.digest}` });
+      progress({ status: updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
+      return { reference: shown, id, digest: top.digest, updated };
+    } catch (err) {
+      // Nothing named the blobs this pull fetched: take them out again (unless another pull holds them).
+      await this.core.exclusive(async () => {
+        for (const d of fetched) {
+          if (this.core.pinCount(d) > pinned.filter((p) => p === d).length) continue;
+          if (await this.referenced(d)) continue;
+          await bestEffort(`remove the blob ${d} of a failed pull`, this.core.content.delete(d));
+        }
+      });
+      throw err;
+    } finally {
+      for (const d of pinned) this.core.unpin(d);
+    }
+  }
+
+  /** The image a name points to now, if any. */
+  private async currentId(name: string): Promise<Digest | undefined> {
+    try {
+      return (await this.core.images.get(name)).id;
+    } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found") return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether an image uses the blob (as its target, config or layer). */
+  private async referenced(digest: Digest): Promise<boolean> {
+    for (const rec of await this.core.images.list()) {
+      if (rec.target.digest === digest || rec.id === digest) return true;
+      try {
+        const r = await this.core.resolve(rec);
+        if (r.manifest.layers.some((l) => l.digest === digest) || r.manifest.config.digest === digest) return true;
+      } catch {
+        return true; // an image that cannot be read: keep everything, to be safe
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Fetches what the reference points to and, for an index, the platform's manifest (walking
+   * nested indexes). `announce` runs once the reference is known to exist.
+   */
+  private async resolve(client: RepositoryClient, ref: Reference, platform: Platform, announce: () => void): Promise<Resolved> {
+    const m = await client.getManifest((ref.digest ?? ref.tag) as string);
+    const doc = parseManifestOrIndex(m.bytes, declared(m.mediaType));
+    const top = { digest: m.digest, size: m.bytes.length, mediaType: docMediaType(doc), doc, bytes: m.bytes };
+    announce();
+    let current: { doc: ParsedDocument; desc: Descriptor; bytes: Buffer } = { doc, desc: { mediaType: top.mediaType, digest: top.digest, size: top.size }, bytes: m.bytes };
+    const matcher = onlyPlatform(platform);
+    for (let depth = 0; current.doc.kind === "index"; depth++) {
+      if (depth >= MAX_INDEX_DEPTH) throw invalid(`index nesting deeper than ${MAX_INDEX_DEPTH} levels at ${current.desc.digest}`, { code: "image.too-deep" });
+      const index = current.doc.index;
+      const candidates = matchingManifests(index, matcher).filter((d) => isIndexType(d.mediaType) || isManifestType(d.mediaType));
+      const chosen = candidates[0];
+      if (!chosen) throw noMatchingManifest(platform, index.manifests.flatMap((d) => (d.platform ? [d.platform] : [])));
+      const child = await client.getManifest(chosen.digest, chosen.size);
+      current = { doc: parseManifestOrIndex(child.bytes, chosen.mediaType), desc: chosen, bytes: child.bytes };
+    }
+    if (current.doc.kind !== "manifest") throw invalid("unsupported manifest format", { code: "image.invalid" });
+    const manifestDesc: Descriptor = { mediaType: docMediaType(current.doc), digest: current.desc.digest, size: current.desc.size };
+    if (current.desc.platform) manifestDesc.platform = current.desc.platform;
+    return { top, manifest: current.doc.manifest, manifestDesc, manifestBytes: current.bytes };
+  }
+}
+
+/** A Content-Type worth passing to the parser as the declared type (registries may send application/json). */
+function declared(mediaType: string | undefined): string | undefined {
+  if (!mediaType) return undefined;
+  if (isIndexType(mediaType) || isManifestType(mediaType) || mediaType === MediaType.DockerSchema1Manifest || mediaType === MediaType.DockerSchema1SignedManifest) return mediaType;
+  return undefined;
+}
+
+function isConfigMediaType(mt: string): boolean {
+  return mt === MediaType.OCIConfig || mt === MediaType.DockerConfig;
+}
+
+/** A platform as dockerd's /distribution answers it (OCI field names, empty ones left out). */
+function ociPlatform(p: Platform): Platform {
+  const out: Platform = { architecture: p.architecture, os: p.os };
+  if (p["os.version"]) out["os.version"] = p["os.version"];
+  if (p["os.features"]?.length) out["os.features"] = p["os.features"];
+  if (p.variant) out.variant = p.variant;
+  return out;
+}

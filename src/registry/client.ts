@@ -1,0 +1,593 @@
+// A distribution client for one repository of one registry (OCI distribution spec, pull side):
+// manifests by tag or digest with the Accept headers of OCI and Docker schema 2 documents, blobs
+// streamed through digest verification into the content store, tag lists.
+//
+// Transport, as Docker's client does it:
+//  - endpoint: docker.io is served by registry-1.docker.io; a registry on a loopback address
+//    (127.0.0.0/8, ::1, localhost) or named in `insecureRegistries` is reached over plain HTTP,
+//    every other one over HTTPS.
+//  - auth: a 401 names its challenges (auth.ts); the client answers Bearer with a token from the
+//    challenge's realm for this repository's pull scope, and Basic with the credentials it holds,
+//    then repeats the request once. Tokens are cached until they expire.
+//  - redirects (registries send blobs to object storage) are followed by hand, at most 10, and the
+//    Authorization header is dropped when a redirect leaves the registry's origin.
+//  - retries: connection failures, timeouts (no bytes for idleTimeoutMs), 5xx and 429 are retried
+//    with back-off; a blob whose connection ended early resumes where it stopped with a Range
+//    request (or skips what it has when the server ignores the Range), so an interrupted layer is
+//    not downloaded twice.
+//
+// Nothing half-written becomes a blob: bytes go to a content-store ingest, which commits only when
+// size and digest match the descriptor; on failure the ingest is aborted.
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoveError, invalid, unsupported } from "../common/errors.js";
+import { bestEffort } from "../common/ignore.js";
+import { Digester, parseDigest, type Digest } from "../content/digest.js";
+import type { Ingester, IngestManager, Provider } from "../content/types.js";
+import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
+import { parseErrorBody, RegistryError } from "./errors.js";
+
+export const DOCKER_HUB_DOMAIN = "docker.io";
+export const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
+
+/** Media types asked for when fetching a manifest, best first (as containerd and Docker send them). */
+export const MANIFEST_ACCEPT = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/** The largest manifest or index read (Docker's limit). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface RegistryOptions {
+  /** Registries (host or host:port) reached over plain HTTP besides loopback ones. */
+  insecureRegistries?: string[];
+  /**
+   * The delays before each retry of a blob, in ms (default 500, 1000, 2000, 4000: five attempts
+   * in all); manifest and tag requests use the first two.
+   */
+  retryDelaysMs?: number[];
+  /** A request fails (and is retried) when no byte arrives for this long (default 60 s). */
+  idleTimeoutMs?: number;
+  userAgent?: string;
+}
+
+export interface RepositoryClientOptions extends RegistryOptions {
+  auth?: AuthConfig;
+  /** Cancels every request of this client. */
+  signal?: AbortSignal;
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  /** The Content-Type the registry served it as (without parameters), if any. */
+  mediaType: string | undefined;
+  /** The digest of the bytes (checked against the digest asked for or the Docker-Content-Digest header). */
+  digest: Digest;
+}
+
+export interface BlobTarget {
+  digest: Digest;
+  size: number;
+}
+
+/** Where blobs go: a content store's ingests. */
+export type BlobSink = Ingester & Pick<IngestManager, "abort"> & Pick<Provider, "exists">;
+
+export interface FetchBlobOptions {
+  /** Bytes received so far (resumed bytes included) and the total. */
+  onProgress?: (current: number, total: number) => void;
+  /** Called before a retry, with the attempt number (1 for the first retry) and the delay. */
+  onRetry?: (attempt: number, delayMs: number, cause: Error) => void;
+}
+
+const DEFAULT_RETRY_DELAYS = [500, 1000, 2000, 4000];
+const DEFAULT_IDLE_TIMEOUT = 60_000;
+const MAX_REDIRECTS = 10;
+
+/** The host part of "host[:port]" (brackets of an IPv6 address removed). */
+function hostOf(domain: string): string {
+  if (domain.startsWith("[")) return domain.slice(1, domain.indexOf("]"));
+  const colon = domain.lastIndexOf(":");
+  return colon === -1 ? domain : domain.slice(0, colon);
+}
+
+/** Whether Docker would treat this registry as insecure by default (a loopback address). */
+export function isLoopbackRegistry(domain: string): boolean {
+  const host = hostOf(domain).toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** The base URL of a registry: "https://registry-1.docker.io", "http://127.0.0.1:5000". */
+export function registryBaseUrl(domain: string, options: RegistryOptions = {}): string {
+  const host = domain === DOCKER_HUB_DOMAIN || domain === "index.docker.io" ? DOCKER_HUB_REGISTRY : domain;
+  const insecure = isLoopbackRegistry(domain) || (options.insecureRegistries ?? []).includes(domain);
+  return `${insecure ? "http" : "https"}://${host}`;
+}
+
+/** Thrown inside an attempt when a blob's body ended before its size: the attempt is retried from where it stopped. */
+class Truncated extends Error {
+  constructor(
+    readonly got: number,
+    readonly want: number,
+  ) {
+    super(`the connection ended after ${got} of ${want} bytes`);
+  }
+}
+
+/** An error of the network or the connection (not an answer of the registry). */
+function describeNetworkError(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 4; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const text = e.message && e.message !== "fetch failed" ? e.message : "";
+    if (text && !parts.some((p) => p.includes(text))) parts.push(code && !text.includes(code) ? `${code}: ${text}` : text);
+    e = e.cause;
+  }
+  return parts.join(": ") || String(err);
+}
+
+function retryable(err: unknown): boolean {
+  if (err instanceof RegistryError) return err.status >= 500 || err.status === 429;
+  if (err instanceof CoveError) return false;
+  return true; // connection refused or reset, timeouts, a body cut short
+}
+
+function mediaTypeOf(res: Response): string | undefined {
+  const ct = res.headers.get("content-type");
+  if (!ct) return undefined;
+  return ct.split(";")[0]!.trim() || undefined;
+}
+
+async function cancelBody(res: Response): Promise<void> {
+  await bestEffort("discard the body of a registry response", res.body?.cancel());
+}
+
+async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (res.body) {
+    for await (const chunk of res.body) {
+      total += chunk.length;
+      if (total > limit) {
+        await cancelBody(res);
+        throw invalid(`${what} is larger than ${limit} bytes: refusing it`, { code: "registry.too-large" });
+      }
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A client for one repository ("library/busybox") of one registry ("docker.io", "127.0.0.1:5000"). */
+export class RepositoryClient {
+  readonly baseUrl: string;
+  private readonly scope: string;
+  private readonly retryDelays: number[];
+  private readonly idleTimeout: number;
+  private readonly userAgent: string;
+  /** The challenge this registry answered with, once it did. */
+  private challenge: Challenge | undefined;
+  private token: { value: string; expiresAt: number } | undefined;
+
+  constructor(
+    readonly domain: string,
+    readonly repository: string,
+    private readonly options: RepositoryClientOptions = {},
+  ) {
+    this.baseUrl = registryBaseUrl(domain, options);
+    this.scope = `repository:${repository}:pull`;
+    this.retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
+    this.idleTimeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
+    this.userAgent = options.userAgent ?? "cove";
+  }
+
+  private url(kind: "manifests" | "blobs" | "tags", ref?: string): string {
+    return kind === "tags" ? `${this.baseUrl}/v2/${this.repository}/tags/list` : `${this.baseUrl}/v2/${this.repository}/${kind}/${ref}`;
+  }
+
+  // ------------------------------------------------------------------ manifests and tags
+
+  /**
+   * Fetches a manifest or index by tag or digest. A tag is first resolved to its digest with a
+   * HEAD request (as Docker's client does; a registry that answers HEAD without a digest, or with
+   * an error, is then asked with a GET, which carries the error's details). By digest, the bytes
+   * must hash to it; by tag, to the Docker-Content-Digest header when the registry sends one.
+   * `expectedSize` (from a parent index) must match too.
+   */
+  async getManifest(reference: string, expectedSize?: number): Promise<FetchedManifest> {
+    if (!reference.includes(":")) {
+      const head = await this.headManifest(reference);
+      if (head) return this.getManifest(head, expectedSize);
+    }
+    return this.fetchManifest(reference, expectedSize);
+  }
+
+  /** The digest a tag points to, from a HEAD request; undefined when the registry does not say. */
+  private async headManifest(tag: string): Promise<Digest | undefined> {
+    const url = this.url("manifests", tag);
+    return this.withRetries(() =>
+      this.send("HEAD", url, { Accept: MANIFEST_ACCEPT.join(", ") }, async (res) => {
+        await cancelBody(res);
+        if (res.status >= 500 || res.status === 429) throw new RegistryError(res.status, [], url);
+        const digest = res.headers.get("docker-content-digest");
+        if (!res.ok || !digest) return undefined;
+        try {
+          parseDigest(digest, "Docker-Content-Digest");
+        } catch {
+          return undefined;
+        }
+        return digest;
+      }),
+    );
+  }
+
+  private async fetchManifest(reference: string, expectedSize?: number): Promise<FetchedManifest> {
+    const byDigest = reference.includes(":");
+    const url = this.url("manifests", reference);
+    return this.withRetries(async () => {
+      const { res, bytes } = await this.send("GET", url, { Accept: MANIFEST_ACCEPT.join(", ") }, async (res) => {
+        if (!res.ok) throw await this.errorOf(res, url);
+        return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, `the manifest ${reference}`) };
+      });
+      const header = res.headers.get("docker-content-digest") ?? undefined;
+      const want = byDigest ? reference : header;
+      const algorithm = want ? parseDigest(want, byDigest ? "reference" : "Docker-Content-Digest").algorithm : "sha256";
+      const d = new Digester(algorithm);
+      d.update(bytes);
+      const digest = d.digest();
+      if (want !== undefined && digest !== want) {
+        throw invalid(`manifest verification failed for digest ${want}: the registry sent a manifest whose digest is ${digest}`, {
+          code: "registry.manifest-digest-mismatch",
+          hint: "the registry, or something between it and cove, altered the manifest; nothing was pulled",
+        });
+      }
+      if (expectedSize !== undefined && bytes.length !== expectedSize) {
+        throw invalid(`manifest ${digest} is ${bytes.length} bytes but its descriptor says ${expectedSize}`, { code: "registry.manifest-size-mismatch" });
+      }
+      return { bytes, mediaType: mediaTypeOf(res), digest };
+    });
+  }
+
+  /** Every tag of the repository (following the registry's pagination). */
+  async listTags(): Promise<string[]> {
+    const tags: string[] = [];
+    let url: string | undefined = this.url("tags");
+    for (let page = 0; url && page < 1000; page++) {
+      const current: string = url;
+      const { body, next } = await this.withRetries(() =>
+        this.send("GET", current, { Accept: "application/json" }, async (res) => {
+          if (!res.ok) throw await this.errorOf(res, current);
+          const text = (await readLimited(res, 16 * 1024 * 1024, "the tag list")).toString("utf8");
+          const link = res.headers.get("link");
+          const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+          return { body: text, next: m ? new URL(m[1]!, current).href : undefined };
+        }),
+      );
+      let o: { tags?: unknown };
+      try {
+        o = JSON.parse(body) as { tags?: unknown };
+      } catch {
+        throw invalid(`the registry's tag list of ${this.repository} is not JSON`, { code: "registry.invalid-response" });
+      }
+      if (Array.isArray(o.tags)) for (const t of o.tags) if (typeof t === "string") tags.push(t);
+      url = next;
+    }
+    return tags;
+  }
+
+  // ------------------------------------------------------------------ blobs
+
+  /**
+   * Downloads a blob into the sink (a content store), verified against its digest and size. A
+   * blob already there is not downloaded. On failure nothing is committed and the ingest is
+   * aborted.
+   */
+  async fetchBlob(sink: BlobSink, blob: BlobTarget, options: FetchBlobOptions = {}): Promise<void> {
+    parseDigest(blob.digest, "blob digest");
+    if (await sink.exists(blob.digest)) return;
+    const ref = `pull-${blob.digest}`;
+    let writer = await sink.writer(ref, { expected: { digest: blob.digest, size: blob.size }, wait: true });
+    try {
+      if (await sink.exists(blob.digest)) return; // another pull committed it while this one waited
+      let restartedOnce = false;
+      for (;;) {
+        const resumedFrom = writer.offset;
+        await this.downloadInto(writer, blob, options);
+        try {
+          await writer.commit(blob.size, blob.digest);
+          return;
+        } catch (err) {
+          // Bytes left by an earlier, interrupted pull may be what is wrong: start over once.
+          if (!(err instanceof CoveError && err.code === "content.digest-mismatch") || resumedFrom === 0 || restartedOnce) {
+            throw blobError(blob, err);
+          }
+          restartedOnce = true;
+          writer = await sink.writer(ref, { expected: { digest: blob.digest, size: blob.size }, wait: true });
+        }
+      }
+    } catch (err) {
+      await bestEffort(`close the ingest of ${blob.digest}`, writer.close());
+      await bestEffort(`abort the ingest of ${blob.digest}`, sink.abort(ref));
+      throw err;
+    } finally {
+      await bestEffort(`close the ingest of ${blob.digest}`, writer.close());
+    }
+  }
+
+  /** Writes the rest of the blob into writer, retrying and resuming with Range requests. */
+  private async downloadInto(writer: Awaited<ReturnType<Ingester["writer"]>>, blob: BlobTarget, options: FetchBlobOptions): Promise<void> {
+    const url = this.url("blobs", blob.digest);
+    let truncations = 0;
+    for (let attempt = 0; ; attempt++) {
+      if (writer.offset === blob.size) return;
+      try {
+        const offset = writer.offset;
+        const headers: Record<string, string> = {};
+        if (offset > 0) headers.Range = `bytes=${offset}-`;
+        await this.send("GET", url, headers, async (res, touch) => {
+          if (res.status === 416 && offset > 0) {
+            // What the ingest holds cannot be continued: let the commit's verification decide.
+            await cancelBody(res);
+            throw new Truncated(offset, blob.size);
+          }
+          if (!res.ok) throw await this.errorOf(res, url);
+          let skip = 0;
+          if (offset > 0 && res.status === 206) {
+            const m = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
+            if (!m || Number(m[1]) !== offset) {
+              await cancelBody(res);
+              throw invalid(`the registry answered a request for bytes ${offset}- of ${blob.digest} with ${res.headers.get("content-range") ?? "no Content-Range"}`, {
+                code: "registry.bad-range",
+              });
+            }
+          } else if (offset > 0) {
+            skip = offset; // a 200: the whole blob again; keep what is already written
+          }
+          if (!res.body) throw new Truncated(writer.offset, blob.size);
+          for await (const chunk of res.body) {
+            touch();
+            let c = chunk;
+            if (skip > 0) {
+              const drop = Math.min(skip, c.length);
+              skip -= drop;
+              c = c.subarray(drop);
+              if (c.length === 0) continue;
+            }
+            if (writer.offset + c.length > blob.size) {
+              await cancelBody(res);
+              throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
+            }
+            await writer.write(c);
+            options.onProgress?.(writer.offset, blob.size);
+          }
+          if (writer.offset < blob.size) throw new Truncated(writer.offset, blob.size);
+        });
+        return;
+      } catch (err) {
+        if (this.options.signal?.aborted) throw err;
+        if (err instanceof Truncated || !(err instanceof CoveError)) truncations++;
+        const delay = this.retryDelays[attempt];
+        if (!retryable(err) || delay === undefined) {
+          if (err instanceof Truncated || (retryable(err) && !(err instanceof RegistryError))) {
+            const why = err instanceof Truncated ? "the body ended early" : describeNetworkError(err);
+            throw new CoveError(
+              "unavailable",
+              `failed to download blob ${blob.digest}: the registry sent ${writer.offset} of ${blob.size} bytes after ${attempt + 1} attempts (last: ${why}${truncations > 1 ? `; cut short ${truncations} times` : ""})`,
+              { code: "registry.blob-truncated", cause: err, hint: "the registry or the network cut the transfer; try the pull again" },
+            );
+          }
+          throw blobError(blob, err);
+        }
+        options.onRetry?.(attempt + 1, delay, err as Error);
+        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : undefined);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ transport
+
+  /** Runs fn again after retryable failures, with the first two delays of the back-off. */
+  private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const delay = attempt < 2 ? this.retryDelays[attempt] : undefined;
+        if (this.options.signal?.aborted || !retryable(err) || delay === undefined) throw this.finalError(err);
+        await sleep(delay, undefined, this.options.signal ? { signal: this.options.signal } : undefined);
+      }
+    }
+  }
+
+  private finalError(err: unknown): unknown {
+    if (err instanceof CoveError || this.options.signal?.aborted) return err;
+    if (err instanceof Error && (err.cause as Error | undefined)?.message === "bad port") {
+      // Node's fetch refuses the ports the Fetch standard blocks (1, 7, 9, ..., 6000, 6665-6669, 10080)
+      return unsupported(`cannot reach the registry ${this.domain}: cove's HTTP client refuses port ${new URL(this.baseUrl).port}, a port the Fetch standard blocks`, {
+        code: "registry.blocked-port",
+        cause: err,
+        hint: "serve the registry on another port (5000 is usual)",
+      });
+    }
+    return new CoveError("unavailable", `cannot reach the registry ${this.domain} at ${this.baseUrl}: ${describeNetworkError(err)}`, {
+      code: "registry.unreachable",
+      cause: err,
+      hint: "check that the registry runs and that its address is right",
+    });
+  }
+
+  /**
+   * One request with auth and redirects; `consume` reads the response (its body included) under
+   * the idle timeout: the request fails when no byte arrives for idleTimeoutMs (touch() marks
+   * progress).
+   */
+  private async send<T>(method: string, url: string, headers: Record<string, string>, consume: (res: Response, touch: () => void) => Promise<T>): Promise<T> {
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const touch = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(new Error(`no data from the registry for ${this.idleTimeout} ms`)), this.idleTimeout);
+    };
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal, idle.signal]) : idle.signal;
+    touch();
+    try {
+      const res = await this.sendAuthorized(method, url, headers, signal, true);
+      return await consume(res, touch);
+    } catch (err) {
+      if (idle.signal.aborted && !this.options.signal?.aborted) throw idle.signal.reason as Error;
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  private async sendAuthorized(method: string, url: string, headers: Record<string, string>, signal: AbortSignal, mayAuthenticate: boolean): Promise<Response> {
+    const origin = new URL(url).origin;
+    let current = url;
+    for (let hops = 0; ; hops++) {
+      const sameOrigin = new URL(current).origin === origin;
+      const h: Record<string, string> = { ...headers, "User-Agent": this.userAgent };
+      if (sameOrigin) {
+        const authorization = await this.authorization(signal);
+        if (authorization) h.Authorization = authorization;
+      }
+      const res = await fetch(current, { method, headers: h, redirect: "manual", signal });
+      if ([301, 302, 303, 307, 308].includes(res.status)) {
+        const location = res.headers.get("location");
+        await cancelBody(res);
+        if (!location) throw invalid(`the registry redirected ${current} without a Location`, { code: "registry.bad-redirect" });
+        if (hops >= MAX_REDIRECTS) throw invalid(`too many redirects fetching ${url}`, { code: "registry.bad-redirect" });
+        current = new URL(location, current).href;
+        continue;
+      }
+      if (res.status === 401 && sameOrigin && mayAuthenticate) {
+        const challenges = parseChallenges(res.headers.get("www-authenticate") ?? undefined);
+        if (await this.answer(challenges, signal, `${method[0]}${method.slice(1).toLowerCase()} "${current}"`)) {
+          await cancelBody(res);
+          return this.sendAuthorized(method, url, headers, signal, false);
+        }
+      }
+      return res;
+    }
+  }
+
+  /** Adopts a challenge; true when the request is worth repeating with new credentials. */
+  private async answer(challenges: Challenge[], signal: AbortSignal, request: string): Promise<boolean> {
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    const basic = challenges.find((c) => c.scheme === "basic");
+    const auth = this.options.auth;
+    if (bearer) {
+      this.challenge = bearer;
+      this.token = undefined;
+      await this.fetchToken(bearer, signal);
+      return true;
+    }
+    if (basic) {
+      const had = this.challenge?.scheme === "basic";
+      this.challenge = basic;
+      if (!auth?.username && !auth?.password) {
+        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials`
+        throw new CoveError("forbidden", `${request}: no basic auth credentials`, {
+          code: "registry.no-credentials",
+          hint: `the registry ${this.domain} needs a user name and password: pass them in X-Registry-Auth (docker login)`,
+        });
+      }
+      return !had;
+    }
+    return false;
+  }
+
+  private async authorization(signal: AbortSignal): Promise<string | undefined> {
+    const auth = this.options.auth;
+    if (auth?.registrytoken) return `Bearer ${auth.registrytoken}`;
+    if (!this.challenge) return undefined;
+    if (this.challenge.scheme === "basic") {
+      return auth?.username !== undefined || auth?.password !== undefined ? basicAuthorization(auth.username ?? "", auth.password ?? "") : undefined;
+    }
+    if (this.challenge.scheme === "bearer") {
+      if (!this.token || Date.now() >= this.token.expiresAt) await this.fetchToken(this.challenge, signal);
+      return this.token ? `Bearer ${this.token.value}` : undefined;
+    }
+    return undefined;
+  }
+
+  /** Gets a token from the challenge's realm for this repository's pull scope (Docker's token auth). */
+  private async fetchToken(challenge: Challenge, signal: AbortSignal): Promise<void> {
+    const realm = challenge.params.realm;
+    if (!realm) throw invalid(`the registry ${this.domain} asked for a bearer token without naming a realm`, { code: "registry.bad-challenge" });
+    let realmUrl: URL;
+    try {
+      realmUrl = new URL(realm);
+    } catch {
+      throw invalid(`the registry ${this.domain} named an invalid token realm "${realm}"`, { code: "registry.bad-challenge" });
+    }
+    const service = challenge.params.service;
+    const auth = this.options.auth;
+    const headers: Record<string, string> = { "User-Agent": this.userAgent, Accept: "application/json" };
+    let res: Response;
+    if (auth?.identitytoken) {
+      // OAuth2 refresh-token grant (docker/distribution auth-oauth.md).
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "cove", scope: this.scope });
+      if (service) form.set("service", service);
+      res = await fetch(realmUrl, { method: "POST", headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString(), signal });
+    } else {
+      if (service) realmUrl.searchParams.set("service", service);
+      realmUrl.searchParams.append("scope", this.scope);
+      if (auth?.username !== undefined || auth?.password !== undefined) {
+        headers.Authorization = basicAuthorization(auth.username ?? "", auth.password ?? "");
+        realmUrl.searchParams.set("account", auth.username ?? "");
+      }
+      res = await fetch(realmUrl, { headers, signal });
+    }
+    const body = (await readLimited(res, 1024 * 1024, "the token response")).toString("utf8");
+    if (!res.ok) {
+      const entries = parseErrorBody(body);
+      let detail = entries[0] ? entries[0].message || entries[0].code : "";
+      if (!detail) {
+        try {
+          const o = JSON.parse(body) as { details?: unknown; error?: unknown };
+          detail = typeof o.details === "string" ? o.details : typeof o.error === "string" ? o.error : "";
+        } catch {
+          detail = body.trim().slice(0, 200);
+        }
+      }
+      throw new RegistryError(res.status, entries, realmUrl.href, `getting a token from ${realmUrl.origin}${realmUrl.pathname} failed with status ${res.status}${detail ? `: ${detail}` : ""}`);
+    }
+    let o: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      o = JSON.parse(body) as typeof o;
+    } catch {
+      throw invalid(`the token server ${realmUrl.origin} answered with something that is not JSON`, { code: "registry.bad-token" });
+    }
+    const value = typeof o.token === "string" && o.token !== "" ? o.token : typeof o.access_token === "string" ? o.access_token : "";
+    if (value === "") throw invalid(`the token server ${realmUrl.origin} answered without a token`, { code: "registry.bad-token" });
+    const expiresIn = typeof o.expires_in === "number" && o.expires_in > 0 ? o.expires_in : 60;
+    this.token = { value, expiresAt: Date.now() + Math.max(expiresIn - 5, 1) * 1000 };
+  }
+
+  /** A RegistryError from a non-2xx response (its body read, up to 64 KiB). */
+  private async errorOf(res: Response, url: string): Promise<RegistryError> {
+    let body = "";
+    try {
+      body = (await readLimited(res, 64 * 1024, "an error response")).toString("utf8");
+    } catch {
+      body = "";
+    }
+    return new RegistryError(res.status, parseErrorBody(body), url);
+  }
+}
+
+function blobError(blob: BlobTarget, err: unknown): unknown {
+  if (err instanceof CoveError && err.code === "content.digest-mismatch") {
+    return invalid(`filesystem layer verification failed for digest ${blob.digest}: the registry sent data with another digest`, {
+      code: "registry.blob-digest-mismatch",
+      cause: err,
+      hint: "the registry's copy is corrupt, or something between it and cove altered it; nothing was stored",
+    });
+  }
+  return err;
+}

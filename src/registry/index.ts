@@ -1,0 +1,21 @@
+// Public entry of the registry client: a distribution client for one repository (manifests, blobs
+// into the content store, tags), Docker's registry auth, and the registry's errors.
+
+export {
+  DOCKER_HUB_DOMAIN,
+  DOCKER_HUB_REGISTRY,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  RepositoryClient,
+  isLoopbackRegistry,
+  registryBaseUrl,
+  type BlobSink,
+  type BlobTarget,
+  type FetchBlobOptions,
+  type FetchedManifest,
+  type RegistryOptions,
+  type RepositoryClientOptions,
+} from "./client.js";
+export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
+export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
+export { limiter, type Limiter } from "./limit.js";
