@@ -32,14 +32,15 @@ export const INIT_LAYER_PATHS = new Set(["/.dockerenv", "/etc/hosts", "/etc/host
 const INIT_LAYER_PARENTS = new Set(["/etc", "/dev"]);
 
 /** The fields of an entry's status the walk reads (fsroot's FileStat and Node's BigIntStats have them). */
-export type EntryStat = Pick<BigIntStats, "mode" | "uid" | "gid" | "rdev" | "size" | "isDirectory" | "isFile" | "isCharacterDevice">;
+export type EntryStat = Pick<BigIntStats, "mode" | "uid" | "gid" | "rdev" | "size" | "isDirectory" | "isFile" | "isCharacterDevice" | "isSymbolicLink">;
 
 /**
- * Whether an added entry is a mount point cove made (an empty file or directory at an init-layer
- * path); list gives a directory's names (read through a handle on it).
+ * Whether an added entry is one cove made (an empty file or directory at an init-layer path, the
+ * /etc/mtab link); list gives a directory's names (read through a handle on it).
  */
-export async function isInitLayerEntry(p: string, st: Pick<EntryStat, "size" | "isDirectory" | "isFile">, list: () => string[] | Promise<string[]>): Promise<boolean> {
+export async function isInitLayerEntry(p: string, st: Pick<EntryStat, "size" | "isDirectory" | "isFile" | "isSymbolicLink">, list: () => string[] | Promise<string[]>): Promise<boolean> {
   if (!INIT_LAYER_PATHS.has(p)) return false;
+  if (st.isSymbolicLink()) return p === "/etc/mtab";
   if (st.isFile()) return st.size === 0n;
   if (st.isDirectory()) return (await list()).length === 0;
   return false;

@@ -10,7 +10,7 @@ import { Dir } from "../fsroot/index.js";
 import { connectMonitor } from "./attach.js";
 import { checkSourcePropagation, ociMount, tmpfsFlagMounts } from "./mounts.js";
 import { buildSpec, normalizeNetworkMode, type ContainerMounts } from "./spec.js";
-import { clearStaging, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
+import { clearStaging, makeInitEntries, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
 import { resolveUserInRootfs } from "./user.js";
 import { Live, exitCodeOfStartError, logSettings, nowIso, ociStartError } from "./core.js";
 import type { ContainerCore } from "./core.js";
@@ -67,7 +67,10 @@ export class Runner {
     try {
       const rootfs = await this.core.mountRootfs(c);
       // the root is the container's: what is made in it is made through its directory fd
-      if (cfg.WorkingDir) await Dir.with(rootfs, (root) => makeWorkingDir(root, cfg.WorkingDir!));
+      await Dir.with(rootfs, (root) => {
+        if (!c.rec.HasBeenStartedBefore) makeInitEntries(root);
+        if (cfg.WorkingDir) makeWorkingDir(root, cfg.WorkingDir);
+      });
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};

@@ -47,6 +47,51 @@ function isNonDirectory(root: Dir, p: string): boolean {
 }
 
 /**
+ * What dockerd's init layer puts in every container, made when missing: /.dockerenv (which tools
+ * read to tell they run in a container), the mount points of /etc/hosts, /etc/hostname,
+ * /etc/resolv.conf and /dev/console as empty files (0755, as dockerd makes them), /proc, /sys,
+ * /dev/pts and /dev/shm as directories, and /etc/mtab as a link to /proc/mounts. They land in the
+ * container's own layer; diff and commit leave them out (changes.ts, INIT_LAYER_PATHS). An entry
+ * the image already has stays as it is; a parent that is not a directory is the runtime's to
+ * report when it mounts there.
+ */
+export function makeInitEntries(root: Dir): void {
+  for (const [p, kind] of INIT_ENTRIES) {
+    const name = path.posix.basename(p);
+    let parent: Dir;
+    try {
+      parent = root.mkdirAll(path.posix.dirname(p), 0o755);
+    } catch (err) {
+      if (isErrno(err, "ENOTDIR", "EEXIST", "EROFS")) continue;
+      throw err;
+    }
+    try {
+      if (parent.tryLstat(name)) continue;
+      if (kind === "dir") parent.mkdir(name, 0o755);
+      else if (kind === "file") closeSync(parent.createFile(name, 0o755));
+      else parent.symlink(kind.link, name);
+    } catch (err) {
+      if (!isErrno(err, "EEXIST", "EROFS")) throw err;
+    } finally {
+      parent.close();
+    }
+  }
+}
+
+const INIT_ENTRIES: [string, "dir" | "file" | { link: string }][] = [
+  ["/dev/pts", "dir"],
+  ["/dev/shm", "dir"],
+  ["/proc", "dir"],
+  ["/sys", "dir"],
+  ["/.dockerenv", "file"],
+  ["/etc/resolv.conf", "file"],
+  ["/etc/hosts", "file"],
+  ["/etc/hostname", "file"],
+  ["/dev/console", "file"],
+  ["/etc/mtab", { link: "/proc/mounts" }],
+];
+
+/**
  * Bind mounts of files need a file to mount on: a missing target is created in the root as an
  * empty file (0644), its missing parents as directories (0755), all resolved inside the root as
  * runc does for its own mounts (cove's runtime would make the target a directory). An existing
