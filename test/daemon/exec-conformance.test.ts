@@ -8,8 +8,8 @@
 //   (not found; dockerd 20.10 records 126 there, moby 23+ 127) or 126 (not executable), and the
 //   CLI exits with that code; a detached start answers 400 with the same text;
 // - a TTY: ProcessConfig reports it; output always arrives whole (docker-py reads the raw socket
-//   past the response head it buffered: the head must not share a read with the output); the
-//   start request's Tty picks raw bytes or stdcopy frames;
+//   past the response head it buffered: the head must not share a read with the output), also in
+//   a container of the runc runtime; the start request's Tty picks raw bytes or stdcopy frames;
 // - detached execs (the CLI's -d, exec start with Detach): they run, with stdin at its end;
 // - socket mode: python's exec_run(socket=True), exec_start(socket=True) with stdin, dockerode's
 //   start({hijack: true, stdin: true}) with and without a TTY.
@@ -26,6 +26,7 @@ import { PassThrough, type Duplex, type Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
+import { findRunc } from "../../src/runtime/runc.js";
 import { busyboxRootfsTar, findBusybox, importBusybox, tempDir } from "../images/fixtures.js";
 import { api, DOCKER, run, type Result } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd } from "../support/dockerd.js";
@@ -245,9 +246,9 @@ for (const target of TARGETS) describe(`exec as clients use it, against ${target
     assert.equal(r.status, 201, r.body);
     return (JSON.parse(r.body) as { Id: string }).Id;
   };
-  const python = (scenario: string): Promise<Record<string, unknown>> =>
+  const python = (scenario: string, which = container): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
-      execFile(PYTHON, [path.join(dir, "client.py"), daemon!.socket, container, scenario], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      execFile(PYTHON, [path.join(dir, "client.py"), daemon!.socket, which, scenario], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         if (err) reject(new Error(`python ${scenario} failed: ${err.message}\n${stderr}`));
         else resolve(JSON.parse(stdout) as Record<string, unknown>);
       });
@@ -389,6 +390,29 @@ for (const target of TARGETS) describe(`exec as clients use it, against ${target
       assert.deepEqual(r.whole, Array(20).fill("abc"));
       assert.equal(r.tty_exec_started_without_tty, "out\r\nerr\r\n");
       assert.deepEqual(r.inspect.ProcessConfig, { tty: true, entrypoint: "echo", arguments: ["x"], privileged: false, user: "nobody" });
+    });
+
+    it("a container of the runc runtime: a TTY exec's output arrives whole too", { skip: findRunc() ? false : "runc is not installed" }, async () => {
+      // runc's exec starts the process itself: the monitor runs it only once the daemon is attached
+      const r = await cli(["run", "-d", "--runtime", "runc", "--network", "none", "busybox", "sleep", "100000"]);
+      assert.equal(r.code, 0, r.stderr);
+      const runcContainer = r.stdout.trim();
+      try {
+        for (let i = 0; i < 5; i++) {
+          const e = await cli(["exec", "-t", runcContainer, "echo", "hello"]);
+          assert.deepEqual([e.code, e.stdout], [0, "hello\r\n"], e.stderr);
+        }
+        if (!pythonDocker()) {
+          const py = (await python("tty", runcContainer)) as { whole: string[]; tty_exec_started_without_tty: string };
+          assert.deepEqual(py.whole, Array(20).fill("abc"));
+          assert.equal(py.tty_exec_started_without_tty, "out\r\nerr\r\n");
+        }
+        const missing = await cli(["exec", "-t", runcContainer, "nosuchcmd"]);
+        assert.ok(notFound.includes(missing.code), `exit ${missing.code}: ${missing.stderr}`);
+        assert.match(missing.stdout, NOT_IN_PATH);
+      } finally {
+        await cli(["rm", "-f", runcContainer]);
+      }
     });
 
     it("the start request's Tty picks raw bytes or frames, whatever the exec's", async () => {
