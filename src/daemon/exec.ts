@@ -219,7 +219,7 @@ async function startExec(c: RouteContext, svc: ContainerService, active: ActiveS
   let h: Hijacked | undefined;
   const accepted = async () => {
     h = hijack(c, c.upgrade ? streamContentType(c.version, rawStream) : RAW_STREAM);
-    await h.ready;
+    await h.headRead();
   };
   let session: ExecSession;
   try {

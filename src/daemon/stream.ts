@@ -109,7 +109,7 @@ export interface Hijacked {
    * stream's first bytes never arrive in the same read: docker-py reads the head through a
    * buffered reader and then the raw socket, losing whatever the buffer took beyond the head.
    */
-  ready: Promise<void>;
+  headRead(): Promise<void>;
   /** Ends the stream (and, when upgraded, the connection after the last bytes). */
   end(): void;
 }
@@ -118,8 +118,9 @@ export interface Hijacked {
 const HEAD_READ_WAIT_MS = 2000;
 
 /** Resolves once the peer has read everything written to socket (SIOCOUTQ is 0), or after HEAD_READ_WAIT_MS. */
-function headRead(socket: Duplex): Promise<void> {
-  // a unix or TCP socket's descriptor (a TLS socket has none: it cannot tell, and goes on)
+function peerHasRead(socket: Duplex): Promise<void> {
+  // the descriptor of a unix or TCP socket (Node's handle keeps it; a TLS socket has none: it
+  // cannot tell, and goes on)
   const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
   if (typeof fd !== "number" || fd < 0) return Promise.resolve();
   const deadline = Date.now() + HEAD_READ_WAIT_MS;
@@ -151,9 +152,9 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
       "Docker-Experimental: false",
       "Ostype: linux",
     ];
-    const ready = new Promise<void>((resolve) => socket.write(lines.join("\r\n") + "\r\n\r\n", () => resolve())).then(() => headRead(socket));
+    const written = new Promise<void>((resolve) => socket.write(lines.join("\r\n") + "\r\n\r\n", () => resolve()));
     if (head.length > 0) socket.unshift(head);
-    return { input: socket, output: socket, upgraded: true, ready, end: () => socket.end() };
+    return { input: socket, output: socket, upgraded: true, headRead: () => written.then(() => peerHasRead(socket)), end: () => socket.end() };
   }
   const res: ServerResponse = ctx.res;
   setCommonHeaders(res);
@@ -161,7 +162,8 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
   res.useChunkedEncodingByDefault = false;
   res.writeHead(200, { "Content-Type": contentType, Connection: "close" });
   res.flushHeaders();
-  return { input: ctx.req, output: res, upgraded: false, ready: Promise.resolve(), end: () => res.end() };
+  // (a response's body is parsed by the client's HTTP reader: nothing it buffers is lost)
+  return { input: ctx.req, output: res, upgraded: false, headRead: () => Promise.resolve(), end: () => res.end() };
 }
 
 export interface ProgressDetail {
