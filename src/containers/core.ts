@@ -289,23 +289,25 @@ function isExecFailure(err: CoveError): boolean {
 
 /**
  * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
- * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run).
+ * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run);
+ * with phase "exec", an exec's launch failure as dockerd words it ("OCI runtime exec failed: exec
+ * failed: unable to start container process: ...").
  * The kind comes from what the runtime knew (its error code and errno), as moby's
  * translateContainerdStartErr decides: the caller's fault (400) for a command that is missing or
  * cannot run, or a mount of a directory onto a file; the engine's (500) otherwise, never "not found".
  */
-export function ociStartError(err: unknown, runtime: string): unknown {
+export function ociStartError(err: unknown, runtime: string, phase: "create" | "exec" = "create"): unknown {
   if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
   let detail = err.message;
-  if (runtime === "runc") detail = detail.replace(/^runc (create|start) [^:]*: /, "");
-  else if (isExecFailure(err)) detail = `unable to start container process: ${detail}`;
+  if (runtime === "runc") detail = detail.replace(phase === "exec" ? /^runc exec [^:]*: / : /^runc (create|start) [^:]*: /, "");
+  else if (isExecFailure(err)) detail = `${phase === "exec" ? "exec failed: " : ""}unable to start container process: ${detail}`;
   let kind = err.kind === "not-found" ? "system" : err.kind;
   if (isExecFailure(err)) kind = "invalid";
   else if (err.errno === "ENOTDIR") {
     kind = "invalid";
     detail += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type";
   }
-  return new CoveError(kind, `OCI runtime create failed: ${detail}`, { code: err.code, cause: err, ...(err.errno ? { errno: err.errno } : {}), ...(err.hint ? { hint: err.hint } : {}) });
+  return new CoveError(kind, `OCI runtime ${phase} failed: ${detail}`, { code: err.code, cause: err, ...(err.errno ? { errno: err.errno } : {}), ...(err.hint ? { hint: err.hint } : {}) });
 }
 
 /** The exit code Docker records for a start that failed: 127 not found, 126 cannot be run, 128 otherwise. */
@@ -316,6 +318,13 @@ export function exitCodeOfStartError(err: unknown): number {
   return 128;
 }
 
+/**
+ * The exit code an exec that could not be launched reports (moby's setExitCodeFromError): 127 for
+ * a command not found, else 126, the default for any failed launch.
+ */
+export function exitCodeOfExecError(err: unknown): number {
+  return exitCodeOfStartError(err) === 127 ? 127 : 126;
+}
 
 /** The modules of the service, each reached by the others through core.m. */
 export interface Modules {

@@ -6,13 +6,30 @@ import path from "node:path";
 import { conflict, CoveError, invalid, notFound } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { Process } from "../runtime/spec.js";
-import { connectMonitor, Channel } from "./attach.js";
+import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
 import { containerEnv, tweakCapabilities } from "./spec.js";
 import type { AttachChunk, ExecConfig, ExecInspect } from "./types.js";
 import { resolveUserInRootfs } from "./user.js";
-import { ExecRecord, ExecSession, Live, newId } from "./core.js";
+import { ExecRecord, ExecSession, Live, exitCodeOfExecError, newId, ociStartError } from "./core.js";
 import type { ContainerCore } from "./core.js";
+
+export interface ExecStartOptions {
+  /** Start without a session: no output is kept and stdin is at its end (exec start's Detach). */
+  detach?: boolean;
+  /** [height, width] of the exec's terminal from the start request; the exec's own when absent. */
+  consoleSize?: [number, number] | null;
+  /**
+   * Runs once the start is accepted and before the process is launched: the API hands the
+   * connection over to the stream there, as dockerd does before it runs the process.
+   */
+  accepted?: () => void | Promise<void>;
+}
+
+/** The command in an exec's event actions, as moby writes it: the entrypoint, a space, the arguments. */
+function execCommandText(cmd: readonly string[]): string {
+  return `${cmd[0] ?? ""} ${cmd.slice(1).join(" ")}`;
+}
 
 export class Execs {
   constructor(private readonly core: ContainerCore) {}
@@ -24,7 +41,7 @@ export class Execs {
     if (!config.Cmd || config.Cmd.length === 0) throw invalid("No exec command specified", { code: "exec.no-command" });
     const id = newId();
     this.core.execs.set(id, { id, containerId: c.rec.ID, config: { ...config }, running: false, exitCode: null, pid: 0, started: false });
-    this.core.event(c, `exec_create: ${config.Cmd.join(" ")}`, { execID: id });
+    this.core.event(c, `exec_create: ${execCommandText(config.Cmd)}`, { execID: id });
     return { Id: id };
   }
 
@@ -42,7 +59,13 @@ export class Execs {
       ID: e.id,
       Running: e.running,
       ExitCode: e.exitCode,
-      ProcessConfig: { privileged: !!e.config.Privileged, user: e.config.User ?? "", tty: !!e.config.Tty, entrypoint: e.config.Cmd[0] ?? "", arguments: e.config.Cmd.slice(1) },
+      ProcessConfig: {
+        tty: !!e.config.Tty,
+        entrypoint: e.config.Cmd[0] ?? "",
+        arguments: e.config.Cmd.slice(1),
+        privileged: !!e.config.Privileged,
+        ...(e.config.User ? { user: e.config.User } : {}),
+      },
       OpenStdin: !!e.config.AttachStdin,
       OpenStderr: !!e.config.AttachStderr,
       OpenStdout: !!e.config.AttachStdout,
@@ -69,56 +92,75 @@ export class Execs {
   }
 
   /**
-   * Starts an exec. The output (when attached) comes from the exec's own log, so nothing printed
-   * before the client connects is lost; a tty exec streams from the monitor's socket.
+   * Starts an exec, as moby's ContainerExecStart: the exec must exist, not have run, and its
+   * container must be running (404/409 before anything else). Then `opts.accepted` runs (the API
+   * sends its 101 and the stream's headers there), and only then is the process launched, so that
+   * the client reads its stream before the process can print. A launch that fails (the command is
+   * missing or cannot run) is thrown in Docker's words ("OCI runtime exec failed: ...") after the
+   * exec records it: not running, exit code 127 (not found) or 126, no pid.
+   *
+   * The output (when attached) comes from the exec's own log, so nothing printed before the
+   * caller reads is lost; a tty exec streams from the monitor's socket, and the monitor holds the
+   * process until that connection is there.
    */
-  async execStart(id: string, opts: { detach?: boolean } = {}): Promise<ExecSession> {
+  async execStart(id: string, opts: ExecStartOptions = {}): Promise<ExecSession> {
     const e = this.findExec(id);
     if (e.started) throw conflict(`Error: Exec command ${id} has already run`, { code: "exec.started" });
     const c = this.core.find(e.containerId);
     if (!c.rec.State.Running || c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
     e.started = true;
+    try {
+      await opts.accepted?.();
+    } catch (err) {
+      e.started = false; // nobody took the stream: the exec may still be started
+      throw err;
+    }
     const cfg = e.config;
-    const proc = await this.execProcess(c, cfg);
+    this.core.event(c, `exec_start: ${execCommandText(cfg.Cmd)}`, { execID: id });
+    const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
+    const consoleSize = opts.consoleSize && opts.consoleSize[0] > 0 && opts.consoleSize[1] > 0 ? opts.consoleSize : cfg.ConsoleSize;
     const tag = randomBytes(4).toString("hex");
     const rtDir = path.join(this.core.runtimeRoot, c.rec.ID);
     const socket = path.join(rtDir, `e${tag}.sock`);
-    e.socket = socket;
     const log = path.join(rtDir, `e${tag}.log`);
-    const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
     const output = new Channel<AttachChunk>();
-    // connect as soon as the monitor serves the socket, before or while the process starts
     // a failure to connect is logged unless the exec itself failed to start (its error is the answer)
     let startFailed = false;
-    const connecting = attached
-      ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch((err: unknown) => {
-          if (!startFailed) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
-          return undefined;
-        })
-      : Promise.resolve(undefined);
+    let connecting: Promise<MonitorConnection | undefined> = Promise.resolve(undefined);
     let handle;
     try {
+      const proc = await this.execProcess(c, { ...cfg, ConsoleSize: consoleSize ?? null });
+      e.socket = socket;
+      // connect as soon as the monitor serves the socket, before or while the process starts
+      if (attached) {
+        connecting = connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch((err: unknown) => {
+          if (!startFailed) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
+          return undefined;
+        });
+      }
       handle = await this.core.runtimeOf(c).exec(c.rec.ID, {
         process: proc,
         stdio: "ignore",
         io: {
           ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
           attachSocket: socket,
-          pipes: { openStdin: !!cfg.AttachStdin, stdinOnce: true },
+          // a detached exec has nobody to write its stdin: it reads end of file at once, as with dockerd
+          pipes: { openStdin: attached && !!cfg.AttachStdin, stdinOnce: true },
           // a terminal's output reaches only connected clients: hold the process until ours is there
           ...(attached && cfg.Tty ? { startOnAttach: true } : {}),
         },
       });
     } catch (err) {
       startFailed = true;
-      e.exitCode = 126;
+      e.exitCode = exitCodeOfExecError(err);
+      e.running = false;
       output.end();
       void connecting.then((m) => m?.close());
-      throw err;
+      await this.core.bestEffort(`remove the log of exec ${id}`, rm(log, { force: true }));
+      throw ociStartError(err, this.core.runtimeOf(c).name, "exec");
     }
     e.running = true;
     e.pid = handle.pid;
-    this.core.event(c, `exec_start: ${cfg.Cmd.join(" ")}`, { execID: id });
     let exitedFlag = false;
     const exitCode = handle.exited.then((x) => {
       exitedFlag = true;

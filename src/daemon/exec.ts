@@ -11,11 +11,11 @@
 
 import { CoveError, invalid } from "../common/errors.js";
 import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys as detachKeyBytes } from "../docker/index.js";
-import type { AttachSession, ContainerService } from "../containers/index.js";
+import type { AttachSession, ContainerService, ExecSession } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
-import { readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
-import { hijack, muxFrame, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
+import { errorMessage, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { hijack, muxFrame, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
 export { DEFAULT_DETACH_KEYS };
 
@@ -30,7 +30,14 @@ export function parseDetachKeys(keys: string): number[] {
 }
 
 export interface PipeOptions {
+  /** Whether the process has a terminal (the detach keys apply). */
   tty: boolean;
+  /**
+   * Multiplexed frames (stdcopy) on the wire; by default when the process has no terminal. An
+   * exec started with Tty frames by the start request instead: a raw stream of a process without
+   * a terminal carries its stdout only, as dockerd's does.
+   */
+  framed?: boolean;
   /** Forward the client's input to stdin. */
   stdin: boolean;
   /** On the client's half-close: close stdin (true) or end the session (false). */
@@ -81,6 +88,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
     h.input.on("data", () => undefined);
   }
   if (h.upgraded) h.input.resume(); // reading the request body may have paused it
+  const framed = opts.framed ?? !opts.tty;
   const out = h.output;
   const write = (b: Buffer): Promise<void> | undefined => {
     if (out.destroyed || out.writableEnded) return undefined;
@@ -97,13 +105,13 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   };
   try {
     for await (const chunk of session.output) {
-      if (chunk.data.length === 0) continue;
-      const p = write(opts.tty ? chunk.data : muxFrame(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data));
+      if (chunk.data.length === 0 || (!framed && !opts.tty && chunk.stream === "stderr")) continue;
+      const p = write(framed ? muxFrame(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data) : chunk.data);
       if (p) await p;
       if (done && (out.destroyed || out.writableEnded)) break;
     }
   } catch (err) {
-    if (!opts.tty) write(muxFrame(SYSTEMERR, `${(err as Error).message}\n`));
+    if (framed) write(muxFrame(SYSTEMERR, `${(err as Error).message}\n`));
   } finally {
     active?.delete(kill);
     opts.signal.removeEventListener("abort", finish);
@@ -203,13 +211,28 @@ async function startExec(c: RouteContext, svc: ContainerService, active: ActiveS
     sendEmpty(c.res, 200);
     return;
   }
-  // Start first so that a refusal (409: already ran, container stopped) keeps its HTTP status;
-  // the session buffers what the process prints until the stream below carries it.
-  const session = await svc.execStart(id);
-  const tty = info.ProcessConfig.tty;
-  if (tty && body.ConsoleSize && body.ConsoleSize[0] > 0 && body.ConsoleSize[1] > 0 && versionAtLeast(c.version, "1.42")) {
-    session.resize(body.ConsoleSize[0], body.ConsoleSize[1]);
+  // As dockerd: the start request's Tty, not the exec's, picks raw bytes or stdcopy frames (a TTY
+  // exec started without it comes framed; an exec without a TTY started with it, as raw stdout).
+  const rawStream = !!body.Tty;
+  const consoleSize = rawStream && versionAtLeast(c.version, "1.42") ? body.ConsoleSize : undefined;
+  // The stream begins before the process is launched, so its first bytes never share the read
+  // of the response's head (docker-py reads the raw socket past the head it buffered).
+  let h: Hijacked | undefined;
+  const accepted = async () => {
+    h = hijack(c, c.upgrade ? streamContentType(c.version, rawStream) : RAW_STREAM);
+    await h.headRead();
+  };
+  let session: ExecSession;
+  try {
+    session = await svc.execStart(id, { consoleSize, accepted });
+  } catch (err) {
+    const stream = h as Hijacked | undefined;
+    if (!stream) throw err; // refused before the stream began (409: already ran, container stopped): its own status
+    // the launch failed inside the stream: dockerd writes the error to its stdout, then ends it
+    const text = `${errorMessage(err)}\r\n`;
+    stream.output.write(rawStream ? text : muxFrame(STDOUT, text));
+    stream.end();
+    return;
   }
-  const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
-  await pipeSession(h, session, { tty, stdin: info.OpenStdin, closeStdin: true, signal: c.signal }, active);
+  await pipeSession(h!, session, { tty: info.ProcessConfig.tty, framed: !rawStream, stdin: info.OpenStdin, closeStdin: true, signal: c.signal }, active);
 }

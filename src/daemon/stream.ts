@@ -11,7 +11,9 @@
 //   raw or multiplexed stream both ways; without the header, a plain 200 response streams the output.
 
 import type { ServerResponse } from "node:http";
-import { Readable, Writable } from "node:stream";
+import { Readable, Writable, type Duplex } from "node:stream";
+import { bestEffortSync } from "../common/ignore.js";
+import { addon } from "../native/addon.js";
 import { errorMessage, setCommonHeaders, versionAtLeast, API_VERSION, type RouteContext } from "./router.js";
 
 export const STDIN = 0;
@@ -102,8 +104,35 @@ export interface Hijacked {
   output: Writable;
   /** Whether the connection was upgraded (else a plain streaming response without stdin). */
   upgraded: boolean;
+  /**
+   * Resolves once the client has read the response's head (or after a bounded wait), so that the
+   * stream's first bytes never arrive in the same read: docker-py reads the head through a
+   * buffered reader and then the raw socket, losing whatever the buffer took beyond the head.
+   */
+  headRead(): Promise<void>;
   /** Ends the stream (and, when upgraded, the connection after the last bytes). */
   end(): void;
+}
+
+/** The longest wait for a client to read a hijacked response's head before its stream goes on. */
+const HEAD_READ_WAIT_MS = 2000;
+
+/** Resolves once the peer has read everything written to socket (SIOCOUTQ is 0), or after HEAD_READ_WAIT_MS. */
+function peerHasRead(socket: Duplex): Promise<void> {
+  // the descriptor of a unix or TCP socket (Node's handle keeps it; a TLS socket has none: it
+  // cannot tell, and goes on)
+  const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return Promise.resolve();
+  const deadline = Date.now() + HEAD_READ_WAIT_MS;
+  return new Promise<void>((resolve) => {
+    const check = () => {
+      let unread = 0;
+      bestEffortSync("see whether the client read the stream's head", () => (unread = addon().unreadOutput(fd)));
+      if (unread === 0 || socket.destroyed || Date.now() > deadline) resolve();
+      else setTimeout(check, 1);
+    };
+    check();
+  });
 }
 
 /**
@@ -123,9 +152,9 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
       "Docker-Experimental: false",
       "Ostype: linux",
     ];
-    socket.write(lines.join("\r\n") + "\r\n\r\n");
+    const written = new Promise<void>((resolve) => socket.write(lines.join("\r\n") + "\r\n\r\n", () => resolve()));
     if (head.length > 0) socket.unshift(head);
-    return { input: socket, output: socket, upgraded: true, end: () => socket.end() };
+    return { input: socket, output: socket, upgraded: true, headRead: () => written.then(() => peerHasRead(socket)), end: () => socket.end() };
   }
   const res: ServerResponse = ctx.res;
   setCommonHeaders(res);
@@ -133,7 +162,8 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
   res.useChunkedEncodingByDefault = false;
   res.writeHead(200, { "Content-Type": contentType, Connection: "close" });
   res.flushHeaders();
-  return { input: ctx.req, output: res, upgraded: false, end: () => res.end() };
+  // (a response's body is parsed by the client's HTTP reader: nothing it buffers is lost)
+  return { input: ctx.req, output: res, upgraded: false, headRead: () => Promise.resolve(), end: () => res.end() };
 }
 
 export interface ProgressDetail {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, writeSync } from "node:fs";
 import { lstat, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { Socket } from "node:net";
 import os from "node:os";
@@ -58,6 +58,24 @@ describe("native addon", () => {
     assert.ok((await lstat(path.join(tmp, "fifo"))).isFIFO());
     const wh = await lstat(path.join(tmp, "wh"));
     assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+  });
+
+  it("tells whether a socket's peer has read all of its output", () => {
+    const [a, b] = addon().socketpair();
+    try {
+      assert.equal(addon().unreadOutput(a), 0);
+      writeSync(a, Buffer.from("12345"));
+      assert.ok(addon().unreadOutput(a) > 0);
+      const buf = Buffer.alloc(16);
+      assert.equal(readSync(b, buf, 0, 3, null), 3);
+      assert.ok(addon().unreadOutput(a) > 0, "a partly read write is still unread");
+      assert.equal(readSync(b, buf, 0, 16, null), 2);
+      assert.equal(addon().unreadOutput(a), 0);
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
+    assert.throws(() => addon().unreadOutput(1 << 30), (e: unknown) => (e as NodeJS.ErrnoException).code === "EBADF");
   });
 
   it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {

@@ -1,8 +1,8 @@
 // Typed loader for build/cove.node, the N-API addon with the few syscalls the engine makes in
 // process (xattrs without following symlinks, mknod, nanosecond utimensat, mount, umount2,
-// socketpair, a detached spawn that does not fork the daemon). The addon is found relative to the
-// package root (the directory holding package.json), so it loads the same from src/ under a TS
-// runner and from dist/src/ after compilation.
+// socketpair, a socket's unread output, a detached spawn that does not fork the daemon). The
+// addon is found relative to the package root (the directory holding package.json), so it loads
+// the same from src/ under a TS runner and from dist/src/ after compilation.
 //
 // Every function is synchronous and throws Node-style errno errors (code "EPERM", errno -1,
 // syscall, path), so callers can use isErrno()/fromErrno() from common/errors.ts on them.
@@ -105,6 +105,12 @@ export interface Addon {
   netlinkRecv(fd: number): Buffer;
   /** socketpair(2): a connected pair of AF_UNIX stream sockets, both close-on-exec. */
   socketpair(): [number, number];
+  /**
+   * ioctl(SIOCOUTQ) on a socket: 0 once its peer has read everything written to it. Otherwise, for
+   * an AF_UNIX stream socket, the memory still charged for the unread data (more than its byte
+   * count); for TCP, the bytes not acknowledged yet.
+   */
+  unreadOutput(fd: number): number;
   /**
    * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
    * in a new session. The addon reaps it when it exits (a thread waits on its pidfd), so it never

@@ -44,7 +44,7 @@ export const OPS = {
   LOG_FILE: { code: 12, args: "path, max size in bytes (0 = unbounded), max files: json-file log" },
   ATTACH_SOCKET: { code: 13, args: "path of the unix socket attach clients connect to" },
   STDIO_PIPES: { code: 14, args: "open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio" },
-  START_ON_ATTACH: { code: 15, args: "none: start when the first attach client connects (no start fifo)" },
+  START_ON_ATTACH: { code: 15, args: "none: start when the first attach client connects (no start fifo); with RUNTIME_CMD, run that command then" },
   RUNTIME_CMD: { code: 16, args: "argv...: instead of cove's init, run this command (an OCI runtime's create, or exec --detach) and adopt the process it leaves behind" },
   RUNTIME_PID_FILE: { code: 17, args: "path: where that command writes the process's pid" },
   RUNTIME_CONSOLE: { code: 18, args: "path: listen here for the pty master (the runtime's --console-socket)" },

@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
+import { getSystemErrorMap } from "node:util";
 import { fileURLToPath } from "node:url";
 import { CoveError, systemError } from "../common/errors.js";
 import { addon } from "../native/addon.js";
@@ -79,10 +80,14 @@ export function shimFailure(ops: readonly PlanOp[], index: number, errno: number
   const what = o ? o.what : "container setup";
   let hint: string | undefined;
   if (o && opName(o.code) === "RESOLVE") {
+    // runc's words: a name looked up in $PATH is "not found", a path that cannot be stat'ed says why
+    const cmd = String(o.args[0]);
     const message =
-      errno === 2
-        ? `exec: "${String(o.args[0])}": executable file not found in $PATH`
-        : `exec: "${String(o.args[0])}": permission denied`;
+      errno === osConstants.errno.EACCES
+        ? `exec: "${cmd}": permission denied`
+        : cmd.includes("/")
+          ? `exec: "${cmd}": stat ${cmd}: ${getSystemErrorMap().get(-errno)?.[1] ?? name}`
+          : `exec: "${cmd}": executable file not found in $PATH`;
     return new CoveError("invalid", message, {
       code: errno === 2 ? "exec.not-found" : "exec.permission-denied",
       errno: name,

@@ -295,14 +295,14 @@ export interface ExecConfig {
   WorkingDir?: string;
 }
 
-/** GET /exec/{id}/json. */
+/** GET /exec/{id}/json (moby's ExecProcessConfig leaves an empty user out). */
 export interface ExecInspect {
   CanRemove: boolean;
   DetachKeys: string;
   ID: string;
   Running: boolean;
   ExitCode: number | null;
-  ProcessConfig: { privileged: boolean; user: string; tty: boolean; entrypoint: string; arguments: string[] };
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user?: string };
   OpenStdin: boolean;
   OpenStderr: boolean;
   OpenStdout: boolean;

@@ -1,6 +1,7 @@
 // cove's N-API addon: the few syscalls the engine makes in process that Node does not offer
 // (xattrs on symlinks, mknod, nanosecond utimensat without following symlinks, mount, umount2,
-// socketpair, and a detached spawn that does not fork the daemon's whole address space).
+// socketpair, how much of a socket's output its peer has not read, and a detached spawn that does
+// not fork the daemon's whole address space).
 // Every function is a thin synchronous wrapper: arguments in, syscall, result out. Failures throw
 // an Error shaped like Node's own fs errors: message "ECODE: description, syscall 'path'", with
 // code (errno name), errno (negative, as Node reports it), syscall and path. No policy lives here.
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -350,6 +353,20 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// unreadOutput(fd): what ioctl(SIOCOUTQ) reports for a socket: 0 once its peer has read everything
+// written to it (AF_UNIX stream: the memory still charged for unread data, more than its byte
+// count; TCP: the bytes not acknowledged yet).
+static napi_value js_unread_output(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (get_i64(env, argv[0], &fd, "fd")) return NULL;
+  int n = 0;
+  if (ioctl((int)fd, SIOCOUTQ, &n) != 0) return throw_errno(env, errno, "ioctl", NULL);
+  napi_value out;
+  napi_create_int64(env, n, &out);
+  return out;
+}
+
 #define SPAWN_MAX_FDS 64
 #define SPAWN_MAX_ARGS 64
 #define SPAWN_STACK (64 * 1024)
@@ -558,6 +575,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unreadOutput", NULL, js_unread_output, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);

@@ -7,6 +7,7 @@
  * the FRAME_* types of protocol.h (defined in src/native/protocol.ts). */
 #include "io.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,16 @@ static void drop_client(int i)
 int attach_count(void)
 {
 	return nclients;
+}
+
+void attach_wait_first(void)
+{
+	while (nclients == 0 && listen_fd >= 0) {
+		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return;
+		attach_accept();
+	}
 }
 
 int attach_clients(struct pollfd *p, int max)

@@ -21,6 +21,8 @@ int attach_listen(const char *path);
 int attach_listen_fd(void);
 void attach_accept(void);
 int attach_count(void);
+/* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
+void attach_wait_first(void);
 int attach_clients(struct pollfd *p, int max);
 void attach_broadcast(int type, const void *data, size_t n);
 int attach_read(int fd, struct stdio_target *t);

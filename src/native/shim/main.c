@@ -518,6 +518,10 @@ int main(int argc, char **argv)
 	pid_t c1 = 0;
 	int sv[2] = { -1, -1 };
 	if (runtime_cmd) {
+		/* START_ON_ATTACH: the runtime's command starts the process, so it runs only once the
+		 * first client is connected: nothing the process prints can be missed */
+		if (start_on_attach && attach_path)
+			attach_wait_first();
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		int stdio[3] = { -1, -1, -1 };
 		if (stdio_pipes) {

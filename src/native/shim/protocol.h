@@ -28,7 +28,7 @@ enum cove_op {
 	OP_LOG_FILE         = 12, /* path, max size in bytes (0 = unbounded), max files: json-file log */
 	OP_ATTACH_SOCKET    = 13, /* path of the unix socket attach clients connect to */
 	OP_STDIO_PIPES      = 14, /* open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio */
-	OP_START_ON_ATTACH  = 15, /* none: start when the first attach client connects (no start fifo) */
+	OP_START_ON_ATTACH  = 15, /* none: start when the first attach client connects (no start fifo); with RUNTIME_CMD, run that command then */
 	OP_RUNTIME_CMD      = 16, /* argv...: instead of cove's init, run this command (an OCI runtime's create, or exec --detach) and adopt the process it leaves behind */
 	OP_RUNTIME_PID_FILE = 17, /* path: where that command writes the process's pid */
 	OP_RUNTIME_CONSOLE  = 18, /* path: listen here for the pty master (the runtime's --console-socket) */

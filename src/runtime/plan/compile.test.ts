@@ -225,4 +225,18 @@ test("compileRuntimeMonitor: monitor options only, the pid file and console befo
     exec.map((o) => opName(o.code)),
     ["STATE_DIR", "EXIT_FILE", "AUTOSTART", "RUNTIME_PID_FILE", "RUNTIME_CMD"],
   );
+  // a terminal exec whose output only attached clients get: the command waits for the first one
+  const held = compileRuntimeMonitor({
+    stateDir: "/s",
+    exitFile: "x2.exit",
+    command: ["runc", "exec", "--detach"],
+    pidFile: "/s/x2.pid",
+    started: true,
+    consoleSocket: "/s/x2.cs",
+    io: { attachSocket: "/s/x2.sock", pipes: { openStdin: false, stdinOnce: true }, startOnAttach: true },
+  });
+  assert.deepEqual(
+    held.map((o) => opName(o.code)),
+    ["STATE_DIR", "EXIT_FILE", "AUTOSTART", "START_ON_ATTACH", "ATTACH_SOCKET", "STDIO_PIPES", "RUNTIME_CONSOLE", "RUNTIME_PID_FILE", "RUNTIME_CMD"],
+  );
 });

@@ -392,6 +392,8 @@ export function compileRuntimeMonitor(input: RuntimeMonitorInput): PlanOp[] {
   const out: PlanOp[] = [op(Op.STATE_DIR, "state directory", input.stateDir)];
   if (input.exitFile) out.push(op(Op.EXIT_FILE, "exit status file", input.exitFile));
   if (input.started) out.push(op(Op.AUTOSTART, "the command starts the process"));
+  // the command starts the process: held until the caller's first attach client is there
+  if (input.io?.startOnAttach && input.io.attachSocket) out.push(op(Op.START_ON_ATTACH, "run the command when the first client attaches"));
   out.push(...monitorIoOps(input.io));
   if (input.consoleSocket) out.push(op(Op.RUNTIME_CONSOLE, `receive the terminal on ${input.consoleSocket}`, input.consoleSocket));
   out.push(op(Op.RUNTIME_PID_FILE, "the process's pid file", input.pidFile));
