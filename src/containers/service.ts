@@ -102,6 +102,11 @@ export class ContainerService {
     return this.core.m.run.start(...a);
   }
 
+  /** After a network connect: a running container's resolv.conf switches to the embedded DNS once it is on a network that DNS serves. */
+  async useEmbeddedDns(ref: string): Promise<void> {
+    return this.core.m.create.useEmbeddedDns(this.core.find(ref));
+  }
+
   /** docker stop: StopSignal (or SIGTERM), then SIGKILL after the timeout (seconds; default 10, -1 waits forever). */
   stop(...a: Parameters<Controller["stop"]>): ReturnType<Controller["stop"]> {
     return this.core.m.control.stop(...a);
