@@ -29,6 +29,7 @@ import { containerRoutes } from "./containers.js";
 import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
 import { Router, sendJSON } from "./router.js";
+import { swarmRoutes } from "./swarm.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
@@ -243,6 +244,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     volumes: () => volumes.df(),
   });
   volumeRoutes(router, { volumes });
+  swarmRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId) });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });
