@@ -65,6 +65,7 @@ export const invalid = (message: string, details?: ErrorDetails) => new CoveErro
 export const notFound = (message: string, details?: ErrorDetails) => new CoveError("not-found", message, details);
 export const conflict = (message: string, details?: ErrorDetails) => new CoveError("conflict", message, details);
 export const unsupported = (message: string, details?: ErrorDetails) => new CoveError("unsupported", message, details);
+export const unavailable = (message: string, details?: ErrorDetails) => new CoveError("unavailable", message, details);
 export const systemError = (message: string, details?: ErrorDetails) => new CoveError("system", message, details);
 
 /** Wraps a Node errno error (ENOENT, EPERM, ...) with what cove was doing when it happened. */

@@ -135,6 +135,8 @@ export interface ContainerServiceOptions {
   network?: ContainerNetwork;
   /** Where the service reports what it had to ignore (a cleanup that failed); default: stderr. */
   log?: (line: string) => void;
+  /** Awaited before the containers are reconciled at open (a test holds the reconcile with it). */
+  beforeReconcile?: () => Promise<void>;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -378,6 +380,7 @@ export class ContainerCore {
   /** The modules, set once by ContainerService.open. */
   m!: Modules;
   readonly log: (line: string) => void;
+  readonly beforeReconcile?: () => Promise<void>;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -391,6 +394,7 @@ export class ContainerCore {
     this.networked = opts.network !== undefined;
     this.cgroupVersion = this.host.cgroupVersion();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    if (opts.beforeReconcile) this.beforeReconcile = opts.beforeReconcile;
   }
 
   /**

@@ -297,6 +297,30 @@ export class Creator {
     return out;
   }
 
+  /**
+   * After a running container joined a network: once it is on a network the embedded DNS serves,
+   * its resolv.conf names that server (Docker's container on the default bridge switches to
+   * 127.0.0.11 at `docker network connect`), keeping its --dns-search and --dns-option; its --dns
+   * servers become the embedded DNS's upstreams. The file is rewritten in place, since the
+   * container has it bind-mounted; one that names the embedded DNS already is left alone, and so
+   * is the file after a disconnect (as Docker's, until the next start).
+   */
+  async useEmbeddedDns(c: Live): Promise<void> {
+    const mode = normalizeNetworkMode(c.hc.NetworkMode);
+    if (!this.core.networked || mode === "host" || mode === "none" || mode.startsWith("container:")) return;
+    await this.core.exclusive(c, async () => {
+      if (!c.rec.State.Running) return; // the next start writes the files afresh
+      const embedded = this.core.network.containerFiles(c.rec.ID, c.rec.Config.Hostname ?? "").nameservers;
+      if (embedded.length === 0) return;
+      const file = path.join(c.dir, "resolv.conf");
+      const current = await readFile(file, "utf8");
+      const named = current.split("\n").map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]);
+      if (named.some((ns) => ns !== undefined && embedded.includes(ns))) return;
+      const host = await readFile("/etc/resolv.conf", "utf8").catch(() => undefined);
+      await writeFile(file, networkResolvConf(host, c.hc, embedded[0]));
+    });
+  }
+
   /** /etc/hosts lines for legacy --link name[:alias] on the default bridge: "<ip>\t<alias> <short id> <name>". */
   linkEntries(c: Live): string[] {
     const out: string[] = [];

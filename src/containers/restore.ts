@@ -5,7 +5,7 @@ import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { HostConfig } from "./types.js";
-import { clearStaging } from "./startfs.js";
+import { clearStaging, mountPoints } from "./startfs.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -22,6 +22,10 @@ export class Restorer {
       ids = [];
     }
     const toHandle: Promise<void>[] = [];
+    // the mount table read once (not once per container: with thousands of containers it has
+    // thousands of lines), kept to the points under the containers' directories
+    const under = this.core.containersDir() + "/";
+    const mounted = mountPoints(await readFile("/proc/self/mountinfo", "utf8")).filter((p) => p.startsWith(under));
     for (const id of ids) {
       const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
       if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
@@ -32,7 +36,7 @@ export class Restorer {
       const dir = path.join(this.core.containersDir(), id);
       // staging mounts of a start the daemon did not finish: the runtime holds its own mounts
       try {
-        clearStaging(dir);
+        clearStaging(dir, mounted);
       } catch (err) {
         this.core.log(`cove: warning: container ${id}: ${(err as Error).message}`);
       }

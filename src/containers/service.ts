@@ -32,10 +32,37 @@ export {
 } from "./core.js";
 
 export class ContainerService {
-  private constructor(private readonly core: ContainerCore) {}
+  /**
+   * Settles once every container of the root is reloaded and reconciled with its runtime (running
+   * ones adopted from their monitors, the others cleaned up); rejects when that failed. Until then
+   * the service shows a half-restored state: use its container operations only after it.
+   */
+  readonly reconciled: Promise<void>;
+
+  private constructor(private readonly core: ContainerCore) {
+    this.reconciled = (async () => {
+      await core.beforeReconcile?.();
+      await core.m.restore.restore();
+      // sandboxes of containers that are not running (the daemon died while they exited) go now
+      await core.network.reconcile(new Set([...core.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
+    })();
+    // a failure is the caller's to see through reconciled, never an unhandled rejection
+    this.reconciled.catch(() => undefined);
+  }
 
   /** Opens the service on a root, reloading every container and reconciling it with the runtime. */
   static async open(opts: ContainerServiceOptions): Promise<ContainerService> {
+    const service = await ContainerService.openInBackground(opts);
+    await service.reconciled;
+    return service;
+  }
+
+  /**
+   * Opens the service on a root and reconciles its containers in the background (`reconciled`
+   * says when that is done): the daemon serves /_ping at once after a restart over thousands of
+   * running containers, and holds the requests that need them.
+   */
+  static async openInBackground(opts: ContainerServiceOptions): Promise<ContainerService> {
     const core = new ContainerCore(opts);
     core.m = {
       create: new Creator(core),
@@ -50,15 +77,19 @@ export class ContainerService {
     };
     core.volumes = opts.volumes ?? (await VolumeService.open({ root: opts.root, events: (e) => core.emitVolumeEvent(e) }));
     await mkdir(path.join(core.root, "containers"), { recursive: true, mode: 0o710 });
-    await core.m.restore.restore();
-    // sandboxes of containers that are not running (the daemon died while they exited) go now
-    await core.network.reconcile(new Set([...core.containers.values()].filter((c) => c.rec.State.Running).map((c) => c.rec.ID)));
     return new ContainerService(core);
+  }
+
+  /** How many containers the service holds so far (all of them once reconciled). */
+  get size(): number {
+    return this.core.containers.size;
   }
 
   /** Stops watching containers without touching them (they keep running: the daemon may come back). */
   async close(): Promise<void> {
     const core = this.core;
+    // a reconcile still under way finishes first, so that nothing it adopts is left watched
+    await this.reconciled.catch(() => undefined);
     core.closed = true;
     await Promise.all(core.finishingRemovals);
     for (const c of core.containers.values()) {
@@ -100,6 +131,11 @@ export class ContainerService {
   /** Starts a container; a running one is left alone (Docker answers 304). Returns false then. */
   start(...a: Parameters<Runner["start"]>): ReturnType<Runner["start"]> {
     return this.core.m.run.start(...a);
+  }
+
+  /** After a network connect: a running container's resolv.conf switches to the embedded DNS once it is on a network that DNS serves. */
+  async useEmbeddedDns(ref: string): Promise<void> {
+    return this.core.m.create.useEmbeddedDns(this.core.find(ref));
   }
 
   /** docker stop: StopSignal (or SIGTERM), then SIGKILL after the timeout (seconds; default 10, -1 waits forever). */

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Dir } from "../fsroot/index.js";
-import { makeWorkingDir, mountPointsUnder, prepareFileMountpoints } from "./startfs.js";
+import { makeWorkingDir, mountPoints, mountPointsUnder, prepareFileMountpoints } from "./startfs.js";
 
 let tmp: string;
 let outside: string;
@@ -107,5 +107,10 @@ describe("mountPointsUnder", () => {
       "/state/containers/c1/subpaths/0",
       "/state/containers/c1/subpaths",
     ]);
+    // the points read once (as the restore of many containers does) give the same answer
+    const points = mountPoints(info);
+    assert.equal(points.length, 5);
+    assert.deepEqual(mountPointsUnder("/state/containers/c1/subpaths", points), mountPointsUnder("/state/containers/c1/subpaths", info));
+    assert.deepEqual(mountPointsUnder("/state/containers/c3/subpaths", points), []);
   });
 });

@@ -57,6 +57,8 @@ export function networkRoutes(router: Router, ctx: NetworksContext): void {
     const network = svc.find(c.params.id!);
     const ctr = await ctx.containers.inspect(ref);
     await svc.connect(network.Id, { id: ctr.Id, name: ctr.Name, running: ctr.State.Running, mode: ctr.HostConfig.NetworkMode ?? "bridge", hostsPath: ctr.HostsPath, hostname: ctr.Config.Hostname ?? "" }, (body.EndpointConfig ?? {}) as Partial<EndpointSettings>);
+    // a container that came from the default bridge resolves the names of its new network, as Docker's does
+    await ctx.containers.useEmbeddedDns(ctr.Id);
     sendEmpty(c.res, 200);
   });
 

@@ -201,6 +201,7 @@ export interface RouterOptions {
 export class Router {
   private readonly routes: Route[] = [];
   private readonly log: (line: string) => void;
+  private held?: { until: Promise<void>; exempt: Set<string>; waited: number };
 
   constructor(options: RouterOptions = {}) {
     this.log = options.log ?? (() => undefined);
@@ -225,6 +226,25 @@ export class Router {
   }
   delete(pattern: string, handler: Handler): this {
     return this.add("DELETE", pattern, handler);
+  }
+
+  /**
+   * Holds every request whose route is not in exempt (route patterns, e.g. "/_ping") until
+   * `until` settles: the daemon answers /_ping, /version and /info at once after a restart while
+   * its containers are restored, and every other request waits for the restore. When `until`
+   * rejects, those requests keep failing with its error (the service behind them is not usable).
+   * Resolves, once `until` has settled, with how many requests waited.
+   */
+  hold(until: Promise<void>, exempt: string[]): Promise<number> {
+    const held = { until, exempt: new Set(exempt), waited: 0 };
+    this.held = held;
+    return until.then(
+      () => {
+        if (this.held === held) delete this.held;
+        return held.waited;
+      },
+      () => held.waited,
+    );
   }
 
   /** The registered routes, as "METHOD pattern" (for documentation and tests). */
@@ -299,6 +319,11 @@ export class Router {
       }
       const version = found.version ?? API_VERSION;
       checkVersion(version);
+      const held = this.held;
+      if (held && !held.exempt.has(found.route.pattern)) {
+        if (held.waited++ === 0) this.log(`${req.method ?? "?"} ${url.pathname} and the requests after it wait until the containers are restored`);
+        await held.until;
+      }
       const ctx: RouteContext = { req, res, params: found.params, query: new Query(url.searchParams), version, signal: controller.signal };
       if (upgrade) ctx.upgrade = upgrade;
       await found.route.handler(ctx);

@@ -18,7 +18,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { ContainerService } from "../containers/index.js";
@@ -30,6 +30,7 @@ import { imageRoutes } from "./images.js";
 import { networkRoutes } from "./networks.js";
 import { Router, sendJSON } from "./router.js";
 import { absentRoutes } from "./absent.js";
+import { swarmRoutes } from "./swarm.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
@@ -72,6 +73,8 @@ export interface DaemonOptions {
   network?: Omit<NetworkServiceOptions, "root"> | NetworkService;
   /** The embedded DNS's port on each user-defined network's gateway (default 53). */
   dnsPort?: number;
+  /** Awaited before the containers are reconciled (tests hold the reconcile with it to see the daemon answer meanwhile). */
+  beforeReconcile?: () => Promise<void>;
 }
 
 export interface Daemon {
@@ -85,6 +88,11 @@ export interface Daemon {
   images: ImageService;
   containers: ContainerService;
   network?: NetworkService;
+  /**
+   * Settles once the containers are restored (reloaded, adopted or cleaned up); until then the
+   * daemon answers /_ping, /version, /info and /events, and holds every other request.
+   */
+  reconciled: Promise<void>;
   /** Stops serving; the containers keep running. */
   close(): Promise<void>;
 }
@@ -224,7 +232,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const ownNetwork = network !== undefined && !(options.network instanceof NetworkService);
   const containers =
     options.containerService ??
-    (await ContainerService.open({
+    (await ContainerService.openInBackground({
       root,
       images,
       volumes,
@@ -232,19 +240,41 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(network ? { network } : {}),
       log,
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
+      ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
     }));
   const ownContainers = options.containerService === undefined;
   const router = new Router({ log });
+  // The containers are restored in the background (thousands take seconds): meanwhile the daemon
+  // answers what needs no container, and every other request waits for the restore, so no list or
+  // inspect ever shows a half-restored state.
+  const reconcileStart = Date.now();
+  const reconciled = containers.reconciled;
+  const usable = reconciled.catch((err: unknown) => {
+    throw systemError(`cove could not restore its containers at start: ${err instanceof Error ? err.message : String(err)}`, { code: "daemon.restore", cause: err, hint: "see the daemon's log, and restart the daemon once the cause is fixed" });
+  });
+  void router.hold(usable, ["/_ping", "/version", "/info", "/events"]).then((waited) => {
+    reconciled.then(
+      () => log(`restored ${containers.size} containers in ${Date.now() - reconcileStart} ms${waited > 0 ? `; ${waited} requests waited for them` : ""}`),
+      (err: unknown) => log(`restoring the containers failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+    );
+  });
+  let restoring = true;
+  void reconciled.then(
+    () => (restoring = false),
+    () => (restoring = false),
+  );
   systemRoutes(router, {
     root,
     id,
     images,
     events,
     containers: options.containers ?? (async () => countContainers(await containers.list({ all: true }))),
+    restoring: () => (restoring ? containers.size : undefined),
     listContainers: ({ size }) => containers.list({ all: true, size }),
     volumes: () => volumes.df(),
   });
   volumeRoutes(router, { volumes });
+  swarmRoutes(router);
   absentRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers });
@@ -310,6 +340,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     images,
     containers,
     ...(network ? { network } : {}),
+    reconciled,
     close: () => {
       closing ??= (async () => {
         await cleanup();

@@ -35,6 +35,8 @@ export interface SystemContext {
   listContainers?: (opts: { size: boolean }) => Promise<ContainerSummary[]>;
   /** Every volume with its UsageData, for /system/df; none when absent. */
   volumes?: () => Promise<unknown[]>;
+  /** While the containers are being restored after a start: how many are reloaded so far; undefined once done. */
+  restoring?: () => number | undefined;
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -284,6 +286,8 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     if (!ipv4Forwarding) warnings.push("WARNING: IPv4 forwarding is disabled");
     if (!nfIptables) warnings.push("WARNING: bridge-nf-call-iptables is disabled");
     if (!nfIp6tables) warnings.push("WARNING: bridge-nf-call-ip6tables is disabled");
+    const restoring = ctx.restoring?.();
+    if (restoring !== undefined) warnings.push(`WARNING: cove is restoring its containers after a restart (${restoring} reloaded so far): the container counts are not final`);
     const securityOptions = ["name=seccomp,profile=builtin"];
     if (cg.version === "2") securityOptions.push("name=cgroupns");
     const info: Record<string, unknown> = {

@@ -13,6 +13,6 @@ export type * from "./api/system.js";
 export { ramInBytes, fromHumanSize, goG, humanSize, humanSizeWithPrecision, bytesSize, parseNanoCpus } from "./units.js";
 export { parseGoDuration, humanDuration } from "./durations.js";
 export { progressString } from "./progress.js";
-export { parseBool, parseGoInt, atoi, boolValue } from "./strconv.js";
+export { parseBool, parseGoInt, parseUint, atoi, boolValue } from "./strconv.js";
 export { parseSignal } from "./signals.js";
 export { DEFAULT_DETACH_KEYS, parseDetachKeys, DetachScanner } from "./detach-keys.js";

@@ -26,6 +26,14 @@ export function parseGoInt(text: string): number {
   return parseInteger("ParseInt", text);
 }
 
+/** Go's strconv.ParseUint (base 10, 64 bits): digits only, no sign; returned as a bigint. */
+export function parseUint(text: string): bigint {
+  if (!/^\d+$/.test(text)) throw syntaxError("ParseUint", text);
+  const n = BigInt(text);
+  if (n > 0xffff_ffff_ffff_ffffn) throw invalid(`strconv.ParseUint: parsing ${JSON.stringify(text)}: value out of range`, { code: "strconv.range" });
+  return n;
+}
+
 /** Go's strconv.Atoi. */
 export function atoi(text: string): number {
   return parseInteger("Atoi", text);

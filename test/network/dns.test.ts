@@ -53,6 +53,36 @@ describe("embedded DNS on user-defined networks", { skip: skipReason }, () => {
     await h.ok(["rm", "-f", "db"]);
   });
 
+  it("a container from the default bridge resolves a network's names once connected to it, as with Docker", async () => {
+    const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
+    await h.ok(["network", "create", "--subnet", subnet!, "joined"]);
+    // on the default bridge: no embedded DNS, the --dns server (a fake one on loopback) in resolv.conf
+    await h.ok(["run", "-d", "--name", "mover", "--dns", UPSTREAM, "--dns-opt", "timeout:2", "busybox", "sleep", "600"]);
+    assert.equal(await h.ok(["exec", "mover", "cat", "/etc/resolv.conf"]), `nameserver ${UPSTREAM}\noptions timeout:2\n`);
+    await h.ok(["run", "-d", "--name", "peer", "--network", "joined", "busybox", "sh", "-c", "echo served > /tmp/index.html && httpd -f -p 8080 -h /tmp"]);
+    const peerIp = (await h.ok(["inspect", "-f", "{{.NetworkSettings.Networks.joined.IPAddress}}", "peer"])).trim();
+    const gateway = (await h.ok(["inspect", "-f", "{{.NetworkSettings.Networks.joined.Gateway}}", "peer"])).trim();
+
+    await h.ok(["network", "connect", "joined", "mover"]);
+    // the embedded DNS now, with the container's options; its --dns server went upstream
+    assert.equal(await h.ok(["exec", "mover", "cat", "/etc/resolv.conf"]), `nameserver ${gateway}\noptions timeout:2 ndots:0\n`);
+    const lookup = await h.ok(["exec", "mover", "nslookup", "peer"]);
+    assert.match(lookup, new RegExp(`^Address:\\s+${peerIp.replace(/\./g, "\\.")}$`, "m"), lookup);
+    // (no -T: busybox's wget crashes with it, under Docker too)
+    assert.equal(await h.ok(["exec", "mover", "wget", "-qO-", "http://peer:8080/"]), "served\n");
+    const before = upstream.received.length;
+    assert.match(await h.ok(["exec", "mover", "nslookup", "outside.example"]), new RegExp(`^Address:\\s+${OUTSIDE_ANSWER.replace(/\./g, "\\.")}$`, "m"));
+    assert.ok(upstream.received.length > before, "other names went to the container's --dns server");
+
+    // a second connect (or a disconnect) leaves the file alone, as Docker's until the next start
+    await h.ok(["network", "disconnect", "joined", "mover"]);
+    assert.match(await h.ok(["exec", "mover", "cat", "/etc/resolv.conf"]), new RegExp(`^nameserver ${gateway.replace(/\./g, "\\.")}$`, "m"));
+    // the next start is on the default bridge only: the --dns server again
+    await h.ok(["restart", "-t", "0", "mover"]);
+    assert.equal(await h.ok(["exec", "mover", "cat", "/etc/resolv.conf"]), `nameserver ${UPSTREAM}\noptions timeout:2\n`);
+    await h.ok(["rm", "-f", "mover", "peer"]);
+  });
+
   it("an internal network resolves its own names and forwards nothing", async () => {
     const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
     await h.ok(["network", "create", "--internal", "--subnet", subnet!, "sealed"]);

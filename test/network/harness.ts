@@ -82,14 +82,19 @@ export async function setupNetwork(): Promise<NetHarness> {
   const bridge = `cvt${tag}`.slice(0, 15);
   const [bridgeSubnet] = freeSubnets(1);
   const logs: string[] = [];
-  const open = () =>
-    startDaemon({
+  // the daemon restores the containers of a root in the background: tests that use its services
+  // directly after a restart wait for that
+  const open = async () => {
+    const d = await startDaemon({
       root,
       socket,
       runtimeRoot: path.join(base, "r"),
       log: (l) => logs.push(l),
       network: { defaultBridge: { name: bridge, subnet: bridgeSubnet! }, netnsDir, tag },
     });
+    await d.reconciled;
+    return d;
+  };
   let daemon = await open();
   const reset = async () => {
     for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true }).catch(() => undefined);

@@ -282,6 +282,8 @@ describe("cleanup after a daemon SIGKILL", { skip: skipReason }, () => {
       // a new daemon on the root reconciles
       const d = await startDaemon({ root: h.root, socket: path.join(h.base, "again.sock"), runtimeRoot: path.join(h.base, "r"), log: () => undefined, network: { defaultBridge: { name: h.bridge, subnet: h.bridgeSubnet }, netnsDir: h.netnsDir, tag: path.basename(h.base).replace(/[^a-zA-Z0-9]/g, "").slice(-6) } });
       try {
+        // the daemon restores its containers in the background: the cleanup is part of that
+        await d.reconciled;
         assert.equal(nl.link(veth), undefined, "the veth outlived its container");
         assert.equal(existsSync(netns), false, "the netns file outlived its container");
         assert.equal(existsSync(sandboxFile), false);
