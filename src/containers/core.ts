@@ -309,6 +309,8 @@ export function ociStartError(err: unknown, runtime: string, phase: "create" | "
     kind = "invalid";
     detail += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type";
   }
+  // containerd's gRPC status ends an exec's failure with its code, and clients show it so
+  if (phase === "exec") detail += ": unknown";
   return new CoveError(kind, `OCI runtime ${phase} failed: ${detail}`, { code: err.code, cause: err, ...(err.errno ? { errno: err.errno } : {}), ...(err.hint ? { hint: err.hint } : {}) });
 }
 

@@ -61,7 +61,8 @@ export class Views {
 
   async sizes(c: Live): Promise<{ SizeRw: number; SizeRootFs: number }> {
     const dirs = overlayDirs(c.rec.RootfsMounts);
-    const rw = dirs.UpperDir ? await treeSize(dirs.UpperDir) : 0;
+    // Docker's init layer is not the container's: the /etc/mtab link cove made in its place is not counted
+    const rw = dirs.UpperDir ? await treeSize(dirs.UpperDir, (rel, st) => rel === "etc/mtab" && st.isSymbolicLink()) : 0;
     let image = 0;
     try {
       image = (await this.core.images.inspect(c.rec.Image)).Size;

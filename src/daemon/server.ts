@@ -275,12 +275,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);
-  absentRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none
   else router.post("/networks/prune", (c) => sendJSON(c.res, 200, { NetworksDeleted: null }));
+  absentRoutes(router);
   const dns: NetworkDns | undefined = network ? await serveNetworkDns(network, { port: options.dnsPort ?? 53, log }) : undefined;
 
   const serve = (server: http.Server) => {

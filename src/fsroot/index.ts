@@ -626,9 +626,10 @@ export function bindMount(source: string | number, targetFd: number, opts: { rec
 /**
  * Bytes of the files under the directory at hostPath (hard links counted once), walked through
  * directory fds so a tree that changes meanwhile (a running container's layer, a volume in use)
- * cannot lead the walk elsewhere; entries that vanish are skipped, a missing directory is 0.
+ * cannot lead the walk elsewhere; entries that vanish are skipped, a missing directory is 0;
+ * skip leaves out an entry (and what is below it) by its path relative to hostPath.
  */
-export async function treeSize(hostPath: string): Promise<number> {
+export async function treeSize(hostPath: string, skip?: (rel: string, st: FileStat) => boolean): Promise<number> {
   let root: Dir;
   try {
     root = Dir.open(hostPath);
@@ -637,7 +638,7 @@ export async function treeSize(hostPath: string): Promise<number> {
   }
   const seen = new Set<string>();
   let visited = 0;
-  const walk = async (dir: Dir): Promise<number> => {
+  const walk = async (dir: Dir, prefix: string): Promise<number> => {
     let total = 0;
     let names: string[];
     try {
@@ -649,7 +650,7 @@ export async function treeSize(hostPath: string): Promise<number> {
       // a large tree must not hold the event loop: let others run now and then
       if (++visited % 2048 === 0) await new Promise((r) => setImmediate(r));
       const st = dir.tryLstatQuiet(n);
-      if (!st) continue;
+      if (!st || skip?.(prefix + n, st)) continue;
       if (st.isDirectory()) {
         let sub: Dir;
         try {
@@ -658,7 +659,7 @@ export async function treeSize(hostPath: string): Promise<number> {
           continue; // replaced or removed meanwhile
         }
         try {
-          total += await walk(sub);
+          total += await walk(sub, `${prefix}${n}/`);
         } finally {
           sub.close();
         }
@@ -671,7 +672,7 @@ export async function treeSize(hostPath: string): Promise<number> {
     return total;
   };
   try {
-    return await walk(root);
+    return await walk(root, "");
   } finally {
     root.close();
   }
