@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
+import { conflict, invalid, notFound, systemError, unsupported } from "../common/errors.js";
 import { replaceFile } from "../common/fs.js";
 import type { ProcessExit } from "../runtime/types.js";
 import { Dir } from "../fsroot/index.js";
@@ -64,6 +64,10 @@ export class Runner {
   async startRun(c: Live): Promise<void> {
     const id = c.rec.ID;
     const cfg = c.rec.Config;
+    // dockerd refuses to start a container whose legacy link points at one that is not running
+    for (const { child, linkName } of this.core.m.create.links(c)) {
+      if (!child.rec.State.Running) throw systemError(`Cannot link to a non running container: ${child.rec.Name} AS ${linkName}`, { code: "container.link-not-running" });
+    }
     try {
       const rootfs = await this.core.mountRootfs(c);
       // the root is the container's: what is made in it is made through its directory fd

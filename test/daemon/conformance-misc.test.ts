@@ -290,6 +290,18 @@ c.remove(force=True)`;
     await bothOk(["rm", "-f", "cm-cli", "cm-srv"]);
   });
 
+  it("a container linked to one that is not running does not start, in dockerd's words, and stays created", async () => {
+    await bothOk(["create", "--name", "cm-down", "busybox", "true"]);
+    const r = await both(["run", "-d", "--name", "cm-up", "--link", "cm-down:db", "busybox", "sleep", "600"]);
+    for (const w of ["cove", "dockerd"] as const) {
+      assert.notEqual(r[w].code, 0, `${w}: the start must fail`);
+      assert.match(r[w].stderr, /Cannot link to a non running container: \/cm-down AS \/cm-up\/db/, w);
+    }
+    const state = await bothOk(["inspect", "-f", "{{.State.Status}} {{.State.Running}}", "cm-up"]);
+    assert.equal(state.cove, state.dockerd);
+    await bothOk(["rm", "-f", "cm-up", "cm-down"]);
+  });
+
   it("load of a bad archive: 200 with the error in the stream (quiet or not), the CLI exits 1, docker-py raises ImageLoadError, no image is left", async () => {
     const good = path.join(dir, "good.tar");
     await ok("dockerd", ["save", "-o", good, "busybox"]);
