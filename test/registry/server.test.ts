@@ -8,11 +8,12 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
+import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -90,7 +91,7 @@ describe("cove registry serve against skopeo, dockerd and distribution", { skip,
   let plain: Cove;
   let basic: Cove;
   let token: Cove;
-  let tls: Cove;
+  let secure: Cove;
   let local: Cove;
   let dist: Registry;
   let confCove: Cove;
@@ -120,7 +121,7 @@ describe("cove registry serve against skopeo, dockerd and distribution", { skip,
     plain = track(await startCove(path.join(dir, "plain"), []));
     basic = track(await startCove(path.join(dir, "basic"), ["--auth", "basic", "--htpasswd", htpasswd]));
     token = track(await startCove(path.join(dir, "token"), ["--auth", "token", "--htpasswd", htpasswd]));
-    tls = track(await startCove(path.join(dir, "tls"), ["--tls-cert", path.join(dir, "cert.pem"), "--tls-key", path.join(dir, "key.pem")]));
+    secure = track(await startCove(path.join(dir, "tls"), ["--tls-cert", path.join(dir, "cert.pem"), "--tls-key", path.join(dir, "key.pem")]));
     local = track(await startCove(coveRoot, ["--local-images"]));
     dist = track(await startRegistry(path.join(dir, "dist")));
     // the conformance run's own pair, so their catalogs hold only what it pushes
@@ -169,12 +170,18 @@ describe("cove registry serve against skopeo, dockerd and distribution", { skip,
   });
 
   it("serves over TLS with --tls-cert and --tls-key", async () => {
-    await skopeoCopy(`docker-archive:${archive}`, `docker://${tls.host}/secure/busybox:1`);
-    const raw = await skopeoRaw(`docker://${tls.host}/secure/busybox:1`);
-    assert.equal(raw, await skopeoRaw(`docker://${plain.host}/busybox:1`));
+    await skopeoCopy(`docker-archive:${archive}`, `docker://${secure.host}/secure/busybox:1`);
+    const raw = await skopeoRaw(`docker://${secure.host}/secure/busybox:1`);
+    assert.equal((JSON.parse(raw) as { config: { digest: string } }).config.digest, imageId);
     // the certificate is the one given
-    const { stdout } = await run("openssl", ["s_client", "-connect", tls.host, "-showcerts"], { timeout: 20_000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? "" }));
-    assert.match(stdout, /CN\s*=\s*127\.0\.0\.1/);
+    const cert = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+      const sock = tls.connect({ host: "127.0.0.1", port: secure.port, rejectUnauthorized: false }, () => {
+        resolve(sock.getPeerCertificate());
+        sock.end();
+      });
+      sock.on("error", reject);
+    });
+    assert.equal(cert.fingerprint256, new X509Certificate(await readFile(path.join(dir, "cert.pem"))).fingerprint256);
   });
 
   it("dockerd pulls from it and pushes to it through the docker CLI", async () => {
@@ -389,5 +396,49 @@ describe("cove registry serve against skopeo, dockerd and distribution", { skip,
       });
       assert.deepEqual(diff, [], diff.join("\n"));
     });
+  });
+});
+
+describe("cove registry serve: bad flags and files", () => {
+  const cove = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+    try {
+      await run(process.execPath, [MAIN, ...args], { timeout: 60_000 });
+      return { code: 0, stderr: "" };
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string };
+      return { code: typeof e.code === "number" ? e.code : -1, stderr: e.stderr ?? "" };
+    }
+  };
+
+  it("refuses each with a clear error and exit status 125, serving nothing", async () => {
+    const dir = await tempDir();
+    try {
+      const root = path.join(dir, "root");
+      const port = await freePort();
+      const base = ["registry", "serve", "--root", root, "--listen", `127.0.0.1:${port}`];
+      const badHtpasswd = path.join(dir, "htpasswd");
+      await writeFile(badHtpasswd, "cove:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n");
+      const cases: [string[], RegExp][] = [
+        [["--auth", "basic"], /--auth basic needs --htpasswd FILE/],
+        [["--auth", "sometimes"], /invalid argument "sometimes" for "--auth" flag/],
+        [["--htpasswd", badHtpasswd], /--htpasswd needs --auth basic or --auth token/],
+        [["--tls-cert", badHtpasswd], /--tls-cert and --tls-key go together/],
+        [["--listen", "nowhere"], /invalid argument "nowhere" for "--listen" flag/],
+        [["--auth", "basic", "--htpasswd", badHtpasswd], /line 1: not "user:<bcrypt hash>"/],
+        [["--auth", "token", "--htpasswd", path.join(dir, "absent")], /reading the htpasswd file .*absent: ENOENT/],
+      ];
+      for (const [args, want] of cases) {
+        const r = await cove([...base.slice(0, 2), ...base.slice(2, 4), ...(args.includes("--listen") ? [] : base.slice(4)), ...args]);
+        assert.equal(r.code, 125, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, want);
+      }
+      const sub = await cove(["registry", "serv"]);
+      assert.equal(sub.code, 125);
+      assert.match(sub.stderr, /'registry serv' is not a cove command/);
+      // nothing was served or written
+      assert.deepEqual(await readdir(root).catch(() => []), []);
+    } finally {
+      await tearDownDaemon(undefined, dir);
+    }
   });
 });
