@@ -22,7 +22,7 @@ export const LAYERS = [
   { name: "the library and the API client", folders: ["engine", "client"] },
   { name: "services", folders: ["containers", "build", "compose", "kube"] },
   { name: "images, networks and volumes", folders: ["images", "network", "volumes"] },
-  { name: "the registry client (it writes into the content store)", folders: ["registry"] },
+  { name: "the registry client and server (they keep blobs in the content store)", folders: ["registry"] },
   { name: "stores, DNS and the event bus", folders: ["snapshots", "content", "dns", "events"] },
   { name: "the OCI runtime", folders: ["runtime"] },
   { name: "confined file access", folders: ["fsroot"] },

@@ -26,6 +26,7 @@ Networks:
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
+  registry serve       serve a registry (OCI distribution API) over cove's content store
   version              print cove's version
 
 Global options:
@@ -60,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
     case "daemon": {
       const { daemonMain } = await import("../daemon/index.js");
       return daemonMain(["--root", root, ...args]);
+    }
+    case "registry": {
+      const { registryMain } = await import("./registry.js");
+      return registryMain(root, args);
     }
     case "--version":
       process.stdout.write("cove version 0.1.0\n");
