@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { blowfishInit, bcryptHash, bcryptVerify, isBcrypt } from "./bcrypt.js";
+import { bcryptVerify, isBcrypt } from "./bcrypt.js";
 
 // Hashes made by other implementations: OpenBSD's test vector, and libxcrypt's (Python's crypt).
 const VECTORS: [string, string][] = [
@@ -12,22 +12,8 @@ const VECTORS: [string, string][] = [
 ];
 
 describe("bcrypt", () => {
-  it("computes Blowfish's initial state from pi", () => {
-    const w = blowfishInit();
-    assert.equal(w.length, 18 + 1024);
-    // P[0], P[17], S0[0] and S3[255] as Blowfish's reference tables list them
-    assert.deepEqual([w[0], w[17], w[18], w[1041]].map((x) => x!.toString(16)), ["243f6a88", "8979fb1b", "d1310ba6", "3ac372e6"]);
-  });
-
-  it("hashes as OpenBSD's and libxcrypt's bcrypt do", () => {
-    for (const [password, hash] of VECTORS) {
-      assert.equal(bcryptHash(password, hash), hash, password);
-      assert.equal(bcryptVerify(password, hash), true, password);
-    }
-  });
-
-  it("normalizes a salt's unused bits as the C implementations do", () => {
-    assert.equal(bcryptHash("s3cret", "$2y$06$0123456789ABCDEFGHIJKL"), VECTORS[2]![1]);
+  it("accepts the passwords of hashes OpenBSD's and libxcrypt's bcrypt made ($2a$, $2b$, $2y$)", () => {
+    for (const [password, hash] of VECTORS) assert.equal(bcryptVerify(password, hash), true, password);
   });
 
   it("uses only the first 72 bytes of a password", () => {
@@ -37,9 +23,9 @@ describe("bcrypt", () => {
 
   it("refuses wrong passwords and what is not bcrypt", () => {
     assert.equal(bcryptVerify("U*V", VECTORS[0]![1]), false);
+    assert.equal(bcryptVerify("s3creT", VECTORS[2]![1]), false);
     assert.equal(bcryptVerify("U*U", "$1$abc$def"), false);
     assert.equal(bcryptVerify("U*U", VECTORS[0]![1].slice(0, -1)), false);
     assert.equal(isBcrypt("$2b$03$abcdefghijklmnopqrstuubyCG3zY1GIXMyxfivm.ClDiInHzxjiq"), false); // cost below 4
-    assert.throws(() => bcryptHash("x", "$5$rounds"), /not a bcrypt setting/);
   });
 });

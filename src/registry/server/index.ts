@@ -2,7 +2,7 @@
 // auth (htpasswd basic, bearer tokens from its own token endpoint) and its errors.
 
 export { Authenticator, loadHtpasswd, parseHtpasswd, parseScope, type Access, type AuthMode } from "./auth.js";
-export { bcryptHash, bcryptVerify, isBcrypt } from "./bcrypt.js";
+export { bcryptVerify, isBcrypt } from "./bcrypt.js";
 export { ERROR_STATUS, ServeError, type ErrorCode } from "./errors.js";
 export { NAME_RE, Repositories, TAG_RE, type ManifestMeta } from "./repos.js";
 export { RegistryServer, parseManifest, readTls, type LocalImages, type RegistryServerOptions } from "./server.js";
