@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid, notFound } from "../common/errors.js";
 import type { Process } from "../runtime/spec.js";
-import { connectMonitor, Channel } from "./attach.js";
+import { connectMonitor, Channel, OUTPUT_HIGH_WATER } from "./attach.js";
 import { readLogs } from "./logs.js";
 import { containerEnv, tweakCapabilities } from "./spec.js";
 import type { AttachChunk, ExecConfig, ExecInspect } from "./types.js";
@@ -85,7 +85,7 @@ export class Execs {
     e.socket = socket;
     const log = path.join(rtDir, `e${tag}.log`);
     const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
-    const output = new Channel<AttachChunk>();
+    const output = new Channel<AttachChunk>({ highWaterMark: OUTPUT_HIGH_WATER, size: (chunk) => chunk.data.length });
     // connect as soon as the monitor serves the socket, before or while the process starts
     const connecting = attached ? connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch(() => undefined) : Promise.resolve(undefined);
     let handle;
@@ -122,7 +122,7 @@ export class Execs {
     if (attached) {
       if (cfg.Tty) {
         void (async () => {
-          if (conn) for await (const chunk of conn.output) output.push(chunk);
+          if (conn) for await (const chunk of conn.output) if (!output.push(chunk)) await output.drained();
           await exitCode;
           output.end();
         })();
@@ -131,7 +131,7 @@ export class Execs {
           const stopped = exitCode.then(() => undefined);
           try {
             for await (const entry of readLogs(log, { follow: true, stdout: !!cfg.AttachStdout, stderr: !!cfg.AttachStderr }, { running: () => !exitedFlag, stopped })) {
-              output.push({ stream: entry.stream, data: entry.line });
+              if (!output.push({ stream: entry.stream, data: entry.line })) await output.drained();
             }
           } finally {
             output.end();
@@ -143,7 +143,7 @@ export class Execs {
     return {
       output,
       exitCode,
-      write: (data) => conn?.write(data),
+      write: (data) => conn?.write(data) ?? Promise.resolve(),
       closeStdin: () => conn?.closeStdin(),
       resize: (rows, cols) => conn?.resize(rows, cols),
       close: () => {

@@ -63,11 +63,19 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   }
   if (opts.stdin && h.upgraded) {
     const scanner = opts.tty && opts.detachKeys ? new DetachScanner(opts.detachKeys) : undefined;
-    h.input.on("data", (chunk: Buffer) => {
+    const input = h.input;
+    // backpressure: the client's input is not read while the container has not taken the last chunk
+    const forward = (data: Buffer) => {
+      input.pause();
+      void session.write(data).then(() => {
+        if (!done) input.resume();
+      });
+    };
+    input.on("data", (chunk: Buffer) => {
       if (done) return;
-      if (!scanner) return session.write(chunk);
+      if (!scanner) return forward(chunk);
       const { data, detach } = scanner.push(chunk);
-      if (data.length > 0) session.write(data);
+      if (data.length > 0) forward(data);
       if (detach) finish();
     });
     h.input.on("end", () => {

@@ -78,13 +78,25 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII but for what Go's encoder escapes. */
+static int plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
+}
+
 /* Appends data as the inside of a JSON string, as Go's encoder writes it. */
 static size_t json_escape(char *out, const unsigned char *s, size_t n)
 {
+	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
-		if (c == '"' || c == '\\') {
+		if (plain(c)) {
+			/* byte by byte: runs are short in binary output, where a call per run costs most */
+			do
+				out[o++] = (char)s[i++];
+			while (i < n && plain(s[i]));
+		} else if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
 			i++;
@@ -94,39 +106,77 @@ static size_t json_escape(char *out, const unsigned char *s, size_t n)
 			memcpy(out + o, "\\r", 2), o += 2, i++;
 		} else if (c == '\t') {
 			memcpy(out + o, "\\t", 2), o += 2, i++;
-		} else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-			o += sprintf(out + o, "\\u%04x", c);
-			i++;
+		} else if (c < 0x80) {
+			/* other control characters, < > & */
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 15];
+			o += 6, i++;
 		} else {
 			size_t len = utf8_len(s + i, n - i);
 			if (len == 0) {
 				memcpy(out + o, "\\ufffd", 6), o += 6, i++;
 			} else {
-				memcpy(out + o, s + i, len), o += len, i += len;
+				for (size_t k = 0; k < len; k++)
+					out[o++] = (char)s[i++];
 			}
 		}
 	}
 	return o;
 }
 
+/* Entries are gathered here and written together: one write per read of output, not per line. */
+static char wbuf[1 << 18];
+static size_t wlen;
+#define ENTRY_MAX (LINE_MAX_BYTES * 6 + 256)
+
+static void log_write_out(void)
+{
+	if (wlen > 0 && logf.fd >= 0 && write(logf.fd, wbuf, wlen) == (ssize_t)wlen)
+		logf.size += (long long)wlen;
+	wlen = 0;
+}
+
 static void log_entry(int stream, const unsigned char *data, size_t n)
 {
 	if (logf.fd < 0 || n == 0)
 		return;
-	static char line[LINE_MAX_BYTES * 6 + 256];
+	if (sizeof(wbuf) - wlen < ENTRY_MAX)
+		log_write_out();
+	static time_t stamp_sec = -1;
+	static char stamp[80]; /* "2006-01-02T15:04:05." of stamp_sec */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t o = (size_t)sprintf(line, "{\"log\":\"");
+	if (ts.tv_sec != stamp_sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec);
+		stamp_sec = ts.tv_sec;
+	}
+	char *line = wbuf + wlen;
+	size_t o = 0;
+	memcpy(line, "{\"log\":\"", 8), o = 8;
 	o += json_escape(line + o, data, n);
-	o += (size_t)sprintf(line + o, "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
-			     stream == 2 ? "stderr" : "stdout", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			     tm.tm_min, tm.tm_sec, ts.tv_nsec);
-	if (logf.max_size > 0 && logf.size > 0 && logf.size + (long long)o > logf.max_size)
+	const char *tail = stream == 2 ? "\",\"stream\":\"stderr\",\"time\":\"" : "\",\"stream\":\"stdout\",\"time\":\"";
+	memcpy(line + o, tail, 28), o += 28;
+	size_t sl = strlen(stamp);
+	memcpy(line + o, stamp, sl), o += sl;
+	long ns = ts.tv_nsec;
+	for (int d = 8; d >= 0; d--, ns /= 10)
+		line[o + (size_t)d] = (char)('0' + ns % 10);
+	o += 9;
+	memcpy(line + o, "Z\"}\n", 4), o += 4;
+	if (logf.max_size > 0 && logf.size + (long long)wlen > 0 && logf.size + (long long)(wlen + o) > logf.max_size) {
+		/* the entries before this one end the current file */
+		size_t before = wlen;
+		if (before > 0 && write(logf.fd, wbuf, before) == (ssize_t)before)
+			logf.size += (long long)before;
+		memmove(wbuf, wbuf + before, o);
+		wlen = 0;
 		log_rotate();
-	if (logf.fd >= 0 && write(logf.fd, line, o) == (ssize_t)o)
-		logf.size += (long long)o;
+	}
+	wlen += o;
 }
 
 /* Splits output into log entries at newlines (or every 16 KiB), as Docker's json-file does. */
@@ -134,13 +184,26 @@ void log_output(int stream, const char *data, size_t n)
 {
 	size_t *plen = &partial_len[stream];
 	char *buf = partial[stream];
-	for (size_t i = 0; i < n; i++) {
-		buf[(*plen)++] = data[i];
-		if (data[i] == '\n' || *plen == LINE_MAX_BYTES) {
-			log_entry(stream, (unsigned char *)buf, *plen);
-			*plen = 0;
+	while (n > 0) {
+		size_t room = LINE_MAX_BYTES - *plen;
+		size_t take = n < room ? n : room;
+		const char *nl = memchr(data, '\n', take);
+		if (nl)
+			take = (size_t)(nl - data) + 1;
+		if (*plen == 0 && (nl || take == LINE_MAX_BYTES)) {
+			log_entry(stream, (const unsigned char *)data, take); /* a whole entry: no copy */
+		} else {
+			memcpy(buf + *plen, data, take);
+			*plen += take;
+			if (nl || *plen == LINE_MAX_BYTES) {
+				log_entry(stream, (unsigned char *)buf, *plen);
+				*plen = 0;
+			}
 		}
+		data += take;
+		n -= take;
 	}
+	log_write_out();
 }
 
 void log_flush(void)
@@ -149,6 +212,7 @@ void log_flush(void)
 		log_entry(s, (unsigned char *)partial[s], partial_len[s]);
 		partial_len[s] = 0;
 	}
+	log_write_out();
 }
 
 /* ---- attach clients ----
@@ -167,8 +231,8 @@ void log_flush(void)
 
 struct client {
 	int fd;
-	unsigned char in[FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE];
-	size_t in_len;
+	unsigned char in[2 * (FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE)];
+	size_t in_off, in_len; /* received, not yet acted on: in[in_off, in_len) */
 	size_t stdin_off;  /* bytes of the first frame's data already written to stdin */
 	int stdin_blocked; /* the first frame waits for room in the container's stdin */
 	int sent_stdin;
@@ -229,7 +293,7 @@ void attach_accept(void)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		struct client *c = &clients[nclients++];
 		c->fd = fd;
-		c->in_len = c->stdin_off = c->out_off = c->out_len = 0;
+		c->in_off = c->in_len = c->stdin_off = c->out_off = c->out_len = 0;
 		c->stdin_blocked = c->sent_stdin = 0;
 		c->out_since = 0;
 	}
@@ -353,10 +417,14 @@ void attach_broadcast(int type, const void *data, size_t n)
 			continue;
 		/* keep the rest of the frame for when the client reads */
 		size_t k = 0;
-		for (size_t b = sent; b < sizeof(head) + n; b++)
-			c->out[k++] = b < sizeof(head) ? head[b] : ((const unsigned char *)data)[b - sizeof(head)];
+		if (sent < sizeof(head)) {
+			memcpy(c->out, head + sent, sizeof(head) - sent);
+			k = sizeof(head) - sent;
+			sent = sizeof(head);
+		}
+		memcpy(c->out + k, (const unsigned char *)data + (sent - sizeof(head)), sizeof(head) + n - sent);
 		c->out_off = 0;
-		c->out_len = k;
+		c->out_len = k + sizeof(head) + n - sent;
 		c->out_since = now_ms();
 	}
 }
@@ -367,16 +435,18 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 {
 	c->stdin_blocked = 0;
 	for (;;) {
-		if (c->in_len < FRAME_HEADER_SIZE)
+		unsigned char *f = c->in + c->in_off;
+		size_t avail = c->in_len - c->in_off;
+		if (avail < FRAME_HEADER_SIZE)
 			return 0;
 		uint32_t len;
-		memcpy(&len, c->in + 1, 4);
+		memcpy(&len, f + 1, 4);
 		if (len > FRAME_MAX_CLIENT_DATA)
 			return -1;
-		if (c->in_len < FRAME_HEADER_SIZE + len)
+		if (avail < FRAME_HEADER_SIZE + len)
 			return 0;
-		unsigned char type = c->in[0];
-		unsigned char *payload = c->in + FRAME_HEADER_SIZE;
+		unsigned char type = f[0];
+		unsigned char *payload = f + FRAME_HEADER_SIZE;
 		if (type == FRAME_STDIN && t->stdin_fd >= 0) {
 			c->sent_stdin = 1;
 			while (c->stdin_off < len) {
@@ -402,8 +472,9 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 			stdin_close_due = 1;
 		}
 		c->stdin_off = 0;
-		memmove(c->in, c->in + FRAME_HEADER_SIZE + len, c->in_len - FRAME_HEADER_SIZE - len);
-		c->in_len -= FRAME_HEADER_SIZE + len;
+		c->in_off += FRAME_HEADER_SIZE + len;
+		if (c->in_off == c->in_len)
+			c->in_off = c->in_len = 0;
 		if (stdin_close_due)
 			return 0; /* the caller closes stdin before the next frames */
 	}
@@ -429,6 +500,12 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 			continue;
 		}
 		if ((p[k].revents & POLLIN) && !c->stdin_blocked) {
+			if (sizeof(c->in) - c->in_len < FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE) {
+				/* room for a whole frame at the end: move the partial one to the front */
+				memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+				c->in_len -= c->in_off;
+				c->in_off = 0;
+			}
 			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
 			if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 				continue;
@@ -446,7 +523,7 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 void attach_resume_stdin(const struct stdio_target *t)
 {
 	for (int i = nclients - 1; i >= 0; i--)
-		if (clients[i].in_len >= FRAME_HEADER_SIZE && process_frames(&clients[i], t) < 0)
+		if (clients[i].in_len - clients[i].in_off >= FRAME_HEADER_SIZE && process_frames(&clients[i], t) < 0)
 			drop_client(i);
 }
 
