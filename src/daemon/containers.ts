@@ -375,9 +375,7 @@ async function attachWebSocket(c: RouteContext, svc: ContainerService, active: A
       if (!stdin) return;
       // the socket is not read while the container has not taken the last message
       socket.pause();
-      void session.write(data).then(() => {
-        if (!done) socket.resume();
-      });
+      void session.write(data).then(() => socket.resume());
     },
     onClose: () => {
       done = true;

@@ -49,6 +49,8 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
     if (done) return;
     done = true;
     session.close();
+    // whatever the client still sends is read and dropped, so that its close is seen
+    if (h.upgraded) h.input.resume();
   };
   const kill = () => {
     finish();
@@ -67,9 +69,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
     // backpressure: the client's input is not read while the container has not taken the last chunk
     const forward = (data: Buffer) => {
       input.pause();
-      void session.write(data).then(() => {
-        if (!done) input.resume();
-      });
+      void session.write(data).then(() => input.resume());
     };
     input.on("data", (chunk: Buffer) => {
       if (done) return;
