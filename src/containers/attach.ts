@@ -247,8 +247,13 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
     });
   const send = (type: number, data: Buffer): boolean => {
     if (sock.destroyed || sock.writableEnded) return true;
+    if (data.length === 0) return sock.write(frameHeader(type, 0));
+    // header and data in one writev, without copying the data into a frame
+    sock.cork();
     sock.write(frameHeader(type, data.length));
-    return data.length === 0 ? !sock.writableNeedDrain : sock.write(data);
+    const room = sock.write(data);
+    sock.uncork();
+    return room;
   };
   return {
     output,

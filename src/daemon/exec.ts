@@ -15,7 +15,7 @@ import type { AttachSession, ContainerService } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
-import { hijack, muxFrame, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
+import { hijack, muxFrame, muxHeader, streamContentType, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
 export { DEFAULT_DETACH_KEYS };
 
@@ -89,9 +89,17 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   }
   if (h.upgraded) h.input.resume(); // reading the request body may have paused it
   const out = h.output;
-  const write = (b: Buffer): Promise<void> | undefined => {
+  const write = (b: Buffer, header?: Buffer): Promise<void> | undefined => {
     if (out.destroyed || out.writableEnded) return undefined;
-    if (out.write(b)) return undefined;
+    let room: boolean;
+    if (header) {
+      // header and data in one writev, without copying the data into a frame
+      out.cork();
+      out.write(header);
+      room = out.write(b);
+      out.uncork();
+    } else room = out.write(b);
+    if (room) return undefined;
     return new Promise<void>((resolve) => {
       const go = () => {
         out.off("drain", go);
@@ -105,7 +113,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   try {
     for await (const chunk of session.output) {
       if (chunk.data.length === 0) continue;
-      const p = write(opts.tty ? chunk.data : muxFrame(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data));
+      const p = opts.tty ? write(chunk.data) : write(chunk.data, muxHeader(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data.length));
       if (p) await p;
       if (done && (out.destroyed || out.writableEnded)) break;
     }
