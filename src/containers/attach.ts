@@ -11,20 +11,63 @@ export interface MonitorExit {
   signal: number;
 }
 
-/** A simple async queue: push items, end, iterate once. */
+/** Bytes a monitor connection holds for a consumer before it stops reading the monitor's socket. */
+export const OUTPUT_HIGH_WATER = 1 << 20;
+
+export interface ChannelOptions<T> {
+  /** push() returns false, and drained() waits, while more than this is queued (default: no bound). */
+  highWaterMark?: number;
+  /** An item's weight against the high-water mark (default 1). */
+  size?: (item: T) => number;
+}
+
+/**
+ * An async queue: push items, end, iterate once. With a high-water mark it carries backpressure:
+ * push() says whether the producer may go on, drained() tells it when to resume.
+ */
 export class Channel<T> implements AsyncIterable<T> {
   private items: T[] = [];
+  private head = 0;
+  private queued = 0;
   private waiting: ((r: IteratorResult<T>) => void) | undefined;
+  private drainWaiters: (() => void)[] = [];
   private ended = false;
   private error: Error | undefined;
 
-  push(item: T): void {
-    if (this.ended) return;
+  constructor(private readonly opts: ChannelOptions<T> = {}) {}
+
+  private weight(item: T): number {
+    return this.opts.size ? this.opts.size(item) : 1;
+  }
+
+  /** Whether the producer should wait (drained()) before it pushes more. */
+  get full(): boolean {
+    return !this.ended && this.queued > (this.opts.highWaterMark ?? Infinity);
+  }
+
+  /** Queues an item; false when the queue is past its high-water mark. */
+  push(item: T): boolean {
+    if (this.ended) return true;
     const w = this.waiting;
     if (w) {
       this.waiting = undefined;
       w({ value: item, done: false });
-    } else this.items.push(item);
+      return true;
+    }
+    this.items.push(item);
+    this.queued += this.weight(item);
+    return !this.full;
+  }
+
+  /** Resolves once the queue is back under its high-water mark (or ended). */
+  drained(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wakeProducers(): void {
+    if (this.full || this.drainWaiters.length === 0) return;
+    for (const r of this.drainWaiters.splice(0)) r();
   }
 
   end(err?: Error): void {
@@ -34,16 +77,30 @@ export class Channel<T> implements AsyncIterable<T> {
     const w = this.waiting;
     this.waiting = undefined;
     w?.({ value: undefined, done: true });
+    this.wakeProducers();
   }
 
   get closed(): boolean {
     return this.ended;
   }
 
+  private shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head] as T;
+    this.items[this.head++] = undefined as T;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    this.queued -= this.weight(item);
+    this.wakeProducers();
+    return item;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
-        const item = this.items.shift();
+        const item = this.shift();
         if (item !== undefined) return Promise.resolve({ value: item, done: false });
         if (this.ended) {
           if (this.error) return Promise.reject(this.error);
@@ -53,6 +110,9 @@ export class Channel<T> implements AsyncIterable<T> {
       },
       return: () => {
         this.end();
+        this.items = [];
+        this.head = 0;
+        this.queued = 0;
         return Promise.resolve({ value: undefined, done: true });
       },
     };
@@ -60,20 +120,68 @@ export class Channel<T> implements AsyncIterable<T> {
 }
 
 export interface MonitorConnection {
+  /** The container's output; the socket is not read while more than OUTPUT_HIGH_WATER bytes wait here. */
   output: Channel<AttachChunk>;
   /** Resolves with the exit frame, or undefined when the connection closed without one. */
   exit: Promise<MonitorExit | undefined>;
-  write(data: Buffer | string): void;
+  /** Sends stdin; resolves when the connection can take more (at once unless its buffer is full). */
+  write(data: Buffer | string): Promise<void>;
   closeStdin(): void;
   resize(rows: number, cols: number): void;
   close(): void;
 }
 
-function frame(type: number, data: Buffer): Buffer {
+function frameHeader(type: number, length: number): Buffer {
   const head = Buffer.alloc(FRAME_HEADER_SIZE);
   head[0] = type;
-  head.writeUInt32LE(data.length, 1);
-  return Buffer.concat([head, data]);
+  head.writeUInt32LE(length, 1);
+  return head;
+}
+
+/**
+ * Splits the monitor's byte stream into frames without copying output: a frame's data is passed
+ * on in the pieces it arrived in (onData), other frames whole (onFrame).
+ */
+export class MonitorFrameParser {
+  private head = Buffer.alloc(FRAME_HEADER_SIZE);
+  private headLen = 0;
+  private type = 0;
+  private left = 0;
+  private body: Buffer[] = [];
+
+  constructor(
+    private readonly onData: (type: number, data: Buffer) => void,
+    private readonly onFrame: (type: number, data: Buffer) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.headLen < FRAME_HEADER_SIZE) {
+        const n = Math.min(FRAME_HEADER_SIZE - this.headLen, chunk.length - off);
+        chunk.copy(this.head, this.headLen, off, off + n);
+        this.headLen += n;
+        off += n;
+        if (this.headLen < FRAME_HEADER_SIZE) return;
+        this.type = this.head[0] as number;
+        this.left = this.head.readUInt32LE(1);
+        this.body = [];
+        if (this.left > 0) continue;
+      } else {
+        const n = Math.min(this.left, chunk.length - off);
+        const piece = chunk.subarray(off, off + n);
+        off += n;
+        this.left -= n;
+        if (this.type === Frame.STDOUT || this.type === Frame.STDERR) this.onData(this.type, piece);
+        else this.body.push(piece);
+        if (this.left > 0) return;
+      }
+      // a whole frame is in
+      if (this.type !== Frame.STDOUT && this.type !== Frame.STDERR) this.onFrame(this.type, Buffer.concat(this.body));
+      this.headLen = 0;
+      this.body = [];
+    }
+  }
 }
 
 /** Connects to an attach socket, retrying until it exists (up to timeoutMs). */
@@ -97,43 +205,66 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
     }
   }
   const sock = conn;
-  const output = new Channel<AttachChunk>();
+  const output = new Channel<AttachChunk>({ highWaterMark: OUTPUT_HIGH_WATER, size: (c) => c.data.length });
   let exitValue: MonitorExit | undefined;
   let resolveExit!: (v: MonitorExit | undefined) => void;
   const exit = new Promise<MonitorExit | undefined>((r) => (resolveExit = r));
-  let buf: Buffer = Buffer.alloc(0);
-  sock.on("data", (d: Buffer) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    while (buf.length >= FRAME_HEADER_SIZE) {
-      const len = buf.readUInt32LE(1);
-      if (buf.length < FRAME_HEADER_SIZE + len) break;
-      const type = buf[0];
-      const data = Buffer.from(buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len));
-      buf = buf.subarray(FRAME_HEADER_SIZE + len);
-      if (type === Frame.STDOUT || type === Frame.STDERR) {
-        if (opts.output !== false) output.push({ stream: type === Frame.STDOUT ? "stdout" : "stderr", data });
-      } else if (type === Frame.EXIT) {
-        const [code, signal] = data.toString().trim().split(" ").map(Number);
-        exitValue = { code: code ?? 255, signal: signal ?? 0 };
+  let paused = false;
+  const parser = new MonitorFrameParser(
+    (type, data) => {
+      if (opts.output === false) return;
+      if (!output.push({ stream: type === Frame.STDOUT ? "stdout" : "stderr", data }) && !paused) {
+        // the consumer is behind: stop reading, and so the monitor stops reading the container
+        paused = true;
+        sock.pause();
+        void output.drained().then(() => {
+          paused = false;
+          if (!sock.destroyed) sock.resume();
+        });
       }
-    }
-  });
+    },
+    (type, data) => {
+      if (type !== Frame.EXIT) return;
+      const [code, signal] = data.toString().trim().split(" ").map(Number);
+      exitValue = { code: code ?? 255, signal: signal ?? 0 };
+    },
+  );
+  sock.on("data", (d: Buffer) => parser.push(d));
   sock.on("error", () => undefined);
   sock.on("close", () => {
     output.end();
     resolveExit(exitValue);
   });
-  const send = (type: number, data: Buffer) => {
-    if (!sock.destroyed) sock.write(frame(type, data));
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const go = () => {
+        sock.off("drain", go);
+        sock.off("close", go);
+        resolve();
+      };
+      sock.on("drain", go);
+      sock.on("close", go);
+    });
+  const send = (type: number, data: Buffer): boolean => {
+    if (sock.destroyed || sock.writableEnded) return true;
+    if (data.length === 0) return sock.write(frameHeader(type, 0));
+    // header and data in one writev, without copying the data into a frame
+    sock.cork();
+    sock.write(frameHeader(type, data.length));
+    const room = sock.write(data);
+    sock.uncork();
+    return room;
   };
   return {
     output,
     exit,
     write: (data) => {
       const b = typeof data === "string" ? Buffer.from(data) : data;
-      for (let i = 0; i < b.length; i += FRAME_MAX_CLIENT_DATA) send(Frame.STDIN, b.subarray(i, i + FRAME_MAX_CLIENT_DATA));
+      let room = true;
+      for (let i = 0; i < b.length; i += FRAME_MAX_CLIENT_DATA) room = send(Frame.STDIN, b.subarray(i, i + FRAME_MAX_CLIENT_DATA));
+      return room ? Promise.resolve() : drained();
     },
-    closeStdin: () => send(Frame.CLOSE_STDIN, Buffer.alloc(0)),
+    closeStdin: () => void send(Frame.CLOSE_STDIN, Buffer.alloc(0)),
     resize: (rows, cols) => {
       const b = Buffer.alloc(4);
       b.writeUInt16LE(rows, 0);

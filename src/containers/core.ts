@@ -166,7 +166,8 @@ export interface AttachOptions {
 
 export interface AttachSession {
   output: AsyncIterable<AttachChunk>;
-  write(data: Buffer | string): void;
+  /** Sends stdin; resolves when more may be sent (the container reads it at its own pace). */
+  write(data: Buffer | string): Promise<void>;
   closeStdin(): void;
   resize(rows: number, cols: number): void;
   close(): void;

@@ -6,7 +6,7 @@ import path from "node:path";
 import { conflict, CoveError, invalid, notFound } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { Process } from "../runtime/spec.js";
-import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
+import { connectMonitor, Channel, OUTPUT_HIGH_WATER, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
 import { containerEnv, tweakCapabilities } from "./spec.js";
 import type { AttachChunk, ExecConfig, ExecInspect } from "./types.js";
@@ -123,7 +123,7 @@ export class Execs {
     const rtDir = path.join(this.core.runtimeRoot, c.rec.ID);
     const socket = path.join(rtDir, `e${tag}.sock`);
     const log = path.join(rtDir, `e${tag}.log`);
-    const output = new Channel<AttachChunk>();
+    const output = new Channel<AttachChunk>({ highWaterMark: OUTPUT_HIGH_WATER, size: (chunk) => chunk.data.length });
     // a failure to connect is logged unless the exec itself failed to start (its error is the answer)
     let startFailed = false;
     let connecting: Promise<MonitorConnection | undefined> = Promise.resolve(undefined);
@@ -173,7 +173,7 @@ export class Execs {
     if (attached) {
       if (cfg.Tty) {
         void (async () => {
-          if (conn) for await (const chunk of conn.output) output.push(chunk);
+          if (conn) for await (const chunk of conn.output) if (!output.push(chunk)) await output.drained();
           await exitCode;
           output.end();
         })();
@@ -182,7 +182,7 @@ export class Execs {
           const stopped = exitCode.then(() => undefined);
           try {
             for await (const entry of readLogs(log, { follow: true, stdout: !!cfg.AttachStdout, stderr: !!cfg.AttachStderr }, { running: () => !exitedFlag, stopped })) {
-              output.push({ stream: entry.stream, data: entry.line });
+              if (!output.push({ stream: entry.stream, data: entry.line })) await output.drained();
             }
           } finally {
             output.end();
@@ -194,7 +194,7 @@ export class Execs {
     return {
       output,
       exitCode,
-      write: (data) => conn?.write(data),
+      write: (data) => conn?.write(data) ?? Promise.resolve(),
       closeStdin: () => conn?.closeStdin(),
       resize: (rows, cols) => conn?.resize(rows, cols),
       close: () => {

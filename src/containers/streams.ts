@@ -1,7 +1,7 @@
 // A container's output and terminal: logs, attach, resize of its own terminal.
 
 import { conflict, unsupported } from "../common/errors.js";
-import { connectMonitor, Channel, type MonitorConnection } from "./attach.js";
+import { connectMonitor, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
 import type { AttachChunk, LogEntry, LogsOptions } from "./types.js";
 import { AttachOptions, AttachSession, PendingAttach } from "./core.js";
@@ -18,65 +18,87 @@ export class Streams {
     return readLogs(this.core.logPath(c), opts, { running: () => c.rec.State.Running && this.core.containers.has(c.rec.ID), stopped });
   }
 
-  /** Attaches to the container's stdio; on a container that is not running yet, connects at its next start. */
+  /**
+   * Attaches to the container's stdio; on a container that is not running yet, connects at its
+   * next start. Output flows at the consumer's pace: the monitor connection stops reading while
+   * the consumer is behind (and the container's output waits), and the logs are read as they go.
+   * Stdin is taken once the connection is there: write() resolves when more may be sent.
+   */
   async attach(ref: string, opts: AttachOptions = {}): Promise<AttachSession> {
     const c = this.core.find(ref);
     const wantOut = opts.stdout !== false;
     const wantErr = opts.stderr !== false;
-    const output = new Channel<AttachChunk>();
     let conn: MonitorConnection | undefined;
-    const queued: ((m: MonitorConnection) => void)[] = [];
     let closed = false;
-    const use = (f: (m: MonitorConnection) => void) => (conn ? f(conn) : queued.push(f));
+    // the monitor connection, or undefined once there will be none (closed, exited, stream=0)
+    let settle!: (m: MonitorConnection | undefined) => void;
+    const connection = new Promise<MonitorConnection | undefined>((r) => (settle = r));
     const connect = async (socket: string) => {
-      if (closed) return;
-      const m = await connectMonitor(socket, { timeoutMs: 2000 });
-      conn = m;
-      for (const f of queued.splice(0)) f(m);
-      void (async () => {
-        for await (const chunk of m.output) {
-          if ((chunk.stream === "stdout" && wantOut) || (chunk.stream === "stderr" && wantErr)) output.push(chunk);
-        }
-        output.end();
-      })();
+      if (closed || conn) return;
+      try {
+        const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr });
+        if (closed) return m.close();
+        conn = m;
+        settle(m);
+      } catch {
+        settle(undefined);
+      }
     };
-    const replay = opts.logs
-      ? (async () => {
-          for await (const e of readLogs(this.core.logPath(c), { stdout: wantOut, stderr: wantErr })) output.push({ stream: e.stream, data: e.line });
-        })()
-      : Promise.resolve();
-    await replay;
-    if (opts.stream === false) output.end();
-    else if (c.rec.State.Running && !c.rec.State.Restarting) {
-      await connect(this.core.attachSocket(c.rec.ID)).catch(() => output.end());
+    const socket = this.core.attachSocket(c.rec.ID);
+    const live = opts.stream !== false;
+    const running = c.rec.State.Running && !c.rec.State.Restarting;
+    // a running container's log is replayed before the live output starts, as dockerd does
+    let connectLater = false;
+    if (!live) settle(undefined);
+    else if (running) {
+      if (opts.logs) connectLater = true;
+      else await connect(socket);
     } else {
       const p: PendingAttach = { connect };
       c.pendingAttach.add(p);
       const l = () => {
         c.exitListeners.delete(l);
         c.pendingAttach.delete(p);
-        if (!conn) output.end();
+        if (!conn) settle(undefined);
       };
       c.exitListeners.add(l);
     }
+    const logPath = this.core.logPath(c);
+    async function* stream(): AsyncGenerator<AttachChunk> {
+      if (opts.logs) {
+        for await (const e of readLogs(logPath, { stdout: wantOut, stderr: wantErr })) {
+          if (closed) return;
+          yield { stream: e.stream, data: e.line };
+        }
+      }
+      if (connectLater) {
+        if (c.rec.State.Running) await connect(socket);
+        else settle(undefined);
+      }
+      const m = await connection;
+      if (!m) return;
+      for await (const chunk of m.output) {
+        if ((chunk.stream === "stdout" && wantOut) || (chunk.stream === "stderr" && wantErr)) yield chunk;
+      }
+    }
     this.core.event(c, "attach");
     const stdinAllowed = opts.stdin !== false && !!c.rec.Config.OpenStdin;
+    // stdin, resizes and the close go out in the order they were asked for, once connected
+    const use = (f: (m: MonitorConnection) => void | Promise<void>): Promise<void> => connection.then((m) => (m && !closed ? f(m) : undefined));
     return {
-      output,
-      write: (data) => {
-        if (stdinAllowed) use((m) => m.write(data));
-      },
+      output: stream(),
+      write: (data) => (stdinAllowed ? use((m) => m.write(data)) : Promise.resolve()),
       closeStdin: () => {
-        if (stdinAllowed) use((m) => m.closeStdin());
+        if (stdinAllowed) void use((m) => m.closeStdin());
       },
       resize: (rows, cols) => {
-        use((m) => m.resize(rows, cols));
+        void use((m) => m.resize(rows, cols));
         this.core.event(c, "resize", { height: String(rows), width: String(cols) });
       },
       close: () => {
         closed = true;
         conn?.close();
-        output.end();
+        settle(undefined);
       },
     };
   }

@@ -460,7 +460,10 @@ async function attachWebSocket(c: RouteContext, svc: ContainerService, active: A
   const ws = acceptWebSocket(socket, head, String(c.req.headers["sec-websocket-key"]), {
     binary: versionAtLeast(c.version, "1.28"),
     onMessage: (data) => {
-      if (stdin) session.write(data);
+      if (!stdin) return;
+      // the socket is not read while the container has not taken the last message
+      socket.pause();
+      void session.write(data).then(() => socket.resume());
     },
     onClose: () => {
       done = true;

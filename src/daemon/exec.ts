@@ -15,7 +15,7 @@ import type { AttachSession, ContainerService, ExecSession } from "../containers
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { errorMessage, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
-import { hijack, muxFrame, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
+import { hijack, muxFrame, muxHeader, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
 export { DEFAULT_DETACH_KEYS };
 
@@ -57,6 +57,8 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
     if (done) return;
     done = true;
     session.close();
+    // whatever the client still sends is read and dropped, so that its close is seen
+    if (h.upgraded) h.input.resume();
   };
   const kill = () => {
     finish();
@@ -71,11 +73,17 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   }
   if (opts.stdin && h.upgraded) {
     const scanner = opts.tty && opts.detachKeys ? new DetachScanner(opts.detachKeys) : undefined;
-    h.input.on("data", (chunk: Buffer) => {
+    const input = h.input;
+    // backpressure: the client's input is not read while the container has not taken the last chunk
+    const forward = (data: Buffer) => {
+      input.pause();
+      void session.write(data).then(() => input.resume());
+    };
+    input.on("data", (chunk: Buffer) => {
       if (done) return;
-      if (!scanner) return session.write(chunk);
+      if (!scanner) return forward(chunk);
       const { data, detach } = scanner.push(chunk);
-      if (data.length > 0) session.write(data);
+      if (data.length > 0) forward(data);
       if (detach) finish();
     });
     h.input.on("end", () => {
@@ -90,9 +98,17 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   if (h.upgraded) h.input.resume(); // reading the request body may have paused it
   const framed = opts.framed ?? !opts.tty;
   const out = h.output;
-  const write = (b: Buffer): Promise<void> | undefined => {
+  const write = (b: Buffer, header?: Buffer): Promise<void> | undefined => {
     if (out.destroyed || out.writableEnded) return undefined;
-    if (out.write(b)) return undefined;
+    let room: boolean;
+    if (header) {
+      // header and data in one writev, without copying the data into a frame
+      out.cork();
+      out.write(header);
+      room = out.write(b);
+      out.uncork();
+    } else room = out.write(b);
+    if (room) return undefined;
     return new Promise<void>((resolve) => {
       const go = () => {
         out.off("drain", go);
@@ -106,7 +122,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
   try {
     for await (const chunk of session.output) {
       if (chunk.data.length === 0 || (!framed && !opts.tty && chunk.stream === "stderr")) continue;
-      const p = write(framed ? muxFrame(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data) : chunk.data);
+      const p = framed ? write(chunk.data, muxHeader(chunk.stream === "stderr" ? STDERR : STDOUT, chunk.data.length)) : write(chunk.data);
       if (p) await p;
       if (done && (out.destroyed || out.writableEnded)) break;
     }

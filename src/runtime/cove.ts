@@ -480,10 +480,11 @@ export class CoveRuntime implements ContainerRuntime {
   async wait(id: string): Promise<ProcessExit> {
     const s = await this.load(id);
     const dir = this.dir(id);
-    // The monitor writes "exit"; if it was killed, the init's disappearance is all we learn.
+    // The monitor writes "exit"; if it was killed, the init's disappearance is all we learn. A
+    // live monitor records it once the output is out (a stalled attach client may hold it a while).
     const initGone = new Promise<void>((resolve) => {
       const timer = setInterval(async () => {
-        if ((await processStartTime(s.pid)) !== s.initStartTime && !(await exists(path.join(dir, StateFile.EXIT)))) {
+        if ((await processStartTime(s.pid)) !== s.initStartTime && !(s.shimPid && (await isLiveProcess(s.shimPid))) && !(await exists(path.join(dir, StateFile.EXIT)))) {
           clearInterval(timer);
           resolve();
         }

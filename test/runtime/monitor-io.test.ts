@@ -2,6 +2,7 @@
 // (rotated by size) and serves attach clients, so logs and attach survive the caller.
 
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -34,7 +35,12 @@ function attach(socket: string) {
     head.writeUInt32LE(data.length, 1);
     conn.write(Buffer.concat([head, data]));
   };
-  return { frames, ended, send, connected: new Promise<void>((r) => conn.once("connect", () => r())) };
+  return { frames, ended, send, conn, connected: new Promise<void>((r) => conn.once("connect", () => r())) };
+}
+
+/** Sends data as stdin frames of at most 64 KiB (the most a client may send in one). */
+function sendStdin(client: ReturnType<typeof attach>, data: Buffer): void {
+  for (let i = 0; i < data.length; i += 65536) client.send(0, data.subarray(i, i + 65536));
 }
 
 const text = (frames: Frame[], type: number) => Buffer.concat(frames.filter((f) => f.type === type).map((f) => f.data)).toString();
@@ -72,6 +78,85 @@ describeRuntimes(
       assert.match(entries[0]!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
       assert.ok(readFileSync(log, "utf8").includes("\\u003cworld\\u003e"), "HTML characters escaped as Docker's encoder does");
       assert.equal(existsSync(sock), false, "the socket is removed when the monitor exits");
+    });
+
+    it("takes stdin larger than its pipe before the start without holding the start, and passes it on whole", async () => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["md5sum"];
+      });
+      const sock = path.join(b.base, "stdin.sock");
+      const id = ctx.id("stdin");
+      await ctx.rt.create(id, { bundle: b.dir, io: { attachSocket: sock, pipes: { openStdin: true, stdinOnce: true } } });
+      const client = attach(sock);
+      await client.connected;
+      // 3 MB, 48 times what the pipe holds, all sent before the process runs, then the end of input
+      const data = randomBytes(3_000_000);
+      sendStdin(client, data);
+      client.send(4, Buffer.alloc(0));
+      await ctx.rt.start(id);
+      const exit = await ctx.rt.wait(id);
+      await client.ended;
+      assert.equal(exit.code, 0);
+      assert.equal(text(client.frames, 1), `${createHash("md5").update(data).digest("hex")}  -\n`);
+    });
+
+    it("holds the output for a client that stops reading instead of dropping it", async (t) => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["seq", "1", "600000"];
+      });
+      const sock = path.join(b.base, "slow.sock");
+      const id = ctx.id("slow");
+      await ctx.rt.create(id, { bundle: b.dir, io: { attachSocket: sock, pipes: { openStdin: false, stdinOnce: false } } });
+      const slow = attach(sock);
+      const fast = attach(sock);
+      t.after(() => {
+        slow.conn.destroy();
+        fast.conn.destroy();
+      });
+      await Promise.all([slow.connected, fast.connected]);
+      slow.conn.pause();
+      await ctx.rt.start(id);
+      // the fast reader gets output while the slow one reads nothing; then the slow one catches up
+      await until("output to reach the fast reader", () => fast.frames.some((f) => f.type === 1));
+      slow.conn.resume();
+      const exit = await ctx.rt.wait(id);
+      await Promise.all([slow.ended, fast.ended]);
+      assert.equal(exit.code, 0);
+      const expected = Array.from({ length: 600000 }, (_, i) => `${i + 1}\n`).join("");
+      assert.equal(text(slow.frames, 1).length, expected.length, "the slow reader lost nothing");
+      assert.equal(text(slow.frames, 1), expected);
+      assert.equal(text(fast.frames, 1), expected);
+    });
+
+    it("lets go of a client that never reads once the process is gone, so that the exit is recorded", async (t) => {
+      const b = await ctx.bundle((spec) => {
+        spec.process!.args = ["sh", "-c", "yes 0123456789abcdef | head -c 20000000; sleep 600"];
+      });
+      const log = path.join(b.base, "stuck.log");
+      const sock = path.join(b.base, "stuck.sock");
+      const id = ctx.id("stuck");
+      await ctx.rt.create(id, { bundle: b.dir, io: { log: { path: log, maxSize: 0, maxFiles: 1 }, attachSocket: sock, pipes: { openStdin: false, stdinOnce: false } } });
+      const stuck = attach(sock);
+      t.after(() => stuck.conn.destroy()); // even when an assertion fails while it is paused
+      await stuck.connected;
+      stuck.conn.pause();
+      await ctx.rt.start(id);
+      // the output stops once the client's buffers are full: the process waits for the client
+      let last = -1;
+      let still = 0;
+      await until("the output to stop growing", async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        const size = existsSync(log) ? readFileSync(log).length : 0;
+        still = size > 0 && size === last ? still + 1 : 0;
+        last = size;
+        return still >= 3;
+      });
+      await ctx.rt.kill(id, "SIGKILL");
+      const exit = await ctx.rt.wait(id);
+      assert.equal(exit.code, 137);
+      stuck.conn.resume();
+      await stuck.ended;
+      assert.ok(text(stuck.frames, 1).length < 20_000_000, "the client was let go before the end of the output");
     });
 
     it("rotates the log by size and keeps the configured number of files", async () => {

@@ -79,13 +79,25 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII but for what Go's encoder escapes. */
+static int plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
+}
+
 /* Appends data as the inside of a JSON string, as Go's encoder writes it. */
 static size_t json_escape(char *out, const unsigned char *s, size_t n)
 {
+	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
-		if (c == '"' || c == '\\') {
+		if (plain(c)) {
+			/* byte by byte: runs are short in binary output, where a call per run costs most */
+			do
+				out[o++] = (char)s[i++];
+			while (i < n && plain(s[i]));
+		} else if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
 			i++;
@@ -95,39 +107,77 @@ static size_t json_escape(char *out, const unsigned char *s, size_t n)
 			memcpy(out + o, "\\r", 2), o += 2, i++;
 		} else if (c == '\t') {
 			memcpy(out + o, "\\t", 2), o += 2, i++;
-		} else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-			o += sprintf(out + o, "\\u%04x", c);
-			i++;
+		} else if (c < 0x80) {
+			/* other control characters, < > & */
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 15];
+			o += 6, i++;
 		} else {
 			size_t len = utf8_len(s + i, n - i);
 			if (len == 0) {
 				memcpy(out + o, "\\ufffd", 6), o += 6, i++;
 			} else {
-				memcpy(out + o, s + i, len), o += len, i += len;
+				for (size_t k = 0; k < len; k++)
+					out[o++] = (char)s[i++];
 			}
 		}
 	}
 	return o;
 }
 
+/* Entries are gathered here and written together: one write per read of output, not per line. */
+static char wbuf[1 << 18];
+static size_t wlen;
+#define ENTRY_MAX (LINE_MAX_BYTES * 6 + 256)
+
+static void log_write_out(void)
+{
+	if (wlen > 0 && logf.fd >= 0 && write(logf.fd, wbuf, wlen) == (ssize_t)wlen)
+		logf.size += (long long)wlen;
+	wlen = 0;
+}
+
 static void log_entry(int stream, const unsigned char *data, size_t n)
 {
 	if (logf.fd < 0 || n == 0)
 		return;
-	static char line[LINE_MAX_BYTES * 6 + 256];
+	if (sizeof(wbuf) - wlen < ENTRY_MAX)
+		log_write_out();
+	static time_t stamp_sec = -1;
+	static char stamp[80]; /* "2006-01-02T15:04:05." of stamp_sec */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t o = (size_t)sprintf(line, "{\"log\":\"");
+	if (ts.tv_sec != stamp_sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec);
+		stamp_sec = ts.tv_sec;
+	}
+	char *line = wbuf + wlen;
+	size_t o = 0;
+	memcpy(line, "{\"log\":\"", 8), o = 8;
 	o += json_escape(line + o, data, n);
-	o += (size_t)sprintf(line + o, "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
-			     stream == 2 ? "stderr" : "stdout", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			     tm.tm_min, tm.tm_sec, ts.tv_nsec);
-	if (logf.max_size > 0 && logf.size > 0 && logf.size + (long long)o > logf.max_size)
+	const char *tail = stream == 2 ? "\",\"stream\":\"stderr\",\"time\":\"" : "\",\"stream\":\"stdout\",\"time\":\"";
+	memcpy(line + o, tail, 28), o += 28;
+	size_t sl = strlen(stamp);
+	memcpy(line + o, stamp, sl), o += sl;
+	long ns = ts.tv_nsec;
+	for (int d = 8; d >= 0; d--, ns /= 10)
+		line[o + (size_t)d] = (char)('0' + ns % 10);
+	o += 9;
+	memcpy(line + o, "Z\"}\n", 4), o += 4;
+	if (logf.max_size > 0 && logf.size + (long long)wlen > 0 && logf.size + (long long)(wlen + o) > logf.max_size) {
+		/* the entries before this one end the current file */
+		size_t before = wlen;
+		if (before > 0 && write(logf.fd, wbuf, before) == (ssize_t)before)
+			logf.size += (long long)before;
+		memmove(wbuf, wbuf + before, o);
+		wlen = 0;
 		log_rotate();
-	if (logf.fd >= 0 && write(logf.fd, line, o) == (ssize_t)o)
-		logf.size += (long long)o;
+	}
+	wlen += o;
 }
 
 /* Splits output into log entries at newlines (or every 16 KiB), as Docker's json-file does. */
@@ -135,13 +185,26 @@ void log_output(int stream, const char *data, size_t n)
 {
 	size_t *plen = &partial_len[stream];
 	char *buf = partial[stream];
-	for (size_t i = 0; i < n; i++) {
-		buf[(*plen)++] = data[i];
-		if (data[i] == '\n' || *plen == LINE_MAX_BYTES) {
-			log_entry(stream, (unsigned char *)buf, *plen);
-			*plen = 0;
+	while (n > 0) {
+		size_t room = LINE_MAX_BYTES - *plen;
+		size_t take = n < room ? n : room;
+		const char *nl = memchr(data, '\n', take);
+		if (nl)
+			take = (size_t)(nl - data) + 1;
+		if (*plen == 0 && (nl || take == LINE_MAX_BYTES)) {
+			log_entry(stream, (const unsigned char *)data, take); /* a whole entry: no copy */
+		} else {
+			memcpy(buf + *plen, data, take);
+			*plen += take;
+			if (nl || *plen == LINE_MAX_BYTES) {
+				log_entry(stream, (unsigned char *)buf, *plen);
+				*plen = 0;
+			}
 		}
+		data += take;
+		n -= take;
 	}
+	log_write_out();
 }
 
 void log_flush(void)
@@ -150,22 +213,47 @@ void log_flush(void)
 		log_entry(s, (unsigned char *)partial[s], partial_len[s]);
 		partial_len[s] = 0;
 	}
+	log_write_out();
 }
 
-/* ---- attach clients ---- */
+/* ---- attach clients ----
+ *
+ * Flow control both ways, with a bounded buffer per client and never a blocking call:
+ * - stdin: a client's frames are taken in order; when the container's stdin (a non-blocking pipe
+ *   or pty) is full, the frame waits in the client's buffer and the client is not read from until
+ *   the container reads (the monitor polls stdin for room). The client's sender blocks in turn.
+ * - output: what the kernel's socket buffer does not take waits in the client's buffer (at most
+ *   one frame), and the monitor stops reading the container's output until every client took
+ *   its frame: the container waits for its slowest attached reader, as with Docker. Once the
+ *   container has exited, a client that takes nothing for ATTACH_STALL_MS is let go, so that a
+ *   client that stopped reading cannot keep the exit from being recorded. */
 
 #define MAX_CLIENTS 64
 
 struct client {
 	int fd;
-	unsigned char in[FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE];
-	size_t in_len;
+	unsigned char in[2 * (FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE)];
+	size_t in_off, in_len; /* received, not yet acted on: in[in_off, in_len) */
+	size_t stdin_off;  /* bytes of the first frame's data already written to stdin */
+	int stdin_blocked; /* the first frame waits for room in the container's stdin */
 	int sent_stdin;
+	unsigned char out[FRAME_HEADER_SIZE + OUTPUT_CHUNK];
+	size_t out_off, out_len; /* unsent bytes: out[out_off, out_len) */
+	long long out_since;     /* when the client last took bytes, while some wait */
 };
 
 static struct client clients[MAX_CLIENTS];
 static int nclients;
 static int listen_fd = -1;
+static int stdin_once;      /* close stdin when the first client that wrote to it leaves */
+static int stdin_close_due; /* a stdin-once leave or a close frame, not yet acted on */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int attach_listen(const char *path)
 {
@@ -202,16 +290,37 @@ void attach_accept(void)
 			close(fd);
 			continue;
 		}
-		int size = 4 << 20; /* room for bursts of output: a slow client is dropped, never waited on */
+		int size = 4 << 20; /* room for bursts of output (the kernel caps it at wmem_max) */
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-		clients[nclients++] = (struct client){ .fd = fd };
+		struct client *c = &clients[nclients++];
+		c->fd = fd;
+		c->in_off = c->in_len = c->stdin_off = c->out_off = c->out_len = 0;
+		c->stdin_blocked = c->sent_stdin = 0;
+		c->out_since = 0;
 	}
 }
 
+/* Lets client i go; the last client moves into slot i. */
 static void drop_client(int i)
 {
+	if (clients[i].sent_stdin && stdin_once)
+		stdin_close_due = 1;
 	close(clients[i].fd);
-	clients[i] = clients[--nclients];
+	if (i != nclients - 1)
+		clients[i] = clients[nclients - 1];
+	nclients--;
+}
+
+void attach_set_stdin_once(int once)
+{
+	stdin_once = once;
+}
+
+int attach_take_stdin_close(void)
+{
+	int due = stdin_close_due;
+	stdin_close_due = 0;
+	return due;
 }
 
 int attach_count(void)
@@ -232,74 +341,137 @@ void attach_wait_first(void)
 int attach_clients(struct pollfd *p, int max)
 {
 	int n = 0;
-	for (int i = 0; i < nclients && n < max; i++)
-		p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+	for (int i = 0; i < nclients && n < max; i++) {
+		short events = 0;
+		if (!clients[i].stdin_blocked)
+			events |= POLLIN;
+		if (clients[i].out_len > clients[i].out_off)
+			events |= POLLOUT;
+		p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = events };
+	}
 	return n;
 }
 
-static int send_all(int fd, const void *buf, size_t n)
+int attach_stdin_blocked(void)
 {
-	const char *b = buf;
-	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0)
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].stdin_blocked)
+			return 1;
+	return 0;
+}
+
+int attach_output_pending(void)
+{
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].out_len > clients[i].out_off)
+			return 1;
+	return 0;
+}
+
+/* Sends what client c has waiting; -1 when the client is gone. */
+static int flush_client(struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
 			return -1;
-		b += w;
-		n -= (size_t)w;
+		}
+		c->out_off += (size_t)w;
+		c->out_since = now_ms();
 	}
+	c->out_off = c->out_len = 0;
 	return 0;
 }
 
 void attach_broadcast(int type, const void *data, size_t n)
 {
+	if (n > OUTPUT_CHUNK)
+		n = OUTPUT_CHUNK; /* callers read at most OUTPUT_CHUNK bytes at a time */
 	unsigned char head[FRAME_HEADER_SIZE] = { (unsigned char)type };
 	uint32_t len = (uint32_t)n;
 	memcpy(head + 1, &len, 4);
-	for (int i = nclients - 1; i >= 0; i--)
-		if (send_all(clients[i].fd, head, sizeof(head)) < 0 || send_all(clients[i].fd, data, n) < 0)
+	for (int i = nclients - 1; i >= 0; i--) {
+		struct client *c = &clients[i];
+		if (c->out_len > c->out_off) {
+			/* callers wait for an empty buffer before they read more output: only the exit
+			 * frame comes here with bytes waiting, and it fits behind them */
+			if (c->out_len + sizeof(head) + n > sizeof(c->out)) {
+				memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+				c->out_len -= c->out_off;
+				c->out_off = 0;
+			}
+			if (c->out_len + sizeof(head) + n > sizeof(c->out)) {
+				drop_client(i);
+				continue;
+			}
+			memcpy(c->out + c->out_len, head, sizeof(head));
+			memcpy(c->out + c->out_len + sizeof(head), data, n);
+			c->out_len += sizeof(head) + n;
+			continue;
+		}
+		struct iovec iov[2] = { { .iov_base = head, .iov_len = sizeof(head) }, { .iov_base = (void *)data, .iov_len = n } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		ssize_t w;
+		do
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			drop_client(i);
+			continue;
+		}
+		size_t sent = w < 0 ? 0 : (size_t)w;
+		if (sent == sizeof(head) + n)
+			continue;
+		/* keep the rest of the frame for when the client reads */
+		size_t k = 0;
+		if (sent < sizeof(head)) {
+			memcpy(c->out, head + sent, sizeof(head) - sent);
+			k = sizeof(head) - sent;
+			sent = sizeof(head);
+		}
+		memcpy(c->out + k, (const unsigned char *)data + (sent - sizeof(head)), sizeof(head) + n - sent);
+		c->out_off = 0;
+		c->out_len = k + sizeof(head) + n - sent;
+		c->out_since = now_ms();
+	}
 }
 
-/* Reads what a client sent and acts on complete frames. Returns 1 when a stdin-once close is due. */
-int attach_read(int fd, struct stdio_target *t)
+/* Acts on client c's complete frames, in order, until one has to wait for room in stdin.
+ * Returns -1 when the client must go (it broke the protocol), else 0. */
+static int process_frames(struct client *c, const struct stdio_target *t)
 {
-	int i;
-	for (i = 0; i < nclients && clients[i].fd != fd; i++)
-		;
-	if (i == nclients)
-		return 0;
-	struct client *c = &clients[i];
-	ssize_t r = read(fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
-	if (r <= 0) {
-		int once = c->sent_stdin && t->stdin_once;
-		drop_client(i);
-		return once;
-	}
-	c->in_len += (size_t)r;
+	c->stdin_blocked = 0;
 	for (;;) {
-		if (c->in_len < FRAME_HEADER_SIZE)
-			break;
-		uint32_t len;
-		memcpy(&len, c->in + 1, 4);
-		if (len > FRAME_MAX_CLIENT_DATA) {
-			drop_client(i);
+		unsigned char *f = c->in + c->in_off;
+		size_t avail = c->in_len - c->in_off;
+		if (avail < FRAME_HEADER_SIZE)
 			return 0;
-		}
-		if (c->in_len < FRAME_HEADER_SIZE + len)
-			break;
-		unsigned char type = c->in[0];
-		unsigned char *payload = c->in + FRAME_HEADER_SIZE;
+		uint32_t len;
+		memcpy(&len, f + 1, 4);
+		if (len > FRAME_MAX_CLIENT_DATA)
+			return -1;
+		if (avail < FRAME_HEADER_SIZE + len)
+			return 0;
+		unsigned char type = f[0];
+		unsigned char *payload = f + FRAME_HEADER_SIZE;
 		if (type == FRAME_STDIN && t->stdin_fd >= 0) {
 			c->sent_stdin = 1;
-			/* a blocking write: stdin is flow-controlled by the container reading it */
-			for (size_t off = 0; off < len;) {
-				ssize_t w = write(t->stdin_fd, payload + off, len - off);
+			while (c->stdin_off < len) {
+				ssize_t w = write(t->stdin_fd, payload + c->stdin_off, len - c->stdin_off);
 				if (w < 0) {
 					if (errno == EINTR)
 						continue;
-					break;
+					if (errno == EAGAIN || errno == EWOULDBLOCK) {
+						c->stdin_blocked = 1;
+						return 0;
+					}
+					break; /* the container closed its stdin: the rest has nowhere to go */
 				}
-				off += (size_t)w;
+				c->stdin_off += (size_t)w;
 			}
 		} else if (type == FRAME_RESIZE && len >= 4 && t->pty_fd >= 0) {
 			uint16_t rows, cols;
@@ -308,16 +480,89 @@ int attach_read(int fd, struct stdio_target *t)
 			struct winsize ws = { .ws_row = rows, .ws_col = cols };
 			ioctl(t->pty_fd, TIOCSWINSZ, &ws);
 		} else if (type == FRAME_CLOSE_STDIN) {
-			return 1;
+			stdin_close_due = 1;
 		}
-		memmove(c->in, c->in + FRAME_HEADER_SIZE + len, c->in_len - FRAME_HEADER_SIZE - len);
-		c->in_len -= FRAME_HEADER_SIZE + len;
+		c->stdin_off = 0;
+		c->in_off += FRAME_HEADER_SIZE + len;
+		if (c->in_off == c->in_len)
+			c->in_off = c->in_len = 0;
+		if (stdin_close_due)
+			return 0; /* the caller closes stdin before the next frames */
 	}
-	return 0;
 }
 
-void attach_close_all(void)
+static int find_client(int fd)
 {
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].fd == fd)
+			return i;
+	return -1;
+}
+
+void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
+{
+	for (int k = 0; k < n; k++) {
+		int i = p[k].revents ? find_client(p[k].fd) : -1;
+		if (i < 0)
+			continue;
+		struct client *c = &clients[i];
+		if ((p[k].revents & POLLOUT) && flush_client(c) < 0) {
+			drop_client(i);
+			continue;
+		}
+		if ((p[k].revents & POLLIN) && !c->stdin_blocked) {
+			if (sizeof(c->in) - c->in_len < FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE) {
+				/* room for a whole frame at the end: move the partial one to the front */
+				memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+				c->in_len -= c->in_off;
+				c->in_off = 0;
+			}
+			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+			if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+				continue;
+			if (r <= 0 || (c->in_len += (size_t)r, process_frames(c, t) < 0))
+				drop_client(i);
+			continue;
+		}
+		if (p[k].revents & (POLLHUP | POLLERR)) {
+			/* gone while its input waited for the container: that input goes with it */
+			drop_client(i);
+		}
+	}
+}
+
+void attach_resume_stdin(const struct stdio_target *t)
+{
+	for (int i = nclients - 1; i >= 0; i--)
+		if (clients[i].in_len - clients[i].in_off >= FRAME_HEADER_SIZE && process_frames(&clients[i], t) < 0)
+			drop_client(i);
+}
+
+void attach_drop_stalled(void)
+{
+	long long now = now_ms();
+	for (int i = nclients - 1; i >= 0; i--)
+		if (clients[i].out_len > clients[i].out_off && now - clients[i].out_since >= ATTACH_STALL_MS)
+			drop_client(i);
+}
+
+void attach_finish(void)
+{
+	while (attach_output_pending()) {
+		struct pollfd p[MAX_CLIENTS];
+		int n = 0;
+		for (int i = 0; i < nclients; i++)
+			if (clients[i].out_len > clients[i].out_off)
+				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
+		if (poll(p, n, 100) < 0 && errno != EINTR)
+			break;
+		for (int k = 0; k < n; k++) {
+			int i = p[k].revents ? find_client(p[k].fd) : -1;
+			if (i >= 0 && flush_client(&clients[i]) < 0)
+				drop_client(i);
+		}
+		attach_drop_stalled();
+	}
 	while (nclients > 0)
 		drop_client(nclients - 1);
 	if (listen_fd >= 0)

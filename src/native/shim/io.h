@@ -8,10 +8,14 @@
 
 /* Where attached clients' input goes. */
 struct stdio_target {
-	int stdin_fd;   /* the container's stdin (pipe or pty master), -1 when closed */
-	int pty_fd;     /* the pty master for resizes, -1 without a terminal */
-	int stdin_once; /* close stdin when the first client that wrote to it leaves */
+	int stdin_fd; /* the container's stdin (pipe or pty master, non-blocking), -1 when closed */
+	int pty_fd;   /* the pty master for resizes, -1 without a terminal */
 };
+
+/* The most output read from the container at a time: one frame to the clients. */
+#define OUTPUT_CHUNK 65536
+/* After the container exited, a client that takes no output for this long is let go. */
+#define ATTACH_STALL_MS 5000
 
 int log_open(const char *path, long long max_size, int max_files);
 void log_output(int stream, const char *data, size_t n);
@@ -23,9 +27,25 @@ void attach_accept(void);
 int attach_count(void);
 /* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
 void attach_wait_first(void);
+void attach_set_stdin_once(int once);
+/* Fills pollfds for the clients: POLLIN unless a client's input waits for stdin, POLLOUT while
+ * its output waits for the client. */
 int attach_clients(struct pollfd *p, int max);
+/* Acts on the clients' poll results: reads and applies their frames, sends waiting output. */
+void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t);
+/* Whether a client's stdin waits for room in the container's stdin (poll it for POLLOUT). */
+int attach_stdin_blocked(void);
+/* Retries waiting input (stdin has room, or was closed: then the input is dropped). */
+void attach_resume_stdin(const struct stdio_target *t);
+/* 1 once, when stdin is to be closed: a close frame, or a stdin-once writer left. */
+int attach_take_stdin_close(void);
+/* Whether some client has not taken all of its output yet (read no more output until then). */
+int attach_output_pending(void);
+/* Sends a frame to every client; what a client cannot take now waits in its buffer. */
 void attach_broadcast(int type, const void *data, size_t n);
-int attach_read(int fd, struct stdio_target *t);
-void attach_close_all(void);
+/* Lets go of clients whose output has waited ATTACH_STALL_MS. */
+void attach_drop_stalled(void);
+/* Sends what the clients still wait for (bounded by ATTACH_STALL_MS each), then closes them all. */
+void attach_finish(void);
 
 #endif

@@ -568,10 +568,13 @@ int main(int argc, char **argv)
 	sock = sv[0];
 adopted:;
 	int out_fd[3] = { -1, -1, -1 };
-	struct stdio_target target = { .stdin_fd = -1, .pty_fd = -1, .stdin_once = stdin_once };
+	struct stdio_target target = { .stdin_fd = -1, .pty_fd = -1 };
+	attach_set_stdin_once(stdin_once);
 	if (stdio_pipes) {
 		if (open_stdin) {
 			close(in_pipe[0]);
+			/* never wait on the container to read: input waits in its client's buffer */
+			fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
 			target.stdin_fd = in_pipe[1];
 		}
 		close(out_pipe[1]);
@@ -672,6 +675,7 @@ adopted:;
 	int started = autostart || runtime_cmd, exec_seen = runtime_cmd != NULL, init_status = -1, stdin_open = proxy;
 	if (master >= 0 && !proxy) {
 		/* engine mode with a terminal: its output is the stdout stream, input goes to it */
+		fcntl(master, F_SETFL, O_NONBLOCK);
 		out_fd[1] = master;
 		if (open_stdin)
 			target.stdin_fd = master;
@@ -689,7 +693,7 @@ adopted:;
 		struct pollfd p[8 + 64];
 		int np = 0;
 		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_out[3] = { -1, -1, -1 };
+		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_out[3] = { -1, -1, -1 }, i_room = -1;
 		if (!started && fifo_r >= 0) {
 			i_fifo = np;
 			p[np++] = (struct pollfd){ .fd = fifo_r, .events = POLLIN };
@@ -706,26 +710,37 @@ adopted:;
 				p[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
 			}
 		}
-		int outputs = 0;
+		/* output is read only when every client took the last frame: the container waits for
+		 * its slowest attached reader (backpressure, as Docker's attach) */
+		int outputs = 0, pending = attach_output_pending();
 		for (int k = 1; k <= 2; k++)
 			if (out_fd[k] >= 0) {
-				i_out[k] = np;
-				p[np++] = (struct pollfd){ .fd = out_fd[k], .events = POLLIN };
+				if (!pending) {
+					i_out[k] = np;
+					p[np++] = (struct pollfd){ .fd = out_fd[k], .events = POLLIN };
+				}
 				outputs++;
 			}
+		if (target.stdin_fd >= 0 && attach_stdin_blocked()) {
+			i_room = np;
+			p[np++] = (struct pollfd){ .fd = target.stdin_fd, .events = POLLOUT };
+		}
 		if (attach_listen_fd() >= 0) {
 			i_listen = np;
 			p[np++] = (struct pollfd){ .fd = attach_listen_fd(), .events = POLLIN };
 		}
 		int first_client = np;
 		np += attach_clients(p + np, 64);
-		if (init_status >= 0 && i_master < 0 && outputs == 0)
+		if (init_status >= 0 && i_master < 0 && outputs == 0 && !pending)
 			break;
 		int r = poll(p, np, init_status >= 0 ? 100 : -1);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (r == 0 && init_status >= 0)
-			break; /* the init is gone and its output is quiet */
+		if (init_status >= 0) {
+			attach_drop_stalled();
+			if (r == 0 && !pending)
+				break; /* the init is gone and its output is quiet */
+		}
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -784,7 +799,7 @@ adopted:;
 		for (int k = 1; k <= 2; k++) {
 			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			char buf[32768];
+			static char buf[OUTPUT_CHUNK];
 			ssize_t n = read(out_fd[k], buf, sizeof(buf));
 			if (n <= 0) {
 				if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -798,13 +813,15 @@ adopted:;
 			_Static_assert(FRAME_STDOUT == 1 && FRAME_STDERR == 2, "an output frame's type is its stream's fd");
 			attach_broadcast(k, buf, (size_t)n);
 		}
-		for (int c = first_client; c < first_client + (np - first_client); c++) {
-			if (!(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			if (attach_read(p[c].fd, &target) && target.stdin_fd >= 0 && target.stdin_fd != target.pty_fd) {
+		attach_handle(p + first_client, np - first_client, &target);
+		if (i_room >= 0 && p[i_room].revents)
+			attach_resume_stdin(&target);
+		while (attach_take_stdin_close()) {
+			if (target.stdin_fd >= 0 && target.stdin_fd != target.pty_fd) {
 				close(target.stdin_fd); /* stdin once, or the client closed stdin */
 				target.stdin_fd = -1;
 			}
+			attach_resume_stdin(&target); /* input behind the close has nowhere to go */
 		}
 	}
 	if (init_status < 0) {
@@ -819,10 +836,10 @@ adopted:;
 	char exit_text[32];
 	int n = WIFSIGNALED(init_status) ? snprintf(exit_text, sizeof(exit_text), "%d %d", 128 + WTERMSIG(init_status), WTERMSIG(init_status))
 					  : snprintf(exit_text, sizeof(exit_text), "%d 0", WEXITSTATUS(init_status));
-	attach_broadcast(FRAME_EXIT, exit_text, (size_t)n);
-	/* the socket goes before the clients are let go: one that saw the end finds it gone */
+	/* the socket goes before the clients see the end: one that saw it finds the socket gone */
 	if (attach_path)
 		unlink(attach_path);
-	attach_close_all();
+	attach_broadcast(FRAME_EXIT, exit_text, (size_t)n);
+	attach_finish();
 	return 0;
 }
