@@ -286,7 +286,6 @@ export function cases(): Case[] {
       request: (s) => ({ ...json("POST", "/containers/cf-stdin/attach?stream=1&stdin=1&stdout=1&stderr=1"), upgrade: "tcp", during: () => start(s, "cf-stdin"), stdin: Buffer.alloc(1 << 20, 0x61), readMs: 10_000 }),
       body: "mux",
       cleanup: (s) => remove(s, { containers: ["cf-stdin"] }),
-      expectDifference: { reason: "large stdin on attach is being fixed by another change (it passes some of the time)", lines: [/^body/] },
     },
     {
       endpoint: "POST /containers/{id}/attach",

@@ -154,11 +154,11 @@ describe("container start: symlinks of the container stay inside it", { skip: !I
       await symlink(path.join(canary, "etcdir"), path.join(rootfs, "etc"));
     });
     for (const runtime of RUNTIMES) {
-      // as with Docker, the mount targets are created where the link leads inside the root
+      // as with Docker, the mount targets and the init layer's /etc/mtab link are created where the link leads inside the root
       const r = await run(withRuntime({ Image: "hostile-etc", Hostname: "inside", Cmd: ["sh", "-c", "cat /etc/hostname; ls /etc/"] }, runtime));
       try {
         assert.equal(r.code, 0, `${runtime}: ${r.out}`);
-        assert.equal(r.out, "inside\nhostname\nhosts\nresolv.conf\n", runtime);
+        assert.equal(r.out, "inside\nhostname\nhosts\nmtab\nresolv.conf\n", runtime);
       } finally {
         await h.svc.remove(r.id, { force: true });
       }
