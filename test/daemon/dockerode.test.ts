@@ -17,6 +17,7 @@ import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { unmountAll } from "../../src/snapshots/index.js";
 import { busyboxRootfsTar, findBusybox, importBusybox, tempDir } from "../images/fixtures.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
+import { demux } from "../support/dockerode.js";
 
 const skip = process.getuid?.() !== 0 ? "needs root (containers)" : !(await findBusybox()) ? "busybox-static is not installed" : false;
 
@@ -59,22 +60,6 @@ const TARGETS: { name: string; start: (dir: string) => Promise<Target>; skip: st
   { name: "cove's daemon", start: startCove, skip },
   { name: "Debian's dockerd (the reference)", start: startDocker, skip: skip || (dockerdAvailable() ?? false) },
 ];
-
-/** Collects what docker-modem's demuxStream writes to stdout and stderr until the stream ends. */
-function demux(docker: Docker, stream: Readable): Promise<{ stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = "";
-  let stderr = "";
-  out.on("data", (d: Buffer) => (stdout += d.toString()));
-  err.on("data", (d: Buffer) => (stderr += d.toString()));
-  docker.modem.demuxStream(stream, out, err);
-  return new Promise((resolve, reject) => {
-    stream.on("end", () => resolve({ stdout, stderr }));
-    stream.on("close", () => resolve({ stdout, stderr }));
-    stream.on("error", reject);
-  });
-}
 
 /** Everything a raw (TTY) stream carries until it ends. */
 function collect(stream: Readable): Promise<string> {

@@ -22,7 +22,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, type Duplex, type Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
@@ -31,6 +31,7 @@ import { busyboxRootfsTar, findBusybox, importBusybox, tempDir } from "../images
 import { api, DOCKER, run, type Result } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd } from "../support/dockerd.js";
 import { tearDownDaemon } from "../support/teardown.js";
+import { demux as demuxDockerode } from "../support/dockerode.js";
 
 const PYTHON = "/usr/bin/python3";
 const rootSkip = process.getuid?.() !== 0 ? "needs root (containers)" : !(await findBusybox()) ? "busybox-static is not installed" : false;
@@ -342,17 +343,7 @@ for (const target of TARGETS) describe(`exec as clients use it, against ${target
       const tcExec = async (cmd: string[]) => {
         const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
         const stream = (await exec.start({ stdin: true, Detach: false, Tty: false })) as Duplex;
-        const out = new PassThrough();
-        const err = new PassThrough();
-        let stdout = "";
-        let stderr = "";
-        out.on("data", (d: Buffer) => (stdout += d.toString()));
-        err.on("data", (d: Buffer) => (stderr += d.toString()));
-        docker.modem.demuxStream(stream, out, err);
-        await new Promise((resolve, reject) => {
-          stream.on("end", resolve);
-          stream.on("error", reject);
-        });
+        const { stdout, stderr } = await demuxDockerode(docker, stream);
         stream.destroy();
         const info = await exec.inspect();
         return { stdout, stderr, exitCode: info.ExitCode };
