@@ -13,18 +13,17 @@
 // so a crash at any instant (even SIGKILL) leaves either no blob or a complete one; a leftover
 // ingest directory is never mistaken for a blob and is resumed or collected later.
 
-import { createReadStream as fsCreateReadStream } from "node:fs";
-import type { Stats } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, chmod, link, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, stat, unlink, chmod, link, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { Writable } from "node:stream";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
-import { Digester, DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
+import { DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest } from "./digest.js";
+import { fsyncDir, readIfExists, statIfExists } from "./files.js";
+import { LocalWriter } from "./writer.js";
 import type {
   ChildrenFn,
   CommitOptions,
@@ -82,45 +81,6 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return isErrno(err, "EPERM");
   }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * stat, or undefined when nothing is there: a blob deleted, an ingest committed or aborted by
- * another writer meanwhile. Any other failure is thrown.
- */
-async function statIfExists(file: string): Promise<Stats | undefined> {
-  try {
-    return await stat(file);
-  } catch (err) {
-    if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
-    throw fromErrno(err, `reading ${file}`);
-  }
-}
-
-/** The text of a file, or undefined when it is not there (as statIfExists). */
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (err) {
-    if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
-    throw fromErrno(err, `reading ${file}`);
-  }
-}
-
-async function hashFile(file: string, algorithm: DigestAlgorithm): Promise<{ digest: Digest; size: number }> {
-  const d = new Digester(algorithm);
-  const stream = fsCreateReadStream(file);
-  for await (const chunk of stream) d.update(chunk as Buffer);
-  return { digest: d.digest(), size: d.size };
 }
 
 async function dirBytes(dir: string): Promise<{ bytes: number; diskBytes: number }> {
@@ -699,228 +659,6 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
 }
 
 /** A writer holding one ingest ref's lock. */
-class LocalWriter implements ContentWriter {
-  readonly ref: string;
-  private readonly store: ContentStore;
-  private readonly dir: string;
-  private fh: FileHandle | undefined;
-  private digester: Digester;
-  private written: number;
-  private readonly expected: Expected | undefined;
-  private closed = false;
-  private pending: Promise<void> = Promise.resolve();
-
-  private constructor(store: ContentStore, ref: string, dir: string, fh: FileHandle, digester: Digester, offset: number, expected: Expected | undefined) {
-    this.store = store;
-    this.ref = ref;
-    this.dir = dir;
-    this.fh = fh;
-    this.digester = digester;
-    this.written = offset;
-    this.expected = expected;
-  }
-
-  /** Opens or resumes the ingest in `dir`; the caller holds its lock. */
-  static async open(store: ContentStore, ref: string, dir: string, expected: Expected | undefined): Promise<LocalWriter> {
-    const dataFile = path.join(dir, "data");
-    const expectedFile = path.join(dir, "expected");
-    let previous: Expected | undefined;
-    try {
-      previous = JSON.parse(await readFile(expectedFile, "utf8")) as Expected;
-    } catch {
-      previous = undefined;
-    }
-    const exists = await stat(dataFile).then(
-      () => true,
-      () => false,
-    );
-    // A ref reused for different content: what was written belongs to something else; start over.
-    const mismatch =
-      exists &&
-      expected !== undefined &&
-      ((expected.digest !== undefined && previous?.digest !== undefined && previous.digest !== expected.digest) ||
-        (expected.size !== undefined && previous?.size !== undefined && previous.size !== expected.size));
-    if (mismatch) await unlink(dataFile);
-    if (!exists || mismatch) {
-      await writeFileAtomic(path.join(dir, "ref"), ref);
-      await writeFileAtomic(path.join(dir, "startedat"), new Date().toISOString());
-    }
-    if (expected && (expected.digest !== undefined || expected.size !== undefined)) {
-      await writeFileAtomic(expectedFile, JSON.stringify(expected));
-    }
-    const effective = expected ?? previous;
-    const algorithm: DigestAlgorithm = effective?.digest ? parseDigest(effective.digest).algorithm : "sha256";
-    const fh = await open(dataFile, "a+");
-    try {
-      // Resume: re-hash what is already there (hash state cannot be saved across processes).
-      const digester = new Digester(algorithm);
-      const size = (await fh.stat()).size;
-      const buf = Buffer.allocUnsafe(1 << 20);
-      let pos = 0;
-      while (pos < size) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
-        if (bytesRead === 0) break;
-        digester.update(buf.subarray(0, bytesRead));
-        pos += bytesRead;
-      }
-      if (effective?.size !== undefined && pos > effective.size) {
-        // More data than expected: it cannot become the expected blob. Start over.
-        await fh.truncate(0);
-        return new LocalWriter(store, ref, dir, fh, new Digester(algorithm), 0, effective);
-      }
-      return new LocalWriter(store, ref, dir, fh, digester, pos, effective);
-    } catch (err) {
-      await fh.close();
-      throw err;
-    }
-  }
-
-  get offset(): number {
-    return this.written;
-  }
-
-  private ensureOpen(): FileHandle {
-    if (this.closed || !this.fh) {
-      throw conflict(`ingest writer for "${this.ref}" is closed`, { code: "content.writer-closed", hint: "open a new writer to resume" });
-    }
-    return this.fh;
-  }
-
-  write(chunk: Uint8Array): Promise<void> {
-    const run = async () => {
-      const fh = this.ensureOpen();
-      if (this.expected?.size !== undefined && this.written + chunk.length > this.expected.size) {
-        throw invalid(
-          `write to ingest "${this.ref}" exceeds the expected size: ${this.written + chunk.length} bytes > ${this.expected.size}`,
-          { code: "content.size-exceeded" },
-        );
-      }
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, this.written + done);
-        done += bytesWritten;
-      }
-      this.digester.update(chunk);
-      this.written += chunk.length;
-    };
-    // Serialize writes so the digest sees bytes in file order even if callers do not await.
-    const p = this.pending.then(run);
-    // the caller gets the failure through p; pending only keeps the order
-    this.pending = p.catch(() => undefined);
-    return p;
-  }
-
-  digest(): Digest {
-    return this.digester.digest();
-  }
-
-  async status(): Promise<IngestStatus> {
-    await this.pending;
-    return this.store.status(this.ref);
-  }
-
-  private async release(removeIngest: boolean): Promise<void> {
-    this.closed = true;
-    const fh = this.fh;
-    this.fh = undefined;
-    if (fh) await fh.close().catch(ignoring(`close the data file of ingest ${this.ref}`));
-    if (removeIngest) await rm(this.dir, { recursive: true, force: true });
-    else await rm(path.join(this.dir, "lock"), { force: true }).catch(ignoring(`unlock ingest ${this.ref}`));
-  }
-
-  async commit(expectedSize?: number, expectedDigest?: Digest, options: CommitOptions = {}): Promise<Digest> {
-    await this.pending;
-    const fh = this.ensureOpen();
-    const wantSize = expectedSize ?? this.expected?.size;
-    const wantDigest = expectedDigest ?? this.expected?.digest;
-    if (wantDigest !== undefined) validateDigest(wantDigest, "expected digest");
-
-    if (wantSize !== undefined && this.written !== wantSize) {
-      if (this.written < wantSize) {
-        // Incomplete: keep the data and the lock, the caller may write the rest and commit again.
-        throw invalid(`unexpected commit size for ingest "${this.ref}": ${this.written} bytes written, expected ${wantSize}`, {
-          code: "content.size-mismatch",
-          hint: "write the remaining bytes, or abort the ingest",
-        });
-      }
-      await this.release(true);
-      throw invalid(`unexpected commit size for ingest "${this.ref}": ${this.written} bytes written, expected ${wantSize}; the ingest was discarded`, {
-        code: "content.size-mismatch",
-      });
-    }
-
-    let actual = this.digester.digest();
-    if (wantDigest !== undefined && parseDigest(wantDigest).algorithm !== this.digester.algorithm) {
-      actual = (await hashFile(path.join(this.dir, "data"), parseDigest(wantDigest).algorithm)).digest;
-    }
-    if (wantDigest !== undefined && actual !== wantDigest) {
-      await this.release(true);
-      throw invalid(`unexpected commit digest for ingest "${this.ref}": the data hashes to ${actual}, expected ${wantDigest}; the ingest was discarded`, {
-        code: "content.digest-mismatch",
-        hint: "the source sent different bytes than its descriptor promised; fetch it again",
-      });
-    }
-
-    const digest = actual;
-    this.store.guardCommit(digest);
-    const target = this.store.blobPath(digest);
-
-    // Already there: verify it and reuse it without rewriting.
-    const existing = await statIfExists(target);
-    if (existing?.isFile() && existing.size === this.written) {
-      // one that cannot be read back is rewritten below
-      const check = await hashFile(target, parseDigest(digest).algorithm).catch((err: unknown) => {
-        if (!isErrno(err, "ENOENT")) ignored(`verify the stored copy of ${digest}`, err);
-        return undefined;
-      });
-      if (check && check.digest === digest) {
-        await this.release(true);
-        await this.store.labelsAfterCommit(digest, options.labels);
-        return digest;
-      }
-    }
-
-    try {
-      await fh.sync();
-    } catch (err) {
-      throw fromErrno(err, `syncing ingest "${this.ref}"`);
-    }
-    await fh.close();
-    this.fh = undefined;
-    const dataFile = path.join(this.dir, "data");
-    await chmod(dataFile, 0o444);
-    await mkdir(path.dirname(target), { recursive: true });
-    try {
-      await rename(dataFile, target);
-    } catch (err) {
-      await this.release(false);
-      throw fromErrno(err, `committing content ${digest}`);
-    }
-    await fsyncDir(path.dirname(target));
-    await this.release(true);
-    await this.store.labelsAfterCommit(digest, options.labels);
-    return digest;
-  }
-
-  async close(): Promise<void> {
-    // a failed write was reported to whoever made it; close only waits for the writes to end
-    await this.pending.catch(() => undefined);
-    if (this.closed) return;
-    await this.release(false);
-  }
-
-  createWriteStream(): Writable {
-    return new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        this.write(chunk).then(
-          () => cb(),
-          (err: Error) => cb(err),
-        );
-      },
-    });
-  }
-}
-
 /** Writes a whole buffer as one blob: open a writer, write, commit. Returns the digest. */
 export async function writeBlob(ingester: Ingester, data: Uint8Array, expected: Expected = {}, options: CommitOptions = {}): Promise<Digest> {
   const digest = expected.digest ?? `sha256:${createHash("sha256").update(data).digest("hex")}`;
