@@ -321,6 +321,7 @@ export class Puller {
           throw err;
         }
       });
+      await this.core.addBlobSources(repositoryName(ref), [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
       progress({ status: `Digest: ${top.digest}` });
       progress({ status: updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
       return { reference: shown, id, digest: top.digest, updated };

@@ -19,3 +19,4 @@ export {
 export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
 export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
 export { limiter, type Limiter } from "./limit.js";
+export { login, loginDomain, type LoginResult } from "./login.js";
