@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createReadStream } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { digestOf } from "../../src/content/digest.js";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
@@ -22,6 +24,7 @@ import { busyboxRootfsTar, findBusybox, tempDir } from "../images/fixtures.js";
 import { registryAvailable, saveArchive, skopeoCopy, skopeoRaw, startProxy, startRegistry, type Proxy, type Registry } from "./support.js";
 
 const execFileP = promisify(execFile);
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 
 const skip =
   process.getuid?.() !== 0
@@ -85,6 +88,17 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
 
   const cove = (args: string[], input?: string) => docker(coveEnv, args, input);
   const real = (args: string[], input?: string) => dockerd!.docker(args, input !== undefined ? { input } : {});
+  /** cove's own CLI against cove's daemon, with a docker config directory of its own. */
+  const coveCli = (args: string[], opts: { config: string; input?: string; path?: string }): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [MAIN, ...args],
+        { env: { PATH: opts.path ?? process.env.PATH, HOME: dir, COVE_HOST: `unix://${socket}`, DOCKER_CONFIG: opts.config } },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.end(opts.input ?? "");
+    });
   const rawDigest = async (ref: string, creds?: string) => digestOf(Buffer.from(await skopeoRaw(`docker://${ref}`, creds)));
 
   before(async () => {
@@ -245,5 +259,103 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     assert.equal(status, "Login Succeeded");
     assert.equal(digest, await rawDigest(`${ref}:3`, "cove:s3cret"));
     assert.equal(code, "401");
+  });
+
+  it("cove login, push, pull and logout keep credentials as the docker CLI does", async () => {
+    const config = path.join(dir, "cove-cli");
+    const file = path.join(config, "config.json");
+    const wrong = await coveCli(["login", "-u", "cove", "--password-stdin", authReg!.host], { config, input: "wrong\n" });
+    assert.equal(wrong.code, 1);
+    assert.equal(wrong.stderr, (await cove(["login", "-u", "cove", "--password-stdin", authReg!.host], "wrong\n")).stderr);
+    await assert.rejects(readFile(file, "utf8"), /ENOENT/);
+
+    const ok = await coveCli(["login", "-u", "cove", "--password-stdin", authReg!.host], { config, input: "s3cret\n" });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "Login Succeeded\n");
+    const saved = JSON.parse(await readFile(file, "utf8")) as { auths: Record<string, { auth: string }> };
+    assert.deepEqual(saved.auths[authReg!.host], { auth: Buffer.from("cove:s3cret").toString("base64") });
+    // the docker CLI reads what cove wrote: its push goes through with those credentials
+    const ref = `${authReg!.host}/cli/bb:1`;
+    assert.equal((await cove(["tag", `${regA!.host}/busybox:1`, ref])).code, 0);
+    const viaDocker = await docker({ ...coveEnv, DOCKER_CONFIG: config }, ["push", ref]);
+    assert.equal(viaDocker.code, 0, viaDocker.stderr);
+
+    // cove push prints what docker push prints
+    const again = await coveCli(["push", ref], { config });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, (await docker({ ...coveEnv, DOCKER_CONFIG: config }, ["push", ref])).stdout);
+    assert.match(again.stdout, /: Layer already exists\n/);
+    assert.equal((await coveCli(["image", "push", "-q", ref], { config })).stdout, `${ref}\n`);
+    const noTag = await coveCli(["push", `${authReg!.host}/cli/bb`], { config });
+    const noTagD = await docker({ ...coveEnv, DOCKER_CONFIG: config }, ["push", `${authReg!.host}/cli/bb`]);
+    assert.equal(noTag.code, 1);
+    assert.equal(noTag.stdout, noTagD.stdout);
+    assert.equal(noTag.stderr, noTagD.stderr);
+
+    // cove pull sends the stored credentials
+    await daemon!.images.remove(ref);
+    const pulled = await coveCli(["pull", ref], { config });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stdout, /Status: Downloaded newer image for/);
+
+    const out = await coveCli(["logout", authReg!.host], { config });
+    assert.equal(out.stdout, `Removing login credentials for ${authReg!.host}\n`);
+    assert.deepEqual((JSON.parse(await readFile(file, "utf8")) as { auths: object }).auths, {});
+    assert.equal((await coveCli(["logout", authReg!.host], { config })).stdout, `Not logged in to ${authReg!.host}\n`);
+    const anon = await coveCli(["push", ref], { config });
+    assert.equal(anon.code, 1);
+    assert.match(anon.stderr, /no basic auth credentials/);
+  });
+
+  it("a credential helper (credsStore) holds the secret: login stores, push and pull get, logout erases", async () => {
+    const config = path.join(dir, "helper-cli");
+    const bin = path.join(dir, "helper-bin");
+    const vault = path.join(dir, "vault");
+    await mkdir(config, { recursive: true });
+    await mkdir(vault, { recursive: true });
+    await mkdir(bin, { recursive: true });
+    // a docker-credential-helpers protocol speaker that keeps each secret in a file named after the server
+    const helper = path.join(bin, "docker-credential-covetest");
+    await writeFile(
+      helper,
+      [
+        "#!/usr/bin/env python3",
+        "import json, os, sys, urllib.parse",
+        `vault = ${JSON.stringify(vault)}`,
+        "action, data = sys.argv[1], sys.stdin.read()",
+        "log = open(os.path.join(vault, 'log'), 'a'); log.write(action + '\\n'); log.close()",
+        "def path(url): return os.path.join(vault, urllib.parse.quote(url.strip(), safe=''))",
+        "if action == 'store':",
+        "    c = json.loads(data); open(path(c['ServerURL']), 'w').write(json.dumps(c))",
+        "elif action == 'get':",
+        "    p = path(data)",
+        "    if not os.path.exists(p): print('credentials not found in native keychain'); sys.exit(1)",
+        "    print(open(p).read())",
+        "elif action == 'erase':",
+        "    p = path(data)",
+        "    if not os.path.exists(p): print('credentials not found in native keychain'); sys.exit(1)",
+        "    os.remove(p)",
+      ].join("\n") + "\n",
+    );
+    await chmod(helper, 0o755);
+    await writeFile(path.join(config, "config.json"), JSON.stringify({ credsStore: "covetest", keep: { me: true } }));
+    const PATH = `${bin}:${process.env.PATH ?? ""}`;
+    const ok = await coveCli(["login", "-u", "cove", "--password-stdin", authReg!.host], { config, input: "s3cret", path: PATH });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.doesNotMatch(ok.stderr, /unencrypted/);
+    const file = JSON.parse(await readFile(path.join(config, "config.json"), "utf8")) as Record<string, unknown>;
+    assert.deepEqual(file, { credsStore: "covetest", keep: { me: true }, auths: { [authReg!.host]: {} } });
+    assert.deepEqual(JSON.parse(await readFile(path.join(vault, encodeURIComponent(authReg!.host)), "utf8")), { ServerURL: authReg!.host, Username: "cove", Secret: "s3cret" });
+
+    const ref = `${authReg!.host}/helper/bb:1`;
+    assert.equal((await cove(["tag", `${regA!.host}/busybox:1`, ref])).code, 0);
+    const pushed = await coveCli(["push", ref], { config, path: PATH });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, new RegExp(`1: digest: ${await rawDigest(ref, "cove:s3cret")} size: \\d+\n$`));
+
+    const out = await coveCli(["logout", authReg!.host], { config, path: PATH });
+    assert.equal(out.stdout, `Removing login credentials for ${authReg!.host}\n`);
+    await assert.rejects(readFile(path.join(vault, encodeURIComponent(authReg!.host))), /ENOENT/);
+    assert.deepEqual((await readFile(path.join(vault, "log"), "utf8")).split("\n").filter(Boolean), ["store", "get", "erase"]);
   });
 });
