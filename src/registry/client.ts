@@ -25,6 +25,7 @@ import { bestEffort } from "../common/ignore.js";
 import { Digester, parseDigest, type Digest } from "../content/digest.js";
 import type { Ingester, IngestManager, Provider } from "../content/types.js";
 import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
+import { isInsecureRegistry } from "./config.js";
 import { parseErrorBody, RegistryError } from "./errors.js";
 
 export const DOCKER_HUB_DOMAIN = "docker.io";
@@ -42,8 +43,10 @@ export const MANIFEST_ACCEPT = [
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface RegistryOptions {
-  /** Registries (host or host:port) reached over plain HTTP besides loopback ones. */
+  /** Registries reached over plain HTTP besides loopback ones: host[:port] names and CIDRs (config.ts). */
   insecureRegistries?: string[];
+  /** Mirrors of Docker Hub ("https://mirror.local/"), tried in order before it for pulls. */
+  mirrors?: string[];
   /**
    * The delays before each retry of a blob, in ms (default 500, 1000, 2000, 4000: five attempts
    * in all); manifest and tag requests use the first two.
@@ -110,7 +113,7 @@ export function isLoopbackRegistry(domain: string): boolean {
 /** The base URL of a registry: "https://registry-1.docker.io", "http://127.0.0.1:5000". */
 export function registryBaseUrl(domain: string, options: RegistryOptions = {}): string {
   const host = domain === DOCKER_HUB_DOMAIN || domain === "index.docker.io" ? DOCKER_HUB_REGISTRY : domain;
-  const insecure = isLoopbackRegistry(domain) || (options.insecureRegistries ?? []).includes(domain);
+  const insecure = isLoopbackRegistry(domain) || isInsecureRegistry(domain, options);
   return `${insecure ? "http" : "https"}://${host}`;
 }
 
