@@ -34,7 +34,7 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
   const rec = o as Record<string, unknown>;
   const unknown = Object.keys(rec).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw invalid(`unable to configure the cove daemon with file ${file}: ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `"${k}"`).join(", ")} ${unknown.length === 1 ? "is" : "are"} not a setting cove knows`, {
+    throw invalid(`unable to configure the cove daemon with file ${file}: ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `"${k}"`).join(", ")} ${unknown.length === 1 ? "is not a setting" : "are not settings"} cove knows`, {
       code: "config.unknown-key",
       field: unknown[0]!,
       hint: `cove reads ${CONFIG_KEYS.map((k) => `"${k}"`).join(" and ")}; remove the others`,
