@@ -10,14 +10,16 @@
 //      (HEAD) "Layer already exists"; one known from another repository of the same registry is
 //      mounted (POST ?mount=&from=) "Mounted from <path>"; else uploaded (monolithic, or PATCH
 //      chunks with Content-Range and PUT ?digest=) "Pushing" with bytes, then "Pushed"
-//   3. the config blob, then the manifest under the tag (an index: each platform's manifest by
-//      digest first)              "<tag>: digest: sha256:... size: N" and an aux PushResult
+//   3. the config blob, then the manifest under the tag (an index whose manifests cove all holds:
+//      each of them by digest first, then the index; an index of which cove holds one platform,
+//      as a pull keeps it: that platform's manifest)
+//                                 "<tag>: digest: sha256:... size: N" and an aux PushResult
 //   4. the image is named repo@digest (its RepoDigests), and the blobs are remembered in this
 //      repository, so a later push to another repository of the registry can mount them.
 //
 // A failure leaves the local image as it was (a registry may keep the blobs already uploaded).
 
-import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
+import { CoveError, invalid, notFound } from "../common/errors.js";
 import type { Digest } from "../content/digest.js";
 import { RepositoryClient } from "../registry/client.js";
 import type { AuthConfig } from "../registry/auth.js";
@@ -124,34 +126,39 @@ export class Pusher {
   private async pushTag(s: Session, rec: ImageRecord, tag: string): Promise<PushResult> {
     const bytes = await this.core.content.readBlob(rec.target.digest, { maxSize: MAX_MANIFEST_SIZE });
     const doc = parseManifestOrIndex(bytes, isIndexType(rec.target.mediaType) || isManifestType(rec.target.mediaType) ? rec.target.mediaType : undefined);
+    let top = { bytes, mediaType: doc.mediaType };
     if (doc.kind === "index") {
       const children = doc.index.manifests.filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
-      const missing: Descriptor[] = [];
-      for (const d of children) if (!(await this.core.content.exists(d.digest))) missing.push(d);
-      if (missing.length > 0) {
-        throw unsupported(
-          `cannot push ${familiarString({ ...s.ref, tag })}: its index names ${missing.length} manifest(s) cove does not hold (${missing.map((d) => d.digest).join(", ")}); cove pushes an index only with all its manifests`,
-          { code: "push.incomplete-index", hint: "pull every platform of the image first (or tag the platform's image and push that)" },
-        );
-      }
-      for (const d of children) {
-        const childBytes = await this.core.content.readBlob(d.digest, { maxSize: MAX_MANIFEST_SIZE });
-        const child = parseManifestOrIndex(childBytes, d.mediaType);
-        if (child.kind !== "manifest") throw unsupported(`cannot push ${familiarString({ ...s.ref, tag })}: it nests indexes, which cove does not push`, { code: "push.nested-index" });
-        await this.pushManifestBlobs(s, child.manifest);
-        await s.client.putManifest(d.digest, d.mediaType, childBytes);
+      let complete = children.length > 0 && children.every((d) => isManifestType(d.mediaType));
+      for (const d of children) if (complete && !(await this.core.content.exists(d.digest))) complete = false;
+      if (complete) {
+        // the whole index: each platform's manifest by digest, then the index under the tag
+        for (const d of children) {
+          const childBytes = await this.core.content.readBlob(d.digest, { maxSize: MAX_MANIFEST_SIZE });
+          const child = parseManifestOrIndex(childBytes, d.mediaType);
+          if (child.kind !== "manifest") throw invalid(`manifest ${d.digest} of ${familiarString({ ...s.ref, tag })} is an index`, { code: "image.invalid" });
+          await this.pushManifestBlobs(s, child.manifest);
+          await s.client.putManifest(d.digest, d.mediaType, childBytes);
+        }
+      } else {
+        // cove holds one platform of this index (a pull or load keeps the host's): that image's
+        // manifest is what goes up, as dockerd pushes a multi-platform image it pulled
+        const r = await this.core.resolve(rec);
+        const manifestBytes = await this.core.content.readBlob(r.manifestDescriptor.digest, { maxSize: MAX_MANIFEST_SIZE });
+        await this.pushManifestBlobs(s, r.manifest);
+        top = { bytes: manifestBytes, mediaType: r.manifestDescriptor.mediaType };
       }
     } else {
       await this.pushManifestBlobs(s, doc.manifest);
     }
-    const digest = await s.client.putManifest(tag, doc.mediaType, bytes);
+    const digest = await s.client.putManifest(tag, top.mediaType, top.bytes);
     await this.core.exclusive(async () => {
       const current = await this.core.images.get(rec.id);
       await this.core.images.put({ id: current.id, target: current.target, names: [`${s.repo}@${digest}`] });
     });
-    s.progress({ status: `${tag}: digest: ${digest} size: ${bytes.length}` });
-    s.progress({ status: "", aux: { Tag: tag, Digest: digest, Size: bytes.length } });
-    return { tag, digest, size: bytes.length };
+    s.progress({ status: `${tag}: digest: ${digest} size: ${top.bytes.length}` });
+    s.progress({ status: "", aux: { Tag: tag, Digest: digest, Size: top.bytes.length } });
+    return { tag, digest, size: top.bytes.length };
   }
 
   /** The layers (with their messages) and the config of one manifest. */

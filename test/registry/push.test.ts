@@ -107,6 +107,8 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     bbTar = await busyboxRootfsTar(path.join(dir, "bbroot"));
     bbId = await fixtures.importRootfs(createReadStream(bbTar), { reference: "busybox:1", changes: ['CMD ["sh"]'] });
     await saveArchive(fixtures, ["busybox:1"], path.join(dir, "bb.tar"));
+    await fixtures.importRootfs(createReadStream(bbTar), { reference: "busybox:part", changes: ['CMD ["sh"]', "LABEL part=yes"] });
+    await saveArchive(fixtures, ["busybox:part"], path.join(dir, "bbpart.tar"));
     regA = await startRegistry(path.join(dir, "rega"));
     await skopeoCopy(`docker-archive:${path.join(dir, "bb.tar")}`, `docker://${regA.host}/busybox:1`);
     regB = await startRegistry(path.join(dir, "regb"));
@@ -357,5 +359,58 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     assert.equal(out.stdout, `Removing login credentials for ${authReg!.host}\n`);
     await assert.rejects(readFile(path.join(vault, encodeURIComponent(authReg!.host))), /ENOENT/);
     assert.deepEqual((await readFile(path.join(vault, "log"), "utf8")).split("\n").filter(Boolean), ["store", "get", "erase"]);
+  });
+
+  it("an image loaded with its index goes up as that index, same digest; one platform of an index goes up as its manifest", async () => {
+    // two images in one OCI layout: busybox:1 under an index of its one platform, busybox:part
+    // under an index that also names another platform's manifest (not in the layout)
+    const layout = path.join(dir, "layout");
+    await execFileP("/usr/bin/skopeo", ["copy", "--quiet", "--insecure-policy", `docker-archive:${path.join(dir, "bb.tar")}`, `oci:${layout}:1`]);
+    await execFileP("/usr/bin/skopeo", ["copy", "--quiet", "--insecure-policy", `docker-archive:${path.join(dir, "bbpart.tar")}`, `oci:${layout}:part`]);
+    type Desc = { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
+    const top = JSON.parse(await readFile(path.join(layout, "index.json"), "utf8")) as { manifests: Desc[] };
+    const byRef = (r: string) => top.manifests.find((d) => d.annotations?.["org.opencontainers.image.ref.name"] === r)!;
+    const m = byRef("1");
+    const mp = byRef("part");
+    const arch = process.arch === "x64" ? "amd64" : process.arch;
+    const platformOf = (d: Desc) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { architecture: arch, os: "linux" } });
+    const other = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digestOf(Buffer.from("not here")), size: 8, platform: { architecture: "s390x", os: "linux" } };
+    const blobs: Record<string, Buffer> = {};
+    const indexBlob = (manifests: unknown[]) => {
+      const b = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+      blobs[digestOf(b)] = b;
+      return { mediaType: "application/vnd.oci.image.index.v1+json", digest: digestOf(b), size: b.length };
+    };
+    const whole = indexBlob([platformOf(m)]);
+    const partial = indexBlob([platformOf(mp), other]);
+    for (const [d, b] of Object.entries(blobs)) await writeFile(path.join(layout, "blobs", "sha256", d.slice("sha256:".length)), b);
+    const one = `${regB!.host}/multi/bb:one`;
+    const part = `${regB!.host}/multi/bb:part`;
+    await writeFile(
+      path.join(layout, "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          { ...whole, annotations: { "io.containerd.image.name": one } },
+          { ...partial, annotations: { "io.containerd.image.name": part } },
+        ],
+      }),
+    );
+    await daemon!.images.importOciLayout({ dir: layout });
+
+    const c = await cove(["push", one]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, new RegExp(`one: digest: ${whole.digest} size: ${whole.size}\n$`));
+    assert.equal(await skopeoRaw(`docker://${one}`), blobs[whole.digest]!.toString());
+    assert.ok((await daemon!.images.inspect(one)).RepoDigests.includes(`${regB!.host}/multi/bb@${whole.digest}`));
+    // dockerd pulls the index cove pushed and finds the host's image in it
+    const back = await real(["pull", one]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, new RegExp(`Digest: ${whole.digest}\n`));
+
+    const p = await cove(["push", part]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, new RegExp(`part: digest: ${mp.digest} size: ${mp.size}\n$`));
+    assert.equal(await rawDigest(part), mp.digest);
   });
 });
