@@ -237,10 +237,10 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     try {
       const results = await svc.push(name, tag === "" ? undefined : tag, { ...(auth ? { auth } : {}), signal: abort.signal, onProgress: send });
       const ref = parseNormalizedNamed(name);
+      // as dockerd: the event's actor is the reference pushed
       for (const r of results) {
         const shown = familiarString({ domain: ref.domain, path: ref.path, tag: r.tag });
-        const id = (await svc.images.get(shown)).id;
-        publish("push", id, shown, await labelsOf(id));
+        publish("push", shown, shown, await labelsOf(shown));
       }
       out.end();
     } catch (err) {

@@ -1,14 +1,18 @@
-// A distribution client for one repository of one registry (OCI distribution spec, pull side):
-// manifests by tag or digest with the Accept headers of OCI and Docker schema 2 documents, blobs
-// streamed through digest verification into the content store, tag lists.
+// A distribution client for one repository of one registry (OCI distribution spec): manifests by
+// tag or digest with the Accept headers of OCI and Docker schema 2 documents, blobs streamed
+// through digest verification into the content store, tag lists; and for a push, blob existence
+// (HEAD), cross-repository mounts, uploads (one PUT, or PATCH chunks with Content-Range and a
+// closing PUT ?digest=) and manifest PUTs.
 //
 // Transport, as Docker's client does it:
 //  - endpoint: docker.io is served by registry-1.docker.io; a registry on a loopback address
-//    (127.0.0.0/8, ::1, localhost) or named in `insecureRegistries` is reached over plain HTTP,
+//    (127.0.0.0/8, ::1, localhost) or matched by `insecureRegistries` (config.ts) is reached over plain HTTP,
 //    every other one over HTTPS.
 //  - auth: a 401 names its challenges (auth.ts); the client answers Bearer with a token from the
-//    challenge's realm for this repository's pull scope, and Basic with the credentials it holds,
-//    then repeats the request once. Tokens are cached until they expire.
+//    challenge's realm for this repository's pull scope (pull,push for a push, plus pull on the
+//    repositories it mounts from), and Basic with the credentials it holds, then repeats the
+//    request once (its body too). Tokens are cached until they expire. Credentials go to the
+//    registry's origin only.
 //  - redirects (registries send blobs to object storage) are followed by hand, at most 10, and the
 //    Authorization header is dropped when a redirect leaves the registry's origin.
 //  - retries: connection failures, timeouts (no bytes for idleTimeoutMs), 5xx and 429 are retried
@@ -408,6 +412,9 @@ export class RepositoryClient {
       this.send("HEAD", url, {}, async (res) => {
         await cancelBody(res);
         if (res.status === 404) return false;
+        // a HEAD has no body to carry the error: named as distribution's client names it
+        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required" }], url);
+        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied" }], url);
         if (!res.ok) throw new RegistryError(res.status, [], url);
         const length = res.headers.get("content-length");
         return length === null || Number(length) === blob.size;

@@ -43,11 +43,17 @@ export async function login(auth: AuthConfig, options: RegistryOptions & { signa
       await res.body?.cancel().catch(() => undefined);
       return res;
     } catch (err) {
-      throw new CoveError("unavailable", `cannot reach the registry ${domain} at ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, {
-        code: "registry.unreachable",
-        cause: err,
-        hint: "check that the registry runs and that its address is right",
-      });
+      if (options.signal?.aborted) throw err;
+      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      if (cause === "bad port") {
+        throw new CoveError("unsupported", `Get "${url}": cove's HTTP client refuses port ${new URL(url).port}, a port the Fetch standard blocks`, {
+          code: "registry.blocked-port",
+          cause: err,
+          hint: "serve the registry on another port (5000 is usual)",
+        });
+      }
+      // worded as dockerd's: Get "http://127.0.0.1:5000/v2/": <what the connection said>
+      throw new CoveError("unavailable", `Get "${url}": ${cause}`, { code: "registry.unreachable", cause: err, hint: `check that the registry ${domain} runs and that its address is right` });
     }
   };
   const failed = (status: number) =>

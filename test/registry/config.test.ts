@@ -1,5 +1,5 @@
 // The daemon's registry settings from a daemon.json: cove and Debian's dockerd read the same file
-// and must show the same RegistryConfig in /info; Docker Hub pulls go through the mirrors (an
+// and must show the same IndexConfigs, Mirrors and insecure CIDRs in /info's RegistryConfig; Docker Hub pulls go through the mirrors (an
 // empty registry first, then a private registry holding library/busybox), so no test reaches the
 // internet. A bad file stops `cove daemon` at start with an error naming the key.
 

@@ -182,6 +182,23 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     assert.match(c.stdout, /: Mounted from cove\/bb\n/);
   });
 
+  it("push --all-tags pushes every tag of the repository, in dockerd's order", async () => {
+    for (const [d, repo] of [
+      [cove, "cove"],
+      [real, "dockerd"],
+    ] as const) {
+      for (const t of ["b", "a", "10"]) assert.equal((await d(["tag", `${regA!.host}/busybox:1`, `${regB!.host}/${repo}/all:${t}`])).code, 0);
+    }
+    const c = await cove(["push", "--all-tags", `${regB!.host}/cove/all`]);
+    const d = await real(["push", "--all-tags", `${regB!.host}/dockerd/all`]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(stable(c.stdout).replaceAll("cove/", "X/"), stable(d.stdout).replaceAll("dockerd/", "X/"));
+    assert.deepEqual(
+      [...c.stdout.matchAll(/^(\w+): digest:/gm)].map((m) => m[1]),
+      ["10", "a", "b"],
+    );
+  });
+
   it("the API streams dockerd's JSON messages, the aux PushResult included", async () => {
     const c = lines((await pushApi(socket, `${regB!.host}/cove/bb`, "1")).body);
     const d = lines((await pushApi(dockerd!.socket, `${regB!.host}/dockerd/bb`, "1")).body);
@@ -236,6 +253,15 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     assert.equal(anon.code, 1);
     assert.equal(anon.stdout.replace("private/", "privated/"), anonD.stdout);
     assert.equal(anon.stderr.split("\n")[0], anonD.stderr.split("\n")[0]);
+
+    // wrong credentials in X-Registry-Auth: dockerd's words
+    const bad = encodeRegistryAuth({ username: "cove", password: "wrong", serveraddress: authReg!.host });
+    const errOf = (r: { body: string }) => lines(r.body).find((m) => m.error)?.error;
+    const badC = await pushApi(socket, `${authReg!.host}/private/bb`, "1", bad);
+    const badD = await pushApi(dockerd!.socket, `${authReg!.host}/privated/bb`, "1", bad);
+    assert.equal(badC.status, 200);
+    assert.equal(errOf(badC)?.split("\n")[0], errOf(badD));
+    assert.match(errOf(badC) ?? "", /unauthorized/);
 
     const ok = await cove(["login", "-u", "cove", "--password-stdin", authReg!.host], "s3cret\n");
     assert.equal(ok.code, 0, ok.stderr);
