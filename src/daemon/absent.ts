@@ -1,7 +1,6 @@
 // Routes for what cove does not have: plugins (none can be installed, so cove answers as a
 // dockerd without plugins does: an empty list, and "plugin ... not found" for a name), and the
-// endpoints whose features are not in cove yet (builds, BuildKit sessions, registry search,
-// distribution lookups), which answer 501 with what to do instead rather than a bare
+// endpoints whose features are not in cove yet (builds, BuildKit sessions, registry search), which answer 501 with what to do instead rather than a bare
 // "page not found".
 
 import { notFound, unsupported } from "../common/errors.js";
@@ -45,5 +44,4 @@ export function absentRoutes(router: Router): void {
   );
   router.post("/session", (c) => refuse(c, "BuildKit sessions are for builds, which are not implemented in cove yet", "build.unsupported"));
   router.get("/images/search", (c) => refuse(c, "searching a registry is not implemented in cove yet", "registry.unsupported"));
-  router.get("/distribution/{name:.*}/json", (c) => refuse(c, `asking a registry about ${c.params.name as string} is not implemented in cove yet`, "registry.unsupported"));
 }
