@@ -20,6 +20,7 @@ import { formatRows, goMap, GO_TYPE, RowContext } from "./format/index.js";
 import { parseFilters, type CommandSpec, type FlagSpecs } from "./flags.js";
 import { confirm } from "./input.js";
 import { printPruned, pruneImages } from "./prune.js";
+import { registryAuthHeader, registryCommands } from "./registry-auth.js";
 import { createdSince, ellipsis, goTimeString, rfc3339, truncateID } from "./units.js";
 
 // ---- rows as the docker CLI's formatter contexts ------------------------------------------------
@@ -443,11 +444,14 @@ export async function pullWithProgress(run: Run, image: string, opts: { platform
   }
   if (opts.allTags && (ref.tag !== undefined || ref.digest !== undefined)) throw invalid("tag can't be used with --all-tags/-a", { code: "cli.usage" });
   if (!opts.allTags) ref = tagNameOnly(ref);
-  const res = await (await run.client()).imagePull({
-    fromImage: familiarName(ref),
-    ...(ref.digest !== undefined ? { tag: ref.digest } : ref.tag !== undefined ? { tag: ref.tag } : {}),
-    ...(opts.platform ? { platform: opts.platform } : {}),
-  });
+  const res = await (await run.client()).imagePull(
+    {
+      fromImage: familiarName(ref),
+      ...(ref.digest !== undefined ? { tag: ref.digest } : ref.tag !== undefined ? { tag: ref.tag } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
+    },
+    await registryAuthHeader(run.env, ref.domain),
+  );
   const messages = jsonLines<ProgressMessage>(res);
   await displayJSONMessages(messages, opts.quiet ? () => undefined : opts.write, { terminal: opts.terminal && !opts.quiet, ...(opts.width ? { width: opts.width } : {}) });
   return familiarString(ref);
@@ -711,4 +715,5 @@ export const imageCommands: Record<string, Command> = {
   import: imageImport("import"),
   "image import": imageImport("image import"),
   "system df": systemDf,
+  ...registryCommands,
 };

@@ -12,6 +12,7 @@ Images (through the daemon, started on first use):
   rmi, image rm        remove images          image prune             remove unused images
   save                 images to a tar        load                    images from a tar
   import               a rootfs tar as image  pull, image pull        from a registry
+  push, image push     to a registry          login, logout           registry credentials
   system df            disk usage             system prune            remove unused data
 
 Containers (through the daemon, started on first use):

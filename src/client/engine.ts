@@ -42,7 +42,7 @@ export const CLIENT_API_VERSION = "1.47";
 /** The oldest API version this client accepts from a daemon. */
 export const MIN_API_VERSION = "1.24";
 
-const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: "invalid", 401: "forbidden", 403: "forbidden", 404: "not-found", 409: "conflict", 501: "unsupported", 503: "unavailable" };
+const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict", 501: "unsupported", 503: "unavailable" };
 
 /** An error answer from the daemon: the HTTP status and the daemon's message, verbatim. */
 export class EngineError extends CoveError {
@@ -480,9 +480,19 @@ export class EngineClient {
     return this.json("GET", "/system/df", { query });
   }
 
-  /** POST /images/create (pull) as a stream of progress messages. */
-  async imagePull(query: { fromImage: string; tag?: string; platform?: string }): Promise<http.IncomingMessage> {
-    return this.stream("POST", "/images/create", { query });
+  /** POST /images/create (pull) as a stream of progress messages; registryAuth is the X-Registry-Auth header's value. */
+  async imagePull(query: { fromImage: string; tag?: string; platform?: string }, registryAuth?: string): Promise<http.IncomingMessage> {
+    return this.stream("POST", "/images/create", { query, ...(registryAuth !== undefined ? { headers: { "X-Registry-Auth": registryAuth } } : {}) });
+  }
+
+  /** POST /images/{name}/push as a stream of progress messages; registryAuth is the X-Registry-Auth header's value. */
+  async imagePush(name: string, query: { tag?: string }, registryAuth: string): Promise<http.IncomingMessage> {
+    return this.stream("POST", `/images/${encName(name)}/push`, { query, headers: { "X-Registry-Auth": registryAuth } });
+  }
+
+  /** POST /auth: checks credentials with a registry. */
+  registryLogin(auth: { username?: string; password?: string; serveraddress?: string; identitytoken?: string }): Promise<{ Status: string; IdentityToken?: string }> {
+    return this.json("POST", "/auth", { body: auth });
   }
 
   // ---------------------------------------------------------------- volumes

@@ -6,6 +6,7 @@ export type ErrorKind =
   | "invalid" // the caller's input is wrong: bad config, bad flag, bad reference (400)
   | "not-found" // the named object does not exist (404)
   | "conflict" // the object exists, is in use or in the wrong state (409)
+  | "unauthorized" // credentials are missing or wrong, e.g. a registry login (401)
   | "forbidden" // the operation is refused by policy (403)
   | "unsupported" // the host or build lacks a feature (501)
   | "unavailable" // a dependency (daemon, registry) cannot be reached (503)
@@ -15,6 +16,7 @@ const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
   "not-found": 404,
   conflict: 409,
+  unauthorized: 401,
   forbidden: 403,
   unsupported: 501,
   unavailable: 503,

@@ -1,8 +1,8 @@
 // Routes for what cove does not have: plugins (none can be installed, so cove answers as a
 // dockerd without plugins does: an empty list, and "plugin ... not found" for a name), and the
-// endpoints whose features are not in cove yet (builds, BuildKit sessions, registry login and
-// search), which answer 501 with what to do instead rather than a bare "page not found". The
-// daemon registers these last, so a route that does exist always wins.
+// endpoints whose features are not in cove yet (builds, BuildKit sessions, registry search),
+// which answer 501 with what to do instead rather than a bare "page not found". The daemon
+// registers these last, so a route that does exist always wins.
 
 import { notFound, unsupported } from "../common/errors.js";
 import { sendJSON, type RouteContext, type Router } from "./router.js";
@@ -44,6 +44,5 @@ export function absentRoutes(router: Router): void {
     refuse(c, "building images is not implemented in cove yet", "build.unsupported", "build with another tool and load the result (docker save | docker load), or import a root filesystem (docker import)"),
   );
   router.post("/session", (c) => refuse(c, "BuildKit sessions are for builds, which are not implemented in cove yet", "build.unsupported"));
-  router.post("/auth", (c) => refuse(c, "logging in to a registry is not implemented in cove yet", "registry.unsupported"));
   router.get("/images/search", (c) => refuse(c, "searching a registry is not implemented in cove yet", "registry.unsupported"));
 }

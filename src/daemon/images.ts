@@ -10,12 +10,13 @@ import type { EventBus } from "../events/index.js";
 import { isDigest } from "../content/digest.js";
 import { progressString } from "../docker/index.js";
 import type { PullProgress } from "../images/pull.js";
+import type { PushProgress } from "../images/push.js";
 import { parsePlatform } from "../images/platforms.js";
 import { familiarString, parseNormalizedNamed, referenceString, validateTag } from "../images/reference.js";
-import { decodeRegistryAuth } from "../registry/auth.js";
+import { decodeRegistryAuth, type AuthConfig } from "../registry/auth.js";
 import type { ImageService, InUseFn } from "../images/service.js";
 import { canonicalName } from "../images/store.js";
-import { drainBody, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
+import { drainBody, readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { JSONMessageStream } from "./stream.js";
 
 export interface ImagesContext {
@@ -27,7 +28,7 @@ export interface ImagesContext {
   log?: (line: string) => void;
 }
 
-/** Registers the image routes that the image service backs today (no push/search/build yet). */
+/** Registers the image routes that the image service backs today (no search/build yet). */
 export function imageRoutes(router: Router, ctx: ImagesContext): void {
   const svc = ctx.images;
 
@@ -205,6 +206,57 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
   router.get("/distribution/{name:.*}/json", async (c) => {
     const auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
     sendJSON(c.res, 200, await svc.distributionInspect(c.params.name as string, auth ? { auth } : {}));
+  });
+
+  /** POST /images/{name}/push?tag=: Docker's push, its progress streamed as JSON messages. */
+  router.post("/images/{name:.*}/push", async (c) => {
+    const name = c.params.name as string;
+    const tag = c.query.get("tag") ?? "";
+    const header = c.req.headers["x-registry-auth"] as string | undefined;
+    let auth: AuthConfig | undefined;
+    if (header !== undefined && header !== "") {
+      c.req.resume();
+      auth = decodeRegistryAuth(header);
+    } else {
+      // dockerd's older clients sent the auth config as the body
+      const body = (await readBody(c.req, 64 << 10)).toString("utf8").trim();
+      if (body !== "") auth = decodeRegistryAuth(Buffer.from(body).toString("base64"));
+    }
+    if (tag !== "") validateTag(tag); // a bad tag is a 400 before anything streams
+    const abort = new AbortController();
+    const out = new JSONMessageStream(c.res);
+    c.res.on("close", () => {
+      if (!c.res.writableFinished) abort.abort(new Error("the client went away"));
+    });
+    const send = (m: PushProgress) => {
+      if (m.aux) out.write({ progressDetail: {}, aux: m.aux });
+      else if (m.id === undefined) out.write({ status: m.status });
+      else if (m.progressDetail) out.progress(m.status, m.id, m.progressDetail, progressString(m.progressDetail));
+      else out.progress(m.status, m.id);
+    };
+    try {
+      const results = await svc.push(name, tag === "" ? undefined : tag, { ...(auth ? { auth } : {}), signal: abort.signal, onProgress: send });
+      const ref = parseNormalizedNamed(name);
+      // as dockerd: the event's actor is the reference pushed
+      for (const r of results) {
+        const shown = familiarString({ domain: ref.domain, path: ref.path, tag: r.tag });
+        publish("push", shown, shown, await labelsOf(shown));
+      }
+      out.end();
+    } catch (err) {
+      if (!out.started) throw err;
+      if (!(err instanceof CoveError) || httpStatus(err) === 500) ctx.log?.(`POST /images/${name}/push: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      out.error(err);
+      out.end();
+    }
+  });
+
+  /** POST /auth: `docker login`; the credentials are checked with the registry, never stored by the daemon. */
+  router.post("/auth", async (c) => {
+    const body = await readJSON(c.req);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid("the body must be a JSON auth config (username, password, serveraddress)", { code: "body.invalid" });
+    const auth = decodeRegistryAuth(Buffer.from(JSON.stringify(body)).toString("base64")) ?? {};
+    sendJSON(c.res, 200, await svc.login(auth));
   });
 
   router.post("/images/{name:.*}/tag", async (c) => {

@@ -2,6 +2,7 @@
 // building blocks (router, streaming helpers, event bus), and `cove daemon` (daemonMain).
 
 import { CoveError, invalid } from "../common/errors.js";
+import { DEFAULT_CONFIG_FILE, loadDaemonConfig } from "./config-file.js";
 import { startDaemon, type DaemonOptions, type TcpOptions } from "./server.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
@@ -10,6 +11,7 @@ export { Query, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";
 export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "../events/index.js";
 export type { ContainerCounts, ContainerCountsProvider } from "./system.js";
+export { DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDaemonConfig, type DaemonFileConfig } from "./config-file.js";
 
 export const DEFAULT_ROOT = "/var/lib/cove";
 export const DEFAULT_SOCKET = "/run/cove/cove.sock";
@@ -20,6 +22,7 @@ Runs the cove daemon: the Docker Engine API on a unix socket (DOCKER_HOST=unix:/
 
 Options:
   --root DIR               state directory (default ${DEFAULT_ROOT})
+  --config-file FILE       daemon.json with "insecure-registries" and "registry-mirrors" (default ${DEFAULT_CONFIG_FILE})
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
   -H, --host ADDR          unix:///path/to.sock or tcp://HOST:PORT (TCP needs the three --tls flags)
   --group NAME             group owning the socket (mode 0660)
@@ -30,8 +33,13 @@ Options:
   --bip CIDR               the default bridge's subnet (default 172.17.0.0/16, or a free pool)
   --no-network             no networking at all: containers get a loopback interface only`;
 
+/** `cove daemon`'s options: the daemon's, and the configuration file to read for its registry settings. */
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean };
+
 /** Parses `cove daemon` flags into DaemonOptions. */
-export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonOptions | "help" {
+export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
+  let configFile = DEFAULT_CONFIG_FILE;
+  let configFileGiven = false;
   const opts: { root: string; socket: string; group?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
@@ -50,6 +58,10 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     switch (name) {
       case "--root":
         opts.root = value();
+        break;
+      case "--config-file":
+        configFile = value();
+        configFileGiven = true;
         break;
       case "--socket":
         opts.socket = value();
@@ -94,7 +106,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
     }
   }
-  const out: DaemonOptions = { ...opts };
+  const out: DaemonArgs = { ...opts, configFile, configFileGiven };
   if (!bridge.off) out.network = { defaultBridge: bridge.none ? false : { ...(bridge.name ? { name: bridge.name } : {}), ...(bridge.subnet ? { subnet: bridge.subnet } : {}) } };
   if (tcpAddr !== undefined) {
     const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(tcpAddr);
@@ -115,9 +127,10 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
 /** `cove daemon`: runs until SIGINT or SIGTERM; returns the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
-  let opts: DaemonOptions | "help";
+  let opts: DaemonArgs | "help";
   try {
     opts = parseDaemonArgs(argv);
+    if (opts !== "help") opts.registry = (await loadDaemonConfig(opts.configFile, opts.configFileGiven)).registry;
   } catch (err) {
     process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : String(err)}\n`);
     return 125;

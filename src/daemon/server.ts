@@ -27,6 +27,7 @@ import { ImageService } from "../images/service.js";
 import { NetworkService, serveNetworkDns, type NetworkDns, type NetworkServiceOptions } from "../network/index.js";
 import { containerRoutes } from "./containers.js";
 import { imageRoutes } from "./images.js";
+import type { RegistryOptions } from "../registry/client.js";
 import { networkRoutes } from "./networks.js";
 import { Router, sendJSON } from "./router.js";
 import { absentRoutes } from "./absent.js";
@@ -75,6 +76,8 @@ export interface DaemonOptions {
   dnsPort?: number;
   /** Awaited before the containers are reconciled (tests hold the reconcile with it to see the daemon answer meanwhile). */
   beforeReconcile?: () => Promise<void>;
+  /** How the image service opened on root reaches registries (daemon.json's insecure-registries and registry-mirrors). */
+  registry?: RegistryOptions;
 }
 
 export interface Daemon {
@@ -215,7 +218,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   await prepareSocket(socket);
 
-  const images = options.images ?? (await ImageService.open({ root }));
+  const images = options.images ?? (await ImageService.open({ root, ...(options.registry ? { registry: options.registry } : {}) }));
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
   const volumes = options.containerService?.volumes ?? (await VolumeService.open({ root, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) }));

@@ -1,6 +1,7 @@
 // System routes: /_ping, /version, /info, /events, /system/df, /build/prune. Host facts (kernel, OS, cgroup
 // features) are read once and cached; counts come from the services on every call.
 
+import { registryConfigInfo } from "../registry/config.js";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { readdir, readFile, statfs } from "node:fs/promises";
 import os from "node:os";
@@ -332,13 +333,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       OSType: "linux",
       Architecture: os.machine(),
       IndexServerAddress: "https://index.docker.io/v1/",
-      RegistryConfig: {
-        AllowNondistributableArtifactsCIDRs: null,
-        AllowNondistributableArtifactsHostnames: null,
-        InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8"],
-        IndexConfigs: { "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true } },
-        Mirrors: null,
-      },
+      RegistryConfig: registryConfigInfo(ctx.images.registryOptions),
       NCPU: os.availableParallelism(),
       MemTotal: os.totalmem(),
       GenericResources: null,

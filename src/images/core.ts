@@ -2,6 +2,8 @@
 //
 //   <root>/content     blobs (ContentStore)
 //   <root>/images      names and targets (ImageStore), plus tag-times.json (Metadata.LastTagTime)
+//                      and blob-sources.json (the repositories each blob was pulled from or
+//                      pushed to: a push mounts a blob from another repository of the same registry)
 //   <root>/snapshots   unpacked layers, one committed snapshot per chain ID (SnapshotStore)
 //   <root>/tmp         staging for archives being loaded (removed when each load ends)
 //
@@ -36,6 +38,7 @@ import type { Loader } from "./load.js";
 import type { Committer } from "./commit.js";
 import type { Saver } from "./save.js";
 import type { Puller } from "./pull.js";
+import type { Pusher } from "./push.js";
 import type { RegistryOptions } from "../registry/client.js";
 
 export const LABEL_DIFF_ID = "cove.io/diff-id";
@@ -118,13 +121,19 @@ export interface ImageModules {
   commit: Committer;
   save: Saver;
   pull: Puller;
+  push: Pusher;
 }
+
+/** The repositories a blob is remembered in, most recent last (Docker's v2 metadata keeps a few as well). */
+const MAX_SOURCES = 5;
 
 export class ImageCore {
   readonly content: ContentStore;
   readonly images: ImageStore;
   readonly tmp: string;
   private readonly tagTimesFile: string;
+  private readonly sourcesFile: string;
+  private sourcesWrite: Promise<unknown> = Promise.resolve();
   /** Resolved images by their record's target digest (resolutions without a platform only; gc drops removed ones). */
   readonly resolved = new Map<Digest, ResolvedImage>();
   /** Disk usage of committed snapshots by key (they never change). */
@@ -143,6 +152,7 @@ export class ImageCore {
     this.images = new ImageStore({ root });
     this.tmp = path.join(root, "tmp");
     this.tagTimesFile = path.join(this.images.dir, "tag-times.json");
+    this.sourcesFile = path.join(this.images.dir, "blob-sources.json");
   }
 
   /** Runs fn after every mutation before it has ended: mutations run one at a time. */
@@ -223,6 +233,36 @@ export class ImageCore {
     const live = new Set((await this.images.list()).map((i) => i.id));
     for (const k of Object.keys(times)) if (!live.has(k)) delete times[k];
     await writeFileAtomic(this.tagTimesFile, JSON.stringify(times));
+  }
+
+  /** Repositories ("127.0.0.1:5000/busybox") the blob was pulled from or pushed to, most recent last. */
+  async blobSources(digest: Digest): Promise<string[]> {
+    return (await this.readSources())[digest] ?? [];
+  }
+
+  /** Remembers that the repository holds these blobs (after a pull from it or a push to it). */
+  addBlobSources(repository: string, digests: Digest[]): Promise<void> {
+    const run = this.sourcesWrite.then(async () => {
+      const all = await this.readSources();
+      for (const d of digests) {
+        const list = (all[d] ?? []).filter((r) => r !== repository);
+        list.push(repository);
+        all[d] = list.slice(-MAX_SOURCES);
+      }
+      await writeFileAtomic(this.sourcesFile, JSON.stringify(all));
+    });
+    this.sourcesWrite = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readSources(): Promise<Record<string, string[]>> {
+    try {
+      const o = JSON.parse(await readFile(this.sourcesFile, "utf8")) as unknown;
+      return typeof o === "object" && o !== null && !Array.isArray(o) ? (o as Record<string, string[]>) : {};
+    } catch (err) {
+      if (isErrno(err, "ENOENT") || err instanceof SyntaxError) return {};
+      throw err;
+    }
   }
 
   static names(rec: ImageRecord): { tags: string[]; digests: string[] } {

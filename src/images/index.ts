@@ -21,4 +21,5 @@ export {
   type ImageServiceOptions,
 } from "./service.js";
 export { translatePullError, PULL_CONCURRENCY, type PullOptions, type PullProgress, type PullResult, type DistributionInspect } from "./pull.js";
+export { translatePushError, PUSH_CONCURRENCY, type PushOptions, type PushProgress, type PushResult } from "./push.js";
 export * as archive from "./archive/index.js";

@@ -23,7 +23,7 @@ import { bestEffort } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { entryText, RegistryError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
-import { RepositoryClient } from "../registry/client.js";
+import { pullSource, type PullSource } from "../registry/mirror.js";
 import type { AuthConfig } from "../registry/auth.js";
 import { ImageCore, newTxn } from "./core.js";
 import { chainIDs, imageID, shortID } from "./ids.js";
@@ -112,8 +112,8 @@ export function translatePullError(err: unknown, ref: Reference): unknown {
 export class Puller {
   constructor(private readonly core: ImageCore) {}
 
-  private client(ref: Reference, opts: Pick<PullOptions, "auth" | "signal">): RepositoryClient {
-    return new RepositoryClient(ref.domain, ref.path, {
+  private client(ref: Reference, opts: Pick<PullOptions, "auth" | "signal">): PullSource {
+    return pullSource(ref.domain, ref.path, {
       ...this.core.registry,
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -158,7 +158,7 @@ export class Puller {
   }
 
   /** A config's bytes, straight from the registry (for inspect: nothing is stored). */
-  private async fetchConfigBytes(client: RepositoryClient, manifest: Manifest): Promise<Buffer | undefined> {
+  private async fetchConfigBytes(client: PullSource, manifest: Manifest): Promise<Buffer | undefined> {
     if (await this.core.content.exists(manifest.config.digest)) return this.core.content.readBlob(manifest.config.digest);
     await client.fetchBlob(this.core.content, manifest.config);
     this.core.pin(manifest.config.digest);
@@ -321,6 +321,7 @@ export class Puller {
           throw err;
         }
       });
+      await this.core.addBlobSources(repositoryName(ref), [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
       progress({ status: `Digest: ${top.digest}` });
       progress({ status: updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
       return { reference: shown, id, digest: top.digest, updated };
@@ -367,7 +368,7 @@ export class Puller {
    * Fetches what the reference points to and, for an index, the platform's manifest (walking
    * nested indexes). `announce` runs once the reference is known to exist.
    */
-  private async resolve(client: RepositoryClient, ref: Reference, platform: Platform, announce: () => void): Promise<Resolved> {
+  private async resolve(client: PullSource, ref: Reference, platform: Platform, announce: () => void): Promise<Resolved> {
     const m = await client.getManifest((ref.digest ?? ref.tag) as string);
     const doc = parseManifestOrIndex(m.bytes, declared(m.mediaType));
     const top = { digest: m.digest, size: m.bytes.length, mediaType: docMediaType(doc), doc, bytes: m.bytes };

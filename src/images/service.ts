@@ -11,6 +11,7 @@
 //   commit.ts   import of a rootfs tar, and commit
 //   save.ts     save and OCI layout export
 //   pull.ts     pull from a registry (through src/registry), then unpack and name as load does
+//   push.ts     push to a registry, as the manifest or index stored
 //
 // Mutations (load, import, commit, remove, prune, gc, unpack) run one at a time within the
 // service, so a collection never sees a half-loaded image.
@@ -33,8 +34,12 @@ import { Loader } from "./load.js";
 import { Committer } from "./commit.js";
 import { Saver } from "./save.js";
 import { Puller, type DistributionInspect, type PullOptions, type PullResult } from "./pull.js";
+import { Pusher, type PushOptions, type PushResult } from "./push.js";
 import type { ImageStore } from "./store.js";
 import type { ContainerConfig, ImageConfig } from "./types.js";
+import type { AuthConfig } from "../registry/auth.js";
+import type { RegistryOptions } from "../registry/client.js";
+import { login, type LoginResult } from "../registry/login.js";
 
 export { LABEL_DIFF_ID, LABEL_IMAGE, LABEL_SIZE, parseUntil, type ImageServiceOptions, type InUseFn, type LoadOptions, type LoadProgress } from "./core.js";
 
@@ -54,6 +59,7 @@ export class ImageService {
       commit: new Committer(core),
       save: new Saver(core),
       pull: new Puller(core),
+      push: new Pusher(core),
     };
     // an export view a crash left mounted would make the removal fail with EBUSY
     let leftovers: string[] = [];
@@ -183,6 +189,21 @@ export class ImageService {
   /** `docker pull`: fetches the image from its registry, unpacks it and names it as Docker does. */
   pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
     return this.core.m.pull.pull(ref, opts);
+  }
+
+  /** `docker push`: the tag given (every tag of the repository when none is) to its registry; the image is named repo@digest after. */
+  push(name: string, tag?: string, opts: PushOptions = {}): Promise<PushResult[]> {
+    return this.core.m.push.push(name, tag, opts);
+  }
+
+  /** POST /auth: checks credentials against the registry they name (the service's insecure registries apply). */
+  login(auth: AuthConfig, opts: { signal?: AbortSignal } = {}): Promise<LoginResult> {
+    return login(auth, { ...this.core.registry, ...opts });
+  }
+
+  /** How the service reaches registries (insecure registries, mirrors). */
+  get registryOptions(): RegistryOptions {
+    return this.core.registry;
   }
 
   /** Every tag of a repository in its registry (`docker pull --all-tags`). */

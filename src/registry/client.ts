@@ -1,14 +1,18 @@
-// A distribution client for one repository of one registry (OCI distribution spec, pull side):
-// manifests by tag or digest with the Accept headers of OCI and Docker schema 2 documents, blobs
-// streamed through digest verification into the content store, tag lists.
+// A distribution client for one repository of one registry (OCI distribution spec): manifests by
+// tag or digest with the Accept headers of OCI and Docker schema 2 documents, blobs streamed
+// through digest verification into the content store, tag lists; and for a push, blob existence
+// (HEAD), cross-repository mounts, uploads (one PUT, or PATCH chunks with Content-Range and a
+// closing PUT ?digest=) and manifest PUTs.
 //
 // Transport, as Docker's client does it:
 //  - endpoint: docker.io is served by registry-1.docker.io; a registry on a loopback address
-//    (127.0.0.0/8, ::1, localhost) or named in `insecureRegistries` is reached over plain HTTP,
+//    (127.0.0.0/8, ::1, localhost) or matched by `insecureRegistries` (config.ts) is reached over plain HTTP,
 //    every other one over HTTPS.
 //  - auth: a 401 names its challenges (auth.ts); the client answers Bearer with a token from the
-//    challenge's realm for this repository's pull scope, and Basic with the credentials it holds,
-//    then repeats the request once. Tokens are cached until they expire.
+//    challenge's realm for this repository's pull scope (pull,push for a push, plus pull on the
+//    repositories it mounts from), and Basic with the credentials it holds, then repeats the
+//    request once (its body too). Tokens are cached until they expire. Credentials go to the
+//    registry's origin only.
 //  - redirects (registries send blobs to object storage) are followed by hand, at most 10, and the
 //    Authorization header is dropped when a redirect leaves the registry's origin.
 //  - retries: connection failures, timeouts (no bytes for idleTimeoutMs), 5xx and 429 are retried
@@ -25,6 +29,7 @@ import { bestEffort } from "../common/ignore.js";
 import { Digester, parseDigest, type Digest } from "../content/digest.js";
 import type { Ingester, IngestManager, Provider } from "../content/types.js";
 import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
+import { isInsecureRegistry } from "./config.js";
 import { parseErrorBody, RegistryError } from "./errors.js";
 
 export const DOCKER_HUB_DOMAIN = "docker.io";
@@ -42,13 +47,17 @@ export const MANIFEST_ACCEPT = [
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface RegistryOptions {
-  /** Registries (host or host:port) reached over plain HTTP besides loopback ones. */
+  /** Registries reached over plain HTTP besides loopback ones: host[:port] names and CIDRs (config.ts). */
   insecureRegistries?: string[];
+  /** Mirrors of Docker Hub ("https://mirror.local/"), tried in order before it for pulls. */
+  mirrors?: string[];
   /**
    * The delays before each retry of a blob, in ms (default 500, 1000, 2000, 4000: five attempts
    * in all); manifest and tag requests use the first two.
    */
   retryDelaysMs?: number[];
+  /** Blobs up to this size are pushed in one request; larger ones in chunks of it (default 8 MiB). */
+  uploadChunkBytes?: number;
   /** A request fails (and is retried) when no byte arrives for this long (default 60 s). */
   idleTimeoutMs?: number;
   userAgent?: string;
@@ -56,6 +65,10 @@ export interface RegistryOptions {
 
 export interface RepositoryClientOptions extends RegistryOptions {
   auth?: AuthConfig;
+  /** Ask tokens for push as well as pull (a push's client). */
+  push?: boolean;
+  /** The base URL to reach instead of the registry's own (a mirror: "http://127.0.0.1:5001"). */
+  endpoint?: string;
   /** Cancels every request of this client. */
   signal?: AbortSignal;
 }
@@ -84,6 +97,7 @@ export interface FetchBlobOptions {
 }
 
 const DEFAULT_RETRY_DELAYS = [500, 1000, 2000, 4000];
+const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60_000;
 const MAX_REDIRECTS = 10;
 
@@ -103,7 +117,7 @@ export function isLoopbackRegistry(domain: string): boolean {
 /** The base URL of a registry: "https://registry-1.docker.io", "http://127.0.0.1:5000". */
 export function registryBaseUrl(domain: string, options: RegistryOptions = {}): string {
   const host = domain === DOCKER_HUB_DOMAIN || domain === "index.docker.io" ? DOCKER_HUB_REGISTRY : domain;
-  const insecure = isLoopbackRegistry(domain) || (options.insecureRegistries ?? []).includes(domain);
+  const insecure = isLoopbackRegistry(domain) || isInsecureRegistry(domain, options);
   return `${insecure ? "http" : "https"}://${host}`;
 }
 
@@ -165,7 +179,8 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
 /** A client for one repository ("library/busybox") of one registry ("docker.io", "127.0.0.1:5000"). */
 export class RepositoryClient {
   readonly baseUrl: string;
-  private readonly scope: string;
+  /** The token scopes asked for: this repository's, and those of repositories blobs are mounted from. */
+  private readonly scopes: string[];
   private readonly retryDelays: number[];
   private readonly idleTimeout: number;
   private readonly userAgent: string;
@@ -178,8 +193,8 @@ export class RepositoryClient {
     readonly repository: string,
     private readonly options: RepositoryClientOptions = {},
   ) {
-    this.baseUrl = registryBaseUrl(domain, options);
-    this.scope = `repository:${repository}:pull`;
+    this.baseUrl = options.endpoint !== undefined ? options.endpoint.replace(/\/+$/, "") : registryBaseUrl(domain, options);
+    this.scopes = [`repository:${repository}:${options.push ? "pull,push" : "pull"}`];
     this.retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
     this.idleTimeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
     this.userAgent = options.userAgent ?? "cove";
@@ -388,6 +403,169 @@ export class RepositoryClient {
     }
   }
 
+  // ------------------------------------------------------------------ push
+
+  /** Whether the repository holds the blob (HEAD /v2/<name>/blobs/<digest>). */
+  async blobExists(blob: BlobTarget): Promise<boolean> {
+    const url = this.url("blobs", blob.digest);
+    return this.withRetries(() =>
+      this.send("HEAD", url, {}, async (res) => {
+        await cancelBody(res);
+        if (res.status === 404) return false;
+        // a HEAD has no body to carry the error: named as distribution's client names it
+        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required" }], url);
+        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied" }], url);
+        if (!res.ok) throw new RegistryError(res.status, [], url);
+        const length = res.headers.get("content-length");
+        return length === null || Number(length) === blob.size;
+      }),
+    );
+  }
+
+  /**
+   * Asks the registry to mount the blob from another of its repositories (POST
+   * /v2/<name>/blobs/uploads/?mount=<digest>&from=<repository>): true when it did (201). A
+   * registry that cannot (it answers 202, an upload session) gets that session cancelled.
+   */
+  async mountBlob(blob: BlobTarget, from: string): Promise<boolean> {
+    const scope = `repository:${from}:pull`;
+    if (!this.scopes.includes(scope)) {
+      this.scopes.push(scope);
+      this.token = undefined; // the next token covers the source repository too
+    }
+    const url = `${this.baseUrl}/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`;
+    const location = await this.withRetries(() =>
+      this.send("POST", url, { "Content-Length": "0" }, async (res) => {
+        await cancelBody(res);
+        if (res.status === 201) return undefined;
+        if (res.status !== 202) throw await this.errorOf(res, url);
+        return res.headers.get("location") ?? "";
+      }),
+    );
+    if (location === undefined) return true;
+    if (location !== "") {
+      const session = new URL(location, this.baseUrl).href;
+      await bestEffort(`cancel the upload session ${session}`, this.send("DELETE", session, {}, (res) => cancelBody(res)));
+    }
+    return false;
+  }
+
+  /**
+   * Uploads a blob: POST to open an upload session, then the bytes in one PUT ?digest= when they
+   * fit a chunk, else PATCHes with Content-Range and a closing PUT ?digest=. `open` reads the
+   * blob from its start; a failed upload (network, 5xx) starts over, twice at most.
+   */
+  async pushBlob(blob: BlobTarget, open: () => Promise<AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>>, options: { onProgress?: (current: number, total: number) => void } = {}): Promise<void> {
+    parseDigest(blob.digest, "blob digest");
+    const chunk = this.options.uploadChunkBytes ?? DEFAULT_CHUNK;
+    await this.withRetries(async () => {
+      let location = await this.startUpload();
+      let sent = 0;
+      const buffered: Buffer[] = [];
+      let bufferedBytes = 0;
+      const flush = async (final: boolean) => {
+        const body = Buffer.concat(buffered, bufferedBytes);
+        buffered.length = 0;
+        bufferedBytes = 0;
+        if (final && sent === 0) {
+          await this.finishUpload(location, blob, body);
+        } else {
+          if (body.length > 0) location = await this.patchUpload(location, body, sent);
+          sent += body.length;
+          if (final) await this.finishUpload(location, blob, Buffer.alloc(0));
+        }
+        if (body.length > 0) options.onProgress?.(final && sent === 0 ? body.length : sent, blob.size);
+      };
+      let total = 0;
+      for await (const c of await open()) {
+        const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+        total += b.length;
+        if (total > blob.size) throw invalid(`blob ${blob.digest} holds more than the ${blob.size} bytes its descriptor says`, { code: "registry.blob-size-mismatch" });
+        let rest = b;
+        while (rest.length > 0) {
+          const take = Math.min(rest.length, chunk - bufferedBytes);
+          buffered.push(rest.subarray(0, take));
+          bufferedBytes += take;
+          rest = rest.subarray(take);
+          if (bufferedBytes === chunk && total < blob.size) await flush(false);
+        }
+      }
+      if (total !== blob.size) throw invalid(`blob ${blob.digest} holds ${total} bytes but its descriptor says ${blob.size}`, { code: "registry.blob-size-mismatch" });
+      await flush(true);
+    });
+  }
+
+  /** POST /v2/<name>/blobs/uploads/: the upload session's location. */
+  private async startUpload(): Promise<string> {
+    const url = `${this.baseUrl}/v2/${this.repository}/blobs/uploads/`;
+    return this.send("POST", url, { "Content-Length": "0" }, async (res) => {
+      await cancelBody(res);
+      if (res.status !== 202) throw await this.errorOf(res, url);
+      const location = res.headers.get("location");
+      if (!location) throw invalid(`the registry ${this.domain} opened an upload without a Location`, { code: "registry.invalid-response" });
+      return new URL(location, this.baseUrl).href;
+    });
+  }
+
+  /** PATCH a chunk at `offset`; the session's next location. */
+  private async patchUpload(location: string, body: Buffer, offset: number): Promise<string> {
+    const headers = { "Content-Type": "application/octet-stream", "Content-Range": `${offset}-${offset + body.length - 1}`, "Content-Length": String(body.length) };
+    return this.send(
+      "PATCH",
+      location,
+      headers,
+      async (res) => {
+        await cancelBody(res);
+        if (res.status !== 202) throw await this.errorOf(res, location);
+        const next = res.headers.get("location");
+        return next ? new URL(next, this.baseUrl).href : location;
+      },
+      body,
+    );
+  }
+
+  /** PUT <location>?digest=: closes the session (with the last bytes, or all of them). */
+  private async finishUpload(location: string, blob: BlobTarget, body: Buffer): Promise<void> {
+    const u = new URL(location);
+    u.searchParams.set("digest", blob.digest);
+    const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Content-Length": String(body.length) };
+    await this.send(
+      "PUT",
+      u.href,
+      headers,
+      async (res) => {
+        if (res.status !== 201 && res.status !== 204) throw await this.errorOf(res, u.href);
+        await cancelBody(res);
+      },
+      body,
+    );
+  }
+
+  /** PUT /v2/<name>/manifests/<reference>: the manifest's digest (checked against what the registry says it stored). */
+  async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<Digest> {
+    const url = this.url("manifests", reference);
+    const d = new Digester("sha256");
+    d.update(bytes);
+    const digest = d.digest();
+    await this.withRetries(() =>
+      this.send(
+        "PUT",
+        url,
+        { "Content-Type": mediaType, "Content-Length": String(bytes.length) },
+        async (res) => {
+          if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await this.errorOf(res, url);
+          await cancelBody(res);
+          const header = res.headers.get("docker-content-digest");
+          if (header && header !== digest) {
+            throw invalid(`the registry stored the manifest as ${header}, but its bytes hash to ${digest}`, { code: "registry.manifest-digest-mismatch" });
+          }
+        },
+        bytes,
+      ),
+    );
+    return digest;
+  }
+
   // ------------------------------------------------------------------ transport
 
   /** Runs fn again after retryable failures, with the first two delays of the back-off. */
@@ -425,7 +603,7 @@ export class RepositoryClient {
    * the idle timeout: the request fails when no byte arrives for idleTimeoutMs (touch() marks
    * progress).
    */
-  private async send<T>(method: string, url: string, headers: Record<string, string>, consume: (res: Response, touch: () => void) => Promise<T>): Promise<T> {
+  private async send<T>(method: string, url: string, headers: Record<string, string>, consume: (res: Response, touch: () => void) => Promise<T>, body?: Buffer): Promise<T> {
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -435,7 +613,7 @@ export class RepositoryClient {
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, idle.signal]) : idle.signal;
     touch();
     try {
-      const res = await this.sendAuthorized(method, url, headers, signal, true);
+      const res = await this.sendAuthorized(method, url, headers, signal, true, body);
       return await consume(res, touch);
     } catch (err) {
       if (idle.signal.aborted && !this.options.signal?.aborted) throw idle.signal.reason as Error;
@@ -445,8 +623,9 @@ export class RepositoryClient {
     }
   }
 
-  private async sendAuthorized(method: string, url: string, headers: Record<string, string>, signal: AbortSignal, mayAuthenticate: boolean): Promise<Response> {
-    const origin = new URL(url).origin;
+  private async sendAuthorized(method: string, url: string, headers: Record<string, string>, signal: AbortSignal, mayAuthenticate: boolean, body?: Buffer): Promise<Response> {
+    // credentials go to the registry's own origin only (an upload location or a redirect elsewhere gets none)
+    const origin = new URL(this.baseUrl).origin;
     let current = url;
     for (let hops = 0; ; hops++) {
       const sameOrigin = new URL(current).origin === origin;
@@ -455,7 +634,7 @@ export class RepositoryClient {
         const authorization = await this.authorization(signal);
         if (authorization) h.Authorization = authorization;
       }
-      const res = await fetch(current, { method, headers: h, redirect: "manual", signal });
+      const res = await fetch(current, { method, headers: h, redirect: "manual", signal, ...(body !== undefined ? { body: new Uint8Array(body) } : {}) });
       if ([301, 302, 303, 307, 308].includes(res.status)) {
         const location = res.headers.get("location");
         await cancelBody(res);
@@ -468,7 +647,7 @@ export class RepositoryClient {
         const challenges = parseChallenges(res.headers.get("www-authenticate") ?? undefined);
         if (await this.answer(challenges, signal, `${method[0]}${method.slice(1).toLowerCase()} "${current}"`)) {
           await cancelBody(res);
-          return this.sendAuthorized(method, url, headers, signal, false);
+          return this.sendAuthorized(method, url, headers, signal, false, body);
         }
       }
       return res;
@@ -531,12 +710,12 @@ export class RepositoryClient {
     let res: Response;
     if (auth?.identitytoken) {
       // OAuth2 refresh-token grant (docker/distribution auth-oauth.md).
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "cove", scope: this.scope });
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "cove", scope: this.scopes.join(" ") });
       if (service) form.set("service", service);
       res = await fetch(realmUrl, { method: "POST", headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString(), signal });
     } else {
       if (service) realmUrl.searchParams.set("service", service);
-      realmUrl.searchParams.append("scope", this.scope);
+      for (const scope of this.scopes) realmUrl.searchParams.append("scope", scope);
       if (auth?.username !== undefined || auth?.password !== undefined) {
         headers.Authorization = basicAuthorization(auth.username ?? "", auth.password ?? "");
         realmUrl.searchParams.set("account", auth.username ?? "");

@@ -20,3 +20,6 @@ export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChalle
 export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
 export { limiter, type Limiter } from "./limit.js";
 export { RegistryServer, loadHtpasswd, readTls, type AuthMode, type LocalImages, type RegistryServerOptions } from "./server/index.js";
+export { login, loginDomain, type LoginResult } from "./login.js";
+export { MirroredRepository, pullSource, type PullSource } from "./mirror.js";
+export { DEFAULT_INSECURE_CIDRS, cidrContains, isInsecureRegistry, normalizeMirror, parseCIDR, registryConfigInfo, validateInsecureRegistry, type IndexInfo, type RegistryConfigInfo } from "./config.js";

@@ -1,7 +1,7 @@
 // A private dockerd (Debian's docker.io) for peer tests and benchmarks.
 //
 // Everything the daemon writes lives under `dir`: data root, exec root (with the containerd that
-// dockerd starts and supervises itself), PID file, socket, daemon config (an empty daemon.json, so
+// dockerd starts and supervises itself), PID file, socket, daemon config (daemon.json: empty unless the test gives one, so
 // /etc/docker/daemon.json is never read; the trust key goes next to it), the docker CLI's config,
 // and a cgroup parent of its own. No bridge, no iptables, no userland proxy: containers run with
 // `--network none`. The default /var/run/docker.sock and /var/lib/docker are never touched.
@@ -216,7 +216,7 @@ async function readPid(file: string): Promise<number | undefined> {
  * Starts Debian's dockerd with all its state under dir (created if missing; removed by stop()).
  * Keep dir short: containerd's socket path under it must fit in 108 bytes.
  */
-export async function startDockerd(options: { dir: string; startTimeoutMs?: number; bridge?: string }): Promise<Dockerd> {
+export async function startDockerd(options: { dir: string; startTimeoutMs?: number; bridge?: string; daemonJson?: Record<string, unknown> }): Promise<Dockerd> {
   const reason = dockerdAvailable();
   if (reason) throw new Error(reason);
   const dir = path.resolve(options.dir);
@@ -227,7 +227,7 @@ export async function startDockerd(options: { dir: string; startTimeoutMs?: numb
   const configFile = path.join(dir, "daemon.json");
   const logFile = path.join(dir, "dockerd.log");
   const cgroupParent = `cove-dockerd-${path.basename(dir).replace(/[^A-Za-z0-9_.-]/g, "_")}`;
-  await writeFile(configFile, "{}\n");
+  await writeFile(configFile, JSON.stringify(options.daemonJson ?? {}) + "\n");
   await mkdir(path.join(dir, "cli"), { recursive: true });
 
   const env: NodeJS.ProcessEnv = {
