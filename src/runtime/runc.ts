@@ -81,6 +81,9 @@ export function runcError(command: string, text: string, id?: string): CoveError
   return systemError(message, details);
 }
 
+/** In a monitored container's directory: the cgroups path of its config, kept from the create. */
+const CGROUPS_PATH_FILE = "cgroups-path";
+
 /** The text of `file`, or undefined while it does not exist. */
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
@@ -159,6 +162,8 @@ export class RuncRuntime implements ContainerRuntime {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflict(`container with id "${id}" already exists`, { code: "container.exists" });
       throw err;
     }
+    // the cgroup is read after the exit (OOM kills), when runc may no longer show the bundle
+    if (spec.linux?.cgroupsPath) await writeFile(path.join(dir, CGROUPS_PATH_FILE), spec.linux.cgroupsPath);
     const pidFile = path.join(dir, "runc.pid");
     const consoleSocket = spec.process?.terminal ? path.join(dir, "c.sock") : undefined;
     const command = this.monitorCommand(dir, ["create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id]);
@@ -229,7 +234,7 @@ export class RuncRuntime implements ContainerRuntime {
       }
       await sleep(50);
     }
-    cgroupsPath ??= await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle);
+    cgroupsPath ??= (await readIfExists(path.join(dir, CGROUPS_PATH_FILE))) ?? (await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle));
     return { code, signal, oomKilled: await this.oomKilled(id, cgroupsPath) };
   }
 
@@ -357,7 +362,7 @@ export class RuncRuntime implements ContainerRuntime {
     const dir = this.monitorDir(id);
     const monitored = dir !== undefined && existsSync(dir);
     let cgroupsPath: string | undefined;
-    if (monitored) cgroupsPath = await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle);
+    if (monitored) cgroupsPath = (await readIfExists(path.join(dir, CGROUPS_PATH_FILE))) ?? (await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle));
     try {
       await this.command("delete", [...(opts.force ? ["--force"] : []), id], id);
     } catch (err) {
