@@ -23,13 +23,17 @@ void log_flush(void);
 
 int attach_listen(const char *path);
 int attach_listen_fd(void);
+/* The direct socket: its clients hand over a connection for the monitor to serve (FRAME_DIRECT). */
+int attach_listen_direct(const char *path);
+int attach_direct_listen_fd(void);
+/* Accepts the clients waiting on either socket. */
 void attach_accept(void);
 int attach_count(void);
 /* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
 void attach_wait_first(void);
 void attach_set_stdin_once(int once);
-/* Fills pollfds for the clients: POLLIN unless a client's input waits for stdin, POLLOUT while
- * its output waits for the client. */
+/* Fills pollfds for the clients (up to two each): POLLIN unless a client's input waits for
+ * stdin, POLLOUT while its output waits for the client; a direct client's hand-off connection. */
 int attach_clients(struct pollfd *p, int max);
 /* Acts on the clients' poll results: reads and applies their frames, sends waiting output. */
 void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t);
