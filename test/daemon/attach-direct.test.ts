@@ -36,8 +36,11 @@ const skip = !existsSync(DOCKER)
 
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 
-/** The docker CLI with a file as stdin: its exit code, stdout's md5 and length, stderr. */
-function runWithInput(env: NodeJS.ProcessEnv, args: string[], input: string): Promise<{ code: number; md5: string; bytes: number; stderr: string }> {
+/**
+ * The docker CLI with a file as stdin: its exit code, stdout's md5 and length, stderr. A slow
+ * consumer pauses after every chunk of the CLI's output (the CLI and the container wait for it).
+ */
+function runWithInput(env: NodeJS.ProcessEnv, args: string[], input: string, slow = false): Promise<{ code: number; md5: string; bytes: number; stderr: string }> {
   return new Promise((resolve) => {
     const fd = openSync(input, "r");
     const child = spawn(DOCKER, args, { env, stdio: [fd, "pipe", "pipe"] });
@@ -46,9 +49,14 @@ function runWithInput(env: NodeJS.ProcessEnv, args: string[], input: string): Pr
     let bytes = 0;
     let stderr = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.stdout!.on("data", (d: Buffer) => {
+    const out = child.stdout!;
+    out.on("data", (d: Buffer) => {
       hash.update(d);
       bytes += d.length;
+      if (slow) {
+        out.pause();
+        setTimeout(() => out.resume(), 2);
+      }
     });
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("close", (code, signal) => {
@@ -145,10 +153,16 @@ describe("attach served by the container's monitor", { skip }, () => {
     assert.equal(cat.md5, md5(data), "the same bytes came back");
     assert.equal(cat.stderr, "to-stderr\n", "stderr came apart from stdout (stdcopy frames)");
     assert.equal(direct(), before + 1, "the monitor served the session");
-    // the same, with no log: nothing else reads the output
-    const nolog = await runWithInput(env, ["run", "--rm", "-i", "--network", "none", "--log-driver", "none", "busybox", "md5sum"], file);
-    assert.equal(nolog.code, 0, nolog.stderr);
-    assert.equal(direct(), before + 2);
+    // with no log, the output goes from the container's pipes to the client in the kernel
+    // (splice), framed all the same, also to a client that reads slowly
+    for (const slow of [false, true]) {
+      const nolog = await runWithInput(env, ["run", "--rm", "-i", "--network", "none", "--log-driver", "none", "busybox", "sh", "-c", "cat; echo to-stderr >&2; echo end"], file, slow);
+      assert.equal(nolog.code, 0, nolog.stderr);
+      assert.equal(nolog.bytes, data.length + 4, `every byte came back (slow reader: ${slow})`);
+      assert.equal(nolog.md5, md5(Buffer.concat([data, Buffer.from("end\n")])), `the same bytes came back (slow reader: ${slow})`);
+      assert.equal(nolog.stderr, "to-stderr\n");
+    }
+    assert.equal(direct(), before + 3);
   });
 
   it("a raw attach with stdin but not StdinOnce: the client's half-close ends the session, stdin stays open", async () => {

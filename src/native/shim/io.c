@@ -250,6 +250,8 @@ struct client {
 	int ctl_fd;    /* the hand-off connection of a direct client, else -1 */
 	int passed_fd; /* an fd received with the client's bytes, not used yet, else -1 */
 	int in_eof;    /* a direct client's input ended (acted on once its bytes went to stdin) */
+	size_t splice_left; /* bytes of output still to move from splice_fd (a pipe) to fd */
+	int splice_fd;
 	unsigned char in[2 * (FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE)];
 	size_t in_off, in_len; /* received, not yet acted on: in[in_off, in_len) */
 	size_t stdin_off;  /* bytes of the first frame's data already written to stdin */
@@ -266,6 +268,12 @@ static int listen_fd = -1;
 static int direct_listen_fd = -1;
 static int stdin_once;      /* close stdin when the first client that wrote to it leaves */
 static int stdin_close_due; /* a stdin-once leave or a close frame, not yet acted on */
+
+/* Whether client c has output waiting: bytes in its buffer, or bytes to move from a pipe. */
+static int waits(const struct client *c)
+{
+	return c->out_len > c->out_off || c->splice_left > 0;
+}
 
 static long long now_ms(void)
 {
@@ -399,7 +407,7 @@ int attach_clients(struct pollfd *p, int max)
 		short events = 0;
 		if (!clients[i].stdin_blocked && !clients[i].in_eof)
 			events |= POLLIN;
-		if (clients[i].out_len > clients[i].out_off)
+		if (waits(&clients[i]))
 			events |= POLLOUT;
 		p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = events };
 		/* the hand-off connection of a direct client: its end (or any byte) ends the session */
@@ -420,7 +428,7 @@ int attach_stdin_blocked(void)
 int attach_output_pending(void)
 {
 	for (int i = 0; i < nclients; i++)
-		if (clients[i].out_len > clients[i].out_off)
+		if (waits(&clients[i]))
 			return 1;
 	return 0;
 }
@@ -441,6 +449,67 @@ static int flush_client(struct client *c)
 		c->out_since = now_ms();
 	}
 	c->out_off = c->out_len = 0;
+	while (c->splice_left > 0) {
+		ssize_t w = splice(c->splice_fd, NULL, c->fd, NULL, c->splice_left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		if (w == 0)
+			return -1; /* the pipe ended inside a frame: the stream cannot go on */
+		c->splice_left -= (size_t)w;
+		c->out_since = now_ms();
+	}
+	return 0;
+}
+
+int attach_can_splice(int stream)
+{
+	if (logf.fd >= 0 || nclients != 1)
+		return 0;
+	const struct client *c = &clients[0];
+	if (!c->direct || waits(c))
+		return 0;
+	return stream == 1 ? (c->flags & DIRECT_STDOUT) != 0 : (c->flags & DIRECT_STDERR) && (c->flags & DIRECT_MUX);
+}
+
+int attach_splice_output(int stream, int pipe_fd, int hup)
+{
+	struct client *c = &clients[0];
+	int avail = 0;
+	if (ioctl(pipe_fd, FIONREAD, &avail) < 0 || avail < 0)
+		return -1;
+	if (avail == 0)
+		return hup ? -1 : 0;
+	size_t n = (size_t)avail;
+	c->splice_fd = pipe_fd;
+	c->splice_left = n;
+	c->out_since = now_ms();
+	if (c->flags & DIRECT_MUX) {
+		unsigned char h[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+				       (unsigned char)n };
+		ssize_t w;
+		do
+			w = send(c->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			drop_client(0);
+			return 0;
+		}
+		size_t sent = w < 0 ? 0 : (size_t)w;
+		if (sent < sizeof(h)) {
+			/* the rest of the header goes first, when the client reads */
+			memcpy(c->out, h + sent, sizeof(h) - sent);
+			c->out_off = 0;
+			c->out_len = sizeof(h) - sent;
+			return 0;
+		}
+	}
+	if (flush_client(c) < 0)
+		drop_client(0);
 	return 0;
 }
 
@@ -679,6 +748,24 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 			drop_client(i);
 			continue;
 		}
+		if ((p[k].revents & POLLIN) && !c->stdin_blocked && c->direct && (c->flags & DIRECT_STDIN) && t->stdin_fd >= 0 &&
+		    t->stdin_fd != t->pty_fd && c->in_len == c->in_off) {
+			/* from the client's socket into the container's stdin pipe, in the kernel */
+			ssize_t w = splice(c->fd, NULL, t->stdin_fd, NULL, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (w > 0) {
+				c->sent_stdin = 1;
+				continue;
+			}
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				/* (the pipe is full, or the socket had nothing after all: poll the pipe
+				 * for room either way, then the socket again) */
+				c->stdin_blocked = 1;
+				continue;
+			}
+			/* the end of input (0), or stdin is gone (EPIPE): the read below takes it */
+		}
 		if ((p[k].revents & POLLIN) && !c->stdin_blocked) {
 			if (sizeof(c->in) - c->in_len < FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE) {
 				/* room for a whole frame at the end: move the partial one to the front */
@@ -711,6 +798,10 @@ void attach_resume_stdin(const struct stdio_target *t)
 	for (int i = nclients - 1; i >= 0; i--) {
 		struct client *c = &clients[i];
 		size_t waiting = c->in_len - c->in_off;
+		if (c->direct && c->stdin_blocked && waiting == 0 && c->in_eof != 1) {
+			c->stdin_blocked = 0; /* its splice waited for room: read the client again */
+			continue;
+		}
 		if ((c->direct ? waiting > 0 || c->in_eof == 1 : waiting >= FRAME_HEADER_SIZE) && process_frames(c, t) < 0)
 			drop_client(i);
 	}
@@ -720,7 +811,7 @@ void attach_drop_stalled(void)
 {
 	long long now = now_ms();
 	for (int i = nclients - 1; i >= 0; i--)
-		if (clients[i].out_len > clients[i].out_off && now - clients[i].out_since >= ATTACH_STALL_MS)
+		if (waits(&clients[i]) && now - clients[i].out_since >= ATTACH_STALL_MS)
 			drop_client(i);
 }
 
@@ -763,7 +854,7 @@ void attach_finish(void)
 		struct pollfd p[MAX_CLIENTS];
 		int n = 0;
 		for (int i = 0; i < nclients; i++)
-			if (clients[i].out_len > clients[i].out_off)
+			if (waits(&clients[i]))
 				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
 		if (poll(p, n, 100) < 0 && errno != EINTR)
 			break;

@@ -45,6 +45,12 @@ void attach_resume_stdin(const struct stdio_target *t);
 int attach_take_stdin_close(void);
 /* Whether some client has not taken all of its output yet (read no more output until then). */
 int attach_output_pending(void);
+/* Whether stream 1 or 2 may go from its pipe straight to the client, in the kernel: a direct
+ * client alone that takes that stream, nothing waiting for it, no log to write. */
+int attach_can_splice(int stream);
+/* Moves what the pipe holds to that client (framed when it asks for frames); -1 at the end of
+ * the pipe (nothing in it, and hup: the poll said it hung up). */
+int attach_splice_output(int stream, int pipe_fd, int hup);
 /* Sends a frame to every client; what a client cannot take now waits in its buffer. */
 void attach_broadcast(int type, const void *data, size_t n);
 /* Lets go of clients whose output has waited ATTACH_STALL_MS. */

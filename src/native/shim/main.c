@@ -814,6 +814,13 @@ adopted:;
 		for (int k = 1; k <= 2; k++) {
 			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
+			if (out_fd[k] != target.pty_fd && attach_can_splice(k)) {
+				if (attach_splice_output(k, out_fd[k], p[i_out[k]].revents & (POLLHUP | POLLERR)) < 0) {
+					close(out_fd[k]);
+					out_fd[k] = -1;
+				}
+				continue;
+			}
 			static char buf[OUTPUT_CHUNK];
 			ssize_t n = read(out_fd[k], buf, sizeof(buf));
 			if (n <= 0) {
