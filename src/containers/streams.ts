@@ -67,7 +67,8 @@ export class Streams {
     };
     const connect = async (socket: string) => {
       if (closed || conn) return;
-      if (await handOver()) return settle(undefined);
+      // (a failed hand-over leaves the usual connection to serve the session)
+      if (await handOver().catch(() => false)) return settle(undefined);
       if (closed) return;
       try {
         const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr });
