@@ -3,6 +3,7 @@
 
 import net from "node:net";
 import { CoveError } from "../common/errors.js";
+import { addon } from "../native/addon.js";
 import { Frame, FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA } from "../native/protocol.js";
 import type { AttachChunk } from "./types.js";
 
@@ -274,6 +275,73 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
     close: () => {
       sock.end();
       sock.destroy();
+    },
+  };
+}
+
+/** A connection to a monitor's direct socket, ready to hand an attach connection over. */
+export interface HandOff {
+  /**
+   * Hands fd over to the monitor with flags (DirectFlag bits) and the bytes already read from it
+   * (stdin the monitor writes first). Synchronous, so nothing else reads fd meanwhile. True once
+   * the fd went (the caller then closes its own descriptor without shutting the connection
+   * down); false when nothing could go (the monitor is gone): this connection is closed then and
+   * fd stays the caller's alone.
+   */
+  give(fd: number, flags: number, input: Buffer): boolean;
+  /** Resolves when the monitor ended the session (or the connection closed). */
+  ended: Promise<void>;
+  /** Ends the session (after give), or gives up the hand-off. */
+  close(): void;
+}
+
+/**
+ * Connects to a monitor's direct socket; undefined when it is not there (a monitor started before
+ * cove served attach directly, or the container stopped).
+ */
+export async function connectDirect(socket: string): Promise<HandOff | undefined> {
+  const sock = await new Promise<net.Socket | undefined>((resolve) => {
+    const c = net.connect(socket);
+    c.once("connect", () => {
+      c.removeAllListeners("error");
+      resolve(c);
+    });
+    c.once("error", () => resolve(undefined));
+  });
+  if (!sock) return undefined;
+  sock.on("error", () => undefined);
+  // the monitor sends nothing on this connection: it closes it when the session ends
+  sock.on("data", () => undefined);
+  const ended = new Promise<void>((resolve) => sock.once("close", () => resolve()));
+  const close = () => void sock.destroy();
+  return {
+    ended,
+    close,
+    give: (fd, flags, input) => {
+      const ctl = (sock as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+      if (typeof ctl !== "number" || ctl < 0 || sock.destroyed) {
+        close();
+        return false;
+      }
+      // the input already read goes first, as STDIN frames; the fd travels with the first byte
+      const parts: Buffer[] = [];
+      for (let i = 0; i < input.length; i += FRAME_MAX_CLIENT_DATA) {
+        const piece = input.subarray(i, i + FRAME_MAX_CLIENT_DATA);
+        parts.push(frameHeader(Frame.STDIN, piece.length), piece);
+      }
+      parts.push(frameHeader(Frame.DIRECT, 1), Buffer.from([flags]));
+      const all = Buffer.concat(parts);
+      let sent = 0;
+      try {
+        sent = addon().sendFd(ctl, fd, all);
+      } catch {
+        // nothing went (the monitor went away): the usual path serves the connection
+        close();
+        return false;
+      }
+      // the fd went: what the socket did not take now follows in order
+      if (sent < all.length) sock.write(all.subarray(sent));
+      return true;
     },
   };
 }

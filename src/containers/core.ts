@@ -162,6 +162,27 @@ export interface AttachOptions {
   logs?: boolean;
   /** Stream live output (default true). */
   stream?: boolean;
+  /**
+   * Let the container's monitor serve the client's connection itself, when it can: the live
+   * session goes to it once ready gives the hand-over (after the response's head went out; at the
+   * container's start when it is not running yet). Only for a session the daemon has nothing to
+   * do in (no detach keys to watch for).
+   */
+  direct?: DirectAttachOptions;
+}
+
+/** How a connection handed to the monitor is served (AttachOptions.direct). */
+export interface DirectAttachOptions {
+  /** Output in stdcopy frames; else raw (a TTY's stream, or stdout alone). */
+  framed: boolean;
+  /** At the end of the connection's input: close stdin (true) or end the session (false). */
+  closeStdin: boolean;
+  /**
+   * Resolves with the hand-over once the connection may go: take drains the connection and calls
+   * give with its descriptor and the bytes already read from it, synchronously, and says whether
+   * the monitor took it. Undefined: serve it the usual way.
+   */
+  ready: Promise<((give: (fd: number, input: Buffer) => boolean) => boolean) | undefined>;
 }
 
 export interface AttachSession {
@@ -171,6 +192,11 @@ export interface AttachSession {
   closeStdin(): void;
   resize(rows: number, cols: number): void;
   close(): void;
+  /**
+   * With AttachOptions.direct: resolves once it is decided, with a promise of the session's end
+   * when the monitor serves the connection (output then stays empty here), else undefined.
+   */
+  direct?: Promise<Promise<void> | undefined>;
 }
 
 export interface ExecSession extends AttachSession {
@@ -414,6 +440,11 @@ export class ContainerCore {
 
   attachSocket(id: string): string {
     return path.join(this.runtimeRoot, id, "a.sock");
+  }
+
+  /** Where the monitor takes attach connections handed over (absent with a monitor older than it). */
+  directSocket(id: string): string {
+    return path.join(this.runtimeRoot, id, "d.sock");
   }
 
   logPath(c: Live): string {

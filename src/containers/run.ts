@@ -128,6 +128,7 @@ export class Runner {
         io: {
           ...(rotation ? { log: { path: this.core.logPath(c), ...rotation } } : {}),
           attachSocket: this.core.attachSocket(id),
+          directSocket: this.core.directSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
       }).catch((err: unknown) => {

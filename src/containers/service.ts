@@ -233,6 +233,11 @@ export class ContainerService {
     return this.core.m.streams.attach(...a);
   }
 
+  /** Attach sessions handed to the containers' monitors so far (for tests and diagnostics). */
+  get directAttachSessions(): number {
+    return this.core.m.streams.directSessions;
+  }
+
   /** Resizes the container's terminal (docker resize / attach resize). */
   resize(...a: Parameters<Streams["resize"]>): ReturnType<Streams["resize"]> {
     return this.core.m.streams.resize(...a);

@@ -1,13 +1,17 @@
 // A container's output and terminal: logs, attach, resize of its own terminal.
 
 import { conflict, unsupported } from "../common/errors.js";
-import { connectMonitor, type MonitorConnection } from "./attach.js";
+import { DirectFlag } from "../native/protocol.js";
+import { connectDirect, connectMonitor, type HandOff, type MonitorConnection } from "./attach.js";
 import { readLogs } from "./logs.js";
 import type { AttachChunk, LogEntry, LogsOptions } from "./types.js";
 import { AttachOptions, AttachSession, PendingAttach } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
 export class Streams {
+  /** Attach sessions handed to the containers' monitors since the service started. */
+  directSessions = 0;
+
   constructor(private readonly core: ContainerCore) {}
 
   logs(ref: string, opts: LogsOptions = {}): AsyncIterable<LogEntry> {
@@ -33,8 +37,39 @@ export class Streams {
     // the monitor connection, or undefined once there will be none (closed, exited, stream=0)
     let settle!: (m: MonitorConnection | undefined) => void;
     const connection = new Promise<MonitorConnection | undefined>((r) => (settle = r));
+    // with opts.direct: the end of the session the monitor serves, or undefined
+    let decide: (ended: Promise<void> | undefined) => void = () => undefined;
+    const direct = opts.direct ? new Promise<Promise<void> | undefined>((r) => (decide = r)) : undefined;
+    void connection.then(() => decide(undefined)); // (no effect once decided)
+    const flags = opts.direct
+      ? (opts.direct.framed ? DirectFlag.MUX : 0) |
+        (opts.stdin !== false && c.rec.Config.OpenStdin ? DirectFlag.STDIN : 0) |
+        (opts.direct.closeStdin ? DirectFlag.CLOSE_STDIN : 0) |
+        (wantOut ? DirectFlag.STDOUT : 0) |
+        (wantErr ? DirectFlag.STDERR : 0)
+      : 0;
+    // hands the connection to the monitor, when it serves a direct socket (monitors started
+    // before cove had one do not: the usual connection serves the session then)
+    let served: HandOff | undefined;
+    const handOver = async (): Promise<boolean> => {
+      if (!opts.direct) return false;
+      const hand = await connectDirect(this.core.directSocket(c.rec.ID));
+      if (!hand) return false;
+      const take = await opts.direct.ready;
+      if (closed || !take || !take((fd, input) => hand.give(fd, flags, input))) {
+        hand.close();
+        return false;
+      }
+      this.directSessions++;
+      served = hand;
+      decide(hand.ended);
+      return true;
+    };
     const connect = async (socket: string) => {
       if (closed || conn) return;
+      // (a failed hand-over leaves the usual connection to serve the session)
+      if (await handOver().catch(() => false)) return settle(undefined);
+      if (closed) return;
       try {
         const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr });
         if (closed) return m.close();
@@ -52,6 +87,8 @@ export class Streams {
     if (!live) settle(undefined);
     else if (running) {
       if (opts.logs) connectLater = true;
+      // (a hand-over waits for the caller's response head: it goes on while the caller answers)
+      else if (opts.direct) void connect(socket);
       else await connect(socket);
     } else {
       const p: PendingAttach = { connect };
@@ -98,8 +135,10 @@ export class Streams {
       close: () => {
         closed = true;
         conn?.close();
+        served?.close();
         settle(undefined);
       },
+      ...(direct ? { direct } : {}),
     };
   }
 

@@ -13,7 +13,7 @@ import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types
 import { parseEventTime } from "../events/index.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
-import { hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
+import { handOver, handOverable, hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
 import { acceptWebSocket, isWebSocketRequest } from "./websocket.js";
 
 export interface ContainersContext {
@@ -406,15 +406,35 @@ async function attach(c: RouteContext, svc: ContainerService, active: ActiveStre
   const detachKeys = parseDetachKeys(c.query.get("detachKeys") || DEFAULT_DETACH_KEYS);
   const tty = !!info.Config.Tty;
   const stdin = c.query.bool("stdin") && !!info.Config.OpenStdin;
+  const closeStdin = !!info.Config.StdinOnce;
+  // A live session with nothing for the daemon to do in the middle (no log to replay first, no
+  // detach keys to watch for: those apply to a TTY's input) goes to the container's monitor,
+  // which serves the client's connection itself: the bytes no longer pass through the daemon.
+  const sock = c.upgrade?.socket;
+  const direct = !!sock && handOverable(sock) && c.query.bool("stream") && !c.query.bool("logs") && !(tty && stdin);
+  let ready: (take: ((give: (fd: number, input: Buffer) => boolean) => boolean) | undefined) => void = () => undefined;
   const session = await svc.attach(id, {
     stdin,
     stdout: c.query.bool("stdout"),
     stderr: c.query.bool("stderr"),
     logs: c.query.bool("logs"),
     stream: c.query.bool("stream"),
+    ...(direct ? { direct: { framed: !tty, closeStdin, ready: new Promise((r) => (ready = r)) } } : {}),
   });
   const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
-  await pipeSession(h, session, { tty, stdin, closeStdin: !!info.Config.StdinOnce, detachKeys, signal: c.signal }, active);
+  if (sock && session.direct) {
+    await h.headRead();
+    ready((give) => handOver(sock, give));
+    const ended = await session.direct;
+    if (ended) {
+      const end = () => session.close();
+      active.add(end);
+      await ended;
+      active.delete(end);
+      return;
+    }
+  }
+  await pipeSession(h, session, { tty, stdin, closeStdin, detachKeys, signal: c.signal }, active);
 }
 
 async function stats(c: RouteContext, svc: ContainerService): Promise<void> {

@@ -166,6 +166,41 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
   return { input: ctx.req, output: res, upgraded: false, headRead: () => Promise.resolve(), end: () => res.end() };
 }
 
+/** The descriptor of a plain (not TLS) unix-socket connection, else undefined. */
+function unixFd(socket: Duplex): number | undefined {
+  const s = socket as Duplex & { encrypted?: boolean; remoteAddress?: string; _handle?: { fd?: unknown } };
+  const fd = s._handle?.fd;
+  // a unix socket has no remote address; a TLS socket's handle has no descriptor of its own
+  if (s.encrypted || s.remoteAddress !== undefined || typeof fd !== "number" || fd < 0) return undefined;
+  return fd;
+}
+
+/** Whether a hijacked connection can be handed to another process (a plain unix socket). */
+export function handOverable(socket: Duplex): boolean {
+  return unixFd(socket) !== undefined;
+}
+
+/**
+ * Hands a hijacked connection to another process: the bytes the daemon has read from it and not
+ * used go along, then the daemon closes its own descriptor (no shutdown: the connection stays up
+ * for the taker). All in one turn of the event loop, so that nothing else reads the connection
+ * meanwhile. give says whether the taker has it; when not, the connection is as it was.
+ */
+export function handOver(socket: Duplex, give: (fd: number, input: Buffer) => boolean): boolean {
+  const fd = unixFd(socket);
+  if (fd === undefined || socket.destroyed) return false;
+  socket.pause();
+  const chunks: Buffer[] = [];
+  for (let b: unknown; (b = socket.read()) !== null; ) chunks.push(typeof b === "string" ? Buffer.from(b) : (b as Buffer));
+  const input = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  if (!give(fd, input)) {
+    if (input.length > 0) socket.unshift(input);
+    return false;
+  }
+  socket.destroy();
+  return true;
+}
+
 export interface ProgressDetail {
   current?: number;
   total?: number;

@@ -78,6 +78,28 @@ describe("native addon", () => {
     assert.throws(() => addon().unreadOutput(1 << 30), (e: unknown) => (e as NodeJS.ErrnoException).code === "EBADF");
   });
 
+  it("sends an fd with bytes over a unix socket", () => {
+    const [a, b] = addon().socketpair();
+    const [c, d] = addon().socketpair();
+    try {
+      assert.equal(addon().sendFd(a, c, Buffer.from("fd!")), 3);
+      // the message in flight holds c's socket: closing the sender's fd leaves d's peer alive
+      closeSync(c);
+      assert.equal(writeSync(d, Buffer.from("x")), 1);
+      const buf = Buffer.alloc(16);
+      assert.equal(readSync(b, buf, 0, 16, null), 3);
+      assert.equal(buf.subarray(0, 3).toString(), "fd!");
+      // a plain read drops the fd that came with the bytes: now d's peer is gone
+      assert.throws(() => writeSync(d, Buffer.from("x")), (e: unknown) => (e as NodeJS.ErrnoException).code === "EPIPE");
+    } finally {
+      closeSync(a);
+      closeSync(b);
+      closeSync(d);
+    }
+    assert.throws(() => addon().sendFd(1 << 30, 0, Buffer.from("x")), (e: unknown) => (e as NodeJS.ErrnoException).code === "EBADF");
+    assert.throws(() => addon().sendFd(0, 0, Buffer.alloc(0)), TypeError);
+  });
+
   it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {
     const out = path.join(tmp, "spawn-out");
     const fd = openSync(out, "w");

@@ -112,6 +112,12 @@ export interface Addon {
    */
   unreadOutput(fd: number): number;
   /**
+   * sendmsg(2) of data (not empty) on the unix socket sock with fd attached (SCM_RIGHTS), without
+   * waiting: returns the bytes sent (the fd travels with the first); throws EAGAIN when the
+   * socket's buffer is full.
+   */
+  sendFd(sock: number, fd: number, data: Buffer): number;
+  /**
    * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
    * in a new session. The addon reaps it when it exits (a thread waits on its pidfd), so it never
    * lingers as a zombie and Node never sees it. Unlike child_process.spawn it does not fork the

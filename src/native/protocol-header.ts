@@ -1,7 +1,7 @@
 // Renders the shim's contract (./protocol.ts) as the C header src/native/shim/protocol.h.
 // scripts/gen-native-protocol.js writes its output; protocol.test.ts compares it with the file.
 
-import { FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA, FRAMES, OP_PHASES, OPS, PLAN_MAGIC, REPORTS, STATE_FILES, SYNC_ANSWERS } from "./protocol.js";
+import { DIRECT_FLAGS, FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA, FRAMES, OP_PHASES, OPS, PLAN_MAGIC, REPORTS, STATE_FILES, SYNC_ANSWERS } from "./protocol.js";
 
 /** Where the header lives, relative to the package root. */
 export const PROTOCOL_HEADER = "src/native/shim/protocol.h";
@@ -59,6 +59,9 @@ export function renderProtocolHeader(): string {
   out.push("};");
   out.push(`#define FRAME_HEADER_SIZE ${FRAME_HEADER_SIZE}`);
   out.push(`#define FRAME_MAX_CLIENT_DATA ${FRAME_MAX_CLIENT_DATA} ${comment("a client sending a larger frame is dropped")}`);
+  out.push("");
+  out.push("/* The flags byte of a DIRECT frame: how the shim serves the connection handed over. */");
+  out.push(...columns(Object.entries(DIRECT_FLAGS).map(([name, f]) => [`#define DIRECT_${name}`, String(f.bit), f.what])));
   out.push("");
 
   out.push("/* Files in the state directory (OP_STATE_DIR). */");

@@ -48,6 +48,7 @@ export const OPS = {
   RUNTIME_CMD: { code: 16, args: "argv...: instead of cove's init, run this command (an OCI runtime's create, or exec --detach) and adopt the process it leaves behind" },
   RUNTIME_PID_FILE: { code: 17, args: "path: where that command writes the process's pid" },
   RUNTIME_CONSOLE: { code: 18, args: "path: listen here for the pty master (the runtime's --console-socket)" },
+  DIRECT_SOCKET: { code: 19, args: "path of a unix socket whose clients hand over an attach connection (STDIN frames, then a DIRECT frame; no output before it)" },
 
   JOIN_NS: { code: 20, args: "clone flag, path" },
   UNSHARE: { code: 21, args: "clone flags; CLONE_NEWUSER alone triggers the id-map handshake" },
@@ -123,7 +124,21 @@ export const FRAMES = {
   RESIZE: { type: 3, data: "client -> shim: u16 LE rows, u16 LE cols" },
   CLOSE_STDIN: { type: 4, data: "client -> shim: no data" },
   EXIT: { type: 5, data: 'shim -> client: "CODE SIGNAL"' },
+  DIRECT: { type: 6, data: "client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on" },
 } as const satisfies Record<string, { type: number; data: string }>;
+
+/**
+ * How the shim serves a connection handed over by a DIRECT frame: a Docker attach stream, raw
+ * stdin bytes in, output out (with stdcopy's 8-byte headers when MUX), no frames. The hand-off
+ * connection stays open while the shim serves the fd and closes when the session ends.
+ */
+export const DIRECT_FLAGS = {
+  MUX: { bit: 1, what: "output in stdcopy frames [stream, 0, 0, 0, u32 BE size] (else raw bytes)" },
+  STDIN: { bit: 2, what: "the connection's bytes go to the container's stdin (else they are read and dropped)" },
+  CLOSE_STDIN: { bit: 4, what: "at the connection's end of input, close stdin (else the session ends)" },
+  STDOUT: { bit: 8, what: "send the stdout stream" },
+  STDERR: { bit: 16, what: "send the stderr stream" },
+} as const satisfies Record<string, { bit: number; what: string }>;
 
 /** Bytes before a frame's data: the type and the length. */
 export const FRAME_HEADER_SIZE = 5;
@@ -151,5 +166,7 @@ export const Op = pick(OPS, "code");
 export const Report = pick(REPORTS, "verb");
 /** Attach frame types by name: Frame.EXIT === 5. */
 export const Frame = pick(FRAMES, "type");
+/** Direct-attach flag bits by name: DirectFlag.MUX === 1. */
+export const DirectFlag = pick(DIRECT_FLAGS, "bit");
 /** State file names by name: StateFile.START_FIFO === "start.fifo". */
 export const StateFile = pick(STATE_FILES, "name");

@@ -367,6 +367,41 @@ static napi_value js_unread_output(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// sendFd(sock, fd, data): sendmsg(2) of data on the unix socket sock with fd attached
+// (SCM_RIGHTS), without waiting (MSG_DONTWAIT); returns the bytes sent.
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int64_t sock, fd;
+  if (get_i64(env, argv[0], &sock, "sock") || get_i64(env, argv[1], &fd, "fd")) return NULL;
+  bool isbuf = false;
+  napi_is_buffer(env, argv[2], &isbuf);
+  if (!isbuf) return throw_type(env, "data must be a Buffer");
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  if (len == 0) return throw_type(env, "data must not be empty: the fd travels with its first byte");
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {.iov_base = data, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  int f = (int)fd;
+  memcpy(CMSG_DATA(cm), &f, sizeof f);
+  ssize_t n;
+  do n = sendmsg((int)sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "sendmsg", NULL);
+  napi_value out;
+  napi_create_int64(env, n, &out);
+  return out;
+}
+
 #define SPAWN_MAX_FDS 64
 #define SPAWN_MAX_ARGS 64
 #define SPAWN_STACK (64 * 1024)
@@ -576,6 +611,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unreadOutput", NULL, js_unread_output, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <stddef.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,6 +184,8 @@ static void log_entry(int stream, const unsigned char *data, size_t n)
 /* Splits output into log entries at newlines (or every 16 KiB), as Docker's json-file does. */
 void log_output(int stream, const char *data, size_t n)
 {
+	if (logf.fd < 0)
+		return; /* no log: not even a scan for its lines */
 	size_t *plen = &partial_len[stream];
 	char *buf = partial[stream];
 	while (n > 0) {
@@ -226,18 +229,35 @@ void log_flush(void)
  *   one frame), and the monitor stops reading the container's output until every client took
  *   its frame: the container waits for its slowest attached reader, as with Docker. Once the
  *   container has exited, a client that takes nothing for ATTACH_STALL_MS is let go, so that a
- *   client that stopped reading cannot keep the exit from being recorded. */
+ *   client that stopped reading cannot keep the exit from being recorded.
+ *
+ * Direct clients: a connection accepted on the direct socket hands over another connection (a
+ * Docker attach stream whose HTTP upgrade the daemon answered) with a DIRECT frame and the fd,
+ * and the monitor serves that fd from then on as the client, in the same slot: raw bytes in go to
+ * stdin, output goes out raw or in stdcopy frames, per the frame's flags. The hand-off connection
+ * is kept (not read) and closed with the client, so its sender learns when the session ended. */
 
 #define MAX_CLIENTS 64
 
+/* The longest header before a client's output: a frame's, or stdcopy's 8 bytes. */
+#define OUT_HEAD_MAX 8
+
 struct client {
 	int fd;
+	int handoff;   /* accepted on the direct socket: no output until its DIRECT frame */
+	int direct;    /* serves a handed-over connection (fd); flags are its DIRECT_* bits */
+	int flags;
+	int ctl_fd;    /* the hand-off connection of a direct client, else -1 */
+	int passed_fd; /* an fd received with the client's bytes, not used yet, else -1 */
+	int in_eof;    /* a direct client's input ended (acted on once its bytes went to stdin) */
+	size_t splice_left; /* bytes of output still to move from splice_fd (a pipe) to fd */
+	int splice_fd;
 	unsigned char in[2 * (FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE)];
 	size_t in_off, in_len; /* received, not yet acted on: in[in_off, in_len) */
 	size_t stdin_off;  /* bytes of the first frame's data already written to stdin */
 	int stdin_blocked; /* the first frame waits for room in the container's stdin */
 	int sent_stdin;
-	unsigned char out[FRAME_HEADER_SIZE + OUTPUT_CHUNK];
+	unsigned char out[OUT_HEAD_MAX + OUTPUT_CHUNK];
 	size_t out_off, out_len; /* unsent bytes: out[out_off, out_len) */
 	long long out_since;     /* when the client last took bytes, while some wait */
 };
@@ -245,8 +265,15 @@ struct client {
 static struct client clients[MAX_CLIENTS];
 static int nclients;
 static int listen_fd = -1;
+static int direct_listen_fd = -1;
 static int stdin_once;      /* close stdin when the first client that wrote to it leaves */
 static int stdin_close_due; /* a stdin-once leave or a close frame, not yet acted on */
+
+/* Whether client c has output waiting: bytes in its buffer, or bytes to move from a pipe. */
+static int waits(const struct client *c)
+{
+	return c->out_len > c->out_off || c->splice_left > 0;
+}
 
 static long long now_ms(void)
 {
@@ -255,24 +282,35 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int attach_listen(const char *path)
+static int listen_on(const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return errno = ENAMETOOLONG, -1;
 	strcpy(addr.sun_path, path);
 	unlink(path);
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (listen_fd < 0)
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
 		return -1;
-	if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, 16) < 0) {
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 16) < 0) {
 		int saved = errno;
-		close(listen_fd);
-		listen_fd = -1;
+		close(fd);
 		return errno = saved, -1;
 	}
 	chmod(path, 0600);
-	return 0;
+	return fd;
+}
+
+int attach_listen(const char *path)
+{
+	listen_fd = listen_on(path);
+	return listen_fd < 0 ? -1 : 0;
+}
+
+int attach_listen_direct(const char *path)
+{
+	direct_listen_fd = listen_on(path);
+	return direct_listen_fd < 0 ? -1 : 0;
 }
 
 int attach_listen_fd(void)
@@ -280,24 +318,44 @@ int attach_listen_fd(void)
 	return listen_fd;
 }
 
-void attach_accept(void)
+int attach_direct_listen_fd(void)
+{
+	return direct_listen_fd;
+}
+
+static void more_sndbuf(int fd)
+{
+	int size = 4 << 20; /* room for bursts of output (the kernel caps it at wmem_max) */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+static void accept_from(int lfd, int handoff)
 {
 	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = lfd < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
 		if (nclients == MAX_CLIENTS) {
 			close(fd);
 			continue;
 		}
-		int size = 4 << 20; /* room for bursts of output (the kernel caps it at wmem_max) */
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		if (!handoff)
+			more_sndbuf(fd);
 		struct client *c = &clients[nclients++];
+		memset(c, 0, offsetof(struct client, in));
 		c->fd = fd;
+		c->handoff = handoff;
+		c->ctl_fd = c->passed_fd = -1;
 		c->in_off = c->in_len = c->stdin_off = c->out_off = c->out_len = 0;
 		c->stdin_blocked = c->sent_stdin = 0;
 		c->out_since = 0;
 	}
+}
+
+void attach_accept(void)
+{
+	accept_from(listen_fd, 0);
+	accept_from(direct_listen_fd, 1);
 }
 
 /* Lets client i go; the last client moves into slot i. */
@@ -306,6 +364,10 @@ static void drop_client(int i)
 	if (clients[i].sent_stdin && stdin_once)
 		stdin_close_due = 1;
 	close(clients[i].fd);
+	if (clients[i].ctl_fd >= 0)
+		close(clients[i].ctl_fd);
+	if (clients[i].passed_fd >= 0)
+		close(clients[i].passed_fd);
 	if (i != nclients - 1)
 		clients[i] = clients[nclients - 1];
 	nclients--;
@@ -343,11 +405,14 @@ int attach_clients(struct pollfd *p, int max)
 	int n = 0;
 	for (int i = 0; i < nclients && n < max; i++) {
 		short events = 0;
-		if (!clients[i].stdin_blocked)
+		if (!clients[i].stdin_blocked && !clients[i].in_eof)
 			events |= POLLIN;
-		if (clients[i].out_len > clients[i].out_off)
+		if (waits(&clients[i]))
 			events |= POLLOUT;
 		p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = events };
+		/* the hand-off connection of a direct client: its end (or any byte) ends the session */
+		if (clients[i].ctl_fd >= 0 && n < max)
+			p[n++] = (struct pollfd){ .fd = clients[i].ctl_fd, .events = POLLIN };
 	}
 	return n;
 }
@@ -363,7 +428,7 @@ int attach_stdin_blocked(void)
 int attach_output_pending(void)
 {
 	for (int i = 0; i < nclients; i++)
-		if (clients[i].out_len > clients[i].out_off)
+		if (waits(&clients[i]))
 			return 1;
 	return 0;
 }
@@ -384,6 +449,67 @@ static int flush_client(struct client *c)
 		c->out_since = now_ms();
 	}
 	c->out_off = c->out_len = 0;
+	while (c->splice_left > 0) {
+		ssize_t w = splice(c->splice_fd, NULL, c->fd, NULL, c->splice_left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		if (w == 0)
+			return -1; /* the pipe ended inside a frame: the stream cannot go on */
+		c->splice_left -= (size_t)w;
+		c->out_since = now_ms();
+	}
+	return 0;
+}
+
+int attach_can_splice(int stream)
+{
+	if (logf.fd >= 0 || nclients != 1)
+		return 0;
+	const struct client *c = &clients[0];
+	if (!c->direct || waits(c))
+		return 0;
+	return stream == 1 ? (c->flags & DIRECT_STDOUT) != 0 : (c->flags & DIRECT_STDERR) && (c->flags & DIRECT_MUX);
+}
+
+int attach_splice_output(int stream, int pipe_fd, int hup)
+{
+	struct client *c = &clients[0];
+	int avail = 0;
+	if (ioctl(pipe_fd, FIONREAD, &avail) < 0 || avail < 0)
+		return -1;
+	if (avail == 0)
+		return hup ? -1 : 0;
+	size_t n = (size_t)avail;
+	c->splice_fd = pipe_fd;
+	c->splice_left = n;
+	c->out_since = now_ms();
+	if (c->flags & DIRECT_MUX) {
+		unsigned char h[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+				       (unsigned char)n };
+		ssize_t w;
+		do
+			w = send(c->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			drop_client(0);
+			return 0;
+		}
+		size_t sent = w < 0 ? 0 : (size_t)w;
+		if (sent < sizeof(h)) {
+			/* the rest of the header goes first, when the client reads */
+			memcpy(c->out, h + sent, sizeof(h) - sent);
+			c->out_off = 0;
+			c->out_len = sizeof(h) - sent;
+			return 0;
+		}
+	}
+	if (flush_client(c) < 0)
+		drop_client(0);
 	return 0;
 }
 
@@ -391,29 +517,45 @@ void attach_broadcast(int type, const void *data, size_t n)
 {
 	if (n > OUTPUT_CHUNK)
 		n = OUTPUT_CHUNK; /* callers read at most OUTPUT_CHUNK bytes at a time */
-	unsigned char head[FRAME_HEADER_SIZE] = { (unsigned char)type };
+	unsigned char frame_head[FRAME_HEADER_SIZE] = { (unsigned char)type };
 	uint32_t len = (uint32_t)n;
-	memcpy(head + 1, &len, 4);
+	memcpy(frame_head + 1, &len, 4);
+	/* stdcopy's header: [stream, 0, 0, 0, size as big-endian u32] */
+	unsigned char mux_head[8] = { (unsigned char)type, 0, 0, 0, (unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+				      (unsigned char)len };
 	for (int i = nclients - 1; i >= 0; i--) {
 		struct client *c = &clients[i];
+		if (c->handoff && !c->direct)
+			continue; /* not serving anything yet */
+		const unsigned char *head = frame_head;
+		size_t hl = sizeof(frame_head);
+		if (c->direct) {
+			/* the exit goes by the connection's close; a raw stream without a terminal is
+			 * stdout only, as Docker's */
+			if (type == FRAME_EXIT || (type == FRAME_STDOUT && !(c->flags & DIRECT_STDOUT)) ||
+			    (type == FRAME_STDERR && (!(c->flags & DIRECT_STDERR) || !(c->flags & DIRECT_MUX))))
+				continue;
+			head = mux_head;
+			hl = c->flags & DIRECT_MUX ? sizeof(mux_head) : 0;
+		}
 		if (c->out_len > c->out_off) {
 			/* callers wait for an empty buffer before they read more output: only the exit
 			 * frame comes here with bytes waiting, and it fits behind them */
-			if (c->out_len + sizeof(head) + n > sizeof(c->out)) {
+			if (c->out_len + hl + n > sizeof(c->out)) {
 				memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
 				c->out_len -= c->out_off;
 				c->out_off = 0;
 			}
-			if (c->out_len + sizeof(head) + n > sizeof(c->out)) {
+			if (c->out_len + hl + n > sizeof(c->out)) {
 				drop_client(i);
 				continue;
 			}
-			memcpy(c->out + c->out_len, head, sizeof(head));
-			memcpy(c->out + c->out_len + sizeof(head), data, n);
-			c->out_len += sizeof(head) + n;
+			memcpy(c->out + c->out_len, head, hl);
+			memcpy(c->out + c->out_len + hl, data, n);
+			c->out_len += hl + n;
 			continue;
 		}
-		struct iovec iov[2] = { { .iov_base = head, .iov_len = sizeof(head) }, { .iov_base = (void *)data, .iov_len = n } };
+		struct iovec iov[2] = { { .iov_base = (void *)head, .iov_len = hl }, { .iov_base = (void *)data, .iov_len = n } };
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 		ssize_t w;
 		do
@@ -424,26 +566,79 @@ void attach_broadcast(int type, const void *data, size_t n)
 			continue;
 		}
 		size_t sent = w < 0 ? 0 : (size_t)w;
-		if (sent == sizeof(head) + n)
+		if (sent == hl + n)
 			continue;
 		/* keep the rest of the frame for when the client reads */
 		size_t k = 0;
-		if (sent < sizeof(head)) {
-			memcpy(c->out, head + sent, sizeof(head) - sent);
-			k = sizeof(head) - sent;
-			sent = sizeof(head);
+		if (sent < hl) {
+			memcpy(c->out, head + sent, hl - sent);
+			k = hl - sent;
+			sent = hl;
 		}
-		memcpy(c->out + k, (const unsigned char *)data + (sent - sizeof(head)), sizeof(head) + n - sent);
+		memcpy(c->out + k, (const unsigned char *)data + (sent - hl), hl + n - sent);
 		c->out_off = 0;
-		c->out_len = k + sizeof(head) + n - sent;
+		c->out_len = k + hl + n - sent;
 		c->out_since = now_ms();
 	}
+}
+
+/* Writes a direct client's input to stdin until it has to wait for room (or drops it when
+ * stdin is closed or not the client's), then acts on the end of its input. -1: the client goes. */
+static int process_direct(struct client *c, const struct stdio_target *t)
+{
+	c->stdin_blocked = 0;
+	while (c->in_off < c->in_len && (c->flags & DIRECT_STDIN) && t->stdin_fd >= 0) {
+		c->sent_stdin = 1;
+		ssize_t w = write(t->stdin_fd, c->in + c->in_off, c->in_len - c->in_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return c->stdin_blocked = 1, 0;
+			break; /* the container closed its stdin: the rest has nowhere to go */
+		}
+		c->in_off += (size_t)w;
+	}
+	c->in_off = c->in_len = 0;
+	if (c->in_eof == 1) {
+		c->in_eof = 2; /* acted on */
+		if (c->flags & DIRECT_STDIN) {
+			if (!(c->flags & DIRECT_CLOSE_STDIN))
+				return -1; /* a session that may not close stdin ends with its input */
+			stdin_close_due = 1;
+		}
+	}
+	return 0;
+}
+
+/* Makes client c serve the connection it handed over (the fd that came with its bytes); the
+ * frame's data is the flags. Input the sender had already read from that connection came before,
+ * in STDIN frames. */
+static int take_over(struct client *c, const unsigned char *payload, uint32_t len, const struct stdio_target *t)
+{
+	if (!c->handoff || c->direct || c->passed_fd < 0 || len != 1)
+		return -1;
+	c->ctl_fd = c->fd;
+	c->fd = c->passed_fd;
+	c->passed_fd = -1;
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	more_sndbuf(c->fd);
+	c->direct = 1;
+	c->flags = payload[0];
+	/* nothing follows the frame on the hand-off connection */
+	c->in_off = c->in_len = 0;
+	c->stdin_off = 0;
+	return process_direct(c, t);
 }
 
 /* Acts on client c's complete frames, in order, until one has to wait for room in stdin.
  * Returns -1 when the client must go (it broke the protocol), else 0. */
 static int process_frames(struct client *c, const struct stdio_target *t)
 {
+	if (c->direct)
+		return process_direct(c, t);
 	c->stdin_blocked = 0;
 	for (;;) {
 		unsigned char *f = c->in + c->in_off;
@@ -458,6 +653,10 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 			return 0;
 		unsigned char type = f[0];
 		unsigned char *payload = f + FRAME_HEADER_SIZE;
+		if (type == FRAME_DIRECT)
+			return take_over(c, payload, len, t);
+		if (c->handoff && type != FRAME_STDIN)
+			return -1; /* a hand-off connection sends input already read, then its DIRECT frame */
 		if (type == FRAME_STDIN && t->stdin_fd >= 0) {
 			c->sent_stdin = 1;
 			while (c->stdin_off < len) {
@@ -491,6 +690,34 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 	}
 }
 
+/* Reads what client c sent into its input buffer; a hand-off connection's bytes may come with an
+ * fd, kept until its DIRECT frame is read. */
+static ssize_t read_client(struct client *c)
+{
+	if (c->direct)
+		return read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = c->in + c->in_len, .iov_len = sizeof(c->in) - c->in_len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (r <= 0)
+		return r;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(sizeof(int)))
+			continue;
+		int fd;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		if (c->passed_fd >= 0 || !c->handoff)
+			close(fd); /* one fd per hand-off, and only on the direct socket */
+		else
+			c->passed_fd = fd;
+	}
+	return r;
+}
+
 static int find_client(int fd)
 {
 	for (int i = 0; i < nclients; i++)
@@ -499,16 +726,45 @@ static int find_client(int fd)
 	return -1;
 }
 
+static int find_ctl(int fd)
+{
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].ctl_fd == fd)
+			return i;
+	return -1;
+}
+
 void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 {
 	for (int k = 0; k < n; k++) {
 		int i = p[k].revents ? find_client(p[k].fd) : -1;
-		if (i < 0)
+		if (i < 0) {
+			if (p[k].revents && (i = find_ctl(p[k].fd)) >= 0)
+				drop_client(i); /* the sender of a direct client ended the session */
 			continue;
+		}
 		struct client *c = &clients[i];
 		if ((p[k].revents & POLLOUT) && flush_client(c) < 0) {
 			drop_client(i);
 			continue;
+		}
+		if ((p[k].revents & POLLIN) && !c->stdin_blocked && c->direct && (c->flags & DIRECT_STDIN) && t->stdin_fd >= 0 &&
+		    t->stdin_fd != t->pty_fd && c->in_len == c->in_off) {
+			/* from the client's socket into the container's stdin pipe, in the kernel */
+			ssize_t w = splice(c->fd, NULL, t->stdin_fd, NULL, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (w > 0) {
+				c->sent_stdin = 1;
+				continue;
+			}
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				/* (the pipe is full, or the socket had nothing after all: poll the pipe
+				 * for room either way, then the socket again) */
+				c->stdin_blocked = 1;
+				continue;
+			}
+			/* the end of input (0), or stdin is gone (EPIPE): the read below takes it */
 		}
 		if ((p[k].revents & POLLIN) && !c->stdin_blocked) {
 			if (sizeof(c->in) - c->in_len < FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE) {
@@ -517,9 +773,15 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 				c->in_len -= c->in_off;
 				c->in_off = 0;
 			}
-			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+			ssize_t r = read_client(c);
 			if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 				continue;
+			if (r == 0 && c->direct && !c->in_eof) {
+				c->in_eof = 1; /* the client closed its side: output goes on */
+				if (process_direct(c, t) < 0)
+					drop_client(i);
+				continue;
+			}
 			if (r <= 0 || (c->in_len += (size_t)r, process_frames(c, t) < 0))
 				drop_client(i);
 			continue;
@@ -533,17 +795,57 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 
 void attach_resume_stdin(const struct stdio_target *t)
 {
-	for (int i = nclients - 1; i >= 0; i--)
-		if (clients[i].in_len - clients[i].in_off >= FRAME_HEADER_SIZE && process_frames(&clients[i], t) < 0)
+	for (int i = nclients - 1; i >= 0; i--) {
+		struct client *c = &clients[i];
+		size_t waiting = c->in_len - c->in_off;
+		if (c->direct && c->stdin_blocked && waiting == 0 && c->in_eof != 1) {
+			c->stdin_blocked = 0; /* its splice waited for room: read the client again */
+			continue;
+		}
+		if ((c->direct ? waiting > 0 || c->in_eof == 1 : waiting >= FRAME_HEADER_SIZE) && process_frames(c, t) < 0)
 			drop_client(i);
+	}
 }
 
 void attach_drop_stalled(void)
 {
 	long long now = now_ms();
 	for (int i = nclients - 1; i >= 0; i--)
-		if (clients[i].out_len > clients[i].out_off && now - clients[i].out_since >= ATTACH_STALL_MS)
+		if (waits(&clients[i]) && now - clients[i].out_since >= ATTACH_STALL_MS)
 			drop_client(i);
+}
+
+/* Ends the direct clients' streams (their output is all sent) as the daemon did: shuts the
+ * write side, then reads and drops what they still send until they close (bounded by
+ * ATTACH_STALL_MS), so that no unread input turns the close into a reset that loses the end of
+ * their output. */
+static void finish_direct(void)
+{
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].direct)
+			shutdown(clients[i].fd, SHUT_WR);
+	long long deadline = now_ms() + ATTACH_STALL_MS;
+	for (;;) {
+		struct pollfd p[MAX_CLIENTS];
+		int n = 0;
+		for (int i = 0; i < nclients; i++)
+			if (clients[i].direct && clients[i].in_eof == 0)
+				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		if (n == 0 || left <= 0)
+			return;
+		if (poll(p, n, (int)left) < 0 && errno != EINTR)
+			return;
+		for (int k = 0; k < n; k++) {
+			int i = p[k].revents ? find_client(p[k].fd) : -1;
+			if (i < 0)
+				continue;
+			static char sink[65536];
+			ssize_t r = read(clients[i].fd, sink, sizeof(sink));
+			if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+				clients[i].in_eof = 2; /* closed (or broken): nothing more to wait for */
+		}
+	}
 }
 
 void attach_finish(void)
@@ -552,7 +854,7 @@ void attach_finish(void)
 		struct pollfd p[MAX_CLIENTS];
 		int n = 0;
 		for (int i = 0; i < nclients; i++)
-			if (clients[i].out_len > clients[i].out_off)
+			if (waits(&clients[i]))
 				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
 		if (poll(p, n, 100) < 0 && errno != EINTR)
 			break;
@@ -563,8 +865,11 @@ void attach_finish(void)
 		}
 		attach_drop_stalled();
 	}
+	finish_direct();
 	while (nclients > 0)
 		drop_client(nclients - 1);
 	if (listen_fd >= 0)
 		close(listen_fd);
+	if (direct_listen_fd >= 0)
+		close(direct_listen_fd);
 }

@@ -23,13 +23,17 @@ void log_flush(void);
 
 int attach_listen(const char *path);
 int attach_listen_fd(void);
+/* The direct socket: its clients hand over a connection for the monitor to serve (FRAME_DIRECT). */
+int attach_listen_direct(const char *path);
+int attach_direct_listen_fd(void);
+/* Accepts the clients waiting on either socket. */
 void attach_accept(void);
 int attach_count(void);
 /* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
 void attach_wait_first(void);
 void attach_set_stdin_once(int once);
-/* Fills pollfds for the clients: POLLIN unless a client's input waits for stdin, POLLOUT while
- * its output waits for the client. */
+/* Fills pollfds for the clients (up to two each): POLLIN unless a client's input waits for
+ * stdin, POLLOUT while its output waits for the client; a direct client's hand-off connection. */
 int attach_clients(struct pollfd *p, int max);
 /* Acts on the clients' poll results: reads and applies their frames, sends waiting output. */
 void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t);
@@ -41,6 +45,12 @@ void attach_resume_stdin(const struct stdio_target *t);
 int attach_take_stdin_close(void);
 /* Whether some client has not taken all of its output yet (read no more output until then). */
 int attach_output_pending(void);
+/* Whether stream 1 or 2 may go from its pipe straight to the client, in the kernel: a direct
+ * client alone that takes that stream, nothing waiting for it, no log to write. */
+int attach_can_splice(int stream);
+/* Moves what the pipe holds to that client (framed when it asks for frames); -1 at the end of
+ * the pipe (nothing in it, and hup: the poll said it hung up). */
+int attach_splice_output(int stream, int pipe_fd, int hup);
 /* Sends a frame to every client; what a client cannot take now waits in its buffer. */
 void attach_broadcast(int type, const void *data, size_t n);
 /* Lets go of clients whose output has waited ATTACH_STALL_MS. */

@@ -465,7 +465,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int autostart = 0, proxy = 0, keep_stdio = 0, stdio_pipes = 0, open_stdin = 0, stdin_once = 0, start_on_attach = 0;
-	const char *console_socket = NULL, *attach_path = NULL, *runtime_pid_file = NULL, *runtime_console = NULL;
+	const char *console_socket = NULL, *attach_path = NULL, *direct_path = NULL, *runtime_pid_file = NULL, *runtime_console = NULL;
 	const struct op *log_op = NULL, *runtime_cmd = NULL;
 	for (size_t i = 0; i < plan.count; i++) {
 		const struct op *o = &plan.ops[i];
@@ -479,6 +479,7 @@ int main(int argc, char **argv)
 		case OP_CONSOLE_SOCKET: console_socket = arg_str(o, 0); break;
 		case OP_LOG_FILE: log_op = o; break;
 		case OP_ATTACH_SOCKET: attach_path = arg_str(o, 0); break;
+		case OP_DIRECT_SOCKET: direct_path = arg_str(o, 0); break;
 		case OP_STDIO_PIPES: stdio_pipes = 1; open_stdin = arg_ll(o, 0) != 0; stdin_once = arg_ll(o, 1) != 0; break;
 		case OP_RUNTIME_CMD: runtime_cmd = o; break;
 		case OP_RUNTIME_PID_FILE: runtime_pid_file = arg_str(o, 0); break;
@@ -502,6 +503,10 @@ int main(int argc, char **argv)
 		report(REPORT_ERROR " -1 %d cannot listen on %s", errno, attach_path);
 		return 1;
 	}
+	if (direct_path && attach_listen_direct(direct_path) < 0) {
+		report(REPORT_ERROR " -1 %d cannot listen on %s", errno, direct_path);
+		return 1;
+	}
 	/* engine mode: the container's stdio are pipes whose other ends this monitor keeps */
 	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	if (stdio_pipes) {
@@ -509,6 +514,12 @@ int main(int argc, char **argv)
 			report(REPORT_ERROR " -1 %d cannot create stdio pipes", errno);
 			return 1;
 		}
+		/* larger pipes: fewer wakeups per byte for a stream (best effort: the kernel may cap
+		 * it at pipe-max-size, or refuse over a user's pipe quota) */
+		int fds[3] = { in_pipe[1], out_pipe[0], err_pipe[0] };
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				fcntl(fds[i], F_SETPIPE_SZ, 1 << 20);
 	}
 	if (runtime_cmd && !runtime_pid_file) {
 		report(REPORT_ERROR " -1 %d a runtime command needs a pid file", EINVAL);
@@ -690,10 +701,10 @@ adopted:;
 		report(REPORT_STARTED);
 	}
 	for (;;) {
-		struct pollfd p[8 + 64];
+		struct pollfd p[12 + 2 * 64];
 		int np = 0;
 		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_out[3] = { -1, -1, -1 }, i_room = -1;
+		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_dlisten = -1, i_out[3] = { -1, -1, -1 }, i_room = -1;
 		if (!started && fifo_r >= 0) {
 			i_fifo = np;
 			p[np++] = (struct pollfd){ .fd = fifo_r, .events = POLLIN };
@@ -729,8 +740,12 @@ adopted:;
 			i_listen = np;
 			p[np++] = (struct pollfd){ .fd = attach_listen_fd(), .events = POLLIN };
 		}
+		if (attach_direct_listen_fd() >= 0) {
+			i_dlisten = np;
+			p[np++] = (struct pollfd){ .fd = attach_direct_listen_fd(), .events = POLLIN };
+		}
 		int first_client = np;
-		np += attach_clients(p + np, 64);
+		np += attach_clients(p + np, 2 * 64);
 		if (init_status >= 0 && i_master < 0 && outputs == 0 && !pending)
 			break;
 		int r = poll(p, np, init_status >= 0 ? 100 : -1);
@@ -754,7 +769,7 @@ adopted:;
 					init_status = status;
 		}
 		/* clients first: one that connected while the process started gets all of its output */
-		if (i_listen >= 0 && (p[i_listen].revents & POLLIN)) {
+		if ((i_listen >= 0 && (p[i_listen].revents & POLLIN)) || (i_dlisten >= 0 && (p[i_dlisten].revents & POLLIN))) {
 			attach_accept();
 			if (!started && start_on_attach && attach_count() > 0) {
 				/* the first client is connected: nothing the process prints can be missed */
@@ -799,6 +814,13 @@ adopted:;
 		for (int k = 1; k <= 2; k++) {
 			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
+			if (out_fd[k] != target.pty_fd && attach_can_splice(k)) {
+				if (attach_splice_output(k, out_fd[k], p[i_out[k]].revents & (POLLHUP | POLLERR)) < 0) {
+					close(out_fd[k]);
+					out_fd[k] = -1;
+				}
+				continue;
+			}
 			static char buf[OUTPUT_CHUNK];
 			ssize_t n = read(out_fd[k], buf, sizeof(buf));
 			if (n <= 0) {
@@ -839,6 +861,8 @@ adopted:;
 	/* the socket goes before the clients see the end: one that saw it finds the socket gone */
 	if (attach_path)
 		unlink(attach_path);
+	if (direct_path)
+		unlink(direct_path);
 	attach_broadcast(FRAME_EXIT, exit_text, (size_t)n);
 	attach_finish();
 	return 0;

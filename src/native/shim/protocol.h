@@ -32,6 +32,7 @@ enum cove_op {
 	OP_RUNTIME_CMD      = 16, /* argv...: instead of cove's init, run this command (an OCI runtime's create, or exec --detach) and adopt the process it leaves behind */
 	OP_RUNTIME_PID_FILE = 17, /* path: where that command writes the process's pid */
 	OP_RUNTIME_CONSOLE  = 18, /* path: listen here for the pty master (the runtime's --console-socket) */
+	OP_DIRECT_SOCKET    = 19, /* path of a unix socket whose clients hand over an attach connection (STDIN frames, then a DIRECT frame; no output before it) */
 
 	/* first child: namespaces (20..29) */
 	OP_JOIN_NS        = 20, /* clone flag, path */
@@ -95,9 +96,17 @@ enum attach_frame {
 	FRAME_RESIZE      = 3, /* client -> shim: u16 LE rows, u16 LE cols */
 	FRAME_CLOSE_STDIN = 4, /* client -> shim: no data */
 	FRAME_EXIT        = 5, /* shim -> client: "CODE SIGNAL" */
+	FRAME_DIRECT      = 6, /* client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on */
 };
 #define FRAME_HEADER_SIZE 5
 #define FRAME_MAX_CLIENT_DATA 65536 /* a client sending a larger frame is dropped */
+
+/* The flags byte of a DIRECT frame: how the shim serves the connection handed over. */
+#define DIRECT_MUX         1  /* output in stdcopy frames [stream, 0, 0, 0, u32 BE size] (else raw bytes) */
+#define DIRECT_STDIN       2  /* the connection's bytes go to the container's stdin (else they are read and dropped) */
+#define DIRECT_CLOSE_STDIN 4  /* at the connection's end of input, close stdin (else the session ends) */
+#define DIRECT_STDOUT      8  /* send the stdout stream */
+#define DIRECT_STDERR      16 /* send the stderr stream */
 
 /* Files in the state directory (OP_STATE_DIR). */
 #define STATE_INIT_PID    "init.pid"    /* the init's pid, once created */

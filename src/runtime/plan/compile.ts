@@ -39,6 +39,8 @@ export interface MonitorIO {
   log?: { path: string; maxSize: number; maxFiles: number };
   /** Unix socket attach clients connect to (see src/native/shim/io.c for the protocol). */
   attachSocket?: string;
+  /** Unix socket on which the daemon hands attach connections over for the monitor to serve (FRAME_DIRECT). */
+  directSocket?: string;
   /** Give the container pipes instead of the caller's stdio; stdin only when openStdin. */
   pipes?: { openStdin: boolean; stdinOnce: boolean };
   /** exec only: hold the process until the first attach client connects, so no output is lost. */
@@ -49,6 +51,7 @@ function monitorIoOps(io: MonitorIO | undefined): PlanOp[] {
   const out: PlanOp[] = [];
   if (io?.log) out.push(op(Op.LOG_FILE, `log to ${io.log.path}`, io.log.path, io.log.maxSize, io.log.maxFiles));
   if (io?.attachSocket) out.push(op(Op.ATTACH_SOCKET, `serve attach on ${io.attachSocket}`, io.attachSocket));
+  if (io?.directSocket) out.push(op(Op.DIRECT_SOCKET, `take attach connections handed over on ${io.directSocket}`, io.directSocket));
   if (io?.pipes) out.push(op(Op.STDIO_PIPES, "own the container's stdio", io.pipes.openStdin ? 1 : 0, io.pipes.stdinOnce ? 1 : 0));
   return out;
 }
