@@ -1,5 +1,6 @@
 // A container's output and terminal: logs, attach, resize of its own terminal.
 
+import { ignored } from "../common/ignore.js";
 import { conflict, unsupported } from "../common/errors.js";
 import { DirectFlag } from "../native/protocol.js";
 import { connectDirect, connectMonitor, type HandOff, type MonitorConnection } from "./attach.js";
@@ -68,7 +69,11 @@ export class Streams {
     const connect = async (socket: string) => {
       if (closed || conn) return;
       // (a failed hand-over leaves the usual connection to serve the session)
-      if (await handOver().catch(() => false)) return settle(undefined);
+      const handedOver = await handOver().catch((err: unknown) => {
+        ignored(`hand the attach session of container ${c.rec.ID} to its monitor`, err, this.core.log);
+        return false;
+      });
+      if (handedOver) return settle(undefined);
       if (closed) return;
       try {
         const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr });
@@ -76,6 +81,8 @@ export class Streams {
         conn = m;
         settle(m);
       } catch {
+        // no live output for this session: the container exited meanwhile and its monitor is gone
+        // (an everyday race of short runs, not worth a log line); the log replay still answers
         settle(undefined);
       }
     };
