@@ -20,6 +20,8 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need_pkgs+=(linux-image-amd64)
 # peers the image tests compare with
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
+# the registry tests pull from and push to Debian's docker-registry (distribution 2.8)
+[ -x /usr/bin/docker-registry ] || need_pkgs+=(docker-registry)
 command -v umoci >/dev/null || need_pkgs+=(umoci)
 command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 # Debian's dockerd: the differential tests and the benchmarks run it side by side (on private
