@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -22,17 +22,11 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { until } from "../containers/harness.js";
-import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
-import { DOCKER, run } from "../support/docker-api.js";
+import { busyboxRootfsTar } from "../images/fixtures.js";
+import { DOCKER, run, dockerCliSkip } from "../support/docker-api.js";
 import { tearDownDaemon } from "../support/teardown.js";
 
-const skip = !existsSync(DOCKER)
-  ? `${DOCKER} is missing`
-  : process.getuid?.() !== 0
-    ? "needs root (containers, cgroups, overlay mounts)"
-    : !(await findBusybox())
-      ? "busybox-static is not installed (apt-get install -y busybox-static)"
-      : false;
+const skip = await dockerCliSkip();
 
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 

@@ -18,18 +18,12 @@ import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { until } from "../containers/harness.js";
-import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
-import { DOCKER, run, type Result } from "../support/docker-api.js";
+import { busyboxRootfsTar } from "../images/fixtures.js";
+import { DOCKER, run, type Result, dockerCliSkip } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 import { tearDownDaemon } from "../support/teardown.js";
 
-const skip = !existsSync(DOCKER)
-  ? `${DOCKER} is missing`
-  : process.getuid?.() !== 0
-    ? "needs root (containers, cgroups, overlay mounts)"
-    : !(await findBusybox())
-      ? "busybox-static is not installed (apt-get install -y busybox-static)"
-      : false;
+const skip = await dockerCliSkip();
 const peerSkip = dockerdAvailable();
 
 interface Streamed {

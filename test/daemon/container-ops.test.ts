@@ -16,19 +16,13 @@ import { after, before, describe, it, type TestContext } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { sharesToWeight } from "../../src/runtime/cgroups/index.js";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/daemon/websocket.js";
-import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
+import { busyboxRootfsTar } from "../images/fixtures.js";
 import { cove as coveCli, ENTRY } from "../cli/harness.js";
 import { until } from "../containers/harness.js";
-import { api, DOCKER, run, type Result } from "../support/docker-api.js";
+import { api, DOCKER, run, type Result, dockerCliSkip } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
-const skip = !existsSync(DOCKER)
-  ? `${DOCKER} is missing`
-  : process.getuid?.() !== 0
-    ? "needs root (containers, cgroups, overlay mounts)"
-    : !(await findBusybox())
-      ? "busybox-static is not installed (apt-get install -y busybox-static)"
-      : false;
+const skip = await dockerCliSkip();
 const peerSkip = dockerdAvailable();
 
 /** The first n JSON lines of a streaming GET. */

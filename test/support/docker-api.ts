@@ -3,6 +3,8 @@
 
 import { execFile } from "node:child_process";
 import http from "node:http";
+import { existsSync } from "node:fs";
+import { findBusybox } from "../images/fixtures.js";
 
 /** The docker CLI the integration tests drive. */
 export const DOCKER = "/usr/local/bin/docker";
@@ -52,4 +54,15 @@ export function api(socket: string, method: string, p: string, body?: string | B
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/**
+ * Why a test that drives the docker CLI against a cove daemon cannot run here, or false: it
+ * needs the CLI, root (containers, cgroups, overlay mounts) and Debian's static busybox.
+ */
+export async function dockerCliSkip(): Promise<string | false> {
+  if (!existsSync(DOCKER)) return `${DOCKER} is missing`;
+  if (process.getuid?.() !== 0) return "needs root (containers, cgroups, overlay mounts)";
+  if (!(await findBusybox())) return "busybox-static is not installed (apt-get install -y busybox-static)";
+  return false;
 }
