@@ -84,15 +84,7 @@ const lines = (body: string): Msg[] =>
 
 /** POST /images/create on a socket, with an X-Registry-Auth header when given. */
 function pullApi(socket: string, query: string, auth?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method: "POST", path: `/v1.41/images/create?${query}`, headers: auth !== undefined ? { "X-Registry-Auth": auth } : {} }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
+  return api(socket, "POST", `/v1.41/images/create?${query}`, undefined, auth !== undefined ? { "X-Registry-Auth": auth } : {});
 }
 
 describe("pull from a registry: cove beside dockerd", { skip, timeout: 600_000 }, () => {

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -17,7 +16,7 @@ import { digestOf } from "../../src/content/digest.js";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { ImageService } from "../../src/images/service.js";
 import { encodeRegistryAuth } from "../../src/registry/auth.js";
-import { run as docker } from "../support/docker-api.js";
+import { api, run as docker } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 import { tearDownDaemon } from "../support/teardown.js";
 import { busyboxRootfsTar, findBusybox, tempDir } from "../images/fixtures.js";
@@ -59,18 +58,7 @@ const stable = (out: string): string =>
 
 /** POST /images/{name}/push on a socket. */
 function pushApi(socket: string, name: string, tag: string, auth?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { socketPath: socket, method: "POST", path: `/v1.41/images/${name}/push?tag=${encodeURIComponent(tag)}`, headers: { "X-Registry-Auth": auth ?? encodeRegistryAuth({}) } },
-      (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
+  return api(socket, "POST", `/v1.41/images/${name}/push?tag=${encodeURIComponent(tag)}`, undefined, { "X-Registry-Auth": auth ?? encodeRegistryAuth({}) });
 }
 
 describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, () => {

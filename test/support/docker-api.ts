@@ -38,10 +38,10 @@ export interface ApiResponse {
 }
 
 /** One request on a unix socket; rejects only when no response arrives at all. */
-export function api(socket: string, method: string, p: string, body?: string | Buffer): Promise<ApiResponse> {
+export function api(socket: string, method: string, p: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     const type = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
-    const req = http.request({ socketPath: socket, method, path: p, headers: body ? { "Content-Type": type } : {} }, (res) => {
+    const req = http.request({ socketPath: socket, method, path: p, headers: { ...(body ? { "Content-Type": type } : {}), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       // a body cut short ends in 'close' with complete false
