@@ -393,7 +393,8 @@ export class CoveRuntime implements ContainerRuntime {
     let exit: ProcessExit | undefined;
     try {
       await runHooks(stored.spec.hooks?.poststart, this.view(stored, "running"), "poststart").catch((err) => warn((err as Error).message));
-      exit = { ...(await handle.exited), oomKilled: await cg.oomKilled().catch(() => false) };
+      const exited = await handle.exited;
+      exit = { ...exited, oomKilled: await cg.oomKilled(exited).catch(ignoring(`read the OOM kill count of container ${id}`)) };
       return exit;
     } finally {
       handle.detach();
@@ -493,7 +494,7 @@ export class CoveRuntime implements ContainerRuntime {
     });
     const which = await Promise.race([waitForFile(dir, [StateFile.EXIT]), initGone.then(() => undefined)]);
     const exit = which ? parseExit(await readFile(path.join(dir, StateFile.EXIT), "utf8")) : { code: -1, signal: 0 };
-    return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled().catch(() => false) };
+    return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled(exit).catch(ignoring(`read the OOM kill count of container ${s.id}`)) };
   }
 
   async exec(id: string, opts: ExecOptions): Promise<ExecHandle> {

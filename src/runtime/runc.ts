@@ -235,7 +235,7 @@ export class RuncRuntime implements ContainerRuntime {
       await sleep(50);
     }
     cgroupsPath ??= (await readIfExists(path.join(dir, CGROUPS_PATH_FILE))) ?? (await this.cgroupsPathOf((await this.stateIfKnown(id))?.bundle));
-    return { code, signal, oomKilled: await this.oomKilled(id, cgroupsPath) };
+    return { code, signal, oomKilled: await this.oomKilled(id, cgroupsPath, { code, signal }) };
   }
 
   /** The container's state, or undefined once runc no longer knows it; another failure is logged and reads as gone too. */
@@ -258,10 +258,11 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   /** Whether the kernel's OOM killer acted in the container's cgroup (read before delete removes it). */
-  private async oomKilled(id: string, cgroupsPath: string | undefined): Promise<boolean> {
+  private async oomKilled(id: string, cgroupsPath: string | undefined, exit: { code: number; signal: number }): Promise<boolean> {
     try {
-      return await (await cgroupManager({ id, cgroupsPath })).oomKilled();
-    } catch {
+      return await (await cgroupManager({ id, cgroupsPath })).oomKilled(exit);
+    } catch (err) {
+      ignored(`read the OOM kill count of runc container ${id}`, err);
       return false;
     }
   }

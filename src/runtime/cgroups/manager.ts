@@ -42,7 +42,28 @@ export abstract class BaseManager implements CgroupManager {
   abstract freeze(): Promise<void>;
   abstract thaw(): Promise<void>;
   abstract frozen(): Promise<boolean>;
-  abstract oomKilled(): Promise<boolean>;
+  /** How many processes the OOM killer killed in this cgroup (0 when it cannot be read). */
+  protected abstract oomKillCount(): Promise<number>;
+  /** Whether the cgroup ever ran into its memory limit (a prerequisite of an OOM kill in it). */
+  protected abstract hitMemoryLimit(): Promise<boolean>;
+
+  /**
+   * Whether the kernel's OOM killer acted in this cgroup. The kernel sends its SIGKILL before it
+   * counts the kill (and prints the kill report in between), so on a busy host the victim can be
+   * reaped, and its exit seen, while the count still reads 0. So after an exit by SIGKILL in a
+   * cgroup that hit its memory limit, the count is read again for up to a second; other exits
+   * answer at once.
+   */
+  async oomKilled(exit?: { code: number; signal: number }): Promise<boolean> {
+    if ((await this.oomKillCount()) > 0) return true;
+    const bySigkill = exit !== undefined && (exit.signal === 9 || exit.code === 137);
+    if (!bySigkill || !(await this.hitMemoryLimit())) return false;
+    for (let waited = 0; waited < 1_000; waited += 10) {
+      await sleep(10);
+      if ((await this.oomKillCount()) > 0) return true;
+    }
+    return false;
+  }
   /** Kills everything at once if the kernel offers it (cgroup.kill); false = fall back to signalling. */
   protected abstract killFast(): Promise<boolean>;
   /** The directory whose cgroup.procs lists the container's processes. */

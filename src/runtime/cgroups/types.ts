@@ -50,7 +50,8 @@ export interface CgroupManager {
   killAll(signal: NodeJS.Signals | number): Promise<void>;
   /** rmdir the cgroup (and any child cgroups); missing directories are fine. */
   destroy(): Promise<void>;
-  oomKilled(): Promise<boolean>;
+  /** Whether the OOM killer acted here; given the exit, waits out the kernel counting a kill after its SIGKILL. */
+  oomKilled(exit?: { code: number; signal: number }): Promise<boolean>;
 }
 
 /** One planned write: a file and its value, and the setting it comes from (for errors). */

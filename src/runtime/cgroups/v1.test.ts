@@ -275,6 +275,26 @@ describe("cgroup v1 driver (hybrid host layout)", () => {
     assert.equal(await cg.oomKilled(), true);
   });
 
+  it("waits for an OOM kill the kernel counts after the victim's exit, only after a SIGKILL in a cgroup at its limit", async () => {
+    const { h, cg } = await setup();
+    await cg.create();
+    const control = "sys/fs/cgroup/memory/cove/c1/memory.oom_control";
+    await h.write(control, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    await h.write("sys/fs/cgroup/memory/cove/c1/memory.failcnt", "0\n");
+    // never at its limit: a SIGKILL is not an OOM kill, and the answer does not wait
+    assert.equal(await cg.oomKilled({ code: 137, signal: 9 }), false);
+    await h.write("sys/fs/cgroup/memory/cove/c1/memory.failcnt", "12\n");
+    // at its limit, but a normal exit: no OOM kill
+    assert.equal(await cg.oomKilled({ code: 0, signal: 0 }), false);
+    // at its limit and killed: the count the kernel writes a moment later is seen (the wait
+    // counts its own 10 ms sleeps up to a second, so this timer always fires within it)
+    const late = new Promise<void>((resolve, reject) => {
+      setTimeout(() => void h.write(control, "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").then(resolve, reject), 50);
+    });
+    assert.equal(await cg.oomKilled({ code: 137, signal: 9 }), true);
+    await late;
+  });
+
   it("destroy removes every directory (child cgroups too) and is idempotent", async () => {
     const { h, cg } = await setup();
     await cg.create();

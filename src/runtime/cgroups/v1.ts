@@ -394,11 +394,16 @@ export class V1Manager extends BaseManager {
     return this.dirs()[0];
   }
 
-  async oomKilled(): Promise<boolean> {
+  protected async oomKillCount(): Promise<number> {
+    const d = this.paths.memory;
+    if (!d) return 0;
+    return parseFlatKeyed(await this.readOr(path.join(d, "memory.oom_control"), "")).oom_kill ?? 0;
+  }
+
+  protected async hitMemoryLimit(): Promise<boolean> {
     const d = this.paths.memory;
     if (!d) return false;
-    const st = parseFlatKeyed(await this.readOr(path.join(d, "memory.oom_control"), ""));
-    return (st.oom_kill ?? 0) > 0;
+    return Number((await this.readOr(path.join(d, "memory.failcnt"), "0")).trim()) > 0;
   }
 }
 

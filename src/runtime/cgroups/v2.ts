@@ -333,8 +333,12 @@ export class V2Manager extends BaseManager {
     return this.dir;
   }
 
-  async oomKilled(): Promise<boolean> {
+  protected async oomKillCount(): Promise<number> {
+    return parseFlatKeyed(await this.readOr(path.join(this.dir, "memory.events"), "")).oom_kill ?? 0;
+  }
+
+  protected async hitMemoryLimit(): Promise<boolean> {
     const ev = parseFlatKeyed(await this.readOr(path.join(this.dir, "memory.events"), ""));
-    return (ev.oom_kill ?? 0) > 0;
+    return (ev.oom ?? 0) > 0 || (ev.max ?? 0) > 0;
   }
 }
