@@ -83,6 +83,6 @@ export function suggest(word: string, names: readonly string[]): string | undefi
       bestDist = d;
     }
   }
-  // one edit in a short word, up to a third of a longer one
-  return best !== undefined && bestDist > 0 && bestDist <= Math.max(1, Math.floor(w.length / 3)) ? best : undefined;
+  // BuildKit's rule (util/suggest): at most two edits away
+  return best !== undefined && bestDist > 0 && bestDist <= 2 ? best : undefined;
 }
