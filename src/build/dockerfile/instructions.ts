@@ -8,6 +8,7 @@
 // when it can be found on that line.
 
 import { DockerfileError, suggest } from "./errors.js";
+import { ShellLexError } from "./shell-lex.js";
 import { INSTRUCTIONS, chompHeredocContent, parseDockerfile, parseHeredocWord, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
 
 interface Base {
@@ -675,9 +676,10 @@ export function toInstruction(node: Node, parsed: Pick<ParseResult, "lines" | "f
   try {
     return instructionFrom(node);
   } catch (err) {
-    if (!(err instanceof InstructionFailure)) throw err;
+    if (!(err instanceof InstructionFailure) && !(err instanceof ShellLexError)) throw err;
     const lineText = parsed.lines[node.startLine - 1] ?? "";
-    throw new DockerfileError(err.message, { file: parsed.file, line: node.startLine, column: columnOf(lineText, node.value, err.word), lineText, endLine: node.endLine });
+    const word = err instanceof InstructionFailure ? err.word : undefined;
+    throw new DockerfileError(err.message, { file: parsed.file, line: node.startLine, column: columnOf(lineText, node.value, word), lineText, endLine: node.endLine });
   }
 }
 

@@ -9,7 +9,7 @@
 // (../shared/specs/dockerfile/parser-testfiles/*/result).
 
 import { DockerfileError } from "./errors.js";
-import { NO_ENV, ShellLex, isSpace } from "./shell-lex.js";
+import { NO_ENV, ShellLex, ShellLexError, isSpace } from "./shell-lex.js";
 
 export interface Heredoc {
   /** The delimiter word with its quotes removed. */
@@ -476,7 +476,8 @@ export function parseDockerfile(text: string, file = "Dockerfile"): ParseResult 
     let raw = scanned[i++]!;
     if (current === 0 && raw.startsWith("\uFEFF")) raw = raw.slice(1);
     if (isComment(raw)) {
-      const comment = trimSpace(trimLeft(raw).slice(1));
+      // as BuildKit: the line's first character dropped, then spaces trimmed
+      const comment = trimSpace(raw.slice(1));
       if (comment === "") comments = [];
       else comments.push(comment);
     }
@@ -527,7 +528,7 @@ export function parseDockerfile(text: string, file = "Dockerfile"): ParseResult 
       try {
         docs = heredocsFromLine(buf);
       } catch (err) {
-        if (err instanceof ParseFailure) fail(err.message, startLine, undefined, current);
+        if (err instanceof ParseFailure || err instanceof ShellLexError) fail(err.message, startLine, undefined, current);
         throw err;
       }
       for (const doc of docs) {
