@@ -9,7 +9,7 @@
 
 import { DockerfileError, suggest } from "./errors.js";
 import { ShellLexError } from "./shell-lex.js";
-import { INSTRUCTIONS, chompHeredocContent, parseDockerfile, parseHeredocWord, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
+import { INSTRUCTIONS, chompHeredocContent, heredocWordOrUndefined, parseDockerfile, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
 
 interface Base {
   /** 1-based lines of the instruction in the Dockerfile. */
@@ -305,12 +305,12 @@ function keyValues(node: Node, kw: string): KeyValue[] {
 function sourcesAndDest(node: Node, kw: string, flags: Flags): SourcesAndDest {
   if (node.args.length < 2) fail(`${kw} requires at least two arguments, but only one was provided. Destination could not be determined`);
   const dest = node.args.at(-1)!;
-  if (parseHeredocWord(dest)) fail(`${kw} cannot accept a heredoc as a destination`, dest);
+  if (heredocWordOrUndefined(dest)) fail(`${kw} cannot accept a heredoc as a destination`, dest);
   const docs = new Map(node.heredocs.map((h) => [h.name, h]));
   const sources: string[] = [];
   const contents: InlineFile[] = [];
   for (const src of node.args.slice(0, -1)) {
-    const h = node.json ? undefined : parseHeredocWord(src);
+    const h = node.json ? undefined : heredocWordOrUndefined(src);
     if (h) {
       const data = docs.get(h.name)?.content ?? "";
       contents.push({ name: h.name, data: h.chomp ? chompHeredocContent(data) : data, expand: h.expand, chomp: h.chomp });

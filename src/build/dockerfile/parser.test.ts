@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DockerfileError } from "./errors.js";
-import { dumpAst, goQuote, parseDockerfile } from "./parser.js";
+import { chompHeredocContent, dumpAst, goQuote, heredocsFromLine, parseDockerfile, parseHeredocWord } from "./parser.js";
 
 /** ../shared/specs/dockerfile beside the repository (dist/src/build/dockerfile is four levels down). */
 function specsDir(): string {
@@ -180,5 +180,267 @@ describe("goQuote", () => {
   it("quotes as Go's strconv.Quote", () => {
     assert.equal(goQuote('a"b\\c'), '"a\\"b\\\\c"');
     assert.equal(goQuote("\t\n\r\x00\x7f\u00a0é한🚀"), '"\\t\\n\\r\\x00\\x7f\\u00a0é한🚀"');
+  });
+});
+
+// Facts from BuildKit's parser unit tests (frontend/dockerfile/parser/parser_heredoc_test.go and
+// parser_test.go), carried over as data.
+describe("BuildKit's parser unit-test facts", () => {
+  it("extracts heredocs (TestParseExtractsHeredoc)", () => {
+    const dockerfile = `
+FROM alpine:3.6
+
+ENV NAME=me
+
+RUN ls
+
+USER <<INVALID
+INVALID
+
+RUN <<EMPTY
+EMPTY
+
+RUN 3<<EMPTY2
+EMPTY2
+
+RUN "<<NOHEREDOC"
+
+RUN <<INDENT
+	foo
+	bar
+INDENT
+
+RUN <<-UNINDENT
+	baz
+	quux
+UNINDENT
+
+RUN <<-UNINDENT2
+	baz
+	quux
+	UNINDENT2
+
+RUN <<-EXPAND
+	expand $NAME
+EXPAND
+
+RUN <<-'NOEXPAND'
+	don't expand $NAME
+NOEXPAND
+
+RUN <<COPY
+echo hello world
+echo foo bar
+COPY
+
+RUN <<COMMENT
+# internal comment
+echo hello world
+echo foo bar # trailing comment
+COMMENT
+
+RUN --mount=type=cache,target=/foo <<MOUNT
+echo hello
+MOUNT
+
+COPY <<FILE1 <<FILE2 /dest
+content 1
+FILE1
+content 2
+FILE2
+
+COPY <<EOF /quotes
+"foo"
+'bar'
+EOF
+
+COPY <<X <<Y /dest
+Y
+X
+X
+Y
+
+RUN <<COMPLEX python3
+print('hello world')
+COMPLEX
+
+COPY <<file.txt /dest
+hello world
+file.txt
+
+RUN <<eo'f'
+echo foo
+eof
+
+RUN <<eo\\'f
+echo foo
+eo'f
+
+RUN <<'e'o\\'f
+echo foo
+eo'f
+
+RUN <<'one two'
+echo bar
+one two
+
+RUN <<$EOF
+$EOF
+
+RUN <<  EOF
+EOF
+
+RUN <<  EOF  > foo
+EOF
+	`;
+    type H = [name: string, content: string, expand: boolean, chomp?: boolean, fd?: number];
+    const want: (H[] | null)[] = [
+      null, // ENV
+      null, // RUN ls
+      null, // USER <<INVALID
+      null, // INVALID
+      [["EMPTY", "", true]],
+      [["EMPTY2", "", true, false, 3]],
+      null, // RUN "<<NOHEREDOC"
+      [["INDENT", "\tfoo\n\tbar\n", true]],
+      [["UNINDENT", "\tbaz\n\tquux\n", true, true]],
+      [["UNINDENT2", "\tbaz\n\tquux\n", true, true]],
+      [["EXPAND", "\texpand $NAME\n", true, true]],
+      [["NOEXPAND", "\tdon't expand $NAME\n", false, true]],
+      [["COPY", "echo hello world\necho foo bar\n", true]],
+      [["COMMENT", "# internal comment\necho hello world\necho foo bar # trailing comment\n", true]],
+      [["MOUNT", "echo hello\n", true]],
+      [
+        ["FILE1", "content 1\n", true],
+        ["FILE2", "content 2\n", true],
+      ],
+      [["EOF", "\"foo\"\n'bar'\n", true]],
+      [
+        ["X", "Y\n", true],
+        ["Y", "X\n", true],
+      ],
+      [["COMPLEX", "print('hello world')\n", true]],
+      [["file.txt", "hello world\n", true]],
+      [["eof", "echo foo\n", false]],
+      [["eo'f", "echo foo\n", true]],
+      [["eo'f", "echo foo\n", false]],
+      [["one two", "echo bar\n", false]],
+      [["$EOF", "", true]],
+      [["EOF", "", true]],
+      [["EOF", "", true]],
+    ];
+    const { nodes } = parseDockerfile(dockerfile);
+    assert.equal(nodes.length, want.length + 1);
+    want.forEach((docs, i) => {
+      const expected = (docs ?? []).map(([name, content, expand, chomp, fd]) => ({ name, content, expand, chomp: chomp ?? false, fileDescriptor: fd ?? 0 }));
+      assert.deepEqual(
+        nodes[i + 1]!.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand, chomp: h.chomp, fileDescriptor: h.fileDescriptor })),
+        expected,
+        nodes[i + 1]!.original,
+      );
+    });
+  });
+
+  it("reads no heredocs in JSON form (TestParseJSONHeredoc)", () => {
+    const { nodes } = parseDockerfile('\nFROM alpine:3.6\n\nRUN ["whoami"]\nRUN ["<<EOF"]\nRUN ["<<\'EOF\'"]\n\t');
+    assert.equal(nodes.length, 4);
+    for (const n of nodes.slice(1)) assert.deepEqual(n.heredocs, []);
+  });
+
+  it("chomps leading tabs (TestHeredocChomp)", () => {
+    assert.equal(chompHeredocContent("\thello\n\tworld\n"), "hello\nworld\n");
+  });
+
+  it("tells heredoc words apart (TestParseHeredocHelpers)", () => {
+    for (const src of ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"]) assert.equal(parseHeredocWord(src), undefined, src);
+    for (const src of ["<<EOF", "<<'EOF'", '<<"EOF"', "<<-EOF", "<<-'EOF'", '<<-"EOF"', '<<EO"F"', "<< EOF", "<<- EOF"]) assert.equal(parseHeredocWord(src)?.name, "EOF", src);
+    for (const src of ["<<'EOF", '<<"EOF', "<<EOF'", '<<EOF"']) assert.throws(() => parseHeredocWord(src), src);
+  });
+
+  it("finds the heredocs of a line (TestHeredocsFromLine)", () => {
+    const cases: [string, string[]][] = [
+      ["RUN <<EOF", ["EOF"]],
+      ["RUN <<-EOF", ["EOF"]],
+      // the line's lexer splits `<<-` from `EOF`, so no heredoc (BuildKit's test only checks the
+      // names it finds, and finds none here either)
+      ["RUN <<- EOF", []],
+      ["RUN << -EOF", ["-EOF"]],
+      ["RUN <<'EOF'", ["EOF"]],
+      ["RUN 4<<EOF", ["EOF"]],
+      ["RUN <<EOF <<EOF2", ["EOF", "EOF2"]],
+      ["RUN '<<EOF'", []],
+      ['RUN "<<EOF"', []],
+    ];
+    for (const [line, names] of cases) assert.deepEqual(heredocsFromLine(line).map((h) => h.name), names, line);
+  });
+
+  it("splits words keeping quotes and escapes (TestParseWords, through ARG)", () => {
+    const cases: [string, string[]][] = [
+      ["foo", ["foo"]],
+      ["foo bar", ["foo", "bar"]],
+      ["foo\\ bar", ["foo\\ bar"]],
+      ["foo=bar", ["foo=bar"]],
+      ["foo bar 'abc xyz'", ["foo", "bar", "'abc xyz'"]],
+      ['foo bar "abc xyz"', ["foo", "bar", '"abc xyz"']],
+      ["àöû", ["àöû"]],
+      ['föo bàr "âbc xÿz"', ["föo", "bàr", '"âbc xÿz"']],
+    ];
+    for (const [input, words] of cases) assert.deepEqual(parseDockerfile(`ARG ${input}\n`).nodes[0]!.args, words, input);
+  });
+
+  it("numbers lines (TestParseIncludesLineNumbers)", () => {
+    const text = [
+      "# ESCAPE=\\",
+      "",
+      "",
+      "",
+      "FROM brimstone/ubuntu:14.04",
+      "",
+      "",
+      "# TORUN -v /var/run/docker.sock:/var/run/docker.sock",
+      "",
+      "",
+      "ENV GOPATH \\",
+      "/go",
+      "",
+      "",
+      "",
+      "# Install the packages we need, clean up after them and us",
+      "RUN apt-get update \\",
+      "\t&& dpkg -l | awk '/^ii/ {print $2}' > /tmp/dpkg.clean \\",
+      "",
+      "",
+      "    && apt-get --no-install-recommends install -y git golang ca-certificates \\",
+      "    && apt-get clean \\",
+      "    && rm -rf /var/lib/apt/lists \\",
+      "",
+      "\t&& go get -v github.com/brimstone/consuldock \\",
+      "    && mv $GOPATH/bin/consuldock /usr/local/bin/consuldock \\",
+      "",
+      "\t&& dpkg -l | awk '/^ii/ {print $2}' > /tmp/dpkg.dirty \\",
+      "\t&& apt-get remove --purge -y $(diff /tmp/dpkg.clean /tmp/dpkg.dirty | awk '/^>/ {print $2}') \\",
+      "\t&& rm /tmp/dpkg.* \\",
+      "\t&& rm -rf $GOPATH",
+      "",
+      "",
+      "",
+      "",
+    ].join("\n");
+    assert.deepEqual(
+      parseDockerfile(text).nodes.map((n) => [n.startLine, n.endLine]),
+      [
+        [5, 5],
+        [11, 12],
+        [17, 31],
+      ],
+    );
+  });
+
+  it("warns about empty continuation lines (TestParseWarnsOnEmptyContinutationLine)", () => {
+    const text = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
+    const { warnings } = parseDockerfile(text);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!.message, /^Empty continuation line found in: RUN something {5}following {5}more/);
+    assert.match(warnings[1]!.message, /RUN another {5}thing/);
   });
 });

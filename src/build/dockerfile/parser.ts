@@ -421,7 +421,8 @@ export function parseHeredocWord(word: string): Omit<Heredoc, "content"> | undef
   return { name: words[0]!, expand: quotes(words[0]!) === quotes(raw[0]!), chomp: m[2] === "-", fileDescriptor: m[1] ? Number(m[1]) : 0 };
 }
 
-function heredocsFromLine(line: string): Omit<Heredoc, "content">[] {
+/** The heredocs an instruction line introduces, in order. */
+export function heredocsFromLine(line: string): Omit<Heredoc, "content">[] {
   let words: string[];
   try {
     words = new ShellLex({ rawQuotes: true, rawEscapes: true, skipUnset: true }).processWords(line, NO_ENV);
@@ -430,6 +431,16 @@ function heredocsFromLine(line: string): Omit<Heredoc, "content">[] {
     words = [];
   }
   return words.map(parseHeredocWord).filter((h): h is Omit<Heredoc, "content"> => h !== undefined);
+}
+
+/** parseHeredocWord, with a malformed delimiter (`<<'EOF`) read as no heredoc (BuildKit's MustParseHeredoc). */
+export function heredocWordOrUndefined(word: string): Omit<Heredoc, "content"> | undefined {
+  try {
+    return parseHeredocWord(word);
+  } catch (err) {
+    if (err instanceof ShellLexError || err instanceof ParseFailure) return undefined;
+    throw err;
+  }
 }
 
 /** Removes leading tabs from every line of a `<<-` heredoc's content. */
