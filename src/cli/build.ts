@@ -4,7 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { DockerfileError } from "../build/dockerfile/errors.js";
-import { dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
+import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
 
 export const BUILD_USAGE = `usage: cove build --print-ast FILE
 
@@ -15,10 +15,10 @@ export const BUILD_USAGE = `usage: cove build --print-ast FILE
 Building images is not available in cove yet.`;
 
 async function readInput(file: string): Promise<string> {
-  if (file !== "-") return readFile(file, "utf8");
+  if (file !== "-") return decodeDockerfile(await readFile(file));
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return decodeDockerfile(Buffer.concat(chunks));
 }
 
 export async function buildMain(args: string[]): Promise<number> {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DockerfileError } from "./errors.js";
-import { chompHeredocContent, dumpAst, goQuote, heredocsFromLine, parseDockerfile, parseHeredocWord } from "./parser.js";
+import { chompHeredocContent, decodeDockerfile, dumpAst, goQuote, heredocsFromLine, parseDockerfile, parseHeredocWord } from "./parser.js";
 
 /** ../shared/specs/dockerfile beside the repository (dist/src/build/dockerfile is four levels down). */
 function specsDir(): string {
@@ -38,13 +38,13 @@ describe("BuildKit's parser test data", () => {
   for (const name of POSITIVE) {
     it(`parses ${name} to its result byte for byte`, () => {
       const dir = path.join(SPECS, "parser-testfiles", name);
-      const got = dumpAst(parseDockerfile(readFileSync(path.join(dir, "Dockerfile"), "utf8")).nodes);
+      const got = dumpAst(parseDockerfile(decodeDockerfile(readFileSync(path.join(dir, "Dockerfile")))).nodes);
       assert.equal(got, readFileSync(path.join(dir, "result"), "utf8"));
     });
   }
   for (const name of NEGATIVE) {
     it(`refuses ${name}`, () => {
-      const err = parseError(readFileSync(path.join(SPECS, "parser-testfiles-negative", name, "Dockerfile"), "utf8"));
+      const err = parseError(decodeDockerfile(readFileSync(path.join(SPECS, "parser-testfiles-negative", name, "Dockerfile"))));
       assert.match(err.message, /^Dockerfile:\d+:\d+: /);
     });
   }
@@ -173,6 +173,15 @@ describe("parser", () => {
 
   it("keeps an escape character at the end of the file as a continuation", () => {
     assert.equal(dump("FROM a\nRUN echo \\"), '(from "a")\n(run "echo")\n');
+  });
+});
+
+describe("decodeDockerfile", () => {
+  it("keeps bytes that are not UTF-8, and goQuote prints them as Go does", () => {
+    const text = decodeDockerfile(Buffer.from([0x46, 0x52, 0x4f, 0x4d, 0x20, 0x61, 0xe9, 0x62, 0x20, 0xc3, 0xa9, 0xf0, 0x9f, 0x9a, 0x80, 0xc3, 0x0a]));
+    assert.equal(dump(text), '(from "a\\xe9b" "é🚀\\xc3")\n');
+    // in JSON form Go's decoder makes them U+FFFD
+    assert.equal(dump(decodeDockerfile(Buffer.from([0x43, 0x4d, 0x44, 0x20, 0x5b, 0x22, 0xff, 0x22, 0x5d]))), '(cmd "\ufffd")\n');
   });
 });
 

@@ -136,7 +136,41 @@ class Directives {
   }
 }
 
-/** Go's strconv.Quote. */
+/**
+ * A Dockerfile's bytes as text. Valid UTF-8 decodes as usual; each byte that is not part of a
+ * valid sequence becomes a lone surrogate U+DC80..U+DCFF (Python's "surrogateescape"), so the
+ * parse keeps it and goQuote prints it as `\xNN`, as BuildKit (which works on bytes) does.
+ */
+export function decodeDockerfile(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  const n = bytes.length;
+  const cont = (k: number) => k < n && (bytes[k]! & 0xc0) === 0x80;
+  while (i < n) {
+    const b = bytes[i]!;
+    let cp = -1;
+    let len = 1;
+    if (b < 0x80) cp = b;
+    else if (b >= 0xc2 && b <= 0xdf && cont(i + 1)) [cp, len] = [((b & 0x1f) << 6) | (bytes[i + 1]! & 0x3f), 2];
+    else if (b >= 0xe0 && b <= 0xef && cont(i + 1) && cont(i + 2)) {
+      const v = ((b & 0x0f) << 12) | ((bytes[i + 1]! & 0x3f) << 6) | (bytes[i + 2]! & 0x3f);
+      if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) [cp, len] = [v, 3];
+    } else if (b >= 0xf0 && b <= 0xf4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+      const v = ((b & 0x07) << 18) | ((bytes[i + 1]! & 0x3f) << 12) | ((bytes[i + 2]! & 0x3f) << 6) | (bytes[i + 3]! & 0x3f);
+      if (v >= 0x10000 && v <= 0x10ffff) [cp, len] = [v, 4];
+    }
+    if (cp < 0) {
+      out += String.fromCharCode(0xdc00 + b);
+      i += 1;
+    } else {
+      out += String.fromCodePoint(cp);
+      i += len;
+    }
+  }
+  return out;
+}
+
+/** Go's strconv.Quote (a lone surrogate U+DC80..U+DCFF from decodeDockerfile is the byte it stands for). */
 export function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
@@ -151,6 +185,7 @@ export function goQuote(s: string): string {
     else if (c === 0x09) out += "\\t";
     else if (c === 0x0b) out += "\\v";
     else if (c < 0x80) out += "\\x" + c.toString(16).padStart(2, "0");
+    else if (c >= 0xdc80 && c <= 0xdcff) out += "\\x" + (c - 0xdc00).toString(16).padStart(2, "0");
     else if (c >= 0xd800 && c <= 0xdfff) out += "\\ufffd";
     else if (c < 0x10000) out += "\\u" + c.toString(16).padStart(4, "0");
     else out += "\\U" + c.toString(16).padStart(8, "0");
@@ -325,7 +360,8 @@ function parseJSON(rest: string): Split | "not-json" {
   }
   if (!Array.isArray(parsed)) return "not-json";
   if (!parsed.every((e): e is string => typeof e === "string")) throw new ParseFailure("when using JSON array syntax, arrays must be comprised of strings only");
-  return { args: parsed, json: true };
+  // Go's JSON decoder turns bytes that are not UTF-8 into U+FFFD
+  return { args: parsed.map((e) => e.replace(/[\udc80-\udcff]/gu, "\ufffd")), json: true };
 }
 
 function parseMaybeJSON(rest: string): Split {
