@@ -9,7 +9,7 @@
 
 import { DockerfileError, suggest } from "./errors.js";
 import { ShellLexError } from "./shell-lex.js";
-import { INSTRUCTIONS, chompHeredocContent, heredocWordOrUndefined, parseDockerfile, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
+import { INSTRUCTIONS, chompHeredocContent, goLower, heredocWordOrUndefined, parseDockerfile, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
 
 interface Base {
   /** 1-based lines of the instruction in the Dockerfile. */
@@ -515,7 +515,7 @@ function instructionFrom(node: Node): Instruction {
   const kw = node.value.toUpperCase();
   const base: Base = { line: node.startLine, endLine: node.endLine, original: node.original };
   const flagsFor = (types: Record<string, FlagType>) => new Flags(node.flags, types);
-  switch (node.value.toLowerCase()) {
+  switch (goLower(node.value)) {
     case "from": {
       const flags = flagsFor({ platform: "string" });
       const a = node.args;

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DockerfileError } from "./errors.js";
-import { chompHeredocContent, decodeDockerfile, dumpAst, goQuote, heredocsFromLine, parseDockerfile, parseHeredocWord } from "./parser.js";
+import { chompHeredocContent, decodeDockerfile, dumpAst, goLower, goQuote, heredocsFromLine, parseDockerfile, parseHeredocWord } from "./parser.js";
 
 /** ../shared/specs/dockerfile beside the repository (dist/src/build/dockerfile is four levels down). */
 function specsDir(): string {
@@ -182,6 +182,14 @@ describe("decodeDockerfile", () => {
     assert.equal(dump(text), '(from "a\\xe9b" "é🚀\\xc3")\n');
     // in JSON form Go's decoder makes them U+FFFD
     assert.equal(dump(decodeDockerfile(Buffer.from([0x43, 0x4d, 0x44, 0x20, 0x5b, 0x22, 0xff, 0x22, 0x5d]))), '(cmd "\ufffd")\n');
+  });
+});
+
+describe("goLower", () => {
+  it("lowers as Go's strings.ToLower, one character at a time", () => {
+    assert.equal(goLower("ΑΣ"), "ασ");
+    assert.equal(goLower("MAİNTAİNER"), "maintainer");
+    assert.equal(dump("MAİNTAİNER me\n"), '(maintainer "me")\n');
   });
 });
 

@@ -170,6 +170,30 @@ export function decodeDockerfile(bytes: Uint8Array): string {
   return out;
 }
 
+/** The bytes of text from decodeDockerfile (escaped bytes restored) as a binary string, one char per byte. */
+function toBinary(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    out += c >= 0xdc80 && c <= 0xdcff ? String.fromCharCode(c - 0xdc00) : Buffer.from(ch, "utf8").toString("latin1");
+  }
+  return out;
+}
+
+/** A binary string's bytes as text (decodeDockerfile). */
+const fromBinary = (bin: string) => decodeDockerfile(Buffer.from(bin, "latin1"));
+
+/** A character as Go's utf8.DecodeRune yields it: a byte that is not UTF-8 becomes U+FFFD. */
+const goRune = (ch: string) => (ch.length === 1 && ch.charCodeAt(0) >= 0xdc80 && ch.charCodeAt(0) <= 0xdcff ? "\ufffd" : ch);
+
+/**
+ * Go's strings.ToLower: each character on its own (no final-sigma rule, U+0130 to "i"), and a
+ * byte that is not UTF-8 becomes U+FFFD.
+ */
+export function goLower(s: string): string {
+  return Array.from(s, (ch) => (ch === "\u0130" ? "i" : goRune(ch.toLowerCase()))).join("");
+}
+
 /** Go's strconv.Quote (a lone surrogate U+DC80..U+DCFF from decodeDockerfile is the byte it stands for). */
 export function goQuote(s: string): string {
   let out = '"';
@@ -195,7 +219,7 @@ export function goQuote(s: string): string {
 
 /** One instruction in the test data's notation, e.g. `(copy ["--from=a"] "x" "/y")`. */
 export function dumpNode(node: Node): string {
-  let s = node.value.toLowerCase();
+  let s = goLower(node.value);
   if (node.flags.length > 0) s += ` [${node.flags.map(goQuote).join(" ")}]`;
   for (const a of node.args) s += " " + goQuote(a);
   if (node.trigger) s += " (" + dumpNode(node.trigger) + ")";
@@ -207,8 +231,18 @@ export function dumpAst(nodes: readonly Node[]): string {
   return trimSpace(nodes.map((n) => `(${dumpNode(n)})\n`).join("")) + "\n";
 }
 
-/** Splits `--flags` off the front of an instruction's arguments (BuildKit's extractBuilderFlags). */
-function extractFlags(line: string, escape: string): [string, string[]] {
+/**
+ * Splits `--flags` off the front of an instruction's arguments (BuildKit's extractBuilderFlags).
+ * BuildKit walks this part byte by byte, each byte taken for a character (so a non-ASCII flag
+ * value reads as Latin-1, and the bytes 0x85 and 0xA0 count as spaces): so does this, for the
+ * same result on every input.
+ */
+function extractFlags(text: string, escape: string): [string, string[]] {
+  const [rest, words] = extractFlagsBinary(toBinary(text), escape);
+  return [fromBinary(rest), words];
+}
+
+function extractFlagsBinary(line: string, escape: string): [string, string[]] {
   const words: string[] = [];
   let phase: "spaces" | "word" | "quote" = "spaces";
   let buf = "";
@@ -270,7 +304,8 @@ function extractFlags(line: string, escape: string): [string, string[]] {
 /** Words as written, quotes and escapes kept (BuildKit's parseWords, for ENV, LABEL and ARG). */
 function parseWords(rest: string, escape: string): string[] {
   const words: string[] = [];
-  const chars = Array.from(rest);
+  // decoded as Go decodes runes: a byte that is not UTF-8 is U+FFFD in the words
+  const chars = Array.from(rest, goRune);
   let phase: "spaces" | "word" | "quote" = "spaces";
   let quote = "";
   let blankOK = false;
@@ -375,18 +410,20 @@ function parseMaybeJSONToList(rest: string): Split {
   return j === "not-json" ? splitWhitespace(rest) : j;
 }
 
-function parseHealthConfig(rest: string): Split {
+/** HEALTHCHECK's type word and command; BuildKit finds the split byte by byte (as extractFlags). */
+function parseHealthConfig(text: string): Split {
+  const rest = toBinary(text);
   let sep = 0;
   while (sep < rest.length && !isSpace(rest.charCodeAt(sep))) sep++;
   let next = sep;
   while (next < rest.length && isSpace(rest.charCodeAt(next))) next++;
   if (sep === 0) return { args: [] };
-  const cmd = parseMaybeJSON(rest.slice(next));
-  return { args: [rest.slice(0, sep), ...cmd.args], ...(cmd.json ? { json: true } : {}) };
+  const cmd = parseMaybeJSON(fromBinary(rest.slice(next)));
+  return { args: [fromBinary(rest.slice(0, sep)), ...cmd.args], ...(cmd.json ? { json: true } : {}) };
 }
 
 function splitArgs(cmd: string, rest: string, d: Directives): Split {
-  switch (cmd.toLowerCase()) {
+  switch (goLower(cmd)) {
     case "add":
     case "copy":
     case "volume":
@@ -440,8 +477,8 @@ function setLines(node: Node, start: number, end: number): void {
 }
 
 function canContainHeredoc(node: Node): boolean {
-  const target = node.value.toLowerCase() === "onbuild" && node.trigger ? node.trigger : node;
-  return HEREDOC_INSTRUCTIONS.has(target.value.toLowerCase()) && !target.json;
+  const target = goLower(node.value) === "onbuild" && node.trigger ? node.trigger : node;
+  return HEREDOC_INSTRUCTIONS.has(goLower(target.value)) && !target.json;
 }
 
 /** A heredoc introduced by one word of an instruction (`<<EOF`, `<<-"EOF"`, `3<<EOF`), or undefined. */
