@@ -121,6 +121,14 @@ describe("matching (moby/patternmatcher's cases)", () => {
     it(`${patterns.join(" ")} ${want ? "excludes" : "keeps"} ${path}`, () => assert.equal(new DockerIgnore(patterns).excludes(path), want));
   }
 
+  it("passes Go's regexp escapes through, as patternmatcher does", () => {
+    assert.equal(new DockerIgnore(["log\\d"]).excludes("log5"), true);
+    assert.equal(new DockerIgnore(["log\\d"]).excludes("logd"), false);
+    assert.equal(new DockerIgnore(["a\\.b"]).excludes("a.b"), true);
+    assert.throws(() => new DockerIgnore(["a\\é"]), DockerfileError);
+    assert.throws(() => new DockerIgnore(["a\\q"]), DockerfileError);
+  });
+
   it("reports whether there are exclusions", () => {
     assert.equal(new DockerIgnore(["a"]).hasExclusions(), false);
     assert.equal(new DockerIgnore(["a", "!a/b"]).hasExclusions(), true);

@@ -126,6 +126,37 @@ function wellFormed(p: string): boolean {
   return true;
 }
 
+/** Go's regexp escapes that patternmatcher passes through (`\d`, `\s`, `\t`...), in JavaScript. */
+const GO_ESCAPES: Record<string, [outside: string, inClass: string | undefined]> = {
+  d: ["\\d", "\\d"],
+  D: ["\\D", "\\D"],
+  w: ["\\w", "\\w"],
+  W: ["\\W", "\\W"],
+  s: ["[\\t\\n\\f\\r ]", "\\t\\n\\f\\r "],
+  S: ["[^\\t\\n\\f\\r ]", undefined],
+  b: ["\\b", undefined],
+  B: ["\\B", undefined],
+  A: ["^", undefined],
+  z: ["$", undefined],
+  a: ["\\x07", "\\x07"],
+  f: ["\\f", "\\f"],
+  t: ["\\t", "\\t"],
+  n: ["\\n", "\\n"],
+  r: ["\\r", "\\r"],
+  v: ["\\v", "\\v"],
+};
+
+/**
+ * `\c` in a pattern as patternmatcher compiles it (into a Go regexp): punctuation is itself, a
+ * few letters are Go's escapes, anything else makes the pattern invalid.
+ */
+function goEscape(c: string, inClass: boolean): string {
+  if (/^[!-/:-@[-`{-~]$/.test(c)) return "\\" + c;
+  const e = Object.prototype.hasOwnProperty.call(GO_ESCAPES, c) ? GO_ESCAPES[c]![inClass ? 1 : 0] : undefined;
+  if (e === undefined) throw new Error(`invalid escape \\${c}`);
+  return e;
+}
+
 function compile(text: string, exclusion: boolean): Pattern {
   let re = "^";
   let type: MatchType = "exact";
@@ -160,8 +191,7 @@ function compile(text: string, exclusion: boolean): Pattern {
     else if (ch === "\\") {
       if (i + 1 < chars.length) {
         const n = chars[++i]!;
-        // an escaped letter or digit is itself (Go's regexp would read `\d` as a class)
-        re += /[A-Za-z0-9]/.test(n) ? n : "\\" + n;
+        re += goEscape(n, inClass);
         type = "regexp";
       } else re += "\\\\";
     } else if (ch === "[" || ch === "]") {

@@ -121,6 +121,13 @@ describe("substitution", () => {
     assert.deepEqual(new ShellLex().processWords('a "$spaced" $spaced', env), ["a", "a  b", "a", "b"]);
   });
 
+  it("drops what precedes a ${VAR#...} operand from the split word, as BuildKit does", () => {
+    // BuildKit's lexer shares one word buffer with the nested operand, which resets it
+    const env2 = envFromRecord({ A: "hello" });
+    assert.deepEqual(new ShellLex().processWords("pre${A#h}post and ${A:-x}", env2), ["ellopost", "and", "hello"]);
+    assert.equal(new ShellLex().processWord("pre${A#h}post and ${A:-x}", env2), "preellopost and hello");
+  });
+
   it("names what it failed on", () => {
     assert.throws(() => expandWord("${unset:?needed here}", env), { message: 'failed to process "${unset:?needed here}": unset: needed here' });
   });

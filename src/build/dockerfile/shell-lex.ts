@@ -64,10 +64,21 @@ export function isSpace(c: number): boolean {
 const isLetter = (c: number) => /\p{L}/u.test(String.fromCodePoint(c));
 const isDigit = (c: number) => /\p{Nd}/u.test(String.fromCodePoint(c));
 
+/**
+ * Words being split. The buffer of the current word is shared by every level of one lexer run,
+ * as in BuildKit, where a nested `${VAR...}` operand resets it: characters of the current word
+ * before such an operand are dropped from the split words (not from the expanded word).
+ */
 class Words {
-  buf = "";
   words: string[] = [];
   inWord = false;
+  constructor(private readonly shared: { buf: string }) {}
+  get buf(): string {
+    return this.shared.buf;
+  }
+  set buf(v: string) {
+    this.shared.buf = v;
+  }
   addChar(c: number): void {
     if (isSpace(c) && this.inWord) {
       if (this.buf.length !== 0) {
@@ -104,6 +115,7 @@ class ShellWord {
   private pos = 0;
   private rawEscapes: boolean;
   private readonly escape: number;
+  private readonly wordBuffer = { buf: "" };
 
   constructor(
     source: string,
@@ -134,7 +146,8 @@ class ShellWord {
 
   private processStopOn(stop: number): { result: string; words: string[] } {
     let result = "";
-    const words = new Words();
+    this.wordBuffer.buf = "";
+    const words = new Words(this.wordBuffer);
     while (this.peek() !== EOF) {
       let ch = this.peek();
       if (stop !== EOF && ch === stop) {
