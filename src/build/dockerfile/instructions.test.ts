@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DockerfileError } from "./errors.js";
-import { parseGoDuration, parseMount, parseStages, type Instruction } from "./instructions.js";
+import { parseGoDuration, parseMount, parseStages, toInstruction, type Instruction } from "./instructions.js";
+import { parseDockerfile } from "./parser.js";
 
 /** The error parseStages throws, asserting it is a DockerfileError. */
 function stageError(text: string): DockerfileError {
@@ -215,6 +216,57 @@ describe("instruction errors", () => {
 
   it("reads quoted CSV fields in --mount", () => {
     assert.deepEqual(parseMount('type=bind,"source=a,b",target=/t,ro=false'), { type: "bind", source: "a,b", target: "/t", readonly: false });
+  });
+});
+
+// Facts from BuildKit's instruction tests (frontend/dockerfile/instructions/parse_test.go).
+describe("BuildKit's instruction-test facts", () => {
+  /** The reason the single instruction of `text` is refused for (typed pass, no stage rules). */
+  function reason(text: string): string {
+    const parsed = parseDockerfile(text);
+    try {
+      toInstruction(parsed.nodes[0]!, parsed);
+    } catch (err) {
+      assert.ok(err instanceof DockerfileError, String(err));
+      return err.reason;
+    }
+    return assert.fail(`${JSON.stringify(text)} was accepted`);
+  }
+
+  it("exactly one argument (TestCommandsExactlyOneArgument)", () => {
+    for (const cmd of ["MAINTAINER", "WORKDIR", "USER", "STOPSIGNAL"]) assert.equal(reason(cmd), `${cmd} requires exactly one argument`);
+  });
+  it("at least one argument (TestCommandsAtLeastOneArgument)", () => {
+    for (const cmd of ["ENV", "LABEL", "ONBUILD", "HEALTHCHECK", "EXPOSE", "VOLUME"]) assert.equal(reason(cmd), `${cmd} requires at least one argument`);
+  });
+  it("no destination (TestCommandsNoDestinationArgument)", () => {
+    for (const cmd of ["ADD", "COPY"]) assert.equal(reason(`${cmd} arg1`), `${cmd} requires at least two arguments, but only one was provided. Destination could not be determined`);
+  });
+  it("HEALTHCHECK CMD in shell form (TestHealthCheckCmd)", () => {
+    const parsed = parseDockerfile("HEALTHCHECK CMD hello world\n");
+    assert.deepEqual((toInstruction(parsed.nodes[0]!, parsed) as { test: string[] }).test, ["CMD-SHELL", "hello world"]);
+  });
+  it("intervals of at least 1ms (TestParseOptInterval)", () => {
+    assert.match(reason("HEALTHCHECK --interval=50ns CMD x"), /cannot be less than 1ms/);
+    for (const ok of ["0ms", "1ms"]) {
+      const parsed = parseDockerfile(`HEALTHCHECK --interval=${ok} CMD x\n`);
+      assert.equal(toInstruction(parsed.nodes[0]!, parsed).kind, "healthcheck");
+    }
+  });
+  it("error cases (TestErrorCases)", () => {
+    const cases: [string, string][] = [
+      ["COPY\t\n\t\tquux \\\n      bar", "COPY requires at least two arguments"],
+      ["ONBUILD FROM scratch", "FROM isn't allowed as an ONBUILD trigger"],
+      ["MAINTAINER --boo joe@example.com", "unknown flag: --boo"],
+      ["ONBUILD ONBUILD RUN touch foobar", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"],
+      ["FOO bar", "unknown instruction: FOO"],
+      ["foo bar", "unknown instruction: foo"],
+    ];
+    for (const [text, want] of cases) assert.ok(reason(text).includes(want), `${text}: ${reason(text)}`);
+  });
+  it("checks arguments before flags, as BuildKit does", () => {
+    assert.equal(reason("COPY --bad x"), "COPY requires at least two arguments, but only one was provided. Destination could not be determined");
+    assert.equal(reason("USER --bad"), "USER requires exactly one argument");
   });
 });
 

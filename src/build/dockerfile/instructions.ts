@@ -517,13 +517,13 @@ function instructionFrom(node: Node): Instruction {
   const flagsFor = (types: Record<string, FlagType>) => new Flags(node.flags, types);
   switch (goLower(node.value)) {
     case "from": {
-      const flags = flagsFor({ platform: "string" });
       const a = node.args;
       let stageName: string | undefined;
       if (a.length === 3 && a[1]!.toLowerCase() === "as") {
         stageName = a[2]!.toLowerCase();
         if (!/^[a-z][a-z0-9-_.]*$/.test(stageName)) fail(`invalid name for build stage: "${a[2]}", name can't start with a number or contain symbols`, a[2]);
       } else if (a.length !== 1) fail("FROM requires either one or three arguments", a[1]);
+      const flags = flagsFor({ platform: "string" });
       const out: FromInstruction = { ...base, kind: "from", image: a[0]! };
       const platform = flags.string("platform");
       if (platform !== undefined) out.platform = platform;
@@ -553,6 +553,7 @@ function instructionFrom(node: Node): Instruction {
       flagsFor({});
       return { ...base, kind: "entrypoint", cmd: node.args.length === 0 ? undefined : commandLine(node, node.args) };
     case "copy": {
+      if (node.args.length < 2) fail(`${kw} requires at least two arguments, but only one was provided. Destination could not be determined`);
       const flags = flagsFor({ chown: "string", from: "string", chmod: "string", link: "bool", exclude: "strings", parents: "bool" });
       const out: CopyInstruction = { ...base, kind: "copy", ...sourcesAndDest(node, kw, flags), parents: flags.bool("parents") ?? false };
       const from = flags.string("from");
@@ -560,6 +561,7 @@ function instructionFrom(node: Node): Instruction {
       return out;
     }
     case "add": {
+      if (node.args.length < 2) fail(`${kw} requires at least two arguments, but only one was provided. Destination could not be determined`);
       const flags = flagsFor({ chown: "string", chmod: "string", link: "bool", "keep-git-dir": "bool", checksum: "string", unpack: "bool", exclude: "strings" });
       const out: AddInstruction = { ...base, kind: "add", ...sourcesAndDest(node, kw, flags) };
       const checksum = flags.string("checksum");
@@ -577,31 +579,39 @@ function instructionFrom(node: Node): Instruction {
       flagsFor({});
       return { ...base, kind: "label", pairs: keyValues(node, "LABEL") };
     case "expose":
-      flagsFor({});
       atLeastOne(node, "EXPOSE");
+      flagsFor({});
       return { ...base, kind: "expose", ports: [...node.args] };
     case "volume": {
-      flagsFor({});
       atLeastOne(node, "VOLUME");
+      flagsFor({});
       const paths = node.args.map((v) => v.trim());
       if (paths.includes("")) fail("VOLUME specified can not be an empty string");
       return { ...base, kind: "volume", paths };
     }
-    case "user":
+    case "user": {
+      const user = exactlyOne(node, "USER");
       flagsFor({});
-      return { ...base, kind: "user", user: exactlyOne(node, "USER") };
-    case "workdir":
+      return { ...base, kind: "user", user };
+    }
+    case "workdir": {
+      const path = exactlyOne(node, "WORKDIR");
       flagsFor({});
-      return { ...base, kind: "workdir", path: exactlyOne(node, "WORKDIR") };
-    case "stopsignal":
+      return { ...base, kind: "workdir", path };
+    }
+    case "stopsignal": {
+      const signal = exactlyOne(node, "STOPSIGNAL");
       flagsFor({});
-      return { ...base, kind: "stopsignal", signal: exactlyOne(node, "STOPSIGNAL") };
-    case "maintainer":
+      return { ...base, kind: "stopsignal", signal };
+    }
+    case "maintainer": {
+      const maintainer = exactlyOne(node, "MAINTAINER");
       flagsFor({});
-      return { ...base, kind: "maintainer", maintainer: exactlyOne(node, "MAINTAINER") };
+      return { ...base, kind: "maintainer", maintainer };
+    }
     case "arg": {
-      flagsFor({});
       atLeastOne(node, "ARG");
+      flagsFor({});
       const args = node.args.map((word) => {
         const eq = word.indexOf("=");
         if (eq === 0) fail("ARG names can not be blank", word);
@@ -643,8 +653,8 @@ function instructionFrom(node: Node): Instruction {
       return out;
     }
     case "onbuild": {
-      flagsFor({});
       if (!node.trigger) fail("ONBUILD requires at least one argument");
+      flagsFor({});
       const t = node.trigger!.value.toUpperCase();
       if (t === "ONBUILD") fail("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", node.trigger!.value);
       if (t === "MAINTAINER" || t === "FROM") fail(`${t} isn't allowed as an ONBUILD trigger`, node.trigger!.value);
