@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DockerfileError } from "./errors.js";
-import { parseGoDuration, parseMount, parseStages, toInstruction, type Instruction } from "./instructions.js";
+import { globalArgValues, parseGoDuration, parseMount, parseStages, stageBase, toInstruction, type Instruction } from "./instructions.js";
 import { parseDockerfile } from "./parser.js";
 
 /** The error parseStages throws, asserting it is a DockerfileError. */
@@ -267,6 +267,35 @@ describe("BuildKit's instruction-test facts", () => {
   it("checks arguments before flags, as BuildKit does", () => {
     assert.equal(reason("COPY --bad x"), "COPY requires at least two arguments, but only one was provided. Destination could not be determined");
     assert.equal(reason("USER --bad"), "USER requires exactly one argument");
+  });
+});
+
+describe("global ARGs in FROM lines", () => {
+  const df = parseStages("ARG BASE=busybox\nARG TAG=${BASE}-1\nARG PLAT\nFROM --platform=${PLAT:-linux/amd64} ${BASE}:${TAG} AS one\nFROM ${NOPE}\n");
+
+  it("expands defaults in order, build arguments first", () => {
+    const values = globalArgValues(df);
+    assert.deepEqual(values, { BASE: "busybox", TAG: "busybox-1" });
+    assert.deepEqual(stageBase(df, df.stages[0]!, values), { image: "busybox:busybox-1", platform: "linux/amd64" });
+    const given = globalArgValues(df, { BASE: "alpine", PLAT: "linux/arm64" });
+    assert.deepEqual(stageBase(df, df.stages[0]!, given), { image: "alpine:alpine-1", platform: "linux/arm64" });
+  });
+
+  it("sees built-in arguments", () => {
+    const values = globalArgValues(df, {}, { PLAT: "linux/riscv64" });
+    assert.equal(stageBase(df, df.stages[0]!, values).platform, "linux/riscv64");
+  });
+
+  it("refuses a base that expands to nothing, at its line", () => {
+    assert.throws(
+      () => stageBase(df, df.stages[1]!, globalArgValues(df)),
+      (err: unknown) => err instanceof DockerfileError && err.message === "Dockerfile:5:6: base name (${NOPE}) should not be blank" && err.lineText === "FROM ${NOPE}",
+    );
+  });
+
+  it("refuses a bad substitution in a default, at its ARG", () => {
+    const bad = parseStages("ARG A=${B:?}\nFROM x\n");
+    assert.throws(() => globalArgValues(bad), (err: unknown) => err instanceof DockerfileError && err.line === 1 && err.column === 5 && /B: is not allowed to be unset/.test(err.reason));
   });
 });
 

@@ -8,7 +8,7 @@
 // when it can be found on that line.
 
 import { DockerfileError, suggest } from "./errors.js";
-import { ShellLexError } from "./shell-lex.js";
+import { ShellLexError, envFromRecord, expandWord } from "./shell-lex.js";
 import { INSTRUCTIONS, chompHeredocContent, goLower, heredocWordOrUndefined, parseDockerfile, type Directive, type Heredoc, type Node, type ParseResult } from "./parser.js";
 
 interface Base {
@@ -213,6 +213,9 @@ export interface Dockerfile {
   escape: string;
   directives: Directive[];
   warnings: ParseResult["warnings"];
+  /** The file's name and lines, for errors found later (expanding FROM lines, running a stage). */
+  file: string;
+  lines: string[];
 }
 
 /** An error about one instruction: message and, when known, the word to point at. */
@@ -718,10 +721,55 @@ export function toDockerfile(parsed: ParseResult): Dockerfile {
       else at(`${node.value.toUpperCase()} before the first FROM: only ARG instructions may come before FROM`, node.value);
     } else stages.at(-1)!.instructions.push(instr);
   }
-  return { globalArgs, stages, escape: parsed.escape, directives: parsed.directives, warnings: parsed.warnings };
+  return { globalArgs, stages, escape: parsed.escape, directives: parsed.directives, warnings: parsed.warnings, file: parsed.file, lines: parsed.lines };
 }
 
 /** Parses a Dockerfile's text into stages of typed instructions. */
 export function parseStages(text: string, file = "Dockerfile"): Dockerfile {
   return toDockerfile(parseDockerfile(text, file));
+}
+
+/**
+ * The values of the global ARGs (those before the first FROM), in order: a build argument given
+ * for a name wins, else its default expanded with the ARGs before it (BuildKit's meta args).
+ * `builtins` (BUILDPLATFORM, TARGETOS...) are visible to every default and FROM line.
+ */
+export function globalArgValues(df: Dockerfile, buildArgs: Readonly<Record<string, string>> = {}, builtins: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const values: Record<string, string> = { ...builtins };
+  for (const instr of df.globalArgs) {
+    for (const a of instr.args) {
+      if (Object.prototype.hasOwnProperty.call(buildArgs, a.name)) values[a.name] = buildArgs[a.name]!;
+      else if (a.default !== undefined) {
+        try {
+          values[a.name] = expandWord(a.default, envFromRecord(values), df.escape);
+        } catch (err) {
+          if (err instanceof ShellLexError) throw atInstruction(df, instr, err.message, a.name);
+          throw err;
+        }
+      }
+    }
+  }
+  return values;
+}
+
+/** A stage's base image and platform with the global ARGs substituted; a base that expands to nothing is an error. */
+export function stageBase(df: Dockerfile, stage: Stage, values: Readonly<Record<string, string>>): { image: string; platform?: string } {
+  const env = envFromRecord(values);
+  try {
+    const image = expandWord(stage.from.image, env, df.escape);
+    if (image === "") throw atInstruction(df, stage.from, `base name (${stage.from.image}) should not be blank`, stage.from.image);
+    const out: { image: string; platform?: string } = { image };
+    if (stage.from.platform !== undefined) out.platform = expandWord(stage.from.platform, env, df.escape);
+    return out;
+  } catch (err) {
+    if (err instanceof ShellLexError) throw atInstruction(df, stage.from, err.message, stage.from.image);
+    throw err;
+  }
+}
+
+/** A DockerfileError at an instruction of df, pointing at `word` on its first line. */
+function atInstruction(df: Dockerfile, instr: Instruction, reason: string, word?: string): DockerfileError {
+  const lineText = df.lines[instr.line - 1] ?? "";
+  const keyword = /^[\t ]*\S*/.exec(lineText)?.[0].trimStart() ?? "";
+  return new DockerfileError(reason, { file: df.file, line: instr.line, column: columnOf(lineText, keyword, word), lineText, endLine: instr.endLine });
 }
