@@ -24,6 +24,9 @@ Volumes (through the daemon):
 Networks:
   network create, ls, inspect, rm, prune, connect, disconnect
 
+Builds:
+  build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
+
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
@@ -62,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
     case "daemon": {
       const { daemonMain } = await import("../daemon/index.js");
       return daemonMain(["--root", root, ...args]);
+    }
+    case "build": {
+      const { buildMain } = await import("./build.js");
+      return buildMain(args);
     }
     case "registry": {
       const { registryMain } = await import("./registry.js");

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
+
+/** Runs `cove ARGS` with the given standard input (no daemon involved). */
+function cove(args: string[], input = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, COVE_ROOT: "/nonexistent/cove-build-test" } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.stdin.end(input);
+  });
+}
+
+describe("cove build", () => {
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "cove-build-cli-"));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("--print-ast prints the parse of a file", async () => {
+    const file = path.join(dir, "Dockerfile");
+    await writeFile(file, "FROM busybox AS base\nCOPY --chown=1:1 a /b\nRUN <<EOF\necho hi\nEOF\nCMD [\"sh\"]\n");
+    const r = await cove(["build", "--print-ast", file]);
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '(from "busybox" "AS" "base")\n(copy ["--chown=1:1"] "a" "/b")\n(run "<<EOF")\n(cmd "sh")\n');
+  });
+
+  it("--print-ast - reads standard input", async () => {
+    const r = await cove(["build", "--print-ast", "-"], "from a\n");
+    assert.deepEqual([r.code, r.stdout], [0, '(from "a")\n']);
+  });
+
+  it("reports a syntax error with its position and line, exit status 1", async () => {
+    const file = path.join(dir, "Dockerfile.bad");
+    await writeFile(file, "FROM a\nRUN <<EOF\necho never ends\n");
+    const r = await cove(["build", "--print-ast", file]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, `${file}:2:1: unterminated heredoc EOF: no line reads "EOF" before the end of the file\n   2 | RUN <<EOF\n     | ^\n`);
+  });
+
+  it("says that building is not available yet", async () => {
+    const r = await cove(["build", "-t", "app", "."]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /building images is not available in cove yet/);
+    assert.equal(r.stdout, "");
+  });
+
+  it("refuses a missing file and a missing argument clearly", async () => {
+    const missing = await cove(["build", "--print-ast", path.join(dir, "nope")]);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /cannot read .*nope: ENOENT/);
+    const noArg = await cove(["build", "--print-ast"]);
+    assert.equal(noArg.code, 125);
+    assert.match(noArg.stderr, /--print-ast needs a file/);
+  });
+});
