@@ -97,7 +97,9 @@ export class Remover {
         deleted.push(...(await this.core.images.remove(s.id, { force: true })));
       }
       const { bytesFreed } = deleted.some((d) => d.Deleted) ? await this.gcLocked() : { bytesFreed: 0 };
-      return { ImagesDeleted: deleted, SpaceReclaimed: bytesFreed };
+      // Downloads nobody is resuming (a pull a crash interrupted) go too, whatever their age.
+      const ingests = await this.core.content.pruneIngests({ ingestMaxAgeMs: 0, reason: "image prune" });
+      return { ImagesDeleted: deleted, SpaceReclaimed: bytesFreed + ingests.bytesFreed };
     });
   }
 
