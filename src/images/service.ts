@@ -41,6 +41,7 @@ import type { ContainerConfig, ImageConfig } from "./types.js";
 import type { AuthConfig } from "../registry/auth.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { login, type LoginResult } from "../registry/login.js";
+import { searchRegistry, type SearchOptions, type SearchResult } from "../registry/search.js";
 
 export { LABEL_DIFF_ID, LABEL_IMAGE, LABEL_SIZE, parseUntil, type ImageServiceOptions, type InUseFn, type LoadOptions, type LoadProgress } from "./core.js";
 
@@ -209,6 +210,11 @@ export class ImageService {
   /** POST /auth: checks credentials against the registry they name (the service's insecure registries apply). */
   login(auth: AuthConfig, opts: { signal?: AbortSignal } = {}): Promise<LoginResult> {
     return login(auth, { ...this.core.registry, ...opts });
+  }
+
+  /** `docker search`: repositories of the registry the term names (see registry/search.ts). */
+  search(term: string, opts: Omit<SearchOptions, keyof RegistryOptions> = {}): Promise<SearchResult[]> {
+    return searchRegistry(term, { ...this.core.registry, ...opts });
   }
 
   /** How the service reaches registries (insecure registries, mirrors). */

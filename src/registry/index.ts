@@ -18,6 +18,7 @@ export {
 } from "./client.js";
 export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
 export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
+export { DEFAULT_SEARCH_LIMIT, checkSearchOptions, searchRegistry, splitSearchTerm, type SearchOptions, type SearchResult } from "./search.js";
 export { limiter, type Limiter } from "./limit.js";
 export { RegistryServer, loadHtpasswd, readTls, type AuthMode, type LocalImages, type RegistryServerOptions } from "./server/index.js";
 export { login, loginDomain, type LoginResult } from "./login.js";
