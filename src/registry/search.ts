@@ -165,7 +165,8 @@ export async function searchRegistry(term: string, opts: SearchOptions = {}): Pr
   const v1 = await client.getPath(v1Path, headers);
   if (v1.status === 200) {
     results = parseV1Results(v1.body, `${client.baseUrl}/v1/search`);
-  } else if (!hub && (v1.status === 404 || v1.status === 405)) {
+  } else if (!hub && [401, 403, 404, 405].includes(v1.status)) {
+    // no v1 search here (a registry behind auth may refuse an unknown path before routing it)
     results = await searchCatalog(client, index, remote, limit);
   } else {
     // dockerd's words (moby searchRepositories), a 500 as there

@@ -19,6 +19,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
+import { encodeRegistryAuth } from "../../src/registry/auth.js";
 import { ImageService } from "../../src/images/service.js";
 import { tarDirectory } from "../../src/snapshots/diff.js";
 import { api, run as docker } from "../support/docker-api.js";
@@ -110,6 +111,7 @@ async function startPagedCatalog(names: string[]): Promise<Fake> {
 describe("docker search through cove", { skip, timeout: 600_000 }, () => {
   let dir = "";
   let reg: Registry | undefined;
+  let authReg: Registry | undefined;
   let hub: Fake | undefined;
   let paged: Fake | undefined;
   let daemon: Daemon | undefined;
@@ -145,6 +147,8 @@ describe("docker search through cove", { skip, timeout: 600_000 }, () => {
     for (const repo of ["busybox", "busybox-extra", "alpine", "team/bus-tools"]) {
       await skopeoCopy(`docker-archive:${path.join(dir, "one-archive.tar")}`, `docker://${reg.host}/${repo}:1`);
     }
+    authReg = await startRegistry(path.join(dir, "authreg"), { cove: "s3cret" });
+    await skopeoCopy(`docker-archive:${path.join(dir, "one-archive.tar")}`, `docker://${authReg.host}/private/busybox:1`, { creds: "cove:s3cret" });
     hub = await startHubLike();
     paged = await startPagedCatalog(["a1", "a2", "b1", "b2", "wanted", "z9"]);
 
@@ -160,6 +164,7 @@ describe("docker search through cove", { skip, timeout: 600_000 }, () => {
       await hub?.stop();
       await paged?.stop();
       await reg?.stop();
+      await authReg?.stop();
     } finally {
       await tearDownDaemon(daemon, dir || undefined);
     }
@@ -225,6 +230,23 @@ describe("docker search through cove", { skip, timeout: 600_000 }, () => {
     // --limit holds for a catalog too
     const one = await cove(["search", "--limit", "1", term]);
     assert.equal(one.stdout.split("\n").filter((l) => l !== "").length, 2);
+  });
+
+  it("a registry behind basic auth: its catalog with the credentials of X-Registry-Auth, a clear refusal without", async () => {
+    const term = encodeURIComponent(`${authReg!.host}/busy`);
+    const withAuth = await api(socket, "GET", `/images/search?term=${term}`, undefined, { "X-Registry-Auth": encodeRegistryAuth({ username: "cove", password: "s3cret" }) });
+    assert.equal(withAuth.status, 200, withAuth.body);
+    assert.deepEqual(
+      (JSON.parse(withAuth.body) as { name: string }[]).map((r) => r.name),
+      [`${authReg!.host}/private/busybox`],
+    );
+    const without = await api(socket, "GET", `/images/search?term=${term}`);
+    // as a pull without credentials answers (the client's "no basic auth credentials", a 403)
+    assert.equal(without.status, 403, without.body);
+    assert.match(without.body, /_catalog\?n=1000\\": no basic auth credentials/);
+    // an X-Registry-Auth that cannot be read is ignored, as dockerd ignores it
+    const garbled = await api(socket, "GET", `/images/search?term=${encodeURIComponent(`${hub!.host}/alpine`)}`, undefined, { "X-Registry-Auth": "%%%not-base64" });
+    assert.equal(garbled.status, 200, garbled.body);
   });
 
   it("a catalog that comes in pages is read page after page", async () => {
