@@ -212,6 +212,28 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     assert.deepEqual(got.RootFS, want.RootFS);
   });
 
+  it("a daemon killed while it unpacks a layer leaves no snapshot half-made: the next start removes it, and a pull then completes", async () => {
+    assert.equal((await api(sock(), "DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
+    assert.deepEqual(await snapshotKeys(at("root")), [], "the image's layer went with it");
+    proxy!.rate = undefined;
+    const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
+    let killing: Promise<void> | undefined;
+    await streamPull(sock(), `fromImage=${encodeURIComponent(name)}&tag=${tag}`, (m) => {
+      if (!killing && m.status === "Extracting" && (m.progressDetail?.current ?? 0) < (m.progressDetail?.total ?? 0)) killing = kill9(child);
+    });
+    assert.ok(killing, "the pull reached the unpack");
+    await killing;
+    const leftover = (await snapshotKeys(at("root"))).filter((k) => k.startsWith("extract-"));
+    assert.equal(leftover.length, 1, "the kill came while the layer was unpacked into its extract- snapshot");
+    await start();
+    assert.deepEqual(await snapshotKeys(at("root")), []);
+    assert.deepEqual(await readdir(at("root/snapshots/snapshots")), []);
+    assert.ok(child!.out.some((l) => l.includes(`removed the snapshot ${leftover[0]!} of a layer whose unpack was interrupted`)), child!.out.join("\n"));
+    const pulled = await api(sock(), "POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
+    assert.doesNotMatch(pulled.body, /"error"/);
+    assert.equal((await snapshotKeys(at("root"))).length, 1);
+  });
+
   it("an ingest nobody resumes goes with `image prune -a`", async () => {
     assert.equal((await api(sock(), "DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
     await pullAndKill();
@@ -252,6 +274,51 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     );
   });
 });
+
+/** The snapshot keys a state root's snapshot metadata names (the checkpoint with its journal replayed). */
+async function snapshotKeys(root: string): Promise<string[]> {
+  const dir = path.join(root, "snapshots");
+  const meta = JSON.parse(await readFile(path.join(dir, "metadata.json"), "utf8").catch(() => '{"snapshots":{}}')) as { snapshots: Record<string, unknown> };
+  const keys = new Set(Object.keys(meta.snapshots));
+  for (const line of (await readFile(path.join(dir, "metadata.journal"), "utf8").catch(() => "")).split("\n")) {
+    if (line === "") continue;
+    let e: { op: string; key: string; name?: string };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue; // a line torn by the kill
+    }
+    if (e.op === "put") keys.add(e.key);
+    else if (e.op === "del") keys.delete(e.key);
+    else if (e.op === "commit") {
+      keys.delete(e.key);
+      keys.add(e.name as string);
+    }
+  }
+  return [...keys].sort();
+}
+
+/** POST /images/create on a socket; calls onMessage with each progress message until the stream ends or breaks. */
+function streamPull(socket: string, query: string, onMessage: (m: { status?: string; progressDetail?: { current?: number; total?: number } }) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: socket, method: "POST", path: `/images/create?${query}` }, (res) => {
+      let buf = "";
+      res.on("data", (c: Buffer) => {
+        buf += c.toString();
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i).trim();
+          buf = buf.slice(i + 1);
+          if (line !== "") onMessage(JSON.parse(line) as { status?: string });
+        }
+      });
+      res.on("error", () => resolve());
+      res.on("close", () => resolve());
+    });
+    req.on("error", () => resolve());
+    req.end();
+  });
+}
 
 describe("a layer whose unpack a crash interrupted", { skip: process.getuid?.() !== 0 ? "needs root (snapshots)" : false }, () => {
   it("leaves no snapshot: the next start removes the active extract- snapshot and its directory", async () => {
