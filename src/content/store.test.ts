@@ -410,3 +410,24 @@ test("an ingest records its synced bytes; at the next open it resumes from its d
       setIgnoredLog(undefined);
     }
   }));
+
+test("pruneIngests with age 0 removes every idle ingest but those kept and those a live writer holds", () =>
+  withStore(async (store) => {
+    for (const ref of ["pull-a", "registry-upload-b"]) {
+      const w = await store.writer(ref);
+      await w.write(Buffer.from("partial"));
+      await w.close();
+    }
+    const held = await store.writer("pull-held");
+    await held.write(Buffer.from("busy"));
+    try {
+      const res = await store.pruneIngests({ ingestMaxAgeMs: 0, keep: (ref) => ref.startsWith("registry-upload-") });
+      assert.deepEqual(res, { removed: ["pull-a"], bytesFreed: res.bytesFreed });
+      assert.ok(res.bytesFreed >= 7);
+      assert.deepEqual((await store.listIngests()).map((i) => i.ref).sort(), ["pull-held", "registry-upload-b"]);
+      // with the default age (24 h) nothing this fresh goes
+      assert.deepEqual((await store.pruneIngests()).removed, []);
+    } finally {
+      await held.close();
+    }
+  }));

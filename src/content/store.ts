@@ -616,9 +616,10 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
 
   /**
    * Removes the ingests no live writer holds that were not written to for `ingestMaxAgeMs`
-   * (default 24 hours; 0 removes every idle one, as a prune does). Each removal is logged.
+   * (default 24 hours; 0 removes every idle one, as a prune does), except those `keep` names.
+   * Each removal is logged.
    */
-  async pruneIngests(options: GcOptions & { reason?: string } = {}): Promise<{ removed: string[]; bytesFreed: number }> {
+  async pruneIngests(options: GcOptions & { reason?: string; keep?: (ref: string) => boolean } = {}): Promise<{ removed: string[]; bytesFreed: number }> {
     const out = { removed: [] as string[], bytesFreed: 0 };
     const maxAge = options.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE_MS;
     const cutoff = Date.now() - maxAge;
@@ -629,6 +630,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
       const st = await this.readIngestStatus(dir);
       const updated = st ? st.updatedAt.getTime() : dirSt.mtimeMs;
       if (maxAge > 0 && updated > cutoff) continue;
+      if (st && options.keep?.(st.ref)) continue;
       if ((await this.lockHolder(dir)) !== undefined) continue;
       const { bytes } = await dirBytes(dir);
       if (!options.dryRun) {
