@@ -14,6 +14,7 @@ Images (through the daemon, started on first use):
   import               a rootfs tar as image  pull, image pull        from a registry
   push, image push     to a registry          login, logout           registry credentials
   system df            disk usage             system prune            remove unused data
+  search               search a registry
 
 Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,

@@ -1,5 +1,5 @@
-// The registry commands of the cove CLI, as the docker CLI has them: push / image push, login and
-// logout. Credentials live where the docker CLI keeps them (credentials.ts), and pull and push
+// The registry commands of the cove CLI, as the docker CLI has them: push / image push, search,
+// login and logout. Credentials live where the docker CLI keeps them (credentials.ts), and pull and push
 // send the registry's stored credentials as X-Registry-Auth, as the docker CLI does.
 
 import { encodeRegistryAuth, type AuthConfig } from "../registry/auth.js";
@@ -7,7 +7,11 @@ import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { familiarString, parseNormalizedNamed, referenceString, tagNameOnly } from "../images/reference.js";
 import { CliError, command, type Command, type Run } from "./command.js";
 import { credentialKey, eraseCredentials, getCredentials, storeCredentials } from "./credentials.js";
-import type { FlagSpecs } from "./flags.js";
+import { parseFilters, type FlagSpecs } from "./flags.js";
+import { formatRows, GO_TYPE, RowContext } from "./format/index.js";
+import { ellipsis } from "./units.js";
+import type { ImageSearchResult } from "../docker/index.js";
+import { splitSearchTerm } from "../registry/search.js";
 import { readLine } from "./input.js";
 import { displayJSONMessages } from "./progress.js";
 
@@ -141,10 +145,70 @@ const logout = command({ name: "logout", usage: "cove logout [SERVER]", summary:
   return 0;
 });
 
+const SEARCH_FIELDS = ["Description", "IsAutomated", "IsOfficial", "Name", "StarCount"];
+
+/** A search result as the docker CLI's formatter context (cli/command/registry/formatter_search.go). */
+export class SearchRow extends RowContext {
+  static {
+    Object.defineProperty(this.prototype, GO_TYPE, { value: "*registry.searchContext" });
+  }
+
+  constructor(
+    private readonly r: ImageSearchResult,
+    private readonly trunc: boolean,
+  ) {
+    super();
+  }
+
+  protected fields(): readonly string[] {
+    return SEARCH_FIELDS;
+  }
+
+  get Name(): string {
+    return this.r.name;
+  }
+  get Description(): string {
+    const d = this.r.description.replace(/[\r\n]/g, " ");
+    return this.trunc ? ellipsis(d, 45) : d;
+  }
+  get StarCount(): string {
+    return String(this.r.star_count);
+  }
+  get IsOfficial(): string {
+    return this.r.is_official ? "[OK]" : "";
+  }
+  get IsAutomated(): string {
+    return this.r.is_automated ? "[OK]" : "";
+  }
+}
+
+const SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
+const SEARCH_HEADERS: Record<string, string> = { Name: "NAME", Description: "DESCRIPTION", StarCount: "STARS", IsOfficial: "OFFICIAL", IsAutomated: "AUTOMATED" };
+
+const SEARCH_FLAGS = {
+  filter: { type: "list", short: "f", valueName: "filter", description: "Filter output based on conditions provided" },
+  format: { type: "string", valueName: "string", description: "Pretty-print search using a Go template" },
+  limit: { type: "int", default: 0, valueName: "int", description: "Max number of search results" },
+  "no-trunc": { type: "bool", description: "Don't truncate output" },
+} as const satisfies FlagSpecs;
+
+/** `cove search TERM`: the daemon searches the registry the term names (Docker Hub unless it names one). */
+const search = command({ name: "search", usage: "cove search [OPTIONS] TERM", summary: "Search a registry for images", flags: SEARCH_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
+  const term = args[0]!;
+  const filters = parseFilters(flags.filter, "search");
+  const header = await registryAuthHeader(run.env, splitSearchTerm(term).index);
+  const results = await (await run.client()).imageSearch(term, { limit: flags.limit, filters }, header);
+  const rows = results.map((r) => new SearchRow(r, !flags["no-trunc"]));
+  const format = flags.format === undefined || flags.format === "" ? "table" : flags.format;
+  run.out(formatRows(format, rows, SEARCH_TABLE, SEARCH_HEADERS));
+  return 0;
+});
+
 /** The registry commands, keyed by command path (main.ts dispatches them with the image commands). */
 export const registryCommands: Record<string, Command> = {
   push: imagePush("push"),
   "image push": imagePush("image push"),
+  search,
   login,
   logout,
 };

@@ -22,6 +22,7 @@ import type {
   ImageHistoryItem,
   ImageInspect,
   ImagePruneResponse,
+  ImageSearchResult,
   ImageSummary,
   InfoResponse,
   PathStat,
@@ -488,6 +489,14 @@ export class EngineClient {
   /** POST /images/{name}/push as a stream of progress messages; registryAuth is the X-Registry-Auth header's value. */
   async imagePush(name: string, query: { tag?: string }, registryAuth: string): Promise<http.IncomingMessage> {
     return this.stream("POST", `/images/${encName(name)}/push`, { query, headers: { "X-Registry-Auth": registryAuth } });
+  }
+
+  /** GET /images/search: repositories of a registry matching term (limit 0: the daemon's default). */
+  imageSearch(term: string, opts: { limit?: number; filters?: Record<string, string[]> } = {}, registryAuth?: string): Promise<ImageSearchResult[]> {
+    const query: Query = { term };
+    if (opts.limit) query.limit = opts.limit;
+    if (opts.filters && Object.keys(opts.filters).length > 0) query.filters = opts.filters;
+    return this.json("GET", "/images/search", { query, ...(registryAuth !== undefined ? { headers: { "X-Registry-Auth": registryAuth } } : {}) });
   }
 
   /** POST /auth: checks credentials with a registry. */

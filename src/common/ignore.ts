@@ -21,6 +21,11 @@ function message(err: unknown): string {
   return String(err);
 }
 
+/** Logs something a best-effort cleanup did (a leftover it removed) to the same log. */
+export function notice(line: string, log: LogLine = sink): void {
+  log(line);
+}
+
 /** Records that `err` was ignored while doing `what` ("remove the bundle of c1"). */
 export function ignored(what: string, err: unknown, log: LogLine = sink): void {
   log(`${what}: ${message(err)} (ignored)`);

@@ -1,15 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { CoveError } from "../common/errors.js";
+import { setIgnoredLog } from "../common/ignore.js";
 import { digestOf } from "./digest.js";
 import { ContentStore, LABEL_GC_REF_CONTENT, LABEL_GC_ROOT, writeBlob } from "./store.js";
+import { CHECKPOINT_BYTES } from "./writer.js";
 
 async function withStore(fn: (store: ContentStore, root: string) => Promise<void>): Promise<void> {
   const root = await mkdtemp(path.join(tmpdir(), "cove-content-"));
@@ -366,4 +368,66 @@ test("gc removes stale ingests but not fresh or locked ones", () =>
     const refs = (await store.listIngests()).map((s) => s.ref).sort();
     assert.deepEqual(refs, ["fresh", "held"]);
     await held.close();
+  }));
+
+test("an ingest records its synced bytes; at the next open it resumes from its data, or starts over when the data is shorter than the record", () =>
+  withStore(async (store, root) => {
+    const data = Buffer.alloc(CHECKPOINT_BYTES + 4096, 7);
+    const digest = digestOf(data);
+    const lines: string[] = [];
+    setIgnoredLog((l) => lines.push(l));
+    try {
+      const w = await store.writer("resume-me", { expected: { digest, size: data.length } });
+      await w.write(data.subarray(0, CHECKPOINT_BYTES + 100));
+      await w.close(); // as a crash leaves it: the lock goes, the data stays
+      const dir = path.join(root, "content", "ingest", (await readdir(path.join(root, "content", "ingest")))[0] as string);
+      assert.equal(await readFile(path.join(dir, "written"), "utf8"), String(CHECKPOINT_BYTES + 100));
+
+      // the reconcile at start keeps it; a writer resumes from the end of its data
+      assert.deepEqual(await store.reconcileIngests(), { kept: ["resume-me"], removed: [] });
+      const again = await store.writer("resume-me", { expected: { digest, size: data.length } });
+      assert.equal(again.offset, CHECKPOINT_BYTES + 100);
+      await again.close();
+
+      // data shorter than the record: the writer starts over, and says so
+      await truncate(path.join(dir, "data"), 10);
+      const over = await store.writer("resume-me", { expected: { digest, size: data.length } });
+      assert.equal(over.offset, 0);
+      await over.write(data);
+      assert.equal(await over.commit(data.length, digest), digest);
+      assert.ok(lines.some((l) => /dropped the partial data of ingest resume-me.*holds 10 bytes, fewer than the 8388708/.test(l)), lines.join("\n"));
+
+      // the reconcile drops one that does not match its record, and logs it
+      const bad = await store.writer("bad", { expected: { size: CHECKPOINT_BYTES * 2 } });
+      await bad.write(data.subarray(0, CHECKPOINT_BYTES));
+      await bad.close();
+      const badDir = path.join(root, "content", "ingest", (await readdir(path.join(root, "content", "ingest")))[0] as string);
+      await truncate(path.join(badDir, "data"), 1);
+      assert.deepEqual(await store.reconcileIngests(), { kept: [], removed: ["bad"] });
+      assert.ok(lines.some((l) => /dropped the partial ingest bad: its data file holds 1 bytes/.test(l)), lines.join("\n"));
+      assert.deepEqual(await readdir(path.join(root, "content", "ingest")), []);
+    } finally {
+      setIgnoredLog(undefined);
+    }
+  }));
+
+test("pruneIngests with age 0 removes every idle ingest but those kept and those a live writer holds", () =>
+  withStore(async (store) => {
+    for (const ref of ["pull-a", "registry-upload-b"]) {
+      const w = await store.writer(ref);
+      await w.write(Buffer.from("partial"));
+      await w.close();
+    }
+    const held = await store.writer("pull-held");
+    await held.write(Buffer.from("busy"));
+    try {
+      const res = await store.pruneIngests({ ingestMaxAgeMs: 0, keep: (ref) => ref.startsWith("registry-upload-") });
+      assert.deepEqual(res, { removed: ["pull-a"], bytesFreed: res.bytesFreed });
+      assert.ok(res.bytesFreed >= 7);
+      assert.deepEqual((await store.listIngests()).map((i) => i.ref).sort(), ["pull-held", "registry-upload-b"]);
+      // with the default age (24 h) nothing this fresh goes
+      assert.deepEqual((await store.pruneIngests()).removed, []);
+    } finally {
+      await held.close();
+    }
   }));

@@ -20,10 +20,10 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
-import { ignored, ignoring } from "../common/ignore.js";
+import { ignored, ignoring, notice } from "../common/ignore.js";
 import { DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest } from "./digest.js";
 import { fsyncDir, readIfExists, statIfExists } from "./files.js";
-import { LocalWriter } from "./writer.js";
+import { ingestDamage, LocalWriter } from "./writer.js";
 import type {
   ChildrenFn,
   CommitOptions,
@@ -605,29 +605,76 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
         result.bytesFreed += info.size;
       }
 
-      const cutoff = Date.now() - (options.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE_MS);
-      let names: string[] = [];
-      try {
-        names = await readdir(this.ingestDir);
-      } catch (err) {
-        if (!isErrno(err, "ENOENT")) throw fromErrno(err, "listing ingests");
-      }
-      for (const name of names) {
-        const dir = path.join(this.ingestDir, name);
-        const dirSt = await statIfExists(dir);
-        if (!dirSt?.isDirectory()) continue;
-        const st = await this.readIngestStatus(dir);
-        const updated = st ? st.updatedAt.getTime() : dirSt.mtimeMs;
-        if (updated > cutoff) continue;
-        if ((await this.lockHolder(dir)) !== undefined) continue;
-        const { bytes } = await dirBytes(dir);
-        if (!options.dryRun) await rm(dir, { recursive: true, force: true });
-        result.ingestsRemoved.push(st?.ref ?? name);
-        result.ingestBytesFreed += bytes;
-      }
+      const ingests = await this.pruneIngests({ ...options, reason: "garbage collection" });
+      result.ingestsRemoved = ingests.removed;
+      result.ingestBytesFreed = ingests.bytesFreed;
       return result;
     } finally {
       this.gcGuards.delete(guard);
+    }
+  }
+
+  /**
+   * Removes the ingests no live writer holds that were not written to for `ingestMaxAgeMs`
+   * (default 24 hours; 0 removes every idle one, as a prune does), except those `keep` names.
+   * Each removal is logged.
+   */
+  async pruneIngests(options: GcOptions & { reason?: string; keep?: (ref: string) => boolean } = {}): Promise<{ removed: string[]; bytesFreed: number }> {
+    const out = { removed: [] as string[], bytesFreed: 0 };
+    const maxAge = options.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE_MS;
+    const cutoff = Date.now() - maxAge;
+    for (const name of await this.ingestNames()) {
+      const dir = path.join(this.ingestDir, name);
+      const dirSt = await statIfExists(dir);
+      if (!dirSt?.isDirectory()) continue;
+      const st = await this.readIngestStatus(dir);
+      const updated = st ? st.updatedAt.getTime() : dirSt.mtimeMs;
+      if (maxAge > 0 && updated > cutoff) continue;
+      if (st && options.keep?.(st.ref)) continue;
+      if ((await this.lockHolder(dir)) !== undefined) continue;
+      const { bytes } = await dirBytes(dir);
+      if (!options.dryRun) {
+        await rm(dir, { recursive: true, force: true });
+        notice(`content: removed the idle ingest ${st?.ref ?? name} (${bytes} bytes, last written ${new Date(updated).toISOString()}) on ${options.reason ?? "prune"}`);
+      }
+      out.removed.push(st?.ref ?? name);
+      out.bytesFreed += bytes;
+    }
+    return out;
+  }
+
+  /**
+   * At start: the ingests a crash left are kept for a later pull to resume, unless they are
+   * older than the age limit, or their data does not match their record (missing, not a file, or
+   * shorter than the bytes the record says were written and synced), which are removed with a
+   * log line. Ingests a live process holds are left alone.
+   */
+  async reconcileIngests(options: { ingestMaxAgeMs?: number } = {}): Promise<{ kept: string[]; removed: string[] }> {
+    const out = { kept: [] as string[], removed: [] as string[] };
+    const stale = await this.pruneIngests({ ...options, reason: "start (older than the age limit)" });
+    out.removed.push(...stale.removed);
+    for (const name of await this.ingestNames()) {
+      const dir = path.join(this.ingestDir, name);
+      if ((await this.lockHolder(dir)) !== undefined) continue;
+      const why = await ingestDamage(dir).catch((err: unknown) => `it cannot be read (${err instanceof Error ? err.message : String(err)})`);
+      const ref = (await readIfExists(path.join(dir, "ref")).catch(() => undefined)) ?? name;
+      if (why === undefined) {
+        out.kept.push(ref);
+        continue;
+      }
+      await rm(dir, { recursive: true, force: true });
+      notice(`content: dropped the partial ingest ${ref}: ${why}`);
+      out.removed.push(ref);
+    }
+    return out;
+  }
+
+  private async ingestNames(): Promise<string[]> {
+    try {
+      return (await readdir(this.ingestDir)).filter((n) => !n.startsWith("."));
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return [];
+      throw fromErrno(err, "listing ingests");
     }
   }
 

@@ -1,17 +1,44 @@
 // A writer of one ingest (the store's `writer`): bytes appended to <ingest>/data while digested,
 // the status kept beside it so an interrupted ingest resumes, and a commit that checks size and
 // digest before the blob is renamed into place.
+//
+// Resuming across a crash (even SIGKILL of the daemon): the data file holds the bytes, and
+// <ingest>/written records how many of them were synced to disk (updated every
+// CHECKPOINT_BYTES). The hash state is not saved: a resumed writer re-hashes the data file and
+// continues from its end (the bytes on disk are the truth; the commit's digest check catches any
+// that are wrong). A data file that does not match its record (shorter than the synced bytes, not
+// a regular file, or unreadable) is dropped with a log line and the ingest starts over.
 
-import { mkdir, open, readFile, rename, rm, stat, unlink, chmod, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, chmod, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
-import { ignored, ignoring } from "../common/ignore.js";
+import { ignored, ignoring, notice } from "../common/ignore.js";
 import { Digester, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
-import { fsyncDir, hashFile, statIfExists } from "./files.js";
+import { fsyncDir, hashFile, readIfExists, statIfExists } from "./files.js";
 import type { ContentStore } from "./store.js";
 import type { CommitOptions, ContentWriter, Expected, IngestStatus } from "./types.js";
+
+/** The data is synced and the record of written bytes updated every this many bytes. */
+export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
+
+/** The synced bytes an ingest's record vouches for (0 without a record or with a damaged one). */
+async function recordedBytes(dir: string): Promise<number> {
+  const raw = await readIfExists(path.join(dir, "written"));
+  const n = raw === undefined ? 0 : Number.parseInt(raw, 10);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** Why an ingest's data cannot be resumed (it does not match its record), or undefined when it can. */
+export async function ingestDamage(dir: string): Promise<string | undefined> {
+  const recorded = await recordedBytes(dir);
+  const st = await statIfExists(path.join(dir, "data"));
+  if (!st) return recorded > 0 ? `its data file is missing, its record says ${recorded} bytes were written` : undefined;
+  if (!st.isFile()) return "its data is not a regular file";
+  if (st.size < recorded) return `its data file holds ${st.size} bytes, fewer than the ${recorded} its record says were written`;
+  return undefined;
+}
 
 export class LocalWriter implements ContentWriter {
   readonly ref: string;
@@ -22,6 +49,8 @@ export class LocalWriter implements ContentWriter {
   private written: number;
   private readonly expected: Expected | undefined;
   private closed = false;
+  /** The written bytes the record on disk vouches for. */
+  private checkpointed: number;
   private pending: Promise<void> = Promise.resolve();
 
   private constructor(store: ContentStore, ref: string, dir: string, fh: FileHandle, digester: Digester, offset: number, expected: Expected | undefined) {
@@ -31,6 +60,7 @@ export class LocalWriter implements ContentWriter {
     this.fh = fh;
     this.digester = digester;
     this.written = offset;
+    this.checkpointed = offset;
     this.expected = expected;
   }
 
@@ -44,6 +74,9 @@ export class LocalWriter implements ContentWriter {
     } catch {
       previous = undefined;
     }
+    // Data that does not match its record cannot be continued: drop it, say so, start over.
+    const damage = await ingestDamage(dir).catch((err: unknown) => `it cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    if (damage !== undefined) await dropData(dir, ref, damage);
     const exists = await stat(dataFile).then(
       () => true,
       () => false,
@@ -54,7 +87,7 @@ export class LocalWriter implements ContentWriter {
       expected !== undefined &&
       ((expected.digest !== undefined && previous?.digest !== undefined && previous.digest !== expected.digest) ||
         (expected.size !== undefined && previous?.size !== undefined && previous.size !== expected.size));
-    if (mismatch) await unlink(dataFile);
+    if (mismatch) await dropData(dir, ref);
     if (!exists || mismatch) {
       await writeFileAtomic(path.join(dir, "ref"), ref);
       await writeFileAtomic(path.join(dir, "startedat"), new Date().toISOString());
@@ -64,22 +97,33 @@ export class LocalWriter implements ContentWriter {
     }
     const effective = expected ?? previous;
     const algorithm: DigestAlgorithm = effective?.digest ? parseDigest(effective.digest).algorithm : "sha256";
-    const fh = await open(dataFile, "a+");
+    let fh = await open(dataFile, "a+");
     try {
       // Resume: re-hash what is already there (hash state cannot be saved across processes).
-      const digester = new Digester(algorithm);
-      const size = (await fh.stat()).size;
-      const buf = Buffer.allocUnsafe(1 << 20);
+      let digester = new Digester(algorithm);
       let pos = 0;
-      while (pos < size) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
-        if (bytesRead === 0) break;
-        digester.update(buf.subarray(0, bytesRead));
-        pos += bytesRead;
+      try {
+        const size = (await fh.stat()).size;
+        const buf = Buffer.allocUnsafe(1 << 20);
+        while (pos < size) {
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+          if (bytesRead === 0) break;
+          digester.update(buf.subarray(0, bytesRead));
+          pos += bytesRead;
+        }
+        if (pos < size) throw new Error(`read ${pos} of its ${size} bytes`);
+      } catch (err) {
+        // Unreadable: what is there cannot be trusted or continued.
+        await fh.close().catch(ignoring(`close the unreadable data file of ingest ${ref}`));
+        await dropData(dir, ref, `its data file cannot be read (${err instanceof Error ? err.message : String(err)})`);
+        fh = await open(dataFile, "a+");
+        digester = new Digester(algorithm);
+        pos = 0;
       }
       if (effective?.size !== undefined && pos > effective.size) {
         // More data than expected: it cannot become the expected blob. Start over.
         await fh.truncate(0);
+        await rm(path.join(dir, "written"), { force: true });
         return new LocalWriter(store, ref, dir, fh, new Digester(algorithm), 0, effective);
       }
       return new LocalWriter(store, ref, dir, fh, digester, pos, effective);
@@ -116,12 +160,24 @@ export class LocalWriter implements ContentWriter {
       }
       this.digester.update(chunk);
       this.written += chunk.length;
+      if (this.written - this.checkpointed >= CHECKPOINT_BYTES) await this.checkpoint(fh);
     };
     // Serialize writes so the digest sees bytes in file order even if callers do not await.
     const p = this.pending.then(run);
     // the caller gets the failure through p; pending only keeps the order
     this.pending = p.catch(() => undefined);
     return p;
+  }
+
+  /** Syncs the data and records how many bytes are on disk, so a crash can resume from there. */
+  private async checkpoint(fh: FileHandle): Promise<void> {
+    try {
+      await fh.datasync();
+    } catch (err) {
+      throw fromErrno(err, `syncing ingest "${this.ref}"`);
+    }
+    await writeFileAtomic(path.join(this.dir, "written"), String(this.written));
+    this.checkpointed = this.written;
   }
 
   digest(): Digest {
@@ -233,4 +289,11 @@ export class LocalWriter implements ContentWriter {
       },
     });
   }
+}
+
+/** Removes an ingest's data and its record (the ingest starts over); with a reason, logs it. */
+async function dropData(dir: string, ref: string, reason?: string): Promise<void> {
+  await rm(path.join(dir, "data"), { recursive: true, force: true });
+  await rm(path.join(dir, "written"), { force: true });
+  if (reason !== undefined) notice(`content: dropped the partial data of ingest ${ref}, starting it over: ${reason}`);
 }

@@ -208,6 +208,32 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     sendJSON(c.res, 200, await svc.distributionInspect(c.params.name as string, auth ? { auth } : {}));
   });
 
+  /** GET /images/search?term=&limit=&filters=: `docker search` (src/registry/search.ts). */
+  router.get("/images/search", async (c) => {
+    const rawLimit = c.query.get("limit") ?? "";
+    let limit = 0;
+    if (rawLimit !== "") {
+      // dockerd: strconv.Atoi, then a negative limit refused
+      if (!/^[+-]?\d+$/.test(rawLimit) || !Number.isSafeInteger(Number(rawLimit)) || Number(rawLimit) < 0) {
+        throw invalid(`invalid limit specified: "${rawLimit}" is not a non-negative integer`, { code: "query.invalid", field: "limit" });
+      }
+      limit = Number(rawLimit);
+    }
+    const filters = c.query.filters();
+    // as dockerd: a search needs no auth, and an auth header that cannot be read is ignored
+    let auth: AuthConfig | undefined;
+    try {
+      auth = decodeRegistryAuth(c.req.headers["x-registry-auth"] as string | undefined);
+    } catch {
+      auth = undefined;
+    }
+    const abort = new AbortController();
+    c.res.on("close", () => {
+      if (!c.res.writableFinished) abort.abort(new Error("the client went away"));
+    });
+    sendJSON(c.res, 200, await svc.search(c.query.get("term") ?? "", { limit, filters, ...(auth ? { auth } : {}), signal: abort.signal }));
+  });
+
   /** POST /images/{name}/push?tag=: Docker's push, its progress streamed as JSON messages. */
   router.post("/images/{name:.*}/push", async (c) => {
     const name = c.params.name as string;

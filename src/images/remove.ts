@@ -8,6 +8,7 @@ import { ImageCore, parseUntil, type InUseFn } from "./core.js";
 import { chainIDs, shortID } from "./ids.js";
 import { isNamed, parseAnyReference, parseNormalizedNamed, repositoryName } from "./reference.js";
 import { imageChildren } from "./resolve.js";
+import { UPLOAD_INGEST_PREFIX } from "../registry/server/server.js";
 import { canonicalName, type ImageRecord } from "./store.js";
 
 /** Tags, removes, prunes and collects. */
@@ -97,7 +98,10 @@ export class Remover {
         deleted.push(...(await this.core.images.remove(s.id, { force: true })));
       }
       const { bytesFreed } = deleted.some((d) => d.Deleted) ? await this.gcLocked() : { bytesFreed: 0 };
-      return { ImagesDeleted: deleted, SpaceReclaimed: bytesFreed };
+      // Downloads nobody is resuming (a pull a crash interrupted) go too, whatever their age; the
+      // uploads of `cove registry serve` on this root sit idle between chunks and have their own TTL.
+      const ingests = await this.core.content.pruneIngests({ ingestMaxAgeMs: 0, reason: "image prune", keep: (ref) => ref.startsWith(UPLOAD_INGEST_PREFIX) });
+      return { ImagesDeleted: deleted, SpaceReclaimed: bytesFreed + ingests.bytesFreed };
     });
   }
 

@@ -21,6 +21,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { isErrno } from "../common/errors.js";
+import { notice } from "../common/ignore.js";
 import type { ContentStore } from "../content/store.js";
 import { addon } from "../native/addon.js";
 import { unmountAll, type Mount } from "../snapshots/mount.js";
@@ -29,7 +30,7 @@ import type { ImageDeleteItem, ImageHistoryItem, ImageInspect, ImageSummary } fr
 import { ImageCore, type ImageServiceOptions, type InUseFn, type LoadOptions } from "./core.js";
 import { ImageViews } from "./views.js";
 import { Remover } from "./remove.js";
-import { Unpacker } from "./unpack.js";
+import { EXTRACT_PREFIX, Unpacker } from "./unpack.js";
 import { Loader } from "./load.js";
 import { Committer } from "./commit.js";
 import { Saver } from "./save.js";
@@ -40,6 +41,7 @@ import type { ContainerConfig, ImageConfig } from "./types.js";
 import type { AuthConfig } from "../registry/auth.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { login, type LoginResult } from "../registry/login.js";
+import { searchRegistry, type SearchOptions, type SearchResult } from "../registry/search.js";
 
 export { LABEL_DIFF_ID, LABEL_IMAGE, LABEL_SIZE, parseUntil, type ImageServiceOptions, type InUseFn, type LoadOptions, type LoadProgress } from "./core.js";
 
@@ -72,6 +74,15 @@ export class ImageService {
     await rm(core.tmp, { recursive: true, force: true });
     await mkdir(core.tmp, { recursive: true, mode: 0o700 });
     await mkdir(core.images.dir, { recursive: true });
+    // A layer a crash interrupted mid-unpack left an active "extract-" snapshot nothing will
+    // commit; the ingests of interrupted downloads stay for the next pull to resume (see content).
+    for (const s of core.snapshots.list()) {
+      if (s.kind === "active" && s.key.startsWith(EXTRACT_PREFIX)) {
+        await core.snapshots.remove(s.key);
+        notice(`images: removed the snapshot ${s.key} of a layer whose unpack was interrupted`);
+      }
+    }
+    await core.content.reconcileIngests();
     return new ImageService(core);
   }
 
@@ -199,6 +210,11 @@ export class ImageService {
   /** POST /auth: checks credentials against the registry they name (the service's insecure registries apply). */
   login(auth: AuthConfig, opts: { signal?: AbortSignal } = {}): Promise<LoginResult> {
     return login(auth, { ...this.core.registry, ...opts });
+  }
+
+  /** `docker search`: repositories of the registry the term names (see registry/search.ts). */
+  search(term: string, opts: Omit<SearchOptions, keyof RegistryOptions> = {}): Promise<SearchResult[]> {
+    return searchRegistry(term, { ...this.core.registry, ...opts });
   }
 
   /** How the service reaches registries (insecure registries, mirrors). */

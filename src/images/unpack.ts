@@ -22,6 +22,9 @@ import { chainIDs, shortID } from "./ids.js";
 import { layerCompression } from "./mediatypes.js";
 import type { Descriptor, ImageConfig } from "./types.js";
 
+/** Key prefix of the active snapshot a layer is unpacked into before it is committed under its chain ID. */
+export const EXTRACT_PREFIX = "extract-";
+
 /** Unpacks images into layer snapshots and prepares, exports and removes container rootfs snapshots. */
 export class Unpacker {
   constructor(private readonly core: ImageCore) {}
@@ -65,7 +68,7 @@ export class Unpacker {
         continue;
       }
       if (!l.done) progress?.({ status: "Loading layer", id: shortID(l.diffId) });
-      const tmpKey = `extract-${randomBytes(6).toString("hex")}-${key}`;
+      const tmpKey = `${EXTRACT_PREFIX}${randomBytes(6).toString("hex")}-${key}`;
       await this.core.snapshots.prepare(tmpKey, parent);
       try {
         await applyLayer(await l.open(), this.core.snapshots.upperDir(tmpKey), {

@@ -71,6 +71,8 @@ export interface RepositoryClientOptions extends RegistryOptions {
   endpoint?: string;
   /** Cancels every request of this client. */
   signal?: AbortSignal;
+  /** The token scopes to ask for instead of the repository's ("registry:catalog:*" for a catalog). */
+  scopes?: string[];
 }
 
 export interface FetchedManifest {
@@ -194,7 +196,7 @@ export class RepositoryClient {
     private readonly options: RepositoryClientOptions = {},
   ) {
     this.baseUrl = options.endpoint !== undefined ? options.endpoint.replace(/\/+$/, "") : registryBaseUrl(domain, options);
-    this.scopes = [`repository:${repository}:${options.push ? "pull,push" : "pull"}`];
+    this.scopes = options.scopes ?? [`repository:${repository}:${options.push ? "pull,push" : "pull"}`];
     this.retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
     this.idleTimeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
     this.userAgent = options.userAgent ?? "cove";
@@ -567,6 +569,24 @@ export class RepositoryClient {
   }
 
   // ------------------------------------------------------------------ transport
+
+  /**
+   * A GET of a registry-level path ("/v2/_catalog?n=100", "/v1/search?q=x"), with auth and
+   * retries: the status, the body (at most `limit` bytes) and the next page's URL of a Link
+   * header. A non-2xx answer is returned, not thrown: the caller knows what it means.
+   */
+  async getPath(pathOrUrl: string, headers: Record<string, string> = {}, limit = 16 * 1024 * 1024): Promise<{ status: number; body: string; next: string | undefined }> {
+    const url = new URL(pathOrUrl, this.baseUrl).href;
+    return this.withRetries(() =>
+      this.send("GET", url, { Accept: "application/json", ...headers }, async (res) => {
+        if (res.status >= 500 || res.status === 429) throw await this.errorOf(res, url);
+        const body = (await readLimited(res, limit, `the answer to ${url}`)).toString("utf8");
+        const link = res.headers.get("link");
+        const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+        return { status: res.status, body, next: m ? new URL(m[1]!, url).href : undefined };
+      }),
+    );
+  }
 
   /** Runs fn again after retryable failures, with the first two delays of the back-off. */
   private async withRetries<T>(fn: () => Promise<T>): Promise<T> {

@@ -18,8 +18,9 @@ export {
 } from "./client.js";
 export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
 export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
+export { DEFAULT_SEARCH_LIMIT, checkSearchOptions, searchRegistry, splitSearchTerm, type SearchOptions, type SearchResult } from "./search.js";
 export { limiter, type Limiter } from "./limit.js";
-export { RegistryServer, loadHtpasswd, readTls, type AuthMode, type LocalImages, type RegistryServerOptions } from "./server/index.js";
+export { RegistryServer, UPLOAD_INGEST_PREFIX, loadHtpasswd, readTls, type AuthMode, type LocalImages, type RegistryServerOptions } from "./server/index.js";
 export { login, loginDomain, type LoginResult } from "./login.js";
 export { MirroredRepository, pullSource, type PullSource } from "./mirror.js";
 export { DEFAULT_INSECURE_CIDRS, cidrContains, isInsecureRegistry, normalizeMirror, parseCIDR, registryConfigInfo, validateInsecureRegistry, type IndexInfo, type RegistryConfigInfo } from "./config.js";

@@ -60,6 +60,16 @@ export interface ImageHistoryItem {
   Comment: string;
 }
 
+/** An item of GET /images/search (field order as dockerd sends them). */
+export interface ImageSearchResult {
+  star_count: number;
+  is_official: boolean;
+  name: string;
+  /** Deprecated by Docker: always false. */
+  is_automated: boolean;
+  description: string;
+}
+
 /** One line of DELETE /images/{name} and of prune's ImagesDeleted. */
 export interface ImageDeleteItem {
   Untagged?: string;

@@ -5,4 +5,4 @@ export { Authenticator, loadHtpasswd, parseHtpasswd, parseScope, type Access, ty
 export { bcryptVerify, isBcrypt } from "./bcrypt.js";
 export { ERROR_STATUS, ServeError, type ErrorCode } from "./errors.js";
 export { NAME_RE, Repositories, TAG_RE, type ManifestMeta } from "./repos.js";
-export { RegistryServer, parseManifest, readTls, type LocalImages, type RegistryServerOptions } from "./server.js";
+export { RegistryServer, UPLOAD_INGEST_PREFIX, parseManifest, readTls, type LocalImages, type RegistryServerOptions } from "./server.js";

@@ -190,6 +190,9 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
+/** Ingest refs of uploads start so: they sit idle between an upload's chunks, and the server collects them itself (uploadTtlMs). */
+export const UPLOAD_INGEST_PREFIX = "registry-upload-";
+
 export class RegistryServer {
   readonly root: string;
   readonly content: ContentStore;
@@ -512,7 +515,7 @@ export class RegistryServer {
   }
 
   private static ingestRef(id: string): string {
-    return `registry-upload-${id}`;
+    return `${UPLOAD_INGEST_PREFIX}${id}`;
   }
 
   /** The upload's offset; throws BLOB_UPLOAD_UNKNOWN for an upload of another repository or none. */
