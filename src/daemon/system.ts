@@ -2,12 +2,13 @@
 // features) are read once and cached; counts come from the services on every call.
 
 import { registryConfigInfo } from "../registry/config.js";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, statfs } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
+import { buildInfo } from "../common/build-info.js";
 import { ignored } from "../common/ignore.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import { findRunc } from "../runtime/runc.js";
@@ -79,30 +80,6 @@ function readText(file: string): string | undefined {
   } catch (err) {
     if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`read ${file} for the system info`, err);
     return undefined;
-  }
-}
-
-/** The commit of the checkout cove runs from (read from .git without running git), else "unknown". */
-function gitCommit(): string {
-  const pkgRoot = fileURLToPath(new URL("../../../", import.meta.url));
-  const head = readText(path.join(pkgRoot, ".git/HEAD"))?.trim();
-  if (!head) return "unknown";
-  if (/^[0-9a-f]{40}$/.test(head)) return head.slice(0, 7);
-  const ref = /^ref: (.+)$/.exec(head)?.[1];
-  if (!ref) return "unknown";
-  const loose = readText(path.join(pkgRoot, ".git", ref))?.trim();
-  if (loose && /^[0-9a-f]{40}$/.test(loose)) return loose.slice(0, 7);
-  const packed = readText(path.join(pkgRoot, ".git/packed-refs")) ?? "";
-  const line = packed.split("\n").find((l) => l.endsWith(` ${ref}`));
-  return line ? line.slice(0, 7) : "unknown";
-}
-
-function buildTime(): string {
-  try {
-    return statSync(fileURLToPath(import.meta.url)).mtime.toISOString();
-  } catch (err) {
-    ignored("read the build time of cove's own module for the version", err);
-    return "";
   }
 }
 
@@ -220,8 +197,8 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
         osName: rel.prettyName,
         osVersion: rel.versionId,
         cgroups: await cgroupFeatures(),
-        gitCommit: gitCommit(),
-        buildTime: buildTime(),
+        gitCommit: buildInfo().commit,
+        buildTime: buildInfo().built,
         backingFs: await backingFs(ctx.root),
       };
     })();
