@@ -22,9 +22,11 @@ Runs the cove daemon: the Docker Engine API on a unix socket (DOCKER_HOST=unix:/
 
 Options:
   --root DIR               state directory (default ${DEFAULT_ROOT})
+  --exec-root DIR          the containers' runtime state, on a tmpfs (default /run/cove/runtime)
   --config-file FILE       daemon.json with "insecure-registries" and "registry-mirrors" (default ${DEFAULT_CONFIG_FILE})
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
-  -H, --host ADDR          unix:///path/to.sock or tcp://HOST:PORT (TCP needs the three --tls flags)
+  -H, --host ADDR          unix:///path/to.sock, tcp://HOST:PORT (TCP needs the three --tls flags), or
+                           fd:// for the socket systemd passes (socket activation: cove.socket)
   --group NAME             group owning the socket (mode 0660)
   --tlscert FILE           server certificate (PEM)
   --tlskey FILE            server key (PEM)
@@ -40,7 +42,7 @@ export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: 
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
   let configFile = DEFAULT_CONFIG_FILE;
   let configFileGiven = false;
-  const opts: { root: string; socket: string; group?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  const opts: { root: string; socket: string; group?: string; listenFd?: number; runtimeRoot?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
   const bridge: { name?: string; subnet?: string; none?: boolean; off?: boolean } = {};
@@ -59,6 +61,9 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--root":
         opts.root = value();
         break;
+      case "--exec-root":
+        opts.runtimeRoot = value();
+        break;
       case "--config-file":
         configFile = value();
         configFileGiven = true;
@@ -72,7 +77,8 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         if (v.startsWith("unix://")) opts.socket = v.slice("unix://".length);
         else if (v.startsWith("tcp://")) tcpAddr = v.slice("tcp://".length);
         else if (v.startsWith("/")) opts.socket = v;
-        else throw invalid(`unsupported host ${v}: give unix:///path or tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });
+        else if (v.startsWith("fd://")) opts.listenFd = activatedFd(v, env);
+        else throw invalid(`unsupported host ${v}: give unix:///path, tcp://HOST:PORT or fd://`, { code: "flag.invalid", field: "host" });
         break;
       }
       case "--group":
@@ -125,11 +131,35 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   return out;
 }
 
+/** The first fd systemd passes (socket activation). */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listening socket `-H fd://` (or fd://N) names, from systemd's socket-activation protocol:
+ * LISTEN_PID is this process and LISTEN_FDS counts the fds passed from fd 3 on. cove serves one
+ * unix socket, so fd:// takes the first.
+ */
+export function activatedFd(host: string, env: NodeJS.ProcessEnv, pid = process.pid): number {
+  const fail = (why: string) =>
+    invalid(`-H ${host}: ${why}`, { code: "flag.invalid", field: "host", hint: "fd:// is for a daemon started by systemd through cove.socket (cove system install); otherwise give --socket PATH or -H unix:///PATH" });
+  const count = Number(env.LISTEN_FDS ?? "");
+  if (env.LISTEN_FDS === undefined || !Number.isInteger(count) || count < 1) throw fail("no socket was passed (LISTEN_FDS is not set)");
+  if (env.LISTEN_PID !== undefined && env.LISTEN_PID !== String(pid)) throw fail(`the sockets passed are for process ${env.LISTEN_PID}, not this one (${pid})`);
+  const rest = host.slice("fd://".length);
+  if (rest === "") return SD_LISTEN_FDS_START;
+  if (!/^\d+$/.test(rest)) throw fail("give fd:// or fd://N with N a passed fd");
+  const fd = Number(rest);
+  if (fd < SD_LISTEN_FDS_START || fd >= SD_LISTEN_FDS_START + count) throw fail(`fd ${fd} was not passed (systemd passed ${count} from fd ${SD_LISTEN_FDS_START})`);
+  return fd;
+}
+
 /** `cove daemon`: runs until SIGINT or SIGTERM; returns the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
   let opts: DaemonArgs | "help";
   try {
     opts = parseDaemonArgs(argv);
+    // the activation variables are for this process only: no child (monitor, runc, plugin) sees them
+    for (const v of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]) delete process.env[v];
     if (opts !== "help") opts.registry = (await loadDaemonConfig(opts.configFile, opts.configFileGiven)).registry;
   } catch (err) {
     process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : String(err)}\n`);
