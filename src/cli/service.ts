@@ -72,6 +72,8 @@ Description=cove container engine
 After=network-online.target cove.socket
 Wants=network-online.target
 Requires=cove.socket
+StartLimitBurst=3
+StartLimitIntervalSec=60
 
 [Service]
 Type=simple
@@ -83,8 +85,6 @@ KillMode=process
 Delegate=yes
 Restart=always
 RestartSec=2
-StartLimitBurst=3
-StartLimitIntervalSec=60
 LimitNOFILE=infinity
 LimitNPROC=infinity
 LimitCORE=infinity
