@@ -66,7 +66,7 @@ function defaultMeta(env: NodeJS.ProcessEnv): ContextMeta {
 
 function defaultSocket(env: NodeJS.ProcessEnv): string {
   const host = env.COVE_HOST || env.DOCKER_HOST;
-  return host ? hostSocket(host, host === env.COVE_HOST ? "COVE_HOST" : "DOCKER_HOST") : DEFAULT_SOCKET;
+  return host ? hostSocket(host, host === env.COVE_HOST ? "COVE_HOST=" : "DOCKER_HOST=") : DEFAULT_SOCKET;
 }
 
 /** A context by name; throws when it does not exist. */
@@ -95,7 +95,7 @@ export function hostSocket(host: string, from: string): string {
     const p = host.slice("unix://".length);
     if (p.startsWith("/")) return p;
   } else if (host.startsWith("/")) return host;
-  throw new CliError(`${from} ${host} is not a daemon cove can reach: give unix:///PATH (cove's command talks to daemons over unix sockets)`);
+  throw new CliError(`${from}${host} is not a daemon cove can reach: give unix:///PATH (cove's command talks to daemons over unix sockets)`);
 }
 
 export interface Endpoint {
@@ -108,12 +108,12 @@ export interface Endpoint {
 
 /** Which daemon to talk to: $COVE_HOST, $DOCKER_HOST, the context ($COVE_CONTEXT or the current one), the default socket. */
 export function endpoint(env: NodeJS.ProcessEnv = process.env): Endpoint {
-  if (env.COVE_HOST) return { socket: hostSocket(env.COVE_HOST, "COVE_HOST"), context: DEFAULT_CONTEXT, explicit: true };
-  if (env.DOCKER_HOST) return { socket: hostSocket(env.DOCKER_HOST, "DOCKER_HOST"), context: DEFAULT_CONTEXT, explicit: true };
+  if (env.COVE_HOST) return { socket: hostSocket(env.COVE_HOST, "COVE_HOST="), context: DEFAULT_CONTEXT, explicit: true };
+  if (env.DOCKER_HOST) return { socket: hostSocket(env.DOCKER_HOST, "DOCKER_HOST="), context: DEFAULT_CONTEXT, explicit: true };
   const name = currentContext(env);
   if (name === DEFAULT_CONTEXT) return { socket: DEFAULT_SOCKET, context: name, explicit: false };
   const meta = readContext(name, env);
-  return { socket: hostSocket(meta.Endpoints.docker.Host, `context "${name}"'s host`), context: name, explicit: true };
+  return { socket: hostSocket(meta.Endpoints.docker.Host, `context "${name}"'s host `), context: name, explicit: true };
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$/;
@@ -216,7 +216,8 @@ const ls = command(
   async ({ flags }, run) => {
     const current = currentContext(run.env);
     const rows = listContexts(run.env).map((m) => ({ Name: m.Name, Description: m.Metadata.Description ?? "", DockerEndpoint: m.Endpoints.docker.Host, Current: m.Name === current, Error: "" }));
-    run.out(formatRows(flags.format, rows, flags.quiet ? "{{.Name}}" : CONTEXT_TABLE, CONTEXT_HEADERS));
+    // -q wins over --format, as in docker
+    run.out(formatRows(flags.quiet ? "{{.Name}}" : flags.format, rows, CONTEXT_TABLE, CONTEXT_HEADERS));
     warnHost(run);
     return 0;
   },
