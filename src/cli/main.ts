@@ -70,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "daemon": {
       const { daemonMain } = await import("../daemon/index.js");
-      return daemonMain(["--root", root, ...args]);
+      // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
+      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args]);
     }
     case "registry": {
       const { registryMain } = await import("./registry.js");

@@ -85,6 +85,18 @@ export interface DaemonOptions {
   beforeReconcile?: () => Promise<void>;
   /** How the image service opened on root reaches registries (daemon.json's insecure-registries and registry-mirrors). */
   registry?: RegistryOptions;
+  /** daemon.json's labels and debug (/info), and the runtime containers get when they name none. */
+  labels?: string[];
+  debug?: boolean;
+  defaultRuntime?: string;
+}
+
+/** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
+export interface ReloadableSettings {
+  registry: Pick<RegistryOptions, "insecureRegistries" | "mirrors">;
+  labels?: string[];
+  debug?: boolean;
+  defaultRuntime?: string;
 }
 
 export interface Daemon {
@@ -103,6 +115,8 @@ export interface Daemon {
    * daemon answers /_ping, /version, /info and /events, and holds every other request.
    */
   reconciled: Promise<void>;
+  /** Applies daemon.json's reloadable settings (absent ones return to their defaults); returns what changed, for the log. */
+  reload(settings: ReloadableSettings): string[];
   /** Stops serving; the containers keep running. */
   close(): Promise<void>;
 }
@@ -284,7 +298,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     () => (restoring = false),
     () => (restoring = false),
   );
+  const settings = { labels: options.labels ?? [], debug: options.debug ?? false, defaultRuntime: options.defaultRuntime ?? "cove" };
+  if (ownContainers) containers.defaultRuntime = settings.defaultRuntime;
   systemRoutes(router, {
+    settings: () => settings,
     root,
     id,
     images,
@@ -369,6 +386,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     containers,
     ...(network ? { network } : {}),
     reconciled,
+    reload: (next) => {
+      const changed: string[] = [];
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      const registry = images.registryOptions;
+      if (!same(registry.insecureRegistries ?? [], next.registry.insecureRegistries ?? [])) changed.push("insecure-registries");
+      if (!same(registry.mirrors ?? [], next.registry.mirrors ?? [])) changed.push("registry-mirrors");
+      images.setRegistryOptions(next.registry);
+      const wanted = { labels: next.labels ?? [], debug: next.debug ?? false, defaultRuntime: next.defaultRuntime ?? "cove" };
+      if (!same(settings.labels, wanted.labels)) changed.push("labels");
+      if (settings.debug !== wanted.debug) changed.push("debug");
+      if (settings.defaultRuntime !== wanted.defaultRuntime) changed.push("default-runtime");
+      Object.assign(settings, wanted);
+      containers.defaultRuntime = wanted.defaultRuntime;
+      return changed;
+    },
     close: () => {
       closing ??= (async () => {
         await cleanup();

@@ -39,6 +39,8 @@ export interface SystemContext {
   volumes?: () => Promise<unknown[]>;
   /** While the containers are being restored after a start: how many are reloaded so far; undefined once done. */
   restoring?: () => number | undefined;
+  /** daemon.json's labels, debug and default runtime, read on every /info (a reload changes them). */
+  settings?: () => { labels: string[]; debug: boolean; defaultRuntime: string };
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -295,7 +297,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       IPv4Forwarding: ipv4Forwarding,
       BridgeNfIptables: nfIptables,
       BridgeNfIp6tables: nfIp6tables,
-      Debug: false,
+      Debug: ctx.settings?.().debug ?? false,
       NFd: nfd,
       OomKillDisable: cg.oomKillDisable,
       NGoroutines: process.getActiveResourcesInfo().length,
@@ -319,11 +321,11 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       HttpsProxy: proxyEnv("HTTPS_PROXY", "https_proxy"),
       NoProxy: proxyEnv("NO_PROXY", "no_proxy"),
       Name: os.hostname(),
-      Labels: [],
+      Labels: ctx.settings?.().labels ?? [],
       ExperimentalBuild: false,
       ServerVersion: ENGINE_VERSION,
       Runtimes: runtimes(),
-      DefaultRuntime: "cove",
+      DefaultRuntime: ctx.settings?.().defaultRuntime ?? "cove",
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: "",
