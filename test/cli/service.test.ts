@@ -12,6 +12,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { pingSocket, resolveGroup } from "../../src/daemon/index.js";
+import { unmountAll } from "../../src/snapshots/index.js";
+import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const ACTIVATE = "/usr/bin/systemd-socket-activate";
@@ -52,6 +54,7 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+const busybox = await findBusybox();
 const skip = process.getuid?.() !== 0 ? "needs root (groups, users, the daemon)" : !existsSync(ACTIVATE) || !existsSync(ANALYZE) ? "systemd's tools are missing (apt-get install systemd)" : false;
 
 describe("cove as a systemd service", { skip }, () => {
@@ -74,6 +77,13 @@ describe("cove as a systemd service", { skip }, () => {
       }
     }
     for (const u of users) execFileSync("userdel", [u]);
+    // what the containers' root filesystems left mounted under the test's directory, deepest first
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => dir && m.startsWith(dir))
+      .sort((x, y) => y.length - x.length);
+    for (const m of mounts) unmountAll(m, 2);
     if (groupMade && groupExists("cove")) execFileSync("groupdel", ["cove"]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -182,6 +192,42 @@ describe("cove as a systemd service", { skip }, () => {
       assert.ok((await lstat(sock)).isSocket(), "the activated socket stays");
     } finally {
       await rm(sockDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a restart of the activated daemon (SIGTERM to the daemon only, as KillMode=process does) leaves its containers running", { skip: !busybox ? "busybox-static is not installed" : false }, async () => {
+    const root = path.join(dir, "live");
+    const exec_ = path.join(dir, "live-run");
+    const activated = async (sock: string) => {
+      const d = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", root, "daemon", "-H", "fd://", "--exec-root", exec_, "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
+      daemons.push(d);
+      let log = "";
+      d.stderr!.on("data", (b: Buffer) => (log += b.toString()));
+      await waitFor("the listening socket", () => existsSync(sock) || d.exitCode !== null);
+      assert.equal(await pingSocket(sock, 30_000), "answers", log);
+      return d;
+    };
+    const first = await activated(path.join(dir, "live1.sock"));
+    const env1 = { ...process.env, COVE_HOST: `unix://${path.join(dir, "live1.sock")}` };
+    const imported = await cove(["import", "-c", 'CMD ["sh"]', await busyboxRootfsTar(dir), "busybox:latest"], env1);
+    assert.equal(imported.code, 0, imported.stderr);
+    const run = await cove(["run", "-d", "--name", "kept", "--network", "none", "busybox", "sleep", "600"], env1);
+    assert.equal(run.code, 0, run.stderr);
+    const pid = (await cove(["inspect", "--format", "{{.State.Pid}}", "kept"], env1)).stdout.trim();
+    assert.match(pid, /^[1-9]\d*$/);
+    const exited = new Promise((r) => first.once("exit", r));
+    first.kill("SIGTERM");
+    await exited;
+    process.kill(Number(pid), 0); // still running without its daemon
+
+    await activated(path.join(dir, "live2.sock"));
+    const env2 = { ...process.env, COVE_HOST: `unix://${path.join(dir, "live2.sock")}` };
+    try {
+      const state = await cove(["inspect", "--format", "{{.State.Status}} {{.State.Pid}}", "kept"], env2);
+      assert.equal(state.stdout.trim(), `running ${pid}`, state.stderr);
+    } finally {
+      const removed = await cove(["rm", "-f", "kept"], env2);
+      assert.equal(removed.code, 0, removed.stderr);
     }
   });
 
