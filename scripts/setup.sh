@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian, root) to build and test cove, and is cheap to run again:
 # Debian packages the tests use as peers and fixtures, npm dependencies, the native parts and
-# the TypeScript build.
+# the TypeScript build, and (as root) `cove` on PATH: /usr/local/bin/cove runs this checkout
+# (scripts/install-command.sh says why a script and not a link or a copy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,3 +55,9 @@ bash scripts/build-native.sh
 # a clean build: a test whose source is gone must not run from a stale dist/
 rm -rf dist
 npx tsc -p tsconfig.json
+# `cove` on PATH (root only: /usr/local/bin is the machine's)
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/install-command.sh /usr/local/bin
+else
+  echo "setup: not root, so no /usr/local/bin/cove; run: bash scripts/install-command.sh ~/.local/bin (a directory on your PATH)" >&2
+fi

@@ -5,9 +5,14 @@
 # The CLI starts the daemon on first use (socket /run/cove/cove.sock, state /var/lib/cove, log in
 # /var/lib/cove/daemon.log) and leaves it running for the next command. Safe to run again: the
 # image is made once.
-# Usage: sudo bash scripts/try.sh [COMMAND...]   (default: sh -c 'echo hello from $(hostname)')
+# Usage: bash scripts/try.sh [COMMAND...]   (as root; otherwise: sudo bash scripts/try.sh)
+#        (default COMMAND: sh -c 'echo hello from $(hostname)')
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "try: containers need root: run it as root, or with sudo (sudo bash scripts/try.sh)" >&2
+  exit 1
+fi
 bash scripts/setup.sh >/dev/null
 
 cove() { node dist/src/cli/main.js "$@"; }

@@ -37,7 +37,8 @@ export interface CommandContext {
   env?: NodeJS.ProcessEnv;
 }
 
-export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
+/** A command; `spec` (set by command()) is its flags and usage, which --help and shell completion read. */
+export type Command = ((argv: string[], ctx: CommandContext) => Promise<number>) & { spec?: CommandSpec<FlagSpecs> };
 
 /** What a command body works with. */
 export interface Run {
@@ -97,7 +98,7 @@ export function errorLine(err: unknown): string {
   if (err instanceof StatusError) return errorLine(err.error);
   if (err instanceof EngineError) return `Error response from daemon: ${err.message}`;
   if (err instanceof CoveError) {
-    if (err.code === "cli.root-mismatch") return err.describe();
+    if (err.code === "cli.root-mismatch" || err.code === "engine.unreachable" || err.code === "engine.denied") return err.describe();
     if (err.code.startsWith("template.") || err.code.startsWith("cli.") || err.code.startsWith("engine.")) return err.message;
     return `Error: ${err.message}`;
   }
@@ -118,7 +119,7 @@ export function failure(err: unknown, command: string, reporting: Reporting = "p
 
 /** A command: parses the flags, prints --help, runs the body, and reports its failure by the rule above. */
 export function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Parsed<S>, run: Run) => Promise<number>, reporting: Reporting = "plain"): Command {
-  return async (argv, ctx) => {
+  const fn: Command = async (argv, ctx) => {
     const run = makeRun(ctx);
     try {
       const parsed = parseFlags(argv, spec);
@@ -133,6 +134,8 @@ export function command<S extends FlagSpecs>(spec: CommandSpec<S>, body: (p: Par
       return status;
     }
   };
+  fn.spec = spec;
+  return fn;
 }
 
 /**

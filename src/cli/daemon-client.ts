@@ -7,15 +7,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError } from "../common/errors.js";
 import { EngineClient } from "../client/index.js";
+import { endpoint } from "./context.js";
 
-export const DEFAULT_SOCKET = "/run/cove/cove.sock";
+export { DEFAULT_SOCKET } from "./context.js";
 
-/** The daemon socket: $COVE_HOST or $DOCKER_HOST (unix://...), else the default. */
+/** The daemon socket: $COVE_HOST, $DOCKER_HOST (unix://...), the current context's, else the default. */
 export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
-  const host = env.COVE_HOST ?? env.DOCKER_HOST;
-  if (host?.startsWith("unix://")) return host.slice("unix://".length);
-  if (host && !host.includes("://")) return host;
-  return DEFAULT_SOCKET;
+  return endpoint(env).socket;
 }
 
 async function answers(client: EngineClient): Promise<boolean> {
@@ -31,14 +29,14 @@ async function answers(client: EngineClient): Promise<boolean> {
 
 /**
  * A client for the daemon, starting `cove daemon` in the background when the default socket
- * has none (only as root, and only for the default socket and the given state root).
+ * has none (only as root, only for the default socket, chosen by no $COVE_HOST, $DOCKER_HOST or
+ * context, and only for the given state root).
  * With `rootGiven` (--root or $COVE_ROOT) a daemon already on the default socket must serve that
  * root: commands never act on another root's images and containers unnoticed.
  */
 export async function connect(root: string, env: NodeJS.ProcessEnv = process.env, opts: { rootGiven?: boolean } = {}): Promise<EngineClient> {
-  const socket = socketPath(env);
+  const { socket, explicit } = endpoint(env);
   const client = new EngineClient({ socket });
-  const explicit = env.COVE_HOST !== undefined || env.DOCKER_HOST !== undefined;
   if (await answers(client)) {
     if (opts.rootGiven && !explicit) await checkRoot(client, root);
     return client;

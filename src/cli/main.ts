@@ -30,12 +30,21 @@ Builds:
 
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
+  system install       install cove.socket and cove.service (systemd); system uninstall removes them
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
   registry serve       serve a registry (OCI distribution API) over cove's content store
   version              print cove's version
 
+Every day:
+  context create, use, ls, show, inspect, rm   name daemons' sockets and switch between them
+  completion bash|zsh|fish                     shell completion: source <(cove completion bash)
+
 Global options:
-  --root DIR           state directory (default /var/lib/cove, or $COVE_ROOT)`;
+  --root DIR           state directory (default /var/lib/cove, or $COVE_ROOT)
+
+The daemon: $COVE_HOST, else $DOCKER_HOST (unix:///PATH), else the current context
+(cove context use), else /run/cove/cove.sock, started on first use when root.
+Run 'cove COMMAND --help' for more information on a command.`;
 
 /** Splits the global --root flag from the command line; rootGiven when the flag or $COVE_ROOT chose it. */
 function globals(argv: string[]): { root: string; rootGiven: boolean; rest: string[] } {
@@ -65,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "daemon": {
       const { daemonMain } = await import("../daemon/index.js");
-      return daemonMain(["--root", root, ...args]);
+      // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
+      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args]);
     }
     case "build": {
       const { buildMain } = await import("./build.js");
@@ -76,8 +86,12 @@ async function main(argv: string[]): Promise<number> {
       return registryMain(root, args);
     }
     case "--version":
-      process.stdout.write("cove version 0.1.0\n");
+    case "-v": {
+      const { buildInfo } = await import("../common/build-info.js");
+      const b = buildInfo();
+      process.stdout.write(`cove version ${b.version}, build ${b.commit}\n`);
       return 0;
+    }
     case undefined:
     case "help":
     case "--help":
@@ -85,12 +99,29 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + "\n");
       return command === undefined ? 1 : 0;
   }
-  const { imageCommands } = await import("./images.js");
   const { connect } = await import("./daemon-client.js");
   const two = `${command} ${args[0] ?? ""}`;
   // image commands go through the daemon too (started on first use, on this root), so a running
   // daemon sees what they change; "inspect" is an image's unless a container has the name
   const daemon = () => connect(root, process.env, { rootGiven });
+  // completion, contexts and the systemd units need no daemon
+  if (command === "__complete") {
+    const { completeWords } = await import("./completion.js");
+    return completeWords(args, { client: daemon });
+  }
+  const { localCommands, groupUsage } = await import("./table.js");
+  const local = await localCommands(rootGiven ? { dataRoot: root } : {});
+  if (local[two]) return local[two](args.slice(1), { client: daemon });
+  if (local[command]) return local[command](args, { client: daemon });
+  // a group's commands, from the table ("network" prints docker's own network usage)
+  if (command !== "network" && (args[0] === undefined || args[0] === "--help" || args[0] === "-h")) {
+    const usage = await groupUsage(command);
+    if (usage !== undefined) {
+      process.stdout.write(usage);
+      return 0;
+    }
+  }
+  const { imageCommands } = await import("./images.js");
   if (two === "system prune" || two === "network prune") {
     const { pruneCommands } = await import("./prune.js");
     return pruneCommands[two]!(args.slice(1), { client: daemon });

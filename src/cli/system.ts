@@ -2,9 +2,11 @@
 // prints them, or through --format.
 
 import type { EngineClient } from "../client/engine.js";
+import { buildInfo } from "../common/build-info.js";
 import { bytesSize } from "../docker/index.js";
 import { timestampArg } from "./attach.js";
 import { command, errorLine, type Command } from "./command.js";
+import { endpoint } from "./context.js";
 import { inspectTemplate, marshalJSON, parseTemplate, type Template } from "./format/index.js";
 import { parseFilters } from "./flags.js";
 
@@ -17,7 +19,7 @@ const infoCommand = (name: string) =>
       return 0;
     }
     const l: string[] = [];
-    l.push("Client:", ` Version:    ${CLIENT_VERSION}`, ` Context:    default`, ` Debug Mode: false`, "");
+    l.push("Client:", ` Version:    ${CLIENT_VERSION}`, ` Context:    ${endpoint(run.env).context}`, ` Debug Mode: false`, "");
     l.push("Server:");
     l.push(` Containers: ${info.Containers}`, `  Running: ${info.ContainersRunning}`, `  Paused: ${info.ContainersPaused}`, `  Stopped: ${info.ContainersStopped}`);
     l.push(` Images: ${info.Images}`, ` Server Version: ${info.ServerVersion}`, ` Storage Driver: ${info.Driver}`);
@@ -50,7 +52,7 @@ const infoCommand = (name: string) =>
     return 0;
   });
 
-const CLIENT_VERSION = "0.1.0";
+const CLIENT_VERSION = buildInfo().version;
 
 const versionCommand = command({ name: "version", usage: "cove version [OPTIONS]", summary: "Show the cove version information", flags: { format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" } }, args: { max: 0 } }, async ({ flags }, run) => {
   const engine = await run.client();
@@ -62,9 +64,11 @@ const versionCommand = command({ name: "version", usage: "cove version [OPTIONS]
     ApiVersion: await engine.apiVersion().catch(() => "1.47"),
     DefaultAPIVersion: "1.47",
     GoVersion: process.version,
+    GitCommit: buildInfo().commit,
+    BuildTime: buildInfo().built,
     Os: process.platform,
     Arch: process.arch === "x64" ? "amd64" : process.arch,
-    Context: "default",
+    Context: endpoint(run.env).context,
   };
   let server: Awaited<ReturnType<EngineClient["version"]>> | undefined;
   let serverErr: unknown;
@@ -78,7 +82,7 @@ const versionCommand = command({ name: "version", usage: "cove version [OPTIONS]
     if (flags.format === "json") run.out(marshalJSON(data, { escapeHTML: true }) + "\n");
     else run.out(inspectTemplate(parseTemplate(flags.format), data) + "\n");
   } else {
-    const l = ["Client:", ` Version:           ${client.Version}`, ` API version:       ${client.ApiVersion}`, ` Node version:      ${client.GoVersion}`, ` OS/Arch:           ${client.Os}/${client.Arch}`, ` Context:           default`];
+    const l = ["Client:", ` Version:           ${client.Version}`, ` API version:       ${client.ApiVersion}`, ` Node version:      ${client.GoVersion}`, ` Git commit:        ${client.GitCommit}`, ...(client.BuildTime ? [` Built:             ${client.BuildTime}`] : []), ` OS/Arch:           ${client.Os}/${client.Arch}`, ` Context:           ${client.Context}`];
     if (server) {
       l.push("", `Server: ${server.Platform?.Name ?? ""}`.trimEnd());
       const comps = server.Components?.length ? server.Components : [{ Name: "Engine", Version: server.Version, Details: { ApiVersion: server.ApiVersion, MinAPIVersion: server.MinAPIVersion ?? "", GitCommit: server.GitCommit, GoVersion: server.GoVersion, Os: server.Os, Arch: server.Arch } }];

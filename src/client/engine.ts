@@ -159,9 +159,17 @@ export class EngineClient {
   }
 
   private unavailable(err: unknown): CoveError {
+    if ((err as NodeJS.ErrnoException).code === "EACCES") {
+      return new CoveError("forbidden", `permission denied while trying to connect to the daemon socket at unix://${this.socket}`, {
+        code: "engine.denied",
+        cause: err,
+        hint: "the socket's group may use it: ask an administrator to add you (usermod -aG cove USER, then log in again), or run the command as root",
+      });
+    }
     return new CoveError("unavailable", `Cannot connect to the Docker daemon at unix://${this.socket}. Is the docker daemon running?`, {
       code: "engine.unreachable",
       cause: err,
+      hint: "start it: as root, any cove command starts it on the default socket (or cove daemon, or systemctl start cove.socket after cove system install); another daemon: COVE_HOST=unix:///PATH or cove context use NAME",
     });
   }
 
@@ -171,7 +179,7 @@ export class EngineClient {
     const { body, headers } = this.encodeBody(opts);
     return new Promise((resolve, reject) => {
       const req = http.request({ socketPath: this.socket, method, path: prefix + path + encodeQuery(opts.query), headers, agent: false }, resolve);
-      req.on("error", (err: NodeJS.ErrnoException) => reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" ? this.unavailable(err) : err));
+      req.on("error", (err: NodeJS.ErrnoException) => reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" || err.code === "EACCES" ? this.unavailable(err) : err));
       this.sendBody(req, body);
     });
   }
@@ -239,7 +247,7 @@ export class EngineClient {
         // a daemon that does not upgrade: the response body is the output, there is no stdin
         resolve({ socket: res as unknown as Duplex });
       });
-      req.on("error", (err: NodeJS.ErrnoException) => reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" ? this.unavailable(err) : err));
+      req.on("error", (err: NodeJS.ErrnoException) => reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" || err.code === "EACCES" ? this.unavailable(err) : err));
       this.sendBody(req, body);
     });
   }

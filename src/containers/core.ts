@@ -127,6 +127,8 @@ export interface ContainerServiceOptions {
    * (on runtimeRoot) and runc (when installed, run under cove's monitors).
    */
   runtimes?: ReadonlyMap<string, ContainerRuntime>;
+  /** The runtime a container gets when it names none (daemon.json's default-runtime); default "cove". */
+  defaultRuntime?: string;
   /** What the service does on the machine itself (cgroup version, rootfs mounts); default this machine. */
   host?: ContainerHost;
   /** The volume service (default: one opened on root, publishing through events). */
@@ -390,6 +392,8 @@ export class ContainerCore {
   readonly runtimeRoot: string;
   /** The runtimes by name ("cove" always, "runc" when installed). */
   readonly runtimes: ReadonlyMap<string, ContainerRuntime>;
+  /** The runtime a new container gets when it names none (changed by a daemon reload). */
+  defaultRuntime: string;
   readonly host: ContainerHost;
   readonly images: ContainerImages;
   readonly emit: (e: DockerEvent) => void;
@@ -415,6 +419,7 @@ export class ContainerCore {
     this.root = opts.root;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);
+    this.defaultRuntime = opts.defaultRuntime ?? "cove";
     this.host = opts.host ?? realHost;
     this.images = opts.images;
     this.emit = opts.events ?? (() => undefined);

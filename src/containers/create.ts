@@ -52,6 +52,9 @@ export class Creator {
     if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
       throw invalid("can't create 'AutoRemove' container with restart policy", { code: "container.restart-policy" });
     }
+    // a container that names no runtime gets the daemon's default (daemon.json's default-runtime),
+    // recorded in its HostConfig so that it keeps it
+    if (!hc.Runtime && this.core.defaultRuntime !== "cove") hc.Runtime = this.core.defaultRuntime;
     if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
     if (hc.Runtime === "runc" && !this.core.runtimes.has("runc")) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
     if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);

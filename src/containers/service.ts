@@ -81,6 +81,15 @@ export class ContainerService {
   }
 
   /** How many containers the service holds so far (all of them once reconciled). */
+  /** The runtime new containers get when they name none ("cove" unless daemon.json's default-runtime says otherwise). */
+  get defaultRuntime(): string {
+    return this.core.defaultRuntime;
+  }
+
+  set defaultRuntime(name: string) {
+    this.core.defaultRuntime = name;
+  }
+
   get size(): number {
     return this.core.containers.size;
   }

@@ -1,12 +1,22 @@
 // The daemon's configuration file, /etc/cove/daemon.json (another with `cove daemon
-// --config-file`), in dockerd's daemon.json format. cove reads the registry keys:
+// --config-file`), in dockerd's daemon.json format, with dockerd's keys where cove has the
+// setting:
 //
 //   "insecure-registries": ["10.0.0.0/8", "registry.local:5000"]   CIDRs and host[:port] reached over HTTP
 //   "registry-mirrors":    ["https://mirror.local"]                tried before Docker Hub for its pulls
+//   "data-root":           "/var/lib/cove"                         the state root (as --root)
+//   "exec-root":           "/run/cove/runtime"                     the containers' runtime state (as --exec-root)
+//   "labels":              ["env=prod"]                            the daemon's labels (/info)
+//   "debug":               true                                    /info's Debug
+//   "live-restore":        true                                    always true: containers outlive the daemon
+//   "default-runtime":     "cove" | "runc"                         a container's runtime when it names none
+//   "log-driver":          "json-file"                             the only driver; "log-opts" takes no options yet
 //
-// Any other key, or a bad value, stops the daemon at start with an error naming it: a setting
-// silently ignored is worse than none. The default file may be absent; a file named with
-// --config-file must exist.
+// Keys dockerd has and cove does not (dns, default-address-pools, runtimes, features,
+// max-concurrent-downloads/uploads) are refused with what to do instead, any other key as
+// unknown: a setting silently ignored is worse than none. The default file may be absent; a
+// file named with --config-file must exist. SIGHUP re-reads the file (daemonMain) and applies
+// the keys dockerd reloads (RELOADABLE); the others take effect at the next start.
 
 import { readFile } from "node:fs/promises";
 import { invalid, isErrno } from "../common/errors.js";
@@ -16,10 +26,31 @@ import type { RegistryOptions } from "../registry/client.js";
 export const DEFAULT_CONFIG_FILE = "/etc/cove/daemon.json";
 
 /** The keys cove reads. */
-export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors"] as const;
+export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts"] as const;
+
+/** The keys a SIGHUP applies to a running daemon (as dockerd reloads them). */
+export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", "debug", "live-restore", "default-runtime"] as const;
+
+/** dockerd's keys that cove has no setting for, and what to do instead. */
+const NOT_IN_COVE: Record<string, string> = {
+  dns: "give containers DNS servers with --dns (cove run --dns IP); user-defined networks use cove's embedded DNS",
+  "default-address-pools": "give networks their subnet (cove network create --subnet CIDR) and the default bridge its own (cove daemon --bip CIDR)",
+  runtimes: 'cove runs containers on its own runtime or on runc ("runc", when installed); other runtimes cannot be added',
+  features: "cove has no optional features to switch on or off",
+  "max-concurrent-downloads": "cove pulls 3 layers at once, as dockerd's default",
+  "max-concurrent-uploads": "cove pushes 5 layers at once, as dockerd's default",
+};
+
+/** The runtimes a container may name. */
+const RUNTIMES = ["cove", "runc"];
 
 export interface DaemonFileConfig {
   registry: Pick<RegistryOptions, "insecureRegistries" | "mirrors">;
+  dataRoot?: string;
+  execRoot?: string;
+  labels?: string[];
+  debug?: boolean;
+  defaultRuntime?: string;
 }
 
 /** Parses the file's text (file names it in errors). */
@@ -32,14 +63,19 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
   }
   if (typeof o !== "object" || o === null || Array.isArray(o)) throw invalid(`unable to configure the cove daemon with file ${file}: it must hold a JSON object`, { code: "config.json" });
   const rec = o as Record<string, unknown>;
+  const absent = Object.keys(rec).find((k) => NOT_IN_COVE[k] !== undefined);
+  if (absent !== undefined) {
+    throw invalid(`unable to configure the cove daemon with file ${file}: "${absent}" is a dockerd setting cove does not have`, { code: "config.unsupported", field: absent, hint: `${NOT_IN_COVE[absent]}; remove "${absent}" from the file` });
+  }
   const unknown = Object.keys(rec).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
     throw invalid(`unable to configure the cove daemon with file ${file}: ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `"${k}"`).join(", ")} ${unknown.length === 1 ? "is not a setting" : "are not settings"} cove knows`, {
       code: "config.unknown-key",
       field: unknown[0]!,
-      hint: `cove reads ${CONFIG_KEYS.map((k) => `"${k}"`).join(" and ")}; remove the others`,
+      hint: `cove reads ${CONFIG_KEYS.map((k) => `"${k}"`).join(", ")}; remove the others`,
     });
   }
+  const bad = (key: string, why: string, hint?: string) => invalid(`unable to configure the cove daemon with file ${file}: "${key}" ${why}`, { code: "config.invalid", field: key, ...(hint ? { hint } : {}) });
   const list = (key: (typeof CONFIG_KEYS)[number]): string[] => {
     const v = rec[key];
     if (v === undefined) return [];
@@ -57,7 +93,44 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
   };
   const insecure = inFile("insecure-registries", () => [...new Set(list("insecure-registries").map(validateInsecureRegistry))]);
   const mirrors = inFile("registry-mirrors", () => [...new Set(list("registry-mirrors").map(normalizeMirror))]);
-  return { registry: { ...(insecure.length > 0 ? { insecureRegistries: insecure } : {}), ...(mirrors.length > 0 ? { mirrors } : {}) } };
+  const out: DaemonFileConfig = { registry: { ...(insecure.length > 0 ? { insecureRegistries: insecure } : {}), ...(mirrors.length > 0 ? { mirrors } : {}) } };
+  const absolute = (key: string): string | undefined => {
+    const v = rec[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || !v.startsWith("/")) throw bad(key, "must be an absolute path");
+    return v;
+  };
+  const dataRoot = absolute("data-root");
+  if (dataRoot !== undefined) out.dataRoot = dataRoot;
+  const execRoot = absolute("exec-root");
+  if (execRoot !== undefined) out.execRoot = execRoot;
+  if (rec.labels !== undefined) {
+    const labels = list("labels");
+    const wrong = labels.find((l) => !/^[^=]+=/.test(l));
+    if (wrong !== undefined) throw bad("labels", `holds "${wrong}", not KEY=VALUE`);
+    const keys = labels.map((l) => l.slice(0, l.indexOf("=")));
+    const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (dup !== undefined) throw bad("labels", `sets "${dup}" twice`);
+    out.labels = labels;
+  }
+  for (const key of ["debug", "live-restore"] as const) {
+    if (rec[key] !== undefined && typeof rec[key] !== "boolean") throw bad(key, "must be true or false");
+  }
+  if (rec.debug !== undefined) out.debug = rec.debug as boolean;
+  if (rec["live-restore"] === false) throw bad("live-restore", "cannot be false: cove's containers always keep running across a restart of the daemon (each has its own monitor)", 'remove "live-restore", or set it to true');
+  if (rec["default-runtime"] !== undefined) {
+    const v = rec["default-runtime"];
+    if (typeof v !== "string" || !RUNTIMES.includes(v)) throw bad("default-runtime", `must be one of ${RUNTIMES.map((r) => `"${r}"`).join(", ")}`);
+    out.defaultRuntime = v;
+  }
+  if (rec["log-driver"] !== undefined && rec["log-driver"] !== "json-file") throw bad("log-driver", `is ${JSON.stringify(rec["log-driver"])}: cove writes container logs with "json-file" only`);
+  const logOpts = rec["log-opts"];
+  if (logOpts !== undefined) {
+    if (typeof logOpts !== "object" || logOpts === null || Array.isArray(logOpts) || Object.values(logOpts).some((x) => typeof x !== "string")) throw bad("log-opts", "must be an object of strings");
+    const opts = Object.keys(logOpts);
+    if (opts.length > 0) throw bad("log-opts", `sets ${opts.map((k) => `"${k}"`).join(", ")}: cove's json-file logs take no options yet`, 'remove "log-opts"');
+  }
+  return out;
 }
 
 /** Reads the file; an absent file is no settings unless it was named explicitly. */

@@ -2,7 +2,8 @@
 // building blocks (router, streaming helpers, event bus), and `cove daemon` (daemonMain).
 
 import { CoveError, invalid } from "../common/errors.js";
-import { DEFAULT_CONFIG_FILE, loadDaemonConfig } from "./config-file.js";
+import path from "node:path";
+import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonFileConfig } from "./config-file.js";
 import { startDaemon, type DaemonOptions, type TcpOptions } from "./server.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
@@ -22,9 +23,13 @@ Runs the cove daemon: the Docker Engine API on a unix socket (DOCKER_HOST=unix:/
 
 Options:
   --root DIR               state directory (default ${DEFAULT_ROOT})
-  --config-file FILE       daemon.json with "insecure-registries" and "registry-mirrors" (default ${DEFAULT_CONFIG_FILE})
+  --exec-root DIR          the containers' runtime state, on a tmpfs (default /run/cove/runtime)
+  --config-file FILE       daemon.json (default ${DEFAULT_CONFIG_FILE}): insecure-registries, registry-mirrors,
+                           data-root, exec-root, labels, debug, live-restore, default-runtime, log-driver;
+                           SIGHUP (systemctl reload cove) re-reads it
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
-  -H, --host ADDR          unix:///path/to.sock or tcp://HOST:PORT (TCP needs the three --tls flags)
+  -H, --host ADDR          unix:///path/to.sock, tcp://HOST:PORT (TCP needs the three --tls flags), or
+                           fd:// for the socket systemd passes (socket activation: cove.socket)
   --group NAME             group owning the socket (mode 0660)
   --tlscert FILE           server certificate (PEM)
   --tlskey FILE            server key (PEM)
@@ -34,13 +39,15 @@ Options:
   --no-network             no networking at all: containers get a loopback interface only`;
 
 /** `cove daemon`'s options: the daemon's, and the configuration file to read for its registry settings. */
-export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean };
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; rootGiven?: boolean; execRootGiven?: boolean };
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
   let configFile = DEFAULT_CONFIG_FILE;
   let configFileGiven = false;
-  const opts: { root: string; socket: string; group?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  let rootGiven = env.COVE_ROOT !== undefined;
+  let execRootGiven = false;
+  const opts: { root: string; socket: string; group?: string; listenFd?: number; runtimeRoot?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
   const bridge: { name?: string; subnet?: string; none?: boolean; off?: boolean } = {};
@@ -58,6 +65,11 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     switch (name) {
       case "--root":
         opts.root = value();
+        rootGiven = true;
+        break;
+      case "--exec-root":
+        opts.runtimeRoot = value();
+        execRootGiven = true;
         break;
       case "--config-file":
         configFile = value();
@@ -72,7 +84,8 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         if (v.startsWith("unix://")) opts.socket = v.slice("unix://".length);
         else if (v.startsWith("tcp://")) tcpAddr = v.slice("tcp://".length);
         else if (v.startsWith("/")) opts.socket = v;
-        else throw invalid(`unsupported host ${v}: give unix:///path or tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });
+        else if (v.startsWith("fd://")) opts.listenFd = activatedFd(v, env);
+        else throw invalid(`unsupported host ${v}: give unix:///path, tcp://HOST:PORT or fd://`, { code: "flag.invalid", field: "host" });
         break;
       }
       case "--group":
@@ -106,7 +119,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
     }
   }
-  const out: DaemonArgs = { ...opts, configFile, configFileGiven };
+  const out: DaemonArgs = { ...opts, configFile, configFileGiven, ...(rootGiven ? { rootGiven } : {}), ...(execRootGiven ? { execRootGiven } : {}) };
   if (!bridge.off) out.network = { defaultBridge: bridge.none ? false : { ...(bridge.name ? { name: bridge.name } : {}), ...(bridge.subnet ? { subnet: bridge.subnet } : {}) } };
   if (tcpAddr !== undefined) {
     const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(tcpAddr);
@@ -125,12 +138,52 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   return out;
 }
 
-/** `cove daemon`: runs until SIGINT or SIGTERM; returns the exit code. */
+/** The first fd systemd passes (socket activation). */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listening socket `-H fd://` (or fd://N) names, from systemd's socket-activation protocol:
+ * LISTEN_PID is this process and LISTEN_FDS counts the fds passed from fd 3 on. cove serves one
+ * unix socket, so fd:// takes the first.
+ */
+export function activatedFd(host: string, env: NodeJS.ProcessEnv, pid = process.pid): number {
+  const fail = (why: string) =>
+    invalid(`-H ${host}: ${why}`, { code: "flag.invalid", field: "host", hint: "fd:// is for a daemon started by systemd through cove.socket (cove system install); otherwise give --socket PATH or -H unix:///PATH" });
+  const count = Number(env.LISTEN_FDS ?? "");
+  if (env.LISTEN_FDS === undefined || !Number.isInteger(count) || count < 1) throw fail("no socket was passed (LISTEN_FDS is not set)");
+  if (env.LISTEN_PID !== undefined && env.LISTEN_PID !== String(pid)) throw fail(`the sockets passed are for process ${env.LISTEN_PID}, not this one (${pid})`);
+  const rest = host.slice("fd://".length);
+  if (rest === "") return SD_LISTEN_FDS_START;
+  if (!/^\d+$/.test(rest)) throw fail("give fd:// or fd://N with N a passed fd");
+  const fd = Number(rest);
+  if (fd < SD_LISTEN_FDS_START || fd >= SD_LISTEN_FDS_START + count) throw fail(`fd ${fd} was not passed (systemd passed ${count} from fd ${SD_LISTEN_FDS_START})`);
+  return fd;
+}
+
+/** daemon.json's settings into the daemon's options; a directive given both as a flag and in the file is refused, as dockerd refuses it. */
+export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
+  const both: string[] = [];
+  if (cfg.dataRoot !== undefined && opts.rootGiven) both.push(`data-root: (from flag: ${opts.root}, from file: ${cfg.dataRoot})`);
+  if (cfg.execRoot !== undefined && opts.execRootGiven) both.push(`exec-root: (from flag: ${opts.runtimeRoot}, from file: ${cfg.execRoot})`);
+  if (both.length > 0) {
+    throw invalid(`the following directives are specified both as a flag and in the configuration file: ${both.join(", ")}`, { code: "config.conflict", hint: `remove one of them (the file is ${opts.configFile})` });
+  }
+  if (cfg.dataRoot !== undefined) opts.root = cfg.dataRoot;
+  if (cfg.execRoot !== undefined) opts.runtimeRoot = cfg.execRoot;
+  opts.registry = cfg.registry;
+  if (cfg.labels) opts.labels = cfg.labels;
+  if (cfg.debug !== undefined) opts.debug = cfg.debug;
+  if (cfg.defaultRuntime !== undefined) opts.defaultRuntime = cfg.defaultRuntime;
+}
+
+/** `cove daemon`: runs until SIGINT or SIGTERM, re-reading its configuration file on SIGHUP; returns the exit code. */
 export async function daemonMain(argv: string[]): Promise<number> {
   let opts: DaemonArgs | "help";
   try {
     opts = parseDaemonArgs(argv);
-    if (opts !== "help") opts.registry = (await loadDaemonConfig(opts.configFile, opts.configFileGiven)).registry;
+    // the activation variables are for this process only: no child (monitor, runc, plugin) sees them
+    for (const v of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]) delete process.env[v];
+    if (opts !== "help") applyConfig(opts, await loadDaemonConfig(opts.configFile, opts.configFileGiven));
   } catch (err) {
     process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : String(err)}\n`);
     return 125;
@@ -147,11 +200,26 @@ export async function daemonMain(argv: string[]): Promise<number> {
     return 1;
   }
   const d = daemon;
+  const started = opts;
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`);
+  // SIGHUP: the file again, as dockerd reloads daemon.json; a bad file changes nothing
+  const onHup = () => {
+    loadDaemonConfig(started.configFile, started.configFileGiven).then(
+      (cfg) => {
+        const changed = d.reload(cfg);
+        const later = (["data-root", "exec-root"] as const).filter((k) => (k === "data-root" ? cfg.dataRoot !== undefined && path.resolve(cfg.dataRoot) !== d.root : cfg.execRoot !== undefined && cfg.execRoot !== started.runtimeRoot));
+        log(`SIGHUP: reloaded ${started.configFile}: ${changed.length ? `changed ${changed.join(", ")}` : "nothing changed"}${later.length ? `; ${later.join(", ")} take effect at the next start` : ""}`);
+      },
+      (err: unknown) => log(`SIGHUP: ${started.configFile} not reloaded, the settings stay as they were: ${err instanceof CoveError ? err.describe() : String(err)}`),
+    );
+  };
+  process.on("SIGHUP", onHup);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
-      process.stderr.write(`${new Date().toISOString()} cove daemon: ${sig}: shutting down\n`);
+      log(`${sig}: shutting down`);
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
+      process.off("SIGHUP", onHup);
       d.close().then(resolve, resolve);
     };
     const onInt = () => stop("SIGINT");

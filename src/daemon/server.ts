@@ -22,6 +22,7 @@ import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/er
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { ContainerService } from "../containers/index.js";
+import { addon } from "../native/addon.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
 import { NetworkService, serveNetworkDns, type NetworkDns, type NetworkServiceOptions } from "../network/index.js";
@@ -50,6 +51,12 @@ export interface DaemonOptions {
   root: string;
   /** Unix socket path, e.g. /run/cove/cove.sock. */
   socket: string;
+  /**
+   * A listening unix socket to serve instead of creating `socket` (systemd's socket activation
+   * passes it as fd 3): the daemon neither creates, chmods nor removes it; the service manager
+   * owns it, and `socket` is only what the daemon reports when the fd has no path.
+   */
+  listenFd?: number;
   /** Group (name or GID) that owns the socket; without it the socket is root:root. */
   group?: string;
   /** Also listen on TCP, with TLS and client certificates required. */
@@ -78,6 +85,18 @@ export interface DaemonOptions {
   beforeReconcile?: () => Promise<void>;
   /** How the image service opened on root reaches registries (daemon.json's insecure-registries and registry-mirrors). */
   registry?: RegistryOptions;
+  /** daemon.json's labels and debug (/info), and the runtime containers get when they name none. */
+  labels?: string[];
+  debug?: boolean;
+  defaultRuntime?: string;
+}
+
+/** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
+export interface ReloadableSettings {
+  registry: Pick<RegistryOptions, "insecureRegistries" | "mirrors">;
+  labels?: string[];
+  debug?: boolean;
+  defaultRuntime?: string;
 }
 
 export interface Daemon {
@@ -96,6 +115,8 @@ export interface Daemon {
    * daemon answers /_ping, /version, /info and /events, and holds every other request.
    */
   reconciled: Promise<void>;
+  /** Applies daemon.json's reloadable settings (absent ones return to their defaults); returns what changed, for the log. */
+  reload(settings: ReloadableSettings): string[];
   /** Stops serving; the containers keep running. */
   close(): Promise<void>;
 }
@@ -179,7 +200,7 @@ async function daemonId(root: string): Promise<string> {
   return id;
 }
 
-function listen(server: http.Server, arg: { path: string } | { host: string; port: number }): Promise<void> {
+function listen(server: http.Server, arg: { path: string } | { fd: number } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once("error", onError);
@@ -200,7 +221,6 @@ function closeServer(server: http.Server): Promise<void> {
 /** Starts the daemon; resolves once it listens. */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const root = path.resolve(options.root);
-  const socket = path.resolve(options.socket);
   const log = options.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`));
   const gid = options.group !== undefined ? resolveGroup(options.group) : undefined;
   // what best-effort cleanups anywhere in the daemon ignored goes to the daemon's log
@@ -216,7 +236,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     if (!isErrno(err, "ENOENT")) throw err;
   }
-  await prepareSocket(socket);
+  // a socket passed by the service manager: adopted (checked, close-on-exec) before anything else
+  let socket = path.resolve(options.socket);
+  if (options.listenFd !== undefined) {
+    try {
+      socket = addon().adoptListener(options.listenFd) || socket;
+    } catch (err) {
+      throw invalid(`fd ${options.listenFd} is not a listening unix socket (${(err as Error).message})`, {
+        code: "daemon.listen-fd",
+        cause: err,
+        hint: "start cove daemon -H fd:// from cove.socket (cove system install), or give it --socket PATH",
+      });
+    }
+  } else await prepareSocket(socket);
 
   const images = options.images ?? (await ImageService.open({ root, ...(options.registry ? { registry: options.registry } : {}) }));
   const events = options.events ?? new EventBus();
@@ -266,7 +298,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     () => (restoring = false),
     () => (restoring = false),
   );
+  const settings = { labels: options.labels ?? [], debug: options.debug ?? false, defaultRuntime: options.defaultRuntime ?? "cove" };
+  if (ownContainers) containers.defaultRuntime = settings.defaultRuntime;
   systemRoutes(router, {
+    settings: () => settings,
     root,
     id,
     images,
@@ -298,17 +333,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const cleanup = async () => {
     streams.close();
     for (const s of servers) await closeServer(s);
-    await unlink(socket).catch((err: unknown) => {
-      if (!isErrno(err, "ENOENT")) ignored(`remove the API socket ${socket}`, err);
-    });
+    // an activated socket stays: systemd keeps listening on it and starts the next daemon
+    if (options.listenFd === undefined) {
+      await unlink(socket).catch((err: unknown) => {
+        if (!isErrno(err, "ENOENT")) ignored(`remove the API socket ${socket}`, err);
+      });
+    }
     if (ownContainers) await containers.close();
     await dns?.close();
     if (ownNetwork) network?.close();
   };
   try {
-    await listen(unixServer, { path: socket });
-    await chmod(socket, 0o660);
-    await chown(socket, 0, gid ?? 0);
+    if (options.listenFd !== undefined) {
+      await listen(unixServer, { fd: options.listenFd });
+    } else {
+      await listen(unixServer, { path: socket });
+      await chmod(socket, 0o660);
+      await chown(socket, 0, gid ?? 0);
+    }
   } catch (err) {
     await cleanup();
     throw fromErrno(err, `listening on ${socket}`);
@@ -331,7 +373,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   await writeFileAtomic(pidFile, `${process.pid}\n`);
-  log(`listening on unix://${socket}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}`);
+  log(`listening on unix://${socket}${options.listenFd !== undefined ? ` (fd ${options.listenFd}, from the service manager)` : ""}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}`);
 
   let closing: Promise<void> | undefined;
   const daemon: Daemon = {
@@ -344,6 +386,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     containers,
     ...(network ? { network } : {}),
     reconciled,
+    reload: (next) => {
+      const changed: string[] = [];
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      const registry = images.registryOptions;
+      if (!same(registry.insecureRegistries ?? [], next.registry.insecureRegistries ?? [])) changed.push("insecure-registries");
+      if (!same(registry.mirrors ?? [], next.registry.mirrors ?? [])) changed.push("registry-mirrors");
+      images.setRegistryOptions(next.registry);
+      const wanted = { labels: next.labels ?? [], debug: next.debug ?? false, defaultRuntime: next.defaultRuntime ?? "cove" };
+      if (!same(settings.labels, wanted.labels)) changed.push("labels");
+      if (settings.debug !== wanted.debug) changed.push("debug");
+      if (settings.defaultRuntime !== wanted.defaultRuntime) changed.push("default-runtime");
+      Object.assign(settings, wanted);
+      containers.defaultRuntime = wanted.defaultRuntime;
+      return changed;
+    },
     close: () => {
       closing ??= (async () => {
         await cleanup();

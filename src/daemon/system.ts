@@ -2,12 +2,13 @@
 // features) are read once and cached; counts come from the services on every call.
 
 import { registryConfigInfo } from "../registry/config.js";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, statfs } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
+import { buildInfo } from "../common/build-info.js";
 import { ignored } from "../common/ignore.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import { findRunc } from "../runtime/runc.js";
@@ -38,6 +39,8 @@ export interface SystemContext {
   volumes?: () => Promise<unknown[]>;
   /** While the containers are being restored after a start: how many are reloaded so far; undefined once done. */
   restoring?: () => number | undefined;
+  /** daemon.json's labels, debug and default runtime, read on every /info (a reload changes them). */
+  settings?: () => { labels: string[]; debug: boolean; defaultRuntime: string };
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -79,30 +82,6 @@ function readText(file: string): string | undefined {
   } catch (err) {
     if (!isErrno(err, "ENOENT", "ENOTDIR")) ignored(`read ${file} for the system info`, err);
     return undefined;
-  }
-}
-
-/** The commit of the checkout cove runs from (read from .git without running git), else "unknown". */
-function gitCommit(): string {
-  const pkgRoot = fileURLToPath(new URL("../../../", import.meta.url));
-  const head = readText(path.join(pkgRoot, ".git/HEAD"))?.trim();
-  if (!head) return "unknown";
-  if (/^[0-9a-f]{40}$/.test(head)) return head.slice(0, 7);
-  const ref = /^ref: (.+)$/.exec(head)?.[1];
-  if (!ref) return "unknown";
-  const loose = readText(path.join(pkgRoot, ".git", ref))?.trim();
-  if (loose && /^[0-9a-f]{40}$/.test(loose)) return loose.slice(0, 7);
-  const packed = readText(path.join(pkgRoot, ".git/packed-refs")) ?? "";
-  const line = packed.split("\n").find((l) => l.endsWith(` ${ref}`));
-  return line ? line.slice(0, 7) : "unknown";
-}
-
-function buildTime(): string {
-  try {
-    return statSync(fileURLToPath(import.meta.url)).mtime.toISOString();
-  } catch (err) {
-    ignored("read the build time of cove's own module for the version", err);
-    return "";
   }
 }
 
@@ -220,8 +199,8 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
         osName: rel.prettyName,
         osVersion: rel.versionId,
         cgroups: await cgroupFeatures(),
-        gitCommit: gitCommit(),
-        buildTime: buildTime(),
+        gitCommit: buildInfo().commit,
+        buildTime: buildInfo().built,
         backingFs: await backingFs(ctx.root),
       };
     })();
@@ -318,7 +297,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       IPv4Forwarding: ipv4Forwarding,
       BridgeNfIptables: nfIptables,
       BridgeNfIp6tables: nfIp6tables,
-      Debug: false,
+      Debug: ctx.settings?.().debug ?? false,
       NFd: nfd,
       OomKillDisable: cg.oomKillDisable,
       NGoroutines: process.getActiveResourcesInfo().length,
@@ -342,11 +321,11 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       HttpsProxy: proxyEnv("HTTPS_PROXY", "https_proxy"),
       NoProxy: proxyEnv("NO_PROXY", "no_proxy"),
       Name: os.hostname(),
-      Labels: [],
+      Labels: ctx.settings?.().labels ?? [],
       ExperimentalBuild: false,
       ServerVersion: ENGINE_VERSION,
       Runtimes: runtimes(),
-      DefaultRuntime: "cove",
+      DefaultRuntime: ctx.settings?.().defaultRuntime ?? "cove",
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: "",

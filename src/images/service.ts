@@ -218,6 +218,15 @@ export class ImageService {
   }
 
   /** How the service reaches registries (insecure registries, mirrors). */
+  /** Replaces the insecure registries and mirrors (a daemon reload); pulls and pushes that start later use them. */
+  setRegistryOptions(opts: Pick<RegistryOptions, "insecureRegistries" | "mirrors">): void {
+    const r = this.core.registry;
+    delete r.insecureRegistries;
+    delete r.mirrors;
+    if (opts.insecureRegistries) r.insecureRegistries = opts.insecureRegistries;
+    if (opts.mirrors) r.mirrors = opts.mirrors;
+  }
+
   get registryOptions(): RegistryOptions {
     return this.core.registry;
   }

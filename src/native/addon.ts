@@ -95,6 +95,12 @@ export interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd?: string | null): void;
   /** umount2(2). */
   umount2(target: string, flags?: number): void;
+  /**
+   * Takes over a listening socket passed by a service manager (systemd's socket activation):
+   * checks that fd is a listening unix stream socket (EINVAL otherwise), marks it close-on-exec,
+   * and returns the path it is bound to ("" when unnamed).
+   */
+  adoptListener(fd: number): string;
   /** A new network namespace kept alive by a bind mount on path (an existing file); the caller's thread stays in its own. */
   netnsCreate(path: string): void;
   /** A netlink socket (fd) opened inside the network namespace at netnsPath (null: the caller's), 5 s receive timeout. */

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -339,6 +341,36 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// adoptListener(fd): path. Takes over a listening socket a service manager passed (systemd's
+// socket activation, fd 3 on): checks that it is a listening AF_UNIX stream socket, marks it
+// close-on-exec (systemd passes it without, and no container or monitor may inherit it) and
+// returns the path it is bound to ("" when unnamed).
+static napi_value js_adopt_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (get_i64(env, argv[0], &fd, "fd")) return NULL;
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return throw_errno(env, errno, "getsockopt", NULL);
+  len = sizeof type;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return throw_errno(env, errno, "getsockopt", NULL);
+  len = sizeof listening;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) return throw_errno(env, errno, "getsockopt", NULL);
+  if (domain != AF_UNIX || type != SOCK_STREAM || !listening) return throw_errno(env, EINVAL, "adoptListener", NULL);
+  int flags = fcntl((int)fd, F_GETFD);
+  if (flags < 0 || fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl", NULL);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  len = sizeof addr;
+  if (getsockname((int)fd, (struct sockaddr *)&addr, &len) != 0) return throw_errno(env, errno, "getsockname", NULL);
+  size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+  if (n > 0 && addr.sun_path[0] == '\0') n = 0; // abstract: no path
+  while (n > 0 && addr.sun_path[n - 1] == '\0') n--;
+  napi_value out;
+  napi_create_string_utf8(env, addr.sun_path, n, &out);
+  return out;
+}
+
 // socketpair(): [fd, fd], a connected pair of AF_UNIX stream sockets, both close-on-exec.
 static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   (void)info;
@@ -609,6 +641,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adoptListener", NULL, js_adopt_listener, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unreadOutput", NULL, js_unread_output, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
