@@ -67,6 +67,16 @@ describe("layers", () => {
     assert.deepEqual(await violations("daemon/probe.ts", 'import "../events/index.js";\nimport "../runtime/runc.js";\n'), []);
   });
 
+  it("put build and compose above the container service, which may not import them", async () => {
+    assert.deepEqual(await violations("build/probe.ts", 'import "../containers/index.js";\nimport "../images/service.js";\n'), []);
+    assert.deepEqual(await violations("compose/probe.ts", 'import "../containers/index.js";\n'), []);
+    assert.equal((await violations("containers/probe.ts", 'import "../build/index.js";\n')).length, 1);
+    const sideways = await violations("build/probe.ts", 'import "../compose/index.js";\n');
+    assert.equal(sideways.length, 1);
+    assert.match(sideways[0]!, /both are in the layer/);
+    assert.deepEqual(await violations("engine/probe.ts", 'import "../build/index.js";\n'), []);
+  });
+
   it("keep non-test code inside src", async () => {
     assert.equal((await violations("images/probe.ts", 'import "../../test/images/fixtures.js";\n')).length, 1);
     assert.deepEqual(await violations("images/probe.test.ts", 'import "../../test/images/fixtures.js";\n'), []);
