@@ -17,6 +17,13 @@ export interface CommitOptions {
   changes?: string[];
   /** The request body's config; the container's when absent. */
   config?: ContainerConfig | null;
+  /**
+   * The image's config exactly as `config` gives it, no gaps filled from the container's (the
+   * builder's: a RUN container's command is not the image's). Needs `config`.
+   */
+  exactConfig?: boolean;
+  /** The history entry's created_by (default: the container's command, as docker commit). */
+  createdBy?: string;
 }
 
 /** The bytes of an empty tar (the end-of-archive marker alone): a commit with no changes. */

@@ -17,6 +17,7 @@ import { commitConfig, END_OF_ARCHIVE_SIZE, type CommitOptions } from "./commit.
 import { type MountEntry } from "./mounts.js";
 import { readProcFile } from "./host.js";
 import { resolveUser } from "./user.js";
+import { makeWorkingDir } from "./startfs.js";
 import { Live, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -182,6 +183,27 @@ export class Files {
     this.core.event(c, "extract-to-dir");
   }
 
+  /**
+   * Makes the container's working directory in its filesystem now, as its start would (mode 0755,
+   * owned by root, symlinks followed inside the root): the builder's WORKDIR, as dockerd's
+   * ContainerCreateWorkdir. A container without a working directory is left alone.
+   */
+  async createWorkdir(ref: string): Promise<void> {
+    const c = this.core.find(ref);
+    const wd = c.rec.Config.WorkingDir;
+    if (!wd) return;
+    await this.withRoot(c, async (root) => makeWorkingDir(root, wd));
+  }
+
+  /**
+   * A regular file of the container's filesystem (resolved inside its root), at most maxBytes, or
+   * undefined when it does not exist: /etc/passwd and /etc/group for the builder's --chown names.
+   */
+  async readFile(ref: string, p: string, maxBytes: number): Promise<Buffer | undefined> {
+    const c = this.core.find(ref);
+    return this.withRoot(c, async (root) => root.readFileInRoot(containerAbsPath(p), maxBytes));
+  }
+
   /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
   mountAt(c: Live, inRoot: string): MountEntry | undefined {
     let best: MountEntry | undefined;
@@ -197,7 +219,8 @@ export class Files {
     const c = this.core.find(ref);
     const changes = opts.changes ?? [];
     // the new config: the request's (else the container's) with the changes, gaps filled from the container's
-    const config = commitConfig(opts.config, changes, c.rec.Config);
+    if (opts.exactConfig && !opts.config) throw invalid("an exact commit needs the image's config", { code: "commit.invalid" });
+    const config = opts.exactConfig && opts.config ? structuredClone(opts.config) : commitConfig(opts.config, changes, c.rec.Config);
     const reference = opts.repo ? (opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo) : undefined;
     if (!reference && opts.tag) throw invalid("tag requires a repository name (repo)", { code: "reference.invalid" });
     const dirs = overlayDirs(c.rec.RootfsMounts);
@@ -227,7 +250,7 @@ export class Files {
         ...(reference ? { reference } : {}),
         ...(opts.author ? { author: opts.author } : {}),
         ...(opts.comment ? { comment: opts.comment } : {}),
-        createdBy: [c.rec.Path, ...c.rec.Args].join(" "),
+        createdBy: opts.createdBy ?? [c.rec.Path, ...c.rec.Args].join(" "),
         container: c.rec.ID,
         containerConfig: c.rec.Config,
       });

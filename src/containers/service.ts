@@ -297,6 +297,16 @@ export class ContainerService {
     return this.core.m.files.archivePut(...a);
   }
 
+  /** The builder's WORKDIR: makes the container's working directory now, as its start would. */
+  createWorkdir(...a: Parameters<Files["createWorkdir"]>): ReturnType<Files["createWorkdir"]> {
+    return this.core.m.files.createWorkdir(...a);
+  }
+
+  /** A regular file of the container's filesystem, read inside its root; undefined when missing. */
+  readFile(...a: Parameters<Files["readFile"]>): ReturnType<Files["readFile"]> {
+    return this.core.m.files.readFile(...a);
+  }
+
   /** docker commit: the container's changes as a new layer on its image; returns the image ID. */
   commit(...a: Parameters<Files["commit"]>): ReturnType<Files["commit"]> {
     return this.core.m.files.commit(...a);
