@@ -1,0 +1,371 @@
+// The build executor: runs the typed steps of each stage (steps.ts) on top of its base image and
+// gives the final image its tags, reporting progress as a typed async stream that the /build
+// endpoint can turn into Docker's JSON messages and the CLI into Docker's lines.
+//
+// Each step makes one image on the previous one, untagged, as dockerd's legacy builder does:
+//   RUN       a container from the current image with the stage's env (plus the build arguments
+//             in use), user, working directory and network, its output streamed, its exit code
+//             checked ("The command '/bin/sh -c false' returned a non-zero code: 1"), its changes
+//             committed as a layer through the container service;
+//   COPY/ADD  a created, never started, container of the current image; the sources are
+//             extracted into it through the container service's confined extraction (the path
+//             docker cp takes), then committed;
+//   WORKDIR   the same with the directory made as a start would make it (a layer only when it
+//             did not exist);
+//   the rest  config only: a new image config and a history entry with empty_layer, no layer.
+// Every container made is removed, on success, on failure and on abort. A failed or aborted
+// build tags nothing; the images of the steps that succeeded stay, untagged, for the cache.
+
+import path from "node:path";
+import { Readable } from "node:stream";
+import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
+import { bestEffort } from "../common/ignore.js";
+import { parseGroup, parsePasswd, type ContainerService } from "../containers/index.js";
+import type { ContainerConfig, CreateBody } from "../docker/index.js";
+import type { ImageService } from "../images/service.js";
+import { BuildCache } from "./cache.js";
+import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
+import { entriesDigest, entriesTar, hashEntries, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
+import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
+
+/** What the executor reports, in order. formatEvent gives Docker's text for each. */
+export type BuildEvent =
+  | { type: "step"; index: number; total: number; text: string }
+  | { type: "output"; stream: "stdout" | "stderr"; data: Buffer }
+  | { type: "cache-hit" }
+  | { type: "running"; container: string }
+  | { type: "removed"; container: string }
+  | { type: "image"; id: string }
+  | { type: "built"; id: string }
+  | { type: "tagged"; reference: string };
+
+export interface BuildOptions {
+  /** The build context: a directory COPY and ADD read their sources from. */
+  context: string;
+  /** --build-arg: values for the ARGs the stages declare. */
+  buildArgs?: Record<string, string>;
+  /** --no-cache: run every step. */
+  noCache?: boolean;
+  /** -t: references the final image gets. */
+  tags?: string[];
+  /** --label: labels of the final image (one more LABEL step at the end, as dockerd appends). */
+  labels?: Record<string, string>;
+  /** Ctrl-C / the client going away: the running step's container is killed and removed. */
+  signal?: AbortSignal;
+}
+
+const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+
+/** Docker's text for an event, as the legacy builder prints it (lines end with "\n"; output is raw). */
+export function formatEvent(e: BuildEvent): string {
+  switch (e.type) {
+    case "step":
+      return `Step ${e.index}/${e.total} : ${e.text}\n`;
+    case "output":
+      return e.data.toString("utf8");
+    case "cache-hit":
+      return " ---> Using cache\n";
+    case "running":
+      return ` ---> Running in ${short(e.container)}\n`;
+    case "removed":
+      return `Removing intermediate container ${short(e.container)}\n`;
+    case "image":
+      return ` ---> ${short(e.id)}\n`;
+    case "built":
+      return `Successfully built ${short(e.id)}\n`;
+    case "tagged":
+      return `Successfully tagged ${e.reference}\n`;
+  }
+}
+
+/** dockerd's words for a RUN that failed. */
+export function nonZeroError(argv: string[], code: number): CoveError {
+  return new CoveError("invalid", `The command '${argv.join(" ")}' returned a non-zero code: ${code}`, { code: "build.run-failed" });
+}
+
+export class Builder {
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly images: ImageService,
+    private readonly cache: BuildCache,
+  ) {}
+
+  /** A builder whose cache lives under the container service's state root. */
+  static open(containers: ContainerService, images: ImageService): Builder {
+    return new Builder(containers, images, BuildCache.forRoot(containers.root));
+  }
+
+  /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
+  async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+    if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
+    for (const t of opts.tags ?? []) if (t.trim() === "") throw invalid("a tag cannot be empty", { code: "reference.invalid" });
+    const plan = stages.map((s) => ({ ...s, steps: [...s.steps] }));
+    const labels = Object.entries(opts.labels ?? {});
+    if (labels.length > 0) {
+      plan[plan.length - 1]!.steps.push({ kind: "label", labels, text: `LABEL ${labels.map(([k, v]) => `${JSON.stringify(k)}='${v}'`).join(" ")}` });
+    }
+    const total = plan.reduce((n, s) => n + 1 + s.steps.length, 0);
+    const done = new Map<string, string>();
+    let index = 0;
+    let id = "";
+    for (const [si, stage] of plan.entries()) {
+      yield { type: "step", index: ++index, total, text: fromText(stage) };
+      id = await this.baseOf(stage, done);
+      yield { type: "image", id };
+      const base = await this.images.inspect(id);
+      const state = beginStage(base.Config);
+      for (const step of stage.steps) {
+        opts.signal?.throwIfAborted();
+        yield { type: "step", index: ++index, total, text: stepText(step) };
+        id = yield* this.step(id, state, step, opts);
+        yield { type: "image", id };
+      }
+      done.set(String(si), id);
+      if (stage.name) done.set(stage.name.toLowerCase(), id);
+    }
+    yield { type: "built", id };
+    for (const t of opts.tags ?? []) {
+      await this.images.tag(id, t);
+      yield { type: "tagged", reference: t.includes(":") && !t.includes("@") && t.lastIndexOf(":") > t.lastIndexOf("/") ? t : `${t}:latest` };
+    }
+    return id;
+  }
+
+  private async baseOf(stage: Stage, done: Map<string, string>): Promise<string> {
+    const b = stage.base;
+    if ("scratch" in b) throw unsupported("FROM scratch is not supported by cove's builder yet", { code: "build.scratch", hint: "start from an image (FROM busybox)" });
+    if ("stage" in b) {
+      const id = done.get(b.stage.toLowerCase());
+      if (!id) throw invalid(`FROM ${b.stage}: no earlier stage of that name or index`, { code: "build.unknown-stage" });
+      return id;
+    }
+    try {
+      return (await this.images.inspect(b.image)).Id;
+    } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found") {
+        throw notFound(`FROM ${b.image}: no such image here`, { code: "build.base-missing", cause: err, hint: `pull it first (cove pull ${b.image})` });
+      }
+      throw err;
+    }
+  }
+
+  /** One step on image `parent`; yields its events, returns the image it made or found in the cache. */
+  private async *step(parent: string, state: StageState, step: Step, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+    if (step.kind === "run") return yield* this.run(parent, state, step, opts);
+    if (step.kind === "copy" || step.kind === "add") return yield* this.copy(parent, state, step, opts);
+    if (step.kind === "arg") declareArg(state, step.name, step.default, opts.buildArgs ?? {});
+    const createdBy = applyConfigStep(state, step as Exclude<Step, RunStep | CopyStep>);
+    const key = BuildCache.key(parent, { step: canonical(step), config: state.config });
+    const hit = await this.cached(key, opts);
+    if (hit) {
+      yield { type: "cache-hit" };
+      return hit;
+    }
+    if (step.kind !== "workdir") return this.remember(key, await this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy }));
+    // WORKDIR: the directory made in a container of the image, committed (an empty layer when it was there)
+    const id = yield* this.inContainer(parent, { ...state.config, Cmd: [...shellCmd(state.config), `#(nop) WORKDIR ${state.config.WorkingDir ?? ""}`] }, opts, async (cid) => {
+      await this.containers.createWorkdir(cid);
+      return this.commit(cid, state.config, createdBy);
+    });
+    return this.remember(key, id);
+  }
+
+  private async *run(parent: string, state: StageState, step: RunStep, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+    const argv = argvOf(step.command, state.config);
+    if (argv.length === 0 || argv.every((a) => a === "")) throw invalid("RUN needs a command", { code: "build.empty-run" });
+    const args = runArgs(state);
+    const createdBy = runHistory(argv, args);
+    const key = BuildCache.key(parent, { step: canonical(step), createdBy, config: state.config });
+    const hit = await this.cached(key, opts);
+    if (hit) {
+      yield { type: "cache-hit" };
+      return hit;
+    }
+    const network = step.network ?? "default";
+    const config: ContainerConfig = {
+      ...state.config,
+      Env: [...(state.config.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`)],
+      Cmd: argv,
+      Entrypoint: [],
+      // a build step is no service: no health probes while it runs
+      Healthcheck: { Test: ["NONE"] },
+    };
+    const id = yield* this.inContainer(
+      parent,
+      config,
+      opts,
+      async (cid) => this.commit(cid, state.config, createdBy),
+      async function* (this: Builder, cid: string): AsyncGenerator<BuildEvent, void> {
+        const signal = opts.signal;
+        await this.containers.start(cid);
+        for await (const entry of this.containers.logs(cid, { follow: true, stdout: true, stderr: true, ...(signal ? { signal } : {}) })) {
+          yield { type: "output", stream: entry.stream, data: entry.line };
+        }
+        signal?.throwIfAborted();
+        const { StatusCode } = await this.containers.wait(cid, "not-running");
+        if (StatusCode !== 0) throw nonZeroError(argv, StatusCode);
+      }.bind(this),
+      network,
+    );
+    return this.remember(key, id);
+  }
+
+  private async *copy(parent: string, state: StageState, step: CopyStep, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+    const op = step.kind.toUpperCase();
+    if (step.from !== undefined) throw unsupported(`${op} --from is not supported by cove's builder yet`, { code: "build.copy-from" });
+    if (step.link) throw unsupported(`${op} --link is not supported by cove's builder yet`, { code: "build.copy-link" });
+    if (step.parents) throw unsupported(`${op} --parents is not supported by cove's builder yet`, { code: "build.copy-parents" });
+    if (step.sources.length === 0) throw invalid(`${op} requires at least two arguments`, { code: "build.copy-args" });
+    let chmod: number | undefined;
+    if (step.chmod !== undefined) {
+      if (!/^[0-7]{3,4}$/.test(step.chmod)) throw invalid(`invalid chmod parameter: ${step.chmod}: give octal mode bits such as 0755`, { code: "build.chmod" });
+      chmod = parseInt(step.chmod, 8);
+    }
+    const sources = await resolveSources(opts.context, step.sources, op);
+    const destDir = step.dest.endsWith("/") || sources.length > 1;
+    if (sources.length > 1 && !step.dest.endsWith("/")) {
+      throw invalid(`When using ${op} with more than one source file, the destination must be a directory and end with a /`, { code: "build.copy-dest" });
+    }
+    const dest = resolveWorkdir(state.config, step.dest);
+    const own = { uid: 0, gid: 0, ...(chmod !== undefined ? { chmod } : {}) };
+    // the key: the sources as they are (paths, contents, modes, no times) and the step; the owner
+    // names and the destination's kind are the parent image's, which the key holds already
+    const probe: CopyEntry[] = [];
+    for (const src of sources) probe.push(...(await sourceEntries(src, src.rel, own, step.exclude ?? [], op)));
+    await hashEntries(probe);
+    const key = BuildCache.key(parent, { step: canonical(step), inputs: entriesDigest(probe) });
+    const hit = await this.cached(key, opts);
+    if (hit) {
+      yield { type: "cache-hit" };
+      return hit;
+    }
+    const comment = `${op} ${step.chown ? `--chown=${step.chown}` : ""}`;
+    const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
+    // a created container of the image, never started: the owner's names are looked up in its
+    // /etc/passwd and /etc/group, the destination's kind in its tree, the sources extracted into it
+    const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async (cid) => {
+      const owner = await this.owner(cid, step.chown);
+      const exists = await this.kindAt(cid, dest);
+      const entries: CopyEntry[] = [];
+      const hashes: string[] = [];
+      for (const src of sources) {
+        // a directory's contents go into dest; a file into dest/ (a directory), else it is dest
+        const target = src.isDir || !(destDir || exists === "dir") ? dest : path.posix.join(dest, path.posix.basename(src.rel));
+        const rel = target.replace(/^\/+/, "");
+        const list = await sourceEntries(src, rel, { ...own, ...owner }, step.exclude ?? [], op);
+        await hashEntries(list);
+        hashes.push(`${src.isDir ? "dir" : "file"}:${entriesDigest(list)}`);
+        // a directory made for the contents: 0755, the --chown owner (its parents are root's)
+        if (src.isDir && exists !== "dir" && rel !== "" && !entries.some((e) => e.dest === rel)) {
+          entries.push({ dest: rel, type: "dir", mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) });
+        }
+        entries.push(...list);
+      }
+      const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${entriesDigest(entries)}`;
+      const createdBy = nopHistoryOneWord(state.config, `${comment}${srcHash} in ${step.dest} `);
+      await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)));
+      return this.commit(cid, state.config, createdBy);
+    });
+    return this.remember(key, id);
+  }
+
+  /** uid and gid of --chown (names looked up in the image's /etc/passwd and /etc/group); root without it. */
+  private async owner(cid: string, chown: string | undefined): Promise<{ uid: number; gid: number }> {
+    if (chown === undefined || chown === "") return { uid: 0, gid: 0 };
+    const [user = "", group] = chown.split(":", 2);
+    const numeric = (s: string) => /^\d+$/.test(s);
+    let uid: number;
+    if (numeric(user)) uid = Number(user);
+    else {
+      const passwd = (await this.containers.readFile(cid, "/etc/passwd", 16 << 20))?.toString("utf8");
+      const found = parsePasswd(passwd ?? "").find((p) => p.name === user);
+      if (!found) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`, { code: "build.chown" });
+      uid = found.uid;
+    }
+    // a user without a group: the same number as the gid (dockerd's rule)
+    if (group === undefined || group === "") return { uid, gid: uid };
+    if (numeric(group)) return { uid, gid: Number(group) };
+    const groups = (await this.containers.readFile(cid, "/etc/group", 16 << 20))?.toString("utf8");
+    const g = parseGroup(groups ?? "").find((e) => e.name === group);
+    if (!g) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${group}: no such group: ${group}`, { code: "build.chown" });
+    return { uid, gid: g.gid };
+  }
+
+  /** What is at a path of the container: "dir", "other" or undefined when nothing is. */
+  private async kindAt(cid: string, p: string): Promise<"dir" | "other" | undefined> {
+    try {
+      const st = await this.containers.archiveStat(cid, p);
+      return (st.mode & 0x80000000) !== 0 ? "dir" : "other";
+    } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found") return undefined;
+      if (isErrno(err, "ENOENT", "ENOTDIR")) return undefined;
+      throw err;
+    }
+  }
+
+  private async cached(key: string, opts: BuildOptions): Promise<string | undefined> {
+    if (opts.noCache) return undefined;
+    return this.cache.get(key, async (id) => {
+      try {
+        await this.images.inspect(id);
+        return true;
+      } catch (err) {
+        if (err instanceof CoveError && err.kind === "not-found") return false;
+        throw err;
+      }
+    });
+  }
+
+  private async remember(key: string, id: string): Promise<string> {
+    await this.cache.put(key, id);
+    return id;
+  }
+
+  /** Commits a build container as the step's image: the stage's config exactly, dockerd's history line. */
+  private async commit(cid: string, config: ContainerConfig, createdBy: string): Promise<string> {
+    const { Id } = await this.containers.commit(cid, { config: structuredClone(config), exactConfig: true, createdBy, pause: false });
+    return Id;
+  }
+
+  /**
+   * Creates a container of `image` with `config`, runs `during` (a RUN's start, output and wait)
+   * and then `work` (extraction, commit: the image ID), and removes the container whatever happens.
+   */
+  private async *inContainer(
+    image: string,
+    config: ContainerConfig,
+    opts: BuildOptions,
+    work: (cid: string) => Promise<string>,
+    during?: (cid: string) => AsyncGenerator<BuildEvent, void>,
+    network: "default" | "none" | "host" = "default",
+  ): AsyncGenerator<BuildEvent, string> {
+    opts.signal?.throwIfAborted();
+    const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: network === "default" ? {} : { NetworkMode: network } };
+    if (config.Entrypoint && config.Entrypoint.length === 0) body.Entrypoint = [];
+    const { Id: cid } = await this.containers.create(body);
+    // Ctrl-C: the running step's container dies at once; the removal below cleans it up
+    const kill = () => void bestEffort(`kill build container ${cid} of an aborted build`, this.containers.kill(cid));
+    opts.signal?.addEventListener("abort", kill, { once: true });
+    let result: string;
+    try {
+      if (during) {
+        yield { type: "running", container: cid };
+        yield* during(cid);
+      }
+      result = await work(cid);
+    } finally {
+      opts.signal?.removeEventListener("abort", kill);
+      await this.containers.remove(cid, { force: true, volumes: true });
+    }
+    if (during) yield { type: "removed", container: cid };
+    return result;
+  }
+}
+
+const shellCmd = (c: ContainerConfig): string[] => (c.Shell && c.Shell.length > 0 ? c.Shell : ["/bin/sh", "-c"]);
+
+/** A step without the text the user typed: what the cache compares. */
+function canonical(step: Step): unknown {
+  const { text: _text, ...rest } = step;
+  return rest;
+}
