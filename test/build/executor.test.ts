@@ -1,0 +1,367 @@
+// The build executor on the real container and image services (no daemon): typed steps on the
+// offline busybox image become an image whose config, history and files match what Debian's
+// dockerd (its legacy builder, DOCKER_BUILDKIT=0) makes of the equivalent Dockerfile; a rebuild
+// is all cache hits, a changed COPY source invalidates exactly the steps from it on, and bad
+// input (a failing RUN, a missing or escaping COPY source, an abort) leaves no container and no
+// tag behind.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { chmod, mkdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { createReadStream, createWriteStream } from "node:fs";
+import { finished } from "node:stream/promises";
+import { BuildCache, Builder, formatEvent, type BuildEvent, type BuildOptions, type Stage, type Step } from "../../src/build/index.js";
+import { readTar } from "../../src/snapshots/index.js";
+import { setup, type Harness } from "../containers/harness.js";
+import { findBusybox } from "../images/fixtures.js";
+import { run as runDocker } from "../support/docker-api.js";
+import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
+
+const run = promisify(execFile);
+const skip = process.getuid?.() !== 0 ? "needs root (namespaces, cgroups, overlay)" : !(await findBusybox()) ? "busybox-static is not installed (apt-get install -y busybox-static)" : undefined;
+const peerSkip = skip ?? dockerdAvailable();
+
+/** The stage under test, step by step beside the Dockerfile line dockerd builds. */
+const STEPS: [Step, string][] = [
+  [{ kind: "arg", name: "V", default: "1" }, "ARG V=1"],
+  [{ kind: "env", vars: [["A", "b"], ["C", "d e"]] }, 'ENV A=b C="d e"'],
+  [{ kind: "run", command: "echo hi > /hi && echo out" }, "RUN echo hi > /hi && echo out"],
+  [{ kind: "run", command: ["sh", "-c", "echo exec; echo $V-$A >/v; echo err >&2"] }, 'RUN ["sh", "-c", "echo exec; echo $V-$A >/v; echo err >&2"]'],
+  [{ kind: "copy", sources: ["a.txt"], dest: "/dst" }, "COPY a.txt /dst"],
+  [{ kind: "copy", sources: ["*.txt"], dest: "/globs/" }, "COPY *.txt /globs/"],
+  [{ kind: "copy", sources: ["dir"], dest: "/new/d2", chown: "1:2" }, "COPY --chown=1:2 dir /new/d2"],
+  [{ kind: "copy", sources: ["dir/", "a.txt"], dest: "/multi/", chown: "nobody:nogroup" }, "COPY --chown=nobody:nogroup dir/ a.txt /multi/"],
+  [{ kind: "workdir", path: "/app" }, "WORKDIR /app"],
+  [{ kind: "workdir", path: "/bin" }, "WORKDIR /bin"],
+  [{ kind: "run", command: "pwd > /app/pwd" }, "RUN pwd > /app/pwd"],
+  [{ kind: "workdir", path: "sub" }, "WORKDIR sub"],
+  [{ kind: "copy", sources: ["b.txt"], dest: "rel.txt" }, "COPY b.txt rel.txt"],
+  [{ kind: "user", user: "nobody" }, "USER nobody"],
+  [{ kind: "label", labels: [["k", "v"], ["x y", "z"]] }, 'LABEL k=v "x y"=z'],
+  [{ kind: "expose", ports: ["80", "53/udp"] }, "EXPOSE 80 53/udp"],
+  [{ kind: "volume", paths: ["/data"] }, "VOLUME /data"],
+  [{ kind: "cmd", command: ["-c", "echo hi"] }, 'CMD ["-c", "echo hi"]'],
+  [{ kind: "entrypoint", command: ["sh"] }, 'ENTRYPOINT ["sh"]'],
+  [{ kind: "stopsignal", signal: "SIGINT" }, "STOPSIGNAL SIGINT"],
+  [{ kind: "healthcheck", healthcheck: { Test: ["CMD-SHELL", "true"], Interval: 5e9 } }, "HEALTHCHECK --interval=5s CMD true"],
+  [{ kind: "onbuild", instruction: "RUN echo on" }, "ONBUILD RUN echo on"],
+  [{ kind: "shell", shell: ["/bin/sh", "-xc"] }, 'SHELL ["/bin/sh", "-xc"]'],
+  [{ kind: "run", command: "echo shell; id -u > /tmp/uid" }, "RUN echo shell; id -u > /tmp/uid"],
+];
+
+const stage = (): Stage => ({ base: { image: "busybox" }, text: "FROM busybox", steps: STEPS.map(([s, text]) => ({ ...s, text }) as Step) });
+const DOCKERFILE = ["FROM busybox", ...STEPS.map(([, line]) => line)].join("\n") + "\n";
+/** Where the build writes: the files compared with dockerd's. */
+const BUILT = ["hi", "v", "dst", "globs", "new", "multi", "app", "bin/sub", "tmp/uid"];
+
+async function makeContext(dir: string): Promise<void> {
+  await mkdir(path.join(dir, "dir/sub"), { recursive: true });
+  await writeFile(path.join(dir, "a.txt"), "a\n");
+  await writeFile(path.join(dir, "b.txt"), "b\n");
+  await writeFile(path.join(dir, "dir/x"), "x\n");
+  await chmod(path.join(dir, "dir/x"), 0o640);
+  await writeFile(path.join(dir, "dir/sub/y"), "y\n");
+  await symlink("x", path.join(dir, "dir/link"));
+  await writeFile(path.join(dir, "Dockerfile"), DOCKERFILE);
+}
+
+/** Runs a build to its end: the events and the image ID, or the error with the events before it. */
+async function build(b: Builder, stages: Stage[], opts: BuildOptions): Promise<{ events: BuildEvent[]; id?: string; error?: Error }> {
+  const events: BuildEvent[] = [];
+  const it = b.build(stages, opts);
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return { events, id: r.value };
+      events.push(r.value);
+    }
+  } catch (err) {
+    return { events, error: err as Error };
+  }
+}
+
+const text = (events: BuildEvent[]) => events.map(formatEvent).join("");
+const hashless = (s: string) => s.replace(/(file|dir|multi):[0-9a-f]{64}/g, "$1:<hash>");
+
+interface Listed {
+  type: string;
+  mode: string;
+  owner: string;
+  size: number;
+  link: string;
+  body: string;
+}
+
+/** An image filesystem export (tar bytes) as path → entry, for the paths the build wrote. */
+async function listing(tar: AsyncIterable<Buffer>): Promise<Map<string, Listed>> {
+  const out = new Map<string, Listed>();
+  for await (const { header, body } of readTar(tar)) {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c);
+    const name = header.name.replace(/^\.?\//, "").replace(/\/$/, "");
+    if (!BUILT.some((p) => name === p || name.startsWith(`${p}/`))) continue;
+    out.set(name, { type: header.type, mode: (header.mode & 0o7777).toString(8), owner: `${header.uid}:${header.gid}`, size: header.size, link: header.linkname, body: Buffer.concat(chunks).toString() });
+  }
+  return out;
+}
+
+/** The history of a docker-archive's image config: created_by (hashes blanked) and empty_layer. */
+async function savedHistory(file: string): Promise<string[]> {
+  const manifest = JSON.parse((await run("tar", ["-xOf", file, "manifest.json"])).stdout) as { Config: string }[];
+  const config = JSON.parse((await run("tar", ["-xOf", file, manifest[0]!.Config], { maxBuffer: 1 << 26 })).stdout) as { history: { created_by?: string; empty_layer?: boolean }[] };
+  return config.history.map((h) => `${h.empty_layer ? "empty " : "layer "}${hashless(h.created_by ?? "")}`);
+}
+
+const CONFIG_FIELDS = ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck", "OnBuild", "Shell"] as const;
+
+describe("the build executor", { skip }, () => {
+  let h: Harness;
+  let ctx: string;
+  let builder: Builder;
+  let builtId = "";
+  let firstEvents: BuildEvent[] = [];
+
+  const containersLeft = async () => (await h.svc.list({ all: true })).map((c) => c.Id);
+
+  before(async () => {
+    h = await setup();
+    ctx = path.join(h.base, "ctx");
+    await makeContext(ctx);
+    builder = Builder.open(h.svc, h.images);
+  });
+  after(async () => {
+    await h?.cleanup();
+  });
+
+  it("builds a stage of RUN, COPY and config steps into a tagged image with their config and files", async () => {
+    const r = await build(builder, [stage()], { context: ctx, tags: ["cove-build:1"] });
+    assert.ifError(r.error);
+    builtId = r.id!;
+    firstEvents = r.events;
+    const out = text(r.events);
+    assert.match(out, /^Step 1\/25 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/25 : ARG V=1\n/);
+    assert.match(out, /Step 4\/25 : RUN echo hi > \/hi && echo out\n ---> Running in [0-9a-f]{12}\nout\nRemoving intermediate container/);
+    assert.match(out, /\nexec\n/);
+    assert.match(out, /\nerr\n/);
+    assert.match(out, /\+ echo shell\n/, "SHELL's -x shows");
+    assert.match(out, /\nshell\n/);
+    assert.ok(out.endsWith(`Successfully built ${builtId.slice(7, 19)}\nSuccessfully tagged cove-build:1\n`), out.slice(-200));
+    assert.equal(r.events.filter((e) => e.type === "cache-hit").length, 0);
+    assert.deepEqual(await containersLeft(), [], "every build container is removed");
+
+    const img = await h.images.inspect("cove-build:1");
+    assert.equal(img.Id, builtId);
+    assert.deepEqual(img.Config.Env, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=b", "C=d e"], "ARG stays out of the image's env");
+    assert.deepEqual(img.Config.Entrypoint, ["sh"]);
+    assert.deepEqual(img.Config.Cmd, ["-c", "echo hi"], "a CMD of this stage survives the ENTRYPOINT after it");
+    assert.equal(img.Config.WorkingDir, "/bin/sub");
+    assert.equal(img.Config.User, "nobody");
+
+    const { Id: cid } = await h.svc.create({ Image: builtId, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    try {
+      const tar = new PassThrough();
+      const files = listing(tar);
+      await h.svc.export(cid, tar);
+      const l = await files;
+      assert.equal(l.get("hi")?.body, "hi\n");
+      assert.equal(l.get("v")?.body, "1-b\n", "RUN sees the build argument and the env");
+      assert.equal(l.get("app/pwd")?.body, "/bin\n", "RUN runs in the WORKDIR");
+      assert.equal(l.get("tmp/uid")?.body, "65534\n", "RUN runs as the USER");
+      assert.deepEqual(l.get("dst"), { type: "file", mode: "644", owner: "0:0", size: 2, link: "", body: "a\n" });
+      assert.deepEqual([...l.keys()].filter((k) => k.startsWith("globs/")).sort(), ["globs/a.txt", "globs/b.txt"]);
+      assert.deepEqual(l.get("new/d2"), { type: "dir", mode: "755", owner: "1:2", size: 0, link: "", body: "" });
+      assert.deepEqual(l.get("new/d2/x"), { type: "file", mode: "640", owner: "1:2", size: 2, link: "", body: "x\n" });
+      assert.equal(l.get("new/d2/link")?.link, "x", "a symlink inside a copied directory stays a symlink");
+      assert.equal(l.get("new")?.owner, "0:0", "parents made for the destination are root's");
+      assert.equal(l.get("multi/sub/y")?.owner, "65534:65534", "--chown=user:group takes their ids from the image's passwd and group");
+      assert.equal(l.get("bin/sub/rel.txt")?.body, "b\n", "a relative destination is under the WORKDIR");
+    } finally {
+      await h.svc.remove(cid, { force: true });
+    }
+  });
+
+  it("gives the same config, history and files as dockerd's legacy builder", { skip: peerSkip }, async () => {
+    assert.ok(builtId, "the first test built the image");
+    let dockerd: Dockerd | undefined;
+    try {
+      dockerd = await startDockerd({ dir: path.join(h.base, "dockerd") });
+      const d = dockerd;
+      const ok = async (args: string[]): Promise<string> => {
+        const r = await d.docker(args);
+        assert.equal(r.code, 0, `docker ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+        return r.stdout;
+      };
+      // the same base image in both
+      const base = path.join(h.base, "busybox.tar");
+      const bout = createWriteStream(base);
+      await h.images.save(["busybox:latest"], bout);
+      if (!bout.writableFinished) await finished(bout);
+      await ok(["load", "-i", base]);
+      // the legacy builder, whatever the CLI would pick
+      const b = await runDocker({ ...d.env, DOCKER_BUILDKIT: "0" }, ["build", "-t", "peer:1", ctx]);
+      assert.equal(b.code, 0, `docker build failed (${b.code}): ${b.stderr}`);
+      const built = b.stdout;
+      // the step lines, as dockerd prints them
+      const steps = (s: string) => s.split("\n").filter((l) => l.startsWith("Step "));
+      assert.deepEqual(steps(text(firstEvents)), steps(built));
+
+      const theirs = (JSON.parse(await ok(["image", "inspect", "peer:1"])) as { Config: Record<string, unknown> }[])[0]!.Config;
+      const ours = (await h.images.inspect(builtId)).Config as unknown as Record<string, unknown>;
+      for (const f of CONFIG_FIELDS) assert.deepEqual(ours[f] ?? null, theirs[f] ?? null, `Config.${f}`);
+
+      const theirSave = path.join(h.base, "peer.tar");
+      await ok(["save", "-o", theirSave, "peer:1"]);
+      const ourSave = path.join(h.base, "ours.tar");
+      const out = createWriteStream(ourSave);
+      await h.images.save(["cove-build:1"], out);
+      if (!out.writableFinished) await finished(out);
+      assert.deepEqual(await savedHistory(ourSave), await savedHistory(theirSave));
+
+      // the files the build wrote, as `docker export` lists them (times aside)
+      const cid = (await ok(["create", "--network", "none", "peer:1"])).trim();
+      const theirTar = path.join(h.base, "peer-export.tar");
+      await ok(["export", "-o", theirTar, cid]);
+      const { Id: ourCid } = await h.svc.create({ Image: builtId, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+      try {
+        const tar = new PassThrough();
+        const ourFiles = listing(tar);
+        await h.svc.export(ourCid, tar);
+        assert.deepEqual(Object.fromEntries(await ourFiles), Object.fromEntries(await listing(createReadStream(theirTar))));
+      } finally {
+        await h.svc.remove(ourCid, { force: true });
+      }
+    } finally {
+      await dockerd?.stop();
+    }
+  });
+
+  it("rebuilds from the cache alone, and a changed COPY source invalidates exactly the steps from it on", async () => {
+    assert.ok(builtId, "the first test built the image");
+    // a new mtime is no change
+    await utimes(path.join(ctx, "a.txt"), new Date(), new Date(Date.now() - 3600_000));
+    const again = await build(builder, [stage()], { context: ctx });
+    assert.ifError(again.error);
+    assert.equal(again.id, builtId);
+    assert.equal(again.events.filter((e) => e.type === "cache-hit").length, STEPS.length);
+    assert.ok(!again.events.some((e) => e.type === "running"), "no container ran");
+
+    // a cache opened anew (a daemon restart) still knows every step
+    const reopened = new Builder(h.svc, h.images, BuildCache.forRoot(h.svc.root));
+    const third = await build(reopened, [stage()], { context: ctx });
+    assert.equal(third.id, builtId);
+    assert.equal(third.events.filter((e) => e.type === "cache-hit").length, STEPS.length);
+
+    // b.txt is first read by "COPY *.txt /globs/" (step 7 of 25)
+    await writeFile(path.join(ctx, "b.txt"), "B\n");
+    try {
+      const changed = await build(builder, [stage()], { context: ctx });
+      assert.ifError(changed.error);
+      assert.notEqual(changed.id, builtId);
+      const hitAt: number[] = [];
+      let current = 0;
+      for (const e of changed.events) {
+        if (e.type === "step") current = e.index;
+        if (e.type === "cache-hit") hitAt.push(current);
+      }
+      assert.deepEqual(hitAt, [2, 3, 4, 5, 6]);
+      const noCache = await build(builder, [stage()], { context: ctx, noCache: true });
+      assert.ifError(noCache.error);
+      assert.equal(noCache.events.filter((e) => e.type === "cache-hit").length, 0, "--no-cache runs every step");
+    } finally {
+      await writeFile(path.join(ctx, "b.txt"), "b\n");
+    }
+    assert.deepEqual(await containersLeft(), []);
+    const n = await BuildCache.forRoot(h.svc.root).prune();
+    assert.ok(n > 0);
+    const afterPrune = await build(new Builder(h.svc, h.images, BuildCache.forRoot(h.svc.root)), [{ base: { image: "busybox" }, steps: [STEPS[1]![0]] }], { context: ctx });
+    assert.equal(afterPrune.events.filter((e) => e.type === "cache-hit").length, 0, "prune forgets the cache");
+  });
+
+  it("copies with --chmod and --exclude", async () => {
+    const r = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["dir"], dest: "/c/", chmod: "0700", exclude: ["dir/sub"] }] }], { context: ctx });
+    assert.ifError(r.error);
+    const { Id: cid } = await h.svc.create({ Image: r.id!, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    try {
+      const files = new Map<string, string>();
+      for await (const { header, body } of readTar(await exportOf(cid))) {
+        for await (const _ of body) void _;
+        if (header.name.replace(/^\.?\//, "").startsWith("c/")) files.set(header.name.replace(/^\.?\//, "").replace(/\/$/, ""), (header.mode & 0o7777).toString(8));
+      }
+      // the copied files take the mode; the directory made for them is 0755, as any made for a COPY
+      assert.deepEqual(Object.fromEntries(files), { c: "755", "c/link": "777", "c/x": "700" });
+    } finally {
+      await h.svc.remove(cid, { force: true });
+    }
+  });
+
+  async function exportOf(cid: string): Promise<AsyncIterable<Buffer>> {
+    const chunks: Buffer[] = [];
+    const tar = new PassThrough();
+    tar.on("data", (c: Buffer) => chunks.push(c));
+    await h.svc.export(cid, tar);
+    return (async function* () {
+      yield Buffer.concat(chunks);
+    })();
+  }
+
+  it("fails a RUN with dockerd's message and its output, leaving no container and no tag", async () => {
+    const r = await build(
+      builder,
+      [{ base: { image: "busybox" }, steps: [{ kind: "run", command: "echo made > /f" }, { kind: "run", command: "echo oops; exit 3" }] }],
+      { context: ctx, tags: ["cove-fail:1"], noCache: true },
+    );
+    assert.ok(r.error);
+    assert.equal(r.error.message, "The command '/bin/sh -c echo oops; exit 3' returned a non-zero code: 3");
+    assert.match(text(r.events), /\noops\n$/);
+    assert.deepEqual(await containersLeft(), []);
+    await assert.rejects(h.images.inspect("cove-fail:1"), /No such image|not found/i);
+  });
+
+  it("refuses a missing COPY source and one that escapes the context through a symlink", async () => {
+    const missing = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["nope"], dest: "/x" }] }], { context: ctx, tags: ["cove-fail:2"] });
+    assert.equal(missing.error?.message, "COPY failed: file not found in build context or excluded by .dockerignore: stat nope: file does not exist");
+    const noMatch = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["*.none"], dest: "/x/" }] }], { context: ctx });
+    assert.equal(noMatch.error?.message, "COPY failed: no source files were specified");
+    // a user name alone means its group of the same name too, which busybox's /etc/group lacks (dockerd's words)
+    const noGroup = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["a.txt"], dest: "/x", chown: "nobody" }] }], { context: ctx });
+    assert.equal(noGroup.error?.message, "unable to convert uid/gid chown string to host mapping: can't find gid for group nobody: no such group: nobody");
+    await symlink("/etc/passwd", path.join(ctx, "escape"));
+    await symlink("../../..", path.join(ctx, "dir/up"));
+    try {
+      for (const src of ["escape", "dir/up", "dir/up/etc/passwd", "dir/up/nothing/here", "../outside", "*cape"]) {
+        const r = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: [src], dest: "/x" }] }], { context: ctx, tags: ["cove-fail:3"] });
+        assert.match(r.error?.message ?? "", /^COPY failed: forbidden path outside the build context/, src);
+      }
+      const multi = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["a.txt", "b.txt"], dest: "/x" }] }], { context: ctx });
+      assert.equal(multi.error?.message, "When using COPY with more than one source file, the destination must be a directory and end with a /");
+    } finally {
+      await run("rm", ["-f", path.join(ctx, "escape"), path.join(ctx, "dir/up")]);
+    }
+    assert.deepEqual(await containersLeft(), []);
+    for (const t of ["cove-fail:2", "cove-fail:3"]) await assert.rejects(h.images.inspect(t), /No such image|not found/i);
+    assert.equal(await readFile("/etc/passwd", "utf8").then(() => true), true);
+  });
+
+  it("kills and removes the running step's container when the build is aborted", async () => {
+    const controller = new AbortController();
+    const it = builder.build([{ base: { image: "busybox" }, steps: [{ kind: "run", command: "echo started; sleep 600" }] }], { context: ctx, tags: ["cove-fail:4"], signal: controller.signal, noCache: true });
+    let error: unknown;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        // once the command has printed, it runs: abort then
+        if (r.value.type === "output" && r.value.data.toString() === "started\n") controller.abort();
+      }
+    } catch (err) {
+      error = err;
+    }
+    assert.equal((error as Error | undefined)?.name, "AbortError");
+    assert.deepEqual(await containersLeft(), []);
+    await assert.rejects(h.images.inspect("cove-fail:4"), /No such image|not found/i);
+  });
+});
