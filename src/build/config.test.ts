@@ -12,7 +12,7 @@ describe("build config steps", () => {
     assert.deepEqual(beginStage({}).config.Env, [DEFAULT_PATH]);
     assert.deepEqual(beginStage({ Env: ["PATH=/x", "A=1"] }).config.Env, ["PATH=/x", "A=1"]);
     // an inspect view's empty fields are dropped
-    assert.deepEqual(beginStage({ User: "", Cmd: null, Env: ["PATH=/x"], Tty: false }).config, { Env: ["PATH=/x"] });
+    assert.deepEqual(beginStage({ User: "", Cmd: null, Env: ["PATH=/x"], Tty: false, Labels: {} }).config, { Env: ["PATH=/x"] });
   });
 
   it("record dockerd's history lines", () => {

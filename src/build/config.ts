@@ -33,11 +33,12 @@ export function beginStage(base: ContainerConfig): StageState {
   return { config, cmdSet: false, args: new Map() };
 }
 
-/** The config without the empty fields an inspect view shows ("" , null, false). */
+/** The config without the empty fields an inspect view shows ("", null, false, {}). */
 export function cleanConfig(c: ContainerConfig): ContainerConfig {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(structuredClone(c))) {
     if (v === "" || v === null || v === false || v === undefined) continue;
+    if (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0) continue;
     if (k === "Image" || k === "Hostname" || k === "Domainname") continue;
     out[k] = v;
   }

@@ -10,11 +10,13 @@
 // for the library), not one a container controls, so it is read through ordinary paths.
 
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { lstat, readdir, readlink, realpath } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import path from "node:path";
 import { invalid, isErrno, notFound } from "../common/errors.js";
-import { encodeHeader, type TarEntryType } from "../snapshots/index.js";
+import { decompress, encodeHeader, readTar, type TarEntryType, type TarItem } from "../snapshots/index.js";
 
 /** One file, directory or symlink to copy, and where it goes (a path in the container, no leading /). */
 export interface CopyEntry {
@@ -40,6 +42,10 @@ export interface Source {
   /** The real path on the host (symlinks of the source path followed, inside the context). */
   abs: string;
   isDir: boolean;
+  /** A downloaded URL (ADD): mode 0600 and the server's Last-Modified time, as dockerd gives it. */
+  url?: { mode: number; mtimeSec: number };
+  /** A local tar archive ADD extracts (plain, gzip or zstd). */
+  archive?: boolean;
 }
 
 const GLOB = /[*?[\\]/;
@@ -100,16 +106,30 @@ async function confined(contextReal: string, rel: string, shown: string, op: str
     real = await realpath(p);
   } catch (err) {
     if (!isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) throw err;
-    // a dangling symlink reads as missing, as dockerd's stat says
+    // missing: unless a directory on the way leads outside (then that is the error), it is
+    // missing as dockerd's stat says, a dangling symlink too
+    for (let up = path.dirname(p); up.startsWith(contextReal + path.sep); up = path.dirname(up)) {
+      let upReal: string;
+      try {
+        upReal = await realpath(up);
+      } catch (e) {
+        if (isErrno(e, "ENOENT", "ENOTDIR", "ELOOP")) continue;
+        throw e;
+      }
+      if (upReal !== contextReal && !upReal.startsWith(contextReal + path.sep)) throw outside(shown, upReal, op);
+      break;
+    }
     throw notFound(`${op} failed: file not found in build context or excluded by .dockerignore: stat ${shown}: file does not exist`, { code: "build.source-missing" });
   }
-  if (real !== contextReal && !real.startsWith(contextReal + path.sep)) {
-    throw invalid(`${op} failed: forbidden path outside the build context: ${shown} (it leads to ${real} through a symlink)`, {
-      code: "build.outside-context",
-      hint: "copy the file into the build context instead of linking to it",
-    });
-  }
+  if (real !== contextReal && !real.startsWith(contextReal + path.sep)) throw outside(shown, real, op);
   return { abs: real, isDir: (await lstat(real)).isDirectory() };
+}
+
+function outside(shown: string, real: string, op: string) {
+  return invalid(`${op} failed: forbidden path outside the build context: ${shown} (it leads to ${real} through a symlink)`, {
+    code: "build.outside-context",
+    hint: "copy the file into the build context instead of linking to it",
+  });
 }
 
 /** Expands the sources (globs included) against the context; each result is confined to it. */
@@ -122,7 +142,7 @@ export async function resolveSources(context: string, sources: string[], op: str
   }
   const out: Source[] = [];
   for (const src of sources) {
-    if (/^https?:\/\//i.test(src)) throw invalid(`${op} failed: source ${src} is a URL`, { code: "build.url-source" });
+    if (isUrl(src)) throw invalid(`${op} failed: source can't be a URL for ${op}`, { code: "build.url-source" });
     const rel = contextRel(src, op);
     if (!GLOB.test(rel)) {
       out.push({ rel, ...(await confined(contextReal, rel, src, op)) });
@@ -202,9 +222,10 @@ export async function sourceEntries(src: Source, dest: string, own: Ownership, e
     return out;
   }
   // the source itself: its symlinks were followed (inside the context)
-  if (excluded(src.rel)) return out;
+  if (!src.url && excluded(src.rel)) return out;
   const st = await lstat(src.abs);
-  out.push({ dest, type: "file", mode: own.chmod ?? st.mode & 0o7777, uid: own.uid, gid: own.gid, size: st.size, mtimeSec: Math.floor(st.mtimeMs / 1000), abs: src.abs });
+  const mode = own.chmod ?? src.url?.mode ?? st.mode & 0o7777;
+  out.push({ dest, type: "file", mode, uid: own.uid, gid: own.gid, size: st.size, mtimeSec: src.url?.mtimeSec ?? Math.floor(st.mtimeMs / 1000), abs: src.abs });
   return out;
 }
 
@@ -244,3 +265,104 @@ export async function* entriesTar(entries: CopyEntry[]): AsyncGenerator<Buffer> 
   }
   yield Buffer.alloc(1024);
 }
+
+export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/**
+ * Whether ADD extracts a local file: a tar, plain or compressed (gzip, zstd), as dockerd's
+ * archive detection finds it from the first block. Anything else is copied as a file.
+ */
+export async function isArchive(file: string): Promise<boolean> {
+  const it = decompress(createReadStream(file, { end: 1 << 20 }), "auto");
+  const head: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of it) {
+      head.push(c);
+      n += c.length;
+      if (n >= 512) break;
+    }
+  } catch {
+    // a corrupt or cut-off compressed stream (the first MiB of a large one ends mid-block) is
+    // judged by what came out before: no complete tar header means no archive
+  }
+  const b = Buffer.concat(head);
+  if (b.length < 512) return false;
+  if (b.subarray(257, 262).toString("latin1") !== "ustar" && !validChecksum(b)) return false;
+  return b.subarray(0, 100).some((x) => x !== 0);
+}
+
+/** The tar header checksum of a block (old V7 archives have no "ustar" magic). */
+function validChecksum(b: Buffer): boolean {
+  const stored = parseInt(b.subarray(148, 156).toString("latin1").replace(/\0.*$/, "").trim(), 8);
+  if (!Number.isFinite(stored)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+  return sum === stored;
+}
+
+/** A local archive's entries as a tar stream (decompressed). */
+export function archiveTar(file: string): AsyncIterable<Buffer> {
+  return decompress(createReadStream(file), "auto");
+}
+
+/**
+ * ADD's download of a URL into file: the name it gets in a directory destination (the URL's last
+ * path segment) and the server's Last-Modified time. dockerd's words for a failed GET.
+ */
+export async function download(url: string, file: string, signal?: AbortSignal): Promise<{ name: string; mtimeSec: number }> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.split("/").pop() ?? "");
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: "follow", ...(signal ? { signal } : {}) });
+  } catch (err) {
+    if ((err as Error).name === "AbortError") throw err;
+    throw invalid(`failed to GET ${url}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`, { code: "build.download", cause: err });
+  }
+  if (!res.ok || !res.body) throw invalid(`failed to GET ${url} with status ${res.status} ${res.statusText}`, { code: "build.download" });
+  await pipeline(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  const lm = res.headers.get("last-modified");
+  const t = lm ? Date.parse(lm) : NaN;
+  return { name, mtimeSec: Number.isFinite(t) ? Math.floor(t / 1000) : 0 };
+}
+
+/**
+ * COPY --from: a tar of one path of another image (as docker cp gives it: the path's base name
+ * first) rewritten to land at the destination: a directory's contents into `dest`, a file as
+ * `dest`; owners and modes as the step gives them. Hard links follow their targets.
+ */
+export async function* relocate(items: AsyncIterable<TarItem>, dest: string, isDir: boolean, own: Ownership): AsyncGenerator<Buffer> {
+  const move = (name: string): string | undefined => {
+    const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+    const rest = parts.slice(1);
+    if (isDir) return rest.length === 0 ? undefined : [dest, ...rest].filter((p) => p !== "").join("/");
+    return rest.length === 0 ? dest : undefined;
+  };
+  for await (const { header: h, body } of items) {
+    if (h.sparse) throw invalid(`${h.name} is a sparse file, which COPY --from cannot copy yet`, { code: "build.copy-from" });
+    const name = move(h.name);
+    if (name === undefined || name === "") {
+      for await (const _ of body) void _;
+      continue;
+    }
+    let linkname = h.linkname;
+    if (h.type === "link") {
+      const target = move(h.linkname);
+      if (target === undefined) throw invalid(`a hard link in the copied tree points outside it: ${h.name} -> ${h.linkname}`, { code: "build.copy-from" });
+      linkname = target;
+    }
+    const mode = h.type === "symlink" || own.chmod === undefined ? h.mode : own.chmod;
+    yield encodeHeader({ name: h.type === "dir" ? `${name}/` : name, type: h.type, mode, uid: own.uid, gid: own.gid, size: h.type === "file" ? h.size : 0, mtimeSec: h.mtime.sec, linkname, devmajor: h.devmajor, devminor: h.devminor, xattrs: h.xattrs });
+    let n = 0;
+    for await (const c of body) {
+      n += c.length;
+      yield c;
+    }
+    const pad = (512 - (n % 512)) % 512;
+    if (pad) yield Buffer.alloc(pad);
+  }
+  yield Buffer.alloc(1024);
+}
+
+export { readTar };

@@ -16,8 +16,10 @@
 // Every container made is removed, on success, on failure and on abort. A failed or aborted
 // build tags nothing; the images of the steps that succeeded stay, untagged, for the cache.
 
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import { parseGroup, parsePasswd, type ContainerService } from "../containers/index.js";
@@ -25,7 +27,7 @@ import type { ContainerConfig, CreateBody } from "../docker/index.js";
 import type { ImageService } from "../images/service.js";
 import { BuildCache } from "./cache.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
-import { entriesDigest, entriesTar, hashEntries, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
+import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
 
 /** What the executor reports, in order. formatEvent gives Docker's text for each. */
@@ -117,7 +119,7 @@ export class Builder {
       for (const step of stage.steps) {
         opts.signal?.throwIfAborted();
         yield { type: "step", index: ++index, total, text: stepText(step) };
-        id = yield* this.step(id, state, step, opts);
+        id = yield* this.step(id, state, step, opts, done);
         yield { type: "image", id };
       }
       done.set(String(si), id);
@@ -150,9 +152,9 @@ export class Builder {
   }
 
   /** One step on image `parent`; yields its events, returns the image it made or found in the cache. */
-  private async *step(parent: string, state: StageState, step: Step, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+  private async *step(parent: string, state: StageState, step: Step, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
     if (step.kind === "run") return yield* this.run(parent, state, step, opts);
-    if (step.kind === "copy" || step.kind === "add") return yield* this.copy(parent, state, step, opts);
+    if (step.kind === "copy" || step.kind === "add") return yield* this.copy(parent, state, step, opts, done);
     if (step.kind === "arg") declareArg(state, step.name, step.default, opts.buildArgs ?? {});
     const createdBy = applyConfigStep(state, step as Exclude<Step, RunStep | CopyStep>);
     const key = BuildCache.key(parent, { step: canonical(step), config: state.config });
@@ -210,63 +212,179 @@ export class Builder {
     return this.remember(key, id);
   }
 
-  private async *copy(parent: string, state: StageState, step: CopyStep, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+  private async *copy(parent: string, state: StageState, step: CopyStep, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
     const op = step.kind.toUpperCase();
-    if (step.from !== undefined) throw unsupported(`${op} --from is not supported by cove's builder yet`, { code: "build.copy-from" });
-    if (step.link) throw unsupported(`${op} --link is not supported by cove's builder yet`, { code: "build.copy-link" });
-    if (step.parents) throw unsupported(`${op} --parents is not supported by cove's builder yet`, { code: "build.copy-parents" });
     if (step.sources.length === 0) throw invalid(`${op} requires at least two arguments`, { code: "build.copy-args" });
     let chmod: number | undefined;
     if (step.chmod !== undefined) {
       if (!/^[0-7]{3,4}$/.test(step.chmod)) throw invalid(`invalid chmod parameter: ${step.chmod}: give octal mode bits such as 0755`, { code: "build.chmod" });
       chmod = parseInt(step.chmod, 8);
     }
-    const sources = await resolveSources(opts.context, step.sources, op);
-    const destDir = step.dest.endsWith("/") || sources.length > 1;
-    if (sources.length > 1 && !step.dest.endsWith("/")) {
-      throw invalid(`When using ${op} with more than one source file, the destination must be a directory and end with a /`, { code: "build.copy-dest" });
-    }
-    const dest = resolveWorkdir(state.config, step.dest);
     const own = { uid: 0, gid: 0, ...(chmod !== undefined ? { chmod } : {}) };
-    // the key: the sources as they are (paths, contents, modes, no times) and the step; the owner
-    // names and the destination's kind are the parent image's, which the key holds already
-    const probe: CopyEntry[] = [];
-    for (const src of sources) probe.push(...(await sourceEntries(src, src.rel, own, step.exclude ?? [], op)));
-    await hashEntries(probe);
-    const key = BuildCache.key(parent, { step: canonical(step), inputs: entriesDigest(probe) });
+    const dest = resolveWorkdir(state.config, step.dest);
+    const comment = `${op} ${step.chown ? `--chown=${step.chown}` : ""}`;
+    const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
+    if (step.from !== undefined) return yield* this.copyFrom(parent, state, step, opts, done, { op, own, dest, comment, cmd });
+    const urls = step.kind === "add" ? step.sources.filter(isUrl) : [];
+    const local = step.sources.filter((src) => !urls.includes(src));
+    const tmp = urls.length > 0 ? await mkdtemp(path.join(await this.tmpDir(), "add-")) : undefined;
+    try {
+      const sources = local.length > 0 ? await resolveSources(opts.context, local, op) : [];
+      // ADD downloads every time (as dockerd): the content decides whether the cache holds
+      for (const [i, url] of urls.entries()) {
+        const file = path.join(tmp!, String(i));
+        const got = await download(url, file, opts.signal);
+        // a name is only needed inside a directory destination
+        const needsName = step.dest.endsWith("/") || step.sources.length > 1 || !!step.parents;
+        if (got.name === "" && needsName) throw invalid(`cannot determine filename from url: ${url}`, { code: "build.download" });
+        sources.push({ rel: got.name, abs: file, isDir: false, url: { mode: 0o600, mtimeSec: got.mtimeSec } });
+      }
+      if (step.kind === "add") for (const src of sources) if (!src.isDir && !src.url) src.archive = await isArchive(src.abs);
+      if (sources.length > 1 && !step.dest.endsWith("/")) {
+        throw invalid(`When using ${op} with more than one source file, the destination must be a directory and end with a /`, { code: "build.copy-dest" });
+      }
+      const destDir = step.dest.endsWith("/") || sources.length > 1 || !!step.parents;
+      // the key: the sources as they are (paths, contents, modes, no times) and the step; the owner
+      // names and the destination's kind are the parent image's, which the key holds already
+      const probe: CopyEntry[] = [];
+      for (const src of sources) probe.push(...(await sourceEntries(src, src.rel, own, step.exclude ?? [], op)));
+      await hashEntries(probe);
+      const key = BuildCache.key(parent, { step: canonical(step), inputs: entriesDigest(probe), urls: sources.filter((x) => x.url).map((x) => x.rel) });
+      const hit = await this.cached(key, opts);
+      if (hit) {
+        yield { type: "cache-hit" };
+        return hit;
+      }
+      // a created container of the image, never started: the owner's names are looked up in its
+      // /etc/passwd and /etc/group, the destination's kind in its tree, the sources extracted into it
+      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async (cid) => {
+        const owner = await this.owner(cid, step.chown);
+        const exists = await this.kindAt(cid, dest);
+        const entries: CopyEntry[] = [];
+        const archives: { file: string; at: string }[] = [];
+        const hashes: string[] = [];
+        const madeDir = (rel: string, by: { uid: number; gid: number }) => {
+          if (rel === "" || entries.some((e) => e.dest === rel)) return;
+          entries.push({ dest: rel, type: "dir", mode: 0o755, uid: by.uid, gid: by.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) });
+        };
+        for (const src of sources) {
+          // --parents keeps the source's path; a directory's contents go into dest; a file into
+          // dest/ (a directory), else it is dest; an archive is unpacked into dest
+          let target: string;
+          if (step.parents) target = path.posix.join(dest, src.rel);
+          else if (src.isDir || src.archive || !(destDir || exists === "dir")) target = dest;
+          else target = path.posix.join(dest, path.posix.basename(src.rel));
+          const rel = target.replace(/^\/+/, "");
+          if (src.archive) {
+            if (exists !== "dir") madeDir(rel, { uid: 0, gid: 0 });
+            archives.push({ file: src.abs, at: target });
+            const [file] = await sourceEntries(src, rel, own, [], op);
+            await hashEntries([file!]);
+            hashes.push(`file:${entriesDigest([file!])}`);
+            continue;
+          }
+          const list = await sourceEntries(src, rel, { ...own, ...owner }, step.exclude ?? [], op);
+          await hashEntries(list);
+          hashes.push(`${src.isDir ? "dir" : "file"}:${entriesDigest(list)}`);
+          // a directory made for the contents: 0755, the --chown owner (its parents are root's)
+          if (src.isDir && (exists !== "dir" || step.parents)) madeDir(rel, owner);
+          entries.push(...list);
+        }
+        const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${entriesDigest(probe)}`;
+        const createdBy = nopHistoryOneWord(state.config, `${comment}${srcHash} in ${step.dest} `);
+        await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)));
+        for (const a of archives) await this.containers.archivePut(cid, a.at, Readable.from(archiveTar(a.file)));
+        return this.commit(cid, state.config, createdBy);
+      });
+      return this.remember(key, id);
+    } finally {
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * COPY --from: paths of an earlier stage's image or of another image, read from a created
+   * container of it through the container service (docker cp's confined path), relocated to the
+   * destination with the step's owner and mode. The key holds the source image's ID, which names
+   * its content.
+   */
+  private async *copyFrom(
+    parent: string,
+    state: StageState,
+    step: CopyStep,
+    opts: BuildOptions,
+    done: Map<string, string>,
+    c: { op: string; own: { uid: number; gid: number; chmod?: number }; dest: string; comment: string; cmd: string[] },
+  ): AsyncGenerator<BuildEvent, string> {
+    const from = step.from!;
+    if (step.kind === "add") throw invalid("ADD does not take --from: use COPY --from", { code: "build.copy-from" });
+    if (step.parents || (step.exclude ?? []).length > 0) throw unsupported(`${c.op} --from with --parents or --exclude is not supported by cove's builder yet`, { code: "build.copy-from" });
+    for (const src of step.sources) if (/[*?[\\]/.test(src)) throw unsupported(`${c.op} --from=${from} ${src}: globs in sources of another image are not supported by cove's builder yet`, { code: "build.copy-from" });
+    let source = done.get(from.toLowerCase());
+    if (!source) {
+      try {
+        source = (await this.images.inspect(from)).Id;
+      } catch (err) {
+        if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${c.op} --from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
+        throw err;
+      }
+    }
+    if (step.sources.length > 1 && !step.dest.endsWith("/")) {
+      throw invalid(`When using ${c.op} with more than one source file, the destination must be a directory and end with a /`, { code: "build.copy-dest" });
+    }
+    const key = BuildCache.key(parent, { step: canonical(step), from: source });
     const hit = await this.cached(key, opts);
     if (hit) {
       yield { type: "cache-hit" };
       return hit;
     }
-    const comment = `${op} ${step.chown ? `--chown=${step.chown}` : ""}`;
-    const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
-    // a created container of the image, never started: the owner's names are looked up in its
-    // /etc/passwd and /etc/group, the destination's kind in its tree, the sources extracted into it
-    const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async (cid) => {
-      const owner = await this.owner(cid, step.chown);
-      const exists = await this.kindAt(cid, dest);
-      const entries: CopyEntry[] = [];
-      const hashes: string[] = [];
-      for (const src of sources) {
-        // a directory's contents go into dest; a file into dest/ (a directory), else it is dest
-        const target = src.isDir || !(destDir || exists === "dir") ? dest : path.posix.join(dest, path.posix.basename(src.rel));
-        const rel = target.replace(/^\/+/, "");
-        const list = await sourceEntries(src, rel, { ...own, ...owner }, step.exclude ?? [], op);
-        await hashEntries(list);
-        hashes.push(`${src.isDir ? "dir" : "file"}:${entriesDigest(list)}`);
-        // a directory made for the contents: 0755, the --chown owner (its parents are root's)
-        if (src.isDir && exists !== "dir" && rel !== "" && !entries.some((e) => e.dest === rel)) {
-          entries.push({ dest: rel, type: "dir", mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) });
+    const destDir = step.dest.endsWith("/") || step.sources.length > 1;
+    const { Id: srcCid } = await this.containers.create({ Image: source, Cmd: ["#(nop) copy source"], Entrypoint: [], HostConfig: { NetworkMode: "none" } });
+    try {
+      const id = yield* this.inContainer(parent, { ...state.config, Cmd: c.cmd }, opts, async (cid) => {
+        const owner = await this.owner(cid, step.chown);
+        const exists = await this.kindAt(cid, c.dest);
+        const hashes: string[] = [];
+        for (const p of step.sources) {
+          const abs = path.posix.resolve("/", p);
+          const kind = await this.kindAt(srcCid, abs);
+          if (!kind) throw notFound(`${c.op} failed: stat ${abs}: file does not exist in ${from}`, { code: "build.source-missing" });
+          const isDir = kind === "dir";
+          const target = isDir || !(destDir || exists === "dir") ? c.dest : path.posix.join(c.dest, path.posix.basename(abs));
+          const rel = target.replace(/^\/+/, "");
+          if (isDir && exists !== "dir" && rel !== "") {
+            await this.containers.archivePut(cid, "/", Readable.from(entriesTar([{ dest: rel, type: "dir", mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) }])));
+          }
+          const tar = new PassThrough();
+          const h = createHash("sha256");
+          const reading = this.containers.archiveGet(srcCid, abs, tar, () => undefined).catch((err: unknown) => {
+            tar.destroy(err as Error);
+            throw err;
+          });
+          try {
+            await this.containers.archivePut(cid, "/", Readable.from(relocate(readTar(hashing(tar, h)), rel, isDir, { ...c.own, ...owner })));
+          } catch (err) {
+            tar.destroy();
+            await reading.catch(() => undefined);
+            throw err;
+          }
+          await reading;
+          hashes.push(`${isDir ? "dir" : "file"}:${h.digest("hex")}`);
         }
-        entries.push(...list);
-      }
-      const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${entriesDigest(entries)}`;
-      const createdBy = nopHistoryOneWord(state.config, `${comment}${srcHash} in ${step.dest} `);
-      await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)));
-      return this.commit(cid, state.config, createdBy);
-    });
-    return this.remember(key, id);
+        const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${createHash("sha256").update(hashes.join(",")).digest("hex")}`;
+        return this.commit(cid, state.config, nopHistoryOneWord(state.config, `${c.comment}${srcHash} in ${step.dest} `));
+      });
+      return this.remember(key, id);
+    } finally {
+      await this.containers.remove(srcCid, { force: true, volumes: true });
+    }
+  }
+
+  /** A directory for the builder's temporary files, under the state root. */
+  private async tmpDir(): Promise<string> {
+    const dir = path.join(this.containers.root, "tmp");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
   }
 
   /** uid and gid of --chown (names looked up in the image's /etc/passwd and /etc/group); root without it. */
@@ -282,12 +400,12 @@ export class Builder {
       if (!found) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`, { code: "build.chown" });
       uid = found.uid;
     }
-    // a user without a group: the same number as the gid (dockerd's rule)
-    if (group === undefined || group === "") return { uid, gid: uid };
-    if (numeric(group)) return { uid, gid: Number(group) };
+    // a user without a group: the group of the same name or number (dockerd's rule)
+    const g0 = group === undefined || group === "" ? user : group;
+    if (numeric(g0)) return { uid, gid: Number(g0) };
     const groups = (await this.containers.readFile(cid, "/etc/group", 16 << 20))?.toString("utf8");
-    const g = parseGroup(groups ?? "").find((e) => e.name === group);
-    if (!g) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${group}: no such group: ${group}`, { code: "build.chown" });
+    const g = parseGroup(groups ?? "").find((e) => e.name === g0);
+    if (!g) throw invalid(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${g0}: no such group: ${g0}`, { code: "build.chown" });
     return { uid, gid: g.gid };
   }
 
@@ -359,6 +477,14 @@ export class Builder {
     }
     if (during) yield { type: "removed", container: cid };
     return result;
+  }
+}
+
+/** The chunks of a stream, fed to a hash on their way. */
+async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    h.update(c);
+    yield c;
   }
 }
 

@@ -42,7 +42,12 @@ export interface CopyStep extends StepBase {
   chown?: string;
   /** --chmod: octal mode bits for every copied file and directory ("0755", "644"). */
   chmod?: string;
+  /**
+   * --link: the files land as without it (the layer holds the same entries); cove makes the layer
+   * on the current image as every other COPY, so it is cached with its parent.
+   */
   link?: boolean;
+  /** --parents: each source keeps its context path under dest (a/b/c.txt → dest/a/b/c.txt). */
   parents?: boolean;
   /** --exclude: globs (relative to the context) of paths left out. */
   exclude?: string[];

@@ -58,6 +58,29 @@ const DOCKERFILE = ["FROM busybox", ...STEPS.map(([, line]) => line)].join("\n")
 /** Where the build writes: the files compared with dockerd's. */
 const BUILT = ["hi", "v", "dst", "globs", "new", "multi", "app", "bin/sub", "tmp/uid"];
 
+/** A second build: two stages, COPY --from a stage and an image, ADD of a local archive and a plain file. */
+const MULTI: Stage[] = [
+  {
+    name: "builder",
+    base: { image: "busybox" },
+    text: "FROM busybox AS builder",
+    steps: [{ kind: "run", command: "mkdir -p /out/deep && echo built > /out/file && ln -s file /out/link && echo d > /out/deep/d", text: "RUN mkdir -p /out/deep && echo built > /out/file && ln -s file /out/link && echo d > /out/deep/d" }],
+  },
+  {
+    base: { image: "busybox" },
+    text: "FROM busybox",
+    steps: [
+      { kind: "copy", sources: ["/out"], dest: "/copied", from: "builder", text: "COPY --from=builder /out /copied" },
+      { kind: "copy", sources: ["/out/file"], dest: "/single", from: "builder", chown: "1:2", text: "COPY --from=builder --chown=1:2 /out/file /single" },
+      { kind: "copy", sources: ["/etc/group"], dest: "/img/", from: "busybox", text: "COPY --from=busybox /etc/group /img/" },
+      { kind: "add", sources: ["arch.tar.gz"], dest: "/ex", text: "ADD arch.tar.gz /ex" },
+      { kind: "add", sources: ["a.txt"], dest: "/adda", text: "ADD a.txt /adda" },
+    ],
+  },
+];
+const MULTI_FILE = MULTI.flatMap((st) => [st.text!, ...st.steps.map((x) => x.text!)]).join("\n") + "\n";
+const MULTI_BUILT = ["copied", "single", "img", "ex", "adda"];
+
 async function makeContext(dir: string): Promise<void> {
   await mkdir(path.join(dir, "dir/sub"), { recursive: true });
   await writeFile(path.join(dir, "a.txt"), "a\n");
@@ -67,6 +90,14 @@ async function makeContext(dir: string): Promise<void> {
   await writeFile(path.join(dir, "dir/sub/y"), "y\n");
   await symlink("x", path.join(dir, "dir/link"));
   await writeFile(path.join(dir, "Dockerfile"), DOCKERFILE);
+  await writeFile(path.join(dir, "Dockerfile.multi"), MULTI_FILE);
+  // an archive ADD unpacks: a directory, a file with its own owner and mode, a symlink
+  const src = path.join(dir, "..", "archsrc");
+  await mkdir(path.join(src, "t"), { recursive: true });
+  await writeFile(path.join(src, "t/f"), "in archive\n");
+  await chmod(path.join(src, "t/f"), 0o604);
+  await symlink("f", path.join(src, "t/l"));
+  await run("tar", ["-czf", path.join(dir, "arch.tar.gz"), "--owner=7", "--group=8", "-C", src, "t"]);
 }
 
 /** Runs a build to its end: the events and the image ID, or the error with the events before it. */
@@ -97,23 +128,26 @@ interface Listed {
 }
 
 /** An image filesystem export (tar bytes) as path → entry, for the paths the build wrote. */
-async function listing(tar: AsyncIterable<Buffer>): Promise<Map<string, Listed>> {
+async function listing(tar: AsyncIterable<Buffer>, built: string[] = BUILT): Promise<Map<string, Listed>> {
   const out = new Map<string, Listed>();
   for await (const { header, body } of readTar(tar)) {
     const chunks: Buffer[] = [];
     for await (const c of body) chunks.push(c);
     const name = header.name.replace(/^\.?\//, "").replace(/\/$/, "");
-    if (!BUILT.some((p) => name === p || name.startsWith(`${p}/`))) continue;
+    if (!built.some((p) => name === p || name.startsWith(`${p}/`))) continue;
     out.set(name, { type: header.type, mode: (header.mode & 0o7777).toString(8), owner: `${header.uid}:${header.gid}`, size: header.size, link: header.linkname, body: Buffer.concat(chunks).toString() });
   }
   return out;
 }
 
-/** The history of a docker-archive's image config: created_by (hashes blanked) and empty_layer. */
-async function savedHistory(file: string): Promise<string[]> {
+/** A docker-archive's image config: its container config, and its history as created_by (hashes blanked) with empty_layer. */
+async function savedConfig(file: string): Promise<{ config: Record<string, unknown>; history: string[] }> {
   const manifest = JSON.parse((await run("tar", ["-xOf", file, "manifest.json"])).stdout) as { Config: string }[];
-  const config = JSON.parse((await run("tar", ["-xOf", file, manifest[0]!.Config], { maxBuffer: 1 << 26 })).stdout) as { history: { created_by?: string; empty_layer?: boolean }[] };
-  return config.history.map((h) => `${h.empty_layer ? "empty " : "layer "}${hashless(h.created_by ?? "")}`);
+  const config = JSON.parse((await run("tar", ["-xOf", file, manifest[0]!.Config], { maxBuffer: 1 << 26 })).stdout) as {
+    config: Record<string, unknown>;
+    history: { created_by?: string; empty_layer?: boolean }[];
+  };
+  return { config: config.config, history: config.history.map((h) => `${h.empty_layer ? "empty " : "layer "}${hashless(h.created_by ?? "")}`) };
 }
 
 const CONFIG_FIELDS = ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck", "OnBuild", "Shell"] as const;
@@ -184,7 +218,7 @@ describe("the build executor", { skip }, () => {
     }
   });
 
-  it("gives the same config, history and files as dockerd's legacy builder", { skip: peerSkip }, async () => {
+  it("gives the same step lines, config, history and files as dockerd's legacy builder, for one stage and for two with COPY --from and ADD", { skip: peerSkip }, async () => {
     assert.ok(builtId, "the first test built the image");
     let dockerd: Dockerd | undefined;
     try {
@@ -201,39 +235,49 @@ describe("the build executor", { skip }, () => {
       await h.images.save(["busybox:latest"], bout);
       if (!bout.writableFinished) await finished(bout);
       await ok(["load", "-i", base]);
-      // the legacy builder, whatever the CLI would pick
-      const b = await runDocker({ ...d.env, DOCKER_BUILDKIT: "0" }, ["build", "-t", "peer:1", ctx]);
-      assert.equal(b.code, 0, `docker build failed (${b.code}): ${b.stderr}`);
-      const built = b.stdout;
-      // the step lines, as dockerd prints them
-      const steps = (s: string) => s.split("\n").filter((l) => l.startsWith("Step "));
-      assert.deepEqual(steps(text(firstEvents)), steps(built));
+      const compare = async (stages: Stage[], dockerfile: string, tag: string, ourId: string, ourEvents: BuildEvent[], built: string[]) => {
+        // the legacy builder, whatever the CLI would pick
+        const b = await runDocker({ ...d.env, DOCKER_BUILDKIT: "0" }, ["build", "-f", path.join(ctx, dockerfile), "-t", tag, ctx]);
+        assert.equal(b.code, 0, `docker build failed (${b.code}): ${b.stderr}`);
+        // the step lines, as dockerd prints them
+        const steps = (x: string) => x.split("\n").filter((l) => l.startsWith("Step "));
+        assert.deepEqual(steps(text(ourEvents)), steps(b.stdout));
 
-      const theirs = (JSON.parse(await ok(["image", "inspect", "peer:1"])) as { Config: Record<string, unknown> }[])[0]!.Config;
-      const ours = (await h.images.inspect(builtId)).Config as unknown as Record<string, unknown>;
-      for (const f of CONFIG_FIELDS) assert.deepEqual(ours[f] ?? null, theirs[f] ?? null, `Config.${f}`);
+        const theirSave = path.join(h.base, "peer.tar");
+        await ok(["save", "-o", theirSave, tag]);
+        await h.images.tag(ourId, "cove-compare:1");
+        const ourSave = path.join(h.base, "ours.tar");
+        const out = createWriteStream(ourSave);
+        await h.images.save(["cove-compare:1"], out);
+        if (!out.writableFinished) await finished(out);
+        // the image configs as stored (what inspect shows is each daemon's view of them)
+        const theirs = await savedConfig(theirSave);
+        const ours = await savedConfig(ourSave);
+        // dockerd writes every field of Go's struct ("" and null included), cove only those set
+        const unset = (v: unknown) => (v === undefined || v === "" || (v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0) ? null : v);
+        for (const f of CONFIG_FIELDS) assert.deepEqual(unset(ours.config[f]), unset(theirs.config[f]), `config.${f}`);
+        assert.deepEqual(ours.history, theirs.history);
 
-      const theirSave = path.join(h.base, "peer.tar");
-      await ok(["save", "-o", theirSave, "peer:1"]);
-      const ourSave = path.join(h.base, "ours.tar");
-      const out = createWriteStream(ourSave);
-      await h.images.save(["cove-build:1"], out);
-      if (!out.writableFinished) await finished(out);
-      assert.deepEqual(await savedHistory(ourSave), await savedHistory(theirSave));
-
-      // the files the build wrote, as `docker export` lists them (times aside)
-      const cid = (await ok(["create", "--network", "none", "peer:1"])).trim();
-      const theirTar = path.join(h.base, "peer-export.tar");
-      await ok(["export", "-o", theirTar, cid]);
-      const { Id: ourCid } = await h.svc.create({ Image: builtId, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
-      try {
-        const tar = new PassThrough();
-        const ourFiles = listing(tar);
-        await h.svc.export(ourCid, tar);
-        assert.deepEqual(Object.fromEntries(await ourFiles), Object.fromEntries(await listing(createReadStream(theirTar))));
-      } finally {
-        await h.svc.remove(ourCid, { force: true });
-      }
+        // the files the build wrote, as `docker export` lists them (times aside)
+        const cid = (await ok(["create", "--network", "none", tag, "true"])).trim();
+        const theirTar = path.join(h.base, "peer-export.tar");
+        await ok(["export", "-o", theirTar, cid]);
+        const { Id: ourCid } = await h.svc.create({ Image: ourId, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+        try {
+          const tar = new PassThrough();
+          const ourFiles = listing(tar, built);
+          await h.svc.export(ourCid, tar);
+          const mine = Object.fromEntries(await ourFiles);
+          assert.ok(Object.keys(mine).length >= built.length, Object.keys(mine).join(" "));
+          assert.deepEqual(mine, Object.fromEntries(await listing(createReadStream(theirTar), built)));
+        } finally {
+          await h.svc.remove(ourCid, { force: true });
+        }
+      };
+      await compare([stage()], "Dockerfile", "peer:1", builtId, firstEvents, BUILT);
+      const multi = await build(builder, MULTI, { context: ctx });
+      assert.ifError(multi.error);
+      await compare(MULTI, "Dockerfile.multi", "peer:2", multi.id!, multi.events, MULTI_BUILT);
     } finally {
       await dockerd?.stop();
     }
@@ -296,6 +340,91 @@ describe("the build executor", { skip }, () => {
     } finally {
       await h.svc.remove(cid, { force: true });
     }
+  });
+
+  /** The files of an image under the given top-level paths: path → [mode, owner, content or link target]. */
+  async function filesOf(id: string, under: string[]): Promise<Record<string, string>> {
+    const { Id: cid } = await h.svc.create({ Image: id, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    try {
+      const l = await listing(await exportOf(cid), under);
+      return Object.fromEntries([...l].map(([k, v]) => [k, `${v.type} ${v.mode} ${v.owner} ${v.type === "symlink" ? v.link : v.body}`]));
+    } finally {
+      await h.svc.remove(cid, { force: true });
+    }
+  }
+
+  it("copies with --parents, builds FROM an earlier stage, and runs RUN on the network it names", async () => {
+    const r = await build(
+      builder,
+      [
+        { name: "first", base: { image: "busybox" }, steps: [{ kind: "copy", sources: ["dir/sub/y", "a.txt"], dest: "/par/", parents: true }] },
+        {
+          base: { stage: "first" },
+          steps: [
+            { kind: "run", command: "cat /par/dir/sub/y > /seen" },
+            { kind: "run", command: "ls /sys/class/net | sort | tr '\\n' ' ' > /net-none", network: "none" },
+            { kind: "run", command: "ls /sys/class/net | sort | tr '\\n' ' ' > /net-host", network: "host" },
+          ],
+        },
+      ],
+      { context: ctx, noCache: true },
+    );
+    assert.ifError(r.error);
+    const files = await filesOf(r.id!, ["par", "seen", "net-none", "net-host"]);
+    assert.equal(files["par/dir/sub/y"], "file 644 0:0 y\n");
+    assert.equal(files["par/a.txt"], "file 644 0:0 a\n");
+    assert.equal(files["seen"], "file 644 0:0 y\n");
+    assert.equal(files["net-none"], "file 644 0:0 lo ");
+    const host = (await run("sh", ["-c", "ls /sys/class/net | sort | tr '\\n' ' '"])).stdout;
+    assert.equal(files["net-host"], `file 644 0:0 ${host}`);
+    assert.deepEqual(await containersLeft(), []);
+  });
+
+  it("downloads ADD URLs (mode 0600, the server's time) and refuses URLs in COPY", async () => {
+    const http = await import("node:http");
+    let gets = 0;
+    const server = http.createServer((req, res) => {
+      gets++;
+      if (req.url === "/files/hello.txt") {
+        res.writeHead(200, { "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" });
+        res.end("hello\n");
+      } else {
+        res.writeHead(404, "Not Found");
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as import("node:net").AddressInfo).port;
+      const url = `http://127.0.0.1:${port}/files/hello.txt`;
+      const steps: Step[] = [{ kind: "add", sources: [url], dest: "/dl/" }];
+      const r = await build(builder, [{ base: { image: "busybox" }, steps }], { context: ctx });
+      assert.ifError(r.error);
+      const { Id: cid } = await h.svc.create({ Image: r.id!, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+      try {
+        for await (const { header, body } of readTar(await exportOf(cid))) {
+          const chunks: Buffer[] = [];
+          for await (const c of body) chunks.push(c);
+          if (header.name.replace(/^\.?\//, "") !== "dl/hello.txt") continue;
+          assert.equal((header.mode & 0o7777).toString(8), "600");
+          assert.equal(header.mtime.sec, Date.parse("2015-10-21T07:28:00Z") / 1000);
+          assert.equal(Buffer.concat(chunks).toString(), "hello\n");
+        }
+      } finally {
+        await h.svc.remove(cid, { force: true });
+      }
+      // downloaded again, the same content: a cache hit
+      const again = await build(builder, [{ base: { image: "busybox" }, steps }], { context: ctx });
+      assert.equal(again.id, r.id);
+      assert.equal(gets, 2);
+      const missing = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "add", sources: [`http://127.0.0.1:${port}/nope`], dest: "/x" }] }], { context: ctx });
+      assert.equal(missing.error?.message, `failed to GET http://127.0.0.1:${port}/nope with status 404 Not Found`);
+      const copyUrl = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "copy", sources: [url], dest: "/x" }] }], { context: ctx });
+      assert.equal(copyUrl.error?.message, "COPY failed: source can't be a URL for COPY");
+    } finally {
+      server.close();
+    }
+    assert.deepEqual(await containersLeft(), []);
   });
 
   async function exportOf(cid: string): Promise<AsyncIterable<Buffer>> {
