@@ -23,15 +23,20 @@ interface Index {
   entries: Record<string, string>;
 }
 
+const caches = new Map<string, BuildCache>();
+
 export class BuildCache {
   private index: Index | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(readonly file: string) {}
 
-  /** The cache of a state root: <root>/build/cache.json. */
+  /** The cache of a state root, <root>/build/cache.json: one instance per file in a process, so builds never overwrite each other's entries. */
   static forRoot(root: string): BuildCache {
-    return new BuildCache(path.join(root, "build", "cache.json"));
+    const file = path.join(path.resolve(root), "build", "cache.json");
+    let cache = caches.get(file);
+    if (!cache) caches.set(file, (cache = new BuildCache(file)));
+    return cache;
   }
 
   /** A step's key: digest of parent, canonical step and inputs. */

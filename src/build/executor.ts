@@ -26,6 +26,7 @@ import { parseGroup, parsePasswd, type ContainerService } from "../containers/in
 import type { ContainerConfig, CreateBody } from "../docker/index.js";
 import type { ImageService } from "../images/service.js";
 import { BuildCache } from "./cache.js";
+import { BuildJournal } from "./leftovers.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
@@ -86,15 +87,19 @@ export function nonZeroError(argv: string[], code: number): CoveError {
 }
 
 export class Builder {
+  private readonly journal: BuildJournal;
+
   constructor(
     private readonly containers: ContainerService,
     private readonly images: ImageService,
-    private readonly cache: BuildCache,
-  ) {}
+    private readonly cache: BuildCache = BuildCache.forRoot(containers.root),
+  ) {
+    this.journal = BuildJournal.forRoot(containers.root);
+  }
 
-  /** A builder whose cache lives under the container service's state root. */
+  /** A builder whose cache and container journal live under the container service's state root. */
   static open(containers: ContainerService, images: ImageService): Builder {
-    return new Builder(containers, images, BuildCache.forRoot(containers.root));
+    return new Builder(containers, images);
   }
 
   /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
@@ -339,16 +344,20 @@ export class Builder {
       return hit;
     }
     const destDir = step.dest.endsWith("/") || step.sources.length > 1;
-    const { Id: srcCid } = await this.containers.create({ Image: source, Cmd: ["#(nop) copy source"], Entrypoint: [], HostConfig: { NetworkMode: "none" } });
+    const name = BuildJournal.newName();
+    await this.journal.add(name);
+    let srcCid: string | undefined;
     try {
+      srcCid = (await this.containers.create({ Image: source, Cmd: ["#(nop) copy source"], Entrypoint: [], HostConfig: { NetworkMode: "none" } }, { name })).Id;
+      const from = srcCid;
       const id = yield* this.inContainer(parent, { ...state.config, Cmd: c.cmd }, opts, async (cid) => {
         const owner = await this.owner(cid, step.chown);
         const exists = await this.kindAt(cid, c.dest);
         const hashes: string[] = [];
         for (const p of step.sources) {
           const abs = path.posix.resolve("/", p);
-          const kind = await this.kindAt(srcCid, abs);
-          if (!kind) throw notFound(`${c.op} failed: stat ${abs}: file does not exist in ${from}`, { code: "build.source-missing" });
+          const kind = await this.kindAt(from, abs);
+          if (!kind) throw notFound(`${c.op} failed: stat ${abs}: file does not exist in ${step.from}`, { code: "build.source-missing" });
           const isDir = kind === "dir";
           const target = isDir || !(destDir || exists === "dir") ? c.dest : path.posix.join(c.dest, path.posix.basename(abs));
           const rel = target.replace(/^\/+/, "");
@@ -357,7 +366,7 @@ export class Builder {
           }
           const tar = new PassThrough();
           const h = createHash("sha256");
-          const reading = this.containers.archiveGet(srcCid, abs, tar, () => undefined).catch((err: unknown) => {
+          const reading = this.containers.archiveGet(from, abs, tar, () => undefined).catch((err: unknown) => {
             tar.destroy(err as Error);
             throw err;
           });
@@ -376,7 +385,8 @@ export class Builder {
       });
       return this.remember(key, id);
     } finally {
-      await this.containers.remove(srcCid, { force: true, volumes: true });
+      if (srcCid !== undefined) await this.containers.remove(srcCid, { force: true, volumes: true });
+      await this.journal.delete(name);
     }
   }
 
@@ -460,12 +470,15 @@ export class Builder {
     opts.signal?.throwIfAborted();
     const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: network === "default" ? {} : { NetworkMode: network } };
     if (config.Entrypoint && config.Entrypoint.length === 0) body.Entrypoint = [];
-    const { Id: cid } = await this.containers.create(body);
-    // Ctrl-C: the running step's container dies at once; the removal below cleans it up
-    const kill = () => void bestEffort(`kill build container ${cid} of an aborted build`, this.containers.kill(cid));
-    opts.signal?.addEventListener("abort", kill, { once: true });
+    const name = BuildJournal.newName();
+    await this.journal.add(name);
+    let cid: string | undefined;
     let result: string;
+    // Ctrl-C: the running step's container dies at once; the removal below cleans it up
+    const kill = () => void (cid !== undefined && bestEffort(`kill build container ${cid} of an aborted build`, this.containers.kill(cid)));
+    opts.signal?.addEventListener("abort", kill, { once: true });
     try {
+      cid = (await this.containers.create(body, { name })).Id;
       if (during) {
         yield { type: "running", container: cid };
         yield* during(cid);
@@ -473,7 +486,8 @@ export class Builder {
       result = await work(cid);
     } finally {
       opts.signal?.removeEventListener("abort", kill);
-      await this.containers.remove(cid, { force: true, volumes: true });
+      if (cid !== undefined) await this.containers.remove(cid, { force: true, volumes: true });
+      await this.journal.delete(name);
     }
     if (during) yield { type: "removed", container: cid };
     return result;

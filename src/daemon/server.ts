@@ -21,6 +21,7 @@ import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
+import { removeBuildLeftovers } from "../build/index.js";
 import { ContainerService } from "../containers/index.js";
 import { addon } from "../native/addon.js";
 import { EventBus } from "../events/index.js";
@@ -293,6 +294,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       (err: unknown) => log(`restoring the containers failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
     );
   });
+  // build containers a killed daemon left behind (their builds died with it) go once the
+  // containers are restored (a /build route must wait for this before its first build)
+  void reconciled
+    .then(async () => {
+      const removed = await removeBuildLeftovers(containers);
+      if (removed.length > 0) log(`removed ${removed.length} build containers a stopped daemon left: ${removed.join(", ")}`);
+    })
+    .catch((err: unknown) => log(`removing the build containers a stopped daemon left failed: ${err instanceof Error ? err.message : String(err)}`));
   let restoring = true;
   void reconciled.then(
     () => (restoring = false),

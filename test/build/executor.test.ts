@@ -6,7 +6,9 @@
 // tag behind.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import { chmod, mkdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
@@ -14,7 +16,9 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { createReadStream, createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
-import { BuildCache, Builder, formatEvent, type BuildEvent, type BuildOptions, type Stage, type Step } from "../../src/build/index.js";
+import { BuildCache, Builder, formatEvent, removeBuildLeftovers, type BuildEvent, type BuildOptions, type Stage, type Step } from "../../src/build/index.js";
+import { ContainerService } from "../../src/containers/index.js";
+import { ImageService } from "../../src/images/service.js";
 import { readTar } from "../../src/snapshots/index.js";
 import { setup, type Harness } from "../containers/harness.js";
 import { findBusybox } from "../images/fixtures.js";
@@ -293,8 +297,11 @@ describe("the build executor", { skip }, () => {
     assert.equal(again.events.filter((e) => e.type === "cache-hit").length, STEPS.length);
     assert.ok(!again.events.some((e) => e.type === "running"), "no container ran");
 
-    // a cache opened anew (a daemon restart) still knows every step
-    const reopened = new Builder(h.svc, h.images, BuildCache.forRoot(h.svc.root));
+    // the cache file alone (what a restarted daemon reads) still knows every step
+    const copyRoot = path.join(h.base, "cache-copy");
+    await mkdir(path.join(copyRoot, "build"), { recursive: true });
+    await writeFile(path.join(copyRoot, "build/cache.json"), await readFile(path.join(h.svc.root, "build/cache.json")));
+    const reopened = new Builder(h.svc, h.images, BuildCache.forRoot(copyRoot));
     const third = await build(reopened, [stage()], { context: ctx });
     assert.equal(third.id, builtId);
     assert.equal(third.events.filter((e) => e.type === "cache-hit").length, STEPS.length);
@@ -321,7 +328,7 @@ describe("the build executor", { skip }, () => {
     assert.deepEqual(await containersLeft(), []);
     const n = await BuildCache.forRoot(h.svc.root).prune();
     assert.ok(n > 0);
-    const afterPrune = await build(new Builder(h.svc, h.images, BuildCache.forRoot(h.svc.root)), [{ base: { image: "busybox" }, steps: [STEPS[1]![0]] }], { context: ctx });
+    const afterPrune = await build(builder, [{ base: { image: "busybox" }, steps: [STEPS[1]![0]] }], { context: ctx });
     assert.equal(afterPrune.events.filter((e) => e.type === "cache-hit").length, 0, "prune forgets the cache");
   });
 
@@ -492,5 +499,44 @@ describe("the build executor", { skip }, () => {
     assert.equal((error as Error | undefined)?.name, "AbortError");
     assert.deepEqual(await containersLeft(), []);
     await assert.rejects(h.images.inspect("cove-fail:4"), /No such image|not found/i);
+  });
+
+  // last: it replaces the services (a new process's view of the root)
+  it("removes the build container a killed build process left once the services are opened again", async () => {
+    await h.svc.close();
+    const child = spawn(process.execPath, [fileURLToPath(new URL("./build-child.js", import.meta.url)), h.root, h.runtimeRoot, ctx], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    const exited = once(child, "exit");
+    try {
+      // the RUN's command runs: the child says so
+      const running = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`the build child never ran its step: ${err}`)), 120_000);
+        child.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+          const m = /RUNNING ([0-9a-f]{64})\n/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        void exited.then(() => reject(new Error(`the build child exited: ${err}`)));
+      });
+      child.kill("SIGKILL");
+      await exited;
+      h.images = await ImageService.open({ root: h.root });
+      h.svc = await ContainerService.open({ root: h.root, runtimeRoot: h.runtimeRoot, images: h.images });
+      assert.deepEqual(await containersLeft(), [running], "the step's container outlived its build");
+      assert.equal((await h.svc.inspect(running)).State.Running, true);
+      const removed = await removeBuildLeftovers(h.svc);
+      assert.equal(removed.length, 1);
+      assert.match(removed[0]!, /^cove-build-[0-9a-f]{16}$/);
+      assert.deepEqual(await containersLeft(), []);
+      assert.deepEqual(await removeBuildLeftovers(h.svc), [], "the journal is empty afterwards");
+      await assert.rejects(h.images.inspect("cove-killed:1"), /No such image|not found/i);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
   });
 });
