@@ -118,7 +118,8 @@ export class Builder {
     for (const [si, stage] of plan.entries()) {
       yield { type: "step", index: ++index, total, text: fromText(stage) };
       id = await this.baseOf(stage, done);
-      yield { type: "image", id };
+      // dockerd shows no ID for scratch
+      yield { type: "image", id: "scratch" in stage.base ? "" : id };
       const base = await this.images.inspect(id);
       const state = beginStage(base.Config);
       for (const step of stage.steps) {
@@ -140,7 +141,8 @@ export class Builder {
 
   private async baseOf(stage: Stage, done: Map<string, string>): Promise<string> {
     const b = stage.base;
-    if ("scratch" in b) throw unsupported("FROM scratch is not supported by cove's builder yet", { code: "build.scratch", hint: "start from an image (FROM busybox)" });
+    // the empty image: no layers, no history; steps on it run in containers of it as on any other
+    if ("scratch" in b) return this.images.commit(undefined, undefined, { config: {}, noHistory: true, ...(stage.platform ? { platform: stage.platform } : {}) });
     if ("stage" in b) {
       const id = done.get(b.stage.toLowerCase());
       if (!id) throw invalid(`FROM ${b.stage}: no earlier stage of that name or index`, { code: "build.unknown-stage" });

@@ -62,14 +62,14 @@ export class Committer {
    * Returns the new image ID.
    */
   commit(
-    parent: string,
+    parent: string | undefined,
     layer: (() => Readable) | undefined,
-    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig },
+    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean },
   ): Promise<string> {
     return this.core.exclusive(async () => {
+      if (opts.noHistory && layer) throw invalid("a commit with a layer needs its history entry", { code: "commit.invalid" });
       const names = targetNames("commit", opts.reference);
-      const rec = await this.core.images.get(parent);
-      const r = await this.core.resolve(rec);
+      const r = parent !== undefined ? await this.core.resolve(await this.core.images.get(parent)) : scratch(opts.platform);
       const txn = newTxn();
       try {
         const layers: Descriptor[] = [...r.manifest.layers];
@@ -85,7 +85,7 @@ export class Committer {
         }
         const created = new Date().toISOString();
         const history = [...(r.config.history ?? [])];
-        history.push({
+        if (!opts.noHistory) history.push({
           created,
           ...(opts.author ? { author: opts.author } : {}),
           ...(opts.createdBy ? { created_by: opts.createdBy } : {}),
@@ -164,6 +164,19 @@ export class Committer {
     if (names.length > 0) await this.core.touchTagTime([id]);
     return id;
   }
+}
+
+/**
+ * What a commit without a parent starts from: the empty image (Dockerfile's FROM scratch), no
+ * layers, no history, for the platform given or the host's, with Docker's media types as
+ * dockerd's builder writes them.
+ */
+function scratch(platform: string | undefined): { manifest: Manifest; config: ImageConfig } {
+  const p = platform ? parsePlatform(platform) : hostPlatform();
+  return {
+    manifest: { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: "sha256:" as Digest, size: 0 }, layers: [] },
+    config: { architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}), os: p.os, config: {}, rootfs: { type: "layers", diff_ids: [] }, history: [] },
+  };
 }
 
 /** The canonical name an import or commit gives its image (none without a reference); a digest reference is refused. */

@@ -186,11 +186,16 @@ export class ImageService {
     return this.core.m.commit.importRootfs(input, opts);
   }
 
-  /** `docker commit`: one more layer (an uncompressed layer tar, or none) on top of an image. Returns the new image ID. */
+  /**
+   * `docker commit`: one more layer (an uncompressed layer tar, or none) on top of an image, or on
+   * the empty image (FROM scratch, of `platform` or the host's) when parent is undefined; with
+   * noHistory (and no layer) no history entry is added (the empty base a build on scratch starts
+   * from). Returns the new image ID.
+   */
   commit(
-    parent: string,
+    parent: string | undefined,
     layer: (() => Readable) | undefined,
-    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig },
+    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean },
   ): Promise<string> {
     return this.core.m.commit.commit(parent, layer, opts);
   }

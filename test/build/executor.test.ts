@@ -82,6 +82,23 @@ const MULTI: Stage[] = [
     ],
   },
 ];
+/** A third: FROM scratch, filled from the builder stage and the context. */
+const SCRATCH: Stage[] = [
+  MULTI[0]!,
+  {
+    base: { scratch: true },
+    text: "FROM scratch",
+    steps: [
+      { kind: "copy", sources: ["/out"], dest: "/app", from: "builder", text: "COPY --from=builder /out /app" },
+      { kind: "copy", sources: ["a.txt"], dest: "/", text: "COPY a.txt /" },
+      { kind: "env", vars: [["X", "y"]], text: "ENV X=y" },
+      { kind: "workdir", path: "/w", text: "WORKDIR /w" },
+      { kind: "cmd", command: ["/app/file"], text: 'CMD ["/app/file"]' },
+    ],
+  },
+];
+const SCRATCH_FILE = SCRATCH.flatMap((st) => [st.text!, ...st.steps.map((x) => x.text!)]).join("\n") + "\n";
+const SCRATCH_BUILT = ["app", "a.txt", "w"];
 const MULTI_FILE = MULTI.flatMap((st) => [st.text!, ...st.steps.map((x) => x.text!)]).join("\n") + "\n";
 const MULTI_BUILT = ["copied", "single", "img", "ex", "adda"];
 
@@ -95,6 +112,7 @@ async function makeContext(dir: string): Promise<void> {
   await symlink("x", path.join(dir, "dir/link"));
   await writeFile(path.join(dir, "Dockerfile"), DOCKERFILE);
   await writeFile(path.join(dir, "Dockerfile.multi"), MULTI_FILE);
+  await writeFile(path.join(dir, "Dockerfile.scratch"), SCRATCH_FILE);
   // an archive ADD unpacks: a directory, a file with its own owner and mode, a symlink
   const src = path.join(dir, "..", "archsrc");
   await mkdir(path.join(src, "t"), { recursive: true });
@@ -222,7 +240,7 @@ describe("the build executor", { skip }, () => {
     }
   });
 
-  it("gives the same step lines, config, history and files as dockerd's legacy builder, for one stage and for two with COPY --from and ADD", { skip: peerSkip }, async () => {
+  it("gives the same step lines, config, history and files as dockerd's legacy builder, for one stage, for two with COPY --from and ADD, and FROM scratch", { skip: peerSkip }, async () => {
     assert.ok(builtId, "the first test built the image");
     let dockerd: Dockerd | undefined;
     try {
@@ -246,6 +264,7 @@ describe("the build executor", { skip }, () => {
         // the step lines, as dockerd prints them
         const steps = (x: string) => x.split("\n").filter((l) => l.startsWith("Step "));
         assert.deepEqual(steps(text(ourEvents)), steps(b.stdout));
+        if (stages.some((st) => "scratch" in st.base)) assert.match(b.stdout, /Step \d+\/\d+ : FROM scratch\n ---> \n/);
 
         const theirSave = path.join(h.base, "peer.tar");
         await ok(["save", "-o", theirSave, tag]);
@@ -282,6 +301,11 @@ describe("the build executor", { skip }, () => {
       const multi = await build(builder, MULTI, { context: ctx });
       assert.ifError(multi.error);
       await compare(MULTI, "Dockerfile.multi", "peer:2", multi.id!, multi.events, MULTI_BUILT);
+      const fromScratch = await build(builder, SCRATCH, { context: ctx });
+      assert.ifError(fromScratch.error);
+      assert.match(text(fromScratch.events), /Step 3\/8 : FROM scratch\n ---> \nStep 4\/8/);
+      await compare(SCRATCH, "Dockerfile.scratch", "peer:3", fromScratch.id!, fromScratch.events, SCRATCH_BUILT);
+      assert.equal((await h.images.inspect(fromScratch.id!)).RootFS.Layers.length, 3, "scratch has no layer of its own");
     } finally {
       await dockerd?.stop();
     }
