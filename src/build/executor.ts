@@ -24,6 +24,7 @@ import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/er
 import { bestEffort } from "../common/ignore.js";
 import { parseGroup, parsePasswd, type ContainerService } from "../containers/index.js";
 import type { ContainerConfig, CreateBody } from "../docker/index.js";
+import { familiarName, parseNormalizedNamed, tagNameOnly } from "../images/index.js";
 import type { ImageService } from "../images/service.js";
 import { BuildCache } from "./cache.js";
 import { BuildJournal } from "./leftovers.js";
@@ -105,7 +106,12 @@ export class Builder {
   /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
   async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
     if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
-    for (const t of opts.tags ?? []) if (t.trim() === "") throw invalid("a tag cannot be empty", { code: "reference.invalid" });
+    // every tag is checked before any step runs: a bad one fails the build, never half of its tags
+    const tags = (opts.tags ?? []).map((t) => {
+      const ref = tagNameOnly(parseNormalizedNamed(t));
+      if (ref.digest !== undefined) throw invalid(`invalid tag ${JSON.stringify(t)}: a build cannot be tagged with a digest`, { code: "reference.invalid" });
+      return `${familiarName(ref)}:${ref.tag}`;
+    });
     const plan = stages.map((s) => ({ ...s, steps: [...s.steps] }));
     const labels = Object.entries(opts.labels ?? {});
     if (labels.length > 0) {
@@ -132,9 +138,9 @@ export class Builder {
       if (stage.name) done.set(stage.name.toLowerCase(), id);
     }
     yield { type: "built", id };
-    for (const t of opts.tags ?? []) {
+    for (const t of tags) {
       await this.images.tag(id, t);
-      yield { type: "tagged", reference: t.includes(":") && !t.includes("@") && t.lastIndexOf(":") > t.lastIndexOf("/") ? t : `${t}:latest` };
+      yield { type: "tagged", reference: t };
     }
     return id;
   }

@@ -468,6 +468,22 @@ describe("the build executor", { skip }, () => {
     })();
   }
 
+  it("adds --label as a last LABEL step, and checks every tag before it builds", async () => {
+    const r = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "env", vars: [["E", "1"]] }] }], { context: ctx, labels: { "org.x": "1 2" }, tags: ["cove-label", "localhost:5000/a/b:v1"] });
+    assert.ifError(r.error);
+    assert.match(text(r.events), /Step 3\/3 : LABEL "org.x"='1 2'\n/);
+    assert.deepEqual((await h.images.inspect(r.id!)).Config.Labels, { "org.x": "1 2" });
+    assert.deepEqual(
+      r.events.filter((e) => e.type === "tagged").map(formatEvent),
+      ["Successfully tagged cove-label:latest\n", "Successfully tagged localhost:5000/a/b:v1\n"],
+    );
+    assert.equal((await h.images.inspect("localhost:5000/a/b:v1")).Id, r.id);
+    const bad = await build(builder, [{ base: { image: "busybox" }, steps: [{ kind: "run", command: "true" }] }], { context: ctx, tags: ["cove-good:1", "Bad:Tag"] });
+    assert.match(bad.error?.message ?? "", /must be lowercase/);
+    assert.deepEqual(bad.events, [], "nothing ran");
+    await assert.rejects(h.images.inspect("cove-good:1"), /No such image|not found/i);
+  });
+
   it("fails a RUN with dockerd's message and its output, leaving no container and no tag", async () => {
     const r = await build(
       builder,
