@@ -305,8 +305,8 @@ export class Builder {
         }
         const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${entriesDigest(probe)}`;
         const createdBy = nopHistoryOneWord(state.config, `${comment}${srcHash} in ${step.dest} `);
-        await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)));
-        for (const a of archives) await this.containers.archivePut(cid, a.at, Readable.from(archiveTar(a.file)));
+        await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)), ROOTFS);
+        for (const a of archives) await this.containers.archivePut(cid, a.at, Readable.from(archiveTar(a.file)), ROOTFS);
         return this.commit(cid, state.config, createdBy);
       });
       return this.remember(key, id);
@@ -370,16 +370,16 @@ export class Builder {
           const target = isDir || !(destDir || exists === "dir") ? c.dest : path.posix.join(c.dest, path.posix.basename(abs));
           const rel = target.replace(/^\/+/, "");
           if (isDir && exists !== "dir" && rel !== "") {
-            await this.containers.archivePut(cid, "/", Readable.from(entriesTar([{ dest: rel, type: "dir", mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) }])));
+            await this.containers.archivePut(cid, "/", Readable.from(entriesTar([{ dest: rel, type: "dir", mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeSec: Math.floor(Date.now() / 1000) }])), ROOTFS);
           }
           const tar = new PassThrough();
           const h = createHash("sha256");
-          const reading = this.containers.archiveGet(from, abs, tar, () => undefined).catch((err: unknown) => {
+          const reading = this.containers.archiveGet(from, abs, tar, () => undefined, ROOTFS).catch((err: unknown) => {
             tar.destroy(err as Error);
             throw err;
           });
           try {
-            await this.containers.archivePut(cid, "/", Readable.from(relocate(readTar(hashing(tar, h)), rel, isDir, { ...c.own, ...owner })));
+            await this.containers.archivePut(cid, "/", Readable.from(relocate(readTar(hashing(tar, h)), rel, isDir, { ...c.own, ...owner })), ROOTFS);
           } catch (err) {
             tar.destroy();
             await reading.catch(() => undefined);
@@ -430,7 +430,7 @@ export class Builder {
   /** What is at a path of the container: "dir", "other" or undefined when nothing is. */
   private async kindAt(cid: string, p: string): Promise<"dir" | "other" | undefined> {
     try {
-      const st = await this.containers.archiveStat(cid, p);
+      const st = await this.containers.archiveStat(cid, p, ROOTFS);
       return (st.mode & 0x80000000) !== 0 ? "dir" : "other";
     } catch (err) {
       if (err instanceof CoveError && err.kind === "not-found") return undefined;
@@ -501,6 +501,12 @@ export class Builder {
     return result;
   }
 }
+
+/**
+ * Build containers' files are their rootfs alone, volumes not mounted: a COPY into a VOLUME's
+ * path lands in the image, as with dockerd's builder (a RUN's writes there are lost, as there).
+ */
+const ROOTFS = { rootfsOnly: true } as const;
 
 /** The chunks of a stream, fed to a hash on their way. */
 async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {

@@ -29,7 +29,7 @@ export interface Change {
 /** Paths dockerd's init layer holds: created as mount points, not user changes. */
 export const INIT_LAYER_PATHS = new Set(["/.dockerenv", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/dev", "/dev/console", "/dev/pts", "/dev/shm", "/proc", "/sys"]);
 /** Parents of init-layer paths: skipped when added only to hold those. */
-const INIT_LAYER_PARENTS = new Set(["/etc", "/dev"]);
+export const INIT_LAYER_PARENTS = new Set(["/etc", "/dev"]);
 
 /** The fields of an entry's status the walk reads (fsroot's FileStat and Node's BigIntStats have them). */
 export type EntryStat = Pick<BigIntStats, "mode" | "uid" | "gid" | "rdev" | "size" | "isDirectory" | "isFile" | "isCharacterDevice" | "isSymbolicLink">;

@@ -12,7 +12,7 @@ import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProce
 import { extractInto } from "./extract.js";
 import { bindMount, Dir, FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
-import { isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
+import { INIT_LAYER_PARENTS, isInitLayerEntry, overlayChanges, type Change } from "./changes.js";
 import { commitConfig, END_OF_ARCHIVE_SIZE, type CommitOptions } from "./commit.js";
 import { type MountEntry } from "./mounts.js";
 import { readProcFile } from "./host.js";
@@ -43,9 +43,11 @@ export class Files {
   /**
    * Runs fn with the container's root as a directory fd (src/fsroot): /proc/<pid>/root of a
    * running container (with its mounts), else its rootfs mounted for the call (a start waits
-   * meanwhile). Everything fn does inside goes through that fd.
+   * meanwhile) with its volumes and binds, or without them when rootfsOnly (the builder's view: a
+   * COPY into a VOLUME's path lands in the image, as with dockerd's builder). Everything fn does
+   * inside goes through that fd.
    */
-  async withRoot<T>(c: Live, fn: (root: Dir, running: boolean, pid: number) => Promise<T>): Promise<T> {
+  async withRoot<T>(c: Live, fn: (root: Dir, running: boolean, pid: number) => Promise<T>, opts: { rootfsOnly?: boolean } = {}): Promise<T> {
     const running = async (pid: number) => {
       const root = openProcessRoot(pid, c.rec.ID);
       try {
@@ -64,7 +66,7 @@ export class Files {
       try {
         const root = Dir.open(rootfs);
         try {
-          if (!wasMounted) await this.mountVolumesForCopy(c, root);
+          if (!wasMounted && !opts.rootfsOnly) await this.mountVolumesForCopy(c, root);
           return await fn(root, false, 0);
         } finally {
           root.close();
@@ -122,8 +124,8 @@ export class Files {
     }
   }
 
-  /** HEAD /archive: the stat of a path inside the container. */
-  async archiveStat(ref: string, p: string): Promise<PathStat> {
+  /** HEAD /archive: the stat of a path inside the container (rootfsOnly: see withRoot). */
+  async archiveStat(ref: string, p: string, opts: { rootfsOnly?: boolean } = {}): Promise<PathStat> {
     const c = this.core.find(ref);
     return this.withRoot(c, async (root) => {
       const loc = locate(root, p, ref);
@@ -132,11 +134,11 @@ export class Files {
       } finally {
         loc.dir.close();
       }
-    });
+    }, opts);
   }
 
-  /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). */
-  async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void): Promise<void> {
+  /** GET /archive: calls onStat with the path's stat, then writes its tar to out (which is ended). rootfsOnly: see withRoot. */
+  async archiveGet(ref: string, p: string, out: Writable, onStat: (stat: PathStat) => void, opts: { rootfsOnly?: boolean } = {}): Promise<void> {
     const c = this.core.find(ref);
     await this.withRoot(c, async (root, running, pid) => {
       const loc = locate(root, p, ref);
@@ -149,59 +151,66 @@ export class Files {
       } finally {
         loc.dir.close();
       }
-    });
+    }, opts);
     this.core.event(c, "archive-path");
   }
 
-  /** PUT /archive: extracts a tar into directory p of the container. */
-  async archivePut(ref: string, p: string, input: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean } = {}): Promise<void> {
+  /** PUT /archive: extracts a tar into directory p of the container (rootfsOnly: see withRoot). */
+  async archivePut(ref: string, p: string, input: Readable, opts: { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean; rootfsOnly?: boolean } = {}): Promise<void> {
     const c = this.core.find(ref);
-    await this.withRoot(c, async (root) => {
-      const absPath = containerAbsPath(p);
-      let dest: Dir;
-      try {
-        dest = root.dirInRoot(absPath);
-      } catch (err) {
-        if (isErrno(err, "ENOENT", "ELOOP")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
-        if (isErrno(err, "ENOTDIR")) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
-        throw err;
-      }
-      dest.close();
-      const inRoot = root.walk(absPath).resolved;
-      const mount = this.mountAt(c, inRoot);
-      if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
-      if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
-      let owner: { uid: number; gid: number } | undefined;
-      // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
-      if (opts.copyUIDGID && c.rec.Config.User) {
-        const read = (f: string) => root.readFileInRoot(f, 16 << 20)?.toString("utf8");
-        const u = resolveUser(c.rec.Config.User ?? "", read("/etc/passwd"), read("/etc/group"), []);
-        owner = { uid: u.uid, gid: u.gid };
-      }
-      await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
-    });
+    await this.withRoot(
+      c,
+      async (root) => {
+        const absPath = containerAbsPath(p);
+        let dest: Dir;
+        try {
+          dest = root.dirInRoot(absPath);
+        } catch (err) {
+          if (isErrno(err, "ENOENT", "ELOOP")) throw notFound(`Could not find the file ${p} in container ${ref}`, { code: "archive.not-found" });
+          if (isErrno(err, "ENOTDIR")) throw invalid("extraction point is not a directory", { code: "archive.not-directory" });
+          throw err;
+        }
+        dest.close();
+        const inRoot = root.walk(absPath).resolved;
+        // without its mounts, the rootfs holds every path
+        const mount = opts.rootfsOnly ? undefined : this.mountAt(c, inRoot);
+        if (mount && !mount.RW) throw invalid("mounted volume is marked read-only", { code: "archive.read-only" });
+        if (!mount && c.hc.ReadonlyRootfs) throw invalid("container rootfs is marked read-only", { code: "archive.read-only" });
+        let owner: { uid: number; gid: number } | undefined;
+        // copyUIDGID gives everything to the container's user; with no user set the tar's owners stay (as dockerd)
+        if (opts.copyUIDGID && c.rec.Config.User) {
+          const read = (f: string) => root.readFileInRoot(f, 16 << 20)?.toString("utf8");
+          const u = resolveUser(c.rec.Config.User ?? "", read("/etc/passwd"), read("/etc/group"), []);
+          owner = { uid: u.uid, gid: u.gid };
+        }
+        await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
+      },
+      { rootfsOnly: !!opts.rootfsOnly },
+    );
     this.core.event(c, "extract-to-dir");
   }
 
   /**
    * Makes the container's working directory in its filesystem now, as its start would (mode 0755,
    * owned by root, symlinks followed inside the root): the builder's WORKDIR, as dockerd's
-   * ContainerCreateWorkdir. A container without a working directory is left alone.
+   * ContainerCreateWorkdir, in the rootfs (not in a volume there). A container without a working
+   * directory is left alone.
    */
   async createWorkdir(ref: string): Promise<void> {
     const c = this.core.find(ref);
     const wd = c.rec.Config.WorkingDir;
     if (!wd) return;
-    await this.withRoot(c, async (root) => makeWorkingDir(root, wd));
+    await this.withRoot(c, async (root) => makeWorkingDir(root, wd), { rootfsOnly: true });
   }
 
   /**
-   * A regular file of the container's filesystem (resolved inside its root), at most maxBytes, or
-   * undefined when it does not exist: /etc/passwd and /etc/group for the builder's --chown names.
+   * A regular file of the container's rootfs (resolved inside its root, volumes not mounted), at
+   * most maxBytes, or undefined when it does not exist: /etc/passwd and /etc/group for the
+   * builder's --chown names.
    */
   async readFile(ref: string, p: string, maxBytes: number): Promise<Buffer | undefined> {
     const c = this.core.find(ref);
-    return this.withRoot(c, async (root) => root.readFileInRoot(containerAbsPath(p), maxBytes));
+    return this.withRoot(c, async (root) => root.readFileInRoot(containerAbsPath(p), maxBytes), { rootfsOnly: true });
   }
 
   /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
@@ -242,6 +251,8 @@ export class Files {
       const lowers = dirs.LowerDir ? dirs.LowerDir.split(":") : [];
       const diff = await diffLayer(dirs.UpperDir, lowers, createWriteStream(layerFile, { mode: 0o600 }), {
         skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
+        // the directories copied up only to hold the init entries (dockerd's init layer) are no change
+        carrier: (rel) => INIT_LAYER_PARENTS.has(`/${rel}`),
       });
       await unpause();
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;

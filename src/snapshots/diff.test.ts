@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, chmod, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
@@ -233,6 +233,22 @@ describe("walking a tree the container controls", () => {
     );
     assert.deepEqual(seen, ["empty", "full", "full/f"]);
     assert.deepEqual((await headers(tar)).map((h) => h.name), ["full/", "full/f"]);
+  });
+
+  it("writes a carrier directory only when something below it is written or its mode or owner changed", async () => {
+    const lower = path.join(tmp, "carrier-lower");
+    const upper = path.join(tmp, "carrier-upper");
+    for (const d of ["etc", "dev", "var"]) await mkdir(path.join(lower, d), { recursive: true, mode: 0o755 });
+    // etc and var copied up for entries skip leaves out; dev for a real file; var's mode changed
+    for (const d of ["etc", "dev", "var"]) await mkdir(path.join(upper, d), { recursive: true, mode: 0o755 });
+    await writeFile(path.join(upper, "etc", "hosts"), "");
+    await writeFile(path.join(upper, "dev", "real"), "x");
+    await writeFile(path.join(upper, "var", "hosts"), "");
+    await chmod(path.join(upper, "var"), 0o700);
+    const tar = await collect((out) =>
+      diffLayer(upper, [lower], out, { skip: (rel) => rel.endsWith("hosts"), carrier: (rel) => ["etc", "dev", "var"].includes(rel) }),
+    );
+    assert.deepEqual((await headers(tar)).map((h) => h.name), ["dev/", "dev/real", "var/"]);
   });
 
   for (const mode of ["export", "diff"] as const) {

@@ -31,6 +31,13 @@ export interface DiffOptions {
    * st the entry's status, list() a directory's names (read through the walk's handle on it).
    */
   skip?: (rel: string, st: FileStat, list: () => string[]) => boolean | Promise<boolean>;
+  /**
+   * Directories ("etc") written only when something below them is, or when their mode or owner
+   * differ from the lower layers' (upper mode): those the container's runtime copied up to hold
+   * its mount points, which dockerd keeps in a separate init layer, so an unchanged container
+   * commits an empty layer.
+   */
+  carrier?: (rel: string) => boolean;
 }
 
 export interface DiffResult {
@@ -167,12 +174,32 @@ class Walker {
   private readonly links = new Map<string, string>();
   private entries = 0;
 
+  /** Headers of carrier directories not written yet (outermost first). */
+  private readonly pending: Buffer[] = [];
+
   constructor(
     private readonly mode: WalkMode,
     private readonly lowers: Dir[],
     private readonly sink: Sink,
     private readonly skip?: DiffOptions["skip"],
+    private readonly carrier?: DiffOptions["carrier"],
   ) {}
+
+  /** Writes an entry's header, after the carrier directories above it. */
+  private async emit(header: Buffer): Promise<void> {
+    while (this.pending.length > 0) await this.sink.write(this.pending.shift() as Buffer);
+    await this.sink.write(header);
+  }
+
+  /** Whether a directory of the upper layer has the mode and owner of the one below it. */
+  private sameAsLower(rel: string, st: FileStat): boolean {
+    for (const l of this.lowers) {
+      const below = l.lstatBeneath(rel);
+      if (below === undefined) continue;
+      return below.isDirectory() && below.mode === st.mode && below.uid === st.uid && below.gid === st.gid;
+    }
+    return false;
+  }
 
   /** The entry's xattrs (trusted.overlay.* left out) and whether it is an opaque overlay directory. */
   private xattrs(dir: Dir, name: string, rel: string): { xattrs: Map<string, Buffer>; opaque: boolean } {
@@ -204,9 +231,7 @@ class Walker {
   }
 
   private async emitWhiteout(relDir: string, name: string, st: FileStat): Promise<void> {
-    await this.sink.write(
-      encodeHeader({ name: relDir + name, type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }),
-    );
+    await this.emit(encodeHeader({ name: relDir + name, type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }));
   }
 
   /** Walks the directory dir, which is rel ("" or "a/b/") in the tree, emitting its children. */
@@ -248,7 +273,15 @@ class Walker {
       try {
         const st = sub.stat();
         const { xattrs, opaque } = this.xattrs(dir, name, rel);
-        await this.sink.write(encodeHeader({ ...this.base(st), xattrs, name: rel + "/", type: "dir", size: 0 }));
+        const header = encodeHeader({ ...this.base(st), xattrs, name: rel + "/", type: "dir", size: 0 });
+        if (this.mode === "upper" && !opaque && xattrs.size === 0 && this.carrier?.(rel) && this.sameAsLower(rel, st)) {
+          // written with the first entry below it, if any
+          const depth = this.pending.push(header);
+          await this.dir(sub, rel + "/");
+          if (this.pending.length === depth) this.pending.pop();
+          return;
+        }
+        await this.emit(header);
         if (opaque) await this.emitWhiteout(rel + "/", ".wh..wh..opq", st);
         await this.dir(sub, rel + "/");
       } finally {
@@ -264,13 +297,13 @@ class Walker {
     const linkname = st.isSymbolicLink() ? dir.readlink(name) : "";
     if (await this.hardlink(st, rel, base)) return;
     if (st.isSymbolicLink()) {
-      await this.sink.write(encodeHeader({ ...base, name: rel, type: "symlink", size: 0, linkname }));
+      await this.emit(encodeHeader({ ...base, name: rel, type: "symlink", size: 0, linkname }));
       return;
     }
     if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) {
       const type: TarEntryType = st.isCharacterDevice() ? "char" : st.isBlockDevice() ? "block" : "fifo";
       const dev = type === "fifo" ? {} : { devmajor: major(st.rdev), devminor: minor(st.rdev) };
-      await this.sink.write(encodeHeader({ ...base, name: rel, type, size: 0, ...dev }));
+      await this.emit(encodeHeader({ ...base, name: rel, type, size: 0, ...dev }));
     }
   }
 
@@ -287,7 +320,7 @@ class Walker {
       this.links.set(key, rel);
       return false;
     }
-    await this.sink.write(encodeHeader({ ...base, name: rel, type: "link", size: 0, linkname: first }));
+    await this.emit(encodeHeader({ ...base, name: rel, type: "link", size: 0, linkname: first }));
     return true;
   }
 
@@ -298,7 +331,7 @@ class Walker {
       const base = { ...this.base(st), xattrs: this.xattrs(dir, name, rel).xattrs };
       if (await this.hardlink(st, rel, base)) return;
       const size = Number(st.size);
-      await this.sink.write(encodeHeader({ ...base, name: rel, type: "file", size }));
+      await this.emit(encodeHeader({ ...base, name: rel, type: "file", size }));
       let done = 0;
       while (done < size) {
         // a fresh buffer each time: the sink (and the stream behind it) may keep it
@@ -337,7 +370,7 @@ async function walk(root: string, mode: WalkMode, lowerDirs: string[], out: Writ
     if (mode === "upper" && addon().lgetxattr(root, OPAQUE)?.toString() === "y") {
       await sink.write(encodeHeader({ name: ".wh..wh..opq", type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }));
     }
-    await new Walker(mode, lowers, sink, opts.skip).dir(top, "");
+    await new Walker(mode, lowers, sink, opts.skip, opts.carrier).dir(top, "");
   } catch (err) {
     out.destroy(err as Error);
     throw fromErrno(err, `writing layer from ${root}`);

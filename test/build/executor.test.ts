@@ -44,10 +44,12 @@ const STEPS: [Step, string][] = [
   [{ kind: "run", command: "pwd > /app/pwd" }, "RUN pwd > /app/pwd"],
   [{ kind: "workdir", path: "sub" }, "WORKDIR sub"],
   [{ kind: "copy", sources: ["b.txt"], dest: "rel.txt" }, "COPY b.txt rel.txt"],
+  [{ kind: "volume", paths: ["/data"] }, "VOLUME /data"],
+  [{ kind: "copy", sources: ["a.txt"], dest: "/data/" }, "COPY a.txt /data/"],
+  [{ kind: "run", command: "echo lost > /data/lost" }, "RUN echo lost > /data/lost"],
   [{ kind: "user", user: "nobody" }, "USER nobody"],
   [{ kind: "label", labels: [["k", "v"], ["x y", "z"]] }, 'LABEL k=v "x y"=z'],
   [{ kind: "expose", ports: ["80", "53/udp"] }, "EXPOSE 80 53/udp"],
-  [{ kind: "volume", paths: ["/data"] }, "VOLUME /data"],
   [{ kind: "cmd", command: ["-c", "echo hi"] }, 'CMD ["-c", "echo hi"]'],
   [{ kind: "entrypoint", command: ["sh"] }, 'ENTRYPOINT ["sh"]'],
   [{ kind: "stopsignal", signal: "SIGINT" }, "STOPSIGNAL SIGINT"],
@@ -60,7 +62,7 @@ const STEPS: [Step, string][] = [
 const stage = (): Stage => ({ base: { image: "busybox" }, text: "FROM busybox", steps: STEPS.map(([s, text]) => ({ ...s, text }) as Step) });
 const DOCKERFILE = ["FROM busybox", ...STEPS.map(([, line]) => line)].join("\n") + "\n";
 /** Where the build writes: the files compared with dockerd's. */
-const BUILT = ["hi", "v", "dst", "globs", "new", "multi", "app", "bin/sub", "tmp/uid"];
+const BUILT = ["hi", "v", "dst", "globs", "new", "multi", "app", "bin/sub", "tmp/uid", "data"];
 
 /** A second build: two stages, COPY --from a stage and an image, ADD of a local archive and a plain file. */
 const MULTI: Stage[] = [
@@ -199,8 +201,8 @@ describe("the build executor", { skip }, () => {
     builtId = r.id!;
     firstEvents = r.events;
     const out = text(r.events);
-    assert.match(out, /^Step 1\/25 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/25 : ARG V=1\n/);
-    assert.match(out, /Step 4\/25 : RUN echo hi > \/hi && echo out\n ---> Running in [0-9a-f]{12}\nout\nRemoving intermediate container/);
+    assert.match(out, /^Step 1\/27 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/27 : ARG V=1\n/);
+    assert.match(out, /Step 4\/27 : RUN echo hi > \/hi && echo out\n ---> Running in [0-9a-f]{12}\nout\nRemoving intermediate container/);
     assert.match(out, /\nexec\n/);
     assert.match(out, /\nerr\n/);
     assert.match(out, /\+ echo shell\n/, "SHELL's -x shows");
@@ -235,6 +237,8 @@ describe("the build executor", { skip }, () => {
       assert.equal(l.get("new")?.owner, "0:0", "parents made for the destination are root's");
       assert.equal(l.get("multi/sub/y")?.owner, "65534:65534", "--chown=user:group takes their ids from the image's passwd and group");
       assert.equal(l.get("bin/sub/rel.txt")?.body, "b\n", "a relative destination is under the WORKDIR");
+      assert.equal(l.get("data/a.txt")?.body, "a\n", "a COPY into a VOLUME's path stays in the image");
+      assert.equal(l.has("data/lost"), false, "a RUN's writes into a VOLUME are lost");
     } finally {
       await h.svc.remove(cid, { force: true });
     }
@@ -330,7 +334,7 @@ describe("the build executor", { skip }, () => {
     assert.equal(third.id, builtId);
     assert.equal(third.events.filter((e) => e.type === "cache-hit").length, STEPS.length);
 
-    // b.txt is first read by "COPY *.txt /globs/" (step 7 of 25)
+    // b.txt is first read by "COPY *.txt /globs/" (step 7 of 27)
     await writeFile(path.join(ctx, "b.txt"), "B\n");
     try {
       const changed = await build(builder, [stage()], { context: ctx });
