@@ -814,6 +814,10 @@ adopted:;
 		for (int k = 1; k <= 2; k++) {
 			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
+			/* stdout's bytes may still wait for a client: stderr's stay in their pipe until
+			 * it took them (a client holds one frame at a time) */
+			if (k == 2 && attach_output_pending())
+				continue;
 			if (out_fd[k] != target.pty_fd && attach_can_splice(k)) {
 				if (attach_splice_output(k, out_fd[k], p[i_out[k]].revents & (POLLHUP | POLLERR)) < 0) {
 					close(out_fd[k]);
