@@ -67,62 +67,59 @@ static void log_rotate(void)
 	logf.size = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	if (s[0] < 0x80)
-		return 1;
-	size_t len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
+/* How each ASCII byte goes into a JSON string, as Go's encoder writes it: itself (printable but
+ * for " \ < > &), a two-character escape, or \u00XX. Eight bytes each, so that an entry is
+ * copied with one fixed-size store whatever its length (esc_len says how much of it counts). */
+static char esc_txt[128][8];
+static unsigned char esc_len[128];
+/* The length of the UTF-8 sequence a byte from 0x80 up starts: 0 for one that starts none. */
+static unsigned char lead_len[128];
 
-/* Bytes that go into a JSON string as they are: printable ASCII but for what Go's encoder escapes. */
-static int plain(unsigned char c)
-{
-	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
-}
-
-/* Appends data as the inside of a JSON string, as Go's encoder writes it. */
-static size_t json_escape(char *out, const unsigned char *s, size_t n)
+static void esc_init(void)
 {
 	static const char hex[] = "0123456789abcdef";
+	for (int c = 0x80; c < 0x100; c++)
+		lead_len[c - 0x80] = c >= 0xc2 && c < 0xe0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	for (int c = 0; c < 128; c++) {
+		char *t = esc_txt[c];
+		if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&')
+			t[0] = (char)c, esc_len[c] = 1;
+		else if (c == '"' || c == '\\')
+			t[0] = '\\', t[1] = (char)c, esc_len[c] = 2;
+		else if (c == '\n' || c == '\r' || c == '\t')
+			t[0] = '\\', t[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't', esc_len[c] = 2;
+		else
+			memcpy(t, "\\u00", 4), t[4] = hex[c >> 4], t[5] = hex[c & 15], esc_len[c] = 6;
+	}
+}
+
+/* Appends data as the inside of a JSON string, as Go's encoder writes it; writes up to 7 bytes
+ * past the returned length (scratch the caller's buffer has room for). */
+static size_t json_escape(char *out, const unsigned char *s, size_t n)
+{
+	if (esc_len[0] == 0)
+		esc_init();
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
-		if (plain(c)) {
-			/* byte by byte: runs are short in binary output, where a call per run costs most */
-			do
-				out[o++] = (char)s[i++];
-			while (i < n && plain(s[i]));
-		} else if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
+		if (c < 0x80) {
+			memcpy(out + o, esc_txt[c], 8);
+			o += esc_len[c];
 			i++;
-		} else if (c == '\n') {
-			memcpy(out + o, "\\n", 2), o += 2, i++;
-		} else if (c == '\r') {
-			memcpy(out + o, "\\r", 2), o += 2, i++;
-		} else if (c == '\t') {
-			memcpy(out + o, "\\t", 2), o += 2, i++;
-		} else if (c < 0x80) {
-			/* other control characters, < > & */
-			memcpy(out + o, "\\u00", 4);
-			out[o + 4] = hex[c >> 4];
-			out[o + 5] = hex[c & 15];
+			continue;
+		}
+		size_t len = lead_len[c - 0x80];
+		if (len > n - i)
+			len = 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				len = 0;
+		if (len == 0) {
+			memcpy(out + o, "\\ufffd\0", 8);
 			o += 6, i++;
 		} else {
-			size_t len = utf8_len(s + i, n - i);
-			if (len == 0) {
-				memcpy(out + o, "\\ufffd", 6), o += 6, i++;
-			} else {
-				for (size_t k = 0; k < len; k++)
-					out[o++] = (char)s[i++];
-			}
+			memcpy(out + o, s + i, len);
+			o += len, i += len;
 		}
 	}
 	return o;
