@@ -124,6 +124,7 @@ export const FRAMES = {
   RESIZE: { type: 3, data: "client -> shim: u16 LE rows, u16 LE cols" },
   CLOSE_STDIN: { type: 4, data: "client -> shim: no data" },
   EXIT: { type: 5, data: 'shim -> client: "CODE SIGNAL"' },
+  QUIET: { type: 7, data: "client -> shim: no data; send this client no output from now on, only the exit frame (a watcher of the exit)" },
   DIRECT: { type: 6, data: "client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on" },
 } as const satisfies Record<string, { type: number; data: string }>;
 

@@ -262,6 +262,7 @@ struct client {
 	int fds_state; /* DIRECT_FDS: 1 while the client is asked for its stdio, 2 once answered */
 	int pfd[3];    /* the client's own stdin, stdout, stderr when it handed them over, else -1 */
 	int stdin_passed; /* stdin comes from pfd[0], not from the connection */
+	int quiet;     /* asked for no output (FRAME_QUIET): gets the exit frame only */
 	int out_dst;   /* where the waiting output goes: fd, or one of pfd */
 	size_t splice_left; /* bytes of output still to move from splice_fd (a pipe) to out_dst */
 	int splice_fd;
@@ -499,11 +500,25 @@ static int flush_client(struct client *c)
 	return 0;
 }
 
+/* The one client that takes output, for attach_splice_output. */
+static int splice_client = -1;
+
 int attach_can_splice(int stream)
 {
-	if (logf.fd >= 0 || nclients != 1)
+	if (logf.fd >= 0)
 		return 0;
-	const struct client *c = &clients[0];
+	/* the one client that takes output (quiet ones, watching for the exit, do not count) */
+	splice_client = -1;
+	for (int i = 0; i < nclients; i++) {
+		if (clients[i].quiet)
+			continue;
+		if (splice_client >= 0)
+			return 0;
+		splice_client = i;
+	}
+	if (splice_client < 0)
+		return 0;
+	const struct client *c = &clients[splice_client];
 	if (!c->direct || c->fds_state == 1 || waits(c))
 		return 0;
 	if (c->pfd[stream] >= 0)
@@ -513,7 +528,8 @@ int attach_can_splice(int stream)
 
 int attach_splice_output(int stream, int pipe_fd, int hup)
 {
-	struct client *c = &clients[0];
+	int ci = splice_client;
+	struct client *c = &clients[ci];
 	int avail = 0;
 	if (ioctl(pipe_fd, FIONREAD, &avail) < 0 || avail < 0)
 		return -1;
@@ -532,7 +548,7 @@ int attach_splice_output(int stream, int pipe_fd, int hup)
 			w = send(c->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			drop_client(0);
+			drop_client(ci);
 			return 0;
 		}
 		size_t sent = w < 0 ? 0 : (size_t)w;
@@ -545,7 +561,7 @@ int attach_splice_output(int stream, int pipe_fd, int hup)
 		}
 	}
 	if (flush_client(c) < 0)
-		drop_client(0);
+		drop_client(ci);
 	return 0;
 }
 
@@ -563,6 +579,8 @@ void attach_broadcast(int type, const void *data, size_t n)
 		struct client *c = &clients[i];
 		if (c->handoff && !c->direct)
 			continue; /* not serving anything yet */
+		if (c->quiet && type != FRAME_EXIT)
+			continue; /* it watches for the exit only */
 		const unsigned char *head = frame_head;
 		size_t hl = sizeof(frame_head);
 		int dst = c->fd;
@@ -698,9 +716,11 @@ static int open_passed(int fd, int stream)
 	struct stat st;
 	int fl = fcntl(fd, F_GETFL);
 	int out = -1;
-	if (fstat(fd, &st) == 0 && fl >= 0) {
-		int acc = fl & O_ACCMODE;
-		if (S_ISREG(st.st_mode) && (stream == 0 ? acc != O_WRONLY : acc != O_RDONLY)) {
+	/* (only for the use the client's own descriptor allows: a pipe reopened for writing must
+	 * have come open for writing) */
+	int acc = fl & O_ACCMODE;
+	if (fstat(fd, &st) == 0 && fl >= 0 && (stream == 0 ? acc != O_WRONLY : acc != O_RDONLY)) {
+		if (S_ISREG(st.st_mode)) {
 			return fd;
 		} else if (S_ISFIFO(st.st_mode)) {
 			char path[64];
@@ -884,6 +904,8 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 			ioctl(t->pty_fd, TIOCSWINSZ, &ws);
 		} else if (type == FRAME_CLOSE_STDIN) {
 			stdin_close_due = 1;
+		} else if (type == FRAME_QUIET) {
+			c->quiet = 1;
 		}
 		c->stdin_off = 0;
 		c->in_off += FRAME_HEADER_SIZE + len;

@@ -96,6 +96,7 @@ enum attach_frame {
 	FRAME_RESIZE      = 3, /* client -> shim: u16 LE rows, u16 LE cols */
 	FRAME_CLOSE_STDIN = 4, /* client -> shim: no data */
 	FRAME_EXIT        = 5, /* shim -> client: "CODE SIGNAL" */
+	FRAME_QUIET       = 7, /* client -> shim: no data; send this client no output from now on, only the exit frame (a watcher of the exit) */
 	FRAME_DIRECT      = 6, /* client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on */
 };
 #define FRAME_HEADER_SIZE 5
