@@ -1,8 +1,10 @@
 // Benchmark: stdin and stdout of a container as a stream, through the same docker CLI
 // (/usr/local/bin/docker) against a private cove daemon and a private dockerd (Debian's docker.io),
-// both holding the same busybox image imported from the same rootfs tar:
+// both holding the same busybox image imported from the same rootfs tar, and through cove's own
+// CLI (dist/src/cli/main.js, which hands its stdin and stdout to the container's monitor):
 //
 //   docker run --rm -i --network none --log-driver none busybox cat < FILE | wc -c
+//   cove run --rm -i --network none --log-driver none busybox cat < FILE | wc -c
 //
 // with FILE 1 GiB of random bytes, beside the same bytes through `cat FILE | cat | wc -c` (cat into
 // a pipe, the reference: the target is at least half its speed). Then the same run with the default
@@ -28,6 +30,7 @@ import { busyboxRootfsTar } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
 
 const DOCKER = "/usr/local/bin/docker";
+const COVE = `${process.execPath} ${path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js")}`;
 const MB = Number(process.env.BENCH_STDIO_MB ?? 1024);
 const LOG_MB = Number(process.env.BENCH_STDIO_LOG_MB ?? 256);
 const RUNS = Number(process.env.BENCH_STDIO_RUNS ?? 3);
@@ -79,6 +82,8 @@ function ping(socket: string): Promise<boolean> {
 interface Engine {
   name: string;
   env: NodeJS.ProcessEnv;
+  /** The command line of the client: the docker CLI, or cove's own. */
+  cli: string;
   stop(): Promise<void>;
 }
 
@@ -120,7 +125,7 @@ async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
     }
     await sleep(50);
   }
-  return { name: "cove", env, stop };
+  return { name: "cove", env, cli: DOCKER, stop };
 }
 
 /** size MiB of random bytes in a file. */
@@ -154,9 +159,12 @@ async function main(): Promise<void> {
     else {
       peer = await startDockerd({ dir: path.join(dir, "dockerd") });
       const p = peer;
-      engines.push({ name: "dockerd", env: p.env, stop: () => p.stop() });
+      engines.push({ name: "dockerd", env: p.env, cli: DOCKER, stop: () => p.stop() });
     }
-    for (const e of engines) await ok(e.env, `${DOCKER} import --change 'CMD ["sh"]' ${quote(tar)} busybox:latest`);
+    // cove's own CLI against the same daemon (stopping the daemon is the first engine's job)
+    const cove = engines[0]!;
+    engines.splice(1, 0, { name: "cove CLI", env: cove.env, cli: COVE, stop: () => Promise.resolve() });
+    for (const e of engines) if (e.cli === DOCKER) await ok(e.env, `${DOCKER} import --change 'CMD ["sh"]' ${quote(tar)} busybox:latest`);
 
     const base = { PATH: process.env.PATH };
     const results = new Map<string, number[]>();
@@ -167,33 +175,38 @@ async function main(): Promise<void> {
       add(label, r.ms);
     };
     // warm-up: the image's layers into the page cache, one run each
-    for (const e of engines) await ok(e.env, `${DOCKER} run --rm --network none busybox true`);
+    for (const e of engines) await ok(e.env, `${e.cli} run --rm --network none busybox true`);
     for (let i = 0; i < RUNS; i++) {
       await count("cat into a pipe", base, `cat ${quote(big)} | cat | wc -c`, MB << 20);
       for (const e of engines) {
-        add(`${e.name}: run --rm -i true`, (await ok(e.env, `${DOCKER} run --rm -i --network none --log-driver none busybox true < /dev/null`)).ms);
-        await count(`${e.name}: run -i cat, no log`, e.env, `${DOCKER} run --rm -i --network none --log-driver none busybox cat < ${quote(big)} | wc -c`, MB << 20);
-        await count(`${e.name}: run -i cat, json-file log`, e.env, `${DOCKER} run --rm -i --network none busybox cat < ${quote(small)} | wc -c`, LOG_MB << 20);
+        add(`${e.name}: run --rm -i true`, (await ok(e.env, `${e.cli} run --rm -i --network none --log-driver none busybox true < /dev/null`)).ms);
+        await count(`${e.name}: run -i cat, no log`, e.env, `${e.cli} run --rm -i --network none --log-driver none busybox cat < ${quote(big)} | wc -c`, MB << 20);
+        // (max-size: cove bounds a json-file log by default, dockerd does not; 1g holds it all)
+        await count(`${e.name}: run -i cat, json-file log`, e.env, `${e.cli} run --rm -i --network none --log-opt max-size=1g busybox cat < ${quote(small)} | wc -c`, LOG_MB << 20);
       }
     }
     const ref = median(results.get("cat into a pipe")!);
     console.log(`${MB} MiB of random bytes, median of ${RUNS} runs (load average ${(await readFile("/proc/loadavg", "utf8")).split(" ").slice(0, 3).join(" ")})`);
     console.log(`  cat into a pipe:                ${ref.toFixed(0)} ms  ${rate(MB, ref)}`);
+    const label = (name: string) => ({ cove: "docker CLI -> cove", dockerd: "docker CLI -> dockerd", "cove CLI": "cove CLI -> cove" })[name] ?? name;
     for (const e of engines) {
+      const n = label(e.name);
       const start = median(results.get(`${e.name}: run --rm -i true`)!);
       const noLog = median(results.get(`${e.name}: run -i cat, no log`)!);
       const withLog = median(results.get(`${e.name}: run -i cat, json-file log`)!);
-      console.log(`  ${e.name}: run --rm -i true:      ${start.toFixed(0)} ms`);
+      console.log(`  ${n}: run --rm -i true:      ${start.toFixed(0)} ms`);
       console.log(
-        `  ${e.name}: run -i cat, no log:    ${noLog.toFixed(0)} ms  ${rate(MB, noLog)} (${rate(MB, Math.max(1, noLog - start))} without the start); ` +
+        `  ${n}: run -i cat, no log:    ${noLog.toFixed(0)} ms  ${rate(MB, noLog)} (${rate(MB, Math.max(1, noLog - start))} without the start); ` +
           `${(ref / noLog).toFixed(2)}x cat's speed (${(ref / Math.max(1, noLog - start)).toFixed(2)}x without the start)`,
       );
-      console.log(`  ${e.name}: run -i cat, json-file log (${LOG_MB} MiB): ${withLog.toFixed(0)} ms  ${rate(LOG_MB, withLog)} (${rate(LOG_MB, Math.max(1, withLog - start))} without the start)`);
+      console.log(`  ${n}: run -i cat, json-file log (${LOG_MB} MiB): ${withLog.toFixed(0)} ms  ${rate(LOG_MB, withLog)} (${rate(LOG_MB, Math.max(1, withLog - start))} without the start)`);
     }
-    if (engines.length === 2) {
+    if (engines.some((e) => e.name === "dockerd")) {
       const r = (k: string) => median(results.get(`cove: ${k}`)!) / median(results.get(`dockerd: ${k}`)!);
-      console.log(`  cove/dockerd time: run -i cat, no log ${r("run -i cat, no log").toFixed(2)}; json-file log ${r("run -i cat, json-file log").toFixed(2)}; start ${r("run --rm -i true").toFixed(2)}`);
+      console.log(`  cove/dockerd time (docker CLI): run -i cat, no log ${r("run -i cat, no log").toFixed(2)}; json-file log ${r("run -i cat, json-file log").toFixed(2)}; start ${r("run --rm -i true").toFixed(2)}`);
     }
+    const c = (k: string) => median(results.get(`cove CLI: ${k}`)!) / median(results.get(`cove: ${k}`)!);
+    console.log(`  cove CLI/docker CLI time against cove: run -i cat, no log ${c("run -i cat, no log").toFixed(2)}; json-file log ${c("run -i cat, json-file log").toFixed(2)}; start ${c("run --rm -i true").toFixed(2)}`);
   } finally {
     for (const e of engines.reverse()) await e.stop().catch((err: unknown) => console.error(`stopping ${e.name}: ${(err as Error).message}`));
     if (!engines.some((e) => e.name === "dockerd")) await peer?.stop();

@@ -11,6 +11,9 @@ import { CoveError } from "../common/errors.js";
 import { CliError, command, type Command, type Run } from "./command.js";
 import { parseEnvFile, validateEnv } from "./container-opts.js";
 import { detachKeys, makeRaw, monitorTtySize, proxySignals, terminalSize } from "./terminal.js";
+import { handOverStdio, offerHeaders, offerTaken, passableStdio } from "./pass-fds.js";
+import { PassFdsMask } from "../native/protocol.js";
+import type { EngineClient } from "../client/index.js";
 
 export interface AttachOptions {
   stdin: boolean;
@@ -80,6 +83,42 @@ export function startSession(run: Run, conn: HijackedStream, opts: AttachOptions
   return {
     done: Promise.race([output, detachedP]).finally(() => restore()),
     close,
+  };
+}
+
+/**
+ * Attaches to a container and starts the session (run, attach): without a terminal, the files
+ * and pipes among our stdio are offered to the container's monitor (pass-fds.ts), and the
+ * session wires only the streams it did not take, once it answered (at the container's start).
+ */
+export async function attachSession(
+  run: Run,
+  client: EngineClient,
+  id: string,
+  opts: AttachOptions,
+): Promise<Session> {
+  const mask = opts.tty ? 0 : passableStdio(run, opts);
+  const conn = await client.containerAttach(id, { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, detachKeys: opts.detachKeys }, offerHeaders(mask));
+  if (!mask || !offerTaken(conn)) return startSession(run, conn, opts);
+  let inner: Session | undefined;
+  let closed = false;
+  const done = handOverStdio(conn, mask).then((taken): Promise<"ended" | "detached"> | "ended" => {
+    if (taken === "ended" || closed) return "ended";
+    inner = startSession(run, conn, {
+      ...opts,
+      stdin: opts.stdin && !(taken & PassFdsMask.STDIN),
+      stdout: opts.stdout && !(taken & PassFdsMask.STDOUT),
+      stderr: opts.stderr && !(taken & PassFdsMask.STDERR),
+    });
+    return inner.done;
+  });
+  return {
+    done,
+    close: () => {
+      closed = true;
+      if (inner) inner.close();
+      else conn.socket.destroy();
+    },
   };
 }
 
@@ -154,11 +193,10 @@ const attachCommand = command(
     const tty = c.Config.Tty === true;
     const stdin = !flags["no-stdin"] && c.Config.OpenStdin === true;
     if (tty && stdin && !run.io.stdin.isTTY) throw new CliError("the input device is not a TTY");
-    const conn = await client.containerAttach(c.Id, { stdin, stdout: true, stderr: true, detachKeys: flags["detach-keys"] });
+    const session = await attachSession(run, client, c.Id, { stdin, stdout: true, stderr: true, tty, detachKeys: flags["detach-keys"], sigProxy: flags["sig-proxy"] });
     const waitP = client.containerWait(c.Id);
     // awaited later: this only keeps a rejection meanwhile from counting as unhandled
     waitP.catch(() => undefined);
-    const session = startSession(run, conn, { stdin, stdout: true, stderr: true, tty, detachKeys: flags["detach-keys"], sigProxy: flags["sig-proxy"] });
     const stopResize = tty && run.io.stdout.isTTY ? monitorTtySize(run.io.stdout, (h, w) => client.containerResize(c.Id, h, w)) : () => undefined;
     const stopSignals = flags["sig-proxy"] && !tty ? proxySignals((sig) => client.containerKill(c.Id, sig)) : () => undefined;
     try {

@@ -9,7 +9,7 @@ import { CoveError } from "../common/errors.js";
 import { ignoring } from "../common/ignore.js";
 import { EngineError, type EngineClient } from "../client/engine.js";
 import { familiarString, parseNormalizedNamed, tagNameOnly } from "../images/reference.js";
-import { startSession, type AttachOptions, type Session } from "./attach.js";
+import { attachSession, type AttachOptions, type Session } from "./attach.js";
 import { CliError, command, errorLine, StatusError, type Command, type Run } from "./command.js";
 import { buildCreateRequest, RUN_FLAGS, type CreateRequest } from "./create-request.js";
 import { UsageError } from "./flags.js";
@@ -139,8 +139,7 @@ const runCommand = command(
     let stopResize = () => undefined as void;
     try {
       if (attachOpts.stdin || attachOpts.stdout || attachOpts.stderr) {
-        const conn = await client.containerAttach(id, { stdin: attachOpts.stdin, stdout: attachOpts.stdout, stderr: attachOpts.stderr, detachKeys: f["detach-keys"] });
-        session = startSession(run, conn, attachOpts);
+        session = await attachSession(run, client, id, attachOpts);
       }
       // registered before start so a fast exit is not missed; "removed" with --rm
       const waitP = client.containerWait(id, f.rm ? "removed" : "next-exit");

@@ -132,6 +132,8 @@ export interface HijackedStream {
   socket: Duplex;
   /** True when the daemon sent the 8-byte-framed (non-TTY) stream. */
   multiplexed?: boolean;
+  /** The headers of the 101 answer (undefined when the daemon did not upgrade). */
+  headers?: http.IncomingHttpHeaders;
 }
 
 export class EngineClient {
@@ -236,7 +238,7 @@ export class EngineClient {
       req.on("upgrade", (res, socket, head) => {
         if (head.length > 0) socket.unshift(head);
         const type = String(res.headers["content-type"] ?? "");
-        resolve(type.includes("multiplexed") ? { socket, multiplexed: true } : { socket });
+        resolve(type.includes("multiplexed") ? { socket, multiplexed: true, headers: res.headers } : { socket, headers: res.headers });
       });
       req.on("response", (res) => {
         const status = res.statusCode ?? 500;
@@ -323,8 +325,9 @@ export class EngineClient {
   containerAttach(
     id: string,
     query: { stream?: boolean; stdin?: boolean; stdout?: boolean; stderr?: boolean; logs?: boolean; detachKeys?: string } = {},
+    headers: Record<string, string> = {},
   ): Promise<HijackedStream> {
-    return this.hijack(`/containers/${enc(id)}/attach`, { query: { stream: true, ...query } });
+    return this.hijack(`/containers/${enc(id)}/attach`, { query: { stream: true, ...query }, headers });
   }
 
   /** POST /wait; resolves when the condition is met (the request is sent right away). */

@@ -48,12 +48,18 @@ export interface StdSinks {
   stderr?: Writable;
 }
 
-/** Writes a writable, honouring back-pressure on the source. */
+const waiting = new WeakSet<Writable>();
+
+/** Writes a writable, honouring back-pressure on the source (one wait per sink, however many frames a chunk held). */
 function write(src: Readable, dst: Writable | undefined, data: Buffer): void {
   if (!dst || data.length === 0) return;
-  if (!dst.write(data)) {
+  if (!dst.write(data) && !waiting.has(dst)) {
+    waiting.add(dst);
     src.pause();
-    dst.once("drain", () => src.resume());
+    dst.once("drain", () => {
+      waiting.delete(dst);
+      src.resume();
+    });
   }
 }
 

@@ -256,6 +256,9 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
     sock.uncork();
     return room;
   };
+  // a connection that wants no output says so: the monitor then sends it the exit frame only (and
+  // may splice the output to a client alone)
+  if (opts.output === false) send(Frame.QUIET, Buffer.alloc(0));
   return {
     output,
     exit,

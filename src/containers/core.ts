@@ -180,6 +180,11 @@ export interface DirectAttachOptions {
   /** At the end of the connection's input: close stdin (true) or end the session (false). */
   closeStdin: boolean;
   /**
+   * The client offered its own stdio (a local client on a unix socket): the monitor asks for it
+   * first (PassFds.ASK) and serves the streams it takes straight from and to those files.
+   */
+  passFds?: boolean;
+  /**
    * Resolves with the hand-over once the connection may go: take drains the connection and calls
    * give with its descriptor and the bytes already read from it, synchronously, and says whether
    * the monitor took it. Undefined: serve it the usual way.

@@ -47,7 +47,8 @@ export class Streams {
         (opts.stdin !== false && c.rec.Config.OpenStdin ? DirectFlag.STDIN : 0) |
         (opts.direct.closeStdin ? DirectFlag.CLOSE_STDIN : 0) |
         (wantOut ? DirectFlag.STDOUT : 0) |
-        (wantErr ? DirectFlag.STDERR : 0)
+        (wantErr ? DirectFlag.STDERR : 0) |
+        (opts.direct.passFds ? DirectFlag.FDS : 0)
       : 0;
     // hands the connection to the monitor, when it serves a direct socket (monitors started
     // before cove had one do not: the usual connection serves the session then)

@@ -15,6 +15,7 @@ import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteCont
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
 import { handOver, handOverable, hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
 import { acceptWebSocket, isWebSocketRequest } from "./websocket.js";
+import { PASS_FDS_HEADER, PassFds } from "../native/protocol.js";
 
 export interface ContainersContext {
   containers: ContainerService;
@@ -412,6 +413,10 @@ async function attach(c: RouteContext, svc: ContainerService, active: ActiveStre
   // which serves the client's connection itself: the bytes no longer pass through the daemon.
   const sock = c.upgrade?.socket;
   const direct = !!sock && handOverable(sock) && c.query.bool("stream") && !c.query.bool("logs") && !(tty && stdin);
+  // A local client (cove's CLI) may offer its own stdin/stdout/stderr, to be handed on to the
+  // monitor with the connection: the answer's header takes the offer, and the stream then opens
+  // with PassFds.ASK from the monitor, or PassFds.NONE when the daemon serves it after all.
+  const passFds = direct && !tty && c.req.headers[PASS_FDS_HEADER.toLowerCase()] === "1";
   let ready: (take: ((give: (fd: number, input: Buffer) => boolean) => boolean) | undefined) => void = () => undefined;
   const session = await svc.attach(id, {
     stdin,
@@ -419,9 +424,9 @@ async function attach(c: RouteContext, svc: ContainerService, active: ActiveStre
     stderr: c.query.bool("stderr"),
     logs: c.query.bool("logs"),
     stream: c.query.bool("stream"),
-    ...(direct ? { direct: { framed: !tty, closeStdin, ready: new Promise((r) => (ready = r)) } } : {}),
+    ...(direct ? { direct: { framed: !tty, closeStdin, passFds, ready: new Promise((r) => (ready = r)) } } : {}),
   });
-  const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream");
+  const h = hijack(c, c.upgrade ? streamContentType(c.version, tty) : "application/vnd.docker.raw-stream", passFds ? { [PASS_FDS_HEADER]: "1" } : {});
   if (sock && session.direct) {
     await h.headRead();
     ready((give) => handOver(sock, give));
@@ -434,6 +439,7 @@ async function attach(c: RouteContext, svc: ContainerService, active: ActiveStre
       return;
     }
   }
+  if (passFds) h.output.write(Buffer.from([PassFds.NONE]));
   await pipeSession(h, session, { tty, stdin, closeStdin, detachKeys, signal: c.signal }, active);
 }
 

@@ -140,7 +140,7 @@ function peerHasRead(socket: Duplex): Promise<void> {
  * (Connection: Upgrade, Upgrade: tcp, the stream's Content-Type) and hands over the socket; else
  * starts a 200 response with that Content-Type whose body is the stream, up to connection close.
  */
-export function hijack(ctx: RouteContext, contentType: string): Hijacked {
+export function hijack(ctx: RouteContext, contentType: string, extraHeaders: Record<string, string> = {}): Hijacked {
   if (ctx.upgrade) {
     const { socket, head } = ctx.upgrade;
     const lines = [
@@ -151,6 +151,7 @@ export function hijack(ctx: RouteContext, contentType: string): Hijacked {
       `Api-Version: ${API_VERSION}`,
       "Docker-Experimental: false",
       "Ostype: linux",
+      ...Object.entries(extraHeaders).map(([k, v]) => `${k}: ${v}`),
     ];
     const written = new Promise<void>((resolve) => socket.write(lines.join("\r\n") + "\r\n\r\n", () => resolve()));
     if (head.length > 0) socket.unshift(head);

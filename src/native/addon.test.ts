@@ -100,6 +100,30 @@ describe("native addon", () => {
     assert.throws(() => addon().sendFd(0, 0, Buffer.alloc(0)), TypeError);
   });
 
+  it("sends up to three fds with bytes over a unix socket", () => {
+    const [a, b] = addon().socketpair();
+    const [c, d] = addon().socketpair();
+    const [e, f] = addon().socketpair();
+    try {
+      assert.equal(addon().sendFds(a, [c, e], Buffer.from([6])), 1);
+      // the message in flight holds both sockets: closing the sender's fds leaves their peers alive
+      closeSync(c);
+      closeSync(e);
+      assert.equal(writeSync(d, Buffer.from("x")), 1);
+      assert.equal(writeSync(f, Buffer.from("x")), 1);
+      const buf = Buffer.alloc(4);
+      assert.equal(readSync(b, buf, 0, 4, null), 1);
+      assert.equal(buf[0], 6);
+      // a plain read drops the fds that came with the byte: both peers are gone now
+      for (const peer of [d, f]) assert.throws(() => writeSync(peer, Buffer.from("x")), (err: unknown) => (err as NodeJS.ErrnoException).code === "EPIPE");
+    } finally {
+      for (const fd of [a, b, d, f]) closeSync(fd);
+    }
+    assert.throws(() => addon().sendFds(0, [], Buffer.from("x")), TypeError);
+    assert.throws(() => addon().sendFds(0, [0, 1, 2, 0], Buffer.from("x")), TypeError);
+    assert.throws(() => addon().sendFds(0, [0], Buffer.alloc(0)), TypeError);
+  });
+
   it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {
     const out = path.join(tmp, "spawn-out");
     const fd = openSync(out, "w");

@@ -123,6 +123,8 @@ export interface Addon {
    * socket's buffer is full.
    */
   sendFd(sock: number, fd: number, data: Buffer): number;
+  /** As sendFd, with one to three fds attached (SCM_RIGHTS, in order). */
+  sendFds(sock: number, fds: number[], data: Buffer): number;
   /**
    * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
    * in a new session. The addon reaps it when it exits (a thread waits on its pidfd), so it never

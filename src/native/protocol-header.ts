@@ -1,7 +1,7 @@
 // Renders the shim's contract (./protocol.ts) as the C header src/native/shim/protocol.h.
 // scripts/gen-native-protocol.js writes its output; protocol.test.ts compares it with the file.
 
-import { DIRECT_FLAGS, FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA, FRAMES, OP_PHASES, OPS, PLAN_MAGIC, REPORTS, STATE_FILES, SYNC_ANSWERS } from "./protocol.js";
+import { DIRECT_FLAGS, FRAME_HEADER_SIZE, FRAME_MAX_CLIENT_DATA, FRAMES, OP_PHASES, OPS, PASS_FDS, PASS_FDS_MASK, PLAN_MAGIC, REPORTS, STATE_FILES, SYNC_ANSWERS } from "./protocol.js";
 
 /** Where the header lives, relative to the package root. */
 export const PROTOCOL_HEADER = "src/native/shim/protocol.h";
@@ -62,6 +62,10 @@ export function renderProtocolHeader(): string {
   out.push("");
   out.push("/* The flags byte of a DIRECT frame: how the shim serves the connection handed over. */");
   out.push(...columns(Object.entries(DIRECT_FLAGS).map(([name, f]) => [`#define DIRECT_${name}`, String(f.bit), f.what])));
+  out.push("");
+  out.push("/* The bytes of the stdio hand-over (DIRECT_FDS) and its mask bits. */");
+  out.push(...columns(Object.entries(PASS_FDS).map(([name, f]) => [`#define PASS_FDS_${name}`, `0x${f.byte.toString(16)}`, f.what])));
+  out.push(...columns(Object.entries(PASS_FDS_MASK).map(([name, f]) => [`#define PASS_FDS_MASK_${name}`, String(f.bit), f.what])));
   out.push("");
 
   out.push("/* Files in the state directory (OP_STATE_DIR). */");

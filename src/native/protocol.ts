@@ -124,6 +124,7 @@ export const FRAMES = {
   RESIZE: { type: 3, data: "client -> shim: u16 LE rows, u16 LE cols" },
   CLOSE_STDIN: { type: 4, data: "client -> shim: no data" },
   EXIT: { type: 5, data: 'shim -> client: "CODE SIGNAL"' },
+  QUIET: { type: 7, data: "client -> shim: no data; send this client no output from now on, only the exit frame (a watcher of the exit)" },
   DIRECT: { type: 6, data: "client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on" },
 } as const satisfies Record<string, { type: number; data: string }>;
 
@@ -138,7 +139,31 @@ export const DIRECT_FLAGS = {
   CLOSE_STDIN: { bit: 4, what: "at the connection's end of input, close stdin (else the session ends)" },
   STDOUT: { bit: 8, what: "send the stdout stream" },
   STDERR: { bit: 16, what: "send the stderr stream" },
+  FDS: {
+    bit: 32,
+    what: "the client may hand over its own stdio: the shim first sends PASS_FDS.ASK, the client answers one byte of PASS_FDS_MASK bits with those fds attached (SCM_RIGHTS, in stream order), the shim answers the bits it took; then the stream goes on for the other streams",
+  },
 } as const satisfies Record<string, { bit: number; what: string }>;
+
+/**
+ * The bytes that open an attach stream whose client offered its stdio (the request header
+ * PASS_FDS_HEADER, answered with the same header): ASK from the monitor (send the fds now), or
+ * NONE from the daemon (it serves the stream itself: the ordinary stream follows).
+ */
+export const PASS_FDS = {
+  ASK: { byte: 0x46, what: "'F': send the mask byte with the fds" },
+  NONE: { byte: 0x4e, what: "'N': no fds taken, the ordinary stream follows" },
+} as const satisfies Record<string, { byte: number; what: string }>;
+
+/** The streams in the client's mask byte and in the monitor's answer. */
+export const PASS_FDS_MASK = {
+  STDIN: { bit: 1, what: "a file or pipe the monitor reads into the container's stdin" },
+  STDOUT: { bit: 2, what: "a file or pipe the monitor writes the stdout stream to" },
+  STDERR: { bit: 4, what: "a file or pipe the monitor writes the stderr stream to" },
+} as const satisfies Record<string, { bit: number; what: string }>;
+
+/** The HTTP header of an attach request that offers the client's stdio, and of the 101 that takes the offer. */
+export const PASS_FDS_HEADER = "Cove-Attach-Fds";
 
 /** Bytes before a frame's data: the type and the length. */
 export const FRAME_HEADER_SIZE = 5;
@@ -168,5 +193,9 @@ export const Report = pick(REPORTS, "verb");
 export const Frame = pick(FRAMES, "type");
 /** Direct-attach flag bits by name: DirectFlag.MUX === 1. */
 export const DirectFlag = pick(DIRECT_FLAGS, "bit");
+/** Pass-fds bytes by name: PassFds.ASK === 0x46. */
+export const PassFds = pick(PASS_FDS, "byte");
+/** Pass-fds mask bits by name: PassFdsMask.STDOUT === 2. */
+export const PassFdsMask = pick(PASS_FDS_MASK, "bit");
 /** State file names by name: StateFile.START_FIFO === "start.fifo". */
 export const StateFile = pick(STATE_FILES, "name");

@@ -434,6 +434,52 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// sendFds(sock, fds, data): as sendFd, with up to 3 fds attached (SCM_RIGHTS, in order).
+static napi_value js_send_fds(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int64_t sock;
+  if (get_i64(env, argv[0], &sock, "sock")) return NULL;
+  bool isarr = false, isbuf = false;
+  napi_is_array(env, argv[1], &isarr);
+  if (!isarr) return throw_type(env, "fds must be an array of fds");
+  uint32_t nfds = 0;
+  napi_get_array_length(env, argv[1], &nfds);
+  if (nfds < 1 || nfds > 3) return throw_type(env, "fds must hold 1 to 3 fds");
+  int fds[3];
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    int64_t fd;
+    napi_get_element(env, argv[1], i, &v);
+    if (get_i64(env, v, &fd, "fd")) return NULL;
+    fds[i] = (int)fd;
+  }
+  napi_is_buffer(env, argv[2], &isbuf);
+  if (!isbuf) return throw_type(env, "data must be a Buffer");
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  if (len == 0) return throw_type(env, "data must not be empty: the fds travel with its first byte");
+  union {
+    char buf[CMSG_SPACE(3 * sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {.iov_base = data, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+  ssize_t n;
+  do n = sendmsg((int)sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, errno, "sendmsg", NULL);
+  napi_value out;
+  napi_create_int64(env, n, &out);
+  return out;
+}
+
 #define SPAWN_MAX_FDS 64
 #define SPAWN_MAX_ARGS 64
 #define SPAWN_STACK (64 * 1024)
@@ -645,6 +691,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketpair", NULL, js_socketpair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unreadOutput", NULL, js_unread_output, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <stddef.h>
 #include <termios.h>
@@ -66,62 +67,59 @@ static void log_rotate(void)
 	logf.size = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	if (s[0] < 0x80)
-		return 1;
-	size_t len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
+/* How each ASCII byte goes into a JSON string, as Go's encoder writes it: itself (printable but
+ * for " \ < > &), a two-character escape, or \u00XX. Eight bytes each, so that an entry is
+ * copied with one fixed-size store whatever its length (esc_len says how much of it counts). */
+static char esc_txt[128][8];
+static unsigned char esc_len[128];
+/* The length of the UTF-8 sequence a byte from 0x80 up starts: 0 for one that starts none. */
+static unsigned char lead_len[128];
 
-/* Bytes that go into a JSON string as they are: printable ASCII but for what Go's encoder escapes. */
-static int plain(unsigned char c)
-{
-	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
-}
-
-/* Appends data as the inside of a JSON string, as Go's encoder writes it. */
-static size_t json_escape(char *out, const unsigned char *s, size_t n)
+static void esc_init(void)
 {
 	static const char hex[] = "0123456789abcdef";
+	for (int c = 0x80; c < 0x100; c++)
+		lead_len[c - 0x80] = c >= 0xc2 && c < 0xe0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	for (int c = 0; c < 128; c++) {
+		char *t = esc_txt[c];
+		if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&')
+			t[0] = (char)c, esc_len[c] = 1;
+		else if (c == '"' || c == '\\')
+			t[0] = '\\', t[1] = (char)c, esc_len[c] = 2;
+		else if (c == '\n' || c == '\r' || c == '\t')
+			t[0] = '\\', t[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't', esc_len[c] = 2;
+		else
+			memcpy(t, "\\u00", 4), t[4] = hex[c >> 4], t[5] = hex[c & 15], esc_len[c] = 6;
+	}
+}
+
+/* Appends data as the inside of a JSON string, as Go's encoder writes it; writes up to 7 bytes
+ * past the returned length (scratch the caller's buffer has room for). */
+static size_t json_escape(char *out, const unsigned char *s, size_t n)
+{
+	if (esc_len[0] == 0)
+		esc_init();
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
-		if (plain(c)) {
-			/* byte by byte: runs are short in binary output, where a call per run costs most */
-			do
-				out[o++] = (char)s[i++];
-			while (i < n && plain(s[i]));
-		} else if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
+		if (c < 0x80) {
+			memcpy(out + o, esc_txt[c], 8);
+			o += esc_len[c];
 			i++;
-		} else if (c == '\n') {
-			memcpy(out + o, "\\n", 2), o += 2, i++;
-		} else if (c == '\r') {
-			memcpy(out + o, "\\r", 2), o += 2, i++;
-		} else if (c == '\t') {
-			memcpy(out + o, "\\t", 2), o += 2, i++;
-		} else if (c < 0x80) {
-			/* other control characters, < > & */
-			memcpy(out + o, "\\u00", 4);
-			out[o + 4] = hex[c >> 4];
-			out[o + 5] = hex[c & 15];
+			continue;
+		}
+		size_t len = lead_len[c - 0x80];
+		if (len > n - i)
+			len = 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				len = 0;
+		if (len == 0) {
+			memcpy(out + o, "\\ufffd\0", 8);
 			o += 6, i++;
 		} else {
-			size_t len = utf8_len(s + i, n - i);
-			if (len == 0) {
-				memcpy(out + o, "\\ufffd", 6), o += 6, i++;
-			} else {
-				for (size_t k = 0; k < len; k++)
-					out[o++] = (char)s[i++];
-			}
+			memcpy(out + o, s + i, len);
+			o += len, i += len;
 		}
 	}
 	return o;
@@ -235,7 +233,17 @@ void log_flush(void)
  * Docker attach stream whose HTTP upgrade the daemon answered) with a DIRECT frame and the fd,
  * and the monitor serves that fd from then on as the client, in the same slot: raw bytes in go to
  * stdin, output goes out raw or in stdcopy frames, per the frame's flags. The hand-off connection
- * is kept (not read) and closed with the client, so its sender learns when the session ended. */
+ * is kept (not read) and closed with the client, so its sender learns when the session ended.
+ *
+ * A direct client may also hand over its own stdio (DIRECT_FDS): the monitor asks for it with one
+ * byte (PASS_FDS_ASK) before any output, the client answers one byte of PASS_FDS_MASK bits with
+ * those files or pipes attached, and the monitor answers the bits it took. From then on the
+ * container's stdin is read from the client's stdin and its output written to the client's
+ * stdout and stderr directly (spliced when nothing else wants the bytes); the connection carries
+ * only the streams not taken, and its close still tells the client that the session ended. A
+ * pipe is reopened through /proc/self/fd, so that the monitor's non-blocking mode stays its own
+ * and never changes the description the client's processes share; a regular file is used as it
+ * came, at its shared offset. */
 
 #define MAX_CLIENTS 64
 
@@ -250,7 +258,13 @@ struct client {
 	int ctl_fd;    /* the hand-off connection of a direct client, else -1 */
 	int passed_fd; /* an fd received with the client's bytes, not used yet, else -1 */
 	int in_eof;    /* a direct client's input ended (acted on once its bytes went to stdin) */
-	size_t splice_left; /* bytes of output still to move from splice_fd (a pipe) to fd */
+	int conn_eof;  /* a direct client's connection ended (it read EOF there) */
+	int fds_state; /* DIRECT_FDS: 1 while the client is asked for its stdio, 2 once answered */
+	int pfd[3];    /* the client's own stdin, stdout, stderr when it handed them over, else -1 */
+	int stdin_passed; /* stdin comes from pfd[0], not from the connection */
+	int quiet;     /* asked for no output (FRAME_QUIET): gets the exit frame only */
+	int out_dst;   /* where the waiting output goes: fd, or one of pfd */
+	size_t splice_left; /* bytes of output still to move from splice_fd (a pipe) to out_dst */
 	int splice_fd;
 	unsigned char in[2 * (FRAME_MAX_CLIENT_DATA + FRAME_HEADER_SIZE)];
 	size_t in_off, in_len; /* received, not yet acted on: in[in_off, in_len) */
@@ -344,8 +358,10 @@ static void accept_from(int lfd, int handoff)
 		struct client *c = &clients[nclients++];
 		memset(c, 0, offsetof(struct client, in));
 		c->fd = fd;
+		c->out_dst = fd;
 		c->handoff = handoff;
 		c->ctl_fd = c->passed_fd = -1;
+		c->pfd[0] = c->pfd[1] = c->pfd[2] = -1;
 		c->in_off = c->in_len = c->stdin_off = c->out_off = c->out_len = 0;
 		c->stdin_blocked = c->sent_stdin = 0;
 		c->out_since = 0;
@@ -368,6 +384,9 @@ static void drop_client(int i)
 		close(clients[i].ctl_fd);
 	if (clients[i].passed_fd >= 0)
 		close(clients[i].passed_fd);
+	for (int k = 0; k < 3; k++)
+		if (clients[i].pfd[k] >= 0)
+			close(clients[i].pfd[k]);
 	if (i != nclients - 1)
 		clients[i] = clients[nclients - 1];
 	nclients--;
@@ -403,16 +422,22 @@ void attach_wait_first(void)
 int attach_clients(struct pollfd *p, int max)
 {
 	int n = 0;
-	for (int i = 0; i < nclients && n < max; i++) {
+	for (int i = 0; i < nclients && n + 4 <= max; i++) {
+		const struct client *c = &clients[i];
 		short events = 0;
-		if (!clients[i].stdin_blocked && !clients[i].in_eof)
+		/* with stdin handed over, the connection is read only for its end */
+		if (c->stdin_passed ? !c->conn_eof : !c->stdin_blocked && !c->in_eof)
 			events |= POLLIN;
-		if (waits(&clients[i]))
+		if (waits(c) && c->out_dst == c->fd)
 			events |= POLLOUT;
-		p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = events };
+		p[n++] = (struct pollfd){ .fd = c->fd, .events = events };
 		/* the hand-off connection of a direct client: its end (or any byte) ends the session */
-		if (clients[i].ctl_fd >= 0 && n < max)
-			p[n++] = (struct pollfd){ .fd = clients[i].ctl_fd, .events = POLLIN };
+		if (c->ctl_fd >= 0)
+			p[n++] = (struct pollfd){ .fd = c->ctl_fd, .events = POLLIN };
+		if (c->pfd[0] >= 0 && !c->stdin_blocked && !c->in_eof)
+			p[n++] = (struct pollfd){ .fd = c->pfd[0], .events = POLLIN };
+		if (waits(c) && c->out_dst != c->fd)
+			p[n++] = (struct pollfd){ .fd = c->out_dst, .events = POLLOUT };
 	}
 	return n;
 }
@@ -428,16 +453,25 @@ int attach_stdin_blocked(void)
 int attach_output_pending(void)
 {
 	for (int i = 0; i < nclients; i++)
-		if (waits(&clients[i]))
-			return 1;
+		if (waits(&clients[i]) || clients[i].fds_state == 1)
+			return 1; /* (a client asked for its stdio gets no output before its answer) */
 	return 0;
+}
+
+/* Writes to where client c's output goes without waiting: its connection (a socket), or the
+ * stdout or stderr it handed over (a non-blocking pipe, or a file). */
+static ssize_t put(const struct client *c, int fd, const void *buf, size_t n)
+{
+	if (fd == c->fd)
+		return send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return write(fd, buf, n);
 }
 
 /* Sends what client c has waiting; -1 when the client is gone. */
 static int flush_client(struct client *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = put(c, c->out_dst, c->out + c->out_off, c->out_len - c->out_off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -450,7 +484,7 @@ static int flush_client(struct client *c)
 	}
 	c->out_off = c->out_len = 0;
 	while (c->splice_left > 0) {
-		ssize_t w = splice(c->splice_fd, NULL, c->fd, NULL, c->splice_left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		ssize_t w = splice(c->splice_fd, NULL, c->out_dst, NULL, c->splice_left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -466,19 +500,36 @@ static int flush_client(struct client *c)
 	return 0;
 }
 
+/* The one client that takes output, for attach_splice_output. */
+static int splice_client = -1;
+
 int attach_can_splice(int stream)
 {
-	if (logf.fd >= 0 || nclients != 1)
+	if (logf.fd >= 0)
 		return 0;
-	const struct client *c = &clients[0];
-	if (!c->direct || waits(c))
+	/* the one client that takes output (quiet ones, watching for the exit, do not count) */
+	splice_client = -1;
+	for (int i = 0; i < nclients; i++) {
+		if (clients[i].quiet)
+			continue;
+		if (splice_client >= 0)
+			return 0;
+		splice_client = i;
+	}
+	if (splice_client < 0)
 		return 0;
+	const struct client *c = &clients[splice_client];
+	if (!c->direct || c->fds_state == 1 || waits(c))
+		return 0;
+	if (c->pfd[stream] >= 0)
+		return 1;
 	return stream == 1 ? (c->flags & DIRECT_STDOUT) != 0 : (c->flags & DIRECT_STDERR) && (c->flags & DIRECT_MUX);
 }
 
 int attach_splice_output(int stream, int pipe_fd, int hup)
 {
-	struct client *c = &clients[0];
+	int ci = splice_client;
+	struct client *c = &clients[ci];
 	int avail = 0;
 	if (ioctl(pipe_fd, FIONREAD, &avail) < 0 || avail < 0)
 		return -1;
@@ -488,7 +539,8 @@ int attach_splice_output(int stream, int pipe_fd, int hup)
 	c->splice_fd = pipe_fd;
 	c->splice_left = n;
 	c->out_since = now_ms();
-	if (c->flags & DIRECT_MUX) {
+	c->out_dst = c->pfd[stream] >= 0 ? c->pfd[stream] : c->fd;
+	if ((c->flags & DIRECT_MUX) && c->out_dst == c->fd) {
 		unsigned char h[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
 				       (unsigned char)n };
 		ssize_t w;
@@ -496,7 +548,7 @@ int attach_splice_output(int stream, int pipe_fd, int hup)
 			w = send(c->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			drop_client(0);
+			drop_client(ci);
 			return 0;
 		}
 		size_t sent = w < 0 ? 0 : (size_t)w;
@@ -509,7 +561,7 @@ int attach_splice_output(int stream, int pipe_fd, int hup)
 		}
 	}
 	if (flush_client(c) < 0)
-		drop_client(0);
+		drop_client(ci);
 	return 0;
 }
 
@@ -527,16 +579,28 @@ void attach_broadcast(int type, const void *data, size_t n)
 		struct client *c = &clients[i];
 		if (c->handoff && !c->direct)
 			continue; /* not serving anything yet */
+		if (c->quiet && type != FRAME_EXIT)
+			continue; /* it watches for the exit only */
 		const unsigned char *head = frame_head;
 		size_t hl = sizeof(frame_head);
+		int dst = c->fd;
 		if (c->direct) {
 			/* the exit goes by the connection's close; a raw stream without a terminal is
-			 * stdout only, as Docker's */
+			 * stdout only, as Docker's (unless the client handed over its stderr) */
+			int passed = (type == FRAME_STDOUT || type == FRAME_STDERR) && c->pfd[type] >= 0;
 			if (type == FRAME_EXIT || (type == FRAME_STDOUT && !(c->flags & DIRECT_STDOUT)) ||
-			    (type == FRAME_STDERR && (!(c->flags & DIRECT_STDERR) || !(c->flags & DIRECT_MUX))))
+			    (type == FRAME_STDERR && (!(c->flags & DIRECT_STDERR) || (!(c->flags & DIRECT_MUX) && !passed))))
 				continue;
 			head = mux_head;
 			hl = c->flags & DIRECT_MUX ? sizeof(mux_head) : 0;
+			if (passed) {
+				dst = c->pfd[type];
+				hl = 0; /* the client's own stream: raw bytes */
+			}
+		}
+		if (c->out_len > c->out_off && c->out_dst != dst) {
+			drop_client(i); /* (cannot happen: output waits for an empty buffer) */
+			continue;
 		}
 		if (c->out_len > c->out_off) {
 			/* callers wait for an empty buffer before they read more output: only the exit
@@ -559,7 +623,7 @@ void attach_broadcast(int type, const void *data, size_t n)
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 		ssize_t w;
 		do
-			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+			w = dst == c->fd ? sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) : writev(dst, iov, 2);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			drop_client(i);
@@ -576,6 +640,7 @@ void attach_broadcast(int type, const void *data, size_t n)
 			sent = hl;
 		}
 		memcpy(c->out + k, (const unsigned char *)data + (sent - hl), hl + n - sent);
+		c->out_dst = dst;
 		c->out_off = 0;
 		c->out_len = k + hl + n - sent;
 		c->out_since = now_ms();
@@ -630,7 +695,166 @@ static int take_over(struct client *c, const unsigned char *payload, uint32_t le
 	/* nothing follows the frame on the hand-off connection */
 	c->in_off = c->in_len = 0;
 	c->stdin_off = 0;
+	if (c->flags & DIRECT_FDS) {
+		/* ask for the client's stdio before anything else goes out */
+		c->fds_state = 1;
+		c->out[0] = PASS_FDS_ASK;
+		c->out_off = 0;
+		c->out_len = 1;
+		c->out_dst = c->fd;
+		c->out_since = now_ms();
+		if (flush_client(c) < 0)
+			return -1;
+	}
 	return process_direct(c, t);
+}
+
+/* A stream the client handed over, ready for the monitor (fd is consumed): a regular file as it
+ * came, a pipe reopened non-blocking; -1 for anything else, or a file the stream cannot use. */
+static int open_passed(int fd, int stream)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+	int out = -1;
+	/* (only for the use the client's own descriptor allows: a pipe reopened for writing must
+	 * have come open for writing) */
+	int acc = fl & O_ACCMODE;
+	if (fstat(fd, &st) == 0 && fl >= 0 && (stream == 0 ? acc != O_WRONLY : acc != O_RDONLY)) {
+		if (S_ISREG(st.st_mode)) {
+			return fd;
+		} else if (S_ISFIFO(st.st_mode)) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			out = open(path, (stream == 0 ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		}
+	}
+	close(fd);
+	return out;
+}
+
+/* Takes the client's answer to PASS_FDS_ASK: a mask byte with the fds of those streams, in
+ * stream order. All of them are taken, or none (the session goes on over the connection then);
+ * the answer says which. -1: the client goes (its connection ended). */
+static int recv_fds(struct client *c)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	unsigned char mask;
+	struct iovec iov = { .iov_base = &mask, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	if (r == 0)
+		return -1;
+	int fds[3], nfds = 0, bad = (mh.msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t k = 0; k < n; k++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(fd));
+			if (nfds < 3)
+				fds[nfds++] = fd;
+			else
+				close(fd), bad = 1;
+		}
+	}
+	/* each stream offered must be one the session has */
+	const int bits[3] = { PASS_FDS_MASK_STDIN, PASS_FDS_MASK_STDOUT, PASS_FDS_MASK_STDERR };
+	const int allowed[3] = { DIRECT_STDIN, DIRECT_STDOUT, DIRECT_STDERR };
+	int count = 0;
+	for (int k = 0; k < 3; k++)
+		if (mask & bits[k]) {
+			count++;
+			if (!(c->flags & allowed[k]))
+				bad = 1;
+		}
+	if ((mask & ~(PASS_FDS_MASK_STDIN | PASS_FDS_MASK_STDOUT | PASS_FDS_MASK_STDERR)) || count != nfds)
+		bad = 1;
+	int got[3] = { -1, -1, -1 }, j = 0;
+	for (int k = 0; k < 3; k++) {
+		if (!(mask & bits[k]) || j >= nfds)
+			continue;
+		int fd = fds[j++];
+		if (bad)
+			close(fd);
+		else if ((got[k] = open_passed(fd, k)) < 0)
+			bad = 1;
+	}
+	for (; j < nfds; j++)
+		close(fds[j]);
+	unsigned char taken = 0;
+	for (int k = 0; k < 3; k++) {
+		if (bad && got[k] >= 0)
+			close(got[k]), got[k] = -1;
+		c->pfd[k] = got[k];
+		if (got[k] >= 0)
+			taken |= (unsigned char)bits[k];
+	}
+	c->stdin_passed = c->pfd[0] >= 0;
+	c->fds_state = 2;
+	c->out[0] = taken;
+	c->out_off = 0;
+	c->out_len = 1;
+	c->out_dst = c->fd;
+	c->out_since = now_ms();
+	return flush_client(c);
+}
+
+/* Moves the client's own stdin into the container's, in the kernel when it can. -1: the
+ * client goes. */
+static int pump_passed_stdin(struct client *c, const struct stdio_target *t)
+{
+	if (!(c->flags & DIRECT_STDIN) || t->stdin_fd < 0) {
+		/* stdin is closed: the rest has nowhere to go, and is left where it is */
+		close(c->pfd[0]);
+		c->pfd[0] = -1;
+		return 0;
+	}
+	ssize_t w = -1;
+	if (c->in_len == c->in_off && t->stdin_fd != t->pty_fd)
+		w = splice(c->pfd[0], NULL, t->stdin_fd, NULL, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	else
+		errno = EINVAL;
+	if (w > 0) {
+		c->sent_stdin = 1;
+		return 0;
+	}
+	if (w == 0) {
+		c->in_eof = 1;
+		return process_direct(c, t);
+	}
+	if (errno == EINTR)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		/* (the container's stdin is full, or the pipe had nothing after all: poll stdin for
+		 * room either way, then the client's stdin again) */
+		c->stdin_blocked = 1;
+		return 0;
+	}
+	if (errno == EINVAL) {
+		/* no splice between these two: through the buffer */
+		if (c->in_off > 0) {
+			memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+			c->in_len -= c->in_off;
+			c->in_off = 0;
+		}
+		ssize_t r = read(c->pfd[0], c->in + c->in_len, sizeof(c->in) - c->in_len);
+		if (r < 0)
+			return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? 0 : (c->in_eof = 1, process_direct(c, t));
+		if (r == 0)
+			c->in_eof = 1;
+		c->in_len += (size_t)r;
+		return process_direct(c, t);
+	}
+	/* the container closed its stdin (EPIPE), or the client's stdin broke: no more input */
+	close(c->pfd[0]);
+	c->pfd[0] = -1;
+	return 0;
 }
 
 /* Acts on client c's complete frames, in order, until one has to wait for room in stdin.
@@ -680,6 +904,8 @@ static int process_frames(struct client *c, const struct stdio_target *t)
 			ioctl(t->pty_fd, TIOCSWINSZ, &ws);
 		} else if (type == FRAME_CLOSE_STDIN) {
 			stdin_close_due = 1;
+		} else if (type == FRAME_QUIET) {
+			c->quiet = 1;
 		}
 		c->stdin_off = 0;
 		c->in_off += FRAME_HEADER_SIZE + len;
@@ -734,18 +960,56 @@ static int find_ctl(int fd)
 	return -1;
 }
 
+/* The client with a handed-over stdin (role 0) or stdout/stderr (role 1) of fd, else -1. */
+static int find_passed(int fd, int *role)
+{
+	for (int i = 0; i < nclients; i++) {
+		if (clients[i].pfd[0] == fd)
+			return *role = 0, i;
+		if ((clients[i].pfd[1] == fd || clients[i].pfd[2] == fd) && clients[i].out_dst == fd)
+			return *role = 1, i;
+	}
+	return -1;
+}
+
 void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 {
 	for (int k = 0; k < n; k++) {
-		int i = p[k].revents ? find_client(p[k].fd) : -1;
+		if (!p[k].revents)
+			continue;
+		int i = find_client(p[k].fd), role;
 		if (i < 0) {
-			if (p[k].revents && (i = find_ctl(p[k].fd)) >= 0)
+			if ((i = find_ctl(p[k].fd)) >= 0) {
 				drop_client(i); /* the sender of a direct client ended the session */
+			} else if ((i = find_passed(p[k].fd, &role)) >= 0) {
+				struct client *c = &clients[i];
+				/* the client's own output: room again (or its reader is gone: then it goes) */
+				if (role == 1 && flush_client(c) < 0)
+					drop_client(i);
+				else if (role == 0 && !c->stdin_blocked && !c->in_eof && pump_passed_stdin(c, t) < 0)
+					drop_client(i);
+			}
 			continue;
 		}
 		struct client *c = &clients[i];
-		if ((p[k].revents & POLLOUT) && flush_client(c) < 0) {
+		if ((p[k].revents & POLLOUT) && c->out_dst == c->fd && flush_client(c) < 0) {
 			drop_client(i);
+			continue;
+		}
+		if (c->fds_state == 1) {
+			/* the answer to the stdio question: nothing else is read before it */
+			if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && recv_fds(c) < 0)
+				drop_client(i);
+			continue;
+		}
+		if (c->stdin_passed) {
+			/* the connection carries no input now: only its end matters (the client left) */
+			if (p[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+				static char sink[4096];
+				ssize_t r = read(c->fd, sink, sizeof(sink));
+				if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+					drop_client(i);
+			}
 			continue;
 		}
 		if ((p[k].revents & POLLIN) && !c->stdin_blocked && c->direct && (c->flags & DIRECT_STDIN) && t->stdin_fd >= 0 &&
@@ -778,6 +1042,7 @@ void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t)
 				continue;
 			if (r == 0 && c->direct && !c->in_eof) {
 				c->in_eof = 1; /* the client closed its side: output goes on */
+				c->conn_eof = 1;
 				if (process_direct(c, t) < 0)
 					drop_client(i);
 				continue;
@@ -807,12 +1072,20 @@ void attach_resume_stdin(const struct stdio_target *t)
 	}
 }
 
-void attach_drop_stalled(void)
+void attach_drop_stalled(int exited)
 {
 	long long now = now_ms();
 	for (int i = nclients - 1; i >= 0; i--)
-		if (waits(&clients[i]) && now - clients[i].out_since >= ATTACH_STALL_MS)
+		if ((clients[i].fds_state == 1 || (exited && waits(&clients[i]))) && now - clients[i].out_since >= ATTACH_STALL_MS)
 			drop_client(i);
+}
+
+int attach_asking(void)
+{
+	for (int i = 0; i < nclients; i++)
+		if (clients[i].fds_state == 1)
+			return 1;
+	return 0;
 }
 
 /* Ends the direct clients' streams (their output is all sent) as the daemon did: shuts the
@@ -829,7 +1102,7 @@ static void finish_direct(void)
 		struct pollfd p[MAX_CLIENTS];
 		int n = 0;
 		for (int i = 0; i < nclients; i++)
-			if (clients[i].direct && clients[i].in_eof == 0)
+			if (clients[i].direct && !clients[i].conn_eof)
 				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
 		long long left = deadline - now_ms();
 		if (n == 0 || left <= 0)
@@ -843,7 +1116,7 @@ static void finish_direct(void)
 			static char sink[65536];
 			ssize_t r = read(clients[i].fd, sink, sizeof(sink));
 			if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
-				clients[i].in_eof = 2; /* closed (or broken): nothing more to wait for */
+				clients[i].conn_eof = 1; /* closed (or broken): nothing more to wait for */
 		}
 	}
 }
@@ -855,15 +1128,18 @@ void attach_finish(void)
 		int n = 0;
 		for (int i = 0; i < nclients; i++)
 			if (waits(&clients[i]))
-				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
+				p[n++] = (struct pollfd){ .fd = clients[i].out_dst, .events = POLLOUT };
 		if (poll(p, n, 100) < 0 && errno != EINTR)
 			break;
 		for (int k = 0; k < n; k++) {
-			int i = p[k].revents ? find_client(p[k].fd) : -1;
+			int i = -1;
+			for (int j = 0; p[k].revents && j < nclients && i < 0; j++)
+				if (clients[j].out_dst == p[k].fd && waits(&clients[j]))
+					i = j;
 			if (i >= 0 && flush_client(&clients[i]) < 0)
 				drop_client(i);
 		}
-		attach_drop_stalled();
+		attach_drop_stalled(1);
 	}
 	finish_direct();
 	while (nclients > 0)

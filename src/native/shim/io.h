@@ -32,8 +32,11 @@ int attach_count(void);
 /* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
 void attach_wait_first(void);
 void attach_set_stdin_once(int once);
-/* Fills pollfds for the clients (up to two each): POLLIN unless a client's input waits for
- * stdin, POLLOUT while its output waits for the client; a direct client's hand-off connection. */
+/* The most pollfds attach_clients fills: four per client. */
+#define ATTACH_POLLFDS_MAX (4 * 64)
+/* Fills pollfds for the clients (up to four each): POLLIN unless a client's input waits for
+ * stdin, POLLOUT while its output waits for the client; a direct client's hand-off connection,
+ * and the stdin and the output it handed over. */
 int attach_clients(struct pollfd *p, int max);
 /* Acts on the clients' poll results: reads and applies their frames, sends waiting output. */
 void attach_handle(const struct pollfd *p, int n, const struct stdio_target *t);
@@ -53,8 +56,11 @@ int attach_can_splice(int stream);
 int attach_splice_output(int stream, int pipe_fd, int hup);
 /* Sends a frame to every client; what a client cannot take now waits in its buffer. */
 void attach_broadcast(int type, const void *data, size_t n);
-/* Lets go of clients whose output has waited ATTACH_STALL_MS. */
-void attach_drop_stalled(void);
+/* Lets go of clients asked for their stdio that have not answered in ATTACH_STALL_MS, and once
+ * the container exited (exited), of clients whose output has waited that long. */
+void attach_drop_stalled(int exited);
+/* Whether a client was asked for its stdio and has not answered yet (poll with a timeout). */
+int attach_asking(void);
 /* Sends what the clients still wait for (bounded by ATTACH_STALL_MS each), then closes them all. */
 void attach_finish(void);
 

@@ -701,7 +701,7 @@ adopted:;
 		report(REPORT_STARTED);
 	}
 	for (;;) {
-		struct pollfd p[12 + 2 * 64];
+		struct pollfd p[12 + ATTACH_POLLFDS_MAX];
 		int np = 0;
 		p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		int i_fifo = -1, i_sock = -1, i_master = -1, i_stdin = -1, i_listen = -1, i_dlisten = -1, i_out[3] = { -1, -1, -1 }, i_room = -1;
@@ -745,17 +745,17 @@ adopted:;
 			p[np++] = (struct pollfd){ .fd = attach_direct_listen_fd(), .events = POLLIN };
 		}
 		int first_client = np;
-		np += attach_clients(p + np, 2 * 64);
+		np += attach_clients(p + np, ATTACH_POLLFDS_MAX);
 		if (init_status >= 0 && i_master < 0 && outputs == 0 && !pending)
 			break;
-		int r = poll(p, np, init_status >= 0 ? 100 : -1);
+		int asking = attach_asking();
+		int r = poll(p, np, init_status >= 0 || asking ? 100 : -1);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (init_status >= 0) {
-			attach_drop_stalled();
-			if (r == 0 && !pending)
-				break; /* the init is gone and its output is quiet */
-		}
+		if (init_status >= 0 || asking)
+			attach_drop_stalled(init_status >= 0);
+		if (init_status >= 0 && r == 0 && !pending)
+			break; /* the init is gone and its output is quiet */
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -813,6 +813,10 @@ adopted:;
 		}
 		for (int k = 1; k <= 2; k++) {
 			if (i_out[k] < 0 || !(p[i_out[k]].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			/* stdout's bytes may still wait for a client: stderr's stay in their pipe until
+			 * it took them (a client holds one frame at a time) */
+			if (k == 2 && attach_output_pending())
 				continue;
 			if (out_fd[k] != target.pty_fd && attach_can_splice(k)) {
 				if (attach_splice_output(k, out_fd[k], p[i_out[k]].revents & (POLLHUP | POLLERR)) < 0) {

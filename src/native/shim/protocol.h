@@ -96,6 +96,7 @@ enum attach_frame {
 	FRAME_RESIZE      = 3, /* client -> shim: u16 LE rows, u16 LE cols */
 	FRAME_CLOSE_STDIN = 4, /* client -> shim: no data */
 	FRAME_EXIT        = 5, /* shim -> client: "CODE SIGNAL" */
+	FRAME_QUIET       = 7, /* client -> shim: no data; send this client no output from now on, only the exit frame (a watcher of the exit) */
 	FRAME_DIRECT      = 6, /* client -> shim on the DIRECT_SOCKET, after STDIN frames of input already read from the fd that came with the first byte (SCM_RIGHTS): u8 DIRECT_FLAGS; the shim serves that fd from then on */
 };
 #define FRAME_HEADER_SIZE 5
@@ -107,6 +108,14 @@ enum attach_frame {
 #define DIRECT_CLOSE_STDIN 4  /* at the connection's end of input, close stdin (else the session ends) */
 #define DIRECT_STDOUT      8  /* send the stdout stream */
 #define DIRECT_STDERR      16 /* send the stderr stream */
+#define DIRECT_FDS         32 /* the client may hand over its own stdio: the shim first sends PASS_FDS.ASK, the client answers one byte of PASS_FDS_MASK bits with those fds attached (SCM_RIGHTS, in stream order), the shim answers the bits it took; then the stream goes on for the other streams */
+
+/* The bytes of the stdio hand-over (DIRECT_FDS) and its mask bits. */
+#define PASS_FDS_ASK  0x46 /* 'F': send the mask byte with the fds */
+#define PASS_FDS_NONE 0x4e /* 'N': no fds taken, the ordinary stream follows */
+#define PASS_FDS_MASK_STDIN  1 /* a file or pipe the monitor reads into the container's stdin */
+#define PASS_FDS_MASK_STDOUT 2 /* a file or pipe the monitor writes the stdout stream to */
+#define PASS_FDS_MASK_STDERR 4 /* a file or pipe the monitor writes the stderr stream to */
 
 /* Files in the state directory (OP_STATE_DIR). */
 #define STATE_INIT_PID    "init.pid"    /* the init's pid, once created */
