@@ -119,7 +119,9 @@ describe("cove run -i hands its stdio to the container's monitor", { skip }, () 
       const held = await monitorFiles(env, id);
       return [input, output, errors].every((f) => held.includes(f));
     }, 60_000);
-    await ok(["exec", id, "touch", "/tmp/go"]);
+    // detached: the container may finish (and --rm remove it with its execs) before an attached
+    // exec would have read its exit code back
+    await ok(["exec", "-d", id, "touch", "/tmp/go"]);
     const r = await done;
     assert.equal(r.code, 3, "the container's exit code");
     const out = await readFile(output);
@@ -184,7 +186,9 @@ describe("cove run -i hands its stdio to the container's monitor", { skip }, () 
       const held = await monitorFiles(env, id).catch(() => [] as string[]);
       return held.includes(fifoIn) && held.includes(fifoOut);
     }, 60_000);
-    await ok(["exec", id, "touch", "/tmp/go"]);
+    // detached: the container may finish (and --rm remove it with its execs) before an attached
+    // exec would have read its exit code back
+    await ok(["exec", "-d", id, "touch", "/tmp/go"]);
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "to-stderr\n", "stderr came over the connection");

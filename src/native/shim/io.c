@@ -368,10 +368,21 @@ static void accept_from(int lfd, int handoff)
 	}
 }
 
-void attach_accept(void)
+void attach_accept(const struct stdio_target *t)
 {
+	int before = nclients;
 	accept_from(listen_fd, 0);
 	accept_from(direct_listen_fd, 1);
+	if (!t)
+		return;
+	/* a hand-off connection sent its fd and DIRECT frame before the container started: read
+	 * them now, before this round reads any output, so the session gets all of it */
+	struct pollfd p[MAX_CLIENTS];
+	int n = 0;
+	for (int i = before; i < nclients; i++)
+		if (clients[i].handoff)
+			p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN, .revents = POLLIN };
+	attach_handle(p, n, t);
 }
 
 /* Lets client i go; the last client moves into slot i. */
@@ -415,7 +426,7 @@ void attach_wait_first(void)
 		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			return;
-		attach_accept();
+		attach_accept(NULL);
 	}
 }
 

@@ -27,7 +27,7 @@ int attach_listen_fd(void);
 int attach_listen_direct(const char *path);
 int attach_direct_listen_fd(void);
 /* Accepts the clients waiting on either socket. */
-void attach_accept(void);
+void attach_accept(const struct stdio_target *t);
 int attach_count(void);
 /* Blocks until a first client is connected (a runtime's command held by START_ON_ATTACH). */
 void attach_wait_first(void);

@@ -770,13 +770,15 @@ adopted:;
 		}
 		/* clients first: one that connected while the process started gets all of its output */
 		if ((i_listen >= 0 && (p[i_listen].revents & POLLIN)) || (i_dlisten >= 0 && (p[i_dlisten].revents & POLLIN))) {
-			attach_accept();
+			attach_accept(&target);
 			if (!started && start_on_attach && attach_count() > 0) {
 				/* the first client is connected: nothing the process prints can be missed */
 				started = 1;
 				msg_send(sock, MSG_START, 0, 0, "");
 			}
 		}
+		/* then what the clients sent (a hand-off's DIRECT frame among it), before this round's output */
+		attach_handle(p + first_client, np - first_client, &target);
 		if (i_fifo >= 0 && (p[i_fifo].revents & POLLIN)) {
 			char b;
 			if (read(fifo_r, &b, 1) == 1) {
@@ -839,7 +841,6 @@ adopted:;
 			_Static_assert(FRAME_STDOUT == 1 && FRAME_STDERR == 2, "an output frame's type is its stream's fd");
 			attach_broadcast(k, buf, (size_t)n);
 		}
-		attach_handle(p + first_client, np - first_client, &target);
 		if (i_room >= 0 && p[i_room].revents)
 			attach_resume_stdin(&target);
 		while (attach_take_stdin_close()) {
