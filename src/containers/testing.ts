@@ -73,6 +73,9 @@ export class FakeRuntime implements ContainerRuntime {
         return;
       }
       p.clients.add(c);
+      // the client's frames (stdin, QUIET from an exit watcher) are read and dropped, as a
+      // monitor with nothing to feed them to would
+      c.resume();
       c.on("error", () => undefined);
       c.on("close", () => p.clients.delete(c));
     });
