@@ -25,7 +25,7 @@ import { entryText, RegistryError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
 import { pullSource, type PullSource } from "../registry/mirror.js";
 import type { AuthConfig } from "../registry/auth.js";
-import { ImageCore, newTxn } from "./core.js";
+import { ImageCore, newTxn, type Txn } from "./core.js";
 import { chainIDs, imageID, shortID } from "./ids.js";
 import { isIndexType, isManifestType, MediaType } from "./mediatypes.js";
 import { formatPlatform, hostPlatform, matchingManifests, noMatchingManifest, normalizePlatform, onlyPlatform, parsePlatform } from "./platforms.js";
@@ -183,6 +183,11 @@ export class Puller {
       this.core.pin(d);
       pinned.push(d);
     };
+    const pinnedSnapshots: string[] = [];
+    const pinSnapshot = (key: string) => {
+      this.core.pinSnapshot(key);
+      pinnedSnapshots.push(key);
+    };
     /** Blobs this pull committed (rollback removes those no other pull holds). */
     const fetched: Digest[] = [];
     const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void): Promise<boolean> => {
@@ -224,6 +229,7 @@ export class Puller {
       const imageExists = (await this.currentId(id)) === id;
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIDs(diffIds);
+      for (const key of chain) pinSnapshot(key);
       const present = await Promise.all(
         manifest.layers.map(async (l, i) => imageExists || ((await this.core.content.exists(l.digest)) && this.core.snapshots.has(chain[i] as string))),
       );
@@ -243,80 +249,109 @@ export class Puller {
         if (i >= PULL_CONCURRENCY) progress({ status: "Waiting", id: shortID(l.digest) });
       });
       const limit = limiter(PULL_CONCURRENCY);
-      const downloads = toFetch.map((l) =>
-        limit(async () => {
-          const id = shortID(l.digest);
-          let last = -1;
-          const fresh = await fetch(l, (current, total) => {
-            if (current === total) {
-              if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
-              last = current;
-              progress({ status: "Verifying Checksum", id });
-              return;
-            }
-            if (last < 0 || current - last >= PROGRESS_EVERY) {
-              last = current;
-              progress({ status: "Downloading", id, progressDetail: { current, total } });
-            }
-          });
-          if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
-          progress({ status: "Download complete", id });
-        }),
-      );
-      const settled = await Promise.allSettled(downloads);
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (failed) throw translatePullError(failed.reason, ref);
-
-      // The manifest, stored as the image's target.
-      pin(manifestDesc.digest);
-      if (!(await this.core.content.exists(manifestDesc.digest))) {
-        await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
-        fetched.push(manifestDesc.digest);
+      const downloadOf = new Map<Digest, Promise<void>>();
+      for (const l of toFetch) {
+        downloadOf.set(
+          l.digest,
+          limit(async () => {
+            const id = shortID(l.digest);
+            let last = -1;
+            const fresh = await fetch(l, (current, total) => {
+              if (current === total) {
+                if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
+                last = current;
+                progress({ status: "Verifying Checksum", id });
+                return;
+              }
+              if (last < 0 || current - last >= PROGRESS_EVERY) {
+                last = current;
+                progress({ status: "Downloading", id, progressDetail: { current, total } });
+              }
+            });
+            if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
+            progress({ status: "Download complete", id });
+          }),
+        );
       }
 
-      // Unpack and name, under the service's lock.
-      const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
+      // Each layer is unpacked as soon as its blob is in and the layers below it are unpacked,
+      // while later ones still download (as dockerd does), outside the service's lock: its
+      // snapshots are pinned against garbage collection until the image names them.
+      const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
+        const layerId = shortID(l.digest);
+        let started = false;
+        let completed = false;
+        return {
+          desc: l,
+          diffId: diffIds[i] as Digest,
+          trusted: inStoreBefore.has(l.digest),
+          open: async () => {
+            const stream = await this.core.content.createReadStream(l.digest);
+            if (present[i] || started) return stream;
+            started = true;
+            let read = 0;
+            let last = -1;
+            const counted = new Transform({
+              transform(c: Buffer, _enc, cb) {
+                read += c.length;
+                if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
+                  last = read;
+                  progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
+                }
+                cb(null, c);
+              },
+            });
+            stream.on("error", (e) => counted.destroy(e));
+            return stream.pipe(counted);
+          },
+          done: () => {
+            if (!present[i] && !completed) progress({ status: "Pull complete", id: layerId });
+            completed = true;
+          },
+        };
+      });
       const txn = newTxn();
+      const verified = new Set<Digest>();
+      const unpacking = (async () => {
+        if (imageExists) return;
+        for (const [i, l] of layers.entries()) {
+          await downloadOf.get(l.desc.digest);
+          await this.core.m.unpack.unpackLayer(l, chain[i] as string, i > 0 ? chain[i - 1] : undefined, txn, undefined, verified);
+        }
+      })();
+      const settled = await Promise.allSettled([...downloadOf.values()]);
+      const unpacked = await unpacking.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      try {
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+        if (failed) throw translatePullError(failed.reason, ref);
+        if (unpacked !== undefined) throw unpacked;
+
+        // The manifest, stored as the image's target.
+        pin(manifestDesc.digest);
+        if (!(await this.core.content.exists(manifestDesc.digest))) {
+          await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
+          fetched.push(manifestDesc.digest);
+        }
+      } catch (err) {
+        await this.core.exclusive(() => this.dropSnapshots(txn));
+        throw err;
+      }
+
+      // Name it, under the service's lock (the layers checked once more: present, else unpacked).
+      const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
       const updated = await this.core.exclusive(async () => {
         try {
-          const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
-            const layerId = shortID(l.digest);
-            let started = false;
-            return {
-              desc: l,
-              diffId: diffIds[i] as Digest,
-              trusted: inStoreBefore.has(l.digest),
-              open: async () => {
-                const stream = await this.core.content.createReadStream(l.digest);
-                if (present[i] || started) return stream;
-                started = true;
-                let read = 0;
-                let last = -1;
-                const counted = new Transform({
-                  transform(c: Buffer, _enc, cb) {
-                    read += c.length;
-                    if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
-                      last = read;
-                      progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
-                    }
-                    cb(null, c);
-                  },
-                });
-                stream.on("error", (e) => counted.destroy(e));
-                return stream.pipe(counted);
-              },
-              done: () => {
-                if (!present[i]) progress({ status: "Pull complete", id: layerId });
-              },
-            };
-          });
-          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn);
+          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn, undefined, verified);
           const before = await this.currentId(names[0] as string);
           await this.core.putImage({ id, target: manifestDesc, names, config }, txn);
           if (before !== id) await this.core.touchTagTime([id]);
           this.core.resolved.delete(manifestDesc.digest);
           return before !== id;
         } catch (err) {
+          await this.dropSnapshots(txn);
           await this.core.rollback(txn);
           throw err;
         }
@@ -337,6 +372,20 @@ export class Puller {
       throw err;
     } finally {
       for (const d of pinned) this.core.unpin(d);
+      for (const key of pinnedSnapshots) this.core.unpinSnapshot(key);
+    }
+  }
+
+  /**
+   * Removes the layer snapshots a failed pull unpacked (newest first), under the lock, except
+   * those another pull in flight holds too (it may stack on them; garbage collection takes them
+   * once nothing does). Empties txn.snapshots.
+   */
+  private async dropSnapshots(txn: Txn): Promise<void> {
+    for (const key of txn.snapshots.splice(0).reverse()) {
+      if (this.core.snapshotPinCount(key) > 1) continue;
+      await bestEffort(`remove the layer snapshot ${key} of a failed pull`, this.core.snapshots.remove(key));
+      this.core.sizes.delete(key);
     }
   }
 
