@@ -17,9 +17,9 @@
 // fetched is pinned against garbage collection until the image is named. A failure at any step
 // changes nothing: the snapshots and the blobs this pull added are removed, names given back.
 
-import { Transform } from "node:stream";
+import { PassThrough, Transform, type Readable } from "node:stream";
 import { CoveError, invalid, notFound } from "../common/errors.js";
-import { bestEffort } from "../common/ignore.js";
+import { bestEffort, ignored } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { entryText, RegistryError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
@@ -190,11 +190,12 @@ export class Puller {
     };
     /** Blobs this pull committed (rollback removes those no other pull holds). */
     const fetched: Digest[] = [];
-    const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void): Promise<boolean> => {
+    const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void, live?: LiveLayer): Promise<boolean> => {
       pin(desc.digest);
       if (await this.core.content.exists(desc.digest)) return false;
       await client.fetchBlob(this.core.content, desc, {
         ...(onProgress ? { onProgress } : {}),
+        ...(live ? { onData: (c: Uint8Array, offset: number) => live.feed(c, offset) } : {}),
       });
       fetched.push(desc.digest);
       return true;
@@ -248,28 +249,44 @@ export class Puller {
       toFetch.forEach((l, i) => {
         if (i >= PULL_CONCURRENCY) progress({ status: "Waiting", id: shortID(l.digest) });
       });
+      // The lowest layer to unpack, when everything below it is there, is unpacked from its bytes
+      // as they arrive (verified at the end: the snapshot is committed only once the blob is).
+      const first = present.indexOf(false);
+      const live = first >= 0 && toFetch.some((d) => d.digest === manifest.layers[first]?.digest) ? new LiveLayer(manifest.layers[first]!.digest) : undefined;
       const limit = limiter(PULL_CONCURRENCY);
       const downloadOf = new Map<Digest, Promise<void>>();
       for (const l of toFetch) {
+        const lv = live?.digest === l.digest ? live : undefined;
         downloadOf.set(
           l.digest,
           limit(async () => {
             const id = shortID(l.digest);
             let last = -1;
-            const fresh = await fetch(l, (current, total) => {
-              if (current === total) {
-                if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
-                last = current;
-                progress({ status: "Verifying Checksum", id });
-                return;
-              }
-              if (last < 0 || current - last >= PROGRESS_EVERY) {
-                last = current;
-                progress({ status: "Downloading", id, progressDetail: { current, total } });
-              }
-            });
-            if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
-            progress({ status: "Download complete", id });
+            try {
+              const fresh = await fetch(
+                l,
+                (current, total) => {
+                  if (current === total) {
+                    if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
+                    last = current;
+                    progress({ status: "Verifying Checksum", id });
+                    return;
+                  }
+                  if (last < 0 || current - last >= PROGRESS_EVERY) {
+                    last = current;
+                    progress({ status: "Downloading", id, progressDetail: { current, total } });
+                  }
+                },
+                lv,
+              );
+              if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
+              progress({ status: "Download complete", id });
+              if (fresh) lv?.end();
+              else lv?.abandon();
+            } catch (err) {
+              lv?.abandon();
+              throw err;
+            }
           }),
         );
       }
@@ -277,6 +294,24 @@ export class Puller {
       // Each layer is unpacked as soon as its blob is in and the layers below it are unpacked,
       // while later ones still download (as dockerd does), outside the service's lock: its
       // snapshots are pinned against garbage collection until the image names them.
+      const extracting = (stream: Readable, i: number, after: () => boolean): Readable => {
+        const l = manifest.layers[i]!;
+        const layerId = shortID(l.digest);
+        let read = 0;
+        let last = -1;
+        const counted = new Transform({
+          transform(c: Buffer, _enc, cb) {
+            read += c.length;
+            if (after() && (last < 0 || read - last >= PROGRESS_EVERY || read === l.size)) {
+              last = read;
+              progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
+            }
+            cb(null, c);
+          },
+        });
+        stream.on("error", (e) => counted.destroy(e));
+        return stream.pipe(counted);
+      };
       const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
         const layerId = shortID(l.digest);
         let started = false;
@@ -289,20 +324,7 @@ export class Puller {
             const stream = await this.core.content.createReadStream(l.digest);
             if (present[i] || started) return stream;
             started = true;
-            let read = 0;
-            let last = -1;
-            const counted = new Transform({
-              transform(c: Buffer, _enc, cb) {
-                read += c.length;
-                if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
-                  last = read;
-                  progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
-                }
-                cb(null, c);
-              },
-            });
-            stream.on("error", (e) => counted.destroy(e));
-            return stream.pipe(counted);
+            return extracting(stream, i, () => true);
           },
           done: () => {
             if (!present[i] && !completed) progress({ status: "Pull complete", id: layerId });
@@ -315,8 +337,23 @@ export class Puller {
       const unpacking = (async () => {
         if (imageExists) return;
         for (const [i, l] of layers.entries()) {
+          const key = chain[i] as string;
+          const parent = i > 0 ? chain[i - 1] : undefined;
+          if (i === first && live) {
+            const streamed = { ...l, open: async () => extracting(live.stream, i, () => live.complete) };
+            try {
+              await this.core.m.unpack.unpackLayer(streamed, key, parent, txn, undefined, verified);
+              continue;
+            } catch (err) {
+              // a download that restarted or resumed, or bytes that do not unpack: from the store,
+              // once the blob is there (its download's failure, if any, is the pull's)
+              live.abandon();
+              await downloadOf.get(l.desc.digest);
+              ignored(`the live unpack of layer ${l.desc.digest} of ${shown} (unpacked from the store instead)`, err);
+            }
+          }
           await downloadOf.get(l.desc.digest);
-          await this.core.m.unpack.unpackLayer(l, chain[i] as string, i > 0 ? chain[i - 1] : undefined, txn, undefined, verified);
+          await this.core.m.unpack.unpackLayer(l, key, parent, txn, undefined, verified);
         }
       })();
       const settled = await Promise.allSettled([...downloadOf.values()]);
@@ -458,4 +495,57 @@ function ociPlatform(p: Platform): Platform {
   if (p["os.features"]?.length) out["os.features"] = p["os.features"];
   if (p.variant) out.variant = p.variant;
   return out;
+}
+
+/** Bytes of a live unpack waiting to be applied: the download waits while this many are queued. */
+const LIVE_BUFFER = 8 * 1024 * 1024;
+
+/**
+ * A layer blob's bytes as the download writes them, for unpacking while it downloads: a stream
+ * that ends once the blob is committed (verified), or fails when the download fails, restarts or
+ * resumes elsewhere than where it left off, or found the blob there already (abandon). A failed
+ * stream's consumer unpacks from the store instead.
+ */
+class LiveLayer {
+  readonly stream = new PassThrough({ highWaterMark: LIVE_BUFFER });
+  /** The download ended and the blob is committed: every byte of it went through the stream. */
+  complete = false;
+  private next = 0;
+  private broken = false;
+
+  constructor(readonly digest: Digest) {
+    // the consumer sees a failure through its pipe; this keeps one nobody reads from throwing
+    this.stream.on("error", () => undefined);
+  }
+
+  async feed(chunk: Uint8Array, offset: number): Promise<void> {
+    if (this.broken) return;
+    if (offset !== this.next) {
+      this.abandon();
+      return;
+    }
+    this.next += chunk.length;
+    if (this.stream.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const go = () => {
+        this.stream.off("drain", go);
+        this.stream.off("close", go);
+        resolve();
+      };
+      this.stream.on("drain", go);
+      this.stream.on("close", go);
+    });
+  }
+
+  end(): void {
+    if (this.broken) return;
+    this.complete = true;
+    this.stream.end();
+  }
+
+  abandon(): void {
+    if (this.broken || this.complete) return;
+    this.broken = true;
+    this.stream.destroy(new Error(`the download of ${this.digest} did not go through the live unpack from start to end`));
+  }
 }

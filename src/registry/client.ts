@@ -96,6 +96,12 @@ export interface FetchBlobOptions {
   onProgress?: (current: number, total: number) => void;
   /** Called before a retry, with the attempt number (1 for the first retry) and the delay. */
   onRetry?: (attempt: number, delayMs: number, cause: Error) => void;
+  /**
+   * Each piece of the blob as it is written to the sink, with its offset in the blob (a resumed
+   * or restarted download starts again at an offset other than the next expected one), before
+   * the blob is verified; the download waits for what this returns (backpressure).
+   */
+  onData?: (chunk: Uint8Array, offset: number) => void | Promise<void>;
 }
 
 const DEFAULT_RETRY_DELAYS = [500, 1000, 2000, 4000];
@@ -379,6 +385,7 @@ export class RepositoryClient {
               throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
             }
             await writer.write(c);
+            if (options.onData) await options.onData(c, writer.offset - c.length);
             options.onProgress?.(writer.offset, blob.size);
           }
           if (writer.offset < blob.size) throw new Truncated(writer.offset, blob.size);
