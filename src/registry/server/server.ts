@@ -52,6 +52,8 @@ const FOREIGN_LAYERS = new Set([
 ]);
 const UPLOAD_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+/** An upload's body is written in pieces of about this size. */
+const APPEND_PIECE = 1024 * 1024;
 
 /** cove's local images, for a server on the daemon's root: the manifest an image name:tag was pulled or built as. */
 export interface LocalImages {
@@ -561,15 +563,38 @@ export class RegistryServer {
     this.empty(res, 202, this.uploadHeaders(name, id, 0));
   }
 
-  /** Appends the request's body to the upload; what arrived stays when the client goes away. */
-  private async append(req: http.IncomingMessage, id: string, from: number): Promise<number> {
+  /**
+   * Appends the request's body to the upload (in pieces of about 1 MiB: the 64 KiB ones the
+   * socket gives would cost a thread-pool round trip each); what arrived stays when the client
+   * goes away. With `digest`, then commits the upload as that blob through the same writer (a
+   * writer opened again would hash the whole upload again to resume).
+   */
+  private async append(req: http.IncomingMessage, id: string, from: number, digest?: Digest): Promise<number> {
     const writer = await this.content.writer(RegistryServer.ingestRef(id)).catch((err: unknown) => {
       if (err instanceof CoveError && err.kind === "conflict") throw new ServeError("BLOB_UPLOAD_INVALID", "blob upload invalid: another request is writing this upload", id);
       throw err;
     });
     try {
       if (writer.offset !== from) throw new ServeError("BLOB_UPLOAD_INVALID", `blob upload invalid: the upload is at ${writer.offset} bytes, not ${from}`, id, { status: 416 });
-      for await (const chunk of req) await writer.write(chunk as Buffer);
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        if (pendingBytes === 0) return;
+        const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        await writer.write(piece);
+      };
+      try {
+        for await (const chunk of req) {
+          pending.push(chunk as Buffer);
+          pendingBytes += (chunk as Buffer).length;
+          if (pendingBytes >= APPEND_PIECE) await flush();
+        }
+      } finally {
+        await flush();
+      }
+      if (digest !== undefined) await writer.commit(undefined, digest);
       return writer.offset;
     } finally {
       await writer.close();
@@ -609,10 +634,8 @@ export class RegistryServer {
     const offset = await this.upload(name, id);
     const param = url.searchParams.get("digest");
     const digest = requireDigest(param);
-    await this.append(req, id, offset);
-    const writer = await this.content.writer(RegistryServer.ingestRef(id));
     try {
-      await writer.commit(undefined, digest);
+      await this.append(req, id, offset, digest);
     } catch (err) {
       if (err instanceof CoveError && err.code === "content.digest-mismatch") {
         // the store discarded the bytes: the upload is over, nothing was stored
@@ -620,8 +643,6 @@ export class RegistryServer {
         throw new ServeError("DIGEST_INVALID", "provided digest did not match uploaded content", { Digest: digest });
       }
       throw err;
-    } finally {
-      await writer.close();
     }
     await this.repos.linkBlob(name, digest);
     await rm(this.uploadFile(id), { force: true });
