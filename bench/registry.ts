@@ -29,8 +29,27 @@
 // with node --cpu-prof, profiles written to DIR), BENCH_REGISTRY_IMAGES=DIR (make the images in DIR
 // once and reuse them in later runs instead of in the temp directory: making them takes a minute).
 //
-// Figures on the 2-core build VM (shared; load average 2-5), 3 runs:
-//   (filled in below by the change that makes cove meet them)
+// Figures on the 2-core build VM, shared with other work (load average 6-10 during the run; single
+// runs there swing by 2x, so read medians of 5), median of 5 runs, ms:
+//
+//   case                                 cove   dockerd   ratio
+//   cold pull, 1 layer, 100 MB gzip      2497    3543     0.70   (before this change's pull work: 6013 / 3497, 1.72, one run)
+//   cold pull, 6 layers, 203 MB gzip     8714   14786     0.59   (before: 14677 / 13888, 1.06, one run)
+//   warm pull, 1 layer                     56      50     1.13
+//   warm pull, 6 layers                    64      59     1.08
+//   up to date, 1 layer                    26      27     0.94
+//   up to date, 6 layers                   35      27     1.27
+//   push, 1 layer                        1084   10031     0.11   (cove pushes the gzip blob it holds; dockerd compresses again)
+//   push, 6 layers                       1599   16920     0.09
+//   server: skopeo push, 1 layer          729     836     0.87   (cove registry serve / docker-registry)
+//   server: skopeo push, 6 layers        1469    1835     0.80
+//   server: skopeo pull, 1 layer          591     525     1.13
+//   server: skopeo pull, 6 layers        1175    1146     1.03
+//
+// Short of the 0.5 target: the cold pulls (file creation on the shared ext4 dominates the six-layer
+// one: perf shows ext4's inode allocator scanning recently deleted inodes), the warm pulls (both
+// are a manifest, a config and a few small synced writes: tens of ms) and the server, where skopeo's
+// own work is most of the time.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
