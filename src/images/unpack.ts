@@ -75,7 +75,7 @@ export class Unpacker {
       return;
     }
     if (!l.done) progress?.({ status: "Loading layer", id: shortID(l.diffId) });
-    const tmpKey = `extract-${randomBytes(6).toString("hex")}-${key}`;
+    const tmpKey = `${EXTRACT_PREFIX}${randomBytes(6).toString("hex")}-${key}`;
     await this.core.snapshots.prepare(tmpKey, parent);
     try {
       await applyLayer(await l.open(), this.core.snapshots.upperDir(tmpKey), {
