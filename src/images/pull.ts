@@ -294,7 +294,7 @@ export class Puller {
       // Each layer is unpacked as soon as its blob is in and the layers below it are unpacked,
       // while later ones still download (as dockerd does), outside the service's lock: its
       // snapshots are pinned against garbage collection until the image names them.
-      const extracting = (stream: Readable, i: number, after: () => boolean): Readable => {
+      const extracting = (stream: Readable, i: number): Readable => {
         const l = manifest.layers[i]!;
         const layerId = shortID(l.digest);
         let read = 0;
@@ -302,7 +302,7 @@ export class Puller {
         const counted = new Transform({
           transform(c: Buffer, _enc, cb) {
             read += c.length;
-            if (after() && (last < 0 || read - last >= PROGRESS_EVERY || read === l.size)) {
+            if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
               last = read;
               progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
             }
@@ -324,7 +324,7 @@ export class Puller {
             const stream = await this.core.content.createReadStream(l.digest);
             if (present[i] || started) return stream;
             started = true;
-            return extracting(stream, i, () => true);
+            return extracting(stream, i);
           },
           done: () => {
             if (!present[i] && !completed) progress({ status: "Pull complete", id: layerId });
@@ -340,7 +340,8 @@ export class Puller {
           const key = chain[i] as string;
           const parent = i > 0 ? chain[i - 1] : undefined;
           if (i === first && live) {
-            const streamed = { ...l, open: async () => extracting(live.stream, i, () => live.complete) };
+            // its "Extracting" progress runs beside its "Downloading": both are under way
+            const streamed = { ...l, open: async () => extracting(live.stream, i) };
             try {
               await this.core.m.unpack.unpackLayer(streamed, key, parent, txn, undefined, verified);
               continue;
