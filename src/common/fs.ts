@@ -46,7 +46,23 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 }
 
 /**
- * The same, synchronously: for small state files on tmpfs-like state roots (/run), where a
+ * Replaces file with data through a temp file and rename, without waiting for the disk: for
+ * scratch state that a crash may lose or leave empty, and whose readers take that as "not known"
+ * (an ingest's ref and expected size, which only help it resume).
+ */
+export async function writeFileReplace(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, data, { mode });
+    await rename(tmp, file);
+  } catch (err) {
+    await removeTemp(tmp);
+    throw err;
+  }
+}
+
+/**
+ * The same as writeFileAtomic, synchronously: for small state files on tmpfs-like state roots (/run), where a
  * thread-pool round trip per step costs more than the write itself.
  */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644): void {

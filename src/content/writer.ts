@@ -13,7 +13,7 @@ import { mkdir, open, readFile, rename, rm, stat, chmod, type FileHandle } from 
 import path from "node:path";
 import { Writable } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { writeFileAtomic, writeFileReplace } from "../common/fs.js";
 import { ignored, ignoring, notice } from "../common/ignore.js";
 import { Digester, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
 import { fsyncDir, hashFile, readIfExists, statIfExists } from "./files.js";
@@ -88,12 +88,14 @@ export class LocalWriter implements ContentWriter {
       ((expected.digest !== undefined && previous?.digest !== undefined && previous.digest !== expected.digest) ||
         (expected.size !== undefined && previous?.size !== undefined && previous.size !== expected.size));
     if (mismatch) await dropData(dir, ref);
+    // ref, startedat and expected only help a resume (a crash may lose them: the commit verifies
+    // the bytes whatever they say), so they are not synced to the disk
     if (!exists || mismatch) {
-      await writeFileAtomic(path.join(dir, "ref"), ref);
-      await writeFileAtomic(path.join(dir, "startedat"), new Date().toISOString());
+      await writeFileReplace(path.join(dir, "ref"), ref);
+      await writeFileReplace(path.join(dir, "startedat"), new Date().toISOString());
     }
     if (expected && (expected.digest !== undefined || expected.size !== undefined)) {
-      await writeFileAtomic(expectedFile, JSON.stringify(expected));
+      await writeFileReplace(expectedFile, JSON.stringify(expected));
     }
     const effective = expected ?? previous;
     const algorithm: DigestAlgorithm = effective?.digest ? parseDigest(effective.digest).algorithm : "sha256";

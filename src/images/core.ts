@@ -141,6 +141,8 @@ export class ImageCore {
   private lock: Promise<unknown> = Promise.resolve();
   /** Blobs that pulls in flight fetched and no image names yet: garbage collection keeps them. */
   private readonly pins = new Map<Digest, number>();
+  /** Layer snapshots (chain IDs) that pulls in flight unpacked or use and no image names yet. */
+  private readonly snapshotPins = new Map<string, number>();
   m!: ImageModules;
 
   constructor(
@@ -182,6 +184,25 @@ export class ImageCore {
   /** The pinned blobs: extra roots for garbage collection. */
   pinned(): Digest[] {
     return [...this.pins.keys()];
+  }
+
+  /**
+   * Keeps a layer snapshot (by chain ID) from garbage collection until unpinSnapshot: a pull
+   * unpacks its layers outside the lock, before an image names them.
+   */
+  pinSnapshot(key: string): void {
+    this.snapshotPins.set(key, (this.snapshotPins.get(key) ?? 0) + 1);
+  }
+
+  unpinSnapshot(key: string): void {
+    const n = (this.snapshotPins.get(key) ?? 0) - 1;
+    if (n > 0) this.snapshotPins.set(key, n);
+    else this.snapshotPins.delete(key);
+  }
+
+  /** How many pulls hold the snapshot. */
+  snapshotPinCount(key: string): number {
+    return this.snapshotPins.get(key) ?? 0;
   }
 
   // ------------------------------------------------------------------ lookups

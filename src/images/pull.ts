@@ -17,15 +17,15 @@
 // fetched is pinned against garbage collection until the image is named. A failure at any step
 // changes nothing: the snapshots and the blobs this pull added are removed, names given back.
 
-import { Transform } from "node:stream";
+import { PassThrough, Transform, type Readable } from "node:stream";
 import { CoveError, invalid, notFound } from "../common/errors.js";
-import { bestEffort } from "../common/ignore.js";
+import { bestEffort, ignored } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { entryText, RegistryError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
 import { pullSource, type PullSource } from "../registry/mirror.js";
 import type { AuthConfig } from "../registry/auth.js";
-import { ImageCore, newTxn } from "./core.js";
+import { ImageCore, newTxn, type Txn } from "./core.js";
 import { chainIDs, imageID, shortID } from "./ids.js";
 import { isIndexType, isManifestType, MediaType } from "./mediatypes.js";
 import { formatPlatform, hostPlatform, matchingManifests, noMatchingManifest, normalizePlatform, onlyPlatform, parsePlatform } from "./platforms.js";
@@ -183,13 +183,19 @@ export class Puller {
       this.core.pin(d);
       pinned.push(d);
     };
+    const pinnedSnapshots: string[] = [];
+    const pinSnapshot = (key: string) => {
+      this.core.pinSnapshot(key);
+      pinnedSnapshots.push(key);
+    };
     /** Blobs this pull committed (rollback removes those no other pull holds). */
     const fetched: Digest[] = [];
-    const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void): Promise<boolean> => {
+    const fetch = async (desc: { digest: Digest; size: number }, onProgress?: (current: number, total: number) => void, live?: LiveLayer): Promise<boolean> => {
       pin(desc.digest);
       if (await this.core.content.exists(desc.digest)) return false;
       await client.fetchBlob(this.core.content, desc, {
         ...(onProgress ? { onProgress } : {}),
+        ...(live ? { onData: (c: Uint8Array, offset: number) => live.feed(c, offset) } : {}),
       });
       fetched.push(desc.digest);
       return true;
@@ -224,6 +230,7 @@ export class Puller {
       const imageExists = (await this.currentId(id)) === id;
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIDs(diffIds);
+      for (const key of chain) pinSnapshot(key);
       const present = await Promise.all(
         manifest.layers.map(async (l, i) => imageExists || ((await this.core.content.exists(l.digest)) && this.core.snapshots.has(chain[i] as string))),
       );
@@ -242,81 +249,147 @@ export class Puller {
       toFetch.forEach((l, i) => {
         if (i >= PULL_CONCURRENCY) progress({ status: "Waiting", id: shortID(l.digest) });
       });
+      // The lowest layer to unpack, when everything below it is there, is unpacked from its bytes
+      // as they arrive (verified at the end: the snapshot is committed only once the blob is).
+      const first = present.indexOf(false);
+      const live = first >= 0 && toFetch.some((d) => d.digest === manifest.layers[first]?.digest) ? new LiveLayer(manifest.layers[first]!.digest) : undefined;
       const limit = limiter(PULL_CONCURRENCY);
-      const downloads = toFetch.map((l) =>
-        limit(async () => {
-          const id = shortID(l.digest);
-          let last = -1;
-          const fresh = await fetch(l, (current, total) => {
-            if (current === total) {
-              if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
-              last = current;
-              progress({ status: "Verifying Checksum", id });
-              return;
+      const downloadOf = new Map<Digest, Promise<void>>();
+      for (const l of toFetch) {
+        const lv = live?.digest === l.digest ? live : undefined;
+        downloadOf.set(
+          l.digest,
+          limit(async () => {
+            const id = shortID(l.digest);
+            let last = -1;
+            try {
+              const fresh = await fetch(
+                l,
+                (current, total) => {
+                  if (current === total) {
+                    if (last !== current) progress({ status: "Downloading", id, progressDetail: { current, total } });
+                    last = current;
+                    progress({ status: "Verifying Checksum", id });
+                    return;
+                  }
+                  if (last < 0 || current - last >= PROGRESS_EVERY) {
+                    last = current;
+                    progress({ status: "Downloading", id, progressDetail: { current, total } });
+                  }
+                },
+                lv,
+              );
+              if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
+              progress({ status: "Download complete", id });
+              if (fresh) lv?.end();
+              else lv?.abandon();
+            } catch (err) {
+              lv?.abandon();
+              throw err;
             }
-            if (last < 0 || current - last >= PROGRESS_EVERY) {
-              last = current;
-              progress({ status: "Downloading", id, progressDetail: { current, total } });
-            }
-          });
-          if (!fresh && last < 0) progress({ status: "Verifying Checksum", id });
-          progress({ status: "Download complete", id });
-        }),
-      );
-      const settled = await Promise.allSettled(downloads);
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (failed) throw translatePullError(failed.reason, ref);
-
-      // The manifest, stored as the image's target.
-      pin(manifestDesc.digest);
-      if (!(await this.core.content.exists(manifestDesc.digest))) {
-        await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
-        fetched.push(manifestDesc.digest);
+          }),
+        );
       }
 
-      // Unpack and name, under the service's lock.
-      const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
+      // Each layer is unpacked as soon as its blob is in and the layers below it are unpacked,
+      // while later ones still download (as dockerd does), outside the service's lock: its
+      // snapshots are pinned against garbage collection until the image names them.
+      const extracting = (stream: Readable, i: number): Readable => {
+        const l = manifest.layers[i]!;
+        const layerId = shortID(l.digest);
+        let read = 0;
+        let last = -1;
+        const counted = new Transform({
+          transform(c: Buffer, _enc, cb) {
+            read += c.length;
+            if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
+              last = read;
+              progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
+            }
+            cb(null, c);
+          },
+        });
+        stream.on("error", (e) => counted.destroy(e));
+        return stream.pipe(counted);
+      };
+      const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
+        const layerId = shortID(l.digest);
+        let started = false;
+        let completed = false;
+        return {
+          desc: l,
+          diffId: diffIds[i] as Digest,
+          trusted: inStoreBefore.has(l.digest),
+          open: async () => {
+            const stream = await this.core.content.createReadStream(l.digest);
+            if (present[i] || started) return stream;
+            started = true;
+            return extracting(stream, i);
+          },
+          done: () => {
+            if (!present[i] && !completed) progress({ status: "Pull complete", id: layerId });
+            completed = true;
+          },
+        };
+      });
       const txn = newTxn();
+      const verified = new Set<Digest>();
+      const unpacking = (async () => {
+        if (imageExists) return;
+        for (const [i, l] of layers.entries()) {
+          const key = chain[i] as string;
+          const parent = i > 0 ? chain[i - 1] : undefined;
+          if (i === first && live) {
+            // its "Extracting" progress runs beside its "Downloading": both are under way
+            const streamed = { ...l, open: async () => extracting(live.stream, i) };
+            try {
+              await this.core.m.unpack.unpackLayer(streamed, key, parent, txn, undefined, verified);
+              continue;
+            } catch (err) {
+              // a download that restarted or resumed, or bytes that do not unpack: from the store,
+              // once the blob is there (its download's failure, if any, is the pull's)
+              live.abandon();
+              await downloadOf.get(l.desc.digest);
+              ignored(`the live unpack of layer ${l.desc.digest} of ${shown} (unpacked from the store instead)`, err);
+            }
+          }
+          await downloadOf.get(l.desc.digest);
+          await this.core.m.unpack.unpackLayer(l, key, parent, txn, undefined, verified);
+        }
+      })();
+      const settled = await Promise.allSettled([...downloadOf.values()]);
+      const unpacked = await unpacking.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      try {
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+        if (failed) throw translatePullError(failed.reason, ref);
+        if (unpacked !== undefined) throw unpacked;
+
+        // The manifest, stored as the image's target.
+        pin(manifestDesc.digest);
+        if (!(await this.core.content.exists(manifestDesc.digest))) {
+          await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
+          fetched.push(manifestDesc.digest);
+        }
+      } catch (err) {
+        await this.core.exclusive(() => this.dropSnapshots(txn));
+        throw err;
+      }
+
+      // Name it, under the service's lock (the layers checked once more: present, else unpacked).
+      const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
       const updated = await this.core.exclusive(async () => {
         try {
-          const layers: LayerToUnpack[] = manifest.layers.map((l, i) => {
-            const layerId = shortID(l.digest);
-            let started = false;
-            return {
-              desc: l,
-              diffId: diffIds[i] as Digest,
-              trusted: inStoreBefore.has(l.digest),
-              open: async () => {
-                const stream = await this.core.content.createReadStream(l.digest);
-                if (present[i] || started) return stream;
-                started = true;
-                let read = 0;
-                let last = -1;
-                const counted = new Transform({
-                  transform(c: Buffer, _enc, cb) {
-                    read += c.length;
-                    if (last < 0 || read - last >= PROGRESS_EVERY || read === l.size) {
-                      last = read;
-                      progress({ status: "Extracting", id: layerId, progressDetail: { current: read, total: l.size } });
-                    }
-                    cb(null, c);
-                  },
-                });
-                stream.on("error", (e) => counted.destroy(e));
-                return stream.pipe(counted);
-              },
-              done: () => {
-                if (!present[i]) progress({ status: "Pull complete", id: layerId });
-              },
-            };
-          });
-          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn);
+          if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn, undefined, verified);
           const before = await this.currentId(names[0] as string);
           await this.core.putImage({ id, target: manifestDesc, names, config }, txn);
           if (before !== id) await this.core.touchTagTime([id]);
           this.core.resolved.delete(manifestDesc.digest);
           return before !== id;
         } catch (err) {
+          await this.dropSnapshots(txn);
           await this.core.rollback(txn);
           throw err;
         }
@@ -337,6 +410,20 @@ export class Puller {
       throw err;
     } finally {
       for (const d of pinned) this.core.unpin(d);
+      for (const key of pinnedSnapshots) this.core.unpinSnapshot(key);
+    }
+  }
+
+  /**
+   * Removes the layer snapshots a failed pull unpacked (newest first), under the lock, except
+   * those another pull in flight holds too (it may stack on them; garbage collection takes them
+   * once nothing does). Empties txn.snapshots.
+   */
+  private async dropSnapshots(txn: Txn): Promise<void> {
+    for (const key of txn.snapshots.splice(0).reverse()) {
+      if (this.core.snapshotPinCount(key) > 1) continue;
+      await bestEffort(`remove the layer snapshot ${key} of a failed pull`, this.core.snapshots.remove(key));
+      this.core.sizes.delete(key);
     }
   }
 
@@ -409,4 +496,57 @@ function ociPlatform(p: Platform): Platform {
   if (p["os.features"]?.length) out["os.features"] = p["os.features"];
   if (p.variant) out.variant = p.variant;
   return out;
+}
+
+/** Bytes of a live unpack waiting to be applied: the download waits while this many are queued. */
+const LIVE_BUFFER = 8 * 1024 * 1024;
+
+/**
+ * A layer blob's bytes as the download writes them, for unpacking while it downloads: a stream
+ * that ends once the blob is committed (verified), or fails when the download fails, restarts or
+ * resumes elsewhere than where it left off, or found the blob there already (abandon). A failed
+ * stream's consumer unpacks from the store instead.
+ */
+class LiveLayer {
+  readonly stream = new PassThrough({ highWaterMark: LIVE_BUFFER });
+  /** The download ended and the blob is committed: every byte of it went through the stream. */
+  complete = false;
+  private next = 0;
+  private broken = false;
+
+  constructor(readonly digest: Digest) {
+    // the consumer sees a failure through its pipe; this keeps one nobody reads from throwing
+    this.stream.on("error", () => undefined);
+  }
+
+  async feed(chunk: Uint8Array, offset: number): Promise<void> {
+    if (this.broken) return;
+    if (offset !== this.next) {
+      this.abandon();
+      return;
+    }
+    this.next += chunk.length;
+    if (this.stream.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const go = () => {
+        this.stream.off("drain", go);
+        this.stream.off("close", go);
+        resolve();
+      };
+      this.stream.on("drain", go);
+      this.stream.on("close", go);
+    });
+  }
+
+  end(): void {
+    if (this.broken) return;
+    this.complete = true;
+    this.stream.end();
+  }
+
+  abandon(): void {
+    if (this.broken || this.complete) return;
+    this.broken = true;
+    this.stream.destroy(new Error(`the download of ${this.digest} did not go through the live unpack from start to end`));
+  }
 }

@@ -128,7 +128,7 @@ export class Remover {
         const all = this.core.snapshots.list();
         const parents = new Set(all.map((s) => s.parent).filter((p): p is string => p !== undefined));
         for (const s of all) {
-          if (s.kind !== "committed" || keep.has(s.key) || parents.has(s.key)) continue;
+          if (s.kind !== "committed" || keep.has(s.key) || parents.has(s.key) || this.core.snapshotPinCount(s.key) > 0) continue;
           const size = await this.core.snapshotSize(s.key).catch(() => 0);
           await this.core.snapshots.remove(s.key);
           this.core.sizes.delete(s.key);

@@ -56,41 +56,43 @@ export class Unpacker {
   /** Unpacks layers bottom up; returns the top chain ID ("" for no layers). Records new snapshots in txn. */
   async unpackLayers(layers: LayerToUnpack[], txn: Txn, progress?: (m: LoadProgress) => void, verified = new Set<Digest>()): Promise<string> {
     const chain = chainIDs(layers.map((l) => l.diffId));
-    for (const [i, l] of layers.entries()) {
-      const key = chain[i] as string;
-      const parent = i > 0 ? chain[i - 1] : undefined;
-      if (this.core.snapshots.has(key)) {
-        if (!l.trusted && !verified.has(l.desc.digest)) {
-          await verifyDiffId(await l.open(), compressionOf(l.desc), l.diffId);
-          verified.add(l.desc.digest);
-        }
-        l.done?.();
-        continue;
-      }
-      if (!l.done) progress?.({ status: "Loading layer", id: shortID(l.diffId) });
-      const tmpKey = `${EXTRACT_PREFIX}${randomBytes(6).toString("hex")}-${key}`;
-      await this.core.snapshots.prepare(tmpKey, parent);
-      try {
-        await applyLayer(await l.open(), this.core.snapshots.upperDir(tmpKey), {
-          compression: compressionOf(l.desc),
-          expectedDiffId: l.diffId,
-          lowerDirs: this.core.snapshots.lowerDirs(tmpKey),
-        });
-        const size = diskUsage(this.core.snapshots.upperDir(tmpKey));
-        await this.core.snapshots.commit(key, tmpKey, { labels: { [LABEL_DIFF_ID]: l.diffId, [LABEL_SIZE]: String(size) } });
+    for (const [i, l] of layers.entries()) await this.unpackLayer(l, chain[i] as string, i > 0 ? chain[i - 1] : undefined, txn, progress, verified);
+    return chain[chain.length - 1] ?? "";
+  }
+
+  /**
+   * Unpacks one layer as the committed snapshot `key` on `parent` (which must exist), or checks
+   * the one there (a blob not yet verified must decompress to the layer's diff ID). Records a new
+   * snapshot in txn, the blob in verified.
+   */
+  async unpackLayer(l: LayerToUnpack, key: string, parent: string | undefined, txn: Txn, progress?: (m: LoadProgress) => void, verified = new Set<Digest>()): Promise<void> {
+    if (this.core.snapshots.has(key)) {
+      if (!l.trusted && !verified.has(l.desc.digest)) {
+        await verifyDiffId(await l.open(), compressionOf(l.desc), l.diffId);
         verified.add(l.desc.digest);
-        txn.snapshots.push(key);
-      } catch (err) {
-        await this.core.snapshots.remove(tmpKey).catch(ignoring(`remove snapshot ${tmpKey} of a layer that failed to unpack`));
-        if (err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key)) {
-          l.done?.();
-          continue; // unpacked meanwhile
-        }
-        throw err;
       }
       l.done?.();
+      return;
     }
-    return chain[chain.length - 1] ?? "";
+    if (!l.done) progress?.({ status: "Loading layer", id: shortID(l.diffId) });
+    const tmpKey = `${EXTRACT_PREFIX}${randomBytes(6).toString("hex")}-${key}`;
+    await this.core.snapshots.prepare(tmpKey, parent);
+    try {
+      await applyLayer(await l.open(), this.core.snapshots.upperDir(tmpKey), {
+        compression: compressionOf(l.desc),
+        expectedDiffId: l.diffId,
+        lowerDirs: this.core.snapshots.lowerDirs(tmpKey),
+      });
+      const size = diskUsage(this.core.snapshots.upperDir(tmpKey));
+      await this.core.snapshots.commit(key, tmpKey, { labels: { [LABEL_DIFF_ID]: l.diffId, [LABEL_SIZE]: String(size) } });
+      verified.add(l.desc.digest);
+      txn.snapshots.push(key);
+    } catch (err) {
+      await this.core.snapshots.remove(tmpKey).catch(ignoring(`remove snapshot ${tmpKey} of a layer that failed to unpack`));
+      if (!(err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key))) throw err;
+      // unpacked meanwhile
+    }
+    l.done?.();
   }
 
   /** A writable snapshot `key` for a container on top of the image's layers. */

@@ -96,10 +96,18 @@ export interface FetchBlobOptions {
   onProgress?: (current: number, total: number) => void;
   /** Called before a retry, with the attempt number (1 for the first retry) and the delay. */
   onRetry?: (attempt: number, delayMs: number, cause: Error) => void;
+  /**
+   * Each piece of the blob as it is written to the sink, with its offset in the blob (a resumed
+   * or restarted download starts again at an offset other than the next expected one), before
+   * the blob is verified; the download waits for what this returns (backpressure).
+   */
+  onData?: (chunk: Uint8Array, offset: number) => void | Promise<void>;
 }
 
 const DEFAULT_RETRY_DELAYS = [500, 1000, 2000, 4000];
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
+/** A downloaded blob is written to the sink in pieces of about this size. */
+const WRITE_PIECE = 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60_000;
 const MAX_REDIRECTS = 10;
 
@@ -365,21 +373,39 @@ export class RepositoryClient {
             skip = offset; // a 200: the whole blob again; keep what is already written
           }
           if (!res.body) throw new Truncated(writer.offset, blob.size);
-          for await (const chunk of res.body) {
-            touch();
-            let c = chunk;
-            if (skip > 0) {
-              const drop = Math.min(skip, c.length);
-              skip -= drop;
-              c = c.subarray(drop);
-              if (c.length === 0) continue;
-            }
-            if (writer.offset + c.length > blob.size) {
-              await cancelBody(res);
-              throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
-            }
-            await writer.write(c);
+          // pieces of WRITE_PIECE bytes go to the sink (the network's 16-64 KiB ones would cost a
+          // thread-pool round trip each); what arrived is written also when the body fails
+          let pending: Uint8Array[] = [];
+          let pendingBytes = 0;
+          const flush = async () => {
+            if (pendingBytes === 0) return;
+            const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+            pending = [];
+            pendingBytes = 0;
+            await writer.write(piece);
+            if (options.onData) await options.onData(piece, writer.offset - piece.length);
             options.onProgress?.(writer.offset, blob.size);
+          };
+          try {
+            for await (const chunk of res.body) {
+              touch();
+              let c = chunk;
+              if (skip > 0) {
+                const drop = Math.min(skip, c.length);
+                skip -= drop;
+                c = c.subarray(drop);
+                if (c.length === 0) continue;
+              }
+              if (writer.offset + pendingBytes + c.length > blob.size) {
+                await cancelBody(res);
+                throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
+              }
+              pending.push(c);
+              pendingBytes += c.length;
+              if (pendingBytes >= WRITE_PIECE) await flush();
+            }
+          } finally {
+            await flush();
           }
           if (writer.offset < blob.size) throw new Truncated(writer.offset, blob.size);
         });

@@ -30,7 +30,7 @@ import { CoveError, fromErrno, invalid, isErrno } from "../../common/errors.js";
 import { writeFileAtomic } from "../../common/fs.js";
 import { bestEffort, ignoring, type LogLine } from "../../common/ignore.js";
 import { digestOf, isDigest, parseDigest, type Digest } from "../../content/digest.js";
-import { ContentStore, writeBlob } from "../../content/index.js";
+import { ContentStore, writeBlob, type ContentWriter } from "../../content/index.js";
 import { MAX_MANIFEST_BYTES } from "../client.js";
 import { Authenticator, type Access, type AuthMode } from "./auth.js";
 import { ServeError } from "./errors.js";
@@ -52,6 +52,10 @@ const FOREIGN_LAYERS = new Set([
 ]);
 const UPLOAD_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+/** An upload's body is written in pieces of about this size. */
+const APPEND_PIECE = 1024 * 1024;
+/** Writers of uploads kept open between their requests. */
+const MAX_IDLE_WRITERS = 64;
 
 /** cove's local images, for a server on the daemon's root: the manifest an image name:tag was pulled or built as. */
 export interface LocalImages {
@@ -202,6 +206,8 @@ export class RegistryServer {
   private auth: Authenticator | undefined;
   private server: http.Server | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Uploads' writers between their requests (see keepWriter). */
+  private readonly idleWriters = new Map<string, ContentWriter>();
   private readonly log: LogLine;
 
   constructor(options: RegistryServerOptions) {
@@ -239,6 +245,7 @@ export class RegistryServer {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const id of [...this.idleWriters.keys()]) await this.closeIdleWriter(id);
   }
 
   private async tokenKey(): Promise<Buffer> {
@@ -561,19 +568,71 @@ export class RegistryServer {
     this.empty(res, 202, this.uploadHeaders(name, id, 0));
   }
 
-  /** Appends the request's body to the upload; what arrived stays when the client goes away. */
-  private async append(req: http.IncomingMessage, id: string, from: number): Promise<number> {
-    const writer = await this.content.writer(RegistryServer.ingestRef(id)).catch((err: unknown) => {
-      if (err instanceof CoveError && err.kind === "conflict") throw new ServeError("BLOB_UPLOAD_INVALID", "blob upload invalid: another request is writing this upload", id);
-      throw err;
-    });
+  /**
+   * Appends the request's body to the upload (in pieces of about 1 MiB: the 64 KiB ones the
+   * socket gives would cost a thread-pool round trip each); what arrived stays when the client
+   * goes away. With `digest`, then commits the upload as that blob through the same writer (a
+   * writer opened again would hash the whole upload again to resume).
+   */
+  private async append(req: http.IncomingMessage, id: string, from: number, digest?: Digest): Promise<number> {
+    const idle = this.idleWriters.get(id);
+    this.idleWriters.delete(id);
+    const writer =
+      idle ??
+      (await this.content.writer(RegistryServer.ingestRef(id)).catch((err: unknown) => {
+        if (err instanceof CoveError && err.kind === "conflict") throw new ServeError("BLOB_UPLOAD_INVALID", "blob upload invalid: another request is writing this upload", id);
+        throw err;
+      }));
+    let keep = false;
     try {
       if (writer.offset !== from) throw new ServeError("BLOB_UPLOAD_INVALID", `blob upload invalid: the upload is at ${writer.offset} bytes, not ${from}`, id, { status: 416 });
-      for await (const chunk of req) await writer.write(chunk as Buffer);
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        if (pendingBytes === 0) return;
+        const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        await writer.write(piece);
+      };
+      try {
+        for await (const chunk of req) {
+          pending.push(chunk as Buffer);
+          pendingBytes += (chunk as Buffer).length;
+          if (pendingBytes >= APPEND_PIECE) await flush();
+        }
+      } finally {
+        await flush();
+      }
+      if (digest !== undefined) await writer.commit(undefined, digest);
+      else keep = true;
       return writer.offset;
     } finally {
-      await writer.close();
+      if (keep) this.keepWriter(id, writer);
+      else await writer.close();
     }
+  }
+
+  /**
+   * Keeps an upload's writer open for its next request (a PATCH's for the closing PUT): opened
+   * again, a writer hashes what the upload holds to resume. At most MAX_IDLE_WRITERS are kept
+   * (each holds a file open), the oldest closed first.
+   */
+  private keepWriter(id: string, writer: ContentWriter): void {
+    this.idleWriters.set(id, writer);
+    for (const [oldId, w] of this.idleWriters) {
+      if (this.idleWriters.size <= MAX_IDLE_WRITERS) break;
+      this.idleWriters.delete(oldId);
+      void bestEffort(`close the writer of upload ${oldId}`, w.close(), this.log);
+    }
+  }
+
+  /** Closes the upload's idle writer, if one is kept. */
+  private async closeIdleWriter(id: string): Promise<void> {
+    const w = this.idleWriters.get(id);
+    if (!w) return;
+    this.idleWriters.delete(id);
+    await bestEffort(`close the writer of upload ${id}`, w.close(), this.log);
   }
 
   private async patchUpload(req: http.IncomingMessage, res: Res, name: string, id: string): Promise<void> {
@@ -609,10 +668,8 @@ export class RegistryServer {
     const offset = await this.upload(name, id);
     const param = url.searchParams.get("digest");
     const digest = requireDigest(param);
-    await this.append(req, id, offset);
-    const writer = await this.content.writer(RegistryServer.ingestRef(id));
     try {
-      await writer.commit(undefined, digest);
+      await this.append(req, id, offset, digest);
     } catch (err) {
       if (err instanceof CoveError && err.code === "content.digest-mismatch") {
         // the store discarded the bytes: the upload is over, nothing was stored
@@ -620,8 +677,6 @@ export class RegistryServer {
         throw new ServeError("DIGEST_INVALID", "provided digest did not match uploaded content", { Digest: digest });
       }
       throw err;
-    } finally {
-      await writer.close();
     }
     await this.repos.linkBlob(name, digest);
     await rm(this.uploadFile(id), { force: true });
@@ -640,6 +695,7 @@ export class RegistryServer {
   }
 
   private async dropUpload(id: string): Promise<void> {
+    await this.closeIdleWriter(id);
     await this.content.abort(RegistryServer.ingestRef(id)).catch((err: unknown) => {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
     });

@@ -1,0 +1,244 @@
+// A pull unpacks while it downloads: the lowest layer from its bytes as they arrive, each later
+// one as soon as its blob is in and the layers below it are unpacked. Shown against Debian's
+// docker-registry through a proxy that holds back or cuts the body of a chosen blob, with cove's
+// image service in process: the first layer's files appear while its blob is still held back, the
+// first layer is a committed snapshot while the second still downloads and garbage collection
+// leaves it alone then, and a pull whose second layer never arrives leaves nothing behind.
+
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type net from "node:net";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
+import { chainIDs } from "../../src/images/ids.js";
+import { ImageService } from "../../src/images/service.js";
+import { encodeHeader, END_OF_ARCHIVE, padding } from "../../src/snapshots/tar.js";
+import { cleanup } from "../../src/snapshots/testing.js";
+import { tempDir } from "../images/fixtures.js";
+import { registryAvailable, skopeoCopy, startRegistry, type Registry } from "./support.js";
+
+const skip = process.getuid?.() !== 0 ? "needs root (snapshots)" : registryAvailable();
+
+/** A tar of the files given (name → bytes), with their directories. */
+function tarOf(files: Record<string, Buffer>): Buffer {
+  const parts: Buffer[] = [];
+  const dirs = new Set<string>();
+  for (const [name, body] of Object.entries(files)) {
+    const segs = name.split("/");
+    for (let i = 1; i < segs.length; i++) {
+      const d = segs.slice(0, i).join("/");
+      if (dirs.has(d)) continue;
+      dirs.add(d);
+      parts.push(encodeHeader({ name: d + "/", type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0, mtimeSec: 1_700_000_000 }));
+    }
+    parts.push(encodeHeader({ name, type: "file", mode: 0o644, uid: 0, gid: 0, size: body.length, mtimeSec: 1_700_000_000 }), body, Buffer.alloc(padding(body.length)));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+interface Fixture {
+  /** Layer blobs (gzip), bottom first. */
+  blobs: Buffer[];
+  diffIds: string[];
+  configId: string;
+}
+
+/** A two-layer docker image in a skopeo dir: layout: a small file then 4 MiB of random bytes below, one file above. */
+async function makeImage(dir: string): Promise<Fixture> {
+  const tars = [tarOf({ "first/hello": Buffer.from("from the first layer\n"), "first/big": randomBytes(4 << 20) }), tarOf({ "second/file": Buffer.from("from the second layer\n") })];
+  const blobs = tars.map((t) => gzipSync(t));
+  const diffIds = tars.map(sha);
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: { Cmd: ["/bin/sh"] }, rootfs: { type: "layers", diff_ids: diffIds } }));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+    config: { mediaType: "application/vnd.docker.container.image.v1+json", size: config.length, digest: sha(config) },
+    layers: blobs.map((b) => ({ mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: b.length, digest: sha(b) })),
+  };
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "version"), "Directory Transport Version: 1.1\n");
+  await writeFile(path.join(dir, "manifest.json"), JSON.stringify(manifest));
+  for (const b of [config, ...blobs]) await writeFile(path.join(dir, sha(b).slice(7)), b);
+  return { blobs, diffIds, configId: sha(config) };
+}
+
+interface Gate {
+  host: string;
+  /** Sends only the first `bytes` of the blob's body, then holds the rest until release(). */
+  hold(digest: string, bytes: number): void;
+  release(): void;
+  /** Cuts every response for the blob after `bytes`. */
+  cut(digest: string, bytes: number): void;
+  /** Bytes of the blob's body sent so far (all responses). */
+  sent(digest: string): number;
+  stop(): Promise<void>;
+}
+
+/** A proxy to the registry that can hold back or cut the body of one blob. */
+async function startGate(target: string): Promise<Gate> {
+  const [thost, tport] = target.split(":") as [string, string];
+  let held: { digest: string; bytes: number } | undefined;
+  let cutting: { digest: string; bytes: number } | undefined;
+  const waiting: (() => void)[] = [];
+  const sent = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: thost, port: Number(tport), method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      const digest = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1];
+      const rule = req.method === "GET" && digest && (ur.statusCode === 200 || ur.statusCode === 206) ? [held, cutting].find((r) => r?.digest === digest) : undefined;
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      if (!rule || !digest) {
+        ur.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      ur.on("data", (c: Buffer) => chunks.push(c));
+      ur.on("end", () => {
+        const body = Buffer.concat(chunks);
+        // a resumed request (206) of a cut blob gets nothing at all
+        const head = body.subarray(0, ur.statusCode === 206 && rule === cutting ? 0 : rule.bytes);
+        res.write(head);
+        sent.set(digest, (sent.get(digest) ?? 0) + head.length);
+        if (rule === cutting) {
+          res.socket?.destroy();
+          return;
+        }
+        waiting.push(() => {
+          sent.set(digest, (sent.get(digest) ?? 0) + body.length - head.length);
+          res.end(body.subarray(head.length));
+        });
+      });
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    hold: (digest, bytes) => (held = { digest, bytes }),
+    release: () => {
+      held = undefined;
+      for (const w of waiting.splice(0)) w();
+    },
+    cut: (digest, bytes) => (cutting = { digest, bytes }),
+    sent: (digest) => sent.get(digest) ?? 0,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Waits until cond() holds, polling; fails after `ms` (a generous bound, not a timing). */
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether some snapshot directory under root holds rel (an unpack in progress writes there). */
+async function inSomeSnapshot(root: string, rel: string): Promise<boolean> {
+  const base = path.join(root, "snapshots", "snapshots");
+  for (const id of await readdir(base).catch(() => [] as string[])) {
+    for (const fs of [path.join(base, id, "fs"), ...(await readdir(path.join(base, id)).catch(() => [] as string[])).filter((n) => n.startsWith("fs.tmp-")).map((n) => path.join(base, id, n))]) {
+      if (await stat(path.join(fs, rel)).then(() => true, () => false)) return true;
+    }
+  }
+  return false;
+}
+
+describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => {
+  let dir = "";
+  let reg: Registry | undefined;
+  let gate: Gate | undefined;
+  let fx: Fixture;
+  let blobDigests: string[] = [];
+  let chain: string[] = [];
+
+  before(async () => {
+    dir = await tempDir();
+    fx = await makeImage(path.join(dir, "image"));
+    blobDigests = fx.blobs.map(sha);
+    chain = chainIDs(fx.diffIds);
+    reg = await startRegistry(path.join(dir, "reg"));
+    await skopeoCopy(`dir:${path.join(dir, "image")}`, `docker://${reg.host}/pipe/two:1`);
+    gate = await startGate(reg.host);
+  });
+
+  after(async () => {
+    gate?.release();
+    await gate?.stop();
+    await reg?.stop();
+    await cleanup(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const fresh = async (name: string) => ImageService.open({ root: path.join(dir, name), registry: { retryDelaysMs: [10, 10] } });
+
+  it("unpacks the first layer from its bytes as they arrive", async () => {
+    const svc = await fresh("live");
+    // half of the first layer's blob, then nothing until released: its small first file is out
+    gate!.hold(blobDigests[0]!, fx.blobs[0]!.length >> 1);
+    const pulling = svc.pull(`${gate!.host}/pipe/two:1`);
+    pulling.catch(() => undefined);
+    try {
+      await until("the first layer's first file is unpacked", () => inSomeSnapshot(svc.root, "first/hello"));
+      assert.equal(gate!.sent(blobDigests[0]!), fx.blobs[0]!.length >> 1, "the blob is still held back");
+      assert.equal(svc.snapshots.has(chain[0]!), false, "nothing is committed before the blob is verified");
+    } finally {
+      gate!.release();
+    }
+    const r = await pulling;
+    assert.equal(r.id, fx.configId);
+    assert.ok(svc.snapshots.has(chain[0]!) && svc.snapshots.has(chain[1]!));
+    assert.deepEqual((await svc.list()).map((i) => i.RepoTags), [[`${gate!.host}/pipe/two:1`]]);
+  });
+
+  it("commits a lower layer while a later one still downloads, and garbage collection keeps it", async () => {
+    const svc = await fresh("pipelined");
+    gate!.hold(blobDigests[1]!, 0);
+    const pulling = svc.pull(`${gate!.host}/pipe/two:1`);
+    pulling.catch(() => undefined);
+    try {
+      await until("the first layer is a committed snapshot", () => svc.snapshots.has(chain[0]!));
+      assert.equal(gate!.sent(blobDigests[1]!), 0, "the second layer is still held back");
+      await svc.gc();
+      assert.ok(svc.snapshots.has(chain[0]!), "gc left the unpacked layer of the pull in flight");
+    } finally {
+      gate!.release();
+    }
+    const r = await pulling;
+    assert.equal(r.id, fx.configId);
+    assert.ok(svc.snapshots.has(chain[1]!));
+    // once named, the layers belong to the image; removed with it
+    await svc.remove(r.id, { force: true });
+    assert.equal(svc.snapshots.list().length, 0);
+  });
+
+  it("a pull whose second layer never arrives leaves no snapshot, blob or image", async () => {
+    const svc = await fresh("failing");
+    gate!.cut(blobDigests[1]!, 100);
+    try {
+      await assert.rejects(svc.pull(`${gate!.host}/pipe/two:1`), (err: Error) => {
+        assert.match(err.message, new RegExp(`failed to download blob ${blobDigests[1]}`));
+        return true;
+      });
+    } finally {
+      gate!.cut("", 0);
+    }
+    assert.deepEqual(svc.snapshots.list(), []);
+    assert.deepEqual(await svc.list(), []);
+    for (const d of blobDigests) assert.equal(await svc.content.exists(d), false, `blob ${d} is gone`);
+    // and the same pull then goes through
+    assert.equal((await svc.pull(`${gate!.host}/pipe/two:1`)).id, fx.configId);
+  });
+});
