@@ -102,7 +102,8 @@ export function createBody(project: Project, service: string, n: number, imageId
   const restart = svc.restart ?? "no";
   const [restartName, maxRetry] = restart.split(":");
   return {
-    Image: imageId,
+    // the name, as Docker Compose sends it (ps shows it); the ID it stood for is in a label
+    Image: svc.image ?? imageId,
     Cmd: svc.command,
     Entrypoint: svc.entrypoint,
     Env: Object.entries(svc.environment ?? {}).map(([k, v]) => `${k}=${v ?? ""}`),
