@@ -199,6 +199,20 @@ describe("cove compose against cove's daemon", { skip }, () => {
     assert.deepEqual(await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=cvtest2"] } }), []);
   });
 
+  it("up without -d shows the services' output, prefixed, until they exit", async () => {
+    const once = path.join(h.base, "once.yaml");
+    await writeFile(once, "services:\n  hello:\n    image: busybox\n    command: [sh, -c, 'echo hi there; echo second line']\n    network_mode: none\n");
+    const stdout = sink();
+    const stderr = sink();
+    const code = await composeMain(["-f", once, "-p", "cvonce", "up"], () => Promise.resolve(client), { stdout, stderr }, {});
+    assert.equal(code, 0, stderr.text);
+    assert.match(stdout.text, /^hello-1 +\| hi there\nhello-1 +\| second line\n/m);
+    assert.match(stdout.text, /^hello-1 exited with code 0$/m);
+    const down = await composeMain(["-f", once, "-p", "cvonce", "down"], () => Promise.resolve(client), { stdout: sink(), stderr }, {});
+    assert.equal(down, 0, stderr.text);
+    assert.deepEqual(await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=cvonce"] } }), []);
+  });
+
   it("down -v leaves nothing", async () => {
     const r = await compose(["down", "-v"], { GREETING: "two" });
     assert.equal(r.code, 0, r.stderr);

@@ -1,5 +1,5 @@
-// Debian's docker-compose 1.29 as a peer: the three-service project of compose.test.ts goes up,
-// is listed, logs and goes down through cove's socket; its containers carry the labels cove compose
+// Debian's docker-compose 1.29 as a peer: a project like compose.test.ts' goes up, is listed,
+// logs, execs (reaching the database by its alias) and goes down through cove's socket; its containers carry the labels cove compose
 // sets (so each tool recognises the other's project: cove compose ps lists docker-compose's
 // containers). docker-compose 1.29 names containers <project>_<service>_<n>, Compose v2 and cove
 // <project>-<service>-<n>; networks and volumes are named alike.
@@ -109,7 +109,7 @@ describe("docker-compose 1.29 against cove's socket", { skip }, () => {
     const logs = await dc(["logs", "db"]);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /db_1 +\| db up/);
-    const ping = await h.docker(["exec", "dcpeer_app_1", "ping", "-c", "1", "-W", "5", "database"]);
+    const ping = await dc(["exec", "-T", "app", "ping", "-c", "1", "-W", "5", "database"]);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
 
     // cove compose on the same file, as another project: the same networks, volumes and label keys

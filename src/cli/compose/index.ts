@@ -106,8 +106,20 @@ async function run(argv: string[], client: () => Promise<EngineClient>, io: Stre
       const c = await client();
       await up(c, project, { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), wait: f.set.has("wait"), progress });
       if (f.set.has("detach") || f.set.has("wait")) return 0;
-      // attached: the services' output until every container has stopped
-      return logs(c, project, io, { follow: true, color: io.stdout.isTTY === true, prefix: true, attached: true });
+      // attached: the services' output until every container has stopped; Ctrl-C stops them
+      let stopping = false;
+      const onInt = () => {
+        if (stopping) process.exit(130);
+        stopping = true;
+        io.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n");
+        void stopAll(c, project.name, progress).catch((err: unknown) => io.stderr.write(`${errorLine(err)}\n`));
+      };
+      process.on("SIGINT", onInt);
+      try {
+        return await logs(c, project, io, { follow: true, color: io.stdout.isTTY === true, prefix: true, attached: true });
+      } finally {
+        process.off("SIGINT", onInt);
+      }
     }
     case "down": {
       const f = takeFlags(args, {}, { "-v": "volumes", "--volumes": "volumes", "--remove-orphans": "orphans" });
@@ -148,6 +160,17 @@ async function run(argv: string[], client: () => Promise<EngineClient>, io: Stre
     default:
       throw new CoveError("invalid", `unknown compose command "${cmd}"`, { hint: "See 'cove compose --help'." });
   }
+}
+
+/** Stops the project's running containers, all at once. */
+async function stopAll(client: EngineClient, project: string, progress: (l: string) => void): Promise<void> {
+  const list = (await projectContainers(client, project, false)).filter((c) => c.State === "running");
+  await Promise.all(
+    list.map(async (c) => {
+      await client.containerStop(c.Id);
+      progress(`Container ${c.Names[0]?.slice(1)}  Stopped`);
+    }),
+  );
 }
 
 const COLORS = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
