@@ -176,6 +176,12 @@ describe("loading a project", () => {
     fails(() => load(typed), /compose\.yaml:4: services\.web\.privileged: must be boolean/);
   });
 
+  it("names the file of a short syntax that does not parse", () => {
+    const dir = project({ "compose.yaml": "services:\n  web:\n    image: x\n    ports: ['80:abc']\n" });
+    const err = fails(() => load(dir), /compose\.yaml: services\.web\.ports\[0\]: invalid port "80:abc"/);
+    assert.equal(err.code, "compose.schema");
+  });
+
   it("reports a YAML error with file, line and column", () => {
     const dir = project({ "compose.yaml": "services:\n  web:\n    image: x\n   bad: [\n" });
     fails(() => load(dir), /compose\.yaml:4:\d+: /);

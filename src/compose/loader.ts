@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
-import { invalid, isErrno, notFound } from "../common/errors.js";
+import { CoveError, invalid, isErrno, notFound } from "../common/errors.js";
 import { dependencyOrder } from "./graph.js";
 import { interpolateTree, readEnvFile, type Env } from "./interpolate.js";
 import type { NetworkConfig, Project, ServiceConfig, VolumeConfig } from "./model.js";
@@ -129,7 +129,15 @@ function loadFile(file: string, dir: string, env: Env, warn: (msg: string) => vo
   const raw = parseFile(file, env, warn);
   const out: LoadedFile = { file, services: {}, networks: { ...((raw.networks as Raw) ?? {}) } as Record<string, Raw | null>, volumes: { ...((raw.volumes as Raw) ?? {}) } as Record<string, Raw | null> };
   if (typeof raw.name === "string") out.name = raw.name;
-  for (const [name, svc] of Object.entries((raw.services as Raw) ?? {})) out.services[name] = normalizeService(name, (svc ?? {}) as Raw, dir, warn);
+  for (const [name, svc] of Object.entries((raw.services as Raw) ?? {})) {
+    try {
+      out.services[name] = normalizeService(name, (svc ?? {}) as Raw, dir, warn);
+    } catch (err) {
+      // a short syntax the schema let through but that does not parse: named with its file
+      if (err instanceof CoveError && err.kind === "invalid" && err.code === "invalid") throw invalid(`${file}: ${err.message}`, { code: "compose.schema", field: err.field, hint: err.hint, cause: err });
+      throw err;
+    }
+  }
   resolveExtends(out, dir, env, warn);
   for (const inc of (raw.include as unknown[]) ?? []) {
     const spec = typeof inc === "string" ? { path: [inc] } : (inc as { path: string | string[]; project_directory?: string; env_file?: string | string[] });

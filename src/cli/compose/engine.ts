@@ -193,6 +193,13 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
           progress(`Container ${cur.Names[0]?.slice(1)}  Recreated`);
         }
         const body = createBody(project, name, n, images.get(name)!);
+        // network_mode service:X joins the network namespace of X's first container
+        if (svc.network_mode?.startsWith("service:")) {
+          const target = svc.network_mode.slice("service:".length);
+          const tid = depIds.find((d) => d.d === target)?.ids[0];
+          if (!tid) throw invalid(`service "${name}" uses the network of service "${target}", which has no container (scale 0?)`);
+          (body.HostConfig as Record<string, unknown>).NetworkMode = `container:${tid}`;
+        }
         const cname = svc.container_name ?? `${project.name}-${name}-${n}`;
         const { Id } = await client.containerCreate(body, { name: cname });
         recreated.add(name);
