@@ -184,6 +184,40 @@ describe("cove compose against cove's daemon", { skip }, () => {
     assert.match(logs.stdout, /^db-1 +\| db up$/m);
   });
 
+  it("--force-recreate recreates every container; --no-recreate keeps a changed one", async () => {
+    const before = await ids();
+    const kept = await compose(["up", "-d", "--wait", "--no-recreate"], { GREETING: "three" });
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual(await ids(), before);
+    const r = await compose(["up", "-d", "--wait", "--force-recreate"], { GREETING: "two" });
+    assert.equal(r.code, 0, r.stderr);
+    const now = await ids();
+    assert.deepEqual(Object.keys(now).sort(), Object.keys(before).sort());
+    for (const name of Object.keys(before)) assert.notEqual(now[name], before[name], name);
+  });
+
+  it("warns of orphans, and --remove-orphans removes them and nothing else", async () => {
+    const fewer = path.join(h.base, "fewer.yaml");
+    await writeFile(fewer, COMPOSE.replace(/\n {2}app:[\s\S]*?(?=\nnetworks:)/, ""));
+    const run = async (args: string[]) => {
+      const stdout = sink();
+      const stderr = sink();
+      const code = await composeMain(["-f", fewer, "-p", PROJECT, ...args], () => Promise.resolve(client), { stdout, stderr }, { ...env, GREETING: "two" });
+      return { code, stderr: stderr.text };
+    };
+    const before = await ids();
+    const warned = await run(["up", "-d"]);
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, new RegExp(`orphan containers \\(${PROJECT}-app-1\\)`));
+    assert.deepEqual(await ids(), before);
+    const removed = await run(["up", "-d", "--remove-orphans"]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const now = await ids();
+    assert.deepEqual(Object.keys(now).sort(), [`${PROJECT}-db-1`, `${PROJECT}-web-1`]);
+    assert.equal(now[`${PROJECT}-db-1`], before[`${PROJECT}-db-1`]);
+    assert.equal(now[`${PROJECT}-web-1`], before[`${PROJECT}-web-1`]);
+  });
+
   it("rejects bad input before creating anything", async () => {
     const bad = path.join(h.base, "bad.yaml");
     await writeFile(bad, "services:\n  a:\n    image: busybox\n  b:\n    image: ${IMG:?name the image in IMG}\n");
