@@ -231,6 +231,14 @@ describe("cove compose against cove's daemon", { skip }, () => {
     assert.equal(code, 1);
     assert.match(stderr.text, /network cvtest-missing declared as external/);
     assert.deepEqual(await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=cvtest2"] } }), []);
+    const extVol = path.join(h.base, "extvol.yaml");
+    await writeFile(extVol, "services:\n  x:\n    image: busybox\n    volumes: ['keep:/k']\nvolumes:\n  keep: {external: true, name: cvtest-no-such-volume}\n");
+    const verr = sink();
+    assert.equal(await composeMain(["-f", extVol, "-p", "cvtest2", "up", "-d"], () => Promise.resolve(client), { stdout: sink(), stderr: verr }, {}), 1);
+    assert.match(verr.text, /external volume "cvtest-no-such-volume" \(volumes\.keep\) not found/);
+    // nothing made: no container, and not the project's default network
+    assert.deepEqual(await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=cvtest2"] } }), []);
+    await assert.rejects(client.json("GET", "/networks/cvtest2_default"));
   });
 
   it("up without -d shows the services' output, prefixed, until they exit", async () => {
