@@ -28,6 +28,8 @@ command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 # Debian's dockerd: the differential tests and the benchmarks run it side by side (on private
 # sockets and roots; the package's own service is never used)
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+# Debian's docker-compose 1.29: the compose tests run it against cove's socket
+command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
 # dig: the DNS tests ask the embedded server with it too
 command -v dig >/dev/null || need_pkgs+=(bind9-dnsutils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -25,6 +25,9 @@ Volumes (through the daemon):
 Networks:
   network create, ls, inspect, rm, prune, connect, disconnect
 
+Multi-container applications:
+  compose              config, up, down, ps, logs of a compose project (cove compose --help)
+
 Builds:
   build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
 
@@ -100,6 +103,10 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? 1 : 0;
   }
   const { connect } = await import("./daemon-client.js");
+  if (command === "compose") {
+    const { composeMain } = await import("./compose/index.js");
+    return composeMain(args, () => connect(root, process.env, { rootGiven }));
+  }
   const two = `${command} ${args[0] ?? ""}`;
   // image commands go through the daemon too (started on first use, on this root), so a running
   // daemon sees what they change; "inspect" is an image's unless a container has the name

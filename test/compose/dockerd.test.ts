@@ -1,0 +1,134 @@
+// cove compose drives Debian's dockerd (test/support/dockerd.ts, private socket and root) as it
+// drives cove: the same file makes the same containers, networks and volumes, with the same names
+// and labels, on both; a second `up` changes nothing on dockerd either; `down -v` leaves nothing.
+
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { after, before, describe, it } from "node:test";
+import { composeMain } from "../../src/cli/compose/index.js";
+import { EngineClient } from "../../src/client/index.js";
+import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
+import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
+import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
+
+const skip = skipReason || (!(await findBusybox()) ? "busybox-static is not installed" : (dockerdAvailable() ?? false));
+
+const FILE = `
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "touch /data/ready; exec sleep 100000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 1s
+      retries: 60
+    volumes: ["dbdata:/data"]
+    networks:
+      default:
+        aliases: [database]
+    labels: {tier: data}
+    stop_grace_period: 1s
+  app:
+    image: busybox
+    command: ["sleep", "100000"]
+    depends_on:
+      db: {condition: service_healthy}
+    environment: {MODE: test}
+    stop_grace_period: 1s
+networks:
+  default:
+    ipam:
+      config: [{subnet: "\${SUBNET}"}]
+volumes:
+  dbdata: {}
+`;
+
+function sink(): Writable & { text: string } {
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      w.text += chunk.toString();
+      cb();
+    },
+  }) as Writable & { text: string };
+  w.text = "";
+  return w;
+}
+
+/** What a project made on an engine, without what differs by engine (IDs, dates). */
+async function made(client: EngineClient, project: string) {
+  const containers = await client.containerList({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
+  const out: Record<string, unknown> = {};
+  for (const c of containers) {
+    const info = await client.containerInspect(c.Id);
+    const labels = { ...info.Config.Labels };
+    delete labels["com.docker.compose.image"]; // the image's ID: each engine imported its own
+    out[info.Name] = { state: info.State.Status, labels, env: (info.Config.Env ?? []).filter((e) => e.startsWith("MODE=")), mounts: info.Mounts.map((m) => `${m.Type}:${m.Name ?? ""}:${m.Destination}`), networks: Object.keys(info.NetworkSettings.Networks ?? {}) };
+  }
+  const net = await client.json<{ Name: string; Labels: Record<string, string> }>("GET", `/networks/${project}_default`);
+  const vol = await client.volumeInspect(`${project}_dbdata`);
+  out.network = { name: net.Name, labels: net.Labels };
+  out.volume = { name: vol.Name, labels: vol.Labels };
+  return out;
+}
+
+describe("cove compose against Debian's dockerd and cove's daemon", { skip }, () => {
+  let h: NetHarness;
+  let dockerd: Dockerd;
+  let file: string;
+  const subnets: string[] = [];
+
+  const compose = async (client: EngineClient, subnet: string, args: string[]) => {
+    const stdout = sink();
+    const stderr = sink();
+    const code = await composeMain(["-f", file, "-p", "samep", ...args], () => Promise.resolve(client), { stdout, stderr }, { SUBNET: subnet });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  };
+
+  before(async () => {
+    h = await setupNetwork();
+    subnets.push(...freeSubnets(2, [h.bridgeSubnet]));
+    file = path.join(h.base, "compose.yaml");
+    await writeFile(file, FILE);
+    dockerd = await startDockerd({ dir: path.join(h.base, "dockerd") });
+    const tar = await busyboxRootfsTar(path.join(h.base, "bb"));
+    const r = await dockerd.docker(["import", "--change", 'CMD ["sh"]', tar, "busybox:latest"]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(async () => {
+    try {
+      if (dockerd) await compose(new EngineClient({ socket: dockerd.socket }), subnets[1]!, ["down", "-v"]);
+      if (h) await compose(new EngineClient({ socket: h.socket }), subnets[0]!, ["down", "-v"]);
+    } finally {
+      await dockerd?.stop();
+      await h?.cleanup();
+    }
+  });
+
+  it("makes the same containers, network and volume on both, converges, and down -v leaves nothing", async () => {
+    const cove = new EngineClient({ socket: h.socket });
+    const docker = new EngineClient({ socket: dockerd.socket });
+    const a = await compose(cove, subnets[0]!, ["up", "-d", "--wait"]);
+    assert.equal(a.code, 0, a.stderr);
+    const b = await compose(docker, subnets[1]!, ["up", "-d", "--wait"]);
+    assert.equal(b.code, 0, b.stderr);
+    const onCove = await made(cove, "samep");
+    const onDocker = await made(docker, "samep");
+    assert.deepEqual(onCove, onDocker);
+    assert.deepEqual(Object.keys(onDocker).sort(), ["/samep-app-1", "/samep-db-1", "network", "volume"]);
+    assert.equal((await docker.containerInspect("samep-db-1")).State.Health?.Status, "healthy");
+
+    const ids = async () => (await docker.containerList({ all: true, filters: { label: ["com.docker.compose.project=samep"] } })).map((c) => c.Id).sort();
+    const before = await ids();
+    const again = await compose(docker, subnets[1]!, ["up", "-d", "--wait"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await ids(), before);
+
+    const down = await compose(docker, subnets[1]!, ["down", "-v"]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(await ids(), []);
+    await assert.rejects(docker.json("GET", "/networks/samep_default"));
+    await assert.rejects(docker.volumeInspect("samep_dbdata"));
+  });
+});
