@@ -81,7 +81,8 @@ export class Creator {
       config.Tty ??= false;
       config.OpenStdin ??= false;
       config.StdinOnce ??= false;
-      config.Env ??= [];
+      // no environment from the image or the request: null, as dockerd shows it
+      if (!config.Env?.length) config.Env = null;
       config.Cmd ??= null;
       config.Entrypoint ??= null;
       config.WorkingDir ??= "";
