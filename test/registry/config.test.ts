@@ -102,7 +102,7 @@ describe("daemon.json registry settings: cove beside dockerd", { skip, timeout: 
 
   it("a bad configuration file stops cove daemon at start, naming the key", async () => {
     const cases: [unknown, RegExp][] = [
-      [{ "insecure-registries": [], debug: true }, /key "debug" is not a setting cove knows/],
+      [{ "insecure-registries": [], "no-such-setting": true }, /key "no-such-setting" is not a setting cove knows/],
       [{ "registry-mirrors": ["ftp://mirror.local"] }, /"registry-mirrors": invalid mirror: unsupported scheme "ftp"/],
       [{ "registry-mirrors": ["https://mirror.local/v2/"] }, /"registry-mirrors": invalid mirror: path, query, or fragment at end of the URI/],
       [{ "insecure-registries": ["http://registry.local"] }, /"insecure-registries": insecure registry http:\/\/registry.local should not contain '\/\/'|should not contain '::\/\/'|should not contain ':\/\/'/],
