@@ -54,11 +54,22 @@ describe("cove build", () => {
     assert.equal(r.stderr, `${file}:2:1: unterminated heredoc EOF: no line reads "EOF" before the end of the file\n   2 | RUN <<EOF\n     | ^\n`);
   });
 
-  it("says that building is not available yet", async () => {
-    const r = await cove(["build", "-t", "app", "."]);
-    assert.equal(r.code, 125);
-    assert.match(r.stderr, /building images is not available in cove yet/);
-    assert.equal(r.stdout, "");
+  it("refuses bad build flags and a missing context before it reaches a daemon, exit status 125", async () => {
+    const noContext = await cove(["build", "-t", "app"]);
+    assert.equal(noContext.code, 125);
+    assert.match(noContext.stderr, /requires exactly 1 argument: the build context/);
+    const unknown = await cove(["build", "--no-such-flag", "."]);
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /unknown flag: --no-such-flag/);
+    const progress = await cove(["build", "--progress", "fancy", "."]);
+    assert.equal(progress.code, 125);
+    assert.match(progress.stderr, /invalid --progress "fancy"/);
+    const two = await cove(["build", ".", "other"]);
+    assert.equal(two.code, 125);
+    const url = await cove(["build", "https://example.invalid/ctx.tar"]);
+    assert.equal(url.code, 125);
+    assert.match(url.stderr, /URL context .* is not supported yet/);
+    assert.equal(unknown.stdout + noContext.stdout + progress.stdout, "");
   });
 
   it("refuses a missing file and a missing argument clearly", async () => {

@@ -90,6 +90,20 @@ function authFor(configs: Record<string, AuthConfig>, image: string): AuthConfig
   return undefined;
 }
 
+/**
+ * The stream, then zeros up to a whole block and an end-of-archive marker when it does not end
+ * on one: the docker CLI's context for a Dockerfile outside the context ends right after the
+ * last file's bytes (no padding, no marker), which dockerd accepts.
+ */
+async function* zeroEnded(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const c of src) {
+    n += c.length;
+    yield c;
+  }
+  if (n % 512 !== 0) yield Buffer.alloc(512 - (n % 512) + 1024);
+}
+
 /** Extracts a context tar into dir: entries confined to it (no "..", nothing written through a symlink). */
 export async function extractContext(body: AsyncIterable<Buffer>, dir: string): Promise<void> {
   const root = await realpath(dir);
@@ -97,7 +111,7 @@ export async function extractContext(body: AsyncIterable<Buffer>, dir: string): 
     const r = await realpath(p);
     if (r !== root && !r.startsWith(root + path.sep)) throw invalid(`the build context has an entry that leads outside it through a symlink: ${path.relative(root, p)}`, { code: "build.context-invalid" });
   };
-  for await (const { header: h, body: data } of readTar(decompress(body, "auto"))) {
+  for await (const { header: h, body: data } of readTar(zeroEnded(decompress(body, "auto")))) {
     const rel = path.posix.normalize(h.name.replace(/^\/+/, ""));
     if (rel === "." || rel === "" || rel === "./") {
       for await (const _ of data) void _;

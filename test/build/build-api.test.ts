@@ -7,10 +7,11 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, it, type TestContext } from "node:test";
 import Docker from "dockerode";
@@ -20,6 +21,17 @@ import { run, type Result, dockerCliSkip } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
 const exec = promisify(execFile);
+const COVE_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+/** Runs cove's own CLI (src/cli/main.ts) against the daemon on socket. */
+function coveCli(socket: string, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [COVE_MAIN, ...args], { env: { ...process.env, COVE_HOST: `unix://${socket}`, DOCKER_HOST: `unix://${socket}` }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr } as Result);
+    });
+  });
+}
 const skip = process.getuid?.() !== 0 ? "needs root" : await dockerCliSkip();
 const peerSkip = dockerdAvailable();
 
@@ -242,5 +254,27 @@ img, logs = c.images.build(path=sys.argv[1], tag="python-test", dockerfile="Dock
 print("python-test:latest" in img.tags, img.id)`;
     const { stdout } = await exec("python3", ["-c", py, ctx]);
     assert.match(stdout, /^True sha256:[0-9a-f]{64}\n$/);
+  });
+
+  it("cove build: the docker CLI's lines, -f outside the context, --build-arg, --iidfile, -q", async () => {
+    const outside = path.join(dir, "Dockerfile.outside");
+    await writeFile(outside, "FROM busybox\nARG WHO\nCOPY . /ctx/\nRUN ls -A /ctx | sort && echo $WHO\n");
+    const args = ["build", "--no-cache", "-f", outside, "--build-arg", "WHO=cli", "-t", "cli-test", ctx];
+    const viaCove = await coveCli(socket, args);
+    assert.equal(viaCove.code, 0, viaCove.stderr);
+    const viaDocker = ok(await cove(args), "docker build");
+    // the same lines as the docker CLI prints (it adds the context's size first)
+    assert.deepEqual(lines(viaCove.stdout), lines(viaDocker).slice(1));
+    assert.ok(lines(viaCove.stdout).includes("cli"), viaCove.stdout);
+    // neither the outside Dockerfile nor ignored files are in the context
+    assert.equal(ok(await cove(["run", "--rm", "--network", "none", "cli-test", "ls", "-A", "/ctx"]), "run"), ".dockerignore\nDockerfile\na.txt\nkeep\n");
+    const iid = path.join(dir, "iid");
+    const quiet = await coveCli(socket, ["build", "-q", "--iidfile", iid, "-f", path.join(ctx, "Dockerfile.onbase"), ctx]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(await readFile(iid, "utf8"), quiet.stdout.trim());
+    const failed = await coveCli(socket, ["build", "-f", path.join(ctx, "Dockerfile.fail"), "-t", "cli-fail", ctx]);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /The command '\/bin\/sh -c echo before && false' returned a non-zero code: 1/);
   });
 });
