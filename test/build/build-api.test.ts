@@ -17,7 +17,7 @@ import { after, before, describe, it, type TestContext } from "node:test";
 import Docker from "dockerode";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { busyboxRootfsTar } from "../images/fixtures.js";
-import { run, type Result, dockerCliSkip } from "../support/docker-api.js";
+import { api, run, type Result, dockerCliSkip } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
 const exec = promisify(execFile);
@@ -276,5 +276,25 @@ print("python-test:latest" in img.tags, img.id)`;
     const failed = await coveCli(socket, ["build", "-f", path.join(ctx, "Dockerfile.fail"), "-t", "cli-fail", ctx]);
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /The command '\/bin\/sh -c echo before && false' returned a non-zero code: 1/);
+  });
+
+  it("docker build without DOCKER_BUILDKIT=0: the docker CLI does with cove what it does with a dockerd without BuildKit", async (t) => {
+    const env = (e: NodeJS.ProcessEnv) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== "DOCKER_BUILDKIT"));
+    const args = ["build", "-q", "-f", path.join(ctx, "Dockerfile.onbase"), ctx];
+    const c = await run(env(coveEnv), args);
+    // without buildx the CLI warns and builds with the legacy builder (cove's /_ping says Builder-Version 1)
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.match(c.stderr, /DEPRECATED: The legacy builder is deprecated/);
+    // a BuildKit build asked for through the API is refused in moby's words for a daemon without
+    // BuildKit (Debian's dockerd has BuildKit inside and builds it even with the feature off)
+    const tar = (await exec("tar", ["-C", ctx, "-c", "Dockerfile.onbase"], { encoding: "buffer" })).stdout;
+    const bk = await api(socket, "POST", "/v1.41/build?version=2&dockerfile=Dockerfile.onbase", tar, { "Content-Type": "application/x-tar" });
+    assert.equal(bk.status, 400);
+    assert.match((JSON.parse(bk.body) as { message: string }).message, /^buildkit not supported by daemon\n {2}hint: build with the legacy builder: DOCKER_BUILDKIT=0/);
+    notCompared(t);
+    const d = await run(env(peer!.env), args);
+    assert.equal(c.code, d.code, d.stderr);
+    assert.equal(c.stderr, d.stderr);
   });
 });
