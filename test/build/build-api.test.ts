@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -296,5 +296,25 @@ print("python-test:latest" in img.tags, img.id)`;
     const d = await run(env(peer!.env), args);
     assert.equal(c.code, d.code, d.stderr);
     assert.equal(c.stderr, d.stderr);
+  });
+
+  it("bad requests: a clear error, no image, no leftovers", async (t) => {
+    const tar = (await exec("tar", ["-C", ctx, "-c", "a.txt"], { encoding: "buffer" })).stdout;
+    const post = (sock: string, q: string, body: Buffer) => api(sock, "POST", `/v1.41/build?${q}`, body, { "Content-Type": "application/x-tar" });
+    const before = ok(await cove(["images", "-q", "-a"]), "images");
+    const badArgs = await post(socket, "buildargs=notjson&t=bad-test", tar);
+    assert.equal(badArgs.status, 400);
+    assert.match(badArgs.body, /buildargs must be a JSON object of strings/);
+    const garbage = await post(socket, "t=bad-test", Buffer.from("this is no tar archive at all".repeat(40)));
+    assert.match(garbage.body, /"error"|"message"/);
+    const noDockerfile = await post(socket, "t=bad-test", tar);
+    const errorOf = (body: string) => body.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { error?: string; message?: string }).map((m) => m.error ?? m.message).filter(Boolean)[0];
+    assert.equal(errorOf(noDockerfile.body), "Cannot locate specified Dockerfile: Dockerfile");
+    assert.equal(ok(await cove(["images", "-q", "-a"]), "images"), before, "no image made");
+    assert.equal((await cove(["image", "inspect", "bad-test"])).code, 1);
+    assert.deepEqual(await readdir(path.join(dir, "root", "tmp")).catch(() => []), [], "no context left behind");
+    notCompared(t);
+    const d = await post(peer!.socket, "t=bad-test", tar);
+    assert.equal(errorOf(d.body), errorOf(noDockerfile.body));
   });
 });
