@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { StepView } from "./build.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
 
@@ -79,5 +80,30 @@ describe("cove build", () => {
     const noArg = await cove(["build", "--print-ast"]);
     assert.equal(noArg.code, 125);
     assert.match(noArg.stderr, /--print-ast needs a file/);
+  });
+});
+
+describe("StepView (--progress=tty)", () => {
+  const render = (terminal: boolean, chunks: string[], times: number[]) => {
+    const out: string[] = [];
+    let t = 0;
+    const clock = () => times[Math.min(t++, times.length - 1)]!;
+    const view = new StepView((s) => out.push(s), terminal, clock);
+    for (const c of chunks) view.text(c);
+    view.stop();
+    return out.join("");
+  };
+  const STREAM = ["Step 1/3 : FROM busybox\n", " ---> 0123456789ab\n", "Step 2/3 : ENV A=b\n", " ---> Using cache\n", " ---> 0123456789ac\n", "Step 3/3 : RUN echo hi\n", " ---> Running in abc\n", "hi\n", "Removing intermediate container abc\n", " ---> 0123456789ad\n", "Successfully built 0123456789ad\n"];
+
+  it("off a terminal: one line per step with CACHED or its time, output indented under its step", () => {
+    assert.equal(
+      render(false, STREAM, [0, 500, 1000, 1000, 3500]),
+      "[1/3] FROM busybox DONE 0.5s\n[2/3] ENV A=b CACHED\n[3/3] RUN echo hi\n  hi\n => [3/3] RUN echo hi DONE 2.5s\nSuccessfully built 0123456789ad\n",
+    );
+  });
+
+  it("on a terminal: the running step's line is rewritten in place when it ends", () => {
+    const out = render(true, STREAM.slice(0, 5), [0, 1200, 1200, 1200]);
+    assert.equal(out, "[1/3] FROM busybox 0.0s\r\x1b[2K[1/3] FROM busybox DONE 1.2s\n[2/3] ENV A=b 0.0s\r\x1b[2K[2/3] ENV A=b CACHED\n");
   });
 });

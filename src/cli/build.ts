@@ -327,15 +327,24 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
   const client = await connect(root, process.env, { rootGiven });
   const res = await client.stream("POST", "/build", { query, body, headers: { "Content-Type": "application/x-tar" } });
   let id = "";
-  for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
-    if (m.error !== undefined || m.errorDetail?.message !== undefined) {
-      process.stderr.write(`${m.errorDetail?.message ?? m.error}\n`);
-      return 1;
+  const live = f.progress === "tty" || (f.progress === "auto" && process.stdout.isTTY === true);
+  const view = live ? new StepView((t) => process.stdout.write(t), process.stdout.isTTY === true) : undefined;
+  try {
+    for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
+      if (m.error !== undefined || m.errorDetail?.message !== undefined) {
+        view?.fail();
+        process.stderr.write(`${m.errorDetail?.message ?? m.error}\n`);
+        return 1;
+      }
+      if (m.aux?.ID) id = m.aux.ID;
+      if (f.quiet) continue;
+      const text = m.stream ?? (m.status !== undefined ? `${m.id ? `${m.id}: ` : ""}${m.status}\n` : undefined);
+      if (text === undefined) continue;
+      if (view) view.text(text);
+      else process.stdout.write(text);
     }
-    if (m.aux?.ID) id = m.aux.ID;
-    if (f.quiet) continue;
-    if (m.stream !== undefined) process.stdout.write(m.stream);
-    else if (m.status !== undefined) process.stdout.write(`${m.id ? `${m.id}: ` : ""}${m.status}\n`);
+  } finally {
+    view?.stop();
   }
   if (f.quiet) process.stdout.write(`${id}\n`);
   if (f.iidfile !== undefined) await writeFile(f.iidfile, id);
@@ -356,4 +365,90 @@ async function* contextTarOf(files: { name: string; data: Buffer }[]): AsyncGene
     if (pad) yield Buffer.alloc(pad);
   }
   yield Buffer.alloc(1024);
+}
+
+/**
+ * --progress=tty: one line per step, "[3/7] RUN make" with its time running, then "CACHED" or
+ * "DONE 1.2s" when the next step starts; a step's output goes below its line, indented. On a
+ * terminal the running step's line is redrawn in place every 100 ms while nothing is printed
+ * below it.
+ */
+export class StepView {
+  private step: { label: string; started: number; cached: boolean; below: boolean } | undefined;
+  private partial = "";
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly terminal: boolean,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (terminal) this.timer = setInterval(() => this.redraw(), 100).unref();
+  }
+
+  private elapsed(): string {
+    return `${((this.now() - this.step!.started) / 1000).toFixed(1)}s`;
+  }
+
+  private redraw(): void {
+    if (!this.step || this.step.below) return;
+    this.write(`\r\x1b[2K${this.step.label} ${this.elapsed()}`);
+  }
+
+  private finish(word?: string): void {
+    if (!this.step) return;
+    const status = word ?? (this.step.cached ? "CACHED" : `DONE ${this.elapsed()}`);
+    const { label, below } = this.step;
+    if (below) this.write(` => ${label} ${status}\n`);
+    else this.write(`${this.terminal ? "\r\x1b[2K" : ""}${label} ${status}\n`);
+    this.step = undefined;
+  }
+
+  /** A chunk of the builder's text: lines are sorted into step lines, markers and output. */
+  text(chunk: string): void {
+    this.partial += chunk;
+    let i: number;
+    while ((i = this.partial.indexOf("\n")) >= 0) {
+      const line = this.partial.slice(0, i);
+      this.partial = this.partial.slice(i + 1);
+      this.line(line);
+    }
+  }
+
+  private line(line: string): void {
+    const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+    if (step) {
+      this.finish();
+      this.step = { label: `[${step[1]}/${step[2]}] ${step[3]}`, started: this.now(), cached: false, below: false };
+      if (this.terminal) this.write(`${this.step.label} 0.0s`);
+      return;
+    }
+    if (line === " ---> Using cache") {
+      if (this.step) this.step.cached = true;
+      return;
+    }
+    // the builder's bookkeeping lines are what the step line shows already
+    if (/^ ---> /.test(line) || /^Removing intermediate container /.test(line)) return;
+    if (/^Successfully (built|tagged) /.test(line)) {
+      this.finish();
+      this.write(`${line}\n`);
+      return;
+    }
+    if (this.step && !this.step.below) {
+      if (this.terminal) this.write("\n");
+      else this.write(`${this.step.label}\n`);
+      this.step.below = true;
+    }
+    this.write(`${this.step ? "  " : ""}${line}\n`);
+  }
+
+  /** The build failed: the running step's line says so. */
+  fail(): void {
+    this.finish("ERROR");
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.finish();
+  }
 }

@@ -317,4 +317,16 @@ print("python-test:latest" in img.tags, img.id)`;
     const d = await post(peer!.socket, "t=bad-test", tar);
     assert.equal(errorOf(d.body), errorOf(noDockerfile.body));
   });
+
+  it("cove build on a terminal: a live line per step, with its time or CACHED", async () => {
+    const args = ["build", "-f", path.join(ctx, "Dockerfile.onbase"), "-t", "tty-test", ctx];
+    assert.equal((await coveCli(socket, args)).code, 0);
+    // script gives the command a pseudo-terminal
+    const cmd = [process.execPath, COVE_MAIN, ...args].map((a) => `'${a}'`).join(" ");
+    const { stdout } = await exec("script", ["-qec", cmd, "/dev/null"], { env: { ...process.env, COVE_HOST: `unix://${socket}`, DOCKER_HOST: `unix://${socket}` } });
+    // the line is cleared (ESC [2K) and rewritten when the step ends
+    assert.ok(stdout.includes("\r\x1b[2K[1/3] FROM busybox DONE "), JSON.stringify(stdout));
+    assert.match(stdout, /\[2\/3\] ONBUILD RUN echo triggered > \/t CACHED/);
+    assert.match(stdout, /Successfully tagged tty-test:latest/);
+  });
 });
