@@ -275,6 +275,7 @@ export class Builder {
         if (StatusCode !== 0) throw nonZeroError(argv, StatusCode);
       }.bind(this),
       network,
+      true,
     );
     return this.remember(key, id);
   }
@@ -528,10 +529,11 @@ export class Builder {
     work: (cid: string) => Promise<string>,
     during?: (cid: string) => AsyncGenerator<BuildEvent, void>,
     network: "default" | "none" | "host" = "default",
+    isRun = false,
   ): AsyncGenerator<BuildEvent, string> {
     opts.signal?.throwIfAborted();
     // RUN containers get the build's host settings; RUN --network overrides its network
-    const host = during && network === "default" ? { ...(opts.runHostConfig ?? {}) } : {};
+    const host = isRun ? { ...(opts.runHostConfig ?? {}) } : {};
     if (network !== "default") host.NetworkMode = network;
     const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: host };
     if (config.Entrypoint && config.Entrypoint.length === 0) body.Entrypoint = [];

@@ -329,4 +329,12 @@ print("python-test:latest" in img.tags, img.id)`;
     assert.match(stdout, /\[2\/3\] ONBUILD RUN echo triggered > \/t CACHED/);
     assert.match(stdout, /Successfully tagged tty-test:latest/);
   });
+
+  it("--add-host and --shm-size reach the RUN containers; RUN --network=none keeps the shm size", async () => {
+    const df = "FROM busybox\nRUN grep -c 'myhost' /etc/hosts && df -k /dev/shm | tail -1 | awk '{print \"shm\", $2}'\nRUN --network=none df -k /dev/shm | tail -1 | awk '{print \"shm\", $2}'\n";
+    const args = ["build", "--no-cache", "--add-host", "myhost:10.1.2.3", "--shm-size", "70m", "-"];
+    const c = lines(ok(await cove(args, df), "build with host settings"));
+    assert.ok(c.includes("1"), c.join("\n"));
+    assert.deepEqual(c.filter((l) => l.startsWith("shm ")), [`shm ${70 * 1024}`, `shm ${70 * 1024}`], c.join("\n"));
+  });
 });
