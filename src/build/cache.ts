@@ -78,8 +78,13 @@ export class BuildCache {
 
   /** Forgets every entry (docker builder prune); returns how many there were. */
   async prune(): Promise<number> {
+    return (await this.pruneKeys()).length;
+  }
+
+  /** Forgets every entry; returns their keys. */
+  async pruneKeys(): Promise<string[]> {
     const index = await this.load();
-    const n = Object.keys(index.entries).length;
+    const n = Object.keys(index.entries);
     index.entries = {};
     await this.writing;
     await rm(this.file, { force: true });

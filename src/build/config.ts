@@ -62,6 +62,31 @@ export function nopHistoryOneWord(config: ContainerConfig, comment: string): str
   return [...shellOf(config), `#(nop) ${comment}`].join(" ");
 }
 
+/**
+ * The build arguments every RUN sees without an ARG (dockerd's builtinAllowedBuildArgs): given
+ * with --build-arg, they are in the RUN's environment but not in its history line.
+ */
+export const PROXY_ARGS: ReadonlySet<string> = new Set(["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"]);
+
+/** The proxy build arguments given and not declared by ARG in this stage, nor set by ENV: in a RUN's environment only. */
+export function proxyArgs(state: StageState, buildArgs: Record<string, string>): [string, string][] {
+  const envKeys = new Set((state.config.Env ?? []).map((e) => e.split("=", 1)[0]));
+  return Object.entries(buildArgs)
+    .filter(([k]) => PROXY_ARGS.has(k) && !state.args.has(k) && !envKeys.has(k))
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The variables a step's words expand with: the stage's ENV, then the build arguments in use (ENV wins). */
+export function stageVars(state: StageState, buildArgs: Record<string, string>): (name: string) => string | undefined {
+  const vars = new Map<string, string>();
+  for (const [k, v] of [...proxyArgs(state, buildArgs), ...runArgs(state)]) vars.set(k, v);
+  for (const e of state.config.Env ?? []) {
+    const i = e.indexOf("=");
+    vars.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1));
+  }
+  return (name) => vars.get(name);
+}
+
 /** Build arguments in a RUN's environment: the declared ones with a value, not overridden by ENV, sorted. */
 export function runArgs(state: StageState): [string, string][] {
   const envKeys = new Set((state.config.Env ?? []).map((e) => e.split("=", 1)[0]));
@@ -218,7 +243,7 @@ export function applyConfigStep(state: StageState, step: Exclude<Step, { kind: "
 }
 
 /** ARG's effect on the stage's state: the --build-arg value, else its default, else none. */
-export function declareArg(state: StageState, name: string, dflt: string | undefined, buildArgs: Record<string, string>): void {
+export function declareArg(state: StageState, name: string, dflt: string | undefined, buildArgs: Record<string, string>, inherited?: string): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw invalid(`invalid build argument name ${JSON.stringify(name)}`, { code: "build.invalid-arg" });
-  state.args.set(name, Object.hasOwn(buildArgs, name) ? buildArgs[name] : dflt);
+  state.args.set(name, Object.hasOwn(buildArgs, name) ? buildArgs[name] : (dflt ?? inherited));
 }

@@ -28,7 +28,7 @@ import { familiarName, parseNormalizedNamed, tagNameOnly } from "../images/index
 import type { ImageService } from "../images/service.js";
 import { BuildCache } from "./cache.js";
 import { BuildJournal } from "./leftovers.js";
-import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
+import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, proxyArgs, stageVars, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
 
@@ -37,6 +37,7 @@ export type BuildEvent =
   | { type: "step"; index: number; total: number; text: string }
   | { type: "output"; stream: "stdout" | "stderr"; data: Buffer }
   | { type: "cache-hit" }
+  | { type: "triggers"; count: number }
   | { type: "running"; container: string }
   | { type: "removed"; container: string }
   | { type: "image"; id: string }
@@ -54,8 +55,19 @@ export interface BuildOptions {
   tags?: string[];
   /** --label: labels of the final image (one more LABEL step at the end, as dockerd appends). */
   labels?: Record<string, string>;
+  /**
+   * Lines shown as steps before the first FROM (a Dockerfile's global ARGs: dockerd's legacy
+   * builder numbers them with the rest and makes no image for them).
+   */
+  preamble?: string[];
   /** Ctrl-C / the client going away: the running step's container is killed and removed. */
   signal?: AbortSignal;
+  /** --pull: fetch every base image again before it is used (through fetchBase). */
+  pull?: boolean;
+  /** Fetches a base image into the image store (a pull); a FROM of an image not here calls it. */
+  fetchBase?: (image: string) => Promise<void>;
+  /** Host settings of every RUN's container (--network, --add-host, --memory, --cpu-shares, --shm-size...). */
+  runHostConfig?: NonNullable<CreateBody["HostConfig"]>;
 }
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
@@ -69,6 +81,8 @@ export function formatEvent(e: BuildEvent): string {
       return e.data.toString("utf8");
     case "cache-hit":
       return " ---> Using cache\n";
+    case "triggers":
+      return `# Executing ${e.count} build trigger${e.count === 1 ? "" : "s"}\n`;
     case "running":
       return ` ---> Running in ${short(e.container)}\n`;
     case "removed":
@@ -103,6 +117,11 @@ export class Builder {
     return new Builder(containers, images);
   }
 
+  /** docker builder prune: forgets every cached step; returns the keys forgotten. */
+  pruneCache(): Promise<string[]> {
+    return this.cache.pruneKeys();
+  }
+
   /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
   async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
     if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
@@ -115,23 +134,39 @@ export class Builder {
     const plan = stages.map((s) => ({ ...s, steps: [...s.steps] }));
     const labels = Object.entries(opts.labels ?? {});
     if (labels.length > 0) {
-      plan[plan.length - 1]!.steps.push({ kind: "label", labels, text: `LABEL ${labels.map(([k, v]) => `${JSON.stringify(k)}='${v}'`).join(" ")}` });
+      plan[plan.length - 1]!.steps.push({ kind: "label", labels, text: `LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}` });
     }
-    const total = plan.reduce((n, s) => n + 1 + s.steps.length, 0);
+    const preamble = opts.preamble ?? [];
+    const total = plan.reduce((n, s) => n + 1 + s.steps.length, preamble.length);
     const done = new Map<string, string>();
     let index = 0;
+    for (const text of preamble) yield { type: "step", index: ++index, total, text };
     let id = "";
     for (const [si, stage] of plan.entries()) {
       yield { type: "step", index: ++index, total, text: fromText(stage) };
-      id = await this.baseOf(stage, done);
-      // dockerd shows no ID for scratch
-      yield { type: "image", id: "scratch" in stage.base ? "" : id };
+      id = await this.baseOf(stage, done, opts);
       const base = await this.images.inspect(id);
       const state = beginStage(base.Config);
+      const resolve = (step: Step): Step => (stage.resolve ? stage.resolve(step, stageVars(state, opts.buildArgs ?? {})) : step);
+      // the base image's ONBUILD triggers run first, as steps without a number of their own;
+      // the image made here no longer carries them (dockerd clears them at FROM)
+      const triggers = state.config.OnBuild ?? [];
+      if (triggers.length > 0) {
+        if (!stage.triggers) throw unsupported(`${fromText(stage)}: the base image has ONBUILD triggers, which this build cannot run`, { code: "build.onbuild" });
+        const steps = stage.triggers(triggers);
+        yield { type: "triggers", count: triggers.length };
+        delete state.config.OnBuild;
+        for (const step of steps) {
+          opts.signal?.throwIfAborted();
+          id = yield* this.step(id, state, resolve(step), opts, done);
+        }
+      }
+      // dockerd shows no ID for scratch
+      yield { type: "image", id: "scratch" in stage.base ? "" : id };
       for (const step of stage.steps) {
         opts.signal?.throwIfAborted();
         yield { type: "step", index: ++index, total, text: stepText(step) };
-        id = yield* this.step(id, state, step, opts, done);
+        id = yield* this.step(id, state, resolve(step), opts, done);
         yield { type: "image", id };
       }
       done.set(String(si), id);
@@ -145,7 +180,7 @@ export class Builder {
     return id;
   }
 
-  private async baseOf(stage: Stage, done: Map<string, string>): Promise<string> {
+  private async baseOf(stage: Stage, done: Map<string, string>, opts: BuildOptions): Promise<string> {
     const b = stage.base;
     // the empty image: no layers, no history; steps on it run in containers of it as on any other
     if ("scratch" in b) return this.images.commit(undefined, undefined, { config: {}, noHistory: true, ...(stage.platform ? { platform: stage.platform } : {}) });
@@ -154,9 +189,14 @@ export class Builder {
       if (!id) throw invalid(`FROM ${b.stage}: no earlier stage of that name or index`, { code: "build.unknown-stage" });
       return id;
     }
+    if (opts.pull && opts.fetchBase) await opts.fetchBase(b.image);
     try {
       return (await this.images.inspect(b.image)).Id;
     } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found" && opts.fetchBase && !opts.pull) {
+        await opts.fetchBase(b.image);
+        return (await this.images.inspect(b.image)).Id;
+      }
       if (err instanceof CoveError && err.kind === "not-found") {
         throw notFound(`FROM ${b.image}: no such image here`, { code: "build.base-missing", cause: err, hint: `pull it first (cove pull ${b.image})` });
       }
@@ -168,7 +208,7 @@ export class Builder {
   private async *step(parent: string, state: StageState, step: Step, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
     if (step.kind === "run") return yield* this.run(parent, state, step, opts);
     if (step.kind === "copy" || step.kind === "add") return yield* this.copy(parent, state, step, opts, done);
-    if (step.kind === "arg") declareArg(state, step.name, step.default, opts.buildArgs ?? {});
+    if (step.kind === "arg") declareArg(state, step.name, step.default, opts.buildArgs ?? {}, step.inherited);
     const createdBy = applyConfigStep(state, step as Exclude<Step, RunStep | CopyStep>);
     const key = BuildCache.key(parent, { step: canonical(step), config: state.config });
     const hit = await this.cached(key, opts);
@@ -176,12 +216,26 @@ export class Builder {
       yield { type: "cache-hit" };
       return hit;
     }
-    if (step.kind !== "workdir") return this.remember(key, await this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy }));
-    // WORKDIR: the directory made in a container of the image, committed (an empty layer when it was there)
-    const id = yield* this.inContainer(parent, { ...state.config, Cmd: [...shellCmd(state.config), `#(nop) WORKDIR ${state.config.WorkingDir ?? ""}`] }, opts, async (cid) => {
-      await this.containers.createWorkdir(cid);
-      return this.commit(cid, state.config, createdBy);
-    });
+    // as dockerd's legacy builder, each such step has a container of its own ("Running in",
+    // "Removing intermediate container"); the image is the config alone, no layer
+    const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
+    const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
+    if (step.kind !== "workdir") {
+      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy }), shown, "none");
+      return this.remember(key, id);
+    }
+    // WORKDIR: the directory made in the container, committed (an empty layer when it was there)
+    const id = yield* this.inContainer(
+      parent,
+      { ...state.config, Cmd: cmd },
+      opts,
+      async (cid) => {
+        await this.containers.createWorkdir(cid);
+        return this.commit(cid, state.config, createdBy);
+      },
+      shown,
+      "none",
+    );
     return this.remember(key, id);
   }
 
@@ -199,7 +253,7 @@ export class Builder {
     const network = step.network ?? "default";
     const config: ContainerConfig = {
       ...state.config,
-      Env: [...(state.config.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`)],
+      Env: [...(state.config.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyArgs(state, opts.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)],
       Cmd: argv,
       Entrypoint: [],
       // a build step is no service: no health probes while it runs
@@ -221,6 +275,7 @@ export class Builder {
         if (StatusCode !== 0) throw nonZeroError(argv, StatusCode);
       }.bind(this),
       network,
+      true,
     );
     return this.remember(key, id);
   }
@@ -474,9 +529,13 @@ export class Builder {
     work: (cid: string) => Promise<string>,
     during?: (cid: string) => AsyncGenerator<BuildEvent, void>,
     network: "default" | "none" | "host" = "default",
+    isRun = false,
   ): AsyncGenerator<BuildEvent, string> {
     opts.signal?.throwIfAborted();
-    const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: network === "default" ? {} : { NetworkMode: network } };
+    // RUN containers get the build's host settings; RUN --network overrides its network
+    const host = isRun ? { ...(opts.runHostConfig ?? {}) } : {};
+    if (network !== "default") host.NetworkMode = network;
+    const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: host };
     if (config.Entrypoint && config.Entrypoint.length === 0) body.Entrypoint = [];
     const name = BuildJournal.newName();
     await this.journal.add(name);

@@ -6,3 +6,4 @@ export { BuildCache } from "./cache.js";
 export { BuildJournal, removeBuildLeftovers } from "./leftovers.js";
 export { fromText, stepText, type Command, type Stage, type StageBase, type Step } from "./steps.js";
 export type * from "./steps.js";
+export { dockerfileToSteps, unusedArgsWarning, type Plan, type ToStepsOptions } from "./dockerfile-to-steps.js";

@@ -123,6 +123,8 @@ export interface ArgStep extends StepBase {
   kind: "arg";
   name: string;
   default?: string;
+  /** The value of the global ARG of that name (before the first FROM): used when there is no default and no --build-arg. */
+  inherited?: string;
 }
 
 export type Step = RunStep | CopyStep | EnvStep | LabelStep | ExposeStep | VolumeStep | UserStep | WorkdirStep | CmdStep | EntrypointStep | ShellStep | StopSignalStep | HealthcheckStep | OnbuildStep | ArgStep;
@@ -136,6 +138,14 @@ export interface Stage {
   /** The FROM line as written, for "Step 1/M : FROM ...". */
   text?: string;
   steps: Step[];
+  /**
+   * Words still to expand (a Dockerfile's $VARS): called before each step, the base image's
+   * ONBUILD triggers included, with the variables of that moment (the stage's ENV, then the
+   * build arguments in use); returns the step to run.
+   */
+  resolve?: (step: Step, vars: (name: string) => string | undefined) => Step;
+  /** The base image's ONBUILD triggers as steps; without it a base with triggers is refused. */
+  triggers?: (instructions: string[]) => Step[];
 }
 
 /** How a shell-form command is shown: Go's %q of each word, as dockerd's history shows lists. */

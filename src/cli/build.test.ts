@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { StepView } from "./build.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
 
@@ -54,11 +55,22 @@ describe("cove build", () => {
     assert.equal(r.stderr, `${file}:2:1: unterminated heredoc EOF: no line reads "EOF" before the end of the file\n   2 | RUN <<EOF\n     | ^\n`);
   });
 
-  it("says that building is not available yet", async () => {
-    const r = await cove(["build", "-t", "app", "."]);
-    assert.equal(r.code, 125);
-    assert.match(r.stderr, /building images is not available in cove yet/);
-    assert.equal(r.stdout, "");
+  it("refuses bad build flags and a missing context before it reaches a daemon, exit status 125", async () => {
+    const noContext = await cove(["build", "-t", "app"]);
+    assert.equal(noContext.code, 125);
+    assert.match(noContext.stderr, /requires exactly 1 argument: the build context/);
+    const unknown = await cove(["build", "--no-such-flag", "."]);
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /unknown flag: --no-such-flag/);
+    const progress = await cove(["build", "--progress", "fancy", "."]);
+    assert.equal(progress.code, 125);
+    assert.match(progress.stderr, /invalid --progress "fancy"/);
+    const two = await cove(["build", ".", "other"]);
+    assert.equal(two.code, 125);
+    const url = await cove(["build", "https://example.invalid/ctx.tar"]);
+    assert.equal(url.code, 125);
+    assert.match(url.stderr, /URL context .* is not supported yet/);
+    assert.equal(unknown.stdout + noContext.stdout + progress.stdout, "");
   });
 
   it("refuses a missing file and a missing argument clearly", async () => {
@@ -68,5 +80,30 @@ describe("cove build", () => {
     const noArg = await cove(["build", "--print-ast"]);
     assert.equal(noArg.code, 125);
     assert.match(noArg.stderr, /--print-ast needs a file/);
+  });
+});
+
+describe("StepView (--progress=tty)", () => {
+  const render = (terminal: boolean, chunks: string[], times: number[]) => {
+    const out: string[] = [];
+    let t = 0;
+    const clock = () => times[Math.min(t++, times.length - 1)]!;
+    const view = new StepView((s) => out.push(s), terminal, clock);
+    for (const c of chunks) view.text(c);
+    view.stop();
+    return out.join("");
+  };
+  const STREAM = ["Step 1/3 : FROM busybox\n", " ---> 0123456789ab\n", "Step 2/3 : ENV A=b\n", " ---> Using cache\n", " ---> 0123456789ac\n", "Step 3/3 : RUN echo hi\n", " ---> Running in abc\n", "hi\n", "Removing intermediate container abc\n", " ---> 0123456789ad\n", "Successfully built 0123456789ad\n"];
+
+  it("off a terminal: one line per step with CACHED or its time, output indented under its step", () => {
+    assert.equal(
+      render(false, STREAM, [0, 500, 1000, 1000, 3500]),
+      "[1/3] FROM busybox DONE 0.5s\n[2/3] ENV A=b CACHED\n[3/3] RUN echo hi\n  hi\n => [3/3] RUN echo hi DONE 2.5s\nSuccessfully built 0123456789ad\n",
+    );
+  });
+
+  it("on a terminal: the running step's line is rewritten in place when it ends", () => {
+    const out = render(true, STREAM.slice(0, 5), [0, 1200, 1200, 1200]);
+    assert.equal(out, "[1/3] FROM busybox 0.0s\r\x1b[2K[1/3] FROM busybox DONE 1.2s\n[2/3] ENV A=b 0.0s\r\x1b[2K[2/3] ENV A=b CACHED\n");
   });
 });

@@ -1,18 +1,41 @@
-// `cove build`. For now only `cove build --print-ast FILE`: parse a Dockerfile and print its
-// syntax tree in the notation of BuildKit's parser test data, or the error with its position.
-// Building images is not available yet, and says so instead of pretending.
+// `cove build [OPTIONS] PATH | -`: sends the build context (a directory, as a tar, .dockerignore
+// applied as the docker CLI applies it) to the daemon's POST /build and prints its progress as
+// the docker CLI prints the legacy builder's stream. `cove build --print-ast FILE` parses a
+// Dockerfile and prints its syntax tree in the notation of BuildKit's parser test data.
 
-import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
 import { DockerfileError } from "../build/dockerfile/errors.js";
 import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
+import { CoveError } from "../common/errors.js";
+import { jsonLines, type ProgressMessage } from "../client/stream.js";
+import { encodeHeader } from "../snapshots/index.js";
+import { connect } from "./daemon-client.js";
 
-export const BUILD_USAGE = `usage: cove build --print-ast FILE
+export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | -
+       cove build --print-ast FILE
 
-  --print-ast FILE   parse FILE (a Dockerfile, or - for standard input) and print its syntax
-                     tree, one instruction per line, as BuildKit's parser test data writes it;
-                     exits 1 with the error's position when the Dockerfile does not parse
+Build an image from a Dockerfile: PATH is the build context (a directory); - reads a
+Dockerfile (no context) or a context tar from standard input.
 
-Building images is not available in cove yet.`;
+  -t, --tag NAME[:TAG]     name the image (repeatable)
+  -f, --file FILE          the Dockerfile (default PATH/Dockerfile); may be outside PATH
+      --build-arg K=V      a build argument (repeatable; K alone takes $K)
+      --target STAGE       build up to this stage
+      --no-cache           run every step
+      --pull               pull the base images again
+      --label K=V          a label of the image (repeatable)
+      --iidfile FILE       write the image ID to FILE
+  -q, --quiet              print only the image ID
+      --network MODE       network of the RUN steps (default, none, host)
+      --progress MODE      auto, plain or tty: the builder's lines as the legacy builder prints them
+  --print-ast FILE         parse FILE (a Dockerfile, or - for standard input) and print its syntax
+                           tree, one instruction per line, as BuildKit's parser test data writes it;
+                           exits 1 with the error's position when the Dockerfile does not parse`;
 
 async function readInput(file: string): Promise<string> {
   if (file !== "-") return decodeDockerfile(await readFile(file));
@@ -21,7 +44,7 @@ async function readInput(file: string): Promise<string> {
   return decodeDockerfile(Buffer.concat(chunks));
 }
 
-export async function buildMain(args: string[]): Promise<number> {
+export async function buildMain(args: string[], root = "/var/lib/cove", rootGiven = false): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(BUILD_USAGE + "\n");
     return 0;
@@ -39,10 +62,7 @@ export async function buildMain(args: string[]): Promise<number> {
     } else if (a.startsWith("--print-ast=")) file = a.slice("--print-ast=".length);
     else rest.push(a);
   }
-  if (file === undefined) {
-    process.stderr.write("cove build: building images is not available in cove yet; only `cove build --print-ast FILE` (parse a Dockerfile) works\n");
-    return 125;
-  }
+  if (file === undefined) return build(rest, root, rootGiven);
   if (rest.length > 0) {
     process.stderr.write(`cove build: --print-ast takes no other arguments (got ${rest.join(" ")})\n`);
     return 125;
@@ -68,5 +88,367 @@ export async function buildMain(args: string[]): Promise<number> {
       return 1;
     }
     throw err;
+  }
+}
+
+interface BuildFlags {
+  tags: string[];
+  file?: string;
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  pull: boolean;
+  iidfile?: string;
+  quiet: boolean;
+  network?: string;
+  progress: string;
+  context?: string;
+}
+
+class UsageError extends Error {}
+
+function parseFlags(args: string[]): BuildFlags {
+  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto" };
+  const kv = (v: string, into: Record<string, string>, envFallback: boolean) => {
+    const i = v.indexOf("=");
+    if (i < 0) {
+      if (envFallback) {
+        if (process.env[v] !== undefined) into[v] = process.env[v]!;
+        return;
+      }
+      into[v] = "";
+      return;
+    }
+    into[v.slice(0, i)] = v.slice(i + 1);
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      if (eq > 0) return a.slice(eq + 1);
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`flag needs an argument: ${name}`);
+      return v;
+    };
+    switch (name) {
+      case "-t":
+      case "--tag":
+        f.tags.push(value());
+        break;
+      case "-f":
+      case "--file":
+        f.file = value();
+        break;
+      case "--build-arg":
+        kv(value(), f.buildArgs, true);
+        break;
+      case "--label":
+        kv(value(), f.labels, false);
+        break;
+      case "--target":
+        f.target = value();
+        break;
+      case "--no-cache":
+        f.noCache = true;
+        break;
+      case "--pull":
+        f.pull = true;
+        break;
+      case "--iidfile":
+        f.iidfile = value();
+        break;
+      case "-q":
+      case "--quiet":
+        f.quiet = true;
+        break;
+      case "--network":
+        f.network = value();
+        break;
+      case "--progress": {
+        const p = value();
+        if (!["auto", "plain", "tty"].includes(p)) throw new UsageError(`invalid --progress ${JSON.stringify(p)}: auto, plain or tty`);
+        f.progress = p;
+        break;
+      }
+      default:
+        if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown flag: ${a}`);
+        if (f.context !== undefined) throw new UsageError(`"cove build" requires exactly 1 argument (got ${f.context} and ${a})`);
+        f.context = a;
+    }
+  }
+  if (f.context === undefined) throw new UsageError(`"cove build" requires exactly 1 argument: the build context (a directory, or -)`);
+  return f;
+}
+
+/** A tar entry: header and, for a file, its content from disk. */
+async function* entry(name: string, abs: string): AsyncGenerator<Buffer> {
+  const st = await lstat(abs);
+  const base = { uid: 0, gid: 0, mode: st.mode & 0o7777, mtimeSec: Math.floor(st.mtimeMs / 1000) };
+  if (st.isDirectory()) yield encodeHeader({ ...base, name: `${name}/`, type: "dir", size: 0 });
+  else if (st.isSymbolicLink()) yield encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: await readlink(abs) });
+  else if (st.isFile()) {
+    yield encodeHeader({ ...base, name, type: "file", size: st.size });
+    let n = 0;
+    for await (const c of createReadStream(abs)) {
+      const b = c as Buffer;
+      n += b.length;
+      if (n > st.size) throw new CoveError("invalid", `${abs} grew while it was sent: build again`, { code: "cli.build-context" });
+      yield b;
+    }
+    if (n !== st.size) throw new CoveError("invalid", `${abs} shrank while it was sent: build again`, { code: "cli.build-context" });
+    const pad = (512 - (st.size % 512)) % 512;
+    if (pad) yield Buffer.alloc(pad);
+  }
+}
+
+/** The context directory as a tar, .dockerignore applied (the Dockerfile and .dockerignore always sent); `extra` entries added. */
+async function* contextTar(dir: string, ignore: DockerIgnore, dockerfile: string, extra: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
+  const replaced = new Set(extra.map((e) => e.name));
+  const walk = async function* (rel: string): AsyncGenerator<Buffer> {
+    for (const name of (await readdir(path.join(dir, rel))).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (replaced.has(r)) continue;
+      const abs = path.join(dir, r);
+      const st = await lstat(abs);
+      const sent = ignore.sentWithContext(r, dockerfile);
+      if (st.isDirectory()) {
+        // an excluded directory may still hold a re-included path (a "!" pattern)
+        if (!sent && !ignore.hasExclusions()) continue;
+        if (sent) yield* entry(r, abs);
+        yield* walk(r);
+      } else if (sent) yield* entry(r, abs);
+    }
+  };
+  yield* walk("");
+  for (const e of extra) {
+    yield encodeHeader({ name: e.name, type: "file", mode: 0o600, uid: 0, gid: 0, size: e.data.length, mtimeSec: Math.floor(Date.now() / 1000) });
+    yield e.data;
+    const pad = (512 - (e.data.length % 512)) % 512;
+    if (pad) yield Buffer.alloc(pad);
+  }
+  yield Buffer.alloc(1024);
+}
+
+function looksLikeArchive(b: Buffer): boolean {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true; // gzip
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true; // zstd
+  if (b.length >= 6 && b.subarray(0, 3).toString("latin1") === "BZh") return true;
+  return b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar";
+}
+
+async function build(args: string[], root: string, rootGiven: boolean): Promise<number> {
+  let f: BuildFlags;
+  try {
+    f = parseFlags(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`cove build: ${err.message}\nSee 'cove build --help'.\n`);
+    return 125;
+  }
+  if (/^(https?|git):\/\//.test(f.context!) || f.context!.startsWith("git@")) {
+    process.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
+    return 125;
+  }
+  let body: Readable;
+  let dockerfile: string | undefined;
+  if (f.context === "-") {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const input = Buffer.concat(chunks);
+    if (looksLikeArchive(input)) {
+      body = Readable.from([input]);
+      if (f.file !== undefined) dockerfile = f.file;
+    } else {
+      // a Dockerfile alone: the context holds only it
+      dockerfile = "Dockerfile";
+      body = Readable.from(contextTarOf([{ name: "Dockerfile", data: input }]));
+    }
+  } else {
+    const dir = f.context!;
+    let real: string;
+    try {
+      real = await realpath(dir);
+      if (!(await lstat(real)).isDirectory()) throw new Error("not a directory");
+    } catch (err) {
+      process.stderr.write(`cove build: unable to prepare context: path ${JSON.stringify(dir)} not found or not a directory (${(err as Error).message})\n`);
+      return 1;
+    }
+    const ignoreText = await readFile(path.join(real, ".dockerignore"), "utf8").catch(() => "");
+    const extra: { name: string; data: Buffer }[] = [];
+    let ignore: DockerIgnore;
+    try {
+      ignore = DockerIgnore.parse(ignoreText);
+    } catch (err) {
+      if (err instanceof DockerfileError) {
+        process.stderr.write(`cove build: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+    dockerfile = "Dockerfile";
+    if (f.file !== undefined) {
+      const abs = f.file === "-" ? undefined : path.resolve(f.file);
+      const inside = abs !== undefined && (await realpath(abs).catch(() => abs)).startsWith(real + path.sep);
+      if (inside) dockerfile = path.relative(real, await realpath(abs)).split(path.sep).join("/");
+      else {
+        // a Dockerfile outside the context goes in under a name of its own, left out of COPY
+        // by the .dockerignore sent with it, as the docker CLI does
+        let data: Buffer;
+        try {
+          data = abs === undefined ? await readStdin() : await readFile(abs);
+        } catch (err) {
+          process.stderr.write(`cove build: cannot read the Dockerfile ${f.file}: ${(err as Error).message}\n`);
+          return 1;
+        }
+        dockerfile = `.dockerfile.${randomBytes(10).toString("hex")}`;
+        extra.push({ name: dockerfile, data });
+        // (as the docker CLI: .dockerignore itself is left out too when the context had none)
+        const added = ignoreText === "" ? `.dockerignore\n${dockerfile}` : `${ignoreText}\n${dockerfile}\n`;
+        extra.push({ name: ".dockerignore", data: Buffer.from(added) });
+        ignore = DockerIgnore.parse(added);
+      }
+    }
+    body = Readable.from(contextTar(real, ignore, dockerfile, extra));
+  }
+  const query: Record<string, string | string[] | boolean | undefined> = {
+    t: f.tags,
+    dockerfile,
+    buildargs: JSON.stringify(f.buildArgs),
+    labels: JSON.stringify(f.labels),
+    target: f.target,
+    nocache: f.noCache,
+    pull: f.pull,
+    q: f.quiet,
+    rm: true,
+    networkmode: f.network,
+  };
+  const client = await connect(root, process.env, { rootGiven });
+  const res = await client.stream("POST", "/build", { query, body, headers: { "Content-Type": "application/x-tar" } });
+  let id = "";
+  const live = f.progress === "tty" || (f.progress === "auto" && process.stdout.isTTY === true);
+  const view = live ? new StepView((t) => process.stdout.write(t), process.stdout.isTTY === true) : undefined;
+  try {
+    for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
+      if (m.error !== undefined || m.errorDetail?.message !== undefined) {
+        view?.fail();
+        process.stderr.write(`${m.errorDetail?.message ?? m.error}\n`);
+        return 1;
+      }
+      if (m.aux?.ID) id = m.aux.ID;
+      if (f.quiet) continue;
+      const text = m.stream ?? (m.status !== undefined ? `${m.id ? `${m.id}: ` : ""}${m.status}\n` : undefined);
+      if (text === undefined) continue;
+      if (view) view.text(text);
+      else process.stdout.write(text);
+    }
+  } finally {
+    view?.stop();
+  }
+  if (f.quiet) process.stdout.write(`${id}\n`);
+  if (f.iidfile !== undefined) await writeFile(f.iidfile, id);
+  return 0;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function* contextTarOf(files: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
+  for (const e of files) {
+    yield encodeHeader({ name: e.name, type: "file", mode: 0o644, uid: 0, gid: 0, size: e.data.length, mtimeSec: Math.floor(Date.now() / 1000) });
+    yield e.data;
+    const pad = (512 - (e.data.length % 512)) % 512;
+    if (pad) yield Buffer.alloc(pad);
+  }
+  yield Buffer.alloc(1024);
+}
+
+/**
+ * --progress=tty: one line per step, "[3/7] RUN make" with its time running, then "CACHED" or
+ * "DONE 1.2s" when the next step starts; a step's output goes below its line, indented. On a
+ * terminal the running step's line is redrawn in place every 100 ms while nothing is printed
+ * below it.
+ */
+export class StepView {
+  private step: { label: string; started: number; cached: boolean; below: boolean } | undefined;
+  private partial = "";
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly terminal: boolean,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (terminal) this.timer = setInterval(() => this.redraw(), 100).unref();
+  }
+
+  private elapsed(): string {
+    return `${((this.now() - this.step!.started) / 1000).toFixed(1)}s`;
+  }
+
+  private redraw(): void {
+    if (!this.step || this.step.below) return;
+    this.write(`\r\x1b[2K${this.step.label} ${this.elapsed()}`);
+  }
+
+  private finish(word?: string): void {
+    if (!this.step) return;
+    const status = word ?? (this.step.cached ? "CACHED" : `DONE ${this.elapsed()}`);
+    const { label, below } = this.step;
+    if (below) this.write(` => ${label} ${status}\n`);
+    else this.write(`${this.terminal ? "\r\x1b[2K" : ""}${label} ${status}\n`);
+    this.step = undefined;
+  }
+
+  /** A chunk of the builder's text: lines are sorted into step lines, markers and output. */
+  text(chunk: string): void {
+    this.partial += chunk;
+    let i: number;
+    while ((i = this.partial.indexOf("\n")) >= 0) {
+      const line = this.partial.slice(0, i);
+      this.partial = this.partial.slice(i + 1);
+      this.line(line);
+    }
+  }
+
+  private line(line: string): void {
+    const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(line);
+    if (step) {
+      this.finish();
+      this.step = { label: `[${step[1]}/${step[2]}] ${step[3]}`, started: this.now(), cached: false, below: false };
+      if (this.terminal) this.write(`${this.step.label} 0.0s`);
+      return;
+    }
+    if (line === " ---> Using cache") {
+      if (this.step) this.step.cached = true;
+      return;
+    }
+    // the builder's bookkeeping lines are what the step line shows already
+    if (/^ ---> /.test(line) || /^Removing intermediate container /.test(line)) return;
+    if (/^Successfully (built|tagged) /.test(line)) {
+      this.finish();
+      this.write(`${line}\n`);
+      return;
+    }
+    if (this.step && !this.step.below) {
+      if (this.terminal) this.write("\n");
+      else this.write(`${this.step.label}\n`);
+      this.step.below = true;
+    }
+    this.write(`${this.step ? "  " : ""}${line}\n`);
+  }
+
+  /** The build failed: the running step's line says so. */
+  fail(): void {
+    this.finish("ERROR");
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.finish();
   }
 }

@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "build": {
       const { buildMain } = await import("./build.js");
-      return buildMain(args);
+      return buildMain(args, root, rootGiven);
     }
     case "registry": {
       const { registryMain } = await import("./registry.js");

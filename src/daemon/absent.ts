@@ -1,6 +1,6 @@
 // Routes for what cove does not have: plugins (none can be installed, so cove answers as a
 // dockerd without plugins does: an empty list, and "plugin ... not found" for a name), and the
-// endpoints whose features are not in cove yet (builds, BuildKit sessions),
+// endpoints whose features are not in cove (BuildKit sessions),
 // which answer 501 with what to do instead rather than a bare "page not found". The daemon
 // registers these last, so a route that does exist always wins.
 
@@ -40,8 +40,5 @@ export function absentRoutes(router: Router): void {
     pluginNotFound(c.params.name as string);
   });
 
-  router.post("/build", (c) =>
-    refuse(c, "building images is not implemented in cove yet", "build.unsupported", "build with another tool and load the result (docker save | docker load), or import a root filesystem (docker import)"),
-  );
-  router.post("/session", (c) => refuse(c, "BuildKit sessions are for builds, which are not implemented in cove yet", "build.unsupported"));
+  router.post("/session", (c) => refuse(c, "cove's builder is the legacy one: it has no BuildKit sessions", "build.unsupported", "build with DOCKER_BUILDKIT=0"));
 }

@@ -22,6 +22,7 @@ import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/er
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { removeBuildLeftovers } from "../build/index.js";
+import { buildRoutes } from "./build.js";
 import { ContainerService } from "../containers/index.js";
 import { addon } from "../native/addon.js";
 import { EventBus } from "../events/index.js";
@@ -296,7 +297,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   // build containers a killed daemon left behind (their builds died with it) go once the
   // containers are restored (a /build route must wait for this before its first build)
-  void reconciled
+  const leftoversRemoved = reconciled
     .then(async () => {
       const removed = await removeBuildLeftovers(containers);
       if (removed.length > 0) log(`removed ${removed.length} build containers a stopped daemon left: ${removed.join(", ")}`);
@@ -324,6 +325,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   swarmRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers });
+  buildRoutes(router, { containers, images, leftoversRemoved, log });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none
   else router.post("/networks/prune", (c) => sendJSON(c.res, 200, { NetworksDeleted: null }));

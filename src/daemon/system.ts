@@ -369,12 +369,6 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     sendJSON(c.res, 200, out);
   });
 
-  // cove keeps no build cache yet, so a prune that passes the checks dockerd makes finds nothing to
-  // delete; `docker system prune` and `docker builder prune` call this route
-  router.post("/build/prune", (c) => {
-    checkBuildPruneQuery(c.query.filters(), (k) => c.query.get(k));
-    sendJSON(c.res, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
-  });
 }
 
 /** The filters dockerd's build cache prune accepts: its age and label filters and the cache record's fields. */

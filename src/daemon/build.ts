@@ -1,0 +1,319 @@
+// POST /build, /build/prune and /build/cancel: Docker's image build (the legacy builder's API).
+// The body is the build context as a tar (plain or compressed); it is extracted into a private
+// directory under the state root, .dockerignore applied, the Dockerfile read and parsed, and the
+// stages run by the build executor while its progress goes out as the JSON messages dockerd's
+// legacy builder sends ({"stream":"Step 1/4 : FROM busybox\n"}, {"aux":{"ID":...}}, ...).
+// A BuildKit build (version=2) is refused as by a dockerd without BuildKit.
+
+import { randomBytes } from "node:crypto";
+import { constants as fsc } from "node:fs";
+import { copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, realpath, rm, rmdir, symlink, unlink } from "node:fs/promises";
+import path from "node:path";
+import { Builder, dockerfileToSteps, formatEvent, unusedArgsWarning, type BuildOptions } from "../build/index.js";
+import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
+import { parseStages } from "../build/dockerfile/instructions.js";
+import { decodeDockerfile } from "../build/dockerfile/parser.js";
+import { CoveError, invalid, notFound } from "../common/errors.js";
+import { bestEffort } from "../common/ignore.js";
+import type { ContainerService } from "../containers/index.js";
+import type { ImageService } from "../images/service.js";
+import type { AuthConfig } from "../registry/auth.js";
+import { decompress, readTar } from "../snapshots/index.js";
+import { errorMessage, sendJSON, type RouteContext, type Router } from "./router.js";
+import { JSONMessageStream } from "./stream.js";
+import { checkBuildPruneQuery } from "./system.js";
+
+export interface BuildRouteDeps {
+  containers: ContainerService;
+  images: ImageService;
+  /** Settles once the daemon has removed the build containers a stopped daemon left. */
+  leftoversRemoved: Promise<void>;
+  log?: (msg: string) => void;
+}
+
+/** A JSON-object query parameter (buildargs, labels): string values; null values (ARG without =) are dropped. */
+function jsonMap(c: RouteContext, name: string): Record<string, string> {
+  const raw = c.query.get(name);
+  if (raw === undefined || raw === "") return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalid(`${name} must be a JSON object of strings: ${raw}`, { code: "query.invalid", field: name });
+  }
+  if (v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw invalid(`${name} must be a JSON object of strings: ${raw}`, { code: "query.invalid", field: name });
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (x === null) continue;
+    if (typeof x !== "string") throw invalid(`${name}: the value of ${k} must be a string`, { code: "query.invalid", field: name });
+    out[k] = x;
+  }
+  return out;
+}
+
+function bool(c: RouteContext, name: string, dflt = false): boolean {
+  const v = c.query.get(name);
+  if (v === undefined || v === "") return dflt;
+  if (/^(1|true|t)$/i.test(v)) return true;
+  if (/^(0|false|f)$/i.test(v)) return false;
+  throw invalid(`invalid value for ${name}: ${v}`, { code: "query.invalid", field: name });
+}
+
+function int(c: RouteContext, name: string): number | undefined {
+  const v = c.query.get(name);
+  if (v === undefined || v === "") return undefined;
+  if (!/^-?\d+$/.test(v)) throw invalid(`invalid value for ${name}: ${v}`, { code: "query.invalid", field: name });
+  return Number(v);
+}
+
+/** X-Registry-Config: base64url JSON of registry → credentials. */
+function registryConfig(header: string | undefined): Record<string, AuthConfig> {
+  if (!header) return {};
+  try {
+    const v = JSON.parse(Buffer.from(header.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8")) as unknown;
+    return v && typeof v === "object" ? (v as Record<string, AuthConfig>) : {};
+  } catch {
+    // as dockerd: credentials that cannot be read are no credentials
+    return {};
+  }
+}
+
+/** The credentials X-Registry-Config holds for an image reference's registry. */
+function authFor(configs: Record<string, AuthConfig>, image: string): AuthConfig | undefined {
+  const first = image.split("/")[0]!;
+  const domain = image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "docker.io";
+  for (const [k, v] of Object.entries(configs)) {
+    const host = k.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+    if (host === domain || (domain === "docker.io" && (host === "index.docker.io" || host === "registry-1.docker.io"))) return v;
+  }
+  return undefined;
+}
+
+/**
+ * The stream, then zeros up to a whole block and an end-of-archive marker when it does not end
+ * on one: the docker CLI's context for a Dockerfile outside the context ends right after the
+ * last file's bytes (no padding, no marker), which dockerd accepts.
+ */
+async function* zeroEnded(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const c of src) {
+    n += c.length;
+    yield c;
+  }
+  if (n % 512 !== 0) yield Buffer.alloc(512 - (n % 512) + 1024);
+}
+
+/** Extracts a context tar into dir: entries confined to it (no "..", nothing written through a symlink). */
+export async function extractContext(body: AsyncIterable<Buffer>, dir: string): Promise<void> {
+  const root = await realpath(dir);
+  const inside = async (p: string) => {
+    const r = await realpath(p);
+    if (r !== root && !r.startsWith(root + path.sep)) throw invalid(`the build context has an entry that leads outside it through a symlink: ${path.relative(root, p)}`, { code: "build.context-invalid" });
+  };
+  for await (const { header: h, body: data } of readTar(zeroEnded(decompress(body, "auto")))) {
+    const rel = path.posix.normalize(h.name.replace(/^\/+/, ""));
+    if (rel === "." || rel === "" || rel === "./") {
+      for await (const _ of data) void _;
+      continue;
+    }
+    if (rel === ".." || rel.startsWith("../")) throw invalid(`the build context has an entry outside it: ${h.name}`, { code: "build.context-invalid" });
+    const target = path.join(root, rel);
+    const parent = path.dirname(target);
+    await mkdir(parent, { recursive: true });
+    await inside(parent);
+    const replace = async () => {
+      const st = await lstat(target).catch(() => undefined);
+      if (st && !(st.isDirectory() && h.type === "dir")) await rm(target, { recursive: true, force: true });
+    };
+    switch (h.type) {
+      case "dir":
+        await replace();
+        await mkdir(target, { recursive: true, mode: h.mode & 0o7777 });
+        break;
+      case "file": {
+        await replace();
+        const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, h.mode & 0o7777);
+        try {
+          for await (const chunk of data) await fh.write(chunk);
+          await fh.chmod(h.mode & 0o7777);
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case "symlink":
+        await replace();
+        await symlink(h.linkname, target);
+        break;
+      case "link": {
+        const from = path.join(root, path.posix.normalize(h.linkname.replace(/^\/+/, "")));
+        if (!from.startsWith(root + path.sep)) throw invalid(`the build context has a hard link outside it: ${h.name} -> ${h.linkname}`, { code: "build.context-invalid" });
+        await inside(path.dirname(from));
+        await replace();
+        await copyFile(from, target, fsc.COPYFILE_EXCL);
+        break;
+      }
+      default:
+        // devices, fifos: nothing a COPY can take
+        break;
+    }
+    for await (const _ of data) void _;
+  }
+}
+
+/** Removes what .dockerignore excludes (a directory only when nothing in it is kept). */
+async function applyIgnore(dir: string, ignore: DockerIgnore, rel = ""): Promise<boolean> {
+  let kept = false;
+  for (const name of await readdir(path.join(dir, rel))) {
+    const r = rel ? `${rel}/${name}` : name;
+    const abs = path.join(dir, r);
+    const st = await lstat(abs);
+    if (st.isDirectory()) {
+      const keptInside = await applyIgnore(dir, ignore, r);
+      if (!keptInside && ignore.excludes(r)) await rmdir(abs);
+      else kept = true;
+    } else if (ignore.excludes(r)) await unlink(abs);
+    else kept = true;
+  }
+  return kept;
+}
+
+/** The Dockerfile's text: the path given (inside the context), "Dockerfile" (or "dockerfile") by default. */
+async function readDockerfile(dir: string, name: string): Promise<string> {
+  const candidates = name === "" || name === "Dockerfile" ? ["Dockerfile", "dockerfile"] : [name];
+  for (const n of candidates) {
+    const rel = path.posix.normalize(n.replace(/^\/+/, ""));
+    if (rel === ".." || rel.startsWith("../")) throw invalid(`the Dockerfile (${n}) must be within the build context`, { code: "build.dockerfile" });
+    const abs = path.join(dir, rel);
+    try {
+      const real = await realpath(abs);
+      if (!real.startsWith((await realpath(dir)) + path.sep)) throw invalid(`the Dockerfile (${n}) must be within the build context`, { code: "build.dockerfile" });
+      return decodeDockerfile(await readFile(real));
+    } catch (err) {
+      if (err instanceof CoveError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+  throw notFound(`Cannot locate specified Dockerfile: ${name || "Dockerfile"}`, { code: "build.dockerfile" });
+}
+
+/** dockerd's error line for a failed build: a RUN's exit code as errorDetail.code. */
+function errorLine(out: JSONMessageStream, err: unknown): void {
+  const message = errorMessage(err);
+  const code = /returned a non-zero code: (\d+)$/.exec(message);
+  out.write({ errorDetail: { ...(code ? { code: Number(code[1]) } : {}), message }, error: message });
+}
+
+export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
+  const builder = Builder.open(deps.containers, deps.images);
+  const running = new Map<string, AbortController>();
+
+  router.post("/build", async (c) => {
+    if (c.query.get("version") === "2") {
+      c.req.resume();
+      throw invalid("buildkit not supported by daemon", { code: "build.buildkit", hint: "build with the legacy builder: DOCKER_BUILDKIT=0 docker build ..." });
+    }
+    if (c.query.get("remote")) {
+      c.req.resume();
+      throw invalid("cove builds from a context sent with the request only; a remote context URL is not supported yet", { code: "build.remote", hint: "download or clone it first, then build the directory" });
+    }
+    // everything the query says is checked before the context is read
+    const tags = c.query.all("t").filter((t) => t !== "");
+    const buildArgs = jsonMap(c, "buildargs");
+    const labels = jsonMap(c, "labels");
+    const quiet = bool(c, "q");
+    const noCache = bool(c, "nocache");
+    const pull = bool(c, "pull");
+    bool(c, "rm", true);
+    bool(c, "forcerm");
+    const target = c.query.get("target") ?? "";
+    const host: NonNullable<BuildOptions["runHostConfig"]> = {};
+    const network = c.query.get("networkmode") ?? "";
+    if (network !== "" && network !== "default") host.NetworkMode = network;
+    const extraHosts = c.query.get("extrahosts") ?? "";
+    if (extraHosts !== "") host.ExtraHosts = extraHosts.split(",").filter((h) => h !== "");
+    const numbers = { shmsize: "ShmSize", memory: "Memory", memswap: "MemorySwap", cpushares: "CpuShares", cpuquota: "CpuQuota", cpuperiod: "CpuPeriod" } as const;
+    for (const [q, field] of Object.entries(numbers)) {
+      const n = int(c, q);
+      if (n !== undefined && n !== 0) (host as Record<string, unknown>)[field] = n;
+    }
+    for (const [q, field] of [["cpusetcpus", "CpusetCpus"], ["cpusetmems", "CpusetMems"]] as const) {
+      const v = c.query.get(q);
+      if (v) (host as Record<string, unknown>)[field] = v;
+    }
+    const registry = registryConfig(c.req.headers["x-registry-config"] as string | undefined);
+    const buildId = c.query.get("buildid") ?? randomBytes(16).toString("hex");
+    await deps.leftoversRemoved;
+
+    const tmpRoot = path.join(deps.containers.root, "tmp");
+    await mkdir(tmpRoot, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(path.join(tmpRoot, "build-"));
+    const abort = new AbortController();
+    running.set(buildId, abort);
+    c.signal.addEventListener("abort", () => abort.abort(new Error("the client went away")), { once: true });
+    const out = new JSONMessageStream(c.res);
+    try {
+      await extractContext(c.req as unknown as AsyncIterable<Buffer>, dir);
+      const dockerfileName = c.query.get("dockerfile") ?? "Dockerfile";
+      const text = await readDockerfile(dir, dockerfileName);
+      const ignoreText = await readFile(path.join(dir, ".dockerignore"), "utf8").catch(() => undefined);
+      if (ignoreText !== undefined) await applyIgnore(dir, DockerIgnore.parse(ignoreText));
+      const plan = dockerfileToSteps(parseStages(text, dockerfileName || "Dockerfile"), { buildArgs, target });
+      const fetchBase = async (image: string) => {
+        const auth = authFor(registry, image);
+        await deps.images.pull(image, {
+          ...(auth ? { auth } : {}),
+          signal: abort.signal,
+          onProgress: (m) => {
+            if (quiet) return;
+            out.write({ status: m.status, ...(m.id !== undefined ? { id: m.id } : {}) });
+          },
+        });
+      };
+      const opts: BuildOptions = { preamble: plan.preamble, context: dir, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host };
+      const it = builder.build(plan.stages, opts);
+      let id = "";
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          id = r.value;
+          break;
+        }
+        const e = r.value;
+        if (e.type === "built") {
+          out.aux({ ID: e.id });
+          const unused = plan.unusedArgs();
+          if (unused.length > 0 && !quiet) out.stream(unusedArgsWarning(unused));
+        }
+        if (quiet) continue;
+        if (e.type === "output") out.stream(e.data.toString("utf8"));
+        else out.stream(formatEvent(e));
+      }
+      if (quiet) out.stream(`${id}\n`);
+    } catch (err) {
+      if (!out.started && err instanceof CoveError && !(err.code ?? "").startsWith("build.") && err.code !== "dockerfile.invalid") throw err;
+      errorLine(out, err);
+    } finally {
+      running.delete(buildId);
+      await bestEffort(`remove the build context ${dir}`, rm(dir, { recursive: true, force: true }));
+    }
+    out.end();
+  });
+
+  router.post("/build/cancel", (c) => {
+    const id = c.query.get("id") ?? "";
+    running.get(id)?.abort(new Error("the build was cancelled"));
+    c.res.writeHead(200).end();
+  });
+
+  // docker builder prune and docker system prune: the query checked as dockerd checks it
+  router.post("/build/prune", async (c) => {
+    c.req.resume();
+    checkBuildPruneQuery(c.query.filters(), (k) => c.query.get(k));
+    // the cache is an index of images the builds made (the images stay, untagged ones go with
+    // docker image prune): forgetting it reclaims no space of its own
+    const keys = await builder.pruneCache();
+    sendJSON(c.res, 200, { CachesDeleted: keys, SpaceReclaimed: 0 });
+  });
+}
