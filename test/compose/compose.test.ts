@@ -10,7 +10,7 @@ import { writeFile } from "node:fs/promises";
 import net from "node:net";
 import http from "node:http";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { sink } from "./support.js";
 import { after, before, describe, it } from "node:test";
 import { composeMain } from "../../src/cli/compose/index.js";
 import { EngineClient } from "../../src/client/index.js";
@@ -46,16 +46,6 @@ function get(url: string): Promise<string> {
 }
 
 /** A captured output stream. */
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      w.text += chunk.toString();
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = "";
-  return w;
-}
 
 const COMPOSE = `
 services:

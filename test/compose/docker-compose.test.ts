@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { sink } from "./support.js";
 import { after, before, describe, it } from "node:test";
 import { composeMain } from "../../src/cli/compose/index.js";
 import { EngineClient } from "../../src/client/index.js";
@@ -46,17 +46,6 @@ networks:
 volumes:
   dbdata: {}
 `;
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      w.text += chunk.toString();
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = "";
-  return w;
-}
 
 describe("docker-compose 1.29 against cove's socket", { skip }, () => {
   let h: NetHarness;

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { sink } from "./support.js";
 import { after, before, describe, it } from "node:test";
 import { composeMain } from "../../src/cli/compose/index.js";
 import { EngineClient } from "../../src/client/index.js";
@@ -44,17 +44,6 @@ networks:
 volumes:
   dbdata: {}
 `;
-
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      w.text += chunk.toString();
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = "";
-  return w;
-}
 
 /** What a project made on an engine, without what differs by engine (IDs, dates). */
 async function made(client: EngineClient, project: string) {
