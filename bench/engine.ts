@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir } from "node:fs/promises";
-import http from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { finished } from "node:stream/promises";
@@ -29,6 +28,7 @@ import { ImageService } from "../src/images/service.js";
 import { cleanup as cleanupImageRoot } from "../src/snapshots/testing.js";
 import { importBusybox } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
+import { ping } from "./support/ping.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const RUNS = Number(process.env.BENCH_ENGINE_RUNS ?? 20);
@@ -80,17 +80,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath: socket, path: "/_ping", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
 }
 
 interface ProcInfo {

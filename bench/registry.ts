@@ -63,6 +63,7 @@ import { createGzip } from "node:zlib";
 import { encodeHeader, END_OF_ARCHIVE, padding } from "../src/snapshots/tar.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
 import { freePort, registryAvailable, SKOPEO, startRegistry, type Registry } from "../test/registry/support.js";
+import { ping } from "./support/ping.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const MB = Number(process.env.BENCH_REGISTRY_MB ?? 100);
@@ -103,17 +104,6 @@ async function ok(file: string, args: string[], env?: NodeJS.ProcessEnv): Promis
   const r = await exec(file, args, env);
   if (r.code !== 0) throw new Error(`${path.basename(file)} ${args.join(" ")} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
   return r;
-}
-
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath: socket, path: "/_ping", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
 }
 
 interface Engine {

@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, openSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { randomFillSync } from "node:crypto";
@@ -28,6 +27,7 @@ import { finished } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { busyboxRootfsTar } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
+import { ping } from "./support/ping.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const COVE = `${process.execPath} ${path.join(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js")}`;
@@ -66,17 +66,6 @@ async function ok(env: NodeJS.ProcessEnv, line: string): Promise<Timed> {
   const r = await sh(env, line);
   if (r.code !== 0) throw new Error(`${line} failed (${r.code}): ${r.stderr.trim()}`);
   return r;
-}
-
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath: socket, path: "/_ping", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-  });
 }
 
 interface Engine {
