@@ -18,6 +18,8 @@ export interface Harness {
   images: ImageService;
   svc: ContainerService;
   events: DockerEvent[];
+  /** What the service logged (ignored failures, warnings): shown when an assertion needs the why. */
+  log: string[];
   /** Opens another service on the same root (live restore), replacing svc. */
   reopen(): Promise<ContainerService>;
   cleanup(): Promise<void>;
@@ -30,7 +32,8 @@ export async function setup(): Promise<Harness> {
   const images = await ImageService.open({ root });
   await importBusybox(images);
   const events: DockerEvent[] = [];
-  const open = () => ContainerService.open({ root, runtimeRoot, images, events: (e) => events.push(e) });
+  const log: string[] = [];
+  const open = () => ContainerService.open({ root, runtimeRoot, images, events: (e) => events.push(e), log: (line) => log.push(line) });
   const h: Harness = {
     base,
     root,
@@ -38,6 +41,7 @@ export async function setup(): Promise<Harness> {
     images,
     svc: await open(),
     events,
+    log,
     async reopen() {
       h.svc = await open();
       return h.svc;
@@ -65,6 +69,12 @@ export async function setup(): Promise<Harness> {
     },
   };
   return h;
+}
+
+/** A container's events and the service's log lines, for an assertion's message. */
+export function story(h: Harness, id: string): string {
+  const events = h.events.filter((e) => e.Actor.ID === id).map((e) => (e.Action === "die" ? `die(${e.Actor.Attributes.exitCode})` : e.Action));
+  return `events: ${events.join(" ")}; service log: ${h.log.join(" | ") || "(empty)"}`;
 }
 
 /** Collects a logs iterator into text lines "stream:text". */

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { collect, execIn, exited, setup, until, type Harness } from "./harness.js";
+import { collect, execIn, exited, setup, story, until, type Harness } from "./harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -158,7 +158,8 @@ describe("container service", { skip: !IS_ROOT && "needs root" }, () => {
     const info = await h.svc.inspect(Id);
     assert.equal(info.RestartCount, 2);
     assert.equal(info.State.ExitCode, 1);
-    assert.equal((await collect(h.svc.logs(Id))).length, 3);
+    const lines = await collect(h.svc.logs(Id));
+    assert.equal(lines.length, 3, `three runs logged, got ${JSON.stringify(lines)}; ${story(h, Id)}`);
     await h.svc.remove(Id);
   });
 

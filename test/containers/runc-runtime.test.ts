@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import { findRunc } from "../../src/runtime/runc.js";
 import type { CreateBody } from "../../src/containers/types.js";
-import { collect, exited, setup, until, type Harness } from "./harness.js";
+import { collect, exited, setup, story, until, type Harness } from "./harness.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const RUNC = findRunc();
@@ -140,7 +140,8 @@ describe("runtime runc under the container service", { skip: !IS_ROOT ? "needs r
     await h.svc.start(Id);
     await until("ready again", async () => (await collect(h.svc.logs(Id))).length > 1);
     await h.svc.kill(Id, "SIGUSR2");
-    assert.equal((await next).StatusCode, 40);
+    const second = await next;
+    assert.equal(second.StatusCode, 40, `the second run's exit, by USR2's trap; state ${JSON.stringify((await h.svc.inspect(Id)).State)}; ${story(h, Id)}`);
     await h.svc.remove(Id);
   });
 
