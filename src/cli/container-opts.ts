@@ -6,7 +6,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, invalid } from "../common/errors.js";
-import { ramInBytes, type PortBinding } from "../docker/index.js";
+import { ramInBytes, type DeviceRequest, type PortBinding } from "../docker/index.js";
+import { splitCsv } from "./network-opts.js";
 
 /** A bad option value, in the docker CLI's words. */
 function optionError(message: string) {
@@ -303,4 +304,85 @@ export async function parseSecurityOpts(opts: readonly string[]): Promise<string
     out.push(`${k}=${v}`);
   }
   return out;
+}
+
+// ---- block IO, device rules and GPUs (cli/opts: weightdevice, throttledevice, gpus) ------------
+
+/** --blkio-weight-device DEVICE:WEIGHT (opts.ValidateWeightDevice). */
+export function parseWeightDevice(v: string): { Path: string; Weight: number } {
+  const parts = v.split(":");
+  if (parts.length !== 2) throw optionError(`bad format: ${v}`);
+  const [device, weight] = parts as [string, string];
+  if (!device.startsWith("/dev/")) throw optionError(`bad format for device path: ${v}`);
+  const w = /^\d+$/.test(weight) ? Number(weight) : NaN;
+  if (!(w <= 65535)) throw optionError(`invalid weight for device: ${v}`);
+  if (w > 0 && (w < 10 || w > 1000)) throw optionError(`invalid weight for device: ${v}`);
+  return { Path: device, Weight: w };
+}
+
+/** --device-read-bps/--device-write-bps DEVICE:RATE[unit] and the -iops ones DEVICE:N (opts.ValidateThrottle*Device). */
+export function parseThrottleDevice(v: string, kind: "bps" | "iops"): { Path: string; Rate: number } {
+  const parts = v.split(":");
+  if (parts.length !== 2) throw optionError(`bad format: ${v}`);
+  const [device, rate] = parts as [string, string];
+  if (!device.startsWith("/dev/")) throw optionError(`bad format for device path: ${v}`);
+  if (kind === "iops") {
+    if (!/^\d+$/.test(rate)) throw optionError(`invalid rate for device: ${v}. The correct format is <device-path>:<number>. Number must be a positive integer`);
+    return { Path: device, Rate: Number(rate) };
+  }
+  let bytes: number;
+  try {
+    bytes = ramInBytes(rate);
+  } catch {
+    bytes = -1;
+  }
+  if (bytes < 0) throw optionError(`invalid rate for device: ${v}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb`);
+  return { Path: device, Rate: bytes };
+}
+
+const DEVICE_CGROUP_RULE = /^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$/;
+
+/** --device-cgroup-rule "c 1:3 mr" (validateDeviceCgroupRule). */
+export function validateDeviceCgroupRule(v: string): string {
+  if (!DEVICE_CGROUP_RULE.test(v)) throw optionError(`invalid device cgroup format '${v}'`);
+  return v;
+}
+
+/** One --gpus value: "all", a count, or csv fields driver=, count=, device=, capabilities=, options= (opts.GpuOpts). */
+export function parseGpuRequest(v: string): Required<DeviceRequest> & { Options: Record<string, string> } {
+  const count = (s: string) => {
+    if (s === "all") return -1;
+    if (!/^[+-]?\d+$/.test(s)) throw optionError(`invalid count (${s}): value must be either "all" or an integer: invalid syntax`);
+    return Number(s);
+  };
+  const req: Required<DeviceRequest> & { Options: Record<string, string> } = { Driver: "", Count: 0, DeviceIDs: null, Capabilities: [], Options: {} };
+  let capabilities: string[][] | undefined;
+  const seen = new Set<string>();
+  for (const field of splitCsv(v)) {
+    const eq = field.indexOf("=");
+    const key = eq < 0 ? field : field.slice(0, eq);
+    const val = eq < 0 ? "" : field.slice(eq + 1);
+    if (seen.has(key)) throw optionError(`gpu request key '${key}' can be specified only once`);
+    seen.add(key);
+    if (eq < 0) {
+      seen.add("count");
+      req.Count = count(key);
+      continue;
+    }
+    if (key === "driver") req.Driver = val;
+    else if (key === "count") req.Count = count(val);
+    else if (key === "device") {
+      seen.add("count");
+      req.DeviceIDs = val.split(",");
+    } else if (key === "capabilities") capabilities = [[...val.split(","), "gpu"]];
+    else if (key === "options") {
+      for (const o of splitCsv(val)) {
+        const e = o.indexOf("=");
+        req.Options[e < 0 ? o : o.slice(0, e)] = e < 0 ? "" : o.slice(e + 1);
+      }
+    } else throw optionError(`unexpected key '${key}' in '${field}'`);
+  }
+  if (!seen.has("count") && req.DeviceIDs === null) req.Count = 1;
+  req.Capabilities = capabilities ?? [["gpu"]];
+  return req;
 }

@@ -3,7 +3,9 @@
 // its field order); test/cli/create-body.test.ts holds that against the docker CLI.
 
 import { parseGoDuration, parseNanoCpus, ramInBytes } from "../docker/index.js";
-import { effectiveCaps, parseDevice, parseEnvFile, parseLabelFile, parseMount, parsePortRange, parsePortSpecs, parseRestart, parseSecurityOpts, parseUlimit, validateEnv, type PortSpecs } from "./container-opts.js";
+import { effectiveCaps, parseDevice, parseGpuRequest, parseThrottleDevice, parseWeightDevice, validateDeviceCgroupRule, parseEnvFile, parseLabelFile, parseMount, parsePortRange, parsePortSpecs, parseRestart, parseSecurityOpts, parseUlimit, validateEnv, type PortSpecs } from "./container-opts.js";
+import { CliError } from "./command.js";
+import { socketPath } from "./daemon-client.js";
 import { UsageError, type FlagSpecs, type Parsed } from "./flags.js";
 import { networkingConfig } from "./network-opts.js";
 
@@ -19,17 +21,29 @@ export const CPU_FLAGS = {
 
 export const RUN_FLAGS = {
   "add-host": { type: "list", valueName: "list", description: "Add a custom host-to-IP mapping (host:ip)" },
+  annotation: { type: "list", valueName: "map", description: "Add an annotation to the container (passed through to the OCI runtime) (default map[])" },
   attach: { type: "list", short: "a", valueName: "list", description: "Attach to STDIN, STDOUT or STDERR" },
   "blkio-weight": { type: "int", valueName: "uint16", description: "Block IO (relative weight), between 10 and 1000, or 0 to disable" },
+  "blkio-weight-device": { type: "list", valueName: "list", description: "Block IO weight (relative device weight) (default [])" },
   "cap-add": { type: "list", valueName: "list", description: "Add Linux capabilities" },
   "cap-drop": { type: "list", valueName: "list", description: "Drop Linux capabilities" },
   "cgroup-parent": { type: "string", valueName: "string", description: "Optional parent cgroup for the container" },
   cgroupns: { type: "string", valueName: "string", description: "Cgroup namespace to use (host|private)" },
   cidfile: { type: "string", valueName: "string", description: "Write the container ID to the file" },
+  "cpu-count": { type: "int", valueName: "int", description: "CPU count (Windows only)" },
+  "cpu-percent": { type: "int", valueName: "int", description: "CPU percent (Windows only)" },
+  "cpu-rt-period": { type: "int", valueName: "int", description: "Limit CPU real-time period in microseconds" },
+  "cpu-rt-runtime": { type: "int", valueName: "int", description: "Limit CPU real-time runtime in microseconds" },
   ...CPU_FLAGS,
   detach: { type: "bool", short: "d", description: "Run container in background and print container ID" },
   "detach-keys": { type: "string", valueName: "string", description: "Override the key sequence for detaching a container" },
   device: { type: "list", valueName: "list", description: "Add a host device to the container" },
+  "device-cgroup-rule": { type: "list", valueName: "list", description: "Add a rule to the cgroup allowed devices list" },
+  "device-read-bps": { type: "list", valueName: "list", description: "Limit read rate (bytes per second) from a device (default [])" },
+  "device-read-iops": { type: "list", valueName: "list", description: "Limit read rate (IO per second) from a device (default [])" },
+  "device-write-bps": { type: "list", valueName: "list", description: "Limit write rate (bytes per second) to a device (default [])" },
+  "device-write-iops": { type: "list", valueName: "list", description: "Limit write rate (IO per second) to a device (default [])" },
+  "disable-content-trust": { type: "bool", default: true, description: "Skip image verification (default true)" },
   dns: { type: "list", valueName: "list", description: "Set custom DNS servers" },
   "dns-option": { type: "list", valueName: "list", description: "Set DNS options" },
   "dns-search": { type: "list", valueName: "list", description: "Set custom DNS search domains" },
@@ -38,6 +52,7 @@ export const RUN_FLAGS = {
   env: { type: "list", short: "e", valueName: "list", description: "Set environment variables" },
   "env-file": { type: "list", valueName: "list", description: "Read in a file of environment variables" },
   expose: { type: "list", valueName: "list", description: "Expose a port or a range of ports" },
+  gpus: { type: "list", valueName: "gpu-request", description: "GPU devices to add to the container ('all' to pass all GPUs)" },
   "group-add": { type: "list", valueName: "list", description: "Add additional groups to join" },
   "health-cmd": { type: "string", valueName: "string", description: "Command to run to check health" },
   "health-interval": { type: "string", valueName: "duration", description: "Time between running the check (ms|s|m|h) (default 0s)" },
@@ -48,9 +63,13 @@ export const RUN_FLAGS = {
   hostname: { type: "string", short: "h", valueName: "string", description: "Container host name" },
   init: { type: "bool", description: "Run an init inside the container that forwards signals and reaps processes" },
   interactive: { type: "bool", short: "i", description: "Keep STDIN open even if not attached" },
+  "io-maxbandwidth": { type: "string", valueName: "bytes", description: "Maximum IO bandwidth limit for the system drive (Windows only)" },
+  "io-maxiops": { type: "int", valueName: "uint", description: "Maximum IOps limit for the system drive (Windows only)" },
   ip: { type: "string", valueName: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
   ip6: { type: "string", valueName: "string", description: "IPv6 address (e.g., 2001:db8::33)" },
   ipc: { type: "string", valueName: "string", description: "IPC mode to use" },
+  isolation: { type: "string", valueName: "string", description: "Container isolation technology" },
+  "kernel-memory": { type: "string", valueName: "bytes", description: "Kernel memory limit" },
   label: { type: "list", short: "l", valueName: "list", description: "Set meta data on a container" },
   "label-file": { type: "list", valueName: "list", description: "Read in a line delimited file of labels" },
   link: { type: "list", valueName: "list", description: "Add link to another container" },
@@ -93,6 +112,7 @@ export const RUN_FLAGS = {
   tmpfs: { type: "list", valueName: "list", description: "Mount a tmpfs directory" },
   tty: { type: "bool", short: "t", description: "Allocate a pseudo-TTY" },
   ulimit: { type: "list", valueName: "ulimit", description: "Ulimit options" },
+  "use-api-socket": { type: "bool", description: "Bind mount the Engine API socket and required auth" },
   user: { type: "string", short: "u", valueName: "string", description: "Username or UID (format: <name|uid>[:<group|gid>])" },
   userns: { type: "string", valueName: "string", description: "User namespace to use" },
   uts: { type: "string", valueName: "string", description: "UTS namespace to use" },
@@ -111,7 +131,7 @@ export interface CreateRequest {
 }
 
 /** The docker CLI's create request for `run`/`create` flags, image and command. */
-export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<string>, image: string, cmd: string[], opts: { detach: boolean; env: NodeJS.ProcessEnv; consoleSize?: [number, number] }): Promise<CreateRequest> {
+export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<string>, image: string, cmd: string[], opts: { detach: boolean; env: NodeJS.ProcessEnv; consoleSize?: [number, number]; apiSocket?: string }): Promise<CreateRequest> {
   const flagErr = (name: string, short: string | undefined, value: string, err: unknown) =>
     new UsageError(`invalid argument "${value}" for "${short ? `-${short}, ` : ""}--${name}" flag: ${(err as Error).message}`, "run");
   const bytes = (name: keyof typeof RUN_FLAGS, short?: string): number => {
@@ -212,6 +232,10 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
       throw new UsageError(`invalid argument "${m}" for "--mount" flag: ${(err as Error).message}`, "run");
     }
   }
+  if (flags["use-api-socket"]) {
+    // the engine's socket at the path clients look for it inside the container
+    mounts.push({ Type: "bind", Source: opts.apiSocket ?? socketPath(opts.env), Target: "/var/run/docker.sock", BindOptions: {} });
+  }
   const tmpfs: Record<string, string> = {};
   for (const t of flags.tmpfs) {
     const colon = t.indexOf(":");
@@ -257,6 +281,29 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
       throw flagErr("device", undefined, d, err);
     }
   });
+  const each = <T>(name: keyof typeof RUN_FLAGS, parse: (v: string) => T): T[] =>
+    (flags[name] as string[]).map((v) => {
+      try {
+        return parse(v);
+      } catch (err) {
+        throw flagErr(name, undefined, v, err);
+      }
+    });
+  const weightDevices = each("blkio-weight-device", parseWeightDevice);
+  const readBps = each("device-read-bps", (v) => parseThrottleDevice(v, "bps"));
+  const writeBps = each("device-write-bps", (v) => parseThrottleDevice(v, "bps"));
+  const readIops = each("device-read-iops", (v) => parseThrottleDevice(v, "iops"));
+  const writeIops = each("device-write-iops", (v) => parseThrottleDevice(v, "iops"));
+  const cgroupRules = each("device-cgroup-rule", validateDeviceCgroupRule);
+  const gpus = each("gpus", parseGpuRequest);
+  const annotations: Record<string, string> = {};
+  for (const a of flags.annotation) {
+    const eq = a.indexOf("=");
+    annotations[eq < 0 ? a : a.slice(0, eq)] = eq < 0 ? "" : a.slice(eq + 1);
+  }
+  // Windows-only resource flags: the docker CLI refuses them before it sends anything
+  const windowsOnly = (["cpu-count", "cpu-percent", "io-maxbandwidth", "io-maxiops"] as const).filter((f) => set.has(f));
+  if (windowsOnly.length) throw new CliError(windowsOnly.map((f) => `"--${f}" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux`).join("\n"));
   let nanoCpus = 0;
   if (flags.cpus !== undefined) {
     try {
@@ -340,6 +387,7 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
     VolumeDriver: flags["volume-driver"] ?? "",
     VolumesFrom: flags["volumes-from"].length ? flags["volumes-from"] : null,
     ConsoleSize: flags.tty && opts.consoleSize ? opts.consoleSize : [0, 0],
+    ...(flags.annotation.length ? { Annotations: annotations } : {}),
     CapAdd: capAdd,
     CapDrop: capDrop,
     CgroupnsMode: flags.cgroupns ?? "",
@@ -372,26 +420,26 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
   if (Object.keys(sysctls).length) hostConfig.Sysctls = sysctls;
   if (flags.runtime !== undefined && flags.runtime !== "") hostConfig.Runtime = flags.runtime;
   Object.assign(hostConfig, {
-    Isolation: "",
+    Isolation: flags.isolation ?? "",
     CpuShares: flags["cpu-shares"] ?? 0,
     Memory: bytes("memory", "m"),
     NanoCpus: nanoCpus,
     CgroupParent: flags["cgroup-parent"] ?? "",
     BlkioWeight: flags["blkio-weight"] ?? 0,
-    BlkioWeightDevice: [],
-    BlkioDeviceReadBps: [],
-    BlkioDeviceWriteBps: [],
-    BlkioDeviceReadIOps: [],
-    BlkioDeviceWriteIOps: [],
+    BlkioWeightDevice: weightDevices,
+    BlkioDeviceReadBps: readBps,
+    BlkioDeviceWriteBps: writeBps,
+    BlkioDeviceReadIOps: readIops,
+    BlkioDeviceWriteIOps: writeIops,
     CpuPeriod: flags["cpu-period"] ?? 0,
     CpuQuota: flags["cpu-quota"] ?? 0,
-    CpuRealtimePeriod: 0,
-    CpuRealtimeRuntime: 0,
+    CpuRealtimePeriod: flags["cpu-rt-period"] ?? 0,
+    CpuRealtimeRuntime: flags["cpu-rt-runtime"] ?? 0,
     CpusetCpus: flags["cpuset-cpus"] ?? "",
     CpusetMems: flags["cpuset-mems"] ?? "",
     Devices: devices,
-    DeviceCgroupRules: null,
-    DeviceRequests: null,
+    DeviceCgroupRules: cgroupRules.length ? cgroupRules : null,
+    DeviceRequests: gpus.length ? gpus : null,
     MemoryReservation: bytes("memory-reservation"),
     MemorySwap: bytes("memory-swap"),
     MemorySwappiness: flags["memory-swappiness"],

@@ -78,14 +78,18 @@ const startCommand = command(
 
 const STOP_FLAGS = {
   signal: { type: "string", short: "s", valueName: "string", description: "Signal to send to the container" },
-  time: { type: "int", short: "t", valueName: "int", description: "Seconds to wait before killing the container" },
+  timeout: { type: "int", short: "t", valueName: "int", description: "Seconds to wait before killing the container" },
+  time: { type: "int", valueName: "int", hidden: true },
 } as const satisfies FlagSpecs;
 
 const stopLike = (name: "stop" | "restart") =>
-  command({ name, usage: `cove ${name} [OPTIONS] CONTAINER [CONTAINER...]`, summary: name === "stop" ? "Stop one or more running containers" : "Restart one or more containers", flags: STOP_FLAGS, args: { min: 1 } }, async ({ flags, args }, run) => {
+  command({ name, usage: `cove ${name} [OPTIONS] CONTAINER [CONTAINER...]`, summary: name === "stop" ? "Stop one or more running containers" : "Restart one or more containers", flags: STOP_FLAGS, args: { min: 1 } }, async ({ flags, args, set }, run) => {
+    // --time is the docker CLI's deprecated spelling of --timeout
+    if (set.has("time")) run.err("Flag --time has been deprecated, use --timeout instead\n");
+    if (set.has("time") && set.has("timeout")) throw new CliError("conflicting options: cannot specify both --timeout and --time");
     const client = await run.client();
     return forEach(run, args, async (a) => {
-      const q = { t: flags.time, signal: flags.signal };
+      const q = { t: flags.timeout ?? flags.time, signal: flags.signal };
       if (name === "stop") await client.containerStop(a, q);
       else await client.containerRestart(a, q);
       run.out(a + "\n");
@@ -158,6 +162,8 @@ const updateCommand = command(
     flags: {
       "blkio-weight": { type: "int", valueName: "uint16", description: "Block IO (relative weight), between 10 and 1000, or 0 to disable" },
       ...CPU_FLAGS,
+      "cpu-rt-period": { type: "int", valueName: "int", description: "Limit the CPU real-time period in microseconds" },
+      "cpu-rt-runtime": { type: "int", valueName: "int", description: "Limit the CPU real-time runtime in microseconds" },
       memory: { type: "string", short: "m", valueName: "bytes", description: "Memory limit" },
       "memory-reservation": { type: "string", valueName: "bytes", description: "Memory soft limit" },
       "memory-swap": { type: "string", valueName: "bytes", description: "Swap limit equal to memory plus swap: -1 to enable unlimited swap" },
@@ -182,6 +188,8 @@ const updateCommand = command(
       BlkioWeight: flags["blkio-weight"] ?? 0,
       CpuPeriod: flags["cpu-period"] ?? 0,
       CpuQuota: flags["cpu-quota"] ?? 0,
+      CpuRealtimePeriod: flags["cpu-rt-period"] ?? 0,
+      CpuRealtimeRuntime: flags["cpu-rt-runtime"] ?? 0,
       CpuShares: flags["cpu-shares"] ?? 0,
       CpusetCpus: flags["cpuset-cpus"] ?? "",
       CpusetMems: flags["cpuset-mems"] ?? "",

@@ -94,7 +94,7 @@ function parseNetworkFlag(value: string, command: string): Attachment {
 }
 
 /** csv fields as Go's encoding/csv reads one line (double quotes group commas). */
-function splitCsv(s: string): string[] {
+export function splitCsv(s: string): string[] {
   const out: string[] = [];
   let cur = "";
   let quoted = false;

@@ -2,6 +2,7 @@
 // and output (the table of `network ls`, JSON of `inspect`, ids/names printed as the docker CLI
 // prints them), through the daemon's /networks API.
 
+import { EngineError } from "../client/engine.js";
 import { invalid } from "../common/errors.js";
 import { endpointSettings, type EndpointSettings, type NetworkResource } from "../docker/index.js";
 import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
@@ -84,26 +85,37 @@ const kv = (list: readonly string[]) => Object.fromEntries(list.map((x) => (x.in
 const CREATE_FLAGS = {
   attachable: { type: "bool", description: "Enable manual container attachment" },
   "aux-address": { type: "list", valueName: "map", description: "Auxiliary IPv4 or IPv6 addresses used by Network driver" },
+  "config-from": { type: "string", valueName: "string", description: "The network from which to copy the configuration" },
+  "config-only": { type: "bool", description: "Create a configuration only network" },
   driver: { type: "string", short: "d", valueName: "string", default: "bridge", description: 'Driver to manage the Network (default "bridge")' },
   gateway: { type: "list", valueName: "strings", description: "IPv4 or IPv6 Gateway for the master subnet" },
+  ingress: { type: "bool", description: "Create swarm routing-mesh network" },
   internal: { type: "bool", description: "Restrict external access to the network" },
   "ip-range": { type: "list", valueName: "strings", description: "Allocate container ip from a sub-range" },
   "ipam-driver": { type: "string", valueName: "string", default: "default", description: 'IP Address Management Driver (default "default")' },
+  "ipam-opt": { type: "list", valueName: "map", description: "Set IPAM driver specific options (default map[])" },
+  ipv4: { type: "bool", default: true, description: "Enable or disable IPv4 address assignment (default true)" },
   ipv6: { type: "bool", description: "Enable or disable IPv6 networking" },
   label: { type: "list", valueName: "list", description: "Set metadata on a network" },
   opt: { type: "list", short: "o", valueName: "map", description: "Set driver specific options (default map[])" },
+  scope: { type: "string", valueName: "string", description: "Control the network's scope" },
   subnet: { type: "list", valueName: "strings", description: "Subnet in CIDR format that represents a network segment" },
 } as const satisfies FlagSpecs;
 
-const createCommand = command({ name: "network create", usage: "cove network create [OPTIONS] NETWORK", summary: "Create a network", flags: CREATE_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args }, run) => {
+const createCommand = command({ name: "network create", usage: "cove network create [OPTIONS] NETWORK", summary: "Create a network", flags: CREATE_FLAGS, args: { min: 1, max: 1 } }, async ({ flags, args, set }, run) => {
   const config = flags.subnet.map((s, i) => ({ Subnet: s, ...(flags.gateway[i] ? { Gateway: flags.gateway[i] } : {}), ...(flags["ip-range"][i] ? { IPRange: flags["ip-range"][i] } : {}) }));
   const body = {
     Name: args[0],
     Driver: flags.driver,
+    Scope: flags.scope ?? "",
+    ...(set.has("ipv4") ? { EnableIPv4: flags.ipv4 } : {}),
+    ...(set.has("ipv6") ? { EnableIPv6: flags.ipv6 } : {}),
     Internal: flags.internal,
     Attachable: flags.attachable,
-    EnableIPv6: flags.ipv6,
-    IPAM: { Driver: flags["ipam-driver"], Config: config, Options: {} },
+    Ingress: flags.ingress,
+    ConfigOnly: flags["config-only"],
+    ConfigFrom: flags["config-from"] ? { Network: flags["config-from"] } : null,
+    IPAM: { Driver: flags["ipam-driver"], Config: config, Options: kv(flags["ipam-opt"]) },
     Options: kv(flags.opt),
     Labels: kv(flags.label),
   };
@@ -136,13 +148,16 @@ const inspectCommand = command(
     name: "network inspect",
     usage: "cove network inspect [OPTIONS] NETWORK [NETWORK...]",
     summary: "Display detailed information on one or more networks",
-    flags: { format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" } },
+    flags: {
+      format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" },
+      verbose: { type: "bool", short: "v", description: "Verbose output for diagnostics" },
+    },
     args: { min: 1 },
   },
   async ({ flags, args }, run) => {
     return inspectEach(run, args, {
       format: flags.format,
-      get: async (a) => (await run.client()).json<unknown>("GET", `/networks/${encodeURIComponent(a)}`),
+      get: async (a) => (await run.client()).json<unknown>("GET", `/networks/${encodeURIComponent(a)}`, { query: { verbose: flags.verbose ? "true" : undefined } }),
       failed: (err) => errorLine(err),
       render: networkTemplate,
       json: (docs) => (flags.format === "json" ? JSON.stringify(docs) : docs.length ? JSON.stringify(docs, null, 4) : "[]"),
@@ -151,13 +166,22 @@ const inspectCommand = command(
 );
 
 const removeCommand = (name: string) =>
-  command({ name, usage: `cove ${name} NETWORK [NETWORK...]`, summary: "Remove one or more networks", flags: {}, args: { min: 1 } }, async ({ args }, run) => {
-    const client = await run.client();
-    return forEach(run, args, async (a) => {
-      await client.json("DELETE", `/networks/${encodeURIComponent(a)}`);
-      run.out(`${a}\n`);
-    });
-  });
+  command(
+    { name, usage: `cove ${name} [OPTIONS] NETWORK [NETWORK...]`, summary: "Remove one or more networks", flags: { force: { type: "bool", short: "f", description: "Do not error if the network does not exist" } }, args: { min: 1 } },
+    async ({ flags, args }, run) => {
+      const client = await run.client();
+      return forEach(run, args, async (a) => {
+        try {
+          await client.json("DELETE", `/networks/${encodeURIComponent(a)}`);
+        } catch (err) {
+          // -f: a network that is not there is what was asked for
+          if (flags.force && err instanceof EngineError && err.status === 404) return;
+          throw err;
+        }
+        run.out(`${a}\n`);
+      });
+    },
+  );
 
 const CONNECT_FLAGS = {
   alias: { type: "list", valueName: "strings", description: "Add network-scoped alias for the container" },

@@ -94,7 +94,7 @@ const createCommand = command(
   CREATE_SPEC,
   async ({ flags, args, set }, run) => {
     const [image, ...cmd] = args as [string, ...string[]];
-    const req = await buildCreateRequest(flags, set, image, cmd, { detach: false, env: run.env, consoleSize: terminalSize(run.io.stdout) });
+    const req = await buildCreateRequest(flags, set, image, cmd, { detach: false, env: run.env, consoleSize: terminalSize(run.io.stdout), apiSocket: flags["use-api-socket"] ? (await run.client()).socket : undefined });
     const id = await createContainer(run, req, image, flags.pull, flags.quiet);
     await writeCidFile(flags.cidfile, id);
     run.out(id + "\n");
@@ -114,7 +114,7 @@ const runCommand = command(
     }
     if (f["detach-keys"] !== undefined) detachKeys(f["detach-keys"]);
     const [image, ...cmd] = args as [string, ...string[]];
-    const req = await buildCreateRequest(f, set, image, cmd, { detach: f.detach, env: run.env, consoleSize: terminalSize(run.io.stdout) });
+    const req = await buildCreateRequest(f, set, image, cmd, { detach: f.detach, env: run.env, consoleSize: terminalSize(run.io.stdout), apiSocket: f["use-api-socket"] ? (await run.client()).socket : undefined });
     const body = req.body as { AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean; Tty: boolean };
     const id = await createContainer(run, req, image, f.pull, f.quiet);
     await writeCidFile(f.cidfile, id);

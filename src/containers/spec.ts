@@ -563,6 +563,12 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     if (!input.initPath) throw unsupported("--init: the init binary (build/cove-init) is missing", { code: "container.init-missing", hint: "build cove's native parts: bash scripts/build-native.sh" });
     argv = [INIT_PATH_IN_CONTAINER, "--", ...argv];
   }
+  const gpu = hc.DeviceRequests?.[0];
+  if (gpu) {
+    // dockerd's wording when no device driver takes the request (it has only NVIDIA's, as a plugin)
+    const caps = `[${(gpu.Capabilities ?? []).map((c) => `[${c.join(" ")}]`).join(" ")}]`;
+    throw invalid(`could not select device driver "${gpu.Driver ?? ""}" with capabilities: ${caps}`, { code: "container.device-request", field: "HostConfig.DeviceRequests", hint: "cove has no GPU device drivers: pass the device nodes with --device instead" });
+  }
   const networkMode = normalizeNetworkMode(hc.NetworkMode);
   const hostname = hostnameOf(id, config);
   const sec = parseSecurityOpt(hc.SecurityOpt ?? []);
@@ -665,6 +671,8 @@ export function buildSpec(input: SpecInput): BuiltSpec {
       readonlyPaths: privileged || sec.label.includes("systempaths=unconfined") ? [] : hc.ReadonlyPaths ?? [...DOCKER_READONLY_PATHS],
     },
   };
+  // --annotation: passed through to the runtime, as dockerd does
+  if (hc.Annotations && Object.keys(hc.Annotations).length) spec.annotations = { ...spec.annotations, ...hc.Annotations };
   if (utsNs) {
     spec.hostname = hostname;
     if (config.Domainname) spec.domainname = config.Domainname;

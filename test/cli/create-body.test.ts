@@ -111,6 +111,10 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     ["create", "--network", "net1", "--network", "net2", "--ip", "10.0.0.1", "busybox"],
     ["create", "--network", "name=net1,alias=x,ip=10.0.0.2,driver-opt=k=v,gw-priority=3", "--network", "net2", "busybox"],
     ["create", "--network", "n", "--ip6", "nonsense", "--link-local-ip", "bad", "busybox"],
+    // block IO, real-time CPU, device rules, GPUs, annotations, isolation; --kernel-memory is accepted and not sent
+    ["create", "--annotation", "a=b", "--annotation", "c", "--blkio-weight-device", "/dev/sda:100", "--device-read-bps", "/dev/sda:1mb", "--device-write-bps", "/dev/sdb:2k", "--device-read-iops", "/dev/sda:100", "--device-write-iops", "/dev/sda:5", "--cpu-rt-period", "1000", "--cpu-rt-runtime", "500", "--device-cgroup-rule", "c 1:3 mr", "--gpus", "all", "--kernel-memory", "10m", "--isolation", "default", "busybox"],
+    ["create", "--gpus", '"device=1,2",capabilities=compute', "--gpus", "driver=x,count=2,options=k=v", "--gpus", "3", "busybox"],
+    ["run", "-d", "--use-api-socket", "--disable-content-trust", "busybox"],
   ];
 
   for (const args of cases) {
@@ -142,6 +146,27 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     });
   }
 
+  // network create bodies (the flags beyond the daemon's bridge ones are sent as the docker CLI sends them)
+  for (const args of [
+    ["network", "create", "n1"],
+    ["network", "create", "--ipv4=false", "--ipv6", "--ipam-opt", "a=b", "--scope", "local", "--config-only", "--config-from", "other", "--ingress", "-o", "k=v", "--label", "l", "n2"],
+    ["network", "create", "--subnet", "10.9.0.0/24", "--gateway", "10.9.0.1", "--ip-range", "10.9.0.128/25", "--internal", "--attachable", "n3"],
+  ]) {
+    it(args.join(" "), async () => {
+      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && r.url.endsWith("/networks/create"));
+      let mark = server.requests.length;
+      await docker(args, env);
+      const d = posts(mark);
+      mark = server.requests.length;
+      const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
+      const mine = posts(mark);
+      assert.equal(d.length, 1);
+      assert.equal(mine.length, 1, c.stderr);
+      assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
+      assert.doesNotThrow(() => validateBody("NetworkCreate", JSON.parse(d[0]!.body)));
+    });
+  }
+
   // flags the docker CLI refuses itself: both exit 125 with the same reason and send nothing
   const refused: [string[], string][] = [
     [["create", "--network-alias", "x", "busybox"], "network-scoped aliases are only supported for user-defined networks"],
@@ -150,7 +175,25 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     [["create", "--network", "n1", "--network", "n1", "busybox"], 'network "n1" is specified multiple times'],
     [["create", "--network", "n1", "--network", "bridge", "busybox"], "conflicting options: cannot attach both user-defined and non-user-defined network-modes"],
     [["create", "--network", "name=n1,ip=10.0.0.1", "--ip", "10.0.0.2", "busybox"], "conflicting options: cannot specify both --ip and per-network IPv4 address"],
+    [["create", "--blkio-weight-device", "/dev/sda:5", "busybox"], 'invalid argument "/dev/sda:5" for "--blkio-weight-device" flag: invalid weight for device: /dev/sda:5'],
+    [["create", "--device-read-bps", "sda:1mb", "busybox"], 'invalid argument "sda:1mb" for "--device-read-bps" flag: bad format for device path: sda:1mb'],
+    [["create", "--device-write-iops", "/dev/sda:1k", "busybox"], "invalid rate for device: /dev/sda:1k. The correct format is <device-path>:<number>. Number must be a positive integer"],
+    [["create", "--device-cgroup-rule", "x 1:3 r", "busybox"], "invalid device cgroup format 'x 1:3 r'"],
+    [["create", "--gpus", "count=two", "busybox"], 'invalid count (two): value must be either "all" or an integer'],
+    [["create", "--gpus", "driver=a,driver=b", "busybox"], "gpu request key 'driver' can be specified only once"],
   ];
+  it("refuses the Windows-only resource flags with the daemon's OS, as the docker CLI does", async () => {
+    const args = ["create", "--cpu-count", "2", "--io-maxiops", "3", "busybox"];
+    let mark = server.requests.length;
+    const dcode = await docker(args, env);
+    assert.equal(creates(mark).length, 0);
+    mark = server.requests.length;
+    const c = await cove(socket, args, { env: {} });
+    assert.equal(creates(mark).length, 0, "cove sent a create");
+    assert.equal(c.code, dcode);
+    assert.match(c.stderr, /"--cpu-count" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux\n"--io-maxiops" is only supported/);
+  });
+
   for (const [args, reason] of refused) {
     it(`refuses ${args.join(" ")}`, async () => {
       let mark = server.requests.length;

@@ -94,6 +94,15 @@ export interface LogConfig {
   Config: Record<string, string>;
 }
 
+/** A request for devices from a device driver (`--gpus`). */
+export interface DeviceRequest {
+  Driver?: string;
+  Count?: number;
+  DeviceIDs?: string[] | null;
+  Capabilities?: string[][] | null;
+  Options?: Record<string, string> | null;
+}
+
 export interface HostConfig {
   Binds?: string[] | null;
   ContainerIDFile?: string;
@@ -155,7 +164,7 @@ export interface HostConfig {
   CpusetMems?: string;
   Devices?: DeviceMapping[] | null;
   DeviceCgroupRules?: string[] | null;
-  DeviceRequests?: unknown[] | null;
+  DeviceRequests?: DeviceRequest[] | null;
   KernelMemoryTCP?: number;
   MemoryReservation?: number;
   MemorySwap?: number;
