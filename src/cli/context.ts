@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { isErrno } from "../common/errors.js";
 import { writeFileAtomicSync } from "../common/fs.js";
-import { CliError, command, type Command, type Run } from "./command.js";
+import { CliError, command, inspectEach, type Command, type Run } from "./command.js";
 import { UsageError } from "./flags.js";
 import { formatRows, marshalJSON } from "./format/index.js";
 
@@ -224,15 +224,21 @@ const ls = command(
 );
 
 const inspect = command(
-  { name: "context inspect", usage: "cove context inspect [OPTIONS] [CONTEXT] [CONTEXT...]", summary: "Display detailed information on one or more contexts", flags: {}, args: {} },
-  async ({ args }, run) => {
+  {
+    name: "context inspect",
+    usage: "cove context inspect [OPTIONS] [CONTEXT] [CONTEXT...]",
+    summary: "Display detailed information on one or more contexts",
+    flags: { format: { type: "string", short: "f", valueName: "string", description: "Format output using a custom template" } },
+    args: {},
+  },
+  async ({ flags, args }, run) => {
     const names = args.length ? args : [currentContext(run.env)];
-    const docs = names.map((n) => {
-      const m = readContext(n, run.env);
-      return { ...m, Storage: { MetadataPath: n === DEFAULT_CONTEXT ? "<IN MEMORY>" : metaDir(run.env, n), TLSPath: "<IN MEMORY>" } };
+    return inspectEach(run, names, {
+      format: flags.format,
+      get: async (n) => ({ ...readContext(n, run.env), Storage: { MetadataPath: n === DEFAULT_CONTEXT ? "<IN MEMORY>" : metaDir(run.env, n), TLSPath: "<IN MEMORY>" } }),
+      failed: (err) => (err as Error).message,
+      json: (docs) => marshalJSON(docs, { indent: "    ", escapeHTML: true }),
     });
-    run.out(marshalJSON(docs, { indent: "    ", escapeHTML: true }) + "\n");
-    return 0;
   },
 );
 

@@ -20,6 +20,8 @@ const startCommand = command(
     summary: "Start one or more stopped containers",
     flags: {
       attach: { type: "bool", short: "a", description: "Attach STDOUT/STDERR and forward signals" },
+      checkpoint: { type: "string", valueName: "string", description: "Restore from this checkpoint" },
+      "checkpoint-dir": { type: "string", valueName: "string", description: "Use a custom checkpoint storage directory" },
       interactive: { type: "bool", short: "i", description: "Attach container's STDIN" },
       "detach-keys": { type: "string", valueName: "string", description: "Override the key sequence for detaching a container" },
     },
@@ -61,7 +63,8 @@ const startCommand = command(
     const failed: string[] = [];
     for (const a of args) {
       try {
-        await client.containerStart(a, { detachKeys: flags["detach-keys"] });
+        // a checkpoint goes to the daemon, which says whether it can restore one
+        await client.containerStart(a, { detachKeys: flags["detach-keys"], checkpoint: flags.checkpoint, "checkpoint-dir": flags["checkpoint-dir"] });
         run.out(a + "\n");
       } catch (err) {
         run.err(errorLine(err) + "\n");

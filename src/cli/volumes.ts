@@ -3,7 +3,7 @@
 
 import { invalid } from "../common/errors.js";
 import { EngineError } from "../client/engine.js";
-import { humanSize, type Volume } from "../docker/index.js";
+import { humanSize, ramInBytes, type Volume } from "../docker/index.js";
 import { command, errorLine, forEach, inspectEach, type Command } from "./command.js";
 import { formatRows, GO_TYPE, goMap, marshalJSON, RowContext, type Template } from "./format/index.js";
 import { parseFilters, UsageError } from "./flags.js";
@@ -76,15 +76,52 @@ function keyValues(values: readonly string[], flag: string): Record<string, stri
   return out;
 }
 
+const CLUSTER_FLAGS = ["availability", "group", "limit-bytes", "required-bytes", "scope", "secret", "sharing", "topology-preferred", "topology-required", "type"] as const;
+
+/** The ClusterVolumeSpec the docker CLI builds from the cluster volume flags. */
+function clusterVolumeSpec(flags: { [K in (typeof CLUSTER_FLAGS)[number]]: K extends "secret" | "topology-preferred" | "topology-required" ? string[] : K extends "group" | "limit-bytes" | "required-bytes" ? string | undefined : string }): Record<string, unknown> {
+  const bytes = (name: "limit-bytes" | "required-bytes") => {
+    const v = flags[name];
+    if (v === undefined) return 0;
+    try {
+      return ramInBytes(v);
+    } catch (err) {
+      throw new UsageError(`invalid argument "${v}" for "--${name}" flag: ${(err as Error).message}`, "volume create");
+    }
+  };
+  const topology = (list: string[]) => list.map((t) => ({ Segments: keyValues(t.split(","), "topology") }));
+  const requirements: Record<string, unknown> = {};
+  if (flags["topology-required"].length) requirements.Requisite = topology(flags["topology-required"]);
+  if (flags["topology-preferred"].length) requirements.Preferred = topology(flags["topology-preferred"]);
+  const spec: Record<string, unknown> = {};
+  if (flags.group !== undefined && flags.group !== "") spec.Group = flags.group;
+  spec.AccessMode = { Scope: flags.scope, Sharing: flags.sharing, ...(flags.type === "mount" ? { MountVolume: {} } : { BlockVolume: {} }) };
+  spec.AccessibilityRequirements = requirements;
+  spec.CapacityRange = { RequiredBytes: bytes("required-bytes"), LimitBytes: bytes("limit-bytes") };
+  if (flags.secret.length) spec.Secrets = Object.entries(keyValues(flags.secret, "secret")).map(([Key, Secret]) => ({ Key, Secret }));
+  spec.Availability = flags.availability;
+  return spec;
+}
+
 const createCommand = command(
   {
     name: "volume create",
     usage: "cove volume create [OPTIONS] [VOLUME]",
     summary: "Create a volume",
     flags: {
+      availability: { type: "string", valueName: "string", default: "active", description: 'Cluster Volume availability ("active", "pause", "drain") (default "active")' },
       driver: { type: "string", short: "d", valueName: "string", default: "local", description: 'Specify volume driver name (default "local")' },
+      group: { type: "string", valueName: "string", description: "Cluster Volume group (cluster volumes)" },
       label: { type: "list", valueName: "list", description: "Set metadata for a volume" },
+      "limit-bytes": { type: "string", valueName: "bytes", description: "Minimum size of the Cluster Volume in bytes" },
       opt: { type: "list", short: "o", valueName: "map", description: "Set driver specific options (default map[])" },
+      "required-bytes": { type: "string", valueName: "bytes", description: "Maximum size of the Cluster Volume in bytes" },
+      scope: { type: "string", valueName: "string", default: "single", description: 'Cluster Volume access scope ("single", "multi") (default "single")' },
+      secret: { type: "list", valueName: "map", description: "Cluster Volume secrets (default map[])" },
+      sharing: { type: "string", valueName: "string", default: "none", description: 'Cluster Volume access sharing ("none", "readonly", "onewriter", "all") (default "none")' },
+      "topology-preferred": { type: "list", valueName: "list", description: "A topology that the Cluster Volume would be preferred in" },
+      "topology-required": { type: "list", valueName: "list", description: "A topology that the Cluster Volume must be accessible from" },
+      type: { type: "string", valueName: "string", default: "block", description: 'Cluster Volume access type ("mount", "block") (default "block")' },
       name: { type: "string", valueName: "string", hidden: true, description: "Specify volume name" },
     },
     args: { max: 1 },
@@ -92,7 +129,18 @@ const createCommand = command(
   async ({ flags, args, set }, run) => {
     if (args[0] !== undefined && set.has("name")) throw new UsageError(`conflicting options: either specify --name or provide positional arg, not both`, "volume create");
     const name = args[0] ?? flags.name ?? "";
-    const vol = await (await run.client()).volumeCreate({ Name: name, Driver: flags.driver, DriverOpts: keyValues(flags.opt, "opt"), Labels: keyValues(flags.label, "label") });
+    const cluster = CLUSTER_FLAGS.some((f) => set.has(f)) ? clusterVolumeSpec(flags) : undefined;
+    // a cluster volume goes to the daemon as the docker CLI sends it; the daemon says whether it has a swarm
+    // empty maps are left out, as the docker CLI's omitempty fields
+    const opts = keyValues(flags.opt, "opt");
+    const labels = keyValues(flags.label, "label");
+    const vol = await (await run.client()).volumeCreate({
+      ...(cluster ? { ClusterVolumeSpec: cluster } : {}),
+      Name: name,
+      Driver: flags.driver,
+      ...(Object.keys(opts).length ? { DriverOpts: opts } : {}),
+      ...(Object.keys(labels).length ? { Labels: labels } : {}),
+    });
     run.out(vol.Name + "\n");
     return 0;
   },

@@ -285,7 +285,7 @@ export class EngineClient {
     return this.json("POST", "/containers/create", { query, body });
   }
 
-  async containerStart(id: string, query: { detachKeys?: string } = {}): Promise<void> {
+  async containerStart(id: string, query: { detachKeys?: string; checkpoint?: string; "checkpoint-dir"?: string } = {}): Promise<void> {
     await this.json("POST", `/containers/${enc(id)}/start`, { query });
   }
 

@@ -146,14 +146,17 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     });
   }
 
-  // network create bodies (the flags beyond the daemon's bridge ones are sent as the docker CLI sends them)
+  // volume and network create bodies (the flags beyond the daemon's bridge ones are sent as the docker CLI sends them)
   for (const args of [
+    ["volume", "create", "--label", "a=b", "-o", "type=tmpfs", "v0"],
+    ["volume", "create", "--type", "mount", "--group", "g", "--availability", "pause", "--limit-bytes", "1g", "v1"],
+    ["volume", "create", "--scope", "multi", "--sharing", "onewriter", "--secret", "a=b", "--topology-required", "r=x", "--topology-preferred", "z=1,y=2", "--required-bytes", "10m", "v2"],
     ["network", "create", "n1"],
     ["network", "create", "--ipv4=false", "--ipv6", "--ipam-opt", "a=b", "--scope", "local", "--config-only", "--config-from", "other", "--ingress", "-o", "k=v", "--label", "l", "n2"],
     ["network", "create", "--subnet", "10.9.0.0/24", "--gateway", "10.9.0.1", "--ip-range", "10.9.0.128/25", "--internal", "--attachable", "n3"],
   ]) {
     it(args.join(" "), async () => {
-      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && r.url.endsWith("/networks/create"));
+      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && r.url.endsWith(`/${args[0]}s/create`));
       let mark = server.requests.length;
       await docker(args, env);
       const d = posts(mark);
@@ -163,7 +166,7 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
       assert.equal(d.length, 1);
       assert.equal(mine.length, 1, c.stderr);
       assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
-      assert.doesNotThrow(() => validateBody("NetworkCreate", JSON.parse(d[0]!.body)));
+      assert.doesNotThrow(() => validateBody(args[0] === "network" ? "NetworkCreate" : "VolumeCreate", JSON.parse(d[0]!.body)));
     });
   }
 
