@@ -219,8 +219,12 @@ export async function startDashboard(daemon: DashboardDaemon, settings: Dashboar
     res.end(method === "HEAD" ? undefined : asset.body);
   };
 
+  /** Upgraded connections (WebSockets): the HTTP server no longer tracks them, close() ends them. */
+  const upgraded = new Set<Duplex>();
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", (err) => ignored("a dashboard WebSocket's connection failed", err));
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
     const url = new URL(req.url ?? "/", "http://dashboard");
     const refusal = foreign(req);
     if (refusal) return refuseUpgrade(socket, 403, refusal);
@@ -322,6 +326,7 @@ export async function startDashboard(daemon: DashboardDaemon, settings: Dashboar
         open = false;
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const s of upgraded) s.destroy();
       }),
   };
 }
