@@ -1,15 +1,20 @@
 // Who the dashboard answers, without root: a dashboard on a loopback port over a small router
 // standing in for the daemon's API. The token and its cookie, the Host and Origin checks, the
 // header the page sends, the routes forwarded and refused, WebSocket refusals, the address the
-// daemon's API gives `cove dashboard`, and a non-loopback address without TLS.
+// daemon's API gives `cove dashboard`, a non-loopback address without TLS, and TLS with client
+// certificates (made with openssl when it is installed).
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { Router, sendJSON } from "../daemon/index.js";
 import { startDashboard, type Dashboard } from "./index.js";
 
@@ -161,5 +166,54 @@ describe("the dashboard's doors", () => {
       await new Promise<void>((resolve) => apiServer.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+const OPENSSL = ["/usr/bin/openssl", "/bin/openssl"].find((p) => existsSync(p));
+
+describe("the dashboard behind TLS client certificates", { skip: OPENSSL ? false : "openssl is missing (apt-get install -y openssl)" }, () => {
+  let dir = "";
+  let dash: Dashboard | undefined;
+  const files: Record<string, Buffer> = {};
+  const ssl = (...args: string[]) => promisify(execFile)(OPENSSL as string, args, { cwd: dir });
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "cove-dash-tls-"));
+    await ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1", "-subj", "/CN=cove dashboard test CA");
+    await writeFile(path.join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    await writeFile(path.join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
+    for (const who of ["server", "client"]) {
+      await ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${who}-key.pem`, "-out", `${who}.csr`, "-subj", `/CN=${who}`);
+      await ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", `${who}-cert.pem`, "-days", "1", "-extfile", `${who}.ext`);
+    }
+    for (const f of ["ca.pem", "client-cert.pem", "client-key.pem"]) files[f] = await readFile(path.join(dir, f));
+    dash = await startDashboard({ router: new Router(), socket: "/x" }, { host: "127.0.0.1", port: 0, tls: { cert: path.join(dir, "server-cert.pem"), key: path.join(dir, "server-key.pem"), ca: path.join(dir, "ca.pem") } });
+  });
+  after(async () => {
+    await dash?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const get = (p: string, withCert: boolean) =>
+    new Promise<Answer>((resolve, reject) => {
+      const req = https.request(
+        { host: "127.0.0.1", port: dash!.port, path: p, ca: files["ca.pem"], ...(withCert ? { cert: files["client-cert.pem"], key: files["client-key.pem"] } : {}), agent: false },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+
+  it("refuses a client without a certificate; a client with one still needs the token; the cookie is Secure", async () => {
+    assert.match(dash!.url, /^https:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    await assert.rejects(get("/", false));
+    assert.equal((await get("/", true)).status, 401);
+    const signIn = await get(new URL(dash!.url).pathname + new URL(dash!.url).search, true);
+    assert.equal(signIn.status, 303);
+    assert.match(String(signIn.headers["set-cookie"]), /; HttpOnly; SameSite=Strict; Secure$/);
   });
 });

@@ -216,6 +216,8 @@ function onEvent(e) {
   if (kind) refresh(kind);
   // a container's image, volume and network use shows in their tables too
   if (e.Type === "container" && (e.Action === "destroy" || e.Action === "create")) refresh("images");
+  // the selected container started again: its stats, logs and terminal follow the new run
+  if (e.Type === "container" && id === state.selected && e.Action === "start") void select(id);
 }
 
 async function followEvents() {
@@ -455,6 +457,8 @@ async function start() {
     notice(`the daemon does not answer: ${err.message}`);
   }
   void followEvents();
+  // "Up 5 minutes" changes with time, and no event says so
+  setInterval(() => refresh("containers"), 15_000);
 }
 
 void start();
