@@ -198,7 +198,7 @@ function parseDashboardKey(v: unknown, bad: (key: string, why: string, hint?: st
   try {
     settings = parseDashboardAddress((v.addr as string | undefined) ?? DEFAULT_DASHBOARD_ADDR, tls);
   } catch (err) {
-    throw bad("dashboard", (err as Error).message, (err as { hint?: string }).hint);
+    throw bad("dashboard", `is refused: ${(err as Error).message}`, (err as { hint?: string }).hint);
   }
   return v.enabled === false ? undefined : settings;
 }

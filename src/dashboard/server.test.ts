@@ -161,6 +161,9 @@ describe("the dashboard's doors", () => {
       const off = await ask();
       assert.equal(off.status, 404);
       assert.match(off.body, /the dashboard is off/);
+      // started again (a new token): the API reports the new one
+      d = await startDashboard({ router: router2, socket }, { host: "127.0.0.1", port: 0 });
+      assert.equal((JSON.parse((await ask()).body) as { URL: string }).URL, d.url);
     } finally {
       await d?.close();
       await new Promise<void>((resolve) => apiServer.close(() => resolve()));

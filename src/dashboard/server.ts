@@ -65,6 +65,22 @@ export const FORWARDED: ReadonlyArray<readonly [string, RegExp]> = [
 const ATTACH_WS = /^\/containers\/[^/]+\/attach\/ws$/;
 const EXEC_WS = /^\/exec\/([^/]+)\/ws$/;
 
+/** The dashboard each daemon's API reports (one GET /cove/dashboard route per router, whatever starts and stops). */
+const reported = new WeakMap<Router, { current?: { URL: string; Address: string; TLS: boolean } }>();
+
+function reportOn(router: Router): { current?: { URL: string; Address: string; TLS: boolean } } {
+  let slot = reported.get(router);
+  if (!slot) {
+    const s: { current?: { URL: string; Address: string; TLS: boolean } } = {};
+    router.get("/cove/dashboard", (c) => {
+      if (!s.current) throw notFound("the dashboard is off", { code: "dashboard.off" });
+      sendJSON(c.res, 200, s.current);
+    });
+    reported.set(router, (slot = s));
+  }
+  return slot;
+}
+
 /** The header the page sends with every /api request: a cross-site form or image cannot set it. */
 export const API_HEADER = "x-cove-dashboard";
 
@@ -305,17 +321,15 @@ export async function startDashboard(daemon: DashboardDaemon, settings: Dashboar
   try {
     await listen(server, settings.host, settings.port);
   } catch (err) {
-    throw fromErrno(err, `the dashboard listening on ${settings.host}:${settings.port}`);
+    throw fromErrno(err, `the dashboard listening on ${settings.host}:${settings.port}`, "choose another address (cove daemon --dashboard HOST:PORT, or \"addr\" in daemon.json's \"dashboard\"), or stop what listens there");
   }
   port = (server.address() as AddressInfo).port;
   const shownHost = settings.host === "0.0.0.0" || settings.host === "::" ? os.hostname() : settings.host.includes(":") ? `[${settings.host}]` : settings.host;
   const address = `${scheme}://${shownHost}:${port}/`;
   const url = `${address}?token=${token}`;
-  let open = true;
-  daemon.router.get("/cove/dashboard", (c) => {
-    if (!open) throw notFound("the dashboard is off", { code: "dashboard.off" });
-    sendJSON(c.res, 200, { URL: url, Address: address, TLS: !!settings.tls });
-  });
+  const report = reportOn(daemon.router);
+  const mine = { URL: url, Address: address, TLS: !!settings.tls };
+  report.current = mine;
   return {
     url,
     address,
@@ -323,7 +337,7 @@ export async function startDashboard(daemon: DashboardDaemon, settings: Dashboar
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        open = false;
+        if (report.current === mine) delete report.current;
         server.close(() => resolve());
         server.closeAllConnections();
         for (const s of upgraded) s.destroy();

@@ -190,6 +190,7 @@ describe("the web dashboard in headless Chromium", { skip }, () => {
     });
     await pageUntil("the row to show it exited", `document.querySelector('#containers tr[data-id="${id}"]').dataset.state === "exited"`);
     await pageUntil("the logs to end", `document.querySelector("#logs").textContent.includes("the log ends here")`);
+    await browser!.evaluate("window.scrollTo(0, 0)");
     await shot("05-stopped.png");
     noPageErrors();
   });
