@@ -92,13 +92,16 @@ describe("the web dashboard in headless Chromium", { skip }, () => {
   });
 
   after(async () => {
-    try {
-      await browser?.close();
-      await dashboard?.close();
-    } finally {
-      await tearDownDaemon(daemon, dir);
-      await rm(runtimeRoot, { recursive: true, force: true });
+    // each step runs whatever an earlier one did; the first failure is reported
+    const failures: unknown[] = [];
+    for (const step of [() => browser?.close(), () => dashboard?.close(), () => tearDownDaemon(daemon, dir), () => rm(runtimeRoot, { recursive: true, force: true })]) {
+      try {
+        await step();
+      } catch (err) {
+        failures.push(err);
+      }
     }
+    if (failures.length > 0) throw failures[0];
   });
 
   it("`cove dashboard` says how to turn the dashboard on, then prints its address with the token; without the token the page stays locked", async () => {
@@ -192,6 +195,25 @@ describe("the web dashboard in headless Chromium", { skip }, () => {
     await pageUntil("the logs to end", `document.querySelector("#logs").textContent.includes("the log ends here")`);
     await browser!.evaluate("window.scrollTo(0, 0)");
     await shot("05-stopped.png");
+    noPageErrors();
+  });
+
+  it("follows a TTY container's logs (not multiplexed) and removes it with its remove button", async () => {
+    const started = await run(env, ["run", "-d", "-t", "--name", `${name}-tty`, "--network", "none", "busybox", "sh", "-c", "echo tty-says-hello; exec sleep 1000"]);
+    assert.equal(started.code, 0, started.stderr);
+    const ttyId = started.stdout.trim();
+    await pageUntil("the TTY container's row", `document.querySelector('#containers tr[data-id="${ttyId}"]')?.dataset.state === "running"`);
+    await browser!.evaluate(`document.querySelector('#containers tr[data-id="${ttyId}"] a.name').click()`);
+    await pageUntil("the TTY container's log line", `document.querySelector("#logs").textContent.includes("tty-says-hello")`);
+    // a TTY's output is raw: no frame header bytes may show
+    const text = await browser!.evaluate<string>(`document.querySelector("#logs").textContent`);
+    assert.ok(![...text].some((ch) => ch.charCodeAt(0) < 9), JSON.stringify(text));
+    // the page asks before removing: the test answers yes
+    await browser!.evaluate(`window.confirm = () => true; document.querySelector('#containers tr[data-id="${ttyId}"] button[data-action="remove"]').click()`);
+    await until("the container to be removed", async () => (await api(socket, "GET", `/containers/${ttyId}/json`)).status === 404);
+    await pageUntil("its row to go", `!document.querySelector('#containers tr[data-id="${ttyId}"]')`);
+    await pageUntil("its details to close", `document.querySelector("#detail").hidden`);
+    await shot("06-removed.png");
     noPageErrors();
   });
 });
