@@ -32,6 +32,8 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
 # dig: the DNS tests ask the embedded server with it too
 command -v dig >/dev/null || need_pkgs+=(bind9-dnsutils)
+# headless Chromium: the dashboard test loads the page in it (over the DevTools protocol)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages ${need_pkgs[*]}; run as root or install them" >&2

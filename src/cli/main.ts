@@ -32,7 +32,8 @@ Builds:
   build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
 
 Engine:
-  daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
+  daemon               serve the Docker Engine API (--socket, -H, --group, --tls*, --dashboard ADDR)
+  dashboard            print the address of the daemon's web dashboard
   system install       install cove.socket and cove.service (systemd); system uninstall removes them
   runtime              the OCI runtime, with runc's command line (cove runtime --help)
   registry serve       serve a registry (OCI distribution API) over cove's content store
@@ -76,9 +77,9 @@ async function main(argv: string[]): Promise<number> {
       return runtimeMain(args);
     }
     case "daemon": {
-      const { daemonMain } = await import("../daemon/index.js");
+      const [{ daemonMain }, { dashboardHooks }] = await Promise.all([import("../daemon/index.js"), import("../dashboard/index.js")]);
       // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
-      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args]);
+      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args], dashboardHooks);
     }
     case "build": {
       const { buildMain } = await import("./build.js");
@@ -112,6 +113,10 @@ async function main(argv: string[]): Promise<number> {
   // daemon sees what they change; "inspect" is an image's unless a container has the name
   const daemon = () => connect(root, process.env, { rootGiven });
   // completion, contexts and the systemd units need no daemon
+  if (command === "dashboard") {
+    const { dashboardCommand } = await import("./dashboard.js");
+    return dashboardCommand(args, { client: daemon });
+  }
   if (command === "__complete") {
     const { completeWords } = await import("./completion.js");
     return completeWords(args, { client: daemon });

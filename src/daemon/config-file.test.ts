@@ -1,4 +1,4 @@
-// daemon.json's registry keys: what cove takes, and the errors that stop the daemon at start.
+// daemon.json's keys: what cove takes, and the errors that stop the daemon at start.
 
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -79,6 +79,47 @@ describe("daemon.json", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("takes the dashboard: on a loopback address, or on another with TLS client certificates", () => {
+    assert.equal(parseDaemonConfig("{}", "f.json").dashboard, undefined);
+    assert.deepEqual(parseDaemonConfig('{"dashboard": {}}', "f.json").dashboard, { host: "127.0.0.1", port: 9123 });
+    assert.deepEqual(parseDaemonConfig('{"dashboard": {"enabled": true, "addr": "[::1]:0"}}', "f.json").dashboard, { host: "::1", port: 0 });
+    assert.equal(parseDaemonConfig('{"dashboard": {"enabled": false, "addr": "localhost:80"}}', "f.json").dashboard, undefined);
+    const tls = { cert: "/c.pem", key: "/k.pem", ca: "/ca.pem" };
+    assert.deepEqual(parseDaemonConfig(JSON.stringify({ dashboard: { addr: "0.0.0.0:9443", tls } }), "f.json").dashboard, { host: "0.0.0.0", port: 9443, tls });
+    const bad = (value: unknown, want: RegExp) =>
+      assert.throws(
+        () => parseDaemonConfig(JSON.stringify({ dashboard: value }), "f.json"),
+        (err: Error & { field?: string }) => want.test(err.message) && err.field === "dashboard",
+      );
+    bad(true, /"dashboard" must be an object/);
+    bad({ port: 1 }, /"dashboard" has "port", which cove does not know/);
+    bad({ enabled: "yes" }, /"enabled" must be true or false/);
+    bad({ addr: 9123 }, /"addr" must be a string/);
+    bad({ addr: "9123" }, /invalid dashboard address "9123": give HOST:PORT/);
+    bad({ addr: "127.0.0.1:70000" }, /invalid dashboard address/);
+    bad({ addr: "0.0.0.0:9123" }, /only with TLS client certificates: 0.0.0.0 is not a loopback address/);
+    bad({ addr: "10.1.2.3:9123", enabled: false }, /only with TLS client certificates/);
+    bad({ tls: { cert: "/c.pem", key: "/k.pem" } }, /"tls" must hold the absolute paths "cert", "key" and "ca"/);
+    bad({ tls: { ...tls, ca: "ca.pem" } }, /"tls" must hold the absolute paths/);
+  });
+
+  it("cove daemon takes --dashboard, with the API's TLS files for a non-loopback address; not both flag and file", () => {
+    const a = parseDaemonArgs(["--dashboard", "127.0.0.1:0"], {});
+    assert.ok(a !== "help");
+    assert.deepEqual(a.dashboard, { host: "127.0.0.1", port: 0 });
+    assert.throws(() => parseDaemonArgs(["--dashboard=0.0.0.0:9123"], {}), /only with TLS client certificates/);
+    assert.throws(() => parseDaemonArgs(["--dashboard", "0.0.0.0:9123", "--tlscert", "/c"], {}), /needs all of --tlscert, --tlskey and --tlscacert/);
+    const b = parseDaemonArgs(["--dashboard", "0.0.0.0:9123", "--tlscert", "/c", "--tlskey", "/k", "--tlscacert", "/ca"], {});
+    assert.ok(b !== "help");
+    assert.deepEqual(b.dashboard, { host: "0.0.0.0", port: 9123, tls: { cert: "/c", key: "/k", ca: "/ca" } });
+    assert.throws(() => applyConfig(a, { registry: {}, dashboard: { host: "127.0.0.1", port: 9123 } }), /specified both as a flag and in the configuration file: dashboard: \(from flag: 127.0.0.1:0, from file: 127.0.0.1:9123\)/);
+    const c = parseDaemonArgs([], {});
+    assert.ok(c !== "help");
+    applyConfig(c, { registry: {}, dashboard: { host: "127.0.0.1", port: 9123 } });
+    assert.deepEqual(c.dashboard, { host: "127.0.0.1", port: 9123 });
+    assert.throws(() => parseDaemonArgs(["--tlscert", "/c", "--tlskey", "/k", "--tlscacert", "/ca"], {}), /are for TCP/);
   });
 
   it("cove daemon takes --config-file", () => {

@@ -11,6 +11,9 @@
 //   "live-restore":        true                                    always true: containers outlive the daemon
 //   "default-runtime":     "cove" | "runc"                         a container's runtime when it names none
 //   "log-driver":          "json-file"                             the only driver; "log-opts" takes no options yet
+//   "dashboard":           {"enabled": true, "addr": "127.0.0.1:9123", "tls": {"cert": F, "key": F, "ca": F}}
+//                          the web dashboard (off without the key; "enabled" defaults to true, "addr" to
+//                          127.0.0.1:9123); a non-loopback address needs "tls" (client certificates)
 //
 // Keys dockerd has and cove does not (dns, default-address-pools, runtimes, features,
 // max-concurrent-downloads/uploads) are refused with what to do instead, any other key as
@@ -26,7 +29,7 @@ import type { RegistryOptions } from "../registry/client.js";
 export const DEFAULT_CONFIG_FILE = "/etc/cove/daemon.json";
 
 /** The keys cove reads. */
-export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts"] as const;
+export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard"] as const;
 
 /** The keys a SIGHUP applies to a running daemon (as dockerd reloads them). */
 export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", "debug", "live-restore", "default-runtime"] as const;
@@ -51,6 +54,43 @@ export interface DaemonFileConfig {
   labels?: string[];
   debug?: boolean;
   defaultRuntime?: string;
+  /** Where the web dashboard listens; absent: no dashboard. */
+  dashboard?: DashboardSettings;
+}
+
+/** The web dashboard's listener: a loopback address, or any address with TLS client certificates. */
+export interface DashboardSettings {
+  host: string;
+  port: number;
+  /** PEM files: the server's certificate and key, and the CA that signs client certificates. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+export const DEFAULT_DASHBOARD_ADDR = "127.0.0.1:9123";
+
+/** Whether a host name or address reaches this machine only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * The dashboard's listener from "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks a free one).
+ * Without TLS client certificates only a loopback host is accepted: the dashboard can start, stop
+ * and exec into containers, so anyone reaching it from the network would be root on this host.
+ */
+export function parseDashboardAddress(addr: string, tls?: DashboardSettings["tls"]): DashboardSettings {
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw invalid(`invalid dashboard address ${JSON.stringify(addr)}: give HOST:PORT, e.g. ${DEFAULT_DASHBOARD_ADDR}`, { code: "dashboard.address", field: "dashboard" });
+  const host = (m[1] as string).replace(/^\[|\]$/g, "");
+  if (!tls && !isLoopbackHost(host)) {
+    throw invalid(`the dashboard may listen on ${addr} only with TLS client certificates: ${host} is not a loopback address`, {
+      code: "dashboard.tls-required",
+      field: "dashboard",
+      hint: `give a loopback address (${DEFAULT_DASHBOARD_ADDR}), or TLS files (--tlscert, --tlskey, --tlscacert, or "tls": {"cert", "key", "ca"} in daemon.json) so that only clients with a certificate signed by the CA reach it`,
+    });
+  }
+  return { host, port, ...(tls ? { tls } : {}) };
 }
 
 /** Parses the file's text (file names it in errors). */
@@ -130,7 +170,37 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
     const opts = Object.keys(logOpts);
     if (opts.length > 0) throw bad("log-opts", `sets ${opts.map((k) => `"${k}"`).join(", ")}: cove's json-file logs take no options yet`, 'remove "log-opts"');
   }
+  if (rec.dashboard !== undefined) {
+    const dashboard = parseDashboardKey(rec.dashboard, bad);
+    if (dashboard) out.dashboard = dashboard;
+  }
   return out;
+}
+
+/** daemon.json's "dashboard" object; undefined when "enabled" is false. */
+function parseDashboardKey(v: unknown, bad: (key: string, why: string, hint?: string) => Error): DashboardSettings | undefined {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+  const shape = '{"enabled": true, "addr": "127.0.0.1:9123", "tls": {"cert": FILE, "key": FILE, "ca": FILE}}';
+  if (!isObject(v)) throw bad("dashboard", `must be an object: ${shape}`);
+  const extra = Object.keys(v).filter((k) => !["enabled", "addr", "tls"].includes(k));
+  if (extra.length > 0) throw bad("dashboard", `has ${extra.map((k) => `"${k}"`).join(", ")}, which cove does not know`, `the dashboard takes "enabled", "addr" and "tls": ${shape}`);
+  if (v.enabled !== undefined && typeof v.enabled !== "boolean") throw bad("dashboard", '"enabled" must be true or false');
+  if (v.addr !== undefined && typeof v.addr !== "string") throw bad("dashboard", '"addr" must be a string HOST:PORT');
+  let tls: DashboardSettings["tls"];
+  if (v.tls !== undefined) {
+    const t = v.tls;
+    if (!isObject(t) || Object.keys(t).some((k) => !["cert", "key", "ca"].includes(k)) || ["cert", "key", "ca"].some((k) => typeof t[k] !== "string" || !(t[k] as string).startsWith("/"))) {
+      throw bad("dashboard", '"tls" must hold the absolute paths "cert", "key" and "ca" (PEM files; "ca" signs the client certificates the dashboard accepts)');
+    }
+    tls = { cert: t.cert as string, key: t.key as string, ca: t.ca as string };
+  }
+  let settings: DashboardSettings;
+  try {
+    settings = parseDashboardAddress((v.addr as string | undefined) ?? DEFAULT_DASHBOARD_ADDR, tls);
+  } catch (err) {
+    throw bad("dashboard", `is refused: ${(err as Error).message}`, (err as { hint?: string }).hint);
+  }
+  return v.enabled === false ? undefined : settings;
 }
 
 /** Reads the file; an absent file is no settings unless it was named explicitly. */

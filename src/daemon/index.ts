@@ -3,8 +3,8 @@
 
 import { CoveError, invalid } from "../common/errors.js";
 import path from "node:path";
-import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonFileConfig } from "./config-file.js";
-import { startDaemon, type DaemonOptions, type TcpOptions } from "./server.js";
+import { DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDashboardAddress, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
+import { startDaemon, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
@@ -12,7 +12,8 @@ export { Query, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";
 export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "../events/index.js";
 export type { ContainerCounts, ContainerCountsProvider } from "./system.js";
-export { DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDaemonConfig, type DaemonFileConfig } from "./config-file.js";
+export { DEFAULT_CONFIG_FILE, DEFAULT_DASHBOARD_ADDR, loadDaemonConfig, parseDaemonConfig, parseDashboardAddress, isLoopbackHost, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
+export { acceptWebSocket, isWebSocketRequest, type WebSocketConn } from "./websocket.js";
 
 export const DEFAULT_ROOT = "/var/lib/cove";
 export const DEFAULT_SOCKET = "/run/cove/cove.sock";
@@ -25,7 +26,7 @@ Options:
   --root DIR               state directory (default ${DEFAULT_ROOT})
   --exec-root DIR          the containers' runtime state, on a tmpfs (default /run/cove/runtime)
   --config-file FILE       daemon.json (default ${DEFAULT_CONFIG_FILE}): insecure-registries, registry-mirrors,
-                           data-root, exec-root, labels, debug, live-restore, default-runtime, log-driver;
+                           data-root, exec-root, labels, debug, live-restore, default-runtime, log-driver, dashboard;
                            SIGHUP (systemctl reload cove) re-reads it
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
   -H, --host ADDR          unix:///path/to.sock, tcp://HOST:PORT (TCP needs the three --tls flags), or
@@ -34,12 +35,14 @@ Options:
   --tlscert FILE           server certificate (PEM)
   --tlskey FILE            server key (PEM)
   --tlscacert FILE         CA that signs client certificates (required: TCP always verifies clients)
+  --dashboard ADDR         serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:9123; another host needs the
+                           three --tls flags); \`cove dashboard\` prints its address
   --bridge NAME            the default bridge's interface (default cove0); "none": no default bridge
   --bip CIDR               the default bridge's subnet (default 172.17.0.0/16, or a free pool)
   --no-network             no networking at all: containers get a loopback interface only`;
 
 /** `cove daemon`'s options: the daemon's, and the configuration file to read for its registry settings. */
-export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; rootGiven?: boolean; execRootGiven?: boolean };
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; rootGiven?: boolean; execRootGiven?: boolean; dashboard?: DashboardSettings; dashboardGiven?: boolean };
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
@@ -49,6 +52,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let execRootGiven = false;
   const opts: { root: string; socket: string; group?: string; listenFd?: number; runtimeRoot?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
+  let dashboardAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
   const bridge: { name?: string; subnet?: string; none?: boolean; off?: boolean } = {};
   for (let i = 0; i < argv.length; i++) {
@@ -103,6 +107,9 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--tlsverify":
       case "--tls":
         break; // TCP always verifies client certificates
+      case "--dashboard":
+        dashboardAddr = value();
+        break;
       case "--bridge": {
         const v = value();
         if (v === "none") bridge.none = true;
@@ -132,8 +139,15 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     }
     const tcp: TcpOptions = { host: (m[1] as string).replace(/^\[|\]$/g, "") || "0.0.0.0", port: Number(m[2]), tlsCert: tls.cert, tlsKey: tls.key, tlsCa: tls.ca };
     out.tcp = tcp;
-  } else if (tls.cert || tls.key || tls.ca) {
-    throw invalid("--tlscert, --tlskey and --tlscacert are for TCP: add -H tcp://HOST:PORT", { code: "flag.invalid" });
+  } else if ((tls.cert || tls.key || tls.ca) && dashboardAddr === undefined) {
+    throw invalid("--tlscert, --tlskey and --tlscacert are for TCP: add -H tcp://HOST:PORT (or --dashboard HOST:PORT)", { code: "flag.invalid" });
+  }
+  if (dashboardAddr !== undefined) {
+    // the dashboard shares the API's TLS files: the same CA signs the clients of both
+    const dashTls = tls.cert && tls.key && tls.ca ? { cert: tls.cert, key: tls.key, ca: tls.ca } : undefined;
+    if (!dashTls && (tls.cert || tls.key || tls.ca)) throw invalid("the dashboard over TLS needs all of --tlscert, --tlskey and --tlscacert", { code: "flag.invalid", field: "dashboard" });
+    out.dashboard = parseDashboardAddress(dashboardAddr, dashTls);
+    out.dashboardGiven = true;
   }
   return out;
 }
@@ -164,6 +178,7 @@ export function activatedFd(host: string, env: NodeJS.ProcessEnv, pid = process.
 export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   const both: string[] = [];
   if (cfg.dataRoot !== undefined && opts.rootGiven) both.push(`data-root: (from flag: ${opts.root}, from file: ${cfg.dataRoot})`);
+  if (cfg.dashboard !== undefined && opts.dashboardGiven) both.push(`dashboard: (from flag: ${opts.dashboard?.host}:${opts.dashboard?.port}, from file: ${cfg.dashboard.host}:${cfg.dashboard.port})`);
   if (cfg.execRoot !== undefined && opts.execRootGiven) both.push(`exec-root: (from flag: ${opts.runtimeRoot}, from file: ${cfg.execRoot})`);
   if (both.length > 0) {
     throw invalid(`the following directives are specified both as a flag and in the configuration file: ${both.join(", ")}`, { code: "config.conflict", hint: `remove one of them (the file is ${opts.configFile})` });
@@ -174,10 +189,23 @@ export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   if (cfg.labels) opts.labels = cfg.labels;
   if (cfg.debug !== undefined) opts.debug = cfg.debug;
   if (cfg.defaultRuntime !== undefined) opts.defaultRuntime = cfg.defaultRuntime;
+  if (cfg.dashboard !== undefined) opts.dashboard = cfg.dashboard;
+}
+
+/** A running dashboard, as the layer above the daemon starts it (src/dashboard). */
+export interface DashboardHandle {
+  /** Its address, without the token (for the log). */
+  address: string;
+  close(): Promise<void>;
+}
+
+/** What the command line gives daemonMain: the dashboard lives above the daemon and is started through this. */
+export interface DaemonMainHooks {
+  startDashboard?: (daemon: Daemon, settings: DashboardSettings, log: (line: string) => void) => Promise<DashboardHandle>;
 }
 
 /** `cove daemon`: runs until SIGINT or SIGTERM, re-reading its configuration file on SIGHUP; returns the exit code. */
-export async function daemonMain(argv: string[]): Promise<number> {
+export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): Promise<number> {
   let opts: DaemonArgs | "help";
   try {
     opts = parseDaemonArgs(argv);
@@ -202,12 +230,26 @@ export async function daemonMain(argv: string[]): Promise<number> {
   const d = daemon;
   const started = opts;
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`);
+  let dashboard: DashboardHandle | undefined;
+  if (opts.dashboard) {
+    try {
+      if (!hooks.startDashboard) throw invalid("this cove daemon was started without its dashboard", { code: "dashboard.unavailable", hint: "start it as `cove daemon --dashboard ADDR`" });
+      dashboard = await hooks.startDashboard(d, opts.dashboard, log);
+      log(`dashboard on ${dashboard.address}: \`cove dashboard\` prints the address to open (it carries the dashboard's token)`);
+    } catch (err) {
+      process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
+      await d.close();
+      return 1;
+    }
+  }
+  const dash = dashboard;
   // SIGHUP: the file again, as dockerd reloads daemon.json; a bad file changes nothing
   const onHup = () => {
     loadDaemonConfig(started.configFile, started.configFileGiven).then(
       (cfg) => {
         const changed = d.reload(cfg);
-        const later = (["data-root", "exec-root"] as const).filter((k) => (k === "data-root" ? cfg.dataRoot !== undefined && path.resolve(cfg.dataRoot) !== d.root : cfg.execRoot !== undefined && cfg.execRoot !== started.runtimeRoot));
+        const later: string[] = (["data-root", "exec-root"] as const).filter((k) => (k === "data-root" ? cfg.dataRoot !== undefined && path.resolve(cfg.dataRoot) !== d.root : cfg.execRoot !== undefined && cfg.execRoot !== started.runtimeRoot));
+        if (!started.dashboardGiven && JSON.stringify(cfg.dashboard) !== JSON.stringify(started.dashboard)) later.push("dashboard");
         log(`SIGHUP: reloaded ${started.configFile}: ${changed.length ? `changed ${changed.join(", ")}` : "nothing changed"}${later.length ? `; ${later.join(", ")} take effect at the next start` : ""}`);
       },
       (err: unknown) => log(`SIGHUP: ${started.configFile} not reloaded, the settings stay as they were: ${err instanceof CoveError ? err.describe() : String(err)}`),
@@ -220,7 +262,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
       process.off("SIGHUP", onHup);
-      d.close().then(resolve, resolve);
+      (dash ? dash.close().catch((err: unknown) => log(`closing the dashboard: ${String(err)}`)) : Promise.resolve()).then(() => d.close()).then(resolve, resolve);
     };
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");
