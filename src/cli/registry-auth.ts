@@ -5,6 +5,7 @@
 import { encodeRegistryAuth, type AuthConfig } from "../registry/auth.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { familiarString, parseNormalizedNamed, referenceString, tagNameOnly } from "../images/reference.js";
+import { normalizePlatform, parsePlatform } from "../images/platforms.js";
 import { CliError, command, type Command, type Run } from "./command.js";
 import { credentialKey, eraseCredentials, getCredentials, storeCredentials } from "./credentials.js";
 import { parseFilters, type FlagSpecs } from "./flags.js";
@@ -24,6 +25,7 @@ export async function registryAuthHeader(env: NodeJS.ProcessEnv, domain: string)
 const PUSH_FLAGS = {
   "all-tags": { type: "bool", short: "a", description: "Push all tags of an image to the repository" },
   "disable-content-trust": { type: "bool", default: true, description: "Skip image signing" },
+  platform: { type: "string", valueName: "string", description: "Push a platform-specific manifest as a single-platform image to the registry. 'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)" },
   quiet: { type: "bool", short: "q", description: "Suppress verbose output" },
 } as const satisfies FlagSpecs;
 
@@ -41,8 +43,19 @@ const imagePush = (name: string) =>
       ref = tagNameOnly(ref);
       if (!flags.quiet) run.out(`Using default tag: ${ref.tag as string}\n`);
     }
+    let platform: string | undefined;
+    if (flags.platform !== undefined && flags.platform !== "") {
+      let p;
+      try {
+        p = normalizePlatform(parsePlatform(flags.platform));
+      } catch (err) {
+        throw new CliError(`invalid platform: ${(err as Error).message}`);
+      }
+      // the API's JSON-encoded OCI platform, keys in the docker CLI's order
+      platform = JSON.stringify({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) });
+    }
     const header = await registryAuthHeader(run.env, ref.domain);
-    const res = await (await run.client()).imagePush(familiarString({ domain: ref.domain, path: ref.path }), ref.tag !== undefined ? { tag: ref.tag } : {}, header);
+    const res = await (await run.client()).imagePush(familiarString({ domain: ref.domain, path: ref.path }), { ...(ref.tag !== undefined ? { tag: ref.tag } : {}), ...(platform ? { platform } : {}) }, header);
     const stdout = run.io.stdout as NodeJS.WriteStream;
     const terminal = stdout.isTTY === true && !flags.quiet;
     await displayJSONMessages(jsonLines<ProgressMessage>(res), flags.quiet ? () => undefined : (s) => run.out(s), {

@@ -498,7 +498,7 @@ export class EngineClient {
   }
 
   /** POST /images/{name}/push as a stream of progress messages; registryAuth is the X-Registry-Auth header's value. */
-  async imagePush(name: string, query: { tag?: string }, registryAuth: string): Promise<http.IncomingMessage> {
+  async imagePush(name: string, query: { tag?: string; platform?: string }, registryAuth: string): Promise<http.IncomingMessage> {
     return this.stream("POST", `/images/${encName(name)}/push`, { query, headers: { "X-Registry-Auth": registryAuth } });
   }
 

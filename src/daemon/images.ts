@@ -11,7 +11,8 @@ import { isDigest } from "../content/digest.js";
 import { progressString } from "../docker/index.js";
 import type { PullProgress } from "../images/pull.js";
 import type { PushProgress } from "../images/push.js";
-import { parsePlatform } from "../images/platforms.js";
+import { normalizePlatform, parsePlatform } from "../images/platforms.js";
+import type { Platform } from "../images/types.js";
 import { familiarString, parseNormalizedNamed, referenceString, validateTag } from "../images/reference.js";
 import { decodeRegistryAuth, type AuthConfig } from "../registry/auth.js";
 import type { ImageService, InUseFn } from "../images/service.js";
@@ -249,6 +250,7 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
       if (body !== "") auth = decodeRegistryAuth(Buffer.from(body).toString("base64"));
     }
     if (tag !== "") validateTag(tag); // a bad tag is a 400 before anything streams
+    const platform = pushPlatform(c.query.get("platform"));
     const abort = new AbortController();
     const out = new JSONMessageStream(c.res);
     c.res.on("close", () => {
@@ -261,7 +263,7 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
       else out.progress(m.status, m.id);
     };
     try {
-      const results = await svc.push(name, tag === "" ? undefined : tag, { ...(auth ? { auth } : {}), signal: abort.signal, onProgress: send });
+      const results = await svc.push(name, tag === "" ? undefined : tag, { ...(auth ? { auth } : {}), ...(platform ? { platform } : {}), signal: abort.signal, onProgress: send });
       const ref = parseNormalizedNamed(name);
       // as dockerd: the event's actor is the reference pushed
       for (const r of results) {
@@ -321,4 +323,20 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     }
     sendJSON(c.res, 200, items);
   });
+}
+
+/** The push's platform query (API 1.46): a JSON-encoded OCI platform, as the docker CLI sends it. */
+function pushPlatform(text: string | null | undefined): Platform | undefined {
+  if (text === null || text === undefined || text === "") return undefined;
+  let p: unknown;
+  try {
+    p = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`invalid platform parameter value: ${(err as Error).message}`, { code: "push.platform", field: "platform" });
+  }
+  const o = p as { os?: unknown; architecture?: unknown; variant?: unknown };
+  if (typeof o !== "object" || o === null || typeof o.os !== "string" || typeof o.architecture !== "string" || (o.variant !== undefined && typeof o.variant !== "string")) {
+    throw invalid(`invalid platform parameter value: ${text}: expected {"os": ..., "architecture": ...}`, { code: "push.platform", field: "platform" });
+  }
+  return normalizePlatform({ os: o.os, architecture: o.architecture, ...(o.variant ? { variant: o.variant } : {}) });
 }

@@ -29,9 +29,10 @@ import type { ImageCore } from "./core.js";
 import { shortID } from "./ids.js";
 import { isIndexType, isManifestType } from "./mediatypes.js";
 import { familiarName, familiarString, parseNormalizedNamed, repositoryName, validateTag, type Reference } from "./reference.js";
-import { MAX_MANIFEST_SIZE } from "./resolve.js";
+import { formatPlatform } from "./platforms.js";
+import { MAX_MANIFEST_SIZE, resolveImage } from "./resolve.js";
 import type { ImageRecord } from "./store.js";
-import type { Descriptor, Manifest } from "./types.js";
+import type { Descriptor, Manifest, Platform } from "./types.js";
 import { parseImageConfig, parseManifestOrIndex } from "./validate.js";
 
 /** Layers pushed at once (Docker's max-concurrent-uploads default). */
@@ -52,6 +53,8 @@ export interface PushProgress {
 
 export interface PushOptions {
   auth?: AuthConfig;
+  /** Push only this platform's manifest, as a single-platform image (docker push --platform). */
+  platform?: Platform;
   onProgress?: (m: PushProgress) => void;
   signal?: AbortSignal;
 }
@@ -111,7 +114,7 @@ export class Pusher {
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const session: Session = { client, ref, repo, progress, done: new Map() };
+    const session: Session = { client, ref, repo, progress, done: new Map(), ...(opts.platform ? { platform: opts.platform } : {}) };
     const results: PushResult[] = [];
     for (const t of targets) {
       try {
@@ -123,7 +126,28 @@ export class Pusher {
     return results;
   }
 
+  /** The manifest of `platform` in the image, or the error dockerd gives when it has none. */
+  private async platformManifest(rec: ImageRecord, platform: Platform, shown: string): Promise<{ bytes: Buffer; mediaType: string; manifest: Manifest }> {
+    const missing = () => notFound(`image with reference ${shown} was found but does not provide the specified platform (${formatPlatform(platform)})`, { code: "push.no-platform", field: "platform" });
+    let r;
+    try {
+      r = await resolveImage(this.core.content, rec.target, platform);
+    } catch (err) {
+      // no entry for it, or an entry whose manifest cove does not hold (a pull keeps one platform)
+      if (err instanceof CoveError && err.kind === "not-found") throw missing();
+      throw err;
+    }
+    if (!r.platformMatches) throw missing();
+    const bytes = await this.core.content.readBlob(r.manifestDescriptor.digest, { maxSize: MAX_MANIFEST_SIZE });
+    return { bytes, mediaType: r.manifestDescriptor.mediaType, manifest: r.manifest };
+  }
+
   private async pushTag(s: Session, rec: ImageRecord, tag: string): Promise<PushResult> {
+    if (s.platform) {
+      const m = await this.platformManifest(rec, s.platform, familiarString({ ...s.ref, tag }));
+      await this.pushManifestBlobs(s, m.manifest);
+      return this.finishTag(s, rec, tag, { bytes: m.bytes, mediaType: m.mediaType });
+    }
     const bytes = await this.core.content.readBlob(rec.target.digest, { maxSize: MAX_MANIFEST_SIZE });
     const doc = parseManifestOrIndex(bytes, isIndexType(rec.target.mediaType) || isManifestType(rec.target.mediaType) ? rec.target.mediaType : undefined);
     let top = { bytes, mediaType: doc.mediaType };
@@ -151,6 +175,11 @@ export class Pusher {
     } else {
       await this.pushManifestBlobs(s, doc.manifest);
     }
+    return this.finishTag(s, rec, tag, top);
+  }
+
+  /** The manifest (or index) under the tag, its digest recorded and reported. */
+  private async finishTag(s: Session, rec: ImageRecord, tag: string, top: { bytes: Buffer; mediaType: string }): Promise<PushResult> {
     const digest = await s.client.putManifest(tag, top.mediaType, top.bytes);
     await this.core.exclusive(async () => {
       const current = await this.core.images.get(rec.id);
@@ -246,5 +275,7 @@ interface Session {
   progress: (m: PushProgress) => void;
   /** Blobs pushed (or being pushed) in this push, so a layer shared by several tags goes once. */
   done: Map<Digest, Promise<void>>;
+  /** docker push --platform: only this platform's manifest goes up. */
+  platform?: Platform;
 }
 

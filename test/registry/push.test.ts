@@ -426,5 +426,19 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     assert.equal(p.code, 0, p.stderr);
     assert.match(p.stdout, new RegExp(`part: digest: ${mp.digest} size: ${mp.size}\n$`));
     assert.equal(await rawDigest(part), mp.digest);
+
+    // --platform: that platform's manifest alone goes up, as a single-platform image
+    const single = `${regB!.host}/multi/bb:single`;
+    assert.equal((await cove(["tag", one, single])).code, 0);
+    const s = await cove(["push", "--platform", `linux/${arch}`, single]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, new RegExp(`single: digest: ${m.digest} size: ${m.size}\n$`));
+    assert.equal(await rawDigest(single), m.digest);
+    // a platform the image names but cove does not hold, and one it does not name: dockerd's words, nothing pushed
+    for (const [ref, platform] of [[part, "linux/s390x"], [single, "linux/arm64"]] as const) {
+      const refused = await cove(["push", "--platform", platform, ref]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, new RegExp(`image with reference ${ref.replace(/[.]/g, "\\.")} was found but does not provide the specified platform \\(${platform}\\)`));
+    }
   });
 });
