@@ -26,10 +26,12 @@ Networks:
   network create, ls, inspect, rm, prune, connect, disconnect
 
 Multi-container applications:
-  compose              config, up, down, ps, logs of a compose project (cove compose --help)
+  compose              run a compose project: up, down, ps, logs, config... (cove compose --help)
 
 Builds:
-  build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
+  build                build an image from a Dockerfile and a context (cove build --help)
+  build --print-ast FILE   parse a Dockerfile and print its syntax tree
+  builder prune        remove the build cache
 
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*, --dashboard ADDR)

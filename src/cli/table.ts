@@ -10,7 +10,7 @@ export const ENGINE_COMMANDS: Record<string, string> = {
   daemon: "Serve the Docker Engine API (cove daemon --help)",
   runtime: "The OCI runtime, with runc's command line (cove runtime --help)",
   registry: "Serve a registry over cove's content store (cove registry serve)",
-  build: "Parse a Dockerfile (cove build --print-ast FILE)",
+  build: "Build an image from a Dockerfile (cove build --help)",
   help: "Print the list of commands",
 };
 
