@@ -62,6 +62,8 @@ npx tsc -p tsconfig.json
 # `cove` on PATH (root only: /usr/local/bin is the machine's)
 if [ "$(id -u)" = 0 ]; then
   bash scripts/install-command.sh /usr/local/bin
+  # `docker compose` runs cove's compose (a docker CLI plugin), against whatever engine docker targets
+  bash scripts/install-docker-plugin.sh /usr/local/lib/docker/cli-plugins
 else
   echo "setup: not root, so no /usr/local/bin/cove; run: bash scripts/install-command.sh ~/.local/bin (a directory on your PATH)" >&2
 fi
