@@ -7,7 +7,6 @@
 // is created.
 
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
@@ -16,7 +15,7 @@ import { dependencyOrder } from "./graph.js";
 import { interpolateTree, readEnvFile, type Env } from "./interpolate.js";
 import type { NetworkConfig, Project, ServiceConfig, VolumeConfig } from "./model.js";
 import { mergeService, normalizeService } from "./normalize.js";
-import { COMPOSE_SCHEMA } from "./schema-data.js";
+import { validate as compiledValidate } from "./schema-validate.generated.js";
 
 export interface LoadOptions {
   /** -f files; when none, compose.yaml (or compose.yml, docker-compose.yml, docker-compose.yaml) found from `cwd` upward. */
@@ -47,16 +46,9 @@ interface LoadedFile {
   volumes: Record<string, Raw | null>;
 }
 
-let validateFn: ValidateFunction | undefined;
-
+/** The compose-spec schema's validator, compiled ahead of time (gen-validator.ts). */
 function validator(): ValidateFunction {
-  if (validateFn) return validateFn;
-  // loaded on first use: ajv takes a while to load
-  const { Ajv } = createRequire(import.meta.url)("ajv") as typeof import("ajv");
-  const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: false });
-  const { $schema: _ignored, ...schema } = COMPOSE_SCHEMA;
-  validateFn = ajv.compile(schema);
-  return validateFn;
+  return compiledValidate as unknown as ValidateFunction;
 }
 
 /** `/services/web/ports/0` → `services.web.ports[0]`. */
