@@ -80,6 +80,8 @@ export interface ServiceConfig {
   stdin_open?: boolean;
   profiles?: string[];
   container_name?: string;
+  /** The build section as written: cove compose does not build, pull and push only tell such a service apart. */
+  build?: unknown;
   [key: string]: unknown;
 }
 

@@ -158,6 +158,8 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
   for (const key of Object.keys(raw)) if (!SUPPORTED.has(key) && !key.startsWith("x-")) warn(`${where}.${key}: not supported by cove compose yet; ignored`);
   const s: Raw = {};
   for (const [k, v] of Object.entries(raw)) if (SUPPORTED.has(k)) s[k] = v;
+  // not built (warned above), but kept: pull and push tell a buildable service from a pulled one
+  if (raw.build !== undefined && raw.build !== null) s.build = raw.build;
   if (typeof s.command === "string") s.command = shellSplit(s.command, `${where}.command`);
   else if (Array.isArray(s.command)) s.command = s.command.map(str);
   if (typeof s.entrypoint === "string") s.entrypoint = shellSplit(s.entrypoint, `${where}.entrypoint`);
