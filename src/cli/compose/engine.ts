@@ -301,8 +301,10 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
   const existing = await projectContainers(client, project.name);
   if (!opts.noStart) await checkPorts(client, project, order, existing);
   const made: Made = { containers: [], networks: [], volumes: [] };
+  let all: { s: string; ids: string[] }[];
+  let recreated: Set<string>;
   try {
-    return await converge(client, project, order, images, existing, made, scaleOf, opts, progress);
+    ({ all, recreated } = await converge(client, project, order, images, existing, made, scaleOf, opts, progress));
   } catch (err) {
     if (!made.containers.length && !made.networks.length && !made.volumes.length) throw err;
     const { removed, left } = await rollback(client, made);
@@ -310,6 +312,9 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
     const undone = `rolled back what this up made: removed ${removed.join(", ") || "nothing"}${left.length ? `; could not remove ${left.join(", ")}` : ""}`;
     throw new CoveError(err instanceof CoveError ? err.kind : "system", `${base}\n${undone}`, { code: "up.rolled-back", cause: err });
   }
+  // everything is up: a service that then fails --wait keeps its containers (and their logs) to look at
+  if (opts.wait && !opts.noStart) for (const { s, ids } of all) await waitFor(client, s, "running", ids);
+  return recreated;
 }
 
 async function converge(
@@ -322,7 +327,7 @@ async function converge(
   scaleOf: (s: string) => number,
   opts: UpOptions,
   progress: (l: string) => void,
-): Promise<Set<string>> {
+): Promise<{ all: { s: string; ids: string[] }[]; recreated: Set<string> }> {
   const whole = !opts.services?.length;
   const orphans = whole ? existing.filter((c) => !project.services[c.Labels[LABEL.service] ?? ""]) : [];
   if (orphans.length) {
@@ -406,8 +411,7 @@ async function converge(
     return p;
   };
   const all = await Promise.all(order.map(async (s) => ({ s, ids: await one(s) })));
-  if (opts.wait && !opts.noStart) for (const { s, ids } of all) await waitFor(client, s, "running", ids);
-  return recreated;
+  return { all, recreated };
 }
 
 export interface DownOptions {
