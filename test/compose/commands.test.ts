@@ -1,7 +1,7 @@
 // The rest of cove compose's commands against a private cove daemon with networking
 // (test/network/harness.ts): up --scale and deploy.replicas, exec, run, stop/start/restart, kill,
 // pause/unpause, rm, top, port, images, ls, events --json, create, an attached up with
-// --exit-code-from, pull and push against a local registry, and the rollback of an up that fails
+// --exit-code-from, configs and secrets, pull and push against a local registry, and the rollback of an up that fails
 // part way (a port already taken, a container that cannot start) leaving nothing of the project.
 
 import assert from "node:assert/strict";
@@ -362,6 +362,67 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     assert.deepEqual(await list("cvbroken", true), []);
     await assert.rejects(client.json("GET", "/networks/cvbroken_default"));
     await assert.rejects(client.volumeInspect("cvbroken_v"));
+  });
+
+  it("configs and secrets: a bind-mounted file, copied content with uid/gid/mode, a secret from the environment; in up and in run", async () => {
+    const dir = path.join(h.base, "grants");
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, "app.conf"), "from a file\n");
+    await writeFile(path.join(dir, "key.pem"), "not really a key\n");
+    const f = path.join(dir, "compose.yaml");
+    await writeFile(
+      f,
+      [
+        "services:",
+        "  s:",
+        "    image: busybox",
+        "    command: [sleep, '100000']",
+        "    network_mode: none",
+        "    stop_grace_period: 1s",
+        "    configs:",
+        "      - app",
+        "      - {source: inline, target: /etc/inline.conf, uid: '10', gid: '20', mode: 0640}",
+        "    secrets:",
+        "      - token",
+        "      - {source: key, target: key.pem, mode: 0400}",
+        "configs:",
+        "  app: {file: ./app.conf}",
+        "  inline: {content: 'k=v'}",
+        "secrets:",
+        "  token: {environment: CVTEST_TOKEN}",
+        "  key: {file: ./key.pem}",
+        "",
+      ].join("\n"),
+    );
+    const missing = await composeIn(f, "cvgrant", ["up", "-d"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /secret token takes its value from the environment variable CVTEST_TOKEN, which is not set/);
+    assert.deepEqual(await list("cvgrant", true), []);
+    env.CVTEST_TOKEN = "s3cret";
+    try {
+      const up = await composeIn(f, "cvgrant", ["up", "-d"]);
+      assert.equal(up.code, 0, up.stderr);
+      const look = "for p in /app /etc/inline.conf /run/secrets/token /run/secrets/key.pem; do echo \"$p $(stat -c '%u %g %a' $p) $(cat $p)\"; done";
+      const expected = "/app 0 0 644 from a file\n/etc/inline.conf 10 20 440 k=v\n/run/secrets/token 0 0 444 s3cret\n/run/secrets/key.pem 0 0 400 not really a key\n";
+      const ex = await composeIn(f, "cvgrant", ["exec", "-T", "s", "sh", "-c", look]);
+      assert.equal(ex.code, 0, ex.stderr);
+      assert.equal(ex.stdout, expected);
+      // the file's bind mount is read-only
+      const write = await composeIn(f, "cvgrant", ["exec", "-T", "s", "sh", "-c", "echo x > /app"]);
+      assert.notEqual(write.code, 0);
+      const run = await composeIn(f, "cvgrant", ["run", "--rm", "-T", "s", "sh", "-c", look]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, expected);
+      assert.equal((await composeIn(f, "cvgrant", ["down"])).code, 0);
+    } finally {
+      delete env.CVTEST_TOKEN;
+    }
+    const ext = path.join(dir, "external.yaml");
+    await writeFile(ext, "services:\n  s:\n    image: busybox\n    network_mode: none\n    secrets: [x]\nsecrets:\n  x: {external: true}\n");
+    const e = await composeIn(ext, "cvgrant", ["up", "-d"]);
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, /secret x is external: external configs and secrets live in a swarm/);
+    assert.deepEqual(await list("cvgrant", true), []);
   });
 
   it("pull and push the services' images through a local registry", { skip: existsSync(REGISTRY_BIN) ? false : `${REGISTRY_BIN} is missing (apt-get install docker-registry)` }, async () => {

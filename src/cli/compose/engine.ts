@@ -6,11 +6,13 @@
 // layer below the client.)
 
 import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
 import net from "node:net";
-import { conflict, CoveError, invalid, notFound } from "../../common/errors.js";
+import { pack } from "tar-stream";
+import { conflict, CoveError, fromErrno, invalid, notFound, unsupported } from "../../common/errors.js";
 import { bestEffortSync, ignored } from "../../common/ignore.js";
 import { EngineError, type EngineClient } from "../../client/index.js";
-import { configHash, createBody, dependencies, dependencyOrder, endpoint, LABEL, projectLabels, type Project } from "../../compose/index.js";
+import { bindsGrant, configHash, createBody, dependencies, dependencyOrder, endpoint, LABEL, projectLabels, type Project } from "../../compose/index.js";
 import { parseGoDuration, type ContainerSummary } from "../../docker/index.js";
 import { name } from "./common.js";
 
@@ -44,7 +46,8 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Checks what must exist before anything is made: external networks and volumes, images. Returns each service's image ID. */
-async function preflight(client: EngineClient, project: Project, services: string[]): Promise<Map<string, string>> {
+async function preflight(client: EngineClient, project: Project, services: string[]): Promise<{ images: Map<string, string>; files: Map<string, GrantedFile[]> }> {
+  const files = new Map(services.map((s) => [s, serviceFiles(project, s)]));
   const svcs = services.map((s) => project.services[s]!);
   const usedNets = new Set(svcs.flatMap((s) => Object.keys(s.networks ?? {})));
   const usedVols = new Set(svcs.flatMap((s) => (s.volumes ?? []).map((m) => m.source ?? "")));
@@ -83,7 +86,61 @@ async function preflight(client: EngineClient, project: Project, services: strin
       images.set(name, (await client.imageInspect(svc.image)).Id);
     }
   }
-  return images;
+  return { images, files };
+}
+
+/** A file a config or secret puts into a container, read from its source. */
+export interface GrantedFile {
+  target: string;
+  uid: number;
+  gid: number;
+  mode: number;
+  data: Buffer;
+}
+
+/**
+ * The configs and secrets of a service, checked and read now (a missing file or variable fails
+ * before anything is made): bind-mounted ones (bindsGrant) only checked, the others' content read
+ * for copying into each container before it starts.
+ */
+export function serviceFiles(project: Project, service: string): GrantedFile[] {
+  const svc = project.services[service]!;
+  const out: GrantedFile[] = [];
+  for (const kind of ["configs", "secrets"] as const)
+    for (const g of svc[kind] ?? []) {
+      const o = project[kind][g.source]!;
+      const what = `service "${service}": ${kind === "configs" ? "config" : "secret"} ${g.source}`;
+      if (o.external)
+        throw unsupported(`${what} is external: external configs and secrets live in a swarm, which cove does not run`, { hint: `give ${kind}.${g.source} a file, environment${kind === "configs" ? " or content" : ""} instead` });
+      let data: Buffer;
+      if (o.file !== undefined) {
+        try {
+          data = readFileSync(o.file);
+        } catch (err) {
+          throw fromErrno(err, `${what}: reading ${o.file}`);
+        }
+        if (bindsGrant(project, kind, g)) continue;
+      } else if (o.environment !== undefined) {
+        const v = project.environment[o.environment];
+        if (v === undefined) throw invalid(`${what} takes its value from the environment variable ${o.environment}, which is not set`);
+        data = Buffer.from(v);
+      } else data = Buffer.from(o.content ?? "");
+      // the write bits are ignored: a config or secret is read-only
+      out.push({ target: g.target, uid: Number(g.uid ?? 0), gid: Number(g.gid ?? 0), mode: (g.mode ?? 0o444) & ~0o222, data });
+    }
+  return out;
+}
+
+/** Copies configs and secrets into a created container (missing directories are made 0755). */
+export async function putFiles(client: EngineClient, id: string, files: GrantedFile[]): Promise<void> {
+  if (!files.length) return;
+  const p = pack();
+  const mtime = new Date();
+  for (const f of files) p.entry({ name: f.target.slice(1), type: "file", mode: f.mode, uid: f.uid, gid: f.gid, size: f.data.length, mtime }, f.data);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p as AsyncIterable<Buffer>) chunks.push(c);
+  await client.containerArchivePut(id, "/", Buffer.concat(chunks));
 }
 
 /** What one up made, so that a failure part way can take it back. */
@@ -297,14 +354,14 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
   for (const s of order)
     if (project.services[s]!.container_name && scaleOf(s) > 1)
       throw invalid(`services.${s}: container_name "${project.services[s]!.container_name}" names one container, so the service cannot be scaled to ${scaleOf(s)}`);
-  const images = await preflight(client, project, order);
+  const { images, files } = await preflight(client, project, order);
   const existing = await projectContainers(client, project.name);
   if (!opts.noStart) await checkPorts(client, project, order, existing);
   const made: Made = { containers: [], networks: [], volumes: [] };
   let all: { s: string; ids: string[] }[];
   let recreated: Set<string>;
   try {
-    ({ all, recreated } = await converge(client, project, order, images, existing, made, scaleOf, opts, progress));
+    ({ all, recreated } = await converge(client, project, order, images, files, existing, made, scaleOf, opts, progress));
   } catch (err) {
     if (!made.containers.length && !made.networks.length && !made.volumes.length) throw err;
     const { removed, left } = await rollback(client, made);
@@ -322,6 +379,7 @@ async function converge(
   project: Project,
   order: string[],
   images: Map<string, string>,
+  files: Map<string, GrantedFile[]>,
   existing: ContainerSummary[],
   made: Made,
   scaleOf: (s: string) => number,
@@ -396,6 +454,7 @@ async function converge(
         if (!svc.network_mode)
           for (const key of nets.slice(1))
             await client.json("POST", `/networks/${encodeURIComponent(project.networks[key]!.name)}/connect`, { body: { Container: Id, EndpointConfig: endpoint(project, svcName, key, n) } });
+        await putFiles(client, Id, files.get(svcName) ?? []);
         await start(Id, cname);
         ids.push(Id);
       }
@@ -488,7 +547,7 @@ export async function prepareRun(client: EngineClient, project: Project, service
       await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
     }
   }
-  const images = await preflight(client, project, [service]);
+  const { images } = await preflight(client, project, [service]);
   const made: Made = { containers: [], networks: [], volumes: [] };
   await ensureNetworks(client, project, new Set(Object.keys(svc.networks ?? {})), made, progress);
   await ensureVolumes(client, project, new Set((svc.volumes ?? []).filter((m) => m.type === "volume" && m.source).map((m) => m.source!)), made, progress);

@@ -11,7 +11,7 @@ import { attachSession, startSession } from "../attach.js";
 import { makeRun, type Run } from "../command.js";
 import { monitorTtySize, terminalSize } from "../terminal.js";
 import { envFlags, intFlag, name, serviceContainers, takeFlags, type Ctx } from "./common.js";
-import { prepareRun } from "./engine.js";
+import { prepareRun, putFiles, serviceFiles } from "./engine.js";
 
 function runOf(ctx: Ctx, client: Awaited<ReturnType<Ctx["client"]>>): Run {
   return makeRun({ client, io: { stdout: ctx.io.stdout, stderr: ctx.io.stderr, stdin: ctx.io.stdin ?? process.stdin }, env: ctx.env });
@@ -159,6 +159,7 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
   try {
     if (!svc.network_mode)
       for (const key of nets.slice(1)) await client.json("POST", `/networks/${encodeURIComponent(project.networks[key]!.name)}/connect`, { body: { Container: Id, EndpointConfig: ep(key) } });
+    await putFiles(client, Id, serviceFiles(project, service));
     if (detach) {
       await client.containerStart(Id);
       ctx.io.stdout.write(`${Id}\n`);
