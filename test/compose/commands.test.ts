@@ -170,6 +170,12 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     const n = await client.containerInspect(`${P}-oneoff`);
     assert.deepEqual(n.HostConfig.PortBindings?.["80/tcp"], [{ HostIp: "127.0.0.1", HostPort: String(port) }]);
     await client.containerRemove(n.Id, { force: true });
+    // down takes one-offs too (they sit on the project's network); up brings the project back
+    const left = await compose(["run", "-d", "worker"]);
+    assert.equal(left.code, 0, left.stderr);
+    assert.equal((await compose(["down"])).code, 0);
+    assert.deepEqual(await list(P, true), []);
+    assert.equal((await compose(["up", "-d", "--wait"])).code, 0);
     const both = await compose(["run", "--rm", "-T", "--service-ports", "-p", "1:1", "web", "true"]);
     assert.equal(both.code, 1);
     assert.match(both.stderr, /--service-ports and --publish are incompatible/);

@@ -60,8 +60,10 @@ export function takeFlags(argv: string[], valued: Record<string, string>, bools:
       const v = inline ?? argv[++i];
       if (v === undefined) throw new CoveError("invalid", `flag needs an argument: ${flag}`, { code: "cli.usage" });
       (values[valued[flag]!] ??= []).push(v);
-    } else if (bools[flag] && inline === undefined) set.add(bools[flag]!);
-    else throw new CoveError("invalid", `unknown flag: ${flag}`, { code: "cli.usage", hint: "See 'cove compose --help'." });
+    } else if (bools[flag]) {
+      if (inline !== undefined) throw new CoveError("invalid", `flag ${flag} takes no value (got "${inline}")`, { code: "cli.usage" });
+      set.add(bools[flag]!);
+    } else throw new CoveError("invalid", `unknown flag: ${flag}`, { code: "cli.usage", hint: "See 'cove compose --help'." });
   }
   return { values, set, rest: argv.slice(i) };
 }

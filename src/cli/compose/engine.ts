@@ -479,10 +479,11 @@ export interface DownOptions {
   progress?: (line: string) => void;
 }
 
-/** Stops and removes the project's containers (dependents first), then its networks, and with `volumes` its volumes. */
+/** Stops and removes the project's containers, one-offs included (dependents first), then its networks, and with `volumes` its volumes. */
 export async function down(client: EngineClient, project: Project, opts: DownOptions = {}): Promise<void> {
   const progress = opts.progress ?? (() => undefined);
-  const containers = await projectContainers(client, project.name);
+  // one-off containers (run) go too: they sit on the project's networks
+  const containers = (await client.containerList({ all: true, filters: { label: [`${LABEL.project}=${project.name}`] } })).sort((a, b) => name(a).localeCompare(name(b)));
   const order = dependencyOrder(project.services, project.disabled);
   const rank = (c: ContainerSummary) => order.indexOf(c.Labels[LABEL.service] ?? "");
   const known = containers.filter((c) => rank(c) >= 0 || project.disabled[c.Labels[LABEL.service] ?? ""]);
