@@ -185,6 +185,9 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     const r = await compose(["stop"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await states())[`${P}-db-1`], "exited");
+    const alone = await compose(["run", "--rm", "-T", "--no-deps", "web", "true"]);
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal((await states())[`${P}-db-1`], "exited", "--no-deps leaves the dependencies alone");
     const run = await compose(["run", "--rm", "-T", "web", "true"]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await states())[`${P}-db-1`], "running");
@@ -283,11 +286,13 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
   it("events --json streams the project's container events", async () => {
     const ac = new AbortController();
     const out = sink();
+    const text = sink();
     const done = composeMain(["-f", file, "-p", P, "events", "--json", "worker"], () => Promise.resolve(client), { stdout: out, stderr: sink(), stdin: Readable.from([]) }, { ...env }, ac.signal);
+    const plain = composeMain(["-f", file, "-p", P, "events"], () => Promise.resolve(client), { stdout: text, stderr: sink(), stdin: Readable.from([]) }, { ...env }, ac.signal);
     try {
       // events start streaming once the daemon answered; restart until one shows
       await until("a start event of worker", async () => {
-        if (out.text.includes('"action":"start"')) return true;
+        if (out.text.includes('"action":"start"') && / container start /.test(text.text)) return true;
         await compose(["restart", "-t", "0", "worker"]);
         return false;
       });
@@ -295,6 +300,8 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       ac.abort();
     }
     assert.equal(await done, 0);
+    assert.equal(await plain, 0);
+    assert.match(text.text, new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{6} container start [0-9a-f]{64} \\(.*name=${P}-worker-[12].*\\)$`, "m"));
     const events = out.text
       .trim()
       .split("\n")
