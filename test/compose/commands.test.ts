@@ -147,6 +147,9 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     assert.equal(r.code, 4, r.stderr);
     assert.equal(r.stdout, "from the host\nyes\n");
     await until("the --rm one-off to go", async () => (await list(P, true)).every((c) => c.Labels["com.docker.compose.oneoff"] === "False"));
+    const over = await compose(["run", "--rm", "-T", "-e", "FOO=overridden", "--no-deps", "web", "sh", "-c", 'env | grep -c "^FOO="; echo "$FOO"']);
+    assert.equal(over.code, 0, over.stderr);
+    assert.equal(over.stdout, "1\noverridden\n");
     const ep = await compose(["run", "--rm", "-T", "--entrypoint", "echo", "db", "via", "entrypoint"]);
     assert.equal(ep.code, 0, ep.stderr);
     assert.equal(ep.stdout, "via entrypoint\n");

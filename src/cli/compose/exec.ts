@@ -43,7 +43,7 @@ export async function exec(ctx: Ctx, args: string[]): Promise<number> {
     AttachStdout: !detach,
     AttachStderr: !detach,
     DetachKeys: "",
-    Env: envFlags(f.values.env, ctx.env),
+    Env: envFlags(f.values.env, project.environment),
     WorkingDir: f.values.workdir?.at(-1) ?? "",
     Cmd: cmd,
   });
@@ -106,7 +106,8 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
     labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
   }
   const entrypoint = f.values.entrypoint?.at(-1);
-  const env = envFlags(f.values.env, ctx.env);
+  // -e NAME takes NAME's value from the project's environment (.env under the process's)
+  const env = envFlags(f.values.env, project.environment);
   const stdin = ctx.io.stdin ?? process.stdin;
   const detach = f.set.has("detach");
   const tty = !f.set.has("notty") && !detach && (svc.tty ?? stdin.isTTY === true) && stdin.isTTY === true;
@@ -122,7 +123,9 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
     body.Entrypoint = entrypoint === "" ? [""] : shellSplit(entrypoint, "--entrypoint");
     body.Cmd = cmd;
   } else if (cmd.length) body.Cmd = cmd;
-  body.Env = [...(body.Env as string[]), ...env];
+  // -e overrides the service's variable of the same name
+  const names = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+  body.Env = [...(body.Env as string[]).filter((e) => !names.has(e.slice(0, e.indexOf("=")))), ...env];
   if (f.values.user) body.User = f.values.user.at(-1);
   if (f.values.workdir) body.WorkingDir = f.values.workdir.at(-1);
   body.Tty = tty;
