@@ -132,7 +132,7 @@ describe("cove compose beside docker-compose 1.29", { skip }, () => {
     const [ours] = await containers("cove", true);
     assert.ok(theirs && ours, "each tool made one one-off container");
     assert.equal(ours.State, theirs.State);
-    for (const key of ["com.docker.compose.oneoff", "com.docker.compose.service", "com.docker.compose.project.working_dir", "com.docker.compose.project.config_files"])
+    for (const key of ["com.docker.compose.oneoff", "com.docker.compose.service", "com.docker.compose.container-number", "com.docker.compose.project.working_dir", "com.docker.compose.project.config_files"])
       assert.equal(ours.Labels[key], theirs.Labels[key], key);
     // both name it after the project and service, with "run" in it
     assert.match(theirs.Names[0]!, new RegExp(`^/${PROJECT.dc}_db_run_`));

@@ -119,6 +119,8 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
   const slug = randomBytes(32).toString("hex");
   const cname = f.values.name?.at(-1) ?? `${project.name}-${service}-run-${slug.slice(0, 12)}`;
   body.Labels = { ...body.Labels, ...labels, [LABEL.oneoff]: "True", "com.docker.compose.slug": slug };
+  // a one-off is none of the service's numbered containers (docker-compose sets no number either)
+  delete body.Labels[LABEL.number];
   if (entrypoint !== undefined) {
     body.Entrypoint = entrypoint === "" ? [""] : shellSplit(entrypoint, "--entrypoint");
     body.Cmd = cmd;
