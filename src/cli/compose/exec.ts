@@ -9,7 +9,7 @@ import { ignoring } from "../../common/ignore.js";
 import { createBody, endpoint, LABEL, parsePorts, parseVolumes, shellSplit, type Project } from "../../compose/index.js";
 import { attachSession, startSession } from "../attach.js";
 import { makeRun, type Run } from "../command.js";
-import { monitorTtySize, terminalSize } from "../terminal.js";
+import { monitorTtySize, proxySignals, terminalSize } from "../terminal.js";
 import { envFlags, intFlag, name, serviceContainers, takeFlags, type Ctx } from "./common.js";
 import { prepareRun, putFiles, serviceFiles } from "./engine.js";
 
@@ -89,7 +89,7 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
     },
     {
       "-d": "detach", "--detach": "detach", "--rm": "rm", "--service-ports": "ports", "--no-deps": "nodeps", "-T": "notty", "--no-TTY": "notty", "--no-tty": "notty",
-      "-i": "interactive", "--interactive": "interactive", "--use-aliases": "aliases", "--quiet-pull": "quietpull", "--remove-orphans": "orphans",
+      "-i": "interactive", "--interactive": "interactive", "--use-aliases": "aliases", "--quiet-pull": "quietpull",
     },
   );
   const [service, ...cmd] = f.rest;
@@ -175,11 +175,13 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
     throw err;
   }
   const r = runOf(ctx, client);
-  const session = await attachSession(r, client, Id, { stdin: interactive, stdout: true, stderr: true, tty, detachKeys: undefined, sigProxy: !tty });
+  const session = await attachSession(r, client, Id, { stdin: interactive, stdout: true, stderr: true, tty, detachKeys: undefined, sigProxy: false });
   const waitP = client.containerWait(Id, f.set.has("rm") ? "removed" : "next-exit");
   waitP.catch(ignoring(`wait for the one-off container ${cname}`));
   const size = tty ? terminalSize(ctx.io.stdout) : undefined;
   let stopResize = () => undefined as void;
+  // without a terminal, our signals (Ctrl-C) go to the one-off, as docker compose forwards them
+  const stopSignals = tty ? () => undefined : proxySignals((sig) => client.containerKill(Id, sig), ignoring(`forward a signal to ${cname}`));
   try {
     await client.containerStart(Id);
     if (size) await client.containerResize(Id, size[0], size[1]).catch(ignoring(`size the terminal of ${cname}`));
@@ -191,6 +193,7 @@ export async function run(ctx: Ctx, args: string[]): Promise<number> {
     throw err;
   } finally {
     stopResize();
+    stopSignals();
     session.close();
   }
 }

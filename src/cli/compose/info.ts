@@ -153,7 +153,7 @@ function services(project: Project, names: string[]): string[] {
 }
 
 export async function pull(ctx: Ctx, args: string[]): Promise<number> {
-  const f = takeFlags(args, {}, { "--ignore-pull-failures": "ignore", "-q": "quiet", "--quiet": "quiet", "--include-deps": "deps", "--ignore-buildable": "buildable" });
+  const f = takeFlags(args, {}, { "--ignore-pull-failures": "ignore", "-q": "quiet", "--quiet": "quiet", "--ignore-buildable": "buildable" });
   const project = ctx.project();
   const client = await ctx.client();
   const run = makeRun({ client, io: { stdout: ctx.io.stdout, stderr: ctx.io.stderr }, env: ctx.env });
@@ -191,7 +191,7 @@ export async function pull(ctx: Ctx, args: string[]): Promise<number> {
 }
 
 export async function push(ctx: Ctx, args: string[]): Promise<number> {
-  const f = takeFlags(args, {}, { "--ignore-push-failures": "ignore", "-q": "quiet", "--quiet": "quiet", "--include-deps": "deps" });
+  const f = takeFlags(args, {}, { "--ignore-push-failures": "ignore", "-q": "quiet", "--quiet": "quiet" });
   const project = ctx.project();
   const client = await ctx.client();
   for (const s of services(project, f.rest)) {

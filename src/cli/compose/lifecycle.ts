@@ -63,7 +63,7 @@ export async function stop(ctx: Ctx, args: string[]): Promise<number> {
 }
 
 export async function restart(ctx: Ctx, args: string[]): Promise<number> {
-  const f = takeFlags(args, { "-t": "timeout", "--timeout": "timeout" }, { "--no-deps": "nodeps" });
+  const f = takeFlags(args, { "-t": "timeout", "--timeout": "timeout" }, {});
   const t = intFlag(f, "timeout", "--timeout");
   const project = ctx.project();
   const client = await ctx.client();
@@ -77,7 +77,7 @@ export async function restart(ctx: Ctx, args: string[]): Promise<number> {
 }
 
 export async function kill(ctx: Ctx, args: string[]): Promise<number> {
-  const f = takeFlags(args, { "-s": "signal", "--signal": "signal" }, { "--remove-orphans": "orphans" });
+  const f = takeFlags(args, { "-s": "signal", "--signal": "signal" }, {});
   const signal = f.values.signal?.at(-1) ?? "SIGKILL";
   try {
     parseSignal(signal);
