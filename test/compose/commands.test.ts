@@ -357,6 +357,7 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       const r = await composeIn(f, "cvroll", ["up", "-d"]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`services\\.b\\.ports \\(127\\.0\\.0\\.1:${taken}:80/tcp\\): host port 127\\.0\\.0\\.1:${taken}/tcp is already in use`));
+      assert.match(r.stderr, /^hint: stop what listens there or publish another port$/m);
       assert.deepEqual(await list("cvroll", true), []);
       await assert.rejects(client.json("GET", "/networks/cvroll_default"));
       await assert.rejects(client.volumeInspect("cvroll_v"));
@@ -373,7 +374,7 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     );
     const r = await composeIn(f, "cvbroken", ["up", "-d"]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /no\/such\/program/);
+    assert.match(r.stderr, /^Error response from daemon: .*no\/such\/program/m);
     assert.match(r.stderr, /rolled back what this up made: removed container cvbroken-broken-1, container cvbroken-ok-1, network cvbroken_default, volume cvbroken_v/);
     assert.deepEqual(await list("cvbroken", true), []);
     await assert.rejects(client.json("GET", "/networks/cvbroken_default"));

@@ -367,7 +367,9 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
     const { removed, left } = await rollback(client, made);
     const base = err instanceof EngineError ? `Error response from daemon: ${err.message}` : err instanceof Error ? err.message : String(err);
     const undone = `rolled back what this up made: removed ${removed.join(", ") || "nothing"}${left.length ? `; could not remove ${left.join(", ")}` : ""}`;
-    throw new CoveError(err instanceof CoveError ? err.kind : "system", `${base}\n${undone}`, { code: "up.rolled-back", cause: err });
+    // printed as is: the daemon's error keeps its prefix, cove's own reads as the others do
+    const text = err instanceof EngineError ? base : `Error: ${base}`;
+    throw new CoveError(err instanceof CoveError ? err.kind : "system", `${text}\n${undone}`, { code: "cli.rolled-back", cause: err, hint: err instanceof CoveError ? err.hint : undefined });
   }
   // everything is up: a service that then fails --wait keeps its containers (and their logs) to look at
   if (opts.wait && !opts.noStart) for (const { s, ids } of all) await waitFor(client, s, "running", ids);

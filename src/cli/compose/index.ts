@@ -67,6 +67,8 @@ export async function composeMain(
     return await dispatch(argv, client, io, env, signal);
   } catch (err) {
     io.stderr.write(`${errorLine(err)}\n`);
+    // what to do about it: a usage error's pointer to --help as docker prints it, any other as a hint
+    if (err instanceof CoveError && err.hint) io.stderr.write(err.code === "cli.usage" ? `${err.hint}\n` : `hint: ${err.hint}\n`);
     // as docker compose: 14 when a file is missing, 15 when the project cannot be loaded
     const code = err instanceof CoveError ? err.code : undefined;
     return code === "compose.file" ? 14 : code?.startsWith("compose.") ? 15 : 1;
