@@ -26,7 +26,7 @@ Networks:
   network create, ls, inspect, rm, prune, connect, disconnect
 
 Multi-container applications:
-  compose              up, down, ps, logs, exec, run, start/stop, ls, ... of a compose project (cove compose --help)
+  compose              config, up, down, ps, logs of a compose project (cove compose --help)
 
 Builds:
   build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
