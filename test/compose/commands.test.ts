@@ -338,6 +338,11 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     assert.match(r.stdout, /^quick-1 exited with code 3$/m);
     assert.match(r.stderr, /Aborting on container exit/);
     assert.equal((await client.containerInspect("cvabort-long-1")).State.Running, false);
+    // with services named, the abort stops what this up brought up, not the rest of the project
+    assert.equal((await composeIn(f, "cvabort", ["up", "-d", "long"])).code, 0);
+    const named = await composeIn(f, "cvabort", ["up", "--abort-on-container-exit", "quick"]);
+    assert.equal(named.code, 3, named.stderr);
+    assert.equal((await client.containerInspect("cvabort-long-1")).State.Running, true);
     const both = await composeIn(f, "cvabort", ["up", "-d", "--abort-on-container-exit"]);
     assert.equal(both.code, 1);
     assert.match(both.stderr, /--abort-on-container-exit and -d are incompatible/);

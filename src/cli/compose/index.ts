@@ -11,7 +11,7 @@ import { configYaml, LABEL, loadProject, type LoadOptions, type Project } from "
 import type { ContainerSummary } from "../../docker/index.js";
 import { errorLine } from "../command.js";
 import { name, serviceContainers, table, takeFlags, type Ctx, type Streams } from "./common.js";
-import { down, projectContainers, up } from "./engine.js";
+import { down, projectContainers, selectServices, up } from "./engine.js";
 import { exec, run } from "./exec.js";
 import { events, images, ls, port, pull, push, top } from "./info.js";
 import { kill, pause, restart, rm, start, stop } from "./lifecycle.js";
@@ -218,7 +218,9 @@ async function upCommand(ctx: Ctx, args: string[]): Promise<number> {
   if (detached || f.set.has("nostart")) return 0;
   // attached: the services' output until every container has stopped (or, with abort, the first); Ctrl-C stops them
   let stopping = false;
-  const stopOthers = () => void stopAll(c, project.name, progress).catch((err: unknown) => io.stderr.write(`${errorLine(err)}\n`));
+  // what this up brought up (the named services and their dependencies), nothing else of the project
+  const selected = new Set(selectServices(project, f.rest, f.set.has("nodeps")));
+  const stopOthers = () => void stopAll(c, project.name, selected, progress).catch((err: unknown) => io.stderr.write(`${errorLine(err)}\n`));
   const onInt = () => {
     if (stopping) process.exit(130);
     stopping = true;
@@ -286,9 +288,9 @@ async function ps(ctx: Ctx, args: string[]): Promise<number> {
   return 0;
 }
 
-/** Stops the project's running containers, all at once. */
-async function stopAll(client: EngineClient, project: string, progress: (l: string) => void): Promise<void> {
-  const list = (await projectContainers(client, project, false)).filter((c) => c.State === "running");
+/** Stops the running containers of these services of the project, all at once. */
+async function stopAll(client: EngineClient, project: string, services: Set<string>, progress: (l: string) => void): Promise<void> {
+  const list = (await projectContainers(client, project, false)).filter((c) => c.State === "running" && services.has(c.Labels[LABEL.service] ?? ""));
   await Promise.all(
     list.map(async (c) => {
       await client.containerStop(c.Id);
