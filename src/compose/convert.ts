@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import { parseGoDuration } from "../docker/index.js";
-import type { Project, ServiceConfig } from "./model.js";
+import type { FileGrant, Project, ServiceConfig } from "./model.js";
 
 export const LABEL = {
   project: "com.docker.compose.project",
@@ -50,6 +50,15 @@ function nanos(d: string | undefined): number | undefined {
   return d === undefined ? undefined : parseGoDuration(d);
 }
 
+/**
+ * Whether a config or secret reaches the container as a read-only bind mount of its file (as
+ * Docker Compose does): from a file, with no uid, gid or mode to set. Any other is copied into
+ * the container before it starts, owned and moded as asked.
+ */
+export function bindsGrant(project: Project, kind: "configs" | "secrets", g: FileGrant): boolean {
+  return project[kind][g.source]?.file !== undefined && g.uid === undefined && g.gid === undefined && g.mode === undefined;
+}
+
 /** The body of POST /containers/create for container `n` of `service`. */
 export function createBody(project: Project, service: string, n: number, imageId: string): Record<string, unknown> {
   const svc = project.services[service]!;
@@ -86,6 +95,8 @@ export function createBody(project: Project, service: string, n: number, imageId
     } else if (m.tmpfs?.size !== undefined) mount.TmpfsOptions = { SizeBytes: Number(m.tmpfs.size) };
     return mount;
   });
+  for (const kind of ["configs", "secrets"] as const)
+    for (const g of svc[kind] ?? []) if (bindsGrant(project, kind, g)) mounts.push({ Type: "bind", Source: project[kind][g.source]!.file, Target: g.target, ReadOnly: true });
   const tmpfs: Record<string, string> = {};
   for (const t of svc.tmpfs ?? []) {
     const i = t.indexOf(":");
@@ -156,5 +167,7 @@ export function configYaml(project: Project): string {
   const model: Record<string, unknown> = { name: project.name, services: sorted(project.services) };
   if (Object.keys(project.networks).length) model.networks = sorted(project.networks);
   if (Object.keys(project.volumes).length) model.volumes = sorted(project.volumes);
+  if (Object.keys(project.configs).length) model.configs = sorted(project.configs);
+  if (Object.keys(project.secrets).length) model.secrets = sorted(project.secrets);
   return stringify(model, { lineWidth: 0 });
 }

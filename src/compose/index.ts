@@ -7,6 +7,6 @@
 export { loadProject, normalizeProjectName, DEFAULT_FILES, type LoadOptions } from "./loader.js";
 export { interpolate, parseEnvFile, readEnvFile, type Env } from "./interpolate.js";
 export { dependencyOrder, dependencies, dependents } from "./graph.js";
-export { configHash, configYaml, containerName, createBody, endpoint, projectLabels, LABEL, COMPOSE_VERSION } from "./convert.js";
-export { shellSplit, parsePorts, parseVolumes } from "./normalize.js";
+export { bindsGrant, configHash, configYaml, containerName, createBody, endpoint, projectLabels, LABEL, COMPOSE_VERSION } from "./convert.js";
+export { shellSplit, parsePorts, parseVolumes, fileMode } from "./normalize.js";
 export type * from "./model.js";

@@ -215,6 +215,37 @@ describe("loading a project", () => {
   });
 });
 
+describe("configs and secrets", () => {
+  it("expands short and long syntax: default targets, relative secret targets under /run/secrets, octal modes", () => {
+    const dir = project({
+      "compose.yaml":
+        "services:\n  a:\n    image: x\n    configs:\n      - app\n      - {source: inline, target: /etc/inline.conf, uid: '10', gid: '20', mode: 0440}\n    secrets:\n      - token\n      - {source: token, target: renamed, mode: '0o400'}\nconfigs:\n  app: {file: ./conf/app.conf}\n  inline: {content: 'k=v'}\nsecrets:\n  token: {environment: TOKEN}\n",
+    }, "grants");
+    const p = load(dir);
+    assert.deepEqual(p.services.a!.configs, [
+      { source: "app", target: "/app" },
+      { source: "inline", target: "/etc/inline.conf", uid: "10", gid: "20", mode: 0o440 },
+    ]);
+    assert.deepEqual(p.services.a!.secrets, [
+      { source: "token", target: "/run/secrets/token" },
+      { source: "token", target: "/run/secrets/renamed", mode: 0o400 },
+    ]);
+    assert.deepEqual(p.configs, { app: { name: "grants_app", file: path.join(dir, "conf/app.conf") }, inline: { name: "grants_inline", content: "k=v" } });
+    assert.deepEqual(p.secrets, { token: { name: "grants_token", environment: "TOKEN" } });
+    assert.deepEqual(p.warnings, []);
+    // a file with nothing to own or mode is bind-mounted read-only, as Docker Compose does
+    const body = createBody(p, "a", 1, "sha256:abc") as { HostConfig: { Mounts: unknown[] } };
+    assert.deepEqual(body.HostConfig.Mounts, [{ Type: "bind", Source: path.join(dir, "conf/app.conf"), Target: "/app", ReadOnly: true }]);
+  });
+
+  it("rejects an undefined source, a bad mode, a secret with content (by the schema), and not exactly one source", () => {
+    fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    secrets: [nope]\n" })), /service "a" refers to undefined secret nope/);
+    fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    configs: [{source: c, mode: '0999'}]\nconfigs:\n  c: {content: x}\n" })), /mode "0999" is not an octal file mode/);
+    fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\nsecrets:\n  s: {content: x}\n" })), /secrets\.s\.content: additional property content is not allowed/);
+    fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\nconfigs:\n  c: {file: ./f, content: x}\n" })), /configs\.c: give exactly one of file, environment, content or external/);
+  });
+});
+
 describe("the engine's view", () => {
   const dir = project({ "compose.yaml": "services:\n  web:\n    image: x\n    ports: ['127.0.0.1:8080:80']\n    environment: {A: '1'}\n    volumes: ['d:/data']\n    networks: {default: {aliases: [www]}}\n    healthcheck: {test: 'true', interval: 2s}\nvolumes: {d: {}}\n" }, "engineview");
   it("carries Docker Compose's labels, names and the config hash", () => {

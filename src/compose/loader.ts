@@ -13,7 +13,7 @@ import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import { CoveError, invalid, isErrno, notFound } from "../common/errors.js";
 import { dependencyOrder } from "./graph.js";
 import { interpolateTree, readEnvFile, type Env } from "./interpolate.js";
-import type { NetworkConfig, Project, ServiceConfig, VolumeConfig } from "./model.js";
+import type { FileObject, NetworkConfig, Project, ServiceConfig, VolumeConfig } from "./model.js";
 import { mergeService, normalizeService } from "./normalize.js";
 import { validate as compiledValidate } from "./schema-validate.generated.js";
 
@@ -44,6 +44,20 @@ interface LoadedFile {
   services: Record<string, ServiceConfig & { extends?: unknown }>;
   networks: Record<string, Raw | null>;
   volumes: Record<string, Raw | null>;
+  /** Top-level configs and secrets, their files already absolute. */
+  configs: Record<string, Raw | null>;
+  secrets: Record<string, Raw | null>;
+}
+
+/** Top-level configs or secrets of one file, with a relative `file` taken from `dir`. */
+function fileObjects(v: unknown, dir: string): Record<string, Raw | null> {
+  const out: Record<string, Raw | null> = {};
+  for (const [k, o] of Object.entries((v as Raw) ?? {})) {
+    const raw = { ...((o ?? {}) as Raw) };
+    if (typeof raw.file === "string") raw.file = path.resolve(dir, raw.file);
+    out[k] = raw;
+  }
+  return out;
 }
 
 /** The compose-spec schema's validator, compiled ahead of time (gen-validator.ts). */
@@ -111,7 +125,6 @@ function parseFile(file: string, env: Env, warn: (msg: string) => void): Raw {
   const interpolated = interpolateTree(raw, env, file, warn) as Raw;
   const validate = validator();
   if (!validate(interpolated)) throw schemaError(validate.errors ?? [], file, doc, lc);
-  for (const key of ["configs", "secrets"]) if (interpolated[key] !== undefined) warn(`${key}: not supported by cove compose yet; ignored`);
   return interpolated;
 }
 
@@ -119,7 +132,14 @@ function parseFile(file: string, env: Env, warn: (msg: string) => void): Raw {
 function loadFile(file: string, dir: string, env: Env, warn: (msg: string) => void, seen: string[]): LoadedFile {
   if (seen.includes(file)) throw invalid(`include cycle: ${[...seen, file].join(" -> ")}`, { code: "compose.include" });
   const raw = parseFile(file, env, warn);
-  const out: LoadedFile = { file, services: {}, networks: { ...((raw.networks as Raw) ?? {}) } as Record<string, Raw | null>, volumes: { ...((raw.volumes as Raw) ?? {}) } as Record<string, Raw | null> };
+  const out: LoadedFile = {
+    file,
+    services: {},
+    networks: { ...((raw.networks as Raw) ?? {}) } as Record<string, Raw | null>,
+    volumes: { ...((raw.volumes as Raw) ?? {}) } as Record<string, Raw | null>,
+    configs: fileObjects(raw.configs, dir),
+    secrets: fileObjects(raw.secrets, dir),
+  };
   if (typeof raw.name === "string") out.name = raw.name;
   for (const [name, svc] of Object.entries((raw.services as Raw) ?? {})) {
     try {
@@ -139,7 +159,7 @@ function loadFile(file: string, dir: string, env: Env, warn: (msg: string) => vo
     const envFiles = spec.env_file === undefined ? [path.join(incDir, ".env")] : (Array.isArray(spec.env_file) ? spec.env_file : [spec.env_file]).map((f) => path.resolve(dir, f));
     for (const f of envFiles) incEnv = { ...(readEnvFile(f, incEnv, spec.env_file === undefined) ?? {}), ...incEnv };
     const sub = mergeFiles(paths.map((p) => loadFile(p, incDir, incEnv, warn, [...seen, file])));
-    for (const kind of ["services", "networks", "volumes"] as const)
+    for (const kind of ["services", "networks", "volumes", "configs", "secrets"] as const)
       for (const [k, v] of Object.entries(sub[kind])) {
         if (k in out[kind] && kind === "services") throw invalid(`services.${k}: defined in ${file} and in its include ${paths.join(", ")}; an included service cannot be redefined`, { code: "compose.include" });
         if (!(k in out[kind])) (out[kind] as Record<string, unknown>)[k] = v;
@@ -178,12 +198,14 @@ function resolveExtends(loaded: LoadedFile, dir: string, env: Env, warn: (msg: s
 
 function mergeFiles(files: LoadedFile[]): LoadedFile {
   const [first, ...rest] = files;
-  const out: LoadedFile = { ...first!, services: { ...first!.services }, networks: { ...first!.networks }, volumes: { ...first!.volumes } };
+  const out: LoadedFile = { ...first!, services: { ...first!.services }, networks: { ...first!.networks }, volumes: { ...first!.volumes }, configs: { ...first!.configs }, secrets: { ...first!.secrets } };
   for (const f of rest) {
     if (f.name !== undefined) out.name = f.name;
     for (const [k, v] of Object.entries(f.services)) out.services[k] = out.services[k] ? mergeService(out.services[k]!, v) : v;
     for (const [k, v] of Object.entries(f.networks)) out.networks[k] = { ...(out.networks[k] ?? {}), ...(v ?? {}) };
     for (const [k, v] of Object.entries(f.volumes)) out.volumes[k] = { ...(out.volumes[k] ?? {}), ...(v ?? {}) };
+    for (const [k, v] of Object.entries(f.configs)) out.configs[k] = { ...(out.configs[k] ?? {}), ...(v ?? {}) };
+    for (const [k, v] of Object.entries(f.secrets)) out.secrets[k] = { ...(out.secrets[k] ?? {}), ...(v ?? {}) };
   }
   return out;
 }
@@ -271,7 +293,23 @@ export function loadProject(opts: LoadOptions = {}): Project {
     if (raw.labels !== undefined) vol.labels = toStringMap(raw.labels);
     volumes[k] = vol;
   }
+  const objects: Record<"configs" | "secrets", Record<string, FileObject>> = { configs: {}, secrets: {} };
+  for (const kind of ["configs", "secrets"] as const)
+    for (const [k, v] of Object.entries(merged[kind])) {
+      const raw = (v ?? {}) as Raw;
+      const ext = external(raw);
+      const sources = (["file", "environment", "content"] as const).filter((f) => raw[f] !== undefined);
+      if (sources.length + (ext.external ? 1 : 0) !== 1)
+        throw invalid(`${kind}.${k}: give exactly one of file, environment${kind === "configs" ? ", content" : ""} or external`, { code: "compose.schema", field: `${kind}.${k}` });
+      const o: FileObject = { name: (raw.name as string | undefined) ?? ext.name ?? (ext.external ? k : `${name}_${k}`) };
+      if (ext.external) o.external = true;
+      for (const f of sources) o[f] = String(raw[f]);
+      objects[kind][k] = o;
+    }
   for (const [sname, svc] of Object.entries(services)) {
+    for (const kind of ["configs", "secrets"] as const)
+      for (const g of svc[kind] ?? [])
+        if (!objects[kind][g.source]) throw invalid(`service "${sname}" refers to undefined ${kind === "configs" ? "config" : "secret"} ${g.source}`, { code: `compose.${kind}`, field: `services.${sname}.${kind}`, hint: `declare it under the top-level ${kind}:` });
     if (!svc.network_mode && !svc.networks) svc.networks = { default: null };
     for (const n of Object.keys(svc.networks ?? {}))
       if (!networks[n]) throw invalid(`service "${sname}" refers to undefined network ${n}`, { code: "compose.network", field: `services.${sname}.networks.${n}` });
@@ -279,7 +317,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
       if (m.type === "volume" && m.source && !volumes[m.source]) throw invalid(`service "${sname}" refers to undefined volume ${m.source}`, { code: "compose.volume", field: `services.${sname}.volumes`, hint: `declare it under the top-level volumes:` });
   }
   dependencyOrder(services, disabled);
-  return { name, workingDir: projectDirectory, configFiles: files, environment: env, services, disabled, networks, volumes, warnings };
+  return { name, workingDir: projectDirectory, configFiles: files, environment: env, services, disabled, networks, volumes, configs: objects.configs, secrets: objects.secrets, warnings };
 }
 
 function toStringMap(v: unknown): Record<string, string> {

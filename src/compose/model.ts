@@ -43,6 +43,27 @@ export interface Healthcheck {
   disable?: boolean;
 }
 
+/** A service's grant of a config or secret: the file it gets, where, owned by whom, with what mode. */
+export interface FileGrant {
+  source: string;
+  /** Absolute: /<source> for a config, /run/secrets/<source> for a secret by default. */
+  target: string;
+  uid?: string;
+  gid?: string;
+  /** Permission bits (default 0444). */
+  mode?: number;
+}
+
+/** A top-level config or secret: its content comes from a file, a variable of the project's environment, or the file itself (content, configs only). */
+export interface FileObject {
+  name: string;
+  /** Absolute. */
+  file?: string;
+  environment?: string;
+  content?: string;
+  external?: boolean;
+}
+
 export interface ServiceConfig {
   image?: string;
   command?: string[];
@@ -80,6 +101,10 @@ export interface ServiceConfig {
   stdin_open?: boolean;
   profiles?: string[];
   container_name?: string;
+  configs?: FileGrant[];
+  secrets?: FileGrant[];
+  /** The build section as written: cove compose does not build, pull and push only tell such a service apart. */
+  build?: unknown;
   [key: string]: unknown;
 }
 
@@ -116,6 +141,8 @@ export interface Project {
   disabled: Record<string, ServiceConfig>;
   networks: Record<string, NetworkConfig>;
   volumes: Record<string, VolumeConfig>;
+  configs: Record<string, FileObject>;
+  secrets: Record<string, FileObject>;
   /** What the loader could not honour (an unsupported field, an unset variable), one line each. */
   warnings: string[];
 }

@@ -6,7 +6,7 @@
 import os from "node:os";
 import path from "node:path";
 import { invalid } from "../common/errors.js";
-import type { Dependency, PortConfig, ServiceConfig, ServiceNetwork, VolumeMount } from "./model.js";
+import type { Dependency, FileGrant, PortConfig, ServiceConfig, ServiceNetwork, VolumeMount } from "./model.js";
 
 type Raw = Record<string, unknown>;
 
@@ -16,8 +16,40 @@ const SUPPORTED = new Set([
   "depends_on", "healthcheck", "restart", "deploy", "scale", "labels", "user", "working_dir", "init", "read_only",
   "cap_add", "cap_drop", "privileged", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "hostname",
   "domainname", "stop_signal", "stop_grace_period", "logging", "network_mode", "tty", "stdin_open", "profiles",
-  "container_name", "extends",
+  "container_name", "extends", "configs", "secrets",
 ]);
+
+/**
+ * A file mode as written: a string in octal ("0440", "0o440", "440"), or a number. YAML 1.2 reads
+ * 0440 as the decimal 440, so a number whose digits are all octal is read as octal digits, as
+ * Docker Compose reads `mode: 0440`.
+ */
+export function fileMode(v: unknown, where: string): number {
+  const s = String(v);
+  const m = /^(?:0o?)?([0-7]{1,4})$/.exec(s);
+  if (m) return parseInt(m[1]!, 8);
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0o7777) return v;
+  throw invalid(`${where}: mode "${s}" is not an octal file mode such as 0440`, { field: where });
+}
+
+/** A service's configs or secrets, short and long syntax, as grants with absolute targets. */
+function parseGrants(v: unknown, kind: "configs" | "secrets", where: string): FileGrant[] {
+  return (v as unknown[]).map((item, i) => {
+    const field = `${where}.${kind}[${i}]`;
+    const o: Raw = typeof item === "string" ? { source: item } : (item as Raw);
+    const source = str(o.source);
+    let target = o.target === undefined || o.target === null || o.target === "" ? source : str(o.target);
+    if (!path.posix.isAbsolute(target)) target = kind === "secrets" ? `/run/secrets/${target}` : `/${target}`;
+    target = path.posix.normalize(target);
+    if (target === "/") throw invalid(`${field}: target "${str(o.target)}" names no file`, { field });
+    const g: FileGrant = { source, target };
+    if (o.uid !== undefined && o.uid !== null) g.uid = str(o.uid);
+    if (o.gid !== undefined && o.gid !== null) g.gid = str(o.gid);
+    for (const [k, id] of [["uid", g.uid], ["gid", g.gid]] as const) if (id !== undefined && !/^\d+$/.test(id)) throw invalid(`${field}: ${k} "${id}" is not a number`, { field });
+    if (o.mode !== undefined && o.mode !== null) g.mode = fileMode(o.mode, `${field}.mode`);
+    return g;
+  });
+}
 
 /** Splits a command string into words as a POSIX shell would (quotes and backslashes; no expansion). */
 export function shellSplit(s: string, where: string): string[] {
@@ -158,6 +190,8 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
   for (const key of Object.keys(raw)) if (!SUPPORTED.has(key) && !key.startsWith("x-")) warn(`${where}.${key}: not supported by cove compose yet; ignored`);
   const s: Raw = {};
   for (const [k, v] of Object.entries(raw)) if (SUPPORTED.has(k)) s[k] = v;
+  // not built (warned above), but kept: pull and push tell a buildable service from a pulled one
+  if (raw.build !== undefined && raw.build !== null) s.build = raw.build;
   if (typeof s.command === "string") s.command = shellSplit(s.command, `${where}.command`);
   else if (Array.isArray(s.command)) s.command = s.command.map(str);
   if (typeof s.entrypoint === "string") s.entrypoint = shellSplit(s.entrypoint, `${where}.entrypoint`);
@@ -207,6 +241,7 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
     delete s.deploy;
   }
   if (s.scale !== undefined) s.scale = Number(s.scale);
+  for (const kind of ["configs", "secrets"] as const) if (s[kind] !== undefined) s[kind] = parseGrants(s[kind], kind, where);
   for (const k of ["init", "read_only", "privileged", "tty", "stdin_open"]) if (typeof s[k] === "string") s[k] = s[k] === "true";
   return s as ServiceConfig;
 }
@@ -220,7 +255,7 @@ export function mergeService(base: ServiceConfig, override: ServiceConfig): Serv
     const b = out[k];
     if (v === undefined) continue;
     if (REPLACED.has(k) || b === undefined || b === null || v === null) out[k] = v;
-    else if (k === "volumes") {
+    else if (k === "volumes" || k === "configs" || k === "secrets") {
       const byTarget = new Map((b as VolumeMount[]).map((m) => [m.target, m]));
       for (const m of v as VolumeMount[]) byTarget.set(m.target, m);
       out[k] = [...byTarget.values()];

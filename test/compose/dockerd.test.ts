@@ -1,6 +1,8 @@
 // cove compose drives Debian's dockerd (test/support/dockerd.ts, private socket and root) as it
 // drives cove: the same file makes the same containers, networks and volumes, with the same names
-// and labels, on both; a second `up` changes nothing on dockerd either; `down -v` leaves nothing.
+// and labels, on both; a second `up` changes nothing on dockerd either; `down -v` leaves nothing;
+// the other commands (exec, run, --scale, stop/start, port, ls) and the rollback of a failed up
+// give the same results on both.
 
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
@@ -119,5 +121,43 @@ describe("cove compose against Debian's dockerd and cove's daemon", { skip }, ()
     assert.deepEqual(await ids(), []);
     await assert.rejects(docker.json("GET", "/networks/samep_default"));
     await assert.rejects(docker.volumeInspect("samep_dbdata"));
+  });
+
+  it("exec, run, --scale, stop/start, port, ls and a rolled-back up give the same results on both", async () => {
+    const engines = { cove: new EngineClient({ socket: h.socket }), docker: new EngineClient({ socket: dockerd.socket }) };
+    const seen: Record<string, unknown[]> = { cove: [], docker: [] };
+    for (const [which, client] of Object.entries(engines)) {
+      const subnet = which === "cove" ? subnets[0]! : subnets[1]!;
+      const c = (args: string[]) => compose(client, subnet, args);
+      const out = seen[which]!;
+      const record = (what: string, r: { code: number; stdout: string }) => out.push([what, r.code, r.stdout]);
+      const states = async () => (await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=samep"] } })).map((x) => `${x.Names[0]} ${x.State}`).sort();
+      assert.equal((await c(["up", "-d", "--wait", "--scale", "app=2"])).code, 0);
+      out.push(await states());
+      record("exec", await c(["exec", "-T", "--index", "2", "-e", "X=1", "-u", "1000", "app", "sh", "-c", 'echo "$X $MODE $(id -u)"; exit 3']));
+      record("run", await c(["run", "--rm", "-T", "app", "sh", "-c", "echo one-off; exit 4"]));
+      out.push((await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=samep", "com.docker.compose.oneoff=True"] } })).length);
+      record("stop", { ...(await c(["stop", "app"])), stdout: "" });
+      out.push(await states());
+      record("start", { ...(await c(["start"])), stdout: "" });
+      out.push(await states());
+      record("port", await c(["port", "db", "80"]));
+      const ls = await c(["ls", "--format", "json"]);
+      out.push((JSON.parse(ls.stdout) as { Name: string; Status: string }[]).filter((p) => p.Name === "samep").map((p) => p.Status));
+      assert.equal((await c(["down", "-v"])).code, 0);
+      // a container that cannot start: what the up made is removed again, on either engine
+      const broken = path.join(h.base, `broken-${which}.yaml`);
+      await writeFile(broken, `services:\n  ok:\n    image: busybox\n    command: [sleep, '100000']\n    stop_grace_period: 1s\n  bad:\n    image: busybox\n    command: ['/no/such/program']\n    depends_on: [ok]\nnetworks:\n  default:\n    ipam:\n      config: [{subnet: "${subnet}"}]\n`);
+      const stderr = sink();
+      const code = await composeMain(["-f", broken, "-p", "rollp", "up", "-d"], () => Promise.resolve(client), { stdout: sink(), stderr }, {});
+      out.push(["rollback", code, /rolled back what this up made: removed container rollp-bad-1, container rollp-ok-1, network rollp_default/.test(stderr.text)]);
+      out.push(await client.containerList({ all: true, filters: { label: ["com.docker.compose.project=rollp"] } }));
+      await assert.rejects(client.json("GET", "/networks/rollp_default"));
+    }
+    assert.deepEqual(seen.cove, seen.docker);
+    assert.deepEqual(seen.cove![1], ["exec", 3, "1 test 1000\n"]);
+    assert.deepEqual(seen.cove![2], ["run", 4, "one-off\n"]);
+    assert.deepEqual(seen.cove![9], ["running(3)"]);
+    assert.deepEqual(seen.cove![10], ["rollback", 1, true]);
   });
 });

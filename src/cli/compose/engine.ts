@@ -1,13 +1,20 @@
-// Compose's orchestration over the Docker Engine API: up (convergence by config hash, services in
-// dependency order and in parallel where the graph allows, depends_on conditions waited for), down,
-// and the project's containers for ps and logs. It speaks only through EngineClient, so it drives
+// Compose's orchestration over the Docker Engine API: up and create (convergence by config hash,
+// services in dependency order and in parallel where the graph allows, depends_on conditions
+// waited for, scale; what must exist or be free is checked before anything is made, and a failed
+// up removes what it made), down, and the project's containers for ps and logs. It speaks only through EngineClient, so it drives
 // cove's daemon and dockerd alike. (It sits with the command line because src/compose is in a
 // layer below the client.)
 
-import { CoveError, invalid, notFound } from "../../common/errors.js";
-import type { EngineClient } from "../../client/index.js";
-import { configHash, createBody, dependencies, dependencyOrder, endpoint, LABEL, projectLabels, type Project } from "../../compose/index.js";
+import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { pack } from "tar-stream";
+import { conflict, CoveError, fromErrno, invalid, notFound, unsupported } from "../../common/errors.js";
+import { bestEffortSync, ignored } from "../../common/ignore.js";
+import { EngineError, type EngineClient } from "../../client/index.js";
+import { bindsGrant, configHash, createBody, dependencies, dependencyOrder, endpoint, LABEL, projectLabels, type Project } from "../../compose/index.js";
 import { parseGoDuration, type ContainerSummary } from "../../docker/index.js";
+import { name } from "./common.js";
 
 export interface UpOptions {
   forceRecreate?: boolean;
@@ -15,6 +22,13 @@ export interface UpOptions {
   removeOrphans?: boolean;
   /** Wait for every service's containers to run (and be healthy when they have a healthcheck). */
   wait?: boolean;
+  /** Only these services (and what they depend on, unless noDeps); all when empty. */
+  services?: string[];
+  noDeps?: boolean;
+  /** Containers per service, over the file's scale and deploy.replicas (up --scale). */
+  scale?: Record<string, number>;
+  /** Create the containers without starting them (compose create). */
+  noStart?: boolean;
   /** Progress lines ("Container p-web-1  Started"). */
   progress?: (line: string) => void;
 }
@@ -32,9 +46,13 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Checks what must exist before anything is made: external networks and volumes, images. Returns each service's image ID. */
-async function preflight(client: EngineClient, project: Project): Promise<Map<string, string>> {
+async function preflight(client: EngineClient, project: Project, services: string[]): Promise<{ images: Map<string, string>; files: Map<string, GrantedFile[]> }> {
+  const files = new Map(services.map((s) => [s, serviceFiles(project, s)]));
+  const svcs = services.map((s) => project.services[s]!);
+  const usedNets = new Set(svcs.flatMap((s) => Object.keys(s.networks ?? {})));
+  const usedVols = new Set(svcs.flatMap((s) => (s.volumes ?? []).map((m) => m.source ?? "")));
   for (const [k, n] of Object.entries(project.networks)) {
-    if (!n.external) continue;
+    if (!n.external || !usedNets.has(k)) continue;
     try {
       await client.json("GET", `/networks/${encodeURIComponent(n.name)}`);
     } catch (err) {
@@ -43,7 +61,7 @@ async function preflight(client: EngineClient, project: Project): Promise<Map<st
     }
   }
   for (const [k, v] of Object.entries(project.volumes)) {
-    if (!v.external) continue;
+    if (!v.external || !usedVols.has(k)) continue;
     try {
       await client.volumeInspect(v.name);
     } catch (err) {
@@ -52,7 +70,10 @@ async function preflight(client: EngineClient, project: Project): Promise<Map<st
     }
   }
   const images = new Map<string, string>();
-  for (const [name, svc] of Object.entries(project.services)) {
+  for (const name of services) {
+    const svc = project.services[name]!;
+    if (!svc.image && svc.build !== undefined)
+      throw invalid(`service "${name}" is built from its build section, which cove compose does not build yet`, { field: `services.${name}.build`, hint: `build it with cove build -t NAME and set services.${name}.image: NAME` });
     if (!svc.image) throw invalid(`service "${name}" has neither an image nor a build context specified`, { field: `services.${name}.image` });
     try {
       images.set(name, (await client.imageInspect(svc.image)).Id);
@@ -65,10 +86,142 @@ async function preflight(client: EngineClient, project: Project): Promise<Map<st
       images.set(name, (await client.imageInspect(svc.image)).Id);
     }
   }
-  return images;
+  return { images, files };
 }
 
-async function ensureNetworks(client: EngineClient, project: Project, used: Set<string>, progress: (l: string) => void): Promise<void> {
+/** A file a config or secret puts into a container, read from its source. */
+export interface GrantedFile {
+  target: string;
+  uid: number;
+  gid: number;
+  mode: number;
+  data: Buffer;
+}
+
+/**
+ * The configs and secrets of a service, checked and read now (a missing file or variable fails
+ * before anything is made): bind-mounted ones (bindsGrant) only checked, the others' content read
+ * for copying into each container before it starts.
+ */
+export function serviceFiles(project: Project, service: string): GrantedFile[] {
+  const svc = project.services[service]!;
+  const out: GrantedFile[] = [];
+  for (const kind of ["configs", "secrets"] as const)
+    for (const g of svc[kind] ?? []) {
+      const o = project[kind][g.source]!;
+      const what = `service "${service}": ${kind === "configs" ? "config" : "secret"} ${g.source}`;
+      if (o.external)
+        throw unsupported(`${what} is external: external configs and secrets live in a swarm, which cove does not run`, { hint: `give ${kind}.${g.source} a file, environment${kind === "configs" ? " or content" : ""} instead` });
+      let data: Buffer;
+      if (o.file !== undefined) {
+        try {
+          data = readFileSync(o.file);
+        } catch (err) {
+          throw fromErrno(err, `${what}: reading ${o.file}`);
+        }
+        if (bindsGrant(project, kind, g)) continue;
+      } else if (o.environment !== undefined) {
+        const v = project.environment[o.environment];
+        if (v === undefined) throw invalid(`${what} takes its value from the environment variable ${o.environment}, which is not set`);
+        data = Buffer.from(v);
+      } else data = Buffer.from(o.content ?? "");
+      // the write bits are ignored: a config or secret is read-only
+      out.push({ target: g.target, uid: Number(g.uid ?? 0), gid: Number(g.gid ?? 0), mode: (g.mode ?? 0o444) & ~0o222, data });
+    }
+  return out;
+}
+
+/** Copies configs and secrets into a created container (missing directories are made 0755). */
+export async function putFiles(client: EngineClient, id: string, files: GrantedFile[]): Promise<void> {
+  if (!files.length) return;
+  const p = pack();
+  const mtime = new Date();
+  for (const f of files) p.entry({ name: f.target.slice(1), type: "file", mode: f.mode, uid: f.uid, gid: f.gid, size: f.data.length, mtime }, f.data);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p as AsyncIterable<Buffer>) chunks.push(c);
+  await client.containerArchivePut(id, "/", Buffer.concat(chunks));
+}
+
+/** What one up made, so that a failure part way can take it back. */
+interface Made {
+  containers: { id: string; name: string }[];
+  networks: string[];
+  volumes: string[];
+}
+
+/** The host ports a service publishes at fixed numbers ("8080", or each of "8000-8002"). */
+function fixedPorts(project: Project, service: string): { ip: string; port: number; proto: string; spec: string }[] {
+  const out: { ip: string; port: number; proto: string; spec: string }[] = [];
+  for (const p of project.services[service]!.ports ?? []) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(p.published ?? "");
+    if (!m) continue;
+    const spec = `${p.host_ip ? `${p.host_ip}:` : ""}${p.published}:${p.target}/${p.protocol}`;
+    // a range takes any free port of it: only a one-port range must be free
+    if (m[2] && m[2] !== m[1]) continue;
+    out.push({ ip: p.host_ip ?? "", port: Number(m[1]), proto: p.protocol, spec });
+  }
+  return out;
+}
+
+const anyIp = (ip: string) => ip === "" || ip === "0.0.0.0" || ip === "::";
+
+/** Whether a local process (another engine's proxy, a server) holds the port: a bind says EADDRINUSE. */
+function heldOnHost(ip: string, port: number, proto: string): Promise<boolean> {
+  if (proto !== "tcp" && proto !== "udp") return Promise.resolve(false);
+  const host = ip || "0.0.0.0";
+  return new Promise((resolve) => {
+    const done = (inUse: boolean, close: () => void) => {
+      close();
+      resolve(inUse);
+    };
+    if (proto === "udp") {
+      const s = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+      s.once("error", (err: NodeJS.ErrnoException) => done(err.code === "EADDRINUSE", () => bestEffortSync("close a port probe", () => s.close())));
+      s.bind(port, host, () => done(false, () => s.close()));
+      return;
+    }
+    const srv = net.createServer();
+    srv.once("error", (err: NodeJS.ErrnoException) => done(err.code === "EADDRINUSE", () => undefined));
+    srv.listen({ port, host, exclusive: true }, () => done(false, () => srv.close()));
+  });
+}
+
+/**
+ * Fails, before anything is made, when a port a service publishes is taken: by a container
+ * outside this project on the engine, or by anything on this host (ports this project's own
+ * containers hold are theirs to keep or hand over when recreated).
+ */
+async function checkPorts(client: EngineClient, project: Project, services: string[], existing: ContainerSummary[]): Promise<void> {
+  const wanted = services.flatMap((s) => fixedPorts(project, s).map((p) => ({ ...p, service: s })));
+  if (!wanted.length) return;
+  const overlap = (a: string, b: string) => anyIp(a) || anyIp(b) || a === b;
+  const seen: typeof wanted = [];
+  for (const w of wanted) {
+    const twin = seen.find((o) => o.port === w.port && o.proto === w.proto && overlap(o.ip, w.ip));
+    if (twin) throw conflict(`services.${w.service}.ports: host port ${w.port}/${w.proto} is published twice (by service "${twin.service}" too)`, { code: "up.port-taken" });
+    seen.push(w);
+  }
+  const mine = new Set(existing.map((c) => c.Id));
+  const others = (await client.containerList({})).filter((c) => !mine.has(c.Id));
+  const ours = existing.flatMap((c) => c.Ports ?? []);
+  for (const w of wanted) {
+    const user = others.find((c) => (c.Ports ?? []).some((p) => p.PublicPort === w.port && p.Type === w.proto && overlap(p.IP ?? "", w.ip)));
+    if (user)
+      throw conflict(`services.${w.service}.ports (${w.spec}): host port ${w.port}/${w.proto} is already allocated by container ${name(user)}`, {
+        code: "up.port-taken",
+        hint: "stop that container or publish another port",
+      });
+    if (ours.some((p) => p.PublicPort === w.port && p.Type === w.proto)) continue;
+    if (await heldOnHost(w.ip, w.port, w.proto))
+      throw conflict(`services.${w.service}.ports (${w.spec}): host port ${w.ip || "0.0.0.0"}:${w.port}/${w.proto} is already in use on this host`, {
+        code: "up.port-taken",
+        hint: "stop what listens there or publish another port",
+      });
+  }
+}
+
+async function ensureNetworks(client: EngineClient, project: Project, used: Set<string>, made: Made, progress: (l: string) => void): Promise<void> {
   for (const [key, n] of Object.entries(project.networks)) {
     if (n.external || !used.has(key)) continue;
     try {
@@ -92,13 +245,14 @@ async function ensureNetworks(client: EngineClient, project: Project, used: Set<
         CheckDuplicate: true,
       },
     });
+    made.networks.push(n.name);
     progress(`Network ${n.name}  Created`);
   }
 }
 
-async function ensureVolumes(client: EngineClient, project: Project, progress: (l: string) => void): Promise<void> {
+async function ensureVolumes(client: EngineClient, project: Project, used: Set<string>, made: Made, progress: (l: string) => void): Promise<void> {
   for (const [key, v] of Object.entries(project.volumes)) {
-    if (v.external) continue;
+    if (v.external || !used.has(key)) continue;
     try {
       await client.volumeInspect(v.name);
       continue;
@@ -106,8 +260,29 @@ async function ensureVolumes(client: EngineClient, project: Project, progress: (
       if (!isNotFound(err)) throw err;
     }
     await client.volumeCreate({ Name: v.name, Driver: v.driver ?? "local", DriverOpts: v.driver_opts ?? {}, Labels: { ...(v.labels ?? {}), ...projectLabels(project), [LABEL.volume]: key } });
+    made.volumes.push(v.name);
     progress(`Volume ${v.name}  Created`);
   }
+}
+
+/** Removes what a failed up made, newest first; returns what it removed and what it could not, for the error. */
+async function rollback(client: EngineClient, made: Made): Promise<{ removed: string[]; left: string[] }> {
+  const removed: string[] = [];
+  const left: string[] = [];
+  const attempt = async (what: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+      removed.push(what);
+    } catch (err) {
+      if (isNotFound(err)) return removed.push(what);
+      ignored(`roll back the failed up: remove ${what}`, err);
+      left.push(what);
+    }
+  };
+  for (const c of [...made.containers].reverse()) await attempt(`container ${c.name}`, () => client.containerRemove(c.id, { force: true, v: true }));
+  for (const n of [...made.networks].reverse()) await attempt(`network ${n}`, () => client.json("DELETE", `/networks/${encodeURIComponent(n)}`));
+  for (const v of [...made.volumes].reverse()) await attempt(`volume ${v}`, () => client.volumeRemove(v));
+  return { removed, left };
 }
 
 /** Waits until the condition of a dependency holds for every container of `service`. */
@@ -142,88 +317,162 @@ async function waitFor(client: EngineClient, service: string, condition: string,
   }
 }
 
-/** Brings the project up and converged; returns the services whose containers were (re)created. */
+/** The services an up works on: the named ones and, unless noDeps, what they depend on; all when none is named. */
+export function selectServices(project: Project, names: string[] | undefined, noDeps = false): string[] {
+  const order = dependencyOrder(project.services, project.disabled);
+  if (!names?.length) return order;
+  for (const n of names) {
+    if (project.disabled[n]) throw invalid(`service "${n}" is disabled by its profiles`, { hint: `enable one of its profiles with --profile ${project.disabled[n]!.profiles?.[0] ?? ""}` });
+    if (!project.services[n]) throw invalid(`no such service: ${n}`);
+  }
+  const want = new Set(names);
+  if (!noDeps)
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const s of [...want])
+        for (const d of dependencies(project.services[s]!))
+          if (project.services[d] && !want.has(d)) {
+            want.add(d);
+            grew = true;
+          }
+    }
+  return order.filter((s) => want.has(s));
+}
+
+/**
+ * Brings the project up and converged; returns the services whose containers were (re)created.
+ * When it fails part way, what it made is removed again and the error says so.
+ */
 export async function up(client: EngineClient, project: Project, opts: UpOptions = {}): Promise<Set<string>> {
   const progress = opts.progress ?? (() => undefined);
-  const order = dependencyOrder(project.services, project.disabled);
-  const images = await preflight(client, project);
-  const used = new Set(Object.values(project.services).flatMap((s) => Object.keys(s.networks ?? {})));
+  const order = selectServices(project, opts.services, opts.noDeps);
+  const scaleOf = (s: string) => opts.scale?.[s] ?? project.services[s]!.scale ?? 1;
+  for (const [s, n] of Object.entries(opts.scale ?? {})) {
+    if (!project.services[s]) throw invalid(`--scale ${s}=${n}: no such service: ${s}`);
+    if (!Number.isInteger(n) || n < 0) throw invalid(`--scale ${s}=${n}: the number of containers must be a whole number of 0 or more`);
+  }
+  for (const s of order)
+    if (project.services[s]!.container_name && scaleOf(s) > 1)
+      throw invalid(`services.${s}: container_name "${project.services[s]!.container_name}" names one container, so the service cannot be scaled to ${scaleOf(s)}`);
+  const { images, files } = await preflight(client, project, order);
   const existing = await projectContainers(client, project.name);
-  const orphans = existing.filter((c) => !project.services[c.Labels[LABEL.service] ?? ""]);
+  if (!opts.noStart) await checkPorts(client, project, order, existing);
+  const made: Made = { containers: [], networks: [], volumes: [] };
+  let all: { s: string; ids: string[] }[];
+  let recreated: Set<string>;
+  try {
+    ({ all, recreated } = await converge(client, project, order, images, files, existing, made, scaleOf, opts, progress));
+  } catch (err) {
+    if (!made.containers.length && !made.networks.length && !made.volumes.length) throw err;
+    const { removed, left } = await rollback(client, made);
+    const base = err instanceof EngineError ? `Error response from daemon: ${err.message}` : err instanceof Error ? err.message : String(err);
+    const undone = `rolled back what this up made: removed ${removed.join(", ") || "nothing"}${left.length ? `; could not remove ${left.join(", ")}` : ""}`;
+    // printed as is: the daemon's error keeps its prefix, cove's own reads as the others do
+    const text = err instanceof EngineError ? base : `Error: ${base}`;
+    throw new CoveError(err instanceof CoveError ? err.kind : "system", `${text}\n${undone}`, { code: "cli.rolled-back", cause: err, hint: err instanceof CoveError ? err.hint : undefined });
+  }
+  // everything is up: a service that then fails --wait keeps its containers (and their logs) to look at
+  if (opts.wait && !opts.noStart) for (const { s, ids } of all) await waitFor(client, s, "running", ids);
+  return recreated;
+}
+
+async function converge(
+  client: EngineClient,
+  project: Project,
+  order: string[],
+  images: Map<string, string>,
+  files: Map<string, GrantedFile[]>,
+  existing: ContainerSummary[],
+  made: Made,
+  scaleOf: (s: string) => number,
+  opts: UpOptions,
+  progress: (l: string) => void,
+): Promise<{ all: { s: string; ids: string[] }[]; recreated: Set<string> }> {
+  const whole = !opts.services?.length;
+  const orphans = whole ? existing.filter((c) => !project.services[c.Labels[LABEL.service] ?? ""]) : [];
   if (orphans.length) {
     if (opts.removeOrphans)
       for (const o of orphans) {
         await client.containerRemove(o.Id, { force: true });
-        progress(`Container ${o.Names[0]?.slice(1)}  Removed`);
+        progress(`Container ${name(o)}  Removed`);
       }
-    else progress(`WARN: found orphan containers (${orphans.map((o) => o.Names[0]?.slice(1)).join(", ")}) for this project; run with --remove-orphans to clean them up`);
+    else progress(`WARN: found orphan containers (${orphans.map(name).join(", ")}) for this project; run with --remove-orphans to clean them up`);
   }
-  await ensureNetworks(client, project, used, progress);
-  await ensureVolumes(client, project, progress);
+  const svcs = order.map((s) => project.services[s]!);
+  await ensureNetworks(client, project, new Set(svcs.flatMap((s) => Object.keys(s.networks ?? {}))), made, progress);
+  await ensureVolumes(client, project, new Set(svcs.flatMap((s) => (s.volumes ?? []).filter((m) => m.type === "volume" && m.source).map((m) => m.source!))), made, progress);
 
   const recreated = new Set<string>();
   const started = new Map<string, Promise<string[]>>();
-  const converge = (name: string): Promise<string[]> => {
-    let p = started.get(name);
+  const inOrder = new Set(order);
+  const one = (svcName: string): Promise<string[]> => {
+    let p = started.get(svcName);
     if (p) return p;
     p = (async () => {
-      const svc = project.services[name]!;
-      const deps = dependencies(svc).filter((d) => project.services[d]);
-      const depIds = await Promise.all(deps.map(async (d) => ({ d, ids: await converge(d) })));
-      for (const { d, ids } of depIds) await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
+      const svc = project.services[svcName]!;
+      const deps = dependencies(svc).filter((d) => project.services[d] && inOrder.has(d));
+      const depIds = await Promise.all(deps.map(async (d) => ({ d, ids: await one(d) })));
+      if (!opts.noStart) for (const { d, ids } of depIds) await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
       const depChanged = deps.some((d) => recreated.has(d));
       const hash = configHash(svc);
-      const mine = existing.filter((c) => c.Labels[LABEL.service] === name);
-      const scale = svc.scale ?? 1;
+      const mine = existing.filter((c) => c.Labels[LABEL.service] === svcName);
+      const scale = scaleOf(svcName);
       const ids: string[] = [];
+      const start = async (id: string, cname: string) => {
+        if (opts.noStart) return;
+        await client.containerStart(id);
+        progress(`Container ${cname}  Started`);
+      };
       for (let n = 1; n <= scale; n++) {
         const cur = mine.find((c) => c.Labels[LABEL.number] === String(n));
-        const stale = cur && !opts.noRecreate && (opts.forceRecreate || cur.Labels[LABEL.hash] !== hash || depChanged || cur.ImageID !== images.get(name));
+        const stale = cur && !opts.noRecreate && (opts.forceRecreate || cur.Labels[LABEL.hash] !== hash || depChanged || cur.ImageID !== images.get(svcName));
         if (cur && !stale) {
-          if (cur.State !== "running") {
-            await client.containerStart(cur.Id);
-            progress(`Container ${cur.Names[0]?.slice(1)}  Started`);
-          } else progress(`Container ${cur.Names[0]?.slice(1)}  Running`);
+          if (cur.State === "running") progress(`Container ${name(cur)}  Running`);
+          else if (cur.State === "paused") progress(`Container ${name(cur)}  Paused`);
+          else await start(cur.Id, name(cur));
           ids.push(cur.Id);
           continue;
         }
         if (cur) {
           await client.containerStop(cur.Id, svc.stop_grace_period ? { t: Math.round(parseGoDuration(svc.stop_grace_period) / 1e9) } : {});
           await client.containerRemove(cur.Id, { force: true });
-          progress(`Container ${cur.Names[0]?.slice(1)}  Recreated`);
+          progress(`Container ${name(cur)}  Recreated`);
         }
-        const body = createBody(project, name, n, images.get(name)!);
+        const body = createBody(project, svcName, n, images.get(svcName)!);
         // network_mode service:X joins the network namespace of X's first container
         if (svc.network_mode?.startsWith("service:")) {
           const target = svc.network_mode.slice("service:".length);
-          const tid = depIds.find((d) => d.d === target)?.ids[0];
-          if (!tid) throw invalid(`service "${name}" uses the network of service "${target}", which has no container (scale 0?)`);
+          const tid = depIds.find((d) => d.d === target)?.ids[0] ?? existing.find((c) => c.Labels[LABEL.service] === target)?.Id;
+          if (!tid) throw invalid(`service "${svcName}" uses the network of service "${target}", which has no container (scale 0?)`);
           (body.HostConfig as Record<string, unknown>).NetworkMode = `container:${tid}`;
         }
-        const cname = svc.container_name ?? `${project.name}-${name}-${n}`;
+        const cname = svc.container_name ?? `${project.name}-${svcName}-${n}`;
         const { Id } = await client.containerCreate(body, { name: cname });
-        recreated.add(name);
+        made.containers.push({ id: Id, name: cname });
+        recreated.add(svcName);
+        if (opts.noStart) progress(`Container ${cname}  Created`);
         // the service's other networks, after the first given at create
         const nets = Object.keys(svc.networks ?? {}).sort((a, b) => (svc.networks?.[b]?.priority ?? 0) - (svc.networks?.[a]?.priority ?? 0));
         if (!svc.network_mode)
           for (const key of nets.slice(1))
-            await client.json("POST", `/networks/${encodeURIComponent(project.networks[key]!.name)}/connect`, { body: { Container: Id, EndpointConfig: endpoint(project, name, key, n) } });
-        await client.containerStart(Id);
-        progress(`Container ${cname}  Started`);
+            await client.json("POST", `/networks/${encodeURIComponent(project.networks[key]!.name)}/connect`, { body: { Container: Id, EndpointConfig: endpoint(project, svcName, key, n) } });
+        await putFiles(client, Id, files.get(svcName) ?? []);
+        await start(Id, cname);
         ids.push(Id);
       }
-      for (const extra of mine.filter((c) => Number(c.Labels[LABEL.number]) > scale)) {
+      // scaled down: the highest numbers go
+      for (const extra of mine.filter((c) => Number(c.Labels[LABEL.number]) > scale).sort((a, b) => Number(b.Labels[LABEL.number]) - Number(a.Labels[LABEL.number]))) {
+        if (extra.State === "running") await client.containerStop(extra.Id, svc.stop_grace_period ? { t: Math.round(parseGoDuration(svc.stop_grace_period) / 1e9) } : {});
         await client.containerRemove(extra.Id, { force: true });
-        progress(`Container ${extra.Names[0]?.slice(1)}  Removed`);
+        progress(`Container ${name(extra)}  Removed`);
       }
       return ids;
     })();
-    started.set(name, p);
+    started.set(svcName, p);
     return p;
   };
-  const all = await Promise.all(order.map(async (name) => ({ name, ids: await converge(name) })));
-  if (opts.wait) for (const { name, ids } of all) await waitFor(client, name, "running", ids);
-  return recreated;
+  const all = await Promise.all(order.map(async (s) => ({ s, ids: await one(s) })));
+  return { all, recreated };
 }
 
 export interface DownOptions {
@@ -232,10 +481,11 @@ export interface DownOptions {
   progress?: (line: string) => void;
 }
 
-/** Stops and removes the project's containers (dependents first), then its networks, and with `volumes` its volumes. */
+/** Stops and removes the project's containers, one-offs included (dependents first), then its networks, and with `volumes` its volumes. */
 export async function down(client: EngineClient, project: Project, opts: DownOptions = {}): Promise<void> {
   const progress = opts.progress ?? (() => undefined);
-  const containers = await projectContainers(client, project.name);
+  // one-off containers (run) go too: they sit on the project's networks
+  const containers = (await client.containerList({ all: true, filters: { label: [`${LABEL.project}=${project.name}`] } })).sort((a, b) => name(a).localeCompare(name(b)));
   const order = dependencyOrder(project.services, project.disabled);
   const rank = (c: ContainerSummary) => order.indexOf(c.Labels[LABEL.service] ?? "");
   const known = containers.filter((c) => rank(c) >= 0 || project.disabled[c.Labels[LABEL.service] ?? ""]);
@@ -283,4 +533,26 @@ export async function down(client: EngineClient, project: Project, opts: DownOpt
         if (!isNotFound(err)) throw err;
       }
     }
+}
+
+/**
+ * What `run` needs before its one-off container: the service's dependencies up (unless noDeps)
+ * and their conditions met, its image present, its networks and volumes made. Returns the image ID.
+ */
+export async function prepareRun(client: EngineClient, project: Project, service: string, opts: { noDeps?: boolean; progress?: (l: string) => void }): Promise<string> {
+  const progress = opts.progress ?? (() => undefined);
+  const svc = project.services[service]!;
+  const deps = opts.noDeps ? [] : dependencies(svc).filter((d) => project.services[d]);
+  if (deps.length) {
+    await up(client, project, { services: deps, progress });
+    for (const d of deps) {
+      const ids = (await projectContainers(client, project.name)).filter((c) => c.Labels[LABEL.service] === d).map((c) => c.Id);
+      await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
+    }
+  }
+  const { images } = await preflight(client, project, [service]);
+  const made: Made = { containers: [], networks: [], volumes: [] };
+  await ensureNetworks(client, project, new Set(Object.keys(svc.networks ?? {})), made, progress);
+  await ensureVolumes(client, project, new Set((svc.volumes ?? []).filter((m) => m.type === "volume" && m.source).map((m) => m.source!)), made, progress);
+  return images.get(service)!;
 }

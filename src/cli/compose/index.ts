@@ -1,14 +1,23 @@
 // `cove compose [-f FILE]... [-p NAME] [--project-directory DIR] [--env-file FILE]... [--profile P]...
-// config|up|down|ps|logs`: the loader of src/compose and the orchestration of ./engine.ts, with the
-// flags and output of `docker compose`.
+// COMMAND`: the loader of src/compose and the orchestration of ./engine.ts, with the commands,
+// flags, output and exit codes of `docker compose`. The commands live by group: lifecycle.ts
+// (start, stop, restart, kill, rm, pause, unpause), exec.ts (exec, run), info.ts (top, port,
+// images, ls, events, pull, push), logs.ts (logs, attached up); config, up, create, down and ps
+// are here.
 
-import type { Writable } from "node:stream";
-import { CoveError } from "../../common/errors.js";
+import { CoveError, invalid } from "../../common/errors.js";
 import type { EngineClient } from "../../client/index.js";
-import { FrameDecoder } from "../../client/index.js";
 import { configYaml, LABEL, loadProject, type LoadOptions, type Project } from "../../compose/index.js";
+import type { ContainerSummary } from "../../docker/index.js";
 import { errorLine } from "../command.js";
-import { down, projectContainers, up } from "./engine.js";
+import { name, serviceContainers, table, takeFlags, type Ctx, type Streams } from "./common.js";
+import { down, projectContainers, selectServices, up } from "./engine.js";
+import { exec, run } from "./exec.js";
+import { events, images, ls, port, pull, push, top } from "./info.js";
+import { kill, pause, restart, rm, start, stop } from "./lifecycle.js";
+import { logs } from "./logs.js";
+
+export type { Streams } from "./common.js";
 
 export const COMPOSE_USAGE = `Usage:  cove compose [OPTIONS] COMMAND
 
@@ -23,54 +32,61 @@ Options:
 
 Commands:
   config    Parse, resolve and render the compose file in canonical format
-  up        Create and start containers (-d, --wait, --force-recreate, --no-recreate, --remove-orphans)
+  create    Creates containers for a service (--scale, --force-recreate, --no-recreate)
   down      Stop and remove containers and networks (-v, --remove-orphans)
-  ps        List containers (-a, -q)
-  logs      View output from containers (-f, --no-color, --no-log-prefix)
+  events    Receive real time events from containers (--json)
+  exec      Execute a command in a running container (-d, -T, -e, -u, -w, --index)
+  images    List images used by the created containers (-q, --format)
+  kill      Force stop service containers (-s)
+  logs      View output from containers (-f, -n, -t, --no-color, --no-log-prefix)
+  ls        List running compose projects (-a, -q, --format, --filter)
+  pause     Pause services
+  port      Print the public port for a port binding (--protocol, --index)
+  ps        List containers (-a, -q, --services, --status, --format)
+  pull      Pull service images (--ignore-pull-failures, -q)
+  push      Push service images (--ignore-push-failures, -q)
+  restart   Restart service containers (-t)
+  rm        Removes stopped service containers (-f, -s, -v)
+  run       Run a one-off command on a service (--rm, -d, -e, -v, -p, --service-ports, --name, --entrypoint, --no-deps, -T, -u, -w, -l)
+  start     Start services
+  stop      Stop services (-t)
+  top       Display the running processes
+  unpause   Unpause services
+  up        Create and start containers (-d, --wait, --scale, --abort-on-container-exit, --exit-code-from, --force-recreate, --no-recreate, --no-deps, --no-start, --remove-orphans)
 `;
 
-interface Streams {
-  stdout: Writable & { isTTY?: boolean };
-  stderr: Writable;
-}
-
-/** Flags as `docker compose` takes them: `--x v`, `--x=v`, `-x v`, and booleans. */
-function takeFlags(argv: string[], valued: Record<string, string>, bools: Record<string, string>): { values: Record<string, string[]>; set: Set<string>; rest: string[] } {
-  const values: Record<string, string[]> = {};
-  const set = new Set<string>();
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("-") || a === "-") break;
-    if (a === "--") {
-      i++;
-      break;
-    }
-    const eq = a.indexOf("=");
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    if (valued[flag]) {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined) throw new CoveError("invalid", `flag needs an argument: ${flag}`);
-      (values[valued[flag]!] ??= []).push(v);
-    } else if (bools[flag]) set.add(bools[flag]!);
-    else throw new CoveError("invalid", `unknown flag: ${flag}`, { hint: "See 'cove compose --help'." });
-  }
-  return { values, set, rest: argv.slice(i) };
-}
-
-/** Runs `cove compose ...`; `client` connects on first use. */
-export async function composeMain(argv: string[], client: () => Promise<EngineClient>, io: Streams = { stdout: process.stdout, stderr: process.stderr }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** Runs `cove compose ...`; `client` connects on first use. `signal` ends a streaming command (events, logs -f). */
+export async function composeMain(
+  argv: string[],
+  client: () => Promise<EngineClient>,
+  io: Streams = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
+  env: NodeJS.ProcessEnv = process.env,
+  signal?: AbortSignal,
+): Promise<number> {
   try {
-    return await run(argv, client, io, env);
+    return await dispatch(argv, client, io, env, signal);
   } catch (err) {
     io.stderr.write(`${errorLine(err)}\n`);
+    // what to do about it: a usage error's pointer to --help as docker prints it, any other as a hint
+    if (err instanceof CoveError && err.hint) io.stderr.write(err.code === "cli.usage" ? `${err.hint}\n` : `hint: ${err.hint}\n`);
     // as docker compose: 14 when a file is missing, 15 when the project cannot be loaded
     const code = err instanceof CoveError ? err.code : undefined;
     return code === "compose.file" ? 14 : code?.startsWith("compose.") ? 15 : 1;
   }
 }
 
-async function run(argv: string[], client: () => Promise<EngineClient>, io: Streams, env: NodeJS.ProcessEnv): Promise<number> {
+/** --scale SERVICE=N, each given once or more (the last wins). */
+function scales(values: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values ?? []) {
+    const m = /^([^=]+)=(\d+)$/.exec(v);
+    if (!m) throw invalid(`invalid --scale "${v}": expected SERVICE=NUMBER`, { code: "cli.usage" });
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+async function dispatch(argv: string[], client: () => Promise<EngineClient>, io: Streams, env: NodeJS.ProcessEnv, signal: AbortSignal | undefined): Promise<number> {
   const g = takeFlags(
     argv,
     { "-f": "file", "--file": "file", "-p": "project", "--project-name": "project", "--project-directory": "dir", "--env-file": "envFile", "--profile": "profile" },
@@ -81,13 +97,17 @@ async function run(argv: string[], client: () => Promise<EngineClient>, io: Stre
     io.stdout.write(COMPOSE_USAGE);
     return cmd === undefined && !g.set.has("help") ? 1 : 0;
   }
+  let loaded: Project | undefined;
   const load = (): Project => {
+    if (loaded) return loaded;
     const opts: LoadOptions = { env, files: g.values.file, projectName: g.values.project?.at(-1), projectDirectory: g.values.dir?.at(-1), envFiles: g.values.envFile, profiles: g.values.profile };
-    const project = loadProject(opts);
-    for (const w of project.warnings) io.stderr.write(`WARN[0000] ${w}\n`);
-    return project;
+    loaded = loadProject(opts);
+    for (const w of loaded.warnings) io.stderr.write(`WARN[0000] ${w}\n`);
+    return loaded;
   };
   const progress = (line: string) => void io.stderr.write(` ✔ ${line}\n`);
+  let connected: Promise<EngineClient> | undefined;
+  const ctx: Ctx & { signal?: AbortSignal } = { project: load, client: () => (connected ??= client()), io, env, progress, signal };
   switch (cmd) {
     case "config": {
       const f = takeFlags(args, {}, { "-q": "quiet", "--quiet": "quiet", "--services": "services", "--volumes": "volumes" });
@@ -98,116 +118,184 @@ async function run(argv: string[], client: () => Promise<EngineClient>, io: Stre
       else io.stdout.write(configYaml(project));
       return 0;
     }
-    case "up": {
-      const f = takeFlags(args, {}, { "-d": "detach", "--detach": "detach", "--wait": "wait", "--force-recreate": "force", "--no-recreate": "norecreate", "--remove-orphans": "orphans" });
-      if (f.set.has("force") && f.set.has("norecreate")) throw new CoveError("invalid", "--force-recreate and --no-recreate are incompatible");
-      if (f.rest.length) throw new CoveError("invalid", `cove compose up does not take service names yet (got ${f.rest.join(" ")})`);
-      const project = load();
-      const c = await client();
-      await up(c, project, { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), wait: f.set.has("wait"), progress });
-      if (f.set.has("detach") || f.set.has("wait")) return 0;
-      // attached: the services' output until every container has stopped; Ctrl-C stops them
-      let stopping = false;
-      const onInt = () => {
-        if (stopping) process.exit(130);
-        stopping = true;
-        io.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n");
-        void stopAll(c, project.name, progress).catch((err: unknown) => io.stderr.write(`${errorLine(err)}\n`));
-      };
-      process.on("SIGINT", onInt);
-      try {
-        return await logs(c, project, io, { follow: true, color: io.stdout.isTTY === true, prefix: true, attached: true });
-      } finally {
-        process.off("SIGINT", onInt);
-      }
+    case "up":
+      return upCommand(ctx, args);
+    case "create": {
+      const f = takeFlags(args, { "--scale": "scale" }, { "--force-recreate": "force", "--no-recreate": "norecreate", "--remove-orphans": "orphans" });
+      if (f.set.has("force") && f.set.has("norecreate")) throw invalid("--force-recreate and --no-recreate are incompatible", { code: "cli.usage" });
+      await up(await ctx.client(), load(), { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), services: f.rest, scale: scales(f.values.scale), noStart: true, progress });
+      return 0;
     }
     case "down": {
       const f = takeFlags(args, {}, { "-v": "volumes", "--volumes": "volumes", "--remove-orphans": "orphans" });
       const project = load();
-      await down(await client(), project, { volumes: f.set.has("volumes"), removeOrphans: f.set.has("orphans"), progress });
+      await down(await ctx.client(), project, { volumes: f.set.has("volumes"), removeOrphans: f.set.has("orphans"), progress });
       return 0;
     }
-    case "ps": {
-      const f = takeFlags(args, {}, { "-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet" });
-      const project = load();
-      const list = await projectContainers(await client(), project.name, f.set.has("all"));
-      if (f.set.has("quiet")) {
-        io.stdout.write(list.map((c) => `${c.Id}\n`).join(""));
-        return 0;
-      }
-      const rows = [["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"]];
-      for (const c of list)
-        rows.push([
-          c.Names[0]?.slice(1) ?? "",
-          c.Image,
-          JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command),
-          c.Labels[LABEL.service] ?? "",
-          c.Status,
-          (c.Ports ?? [])
-            .filter((p) => p.PublicPort)
-            .map((p) => `${p.IP ?? ""}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`)
-            .join(", "),
-        ]);
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      io.stdout.write(rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join("").trimEnd() + "\n").join(""));
-      return 0;
-    }
+    case "ps":
+      return ps(ctx, args);
     case "logs": {
-      const f = takeFlags(args, {}, { "-f": "follow", "--follow": "follow", "--no-color": "nocolor", "--no-log-prefix": "noprefix" });
+      const f = takeFlags(args, { "-n": "tail", "--tail": "tail" }, { "-f": "follow", "--follow": "follow", "--no-color": "nocolor", "--no-log-prefix": "noprefix", "-t": "timestamps", "--timestamps": "timestamps" });
       const project = load();
-      return logs(await client(), project, io, { follow: f.set.has("follow"), color: io.stdout.isTTY === true && !f.set.has("nocolor"), prefix: !f.set.has("noprefix"), services: f.rest });
+      await logs(await ctx.client(), project, io, {
+        follow: f.set.has("follow"),
+        color: io.stdout.isTTY === true && !f.set.has("nocolor"),
+        prefix: !f.set.has("noprefix"),
+        services: f.rest,
+        tail: f.values.tail?.at(-1),
+        timestamps: f.set.has("timestamps"),
+        signal,
+      });
+      return 0;
     }
+    case "exec":
+      return exec(ctx, args);
+    case "run":
+      return run(ctx, args);
+    case "start":
+      return start(ctx, args);
+    case "stop":
+      return stop(ctx, args);
+    case "restart":
+      return restart(ctx, args);
+    case "kill":
+      return kill(ctx, args);
+    case "rm":
+      return rm(ctx, args);
+    case "pause":
+      return pause(ctx, args, false);
+    case "unpause":
+      return pause(ctx, args, true);
+    case "top":
+      return top(ctx, args);
+    case "port":
+      return port(ctx, args);
+    case "images":
+      return images(ctx, args);
+    case "ls":
+      return ls(ctx, args);
+    case "events":
+      return events(ctx, args);
+    case "pull":
+      return pull(ctx, args);
+    case "push":
+      return push(ctx, args);
     default:
-      throw new CoveError("invalid", `unknown compose command "${cmd}"`, { hint: "See 'cove compose --help'." });
+      throw new CoveError("invalid", `unknown compose command "${cmd}"`, { code: "cli.usage", hint: "See 'cove compose --help'." });
   }
 }
 
-/** Stops the project's running containers, all at once. */
-async function stopAll(client: EngineClient, project: string, progress: (l: string) => void): Promise<void> {
-  const list = (await projectContainers(client, project, false)).filter((c) => c.State === "running");
+async function upCommand(ctx: Ctx, args: string[]): Promise<number> {
+  const { io, progress } = ctx;
+  const f = takeFlags(
+    args,
+    { "--scale": "scale", "--exit-code-from": "exitfrom" },
+    {
+      "-d": "detach", "--detach": "detach", "--wait": "wait", "--force-recreate": "force", "--no-recreate": "norecreate", "--remove-orphans": "orphans",
+      "--no-deps": "nodeps", "--no-start": "nostart", "--abort-on-container-exit": "abort", "--no-color": "nocolor", "--no-log-prefix": "noprefix",
+    },
+  );
+  if (f.set.has("force") && f.set.has("norecreate")) throw invalid("--force-recreate and --no-recreate are incompatible", { code: "cli.usage" });
+  const exitFrom = f.values.exitfrom?.at(-1);
+  const abort = f.set.has("abort") || exitFrom !== undefined;
+  const detached = f.set.has("detach") || f.set.has("wait");
+  if (abort && detached) throw invalid(`${exitFrom !== undefined ? "--exit-code-from" : "--abort-on-container-exit"} and ${f.set.has("detach") ? "-d" : "--wait"} are incompatible`, { code: "cli.usage" });
+  if (f.set.has("nostart") && (detached || abort)) throw invalid("--no-start cannot be combined with -d, --wait or --abort-on-container-exit", { code: "cli.usage" });
+  const project = ctx.project();
+  if (exitFrom !== undefined && !project.services[exitFrom]) throw invalid(`--exit-code-from ${exitFrom}: no such service`, { code: "cli.usage" });
+  const c = await ctx.client();
+  await up(c, project, {
+    forceRecreate: f.set.has("force"),
+    noRecreate: f.set.has("norecreate"),
+    removeOrphans: f.set.has("orphans"),
+    wait: f.set.has("wait"),
+    services: f.rest,
+    noDeps: f.set.has("nodeps"),
+    scale: scales(f.values.scale),
+    noStart: f.set.has("nostart"),
+    progress,
+  });
+  if (detached || f.set.has("nostart")) return 0;
+  // attached: the services' output until every container has stopped (or, with abort, the first); Ctrl-C stops them
+  let stopping = false;
+  // what this up brought up (the named services and their dependencies), nothing else of the project
+  const selected = new Set(selectServices(project, f.rest, f.set.has("nodeps")));
+  const stopOthers = () => void stopAll(c, project.name, selected, progress).catch((err: unknown) => io.stderr.write(`${errorLine(err)}\n`));
+  const onInt = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    io.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n");
+    stopOthers();
+  };
+  let first: number | undefined;
+  const onExit = (_c: unknown, _service: string, code: number) => {
+    if (!abort || stopping) return;
+    stopping = true;
+    first = code;
+    io.stderr.write("Aborting on container exit...\n");
+    stopOthers();
+  };
+  process.on("SIGINT", onInt);
+  try {
+    const codes = await logs(c, project, io, { follow: true, color: io.stdout.isTTY === true && !f.set.has("nocolor"), prefix: !f.set.has("noprefix"), services: f.rest, attached: true, onExit });
+    if (exitFrom !== undefined) return codes.get(exitFrom) ?? 0;
+    return abort ? (first ?? 0) : 0;
+  } finally {
+    process.off("SIGINT", onInt);
+  }
+}
+
+async function ps(ctx: Ctx, args: string[]): Promise<number> {
+  const f = takeFlags(args, { "--format": "format", "--status": "status" }, { "-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--services": "services" });
+  const format = f.values.format?.at(-1) ?? "table";
+  if (format !== "table" && format !== "json") throw invalid(`invalid --format "${format}": table or json`, { code: "cli.usage" });
+  const project = ctx.project();
+  let list = await serviceContainers(await ctx.client(), project, f.rest, { all: f.set.has("all") || !!f.values.status });
+  if (f.values.status) list = list.filter((c) => f.values.status!.includes(c.State));
+  if (f.set.has("services")) {
+    ctx.io.stdout.write([...new Set(list.map((c) => c.Labels[LABEL.service] ?? ""))].map((s) => `${s}\n`).join(""));
+    return 0;
+  }
+  if (f.set.has("quiet")) {
+    ctx.io.stdout.write(list.map((c) => `${c.Id}\n`).join(""));
+    return 0;
+  }
+  const publishers = (c: ContainerSummary) =>
+    (c.Ports ?? []).map((p) => ({ URL: p.IP ?? "", TargetPort: p.PrivatePort, PublishedPort: p.PublicPort ?? 0, Protocol: p.Type }));
+  if (format === "json") {
+    const rows = list.map((c) => ({
+      ID: c.Id, Name: name(c), Image: c.Image, Command: c.Command, Project: project.name, Service: c.Labels[LABEL.service] ?? "", Created: c.Created,
+      State: c.State, Status: c.Status, Health: /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1]?.replace("health: ", "") ?? "",
+      ExitCode: Number(/^Exited \((\d+)\)/.exec(c.Status)?.[1] ?? 0), Publishers: publishers(c),
+    }));
+    ctx.io.stdout.write(`${JSON.stringify(rows)}\n`);
+    return 0;
+  }
+  const rows = [["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"]];
+  for (const c of list)
+    rows.push([
+      name(c),
+      c.Image,
+      JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command),
+      c.Labels[LABEL.service] ?? "",
+      c.Status,
+      (c.Ports ?? [])
+        .filter((p) => p.PublicPort)
+        .map((p) => `${p.IP ?? ""}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`)
+        .join(", "),
+    ]);
+  ctx.io.stdout.write(table(rows));
+  return 0;
+}
+
+/** Stops the running containers of these services of the project, all at once. */
+async function stopAll(client: EngineClient, project: string, services: Set<string>, progress: (l: string) => void): Promise<void> {
+  const list = (await projectContainers(client, project, false)).filter((c) => c.State === "running" && services.has(c.Labels[LABEL.service] ?? ""));
   await Promise.all(
     list.map(async (c) => {
       await client.containerStop(c.Id);
-      progress(`Container ${c.Names[0]?.slice(1)}  Stopped`);
+      progress(`Container ${name(c)}  Stopped`);
     }),
   );
 }
 
-const COLORS = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
-
-/** The services' output, each line prefixed with its container ("web-1  | ..."), coloured per container on a terminal. */
-async function logs(client: EngineClient, project: Project, io: Streams, opts: { follow: boolean; color: boolean; prefix: boolean; services?: string[]; attached?: boolean }): Promise<number> {
-  const list = (await projectContainers(client, project.name)).filter((c) => !opts.services?.length || opts.services.includes(c.Labels[LABEL.service] ?? ""));
-  const names = list.map((c) => {
-    const full = c.Names[0]?.slice(1) ?? c.Id.slice(0, 12);
-    return full.startsWith(`${project.name}-`) ? full.slice(project.name.length + 1) : full;
-  });
-  const width = Math.max(0, ...names.map((n) => n.length));
-  await Promise.all(
-    list.map(async (c, i) => {
-      const label = names[i]!.padEnd(width);
-      const prefix = !opts.prefix ? "" : opts.color ? `\x1b[${COLORS[i % COLORS.length]}m${label}  |\x1b[0m ` : `${label}  | `;
-      const info = await client.containerInspect(c.Id);
-      const res = await client.containerLogs(c.Id, { stdout: true, stderr: true, follow: opts.follow });
-      const decoder = new FrameDecoder();
-      const pending: Record<string, string> = { stdout: "", stderr: "" };
-      const emit = (stream: string, text: string, flush = false) => {
-        const buf = pending[stream] + text;
-        const lines = buf.split("\n");
-        pending[stream] = flush ? "" : lines.pop()!;
-        for (const line of flush ? lines.filter((l, j) => l !== "" || j < lines.length - 1) : lines) io.stdout.write(`${prefix}${line.replace(/\r$/, "")}\n`);
-      };
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        if (info.Config.Tty) emit("stdout", chunk.toString());
-        else for (const fr of decoder.push(chunk)) if (fr.stream === "stdout" || fr.stream === "stderr") emit(fr.stream, fr.data.toString());
-      }
-      emit("stdout", "", true);
-      emit("stderr", "", true);
-      if (opts.follow && opts.attached) {
-        const after = await client.containerInspect(c.Id);
-        io.stdout.write(`${names[i]} exited with code ${after.State.ExitCode}\n`);
-      }
-    }),
-  );
-  return 0;
-}
