@@ -263,7 +263,7 @@ export class Files {
         ...(opts.comment ? { comment: opts.comment } : {}),
         createdBy: opts.createdBy ?? [c.rec.Path, ...c.rec.Args].join(" "),
         container: c.rec.ID,
-        containerConfig: c.rec.Config,
+        containerConfig: opts.containerConfig ?? c.rec.Config,
       });
     } catch (err) {
       await unpause();
