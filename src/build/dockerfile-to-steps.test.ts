@@ -98,7 +98,7 @@ describe("dockerfileToSteps", () => {
       files: [{ name: "EOF", data: "#!/bin/sh -e\necho $V\n", mode: 0o755 }],
     });
     // a heredoc feeding commands: the shell gets the line and the documents with their terminators
-    assert.equal((only("RUN cat <<A > /f1 <<'B' > /f2\na $V\nA\nb $V\nB\n") as Step & { kind: "run" }).command, "cat <<A > /f1 <<'B' > /f2\na $V\nA\nb $V\nB");
+    assert.equal((only("RUN <<A cat > /f1 && <<'B' cat > /f2\na $V\nA\nb $V\nB\n") as Step & { kind: "run" }).command, "<<A cat > /f1 && <<'B' cat > /f2\na $V\nA\nb $V\nB");
   });
 
   it("makes COPY heredocs sources with their content, $VARS expanded unless the delimiter is quoted, quotes kept", () => {

@@ -39,7 +39,7 @@ EOF
 RUN <<-EOF
 \techo tabs > /h3
 \tEOF
-RUN cat <<A > /f1 <<'B' > /f2
+RUN <<A cat > /f1 && <<'B' cat > /f2
 a $WHO
 A
 b $WHO
