@@ -10,7 +10,7 @@
 // seeds it with. Who uses what is known to this process only: cove's builds run in the daemon.
 
 import { createHash } from "node:crypto";
-import { chmod, chown, mkdir, readdir, rm } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { isErrno } from "../common/errors.js";
 import { treeSize } from "../fsroot/index.js";
@@ -29,6 +29,20 @@ export interface CacheMountLease {
   /** The host directory to bind at the mount's target. */
   dir: string;
   release(): void;
+}
+
+/** A build cache record of /system/df (the Engine API's BuildCache). */
+export interface CacheMountRecord {
+  ID: string;
+  Parents: null;
+  Type: "exec.cachemount";
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string;
+  UsageCount: number;
 }
 
 const stores = new Map<string, CacheMounts>();
@@ -108,6 +122,34 @@ export class CacheMounts {
     let total = 0;
     for (const d of await this.instances()) total += await treeSize(d);
     return total;
+  }
+
+  /** The directories as `docker system df` lists build cache records (BuildKit's exec.cachemount). */
+  async records(): Promise<CacheMountRecord[]> {
+    const out: CacheMountRecord[] = [];
+    for (const d of await this.instances()) {
+      let st;
+      try {
+        st = await stat(d);
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) continue; // pruned meanwhile
+        throw err;
+      }
+      const inUse = (this.using.get(d) ?? 0) > 0;
+      out.push({
+        ID: path.relative(this.dir, d).replace("/", "-"),
+        Parents: null,
+        Type: "exec.cachemount",
+        Description: "cached mount of a RUN --mount=type=cache",
+        InUse: inUse,
+        Shared: true,
+        Size: await treeSize(d),
+        CreatedAt: st.birthtime.getTime() > 0 ? st.birthtime.toISOString() : st.ctime.toISOString(),
+        LastUsedAt: st.mtime.toISOString(),
+        UsageCount: 0,
+      });
+    }
+    return out;
   }
 
   /** Removes every directory no step is using; returns their names (<id digest>/<instance>) and the bytes they held. */

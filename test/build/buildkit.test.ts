@@ -170,10 +170,14 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
     ok(await build(CACHE, "cached:2", ["--build-arg", "N=2"]), "second build");
     assert.equal(await cat("cached:1", "cat /seen"), "run1\n");
     assert.equal(await cat("cached:2", "cat /seen; cat /perm; ls -A /cache /c2"), "run1\nrun2\n1000 1000 700\n/c2:\n\n/cache:\n");
+    // docker system df counts the two cache directories (c1 and /c2) as build cache
+    const df = ok(await docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]), "system df");
+    assert.match(df, /^Build Cache 2$/m);
     const pruned = ok(await docker(["builder", "prune", "-f"]), "prune");
     const reclaimed = /Total(?: reclaimed space)?:\s*(\S+)/.exec(pruned);
     assert.ok(reclaimed && reclaimed[1] !== "0B", pruned);
     assert.deepEqual(await readdir(path.join(root, "build", "cache-mounts")), []);
+    assert.match(ok(await docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]), "system df"), /^Build Cache 0$/m);
     ok(await build(CACHE, "cached:3", ["--build-arg", "N=3"]), "build after prune");
     assert.equal(await cat("cached:3", "cat /seen"), "run3\n");
   });
