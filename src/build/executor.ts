@@ -299,14 +299,22 @@ export class Builder {
     };
     // the image's container_config: the RUN's config without what its mounts added (a secret's env)
     const recorded: ContainerConfig | undefined = mounts && mounts.env.length > 0 ? { ...config, Env: config.Env!.slice(0, config.Env!.length - mounts.env.length) } : undefined;
+    // the mount points the start makes where nothing was are removed again before the commit
+    // (when still empty), as BuildKit does: the image keeps no trace of a step's mounts
+    const targets = (mounts?.mounts ?? []).map((m) => m.Target);
+    let stubs: string[] = [];
     try {
       const id = yield* this.inContainer(
         parent,
         config,
         opts,
-        async (cid) => this.commit(cid, state, createdBy, recorded),
+        async (cid) => {
+          if (stubs.length > 0) await this.containers.removeEmpty(cid, stubs);
+          return this.commit(cid, state, createdBy, recorded);
+        },
         async function* (this: Builder, cid: string): AsyncGenerator<BuildEvent, void> {
           const signal = opts.signal;
+          if (targets.length > 0) stubs = await this.containers.missingPaths(cid, targets);
           await this.containers.start(cid);
           for await (const entry of this.containers.logs(cid, { follow: true, stdout: true, stderr: true, ...(signal ? { signal } : {}) })) {
             yield { type: "output", stream: entry.stream, data: entry.line };
