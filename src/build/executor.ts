@@ -240,7 +240,7 @@ export class Builder {
     const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
     const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
     if (step.kind !== "workdir") {
-      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, ...(state.author ? { author: state.author } : {}) }), shown, "none");
+      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) }), shown, "none");
       return this.remember(key, id);
     }
     // WORKDIR: the directory made in the container, committed (an empty layer when it was there)
@@ -592,6 +592,7 @@ export class Builder {
       exactConfig: true,
       createdBy,
       pause: false,
+      recordParent: true,
       ...(state.author ? { author: state.author } : {}),
       ...(containerConfig ? { containerConfig } : {}),
     });

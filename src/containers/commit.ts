@@ -29,6 +29,8 @@ export interface CommitOptions {
    * container's environment may hold secrets that must not be kept in the image).
    */
   containerConfig?: ContainerConfig;
+  /** Record the container's image as the new image's Parent (the builder's steps). */
+  recordParent?: boolean;
 }
 
 /** The bytes of an empty tar (the end-of-archive marker alone): a commit with no changes. */

@@ -329,6 +329,7 @@ export class Files {
         createdBy: opts.createdBy ?? [c.rec.Path, ...c.rec.Args].join(" "),
         container: c.rec.ID,
         containerConfig: opts.containerConfig ?? c.rec.Config,
+        ...(opts.recordParent ? { recordParent: true } : {}),
       });
     } catch (err) {
       await unpause();

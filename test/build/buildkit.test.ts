@@ -245,6 +245,39 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
     assert.ok(!(await images()).includes("unchecked"));
   });
 
+  it("records each step's image as dockerd's legacy builder does: history shows their IDs, docker images hides them, rmi removes them with the image", async (t: TestContext) => {
+    const HIST = "FROM busybox\nENV A=1\nRUN echo x > /x\nCOPY data/x.txt /y\n";
+    await writeFile(path.join(ctx, "Dockerfile"), HIST);
+    const check = async (r: typeof docker, what: string) => {
+      const out = ok(await r(["build", "--no-cache", "-t", "hist", ctx]), `${what} build`);
+      // " ---> <id>" after each step: the base image's, then the three steps'
+      const shown = [...out.matchAll(/^ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]!);
+      assert.equal(shown.length, 4, out);
+      const ids = ok(await r(["history", "--format", "{{.ID}}", "hist"]), `${what} history`).trim().split("\n");
+      assert.deepEqual(ids, [...shown].reverse(), `${what}: ${ids.join(" ")}`);
+      const parent = ok(await r(["image", "inspect", "--format", "{{.Parent}}", "hist"]), `${what} inspect`).trim();
+      assert.equal(parent.replace("sha256:", "").slice(0, 12), shown[2]);
+      const listed = ok(await r(["images", "-q"]), `${what} images`);
+      const listedAll = ok(await r(["images", "-a", "-q"]), `${what} images -a`);
+      for (const id of shown.slice(1, 3)) {
+        assert.ok(!listed.includes(id), `${what}: intermediate ${id} listed without -a:\n${listed}`);
+        assert.ok(listedAll.includes(id), `${what}: intermediate ${id} not listed with -a:\n${listedAll}`);
+      }
+      assert.ok(!ok(await r(["images", "-q", "--filter", "dangling=true"]), `${what} dangling`).includes(shown[1]!));
+      const removed = ok(await r(["rmi", "hist"]), `${what} rmi`);
+      // the image, then its parents, newest first (dockerd also lists the layers it removed)
+      const deleted = [...removed.matchAll(/^Deleted: sha256:([0-9a-f]{12})/gm)].map((m) => m[1]!).filter((id) => shown.includes(id));
+      assert.deepEqual(deleted, [...shown.slice(1)].reverse(), removed);
+      const after = ok(await r(["images", "-a", "-q"]), `${what} images -a after rmi`);
+      for (const id of shown.slice(1)) assert.ok(!after.includes(id), `${what}: ${id} left after rmi:\n${after}`);
+      assert.ok(after.includes(shown[0]!), `${what}: the base image went too`);
+      return { history: ids.length, deleted: deleted.length };
+    };
+    const mine = await check(docker, "cove");
+    if (peerSkip) return t.skip(`not compared with dockerd: ${peerSkip}`);
+    assert.deepEqual(mine, await check(await peerDocker(), "dockerd"));
+  });
+
   it("takes MAINTAINER as dockerd's legacy builder does: the author of the stage's images, a #(nop) history line", async (t: TestContext) => {
     await writeFile(path.join(ctx, "Dockerfile"), MAINTAINER);
     ok(await docker(["build", "-t", "maint", ctx]), "docker build");
@@ -253,14 +286,22 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
     assert.equal(ok(await author(docker), "inspect"), "Jane Doe <jane@example.com>\n");
     assert.match(await history(docker), /^\/bin\/sh -c #\(nop\) {2}MAINTAINER Jane Doe <jane@example.com>\|$/m);
     if (peerSkip) return t.skip(`not compared with dockerd: ${peerSkip}`);
-    peer = await startDockerd({ dir: path.join(dir, "dockerd") });
-    peer.env.DOCKER_BUILDKIT = "0";
-    const peerDocker = (args: string[]) => run(peer!.env, args);
-    ok(await peerDocker(["import", "--change", 'CMD ["sh"]', await busyboxRootfsTar(path.join(dir, "bb2")), "busybox:latest"]), "dockerd import");
-    ok(await peerDocker(["build", "-t", "maint", ctx]), "dockerd build");
-    assert.equal(ok(await author(docker), "inspect"), ok(await author(peerDocker), "dockerd inspect"));
-    assert.equal(await history(docker), await history(peerDocker));
+    const theirs = await peerDocker();
+    ok(await theirs(["build", "-t", "maint", ctx]), "dockerd build");
+    assert.equal(ok(await author(docker), "inspect"), ok(await author(theirs), "dockerd inspect"));
+    assert.equal(await history(docker), await history(theirs));
   });
+
+  /** The docker CLI against Debian's dockerd (started on first use, with the same busybox). */
+  async function peerDocker(): Promise<(args: string[]) => Promise<Result>> {
+    if (!peer) {
+      peer = await startDockerd({ dir: path.join(dir, "dockerd") });
+      peer.env.DOCKER_BUILDKIT = "0";
+      ok(await run(peer.env, ["import", "--change", 'CMD ["sh"]', await busyboxRootfsTar(path.join(dir, "bb2")), "busybox:latest"]), "dockerd import");
+    }
+    const env = peer.env;
+    return (args: string[]) => run(env, args);
+  }
 
   /** Every layer of an image as `docker save` writes it, uncompressed: its name, its entries' names and its bytes. */
   async function layers(ref: string): Promise<{ name: string; names: string[]; data: Buffer }[]> {
