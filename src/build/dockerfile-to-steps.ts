@@ -9,7 +9,9 @@
 //   - ONBUILD triggers of a base image are parsed here and run by the executor after FROM;
 //   - --target: the stages up to the target, as dockerd's legacy builder builds them;
 //   - FROM of an earlier stage's name starts from that stage's image;
-//   - --build-arg values that no ARG of the built stages declared are reported, in dockerd's words.
+//   - --build-arg values that no ARG of the built stages declared are reported, in dockerd's words;
+//   - BuildKit's additions run too: heredocs (RUN and COPY/ADD), RUN --mount (its words expanded
+//     when the step runs), ADD --checksum, and MAINTAINER (the image's author, as dockerd).
 
 import { invalid } from "../common/errors.js";
 import { DockerfileError } from "./dockerfile/errors.js";

@@ -2,14 +2,18 @@
 // gives the final image its tags, reporting progress as a typed async stream that the /build
 // endpoint can turn into Docker's JSON messages and the CLI into Docker's lines.
 //
-// Each step makes one image on the previous one, untagged, as dockerd's legacy builder does:
+// Each step makes one image on the previous one, untagged, recorded as its Parent, as dockerd's
+// legacy builder does (docker history shows the step images' IDs):
 //   RUN       a container from the current image with the stage's env (plus the build arguments
 //             in use), user, working directory and network, its output streamed, its exit code
 //             checked ("The command '/bin/sh -c false' returned a non-zero code: 1"), its changes
-//             committed as a layer through the container service;
-//   COPY/ADD  a created, never started, container of the current image; the sources are
-//             extracted into it through the container service's confined extraction (the path
-//             docker cp takes), then committed;
+//             committed as a layer through the container service; its --mounts and heredoc
+//             scripts (run-mounts.ts) are mounts of that container only, the mount points they
+//             needed removed again before the commit, a secret's env kept out of the image;
+//   COPY/ADD  a created, never started, container of the current image; the sources (heredocs
+//             as files of their content) are extracted into it through the container service's
+//             confined extraction (the path docker cp takes), then committed; ADD --checksum
+//             checks a URL's content first;
 //   WORKDIR   the same with the directory made as a start would make it (a layer only when it
 //             did not exist);
 //   the rest  config only: a new image config and a history entry with empty_layer, no layer.

@@ -12,8 +12,9 @@
 //           step when required, otherwise the mount is left out (BuildKit's rule)
 //   ssh     the agent socket the build was given under that id (--ssh default=$SSH_AUTH_SOCK),
 //           SSH_AUTH_SOCK pointing at it; a missing one fails the step when required
-// The private directories live under <root>/tmp and are removed by release(), which the executor
-// calls once the step's container is gone, whatever happened.
+// The private directories live under <root>/tmp (named runmount-*) and are removed by release(),
+// which the executor calls once the step's container is gone, whatever happened; those a killed
+// daemon left are removed with the other build leftovers at the next start.
 
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -22,6 +23,9 @@ import { bestEffort } from "../common/ignore.js";
 import type { Mount as MountSpec } from "../docker/index.js";
 import type { CacheMountLease, CacheMounts } from "./cache-mounts.js";
 import type { RunFile, RunMount } from "./steps.js";
+
+/** The names of the private directories under <root>/tmp start with this. */
+export const RUN_MOUNT_PREFIX = "runmount-";
 
 export interface RunMountDeps {
   /** <root>/tmp: where the private directories are made. */
@@ -57,7 +61,7 @@ export async function prepareRunMounts(mounts: readonly RunMount[], files: reado
   };
   const privateDir = async (prefix: string) => {
     await mkdir(deps.tmp, { recursive: true, mode: 0o700 });
-    const d = await mkdtemp(path.join(deps.tmp, prefix));
+    const d = await mkdtemp(path.join(deps.tmp, RUN_MOUNT_PREFIX + prefix));
     dirs.push(d);
     return d;
   };

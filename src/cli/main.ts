@@ -29,7 +29,9 @@ Multi-container applications:
   compose              config, up, down, ps, logs of a compose project (cove compose --help)
 
 Builds:
-  build --print-ast FILE   parse a Dockerfile and print its syntax tree (building is not available yet)
+  build PATH           build an image from a Dockerfile (cove build --help)
+  build --print-ast FILE   parse a Dockerfile and print its syntax tree
+  builder prune        remove the build cache (the steps' cache and RUN --mount=type=cache dirs)
 
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
@@ -129,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const { imageCommands } = await import("./images.js");
-  if (two === "system prune" || two === "network prune") {
+  if (two === "system prune" || two === "network prune" || two === "builder prune") {
     const { pruneCommands } = await import("./prune.js");
     return pruneCommands[two]!(args.slice(1), { client: daemon });
   }

@@ -181,6 +181,11 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
     assert.match(ok(await docker(["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]), "system df"), /^Build Cache 0$/m);
     ok(await build(CACHE, "cached:3", ["--build-arg", "N=3"]), "build after prune");
     assert.equal(await cat("cached:3", "cat /seen"), "run3\n");
+    // cove's own builder prune does the same
+    const mine = await cove(["builder", "prune", "-f"]);
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.match(mine.stdout, /^Deleted build cache objects:\n(.+\n)+\nTotal reclaimed space: [1-9][0-9.]*k?B\n$/, mine.stdout);
+    assert.deepEqual(await readdir(path.join(root, "build", "cache-mounts")), []);
   });
 
   it("binds context paths (read-only, or rw with writes discarded) and a stage's paths, mounts a tmpfs, runs --network=none", async () => {
