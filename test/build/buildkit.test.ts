@@ -7,6 +7,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Readable } from "node:stream";
+import Docker from "dockerode";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
@@ -22,6 +25,7 @@ import { busyboxRootfsTar } from "../images/fixtures.js";
 import { run, type Result, dockerCliSkip } from "../support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
 
+const exec = promisify(execFile);
 const COVE_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 const skip = process.getuid?.() !== 0 ? "needs root" : await dockerCliSkip();
 const peerSkip = dockerdAvailable();
@@ -163,6 +167,24 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
     // a rebuild is all cache hits
     const again = ok(await build(HEREDOCS, "heredocs"), "rebuild");
     assert.equal(again.split("\n").filter((l) => l.includes("Using cache")).length, 7, again);
+  });
+
+  it("builds heredocs and cache mounts for dockerode and the Python docker library too", async () => {
+    await writeFile(path.join(ctx, "Dockerfile"), "FROM busybox\nRUN --mount=type=cache,target=/c <<EOF\necho client >> /c/log\ncp /c/log /log\nEOF\nCOPY <<EOF /note\nfrom a client\nEOF\n");
+    const client = new Docker({ socketPath: socket });
+    const tar = (await exec("tar", ["-C", ctx, "-c", "Dockerfile"], { encoding: "buffer", maxBuffer: 16 << 20 })).stdout;
+    const stream = await client.buildImage(Readable.from([tar]) as unknown as NodeJS.ReadableStream, { t: "viaclient:dockerode" });
+    const msgs = await new Promise<Record<string, unknown>[]>((resolve, reject) => client.modem.followProgress(stream, (err: Error | null, res: Record<string, unknown>[]) => (err ? reject(err) : resolve(res))));
+    assert.ok(msgs.some((m) => m.stream === "Successfully tagged viaclient:dockerode\n"), JSON.stringify(msgs));
+    const py = `import docker, sys
+c = docker.DockerClient(base_url="unix://${socket}")
+img, logs = c.images.build(path=sys.argv[1], tag="viaclient:python", nocache=True)
+print(c.containers.run(img.id, ["sh", "-c", "cat /log /note"], remove=True, network_mode="none").decode(), end="")`;
+    const { stdout } = await exec("python3", ["-c", py, ctx]);
+    // the second build (no cache for its steps) sees the first one's cache mount
+    assert.equal(stdout, "client\nclient\nfrom a client\n");
+    assert.equal(await cat("viaclient:dockerode", "cat /log /note"), "client\nfrom a client\n");
+    ok(await docker(["builder", "prune", "-f"]), "prune");
   });
 
   it("keeps a cache mount across builds, out of the image, with its owner and mode; docker builder prune removes it", async () => {
