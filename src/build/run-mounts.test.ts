@@ -105,6 +105,11 @@ describe("prepareRunMounts", () => {
     await assert.rejects(prepareRunMounts([m({ type: "ssh", id: "file" })], [], deps), /is not a socket/);
     await assert.rejects(prepareRunMounts([m({ type: "secret", id: "tok", env: "1BAD" })], [], deps), /invalid environment variable name "1BAD"/);
     await assert.rejects(prepareRunMounts([m({ type: "secret", id: "tok", target: "/x" }), m({ type: "tmpfs", target: "/x" })], [], deps), /two mounts at \/x/);
+    const locked = (target: string) => m({ type: "cache", id: "same", target, sharing: "locked", readonly: false, uid, gid });
+    await assert.rejects(prepareRunMounts([locked("/a"), locked("/b")], [], deps), /the cache same is mounted twice in one step with sharing=locked/);
+    // the first lease was given back: the cache can be taken again at once
+    const again = await prepareRunMounts([locked("/a")], [], deps);
+    await again.release();
     assert.deepEqual(await readdir(deps.tmp), []);
   });
 });

@@ -82,6 +82,7 @@ export async function prepareRunMounts(mounts: readonly RunMount[], files: reado
       claim("/dev/pipes");
       out.push({ Type: "bind", Source: d, Target: "/dev/pipes", ReadOnly: true });
     }
+    const cacheIds = new Set<string>();
     let sshN = 0;
     let sshEnv = false;
     for (const m of mounts) {
@@ -105,12 +106,15 @@ export async function prepareRunMounts(mounts: readonly RunMount[], files: reado
         case "cache": {
           const target = targetOf(m.target!);
           claim(target);
+          const id = m.id ?? target;
+          if (m.sharing === "locked" && cacheIds.has(id)) throw invalid(`RUN --mount=type=cache: the cache ${id} is mounted twice in one step with sharing=locked, which would wait for itself`, { code: "build.mount" });
+          cacheIds.add(id);
           const seed = m.from === undefined ? undefined : async (dir: string) => {
             const tmp = await privateDir("seed-");
             const got = await deps.extract(m.from!, m.source ?? "/", tmp);
             await cp(got, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
           };
-          const lease = await deps.cacheMounts.acquire({ id: m.id ?? target, sharing: m.sharing ?? "shared", mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0, ...(seed ? { seed } : {}) });
+          const lease = await deps.cacheMounts.acquire({ id, sharing: m.sharing ?? "shared", mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0, ...(seed ? { seed } : {}) });
           leases.push(lease);
           out.push({ Type: "bind", Source: lease.dir, Target: target, ReadOnly: m.readonly });
           break;

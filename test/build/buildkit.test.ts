@@ -73,6 +73,8 @@ RUN --mount=type=bind,source=data,target=/w,rw echo changed > /w/x.txt && cat /w
 RUN --mount=type=bind,source=data,target=/r sh -c 'touch /r/new 2>/dev/null && echo writable > /b4 || echo readonly > /b4'
 RUN --mount=type=tmpfs,target=/t,size=1m echo t > /t/f && df -k /t | tail -1 | awk '{print $2}' > /b5
 RUN --network=none sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifs"
+RUN --mount=type=cache,target=/seeded,from=src,source=/out,id=seeded cat /seeded/f > /b6 && echo more > /seeded/g
+RUN --mount=type=cache,target=/seeded,from=src,source=/out,id=seeded cat /seeded/g > /b7
 `;
 
 const SECRET = `FROM busybox
@@ -210,9 +212,9 @@ print(c.containers.run(img.id, ["sh", "-c", "cat /log /note"], remove=True, netw
     assert.deepEqual(await readdir(path.join(root, "build", "cache-mounts")), []);
   });
 
-  it("binds context paths (read-only, or rw with writes discarded) and a stage's paths, mounts a tmpfs, runs --network=none", async () => {
+  it("binds context paths (read-only, or rw with writes discarded) and a stage's paths, seeds a cache from a stage, mounts a tmpfs, runs --network=none", async () => {
     ok(await build(BIND, "bound"), "build");
-    assert.equal(await cat("bound", "cat /b1 /b2 /b3 /b4 /b5 /ifs"), "ctx\nfromstage\nchanged\nreadonly\n1024\nlo\n");
+    assert.equal(await cat("bound", "cat /b1 /b2 /b3 /b4 /b5 /ifs /b6 /b7"), "ctx\nfromstage\nchanged\nreadonly\n1024\nlo\nfromstage\nmore\n");
     assert.equal(await cat("bound", "ls -d /m /o /w /r /t 2>&1 | grep -c 'No such file'"), "5\n");
     assert.equal(await readFile(path.join(ctx, "data/x.txt"), "utf8"), "ctx\n");
     // the bound content is an input of the step's cache key
