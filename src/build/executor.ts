@@ -140,11 +140,6 @@ export class Builder {
     return this.cacheMounts.prune();
   }
 
-  /** Bytes the RUN --mount=type=cache directories hold. */
-  cacheMountsSize(): Promise<number> {
-    return this.cacheMounts.size();
-  }
-
   /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
   async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
     if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
@@ -356,6 +351,7 @@ export class Builder {
     const dest = resolveWorkdir(state.config, step.dest);
     const comment = `${op} ${step.chown ? `--chown=${step.chown}` : ""}`;
     const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
+    if (step.from !== undefined && contents.length > 0) throw invalid(`${op} --from=${step.from} takes no heredoc: its sources are paths of ${step.from}`, { code: "build.heredoc" });
     if (step.from !== undefined) return yield* this.copyFrom(parent, state, step, opts, done, { op, own, dest, comment, cmd });
     const urls = step.kind === "add" ? step.sources.filter(isUrl) : [];
     const local = step.sources.filter((src) => !urls.includes(src));
