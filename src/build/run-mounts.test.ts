@@ -91,7 +91,7 @@ describe("prepareRunMounts", () => {
   });
 
   it("leaves out a secret or agent not given, and refuses them when required, with what to do", async () => {
-    const p = await prepareRunMounts([m({ type: "secret", id: "nope", target: "/s" }), m({ type: "ssh", id: "other" })], [], deps);
+    const p = await prepareRunMounts([m({ type: "secret", id: "nope", target: "/s" }), m({ type: "ssh", id: "other" }), m({ type: "secret", id: "toString", target: "/t" }), m({ type: "ssh", id: "constructor" })], [], deps);
     assert.deepEqual([p.mounts, p.env], [[], []]);
     await p.release();
     await assert.rejects(prepareRunMounts([m({ type: "secret", id: "nope", target: "/s", required: true })], [], deps), /secret nope not found: give it with --secret id=nope,src=FILE/);

@@ -127,7 +127,7 @@ export async function prepareRunMounts(mounts: readonly RunMount[], files: reado
         }
         case "secret": {
           const id = m.id!;
-          const value = deps.secrets[id];
+          const value = Object.hasOwn(deps.secrets, id) ? deps.secrets[id] : undefined;
           if (value === undefined) {
             if (m.required) throw notFound(`RUN --mount=type=secret: secret ${id} not found: give it with --secret id=${id},src=FILE`, { code: "build.secret" });
             break;
@@ -149,7 +149,7 @@ export async function prepareRunMounts(mounts: readonly RunMount[], files: reado
         }
         case "ssh": {
           const id = m.id ?? "default";
-          const sock = deps.ssh[id];
+          const sock = Object.hasOwn(deps.ssh, id) ? deps.ssh[id] : undefined;
           const n = sshN++;
           if (sock === undefined) {
             if (m.required) throw notFound(`RUN --mount=type=ssh: no SSH agent socket was given for ${id}: build with --ssh ${id}=$SSH_AUTH_SOCK`, { code: "build.ssh" });

@@ -85,7 +85,7 @@ function registryConfig(header: string | undefined): Record<string, AuthConfig> 
  * must not run without the secrets it was given.
  */
 function buildSession(header: string | undefined): { secrets: Record<string, Buffer>; ssh: Record<string, string> } {
-  const out = { secrets: {} as Record<string, Buffer>, ssh: {} as Record<string, string> };
+  const out = { secrets: Object.create(null) as Record<string, Buffer>, ssh: Object.create(null) as Record<string, string> };
   if (header === undefined || header === "") return out;
   const bad = () => invalid("X-Cove-Build-Session must be base64 JSON of {secrets: {id: base64}, ssh: {id: path}}", { code: "build.session" });
   let v: unknown;
