@@ -118,7 +118,7 @@ interface BuildFlags {
 class UsageError extends Error {}
 
 function parseFlags(args: string[]): BuildFlags {
-  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto", secrets: {}, ssh: {} };
+  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto", secrets: Object.create(null) as BuildFlags["secrets"], ssh: Object.create(null) as BuildFlags["ssh"] };
   const kv = (v: string, into: Record<string, string>, envFallback: boolean) => {
     const i = v.indexOf("=");
     if (i < 0) {
@@ -280,7 +280,7 @@ const MAX_SECRET_BYTES = 8 << 10;
 
 /** --secret values (read now) and --ssh sockets, as the session header's value. */
 async function sessionHeader(f: BuildFlags): Promise<string> {
-  const secrets: Record<string, string> = {};
+  const secrets = Object.create(null) as Record<string, string>;
   let total = 0;
   for (const [id, from] of Object.entries(f.secrets)) {
     let data: Buffer;
