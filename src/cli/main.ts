@@ -29,9 +29,9 @@ Multi-container applications:
   compose              config, up, down, ps, logs of a compose project (cove compose --help)
 
 Builds:
-  build PATH           build an image from a Dockerfile (cove build --help)
+  build                build an image from a Dockerfile and a context (cove build --help)
   build --print-ast FILE   parse a Dockerfile and print its syntax tree
-  builder prune        remove the build cache (the steps' cache and RUN --mount=type=cache dirs)
+  builder prune        remove the build cache
 
 Engine:
   daemon               serve the Docker Engine API (--socket, -H, --group, --tls*)
