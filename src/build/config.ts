@@ -23,6 +23,8 @@ export interface StageState {
   cmdSet: boolean;
   /** Build arguments declared by ARG in this stage, with their values (undefined: declared, no value). */
   args: Map<string, string | undefined>;
+  /** MAINTAINER: the author of every image the stage makes from there on (dockerd's rule). */
+  author?: string;
 }
 
 /** The image config a stage starts from: the base's, with dockerd's default PATH when it has none. */
@@ -234,6 +236,9 @@ export function applyConfigStep(state: StageState, step: Exclude<Step, { kind: "
       c.Healthcheck = hc;
       return nopHistory(c, `HEALTHCHECK ${healthText(hc)}`);
     }
+    case "maintainer":
+      state.author = step.maintainer;
+      return nopHistory(c, `MAINTAINER ${step.maintainer}`);
     case "onbuild":
       c.OnBuild = [...(c.OnBuild ?? []), step.instruction];
       return nopHistory(c, `ONBUILD ${step.instruction}`);

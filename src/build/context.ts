@@ -46,6 +46,8 @@ export interface Source {
   url?: { mode: number; mtimeSec: number };
   /** A local tar archive ADD extracts (plain, gzip or zstd). */
   archive?: boolean;
+  /** A heredoc's content (COPY <<EOF): never extracted by ADD. */
+  inline?: boolean;
 }
 
 const GLOB = /[*?[\\]/;

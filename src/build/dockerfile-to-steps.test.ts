@@ -76,8 +76,64 @@ describe("dockerfileToSteps", () => {
   });
 
   it("refuses what the legacy builder cannot do, at the instruction's line", () => {
-    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nRUN --mount=type=cache,target=/c true\n")), /Dockerfile:2:1: RUN --mount needs BuildKit/);
+    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nRUN --security=insecure true\n")), /Dockerfile:2:1: RUN --security=insecure needs BuildKit/);
+    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nADD --keep-git-dir=true https://x/y.git /y\n")), /Dockerfile:2:1: ADD --keep-git-dir or --unpack needs BuildKit/);
     assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nARG A B\n")), /Dockerfile:2:1: ARG with more than one name/);
     assert.throws(() => dockerfileToSteps(parseStages("FROM ${NOTHING}\n")), /base name \(\$\{NOTHING\}\) should not be blank/);
+  });
+
+  const only = (text: string): Step => {
+    const st = dockerfileToSteps(parseStages(`FROM busybox\n${text}`)).stages[0]!;
+    return st.resolve!(st.steps[0]!, vars({ V: "val", T: "/t" }));
+  };
+
+  it("runs a RUN heredoc as the reference says: its content through the shell, a #! script from /dev/pipes, several put back for the shell", () => {
+    assert.deepEqual(only("RUN <<EOF\necho a\necho b\nEOF\n"), { kind: "run", text: "RUN <<EOF", command: "echo a\necho b\n" });
+    // <<- strips leading tabs of the content
+    assert.equal((only("RUN <<-EOF\n\techo a\n\t\techo b\n\tEOF\n") as Step & { kind: "run" }).command, "echo a\necho b\n");
+    assert.deepEqual(only("RUN <<EOF\n#!/bin/sh -e\necho $V\nEOF\n"), {
+      kind: "run",
+      text: "RUN <<EOF",
+      command: "/dev/pipes/EOF",
+      files: [{ name: "EOF", data: "#!/bin/sh -e\necho $V\n", mode: 0o755 }],
+    });
+    // a heredoc feeding commands: the shell gets the line and the documents with their terminators
+    assert.equal((only("RUN <<A cat > /f1 && <<'B' cat > /f2\na $V\nA\nb $V\nB\n") as Step & { kind: "run" }).command, "<<A cat > /f1 && <<'B' cat > /f2\na $V\nA\nb $V\nB");
+  });
+
+  it("makes COPY heredocs sources with their content, $VARS expanded unless the delimiter is quoted, quotes kept", () => {
+    const copy = only(`COPY <<a.txt <<"b.txt" /dir/\nhello "$V"\na.txt\nraw $V\nb.txt\n`) as Step & { kind: "copy" };
+    assert.deepEqual(copy.sources, []);
+    assert.equal(copy.dest, "/dir/");
+    assert.deepEqual(copy.contents, [
+      { name: "a.txt", data: 'hello "val"\n', expand: true },
+      { name: "b.txt", data: "raw $V\n", expand: false },
+    ]);
+    const chomped = only("COPY <<-EOF /f\n\tx\n\tEOF\n") as Step & { kind: "copy" };
+    assert.deepEqual(chomped.contents, [{ name: "EOF", data: "x\n", expand: true }]);
+  });
+
+  it("gives RUN --mount values their expanded words, numbers and BuildKit's defaults; refuses bad ones at the line", () => {
+    const run = only("RUN --mount=type=cache,target=$T/c,sharing=locked,mode=0700,uid=1,gid=2 --mount=type=secret,id=tok --mount=type=secret,id=e,env=TOKEN --mount=type=tmpfs,target=/tmp,size=1m --mount=type=bind,from=busybox,source=/etc,target=/b --mount=type=ssh --network=none true\n") as Step & { kind: "run" };
+    assert.deepEqual(run.mounts, [
+      { type: "cache", readonly: false, target: "/t/c", id: "/t/c", sharing: "locked", mode: 0o700, uid: 1, gid: 2 },
+      { type: "secret", readonly: true, id: "tok", target: "/run/secrets/tok" },
+      { type: "secret", readonly: true, id: "e", env: "TOKEN" },
+      { type: "tmpfs", readonly: false, target: "/tmp", size: 1 << 20 },
+      { type: "bind", readonly: true, target: "/b", source: "/etc", from: "busybox" },
+      { type: "ssh", readonly: true, id: "default" },
+    ]);
+    assert.equal(run.network, "none");
+    assert.throws(() => only("RUN --mount=type=cache true\n"), /Dockerfile:2:1: RUN --mount=type=cache: a target is required/);
+    assert.throws(() => only("RUN --mount=type=tmpfs,target=/t,size=lots true\n"), /invalid value for size: lots/);
+    assert.throws(() => only("RUN --mount=type=cache,target=/c,mode=999 true\n"), /invalid value 999 for mode/);
+  });
+
+  it("takes MAINTAINER and ADD --checksum for one URL, refusing a malformed checksum or another source", () => {
+    assert.deepEqual(only("MAINTAINER Jane <jane@example.com>\n"), { kind: "maintainer", text: "MAINTAINER Jane <jane@example.com>", maintainer: "Jane <jane@example.com>" });
+    const sum = `sha256:${"a".repeat(64)}`;
+    assert.equal((only(`ADD --checksum=${sum} https://example.com/f /f\n`) as Step & { kind: "add" }).checksum, sum);
+    assert.throws(() => only("ADD --checksum=md5:abc https://example.com/f /f\n"), /Dockerfile:2:1: invalid checksum "md5:abc"/);
+    assert.throws(() => only(`ADD --checksum=${sum} local.txt /f\n`), /checksum can't be specified for multiple sources or non-HTTP\(S\) sources/);
   });
 });

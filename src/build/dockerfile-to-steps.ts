@@ -9,15 +9,18 @@
 //   - ONBUILD triggers of a base image are parsed here and run by the executor after FROM;
 //   - --target: the stages up to the target, as dockerd's legacy builder builds them;
 //   - FROM of an earlier stage's name starts from that stage's image;
-//   - --build-arg values that no ARG of the built stages declared are reported, in dockerd's words.
+//   - --build-arg values that no ARG of the built stages declared are reported, in dockerd's words;
+//   - BuildKit's additions run too: heredocs (RUN and COPY/ADD), RUN --mount (its words expanded
+//     when the step runs), ADD --checksum, and MAINTAINER (the image's author, as dockerd).
 
 import { invalid } from "../common/errors.js";
 import { DockerfileError } from "./dockerfile/errors.js";
-import { globalArgValues, stageBase, toInstruction, type Dockerfile, type Instruction } from "./dockerfile/instructions.js";
-import { parseDockerfile } from "./dockerfile/parser.js";
-import { ShellLexError, expandWord, expandWords, type EnvGetter } from "./dockerfile/shell-lex.js";
+import { globalArgValues, stageBase, toInstruction, type Dockerfile, type Instruction, type Mount, type RunInstruction } from "./dockerfile/instructions.js";
+import { chompHeredocContent, heredocWordOrUndefined, parseDockerfile } from "./dockerfile/parser.js";
+import { ShellLex, ShellLexError, expandWord, expandWords, type EnvGetter } from "./dockerfile/shell-lex.js";
+import { ramInBytes } from "../docker/index.js";
 import { PROXY_ARGS } from "./config.js";
-import type { Stage, Step } from "./steps.js";
+import type { RunMount, RunStep, Stage, Step } from "./steps.js";
 
 export interface ToStepsOptions {
   /** --build-arg values. */
@@ -86,6 +89,8 @@ export function dockerfileToSteps(df: Dockerfile, opts: ToStepsOptions = {}): Pl
 
 /** Where an instruction's step came from, for errors found when it runs. */
 const origin = new WeakMap<Step, Instruction>();
+/** RUN --mount values as written: their words expand when the step runs (resolveStep). */
+const rawMounts = new WeakMap<Step, Mount[]>();
 
 function toStep(df: Dockerfile, i: Instruction): Step {
   const step = stepOf(df, i);
@@ -99,20 +104,31 @@ function stepOf(df: Dockerfile, i: Instruction): Step {
     throw at(df, i, `${what} needs BuildKit, which cove's builder does not have (it builds as dockerd's legacy builder)`);
   };
   switch (i.kind) {
-    case "run":
-      if (i.mounts.length > 0) refuse("RUN --mount");
-      if (i.heredocs.length > 0) refuse("a heredoc in RUN");
+    case "run": {
       if (i.security === "insecure") refuse("RUN --security=insecure");
-      return { kind: "run", text, command: i.cmd.form === "shell" ? i.cmd.command : i.cmd.args, ...(i.network !== undefined ? { network: i.network } : {}) };
+      const step: RunStep = { kind: "run", text, command: i.cmd.form === "shell" ? i.cmd.command : i.cmd.args, ...(i.network !== undefined ? { network: i.network } : {}) };
+      if (i.heredocs.length > 0) heredocCommand(df, i, step);
+      if (i.mounts.length > 0) {
+        // checked now with their words as written, expanded when the step runs
+        for (const m of i.mounts) runMount(df, i, m, (x) => x, false);
+        rawMounts.set(step, i.mounts);
+      }
+      return step;
+    }
     case "cmd":
       return { kind: "cmd", text, command: i.cmd.form === "shell" ? i.cmd.command : i.cmd.args };
     case "entrypoint":
       return { kind: "entrypoint", text, command: i.cmd === undefined ? [] : i.cmd.form === "shell" ? i.cmd.command : i.cmd.args };
     case "copy":
     case "add": {
-      if (i.contents.length > 0) refuse(`a heredoc in ${i.kind.toUpperCase()}`);
-      if (i.kind === "add" && (i.checksum !== undefined || i.keepGitDir !== undefined || i.unpack !== undefined)) refuse("ADD --checksum, --keep-git-dir or --unpack");
+      if (i.kind === "add" && (i.keepGitDir !== undefined || i.unpack !== undefined)) refuse("ADD --keep-git-dir or --unpack");
       const step: Step = { kind: i.kind, text, sources: [...i.sources], dest: i.dest };
+      if (i.contents.length > 0) step.contents = i.contents.map((c) => ({ name: c.name, data: c.data, expand: c.expand }));
+      if (i.kind === "add" && i.checksum !== undefined) {
+        if (!/^sha256:[0-9a-f]{64}$/.test(i.checksum)) throw at(df, i, `invalid checksum ${JSON.stringify(i.checksum)}: give sha256: and 64 lower-case hex digits`);
+        if (i.sources.length !== 1 || !/^https?:\/\//.test(i.sources[0]!) || i.contents.length > 0) throw at(df, i, "checksum can't be specified for multiple sources or non-HTTP(S) sources in cove's builder");
+        step.checksum = i.checksum;
+      }
       if (i.chown !== undefined) step.chown = i.chown;
       if (i.chmod !== undefined) step.chmod = i.chmod;
       if (i.link) step.link = true;
@@ -156,7 +172,7 @@ function stepOf(df: Dockerfile, i: Instruction): Step {
       return { kind: "arg", text, name: a.name, ...(a.default !== undefined ? { default: a.default } : {}) };
     }
     case "maintainer":
-      throw at(df, i, "MAINTAINER (deprecated) is not supported by cove's builder: use LABEL maintainer=...");
+      return { kind: "maintainer", text, maintainer: i.maintainer };
     case "from":
       throw at(df, i, "FROM inside a stage");
   }
@@ -181,9 +197,18 @@ function resolveStep(df: Dockerfile, step: Step, env: EnvGetter, meta: Record<st
         return { ...step, path: w(step.path) };
       case "stopsignal":
         return { ...step, signal: w(step.signal) };
+      case "run": {
+        const raw = rawMounts.get(step);
+        const instr = origin.get(step);
+        if (!raw || !instr || instr.kind !== "run") return step;
+        return { ...step, mounts: raw.map((m) => runMount(df, instr, m, w, true)) };
+      }
       case "copy":
       case "add": {
         const r = { ...step, sources: step.sources.map(w), dest: w(step.dest) };
+        // heredoc content: only $VARS expand, quotes and escapes stay (BuildKit's raw expansion)
+        const raw = new ShellLex({ skipQuotes: true });
+        if (step.contents) r.contents = step.contents.map((c) => (c.expand ? { ...c, data: raw.processWord(c.data, env) } : c));
         if (step.chown !== undefined) r.chown = w(step.chown);
         if (step.chmod !== undefined) r.chmod = w(step.chmod);
         if (step.from !== undefined) r.from = w(step.from);
@@ -217,6 +242,91 @@ function triggerSteps(df: Dockerfile, expression: string): Step[] {
     origin.set(step, instr);
     return step;
   });
+}
+
+/**
+ * A RUN with heredocs, as BuildKit runs it: a command that is one heredoc alone runs its content
+ * (a file under /dev/pipes run as a script when it starts with #!, else the content given to the
+ * shell); otherwise the heredocs are put back after the command line for the shell to read.
+ */
+function heredocCommand(df: Dockerfile, i: RunInstruction, step: RunStep): void {
+  if (i.cmd.form !== "shell") throw at(df, i, "a heredoc in RUN needs the shell form of the command");
+  const only = heredocWordOrUndefined(i.cmd.command.trim());
+  const first = i.heredocs[0]!;
+  if (only && only.name === first.name) {
+    const data = first.chomp ? chompHeredocContent(first.data) : first.data;
+    if (data.startsWith("#!")) {
+      if (!/^[^/\0]+$/.test(first.name) || first.name === "." || first.name === "..") throw at(df, i, `a heredoc run as a script needs a plain file name as its delimiter, not ${JSON.stringify(first.name)}`);
+      step.files = [{ name: first.name, data, mode: 0o755 }];
+      step.command = `/dev/pipes/${first.name}`;
+    } else step.command = data;
+    return;
+  }
+  let full = i.cmd.command;
+  for (const h of i.heredocs) full += "\n" + h.data + h.name;
+  step.command = full;
+}
+
+/** A RUN --mount with its words expanded by `w`, its numbers parsed and BuildKit's defaults given. */
+function runMount(df: Dockerfile, i: Instruction, m: Mount, w: (s: string) => string, expanded: boolean): RunMount {
+  const bad = (why: string): never => {
+    throw at(df, i, `RUN --mount=type=${m.type}: ${why}`);
+  };
+  const out: RunMount = { type: m.type, readonly: m.readonly };
+  const str = (v: string | undefined) => (v === undefined ? undefined : w(v));
+  const target = str(m.target);
+  const source = str(m.source);
+  const from = m.from;
+  const id = str(m.id);
+  if (target !== undefined && target !== "") out.target = target;
+  if (source !== undefined && source !== "") out.source = source;
+  if (from !== undefined && from !== "") out.from = from;
+  if (id !== undefined && id !== "") out.id = id;
+  if (m.sharing !== undefined) out.sharing = m.sharing;
+  if (m.required !== undefined) out.required = m.required;
+  if (m.env !== undefined) out.env = w(m.env);
+  const num = (v: string | undefined, what: string, base: 8 | 10): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = w(v);
+    if (!expanded && x.includes("$")) return undefined;
+    if (!(base === 8 ? /^[0-7]+$/ : /^\d+$/).test(x) || Number.parseInt(x, base) > 0xffffffff) bad(`invalid value ${x} for ${what}`);
+    return Number.parseInt(x, base);
+  };
+  const mode = num(m.mode, "mode", 8);
+  const uid = num(m.uid, "uid", 10);
+  const gid = num(m.gid, "gid", 10);
+  if (mode !== undefined) out.mode = mode;
+  if (uid !== undefined) out.uid = uid;
+  if (gid !== undefined) out.gid = gid;
+  if (m.size !== undefined) {
+    const x = w(m.size);
+    if (expanded || !x.includes("$")) {
+      try {
+        out.size = ramInBytes(x);
+      } catch {
+        bad(`invalid value ${x} for size`);
+      }
+    }
+  }
+  switch (m.type) {
+    case "bind":
+    case "cache":
+    case "tmpfs":
+      if (out.target === undefined) bad("a target is required (target=/path)");
+      if (m.type === "cache" && out.id === undefined && out.target !== undefined) out.id = out.target;
+      if (m.type === "tmpfs" && out.from !== undefined) bad("from is not allowed");
+      break;
+    case "secret":
+      if (out.source !== undefined && out.id === undefined) out.id = out.source;
+      if (out.id === undefined && out.target !== undefined) out.id = out.target.split("/").filter((x) => x !== "").at(-1);
+      if (out.id === undefined) bad("an id or a target is required");
+      if (out.target === undefined && out.env === undefined) out.target = `/run/secrets/${out.id}`;
+      break;
+    case "ssh":
+      if (out.id === undefined) out.id = out.source ?? "default";
+      break;
+  }
+  return out;
 }
 
 /** A DockerfileError at an instruction. */

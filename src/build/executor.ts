@@ -2,14 +2,18 @@
 // gives the final image its tags, reporting progress as a typed async stream that the /build
 // endpoint can turn into Docker's JSON messages and the CLI into Docker's lines.
 //
-// Each step makes one image on the previous one, untagged, as dockerd's legacy builder does:
+// Each step makes one image on the previous one, untagged, recorded as its Parent, as dockerd's
+// legacy builder does (docker history shows the step images' IDs):
 //   RUN       a container from the current image with the stage's env (plus the build arguments
 //             in use), user, working directory and network, its output streamed, its exit code
 //             checked ("The command '/bin/sh -c false' returned a non-zero code: 1"), its changes
-//             committed as a layer through the container service;
-//   COPY/ADD  a created, never started, container of the current image; the sources are
-//             extracted into it through the container service's confined extraction (the path
-//             docker cp takes), then committed;
+//             committed as a layer through the container service; its --mounts and heredoc
+//             scripts (run-mounts.ts) are mounts of that container only, the mount points they
+//             needed removed again before the commit, a secret's env kept out of the image;
+//   COPY/ADD  a created, never started, container of the current image; the sources (heredocs
+//             as files of their content) are extracted into it through the container service's
+//             confined extraction (the path docker cp takes), then committed; ADD --checksum
+//             checks a URL's content first;
 //   WORKDIR   the same with the directory made as a start would make it (a layer only when it
 //             did not exist);
 //   the rest  config only: a new image config and a history entry with empty_layer, no layer.
@@ -17,7 +21,7 @@
 // build tags nothing; the images of the steps that succeeded stay, untagged, for the cache.
 
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
@@ -27,6 +31,9 @@ import type { ContainerConfig, CreateBody } from "../docker/index.js";
 import { familiarName, parseNormalizedNamed, tagNameOnly } from "../images/index.js";
 import type { ImageService } from "../images/service.js";
 import { BuildCache } from "./cache.js";
+import { CacheMounts } from "./cache-mounts.js";
+import { prepareRunMounts, type PreparedMounts } from "./run-mounts.js";
+import { applyLayer } from "../snapshots/index.js";
 import { BuildJournal } from "./leftovers.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, proxyArgs, stageVars, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
@@ -68,6 +75,10 @@ export interface BuildOptions {
   fetchBase?: (image: string) => Promise<void>;
   /** Host settings of every RUN's container (--network, --add-host, --memory, --cpu-shares, --shm-size...). */
   runHostConfig?: NonNullable<CreateBody["HostConfig"]>;
+  /** --secret: values RUN --mount=type=secret gives its step, by id. Never in an image, its history or a cache key. */
+  secrets?: Record<string, Buffer>;
+  /** --ssh: SSH agent sockets RUN --mount=type=ssh gives its step, by id ("default"). */
+  ssh?: Record<string, string>;
 }
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
@@ -103,6 +114,7 @@ export function nonZeroError(argv: string[], code: number): CoveError {
 
 export class Builder {
   private readonly journal: BuildJournal;
+  private readonly cacheMounts: CacheMounts;
 
   constructor(
     private readonly containers: ContainerService,
@@ -110,6 +122,7 @@ export class Builder {
     private readonly cache: BuildCache = BuildCache.forRoot(containers.root),
   ) {
     this.journal = BuildJournal.forRoot(containers.root);
+    this.cacheMounts = CacheMounts.forRoot(containers.root);
   }
 
   /** A builder whose cache and container journal live under the container service's state root. */
@@ -120,6 +133,11 @@ export class Builder {
   /** docker builder prune: forgets every cached step; returns the keys forgotten. */
   pruneCache(): Promise<string[]> {
     return this.cache.pruneKeys();
+  }
+
+  /** docker builder prune: removes the RUN --mount=type=cache directories no step is using; their names and bytes. */
+  pruneCacheMounts(): Promise<{ removed: string[]; bytes: number }> {
+    return this.cacheMounts.prune();
   }
 
   /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
@@ -206,7 +224,7 @@ export class Builder {
 
   /** One step on image `parent`; yields its events, returns the image it made or found in the cache. */
   private async *step(parent: string, state: StageState, step: Step, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
-    if (step.kind === "run") return yield* this.run(parent, state, step, opts);
+    if (step.kind === "run") return yield* this.run(parent, state, step, opts, done);
     if (step.kind === "copy" || step.kind === "add") return yield* this.copy(parent, state, step, opts, done);
     if (step.kind === "arg") declareArg(state, step.name, step.default, opts.buildArgs ?? {}, step.inherited);
     const createdBy = applyConfigStep(state, step as Exclude<Step, RunStep | CopyStep>);
@@ -221,7 +239,7 @@ export class Builder {
     const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
     const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
     if (step.kind !== "workdir") {
-      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy }), shown, "none");
+      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) }), shown, "none");
       return this.remember(key, id);
     }
     // WORKDIR: the directory made in the container, committed (an empty layer when it was there)
@@ -231,7 +249,7 @@ export class Builder {
       opts,
       async (cid) => {
         await this.containers.createWorkdir(cid);
-        return this.commit(cid, state.config, createdBy);
+        return this.commit(cid, state, createdBy);
       },
       shown,
       "none",
@@ -239,75 +257,130 @@ export class Builder {
     return this.remember(key, id);
   }
 
-  private async *run(parent: string, state: StageState, step: RunStep, opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
+  private async *run(parent: string, state: StageState, step: RunStep, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
     const argv = argvOf(step.command, state.config);
     if (argv.length === 0 || argv.every((a) => a === "")) throw invalid("RUN needs a command", { code: "build.empty-run" });
     const args = runArgs(state);
     const createdBy = runHistory(argv, args);
-    const key = BuildCache.key(parent, { step: canonical(step), createdBy, config: state.config });
+    // what a bind mount shows is an input, as a COPY source is: its content (context) or image (from)
+    const inputs: string[] = [];
+    for (const m of step.mounts ?? []) {
+      if (m.type !== "bind") continue;
+      if (m.from !== undefined) inputs.push(`image:${await this.sourceImage(m.from, "RUN --mount", done)}`);
+      else inputs.push(`context:${await contextDigest(opts.context, m.source ?? "/")}`);
+    }
+    const key = BuildCache.key(parent, { step: canonical(step), createdBy, config: state.config, ...(inputs.length > 0 ? { inputs } : {}) });
     const hit = await this.cached(key, opts);
     if (hit) {
       yield { type: "cache-hit" };
       return hit;
     }
     const network = step.network ?? "default";
+    let mounts: PreparedMounts | undefined;
+    if ((step.mounts ?? []).length > 0 || (step.files ?? []).length > 0) {
+      mounts = await prepareRunMounts(step.mounts ?? [], step.files ?? [], {
+        tmp: await this.tmpDir(),
+        context: opts.context,
+        secrets: opts.secrets ?? {},
+        ssh: opts.ssh ?? {},
+        workdir: state.config.WorkingDir ?? "/",
+        cacheMounts: this.cacheMounts,
+        extract: (from, source, into) => this.extract(from, source, into, done),
+      });
+    }
     const config: ContainerConfig = {
       ...state.config,
-      Env: [...(state.config.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyArgs(state, opts.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)],
+      Env: [...(state.config.Env ?? []), ...args.map(([k, v]) => `${k}=${v}`), ...proxyArgs(state, opts.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`), ...(mounts?.env ?? [])],
       Cmd: argv,
       Entrypoint: [],
       // a build step is no service: no health probes while it runs
       Healthcheck: { Test: ["NONE"] },
     };
-    const id = yield* this.inContainer(
-      parent,
-      config,
-      opts,
-      async (cid) => this.commit(cid, state.config, createdBy),
-      async function* (this: Builder, cid: string): AsyncGenerator<BuildEvent, void> {
-        const signal = opts.signal;
-        await this.containers.start(cid);
-        for await (const entry of this.containers.logs(cid, { follow: true, stdout: true, stderr: true, ...(signal ? { signal } : {}) })) {
-          yield { type: "output", stream: entry.stream, data: entry.line };
-        }
-        signal?.throwIfAborted();
-        const { StatusCode } = await this.containers.wait(cid, "not-running");
-        if (StatusCode !== 0) throw nonZeroError(argv, StatusCode);
-      }.bind(this),
-      network,
-      true,
-    );
-    return this.remember(key, id);
+    // the image's container_config: the RUN's config without what its mounts added (a secret's env)
+    const recorded: ContainerConfig | undefined = mounts && mounts.env.length > 0 ? { ...config, Env: config.Env!.slice(0, config.Env!.length - mounts.env.length) } : undefined;
+    // the mount points the start makes where nothing was are removed again before the commit
+    // (when still empty), as BuildKit does: the image keeps no trace of a step's mounts
+    const targets = (mounts?.mounts ?? []).map((m) => m.Target);
+    let stubs: string[] = [];
+    try {
+      const id = yield* this.inContainer(
+        parent,
+        config,
+        opts,
+        async (cid) => {
+          if (stubs.length > 0) await this.containers.removeEmpty(cid, stubs);
+          return this.commit(cid, state, createdBy, recorded);
+        },
+        async function* (this: Builder, cid: string): AsyncGenerator<BuildEvent, void> {
+          const signal = opts.signal;
+          if (targets.length > 0) stubs = await this.containers.missingPaths(cid, targets);
+          await this.containers.start(cid);
+          for await (const entry of this.containers.logs(cid, { follow: true, stdout: true, stderr: true, ...(signal ? { signal } : {}) })) {
+            yield { type: "output", stream: entry.stream, data: entry.line };
+          }
+          signal?.throwIfAborted();
+          const { StatusCode } = await this.containers.wait(cid, "not-running");
+          if (StatusCode !== 0) throw nonZeroError(argv, StatusCode);
+        }.bind(this),
+        network,
+        { mounts: mounts?.mounts ?? [] },
+      );
+      return await this.remember(key, id);
+    } finally {
+      await mounts?.release();
+    }
   }
 
   private async *copy(parent: string, state: StageState, step: CopyStep, opts: BuildOptions, done: Map<string, string>): AsyncGenerator<BuildEvent, string> {
     const op = step.kind.toUpperCase();
-    if (step.sources.length === 0) throw invalid(`${op} requires at least two arguments`, { code: "build.copy-args" });
-    let chmod: number | undefined;
+    const contents = step.contents ?? [];
+    if (step.sources.length === 0 && contents.length === 0) throw invalid(`${op} requires at least two arguments`, { code: "build.copy-args" });
+    for (const c of contents) {
+      if (!/^[^/\0]+$/.test(c.name) || c.name === "." || c.name === "..") throw invalid(`${op} <<${c.name}: a heredoc's delimiter names the file it makes: give a plain file name`, { code: "build.heredoc" });
+    }
+    if (step.checksum !== undefined) {
+      if (!/^sha256:[0-9a-f]{64}$/.test(step.checksum)) throw invalid(`invalid checksum ${JSON.stringify(step.checksum)}: give sha256: and 64 lower-case hex digits`, { code: "build.checksum" });
+      if (step.kind !== "add" || step.sources.length !== 1 || !isUrl(step.sources[0]!) || contents.length > 0) throw invalid(`${op} --checksum needs one http(s) URL as its source`, { code: "build.checksum" });
+    }
+    let chmodBits: number | undefined;
     if (step.chmod !== undefined) {
       if (!/^[0-7]{3,4}$/.test(step.chmod)) throw invalid(`invalid chmod parameter: ${step.chmod}: give octal mode bits such as 0755`, { code: "build.chmod" });
-      chmod = parseInt(step.chmod, 8);
+      chmodBits = parseInt(step.chmod, 8);
     }
-    const own = { uid: 0, gid: 0, ...(chmod !== undefined ? { chmod } : {}) };
+    const own = { uid: 0, gid: 0, ...(chmodBits !== undefined ? { chmod: chmodBits } : {}) };
     const dest = resolveWorkdir(state.config, step.dest);
     const comment = `${op} ${step.chown ? `--chown=${step.chown}` : ""}`;
     const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
+    if (step.from !== undefined && contents.length > 0) throw invalid(`${op} --from=${step.from} takes no heredoc: its sources are paths of ${step.from}`, { code: "build.heredoc" });
     if (step.from !== undefined) return yield* this.copyFrom(parent, state, step, opts, done, { op, own, dest, comment, cmd });
     const urls = step.kind === "add" ? step.sources.filter(isUrl) : [];
     const local = step.sources.filter((src) => !urls.includes(src));
-    const tmp = urls.length > 0 ? await mkdtemp(path.join(await this.tmpDir(), "add-")) : undefined;
+    const tmp = urls.length > 0 || contents.length > 0 ? await mkdtemp(path.join(await this.tmpDir(), "add-")) : undefined;
     try {
       const sources = local.length > 0 ? await resolveSources(opts.context, local, op) : [];
+      // heredocs: files of that name and content, mode 0644, after the other sources (as BuildKit)
+      for (const [i, c] of contents.entries()) {
+        const d = path.join(tmp!, `inline-${i}`);
+        await mkdir(d, { mode: 0o700 });
+        const file = path.join(d, c.name);
+        await writeFile(file, c.data);
+        await chmod(file, 0o644);
+        sources.push({ rel: c.name, abs: file, isDir: false, inline: true });
+      }
       // ADD downloads every time (as dockerd): the content decides whether the cache holds
       for (const [i, url] of urls.entries()) {
         const file = path.join(tmp!, String(i));
         const got = await download(url, file, opts.signal);
+        if (step.checksum !== undefined) {
+          const digest = `sha256:${createHash("sha256").update(await readFile(file)).digest("hex")}`;
+          if (digest !== step.checksum) throw invalid(`ADD ${url}: checksum mismatch: the content's digest is ${digest}, not ${step.checksum} as --checksum says`, { code: "build.checksum" });
+        }
         // a name is only needed inside a directory destination
         const needsName = step.dest.endsWith("/") || step.sources.length > 1 || !!step.parents;
         if (got.name === "" && needsName) throw invalid(`cannot determine filename from url: ${url}`, { code: "build.download" });
         sources.push({ rel: got.name, abs: file, isDir: false, url: { mode: 0o600, mtimeSec: got.mtimeSec } });
       }
-      if (step.kind === "add") for (const src of sources) if (!src.isDir && !src.url) src.archive = await isArchive(src.abs);
+      if (step.kind === "add") for (const src of sources) if (!src.isDir && !src.url && !src.inline) src.archive = await isArchive(src.abs);
       if (sources.length > 1 && !step.dest.endsWith("/")) {
         throw invalid(`When using ${op} with more than one source file, the destination must be a directory and end with a /`, { code: "build.copy-dest" });
       }
@@ -362,7 +435,7 @@ export class Builder {
         const createdBy = nopHistoryOneWord(state.config, `${comment}${srcHash} in ${step.dest} `);
         await this.containers.archivePut(cid, "/", Readable.from(entriesTar(entries)), ROOTFS);
         for (const a of archives) await this.containers.archivePut(cid, a.at, Readable.from(archiveTar(a.file)), ROOTFS);
-        return this.commit(cid, state.config, createdBy);
+        return this.commit(cid, state, createdBy);
       });
       return this.remember(key, id);
     } finally {
@@ -444,7 +517,7 @@ export class Builder {
           hashes.push(`${isDir ? "dir" : "file"}:${h.digest("hex")}`);
         }
         const srcHash = hashes.length === 1 ? hashes[0]! : `multi:${createHash("sha256").update(hashes.join(",")).digest("hex")}`;
-        return this.commit(cid, state.config, nopHistoryOneWord(state.config, `${c.comment}${srcHash} in ${step.dest} `));
+        return this.commit(cid, state, nopHistoryOneWord(state.config, `${c.comment}${srcHash} in ${step.dest} `));
       });
       return this.remember(key, id);
     } finally {
@@ -512,10 +585,69 @@ export class Builder {
     return id;
   }
 
-  /** Commits a build container as the step's image: the stage's config exactly, dockerd's history line. */
-  private async commit(cid: string, config: ContainerConfig, createdBy: string): Promise<string> {
-    const { Id } = await this.containers.commit(cid, { config: structuredClone(config), exactConfig: true, createdBy, pause: false });
+  /** Commits a build container as the step's image: the stage's config exactly, its author (MAINTAINER), dockerd's history line. */
+  private async commit(cid: string, state: StageState, createdBy: string, containerConfig?: ContainerConfig): Promise<string> {
+    const { Id } = await this.containers.commit(cid, {
+      config: structuredClone(state.config),
+      exactConfig: true,
+      createdBy,
+      pause: false,
+      recordParent: true,
+      ...(state.author ? { author: state.author } : {}),
+      ...(containerConfig ? { containerConfig } : {}),
+    });
     return Id;
+  }
+
+  /**
+   * RUN --mount with from=: `source` of an earlier stage's image or of another image, read from a
+   * created container of it (docker cp's confined path) and unpacked into the empty directory
+   * `into` (names checked, nothing written outside it). Returns the host path of the copy.
+   */
+  private async extract(from: string, source: string, into: string, done: Map<string, string>): Promise<string> {
+    const image = await this.sourceImage(from, "RUN --mount", done);
+    const abs = path.posix.resolve("/", source);
+    const name = BuildJournal.newName();
+    await this.journal.add(name);
+    let cid: string | undefined;
+    try {
+      cid = (await this.containers.create({ Image: image, Cmd: ["#(nop) mount source"], Entrypoint: [], HostConfig: { NetworkMode: "none" } }, { name })).Id;
+      const kind = await this.kindAt(cid, abs);
+      if (!kind) throw notFound(`RUN --mount: ${abs} does not exist in ${from}`, { code: "build.mount" });
+      const tar = new PassThrough();
+      const reading = this.containers.archiveGet(cid, abs, tar, () => undefined, ROOTFS).catch((err: unknown) => {
+        tar.destroy(err as Error);
+        throw err;
+      });
+      const dir = path.join(into, "src");
+      await mkdir(dir, { mode: 0o755 });
+      // the archive names the path by its base name (the root's content by "."); it is unpacked
+      // under dir and the path of that name is the copy
+      try {
+        await applyLayer(tar, dir, { whiteouts: "plain", compression: "none" });
+      } catch (err) {
+        tar.destroy();
+        await reading.catch(() => undefined);
+        throw err;
+      }
+      await reading;
+      return abs === "/" ? dir : path.join(dir, path.posix.basename(abs));
+    } finally {
+      if (cid !== undefined) await this.containers.remove(cid, { force: true, volumes: true });
+      await this.journal.delete(name);
+    }
+  }
+
+  /** The image an earlier stage (by name or index) made, or an image of that reference. */
+  private async sourceImage(from: string, op: string, done?: Map<string, string>): Promise<string> {
+    const stage = done?.get(from.toLowerCase());
+    if (stage) return stage;
+    try {
+      return (await this.images.inspect(from)).Id;
+    } catch (err) {
+      if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${op} from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
+      throw err;
+    }
   }
 
   /**
@@ -529,11 +661,12 @@ export class Builder {
     work: (cid: string) => Promise<string>,
     during?: (cid: string) => AsyncGenerator<BuildEvent, void>,
     network: "default" | "none" | "host" = "default",
-    isRun = false,
+    run?: { mounts: NonNullable<NonNullable<CreateBody["HostConfig"]>["Mounts"]> },
   ): AsyncGenerator<BuildEvent, string> {
     opts.signal?.throwIfAborted();
     // RUN containers get the build's host settings; RUN --network overrides its network
-    const host = isRun ? { ...(opts.runHostConfig ?? {}) } : {};
+    const host = run ? { ...(opts.runHostConfig ?? {}) } : {};
+    if (run && run.mounts.length > 0) host.Mounts = [...(host.Mounts ?? []), ...run.mounts];
     if (network !== "default") host.NetworkMode = network;
     const body: CreateBody = { ...cleanConfig(config), Image: image, AttachStdout: true, AttachStderr: true, HostConfig: host };
     if (config.Entrypoint && config.Entrypoint.length === 0) body.Entrypoint = [];
@@ -573,6 +706,17 @@ async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createH
     h.update(c);
     yield c;
   }
+}
+
+/** The digest of a context path's entries (paths, contents, modes), for a RUN --mount=type=bind's cache key. */
+async function contextDigest(context: string, source: string): Promise<string> {
+  const op = "RUN --mount=type=bind";
+  if (/[*?[\\]/.test(source)) throw invalid(`${op}: source ${source}: a bind mount names one path, not a pattern`, { code: "build.mount" });
+  const rel = path.posix.normalize(`/${source}`).slice(1) || ".";
+  const [src] = await resolveSources(context, [rel], op);
+  const list = await sourceEntries(src!, "m", { uid: 0, gid: 0 }, [], op);
+  await hashEntries(list);
+  return entriesDigest(list);
 }
 
 const shellCmd = (c: ContainerConfig): string[] => (c.Shell && c.Shell.length > 0 ? c.Shell : ["/bin/sh", "-c"]);

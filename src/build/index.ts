@@ -3,6 +3,7 @@
 
 export { Builder, formatEvent, nonZeroError, type BuildEvent, type BuildOptions } from "./executor.js";
 export { BuildCache } from "./cache.js";
+export { CacheMounts, type CacheMountRecord } from "./cache-mounts.js";
 export { BuildJournal, removeBuildLeftovers } from "./leftovers.js";
 export { fromText, stepText, type Command, type Stage, type StageBase, type Step } from "./steps.js";
 export type * from "./steps.js";

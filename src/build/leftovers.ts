@@ -6,11 +6,12 @@
 // the journal write does not exist.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import type { ContainerService } from "../containers/index.js";
+import { RUN_MOUNT_PREFIX } from "./run-mounts.js";
 
 const journals = new Map<string, BuildJournal>();
 
@@ -96,5 +97,14 @@ export async function removeBuildLeftovers(containers: ContainerService, journal
     }
     await journal.delete(name);
   }
+  // the private directories of RUN --mount (a secret's file among them) a killed build left
+  const tmp = path.join(containers.root, "tmp");
+  let names: string[] = [];
+  try {
+    names = await readdir(tmp);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  for (const n of names) if (n.startsWith(RUN_MOUNT_PREFIX)) await rm(path.join(tmp, n), { recursive: true, force: true });
   return removed;
 }

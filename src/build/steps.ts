@@ -19,11 +19,62 @@ interface StepBase {
   text?: string;
 }
 
+/** A RUN --mount, its words expanded and checked. */
+export interface RunMount {
+  type: "bind" | "cache" | "tmpfs" | "secret" | "ssh";
+  /** Where it appears in the RUN's container (secret: /run/secrets/<id>, ssh: /run/buildkit/ssh_agent.<n> when not given). */
+  target?: string;
+  /** bind/cache: a path of `from` (default its root); secret/ssh: the id (BuildKit's source alias). */
+  source?: string;
+  /** bind/cache: an earlier stage (name or index) or an image; the context when absent. */
+  from?: string;
+  /** cache: the cache's name (default the target); secret/ssh: which one (default the target's base name / "default"). */
+  id?: string;
+  /** cache: shared (default), private or locked. */
+  sharing?: "shared" | "private" | "locked";
+  readonly: boolean;
+  /** secret/ssh: a missing one fails the step (otherwise the mount is left out). */
+  required?: boolean;
+  /** tmpfs: bytes. */
+  size?: number;
+  /** cache: the new cache directory's mode, owner; secret/ssh: the file's (octal text, numbers). */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** secret: also (or only) give the value in this environment variable. */
+  env?: string;
+}
+
+/** A file a RUN's command reads from /dev/pipes (a heredoc with a #! line, run as a script). */
+export interface RunFile {
+  name: string;
+  data: string;
+  mode: number;
+}
+
 export interface RunStep extends StepBase {
   kind: "run";
   command: Command;
   /** RUN --network: the default network (as `docker run`), none, or the host's. */
   network?: "default" | "none" | "host";
+  /** RUN --mount: mounts of the step's container only; what they hold never lands in the image. */
+  mounts?: RunMount[];
+  /** Heredoc scripts mounted read-only at /dev/pipes/<name> for the command. */
+  files?: RunFile[];
+}
+
+/** MAINTAINER (deprecated): the image's author, for this and every later step of the stage. */
+export interface MaintainerStep extends StepBase {
+  kind: "maintainer";
+  maintainer: string;
+}
+
+/** A file given inline in COPY/ADD (`COPY <<EOF /dest`): a source named `name` holding `data`. */
+export interface InlineSource {
+  name: string;
+  data: string;
+  /** $VARS in data expand with the stage's variables (the delimiter was not quoted). */
+  expand: boolean;
 }
 
 /** COPY and ADD. */
@@ -51,6 +102,10 @@ export interface CopyStep extends StepBase {
   parents?: boolean;
   /** --exclude: globs (relative to the context) of paths left out. */
   exclude?: string[];
+  /** Heredoc sources: files written with the given content (mode 0644), copied as context files are. */
+  contents?: InlineSource[];
+  /** ADD --checksum=sha256:<hex>: a URL source's content must have this digest. */
+  checksum?: string;
 }
 
 export interface EnvStep extends StepBase {
@@ -127,7 +182,7 @@ export interface ArgStep extends StepBase {
   inherited?: string;
 }
 
-export type Step = RunStep | CopyStep | EnvStep | LabelStep | ExposeStep | VolumeStep | UserStep | WorkdirStep | CmdStep | EntrypointStep | ShellStep | StopSignalStep | HealthcheckStep | OnbuildStep | ArgStep;
+export type Step = MaintainerStep | RunStep | CopyStep | EnvStep | LabelStep | ExposeStep | VolumeStep | UserStep | WorkdirStep | CmdStep | EntrypointStep | ShellStep | StopSignalStep | HealthcheckStep | OnbuildStep | ArgStep;
 
 export interface Stage {
   /** FROM ... AS name. */
@@ -161,7 +216,9 @@ export function stepText(step: Step): string {
   if (step.text !== undefined) return step.text;
   switch (step.kind) {
     case "run":
-      return `RUN ${step.network && step.network !== "default" ? `--network=${step.network} ` : ""}${form(step.command)}`;
+      return `RUN ${(step.mounts ?? []).map((m) => `--mount=${mountText(m)} `).join("")}${step.network && step.network !== "default" ? `--network=${step.network} ` : ""}${form(step.command)}`;
+    case "maintainer":
+      return `MAINTAINER ${step.maintainer}`;
     case "copy":
     case "add": {
       const flags = [
@@ -170,9 +227,10 @@ export function stepText(step: Step): string {
         step.chmod !== undefined ? `--chmod=${step.chmod}` : "",
         step.link ? "--link" : "",
         step.parents ? "--parents" : "",
+        step.checksum !== undefined ? `--checksum=${step.checksum}` : "",
         ...(step.exclude ?? []).map((e) => `--exclude=${e}`),
       ].filter((f) => f !== "");
-      return [step.kind.toUpperCase(), ...flags, ...step.sources, step.dest].join(" ");
+      return [step.kind.toUpperCase(), ...flags, ...(step.contents ?? []).map((c) => `<<${c.name}`), ...step.sources, step.dest].join(" ");
     }
     case "env":
       return `ENV ${pairs(step.vars)}`;
@@ -201,6 +259,20 @@ export function stepText(step: Step): string {
     case "arg":
       return `ARG ${step.name}${step.default !== undefined ? `=${step.default}` : ""}`;
   }
+}
+
+/** A mount as a --mount value (type=cache,target=/x,...). */
+export function mountText(m: RunMount): string {
+  const f = [`type=${m.type}`];
+  for (const k of ["target", "source", "from", "id", "sharing", "env"] as const) if (m[k] !== undefined) f.push(`${k}=${m[k]}`);
+  if (m.size !== undefined) f.push(`size=${m.size}`);
+  if (m.mode !== undefined) f.push(`mode=0${m.mode.toString(8)}`);
+  if (m.uid !== undefined) f.push(`uid=${m.uid}`);
+  if (m.gid !== undefined) f.push(`gid=${m.gid}`);
+  if (m.required) f.push("required");
+  if (!m.readonly && (m.type === "bind" || m.type === "secret" || m.type === "ssh")) f.push("rw");
+  if (m.readonly && (m.type === "cache" || m.type === "tmpfs")) f.push("ro");
+  return f.join(",");
 }
 
 /** The FROM line of a stage: the user's text, else a canonical rendering. */

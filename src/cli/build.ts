@@ -32,6 +32,11 @@ Dockerfile (no context) or a context tar from standard input.
       --iidfile FILE       write the image ID to FILE
   -q, --quiet              print only the image ID
       --network MODE       network of the RUN steps (default, none, host)
+      --secret id=ID[,src=FILE|,env=VAR]
+                           a secret RUN --mount=type=secret can read (repeatable); with neither
+                           src nor env, the environment variable named ID; never kept in the image
+      --ssh ID[=SOCKET]    an SSH agent socket RUN --mount=type=ssh can use (repeatable; default
+                           is $SSH_AUTH_SOCK); the daemon must run on this machine
       --progress MODE      auto, plain or tty: the builder's lines as the legacy builder prints them
   --print-ast FILE         parse FILE (a Dockerfile, or - for standard input) and print its syntax
                            tree, one instruction per line, as BuildKit's parser test data writes it;
@@ -104,12 +109,16 @@ interface BuildFlags {
   network?: string;
   progress: string;
   context?: string;
+  /** --secret: id → where the value comes from. */
+  secrets: Record<string, { file?: string; env?: string }>;
+  /** --ssh: id → agent socket path. */
+  ssh: Record<string, string>;
 }
 
 class UsageError extends Error {}
 
 function parseFlags(args: string[]): BuildFlags {
-  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto" };
+  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto", secrets: Object.create(null) as BuildFlags["secrets"], ssh: Object.create(null) as BuildFlags["ssh"] };
   const kv = (v: string, into: Record<string, string>, envFallback: boolean) => {
     const i = v.indexOf("=");
     if (i < 0) {
@@ -166,6 +175,39 @@ function parseFlags(args: string[]): BuildFlags {
       case "--network":
         f.network = value();
         break;
+      case "--secret": {
+        const v = value();
+        const fields = Object.create(null) as Record<string, string>;
+        for (const part of v.split(",")) {
+          const eq = part.indexOf("=");
+          if (eq <= 0) throw new UsageError(`invalid --secret ${JSON.stringify(v)}: give id=ID[,src=FILE|,env=VAR]`);
+          const k = part.slice(0, eq).toLowerCase();
+          if (!["id", "src", "source", "env", "type"].includes(k)) throw new UsageError(`invalid --secret ${JSON.stringify(v)}: unexpected key ${JSON.stringify(k)} (id, src, env, type)`);
+          fields[k === "source" ? "src" : k] = part.slice(eq + 1);
+        }
+        const id = fields.id ?? "";
+        if (id === "") throw new UsageError(`invalid --secret ${JSON.stringify(v)}: an id is required (id=ID)`);
+        const type = fields.type;
+        if (type !== undefined && type !== "file" && type !== "env") throw new UsageError(`invalid --secret ${JSON.stringify(v)}: type is file or env`);
+        if (fields.src !== undefined && fields.env !== undefined) throw new UsageError(`invalid --secret ${JSON.stringify(v)}: give src or env, not both`);
+        if (type === "env") f.secrets[id] = { env: fields.env ?? fields.src ?? id };
+        else if (fields.src !== undefined) f.secrets[id] = { file: fields.src };
+        else if (fields.env !== undefined) f.secrets[id] = { env: fields.env };
+        else if (type === "file") throw new UsageError(`invalid --secret ${JSON.stringify(v)}: src=FILE is required with type=file`);
+        else f.secrets[id] = { env: id };
+        break;
+      }
+      case "--ssh": {
+        const v = value();
+        const eq = v.indexOf("=");
+        const id = eq < 0 ? v : v.slice(0, eq);
+        if (id === "" || !/^[A-Za-z0-9_.-]+$/.test(id)) throw new UsageError(`invalid --ssh ${JSON.stringify(v)}: give ID[=SOCKET] (default=$SSH_AUTH_SOCK)`);
+        const sock = eq < 0 ? process.env.SSH_AUTH_SOCK : v.slice(eq + 1);
+        if (sock === undefined || sock === "") throw new UsageError(`invalid --ssh ${JSON.stringify(v)}: no socket given and SSH_AUTH_SOCK is not set`);
+        if (sock.includes(",")) throw new UsageError(`invalid --ssh ${JSON.stringify(v)}: one agent socket per id (key files are not supported)`);
+        f.ssh[id] = path.resolve(sock);
+        break;
+      }
       case "--progress": {
         const p = value();
         if (!["auto", "plain", "tty"].includes(p)) throw new UsageError(`invalid --progress ${JSON.stringify(p)}: auto, plain or tty`);
@@ -229,6 +271,35 @@ async function* contextTar(dir: string, ignore: DockerIgnore, dockerfile: string
     if (pad) yield Buffer.alloc(pad);
   }
   yield Buffer.alloc(1024);
+}
+
+/** The request header that carries --secret values and --ssh sockets to cove's /build (base64 JSON). */
+export const SESSION_HEADER = "X-Cove-Build-Session";
+/** How many bytes of secrets fit in the header (the daemon reads headers of up to 16 KiB in all). */
+const MAX_SECRET_BYTES = 8 << 10;
+
+/** --secret values (read now) and --ssh sockets, as the session header's value. */
+async function sessionHeader(f: BuildFlags): Promise<string> {
+  const secrets = Object.create(null) as Record<string, string>;
+  let total = 0;
+  for (const [id, from] of Object.entries(f.secrets)) {
+    let data: Buffer;
+    if (from.file !== undefined) {
+      try {
+        data = await readFile(from.file);
+      } catch (err) {
+        throw new Error(`cannot read the secret ${id} from ${from.file}: ${(err as Error).message}`);
+      }
+    } else {
+      const v = process.env[from.env!];
+      if (v === undefined) throw new Error(`the secret ${id}: the environment variable ${from.env} is not set`);
+      data = Buffer.from(v);
+    }
+    total += data.length;
+    if (total > MAX_SECRET_BYTES) throw new Error(`the secrets given are ${total} bytes or more: cove build sends at most ${MAX_SECRET_BYTES} bytes of secrets`);
+    secrets[id] = data.toString("base64");
+  }
+  return Buffer.from(JSON.stringify({ secrets, ssh: f.ssh })).toString("base64");
 }
 
 function looksLikeArchive(b: Buffer): boolean {
@@ -324,8 +395,19 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
     rm: true,
     networkmode: f.network,
   };
+  const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
+  if (Object.keys(f.secrets).length > 0 || Object.keys(f.ssh).length > 0) {
+    let session: string;
+    try {
+      session = await sessionHeader(f);
+    } catch (err) {
+      process.stderr.write(`cove build: ${(err as Error).message}\n`);
+      return 1;
+    }
+    headers[SESSION_HEADER] = session;
+  }
   const client = await connect(root, process.env, { rootGiven });
-  const res = await client.stream("POST", "/build", { query, body, headers: { "Content-Type": "application/x-tar" } });
+  const res = await client.stream("POST", "/build", { query, body, headers });
   let id = "";
   const live = f.progress === "tty" || (f.progress === "auto" && process.stdout.isTTY === true);
   const view = live ? new StepView((t) => process.stdout.write(t), process.stdout.isTTY === true) : undefined;

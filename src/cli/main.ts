@@ -136,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const { imageCommands } = await import("./images.js");
-  if (two === "system prune" || two === "network prune") {
+  if (two === "system prune" || two === "network prune" || two === "builder prune") {
     const { pruneCommands } = await import("./prune.js");
     return pruneCommands[two]!(args.slice(1), { client: daemon });
   }

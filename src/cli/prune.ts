@@ -127,8 +127,29 @@ const networkPrune = command(
   },
 );
 
+// ---- builder prune ------------------------------------------------------------------------------
+
+const BUILDER_PRUNE_FLAGS = {
+  all: { type: "bool", short: "a", description: "Remove all unused build cache, not just dangling ones" },
+  filter: { type: "list", valueName: "filter", description: "Provide filter values (e.g. \"until=24h\")" },
+  force: { type: "bool", short: "f", description: "Do not prompt for confirmation" },
+} as const satisfies FlagSpecs;
+
+/** `cove builder prune`: the build cache (the steps' index and the RUN --mount=type=cache directories). */
+const builderPrune = command(
+  { name: "builder prune", usage: "cove builder prune [OPTIONS]", summary: "Remove build cache", flags: BUILDER_PRUNE_FLAGS, args: { max: 0 } },
+  async ({ flags }, run) => {
+    const filters = parseFilters(flags.filter, "builder prune", "--filter");
+    const warning = `WARNING! This will remove all ${flags.all ? "" : "dangling "}build cache. Are you sure you want to continue?`;
+    if (!flags.force && !(await confirm(run.io, warning))) return 0;
+    printPruned(run, await pruneBuildCache(await run.client(), filters, flags.all));
+    return 0;
+  },
+);
+
 /** The commands of this module, keyed by command path. */
 export const pruneCommands: Record<string, Command> = {
   "system prune": systemPrune,
   "network prune": networkPrune,
+  "builder prune": builderPrune,
 };

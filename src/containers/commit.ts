@@ -24,6 +24,13 @@ export interface CommitOptions {
   exactConfig?: boolean;
   /** The history entry's created_by (default: the container's command, as docker commit). */
   createdBy?: string;
+  /**
+   * The image's container_config in place of the container's own config (the builder's: a RUN
+   * container's environment may hold secrets that must not be kept in the image).
+   */
+  containerConfig?: ContainerConfig;
+  /** Record the container's image as the new image's Parent (the builder's steps). */
+  recordParent?: boolean;
 }
 
 /** The bytes of an empty tar (the end-of-archive marker alone): a commit with no changes. */

@@ -213,6 +213,71 @@ export class Files {
     return this.withRoot(c, async (root) => root.readFileInRoot(containerAbsPath(p), maxBytes), { rootfsOnly: true });
   }
 
+  /**
+   * The builder's mount stubs, before a start: of each path (a mount target), whether it and
+   * which of its parents are missing from the container's rootfs (resolved inside its root),
+   * deepest first. These are what the start creates as mount points.
+   */
+  async missingPaths(ref: string, paths: string[]): Promise<string[]> {
+    const c = this.core.find(ref);
+    return this.withRoot(
+      c,
+      async (root) => {
+        const out: string[] = [];
+        for (const target of paths) {
+          for (let p = path.posix.normalize("/" + target); p !== "/" && !out.includes(p); p = path.posix.dirname(p)) {
+            if (!missingIn(root, p)) break;
+            out.push(p);
+          }
+        }
+        return out;
+      },
+      { rootfsOnly: true },
+    );
+  }
+
+  /**
+   * The builder's mount stubs, after the step: removes each path that is an empty directory or
+   * an empty regular file, in order, inside the container's rootfs (BuildKit's stub cleaner), so
+   * an image gets no leftover mount point of a RUN --mount. Anything else there stays.
+   */
+  async removeEmpty(ref: string, paths: string[]): Promise<void> {
+    const c = this.core.find(ref);
+    await this.withRoot(
+      c,
+      async (root) => {
+        for (const p of paths) {
+          let parent: { dir: Dir; name: string };
+          try {
+            parent = root.parentInRoot(p);
+          } catch (err) {
+            if (isErrno(err, "ENOENT", "ENOTDIR")) continue;
+            throw err;
+          }
+          try {
+            const { dir, name } = parent;
+            if (name === "") continue;
+            const st = dir.tryLstatQuiet(name);
+            if (!st) continue;
+            if (st.isDirectory()) {
+              const sub = dir.child(name);
+              let empty: boolean;
+              try {
+                empty = sub.list().length === 0;
+              } finally {
+                sub.close();
+              }
+              if (empty) dir.rmdir(name);
+            } else if (st.isFile() && st.size === 0n) dir.unlink(name);
+          } finally {
+            parent.dir.close();
+          }
+        }
+      },
+      { rootfsOnly: true },
+    );
+  }
+
   /** The mount (bind, volume, tmpfs) a path of the container lies in, the deepest one. */
   mountAt(c: Live, inRoot: string): MountEntry | undefined {
     let best: MountEntry | undefined;
@@ -263,7 +328,8 @@ export class Files {
         ...(opts.comment ? { comment: opts.comment } : {}),
         createdBy: opts.createdBy ?? [c.rec.Path, ...c.rec.Args].join(" "),
         container: c.rec.ID,
-        containerConfig: c.rec.Config,
+        containerConfig: opts.containerConfig ?? c.rec.Config,
+        ...(opts.recordParent ? { recordParent: true } : {}),
       });
     } catch (err) {
       await unpause();
@@ -282,5 +348,21 @@ export class Files {
       }
     }
     return { Id: id };
+  }
+}
+
+/** Whether nothing is at p in root (p's parent resolved inside root; a missing parent means p is missing). */
+function missingIn(root: Dir, p: string): boolean {
+  let parent: { dir: Dir; name: string };
+  try {
+    parent = root.parentInRoot(p);
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR")) return true;
+    throw err;
+  }
+  try {
+    return parent.name !== "" && parent.dir.tryLstatQuiet(parent.name) === undefined;
+  } finally {
+    parent.dir.close();
   }
 }

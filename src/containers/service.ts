@@ -302,6 +302,16 @@ export class ContainerService {
     return this.core.m.files.createWorkdir(...a);
   }
 
+  /** The builder's mount stubs: which of these paths (and their parents) are missing from the rootfs, deepest first. */
+  missingPaths(...a: Parameters<Files["missingPaths"]>): ReturnType<Files["missingPaths"]> {
+    return this.core.m.files.missingPaths(...a);
+  }
+
+  /** The builder's mount stubs: removes the paths that are empty directories or empty files, inside the rootfs. */
+  removeEmpty(...a: Parameters<Files["removeEmpty"]>): ReturnType<Files["removeEmpty"]> {
+    return this.core.m.files.removeEmpty(...a);
+  }
+
   /** A regular file of the container's filesystem, read inside its root; undefined when missing. */
   readFile(...a: Parameters<Files["readFile"]>): ReturnType<Files["readFile"]> {
     return this.core.m.files.readFile(...a);

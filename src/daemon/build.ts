@@ -79,6 +79,38 @@ function registryConfig(header: string | undefined): Record<string, AuthConfig> 
   }
 }
 
+/**
+ * X-Cove-Build-Session (sent by cove build for --secret and --ssh): base64 JSON
+ * {"secrets": {id: base64 value}, "ssh": {id: socket path}}. A malformed one is refused: a build
+ * must not run without the secrets it was given.
+ */
+function buildSession(header: string | undefined): { secrets: Record<string, Buffer>; ssh: Record<string, string> } {
+  const out = { secrets: Object.create(null) as Record<string, Buffer>, ssh: Object.create(null) as Record<string, string> };
+  if (header === undefined || header === "") return out;
+  const bad = () => invalid("X-Cove-Build-Session must be base64 JSON of {secrets: {id: base64}, ssh: {id: path}}", { code: "build.session" });
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(header, "base64").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw bad();
+  const { secrets = {}, ssh = {} } = v as { secrets?: unknown; ssh?: unknown };
+  const record = (x: unknown): Record<string, unknown> => {
+    if (!x || typeof x !== "object" || Array.isArray(x)) throw bad();
+    return x as Record<string, unknown>;
+  };
+  for (const [id, val] of Object.entries(record(secrets))) {
+    if (typeof val !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(val)) throw bad();
+    out.secrets[id] = Buffer.from(val, "base64");
+  }
+  for (const [id, val] of Object.entries(record(ssh))) {
+    if (typeof val !== "string" || !path.isAbsolute(val)) throw bad();
+    out.ssh[id] = val;
+  }
+  return out;
+}
+
 /** The credentials X-Registry-Config holds for an image reference's registry. */
 function authFor(configs: Record<string, AuthConfig>, image: string): AuthConfig | undefined {
   const first = image.split("/")[0]!;
@@ -243,6 +275,7 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
       if (v) (host as Record<string, unknown>)[field] = v;
     }
     const registry = registryConfig(c.req.headers["x-registry-config"] as string | undefined);
+    const session = buildSession(c.req.headers["x-cove-build-session"] as string | undefined);
     const buildId = c.query.get("buildid") ?? randomBytes(16).toString("hex");
     await deps.leftoversRemoved;
 
@@ -271,7 +304,7 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
           },
         });
       };
-      const opts: BuildOptions = { preamble: plan.preamble, context: dir, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host };
+      const opts: BuildOptions = { preamble: plan.preamble, context: dir, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host, secrets: session.secrets, ssh: session.ssh };
       const it = builder.build(plan.stages, opts);
       let id = "";
       for (;;) {
@@ -311,9 +344,11 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
   router.post("/build/prune", async (c) => {
     c.req.resume();
     checkBuildPruneQuery(c.query.filters(), (k) => c.query.get(k));
-    // the cache is an index of images the builds made (the images stay, untagged ones go with
-    // docker image prune): forgetting it reclaims no space of its own
+    // the step cache is an index of images the builds made (the images stay, untagged ones go
+    // with docker image prune): forgetting it reclaims no space of its own; the RUN
+    // --mount=type=cache directories no build is using are removed and their bytes counted
     const keys = await builder.pruneCache();
-    sendJSON(c.res, 200, { CachesDeleted: keys, SpaceReclaimed: 0 });
+    const mounts = await builder.pruneCacheMounts();
+    sendJSON(c.res, 200, { CachesDeleted: [...keys, ...mounts.removed.map((m) => `cache-mount:${m}`)], SpaceReclaimed: mounts.bytes });
   });
 }

@@ -21,7 +21,7 @@ import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
-import { removeBuildLeftovers } from "../build/index.js";
+import { CacheMounts, removeBuildLeftovers } from "../build/index.js";
 import { buildRoutes } from "./build.js";
 import { ContainerService } from "../containers/index.js";
 import { addon } from "../native/addon.js";
@@ -320,6 +320,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     restoring: () => (restoring ? containers.size : undefined),
     listContainers: ({ size }) => containers.list({ all: true, size }),
     volumes: () => volumes.df(),
+    buildCache: () => CacheMounts.forRoot(containers.root).records(),
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);

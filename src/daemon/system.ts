@@ -37,6 +37,8 @@ export interface SystemContext {
   listContainers?: (opts: { size: boolean }) => Promise<ContainerSummary[]>;
   /** Every volume with its UsageData, for /system/df; none when absent. */
   volumes?: () => Promise<unknown[]>;
+  /** The build cache records (RUN --mount=type=cache directories), for /system/df; none when absent. */
+  buildCache?: () => Promise<unknown[]>;
   /** While the containers are being restored after a start: how many are reloaded so far; undefined once done. */
   restoring?: () => number | undefined;
   /** daemon.json's labels, debug and default runtime, read on every /info (a reload changes them). */
@@ -365,7 +367,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     }
     out.Containers = want("container") ? containers : null;
     out.Volumes = want("volume") ? ((await ctx.volumes?.()) ?? []) : null;
-    out.BuildCache = want("build-cache") ? [] : null;
+    out.BuildCache = want("build-cache") ? ((await ctx.buildCache?.()) ?? []) : null;
     sendJSON(c.res, 200, out);
   });
 

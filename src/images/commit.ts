@@ -64,12 +64,13 @@ export class Committer {
   commit(
     parent: string | undefined,
     layer: (() => Readable) | undefined,
-    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean },
+    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean; recordParent?: boolean },
   ): Promise<string> {
     return this.core.exclusive(async () => {
       if (opts.noHistory && layer) throw invalid("a commit with a layer needs its history entry", { code: "commit.invalid" });
       const names = targetNames("commit", opts.reference);
-      const r = parent !== undefined ? await this.core.resolve(await this.core.images.get(parent)) : scratch(opts.platform);
+      const parentRec = parent !== undefined ? await this.core.images.get(parent) : undefined;
+      const r = parentRec !== undefined ? await this.core.resolve(parentRec) : scratch(opts.platform);
       const txn = newTxn();
       try {
         const layers: Descriptor[] = [...r.manifest.layers];
@@ -105,7 +106,7 @@ export class Committer {
         if (opts.comment) config.comment = opts.comment;
         if (opts.container) config.container = opts.container;
         if (opts.containerConfig) config.container_config = opts.containerConfig;
-        return await this.storeImage(config, layers, r.manifest.mediaType === MediaType.DockerManifest, names, txn);
+        return await this.storeImage(config, layers, r.manifest.mediaType === MediaType.DockerManifest, names, txn, opts.recordParent ? parentRec?.id : undefined);
       } catch (err) {
         await this.core.rollback(txn);
         throw err;
@@ -141,7 +142,7 @@ export class Committer {
    * Writes the config and a manifest over layers (Docker schema 2 media types when docker, else
    * OCI), records the image with its names and returns its ID.
    */
-  private async storeImage(config: ImageConfig, layers: Descriptor[], docker: boolean, names: string[], txn: Txn): Promise<string> {
+  private async storeImage(config: ImageConfig, layers: Descriptor[], docker: boolean, names: string[], txn: Txn, parent?: Digest): Promise<string> {
     const configBytes = Buffer.from(JSON.stringify(config));
     const id = digestOf(configBytes);
     const manifest: Manifest = {
@@ -160,7 +161,7 @@ export class Committer {
       await this.core.ingest(d, bytes.length, bytes);
       txn.blobs.push(d);
     }
-    await this.core.putImage({ id, target, names, config }, txn);
+    await this.core.putImage({ id, target, names, config, ...(parent !== undefined ? { parent } : {}) }, txn);
     if (names.length > 0) await this.core.touchTagTime([id]);
     return id;
   }

@@ -323,7 +323,7 @@ export class ImageCore {
   }
 
   /** Records the image with its names, noting in txn what rollback must undo. */
-  async putImage(img: Pick<PlanImage, "id" | "target" | "names" | "config">, txn: Txn): Promise<void> {
+  async putImage(img: Pick<PlanImage, "id" | "target" | "names" | "config"> & { parent?: Digest }, txn: Txn): Promise<void> {
     let existing: ImageRecord | undefined;
     try {
       const r = await this.images.get(img.id);
@@ -347,6 +347,7 @@ export class ImageCore {
       names: img.names,
       createdAt: img.config.created ?? ZERO_TIME,
       labels: img.config.config?.Labels ?? {},
+      ...(img.parent !== undefined ? { parent: img.parent } : {}),
     });
   }
 

@@ -56,7 +56,10 @@ export class Remover {
         }
       }
       const result = await this.core.images.remove(byName !== undefined ? byName : rec.id, { force: opts.force });
-      if (!opts.noPrune && result.some((r) => r.Deleted)) await this.gcLocked();
+      if (!opts.noPrune && result.some((r) => r.Deleted)) {
+        result.push(...(await this.removeParents(rec.parent, opts.inUse)));
+        await this.gcLocked();
+      }
       return result;
     });
   }
@@ -82,8 +85,12 @@ export class Remover {
     return this.core.exclusive(async () => {
       const deleted: ImageDeleteItem[] = [];
       const matches = (labels: Record<string, string>, l: { key: string; value: string | undefined }) => (l.value === undefined ? l.key in labels : labels[l.key] === l.value);
+      const gone = new Set<string>();
       for (const s of await this.core.images.list()) {
+        if (gone.has(s.id)) continue;
         if (!all && !s.dangling) continue;
+        // an image others were built on goes with the last of them (below), never before them
+        if (s.hasChildren) continue;
         if (cutoff !== undefined && !(Date.parse(s.createdAt) < cutoff)) continue;
         let labels = s.labels ?? {};
         try {
@@ -95,7 +102,9 @@ export class Remover {
         if (!want.every((l) => matches(labels, l))) continue;
         if (notWant.some((l) => matches(labels, l))) continue;
         if (usedBy(opts.inUse?.(s.id))) continue;
-        deleted.push(...(await this.core.images.remove(s.id, { force: true })));
+        const items = [...(await this.core.images.remove(s.id, { force: true })), ...(await this.removeParents(s.parent, opts.inUse))];
+        for (const d of items) if (d.Deleted) gone.add(d.Deleted);
+        deleted.push(...items);
       }
       const { bytesFreed } = deleted.some((d) => d.Deleted) ? await this.gcLocked() : { bytesFreed: 0 };
       // Downloads nobody is resuming (a pull a crash interrupted) go too, whatever their age; the
@@ -103,6 +112,22 @@ export class Remover {
       const ingests = await this.core.content.pruneIngests({ ingestMaxAgeMs: 0, reason: "image prune", keep: (ref) => ref.startsWith(UPLOAD_INGEST_PREFIX) });
       return { ImagesDeleted: deleted, SpaceReclaimed: bytesFreed + ingests.bytesFreed };
     });
+  }
+
+  /**
+   * After an image is deleted: its parent, and the parent's parent..., while each is untagged,
+   * has no other image built on it and no container uses it (dockerd removes a build's
+   * intermediate images with the image built from them this way). Stops at the first that stays.
+   */
+  private async removeParents(parent: string | undefined, inUse?: InUseFn): Promise<ImageDeleteItem[]> {
+    const out: ImageDeleteItem[] = [];
+    for (let p = parent; p !== undefined; ) {
+      const s = (await this.core.images.list()).find((i) => i.id === p);
+      if (!s || s.names.length > 0 || s.hasChildren || usedBy(inUse?.(s.id))) break;
+      out.push(...(await this.core.images.remove(s.id)));
+      p = s.parent;
+    }
+    return out;
   }
 
   /** Content GC rooted at the image store, then removal of layer snapshots no image or container uses. */

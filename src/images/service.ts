@@ -190,12 +190,13 @@ export class ImageService {
    * `docker commit`: one more layer (an uncompressed layer tar, or none) on top of an image, or on
    * the empty image (FROM scratch, of `platform` or the host's) when parent is undefined; with
    * noHistory (and no layer) no history entry is added (the empty base a build on scratch starts
-   * from). Returns the new image ID.
+   * from); recordParent records `parent` as the new image's Parent (the builder's steps, as
+   * dockerd's legacy builder). Returns the new image ID.
    */
   commit(
     parent: string | undefined,
     layer: (() => Readable) | undefined,
-    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean },
+    opts: { config: ContainerConfig; reference?: string; author?: string; comment?: string; createdBy?: string; container?: string; containerConfig?: ContainerConfig; platform?: string; noHistory?: boolean; recordParent?: boolean },
   ): Promise<string> {
     return this.core.m.commit.commit(parent, layer, opts);
   }

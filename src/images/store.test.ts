@@ -168,3 +168,24 @@ test("roots lists every target for content GC", () =>
     await seed(store);
     assert.deepEqual((await store.roots()).sort(), [target("a").digest, target("b").digest, target("c").digest].sort());
   }));
+
+test("a recorded parent: its children make it no dangling image, keep it on untag by name and refuse its removal by ID", () =>
+  withStore(async (store) => {
+    const parent = "sha256:d" + "4".repeat(63);
+    const child = "sha256:e" + "5".repeat(63);
+    await store.put({ id: parent, target: target("p"), names: ["base:1"], createdAt: "2024-01-01T00:00:00Z" });
+    await store.put({ id: child, target: target("ch"), createdAt: "2024-01-02T00:00:00Z", parent });
+    // a later put of the same image keeps the parent it was recorded with
+    await store.put({ id: child, target: target("ch"), names: ["app:1"], parent: ID_A });
+    assert.equal((await store.get(child)).parent, parent);
+    const byId = new Map((await store.list()).map((s) => [s.id, s]));
+    assert.deepEqual([byId.get(parent)!.hasChildren, byId.get(child)!.hasChildren], [true, false]);
+    assert.deepEqual(await store.remove("base:1"), [{ Untagged: "base:1" }]);
+    assert.equal((await store.get(parent)).names.length, 0);
+    // untagged with a child: an intermediate image, not a dangling one
+    assert.deepEqual((await store.list({ dangling: ["true"] })).map((s) => s.id), []);
+    await assert.rejects(store.remove(parent, { force: true }), isCove("conflict", `conflict: unable to delete ${parent.slice(7, 19)} (cannot be forced) - image has dependent child images`));
+    await store.remove("app:1");
+    assert.deepEqual((await store.list({ dangling: ["true"] })).map((s) => s.id), [parent]);
+    assert.deepEqual(await store.remove(parent), [{ Deleted: parent }]);
+  }));

@@ -38,6 +38,11 @@ export interface ImageRecord {
   /** When the image was created (its config's `created`), ISO 8601. */
   createdAt: string;
   labels: Record<string, string>;
+  /**
+   * The image this one was built on, step by step (dockerd's Parent: the builder's images of the
+   * steps before). Kept beside the image, never in its config, so it changes no image ID.
+   */
+  parent?: Digest;
 }
 
 export interface ImageSummary extends ImageRecord {
@@ -46,6 +51,8 @@ export interface ImageSummary extends ImageRecord {
   /** Familiar digested names, e.g. "busybox@sha256:...". */
   repoDigests: string[];
   dangling: boolean;
+  /** Other images name this one as their parent (an intermediate image of a build when untagged). */
+  hasChildren: boolean;
 }
 
 export interface PutImage {
@@ -54,6 +61,8 @@ export interface PutImage {
   names?: string[];
   createdAt?: string | Date;
   labels?: Record<string, string>;
+  /** The parent to record (only for a new image: an existing one keeps its own). */
+  parent?: Digest;
 }
 
 /** Docker's image list filters, as the API passes them: {"dangling": ["true"], "label": ["a=b"]}. */
@@ -202,6 +211,7 @@ export class ImageStore {
       let rec = data.images.find((i) => i.id === input.id);
       if (!rec) {
         rec = { id: input.id, target: input.target, names: [], createdAt, labels: input.labels ?? {} };
+        if (input.parent !== undefined && input.parent !== input.id) rec.parent = input.parent;
         data.images.push(rec);
       } else {
         rec.target = input.target;
@@ -263,6 +273,7 @@ export class ImageStore {
       } catch {
         named = undefined; // a full ID or digest: not a name
       }
+      const hasChildren = data.images.some((i) => i.parent === rec.id);
       if (named) {
         rec.names = rec.names.filter((n) => n !== named);
         out.push({ Untagged: familiarString(parseStoredName(named)) });
@@ -278,7 +289,13 @@ export class ImageStore {
           }
           rec.names = rec.names.filter((n) => repositoryName(parseStoredName(n)) !== repo);
         }
-        if (rec.names.length > 0) return out;
+        // an image other images were built on stays, untagged, as dockerd keeps it
+        if (rec.names.length > 0 || hasChildren) return out;
+      } else if (hasChildren) {
+        throw conflict(`conflict: unable to delete ${shortID(rec.id)} (cannot be forced) - image has dependent child images`, {
+          code: "image.in-use",
+          hint: "remove the images built on it first",
+        });
       } else if (rec.names.length > 0 && !options.force) {
         const repos = new Set(rec.names.map((n) => repositoryName(parseStoredName(n))));
         if (repos.size > 1) {
@@ -348,10 +365,12 @@ export class ImageStore {
       }
       const repoTags = refs.filter((r) => r.tag !== undefined).map((r) => familiarString(r));
       const repoDigests = refs.filter((r) => r.digest !== undefined).map((r) => familiarString(r));
-      const isDangling = rec.names.every((n) => parseStoredName(n).tag === undefined);
+      const hasChildren = data.images.some((i) => i.parent === rec.id);
+      // dangling: no tag and no image built on it (an intermediate image is no dangling one)
+      const isDangling = rec.names.every((n) => parseStoredName(n).tag === undefined) && !hasChildren;
       if (dangling === true && !isDangling) continue;
       if (dangling === false && rec.names.length === 0) continue;
-      out.push({ ...structuredClone(rec), repoTags, repoDigests, dangling: isDangling });
+      out.push({ ...structuredClone(rec), repoTags, repoDigests, dangling: isDangling, hasChildren });
     }
     out.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? -1 : 1));
     return out;

@@ -3,17 +3,22 @@
 // snapshots when it is unpacked (what `docker images` shows with the classic store), else the sum
 // of its layer blobs as stored (compressed when they were pulled compressed).
 
-import { invalid } from "../common/errors.js";
+import { CoveError, invalid } from "../common/errors.js";
 import { ImageCore, parseUntil, ZERO_TIME } from "./core.js";
 import { chainIDs, shortID } from "./ids.js";
 import type { ContainerConfig } from "./types.js";
+import type { ImageRecord } from "./store.js";
 import type { ImageHistoryItem, ImageInspect, ImageSummary } from "../docker/index.js";
 
 /** The read-only views of the service. */
 export class ImageViews {
   constructor(private readonly core: ImageCore) {}
 
-  /** `docker images`: Docker's /images/json shape. `all` and `digests` change nothing here (no intermediate images; digests are always listed). */
+  /**
+   * `docker images`: Docker's /images/json shape. Without `all`, a build's intermediate images
+   * (untagged, with images built on them) are left out, as dockerd leaves them out; `digests`
+   * changes nothing (digests are always listed).
+   */
   async list(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean } = {}): Promise<ImageSummary[]> {
     const filters = { ...(opts.filters ?? {}) };
     const until = filters.until;
@@ -23,6 +28,7 @@ export class ImageViews {
     const out: ImageSummary[] = [];
     for (const s of summaries) {
       if (cutoff !== undefined && !(Date.parse(s.createdAt) < cutoff)) continue;
+      if (!opts.all && s.hasChildren && s.repoTags.length === 0 && s.repoDigests.length === 0) continue;
       let size = 0;
       let labels: Record<string, string> = s.labels ?? {};
       try {
@@ -34,7 +40,7 @@ export class ImageViews {
       }
       out.push({
         Id: s.id,
-        ParentId: "",
+        ParentId: s.parent ?? "",
         RepoTags: s.repoTags,
         RepoDigests: s.repoDigests,
         Created: unixSeconds(s.createdAt),
@@ -67,7 +73,7 @@ export class ImageViews {
       Id: r.id,
       RepoTags: tags,
       RepoDigests: digests,
-      Parent: "",
+      Parent: rec.parent ?? "",
       Comment: typeof cfg.comment === "string" ? cfg.comment : "",
       Created: cfg.created ?? ZERO_TIME,
       DockerVersion: typeof cfg.docker_version === "string" ? cfg.docker_version : "",
@@ -87,7 +93,11 @@ export class ImageViews {
     };
   }
 
-  /** `docker history`: newest first; only the newest entry carries the image ID and tags. */
+  /**
+   * `docker history`: newest first. The newest entry carries the image's ID and tags, the ones
+   * below those of its parent, its parent's parent... as far as the recorded parents go (a
+   * build's step images); the rest show <missing>, as dockerd shows them.
+   */
   async history(ref: string): Promise<ImageHistoryItem[]> {
     const rec = await this.core.images.get(ref);
     const r = await this.core.resolve(rec);
@@ -102,10 +112,19 @@ export class ImageViews {
       }
       out.unshift({ Id: "<missing>", Created: h.created ? unixSeconds(h.created) : 0, CreatedBy: h.created_by ?? "", Tags: [], Size: size, Comment: h.comment ?? "" });
     }
-    const first = out[0];
-    if (first) {
-      first.Id = r.id;
-      first.Tags = ImageCore.names(rec).tags;
+    let at: ImageRecord | undefined = rec;
+    for (const item of out) {
+      if (!at) break;
+      item.Id = at.id;
+      item.Tags = ImageCore.names(at).tags;
+      const parent: string | undefined = at.parent;
+      at = undefined;
+      if (parent === undefined) break;
+      try {
+        at = await this.core.images.get(parent);
+      } catch (err) {
+        if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
+      }
     }
     return out;
   }
