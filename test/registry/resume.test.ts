@@ -142,10 +142,23 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
   const sock = () => at("cove.sock");
   const start = async () => (child = await startChild(at("root"), sock(), at("run")));
   /** Starts a pull through the API and kills the daemon once the layer's ingest recorded synced bytes. */
+  /** An API call to the daemon, bounded: a request that never answers fails with what the daemon logged. */
+  const call = async (method: string, p: string): Promise<Awaited<ReturnType<typeof api>>> => {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${method} ${p} got no answer in ${BOUND_MS} ms; the daemon logged:\n${child?.out.slice(-60).join("\n")}`)), BOUND_MS);
+    });
+    try {
+      return await Promise.race([api(sock(), method, p), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const pullAndKill = async (): Promise<{ dataBytes: number; recorded: number }> => {
     proxy!.rate = 4 * 1024 * 1024;
     const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
-    const pulling = api(sock(), "POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`).catch(() => undefined);
+    const pulling = call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`).catch(() => undefined);
     const ingest = await until("the layer's ingest to record synced bytes", async () => (await ingests(at("root"))).find((i) => i.recorded > 0));
     await kill9(child);
     await pulling;
@@ -195,7 +208,7 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     );
     proxy!.seen.length = 0;
     const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
-    const pulled = await api(sock(), "POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
+    const pulled = await call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
     assert.equal(pulled.status, 200, pulled.body);
     assert.doesNotMatch(pulled.body, /"error"/);
     const ranged = proxy!.seen.filter((l) => l.includes(`/blobs/${layerDigest}`));
@@ -206,14 +219,14 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     const fresh = await ImageService.open({ root: at("fresh") });
     await fresh.pull(ref);
     const want = await fresh.inspect(ref);
-    const got = JSON.parse((await api(sock(), "GET", `/images/${encodeURIComponent(ref)}/json`)).body) as { Id: string; RepoDigests: string[]; RootFS: unknown };
+    const got = JSON.parse((await call("GET", `/images/${encodeURIComponent(ref)}/json`)).body) as { Id: string; RepoDigests: string[]; RootFS: unknown };
     assert.equal(got.Id, want.Id);
     assert.deepEqual(got.RepoDigests, want.RepoDigests);
     assert.deepEqual(got.RootFS, want.RootFS);
   });
 
   it("a daemon killed while it unpacks a layer leaves no snapshot half-made: the next start removes it, and a pull then completes", async () => {
-    assert.equal((await api(sock(), "DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
+    assert.equal((await call("DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
     assert.deepEqual(await snapshotKeys(at("root")), [], "the image's layer went with it");
     proxy!.rate = undefined;
     const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
@@ -229,17 +242,17 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     assert.deepEqual(await snapshotKeys(at("root")), []);
     assert.deepEqual(await readdir(at("root/snapshots/snapshots")), []);
     assert.ok(child!.out.some((l) => l.includes(`removed the snapshot ${leftover[0]!} of a layer whose unpack was interrupted`)), child!.out.join("\n"));
-    const pulled = await api(sock(), "POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
+    const pulled = await call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
     assert.doesNotMatch(pulled.body, /"error"/);
     assert.equal((await snapshotKeys(at("root"))).length, 1);
   });
 
   it("an ingest nobody resumes goes with `image prune -a`", async () => {
-    assert.equal((await api(sock(), "DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
+    assert.equal((await call("DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
     await pullAndKill();
     await start();
     assert.equal((await ingests(at("root"))).length, 1);
-    const pruned = await api(sock(), "POST", `/images/prune?filters=${encodeURIComponent(JSON.stringify({ dangling: ["false"] }))}`);
+    const pruned = await call("POST", `/images/prune?filters=${encodeURIComponent(JSON.stringify({ dangling: ["false"] }))}`);
     assert.equal(pruned.status, 200, pruned.body);
     assert.ok((JSON.parse(pruned.body) as { SpaceReclaimed: number }).SpaceReclaimed > 0, pruned.body);
     assert.deepEqual(await ingests(at("root")), []);
@@ -266,7 +279,7 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     // and the pull then downloads the layer whole
     proxy!.seen.length = 0;
     const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
-    const pulled = await api(sock(), "POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
+    const pulled = await call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
     assert.doesNotMatch(pulled.body, /"error"/);
     assert.deepEqual(
       proxy!.seen.filter((l) => l.includes(`/blobs/${layerDigest}`)),
