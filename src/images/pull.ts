@@ -309,6 +309,10 @@ export class Puller {
             cb(null, c);
           },
         });
+        // a live layer the download abandoned before the unpack got to it (the blob was there
+        // already, or the download restarted) has failed already: its error event is gone, and a
+        // pipe from it would never end
+        if (stream.destroyed) throw stream.errored ?? new Error(`the stream of layer ${l.digest} closed before it was read`);
         stream.on("error", (e) => counted.destroy(e));
         return stream.pipe(counted);
       };

@@ -224,6 +224,26 @@ describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => 
     assert.equal(svc.snapshots.list().length, 0);
   });
 
+  it("a first layer whose blob is in the store but not unpacked is unpacked from the store", async () => {
+    // its download finds the blob at once and gives up the live unpack before the unpack has
+    // opened it: the unpack must see that and read the store, not wait for bytes that never come
+    const svc = await fresh("blob-there");
+    for (const [i, blob] of fx.blobs.entries()) {
+      if (i > 0) break;
+      const w = await svc.content.writer(`test-${blobDigests[i]}`, { expected: { digest: blobDigests[i] as `sha256:${string}`, size: blob.length } });
+      await w.write(blob);
+      await w.commit(blob.length, blobDigests[i] as `sha256:${string}`);
+    }
+    assert.equal(svc.snapshots.has(chain[0]!), false);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      svc.pull(`${gate!.host}/pipe/two:1`),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("the pull did not finish in 60 s")), 60_000))),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(r.id, fx.configId);
+    assert.ok(svc.snapshots.has(chain[0]!) && svc.snapshots.has(chain[1]!));
+  });
+
   it("a pull whose second layer never arrives leaves no snapshot, blob or image", async () => {
     const svc = await fresh("failing");
     gate!.cut(blobDigests[1]!, 100);
