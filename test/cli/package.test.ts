@@ -129,7 +129,7 @@ describe("the set-up's cove command", () => {
     await writeFile(path.join(other, "cove"), "#!/bin/sh\necho another cove\n", { mode: 0o755 });
     const kept = await exec("bash", [path.join(REPO, "scripts/install-command.sh"), other]);
     assert.equal(kept.code, 0);
-    assert.match(kept.stderr, /is another cove \(not written by this script\): left as it is/);
+    assert.match(kept.stderr, /is another cove \(not written by cove.s scripts\): left as it is/);
     assert.equal(await readFile(path.join(other, "cove"), "utf8"), "#!/bin/sh\necho another cove\n");
   });
 
@@ -137,7 +137,7 @@ describe("the set-up's cove command", () => {
     // a checkout elsewhere, not built: its command points there and says so
     const moved = path.join(dir, "moved checkout");
     await mkdir(path.join(moved, "scripts"), { recursive: true });
-    await cp(path.join(REPO, "scripts/install-command.sh"), path.join(moved, "scripts/install-command.sh"));
+    for (const f of ["install-command.sh", "write-launcher.sh"]) await cp(path.join(REPO, "scripts", f), path.join(moved, "scripts", f));
     const bin = path.join(dir, "bin-moved");
     assert.equal((await exec("bash", [path.join(moved, "scripts/install-command.sh"), bin])).code, 0);
     const r = await exec(path.join(bin, "cove"), ["ps"]);
