@@ -123,6 +123,22 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     });
   }
 
+  /** Runs args through the docker CLI and cove's, and compares the one POST each sent to a URL `which` matches. */
+  const compareOther = async (args: string[], which: (url: string) => boolean, schema: Parameters<typeof validateBody>[0]) => {
+    const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && which(r.url));
+    let mark = server.requests.length;
+    await docker(args, env);
+    const d = posts(mark);
+    mark = server.requests.length;
+    const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
+    const mine = posts(mark);
+    assert.equal(d.length, 1);
+    assert.equal(mine.length, 1, c.stderr);
+    assert.equal(mine[0]!.url, d[0]!.url);
+    assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
+    assert.doesNotThrow(() => validateBody(schema, JSON.parse(d[0]!.body)));
+  };
+
   // network connect/disconnect bodies
   for (const args of [
     ["network", "connect", "--alias", "a", "--alias", "b", "--ip", "10.0.0.2", "--ip6", "fd::2", "--link-local-ip", "169.254.0.5", "--link", "c:d", "--driver-opt", "k=v", "--gw-priority", "4", "net1", "ctr"],
@@ -130,20 +146,7 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     ["network", "disconnect", "-f", "net1", "ctr"],
     ["network", "disconnect", "net1", "ctr"],
   ]) {
-    it(args.join(" "), async () => {
-      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && /\/networks\//.test(r.url));
-      let mark = server.requests.length;
-      await docker(args, env);
-      const d = posts(mark);
-      mark = server.requests.length;
-      const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
-      const mine = posts(mark);
-      assert.equal(d.length, 1);
-      assert.equal(mine.length, 1, c.stderr);
-      assert.equal(mine[0]!.url, d[0]!.url);
-      assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
-      assert.doesNotThrow(() => validateBody(args[1] === "connect" ? "NetworkConnect" : "NetworkDisconnect", JSON.parse(d[0]!.body)));
-    });
+    it(args.join(" "), () => compareOther(args, (url) => /\/networks\//.test(url), args[1] === "connect" ? "NetworkConnect" : "NetworkDisconnect"));
   }
 
   // volume and network create bodies (the flags beyond the daemon's bridge ones are sent as the docker CLI sends them)
@@ -155,19 +158,7 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
     ["network", "create", "--ipv4=false", "--ipv6", "--ipam-opt", "a=b", "--scope", "local", "--config-only", "--config-from", "other", "--ingress", "-o", "k=v", "--label", "l", "n2"],
     ["network", "create", "--subnet", "10.9.0.0/24", "--gateway", "10.9.0.1", "--ip-range", "10.9.0.128/25", "--internal", "--attachable", "n3"],
   ]) {
-    it(args.join(" "), async () => {
-      const posts = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && r.url.endsWith(`/${args[0]}s/create`));
-      let mark = server.requests.length;
-      await docker(args, env);
-      const d = posts(mark);
-      mark = server.requests.length;
-      const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
-      const mine = posts(mark);
-      assert.equal(d.length, 1);
-      assert.equal(mine.length, 1, c.stderr);
-      assert.deepEqual(JSON.parse(mine[0]!.body), JSON.parse(d[0]!.body));
-      assert.doesNotThrow(() => validateBody(args[0] === "network" ? "NetworkCreate" : "VolumeCreate", JSON.parse(d[0]!.body)));
-    });
+    it(args.join(" "), () => compareOther(args, (url) => url.endsWith(`/${args[0]}s/create`), args[0] === "network" ? "NetworkCreate" : "VolumeCreate"));
   }
 
   // flags the docker CLI refuses itself: both exit 125 with the same reason and send nothing

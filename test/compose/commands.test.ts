@@ -16,9 +16,9 @@ import { bestEffort } from "../../src/common/ignore.js";
 import { EngineClient } from "../../src/client/index.js";
 import type { ContainerSummary } from "../../src/docker/index.js";
 import { findBusybox } from "../images/fixtures.js";
-import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
+import { freeSubnets, skipReason, type NetHarness } from "../network/harness.js";
 import { freePort, REGISTRY_BIN, startRegistry, type Registry } from "../registry/support.js";
-import { sink } from "./support.js";
+import { composeProject, sink } from "./support.js";
 
 const skip = skipReason || (!(await findBusybox()) ? "busybox-static is not installed" : false);
 
@@ -81,12 +81,9 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
   const states = async () => Object.fromEntries((await list()).map((c) => [c.Names[0]!.slice(1), c.State]));
 
   before(async () => {
-    h = await setupNetwork();
-    client = new EngineClient({ socket: h.socket });
-    file = path.join(h.base, "compose.yaml");
-    await writeFile(file, FILE);
-    env.SUBNET = freeSubnets(1, [h.bridgeSubnet])[0]!;
-    env.WEB_PORT = String(await freePort());
+    let vars: Record<string, string>;
+    ({ h, client, file, env: vars } = await composeProject(FILE));
+    Object.assign(env, vars);
   });
   after(async () => {
     if (!h) return;

@@ -7,31 +7,20 @@
 
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import http from "node:http";
 import path from "node:path";
-import { sink } from "./support.js";
+import { composeProject, sink } from "./support.js";
 import { after, before, describe, it } from "node:test";
 import { composeMain } from "../../src/cli/compose/index.js";
 import { EngineClient } from "../../src/client/index.js";
 import type { ContainerSummary } from "../../src/docker/index.js";
-import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
+import { skipReason, type NetHarness } from "../network/harness.js";
 import { findBusybox } from "../images/fixtures.js";
 
 const skip = skipReason || (!(await findBusybox()) ? "busybox-static is not installed" : false);
 
 const PROJECT = "cvtest";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -99,12 +88,9 @@ describe("cove compose against cove's daemon", { skip }, () => {
   const ids = async () => Object.fromEntries((await mine()).map((c) => [c.Names[0]!.slice(1), c.Id]));
 
   before(async () => {
-    h = await setupNetwork();
-    client = new EngineClient({ socket: h.socket });
-    file = path.join(h.base, "compose.yaml");
-    await writeFile(file, COMPOSE);
-    env.SUBNET = freeSubnets(1, [h.bridgeSubnet])[0]!;
-    env.WEB_PORT = String(await freePort());
+    let vars: Record<string, string>;
+    ({ h, client, file, env: vars } = await composeProject(COMPOSE));
+    Object.assign(env, vars);
   });
   after(async () => {
     if (!h) return;
