@@ -289,6 +289,9 @@ async function rollback(client: EngineClient, made: Made): Promise<{ removed: st
 async function waitFor(client: EngineClient, service: string, condition: string, ids: string[]): Promise<void> {
   const deadline = Date.now() + 10 * 60_000;
   for (const id of ids) {
+    // quick looks at first (a healthcheck's first probe often answers within a few hundred ms, and
+    // each look is one inspect), fewer as the wait goes on
+    const since = Date.now();
     for (;;) {
       const c = await client.containerInspect(id);
       const st = c.State;
@@ -312,7 +315,8 @@ async function waitFor(client: EngineClient, service: string, condition: string,
         else if (st.Status === "exited" && condition === "service_started") break;
       }
       if (Date.now() > deadline) throw invalid(`timed out waiting for service "${service}" (${condition})`);
-      await sleep(200);
+      const waited = Date.now() - since;
+      await sleep(waited < 3000 ? 20 : waited < 10_000 ? 100 : 250);
     }
   }
 }
@@ -412,7 +416,13 @@ async function converge(
       const svc = project.services[svcName]!;
       const deps = dependencies(svc).filter((d) => project.services[d] && inOrder.has(d));
       const depIds = await Promise.all(deps.map(async (d) => ({ d, ids: await one(d) })));
-      if (!opts.noStart) for (const { d, ids } of depIds) await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
+      // the dependencies' conditions (healthy, completed...) hold before a container of this service
+      // starts; its containers are created meanwhile, as Docker Compose creates before it starts
+      let depsReady: Promise<void> | undefined;
+      const waitDeps = () =>
+        (depsReady ??= (async () => {
+          for (const { d, ids } of depIds) await waitFor(client, d, svc.depends_on?.[d]?.condition ?? "service_started", ids);
+        })());
       const depChanged = deps.some((d) => recreated.has(d));
       const hash = configHash(svc);
       const mine = existing.filter((c) => c.Labels[LABEL.service] === svcName);
@@ -420,6 +430,7 @@ async function converge(
       const ids: string[] = [];
       const start = async (id: string, cname: string) => {
         if (opts.noStart) return;
+        await waitDeps();
         await client.containerStart(id);
         progress(`Container ${cname}  Started`);
       };
