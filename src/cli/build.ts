@@ -15,6 +15,8 @@ import { CoveError } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { encodeHeader } from "../snapshots/index.js";
 import { connect } from "./daemon-client.js";
+import { parseUlimit } from "./container-opts.js";
+import { parseBool, ramInBytes } from "../docker/index.js";
 
 export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | -
        cove build --print-ast FILE
@@ -38,6 +40,23 @@ Dockerfile (no context) or a context tar from standard input.
       --ssh ID[=SOCKET]    an SSH agent socket RUN --mount=type=ssh can use (repeatable; default
                            is $SSH_AUTH_SOCK); the daemon must run on this machine
       --progress MODE      auto, plain or tty: the builder's lines as the legacy builder prints them
+      --add-host HOST:IP   an /etc/hosts entry of the RUN steps (repeatable)
+      --cache-from IMAGE   an image to take cached steps from (repeatable)
+      --cgroup-parent CG   parent cgroup of the RUN steps' containers
+      --cpu-period N, --cpu-quota N, -c, --cpu-shares N, --cpuset-cpus CPUS, --cpuset-mems MEMS
+                           CPU limits of the RUN steps, as docker run takes them
+  -m, --memory BYTES, --memory-swap BYTES
+                           memory limit (and memory plus swap; -1 for unlimited swap) of the RUN steps
+      --shm-size BYTES     size of /dev/shm in the RUN steps
+      --ulimit NAME=SOFT[:HARD]
+                           a ulimit of the RUN steps (repeatable)
+      --platform OS/ARCH   the platform of the base images
+      --security-opt OPT   a security option of the RUN steps (repeatable)
+      --isolation MODE     container isolation (only "default" on Linux)
+      --rm                 remove the steps' containers after a successful build (default true)
+      --force-rm           remove them after a failed one too
+      --compress, --disable-content-trust
+                           accepted as the docker CLI takes them (no effect with cove)
   --print-ast FILE         parse FILE (a Dockerfile, or - for standard input) and print its syntax
                            tree, one instruction per line, as BuildKit's parser test data writes it;
                            exits 1 with the error's position when the Dockerfile does not parse`;
@@ -113,12 +132,32 @@ interface BuildFlags {
   secrets: Record<string, { file?: string; env?: string }>;
   /** --ssh: id → agent socket path. */
   ssh: Record<string, string>;
+  /** The docker CLI's other build flags, as the /build query parameters it sends for them. */
+  query: Record<string, string | string[]>;
+  /** --rm (default true) and --force-rm. */
+  rm: boolean;
+  forceRm: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseFlags(args: string[]): BuildFlags {
-  const f: BuildFlags = { tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, quiet: false, progress: "auto", secrets: Object.create(null) as BuildFlags["secrets"], ssh: Object.create(null) as BuildFlags["ssh"] };
+  const f: BuildFlags = {
+    tags: [],
+    buildArgs: {},
+    labels: {},
+    noCache: false,
+    pull: false,
+    quiet: false,
+    progress: "auto",
+    secrets: Object.create(null) as BuildFlags["secrets"],
+    ssh: Object.create(null) as BuildFlags["ssh"],
+    query: {},
+    rm: true,
+    forceRm: false,
+  };
+  const cacheFrom: string[] = [];
+  const ulimits: ReturnType<typeof parseUlimit>[] = [];
   const kv = (v: string, into: Record<string, string>, envFallback: boolean) => {
     const i = v.indexOf("=");
     if (i < 0) {
@@ -141,7 +180,99 @@ function parseFlags(args: string[]): BuildFlags {
       if (v === undefined) throw new UsageError(`flag needs an argument: ${name}`);
       return v;
     };
+    const bool = (): boolean => {
+      if (eq < 0) return true;
+      try {
+        return parseBool(a.slice(eq + 1));
+      } catch (err) {
+        throw new UsageError(`invalid argument ${JSON.stringify(a.slice(eq + 1))} for "${name}" flag: ${(err as Error).message}`);
+      }
+    };
+    const bytes = (v: string): string => {
+      if (name === "--memory-swap" && v === "-1") return "-1";
+      try {
+        return String(ramInBytes(v));
+      } catch (err) {
+        throw new UsageError(`invalid argument ${JSON.stringify(v)} for "${name}" flag: ${(err as Error).message}`);
+      }
+    };
+    const int = (v: string): string => {
+      if (!/^-?\d+$/.test(v)) throw new UsageError(`invalid argument ${JSON.stringify(v)} for "${name}" flag: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+      return v;
+    };
+    const list = (key: string, v: string) => {
+      const cur = f.query[key];
+      f.query[key] = Array.isArray(cur) ? [...cur, v] : [v];
+    };
     switch (name) {
+      case "--add-host":
+        list("extrahosts", value());
+        break;
+      case "--cache-from":
+        cacheFrom.push(value());
+        break;
+      case "--cgroup-parent":
+        f.query.cgroupparent = value();
+        break;
+      case "--cpu-period":
+        f.query.cpuperiod = int(value());
+        break;
+      case "--cpu-quota":
+        f.query.cpuquota = int(value());
+        break;
+      case "-c":
+      case "--cpu-shares":
+        f.query.cpushares = int(value());
+        break;
+      case "--cpuset-cpus":
+        f.query.cpusetcpus = value();
+        break;
+      case "--cpuset-mems":
+        f.query.cpusetmems = value();
+        break;
+      case "-m":
+      case "--memory":
+        f.query.memory = bytes(value());
+        break;
+      case "--memory-swap":
+        f.query.memswap = bytes(value());
+        break;
+      case "--shm-size":
+        f.query.shmsize = bytes(value());
+        break;
+      case "--ulimit": {
+        const v = value();
+        try {
+          ulimits.push(parseUlimit(v));
+        } catch (err) {
+          throw new UsageError(`invalid argument ${JSON.stringify(v)} for "--ulimit" flag: ${(err as Error).message}`);
+        }
+        break;
+      }
+      case "--platform":
+        f.query.platform = value();
+        break;
+      case "--isolation": {
+        const v = value();
+        if (v !== "" && v !== "default") f.query.isolation = v;
+        break;
+      }
+      case "--security-opt":
+        list("securityopt", value());
+        break;
+      case "--rm":
+        f.rm = bool();
+        break;
+      case "--force-rm":
+        f.forceRm = bool();
+        break;
+      case "--compress":
+      case "--disable-content-trust":
+        // the context goes over a local socket uncompressed; cove does not sign or verify images
+        bool();
+        break;
+      case "--squash":
+        throw new UsageError(`"--squash" is only supported on a Docker daemon with experimental features enabled (cove's builder does not squash)`);
       case "-t":
       case "--tag":
         f.tags.push(value());
@@ -221,6 +352,8 @@ function parseFlags(args: string[]): BuildFlags {
     }
   }
   if (f.context === undefined) throw new UsageError(`"cove build" requires exactly 1 argument: the build context (a directory, or -)`);
+  if (cacheFrom.length) f.query.cachefrom = JSON.stringify(cacheFrom);
+  if (ulimits.length) f.query.ulimits = JSON.stringify(ulimits);
   return f;
 }
 
@@ -392,8 +525,10 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
     nocache: f.noCache,
     pull: f.pull,
     q: f.quiet,
-    rm: true,
+    rm: f.rm,
+    ...(f.forceRm ? { forcerm: true } : {}),
     networkmode: f.network,
+    ...f.query,
   };
   const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
   if (Object.keys(f.secrets).length > 0 || Object.keys(f.ssh).length > 0) {

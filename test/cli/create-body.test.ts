@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -160,6 +160,29 @@ describe("run/create send the docker CLI's create body", { skip }, () => {
   ]) {
     it(args.join(" "), () => compareOther(args, (url) => url.endsWith(`/${args[0]}s/create`), args[0] === "network" ? "NetworkCreate" : "VolumeCreate"));
   }
+
+  it("build sends the docker CLI's (legacy builder's) /build query for its resource and host flags", async () => {
+    const ctx = path.join(dir, "build-context");
+    await mkdir(ctx, { recursive: true });
+    await writeFile(path.join(ctx, "Dockerfile"), "FROM busybox\nRUN true\n");
+    const args = ["build", "--add-host", "a:1.2.3.4", "--add-host", "b:5.6.7.8", "--cache-from", "x:1", "--cgroup-parent", "cg", "--cpu-period", "1000", "--cpu-quota", "500", "--cpu-shares", "3", "--cpuset-cpus", "0", "--cpuset-mems", "0", "-m", "64m", "--memory-swap", "128m", "--force-rm", "--rm=false", "--platform", "linux/amd64", "--shm-size", "32m", "--ulimit", "nofile=10:20", "--isolation", "default", "--security-opt", "seccomp=unconfined", "-t", "a:b", ctx];
+    const builds = (from: number) => server.requests.slice(from).filter((r) => r.method === "POST" && /\/build\?/.test(r.url));
+    let mark = server.requests.length;
+    await docker(args, { ...env, DOCKER_BUILDKIT: "0" });
+    const d = builds(mark);
+    mark = server.requests.length;
+    const c = await coveMain(args, { DOCKER_HOST: `unix://${socket}`, HOME: dir });
+    const mine = builds(mark);
+    assert.equal(d.length, 1);
+    assert.equal(mine.length, 1, c.stderr);
+    // booleans as Go's strconv reads them; each flag's parameter, whatever else either CLI sends
+    const params = (url: string) => {
+      const q = new URL(url, "http://x").searchParams;
+      const norm = (v: string) => (v === "true" ? "1" : v === "false" ? "0" : v);
+      return Object.fromEntries(["cachefrom", "cgroupparent", "cpuperiod", "cpuquota", "cpusetcpus", "cpusetmems", "cpushares", "extrahosts", "forcerm", "memory", "memswap", "platform", "rm", "securityopt", "shmsize", "ulimits", "t", "isolation"].map((k) => [k, q.getAll(k).map(norm)]));
+    };
+    assert.deepEqual(params(mine[0]!.url), params(d[0]!.url));
+  });
 
   // flags the docker CLI refuses itself: both exit 125 with the same reason and send nothing
   const refused: [string[], string][] = [
