@@ -14,6 +14,7 @@ import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/
 import { CoveError } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { encodeHeader } from "../snapshots/index.js";
+import type { EngineClient } from "../client/engine.js";
 import { connect } from "./daemon-client.js";
 import { parseUlimit } from "./container-opts.js";
 import { parseBool, ramInBytes } from "../docker/index.js";
@@ -86,7 +87,7 @@ export async function buildMain(args: string[], root = "/var/lib/cove", rootGive
     } else if (a.startsWith("--print-ast=")) file = a.slice("--print-ast=".length);
     else rest.push(a);
   }
-  if (file === undefined) return build(rest, root, rootGiven);
+  if (file === undefined) return runBuild(rest, { client: () => connect(root, process.env, { rootGiven }), stdout: process.stdout, stderr: process.stderr });
   if (rest.length > 0) {
     process.stderr.write(`cove build: --print-ast takes no other arguments (got ${rest.join(" ")})\n`);
     return 125;
@@ -442,17 +443,25 @@ function looksLikeArchive(b: Buffer): boolean {
   return b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar";
 }
 
-async function build(args: string[], root: string, rootGiven: boolean): Promise<number> {
+/** Where a build talks to and writes: the cove command's own, or compose's. */
+export interface BuildIO {
+  client: () => Promise<EngineClient>;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+}
+
+/** `cove build ARGS...` (without --print-ast), through io: what compose builds with too. */
+export async function runBuild(args: string[], io: BuildIO): Promise<number> {
   let f: BuildFlags;
   try {
     f = parseFlags(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`cove build: ${err.message}\nSee 'cove build --help'.\n`);
+    io.stderr.write(`cove build: ${err.message}\nSee 'cove build --help'.\n`);
     return 125;
   }
   if (/^(https?|git):\/\//.test(f.context!) || f.context!.startsWith("git@")) {
-    process.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
+    io.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
     return 125;
   }
   let body: Readable;
@@ -476,7 +485,7 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
       real = await realpath(dir);
       if (!(await lstat(real)).isDirectory()) throw new Error("not a directory");
     } catch (err) {
-      process.stderr.write(`cove build: unable to prepare context: path ${JSON.stringify(dir)} not found or not a directory (${(err as Error).message})\n`);
+      io.stderr.write(`cove build: unable to prepare context: path ${JSON.stringify(dir)} not found or not a directory (${(err as Error).message})\n`);
       return 1;
     }
     const ignoreText = await readFile(path.join(real, ".dockerignore"), "utf8").catch(() => "");
@@ -486,7 +495,7 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
       ignore = DockerIgnore.parse(ignoreText);
     } catch (err) {
       if (err instanceof DockerfileError) {
-        process.stderr.write(`cove build: ${err.message}\n`);
+        io.stderr.write(`cove build: ${err.message}\n`);
         return 1;
       }
       throw err;
@@ -503,7 +512,7 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
         try {
           data = abs === undefined ? await readStdin() : await readFile(abs);
         } catch (err) {
-          process.stderr.write(`cove build: cannot read the Dockerfile ${f.file}: ${(err as Error).message}\n`);
+          io.stderr.write(`cove build: cannot read the Dockerfile ${f.file}: ${(err as Error).message}\n`);
           return 1;
         }
         dockerfile = `.dockerfile.${randomBytes(10).toString("hex")}`;
@@ -536,21 +545,21 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
     try {
       session = await sessionHeader(f);
     } catch (err) {
-      process.stderr.write(`cove build: ${(err as Error).message}\n`);
+      io.stderr.write(`cove build: ${(err as Error).message}\n`);
       return 1;
     }
     headers[SESSION_HEADER] = session;
   }
-  const client = await connect(root, process.env, { rootGiven });
+  const client = await io.client();
   const res = await client.stream("POST", "/build", { query, body, headers });
   let id = "";
-  const live = f.progress === "tty" || (f.progress === "auto" && process.stdout.isTTY === true);
-  const view = live ? new StepView((t) => process.stdout.write(t), process.stdout.isTTY === true) : undefined;
+  const live = f.progress === "tty" || (f.progress === "auto" && io.stdout.isTTY === true);
+  const view = live ? new StepView((t) => io.stdout.write(t), io.stdout.isTTY === true) : undefined;
   try {
     for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
       if (m.error !== undefined || m.errorDetail?.message !== undefined) {
         view?.fail();
-        process.stderr.write(`${m.errorDetail?.message ?? m.error}\n`);
+        io.stderr.write(`${m.errorDetail?.message ?? m.error}\n`);
         return 1;
       }
       if (m.aux?.ID) id = m.aux.ID;
@@ -558,12 +567,12 @@ async function build(args: string[], root: string, rootGiven: boolean): Promise<
       const text = m.stream ?? (m.status !== undefined ? `${m.id ? `${m.id}: ` : ""}${m.status}\n` : undefined);
       if (text === undefined) continue;
       if (view) view.text(text);
-      else process.stdout.write(text);
+      else io.stdout.write(text);
     }
   } finally {
     view?.stop();
   }
-  if (f.quiet) process.stdout.write(`${id}\n`);
+  if (f.quiet) io.stdout.write(`${id}\n`);
   if (f.iidfile !== undefined) await writeFile(f.iidfile, id);
   return 0;
 }

@@ -103,7 +103,7 @@ export interface ServiceConfig {
   container_name?: string;
   configs?: FileGrant[];
   secrets?: FileGrant[];
-  /** The build section as written: cove compose does not build, pull and push only tell such a service apart. */
+  /** The build section as written (cli/compose/build.ts builds from it; pull and push tell such a service apart). */
   build?: unknown;
   [key: string]: unknown;
 }

@@ -16,7 +16,7 @@ const SUPPORTED = new Set([
   "depends_on", "healthcheck", "restart", "deploy", "scale", "labels", "user", "working_dir", "init", "read_only",
   "cap_add", "cap_drop", "privileged", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "hostname",
   "domainname", "stop_signal", "stop_grace_period", "logging", "network_mode", "tty", "stdin_open", "profiles",
-  "container_name", "extends", "configs", "secrets",
+  "container_name", "extends", "configs", "secrets", "build",
 ]);
 
 /**

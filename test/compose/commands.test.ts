@@ -473,4 +473,42 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       await reg?.stop();
     }
   });
+
+  it("build: a service's build section is built when its image is missing, by `build`, and by `up --build`", async () => {
+    const dir = path.join(h.base, "buildproj");
+    await mkdir(path.join(dir, "app"), { recursive: true });
+    await writeFile(path.join(dir, "app", "Dockerfile"), 'FROM busybox\nARG GREETING=hi\nRUN echo "$GREETING $(cat /proc/sys/kernel/random/uuid)" > /greeting\nCMD ["sh", "-c", "cat /greeting; exec sleep 100000"]\n');
+    const f = path.join(dir, "compose.yaml");
+    await writeFile(f, `services:\n  app:\n    build:\n      context: ./app\n      args: {GREETING: hello}\n      labels: {built.by: cove-compose}\n    stop_grace_period: 1s\nnetworks:\n  default:\n    ipam:\n      config: [{subnet: "${freeSubnets(1, [h.bridgeSubnet, env.SUBNET!])[0]}"}]\n`);
+    const greeting = async () => (await composeIn(f, "cvbuild", ["exec", "-T", "app", "cat", "/greeting"])).stdout;
+    try {
+      const up = await composeIn(f, "cvbuild", ["up", "-d"]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(up.stderr, /Building app/);
+      const img = await client.imageInspect("cvbuild-app");
+      assert.equal(img.Config.Labels?.["built.by"], "cove-compose");
+      const first = await greeting();
+      assert.match(first, /^hello [0-9a-f-]{36}\n$/);
+      // the image is there: a second up builds nothing
+      const again = await composeIn(f, "cvbuild", ["up", "-d"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(again.stderr, /Building/);
+      // build --no-cache makes a new image; up --build rebuilds and recreates the container with it
+      const b = await composeIn(f, "cvbuild", ["build", "--no-cache", "-q"]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.notEqual((await client.imageInspect("cvbuild-app")).Id, img.Id);
+      const rebuilt = await composeIn(f, "cvbuild", ["up", "-d", "--build"]);
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      assert.match(rebuilt.stderr, /Building app/);
+      assert.notEqual(await greeting(), first);
+      // a build that fails says which service, and makes nothing
+      await writeFile(path.join(dir, "app", "Dockerfile"), "FROM busybox\nRUN exit 7\n");
+      const bad = await composeIn(f, "cvbuild", ["build"]);
+      assert.equal(bad.code, 15);
+      assert.match(bad.stderr, /service "app" failed to build: The command '\/bin\/sh -c exit 7' returned a non-zero code: 7/);
+    } finally {
+      await composeIn(f, "cvbuild", ["down"]);
+      await bestEffort("remove the build test's image", client.imageRemove("cvbuild-app", { force: true }));
+    }
+  });
 });

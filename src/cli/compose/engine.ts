@@ -14,6 +14,7 @@ import { bestEffortSync, ignored } from "../../common/ignore.js";
 import { EngineError, type EngineClient } from "../../client/index.js";
 import { bindsGrant, configHash, createBody, dependencies, dependencyOrder, endpoint, LABEL, projectLabels, type Project } from "../../compose/index.js";
 import { parseGoDuration, type ContainerSummary } from "../../docker/index.js";
+import { serviceImage } from "./build.js";
 import { name } from "./common.js";
 
 export interface UpOptions {
@@ -31,6 +32,8 @@ export interface UpOptions {
   noStart?: boolean;
   /** Progress lines ("Container p-web-1  Started"). */
   progress?: (line: string) => void;
+  /** Builds a service's image from its build section: when the image is missing, or always (up --build). */
+  build?: { always: boolean; run: (service: string) => Promise<void> };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,7 +49,7 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Checks what must exist before anything is made: external networks and volumes, images. Returns each service's image ID. */
-async function preflight(client: EngineClient, project: Project, services: string[]): Promise<{ images: Map<string, string>; files: Map<string, GrantedFile[]> }> {
+async function preflight(client: EngineClient, project: Project, services: string[], build?: UpOptions["build"]): Promise<{ images: Map<string, string>; files: Map<string, GrantedFile[]> }> {
   const files = new Map(services.map((s) => [s, serviceFiles(project, s)]));
   const svcs = services.map((s) => project.services[s]!);
   const usedNets = new Set(svcs.flatMap((s) => Object.keys(s.networks ?? {})));
@@ -72,9 +75,23 @@ async function preflight(client: EngineClient, project: Project, services: strin
   const images = new Map<string, string>();
   for (const name of services) {
     const svc = project.services[name]!;
-    if (!svc.image && svc.build !== undefined)
-      throw invalid(`service "${name}" is built from its build section, which cove compose does not build yet`, { field: `services.${name}.build`, hint: `build it with cove build -t NAME and set services.${name}.image: NAME` });
-    if (!svc.image) throw invalid(`service "${name}" has neither an image nor a build context specified`, { field: `services.${name}.image` });
+    const image = serviceImage(project, name);
+    if (!image) throw invalid(`service "${name}" has neither an image nor a build context specified`, { field: `services.${name}.image` });
+    if (svc.build !== undefined && build) {
+      // built when asked to, or when its image is not there (as docker compose, which does not pull it then)
+      const there = await client.imageInspect(image).then(
+        () => true,
+        (err: unknown) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      );
+      if (build.always || !there) await build.run(name);
+      images.set(name, (await client.imageInspect(image)).Id);
+      continue;
+    }
+    if (!svc.image)
+      throw invalid(`service "${name}" is built from its build section`, { field: `services.${name}.build`, hint: `build it with cove compose build ${name}, or run cove compose up` });
     try {
       images.set(name, (await client.imageInspect(svc.image)).Id);
     } catch (err) {
@@ -358,7 +375,7 @@ export async function up(client: EngineClient, project: Project, opts: UpOptions
   for (const s of order)
     if (project.services[s]!.container_name && scaleOf(s) > 1)
       throw invalid(`services.${s}: container_name "${project.services[s]!.container_name}" names one container, so the service cannot be scaled to ${scaleOf(s)}`);
-  const { images, files } = await preflight(client, project, order);
+  const { images, files } = await preflight(client, project, order, opts.build);
   const existing = await projectContainers(client, project.name);
   if (!opts.noStart) await checkPorts(client, project, order, existing);
   const made: Made = { containers: [], networks: [], volumes: [] };

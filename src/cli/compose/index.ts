@@ -10,6 +10,7 @@ import type { EngineClient } from "../../client/index.js";
 import { configYaml, LABEL, loadProject, type LoadOptions, type Project } from "../../compose/index.js";
 import type { ContainerSummary } from "../../docker/index.js";
 import { errorLine } from "../command.js";
+import { buildService } from "./build.js";
 import { name, serviceContainers, table, takeFlags, type Ctx, type Streams } from "./common.js";
 import { down, projectContainers, selectServices, up } from "./engine.js";
 import { exec, run } from "./exec.js";
@@ -52,7 +53,8 @@ Commands:
   stop      Stop services (-t)
   top       Display the running processes
   unpause   Unpause services
-  up        Create and start containers (-d, --wait, --scale, --abort-on-container-exit, --exit-code-from, --force-recreate, --no-recreate, --no-deps, --no-start, --remove-orphans)
+  build     Build or rebuild services (--no-cache, --pull, -q)
+  up        Create and start containers (--build, --no-build, -d, --wait, --scale, --abort-on-container-exit, --exit-code-from, --force-recreate, --no-recreate, --no-deps, --no-start, --remove-orphans)
 `;
 
 /** Runs `cove compose ...`; `client` connects on first use. `signal` ends a streaming command (events, logs -f). */
@@ -123,7 +125,22 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
     case "create": {
       const f = takeFlags(args, { "--scale": "scale" }, { "--force-recreate": "force", "--no-recreate": "norecreate", "--remove-orphans": "orphans" });
       if (f.set.has("force") && f.set.has("norecreate")) throw invalid("--force-recreate and --no-recreate are incompatible", { code: "cli.usage" });
-      await up(await ctx.client(), load(), { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), services: f.rest, scale: scales(f.values.scale), noStart: true, progress });
+      const c = await ctx.client();
+      const project = load();
+      await up(c, project, { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), services: f.rest, scale: scales(f.values.scale), noStart: true, progress, build: builder(ctx, c, project, false) });
+      return 0;
+    }
+    case "build": {
+      const f = takeFlags(args, {}, { "--no-cache": "nocache", "--pull": "pull", "-q": "quiet", "--quiet": "quiet" });
+      const project = load();
+      for (const s of f.rest) if (!project.services[s]) throw invalid(`no such service: ${s}`, { code: "compose.no-service" });
+      const c = await ctx.client();
+      const names = (f.rest.length ? f.rest : Object.keys(project.services)).filter((s) => project.services[s]!.build !== undefined);
+      for (const s of names) {
+        if (!f.set.has("quiet")) progress(`Building ${s}`);
+        await buildService(c, project, s, f.set.has("quiet") ? sink() : io.stderr, { noCache: f.set.has("nocache"), pull: f.set.has("pull") });
+        if (!f.set.has("quiet")) progress(`Service ${s}  Built`);
+      }
       return 0;
     }
     case "down": {
@@ -185,6 +202,23 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
   }
 }
 
+/** The builder up and create use: builds a service's image from its build section (its output to stderr). */
+function builder(ctx: Ctx, client: EngineClient, project: Project, always: boolean): { always: boolean; run: (service: string) => Promise<void> } {
+  return {
+    always,
+    run: async (service) => {
+      ctx.progress(`Building ${service}`);
+      await buildService(client, project, service, ctx.io.stderr);
+      ctx.progress(`Service ${service}  Built`);
+    },
+  };
+}
+
+/** A stream that drops what it is given (a quiet build's output). */
+function sink(): NodeJS.WritableStream {
+  return { write: () => true } as unknown as NodeJS.WritableStream;
+}
+
 async function upCommand(ctx: Ctx, args: string[]): Promise<number> {
   const { io, progress } = ctx;
   const f = takeFlags(
@@ -193,8 +227,10 @@ async function upCommand(ctx: Ctx, args: string[]): Promise<number> {
     {
       "-d": "detach", "--detach": "detach", "--wait": "wait", "--force-recreate": "force", "--no-recreate": "norecreate", "--remove-orphans": "orphans",
       "--no-deps": "nodeps", "--no-start": "nostart", "--abort-on-container-exit": "abort", "--no-color": "nocolor", "--no-log-prefix": "noprefix",
+      "--build": "build", "--no-build": "nobuild",
     },
   );
+  if (f.set.has("build") && f.set.has("nobuild")) throw invalid("--build and --no-build are incompatible", { code: "cli.usage" });
   if (f.set.has("force") && f.set.has("norecreate")) throw invalid("--force-recreate and --no-recreate are incompatible", { code: "cli.usage" });
   const exitFrom = f.values.exitfrom?.at(-1);
   const abort = f.set.has("abort") || exitFrom !== undefined;
@@ -214,6 +250,7 @@ async function upCommand(ctx: Ctx, args: string[]): Promise<number> {
     scale: scales(f.values.scale),
     noStart: f.set.has("nostart"),
     progress,
+    ...(f.set.has("nobuild") ? {} : { build: builder(ctx, c, project, f.set.has("build")) }),
   });
   if (detached || f.set.has("nostart")) return 0;
   // attached: the services' output until every container has stopped (or, with abort, the first); Ctrl-C stops them
