@@ -105,6 +105,8 @@ export interface ServiceConfig {
   secrets?: FileGrant[];
   /** The build section as written (cli/compose/build.ts builds from it; pull and push tell such a service apart). */
   build?: unknown;
+  /** The develop section as written (develop.watch: compose watch's rules). */
+  develop?: unknown;
   [key: string]: unknown;
 }
 

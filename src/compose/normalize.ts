@@ -16,7 +16,7 @@ const SUPPORTED = new Set([
   "depends_on", "healthcheck", "restart", "deploy", "scale", "labels", "user", "working_dir", "init", "read_only",
   "cap_add", "cap_drop", "privileged", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "hostname",
   "domainname", "stop_signal", "stop_grace_period", "logging", "network_mode", "tty", "stdin_open", "profiles",
-  "container_name", "extends", "configs", "secrets", "build",
+  "container_name", "extends", "configs", "secrets", "build", "develop",
 ]);
 
 /**
@@ -192,6 +192,8 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
   for (const [k, v] of Object.entries(raw)) if (SUPPORTED.has(k)) s[k] = v;
   // not built (warned above), but kept: pull and push tell a buildable service from a pulled one
   if (raw.build !== undefined && raw.build !== null) s.build = raw.build;
+  // compose watch's rules, as written (cli/compose/watch.ts reads them)
+  if (raw.develop !== undefined && raw.develop !== null) s.develop = raw.develop;
   if (typeof s.command === "string") s.command = shellSplit(s.command, `${where}.command`);
   else if (Array.isArray(s.command)) s.command = s.command.map(str);
   if (typeof s.entrypoint === "string") s.entrypoint = shellSplit(s.entrypoint, `${where}.entrypoint`);

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -510,5 +510,49 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       await composeIn(f, "cvbuild", ["down"]);
       await bestEffort("remove the build test's image", client.imageRemove("cvbuild-app", { force: true }));
     }
+  });
+
+  it("watch: sync copies changed files in and removes deleted ones (ignore honoured); rebuild builds and recreates", async () => {
+    const dir = path.join(h.base, "watchproj");
+    await mkdir(path.join(dir, "src"), { recursive: true });
+    await mkdir(path.join(dir, "app"), { recursive: true });
+    await writeFile(path.join(dir, "src", "index.txt"), "v1\n");
+    await writeFile(path.join(dir, "app", "version"), "one\n");
+    await writeFile(path.join(dir, "app", "Dockerfile"), 'FROM busybox\nCOPY version /version\nCMD ["sh", "-c", "trap \'exit 0\' TERM; sleep 100000 & wait"]\n');
+    const f = path.join(dir, "compose.yaml");
+    const subnet = freeSubnets(1, [h.bridgeSubnet, env.SUBNET!])[0];
+    await writeFile(
+      f,
+      `services:\n  web:\n    image: busybox\n    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /srv; sleep 100000 & wait"]\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /srv, ignore: ["*.tmp"]}\n  app:\n    build: ./app\n    develop:\n      watch:\n        - {action: rebuild, path: ./app}\nnetworks:\n  default:\n    ipam:\n      config: [{subnet: "${subnet}"}]\n`,
+    );
+    const inWeb = async (cmd: string) => (await composeIn(f, "cvwatch", ["exec", "-T", "web", "sh", "-c", cmd])).stdout;
+    const ac = new AbortController();
+    const watching = composeIn(f, "cvwatch", ["watch"], { signal: ac.signal });
+    try {
+      // written again until it arrives: the watch may not be listening yet at the first write
+      await until("a changed file synced into the container", async () => {
+        await writeFile(path.join(dir, "src", "index.txt"), "v2\n");
+        return (await inWeb("cat /srv/index.txt 2>/dev/null")) === "v2\n";
+      });
+      await mkdir(path.join(dir, "src", "sub"));
+      await writeFile(path.join(dir, "src", "sub", "deep.txt"), "deep\n");
+      await writeFile(path.join(dir, "src", "skip.tmp"), "ignored\n");
+      await until("a new file in a new directory synced", async () => (await inWeb("cat /srv/sub/deep.txt 2>/dev/null")) === "deep\n");
+      assert.equal(await inWeb("ls /srv"), "index.txt\nsub\n", "the ignored file stayed out");
+      await rm(path.join(dir, "src", "sub", "deep.txt"));
+      await until("a deleted file removed in the container", async () => (await inWeb("ls /srv/sub")) === "");
+      await writeFile(path.join(dir, "app", "version"), "two\n");
+      await until("the rebuilt image's container", async () => (await composeIn(f, "cvwatch", ["exec", "-T", "app", "cat", "/version"])).stdout === "two\n");
+    } finally {
+      ac.abort();
+      const r = await watching;
+      await composeIn(f, "cvwatch", ["down"]);
+      await bestEffort("remove the watch test's image", client.imageRemove("cvwatch-app", { force: true }));
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const out = (await watching).stderr;
+    assert.match(out, /Watch enabled/);
+    assert.match(out, /Syncing service "web" after \d+ changes were detected/);
+    assert.match(out, /Rebuilding service\(s\) \["app"\] after changes were detected/);
   });
 });

@@ -7,6 +7,7 @@ import path from "node:path";
 import type { EngineClient } from "../../client/engine.js";
 import { invalid } from "../../common/errors.js";
 import type { Project } from "../../compose/index.js";
+import type { Ctx } from "./common.js";
 
 type Raw = Record<string, unknown>;
 
@@ -54,4 +55,16 @@ export async function buildService(client: EngineClient, project: Project, servi
   const { runBuild } = await import("../build.js");
   const code = await runBuild(buildArgs(project, service, opts), { client: () => Promise.resolve(client), stdout: out, stderr: errStream });
   if (code !== 0) throw invalid(`service "${service}" failed to build: ${err.join("").trim() || `exit ${code}`}`, { code: "compose.build" });
+}
+
+/** The builder up, create and watch use: builds a service's image from its build section (its output to stderr). */
+export function builder(ctx: Pick<Ctx, "io" | "progress">, client: EngineClient, project: Project, always: boolean): { always: boolean; run: (service: string) => Promise<void> } {
+  return {
+    always,
+    run: async (service) => {
+      ctx.progress(`Building ${service}`);
+      await buildService(client, project, service, ctx.io.stderr);
+      ctx.progress(`Service ${service}  Built`);
+    },
+  };
 }

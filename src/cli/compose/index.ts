@@ -10,7 +10,8 @@ import type { EngineClient } from "../../client/index.js";
 import { configYaml, LABEL, loadProject, type LoadOptions, type Project } from "../../compose/index.js";
 import type { ContainerSummary } from "../../docker/index.js";
 import { errorLine } from "../command.js";
-import { buildService } from "./build.js";
+import { builder, buildService } from "./build.js";
+import { watch } from "./watch.js";
 import { name, serviceContainers, table, takeFlags, type Ctx, type Streams } from "./common.js";
 import { down, projectContainers, selectServices, up } from "./engine.js";
 import { exec, run } from "./exec.js";
@@ -54,6 +55,7 @@ Commands:
   top       Display the running processes
   unpause   Unpause services
   build     Build or rebuild services (--no-cache, --pull, -q)
+  watch     Watch the services' develop.watch paths: sync, sync+restart, sync+exec, rebuild (--no-up, --quiet)
   up        Create and start containers (--build, --no-build, -d, --wait, --scale, --abort-on-container-exit, --exit-code-from, --force-recreate, --no-recreate, --no-deps, --no-start, --remove-orphans)
 `;
 
@@ -130,6 +132,8 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
       await up(c, project, { forceRecreate: f.set.has("force"), noRecreate: f.set.has("norecreate"), removeOrphans: f.set.has("orphans"), services: f.rest, scale: scales(f.values.scale), noStart: true, progress, build: builder(ctx, c, project, false) });
       return 0;
     }
+    case "watch":
+      return watch(ctx, args);
     case "build": {
       const f = takeFlags(args, {}, { "--no-cache": "nocache", "--pull": "pull", "-q": "quiet", "--quiet": "quiet" });
       const project = load();
@@ -200,18 +204,6 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
     default:
       throw new CoveError("invalid", `unknown compose command "${cmd}"`, { code: "cli.usage", hint: "See 'cove compose --help'." });
   }
-}
-
-/** The builder up and create use: builds a service's image from its build section (its output to stderr). */
-function builder(ctx: Ctx, client: EngineClient, project: Project, always: boolean): { always: boolean; run: (service: string) => Promise<void> } {
-  return {
-    always,
-    run: async (service) => {
-      ctx.progress(`Building ${service}`);
-      await buildService(client, project, service, ctx.io.stderr);
-      ctx.progress(`Service ${service}  Built`);
-    },
-  };
 }
 
 /** A stream that drops what it is given (a quiet build's output). */
