@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -554,5 +554,36 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
     assert.match(out, /Watch enabled/);
     assert.match(out, /Syncing service "web" after \d+ changes were detected/);
     assert.match(out, /Rebuilding service\(s\) \["app"\] after changes were detected/);
+  });
+
+  it("cp, stats and wait work on a service's containers through the container commands", async () => {
+    const dir = path.join(h.base, "cpproj");
+    await mkdir(dir, { recursive: true });
+    const f = path.join(dir, "compose.yaml");
+    await writeFile(f, `services:\n  box:\n    image: busybox\n    command: ["sh", "-c", "trap 'exit 0' TERM; echo inside > /tmp/f; sleep 100000 & wait"]\n  job:\n    image: busybox\n    command: ["sh", "-c", "sleep 1; exit 3"]\nnetworks:\n  default:\n    ipam:\n      config: [{subnet: "${freeSubnets(1, [h.bridgeSubnet, env.SUBNET!])[0]}"}]\n`);
+    const c = (args: string[]) => composeIn(f, "cvcp", args);
+    try {
+      assert.equal((await c(["up", "-d"])).code, 0);
+      await until("box wrote its file", async () => (await c(["exec", "-T", "box", "cat", "/tmp/f"])).stdout === "inside\n");
+      const out = path.join(dir, "out.txt");
+      const down = await c(["cp", "box:/tmp/f", out]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.equal(await readFile(out, "utf8"), "inside\n");
+      await writeFile(path.join(dir, "in.txt"), "from host\n");
+      const upload = await c(["cp", path.join(dir, "in.txt"), "box:/tmp/"]);
+      assert.equal(upload.code, 0, upload.stderr);
+      assert.equal((await c(["exec", "-T", "box", "cat", "/tmp/in.txt"])).stdout, "from host\n");
+      const bad = await c(["cp", path.join(dir, "in.txt"), path.join(dir, "x")]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /give one of the paths as SERVICE:PATH/);
+      const st = await c(["stats", "--no-stream", "--format", "{{.Name}}", "box"]);
+      assert.equal(st.code, 0, st.stderr);
+      assert.equal(st.stdout, "cvcp-box-1\n");
+      const w = await c(["wait", "job"]);
+      assert.equal(w.code, 0, w.stderr);
+      assert.equal(w.stdout, "3\n");
+    } finally {
+      await c(["down"]);
+    }
   });
 });

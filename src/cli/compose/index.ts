@@ -12,6 +12,7 @@ import type { ContainerSummary } from "../../docker/index.js";
 import { errorLine } from "../command.js";
 import { builder, buildService } from "./build.js";
 import { watch } from "./watch.js";
+import { attach, cp, stats, wait } from "./delegate.js";
 import { name, serviceContainers, table, takeFlags, type Ctx, type Streams } from "./common.js";
 import { down, projectContainers, selectServices, up } from "./engine.js";
 import { exec, run } from "./exec.js";
@@ -55,6 +56,10 @@ Commands:
   top       Display the running processes
   unpause   Unpause services
   build     Build or rebuild services (--no-cache, --pull, -q)
+  attach    Attach to a service's running container (--index, --no-stdin, --detach-keys)
+  cp        Copy files between a service's container and the host (SERVICE:PATH; --index, -a, -L)
+  stats     Resource use of the project's containers (--no-stream, --format, -a)
+  wait      Block until the services' containers stop; prints their exit codes
   watch     Watch the services' develop.watch paths: sync, sync+restart, sync+exec, rebuild (--no-up, --quiet)
   up        Create and start containers (--build, --no-build, -d, --wait, --scale, --abort-on-container-exit, --exit-code-from, --force-recreate, --no-recreate, --no-deps, --no-start, --remove-orphans)
 `;
@@ -134,6 +139,14 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
     }
     case "watch":
       return watch(ctx, args);
+    case "attach":
+      return attach(ctx, args);
+    case "cp":
+      return cp(ctx, args);
+    case "stats":
+      return stats(ctx, args);
+    case "wait":
+      return wait(ctx, args);
     case "build": {
       const f = takeFlags(args, {}, { "--no-cache": "nocache", "--pull": "pull", "-q": "quiet", "--quiet": "quiet" });
       const project = load();
