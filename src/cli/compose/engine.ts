@@ -506,6 +506,8 @@ async function converge(
 export interface DownOptions {
   volumes?: boolean;
   removeOrphans?: boolean;
+  /** down --rmi: "all" removes every service's image, "local" only those compose named itself (built, without an image field). */
+  rmi?: "all" | "local";
   progress?: (line: string) => void;
 }
 
@@ -561,6 +563,25 @@ export async function down(client: EngineClient, project: Project, opts: DownOpt
         if (!isNotFound(err)) throw err;
       }
     }
+  if (opts.rmi) {
+    const names = new Set<string>();
+    for (const [s, svc] of Object.entries(project.services)) {
+      if (opts.rmi === "local" && svc.image) continue;
+      const image = serviceImage(project, s);
+      if (image) names.add(image);
+    }
+    for (const image of names) {
+      try {
+        await client.imageRemove(image);
+        progress(`Image ${image}  Removed`);
+      } catch (err) {
+        // an image another container still uses stays, as with docker compose
+        if (isNotFound(err)) continue;
+        if (err instanceof EngineError && err.status === 409) progress(`Image ${image}  Kept (in use: ${err.message})`);
+        else throw err;
+      }
+    }
+  }
 }
 
 /**

@@ -36,7 +36,7 @@ Options:
 Commands:
   config    Parse, resolve and render the compose file in canonical format
   create    Creates containers for a service (--scale, --force-recreate, --no-recreate)
-  down      Stop and remove containers and networks (-v, --remove-orphans)
+  down      Stop and remove containers and networks (-v, --rmi all|local, --remove-orphans)
   events    Receive real time events from containers (--json)
   exec      Execute a command in a running container (-d, -T, -e, -u, -w, --index)
   images    List images used by the created containers (-q, --format)
@@ -161,9 +161,11 @@ async function dispatch(argv: string[], client: () => Promise<EngineClient>, io:
       return 0;
     }
     case "down": {
-      const f = takeFlags(args, {}, { "-v": "volumes", "--volumes": "volumes", "--remove-orphans": "orphans" });
+      const f = takeFlags(args, { "--rmi": "rmi" }, { "-v": "volumes", "--volumes": "volumes", "--remove-orphans": "orphans" });
+      const rmi = f.values.rmi?.at(-1);
+      if (rmi !== undefined && rmi !== "all" && rmi !== "local") throw invalid(`invalid value for --rmi: ${rmi} (all or local)`, { code: "cli.usage" });
       const project = load();
-      await down(await ctx.client(), project, { volumes: f.set.has("volumes"), removeOrphans: f.set.has("orphans"), progress });
+      await down(await ctx.client(), project, { volumes: f.set.has("volumes"), removeOrphans: f.set.has("orphans"), progress, ...(rmi ? { rmi } : {}) });
       return 0;
     }
     case "ps":
