@@ -504,7 +504,7 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       // down --rmi local takes the image compose named itself along
       const d = await composeIn(f, "cvbuild", ["down", "--rmi", "local"]);
       assert.equal(d.code, 0, d.stderr);
-      assert.match(d.stderr, /Image cvbuild-app  Removed/);
+      assert.match(d.stderr, /Image cvbuild-app {2}Removed/);
       await assert.rejects(client.imageInspect("cvbuild-app"));
       // a build that fails says which service, and makes nothing
       await writeFile(path.join(dir, "app", "Dockerfile"), "FROM busybox\nRUN exit 7\n");
