@@ -33,7 +33,9 @@ export class Controller {
   }
 
   async waitExited(c: Live, ms: number): Promise<boolean> {
-    if (!c.rec.State.Running || !c.exited) return true;
+    // an exit being handled is not over until its waiters are told: a stop that returned before
+    // that would let a wait registered after it (docker stop; docker wait) see this exit
+    if (!c.exited || (!c.rec.State.Running && !c.handlingExit)) return true;
     if (ms < 0) {
       await c.exited;
       return true;

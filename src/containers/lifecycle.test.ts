@@ -128,6 +128,28 @@ describe("container lifecycle on a fake runtime", () => {
     assert.deepEqual(actions(id), ["create", "start", "die"]);
   });
 
+  it("stop returns after its exit's waiters were told: a wait registered after it sees the next exit, not this one", async () => {
+    const id = await run();
+    w.runtime.ignoreSignals = true;
+    // the kill of every process comes after the exit is being handled (the container is exited
+    // already, its record not yet saved): stop must still wait for the exit's end
+    w.runtime.onKillAll = () => until("the exit is being handled", async () => (await status(id)) === "exited");
+    const stopping = w.svc.stop(id, { timeout: 1 });
+    await until("SIGTERM sent", () => w.runtime.calls.includes(`kill ${id} 15`));
+    mock.timers.tick(1000); // the stop timeout: SIGKILL next
+    assert.equal(await stopping, true);
+    const next = w.svc.wait(id, "next-exit");
+    let early: number | undefined;
+    void next.then((r) => (early ??= r.StatusCode));
+    // any notification of the first exit would have arrived by now
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(early, undefined, "the wait saw the exit that came before it");
+    w.runtime.onKillAll = undefined;
+    await w.svc.start(id);
+    w.runtime.exit(id, 40);
+    assert.equal((await next).StatusCode, 40);
+  });
+
   it("a start the runtime refuses leaves a created container with Docker's exit code", async () => {
     w.runtime.failCreate = () => new CoveError("invalid", "exec: \"nope\": executable file not found in $PATH", { code: "exec.not-found" });
     const { Id: id } = await w.svc.create({ Image: "app" } as CreateBody);

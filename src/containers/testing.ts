@@ -41,6 +41,8 @@ export class FakeRuntime implements ContainerRuntime {
   onStart?: (id: string) => void | Promise<void>;
   /** Makes create fail (e.g. a command that is not found). */
   failCreate?: (id: string) => Error | undefined;
+  /** Runs at the start of a kill of every process (`kill --all`), before anything else it does. */
+  onKillAll?: (id: string) => Promise<void>;
   /** Makes state fail (e.g. a runtime whose state cannot be read). */
   failState?: (id: string) => Error | undefined;
   ignoreSignals = false;
@@ -124,6 +126,7 @@ export class FakeRuntime implements ContainerRuntime {
   async kill(id: string, signal: NodeJS.Signals | number, opts: { all?: boolean } = {}): Promise<void> {
     const sig = typeof signal === "number" ? signal : signal === "SIGKILL" ? 9 : 15;
     this.calls.push(`kill ${id} ${sig}${opts.all ? " all" : ""}`);
+    if (opts.all) await this.onKillAll?.(id);
     const p = this.get(id);
     if (p.status === "stopped") throw conflict(`container ${id} is not running`, { code: "container.not-running" });
     if (!this.ignoreSignals || sig === 9) this.exit(id, 128 + sig, sig);
