@@ -149,6 +149,9 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
     const platform = c.query.get("platform");
     if (platform) opts.platform = platform;
     const id = await svc.importRootfs(c.req, opts);
+    // what follows the archive's end (its blocking padding) is read before the answer: a client
+    // still writing it when the connection closes gets EPIPE instead of the image's ID
+    await drainBody(c.req);
     // dockerd tags the imported image (a "tag" event) before logging the import
     if (reference !== undefined) publish("tag", id, familiarString(parseNormalizedNamed(canonicalName(reference))), await labelsOf(id));
     publish("import", id, id, await labelsOf(id));
