@@ -4,7 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
-import { parseGoDuration } from "../docker/index.js";
+import { parseGoDuration, ramInBytes } from "../docker/index.js";
 import type { FileGrant, Project, ServiceConfig } from "./model.js";
 
 export const LABEL = {
@@ -149,9 +149,36 @@ export function createBody(project: Project, service: string, n: number, imageId
       DnsSearch: svc.dns_search,
       LogConfig: svc.logging ? { Type: svc.logging.driver ?? "", Config: svc.logging.options ?? {} } : undefined,
       NetworkMode: networkMode,
+      SecurityOpt: svc.security_opt,
+      Devices: svc.devices?.map(device),
+      PidMode: svc.pid,
+      IpcMode: svc.ipc,
+      ...resources(svc),
     },
     NetworkingConfig: nets[0] && !svc.network_mode ? { EndpointsConfig: { [project.networks[nets[0][0]]!.name]: endpoint(project, service, nets[0][0], n) } } : undefined,
   };
+}
+
+/** A device mapping as the Engine API takes it. */
+function device(d: string | { source: string; target?: string; permissions?: string }): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  if (typeof d !== "string") return { PathOnHost: d.source, PathInContainer: d.target ?? d.source, CgroupPermissions: d.permissions ?? "rwm" };
+  const [src, a, b] = d.split(":") as [string, string?, string?];
+  const perms = b ?? (a !== undefined && /^[rwm]{1,3}$/.test(a) ? a : "rwm");
+  const dst = a !== undefined && !/^[rwm]{1,3}$/.test(a) ? a : src;
+  return { PathOnHost: src, PathInContainer: dst, CgroupPermissions: perms };
+}
+
+/** deploy.resources as HostConfig limits (NanoCpus, Memory, MemoryReservation, PidsLimit). */
+function resources(svc: ServiceConfig): Record<string, number> {
+  const out: Record<string, number> = {};
+  const r = svc.resources;
+  if (!r) return out;
+  const bytes = (v: string | number) => (typeof v === "number" ? v : ramInBytes(v));
+  if (r.limits.cpus !== undefined) out.NanoCpus = Math.round(Number(r.limits.cpus) * 1e9);
+  if (r.limits.memory !== undefined) out.Memory = bytes(r.limits.memory);
+  if (r.limits.pids !== undefined) out.PidsLimit = Number(r.limits.pids);
+  if (r.reservations.memory !== undefined) out.MemoryReservation = bytes(r.reservations.memory);
+  return out;
 }
 
 /** The endpoint settings of container `n` of `service` on the project network `key`: the service's name and its aliases. */

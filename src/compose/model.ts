@@ -107,6 +107,14 @@ export interface ServiceConfig {
   build?: unknown;
   /** The develop section as written (develop.watch: compose watch's rules). */
   develop?: unknown;
+  security_opt?: string[];
+  /** "/dev/x[:/dev/y[:rwm]]" or {source, target, permissions}. */
+  devices?: (string | { source: string; target?: string; permissions?: string })[];
+  pid?: string;
+  ipc?: string;
+  pull_policy?: "always" | "never" | "missing" | "if_not_present" | "build";
+  /** deploy.resources: limits (cpus, memory, pids) and reservations (memory). */
+  resources?: { limits: { cpus?: string | number; memory?: string | number; pids?: number }; reservations: { memory?: string | number } };
   [key: string]: unknown;
 }
 

@@ -16,7 +16,7 @@ const SUPPORTED = new Set([
   "depends_on", "healthcheck", "restart", "deploy", "scale", "labels", "user", "working_dir", "init", "read_only",
   "cap_add", "cap_drop", "privileged", "ulimits", "sysctls", "extra_hosts", "dns", "dns_search", "hostname",
   "domainname", "stop_signal", "stop_grace_period", "logging", "network_mode", "tty", "stdin_open", "profiles",
-  "container_name", "extends", "configs", "secrets", "build", "develop",
+  "container_name", "extends", "configs", "secrets", "build", "develop", "security_opt", "devices", "pid", "ipc", "pull_policy",
 ]);
 
 /**
@@ -209,7 +209,9 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
   }
   if (s.ports !== undefined) s.ports = parsePorts(s.ports as unknown[], where);
   if (s.expose !== undefined) s.expose = list(s.expose);
-  for (const k of ["tmpfs", "dns", "dns_search", "cap_add", "cap_drop", "profiles"]) if (s[k] !== undefined) s[k] = list(s[k]);
+  for (const k of ["tmpfs", "dns", "dns_search", "cap_add", "cap_drop", "profiles", "security_opt"]) if (s[k] !== undefined) s[k] = list(s[k]);
+  if (s.pull_policy !== undefined && !["always", "never", "missing", "if_not_present", "build"].includes(str(s.pull_policy)))
+    throw invalid(`${where}.pull_policy: ${str(s.pull_policy)} is not one of always, never, missing, if_not_present, build`, { code: "compose.invalid", field: `${where}.pull_policy` });
   if (s.extra_hosts !== undefined)
     s.extra_hosts = Array.isArray(s.extra_hosts)
       ? s.extra_hosts.map((h) => str(h).replace(/^([^:=]+)=/, "$1:"))
@@ -238,8 +240,15 @@ export function normalizeService(name: string, raw: Raw, dir: string, warn: (msg
   }
   if (s.deploy !== undefined) {
     const d = s.deploy as Raw;
-    for (const k of Object.keys(d)) if (k !== "replicas") warn(`${where}.deploy.${k}: not supported by cove compose yet; ignored`);
+    for (const k of Object.keys(d)) if (k !== "replicas" && k !== "resources") warn(`${where}.deploy.${k}: not supported by cove compose yet; ignored`);
     if (d.replicas !== undefined && s.scale === undefined) s.scale = Number(d.replicas);
+    if (d.resources !== undefined && d.resources !== null) {
+      const r = d.resources as { limits?: Raw; reservations?: Raw };
+      for (const k of Object.keys(r)) if (k !== "limits" && k !== "reservations") warn(`${where}.deploy.resources.${k}: not supported by cove compose yet; ignored`);
+      for (const k of Object.keys(r.limits ?? {})) if (!["cpus", "memory", "pids"].includes(k)) warn(`${where}.deploy.resources.limits.${k}: not supported by cove compose yet; ignored`);
+      for (const k of Object.keys(r.reservations ?? {})) if (k !== "memory") warn(`${where}.deploy.resources.reservations.${k}: not supported by cove compose yet; ignored`);
+      s.resources = { limits: r.limits ?? {}, reservations: r.reservations ?? {} };
+    }
     delete s.deploy;
   }
   if (s.scale !== undefined) s.scale = Number(s.scale);

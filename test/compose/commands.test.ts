@@ -591,4 +591,34 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       await c(["down"]);
     }
   });
+
+  it("deploy.resources, security_opt, devices, pid, ipc and pull_policy reach the engine", async () => {
+    const dir = path.join(h.base, "fieldsproj");
+    await mkdir(dir, { recursive: true });
+    const f = path.join(dir, "compose.yaml");
+    const net = `networks:\n  default:\n    ipam:\n      config: [{subnet: "${freeSubnets(1, [h.bridgeSubnet, env.SUBNET!])[0]}"}]\n`;
+    await writeFile(
+      f,
+      `services:\n  a:\n    image: busybox\n    command: ["sleep", "100000"]\n    stop_grace_period: 1s\n    pull_policy: missing\n    deploy: {resources: {limits: {cpus: "0.5", memory: 64M, pids: 50}, reservations: {memory: 32M}}}\n    security_opt: ["no-new-privileges"]\n    devices: ["/dev/null:/dev/nulldev:rw"]\n    pid: host\n    ipc: private\n${net}`,
+    );
+    try {
+      const up = await composeIn(f, "cvfields", ["up", "-d"]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.doesNotMatch(up.stderr, /not supported/);
+      const hc = (await client.containerInspect("cvfields-a-1")).HostConfig as Record<string, unknown>;
+      assert.deepEqual(
+        { NanoCpus: hc.NanoCpus, Memory: hc.Memory, MemoryReservation: hc.MemoryReservation, PidsLimit: hc.PidsLimit, SecurityOpt: hc.SecurityOpt, PidMode: hc.PidMode, IpcMode: hc.IpcMode, Devices: hc.Devices },
+        { NanoCpus: 5e8, Memory: 64 << 20, MemoryReservation: 32 << 20, PidsLimit: 50, SecurityOpt: ["no-new-privileges"], PidMode: "host", IpcMode: "private", Devices: [{ PathOnHost: "/dev/null", PathInContainer: "/dev/nulldev", CgroupPermissions: "rw" }] },
+      );
+      // pull_policy never with an image that is not here: a clear error before anything is made
+      const g = path.join(dir, "never.yaml");
+      await writeFile(g, `services:\n  b:\n    image: cove-test/not-here:1\n    pull_policy: never\n${net}`);
+      const never = await composeIn(g, "cvnever", ["up", "-d"]);
+      assert.notEqual(never.code, 0);
+      assert.match(never.stderr, /image cove-test\/not-here:1 is not present, and its pull_policy is never/);
+      assert.deepEqual(await list("cvnever", true), []);
+    } finally {
+      await composeIn(f, "cvfields", ["down"]);
+    }
+  });
 });

@@ -86,16 +86,19 @@ async function preflight(client: EngineClient, project: Project, services: strin
           throw err;
         },
       );
-      if (build.always || !there) await build.run(name);
+      if (build.always || svc.pull_policy === "build" || !there) await build.run(name);
       images.set(name, (await client.imageInspect(image)).Id);
       continue;
     }
     if (!svc.image)
       throw invalid(`service "${name}" is built from its build section`, { field: `services.${name}.build`, hint: `build it with cove compose build ${name}, or run cove compose up` });
     try {
+      // pull_policy always: the registry's image even when one is here
+      if (svc.pull_policy === "always") throw notFound(`pull_policy always: ${svc.image} is pulled`);
       images.set(name, (await client.imageInspect(svc.image)).Id);
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      if (svc.pull_policy === "never") throw notFound(`service "${name}": image ${svc.image} is not present, and its pull_policy is never`, { hint: `pull it (cove pull ${svc.image}) or change services.${name}.pull_policy` });
       const res = await client.imagePull({ fromImage: svc.image });
       let failure: string | undefined;
       for await (const chunk of res) for (const line of String(chunk).split("\n")) if (line.includes('"error"')) failure ??= (JSON.parse(line) as { error: string }).error;
