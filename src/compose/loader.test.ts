@@ -202,8 +202,12 @@ describe("loading a project", () => {
   it("reports undefined volumes and networks, and warns of unsupported fields by name", () => {
     fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    volumes: ['data:/d']\n" })), /refers to undefined volume data/);
     fails(() => load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    networks: [back]\n" })), /refers to undefined network back/);
-    const p = load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    build: .\n    gpus: all\n    deploy: {replicas: 2, resources: {}}\n" }));
-    assert.deepEqual(p.warnings, ["services.a.gpus: not supported by cove compose yet; ignored", "services.a.deploy.resources: not supported by cove compose yet; ignored"]);
+    const p = load(project({ "compose.yaml": "services:\n  a:\n    image: x\n    build: .\n    gpus: all\n    deploy: {replicas: 2, placement: {}, resources: {reservations: {cpus: 1}}}\n" }));
+    assert.deepEqual(p.warnings, [
+      "services.a.gpus: not supported by cove compose yet; ignored",
+      "services.a.deploy.placement: not supported by cove compose yet; ignored",
+      "services.a.deploy.resources.reservations.cpus: not supported by cove compose yet; ignored",
+    ]);
     assert.equal(p.services.a!.scale, 2);
   });
 
