@@ -621,4 +621,28 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       await composeIn(f, "cvfields", ["down"]);
     }
   });
+
+  it("restart of a dependency restarts the services whose depends_on says restart: true, and only those", async () => {
+    const dir = path.join(h.base, "restartproj");
+    await mkdir(dir, { recursive: true });
+    const f = path.join(dir, "compose.yaml");
+    const svc = (deps: string) => `    image: busybox\n    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]\n${deps}`;
+    await writeFile(
+      f,
+      `services:\n  db:\n${svc("")}  app:\n${svc("    depends_on:\n      db: {condition: service_started, restart: true}\n")}  other:\n${svc("    depends_on:\n      db: {condition: service_started}\n")}networks:\n  default:\n    ipam:\n      config: [{subnet: "${freeSubnets(1, [h.bridgeSubnet, env.SUBNET!])[0]}"}]\n`,
+    );
+    const started = async () => Object.fromEntries(await Promise.all(["db", "app", "other"].map(async (s) => [s, (await client.containerInspect(`cvrestart-${s}-1`)).State.StartedAt])));
+    try {
+      assert.equal((await composeIn(f, "cvrestart", ["up", "-d"])).code, 0);
+      const before = await started();
+      const r = await composeIn(f, "cvrestart", ["restart", "db"]);
+      assert.equal(r.code, 0, r.stderr);
+      const after = await started();
+      assert.notEqual(after.db, before.db);
+      assert.notEqual(after.app, before.app, "app follows db (restart: true)");
+      assert.equal(after.other, before.other, "other does not");
+    } finally {
+      await composeIn(f, "cvrestart", ["down"]);
+    }
+  });
 });

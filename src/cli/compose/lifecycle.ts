@@ -67,7 +67,19 @@ export async function restart(ctx: Ctx, args: string[]): Promise<number> {
   const t = intFlag(f, "timeout", "--timeout");
   const project = ctx.project();
   const client = await ctx.client();
-  const list = await serviceContainers(client, project, f.rest);
+  // the services whose depends_on says restart: true follow a restarted dependency
+  const names = new Set(f.rest.length ? f.rest : Object.keys(project.services));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [s, svc] of Object.entries(project.services)) {
+      if (names.has(s)) continue;
+      if (Object.entries(svc.depends_on ?? {}).some(([d, dep]) => dep.restart && names.has(d))) {
+        names.add(s);
+        grew = true;
+      }
+    }
+  }
+  const list = await serviceContainers(client, project, f.rest.length ? [...names] : []);
   if (!list.length) throw notFound(f.rest.length ? `service "${f.rest.join('", "')}" has no container to restart` : `project "${project.name}" has no container to restart`);
   await byLevel(project, list, false, async (c) => {
     await client.containerRestart(c.Id, stopTimeout(project, c, t));
