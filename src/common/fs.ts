@@ -46,22 +46,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
 }
 
 /**
- * Replaces file with data through a temp file and rename, without waiting for the disk: for
- * scratch state that a crash may lose or leave empty, and whose readers take that as "not known"
- * (an ingest's ref and expected size, which only help it resume).
- */
-export async function writeFileReplace(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    await writeFile(tmp, data, { mode });
-    await rename(tmp, file);
-  } catch (err) {
-    await removeTemp(tmp);
-    throw err;
-  }
-}
-
-/**
  * The same as writeFileAtomic, synchronously: for small state files on tmpfs-like state roots (/run), where a
  * thread-pool round trip per step costs more than the write itself.
  */
@@ -98,7 +82,11 @@ export function replaceFileSync(file: string, data: string | Uint8Array, mode = 
   }
 }
 
-/** replaceFileSync's asynchronous twin: temp file and rename, no fsync. */
+/**
+ * replaceFileSync's asynchronous twin: temp file and rename, without waiting for the disk: for
+ * scratch state that a crash may lose or leave empty, and whose readers take that as "not known"
+ * (an ingest's ref and expected size, which only help it resume).
+ */
 export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
   try {

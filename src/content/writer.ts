@@ -13,7 +13,7 @@ import { mkdir, open, readFile, rename, rm, stat, chmod, type FileHandle } from 
 import path from "node:path";
 import { Writable } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno } from "../common/errors.js";
-import { writeFileAtomic, writeFileReplace } from "../common/fs.js";
+import { writeFileAtomic, replaceFile } from "../common/fs.js";
 import { ignored, ignoring, notice } from "../common/ignore.js";
 import { Digester, parseDigest, validateDigest, type Digest, type DigestAlgorithm } from "./digest.js";
 import { fsyncDir, hashFile, readIfExists, statIfExists } from "./files.js";
@@ -91,11 +91,11 @@ export class LocalWriter implements ContentWriter {
     // ref, startedat and expected only help a resume (a crash may lose them: the commit verifies
     // the bytes whatever they say), so they are not synced to the disk
     if (!exists || mismatch) {
-      await writeFileReplace(path.join(dir, "ref"), ref);
-      await writeFileReplace(path.join(dir, "startedat"), new Date().toISOString());
+      await replaceFile(path.join(dir, "ref"), ref);
+      await replaceFile(path.join(dir, "startedat"), new Date().toISOString());
     }
     if (expected && (expected.digest !== undefined || expected.size !== undefined)) {
-      await writeFileReplace(expectedFile, JSON.stringify(expected));
+      await replaceFile(expectedFile, JSON.stringify(expected));
     }
     const effective = expected ?? previous;
     const algorithm: DigestAlgorithm = effective?.digest ? parseDigest(effective.digest).algorithm : "sha256";
