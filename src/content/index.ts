@@ -12,6 +12,7 @@ export {
   type ParsedDigest,
 } from "./digest.js";
 export { ContentStore, LABEL_GC_REF_CONTENT, LABEL_GC_ROOT, writeBlob, type ContentStoreOptions } from "./store.js";
+export { PieceBuffer } from "./writer.js";
 export type {
   ChildrenFn,
   CommitOptions,

@@ -299,3 +299,37 @@ async function dropData(dir: string, ref: string, reason?: string): Promise<void
   await rm(path.join(dir, "written"), { force: true });
   if (reason !== undefined) notice(`content: dropped the partial data of ingest ${ref}, starting it over: ${reason}`);
 }
+
+/**
+ * Gathers small chunks (the network's 16–64 KiB ones) into pieces of at least `size` bytes for
+ * `write`: each write to a content writer costs a thread-pool round trip.
+ */
+export class PieceBuffer {
+  private pending: Uint8Array[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly write: (piece: Uint8Array) => Promise<void>,
+  ) {}
+
+  /** Bytes gathered and not yet written. */
+  get buffered(): number {
+    return this.bytes;
+  }
+
+  async add(chunk: Uint8Array): Promise<void> {
+    this.pending.push(chunk);
+    this.bytes += chunk.length;
+    if (this.bytes >= this.size) await this.flush();
+  }
+
+  /** Writes what is gathered (also after a failure: what arrived is kept). */
+  async flush(): Promise<void> {
+    if (this.bytes === 0) return;
+    const piece = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.bytes);
+    this.pending = [];
+    this.bytes = 0;
+    await this.write(piece);
+  }
+}

@@ -28,6 +28,7 @@ import { CoveError, invalid, unsupported } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import { Digester, parseDigest, type Digest } from "../content/digest.js";
 import type { Ingester, IngestManager, Provider } from "../content/types.js";
+import { PieceBuffer } from "../content/writer.js";
 import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
 import { isInsecureRegistry } from "./config.js";
 import { parseErrorBody, RegistryError } from "./errors.js";
@@ -375,17 +376,11 @@ export class RepositoryClient {
           if (!res.body) throw new Truncated(writer.offset, blob.size);
           // pieces of WRITE_PIECE bytes go to the sink (the network's 16-64 KiB ones would cost a
           // thread-pool round trip each); what arrived is written also when the body fails
-          let pending: Uint8Array[] = [];
-          let pendingBytes = 0;
-          const flush = async () => {
-            if (pendingBytes === 0) return;
-            const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-            pending = [];
-            pendingBytes = 0;
+          const pieces = new PieceBuffer(WRITE_PIECE, async (piece) => {
             await writer.write(piece);
             if (options.onData) await options.onData(piece, writer.offset - piece.length);
             options.onProgress?.(writer.offset, blob.size);
-          };
+          });
           try {
             for await (const chunk of res.body) {
               touch();
@@ -396,16 +391,14 @@ export class RepositoryClient {
                 c = c.subarray(drop);
                 if (c.length === 0) continue;
               }
-              if (writer.offset + pendingBytes + c.length > blob.size) {
+              if (writer.offset + pieces.buffered + c.length > blob.size) {
                 await cancelBody(res);
                 throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
               }
-              pending.push(c);
-              pendingBytes += c.length;
-              if (pendingBytes >= WRITE_PIECE) await flush();
+              await pieces.add(c);
             }
           } finally {
-            await flush();
+            await pieces.flush();
           }
           if (writer.offset < blob.size) throw new Truncated(writer.offset, blob.size);
         });

@@ -30,7 +30,7 @@ import { CoveError, fromErrno, invalid, isErrno } from "../../common/errors.js";
 import { writeFileAtomic } from "../../common/fs.js";
 import { bestEffort, ignoring, type LogLine } from "../../common/ignore.js";
 import { digestOf, isDigest, parseDigest, type Digest } from "../../content/digest.js";
-import { ContentStore, writeBlob, type ContentWriter } from "../../content/index.js";
+import { ContentStore, PieceBuffer, writeBlob, type ContentWriter } from "../../content/index.js";
 import { MAX_MANIFEST_BYTES } from "../client.js";
 import { Authenticator, type Access, type AuthMode } from "./auth.js";
 import { ServeError } from "./errors.js";
@@ -586,23 +586,11 @@ export class RegistryServer {
     let keep = false;
     try {
       if (writer.offset !== from) throw new ServeError("BLOB_UPLOAD_INVALID", `blob upload invalid: the upload is at ${writer.offset} bytes, not ${from}`, id, { status: 416 });
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        if (pendingBytes === 0) return;
-        const piece = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-        await writer.write(piece);
-      };
+      const pieces = new PieceBuffer(APPEND_PIECE, (piece) => writer.write(piece));
       try {
-        for await (const chunk of req) {
-          pending.push(chunk as Buffer);
-          pendingBytes += (chunk as Buffer).length;
-          if (pendingBytes >= APPEND_PIECE) await flush();
-        }
+        for await (const chunk of req) await pieces.add(chunk as Buffer);
       } finally {
-        await flush();
+        await pieces.flush();
       }
       if (digest !== undefined) await writer.commit(undefined, digest);
       else keep = true;
