@@ -58,6 +58,8 @@ export class Controller {
   async stop(ref: string, opts: { signal?: string; timeout?: number } = {}): Promise<boolean> {
     const c = this.core.find(ref);
     c.rec.HasBeenManuallyStopped = true;
+    // a start under way (a restart's, say) finishes first: then there is a process to stop
+    if (c.startGate) await c.startGate;
     if (this.cancelRestart(c)) {
       await this.core.save(c);
       return true;
@@ -158,6 +160,7 @@ export class Controller {
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.core.find(ref);
     const id = c.rec.ID;
+    if (c.startGate) await c.startGate; // a start under way (a restart's) ends first
     if (this.core.isRunning(c) && !c.rec.State.Restarting && !opts.force) {
       throw conflict(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`, { code: "container.running" });
     }

@@ -380,13 +380,14 @@ export interface Modules {
 /**
  * The status moves a container's lifecycle makes (a move to the same status is always allowed).
  * created and exited start; running, paused and restarting end in exited (an exit, a failed
- * start); restarting is an exit waiting for its restart; anything but removing may be removed.
+ * start); restarting is an exit waiting for its restart, and stays so while that restart
+ * starts; anything but removing may be removed.
  */
 const STATUS_TRANSITIONS: Record<ContainerStatus, readonly ContainerStatus[]> = {
   created: ["running", "exited", "removing", "dead"],
   running: ["paused", "exited", "removing", "dead"],
   paused: ["running", "exited", "removing", "dead"],
-  restarting: ["exited", "removing", "dead"],
+  restarting: ["running", "exited", "removing", "dead"],
   exited: ["running", "restarting", "removing", "dead"],
   removing: ["dead"],
   dead: ["removing"],

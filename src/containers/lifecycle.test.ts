@@ -202,6 +202,44 @@ describe("container lifecycle on a fake runtime", () => {
     assert.equal(await status(id), "exited");
   });
 
+  it("a restart's start: restarting, with the restart counted, until the process runs", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 1 } } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    w.runtime.onStart = () => held;
+    await exitAndWait(id, 1);
+    assert.equal((await w.svc.inspect(id)).RestartCount, 1, "counted when the restart is decided");
+    mock.timers.tick(100);
+    await until("the restart's start", () => w.runtime.calls.filter((c) => c === `start ${id}`).length === 2);
+    const during = await w.svc.inspect(id);
+    // never "exited" with the final count before the last run: a poller would stop too early
+    assert.equal(during.State.Status, "restarting");
+    assert.equal(during.RestartCount, 1);
+    release();
+    await until("running again", async () => (await status(id)) === "running");
+    w.runtime.exit(id, 1);
+    await until("exited for good", async () => (await status(id)) === "exited");
+    assert.equal((await w.svc.inspect(id)).RestartCount, 1);
+  });
+
+  it("stop during a restart's start waits for it, then stops the container", async () => {
+    const id = await run({ HostConfig: { RestartPolicy: { Name: "always" } } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    w.runtime.onStart = () => held;
+    await exitAndWait(id, 1);
+    mock.timers.tick(100);
+    await until("the restart's start", () => w.runtime.calls.filter((c) => c === `start ${id}`).length === 2);
+    const stopped = w.svc.stop(id, { timeout: 0 });
+    release();
+    assert.equal(await stopped, true);
+    assert.equal(await status(id), "exited");
+    mock.timers.tick(60_000);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await status(id), "exited", "a manual stop ends the restarts");
+    assert.equal(w.runtime.calls.filter((c) => c === `start ${id}`).length, 2);
+  });
+
   it("health: probes on the interval, unhealthy after the retries, healthy again on success", async () => {
     const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Retries: 2 } });
     assert.equal((await w.svc.inspect(id)).State.Health?.Status, "starting");

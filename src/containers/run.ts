@@ -283,7 +283,11 @@ export class Runner {
    * either a restart after the back-off or, for --rm, the removal.
    */
   private async afterExit(c: Live, code: number, restart: boolean): Promise<void> {
-    if (restart) this.core.setStatus(c, "restarting");
+    if (restart) {
+      // counted when decided, as dockerd does: inspect during the back-off shows the restart
+      c.rec.RestartCount++;
+      this.core.setStatus(c, "restarting");
+    }
     await this.core.save(c, "state");
     c.resolveExited?.();
     for (const l of [...c.exitListeners]) l(code);
@@ -300,8 +304,8 @@ export class Runner {
   /** The restart manager's restart, once the back-off has passed. */
   private async restartNow(c: Live): Promise<void> {
     if (this.core.closed || c.rec.State.Status !== "restarting") return;
-    c.rec.RestartCount++;
-    this.core.setStatus(c, "exited");
+    // the status stays restarting until the start succeeds or fails: a client that polls for
+    // "exited" must not take the moment before the next run for the end of the restarts
     try {
       await this.startInternal(c);
     } catch {
