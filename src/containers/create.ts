@@ -224,9 +224,16 @@ export class Creator {
             const holder = `copy-up:${c.rec.ID}`;
             const dst = await this.core.volumes.acquire(e.Name!, holder, { destination: e.Destination, rw: true, propagation: "" }, true);
             try {
-              await Dir.with(dst, async (vol) => {
-                if (isEmptyDir(vol)) await copyTree(src, vol);
-              });
+              await this.core.volumes.serialCopyUp(e.Name!, () =>
+                Dir.with(dst, async (vol) => {
+                  // a copy a crash cut short left part of the image's content: start it again
+                  if (this.core.volumes.copyUpUnfinished(e.Name!)) for (const name of vol.list()) vol.removeAll(name);
+                  if (!isEmptyDir(vol)) return;
+                  await this.core.volumes.beginCopyUp(e.Name!);
+                  await copyTree(src, vol);
+                  await this.core.volumes.endCopyUp(e.Name!);
+                }),
+              );
             } finally {
               await this.core.volumes.release(e.Name!, holder, true);
             }

@@ -4,6 +4,7 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
+import type { ContainerRuntime } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging, mountPoints } from "./startfs.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
@@ -26,6 +27,9 @@ export class Restorer {
     // thousands of lines), kept to the points under the containers' directories
     const under = this.core.containersDir() + "/";
     const mounted = mountPoints(await readFile("/proc/self/mountinfo", "utf8")).filter((p) => p.startsWith(under));
+    const inRuntime = await this.runtimeHeld();
+    // a create the runtime did not finish has a directory but no state yet: not listed above
+    const runtimeDirs = new Set(await readdir(this.core.runtimeRoot).catch(() => [] as string[]));
     for (const id of ids) {
       const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
       if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
@@ -47,7 +51,15 @@ export class Restorer {
         hc = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
       } catch (err) {
         if (isErrno(err, "ENOENT")) {
-          // a create that died half way: nothing refers to it
+          // a create that died half way (during the volumes' copy-up, say): nothing refers to it
+          const rootfs = path.join(dir, "rootfs");
+          if (mounted.includes(rootfs)) {
+            try {
+              this.core.host.unmount(rootfs);
+            } catch (e) {
+              ignored(`unmount the rootfs of half-created container ${id}`, e, this.core.log);
+            }
+          }
           await this.core.bestEffort(`remove the rootfs of half-created container ${id}`, this.core.images.removeRootfs(id));
           await this.core.bestEffort(`remove the directory of half-created container ${id}`, rm(dir, { recursive: true, force: true }));
           continue;
@@ -67,6 +79,10 @@ export class Restorer {
         continue;
       }
       if (!rec.State.Running) {
+        // a start the daemon did not finish: the runtime made the container (its init waits in
+        // its cgroup for the start) but the record never said running
+        const runtime = inRuntime.get(id) ?? (runtimeDirs.has(id) ? this.core.runtimeOf(c) : undefined);
+        if (runtime) toHandle.push(this.core.bestEffort(`remove the runtime state of unstarted container ${id}`, runtime.delete(id, { force: true })));
         this.core.unmountRootfs(c);
         // a --rm container that exited while the daemon was going down: finish its removal
         if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.bestEffort(`remove --rm container ${id}`, this.core.m.control.remove(id, { force: true })));
@@ -74,9 +90,26 @@ export class Restorer {
       }
       toHandle.push(this.adopt(c));
     }
+    // runtime state with no record at all: nothing of this daemon refers to it
+    for (const [id, runtime] of inRuntime) {
+      if (!this.core.containers.has(id)) toHandle.push(this.core.bestEffort(`remove the runtime state of unknown container ${id}`, runtime.delete(id, { force: true })));
+    }
     await Promise.all(toHandle);
     // devices of volumes whose containers died while no daemon ran
     await this.core.volumes.reconcile();
+  }
+
+  /** The containers each runtime holds state for (a runtime that cannot list is logged and skipped). */
+  private async runtimeHeld(): Promise<Map<string, ContainerRuntime>> {
+    const held = new Map<string, ContainerRuntime>();
+    for (const runtime of this.core.runtimes.values()) {
+      try {
+        for (const s of await runtime.list()) if (/^[0-9a-f]{64}$/.test(s.id)) held.set(s.id, runtime);
+      } catch (err) {
+        ignored(`list the containers of runtime ${runtime.name} at restore`, err, this.core.log);
+      }
+    }
+    return held;
   }
 
   async adopt(c: Live): Promise<void> {

@@ -458,8 +458,13 @@ export class CoveRuntime implements ContainerRuntime {
     try {
       s = await this.load(id);
     } catch (err) {
-      // as runc: deleting with force what is already gone succeeds (containerd relies on it)
-      if (opts.force && err instanceof CoveError && err.kind === "not-found") return;
+      // as runc: deleting with force what is already gone succeeds (containerd relies on it);
+      // a directory a create left before its state was written (a crash) goes with it
+      if (opts.force && err instanceof CoveError && err.kind === "not-found") {
+        this.checkId(id);
+        await rm(this.dir(id), { recursive: true, force: true });
+        return;
+      }
       throw err;
     }
     const status = await this.status(s);

@@ -11,7 +11,7 @@
 // no running container holds any more.
 
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, invalid, isErrno, notFound } from "../common/errors.js";
@@ -102,6 +102,45 @@ export class VolumeService {
   /** The volume's data directory (its Mountpoint). */
   mountpoint(name: string): string {
     return path.join(this.dir(name), "_data");
+  }
+
+  /**
+   * Copy-up's mark beside the data: present while the image's content is being copied in, so a
+   * copy cut by a crash is seen (the data is partial, not the user's) and done again.
+   */
+  private copyUpMark(name: string): string {
+    return path.join(this.dir(name), "copy-up");
+  }
+
+  private readonly copyUps = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs a copy-up into the volume after any other one into it has ended: two containers made
+   * at once with the same new volume must not both fill it (nor one clear what the other copies).
+   */
+  async serialCopyUp<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.copyUps.get(name) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const settled = mine.catch(() => undefined);
+    this.copyUps.set(name, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.copyUps.get(name) === settled) this.copyUps.delete(name);
+    }
+  }
+
+  /** Whether a copy-up into the volume began and never finished (a crash cut it). */
+  copyUpUnfinished(name: string): boolean {
+    return existsSync(this.copyUpMark(name));
+  }
+
+  async beginCopyUp(name: string): Promise<void> {
+    await writeFileAtomic(this.copyUpMark(name), "");
+  }
+
+  async endCopyUp(name: string): Promise<void> {
+    await rm(this.copyUpMark(name), { force: true });
   }
 
   private async load(): Promise<void> {

@@ -29,3 +29,7 @@ if (flags.includes("import")) {
   await importBusybox(daemon.images);
   process.stdout.write("imported\n");
 }
+// SIGTERM is a clean stop (the containers keep running, as with live restore); SIGKILL the crash
+process.once("SIGTERM", () => {
+  void daemon.close().finally(() => process.exit(0));
+});

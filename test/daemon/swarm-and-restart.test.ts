@@ -11,19 +11,18 @@
 //   container made meanwhile answers after the release, with the container running.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { NO_SWARM_MODE, NOT_A_MANAGER, NOT_IN_A_SWARM } from "../../src/daemon/swarm.js";
 import { findBusybox } from "../images/fixtures.js";
 import { runDocker } from "../network/harness.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
+import { kill9, startChildDaemon, type ChildDaemon } from "../support/child-daemon.js";
 import { tearDownDaemon } from "../support/teardown.js";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -198,73 +197,11 @@ describe("swarm endpoints: a node that is not part of a swarm, as dockerd answer
 
 // ------------------------------------------------------------------ restart
 
-const LINE_TIMEOUT_MS = 60_000;
-const CHILD = fileURLToPath(new URL("./restart-daemon.js", import.meta.url));
 const restartSkip = !root ? "needs root (containers)" : !(await findBusybox()) ? "busybox-static is not installed" : false;
-
-interface Child {
-  proc: ChildProcessWithoutNullStreams;
-  out: string[];
-  /** Resolves once a stdout line matches. */
-  line(re: RegExp): Promise<string>;
-}
-
-function startChild(rootDir: string, socket: string, runtimeRoot: string, flags: string[]): Child {
-  const proc = spawn(process.execPath, [CHILD, rootDir, socket, runtimeRoot, ...flags], { stdio: ["pipe", "pipe", "pipe"] });
-  const out: string[] = [];
-  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  let partial = "";
-  const feed = (text: string) => {
-    partial += text;
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const l of lines) {
-      out.push(l);
-      for (const w of [...waiters]) {
-        if (w.re.test(l)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(l);
-        }
-      }
-    }
-  };
-  proc.stdout.on("data", (d: Buffer) => feed(d.toString()));
-  proc.stderr.on("data", (d: Buffer) => feed(d.toString()));
-  return {
-    proc,
-    out,
-    line(re) {
-      const seen = out.find((l) => re.test(l));
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        // a generous bound: a line that never comes fails the test instead of hanging it
-        const timer = setTimeout(() => reject(new Error(`the daemon did not print ${re} within ${LINE_TIMEOUT_MS} ms: ${out.join("\n")}`)), LINE_TIMEOUT_MS);
-        waiters.push({
-          re,
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-        });
-        proc.once("exit", (code) => {
-          clearTimeout(timer);
-          reject(new Error(`the daemon exited (${code}) before printing ${re}: ${out.join("\n")}`));
-        });
-      });
-    },
-  };
-}
-
-async function kill9(c: Child | undefined): Promise<void> {
-  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  const gone = new Promise((r) => c.proc.once("exit", r));
-  c.proc.kill("SIGKILL");
-  await gone;
-}
 
 describe("a daemon restarted over running containers answers at once and restores them in the background", { skip: restartSkip }, () => {
   let dir: string;
-  let child: Child | undefined;
+  let child: ChildDaemon | undefined;
   const at = (name: string) => path.join(dir, name);
 
   before(async () => {
@@ -275,7 +212,7 @@ describe("a daemon restarted over running containers answers at once and restore
     try {
       // a daemon without a hold removes what the test left
       await kill9(child);
-      const cleaner = startChild(at("root"), at("cove.sock"), at("r"), []);
+      const cleaner = startChildDaemon(at("root"), at("cove.sock"), at("r"), []);
       try {
         await cleaner.line(/listening on/);
         const list = JSON.parse((await api(at("cove.sock"), "GET", "/containers/json?all=1")).body) as { Id: string }[];
@@ -290,7 +227,7 @@ describe("a daemon restarted over running containers answers at once and restore
 
   it("/_ping, /version and /info answer while the restore is held; a container request waits, then sees it running", async () => {
     const sock = at("cove.sock");
-    child = startChild(at("root"), sock, at("r"), ["import"]);
+    child = startChildDaemon(at("root"), sock, at("r"), ["import"]);
     await child.line(/^imported$/);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -304,7 +241,7 @@ describe("a daemon restarted over running containers answers at once and restore
     const pid = (JSON.parse((await api(sock, "GET", `/containers/${ids[0]}/json`)).body) as { State: { Pid: number } }).State.Pid;
     await kill9(child);
 
-    child = startChild(at("root"), sock, at("r"), ["hold"]);
+    child = startChildDaemon(at("root"), sock, at("r"), ["hold"]);
     await child.line(/^held$/);
     await child.line(/listening on/);
     // the restore is held: what needs no container answers

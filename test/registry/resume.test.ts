@@ -8,7 +8,6 @@
 // leaves no snapshot behind.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, stat, truncate, utimes, writeFile } from "node:fs/promises";
@@ -16,16 +15,15 @@ import http from "node:http";
 import type net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ImageService } from "../../src/images/service.js";
 import { tarDirectory } from "../../src/snapshots/diff.js";
 import { api } from "../support/docker-api.js";
+import { kill9, startChildDaemon, type ChildDaemon } from "../support/child-daemon.js";
 import { tearDownDaemon } from "../support/teardown.js";
 import { tempDir } from "../images/fixtures.js";
 import { registryAvailable, saveArchive, skopeoCopy, startRegistry, type Registry } from "./support.js";
 
 const skip = process.getuid?.() !== 0 ? "needs root (snapshots)" : registryAvailable();
-const CHILD = fileURLToPath(new URL("../daemon/restart-daemon.js", import.meta.url));
 const BOUND_MS = 120_000;
 const LAYER_BYTES = 48 * 1024 * 1024;
 
@@ -85,37 +83,11 @@ async function startThrottle(target: string): Promise<Throttle> {
   return t;
 }
 
-interface Child {
-  proc: ChildProcessWithoutNullStreams;
-  out: string[];
-}
-
-/** A cove daemon in its own process (test/daemon/restart-daemon.ts), once it listens. */
-async function startChild(root: string, socket: string, runtimeRoot: string): Promise<Child> {
-  const proc = spawn(process.execPath, [CHILD, root, socket, runtimeRoot], { stdio: ["pipe", "pipe", "pipe"] });
-  const out: string[] = [];
-  let partial = "";
-  const feed = (d: Buffer) => {
-    partial += d.toString();
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    out.push(...lines);
-  };
-  proc.stdout.on("data", feed);
-  proc.stderr.on("data", feed);
-  const child = { proc, out };
-  await until("the daemon to listen", async () => {
-    if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode}): ${out.join("\n")}`);
-    return out.some((l) => /listening on/.test(l)) ? true : undefined;
-  });
+/** A cove daemon in its own process, once it listens. */
+async function startChild(root: string, socket: string, runtimeRoot: string): Promise<ChildDaemon> {
+  const child = startChildDaemon(root, socket, runtimeRoot);
+  await child.line(/listening on/);
   return child;
-}
-
-async function kill9(c: Child | undefined): Promise<void> {
-  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  const gone = new Promise((r) => c.proc.once("exit", r));
-  c.proc.kill("SIGKILL");
-  await gone;
 }
 
 /** The ingest directories under a state root, with the size of their data and their record. */
@@ -135,7 +107,7 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
   let dir = "";
   let reg: Registry | undefined;
   let proxy: Throttle | undefined;
-  let child: Child | undefined;
+  let child: ChildDaemon | undefined;
   let ref = "";
   let layerDigest = "";
   const at = (p: string) => path.join(dir, p);
