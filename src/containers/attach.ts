@@ -186,6 +186,21 @@ export class MonitorFrameParser {
 }
 
 /** Connects to an attach socket, retrying until it exists (up to timeoutMs). */
+/**
+ * Whether nothing serves the monitor's socket any more (the monitor died: refused, or the socket
+ * is gone). A connection that opens, or fails any other way (a full backlog), says it lives.
+ */
+export function monitorGone(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once("connect", () => {
+      c.destroy();
+      resolve(false);
+    });
+    c.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED" || err.code === "ENOENT"));
+  });
+}
+
 export async function connectMonitor(socket: string, opts: { timeoutMs?: number; output?: boolean } = {}): Promise<MonitorConnection> {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   let conn: net.Socket | undefined;

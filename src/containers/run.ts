@@ -7,7 +7,7 @@ import { conflict, invalid, notFound, systemError, unsupported } from "../common
 import { replaceFile } from "../common/fs.js";
 import type { ProcessExit } from "../runtime/types.js";
 import { Dir } from "../fsroot/index.js";
-import { connectMonitor } from "./attach.js";
+import { connectMonitor, monitorGone } from "./attach.js";
 import { checkSourcePropagation, ociMount, tmpfsFlagMounts } from "./mounts.js";
 import { buildSpec, normalizeNetworkMode, type ContainerMounts } from "./spec.js";
 import { clearStaging, makeInitEntries, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
@@ -243,16 +243,37 @@ export class Runner {
     try {
       const conn = await connectMonitor(this.core.attachSocket(id), { timeoutMs: 0, output: false });
       c.watcher = conn;
-      void conn.exit.then((e) => {
+      void conn.exit.then(async (e) => {
         if (this.core.closed || c.watcher !== conn) return;
-        if (e) onExit();
-        else poll(); // dropped without an exit frame: the monitor died or dropped us
+        if (e) return onExit();
+        // dropped without an exit frame: the monitor died (or dropped us)
+        await this.stopOrphan(c);
+        poll();
       });
     } catch {
-      // the only failure is the monitor not serving its socket (the container exited already):
-      // polling the runtime's state sees that exit as well as any other
+      // the monitor does not serve its socket: the container exited already, or the monitor
+      // died; polling the runtime's state sees the exit either way
+      await this.stopOrphan(c);
       poll();
     }
+  }
+
+  /**
+   * A container whose monitor died runs on with nobody to take its output or report its exit: it
+   * is killed (as containerd kills a task whose shim died), and the exit is then seen as any other.
+   */
+  private async stopOrphan(c: Live): Promise<void> {
+    const id = c.rec.ID;
+    if (!(await monitorGone(this.core.attachSocket(id)))) return;
+    const runtime = this.core.runtimeOf(c);
+    const status = await runtime.state(id).then(
+      (s) => s.status,
+      () => "stopped",
+    );
+    if (status !== "running" && status !== "paused") return;
+    this.core.log(`cove: container ${id}: its monitor is gone, so nothing takes its output or reports its exit; killing it`);
+    if (status === "paused") await this.core.bestEffort(`thaw container ${id} to kill it`, runtime.resume(id));
+    await this.core.bestEffort(`kill container ${id} whose monitor is gone`, runtime.kill(id, "SIGKILL", { all: true }));
   }
 
   async handleExit(c: Live, knownExit?: ProcessExit, finishedAt?: string): Promise<void> {

@@ -139,7 +139,7 @@ function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
 }
 
 /** Waits until one of the files appears in dir; returns its name. */
-async function waitForFile(dir: string, names: string[], timeoutMs = 0): Promise<string> {
+async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?: AbortSignal): Promise<string> {
   const present = async () => {
     for (const n of names) if (await exists(path.join(dir, n))) return n;
     return undefined;
@@ -163,6 +163,8 @@ async function waitForFile(dir: string, names: string[], timeoutMs = 0): Promise
     // inotify covers the normal case; the poll covers a watcher set up just too late
     const poll = setInterval(check, 200);
     const timer = timeoutMs ? setTimeout(() => finish(new CoveError("system", `timed out waiting for ${names.join(" or ")} in ${dir}`)), timeoutMs) : undefined;
+    // the caller learnt the answer elsewhere: the watcher and the poll must not outlive it
+    signal?.addEventListener("abort", () => finish(new CoveError("system", `stopped waiting for ${names.join(" or ")} in ${dir}`)), { once: true });
     void check();
   });
 }
@@ -347,7 +349,7 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.killAll("SIGKILL");
       // let the monitor record the exit before its directory goes away
       if (s.shimPid && (await isLiveProcess(s.shimPid))) {
-        await Promise.race([waitForFile(dir, [StateFile.EXIT]), new Promise((r) => setTimeout(r, 2000))]);
+        await waitForFile(dir, [StateFile.EXIT], 2000).catch(() => undefined); // a monitor that never writes it is not waited for longer
       }
       await cg.destroy();
       // the shared default parent (/cove) goes when its last container does
@@ -488,16 +490,19 @@ export class CoveRuntime implements ContainerRuntime {
     const dir = this.dir(id);
     // The monitor writes "exit"; if it was killed, the init's disappearance is all we learn. A
     // live monitor records it once the output is out (a stalled attach client may hold it a while).
+    const stop = new AbortController();
+    const exitFile = waitForFile(dir, [StateFile.EXIT], 0, stop.signal);
+    exitFile.catch(() => undefined); // rejected only by the abort below, once the race is decided
+    let timer: NodeJS.Timeout | undefined;
     const initGone = new Promise<void>((resolve) => {
-      const timer = setInterval(async () => {
-        if ((await processStartTime(s.pid)) !== s.initStartTime && !(s.shimPid && (await isLiveProcess(s.shimPid))) && !(await exists(path.join(dir, StateFile.EXIT)))) {
-          clearInterval(timer);
-          resolve();
-        }
+      timer = setInterval(async () => {
+        if ((await processStartTime(s.pid)) !== s.initStartTime && !(s.shimPid && (await isLiveProcess(s.shimPid))) && !(await exists(path.join(dir, StateFile.EXIT)))) resolve();
       }, 250);
-      void waitForFile(dir, [StateFile.EXIT]).finally(() => clearInterval(timer));
     });
-    const which = await Promise.race([waitForFile(dir, [StateFile.EXIT]), initGone.then(() => undefined)]);
+    const which = await Promise.race([exitFile, initGone.then(() => undefined)]).finally(() => {
+      clearInterval(timer);
+      stop.abort();
+    });
     const exit = which ? parseExit(await readFile(path.join(dir, StateFile.EXIT), "utf8")) : { code: -1, signal: 0 };
     return { ...exit, oomKilled: await (await this.cgroup(s)).oomKilled(exit).catch(ignoring(`read the OOM kill count of container ${s.id}`)) };
   }
