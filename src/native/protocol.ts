@@ -89,6 +89,7 @@ export const OPS = {
   EXEC: { code: 61, args: "argc, argv..., env... (path resolved by RESOLVE)" },
   PERSONALITY: { code: 62, args: "persona" },
   RESOLVE: { code: 63, args: "name, PATH: find the executable now so a typo fails at create" },
+  CHROOT: { code: 64, args: "path: chroot there (a container without its own mount namespace; an exec into one)" },
 } as const satisfies Record<string, { code: number; args: string }>;
 
 /** A plan file starts with these bytes; records follow (u32 op, u32 argc, argc × (u32 len, bytes), little-endian). */

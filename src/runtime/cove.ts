@@ -19,6 +19,7 @@ import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
+import { detachMountsAbove, mountsAt, realRootfs } from "./host-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
 import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
@@ -48,6 +49,13 @@ interface StoredState {
   spec: Spec;
   /** Set while create is still running; such a container can only be deleted. */
   creating?: boolean;
+  /** A container without its own mount namespace makes its mounts in ours, on its root
+   * filesystem: how many mounts were stacked there before, so cleanup detaches the rest. */
+  hostMounts?: { mountPoint: string; before: number };
+}
+
+function hasNamespace(spec: Spec, type: string): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === type);
 }
 
 const CAPABILITY_NUMBERS: ReadonlyMap<string, number> = new Map(CAPABILITIES.map((c) => [c.name, c.number]));
@@ -271,6 +279,10 @@ export class CoveRuntime implements ContainerRuntime {
       spec,
       creating: true,
     };
+    if (!hasNamespace(spec, "mount")) {
+      const mountPoint = realRootfs(rootfs);
+      stored.hostMounts = { mountPoint, before: mountsAt(mountPoint) };
+    }
     let cg: CgroupManager | undefined;
     try {
       await this.save(stored);
@@ -355,6 +367,9 @@ export class CoveRuntime implements ContainerRuntime {
         if (path.basename(dir) === "cove") await removeSharedParent(dir);
       }
     } finally {
+      // the mounts the container made in our namespace; if detaching fails the state stays,
+      // so that a later delete can try again
+      if (s.hostMounts) detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
   }
@@ -507,6 +522,8 @@ export class CoveRuntime implements ContainerRuntime {
       const name = NAMESPACE_PROC_NAMES[ns.type];
       if (name) join.push({ type: ns.type, path: `/proc/${s.pid}/ns/${name}` });
     }
+    // without a mount namespace to join, the process enters the init's root by chroot
+    const chroot = hasNamespace(s.spec, "mount") ? undefined : `/proc/${s.pid}/root`;
     const execId = randomBytes(6).toString("hex");
     const exitFile = `exec-${execId}.exit`;
     const dir = this.dir(id);
@@ -520,6 +537,7 @@ export class CoveRuntime implements ContainerRuntime {
       exitFile,
       cgroupProcs: cg.procsFiles(),
       join,
+      chroot,
       capabilityNumbers: CAPABILITY_NUMBERS,
       seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
       preserveFds: opts.preserveFds,

@@ -4,6 +4,7 @@
 #include "shim.h"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -399,6 +400,19 @@ static void do_move_root(const char *rootfs)
 	set_root("/");
 }
 
+/* A container that shares the caller's mount namespace cannot pivot_root without moving the
+ * caller's root too: it is confined to its root filesystem by chroot instead. */
+static void do_chroot(const char *rootfs)
+{
+	if (chdir(rootfs) < 0)
+		fail(errno, "chdir %s", rootfs);
+	if (chroot(".") < 0)
+		fail(errno, "chroot %s", rootfs);
+	if (chdir("/") < 0)
+		fail(errno, "chdir /");
+	set_root("/");
+}
+
 static void do_mask(const char *path)
 {
 	struct stat st;
@@ -565,6 +579,44 @@ static void do_seccomp(const struct op *o)
 		fail(errno, "load seccomp filter");
 }
 
+/* Marks every fd from first up close-on-exec, so nothing the runtime's caller left open reaches
+ * the container. close_range(2) does it in one call; where it is missing (ENOSYS, or EINVAL
+ * before Linux 5.11 knew CLOSE_RANGE_CLOEXEC) or a seccomp filter the caller runs under refuses
+ * it (EPERM), the fds are walked one by one: those /proc/self/fd lists, or without /proc every
+ * number up to the hard RLIMIT_NOFILE. */
+static void mark_fds_cloexec(int first)
+{
+	if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+		fail(errno, "mark fds close-on-exec");
+	DIR *dir = opendir("/proc/self/fd");
+	if (dir) {
+		int self = dirfd(dir);
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL) {
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+			if (*end != 0 || end == e->d_name || fd < first || fd == self)
+				continue;
+			int flags = fcntl((int)fd, F_GETFD);
+			if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+				fail(errno, "mark fd %ld close-on-exec", fd);
+		}
+		closedir(dir);
+		return;
+	}
+	struct rlimit rl;
+	rlim_t last = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_max : 1024;
+	if (last == RLIM_INFINITY || last > (1 << 20))
+		last = 1 << 20; /* the kernel's default fs.nr_open */
+	for (rlim_t fd = (rlim_t)first; fd < last; fd++) {
+		int flags = fcntl((int)fd, F_GETFD);
+		if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+			fail(errno, "mark fd %d close-on-exec", (int)fd);
+	}
+}
+
 static void do_resolve(const char *name, const char *path_var)
 {
 	exec_errno = 0;
@@ -643,6 +695,9 @@ static void run_init_op(const struct op *o)
 		break;
 	case OP_MOVE_ROOT:
 		do_move_root(arg_str(o, 0));
+		break;
+	case OP_CHROOT:
+		do_chroot(arg_str(o, 0));
 		break;
 	case OP_MASK:
 		do_mask(arg_str(o, 0));
@@ -740,8 +795,7 @@ static void run_init_op(const struct op *o)
 		do_seccomp(o);
 		break;
 	case OP_CLOSE_FDS:
-		if (syscall(SYS_close_range, (unsigned)arg_ll(o, 0), ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-			fail(errno, "mark fds close-on-exec");
+		mark_fds_cloexec((int)arg_ll(o, 0));
 		break;
 	case OP_WAIT_START:
 		msg_send(sock, MSG_CREATED, 0, 0, "");

@@ -75,6 +75,7 @@ enum cove_op {
 	OP_EXEC            = 61, /* argc, argv..., env... (path resolved by RESOLVE) */
 	OP_PERSONALITY     = 62, /* persona */
 	OP_RESOLVE         = 63, /* name, PATH: find the executable now so a typo fails at create */
+	OP_CHROOT          = 64, /* path: chroot there (a container without its own mount namespace; an exec into one) */
 };
 
 /* Report lines to the runtime on the fd named by --report-fd: the verb, then its fields
