@@ -114,6 +114,27 @@ function checkRlimits(proc: Process | undefined): void {
   }
 }
 
+/**
+ * Without a user namespace, the container's capabilities can only be ones this process holds:
+ * capset(2) refuses the rest with a bare EPERM. Name them before anything starts.
+ */
+function checkCapabilities(spec: Spec): void {
+  const caps = spec.process?.capabilities;
+  if (!caps || hasNamespace(spec, "user")) return;
+  const held = BigInt(`0x${/CapPrm:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
+  const wanted = new Set([...(caps.effective ?? []), ...(caps.permitted ?? []), ...(caps.inheritable ?? []), ...(caps.ambient ?? [])]);
+  const missing = [...wanted].filter((name) => {
+    const n = CAPABILITY_NUMBERS.get(name);
+    return n !== undefined && (held & (1n << BigInt(n))) === 0n;
+  });
+  if (missing.length === 0) return;
+  throw invalid(`process.capabilities: ${missing.join(", ")} cannot be granted: this runtime does not hold ${missing.length === 1 ? "it" : "them"} (the host's bounding set or the caller's capabilities lack ${missing.length === 1 ? "it" : "them"})`, {
+    field: "process.capabilities",
+    code: "capability.not-held",
+    hint: `remove ${missing.join(", ")} from the config, or run the runtime with ${missing.length === 1 ? "that capability" : "those capabilities"}`,
+  });
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
@@ -255,6 +276,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
     checkRlimits(spec.process);
+    checkCapabilities(spec);
     for (const w of lsmWarnings(spec)) warn(w);
     const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
     shimPath();
@@ -323,7 +345,9 @@ export class CoveRuntime implements ContainerRuntime {
         preserveFds: opts.preserveFds,
         waitStarted: autostart,
         onSync: async (_name, pid) => {
-          const st = baseState(pid, "creating");
+          // the lifecycle's steps 3 and 4: the environment exists (step 2 is done), so by the
+          // spec's definitions the container is created while these hooks run
+          const st = baseState(pid, "created");
           await runHooks(spec.hooks?.prestart, st, "prestart");
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },
@@ -478,8 +502,11 @@ export class CoveRuntime implements ContainerRuntime {
       throw err;
     }
     const status = await this.status(s);
-    if ((status === "running" || status === "paused") && !opts.force) {
-      throw conflict(`cannot delete container ${id} that is ${status}`, { code: "container.running", hint: "stop it first, or use --force" });
+    // The spec allows deleting only a stopped container; a created one has not run its
+    // process yet and goes with --force (runc deletes it anyway; the engine always forces).
+    if ((status === "running" || status === "paused" || status === "created") && !opts.force) {
+      const hint = status === "created" ? "start it and let it stop, kill it first, or use --force" : "stop it first, or use --force";
+      throw conflict(`cannot delete container ${id} that is ${status}`, { code: status === "created" ? "container.created" : "container.running", hint });
     }
     const cg = await this.cgroup(s);
     if (status === "paused") await cg.thaw().catch(ignoring(`thaw paused container ${id} before deleting it`));
