@@ -176,3 +176,27 @@ async function waitForLines(file: string, lines: number, timeoutMs = 60_000): Pr
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+differential(
+  "runtime CLI: a capability the runtime does not hold is named before anything is created",
+  async (s) => {
+    // the runtime runs without CAP_SYS_NICE in its bounding set, so it cannot hold it
+    const wrapper = ["setpriv", "--bounding-set", "-sys_nice"];
+    const b = await s.bundle((spec) => {
+      const caps = spec.process!.capabilities!;
+      for (const set of [caps.bounding!, caps.effective!, caps.permitted!]) set.push("CAP_SYS_NICE");
+    });
+    await setArgs(b, ["true"]);
+    const id = s.id("cap");
+    const r = await s.cli(["run", "--bundle", b.dir, id], { wrapper });
+    assert.notEqual(r.code, 0, "create fails");
+    assert.match(r.stderr, /process\.capabilities: CAP_SYS_NICE cannot be granted/);
+    assert.doesNotMatch(r.stderr, /EPERM/, "the error names the capability, not capset's errno");
+    assert.notEqual((await s.cli(["state", id])).code, 0, "no container was left behind");
+    // without the wrapper the same config runs
+    const ok = await s.cli(["run", "--bundle", b.dir, s.id("cap")]);
+    assert.equal(ok.code, 0, ok.stderr);
+    return { refused: true };
+  },
+  { only: ["cove"] },
+);
