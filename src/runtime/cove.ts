@@ -348,6 +348,9 @@ export class CoveRuntime implements ContainerRuntime {
           // the lifecycle's steps 3 and 4: the environment exists (step 2 is done), so by the
           // spec's definitions the container is created while these hooks run
           const st = baseState(pid, "created");
+          // for the createContainer and startContainer hooks the init runs (the monitor hands
+          // this file to it with the sync's answer)
+          await writeFileAtomic(path.join(dir, StateFile.HOOK_STATE), JSON.stringify(st));
           await runHooks(spec.hooks?.prestart, st, "prestart");
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },

@@ -1,6 +1,7 @@
 // Lifecycle details runtime-tools' validation suite checks. Prestart and createRuntime hooks run
 // after the environment is created (step 2 of the lifecycle), so the state on their stdin says
-// "created" (runc 1.1 says "creating"). A created container is deleted without --force, as runc,
+// "created" (runc 1.1 says "creating"); createContainer and startContainer hooks, which the init
+// runs, get the same state. A created container is deleted without --force, as runc,
 // crun and youki do and containerd's shim expects, although runtime.md asks for an error.
 
 import assert from "node:assert/strict";
@@ -22,20 +23,30 @@ differential("runtime CLI: delete of a created container removes it without --fo
 });
 
 differential(
-  "runtime CLI: prestart and createRuntime hooks get the state with status created",
+  "runtime CLI: every hook gets the state on stdin, with status created until the process runs",
   async (s) => {
     const out = (name: string) => path.join(s.base, `${name}.json`);
     const hook = (name: string) => [{ path: "/bin/sh", args: ["sh", "-c", `cat > ${out(name)}`] }];
     const b = await s.bundle((spec) => {
-      spec.hooks = { prestart: hook("prestart"), createRuntime: hook("createRuntime") };
+      spec.hooks = {
+        prestart: hook("prestart"),
+        createRuntime: hook("createRuntime"),
+        // in the container's mount namespace before pivot_root: the host's paths still resolve
+        createContainer: hook("createContainer"),
+        // after pivot_root: the container's /bin/sh, writing into its root filesystem
+        startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "cat > /startContainer.json"] }],
+      };
     });
     await setArgs(b, ["true"]);
     const id = s.id("hs");
     await s.ok(["create", "--bundle", b.dir, id]);
     const { pid } = await s.state(id);
+    await s.ok(["start", id]);
+    await s.waitStatus(id, "stopped");
+    const file = (name: string) => (name === "startContainer" ? path.join(b.rootfs, "startContainer.json") : out(name));
     const seen: Record<string, unknown> = {};
-    for (const name of ["prestart", "createRuntime"]) {
-      const st = JSON.parse(readFileSync(out(name), "utf8")) as { id: string; status: string; pid: number; bundle: string };
+    for (const name of ["prestart", "createRuntime", "createContainer", "startContainer"]) {
+      const st = JSON.parse(readFileSync(file(name), "utf8")) as { id: string; status: string; pid: number; bundle: string };
       assert.equal(st.id, id);
       assert.equal(st.status, "created", `${name} hook: status`);
       assert.equal(st.pid, pid, `${name} hook: the container's pid`);

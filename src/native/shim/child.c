@@ -48,6 +48,8 @@ static int sock = -1;
 static size_t current = 0;      /* index of the op being performed, for error reports */
 static int root_fd = -1;        /* destinations resolve inside this directory */
 static char exec_path[4096];    /* set by OP_RESOLVE */
+static char *hook_state;        /* the state for hooks, delivered with the last MSG_SYNC_OK */
+static size_t hook_state_len;
 static int exec_errno = 0;
 
 static void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -72,6 +74,41 @@ static void expect(uint32_t type)
 		fail(ECANCELED, "aborted by the runtime");
 	if (m.type != type)
 		fail(EPROTO, "unexpected message %u from the monitor", m.type);
+}
+
+/* Waits for the monitor's answer to a sync; it may come with an fd of the hooks' state. */
+static void receive_sync_answer(void)
+{
+	struct msg m;
+	int fd = -1;
+	int n = msg_recv(sock, &m, &fd);
+	if (n <= 0)
+		_exit(1); /* the monitor is gone: nobody to report to */
+	if (m.type == MSG_SYNC_ABORT)
+		fail(ECANCELED, "aborted by the runtime");
+	if (m.type != MSG_SYNC_OK)
+		fail(EPROTO, "unexpected message %u from the monitor", m.type);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		fail(errno, "stat the hooks' state");
+	free(hook_state);
+	hook_state = malloc((size_t)st.st_size + 1);
+	if (!hook_state)
+		fail(ENOMEM, "read the hooks' state");
+	hook_state_len = 0;
+	while (hook_state_len < (size_t)st.st_size) {
+		ssize_t r = read(fd, hook_state + hook_state_len, (size_t)st.st_size - hook_state_len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fail(errno, "read the hooks' state");
+		if (r == 0)
+			break;
+		hook_state_len += (size_t)r;
+	}
+	close(fd);
 }
 
 /* ---- path resolution inside the container root ---- */
@@ -457,6 +494,10 @@ static void do_hook(const struct op *o)
 	long long timeout = arg_ll(o, 1);
 	const char *input = arg_str(o, 2);
 	size_t input_len = o->lens[2];
+	if (input_len == 0 && hook_state) {
+		input = hook_state;
+		input_len = hook_state_len;
+	}
 	int argc = (int)arg_ll(o, 3);
 	int nenv = (int)o->argc - 4 - argc;
 	if (argc < 0 || nenv < 0)
@@ -729,7 +770,7 @@ static void run_init_op(const struct op *o)
 		break;
 	case OP_SYNC:
 		msg_send(sock, MSG_SYNC, 0, 0, arg_str(o, 0));
-		expect(MSG_SYNC_OK);
+		receive_sync_answer();
 		break;
 	case OP_HOOK:
 		do_hook(o);

@@ -26,6 +26,7 @@ export interface ProcessOptions {
   preserveFds?: number;
   /** Run startContainer hooks after start (create) — empty for exec. */
   startHooks?: Hook[];
+  /** stdin of the init's hooks; empty: the state the runtime writes at the sync (hook-state). */
   hookState?: string;
   /** Resolve the executable with the container's PATH before reporting created. */
   resolve?: boolean;
@@ -299,7 +300,10 @@ export function compileCreate(input: CreateInput): PlanOp[] {
   for (const d of linux.devices ?? []) out.push(...deviceOps(d, userns));
 
   const state = input.hookState ?? "";
-  if ((spec.hooks?.prestart?.length ?? 0) + (spec.hooks?.createRuntime?.length ?? 0) > 0) {
+  // One sync serves both sides: the runtime runs its hooks then, and writes the state that
+  // createContainer and startContainer hooks get on stdin (it knows the init's pid by now).
+  const hookCount = (name: keyof NonNullable<Spec["hooks"]>) => spec.hooks?.[name]?.length ?? 0;
+  if (hookCount("prestart") + hookCount("createRuntime") + hookCount("createContainer") + hookCount("startContainer") > 0) {
     out.push(op(Op.SYNC, "run prestart and createRuntime hooks", "createRuntime"));
   }
   for (const h of spec.hooks?.createContainer ?? []) out.push(hookOp(h, state, "createContainer"));
