@@ -193,6 +193,19 @@ test("hooks: runtime hooks sync with the caller, container hooks run in the init
   assert.ok(hooks[1]![1] > indexOf(ops, "WAIT_START"), "startContainer runs after start");
 });
 
+test("hooks the init runs alone still sync first, so the runtime can hand over their state", () => {
+  for (const hooks of [{ createContainer: [{ path: "/bin/b" }] }, { startContainer: [{ path: "/bin/c" }] }]) {
+    const spec = baseSpec();
+    spec.hooks = hooks;
+    const ops = compileCreate(input(spec));
+    const sync = indexOf(ops, "SYNC");
+    assert.ok(sync > 0, `a sync for ${Object.keys(hooks)[0]}`);
+    assert.ok(sync < indexOf(ops, "HOOK"));
+    assert.equal(ops[indexOf(ops, "HOOK")]!.args[2], "", "empty stdin: the state from the sync");
+  }
+  assert.equal(indexOf(compileCreate(input(baseSpec())), "SYNC"), -1, "no hooks, no sync");
+});
+
 test("bad configs name the field", () => {
   const spec = baseSpec();
   spec.linux!.namespaces = [{ type: "pid" }, { type: "mount" }];
