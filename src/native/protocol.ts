@@ -69,8 +69,8 @@ export const OPS = {
   SYSCTL: { code: 41, args: "path under /proc/sys, value" },
   HOSTNAME: { code: 42, args: "name" },
   DOMAINNAME: { code: 43, args: "name" },
-  SYNC: { code: 44, args: "name: ask the runtime to run its hooks, wait for its answer" },
-  HOOK: { code: 45, args: "path, timeout seconds, stdin, argc, args..., env..." },
+  SYNC: { code: 44, args: "name: ask the runtime to run its hooks, wait for its answer (with the hook-state file, when the runtime wrote one)" },
+  HOOK: { code: 45, args: "path, timeout seconds, stdin (empty: the hook-state the last SYNC delivered), argc, args..., env..." },
   CONSOLE: { code: 46, args: "rows, cols" },
   RLIMIT: { code: 47, args: "resource, soft, hard (-1 = infinity)" },
   NO_NEW_PRIVS: { code: 48, args: "none" },
@@ -89,6 +89,7 @@ export const OPS = {
   EXEC: { code: 61, args: "argc, argv..., env... (path resolved by RESOLVE)" },
   PERSONALITY: { code: 62, args: "persona" },
   RESOLVE: { code: 63, args: "name, PATH: find the executable now so a typo fails at create" },
+  CHROOT: { code: 64, args: "path: chroot there (a container without its own mount namespace; an exec into one)" },
 } as const satisfies Record<string, { code: number; args: string }>;
 
 /** A plan file starts with these bytes; records follow (u32 op, u32 argc, argc × (u32 len, bytes), little-endian). */
@@ -177,6 +178,7 @@ export const STATE_FILES = {
   STARTED: { name: "started", what: "empty: the process was exec'd" },
   START_ERROR: { name: "start-error", what: "why the start failed" },
   EXIT: { name: "exit", what: '"CODE SIGNAL" (the default name; OP_EXIT_FILE names another)' },
+  HOOK_STATE: { name: "hook-state", what: "the state JSON for the init's hooks, written by the runtime before it answers a sync; the monitor passes it to the init as an fd" },
 } as const satisfies Record<string, { name: string; what: string }>;
 
 type Values<T, K extends string> = { readonly [N in keyof T]: T[N] extends Record<K, infer V> ? V : never };

@@ -19,6 +19,7 @@ import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
+import { detachMountsAbove, mountsAt, realRootfs } from "./host-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
 import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
@@ -48,6 +49,13 @@ interface StoredState {
   spec: Spec;
   /** Set while create is still running; such a container can only be deleted. */
   creating?: boolean;
+  /** A container without its own mount namespace makes its mounts in ours, on its root
+   * filesystem: how many mounts were stacked there before, so cleanup detaches the rest. */
+  hostMounts?: { mountPoint: string; before: number };
+}
+
+function hasNamespace(spec: Spec, type: string): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === type);
 }
 
 const CAPABILITY_NUMBERS: ReadonlyMap<string, number> = new Map(CAPABILITIES.map((c) => [c.name, c.number]));
@@ -104,6 +112,27 @@ function checkRlimits(proc: Process | undefined): void {
       });
     }
   }
+}
+
+/**
+ * Without a user namespace, the container's capabilities can only be ones this process holds:
+ * capset(2) refuses the rest with a bare EPERM. Name them before anything starts.
+ */
+function checkCapabilities(spec: Spec): void {
+  const caps = spec.process?.capabilities;
+  if (!caps || hasNamespace(spec, "user")) return;
+  const held = BigInt(`0x${/CapPrm:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
+  const wanted = new Set([...(caps.effective ?? []), ...(caps.permitted ?? []), ...(caps.inheritable ?? []), ...(caps.ambient ?? [])]);
+  const missing = [...wanted].filter((name) => {
+    const n = CAPABILITY_NUMBERS.get(name);
+    return n !== undefined && (held & (1n << BigInt(n))) === 0n;
+  });
+  if (missing.length === 0) return;
+  throw invalid(`process.capabilities: ${missing.join(", ")} cannot be granted: this runtime does not hold ${missing.length === 1 ? "it" : "them"} (the host's bounding set or the caller's capabilities lack ${missing.length === 1 ? "it" : "them"})`, {
+    field: "process.capabilities",
+    code: "capability.not-held",
+    hint: `remove ${missing.join(", ")} from the config, or run the runtime with ${missing.length === 1 ? "that capability" : "those capabilities"}`,
+  });
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -249,6 +278,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
     checkRlimits(spec.process);
+    checkCapabilities(spec);
     for (const w of lsmWarnings(spec)) warn(w);
     const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
     shimPath();
@@ -273,6 +303,10 @@ export class CoveRuntime implements ContainerRuntime {
       spec,
       creating: true,
     };
+    if (!hasNamespace(spec, "mount")) {
+      const mountPoint = realRootfs(rootfs);
+      stored.hostMounts = { mountPoint, before: mountsAt(mountPoint) };
+    }
     let cg: CgroupManager | undefined;
     try {
       await this.save(stored);
@@ -313,7 +347,12 @@ export class CoveRuntime implements ContainerRuntime {
         preserveFds: opts.preserveFds,
         waitStarted: autostart,
         onSync: async (_name, pid) => {
-          const st = baseState(pid, "creating");
+          // the lifecycle's steps 3 and 4: the environment exists (step 2 is done), so by the
+          // spec's definitions the container is created while these hooks run
+          const st = baseState(pid, "created");
+          // for the createContainer and startContainer hooks the init runs (the monitor hands
+          // this file to it with the sync's answer)
+          await writeFileAtomic(path.join(dir, StateFile.HOOK_STATE), JSON.stringify(st));
           await runHooks(spec.hooks?.prestart, st, "prestart");
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },
@@ -357,6 +396,9 @@ export class CoveRuntime implements ContainerRuntime {
         if (path.basename(dir) === "cove") await removeSharedParent(dir);
       }
     } finally {
+      // the mounts the container made in our namespace; if detaching fails the state stays,
+      // so that a later delete can try again
+      if (s.hostMounts) detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
   }
@@ -470,6 +512,9 @@ export class CoveRuntime implements ContainerRuntime {
       throw err;
     }
     const status = await this.status(s);
+    // A created container goes without --force, although runtime.md asks for an error: its
+    // process has not run yet, runc, crun and youki delete it, and containerd's shim relies on
+    // that (it deletes a task that never started without --force).
     if ((status === "running" || status === "paused") && !opts.force) {
       throw conflict(`cannot delete container ${id} that is ${status}`, { code: "container.running", hint: "stop it first, or use --force" });
     }
@@ -517,6 +562,8 @@ export class CoveRuntime implements ContainerRuntime {
       const name = NAMESPACE_PROC_NAMES[ns.type];
       if (name) join.push({ type: ns.type, path: `/proc/${s.pid}/ns/${name}` });
     }
+    // without a mount namespace to join, the process enters the init's root by chroot
+    const chroot = hasNamespace(s.spec, "mount") ? undefined : `/proc/${s.pid}/root`;
     const execId = randomBytes(6).toString("hex");
     const exitFile = `exec-${execId}.exit`;
     const dir = this.dir(id);
@@ -530,6 +577,7 @@ export class CoveRuntime implements ContainerRuntime {
       exitFile,
       cgroupProcs: cg.procsFiles(),
       join,
+      chroot,
       capabilityNumbers: CAPABILITY_NUMBERS,
       seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
       preserveFds: opts.preserveFds,

@@ -66,6 +66,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Global flags before the command (e.g. --log). */
   globals?: string[];
+  /** A command line the runtime runs under (it execs the rest of its arguments). */
+  wrapper?: string[];
 }
 
 /** One runtime's side of a scenario: its binary, temp root, bundles and containers. */
@@ -107,7 +109,7 @@ export class Side {
       await writeFile(inFile, opts.input);
       inp = await open(inFile, "r");
     }
-    const [cmd, ...rest] = [...this.argv(opts.globals), ...args];
+    const [cmd, ...rest] = [...(opts.wrapper ?? []), ...this.argv(opts.globals), ...args];
     const line = [this.kind, ...args].join(" ");
     try {
       const child = spawn(cmd!, rest, {

@@ -4,6 +4,7 @@
 #include "shim.h"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -47,6 +48,8 @@ static int sock = -1;
 static size_t current = 0;      /* index of the op being performed, for error reports */
 static int root_fd = -1;        /* destinations resolve inside this directory */
 static char exec_path[4096];    /* set by OP_RESOLVE */
+static char *hook_state;        /* the state for hooks, delivered with the last MSG_SYNC_OK */
+static size_t hook_state_len;
 static int exec_errno = 0;
 
 static void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -71,6 +74,41 @@ static void expect(uint32_t type)
 		fail(ECANCELED, "aborted by the runtime");
 	if (m.type != type)
 		fail(EPROTO, "unexpected message %u from the monitor", m.type);
+}
+
+/* Waits for the monitor's answer to a sync; it may come with an fd of the hooks' state. */
+static void receive_sync_answer(void)
+{
+	struct msg m;
+	int fd = -1;
+	int n = msg_recv(sock, &m, &fd);
+	if (n <= 0)
+		_exit(1); /* the monitor is gone: nobody to report to */
+	if (m.type == MSG_SYNC_ABORT)
+		fail(ECANCELED, "aborted by the runtime");
+	if (m.type != MSG_SYNC_OK)
+		fail(EPROTO, "unexpected message %u from the monitor", m.type);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		fail(errno, "stat the hooks' state");
+	free(hook_state);
+	hook_state = malloc((size_t)st.st_size + 1);
+	if (!hook_state)
+		fail(ENOMEM, "read the hooks' state");
+	hook_state_len = 0;
+	while (hook_state_len < (size_t)st.st_size) {
+		ssize_t r = read(fd, hook_state + hook_state_len, (size_t)st.st_size - hook_state_len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fail(errno, "read the hooks' state");
+		if (r == 0)
+			break;
+		hook_state_len += (size_t)r;
+	}
+	close(fd);
 }
 
 /* ---- path resolution inside the container root ---- */
@@ -399,6 +437,19 @@ static void do_move_root(const char *rootfs)
 	set_root("/");
 }
 
+/* A container that shares the caller's mount namespace cannot pivot_root without moving the
+ * caller's root too: it is confined to its root filesystem by chroot instead. */
+static void do_chroot(const char *rootfs)
+{
+	if (chdir(rootfs) < 0)
+		fail(errno, "chdir %s", rootfs);
+	if (chroot(".") < 0)
+		fail(errno, "chroot %s", rootfs);
+	if (chdir("/") < 0)
+		fail(errno, "chdir /");
+	set_root("/");
+}
+
 static void do_mask(const char *path)
 {
 	struct stat st;
@@ -443,6 +494,10 @@ static void do_hook(const struct op *o)
 	long long timeout = arg_ll(o, 1);
 	const char *input = arg_str(o, 2);
 	size_t input_len = o->lens[2];
+	if (input_len == 0 && hook_state) {
+		input = hook_state;
+		input_len = hook_state_len;
+	}
 	int argc = (int)arg_ll(o, 3);
 	int nenv = (int)o->argc - 4 - argc;
 	if (argc < 0 || nenv < 0)
@@ -565,6 +620,44 @@ static void do_seccomp(const struct op *o)
 		fail(errno, "load seccomp filter");
 }
 
+/* Marks every fd from first up close-on-exec, so nothing the runtime's caller left open reaches
+ * the container. close_range(2) does it in one call; where it is missing (ENOSYS, or EINVAL
+ * before Linux 5.11 knew CLOSE_RANGE_CLOEXEC) or a seccomp filter the caller runs under refuses
+ * it (EPERM), the fds are walked one by one: those /proc/self/fd lists, or without /proc every
+ * number up to the hard RLIMIT_NOFILE. */
+static void mark_fds_cloexec(int first)
+{
+	if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+		fail(errno, "mark fds close-on-exec");
+	DIR *dir = opendir("/proc/self/fd");
+	if (dir) {
+		int self = dirfd(dir);
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL) {
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+			if (*end != 0 || end == e->d_name || fd < first || fd == self)
+				continue;
+			int flags = fcntl((int)fd, F_GETFD);
+			if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+				fail(errno, "mark fd %ld close-on-exec", fd);
+		}
+		closedir(dir);
+		return;
+	}
+	struct rlimit rl;
+	rlim_t last = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_max : 1024;
+	if (last == RLIM_INFINITY || last > (1 << 20))
+		last = 1 << 20; /* the kernel's default fs.nr_open */
+	for (rlim_t fd = (rlim_t)first; fd < last; fd++) {
+		int flags = fcntl((int)fd, F_GETFD);
+		if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+			fail(errno, "mark fd %d close-on-exec", (int)fd);
+	}
+}
+
 static void do_resolve(const char *name, const char *path_var)
 {
 	exec_errno = 0;
@@ -644,6 +737,9 @@ static void run_init_op(const struct op *o)
 	case OP_MOVE_ROOT:
 		do_move_root(arg_str(o, 0));
 		break;
+	case OP_CHROOT:
+		do_chroot(arg_str(o, 0));
+		break;
 	case OP_MASK:
 		do_mask(arg_str(o, 0));
 		break;
@@ -674,7 +770,7 @@ static void run_init_op(const struct op *o)
 		break;
 	case OP_SYNC:
 		msg_send(sock, MSG_SYNC, 0, 0, arg_str(o, 0));
-		expect(MSG_SYNC_OK);
+		receive_sync_answer();
 		break;
 	case OP_HOOK:
 		do_hook(o);
@@ -740,8 +836,7 @@ static void run_init_op(const struct op *o)
 		do_seccomp(o);
 		break;
 	case OP_CLOSE_FDS:
-		if (syscall(SYS_close_range, (unsigned)arg_ll(o, 0), ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-			fail(errno, "mark fds close-on-exec");
+		mark_fds_cloexec((int)arg_ll(o, 0));
 		break;
 	case OP_WAIT_START:
 		msg_send(sock, MSG_CREATED, 0, 0, "");

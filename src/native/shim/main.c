@@ -648,7 +648,21 @@ adopted:;
 			msg_send(sock, MSG_GO, 0, 0, "");
 		} else if (m.type == MSG_SYNC) {
 			report(REPORT_SYNC " %s", m.text);
-			msg_send(sock, await_runtime_ok() == 0 ? MSG_SYNC_OK : MSG_SYNC_ABORT, 0, 0, "");
+			if (await_runtime_ok() != 0) {
+				msg_send(sock, MSG_SYNC_ABORT, 0, 0, "");
+			} else {
+				/* the state for the init's hooks, as an fd: the init may not be able to
+				 * reach the state dir (a user namespace, or after pivot_root) */
+				char path[4096];
+				state_path(path, sizeof(path), STATE_HOOK_STATE);
+				int state_fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (state_fd >= 0) {
+					msg_send_fd(sock, MSG_SYNC_OK, state_fd);
+					close(state_fd);
+				} else {
+					msg_send(sock, MSG_SYNC_OK, 0, 0, "");
+				}
+			}
 		} else if (m.type == MSG_CONSOLE) {
 			if (passfd < 0)
 				fail_setup(-1, EPROTO, "console message without a terminal", 0);

@@ -55,8 +55,8 @@ enum cove_op {
 	OP_SYSCTL          = 41, /* path under /proc/sys, value */
 	OP_HOSTNAME        = 42, /* name */
 	OP_DOMAINNAME      = 43, /* name */
-	OP_SYNC            = 44, /* name: ask the runtime to run its hooks, wait for its answer */
-	OP_HOOK            = 45, /* path, timeout seconds, stdin, argc, args..., env... */
+	OP_SYNC            = 44, /* name: ask the runtime to run its hooks, wait for its answer (with the hook-state file, when the runtime wrote one) */
+	OP_HOOK            = 45, /* path, timeout seconds, stdin (empty: the hook-state the last SYNC delivered), argc, args..., env... */
 	OP_CONSOLE         = 46, /* rows, cols */
 	OP_RLIMIT          = 47, /* resource, soft, hard (-1 = infinity) */
 	OP_NO_NEW_PRIVS    = 48, /* none */
@@ -75,6 +75,7 @@ enum cove_op {
 	OP_EXEC            = 61, /* argc, argv..., env... (path resolved by RESOLVE) */
 	OP_PERSONALITY     = 62, /* persona */
 	OP_RESOLVE         = 63, /* name, PATH: find the executable now so a typo fails at create */
+	OP_CHROOT          = 64, /* path: chroot there (a container without its own mount namespace; an exec into one) */
 };
 
 /* Report lines to the runtime on the fd named by --report-fd: the verb, then its fields
@@ -123,5 +124,6 @@ enum attach_frame {
 #define STATE_STARTED     "started"     /* empty: the process was exec'd */
 #define STATE_START_ERROR "start-error" /* why the start failed */
 #define STATE_EXIT        "exit"        /* "CODE SIGNAL" (the default name; OP_EXIT_FILE names another) */
+#define STATE_HOOK_STATE  "hook-state"  /* the state JSON for the init's hooks, written by the runtime before it answers a sync; the monitor passes it to the init as an fd */
 
 #endif

@@ -26,6 +26,7 @@ export interface ProcessOptions {
   preserveFds?: number;
   /** Run startContainer hooks after start (create) — empty for exec. */
   startHooks?: Hook[];
+  /** stdin of the init's hooks; empty: the state the runtime writes at the sync (hook-state). */
   hookState?: string;
   /** Resolve the executable with the container's PATH before reporting created. */
   resolve?: boolean;
@@ -175,6 +176,10 @@ function cgroupMountOps(dest: string, flags: number, input: CreateInput, userns:
 export function processOps(proc: Process, o: ProcessOptions, phase: "init" | "exec"): PlanOp[] {
   const out: PlanOp[] = [];
   const table = o.capabilityNumbers;
+  // Before any seccomp filter: profiles that predate close_range (older Docker and Kubernetes
+  // ones, runtime-tools' default) refuse it. The fds only close at exec, so marking them this
+  // early changes nothing for the ops in between.
+  out.push(op(Op.CLOSE_FDS, "close inherited file descriptors", 3 + (o.preserveFds ?? 0)));
   for (const r of proc.rlimits ?? []) {
     const n = RLIMIT_NUMBERS[r.type];
     if (n === undefined) throw invalid(`process.rlimits: unknown limit ${r.type}`, { field: "process.rlimits.type" });
@@ -213,7 +218,6 @@ export function processOps(proc: Process, o: ProcessOptions, phase: "init" | "ex
   const env = proc.env ?? [];
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   if (o.resolve !== false) out.push(op(Op.RESOLVE, `find executable ${args[0]}`, args[0]!, pathVar));
-  out.push(op(Op.CLOSE_FDS, "close inherited file descriptors", 3 + (o.preserveFds ?? 0)));
   out.push(op(Op.WAIT_START, phase === "init" ? "wait for start" : "begin"));
   for (const h of o.startHooks ?? []) out.push(hookOp(h, o.hookState ?? "", "startContainer"));
   if (o.seccomp && nnp) out.push(op(Op.SECCOMP, "load the seccomp filter", o.seccomp.flags, o.seccomp.program));
@@ -266,13 +270,19 @@ export function compileCreate(input: CreateInput): PlanOp[] {
 
   // container init
   out.push(op(Op.SETSID, "start a new session"));
-  if (!has("mount")) throw invalid("linux.namespaces: a mount namespace is required", { field: "linux.namespaces" });
+  // Without a mount namespace in the config the container inherits the caller's (as the spec
+  // says of every namespace not listed): its mounts are made there, on a bind of the root
+  // filesystem that the runtime detaches at delete, and chroot stands in for pivot_root.
+  const ownMountNs = has("mount");
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation) : undefined;
   // Always slave first: container mounts must not reach the host, and pivot_root refuses a
   // shared root. The configured propagation is applied to the new root after the pivot.
-  out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", MS.SLAVE | MS.REC));
+  if (ownMountNs) out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", MS.SLAVE | MS.REC));
   out.push(op(Op.ROOT, "resolve paths from the host root", "/"));
-  out.push(op(Op.MOUNT, `bind the root filesystem ${input.rootfs}`, input.rootfs, input.rootfs, "", MS.BIND | MS.REC, "", "none", 0, 0, 0));
+  // in the caller's namespace the bind itself is made a slave, so nothing mounted on it
+  // propagates back to the host's mounts
+  const rootBindPropagation = ownMountNs ? 0 : MS.SLAVE | MS.REC;
+  out.push(op(Op.MOUNT, `bind the root filesystem ${input.rootfs}`, input.rootfs, input.rootfs, "", MS.BIND | MS.REC, "", "none", rootBindPropagation, 0, 0));
   out.push(op(Op.ROOT, "resolve paths in the root filesystem", input.rootfs));
 
   const mounts = spec.mounts ?? [];
@@ -290,12 +300,16 @@ export function compileCreate(input: CreateInput): PlanOp[] {
   for (const d of linux.devices ?? []) out.push(...deviceOps(d, userns));
 
   const state = input.hookState ?? "";
-  if ((spec.hooks?.prestart?.length ?? 0) + (spec.hooks?.createRuntime?.length ?? 0) > 0) {
+  // One sync serves both sides: the runtime runs its hooks then, and writes the state that
+  // createContainer and startContainer hooks get on stdin (it knows the init's pid by now).
+  const hookCount = (name: keyof NonNullable<Spec["hooks"]>) => spec.hooks?.[name]?.length ?? 0;
+  if (hookCount("prestart") + hookCount("createRuntime") + hookCount("createContainer") + hookCount("startContainer") > 0) {
     out.push(op(Op.SYNC, "run prestart and createRuntime hooks", "createRuntime"));
   }
   for (const h of spec.hooks?.createContainer ?? []) out.push(hookOp(h, state, "createContainer"));
 
-  if (input.noPivot) out.push(op(Op.MOVE_ROOT, `move ${input.rootfs} to / (no pivot_root)`, input.rootfs));
+  if (!ownMountNs) out.push(op(Op.CHROOT, `chroot to ${input.rootfs} (no mount namespace of its own)`, input.rootfs));
+  else if (input.noPivot) out.push(op(Op.MOVE_ROOT, `move ${input.rootfs} to / (no pivot_root)`, input.rootfs));
   else out.push(op(Op.PIVOT_ROOT, `pivot_root to ${input.rootfs}`, input.rootfs));
   // on the root mount only: mounts below keep the propagation their own options gave them
   if (rootProp !== undefined) out.push(op(Op.PROPAGATION, `set ${linux.rootfsPropagation} propagation on /`, "/", rootProp & ~MS.REC));
@@ -344,6 +358,9 @@ export interface ExecInput extends ProcessOptions {
   cgroupProcs: string[];
   /** Namespace files of the container init to join, user first. */
   join: { type: string; path: string }[];
+  /** The container's root as the caller sees it (/proc/<init>/root), when the container has no
+   * mount namespace to join. */
+  chroot?: string;
   consoleSocket?: string;
   consoleProxy?: boolean;
   keepStdio?: boolean;
@@ -366,6 +383,7 @@ export function compileExec(input: ExecInput): PlanOp[] {
   const joins = [...input.join].sort((a, b) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
   for (const n of joins) out.push(op(Op.JOIN_NS, `join the container's ${n.type} namespace`, NAMESPACE_FLAGS[n.type]!, n.path));
   out.push(op(Op.FORK, "start the process"));
+  if (input.chroot) out.push(op(Op.CHROOT, "enter the container's root filesystem", input.chroot));
   if (input.process.terminal) {
     out.push(op(Op.SETSID, "start a new session"));
     const size = input.process.consoleSize;
