@@ -55,6 +55,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, input = ""): 
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
     child.stdin?.end(input);
   });
 }

@@ -69,6 +69,7 @@ export function runDocker(socket: string, home: string, args: string[], opts: { 
         resolve({ code, stdout, stderr });
       },
     );
+    child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
     child.stdin?.end(opts.input ?? "");
   });
 }

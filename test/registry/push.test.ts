@@ -85,6 +85,7 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
         { env: { PATH: opts.path ?? process.env.PATH, HOME: dir, COVE_HOST: `unix://${socket}`, DOCKER_CONFIG: opts.config } },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
       );
+      child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
       child.stdin?.end(opts.input ?? "");
     });
   const rawDigest = async (ref: string, creds?: string) => digestOf(Buffer.from(await skopeoRaw(`docker://${ref}`, creds)));

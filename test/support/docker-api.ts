@@ -22,6 +22,7 @@ export function run(env: NodeJS.ProcessEnv, args: string[], input?: Buffer | str
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
     });
+    child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
     if (input !== undefined) child.stdin?.end(input);
     else child.stdin?.end();
   });

@@ -32,6 +32,7 @@ describe("cove volume commands match the docker CLI", { skip }, () => {
         const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout, stderr });
       });
+      child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
       child.stdin?.end(input);
     });
   const cove = (args: string[], input?: string) => exec(process.execPath, [COVE, ...args], input);

@@ -44,6 +44,7 @@ function tarListing(tar: Buffer): Promise<string> {
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.on("error", reject);
     child.on("close", () => resolve(Buffer.concat(out).toString().split("\n").map((l) => l.replace(/\s+\d{4}-\d\d-\d\d \d\d:\d\d/, "")).sort().join("\n")));
+    child.stdin?.on("error", () => undefined); // EPIPE: the command exited without reading its input
     child.stdin.end(tar);
   });
 }
