@@ -58,7 +58,7 @@ export class NetworkService {
     await prepareNetnsDir(core.netnsDir);
     await core.load();
     await core.m.networks.ensurePredefined();
-    for (const n of core.networks.values()) if (n.Driver === "bridge") ensureBridge(n);
+    for (const n of core.networks.values()) if (n.Driver === "bridge") ensureBridge(n, core.owner);
     await core.m.ports.applyFirewall();
     return new NetworkService(core);
   }

@@ -16,6 +16,7 @@ import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
+import { isInstanceCgroupParent } from "../common/instance.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
@@ -350,9 +351,9 @@ export class CoveRuntime implements ContainerRuntime {
         await Promise.race([waitForFile(dir, [StateFile.EXIT]), new Promise((r) => setTimeout(r, 2000))]);
       }
       await cg.destroy();
-      // the shared default parent (/cove) goes when its last container does
+      // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(dir) === "cove") await removeSharedParent(dir);
+        if (isInstanceCgroupParent(path.basename(dir))) await removeSharedParent(dir);
       }
     } finally {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
