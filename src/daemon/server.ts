@@ -285,14 +285,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let network: NetworkService | undefined;
   if (options.network instanceof NetworkService) network = options.network;
   else if (options.network) {
-    network = await NetworkService.open({
-      ...options.network,
-      root,
-      netnsDir: layout.netnsDir,
-      tag: options.network.tag ?? layout.tag,
-      log: options.network.log ?? log,
-      events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: BigInt(Date.now()) * 1_000_000n }),
-    });
+    try {
+      network = await NetworkService.open({
+        ...options.network,
+        root,
+        netnsDir: layout.netnsDir,
+        tag: options.network.tag ?? layout.tag,
+        log: options.network.log ?? log,
+        events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: BigInt(Date.now()) * 1_000_000n }),
+      });
+    } catch (err) {
+      // a daemon refused at start leaves its exec root as it found it (an empty one goes)
+      for (const dir of [layout.netnsDir, layout.execRoot]) await rmdir(dir).catch(() => undefined);
+      throw err;
+    }
   }
   const ownNetwork = network !== undefined && !(options.network instanceof NetworkService);
   const containers =

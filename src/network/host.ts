@@ -11,8 +11,12 @@ import { contains, parseCidr, parseIp } from "./ipam.js";
 import { AF_INET, Netlink, netlinkFailure } from "./netlink.js";
 import type { NetworkRecord, SandboxRecord } from "./types.js";
 
-/** The netns directory is a shared mount, so an unmount there reaches copies in containers' mount namespaces. */
-export async function prepareNetnsDir(netnsDir: string): Promise<void> {
+/**
+ * The netns directory is a shared mount, so an unmount there reaches copies in containers' mount
+ * namespaces. Returns whether this call made the mount (a service that then fails to open takes
+ * it back).
+ */
+export async function prepareNetnsDir(netnsDir: string): Promise<boolean> {
   await mkdir(netnsDir, { recursive: true, mode: 0o755 });
   const a = addon();
   const c = a.constants;
@@ -24,6 +28,16 @@ export async function prepareNetnsDir(netnsDir: string): Promise<void> {
   } catch (err) {
     // the host refuses: unmounts still work in the daemon's namespace
     ignored(`make ${netnsDir} a shared mount`, err);
+  }
+  return !isMount;
+}
+
+/** Detaches a mount, logging a failure instead of throwing (a cleanup on a failure path). */
+export function unmountQuiet(target: string, log: (line: string) => void): void {
+  try {
+    addon().umount2(target, addon().constants.MNT_DETACH);
+  } catch (err) {
+    if (!isErrno(err, "EINVAL", "ENOENT")) log(`unmounting ${target}: ${(err as Error).message}`);
   }
 }
 
