@@ -333,6 +333,37 @@ describe("two daemons on one host", { skip: skipReason }, () => {
     await reachable(a);
   });
 
+  it("a daemon started with another default bridge moves it while no container runs on it, and refuses to while one does", async () => {
+    const bridgeId = await ok(a, ["network", "inspect", "-f", "{{.Id}}", "bridge"]);
+    await ok(a, ["run", "-d", "--name", "sleeper", "busybox", "sleep", "1000"]);
+    const old = { bridge: a.bridge, bip: a.bip };
+    const moved = { bridge: `${a.bridge.slice(0, 13)}m`, bip: freeSubnets(1, [a.bip, a.pool, b.bip, b.pool])[0]!.replace(/0\/24$/, "1/24") };
+    await stop(a, "SIGTERM");
+    const busy = await refusedStart(daemonArgs({ ...a, ...moved }));
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, new RegExp(`the default bridge is ${old.bridge} \\(${old.bip.replace(/\./g, "\\.")}\\) and containers still run on it: it cannot become ${moved.bridge}`));
+    assert.match(busy.stderr, /stop sleeper first/);
+    const nl = Netlink.open();
+    try {
+      assert.equal(nl.link(moved.bridge), undefined, "the refused start made no bridge");
+      await start(a);
+      assert.equal(await ok(a, ["inspect", "-f", "{{.State.Running}}", "sleeper"]), "true");
+      await ok(a, ["rm", "-f", "sleeper"]);
+      await stop(a, "SIGTERM");
+      Object.assign(a, moved);
+      await start(a);
+      assert.equal(await ok(a, ["network", "inspect", "-f", '{{.Id}} {{index .Options "com.docker.network.bridge.name"}} {{(index .IPAM.Config 0).Gateway}}', "bridge"]), `${bridgeId} ${moved.bridge} ${moved.bip.split("/")[0]}`);
+      assert.equal(nl.link(old.bridge), undefined, `the old bridge ${old.bridge} went`);
+      assert.equal(nl.link(moved.bridge)?.alias, `cove ${a.root}`);
+      const addr = await ok(a, ["run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]);
+      assert.match(addr, new RegExp(` ${moved.bip.replace(/\.1\/24$/, "").replace(/\./g, "\\.")}\\.\\d+/24 `));
+    } finally {
+      nl.close();
+    }
+    await reachable(a);
+    await reachable(b);
+  });
+
   it("after both are gone, nothing of either is left on the host", async () => {
     // what after() does, done here so that it is checked
     for (const d of [a, b]) {
