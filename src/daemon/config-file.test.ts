@@ -168,7 +168,7 @@ describe("daemon.json", () => {
     const flag = (args: string[], want: RegExp) => assert.throws(() => parseDaemonArgs(args, {}), want);
     flag(["--bridge", "a-name-far-too-long"], /invalid bridge name "a-name-far-too-long": at most 15 characters/);
     flag(["--bridge", "bad/name"], /invalid bridge name/);
-    flag(["--bip", "10.1.0.1"], /invalid CIDR address: 10.1.0.1/);
+    flag(["--bip", "10.1.0.1"], /invalid --bip 10.1.0.1: give the bridge's address with its prefix length/);
     flag(["--bip", "fd00::1/64"], /must be IPv4/);
     flag(["--bip", "10.1.0.1/31"], /leaves no addresses for containers/);
     flag(["--bip", "10.1.0.255/24"], /broadcast address/);
@@ -187,7 +187,7 @@ describe("daemon.json", () => {
       );
     bad('{"bridge": 1}', /"bridge" must be a string/, "bridge");
     bad('{"bridge": "x".repeat(20)}'.replace('"x".repeat(20)', `"${"x".repeat(20)}"`), /"bridge": invalid bridge name/, "bridge");
-    bad('{"bip": "300.1.1.1/16"}', /"bip": invalid CIDR address/, "bip");
+    bad('{"bip": "300.1.1.1/16"}', /"bip": invalid --bip 300.1.1.1\/16/, "bip");
     bad('{"default-address-pools": []}', /"default-address-pools" must be a non-empty list/, "default-address-pools");
     bad('{"default-address-pools": [{"base": "10.0.0.0/16"}]}', /"size" must be a prefix length/, "default-address-pools");
     bad('{"default-address-pools": [{"base": "10.0.0.0/16", "size": 24, "x": 1}]}', /only "base" and "size"/, "default-address-pools");

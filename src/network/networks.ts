@@ -32,7 +32,7 @@ export class Networks {
     if (existing) {
       const samePool = !wanted || (existing.pools[0]?.subnet === wanted.subnet && existing.pools[0]?.gateway === wanted.gateway);
       if (existing.bridge === bridge && samePool) return;
-      await this.reconfigureDefaultBridge(existing, bridge, wanted);
+      await this.reconfigureDefaultBridge(existing, bridge, wanted, def !== undefined && def.name !== undefined);
       return;
     }
     const rec = this.baseRecord("bridge", "bridge", {});
@@ -71,9 +71,15 @@ export class Networks {
    * id stays, so containers created on "bridge" keep it) while no container runs on it, and the
    * old interface goes when it was this instance's.
    */
-  private async reconfigureDefaultBridge(rec: NetworkRecord, bridge: string, wanted: PoolState | undefined): Promise<void> {
+  private async reconfigureDefaultBridge(rec: NetworkRecord, bridge: string, wanted: PoolState | undefined, explicit: boolean): Promise<void> {
     const running = [...this.core.sandboxes.values()].filter((sb) => sb.endpoints.some((e) => e.networkId === rec.Id));
     const now = `${rec.bridge} (${rec.pools.map((p) => `${p.gateway}/${p.subnet.split("/")[1]}`).join(", ")})`;
+    if (running.length > 0 && !explicit && !wanted) {
+      // a daemon that ran before bridges were named after the root: it keeps its bridge while its
+      // containers run on it, and moves at a start when none does
+      this.core.log(`the default bridge stays ${now} while ${running.map((sb) => shortName(sb.name)).join(", ")} run on it; this daemon's own is ${bridge} (stop them, or give --bridge ${rec.bridge} to keep it)`);
+      return;
+    }
     if (running.length > 0) {
       throw conflict(`the default bridge is ${now} and containers still run on it: it cannot become ${bridge}${wanted ? ` (${wanted.gateway}/${wanted.subnet.split("/")[1]})` : ""} now`, {
         code: "network.bridge-busy",
@@ -357,7 +363,12 @@ export function checkBridgeName(name: string, field = BRIDGE_OPT): void {
  * its first host as gateway.
  */
 export function defaultBridgePool(bip: string, gateway?: string): PoolState {
-  const c = parseCidr(bip, "bip");
+  let c: Cidr;
+  try {
+    c = parseCidr(bip, "bip");
+  } catch {
+    throw invalid(`invalid --bip ${bip}: give the bridge's address with its prefix length`, { code: "network.bip", field: "bip", hint: "e.g. --bip 172.18.0.1/16 (bridge address 172.18.0.1 on 172.18.0.0/16)" });
+  }
   if (c.family !== 4) throw invalid(`invalid --bip ${bip}: the default bridge's address must be IPv4`, { code: "network.bip", field: "bip" });
   const ip = parseIp(bip.split("/")[0]!).value;
   const broadcast = c.base + (1n << BigInt(32 - c.prefix)) - 1n;
