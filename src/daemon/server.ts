@@ -183,6 +183,21 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The longest socket path a container has under the runtime root: <root>/<64 hex id>/a.sock (the kernel takes 107 bytes). */
+const CONTAINER_SOCKET_TAIL = "/".length + 64 + "/a.sock".length;
+const SUN_PATH_MAX = 107;
+
+/** Fails when the containers' attach sockets would not fit in a unix socket address under this runtime root. */
+function checkSocketRoom(runtimeRoot: string, given: { flag: string; value: string }): void {
+  const over = Buffer.byteLength(runtimeRoot) + CONTAINER_SOCKET_TAIL - SUN_PATH_MAX;
+  if (over <= 0) return;
+  throw invalid(`${given.flag} ${given.value} is too long: the containers' sockets under ${runtimeRoot} would exceed the ${SUN_PATH_MAX} bytes of a unix socket address`, {
+    code: "daemon.exec-root-long",
+    field: given.flag.replace(/^--/, ""),
+    hint: `give a ${given.flag} at least ${over} bytes shorter (e.g. /run/cove-NAME)`,
+  });
+}
+
 /** Fails when the pid file names a live daemon other than this process (message holds %d for its pid). */
 async function refuseLiveDaemon(pidFile: string, message: string, hint: string): Promise<void> {
   let pid: number;
@@ -251,14 +266,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const gid = options.group !== undefined ? resolveGroup(options.group) : undefined;
   // what best-effort cleanups anywhere in the daemon ignored goes to the daemon's log
   setIgnoredLog(log);
-  await mkdir(root, { recursive: true, mode: 0o711 });
-
   const layout = instanceLayout(root, {
     execRoot: options.execRoot,
     runtimeRoot: options.runtimeRoot,
     cgroupParent: options.cgroupParent,
     netnsDir: options.network && !(options.network instanceof NetworkService) ? options.network.netnsDir : undefined,
   });
+  checkSocketRoom(layout.runtimeRoot, options.runtimeRoot === undefined ? { flag: "--exec-root", value: layout.execRoot } : { flag: "runtimeRoot", value: layout.runtimeRoot });
+  await mkdir(root, { recursive: true, mode: 0o711 });
+
   const pidFile = path.join(root, "cove.pid");
   await refuseLiveDaemon(pidFile, `another cove daemon (pid %d) is using the root ${root}`, "stop it first, or give this daemon another --root");
   // two daemons on one exec root would share namespaces and runtime state

@@ -153,7 +153,8 @@ describe("two daemons on one host", { skip: skipReason }, () => {
       return {
         name,
         root,
-        execRoot: `/run/cove-cx-${unique}-${name}`,
+        // short: exec's sockets live under <exec root>/runtime/<id>/
+        execRoot: `/run/cvx-${unique}${name}`,
         socket: path.join(base, name, "cove.sock"),
         bridge: `cvx${unique}${name}`.slice(0, 15),
         bip: nets[i * 2]!.replace(/0\/24$/, "1/24"),
@@ -213,6 +214,8 @@ describe("two daemons on one host", { skip: skipReason }, () => {
       await ok(d, ["run", "-d", "--name", "web", "--network", "app", "-p", "127.0.0.1::8080", "busybox", "sh", "-c", `mkdir -p /www && echo hello from ${d.name} > /www/index.html && exec httpd -f -p 8080 -h /www`]);
     }
     for (const d of [a, b]) await reachable(d);
+    // exec's sockets fit under the exec root too
+    for (const d of [a, b]) assert.equal(await ok(d, ["exec", "web", "cat", "/www/index.html"]), `hello from ${d.name}`);
 
     const nl = Netlink.open();
     try {
@@ -270,7 +273,14 @@ describe("two daemons on one host", { skip: skipReason }, () => {
     assert.notEqual(shareExec.code, 0);
     assert.match(shareExec.stderr, new RegExp(`another cove daemon \\(pid ${a.proc!.pid}\\) is using the exec root ${a.execRoot}`));
     assert.match(shareExec.stderr, /its own --exec-root/);
-    const execC = `/run/cove-cx-${path.basename(base).replace(/[^a-zA-Z0-9]/g, "").slice(-6)}-c`;
+    const tooLong = `/run/cvx-${"x".repeat(40)}`;
+    const longRoot = path.join(base, "d", "root");
+    const long = await refusedStart(["--root", longRoot, "daemon", "--socket", path.join(base, "c.sock"), "--exec-root", tooLong, "--config-file", configFile]);
+    assert.notEqual(long.code, 0);
+    assert.match(long.stderr, new RegExp(`--exec-root ${tooLong} is too long: the containers' sockets under ${tooLong}/runtime would exceed the 107 bytes`));
+    assert.equal(existsSync(tooLong), false);
+    assert.equal(existsSync(longRoot), false, "nothing made");
+    const execC = `/run/cvx-${path.basename(base).replace(/[^a-zA-Z0-9]/g, "").slice(-6)}c`;
     extraExecRoots.push(execC);
     const shareBridge = await refusedStart(["--root", root, "daemon", "--socket", path.join(base, "c.sock"), "--exec-root", execC, "--bridge", a.bridge, "--bip", a.bip, "--config-file", configFile]);
     assert.notEqual(shareBridge.code, 0);
