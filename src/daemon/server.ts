@@ -194,7 +194,7 @@ function checkSocketRoom(runtimeRoot: string, given: { flag: string; value: stri
   throw invalid(`${given.flag} ${given.value} is too long: the containers' sockets under ${runtimeRoot} would exceed the ${SUN_PATH_MAX} bytes of a unix socket address`, {
     code: "daemon.exec-root-long",
     field: given.flag.replace(/^--/, ""),
-    hint: `give a ${given.flag} at least ${over} bytes shorter (e.g. /run/cove-NAME)`,
+    hint: `give a ${given.flag} at least ${over} ${over === 1 ? "byte" : "bytes"} shorter (e.g. /run/cove-NAME)`,
   });
 }
 

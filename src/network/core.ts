@@ -155,7 +155,8 @@ export class NetworkCore {
     const layout = instanceLayout(opts.root, { netnsDir: opts.netnsDir });
     this.netnsDir = layout.netnsDir;
     this.defaultBridgeName = opts.defaultBridge ? (opts.defaultBridge.name ?? layout.bridge) : layout.bridge;
-    this.owner = `cove ${layout.root}`;
+    // an interface alias holds at most 255 bytes
+    this.owner = `cove ${layout.root}`.slice(0, 250);
     const tag = opts.tag ?? layout.tag;
     this.firewall = new Firewall(tag, ip6tablesAvailable() ? [4, 6] : [4]);
     this.cniPath = opts.cniPath ?? DEFAULT_CNI_PATH;

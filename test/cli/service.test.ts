@@ -155,7 +155,7 @@ describe("cove as a systemd service", { skip }, () => {
     await chmod(sockDir, 0o755);
     try {
       const sock = path.join(sockDir, "cove.sock");
-      const daemon = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", path.join(dir, "root"), "daemon", "-H", "fd://", "--exec-root", path.join(dir, "run"), "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
+      const daemon = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", path.join(dir, "root"), "daemon", "-H", "fd://", "--exec-root", path.join(dir, "x"), "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
       daemons.push(daemon);
       let log = "";
       daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
