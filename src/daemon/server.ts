@@ -279,7 +279,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await refuseLiveDaemon(pidFile, `another cove daemon (pid %d) is using the root ${root}`, "stop it first, or give this daemon another --root");
   // two daemons on one exec root would share namespaces and runtime state
   await refuseLiveDaemon(layout.pidFile, `another cove daemon (pid %d) is using the exec root ${layout.execRoot}`, "stop it first, or give this daemon its own --exec-root");
-  await mkdir(layout.execRoot, { recursive: true, mode: 0o711 });
   // a socket passed by the service manager: adopted (checked, close-on-exec) before anything else
   let socket = path.resolve(options.socket);
   if (options.listenFd !== undefined) {
@@ -436,6 +435,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   await writeFileAtomic(pidFile, `${process.pid}\n`);
+  await mkdir(layout.execRoot, { recursive: true, mode: 0o711 });
   await writeFileAtomic(layout.pidFile, `${process.pid}\n`);
   log(`listening on unix://${socket}${options.listenFd !== undefined ? ` (fd ${options.listenFd}, from the service manager)` : ""}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}, exec root ${layout.execRoot}`);
 
