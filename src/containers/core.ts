@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { bestEffort, ignored } from "../common/ignore.js";
+import { DEFAULT_CGROUP_PARENT } from "../common/instance.js";
 import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
@@ -116,6 +117,8 @@ export interface ContainerServiceOptions {
   root: string;
   /** The runtime's state root, on a tmpfs (default /run/cove/runtime). Keep it short: attach sockets live there. */
   runtimeRoot?: string;
+  /** The parent of the containers' cgroups when a container names none (default /cove; a daemon gives its own). */
+  cgroupParent?: string;
   images: ContainerImages;
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
@@ -396,6 +399,8 @@ const STATUS_TRANSITIONS: Record<ContainerStatus, readonly ContainerStatus[]> = 
 export class ContainerCore {
   readonly root: string;
   readonly runtimeRoot: string;
+  /** The parent of the containers' cgroups when a container names none. */
+  readonly cgroupParent: string;
   /** The runtimes by name ("cove" always, "runc" when installed). */
   readonly runtimes: ReadonlyMap<string, ContainerRuntime>;
   /** The runtime a new container gets when it names none (changed by a daemon reload). */
@@ -424,6 +429,7 @@ export class ContainerCore {
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
+    this.cgroupParent = opts.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);
     this.defaultRuntime = opts.defaultRuntime ?? "cove";
     this.host = opts.host ?? realHost;

@@ -108,6 +108,7 @@ export class Creator {
         files: { hostname: "/", hosts: "/", resolvConf: "/" },
         user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
         cgroupVersion: this.core.cgroupVersion,
+        cgroupParent: this.core.cgroupParent,
         initPath: this.core.initPath,
         join: { network: "/", pid: "/", ipc: "/", uts: "/" },
         mounts,

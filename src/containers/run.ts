@@ -108,6 +108,7 @@ export class Runner {
         files: { hostname: path.join(c.dir, "hostname"), hosts: path.join(c.dir, "hosts"), resolvConf: path.join(c.dir, "resolv.conf") },
         user,
         cgroupVersion: this.core.cgroupVersion,
+        cgroupParent: this.core.cgroupParent,
         initPath: this.core.initPath,
         join,
         mounts,

@@ -96,6 +96,10 @@ describe("buildSpec", () => {
     assert.equal(spec.linux?.cgroupsPath, `/cove/${ID}`);
     assert.ok((spec.linux?.maskedPaths ?? []).includes("/proc/kcore"));
   });
+  it("puts the cgroup under the daemon's parent, unless the container names its own", () => {
+    assert.equal(buildSpec(input({ Cmd: ["sh"] }, {}, { cgroupParent: "/cove-0123abcd" })).spec.linux?.cgroupsPath, `/cove-0123abcd/${ID}`);
+    assert.equal(buildSpec(input({ Cmd: ["sh"] }, { CgroupParent: "mine" }, { cgroupParent: "/cove-0123abcd" })).spec.linux?.cgroupsPath, `/mine/${ID}`);
+  });
   it("privileged: all caps, no seccomp, host devices, no masked paths, rw sysfs", () => {
     const { spec } = buildSpec(input({ Cmd: ["sh"] }, { Privileged: true }));
     assert.ok((spec.process?.capabilities?.bounding ?? []).length > 30);

@@ -15,6 +15,7 @@ import { OCI_VERSION } from "../runtime/spec.js";
 import type { ContainerConfig, HealthConfig, HostConfig, MountPoint, ThrottleDevice } from "./types.js";
 import type { ExecUser } from "./user.js";
 import { ociMount, planMounts, publicMountPoint, tmpfsFlagMounts } from "./mounts.js";
+import { DEFAULT_CGROUP_PARENT } from "../common/instance.js";
 
 export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -521,6 +522,8 @@ export interface SpecInput {
   mounts: ContainerMounts;
   /** Devices of the host for privileged containers (default: scan /dev). */
   hostDevices?: () => Device[];
+  /** The parent of the container's cgroup when HostConfig.CgroupParent names none (the daemon's, default /cove). */
+  cgroupParent?: string;
   /** The variables legacy links give the process (before the config's own). */
   linkEnv?: readonly string[];
 }
@@ -547,9 +550,10 @@ export function hostnameOf(id: string, config: ContainerConfig): string {
   return config.Hostname || id.slice(0, 12);
 }
 
-/** The container's cgroup: under --cgroup-parent, or /cove/<id>. */
-export function containerCgroupsPath(id: string, hc: HostConfig): string {
-  return hc.CgroupParent ? path.posix.join(hc.CgroupParent.startsWith("/") ? hc.CgroupParent : `/${hc.CgroupParent}`, id) : `/cove/${id}`;
+/** The container's cgroup: under its --cgroup-parent, else under the daemon's parent (default /cove). */
+export function containerCgroupsPath(id: string, hc: HostConfig, daemonParent = DEFAULT_CGROUP_PARENT): string {
+  const parent = hc.CgroupParent || daemonParent;
+  return path.posix.join(parent.startsWith("/") ? parent : `/${parent}`, id);
 }
 
 /** The OCI spec dockerd would hand its runtime for this container. */
@@ -662,7 +666,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     mounts,
     linux: {
       namespaces,
-      cgroupsPath: containerCgroupsPath(id, hc),
+      cgroupsPath: containerCgroupsPath(id, hc, input.cgroupParent),
       resources,
       ...(devices.length ? { devices } : {}),
       ...(hc.Sysctls && Object.keys(hc.Sysctls).length ? { sysctl: { ...hc.Sysctls } } : {}),

@@ -62,7 +62,7 @@ describe("daemon.json", () => {
     assert.ok(plain !== "help");
     applyConfig(plain, { registry: {}, dataRoot: "/c", execRoot: "/d", labels: ["a=b"], debug: true });
     assert.equal(plain.root, "/c");
-    assert.equal(plain.runtimeRoot, "/d");
+    assert.equal(plain.execRoot, "/d");
     assert.deepEqual(plain.labels, ["a=b"]);
     const fromEnv = parseDaemonArgs([], { COVE_ROOT: "/e" });
     assert.ok(fromEnv !== "help");
@@ -131,5 +131,66 @@ describe("daemon.json", () => {
     assert.ok(b !== "help");
     assert.equal(b.configFile, "/etc/cove/daemon.json");
     assert.equal(b.configFileGiven, false);
+  });
+
+  it("takes the default bridge, its address, the address pools and the cgroup parent, from flags or the file but not both", () => {
+    const c = parseDaemonConfig(JSON.stringify({ bridge: "cvb0", bip: "10.77.0.1/24", "default-address-pools": [{ base: "10.78.0.0/16", size: 24 }], "cgroup-parent": "cove-x/inner" }), "f.json");
+    assert.equal(c.bridge, "cvb0");
+    assert.equal(c.bip, "10.77.0.1/24");
+    assert.deepEqual(c.addressPools, [{ base: "10.78.0.0/16", size: 24 }]);
+    assert.equal(c.cgroupParent, "/cove-x/inner");
+    const fromFile = parseDaemonArgs([], {});
+    assert.ok(fromFile !== "help");
+    applyConfig(fromFile, c);
+    assert.deepEqual(fromFile.network, { defaultBridge: { name: "cvb0", subnet: "10.77.0.1/24" }, addressPools: [{ base: "10.78.0.0/16", size: 24 }] });
+    assert.equal(fromFile.cgroupParent, "/cove-x/inner");
+
+    const flags = parseDaemonArgs(["-b", "cvb1", "--bip=10.79.0.1/24", "--default-address-pool", "base=10.80.0.0/16,size=26", "--default-address-pool", "base=10.81.0.0/24,size=28", "--cgroup-parent", "/cove-y", "--exec-root", "/run/cy"], {});
+    assert.ok(flags !== "help");
+    assert.deepEqual(flags.network, { defaultBridge: { name: "cvb1", subnet: "10.79.0.1/24" }, addressPools: [{ base: "10.80.0.0/16", size: 26 }, { base: "10.81.0.0/24", size: 28 }] });
+    assert.equal(flags.cgroupParent, "/cove-y");
+    assert.equal(flags.execRoot, "/run/cy");
+    assert.throws(
+      () => applyConfig(flags, c),
+      /specified both as a flag and in the configuration file: bridge: \(from flag: cvb1, from file: cvb0\), bip: \(from flag: 10.79.0.1\/24, from file: 10.77.0.1\/24\), default-address-pools: .*, cgroup-parent: \(from flag: \/cove-y, from file: \/cove-x\/inner\)/,
+    );
+    const none = parseDaemonArgs(["--bridge", "none"], {});
+    assert.ok(none !== "help");
+    assert.deepEqual(none.network, { defaultBridge: false });
+    assert.throws(() => applyConfig(none, { registry: {}, bip: "10.77.0.1/24" }), /"bip" sets the default bridge's address, but "bridge" is "none"/);
+    const noneInFile = parseDaemonArgs([], {});
+    assert.ok(noneInFile !== "help");
+    applyConfig(noneInFile, { registry: {}, bridge: "none" });
+    assert.deepEqual(noneInFile.network, { defaultBridge: false });
+  });
+
+  it("refuses a bad bridge, address, pool or cgroup parent with what to give instead", () => {
+    const flag = (args: string[], want: RegExp) => assert.throws(() => parseDaemonArgs(args, {}), want);
+    flag(["--bridge", "a-name-far-too-long"], /invalid bridge name "a-name-far-too-long": at most 15 characters/);
+    flag(["--bridge", "bad/name"], /invalid bridge name/);
+    flag(["--bip", "10.1.0.1"], /invalid --bip 10.1.0.1: give the bridge's address with its prefix length/);
+    flag(["--bip", "fd00::1/64"], /must be IPv4/);
+    flag(["--bip", "10.1.0.1/31"], /leaves no addresses for containers/);
+    flag(["--bip", "10.1.0.255/24"], /broadcast address/);
+    flag(["--bridge", "none", "--bip", "10.1.0.1/24"], /cannot go with --bridge none/);
+    flag(["--default-address-pool", "10.0.0.0/8"], /give base=CIDR,size=PREFIX/);
+    flag(["--default-address-pool", "base=10.0.0.0/16,size=8"], /"size" must be a prefix length from 16/);
+    flag(["--default-address-pool", "base=fd00::/48,size=64"], /only IPv4 pools/);
+    flag(["--cgroup-parent", "/a/../b"], /".." could leave the cgroup tree/);
+    flag(["--cgroup-parent", "machine.slice"], /systemd slice/);
+    flag(["--cgroup-parent", "/"], /give a cgroup path/);
+    flag(["--exec-root", "relative"], /--exec-root relative: give an absolute path/);
+    const bad = (text: string, want: RegExp, field: string) =>
+      assert.throws(
+        () => parseDaemonConfig(text, "f.json"),
+        (err: Error & { field?: string }) => want.test(err.message) && err.message.includes("f.json") && err.field === field,
+      );
+    bad('{"bridge": 1}', /"bridge" must be a string/, "bridge");
+    bad('{"bridge": "x".repeat(20)}'.replace('"x".repeat(20)', `"${"x".repeat(20)}"`), /"bridge": invalid bridge name/, "bridge");
+    bad('{"bip": "300.1.1.1/16"}', /"bip": invalid --bip 300.1.1.1\/16/, "bip");
+    bad('{"default-address-pools": []}', /"default-address-pools" must be a non-empty list/, "default-address-pools");
+    bad('{"default-address-pools": [{"base": "10.0.0.0/16"}]}', /"size" must be a prefix length/, "default-address-pools");
+    bad('{"default-address-pools": [{"base": "10.0.0.0/16", "size": 24, "x": 1}]}', /only "base" and "size"/, "default-address-pools");
+    bad('{"cgroup-parent": "../x"}', /"cgroup-parent": invalid "cgroup-parent"/, "cgroup-parent");
   });
 });

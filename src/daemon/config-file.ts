@@ -5,7 +5,11 @@
 //   "insecure-registries": ["10.0.0.0/8", "registry.local:5000"]   CIDRs and host[:port] reached over HTTP
 //   "registry-mirrors":    ["https://mirror.local"]                tried before Docker Hub for its pulls
 //   "data-root":           "/var/lib/cove"                         the state root (as --root)
-//   "exec-root":           "/run/cove/runtime"                     the containers' runtime state (as --exec-root)
+//   "exec-root":           "/run/cove"                             runtime state, network namespaces, pid file (as --exec-root)
+//   "bridge":              "cove0" | "none"                        the default bridge's interface (as --bridge)
+//   "bip":                 "172.18.0.1/16"                         the default bridge's address and subnet (as --bip)
+//   "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}] where networks without a subnet take theirs
+//   "cgroup-parent":       "/cove"                                 the parent of the containers' cgroups
 //   "labels":              ["env=prod"]                            the daemon's labels (/info)
 //   "debug":               true                                    /info's Debug
 //   "live-restore":        true                                    always true: containers outlive the daemon
@@ -15,7 +19,7 @@
 //                          the web dashboard (off without the key; "enabled" defaults to true, "addr" to
 //                          127.0.0.1:9123); a non-loopback address needs "tls" (client certificates)
 //
-// Keys dockerd has and cove does not (dns, default-address-pools, runtimes, features,
+// Keys dockerd has and cove does not (dns, runtimes, features,
 // max-concurrent-downloads/uploads) are refused with what to do instead, any other key as
 // unknown: a setting silently ignored is worse than none. The default file may be absent; a
 // file named with --config-file must exist. SIGHUP re-reads the file (daemonMain) and applies
@@ -25,11 +29,12 @@ import { readFile } from "node:fs/promises";
 import { invalid, isErrno } from "../common/errors.js";
 import { normalizeMirror, validateInsecureRegistry } from "../registry/config.js";
 import type { RegistryOptions } from "../registry/client.js";
+import { checkBridgeName, defaultBridgePool, parseAddressPool, type AddressPool } from "../network/index.js";
 
 export const DEFAULT_CONFIG_FILE = "/etc/cove/daemon.json";
 
 /** The keys cove reads. */
-export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard"] as const;
+export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "bridge", "bip", "default-address-pools", "cgroup-parent", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard"] as const;
 
 /** The keys a SIGHUP applies to a running daemon (as dockerd reloads them). */
 export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", "debug", "live-restore", "default-runtime"] as const;
@@ -37,7 +42,6 @@ export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", 
 /** dockerd's keys that cove has no setting for, and what to do instead. */
 const NOT_IN_COVE: Record<string, string> = {
   dns: "give containers DNS servers with --dns (cove run --dns IP); user-defined networks use cove's embedded DNS",
-  "default-address-pools": "give networks their subnet (cove network create --subnet CIDR) and the default bridge its own (cove daemon --bip CIDR)",
   runtimes: 'cove runs containers on its own runtime or on runc ("runc", when installed); other runtimes cannot be added',
   features: "cove has no optional features to switch on or off",
   "max-concurrent-downloads": "cove pulls 3 layers at once, as dockerd's default",
@@ -51,6 +55,11 @@ export interface DaemonFileConfig {
   registry: Pick<RegistryOptions, "insecureRegistries" | "mirrors">;
   dataRoot?: string;
   execRoot?: string;
+  /** The default bridge's interface, or "none". */
+  bridge?: string;
+  bip?: string;
+  addressPools?: AddressPool[];
+  cgroupParent?: string;
   labels?: string[];
   debug?: boolean;
   defaultRuntime?: string;
@@ -91,6 +100,17 @@ export function parseDashboardAddress(addr: string, tls?: DashboardSettings["tls
     });
   }
   return { host, port, ...(tls ? { tls } : {}) };
+}
+
+/** A --cgroup-parent value as an absolute cgroupfs path; systemd slices and ".." are refused. */
+export function checkCgroupParent(value: string, what = "--cgroup-parent"): string {
+  const parts = value.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0 || value.includes("\0")) throw invalid(`invalid ${what} "${value}": give a cgroup path such as /cove`, { code: "daemon.cgroup-parent", field: "cgroup-parent" });
+  if (parts.includes("..")) throw invalid(`invalid ${what} "${value}": ".." could leave the cgroup tree`, { code: "daemon.cgroup-parent", field: "cgroup-parent" });
+  if (parts[parts.length - 1]!.endsWith(".slice")) {
+    throw invalid(`invalid ${what} "${value}": a systemd slice needs the systemd cgroup driver, which cove does not have`, { code: "daemon.cgroup-parent", field: "cgroup-parent", hint: "give a cgroupfs path such as /cove-test" });
+  }
+  return `/${parts.join("/")}`;
 }
 
 /** Parses the file's text (file names it in errors). */
@@ -144,6 +164,35 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
   if (dataRoot !== undefined) out.dataRoot = dataRoot;
   const execRoot = absolute("exec-root");
   if (execRoot !== undefined) out.execRoot = execRoot;
+  const stringKey = (key: string): string | undefined => {
+    const v = rec[key];
+    if (v !== undefined && typeof v !== "string") throw bad(key, "must be a string");
+    return v;
+  };
+  const checked = <T>(key: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw invalid(`unable to configure the cove daemon with file ${file}: "${key}": ${(err as Error).message}`, { code: "config.invalid", field: key, cause: err, ...((err as { hint?: string }).hint ? { hint: (err as { hint: string }).hint } : {}) });
+    }
+  };
+  const bridge = stringKey("bridge");
+  if (bridge !== undefined) {
+    if (bridge !== "none") checked("bridge", () => checkBridgeName(bridge, "bridge"));
+    out.bridge = bridge;
+  }
+  const bip = stringKey("bip");
+  if (bip !== undefined) {
+    checked("bip", () => defaultBridgePool(bip));
+    out.bip = bip;
+  }
+  const pools = rec["default-address-pools"];
+  if (pools !== undefined) {
+    if (!Array.isArray(pools) || pools.length === 0) throw bad("default-address-pools", 'must be a non-empty list of {"base": CIDR, "size": PREFIX}');
+    out.addressPools = pools.map((p) => checked("default-address-pools", () => parseAddressPool(p)));
+  }
+  const cgroupParent = stringKey("cgroup-parent");
+  if (cgroupParent !== undefined) out.cgroupParent = checked("cgroup-parent", () => checkCgroupParent(cgroupParent, '"cgroup-parent"'));
   if (rec.labels !== undefined) {
     const labels = list("labels");
     const wrong = labels.find((l) => !/^[^=]+=/.test(l));

@@ -3,8 +3,10 @@
 
 import { CoveError, invalid } from "../common/errors.js";
 import path from "node:path";
-import { DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDashboardAddress, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
+import { checkCgroupParent, DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDashboardAddress, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
 import { startDaemon, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
+import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT } from "../common/instance.js";
+import { checkBridgeName, defaultBridgePool, NetworkService, parseAddressPool, type AddressPool } from "../network/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
@@ -12,11 +14,11 @@ export { Query, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";
 export { EventBus, EventFilter, eventJSON, parseEventTime, nowNano, type EventMessage, type EventActor, type EventType, type PublishInput } from "../events/index.js";
 export type { ContainerCounts, ContainerCountsProvider } from "./system.js";
-export { DEFAULT_CONFIG_FILE, DEFAULT_DASHBOARD_ADDR, loadDaemonConfig, parseDaemonConfig, parseDashboardAddress, isLoopbackHost, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
+export { checkCgroupParent, DEFAULT_CONFIG_FILE, DEFAULT_DASHBOARD_ADDR, loadDaemonConfig, parseDaemonConfig, parseDashboardAddress, isLoopbackHost, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
 export { acceptWebSocket, isWebSocketRequest, type WebSocketConn } from "./websocket.js";
 
 export const DEFAULT_ROOT = "/var/lib/cove";
-export const DEFAULT_SOCKET = "/run/cove/cove.sock";
+export const DEFAULT_SOCKET = `${DEFAULT_EXEC_ROOT}/cove.sock`;
 
 const USAGE = `usage: cove daemon [OPTIONS]
 
@@ -24,9 +26,12 @@ Runs the cove daemon: the Docker Engine API on a unix socket (DOCKER_HOST=unix:/
 
 Options:
   --root DIR               state directory (default ${DEFAULT_ROOT})
-  --exec-root DIR          the containers' runtime state, on a tmpfs (default /run/cove/runtime)
+  --exec-root DIR          what the daemon owns at run time, on a tmpfs: the containers' runtime state,
+                           network namespaces, pid file (default ${DEFAULT_EXEC_ROOT} for the default root,
+                           ${DEFAULT_EXEC_ROOT}-<tag> for another, tag = 8 hex digits of a hash of the root)
   --config-file FILE       daemon.json (default ${DEFAULT_CONFIG_FILE}): insecure-registries, registry-mirrors,
-                           data-root, exec-root, labels, debug, live-restore, default-runtime, log-driver, dashboard;
+                           data-root, exec-root, bridge, bip, default-address-pools, cgroup-parent, labels,
+                           debug, live-restore, default-runtime, log-driver, dashboard;
                            SIGHUP (systemctl reload cove) re-reads it
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
   -H, --host ADDR          unix:///path/to.sock, tcp://HOST:PORT (TCP needs the three --tls flags), or
@@ -37,24 +42,41 @@ Options:
   --tlscacert FILE         CA that signs client certificates (required: TCP always verifies clients)
   --dashboard ADDR         serve the web dashboard on HOST:PORT (e.g. 127.0.0.1:9123; another host needs the
                            three --tls flags); \`cove dashboard\` prints its address
-  --bridge NAME            the default bridge's interface (default cove0); "none": no default bridge
-  --bip CIDR               the default bridge's subnet (default 172.17.0.0/16, or a free pool)
+  -b, --bridge NAME        the default bridge's interface (default ${DEFAULT_BRIDGE}, cove-<tag> for another root);
+                           "none": no default bridge
+  --bip ADDR/PREFIX        the default bridge's address and subnet, e.g. 172.18.0.1/16 (default 172.17.0.1/16,
+                           or the first free subnet of the address pools)
+  --default-address-pool base=CIDR,size=PREFIX
+                           where networks without --subnet take theirs (repeatable; default 172.17-31.0.0/16,
+                           then 192.168.0.0/16 in /20s)
+  --cgroup-parent PATH     the parent of the containers' cgroups (default ${DEFAULT_CGROUP_PARENT}, ${DEFAULT_CGROUP_PARENT}-<tag> for
+                           another root); a container's own --cgroup-parent wins
   --no-network             no networking at all: containers get a loopback interface only`;
 
-/** `cove daemon`'s options: the daemon's, and the configuration file to read for its registry settings. */
-export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; rootGiven?: boolean; execRootGiven?: boolean; dashboard?: DashboardSettings; dashboardGiven?: boolean };
+/** Which of the settings daemon.json may also give were given as flags (a setting given twice is refused, as dockerd refuses it). */
+export interface FlagsGiven {
+  root?: boolean;
+  execRoot?: boolean;
+  bridge?: boolean;
+  bip?: boolean;
+  addressPools?: boolean;
+  cgroupParent?: boolean;
+  dashboard?: boolean;
+}
+
+/** `cove daemon`'s options: the daemon's, the configuration file to read, and which settings came as flags. */
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; given: FlagsGiven; dashboard?: DashboardSettings };
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
   let configFile = DEFAULT_CONFIG_FILE;
   let configFileGiven = false;
-  let rootGiven = env.COVE_ROOT !== undefined;
-  let execRootGiven = false;
-  const opts: { root: string; socket: string; group?: string; listenFd?: number; runtimeRoot?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  const given: FlagsGiven = env.COVE_ROOT !== undefined ? { root: true } : {};
+  const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   let dashboardAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
-  const bridge: { name?: string; subnet?: string; none?: boolean; off?: boolean } = {};
+  const bridge: { name?: string; bip?: string; none?: boolean; off?: boolean; pools?: AddressPool[] } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "-h" || arg === "--help") return "help";
@@ -69,12 +91,15 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     switch (name) {
       case "--root":
         opts.root = value();
-        rootGiven = true;
+        given.root = true;
         break;
-      case "--exec-root":
-        opts.runtimeRoot = value();
-        execRootGiven = true;
+      case "--exec-root": {
+        const v = value();
+        if (!v.startsWith("/")) throw invalid(`--exec-root ${v}: give an absolute path`, { code: "flag.invalid", field: "exec-root" });
+        opts.execRoot = v;
+        given.execRoot = true;
         break;
+      }
       case "--config-file":
         configFile = value();
         configFileGiven = true;
@@ -110,14 +135,31 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--dashboard":
         dashboardAddr = value();
         break;
+      case "-b":
       case "--bridge": {
         const v = value();
         if (v === "none") bridge.none = true;
-        else bridge.name = v;
+        else {
+          checkBridgeName(v, "bridge");
+          bridge.name = v;
+        }
+        given.bridge = true;
         break;
       }
-      case "--bip":
-        bridge.subnet = value();
+      case "--bip": {
+        const v = value();
+        defaultBridgePool(v);
+        bridge.bip = v;
+        given.bip = true;
+        break;
+      }
+      case "--default-address-pool":
+        (bridge.pools ??= []).push(parseAddressPool(value()));
+        given.addressPools = true;
+        break;
+      case "--cgroup-parent":
+        opts.cgroupParent = checkCgroupParent(value());
+        given.cgroupParent = true;
         break;
       case "--no-network":
         bridge.off = true;
@@ -126,8 +168,14 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
     }
   }
-  const out: DaemonArgs = { ...opts, configFile, configFileGiven, ...(rootGiven ? { rootGiven } : {}), ...(execRootGiven ? { execRootGiven } : {}) };
-  if (!bridge.off) out.network = { defaultBridge: bridge.none ? false : { ...(bridge.name ? { name: bridge.name } : {}), ...(bridge.subnet ? { subnet: bridge.subnet } : {}) } };
+  if (bridge.none && bridge.bip !== undefined) throw invalid("--bip sets the default bridge's address: it cannot go with --bridge none", { code: "flag.invalid", field: "bip" });
+  const out: DaemonArgs = { ...opts, configFile, configFileGiven, given };
+  if (!bridge.off) {
+    out.network = {
+      defaultBridge: bridge.none ? false : { ...(bridge.name ? { name: bridge.name } : {}), ...(bridge.bip ? { subnet: bridge.bip } : {}) },
+      ...(bridge.pools ? { addressPools: bridge.pools } : {}),
+    };
+  }
   if (tcpAddr !== undefined) {
     const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(tcpAddr);
     if (!m) throw invalid(`invalid TCP address ${tcpAddr}: give tcp://HOST:PORT`, { code: "flag.invalid", field: "host" });
@@ -147,7 +195,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     const dashTls = tls.cert && tls.key && tls.ca ? { cert: tls.cert, key: tls.key, ca: tls.ca } : undefined;
     if (!dashTls && (tls.cert || tls.key || tls.ca)) throw invalid("the dashboard over TLS needs all of --tlscert, --tlskey and --tlscacert", { code: "flag.invalid", field: "dashboard" });
     out.dashboard = parseDashboardAddress(dashboardAddr, dashTls);
-    out.dashboardGiven = true;
+    given.dashboard = true;
   }
   return out;
 }
@@ -177,14 +225,31 @@ export function activatedFd(host: string, env: NodeJS.ProcessEnv, pid = process.
 /** daemon.json's settings into the daemon's options; a directive given both as a flag and in the file is refused, as dockerd refuses it. */
 export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   const both: string[] = [];
-  if (cfg.dataRoot !== undefined && opts.rootGiven) both.push(`data-root: (from flag: ${opts.root}, from file: ${cfg.dataRoot})`);
-  if (cfg.dashboard !== undefined && opts.dashboardGiven) both.push(`dashboard: (from flag: ${opts.dashboard?.host}:${opts.dashboard?.port}, from file: ${cfg.dashboard.host}:${cfg.dashboard.port})`);
-  if (cfg.execRoot !== undefined && opts.execRootGiven) both.push(`exec-root: (from flag: ${opts.runtimeRoot}, from file: ${cfg.execRoot})`);
+  const g = opts.given;
+  const net = opts.network && !(opts.network instanceof NetworkService) ? opts.network : undefined;
+  const flagBridge = net?.defaultBridge === false ? "none" : net?.defaultBridge?.name;
+  if (cfg.dataRoot !== undefined && g.root) both.push(`data-root: (from flag: ${opts.root}, from file: ${cfg.dataRoot})`);
+  if (cfg.dashboard !== undefined && g.dashboard) both.push(`dashboard: (from flag: ${opts.dashboard?.host}:${opts.dashboard?.port}, from file: ${cfg.dashboard.host}:${cfg.dashboard.port})`);
+  if (cfg.execRoot !== undefined && g.execRoot) both.push(`exec-root: (from flag: ${opts.execRoot}, from file: ${cfg.execRoot})`);
+  if (cfg.bridge !== undefined && g.bridge) both.push(`bridge: (from flag: ${flagBridge}, from file: ${cfg.bridge})`);
+  if (cfg.bip !== undefined && g.bip) both.push(`bip: (from flag: ${net?.defaultBridge ? net.defaultBridge.subnet : ""}, from file: ${cfg.bip})`);
+  if (cfg.addressPools !== undefined && g.addressPools) both.push("default-address-pools: (from flags and from the file)");
+  if (cfg.cgroupParent !== undefined && g.cgroupParent) both.push(`cgroup-parent: (from flag: ${opts.cgroupParent}, from file: ${cfg.cgroupParent})`);
   if (both.length > 0) {
     throw invalid(`the following directives are specified both as a flag and in the configuration file: ${both.join(", ")}`, { code: "config.conflict", hint: `remove one of them (the file is ${opts.configFile})` });
   }
+  if (net) {
+    const bip = cfg.bip ?? (net.defaultBridge ? net.defaultBridge.subnet : undefined);
+    if ((cfg.bridge === "none" || net.defaultBridge === false) && bip !== undefined) {
+      throw invalid(`"bip" sets the default bridge's address, but "bridge" is "none": there is no default bridge`, { code: "config.conflict", field: "bip", hint: `remove one of them (flags, or the file ${opts.configFile})` });
+    }
+    if (cfg.bridge === "none") net.defaultBridge = false;
+    else if (net.defaultBridge !== false) net.defaultBridge = { ...net.defaultBridge, ...(cfg.bridge !== undefined ? { name: cfg.bridge } : {}), ...(cfg.bip !== undefined ? { subnet: cfg.bip } : {}) };
+    if (cfg.addressPools !== undefined) net.addressPools = cfg.addressPools;
+  }
   if (cfg.dataRoot !== undefined) opts.root = cfg.dataRoot;
-  if (cfg.execRoot !== undefined) opts.runtimeRoot = cfg.execRoot;
+  if (cfg.execRoot !== undefined) opts.execRoot = cfg.execRoot;
+  if (cfg.cgroupParent !== undefined) opts.cgroupParent = cfg.cgroupParent;
   opts.registry = cfg.registry;
   if (cfg.labels) opts.labels = cfg.labels;
   if (cfg.debug !== undefined) opts.debug = cfg.debug;
@@ -248,8 +313,8 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
     loadDaemonConfig(started.configFile, started.configFileGiven).then(
       (cfg) => {
         const changed = d.reload(cfg);
-        const later: string[] = (["data-root", "exec-root"] as const).filter((k) => (k === "data-root" ? cfg.dataRoot !== undefined && path.resolve(cfg.dataRoot) !== d.root : cfg.execRoot !== undefined && cfg.execRoot !== started.runtimeRoot));
-        if (!started.dashboardGiven && JSON.stringify(cfg.dashboard) !== JSON.stringify(started.dashboard)) later.push("dashboard");
+        const later: string[] = (["data-root", "exec-root"] as const).filter((k) => (k === "data-root" ? cfg.dataRoot !== undefined && path.resolve(cfg.dataRoot) !== d.root : cfg.execRoot !== undefined && cfg.execRoot !== started.execRoot));
+        if (!started.given.dashboard && JSON.stringify(cfg.dashboard) !== JSON.stringify(started.dashboard)) later.push("dashboard");
         log(`SIGHUP: reloaded ${started.configFile}: ${changed.length ? `changed ${changed.join(", ")}` : "nothing changed"}${later.length ? `; ${later.join(", ")} take effect at the next start` : ""}`);
       },
       (err: unknown) => log(`SIGHUP: ${started.configFile} not reloaded, the settings stay as they were: ${err instanceof CoveError ? err.describe() : String(err)}`),

@@ -1,11 +1,14 @@
 // The daemon: the Docker Engine API over a unix socket (and over TCP only with TLS client
 // certificates), backed by the services under one state root.
 //
-//   <root>/cove.pid     the running daemon's PID (refuses a second daemon on the same root)
-//   <root>/engine-id    the daemon's persistent ID (/info ID), a UUID made at first start
+//   <root>/cove.pid       the running daemon's PID (refuses a second daemon on the same root)
+//   <root>/engine-id      the daemon's persistent ID (/info ID), a UUID made at first start
+//   <exec root>/cove.pid  the same PID (refuses a second daemon on the same exec root)
 //
-// The container service is opened on the same root (its runtime state on a tmpfs, /run/cove/runtime
-// by default); closing the daemon stops watching the containers but leaves them running (live
+// Everything else the daemon owns on the host follows from its root and exec root
+// (src/common/instance.ts): runtime state and network namespaces under the exec root, its
+// default bridge, firewall chains and cgroup parent named after the root, so two daemons on one
+// host never share them. The container service is opened on the same root; closing the daemon stops watching the containers but leaves them running (live
 // restore): the next daemon on the same root adopts them.
 //
 // The socket is created mode 0660, owned root:<group> when a group is given. A socket file left by a
@@ -13,13 +16,14 @@
 
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, chown, lstat, mkdir, readFile, unlink } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readFile, rmdir, unlink } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { instanceLayout } from "../common/instance.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { CacheMounts, removeBuildLeftovers } from "../build/index.js";
 import { buildRoutes } from "./build.js";
@@ -65,8 +69,16 @@ export interface DaemonOptions {
   tcp?: TcpOptions;
   /** Container counts for /info instead of the container service's. */
   containers?: ContainerCountsProvider;
-  /** The container runtime's state root (default /run/cove/runtime; keep it short: attach sockets live there). */
+  /**
+   * What the daemon owns at run time, as dockerd's --exec-root: the runtime's state (runtime/),
+   * runc's (runc/), the network namespaces (netns/) and the pid file (cove.pid). Default /run/cove
+   * for the default root, /run/cove-<tag> for any other (src/common/instance.ts).
+   */
+  execRoot?: string;
+  /** The container runtime's state root (default <execRoot>/runtime; keep it short: attach sockets live there). */
   runtimeRoot?: string;
+  /** The parent of the containers' cgroups (default /cove for the default root, /cove-<tag> otherwise). */
+  cgroupParent?: string;
   /** A container service to use instead of opening one on root (the caller closes it). */
   containerService?: ContainerService;
   /** Where the daemon logs (default: stderr with a timestamp). */
@@ -171,6 +183,33 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The longest socket path a container has under the runtime root: <root>/<64 hex id>/a.sock (the kernel takes 107 bytes). */
+const CONTAINER_SOCKET_TAIL = "/".length + 64 + "/a.sock".length;
+const SUN_PATH_MAX = 107;
+
+/** Fails when the containers' attach sockets would not fit in a unix socket address under this runtime root. */
+function checkSocketRoom(runtimeRoot: string, given: { flag: string; value: string }): void {
+  const over = Buffer.byteLength(runtimeRoot) + CONTAINER_SOCKET_TAIL - SUN_PATH_MAX;
+  if (over <= 0) return;
+  throw invalid(`${given.flag} ${given.value} is too long: the containers' sockets under ${runtimeRoot} would exceed the ${SUN_PATH_MAX} bytes of a unix socket address`, {
+    code: "daemon.exec-root-long",
+    field: given.flag.replace(/^--/, ""),
+    hint: `give a ${given.flag} at least ${over} ${over === 1 ? "byte" : "bytes"} shorter (e.g. /run/cove-NAME)`,
+  });
+}
+
+/** Fails when the pid file names a live daemon other than this process (message holds %d for its pid). */
+async function refuseLiveDaemon(pidFile: string, message: string, hint: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, "utf8")).trim());
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return;
+    throw fromErrno(err, `reading ${pidFile}`);
+  }
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) throw conflict(message.replace("%d", String(pid)), { code: "daemon.running", hint });
+}
+
 async function prepareSocket(socket: string): Promise<void> {
   await mkdir(path.dirname(socket), { recursive: true, mode: 0o755 });
   let st;
@@ -227,17 +266,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const gid = options.group !== undefined ? resolveGroup(options.group) : undefined;
   // what best-effort cleanups anywhere in the daemon ignored goes to the daemon's log
   setIgnoredLog(log);
+  const layout = instanceLayout(root, {
+    execRoot: options.execRoot,
+    runtimeRoot: options.runtimeRoot,
+    cgroupParent: options.cgroupParent,
+    netnsDir: options.network && !(options.network instanceof NetworkService) ? options.network.netnsDir : undefined,
+  });
+  checkSocketRoom(layout.runtimeRoot, options.runtimeRoot === undefined ? { flag: "--exec-root", value: layout.execRoot } : { flag: "runtimeRoot", value: layout.runtimeRoot });
   await mkdir(root, { recursive: true, mode: 0o711 });
 
   const pidFile = path.join(root, "cove.pid");
-  try {
-    const pid = Number((await readFile(pidFile, "utf8")).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw conflict(`another cove daemon (pid ${pid}) is using the root ${root}`, { code: "daemon.running", hint: "stop it first, or give this daemon another --root" });
-    }
-  } catch (err) {
-    if (!isErrno(err, "ENOENT")) throw err;
-  }
+  await refuseLiveDaemon(pidFile, `another cove daemon (pid %d) is using the root ${root}`, "stop it first, or give this daemon another --root");
+  // two daemons on one exec root would share namespaces and runtime state
+  await refuseLiveDaemon(layout.pidFile, `another cove daemon (pid %d) is using the exec root ${layout.execRoot}`, "stop it first, or give this daemon its own --exec-root");
   // a socket passed by the service manager: adopted (checked, close-on-exec) before anything else
   let socket = path.resolve(options.socket);
   if (options.listenFd !== undefined) {
@@ -259,12 +300,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let network: NetworkService | undefined;
   if (options.network instanceof NetworkService) network = options.network;
   else if (options.network) {
-    network = await NetworkService.open({
-      ...options.network,
-      root,
-      log: options.network.log ?? log,
-      events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: BigInt(Date.now()) * 1_000_000n }),
-    });
+    try {
+      network = await NetworkService.open({
+        ...options.network,
+        root,
+        netnsDir: layout.netnsDir,
+        tag: options.network.tag ?? layout.tag,
+        log: options.network.log ?? log,
+        events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: BigInt(Date.now()) * 1_000_000n }),
+      });
+    } catch (err) {
+      // a daemon refused at start leaves its exec root as it found it (an empty one goes)
+      for (const dir of [layout.netnsDir, layout.execRoot]) await rmdir(dir).catch(() => undefined);
+      throw err;
+    }
   }
   const ownNetwork = network !== undefined && !(options.network instanceof NetworkService);
   const containers =
@@ -273,7 +322,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       root,
       images,
       volumes,
-      ...(options.runtimeRoot !== undefined ? { runtimeRoot: options.runtimeRoot } : {}),
+      runtimeRoot: layout.runtimeRoot,
+      cgroupParent: layout.cgroupParent,
       ...(network ? { network } : {}),
       log,
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
@@ -385,7 +435,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   await writeFileAtomic(pidFile, `${process.pid}\n`);
-  log(`listening on unix://${socket}${options.listenFd !== undefined ? ` (fd ${options.listenFd}, from the service manager)` : ""}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}`);
+  await mkdir(layout.execRoot, { recursive: true, mode: 0o711 });
+  await writeFileAtomic(layout.pidFile, `${process.pid}\n`);
+  log(`listening on unix://${socket}${options.listenFd !== undefined ? ` (fd ${options.listenFd}, from the service manager)` : ""}${tcp ? ` and tcp://${tcp.host}:${tcp.port} (TLS, client certificates required)` : ""}, root ${root}, exec root ${layout.execRoot}`);
 
   let closing: Promise<void> | undefined;
   const daemon: Daemon = {
@@ -416,11 +468,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     close: () => {
       closing ??= (async () => {
         await cleanup();
-        try {
-          if ((await readFile(pidFile, "utf8")).trim() === String(process.pid)) await unlink(pidFile);
-        } catch (err) {
-          if (!isErrno(err, "ENOENT")) ignored(`remove the pid file ${pidFile}`, err); // else: already gone
+        for (const file of [pidFile, layout.pidFile]) {
+          try {
+            if ((await readFile(file, "utf8")).trim() === String(process.pid)) await unlink(file);
+          } catch (err) {
+            if (!isErrno(err, "ENOENT")) ignored(`remove the pid file ${file}`, err); // else: already gone
+          }
         }
+        // an exec root left empty goes (one still holding running containers' state stays)
+        await rmdir(layout.execRoot).catch((err: unknown) => {
+          if (!isErrno(err, "ENOENT", "ENOTEMPTY", "EEXIST", "EBUSY")) ignored(`remove the exec root ${layout.execRoot}`, err);
+        });
       })();
       return closing;
     },

@@ -9,6 +9,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
+import { instanceLayout } from "../common/instance.js";
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
 import { EventBus, EventFilter, type EventMessage } from "../events/index.js";
@@ -19,7 +20,7 @@ import type { VolumeService } from "../volumes/index.js";
 export interface EngineOptions {
   /** State root (default /var/lib/cove). */
   root?: string;
-  /** Runtime state root on a tmpfs (default /run/cove/runtime). */
+  /** Runtime state root on a tmpfs (default /run/cove/runtime for the default root, /run/cove-<tag>/runtime otherwise). */
   runtimeRoot?: string;
   /** Where Engine.stats reads samples (default: the container's cgroup, sampled by the engine). */
   statsSource?: StatsSource;
@@ -118,9 +119,12 @@ export class Engine {
     const images = await ImageService.open({ root });
     // events may fire while the service opens (restoring containers): the bus keeps them
     const bus = new EventBus();
+    // the runtime state and cgroups a daemon on this root would use, so either adopts the other's containers
+    const layout = instanceLayout(root, { runtimeRoot: opts.runtimeRoot });
     const containers = await ContainerService.open({
       root,
-      ...(opts.runtimeRoot !== undefined ? { runtimeRoot: opts.runtimeRoot } : {}),
+      runtimeRoot: layout.runtimeRoot,
+      cgroupParent: layout.cgroupParent,
       images,
       events: (e) => bus.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
     });

@@ -13,15 +13,16 @@
 // of it (networks.ts, sandboxes.ts, endpoints.ts, ports.ts, names.ts, views.ts), each reaching the
 // others through core.m; service.ts is the public face. host.ts holds the kernel helpers they share.
 
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, type ErrorDetails, invalid, notFound } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { DEFAULT_EXEC_ROOT, DEFAULT_ROOT, instanceLayout } from "../common/instance.js";
 import { ignored } from "../common/ignore.js";
 import { DEFAULT_CNI_PATH } from "./cni.js";
 import { Firewall, ip6tablesAvailable } from "./firewall.js";
-import { parseCidr, parseIp, release, type PoolState } from "./ipam.js";
+import { parseCidr, parseIp, release, type AddressPool, type PoolState } from "./ipam.js";
 import type { Attachment, NetworkRecord, SandboxRecord } from "./types.js";
 import type { Networks } from "./networks.js";
 import type { Sandboxes } from "./sandboxes.js";
@@ -30,8 +31,8 @@ import type { Ports } from "./ports.js";
 import type { Names } from "./names.js";
 import type { Views } from "./views.js";
 
-export const DEFAULT_NETNS_DIR = "/run/cove/netns";
-export const DEFAULT_ROOT = "/var/lib/cove";
+export const DEFAULT_NETNS_DIR = `${DEFAULT_EXEC_ROOT}/netns`;
+export { DEFAULT_ROOT };
 export const BRIDGE_OPT = "com.docker.network.bridge.name";
 export const MTU_OPT = "com.docker.network.driver.mtu";
 export const MASQ_OPT = "com.docker.network.bridge.enable_ip_masquerade";
@@ -46,9 +47,9 @@ export interface NetworkEvent {
 }
 
 export interface DefaultBridgeOptions {
-  /** The bridge interface (default cove0). */
+  /** The bridge interface (default cove0 for /var/lib/cove, cove-<tag> otherwise). */
   name?: string;
-  /** Default 172.17.0.0/16, or the first free Docker pool when that collides. */
+  /** Default 172.17.0.0/16 (or the first free subnet of the address pools when that collides, or when pools are given). */
   subnet?: string;
   gateway?: string;
   mtu?: number;
@@ -57,10 +58,12 @@ export interface DefaultBridgeOptions {
 export interface NetworkServiceOptions {
   /** The engine's state root; network state lives in <root>/network. */
   root: string;
-  /** Where container namespaces are bind-mounted (default /run/cove/netns). */
+  /** Where container namespaces are bind-mounted (default /run/cove/netns for /var/lib/cove, /run/cove-<tag>/netns otherwise). */
   netnsDir?: string;
   /** Suffix of this instance's firewall chains (default: none for /var/lib/cove, a hash of root otherwise). */
   tag?: string;
+  /** The pools networks without a subnet take theirs from (default Docker's: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s). */
+  addressPools?: AddressPool[];
   /** The default "bridge" network, or false for none (containers on "bridge" then fail to start). */
   defaultBridge?: DefaultBridgeOptions | false;
   /** Directories searched for CNI plugins (default /usr/lib/cni, /opt/cni/bin). */
@@ -137,6 +140,10 @@ export class NetworkCore {
   readonly attachments = new Map<string, Record<string, Attachment>>();
   readonly firewall: Firewall;
   readonly cniPath: string[];
+  /** The default bridge's interface name. */
+  readonly defaultBridgeName: string;
+  /** The alias cove puts on the bridges it makes ("cove <root>"): a bridge with another cove's alias is not this instance's. */
+  readonly owner: string;
   readonly log: (line: string) => void;
   /** The modules, set once by NetworkService.open. */
   m!: Modules;
@@ -145,8 +152,12 @@ export class NetworkCore {
   constructor(opts: NetworkServiceOptions) {
     this.opts = opts;
     this.root = path.join(opts.root, "network");
-    this.netnsDir = opts.netnsDir ?? DEFAULT_NETNS_DIR;
-    const tag = opts.tag ?? (path.resolve(opts.root) === DEFAULT_ROOT ? "" : createHash("sha256").update(path.resolve(opts.root)).digest("hex").slice(0, 8));
+    const layout = instanceLayout(opts.root, { netnsDir: opts.netnsDir });
+    this.netnsDir = layout.netnsDir;
+    this.defaultBridgeName = opts.defaultBridge ? (opts.defaultBridge.name ?? layout.bridge) : layout.bridge;
+    // an interface alias holds at most 255 bytes
+    this.owner = `cove ${layout.root}`.slice(0, 250);
+    const tag = opts.tag ?? layout.tag;
     this.firewall = new Firewall(tag, ip6tablesAvailable() ? [4, 6] : [4]);
     this.cniPath = opts.cniPath ?? DEFAULT_CNI_PATH;
     this.log = opts.log ?? (() => undefined);

@@ -54,7 +54,7 @@ export class Endpoints {
       await invokeCni("ADD", ep.cni, { containerId: sb.containerId, netns: sb.netns, ifName: ep.ifName }, this.core.cniPath);
       return;
     }
-    ensureBridge(n);
+    ensureBridge(n, this.core.owner);
     const host = Netlink.open();
     const fd = openSync(sb.netns, "r");
     try {

@@ -7,12 +7,16 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { conflict, isErrno, systemError } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
-import { parseCidr } from "./ipam.js";
-import { Netlink, netlinkFailure } from "./netlink.js";
+import { contains, parseCidr, parseIp } from "./ipam.js";
+import { AF_INET, Netlink, netlinkFailure } from "./netlink.js";
 import type { NetworkRecord, SandboxRecord } from "./types.js";
 
-/** The netns directory is a shared mount, so an unmount there reaches copies in containers' mount namespaces. */
-export async function prepareNetnsDir(netnsDir: string): Promise<void> {
+/**
+ * The netns directory is a shared mount, so an unmount there reaches copies in containers' mount
+ * namespaces. Returns whether this call made the mount (a service that then fails to open takes
+ * it back).
+ */
+export async function prepareNetnsDir(netnsDir: string): Promise<boolean> {
   await mkdir(netnsDir, { recursive: true, mode: 0o755 });
   const a = addon();
   const c = a.constants;
@@ -24,6 +28,16 @@ export async function prepareNetnsDir(netnsDir: string): Promise<void> {
   } catch (err) {
     // the host refuses: unmounts still work in the daemon's namespace
     ignored(`make ${netnsDir} a shared mount`, err);
+  }
+  return !isMount;
+}
+
+/** Detaches a mount, logging a failure instead of throwing (a cleanup on a failure path). */
+export function unmountQuiet(target: string, log: (line: string) => void): void {
+  try {
+    addon().umount2(target, addon().constants.MNT_DETACH);
+  } catch (err) {
+    if (!isErrno(err, "EINVAL", "ENOENT")) log(`unmounting ${target}: ${(err as Error).message}`);
   }
 }
 
@@ -47,26 +61,44 @@ export function deleteLinkQuiet(name: string, log: (line: string) => void): void
   }
 }
 
-/** Creates the bridge with its gateway addresses when missing, and brings it up. */
-export function ensureBridge(n: NetworkRecord): void {
+/**
+ * Creates the bridge with its gateway addresses when missing, and brings it up; returns whether it
+ * made the interface. cove marks its bridges with the alias `owner` ("cove <root>"): a bridge
+ * another cove instance marked, or one holding IPv4 addresses outside the network's subnets
+ * (dockerd's, a host's), is refused untouched, so two daemons never share a bridge.
+ */
+export function ensureBridge(n: NetworkRecord, owner: string): boolean {
   const name = n.bridge!;
   const nl = Netlink.open();
+  let created = false;
   try {
     let link = nl.link(name);
     if (!link) {
       nl.createBridge(name, n.mtu ? { mtu: n.mtu } : {});
+      created = true;
       link = nl.link(name);
       if (!link) throw systemError(`bridge ${name} vanished after creation`, { code: "network.bridge" });
     }
     if (link.kind && link.kind !== "bridge") throw conflict(`interface ${name} exists and is not a bridge`, { code: "network.bridge-name", hint: "choose another com.docker.network.bridge.name" });
+    const index = link.index;
+    const addresses = nl.addresses().filter((a) => a.index === index);
+    if (!created) refuseForeignBridge(n, link.alias, addresses, owner);
+    if (link.alias !== owner) nl.setAlias(name, owner);
     if (n.pools.some((p) => p.subnet.includes(":"))) writeSysctl(`net/ipv6/conf/${name}/disable_ipv6`, "0");
-    const have = new Set(nl.addresses().filter((a) => a.index === link.index).map((a) => `${a.address}/${a.prefixLen}`));
+    const have = new Set(addresses.map((a) => `${a.address}/${a.prefixLen}`));
     for (const p of n.pools) {
       const prefix = parseCidr(p.subnet).prefix;
-      if (!have.has(`${p.gateway}/${prefix}`)) nl.addAddress(link.index, p.gateway, prefix);
+      if (!have.has(`${p.gateway}/${prefix}`)) nl.addAddress(index, p.gateway, prefix);
     }
     if (!link.up) nl.setUp(name);
   } catch (err) {
+    if (created) {
+      try {
+        nl.deleteLink(name);
+      } catch (e) {
+        ignored(`remove bridge ${name} after setting it up failed`, e);
+      }
+    }
     throw netlinkFailure(err, `setting up bridge ${name} for network ${n.Name}`);
   } finally {
     nl.close();
@@ -75,6 +107,22 @@ export function ensureBridge(n: NetworkRecord): void {
   if (!n.Internal) {
     writeSysctl("net/ipv4/ip_forward", "1");
     if (n.pools.some((p) => p.subnet.includes(":"))) writeSysctl("net/ipv6/conf/all/forwarding", "1");
+  }
+  return created;
+}
+
+/** Fails when an existing bridge belongs to someone else: another cove instance's alias, or IPv4 addresses outside the network's subnets. */
+function refuseForeignBridge(n: NetworkRecord, alias: string, addresses: { family: number; address: string; prefixLen: number }[], owner: string): void {
+  const name = n.bridge!;
+  const hint = n.Name === "bridge" ? "give this daemon its own default bridge (cove daemon --bridge NAME --bip CIDR, or daemon.json's \"bridge\" and \"bip\")" : "give the network another com.docker.network.bridge.name";
+  if (alias.startsWith("cove ") && alias !== owner) {
+    throw conflict(`bridge ${name} belongs to another cove daemon (the one on ${alias.slice("cove ".length)})`, { code: "network.bridge-in-use", hint });
+  }
+  if (alias === owner) return; // this instance's own
+  const pools = n.pools.map((p) => parseCidr(p.subnet));
+  const foreign = addresses.filter((a) => a.family === AF_INET && !pools.some((c) => c.family === 4 && c.prefix === a.prefixLen && contains(c, parseIp(a.address).value)));
+  if (foreign.length > 0) {
+    throw conflict(`bridge ${name} exists with ${foreign.map((a) => `${a.address}/${a.prefixLen}`).join(", ")}, outside network ${n.Name}'s subnets (${n.pools.map((p) => p.subnet).join(", ")}): another daemon or the host uses it`, { code: "network.bridge-in-use", hint });
   }
 }
 

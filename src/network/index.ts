@@ -3,5 +3,6 @@
 
 export { NetworkService, DEFAULT_NETNS_DIR, type NetworkServiceOptions, type DefaultBridgeOptions, type SandboxRequest, type Sandbox, type DnsNetwork, type NetworkEvent } from "./service.js";
 export type { NetworkResource, NetworkCreateRequest, NetworkContainer, EndpointSettings, NetworkSettings, PortBinding, IpamConfig, Attachment } from "./types.js";
-export { parseCidr, formatCidr, chooseSubnet } from "./ipam.js";
+export { parseCidr, formatCidr, chooseSubnet, parseAddressPool, type AddressPool } from "./ipam.js";
+export { checkBridgeName, defaultBridgePool } from "./networks.js";
 export { serveNetworkDns, type NetworkDns, type NetworkDnsOptions } from "./dns.js";

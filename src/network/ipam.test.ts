@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { allocate, chooseSubnet, formatIp, makePool, macFromIp, parseCidr, parseIp, release, overlaps, formatCidr, randomUlaSubnet } from "./ipam.js";
+import { allocate, chooseSubnet, formatIp, makePool, macFromIp, parseAddressPool, parseCidr, parseIp, poolSubnets, release, overlaps, formatCidr, randomUlaSubnet } from "./ipam.js";
+import { defaultBridgePool } from "./networks.js";
 
 test("IPv4 and IPv6 parse and format round trip", () => {
   for (const ip of ["10.1.2.3", "0.0.0.0", "255.255.255.255", "fd00::1", "::", "2001:db8::ff00:42:8329", "fe80::1:0:0:1"]) {
@@ -57,4 +58,22 @@ test("MACs: Docker's derivation from IPv4, and random locally administered", () 
   const u = randomUlaSubnet();
   assert.equal(u.prefix, 64);
   assert.ok(formatCidr(u).startsWith("fd"));
+});
+
+test("address pools are carved into subnets of their size, in order, skipping those in use", () => {
+  const pools = [parseAddressPool("base=10.80.0.0/23,size=24"), parseAddressPool({ base: "10.90.0.5/16", size: 17 })];
+  assert.deepEqual(pools, [{ base: "10.80.0.0/23", size: 24 }, { base: "10.90.0.0/16", size: 17 }]);
+  assert.deepEqual([...poolSubnets(pools)].map(formatCidr), ["10.80.0.0/24", "10.80.1.0/24", "10.90.0.0/17", "10.90.128.0/17"]);
+  assert.equal(formatCidr(chooseSubnet([parseCidr("10.80.0.0/24")], poolSubnets(pools))!), "10.80.1.0/24");
+  assert.equal(formatCidr(chooseSubnet([parseCidr("10.80.0.0/23"), parseCidr("10.90.0.0/24")], poolSubnets(pools))!), "10.90.128.0/17");
+  assert.equal(chooseSubnet([parseCidr("10.0.0.0/8")], poolSubnets(pools)), undefined);
+  // a /8 in /24s is not listed up front
+  assert.equal(formatCidr(chooseSubnet([], poolSubnets([parseAddressPool("base=10.0.0.0/8,size=24")]))!), "10.0.0.0/24");
+});
+
+test("--bip is the bridge's address with its prefix; a network address gets its first host", () => {
+  assert.deepEqual(defaultBridgePool("172.18.0.1/16"), { subnet: "172.18.0.0/16", gateway: "172.18.0.1", allocated: [] });
+  assert.deepEqual(defaultBridgePool("10.5.5.9/24"), { subnet: "10.5.5.0/24", gateway: "10.5.5.9", allocated: [] });
+  assert.deepEqual(defaultBridgePool("10.5.5.0/24"), { subnet: "10.5.5.0/24", gateway: "10.5.5.1", allocated: [] });
+  assert.throws(() => defaultBridgePool("10.5.5.255/24"), /broadcast/);
 });

@@ -95,9 +95,57 @@ export function defaultPools(): Cidr[] {
   return out;
 }
 
+/** An address pool as dockerd's default-address-pools gives it: subnets of prefix `size` carved from `base`. */
+export interface AddressPool {
+  base: string;
+  size: number;
+}
+
+/**
+ * Parses one pool, from daemon.json's {"base": CIDR, "size": N} or the flag's "base=CIDR,size=N":
+ * IPv4 only (IPv6 networks get a random unique-local /64), size no shorter than base's prefix.
+ */
+export function parseAddressPool(v: unknown): AddressPool {
+  let base: unknown;
+  let sizeValue: unknown;
+  if (typeof v === "string") {
+    const fields = new Map<string, string>();
+    for (const part of v.split(",")) {
+      const eq = part.indexOf("=");
+      const key = eq > 0 ? part.slice(0, eq).trim() : "";
+      if (key !== "base" && key !== "size") throw invalid(`invalid address pool "${v}": give base=CIDR,size=PREFIX (e.g. base=10.10.0.0/16,size=24)`, { code: "network.address-pool" });
+      fields.set(key, part.slice(eq + 1).trim());
+    }
+    base = fields.get("base");
+    sizeValue = fields.has("size") ? Number(fields.get("size")) : undefined;
+  } else if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+    const extra = Object.keys(v).filter((k) => k !== "base" && k !== "size");
+    if (extra.length) throw invalid(`invalid address pool ${JSON.stringify(v)}: only "base" and "size" are known`, { code: "network.address-pool" });
+    ({ base, size: sizeValue } = v as { base?: unknown; size?: unknown });
+  }
+  const shown = typeof v === "string" ? `"${v}"` : JSON.stringify(v);
+  if (typeof base !== "string") throw invalid(`invalid address pool ${shown}: "base" must be a CIDR such as 10.10.0.0/16`, { code: "network.address-pool" });
+  const c = parseCidr(base, "default-address-pools");
+  if (c.family !== 4) throw invalid(`invalid address pool ${shown}: only IPv4 pools are supported`, { code: "network.address-pool", hint: "IPv6 networks without a subnet get a random unique-local /64" });
+  if (typeof sizeValue !== "number" || !Number.isInteger(sizeValue) || sizeValue < c.prefix || sizeValue > 30) {
+    throw invalid(`invalid address pool ${shown}: "size" must be a prefix length from ${c.prefix} (the base's) to 30`, { code: "network.address-pool" });
+  }
+  return { base: formatCidr(c), size: sizeValue };
+}
+
+/** The subnets of the pools in order, carved lazily (a /8 in /24s is 65536 of them). */
+export function* poolSubnets(pools: AddressPool[]): Generator<Cidr> {
+  for (const p of pools) {
+    const c = parseCidr(p.base);
+    const step = 1n << BigInt(32 - p.size);
+    for (let b = c.base; b < c.base + size(c); b += step) yield { family: 4, base: b, prefix: p.size };
+  }
+}
+
 /** The first pool that overlaps nothing in use (host routes, other networks). */
-export function chooseSubnet(inUse: Cidr[], pools: Cidr[] = defaultPools()): Cidr | undefined {
-  return pools.find((p) => !inUse.some((u) => overlaps(p, u)));
+export function chooseSubnet(inUse: Cidr[], pools: Iterable<Cidr> = defaultPools()): Cidr | undefined {
+  for (const p of pools) if (!inUse.some((u) => overlaps(p, u))) return p;
+  return undefined;
 }
 
 /** A random unique-local /64 (RFC 4193), as Docker picks for IPv6 networks without a subnet. */

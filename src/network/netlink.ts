@@ -30,6 +30,7 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
 const IFLA_NET_NS_FD = 28;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
@@ -60,6 +61,8 @@ export interface LinkInfo {
   master: number;
   kind: string;
   mac: string;
+  /** The interface's alias (ip link set NAME alias TEXT); "" when none. */
+  alias: string;
 }
 
 export interface RouteInfo {
@@ -263,6 +266,11 @@ export class Netlink {
     this.request(RTM_NEWLINK, 0, ifinfomsg(0, IFF_UP, IFF_UP), [{ type: IFLA_IFNAME, value: str(name) }], `bringing ${name} up`);
   }
 
+  /** Sets the interface's alias (cove marks the bridges it owns with it). */
+  setAlias(name: string, alias: string): void {
+    this.request(RTM_NEWLINK, 0, ifinfomsg(), [{ type: IFLA_IFNAME, value: str(name) }, { type: IFLA_IFALIAS, value: Buffer.from(alias) }], `setting the alias of ${name}`);
+  }
+
   setMtu(name: string, mtu: number): void {
     this.request(RTM_NEWLINK, 0, ifinfomsg(), [{ type: IFLA_IFNAME, value: str(name) }, { type: IFLA_MTU, value: u32(mtu) }], `setting the MTU of ${name}`);
   }
@@ -345,6 +353,7 @@ function parseLink(m: Buffer): LinkInfo {
     master: attrs.get(IFLA_MASTER)?.readUInt32LE(0) ?? 0,
     kind,
     mac: macString(attrs.get(IFLA_ADDRESS)),
+    alias: cstr(attrs.get(IFLA_IFALIAS)),
   };
 }
 

@@ -4,8 +4,8 @@
 import { conflict, invalid, notFound, unsupported } from "../common/errors.js";
 import { ignoring } from "../common/ignore.js";
 import { findPlugin } from "./cni.js";
-import { chooseSubnet, overlaps, formatCidr, makePool, parseCidr, randomUlaSubnet, type Cidr, type PoolState } from "./ipam.js";
-import { AF_INET, AF_INET6, Netlink } from "./netlink.js";
+import { chooseSubnet, contains, defaultPools, overlaps, formatCidr, makePool, parseCidr, parseIp, poolSubnets, randomUlaSubnet, type Cidr, type PoolState } from "./ipam.js";
+import { AF_INET, AF_INET6, Netlink, type LinkInfo } from "./netlink.js";
 import { deleteLinkQuiet, ensureBridge, linkExists } from "./host.js";
 import type { IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkRecord, NetworkResource } from "./types.js";
 import { BRIDGE_OPT, forbidden, HOST_BINDING_OPT, ICC_OPT, MASQ_OPT, MTU_OPT, newId, now, PREDEFINED, shortName, type NetworkCore } from "./core.js";
@@ -27,16 +27,31 @@ export class Networks {
       }
       return;
     }
-    if (existing) return;
-    const bridge = def?.name ?? "cove0";
-    let subnet = def?.subnet;
-    if (!subnet) {
-      const used = this.usedSubnets();
-      const want = parseCidr("172.17.0.0/16");
-      subnet = used.some((u) => overlaps(u, want)) ? undefined : "172.17.0.0/16";
-      subnet ??= formatCidr(this.freeSubnet(used));
+    const bridge = this.core.defaultBridgeName;
+    const wanted = def?.subnet ? defaultBridgePool(def.subnet, def.gateway) : undefined;
+    if (existing) {
+      const samePool = !wanted || (existing.pools[0]?.subnet === wanted.subnet && existing.pools[0]?.gateway === wanted.gateway);
+      if (existing.bridge === bridge && samePool) return;
+      await this.reconfigureDefaultBridge(existing, bridge, wanted, def !== undefined && def.name !== undefined);
+      return;
     }
-    const options: Record<string, string> = {
+    const rec = this.baseRecord("bridge", "bridge", {});
+    this.configureDefaultBridge(rec, bridge, wanted ?? this.defaultBridgeSubnet(rec));
+    this.putRecord(rec);
+    await this.core.saveNetwork(rec);
+  }
+
+  /** The default bridge's pool when none is configured: 172.17.0.0/16 when free and no address pools are given, else the first free subnet of the pools. */
+  private defaultBridgeSubnet(self: NetworkRecord): PoolState {
+    const used = this.usedSubnets(self);
+    const classic = parseCidr("172.17.0.0/16");
+    if (!this.core.opts.addressPools && !used.some((u) => overlaps(u, classic))) return makePool("172.17.0.0/16");
+    return makePool(formatCidr(this.freeSubnet(used)));
+  }
+
+  private configureDefaultBridge(rec: NetworkRecord, bridge: string, pool: PoolState): void {
+    const def = this.core.opts.defaultBridge || undefined;
+    rec.Options = {
       "com.docker.network.bridge.default_bridge": "true",
       [ICC_OPT]: "true",
       [MASQ_OPT]: "true",
@@ -44,13 +59,51 @@ export class Networks {
       [BRIDGE_OPT]: bridge,
       [MTU_OPT]: String(def?.mtu ?? 1500),
     };
-    const rec = this.baseRecord("bridge", "bridge", options);
-    rec.pools = [makePool(subnet, def?.gateway)];
-    rec.IPAM.Config = [{ Subnet: rec.pools[0]!.subnet, Gateway: rec.pools[0]!.gateway }];
+    rec.pools = [pool];
+    rec.IPAM.Config = [{ Subnet: pool.subnet, Gateway: pool.gateway }];
     rec.bridge = bridge;
     rec.mtu = def?.mtu ?? 1500;
-    this.putRecord(rec);
+  }
+
+  /**
+   * The daemon was started with another default bridge name or address than its records hold
+   * (--bridge, --bip, or a root that moved off the shared cove0): the record changes in place (its
+   * id stays, so containers created on "bridge" keep it) while no container runs on it, and the
+   * old interface goes when it was this instance's.
+   */
+  private async reconfigureDefaultBridge(rec: NetworkRecord, bridge: string, wanted: PoolState | undefined, explicit: boolean): Promise<void> {
+    const running = [...this.core.sandboxes.values()].filter((sb) => sb.endpoints.some((e) => e.networkId === rec.Id));
+    const now = `${rec.bridge} (${rec.pools.map((p) => `${p.gateway}/${p.subnet.split("/")[1]}`).join(", ")})`;
+    if (running.length > 0 && !explicit && !wanted) {
+      // a daemon that ran before bridges were named after the root: it keeps its bridge while its
+      // containers run on it, and moves at a start when none does
+      this.core.log(`the default bridge stays ${now} while ${running.map((sb) => shortName(sb.name)).join(", ")} run on it; this daemon's own is ${bridge} (stop them, or give --bridge ${rec.bridge} to keep it)`);
+      return;
+    }
+    if (running.length > 0) {
+      throw conflict(`the default bridge is ${now} and containers still run on it: it cannot become ${bridge}${wanted ? ` (${wanted.gateway}/${wanted.subnet.split("/")[1]})` : ""} now`, {
+        code: "network.bridge-busy",
+        hint: `stop ${running.map((sb) => shortName(sb.name)).join(", ")} first (with the daemon started as before), or start the daemon with the bridge settings it had`,
+      });
+    }
+    const old = rec.bridge;
+    this.configureDefaultBridge(rec, bridge, wanted ?? (old === bridge ? rec.pools[0]! : this.defaultBridgeSubnet(rec)));
+    if (old) {
+      const link = this.linkOf(old);
+      if (link?.alias === this.core.owner) deleteLinkQuiet(old, this.core.log);
+      else if (link && old !== bridge) this.core.log(`the default bridge moved from ${old} to ${bridge}; ${old} is not this daemon's and stays`);
+    }
     await this.core.saveNetwork(rec);
+    this.core.log(`the default bridge is now ${bridge} (${rec.pools[0]!.gateway}/${rec.pools[0]!.subnet.split("/")[1]}), was ${now}`);
+  }
+
+  private linkOf(name: string): LinkInfo | undefined {
+    const nl = Netlink.open();
+    try {
+      return nl.link(name);
+    } finally {
+      nl.close();
+    }
   }
 
   private baseRecord(name: string, driver: string, options: Record<string, string>): NetworkRecord {
@@ -79,27 +132,36 @@ export class Networks {
     return n;
   }
 
-  /** Subnets in use: the host's routes and every network's subnets. */
-  private usedSubnets(): Cidr[] {
+  /** Subnets in use: the host's routes and every network's subnets (but those of `except` and of routes through its bridge). */
+  private usedSubnets(except?: NetworkRecord): Cidr[] {
     const out: Cidr[] = [];
     const nl = Netlink.open();
     try {
+      // a bridge of this instance's that is about to change: its own route is not a conflict
+      const own = except?.bridge ? nl.link(except.bridge) : undefined;
       for (const family of [AF_INET, AF_INET6]) {
         for (const r of nl.routes(family)) {
           if (r.table !== 254 || r.dstLen === 0) continue;
+          if (own && own.alias === this.core.owner && r.oif === own.index) continue;
           out.push(parseCidr(`${r.dst}/${r.dstLen}`));
         }
       }
     } finally {
       nl.close();
     }
-    for (const n of this.core.networks.values()) for (const p of n.pools) out.push(parseCidr(p.subnet));
+    for (const n of this.core.networks.values()) if (n !== except) for (const p of n.pools) out.push(parseCidr(p.subnet));
     return out;
   }
 
   private freeSubnet(used: Cidr[]): Cidr {
-    const c = chooseSubnet(used);
-    if (!c) throw conflict("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network", { code: "network.no-pool", hint: "give the network a --subnet that no route on the host covers" });
+    const pools = this.core.opts.addressPools;
+    const c = chooseSubnet(used, pools ? poolSubnets(pools) : defaultPools());
+    if (!c) {
+      throw conflict(`could not find an available, non-overlapping IPv4 address pool among the ${pools ? "daemon's default-address-pools" : "defaults"} to assign to the network`, {
+        code: "network.no-pool",
+        hint: `give the network a --subnet that no route on the host covers${pools ? ", or give the daemon more default-address-pools" : ""}`,
+      });
+    }
     return c;
   }
 
@@ -220,7 +282,7 @@ export class Networks {
       rec.IPAM.Config = rec.pools.map((p) => shown.get(p) ?? { Subnet: p.subnet, Gateway: p.gateway });
       if (driver === "bridge") {
         const bridge = options[BRIDGE_OPT] ?? `br-${rec.Id.slice(0, 12)}`;
-        if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalid(`invalid bridge name "${bridge}": at most 15 characters of [a-zA-Z0-9_.-]`, { code: "network.bridge-name" });
+        checkBridgeName(bridge);
         if ([...this.core.networks.values()].some((n) => n.bridge === bridge)) throw conflict(`bridge name ${bridge} is already used by another network`, { code: "network.bridge-name" });
         rec.bridge = bridge;
       } else if (driver === "macvlan" || driver === "ipvlan") {
@@ -229,13 +291,15 @@ export class Networks {
         if (!linkExists(parent)) throw notFound(`-o parent interface was not found on the host: ${parent}`, { code: "network.parent" });
       }
       this.core.networks.set(rec.Id, rec);
+      let madeBridge = false;
       try {
-        if (rec.Driver === "bridge") ensureBridge(rec);
+        if (rec.Driver === "bridge") madeBridge = ensureBridge(rec, this.core.owner);
         await this.core.saveNetwork(rec);
         await this.core.m.ports.applyFirewall();
       } catch (err) {
         this.core.networks.delete(rec.Id);
-        if (rec.bridge) deleteLinkQuiet(rec.bridge, this.core.log);
+        // a bridge that was there before (another daemon's, the host's) stays
+        if (rec.bridge && madeBridge) deleteLinkQuiet(rec.bridge, this.core.log);
         await this.core.removeNetworkFile(rec.Id);
         await this.core.m.ports.applyFirewall().catch(ignoring(`restore the firewall after network ${rec.Name} failed to be created`, this.core.log));
         throw err;
@@ -284,6 +348,34 @@ export class Networks {
     }
     return removed;
   }
+}
+
+/** Fails unless name can be a bridge interface's: 1 to 15 characters of [a-zA-Z0-9_.-]. */
+export function checkBridgeName(name: string, field = BRIDGE_OPT): void {
+  if (name.length === 0 || name.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(name) || name === "." || name === "..") {
+    throw invalid(`invalid bridge name "${name}": at most 15 characters of [a-zA-Z0-9_.-]`, { code: "network.bridge-name", field });
+  }
+}
+
+/**
+ * The default bridge's pool from --bip: dockerd's form is the bridge's address with the prefix
+ * (172.18.0.1/16: gateway 172.18.0.1 on 172.18.0.0/16); a network address (172.18.0.0/16) gets
+ * its first host as gateway.
+ */
+export function defaultBridgePool(bip: string, gateway?: string): PoolState {
+  let c: Cidr;
+  try {
+    c = parseCidr(bip, "bip");
+  } catch {
+    throw invalid(`invalid --bip ${bip}: give the bridge's address with its prefix length`, { code: "network.bip", field: "bip", hint: "e.g. --bip 172.18.0.1/16 (bridge address 172.18.0.1 on 172.18.0.0/16)" });
+  }
+  if (c.family !== 4) throw invalid(`invalid --bip ${bip}: the default bridge's address must be IPv4`, { code: "network.bip", field: "bip" });
+  const ip = parseIp(bip.split("/")[0]!).value;
+  const broadcast = c.base + (1n << BigInt(32 - c.prefix)) - 1n;
+  if (c.prefix > 30) throw invalid(`invalid --bip ${bip}: a /${c.prefix} leaves no addresses for containers`, { code: "network.bip", field: "bip" });
+  if (ip === broadcast) throw invalid(`invalid --bip ${bip}: that is the subnet's broadcast address`, { code: "network.bip", field: "bip", hint: `give the bridge's address, e.g. ${formatCidr({ ...c, base: c.base + 1n })}` });
+  const gw = gateway ?? (ip !== c.base && contains(c, ip) ? bip.split("/")[0] : undefined);
+  return makePool(formatCidr(c), gw);
 }
 
 function overlapsCidr(a: string, b: string): boolean {

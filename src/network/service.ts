@@ -12,7 +12,7 @@
 
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { ensureBridge, prepareNetnsDir } from "./host.js";
+import { ensureBridge, prepareNetnsDir, unmountQuiet } from "./host.js";
 import { Networks } from "./networks.js";
 import { Sandboxes } from "./sandboxes.js";
 import { Endpoints } from "./endpoints.js";
@@ -55,11 +55,17 @@ export class NetworkService {
       views: new Views(core),
     };
     for (const d of ["networks", "containers", "sandboxes"]) await mkdir(path.join(core.root, d), { recursive: true, mode: 0o700 });
-    await prepareNetnsDir(core.netnsDir);
-    await core.load();
-    await core.m.networks.ensurePredefined();
-    for (const n of core.networks.values()) if (n.Driver === "bridge") ensureBridge(n);
-    await core.m.ports.applyFirewall();
+    const mounted = await prepareNetnsDir(core.netnsDir);
+    try {
+      await core.load();
+      await core.m.networks.ensurePredefined();
+      for (const n of core.networks.values()) if (n.Driver === "bridge") ensureBridge(n, core.owner);
+      await core.m.ports.applyFirewall();
+    } catch (err) {
+      // a daemon that cannot start (a bridge another daemon owns, say) leaves no mount behind
+      if (mounted) unmountQuiet(core.netnsDir, core.log);
+      throw err;
+    }
     return new NetworkService(core);
   }
 

@@ -16,6 +16,7 @@ import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
+import { isInstanceCgroupParent } from "../common/instance.js";
 import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
@@ -391,9 +392,9 @@ export class CoveRuntime implements ContainerRuntime {
         await waitForFile(dir, [StateFile.EXIT], 2000).catch(() => undefined); // a monitor that never writes it is not waited for longer
       }
       await cg.destroy();
-      // the shared default parent (/cove) goes when its last container does
+      // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(dir) === "cove") await removeSharedParent(dir);
+        if (isInstanceCgroupParent(path.basename(dir))) await removeSharedParent(dir);
       }
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,

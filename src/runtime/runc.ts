@@ -31,6 +31,7 @@ import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, removeSharedParent } from "./cgroups/index.js";
+import { isInstanceCgroupParent } from "../common/instance.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
 import type { LinuxResources, Spec } from "./spec.js";
@@ -374,11 +375,11 @@ export class RuncRuntime implements ContainerRuntime {
     // let the monitor record the exit of a process runc just killed before its directory goes
     for (let i = 0; i < 40 && !existsSync(path.join(dir, StateFile.EXIT)) && existsSync(path.join(dir, StateFile.INIT_PID)); i++) await sleep(50);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-    // the shared parent cgroup (/cove) goes with its last container, as with cove's runtime
+    // the parent a daemon made (/cove, /cove-<tag>) goes with its last container, as with cove's runtime
     try {
       const cg = await cgroupManager({ id, cgroupsPath });
       for (const parent of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(parent) === "cove") await removeSharedParent(parent);
+        if (isInstanceCgroupParent(path.basename(parent))) await removeSharedParent(parent);
       }
     } catch (err) {
       // the container is deleted; only the tidying of its parent cgroup failed

@@ -32,6 +32,8 @@ const env = (): NodeJS.ProcessEnv => {
 
 describe("cove daemon's daemon.json", { skip: process.getuid?.() !== 0 ? "needs root (the daemon)" : false }, () => {
   let dir = "";
+  // short: the containers' sockets live under <exec root>/runtime/<id>/
+  const execRoot = `/run/cove-dj-${process.pid}`;
   const children: ChildProcess[] = [];
 
   before(async () => {
@@ -47,6 +49,7 @@ describe("cove daemon's daemon.json", { skip: process.getuid?.() !== 0 ? "needs 
       }
     }
     if (dir) await rm(dir, { recursive: true, force: true });
+    await rm(execRoot, { recursive: true, force: true });
   });
 
   it("refuses a bad file at start, naming the key, and makes nothing", async () => {
@@ -66,7 +69,7 @@ describe("cove daemon's daemon.json", { skip: process.getuid?.() !== 0 ? "needs 
     const file = path.join(dir, "daemon.json");
     const root = path.join(dir, "data");
     const socket = path.join(dir, "api.sock");
-    await writeFile(file, JSON.stringify({ "data-root": root, "exec-root": path.join(dir, "exec"), labels: ["env=test"], debug: true, "live-restore": true, "log-driver": "json-file" }));
+    await writeFile(file, JSON.stringify({ "data-root": root, "exec-root": execRoot, labels: ["env=test"], debug: true, "live-restore": true, "log-driver": "json-file" }));
     const child = spawn(process.execPath, [MAIN, "daemon", "--socket", socket, "--config-file", file, "--no-network"], { env: env(), stdio: ["ignore", "ignore", "pipe"] });
     children.push(child);
     let log = "";

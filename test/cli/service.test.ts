@@ -155,7 +155,7 @@ describe("cove as a systemd service", { skip }, () => {
     await chmod(sockDir, 0o755);
     try {
       const sock = path.join(sockDir, "cove.sock");
-      const daemon = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", path.join(dir, "root"), "daemon", "-H", "fd://", "--exec-root", path.join(dir, "run"), "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
+      const daemon = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", path.join(dir, "root"), "daemon", "-H", "fd://", "--exec-root", path.join(dir, "x"), "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
       daemons.push(daemon);
       let log = "";
       daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
@@ -197,7 +197,8 @@ describe("cove as a systemd service", { skip }, () => {
 
   it("a restart of the activated daemon (SIGTERM to the daemon only, as KillMode=process does) leaves its containers running", { skip: !busybox ? "busybox-static is not installed" : false }, async () => {
     const root = path.join(dir, "live");
-    const exec_ = path.join(dir, "live-run");
+    // short: the containers' sockets live under <exec root>/runtime/<id>/
+    const exec_ = path.join(dir, "x");
     const activated = async (sock: string) => {
       const d = spawn(ACTIVATE, ["-l", sock, process.execPath, MAIN, "--root", root, "daemon", "-H", "fd://", "--exec-root", exec_, "--no-network"], { stdio: ["ignore", "ignore", "pipe"] });
       daemons.push(d);

@@ -15,6 +15,7 @@ import { findRunc } from "../../src/runtime/runc.js";
 import { exited, until } from "../containers/harness.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../support/dockerd.js";
+import { instanceTag } from "../../src/common/instance.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const DAEMON_ENTRY = fileURLToPath(new URL("../../src/daemon/index.js", import.meta.url));
@@ -96,7 +97,9 @@ describe("docker CLI: runtimes, exit codes and restarts against cove (and docker
     if (existsSync(containers)) out.push(...readdirSync(containers).filter((n) => ids.includes(n)).map((n) => `container ${n}`));
     const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "");
     out.push(...mounts.filter((m) => ids.some((id) => m.startsWith(path.join(containers, id)))).map((m) => `mount ${m}`));
-    for (const h of readdirSync("/sys/fs/cgroup")) for (const id of ids) if (existsSync(path.join("/sys/fs/cgroup", h, "cove", id))) out.push(`cgroup ${h}/cove/${id}`);
+    // the test daemon's containers live under its own cgroup parent, /cove-<tag>
+    const parent = `cove-${instanceTag(path.join(dir, "root"))}`;
+    for (const h of readdirSync("/sys/fs/cgroup")) for (const id of ids) if (existsSync(path.join("/sys/fs/cgroup", h, parent, id))) out.push(`cgroup ${h}/${parent}/${id}`);
     return out;
   };
 

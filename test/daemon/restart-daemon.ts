@@ -4,6 +4,7 @@
 // Everything the daemon logs goes to stdout, one "log: " line each; "held" says the reconcile
 // waits, "imported" that the image is there.
 
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { startDaemon } from "../../src/daemon/index.js";
 import { importBusybox } from "../images/fixtures.js";
@@ -14,6 +15,8 @@ const nextLine = new Promise<void>((resolve) => lines.once("line", () => resolve
 const daemon = await startDaemon({
   root,
   socket,
+  // the test's directory: the pid file a SIGKILLed daemon leaves goes with it
+  execRoot: path.dirname(runtimeRoot),
   runtimeRoot,
   log: (l) => process.stdout.write(`log: ${l}\n`),
   ...(flags.includes("hold")

@@ -79,7 +79,10 @@ export async function setupNetwork(): Promise<NetHarness> {
   const root = path.join(base, "root");
   const socket = path.join(base, "cove.sock");
   const tag = path.basename(base).replace(/[^a-zA-Z0-9]/g, "").slice(-6);
-  const netnsDir = `/run/cove-test-${tag}/netns`;
+  // the test daemon's own exec root, bridge, subnet and chains: nothing shared with a daemon on
+  // the host or with another test's
+  const execRoot = `/run/cove-test-${tag}`;
+  const netnsDir = `${execRoot}/netns`;
   const bridge = `cvt${tag}`.slice(0, 15);
   const [bridgeSubnet] = freeSubnets(1);
   const logs: string[] = [];
@@ -89,6 +92,7 @@ export async function setupNetwork(): Promise<NetHarness> {
     const d = await startDaemon({
       root,
       socket,
+      execRoot,
       runtimeRoot: path.join(base, "r"),
       log: (l) => logs.push(l),
       network: { defaultBridge: { name: bridge, subnet: bridgeSubnet! }, netnsDir, tag },
@@ -112,7 +116,7 @@ export async function setupNetwork(): Promise<NetHarness> {
       } catch {
         // not mounted
       }
-      await rm(path.dirname(netnsDir), { recursive: true, force: true });
+      await rm(execRoot, { recursive: true, force: true });
       await rm(base, { recursive: true, force: true });
     }
   };

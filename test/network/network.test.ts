@@ -280,7 +280,7 @@ describe("cleanup after a daemon SIGKILL", { skip: skipReason }, () => {
       const nl = Netlink.open();
       assert.ok(nl.link(veth), "the veth should exist before the restart");
       // a new daemon on the root reconciles
-      const d = await startDaemon({ root: h.root, socket: path.join(h.base, "again.sock"), runtimeRoot: path.join(h.base, "r"), log: () => undefined, network: { defaultBridge: { name: h.bridge, subnet: h.bridgeSubnet }, netnsDir: h.netnsDir, tag: path.basename(h.base).replace(/[^a-zA-Z0-9]/g, "").slice(-6) } });
+      const d = await startDaemon({ root: h.root, socket: path.join(h.base, "again.sock"), execRoot: path.dirname(h.netnsDir), runtimeRoot: path.join(h.base, "r"), log: () => undefined, network: { defaultBridge: { name: h.bridge, subnet: h.bridgeSubnet }, netnsDir: h.netnsDir, tag: path.basename(h.base).replace(/[^a-zA-Z0-9]/g, "").slice(-6) } });
       try {
         // the daemon restores its containers in the background: the cleanup is part of that
         await d.reconciled;

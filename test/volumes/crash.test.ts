@@ -70,7 +70,7 @@ describe("volumes across a daemon SIGKILL", { skip: !IS_ROOT && "needs root" }, 
     await writeFile(
       script,
       `import { startDaemon } from ${JSON.stringify(DAEMON_MODULE)};\n` +
-        `await startDaemon({ root: ${JSON.stringify(root)}, socket: ${JSON.stringify(socket)}, runtimeRoot: ${JSON.stringify(path.join(dir, "rt"))}, log: () => {} });\n` +
+        `await startDaemon({ root: ${JSON.stringify(root)}, socket: ${JSON.stringify(socket)}, execRoot: ${JSON.stringify(dir)}, runtimeRoot: ${JSON.stringify(path.join(dir, "rt"))}, log: () => {} });\n` +
         `process.stdout.write("ready\\n");\n`,
     );
     daemon = await startDaemonProcess();
