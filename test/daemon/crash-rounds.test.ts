@@ -56,7 +56,7 @@ describe("SIGKILL of the daemon during concurrent run and rm", { skip, timeout: 
   const ids = new Set<string>();
   const at = (p: string) => path.join(dir, p);
   const sock = () => at("cove.sock");
-  const places = () => ({ root: at("root"), runtimeRoot: at("r"), ids, pid: child?.proc.pid });
+  const places = () => ({ root: at("root"), execRoot: dir, runtimeRoot: at("r"), ids, pid: child?.proc.pid });
   const call = (method: string, p: string, body?: unknown) => api(sock(), method, p, body === undefined ? undefined : JSON.stringify(body), { "Content-Type": "application/json" });
 
   before(async () => {

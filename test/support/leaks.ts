@@ -4,19 +4,16 @@
 // DNAT rules and held ports. Each list names the leaked things; a clean daemon has every list empty.
 
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { instanceLayout } from "../../src/common/instance.js";
 
 export interface DaemonPlaces {
   /** The daemon's state root. */
   root: string;
-  /** Its runtime state root (--exec-root's runtime directory). */
-  runtimeRoot: string;
-  /** Where it bind-mounts network namespaces (default /run/cove/netns). */
-  netnsDir?: string;
-  /** Its default bridge's interface (default cove0). */
-  bridge?: string;
+  /** Its exec root (network namespaces, pid file) and runtime state root, when not derived from root. */
+  execRoot?: string;
+  runtimeRoot?: string;
   /** The daemon's pid, for its held ports (none when it is not running). */
   pid?: number;
   /** Every container id the test made: only these are looked for in the shared places. */
@@ -24,11 +21,6 @@ export interface DaemonPlaces {
 }
 
 export type Leaks = Record<"records" | "runtimeState" | "overlayMounts" | "netns" | "cgroups" | "veths" | "dnatRules" | "heldPorts", string[]>;
-
-/** The firewall tag a daemon on this root uses (src/network/core.ts: the root's hash, "" for the default root). */
-export function firewallTag(root: string): string {
-  return path.resolve(root) === "/var/lib/cove" ? "" : createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 8);
-}
 
 const lines = (cmd: string, args: string[]): string[] => {
   try {
@@ -52,23 +44,21 @@ const entries = (dir: string): string[] => {
  */
 export function findLeaks(p: DaemonPlaces, existing: Set<string>, running: Set<string>, published: Set<number>): Leaks {
   const ids = new Set(p.ids);
-  const netnsDir = p.netnsDir ?? "/run/cove/netns";
-  const bridge = p.bridge ?? "cove0";
+  const layout = instanceLayout(p.root, { execRoot: p.execRoot, runtimeRoot: p.runtimeRoot });
   const stray = (id: string) => ids.has(id) && !running.has(id);
 
   const records = entries(path.join(p.root, "containers")).filter((id) => /^[0-9a-f]{64}$/.test(id) && !existing.has(id));
-  const runtimeState = entries(p.runtimeRoot).filter(stray);
+  const runtimeState = entries(layout.runtimeRoot).filter(stray);
   const mountinfo = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
   const overlayUnderRoot = mountinfo.filter((l) => l.includes(" - overlay ")).map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(path.resolve(p.root) + "/"));
   // an overlay mount per running container (its rootfs); more is a leak
   const overlayMounts = overlayUnderRoot.length > running.size ? overlayUnderRoot : [];
-  const netns = entries(netnsDir).filter(stray);
+  const netns = entries(layout.netnsDir).filter(stray);
   const cgroups: string[] = [];
   const cgroupRoots = existsSync("/sys/fs/cgroup/cgroup.controllers") ? ["/sys/fs/cgroup"] : entries("/sys/fs/cgroup").map((c) => path.join("/sys/fs/cgroup", c));
-  for (const base of cgroupRoots) for (const id of entries(path.join(base, "cove"))) if (stray(id)) cgroups.push(path.join(base, "cove", id));
-  const veths = lines("ip", ["-o", "link", "show", "master", bridge]).map((l) => l.split(": ")[1]?.split("@")[0] ?? l);
-  const tag = firewallTag(p.root);
-  const dnat = lines("iptables", ["-w", "-t", "nat", "-S", tag ? `COVE-DNAT-${tag}` : "COVE-DNAT"]).filter((l) => l.includes("-j DNAT"));
+  for (const base of cgroupRoots) for (const id of entries(path.join(base, layout.cgroupParent))) if (stray(id)) cgroups.push(path.join(base, layout.cgroupParent, id));
+  const veths = lines("ip", ["-o", "link", "show", "master", layout.bridge]).map((l) => l.split(": ")[1]?.split("@")[0] ?? l);
+  const dnat = lines("iptables", ["-w", "-t", "nat", "-S", layout.tag ? `COVE-DNAT-${layout.tag}` : "COVE-DNAT"]).filter((l) => l.includes("-j DNAT"));
   const dnatRules = dnat.filter((l) => !published.has(Number(/--dport (\d+)/.exec(l)?.[1])));
   const heldPorts: string[] = [];
   if (p.pid) {
