@@ -5,7 +5,6 @@
 // input), and the files the shim writes (STATE_FILES in src/native/protocol.ts): init.pid,
 // start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
-import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
 import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
@@ -13,18 +12,54 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
-import { parseSignal } from "../docker/index.js";
+import { parseSignal } from "../docker/signals.js";
 import { StateFile } from "../native/protocol.js";
-import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
-import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
-import { runHooks } from "./hooks.js";
-import { cgroupHierarchies } from "./cgroup-mounts.js";
-import { compileCreate, compileExec } from "./plan/compile.js";
+import type { CgroupManager } from "./cgroups/index.js";
+import { CAPABILITIES } from "./config/constants.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
-import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
-import { launchShim, shimPath } from "./shim.js";
-import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
+import type { CompiledSeccomp } from "./seccomp/compile.js";
+import { OCI_VERSION, type DeviceCgroupRule, type Hook, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
 import { signalPid, type ContainerRuntime, type ContainerState, type CreateOptions, type ExecHandle, type ExecOptions, type ProcessExit, type RuntimeStats } from "./types.js";
+
+// Each `cove runtime` command is a process of its own (containerd and the OCI test suites run one
+// per operation), so its start-up is most of its time: what only create and exec need (the config
+// schema validators, the seccomp compiler, the plan compiler, the shim launcher, hooks) and the
+// cgroup drivers load on first use, and `state`, `start` or `kill` pay for none of it.
+
+interface LaunchModules {
+  config: typeof import("./config/load.js") & typeof import("./config/validate.js");
+  seccomp: typeof import("./seccomp/compile.js");
+  plan: typeof import("./plan/compile.js");
+  shim: typeof import("./shim.js");
+  cgroupMounts: typeof import("./cgroup-mounts.js");
+}
+let launchModulesLoading: Promise<LaunchModules> | undefined;
+
+/** The modules create and exec need, loaded once on first use. */
+function launchModules(): Promise<LaunchModules> {
+  // the modules themselves, not their folders' entry files: those also carry what no container
+  // start needs (the default spec and profile, the features document)
+  return (launchModulesLoading ??= Promise.all([
+    import("./config/load.js"),
+    import("./config/validate.js"),
+    import("./seccomp/compile.js"),
+    import("./plan/compile.js"),
+    import("./shim.js"),
+    import("./cgroup-mounts.js"),
+  ]).then(([load, validate, seccomp, plan, shim, cgroupMounts]) => ({ config: { ...load, ...validate }, seccomp, plan, shim, cgroupMounts })));
+}
+
+/** The cgroup drivers, loaded on first use. */
+function cgroups(): Promise<typeof import("./cgroups/index.js")> {
+  return (cgroupsLoading ??= import("./cgroups/index.js"));
+}
+let cgroupsLoading: Promise<typeof import("./cgroups/index.js")> | undefined;
+
+/** Runs a container's hooks; hooks.js (child_process) loads only when there are some. */
+async function runHooks(hooks: Hook[] | undefined, state: State, phase: string): Promise<void> {
+  if (!hooks?.length) return;
+  await (await import("./hooks.js")).runHooks(hooks, state, phase);
+}
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
 
@@ -127,7 +162,7 @@ const compiledSeccomp = new Map<string, CompiledSeccomp>();
  * and exec carries the same default profile, whose compilation costs a millisecond or two of the
  * event loop each time, against a few hundred microseconds to serialize it as the key.
  */
-function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
+function compileSeccompCached(profile: LinuxSeccomp, compileSeccomp: (profile: LinuxSeccomp) => CompiledSeccomp): CompiledSeccomp {
   const key = JSON.stringify(profile);
   let compiled = compiledSeccomp.get(key);
   if (!compiled) {
@@ -202,7 +237,8 @@ export class CoveRuntime implements ContainerRuntime {
     replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
-  private cgroup(s: StoredState): Promise<CgroupManager> {
+  private async cgroup(s: StoredState): Promise<CgroupManager> {
+    const { cgroupManager } = await cgroups();
     return cgroupManager({ id: s.id, cgroupsPath: s.cgroupsPath, resources: cgroupResources(s.spec) }, deviceFilterOps);
   }
 
@@ -245,11 +281,12 @@ export class CoveRuntime implements ContainerRuntime {
   private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
-    const { spec, rootfs } = await loadConfig(bundle);
+    const { config, seccomp: seccompCompiler, plan, shim, cgroupMounts } = await launchModules();
+    const { spec, rootfs } = await config.loadConfig(bundle);
     checkRlimits(spec.process);
-    for (const w of lsmWarnings(spec)) warn(w);
-    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
-    shimPath();
+    for (const w of config.lsmWarnings(spec)) warn(w);
+    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp, seccompCompiler.compileSeccomp) : undefined;
+    shim.shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
     try {
@@ -284,12 +321,12 @@ export class CoveRuntime implements ContainerRuntime {
         bundle,
         ...(spec.annotations ? { annotations: spec.annotations } : {}),
       });
-      const ops = compileCreate({
+      const ops = plan.compileCreate({
         spec,
         rootfs,
         stateDir: dir,
         cgroupProcs: cg.procsFiles(),
-        cgroupHierarchies: await cgroupHierarchies(cg),
+        cgroupHierarchies: await cgroupMounts.cgroupHierarchies(cg),
         cgroupVersion: cg.version,
         capabilityNumbers: CAPABILITY_NUMBERS,
         seccomp,
@@ -304,13 +341,13 @@ export class CoveRuntime implements ContainerRuntime {
         warn,
         hookState: "",
       });
-      const handle = await launchShim({
+      const handle = await shim.launchShim({
         planFile: path.join(dir, "plan"),
         ops,
         stdio: opts.stdio ?? "inherit",
         preserveFds: opts.preserveFds,
         waitStarted: autostart,
-        onSync: async (_name, pid) => {
+        onSync: async (_name: string, pid: number) => {
           const st = baseState(pid, "creating");
           await runHooks(spec.hooks?.prestart, st, "prestart");
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
@@ -352,7 +389,7 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.destroy();
       // the shared default parent (/cove) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (path.basename(dir) === "cove") await removeSharedParent(dir);
+        if (path.basename(dir) === "cove") await (await cgroups()).removeSharedParent(dir);
       }
     } finally {
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -502,18 +539,19 @@ export class CoveRuntime implements ContainerRuntime {
     const status = await this.status(s);
     if (status !== "running" && status !== "created") throw conflict(`cannot exec in a ${status} container`, { code: "container.not-running" });
     const cg = await this.cgroup(s);
+    const { seccomp: seccompCompiler, plan, shim } = await launchModules();
     const join: { type: string; path: string }[] = [];
     for (const ns of s.spec.linux?.namespaces ?? []) {
       const name = NAMESPACE_PROC_NAMES[ns.type];
       if (name) join.push({ type: ns.type, path: `/proc/${s.pid}/ns/${name}` });
     }
-    const execId = randomBytes(6).toString("hex");
+    const execId = (await import("node:crypto")).randomBytes(6).toString("hex");
     const exitFile = `exec-${execId}.exit`;
     const dir = this.dir(id);
     const seccompSpec = s.spec.linux?.seccomp;
     // like runc: an exec'd process without its own capabilities gets the container's
     const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
-    const ops = compileExec({
+    const ops = plan.compileExec({
       process: proc,
       warn,
       stateDir: dir,
@@ -521,7 +559,7 @@ export class CoveRuntime implements ContainerRuntime {
       cgroupProcs: cg.procsFiles(),
       join,
       capabilityNumbers: CAPABILITY_NUMBERS,
-      seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
+      seccomp: seccompSpec ? compileSeccompCached(seccompSpec, seccompCompiler.compileSeccomp) : undefined,
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,
@@ -532,7 +570,7 @@ export class CoveRuntime implements ContainerRuntime {
     try {
       // a process held for its first attach client cannot have started yet
       const waitStarted = !opts.io?.startOnAttach;
-      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
+      const handle = await shim.launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       if (opts.detach) {
         // the monitor records the exit in the state dir; nothing here waits for it
@@ -627,6 +665,7 @@ function mergeResources(base: LinuxResources, update: LinuxResources): LinuxReso
 const deviceFilterOps = {
   async attachDeviceProgram(cgroupDir: string, insns: Buffer): Promise<void> {
     const { execFile } = await import("node:child_process");
+    const { shimPath } = await import("./shim.js");
     const { mkdtemp, writeFile } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
     const dir = await mkdtemp(path.join(tmpdir(), "cove-bpf-"));
