@@ -12,6 +12,7 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
+import { span, traced } from "../common/trace.js";
 import { parseSignal } from "../docker/signals.js";
 import { StateFile } from "../native/protocol.js";
 import type { CgroupManager } from "./cgroups/index.js";
@@ -281,11 +282,15 @@ export class CoveRuntime implements ContainerRuntime {
   private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
-    const { config, seccomp: seccompCompiler, plan, shim, cgroupMounts } = await launchModules();
+    const { config, seccomp: seccompCompiler, plan, shim, cgroupMounts } = await traced("runtime.load", id, launchModules);
+    const endConfig = span("runtime.config", id);
     const { spec, rootfs } = await config.loadConfig(bundle);
     checkRlimits(spec.process);
     for (const w of config.lsmWarnings(spec)) warn(w);
+    endConfig();
+    const endSeccomp = span("runtime.seccomp", id);
     const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp, seccompCompiler.compileSeccomp) : undefined;
+    endSeccomp();
     shim.shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
@@ -311,8 +316,10 @@ export class CoveRuntime implements ContainerRuntime {
     let cg: CgroupManager | undefined;
     try {
       await this.save(stored);
+      const endCgroup = span("runtime.cgroup", id);
       cg = await this.cgroup(stored);
       await cg.create();
+      endCgroup();
       const baseState = (pid: number, status: Status): State => ({
         ociVersion: OCI_VERSION,
         id,
@@ -321,6 +328,7 @@ export class CoveRuntime implements ContainerRuntime {
         bundle,
         ...(spec.annotations ? { annotations: spec.annotations } : {}),
       });
+      const endPlan = span("runtime.plan", id);
       const ops = plan.compileCreate({
         spec,
         rootfs,
@@ -341,6 +349,10 @@ export class CoveRuntime implements ContainerRuntime {
         warn,
         hookState: "",
       });
+      endPlan();
+      // the shim's fork and exec, the clone into new namespaces, the mounts and pivot_root, up to
+      // the init waiting at the start fifo (or, for run, the container's exec)
+      const endClone = span(autostart ? "runtime.clone+exec" : "runtime.clone", id);
       const handle = await shim.launchShim({
         planFile: path.join(dir, "plan"),
         ops,
@@ -353,6 +365,7 @@ export class CoveRuntime implements ContainerRuntime {
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },
       });
+      endClone();
       stored.pid = handle.pid;
       stored.shimPid = handle.shimPid;
       stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
@@ -401,6 +414,8 @@ export class CoveRuntime implements ContainerRuntime {
     const status = await this.status(s);
     if (status !== "created") throw conflict(`cannot start a container that is ${status}`, { code: "container.state", hint: status === "stopped" ? `delete it and create it again` : undefined });
     const dir = this.dir(id);
+    // from the start fifo's write to the init's exec of the container's process
+    const endExec = span("runtime.exec", id);
     let fh;
     try {
       fh = await open(path.join(dir, StateFile.START_FIFO), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
@@ -411,6 +426,7 @@ export class CoveRuntime implements ContainerRuntime {
       await fh?.close();
     }
     const outcome = await waitForFile(dir, [StateFile.STARTED, StateFile.START_ERROR, StateFile.EXIT], 30_000);
+    endExec();
     if (outcome === StateFile.START_ERROR) {
       const text = await readFile(path.join(dir, StateFile.START_ERROR), "utf8");
       throw new CoveError("system", `container ${id} failed to start: ${text}`, { code: "runtime.start-failed" });
@@ -491,6 +507,10 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return traced("runtime.delete", id, () => this.deleteInternal(id, opts));
+  }
+
+  private async deleteInternal(id: string, opts: { force?: boolean }): Promise<void> {
     let s: StoredState;
     try {
       s = await this.load(id);
