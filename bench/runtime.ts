@@ -55,8 +55,18 @@ async function perCommand(cli: string, bundle: string, stateRoot: string): Promi
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
   ];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
+  // bash's time keyword: the command's wall time and its CPU time (user + system, its waited-for
+  // children included), to the millisecond; on a loaded machine the CPU time says more than the
+  // wall time of a process that waits for a core
+  const timed = (argv: string[]) => {
+    const r = spawnSync("bash", ["-c", 'TIMEFORMAT="%3R %3U %3S"; time "$@" </dev/null >/dev/null 2>&1', "bash", ...argv], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    const m = /(\d+\.\d+) (\d+\.\d+) (\d+\.\d+)\s*$/.exec(r.stderr);
+    if (!m) throw new Error(`no timing from bash for ${argv.join(" ")}: ${r.stderr}`);
+    return { status: r.status, wall: Number(m[1]) * 1000, cpu: (Number(m[2]) + Number(m[3])) * 1000 };
+  };
   const ops = ["create", "start", "state", "kill", "delete", "run"] as const;
   const times = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   const load = loadavg();
   // the container sleeps so that state and kill see it running
   const sleeping = path.join(path.dirname(bundle), "sleeping");
@@ -82,12 +92,13 @@ async function perCommand(cli: string, bundle: string, stateRoot: string): Promi
           ["run", ["run", "--bundle", bundle, `${id}r`]],
         ];
         for (const [op, args] of steps) {
-          const t0 = performance.now();
-          const r = run(side.argv(args));
-          const ms = performance.now() - t0;
-          if (r.status !== 0) throw new Error(`${side.name} ${args.join(" ")} failed (${r.status ?? r.signal})`);
+          const r = timed(side.argv(args));
+          if (r.status !== 0) throw new Error(`${side.name} ${args.join(" ")} failed (${r.status})`);
           // the first round warms caches
-          if (round > 0) times.set(`${side.name} ${op}`, [...(times.get(`${side.name} ${op}`) ?? []), ms]);
+          if (round > 0) {
+            times.set(`${side.name} ${op}`, [...(times.get(`${side.name} ${op}`) ?? []), r.wall]);
+            cpu.set(`${side.name} ${op}`, [...(cpu.get(`${side.name} ${op}`) ?? []), r.cpu]);
+          }
         }
       }
     }
@@ -95,15 +106,22 @@ async function perCommand(cli: string, bundle: string, stateRoot: string): Promi
     // a failed round leaves its sleeping container: removed, whichever side made it
     for (const id of made) for (const side of sides) run(side.argv(["delete", "--force", id]));
   }
-  console.log(`each CLI command on its own, ${ROUNDS} rounds interleaved, median ms (load ${load.map((x) => x.toFixed(2)).join(" ")} at the start):`);
-  console.log(`  ${"".padEnd(14)}${ops.map((o) => o.padStart(9)).join("")}${"create+start+delete".padStart(22)}`);
-  const m = (side: string, op: string) => median(times.get(`${side} ${op}`)!);
-  for (const side of sides) {
-    console.log(`  ${side.name.padEnd(14)}${ops.map((o) => m(side.name, o).toFixed(1).padStart(9)).join("")}${(m(side.name, "create") + m(side.name, "start") + m(side.name, "delete")).toFixed(1).padStart(22)}`);
+  const tables: [string, Map<string, number[]>][] = [
+    ["wall time", times],
+    ["CPU time (user + system)", cpu],
+  ];
+  for (const [what, table] of tables) {
+    console.log(`each CLI command on its own, ${what}, ${ROUNDS} rounds interleaved, median ms (load ${load.map((x) => x.toFixed(2)).join(" ")} at the start):`);
+    console.log(`  ${"".padEnd(14)}${ops.map((o) => o.padStart(9)).join("")}${"create+start+delete".padStart(22)}`);
+    const m = (side: string, op: string) => median(table.get(`${side} ${op}`)!);
+    const both = (side: string) => m(side, "create") + m(side, "start") + m(side, "delete");
+    for (const side of sides) console.log(`  ${side.name.padEnd(14)}${ops.map((o) => m(side.name, o).toFixed(1).padStart(9)).join("")}${both(side.name).toFixed(1).padStart(22)}`);
+    const ratio = (op: string) => (m("cove runtime", op) / m("runc", op)).toFixed(2);
+    console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove runtime") / both("runc")).toFixed(2).padStart(22)}`);
   }
-  const ratio = (op: string) => (m("cove runtime", op) / m("runc", op)).toFixed(2);
-  const both = (side: string) => m(side, "create") + m(side, "start") + m(side, "delete");
-  console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove runtime") / both("runc")).toFixed(2).padStart(22)}`);
+  // node itself, doing nothing: the floor of any command written for it
+  const floor = Array.from({ length: ROUNDS }, () => timed([process.execPath, "-e", "0"]));
+  console.log(`  node -e 0 (the floor of a command in node): wall ${median(floor.map((f) => f.wall)).toFixed(1)} ms, CPU ${median(floor.map((f) => f.cpu)).toFixed(1)} ms`);
 }
 
 async function main(): Promise<void> {
