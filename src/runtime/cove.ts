@@ -81,6 +81,12 @@ interface StoredState {
   initStartTime: string;
   shimPid: number;
   cgroupsPath: string | undefined;
+  /**
+   * The file that tells whether the container is frozen (cgroup v1's freezer.state, v2's
+   * cgroup.events), kept from the create so that `state` reads it without loading the cgroup
+   * drivers; absent in the state of an older cove and where no freezer is mounted.
+   */
+  freezer?: { version: 1 | 2; file: string };
   spec: Spec;
   /** Set while create is still running; such a container can only be deleted. */
   creating?: boolean;
@@ -250,13 +256,27 @@ export class CoveRuntime implements ContainerRuntime {
     if (!s.pid || (await processStartTime(s.pid)) !== s.initStartTime) return "stopped";
     if (await exists(path.join(dir, StateFile.START_FIFO))) return "created";
     try {
-      if (await (await this.cgroup(s)).frozen()) return "paused";
+      if (await this.frozen(s)) return "paused";
     } catch (err) {
       // no freezer (or its cgroup already gone): cannot be paused; anything else is logged, and
       // the state still answers
       if (!(err instanceof CoveError && (err.kind === "unsupported" || err.kind === "not-found"))) ignored(`read the freezer state of container ${s.id}`, err);
     }
     return "running";
+  }
+
+  /** Whether the container's cgroup is frozen: from the freezer file the create recorded, else the cgroup driver's answer. */
+  private async frozen(s: StoredState): Promise<boolean> {
+    if (!s.freezer) return (await this.cgroup(s)).frozen();
+    let text: string;
+    try {
+      text = await readFile(s.freezer.file, "utf8");
+    } catch (err) {
+      // the cgroup is gone (the container's processes with it): it cannot be paused
+      if (isErrno(err, "ENOENT")) return false;
+      throw fromErrno(err, `reading ${s.freezer.file}`);
+    }
+    return s.freezer.version === 1 ? text.trim() === "FROZEN" : /^frozen 1$/m.test(text);
   }
 
   private view(s: StoredState, status: Status): ContainerState {
@@ -369,6 +389,8 @@ export class CoveRuntime implements ContainerRuntime {
       stored.pid = handle.pid;
       stored.shimPid = handle.shimPid;
       stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
+      const freezerDir = cg.version === 1 ? cg.paths.freezer : cg.paths.unified;
+      if (freezerDir) stored.freezer = { version: cg.version, file: path.join(freezerDir, cg.version === 1 ? "freezer.state" : "cgroup.events") };
       delete stored.creating;
       await this.save(stored);
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
