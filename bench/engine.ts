@@ -28,6 +28,7 @@ import { ImageService } from "../src/images/service.js";
 import { cleanup as cleanupImageRoot } from "../src/snapshots/testing.js";
 import { importBusybox } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
+import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 import { ping } from "./support/ping.js";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -169,6 +170,9 @@ async function cgroupHierarchies(): Promise<string[]> {
   return [...out];
 }
 
+/** Where the cove daemon writes its phase timings. */
+const traceFile = (dir: string) => path.join(dir, "cove-trace.jsonl");
+
 /** Starts cove's daemon in its own process on dir/cove (state root), dir/cove.sock and runtimeRoot. */
 async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
   const root = path.join(dir, "cove");
@@ -179,7 +183,11 @@ async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
   const nodeArgs: string[] = [];
   if (process.env.BENCH_ENGINE_CPU_PROF) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_ENGINE_CPU_PROF)}`);
   const log = openSync(logFile, "a");
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(here, "support/cove-daemon.js"), root, socket, runtimeRoot], { stdio: ["ignore", log, log] });
+  // the daemon records its phases (src/common/trace.ts) for the run --rm breakdown
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(here, "support/cove-daemon.js"), root, socket, runtimeRoot], {
+    stdio: ["ignore", log, log],
+    env: { ...process.env, COVE_TRACE: traceFile(dir) },
+  });
   closeSync(log);
   const daemonPid = child.pid!;
   let stopped = false;
@@ -363,12 +371,16 @@ async function main(): Promise<void> {
     // run --rm latency, interleaved so that both see the same background load
     const runArgs = ["run", "--rm", "--network", "none", IMAGE, "true"];
     const latency = engines.map(() => [] as number[]);
+    const coveWindows: RunWindow[] = [];
     for (let i = 0; i < WARMUP + RUNS; i++) {
       for (const [k, e] of engines.entries()) {
+        const start = performance.timeOrigin + performance.now();
         const r = await ok(e.env, runArgs);
         if (i >= WARMUP) latency[k]!.push(r.ms);
+        if (i >= WARMUP && e.name === "cove") coveWindows.push({ start, end: performance.timeOrigin + performance.now() });
       }
     }
+    const phases = breakdown(await readTrace(traceFile(dir)), coveWindows);
     const dense: Density[] = [];
     for (const e of engines) dense.push(await density(e));
 
@@ -399,6 +411,10 @@ async function main(): Promise<void> {
       const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
       console.log(`  ${label.padEnd(46)} ${fmt(c).padStart(9)} ${d !== undefined ? fmt(d).padStart(9) : "".padStart(9)} ${ratio.padStart(7)}${target !== undefined ? `  (target: ${target})` : ""}`);
     }
+    console.log(`  where cove's \`docker ${runArgs.join(" ")}\` goes, median of ${RUNS} runs (ms; "begins": from the CLI's start):`);
+    console.log(`    the docker CLI, start to exit                 ${median(latency[0]!).toFixed(2).padStart(8)} ms`);
+    console.log(`    the daemon's window (first request to last)   ${phases.daemonWindowMs.toFixed(2).padStart(8)} ms  (the CLI's own start, connect and exit: ${phases.outsideMs.toFixed(2)} ms)`);
+    printBreakdown(phases, coveWindows.length, "    ");
     const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
     console.log(`  load average (1, 5, 15 min): ${load(loadAtStart)} at the start, ${load(loadavg())} at the end`);
     console.log(`  monitors counted: ${dense.map((x, k) => `${engines[k]!.name} ${x.monitorCount}`).join(", ")}; daemons: cove's node process; dockerd + containerd`);

@@ -13,6 +13,8 @@ import { freeSubnets, runDocker, setupNetwork } from "../test/network/harness.js
 import { Netlink } from "../src/network/netlink.js";
 import { parseCidr } from "../src/network/index.js";
 import { tempDir, busyboxRootfsTar } from "../test/images/fixtures.js";
+import { setTraceFile } from "../src/common/trace.js";
+import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const MB = Number(process.env.BENCH_MB ?? 512);
@@ -24,13 +26,17 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function runLatency(docker: Docker): Promise<number[]> {
+async function runLatency(docker: Docker, windows: RunWindow[] = []): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i <= ROUNDS; i++) {
     const t0 = performance.now();
     const r = await docker(["run", "--rm", "busybox", "true"]);
     if (r.code !== 0) throw new Error(`docker run failed: ${r.stderr}`);
-    if (i > 0) out.push(performance.now() - t0); // the first run warms caches
+    if (i > 0) {
+      // the first run warms caches
+      out.push(performance.now() - t0);
+      windows.push({ start: performance.timeOrigin + t0, end: performance.timeOrigin + performance.now() });
+    }
   }
   return out;
 }
@@ -87,16 +93,33 @@ async function main(): Promise<void> {
   const cove = await setupNetwork();
   let coveRun: number[] = [];
   let coveTp = 0;
+  // the daemon runs in this process: its phases of the runs go to a trace file of the run's own
+  const traceFile = path.join(cove.base, "cove-trace.jsonl");
+  const windows: RunWindow[] = [];
+  let phases;
   try {
-    coveRun = await runLatency((a) => cove.docker(a));
+    setTraceFile(traceFile);
+    try {
+      coveRun = await runLatency((a) => cove.docker(a), windows);
+    } finally {
+      setTraceFile(undefined);
+    }
+    phases = breakdown(await readTrace(traceFile), windows);
     coveTp = await throughput((a) => cove.docker(a));
   } finally {
     await cove.cleanup();
   }
+  const printPhases = () => {
+    console.log(`where cove's \`docker run --rm busybox true\` on the default bridge goes, median of ${windows.length} runs (ms; "begins": from the CLI's start):`);
+    console.log(`    the docker CLI, start to exit                 ${median(coveRun).toFixed(2).padStart(8)} ms`);
+    console.log(`    the daemon's window (first request to last)   ${phases.daemonWindowMs.toFixed(2).padStart(8)} ms  (the CLI's own start, connect and exit: ${phases.outsideMs.toFixed(2)} ms)`);
+    printBreakdown(phases, windows.length, "    ");
+  };
   const skip = dockerdAvailable();
   if (skip) {
     console.log(`dockerd: ${skip}`);
     console.log(`cove: run --rm true median ${median(coveRun).toFixed(1)} ms; throughput ${coveTp.toFixed(0)} MB/s`);
+    printPhases();
     return;
   }
   const dir = await tempDir();
@@ -129,6 +152,7 @@ async function main(): Promise<void> {
   }
   console.log(`${"".padEnd(60)}${"cove".padStart(10)}   dockerd`);
   for (const [what, a, b] of results) console.log(`${what.padEnd(60)}${a.padStart(10)}   ${b}`);
+  printPhases();
   void runDocker;
 }
 

@@ -1,10 +1,12 @@
 // Benchmark: create + start + wait + delete of a `true` container on the same bundle through
-// cove's runtime in process, through the `cove runtime run` CLI, and through `runc run`.
+// cove's runtime in process, through the `cove runtime run` CLI, and through `runc run`; then
+// each runc-style CLI command on its own (state, create, start, delete, run), cove's and runc's
+// interleaved, as containerd and the OCI test suites call them: one process per operation.
 // Prints medians and ratios against runc. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveRuntime } from "../src/runtime/cove.js";
@@ -40,6 +42,86 @@ async function time(fn: () => Promise<void> | void): Promise<number[]> {
     out.push(performance.now() - t0);
   }
   return out;
+}
+
+/**
+ * Each CLI command on its own, cove's and runc's interleaved round by round: create (stdio to
+ * /dev/null: a created container keeps the caller's), start, state, kill of a running container,
+ * delete --force, and run.
+ */
+async function perCommand(cli: string, bundle: string, stateRoot: string): Promise<void> {
+  const sides = [
+    { name: "cove runtime", argv: (args: string[]) => [process.execPath, cli, "runtime", "--root", path.join(stateRoot, "cove-ops"), ...args] },
+    { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
+  ];
+  const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
+  // bash's time keyword: the command's wall time and its CPU time (user + system, its waited-for
+  // children included), to the millisecond; on a loaded machine the CPU time says more than the
+  // wall time of a process that waits for a core
+  const timed = (argv: string[]) => {
+    const r = spawnSync("bash", ["-c", 'TIMEFORMAT="%3R %3U %3S"; time "$@" </dev/null >/dev/null 2>&1', "bash", ...argv], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    const m = /(\d+\.\d+) (\d+\.\d+) (\d+\.\d+)\s*$/.exec(r.stderr);
+    if (!m) throw new Error(`no timing from bash for ${argv.join(" ")}: ${r.stderr}`);
+    return { status: r.status, wall: Number(m[1]) * 1000, cpu: (Number(m[2]) + Number(m[3])) * 1000 };
+  };
+  const ops = ["create", "start", "state", "kill", "delete", "run"] as const;
+  const times = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
+  const load = loadavg();
+  // the container sleeps so that state and kill see it running
+  const sleeping = path.join(path.dirname(bundle), "sleeping");
+  mkdirSync(sleeping);
+  const spec = defaultSpec();
+  spec.process!.terminal = false;
+  spec.process!.args = ["/bin/sleep", "3600"];
+  spec.root = { path: path.join(bundle, "rootfs"), readonly: true };
+  writeFileSync(path.join(sleeping, "config.json"), JSON.stringify(spec));
+  symlinkSync("busybox", path.join(bundle, "rootfs/bin/sleep"));
+  const made: string[] = [];
+  try {
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const side of sides) {
+        const id = `op${made.length}`;
+        made.push(id, `${id}r`);
+        const steps: [(typeof ops)[number], string[]][] = [
+          ["create", ["create", "--bundle", sleeping, id]],
+          ["start", ["start", id]],
+          ["state", ["state", id]],
+          ["kill", ["kill", id, "KILL"]],
+          ["delete", ["delete", "--force", id]],
+          ["run", ["run", "--bundle", bundle, `${id}r`]],
+        ];
+        for (const [op, args] of steps) {
+          const r = timed(side.argv(args));
+          if (r.status !== 0) throw new Error(`${side.name} ${args.join(" ")} failed (${r.status})`);
+          // the first round warms caches
+          if (round > 0) {
+            times.set(`${side.name} ${op}`, [...(times.get(`${side.name} ${op}`) ?? []), r.wall]);
+            cpu.set(`${side.name} ${op}`, [...(cpu.get(`${side.name} ${op}`) ?? []), r.cpu]);
+          }
+        }
+      }
+    }
+  } finally {
+    // a failed round leaves its sleeping container: removed, whichever side made it
+    for (const id of made) for (const side of sides) run(side.argv(["delete", "--force", id]));
+  }
+  const tables: [string, Map<string, number[]>][] = [
+    ["wall time", times],
+    ["CPU time (user + system)", cpu],
+  ];
+  for (const [what, table] of tables) {
+    console.log(`each CLI command on its own, ${what}, ${ROUNDS} rounds interleaved, median ms (load ${load.map((x) => x.toFixed(2)).join(" ")} at the start):`);
+    console.log(`  ${"".padEnd(14)}${ops.map((o) => o.padStart(9)).join("")}${"create+start+delete".padStart(22)}`);
+    const m = (side: string, op: string) => median(table.get(`${side} ${op}`)!);
+    const both = (side: string) => m(side, "create") + m(side, "start") + m(side, "delete");
+    for (const side of sides) console.log(`  ${side.name.padEnd(14)}${ops.map((o) => m(side.name, o).toFixed(1).padStart(9)).join("")}${both(side.name).toFixed(1).padStart(22)}`);
+    const ratio = (op: string) => (m("cove runtime", op) / m("runc", op)).toFixed(2);
+    console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove runtime") / both("runc")).toFixed(2).padStart(22)}`);
+  }
+  // node itself, doing nothing: the floor of any command written for it
+  const floor = Array.from({ length: ROUNDS }, () => timed([process.execPath, "-e", "0"]));
+  console.log(`  node -e 0 (the floor of a command in node): wall ${median(floor.map((f) => f.wall)).toFixed(1)} ms, CPU ${median(floor.map((f) => f.cpu)).toFixed(1)} ms`);
 }
 
 async function main(): Promise<void> {
@@ -85,6 +167,7 @@ async function main(): Promise<void> {
       const ratio = base ? `  ratio to runc ${(median(xs) / base).toFixed(2)}` : "";
       console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(1).padStart(7)} ms  (${p(0.1)}..${p(0.9)})${ratio}`);
     }
+    if (runc) await perCommand(cli, bundle, stateRoot);
     rmSync(stateRoot, { recursive: true, force: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });

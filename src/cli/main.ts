@@ -3,6 +3,7 @@
 // engine's modules.
 
 import { CoveError } from "../common/errors.js";
+import { quietOnBrokenPipe } from "./pipes.js";
 
 const USAGE = `usage: cove [--root DIR] COMMAND [OPTIONS]
 
@@ -73,6 +74,8 @@ function globals(argv: string[]): { root: string; rootGiven: boolean; rest: stri
 async function main(argv: string[]): Promise<number> {
   const { root, rootGiven, rest } = globals(argv);
   const [command, ...args] = rest;
+  // the runtime's commands set this up where they write (each is a process of its own, most print nothing)
+  if (command !== "runtime") for (const stream of [process.stdout, process.stderr]) quietOnBrokenPipe(stream);
   switch (command) {
     case "runtime": {
       const { runtimeMain } = await import("./runtime.js");
@@ -186,15 +189,6 @@ async function isContainer(client: import("../client/index.js").EngineClient, ar
     }
   }
   return names.length > 0;
-}
-
-// a reader that stops early (`cove logs -f web | head -1`) ends the command quietly, as SIGPIPE
-// ends the docker CLI
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(0);
-    throw err;
-  });
 }
 
 main(process.argv.slice(2)).then(

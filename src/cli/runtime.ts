@@ -6,14 +6,17 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
-import { defaultSpec, features } from "../runtime/config/index.js";
-import { parseSignal } from "../docker/index.js";
+import { parseSignal } from "../docker/signals.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import type { BlkioEntry, CgroupStats } from "../runtime/cgroups/index.js";
 import type { LinuxResources, Process } from "../runtime/spec.js";
 import type { ContainerRuntime, ProcessExit } from "../runtime/types.js";
+import { quietOnBrokenPipe } from "./pipes.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
+
+const stdout = () => quietOnBrokenPipe(process.stdout);
+const stderr = () => quietOnBrokenPipe(process.stderr);
 
 interface Globals {
   root: string;
@@ -177,6 +180,9 @@ async function commandSpec(args: string[]): Promise<number> {
   const { values } = parse(args, { bundle: { type: "string", short: "b" }, rootless: { type: "boolean" } });
   const file = path.join(path.resolve(str(values.bundle) ?? "."), "config.json");
   if (existsSync(file)) throw invalid(`File ${file} exists. Remove it first`, { code: "spec.exists" });
+  // loaded here only: the config module carries the schema validators, which the other commands
+  // (each a process of its own) should not pay for
+  const { defaultSpec } = await import("../runtime/config/index.js");
   writeFileSync(file, JSON.stringify(defaultSpec({ rootless: values.rootless === true }), null, "\t") + "\n");
   return 0;
 }
@@ -297,7 +303,7 @@ async function commandEvents(rt: ContainerRuntime, args: string[]): Promise<numb
   const id = needId(positionals, "events");
   const emit = async () => {
     const data = runcStats((await rt.stats(id)) as CgroupStats);
-    process.stdout.write(JSON.stringify({ type: "stats", id, data }) + "\n");
+    stdout().write(JSON.stringify({ type: "stats", id, data }) + "\n");
   };
   if (values.stats) {
     await emit();
@@ -375,11 +381,11 @@ export async function runtimeMain(argv: string[]): Promise<number> {
   const globals: Globals = { root: str(g.root) ?? DEFAULT_RUNTIME_ROOT, log: str(g.log), logFormat: str(g["log-format"]) ?? "text" };
   const [command, ...args] = argv.slice(i);
   if (g.version) {
-    process.stdout.write(`cove runtime version 0.1.0\nspec: 1.2.0\n`);
+    stdout().write(`cove runtime version 0.1.0\nspec: 1.2.0\n`);
     return 0;
   }
   if (!command || g.help || command === "help") {
-    process.stdout.write(USAGE + "\n");
+    stdout().write(USAGE + "\n");
     return command || g.help ? 0 : 1;
   }
   const rt = new CoveRuntime({ root: globals.root });
@@ -394,7 +400,7 @@ export async function runtimeMain(argv: string[]): Promise<number> {
           : `time="${new Date().toISOString()}" level=error msg="${message.replace(/"/g, '\\"')}"`;
       appendFileSync(globals.log, line + "\n");
     }
-    process.stderr.write(`cove runtime ${command}: ${message}\n`);
+    stderr().write(`cove runtime ${command}: ${message}\n`);
     return 1;
   }
 }
@@ -434,14 +440,14 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
       await rt.start(needId(parse(args, {}).positionals, "start"));
       return 0;
     case "state":
-      process.stdout.write(JSON.stringify(await rt.state(needId(parse(args, {}).positionals, "state")), null, "  ") + "\n");
+      stdout().write(JSON.stringify(await rt.state(needId(parse(args, {}).positionals, "state")), null, "  ") + "\n");
       return 0;
     case "list": {
       const { values } = parse(args, { format: { type: "string", short: "f" }, quiet: { type: "boolean", short: "q" } });
       const all = await rt.list();
-      if (values.quiet) process.stdout.write(all.map((c) => c.id + "\n").join(""));
-      else if (values.format === "json") process.stdout.write(JSON.stringify(all) + "\n");
-      else process.stdout.write(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((c) => [c.id, String(c.pid ?? 0), c.status, c.bundle, c.created, c.owner])]));
+      if (values.quiet) stdout().write(all.map((c) => c.id + "\n").join(""));
+      else if (values.format === "json") stdout().write(JSON.stringify(all) + "\n");
+      else stdout().write(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((c) => [c.id, String(c.pid ?? 0), c.status, c.bundle, c.created, c.owner])]));
       return 0;
     }
     case "kill": {
@@ -461,7 +467,7 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
     case "ps": {
       const { values, positionals } = parse(args, { format: { type: "string", short: "f" } });
       const pids = await rt.ps(needId(positionals, "ps"));
-      if (values.format === "json") process.stdout.write(JSON.stringify(pids) + "\n");
+      if (values.format === "json") stdout().write(JSON.stringify(pids) + "\n");
       else {
         const rows = [["PID", "CMD"]];
         for (const pid of pids) {
@@ -473,7 +479,7 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
           }
           rows.push([String(pid), cmd]);
         }
-        process.stdout.write(table(rows));
+        stdout().write(table(rows));
       }
       return 0;
     }
@@ -506,9 +512,11 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
     }
     case "events":
       return commandEvents(rt, args);
-    case "features":
-      process.stdout.write(JSON.stringify(features(), null, "    ") + "\n");
+    case "features": {
+      const { features } = await import("../runtime/config/index.js");
+      stdout().write(JSON.stringify(features(), null, "    ") + "\n");
       return 0;
+    }
     default:
       throw invalid(`unknown command "${command}"`, { code: "cli.command", hint: "see `cove runtime --help`" });
   }

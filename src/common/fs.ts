@@ -1,12 +1,24 @@
 // File helpers shared by every store: atomic writes (temp file, fsync, rename) so a crash
 // never leaves a half-written state file behind.
 
-import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { open, rename, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { isErrno } from "./errors.js";
 import { ignored } from "./ignore.js";
+
+let tempCount = 0;
+
+/**
+ * A temp file's name beside `file`, unique among concurrent writers (this process's pid and
+ * counter, and a random part for writers in other pid namespaces). Not a secret: these files live
+ * in cove's own directories. Not from node:crypto, whose loading would cost each short-lived
+ * command (`cove runtime create`) a few milliseconds.
+ */
+function tempName(file: string): string {
+  const unique = `${process.pid.toString(36)}-${(tempCount++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  return path.join(path.dirname(file), `.${path.basename(file)}.${unique}.tmp`);
+}
 
 /** Removes the temp file of a write that failed (it may never have been made); its error is the caller's to throw. */
 async function removeTemp(tmp: string): Promise<void> {
@@ -26,7 +38,7 @@ function removeTempSync(tmp: string): void {
 }
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempName(file);
   const fh = await open(tmp, "w", mode);
   try {
     await fh.writeFile(data);
@@ -50,7 +62,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
  * thread-pool round trip per step costs more than the write itself.
  */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempName(file);
   const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
@@ -72,7 +84,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
  * event loop.
  */
 export function replaceFileSync(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempName(file);
   try {
     writeFileSync(tmp, data, { mode });
     renameSync(tmp, file);
@@ -88,7 +100,7 @@ export function replaceFileSync(file: string, data: string | Uint8Array, mode = 
  * (an ingest's ref and expected size, which only help it resume).
  */
 export async function replaceFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempName(file);
   try {
     await writeFile(tmp, data, { mode });
     await rename(tmp, file);

@@ -5,6 +5,7 @@ import { hostname as osHostname } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
+import { span } from "../common/trace.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
@@ -59,6 +60,7 @@ export class Creator {
     if (hc.Runtime === "runc" && !this.core.runtimes.has("runc")) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
     if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
     const id = newId();
+    const endCreate = span("create", id);
     const dir = path.join(this.core.containersDir(), id);
     // a placeholder claims the name while the rootfs is prepared
     this.core.names.set(name, id);
@@ -66,7 +68,9 @@ export class Creator {
     let createdVolumes: string[] = [];
     let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
     try {
+      const endSnapshot = span("create.snapshot", id);
       prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
+      endSnapshot();
       const imageConfig = prepared.config.config;
       const config = mergeConfig(userConfig, imageConfig);
       // `--entrypoint ''` (Entrypoint [""] or ""): the image's entrypoint is cleared, as moby's mergeAndVerifyConfig does
@@ -158,11 +162,16 @@ export class Creator {
       const c = this.core.newLive(rec, hc);
       await this.copyUp(c);
       const mode = normalizeNetworkMode(hc.NetworkMode);
+      const endAttach = span("create.network", id);
       await this.core.network.attach(id, mode, (networking?.EndpointsConfig ?? {}) as Record<string, never>);
+      endAttach();
       // independent files: their fsyncs overlap instead of queueing
+      const endRecord = span("create.record", id);
       await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
+      endRecord();
       this.core.containers.set(id, c);
       this.core.event(c, "create");
+      endCreate();
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.core.names.delete(name);

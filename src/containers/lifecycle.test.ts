@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
@@ -388,5 +388,54 @@ describe("container lifecycle on a fake runtime", () => {
     w.svc = await ContainerService.open({ root: w.root, runtimeRoot: w.runtimeRoot, images: w.images, host: w.host, runtimes: new Map([["cove", w.runtime]]) });
     const { Id } = await w.svc.create({ Image: "app" } as CreateBody);
     assert.equal((await w.svc.inspect(Id)).HostConfig.CgroupnsMode, "host");
+  });
+});
+
+describe("the rootfs of an --rm container", () => {
+  const overlayOptions = (id: string) => w.host.mounted.get(path.join(w.root, "containers", id, "rootfs"))?.find((m) => m.type === "overlay")?.options ?? [];
+
+  it("is mounted volatile (its writes are thrown away at the exit); another container's is not", async () => {
+    const kept = await run();
+    const removed = await run({ HostConfig: { AutoRemove: true } });
+    assert.ok(!overlayOptions(kept).includes("volatile"), `kept: ${overlayOptions(kept).join(",")}`);
+    assert.ok(overlayOptions(removed).includes("volatile"), `--rm: ${overlayOptions(removed).join(",")}`);
+  });
+
+  it("is mounted as before where the kernel refuses volatile (EINVAL), and from then on without trying", async () => {
+    const refused: string[][] = [];
+    const mount = w.host.mount.bind(w.host);
+    w.host.mount = (mounts, target) => {
+      const overlay = mounts.find((m) => m.type === "overlay");
+      if (overlay?.options.includes("volatile")) {
+        refused.push(overlay.options);
+        throw new CoveError("system", `mounting overlay on ${target}: EINVAL: invalid argument`, { errno: "EINVAL" });
+      }
+      mount(mounts, target);
+    };
+    const first = await run({ HostConfig: { AutoRemove: true } });
+    const second = await run({ HostConfig: { AutoRemove: true } });
+    assert.equal(await status(first), "running");
+    assert.equal(await status(second), "running");
+    assert.ok(!overlayOptions(first).includes("volatile"));
+    assert.equal(refused.length, 1, "tried once");
+  });
+
+  it("volatileMounts removes the kernel's dirty marker a previous volatile mount left in the work dir", async () => {
+    const { volatileMounts } = await import("./core.js");
+    const work = path.join(w.root, "snap", "work");
+    const marker = path.join(work, "work", "incompat", "volatile");
+    await mkdir(marker, { recursive: true });
+    await writeFile(path.join(marker, "dirty"), "");
+    const mounts = [
+      { type: "overlay", source: "overlay", options: ["lowerdir=l1:l2", "upperdir=fs", "workdir=work"], cwd: path.join(w.root, "snap") },
+      { type: "bind", source: "/somewhere", options: ["rbind"] },
+    ];
+    const out = volatileMounts(mounts)!;
+    assert.ok(!existsSync(marker), "the marker is gone");
+    assert.ok(existsSync(path.join(work, "work")), "the work dir stays");
+    assert.deepEqual(out[0]!.options, ["lowerdir=l1:l2", "upperdir=fs", "workdir=work", "volatile"]);
+    assert.deepEqual(out[1], mounts[1], "a bind mount is left as it is");
+    assert.deepEqual(mounts[0]!.options, ["lowerdir=l1:l2", "upperdir=fs", "workdir=work"], "the record's mounts are not changed");
+    assert.equal(volatileMounts([{ type: "bind", source: "/x", options: ["rbind"] }]), undefined, "no overlay: nothing to make volatile");
   });
 });

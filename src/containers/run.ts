@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid, notFound, systemError, unsupported } from "../common/errors.js";
 import { replaceFile } from "../common/fs.js";
+import { span, spanSince, traced } from "../common/trace.js";
 import type { ProcessExit } from "../runtime/types.js";
 import { Dir } from "../fsroot/index.js";
 import { connectMonitor, monitorGone } from "./attach.js";
@@ -68,8 +69,10 @@ export class Runner {
     for (const { child, linkName } of this.core.m.create.links(c)) {
       if (!child.rec.State.Running) throw systemError(`Cannot link to a non running container: ${child.rec.Name} AS ${linkName}`, { code: "container.link-not-running" });
     }
+    const endStart = span("start", id);
     try {
-      const rootfs = await this.core.mountRootfs(c);
+      const rootfs = await traced("start.rootfs", id, () => this.core.mountRootfs(c));
+      const endPrepare = span("start.prepare", id);
       // the root is the container's: what is made in it is made through its directory fd
       await Dir.with(rootfs, (root) => {
         if (!c.rec.HasBeenStartedBefore) makeInitEntries(root);
@@ -77,10 +80,12 @@ export class Runner {
       });
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
+      endPrepare();
       const join: Partial<Record<"network" | "pid" | "ipc" | "uts", string>> = {};
       const mode = normalizeNetworkMode(c.hc.NetworkMode);
       const net = this.namespacePath(c, mode, "net");
       if (net) join.network = net;
+      const endNetwork = span("start.network", id);
       const sandbox = await this.core.network.setUp({
         containerId: id,
         name: c.rec.Name,
@@ -94,6 +99,8 @@ export class Runner {
       if (sandbox) join.network = sandbox.netns;
       // the addresses of this start go into /etc/hosts (without networking the create's files hold)
       if (this.core.networked) await this.core.m.create.writeNetworkFiles(c);
+      endNetwork();
+      const endSpec = span("start.spec", id);
       const pid = this.namespacePath(c, c.hc.PidMode, "pid");
       if (pid) join.pid = pid;
       const ipc = this.namespacePath(c, c.hc.IpcMode, "ipc");
@@ -121,6 +128,8 @@ export class Runner {
       // a previous run's runtime state (the daemon died before it cleaned up); a forced delete of
       // none succeeds, so only a real failure is logged
       await this.core.bestEffort(`delete the previous runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
+      endSpec();
+      const endCreate = span("start.runtime-create", id);
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
       const runtime = this.core.runtimeOf(c);
       const created = await runtime.create(id, {
@@ -135,9 +144,11 @@ export class Runner {
       }).catch((err: unknown) => {
         throw ociStartError(err, runtime.name);
       });
+      endCreate();
       // both runtimes have made the container's mounts when create returns: the staging mounts
       // of volume subpaths are no longer needed
       clearStaging(c.dir);
+      const endAttach = span("start.attach", id);
       // attach clients waiting for this start connect before the process runs
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
@@ -146,9 +157,12 @@ export class Runner {
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
       await this.watchExit(c);
+      endAttach();
+      const endRuntimeStart = span("start.runtime-start", id);
       await runtime.start(id).catch((err: unknown) => {
         throw ociStartError(err, runtime.name);
       });
+      endRuntimeStart();
       this.core.setStatus(c, "running");
       Object.assign(c.rec.State, { Pid: created.pid ?? 0, StartedAt: nowIso(), ExitCode: 0, Error: "", OOMKilled: false });
       if (!c.rec.HasBeenStartedBefore) c.rec.HasBeenStartedBefore = true;
@@ -156,9 +170,12 @@ export class Runner {
         c.rec.State.Health = { Status: "starting", FailingStreak: 0, Log: [] };
       } else delete c.rec.State.Health;
       c.runStartedAt = Date.now();
+      const endRecord = span("start.record", id);
       await this.core.save(c, "state");
+      endRecord();
       this.core.event(c, "start");
       this.core.m.health.scheduleHealth(c, true);
+      endStart();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       await this.teardown(c);
@@ -283,9 +300,13 @@ export class Runner {
     c.handlingExit = true;
     try {
       const id = c.rec.ID;
+      // the container's own run, from its start's end to the daemon learning of the exit
+      if (c.runStartedAt !== undefined) spanSince("exit", id, c.runStartedAt);
+      const endWait = span("exit.status", id);
       const exit = knownExit ?? (await this.core.runtimeOf(c).wait(id).catch((): ProcessExit => ({ code: 255, signal: 0 })));
+      endWait();
       if (this.core.closed) return;
-      await this.teardown(c);
+      await traced("exit.teardown", id, () => this.teardown(c));
       const code = exit.code < 0 ? 255 : exit.code;
       this.core.setStatus(c, "exited");
       Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
@@ -310,7 +331,9 @@ export class Runner {
       c.rec.RestartCount++;
       this.core.setStatus(c, "restarting");
     }
+    const endRecord = span("exit.record", c.rec.ID);
     await this.core.save(c, "state");
+    endRecord();
     c.resolveExited?.();
     for (const l of [...c.exitListeners]) l(code);
     if (restart) {
@@ -319,7 +342,9 @@ export class Runner {
         void this.core.exclusive(c, () => this.restartNow(c));
       }, c.restartDelay);
     } else if (c.hc.AutoRemove) {
+      const endRemove = span("remove", c.rec.ID);
       await this.core.bestEffort(`remove --rm container ${c.rec.ID} after its exit`, this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }));
+      endRemove();
     }
   }
 
@@ -358,9 +383,13 @@ export class Runner {
     if (c.healthTimer) clearTimeout(c.healthTimer);
     c.healthTimer = undefined;
     await this.core.bestEffort(`delete the runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
+    const endNetwork = span("teardown.network", id);
     if (opts.forgetNetwork) await this.core.network.forget(id);
     else await this.core.bestEffort(`tear down the network of container ${id}`, this.core.network.tearDown(id));
+    endNetwork();
+    const endRootfs = span("teardown.rootfs", id);
     this.core.unmountRootfs(c);
+    endRootfs();
     this.clearStaging(c);
     await this.releaseVolumes(c);
   }

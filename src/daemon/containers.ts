@@ -6,6 +6,7 @@
 // (stdcopy) without a TTY and raw with one. Fixed paths come before /containers/{name}/... as in moby.
 
 import { conflict, CoveError, invalid, notFound, unsupported } from "../common/errors.js";
+import { span } from "../common/trace.js";
 import { parseSignal } from "../docker/index.js";
 import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
@@ -115,7 +116,9 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
   });
 
   router.post("/containers/create", async (c) => {
+    const endParse = span("api.parse");
     const body = await readJSON(c.req, "ContainerCreate");
+    endParse();
     if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
       throw invalid("config cannot be empty in order to create a container", { code: "container.invalid" });
     }

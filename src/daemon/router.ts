@@ -11,6 +11,7 @@ import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, httpStatus, invalid } from "../common/errors.js";
+import { span, tracing } from "../common/trace.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { Query } from "./query.js";
 
@@ -317,6 +318,8 @@ export class Router {
         sendJSON(res, 404, { message: "page not found" });
         return;
       }
+      // each request's time in the daemon, to its last byte out (COVE_TRACE; a no-op otherwise)
+      if (tracing()) res.once("close", span(`api ${found.route.method} ${found.route.pattern}`));
       const version = found.version ?? API_VERSION;
       checkVersion(version);
       const held = this.held;

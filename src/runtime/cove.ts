@@ -5,7 +5,6 @@
 // input), and the files the shim writes (STATE_FILES in src/native/protocol.ts): init.pid,
 // start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
-import { randomBytes } from "node:crypto";
 import { constants as fsConstants, readFileSync, watch } from "node:fs";
 import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
@@ -13,20 +12,57 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
-import { parseSignal } from "../docker/index.js";
+import { span, traced } from "../common/trace.js";
+import { parseSignal } from "../docker/signals.js";
 import { StateFile } from "../native/protocol.js";
-import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
+import type { CgroupManager } from "./cgroups/index.js";
 import { isInstanceCgroupParent } from "../common/instance.js";
-import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
-import { runHooks } from "./hooks.js";
-import { cgroupHierarchies } from "./cgroup-mounts.js";
+import { CAPABILITIES } from "./config/constants.js";
 import { detachMountsAbove, mountsAt, realRootfs } from "./host-mounts.js";
-import { compileCreate, compileExec } from "./plan/compile.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
-import { compileSeccomp, type CompiledSeccomp } from "./seccomp/index.js";
-import { launchShim, shimPath } from "./shim.js";
-import { OCI_VERSION, type DeviceCgroupRule, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
+import type { CompiledSeccomp } from "./seccomp/compile.js";
+import { OCI_VERSION, type DeviceCgroupRule, type Hook, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
 import { signalPid, type ContainerRuntime, type ContainerState, type CreateOptions, type ExecHandle, type ExecOptions, type ProcessExit, type RuntimeStats } from "./types.js";
+
+// Each `cove runtime` command is a process of its own (containerd and the OCI test suites run one
+// per operation), so its start-up is most of its time: what only create and exec need (the config
+// schema validators, the seccomp compiler, the plan compiler, the shim launcher, hooks) and the
+// cgroup drivers load on first use, and `state`, `start` or `kill` pay for none of it.
+
+interface LaunchModules {
+  config: typeof import("./config/load.js") & typeof import("./config/validate.js");
+  seccomp: typeof import("./seccomp/compile.js");
+  plan: typeof import("./plan/compile.js");
+  shim: typeof import("./shim.js");
+  cgroupMounts: typeof import("./cgroup-mounts.js");
+}
+let launchModulesLoading: Promise<LaunchModules> | undefined;
+
+/** The modules create and exec need, loaded once on first use. */
+function launchModules(): Promise<LaunchModules> {
+  // the modules themselves, not their folders' entry files: those also carry what no container
+  // start needs (the default spec and profile, the features document)
+  return (launchModulesLoading ??= Promise.all([
+    import("./config/load.js"),
+    import("./config/validate.js"),
+    import("./seccomp/compile.js"),
+    import("./plan/compile.js"),
+    import("./shim.js"),
+    import("./cgroup-mounts.js"),
+  ]).then(([load, validate, seccomp, plan, shim, cgroupMounts]) => ({ config: { ...load, ...validate }, seccomp, plan, shim, cgroupMounts })));
+}
+
+/** The cgroup drivers, loaded on first use. */
+function cgroups(): Promise<typeof import("./cgroups/index.js")> {
+  return (cgroupsLoading ??= import("./cgroups/index.js"));
+}
+let cgroupsLoading: Promise<typeof import("./cgroups/index.js")> | undefined;
+
+/** Runs a container's hooks; hooks.js (child_process) loads only when there are some. */
+async function runHooks(hooks: Hook[] | undefined, state: State, phase: string): Promise<void> {
+  if (!hooks?.length) return;
+  await (await import("./hooks.js")).runHooks(hooks, state, phase);
+}
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
 
@@ -47,6 +83,12 @@ interface StoredState {
   initStartTime: string;
   shimPid: number;
   cgroupsPath: string | undefined;
+  /**
+   * The file that tells whether the container is frozen (cgroup v1's freezer.state, v2's
+   * cgroup.events), kept from the create so that `state` reads it without loading the cgroup
+   * drivers; absent in the state of an older cove and where no freezer is mounted.
+   */
+  freezer?: { version: 1 | 2; file: string };
   spec: Spec;
   /** Set while create is still running; such a container can only be deleted. */
   creating?: boolean;
@@ -157,7 +199,7 @@ const compiledSeccomp = new Map<string, CompiledSeccomp>();
  * and exec carries the same default profile, whose compilation costs a millisecond or two of the
  * event loop each time, against a few hundred microseconds to serialize it as the key.
  */
-function compileSeccompCached(profile: LinuxSeccomp): CompiledSeccomp {
+function compileSeccompCached(profile: LinuxSeccomp, compileSeccomp: (profile: LinuxSeccomp) => CompiledSeccomp): CompiledSeccomp {
   const key = JSON.stringify(profile);
   let compiled = compiledSeccomp.get(key);
   if (!compiled) {
@@ -234,7 +276,8 @@ export class CoveRuntime implements ContainerRuntime {
     replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
-  private cgroup(s: StoredState): Promise<CgroupManager> {
+  private async cgroup(s: StoredState): Promise<CgroupManager> {
+    const { cgroupManager } = await cgroups();
     return cgroupManager({ id: s.id, cgroupsPath: s.cgroupsPath, resources: cgroupResources(s.spec) }, deviceFilterOps);
   }
 
@@ -245,13 +288,27 @@ export class CoveRuntime implements ContainerRuntime {
     if (!s.pid || (await processStartTime(s.pid)) !== s.initStartTime) return "stopped";
     if (await exists(path.join(dir, StateFile.START_FIFO))) return "created";
     try {
-      if (await (await this.cgroup(s)).frozen()) return "paused";
+      if (await this.frozen(s)) return "paused";
     } catch (err) {
       // no freezer (or its cgroup already gone): cannot be paused; anything else is logged, and
       // the state still answers
       if (!(err instanceof CoveError && (err.kind === "unsupported" || err.kind === "not-found"))) ignored(`read the freezer state of container ${s.id}`, err);
     }
     return "running";
+  }
+
+  /** Whether the container's cgroup is frozen: from the freezer file the create recorded, else the cgroup driver's answer. */
+  private async frozen(s: StoredState): Promise<boolean> {
+    if (!s.freezer) return (await this.cgroup(s)).frozen();
+    let text: string;
+    try {
+      text = await readFile(s.freezer.file, "utf8");
+    } catch (err) {
+      // the cgroup is gone (the container's processes with it): it cannot be paused
+      if (isErrno(err, "ENOENT")) return false;
+      throw fromErrno(err, `reading ${s.freezer.file}`);
+    }
+    return s.freezer.version === 1 ? text.trim() === "FROZEN" : /^frozen 1$/m.test(text);
   }
 
   private view(s: StoredState, status: Status): ContainerState {
@@ -277,12 +334,17 @@ export class CoveRuntime implements ContainerRuntime {
   private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
-    const { spec, rootfs } = await loadConfig(bundle);
+    const { config, seccomp: seccompCompiler, plan, shim, cgroupMounts } = await traced("runtime.load", id, launchModules);
+    const endConfig = span("runtime.config", id);
+    const { spec, rootfs } = await config.loadConfig(bundle);
     checkRlimits(spec.process);
     checkCapabilities(spec);
-    for (const w of lsmWarnings(spec)) warn(w);
-    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
-    shimPath();
+    for (const w of config.lsmWarnings(spec)) warn(w);
+    endConfig();
+    const endSeccomp = span("runtime.seccomp", id);
+    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp, seccompCompiler.compileSeccomp) : undefined;
+    endSeccomp();
+    shim.shimPath();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
     try {
@@ -311,8 +373,10 @@ export class CoveRuntime implements ContainerRuntime {
     let cg: CgroupManager | undefined;
     try {
       await this.save(stored);
+      const endCgroup = span("runtime.cgroup", id);
       cg = await this.cgroup(stored);
       await cg.create();
+      endCgroup();
       const baseState = (pid: number, status: Status): State => ({
         ociVersion: OCI_VERSION,
         id,
@@ -321,12 +385,13 @@ export class CoveRuntime implements ContainerRuntime {
         bundle,
         ...(spec.annotations ? { annotations: spec.annotations } : {}),
       });
-      const ops = compileCreate({
+      const endPlan = span("runtime.plan", id);
+      const ops = plan.compileCreate({
         spec,
         rootfs,
         stateDir: dir,
         cgroupProcs: cg.procsFiles(),
-        cgroupHierarchies: await cgroupHierarchies(cg),
+        cgroupHierarchies: await cgroupMounts.cgroupHierarchies(cg),
         cgroupVersion: cg.version,
         capabilityNumbers: CAPABILITY_NUMBERS,
         seccomp,
@@ -341,13 +406,17 @@ export class CoveRuntime implements ContainerRuntime {
         warn,
         hookState: "",
       });
-      const handle = await launchShim({
+      endPlan();
+      // the shim's fork and exec, the clone into new namespaces, the mounts and pivot_root, up to
+      // the init waiting at the start fifo (or, for run, the container's exec)
+      const endClone = span(autostart ? "runtime.clone+exec" : "runtime.clone", id);
+      const handle = await shim.launchShim({
         planFile: path.join(dir, "plan"),
         ops,
         stdio: opts.stdio ?? "inherit",
         preserveFds: opts.preserveFds,
         waitStarted: autostart,
-        onSync: async (_name, pid) => {
+        onSync: async (_name: string, pid: number) => {
           // the lifecycle's steps 3 and 4: the environment exists (step 2 is done), so by the
           // spec's definitions the container is created while these hooks run
           const st = baseState(pid, "created");
@@ -358,9 +427,12 @@ export class CoveRuntime implements ContainerRuntime {
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },
       });
+      endClone();
       stored.pid = handle.pid;
       stored.shimPid = handle.shimPid;
       stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
+      const freezerDir = cg.version === 1 ? cg.paths.freezer : cg.paths.unified;
+      if (freezerDir) stored.freezer = { version: cg.version, file: path.join(freezerDir, cg.version === 1 ? "freezer.state" : "cgroup.events") };
       delete stored.creating;
       await this.save(stored);
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
@@ -394,7 +466,7 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.destroy();
       // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (isInstanceCgroupParent(path.basename(dir))) await removeSharedParent(dir);
+        if (isInstanceCgroupParent(path.basename(dir))) await (await cgroups()).removeSharedParent(dir);
       }
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,
@@ -409,6 +481,8 @@ export class CoveRuntime implements ContainerRuntime {
     const status = await this.status(s);
     if (status !== "created") throw conflict(`cannot start a container that is ${status}`, { code: "container.state", hint: status === "stopped" ? `delete it and create it again` : undefined });
     const dir = this.dir(id);
+    // from the start fifo's write to the init's exec of the container's process
+    const endExec = span("runtime.exec", id);
     let fh;
     try {
       fh = await open(path.join(dir, StateFile.START_FIFO), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
@@ -419,6 +493,7 @@ export class CoveRuntime implements ContainerRuntime {
       await fh?.close();
     }
     const outcome = await waitForFile(dir, [StateFile.STARTED, StateFile.START_ERROR, StateFile.EXIT], 30_000);
+    endExec();
     if (outcome === StateFile.START_ERROR) {
       const text = await readFile(path.join(dir, StateFile.START_ERROR), "utf8");
       throw new CoveError("system", `container ${id} failed to start: ${text}`, { code: "runtime.start-failed" });
@@ -499,6 +574,10 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return traced("runtime.delete", id, () => this.deleteInternal(id, opts));
+  }
+
+  private async deleteInternal(id: string, opts: { force?: boolean }): Promise<void> {
     let s: StoredState;
     try {
       s = await this.load(id);
@@ -558,6 +637,7 @@ export class CoveRuntime implements ContainerRuntime {
     const status = await this.status(s);
     if (status !== "running" && status !== "created") throw conflict(`cannot exec in a ${status} container`, { code: "container.not-running" });
     const cg = await this.cgroup(s);
+    const { seccomp: seccompCompiler, plan, shim } = await launchModules();
     const join: { type: string; path: string }[] = [];
     for (const ns of s.spec.linux?.namespaces ?? []) {
       const name = NAMESPACE_PROC_NAMES[ns.type];
@@ -565,13 +645,13 @@ export class CoveRuntime implements ContainerRuntime {
     }
     // without a mount namespace to join, the process enters the init's root by chroot
     const chroot = hasNamespace(s.spec, "mount") ? undefined : `/proc/${s.pid}/root`;
-    const execId = randomBytes(6).toString("hex");
+    const execId = (await import("node:crypto")).randomBytes(6).toString("hex");
     const exitFile = `exec-${execId}.exit`;
     const dir = this.dir(id);
     const seccompSpec = s.spec.linux?.seccomp;
     // like runc: an exec'd process without its own capabilities gets the container's
     const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
-    const ops = compileExec({
+    const ops = plan.compileExec({
       process: proc,
       warn,
       stateDir: dir,
@@ -580,7 +660,7 @@ export class CoveRuntime implements ContainerRuntime {
       join,
       chroot,
       capabilityNumbers: CAPABILITY_NUMBERS,
-      seccomp: seccompSpec ? compileSeccompCached(seccompSpec) : undefined,
+      seccomp: seccompSpec ? compileSeccompCached(seccompSpec, seccompCompiler.compileSeccomp) : undefined,
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,
@@ -591,7 +671,7 @@ export class CoveRuntime implements ContainerRuntime {
     try {
       // a process held for its first attach client cannot have started yet
       const waitStarted = !opts.io?.startOnAttach;
-      const handle = await launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
+      const handle = await shim.launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
       if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       if (opts.detach) {
         // the monitor records the exit in the state dir; nothing here waits for it
@@ -686,6 +766,7 @@ function mergeResources(base: LinuxResources, update: LinuxResources): LinuxReso
 const deviceFilterOps = {
   async attachDeviceProgram(cgroupDir: string, insns: Buffer): Promise<void> {
     const { execFile } = await import("node:child_process");
+    const { shimPath } = await import("./shim.js");
     const { mkdtemp, writeFile } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
     const dir = await mkdtemp(path.join(tmpdir(), "cove-bpf-"));

@@ -86,6 +86,10 @@ describe("the cove package", { skip: !hasGit ? "needs the git checkout (for npm 
     assert.match(full.stderr, /Cannot connect to the Docker daemon at unix:\/\/.*none\.sock/);
     const help = await exec(bin, ["system", "install", "--help"]);
     assert.match(help.stdout, /^Usage: {2}cove system install \[OPTIONS\]/);
+    // the runtime's command line alone, for containerd, CRI-O and podman
+    const rt = await exec(path.join(prefix, "bin", "cove-runtime"), ["--version"], { env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` } });
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.match(rt.stdout, /^cove runtime version 0\.1\.0\nspec: /);
   });
 
   it("builds the native parts with gcc at install when asked or when no prebuilt fits", { skip: !gcc ? "gcc is missing" : false }, async () => {
@@ -122,6 +126,10 @@ describe("the set-up's cove command", () => {
     const v = await exec(path.join(bin, "cove"), ["--version"]);
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /^cove version 0\.1\.0, build [0-9a-f]{7}/);
+    // and cove-runtime, the runtime's runc-style command line alone
+    const state = await exec(path.join(bin, "cove-runtime"), ["--root", path.join(dir, "no-runtime-root"), "state", "nothing"]);
+    assert.equal(state.code, 1);
+    assert.match(state.stderr, /container "nothing" does not exist/);
     assert.equal((await exec("bash", [path.join(REPO, "scripts/install-command.sh"), bin])).code, 0);
 
     const other = path.join(dir, "other");

@@ -90,6 +90,30 @@ describe("container service: wait, removal and log options", { skip: !IS_ROOT &&
     await assert.rejects(h.svc.inspect(Id), /No such container/);
   });
 
+  it("a --rm container's rootfs is a volatile overlay (no sync at its unmount); another container's is not", async () => {
+    /** The super options of the overlay mounted on the container's rootfs, from the kernel's mount table. */
+    const overlayOptions = (id: string) => {
+      const line = readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .find((l) => l.split(" ")[4]?.endsWith(`/${id}/rootfs`));
+      assert.ok(line, `the rootfs of ${id} is mounted`);
+      return line.split(" - ")[1]!.split(" ")[2]!.split(",");
+    };
+    const rm = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "60"], HostConfig: { AutoRemove: true } });
+    const kept = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "60"] });
+    try {
+      await h.svc.start(rm.Id);
+      await h.svc.start(kept.Id);
+      // newer kernels show the option as fsync=volatile
+      const volatile = (o: string[]) => o.includes("volatile") || o.includes("fsync=volatile");
+      assert.ok(volatile(overlayOptions(rm.Id)), overlayOptions(rm.Id).join(","));
+      assert.ok(!volatile(overlayOptions(kept.Id)), overlayOptions(kept.Id).join(","));
+    } finally {
+      await h.svc.remove(rm.Id, { force: true }).catch(() => undefined);
+      await h.svc.remove(kept.Id, { force: true });
+    }
+  });
+
   it("a --rm container that exits while the service is down is removed when it comes back", async () => {
     const { Id } = await h.svc.create({ Image: "busybox", Cmd: ["sleep", "1"], HostConfig: { AutoRemove: true } });
     await h.svc.start(Id);

@@ -10,7 +10,6 @@
 import { createRequire } from "node:module";
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from "ajv";
 import { ROOTFS_PROPAGATIONS } from "./constants.js";
-import { SCHEMAS } from "./schema-data.js";
 import { AJV_OPTIONS, ENTRY } from "./schema-options.js";
 import * as precompiled from "./validators.generated.js";
 
@@ -29,6 +28,14 @@ const compiled = new Map<SchemaName, ValidateFunction>();
 /** The ahead-of-time compiled validators (validators.generated.ts), one per entry schema. */
 const PRECOMPILED = precompiled as unknown as Record<SchemaName, ValidateFunction | undefined>;
 
+/**
+ * The embedded schemas, loaded only when a precompiled validator is missing: the run-time fallback
+ * below is their only user, and `cove runtime create` would otherwise parse them at every start.
+ */
+const FALLBACK_SCHEMAS = (Object.keys(ENTRY) as SchemaName[]).every((name) => PRECOMPILED[name])
+  ? undefined
+  : (await import("./schema-data.js")).SCHEMAS;
+
 function validator(name: SchemaName): ValidateFunction {
   let fn = compiled.get(name) ?? PRECOMPILED[name];
   if (fn) return fn;
@@ -36,7 +43,7 @@ function validator(name: SchemaName): ValidateFunction {
   // loaded only here: ajv itself takes longer to load than a container takes to start
   const { Ajv } = createRequire(import.meta.url)("ajv") as { Ajv: typeof AjvClass };
   const ajv = new Ajv({ ...AJV_OPTIONS });
-  for (const [file, schema] of Object.entries(SCHEMAS)) ajv.addSchema(schema, file);
+  for (const [file, schema] of Object.entries(FALLBACK_SCHEMAS ?? {})) ajv.addSchema(schema, file);
   fn = ajv.getSchema(ENTRY[name]);
   if (!fn) throw new Error(`embedded schema ${ENTRY[name]} is missing: re-run gen-schema-data`);
   compiled.set(name, fn);
