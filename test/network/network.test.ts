@@ -93,14 +93,17 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     assert.equal(inspect.NetworkSettings.Networks.na.Gateway, ip(subA, 1));
     const got = await h.ok(["run", "--rm", "--network", "na", "busybox", "sh", "-c", retrying(`wget -qO- http://${addr}/hostname`)]);
     assert.equal(got.trim(), srv.slice(0, 12));
-    // nc both ways: a listener in one container, a client in another
-    await h.ok(["run", "-d", "--name", "listener", "--network", "na", "busybox", "sh", "-c", "nc -l -p 7000 > /tmp/got; sleep 600"]);
+    // nc both ways: a listener in one container, a client in another. The listener's stdin stays
+    // open (a pipe from sleep): busybox nc ends at its stdin's end, and with /dev/null it could
+    // end before the client's bytes arrived on a busy machine
+    await h.ok(["run", "-d", "--name", "listener", "--network", "na", "busybox", "sh", "-c", "sleep 600 | nc -l -p 7000 > /tmp/got"]);
     const lip = JSON.parse(await h.ok(["inspect", "listener"]))[0].NetworkSettings.Networks.na.IPAddress as string;
     await h.ok(["run", "--rm", "--network", "na", "busybox", "sh", "-c", retrying(`echo over-the-bridge | nc ${lip} 7000`)]);
     // the client is done once it has sent; the listener writes the file on its own time
     let received = "";
-    await until("the listener to write what it received", async () => (received = (await h.ok(["exec", "listener", "cat", "/tmp/got"])).trim()) !== "").catch(() => undefined);
-    assert.equal(received, "over-the-bridge");
+    let why = "";
+    await until("the listener to write what it received", async () => (received = (await h.ok(["exec", "listener", "cat", "/tmp/got"])).trim()) !== "").catch((e: Error) => (why = e.message));
+    assert.equal(received, "over-the-bridge", `the listener's file: ${why}`);
     // resolv.conf points at the network's embedded DNS address; the lookups it will answer from
     const resolv = await h.ok(["run", "--rm", "--network", "na", "busybox", "cat", "/etc/resolv.conf"]);
     assert.match(resolv, new RegExp(`^nameserver ${ip(subA, 1).replace(/\./g, "\\.")}$`, "m"));
