@@ -16,7 +16,7 @@ import { ignored, ignoring } from "../common/ignore.js";
 import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, removeSharedParent, type CgroupManager } from "./cgroups/index.js";
-import { CAPABILITIES, loadConfig, lsmWarnings } from "./config/index.js";
+import { CAPABILITIES, loadConfig, lsmWarnings, outsideBounding } from "./config/index.js";
 import { runHooks } from "./hooks.js";
 import { cgroupHierarchies } from "./cgroup-mounts.js";
 import { compileCreate, compileExec } from "./plan/compile.js";
@@ -104,6 +104,19 @@ function checkRlimits(proc: Process | undefined): void {
       });
     }
   }
+}
+
+/** A capability outside cove's own bounding set cannot be granted (capset fails): say which, before starting anything. */
+function checkCapabilities(proc: Process | undefined): void {
+  const c = proc?.capabilities;
+  if (!c) return;
+  const missing = outsideBounding([...(c.bounding ?? []), ...(c.permitted ?? []), ...(c.effective ?? []), ...(c.inheritable ?? []), ...(c.ambient ?? [])]);
+  if (missing.length === 0) return;
+  throw invalid(`process.capabilities: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not in this host's capability bounding set, so no process cove starts can hold ${missing.length === 1 ? "it" : "them"}`, {
+    field: "process.capabilities",
+    code: "capability.outside-bounding-set",
+    hint: `drop ${missing.length === 1 ? "it" : "them"} (docker run --cap-drop ${missing.map((m) => m.replace(/^CAP_/, "")).join(" --cap-drop ")}), or run cove where the bounding set has ${missing.length === 1 ? "it" : "them"}`,
+  });
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -247,6 +260,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { spec, rootfs } = await loadConfig(bundle);
     checkRlimits(spec.process);
+    checkCapabilities(spec.process);
     for (const w of lsmWarnings(spec)) warn(w);
     const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp) : undefined;
     shimPath();
@@ -513,6 +527,7 @@ export class CoveRuntime implements ContainerRuntime {
     const seccompSpec = s.spec.linux?.seccomp;
     // like runc: an exec'd process without its own capabilities gets the container's
     const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
+    checkCapabilities(proc);
     const ops = compileExec({
       process: proc,
       warn,
