@@ -63,6 +63,8 @@ const ITEMS = [
   "unshare-net",
   "cgroup-write",
   "sysctl-host",
+  "proc-irq",
+  "masked-paths",
 ] as const;
 
 interface Outcome {
@@ -261,7 +263,7 @@ describe("escape battery: cove's containers beside dockerd's", { skip }, () => {
   const fdReport = (r: Result): { refused: boolean; cwd: string; fds: string[]; text: string } => {
     const cwd = /^CWD (.*)$/m.exec(r.stdout)?.[1];
     const fds = [...r.stdout.matchAll(/^FD (\d+ .*)$/gm)].map((m) => m[1]!);
-    const text = cwd === undefined ? `refused (${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""})` : `cwd ${cwd}${fds.length ? `, fds ${fds.join("; ")}` : ""}`;
+    const text = cwd === undefined ? `refused (${r.code}: ${r.stderr.trim().split("\n")[0] ?? ""})` : `cwd ${cwd}${fds.length ? `, fds ${fds.join("; ")}` : ""}`;
     return { refused: cwd === undefined, cwd: cwd ?? "", fds, text };
   };
 
