@@ -8,6 +8,9 @@
 //   creates them in the layer and never opens them: so must cove), whiteouts aimed outside the
 //   layer, tar bombs (a 1 TiB sparse file, 200,000 entries, absurd header sizes), and gzip and
 //   zstd layers cut short.
+// Debian's dockerd 20.10 writes out every byte of a sparse file's holes (its docker-untar): sent
+// the 1 TiB file it fills the disk of the machine, so it gets a 256 MiB one, and the table shows
+// the bytes each daemon put on disk.
 // What must hold for cove, case by case: nothing is written outside (a canary directory on the
 // host, with a secret file the links aim at, stays exactly as it was: names, contents, modes and
 // link counts); a refused archive leaves no image, no snapshot, no ingest and no change in the
@@ -78,8 +81,8 @@ interface Case {
   forDockerd?: { layer: () => Layer; why: string };
   /** A file whose blocks on disk are reported after an accepted archive (found in the daemon's layer store). */
   onDisk?: string;
-  /** cove's outcome, where it is known (a device node accepted as Docker accepts it, bombs taken or refused). */
-  expectCove?: RegExp;
+  /** cove's outcome by channel, where it is known (bombs taken, sparse files refused by cp). */
+  expectCove?: Partial<Record<Channel, RegExp>>;
 }
 
 /** A layer holding big.sparse: size bytes, all holes but the last 512 (PAX sparse format 1.0). */
@@ -189,7 +192,7 @@ describe("hostile layers and archives: cove's daemon beside dockerd", { skip }, 
   const memory: string[] = [];
   let n = 0;
 
-  const cove = (args: string[], input?: Buffer): Promise<Result> => run(coveEnv, args, input);
+  const cove = (args: string[], input?: Buffer): Promise<Result> => run(coveEnv, args, input, 600_000);
   const peer = (args: string[], input?: Buffer): Promise<Result> => dockerd!.docker(args, { input, timeoutMs: 600_000 });
   const dockerdPid = (): number => Number(readFileSync(path.join(dir, "d", "docker.pid"), "utf8").trim());
 
@@ -446,7 +449,8 @@ describe("hostile layers and archives: cove's daemon beside dockerd", { skip }, 
         assert.notEqual(mine.diffChanged, true, `${what}: a refused copy changed the container`);
       }
       if (c.inside && mine.r.code === 0 && channel !== "cp") assert.match(mine.text, c.inside.expect(), `${what}: what the container sees`);
-      if (c.expectCove) assert.match(mine.text, c.expectCove, `${what}: cove's outcome`);
+      const expected = c.expectCove?.[channel];
+      if (expected) assert.match(mine.text, expected, `${what}: cove's outcome`);
     }
   };
 
@@ -541,6 +545,8 @@ describe("hostile layers and archives: cove's daemon beside dockerd", { skip }, 
       layer: () => sparseLayer(SPARSE_SIZE),
       inside: { how: "stat", paths: () => ["/big.sparse"], expect: () => new RegExp(`\\[/big.sparse size ${SPARSE_SIZE}\\]`) },
       onDisk: "big.sparse",
+      // the layer keeps the holes; docker cp takes regular files only (dockerd would write the holes out)
+      expectCove: { import: /^accepted \[big\.sparse: 1099511627776 bytes, \d{1,6} on disk\]/, cp: /^refused: .*is a sparse file: send it as a regular file/ },
       forDockerd: { layer: () => sparseLayer(DOCKERD_SPARSE_SIZE), why: `sent a ${DOCKERD_SPARSE_SIZE >> 20} MiB one: it writes the holes out, and 1 TiB fills the disk` },
     },
     {
@@ -554,6 +560,7 @@ describe("hostile layers and archives: cove's daemon beside dockerd", { skip }, 
         }
         return layerOf(parts, "gzip");
       },
+      expectCove: { import: /^accepted/, cp: /^accepted/ },
     },
     { name: "gzip cut short", channels: ["load", "import", "pull"], layer: () => layerOf([entry({ name: "big" }, Buffer.alloc(1 << 20, 0x61)), entry({ name: "after" }, "x")], "gzip", true) },
     { name: "zstd cut short", channels: ["load", "import", "pull"], layer: () => layerOf([entry({ name: "big" }, Buffer.alloc(1 << 20, 0x61)), entry({ name: "after" }, "x")], "zstd", true) },
