@@ -1,5 +1,9 @@
 // Escape battery: a container made the way a user makes one (`docker run` through cove's daemon)
-// tries the classic ways out (test/fixtures/escape-probe.c, one result line per attempt), and the
+// tries the classic ways out (test/fixtures/escape-probe.c, one result line per attempt: mount,
+// umount, init_module, finit_module, /proc/sysrq-trigger, /proc/kcore, the host's disk by mknod,
+// host PIDs, ptrace of a host process, keyctl, bpf, perf_event_open, open_by_handle_at, unshare of
+// user, mount and net namespaces, cgroup files, a host sysctl, /proc/irq, Docker's masked paths;
+// on this host's kernel /proc/sysrq-trigger and /proc/kcore do not exist at all), and the
 // same image does the same under Debian's dockerd side by side. A default container must be denied
 // every attempt (Docker's defaults deny them all); a --privileged one must be allowed exactly what
 // dockerd's --privileged container is allowed. Then the two container-breakout CVEs of runc:
