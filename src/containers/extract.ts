@@ -7,6 +7,7 @@
 // (bin -> usr/bin puts bin/x in /usr/bin), and missing ones are created; the entry itself is
 // created under its held parent directory and never followed. Names with ".." that climb above
 // the destination are refused. Whiteout names (.wh.*) are ordinary files, as docker cp treats them.
+// The tar may come gzip- or zstd-compressed, as dockerd takes it (dockerd also reads bzip2 and xz).
 //
 // All-or-nothing: a replaced entry is first moved aside into an undo directory on the same
 // filesystem, a created one recorded; any failure (a bad entry, a refused overwrite, a truncated
@@ -19,7 +20,7 @@ import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { bestEffortSync } from "../common/ignore.js";
 import { Dir, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
-import { normalizeEntryName, readTar, type TarHeader } from "../snapshots/index.js";
+import { decompress, normalizeEntryName, readTar, type TarHeader } from "../snapshots/index.js";
 
 export interface ExtractOptions {
   /** Refuse to replace a directory with a non-directory or the reverse (dockerd's noOverwriteDirNonDir). */
@@ -316,7 +317,7 @@ async function drain(body: AsyncIterable<Buffer>): Promise<void> {
 export async function extractInto(input: AsyncIterable<Buffer>, root: Dir, dest: string, opts: ExtractOptions = {}): Promise<void> {
   const x = new Extraction(root, dest, opts);
   try {
-    for await (const { header, body } of readTar(input)) {
+    for await (const { header, body } of readTar(decompress(input))) {
       try {
         await x.entry(header, body);
       } catch (err) {

@@ -69,6 +69,11 @@ describe("env, capabilities, users", () => {
     assert.ok(tweakCapabilities(["ALL"], ["MKNOD"]).length > 30);
     assert.throws(() => tweakCapabilities(["NOPE"]), /unknown capability: "CAP_NOPE"/);
   });
+  it("gives --privileged and ALL every capability of the daemon's bounding set, not more", () => {
+    const bounding = ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"];
+    assert.deepEqual(tweakCapabilities([], [], true, bounding), bounding);
+    assert.deepEqual(tweakCapabilities(["ALL"], ["KILL"], false, bounding), ["CAP_CHOWN", "CAP_SYS_ADMIN"]);
+  });
   it("resolves users and groups from passwd and group files", () => {
     const passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
     const group = "root:x:0:\napp:x:1000:\nwheel:x:10:app,other\naudio:x:29:\n";

@@ -8,7 +8,7 @@ import { release as kernelRelease } from "node:os";
 import path from "node:path";
 import { fromErrno, invalid, isErrno, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
-import { CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
+import { boundingCapabilities, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
 import { defaultSeccompProfile, kernelAtLeast } from "../runtime/seccomp/index.js";
 import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Namespace, Rlimit, SeccompAction, SeccompArg, SeccompSyscall, Spec } from "../runtime/spec.js";
 import { OCI_VERSION } from "../runtime/spec.js";
@@ -189,16 +189,21 @@ function normCap(c: string): string {
   return up === "ALL" ? up : up.startsWith("CAP_") ? up : `CAP_${up}`;
 }
 
-/** moby's caps.TweakCapabilities: defaults + adds - drops, with ALL in either list. */
-export function tweakCapabilities(add: string[] = [], drop: string[] = [], privileged = false): string[] {
-  if (privileged) return [...ALL_CAPS];
+/**
+ * moby's caps.TweakCapabilities: defaults + adds - drops, with ALL in either list. "All" (ALL, and
+ * --privileged) means every capability of the daemon's bounding set (`all`), as podman does: moby
+ * asks for every capability the kernel knows, which fails to start on a host whose bounding set
+ * lacks one.
+ */
+export function tweakCapabilities(add: string[] = [], drop: string[] = [], privileged = false, all: readonly string[] = boundingCapabilities()): string[] {
+  if (privileged) return [...all];
   const adds = add.map(normCap);
   const drops = drop.map(normCap);
   for (const c of [...adds, ...drops]) {
     if (c !== "ALL" && !ALL_CAPS.includes(c)) throw invalid(`unknown capability: "${c}"`, { code: "container.capability", field: "HostConfig.CapAdd" });
   }
   let caps: string[];
-  if (adds.includes("ALL")) caps = [...ALL_CAPS];
+  if (adds.includes("ALL")) caps = [...all];
   else if (drops.includes("ALL")) caps = [];
   else caps = [...DOCKER_DEFAULT_CAPABILITIES];
   if (!adds.includes("ALL")) for (const c of adds) if (!caps.includes(c)) caps.push(c);

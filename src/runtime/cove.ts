@@ -161,8 +161,8 @@ function checkRlimits(proc: Process | undefined): void {
  * Without a user namespace, the container's capabilities can only be ones this process holds:
  * capset(2) refuses the rest with a bare EPERM. Name them before anything starts.
  */
-function checkCapabilities(spec: Spec): void {
-  const caps = spec.process?.capabilities;
+function checkCapabilities(spec: Spec, proc: Process | undefined = spec.process): void {
+  const caps = proc?.capabilities;
   if (!caps || hasNamespace(spec, "user")) return;
   const held = BigInt(`0x${/CapPrm:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
   const wanted = new Set([...(caps.effective ?? []), ...(caps.permitted ?? []), ...(caps.inheritable ?? []), ...(caps.ambient ?? [])]);
@@ -174,7 +174,7 @@ function checkCapabilities(spec: Spec): void {
   throw invalid(`process.capabilities: ${missing.join(", ")} cannot be granted: this runtime does not hold ${missing.length === 1 ? "it" : "them"} (the host's bounding set or the caller's capabilities lack ${missing.length === 1 ? "it" : "them"})`, {
     field: "process.capabilities",
     code: "capability.not-held",
-    hint: `remove ${missing.join(", ")} from the config, or run the runtime with ${missing.length === 1 ? "that capability" : "those capabilities"}`,
+    hint: `remove ${missing.join(", ")} from the config (docker run --cap-drop ${missing.map((m) => m.replace(/^CAP_/, "")).join(" --cap-drop ")}), or run the runtime with ${missing.length === 1 ? "that capability" : "those capabilities"}`,
   });
 }
 
@@ -651,6 +651,7 @@ export class CoveRuntime implements ContainerRuntime {
     const seccompSpec = s.spec.linux?.seccomp;
     // like runc: an exec'd process without its own capabilities gets the container's
     const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
+    checkCapabilities(s.spec, proc);
     const ops = plan.compileExec({
       process: proc,
       warn,

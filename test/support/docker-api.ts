@@ -15,10 +15,10 @@ export interface Result {
   stderr: string;
 }
 
-/** Runs the docker CLI with env (DOCKER_HOST picks the daemon); stdout is kept byte for byte (latin1). */
-export function run(env: NodeJS.ProcessEnv, args: string[], input?: Buffer | string): Promise<Result> {
+/** Runs the docker CLI with env (DOCKER_HOST picks the daemon), killed after timeoutMs; stdout is kept byte for byte (latin1). */
+export function run(env: NodeJS.ProcessEnv, args: string[], input?: Buffer | string, timeoutMs = 60_000): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(DOCKER, args, { env, timeout: 60_000, maxBuffer: 64 << 20, encoding: "buffer" }, (err, stdout, stderr) => {
+    const child = execFile(DOCKER, args, { env, timeout: timeoutMs, maxBuffer: 64 << 20, encoding: "buffer" }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString() });
     });

@@ -824,12 +824,29 @@ static void run_init_op(const struct op *o)
 		umask((mode_t)arg_ll(o, 0));
 		break;
 	case OP_CHDIR: {
-		if (chdir(arg_str(o, 0)) < 0)
-			fail(errno, "chdir to %s", arg_str(o, 0));
+		/* No magic link on the way (CVE-2024-21626: /proc/self/fd/N would be a directory fd
+		 * this process holds, not a directory of the container). */
+		const char *wd = arg_str(o, 0);
+		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS };
+		int wfd = (int)syscall(SYS_openat2, AT_FDCWD, wd, &how, sizeof(how));
+		if (wfd < 0 && errno == ENOSYS) {
+			if (chdir(wd) < 0)
+				fail(errno, "chdir to %s", wd);
+		} else if (wfd < 0) {
+			if (errno == ELOOP)
+				fail(ELOOP, "working directory %s goes through a /proc magic link (such as /proc/self/fd/N) or too many symlinks", wd);
+			fail(errno, "chdir to %s", wd);
+		} else {
+			int rc = fchdir(wfd);
+			int saved = errno;
+			close(wfd);
+			if (rc < 0)
+				fail(saved, "chdir to %s", wd);
+		}
 		/* A cwd outside the container root shows as "(unreachable)..." (CVE-2024-21626). */
 		char cwd[4096];
 		if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
-			fail(EPERM, "working directory %s is outside the container", arg_str(o, 0));
+			fail(EPERM, "working directory %s is outside the container", wd);
 		break;
 	}
 	case OP_SECCOMP:

@@ -15,6 +15,7 @@ export {
 export { schemaProblems, type Problem, type SchemaName } from "./schema.js";
 export { defaultSpec, type DefaultSpecOptions } from "./default.js";
 export { features, type Features } from "./features.js";
+export { boundingCapabilities, outsideBounding } from "./bounding.js";
 export {
   CAPABILITIES,
   RLIMITS,
