@@ -32,7 +32,7 @@ import type { Ingester, IngestManager, Provider } from "../content/types.js";
 import { PieceBuffer } from "../content/writer.js";
 import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
 import { isInsecureRegistry, type HostResolver } from "./config.js";
-import { parseErrorBody, RegistryError } from "./errors.js";
+import { parseErrorBody, RegistryError, TokenRefusedError, tokenErrorText } from "./errors.js";
 import { httpRequest, type HttpResponse } from "./http.js";
 
 export const DOCKER_HUB_DOMAIN = "docker.io";
@@ -662,8 +662,9 @@ export class RepositoryClient {
     for (let hops = 0; ; hops++) {
       const sameOrigin = new URL(current).origin === origin;
       const h: Record<string, string> = { ...headers, "User-Agent": this.userAgent };
+      const request = `${method[0]}${method.slice(1).toLowerCase()} "${current}"`;
       if (sameOrigin) {
-        const authorization = await this.authorization(signal);
+        const authorization = await this.authorization(signal, request);
         if (authorization) h.Authorization = authorization;
       }
       const res = await httpRequest(current, { method, headers: h, signal, ...(body !== undefined ? { body } : {}) });
@@ -677,7 +678,7 @@ export class RepositoryClient {
       }
       if (res.status === 401 && sameOrigin && mayAuthenticate) {
         const challenges = parseChallenges(res.header("www-authenticate") ?? undefined);
-        if (await this.answer(challenges, signal, `${method[0]}${method.slice(1).toLowerCase()} "${current}"`)) {
+        if (await this.answer(challenges, signal, request)) {
           res.discard();
           return this.sendAuthorized(method, url, headers, signal, false, body);
         }
@@ -694,15 +695,15 @@ export class RepositoryClient {
     if (bearer) {
       this.challenge = bearer;
       this.token = undefined;
-      await this.fetchToken(bearer, signal);
+      await this.fetchToken(bearer, signal, request);
       return true;
     }
     if (basic) {
       const had = this.challenge?.scheme === "basic";
       this.challenge = basic;
       if (!auth?.username && !auth?.password) {
-        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials`
-        throw new CoveError("forbidden", `${request}: no basic auth credentials`, {
+        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials` (a 500 from dockerd)
+        throw new CoveError("upstream", `${request}: no basic auth credentials`, {
           code: "registry.no-credentials",
           hint: `the registry ${this.domain} needs a user name and password: pass them in X-Registry-Auth (docker login)`,
         });
@@ -712,7 +713,8 @@ export class RepositoryClient {
     return false;
   }
 
-  private async authorization(signal: AbortSignal): Promise<string | undefined> {
+  /** The Authorization header for a request ("Get \"<url>\"", which names it in a token error). */
+  private async authorization(signal: AbortSignal, request: string): Promise<string | undefined> {
     const auth = this.options.auth;
     if (auth?.registrytoken) return `Bearer ${auth.registrytoken}`;
     if (!this.challenge) return undefined;
@@ -720,14 +722,18 @@ export class RepositoryClient {
       return auth?.username !== undefined || auth?.password !== undefined ? basicAuthorization(auth.username ?? "", auth.password ?? "") : undefined;
     }
     if (this.challenge.scheme === "bearer") {
-      if (!this.token || Date.now() >= this.token.expiresAt) await this.fetchToken(this.challenge, signal);
+      if (!this.token || Date.now() >= this.token.expiresAt) await this.fetchToken(this.challenge, signal, request);
       return this.token ? `Bearer ${this.token.value}` : undefined;
     }
     return undefined;
   }
 
-  /** Gets a token from the challenge's realm for this repository's pull scope (Docker's token auth). */
-  private async fetchToken(challenge: Challenge, signal: AbortSignal): Promise<void> {
+  /**
+   * Gets a token from the challenge's realm for this repository's pull scope (Docker's token
+   * auth). A refusal is worded as Docker's client words it, naming the request that needed the
+   * token: `Head "http://host/v2/x/manifests/1": unauthorized`.
+   */
+  private async fetchToken(challenge: Challenge, signal: AbortSignal, request: string): Promise<void> {
     const realm = challenge.params.realm;
     if (!realm) throw invalid(`the registry ${this.domain} asked for a bearer token without naming a realm`, { code: "registry.bad-challenge" });
     let realmUrl: URL;
@@ -756,17 +762,10 @@ export class RepositoryClient {
     }
     const body = (await readLimited(res, 1024 * 1024, "the token response")).toString("utf8");
     if (!res.ok) {
-      const entries = parseErrorBody(body);
-      let detail = entries[0] ? entries[0].message || entries[0].code : "";
-      if (!detail) {
-        try {
-          const o = JSON.parse(body) as { details?: unknown; error?: unknown };
-          detail = typeof o.details === "string" ? o.details : typeof o.error === "string" ? o.error : "";
-        } catch {
-          detail = body.trim().slice(0, 200);
-        }
-      }
-      throw new RegistryError(res.status, entries, realmUrl.href, `getting a token from ${realmUrl.origin}${realmUrl.pathname} failed with status ${res.status}${detail ? `: ${detail}` : ""}`);
+      const text = `${request}: ${tokenErrorText(res.status, body)}`;
+      // a token server that fails (5xx, 429) is retried; one that refuses the credentials is not
+      if (res.status >= 500 || res.status === 429) throw new RegistryError(res.status, parseErrorBody(body), realmUrl.href, text);
+      throw new TokenRefusedError(request, tokenErrorText(res.status, body), `the token server ${realmUrl.origin} refused the credentials for ${this.domain}: check them (docker login ${this.domain})`);
     }
     let o: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {

@@ -3,13 +3,15 @@
 // credentials are sent as they are) or Bearer (a token is asked from the challenge's realm with
 // the credentials, offline_token=true so a refresh token can come back as the identity token);
 // then GET /v2/ again with them. Anything but a 200 at the end is dockerd's
-// "login attempt to <url>/v2/ failed with status: 401 Unauthorized".
+// "login attempt to <url>/v2/ failed with status: 401 Unauthorized"; a token server's refusal
+// reads `Get "<url>/v2/": unauthorized`, Basic without credentials `Get "<url>/v2/": no basic
+// auth credentials`. dockerd 20.10 answers all of these with a 500, and so does cove ("upstream").
 
 import { STATUS_CODES } from "node:http";
 import { CoveError, invalid } from "../common/errors.js";
 import { basicAuthorization, parseChallenges, type AuthConfig } from "./auth.js";
 import { DOCKER_HUB_DOMAIN, registryBaseUrl, type RegistryOptions } from "./client.js";
-import { parseErrorBody } from "./errors.js";
+import { tokenErrorText } from "./errors.js";
 import { httpRequest, type HttpResponse } from "./http.js";
 
 export interface LoginResult {
@@ -50,8 +52,8 @@ export async function login(auth: AuthConfig, options: RegistryOptions & { signa
     }
   };
   const failed = (status: number) =>
-    new CoveError(status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "invalid", `login attempt to ${url} failed with status: ${status} ${STATUS_CODES[status] ?? ""}`.trimEnd(), {
-      code: "login.failed",
+    new CoveError("upstream", `login attempt to ${url} failed with status: ${status} ${STATUS_CODES[status] ?? ""}`.trimEnd(), {
+      code: "login.failed", // no hint: the docker CLI prints dockerd's message, and cove's is the same
     });
 
   let res = await get({});
@@ -64,17 +66,21 @@ export async function login(auth: AuthConfig, options: RegistryOptions & { signa
   const password = auth.password ?? "";
   let identityToken = "";
   if (bearer) {
-    const token = await fetchLoginToken(bearer.params, auth, userAgent, options.signal);
+    const token = await fetchLoginToken(bearer.params, auth, userAgent, options.signal, url);
     identityToken = token.refresh;
     res = await get({ Authorization: `Bearer ${token.access}` });
   } else if (basic) {
+    if (auth.username === undefined && auth.password === undefined) {
+      throw new CoveError("upstream", `Get "${url}": no basic auth credentials`, { code: "login.no-credentials" });
+    }
     res = await get({ Authorization: basicAuthorization(user, password) });
   }
   if (res.status !== 200) throw failed(res.status);
   return { Status: "Login Succeeded", IdentityToken: identityToken };
 }
 
-async function fetchLoginToken(params: Record<string, string>, auth: AuthConfig, userAgent: string, signal: AbortSignal | undefined): Promise<{ access: string; refresh: string }> {
+/** A token for the login's credentials; a refusal names the GET of /v2/ that needed it, as dockerd's does. */
+async function fetchLoginToken(params: Record<string, string>, auth: AuthConfig, userAgent: string, signal: AbortSignal | undefined, v2Url: string): Promise<{ access: string; refresh: string }> {
   let realm: URL;
   try {
     realm = new URL(params.realm ?? "");
@@ -99,9 +105,9 @@ async function fetchLoginToken(params: Record<string, string>, auth: AuthConfig,
   }
   const text = (await res.bytes(1024 * 1024, () => invalid(`the token server ${realm.origin} answered with more than 1 MiB`, { code: "registry.bad-token" }))).toString("utf8");
   if (!res.ok) {
-    const entry = parseErrorBody(text)[0];
-    const detail = entry ? entry.message || entry.code : text.trim().slice(0, 200);
-    throw new CoveError(res.status === 401 ? "unauthorized" : "forbidden", `Get "${realm.origin}${realm.pathname}": ${detail || `status ${res.status}`}`, { code: "login.token" });
+    throw new CoveError("upstream", `Get "${v2Url}": ${tokenErrorText(res.status, text)}`, {
+      code: "login.token",
+    });
   }
   let o: { token?: unknown; access_token?: unknown; refresh_token?: unknown };
   try {
