@@ -432,9 +432,10 @@ export class RepositoryClient {
       this.send("HEAD", url, {}, async (res) => {
         res.discard();
         if (res.status === 404) return false;
-        // a HEAD has no body to carry the error: named as distribution's client names it
-        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required" }], url);
-        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied" }], url);
+        // a HEAD has no body to carry the error: named as distribution's client names it, with the
+        // empty body as the detail ("unauthorized: authentication required")
+        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required", detail: "" }], url);
+        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied", detail: "" }], url);
         if (!res.ok) throw new RegistryError(res.status, [], url);
         const length = res.header("content-length");
         return length === null || Number(length) === blob.size;
