@@ -265,12 +265,17 @@ export class ImageCore {
   addBlobSources(repository: string, digests: Digest[]): Promise<void> {
     const run = this.sourcesWrite.then(async () => {
       const all = await this.readSources();
+      let changed = false;
       for (const d of digests) {
-        const list = (all[d] ?? []).filter((r) => r !== repository);
+        const old = all[d] ?? [];
+        // already the most recent source (an up-to-date pull): nothing to write
+        if (old[old.length - 1] === repository) continue;
+        const list = old.filter((r) => r !== repository);
         list.push(repository);
         all[d] = list.slice(-MAX_SOURCES);
+        changed = true;
       }
-      await writeFileAtomic(this.sourcesFile, JSON.stringify(all));
+      if (changed) await writeFileAtomic(this.sourcesFile, JSON.stringify(all));
     });
     this.sourcesWrite = run.catch(() => undefined);
     return run;
