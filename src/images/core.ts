@@ -19,7 +19,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
-import { writeFileAtomic, writeFileReplace } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
 import { ContentStore } from "../content/store.js";
 import type { ContentWriter } from "../content/types.js";
@@ -277,7 +277,7 @@ export class ImageCore {
       }
       // only a hint for pushes (which blobs a registry may mount): not synced, a crash that loses
       // it or leaves it empty leaves it "not known" (readSources), as a blob never pulled is
-      if (changed) await writeFileReplace(this.sourcesFile, JSON.stringify(all));
+      if (changed) await replaceFile(this.sourcesFile, JSON.stringify(all));
     });
     this.sourcesWrite = run.catch(() => undefined);
     return run;
