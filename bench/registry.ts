@@ -25,7 +25,7 @@
 // 0.5 or less). Everything lives under one temp directory removed at the end, also on failure. Not
 // a test: nothing asserts on time. Knobs: BENCH_REGISTRY_MB (100), BENCH_REGISTRY_MULTI_MB (200),
 // BENCH_REGISTRY_LAYERS (6), BENCH_REGISTRY_RUNS (3), BENCH_REGISTRY_ONLY=cove (no dockerd),
-// BENCH_REGISTRY_SERVER=0 (skip the server part), BENCH_REGISTRY_CPU_PROF=DIR (cove's daemon runs
+// BENCH_REGISTRY_SERVER=0 (skip the server part), BENCH_REGISTRY_PUSH=0 (skip the pushes), BENCH_REGISTRY_CPU_PROF=DIR (cove's daemon runs
 // with node --cpu-prof, profiles written to DIR), BENCH_REGISTRY_IMAGES=DIR (make the images in DIR
 // once and reuse them in later runs instead of in the temp directory: making them takes a minute).
 //
@@ -71,6 +71,7 @@ const MULTI_MB = Number(process.env.BENCH_REGISTRY_MULTI_MB ?? 200);
 const LAYERS = Number(process.env.BENCH_REGISTRY_LAYERS ?? 6);
 const RUNS = Number(process.env.BENCH_REGISTRY_RUNS ?? 3);
 const SERVER = process.env.BENCH_REGISTRY_SERVER !== "0";
+const PUSH = process.env.BENCH_REGISTRY_PUSH !== "0";
 /** Where the images' files come from, in this order. */
 const SOURCES = ["/usr/lib", "/usr/share", "/usr/bin", "/usr/sbin", "/usr/libexec", "/etc"];
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -407,6 +408,7 @@ async function main(): Promise<void> {
           if ((warm.stdout.match(/Already exists/g) ?? []).length !== image.layers.length) throw new Error(`${e.name}: the warm pull of ${second} did not find every layer present:\n${warm.stdout}`);
           add(`${e.name}: warm pull, ${label}`, warm.ms);
           add(`${e.name}: up to date, ${label}`, (await docker(e, ["pull", first])).ms);
+          if (!PUSH) continue;
           const dest = `${target.host}/${e.name}/${repo.split("/")[1]}:${run}`;
           await docker(e, ["tag", first, dest]);
           const push = await docker(e, ["push", dest]);
