@@ -48,7 +48,7 @@ export async function login(auth: AuthConfig, options: RegistryOptions & { signa
     } catch (err) {
       if (options.signal?.aborted) throw err;
       // worded as dockerd's: Get "http://127.0.0.1:5000/v2/": <what the connection said>
-      throw new CoveError("unavailable", `Get "${url}": ${(err as Error).message}`, { code: "registry.unreachable", cause: err, hint: `check that the registry ${domain} runs and that its address is right` });
+      throw new CoveError("unavailable", `Get "${url}": ${connectionError(err)}`, { code: "registry.unreachable", cause: err, hint: `check that the registry ${domain} runs and that its address is right` });
     }
   };
   const failed = (status: number) =>
@@ -77,6 +77,15 @@ export async function login(auth: AuthConfig, options: RegistryOptions & { signa
   }
   if (res.status !== 200) throw failed(res.status);
   return { Status: "Login Succeeded", IdentityToken: identityToken };
+}
+
+/** A connection's failure as Go's net package words it where the two agree ("dial tcp 127.0.0.1:1: connect: connection refused"). */
+function connectionError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.code === "ECONNREFUSED" && e.address !== undefined && e.port !== undefined) {
+    return `dial tcp ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}: connect: connection refused`;
+  }
+  return e.message;
 }
 
 /** A token for the login's credentials; a refusal names the GET of /v2/ that needed it, as dockerd's does. */

@@ -338,6 +338,20 @@ describe("registry login", () => {
     await assert.rejects(login({ username: "u", password: "bad", serveraddress: reg.host }), { message: `Get "http://${reg.host}/v2/": unauthorized: incorrect username or password`, kind: "upstream" });
   });
 
+  it("a registry that refuses the connection: dockerd's words, a 503", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const srv = http.createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    await assert.rejects(login({ username: "u", password: "p", serveraddress: `127.0.0.1:${closed}` }), {
+      message: `Get "http://127.0.0.1:${closed}/v2/": dial tcp 127.0.0.1:${closed}: connect: connection refused`,
+      kind: "unavailable",
+    });
+  });
+
   it("reads serveraddress as dockerd does", () => {
     assert.equal(loginDomain("https://index.docker.io/v1/"), "docker.io");
     assert.equal(loginDomain(""), "docker.io");
