@@ -52,6 +52,26 @@
 // one: perf shows ext4's inode allocator scanning recently deleted inodes), the warm pulls (both
 // are a manifest, a config and a few small synced writes: tens of ms) and the server, where skopeo's
 // own work is most of the time.
+//
+// Later figures, pulls only (BENCH_REGISTRY_PUSH=0 BENCH_REGISTRY_SERVER=0), the machine far busier
+// (load average 14-18), two runs of 5 each of main and of the pull work below, ratios cove/dockerd:
+//
+//   case                                 main: wall   cpu         after: wall   cpu
+//   cold pull, 1 layer, 114 MB gzip           1.18 1.52  0.62 0.61        0.78 0.72  0.55 0.53
+//   cold pull, 6 layers, 201 MB gzip          1.25 2.67  0.65 0.70        0.79 1.08  0.61 0.61
+//
+// (after, in ms: 1 layer 3814 / 4904 and 3029 / 4225; 6 layers 7327 / 9240 and 9479 / 8757.) The
+// pull work: the registry client's HTTP on node:http instead of fetch (a 114 MB blob downloads
+// with a third less CPU: 380 ms against 590); a large file's bytes written from the thread pool
+// while the main thread decompresses, hashes and unpacks (a third less wall time for the one-layer
+// pull, the same CPU); a layer's disk bytes measured natively; partial blobs synced in the
+// background. At this load the wall times swing most: dockerd's many threads (and its untar
+// process) get more of the two cores than cove's one busy thread, which is why cove's CPU ratio
+// (0.53-0.61) is lower than its wall ratio. Where the CPU goes for the one-layer pull (about 2 s):
+// gunzip about 0.9 s (zlib on the thread pool), the two sha256 (blob and diff ID) 0.3 s, file
+// writes 0.4 s, the rest the download and the tar. Going below 0.5 needs a faster inflate than
+// zlib's (ISA-L's igzip decompresses about 3x faster; not packaged on these machines yet) or the
+// layers of a multi-layer image unpacked in parallel.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
