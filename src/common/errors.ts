@@ -10,6 +10,7 @@ export type ErrorKind =
   | "forbidden" // the operation is refused by policy (403)
   | "unsupported" // the host or build lacks a feature (501)
   | "unavailable" // a dependency (daemon, registry) cannot be reached (503)
+  | "upstream" // a registry or its token server refused the request (wrong credentials): Docker answers these with a 500
   | "system"; // the kernel or the filesystem refused (500)
 
 const STATUS: Record<ErrorKind, number> = {
@@ -20,6 +21,7 @@ const STATUS: Record<ErrorKind, number> = {
   forbidden: 403,
   unsupported: 501,
   unavailable: 503,
+  upstream: 500,
   system: 500,
 };
 

@@ -19,7 +19,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
 import { ContentStore } from "../content/store.js";
 import type { ContentWriter } from "../content/types.js";
@@ -265,12 +265,19 @@ export class ImageCore {
   addBlobSources(repository: string, digests: Digest[]): Promise<void> {
     const run = this.sourcesWrite.then(async () => {
       const all = await this.readSources();
+      let changed = false;
       for (const d of digests) {
-        const list = (all[d] ?? []).filter((r) => r !== repository);
+        const old = all[d] ?? [];
+        // already the most recent source (an up-to-date pull): nothing to write
+        if (old[old.length - 1] === repository) continue;
+        const list = old.filter((r) => r !== repository);
         list.push(repository);
         all[d] = list.slice(-MAX_SOURCES);
+        changed = true;
       }
-      await writeFileAtomic(this.sourcesFile, JSON.stringify(all));
+      // only a hint for pushes (which blobs a registry may mount): not synced, a crash that loses
+      // it or leaves it empty leaves it "not known" (readSources), as a blob never pulled is
+      if (changed) await replaceFile(this.sourcesFile, JSON.stringify(all));
     });
     this.sourcesWrite = run.catch(() => undefined);
     return run;

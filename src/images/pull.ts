@@ -18,7 +18,7 @@
 // changes nothing: the snapshots and the blobs this pull added are removed, names given back.
 
 import { PassThrough, Transform, type Readable } from "node:stream";
-import { CoveError, invalid, notFound } from "../common/errors.js";
+import { CoveError, invalid, notFound, type ErrorKind } from "../common/errors.js";
 import { bestEffort, ignored } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { entryText, RegistryError } from "../registry/errors.js";
@@ -87,7 +87,7 @@ function docMediaType(doc: ParsedDocument): string {
 }
 
 /** Docker's wording for a registry's refusal of a reference (moby distribution/errors.go notFoundError). */
-export function translatePullError(err: unknown, ref: Reference): unknown {
+export function translatePullError(err: unknown, ref: Reference, unauthorizedKind: ErrorKind = "upstream"): unknown {
   if (!(err instanceof RegistryError) || err.errors.length === 0) return err;
   const first = err.errors[0]!;
   const cause = entryText(first);
@@ -103,7 +103,8 @@ export function translatePullError(err: unknown, ref: Reference): unknown {
     case "NAME_UNKNOWN":
       return notFound(`repository ${familiarName(ref)} not found: ${cause}`, { code: "pull.name-unknown", cause: err });
     case "UNAUTHORIZED":
-      return new CoveError("forbidden", cause, { code: "pull.unauthorized", cause: err, hint: `check the credentials for ${ref.domain} (docker login ${ref.domain})` });
+      // dockerd 20.10 answers a registry's refusal of the credentials with a 500 on a pull, a 401 on /distribution
+      return new CoveError(unauthorizedKind, cause, { code: "pull.unauthorized", cause: err, hint: `check the credentials for ${ref.domain} (docker login ${ref.domain})` });
   }
   return err;
 }
@@ -153,7 +154,7 @@ export class Puller {
       }
       return { Descriptor: { mediaType: docMediaType(doc), digest: m.digest, size: m.bytes.length }, Platforms: platforms };
     } catch (err) {
-      throw translatePullError(err, ref);
+      throw translatePullError(err, ref, "unauthorized");
     }
   }
 

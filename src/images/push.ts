@@ -23,7 +23,7 @@ import { CoveError, invalid, notFound } from "../common/errors.js";
 import type { Digest } from "../content/digest.js";
 import { RepositoryClient } from "../registry/client.js";
 import type { AuthConfig } from "../registry/auth.js";
-import { entryText, RegistryError } from "../registry/errors.js";
+import { entryText, RegistryError, TokenRefusedError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
 import type { ImageCore } from "./core.js";
 import { shortID } from "./ids.js";
@@ -72,6 +72,10 @@ export function translatePushError(err: unknown, ref: Reference): unknown {
   if (err instanceof CoveError && err.code === "registry.no-credentials") {
     // dockerd's push says just this (its pull names the request)
     return new CoveError("unauthorized", "no basic auth credentials", { code: "push.no-credentials", cause: err, hint: `the registry ${ref.domain} needs a user name and password: docker login ${ref.domain}` });
+  }
+  if (err instanceof TokenRefusedError) {
+    // dockerd's push names the refusal alone, not the request that asked for the token
+    return new CoveError("upstream", err.reason, { code: "push.token-refused", cause: err, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
   }
   if (!(err instanceof RegistryError) || err.errors.length === 0) return err;
   const first = err.errors[0]!;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { CoveError } from "../common/errors.js";
@@ -47,6 +47,22 @@ test("put writes index.json atomically and normalizes names", () =>
     assert.deepEqual(await readdir(path.join(root, "images")), ["index.json"]);
     // A second instance on the same root sees the same state.
     assert.equal((await new ImageStore({ root }).get("busybox")).id, ID_A);
+  }));
+
+test("a put that changes nothing (an up-to-date pull) leaves index.json as it was; one that changes something replaces it", () =>
+  withStore(async (store, root) => {
+    await seed(store);
+    const file = path.join(root, "images", "index.json");
+    const before = await stat(file);
+    const text = await readFile(file, "utf8");
+    // the same record again, names in another order and one of them familiar
+    await store.put({ id: ID_A, target: target("a"), names: ["busybox:1.36", "docker.io/library/busybox:latest"], createdAt: "2024-01-01T00:00:00Z", labels: { maintainer: "x", tier: "base" } });
+    assert.equal((await stat(file)).ino, before.ino, "not rewritten");
+    assert.equal(await readFile(file, "utf8"), text);
+    await store.put({ id: ID_A, target: target("a"), names: ["busybox:2"], createdAt: "2024-01-01T00:00:00Z" });
+    assert.notEqual((await stat(file)).ino, before.ino, "rewritten (a new file renamed into place)");
+    assert.deepEqual((await store.get("busybox:2")).names, ["docker.io/library/busybox:1.36", "docker.io/library/busybox:2", "docker.io/library/busybox:latest"]);
+    assert.deepEqual(await readdir(path.join(root, "images")), ["index.json"]);
   }));
 
 test("get by name, full ID, 64-hex, digest target, and ID prefix; ambiguous prefix is an error", () =>

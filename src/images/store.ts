@@ -117,17 +117,22 @@ export class ImageStore {
   }
 
   private async load(): Promise<StoreFile> {
+    return (await this.loadText()).data;
+  }
+
+  /** The store and the text it was read from ("" when there is no file yet). */
+  private async loadText(): Promise<{ data: StoreFile; raw: string }> {
     let raw: string;
     try {
       raw = await readFile(this.file, "utf8");
     } catch (err) {
-      if (isErrno(err, "ENOENT")) return { version: 1, images: [] };
+      if (isErrno(err, "ENOENT")) return { data: { version: 1, images: [] }, raw: "" };
       throw fromErrno(err, `reading the image store ${this.file}`);
     }
     try {
       const parsed = JSON.parse(raw) as StoreFile;
       if (parsed.version !== 1 || !Array.isArray(parsed.images)) throw new Error(`unknown layout version ${String(parsed.version)}`);
-      return parsed;
+      return { data: parsed, raw };
     } catch (err) {
       throw systemError(`the image store ${this.file} is unreadable: ${(err as Error).message}`, {
         cause: err,
@@ -137,10 +142,14 @@ export class ImageStore {
     }
   }
 
-  private async save(data: StoreFile): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+  /** Writes the store and syncs it, unless it reads the same as `raw`, what is on disk already. */
+  private async save(data: StoreFile, raw?: string): Promise<void> {
     data.images.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + "\n");
+    const text = JSON.stringify(data, null, 2) + "\n";
+    // a pull of an image that is up to date names it as it was named: nothing to write or sync
+    if (text === raw) return;
+    await mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.file, text);
     const fh = await open(this.dir, "r");
     try {
       await fh.sync();
@@ -152,9 +161,9 @@ export class ImageStore {
   /** Runs a read-modify-write under the store's lock. */
   private mutate<T>(fn: (data: StoreFile) => T | Promise<T>): Promise<T> {
     const run = async () => {
-      const data = await this.load();
+      const { data, raw } = await this.loadText();
       const result = await fn(data);
-      await this.save(data);
+      await this.save(data, raw);
       return result;
     };
     const p = this.queue.then(run, run);

@@ -5,7 +5,6 @@
 // on top of its image's top layer; `docker export` tars it through a read-only overlay view.
 
 import { createHash, randomBytes } from "node:crypto";
-import { lstatSync, readdirSync } from "node:fs";
 import { mkdir, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -155,30 +154,15 @@ function compressionOf(desc: Descriptor): SnapshotCompression {
 
 /**
  * Disk bytes of the files under dir (hard links counted once), as SnapshotStore.usage measures a
- * snapshot, with synchronous calls: a fresh layer is thousands of small files and a thread-pool
- * round trip per lstat would cost more than the lstat.
+ * snapshot, in one native call: a fresh layer is thousands of entries, and a readdir and an lstat
+ * per entry from JavaScript cost about a second on a six-layer image.
  */
 function diskUsage(dir: string): number {
-  const seen = new Set<string>();
-  let size = 0;
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = path.join(d, name);
-      const st = lstatSync(p, { bigint: true });
-      const id = `${st.dev}:${st.ino}`;
-      if (!seen.has(id)) {
-        seen.add(id);
-        size += Number(st.blocks) * 512;
-      }
-      if (st.isDirectory()) walk(p);
-    }
-  };
   try {
-    walk(dir);
+    return addon().diskUsage(dir);
   } catch (err) {
     throw fromErrno(err, `measuring the layer unpacked in ${dir}`);
   }
-  return size;
 }
 
 /** Hashes the decompressed stream and checks it against the diff ID. */

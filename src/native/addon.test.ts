@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { closeSync, existsSync, openSync, readSync, writeSync } from "node:fs";
-import { lstat, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -40,6 +40,35 @@ describe("native addon", () => {
     assert.throws(() => addon().lsetxattr(l, "trusted.cove", value, addon().constants.XATTR_CREATE), { code: "EEXIST" });
     addon().lremovexattr(l, "trusted.cove");
     assert.deepEqual(addon().llistxattr(l), []);
+  });
+
+  it("measures a tree's disk bytes as an lstat walk does: hard links once, symlinks and the top not followed", async () => {
+    const top = path.join(tmp, "du");
+    await mkdir(path.join(top, "a/b/c"), { recursive: true });
+    await writeFile(path.join(top, "a/one"), Buffer.alloc(10_000, 1));
+    await writeFile(path.join(top, "a/b/c/two"), Buffer.alloc(100_000, 2));
+    await link(path.join(top, "a/b/c/two"), path.join(top, "a/two-again"));
+    await link(path.join(top, "a/b/c/two"), path.join(top, "two-thrice"));
+    await writeFile(path.join(top, "empty"), "");
+    await symlink("/usr", path.join(top, "usr")); // a walk that followed it would count /usr
+    await symlink("x".repeat(300), path.join(top, "long-link"));
+    const seen = new Set<string>();
+    const walk = async (d: string): Promise<number> => {
+      let n = 0;
+      for (const name of await readdir(d)) {
+        const st = await lstat(path.join(d, name), { bigint: true });
+        if (!seen.has(`${st.ino}`)) n += Number(st.blocks) * 512;
+        seen.add(`${st.ino}`);
+        if (st.isDirectory()) n += await walk(path.join(d, name));
+      }
+      return n;
+    };
+    const want = await walk(top);
+    assert.ok(want >= 110_000, String(want));
+    assert.equal(addon().diskUsage(top), want);
+    assert.equal(addon().diskUsage(path.join(top, "a/b/c")), (await lstat(path.join(top, "a/b/c/two"))).blocks * 512);
+    assert.throws(() => addon().diskUsage(path.join(top, "missing")), { code: "ENOENT", syscall: "open" });
+    assert.throws(() => addon().diskUsage(path.join(top, "empty")), { code: "ENOTDIR" });
   });
 
   it("sets nanosecond times on a symlink without following it", async () => {

@@ -88,6 +88,11 @@ export interface Addon {
   /** utimensat(2) with AT_SYMLINK_NOFOLLOW: exact seconds + nanoseconds, works on symlinks. */
   utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   /**
+   * Disk bytes (st_blocks * 512) of everything under dir (dir itself not counted), a file with
+   * several hard links once, symlinks not followed: a whole tree's lstat walk in one call.
+   */
+  diskUsage(dir: string): number;
+  /**
    * mount(2). With cwd, the mount is made by a short-lived child (same memory and mount
    * namespace, own working directory) that first changes into cwd, so relative paths in data
    * resolve against cwd; the calling process's working directory never changes.

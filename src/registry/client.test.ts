@@ -237,13 +237,14 @@ describe("registry client", () => {
 });
 
 describe("registry endpoints and auth headers", () => {
-  it("loopback registries are plain HTTP, Docker Hub is registry-1.docker.io", () => {
-    assert.equal(registryBaseUrl("127.0.0.1:5000"), "http://127.0.0.1:5000");
-    assert.equal(registryBaseUrl("localhost:5000"), "http://localhost:5000");
-    assert.equal(registryBaseUrl("[::1]:5000"), "http://[::1]:5000");
-    assert.equal(registryBaseUrl("docker.io"), "https://registry-1.docker.io");
-    assert.equal(registryBaseUrl("ghcr.io"), "https://ghcr.io");
-    assert.equal(registryBaseUrl("reg.local:5000", { insecureRegistries: ["reg.local:5000"] }), "http://reg.local:5000");
+  it("loopback registries are plain HTTP, Docker Hub is registry-1.docker.io", async () => {
+    const resolveHost = async (host: string) => (host === "ghcr.io" ? ["192.0.2.1"] : []);
+    assert.equal(await registryBaseUrl("127.0.0.1:5000"), "http://127.0.0.1:5000");
+    assert.equal(await registryBaseUrl("localhost:5000"), "http://localhost:5000");
+    assert.equal(await registryBaseUrl("[::1]:5000"), "http://[::1]:5000");
+    assert.equal(await registryBaseUrl("docker.io"), "https://registry-1.docker.io");
+    assert.equal(await registryBaseUrl("ghcr.io", { resolveHost }), "https://ghcr.io");
+    assert.equal(await registryBaseUrl("reg.local:5000", { insecureRegistries: ["reg.local:5000"] }), "http://reg.local:5000");
     assert.equal(isLoopbackRegistry("128.0.0.1"), false);
   });
 

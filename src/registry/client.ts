@@ -6,8 +6,9 @@
 //
 // Transport, as Docker's client does it:
 //  - endpoint: docker.io is served by registry-1.docker.io; a registry on a loopback address
-//    (127.0.0.0/8, ::1, localhost) or matched by `insecureRegistries` (config.ts) is reached over plain HTTP,
-//    every other one over HTTPS.
+//    (127.0.0.0/8, ::1, localhost) or matched by `insecureRegistries` (config.ts; a host name is
+//    resolved to match the CIDRs) is reached over plain HTTP, every other one over HTTPS.
+//  - HTTP: node:http/https (http.ts), so any port works, as with dockerd.
 //  - auth: a 401 names its challenges (auth.ts); the client answers Bearer with a token from the
 //    challenge's realm for this repository's pull scope (pull,push for a push, plus pull on the
 //    repositories it mounts from), and Basic with the credentials it holds, then repeats the
@@ -24,14 +25,15 @@
 // size and digest match the descriptor; on failure the ingest is aborted.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoveError, invalid, unsupported } from "../common/errors.js";
+import { CoveError, invalid } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import { Digester, parseDigest, type Digest } from "../content/digest.js";
 import type { Ingester, IngestManager, Provider } from "../content/types.js";
 import { PieceBuffer } from "../content/writer.js";
 import { basicAuthorization, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
-import { isInsecureRegistry } from "./config.js";
-import { parseErrorBody, RegistryError } from "./errors.js";
+import { isInsecureRegistry, type HostResolver } from "./config.js";
+import { parseErrorBody, RegistryError, TokenRefusedError, tokenErrorText } from "./errors.js";
+import { httpRequest, type HttpResponse } from "./http.js";
 
 export const DOCKER_HUB_DOMAIN = "docker.io";
 export const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
@@ -62,6 +64,8 @@ export interface RegistryOptions {
   /** A request fails (and is retried) when no byte arrives for this long (default 60 s). */
   idleTimeoutMs?: number;
   userAgent?: string;
+  /** Finds a registry host's addresses, to match them against the insecure CIDRs (default: the system's resolver). */
+  resolveHost?: HostResolver;
 }
 
 export interface RepositoryClientOptions extends RegistryOptions {
@@ -125,10 +129,10 @@ export function isLoopbackRegistry(domain: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** The base URL of a registry: "https://registry-1.docker.io", "http://127.0.0.1:5000". */
-export function registryBaseUrl(domain: string, options: RegistryOptions = {}): string {
+/** The base URL of a registry: "https://registry-1.docker.io", "http://127.0.0.1:5000" (a host name may be resolved to decide). */
+export async function registryBaseUrl(domain: string, options: RegistryOptions = {}): Promise<string> {
   const host = domain === DOCKER_HUB_DOMAIN || domain === "index.docker.io" ? DOCKER_HUB_REGISTRY : domain;
-  const insecure = isLoopbackRegistry(domain) || isInsecureRegistry(domain, options);
+  const insecure = isLoopbackRegistry(domain) || (await isInsecureRegistry(domain, options));
   return `${insecure ? "http" : "https"}://${host}`;
 }
 
@@ -161,35 +165,21 @@ function retryable(err: unknown): boolean {
   return true; // connection refused or reset, timeouts, a body cut short
 }
 
-function mediaTypeOf(res: Response): string | undefined {
-  const ct = res.headers.get("content-type");
+function mediaTypeOf(res: HttpResponse): string | undefined {
+  const ct = res.header("content-type");
   if (!ct) return undefined;
   return ct.split(";")[0]!.trim() || undefined;
 }
 
-async function cancelBody(res: Response): Promise<void> {
-  await bestEffort("discard the body of a registry response", res.body?.cancel());
-}
-
-async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (res.body) {
-    for await (const chunk of res.body) {
-      total += chunk.length;
-      if (total > limit) {
-        await cancelBody(res);
-        throw invalid(`${what} is larger than ${limit} bytes: refusing it`, { code: "registry.too-large" });
-      }
-      chunks.push(chunk);
-    }
-  }
-  return Buffer.concat(chunks);
+function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+  return res.bytes(limit, () => invalid(`${what} is larger than ${limit} bytes: refusing it`, { code: "registry.too-large" }));
 }
 
 /** A client for one repository ("library/busybox") of one registry ("docker.io", "127.0.0.1:5000"). */
 export class RepositoryClient {
-  readonly baseUrl: string;
+  /** The registry's base URL, once decided (deciding may resolve its name). */
+  private base: Promise<string> | undefined;
+  private resolvedBase: string | undefined;
   /** The token scopes asked for: this repository's, and those of repositories blobs are mounted from. */
   private readonly scopes: string[];
   private readonly retryDelays: number[];
@@ -204,15 +194,25 @@ export class RepositoryClient {
     readonly repository: string,
     private readonly options: RepositoryClientOptions = {},
   ) {
-    this.baseUrl = options.endpoint !== undefined ? options.endpoint.replace(/\/+$/, "") : registryBaseUrl(domain, options);
     this.scopes = options.scopes ?? [`repository:${repository}:${options.push ? "pull,push" : "pull"}`];
     this.retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
     this.idleTimeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT;
     this.userAgent = options.userAgent ?? "cove";
   }
 
-  private url(kind: "manifests" | "blobs" | "tags", ref?: string): string {
-    return kind === "tags" ? `${this.baseUrl}/v2/${this.repository}/tags/list` : `${this.baseUrl}/v2/${this.repository}/${kind}/${ref}`;
+  /** The registry's base URL: "http://127.0.0.1:5000", "https://registry-1.docker.io", or the endpoint given. */
+  baseUrl(): Promise<string> {
+    this.base ??= (async () => {
+      const endpoint = this.options.endpoint;
+      this.resolvedBase = endpoint !== undefined ? endpoint.replace(/\/+$/, "") : await registryBaseUrl(this.domain, this.options);
+      return this.resolvedBase;
+    })();
+    return this.base;
+  }
+
+  private async url(kind: "manifests" | "blobs" | "tags", ref?: string): Promise<string> {
+    const base = await this.baseUrl();
+    return kind === "tags" ? `${base}/v2/${this.repository}/tags/list` : `${base}/v2/${this.repository}/${kind}/${ref}`;
   }
 
   // ------------------------------------------------------------------ manifests and tags
@@ -234,12 +234,12 @@ export class RepositoryClient {
 
   /** The digest a tag points to, from a HEAD request; undefined when the registry does not say. */
   private async headManifest(tag: string): Promise<Digest | undefined> {
-    const url = this.url("manifests", tag);
+    const url = await this.url("manifests", tag);
     return this.withRetries(() =>
       this.send("HEAD", url, { Accept: MANIFEST_ACCEPT.join(", ") }, async (res) => {
-        await cancelBody(res);
+        res.discard();
         if (res.status >= 500 || res.status === 429) throw new RegistryError(res.status, [], url);
-        const digest = res.headers.get("docker-content-digest");
+        const digest = res.header("docker-content-digest");
         if (!res.ok || !digest) return undefined;
         try {
           parseDigest(digest, "Docker-Content-Digest");
@@ -253,13 +253,13 @@ export class RepositoryClient {
 
   private async fetchManifest(reference: string, expectedSize?: number): Promise<FetchedManifest> {
     const byDigest = reference.includes(":");
-    const url = this.url("manifests", reference);
+    const url = await this.url("manifests", reference);
     return this.withRetries(async () => {
       const { res, bytes } = await this.send("GET", url, { Accept: MANIFEST_ACCEPT.join(", ") }, async (res) => {
         if (!res.ok) throw await this.errorOf(res, url);
         return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, `the manifest ${reference}`) };
       });
-      const header = res.headers.get("docker-content-digest") ?? undefined;
+      const header = res.header("docker-content-digest") ?? undefined;
       const want = byDigest ? reference : header;
       const algorithm = want ? parseDigest(want, byDigest ? "reference" : "Docker-Content-Digest").algorithm : "sha256";
       const d = new Digester(algorithm);
@@ -281,14 +281,14 @@ export class RepositoryClient {
   /** Every tag of the repository (following the registry's pagination). */
   async listTags(): Promise<string[]> {
     const tags: string[] = [];
-    let url: string | undefined = this.url("tags");
+    let url: string | undefined = await this.url("tags");
     for (let page = 0; url && page < 1000; page++) {
       const current: string = url;
       const { body, next } = await this.withRetries(() =>
         this.send("GET", current, { Accept: "application/json" }, async (res) => {
           if (!res.ok) throw await this.errorOf(res, current);
           const text = (await readLimited(res, 16 * 1024 * 1024, "the tag list")).toString("utf8");
-          const link = res.headers.get("link");
+          const link = res.header("link");
           const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
           return { body: text, next: m ? new URL(m[1]!, current).href : undefined };
         }),
@@ -346,7 +346,7 @@ export class RepositoryClient {
 
   /** Writes the rest of the blob into writer, retrying and resuming with Range requests. */
   private async downloadInto(writer: Awaited<ReturnType<Ingester["writer"]>>, blob: BlobTarget, options: FetchBlobOptions): Promise<void> {
-    const url = this.url("blobs", blob.digest);
+    const url = await this.url("blobs", blob.digest);
     let truncations = 0;
     for (let attempt = 0; ; attempt++) {
       if (writer.offset === blob.size) return;
@@ -357,23 +357,22 @@ export class RepositoryClient {
         await this.send("GET", url, headers, async (res, touch) => {
           if (res.status === 416 && offset > 0) {
             // What the ingest holds cannot be continued: let the commit's verification decide.
-            await cancelBody(res);
+            res.discard();
             throw new Truncated(offset, blob.size);
           }
           if (!res.ok) throw await this.errorOf(res, url);
           let skip = 0;
           if (offset > 0 && res.status === 206) {
-            const m = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
+            const m = /^bytes (\d+)-/.exec(res.header("content-range") ?? "");
             if (!m || Number(m[1]) !== offset) {
-              await cancelBody(res);
-              throw invalid(`the registry answered a request for bytes ${offset}- of ${blob.digest} with ${res.headers.get("content-range") ?? "no Content-Range"}`, {
+              res.discard();
+              throw invalid(`the registry answered a request for bytes ${offset}- of ${blob.digest} with ${res.header("content-range") ?? "no Content-Range"}`, {
                 code: "registry.bad-range",
               });
             }
           } else if (offset > 0) {
             skip = offset; // a 200: the whole blob again; keep what is already written
           }
-          if (!res.body) throw new Truncated(writer.offset, blob.size);
           // pieces of WRITE_PIECE bytes go to the sink (the network's 16-64 KiB ones would cost a
           // thread-pool round trip each); what arrived is written also when the body fails
           const pieces = new PieceBuffer(WRITE_PIECE, async (piece) => {
@@ -392,7 +391,7 @@ export class RepositoryClient {
                 if (c.length === 0) continue;
               }
               if (writer.offset + pieces.buffered + c.length > blob.size) {
-                await cancelBody(res);
+                res.discard();
                 throw invalid(`the registry sent more than the ${blob.size} bytes of blob ${blob.digest}`, { code: "registry.blob-too-long" });
               }
               await pieces.add(c);
@@ -428,16 +427,17 @@ export class RepositoryClient {
 
   /** Whether the repository holds the blob (HEAD /v2/<name>/blobs/<digest>). */
   async blobExists(blob: BlobTarget): Promise<boolean> {
-    const url = this.url("blobs", blob.digest);
+    const url = await this.url("blobs", blob.digest);
     return this.withRetries(() =>
       this.send("HEAD", url, {}, async (res) => {
-        await cancelBody(res);
+        res.discard();
         if (res.status === 404) return false;
-        // a HEAD has no body to carry the error: named as distribution's client names it
-        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required" }], url);
-        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied" }], url);
+        // a HEAD has no body to carry the error: named as distribution's client names it, with the
+        // empty body as the detail ("unauthorized: authentication required")
+        if (res.status === 401) throw new RegistryError(401, [{ code: "UNAUTHORIZED", message: "authentication required", detail: "" }], url);
+        if (res.status === 403) throw new RegistryError(403, [{ code: "DENIED", message: "requested access to the resource is denied", detail: "" }], url);
         if (!res.ok) throw new RegistryError(res.status, [], url);
-        const length = res.headers.get("content-length");
+        const length = res.header("content-length");
         return length === null || Number(length) === blob.size;
       }),
     );
@@ -454,19 +454,19 @@ export class RepositoryClient {
       this.scopes.push(scope);
       this.token = undefined; // the next token covers the source repository too
     }
-    const url = `${this.baseUrl}/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`;
+    const url = `${await this.baseUrl()}/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`;
     const location = await this.withRetries(() =>
       this.send("POST", url, { "Content-Length": "0" }, async (res) => {
-        await cancelBody(res);
+        res.discard();
         if (res.status === 201) return undefined;
         if (res.status !== 202) throw await this.errorOf(res, url);
-        return res.headers.get("location") ?? "";
+        return res.header("location") ?? "";
       }),
     );
     if (location === undefined) return true;
     if (location !== "") {
-      const session = new URL(location, this.baseUrl).href;
-      await bestEffort(`cancel the upload session ${session}`, this.send("DELETE", session, {}, (res) => cancelBody(res)));
+      const session = new URL(location, await this.baseUrl()).href;
+      await bestEffort(`cancel the upload session ${session}`, this.send("DELETE", session, {}, async (res) => res.discard()));
     }
     return false;
   }
@@ -518,13 +518,13 @@ export class RepositoryClient {
 
   /** POST /v2/<name>/blobs/uploads/: the upload session's location. */
   private async startUpload(): Promise<string> {
-    const url = `${this.baseUrl}/v2/${this.repository}/blobs/uploads/`;
+    const url = `${await this.baseUrl()}/v2/${this.repository}/blobs/uploads/`;
     return this.send("POST", url, { "Content-Length": "0" }, async (res) => {
-      await cancelBody(res);
+      res.discard();
       if (res.status !== 202) throw await this.errorOf(res, url);
-      const location = res.headers.get("location");
+      const location = res.header("location");
       if (!location) throw invalid(`the registry ${this.domain} opened an upload without a Location`, { code: "registry.invalid-response" });
-      return new URL(location, this.baseUrl).href;
+      return new URL(location, await this.baseUrl()).href;
     });
   }
 
@@ -536,10 +536,10 @@ export class RepositoryClient {
       location,
       headers,
       async (res) => {
-        await cancelBody(res);
+        res.discard();
         if (res.status !== 202) throw await this.errorOf(res, location);
-        const next = res.headers.get("location");
-        return next ? new URL(next, this.baseUrl).href : location;
+        const next = res.header("location");
+        return next ? new URL(next, await this.baseUrl()).href : location;
       },
       body,
     );
@@ -556,7 +556,7 @@ export class RepositoryClient {
       headers,
       async (res) => {
         if (res.status !== 201 && res.status !== 204) throw await this.errorOf(res, u.href);
-        await cancelBody(res);
+        res.discard();
       },
       body,
     );
@@ -564,7 +564,7 @@ export class RepositoryClient {
 
   /** PUT /v2/<name>/manifests/<reference>: the manifest's digest (checked against what the registry says it stored). */
   async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<Digest> {
-    const url = this.url("manifests", reference);
+    const url = await this.url("manifests", reference);
     const d = new Digester("sha256");
     d.update(bytes);
     const digest = d.digest();
@@ -575,8 +575,8 @@ export class RepositoryClient {
         { "Content-Type": mediaType, "Content-Length": String(bytes.length) },
         async (res) => {
           if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await this.errorOf(res, url);
-          await cancelBody(res);
-          const header = res.headers.get("docker-content-digest");
+          res.discard();
+          const header = res.header("docker-content-digest");
           if (header && header !== digest) {
             throw invalid(`the registry stored the manifest as ${header}, but its bytes hash to ${digest}`, { code: "registry.manifest-digest-mismatch" });
           }
@@ -595,12 +595,12 @@ export class RepositoryClient {
    * header. A non-2xx answer is returned, not thrown: the caller knows what it means.
    */
   async getPath(pathOrUrl: string, headers: Record<string, string> = {}, limit = 16 * 1024 * 1024): Promise<{ status: number; body: string; next: string | undefined }> {
-    const url = new URL(pathOrUrl, this.baseUrl).href;
+    const url = new URL(pathOrUrl, await this.baseUrl()).href;
     return this.withRetries(() =>
       this.send("GET", url, { Accept: "application/json", ...headers }, async (res) => {
         if (res.status >= 500 || res.status === 429) throw await this.errorOf(res, url);
         const body = (await readLimited(res, limit, `the answer to ${url}`)).toString("utf8");
-        const link = res.headers.get("link");
+        const link = res.header("link");
         const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
         return { status: res.status, body, next: m ? new URL(m[1]!, url).href : undefined };
       }),
@@ -622,15 +622,7 @@ export class RepositoryClient {
 
   private finalError(err: unknown): unknown {
     if (err instanceof CoveError || this.options.signal?.aborted) return err;
-    if (err instanceof Error && (err.cause as Error | undefined)?.message === "bad port") {
-      // Node's fetch refuses the ports the Fetch standard blocks (1, 7, 9, ..., 6000, 6665-6669, 10080)
-      return unsupported(`cannot reach the registry ${this.domain}: cove's HTTP client refuses port ${new URL(this.baseUrl).port}, a port the Fetch standard blocks`, {
-        code: "registry.blocked-port",
-        cause: err,
-        hint: "serve the registry on another port (5000 is usual)",
-      });
-    }
-    return new CoveError("unavailable", `cannot reach the registry ${this.domain} at ${this.baseUrl}: ${describeNetworkError(err)}`, {
+    return new CoveError("unavailable", `cannot reach the registry ${this.domain} at ${this.resolvedBase ?? this.domain}: ${describeNetworkError(err)}`, {
       code: "registry.unreachable",
       cause: err,
       hint: "check that the registry runs and that its address is right",
@@ -642,7 +634,7 @@ export class RepositoryClient {
    * the idle timeout: the request fails when no byte arrives for idleTimeoutMs (touch() marks
    * progress).
    */
-  private async send<T>(method: string, url: string, headers: Record<string, string>, consume: (res: Response, touch: () => void) => Promise<T>, body?: Buffer): Promise<T> {
+  private async send<T>(method: string, url: string, headers: Record<string, string>, consume: (res: HttpResponse, touch: () => void) => Promise<T>, body?: Buffer): Promise<T> {
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -651,41 +643,44 @@ export class RepositoryClient {
     };
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, idle.signal]) : idle.signal;
     touch();
+    let res: HttpResponse | undefined;
     try {
-      const res = await this.sendAuthorized(method, url, headers, signal, true, body);
+      res = await this.sendAuthorized(method, url, headers, signal, true, body);
       return await consume(res, touch);
     } catch (err) {
       if (idle.signal.aborted && !this.options.signal?.aborted) throw idle.signal.reason as Error;
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
+      res?.discard(); // what consume left unread: the connection is freed
     }
   }
 
-  private async sendAuthorized(method: string, url: string, headers: Record<string, string>, signal: AbortSignal, mayAuthenticate: boolean, body?: Buffer): Promise<Response> {
+  private async sendAuthorized(method: string, url: string, headers: Record<string, string>, signal: AbortSignal, mayAuthenticate: boolean, body?: Buffer): Promise<HttpResponse> {
     // credentials go to the registry's own origin only (an upload location or a redirect elsewhere gets none)
-    const origin = new URL(this.baseUrl).origin;
+    const origin = new URL(await this.baseUrl()).origin;
     let current = url;
     for (let hops = 0; ; hops++) {
       const sameOrigin = new URL(current).origin === origin;
       const h: Record<string, string> = { ...headers, "User-Agent": this.userAgent };
+      const request = `${method[0]}${method.slice(1).toLowerCase()} "${current}"`;
       if (sameOrigin) {
-        const authorization = await this.authorization(signal);
+        const authorization = await this.authorization(signal, request);
         if (authorization) h.Authorization = authorization;
       }
-      const res = await fetch(current, { method, headers: h, redirect: "manual", signal, ...(body !== undefined ? { body: new Uint8Array(body) } : {}) });
+      const res = await httpRequest(current, { method, headers: h, signal, ...(body !== undefined ? { body } : {}) });
       if ([301, 302, 303, 307, 308].includes(res.status)) {
-        const location = res.headers.get("location");
-        await cancelBody(res);
+        const location = res.header("location");
+        res.discard();
         if (!location) throw invalid(`the registry redirected ${current} without a Location`, { code: "registry.bad-redirect" });
         if (hops >= MAX_REDIRECTS) throw invalid(`too many redirects fetching ${url}`, { code: "registry.bad-redirect" });
         current = new URL(location, current).href;
         continue;
       }
       if (res.status === 401 && sameOrigin && mayAuthenticate) {
-        const challenges = parseChallenges(res.headers.get("www-authenticate") ?? undefined);
-        if (await this.answer(challenges, signal, `${method[0]}${method.slice(1).toLowerCase()} "${current}"`)) {
-          await cancelBody(res);
+        const challenges = parseChallenges(res.header("www-authenticate") ?? undefined);
+        if (await this.answer(challenges, signal, request)) {
+          res.discard();
           return this.sendAuthorized(method, url, headers, signal, false, body);
         }
       }
@@ -701,15 +696,15 @@ export class RepositoryClient {
     if (bearer) {
       this.challenge = bearer;
       this.token = undefined;
-      await this.fetchToken(bearer, signal);
+      await this.fetchToken(bearer, signal, request);
       return true;
     }
     if (basic) {
       const had = this.challenge?.scheme === "basic";
       this.challenge = basic;
       if (!auth?.username && !auth?.password) {
-        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials`
-        throw new CoveError("forbidden", `${request}: no basic auth credentials`, {
+        // worded as Docker's client reports it: `Head "http://host/v2/x/manifests/1": no basic auth credentials` (a 500 from dockerd)
+        throw new CoveError("upstream", `${request}: no basic auth credentials`, {
           code: "registry.no-credentials",
           hint: `the registry ${this.domain} needs a user name and password: pass them in X-Registry-Auth (docker login)`,
         });
@@ -719,7 +714,8 @@ export class RepositoryClient {
     return false;
   }
 
-  private async authorization(signal: AbortSignal): Promise<string | undefined> {
+  /** The Authorization header for a request ("Get \"<url>\"", which names it in a token error). */
+  private async authorization(signal: AbortSignal, request: string): Promise<string | undefined> {
     const auth = this.options.auth;
     if (auth?.registrytoken) return `Bearer ${auth.registrytoken}`;
     if (!this.challenge) return undefined;
@@ -727,14 +723,18 @@ export class RepositoryClient {
       return auth?.username !== undefined || auth?.password !== undefined ? basicAuthorization(auth.username ?? "", auth.password ?? "") : undefined;
     }
     if (this.challenge.scheme === "bearer") {
-      if (!this.token || Date.now() >= this.token.expiresAt) await this.fetchToken(this.challenge, signal);
+      if (!this.token || Date.now() >= this.token.expiresAt) await this.fetchToken(this.challenge, signal, request);
       return this.token ? `Bearer ${this.token.value}` : undefined;
     }
     return undefined;
   }
 
-  /** Gets a token from the challenge's realm for this repository's pull scope (Docker's token auth). */
-  private async fetchToken(challenge: Challenge, signal: AbortSignal): Promise<void> {
+  /**
+   * Gets a token from the challenge's realm for this repository's pull scope (Docker's token
+   * auth). A refusal is worded as Docker's client words it, naming the request that needed the
+   * token: `Head "http://host/v2/x/manifests/1": unauthorized`.
+   */
+  private async fetchToken(challenge: Challenge, signal: AbortSignal, request: string): Promise<void> {
     const realm = challenge.params.realm;
     if (!realm) throw invalid(`the registry ${this.domain} asked for a bearer token without naming a realm`, { code: "registry.bad-challenge" });
     let realmUrl: URL;
@@ -746,12 +746,12 @@ export class RepositoryClient {
     const service = challenge.params.service;
     const auth = this.options.auth;
     const headers: Record<string, string> = { "User-Agent": this.userAgent, Accept: "application/json" };
-    let res: Response;
+    let res: HttpResponse;
     if (auth?.identitytoken) {
       // OAuth2 refresh-token grant (docker/distribution auth-oauth.md).
       const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identitytoken, client_id: "cove", scope: this.scopes.join(" ") });
       if (service) form.set("service", service);
-      res = await fetch(realmUrl, { method: "POST", headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString(), signal });
+      res = await httpRequest(realmUrl, { method: "POST", headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString(), signal });
     } else {
       if (service) realmUrl.searchParams.set("service", service);
       for (const scope of this.scopes) realmUrl.searchParams.append("scope", scope);
@@ -759,21 +759,14 @@ export class RepositoryClient {
         headers.Authorization = basicAuthorization(auth.username ?? "", auth.password ?? "");
         realmUrl.searchParams.set("account", auth.username ?? "");
       }
-      res = await fetch(realmUrl, { headers, signal });
+      res = await httpRequest(realmUrl, { headers, signal });
     }
     const body = (await readLimited(res, 1024 * 1024, "the token response")).toString("utf8");
     if (!res.ok) {
-      const entries = parseErrorBody(body);
-      let detail = entries[0] ? entries[0].message || entries[0].code : "";
-      if (!detail) {
-        try {
-          const o = JSON.parse(body) as { details?: unknown; error?: unknown };
-          detail = typeof o.details === "string" ? o.details : typeof o.error === "string" ? o.error : "";
-        } catch {
-          detail = body.trim().slice(0, 200);
-        }
-      }
-      throw new RegistryError(res.status, entries, realmUrl.href, `getting a token from ${realmUrl.origin}${realmUrl.pathname} failed with status ${res.status}${detail ? `: ${detail}` : ""}`);
+      const text = `${request}: ${tokenErrorText(res.status, body)}`;
+      // a token server that fails (5xx, 429) is retried; one that refuses the credentials is not
+      if (res.status >= 500 || res.status === 429) throw new RegistryError(res.status, parseErrorBody(body), realmUrl.href, text);
+      throw new TokenRefusedError(request, tokenErrorText(res.status, body), `the token server ${realmUrl.origin} refused the credentials for ${this.domain}: check them (docker login ${this.domain})`);
     }
     let o: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -788,7 +781,7 @@ export class RepositoryClient {
   }
 
   /** A RegistryError from a non-2xx response (its body read, up to 64 KiB). */
-  private async errorOf(res: Response, url: string): Promise<RegistryError> {
+  private async errorOf(res: HttpResponse, url: string): Promise<RegistryError> {
     let body = "";
     try {
       body = (await readLimited(res, 64 * 1024, "an error response")).toString("utf8");

@@ -4,8 +4,10 @@
 // /info shows for them (IndexConfigs, InsecureRegistryCIDRs, Mirrors).
 //
 // 127.0.0.0/8 and ::1/128 are always insecure, as in dockerd. A CIDR matches a registry named by
-// a literal IP address (cove does not resolve host names to match them).
+// an IP address in it, or by a host name one of whose addresses is in it: the name is resolved,
+// as dockerd's isCIDRMatch does (a name that does not resolve matches no CIDR).
 
+import { lookup } from "node:dns/promises";
 import net from "node:net";
 import { invalid } from "../common/errors.js";
 import type { RegistryOptions } from "./client.js";
@@ -73,6 +75,9 @@ function ipv6ToBigInt(ip: string): bigint {
 
 /** Whether the address (a literal IP) lies in the CIDR. */
 export function cidrContains(cidr: string, ip: string): boolean {
+  // an IPv4 address written as IPv6 (::ffff:10.1.2.3) is matched as IPv4, as Go's IPNet.Contains does
+  const mapped = /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) ip = mapped[1]!;
   const [base, bitsText] = cidr.split("/") as [string, string];
   const family = net.isIP(base);
   if (family === 0 || net.isIP(ip) !== family) return false;
@@ -90,20 +95,34 @@ function hostOf(domain: string): string {
   return colon === -1 || domain.indexOf(":") !== colon ? domain : domain.slice(0, colon);
 }
 
+/** A host name's addresses, from the system's resolver (/etc/hosts, then DNS). */
+export type HostResolver = (host: string) => Promise<string[]>;
+
+export const systemResolver: HostResolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
 /**
- * Whether cove reaches this registry over plain HTTP: a loopback name or address, a name listed
- * in insecureRegistries, or a literal address in one of its CIDRs.
+ * Whether cove reaches this registry over plain HTTP, as dockerd's isSecureIndex decides it: a
+ * name listed in insecureRegistries, or one whose address (the literal one, or those the name
+ * resolves to) lies in one of the insecure CIDRs (127.0.0.0/8 and ::1/128 always). Docker Hub
+ * is insecure only when listed by name.
  */
-export function isInsecureRegistry(domain: string, options: Pick<RegistryOptions, "insecureRegistries"> = {}): boolean {
+export async function isInsecureRegistry(domain: string, options: Pick<RegistryOptions, "insecureRegistries" | "resolveHost"> = {}): Promise<boolean> {
   const host = hostOf(domain).toLowerCase();
-  if (host === "localhost") return true;
-  const entries = [...DEFAULT_INSECURE_CIDRS, ...(options.insecureRegistries ?? [])];
-  for (const e of entries) {
-    if (e === domain || e === host) return true;
-    const cidr = parseCIDR(e);
-    if (cidr && net.isIP(host) !== 0 && cidrContains(cidr, host)) return true;
+  const entries = options.insecureRegistries ?? [];
+  if (entries.some((e) => e === domain.toLowerCase() || e === host)) return true;
+  if (domain === DOCKER_HUB_DOMAIN || domain === "index.docker.io") return false;
+  if (host === "localhost") return true; // what it resolves to on every host; no lookup needed
+  const cidrs = [...DEFAULT_INSECURE_CIDRS, ...entries].flatMap((e) => parseCIDR(e) ?? []);
+  let addresses: string[];
+  if (net.isIP(host) !== 0) addresses = [host];
+  else {
+    try {
+      addresses = await (options.resolveHost ?? systemResolver)(host);
+    } catch {
+      addresses = []; // unresolvable here (or only through a proxy): secure, as with dockerd
+    }
   }
-  return false;
+  return addresses.some((a) => cidrs.some((c) => cidrContains(c, a)));
 }
 
 /**

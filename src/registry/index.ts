@@ -17,7 +17,7 @@ export {
   type RepositoryClientOptions,
 } from "./client.js";
 export { basicAuthorization, decodeRegistryAuth, encodeRegistryAuth, parseChallenges, type AuthConfig, type Challenge } from "./auth.js";
-export { RegistryError, codeText, entryText, parseErrorBody, type RegistryErrorEntry } from "./errors.js";
+export { RegistryError, TokenRefusedError, codeText, entryText, parseErrorBody, tokenErrorText, type RegistryErrorEntry } from "./errors.js";
 export { DEFAULT_SEARCH_LIMIT, checkSearchOptions, searchRegistry, splitSearchTerm, type SearchOptions, type SearchResult } from "./search.js";
 export { limiter, type Limiter } from "./limit.js";
 export { RegistryServer, UPLOAD_INGEST_PREFIX, loadHtpasswd, readTls, type AuthMode, type LocalImages, type RegistryServerOptions } from "./server/index.js";

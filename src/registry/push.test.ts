@@ -298,7 +298,7 @@ describe("registry login", () => {
     await token.close();
   });
 
-  it("Basic: the right credentials succeed, wrong ones fail with dockerd's words and a 401 kind", async () => {
+  it("Basic: the right credentials succeed, wrong ones fail with dockerd's words and its 500; none at all: no basic auth credentials", async () => {
     reg.hook = (req, res) => {
       const ok = req.headers.authorization === `Basic ${Buffer.from("u:p").toString("base64")}`;
       res.writeHead(ok ? 200 : 401, ok ? {} : { "WWW-Authenticate": 'Basic realm="fake"' }).end();
@@ -307,9 +307,10 @@ describe("registry login", () => {
     assert.deepEqual(await login({ username: "u", password: "p", serveraddress: reg.host }), { Status: "Login Succeeded", IdentityToken: "" });
     await assert.rejects(login({ username: "u", password: "x", serveraddress: `http://${reg.host}/` }), (err: unknown) => {
       assert.equal((err as Error).message, `login attempt to http://${reg.host}/v2/ failed with status: 401 Unauthorized`);
-      assert.equal((err as { kind: string }).kind, "unauthorized");
+      assert.equal((err as { kind: string }).kind, "upstream");
       return true;
     });
+    await assert.rejects(login({ serveraddress: reg.host }), { message: `Get "http://${reg.host}/v2/": no basic auth credentials`, kind: "upstream" });
   });
 
   it("Bearer: the token is asked with the credentials and offline_token; a refresh token comes back as the identity token", async () => {
@@ -333,7 +334,22 @@ describe("registry login", () => {
     assert.equal(asked?.searchParams.get("offline_token"), "true");
     assert.equal(asked?.searchParams.get("account"), "u");
     assert.equal(asked?.searchParams.get("service"), "fake");
-    await assert.rejects(login({ username: "u", password: "bad", serveraddress: reg.host }), /incorrect username or password/);
+    // a {"details": ...} refusal, as Docker Hub's token server sends it, worded as dockerd words it
+    await assert.rejects(login({ username: "u", password: "bad", serveraddress: reg.host }), { message: `Get "http://${reg.host}/v2/": unauthorized: incorrect username or password`, kind: "upstream" });
+  });
+
+  it("a registry that refuses the connection: dockerd's words, a 503", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const srv = http.createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    await assert.rejects(login({ username: "u", password: "p", serveraddress: `127.0.0.1:${closed}` }), {
+      message: `Get "http://127.0.0.1:${closed}/v2/": dial tcp 127.0.0.1:${closed}: connect: connection refused`,
+      kind: "unavailable",
+    });
   });
 
   it("reads serveraddress as dockerd does", () => {
@@ -398,17 +414,64 @@ describe("registry settings", () => {
     assert.equal(cidrContains("10.0.0.0/8", "fd00::1"), false);
   });
 
-  it("reaches loopback, listed and in-range registries over HTTP, the rest over HTTPS", () => {
-    const opts = { insecureRegistries: ["10.1.0.0/16", "registry.local:5000"] };
-    assert.equal(isInsecureRegistry("127.0.0.1:5000"), true);
-    assert.equal(isInsecureRegistry("[::1]:5000"), true);
-    assert.equal(isInsecureRegistry("localhost:5000"), true);
-    assert.equal(isInsecureRegistry("10.1.3.4:5000", opts), true);
-    assert.equal(isInsecureRegistry("10.2.3.4:5000", opts), false);
-    assert.equal(isInsecureRegistry("registry.local:5000", opts), true);
-    assert.equal(isInsecureRegistry("registry.local:5001", opts), false);
-    assert.equal(registryBaseUrl("10.1.3.4:5000", opts), "http://10.1.3.4:5000");
-    assert.equal(registryBaseUrl("quay.io", opts), "https://quay.io");
+  it("reaches loopback, listed and in-range registries over HTTP, the rest over HTTPS", async () => {
+    // names resolve through this table only: a test asks no real resolver
+    const table: Record<string, string[]> = { "registry.local": ["192.0.2.7"], "quay.io": ["198.51.100.3"] };
+    const asked: string[] = [];
+    const resolveHost = async (host: string) => {
+      asked.push(host);
+      const found = table[host];
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
+      return found;
+    };
+    const opts = { insecureRegistries: ["10.1.0.0/16", "registry.local:5000"], resolveHost };
+    assert.equal(await isInsecureRegistry("127.0.0.1:5000", { resolveHost }), true);
+    assert.equal(await isInsecureRegistry("[::1]:5000", { resolveHost }), true);
+    assert.equal(await isInsecureRegistry("localhost:5000", { resolveHost }), true);
+    assert.equal(await isInsecureRegistry("10.1.3.4:5000", opts), true);
+    assert.equal(await isInsecureRegistry("10.2.3.4:5000", opts), false);
+    assert.equal(await isInsecureRegistry("registry.local:5000", opts), true);
+    assert.equal(await isInsecureRegistry("registry.local:5001", opts), false);
+    assert.equal(await registryBaseUrl("10.1.3.4:5000", opts), "http://10.1.3.4:5000");
+    assert.equal(await registryBaseUrl("quay.io", opts), "https://quay.io");
+    // IP literals, listed names and localhost need no lookup
+    assert.deepEqual(asked, ["registry.local", "quay.io"]);
+  });
+
+  it("resolves a registry's host name to match the insecure CIDRs, as dockerd does", async () => {
+    const table: Record<string, string[]> = {
+      "mirror.corp": ["10.20.30.40"],
+      "dual.corp": ["2001:db8::1", "10.9.0.1"],
+      "mapped.corp": ["::ffff:10.3.0.9"],
+      "public.example": ["203.0.113.5"],
+      "loop.test": ["127.0.0.53"],
+      "v6loop.test": ["::1"],
+    };
+    const resolveHost = async (host: string) => {
+      const found = table[host];
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
+      return found;
+    };
+    const opts = { insecureRegistries: ["10.0.0.0/8"], resolveHost };
+    assert.equal(await isInsecureRegistry("mirror.corp:5000", opts), true);
+    assert.equal(await isInsecureRegistry("mirror.corp", opts), true);
+    assert.equal(await isInsecureRegistry("dual.corp:443", opts), true, "any of its addresses in a CIDR is enough");
+    assert.equal(await isInsecureRegistry("mapped.corp", opts), true, "an IPv4-mapped IPv6 address matches the IPv4 CIDR");
+    assert.equal(await isInsecureRegistry("public.example", opts), false);
+    assert.equal(await isInsecureRegistry("nowhere.invalid:5000", opts), false, "a name that does not resolve is secure");
+    // the built-in loopback ranges apply to names too, with no setting
+    assert.equal(await isInsecureRegistry("loop.test:5000", { resolveHost }), true);
+    assert.equal(await isInsecureRegistry("v6loop.test:5000", { resolveHost }), true);
+    assert.equal(await isInsecureRegistry("mirror.corp:5000", { resolveHost }), false);
+    assert.equal(await registryBaseUrl("mirror.corp:5000", opts), "http://mirror.corp:5000");
+    assert.equal(await registryBaseUrl("public.example:5000", opts), "https://public.example:5000");
+    // Docker Hub is never looked up: insecure only when listed by name
+    let looked = false;
+    assert.equal(await registryBaseUrl("docker.io", { insecureRegistries: ["0.0.0.0/0"], resolveHost: async () => ((looked = true), ["10.0.0.1"]) }), "https://registry-1.docker.io");
+    assert.equal(looked, false);
+    // a client decides its endpoint from the resolved name
+    const client = new RepositoryClient("mirror.corp:5000", "team/app", opts);
+    assert.equal(await client.baseUrl(), "http://mirror.corp:5000");
   });
 
   it("validates entries as dockerd does", () => {

@@ -164,13 +164,13 @@ export async function searchRegistry(term: string, opts: SearchOptions = {}): Pr
   let results: SearchResult[];
   const v1 = await client.getPath(v1Path, headers);
   if (v1.status === 200) {
-    results = parseV1Results(v1.body, `${client.baseUrl}/v1/search`);
+    results = parseV1Results(v1.body, `${await client.baseUrl()}/v1/search`);
   } else if (!hub && [401, 403, 404, 405].includes(v1.status)) {
     // no v1 search here (a registry behind auth may refuse an unknown path before routing it)
     results = await searchCatalog(client, index, remote, limit);
   } else {
     // dockerd's words (moby searchRepositories), a 500 as there
-    throw new CoveError("system", `Unexpected status code ${v1.status}`, { code: "search.status", hint: `${client.baseUrl}${v1Path} answered ${v1.status}` });
+    throw new CoveError("system", `Unexpected status code ${v1.status}`, { code: "search.status", hint: `${await client.baseUrl()}${v1Path} answered ${v1.status}` });
   }
   return results.filter((r) => (official === undefined || r.is_official === official) && (stars === undefined || r.star_count >= stars)).slice(0, limit);
 }

@@ -487,3 +487,41 @@ describe("test hygiene", () => {
     assert.deepEqual(await mountsUnder(tmp), []);
   });
 });
+
+describe("applyLayer: large files", () => {
+  it("writes files past the pooled-write size byte for byte, zero runs included, in pieces of any size", async () => {
+    // 40 MiB: more than the bytes one file may have in flight; 3 MiB with a zeroed middle; a file just under the threshold
+    const big = Buffer.alloc(40 << 20);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const holed = Buffer.alloc(3 << 20, 7);
+    holed.fill(0, 1 << 20, 2 << 20);
+    const small = Buffer.alloc((1 << 20) - 1, 9);
+    const layer = await makeTar([
+      { header: { name: "big", mode: 0o755, uid: 3, gid: 4 }, body: big },
+      { header: { name: "holed", mode: 0o600 }, body: holed },
+      { header: { name: "small", mode: 0o644 }, body: small },
+    ]);
+    // odd piece sizes, so writes start and end mid-block
+    const pieces: Buffer[] = [];
+    for (let off = 0; off < layer.length; off += 777_777) pieces.push(layer.subarray(off, off + 777_777));
+    const dest = fresh();
+    const r = await applyLayer(Readable.from(pieces), dest, { compression: "none", expectedDiffId: sha(layer) });
+    assert.equal(r.diffId, sha(layer));
+    assert.ok((await readFile(path.join(dest, "big"))).equals(big));
+    assert.ok((await readFile(path.join(dest, "holed"))).equals(holed));
+    assert.ok((await readFile(path.join(dest, "small"))).equals(small));
+    const st = await stat(path.join(dest, "big"));
+    assert.equal(st.mode & 0o7777, 0o755);
+    assert.equal(st.uid, 3);
+    assert.equal(st.gid, 4);
+  });
+
+  it("a large file cut short fails the apply and leaves nothing", async () => {
+    const big = Buffer.alloc(8 << 20, 5);
+    const layer = await makeTar([{ header: { name: "big" }, body: big }]);
+    const dest = fresh();
+    await assert.rejects(applyLayer(from(layer.subarray(0, 5 << 20)), dest, { compression: "none" }), /truncated|unexpected end|ended/i);
+    assert.equal(existsSync(dest), false);
+    assert.deepEqual(await siblings(dest), []);
+  });
+});

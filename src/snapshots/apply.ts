@@ -23,7 +23,7 @@
 // call itself. Only the body stream (and the rare journal and copy-up paths) stay asynchronous.
 
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, write, writeSync } from "node:fs";
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -461,6 +461,9 @@ class Applier {
   private async file(h: TarHeader, abs: string, body: AsyncIterable<Buffer>): Promise<void> {
     const fd = openSync(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     this.journal?.created(abs);
+    // a large file's bytes go to the page cache from the thread pool while this thread reads,
+    // hashes and unpacks on; a small one's in one synchronous call each
+    const pooled = h.size >= POOLED_WRITE_MIN ? new PooledWrites(fd) : undefined;
     try {
       let end = 0;
       const segments = h.sparse ?? [{ offset: 0, length: h.size }];
@@ -479,7 +482,8 @@ class Applier {
           const part = chunk.subarray(0, n);
           // Runs of zeros are skipped, leaving holes: the file reads the same and takes no space.
           if (!isZero(part)) {
-            writeAll(fd, part, pos);
+            if (pooled) await pooled.add(part, pos);
+            else writeAll(fd, part, pos);
             end = Math.max(end, pos + n);
           }
           pos += n;
@@ -487,10 +491,13 @@ class Applier {
           chunk = chunk.subarray(n);
         }
       }
+      await pooled?.drain();
       if (end !== h.realSize) ftruncateSync(fd, h.realSize);
       fchownSync(fd, h.uid, h.gid);
       fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
     } finally {
+      // no write may still use the descriptor when it is closed (its number could be reused)
+      await pooled?.settle();
       closeSync(fd);
     }
     this.xattrs(h, abs);
@@ -521,6 +528,71 @@ class Applier {
   /** Directory times last, deepest first, once nothing more is written inside them. */
   finishDirs(): void {
     for (const d of this.dirTimes.reverse()) addon().utimensat(d.abs, d.atime.sec, d.atime.nsec, d.mtime.sec, d.mtime.nsec);
+  }
+}
+
+/** Files at least this large are written from the thread pool (PooledWrites). */
+const POOLED_WRITE_MIN = 1 << 20;
+/** At most this many bytes of one file are being written from the thread pool at once. */
+const POOLED_WRITE_AHEAD = 16 << 20;
+
+function writeAsync(fd: number, buf: Buffer, off: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, buf, off, buf.length - off, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+async function writeAllAsync(fd: number, buf: Buffer, pos: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) off += await writeAsync(fd, buf, off, pos + off);
+}
+
+/**
+ * Writes of one file issued without waiting, each at its own offset, at most POOLED_WRITE_AHEAD
+ * bytes outstanding. The buffers are not reused by the tar reader or the decompressor once
+ * handed out, so they may be written later. The first failure is reported by the next add or by
+ * drain.
+ */
+class PooledWrites {
+  private inFlight: { done: Promise<void>; bytes: number }[] = [];
+  private bytes = 0;
+  private failure: unknown;
+  private failed = false;
+
+  constructor(private readonly fd: number) {}
+
+  async add(buf: Buffer, pos: number): Promise<void> {
+    this.throwFailure();
+    const done = writeAllAsync(this.fd, buf, pos).catch((err: unknown) => {
+      if (!this.failed) {
+        this.failed = true;
+        this.failure = err;
+      }
+    });
+    this.inFlight.push({ done, bytes: buf.length });
+    this.bytes += buf.length;
+    while (this.bytes > POOLED_WRITE_AHEAD) {
+      const oldest = this.inFlight.shift()!;
+      await oldest.done;
+      this.bytes -= oldest.bytes;
+    }
+    this.throwFailure();
+  }
+
+  /** Waits for every write; throws the first failure. */
+  async drain(): Promise<void> {
+    await this.settle();
+    this.throwFailure();
+  }
+
+  /** Waits for every write, failed or not. */
+  async settle(): Promise<void> {
+    const pending = this.inFlight;
+    this.inFlight = [];
+    this.bytes = 0;
+    await Promise.all(pending.map((w) => w.done));
+  }
+
+  private throwFailure(): void {
+    if (this.failed) throw this.failure;
   }
 }
 

@@ -275,7 +275,7 @@ describe("push to a registry: cove beside dockerd", { skip, timeout: 600_000 }, 
     const [status, digest, code] = stdout.trim().split("\n");
     assert.equal(status, "Login Succeeded");
     assert.equal(digest, await rawDigest(`${ref}:3`, "cove:s3cret"));
-    assert.equal(code, "401");
+    assert.equal(code, "500"); // dockerd 20.10's status for a refused login (bad-credentials.test.ts)
   });
 
   it("cove login, push, pull and logout keep credentials as the docker CLI does", async () => {

@@ -72,10 +72,17 @@ function get(url: string, headers: Record<string, string> = {}): Promise<number>
   });
 }
 
+export interface RegistryListen {
+  /** The port (default: a free one). */
+  port?: number;
+  /** The address to listen on (default 127.0.0.1; "0.0.0.0" only inside a network namespace of the test's). */
+  address?: string;
+}
+
 /** Starts docker-registry under dir (storage, config, log); with users, htpasswd auth. */
-export async function startRegistry(dir: string, users?: Record<string, string>): Promise<Registry> {
+export async function startRegistry(dir: string, users?: Record<string, string>, listen: RegistryListen = {}): Promise<Registry> {
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
+  const port = listen.port ?? (await freePort());
   const storage = path.join(dir, "storage");
   await mkdir(storage, { recursive: true });
   let auth = "";
@@ -85,7 +92,7 @@ export async function startRegistry(dir: string, users?: Record<string, string>)
     await writeFile(path.join(dir, "htpasswd"), lines.join("\n") + "\n");
     auth = `auth:\n  htpasswd:\n    realm: cove-test\n    path: ${path.join(dir, "htpasswd")}\n`;
   }
-  const config = `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`;
+  const config = `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: ${listen.address ?? "127.0.0.1"}:${port}\n${auth}`;
   await writeFile(path.join(dir, "config.yml"), config);
   const log = createWriteStream(path.join(dir, "registry.log"));
   const child: ChildProcess = spawn(REGISTRY_BIN, ["serve", path.join(dir, "config.yml")], { stdio: ["ignore", "pipe", "pipe"] });

@@ -6,6 +6,7 @@
 // an Error shaped like Node's own fs errors: message "ECODE: description, syscall 'path'", with
 // code (errno name), errno (negative, as Node reports it), syscall and path. No policy lives here.
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -270,6 +271,101 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   struct timespec ts[2] = {{.tv_sec = as, .tv_nsec = an}, {.tv_sec = ms, .tv_nsec = mn}};
   if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) return throw_errno(env, errno, "utimensat", path);
   return undefined(env);
+}
+
+// diskUsage(dir: string): number
+// Disk bytes (st_blocks * 512) of everything under dir, dir itself not counted, a file with
+// several hard links counted once, symlinks never followed: what a walk with lstat measures, in
+// one call instead of a readdir and an lstat per entry from JavaScript (a fresh layer is
+// thousands of entries). Directories are walked by fd (openat, O_NOFOLLOW), so nothing outside
+// dir is reached even if the tree changes meanwhile.
+struct du_inodes {
+  uint64_t *v;
+  size_t n, cap;
+};
+
+static int du_walk(int dfd, struct du_inodes *links, uint64_t *total, char *failed, size_t failed_size) {
+  DIR *d = fdopendir(dfd);
+  if (d == NULL) {
+    int e = errno;
+    close(dfd);
+    return e;
+  }
+  int err = 0;
+  struct dirent *de;
+  while (err == 0) {
+    errno = 0;
+    de = readdir(d);
+    if (de == NULL) {
+      err = errno;
+      break;
+    }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      err = errno;
+      snprintf(failed, failed_size, "%s", de->d_name);
+      break;
+    }
+    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+      // counted once at the end, after the duplicates are dropped
+      if (links->n == links->cap) {
+        size_t cap = links->cap ? links->cap * 2 : 256;
+        uint64_t *v = realloc(links->v, cap * 2 * sizeof *v);
+        if (v == NULL) {
+          err = ENOMEM;
+          break;
+        }
+        links->v = v;
+        links->cap = cap;
+      }
+      links->v[links->n * 2] = (uint64_t)st.st_ino;
+      links->v[links->n * 2 + 1] = (uint64_t)st.st_blocks * 512;
+      links->n++;
+    } else {
+      *total += (uint64_t)st.st_blocks * 512;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) {
+        err = errno;
+        snprintf(failed, failed_size, "%s", de->d_name);
+        break;
+      }
+      err = du_walk(sub, links, total, failed, failed_size);
+    }
+  }
+  closedir(d);
+  return err;
+}
+
+static int du_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static napi_value js_disk_usage(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char path[PATH_BUF];
+  if (get_string(env, argv[0], path, sizeof path, "dir")) return NULL;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open", path);
+  struct du_inodes links = {0};
+  uint64_t total = 0;
+  char failed[256] = "";
+  int err = du_walk(fd, &links, &total, failed, sizeof failed);
+  if (err == 0 && links.n > 0) {
+    // one directory tree is one filesystem (overlay upper dirs hold no mounts): the inode
+    // number alone identifies a file
+    qsort(links.v, links.n, 2 * sizeof *links.v, du_cmp);
+    for (size_t i = 0; i < links.n; i++)
+      if (i == 0 || links.v[i * 2] != links.v[(i - 1) * 2]) total += links.v[i * 2 + 1];
+  }
+  free(links.v);
+  if (err != 0) return throw_errno(env, err, "diskUsage", failed[0] ? failed : path);
+  napi_value out;
+  napi_create_double(env, (double)total, &out);
+  return out;
 }
 
 struct mount_args {
@@ -685,6 +781,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"diskUsage", NULL, js_disk_usage, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adoptListener", NULL, js_adopt_listener, NULL, NULL, NULL, napi_enumerable, NULL},
