@@ -22,6 +22,7 @@
 
 import { createHash } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
@@ -37,6 +38,8 @@ import { applyLayer } from "../snapshots/index.js";
 import { BuildJournal } from "./leftovers.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, proxyArgs, stageVars, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
+import { runInOrder } from "./schedule.js";
+import { stageDependencies, stageIndex } from "./stage-graph.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
 
 /** What the executor reports, in order. formatEvent gives Docker's text for each. */
@@ -79,6 +82,8 @@ export interface BuildOptions {
   secrets?: Record<string, Buffer>;
   /** --ssh: SSH agent sockets RUN --mount=type=ssh gives its step, by id ("default"). */
   ssh?: Record<string, string>;
+  /** How many independent stages run at once (default: the CPUs, at least 2). */
+  parallelism?: number;
 }
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
@@ -140,7 +145,11 @@ export class Builder {
     return this.cacheMounts.prune();
   }
 
-  /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
+  /**
+   * Builds the stages; the last one is the image. A stage starts once the earlier stages it uses
+   * (FROM, COPY --from, RUN --mount from=) are built, so independent stages run side by side;
+   * their progress is shown stage after stage, numbered as one sequence. Returns the image ID.
+   */
   async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
     if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
     // every tag is checked before any step runs: a bad one fails the build, never half of its tags
@@ -154,42 +163,36 @@ export class Builder {
     if (labels.length > 0) {
       plan[plan.length - 1]!.steps.push({ kind: "label", labels, text: `LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}` });
     }
+    const deps = stageDependencies(plan);
     const preamble = opts.preamble ?? [];
     const total = plan.reduce((n, s) => n + 1 + s.steps.length, preamble.length);
-    const done = new Map<string, string>();
     let index = 0;
     for (const text of preamble) yield { type: "step", index: ++index, total, text };
-    let id = "";
-    for (const [si, stage] of plan.entries()) {
-      yield { type: "step", index: ++index, total, text: fromText(stage) };
-      id = await this.baseOf(stage, done, opts);
-      const base = await this.images.inspect(id);
-      const state = beginStage(base.Config);
-      const resolve = (step: Step): Step => (stage.resolve ? stage.resolve(step, stageVars(state, opts.buildArgs ?? {})) : step);
-      // the base image's ONBUILD triggers run first, as steps without a number of their own;
-      // the image made here no longer carries them (dockerd clears them at FROM)
-      const triggers = state.config.OnBuild ?? [];
-      if (triggers.length > 0) {
-        if (!stage.triggers) throw unsupported(`${fromText(stage)}: the base image has ONBUILD triggers, which this build cannot run`, { code: "build.onbuild" });
-        const steps = stage.triggers(triggers);
-        yield { type: "triggers", count: triggers.length };
-        delete state.config.OnBuild;
-        for (const step of steps) {
-          opts.signal?.throwIfAborted();
-          id = yield* this.step(id, state, resolve(step), opts, done);
-        }
-      }
-      // dockerd shows no ID for scratch
-      yield { type: "image", id: "scratch" in stage.base ? "" : id };
-      for (const step of stage.steps) {
-        opts.signal?.throwIfAborted();
-        yield { type: "step", index: ++index, total, text: stepText(step) };
-        id = yield* this.step(id, state, resolve(step), opts, done);
-        yield { type: "image", id };
-      }
-      done.set(String(si), id);
-      if (stage.name) done.set(stage.name.toLowerCase(), id);
-    }
+    // two stages FROM the same missing image pull it once
+    const fetching = new Map<string, Promise<void>>();
+    const fetchBase = opts.fetchBase;
+    const once = fetchBase && ((image: string) => fetching.get(image) ?? (fetching.set(image, fetchBase(image)), fetching.get(image)!));
+    const tasks = plan.map((stage, si) => {
+      const first = index + 1;
+      index += 1 + stage.steps.length;
+      return {
+        deps: deps[si]!,
+        run: (signal: AbortSignal) => {
+          // what the stage may name: the stages it was planned to use; the others' names are known, not usable
+          const visible = new Map<string, string>();
+          plan.forEach((other, oi) => {
+            if (oi === si) return;
+            if (other.name) visible.set(other.name.toLowerCase(), UNPLANNED);
+            visible.set(String(stageIndex(other, oi)), UNPLANNED);
+          });
+          return this.stage(stage, { first, total, visible, deps: deps[si]!.map((d) => ({ stage: plan[d]!, index: stageIndex(plan[d]!, d) })), results }, { ...opts, signal, ...(once ? { fetchBase: once } : {}) });
+        },
+      };
+    });
+    const results = new Map<Stage, string>();
+    const parallelism = opts.parallelism ?? Math.max(2, availableParallelism());
+    const ids = yield* runInOrder(tasks, { parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const id = ids[ids.length - 1]!;
     yield { type: "built", id };
     for (const t of tags) {
       await this.images.tag(id, t);
@@ -198,12 +201,56 @@ export class Builder {
     return id;
   }
 
+  /** One stage: its FROM, its base image's ONBUILD triggers, its steps; returns its image. */
+  private async *stage(
+    stage: Stage,
+    at: { first: number; total: number; visible: Map<string, string>; deps: { stage: Stage; index: number }[]; results: Map<Stage, string> },
+    opts: BuildOptions,
+  ): AsyncGenerator<BuildEvent, string> {
+    const done = at.visible;
+    for (const d of at.deps) {
+      const id = at.results.get(d.stage)!;
+      if (d.stage.name) done.set(d.stage.name.toLowerCase(), id);
+      done.set(String(d.index), id);
+    }
+    let index = at.first;
+    const total = at.total;
+    yield { type: "step", index: index++, total, text: fromText(stage) };
+    let id = await this.baseOf(stage, done, opts);
+    const base = await this.images.inspect(id);
+    const state = beginStage(base.Config);
+    const resolve = (step: Step): Step => (stage.resolve ? stage.resolve(step, stageVars(state, opts.buildArgs ?? {})) : step);
+    // the base image's ONBUILD triggers run first, as steps without a number of their own;
+    // the image made here no longer carries them (dockerd clears them at FROM)
+    const triggers = state.config.OnBuild ?? [];
+    if (triggers.length > 0) {
+      if (!stage.triggers) throw unsupported(`${fromText(stage)}: the base image has ONBUILD triggers, which this build cannot run`, { code: "build.onbuild" });
+      const steps = stage.triggers(triggers);
+      yield { type: "triggers", count: triggers.length };
+      delete state.config.OnBuild;
+      for (const step of steps) {
+        opts.signal?.throwIfAborted();
+        id = yield* this.step(id, state, resolve(step), opts, done);
+      }
+    }
+    // dockerd shows no ID for scratch
+    yield { type: "image", id: "scratch" in stage.base ? "" : id };
+    for (const step of stage.steps) {
+      opts.signal?.throwIfAborted();
+      yield { type: "step", index: index++, total, text: stepText(step) };
+      id = yield* this.step(id, state, resolve(step), opts, done);
+      yield { type: "image", id };
+    }
+    at.results.set(stage, id);
+    return id;
+  }
+
   private async baseOf(stage: Stage, done: Map<string, string>, opts: BuildOptions): Promise<string> {
     const b = stage.base;
     // the empty image: no layers, no history; steps on it run in containers of it as on any other
     if ("scratch" in b) return this.images.commit(undefined, undefined, { config: {}, noHistory: true, ...(stage.platform ? { platform: stage.platform } : {}) });
     if ("stage" in b) {
-      const id = done.get(b.stage.toLowerCase());
+      const id = stageRef(done, b.stage, "FROM");
       if (!id) throw invalid(`FROM ${b.stage}: no earlier stage of that name or index`, { code: "build.unknown-stage" });
       return id;
     }
@@ -461,7 +508,7 @@ export class Builder {
     if (step.kind === "add") throw invalid("ADD does not take --from: use COPY --from", { code: "build.copy-from" });
     if (step.parents || (step.exclude ?? []).length > 0) throw unsupported(`${c.op} --from with --parents or --exclude is not supported by cove's builder yet`, { code: "build.copy-from" });
     for (const src of step.sources) if (/[*?[\\]/.test(src)) throw unsupported(`${c.op} --from=${from} ${src}: globs in sources of another image are not supported by cove's builder yet`, { code: "build.copy-from" });
-    let source = done.get(from.toLowerCase());
+    let source = stageRef(done, from, c.op);
     if (!source) {
       try {
         source = (await this.images.inspect(from)).Id;
@@ -640,7 +687,7 @@ export class Builder {
 
   /** The image an earlier stage (by name or index) made, or an image of that reference. */
   private async sourceImage(from: string, op: string, done?: Map<string, string>): Promise<string> {
-    const stage = done?.get(from.toLowerCase());
+    const stage = done && stageRef(done, from, op);
     if (stage) return stage;
     try {
       return (await this.images.inspect(from)).Id;
@@ -692,6 +739,23 @@ export class Builder {
     if (during) yield { type: "removed", container: cid };
     return result;
   }
+}
+
+/** A stage the planner did not make this stage depend on: known by name, never usable from it. */
+const UNPLANNED = "";
+
+/**
+ * The image of the stage `ref` names (by name or index) among those the stage may use; undefined
+ * when `ref` names no stage (an image reference then). A stage the build plan did not make this
+ * one depend on (a name that only a variable of the stage's own gave) is refused: the plan could
+ * not order the two.
+ */
+function stageRef(done: Map<string, string>, ref: string, op: string): string | undefined {
+  const id = done.get(ref.toLowerCase());
+  if (id === UNPLANNED) {
+    throw invalid(`${op} ${ref}: that stage is not one this stage was planned to use: name the stage as written or through a global ARG (declared before the first FROM)`, { code: "build.unknown-stage" });
+  }
+  return id;
 }
 
 /**

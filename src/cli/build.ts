@@ -16,6 +16,7 @@ import { jsonLines, type ProgressMessage } from "../client/stream.js";
 import { encodeHeader } from "../snapshots/index.js";
 import type { EngineClient } from "../client/engine.js";
 import { connect } from "./daemon-client.js";
+import { parseOutput, writeOutput, type BuildOutput } from "./build-output.js";
 import { parseUlimit } from "./container-opts.js";
 import { parseBool, ramInBytes } from "../docker/index.js";
 
@@ -28,7 +29,10 @@ Dockerfile (no context) or a context tar from standard input.
   -t, --tag NAME[:TAG]     name the image (repeatable)
   -f, --file FILE          the Dockerfile (default PATH/Dockerfile); may be outside PATH
       --build-arg K=V      a build argument (repeatable; K alone takes $K)
-      --target STAGE       build up to this stage
+      --target STAGE       build this stage and the stages it needs (others are skipped)
+  -o, --output DEST        also write the final stage's files: DIR (or type=local,dest=DIR), a
+                           tar archive (type=tar,dest=FILE), or - (a tar on standard output;
+                           the progress then goes to standard error)
       --no-cache           run every step
       --pull               pull the base images again
       --label K=V          a label of the image (repeatable)
@@ -137,6 +141,8 @@ interface BuildFlags {
   query: Record<string, string | string[]>;
   /** --rm (default true) and --force-rm. */
   rm: boolean;
+  /** -o/--output: the final stage's files as a directory or a tar. */
+  output?: BuildOutput;
   forceRm: boolean;
 }
 
@@ -291,6 +297,16 @@ function parseFlags(args: string[]): BuildFlags {
       case "--target":
         f.target = value();
         break;
+      case "-o":
+      case "--output": {
+        if (f.output !== undefined) throw new UsageError("only one --output is supported");
+        try {
+          f.output = parseOutput(value());
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        break;
+      }
       case "--no-cache":
         f.noCache = true;
         break;
@@ -460,6 +476,13 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
     io.stderr.write(`cove build: ${err.message}\nSee 'cove build --help'.\n`);
     return 125;
   }
+  const toStdout = f.output?.type === "tar" && f.output.dest === "-";
+  if (toStdout && io.stdout.isTTY === true) {
+    io.stderr.write(`cove build: refusing to write a tar archive to a terminal: redirect standard output, or give --output type=tar,dest=FILE\n`);
+    return 125;
+  }
+  // with the files on standard output, what would go there goes to standard error
+  const progressOut: BuildIO["stdout"] = toStdout ? io.stderr : io.stdout;
   if (/^(https?|git):\/\//.test(f.context!) || f.context!.startsWith("git@")) {
     io.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
     return 125;
@@ -553,8 +576,8 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
   const client = await io.client();
   const res = await client.stream("POST", "/build", { query, body, headers });
   let id = "";
-  const live = f.progress === "tty" || (f.progress === "auto" && io.stdout.isTTY === true);
-  const view = live ? new StepView((t) => io.stdout.write(t), io.stdout.isTTY === true) : undefined;
+  const live = f.progress === "tty" || (f.progress === "auto" && progressOut.isTTY === true);
+  const view = live ? new StepView((t) => progressOut.write(t), progressOut.isTTY === true) : undefined;
   try {
     for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
       if (m.error !== undefined || m.errorDetail?.message !== undefined) {
@@ -567,12 +590,20 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
       const text = m.stream ?? (m.status !== undefined ? `${m.id ? `${m.id}: ` : ""}${m.status}\n` : undefined);
       if (text === undefined) continue;
       if (view) view.text(text);
-      else io.stdout.write(text);
+      else progressOut.write(text);
     }
   } finally {
     view?.stop();
   }
-  if (f.quiet) io.stdout.write(`${id}\n`);
+  if (f.output !== undefined) {
+    try {
+      await writeOutput(client, id, f.output, io.stdout);
+    } catch (err) {
+      io.stderr.write(`cove build: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  if (f.quiet) progressOut.write(`${id}\n`);
   if (f.iidfile !== undefined) await writeFile(f.iidfile, id);
   return 0;
 }
