@@ -5,11 +5,13 @@
 
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
 import { DockerfileError } from "../build/dockerfile/errors.js";
+import { fetchGitContext, isFileGitUrl, isGitUrl, isHttpUrl } from "../build/remote-context.js";
 import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
 import { CoveError } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
@@ -20,11 +22,14 @@ import { parseOutput, writeOutput, type BuildOutput } from "./build-output.js";
 import { parseUlimit } from "./container-opts.js";
 import { parseBool, ramInBytes } from "../docker/index.js";
 
-export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | -
+export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | URL | -
        cove build --print-ast FILE
 
 Build an image from a Dockerfile: PATH is the build context (a directory); - reads a
-Dockerfile (no context) or a context tar from standard input.
+Dockerfile (no context) or a context tar from standard input. URL is a git repository
+(https://host/repo.git#REF:SUBDIR, git://host/repo#REF, git@host:repo, file:///path/repo#REF)
+or an http(s) URL of a context tarball or a Dockerfile; the daemon fetches it (a file://
+repository is cloned here and sent as a directory).
 
   -t, --tag NAME[:TAG]     name the image (repeatable)
   -f, --file FILE          the Dockerfile (default PATH/Dockerfile); may be outside PATH
@@ -483,13 +488,37 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
   }
   // with the files on standard output, what would go there goes to standard error
   const progressOut: BuildIO["stdout"] = toStdout ? io.stderr : io.stdout;
-  if (/^(https?|git):\/\//.test(f.context!) || f.context!.startsWith("git@")) {
-    io.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
-    return 125;
+  // a file:// repository is cloned here (the daemon reads no files of its host for a client) and
+  // built as a directory; other URLs go to the daemon as /build's remote parameter
+  let cloned: string | undefined;
+  try {
+    if (isFileGitUrl(f.context!)) {
+      cloned = await mkdtemp(path.join(os.tmpdir(), "cove-build-git-"));
+      try {
+        f.context = await fetchGitContext(f.context!, cloned, { allowFile: true });
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err;
+        io.stderr.write(`cove build: unable to prepare context: ${err.message}\n`);
+        return 1;
+      }
+    }
+    return await sendBuild(f, io, progressOut);
+  } finally {
+    if (cloned !== undefined) await rm(cloned, { recursive: true, force: true });
   }
+}
+
+/** The context (a directory, standard input, or a URL for the daemon to fetch) sent to POST /build, its progress shown. */
+async function sendBuild(f: BuildFlags, io: BuildIO, progressOut: BuildIO["stdout"]): Promise<number> {
   let body: Readable;
   let dockerfile: string | undefined;
-  if (f.context === "-") {
+  let remote: string | undefined;
+  const isDir = await lstat(f.context!).then((st) => st.isDirectory(), () => false);
+  if (!isDir && (isGitUrl(f.context!) || isHttpUrl(f.context!))) {
+    remote = f.context!;
+    body = Readable.from([]);
+    dockerfile = f.file;
+  } else if (f.context === "-") {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     const input = Buffer.concat(chunks);
@@ -560,9 +589,10 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
     rm: f.rm,
     ...(f.forceRm ? { forcerm: true } : {}),
     networkmode: f.network,
+    remote,
     ...f.query,
   };
-  const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
+  const headers: Record<string, string> = remote === undefined ? { "Content-Type": "application/x-tar" } : {};
   if (Object.keys(f.secrets).length > 0 || Object.keys(f.ssh).length > 0) {
     let session: string;
     try {

@@ -3,7 +3,9 @@
 // directory under the state root, .dockerignore applied, the Dockerfile read and parsed, and the
 // stages run by the build executor while its progress goes out as the JSON messages dockerd's
 // legacy builder sends ({"stream":"Step 1/4 : FROM busybox\n"}, {"aux":{"ID":...}}, ...).
-// A BuildKit build (version=2) is refused as by a dockerd without BuildKit.
+// A BuildKit build (version=2) is refused as by a dockerd without BuildKit. `remote` (a git URL,
+// or an http(s) URL of a tarball or a Dockerfile) replaces the body, as with dockerd
+// (src/build/remote-context.ts).
 
 import { randomBytes } from "node:crypto";
 import { constants as fsc } from "node:fs";
@@ -13,6 +15,7 @@ import { Builder, dockerfileToSteps, formatEvent, unusedArgsWarning, type BuildO
 import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
 import { parseStages } from "../build/dockerfile/instructions.js";
 import { decodeDockerfile } from "../build/dockerfile/parser.js";
+import { fetchGitContext, fetchHttpContext, isGitUrl, isHttpUrl, parseGitUrl } from "../build/remote-context.js";
 import { CoveError, invalid, notFound } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import type { ContainerService } from "../containers/index.js";
@@ -246,9 +249,12 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
       c.req.resume();
       throw invalid("buildkit not supported by daemon", { code: "build.buildkit", hint: "build with the legacy builder: DOCKER_BUILDKIT=0 docker build ..." });
     }
-    if (c.query.get("remote")) {
+    // remote: a git repository or an http(s) tarball or Dockerfile instead of the body (dockerd's rules)
+    const remote = c.query.get("remote") ?? "";
+    if (remote !== "") {
       c.req.resume();
-      throw invalid("cove builds from a context sent with the request only; a remote context URL is not supported yet", { code: "build.remote", hint: "download or clone it first, then build the directory" });
+      if (!isGitUrl(remote) && !isHttpUrl(remote)) throw invalid(`remoteURL (${remote}) could not be recognized as URL`, { code: "build.remote", hint: "give an http(s) URL of a tarball or Dockerfile, or a git URL (https://host/repo.git#ref:subdir, git://...)" });
+      if (isGitUrl(remote)) parseGitUrl(remote);
     }
     // everything the query says is checked before the context is read
     const tags = c.query.all("t").filter((t) => t !== "");
@@ -287,11 +293,21 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
     c.signal.addEventListener("abort", () => abort.abort(new Error("the client went away")), { once: true });
     const out = new JSONMessageStream(c.res);
     try {
-      await extractContext(c.req as unknown as AsyncIterable<Buffer>, dir);
+      // the context: the body, a git checkout, or a downloaded archive; a downloaded Dockerfile has none
+      let context = dir;
+      let remoteDockerfile: string | undefined;
+      if (remote === "") await extractContext(c.req as unknown as AsyncIterable<Buffer>, dir);
+      else if (isGitUrl(remote)) context = await fetchGitContext(remote, dir, { signal: abort.signal });
+      else {
+        if (!quiet) out.write({ status: `Downloading build context from remote url: ${remote}` });
+        const got = await fetchHttpContext(remote, abort.signal);
+        if (got.kind === "archive") await extractContext(got.body, dir);
+        else remoteDockerfile = decodeDockerfile(got.text);
+      }
       const dockerfileName = c.query.get("dockerfile") ?? "Dockerfile";
-      const text = await readDockerfile(dir, dockerfileName);
-      const ignoreText = await readFile(path.join(dir, ".dockerignore"), "utf8").catch(() => undefined);
-      if (ignoreText !== undefined) await applyIgnore(dir, DockerIgnore.parse(ignoreText));
+      const text = remoteDockerfile ?? (await readDockerfile(context, dockerfileName));
+      const ignoreText = await readFile(path.join(context, ".dockerignore"), "utf8").catch(() => undefined);
+      if (ignoreText !== undefined) await applyIgnore(context, DockerIgnore.parse(ignoreText));
       const plan = dockerfileToSteps(parseStages(text, dockerfileName || "Dockerfile"), { buildArgs, target });
       const fetchBase = async (image: string) => {
         const auth = authFor(registry, image);
@@ -304,7 +320,7 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
           },
         });
       };
-      const opts: BuildOptions = { preamble: plan.preamble, context: dir, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host, secrets: session.secrets, ssh: session.ssh };
+      const opts: BuildOptions = { preamble: plan.preamble, context, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host, secrets: session.secrets, ssh: session.ssh };
       const it = builder.build(plan.stages, opts);
       let id = "";
       for (;;) {
