@@ -10,7 +10,7 @@
 // for the library), not one a container controls, so it is read through ordinary paths.
 
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { lstat, readdir, readlink, realpath } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -231,15 +231,29 @@ export async function sourceEntries(src: Source, dest: string, own: Ownership, e
   return out;
 }
 
-/** Fills each file entry's sha256. */
-export async function hashEntries(entries: CopyEntry[]): Promise<void> {
+/**
+ * Fills each file entry's sha256. `known` holds digests taken already (the daemon's, as it
+ * extracted the context it owns, by path; a path found there is not read again) and gets the
+ * ones computed here.
+ */
+export async function hashEntries(entries: CopyEntry[], known?: Map<string, string>): Promise<void> {
   for (const e of entries) {
     if (e.type !== "file" || !e.abs) continue;
+    const seen = known?.get(e.abs);
+    if (seen !== undefined) {
+      e.sha256 = seen;
+      continue;
+    }
     const h = createHash("sha256");
-    for await (const chunk of createReadStream(e.abs)) h.update(chunk as Buffer);
+    // a small file in one synchronous read: cheaper than a stream's round trips
+    if (e.size <= SMALL_FILE) h.update(readFileSync(e.abs));
+    else for await (const chunk of createReadStream(e.abs)) h.update(chunk as Buffer);
     e.sha256 = h.digest("hex");
+    known?.set(e.abs, e.sha256);
   }
 }
+
+const SMALL_FILE = 1 << 20;
 
 /** The digest of entries for the cache: paths, types, modes, owners, sizes, contents, link targets; no times. */
 export function entriesDigest(entries: CopyEntry[]): string {

@@ -84,6 +84,11 @@ export interface BuildOptions {
   ssh?: Record<string, string>;
   /** How many independent stages run at once (default: the CPUs, at least 2). */
   parallelism?: number;
+  /**
+   * sha256 of the context's files by path, taken when the daemon extracted the context it owns
+   * (nothing else writes there): COPY's cache keys need not read them again.
+   */
+  contextDigests?: Map<string, string>;
 }
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
@@ -314,7 +319,7 @@ export class Builder {
     for (const m of step.mounts ?? []) {
       if (m.type !== "bind") continue;
       if (m.from !== undefined) inputs.push(`image:${await this.sourceImage(m.from, "RUN --mount", done)}`);
-      else inputs.push(`context:${await contextDigest(opts.context, m.source ?? "/")}`);
+      else inputs.push(`context:${await contextDigest(opts.context, m.source ?? "/", opts.contextDigests)}`);
     }
     const key = BuildCache.key(parent, { step: canonical(step), createdBy, config: state.config, ...(inputs.length > 0 ? { inputs } : {}) });
     const hit = await this.cached(key, opts);
@@ -436,7 +441,7 @@ export class Builder {
       // names and the destination's kind are the parent image's, which the key holds already
       const probe: CopyEntry[] = [];
       for (const src of sources) probe.push(...(await sourceEntries(src, src.rel, own, step.exclude ?? [], op)));
-      await hashEntries(probe);
+      await hashEntries(probe, opts.contextDigests);
       const key = BuildCache.key(parent, { step: canonical(step), inputs: entriesDigest(probe), urls: sources.filter((x) => x.url).map((x) => x.rel) });
       const hit = await this.cached(key, opts);
       if (hit) {
@@ -467,12 +472,12 @@ export class Builder {
             if (exists !== "dir") madeDir(rel, { uid: 0, gid: 0 });
             archives.push({ file: src.abs, at: target });
             const [file] = await sourceEntries(src, rel, own, [], op);
-            await hashEntries([file!]);
+            await hashEntries([file!], opts.contextDigests);
             hashes.push(`file:${entriesDigest([file!])}`);
             continue;
           }
           const list = await sourceEntries(src, rel, { ...own, ...owner }, step.exclude ?? [], op);
-          await hashEntries(list);
+          await hashEntries(list, opts.contextDigests);
           hashes.push(`${src.isDir ? "dir" : "file"}:${entriesDigest(list)}`);
           // a directory made for the contents: 0755, the --chown owner (its parents are root's)
           if (src.isDir && (exists !== "dir" || step.parents)) madeDir(rel, owner);
@@ -773,13 +778,13 @@ async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createH
 }
 
 /** The digest of a context path's entries (paths, contents, modes), for a RUN --mount=type=bind's cache key. */
-async function contextDigest(context: string, source: string): Promise<string> {
+async function contextDigest(context: string, source: string, known: Map<string, string> | undefined): Promise<string> {
   const op = "RUN --mount=type=bind";
   if (/[*?[\\]/.test(source)) throw invalid(`${op}: source ${source}: a bind mount names one path, not a pattern`, { code: "build.mount" });
   const rel = path.posix.normalize(`/${source}`).slice(1) || ".";
   const [src] = await resolveSources(context, [rel], op);
   const list = await sourceEntries(src!, "m", { uid: 0, gid: 0 }, [], op);
-  await hashEntries(list);
+  await hashEntries(list, known);
   return entriesDigest(list);
 }
 
