@@ -20,7 +20,7 @@
 // Every container made is removed, on success, on failure and on abort. A failed or aborted
 // build tags nothing; the images of the steps that succeeded stay, untagged, for the cache.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -196,7 +196,13 @@ export class Builder {
     });
     const results = new Map<Stage, string>();
     const parallelism = opts.parallelism ?? Math.max(2, availableParallelism());
-    const ids = yield* runInOrder(tasks, { parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+    let ids: string[];
+    try {
+      ids = yield* runInOrder(tasks, { parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      // what the steps cached is on disk when the build is over, whatever its end
+      await this.cache.flush();
+    }
     const id = ids[ids.length - 1]!;
     yield { type: "built", id };
     for (const t of tags) {
@@ -286,14 +292,20 @@ export class Builder {
       yield { type: "cache-hit" };
       return hit;
     }
-    // as dockerd's legacy builder, each such step has a container of its own ("Running in",
-    // "Removing intermediate container"); the image is the config alone, no layer
-    const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
-    const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
+    // dockerd's legacy builder runs a container for each such step ("Running in", "Removing
+    // intermediate container") though the image is the config alone, no layer. cove makes no
+    // container (creating and removing one was most of a config step's time) and shows the same
+    // two lines with an ID of its own: no one could reach that container, it is gone when the
+    // line is read
     if (step.kind !== "workdir") {
-      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) }), shown, "none");
+      const ephemeral = randomBytes(32).toString("hex");
+      yield { type: "running", container: ephemeral };
+      const id = await this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) });
+      yield { type: "removed", container: ephemeral };
       return this.remember(key, id);
     }
+    const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
+    const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
     // WORKDIR: the directory made in the container, committed (an empty layer when it was there)
     const id = yield* this.inContainer(
       parent,
