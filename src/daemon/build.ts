@@ -8,8 +8,8 @@
 // (src/build/remote-context.ts).
 
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, closeSync, constants as fsc, copyFileSync, fchmodSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, symlinkSync, writeSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir, unlink } from "node:fs/promises";
+import { chmodSync, closeSync, constants as fsc, copyFileSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import path from "node:path";
 import { Builder, dockerfileToSteps, formatEvent, unusedArgsWarning, type BuildOptions } from "../build/index.js";
 import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
@@ -228,18 +228,18 @@ export async function extractContext(body: AsyncIterable<Buffer>, dir: string): 
   return digests;
 }
 
-/** Removes what .dockerignore excludes (a directory only when nothing in it is kept). */
-async function applyIgnore(dir: string, ignore: DockerIgnore, rel = ""): Promise<boolean> {
+/** Removes what .dockerignore excludes (a directory only when nothing in it is kept); synchronous calls, as the extraction. */
+function applyIgnore(dir: string, ignore: DockerIgnore, rel = ""): boolean {
   let kept = false;
-  for (const name of await readdir(path.join(dir, rel))) {
+  for (const name of readdirSync(path.join(dir, rel))) {
     const r = rel ? `${rel}/${name}` : name;
     const abs = path.join(dir, r);
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     if (st.isDirectory()) {
-      const keptInside = await applyIgnore(dir, ignore, r);
-      if (!keptInside && ignore.excludes(r)) await rmdir(abs);
+      const keptInside = applyIgnore(dir, ignore, r);
+      if (!keptInside && ignore.excludes(r)) rmdirSync(abs);
       else kept = true;
-    } else if (ignore.excludes(r)) await unlink(abs);
+    } else if (ignore.excludes(r)) unlinkSync(abs);
     else kept = true;
   }
   return kept;
@@ -340,7 +340,7 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
       const dockerfileName = c.query.get("dockerfile") ?? "Dockerfile";
       const text = remoteDockerfile ?? (await readDockerfile(context, dockerfileName));
       const ignoreText = await readFile(path.join(context, ".dockerignore"), "utf8").catch(() => undefined);
-      if (ignoreText !== undefined) await applyIgnore(context, DockerIgnore.parse(ignoreText));
+      if (ignoreText !== undefined) applyIgnore(context, DockerIgnore.parse(ignoreText));
       const plan = dockerfileToSteps(parseStages(text, dockerfileName || "Dockerfile"), { buildArgs, target });
       const fetchBase = async (image: string) => {
         const auth = authFor(registry, image);
