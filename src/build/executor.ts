@@ -267,11 +267,11 @@ export class Builder {
     }
     if (opts.pull && opts.fetchBase) await opts.fetchBase(b.image);
     try {
-      return (await this.images.inspect(b.image)).Id;
+      return await this.imageId(b.image);
     } catch (err) {
       if (err instanceof CoveError && err.kind === "not-found" && opts.fetchBase && !opts.pull) {
         await opts.fetchBase(b.image);
-        return (await this.images.inspect(b.image)).Id;
+        return await this.imageId(b.image);
       }
       if (err instanceof CoveError && err.kind === "not-found") {
         throw notFound(`FROM ${b.image}: no such image here`, { code: "build.base-missing", cause: err, hint: `pull it first (cove pull ${b.image})` });
@@ -528,7 +528,7 @@ export class Builder {
     let source = stageRef(done, from, c.op);
     if (!source) {
       try {
-        source = (await this.images.inspect(from)).Id;
+        source = await this.imageId(from);
       } catch (err) {
         if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${c.op} --from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
         throw err;
@@ -631,11 +631,19 @@ export class Builder {
     }
   }
 
+  /**
+   * The ID of the image a reference or ID names, from the image store's index (an inspect would
+   * also read the image's config and sizes: the cache asks this once per step).
+   */
+  private async imageId(ref: string): Promise<string> {
+    return (await this.images.images.get(ref)).id;
+  }
+
   private async cached(key: string, opts: BuildOptions): Promise<string | undefined> {
     if (opts.noCache) return undefined;
     return this.cache.get(key, async (id) => {
       try {
-        await this.images.inspect(id);
+        await this.imageId(id);
         return true;
       } catch (err) {
         if (err instanceof CoveError && err.kind === "not-found") return false;
@@ -707,7 +715,7 @@ export class Builder {
     const stage = done && stageRef(done, from, op);
     if (stage) return stage;
     try {
-      return (await this.images.inspect(from)).Id;
+      return await this.imageId(from);
     } catch (err) {
       if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${op} from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
       throw err;
