@@ -9,8 +9,9 @@
 //   - multi-stage: two independent stages (each RUN sleeps 0.5 s) and a final stage copying from
 //     both, nocache=1: cove runs the two at once, the legacy builder one after the other
 // and, for the user's view, the cached rebuild through each CLI (`cove build` and `docker
-// build`, process start included). Each figure is the median of BENCH_BUILD_ROUNDS (5) rounds.
-// Not a test: nothing asserts on time.
+// build`, process start included). Each figure is the median of BENCH_BUILD_ROUNDS (5) rounds;
+// within a round each scenario runs on cove, then on dockerd, so that a machine busy with other
+// work weighs on both alike. Not a test: nothing asserts on time.
 
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -103,25 +104,48 @@ interface Figures {
   cli?: number;
 }
 
-async function measure(client: EngineClient, ctx: string, cli: () => Promise<number>): Promise<Figures> {
-  const write = (file: string, text: string) => writeFile(path.join(ctx, "Dockerfile"), file).then(() => writeFile(path.join(ctx, "src/main.txt"), text));
-  const out: Record<keyof Figures, number[]> = { cold: [], coldNoRun: [], cached: [], changed: [], multi: [], cli: [] };
-  for (let i = 0; i < ROUNDS; i++) {
-    await write(TEN_STEPS, "main v0\n");
-    const ten = contextTar(ctx);
-    out.cold.push(await build(client, ten, { t: "bench:ten", nocache: true }));
-    out.cached.push(await build(client, ten, { t: "bench:ten" }));
-    // the CLI's own context (its tar is not the bench's) primes the cache first
-    await cli();
-    out.cli.push(await cli());
-    await write(TEN_STEPS, `main v${i + 1}\n`);
-    out.changed.push(await build(client, contextTar(ctx), { t: "bench:ten" }));
-    await write(NO_RUN, "main v0\n");
-    out.coldNoRun.push(await build(client, contextTar(ctx), { t: "bench:norun", nocache: true }));
-    await write(MULTI, "main v0\n");
-    out.multi.push(await build(client, contextTar(ctx), { t: "bench:multi", nocache: true }));
+/** One engine under measure: its API client, its context directory and its CLI's cached build. */
+interface Side {
+  client: EngineClient;
+  ctx: string;
+  cli: () => Promise<number>;
+}
+
+/**
+ * The scenarios, round after round; within a round each scenario runs on every side in turn, so
+ * that a machine busy with other work weighs on both alike.
+ */
+async function measure(sides: Side[]): Promise<Figures[]> {
+  const write = (ctx: string, file: string, text: string) => writeFile(path.join(ctx, "Dockerfile"), file).then(() => writeFile(path.join(ctx, "src/main.txt"), text));
+  const out = sides.map((): Record<keyof Figures, number[]> => ({ cold: [], coldNoRun: [], cached: [], changed: [], multi: [], cli: [] }));
+  const each = async (fn: (side: Side) => Promise<number>, key: keyof Figures) => {
+    for (const [i, side] of sides.entries()) out[i]![key].push(await fn(side));
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    await each(async (s) => {
+      await write(s.ctx, TEN_STEPS, "main v0\n");
+      return build(s.client, contextTar(s.ctx), { t: "bench:ten", nocache: true });
+    }, "cold");
+    await each((s) => build(s.client, contextTar(s.ctx), { t: "bench:ten" }), "cached");
+    await each(async (s) => {
+      // the CLI's own context (its tar is not the bench's) primes the cache first
+      await s.cli();
+      return s.cli();
+    }, "cli");
+    await each(async (s) => {
+      await write(s.ctx, TEN_STEPS, `main v${round + 1}\n`);
+      return build(s.client, contextTar(s.ctx), { t: "bench:ten" });
+    }, "changed");
+    await each(async (s) => {
+      await write(s.ctx, NO_RUN, "main v0\n");
+      return build(s.client, contextTar(s.ctx), { t: "bench:norun", nocache: true });
+    }, "coldNoRun");
+    await each(async (s) => {
+      await write(s.ctx, MULTI, "main v0\n");
+      return build(s.client, contextTar(s.ctx), { t: "bench:multi", nocache: true });
+    }, "multi");
   }
-  return { cold: median(out.cold), coldNoRun: median(out.coldNoRun), cached: median(out.cached), changed: median(out.changed), multi: median(out.multi), cli: median(out.cli) };
+  return out.map((o) => ({ cold: median(o.cold), coldNoRun: median(o.coldNoRun), cached: median(o.cached), changed: median(o.changed), multi: median(o.multi), cli: median(o.cli) }));
 }
 
 async function makeContext(ctx: string): Promise<void> {
@@ -149,8 +173,11 @@ async function main(): Promise<void> {
     if (imp.code !== 0) throw new Error(`import into cove: ${imp.stderr}`);
     const ctx = path.join(base, "ctx");
     await makeContext(ctx);
-    const coveCli = () => timed(process.execPath, [MAIN, "build", "-q", "--network", "none", "-t", "bench:ten", ctx], { PATH: process.env.PATH, HOME: base, COVE_HOST: `unix://${socket}` });
-    const onCove = await measure(new EngineClient({ socket }), ctx, coveCli);
+    const cove: Side = {
+      client: new EngineClient({ socket }),
+      ctx,
+      cli: () => timed(process.execPath, [MAIN, "build", "-q", "--network", "none", "-t", "bench:ten", ctx], { PATH: process.env.PATH, HOME: base, COVE_HOST: `unix://${socket}` }),
+    };
     const skip = dockerdAvailable();
     const fmt = (ms: number | undefined) => (ms === undefined ? "-" : ms.toFixed(0)).padStart(9);
     const rows: [string, keyof Figures][] = [
@@ -163,18 +190,23 @@ async function main(): Promise<void> {
     ];
     if (skip) {
       console.log(`dockerd: ${skip}; cove only`);
-      for (const [what, k] of rows) console.log(`${what.padEnd(36)}${fmt(onCove[k])} ms`);
+      const [onCove] = await measure([cove]);
+      for (const [what, k] of rows) console.log(`${what.padEnd(36)}${fmt(onCove![k])} ms`);
       return;
     }
     dockerd = await startDockerd({ dir: path.join(base, "dockerd") });
     const dimp = await dockerd.docker(["import", "--change", 'CMD ["sh"]', bb, "busybox:latest"]);
     if (dimp.code !== 0) throw new Error(`import into dockerd: ${dimp.stderr}`);
-    const dockerCli = () => timed(DOCKER, ["build", "-q", "--network", "none", "-t", "bench:ten", ctx], { ...dockerd!.env, DOCKER_BUILDKIT: "0" });
-    const onDockerd = await measure(new EngineClient({ socket: dockerd.socket }), ctx, dockerCli);
+    // a context of its own: the two sides' rounds interleave and each rewrites its Dockerfile
+    const dctx = path.join(base, "dctx");
+    await makeContext(dctx);
+    const peerEnv = { ...dockerd.env, DOCKER_BUILDKIT: "0" };
+    const peer: Side = { client: new EngineClient({ socket: dockerd.socket }), ctx: dctx, cli: () => timed(DOCKER, ["build", "-q", "--network", "none", "-t", "bench:ten", dctx], peerEnv) };
+    const [onCove, onDockerd] = await measure([cove, peer]);
     console.log(`${"build (median of " + ROUNDS + ", ms)".padEnd(36)}${"cove".padStart(9)}${"dockerd".padStart(9)}   cove/dockerd`);
     for (const [what, k] of rows) {
-      const a = onCove[k]!;
-      const b = onDockerd[k]!;
+      const a = onCove![k]!;
+      const b = onDockerd![k]!;
       console.log(`${what.padEnd(36)}${fmt(a)}${fmt(b)}   ${(a / b).toFixed(2)}${k === "cli" ? "  (cove build vs docker build)" : ""}`);
     }
   } finally {
