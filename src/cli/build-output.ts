@@ -16,7 +16,6 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { EngineClient } from "../client/engine.js";
-import { applyLayer } from "../snapshots/index.js";
 
 export type BuildOutput = { type: "local"; dest: string } | { type: "tar"; dest: string };
 
@@ -57,6 +56,8 @@ export async function writeOutput(client: EngineClient, id: string, out: BuildOu
       return;
     }
     await mkdir(out.dest, { recursive: true });
+    // loaded only here: the layer unpacker brings the native addon, which a build without -o DIR does not need
+    const { applyLayer } = await import("../snapshots/index.js");
     try {
       await applyLayer(tar, out.dest, { whiteouts: "plain", compression: "none" });
     } catch (err) {

@@ -4,8 +4,8 @@
 // Dockerfile and prints its syntax tree in the notation of BuildKit's parser test data.
 
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstat, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -15,7 +15,8 @@ import { fetchGitContext, isFileGitUrl, isGitUrl, isHttpUrl } from "../build/rem
 import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
 import { CoveError } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
-import { encodeHeader } from "../snapshots/index.js";
+// the tar encoder alone: the snapshot subsystem's entry would load its store and native addon
+import { encodeHeader } from "../snapshots/tar.js";
 import type { EngineClient } from "../client/engine.js";
 import { connect } from "./daemon-client.js";
 import { parseOutput, writeOutput, type BuildOutput } from "./build-output.js";
@@ -381,34 +382,61 @@ function parseFlags(args: string[]): BuildFlags {
 
 /** A tar entry: header and, for a file, its content from disk. */
 async function* entry(name: string, abs: string): AsyncGenerator<Buffer> {
-  const st = await lstat(abs);
+  // synchronous calls: a context is many small files, and a thread-pool round trip per call
+  // costs more than the call
+  const st = lstatSync(abs);
   const base = { uid: 0, gid: 0, mode: st.mode & 0o7777, mtimeSec: Math.floor(st.mtimeMs / 1000) };
   if (st.isDirectory()) yield encodeHeader({ ...base, name: `${name}/`, type: "dir", size: 0 });
-  else if (st.isSymbolicLink()) yield encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: await readlink(abs) });
+  else if (st.isSymbolicLink()) yield encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: readlinkSync(abs) });
   else if (st.isFile()) {
+    const changed = (n: number) => new CoveError("invalid", `${abs} ${n > st.size ? "grew" : "shrank"} while it was sent: build again`, { code: "cli.build-context" });
     yield encodeHeader({ ...base, name, type: "file", size: st.size });
-    let n = 0;
-    for await (const c of createReadStream(abs)) {
-      const b = c as Buffer;
-      n += b.length;
-      if (n > st.size) throw new CoveError("invalid", `${abs} grew while it was sent: build again`, { code: "cli.build-context" });
-      yield b;
+    if (st.size <= SMALL_FILE) {
+      const data = readFileSync(abs);
+      if (data.length !== st.size) throw changed(data.length);
+      yield data;
+    } else {
+      let n = 0;
+      for await (const c of createReadStream(abs)) {
+        const b = c as Buffer;
+        n += b.length;
+        if (n > st.size) throw changed(n);
+        yield b;
+      }
+      if (n !== st.size) throw changed(n);
     }
-    if (n !== st.size) throw new CoveError("invalid", `${abs} shrank while it was sent: build again`, { code: "cli.build-context" });
     const pad = (512 - (st.size % 512)) % 512;
     if (pad) yield Buffer.alloc(pad);
   }
+}
+
+const SMALL_FILE = 1 << 20;
+
+/** The chunks gathered into pieces of about `size` bytes: one socket write per piece, not per tar header. */
+async function* gathered(src: AsyncIterable<Buffer>, size = 256 << 10): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    parts.push(c);
+    n += c.length;
+    if (n >= size) {
+      yield Buffer.concat(parts);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield Buffer.concat(parts);
 }
 
 /** The context directory as a tar, .dockerignore applied (the Dockerfile and .dockerignore always sent); `extra` entries added. */
 async function* contextTar(dir: string, ignore: DockerIgnore, dockerfile: string, extra: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
   const replaced = new Set(extra.map((e) => e.name));
   const walk = async function* (rel: string): AsyncGenerator<Buffer> {
-    for (const name of (await readdir(path.join(dir, rel))).sort()) {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       if (replaced.has(r)) continue;
       const abs = path.join(dir, r);
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       const sent = ignore.sentWithContext(r, dockerfile);
       if (st.isDirectory()) {
         // an excluded directory may still hold a re-included path (a "!" pattern)
@@ -575,7 +603,7 @@ async function sendBuild(f: BuildFlags, io: BuildIO, progressOut: BuildIO["stdou
         ignore = DockerIgnore.parse(added);
       }
     }
-    body = Readable.from(contextTar(real, ignore, dockerfile, extra));
+    body = Readable.from(gathered(contextTar(real, ignore, dockerfile, extra)));
   }
   const query: Record<string, string | string[] | boolean | undefined> = {
     t: f.tags,
