@@ -6,16 +6,19 @@
 // and, through the new parent IDs, every step after it, and nothing before.
 //
 // The index is a small JSON file under the state root (build/cache.json), written atomically, so
-// it survives daemon restarts. It is kept beside the images rather than in them (dockerd's legacy
+// it survives daemon restarts. It is a hint, never the truth (an entry whose image is gone is
+// dropped, a missing entry only costs running the step again), so it is written without fsync
+// and at most once per turn of the event loop however many steps a build adds at once: one
+// fsync'd write per step was a large part of a cached or config-only step's time. It is kept beside the images rather than in them (dockerd's legacy
 // builder compares configs of child images instead): a label or config field would change the
 // image IDs cove builds and make them differ from what the same Dockerfile gives elsewhere.
 // Entries whose image is gone are dropped when looked up; prune() forgets them all.
 
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fromErrno, isErrno } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { bestEffort } from "../common/ignore.js";
 
 interface Index {
   version: 1;
@@ -28,6 +31,8 @@ const caches = new Map<string, BuildCache>();
 export class BuildCache {
   private index: Index | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The write that has not started yet: changes made before it starts are in it. */
+  private pending: Promise<void> | undefined;
 
   private constructor(readonly file: string) {}
 
@@ -70,10 +75,17 @@ export class BuildCache {
     return undefined;
   }
 
+  /** Records what a key made; the write to disk follows (flush() waits for it). */
   async put(key: string, id: string): Promise<void> {
     const index = await this.load();
     index.entries[key] = id;
-    await this.save();
+    void bestEffort(`write the build cache ${this.file}`, this.save());
+  }
+
+  /** Waits until what was put is on disk. */
+  async flush(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    if (this.pending) await this.pending.catch(() => undefined);
   }
 
   /** Forgets every entry (docker builder prune); returns how many there were. */
@@ -97,12 +109,17 @@ export class BuildCache {
   }
 
   private save(): Promise<void> {
+    if (this.pending) return this.pending;
+    // writes in order, each with the index as it is when it runs (later changes join the next)
     const write = async () => {
+      this.pending = undefined;
       await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      await writeFileAtomic(this.file, JSON.stringify(this.index), 0o600);
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.index), { mode: 0o600 });
+      await rename(tmp, this.file);
     };
-    // writes in order, each with the index as it is then
-    this.writing = this.writing.then(write, write);
-    return this.writing;
+    this.pending = this.writing.then(write, write);
+    this.writing = this.pending;
+    return this.pending;
   }
 }

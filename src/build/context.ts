@@ -7,11 +7,12 @@
 // contents, modes, owners and link targets, never times.
 //
 // The context is a directory the daemon owns (an upload it extracted, or the caller's directory
-// for the library), not one a container controls, so it is read through ordinary paths.
+// for the library), not one a container controls, so it is read through ordinary paths, with
+// synchronous calls: a walk is many lstats of a few microseconds each, and a thread-pool round
+// trip per call cost more than the calls (a cached COPY of a few hundred files was mostly that).
 
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, readdir, readlink, realpath } from "node:fs/promises";
+import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import path from "node:path";
@@ -105,7 +106,7 @@ async function confined(contextReal: string, rel: string, shown: string, op: str
   const p = path.join(contextReal, rel);
   let real: string;
   try {
-    real = await realpath(p);
+    real = realpathSync(p);
   } catch (err) {
     if (!isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) throw err;
     // missing: unless a directory on the way leads outside (then that is the error), it is
@@ -113,7 +114,7 @@ async function confined(contextReal: string, rel: string, shown: string, op: str
     for (let up = path.dirname(p); up.startsWith(contextReal + path.sep); up = path.dirname(up)) {
       let upReal: string;
       try {
-        upReal = await realpath(up);
+        upReal = realpathSync(up);
       } catch (e) {
         if (isErrno(e, "ENOENT", "ENOTDIR", "ELOOP")) continue;
         throw e;
@@ -124,7 +125,7 @@ async function confined(contextReal: string, rel: string, shown: string, op: str
     throw notFound(`${op} failed: file not found in build context or excluded by .dockerignore: stat ${shown}: file does not exist`, { code: "build.source-missing" });
   }
   if (real !== contextReal && !real.startsWith(contextReal + path.sep)) throw outside(shown, real, op);
-  return { abs: real, isDir: (await lstat(real)).isDirectory() };
+  return { abs: real, isDir: (lstatSync(real)).isDirectory() };
 }
 
 function outside(shown: string, real: string, op: string) {
@@ -138,7 +139,7 @@ function outside(shown: string, real: string, op: string) {
 export async function resolveSources(context: string, sources: string[], op: string): Promise<Source[]> {
   let contextReal: string;
   try {
-    contextReal = await realpath(context);
+    contextReal = realpathSync(context);
   } catch (err) {
     throw notFound(`the build context ${context} cannot be read: ${(err as Error).message}`, { code: "build.context-missing", cause: err });
   }
@@ -169,7 +170,7 @@ async function walkMatches(root: string, segs: string[], prefix: string, out: st
   if (!GLOB.test(seg)) {
     const next = prefix ? `${prefix}/${seg}` : seg;
     try {
-      await lstat(path.join(root, next));
+      lstatSync(path.join(root, next));
     } catch (err) {
       if (isErrno(err, "ENOENT", "ENOTDIR")) return;
       throw err;
@@ -178,7 +179,7 @@ async function walkMatches(root: string, segs: string[], prefix: string, out: st
   }
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch (err) {
     if (isErrno(err, "ENOENT", "ENOTDIR")) return;
     throw err;
@@ -204,42 +205,56 @@ export async function sourceEntries(src: Source, dest: string, own: Ownership, e
   const excluded = (rel: string) => exclude.some((e) => matchPath(e, rel));
   const add = async (abs: string, destPath: string, rel: string): Promise<void> => {
     if (excluded(rel)) return;
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     const base = { dest: destPath, uid: own.uid, gid: own.gid, mtimeSec: Math.floor(st.mtimeMs / 1000) };
     const mode = (m: number) => (own.chmod !== undefined ? own.chmod : m & 0o7777);
     if (st.isSymbolicLink()) {
-      out.push({ ...base, type: "symlink", mode: 0o777, size: 0, linkname: await readlink(abs) });
+      out.push({ ...base, type: "symlink", mode: 0o777, size: 0, linkname: readlinkSync(abs) });
     } else if (st.isFile()) {
       out.push({ ...base, type: "file", mode: mode(st.mode), size: st.size, abs });
     } else if (st.isDirectory()) {
       if (destPath !== "") out.push({ ...base, type: "dir", mode: mode(st.mode), size: 0 });
-      for (const name of (await readdir(abs)).sort()) await add(path.join(abs, name), destPath ? `${destPath}/${name}` : name, rel ? `${rel}/${name}` : name);
+      for (const name of (readdirSync(abs)).sort()) await add(path.join(abs, name), destPath ? `${destPath}/${name}` : name, rel ? `${rel}/${name}` : name);
     } else {
       throw invalid(`${op} failed: ${rel} is not a regular file, directory or symlink`, { code: "build.special-file" });
     }
   };
   if (src.isDir) {
     if (excluded(src.rel)) return out;
-    for (const name of (await readdir(src.abs)).sort()) await add(path.join(src.abs, name), dest ? `${dest}/${name}` : name, src.rel ? `${src.rel}/${name}` : name);
+    for (const name of (readdirSync(src.abs)).sort()) await add(path.join(src.abs, name), dest ? `${dest}/${name}` : name, src.rel ? `${src.rel}/${name}` : name);
     return out;
   }
   // the source itself: its symlinks were followed (inside the context)
   if (!src.url && excluded(src.rel)) return out;
-  const st = await lstat(src.abs);
+  const st = lstatSync(src.abs);
   const mode = own.chmod ?? src.url?.mode ?? st.mode & 0o7777;
   out.push({ dest, type: "file", mode, uid: own.uid, gid: own.gid, size: st.size, mtimeSec: src.url?.mtimeSec ?? Math.floor(st.mtimeMs / 1000), abs: src.abs });
   return out;
 }
 
-/** Fills each file entry's sha256. */
-export async function hashEntries(entries: CopyEntry[]): Promise<void> {
+/**
+ * Fills each file entry's sha256. `known` holds digests taken already (the daemon's, as it
+ * extracted the context it owns, by path; a path found there is not read again) and gets the
+ * ones computed here.
+ */
+export async function hashEntries(entries: CopyEntry[], known?: Map<string, string>): Promise<void> {
   for (const e of entries) {
     if (e.type !== "file" || !e.abs) continue;
+    const seen = known?.get(e.abs);
+    if (seen !== undefined) {
+      e.sha256 = seen;
+      continue;
+    }
     const h = createHash("sha256");
-    for await (const chunk of createReadStream(e.abs)) h.update(chunk as Buffer);
+    // a small file in one synchronous read: cheaper than a stream's round trips
+    if (e.size <= SMALL_FILE) h.update(readFileSync(e.abs));
+    else for await (const chunk of createReadStream(e.abs)) h.update(chunk as Buffer);
     e.sha256 = h.digest("hex");
+    known?.set(e.abs, e.sha256);
   }
 }
+
+const SMALL_FILE = 1 << 20;
 
 /** The digest of entries for the cache: paths, types, modes, owners, sizes, contents, link targets; no times. */
 export function entriesDigest(entries: CopyEntry[]): string {

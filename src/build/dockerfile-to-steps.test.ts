@@ -60,10 +60,43 @@ describe("dockerfileToSteps", () => {
     assert.equal(unusedArgsWarning(plan.unusedArgs()), "[Warning] One or more build-args [BASE NOPE] were not consumed\n");
   });
 
-  it("--target keeps the stages up to the target; an unknown one is refused", () => {
+  it("--target keeps the target and the stages it needs (FROM, COPY --from, RUN --mount from=, global ARGs expanded); an unknown one is refused", () => {
     assert.equal(dockerfileToSteps(parseStages(DF), { target: "one" }).stages.length, 1);
-    assert.equal(dockerfileToSteps(parseStages(DF), { target: "LAST" }).stages.length, 3);
+    assert.deepEqual(
+      dockerfileToSteps(parseStages(DF), { target: "LAST" }).stages.map((s) => s.index),
+      [2],
+    );
+    assert.equal(dockerfileToSteps(parseStages(DF)).stages.length, 3, "without a target every stage is built, as dockerd's legacy builder");
+    const multi = parseStages(`ARG SRC=b
+FROM busybox AS a
+RUN false
+FROM busybox AS b
+RUN true
+FROM busybox AS c
+FROM c AS d
+FROM busybox AS e
+COPY --from=\${SRC} /x /x
+RUN --mount=type=bind,from=d,target=/d true
+COPY --from=1 /y /y
+FROM busybox AS unused
+`);
+    const plan = dockerfileToSteps(multi, { target: "e" });
+    assert.deepEqual(
+      plan.stages.map((s) => [s.index, s.name]),
+      [
+        [1, "b"],
+        [2, "c"],
+        [3, "d"],
+        [4, "e"],
+      ],
+    );
+    assert.deepEqual(plan.stages[3]!.uses, ["b", "d", "1"]);
     assert.throws(() => dockerfileToSteps(parseStages(DF), { target: "nope" }), /failed to reach build target nope in Dockerfile/);
+    assert.throws(
+      () => dockerfileToSteps(parseStages("FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /x /x\n")),
+      /stage a uses stage b, which comes after it: a stage can use only the stages before it \(circular dependency\)/,
+    );
+    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox AS a\nCOPY --from=a /x /x\n")), /stage a uses stage a, which is itself/);
   });
 
   it("parses ONBUILD triggers into steps, refusing what cannot be a trigger", () => {

@@ -7,7 +7,8 @@
 //     RUN, CMD and ENTRYPOINT are left to the shell (the reference's "Environment replacement");
 //   - the proxy build arguments (HTTP_PROXY...) need no ARG: the executor gives them to RUN;
 //   - ONBUILD triggers of a base image are parsed here and run by the executor after FROM;
-//   - --target: the stages up to the target, as dockerd's legacy builder builds them;
+//   - --target: the target and the stages it needs (FROM, COPY --from, RUN --mount from=), as
+//     BuildKit builds them; without one every stage, as dockerd's legacy builder;
 //   - FROM of an earlier stage's name starts from that stage's image;
 //   - --build-arg values that no ARG of the built stages declared are reported, in dockerd's words;
 //   - BuildKit's additions run too: heredocs (RUN and COPY/ADD), RUN --mount (its words expanded
@@ -17,9 +18,10 @@ import { invalid } from "../common/errors.js";
 import { DockerfileError } from "./dockerfile/errors.js";
 import { globalArgValues, stageBase, toInstruction, type Dockerfile, type Instruction, type Mount, type RunInstruction } from "./dockerfile/instructions.js";
 import { chompHeredocContent, heredocWordOrUndefined, parseDockerfile } from "./dockerfile/parser.js";
-import { ShellLex, ShellLexError, expandWord, expandWords, type EnvGetter } from "./dockerfile/shell-lex.js";
+import { ShellLex, ShellLexError, envFromRecord, expandWord, expandWords, type EnvGetter } from "./dockerfile/shell-lex.js";
 import { ramInBytes } from "../docker/index.js";
 import { PROXY_ARGS } from "./config.js";
+import { neededStages, stageDependencies } from "./stage-graph.js";
 import type { RunMount, RunStep, Stage, Step } from "./steps.js";
 
 export interface ToStepsOptions {
@@ -47,22 +49,18 @@ export function dockerfileToSteps(df: Dockerfile, opts: ToStepsOptions = {}): Pl
   const buildArgs = opts.buildArgs ?? {};
   const proxies = Object.fromEntries(Object.entries(buildArgs).filter(([k]) => PROXY_ARGS.has(k)));
   const meta = globalArgValues(df, buildArgs, proxies);
-  let stages = df.stages;
-  if (opts.target !== undefined && opts.target !== "") {
-    const at = stages.findIndex((s) => s.name === opts.target!.toLowerCase());
-    if (at < 0) throw invalid(`failed to reach build target ${opts.target} in Dockerfile`, { code: "build.target" });
-    stages = stages.slice(0, at + 1);
-  }
   const referenced = new Set<string>();
-  const out: Stage[] = [];
+  const all: Stage[] = [];
   const names = new Set<string>();
-  for (const stage of stages) {
+  for (const [index, stage] of df.stages.entries()) {
     const { image, platform } = stageBase(df, stage, meta);
     const lower = image.toLowerCase();
     const base = lower === "scratch" ? { scratch: true as const } : names.has(lower) ? { stage: lower } : { image };
     const steps = stage.instructions.map((i) => toStep(df, i));
     const st: Stage = {
       base,
+      index,
+      uses: stageUses(df, stage.instructions, meta),
       text: stage.from.original,
       steps,
       resolve: (step, vars) => {
@@ -74,8 +72,17 @@ export function dockerfileToSteps(df: Dockerfile, opts: ToStepsOptions = {}): Pl
     };
     if (stage.name !== undefined) st.name = stage.name;
     if (platform !== undefined && platform !== "") st.platform = platform;
-    out.push(st);
+    all.push(st);
     if (stage.name !== undefined) names.add(stage.name);
+  }
+  // without --target every stage is built, as dockerd's legacy builder does; with one, only the
+  // target and the stages it needs (as BuildKit): a stage nothing reaches is never run
+  const deps = stageDependencies(all);
+  let out = all;
+  if (opts.target !== undefined && opts.target !== "") {
+    const at = all.findIndex((s) => s.name === opts.target!.toLowerCase());
+    if (at < 0) throw invalid(`failed to reach build target ${opts.target} in Dockerfile`, { code: "build.target" });
+    out = neededStages(deps, at).map((i) => all[i]!);
   }
   return {
     stages: out,
@@ -85,6 +92,29 @@ export function dockerfileToSteps(df: Dockerfile, opts: ToStepsOptions = {}): Pl
         .filter((k) => !referenced.has(k) && !PROXY_ARGS.has(k))
         .sort(),
   };
+}
+
+/**
+ * The stages or images a stage's COPY --from and RUN --mount from= name, their global ARGs
+ * expanded (what BuildKit expands them with to find a stage's dependencies); a word that does not
+ * expand is kept as written.
+ */
+function stageUses(df: Dockerfile, instructions: Instruction[], meta: Record<string, string>): string[] {
+  const env = envFromRecord(meta);
+  const expand = (w: string) => {
+    try {
+      return expandWord(w, env, df.escape);
+    } catch (err) {
+      if (err instanceof ShellLexError) return w;
+      throw err;
+    }
+  };
+  const uses: string[] = [];
+  for (const i of instructions) {
+    if (i.kind === "copy" && i.from !== undefined) uses.push(expand(i.from));
+    if (i.kind === "run") for (const m of i.mounts) if (m.from !== undefined && m.from !== "") uses.push(m.from);
+  }
+  return uses;
 }
 
 /** Where an instruction's step came from, for errors found when it runs. */

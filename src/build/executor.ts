@@ -20,8 +20,9 @@
 // Every container made is removed, on success, on failure and on abort. A failed or aborted
 // build tags nothing; the images of the steps that succeeded stay, untagged, for the cache.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
@@ -37,6 +38,8 @@ import { applyLayer } from "../snapshots/index.js";
 import { BuildJournal } from "./leftovers.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, proxyArgs, stageVars, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
+import { runInOrder } from "./schedule.js";
+import { stageDependencies, stageIndex } from "./stage-graph.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
 
 /** What the executor reports, in order. formatEvent gives Docker's text for each. */
@@ -79,6 +82,13 @@ export interface BuildOptions {
   secrets?: Record<string, Buffer>;
   /** --ssh: SSH agent sockets RUN --mount=type=ssh gives its step, by id ("default"). */
   ssh?: Record<string, string>;
+  /** How many independent stages run at once (default: the CPUs, at least 2). */
+  parallelism?: number;
+  /**
+   * sha256 of the context's files by path, taken when the daemon extracted the context it owns
+   * (nothing else writes there): COPY's cache keys need not read them again.
+   */
+  contextDigests?: Map<string, string>;
 }
 
 const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
@@ -140,7 +150,11 @@ export class Builder {
     return this.cacheMounts.prune();
   }
 
-  /** Builds the stages in order; the last one is the image. Yields progress, returns the image ID. */
+  /**
+   * Builds the stages; the last one is the image. A stage starts once the earlier stages it uses
+   * (FROM, COPY --from, RUN --mount from=) are built, so independent stages run side by side;
+   * their progress is shown stage after stage, numbered as one sequence. Returns the image ID.
+   */
   async *build(stages: Stage[], opts: BuildOptions): AsyncGenerator<BuildEvent, string> {
     if (stages.length === 0) throw invalid("the build has no stages: a Dockerfile needs a FROM", { code: "build.no-stages" });
     // every tag is checked before any step runs: a bad one fails the build, never half of its tags
@@ -154,42 +168,42 @@ export class Builder {
     if (labels.length > 0) {
       plan[plan.length - 1]!.steps.push({ kind: "label", labels, text: `LABEL ${labels.map(([k, v]) => `${k}=${v}`).join(" ")}` });
     }
+    const deps = stageDependencies(plan);
     const preamble = opts.preamble ?? [];
     const total = plan.reduce((n, s) => n + 1 + s.steps.length, preamble.length);
-    const done = new Map<string, string>();
     let index = 0;
     for (const text of preamble) yield { type: "step", index: ++index, total, text };
-    let id = "";
-    for (const [si, stage] of plan.entries()) {
-      yield { type: "step", index: ++index, total, text: fromText(stage) };
-      id = await this.baseOf(stage, done, opts);
-      const base = await this.images.inspect(id);
-      const state = beginStage(base.Config);
-      const resolve = (step: Step): Step => (stage.resolve ? stage.resolve(step, stageVars(state, opts.buildArgs ?? {})) : step);
-      // the base image's ONBUILD triggers run first, as steps without a number of their own;
-      // the image made here no longer carries them (dockerd clears them at FROM)
-      const triggers = state.config.OnBuild ?? [];
-      if (triggers.length > 0) {
-        if (!stage.triggers) throw unsupported(`${fromText(stage)}: the base image has ONBUILD triggers, which this build cannot run`, { code: "build.onbuild" });
-        const steps = stage.triggers(triggers);
-        yield { type: "triggers", count: triggers.length };
-        delete state.config.OnBuild;
-        for (const step of steps) {
-          opts.signal?.throwIfAborted();
-          id = yield* this.step(id, state, resolve(step), opts, done);
-        }
-      }
-      // dockerd shows no ID for scratch
-      yield { type: "image", id: "scratch" in stage.base ? "" : id };
-      for (const step of stage.steps) {
-        opts.signal?.throwIfAborted();
-        yield { type: "step", index: ++index, total, text: stepText(step) };
-        id = yield* this.step(id, state, resolve(step), opts, done);
-        yield { type: "image", id };
-      }
-      done.set(String(si), id);
-      if (stage.name) done.set(stage.name.toLowerCase(), id);
+    // two stages FROM the same missing image pull it once
+    const fetching = new Map<string, Promise<void>>();
+    const fetchBase = opts.fetchBase;
+    const once = fetchBase && ((image: string) => fetching.get(image) ?? (fetching.set(image, fetchBase(image)), fetching.get(image)!));
+    const tasks = plan.map((stage, si) => {
+      const first = index + 1;
+      index += 1 + stage.steps.length;
+      return {
+        deps: deps[si]!,
+        run: (signal: AbortSignal) => {
+          // what the stage may name: the stages it was planned to use; the others' names are known, not usable
+          const visible = new Map<string, string>();
+          plan.forEach((other, oi) => {
+            if (oi === si) return;
+            if (other.name) visible.set(other.name.toLowerCase(), UNPLANNED);
+            visible.set(String(stageIndex(other, oi)), UNPLANNED);
+          });
+          return this.stage(stage, { first, total, visible, deps: deps[si]!.map((d) => ({ stage: plan[d]!, index: stageIndex(plan[d]!, d) })), results }, { ...opts, signal, ...(once ? { fetchBase: once } : {}) });
+        },
+      };
+    });
+    const results = new Map<Stage, string>();
+    const parallelism = opts.parallelism ?? Math.max(2, availableParallelism());
+    let ids: string[];
+    try {
+      ids = yield* runInOrder(tasks, { parallelism, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      // what the steps cached is on disk when the build is over, whatever its end
+      await this.cache.flush();
     }
+    const id = ids[ids.length - 1]!;
     yield { type: "built", id };
     for (const t of tags) {
       await this.images.tag(id, t);
@@ -198,22 +212,66 @@ export class Builder {
     return id;
   }
 
+  /** One stage: its FROM, its base image's ONBUILD triggers, its steps; returns its image. */
+  private async *stage(
+    stage: Stage,
+    at: { first: number; total: number; visible: Map<string, string>; deps: { stage: Stage; index: number }[]; results: Map<Stage, string> },
+    opts: BuildOptions,
+  ): AsyncGenerator<BuildEvent, string> {
+    const done = at.visible;
+    for (const d of at.deps) {
+      const id = at.results.get(d.stage)!;
+      if (d.stage.name) done.set(d.stage.name.toLowerCase(), id);
+      done.set(String(d.index), id);
+    }
+    let index = at.first;
+    const total = at.total;
+    yield { type: "step", index: index++, total, text: fromText(stage) };
+    let id = await this.baseOf(stage, done, opts);
+    const base = await this.images.inspect(id);
+    const state = beginStage(base.Config);
+    const resolve = (step: Step): Step => (stage.resolve ? stage.resolve(step, stageVars(state, opts.buildArgs ?? {})) : step);
+    // the base image's ONBUILD triggers run first, as steps without a number of their own;
+    // the image made here no longer carries them (dockerd clears them at FROM)
+    const triggers = state.config.OnBuild ?? [];
+    if (triggers.length > 0) {
+      if (!stage.triggers) throw unsupported(`${fromText(stage)}: the base image has ONBUILD triggers, which this build cannot run`, { code: "build.onbuild" });
+      const steps = stage.triggers(triggers);
+      yield { type: "triggers", count: triggers.length };
+      delete state.config.OnBuild;
+      for (const step of steps) {
+        opts.signal?.throwIfAborted();
+        id = yield* this.step(id, state, resolve(step), opts, done);
+      }
+    }
+    // dockerd shows no ID for scratch
+    yield { type: "image", id: "scratch" in stage.base ? "" : id };
+    for (const step of stage.steps) {
+      opts.signal?.throwIfAborted();
+      yield { type: "step", index: index++, total, text: stepText(step) };
+      id = yield* this.step(id, state, resolve(step), opts, done);
+      yield { type: "image", id };
+    }
+    at.results.set(stage, id);
+    return id;
+  }
+
   private async baseOf(stage: Stage, done: Map<string, string>, opts: BuildOptions): Promise<string> {
     const b = stage.base;
     // the empty image: no layers, no history; steps on it run in containers of it as on any other
     if ("scratch" in b) return this.images.commit(undefined, undefined, { config: {}, noHistory: true, ...(stage.platform ? { platform: stage.platform } : {}) });
     if ("stage" in b) {
-      const id = done.get(b.stage.toLowerCase());
+      const id = stageRef(done, b.stage, "FROM");
       if (!id) throw invalid(`FROM ${b.stage}: no earlier stage of that name or index`, { code: "build.unknown-stage" });
       return id;
     }
     if (opts.pull && opts.fetchBase) await opts.fetchBase(b.image);
     try {
-      return (await this.images.inspect(b.image)).Id;
+      return await this.imageId(b.image);
     } catch (err) {
       if (err instanceof CoveError && err.kind === "not-found" && opts.fetchBase && !opts.pull) {
         await opts.fetchBase(b.image);
-        return (await this.images.inspect(b.image)).Id;
+        return await this.imageId(b.image);
       }
       if (err instanceof CoveError && err.kind === "not-found") {
         throw notFound(`FROM ${b.image}: no such image here`, { code: "build.base-missing", cause: err, hint: `pull it first (cove pull ${b.image})` });
@@ -234,14 +292,20 @@ export class Builder {
       yield { type: "cache-hit" };
       return hit;
     }
-    // as dockerd's legacy builder, each such step has a container of its own ("Running in",
-    // "Removing intermediate container"); the image is the config alone, no layer
-    const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
-    const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
+    // dockerd's legacy builder runs a container for each such step ("Running in", "Removing
+    // intermediate container") though the image is the config alone, no layer. cove makes no
+    // container (creating and removing one was most of a config step's time) and shows the same
+    // two lines with an ID of its own: no one could reach that container, it is gone when the
+    // line is read
     if (step.kind !== "workdir") {
-      const id = yield* this.inContainer(parent, { ...state.config, Cmd: cmd }, opts, async () => this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) }), shown, "none");
+      const ephemeral = randomBytes(32).toString("hex");
+      yield { type: "running", container: ephemeral };
+      const id = await this.images.commit(parent, undefined, { config: structuredClone(state.config), createdBy, recordParent: true, ...(state.author ? { author: state.author } : {}) });
+      yield { type: "removed", container: ephemeral };
       return this.remember(key, id);
     }
+    const shown = async function* (): AsyncGenerator<BuildEvent, void> {};
+    const cmd = [...shellCmd(state.config), `#(nop) ${createdBy.slice(createdBy.indexOf("#(nop)") + 7).trim()}`];
     // WORKDIR: the directory made in the container, committed (an empty layer when it was there)
     const id = yield* this.inContainer(
       parent,
@@ -267,7 +331,7 @@ export class Builder {
     for (const m of step.mounts ?? []) {
       if (m.type !== "bind") continue;
       if (m.from !== undefined) inputs.push(`image:${await this.sourceImage(m.from, "RUN --mount", done)}`);
-      else inputs.push(`context:${await contextDigest(opts.context, m.source ?? "/")}`);
+      else inputs.push(`context:${await contextDigest(opts.context, m.source ?? "/", opts.contextDigests)}`);
     }
     const key = BuildCache.key(parent, { step: canonical(step), createdBy, config: state.config, ...(inputs.length > 0 ? { inputs } : {}) });
     const hit = await this.cached(key, opts);
@@ -389,7 +453,7 @@ export class Builder {
       // names and the destination's kind are the parent image's, which the key holds already
       const probe: CopyEntry[] = [];
       for (const src of sources) probe.push(...(await sourceEntries(src, src.rel, own, step.exclude ?? [], op)));
-      await hashEntries(probe);
+      await hashEntries(probe, opts.contextDigests);
       const key = BuildCache.key(parent, { step: canonical(step), inputs: entriesDigest(probe), urls: sources.filter((x) => x.url).map((x) => x.rel) });
       const hit = await this.cached(key, opts);
       if (hit) {
@@ -420,12 +484,12 @@ export class Builder {
             if (exists !== "dir") madeDir(rel, { uid: 0, gid: 0 });
             archives.push({ file: src.abs, at: target });
             const [file] = await sourceEntries(src, rel, own, [], op);
-            await hashEntries([file!]);
+            await hashEntries([file!], opts.contextDigests);
             hashes.push(`file:${entriesDigest([file!])}`);
             continue;
           }
           const list = await sourceEntries(src, rel, { ...own, ...owner }, step.exclude ?? [], op);
-          await hashEntries(list);
+          await hashEntries(list, opts.contextDigests);
           hashes.push(`${src.isDir ? "dir" : "file"}:${entriesDigest(list)}`);
           // a directory made for the contents: 0755, the --chown owner (its parents are root's)
           if (src.isDir && (exists !== "dir" || step.parents)) madeDir(rel, owner);
@@ -461,10 +525,10 @@ export class Builder {
     if (step.kind === "add") throw invalid("ADD does not take --from: use COPY --from", { code: "build.copy-from" });
     if (step.parents || (step.exclude ?? []).length > 0) throw unsupported(`${c.op} --from with --parents or --exclude is not supported by cove's builder yet`, { code: "build.copy-from" });
     for (const src of step.sources) if (/[*?[\\]/.test(src)) throw unsupported(`${c.op} --from=${from} ${src}: globs in sources of another image are not supported by cove's builder yet`, { code: "build.copy-from" });
-    let source = done.get(from.toLowerCase());
+    let source = stageRef(done, from, c.op);
     if (!source) {
       try {
-        source = (await this.images.inspect(from)).Id;
+        source = await this.imageId(from);
       } catch (err) {
         if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${c.op} --from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
         throw err;
@@ -567,11 +631,19 @@ export class Builder {
     }
   }
 
+  /**
+   * The ID of the image a reference or ID names, from the image store's index (an inspect would
+   * also read the image's config and sizes: the cache asks this once per step).
+   */
+  private async imageId(ref: string): Promise<string> {
+    return (await this.images.images.get(ref)).id;
+  }
+
   private async cached(key: string, opts: BuildOptions): Promise<string | undefined> {
     if (opts.noCache) return undefined;
     return this.cache.get(key, async (id) => {
       try {
-        await this.images.inspect(id);
+        await this.imageId(id);
         return true;
       } catch (err) {
         if (err instanceof CoveError && err.kind === "not-found") return false;
@@ -640,10 +712,10 @@ export class Builder {
 
   /** The image an earlier stage (by name or index) made, or an image of that reference. */
   private async sourceImage(from: string, op: string, done?: Map<string, string>): Promise<string> {
-    const stage = done?.get(from.toLowerCase());
+    const stage = done && stageRef(done, from, op);
     if (stage) return stage;
     try {
-      return (await this.images.inspect(from)).Id;
+      return await this.imageId(from);
     } catch (err) {
       if (err instanceof CoveError && err.kind === "not-found") throw notFound(`${op} from=${from}: no earlier stage of that name and no such image here`, { code: "build.copy-from", cause: err });
       throw err;
@@ -694,6 +766,23 @@ export class Builder {
   }
 }
 
+/** A stage the planner did not make this stage depend on: known by name, never usable from it. */
+const UNPLANNED = "";
+
+/**
+ * The image of the stage `ref` names (by name or index) among those the stage may use; undefined
+ * when `ref` names no stage (an image reference then). A stage the build plan did not make this
+ * one depend on (a name that only a variable of the stage's own gave) is refused: the plan could
+ * not order the two.
+ */
+function stageRef(done: Map<string, string>, ref: string, op: string): string | undefined {
+  const id = done.get(ref.toLowerCase());
+  if (id === UNPLANNED) {
+    throw invalid(`${op} ${ref}: that stage is not one this stage was planned to use: name the stage as written or through a global ARG (declared before the first FROM)`, { code: "build.unknown-stage" });
+  }
+  return id;
+}
+
 /**
  * Build containers' files are their rootfs alone, volumes not mounted: a COPY into a VOLUME's
  * path lands in the image, as with dockerd's builder (a RUN's writes there are lost, as there).
@@ -709,13 +798,13 @@ async function* hashing(src: AsyncIterable<Buffer>, h: ReturnType<typeof createH
 }
 
 /** The digest of a context path's entries (paths, contents, modes), for a RUN --mount=type=bind's cache key. */
-async function contextDigest(context: string, source: string): Promise<string> {
+async function contextDigest(context: string, source: string, known: Map<string, string> | undefined): Promise<string> {
   const op = "RUN --mount=type=bind";
   if (/[*?[\\]/.test(source)) throw invalid(`${op}: source ${source}: a bind mount names one path, not a pattern`, { code: "build.mount" });
   const rel = path.posix.normalize(`/${source}`).slice(1) || ".";
   const [src] = await resolveSources(context, [rel], op);
   const list = await sourceEntries(src!, "m", { uid: 0, gid: 0 }, [], op);
-  await hashEntries(list);
+  await hashEntries(list, known);
   return entriesDigest(list);
 }
 

@@ -190,6 +190,14 @@ export interface Stage {
   base: StageBase;
   /** FROM --platform (os/arch[/variant]). */
   platform?: string;
+  /** Its position in the Dockerfile, what --from=N names (default: its position in the list built). */
+  index?: number;
+  /**
+   * The stages or images its COPY --from and RUN --mount from= name, as the planner expanded them
+   * (global ARGs); without it they are read from the steps as written. The executor starts the
+   * stage once the earlier stages named here are built.
+   */
+  uses?: string[];
   /** The FROM line as written, for "Step 1/M : FROM ...". */
   text?: string;
   steps: Step[];

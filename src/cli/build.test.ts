@@ -67,9 +67,12 @@ describe("cove build", () => {
     assert.match(progress.stderr, /invalid --progress "fancy"/);
     const two = await cove(["build", ".", "other"]);
     assert.equal(two.code, 125);
-    const url = await cove(["build", "https://example.invalid/ctx.tar"]);
-    assert.equal(url.code, 125);
-    assert.match(url.stderr, /URL context .* is not supported yet/);
+    const output = await cove(["build", "-o", "type=registry", "."]);
+    assert.equal(output.code, 125);
+    assert.match(output.stderr, /--output type=registry is not supported by cove build/);
+    const twoOutputs = await cove(["build", "-o", "a", "-o", "b", "."]);
+    assert.equal(twoOutputs.code, 125);
+    assert.match(twoOutputs.stderr, /only one --output is supported/);
     assert.equal(unknown.stdout + noContext.stdout + progress.stdout, "");
   });
 

@@ -4,31 +4,41 @@
 // Dockerfile and prints its syntax tree in the notation of BuildKit's parser test data.
 
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstat, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
 import { DockerfileError } from "../build/dockerfile/errors.js";
+import { fetchGitContext, isFileGitUrl, isGitUrl, isHttpUrl } from "../build/remote-context.js";
 import { decodeDockerfile, dumpAst, parseDockerfile } from "../build/dockerfile/parser.js";
 import { CoveError } from "../common/errors.js";
 import { jsonLines, type ProgressMessage } from "../client/stream.js";
-import { encodeHeader } from "../snapshots/index.js";
+// the tar encoder alone: the snapshot subsystem's entry would load its store and native addon
+import { encodeHeader } from "../snapshots/tar.js";
 import type { EngineClient } from "../client/engine.js";
 import { connect } from "./daemon-client.js";
+import { parseOutput, writeOutput, type BuildOutput } from "./build-output.js";
 import { parseUlimit } from "./container-opts.js";
 import { parseBool, ramInBytes } from "../docker/index.js";
 
-export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | -
+export const BUILD_USAGE = `usage: cove build [OPTIONS] PATH | URL | -
        cove build --print-ast FILE
 
 Build an image from a Dockerfile: PATH is the build context (a directory); - reads a
-Dockerfile (no context) or a context tar from standard input.
+Dockerfile (no context) or a context tar from standard input. URL is a git repository
+(https://host/repo.git#REF:SUBDIR, git://host/repo#REF, git@host:repo, file:///path/repo#REF)
+or an http(s) URL of a context tarball or a Dockerfile; the daemon fetches it (a file://
+repository is cloned here and sent as a directory).
 
   -t, --tag NAME[:TAG]     name the image (repeatable)
   -f, --file FILE          the Dockerfile (default PATH/Dockerfile); may be outside PATH
       --build-arg K=V      a build argument (repeatable; K alone takes $K)
-      --target STAGE       build up to this stage
+      --target STAGE       build this stage and the stages it needs (others are skipped)
+  -o, --output DEST        also write the final stage's files: DIR (or type=local,dest=DIR), a
+                           tar archive (type=tar,dest=FILE), or - (a tar on standard output;
+                           the progress then goes to standard error)
       --no-cache           run every step
       --pull               pull the base images again
       --label K=V          a label of the image (repeatable)
@@ -137,6 +147,8 @@ interface BuildFlags {
   query: Record<string, string | string[]>;
   /** --rm (default true) and --force-rm. */
   rm: boolean;
+  /** -o/--output: the final stage's files as a directory or a tar. */
+  output?: BuildOutput;
   forceRm: boolean;
 }
 
@@ -291,6 +303,16 @@ function parseFlags(args: string[]): BuildFlags {
       case "--target":
         f.target = value();
         break;
+      case "-o":
+      case "--output": {
+        if (f.output !== undefined) throw new UsageError("only one --output is supported");
+        try {
+          f.output = parseOutput(value());
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        break;
+      }
       case "--no-cache":
         f.noCache = true;
         break;
@@ -360,34 +382,61 @@ function parseFlags(args: string[]): BuildFlags {
 
 /** A tar entry: header and, for a file, its content from disk. */
 async function* entry(name: string, abs: string): AsyncGenerator<Buffer> {
-  const st = await lstat(abs);
+  // synchronous calls: a context is many small files, and a thread-pool round trip per call
+  // costs more than the call
+  const st = lstatSync(abs);
   const base = { uid: 0, gid: 0, mode: st.mode & 0o7777, mtimeSec: Math.floor(st.mtimeMs / 1000) };
   if (st.isDirectory()) yield encodeHeader({ ...base, name: `${name}/`, type: "dir", size: 0 });
-  else if (st.isSymbolicLink()) yield encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: await readlink(abs) });
+  else if (st.isSymbolicLink()) yield encodeHeader({ ...base, name, type: "symlink", size: 0, linkname: readlinkSync(abs) });
   else if (st.isFile()) {
+    const changed = (n: number) => new CoveError("invalid", `${abs} ${n > st.size ? "grew" : "shrank"} while it was sent: build again`, { code: "cli.build-context" });
     yield encodeHeader({ ...base, name, type: "file", size: st.size });
-    let n = 0;
-    for await (const c of createReadStream(abs)) {
-      const b = c as Buffer;
-      n += b.length;
-      if (n > st.size) throw new CoveError("invalid", `${abs} grew while it was sent: build again`, { code: "cli.build-context" });
-      yield b;
+    if (st.size <= SMALL_FILE) {
+      const data = readFileSync(abs);
+      if (data.length !== st.size) throw changed(data.length);
+      yield data;
+    } else {
+      let n = 0;
+      for await (const c of createReadStream(abs)) {
+        const b = c as Buffer;
+        n += b.length;
+        if (n > st.size) throw changed(n);
+        yield b;
+      }
+      if (n !== st.size) throw changed(n);
     }
-    if (n !== st.size) throw new CoveError("invalid", `${abs} shrank while it was sent: build again`, { code: "cli.build-context" });
     const pad = (512 - (st.size % 512)) % 512;
     if (pad) yield Buffer.alloc(pad);
   }
+}
+
+const SMALL_FILE = 1 << 20;
+
+/** The chunks gathered into pieces of about `size` bytes: one socket write per piece, not per tar header. */
+async function* gathered(src: AsyncIterable<Buffer>, size = 256 << 10): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    parts.push(c);
+    n += c.length;
+    if (n >= size) {
+      yield Buffer.concat(parts);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield Buffer.concat(parts);
 }
 
 /** The context directory as a tar, .dockerignore applied (the Dockerfile and .dockerignore always sent); `extra` entries added. */
 async function* contextTar(dir: string, ignore: DockerIgnore, dockerfile: string, extra: { name: string; data: Buffer }[]): AsyncGenerator<Buffer> {
   const replaced = new Set(extra.map((e) => e.name));
   const walk = async function* (rel: string): AsyncGenerator<Buffer> {
-    for (const name of (await readdir(path.join(dir, rel))).sort()) {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       if (replaced.has(r)) continue;
       const abs = path.join(dir, r);
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       const sent = ignore.sentWithContext(r, dockerfile);
       if (st.isDirectory()) {
         // an excluded directory may still hold a re-included path (a "!" pattern)
@@ -460,13 +509,44 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
     io.stderr.write(`cove build: ${err.message}\nSee 'cove build --help'.\n`);
     return 125;
   }
-  if (/^(https?|git):\/\//.test(f.context!) || f.context!.startsWith("git@")) {
-    io.stderr.write(`cove build: a URL context (${f.context}) is not supported yet: download or clone it, then build the directory\n`);
+  const toStdout = f.output?.type === "tar" && f.output.dest === "-";
+  if (toStdout && io.stdout.isTTY === true) {
+    io.stderr.write(`cove build: refusing to write a tar archive to a terminal: redirect standard output, or give --output type=tar,dest=FILE\n`);
     return 125;
   }
+  // with the files on standard output, what would go there goes to standard error
+  const progressOut: BuildIO["stdout"] = toStdout ? io.stderr : io.stdout;
+  // a file:// repository is cloned here (the daemon reads no files of its host for a client) and
+  // built as a directory; other URLs go to the daemon as /build's remote parameter
+  let cloned: string | undefined;
+  try {
+    if (isFileGitUrl(f.context!)) {
+      cloned = await mkdtemp(path.join(os.tmpdir(), "cove-build-git-"));
+      try {
+        f.context = await fetchGitContext(f.context!, cloned, { allowFile: true });
+      } catch (err) {
+        if (!(err instanceof CoveError)) throw err;
+        io.stderr.write(`cove build: unable to prepare context: ${err.message}\n`);
+        return 1;
+      }
+    }
+    return await sendBuild(f, io, progressOut);
+  } finally {
+    if (cloned !== undefined) await rm(cloned, { recursive: true, force: true });
+  }
+}
+
+/** The context (a directory, standard input, or a URL for the daemon to fetch) sent to POST /build, its progress shown. */
+async function sendBuild(f: BuildFlags, io: BuildIO, progressOut: BuildIO["stdout"]): Promise<number> {
   let body: Readable;
   let dockerfile: string | undefined;
-  if (f.context === "-") {
+  let remote: string | undefined;
+  const isDir = await lstat(f.context!).then((st) => st.isDirectory(), () => false);
+  if (!isDir && (isGitUrl(f.context!) || isHttpUrl(f.context!))) {
+    remote = f.context!;
+    body = Readable.from([]);
+    dockerfile = f.file;
+  } else if (f.context === "-") {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     const input = Buffer.concat(chunks);
@@ -523,7 +603,7 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
         ignore = DockerIgnore.parse(added);
       }
     }
-    body = Readable.from(contextTar(real, ignore, dockerfile, extra));
+    body = Readable.from(gathered(contextTar(real, ignore, dockerfile, extra)));
   }
   const query: Record<string, string | string[] | boolean | undefined> = {
     t: f.tags,
@@ -537,9 +617,10 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
     rm: f.rm,
     ...(f.forceRm ? { forcerm: true } : {}),
     networkmode: f.network,
+    remote,
     ...f.query,
   };
-  const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
+  const headers: Record<string, string> = remote === undefined ? { "Content-Type": "application/x-tar" } : {};
   if (Object.keys(f.secrets).length > 0 || Object.keys(f.ssh).length > 0) {
     let session: string;
     try {
@@ -553,8 +634,8 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
   const client = await io.client();
   const res = await client.stream("POST", "/build", { query, body, headers });
   let id = "";
-  const live = f.progress === "tty" || (f.progress === "auto" && io.stdout.isTTY === true);
-  const view = live ? new StepView((t) => io.stdout.write(t), io.stdout.isTTY === true) : undefined;
+  const live = f.progress === "tty" || (f.progress === "auto" && progressOut.isTTY === true);
+  const view = live ? new StepView((t) => progressOut.write(t), progressOut.isTTY === true) : undefined;
   try {
     for await (const m of jsonLines<ProgressMessage & { aux?: { ID?: string } }>(res)) {
       if (m.error !== undefined || m.errorDetail?.message !== undefined) {
@@ -567,12 +648,20 @@ export async function runBuild(args: string[], io: BuildIO): Promise<number> {
       const text = m.stream ?? (m.status !== undefined ? `${m.id ? `${m.id}: ` : ""}${m.status}\n` : undefined);
       if (text === undefined) continue;
       if (view) view.text(text);
-      else io.stdout.write(text);
+      else progressOut.write(text);
     }
   } finally {
     view?.stop();
   }
-  if (f.quiet) io.stdout.write(`${id}\n`);
+  if (f.output !== undefined) {
+    try {
+      await writeOutput(client, id, f.output, io.stdout);
+    } catch (err) {
+      io.stderr.write(`cove build: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  if (f.quiet) progressOut.write(`${id}\n`);
   if (f.iidfile !== undefined) await writeFile(f.iidfile, id);
   return 0;
 }

@@ -3,16 +3,19 @@
 // directory under the state root, .dockerignore applied, the Dockerfile read and parsed, and the
 // stages run by the build executor while its progress goes out as the JSON messages dockerd's
 // legacy builder sends ({"stream":"Step 1/4 : FROM busybox\n"}, {"aux":{"ID":...}}, ...).
-// A BuildKit build (version=2) is refused as by a dockerd without BuildKit.
+// A BuildKit build (version=2) is refused as by a dockerd without BuildKit. `remote` (a git URL,
+// or an http(s) URL of a tarball or a Dockerfile) replaces the body, as with dockerd
+// (src/build/remote-context.ts).
 
-import { randomBytes } from "node:crypto";
-import { constants as fsc } from "node:fs";
-import { copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, realpath, rm, rmdir, symlink, unlink } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, closeSync, constants as fsc, copyFileSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import path from "node:path";
 import { Builder, dockerfileToSteps, formatEvent, unusedArgsWarning, type BuildOptions } from "../build/index.js";
 import { DockerIgnore } from "../build/dockerfile/dockerignore.js";
 import { parseStages } from "../build/dockerfile/instructions.js";
 import { decodeDockerfile } from "../build/dockerfile/parser.js";
+import { fetchGitContext, fetchHttpContext, isGitUrl, isHttpUrl, parseGitUrl } from "../build/remote-context.js";
 import { CoveError, invalid, notFound } from "../common/errors.js";
 import { bestEffort } from "../common/ignore.js";
 import type { ContainerService } from "../containers/index.js";
@@ -136,12 +139,32 @@ async function* zeroEnded(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   if (n % 512 !== 0) yield Buffer.alloc(512 - (n % 512) + 1024);
 }
 
-/** Extracts a context tar into dir: entries confined to it (no "..", nothing written through a symlink). */
-export async function extractContext(body: AsyncIterable<Buffer>, dir: string): Promise<void> {
+/**
+ * Extracts a context tar into dir: entries confined to it (no "..", nothing written through a
+ * symlink that leads outside). Returns the sha256 of every regular file it wrote, by path, taken
+ * as the bytes went by, so that the builder need not read the files again to key its cache.
+ *
+ * The file system calls are synchronous: a context is many small files, each a few microseconds
+ * of kernel work, and a round trip through libuv's thread pool per call costs more than the call
+ * (on a busy machine, much more). Only the body stream is awaited.
+ */
+export async function extractContext(body: AsyncIterable<Buffer>, dir: string): Promise<Map<string, string>> {
   const root = await realpath(dir);
-  const inside = async (p: string) => {
-    const r = await realpath(p);
-    if (r !== root && !r.startsWith(root + path.sep)) throw invalid(`the build context has an entry that leads outside it through a symlink: ${path.relative(root, p)}`, { code: "build.context-invalid" });
+  const digests = new Map<string, string>();
+  // directories checked to be real directories inside root (no symlink on the way)
+  let checked = new Set<string>([root]);
+  const ensureDir = (d: string): void => {
+    if (checked.has(d)) return;
+    ensureDir(path.dirname(d));
+    const st = lstatSync(d, { throwIfNoEntry: false });
+    if (!st) mkdirSync(d, { mode: 0o755 });
+    else if (st.isSymbolicLink()) {
+      // an entry below a symlink of the context: written through it only when it stays inside
+      const r = realpathSync(d);
+      if (r !== root && !r.startsWith(root + path.sep)) throw invalid(`the build context has an entry that leads outside it through a symlink: ${path.relative(root, d)}`, { code: "build.context-invalid" });
+      return;
+    } else if (!st.isDirectory()) throw invalid(`the build context has an entry below a file: ${path.relative(root, d)} is not a directory`, { code: "build.context-invalid" });
+    checked.add(d);
   };
   for await (const { header: h, body: data } of readTar(zeroEnded(decompress(body, "auto")))) {
     const rel = path.posix.normalize(h.name.replace(/^\/+/, ""));
@@ -150,40 +173,50 @@ export async function extractContext(body: AsyncIterable<Buffer>, dir: string): 
       continue;
     }
     if (rel === ".." || rel.startsWith("../")) throw invalid(`the build context has an entry outside it: ${h.name}`, { code: "build.context-invalid" });
-    const target = path.join(root, rel);
-    const parent = path.dirname(target);
-    await mkdir(parent, { recursive: true });
-    await inside(parent);
-    const replace = async () => {
-      const st = await lstat(target).catch(() => undefined);
-      if (st && !(st.isDirectory() && h.type === "dir")) await rm(target, { recursive: true, force: true });
+    const target = path.join(root, rel.replace(/\/$/, ""));
+    ensureDir(path.dirname(target));
+    const replace = () => {
+      const st = lstatSync(target, { throwIfNoEntry: false });
+      if (!st || (st.isDirectory() && h.type === "dir")) return;
+      rmSync(target, { recursive: true, force: true });
+      digests.delete(target);
+      // what was checked below a replaced directory is no longer there
+      if (st.isDirectory()) checked = new Set([root]);
     };
     switch (h.type) {
       case "dir":
-        await replace();
-        await mkdir(target, { recursive: true, mode: h.mode & 0o7777 });
+        replace();
+        if (!lstatSync(target, { throwIfNoEntry: false })) mkdirSync(target, { mode: h.mode & 0o7777 });
+        chmodSync(target, h.mode & 0o7777);
         break;
       case "file": {
-        await replace();
-        const fh = await open(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, h.mode & 0o7777);
+        replace();
+        const fd = openSync(target, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, h.mode & 0o7777);
+        const hash = createHash("sha256");
         try {
-          for await (const chunk of data) await fh.write(chunk);
-          await fh.chmod(h.mode & 0o7777);
+          for await (const chunk of data) {
+            hash.update(chunk);
+            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+          }
+          fchmodSync(fd, h.mode & 0o7777);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
+        digests.set(target, hash.digest("hex"));
         break;
       }
       case "symlink":
-        await replace();
-        await symlink(h.linkname, target);
+        replace();
+        symlinkSync(h.linkname, target);
         break;
       case "link": {
         const from = path.join(root, path.posix.normalize(h.linkname.replace(/^\/+/, "")));
         if (!from.startsWith(root + path.sep)) throw invalid(`the build context has a hard link outside it: ${h.name} -> ${h.linkname}`, { code: "build.context-invalid" });
-        await inside(path.dirname(from));
-        await replace();
-        await copyFile(from, target, fsc.COPYFILE_EXCL);
+        ensureDir(path.dirname(from));
+        replace();
+        copyFileSync(from, target, fsc.COPYFILE_EXCL);
+        const known = digests.get(from);
+        if (known !== undefined) digests.set(target, known);
         break;
       }
       default:
@@ -192,20 +225,21 @@ export async function extractContext(body: AsyncIterable<Buffer>, dir: string): 
     }
     for await (const _ of data) void _;
   }
+  return digests;
 }
 
-/** Removes what .dockerignore excludes (a directory only when nothing in it is kept). */
-async function applyIgnore(dir: string, ignore: DockerIgnore, rel = ""): Promise<boolean> {
+/** Removes what .dockerignore excludes (a directory only when nothing in it is kept); synchronous calls, as the extraction. */
+function applyIgnore(dir: string, ignore: DockerIgnore, rel = ""): boolean {
   let kept = false;
-  for (const name of await readdir(path.join(dir, rel))) {
+  for (const name of readdirSync(path.join(dir, rel))) {
     const r = rel ? `${rel}/${name}` : name;
     const abs = path.join(dir, r);
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     if (st.isDirectory()) {
-      const keptInside = await applyIgnore(dir, ignore, r);
-      if (!keptInside && ignore.excludes(r)) await rmdir(abs);
+      const keptInside = applyIgnore(dir, ignore, r);
+      if (!keptInside && ignore.excludes(r)) rmdirSync(abs);
       else kept = true;
-    } else if (ignore.excludes(r)) await unlink(abs);
+    } else if (ignore.excludes(r)) unlinkSync(abs);
     else kept = true;
   }
   return kept;
@@ -246,9 +280,12 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
       c.req.resume();
       throw invalid("buildkit not supported by daemon", { code: "build.buildkit", hint: "build with the legacy builder: DOCKER_BUILDKIT=0 docker build ..." });
     }
-    if (c.query.get("remote")) {
+    // remote: a git repository or an http(s) tarball or Dockerfile instead of the body (dockerd's rules)
+    const remote = c.query.get("remote") ?? "";
+    if (remote !== "") {
       c.req.resume();
-      throw invalid("cove builds from a context sent with the request only; a remote context URL is not supported yet", { code: "build.remote", hint: "download or clone it first, then build the directory" });
+      if (!isGitUrl(remote) && !isHttpUrl(remote)) throw invalid(`remoteURL (${remote}) could not be recognized as URL`, { code: "build.remote", hint: "give an http(s) URL of a tarball or Dockerfile, or a git URL (https://host/repo.git#ref:subdir, git://...)" });
+      if (isGitUrl(remote)) parseGitUrl(remote);
     }
     // everything the query says is checked before the context is read
     const tags = c.query.all("t").filter((t) => t !== "");
@@ -286,12 +323,24 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
     running.set(buildId, abort);
     c.signal.addEventListener("abort", () => abort.abort(new Error("the client went away")), { once: true });
     const out = new JSONMessageStream(c.res);
+    let failed: { err: unknown } | undefined;
     try {
-      await extractContext(c.req as unknown as AsyncIterable<Buffer>, dir);
+      // the context: the body, a git checkout, or a downloaded archive; a downloaded Dockerfile has none
+      let context = dir;
+      let remoteDockerfile: string | undefined;
+      let contextDigests: Map<string, string> | undefined;
+      if (remote === "") contextDigests = await extractContext(c.req as unknown as AsyncIterable<Buffer>, dir);
+      else if (isGitUrl(remote)) context = await fetchGitContext(remote, dir, { signal: abort.signal });
+      else {
+        if (!quiet) out.write({ status: `Downloading build context from remote url: ${remote}` });
+        const got = await fetchHttpContext(remote, abort.signal);
+        if (got.kind === "archive") contextDigests = await extractContext(got.body, dir);
+        else remoteDockerfile = decodeDockerfile(got.text);
+      }
       const dockerfileName = c.query.get("dockerfile") ?? "Dockerfile";
-      const text = await readDockerfile(dir, dockerfileName);
-      const ignoreText = await readFile(path.join(dir, ".dockerignore"), "utf8").catch(() => undefined);
-      if (ignoreText !== undefined) await applyIgnore(dir, DockerIgnore.parse(ignoreText));
+      const text = remoteDockerfile ?? (await readDockerfile(context, dockerfileName));
+      const ignoreText = await readFile(path.join(context, ".dockerignore"), "utf8").catch(() => undefined);
+      if (ignoreText !== undefined) applyIgnore(context, DockerIgnore.parse(ignoreText));
       const plan = dockerfileToSteps(parseStages(text, dockerfileName || "Dockerfile"), { buildArgs, target });
       const fetchBase = async (image: string) => {
         const auth = authFor(registry, image);
@@ -304,7 +353,7 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
           },
         });
       };
-      const opts: BuildOptions = { preamble: plan.preamble, context: dir, buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host, secrets: session.secrets, ssh: session.ssh };
+      const opts: BuildOptions = { preamble: plan.preamble, context, ...(contextDigests ? { contextDigests } : {}), buildArgs, noCache, tags, labels, signal: abort.signal, pull, fetchBase, runHostConfig: host, secrets: session.secrets, ssh: session.ssh };
       const it = builder.build(plan.stages, opts);
       let id = "";
       for (;;) {
@@ -325,13 +374,15 @@ export function buildRoutes(router: Router, deps: BuildRouteDeps): void {
       }
       if (quiet) out.stream(`${id}\n`);
     } catch (err) {
-      if (!out.started && err instanceof CoveError && !(err.code ?? "").startsWith("build.") && err.code !== "dockerfile.invalid") throw err;
-      errorLine(out, err);
+      if (!out.started && err instanceof CoveError && !(err.code ?? "").startsWith("build.") && err.code !== "dockerfile.invalid") failed = { err };
+      else errorLine(out, err);
     } finally {
       running.delete(buildId);
-      await bestEffort(`remove the build context ${dir}`, rm(dir, { recursive: true, force: true }));
     }
-    out.end();
+    // the answer is complete before the context is removed: the client need not wait for that
+    if (!failed) out.end();
+    await bestEffort(`remove the build context ${dir}`, rm(dir, { recursive: true, force: true }));
+    if (failed) throw failed.err;
   });
 
   router.post("/build/cancel", (c) => {
