@@ -21,6 +21,10 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need_pkgs+=(linux-image-amd64)
 # peers the image tests compare with
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
+# the build tests compare BuildKit-only Dockerfile features (RUN mounts) with buildah's builds
+command -v buildah >/dev/null || need_pkgs+=(buildah)
+# the hostile-archive tests send zstd layers
+command -v zstd >/dev/null || need_pkgs+=(zstd)
 # the registry tests pull from and push to Debian's docker-registry (distribution 2.8)
 [ -x /usr/bin/docker-registry ] || need_pkgs+=(docker-registry)
 command -v umoci >/dev/null || need_pkgs+=(umoci)
