@@ -30,6 +30,7 @@ import { importBusybox } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
 import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 import { ping } from "./support/ping.js";
+import { processExists } from "../src/common/process.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const RUNS = Number(process.env.BENCH_ENGINE_RUNS ?? 20);
@@ -74,14 +75,6 @@ async function ok(env: NodeJS.ProcessEnv, args: string[], timeoutMs?: number): P
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface ProcInfo {
   pid: number;
@@ -195,13 +188,13 @@ async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
     if (stopped) return;
     stopped = true;
     // containers first, through the API, while the daemon is there to do it properly
-    if (alive(daemonPid) && (await ping(socket))) {
+    if (processExists(daemonPid) && (await ping(socket))) {
       const ids = (await docker(env, ["ps", "-aq"], 60_000)).stdout.split("\n").filter(Boolean);
       for (let i = 0; i < ids.length; i += RM_BATCH) await docker(env, ["rm", "-f", ...ids.slice(i, i + RM_BATCH)], 120_000);
     }
-    if (alive(daemonPid)) {
+    if (processExists(daemonPid)) {
       child.kill("SIGTERM");
-      for (let i = 0; i < 100 && alive(daemonPid) && child.exitCode === null; i++) await sleep(100);
+      for (let i = 0; i < 100 && processExists(daemonPid) && child.exitCode === null; i++) await sleep(100);
       if (child.exitCode === null) child.kill("SIGKILL");
     }
     // whatever is left after a failure: monitors, container cgroups, mounts
@@ -236,7 +229,7 @@ async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
   return {
     name: "cove",
     env,
-    daemonPids: async () => (alive(daemonPid) ? [daemonPid] : []),
+    daemonPids: async () => (processExists(daemonPid) ? [daemonPid] : []),
     monitorPids: async () => (await processes()).filter((p) => p.pid !== daemonPid && p.argv.some((a) => a.startsWith(runtimeRoot + "/"))).map((p) => p.pid),
     stop,
   };

@@ -24,6 +24,7 @@ import { ignored, ignoring, notice } from "../common/ignore.js";
 import { DIGEST_ALGORITHMS, parseDigest, validateDigest, type Digest } from "./digest.js";
 import { fsyncDir, readIfExists, statIfExists } from "./files.js";
 import { ingestDamage, LocalWriter } from "./writer.js";
+import { processExists } from "../common/process.js";
 import type {
   ChildrenFn,
   CommitOptions,
@@ -71,15 +72,6 @@ function validateExpected(expected: Expected | undefined): void {
   if (expected.digest !== undefined) validateDigest(expected.digest, "expected.digest");
   if (expected.size !== undefined && (!Number.isSafeInteger(expected.size) || expected.size < 0)) {
     throw invalid(`invalid expected size ${expected.size}: a size is a non-negative integer`, { field: "expected.size" });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, "EPERM");
   }
 }
 
@@ -368,7 +360,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
         if (!isErrno(err, "EEXIST")) throw fromErrno(err, `locking ingest ${ref}`);
       }
       const holder = Number.parseInt((await readIfExists(lockFile)) ?? "", 10);
-      if (!Number.isInteger(holder) || holder <= 0 || !pidAlive(holder)) {
+      if (!Number.isInteger(holder) || holder <= 0 || !processExists(holder)) {
         // Stale lock from a crashed writer (or a half-written lock file): break it.
         // A lock file younger than a second with no pid may be mid-creation; give it a moment.
         if (!Number.isInteger(holder)) {
@@ -460,7 +452,7 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
     const raw = await readIfExists(path.join(dir, "lock"));
     if (raw === undefined) return undefined;
     const pid = Number.parseInt(raw, 10);
-    return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
+    return Number.isInteger(pid) && pid > 0 && processExists(pid) ? pid : undefined;
   }
 
   async abort(ref: string): Promise<void> {

@@ -42,6 +42,7 @@ import { swarmRoutes } from "./swarm.js";
 import { countContainers, systemRoutes, type ContainerCountsProvider } from "./system.js";
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
+import { processExists } from "../common/process.js";
 
 export interface TcpOptions {
   host: string;
@@ -168,11 +169,7 @@ export function pingSocket(socket: string, timeoutMs = 1500): Promise<"answers" 
 }
 
 function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return isErrno(err, "EPERM");
-  }
+  if (!processExists(pid)) return false;
   // a recycled PID running something else is not a daemon
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");

@@ -11,15 +11,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { startDaemon, type Daemon } from "../../src/daemon/index.js";
+import type { Daemon } from "../../src/daemon/index.js";
+import { startBuildTestDaemon } from "./daemon.js";
 import { readTar } from "../../src/snapshots/index.js";
-import { busyboxRootfsTar } from "../images/fixtures.js";
 import { run, dockerCliSkip, type Result } from "../support/docker-api.js";
 
 const exec = promisify(execFile);
@@ -163,14 +162,9 @@ describe("BuildKit-only Dockerfile features: cove beside buildah", { skip }, () 
   };
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "cove-buildah-"));
-    socket = path.join(dir, "cove.sock");
-    runtimeRoot = `/run/cove-buildah-${process.pid}`;
+    let tar: string;
+    ({ dir, socket, runtimeRoot, daemon, dockerEnv, busyboxTar: tar } = await startBuildTestDaemon("buildah"));
     bhArgs = ["--root", path.join(dir, "buildah-root"), "--runroot", path.join(dir, "buildah-run"), "--storage-driver", "vfs"];
-    daemon = await startDaemon({ root: path.join(dir, "root"), socket, runtimeRoot, log: () => undefined });
-    dockerEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_BUILDKIT: "0", DOCKER_CONFIG: path.join(dir, "docker-config"), DOCKER_HOST: `unix://${socket}` };
-    const tar = await busyboxRootfsTar(path.join(dir, "bb"));
-    ok(await docker(["import", "--change", 'CMD ["sh"]', tar, "busybox:latest"]), "import");
     // the same tree as buildah's busybox (localhost/busybox:latest, which FROM busybox finds)
     const base = (await buildah(["from", "scratch"])).trim();
     try {

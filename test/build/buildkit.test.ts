@@ -13,13 +13,13 @@ import Docker from "dockerode";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { startDaemon, type Daemon } from "../../src/daemon/index.js";
+import type { Daemon } from "../../src/daemon/index.js";
+import { startBuildTestDaemon } from "./daemon.js";
 import { readTar } from "../../src/snapshots/index.js";
 import { busyboxRootfsTar } from "../images/fixtures.js";
 import { run, type Result, dockerCliSkip } from "../support/docker-api.js";
@@ -123,14 +123,7 @@ describe("BuildKit's Dockerfile features in cove build", { skip }, () => {
   const images = async () => ok(await docker(["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]), "images");
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "cove-buildkit-"));
-    socket = path.join(dir, "cove.sock");
-    root = path.join(dir, "root");
-    runtimeRoot = `/run/cove-buildkit-${process.pid}`;
-    daemon = await startDaemon({ root, socket, runtimeRoot, log: () => undefined });
-    dockerEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_BUILDKIT: "0", DOCKER_CONFIG: path.join(dir, "docker-config"), DOCKER_HOST: `unix://${socket}` };
-    const tar = await busyboxRootfsTar(path.join(dir, "bb"));
-    ok(await docker(["import", "--change", 'CMD ["sh"]', tar, "busybox:latest"]), "import");
+    ({ dir, socket, root, runtimeRoot, daemon, dockerEnv } = await startBuildTestDaemon("buildkit"));
     ctx = path.join(dir, "ctx");
     await mkdir(path.join(ctx, "data"), { recursive: true });
     await writeFile(path.join(ctx, "data/x.txt"), "ctx\n");

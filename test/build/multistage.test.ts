@@ -8,15 +8,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { lstat, mkdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { startDaemon, type Daemon } from "../../src/daemon/index.js";
+import type { Daemon } from "../../src/daemon/index.js";
+import { startBuildTestDaemon } from "./daemon.js";
 import { readTar } from "../../src/snapshots/index.js";
-import { busyboxRootfsTar } from "../images/fixtures.js";
 import { run, dockerCliSkip, type Result } from "../support/docker-api.js";
 
 const COVE_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -91,14 +90,7 @@ describe("cove build: multi-stage graphs and --output", { skip }, () => {
   const mountsLeft = async () => (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(root) || l.includes(runtimeRoot));
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "cove-multistage-"));
-    socket = path.join(dir, "cove.sock");
-    root = path.join(dir, "root");
-    runtimeRoot = `/run/cove-multistage-${process.pid}`;
-    daemon = await startDaemon({ root, socket, runtimeRoot, log: () => undefined });
-    dockerEnv = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, DOCKER_BUILDKIT: "0", DOCKER_CONFIG: path.join(dir, "docker-config"), DOCKER_HOST: `unix://${socket}` };
-    const tar = await busyboxRootfsTar(path.join(dir, "bb"));
-    ok(await docker(["import", "--change", 'CMD ["sh"]', tar, "busybox:latest"]), "import");
+    ({ dir, socket, root, runtimeRoot, daemon, dockerEnv } = await startBuildTestDaemon("multistage"));
     ctx = path.join(dir, "ctx");
     await mkdir(ctx, { recursive: true });
     await writeFile(path.join(ctx, "note.txt"), "from the context\n");

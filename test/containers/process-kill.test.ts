@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { processExists } from "../../src/common/process.js";
 import { setup, story, until, type Harness } from "./harness.js";
 import { findBusybox } from "../images/fixtures.js";
 
@@ -14,15 +15,6 @@ const skip = process.getuid?.() !== 0 ? "needs root (containers)" : !(await find
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("processes of a container killed from outside", { skip }, () => {
@@ -60,7 +52,7 @@ describe("processes of a container killed from outside", { skip }, () => {
       return i.RestartCount === 1 && i.State.Status === "running" && i.State.Pid !== init;
     });
     // nothing of the old run is left: its init does not run on without a monitor
-    await until("the old init gone", () => !alive(init));
+    await until("the old init gone", () => !processExists(init));
     const die = h.events.find((e) => e.Actor.ID === Id && e.Action === "die");
     assert.ok(die, `a die event: ${story(h, Id)}`);
     // the new run has a monitor of its own that reports its exit
