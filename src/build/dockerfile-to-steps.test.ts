@@ -110,7 +110,7 @@ FROM busybox AS unused
 
   it("refuses what the legacy builder cannot do, at the instruction's line", () => {
     assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nRUN --security=insecure true\n")), /Dockerfile:2:1: RUN --security=insecure needs BuildKit/);
-    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nADD --keep-git-dir=true https://x/y.git /y\n")), /Dockerfile:2:1: ADD --keep-git-dir or --unpack needs BuildKit/);
+    assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nADD --unpack=true https://x/y.tgz /y\n")), /Dockerfile:2:1: ADD --unpack needs BuildKit/);
     assert.throws(() => dockerfileToSteps(parseStages("FROM busybox\nARG A B\n")), /Dockerfile:2:1: ARG with more than one name/);
     assert.throws(() => dockerfileToSteps(parseStages("FROM ${NOTHING}\n")), /base name \(\$\{NOTHING\}\) should not be blank/);
   });

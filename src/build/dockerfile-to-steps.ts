@@ -151,8 +151,9 @@ function stepOf(df: Dockerfile, i: Instruction): Step {
       return { kind: "entrypoint", text, command: i.cmd === undefined ? [] : i.cmd.form === "shell" ? i.cmd.command : i.cmd.args };
     case "copy":
     case "add": {
-      if (i.kind === "add" && (i.keepGitDir !== undefined || i.unpack !== undefined)) refuse("ADD --keep-git-dir or --unpack");
+      if (i.kind === "add" && i.unpack !== undefined) refuse("ADD --unpack");
       const step: Step = { kind: i.kind, text, sources: [...i.sources], dest: i.dest };
+      if (i.kind === "add" && i.keepGitDir !== undefined) step.keepGitDir = i.keepGitDir;
       if (i.contents.length > 0) step.contents = i.contents.map((c) => ({ name: c.name, data: c.data, expand: c.expand }));
       if (i.kind === "add" && i.checksum !== undefined) {
         if (!/^sha256:[0-9a-f]{64}$/.test(i.checksum)) throw at(df, i, `invalid checksum ${JSON.stringify(i.checksum)}: give sha256: and 64 lower-case hex digits`);

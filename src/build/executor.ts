@@ -38,6 +38,7 @@ import { applyLayer } from "../snapshots/index.js";
 import { BuildJournal } from "./leftovers.js";
 import { applyConfigStep, argvOf, beginStage, cleanConfig, declareArg, proxyArgs, stageVars, nopHistoryOneWord, resolveWorkdir, runArgs, runHistory, type StageState } from "./config.js";
 import { archiveTar, download, entriesDigest, entriesTar, hashEntries, isArchive, isUrl, readTar, relocate, resolveSources, sourceEntries, type CopyEntry } from "./context.js";
+import { fetchGitContext, isGitUrl } from "./remote-context.js";
 import { runInOrder } from "./schedule.js";
 import { stageDependencies, stageIndex } from "./stage-graph.js";
 import { fromText, stepText, type CopyStep, type RunStep, type Stage, type Step } from "./steps.js";
@@ -417,9 +418,11 @@ export class Builder {
     const cmd = [...shellCmd(state.config), `#(nop) ${comment}in ${step.dest} `];
     if (step.from !== undefined && contents.length > 0) throw invalid(`${op} --from=${step.from} takes no heredoc: its sources are paths of ${step.from}`, { code: "build.heredoc" });
     if (step.from !== undefined) return yield* this.copyFrom(parent, state, step, opts, done, { op, own, dest, comment, cmd });
-    const urls = step.kind === "add" ? step.sources.filter(isUrl) : [];
-    const local = step.sources.filter((src) => !urls.includes(src));
-    const tmp = urls.length > 0 || contents.length > 0 ? await mkdtemp(path.join(await this.tmpDir(), "add-")) : undefined;
+    // ADD of a git URL clones the repository (as BuildKit does); other http(s) URLs are downloaded
+    const gitUrls = step.kind === "add" ? step.sources.filter(isGitUrl) : [];
+    const urls = step.kind === "add" ? step.sources.filter((src) => isUrl(src) && !gitUrls.includes(src)) : [];
+    const local = step.sources.filter((src) => !urls.includes(src) && !gitUrls.includes(src));
+    const tmp = urls.length > 0 || gitUrls.length > 0 || contents.length > 0 ? await mkdtemp(path.join(await this.tmpDir(), "add-")) : undefined;
     try {
       const sources = local.length > 0 ? await resolveSources(opts.context, local, op) : [];
       // heredocs: files of that name and content, mode 0644, after the other sources (as BuildKit)
@@ -430,6 +433,15 @@ export class Builder {
         await writeFile(file, c.data);
         await chmod(file, 0o644);
         sources.push({ rel: c.name, abs: file, isDir: false, inline: true });
+      }
+      // a repository's tree (its #ref:subdir) goes into dest as a directory's contents would;
+      // fetched every time, like a download: the content decides whether the cache holds
+      for (const [i, url] of gitUrls.entries()) {
+        const checkout = path.join(tmp!, `git-${i}`);
+        await mkdir(checkout, { mode: 0o700 });
+        const tree = await fetchGitContext(url, checkout, { ...(opts.signal ? { signal: opts.signal } : {}) });
+        if (!step.keepGitDir) await rm(path.join(checkout, ".git"), { recursive: true, force: true });
+        sources.push({ rel: "", abs: tree, isDir: true });
       }
       // ADD downloads every time (as dockerd): the content decides whether the cache holds
       for (const [i, url] of urls.entries()) {

@@ -106,6 +106,8 @@ export interface CopyStep extends StepBase {
   contents?: InlineSource[];
   /** ADD --checksum=sha256:<hex>: a URL source's content must have this digest. */
   checksum?: string;
+  /** ADD of a git URL: keep the .git directory in what is added (BuildKit's --keep-git-dir). */
+  keepGitDir?: boolean;
 }
 
 export interface EnvStep extends StepBase {

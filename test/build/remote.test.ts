@@ -219,6 +219,24 @@ describe("build contexts from URLs (remote) beside dockerd", { skip }, () => {
     assert.equal((await summary(coveEnv, "git-head", "cat /msg")).files, "version two, longer\n");
   });
 
+  it("ADD of a git URL adds the repository's tree at its ref (without .git unless --keep-git-dir), as BuildKit does", async () => {
+    const local = path.join(dir, "add-git");
+    await mkdir(local, { recursive: true });
+    await writeFile(
+      path.join(local, "Dockerfile"),
+      `FROM busybox\nADD ${gitUrl}/repo.git#v1:app /app\nADD --keep-git-dir=true ${web}/git/repo.git#main /whole\nRUN cat /app/msg.txt; ls -a /app | tr '\\n' ' '; test -d /whole/.git && cat /whole/app/msg.txt\n`,
+    );
+    const r = await cove(["build", "--progress", "plain", "-t", "add-git", local]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await summary(coveEnv, "add-git", "cat /app/msg.txt; ls -a /app; test -d /whole/.git && cat /whole/app/msg.txt")).files, "version one\n.\n..\nDockerfile\nmsg.txt\nversion two, longer\n");
+    // a ref that does not exist fails the step with git's reason, and leaves no image
+    await writeFile(path.join(local, "Dockerfile"), `FROM busybox\nADD ${gitUrl}/repo.git#nosuch /app\n`);
+    const bad = await cove(["build", "--progress", "plain", "-t", "add-git-bad", local]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr + bad.stdout, /error fetching: .*nosuch/s);
+    assert.equal((await docker(coveEnv, ["images", "-q", "add-git-bad"])).stdout.trim(), "");
+  });
+
   it("cove build file:///repo#ref:subdir clones on the client's side", async () => {
     const r = await cove(["build", "--progress", "plain", "-t", "git-file", `file://${work}#v1:app`]);
     assert.equal(r.code, 0, r.stderr);
