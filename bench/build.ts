@@ -13,7 +13,6 @@
 // within a round each scenario runs on cove, then on dockerd, so that a machine busy with other
 // work weighs on both alike. Not a test: nothing asserts on time.
 
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -25,6 +24,7 @@ import { startDaemon } from "../src/daemon/index.js";
 import { busyboxRootfsTar } from "../test/images/fixtures.js";
 import { run, DOCKER } from "../test/support/docker-api.js";
 import { dockerdAvailable, startDockerd, type Dockerd } from "../test/support/dockerd.js";
+import { timed } from "./support/timed.js";
 
 const ROUNDS = Number(process.env.BENCH_BUILD_ROUNDS ?? 5);
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js");
@@ -84,16 +84,6 @@ async function build(client: EngineClient, tar: Buffer, query: Record<string, st
   return performance.now() - t0;
 }
 
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${err}`))));
-  });
-}
 
 interface Figures {
   cold: number;

@@ -8,7 +8,6 @@
 // cove's compose on dockerd is timed too, which separates the tool from the engine. Each figure
 // is the median of BENCH_COMPOSE_ROUNDS (5) rounds. Not a test: nothing asserts on time.
 
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { EngineClient } from "../src/client/index.js";
 import { busyboxRootfsTar } from "../test/images/fixtures.js";
 import { setupNetwork } from "../test/network/harness.js";
 import { dockerdAvailable, startDockerd } from "../test/support/dockerd.js";
+import { timed } from "./support/timed.js";
 
 const ROUNDS = Number(process.env.BENCH_COMPOSE_ROUNDS ?? 5);
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js");
@@ -42,17 +42,6 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Runs a command; resolves with its time in ms, throws on failure. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${err}`))));
-  });
-}
 
 async function allHealthy(client: EngineClient): Promise<boolean> {
   const list = await client.containerList({ all: true, filters: { label: [`com.docker.compose.project=${PROJECT}`] } });
