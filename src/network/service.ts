@@ -11,6 +11,8 @@
 // netns, rule, lease, held port) is left behind.
 
 import { mkdir } from "node:fs/promises";
+import { readdirSync, rmdirSync } from "node:fs";
+import { isErrno } from "../common/errors.js";
 import path from "node:path";
 import { ensureBridge, prepareNetnsDir, unmountQuiet } from "./host.js";
 import { Networks } from "./networks.js";
@@ -175,6 +177,16 @@ export class NetworkService {
   /** Releases held ports without touching the kernel state (daemon shutdown: containers keep running). */
   close(): void {
     this.core.m.sandboxes.close();
+    // no container's namespace is kept here for a live restore: the bind mount and the directory
+    // go with the daemon (the next start makes them again)
+    const dir = this.core.netnsDir;
+    try {
+      if (readdirSync(dir).length > 0) return;
+      unmountQuiet(dir, this.core.log);
+      rmdirSync(dir);
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) this.core.log(`cove: leaving ${dir} in place: ${(err as Error).message}`);
+    }
   }
 
   // ------------------------------------------------------------------ container views
