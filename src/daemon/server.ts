@@ -472,10 +472,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             if (!isErrno(err, "ENOENT")) ignored(`remove the pid file ${file}`, err); // else: already gone
           }
         }
-        // an exec root left empty goes (one still holding running containers' state stays)
-        await rmdir(layout.execRoot).catch((err: unknown) => {
-          if (!isErrno(err, "ENOENT", "ENOTEMPTY", "EEXIST", "EBUSY")) ignored(`remove the exec root ${layout.execRoot}`, err);
-        });
+        // an exec root left empty goes, with the runtimes' empty state directories (cove's and
+        // runc's beside it); one still holding running containers' state stays
+        for (const dir of [layout.runtimeRoot, path.join(path.dirname(layout.runtimeRoot), "runc"), layout.execRoot]) {
+          if (dir !== layout.execRoot && path.dirname(dir) !== layout.execRoot) continue; // a runtime root given elsewhere is not ours to remove
+          await rmdir(dir).catch((err: unknown) => {
+            if (!isErrno(err, "ENOENT", "ENOTEMPTY", "EEXIST", "EBUSY")) ignored(`remove ${dir}`, err);
+          });
+        }
       })();
       return closing;
     },
