@@ -64,10 +64,11 @@ static void fail(int err, const char *fmt, ...)
 	_exit(1);
 }
 
-static void expect(uint32_t type)
+/* Waits for the monitor's message of this type (and the fd it may carry, when fd is given). */
+static void expect_with_fd(uint32_t type, int *fd)
 {
 	struct msg m;
-	int n = msg_recv(sock, &m, NULL);
+	int n = msg_recv(sock, &m, fd);
 	if (n <= 0)
 		_exit(1); /* the monitor is gone: nobody to report to */
 	if (m.type == MSG_SYNC_ABORT)
@@ -76,18 +77,16 @@ static void expect(uint32_t type)
 		fail(EPROTO, "unexpected message %u from the monitor", m.type);
 }
 
+static void expect(uint32_t type)
+{
+	expect_with_fd(type, NULL);
+}
+
 /* Waits for the monitor's answer to a sync; it may come with an fd of the hooks' state. */
 static void receive_sync_answer(void)
 {
-	struct msg m;
 	int fd = -1;
-	int n = msg_recv(sock, &m, &fd);
-	if (n <= 0)
-		_exit(1); /* the monitor is gone: nobody to report to */
-	if (m.type == MSG_SYNC_ABORT)
-		fail(ECANCELED, "aborted by the runtime");
-	if (m.type != MSG_SYNC_OK)
-		fail(EPROTO, "unexpected message %u from the monitor", m.type);
+	expect_with_fd(MSG_SYNC_OK, &fd);
 	if (fd < 0)
 		return;
 	struct stat st;
