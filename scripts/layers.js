@@ -17,7 +17,7 @@ export const PACKAGE_ENTRY = "(src/*.ts)";
 
 export const LAYERS = [
   { name: "the command line", folders: ["cli"] },
-  { name: "the web dashboard: a page over the daemon's Engine API", folders: ["dashboard"] },
+  { name: "servers beside the daemon's socket: the web dashboard, the Kubernetes CRI", folders: ["dashboard", "cri"] },
   { name: "the daemon: HTTP server, Docker API routes", folders: ["daemon"] },
   { name: "the package entry", folders: [PACKAGE_ENTRY] },
   { name: "the library and the API client", folders: ["engine", "client"] },

@@ -4,6 +4,7 @@
 
 import { CoveError } from "../common/errors.js";
 import { quietOnBrokenPipe } from "./pipes.js";
+import type { DaemonMainHooks } from "../daemon/index.js";
 
 const USAGE = `usage: cove [--root DIR] COMMAND [OPTIONS]
 
@@ -83,8 +84,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case "daemon": {
       const [{ daemonMain }, { dashboardHooks }] = await Promise.all([import("../daemon/index.js"), import("../dashboard/index.js")]);
+      // the CRI server's gRPC library loads only when the server starts
+      const startCri: DaemonMainHooks["startCri"] = async (d, socket) => (await import("../cri/index.js")).criHooks.startCri!(d, socket);
       // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
-      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args], dashboardHooks);
+      return daemonMain([...(rootGiven ? ["--root", root] : []), ...args], { ...dashboardHooks, startCri });
     }
     case "build": {
       const { buildMain } = await import("./build.js");

@@ -5,7 +5,7 @@ import { CoveError, invalid } from "../common/errors.js";
 import path from "node:path";
 import { checkCgroupParent, DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDashboardAddress, type DaemonFileConfig, type DashboardSettings } from "./config-file.js";
 import { startDaemon, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
-import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT } from "../common/instance.js";
+import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT, instanceLayout } from "../common/instance.js";
 import { checkBridgeName, defaultBridgePool, NetworkService, parseAddressPool, type AddressPool } from "../network/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
@@ -51,7 +51,9 @@ Options:
                            then 192.168.0.0/16 in /20s)
   --cgroup-parent PATH     the parent of the containers' cgroups (default ${DEFAULT_CGROUP_PARENT}, ${DEFAULT_CGROUP_PARENT}-<tag> for
                            another root); a container's own --cgroup-parent wins
-  --no-network             no networking at all: containers get a loopback interface only`;
+  --no-network             no networking at all: containers get a loopback interface only
+  --cri-socket PATH        the Kubernetes CRI (runtime.v1 over gRPC) for kubelets and crictl (default
+                           <exec root>/cri.sock, e.g. ${DEFAULT_EXEC_ROOT}/cri.sock); "none": no CRI server`;
 
 /** Which of the settings daemon.json may also give were given as flags (a setting given twice is refused, as dockerd refuses it). */
 export interface FlagsGiven {
@@ -65,7 +67,7 @@ export interface FlagsGiven {
 }
 
 /** `cove daemon`'s options: the daemon's, the configuration file to read, and which settings came as flags. */
-export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; given: FlagsGiven; dashboard?: DashboardSettings };
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; given: FlagsGiven; dashboard?: DashboardSettings; criSocket?: string | "none" };
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
@@ -75,6 +77,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   let dashboardAddr: string | undefined;
+  let criSocket: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
   const bridge: { name?: string; bip?: string; none?: boolean; off?: boolean; pools?: AddressPool[] } = {};
   for (let i = 0; i < argv.length; i++) {
@@ -135,6 +138,12 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--dashboard":
         dashboardAddr = value();
         break;
+      case "--cri-socket": {
+        const v = value();
+        if (v !== "none" && !v.startsWith("/")) throw invalid(`--cri-socket ${v}: give an absolute path, or "none"`, { code: "flag.invalid", field: "cri-socket" });
+        criSocket = v;
+        break;
+      }
       case "-b":
       case "--bridge": {
         const v = value();
@@ -197,6 +206,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     out.dashboard = parseDashboardAddress(dashboardAddr, dashTls);
     given.dashboard = true;
   }
+  if (criSocket !== undefined) out.criSocket = criSocket;
   return out;
 }
 
@@ -264,9 +274,16 @@ export interface DashboardHandle {
   close(): Promise<void>;
 }
 
-/** What the command line gives daemonMain: the dashboard lives above the daemon and is started through this. */
+/** A running CRI server, as the layer above the daemon starts it (src/cri). */
+export interface CriHandle {
+  socket: string;
+  close(): Promise<void>;
+}
+
+/** What the command line gives daemonMain: the dashboard and the CRI server live above the daemon and are started through this. */
 export interface DaemonMainHooks {
   startDashboard?: (daemon: Daemon, settings: DashboardSettings, log: (line: string) => void) => Promise<DashboardHandle>;
+  startCri?: (daemon: Daemon, socket: string) => Promise<CriHandle>;
 }
 
 /** `cove daemon`: runs until SIGINT or SIGTERM, re-reading its configuration file on SIGHUP; returns the exit code. */
@@ -308,6 +325,20 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
     }
   }
   const dash = dashboard;
+  let cri: CriHandle | undefined;
+  const criSocket = opts.criSocket ?? path.join(instanceLayout(d.root, { execRoot: opts.execRoot }).execRoot, "cri.sock");
+  if (criSocket !== "none" && hooks.startCri) {
+    try {
+      cri = await hooks.startCri(d, criSocket);
+      log(`CRI (runtime.v1) on unix://${cri.socket}`);
+    } catch (err) {
+      process.stderr.write(`cove daemon: the CRI server: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
+      await dash?.close().catch((e: unknown) => log(`closing the dashboard: ${String(e)}`));
+      await d.close();
+      return 1;
+    }
+  }
+  const criServer = cri;
   // SIGHUP: the file again, as dockerd reloads daemon.json; a bad file changes nothing
   const onHup = () => {
     loadDaemonConfig(started.configFile, started.configFileGiven).then(
@@ -327,7 +358,12 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
       process.off("SIGHUP", onHup);
-      (dash ? dash.close().catch((err: unknown) => log(`closing the dashboard: ${String(err)}`)) : Promise.resolve()).then(() => d.close()).then(resolve, resolve);
+      Promise.all([
+        dash?.close().catch((err: unknown) => log(`closing the dashboard: ${String(err)}`)),
+        criServer?.close().catch((err: unknown) => log(`closing the CRI server: ${String(err)}`)),
+      ])
+        .then(() => d.close())
+        .then(resolve, resolve);
     };
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");

@@ -1,0 +1,42 @@
+// The CRI's RuntimeService calls that concern the runtime as a whole: Version, Status and
+// UpdateRuntimeConfig. Pod sandboxes and containers are served by cove's pods (they land next).
+
+import type * as grpc from "@grpc/grpc-js";
+import { unary } from "./status.js";
+
+export const CRI_API_VERSION = "v1";
+
+export interface RuntimeHandlerDeps {
+  version: string;
+  /** Whether containers get networking (a daemon started with --no-network gives them loopback only). */
+  networkReady: () => boolean;
+}
+
+export interface RuntimeConfigState {
+  /** The pod CIDR the kubelet last gave (UpdateRuntimeConfig), "" until then. */
+  podCidr: string;
+}
+
+export function runtimeHandlers(deps: RuntimeHandlerDeps, state: RuntimeConfigState): grpc.UntypedServiceImplementation {
+  return {
+    Version: unary(async () => ({ version: "0.1.0", runtime_name: "cove", runtime_version: deps.version, runtime_api_version: CRI_API_VERSION })),
+
+    Status: unary(async (req: { verbose?: boolean }) => {
+      const net = deps.networkReady();
+      const conditions = [
+        { type: "RuntimeReady", status: true, reason: "", message: "" },
+        net
+          ? { type: "NetworkReady", status: true, reason: "", message: "" }
+          : { type: "NetworkReady", status: false, reason: "NetworkDisabled", message: "the cove daemon runs with --no-network: pods get a loopback interface only" },
+      ];
+      const info: Record<string, string> = req.verbose ? { config: JSON.stringify({ podCidr: state.podCidr, apiVersion: CRI_API_VERSION }) } : {};
+      return { status: { conditions }, info };
+    }),
+
+    UpdateRuntimeConfig: unary(async (req: { runtime_config?: { network_config?: { pod_cidr?: string } | null } | null }) => {
+      const cidr = req.runtime_config?.network_config?.pod_cidr;
+      if (cidr) state.podCidr = cidr;
+      return {};
+    }),
+  };
+}

@@ -1,0 +1,79 @@
+// The CRI server: runtime.v1's RuntimeService and ImageService over gRPC on a unix socket
+// (/run/cove/cri.sock for the default daemon), so a kubelet or crictl uses the same images and
+// containers as the Docker API.
+
+import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { fromErrno, isErrno, unavailable } from "../common/errors.js";
+import type { Daemon } from "../daemon/index.js";
+import { imageHandlers } from "./images.js";
+import { criServices } from "./proto.js";
+import { runtimeHandlers, type RuntimeConfigState } from "./runtime.js";
+
+export interface CriSettings {
+  socket: string;
+  version: string;
+}
+
+export interface CriServer {
+  socket: string;
+  close(): Promise<void>;
+}
+
+/** Whether something answers on the unix socket at p. */
+function answers(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(p);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** Removes a socket a stopped daemon left; refuses one another process still serves. */
+async function clearStaleSocket(p: string): Promise<void> {
+  try {
+    const st = await lstat(p);
+    if (!st.isSocket()) throw unavailable(`${p} exists and is not a socket`, { code: "cri.socket", hint: "remove it, or give the CRI server another socket with --cri-socket" });
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return;
+    throw err;
+  }
+  if (await answers(p)) throw unavailable(`another process serves the CRI socket ${p}`, { code: "cri.socket", hint: "stop it, or give this daemon another socket with --cri-socket" });
+  await unlink(p);
+}
+
+export async function startCriServer(daemon: Pick<Daemon, "images" | "containers" | "network" | "root">, settings: CriSettings): Promise<CriServer> {
+  const services = criServices();
+  const server = new grpc.Server();
+  const state: RuntimeConfigState = { podCidr: "" };
+  server.addService(services.RuntimeService, runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state));
+  server.addService(
+    services.ImageService,
+    imageHandlers({ images: daemon.images, root: daemon.root, inUse: (id) => {
+        const user = daemon.containers.imageInUse(id);
+        return user?.running ? user.id : undefined;
+      },
+    }),
+  );
+  const socket = path.resolve(settings.socket);
+  await mkdir(path.dirname(socket), { recursive: true, mode: 0o711 });
+  await clearStaleSocket(socket);
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(fromErrno(err, `listening on the CRI socket ${socket}`)) : resolve())),
+  );
+  await chmod(socket, 0o660);
+  return {
+    socket,
+    close: async () => {
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await unlink(socket).catch((err: unknown) => {
+        if (!isErrno(err, "ENOENT")) throw err;
+      });
+    },
+  };
+}
