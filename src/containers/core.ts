@@ -39,6 +39,7 @@ import type { Execs } from "./exec.js";
 import type { Files } from "./files.js";
 import type { HealthChecks } from "./health.js";
 import type { Restorer } from "./restore.js";
+import { mapText, type IdMap, type UsernsSettings } from "./userns.js";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
@@ -69,6 +70,12 @@ export interface ContainerRecord {
   MountPoints: MountEntry[];
   /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
   RootfsMounts: SnapshotMount[];
+  /**
+   * The container's user namespace (the daemon's --userns-remap, or --userns=auto), fixed at
+   * create; absent: the host's. Its root owns the writable layer and the container's files on the
+   * host; its image layers are seen through idmapped mounts.
+   */
+  UserNamespace?: IdMap;
 }
 
 export interface ExecRecord {
@@ -142,6 +149,8 @@ export interface ContainerServiceOptions {
   log?: (line: string) => void;
   /** Awaited before the containers are reconciled at open (a test holds the reconcile with it). */
   beforeReconcile?: () => Promise<void>;
+  /** User namespaces (the daemon's --userns-remap); without them only --userns=host is accepted. */
+  userns?: UsernsSettings;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -443,6 +452,9 @@ export class ContainerCore {
   m!: Modules;
   readonly log: (line: string) => void;
   readonly beforeReconcile?: () => Promise<void>;
+  readonly userns: UsernsSettings | undefined;
+  /** User namespaces of creates in progress (by container ID), so two creates never take the same ids. */
+  readonly pendingUserns = new Map<string, IdMap>();
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -459,6 +471,7 @@ export class ContainerCore {
     this.cgroupVersion = this.host.cgroupVersion();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     if (opts.beforeReconcile) this.beforeReconcile = opts.beforeReconcile;
+    this.userns = opts.userns;
   }
 
   /**
@@ -605,10 +618,12 @@ export class ContainerCore {
     const target = this.rootfsPath(c);
     await mkdir(target, { recursive: true, mode: 0o755 });
     if (await this.host.isMountpoint(target)) return target;
+    const ns = c.rec.UserNamespace;
+    const idmap = ns ? { text: { uidMap: mapText(ns.uidMappings), gidMap: mapText(ns.gidMappings) }, staging: path.join(c.dir, "idmap") } : undefined;
     const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(c.rec.RootfsMounts) : undefined;
     if (volatile) {
       try {
-        this.host.mount(volatile, target);
+        this.host.mount(volatile, target, idmap);
         this.volatileOverlay = true;
         return target;
       } catch (err) {
@@ -617,7 +632,7 @@ export class ContainerCore {
         this.volatileOverlay = false;
       }
     }
-    this.host.mount(c.rec.RootfsMounts, target);
+    this.host.mount(c.rec.RootfsMounts, target, idmap);
     return target;
   }
 

@@ -10,6 +10,7 @@ import { fromErrno, invalid, isErrno, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { boundingCapabilities, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
 import { defaultSeccompProfile, kernelAtLeast } from "../runtime/seccomp/index.js";
+import type { IdMap } from "./userns.js";
 import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Namespace, Rlimit, SeccompAction, SeccompArg, SeccompSyscall, Spec } from "../runtime/spec.js";
 import { OCI_VERSION } from "../runtime/spec.js";
 import type { ContainerConfig, HealthConfig, HostConfig, MountPoint, ThrottleDevice } from "./types.js";
@@ -531,6 +532,8 @@ export interface SpecInput {
   cgroupParent?: string;
   /** The variables legacy links give the process (before the config's own). */
   linkEnv?: readonly string[];
+  /** The container's user namespace (ContainerRecord.UserNamespace); absent: the host's. */
+  userns?: IdMap;
 }
 
 export interface BuiltSpec {
@@ -616,7 +619,8 @@ export function buildSpec(input: SpecInput): BuiltSpec {
   const mounts = [...fixed, ...extra];
 
   // namespaces
-  const namespaces: Namespace[] = [{ type: "mount" }];
+  // a user namespace first: the namespaces created with it are owned by it
+  const namespaces: Namespace[] = input.userns ? [{ type: "user" }, { type: "mount" }] : [{ type: "mount" }];
   const pidNs = nsMode("pid", hc.PidMode, input.join?.pid);
   if (pidNs) namespaces.push(pidNs);
   const ipcNs = nsMode("ipc", hc.IpcMode === "private" || hc.IpcMode === "shareable" ? "" : hc.IpcMode, input.join?.ipc);
@@ -671,6 +675,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     mounts,
     linux: {
       namespaces,
+      ...(input.userns ? { uidMappings: input.userns.uidMappings.map((m) => ({ ...m })), gidMappings: input.userns.gidMappings.map((m) => ({ ...m })) } : {}),
       cgroupsPath: containerCgroupsPath(id, hc, input.cgroupParent),
       resources,
       ...(devices.length ? { devices } : {}),
