@@ -24,7 +24,7 @@ import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { ContainerRuntime } from "../runtime/types.js";
-import { type Mount as SnapshotMount } from "../snapshots/index.js";
+import { IDMAP_UNSUPPORTED, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { VolumeService } from "../volumes/index.js";
 import { type MonitorConnection } from "./attach.js";
 import { type MountEntry } from "./mounts.js";
@@ -40,6 +40,7 @@ import type { Files } from "./files.js";
 import type { HealthChecks } from "./health.js";
 import type { Restorer } from "./restore.js";
 import { mapText, type IdMap, type UsernsSettings } from "./userns.js";
+import { chownedLayerMounts } from "./userns-layers.js";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
@@ -455,6 +456,8 @@ export class ContainerCore {
   readonly userns: UsernsSettings | undefined;
   /** User namespaces of creates in progress (by container ID), so two creates never take the same ids. */
   readonly pendingUserns = new Map<string, IdMap>();
+  /** Set once the kernel refused idmapped layers: containers in user namespaces get chowned copies (userns-layers.ts). */
+  idmapRefused = false;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -619,21 +622,38 @@ export class ContainerCore {
     await mkdir(target, { recursive: true, mode: 0o755 });
     if (await this.host.isMountpoint(target)) return target;
     const ns = c.rec.UserNamespace;
+    if (ns && (this.userns?.layers === "copy" || this.idmapRefused)) {
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+      return target;
+    }
     const idmap = ns ? { text: { uidMap: mapText(ns.uidMappings), gidMap: mapText(ns.gidMappings) }, staging: path.join(c.dir, "idmap") } : undefined;
-    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(c.rec.RootfsMounts) : undefined;
+    try {
+      this.mountWith(c, c.rec.RootfsMounts, target, idmap);
+    } catch (err) {
+      if (!(ns && err instanceof CoveError && err.code === IDMAP_UNSUPPORTED)) throw err;
+      // this kernel refuses idmapped layers: chowned copies from now on
+      this.idmapRefused = true;
+      this.log(`cove: ${err.message}; containers in user namespaces get chowned copies of their image's layers instead (${err.hint ?? ""})`);
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+    }
+    return target;
+  }
+
+  /** Mounts mounts on target, with overlayfs's volatile option for a --rm container where the kernel has it. */
+  private mountWith(c: Live, mounts: SnapshotMount[], target: string, idmap?: { text: { uidMap: string; gidMap: string }; staging: string }): void {
+    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(mounts) : undefined;
     if (volatile) {
       try {
         this.host.mount(volatile, target, idmap);
         this.volatileOverlay = true;
-        return target;
+        return;
       } catch (err) {
         // a kernel before 5.10 knows no "volatile": such a host mounts as before
         if (!(err instanceof CoveError && err.errno === "EINVAL") || this.volatileOverlay === true) throw err;
         this.volatileOverlay = false;
       }
     }
-    this.host.mount(c.rec.RootfsMounts, target, idmap);
-    return target;
+    this.host.mount(mounts, target, idmap);
   }
 
   unmountRootfs(c: Live): void {

@@ -47,6 +47,11 @@ export interface UsernsSettings {
   remap?: IdMap;
   /** Host id ranges --userns=auto takes from. */
   pool: { uids: IdRange[]; gids: IdRange[] };
+  /**
+   * How image layers get the mapping: idmapped mounts, with chowned copies where the kernel
+   * refuses them (default), or chowned copies always.
+   */
+  layers?: "idmap" | "copy";
 }
 
 /** The account "default" makes. */

@@ -109,6 +109,8 @@ export interface DaemonOptions {
    * ids ("default": cove-remap, made when missing). Ignored with a containerService given.
    */
   usernsRemap?: string;
+  /** How remapped containers' image layers get their mapping (see UsernsSettings.layers; default idmapped mounts). */
+  usernsLayers?: "idmap" | "copy";
 }
 
 /** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
@@ -296,7 +298,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } else await prepareSocket(socket);
 
   // the account is resolved (and cove-remap made) before anything else is opened: a bad setting changes nothing
-  const userns = options.usernsRemap && !options.containerService ? usernsSettings(await resolveRemapAccount(options.usernsRemap), true) : undefined;
+  const userns = options.usernsRemap && !options.containerService ? { ...usernsSettings(await resolveRemapAccount(options.usernsRemap), true), ...(options.usernsLayers ? { layers: options.usernsLayers } : {}) } : undefined;
   if (userns) log(`containers run in user namespaces: root is ${userns.remap!.uidMappings[0]!.hostID}:${userns.remap!.gidMappings[0]!.hostID} on the host (${userns.account}'s subordinate ids)`);
   const images = options.images ?? (await ImageService.open({ root, ...(options.registry ? { registry: options.registry } : {}) }));
   const events = options.events ?? new EventBus();

@@ -185,15 +185,19 @@ export function mountIdmapped(mounts: Mount[], target: string, idmap: IdmapText,
         addon().moveMount(tree, "", at.AT_FDCWD, point, at.MOVE_MOUNT_F_EMPTY_PATH);
         attached.push(point);
       } catch (err) {
-        const hint = isErrno(err, "EINVAL", "EPERM", "ENOSYS")
-          ? "this kernel or filesystem does not support idmapped mounts (Linux 5.12+, and a filesystem that allows them, e.g. ext4, xfs, btrfs, tmpfs); run the container with --userns=host"
-          : undefined;
-        throw fromErrno(err, `making an idmapped mount of layer ${layer}`, hint);
+        if (isErrno(err, "EINVAL", "EPERM", "ENOSYS", "EOPNOTSUPP")) throw idmapUnsupported(`making an idmapped mount of layer ${layer}`, err);
+        throw fromErrno(err, `making an idmapped mount of layer ${layer}`);
       } finally {
         if (tree !== undefined) closeSync(tree);
       }
     });
-    mountOne({ type: "overlay", source: overlay.source, options: [`lowerdir=${lowers.map((_, i) => String(i)).join(":")}`, ...rest], cwd: staging }, target);
+    try {
+      mountOne({ type: "overlay", source: overlay.source, options: [`lowerdir=${lowers.map((_, i) => String(i)).join(":")}`, ...rest], cwd: staging }, target);
+    } catch (err) {
+      // overlayfs before Linux 5.19 refuses idmapped layers
+      if (isErrno(err, "EINVAL") || (err instanceof CoveError && err.errno === "EINVAL")) throw idmapUnsupported("mounting an overlay on idmapped layers", err);
+      throw err;
+    }
   } finally {
     if (userns !== undefined) closeSync(userns);
     for (const p of attached) {
@@ -205,6 +209,17 @@ export function mountIdmapped(mounts: Mount[], target: string, idmap: IdmapText,
     }
     clearIdmapStaging(staging);
   }
+}
+
+/** The code of the error mountIdmapped throws when the kernel or the layers' filesystem refuses idmapped layers. */
+export const IDMAP_UNSUPPORTED = "snapshot.idmap-unsupported";
+
+function idmapUnsupported(what: string, cause: unknown): CoveError {
+  return new CoveError("unsupported", `${what}: ${(cause as Error).message}`, {
+    code: IDMAP_UNSUPPORTED,
+    cause,
+    hint: "idmapped layers need Linux 5.19+ and a filesystem that allows idmapped mounts (ext4, xfs, btrfs, tmpfs)",
+  });
 }
 
 /**

@@ -191,6 +191,20 @@ describe("user namespaces: a daemon with --userns-remap=default", { skip }, () =
     assert.equal(statSync(path.join(hostData, "host-root-file")).mode & 0o777, 0o644);
   });
 
+  it("a volume made for a remapped container is its root's, and its copy-up keeps the image's owners as the container sees them", async () => {
+    const uids = firstRange("/etc/subuid", "cove-remap");
+    const vol = `userns-vol-${process.pid}`;
+    try {
+      const out = ok(await docker(["run", "--rm", "--network", "none", "-v", `${vol}:/owned`, "-v", "/fresh", IMAGE, "sh", "-c", "stat -c '%u:%g' /owned/by1000 /owned /fresh && touch /owned/new /fresh/new && echo WROTE"]), "run with volumes");
+      assert.deepEqual(out.trim().split("\n"), ["1000:1000", "0:0", "0:0", "WROTE"]);
+      const mountpoint = ok(await docker(["volume", "inspect", "-f", "{{.Mountpoint}}", vol]), "volume inspect").trim();
+      assert.equal(statSync(path.join(mountpoint, "new")).uid, uids.start);
+      assert.equal(statSync(path.join(mountpoint, "by1000")).uid, uids.start + 1000);
+    } finally {
+      await docker(["volume", "rm", "-f", vol]);
+    }
+  });
+
   it("--userns=host runs in the host's user namespace, and may be privileged", async () => {
     const out = ok(await docker(["run", "--rm", "--network", "none", "--userns=host", IMAGE, "cat", "/proc/self/uid_map"]), "run --userns=host");
     assert.deepEqual(mapRows(out), [[0, 0, 4294967295]]);
@@ -330,6 +344,37 @@ describe("user namespaces: a daemon with --userns-remap=default", { skip }, () =
     // as in a default container without a user namespace, every item is denied (unshare of a
     // nested user namespace included: the default seccomp profile refuses it without CAP_SYS_ADMIN)
     for (const res of results) assert.equal(res.allowed, false, `${res.item}: allowed in a remapped container (${res.detail})`);
+  });
+
+  it("where idmapped layers are not used, a chowned copy of the image's layers gives the same view", async () => {
+    const uids = firstRange("/etc/subuid", "cove-remap");
+    const copyDir = path.join(dir, "copy-daemon");
+    await mkdir(copyDir, { mode: 0o755 });
+    const copySocket = path.join(copyDir, "cove.sock");
+    const copyRuntime = `/run/cove-userns-copy-${process.pid}`;
+    const other = await startDaemon({ root: path.join(copyDir, "root"), socket: copySocket, runtimeRoot: copyRuntime, usernsRemap: "default", usernsLayers: "copy", log: (l) => logs.push(l) });
+    try {
+      const env2 = { ...env, DOCKER_HOST: `unix://${copySocket}` };
+      const d2 = (args: string[]) => run(env2, args, undefined, 120_000);
+      ok(await d2(["import", "--change", 'CMD ["sh"]', path.join(dir, "probe.tar"), IMAGE]), "import");
+      const name = `userns-copy-${process.pid}`;
+      const out = ok(await d2(["run", "--name", name, "--network", "none", IMAGE, "sh", "-c", "id -u; stat -c '%u:%g' /bin/busybox /owned/by1000; touch /made-here && echo WROTE"]), "run");
+      assert.deepEqual(out.trim().split("\n"), ["0", "0:0", "1000:1000", "WROTE"]);
+      const id = ok(await d2(["inspect", "-f", "{{.Id}}", name]), "inspect").trim();
+      const copy = path.join(copyDir, "root", "containers", id, "layers");
+      assert.equal(statSync(path.join(copy, "bin", "busybox")).uid, uids.start, "the copy is owned by the mapped root");
+      assert.equal(statSync(path.join(copy, "owned", "by1000")).uid, uids.start + 1000);
+      const image = `userns-copy-commit:${process.pid}`;
+      ok(await d2(["commit", name, image]), "commit");
+      assert.equal(ok(await d2(["run", "--rm", "--network", "none", "--userns=host", image, "stat", "-c", "%u:%g", "/made-here"]), "run the commit").trim(), "0:0");
+      ok(await d2(["rm", "-f", name]), "rm");
+      // the removal may finish after the API answered: waited for, with a generous bound
+      for (let i = 0; i < 600 && existsSync(copy); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!existsSync(copy), "the copy goes with the container");
+    } finally {
+      await tearDownDaemon(other, undefined);
+      await rm(copyRuntime, { recursive: true, force: true }).catch(() => undefined);
+    }
   });
 
   it("dockerd --userns-remap=default: the same uid_map shape and bind mount ownership", { skip: noDockerd ?? false }, async (t) => {
