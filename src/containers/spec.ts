@@ -3,7 +3,7 @@
 // oci/defaults.go for the defaults). Pure apart from stat() of host devices and bind sources, so
 // it is unit-tested without root.
 
-import { readdirSync, statSync, type Stats } from "node:fs";
+import { existsSync, readdirSync, statSync, type Stats } from "node:fs";
 import { release as kernelRelease } from "node:os";
 import path from "node:path";
 import { fromErrno, invalid, isErrno, unsupported } from "../common/errors.js";
@@ -613,6 +613,12 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     // the shared IPC namespace keeps its own /dev/shm: bind the host's (or the other container's) view
     defaults = defaults.filter((m) => m.destination !== "/dev/shm");
     if (hc.IpcMode === "host") defaults.push({ destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate", "rw"] });
+  }
+  if (input.userns && hc.IpcMode === "host") {
+    // the kernel lets no user namespace mount the mqueue filesystem of the host's IPC namespace:
+    // the host's /dev/mqueue is bound instead, when the host has one
+    defaults = defaults.filter((m) => m.destination !== "/dev/mqueue");
+    if (existsSync("/dev/mqueue")) defaults.push({ destination: "/dev/mqueue", type: "bind", source: "/dev/mqueue", options: ["rbind", "rprivate", "nosuid", "noexec", "nodev"] });
   }
   const fixed = [...defaults, ...files].filter((m) => !userTargets.has(m.destination) && ![...userTargets].some((t) => t === "/dev" && m.destination.startsWith("/dev/")));
   const extra = [...user].sort((a, b) => depth(a.destination) - depth(b.destination));
