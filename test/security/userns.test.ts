@@ -377,6 +377,38 @@ describe("user namespaces: a daemon with --userns-remap=default", { skip }, () =
     }
   });
 
+  it("a restarted daemon keeps each container's user namespace: running ones go on, stopped ones start with it again", async () => {
+    const remapped = `userns-restart-${process.pid}`;
+    ok(await docker(["run", "-d", "--name", remapped, "--network", "none", IMAGE, "sleep", "100000"]), "run -d");
+    const auto = await create({ Image: IMAGE, Cmd: ["sleep", "100000"], HostConfig: { UsernsMode: "auto:size=4096", NetworkMode: "none" } }, `userns-restart-auto-${process.pid}`);
+    assert.equal(auto.status, 201, auto.body);
+    const autoId = JSON.parse(auto.body).Id as string;
+    try {
+      ok(await docker(["start", autoId]), "start auto");
+      const mapOf = async (ref: string) => ok(await docker(["exec", ref, "cat", "/proc/self/uid_map"]), `uid_map of ${ref}`);
+      const before = [await mapOf(remapped), await mapOf(autoId)];
+      await daemon!.close();
+      daemon = undefined;
+      daemon = await startDaemon({ root: path.join(dir, "root"), socket, runtimeRoot, usernsRemap: "default", log: (l) => logs.push(l) });
+      assert.deepEqual([await mapOf(remapped), await mapOf(autoId)], before, "the running containers kept their namespaces");
+      ok(await docker(["restart", "-t", "1", remapped, autoId]), "restart");
+      assert.deepEqual([await mapOf(remapped), await mapOf(autoId)], before, "a new start has the same mappings");
+      // the restored auto range is taken: a new auto container gets another
+      const other = await create({ Image: IMAGE, Cmd: ["cat", "/proc/self/uid_map"], HostConfig: { UsernsMode: "auto:size=4096", NetworkMode: "none" } });
+      assert.equal(other.status, 201, other.body);
+      const otherId = JSON.parse(other.body).Id as string;
+      try {
+        const otherMap = mapRows(ok(await docker(["start", "-a", otherId]), "start -a"))[0]!;
+        const autoMap = mapRows(before[1]!)[0]!;
+        assert.ok(otherMap[1]! + otherMap[2]! <= autoMap[1]! || autoMap[1]! + autoMap[2]! <= otherMap[1]!, `overlapping after the restart: ${otherMap.join(" ")} and ${autoMap.join(" ")}`);
+      } finally {
+        await docker(["rm", "-f", otherId]);
+      }
+    } finally {
+      await docker(["rm", "-f", remapped, autoId]);
+    }
+  });
+
   it("dockerd --userns-remap=default: the same uid_map shape and bind mount ownership", { skip: noDockerd ?? false }, async (t) => {
     if (!dockerd) return t.skip("dockerd with --userns-remap did not start here");
     const peerDir = path.join(dir, "peer-data");
