@@ -30,7 +30,8 @@ export class Files {
     const c = this.core.find(ref);
     const dirs = overlayDirs(c.rec.RootfsMounts);
     if (!dirs.UpperDir) return null;
-    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : []);
+    const ns = c.rec.UserNamespace;
+    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : [], undefined, ns ? containerOwner(ns) : undefined);
     return out.length ? out : null;
   }
 

@@ -292,6 +292,9 @@ describe("user namespaces: a daemon with --userns-remap=default", { skip }, () =
     const name = `userns-commit-${process.pid}`;
     ok(await docker(["run", "--name", name, "--network", "none", IMAGE, "sh", "-c", "mkdir /made && touch /made/byroot && touch /made/by1000 && chown 1000:1000 /made/by1000"]), "run");
     try {
+      // the directories copied up to hold the container's files are no change, whatever their host owner
+      const diff = ok(await docker(["diff", name]), "diff").trim().split("\n").sort();
+      assert.deepEqual(diff, ["A /made", "A /made/by1000", "A /made/byroot"]);
       const image = `userns-committed:${process.pid}`;
       ok(await docker(["commit", name, image]), "commit");
       try {
