@@ -24,7 +24,7 @@ import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { ContainerRuntime } from "../runtime/types.js";
-import { type Mount as SnapshotMount } from "../snapshots/index.js";
+import { IDMAP_UNSUPPORTED, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { VolumeService } from "../volumes/index.js";
 import { type MonitorConnection } from "./attach.js";
 import { type MountEntry } from "./mounts.js";
@@ -39,6 +39,8 @@ import type { Execs } from "./exec.js";
 import type { Files } from "./files.js";
 import type { HealthChecks } from "./health.js";
 import type { Restorer } from "./restore.js";
+import { mapText, type IdMap, type UsernsSettings } from "./userns.js";
+import { chownedLayerMounts } from "./userns-layers.js";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
@@ -69,6 +71,12 @@ export interface ContainerRecord {
   MountPoints: MountEntry[];
   /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
   RootfsMounts: SnapshotMount[];
+  /**
+   * The container's user namespace (the daemon's --userns-remap, or --userns=auto), fixed at
+   * create; absent: the host's. Its root owns the writable layer and the container's files on the
+   * host; its image layers are seen through idmapped mounts.
+   */
+  UserNamespace?: IdMap;
 }
 
 export interface ExecRecord {
@@ -142,6 +150,8 @@ export interface ContainerServiceOptions {
   log?: (line: string) => void;
   /** Awaited before the containers are reconciled at open (a test holds the reconcile with it). */
   beforeReconcile?: () => Promise<void>;
+  /** User namespaces (the daemon's --userns-remap); without them only --userns=host is accepted. */
+  userns?: UsernsSettings;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -443,6 +453,11 @@ export class ContainerCore {
   m!: Modules;
   readonly log: (line: string) => void;
   readonly beforeReconcile?: () => Promise<void>;
+  readonly userns: UsernsSettings | undefined;
+  /** User namespaces of creates in progress (by container ID), so two creates never take the same ids. */
+  readonly pendingUserns = new Map<string, IdMap>();
+  /** Set once the kernel refused idmapped layers: containers in user namespaces get chowned copies (userns-layers.ts). */
+  idmapRefused = false;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -459,6 +474,7 @@ export class ContainerCore {
     this.cgroupVersion = this.host.cgroupVersion();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     if (opts.beforeReconcile) this.beforeReconcile = opts.beforeReconcile;
+    this.userns = opts.userns;
   }
 
   /**
@@ -605,20 +621,39 @@ export class ContainerCore {
     const target = this.rootfsPath(c);
     await mkdir(target, { recursive: true, mode: 0o755 });
     if (await this.host.isMountpoint(target)) return target;
-    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(c.rec.RootfsMounts) : undefined;
+    const ns = c.rec.UserNamespace;
+    if (ns && (this.userns?.layers === "copy" || this.idmapRefused)) {
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+      return target;
+    }
+    const idmap = ns ? { text: { uidMap: mapText(ns.uidMappings), gidMap: mapText(ns.gidMappings) }, staging: path.join(c.dir, "idmap") } : undefined;
+    try {
+      this.mountWith(c, c.rec.RootfsMounts, target, idmap);
+    } catch (err) {
+      if (!(ns && err instanceof CoveError && err.code === IDMAP_UNSUPPORTED)) throw err;
+      // this kernel refuses idmapped layers: chowned copies from now on
+      this.idmapRefused = true;
+      this.log(`cove: ${err.message}; containers in user namespaces get chowned copies of their image's layers instead (${err.hint ?? ""})`);
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+    }
+    return target;
+  }
+
+  /** Mounts mounts on target, with overlayfs's volatile option for a --rm container where the kernel has it. */
+  private mountWith(c: Live, mounts: SnapshotMount[], target: string, idmap?: { text: { uidMap: string; gidMap: string }; staging: string }): void {
+    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(mounts) : undefined;
     if (volatile) {
       try {
-        this.host.mount(volatile, target);
+        this.host.mount(volatile, target, idmap);
         this.volatileOverlay = true;
-        return target;
+        return;
       } catch (err) {
         // a kernel before 5.10 knows no "volatile": such a host mounts as before
         if (!(err instanceof CoveError && err.errno === "EINVAL") || this.volatileOverlay === true) throw err;
         this.volatileOverlay = false;
       }
     }
-    this.host.mount(c.rec.RootfsMounts, target);
-    return target;
+    this.host.mount(mounts, target, idmap);
   }
 
   unmountRootfs(c: Live): void {

@@ -34,3 +34,4 @@ export { resolveUser, parsePasswd, parseGroup, type ExecUser } from "./user.js";
 export { readLogs, timeNanos } from "./logs.js";
 export { generateName } from "./names.js";
 export type * from "./types.js";
+export { parseRemapSetting, parseUsernsMode, resolveRemapAccount, usernsSettings, DEFAULT_REMAP_USER, type IdMap, type RemapAccount, type UsernsSettings } from "./userns.js";

@@ -7,6 +7,7 @@ import { ignored } from "../common/ignore.js";
 import type { ContainerRuntime } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging, mountPoints } from "./startfs.js";
+import { clearIdmapStaging } from "../snapshots/index.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -43,6 +44,15 @@ export class Restorer {
         clearStaging(dir, mounted);
       } catch (err) {
         this.core.log(`cove: warning: container ${id}: ${(err as Error).message}`);
+      }
+      // idmapped layers of a rootfs mount the daemon did not finish (a user namespace's)
+      const idmapStaging = path.join(dir, "idmap");
+      if (mounted.some((p) => p.startsWith(`${idmapStaging}/`))) {
+        try {
+          clearIdmapStaging(idmapStaging);
+        } catch (err) {
+          this.core.log(`cove: warning: container ${id}: detaching the idmapped layers left in ${idmapStaging}: ${(err as Error).message}`);
+        }
       }
       let rec: ContainerRecord;
       let hc: HostConfig;

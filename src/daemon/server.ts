@@ -27,7 +27,7 @@ import { instanceLayout } from "../common/instance.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { CacheMounts, removeBuildLeftovers } from "../build/index.js";
 import { buildRoutes } from "./build.js";
-import { ContainerService } from "../containers/index.js";
+import { ContainerService, resolveRemapAccount, usernsSettings } from "../containers/index.js";
 import { addon } from "../native/addon.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
@@ -104,6 +104,13 @@ export interface DaemonOptions {
   labels?: string[];
   debug?: boolean;
   defaultRuntime?: string;
+  /**
+   * `--userns-remap`: containers run in user namespaces mapped onto this account's subordinate
+   * ids ("default": cove-remap, made when missing). Ignored with a containerService given.
+   */
+  usernsRemap?: string;
+  /** How remapped containers' image layers get their mapping (see UsernsSettings.layers; default idmapped mounts). */
+  usernsLayers?: "idmap" | "copy";
 }
 
 /** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
@@ -290,6 +297,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   } else await prepareSocket(socket);
 
+  // the account is resolved (and cove-remap made) before anything else is opened: a bad setting changes nothing
+  const userns = options.usernsRemap && !options.containerService ? { ...usernsSettings(await resolveRemapAccount(options.usernsRemap), true), ...(options.usernsLayers ? { layers: options.usernsLayers } : {}) } : undefined;
+  if (userns) log(`containers run in user namespaces: root is ${userns.remap!.uidMappings[0]!.hostID}:${userns.remap!.gidMappings[0]!.hostID} on the host (${userns.account}'s subordinate ids)`);
   const images = options.images ?? (await ImageService.open({ root, ...(options.registry ? { registry: options.registry } : {}) }));
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
@@ -322,6 +332,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       runtimeRoot: layout.runtimeRoot,
       cgroupParent: layout.cgroupParent,
       ...(network ? { network } : {}),
+      ...(userns ? { userns } : {}),
       log,
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
       ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
@@ -368,6 +379,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     listContainers: ({ size }) => containers.list({ all: true, size }),
     volumes: () => volumes.df(),
     buildCache: () => CacheMounts.forRoot(containers.root).records(),
+    usernsRemap: userns !== undefined,
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);
