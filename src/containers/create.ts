@@ -6,7 +6,7 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { span } from "../common/trace.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
 import { copyTree, isEmptyDir } from "../volumes/index.js";
@@ -69,7 +69,9 @@ export class Creator {
     let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
     try {
       const endSnapshot = span("create.snapshot", id);
-      prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
+      // a --rm container is worth nothing after a crash (the restore removes it): its snapshot
+      // and record are written without waiting for the disk
+      prepared = await this.core.images.prepareRootfs(id, userConfig.Image, { volatile: !!hc.AutoRemove });
       endSnapshot();
       const imageConfig = prepared.config.config;
       const config = mergeConfig(userConfig, imageConfig);
@@ -296,7 +298,8 @@ export class Creator {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
     }
-    const write = inPlace ? (f: string, text: string) => writeFile(f, text) : writeFileAtomic;
+    // a --rm container's files need not survive a crash (core.save says why)
+    const write = inPlace ? (f: string, text: string) => writeFile(f, text) : c.hc.AutoRemove ? replaceFile : writeFileAtomic;
     await Promise.all([write(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`), write(path.join(c.dir, "hosts"), hosts), write(path.join(c.dir, "resolv.conf"), resolv)]);
   }
 
