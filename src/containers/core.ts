@@ -557,10 +557,20 @@ export class ContainerCore {
    * lost, restore finds the last durable state and reconciles it with the runtime (a container
    * recorded as running whose monitor is gone is marked exited). Waiting on the disk there put
    * milliseconds per fsync on every docker run.
+   * A --rm container's record is never written durably: after a crash it is removed anyway (its
+   * snapshot is volatile too), and restore takes a record the crash left empty or torn for a
+   * create that did not finish.
    */
   async save(c: Live, what: "all" | "state" = "all"): Promise<void> {
     if (this.closed) return;
     try {
+      if (c.hc.AutoRemove) {
+        await Promise.all([
+          replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600),
+          ...(what === "all" ? [replaceFile(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600)] : []),
+        ]);
+        return;
+      }
       if (what === "state") {
         await replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
         return;

@@ -6,7 +6,7 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { span } from "../common/trace.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
 import { copyTree, isEmptyDir } from "../volumes/index.js";
@@ -72,7 +72,9 @@ export class Creator {
       // decided (and its ids taken) before anything is made, so a refusal leaves nothing behind
       const userns = this.chooseUserns(id, usernsMode, hc);
       const endSnapshot = span("create.snapshot", id);
-      prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
+      // a --rm container is worth nothing after a crash (the restore removes it): its snapshot
+      // and record are written without waiting for the disk
+      prepared = await this.core.images.prepareRootfs(id, userConfig.Image, { volatile: !!hc.AutoRemove });
       endSnapshot();
       // the container's root owns its writable layer (the layers below are idmapped at mount)
       if (userns) {
@@ -364,9 +366,10 @@ export class Creator {
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
     }
     const owner = c.rec.UserNamespace ? rootOwner(c.rec.UserNamespace) : undefined;
+    // a --rm container's files need not survive a crash (core.save says why)
+    const put = inPlace ? (f: string, text: string) => writeFile(f, text) : c.hc.AutoRemove ? replaceFile : writeFileAtomic;
     const write = async (f: string, text: string) => {
-      if (inPlace) await writeFile(f, text);
-      else await writeFileAtomic(f, text);
+      await put(f, text);
       // root in a user namespace may rewrite them, as root elsewhere
       if (owner) await chown(f, owner.uid, owner.gid);
     };

@@ -56,11 +56,17 @@ export class Restorer {
       }
       let rec: ContainerRecord;
       let hc: HostConfig;
+      let hcRead: HostConfig | undefined;
       try {
+        hc = hcRead = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
         rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
-        hc = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
       } catch (err) {
-        if (isErrno(err, "ENOENT")) {
+        // Only a --rm container's record is written without fsync (core.save), so only its can be
+        // left empty or torn by a crash: a hostconfig.json that does not parse (every other one is
+        // durable), or a config.v2.json that does not parse beside a hostconfig saying AutoRemove.
+        // Such a container would have been removed at its exit; it goes as a half-made create.
+        const lostVolatile = err instanceof SyntaxError && (hcRead === undefined || !!hcRead.AutoRemove);
+        if (isErrno(err, "ENOENT") || lostVolatile) {
           // a create that died half way (during the volumes' copy-up, say): nothing refers to it
           const rootfs = path.join(dir, "rootfs");
           if (mounted.includes(rootfs)) {
