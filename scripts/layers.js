@@ -21,7 +21,7 @@ export const LAYERS = [
   { name: "the daemon: HTTP server, Docker API routes", folders: ["daemon"] },
   { name: "the package entry", folders: [PACKAGE_ENTRY] },
   { name: "the library and the API client", folders: ["engine", "client"] },
-  { name: "services built on the container service: build, compose", folders: ["build", "compose"] },
+  { name: "services built on the container service: build, compose, pods", folders: ["build", "compose", "pods"] },
   { name: "services", folders: ["containers", "kube"] },
   { name: "images, networks and volumes", folders: ["images", "network", "volumes"] },
   { name: "the registry client and server (they keep blobs in the content store)", folders: ["registry"] },
