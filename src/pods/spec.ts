@@ -16,8 +16,11 @@ export const PAUSE_PATH = "/pause";
 
 /** Docker's container name rule, which pods follow too. */
 const VALID_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-/** A hostname label sequence (RFC 1123), as the kernel takes up to 64 bytes. */
-const VALID_HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+/**
+ * A hostname: letters, digits, hyphens, dots and (as a generated pod name has them, and the
+ * kernel takes them) underscores, up to the kernel's 64 bytes, starting with a letter or digit.
+ */
+const VALID_HOSTNAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
 const podInvalid = (message: string, field: string, hint?: string) => invalid(message, { code: "pod.invalid", field, ...(hint ? { hint } : {}) });
 
@@ -93,7 +96,7 @@ export function podRecordOf(spec: PodSpec, id: string, generatedName: string, cr
   const name = spec.name ?? generatedName;
   checkName(name);
   const hostname = spec.hostname || name;
-  if (!VALID_HOSTNAME.test(hostname) || hostname.length > 64) throw podInvalid(`invalid hostname "${hostname}": give letters, digits, hyphens and dots, up to 64 characters`, "hostname");
+  if (!VALID_HOSTNAME.test(hostname)) throw podInvalid(`invalid hostname "${hostname}": give letters, digits, hyphens, dots and underscores, up to 64 characters, starting with a letter or digit`, "hostname");
   const shareList = spec.shared_namespaces === undefined || spec.shared_namespaces === null ? [...DEFAULT_SHARE] : stringList(spec.shared_namespaces, "shared_namespaces").flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
   const share: SharedNamespace[] = [];
   for (const ns of shareList) {
