@@ -156,18 +156,26 @@ describe("pods", { skip: skipReason }, () => {
     assert.match(seen, /sleep 700/);
     assert.match(seen, /sleep 701/);
     assert.equal(await ns("pid-a", "pid"), await ns("pid-b", "pid"));
+    // an orphan is reparented to the pause program, which reaps it when it exits: no zombie stays
+    await ok(["exec", "pid-a", "sh", "-c", "sh -c 'sleep 0.5 &'"]);
+    await until("the orphan to be reaped", async () => !/sleep 0\.5/.test(await ok(["exec", "pid-b", "ps", "-o", "pid,stat,args"])));
+    assert.doesNotMatch(await ok(["exec", "pid-b", "ps", "-o", "stat"]), /^Z/m);
     await remember();
   });
 
   it("stop, start, restart and kill move the whole pod; a member's start starts its infra first", async () => {
     await ok(["pod", "create", "--name", "life"]);
-    await ok(["run", "-d", "--pod", "life", "--name", "life-a", "busybox", "sleep", "600"]);
-    await ok(["run", "-d", "--pod", "life", "--name", "life-b", "busybox", "sleep", "600"]);
+    // --init: the members end at the stop's SIGTERM too
+    await ok(["run", "-d", "--pod", "life", "--init", "--name", "life-a", "busybox", "sleep", "600"]);
+    await ok(["run", "-d", "--pod", "life", "--init", "--name", "life-b", "busybox", "sleep", "600"]);
     const state = async () => (await ok(["pod", "inspect", "--format", "{{.State}}", "life"])).trim();
     const states = async () => (await ok(["ps", "-a", "--filter", "pod=life", "--format", "{{.Names}}={{.State}}"])).trim().split("\n").sort();
     assert.equal(await state(), "Running");
-    assert.equal((await ok(["pod", "stop", "-t", "1", "life"])).trim(), "life");
+    assert.equal((await ok(["pod", "stop", "-t", "10", "life"])).trim(), "life");
     assert.equal(await state(), "Exited");
+    // the pause program ends at SIGTERM with status 0 (a SIGKILL after the timeout would be 137)
+    const infraId = (await ok(["pod", "inspect", "--format", "{{.InfraContainerID}}", "life"])).trim();
+    assert.equal((await ok(["inspect", "--format", "{{.State.ExitCode}}", infraId])).trim(), "0");
     assert.ok((await states()).every((s) => s.endsWith("=exited")), String(await states()));
     await ok(["pod", "start", "life"]);
     assert.equal(await state(), "Running");
