@@ -23,6 +23,7 @@ Containers (through the daemon, started on first use):
 
 Pods (containers sharing network, IPC and UTS namespaces; podman's pod commands):
   pod create, ls, inspect, start, stop, restart, kill, rm, logs, top, exists; run --pod POD
+  kube generate POD|CONTAINER   Kubernetes Pod YAML
 
 Volumes (through the daemon):
   volume create, volume ls, volume inspect, volume rm, volume prune
@@ -157,9 +158,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
   }
-  if (command === "pod") {
-    const { podCommands, POD_USAGE } = await import("./pods.js");
-    const fn = podCommands[two];
+  if (command === "pod" || command === "kube") {
+    const { podCommands, kubeCommands, POD_USAGE } = await import("./pods.js");
+    const fn = podCommands[two] ?? kubeCommands[two];
     if (!fn) {
       process.stderr.write(`${POD_USAGE}\n`);
       return args[0] === undefined || args[0] === "--help" ? 0 : 125;

@@ -1,6 +1,7 @@
 // `cove pod create/ls/inspect/start/stop/restart/kill/rm/logs/top/exists`: podman's pod commands,
 // their flags and output, through the daemon's /cove/pods routes (podman's libpod pod API shapes).
 
+import { writeFile } from "node:fs/promises";
 import { EngineError } from "../client/engine.js";
 import { copyStream } from "../client/stream.js";
 import type { TopResponse } from "../docker/index.js";
@@ -316,3 +317,24 @@ export const POD_USAGE = `usage: cove pod COMMAND
   start POD...     stop [-t S] POD...     restart [-t S] POD...     kill [-s SIG] POD...     rm [-f] [-i] POD...
   logs [-f] [-c CONTAINER] [--since T] [--tail N] [-t] POD     top POD [ps OPTIONS]
 Containers join a pod with: cove run --pod POD ...`;
+
+const kubeGenerateCommand = command(
+  {
+    name: "kube generate",
+    usage: "cove kube generate [OPTIONS] POD|CONTAINER",
+    summary: "Print a pod (or a container) as Kubernetes Pod YAML",
+    flags: { filename: { type: "string", short: "f", valueName: "string", description: "Write the YAML to this file instead of the standard output" } },
+    args: { min: 1, max: 1 },
+  },
+  async ({ flags, args }, run) => {
+    const yaml = await (await run.client()).json<string>("GET", "/cove/generate/kube", { query: { names: args[0] } });
+    if (flags.filename) await writeFile(flags.filename, yaml);
+    else run.out(yaml);
+    return 0;
+  },
+);
+
+/** `cove kube ...`, keyed by command path. */
+export const kubeCommands: Record<string, Command> = {
+  "kube generate": kubeGenerateCommand,
+};

@@ -6,13 +6,16 @@
 import { invalid } from "../common/errors.js";
 import { parseSignal } from "../docker/index.js";
 import { parseEventTime } from "../events/index.js";
-import type { PodService, PodSpec } from "../pods/index.js";
+import { INFRA_LABEL, POD_LABEL, type PodService, type PodSpec } from "../pods/index.js";
+import type { ContainerService } from "../containers/index.js";
+import { generateKube } from "../kube/index.js";
 import type { LogsOptions } from "../containers/types.js";
 import { readJSON, sendEmpty, sendJSON, type RouteContext, type Router } from "./router.js";
 import { muxFrame, STDERR, STDOUT } from "./stream.js";
 
 export interface PodsContext {
   pods: PodService;
+  containers: ContainerService;
 }
 
 /** Go's RFC3339NanoFixed, as `logs --timestamps` prints each line's time. */
@@ -86,6 +89,26 @@ export function podRoutes(router: Router, ctx: PodsContext): void {
 
   router.get("/cove/pods/{name}/top", async (c) => {
     sendJSON(c.res, 200, await pods.top(c.params.name as string, c.query.get("ps_args") ?? ""));
+  });
+
+  // podman's GET /libpod/generate/kube: a pod, or a lone container, as Kubernetes Pod YAML
+  router.get("/cove/generate/kube", async (c) => {
+    const name = c.query.get("names");
+    if (!name) throw invalid("give the pod or container to generate with ?names=NAME", { code: "query.invalid", field: "names" });
+    let yaml: string;
+    if (await pods.exists(name)) {
+      const pod = await pods.inspect(name);
+      const members = await Promise.all(pod.Containers.filter((m) => m.Id !== pod.InfraContainerID).map((m) => ctx.containers.inspect(m.Id)));
+      yaml = generateKube(pod, members);
+    } else {
+      const container = await ctx.containers.inspect(name);
+      if (container.Config.Labels?.[POD_LABEL] && container.Config.Labels[INFRA_LABEL] === "true") {
+        throw invalid(`${name} is the infra container of a pod: generate the pod instead`, { code: "kube.infra", hint: "cove kube generate POD" });
+      }
+      yaml = generateKube(undefined, [container]);
+    }
+    c.res.writeHead(200, { "Content-Type": "application/yaml", "Content-Length": Buffer.byteLength(yaml) });
+    c.res.end(yaml);
   });
 
   router.get("/cove/pods/{name}/logs", async (c) => {

@@ -379,7 +379,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   swarmRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
   const streams = containerRoutes(router, { containers, pods });
-  podRoutes(router, { pods });
+  podRoutes(router, { pods, containers });
   buildRoutes(router, { containers, images, leftoversRemoved, log });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none

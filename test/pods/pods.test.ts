@@ -7,12 +7,14 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { parse } from "yaml";
 import { until } from "../containers/harness.js";
 import { setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
 import { describeLeaks, findLeaks } from "../support/leaks.js";
@@ -69,6 +71,36 @@ async function httpGetWhenUp(port: number, p: string): Promise<string> {
 /** A command's output lines ([] when it fails). */
 function lines(cmd: string, args: string[]): Promise<string[]> {
   return new Promise((resolve) => execFile(cmd, args, (err, stdout) => resolve(err ? [] : stdout.split("\n").filter(Boolean))));
+}
+
+const KUBECTL = ["/usr/bin/kubectl", "/usr/local/bin/kubectl"].find((p) => existsSync(p));
+
+/** Runs a program with input on its stdin. */
+function run(cmd: string, args: string[], env: Record<string, string>, input: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+    });
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input);
+  });
+}
+
+/** A stand-in Kubernetes API server on loopback answering discovery of v1 pods, and 404 otherwise. */
+async function kubeDiscoveryStub(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    const url = (req.url ?? "").split("?")[0];
+    if (url === "/api") send(200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "127.0.0.1" }] });
+    else if (url === "/apis") send(200, { kind: "APIGroupList", apiVersion: "v1", groups: [] });
+    else if (url === "/api/v1") send(200, { kind: "APIResourceList", groupVersion: "v1", resources: [{ name: "pods", singularName: "pod", namespaced: true, kind: "Pod", verbs: ["create", "delete", "get", "list", "patch", "update", "watch"] }] });
+    else send(404, { kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: "not found" });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** A shell loop that runs cmd until it succeeds, for up to two minutes (a server still starting). */
@@ -210,6 +242,48 @@ describe("pods", { skip: skipReason }, () => {
     // the CLI reads the same stream
     const cli = await ok(["events", "--since", since.toFixed(3), "--until", until_.toFixed(3), "--filter", "type=pod", "--filter", "event=remove", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]);
     assert.match(cli, /^pod remove evpod$/m);
+  });
+
+  it("kube generate prints a pod (or a container) as a Kubernetes Pod that kubectl takes", async () => {
+    const port = await freePort();
+    await ok(["pod", "create", "--name", "kgen", "--hostname", "kgen-host", "-p", `${port}:8080`, "--add-host", "db:10.0.0.9", "--share", "net,ipc,uts,pid"]);
+    await ok(["create", "--pod", "kgen", "--name", "kgen-web", "-e", "MODE=prod", "-w", "/srv", "busybox", "httpd", "-f", "-p", "8080"]);
+    await ok(["create", "--name", "kgen-solo", "-p", `${port + 1}:80`, "busybox", "sleep", "60"]);
+    const text = await ok(["kube", "generate", "kgen"]);
+    const obj = parse(text) as { kind: string; metadata: { name: string }; spec: { hostname: string; shareProcessNamespace: boolean; hostAliases: unknown; containers: { name: string; image: string; args: string[]; env: unknown; workingDir: string; ports: unknown }[] } };
+    assert.equal(obj.kind, "Pod");
+    assert.equal(obj.metadata.name, "kgen");
+    assert.equal(obj.spec.hostname, "kgen-host");
+    assert.equal(obj.spec.shareProcessNamespace, true);
+    assert.deepEqual(obj.spec.hostAliases, [{ ip: "10.0.0.9", hostnames: ["db"] }]);
+    assert.equal(obj.spec.containers.length, 1, "the infra container is not a Kubernetes container");
+    const web = obj.spec.containers[0]!;
+    assert.deepEqual([web.name, web.image, web.args, web.env, web.workingDir], ["kgen-web", "busybox", ["httpd", "-f", "-p", "8080"], [{ name: "MODE", value: "prod" }], "/srv"]);
+    assert.deepEqual(web.ports, [{ containerPort: 8080, protocol: "TCP", hostPort: port }]);
+    const solo = parse(await ok(["kube", "generate", "kgen-solo"])) as { metadata: { name: string }; spec: { containers: { ports: unknown }[] } };
+    assert.equal(solo.metadata.name, "kgen-solo-pod");
+    assert.deepEqual(solo.spec.containers[0]!.ports, [{ containerPort: 80, protocol: "TCP", hostPort: port + 1 }]);
+    const missing = await cove(["kube", "generate", "no-such-thing"]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /No such container: no-such-thing/);
+    if (KUBECTL) {
+      // kubectl's client-side dry run needs an API server to map the kind: a stub that answers
+      // discovery for v1 pods (and 404 for the pod itself, so apply would create it)
+      const stub = await kubeDiscoveryStub();
+      try {
+        const kubeconfig = path.join(h.base, "kubeconfig");
+        await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: stub, cluster: {server: "http://127.0.0.1:${stub.port}"}}]\ncontexts: [{name: stub, context: {cluster: stub, user: stub}}]\nusers: [{name: stub, user: {}}]\ncurrent-context: stub\n`);
+        for (const yaml of [text, await ok(["kube", "generate", "kgen-solo"])]) {
+          const r = await run(KUBECTL, ["apply", "--dry-run=client", "--validate=false", "-f", "-", "-o", "name"], { KUBECONFIG: kubeconfig }, yaml);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /^pod\/kgen(-solo-pod)?$/m);
+        }
+      } finally {
+        await stub.close();
+      }
+    }
+    await ok(["rm", "kgen-solo"]);
+    await ok(["pod", "rm", "kgen"]);
   });
 
   it("refuses bad input with a clear error and changes nothing", async () => {
