@@ -378,6 +378,7 @@ export class PodService {
 
   /** Stops then starts the pod. */
   async restart(ref: string, opts: { timeout?: number } = {}): Promise<PodActionReport> {
+    await this.ready;
     const pod = this.find(ref);
     await this.stop(pod.Id, opts);
     await this.start(pod.Id);

@@ -93,7 +93,7 @@ export function portBindings(mappings: readonly PodPortMapping[]): { exposed: Re
 export function podRecordOf(spec: PodSpec, id: string, generatedName: string, created: string): PodRecord {
   if (spec === null || typeof spec !== "object" || Array.isArray(spec)) throw podInvalid("the pod's configuration must be a JSON object", "body");
   if (spec.no_infra) throw unsupported("a pod without an infra container is not supported: cove's pods hold their namespaces in one", { code: "pod.no-infra", field: "no_infra" });
-  const name = spec.name ?? generatedName;
+  const name = spec.name || generatedName;
   checkName(name);
   const hostname = spec.hostname || name;
   if (!VALID_HOSTNAME.test(hostname)) throw podInvalid(`invalid hostname "${hostname}": give letters, digits, hyphens, dots and underscores, up to 64 characters, starting with a letter or digit`, "hostname");
