@@ -27,7 +27,15 @@ export interface NamespaceChoice {
   value?: string;
 }
 
-/** POST /cove/pods/create's body: podman's PodSpecGenerator fields that cove serves. */
+/**
+ * POST /cove/pods/create's body: podman's PodSpecGenerator fields that cove serves. The CRI's
+ * PodSandboxConfig maps onto it field by field: metadata.name → name, hostname → hostname,
+ * dns_config → dns_server/dns_search/dns_option, port_mappings → portmappings, labels and
+ * annotations → labels and annotations, linux.cgroup_parent → cgroup_parent, linux.sysctls →
+ * sysctl; the security context's namespace options: network NODE → netns host, pid NODE →
+ * pidns host, ipc NODE → ipcns host, pid POD (shareProcessNamespace) → "pid" in
+ * shared_namespaces, CONTAINER → the member keeps its own (the pod shares net, ipc and uts).
+ */
 export interface PodSpec {
   name?: string;
   /** Default: the pod's name. Members share it through the UTS namespace. */
