@@ -154,6 +154,19 @@ export interface ContainerServiceOptions {
   userns?: UsernsSettings;
 }
 
+/**
+ * What a layer above the container service (pods) adds to the lifecycle of the containers it
+ * groups: work before a start (a pod member's infra container starts first) and a veto on a
+ * removal (a pod's infra container goes only with its pod). Both see every start and removal,
+ * whichever client asked and including the restart manager's.
+ */
+export interface ContainerHooks {
+  /** Awaited before a container starts; a throw fails the start. */
+  beforeStart?: (rec: ContainerRecord) => Promise<void>;
+  /** Called before a container is removed; a throw (a conflict) refuses the removal. */
+  beforeRemove?: (rec: ContainerRecord) => void;
+}
+
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
 export const RUNTIME_NAMES = ["cove", "runc"] as const;
 
@@ -451,6 +464,8 @@ export class ContainerCore {
   readonly finishingRemovals = new Set<Promise<void>>();
   /** The modules, set once by ContainerService.open. */
   m!: Modules;
+  /** Set by the layer above (ContainerService.setHooks). */
+  hooks: ContainerHooks = {};
   readonly log: (line: string) => void;
   readonly beforeReconcile?: () => Promise<void>;
   readonly userns: UsernsSettings | undefined;

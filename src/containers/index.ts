@@ -6,6 +6,8 @@ export {
   type AttachOptions,
   type AttachSession,
   type ContainerServiceOptions,
+  type ContainerHooks,
+  type ContainerRecord,
   type CreateResult,
   type ExecSession,
   type ListOptions,

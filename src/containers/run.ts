@@ -66,6 +66,7 @@ export class Runner {
   async startRun(c: Live): Promise<void> {
     const id = c.rec.ID;
     const cfg = c.rec.Config;
+    await this.core.hooks.beforeStart?.(c.rec);
     // dockerd refuses to start a container whose legacy link points at one that is not running
     for (const { child, linkName } of this.core.m.create.links(c)) {
       if (!child.rec.State.Running) throw systemError(`Cannot link to a non running container: ${child.rec.Name} AS ${linkName}`, { code: "container.link-not-running" });

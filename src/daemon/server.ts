@@ -33,6 +33,8 @@ import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
 import { NetworkService, serveNetworkDns, type NetworkDns, type NetworkServiceOptions } from "../network/index.js";
 import { containerRoutes } from "./containers.js";
+import { PodService } from "../pods/index.js";
+import { podRoutes } from "./pods.js";
 import { imageRoutes } from "./images.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { networkRoutes } from "./networks.js";
@@ -131,6 +133,8 @@ export interface Daemon {
   events: EventBus;
   images: ImageService;
   containers: ContainerService;
+  /** Pods of containers sharing namespaces (cove's /cove/pods routes). */
+  pods: PodService;
   network?: NetworkService;
   /**
    * Settles once the containers are restored (reloaded, adopted or cleaned up); until then the
@@ -338,6 +342,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
     }));
   const ownContainers = options.containerService === undefined;
+  // pods hook into the containers' starts and removals before the restore can start any
+  const pods = new PodService({ root, containers, images, log, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) });
   const router = new Router({ log });
   // The containers are restored in the background (thousands take seconds): meanwhile the daemon
   // answers what needs no container, and every other request waits for the restore, so no list or
@@ -384,7 +390,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   volumeRoutes(router, { volumes });
   swarmRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
-  const streams = containerRoutes(router, { containers });
+  const streams = containerRoutes(router, { containers, pods });
+  podRoutes(router, { pods, containers });
   buildRoutes(router, { containers, images, leftoversRemoved, log });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none
@@ -457,6 +464,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events,
     images,
     containers,
+    pods,
     ...(network ? { network } : {}),
     reconciled,
     reload: (next) => {
