@@ -7,7 +7,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { capMask, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, until } from "../fixtures/bundle.js";
+import { capMask, CGROUP_V2, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, until } from "../fixtures/bundle.js";
 
 /** True while pid exists and is not a zombie (the init's reaper may be slow or absent). */
 function isAlive(pid: number): boolean {
@@ -221,9 +221,16 @@ describeRuntimes("lifecycle", (ctx) => {
     const { id } = await ctx.startProbe(b);
     await ctx.rt.pause(id);
     assert.equal((await ctx.rt.state(id)).status, "paused");
-    const freezer = (await cgroupDirsOf(b.cgroupsPath)).find((d) => d.includes("/freezer/"));
-    if (freezer) {
-      const { readFile } = await import("node:fs/promises");
+    const { readFile } = await import("node:fs/promises");
+    if (CGROUP_V2) {
+      // v2 freezes through cgroup.freeze; cgroup.events says when every process is frozen
+      const [dir] = await cgroupDirsOf(b.cgroupsPath);
+      assert.ok(dir, `the container's cgroup ${b.cgroupsPath} exists`);
+      assert.equal((await readFile(path.join(dir, "cgroup.freeze"), "utf8")).trim(), "1");
+      assert.match(await readFile(path.join(dir, "cgroup.events"), "utf8"), /^frozen 1$/m);
+    } else {
+      const freezer = (await cgroupDirsOf(b.cgroupsPath)).find((d) => d.includes("/freezer/"));
+      assert.ok(freezer, `the container has a freezer cgroup for ${b.cgroupsPath}`);
       assert.equal((await readFile(path.join(freezer, "freezer.state"), "utf8")).trim(), "FROZEN");
     }
     await rejectsWith(ctx.rt.pause(id), "conflict");

@@ -9,10 +9,12 @@ import path from "node:path";
 import { it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
 import type { Spec } from "../../src/runtime/spec.js";
-import { CLI, cgroupDirsOf, describeRuntimes, makeBundle, mountinfoLinesContaining, removeCgroup, until, type Bundle, type RuntimeContext, type RuntimeKind } from "../fixtures/bundle.js";
+import { CGROUP_V2, CLI, cgroupDirsOf, describeRuntimes, makeBundle, mountinfoLinesContaining, removeCgroup, until, type Bundle, type RuntimeContext, type RuntimeKind } from "../fixtures/bundle.js";
 
+/** A file of the container's cgroup: in controller's v1 hierarchy, or in the unified one on v2. */
 async function cgroupFile(b: Bundle, controller: string, file: string): Promise<string> {
-  const dir = (await cgroupDirsOf(b.cgroupsPath)).find((d) => d.split("/")[4]!.split(",").includes(controller));
+  const dirs = await cgroupDirsOf(b.cgroupsPath);
+  const dir = CGROUP_V2 ? dirs[0] : dirs.find((d) => d.split("/")[4]!.split(",").includes(controller));
   assert.ok(dir, `a ${controller} cgroup exists for ${b.cgroupsPath}`);
   return (await readFile(path.join(dir, file), "utf8")).trim();
 }
@@ -46,11 +48,18 @@ describeRuntimes("cgroups", (ctx) => {
       s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 }, cpu: { quota: 50000, period: 100000, shares: 512 } };
     });
     const { id, state, probe } = await ctx.startProbe(b);
-    assert.equal(await cgroupFile(b, "memory", "memory.limit_in_bytes"), String(64 * 1024 * 1024));
+    if (CGROUP_V2) {
+      assert.equal(await cgroupFile(b, "memory", "memory.max"), String(64 * 1024 * 1024));
+      assert.equal(await cgroupFile(b, "cpu", "cpu.max"), "50000 100000");
+      // shares 512 on v2's weight scale, as runc and crun convert it
+      assert.equal(await cgroupFile(b, "cpu", "cpu.weight"), "20");
+    } else {
+      assert.equal(await cgroupFile(b, "memory", "memory.limit_in_bytes"), String(64 * 1024 * 1024));
+      assert.equal(await cgroupFile(b, "cpu", "cpu.cfs_quota_us"), "50000");
+      assert.equal(await cgroupFile(b, "cpu", "cpu.cfs_period_us"), "100000");
+      assert.equal(await cgroupFile(b, "cpu", "cpu.shares"), "512");
+    }
     assert.equal(await cgroupFile(b, "pids", "pids.max"), "50");
-    assert.equal(await cgroupFile(b, "cpu", "cpu.cfs_quota_us"), "50000");
-    assert.equal(await cgroupFile(b, "cpu", "cpu.cfs_period_us"), "100000");
-    assert.equal(await cgroupFile(b, "cpu", "cpu.shares"), "512");
     assert.ok((await cgroupFile(b, "pids", "cgroup.procs")).split("\n").map(Number).includes(state.pid!), "the init is in the cgroup");
     if (ctx.kind === "cove") {
       // the monitor's child joins them itself (v1 tasks files, v2 by CLONE_INTO_CGROUP): every hierarchy, v2 included
@@ -58,9 +67,15 @@ describeRuntimes("cgroups", (ctx) => {
       assert.ok(lines.length > 0);
       for (const line of lines) assert.ok(line.endsWith(`:${b.cgroupsPath}`), `the init's cgroup ${line} is the container's (${b.cgroupsPath})`);
     }
-    assert.equal(probe.cgroupFiles["/sys/fs/cgroup/memory/memory.limit_in_bytes"], String(64 * 1024 * 1024), "the limit is visible inside");
-    assert.equal(probe.cgroupFiles["/sys/fs/cgroup/pids/pids.max"], "50");
-    assert.equal(probe.cgroupFiles["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"], "50000");
+    if (CGROUP_V2) {
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/memory.max"], String(64 * 1024 * 1024), "the limit is visible inside");
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/pids.max"], "50");
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/cpu.max"], "50000 100000");
+    } else {
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/memory/memory.limit_in_bytes"], String(64 * 1024 * 1024), "the limit is visible inside");
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/pids/pids.max"], "50");
+      assert.equal(probe.cgroupFiles["/sys/fs/cgroup/cpu/cpu.cfs_quota_us"], "50000");
+    }
     assert.deepEqual(await ctx.rt.ps(id), [state.pid!]);
   });
 
@@ -71,7 +86,7 @@ describeRuntimes("cgroups", (ctx) => {
     const { id } = await ctx.startProbe(b);
     await ctx.rt.update(id, { pids: { limit: 100 }, memory: { limit: 128 * 1024 * 1024 } });
     assert.equal(await cgroupFile(b, "pids", "pids.max"), "100");
-    assert.equal(await cgroupFile(b, "memory", "memory.limit_in_bytes"), String(128 * 1024 * 1024));
+    assert.equal(await cgroupFile(b, "memory", CGROUP_V2 ? "memory.max" : "memory.limit_in_bytes"), String(128 * 1024 * 1024));
     assert.equal((await ctx.rt.state(id)).status, "running");
   });
 
