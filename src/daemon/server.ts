@@ -327,7 +327,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
     }));
   const ownContainers = options.containerService === undefined;
-  const router = new Router({ log });
+  const router = new Router({ log, stateRoot: root });
   // The containers are restored in the background (thousands take seconds): meanwhile the daemon
   // answers what needs no container, and every other request waits for the restore, so no list or
   // inspect ever shows a half-restored state.
