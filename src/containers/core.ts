@@ -81,6 +81,8 @@ export interface ExecRecord {
   started: boolean;
   /** The monitor's attach socket of this exec (set at start): its terminal is resized there, and only there. */
   socket?: string;
+  /** Date.now() when it ended (exited, or failed to start): ended execs are forgotten after a while. */
+  endedAt?: number;
 }
 
 export interface PendingAttach {

@@ -314,7 +314,11 @@ export class Runner {
       Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
       if (exit.code < 0 && !c.rec.State.Error) c.rec.State.Error = "the container's monitor exited without an exit status";
       if (c.rec.State.Health) c.rec.State.Health.Status = "unhealthy";
-      for (const e of this.core.execs.values()) if (e.containerId === id && e.running) e.running = false;
+      for (const e of this.core.execs.values()) {
+        if (e.containerId !== id || !e.running) continue;
+        e.running = false;
+        e.endedAt = Date.now();
+      }
       if (exit.oomKilled) this.core.event(c, "oom");
       this.core.event(c, "die", { exitCode: String(code), execDuration: String(Math.round((Date.now() - (c.runStartedAt ?? Date.now())) / 1000)) });
       await this.afterExit(c, code, this.shouldRestart(c, code));
