@@ -82,6 +82,22 @@ export function fromErrno(err: unknown, doing: string, hint?: string): CoveError
   return new CoveError(kind, `${doing}: ${reason}`, { cause: err, errno: code, hint });
 }
 
+/**
+ * A full disk (ENOSPC, raw or already wrapped without a hint), as a person can act on it: what
+ * was being done, and where room must be made. Other errors come back as they were.
+ */
+export function diskFull(err: unknown, doing: string, stateRoot?: string): unknown {
+  const errno = err instanceof CoveError ? err.errno : (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno !== "ENOSPC" || (err instanceof CoveError && err.hint)) return err;
+  const message = err instanceof CoveError ? err.message : `${doing}: no space left on device`;
+  return new CoveError("system", message, {
+    cause: err,
+    errno,
+    code: "disk.full",
+    hint: `free space on the file system of ${stateRoot ?? "cove's state root"} (cove system prune, or remove unused images, containers, volumes and logs), then try again`,
+  });
+}
+
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === "string" && codes.includes(code);

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { replaceFile, replaceFileSync, writeFileAtomic, writeFileAtomicSync } from "./fs.js";
+import { replaceFile, replaceFileSync, settleAll, writeFileAtomic, writeFileAtomicSync } from "./fs.js";
 import { setIgnoredLog } from "./ignore.js";
 
 /** Runs fn with the process-wide ignored log captured. */
@@ -40,5 +40,24 @@ describe("atomic file writes that fail", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("settleAll", () => {
+  it("throws the first failure only once every write has settled", async () => {
+    let slowDone = false;
+    const slow = new Promise<void>((r) =>
+      setTimeout(() => {
+        slowDone = true;
+        r();
+      }, 20),
+    );
+    const fail = Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }));
+    await assert.rejects(settleAll([fail, slow]), /ENOSPC/);
+    assert.ok(slowDone, "the slower write had finished before the failure was thrown");
+  });
+
+  it("resolves when every write succeeds", async () => {
+    await settleAll([Promise.resolve(1), Promise.resolve(2)]);
   });
 });

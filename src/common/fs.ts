@@ -109,3 +109,14 @@ export async function replaceFile(file: string, data: string | Uint8Array, mode 
     throw err;
   }
 }
+
+/**
+ * Awaits every write, then throws the first failure: unlike Promise.all, no write is still under
+ * way when the caller's cleanup removes the directory they write into (on a full disk they fail
+ * one by one, and a removal racing a temp file's creation leaves the directory behind).
+ */
+export async function settleAll(writes: Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(writes);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}

@@ -193,6 +193,7 @@ export class Controller {
       if (opts.volumes && !e.Named && this.core.volumes.users(e.Name).length === 0) await this.core.bestEffort(`remove anonymous volume ${e.Name} of container ${id}`, this.core.volumes.remove(e.Name, { force: true }));
     }
     this.core.containers.delete(id);
+    c.removed = true;
     if (this.core.names.get(c.rec.Name) === id) this.core.names.delete(c.rec.Name);
     for (const [eid, e] of this.core.execs) if (e.containerId === id) this.core.execs.delete(eid);
     this.core.event(c, "destroy");

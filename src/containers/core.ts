@@ -16,7 +16,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
-import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { replaceFile, settleAll, writeFileAtomic } from "../common/fs.js";
 import { bestEffort, ignored } from "../common/ignore.js";
 import { DEFAULT_CGROUP_PARENT } from "../common/instance.js";
 import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
@@ -89,6 +89,8 @@ export interface ExecRecord {
   started: boolean;
   /** The monitor's attach socket of this exec (set at start): its terminal is resized there, and only there. */
   socket?: string;
+  /** Date.now() when it ended (exited, or failed to start): ended execs are forgotten after a while. */
+  endedAt?: number;
 }
 
 export interface PendingAttach {
@@ -118,6 +120,8 @@ export interface Live {
   startGate?: Promise<void>;
   /** Date.now() when the current run started (for the restart back-off and health start period). */
   runStartedAt?: number;
+  /** Set once the container is removed: a save that fails then has nothing left to save. */
+  removed?: boolean;
 }
 
 export interface ContainerServiceOptions {
@@ -590,13 +594,14 @@ export class ContainerCore {
         await replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
         return;
       }
-      await Promise.all([
+      await settleAll([
         writeFileAtomic(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600),
         writeFileAtomic(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600),
       ]);
     } catch (err) {
-      // removed while its exit was being recorded (wait/die seen, then rm): nothing left to save
-      if (c.rec.State.Status === "removing" || !this.containers.has(c.rec.ID)) return;
+      // removed while its exit was being recorded (wait/die seen, then rm): nothing left to save.
+      // (A container being created is not listed yet: its record failing fails the create.)
+      if (c.rec.State.Status === "removing" || c.removed) return;
       throw err;
     }
   }

@@ -6,7 +6,7 @@ import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { span } from "../common/trace.js";
-import { replaceFile, writeFileAtomic } from "../common/fs.js";
+import { replaceFile, settleAll, writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
 import { copyTree, isEmptyDir } from "../volumes/index.js";
@@ -181,7 +181,7 @@ export class Creator {
       endAttach();
       // independent files: their fsyncs overlap instead of queueing
       const endRecord = span("create.record", id);
-      await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
+      await settleAll([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
       endRecord();
       this.core.containers.set(id, c);
       this.core.pendingUserns.delete(id);
@@ -373,7 +373,7 @@ export class Creator {
       // root in a user namespace may rewrite them, as root elsewhere
       if (owner) await chown(f, owner.uid, owner.gid);
     };
-    await Promise.all([write(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`), write(path.join(c.dir, "hosts"), hosts), write(path.join(c.dir, "resolv.conf"), resolv)]);
+    await settleAll([write(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`), write(path.join(c.dir, "hosts"), hosts), write(path.join(c.dir, "resolv.conf"), resolv)]);
   }
 
   /** The containers c links to (legacy --link on the default bridge) that exist, with their full link names (/parent/alias). */

@@ -31,6 +31,9 @@ function execCommandText(cmd: readonly string[]): string {
   return `${cmd[0] ?? ""} ${cmd.slice(1).join(" ")}`;
 }
 
+/** How long an ended exec stays inspectable (dockerd forgets them after 5 to 10 minutes). */
+export const ENDED_EXEC_KEEP_MS = 10 * 60_000;
+
 export class Execs {
   constructor(private readonly core: ContainerCore) {}
 
@@ -39,10 +42,20 @@ export class Execs {
     if (!c.rec.State.Running || c.rec.State.Restarting) throw conflict(`Container ${c.rec.ID} is not running`, { code: "container.not-running" });
     if (c.rec.State.Paused) throw conflict(`Container ${c.rec.ID} is paused, unpause the container before exec`, { code: "container.paused" });
     if (!config.Cmd || config.Cmd.length === 0) throw invalid("No exec command specified", { code: "exec.no-command" });
+    this.forgetEndedExecs();
     const id = newId();
     this.core.execs.set(id, { id, containerId: c.rec.ID, config: { ...config }, running: false, exitCode: null, pid: 0, started: false });
     this.core.event(c, `exec_create: ${execCommandText(config.Cmd)}`, { execID: id });
     return { Id: id };
+  }
+
+  /**
+   * Drops the records of execs that ended more than ENDED_EXEC_KEEP_MS ago, as dockerd's exec GC
+   * does: `exec inspect` reads an exit code for minutes after it, and a container that runs for
+   * months with an exec every few seconds does not grow the daemon's memory without bound.
+   */
+  forgetEndedExecs(now = Date.now()): void {
+    for (const [id, e] of this.core.execs) if (e.endedAt !== undefined && now - e.endedAt > ENDED_EXEC_KEEP_MS) this.core.execs.delete(id);
   }
 
   findExec(id: string): ExecRecord {
@@ -154,6 +167,7 @@ export class Execs {
       startFailed = true;
       e.exitCode = exitCodeOfExecError(err);
       e.running = false;
+      e.endedAt = Date.now();
       output.end();
       void connecting.then((m) => m?.close());
       await this.core.bestEffort(`remove the log of exec ${id}`, rm(log, { force: true }));
@@ -166,6 +180,7 @@ export class Execs {
       exitedFlag = true;
       e.running = false;
       e.exitCode = x.code;
+      e.endedAt = Date.now();
       this.core.event(c, "exec_die", { execID: id, exitCode: String(x.code) });
       return x.code;
     });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { CoveError } from "../common/errors.js";
+import { ENDED_EXEC_KEEP_MS } from "./exec.js";
 import { ContainerService } from "./service.js";
 import { FakeHost, FakeRuntime, fakeImages } from "./testing.js";
 import type { CreateBody, DockerEvent, Health } from "./types.js";
@@ -103,6 +104,24 @@ afterEach(async () => {
 });
 
 describe("container lifecycle on a fake runtime", () => {
+  it("an ended exec is forgotten once ENDED_EXEC_KEEP_MS have passed, as dockerd's exec GC does; one never started is kept", async () => {
+    // the exec's monitor connection runs on real timers; the clock is mocked again after it
+    mock.timers.reset();
+    const id = await run();
+    const { Id: ended } = await w.svc.execCreate(id, { Cmd: ["probe"] });
+    await w.svc.execStart(ended, { detach: true });
+    await until("the exec ended", () => w.svc.execInspect(ended).ExitCode === 0);
+    mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: Date.now() });
+    const { Id: idle } = await w.svc.execCreate(id, { Cmd: ["probe"] });
+    mock.timers.tick(ENDED_EXEC_KEEP_MS - 1000);
+    await w.svc.execCreate(id, { Cmd: ["probe"] });
+    assert.equal(w.svc.execInspect(ended).ExitCode, 0, "still inspectable before the time is up");
+    mock.timers.tick(2000);
+    await w.svc.execCreate(id, { Cmd: ["probe"] });
+    assert.throws(() => w.svc.execInspect(ended), /No such exec instance/);
+    assert.equal(w.svc.execInspect(idle).Running, false, "an exec never started stays");
+  });
+
   it("create, start, exit: the record, the events, the runtime's calls and the rootfs mount", async () => {
     const id = await run();
     assert.equal(await status(id), "running");

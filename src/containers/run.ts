@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid, notFound, systemError, unsupported } from "../common/errors.js";
 import { replaceFile } from "../common/fs.js";
+import { ignored } from "../common/ignore.js";
 import { span, spanSince, traced } from "../common/trace.js";
 import type { ProcessExit } from "../runtime/types.js";
 import { Dir } from "../fsroot/index.js";
@@ -248,7 +249,8 @@ export class Runner {
       if (c.watcher) c.watcher = undefined;
       if (c.pollTimer) clearInterval(c.pollTimer);
       c.pollTimer = undefined;
-      if (!this.core.closed) void this.handleExit(c);
+      // nothing may escape as an unhandled rejection: it would end the daemon and every client with it
+      if (!this.core.closed) void this.handleExit(c).catch((err: unknown) => ignored(`handle the exit of container ${c.rec.ID}`, err, this.core.log));
     };
     const poll = () => {
       if (c.pollTimer) return;
@@ -315,7 +317,11 @@ export class Runner {
       Object.assign(c.rec.State, { Pid: 0, ExitCode: code, FinishedAt: finishedAt ?? nowIso(), OOMKilled: !!exit.oomKilled });
       if (exit.code < 0 && !c.rec.State.Error) c.rec.State.Error = "the container's monitor exited without an exit status";
       if (c.rec.State.Health) c.rec.State.Health.Status = "unhealthy";
-      for (const e of this.core.execs.values()) if (e.containerId === id && e.running) e.running = false;
+      for (const e of this.core.execs.values()) {
+        if (e.containerId !== id || !e.running) continue;
+        e.running = false;
+        e.endedAt = Date.now();
+      }
       if (exit.oomKilled) this.core.event(c, "oom");
       this.core.event(c, "die", { exitCode: String(code), execDuration: String(Math.round((Date.now() - (c.runStartedAt ?? Date.now())) / 1000)) });
       await this.afterExit(c, code, this.shouldRestart(c, code));
@@ -335,7 +341,10 @@ export class Runner {
       this.core.setStatus(c, "restarting");
     }
     const endRecord = span("exit.record", c.rec.ID);
-    await this.core.save(c, "state");
+    // a record the disk refuses (full) must not keep the exit from its waiters or its --rm: the
+    // record on disk then says running, and the next start of the daemon finds the monitor gone
+    // and records the exit
+    await this.core.save(c, "state").catch((err: unknown) => ignored(`record the exit of container ${c.rec.ID} (the next daemon start records it from the runtime)`, err, this.core.log));
     endRecord();
     c.resolveExited?.();
     for (const l of [...c.exitListeners]) l(code);

@@ -10,7 +10,7 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { CoveError, httpStatus, invalid } from "../common/errors.js";
+import { CoveError, diskFull, httpStatus, invalid } from "../common/errors.js";
 import { span, tracing } from "../common/trace.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { Query } from "./query.js";
@@ -197,15 +197,19 @@ export async function readJSON(req: IncomingMessage, body?: BodyName): Promise<u
 export interface RouterOptions {
   /** Called with unexpected (500) errors and their stacks. */
   log?: (line: string) => void;
+  /** The daemon's state root: a full disk's error says where to make room. */
+  stateRoot?: string;
 }
 
 export class Router {
   private readonly routes: Route[] = [];
   private readonly log: (line: string) => void;
+  private readonly stateRoot: string | undefined;
   private held?: { until: Promise<void>; exempt: Set<string>; waited: number };
 
   constructor(options: RouterOptions = {}) {
     this.log = options.log ?? (() => undefined);
+    this.stateRoot = options.stateRoot;
   }
 
   add(method: Method, pattern: string, handler: Handler): this {
@@ -330,9 +334,12 @@ export class Router {
       const ctx: RouteContext = { req, res, params: found.params, query: new Query(url.searchParams), version, signal: controller.signal };
       if (upgrade) ctx.upgrade = upgrade;
       await found.route.handler(ctx);
-    } catch (err) {
+    } catch (caught) {
+      const err = diskFull(caught, `${req.method ?? "?"} ${(req.url ?? "?").split("?")[0]}`, this.stateRoot);
       if (!(err instanceof CoveError) || httpStatus(err) === 500) {
-        this.log(`${req.method ?? "?"} ${req.url ?? "?"}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        // a full disk is the host's state, not a bug: its message without a stack
+        const text = err instanceof CoveError && err.code === "disk.full" ? err.describe() : err instanceof Error ? (err.stack ?? err.message) : String(err);
+        this.log(`${req.method ?? "?"} ${req.url ?? "?"}: ${text}`);
       }
       if (!upgrade) await drainBody(req);
       sendError(res, err);

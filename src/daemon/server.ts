@@ -344,7 +344,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const ownContainers = options.containerService === undefined;
   // pods hook into the containers' starts and removals before the restore can start any
   const pods = new PodService({ root, containers, images, log, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) });
-  const router = new Router({ log });
+  const router = new Router({ log, stateRoot: root });
   // The containers are restored in the background (thousands take seconds): meanwhile the daemon
   // answers what needs no container, and every other request waits for the restore, so no list or
   // inspect ever shows a half-restored state.

@@ -130,10 +130,28 @@ static char wbuf[1 << 18];
 static size_t wlen;
 #define ENTRY_MAX (LINE_MAX_BYTES * 6 + 256)
 
+/* Appends n bytes of whole entries; on a short write (a full disk) the file is cut back to its
+ * last whole entry, so that the entries written once there is room again are not glued to a torn
+ * one. What did not fit is dropped: the container is never held up by its log. */
+static void log_append(const char *buf, size_t n)
+{
+	ssize_t w = write(logf.fd, buf, n);
+	if (w == (ssize_t)n) {
+		logf.size += (long long)n;
+		return;
+	}
+	if (w > 0 && ftruncate(logf.fd, (off_t)logf.size) != 0) {
+		/* cannot cut it back: count the torn bytes, the next entries still start a line */
+		logf.size += (long long)w;
+		if (write(logf.fd, "\n", 1) == 1)
+			logf.size++;
+	}
+}
+
 static void log_write_out(void)
 {
-	if (wlen > 0 && logf.fd >= 0 && write(logf.fd, wbuf, wlen) == (ssize_t)wlen)
-		logf.size += (long long)wlen;
+	if (wlen > 0 && logf.fd >= 0)
+		log_append(wbuf, wlen);
 	wlen = 0;
 }
 
@@ -170,8 +188,8 @@ static void log_entry(int stream, const unsigned char *data, size_t n)
 	if (logf.max_size > 0 && logf.size + (long long)wlen > 0 && logf.size + (long long)(wlen + o) > logf.max_size) {
 		/* the entries before this one end the current file */
 		size_t before = wlen;
-		if (before > 0 && write(logf.fd, wbuf, before) == (ssize_t)before)
-			logf.size += (long long)before;
+		if (before > 0)
+			log_append(wbuf, before);
 		memmove(wbuf, wbuf + before, o);
 		wlen = 0;
 		log_rotate();
