@@ -82,6 +82,9 @@ async function main(argv: string[]): Promise<number> {
       return runtimeMain(args);
     }
     case "daemon": {
+      const rootless = await import("../rootless/index.js");
+      // for a user who is not root: the daemon in a user namespace of its own (rootless cove)
+      if (rootless.needsLauncher()) return rootless.rootlessDaemonMain(args, rootGiven ? root : undefined);
       const [{ daemonMain }, { dashboardHooks }] = await Promise.all([import("../daemon/index.js"), import("../dashboard/index.js")]);
       // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
       return daemonMain([...(rootGiven ? ["--root", root] : []), ...args], dashboardHooks);
