@@ -57,6 +57,8 @@ function readLine(sock: net.Socket, limit = 4096): Promise<{ line: string; rest:
       reject(new Error("connection closed before a whole line"));
     };
     const done = () => {
+      // whatever follows the line waits for the caller's pipe (a flowing stream would drop it)
+      sock.pause();
       sock.off("data", onData);
       sock.off("end", onEnd);
       sock.off("error", onEnd);
@@ -67,7 +69,7 @@ function readLine(sock: net.Socket, limit = 4096): Promise<{ line: string; rest:
   });
 }
 
-/** Copies both ways until either side ends; errors on one side close the other. */
+/** Copies both ways, each direction ending on its own (half-closes pass through); an error on either side closes both. */
 function splice(a: net.Socket, b: net.Socket): void {
   a.pipe(b);
   b.pipe(a);
@@ -126,7 +128,7 @@ export class PortDriver {
     }
     if (r.op !== "expose" || typeof r.hostIp !== "string" || !Number.isInteger(r.hostPort)) return { ok: false, error: "bad request" };
     const host = r.hostIp === "" ? "0.0.0.0" : r.hostIp;
-    const server = net.createServer((inbound) => this.forward(r.id, inbound));
+    const server = net.createServer({ allowHalfOpen: true }, (inbound) => this.forward(r.id, inbound));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host, port: r.hostPort, exclusive: true, ipv6Only: host.includes(":") }, () => {
@@ -139,7 +141,8 @@ export class PortDriver {
   }
 
   private forward(id: string, inbound: net.Socket): void {
-    const out = net.connect(this.forwardPath);
+    const out = net.connect({ path: this.forwardPath, allowHalfOpen: true });
+    inbound.on("error", () => out.destroy()); // a client that resets before the daemon answers
     out.once("connect", () => {
       out.write(`${id}\n`);
       splice(inbound, out);
@@ -175,7 +178,7 @@ export class PortDriverClient {
 
   async start(): Promise<void> {
     rmSync(this.forwardPath, { force: true });
-    const server = net.createServer((c) => void this.accept(c));
+    const server = net.createServer({ allowHalfOpen: true }, (c) => void this.accept(c));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.forwardPath, () => {
@@ -193,7 +196,7 @@ export class PortDriverClient {
       const { line, rest } = await readLine(c, 64);
       const target = this.targets.get(line);
       if (!target) return void c.destroy();
-      const out = net.connect({ host: target.ip, port: target.port });
+      const out = net.connect({ host: target.ip, port: target.port, allowHalfOpen: true });
       out.once("connect", () => {
         if (rest.length) out.write(rest);
         splice(c, out);
