@@ -3,8 +3,9 @@
 //
 //   - a user namespace mapping uid/gid 0 to the user and 1..n to the user's /etc/subuid and
 //     /etc/subgid ranges (util-linux unshare --map-users/--map-groups, through the setuid
-//     newuidmap/newgidmap of Debian's uidmap), with a mount namespace (slave of the host's)
-//     and a network namespace;
+//     newuidmap/newgidmap of Debian's uidmap), with a mount namespace (slave of the host's),
+//     a network namespace, and a pid namespace whose init is the daemon (its containers end
+//     with it: a rootless daemon's containers do not outlive it, as with Docker rootless);
 //   - pasta (Debian's passt), else slirp4netns, gives that network namespace a way out (image
 //     pulls, containers' outbound traffic); without either the daemon has loopback only;
 //   - the port driver (ports.ts) publishes the containers' ports on the host.
@@ -71,6 +72,16 @@ async function namespacesMade(pid: number, child: ChildProcess): Promise<boolean
     await new Promise((r) => setTimeout(r, 10));
   }
   return false;
+}
+
+/** The first child of pid (unshare's forked daemon), from /proc/<pid>/task/<pid>/children. */
+function childOf(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Starts pasta or slirp4netns on the daemon's network namespace; they end with it. */
@@ -143,6 +154,13 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
       "--map-root-user",
       "--mount",
       "--net",
+      // a pid namespace whose init is the daemon: when the daemon ends, the kernel ends every
+      // container with it, so nothing of a stopped rootless daemon runs on unmanaged (its
+      // namespaces, mounts included, go with the last process)
+      "--pid",
+      "--fork",
+      "--mount-proc",
+      "--kill-child=SIGTERM",
       "--propagation",
       "slave",
       "--",
@@ -162,7 +180,16 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
       resolve(125);
     });
   });
-  const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
+  // unshare --fork ignores SIGINT and SIGTERM while it waits: the daemon (its child) gets them
+  const pass = (sig: NodeJS.Signals) => () => {
+    const daemon = child.pid !== undefined ? childOf(child.pid) : undefined;
+    try {
+      if (daemon !== undefined) process.kill(daemon, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone: its exit ends the launcher
+    }
+  };
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, pass(sig));
   let network: ChildProcess | undefined;
   if (child.pid !== undefined && (await namespacesMade(child.pid, child))) {

@@ -12,8 +12,9 @@
 //   - the docker CLI pointed at the user's socket runs containers the same way;
 //   - a root daemon (its own root and socket) runs a container at the same time, and neither
 //     daemon lists the other's containers;
-//   - at the end the user's daemon stops, no process of the user is left, nothing of it stays
-//     mounted on the host, and the account and its subordinate ids are gone.
+//   - at the end the user's daemon stops with a container still running, which ends with it:
+//     no process of the user or of its subordinate uids is left, nothing of it stays mounted on
+//     the host, and the account and its subordinate ids are gone.
 //
 // Runs on this host and in the cgroup v2 guest (it needs only root, util-linux, uidmap, busybox
 // and the docker CLI for its docker case; its files are all under the temp directory).
@@ -81,14 +82,15 @@ function freeSubIdStart(): number {
   return end + 65536 * (1 + (randomBytes(1)[0]! % 16));
 }
 
-/** The pids of every process that runs as uid (real uid, from /proc/<pid>/status). */
-function processesOf(uid: number): number[] {
+/** The pids of every process whose real uid is the user's or in its subordinate range (/proc/<pid>/status). */
+function processesOf(uid: number, sub?: { start: number; count: number }): number[] {
   const out: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, "utf8"));
-      if (m && Number(m[1]) === uid) out.push(Number(name));
+      const id = m ? Number(m[1]) : -1;
+      if (id === uid || (sub && id >= sub.start && id < sub.start + sub.count)) out.push(Number(name));
     } catch {
       // exited while listed
     }
@@ -203,22 +205,22 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
   after(async () => {
     if (skip || !dir) return;
     const notes: string[] = [];
+    const sub = { start: subStart, count: 65536 };
     try {
       if (uid >= 0) {
-        // the user's containers first (they outlive a daemon that stops), then the daemon
-        const ids = (await cove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
-        if (ids.length) await cove(["rm", "-f", ...ids]);
+        // the daemon stops with a container still running ("userside", and a process of a
+        // subordinate uid in it): they end with it (the daemon is the init of their pid namespace)
         const pidFile = path.join(runDir, "cove", "rootless", "launcher.pid");
         if (existsSync(pidFile)) {
           const launcher = Number(readFileSync(pidFile, "utf8").trim());
           process.kill(launcher, "SIGTERM");
         }
         try {
-          await waitFor(`no process of ${name} left`, () => processesOf(uid).length === 0);
+          await waitFor(`no process of ${name} or its subordinate uids left`, () => processesOf(uid, sub).length === 0);
         } catch (err) {
-          notes.push(`${(err as Error).message}: ${processesOf(uid).join(" ")}`);
-          for (const pid of processesOf(uid)) process.kill(pid, "SIGKILL");
-          await waitFor(`no process of ${name} left after SIGKILL`, () => processesOf(uid).length === 0, 10_000).catch(() => undefined);
+          notes.push(`${(err as Error).message}: ${processesOf(uid, sub).join(" ")}`);
+          for (const pid of processesOf(uid, sub)) process.kill(pid, "SIGKILL");
+          await waitFor(`no process of ${name} left after SIGKILL`, () => processesOf(uid, sub).length === 0, 10_000).catch(() => undefined);
         }
         const left = [...mountsUnder(dir), ...mountsUnder(runDir)];
         if (left.length) notes.push(`mounts left: ${left.join(" ")}`);
@@ -343,7 +345,9 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const tar = path.join(dir, "fixtures", "busybox.tar");
     ok(await rootCove(["import", tar, "busybox:latest"]), "import on the root daemon");
     ok(await rootCove(["run", "-d", "--name", "rootside", "--network", "none", "busybox", "sleep", "300"]), "root daemon's container");
-    ok(await cove(["run", "-d", "--name", "userside", "--network", "none", "busybox", "sleep", "300"]), "user daemon's container");
+    ok(await cove(["run", "-d", "--name", "userside", "--network", "none", "busybox", "sh", "-c", "su -s /bin/sh nobody -c 'sleep 300' & sleep 300"]), "user daemon's container");
+    // container "nobody" (65534) is the user's subordinate uid start+65533 on the host
+    await waitFor("the container's nobody process runs as a subordinate uid", () => processesOf(-1, { start: subStart + 65533, count: 1 }).length > 0);
     const rootPs = await rootCove(["ps", "--format", "{{.Names}}"]);
     const userPs = await cove(["ps", "--format", "{{.Names}}"]);
     assert.deepEqual(rootPs.stdout.trim().split("\n"), ["rootside"]);
@@ -352,7 +356,6 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const rootPid = (await rootCove(["inspect", "--format", "{{.State.Pid}}", "rootside"])).stdout.trim();
     const kill = await exec("runuser", ["-u", name, "--", "kill", "-0", rootPid]);
     assert.notEqual(kill.code, 0, "the user cannot signal the root daemon's container");
-    ok(await cove(["rm", "-f", "userside"]), "rm the user's container");
     ok(await rootCove(["rm", "-f", "rootside"]), "rm the root daemon's container");
   });
 });
