@@ -274,6 +274,26 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     assert.equal(existsSync("/etc/cove-rootless-probe"), false);
   });
 
+  it("commits a container's deletions and replaced directories as whiteouts (overlay's user.overlay.* attributes)", { skip }, async () => {
+    const script = "rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin && echo new > /usr/sbin/only";
+    ok(await cove(["run", "--name", "rlcommit", "busybox", "sh", "-c", script]), "change the root filesystem");
+    try {
+      const diff = await cove(["diff", "rlcommit"]);
+      ok(diff, "cove diff");
+      assert.match(diff.stdout, /^D \/etc\/group$/m);
+      assert.match(diff.stdout, /^A \/usr\/sbin\/only$/m);
+      assert.match(diff.stdout, /^D \/usr\/sbin\/chroot$/m, "the replaced directory hides what the image had there");
+      ok(await cove(["commit", "rlcommit", "rlcommitted:1"]), "cove commit");
+      const r = await cove(["run", "--rm", "rlcommitted:1", "sh", "-c", "ls /etc/group 2>&1; ls -A /usr/sbin"]);
+      ok(r, "run the committed image");
+      assert.match(r.stdout, /No such file/, "the deletion is in the committed layer");
+      assert.equal(r.stdout.trim().split("\n").pop(), "only", "the replaced directory shows only what the new one holds");
+    } finally {
+      await cove(["rm", "-f", "rlcommit"]);
+      await cove(["rmi", "rlcommitted:1"]);
+    }
+  });
+
   it("keeps a named volume's data from one container to the next", { skip }, async () => {
     ok(await cove(["volume", "create", "rlvol"]), "volume create");
     ok(await cove(["run", "--rm", "-v", "rlvol:/v", "busybox", "sh", "-c", "echo kept > /v/f"]), "write the volume");
