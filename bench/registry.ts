@@ -72,6 +72,14 @@
 // writes 0.4 s, the rest the download and the tar. Going below 0.5 needs a faster inflate than
 // zlib's (ISA-L's igzip decompresses about 3x faster; not packaged on these machines yet) or the
 // layers of a multi-layer image unpacked in parallel.
+//
+// Since then a large layer inflates through igzip (Debian's isal, which setup.sh installs) when
+// the host has it. Unpacking the one-layer image's 114 MB blob alone (applyLayer, load average
+// 18): 2.1-3.2 s wall and 1.3 s CPU in process, 1.6-2.1 s wall and 0.76 s CPU plus igzip's 0.45 s
+// through it: the daemon's own thread does 40% less, the total CPU about 10% less. In this
+// benchmark at that load (median of 3, cove alone, twice each way) the cold pull's CPU did not
+// move (1.85-2.03 s either way) and its wall time swung more than the change; what the pull
+// costs beyond the unpack is the download, the blob's store write and the two hashes.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";

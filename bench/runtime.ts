@@ -1,8 +1,10 @@
 // Benchmark: create + start + wait + delete of a `true` container on the same bundle through
-// cove's runtime in process, through the `cove runtime run` CLI, and through `runc run`; then
-// each runc-style CLI command on its own (state, create, start, delete, run), cove's and runc's
-// interleaved, as containerd and the OCI test suites call them: one process per operation.
-// Prints medians and ratios against runc. Not a test: nothing here asserts on time.
+// cove's runtime in process, through the `cove-runtime run` entry (what containerd, CRI-O or
+// podman would be given as the runtime's path), through `cove runtime run` (the whole cove
+// command), and through `runc run`; then each runc-style CLI command on its own (state, create,
+// start, delete, run), cove-runtime's and runc's interleaved, as containerd and the OCI test
+// suites call them: one process per operation. Prints medians and ratios against runc, and node's
+// own start-up, the floor of any command written for it. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -49,9 +51,9 @@ async function time(fn: () => Promise<void> | void): Promise<number[]> {
  * /dev/null: a created container keeps the caller's), start, state, kill of a running container,
  * delete --force, and run.
  */
-async function perCommand(cli: string, bundle: string, stateRoot: string): Promise<void> {
+async function perCommand(runtimeCli: string, bundle: string, stateRoot: string): Promise<void> {
   const sides = [
-    { name: "cove runtime", argv: (args: string[]) => [process.execPath, cli, "runtime", "--root", path.join(stateRoot, "cove-ops"), ...args] },
+    { name: "cove-runtime", argv: (args: string[]) => [process.execPath, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
   ];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
@@ -116,8 +118,8 @@ async function perCommand(cli: string, bundle: string, stateRoot: string): Promi
     const m = (side: string, op: string) => median(table.get(`${side} ${op}`)!);
     const both = (side: string) => m(side, "create") + m(side, "start") + m(side, "delete");
     for (const side of sides) console.log(`  ${side.name.padEnd(14)}${ops.map((o) => m(side.name, o).toFixed(1).padStart(9)).join("")}${both(side.name).toFixed(1).padStart(22)}`);
-    const ratio = (op: string) => (m("cove runtime", op) / m("runc", op)).toFixed(2);
-    console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove runtime") / both("runc")).toFixed(2).padStart(22)}`);
+    const ratio = (op: string) => (m("cove-runtime", op) / m("runc", op)).toFixed(2);
+    console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove-runtime") / both("runc")).toFixed(2).padStart(22)}`);
   }
   // node itself, doing nothing: the floor of any command written for it
   const floor = Array.from({ length: ROUNDS }, () => timed([process.execPath, "-e", "0"]));
@@ -143,6 +145,13 @@ async function main(): Promise<void> {
         if (exit.code !== 0) throw new Error(`container exited ${exit.code}`);
       }),
     ]);
+    const runtimeCli = path.join(root, "dist/src/cli/runtime-main.js");
+    results.push([
+      "cove-runtime run (the runtime's entry)",
+      await time(() => {
+        execFileSync(process.execPath, [runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
+      }),
+    ]);
     const cli = path.join(root, "dist/src/cli/main.js");
     results.push([
       "cove CLI (cove runtime run)",
@@ -165,9 +174,9 @@ async function main(): Promise<void> {
       const s = [...xs].sort((a, b) => a - b);
       const p = (q: number) => s[Math.floor((s.length - 1) * q)]!.toFixed(1);
       const ratio = base ? `  ratio to runc ${(median(xs) / base).toFixed(2)}` : "";
-      console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(1).padStart(7)} ms  (${p(0.1)}..${p(0.9)})${ratio}`);
+      console.log(`  ${name.padEnd(40)} ${median(xs).toFixed(1).padStart(7)} ms  (${p(0.1)}..${p(0.9)})${ratio}`);
     }
-    if (runc) await perCommand(cli, bundle, stateRoot);
+    if (runc) await perCommand(runtimeCli, bundle, stateRoot);
     rmSync(stateRoot, { recursive: true, force: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });

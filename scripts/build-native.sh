@@ -2,6 +2,7 @@
 # Builds cove's native parts into build/:
 #   build/cove-shim  the container init and per-container monitor (static, so it needs no
 #                    loader or libraries once inside a container's mount namespace)
+#   build/cove-pause a pod's infra process (static; see src/native/pause)
 #   build/cove.node  the N-API addon for the few syscalls the engine makes in process
 # Only gcc and Node's headers are needed (both on a fresh machine of this kind), and the
 # typescript package to regenerate src/native/shim/protocol.h (without it the committed header
@@ -47,6 +48,13 @@ if stale build/cove-init src/native/init/init.c scripts/build-native.sh; then
   "${SHIM_CC[@]}" "${CFLAGS[@]}" -static -o build/cove-init.tmp src/native/init/init.c
   mv build/cove-init.tmp build/cove-init
   echo "built build/cove-init"
+fi
+
+# cove-pause: the process of a pod's infra container (holds the namespaces, reaps orphans)
+if stale build/cove-pause src/native/pause/pause.c scripts/build-native.sh; then
+  "${SHIM_CC[@]}" "${CFLAGS[@]}" -static -o build/cove-pause.tmp src/native/pause/pause.c
+  mv build/cove-pause.tmp build/cove-pause
+  echo "built build/cove-pause"
 fi
 
 if [ -d src/native/addon ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cove package's install step (npm runs it on `npm install -g cove-*.tgz`): the package
-# carries the native parts prebuilt for Linux x86-64 (build/cove-shim, build/cove-init, static;
+# carries the native parts prebuilt for Linux x86-64 (build/cove-shim, build/cove-init, build/cove-pause, static;
 # build/cove.node, N-API); they are kept when they load on this machine, and otherwise built
 # here with gcc from the C sources the package carries (scripts/build-native.sh).
 # COVE_BUILD_NATIVE=1 builds them even when the prebuilt ones fit.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 prebuilt_fits() {
   [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] || return 1
-  [ -x build/cove-shim ] && [ -x build/cove-init ] && [ -f build/cove.node ] || return 1
+  [ -x build/cove-shim ] && [ -x build/cove-init ] && [ -x build/cove-pause ] && [ -f build/cove.node ] || return 1
   # the addon links against the C library: it must load here
   node -e 'require(process.argv[1])' "$PWD/build/cove.node" 2>/dev/null
 }
@@ -24,5 +24,5 @@ if ! command -v gcc >/dev/null; then
   exit 1
 fi
 echo "cove: building the native parts with gcc"
-rm -f build/cove-shim build/cove-init build/cove.node
+rm -f build/cove-shim build/cove-init build/cove-pause build/cove.node
 bash scripts/build-native.sh

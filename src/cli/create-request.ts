@@ -91,6 +91,7 @@ export const RUN_FLAGS = {
   "oom-kill-disable": { type: "bool", description: "Disable OOM Killer" },
   "oom-score-adj": { type: "int", valueName: "int", description: "Tune host's OOM preferences (-1000 to 1000)" },
   pid: { type: "string", valueName: "string", description: "PID namespace to use" },
+  pod: { type: "string", valueName: "string", description: "Run the container in a pod (name or ID): it joins the pod's shared namespaces" },
   "pids-limit": { type: "int", valueName: "int", description: "Tune container pids limit (set -1 for unlimited)" },
   platform: { type: "string", valueName: "string", description: "Set platform if server is multi-platform capable" },
   privileged: { type: "bool", description: "Give extended privileges to this container" },
@@ -128,6 +129,8 @@ export interface CreateRequest {
   body: Record<string, unknown>;
   name?: string;
   platform?: string;
+  /** The pod the container joins (cove's POST /containers/create?pod=). */
+  pod?: string;
 }
 
 /** The docker CLI's create request for `run`/`create` flags, image and command. */
@@ -461,5 +464,6 @@ export async function buildCreateRequest(flags: RunFlags["flags"], set: Set<stri
   const req: CreateRequest = { body };
   if (flags.name !== undefined && flags.name !== "") req.name = flags.name;
   if (flags.platform !== undefined && flags.platform !== "") req.platform = flags.platform;
+  if (flags.pod !== undefined && flags.pod !== "") req.pod = flags.pod;
   return req;
 }

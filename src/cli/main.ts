@@ -21,6 +21,10 @@ Containers (through the daemon, started on first use):
   run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, inspect, top, wait,
   rename, pause, unpause, port, update, stats, cp, diff, export, container prune, info, events
 
+Pods (containers sharing network, IPC and UTS namespaces; podman's pod commands):
+  pod create, ls, inspect, start, stop, restart, kill, rm, logs, top, exists; run --pod POD
+  kube generate POD|CONTAINER   Kubernetes Pod YAML
+
 Volumes (through the daemon):
   volume create, volume ls, volume inspect, volume rm, volume prune
 Networks:
@@ -154,6 +158,15 @@ async function main(argv: string[]): Promise<number> {
     if (!fn) {
       process.stderr.write(`cove: '${two.trim()}' is not a cove command.\nSee 'cove --help'\n`);
       return 125;
+    }
+    return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
+  }
+  if (command === "pod" || command === "kube") {
+    const { podCommands, kubeCommands, POD_USAGE } = await import("./pods.js");
+    const fn = podCommands[two] ?? kubeCommands[two];
+    if (!fn) {
+      process.stderr.write(`${POD_USAGE}\n`);
+      return args[0] === undefined || args[0] === "--help" ? 0 : 125;
     }
     return fn(args.slice(1), { client: await connect(root, process.env, { rootGiven }) });
   }

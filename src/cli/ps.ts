@@ -2,6 +2,7 @@
 // its ContainerContext fields (ID, Names, Ports, RunningFor, Size, ...) for --format, and the
 // default table.
 
+import { EngineError, type EngineClient } from "../client/engine.js";
 import { CoveError } from "../common/errors.js";
 import { humanSizeWithPrecision, type ContainerSummary } from "../docker/index.js";
 import { familiarString, parseNormalizedNamed } from "../images/reference.js";
@@ -66,7 +67,10 @@ export function displayablePorts(ports: readonly { IP?: string; PrivatePort: num
   return out.join(", ");
 }
 
-const PS_FIELDS = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks", "Ports", "RunningFor", "Size", "State", "Status"];
+const PS_FIELDS = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks", "Pod", "PodName", "Ports", "RunningFor", "Size", "State", "Status"];
+
+/** The label naming a container's pod (src/pods' POD_LABEL: its ID). */
+const POD_LABEL = "io.cove.pod";
 
 export class ContainerRow extends RowContext {
   static {
@@ -77,6 +81,8 @@ export class ContainerRow extends RowContext {
     private readonly c: ContainerSummary,
     private readonly trunc: boolean,
     private readonly now: number,
+    /** Pod names by ID, for --pod. */
+    private readonly podNames: ReadonlyMap<string, string> = new Map(),
   ) {
     super();
   }
@@ -157,6 +163,14 @@ export class ContainerRow extends RowContext {
   get LocalVolumes(): string {
     return String((this.c.Mounts ?? []).filter((m) => m.Driver === "local").length);
   }
+  /** The ID of the container's pod ("" for none), as podman's ps --pod. */
+  get Pod(): string {
+    const id = this.c.Labels?.[POD_LABEL] ?? "";
+    return this.trunc ? id.slice(0, 12) : id;
+  }
+  get PodName(): string {
+    return this.podNames.get(this.c.Labels?.[POD_LABEL] ?? "") ?? "";
+  }
   get Networks(): string {
     return Object.keys(this.c.NetworkSettings?.Networks ?? {})
       .sort()
@@ -180,6 +194,8 @@ export const PS_HEADERS: Record<string, string> = {
   Networks: "NETWORKS",
   LocalVolumes: "LOCAL VOLUMES",
   Label: "LABEL",
+  Pod: "POD ID",
+  PodName: "PODNAME",
 };
 
 const PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -191,6 +207,7 @@ const PS_FLAGS = {
   last: { type: "int", short: "n", valueName: "int", default: -1, description: "Show n last created containers (includes all states)" },
   latest: { type: "bool", short: "l", description: "Show the latest created container (includes all states)" },
   "no-trunc": { type: "bool", description: "Don't truncate output" },
+  pod: { type: "bool", description: "Show the ID and name of each container's pod" },
   quiet: { type: "bool", short: "q", description: "Only display container IDs" },
   size: { type: "bool", short: "s", description: "Display total file sizes" },
 } as const satisfies FlagSpecs;
@@ -206,11 +223,24 @@ const psCommand = (name: string) =>
     if (flags.quiet && (format === undefined || format === "" || format === "table")) format = "{{.ID}}";
     let table = PS_TABLE;
     if (flags.size) table += "\t{{.Size}}";
+    if (flags.pod) table += "\t{{.Pod}}\t{{.PodName}}";
     if (format === undefined || format === "" || format === "table") format = table;
-    const rows = list.map((c) => new ContainerRow(c, !flags["no-trunc"], run.now));
+    const podNames = flags.pod || /\.PodName\b/.test(format) ? await podNamesOf(await run.client()) : new Map<string, string>();
+    const rows = list.map((c) => new ContainerRow(c, !flags["no-trunc"], run.now, podNames));
     run.out(formatRows(format, rows, table, PS_HEADERS));
     return 0;
   });
+
+/** The daemon's pods by ID (none from a daemon that serves no pods, such as dockerd). */
+async function podNamesOf(client: EngineClient): Promise<Map<string, string>> {
+  try {
+    const pods = await client.json<{ Id: string; Name: string }[]>("GET", "/cove/pods/json");
+    return new Map(pods.map((p) => [p.Id, p.Name]));
+  } catch (err) {
+    if (err instanceof EngineError && err.status === 404) return new Map();
+    throw err;
+  }
+}
 
 export const psCommands: Record<string, Command> = {
   ps: psCommand("ps"),

@@ -50,7 +50,7 @@ async function createContainer(run: Run, req: CreateRequest, image: string, pull
   if (pull === "always") await pullImage(run, image, req.platform, quiet);
   const client = await run.client();
   try {
-    const res = await client.containerCreate(req.body, { name: req.name, platform: req.platform });
+    const res = await client.containerCreate(req.body, { name: req.name, platform: req.platform, pod: req.pod });
     for (const w of res.Warnings ?? []) run.err(`WARNING: ${w}\n`);
     return res.Id;
   } catch (err) {
@@ -58,7 +58,7 @@ async function createContainer(run: Run, req: CreateRequest, image: string, pull
   }
   run.err(`Unable to find image '${displayRef(image)}' locally\n`);
   await pullImage(run, image, req.platform, quiet);
-  const res = await client.containerCreate(req.body, { name: req.name, platform: req.platform });
+  const res = await client.containerCreate(req.body, { name: req.name, platform: req.platform, pod: req.pod });
   for (const w of res.Warnings ?? []) run.err(`WARNING: ${w}\n`);
   return res.Id;
 }

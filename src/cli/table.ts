@@ -22,16 +22,17 @@ export async function localCommands(opts: { dataRoot?: string } = {}): Promise<R
 
 /** All table commands; for a path in several tables, the one main.ts dispatches. */
 export async function commandTable(opts: { dataRoot?: string } = {}): Promise<Record<string, Command>> {
-  const [{ containerCommands }, { imageCommands }, { volumeCommands }, { networkCommands }, { pruneCommands }, { dashboardCommand }, local] = await Promise.all([
+  const [{ containerCommands }, { imageCommands }, { volumeCommands }, { networkCommands }, { podCommands, kubeCommands }, { pruneCommands }, { dashboardCommand }, local] = await Promise.all([
     import("./containers.js"),
     import("./images.js"),
     import("./volumes.js"),
     import("./networks.js"),
+    import("./pods.js"),
     import("./prune.js"),
     import("./dashboard.js"),
     localCommands(opts),
   ]);
-  return { ...containerCommands, ...imageCommands, inspect: containerCommands.inspect!, ...volumeCommands, ...networkCommands, ...pruneCommands, dashboard: dashboardCommand, ...local };
+  return { ...containerCommands, ...imageCommands, inspect: containerCommands.inspect!, ...volumeCommands, ...networkCommands, ...podCommands, ...kubeCommands, ...pruneCommands, dashboard: dashboardCommand, ...local };
 }
 
 /**

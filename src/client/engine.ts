@@ -281,7 +281,8 @@ export class EngineClient {
 
   // ---- containers -----------------------------------------------------------------------------
 
-  containerCreate(body: object, query: { name?: string; platform?: string } = {}): Promise<CreateResponse> {
+  /** POST /containers/create; `pod` (cove's) creates the container in that pod. */
+  containerCreate(body: object, query: { name?: string; platform?: string; pod?: string } = {}): Promise<CreateResponse> {
     return this.json("POST", "/containers/create", { query, body });
   }
 

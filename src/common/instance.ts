@@ -12,7 +12,7 @@
 // its path) and, unless told otherwise, /run/cove-<tag>, cove-<tag> and /cove-<tag>: a test's or
 // a user's second daemon never meets the first one's bridge, chains, cgroups or namespaces.
 
-import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import path from "node:path";
 
 export const DEFAULT_ROOT = "/var/lib/cove";
@@ -23,7 +23,11 @@ export const DEFAULT_CGROUP_PARENT = "/cove";
 /** The suffix that tells an instance's host objects apart: "" for the default root, 8 hex digits of its path's hash otherwise. */
 export function instanceTag(root: string): string {
   const abs = path.resolve(root);
-  return abs === DEFAULT_ROOT ? "" : createHash("sha256").update(abs).digest("hex").slice(0, 8);
+  if (abs === DEFAULT_ROOT) return "";
+  // node:crypto is required here, not imported: it costs milliseconds to load, and every
+  // `cove-runtime` command (which uses only isInstanceCgroupParent) would pay them
+  const { createHash } = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto");
+  return createHash("sha256").update(abs).digest("hex").slice(0, 8);
 }
 
 export interface InstanceLayout {

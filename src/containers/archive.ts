@@ -181,6 +181,8 @@ class ResourceTar {
     private readonly out: Writable,
     /** Container paths whose contents stay out (kernel filesystems of a running container). */
     private readonly noDescend: ReadonlySet<string>,
+    /** Host owner → the owner the tar records (the container's view in a user namespace). */
+    private readonly owner?: (uid: number, gid: number) => { uid: number; gid: number },
   ) {}
 
   private async write(buf: Buffer): Promise<void> {
@@ -208,7 +210,8 @@ class ResourceTar {
   }
 
   private async entryAs(parent: Dir, name: string | null, tarName: string, st: FileStat, at: string): Promise<void> {
-    const base: Omit<WriteHeader, "name" | "type" | "size"> = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
+    const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
+    const base: Omit<WriteHeader, "name" | "type" | "size"> = { mode: Number(st.mode & 0o7777n), uid: own.uid, gid: own.gid, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
     if (st.isDirectory()) {
       const dirName = tarName.endsWith("/") ? tarName : tarName + "/";
       let dir: Dir;
@@ -322,10 +325,10 @@ export function kernelMountPoints(mountinfo: string): Set<string> {
  * after the last component the client gave ("/a/link/" that resolves to "/a/target" gives
  * "link/..."), the root as "/", and "dir/." as "./".
  */
-export async function writeArchive(loc: Located, out: Writable, opts: { noDescend?: ReadonlySet<string> } = {}): Promise<void> {
+export async function writeArchive(loc: Located, out: Writable, opts: { noDescend?: ReadonlySet<string>; owner?: (uid: number, gid: number) => { uid: number; gid: number } } = {}): Promise<void> {
   const abs = loc.absPath;
   const rebase = abs === "/" ? "/" : abs.endsWith("/.") ? "." : path.posix.basename(abs.replace(/\/$/, ""));
-  const tar = new ResourceTar(out, opts.noDescend ?? new Set());
+  const tar = new ResourceTar(out, opts.noDescend ?? new Set(), opts.owner);
   await tar.entry(loc.dir, loc.name, rebase === "." ? "./" : rebase, loc.st, loc.inRoot);
   await tar.end();
 }

@@ -88,6 +88,7 @@ class ChangeWalker {
   constructor(
     private readonly lowers: string[],
     private readonly fs: ChangesFs,
+    private readonly owner?: (uid: number, gid: number) => { uid: number; gid: number },
   ) {}
 
   /** The image's entry at p (the nearest layer that has it decides; a whiteout there hides it). */
@@ -164,7 +165,9 @@ class ChangeWalker {
       }
       if (st.isDirectory() && below.isDirectory()) {
         const opaque = dir.getXattr(n, `${overlayXattrPrefix()}opaque`)?.toString() === "y";
-        const attrs = st.mode !== below.mode || st.uid !== below.uid || st.gid !== below.gid;
+        // a user namespace's upper layer holds host ids: compared as the container sees them
+        const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
+        const attrs = st.mode !== below.mode || own.uid !== Number(below.uid) || own.gid !== Number(below.gid);
         const mark = out.length;
         out.push({ Path: cp, Kind: ChangeKind.Modify });
         const names = await this.sub(dir, n, cp, opaque, out);
@@ -218,10 +221,13 @@ function listChild(dir: LayerDir, name: string): string[] {
   }
 }
 
-/** The changes recorded in an overlay upper directory, in path order (parents before children). */
-export async function overlayChanges(upper: string, lowers: string[], fs: ChangesFs = nodeFs): Promise<Change[]> {
+/**
+ * The changes recorded in an overlay upper directory, in path order (parents before children);
+ * owner: the upper's owners as the lower layers record them (a container in a user namespace).
+ */
+export async function overlayChanges(upper: string, lowers: string[], fs: ChangesFs = nodeFs, owner?: (uid: number, gid: number) => { uid: number; gid: number }): Promise<Change[]> {
   const out: Change[] = [];
-  const w = new ChangeWalker(lowers, fs);
+  const w = new ChangeWalker(lowers, fs, owner);
   const root = fs.openUpper(upper);
   try {
     // the upper directory itself is the daemon's: its own xattr read by path

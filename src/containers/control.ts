@@ -160,6 +160,7 @@ export class Controller {
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.core.find(ref);
     const id = c.rec.ID;
+    this.core.hooks.beforeRemove?.(c.rec);
     if (c.startGate) await c.startGate; // a start under way (a restart's) ends first
     if (this.core.isRunning(c) && !c.rec.State.Restarting && !opts.force) {
       throw conflict(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`, { code: "container.running" });

@@ -24,7 +24,7 @@ import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
 import type { ContainerRuntime } from "../runtime/types.js";
-import { type Mount as SnapshotMount } from "../snapshots/index.js";
+import { IDMAP_UNSUPPORTED, type Mount as SnapshotMount } from "../snapshots/index.js";
 import { VolumeService } from "../volumes/index.js";
 import { type MonitorConnection } from "./attach.js";
 import { type MountEntry } from "./mounts.js";
@@ -39,6 +39,8 @@ import type { Execs } from "./exec.js";
 import type { Files } from "./files.js";
 import type { HealthChecks } from "./health.js";
 import type { Restorer } from "./restore.js";
+import { mapText, type IdMap, type UsernsSettings } from "./userns.js";
+import { chownedLayerMounts } from "./userns-layers.js";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
@@ -69,6 +71,12 @@ export interface ContainerRecord {
   MountPoints: MountEntry[];
   /** The snapshot's mounts for the rootfs (as prepareRootfs returned them). */
   RootfsMounts: SnapshotMount[];
+  /**
+   * The container's user namespace (the daemon's --userns-remap, or --userns=auto), fixed at
+   * create; absent: the host's. Its root owns the writable layer and the container's files on the
+   * host; its image layers are seen through idmapped mounts.
+   */
+  UserNamespace?: IdMap;
 }
 
 export interface ExecRecord {
@@ -142,6 +150,21 @@ export interface ContainerServiceOptions {
   log?: (line: string) => void;
   /** Awaited before the containers are reconciled at open (a test holds the reconcile with it). */
   beforeReconcile?: () => Promise<void>;
+  /** User namespaces (the daemon's --userns-remap); without them only --userns=host is accepted. */
+  userns?: UsernsSettings;
+}
+
+/**
+ * What a layer above the container service (pods) adds to the lifecycle of the containers it
+ * groups: work before a start (a pod member's infra container starts first) and a veto on a
+ * removal (a pod's infra container goes only with its pod). Both see every start and removal,
+ * whichever client asked and including the restart manager's.
+ */
+export interface ContainerHooks {
+  /** Awaited before a container starts; a throw fails the start. */
+  beforeStart?: (rec: ContainerRecord) => Promise<void>;
+  /** Called before a container is removed; a throw (a conflict) refuses the removal. */
+  beforeRemove?: (rec: ContainerRecord) => void;
 }
 
 /** The runtimes a container may name in HostConfig.Runtime; "cove" is the default. */
@@ -441,8 +464,15 @@ export class ContainerCore {
   readonly finishingRemovals = new Set<Promise<void>>();
   /** The modules, set once by ContainerService.open. */
   m!: Modules;
+  /** Set by the layer above (ContainerService.setHooks). */
+  hooks: ContainerHooks = {};
   readonly log: (line: string) => void;
   readonly beforeReconcile?: () => Promise<void>;
+  readonly userns: UsernsSettings | undefined;
+  /** User namespaces of creates in progress (by container ID), so two creates never take the same ids. */
+  readonly pendingUserns = new Map<string, IdMap>();
+  /** Set once the kernel refused idmapped layers: containers in user namespaces get chowned copies (userns-layers.ts). */
+  idmapRefused = false;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
@@ -459,6 +489,7 @@ export class ContainerCore {
     this.cgroupVersion = this.host.cgroupVersion();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     if (opts.beforeReconcile) this.beforeReconcile = opts.beforeReconcile;
+    this.userns = opts.userns;
   }
 
   /**
@@ -541,10 +572,20 @@ export class ContainerCore {
    * lost, restore finds the last durable state and reconciles it with the runtime (a container
    * recorded as running whose monitor is gone is marked exited). Waiting on the disk there put
    * milliseconds per fsync on every docker run.
+   * A --rm container's record is never written durably: after a crash it is removed anyway (its
+   * snapshot is volatile too), and restore takes a record the crash left empty or torn for a
+   * create that did not finish.
    */
   async save(c: Live, what: "all" | "state" = "all"): Promise<void> {
     if (this.closed) return;
     try {
+      if (c.hc.AutoRemove) {
+        await Promise.all([
+          replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600),
+          ...(what === "all" ? [replaceFile(path.join(c.dir, "hostconfig.json"), JSON.stringify(c.hc), 0o600)] : []),
+        ]);
+        return;
+      }
       if (what === "state") {
         await replaceFile(path.join(c.dir, "config.v2.json"), JSON.stringify(c.rec), 0o600);
         return;
@@ -605,20 +646,39 @@ export class ContainerCore {
     const target = this.rootfsPath(c);
     await mkdir(target, { recursive: true, mode: 0o755 });
     if (await this.host.isMountpoint(target)) return target;
-    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(c.rec.RootfsMounts) : undefined;
+    const ns = c.rec.UserNamespace;
+    if (ns && (this.userns?.layers === "copy" || this.idmapRefused)) {
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+      return target;
+    }
+    const idmap = ns ? { text: { uidMap: mapText(ns.uidMappings), gidMap: mapText(ns.gidMappings) }, staging: path.join(c.dir, "idmap") } : undefined;
+    try {
+      this.mountWith(c, c.rec.RootfsMounts, target, idmap);
+    } catch (err) {
+      if (!(ns && err instanceof CoveError && err.code === IDMAP_UNSUPPORTED)) throw err;
+      // this kernel refuses idmapped layers: chowned copies from now on
+      this.idmapRefused = true;
+      this.log(`cove: ${err.message}; containers in user namespaces get chowned copies of their image's layers instead (${err.hint ?? ""})`);
+      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+    }
+    return target;
+  }
+
+  /** Mounts mounts on target, with overlayfs's volatile option for a --rm container where the kernel has it. */
+  private mountWith(c: Live, mounts: SnapshotMount[], target: string, idmap?: { text: { uidMap: string; gidMap: string }; staging: string }): void {
+    const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(mounts) : undefined;
     if (volatile) {
       try {
-        this.host.mount(volatile, target);
+        this.host.mount(volatile, target, idmap);
         this.volatileOverlay = true;
-        return target;
+        return;
       } catch (err) {
         // a kernel before 5.10 knows no "volatile": such a host mounts as before
         if (!(err instanceof CoveError && err.errno === "EINVAL") || this.volatileOverlay === true) throw err;
         this.volatileOverlay = false;
       }
     }
-    this.host.mount(c.rec.RootfsMounts, target);
-    return target;
+    this.host.mount(mounts, target, idmap);
   }
 
   unmountRootfs(c: Live): void {

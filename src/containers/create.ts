@@ -1,12 +1,12 @@
 // Creating containers: the create body merged with the image, names, volumes (copy-up included), network attachment and the network files.
 
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { span } from "../common/trace.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { type ImageService } from "../images/service.js";
 import { Dir } from "../fsroot/index.js";
 import { copyTree, isEmptyDir } from "../volumes/index.js";
@@ -14,8 +14,9 @@ import { linkEnv, parseLink } from "./links.js";
 import { ociMount, planMounts, tmpfsFlagMounts, type MountEntry } from "./mounts.js";
 import { generateName, VALID_NAME } from "./names.js";
 import { buildSpec, commandOf, hostnameOf, hostsFile, mergeConfig, networkResolvConf, normalizeNetworkMode, NO_NETWORK_WARNING, resolvConfFile, withHostConfigDefaults, type ContainerMounts } from "./spec.js";
-import type { CreateBody } from "./types.js";
-import { ContainerRecord, CreateResult, Live, RUNTIME_NAMES, ZERO_TIME, checkLogConfig, newId, nowIso } from "./core.js";
+import type { CreateBody, HostConfig } from "./types.js";
+import { ContainerRecord, CreateResult, Live, RUNTIME_NAMES, ZERO_TIME, checkLogConfig, newId, nowIso, overlayDirs } from "./core.js";
+import { allocateRange, checkUsernsCombination, hostRanges, parseUsernsMode, rootOwner, type IdMap, type UsernsMode } from "./userns.js";
 import type { ContainerCore } from "./core.js";
 
 export class Creator {
@@ -58,7 +59,7 @@ export class Creator {
     if (!hc.Runtime && this.core.defaultRuntime !== "cove") hc.Runtime = this.core.defaultRuntime;
     if (!(RUNTIME_NAMES as readonly string[]).includes(hc.Runtime ?? "cove")) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`, { code: "container.runtime" });
     if (hc.Runtime === "runc" && !this.core.runtimes.has("runc")) throw invalid("unknown or invalid runtime name: runc (runc is not installed)", { code: "container.runtime", hint: "install runc (apt-get install runc)" });
-    if (hc.UsernsMode && hc.UsernsMode !== "host") throw unsupported(`user namespace mode "${hc.UsernsMode}" is not supported yet`);
+    const usernsMode = parseUsernsMode(hc.UsernsMode);
     const id = newId();
     const endCreate = span("create", id);
     const dir = path.join(this.core.containersDir(), id);
@@ -68,9 +69,19 @@ export class Creator {
     let createdVolumes: string[] = [];
     let prepared: Awaited<ReturnType<ImageService["prepareRootfs"]>> | undefined;
     try {
+      // decided (and its ids taken) before anything is made, so a refusal leaves nothing behind
+      const userns = this.chooseUserns(id, usernsMode, hc);
       const endSnapshot = span("create.snapshot", id);
-      prepared = await this.core.images.prepareRootfs(id, userConfig.Image);
+      // a --rm container is worth nothing after a crash (the restore removes it): its snapshot
+      // and record are written without waiting for the disk
+      prepared = await this.core.images.prepareRootfs(id, userConfig.Image, { volatile: !!hc.AutoRemove });
       endSnapshot();
+      // the container's root owns its writable layer (the layers below are idmapped at mount)
+      if (userns) {
+        const upper = overlayDirs(prepared.mounts).UpperDir;
+        const owner = rootOwner(userns);
+        if (upper) await chown(upper, owner.uid, owner.gid);
+      }
       const imageConfig = prepared.config.config;
       const config = mergeConfig(userConfig, imageConfig);
       // `--entrypoint ''` (Entrypoint [""] or ""): the image's entrypoint is cleared, as moby's mergeAndVerifyConfig does
@@ -117,15 +128,17 @@ export class Creator {
         join: { network: "/", pid: "/", ipc: "/", uts: "/" },
         mounts,
         hostDevices: () => [],
+        ...(userns ? { userns } : {}),
       });
       warnings.push(...probe.warnings);
       if (!this.core.networked && normalizeNetworkMode(hc.NetworkMode) === "bridge") warnings.push(NO_NETWORK_WARNING);
       for (const mode of [hc.NetworkMode, hc.PidMode, hc.IpcMode, hc.UTSMode]) {
         if (mode?.startsWith("container:")) this.core.find(mode.slice("container:".length));
       }
-      createdVolumes = await this.createVolumes(id, entries);
+      createdVolumes = await this.createVolumes(id, entries, userns);
       await mkdir(dir, { mode: 0o710 });
       await mkdir(path.join(dir, "rootfs"), { mode: 0o755 });
+      if (userns) await this.openToUserns(dir, userns);
       const sec = (hc.SecurityOpt ?? []).find((o) => o.startsWith("apparmor=") || o.startsWith("apparmor:"));
       const rec: ContainerRecord = {
         ID: id,
@@ -158,6 +171,7 @@ export class Creator {
         HasBeenManuallyStopped: false,
         MountPoints: entries,
         RootfsMounts: prepared.mounts,
+        ...(userns ? { UserNamespace: userns } : {}),
       };
       const c = this.core.newLive(rec, hc);
       await this.copyUp(c);
@@ -170,10 +184,12 @@ export class Creator {
       await Promise.all([this.writeNetworkFiles(c), writeFile(path.join(dir, "container.log"), "", { mode: 0o640 }), this.core.save(c)]);
       endRecord();
       this.core.containers.set(id, c);
+      this.core.pendingUserns.delete(id);
       this.core.event(c, "create");
       endCreate();
       return { Id: id, Warnings: warnings };
     } catch (err) {
+      this.core.pendingUserns.delete(id);
       this.core.names.delete(name);
       await this.core.bestEffort(`forget the network endpoints of failed create ${id}`, this.core.network.forget(id));
       await this.core.bestEffort(`remove the directory of failed create ${id}`, rm(dir, { recursive: true, force: true }));
@@ -188,7 +204,7 @@ export class Creator {
    * Creates the volumes the mount points name (anonymous ones get a name) and references them for
    * the container at once; returns the ones made here.
    */
-  async createVolumes(id: string, entries: MountEntry[]): Promise<string[]> {
+  async createVolumes(id: string, entries: MountEntry[], userns?: IdMap): Promise<string[]> {
     const made: string[] = [];
     try {
       for (const e of entries) {
@@ -201,6 +217,11 @@ export class Creator {
         if (created) made.push(volume.Name);
         e.Name = volume.Name;
         e.Source = volume.Mountpoint;
+        // a volume made for a container in a user namespace belongs to its root, as with dockerd
+        if (created && userns) {
+          const owner = rootOwner(userns);
+          await chown(volume.Mountpoint, owner.uid, owner.gid);
+        }
       }
       return made;
     } catch (err) {
@@ -259,6 +280,54 @@ export class Creator {
     }
   }
 
+  /**
+   * The user namespace a new container gets: none for --userns=host, the daemon's remapping for
+   * no --userns, a range of its own for --userns=auto (recorded as pending until the container
+   * exists, so concurrent creates never share ids). Docker's rules for privileged and host
+   * namespaces are checked first.
+   */
+  chooseUserns(id: string, mode: UsernsMode, hc: HostConfig): IdMap | undefined {
+    if (mode.kind === "host") return undefined;
+    const settings = this.core.userns;
+    const combination = { Privileged: !!hc.Privileged, NetworkMode: normalizeNetworkMode(hc.NetworkMode), PidMode: hc.PidMode ?? "" };
+    if (mode.kind === "default") {
+      if (!settings?.remap) return undefined;
+      checkUsernsCombination(combination);
+      return structuredClone(settings.remap);
+    }
+    if (!settings) {
+      throw unsupported("--userns=auto needs subordinate ids for containers: this daemon runs without --userns-remap", {
+        code: "container.userns-auto",
+        hint: "start the daemon with --userns-remap=default (it makes the cove-remap account and its /etc/subuid and /etc/subgid ranges)",
+      });
+    }
+    checkUsernsCombination(combination);
+    const taken = [...[...this.core.containers.values()].map((c) => c.rec.UserNamespace), ...this.core.pendingUserns.values()].filter((m): m is IdMap => m !== undefined);
+    const uids = allocateRange(settings.pool.uids, taken.flatMap((m) => hostRanges(m.uidMappings)), mode.size);
+    const gids = allocateRange(settings.pool.gids, taken.flatMap((m) => hostRanges(m.gidMappings)), mode.size);
+    if (!uids || !gids) {
+      throw unsupported(`--userns=auto: no ${mode.size} free subordinate ${uids ? "gids" : "uids"} are left in the ranges of ${settings.account} (other containers hold them)`, {
+        code: "container.userns-exhausted",
+        hint: `remove containers that use --userns=auto, ask for fewer ids (--userns=auto:size=N), or give ${settings.account} more ids in /etc/subuid and /etc/subgid`,
+      });
+    }
+    const map: IdMap = { uidMappings: [{ containerID: 0, hostID: uids.start, size: mode.size }], gidMappings: [{ containerID: 0, hostID: gids.start, size: mode.size }] };
+    this.core.pendingUserns.set(id, map);
+    return map;
+  }
+
+  /**
+   * The runtime reaches the rootfs and the container's files from inside the user namespace, as
+   * its root: the container's directory is given to that root's group (0710, as dockerd gives its
+   * remapped root's), and the containers' directory lets anyone through (0711: no listing).
+   */
+  async openToUserns(dir: string, userns: IdMap): Promise<void> {
+    await chown(dir, 0, rootOwner(userns).gid);
+    const parent = this.core.containersDir();
+    const st = await stat(parent);
+    if ((st.mode & 0o001) === 0) await chmod(parent, (st.mode & 0o7777) | 0o001);
+  }
+
   checkNameFree(name: string): void {
     const holder = this.core.names.get(name);
     if (holder) {
@@ -296,7 +365,14 @@ export class Creator {
       hosts = hostsFile(mode, await readHost("/etc/hosts"), c.hc.ExtraHosts ?? []);
       resolv = resolvConfFile(mode, await readHost("/etc/resolv.conf"), c.hc);
     }
-    const write = inPlace ? (f: string, text: string) => writeFile(f, text) : writeFileAtomic;
+    const owner = c.rec.UserNamespace ? rootOwner(c.rec.UserNamespace) : undefined;
+    // a --rm container's files need not survive a crash (core.save says why)
+    const put = inPlace ? (f: string, text: string) => writeFile(f, text) : c.hc.AutoRemove ? replaceFile : writeFileAtomic;
+    const write = async (f: string, text: string) => {
+      await put(f, text);
+      // root in a user namespace may rewrite them, as root elsewhere
+      if (owner) await chown(f, owner.uid, owner.gid);
+    };
     await Promise.all([write(path.join(c.dir, "hostname"), `${c.rec.Config.Hostname}\n`), write(path.join(c.dir, "hosts"), hosts), write(path.join(c.dir, "resolv.conf"), resolv)]);
   }
 

@@ -27,6 +27,8 @@ export interface ExtractOptions {
   noOverwriteDirNonDir?: boolean;
   /** Owner every entry gets (copyUIDGID: the container's user); default: the tar's uid/gid. */
   owner?: { uid: number; gid: number };
+  /** Container ids → host ids (a container in a user namespace); applied to owner or the tar's ids. */
+  toHost?: (uid: number, gid: number) => { uid: number; gid: number };
 }
 
 type UndoOp =
@@ -154,7 +156,8 @@ class Extraction {
     const name = parts[parts.length - 1] as string;
     const parent = this.parentOf(parts);
     const existing = parent.tryLstat(name);
-    const owner = this.opts.owner ?? { uid: h.uid, gid: h.gid };
+    const given = this.opts.owner ?? { uid: h.uid, gid: h.gid };
+    const owner = this.opts.toHost ? this.opts.toHost(given.uid, given.gid) : given;
     if (existing && this.opts.noOverwriteDirNonDir) {
       const rel = parts.join("/");
       if (existing.isDirectory() && h.type !== "dir") throw invalid(`cannot overwrite directory "${at}" with non-directory "${rel}"`, { code: "archive.overwrite" });

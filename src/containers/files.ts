@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { conflict, CoveError, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
-import { diffLayer } from "../snapshots/index.js";
+import { diffLayer, tarDirectory } from "../snapshots/index.js";
 import { containerAbsPath, fileMountTarget, kernelMountPoints, locate, openProcessRoot, pathStat, writeArchive, type PathStat } from "./archive.js";
 import { extractInto } from "./extract.js";
 import { bindMount, Dir, FileStat } from "../fsroot/index.js";
@@ -18,6 +18,7 @@ import { type MountEntry } from "./mounts.js";
 import { readProcFile } from "./host.js";
 import { resolveUser } from "./user.js";
 import { makeWorkingDir } from "./startfs.js";
+import { containerOwner, hostOwner, rootOwner } from "./userns.js";
 import { Live, overlayDirs } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -29,14 +30,22 @@ export class Files {
     const c = this.core.find(ref);
     const dirs = overlayDirs(c.rec.RootfsMounts);
     if (!dirs.UpperDir) return null;
-    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : []);
+    const ns = c.rec.UserNamespace;
+    const out = await overlayChanges(dirs.UpperDir, dirs.LowerDir ? dirs.LowerDir.split(":") : [], undefined, ns ? containerOwner(ns) : undefined);
     return out.length ? out : null;
   }
 
   /** docker export: the container's filesystem as a tar, written to out (which is ended). */
   async export(ref: string, out: Writable): Promise<void> {
     const c = this.core.find(ref);
-    await this.core.images.exportRootfs(c.rec.ID, out);
+    const ns = c.rec.UserNamespace;
+    if (ns) {
+      // its layers seen through its mapping and its own layer in host ids: the tar records the
+      // container's view of every owner
+      await this.withRoot(c, async () => {
+        await tarDirectory(this.core.rootfsPath(c), out, { owner: containerOwner(ns) });
+      }, { rootfsOnly: true });
+    } else await this.core.images.exportRootfs(c.rec.ID, out);
     this.core.event(c, "export");
   }
 
@@ -147,7 +156,8 @@ export class Files {
         // a running container's root shows its /proc, /sys and /dev: their contents stay out
         const noDescend = running ? kernelMountPoints(await readProcFile(`/proc/${pid}/mountinfo`)) : undefined;
         onStat(stat);
-        await writeArchive(loc, out, noDescend ? { noDescend } : {});
+        const ns = c.rec.UserNamespace;
+        await writeArchive(loc, out, { ...(noDescend ? { noDescend } : {}), ...(ns ? { owner: containerOwner(ns) } : {}) });
       } finally {
         loc.dir.close();
       }
@@ -183,7 +193,8 @@ export class Files {
           const u = resolveUser(c.rec.Config.User ?? "", read("/etc/passwd"), read("/etc/group"), []);
           owner = { uid: u.uid, gid: u.gid };
         }
-        await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}) });
+        const ns = c.rec.UserNamespace;
+        await extractInto(input, root, inRoot, { noOverwriteDirNonDir: !!opts.noOverwriteDirNonDir, ...(owner ? { owner } : {}), ...(ns ? { toHost: hostOwner(ns) } : {}) });
       },
       { rootfsOnly: !!opts.rootfsOnly },
     );
@@ -200,7 +211,8 @@ export class Files {
     const c = this.core.find(ref);
     const wd = c.rec.Config.WorkingDir;
     if (!wd) return;
-    await this.withRoot(c, async (root) => makeWorkingDir(root, wd), { rootfsOnly: true });
+    const ns = c.rec.UserNamespace;
+    await this.withRoot(c, async (root) => makeWorkingDir(root, wd, ns ? rootOwner(ns) : undefined), { rootfsOnly: true });
   }
 
   /**
@@ -318,6 +330,8 @@ export class Files {
         skip: (rel, st, list) => isInitLayerEntry(`/${rel}`, st, list),
         // the directories copied up only to hold the init entries (dockerd's init layer) are no change
         carrier: (rel) => INIT_LAYER_PARENTS.has(`/${rel}`),
+        // a container in a user namespace keeps its layer in host ids: the image records its own
+        ...(c.rec.UserNamespace ? { owner: containerOwner(c.rec.UserNamespace) } : {}),
       });
       await unpause();
       const empty = diff.size <= END_OF_ARCHIVE_SIZE;

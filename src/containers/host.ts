@@ -10,7 +10,7 @@ import { isErrno, unsupported } from "../common/errors.js";
 import { bestEffortSync } from "../common/ignore.js";
 import { endpointSettings } from "../docker/index.js";
 import type { NetworkService } from "../network/index.js";
-import { mountAll, unmountAll, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { mountAll, mountIdmapped, unmountAll, type IdmapText, type Mount as SnapshotMount } from "../snapshots/index.js";
 import type { EndpointSettings, NetworkSettings } from "./types.js";
 
 /** The host operations the container service performs itself (the rest goes through the runtime). */
@@ -19,8 +19,12 @@ export interface ContainerHost {
   cgroupVersion(): 1 | 2;
   /** Whether p is a mount point (a missing path is not). */
   isMountpoint(p: string): Promise<boolean>;
-  /** Mounts a snapshot's mounts (as prepareRootfs described them) on target. */
-  mount(mounts: SnapshotMount[], target: string): void;
+  /**
+   * Mounts a snapshot's mounts (as prepareRootfs described them) on target; with idmap, its
+   * image layers seen through that user namespace's mapping (staging: a directory of the
+   * daemon's for the layers' idmapped mounts while the overlay is made).
+   */
+  mount(mounts: SnapshotMount[], target: string, idmap?: { text: IdmapText; staging: string }): void;
   /** Detaches whatever is mounted on target (lazily); nothing mounted is no error. */
   unmount(target: string): void;
 }
@@ -49,7 +53,7 @@ export async function isMountpoint(p: string): Promise<boolean> {
 export const realHost: ContainerHost = {
   cgroupVersion: () => (existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1),
   isMountpoint,
-  mount: (mounts, target) => mountAll(mounts, target),
+  mount: (mounts, target, idmap) => (idmap ? mountIdmapped(mounts, target, idmap.text, idmap.staging) : mountAll(mounts, target)),
   unmount: (target) => {
     // nothing mounted is no error for unmountAll already: what it throws is a real failure
     bestEffortSync(`unmount ${target}`, () => unmountAll(target, 2 /* MNT_DETACH */));

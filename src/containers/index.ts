@@ -6,6 +6,8 @@ export {
   type AttachOptions,
   type AttachSession,
   type ContainerServiceOptions,
+  type ContainerHooks,
+  type ContainerRecord,
   type CreateResult,
   type ExecSession,
   type ListOptions,
@@ -34,3 +36,4 @@ export { resolveUser, parsePasswd, parseGroup, type ExecUser } from "./user.js";
 export { readLogs, timeNanos } from "./logs.js";
 export { generateName } from "./names.js";
 export type * from "./types.js";
+export { parseRemapSetting, parseUsernsMode, resolveRemapAccount, usernsSettings, DEFAULT_REMAP_USER, type IdMap, type RemapAccount, type UsernsSettings } from "./userns.js";

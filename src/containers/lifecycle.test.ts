@@ -289,6 +289,34 @@ describe("container lifecycle on a fake runtime", () => {
     assert.equal((await waited).StatusCode, 0);
   });
 
+  it("a --rm container's snapshot is volatile; a record a crash left empty or torn goes at restart, a durable one's stops it", async () => {
+    const rm1 = (await w.svc.create({ Image: "app", HostConfig: { AutoRemove: true } } as CreateBody)).Id;
+    const rm2 = (await w.svc.create({ Image: "app", HostConfig: { AutoRemove: true } } as CreateBody)).Id;
+    const kept = (await w.svc.create({ Image: "app" } as CreateBody)).Id;
+    assert.deepEqual([...w.images.volatile].sort(), [rm1, rm2].sort(), "only the --rm containers' snapshots skip the disk");
+    await w.svc.close();
+    const dir = (id: string) => path.join(w.root, "containers", id);
+    // what a power loss does to a file renamed into place without fsync: empty, or cut short
+    await writeFile(path.join(dir(rm1), "config.v2.json"), "");
+    const hc = await readFile(path.join(dir(rm2), "hostconfig.json"), "utf8");
+    await writeFile(path.join(dir(rm2), "hostconfig.json"), hc.slice(0, hc.length >> 1));
+    w.svc = await w.open();
+    for (const id of [rm1, rm2]) {
+      await assert.rejects(w.svc.inspect(id), (e: unknown) => e instanceof CoveError && e.kind === "not-found");
+      assert.equal(existsSync(dir(id)), false, "its directory is removed");
+      assert.ok(w.images.removed.includes(id), "its snapshot is removed");
+    }
+    assert.equal(await status(kept), "created");
+    // a durable record is never torn by a crash: a torn one is damage, and the restore refuses to guess
+    await w.svc.close();
+    const rec = await readFile(path.join(dir(kept), "config.v2.json"), "utf8");
+    await writeFile(path.join(dir(kept), "config.v2.json"), rec.slice(0, 10));
+    await assert.rejects(w.open(), SyntaxError);
+    await writeFile(path.join(dir(kept), "config.v2.json"), rec);
+    w.svc = await w.open();
+    assert.equal(await status(kept), "created");
+  });
+
   it("daemon restart: a container that stopped while no daemon ran is recorded as exited", async () => {
     const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS } });
     await w.svc.close();

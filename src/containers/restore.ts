@@ -7,6 +7,7 @@ import { ignored } from "../common/ignore.js";
 import type { ContainerRuntime } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging, mountPoints } from "./startfs.js";
+import { clearIdmapStaging } from "../snapshots/index.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -44,13 +45,28 @@ export class Restorer {
       } catch (err) {
         this.core.log(`cove: warning: container ${id}: ${(err as Error).message}`);
       }
+      // idmapped layers of a rootfs mount the daemon did not finish (a user namespace's)
+      const idmapStaging = path.join(dir, "idmap");
+      if (mounted.some((p) => p.startsWith(`${idmapStaging}/`))) {
+        try {
+          clearIdmapStaging(idmapStaging);
+        } catch (err) {
+          this.core.log(`cove: warning: container ${id}: detaching the idmapped layers left in ${idmapStaging}: ${(err as Error).message}`);
+        }
+      }
       let rec: ContainerRecord;
       let hc: HostConfig;
+      let hcRead: HostConfig | undefined;
       try {
+        hc = hcRead = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
         rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
-        hc = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
       } catch (err) {
-        if (isErrno(err, "ENOENT")) {
+        // Only a --rm container's record is written without fsync (core.save), so only its can be
+        // left empty or torn by a crash: a hostconfig.json that does not parse (every other one is
+        // durable), or a config.v2.json that does not parse beside a hostconfig saying AutoRemove.
+        // Such a container would have been removed at its exit; it goes as a half-made create.
+        const lostVolatile = err instanceof SyntaxError && (hcRead === undefined || !!hcRead.AutoRemove);
+        if (isErrno(err, "ENOENT") || lostVolatile) {
           // a create that died half way (during the volumes' copy-up, say): nothing refers to it
           const rootfs = path.join(dir, "rootfs");
           if (mounted.includes(rootfs)) {

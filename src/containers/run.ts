@@ -13,6 +13,7 @@ import { checkSourcePropagation, ociMount, tmpfsFlagMounts } from "./mounts.js";
 import { buildSpec, normalizeNetworkMode, type ContainerMounts } from "./spec.js";
 import { clearStaging, makeInitEntries, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
 import { resolveUserInRootfs } from "./user.js";
+import { rootOwner } from "./userns.js";
 import { Live, exitCodeOfStartError, logSettings, nowIso, ociStartError } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -65,6 +66,7 @@ export class Runner {
   async startRun(c: Live): Promise<void> {
     const id = c.rec.ID;
     const cfg = c.rec.Config;
+    await this.core.hooks.beforeStart?.(c.rec);
     // dockerd refuses to start a container whose legacy link points at one that is not running
     for (const { child, linkName } of this.core.m.create.links(c)) {
       if (!child.rec.State.Running) throw systemError(`Cannot link to a non running container: ${child.rec.Name} AS ${linkName}`, { code: "container.link-not-running" });
@@ -75,8 +77,8 @@ export class Runner {
       const endPrepare = span("start.prepare", id);
       // the root is the container's: what is made in it is made through its directory fd
       await Dir.with(rootfs, (root) => {
-        if (!c.rec.HasBeenStartedBefore) makeInitEntries(root);
-        if (cfg.WorkingDir) makeWorkingDir(root, cfg.WorkingDir);
+        if (!c.rec.HasBeenStartedBefore) makeInitEntries(root, c.rec.UserNamespace ? rootOwner(c.rec.UserNamespace) : undefined);
+        if (cfg.WorkingDir) makeWorkingDir(root, cfg.WorkingDir, c.rec.UserNamespace ? rootOwner(c.rec.UserNamespace) : undefined);
       });
       const user = await resolveUserInRootfs(rootfs, cfg.User ?? "", c.hc.GroupAdd ?? []);
       const mounts = await this.setupMounts(c);
@@ -120,6 +122,7 @@ export class Runner {
         join,
         mounts,
         linkEnv: this.core.m.create.linkEnv(c),
+        ...(c.rec.UserNamespace ? { userns: c.rec.UserNamespace } : {}),
       });
       await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });

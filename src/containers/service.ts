@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { RuntimeStats } from "../runtime/types.js";
 import { VolumeService } from "../volumes/index.js";
-import { ContainerCore, type ContainerServiceOptions } from "./core.js";
+import { ContainerCore, type ContainerHooks, type ContainerServiceOptions } from "./core.js";
 import { Creator } from "./create.js";
 import { Runner } from "./run.js";
 import { Controller } from "./control.js";
@@ -22,6 +22,8 @@ import { Restorer } from "./restore.js";
 export { NullNetwork, realHost, type ContainerHost, type ContainerNetwork } from "./host.js";
 export {
   RUNTIME_NAMES,
+  type ContainerHooks,
+  type ContainerRecord,
   type ContainerImages,
   type AttachOptions,
   type AttachSession,
@@ -80,7 +82,11 @@ export class ContainerService {
     return new ContainerService(core);
   }
 
-  /** How many containers the service holds so far (all of them once reconciled). */
+  /** Lets the layer above (pods) take part in every start and removal (see ContainerHooks). */
+  setHooks(hooks: ContainerHooks): void {
+    this.core.hooks = hooks;
+  }
+
   /** The runtime new containers get when they name none ("cove" unless daemon.json's default-runtime says otherwise). */
   get defaultRuntime(): string {
     return this.core.defaultRuntime;
@@ -90,6 +96,7 @@ export class ContainerService {
     this.core.defaultRuntime = name;
   }
 
+  /** How many containers the service holds so far (all of them once reconciled). */
   get size(): number {
     return this.core.containers.size;
   }

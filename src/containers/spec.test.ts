@@ -194,3 +194,23 @@ describe("buildSpec", () => {
     assert.match(resolvConfFile("none", undefined, { ...hc, Dns: ["127.0.0.1"] }), /^nameserver 127\.0\.0\.1$/m);
   });
 });
+
+describe("buildSpec with a user namespace", () => {
+  const userns = { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+  it("creates the user namespace first, with the container's mappings", () => {
+    const { spec } = buildSpec(input({ Image: "x" }, { NetworkMode: "none" }, { userns }));
+    assert.equal(spec.linux!.namespaces![0]!.type, "user");
+    assert.deepEqual(spec.linux!.uidMappings, userns.uidMappings);
+    assert.deepEqual(spec.linux!.gidMappings, userns.gidMappings);
+    assert.ok(spec.mounts!.some((m) => m.destination === "/dev/mqueue" && m.type === "mqueue"));
+  });
+  it("has none without one", () => {
+    const { spec } = buildSpec(input({ Image: "x" }, { NetworkMode: "none" }));
+    assert.ok(!spec.linux!.namespaces!.some((n) => n.type === "user"));
+    assert.equal(spec.linux!.uidMappings, undefined);
+  });
+  it("binds the host's /dev/mqueue, never mounts its mqueue, with the host's IPC namespace", () => {
+    const { spec } = buildSpec(input({ Image: "x" }, { NetworkMode: "none", IpcMode: "host" }, { userns }));
+    assert.ok(!spec.mounts!.some((m) => m.type === "mqueue"));
+  });
+});

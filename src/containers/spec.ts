@@ -3,13 +3,14 @@
 // oci/defaults.go for the defaults). Pure apart from stat() of host devices and bind sources, so
 // it is unit-tested without root.
 
-import { readdirSync, statSync, type Stats } from "node:fs";
+import { existsSync, readdirSync, statSync, type Stats } from "node:fs";
 import { release as kernelRelease } from "node:os";
 import path from "node:path";
 import { fromErrno, invalid, isErrno, unsupported } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { boundingCapabilities, CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES, DOCKER_DEFAULT_DEVICE_RULES, DOCKER_READONLY_PATHS, dockerMaskedPaths } from "../runtime/config/index.js";
 import { defaultSeccompProfile, kernelAtLeast } from "../runtime/seccomp/index.js";
+import type { IdMap } from "./userns.js";
 import type { Device, DeviceCgroupRule, LinuxResources, LinuxSeccomp, Mount, Namespace, Rlimit, SeccompAction, SeccompArg, SeccompSyscall, Spec } from "../runtime/spec.js";
 import { OCI_VERSION } from "../runtime/spec.js";
 import type { ContainerConfig, HealthConfig, HostConfig, MountPoint, ThrottleDevice } from "./types.js";
@@ -531,6 +532,8 @@ export interface SpecInput {
   cgroupParent?: string;
   /** The variables legacy links give the process (before the config's own). */
   linkEnv?: readonly string[];
+  /** The container's user namespace (ContainerRecord.UserNamespace); absent: the host's. */
+  userns?: IdMap;
 }
 
 export interface BuiltSpec {
@@ -611,12 +614,19 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     defaults = defaults.filter((m) => m.destination !== "/dev/shm");
     if (hc.IpcMode === "host") defaults.push({ destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate", "rw"] });
   }
+  if (input.userns && hc.IpcMode === "host") {
+    // the kernel lets no user namespace mount the mqueue filesystem of the host's IPC namespace:
+    // the host's /dev/mqueue is bound instead, when the host has one
+    defaults = defaults.filter((m) => m.destination !== "/dev/mqueue");
+    if (existsSync("/dev/mqueue")) defaults.push({ destination: "/dev/mqueue", type: "bind", source: "/dev/mqueue", options: ["rbind", "rprivate", "nosuid", "noexec", "nodev"] });
+  }
   const fixed = [...defaults, ...files].filter((m) => !userTargets.has(m.destination) && ![...userTargets].some((t) => t === "/dev" && m.destination.startsWith("/dev/")));
   const extra = [...user].sort((a, b) => depth(a.destination) - depth(b.destination));
   const mounts = [...fixed, ...extra];
 
   // namespaces
-  const namespaces: Namespace[] = [{ type: "mount" }];
+  // a user namespace first: the namespaces created with it are owned by it
+  const namespaces: Namespace[] = input.userns ? [{ type: "user" }, { type: "mount" }] : [{ type: "mount" }];
   const pidNs = nsMode("pid", hc.PidMode, input.join?.pid);
   if (pidNs) namespaces.push(pidNs);
   const ipcNs = nsMode("ipc", hc.IpcMode === "private" || hc.IpcMode === "shareable" ? "" : hc.IpcMode, input.join?.ipc);
@@ -671,6 +681,7 @@ export function buildSpec(input: SpecInput): BuiltSpec {
     mounts,
     linux: {
       namespaces,
+      ...(input.userns ? { uidMappings: input.userns.uidMappings.map((m) => ({ ...m })), gidMappings: input.userns.gidMappings.map((m) => ({ ...m })) } : {}),
       cgroupsPath: containerCgroupsPath(id, hc, input.cgroupParent),
       resources,
       ...(devices.length ? { devices } : {}),

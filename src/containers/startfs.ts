@@ -14,13 +14,19 @@ import { addon } from "../native/addon.js";
 /**
  * Makes the working directory inside the root as dockerd's SetupWorkingDirectory does: mkdir -p
  * with the root as "/" (symlinks in the way are followed inside it, never out), mode 0755, owned
- * by root (the daemon's root identity: cove has no user namespace remapping), whatever the
- * container's user is.
+ * by root whatever the container's user is: the daemon's root, or for a container in a user
+ * namespace its root's host ids (rootOwner), given to the directory when the daemon made it.
  */
-export function makeWorkingDir(root: Dir, workingDir: string): void {
+export function makeWorkingDir(root: Dir, workingDir: string, rootOwner?: { uid: number; gid: number }): void {
   const wd = path.posix.normalize(workingDir);
   try {
-    root.mkdirAll(wd, 0o755).close();
+    const dir = root.mkdirAll(wd, 0o755);
+    try {
+      // the daemon's own ids (0) are nobody in the container: only what the image holds is mapped
+      if (rootOwner && dir.stat().uid === 0n) dir.chownSelf(rootOwner.uid, rootOwner.gid);
+    } finally {
+      dir.close();
+    }
   } catch (err) {
     if (!isErrno(err, "ENOTDIR", "EEXIST")) throw err;
     // dockerd's words when the directory itself is something else, mkdir's when a parent is
@@ -55,7 +61,34 @@ function isNonDirectory(root: Dir, p: string): boolean {
  * the image already has stays as it is; a parent that is not a directory is the runtime's to
  * report when it mounts there.
  */
-export function makeInitEntries(root: Dir): void {
+export function makeInitEntries(root: Dir, rootOwner?: { uid: number; gid: number }): void {
+  makeEntries(root);
+  if (rootOwner) giveToRoot(root, ["/dev", "/etc", ...INIT_ENTRIES.map(([p]) => p)], rootOwner);
+}
+
+/**
+ * In a container with a user namespace, what the daemon made (owned by host uid 0, which is
+ * nobody there) goes to the container's root, as dockerd makes its init layer as the remapped root.
+ */
+function giveToRoot(root: Dir, paths: string[], owner: { uid: number; gid: number }): void {
+  for (const p of paths) {
+    if (root.lstatBeneath(p.slice(1))?.uid !== 0n) continue;
+    let parent: Dir;
+    try {
+      parent = root.dirInRoot(path.posix.dirname(p));
+    } catch (err) {
+      if (err instanceof CoveError) throw err;
+      continue; // changed meanwhile: the runtime reports what is wrong there
+    }
+    try {
+      parent.chown(path.posix.basename(p), owner.uid, owner.gid);
+    } finally {
+      parent.close();
+    }
+  }
+}
+
+function makeEntries(root: Dir): void {
   for (const [p, kind] of INIT_ENTRIES) {
     const name = path.posix.basename(p);
     let parent: Dir;

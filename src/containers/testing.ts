@@ -217,15 +217,19 @@ export class FakeHost implements ContainerHost {
 }
 
 /** An image service with one image whose config is config; rootfs snapshots are recorded. */
-export function fakeImages(config: ContainerConfig = { Cmd: ["/bin/app"], Env: ["PATH=/usr/bin:/bin"] }): ContainerImages & { prepared: Set<string>; removed: string[] } {
+export function fakeImages(config: ContainerConfig = { Cmd: ["/bin/app"], Env: ["PATH=/usr/bin:/bin"] }): ContainerImages & { prepared: Set<string>; volatile: Set<string>; removed: string[] } {
   const prepared = new Set<string>();
+  /** The keys prepared as volatile snapshots (a --rm container's). */
+  const volatile = new Set<string>();
   const removed: string[] = [];
   const imageId = `sha256:${"ab".repeat(32)}`;
   return {
     prepared,
+    volatile,
     removed,
-    prepareRootfs: (key: string) => {
+    prepareRootfs: (key: string, _ref: string, opts: { volatile?: boolean } = {}) => {
       prepared.add(key);
+      if (opts.volatile) volatile.add(key);
       return Promise.resolve({ mounts: [{ type: "overlay", source: "overlay", options: [] }], imageId, config: { architecture: "amd64", os: "linux", config, rootfs: { type: "layers", diff_ids: [] } } });
     },
     removeRootfs: (key: string) => {
@@ -236,5 +240,5 @@ export function fakeImages(config: ContainerConfig = { Cmd: ["/bin/app"], Env: [
     inspect: () => Promise.reject(notFound("no such image", { code: "image.not-found" })),
     commit: () => Promise.reject(new Error("not in the fake")),
     exportRootfs: () => Promise.reject(new Error("not in the fake")),
-  } as ContainerImages & { prepared: Set<string>; removed: string[] };
+  } as ContainerImages & { prepared: Set<string>; volatile: Set<string>; removed: string[] };
 }

@@ -38,6 +38,8 @@ describe("daemon.json", () => {
     bad('{"registry-mirrors": ["ftp://m"]}', /"registry-mirrors": invalid mirror: unsupported scheme "ftp"/, "registry-mirrors");
     bad('{"insecure-registries": [1]}', /"insecure-registries" must be a list of strings/, "insecure-registries");
     bad('{"insecure-registries": ["https://r:5000"]}', /should not contain ':\/\/'/, "insecure-registries");
+    bad('{"userns-remap": "a:b:c"}', /"userns-remap".*invalid userns-remap "a:b:c"/, "userns-remap");
+    bad('{"userns-remap": 5}', /"userns-remap"/, "userns-remap");
     assert.throws(() => parseDaemonConfig("{not json", "f.json"), /unable to configure the cove daemon with file f.json: /);
     assert.throws(() => parseDaemonConfig("[]", "f.json"), /must hold a JSON object/);
   });
@@ -52,6 +54,20 @@ describe("daemon.json", () => {
     assert.deepEqual(c.labels, ["env=prod", "tier=a=b"]);
     assert.equal(c.debug, true);
     assert.equal(c.defaultRuntime, "runc");
+    assert.equal(parseDaemonConfig('{"userns-remap": "default"}', "f.json").usernsRemap, "default");
+    assert.equal(parseDaemonConfig('{"userns-remap": ""}', "f.json").usernsRemap, undefined);
+  });
+
+  it("--userns-remap as a flag, refused twice and checked as dockerd's syntax", () => {
+    const flag = parseDaemonArgs(["--userns-remap", "alice:staff"], {});
+    assert.ok(flag !== "help");
+    assert.equal(flag.usernsRemap, "alice:staff");
+    assert.throws(() => applyConfig(flag, { registry: {}, usernsRemap: "default" }), /userns-remap: \(from flag: alice:staff, from file: default\)/);
+    assert.throws(() => parseDaemonArgs(["--userns-remap", "a:b:c"], {}), /invalid userns-remap "a:b:c"/);
+    const plain = parseDaemonArgs([], {});
+    assert.ok(plain !== "help");
+    applyConfig(plain, { registry: {}, usernsRemap: "default" });
+    assert.equal(plain.usernsRemap, "default");
   });
 
   it("a directive given both as a flag and in the file is refused; the file's fills in otherwise", () => {

@@ -15,6 +15,8 @@
 //   "live-restore":        true                                    always true: containers outlive the daemon
 //   "default-runtime":     "cove" | "runc"                         a container's runtime when it names none
 //   "log-driver":          "json-file"                             the only driver; "log-opts" takes no options yet
+//   "userns-remap":        "default" | "user[:group]" | "uid[:gid]" containers in user namespaces from the account's
+//                                                                  /etc/subuid and /etc/subgid ranges ("default": cove-remap)
 //   "dashboard":           {"enabled": true, "addr": "127.0.0.1:9123", "tls": {"cert": F, "key": F, "ca": F}}
 //                          the web dashboard (off without the key; "enabled" defaults to true, "addr" to
 //                          127.0.0.1:9123); a non-loopback address needs "tls" (client certificates)
@@ -30,11 +32,12 @@ import { invalid, isErrno } from "../common/errors.js";
 import { normalizeMirror, validateInsecureRegistry } from "../registry/config.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { checkBridgeName, defaultBridgePool, parseAddressPool, type AddressPool } from "../network/index.js";
+import { parseRemapSetting } from "../containers/index.js";
 
 export const DEFAULT_CONFIG_FILE = "/etc/cove/daemon.json";
 
 /** The keys cove reads. */
-export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "bridge", "bip", "default-address-pools", "cgroup-parent", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard"] as const;
+export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "bridge", "bip", "default-address-pools", "cgroup-parent", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard", "userns-remap"] as const;
 
 /** The keys a SIGHUP applies to a running daemon (as dockerd reloads them). */
 export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", "debug", "live-restore", "default-runtime"] as const;
@@ -65,6 +68,8 @@ export interface DaemonFileConfig {
   defaultRuntime?: string;
   /** Where the web dashboard listens; absent: no dashboard. */
   dashboard?: DashboardSettings;
+  /** The account whose subordinate ids containers' user namespaces map ("default": cove-remap). */
+  usernsRemap?: string;
 }
 
 /** The web dashboard's listener: a loopback address, or any address with TLS client certificates. */
@@ -218,6 +223,11 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
     if (typeof logOpts !== "object" || logOpts === null || Array.isArray(logOpts) || Object.values(logOpts).some((x) => typeof x !== "string")) throw bad("log-opts", "must be an object of strings");
     const opts = Object.keys(logOpts);
     if (opts.length > 0) throw bad("log-opts", `sets ${opts.map((k) => `"${k}"`).join(", ")}: cove's json-file logs take no options yet`, 'remove "log-opts"');
+  }
+  const remap = stringKey("userns-remap");
+  if (remap !== undefined && remap !== "") {
+    checked("userns-remap", () => parseRemapSetting(remap));
+    out.usernsRemap = remap;
   }
   if (rec.dashboard !== undefined) {
     const dashboard = parseDashboardKey(rec.dashboard, bad);

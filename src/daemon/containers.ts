@@ -10,6 +10,7 @@ import { span } from "../common/trace.js";
 import { parseSignal } from "../docker/index.js";
 import { encodePathStat } from "../containers/archive.js";
 import type { ContainerService } from "../containers/index.js";
+import type { PodService } from "../pods/index.js";
 import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types.js";
 import { parseEventTime } from "../events/index.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
@@ -20,6 +21,8 @@ import { PASS_FDS_HEADER, PassFds } from "../native/protocol.js";
 
 export interface ContainersContext {
   containers: ContainerService;
+  /** Pods, for create with ?pod= and the list's pod= filter (podman's). */
+  pods?: Pick<PodService, "createMember" | "listContainers">;
 }
 
 export interface ContainerRoutes {
@@ -111,7 +114,8 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
       if (v) filters[k] = [...(filters[k] ?? []), v];
     }
     const limit = c.query.int("limit", -1);
-    const list = await svc.list({ all: c.query.bool("all"), limit, size: c.query.bool("size"), filters });
+    const opts = { all: c.query.bool("all"), limit, size: c.query.bool("size"), filters };
+    const list = filters.pod && ctx.pods ? await ctx.pods.listContainers(opts) : await svc.list(opts);
     sendJSON(c.res, 200, list);
   });
 
@@ -128,7 +132,10 @@ export function containerRoutes(router: Router, ctx: ContainersContext): Contain
     const platform = c.query.get("platform");
     if (platform) opts.platform = platform;
     const warning = migrateMacAddress(body as CreateBody, c.version);
-    const created = await svc.create(body as CreateBody, opts);
+    // ?pod=NAME|ID (cove's, as podman's create --pod): the container joins the pod's namespaces
+    const pod = c.query.get("pod");
+    if (pod && !ctx.pods) throw unsupported("this daemon serves no pods", { code: "pod.unavailable" });
+    const created = pod ? await ctx.pods!.createMember(pod, body as CreateBody, opts) : await svc.create(body as CreateBody, opts);
     sendJSON(c.res, 201, { Id: created.Id, Warnings: warning ? [...created.Warnings, warning] : created.Warnings });
   });
 

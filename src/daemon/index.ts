@@ -8,6 +8,7 @@ import { startDaemon, type Daemon, type DaemonOptions, type TcpOptions } from ".
 import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT } from "../common/instance.js";
 import { checkBridgeName, defaultBridgePool, NetworkService, parseAddressPool, type AddressPool } from "../network/index.js";
 import { rootlessDaemonFromEnv, type RootlessDaemon } from "../rootless/index.js";
+import { parseRemapSetting } from "../containers/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
@@ -32,7 +33,7 @@ Options:
                            ${DEFAULT_EXEC_ROOT}-<tag> for another, tag = 8 hex digits of a hash of the root)
   --config-file FILE       daemon.json (default ${DEFAULT_CONFIG_FILE}): insecure-registries, registry-mirrors,
                            data-root, exec-root, bridge, bip, default-address-pools, cgroup-parent, labels,
-                           debug, live-restore, default-runtime, log-driver, dashboard;
+                           debug, live-restore, default-runtime, log-driver, dashboard, userns-remap;
                            SIGHUP (systemctl reload cove) re-reads it
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
   -H, --host ADDR          unix:///path/to.sock, tcp://HOST:PORT (TCP needs the three --tls flags), or
@@ -52,7 +53,10 @@ Options:
                            then 192.168.0.0/16 in /20s)
   --cgroup-parent PATH     the parent of the containers' cgroups (default ${DEFAULT_CGROUP_PARENT}, ${DEFAULT_CGROUP_PARENT}-<tag> for
                            another root); a container's own --cgroup-parent wins
-  --no-network             no networking at all: containers get a loopback interface only`;
+  --no-network             no networking at all: containers get a loopback interface only
+  --userns-remap USER      run containers in user namespaces mapped onto USER's ranges in /etc/subuid and
+                           /etc/subgid: "default" (makes the cove-remap account), user, user:group, uid, uid:gid;
+                           --userns=host opts a container out, --userns=auto gives it ids of its own`;
 
 /** Which of the settings daemon.json may also give were given as flags (a setting given twice is refused, as dockerd refuses it). */
 export interface FlagsGiven {
@@ -63,6 +67,7 @@ export interface FlagsGiven {
   addressPools?: boolean;
   cgroupParent?: boolean;
   dashboard?: boolean;
+  usernsRemap?: boolean;
 }
 
 /** `cove daemon`'s options: the daemon's, the configuration file to read, and which settings came as flags. */
@@ -73,7 +78,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let configFile = DEFAULT_CONFIG_FILE;
   let configFileGiven = false;
   const given: FlagsGiven = env.COVE_ROOT !== undefined ? { root: true } : {};
-  const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string; usernsRemap?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
   let tcpAddr: string | undefined;
   let dashboardAddr: string | undefined;
   const tls: { cert?: string; key?: string; ca?: string } = {};
@@ -165,6 +170,13 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case "--no-network":
         bridge.off = true;
         break;
+      case "--userns-remap": {
+        const v = value();
+        parseRemapSetting(v);
+        opts.usernsRemap = v;
+        given.usernsRemap = true;
+        break;
+      }
       default:
         throw invalid(`unknown flag: ${arg}`, { code: "flag.invalid", hint: "see cove daemon --help" });
     }
@@ -236,6 +248,7 @@ export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   if (cfg.bip !== undefined && g.bip) both.push(`bip: (from flag: ${net?.defaultBridge ? net.defaultBridge.subnet : ""}, from file: ${cfg.bip})`);
   if (cfg.addressPools !== undefined && g.addressPools) both.push("default-address-pools: (from flags and from the file)");
   if (cfg.cgroupParent !== undefined && g.cgroupParent) both.push(`cgroup-parent: (from flag: ${opts.cgroupParent}, from file: ${cfg.cgroupParent})`);
+  if (cfg.usernsRemap !== undefined && g.usernsRemap) both.push(`userns-remap: (from flag: ${opts.usernsRemap}, from file: ${cfg.usernsRemap})`);
   if (both.length > 0) {
     throw invalid(`the following directives are specified both as a flag and in the configuration file: ${both.join(", ")}`, { code: "config.conflict", hint: `remove one of them (the file is ${opts.configFile})` });
   }
@@ -251,6 +264,7 @@ export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   if (cfg.dataRoot !== undefined) opts.root = cfg.dataRoot;
   if (cfg.execRoot !== undefined) opts.execRoot = cfg.execRoot;
   if (cfg.cgroupParent !== undefined) opts.cgroupParent = cfg.cgroupParent;
+  if (cfg.usernsRemap !== undefined) opts.usernsRemap = cfg.usernsRemap;
   opts.registry = cfg.registry;
   if (cfg.labels) opts.labels = cfg.labels;
   if (cfg.debug !== undefined) opts.debug = cfg.debug;

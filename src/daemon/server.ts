@@ -27,12 +27,14 @@ import { instanceLayout } from "../common/instance.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { CacheMounts, removeBuildLeftovers } from "../build/index.js";
 import { buildRoutes } from "./build.js";
-import { ContainerService } from "../containers/index.js";
+import { ContainerService, resolveRemapAccount, usernsSettings } from "../containers/index.js";
 import { addon } from "../native/addon.js";
 import { EventBus } from "../events/index.js";
 import { ImageService } from "../images/service.js";
 import { NetworkService, serveNetworkDns, type NetworkDns, type NetworkServiceOptions } from "../network/index.js";
 import { containerRoutes } from "./containers.js";
+import { PodService } from "../pods/index.js";
+import { podRoutes } from "./pods.js";
 import { imageRoutes } from "./images.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { networkRoutes } from "./networks.js";
@@ -104,6 +106,13 @@ export interface DaemonOptions {
   labels?: string[];
   debug?: boolean;
   defaultRuntime?: string;
+  /**
+   * `--userns-remap`: containers run in user namespaces mapped onto this account's subordinate
+   * ids ("default": cove-remap, made when missing). Ignored with a containerService given.
+   */
+  usernsRemap?: string;
+  /** How remapped containers' image layers get their mapping (see UsernsSettings.layers; default idmapped mounts). */
+  usernsLayers?: "idmap" | "copy";
 }
 
 /** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
@@ -124,6 +133,8 @@ export interface Daemon {
   events: EventBus;
   images: ImageService;
   containers: ContainerService;
+  /** Pods of containers sharing namespaces (cove's /cove/pods routes). */
+  pods: PodService;
   network?: NetworkService;
   /**
    * Settles once the containers are restored (reloaded, adopted or cleaned up); until then the
@@ -290,6 +301,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   } else await prepareSocket(socket);
 
+  // the account is resolved (and cove-remap made) before anything else is opened: a bad setting changes nothing
+  const userns = options.usernsRemap && !options.containerService ? { ...usernsSettings(await resolveRemapAccount(options.usernsRemap), true), ...(options.usernsLayers ? { layers: options.usernsLayers } : {}) } : undefined;
+  if (userns) log(`containers run in user namespaces: root is ${userns.remap!.uidMappings[0]!.hostID}:${userns.remap!.gidMappings[0]!.hostID} on the host (${userns.account}'s subordinate ids)`);
   const images = options.images ?? (await ImageService.open({ root, ...(options.registry ? { registry: options.registry } : {}) }));
   const events = options.events ?? new EventBus();
   const id = await daemonId(root);
@@ -322,11 +336,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       runtimeRoot: layout.runtimeRoot,
       cgroupParent: layout.cgroupParent,
       ...(network ? { network } : {}),
+      ...(userns ? { userns } : {}),
       log,
       events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
       ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
     }));
   const ownContainers = options.containerService === undefined;
+  // pods hook into the containers' starts and removals before the restore can start any
+  const pods = new PodService({ root, containers, images, log, events: (e) => events.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor }) });
   const router = new Router({ log });
   // The containers are restored in the background (thousands take seconds): meanwhile the daemon
   // answers what needs no container, and every other request waits for the restore, so no list or
@@ -368,11 +385,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     listContainers: ({ size }) => containers.list({ all: true, size }),
     volumes: () => volumes.df(),
     buildCache: () => CacheMounts.forRoot(containers.root).records(),
+    usernsRemap: userns !== undefined,
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);
   imageRoutes(router, { images, events, inUse: (imageId) => containers.imageInUse(imageId), log });
-  const streams = containerRoutes(router, { containers });
+  const streams = containerRoutes(router, { containers, pods });
+  podRoutes(router, { pods, containers });
   buildRoutes(router, { containers, images, leftoversRemoved, log });
   if (network) networkRoutes(router, { networks: network, containers });
   // without networking there are no custom networks, so a prune (docker system prune calls it) deletes none
@@ -445,6 +464,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     events,
     images,
     containers,
+    pods,
     ...(network ? { network } : {}),
     reconciled,
     reload: (next) => {

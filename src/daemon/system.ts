@@ -43,6 +43,8 @@ export interface SystemContext {
   restoring?: () => number | undefined;
   /** daemon.json's labels, debug and default runtime, read on every /info (a reload changes them). */
   settings?: () => { labels: string[]; debug: boolean; defaultRuntime: string };
+  /** Whether containers run in user namespaces by default (--userns-remap): /info lists name=userns. */
+  usernsRemap?: boolean;
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -271,6 +273,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     const restoring = ctx.restoring?.();
     if (restoring !== undefined) warnings.push(`WARNING: cove is restoring its containers after a restart (${restoring} reloaded so far): the container counts are not final`);
     const securityOptions = ["name=seccomp,profile=builtin"];
+    if (ctx.usernsRemap) securityOptions.push("name=userns");
     if (cg.version === "2") securityOptions.push("name=cgroupns");
     const info: Record<string, unknown> = {
       ID: ctx.id,

@@ -11,7 +11,7 @@
 import { invalid } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 
-export type EventType = "builder" | "config" | "container" | "daemon" | "image" | "network" | "node" | "plugin" | "secret" | "service" | "volume";
+export type EventType = "builder" | "config" | "container" | "daemon" | "image" | "network" | "node" | "plugin" | "pod" | "secret" | "service" | "volume";
 
 export interface EventActor {
   ID: string;
@@ -107,7 +107,7 @@ export class EventBus {
   }
 }
 
-const FILTER_KEYS = new Set(["config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "secret", "service", "type", "volume"]);
+const FILTER_KEYS = new Set(["config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "pod", "scope", "secret", "service", "type", "volume"]);
 
 /** Removes a tag (":tag", keeping a registry port) from an image name, as moby's stripTag. */
 function stripTag(image: string): string {
@@ -127,7 +127,7 @@ export class EventFilter {
       if (!FILTER_KEYS.has(k)) throw invalid(`invalid filter '${k}'`, { code: "filter.invalid", field: "filters", hint: `event filters: ${[...FILTER_KEYS].join(", ")}` });
     }
     for (const t of filters.type ?? []) {
-      if (!["builder", "config", "container", "daemon", "image", "network", "node", "plugin", "secret", "service", "volume"].includes(t)) {
+      if (!["builder", "config", "container", "daemon", "image", "network", "node", "plugin", "pod", "secret", "service", "volume"].includes(t)) {
         throw invalid(`invalid filter 'type=${t}'`, { code: "filter.invalid", field: "filters.type" });
       }
     }
@@ -153,6 +153,14 @@ export class EventFilter {
 
   private fuzzyName(ev: EventMessage, key: string): boolean {
     return this.fuzzy(key, ev.Actor.ID, ev.Actor.Attributes.name);
+  }
+
+  /** pod=NAME|ID: the pod's own events, and those of its containers (labelled io.cove.pod with its ID). */
+  private matchPod(ev: EventMessage): boolean {
+    const vs = this.values("pod");
+    if (vs.length === 0) return true;
+    const candidates = ev.Type === "pod" ? [ev.Actor.ID, ev.Actor.Attributes.name] : [ev.Actor.Attributes["io.cove.pod"]];
+    return vs.some((v) => candidates.some((c) => c !== undefined && c !== "" && (c === v || c.startsWith(v))));
   }
 
   private matchEvent(ev: EventMessage): boolean {
@@ -187,6 +195,7 @@ export class EventFilter {
       this.fuzzyName(ev, "daemon") &&
       this.fuzzyName(ev, "container") &&
       this.fuzzyName(ev, "plugin") &&
+      this.matchPod(ev) &&
       this.exact("volume", ev.Actor.ID, ev.Actor.Attributes.name) &&
       this.fuzzyName(ev, "network") &&
       this.matchImage(ev) &&

@@ -154,9 +154,12 @@ export class ImageService {
     return this.core.m.unpack.unpack(ref);
   }
 
-  /** A writable snapshot `key` for a container on top of the image's layers. */
-  prepareRootfs(key: string, ref: string): Promise<{ mounts: Mount[]; imageId: string; config: ImageConfig }> {
-    return this.core.m.unpack.prepareRootfs(key, ref);
+  /**
+   * A writable snapshot `key` for a container on top of the image's layers; a volatile one (a --rm
+   * container's, which a crash may lose) is made without waiting for the disk.
+   */
+  prepareRootfs(key: string, ref: string, opts: { volatile?: boolean } = {}): Promise<{ mounts: Mount[]; imageId: string; config: ImageConfig }> {
+    return this.core.m.unpack.prepareRootfs(key, ref, opts);
   }
 
   /** Removes a container's snapshot (its layers stay until gc finds no image using them). */

@@ -49,6 +49,21 @@ test("put writes index.json atomically and normalizes names", () =>
     assert.equal((await new ImageStore({ root }).get("busybox")).id, ID_A);
   }));
 
+test("lookups follow every change to index.json, whoever made it (the lookup cache keys on the file's identity)", () =>
+  withStore(async (store, root) => {
+    await seed(store);
+    assert.equal((await store.get("busybox")).id, ID_A);
+    const other = new ImageStore({ root });
+    await other.tag("busybox", "renamed:1");
+    assert.equal((await store.get("renamed:1")).id, ID_A, "a tag by another instance is seen");
+    await other.untag("busybox:latest");
+    await assert.rejects(store.get("busybox"), (e: unknown) => e instanceof CoveError && e.kind === "not-found");
+    // what get() returns is the caller's: changing it changes nothing cached
+    const rec = await store.get("renamed:1");
+    rec.names.push("mutated:1");
+    await assert.rejects(store.get("mutated:1"), (e: unknown) => e instanceof CoveError && e.kind === "not-found");
+  }));
+
 test("a put that changes nothing (an up-to-date pull) leaves index.json as it was; one that changes something replaces it", () =>
   withStore(async (store, root) => {
     await seed(store);

@@ -6,6 +6,7 @@
 // Lookups follow Docker (moby daemon/images GetImage and ImageDelete): a full ID or digest, then a
 // name (with ":latest" added), then an ID prefix; an ambiguous prefix is an error.
 
+import { statSync } from "node:fs";
 import { mkdir, open, readFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, invalid, isErrno, notFound, systemError, fromErrno } from "../common/errors.js";
@@ -110,6 +111,12 @@ export class ImageStore {
   readonly dir: string;
   readonly file: string;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The store as get() last read it, with the identity of the file it came from: every write
+   * renames a new file into place, so an unchanged (inode, size, mtime) is the same content, and a
+   * lookup (two per container create) costs one stat instead of a read and a parse.
+   */
+  private lookupCache: { ino: bigint; size: bigint; mtimeNs: bigint; data: StoreFile } | undefined;
 
   constructor(options: ImageStoreOptions) {
     this.dir = path.join(options.root, "images");
@@ -236,7 +243,24 @@ export class ImageStore {
   /** Finds an image by ID, digest, name or ID prefix, as Docker does. */
   async get(refOrId: string): Promise<ImageRecord> {
     await this.queue;
-    return structuredClone(ImageStore.find(await this.load(), refOrId));
+    return structuredClone(ImageStore.find(await this.loadForLookup(), refOrId));
+  }
+
+  /** load() for lookups that only read (and clone what they return): from lookupCache while the file is the same. */
+  private async loadForLookup(): Promise<StoreFile> {
+    let st;
+    try {
+      st = statSync(this.file, { bigint: true }); // metadata of a file in the page cache: no thread-pool round trip
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw fromErrno(err, `reading the image store ${this.file}`);
+      this.lookupCache = undefined;
+      return this.load();
+    }
+    const c = this.lookupCache;
+    if (c && c.ino === st.ino && c.size === st.size && c.mtimeNs === st.mtimeNs) return c.data;
+    const data = await this.load();
+    this.lookupCache = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, data };
+    return data;
   }
 
   /** `docker tag SOURCE TARGET`: names the image found by `source` also `target`. */

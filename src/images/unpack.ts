@@ -94,13 +94,16 @@ export class Unpacker {
     l.done?.();
   }
 
-  /** A writable snapshot `key` for a container on top of the image's layers. */
-  prepareRootfs(key: string, ref: string): Promise<{ mounts: Mount[]; imageId: string; config: ImageConfig }> {
+  /**
+   * A writable snapshot `key` for a container on top of the image's layers; a volatile one (a --rm
+   * container's) does not wait for the disk (SnapshotOptions.volatile).
+   */
+  prepareRootfs(key: string, ref: string, opts: { volatile?: boolean } = {}): Promise<{ mounts: Mount[]; imageId: string; config: ImageConfig }> {
     return this.core.exclusive(async () => {
       const rec = await this.core.images.get(ref);
       const r = await this.core.resolve(rec);
       const { chainId } = await this.unpackLocked(rec.id);
-      const mounts = await this.core.snapshots.prepare(key, chainId === "" ? undefined : chainId, { labels: { [LABEL_IMAGE]: r.id } });
+      const mounts = await this.core.snapshots.prepare(key, chainId === "" ? undefined : chainId, { labels: { [LABEL_IMAGE]: r.id }, ...(opts.volatile ? { volatile: true } : {}) });
       return { mounts, imageId: r.id, config: r.config };
     });
   }

@@ -189,6 +189,17 @@ describe("native addon", () => {
     assert.throws(() => addon().spawnDetached("/bin/true", ["true"], [1_000_000]), { code: "EBADF", syscall: "fcntl" });
   });
 
+  it("makes a user namespace with the given mappings as an fd, and refuses a bad mapping", { skip: process.getuid?.() !== 0 && "writing another user's id mapping needs root" }, async () => {
+    const fd = addon().usernsCreate("0 100000 1000\n", "0 200000 1000\n");
+    try {
+      const { readlinkSync } = await import("node:fs");
+      assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^user:\[\d+\]$/);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(() => addon().usernsCreate("0 100000 1000\n0 100000 1000\n", "0 1 1\n"), (err: NodeJS.ErrnoException) => err.code === "EINVAL" && err.syscall === "uid_map");
+  });
+
   it("reports a bad mount cwd as a chdir error and leaves the process cwd alone", () => {
     const cwd = process.cwd();
     assert.throws(() => addon().mount("none", tmp, "tmpfs", 0, null, path.join(tmp, "nope")), { code: "ENOENT", syscall: "chdir" });

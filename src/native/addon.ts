@@ -72,6 +72,7 @@ export interface AtConstants {
   MOVE_MOUNT_F_EMPTY_PATH: number;
   MOVE_MOUNT_T_EMPTY_PATH: number;
   MOUNT_ATTR_RDONLY: number;
+  MOUNT_ATTR_IDMAP: number;
 }
 
 export interface Addon {
@@ -167,8 +168,13 @@ export interface Addon {
   openTree(dirfd: number, path: string, flags: number): number;
   /** move_mount(2): attaches a detached tree; with the *_EMPTY_PATH flags, fds name both ends exactly. */
   moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void;
-  /** mount_setattr(2). */
-  mountSetattr(dirfd: number, path: string, flags: number, attrSet: number, attrClr: number, propagation: number): void;
+  /** mount_setattr(2); usernsFd is the user namespace MOUNT_ATTR_IDMAP takes its mapping from. */
+  mountSetattr(dirfd: number, path: string, flags: number, attrSet: number, attrClr: number, propagation: number, usernsFd?: number): void;
+  /**
+   * A new user namespace with the given uid_map and gid_map text, as an fd (for MOUNT_ATTR_IDMAP);
+   * a short-lived child holds it while the maps are written. The caller closes the fd.
+   */
+  usernsCreate(uidMap: string, gidMap: string): number;
   at: AtConstants;
 }
 

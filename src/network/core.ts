@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, type ErrorDetails, invalid, notFound } from "../common/errors.js";
-import { writeFileAtomic } from "../common/fs.js";
+import { replaceFile, writeFileAtomic } from "../common/fs.js";
 import { DEFAULT_EXEC_ROOT, DEFAULT_ROOT, instanceLayout } from "../common/instance.js";
 import { ignored } from "../common/ignore.js";
 import { DEFAULT_CNI_PATH } from "./cni.js";
@@ -230,8 +230,14 @@ export class NetworkCore {
     else await writeFileAtomic(file, JSON.stringify(a), 0o600);
   }
 
+  /**
+   * A sandbox describes kernel objects (the namespace, its veths, held ports) that a power loss
+   * ends, so it is renamed into place without fsync: every bridge container's start waited on the
+   * disk for it. A daemon crash leaves it whole (the page cache survives); one a power loss left
+   * torn is skipped by load(), and the addresses it held are free again, as after any reboot.
+   */
   async saveSandbox(sb: SandboxRecord): Promise<void> {
-    await writeFileAtomic(path.join(this.root, "sandboxes", `${sb.containerId}.json`), JSON.stringify(sb), 0o600);
+    await replaceFile(path.join(this.root, "sandboxes", `${sb.containerId}.json`), JSON.stringify(sb), 0o600);
   }
 
   async removeSandboxFile(containerId: string): Promise<void> {

@@ -32,6 +32,7 @@ import { parseSignal } from "../docker/index.js";
 import { StateFile } from "../native/protocol.js";
 import { cgroupManager, removeSharedParent } from "./cgroups/index.js";
 import { isInstanceCgroupParent } from "../common/instance.js";
+import { findExecutable } from "../common/process.js";
 import { compileRuntimeMonitor } from "./plan/compile.js";
 import { launchShim } from "./shim.js";
 import type { LinuxResources, Spec } from "./spec.js";
@@ -42,12 +43,7 @@ export const DEFAULT_RUNC_BINARY = "runc";
 
 /** runc's path: on PATH, else Debian's /usr/sbin/runc; undefined when neither exists. */
 export function findRunc(): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/bin", "/sbin"];
-  for (const d of dirs) {
-    const p = path.join(d, "runc");
-    if (existsSync(p)) return p;
-  }
-  return undefined;
+  return findExecutable("runc");
 }
 
 interface RuncResult {

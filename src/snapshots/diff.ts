@@ -39,6 +39,11 @@ export interface DiffOptions {
    * commits an empty layer.
    */
   carrier?: (rel: string) => boolean;
+  /**
+   * The owner an entry gets in the tar from its owner on disk: a container in a user namespace
+   * keeps its writable layer in host ids, and its layers record the ids the container sees.
+   */
+  owner?: (uid: number, gid: number) => { uid: number; gid: number };
 }
 
 export interface DiffResult {
@@ -186,6 +191,7 @@ class Walker {
     private readonly sink: Sink,
     private readonly skip?: DiffOptions["skip"],
     private readonly carrier?: DiffOptions["carrier"],
+    private readonly owner?: DiffOptions["owner"],
   ) {}
 
   /** Writes an entry's header, after the carrier directories above it. */
@@ -199,7 +205,8 @@ class Walker {
     for (const l of this.lowers) {
       const below = l.lstatBeneath(rel);
       if (below === undefined) continue;
-      return below.isDirectory() && below.mode === st.mode && below.uid === st.uid && below.gid === st.gid;
+      const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
+      return below.isDirectory() && below.mode === st.mode && Number(below.uid) === own.uid && Number(below.gid) === own.gid;
     }
     return false;
   }
@@ -311,7 +318,8 @@ class Walker {
   }
 
   private base(st: FileStat) {
-    return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
+    const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
+    return { mode: Number(st.mode & 0o7777n), uid: own.uid, gid: own.gid, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) };
   }
 
   /** Writes a hardlink entry when st's inode was met before in the tree (true); else records rel as its first name. */
@@ -373,7 +381,7 @@ async function walk(root: string, mode: WalkMode, lowerDirs: string[], out: Writ
     if (mode === "upper" && addon().lgetxattr(root, OPAQUE)?.toString() === "y") {
       await sink.write(encodeHeader({ name: ".wh..wh..opq", type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }));
     }
-    await new Walker(mode, lowers, sink, opts.skip, opts.carrier).dir(top, "");
+    await new Walker(mode, lowers, sink, opts.skip, opts.carrier, opts.owner).dir(top, "");
   } catch (err) {
     out.destroy(err as Error);
     throw fromErrno(err, `writing layer from ${root}`);

@@ -156,6 +156,26 @@ describe("SnapshotStore", () => {
     assert.deepEqual((await SnapshotStore.open(root)).list(), []);
   });
 
+  it("a volatile snapshot whose journal line a crash lost is gone on reopen, its directory removed", async () => {
+    const root = path.join(tmp, "volatile");
+    const store = await SnapshotStore.open(root);
+    await store.prepare("base-active");
+    await store.commit("base", "base-active");
+    const journal = path.join(root, "metadata.journal");
+    const durable = await readFile(journal, "utf8");
+    await store.prepare("rm-container", "base", { volatile: true });
+    assert.equal(store.has("rm-container"), true);
+    const id = path.basename(path.dirname(store.upperDir("rm-container")));
+    assert.equal((await readFile(journal, "utf8")).split("\n").filter(Boolean).length, durable.split("\n").filter(Boolean).length + 1, "journaled like any other");
+    // the crash: the unsynced line never reached the disk
+    await writeFile(journal, durable);
+    const reopened = await SnapshotStore.open(root);
+    assert.equal(reopened.has("rm-container"), false);
+    assert.equal(existsSync(path.join(root, "snapshots", id)), false, "its directory is removed");
+    assert.equal(reopened.stat("base").kind, "committed");
+    await reopened.remove("base");
+  });
+
   it("folds a long journal into a checkpoint", async () => {
     const root = path.join(tmp, "checkpoint");
     const store = await SnapshotStore.open(root);

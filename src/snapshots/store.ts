@@ -53,6 +53,12 @@ export interface SnapshotUsage {
 
 export interface SnapshotOptions {
   labels?: Record<string, string>;
+  /**
+   * A snapshot that a crash may lose (a --rm container's rootfs): its creation returns without
+   * waiting for the journal to reach the disk. After a crash its line may be missing; its
+   * directory is then one that metadata does not name, and open() removes it.
+   */
+  volatile?: boolean;
 }
 
 interface Record_ {
@@ -291,7 +297,7 @@ export class SnapshotStore {
       await this.maybeCheckpoint().catch(ignoring("checkpoint the snapshot journal")); // the journal still holds the change
       return this.mountsOf(key);
     });
-    await this.durable(key, `creating snapshot ${JSON.stringify(key)}`);
+    if (!opts.volatile) await this.durable(key, `creating snapshot ${JSON.stringify(key)}`);
     return mounts;
   }
 

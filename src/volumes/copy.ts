@@ -54,8 +54,12 @@ async function copyData(from: number, to: number): Promise<void> {
   }
 }
 
-/** Copies the directory tree src into the (existing, empty) directory dst, then gives dst src's owner and mode. */
-export async function copyTree(src: Dir, dst: Dir): Promise<void> {
+/**
+ * Copies the directory tree src into the (existing, empty) directory dst, then gives dst src's
+ * owner and mode. owner turns each source owner into the copy's (default: the same).
+ */
+export async function copyTree(src: Dir, dst: Dir, opts: { owner?: (uid: number, gid: number) => { uid: number; gid: number } } = {}): Promise<void> {
+  const ownerOf = (st: FileStat) => (opts.owner ? opts.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) });
   // an inode met before (dev:ino in src) → where its first copy is in dst (parent directory, name)
   const links = new Map<string, { parent: string; name: string }>();
 
@@ -112,7 +116,8 @@ export async function copyTree(src: Dir, dst: Dir): Promise<void> {
       } else {
         return;
       }
-      to.chown(name, Number(st.uid), Number(st.gid));
+      const own = ownerOf(st);
+      to.chown(name, own.uid, own.gid);
       if (!st.isSymbolicLink()) to.chmod(name, Number(st.mode & 0o7777n));
       to.utimes(name, st.atimeNs, st.mtimeNs);
     } finally {
@@ -123,7 +128,8 @@ export async function copyTree(src: Dir, dst: Dir): Promise<void> {
   try {
     for (const name of src.list()) await copyEntry(src, dst, name, "");
     const root = src.stat();
-    dst.chownSelf(Number(root.uid), Number(root.gid));
+    const own = ownerOf(root);
+    dst.chownSelf(own.uid, own.gid);
     dst.chmodSelf(Number(root.mode & 0o7777n));
   } catch (err) {
     throw fromErrno(err, `copying the image's content at ${src.shownAs} into the volume ${dst.shownAs}`);

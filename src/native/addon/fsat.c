@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -335,17 +338,80 @@ static napi_value js_move_mount(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-// mountSetattr(dirfd, path, flags, attrSet, attrClr, propagation)   (mount_setattr(2))
+// mountSetattr(dirfd, path, flags, attrSet, attrClr, propagation, usernsFd?)   (mount_setattr(2);
+// usernsFd is the user namespace whose mapping MOUNT_ATTR_IDMAP applies)
 static napi_value js_mount_setattr(napi_env env, napi_callback_info info) {
-  AT_ARGS(6);
-  int64_t dirfd, flags, set, clr, prop;
+  AT_ARGS(7);
+  int64_t dirfd, flags, set, clr, prop, userns;
   char path[AT_PATH_BUF];
   if (at_int(env, argv[0], &dirfd, "dirfd") || get_string(env, argv[1], path, sizeof path, "path") || at_int(env, argv[2], &flags, "flags") ||
-      at_int(env, argv[3], &set, "attrSet") || at_int(env, argv[4], &clr, "attrClr") || at_int(env, argv[5], &prop, "propagation"))
+      at_int(env, argv[3], &set, "attrSet") || at_int(env, argv[4], &clr, "attrClr") || at_int(env, argv[5], &prop, "propagation") ||
+      at_int(env, argv[6], &userns, "usernsFd"))
     return NULL;
-  struct mount_attr attr = {.attr_set = (uint64_t)set, .attr_clr = (uint64_t)clr, .propagation = (uint64_t)prop};
+  struct mount_attr attr = {.attr_set = (uint64_t)set, .attr_clr = (uint64_t)clr, .propagation = (uint64_t)prop, .userns_fd = (uint64_t)userns};
   if (syscall(SYS_mount_setattr, (int)dirfd, path, (unsigned)flags, &attr, sizeof attr) != 0) return throw_errno(env, errno, "mount_setattr", path);
   return undefined(env);
+}
+
+// Writes text to /proc/<pid>/<file>; 0 or an errno.
+static int write_proc(pid_t pid, const char *file, const char *text) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/%s", (int)pid, file);
+  int fd = open(p, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  size_t len = strlen(text);
+  ssize_t n = write(fd, text, len);
+  int err = n < 0 ? errno : (size_t)n != len ? EIO : 0;
+  close(fd);
+  return err;
+}
+
+// usernsCreate(uidMap, gidMap): fd of a new user namespace with these mappings (uid_map/gid_map
+// text). A child made in the namespace holds it while the maps are written and its ns file is
+// opened, then exits; the fd keeps the namespace alive (for MOUNT_ATTR_IDMAP).
+static napi_value js_userns_create(napi_env env, napi_callback_info info) {
+  AT_ARGS(2);
+  char uid_map[AT_PATH_BUF], gid_map[AT_PATH_BUF];
+  if (get_string(env, argv[0], uid_map, sizeof uid_map, "uidMap") || get_string(env, argv[1], gid_map, sizeof gid_map, "gidMap")) return NULL;
+  int hold[2];
+  if (pipe2(hold, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", NULL);
+  // a fork-like clone: only this thread is copied, and the child only waits for the pipe to close
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) {
+    int err = errno;
+    close(hold[0]);
+    close(hold[1]);
+    return throw_errno(env, err, "clone", NULL);
+  }
+  if (pid == 0) {
+    char c;
+    close(hold[1]);
+    while (read(hold[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  close(hold[0]);
+  int err = write_proc(pid, "uid_map", uid_map);
+  const char *failed = "uid_map";
+  if (err == 0) {
+    err = write_proc(pid, "gid_map", gid_map);
+    failed = "gid_map";
+  }
+  int fd = -1;
+  if (err == 0) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) err = errno;
+    failed = "open ns/user";
+  }
+  close(hold[1]);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (err != 0) return throw_errno(env, err, failed, NULL);
+  napi_value r;
+  napi_create_int32(env, fd, &r);
+  return r;
 }
 
 static void at_const(napi_env env, napi_value obj, const char *name, int64_t v) {
@@ -375,6 +441,7 @@ void cove_register_fsat(napi_env env, napi_value exports) {
       {"openTree", NULL, js_open_tree, NULL, NULL, NULL, napi_enumerable, NULL},
       {"moveMount", NULL, js_move_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mountSetattr", NULL, js_mount_setattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"usernsCreate", NULL, js_userns_create, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   napi_value c;
@@ -407,5 +474,6 @@ void cove_register_fsat(napi_env env, napi_value exports) {
   at_const(env, c, "MOVE_MOUNT_F_EMPTY_PATH", MOVE_MOUNT_F_EMPTY_PATH);
   at_const(env, c, "MOVE_MOUNT_T_EMPTY_PATH", MOVE_MOUNT_T_EMPTY_PATH);
   at_const(env, c, "MOUNT_ATTR_RDONLY", MOUNT_ATTR_RDONLY);
+  at_const(env, c, "MOUNT_ATTR_IDMAP", MOUNT_ATTR_IDMAP);
   napi_set_named_property(env, exports, "at", c);
 }
