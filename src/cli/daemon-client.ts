@@ -103,8 +103,10 @@ async function startRootlessDaemon(client: EngineClient, root: string | undefine
     }
   }
   try {
-    // the user namespace, the network and a first start of the stores take a moment on a busy host
-    const deadline = Date.now() + 60_000;
+    // the user namespace, the network and a first start of the stores take a moment on a busy
+    // host, and far longer under emulation (the cgroup v2 guest): a bound, left early when the
+    // launcher exits
+    const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
       if (await answers(client)) return;
       if (child && child.exitCode !== null) break;

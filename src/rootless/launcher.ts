@@ -193,7 +193,19 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, pass(sig));
   let network: ChildProcess | undefined;
   if (child.pid !== undefined && (await namespacesMade(child.pid, child))) {
-    if (tools.network) network = startNetwork(tools.network, child.pid);
+    if (tools.network) {
+      const pid = child.pid;
+      network = startNetwork(tools.network, pid);
+      // pasta refuses a host without a routable interface; slirp4netns needs none
+      const slirp = which("slirp4netns");
+      if (tools.network.kind === "pasta" && slirp) {
+        network.once("exit", (code) => {
+          if (code === 0 || child.exitCode !== null || child.signalCode !== null) return;
+          log(`pasta ended (exit ${code}); trying slirp4netns`);
+          network = startNetwork({ kind: "slirp4netns", path: slirp }, pid);
+        });
+      }
+    }
     else log("neither pasta (apt-get install passt) nor slirp4netns is installed: containers have no outbound network, and the daemon cannot pull images");
   }
   const code = await exited;
