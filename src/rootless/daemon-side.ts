@@ -2,6 +2,7 @@
 // reads its configuration from the user's directory, not root's /etc/cove, and publishes ports
 // on the host through the launcher's port driver.
 
+import { spawnSync } from "node:child_process";
 import { ENV_CONFIG, ENV_PORT_CONTROL, ENV_PORT_FORWARD } from "./launcher.js";
 import { PortDriverClient } from "./ports.js";
 
@@ -18,5 +19,9 @@ export function rootlessDaemonFromEnv(env: NodeJS.ProcessEnv = process.env): Roo
   const configFile = env[ENV_CONFIG];
   for (const v of [ENV_PORT_CONTROL, ENV_PORT_FORWARD, ENV_CONFIG]) delete env[v];
   if (!control || !forward || !configFile) return undefined;
+  // pasta brings the namespace's loopback up, slirp4netns does not: ports published on
+  // 127.0.0.1 are held on it
+  const lo = spawnSync("ip", ["link", "set", "lo", "up"], { encoding: "utf8" });
+  if (lo.status !== 0) process.stderr.write(`cove daemon: could not bring up the loopback interface of the rootless namespace: ${lo.stderr || lo.error?.message}\n`);
   return { configFile, ports: new PortDriverClient(control, forward) };
 }
