@@ -31,6 +31,7 @@ export const LAYERS = [
   { name: "confined file access", folders: ["fsroot"] },
   { name: "the native parts", folders: ["native"] },
   { name: "Docker compatibility: Engine API shapes, units, signals, detach keys", folders: ["docker"] },
+  { name: "rootless: the launcher of a user's daemon in its own namespaces, and its port driver", folders: ["rootless"] },
   { name: "common errors and file helpers", folders: ["common"] },
 ];
 

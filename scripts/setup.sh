@@ -38,6 +38,11 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
 # dig: the DNS tests ask the embedded server with it too
 command -v dig >/dev/null || need_pkgs+=(bind9-dnsutils)
+# rootless cove: newuidmap/newgidmap map a user's subordinate ids, pasta (passt) or slirp4netns
+# gives the user's daemon its way out of its network namespace
+command -v newuidmap >/dev/null || need_pkgs+=(uidmap)
+command -v pasta >/dev/null || need_pkgs+=(passt)
+command -v slirp4netns >/dev/null || need_pkgs+=(slirp4netns)
 # headless Chromium: the dashboard test loads the page in it (over the DevTools protocol)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { isErrno } from "../common/errors.js";
 import { writeFileAtomicSync } from "../common/fs.js";
+import { runtimeDir } from "../rootless/index.js";
 import { CliError, command, inspectEach, type Command, type Run } from "./command.js";
 import { UsageError } from "./flags.js";
 import { formatRows, marshalJSON } from "./format/index.js";
@@ -66,7 +67,12 @@ function defaultMeta(env: NodeJS.ProcessEnv): ContextMeta {
 
 function defaultSocket(env: NodeJS.ProcessEnv): string {
   const host = env.COVE_HOST || env.DOCKER_HOST;
-  return host ? hostSocket(host, host === env.COVE_HOST ? "COVE_HOST=" : "DOCKER_HOST=") : DEFAULT_SOCKET;
+  return host ? hostSocket(host, host === env.COVE_HOST ? "COVE_HOST=" : "DOCKER_HOST=") : userDaemonSocket(env);
+}
+
+/** The socket of the daemon a user gets by default: root's /run/cove/cove.sock, anyone else's own rootless daemon's ($XDG_RUNTIME_DIR/cove.sock). */
+export function userDaemonSocket(env: NodeJS.ProcessEnv = process.env): string {
+  return process.getuid?.() === 0 ? DEFAULT_SOCKET : path.join(runtimeDir(env), "cove.sock");
 }
 
 /** A context by name; throws when it does not exist. */
@@ -111,7 +117,7 @@ export function endpoint(env: NodeJS.ProcessEnv = process.env): Endpoint {
   if (env.COVE_HOST) return { socket: hostSocket(env.COVE_HOST, "COVE_HOST="), context: DEFAULT_CONTEXT, explicit: true };
   if (env.DOCKER_HOST) return { socket: hostSocket(env.DOCKER_HOST, "DOCKER_HOST="), context: DEFAULT_CONTEXT, explicit: true };
   const name = currentContext(env);
-  if (name === DEFAULT_CONTEXT) return { socket: DEFAULT_SOCKET, context: name, explicit: false };
+  if (name === DEFAULT_CONTEXT) return { socket: userDaemonSocket(env), context: name, explicit: false };
   const meta = readContext(name, env);
   return { socket: hostSocket(meta.Endpoints.docker.Host, `context "${name}"'s host `), context: name, explicit: true };
 }

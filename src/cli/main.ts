@@ -87,6 +87,9 @@ async function main(argv: string[]): Promise<number> {
       return runtimeMain(args);
     }
     case "daemon": {
+      const rootless = await import("../rootless/index.js");
+      // for a user who is not root: the daemon in a user namespace of its own (rootless cove)
+      if (rootless.needsLauncher()) return rootless.rootlessDaemonMain(args, rootGiven ? root : undefined);
       const [{ daemonMain }, { dashboardHooks }] = await Promise.all([import("../daemon/index.js"), import("../dashboard/index.js")]);
       // the CRI server's gRPC library loads only when the server starts
       const startCri: DaemonMainHooks["startCri"] = async (d, socket) => (await import("../cri/index.js")).criHooks.startCri!(d, socket);

@@ -16,6 +16,7 @@ import type { BigIntStats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { isErrno } from "../common/errors.js";
+import { overlayXattrPrefix } from "../common/userns.js";
 import { Dir } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 
@@ -72,7 +73,7 @@ const nodeFs: ChangesFs = {
   openUpper: (p) => Dir.open(p),
   lstat: (p) => lstat(p, { bigint: true }),
   readdir: (p) => readdir(p),
-  opaque: (p) => addon().lgetxattr(p, "trusted.overlay.opaque")?.toString() ?? "",
+  opaque: (p) => addon().lgetxattr(p, `${overlayXattrPrefix()}opaque`)?.toString() ?? "",
 };
 
 function isWhiteout(st: EntryStat): boolean {
@@ -163,7 +164,7 @@ class ChangeWalker {
         continue;
       }
       if (st.isDirectory() && below.isDirectory()) {
-        const opaque = dir.getXattr(n, "trusted.overlay.opaque")?.toString() === "y";
+        const opaque = dir.getXattr(n, `${overlayXattrPrefix()}opaque`)?.toString() === "y";
         // a user namespace's upper layer holds host ids: compared as the container sees them
         const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
         const attrs = st.mode !== below.mode || own.uid !== Number(below.uid) || own.gid !== Number(below.gid);

@@ -7,6 +7,7 @@ import { checkCgroupParent, DEFAULT_CONFIG_FILE, loadDaemonConfig, parseDashboar
 import { startDaemon, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT, instanceLayout } from "../common/instance.js";
 import { checkBridgeName, defaultBridgePool, NetworkService, parseAddressPool, type AddressPool } from "../network/index.js";
+import { rootlessDaemonFromEnv, type RootlessDaemon } from "../rootless/index.js";
 import { parseRemapSetting } from "../containers/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
@@ -303,11 +304,19 @@ export interface DaemonMainHooks {
 /** `cove daemon`: runs until SIGINT or SIGTERM, re-reading its configuration file on SIGHUP; returns the exit code. */
 export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): Promise<number> {
   let opts: DaemonArgs | "help";
+  let rootless: RootlessDaemon | undefined;
   try {
     opts = parseDaemonArgs(argv);
     // the activation variables are for this process only: no child (monitor, runc, plugin) sees them
     for (const v of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]) delete process.env[v];
+    // started by the rootless launcher: the user's daemon.json, and ports published through its port driver
+    rootless = rootlessDaemonFromEnv();
+    if (opts !== "help" && rootless && !opts.configFileGiven) opts.configFile = rootless.configFile;
     if (opts !== "help") applyConfig(opts, await loadDaemonConfig(opts.configFile, opts.configFileGiven));
+    if (opts !== "help" && rootless && opts.network && !(opts.network instanceof NetworkService)) {
+      await rootless.ports.start();
+      opts.network.hostPorts = rootless.ports;
+    }
   } catch (err) {
     process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : String(err)}\n`);
     return 125;
@@ -384,5 +393,6 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
   });
+  rootless?.ports.close();
   return 0;
 }

@@ -124,7 +124,7 @@ export class Unpacker {
     }
     const lower = m.options.find((o) => o.startsWith("lowerdir="))?.slice("lowerdir=".length) ?? "";
     const upper = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
-    const view: Mount = { type: "overlay", source: "overlay", options: ["ro", `lowerdir=${upper ? `${upper}:` : ""}${lower}`] };
+    const view: Mount = { type: "overlay", source: "overlay", options: ["ro", `lowerdir=${upper ? `${upper}:` : ""}${lower}`, ...m.options.filter((o) => o === "userxattr")] };
     if (m.cwd) view.cwd = m.cwd;
     const target = path.join(this.core.tmp, `export-${randomBytes(6).toString("hex")}`);
     await mkdir(target, { mode: 0o700 });

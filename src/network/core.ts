@@ -72,6 +72,16 @@ export interface NetworkServiceOptions {
   hostResolvConf?: string;
   events?: (e: NetworkEvent) => void;
   log?: (line: string) => void;
+  /**
+   * Publishes ports beyond this network namespace (a rootless daemon's port driver): called for
+   * each port held here; undefined = this protocol is published in this namespace only.
+   */
+  hostPorts?: HostPortPublisher;
+}
+
+/** What publishes a container's port on the host when the daemon's namespace is not the host's. */
+export interface HostPortPublisher {
+  expose(p: { proto: "tcp" | "udp" | "sctp"; hostIp: string; hostPort: number; containerIp: string; containerPort: number }): Promise<Held | undefined>;
 }
 
 export interface SandboxRequest {

@@ -7,7 +7,7 @@ import net from "node:net";
 import { conflict, CoveError, invalid, isErrno, systemError, unsupported } from "../common/errors.js";
 import { checkHostIp, isAnyAddress, type FirewallNetwork, type FirewallPort } from "./firewall.js";
 import type { EndpointRecord, PortRecord, SandboxRecord } from "./types.js";
-import { HOST_BINDING_OPT, ICC_OPT, MASQ_OPT, type Held, type NetworkCore, type SandboxRequest } from "./core.js";
+import { HOST_BINDING_OPT, ICC_OPT, MASQ_OPT, type Held, type HostPortPublisher, type NetworkCore, type SandboxRequest } from "./core.js";
 
 export class Ports {
   constructor(private readonly core: NetworkCore) {}
@@ -73,7 +73,7 @@ export class Ports {
  * reaches these sockets (the DNAT rules take it first). Range bindings take the first free port;
  * port 0 takes an ephemeral one. Rewrites the records' hostPort with the port held.
  */
-export async function holdPorts(ports: PortRecord[]): Promise<Held[]> {
+export async function holdPorts(ports: PortRecord[], hostPorts?: HostPortPublisher): Promise<Held[]> {
   const held: Held[] = [];
   try {
     for (const p of ports) {
@@ -90,7 +90,16 @@ export async function holdPorts(ports: PortRecord[]): Promise<Held[]> {
       for (const port of candidates) {
         try {
           const h = await holdOne(p.proto, p.hostIp, port);
+          // a rootless daemon's namespace is not the host's: its port driver listens there too
+          let outside: Held | undefined;
+          try {
+            outside = await hostPorts?.expose({ ...p, hostPort: h.port });
+          } catch (err) {
+            h.held.close();
+            throw err;
+          }
           held.push(h.held);
+          if (outside) held.push(outside);
           p.hostPort = h.port;
           ok = true;
           break;
@@ -99,6 +108,7 @@ export async function holdPorts(ports: PortRecord[]): Promise<Held[]> {
         }
       }
       if (!ok) {
+        if (lastErr instanceof CoveError) throw lastErr;
         const what = `${p.hostIp}:${candidates.length > 1 ? `${candidates[0]}-${candidates[candidates.length - 1]}` : candidates[0]}`;
         if (isErrno(lastErr, "EADDRINUSE")) throw conflict(`failed to bind host port for ${what}:${p.containerIp}:${p.containerPort}/${p.proto}: address already in use`, { code: "network.port-in-use" });
         if (isErrno(lastErr, "EADDRNOTAVAIL")) throw invalid(`failed to bind host port for ${what}:${p.containerIp}:${p.containerPort}/${p.proto}: cannot assign requested address`, { code: "network.port-address" });

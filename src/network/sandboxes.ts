@@ -132,7 +132,7 @@ export class Sandboxes {
         // held before the record: a port in use fails the start with nothing made
         const prefix = `driver failed programming external connectivity on endpoint ${shortName(sb.name)} (${first?.endpointId ?? ""})`;
         this.core.m.ports.checkFree(sb, ports, prefix);
-        const held = await holdPorts(ports).catch((err: unknown) => {
+        const held = await holdPorts(ports, this.core.opts.hostPorts).catch((err: unknown) => {
           throw err instanceof CoveError ? new CoveError(err.kind, `${prefix}: ${err.message}`, { code: err.code }) : err;
         });
         this.held.set(sb.containerId, held);
@@ -260,7 +260,7 @@ export class Sandboxes {
         const sb = this.core.sandboxes.get(id)!;
         if (sb.ports.length && !this.held.has(id)) {
           try {
-            this.held.set(id, await holdPorts(sb.ports));
+            this.held.set(id, await holdPorts(sb.ports, this.core.opts.hostPorts));
           } catch (err) {
             this.core.log(`container ${id}: ${(err as Error).message}; its published ports keep working through the firewall`);
           }

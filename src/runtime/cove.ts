@@ -17,6 +17,7 @@ import { parseSignal } from "../docker/signals.js";
 import { StateFile } from "../native/protocol.js";
 import type { CgroupManager } from "./cgroups/index.js";
 import { isInstanceCgroupParent } from "../common/instance.js";
+import { inUserNamespace } from "../common/userns.js";
 import { CAPABILITIES } from "./config/constants.js";
 import { detachMountsAbove, mountsAt, realRootfs } from "./host-mounts.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
@@ -83,6 +84,8 @@ interface StoredState {
   initStartTime: string;
   shimPid: number;
   cgroupsPath: string | undefined;
+  /** The container runs without a cgroup (a rootless daemon that may not write the cgroup tree). */
+  cgroupless?: boolean;
   /**
    * The file that tells whether the container is frozen (cgroup v1's freezer.state, v2's
    * cgroup.events), kept from the create so that `state` reads it without loading the cgroup
@@ -277,7 +280,8 @@ export class CoveRuntime implements ContainerRuntime {
   }
 
   private async cgroup(s: StoredState): Promise<CgroupManager> {
-    const { cgroupManager } = await cgroups();
+    const { cgroupManager, detectCgroupHost, NoCgroupManager } = await cgroups();
+    if (s.cgroupless) return new NoCgroupManager((await detectCgroupHost()).version === 2 ? 2 : 1, s.id, () => s.pid);
     return cgroupManager({ id: s.id, cgroupsPath: s.cgroupsPath, resources: cgroupResources(s.spec) }, deviceFilterOps);
   }
 
@@ -375,7 +379,12 @@ export class CoveRuntime implements ContainerRuntime {
       await this.save(stored);
       const endCgroup = span("runtime.cgroup", id);
       cg = await this.cgroup(stored);
-      await cg.create();
+      try {
+        await cg.create();
+      } catch (err) {
+        if (!cgroupRefusedInUserNamespace(err)) throw err;
+        cg = await this.runWithoutCgroup(stored, err);
+      }
       endCgroup();
       const baseState = (pid: number, status: Status): State => ({
         ociVersion: OCI_VERSION,
@@ -403,6 +412,7 @@ export class CoveRuntime implements ContainerRuntime {
         io: opts.io,
         autostart,
         rootful: process.getuid?.() === 0,
+        inUserNamespace: inUserNamespace(),
         warn,
         hookState: "",
       });
@@ -443,6 +453,25 @@ export class CoveRuntime implements ContainerRuntime {
       await this.cleanup(stored, cg).catch(ignoring(`clean up container ${id} after its create failed`));
       throw err;
     }
+  }
+
+  /**
+   * A rootless daemon without a delegated cgroup subtree runs its containers without cgroups, as
+   * runc's rootless mode does: limits are discarded with a warning (Docker's rootless answer on
+   * such hosts), and pause, OOM reports and cgroup statistics are unavailable.
+   */
+  private async runWithoutCgroup(stored: StoredState, cause: unknown): Promise<CgroupManager> {
+    const { NoCgroupManager, hasLimits } = await cgroups();
+    const { version } = await (await cgroups()).detectCgroupHost();
+    if (!cgroupWarned) {
+      cgroupWarned = true;
+      warn(`containers run without cgroups (${(cause as Error).message}); give this user a delegated cgroup v2 subtree for resource limits`);
+    }
+    if (hasLimits(stored.spec.linux?.resources)) {
+      warn(`container ${stored.id}: no cgroup to enforce its resource limits in: limitation discarded`);
+    }
+    stored.cgroupless = true;
+    return new NoCgroupManager(version === 2 ? 2 : 1, stored.id, () => stored.pid);
   }
 
   /** Removes everything a container holds: processes, cgroup, state directory. */
@@ -769,6 +798,14 @@ function mergeResources(base: LinuxResources, update: LinuxResources): LinuxReso
     out[k] = v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" ? { ...prev, ...v } : v;
   }
   return out as LinuxResources;
+}
+
+let cgroupWarned = false;
+
+/** Whether creating a cgroup failed only because a rootless daemon may not write the cgroup tree. */
+function cgroupRefusedInUserNamespace(err: unknown): boolean {
+  const errno = err instanceof CoveError ? err.errno : (err as NodeJS.ErrnoException | undefined)?.code;
+  return inUserNamespace() && (errno === "EACCES" || errno === "EPERM" || errno === "EROFS");
 }
 
 /** Loads cgroup v2 device programs through the shim's tool mode (bpf(2) is not in Node). */

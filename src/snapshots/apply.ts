@@ -29,6 +29,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
 import { ignored, ignoring } from "../common/ignore.js";
+import { overlayXattrPrefix } from "../common/userns.js";
 import { addon } from "../native/addon.js";
 import { decompress, type Compression } from "./compress.js";
 import { readTar, type TarHeader, type TarTime } from "./tar.js";
@@ -65,6 +66,8 @@ export interface ApplyResult {
 
 const WH_PREFIX = ".wh.";
 const WH_OPAQUE = ".wh..wh..opq";
+/** trusted.overlay. on the host, user.overlay. in a rootless daemon's user namespace. */
+const OVERLAY_XATTR = overlayXattrPrefix();
 const WH_META = ".wh..wh.";
 
 interface DirTimes {
@@ -261,7 +264,7 @@ class Applier {
       await lchown(abs, Number(st.uid), Number(st.gid));
       await chmod(abs, Number(st.mode & 0o7777n));
       for (const [name, value] of readXattrs(below)) {
-        if (name.startsWith("trusted.overlay.")) continue;
+        if (name.startsWith(OVERLAY_XATTR)) continue;
         addon().lsetxattr(abs, name, value, 0);
       }
       this.dirTimes.push({
@@ -340,7 +343,7 @@ class Applier {
       case "dir":
         mkdirSync(abs, { mode: 0o700 });
         this.journal?.created(abs);
-        if (replacesWhiteout) addon().lsetxattr(abs, "trusted.overlay.opaque", Buffer.from("y"), 0);
+        if (replacesWhiteout) addon().lsetxattr(abs, `${OVERLAY_XATTR}opaque`, Buffer.from("y"), 0);
         this.dirs.add(rel);
         this.written.add(rel);
         return this.directory(h, abs);
@@ -410,7 +413,7 @@ class Applier {
     if (base === WH_OPAQUE) {
       if (this.mode === "overlay") {
         await this.parents([...dirParts, "x"], h.name, true);
-        addon().lsetxattr(this.abs(dirRel), "trusted.overlay.opaque", Buffer.from("y"), 0);
+        addon().lsetxattr(this.abs(dirRel), `${OVERLAY_XATTR}opaque`, Buffer.from("y"), 0);
         return;
       }
       if (!(await this.parents([...dirParts, "x"], h.name, false))) return;
@@ -616,7 +619,7 @@ async function copyUp(src: string, dst: string): Promise<void> {
   const st = await lstat(src, { bigint: true });
   await lchown(dst, Number(st.uid), Number(st.gid));
   await chmod(dst, Number(st.mode & 0o7777n));
-  for (const [name, value] of readXattrs(src)) if (!name.startsWith("trusted.overlay.")) addon().lsetxattr(dst, name, value, 0);
+  for (const [name, value] of readXattrs(src)) if (!name.startsWith(OVERLAY_XATTR)) addon().lsetxattr(dst, name, value, 0);
   setTimesNs(dst, st.atimeNs, st.mtimeNs);
 }
 

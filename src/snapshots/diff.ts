@@ -19,6 +19,7 @@ import path from "node:path";
 import type { Writable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { fromErrno, isErrno, unsupported } from "../common/errors.js";
+import { overlayXattrPrefix } from "../common/userns.js";
 import { Dir, NotRegularFile, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntryType } from "./tar.js";
@@ -150,7 +151,9 @@ function byteOrder(a: string, b: string): number {
 
 type WalkMode = "upper" | "full";
 
-const OPAQUE = "trusted.overlay.opaque";
+/** trusted.overlay. on the host, user.overlay. in a rootless daemon's user namespace. */
+const OVERLAY_XATTR = overlayXattrPrefix();
+const OPAQUE = `${OVERLAY_XATTR}opaque`;
 /** Entries walked between two turns given back to the event loop (the walk itself is synchronous syscalls). */
 const ENTRIES_PER_TURN = 256;
 /** Bodies are read in chunks of this size at most. */
@@ -212,9 +215,9 @@ class Walker {
   private xattrs(dir: Dir, name: string, rel: string): { xattrs: Map<string, Buffer>; opaque: boolean } {
     let opaque = false;
     const xattrs = dir.xattrs(name, (attr) => {
-      if (!attr.startsWith("trusted.overlay.")) return true;
+      if (!attr.startsWith(OVERLAY_XATTR)) return true;
       if (this.mode === "upper") {
-        if (attr === "trusted.overlay.redirect" || attr === "trusted.overlay.metacopy") {
+        if (attr === `${OVERLAY_XATTR}redirect` || attr === `${OVERLAY_XATTR}metacopy`) {
           throw unsupported(`cannot diff ${rel}: it carries ${attr} (overlay redirect_dir/metacopy), whose content lives in a lower layer`, {
             code: "snapshot.overlay-feature",
             hint: "mount snapshots with redirect_dir=off and metacopy=off",

@@ -29,6 +29,7 @@ import { appendFile, lstat, mkdir, open, readFile, readdir, rename, rm, truncate
 import path from "node:path";
 import { conflict, fromErrno, invalid, isErrno, notFound, unsupported } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
+import { inUserNamespace } from "../common/userns.js";
 import { ignoring } from "../common/ignore.js";
 import type { Mount } from "./mount.js";
 
@@ -382,6 +383,8 @@ export class SnapshotStore {
     const build = (p: (id: string, sub: string) => string): string[] => {
       const opts = [`lowerdir=${lowers.map((id) => p(id, "fs")).join(":")}`];
       if (r.kind === "active") opts.push(`upperdir=${p(r.id, "fs")}`, `workdir=${p(r.id, "work")}`);
+      // in a user namespace overlayfs keeps its attributes as user.overlay.* (apply.ts writes them so)
+      if (inUserNamespace()) opts.push("userxattr");
       return opts;
     };
     const absolute = build((id, sub) => path.join(this.dir(id), sub));

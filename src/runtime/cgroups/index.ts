@@ -17,6 +17,7 @@ export { detectCgroupHost, normalizeCgroupsPath, parseMountinfo, parseProcCgroup
 export type { CgroupHostOps, CgroupManager, CgroupOptions } from "./types.js";
 export type { BlkioEntry, CgroupStats, CpuStats, MemoryStats } from "./stats.js";
 export { compileDeviceFilter, deviceAllowed, v1DeviceWrites, DEVICE_FILTER_LICENSE } from "./devicefilter.js";
+export { NoCgroupManager, hasLimits, processTree } from "./none.js";
 export { blkioWeightToIoWeight, sharesToWeight, validateResources } from "./values.js";
 
 /**

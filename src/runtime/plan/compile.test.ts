@@ -97,6 +97,20 @@ test("a new user namespace gets its own unshare and the id maps", () => {
   assert.equal(ops.some((o) => o.code === Op.MKNOD), false);
 });
 
+test("a caller in a user namespace of its own (a rootless daemon) binds devices instead of making them", () => {
+  const spec = baseSpec();
+  spec.linux!.devices = [{ type: "c", path: "/dev/fuse", major: 10, minor: 229 }];
+  const ops = compileCreate(input(spec, { rootful: false, inUserNamespace: true }));
+  assert.equal(ops.some((o) => o.code === Op.MKNOD), false);
+  for (const dev of ["/dev/null", "/dev/fuse"]) {
+    const bind = ops.find((o) => o.code === Op.MOUNT && o.args[1] === dev);
+    assert.ok(bind, `${dev} is bound`);
+    assert.equal(Number(bind.args[3]) & MS.BIND, MS.BIND);
+  }
+  // no user namespace of the container's own: no maps to write, no setgroups to deny
+  assert.equal(ops.some((o) => o.code === Op.UID_MAP || o.code === Op.SETGROUPS), false);
+});
+
 test("mounts, devices and pivot_root come in the order the kernel needs", () => {
   const spec = baseSpec();
   spec.linux!.devices = [{ type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o600 }];

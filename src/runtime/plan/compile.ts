@@ -72,6 +72,8 @@ export interface CreateInput extends ProcessOptions {
   keepStdio?: boolean;
   /** Whether the caller is root in the initial user namespace (rootful). */
   rootful: boolean;
+  /** Whether the caller itself runs in a user namespace (a rootless daemon): no mknod there. */
+  inUserNamespace?: boolean;
 }
 
 const DEFAULT_DEVICES = [
@@ -293,11 +295,11 @@ export function compileCreate(input: CreateInput): PlanOp[] {
     const configured = new Set((linux.devices ?? []).map((d) => d.path));
     for (const d of DEFAULT_DEVICES) {
       if (configured.has(d.path)) continue;
-      out.push(...deviceOps({ type: "c", path: d.path, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 }, userns));
+      out.push(...deviceOps({ type: "c", path: d.path, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 }, userns || input.inUserNamespace === true));
     }
     for (const [target, link] of DEV_SYMLINKS) out.push(op(Op.SYMLINK, `link ${link} to ${target}`, target, link));
   }
-  for (const d of linux.devices ?? []) out.push(...deviceOps(d, userns));
+  for (const d of linux.devices ?? []) out.push(...deviceOps(d, userns || input.inUserNamespace === true));
 
   const state = input.hookState ?? "";
   // One sync serves both sides: the runtime runs its hooks then, and writes the state that

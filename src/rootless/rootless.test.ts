@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { isInitialUidMap } from "../common/userns.js";
+import { CoveError } from "../common/errors.js";
+import { childDaemonArgs, parseSubIds, PortDriver, PortDriverClient, rootlessPaths } from "./index.js";
+
+describe("subordinate ids", () => {
+  const text = "# comment\nalice:100000:65536\n1001:200000:65536\nbob:300000:1000\nbob:400000:65536\nbroken:x:1\n";
+  it("finds the first range by name or by uid", () => {
+    assert.deepEqual(parseSubIds(text, "alice", 1000), { start: 100000, count: 65536 });
+    assert.deepEqual(parseSubIds(text, "carol", 1001), { start: 200000, count: 65536 });
+    assert.deepEqual(parseSubIds(text, "bob", 1002), { start: 300000, count: 1000 });
+  });
+  it("has none for a user not listed or a malformed line", () => {
+    assert.equal(parseSubIds(text, "dave", 1003), undefined);
+    assert.equal(parseSubIds(text, "broken", 1004), undefined);
+  });
+});
+
+describe("the initial user namespace", () => {
+  it("is the identity map of every id", () => {
+    assert.equal(isInitialUidMap("         0          0 4294967295\n"), true);
+    assert.equal(isInitialUidMap("         0       1001          1\n         1     300000      65536\n"), false);
+    assert.equal(isInitialUidMap("0 0 65536\n"), false);
+  });
+});
+
+describe("rootless paths", () => {
+  it("follow the XDG directories, with Podman's /tmp fallback for the runtime directory", () => {
+    const p = rootlessPaths({ HOME: "/home/u", XDG_RUNTIME_DIR: "/run/user/1000" }, 1000);
+    assert.equal(p.dataRoot, "/home/u/.local/share/cove");
+    assert.equal(p.socket, "/run/user/1000/cove.sock");
+    assert.equal(p.execRoot, "/run/user/1000/cove");
+    assert.equal(p.configFile, "/home/u/.config/cove/daemon.json");
+    const q = rootlessPaths({ HOME: "/home/u", XDG_DATA_HOME: "/data", XDG_CONFIG_HOME: "/cfg" }, 1000);
+    assert.equal(q.runtimeDir, "/tmp/cove-run-1000");
+    assert.equal(q.dataRoot, "/data/cove");
+    assert.equal(q.configFile, "/cfg/cove/daemon.json");
+  });
+  it("give the daemon the user's places unless its flags choose others", () => {
+    const p = rootlessPaths({ HOME: "/home/u", XDG_RUNTIME_DIR: "/run/user/1000" }, 1000);
+    assert.deepEqual(childDaemonArgs(["--debug"], p), ["--root", "/home/u/.local/share/cove", "daemon", "-H", "unix:///run/user/1000/cove.sock", "--exec-root", "/run/user/1000/cove", "--debug"]);
+    assert.deepEqual(childDaemonArgs(["-H", "unix:///x.sock", "--exec-root=/e"], p, "/r"), ["--root", "/r", "daemon", "-H", "unix:///x.sock", "--exec-root=/e"]);
+  });
+});
+
+describe("the port driver", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cove-ports-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const listen = (server: net.Server, port = 0) => new Promise<number>((r) => server.listen(port, "127.0.0.1", () => r((server.address() as net.AddressInfo).port)));
+  const roundTrip = (port: number, text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1");
+      let got = "";
+      c.setEncoding("utf8");
+      c.on("data", (d: string) => (got += d));
+      c.on("end", () => resolve(got));
+      c.on("error", reject);
+      c.end(text);
+    });
+
+  it("publishes a TCP port on the host that reaches the target through the daemon's forward socket, and unpublishes it", async () => {
+    const driver = new PortDriver(path.join(dir, "ports.sock"), path.join(dir, "forward.sock"));
+    const client = new PortDriverClient(path.join(dir, "ports.sock"), path.join(dir, "forward.sock"));
+    await driver.start();
+    await client.start();
+    // the "container": echoes in upper case
+    const target = net.createServer((c) => c.on("data", (d: Buffer) => c.end(d.toString().toUpperCase())));
+    const targetPort = await listen(target);
+    const free = net.createServer();
+    const hostPort = await listen(free);
+    await new Promise((r) => free.close(r));
+    try {
+      const hold = await client.expose({ proto: "tcp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort });
+      assert.ok(hold);
+      assert.equal(await roundTrip(hostPort, "hello"), "HELLO");
+      // the same host port again is taken: Docker's error, nothing changed
+      await assert.rejects(
+        client.expose({ proto: "tcp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort }),
+        (err: unknown) => err instanceof CoveError && err.kind === "conflict" && /address already in use/.test(err.message),
+      );
+      assert.equal(await client.expose({ proto: "udp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort }), undefined, "UDP stays in the daemon's namespace");
+      hold.close();
+      // the unexpose request is asynchronous: the port frees within a bounded wait
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const probe = net.createServer();
+        const freed = await new Promise<boolean>((r) => {
+          probe.once("error", () => r(false));
+          probe.listen(hostPort, "127.0.0.1", () => r(true));
+        });
+        if (freed) {
+          await new Promise((r) => probe.close(r));
+          break;
+        }
+        assert.ok(Date.now() < deadline, "the host port is released after close");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      target.close();
+      client.close();
+      await driver.close();
+    }
+  });
+
+  it("says what to do when the launcher's port driver is not there", async () => {
+    const client = new PortDriverClient(path.join(dir, "absent.sock"), path.join(dir, "forward2.sock"));
+    await assert.rejects(client.expose({ proto: "tcp", hostIp: "127.0.0.1", hostPort: 1, containerIp: "127.0.0.1", containerPort: 1 }), (err: unknown) => err instanceof CoveError && /restart the rootless daemon/.test(err.hint ?? ""));
+  });
+});
