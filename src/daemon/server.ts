@@ -36,6 +36,7 @@ import { containerRoutes } from "./containers.js";
 import { imageRoutes } from "./images.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { networkRoutes } from "./networks.js";
+import { applyLimits, serverOptions, type RequestLimits } from "./limits.js";
 import { Router, sendJSON } from "./router.js";
 import { absentRoutes } from "./absent.js";
 import { swarmRoutes } from "./swarm.js";
@@ -104,6 +105,8 @@ export interface DaemonOptions {
   labels?: string[];
   debug?: boolean;
   defaultRuntime?: string;
+  /** Bounds on slow and idle clients (limits.ts); the defaults suit a daemon in service. */
+  limits?: RequestLimits;
 }
 
 /** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
@@ -238,11 +241,14 @@ async function daemonId(root: string): Promise<string> {
   return id;
 }
 
+/** Connections the kernel queues before the daemon accepts them (capped by net.core.somaxconn): a burst of clients is queued, not refused with EAGAIN. */
+const LISTEN_BACKLOG = 4096;
+
 function listen(server: http.Server, arg: { path: string } | { fd: number } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once("error", onError);
-    server.listen(arg, () => {
+    server.listen({ ...arg, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", onError);
       resolve();
     });
@@ -383,11 +389,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const serve = (server: http.Server) => {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
     server.on("upgrade", (req: http.IncomingMessage, sock, head: Buffer) => void router.handleUpgrade(req, sock, head));
-    server.on("clientError", (_err, sock) => sock.destroy());
+    applyLimits(server, options.limits);
     return server;
   };
-  // No request timeout: loads and imports stream large bodies; event streams stay open.
-  const unixServer = serve(http.createServer({ requestTimeout: 0 }));
+  // No request timeout: loads and imports stream large bodies; event streams stay open. Slow
+  // and idle clients are bounded by limits.ts.
+  const unixServer = serve(http.createServer(serverOptions(options.limits)));
   const servers: http.Server[] = [unixServer];
   const cleanup = async () => {
     streams.close();
@@ -420,7 +427,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const t = options.tcp;
     try {
       const [cert, key, ca] = await Promise.all([readFile(t.tlsCert), readFile(t.tlsKey), readFile(t.tlsCa)]);
-      const server = serve(https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, requestTimeout: 0 }));
+      const server = serve(https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, ...serverOptions(options.limits) }));
       servers.push(server);
       await listen(server, { host: t.host, port: t.port });
       const addr = server.address() as AddressInfo;
