@@ -146,7 +146,7 @@ interface Answer {
   error?: string;
 }
 
-function send(socket: string, b: Built, streaming: boolean): Promise<Answer> {
+function send(socket: string, b: Built, streaming: boolean, boundMs: number): Promise<Answer> {
   return new Promise((resolve) => {
     let settled = false;
     let status = 0;
@@ -170,7 +170,7 @@ function send(socket: string, b: Built, streaming: boolean): Promise<Answer> {
       res.on("error", () => undefined);
       res.on("close", () => finish({ complete: res.complete }));
     });
-    const bound = setTimeout(() => finish({ timedOut: true }), ANSWER_BOUND_MS);
+    const bound = setTimeout(() => finish({ timedOut: true }), boundMs);
     req.on("error", (err) => finish({ error: err.message }));
     // an upgraded connection (attach, exec start with Upgrade: tcp) is a stream: read briefly
     req.on("upgrade", (res, sock) => {
@@ -519,7 +519,10 @@ export class Fuzzer {
       const desc = this.describe(b);
       const mutating = !["GET", "HEAD"].includes(b.method);
       const logMark = this.logs.length;
-      const ans = await send(this.socket, b, STREAMING.has(op.id));
+      // stop and restart with a negative t wait for the container as long as it takes (Docker's
+      // "no timeout"): the fuzzer stops waiting, as a client would, without calling it a hang
+      const waitsForever = /^Container(Stop|Restart)$/.test(op.id) && /[?&]t=-/.test(b.path);
+      const ans = await send(this.socket, b, STREAMING.has(op.id), waitsForever ? STREAM_READ_MS * 4 : ANSWER_BOUND_MS);
       report.requests++;
       reached.add(`${op.method} ${op.path}`);
       report.perOperation[op.id] = (report.perOperation[op.id] ?? 0) + 1;
@@ -529,7 +532,7 @@ export class Fuzzer {
       report.statuses[statusKey] = (report.statuses[statusKey] ?? 0) + 1;
 
       if (o.verbose) this.log(`#${i} seed=${seed} -> ${ans.status}${ans.error ? ` (${ans.error})` : ""} ${ans.body.subarray(0, 160).toString("latin1").replace(/[^\x20-\x7e]/g, "?")} <- ${desc.slice(0, 300)}`);
-      if (ans.timedOut) find({ seed, oracle: "bounded", op: op.id, request: desc, detail: `no complete answer within ${ANSWER_BOUND_MS} ms (status ${ans.status || "none"})` });
+      if (ans.timedOut && !waitsForever) find({ seed, oracle: "bounded", op: op.id, request: desc, detail: `no complete answer within ${ANSWER_BOUND_MS} ms (status ${ans.status || "none"})` });
       // alive: the process, then /_ping
       const pong = await this.api("GET", "/_ping").then(
         (r) => r.status,
@@ -564,7 +567,7 @@ export class Fuzzer {
       // typed: the router logs every error that is not a CoveError with its stack
       for (const l of this.logs.slice(logMark)) {
         const m = /^log: [A-Z]+ \S+: (\w*Error|\w+):? /.exec(l);
-        if (m && m[1] !== "CoveError") find({ seed, oracle: "typed", op: op.id, request: desc, detail: `the daemon logged an unexpected error: ${l.slice(5, 400)}` });
+        if (m && m[1] !== "CoveError") find({ seed, oracle: "typed", op: op.id, request: desc, detail: `the daemon logged an unexpected error: ${l.slice(5).replace(/^(\S+ \S{0,80})\S*: /, "$1...: ").slice(0, 600)}` });
         if (/unhandled|uncaught/i.test(l)) find({ seed, oracle: "typed", op: op.id, request: desc, detail: `the daemon logged: ${l.slice(5, 400)}` });
       }
       // unchanged: a refused mutating request leaves the state as it was
