@@ -155,6 +155,36 @@ describe("request limits and slow clients", { skip }, () => {
     }
   });
 
+  it("caps the connections open at once, and serves again once idle ones are dropped", async () => {
+    const capped = await startDaemon({ root: path.join(dir, "capped"), socket: path.join(dir, "capped.sock"), log: () => undefined, limits: { headersTimeoutMs: 2000, checkIntervalMs: 500, maxConnections: 20 } });
+    const idle: net.Socket[] = [];
+    try {
+      await capped.reconciled;
+      const closed = new Set<net.Socket>();
+      for (let n = 0; n < 20; n++) {
+        await new Promise<void>((resolve, reject) => {
+          const s = net.connect(capped.socket);
+          s.on("connect", () => resolve());
+          s.on("error", reject);
+          s.on("close", () => closed.add(s));
+          s.resume();
+          idle.push(s);
+        });
+      }
+      // the 21st is closed at once: the daemon keeps its descriptors for its containers
+      const over = await raw(capped.socket, (s) => s.write("GET /_ping HTTP/1.1\r\nHost: cove\r\n\r\n"));
+      assert.equal(over.text, "");
+      // the idle ones go after the header bound, and /_ping answers again
+      const deadline = Date.now() + GENEROUS_MS;
+      while (closed.size < idle.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      assert.equal(closed.size, idle.length);
+      assert.equal((await api(capped.socket, "GET", "/_ping")).status, 200);
+    } finally {
+      for (const s of idle) s.destroy();
+      await capped.close();
+    }
+  });
+
   it("keeps a long-lived stream (events) open well past the header bound", async () => {
     const events: string[] = [];
     const req = http.get({ socketPath: socket, path: "/events?filters=%7B%22type%22%3A%5B%22volume%22%5D%7D" });

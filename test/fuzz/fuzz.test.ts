@@ -46,6 +46,13 @@ describe("API fuzzing: no crash, no 5xx without a message, no hang, no change fr
     await fuzzer?.teardown();
   });
 
+  it("has oracles that see a change of state and a JavaScript error for a message", async () => {
+    const check = await fuzzer!.selfCheck();
+    assert.ok(check.stateDiff.some((l) => l.startsWith("volumes: +1")), check.stateDiff.join("\n"));
+    assert.ok(check.stateDiff.some((l) => l.startsWith("files: +")), check.stateDiff.join("\n"));
+    assert.ok(check.messageOracle);
+  });
+
   it("answers every fuzzed request within its oracles", { timeout: ((seconds ?? 600) + 900) * 1000 }, async () => {
     const report: FuzzReport = await fuzzer!.run();
     process.stderr.write(`fuzz: ${report.requests} requests in ${report.seconds} s; statuses ${JSON.stringify(report.statuses)}; ${report.stateChecks} state checks\nfuzz: per class ${JSON.stringify(report.perClass)}\nfuzz: 5xx answers:\n  ${report.serverErrors.join("\n  ")}\n`);

@@ -341,6 +341,21 @@ export class Fuzzer {
     this.baseline = await snapshot(this.places());
   }
 
+  /**
+   * The oracles can fail: a volume made and removed behind the fuzzer's back shows in the state
+   * comparison (returned: the lines that differ), and an answer without a message is one.
+   */
+  async selfCheck(): Promise<{ stateDiff: string[]; messageOracle: boolean }> {
+    const before = await snapshot(this.places());
+    await this.must("POST", "/volumes/create", { Name: "fz-selfcheck" });
+    const after = await snapshot(this.places());
+    await this.must("DELETE", "/volumes/fz-selfcheck");
+    const stateDiff = compare(before, after);
+    const back = compare(before, await snapshot(this.places()));
+    if (back.length > 0) throw new Error(`the state did not come back after the self-check: ${back.join("; ")}`);
+    return { stateDiff, messageOracle: JS_INTERNAL.test("Cannot read properties of undefined (reading 'Name')") };
+  }
+
   /** Everything the fuzzer made goes: containers, networks, the daemon, its mounts and directory. */
   async teardown(): Promise<void> {
     const child = this.child;
