@@ -25,11 +25,15 @@ process.stdout.write("ready\n");
 
 process.once("SIGTERM", () => {
   void (async () => {
+    // each step said, so a stop that hangs shows where
     try {
       for (const c of await daemon.containers.list({ all: true })) await daemon.containers.remove(c.Id, { force: true, volumes: true }).catch(() => undefined);
+      process.stdout.write("stop: containers removed\n");
       await daemon.network?.uninstall();
+      process.stdout.write("stop: network uninstalled\n");
     } finally {
       await daemon.close();
+      process.stdout.write("stop: closed\n");
       process.exit(0);
     }
   })();

@@ -356,13 +356,20 @@ export class Fuzzer {
     return { stateDiff, messageOracle: JS_INTERNAL.test("Cannot read properties of undefined (reading 'Name')") };
   }
 
-  /** Everything the fuzzer made goes: containers, networks, the daemon, its mounts and directory. */
-  async teardown(): Promise<void> {
+  /**
+   * Everything the fuzzer made goes: containers, networks, the daemon, its mounts and directory.
+   * Returns what went wrong on the way (a daemon that had to be killed), "" when nothing did.
+   */
+  async teardown(): Promise<string> {
     const child = this.child;
+    let problem = "";
     if (child && this.alive()) {
       const gone = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
-      const killed = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      const killed = setTimeout(() => {
+        problem = `the daemon did not stop within 120 s of SIGTERM; its last lines:\n${this.logs.slice(-20).join("\n")}`;
+        child.kill("SIGKILL");
+      }, 120_000);
       await gone;
       clearTimeout(killed);
     }
@@ -381,6 +388,7 @@ export class Fuzzer {
       }
     }
     await rm(this.opts.dir, { recursive: true, force: true, maxRetries: 3 });
+    return problem;
   }
 
   private pathValue(rng: Rng, opPath: string, name: string): string {
