@@ -324,6 +324,22 @@ export class Fuzzer {
     this.fx = { running, created, stopped, exec, image: "busybox:latest", imageId: image, network: "fz-net", networkId: network, volume: "fz-vol", saved: this.fx?.saved ?? Buffer.alloc(0) };
   }
 
+  /**
+   * A snapshot once the daemon's state has settled: the same twice in a row. An exited
+   * container's network goes shortly after its wait answers, and a baseline taken in between
+   * would blame the next request for it.
+   */
+  private async settled(): Promise<Snapshot> {
+    let last = await snapshot(this.places());
+    for (let n = 0; n < 20; n++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const next = await snapshot(this.places());
+      if (compare(last, next).length === 0) return next;
+      last = next;
+    }
+    return last;
+  }
+
   async setup(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true });
     await this.startDaemon();
@@ -338,7 +354,7 @@ export class Fuzzer {
       }).on("error", reject);
     });
     this.fx.saved = saved;
-    this.baseline = await snapshot(this.places());
+    this.baseline = await this.settled();
   }
 
   /**
@@ -544,7 +560,7 @@ export class Fuzzer {
       const logMark = this.logs.length;
       // stop and restart with a negative t wait for the container as long as it takes (Docker's
       // "no timeout"): the fuzzer stops waiting, as a client would, without calling it a hang
-      const waitsForever = /^Container(Stop|Restart)$/.test(op.id) && /[?&]t=-/.test(b.path);
+      const waitsForever = (/^Container(Stop|Restart)$/.test(op.id) && /[?&]t=-/.test(b.path)) || op.id === "ContainerWait";
       const ans = await send(this.socket, b, STREAMING.has(op.id), waitsForever ? STREAM_READ_MS * 4 : ANSWER_BOUND_MS);
       report.requests++;
       reached.add(`${op.method} ${op.path}`);
@@ -567,7 +583,7 @@ export class Fuzzer {
         await new Promise((r) => setTimeout(r, 500));
         await this.startDaemon();
         await this.restore(false);
-        this.baseline = await snapshot(this.places());
+        this.baseline = await this.settled();
         continue;
       }
       if (ans.error && !ans.status && !STREAMING.has(op.id) && b.method !== "HEAD") {
@@ -601,12 +617,12 @@ export class Fuzzer {
         if (diff.length > 0) {
           find({ seed, oracle: "unchanged", op: op.id, request: desc, detail: `answered ${ans.status} ${ans.body.subarray(0, 200).toString().trim()} but changed:\n    ${diff.join("\n    ")}` });
           await this.restore(false);
-          this.baseline = await snapshot(this.places());
+          this.baseline = await this.settled();
         }
       } else if (mutating && (ans.status < 400 || ans.status >= 500 || !this.baseline)) {
         // accepted (or failed): put the fixtures back as they were, then a new baseline
         await this.restore(false);
-        this.baseline = await snapshot(this.places());
+        this.baseline = await this.settled();
       }
       if (i % 50 === 49) this.log(`${report.requests} requests, ${report.findings.length} findings, ${Math.round((Date.now() - started) / 1000)} s`);
     }
