@@ -21,6 +21,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { instanceLayout } from "../common/instance.js";
@@ -255,10 +256,25 @@ function listen(server: http.Server, arg: { path: string } | { fd: number } | { 
   });
 }
 
+/** Every connection a server has open, hijacked ones included (Node's closeAllConnections knows only HTTP ones). */
+const openSockets = new WeakMap<http.Server, Set<Duplex>>();
+
+function trackSockets(server: http.Server): void {
+  const sockets = new Set<Duplex>();
+  openSockets.set(server, sockets);
+  server.on("connection", (s: Duplex) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+}
+
 function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+    // a hijacked connection (attach, exec) whose stream did not end with the daemon's streams
+    // would keep close waiting for its client: the daemon is stopping, so it ends too
+    for (const s of openSockets.get(server) ?? []) s.destroy();
   });
 }
 
@@ -390,6 +406,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
     server.on("upgrade", (req: http.IncomingMessage, sock, head: Buffer) => void router.handleUpgrade(req, sock, head));
     applyLimits(server, options.limits);
+    trackSockets(server);
     return server;
   };
   // No request timeout: loads and imports stream large bodies; event streams stay open. Slow
