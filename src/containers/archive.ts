@@ -97,6 +97,8 @@ export function fileMountTarget(root: Dir, p: string): { fd: number; close(): vo
 
 /** The longest path the kernel resolves (PATH_MAX less its NUL). */
 const PATH_MAX = 4095;
+/** The longest name of one file (NAME_MAX). */
+const NAME_MAX = 255;
 
 /**
  * A path as dockerd takes it: absolute, cleaned, with a trailing "/" or "/." kept. One the
@@ -104,6 +106,7 @@ const PATH_MAX = 4095;
  */
 export function containerAbsPath(p: string): string {
   if (p.includes("\0")) throw invalid("the path must not contain NUL bytes", { code: "archive.path", field: "path" });
+  if (p.split("/").some((part) => Buffer.byteLength(part) > NAME_MAX)) throw invalid(`a name in the path is longer than the ${NAME_MAX} bytes a file name can have`, { code: "archive.path", field: "path", hint: "give a path inside the container whose names are at most 255 bytes" });
   if (Buffer.byteLength(p) + 1 > PATH_MAX) throw invalid(`the path is ${Buffer.byteLength(p)} bytes long, more than the ${PATH_MAX} a path can have`, { code: "archive.path", field: "path", hint: "give a shorter path inside the container" });
   let clean = path.posix.normalize("/" + p);
   if (clean.length > 1) clean = clean.replace(/\/+$/, "");
