@@ -43,7 +43,7 @@ export const CLIENT_API_VERSION = "1.47";
 /** The oldest API version this client accepts from a daemon. */
 export const MIN_API_VERSION = "1.24";
 
-const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not-found", 409: "conflict", 501: "unsupported", 503: "unavailable" };
+const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not-found", 408: "timeout", 409: "conflict", 413: "too-large", 501: "unsupported", 503: "unavailable" };
 
 /** An error answer from the daemon: the HTTP status and the daemon's message, verbatim. */
 export class EngineError extends CoveError {

@@ -8,6 +8,8 @@ export type ErrorKind =
   | "conflict" // the object exists, is in use or in the wrong state (409)
   | "unauthorized" // credentials are missing or wrong, e.g. a registry login (401)
   | "forbidden" // the operation is refused by policy (403)
+  | "too-large" // a request is larger than the daemon accepts, e.g. a JSON body of many MB (413)
+  | "timeout" // a client took too long to send its request (408)
   | "unsupported" // the host or build lacks a feature (501)
   | "unavailable" // a dependency (daemon, registry) cannot be reached (503)
   | "upstream" // a registry or its token server refused the request (wrong credentials): Docker answers these with a 500
@@ -19,6 +21,8 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   unauthorized: 401,
   forbidden: 403,
+  "too-large": 413,
+  timeout: 408,
   unsupported: 501,
   unavailable: 503,
   upstream: 500,

@@ -12,7 +12,7 @@ import { once } from "node:events";
 import { closeSync, readSync } from "node:fs";
 import path from "node:path";
 import type { Writable } from "node:stream";
-import { conflict, isErrno, notFound } from "../common/errors.js";
+import { conflict, invalid, isErrno, notFound } from "../common/errors.js";
 import type { PathStat } from "../docker/index.js";
 import { Dir, type FileStat } from "../fsroot/index.js";
 import { addon } from "../native/addon.js";
@@ -95,8 +95,19 @@ export function fileMountTarget(root: Dir, p: string): { fd: number; close(): vo
   return { fd, close: () => closeSync(fd) };
 }
 
-/** A path as dockerd takes it: absolute, cleaned, with a trailing "/" or "/." kept. */
+/** The longest path the kernel resolves (PATH_MAX less its NUL). */
+const PATH_MAX = 4095;
+/** The longest name of one file (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * A path as dockerd takes it: absolute, cleaned, with a trailing "/" or "/." kept. One the
+ * kernel could never resolve (a NUL in it, longer than PATH_MAX) is a 400, not a failed syscall.
+ */
 export function containerAbsPath(p: string): string {
+  if (p.includes("\0")) throw invalid("the path must not contain NUL bytes", { code: "archive.path", field: "path" });
+  if (p.split("/").some((part) => Buffer.byteLength(part) > NAME_MAX)) throw invalid(`a name in the path is longer than the ${NAME_MAX} bytes a file name can have`, { code: "archive.path", field: "path", hint: "give a path inside the container whose names are at most 255 bytes" });
+  if (Buffer.byteLength(p) + 1 > PATH_MAX) throw invalid(`the path is ${Buffer.byteLength(p)} bytes long, more than the ${PATH_MAX} a path can have`, { code: "archive.path", field: "path", hint: "give a shorter path inside the container" });
   let clean = path.posix.normalize("/" + p);
   if (clean.length > 1) clean = clean.replace(/\/+$/, "");
   if (p.endsWith("/.") && clean !== "/") return clean + "/.";

@@ -132,9 +132,11 @@ export class Execs {
     this.core.event(c, `exec_start: ${execCommandText(cfg.Cmd)}`, { execID: id });
     const attached = !opts.detach && !!(cfg.AttachStdout || cfg.AttachStderr || cfg.AttachStdin);
     const consoleSize = opts.consoleSize && opts.consoleSize[0] > 0 && opts.consoleSize[1] > 0 ? opts.consoleSize : cfg.ConsoleSize;
-    const tag = randomBytes(4).toString("hex");
+    // the socket's name is no longer than the container's own (a.sock), which the daemon checks
+    // fits a unix socket address under its runtime root: "e" and 5 base-36 characters
+    const tag = randomBytes(4).readUInt32BE(0).toString(36).padStart(7, "0").slice(-5);
     const rtDir = path.join(this.core.runtimeRoot, c.rec.ID);
-    const socket = path.join(rtDir, `e${tag}.sock`);
+    const socket = path.join(rtDir, `e${tag}`);
     const log = path.join(rtDir, `e${tag}.log`);
     const output = new Channel<AttachChunk>({ highWaterMark: OUTPUT_HIGH_WATER, size: (chunk) => chunk.data.length });
     // a failure to connect is logged unless the exec itself failed to start (its error is the answer)

@@ -14,6 +14,8 @@ const CODES: Record<ErrorKind, grpc.status> = {
   unavailable: grpc.status.UNAVAILABLE,
   upstream: grpc.status.UNKNOWN,
   system: grpc.status.INTERNAL,
+  "too-large": grpc.status.RESOURCE_EXHAUSTED,
+  timeout: grpc.status.DEADLINE_EXCEEDED,
 };
 
 /** A gRPC error for err: its code from the error's kind, its message with cove's hint. */

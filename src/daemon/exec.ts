@@ -14,6 +14,7 @@ import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys as detachKeyBytes }
 import type { AttachSession, ContainerService, ExecSession } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
+import { bodyTimeout, tooLarge, timedOut } from "./limits.js";
 import { errorMessage, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { hijack, muxFrame, muxHeader, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
@@ -184,14 +185,18 @@ export async function readUpgradeJSON(c: RouteContext, body?: BodyName): Promise
   if (!c.upgrade) return readJSON(c.req, body);
   const length = Number(c.req.headers["content-length"] ?? "0");
   if (!Number.isSafeInteger(length) || length <= 0) return undefined;
-  if (length > 1 << 20) throw invalid(`request body is larger than ${1 << 20} bytes`, { code: "request.too-large" });
+  if (length > 1 << 20) throw tooLarge(1 << 20);
   const up = c.upgrade;
   let buf = up.head;
+  const deadline = Date.now() + bodyTimeout(c.req);
   while (buf.length < length) {
-    const more = await new Promise<Buffer | undefined>((resolve) => {
+    const more = await new Promise<Buffer | "late" | undefined>((resolve) => {
       const onData = (d: Buffer) => done(d);
       const onEnd = () => done(undefined);
-      const done = (d: Buffer | undefined) => {
+      // a client that never sends the body it announced holds the connection no longer than this
+      const timer = setTimeout(() => done("late"), Math.max(0, deadline - Date.now()));
+      const done = (d: Buffer | "late" | undefined) => {
+        clearTimeout(timer);
         up.socket.off("data", onData);
         up.socket.off("end", onEnd);
         up.socket.off("close", onEnd);
@@ -203,6 +208,7 @@ export async function readUpgradeJSON(c: RouteContext, body?: BodyName): Promise
       up.socket.once("close", onEnd);
       up.socket.resume();
     });
+    if (more === "late") throw timedOut(bodyTimeout(c.req));
     if (!more) throw invalid("the request body ended early", { code: "request.invalid" });
     buf = Buffer.concat([buf, more]);
   }

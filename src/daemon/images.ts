@@ -276,7 +276,8 @@ export function imageRoutes(router: Router, ctx: ImagesContext): void {
       out.end();
     } catch (err) {
       if (!out.started) throw err;
-      if (!(err instanceof CoveError) || httpStatus(err) === 500) ctx.log?.(`POST /images/${name}/push: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      // a client that stopped reading the progress is not the daemon's error
+      if (!abort.signal.aborted && (!(err instanceof CoveError) || httpStatus(err) === 500)) ctx.log?.(`POST /images/${name}/push: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       out.error(err);
       out.end();
     }

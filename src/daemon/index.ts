@@ -11,6 +11,7 @@ import { rootlessDaemonFromEnv, type RootlessDaemon } from "../rootless/index.js
 import { parseRemapSetting } from "../containers/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
+export { type RequestLimits } from "./limits.js";
 export { Router, API_VERSION, MIN_API_VERSION, ENGINE_VERSION, compareVersions, versionAtLeast, checkVersion, sendJSON, sendError, sendEmpty, readJSON, readBody, type RouteContext, type Handler } from "./router.js";
 export { Query, parseFilters, type Filters } from "./query.js";
 export * from "./stream.js";

@@ -11,6 +11,7 @@ import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, diskFull, httpStatus, invalid } from "../common/errors.js";
+import { bodyTimeout, tooLarge, timedOut } from "./limits.js";
 import { span, tracing } from "../common/trace.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { Query } from "./query.js";
@@ -132,6 +133,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   for (const h of res.getHeaderNames()) if (!["api-version", "docker-experimental", "ostype", "server"].includes(h)) res.removeHeader(h);
+  // the rest of a body too large or too slow is not read: the connection cannot carry another request
+  if (err instanceof CoveError && (err.kind === "too-large" || err.kind === "timeout")) res.shouldKeepAlive = false;
   sendJSON(res, httpStatus(err), { message: errorMessage(err) });
 }
 
@@ -168,15 +171,38 @@ export function drainBody(req: IncomingMessage, limit = 256 << 10, timeoutMs = 2
   });
 }
 
-/** Reads a small request body (JSON documents; not for tars). */
-export async function readBody(req: IncomingMessage, limit = 16 << 20): Promise<Buffer> {
+/** The largest JSON body a route reads: Docker's largest (a create with every field) is a few KB. */
+export const MAX_JSON_BODY = 16 << 20;
+
+/**
+ * Reads a small request body (JSON documents; not for tars). A body over `limit` is refused with
+ * a 413 (from its Content-Length before a byte is read, when it says so), and one that does not
+ * arrive within `timeoutMs` with a 408: a client that never finishes its body holds the daemon
+ * no longer than that. Both answers close the connection.
+ */
+export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY, timeoutMs = bodyTimeout(req)): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of req) {
-    const b = c as Buffer;
-    size += b.length;
-    if (size > limit) throw invalid(`request body is larger than ${limit} bytes`, { code: "request.too-large" });
-    chunks.push(b);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut(timeoutMs)), timeoutMs);
+  });
+  late.catch(() => undefined);
+  const read = (async () => {
+    for await (const c of req) {
+      const b = c as Buffer;
+      size += b.length;
+      if (size > limit) throw tooLarge(limit);
+      chunks.push(b);
+    }
+  })();
+  try {
+    await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
+    read.catch(() => undefined);
   }
   return Buffer.concat(chunks);
 }
@@ -335,13 +361,18 @@ export class Router {
       if (upgrade) ctx.upgrade = upgrade;
       await found.route.handler(ctx);
     } catch (caught) {
+      // a client that went away is not the daemon's error (a pull or search it stopped waiting for)
+      if (controller.signal.aborted) {
+        res.destroy();
+        return;
+      }
       const err = diskFull(caught, `${req.method ?? "?"} ${(req.url ?? "?").split("?")[0]}`, this.stateRoot);
       if (!(err instanceof CoveError) || httpStatus(err) === 500) {
         // a full disk is the host's state, not a bug: its message without a stack
         const text = err instanceof CoveError && err.code === "disk.full" ? err.describe() : err instanceof Error ? (err.stack ?? err.message) : String(err);
         this.log(`${req.method ?? "?"} ${req.url ?? "?"}: ${text}`);
       }
-      if (!upgrade) await drainBody(req);
+      if (!upgrade && !(err instanceof CoveError && (err.kind === "too-large" || err.kind === "timeout"))) await drainBody(req);
       sendError(res, err);
     }
   }

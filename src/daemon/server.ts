@@ -21,6 +21,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { instanceLayout } from "../common/instance.js";
@@ -38,6 +39,7 @@ import { podRoutes } from "./pods.js";
 import { imageRoutes } from "./images.js";
 import type { RegistryOptions } from "../registry/client.js";
 import { networkRoutes } from "./networks.js";
+import { applyLimits, serverOptions, type RequestLimits } from "./limits.js";
 import { Router, sendJSON } from "./router.js";
 import { absentRoutes } from "./absent.js";
 import { swarmRoutes } from "./swarm.js";
@@ -113,6 +115,8 @@ export interface DaemonOptions {
   usernsRemap?: string;
   /** How remapped containers' image layers get their mapping (see UsernsSettings.layers; default idmapped mounts). */
   usernsLayers?: "idmap" | "copy";
+  /** Bounds on slow and idle clients (limits.ts); the defaults suit a daemon in service. */
+  limits?: RequestLimits;
 }
 
 /** What a reload (SIGHUP) may change in a running daemon: daemon.json's reloadable keys. */
@@ -249,14 +253,29 @@ async function daemonId(root: string): Promise<string> {
   return id;
 }
 
+/** Connections the kernel queues before the daemon accepts them (capped by net.core.somaxconn): a burst of clients is queued, not refused with EAGAIN. */
+const LISTEN_BACKLOG = 4096;
+
 function listen(server: http.Server, arg: { path: string } | { fd: number } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once("error", onError);
-    server.listen(arg, () => {
+    server.listen({ ...arg, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", onError);
       resolve();
     });
+  });
+}
+
+/** Every connection a server has open, hijacked ones included (Node's closeAllConnections knows only HTTP ones). */
+const openSockets = new WeakMap<http.Server, Set<Duplex>>();
+
+function trackSockets(server: http.Server): void {
+  const sockets = new Set<Duplex>();
+  openSockets.set(server, sockets);
+  server.on("connection", (s: Duplex) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
   });
 }
 
@@ -264,6 +283,9 @@ function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+    // a hijacked connection (attach, exec) whose stream did not end with the daemon's streams
+    // would keep close waiting for its client: the daemon is stopping, so it ends too
+    for (const s of openSockets.get(server) ?? []) s.destroy();
   });
 }
 
@@ -402,11 +424,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const serve = (server: http.Server) => {
     server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void router.handle(req, res));
     server.on("upgrade", (req: http.IncomingMessage, sock, head: Buffer) => void router.handleUpgrade(req, sock, head));
-    server.on("clientError", (_err, sock) => sock.destroy());
+    applyLimits(server, options.limits);
+    trackSockets(server);
     return server;
   };
-  // No request timeout: loads and imports stream large bodies; event streams stay open.
-  const unixServer = serve(http.createServer({ requestTimeout: 0 }));
+  // No request timeout: loads and imports stream large bodies; event streams stay open. Slow
+  // and idle clients are bounded by limits.ts.
+  const unixServer = serve(http.createServer(serverOptions(options.limits)));
   const servers: http.Server[] = [unixServer];
   const cleanup = async () => {
     streams.close();
@@ -439,7 +463,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const t = options.tcp;
     try {
       const [cert, key, ca] = await Promise.all([readFile(t.tlsCert), readFile(t.tlsKey), readFile(t.tlsCa)]);
-      const server = serve(https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, requestTimeout: 0 }));
+      const server = serve(https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, ...serverOptions(options.limits) }));
       servers.push(server);
       await listen(server, { host: t.host, port: t.port });
       const addr = server.address() as AddressInfo;

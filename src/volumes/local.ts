@@ -21,6 +21,8 @@ export function validateVolumeName(name: string): void {
       code: "volume.name-invalid",
     });
   }
+  // the name is a directory under the root: longer than NAME_MAX the kernel refuses it
+  if (name.length > 255) throw invalid(`create ${name.slice(0, 40)}...: the volume name is ${name.length} characters long, more than the 255 a name can have`, { code: "volume.name-invalid", hint: "give a shorter name" });
 }
 
 const VALID_OPTIONS = ["type", "device", "o", "size"];
