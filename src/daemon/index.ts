@@ -337,33 +337,9 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
   const started = opts;
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} cove daemon: ${line}\n`);
   let dashboard: DashboardHandle | undefined;
-  if (opts.dashboard) {
-    try {
-      if (!hooks.startDashboard) throw invalid("this cove daemon was started without its dashboard", { code: "dashboard.unavailable", hint: "start it as `cove daemon --dashboard ADDR`" });
-      dashboard = await hooks.startDashboard(d, opts.dashboard, log);
-      log(`dashboard on ${dashboard.address}: \`cove dashboard\` prints the address to open (it carries the dashboard's token)`);
-    } catch (err) {
-      process.stderr.write(`cove daemon: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
-      await d.close();
-      return 1;
-    }
-  }
-  const dash = dashboard;
   let cri: CriHandle | undefined;
-  const criSocket = opts.criSocket ?? path.join(instanceLayout(d.root, { execRoot: opts.execRoot }).execRoot, "cri.sock");
-  if (criSocket !== "none" && hooks.startCri) {
-    try {
-      cri = await hooks.startCri(d, criSocket);
-      log(`CRI (runtime.v1) on unix://${cri.socket}`);
-    } catch (err) {
-      process.stderr.write(`cove daemon: the CRI server: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
-      await dash?.close().catch((e: unknown) => log(`closing the dashboard: ${String(e)}`));
-      await d.close();
-      return 1;
-    }
-  }
-  const criServer = cri;
-  // SIGHUP: the file again, as dockerd reloads daemon.json; a bad file changes nothing
+  // the signals are handled from here on: a SIGHUP or SIGTERM while the servers beside the API
+  // socket start must neither kill the daemon (Node's default) nor be lost
   const onHup = () => {
     loadDaemonConfig(started.configFile, started.configFileGiven).then(
       (cfg) => {
@@ -375,25 +351,64 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
       (err: unknown) => log(`SIGHUP: ${started.configFile} not reloaded, the settings stay as they were: ${err instanceof CoveError ? err.describe() : String(err)}`),
     );
   };
+  let stopping = false;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const closeBeside = () =>
+    Promise.all([
+      dashboard?.close().catch((err: unknown) => log(`closing the dashboard: ${String(err)}`)),
+      cri?.close().catch((err: unknown) => log(`closing the CRI server: ${String(err)}`)),
+    ]);
+  const unlisten = () => {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    process.off("SIGHUP", onHup);
+  };
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: shutting down`);
+    unlisten();
+    closeBeside()
+      .then(() => d.close())
+      .then(stopped, stopped);
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
   process.on("SIGHUP", onHup);
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log(`${sig}: shutting down`);
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      process.off("SIGHUP", onHup);
-      Promise.all([
-        dash?.close().catch((err: unknown) => log(`closing the dashboard: ${String(err)}`)),
-        criServer?.close().catch((err: unknown) => log(`closing the CRI server: ${String(err)}`)),
-      ])
-        .then(() => d.close())
-        .then(resolve, resolve);
-    };
-    const onInt = () => stop("SIGINT");
-    const onTerm = () => stop("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const failBeside = async (what: string, err: unknown): Promise<number> => {
+    process.stderr.write(`cove daemon: ${what}${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
+    unlisten();
+    await closeBeside();
+    await d.close();
+    return 1;
+  };
+  if (opts.dashboard) {
+    try {
+      if (!hooks.startDashboard) throw invalid("this cove daemon was started without its dashboard", { code: "dashboard.unavailable", hint: "start it as `cove daemon --dashboard ADDR`" });
+      const handle = await hooks.startDashboard(d, opts.dashboard, log);
+      // a stop while it started has closed the rest already
+      if (stopping) await handle.close();
+      else dashboard = handle;
+      log(`dashboard on ${handle.address}: \`cove dashboard\` prints the address to open (it carries the dashboard's token)`);
+    } catch (err) {
+      if (!stopping) return failBeside("", err);
+    }
+  }
+  const criSocket = opts.criSocket ?? path.join(instanceLayout(d.root, { execRoot: opts.execRoot }).execRoot, "cri.sock");
+  if (criSocket !== "none" && hooks.startCri && !stopping) {
+    try {
+      const handle = await hooks.startCri(d, criSocket);
+      if (stopping) await handle.close();
+      else cri = handle;
+      log(`CRI (runtime.v1) on unix://${handle.socket}`);
+    } catch (err) {
+      if (!stopping) return failBeside("the CRI server: ", err);
+    }
+  }
+  await done;
   rootless?.ports.close();
   return 0;
 }
