@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -21,6 +20,7 @@ import { Netlink } from "../../src/network/netlink.js";
 import { addon } from "../../src/native/addon.js";
 import { busyboxRootfsTar, tempDir } from "../images/fixtures.js";
 import { freeSubnets, runDocker, skipReason, type CliResult } from "../network/harness.js";
+import { httpGetWhenUp } from "../support/http.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 
@@ -44,28 +44,6 @@ function iptablesSave(): Promise<string> {
   return Promise.all([one("iptables-save"), one("ip6tables-save")]).then((parts) => parts.join("\n"));
 }
 
-/** GET http://127.0.0.1:port/ until it answers (the server in a new container takes a moment to listen); the body. */
-async function httpGet(port: number, attempts = 100): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const req = http.get({ host: "127.0.0.1", port, path: "/", timeout: 2000 }, (res) => {
-          let body = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (body += c));
-          res.on("end", () => resolve(body));
-        });
-        req.on("timeout", () => req.destroy(new Error("timed out")));
-        req.on("error", reject);
-      });
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`127.0.0.1:${port} did not answer: ${String(last)}`);
-}
 
 /** The cgroup directories named after a daemon's parent, in every hierarchy. */
 function cgroupParents(tag: string): string[] {
@@ -139,7 +117,7 @@ describe("two daemons on one host", { skip: skipReason }, () => {
 
   /** The web server answers on its published port from the host, and by name from a new container on its network. */
   const reachable = async (d: TestDaemon): Promise<void> => {
-    assert.equal(await httpGet(await webPort(d)), `hello from ${d.name}\n`, `daemon ${d.name}'s web through its published port`);
+    assert.equal(await httpGetWhenUp(await webPort(d)), `hello from ${d.name}\n`, `daemon ${d.name}'s web through its published port`);
     // (no -T: busybox's static wget crashes with it)
     assert.equal(await ok(d, ["run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://web:8080/"]), `hello from ${d.name}`, `daemon ${d.name}'s web by name`);
   };
@@ -304,7 +282,7 @@ describe("two daemons on one host", { skip: skipReason }, () => {
     await stop(a, "SIGKILL");
     await reachable(b);
     // a's container outlives its daemon, and its published port keeps working through the firewall
-    assert.equal(await httpGet(aPort), "hello from a\n");
+    assert.equal(await httpGetWhenUp(aPort), "hello from a\n");
     await start(a);
     assert.equal(await ok(a, ["ps", "-q", "--no-trunc", "--filter", "status=running"]), aWeb);
     await reachable(a);

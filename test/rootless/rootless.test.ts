@@ -24,13 +24,13 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
-import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
+import { httpGetWhenUp } from "../support/http.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const DOCKER = "/usr/local/bin/docker";
@@ -115,28 +115,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** GET http://127.0.0.1:port/ until it answers (the server in a new container takes a moment to listen). */
-async function httpGet(port: number): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < 300; i++) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const req = http.get({ host: "127.0.0.1", port, path: "/", timeout: 3000 }, (res) => {
-          let body = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (body += c));
-          res.on("end", () => resolve(body));
-        });
-        req.on("timeout", () => req.destroy(new Error("timed out")));
-        req.on("error", reject);
-      });
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`127.0.0.1:${port} did not answer: ${String(last)}`);
-}
 
 /** The start of the first subordinate uid range /etc/subuid lists for name. */
 function firstSubIdStart(name: string): number | undefined {
@@ -327,7 +305,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     ok(await cove(["run", "-d", "--name", "rlweb", "-p", `127.0.0.1:${port}:8080`, "busybox", "sh", "-c", server]), "run with -p");
     const ps = await cove(["port", "rlweb"]);
     assert.match(ps.stdout, new RegExp(`8080/tcp -> 127\\.0\\.0\\.1:${port}`));
-    assert.match(await httpGet(port), /rootless-web/);
+    assert.match(await httpGetWhenUp(port, { attempts: 300, intervalMs: 200, timeoutMs: 3000 }), /rootless-web/);
     // a port the host already uses fails the start with Docker's error and changes nothing
     const taken = net.createServer();
     const busy = await freePort();

@@ -2,7 +2,7 @@
 // its output kept line by line, and a wait for a line bounded so a daemon that never prints it
 // fails the test with what it did print.
 
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const CHILD = fileURLToPath(new URL("../daemon/restart-daemon.js", import.meta.url));
@@ -19,6 +19,15 @@ export interface ChildDaemon {
 /** Starts the daemon: flags are restart-daemon.ts's ("import", "hold"). */
 export function startChildDaemon(root: string, socket: string, runtimeRoot: string, flags: string[] = []): ChildDaemon {
   const proc = spawn(process.execPath, [CHILD, root, socket, runtimeRoot, ...flags], { stdio: ["pipe", "pipe", "pipe"] });
+  return { proc, ...watchLines(proc) };
+}
+
+/**
+ * The lines a daemon process prints (stdout and stderr), kept as they come, and line(re): the
+ * first line that matches, printed already or to come. A line that never comes fails the caller
+ * after a generous bound, with the last lines the daemon did print, instead of hanging it.
+ */
+export function watchLines(proc: ChildProcess, defaultTimeoutMs = LINE_TIMEOUT_MS): { out: string[]; line(re: RegExp, timeoutMs?: number): Promise<string> } {
   const out: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   let partial = "";
@@ -36,20 +45,18 @@ export function startChildDaemon(root: string, socket: string, runtimeRoot: stri
       }
     }
   };
-  proc.stdout.on("data", (d: Buffer) => feed(d.toString()));
-  proc.stderr.on("data", (d: Buffer) => feed(d.toString()));
+  proc.stdout?.on("data", (d: Buffer) => feed(d.toString()));
+  proc.stderr?.on("data", (d: Buffer) => feed(d.toString()));
   return {
-    proc,
     out,
-    line(re, timeoutMs = LINE_TIMEOUT_MS) {
+    line(re, timeoutMs = defaultTimeoutMs) {
       const seen = out.find((l) => re.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        // a generous bound: a line that never comes fails the test instead of hanging it
-        const timer = setTimeout(() => reject(new Error(`the daemon did not print ${re} within ${timeoutMs} ms: ${out.join("\n")}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`the daemon did not print ${re} within ${timeoutMs} ms:\n${out.slice(-30).join("\n")}`)), timeoutMs);
         const onExit = (code: number | null) => {
           clearTimeout(timer);
-          reject(new Error(`the daemon exited (${code}) before printing ${re}: ${out.join("\n")}`));
+          reject(new Error(`the daemon exited (${code}) before printing ${re}:\n${out.slice(-30).join("\n")}`));
         };
         waiters.push({
           re,

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { instanceLayout, type InstanceLayout } from "../../src/common/instance.js";
+import { watchLines } from "./child-daemon.js";
 
 const CHILD = fileURLToPath(new URL("../daemon/load-daemon.js", import.meta.url));
 const LINE_TIMEOUT_MS = 120_000;
@@ -99,25 +100,7 @@ export function startLoadDaemon(root: string, socket: string, opts: LoadDaemonOp
   if (opts.bip) args.push("--bip", opts.bip);
   if (opts.importBusybox) args.push("--import");
   const proc = spawn(process.execPath, ["--expose-gc", CHILD, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
-  const out: string[] = [];
-  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  let partial = "";
-  const feed = (text: string) => {
-    partial += text;
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const l of lines) {
-      out.push(l);
-      for (const w of [...waiters]) {
-        if (w.re.test(l)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(l);
-        }
-      }
-    }
-  };
-  proc.stdout!.on("data", (d: Buffer) => feed(d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => feed(d.toString()));
+  const { out, line } = watchLines(proc, LINE_TIMEOUT_MS);
   const pid = proc.pid!;
   const gone = new Promise<void>((r) => proc.once("exit", () => r()));
   const exited = () => proc.exitCode !== null || proc.signalCode !== null;
@@ -128,27 +111,7 @@ export function startLoadDaemon(root: string, socket: string, opts: LoadDaemonOp
     socket,
     layout: instanceLayout(root),
     out,
-    line(re, timeoutMs = LINE_TIMEOUT_MS) {
-      const seen = out.find((l) => re.test(l));
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        // a line that never comes fails the caller with what the daemon did print
-        const timer = setTimeout(() => reject(new Error(`the daemon did not print ${re} within ${timeoutMs} ms:\n${out.slice(-30).join("\n")}`)), timeoutMs);
-        const onExit = (code: number | null) => {
-          clearTimeout(timer);
-          reject(new Error(`the daemon exited (${code}) before printing ${re}:\n${out.slice(-30).join("\n")}`));
-        };
-        waiters.push({
-          re,
-          resolve: (l) => {
-            clearTimeout(timer);
-            proc.off("exit", onExit);
-            resolve(l);
-          },
-        });
-        proc.once("exit", onExit);
-      });
-    },
+    line,
     async call(method, p, body) {
       const res = await request(socket, method, p, body);
       return { status: res.statusCode ?? 0, body: await readAll(res) };
