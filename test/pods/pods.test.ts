@@ -171,7 +171,7 @@ describe("pods", { skip: skipReason }, () => {
     assert.equal(doc[0]!.InfraConfig.PortBindings["8080/tcp"]![0]!.HostPort, String(port));
     assert.deepEqual(doc[0]!.Containers.map((c) => c.Name).slice(1).sort(), ["client", "idle", "web"]);
     const ps = await ok(["ps", "-a", "--pod", "--filter", "pod=shared", "--format", "{{.Names}} {{.PodName}}"]);
-    assert.deepEqual(ps.trim().split("\n").sort(), [`${podId.slice(0, 12)}-infra shared`, "client shared", "idle shared", "web shared"]);
+    assert.deepEqual(ps.trim().split("\n").sort(), [`${podId.slice(0, 12)}-infra shared`, "client shared", "idle shared", "web shared"].sort());
     const top = await ok(["pod", "top", "shared"]);
     assert.match(top, /\/pause/);
     assert.match(top, /httpd -f -p 8080/);
