@@ -15,7 +15,7 @@ import type { CreateBody, LogsOptions, WaitCondition } from "../containers/types
 import { parseEventTime } from "../events/index.js";
 import { readBody, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { DEFAULT_DETACH_KEYS, dims, execRoutes, parseDetachKeys, pipeSession, readUpgradeJSON, type ActiveStreams } from "./exec.js";
-import { handOver, handOverable, hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
+import { drained, handOver, handOverable, hijack, muxFrame, streamContentType, STDERR, STDOUT } from "./stream.js";
 import { acceptWebSocket, isWebSocketRequest } from "./websocket.js";
 import { PASS_FDS_HEADER, PassFds } from "../native/protocol.js";
 
@@ -391,15 +391,7 @@ async function logs(c: RouteContext, svc: ContainerService): Promise<void> {
       if (c.signal.aborted) break;
       const line = timestamps ? Buffer.concat([Buffer.from(`${fixedNanoTime(e.time)} `), e.line]) : e.line;
       const ok = res.write(tty ? line : muxFrame(e.stream === "stderr" ? STDERR : STDOUT, line));
-      if (!ok) await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
+      if (!ok) await drained(res);
     }
   } finally {
     if (!res.writableEnded) res.end();
@@ -512,15 +504,7 @@ async function attachWebSocket(c: RouteContext, svc: ContainerService, active: A
     for await (const chunk of session.output) {
       if (done) break;
       if (chunk.data.length === 0) continue;
-      if (!ws.send(chunk.data)) await new Promise<void>((resolve) => {
-        const go = () => {
-          socket.off("drain", go);
-          socket.off("close", go);
-          resolve();
-        };
-        socket.on("drain", go);
-        socket.on("close", go);
-      });
+      if (!ws.send(chunk.data)) await drained(socket);
     }
   } finally {
     active.delete(kill);

@@ -16,7 +16,7 @@ import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { bodyTimeout, tooLarge, timedOut } from "./limits.js";
 import { errorMessage, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
-import { hijack, muxFrame, muxHeader, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
+import { drained, hijack, muxFrame, muxHeader, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
 export { DEFAULT_DETACH_KEYS };
 
@@ -110,15 +110,7 @@ export async function pipeSession(h: Hijacked, session: AttachSession, opts: Pip
       out.uncork();
     } else room = out.write(b);
     if (room) return undefined;
-    return new Promise<void>((resolve) => {
-      const go = () => {
-        out.off("drain", go);
-        out.off("close", go);
-        resolve();
-      };
-      out.on("drain", go);
-      out.on("close", go);
-    });
+    return drained(out);
   };
   try {
     for await (const chunk of session.output) {

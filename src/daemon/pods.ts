@@ -11,7 +11,7 @@ import type { ContainerService } from "../containers/index.js";
 import { generateKube } from "../kube/index.js";
 import type { LogsOptions } from "../containers/types.js";
 import { readJSON, sendEmpty, sendJSON, type RouteContext, type Router } from "./router.js";
-import { muxFrame, STDERR, STDOUT } from "./stream.js";
+import { drained, muxFrame, STDERR, STDOUT } from "./stream.js";
 
 export interface PodsContext {
   pods: PodService;
@@ -137,17 +137,7 @@ export function podRoutes(router: Router, ctx: PodsContext): void {
         if (c.signal.aborted) break;
         const prefix = `${e.container} ${timestamps ? `${fixedNano(e.time)} ` : ""}`;
         const ok = res.write(muxFrame(e.stream === "stderr" ? STDERR : STDOUT, Buffer.concat([Buffer.from(prefix), e.line])));
-        if (!ok) {
-          await new Promise<void>((resolve) => {
-            const go = () => {
-              res.off("drain", go);
-              res.off("close", go);
-              resolve();
-            };
-            res.on("drain", go);
-            res.on("close", go);
-          });
-        }
+        if (!ok) await drained(res);
       }
     } finally {
       if (!res.writableEnded) res.end();

@@ -281,3 +281,16 @@ export class JSONMessageStream {
     this.res.end();
   }
 }
+
+/** Settles once w can take more (drain) or is gone (close): a writer's backpressure, never a hang on a closed client. */
+export function drained(w: NodeJS.EventEmitter): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      w.off("drain", go);
+      w.off("close", go);
+      resolve();
+    };
+    w.on("drain", go);
+    w.on("close", go);
+  });
+}
