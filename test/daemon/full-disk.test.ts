@@ -100,10 +100,7 @@ describe(`a full disk under the state root (a ${SIZE_MB} MB tmpfs)`, { skip, tim
         await d.line(/^ready$/).catch(() => undefined);
       }
       if (d && d.proc.exitCode === null) {
-        const list = await d.call("GET", "/containers/json?all=1");
-        for (const c of JSON.parse(list.body) as { Id: string }[]) await d.call("DELETE", `/containers/${c.Id}?force=1`);
-        const vols = JSON.parse((await d.call("GET", "/volumes")).body) as { Volumes: { Name: string }[] | null };
-        for (const v of vols.Volumes ?? []) await d.call("DELETE", `/volumes/${v.Name}`);
+        await d.removeAll();
       }
     } finally {
       await d?.stop("close");

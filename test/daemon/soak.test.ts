@@ -37,8 +37,7 @@ describe(`soak: ${RUNS} run --rm, ${Math.round(RUNS / 6)} exec and ${Math.round(
   after(async () => {
     try {
       if (d && d.proc.exitCode === null) {
-        const list = await d.call("GET", "/containers/json?all=1");
-        for (const c of JSON.parse(list.body) as { Id: string }[]) await d.call("DELETE", `/containers/${c.Id}?force=1`);
+        await d.removeAll();
       }
     } finally {
       await d?.stop("uninstall");

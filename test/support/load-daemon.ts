@@ -47,6 +47,8 @@ export interface LoadDaemon {
   settledFds(): Promise<number>;
   /** Closes it; "uninstall" first removes its bridge and firewall chains. Waits for the exit. */
   stop(how?: "uninstall" | "close"): Promise<void>;
+  /** Removes every container (forced) and then every volume: a test's teardown. */
+  removeAll(): Promise<void>;
   /** SIGKILLs it (a crash) and waits for the exit. */
   kill(): Promise<void>;
 }
@@ -172,6 +174,12 @@ export function startLoadDaemon(root: string, socket: string, opts: LoadDaemonOp
         last = now;
       }
       return last;
+    },
+    async removeAll() {
+      const list = await d.call("GET", "/containers/json?all=1");
+      for (const c of JSON.parse(list.body) as { Id: string }[]) await d.call("DELETE", `/containers/${c.Id}?force=1`);
+      const vols = JSON.parse((await d.call("GET", "/volumes")).body) as { Volumes: { Name: string }[] | null };
+      for (const v of vols.Volumes ?? []) await d.call("DELETE", `/volumes/${v.Name}`);
     },
     async stop(how = "close") {
       if (exited()) return;
