@@ -185,7 +185,6 @@ export class MonitorFrameParser {
   }
 }
 
-/** Connects to an attach socket, retrying until it exists (up to timeoutMs). */
 /**
  * Whether nothing serves the monitor's socket any more (the monitor died: refused, or the socket
  * is gone). A connection that opens, or fails any other way (a full backlog), says it lives.
@@ -201,8 +200,33 @@ export function monitorGone(socket: string): Promise<boolean> {
   });
 }
 
-export async function connectMonitor(socket: string, opts: { timeoutMs?: number; output?: boolean } = {}): Promise<MonitorConnection> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+export interface ConnectOptions {
+  /** How long to retry (default 5 s), counted from when `after` settles. */
+  timeoutMs?: number;
+  /** Whether this connection reads the output (false: the exit frame only). */
+  output?: boolean;
+  /**
+   * The launch of the process whose monitor serves the socket: retries go on while it runs, and
+   * the timeout counts from its end (a launch slowed by a busy machine is no reason to give up).
+   */
+  after?: Promise<unknown>;
+  /** Retries stop once this settles (the process ended: its monitor will not serve the socket). */
+  until?: Promise<unknown>;
+}
+
+/** Connects to an attach socket, retrying until it exists (up to timeoutMs). */
+export async function connectMonitor(socket: string, opts: ConnectOptions = {}): Promise<MonitorConnection> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  let deadline = opts.after ? Infinity : Date.now() + timeoutMs;
+  if (opts.after) {
+    const start = () => (deadline = Date.now() + timeoutMs);
+    opts.after.then(start, start);
+  }
+  let over = false;
+  if (opts.until) {
+    const end = () => (over = true);
+    opts.until.then(end, end);
+  }
   let conn: net.Socket | undefined;
   for (;;) {
     try {
@@ -216,7 +240,7 @@ export async function connectMonitor(socket: string, opts: { timeoutMs?: number;
       });
       break;
     } catch (err) {
-      if (Date.now() > deadline) throw new CoveError("conflict", `cannot attach: the container's monitor is not serving ${socket} (${(err as Error).message})`, { code: "container.attach" });
+      if (over || Date.now() > deadline) throw new CoveError("conflict", `cannot attach: the container's monitor is not serving ${socket} (${(err as Error).message})`, { code: "container.attach" });
       await new Promise((r) => setTimeout(r, 5));
     }
   }

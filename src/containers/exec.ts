@@ -141,15 +141,23 @@ export class Execs {
     const output = new Channel<AttachChunk>({ highWaterMark: OUTPUT_HIGH_WATER, size: (chunk) => chunk.data.length });
     // a failure to connect is logged unless the exec itself failed to start (its error is the answer)
     let startFailed = false;
+    let exitedFlag = false;
     let connecting: Promise<MonitorConnection | undefined> = Promise.resolve(undefined);
     let handle;
+    let launched!: () => void;
+    const launch = new Promise<void>((resolve) => (launched = resolve));
+    let ended!: () => void;
+    const end = new Promise<void>((resolve) => (ended = resolve));
     try {
       const proc = await this.execProcess(c, { ...cfg, ConsoleSize: consoleSize ?? null });
       e.socket = socket;
-      // connect as soon as the monitor serves the socket, before or while the process starts
-      if (attached) {
-        connecting = connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty }).catch((err: unknown) => {
-          if (!startFailed) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
+      // The monitor's connection carries a terminal's output and the client's stdin (output
+      // without a terminal comes from the exec's log): connect as soon as the monitor serves the
+      // socket, before or while the process starts, however long the launch takes. A process
+      // without stdin may end before that, and its monitor with it: then there is nothing to wait for.
+      if (attached && (cfg.Tty || cfg.AttachStdin)) {
+        connecting = connectMonitor(socket, { timeoutMs: 10_000, output: !!cfg.Tty, after: launch, until: end }).catch((err: unknown) => {
+          if (!startFailed && !exitedFlag) ignored(`connect to exec ${id} in container ${c.rec.ID}`, err, this.core.log);
           return undefined;
         });
       }
@@ -167,6 +175,8 @@ export class Execs {
       });
     } catch (err) {
       startFailed = true;
+      launched();
+      ended();
       e.exitCode = exitCodeOfExecError(err);
       e.running = false;
       e.endedAt = Date.now();
@@ -175,11 +185,12 @@ export class Execs {
       await this.core.bestEffort(`remove the log of exec ${id}`, rm(log, { force: true }));
       throw ociStartError(err, this.core.runtimeOf(c).name, "exec");
     }
+    launched();
     e.running = true;
     e.pid = handle.pid;
-    let exitedFlag = false;
     const exitCode = handle.exited.then((x) => {
       exitedFlag = true;
+      ended();
       e.running = false;
       e.exitCode = x.code;
       e.endedAt = Date.now();
