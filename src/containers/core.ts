@@ -11,7 +11,7 @@
 // restore.ts), each reaching the others through core.m; service.ts is the public face.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,7 @@ import { CoveError, invalid, notFound, unsupported } from "../common/errors.js";
 import { replaceFile, settleAll, writeFileAtomic } from "../common/fs.js";
 import { bestEffort, ignored } from "../common/ignore.js";
 import { DEFAULT_CGROUP_PARENT } from "../common/instance.js";
-import { atoi, fromHumanSize, parseBool, parseSignal } from "../docker/index.js";
+import { parseSignal } from "../docker/index.js";
 import { type ImageService } from "../images/service.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import { findRunc, RuncRuntime } from "../runtime/runc.js";
@@ -41,12 +41,11 @@ import type { HealthChecks } from "./health.js";
 import type { Restorer } from "./restore.js";
 import { mapText, type IdMap, type UsernsSettings } from "./userns.js";
 import { chownedLayerMounts } from "./userns-layers.js";
+import { overlayDirs, volatileMounts } from "./rootfs.js";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 /** A removed container's directory is renamed to this prefix + its ID until its removal finishes. */
 export const REMOVING_PREFIX = ".removing-";
-export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
-export const DEFAULT_LOG_MAX_FILES = 5;
 export const NS = 1_000_000_000;
 
 /** What config.v2.json holds. */
@@ -273,142 +272,8 @@ export function signalNumber(sig: string | number | undefined, fallback: number)
   return parseSignal(typeof sig === "number" ? sig : sig);
 }
 
-/** Logging drivers Docker has that cove does not implement: refused as unsupported, not unknown. */
-export const DOCKER_ONLY_LOG_DRIVERS = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
-/** The options each driver accepts (moby's ValidateLogOpt), for Docker's create-time errors. */
-export const LOG_OPTS: Record<string, string[]> = {
-  "json-file": ["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
-  local: ["max-file", "max-size", "compress"],
-};
-
-/** Checks HostConfig.LogConfig at create as dockerd does: the driver, and the option names. */
-export function checkLogConfig(type: string, config: Record<string, string>): void {
-  if (DOCKER_ONLY_LOG_DRIVERS.includes(type)) {
-    throw unsupported(`logging driver "${type}" is not supported: cove writes json-file logs (json-file, local or none)`, { code: "container.log-driver" });
-  }
-  if (type !== "none" && !LOG_OPTS[type]) throw invalid(`error looking up logging plugin ${type}: plugin "${type}" not found`, { code: "container.log-driver" });
-  const unknown = Object.keys(config).find((k) => type !== "none" && !LOG_OPTS[type]!.includes(k));
-  if (unknown !== undefined) {
-    throw invalid(type === "json-file" ? `unknown log opt '${unknown}' for json-file log driver` : `unknown log opt '${unknown}' for log driver ${type}`, { code: "container.log-opt" });
-  }
-}
-
-/**
- * The monitor's log rotation for a container, or undefined for the "none" driver. Values are
- * checked at start with the errors dockerd's drivers give when they initialize (so a bad value
- * leaves a created container, as with dockerd). Without max-size cove still bounds the log (the
- * local driver's 20 MB x 5 files) where Docker's json-file grows without limit. Rotated files are
- * not compressed.
- */
-export function logSettings(type: string, config: Record<string, string>): { maxSize: number; maxFiles: number } | undefined {
-  if (type === "none") return undefined;
-  const failed = (message: string) => new CoveError("system", `failed to initialize logging driver: ${message}`, { code: "container.log-opt", field: "HostConfig.LogConfig.Config" });
-  const local = type === "local";
-  let maxSize = DEFAULT_LOG_MAX_SIZE;
-  let maxFiles = config["max-size"] !== undefined && !local ? 1 : DEFAULT_LOG_MAX_FILES;
-  let compress = local;
-  const wrap = (prefix: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      throw failed(prefix + (err as Error).message);
-    }
-  };
-  if (config["max-size"] !== undefined) {
-    wrap(local ? `invalid value for max-size: ${config["max-size"]}: ` : "", () => (maxSize = fromHumanSize(config["max-size"]!)));
-    if (maxSize <= 0) throw failed("max-size must be a positive number");
-  }
-  if (config["max-file"] !== undefined) wrap(local ? `invalid value for max-file: ${config["max-file"]}: ` : "", () => (maxFiles = atoi(config["max-file"]!)));
-  if (config.compress !== undefined) wrap(local ? "error reading compress log option: " : "", () => (compress = parseBool(config.compress!)));
-  if (local && compress && maxFiles <= 1) throw failed("compression cannot be enabled when max file count is 1");
-  if (maxFiles < 1) throw failed("max-file cannot be less than 1");
-  if (!local && compress && (maxFiles === 1 || config["max-size"] === undefined)) throw failed("compress cannot be true when max-file is less than 2 or max-size is not set");
-  return { maxSize, maxFiles };
-}
-
 /** What the container service uses of the image service: rootfs snapshots, the image lookup, commit. */
 export type ContainerImages = Pick<ImageService, "prepareRootfs" | "removeRootfs" | "inspect" | "commit" | "exportRootfs">;
-
-/**
- * A --rm container's rootfs mounts with overlayfs's "volatile" option: its writable layer is
- * thrown away at the exit, so the kernel need not sync it, and the unmount skips the syncfs of the
- * whole upper filesystem (the host's disk), which costs a `docker run --rm` tens of milliseconds
- * and up to seconds on a busy disk. The kernel leaves work/incompat/volatile in the work dir and
- * refuses a later mount while it is there: it is removed before each mount, which is safe because
- * cove unmounted the previous one itself or the host crashed, and an --rm container's writes need
- * not survive a crash. Undefined when there is no overlay to mount.
- */
-export function volatileMounts(mounts: SnapshotMount[]): SnapshotMount[] | undefined {
-  if (!mounts.some((m) => m.type === "overlay")) return undefined;
-  const work = overlayDirs(mounts).WorkDir;
-  if (work) rmSync(path.join(work, "work", "incompat", "volatile"), { recursive: true, force: true });
-  return mounts.map((m) => (m.type === "overlay" && !m.options.includes("volatile") ? { ...m, options: [...m.options, "volatile"] } : m));
-}
-
-export function overlayDirs(mounts: SnapshotMount[]): Record<string, string> {
-  const m = mounts.find((x) => x.type === "overlay");
-  const out: Record<string, string> = {};
-  if (!m) {
-    const bind = mounts[0];
-    if (bind) out.UpperDir = bind.source;
-    return out;
-  }
-  const abs = (p: string) => (m.cwd && !path.isAbsolute(p) ? path.join(m.cwd, p) : p);
-  for (const o of m.options) {
-    const [k, v] = o.split("=", 2) as [string, string | undefined];
-    if (v === undefined) continue;
-    if (k === "lowerdir") out.LowerDir = v.split(":").map(abs).join(":");
-    else if (k === "upperdir") out.UpperDir = abs(v);
-    else if (k === "workdir") out.WorkDir = abs(v);
-  }
-  return out;
-}
-
-/** A start that failed because the command is missing or cannot be run (the runtime says so in its code). */
-function isExecFailure(err: CoveError): boolean {
-  return err.code === "exec.not-found" || err.code === "exec.permission-denied";
-}
-
-/**
- * A runtime's create/start failure in Docker's words ("OCI runtime create failed: ..."), which the
- * docker CLI reads to pick its exit code (127 for a missing command, 126 for one it cannot run);
- * with phase "exec", an exec's launch failure as dockerd words it ("OCI runtime exec failed: exec
- * failed: unable to start container process: ...").
- * The kind comes from what the runtime knew (its error code and errno), as moby's
- * translateContainerdStartErr decides: the caller's fault (400) for a command that is missing or
- * cannot run, or a mount of a directory onto a file; the engine's (500) otherwise, never "not found".
- */
-export function ociStartError(err: unknown, runtime: string, phase: "create" | "exec" = "create"): unknown {
-  if (!(err instanceof CoveError) || err.message.startsWith("OCI runtime")) return err;
-  let detail = err.message;
-  if (runtime === "runc") detail = detail.replace(phase === "exec" ? /^runc exec [^:]*: / : /^runc (create|start) [^:]*: /, "");
-  else if (isExecFailure(err)) detail = `${phase === "exec" ? "exec failed: " : ""}unable to start container process: ${detail}`;
-  let kind = err.kind === "not-found" ? "system" : err.kind;
-  if (isExecFailure(err)) kind = "invalid";
-  else if (err.errno === "ENOTDIR") {
-    kind = "invalid";
-    detail += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type";
-  }
-  // containerd's gRPC status ends an exec's failure with its code, and clients show it so
-  if (phase === "exec") detail += ": unknown";
-  return new CoveError(kind, `OCI runtime ${phase} failed: ${detail}`, { code: err.code, cause: err, ...(err.errno ? { errno: err.errno } : {}), ...(err.hint ? { hint: err.hint } : {}) });
-}
-
-/** The exit code Docker records for a start that failed: 127 not found, 126 cannot be run, 128 otherwise. */
-export function exitCodeOfStartError(err: unknown): number {
-  if (!(err instanceof CoveError)) return 128;
-  if (err.code === "exec.not-found" || err.errno === "ENOTDIR") return 127;
-  if (err.code === "exec.permission-denied" || err.errno === "EACCES") return 126;
-  return 128;
-}
-
-/**
- * The exit code an exec that could not be launched reports (moby's setExitCodeFromError): 127 for
- * a command not found, else 126, the default for any failed launch.
- */
-export function exitCodeOfExecError(err: unknown): number {
-  return exitCodeOfStartError(err) === 127 ? 127 : 126;
-}
 
 /** The modules of the service, each reached by the others through core.m. */
 export interface Modules {

@@ -15,7 +15,9 @@ import { ociMount, planMounts, tmpfsFlagMounts, type MountEntry } from "./mounts
 import { generateName, VALID_NAME } from "./names.js";
 import { buildSpec, commandOf, hostnameOf, hostsFile, mergeConfig, networkResolvConf, normalizeNetworkMode, NO_NETWORK_WARNING, resolvConfFile, withHostConfigDefaults, type ContainerMounts } from "./spec.js";
 import type { CreateBody, HostConfig } from "./types.js";
-import { ContainerRecord, CreateResult, Live, RUNTIME_NAMES, ZERO_TIME, checkLogConfig, newId, nowIso, overlayDirs } from "./core.js";
+import { ContainerRecord, CreateResult, Live, RUNTIME_NAMES, ZERO_TIME, newId, nowIso } from "./core.js";
+import { checkLogConfig } from "./log-config.js";
+import { overlayDirs } from "./rootfs.js";
 import { allocateRange, checkUsernsCombination, hostRanges, parseUsernsMode, rootOwner, type IdMap, type UsernsMode } from "./userns.js";
 import type { ContainerCore } from "./core.js";
 

@@ -11,7 +11,8 @@ import { readLogs } from "./logs.js";
 import { containerEnv, tweakCapabilities } from "./spec.js";
 import type { AttachChunk, ExecConfig, ExecInspect } from "./types.js";
 import { resolveUserInRootfs } from "./user.js";
-import { ExecRecord, ExecSession, Live, exitCodeOfExecError, newId, ociStartError } from "./core.js";
+import { ExecRecord, ExecSession, Live, newId } from "./core.js";
+import { exitCodeOfExecError, ociStartError } from "./start-errors.js";
 import type { ContainerCore } from "./core.js";
 
 export interface ExecStartOptions {

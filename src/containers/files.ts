@@ -19,7 +19,8 @@ import { readProcFile } from "./host.js";
 import { resolveUser } from "./user.js";
 import { makeWorkingDir } from "./startfs.js";
 import { containerOwner, hostOwner, rootOwner } from "./userns.js";
-import { Live, overlayDirs } from "./core.js";
+import { Live } from "./core.js";
+import { overlayDirs } from "./rootfs.js";
 import type { ContainerCore } from "./core.js";
 
 export class Files {

@@ -468,7 +468,7 @@ describe("the rootfs of an --rm container", () => {
   });
 
   it("volatileMounts removes the kernel's dirty marker a previous volatile mount left in the work dir", async () => {
-    const { volatileMounts } = await import("./core.js");
+    const { volatileMounts } = await import("./rootfs.js");
     const work = path.join(w.root, "snap", "work");
     const marker = path.join(work, "work", "incompat", "volatile");
     await mkdir(marker, { recursive: true });

@@ -15,7 +15,9 @@ import { buildSpec, normalizeNetworkMode, type ContainerMounts } from "./spec.js
 import { clearStaging, makeInitEntries, makeWorkingDir, prepareFileMountpoints, stageSubpath } from "./startfs.js";
 import { resolveUserInRootfs } from "./user.js";
 import { rootOwner } from "./userns.js";
-import { Live, exitCodeOfStartError, logSettings, nowIso, ociStartError } from "./core.js";
+import { Live, nowIso } from "./core.js";
+import { logSettings } from "./log-config.js";
+import { exitCodeOfStartError, ociStartError } from "./start-errors.js";
 import type { ContainerCore } from "./core.js";
 
 export class Runner {

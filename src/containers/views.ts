@@ -11,7 +11,8 @@ import { runPs, type TopResult } from "./top.js";
 import { publicMountPoint } from "./mounts.js";
 import { normalizeNetworkMode } from "./spec.js";
 import type { ContainerInspect, ContainerSummary, NetworkSettings } from "./types.js";
-import { ListOptions, Live, ZERO_TIME, overlayDirs } from "./core.js";
+import { ListOptions, Live, ZERO_TIME } from "./core.js";
+import { overlayDirs } from "./rootfs.js";
 import type { ContainerCore } from "./core.js";
 
 export class Views {
