@@ -77,7 +77,8 @@ export class Streams {
       if (handedOver) return settle(undefined);
       if (closed) return;
       try {
-        const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr });
+        // (a container that exits meanwhile takes its monitor along: no socket left to wait for)
+        const m = await connectMonitor(socket, { timeoutMs: 2000, output: wantOut || wantErr, ...(c.exited ? { until: c.exited } : {}) });
         if (closed) return m.close();
         conn = m;
         settle(m);
