@@ -14,7 +14,7 @@ import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys as detachKeyBytes }
 import type { AttachSession, ContainerService, ExecSession } from "../containers/index.js";
 import type { ExecConfig } from "../containers/types.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
-import { bodyTimeout, tooLarge, timedOut } from "./limits.js";
+import { bodyDeadline, bodyTimeout, tooLarge } from "./limits.js";
 import { errorMessage, readJSON, sendEmpty, sendJSON, versionAtLeast, type RouteContext, type Router } from "./router.js";
 import { drained, hijack, muxFrame, muxHeader, streamContentType, RAW_STREAM, STDERR, STDOUT, SYSTEMERR, type Hijacked } from "./stream.js";
 
@@ -180,29 +180,39 @@ export async function readUpgradeJSON(c: RouteContext, body?: BodyName): Promise
   if (length > 1 << 20) throw tooLarge(1 << 20);
   const up = c.upgrade;
   let buf = up.head;
-  const deadline = Date.now() + bodyTimeout(c.req);
-  while (buf.length < length) {
-    const more = await new Promise<Buffer | "late" | undefined>((resolve) => {
-      const onData = (d: Buffer) => done(d);
-      const onEnd = () => done(undefined);
-      // a client that never sends the body it announced holds the connection no longer than this
-      const timer = setTimeout(() => done("late"), Math.max(0, deadline - Date.now()));
-      const done = (d: Buffer | "late" | undefined) => {
-        clearTimeout(timer);
-        up.socket.off("data", onData);
-        up.socket.off("end", onEnd);
-        up.socket.off("close", onEnd);
-        up.socket.pause();
-        resolve(d);
-      };
-      up.socket.on("data", onData);
-      up.socket.once("end", onEnd);
-      up.socket.once("close", onEnd);
-      up.socket.resume();
-    });
-    if (more === "late") throw timedOut(bodyTimeout(c.req));
-    if (!more) throw invalid("the request body ended early", { code: "request.invalid" });
-    buf = Buffer.concat([buf, more]);
+  // a client that never sends the body it announced holds the connection no longer than this
+  let late: CoveError | undefined;
+  let wake: (() => void) | undefined;
+  const deadline = bodyDeadline(bodyTimeout(c.req), (err) => {
+    late = err;
+    wake?.();
+  });
+  try {
+    while (buf.length < length) {
+      const more = await new Promise<Buffer | undefined>((resolve) => {
+        const onData = (d: Buffer) => done(d);
+        const onEnd = () => done(undefined);
+        const done = (d: Buffer | undefined) => {
+          wake = undefined;
+          up.socket.off("data", onData);
+          up.socket.off("end", onEnd);
+          up.socket.off("close", onEnd);
+          up.socket.pause();
+          resolve(d);
+        };
+        wake = () => done(undefined);
+        up.socket.on("data", onData);
+        up.socket.once("end", onEnd);
+        up.socket.once("close", onEnd);
+        up.socket.resume();
+      });
+      if (late) throw late;
+      if (!more) throw invalid("the request body ended early", { code: "request.invalid" });
+      deadline.progress();
+      buf = Buffer.concat([buf, more]);
+    }
+  } finally {
+    deadline.clear();
   }
   up.head = buf.subarray(length);
   const value = parseJSONBody(buf.subarray(0, length));

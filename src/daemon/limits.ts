@@ -6,7 +6,8 @@
 //               first byte (Node's headersTimeout, checked every checkIntervalMs), so a client that
 //               sends them a byte a second, or opens a socket and sends nothing, is dropped with a 408
 //   header size Node's 16 KiB: a larger request line or headers get a 431
-//   JSON bodies MAX_JSON_BODY (413) and BODY_TIMEOUT_MS to arrive (408), in router.readBody;
+//   JSON bodies MAX_JSON_BODY (413); a body may stall BODY_TIMEOUT_MS and take ten times that in
+//               all (408), in router.readBody;
 //               archive uploads (PUT archive, /images/load, /images/create?fromSrc=-, /build) stream
 //               to disk and are bounded by it
 //   connections at most maxConnections open at once (default: the open-file limit less a reserve
@@ -29,11 +30,11 @@ export interface RequestLimits {
   checkIntervalMs?: number;
   /** Connections open at once (default from the open-file limit). */
   maxConnections?: number;
-  /** The time a client has to send a JSON body once its headers are in (default 60 s). */
+  /** How long a JSON body may stall, without a byte (default 60 s; ten times that in all). */
   bodyTimeoutMs?: number;
 }
 
-/** How long a JSON body may take to arrive when the server sets no other bound. */
+/** How long a JSON body may stall when the server sets no other bound. */
 export const BODY_TIMEOUT_MS = 60_000;
 const bodyTimeouts = new WeakMap<http.IncomingMessage, number>();
 
@@ -48,8 +49,30 @@ const FD_RESERVE = 512;
 export const tooLarge = (limit: number) =>
   new CoveError("too-large", `request body is larger than ${limit} bytes`, { code: "request.too-large", hint: "send a smaller body: the daemon's JSON requests are a few KB; upload files with docker cp, docker load or docker build" });
 
-export const timedOut = (ms: number) =>
-  new CoveError("timeout", `the request body did not arrive within ${Math.round(ms / 1000)} s`, { code: "request.timeout", hint: "send the whole body (as its Content-Length says) without long pauses" });
+export const timedOut = (ms: number, stalled = true) =>
+  new CoveError(
+    "timeout",
+    stalled ? `the request body did not arrive within ${Math.round(ms / 1000)} s: no byte came for that long` : `the request body did not arrive within ${Math.round(ms / 1000)} s`,
+    { code: "request.timeout", hint: "send the whole body (as its Content-Length says) without long pauses" },
+  );
+
+/**
+ * A body's bounds: `idleMs` without a byte (a stalled client), and ten times that in all (a client
+ * that sends a byte now and then). A large body on a busy machine may take longer than idleMs
+ * to arrive, which is no reason to refuse it while it keeps coming.
+ */
+export function bodyDeadline(idleMs: number, onLate: (err: CoveError) => void): { progress(): void; clear(): void } {
+  const totalMs = idleMs * 10;
+  const idle = setTimeout(() => onLate(timedOut(idleMs)), idleMs);
+  const total = setTimeout(() => onLate(timedOut(totalMs, false)), totalMs);
+  return {
+    progress: () => idle.refresh(),
+    clear: () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+    },
+  };
+}
 
 /** The soft open-file limit of this process, from /proc/self/limits (undefined when unreadable or unlimited). */
 export function openFileLimit(limitsFile = "/proc/self/limits"): number | undefined {

@@ -11,7 +11,7 @@ import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, diskFull, httpStatus, invalid } from "../common/errors.js";
-import { bodyTimeout, tooLarge, timedOut } from "./limits.js";
+import { bodyDeadline, bodyTimeout, tooLarge } from "./limits.js";
 import { span, tracing } from "../common/trace.js";
 import { parseJSONBody, validateBody, type BodyName } from "./body-schema.js";
 import { Query } from "./query.js";
@@ -176,23 +176,24 @@ export const MAX_JSON_BODY = 16 << 20;
 
 /**
  * Reads a small request body (JSON documents; not for tars). A body over `limit` is refused with
- * a 413 (from its Content-Length before a byte is read, when it says so), and one that does not
- * arrive within `timeoutMs` with a 408: a client that never finishes its body holds the daemon
- * no longer than that. Both answers close the connection.
+ * a 413 (from its Content-Length before a byte is read, when it says so), and one that stalls for
+ * `timeoutMs` (or takes ten times that in all) with a 408: a client that never finishes its body
+ * holds the daemon no longer than that. Both answers close the connection.
  */
 export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY, timeoutMs = bodyTimeout(req)): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  let timer: NodeJS.Timeout | undefined;
+  let deadline: ReturnType<typeof bodyDeadline> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut(timeoutMs)), timeoutMs);
+    deadline = bodyDeadline(timeoutMs, reject);
   });
   late.catch(() => undefined);
   const read = (async () => {
     for await (const c of req) {
       const b = c as Buffer;
+      deadline?.progress();
       size += b.length;
       if (size > limit) throw tooLarge(limit);
       chunks.push(b);
@@ -201,7 +202,7 @@ export async function readBody(req: IncomingMessage, limit = MAX_JSON_BODY, time
   try {
     await Promise.race([read, late]);
   } finally {
-    clearTimeout(timer);
+    deadline?.clear();
     read.catch(() => undefined);
   }
   return Buffer.concat(chunks);
