@@ -1,5 +1,6 @@
 // The CRI's RuntimeService calls that concern the runtime as a whole: Version, Status and
-// UpdateRuntimeConfig. Pod sandboxes and containers are served by cove's pods (they land next).
+// UpdateRuntimeConfig. Pod sandboxes (sandboxes.ts), containers (containers.ts), ExecSync and stats
+// (exec-stats.ts) have their own modules; server.ts puts them together.
 
 import type * as grpc from "@grpc/grpc-js";
 import { unary } from "./status.js";
