@@ -27,7 +27,12 @@ export interface ContainerDeps {
 
 interface KeyValue {
   key?: string;
-  value?: string;
+  /** bytes in ../shared/specs/cri/api.proto (string upstream: the same bytes on the wire). */
+  value?: Buffer | string;
+}
+
+function text(v: Buffer | string | undefined): string {
+  return v === undefined ? "" : Buffer.isBuffer(v) ? v.toString("utf8") : v;
 }
 
 interface MountMsg {
@@ -261,7 +266,7 @@ export class CriContainers {
       Image: imageRef,
       ...(config.command?.length ? { Entrypoint: config.command } : {}),
       ...(config.args?.length ? { Cmd: config.args } : {}),
-      Env: (config.envs ?? []).map((e) => `${e.key ?? ""}=${e.value ?? ""}`),
+      Env: (config.envs ?? []).map((e) => `${e.key ?? ""}=${text(e.value)}`),
       ...(config.working_dir ? { WorkingDir: config.working_dir } : {}),
       ...(user !== undefined ? { User: user } : {}),
       Labels: { ...userKeys(config.labels), [CONTAINER_LABEL]: JSON.stringify(meta) },
@@ -280,7 +285,7 @@ export class CriContainers {
     const state = criState(c.inspect);
     if (state !== "CONTAINER_CREATED") throw new StatusError(grpc.status.FAILED_PRECONDITION, `container ${c.inspect.Id} is in ${state} state: only a created container starts (the kubelet creates a new attempt instead)`);
     await this.deps.containers.start(c.inspect.Id);
-    if (c.meta.logPath) this.deps.logs.start(c.inspect.Id, c.meta.logPath);
+    if (c.meta.logPath) await this.deps.logs.start(c.inspect.Id, c.meta.logPath);
     return {};
   }
 
@@ -353,14 +358,14 @@ export class CriContainers {
     const c = await this.get(req.container_id ?? "");
     if (!c.inspect.State.Running) throw new StatusError(grpc.status.FAILED_PRECONDITION, `container ${c.inspect.Id} is not running: its log is not being written`);
     if (!c.meta.logPath) throw new StatusError(grpc.status.FAILED_PRECONDITION, `container ${c.inspect.Id} has no CRI log (its sandbox has no log_directory or it has no log_path)`);
-    const w = this.deps.logs.get(c.inspect.Id) ?? this.deps.logs.start(c.inspect.Id, c.meta.logPath);
+    const w = this.deps.logs.get(c.inspect.Id) ?? (await this.deps.logs.start(c.inspect.Id, c.meta.logPath));
     await w.reopen();
     return {};
   }
 
   /** Starts the CRI log writers of the containers a previous daemon ran (they resume where their files end). */
   async resumeLogs(): Promise<void> {
-    for (const c of await this.all()) if (c.meta.logPath && c.inspect.State.Status !== "created") this.deps.logs.start(c.inspect.Id, c.meta.logPath);
+    for (const c of await this.all()) if (c.meta.logPath && c.inspect.State.Status !== "created") await this.deps.logs.start(c.inspect.Id, c.meta.logPath);
   }
 
   handlers(): grpc.UntypedServiceImplementation {

@@ -68,6 +68,9 @@ export class CriLogWriter {
   private readonly abort = new AbortController();
   /** Settles when the container stopped and every entry is written (or the writer was closed). */
   readonly done: Promise<void>;
+  /** Settles once the file is open (it exists at its path), or the writer ended without opening it. */
+  readonly opened: Promise<void>;
+  private markOpened!: () => void;
 
   constructor(
     private readonly containers: ContainerService,
@@ -75,7 +78,10 @@ export class CriLogWriter {
     readonly file: string,
     private readonly log: (line: string) => void,
   ) {
-    this.done = this.run().catch((err: unknown) => ignored(`write the CRI log ${file} of container ${id}`, err, log));
+    this.opened = new Promise<void>((resolve) => (this.markOpened = resolve));
+    this.done = this.run()
+      .finally(() => this.markOpened())
+      .catch((err: unknown) => ignored(`write the CRI log ${file} of container ${id}`, err, log));
   }
 
   private async openFile(): Promise<FileHandle> {
@@ -86,6 +92,7 @@ export class CriLogWriter {
   private async run(): Promise<void> {
     const after = await lastLoggedTime(this.file);
     this.fh = await this.openFile();
+    this.markOpened();
     const c = await this.containers.inspect(this.id);
     let running = c.State.Running;
     const stopped = this.containers.wait(this.id, "not-running").then(
@@ -137,8 +144,8 @@ export class CriLogs {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Starts (once) the writer of a container's CRI log. */
-  start(id: string, file: string): CriLogWriter {
+  /** Starts (once) the writer of a container's CRI log; resolves once its file exists, as the kubelet expects after StartContainer. */
+  async start(id: string, file: string): Promise<CriLogWriter> {
     const cur = this.writers.get(id);
     if (cur) return cur;
     const w = new CriLogWriter(this.containers, id, file, this.log);
@@ -146,6 +153,7 @@ export class CriLogs {
     void w.done.then(() => {
       if (this.writers.get(id) === w) this.writers.delete(id);
     });
+    await w.opened;
     return w;
   }
 

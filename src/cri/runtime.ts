@@ -34,6 +34,10 @@ export function runtimeHandlers(deps: RuntimeHandlerDeps, state: RuntimeConfigSt
       return { status: { conditions }, info };
     }),
 
+    // cove writes its containers' cgroups through cgroupfs (as `docker info` says: CgroupDriver
+    // cgroupfs): a kubelet must use the cgroupfs driver for the pod cgroups it makes
+    RuntimeConfig: unary(async () => ({ linux: { cgroup_driver: "CGROUPFS" } })),
+
     UpdateRuntimeConfig: unary(async (req: { runtime_config?: { network_config?: { pod_cidr?: string } | null } | null }) => {
       const cidr = req.runtime_config?.network_config?.pod_cidr;
       if (cidr) state.podCidr = cidr;
