@@ -99,6 +99,25 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
     ...extra,
   });
 
+  /** Starts the daemon child (again, after a restart: the same root, exec root, bridge and sockets) and waits for its CRI socket. */
+  const startDaemon = async () => {
+    output = "";
+    const proc = spawn(process.execPath, [MAIN, "--root", at("root"), "daemon", "--socket", at("cove.sock"), "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", at("daemon.json"), "--cri-socket", criSocket()], { stdio: ["ignore", "pipe", "pipe"] });
+    daemon = proc;
+    proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+    proc.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+    await until(`the daemon to serve its CRI socket:\n${output}`, async () => {
+      assert.equal(proc.exitCode, null, `the daemon exited:\n${output}`);
+      return /CRI \(runtime\.v1\) on unix:/.test(output) && (await pingSocket(at("cove.sock"))) === "answers";
+    });
+  };
+  const stopDaemon = async () => {
+    if (!daemon || daemon.exitCode !== null) return;
+    const exited = new Promise((r) => daemon!.once("exit", r));
+    daemon.kill("SIGTERM");
+    await exited;
+  };
+
   before(async () => {
     base = await tempDir();
     const tag = path.basename(base).replace(/[^a-zA-Z0-9]/g, "").slice(-6);
@@ -109,13 +128,7 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
     subnetPrefix = subnet!.replace(/0\/24$/, "");
     await writeFile(at("daemon.json"), "{}\n");
     await mkdir(at("docker-config"), { recursive: true });
-    daemon = spawn(process.execPath, [MAIN, "--root", at("root"), "daemon", "--socket", at("cove.sock"), "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", at("daemon.json"), "--cri-socket", criSocket()], { stdio: ["ignore", "pipe", "pipe"] });
-    daemon.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-    daemon.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-    await until(`the daemon to serve its CRI socket:\n${output}`, async () => {
-      assert.equal(daemon!.exitCode, null, `the daemon exited:\n${output}`);
-      return /CRI \(runtime\.v1\) on unix:/.test(output) && (await pingSocket(at("cove.sock"))) === "answers";
-    });
+    await startDaemon();
     const Runtime = grpc.makeGenericClientConstructor(criServices().RuntimeService, "RuntimeService");
     runtime = new Runtime(`unix://${criSocket()}`, grpc.credentials.createInsecure()) as unknown as typeof runtime;
     await docker("import", "--change", 'CMD ["sh"]', await busyboxRootfsTar(base), "busybox:latest");
@@ -129,9 +142,7 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
         const ids = (await runDocker(at("cove.sock"), base, ["ps", "-aq"])).stdout.split("\n").filter(Boolean);
         if (ids.length) await runDocker(at("cove.sock"), base, ["rm", "-f", ...ids]);
         runtime?.close();
-        const exited = new Promise((r) => daemon!.once("exit", r));
-        daemon.kill("SIGTERM");
-        await exited;
+        await stopDaemon();
       }
     } finally {
       if (bridge) {
@@ -296,6 +307,33 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
     assert.deepEqual((await call("ListPodSandbox", {})).items, []);
     // the log files stay for the kubelet to remove
     assert.ok(existsSync(at("logs/web/client.log")));
+  });
+
+  it("goes on writing a running container's CRI log across a daemon restart, without a line lost or repeated", async () => {
+    const config = sandboxConfig("restart");
+    const { pod_sandbox_id: pod } = (await call("RunPodSandbox", { config })) as { pod_sandbox_id: string };
+    const { container_id: id } = (await call("CreateContainer", {
+      pod_sandbox_id: pod,
+      config: { metadata: { name: "ticker" }, image: { image: "busybox" }, command: ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"], log_path: "ticker.log" },
+    })) as { container_id: string };
+    await remember();
+    await call("StartContainer", { container_id: id });
+    const log = at("logs/restart/ticker.log");
+    const ticks = async () => criLog(await readFile(log, "utf8")).map((l) => Number(/^tick (\d+)$/.exec(l.text)?.[1] ?? NaN));
+    await until("the first ticks", async () => (await ticks()).length >= 3);
+    await stopDaemon();
+    await startDaemon();
+    const seen = (await ticks()).length;
+    await until("ticks written after the restart", async () => (await ticks()).length >= seen + 10);
+    const all = await ticks();
+    assert.deepEqual(
+      all,
+      all.map((_, i) => i),
+      "every tick once, in order",
+    );
+    assert.equal(((await call("PodSandboxStatus", { pod_sandbox_id: pod })).status as { state: string }).state, "SANDBOX_READY");
+    assert.equal((await containerStatus(id)).state, "CONTAINER_RUNNING");
+    await call("RemovePodSandbox", { pod_sandbox_id: pod });
   });
 
   it("answers bad input with the codes the kubelet expects, and changes nothing", async () => {
