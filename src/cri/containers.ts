@@ -214,12 +214,14 @@ export class CriContainers {
     }
     const attempt = config.metadata.attempt ?? 0;
     const name = containerName(sandbox, config.metadata.name, attempt);
+    let holder: string | undefined;
     try {
-      const holder = this.deps.containers.resolveId(name);
-      throw new StatusError(grpc.status.ALREADY_EXISTS, `failed to reserve container name "${name}": name "${name}" is reserved for "${holder}" (a container of this name and attempt exists in the sandbox)`);
+      holder = this.deps.containers.resolveId(name);
     } catch (err) {
       if (!(err instanceof CoveError && err.kind === "not-found")) throw err;
     }
+    // ALREADY_EXISTS where containerd 1.6 answers UNKNOWN with the same text: the kubelet acts on neither
+    if (holder) throw new StatusError(grpc.status.ALREADY_EXISTS, `failed to reserve container name "${name}": name "${name}" is reserved for "${holder}" (a container of this name and attempt exists in the sandbox)`);
     const logPath = sandbox.meta.logDirectory && config.log_path ? path.join(sandbox.meta.logDirectory, config.log_path) : "";
     const meta: ContainerMeta = { metadata: { name: config.metadata.name, attempt }, sandboxId: sandbox.pod.Id, image: imageRef, logPath };
     const sc = config.linux?.security_context;

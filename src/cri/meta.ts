@@ -27,7 +27,7 @@ export interface SandboxMeta {
   metadata: CriMetadata;
   logDirectory: string;
   runtimeHandler: string;
-  /** The runtime its containers run on ("" for the daemon's default). */
+  /** The runtime its containers run on ("" for the daemon's default): the handler's name, cove's runtimes being its handlers. */
   runtime: string;
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
   /** Creation time in ns (the pod record keeps milliseconds only). */

@@ -128,11 +128,13 @@ export class Sandboxes {
     if (!md.name) throw invalidArgument("sandbox config must include metadata.name");
     const handler = req.runtime_handler ?? "";
     const runtimes = this.deps.containers.runtimes;
+    // NOT_FOUND (containerd 1.6 answers UNKNOWN, "no runtime for ... is configured"); "" is the default runtime
     if (handler !== "" && !runtimes.has(handler)) {
       throw new StatusError(grpc.status.NOT_FOUND, `no runtime for "${handler}" is configured: cove's runtime handlers are "" (the default)${[...runtimes.keys()].map((r) => `, "${r}"`).join("")}`);
     }
     const metadata = { name: md.name, uid: md.uid ?? "", namespace: md.namespace ?? "", attempt: md.attempt ?? 0 };
     const name = sandboxName(metadata);
+    // ALREADY_EXISTS (containerd 1.6 answers UNKNOWN, "failed to reserve sandbox name")
     if (await this.deps.pods.exists(name)) {
       throw new StatusError(grpc.status.ALREADY_EXISTS, `failed to reserve sandbox name "${name}": a sandbox with the same name, namespace, uid and attempt exists (${this.deps.pods.find(name).Id})`);
     }
