@@ -1,5 +1,6 @@
 // The CRI's RuntimeService calls that concern the runtime as a whole: Version, Status and
-// UpdateRuntimeConfig. Pod sandboxes and containers are served by cove's pods (they land next).
+// UpdateRuntimeConfig. Pod sandboxes (sandboxes.ts), containers (containers.ts), ExecSync and stats
+// (exec-stats.ts) have their own modules; server.ts puts them together.
 
 import type * as grpc from "@grpc/grpc-js";
 import { unary } from "./status.js";
@@ -32,6 +33,10 @@ export function runtimeHandlers(deps: RuntimeHandlerDeps, state: RuntimeConfigSt
       const info: Record<string, string> = req.verbose ? { config: JSON.stringify({ podCidr: state.podCidr, apiVersion: CRI_API_VERSION }) } : {};
       return { status: { conditions }, info };
     }),
+
+    // cove writes its containers' cgroups through cgroupfs (as `docker info` says: CgroupDriver
+    // cgroupfs): a kubelet must use the cgroupfs driver for the pod cgroups it makes
+    RuntimeConfig: unary(async () => ({ linux: { cgroup_driver: "CGROUPFS" } })),
 
     UpdateRuntimeConfig: unary(async (req: { runtime_config?: { network_config?: { pod_cidr?: string } | null } | null }) => {
       const cidr = req.runtime_config?.network_config?.pod_cidr;

@@ -8,13 +8,20 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { fromErrno, isErrno, unavailable } from "../common/errors.js";
 import type { Daemon } from "../daemon/index.js";
+import { ignored } from "../common/ignore.js";
+import { CriContainers } from "./containers.js";
+import { ExecAndStats } from "./exec-stats.js";
 import { imageHandlers } from "./images.js";
+import { CriLogs } from "./logs.js";
 import { criServices } from "./proto.js";
 import { runtimeHandlers, type RuntimeConfigState } from "./runtime.js";
+import { Sandboxes } from "./sandboxes.js";
 
 export interface CriSettings {
   socket: string;
   version: string;
+  /** Where the server reports what it had to ignore; default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface CriServer {
@@ -47,11 +54,22 @@ async function clearStaleSocket(p: string): Promise<void> {
   await unlink(p);
 }
 
-export async function startCriServer(daemon: Pick<Daemon, "images" | "containers" | "network" | "root">, settings: CriSettings): Promise<CriServer> {
+export async function startCriServer(daemon: Pick<Daemon, "images" | "containers" | "network" | "root" | "pods">, settings: CriSettings): Promise<CriServer> {
   const services = criServices();
   const server = new grpc.Server();
   const state: RuntimeConfigState = { podCidr: "" };
-  server.addService(services.RuntimeService, runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state));
+  const log = settings.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { containers, pods, images } = daemon;
+  const logs = new CriLogs(containers, log);
+  const sandboxes = new Sandboxes({ pods, containers });
+  const criContainers = new CriContainers({ containers, pods, images, sandboxes, logs });
+  const execStats = new ExecAndStats({ containers, criContainers, sandboxes, root: daemon.root, log });
+  server.addService(services.RuntimeService, {
+    ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state),
+    ...sandboxes.handlers(),
+    ...criContainers.handlers(),
+    ...execStats.handlers(),
+  });
   server.addService(
     services.ImageService,
     imageHandlers({ images: daemon.images, root: daemon.root, inUse: (id) => {
@@ -67,10 +85,14 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
     server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(fromErrno(err, `listening on the CRI socket ${socket}`)) : resolve())),
   );
   await chmod(socket, 0o660);
+  // the CRI logs of the containers a previous daemon ran go on from where their files end
+  await pods.ready;
+  await criContainers.resumeLogs().catch((err: unknown) => ignored("resume the CRI log writers", err, log));
   return {
     socket,
     close: async () => {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await logs.closeAll();
       await unlink(socket).catch((err: unknown) => {
         if (!isErrno(err, "ENOENT")) throw err;
       });

@@ -19,7 +19,7 @@ import type { CgroupManager } from "./cgroups/index.js";
 import { isInstanceCgroupParent } from "../common/instance.js";
 import { inUserNamespace } from "../common/userns.js";
 import { CAPABILITIES } from "./config/constants.js";
-import { detachMountsAbove, mountsAt, realRootfs } from "./host-mounts.js";
+import { detachMountsAbove, mountPointOf, mountsAt, realRootfs } from "./host-mounts.js";
 import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
 import type { CompiledSeccomp } from "./seccomp/compile.js";
 import { OCI_VERSION, type DeviceCgroupRule, type Hook, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
@@ -413,6 +413,8 @@ export class CoveRuntime implements ContainerRuntime {
         autostart,
         rootful: process.getuid?.() === 0,
         inUserNamespace: inUserNamespace(),
+        // only a shared rootfsPropagation needs it (see compileCreate)
+        ...(spec.linux?.rootfsPropagation?.includes("shared") && hasNamespace(spec, "mount") ? { rootfsMount: mountPointOf(realRootfs(rootfs), readFileSync("/proc/self/mountinfo", "utf8")) } : {}),
         warn,
         hookState: "",
       });

@@ -32,6 +32,18 @@ export function realRootfs(rootfs: string): string {
   }
 }
 
+/** The mount point that holds path (the longest mount point it is at or under) in the given mountinfo text. */
+export function mountPointOf(p: string, mountinfo: string): string {
+  let best = "/";
+  for (const line of mountinfo.split("\n")) {
+    const raw = line.split(" ")[4];
+    if (raw === undefined) continue;
+    const point = unescapeMountPath(raw);
+    if ((p === point || p.startsWith(point.endsWith("/") ? point : `${point}/`)) && point.length > best.length) best = point;
+  }
+  return best;
+}
+
 export function mountsAt(mountPoint: string): number {
   return countMountsAt(mountPoint, readFileSync("/proc/self/mountinfo", "utf8"));
 }

@@ -145,7 +145,7 @@ describe("volumes", { skip: !IS_ROOT && "needs root" }, () => {
     assert.ok(!existsSync(path.dirname(data)));
   });
 
-  it("shows a host mount made after the start inside an rshared bind, and refuses rshared on a private mount", async () => {
+  it("shows a host mount made after the start inside an rshared bind, and the host one made inside it, and refuses rshared on a private mount", async () => {
     const shared = path.join(h.base, "shared-src");
     await mkdir(shared);
     const privateDir = path.join(h.base, "private-src");
@@ -168,11 +168,22 @@ describe("volumes", { skip: !IS_ROOT && "needs root" }, () => {
       await h.svc.remove(Id);
       execFileSync("umount", [sub]);
 
+      // and back: a mount made inside a container on its rshared bind reaches the host, as with runc
+      const back = path.join(shared, "back");
+      await mkdir(back);
+      const maker = await h.svc.create({ Image: "busybox", Cmd: ["sh", "-c", "mount -t tmpfs tmpfs /h/back && echo made > /h/back/marker"], HostConfig: { Privileged: true, Binds: [`${shared}:/h:rshared`] } });
+      const made = h.svc.wait(maker.Id, "next-exit");
+      await h.svc.start(maker.Id);
+      assert.equal((await made).StatusCode, 0, (await collect(h.svc.logs(maker.Id))).join(""));
+      assert.equal(readFileSync(path.join(back, "marker"), "utf8"), "made\n");
+      await h.svc.remove(maker.Id);
+      execFileSync("umount", [back]);
+
       const refused = await h.svc.create({ Image: "busybox", Cmd: ["true"], HostConfig: { Binds: [`${privateDir}:/p:rslave`] } });
       await assert.rejects(h.svc.start(refused.Id), (e: unknown) => e instanceof CoveError && e.message === `path ${privateDir} is mounted on ${privateDir} but it is not a shared or slave mount`);
       await h.svc.remove(refused.Id);
     } finally {
-      for (const p of [path.join(shared, "sub"), shared, privateDir]) {
+      for (const p of [path.join(shared, "sub"), path.join(shared, "back"), shared, privateDir]) {
         try {
           execFileSync("umount", ["-l", p], { stdio: "ignore" });
         } catch {

@@ -301,3 +301,21 @@ test("compileRuntimeMonitor: monitor options only, the pid file and console befo
     ["STATE_DIR", "EXIT_FILE", "AUTOSTART", "START_ON_ATTACH", "ATTACH_SOCKET", "STDIO_PIPES", "RUNTIME_CONSOLE", "RUNTIME_PID_FILE", "RUNTIME_CMD"],
   );
 });
+
+test("a shared rootfsPropagation keeps the host's shared mounts shared and makes the root filesystem's mount private before the pivot", () => {
+  const spec = baseSpec();
+  spec.linux = { ...spec.linux, rootfsPropagation: "rshared" };
+  const ops = compileCreate(input(spec, { rootfsMount: "/b" }));
+  const props = ops.filter((o) => o.code === Op.PROPAGATION).map((o) => [o.args[0], o.args[1]]);
+  assert.deepEqual(props.slice(0, 2), [
+    ["/", MS.SHARED | MS.REC],
+    ["/b", MS.PRIVATE],
+  ]);
+  const pivot = indexOf(ops, "PIVOT_ROOT");
+  assert.ok(ops.findIndex((o) => o.code === Op.PROPAGATION && o.args[0] === "/b") < indexOf(ops, "MOUNT") && indexOf(ops, "MOUNT") < pivot, "private before the root is bound, bound before the pivot");
+  assert.deepEqual(props.at(-1), ["/", MS.SHARED], "the new root shared after the pivot");
+  // without its mount point, or with another propagation: slave first, as always
+  for (const s of [compileCreate(input(spec)), compileCreate(input(baseSpec(), { rootfsMount: "/b" }))]) {
+    assert.deepEqual(s.find((o) => o.code === Op.PROPAGATION)!.args.slice(0, 2), ["/", MS.SLAVE | MS.REC]);
+  }
+});

@@ -74,6 +74,11 @@ export interface CreateInput extends ProcessOptions {
   rootful: boolean;
   /** Whether the caller itself runs in a user namespace (a rootless daemon): no mknod there. */
   inUserNamespace?: boolean;
+  /**
+   * The mount point holding the root filesystem, as the caller's mountinfo shows it: with a shared
+   * rootfsPropagation it is made private in the new namespace before the root is bound and pivoted.
+   */
+  rootfsMount?: string;
 }
 
 const DEFAULT_DEVICES = [
@@ -277,9 +282,18 @@ export function compileCreate(input: CreateInput): PlanOp[] {
   // filesystem that the runtime detaches at delete, and chroot stands in for pivot_root.
   const ownMountNs = has("mount");
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation) : undefined;
-  // Always slave first: container mounts must not reach the host, and pivot_root refuses a
-  // shared root. The configured propagation is applied to the new root after the pivot.
-  if (ownMountNs) out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", MS.SLAVE | MS.REC));
+  // Slave first: container mounts must not reach the host, and pivot_root refuses a shared root.
+  // The configured propagation is applied to the new root after the pivot. A shared one (a bind
+  // with rshared, the CRI's bidirectional mounts) keeps the host's shared mounts shared instead,
+  // as runc does: a bind of one joins the host's peer group, so a mount made on it inside the
+  // container reaches the host and back. The mount holding the root filesystem is made private
+  // then, which pivot_root needs and which keeps the container's own mounts (proc, dev, its
+  // other binds) from reaching the host.
+  const sharedRoot = ownMountNs && rootProp !== undefined && (rootProp & MS.SHARED) !== 0 && input.rootfsMount !== undefined;
+  if (sharedRoot) {
+    out.push(op(Op.PROPAGATION, "keep the host's shared mounts shared (rootfsPropagation shared)", "/", MS.SHARED | MS.REC));
+    out.push(op(Op.PROPAGATION, `keep container mounts under ${input.rootfsMount} from reaching the host`, input.rootfsMount!, MS.PRIVATE));
+  } else if (ownMountNs) out.push(op(Op.PROPAGATION, "keep container mounts from reaching the host", "/", MS.SLAVE | MS.REC));
   out.push(op(Op.ROOT, "resolve paths from the host root", "/"));
   // in the caller's namespace the bind itself is made a slave, so nothing mounted on it
   // propagates back to the host's mounts
