@@ -122,8 +122,18 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     });
     try {
       return await Promise.race([api(sock(), method, p), bound]);
+    } catch (err) {
+      // a daemon that died (or never listened) says why in what it printed
+      const exit = child ? ` (daemon exit code ${child.proc.exitCode}, signal ${child.proc.signalCode})` : " (no daemon)";
+      throw new Error(`${method} ${p}: ${(err as Error).message}${exit}; the daemon printed:\n${child?.out.slice(-60).join("\n")}`);
     } finally {
       clearTimeout(timer);
+    }
+  };
+  /** Fails at once when the daemon is gone, instead of waiting out a bound for it. */
+  const alive = () => {
+    if (child && (child.proc.exitCode !== null || child.proc.signalCode !== null)) {
+      throw new Error(`the daemon exited (code ${child.proc.exitCode}, signal ${child.proc.signalCode}); it printed:\n${child.out.slice(-60).join("\n")}`);
     }
   };
 
@@ -131,7 +141,10 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     proxy!.rate = 4 * 1024 * 1024;
     const [name, tag] = ref.split(/:(?=[^:]*$)/) as [string, string];
     const pulling = call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`).catch(() => undefined);
-    const ingest = await until("the layer's ingest to record synced bytes", async () => (await ingests(at("root"))).find((i) => i.recorded > 0));
+    const ingest = await until("the layer's ingest to record synced bytes", async () => {
+      alive();
+      return (await ingests(at("root"))).find((i) => i.recorded > 0);
+    });
     await kill9(child);
     await pulling;
     proxy!.rate = undefined;
