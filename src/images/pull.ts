@@ -314,6 +314,10 @@ export class Puller {
         // already, or the download restarted) has failed already: its error event is gone, and a
         // pipe from it would never end
         if (stream.destroyed) throw stream.errored ?? new Error(`the stream of layer ${l.digest} closed before it was read`);
+        // The unpack reads `counted` only after its own set-up (the snapshot's directories): a
+        // failure before that must wait in the stream's errored state, which its read then
+        // throws, not go out as an 'error' event nobody listens to yet, which ends the daemon.
+        counted.on("error", () => undefined);
         stream.on("error", (e) => counted.destroy(e));
         return stream.pipe(counted);
       };
