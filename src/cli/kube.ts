@@ -200,6 +200,8 @@ async function waitReady(client: EngineClient, pod: PlannedPod, timeoutMs: numbe
 
 async function removePod(client: EngineClient, name: string, progress: (l: string) => void): Promise<void> {
   try {
+    // terminated as the kubelet does: SIGTERM, then each container's grace period (terminationGracePeriodSeconds), then gone
+    await client.json("POST", `/cove/pods/${enc(name)}/stop`);
     await client.json("DELETE", `/cove/pods/${enc(name)}`, { query: { force: "1" } });
   } catch (err) {
     if (!isMissing(err)) throw err;

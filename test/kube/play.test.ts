@@ -74,6 +74,7 @@ metadata:
     team: storage
 spec:
   restartPolicy: Always
+  terminationGracePeriodSeconds: 1
   initContainers:
   - name: setup
     image: busybox
@@ -132,10 +133,12 @@ kind: Pod
 metadata:
   name: flaky
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: main
     image: busybox
-    command: ["sleep", "600"]
+    # unhealthy at the first run (no /tmp/alive), healthy once restarted (the marker survives a restart)
+    command: ["sh", "-c", "test -f /marker && touch /tmp/alive; touch /marker; exec sleep 600"]
     livenessProbe:
       exec: {command: ["test", "-f", "/tmp/alive"]}
       periodSeconds: 1
@@ -174,6 +177,7 @@ spec:
     metadata:
       labels: {app: web, tier: front}
     spec:
+      terminationGracePeriodSeconds: 1
       containers:
       - name: httpd
         image: busybox
@@ -200,6 +204,7 @@ kind: Pod
 metadata:
   name: client
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: shell
     image: busybox
@@ -210,6 +215,7 @@ kind: Pod
 metadata:
   name: edge
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: httpd
     image: busybox
@@ -344,6 +350,7 @@ describe("kube play", { skip: skipReason }, () => {
       async () => ((JSON.parse(await ok(["inspect", "flaky-main"])) as { RestartCount: number }[])[0]!.RestartCount ?? 0) >= 1,
       90_000,
     );
+    await until("the restarted container to be healthy", async () => (await ok(["inspect", "--format", "{{.State.Health.Status}}", "flaky-main"])).trim() === "healthy", 90_000);
     // the Job's pods ran to completion
     const jobs = (await podNames()).filter((n) => n.startsWith("once-"));
     assert.equal(jobs.length, 2, jobs.join(" "));
@@ -363,6 +370,9 @@ describe("kube play", { skip: skipReason }, () => {
     const first = await webPods();
     assert.equal(first.length, 3, out);
     assert.equal(new Set(first.map((n) => n.slice(0, -2))).size, 1, "one template hash");
+    // the docker CLI sees the played containers by their labels
+    const listed = (await h.ok(["ps", "--filter", "label=io.cove.kube.owner=Deployment/web", "--filter", "label=io.cove.kube.container=httpd", "--format", "{{.Names}}"])).trim().split("\n").sort();
+    assert.deepEqual(listed, first.map((n) => `${n}-httpd`));
     // the service's name reaches the pods from another pod of the play (and its cluster name too)
     const seen = new Set<string>();
     await until("the service to answer by name", async () => {
@@ -423,7 +433,8 @@ describe("kube play", { skip: skipReason }, () => {
     assert.deepEqual([played[0]!.Config.Image, played[0]!.Config.Entrypoint, played[0]!.Config.Cmd], ["busybox", ["sh", "-c", "mkdir -p /www && echo edge > /www/index.html && exec httpd -f -p 8080 -h /www"], []]);
     await until("the played-back pod's hostPort to answer", async () => (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => "")).trim() === "edge");
     await remember();
-    await ok(["kube", "down", "-"], generated);
+    // generate writes no grace period (the default 10 s would only slow this test down): removed at once
+    await ok(["pod", "rm", "-f", "edge"]);
   });
 
   it("refuses an invalid file with every error named, and makes nothing", async () => {
@@ -446,9 +457,9 @@ describe("kube play", { skip: skipReason }, () => {
 
   it("kube down removes what the files made, the claims' volumes with --force, and leaves nothing held", async () => {
     await remember();
-    const port = await freePort();
     const down1 = await ok(["kube", "down", path.join(h.base, "web.yaml")]);
     assert.match(down1, /Pod client: removed/);
+    assert.match(down1, /Pod web-[0-9a-f]{10}-0: removed/);
     assert.ok((await podNames()).every((n) => !/^(web-|client|edge)/.test(n)));
     await ok(["kube", "down", path.join(h.base, "app.yaml")]);
     assert.deepEqual(await podNames(), []);
@@ -459,6 +470,5 @@ describe("kube play", { skip: skipReason }, () => {
     const leaks = findLeaks({ root: h.root, runtimeRoot: path.join(h.base, "r"), execRoot: path.dirname(h.netnsDir), ids }, new Set(), new Set(), new Set());
     assert.equal(describeLeaks({ ...leaks, veths: [], dnatRules: [] }), "");
     assert.equal(readdirSync(path.join(h.root, "pods")).length, 0);
-    void port;
   });
 });
