@@ -453,6 +453,15 @@ describe("kube play", { skip: skipReason }, () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /127\.0\.0\.1:1\/no\/such:image/);
     assert.equal(JSON.stringify([await podNames(), await volumeNames(), (await h.daemon.containers.list({ all: true })).length]), before);
+    // a failure part way (an init container that fails, after a claim's volume and a first pod were made) takes back what the play made
+    const halfway = await cove(
+      ["kube", "play", "--network", network, "-"],
+      `apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: scratch}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: first}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: a, image: busybox, command: [sleep, "60"], volumeMounts: [{name: s, mountPath: /s}]}]\n  volumes: [{name: s, persistentVolumeClaim: {claimName: scratch}}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: second}\nspec:\n  initContainers: [{name: fail, image: busybox, command: [sh, -c, "exit 3"]}]\n  containers: [{name: a, image: busybox}]\n`,
+    );
+    assert.notEqual(halfway.code, 0);
+    assert.match(halfway.stderr, /pod second: init container fail exited with 3/);
+    assert.match(halfway.stdout, /removing what it made/);
+    assert.equal(JSON.stringify([await podNames(), await volumeNames(), (await h.daemon.containers.list({ all: true })).length]), before);
   });
 
   it("kube down removes what the files made, the claims' volumes with --force, and leaves nothing held", async () => {
