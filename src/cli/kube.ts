@@ -19,6 +19,26 @@ import type { PodSummary } from "../pods/index.js";
 import { command, type Command, type Run } from "./command.js";
 
 const enc = encodeURIComponent;
+/** How many pods kube play starts, or kube down stops, at a time. */
+const PARALLEL = 4;
+
+/** fn over the items, at most n at a time; the first failure is thrown once all started ones settled. */
+async function inParallel<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failure) throw failure.err;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -260,12 +280,16 @@ async function convergeWorkload(client: EngineClient, plan: Plan, w: PlannedWork
   const timeout = opts.timeoutMs ?? 300_000;
   const create = async (p: PlannedPod) => {
     await createPod(client, plan, p, made, { start: true });
-    if (opts.wait || w.update === "rolling") await waitReady(client, p, timeout);
-    opts.progress(`Pod ${p.name}: ${byName.has(p.name) ? "replaced" : "created"}`);
+    const waited = opts.wait || w.update === "rolling";
+    if (waited) await waitReady(client, p, timeout);
+    opts.progress(`Pod ${p.name}: ${byName.has(p.name) ? "replaced" : "created"}${waited ? " (ready)" : ""}`);
   };
   if (w.update === "job") return runJob(client, plan, w, existing, made, opts);
   const keep = w.pods.filter(same);
-  for (const p of keep) opts.progress(`Pod ${p.name}: unchanged`);
+  for (const p of keep) {
+    if (opts.wait) await waitReady(client, p, timeout);
+    opts.progress(`Pod ${p.name}: unchanged${opts.wait ? " (ready)" : ""}`);
+  }
   const wanted = new Set(w.pods.map((p) => p.name));
   if (w.update === "ordered") {
     for (const p of w.pods) {
@@ -276,8 +300,10 @@ async function convergeWorkload(client: EngineClient, plan: Plan, w: PlannedWork
   } else {
     // a rolling update: each new pod up (and ready) before an old one goes, unless it needs the old one's host ports
     const old = existing.filter((e) => !keep.some((k) => k.name === e.Name)).sort((a, b) => Number(b.Labels[KUBE_LABEL.replica] ?? 0) - Number(a.Labels[KUBE_LABEL.replica] ?? 0));
-    for (const p of w.pods) {
-      if (keep.includes(p)) continue;
+    const fresh = w.pods.filter((p) => !keep.includes(p));
+    // nothing to replace (a new workload, or a scale up): the new pods start side by side, as a ReplicaSet starts them
+    if (!old.length) return inParallel(fresh, PARALLEL, create);
+    for (const p of fresh) {
       const clash = old.findIndex((o) => o.Name === p.name);
       if (clash >= 0) await removePod(client, old.splice(clash, 1)[0]!.Name, opts.progress);
       else if (p.fixedPorts && old.length) await removePod(client, old.shift()!.Name, opts.progress);
@@ -446,7 +472,8 @@ export async function play(client: EngineClient, plan: Plan, opts: PlayOptions):
 export async function down(client: EngineClient, plan: Plan, opts: { force?: boolean; progress: (l: string) => void }): Promise<void> {
   for (const w of plan.workloads) {
     const pods = await kubePods(client, [`${KUBE_LABEL.owner}=${w.owner}`, `${KUBE_LABEL.namespace}=${w.namespace}`]);
-    for (const p of pods) await removePod(client, p.Name, opts.progress);
+    // terminated side by side, each with its grace period, as the kubelet deletes them
+    await inParallel(pods, PARALLEL, (p) => removePod(client, p.Name, opts.progress));
   }
   if (opts.force) {
     const names = new Set(plan.volumes.map((v) => v.name));
