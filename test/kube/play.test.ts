@@ -144,6 +144,31 @@ spec:
       periodSeconds: 1
       failureThreshold: 2
 ---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 2
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: store
+        image: busybox
+        command: ["sh", "-c", "hostname > /var/lib/db/owner; exec sleep 600"]
+        volumeMounts: [{name: state, mountPath: /var/lib/db}]
+  volumeClaimTemplates:
+  - metadata: {name: state}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Mi}}
+---
 apiVersion: batch/v1
 kind: Job
 metadata:
@@ -284,6 +309,16 @@ describe("kube play", { skip: skipReason }, () => {
   const remember = async () => {
     for (const c of await h.daemon.containers.list({ all: true })) ids.add(c.Id);
   };
+  /** A URL fetched from the client pod, asked until it answers (a lookup of cove's DNS has been seen to time out on a loaded machine). */
+  const viaService = async (url: string): Promise<string> => {
+    let body = "";
+    await until(`${url} to answer from the client pod`, async () => {
+      const r = await cove(["exec", "client-shell", "wget", "-qO-", url]);
+      body = r.stdout.trim();
+      return r.code === 0;
+    });
+    return body;
+  };
   const podNames = async () => (await h.daemon.pods.list()).map((p) => p.Name).sort();
   const volumeNames = async () => (await h.ok(["volume", "ls", "-q"])).split("\n").filter(Boolean).sort();
 
@@ -302,7 +337,7 @@ describe("kube play", { skip: skipReason }, () => {
 
   it("the test files are real Kubernetes (kubectl apply --dry-run=client takes them)", { skip: !KUBECTL && "kubectl is missing" }, async () => {
     for (const [text, count] of [
-      [APP, 6],
+      [APP, 7],
       [web("v1", 3, 30080), 4],
     ] as const) {
       const r = await kubectlDryRun(h.base, text);
@@ -312,7 +347,7 @@ describe("kube play", { skip: skipReason }, () => {
     // and kubectl refuses the bad file's selector too (its client-side check is the server's: not run here)
   });
 
-  it("plays a Pod with a ConfigMap and a Secret as environment and files, a claim, an init container, a liveness probe, and a Job", async () => {
+  it("plays a Pod with a ConfigMap and a Secret as environment and files, a claim, an init container, a liveness probe; a StatefulSet with its claims; a Job", async () => {
     const app = await file("app.yaml", APP);
     const out = await ok(["kube", "play", "--network", network, app]);
     assert.match(out, /Volume data: created/);
@@ -355,6 +390,10 @@ describe("kube play", { skip: skipReason }, () => {
     const jobs = (await podNames()).filter((n) => n.startsWith("once-"));
     assert.equal(jobs.length, 2, jobs.join(" "));
     for (const j of jobs) assert.equal((await ok(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", `${j}-work`])).trim(), "exited 0");
+    // a StatefulSet: stable names, a claim per replica
+    assert.deepEqual((await podNames()).filter((n) => n.startsWith("db-")), ["db-0", "db-1"]);
+    await until("the StatefulSet's pods to write their claims", async () => (await cove(["exec", "db-1-store", "cat", "/var/lib/db/owner"])).stdout.trim() === "db-1");
+    assert.deepEqual((await volumeNames()).filter((n) => n.startsWith("state-")), ["state-db-0", "state-db-1"]);
     // played again unchanged: everything kept
     const again = await ok(["kube", "play", "--network", network, app]);
     assert.match(again, /Pod single: unchanged/);
@@ -374,14 +413,9 @@ describe("kube play", { skip: skipReason }, () => {
     const listed = (await h.ok(["ps", "--filter", "label=io.cove.kube.owner=Deployment/web", "--filter", "label=io.cove.kube.container=httpd", "--format", "{{.Names}}"])).trim().split("\n").sort();
     assert.deepEqual(listed, first.map((n) => `${n}-httpd`));
     // the service's name reaches the pods from another pod of the play (and its cluster name too)
-    const seen = new Set<string>();
-    await until("the service to answer by name", async () => {
-      const r = await cove(["exec", "client-shell", "wget", "-qO-", "http://web:8080/index.html"]);
-      if (r.code === 0) seen.add(r.stdout.trim());
-      return r.code === 0;
-    });
-    assert.ok(first.includes([...seen][0]!), `answered by a web pod: ${[...seen].join(" ")}`);
-    assert.equal((await ok(["exec", "client-shell", "wget", "-qO-", "http://web.default.svc.cluster.local:8080/mode"])).trim(), "v1");
+    const answer = await viaService("http://web:8080/index.html");
+    assert.ok(first.includes(answer), `answered by a web pod: ${answer}`);
+    assert.equal(await viaService("http://web.default.svc.cluster.local:8080/mode"), "v1");
     // the hostPort from the host
     let body = "";
     await until("the hostPort to answer", async () => {
@@ -410,14 +444,7 @@ describe("kube play", { skip: skipReason }, () => {
       .filter((l) => /^(create|remove) web-/.test(l))
       .map((l) => l.split(" ")[0]);
     assert.deepEqual(events, ["create", "remove", "create", "remove", "create", "remove"], "a rolling update: a new pod, then an old one goes");
-    // the name now reaches the new pods (asked until it answers: a lookup may time out while the old pods go)
-    let mode = "";
-    await until("the service to answer from the new pods", async () => {
-      const r = await cove(["exec", "client-shell", "wget", "-qO-", "http://web:8080/mode"]);
-      mode = r.stdout.trim();
-      return r.code === 0;
-    });
-    assert.equal(mode, "v2");
+    assert.equal(await viaService("http://web:8080/mode"), "v2", "the name reaches the new pods");
 
     // scaled down to one
     await ok(["kube", "play", "--network", network, await file("web.yaml", web("v2", 1, port))]);
@@ -472,7 +499,7 @@ describe("kube play", { skip: skipReason }, () => {
     assert.ok((await podNames()).every((n) => !/^(web-|client|edge)/.test(n)));
     await ok(["kube", "down", path.join(h.base, "app.yaml")]);
     assert.deepEqual(await podNames(), []);
-    assert.deepEqual(await volumeNames(), ["data"], "the claim's volume is kept without --force");
+    assert.deepEqual(await volumeNames(), ["data", "state-db-0", "state-db-1"], "the claims' volumes are kept without --force");
     await ok(["kube", "down", "--force", path.join(h.base, "app.yaml")]);
     assert.deepEqual(await volumeNames(), []);
     assert.deepEqual((await h.daemon.containers.list({ all: true })).map((c) => c.Names[0]), []);
