@@ -25,6 +25,8 @@ Containers (through the daemon, started on first use):
 Pods (containers sharing network, IPC and UTS namespaces; podman's pod commands):
   pod create, ls, inspect, start, stop, restart, kill, rm, logs, top, exists; run --pod POD
   kube generate POD|CONTAINER   Kubernetes Pod YAML
+  kube play FILE|-     run Kubernetes YAML (Pod, Deployment, StatefulSet, Job, Service...) as pods
+  kube down FILE|-     remove what kube play made from the file (--force: its claims' volumes too)
 
 Volumes (through the daemon):
   volume create, volume ls, volume inspect, volume rm, volume prune
@@ -166,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "pod" || command === "kube") {
     const { podCommands, kubeCommands, POD_USAGE } = await import("./pods.js");
-    const fn = podCommands[two] ?? kubeCommands[two];
+    const fn = podCommands[two] ?? kubeCommands[two] ?? (command === "kube" ? (await import("./kube.js")).kubePlayCommands[two] : undefined);
     if (!fn) {
       process.stderr.write(`${POD_USAGE}\n`);
       return args[0] === undefined || args[0] === "--help" ? 0 : 125;

@@ -316,7 +316,8 @@ export const POD_USAGE = `usage: cove pod COMMAND
   ls [-q] [--no-trunc] [-f key=value] [--format T] [--ctr-names]     inspect [-f T] POD...     exists POD
   start POD...     stop [-t S] POD...     restart [-t S] POD...     kill [-s SIG] POD...     rm [-f] [-i] POD...
   logs [-f] [-c CONTAINER] [--since T] [--tail N] [-t] POD     top POD [ps OPTIONS]
-Containers join a pod with: cove run --pod POD ...`;
+Containers join a pod with: cove run --pod POD ...
+Kubernetes YAML: cove kube play [--network N] [--replace] [--wait] FILE|-     kube down [--force] FILE|-     kube generate POD|CONTAINER`;
 
 const kubeGenerateCommand = command(
   {

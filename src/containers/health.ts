@@ -8,6 +8,14 @@ import type { Health } from "./types.js";
 import { Live, NS, nowIso } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
+/**
+ * A container label asking for an action when its healthcheck turns unhealthy: "restart" (as the
+ * kubelet restarts a container whose liveness probe fails; podman's --health-on-failure=restart),
+ * set by kube play for liveness probes. Without it an unhealthy container keeps running, as
+ * Docker's.
+ */
+export const HEALTH_ON_FAILURE_LABEL = "io.cove.health.on-failure";
+
 export class HealthChecks {
   constructor(private readonly core: ContainerCore) {}
 
@@ -73,5 +81,10 @@ export class HealthChecks {
     c.rec.State.Health = h;
     await this.core.bestEffort(`save the health of container ${c.rec.ID}`, this.core.save(c));
     if (h.Status !== before) this.core.event(c, `health_status: ${h.Status}`);
+    if (h.Status === "unhealthy" && before !== "unhealthy" && c.rec.Config.Labels?.[HEALTH_ON_FAILURE_LABEL] === "restart") {
+      // the restart clears the health (starting again) and counts as one of the container's restarts
+      c.rec.RestartCount++;
+      await this.core.bestEffort(`restart the unhealthy container ${c.rec.ID}`, this.core.m.control.restart(c.rec.ID, { timeout: c.rec.Config.StopTimeout ?? 10 }));
+    }
   }
 }

@@ -35,5 +35,6 @@ export { planMounts, parseBind, parseMountSpec, publicMountPoint, type MountEntr
 export { resolveUser, parsePasswd, parseGroup, type ExecUser } from "./user.js";
 export { readLogs, timeNanos } from "./logs.js";
 export { generateName } from "./names.js";
+export { HEALTH_ON_FAILURE_LABEL } from "./health.js";
 export type * from "./types.js";
 export { parseRemapSetting, parseUsernsMode, resolveRemapAccount, usernsSettings, DEFAULT_REMAP_USER, type IdMap, type RemapAccount, type UsernsSettings } from "./userns.js";

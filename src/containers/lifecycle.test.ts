@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { CoveError } from "../common/errors.js";
 import { ENDED_EXEC_KEEP_MS } from "./exec.js";
+import { HEALTH_ON_FAILURE_LABEL } from "./health.js";
 import { ContainerService } from "./service.js";
 import { FakeHost, FakeRuntime, fakeImages } from "./testing.js";
 import type { CreateBody, DockerEvent, Health } from "./types.js";
@@ -276,6 +277,28 @@ describe("container lifecycle on a fake runtime", () => {
     await until("the healthy event", () => actions(id).includes("health_status: healthy"));
     assert.deepEqual(actions(id).filter((a) => a.startsWith("health_status")), ["health_status: unhealthy", "health_status: healthy"]);
     assert.equal(w.runtime.calls.filter((c) => c === `exec ${id} probe`).length, 3);
+  });
+
+  it("health: a container labelled io.cove.health.on-failure=restart is restarted when it turns unhealthy", async () => {
+    const id = await run({ Labels: { [HEALTH_ON_FAILURE_LABEL]: "restart" }, Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Retries: 1 } });
+    w.runtime.execResults = [{ code: 1, output: "dead" }];
+    mock.timers.tick(2000);
+    await until("the restart", () => w.runtime.calls.filter((c) => c === `start ${id}`).length === 2);
+    await until("running again", async () => (await status(id)) === "running");
+    const after = await w.svc.inspect(id);
+    assert.equal(after.RestartCount, 1);
+    assert.equal(after.State.Health?.Status, "starting", "the restarted container's health starts over");
+    await until("the restart event", () => actions(id).includes("restart"));
+    assert.ok(actions(id).indexOf("health_status: unhealthy") < actions(id).indexOf("restart"));
+  });
+
+  it("health: without the label an unhealthy container keeps running, as Docker's", async () => {
+    const id = await run({ Healthcheck: { Test: ["CMD", "probe"], Interval: 2 * NS, Retries: 1 } });
+    w.runtime.execResults = [{ code: 1, output: "dead" }];
+    mock.timers.tick(2000);
+    await until("unhealthy", async () => (await w.svc.inspect(id)).State.Health?.Status === "unhealthy");
+    assert.equal(w.runtime.calls.filter((c) => c === `start ${id}`).length, 1);
+    assert.equal(await status(id), "running");
   });
 
   it("health: a probe past its timeout is killed through its exec handle", async () => {

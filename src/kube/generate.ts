@@ -123,7 +123,9 @@ export function kubePod(pod: PodInspect | undefined, members: ContainerInspect[]
   const published = pod ? ports(pod.InfraConfig.PortBindings) : ports(members[0]?.HostConfig.PortBindings);
   const containers = members.map((c, i) => container(c, volumes, i === 0 ? published : []));
   const name = pod ? dnsSubdomain(pod.Name) : `${dnsSubdomain(members[0]?.Name.replace(/^\//, "") ?? "container")}-pod`;
-  const { labels, rest } = splitLabels(pod?.Labels ?? {});
+  // kube play's own bookkeeping (owner, hash, replica) is not part of the pod's description
+  const own = Object.fromEntries(Object.entries(pod?.Labels ?? {}).filter(([k]) => !k.startsWith("io.cove.kube.")));
+  const { labels, rest } = splitLabels(own);
   const annotations = { ...(pod?.Annotations ?? {}), ...rest };
   const metadata: Json = { name, labels: { app: dnsLabel(name), ...labels } };
   if (Object.keys(annotations).length) metadata.annotations = annotations;

@@ -45,6 +45,15 @@ describe("pod records", () => {
     assert.deepEqual(body.HostConfig?.Sysctls, { "net.ipv4.ip_forward": "1" });
   });
 
+  it("gives the infra the aliases of the pod's networks (its primary network's too)", () => {
+    const p = pod({ Networks: { n1: { aliases: ["web", "web.default"] }, n2: {}, n3: { aliases: ["db"] } } });
+    assert.equal(p.NetworkMode, "n1");
+    assert.deepEqual(p.NetworkAliases, { n1: ["web", "web.default"], n3: ["db"] });
+    assert.deepEqual(infraBody(p, "i", ["/pause"]).NetworkingConfig?.EndpointsConfig, { n1: { Aliases: ["web", "web.default"] }, n2: {}, n3: { Aliases: ["db"] } });
+    assert.equal(pod({ Networks: { n1: {} } }).NetworkAliases, undefined);
+    refuses(() => pod({ Networks: { n1: { aliases: "web" as unknown as string[] } } }), /Networks\.n1\.aliases must be a list of strings/);
+  });
+
   it("a pod on the host's network keeps the host's name and publishes nothing", () => {
     const p = pod({ netns: { nsmode: "host" } });
     assert.equal(p.NetworkMode, "host");

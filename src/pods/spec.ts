@@ -133,6 +133,7 @@ export function podRecordOf(spec: PodSpec, id: string, generatedName: string, cr
     InfraCommand: infraCommand,
     NetworkMode: mode,
     Networks: mode === "host" || mode === "none" ? [] : networks.length ? networks : [mode],
+    ...networkAliases(spec),
     PortMappings: ports,
     DNSServer: stringList(spec.dns_server, "dns_server"),
     DNSSearch: stringList(spec.dns_search, "dns_search"),
@@ -145,11 +146,25 @@ export function podRecordOf(spec: PodSpec, id: string, generatedName: string, cr
   };
 }
 
+/** The aliases the pod's Networks give ({} when none). */
+function networkAliases(spec: PodSpec): { NetworkAliases?: Record<string, string[]> } {
+  const out: Record<string, string[]> = {};
+  for (const [n, cfg] of Object.entries(spec.Networks ?? {})) {
+    if (cfg === null || cfg === undefined || cfg.aliases === undefined) continue;
+    const aliases = stringList(cfg.aliases, `Networks.${n}.aliases`);
+    if (aliases.length) out[n] = aliases;
+  }
+  return Object.keys(out).length ? { NetworkAliases: out } : {};
+}
+
 /** The infra container's create body: it holds the pod's namespaces, network, ports and DNS. */
 export function infraBody(pod: PodRecord, image: string, defaultCommand: string[]): CreateBody {
   const { exposed, bindings } = portBindings(pod.PortMappings);
   const endpoints: Record<string, object> = {};
-  for (const n of pod.Networks) if (n !== pod.NetworkMode) endpoints[n] = {};
+  for (const n of pod.Networks) {
+    const aliases = pod.NetworkAliases?.[n];
+    if (n !== pod.NetworkMode || aliases?.length) endpoints[n] = aliases?.length ? { Aliases: [...aliases] } : {};
+  }
   const hc: HostConfig = {
     NetworkMode: pod.NetworkMode,
     PortBindings: bindings,

@@ -89,6 +89,8 @@ export interface PodRecord {
   /** The infra's network mode: bridge, a network's name, host or none. */
   NetworkMode: string;
   Networks: string[];
+  /** The infra's network-scoped aliases (names other containers of a network reach the pod by), by network. */
+  NetworkAliases?: Record<string, string[]>;
   PortMappings: PodPortMapping[];
   DNSServer: string[];
   DNSSearch: string[];
