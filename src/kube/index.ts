@@ -1,11 +1,10 @@
 // Public entry of cove's Kubernetes layer, on top of pods: kube generate (generate.ts) and kube
-// play's planner (play.ts); the CRI server builds on the same pods.
+// play's planner (play.ts, with pod.ts, fields.ts and plan-types.ts); the CRI server builds on the same pods.
 
 export { generateKube, kubePod, dnsLabel, dnsSubdomain } from "./generate.js";
+export { planKube } from "./play.js";
+export { selectorMatches, expandVars, type LabelSelector } from "./fields.js";
 export {
-  planKube,
-  selectorMatches,
-  expandVars,
   KUBE_LABEL,
   DEFAULT_KUBE_NETWORK,
   type Plan,
@@ -17,6 +16,5 @@ export {
   type HostPathCheck,
   type JobSettings,
   type PlayOptions,
-  type LabelSelector,
-} from "./play.js";
+} from "./plan-types.js";
 export { parseQuantity, milliCpu, milliCpuToShares } from "./quantity.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CoveError } from "../common/errors.js";
 import { HEALTH_ON_FAILURE_LABEL } from "../containers/index.js";
-import { expandVars, KUBE_LABEL, planKube, selectorMatches } from "./play.js";
+import { expandVars, KUBE_LABEL, planKube, selectorMatches } from "./index.js";
 import { milliCpu, milliCpuToShares, parseQuantity } from "./quantity.js";
 
 /** The error planKube throws for a text, as its message. */
