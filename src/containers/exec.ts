@@ -166,7 +166,8 @@ export class Execs {
         process: proc,
         stdio: "ignore",
         io: {
-          ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1 } } : {}),
+          // the exec's output travels through this private log: byte for byte, not json-file's U+FFFD
+          ...(attached && !cfg.Tty ? { log: { path: log, maxSize: 0, maxFiles: 1, binary: true } } : {}),
           attachSocket: socket,
           // a detached exec has nobody to write its stdin: it reads end of file at once, as with dockerd
           pipes: { openStdin: attached && !!cfg.AttachStdin, stdinOnce: true },

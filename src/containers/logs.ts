@@ -11,6 +11,8 @@ import type { LogEntry, LogsOptions } from "./types.js";
 
 interface RawEntry {
   log?: string;
+  /** An exec log's output that is not UTF-8, base64 (the monitor's binary-safe log). */
+  bytes?: string;
   stream?: string;
   time?: string;
 }
@@ -35,8 +37,10 @@ function parseLine(line: string): LogEntry | undefined {
   if (!line) return undefined;
   try {
     const e = JSON.parse(line) as RawEntry;
-    if (typeof e.log !== "string") return undefined;
-    return { stream: e.stream === "stderr" ? "stderr" : "stdout", line: Buffer.from(e.log, "utf8"), time: e.time ?? "" };
+    // "bytes": an exec's private log keeps output that is not UTF-8 as base64 (json-file's "log" cannot)
+    const bytes = typeof e.log === "string" ? Buffer.from(e.log, "utf8") : typeof e.bytes === "string" ? Buffer.from(e.bytes, "base64") : undefined;
+    if (!bytes) return undefined;
+    return { stream: e.stream === "stderr" ? "stderr" : "stdout", line: bytes, time: e.time ?? "" };
   } catch (err) {
     if (err instanceof SyntaxError) return undefined; // a torn last line while the monitor writes it
     throw err;

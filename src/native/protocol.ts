@@ -41,7 +41,7 @@ export const OPS = {
   CONSOLE_PROXY: { code: 9, args: "none: relay own stdin/stdout with the pty master" },
   EXIT_FILE: { code: 10, args: "name of the exit status file inside the state dir" },
   KEEP_STDIO: { code: 11, args: "none: the monitor keeps its stdio (otherwise /dev/null after fork)" },
-  LOG_FILE: { code: 12, args: "path, max size in bytes (0 = unbounded), max files: json-file log" },
+  LOG_FILE: { code: 12, args: "path, max size in bytes (0 = unbounded), max files, [binary: 1 keeps an entry that is not UTF-8 as base64 under \"bytes\"]: json-file log" },
   ATTACH_SOCKET: { code: 13, args: "path of the unix socket attach clients connect to" },
   STDIO_PIPES: { code: 14, args: "open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio" },
   START_ON_ATTACH: { code: 15, args: "none: start when the first attach client connects (no start fifo); with RUNTIME_CMD, run that command then" },

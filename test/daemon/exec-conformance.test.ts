@@ -478,6 +478,19 @@ for (const target of TARGETS) describe(`exec as clients use it, against ${target
       );
     });
 
+    it("output that is not UTF-8 arrives byte for byte, stdout and stderr", async () => {
+      const ct = docker.getContainer(container);
+      const exec = await ct.exec({ Cmd: ["sh", "-c", "cat; printf '\\377\\376' >&2"], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+      const stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+      const out = collect(stream);
+      // every byte value, invalid UTF-8 sequences among them, and a multi-byte character cut short
+      const sent = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from([0xe2, 0x82])]);
+      stream.end(sent);
+      const got = demux(await out);
+      assert.equal(Buffer.from(got.stdout, "latin1").toString("hex"), sent.toString("hex"));
+      assert.equal(Buffer.from(got.stderr, "latin1").toString("hex"), "fffe");
+    });
+
     it("dockerode's start({hijack: true, stdin: true}), without and with a TTY", async () => {
       const ct = docker.getContainer(container);
       const exec = await ct.exec({ Cmd: ["sh", "-c", "cat; echo done >&2"], AttachStdin: true, AttachStdout: true, AttachStderr: true });

@@ -29,13 +29,16 @@ static struct {
 	char path[4096];
 	long long max_size, size;
 	int max_files;
+	/* an entry that is not UTF-8 keeps its bytes (base64 under "bytes") instead of U+FFFD */
+	int binary;
 } logf = { .fd = -1 };
 
 static char partial[3][LINE_MAX_BYTES];
 static size_t partial_len[3];
 
-int log_open(const char *path, long long max_size, int max_files)
+int log_open(const char *path, long long max_size, int max_files, int binary)
 {
+	logf.binary = binary;
 	snprintf(logf.path, sizeof(logf.path), "%s", path);
 	logf.max_size = max_size;
 	logf.max_files = max_files < 1 ? 1 : max_files;
@@ -125,6 +128,45 @@ static size_t json_escape(char *out, const unsigned char *s, size_t n)
 	return o;
 }
 
+/* Whether json_escape keeps every byte of s (it is UTF-8 as the escaper reads it). */
+static int utf8_whole(const unsigned char *s, size_t n)
+{
+	if (esc_len[0] == 0)
+		esc_init();
+	for (size_t i = 0; i < n;) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len = lead_len[s[i] - 0x80];
+		if (len == 0 || len > n - i)
+			return 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* Appends the standard base64 of s; returns the length written. */
+static size_t base64(char *out, const unsigned char *s, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0, i = 0;
+	for (; i + 3 <= n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+		out[o++] = tab[v >> 18], out[o++] = tab[(v >> 12) & 63], out[o++] = tab[(v >> 6) & 63], out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
+		out[o++] = tab[v >> 18], out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	return o;
+}
+
 /* Entries are gathered here and written together: one write per read of output, not per line. */
 static char wbuf[1 << 18];
 static size_t wlen;
@@ -174,8 +216,13 @@ static void log_entry(int stream, const unsigned char *data, size_t n)
 	}
 	char *line = wbuf + wlen;
 	size_t o = 0;
-	memcpy(line, "{\"log\":\"", 8), o = 8;
-	o += json_escape(line + o, data, n);
+	if (logf.binary && !utf8_whole(data, n)) {
+		memcpy(line, "{\"bytes\":\"", 10), o = 10;
+		o += base64(line + o, data, n);
+	} else {
+		memcpy(line, "{\"log\":\"", 8), o = 8;
+		o += json_escape(line + o, data, n);
+	}
 	const char *tail = stream == 2 ? "\",\"stream\":\"stderr\",\"time\":\"" : "\",\"stream\":\"stdout\",\"time\":\"";
 	memcpy(line + o, tail, 28), o += 28;
 	size_t sl = strlen(stamp);

@@ -17,7 +17,7 @@ struct stdio_target {
 /* After the container exited, a client that takes no output for this long is let go. */
 #define ATTACH_STALL_MS 5000
 
-int log_open(const char *path, long long max_size, int max_files);
+int log_open(const char *path, long long max_size, int max_files, int binary);
 void log_output(int stream, const char *data, size_t n);
 void log_flush(void);
 

@@ -495,7 +495,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 
-	if (log_op && log_open(arg_str(log_op, 0), arg_ll(log_op, 1), (int)arg_ll(log_op, 2)) < 0) {
+	if (log_op && log_open(arg_str(log_op, 0), arg_ll(log_op, 1), (int)arg_ll(log_op, 2), log_op->argc > 3 && arg_ll(log_op, 3) != 0) < 0) {
 		report(REPORT_ERROR " -1 %d cannot open the log %s", errno, arg_str(log_op, 0));
 		return 1;
 	}

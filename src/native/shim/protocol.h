@@ -25,7 +25,7 @@ enum cove_op {
 	OP_CONSOLE_PROXY    = 9,  /* none: relay own stdin/stdout with the pty master */
 	OP_EXIT_FILE        = 10, /* name of the exit status file inside the state dir */
 	OP_KEEP_STDIO       = 11, /* none: the monitor keeps its stdio (otherwise /dev/null after fork) */
-	OP_LOG_FILE         = 12, /* path, max size in bytes (0 = unbounded), max files: json-file log */
+	OP_LOG_FILE         = 12, /* path, max size in bytes (0 = unbounded), max files, [binary: 1 keeps an entry that is not UTF-8 as base64 under "bytes"]: json-file log */
 	OP_ATTACH_SOCKET    = 13, /* path of the unix socket attach clients connect to */
 	OP_STDIO_PIPES      = 14, /* open stdin (0|1), stdin once (0|1): the monitor owns the container's stdio */
 	OP_START_ON_ATTACH  = 15, /* none: start when the first attach client connects (no start fifo); with RUNTIME_CMD, run that command then */

@@ -37,7 +37,8 @@ export interface ProcessOptions {
 /** Engine mode: the monitor owns the container's stdio, logs it and serves attach clients. */
 export interface MonitorIO {
   /** json-file log: path, rotation size in bytes (0 = unbounded) and number of files. */
-  log?: { path: string; maxSize: number; maxFiles: number };
+  /** binary: an entry that is not UTF-8 keeps its bytes (base64 under "bytes"), for a private log such as an exec's. */
+  log?: { path: string; maxSize: number; maxFiles: number; binary?: boolean };
   /** Unix socket attach clients connect to (see src/native/shim/io.c for the protocol). */
   attachSocket?: string;
   /** Unix socket on which the daemon hands attach connections over for the monitor to serve (FRAME_DIRECT). */
@@ -50,7 +51,7 @@ export interface MonitorIO {
 
 function monitorIoOps(io: MonitorIO | undefined): PlanOp[] {
   const out: PlanOp[] = [];
-  if (io?.log) out.push(op(Op.LOG_FILE, `log to ${io.log.path}`, io.log.path, io.log.maxSize, io.log.maxFiles));
+  if (io?.log) out.push(op(Op.LOG_FILE, `log to ${io.log.path}`, io.log.path, io.log.maxSize, io.log.maxFiles, ...(io.log.binary ? [1] : [])));
   if (io?.attachSocket) out.push(op(Op.ATTACH_SOCKET, `serve attach on ${io.attachSocket}`, io.attachSocket));
   if (io?.directSocket) out.push(op(Op.DIRECT_SOCKET, `take attach connections handed over on ${io.directSocket}`, io.directSocket));
   if (io?.pipes) out.push(op(Op.STDIO_PIPES, "own the container's stdio", io.pipes.openStdin ? 1 : 0, io.pipes.stdinOnce ? 1 : 0));
