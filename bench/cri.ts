@@ -14,6 +14,8 @@
 // alternating, after a warm-up, as a kubelet drives a pod (log directory, cgroup parent, the
 // container's log path given):
 //
+//   version       Version, an empty call: the floor of any call through this client and the
+//                 engine's gRPC server
 //   runp          RunPodSandbox (the pause container, its network namespace on the bridge)
 //   create+start  CreateContainer + StartContainer of busybox `sleep 3600` in it
 //   whole         runp + create + start, end to end
@@ -21,7 +23,8 @@
 //   stopp+rmp     StopPodSandbox + RemovePodSandbox (the container still running, as crictl rmp -f)
 //
 // median and p90 of the runs, and the ratio cove/containerd; then, on each engine in turn, PODS
-// pods each with a running container, and the daemons' memory: cove's daemon (one node process)
+// pods each with a running container: ListPodSandbox and ListContainers with them (what a kubelet
+// asks every second), and the daemons' memory: cove's daemon (one node process)
 // against containerd, then the per-container monitors (cove's shims; containerd's runc v2 shims,
 // one per pod), RSS and PSS. Last, where cove's time goes, per step, from the phase timings its
 // daemon records with COVE_TRACE (bench/support/phases.ts).
@@ -33,6 +36,7 @@
 // BENCH_CRI_TRACE=FILE (the daemon's phase timings are appended there and kept).
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, existsSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -51,7 +55,7 @@ import { cleanup as cleanupImageRoot } from "../src/snapshots/testing.js";
 import { importBusybox } from "../test/images/fixtures.js";
 import { freeSubnets } from "../test/network/harness.js";
 import { mountsUnder } from "../test/support/dockerd.js";
-import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
+import { breakdown, median, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 
 const RUNS = Number(process.env.BENCH_CRI_RUNS ?? 20);
 const PODS = Number(process.env.BENCH_CRI_PODS ?? 10);
@@ -313,6 +317,24 @@ async function startCove(dir: string, tag: string, subnet: string, tar: string, 
   return engine;
 }
 
+const CNI_RESULTS = "/var/lib/cni/results";
+
+/** Removes libcni's cached results of the network (<network>-<sandbox>-<ifname>) and the loopback's of the same sandboxes. */
+async function removeCniResults(network: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(CNI_RESULTS);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = new RegExp(`^${network}-([0-9a-f]{64})-`).exec(n);
+    if (!m) continue;
+    await rm(path.join(CNI_RESULTS, n), { force: true });
+    await rm(path.join(CNI_RESULTS, `cni-loopback-${m[1]}-lo`), { force: true });
+  }
+}
+
 /** Debian's containerd with the CRI plugin, on a private root, state, socket, config and CNI network. */
 async function startContainerd(dir: string, tag: string, subnet: string, tar: string, refs: string[], pauseRef: string): Promise<CriEngine> {
   const base = path.join(dir, "ctd");
@@ -387,7 +409,16 @@ async function startContainerd(dir: string, tag: string, subnet: string, tar: st
       runtime.close();
       images.close();
       await terminate(child, 20_000);
-      for (const p of await processes()) if (mine(p)) process.kill(p.pid, "SIGKILL");
+      for (const p of await processes()) {
+        if (!mine(p)) continue;
+        process.kill(p.pid, "SIGKILL");
+        // a killed shim leaves its socket: /run/containerd/s/sha256(<address>/<namespace>/<id>)
+        const ns = p.argv[p.argv.indexOf("-namespace") + 1];
+        const id = p.argv[p.argv.indexOf("-id") + 1];
+        if (path.basename(p.argv[0] ?? "") === SHIM && ns && id) await rm(path.join("/run/containerd/s", createHash("sha256").update(`${socket}/${ns}/${id}`).digest("hex")), { force: true });
+      }
+      // libcni's result cache is the host's (/var/lib/cni/results): what a DEL that never came left
+      await removeCniResults(`cvctd${tag}`);
       for (const h of await cgroupHierarchies()) await removeCgroup(path.join(h, cgroupParent));
       await unmountUnder(base);
       const nl = Netlink.open();
@@ -439,9 +470,10 @@ async function imagesArchive(dir: string): Promise<{ tar: string; pauseRef: stri
   }
 }
 
-const STEPS = ["runp", "create+start", "whole", "exec", "stopp+rmp"] as const;
+const STEPS = ["version", "runp", "create+start", "whole", "exec", "stopp+rmp"] as const;
 type Step = (typeof STEPS)[number];
 const STEP_LABEL: Record<Step, string> = {
+  version: "Version (the gRPC round trip's floor)",
   runp: "RunPodSandbox",
   "create+start": "CreateContainer + StartContainer",
   whole: "runp + create + start",
@@ -482,6 +514,10 @@ async function removePod(e: CriEngine, pod: string): Promise<void> {
 /** One run on one engine: every step, timed. */
 async function lifecycle(e: CriEngine, name: string): Promise<{ ms: Record<Step, number>; windows: Record<Step, RunWindow> }> {
   const now = () => performance.timeOrigin + performance.now();
+  // an empty call first: what any call costs through this client and the engine's gRPC server
+  const v0 = now();
+  await call(e.runtime, "Version", {});
+  const v1 = now();
   const p = await runPod(e, name);
   const t0 = now();
   const r = await call(e.runtime, "ExecSync", { container_id: p.ctr, cmd: ["true"], timeout: 30 });
@@ -493,8 +529,8 @@ async function lifecycle(e: CriEngine, name: string): Promise<{ ms: Record<Step,
   await removePod(e, p.pod);
   const t3 = now();
   return {
-    ms: { runp: p.runpMs, "create+start": p.createStartMs, whole: p.runpMs + p.createStartMs, exec: t1 - t0, "stopp+rmp": t3 - t2 },
-    windows: { runp: p.windows.runp!, "create+start": p.windows["create+start"]!, whole: p.windows.whole!, exec: { start: t0, end: t1 }, "stopp+rmp": { start: t2, end: t3 } },
+    ms: { version: v1 - v0, runp: p.runpMs, "create+start": p.createStartMs, whole: p.runpMs + p.createStartMs, exec: t1 - t0, "stopp+rmp": t3 - t2 },
+    windows: { version: { start: v0, end: v1 }, runp: p.windows.runp!, "create+start": p.windows["create+start"]!, whole: p.windows.whole!, exec: { start: t0, end: t1 }, "stopp+rmp": { start: t2, end: t3 } },
   };
 }
 
@@ -503,7 +539,12 @@ interface Density {
   loaded: Memory;
   monitors: Memory;
   monitorCount: number;
+  /** ListPodSandbox and ListContainers with the pods running (the kubelet's relist, every second), ms per round. */
+  listPodsMs: number[];
+  listContainersMs: number[];
 }
+
+const LIST_ROUNDS = 9;
 
 /** PODS running pods on the engine: the daemons' and monitors' memory with them; then they go. */
 async function density(e: CriEngine): Promise<Density> {
@@ -517,7 +558,19 @@ async function density(e: CriEngine): Promise<Density> {
     const loaded = await totalMemory(await e.daemonPids());
     const monitorPids = await e.monitorPids();
     const monitors = await totalMemory(monitorPids);
-    return { idle, loaded, monitors, monitorCount: monitorPids.length };
+    const listPodsMs: number[] = [];
+    const listContainersMs: number[] = [];
+    for (let i = 0; i < LIST_ROUNDS; i++) {
+      const t0 = performance.now();
+      const items = (await call(e.runtime, "ListPodSandbox", {})).items as unknown[];
+      const t1 = performance.now();
+      const ctrs = (await call(e.runtime, "ListContainers", {})).containers as unknown[];
+      const t2 = performance.now();
+      if (items.length !== PODS || ctrs.length !== PODS) throw new Error(`${e.name}: ${items.length} sandboxes and ${ctrs.length} containers listed, expected ${PODS} of each`);
+      listPodsMs.push(t1 - t0);
+      listContainersMs.push(t2 - t1);
+    }
+    return { idle, loaded, monitors, monitorCount: monitorPids.length, listPodsMs, listContainersMs };
   } finally {
     for (const pod of pods) await removePod(e, pod);
   }
@@ -527,7 +580,6 @@ function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
-const median = (xs: number[]) => quantile(xs, 0.5);
 
 function missing(): string | undefined {
   for (const cmd of ["containerd", "ctr", SHIM, "runc"]) if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed (apt-get install containerd runc)`;
@@ -546,11 +598,14 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), "cvcri-"));
   const tag = path.basename(dir).replace(/[^a-zA-Z0-9]/g, "").slice(-6).toLowerCase();
   const engines: CriEngine[] = [];
-  const stopAll = async () => {
-    for (const e of engines.splice(0).reverse()) await e.stop().catch((err: unknown) => console.error(`stopping ${e.name}: ${(err as Error).message}`));
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  // one clean-up, whether a signal or the end of main asks first: the other waits for it
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const e of engines.splice(0).reverse()) await e.stop().catch((err: unknown) => console.error(`stopping ${e.name}: ${(err as Error).message}`));
+      await unmountUnder(dir);
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    })());
   const onSignal = () => void stopAll().finally(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -585,7 +640,8 @@ async function main(): Promise<void> {
     const loadAfterRuns = loadavg();
     const dense: Density[] = [];
     for (const e of engines) dense.push(await density(e));
-    const trace = await readTrace(traceFile(dir));
+    // a container's "exit" phase is its whole life: the pods' outlive the step that starts them
+    const trace = (await readTrace(traceFile(dir))).filter((r) => r.phase !== "exit");
 
     const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
     const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
@@ -599,6 +655,8 @@ async function main(): Promise<void> {
       row(`  p90 (ms)`, quantile(ms[0]![s], 0.9), engines[1] ? quantile(ms[1]![s], 0.9) : undefined);
     }
     const mem = (f: (k: number) => number) => [f(0), engines[1] ? f(1) : undefined] as const;
+    row(`ListPodSandbox with ${PODS} pods, median of ${LIST_ROUNDS} (ms)`, ...mem((k) => median(dense[k]!.listPodsMs)));
+    row(`ListContainers with ${PODS} pods, median of ${LIST_ROUNDS} (ms)`, ...mem((k) => median(dense[k]!.listContainersMs)));
     row(`daemon RSS fresh (MB)`, ...mem((k) => fresh[k]!.rssKb / 1024));
     row(`daemon RSS idle, after the runs (MB)`, ...mem((k) => dense[k]!.idle.rssKb / 1024));
     row(`daemon RSS with ${PODS} pods running (MB)`, ...mem((k) => dense[k]!.loaded.rssKb / 1024));
@@ -610,7 +668,8 @@ async function main(): Promise<void> {
     for (const s of ["runp", "create+start", "exec", "stopp+rmp"] as const) {
       const b = breakdown(trace, coveWindows[s]);
       console.log(`  where cove's ${STEP_LABEL[s]} goes, median of ${coveWindows[s].length} runs (ms; "begins": from the client's call):`);
-      console.log(`    the client's call, start to answer            ${median(ms[0]![s]).toFixed(2).padStart(8)} ms`);
+      console.log(`    the client's calls, first sent to last answer  ${median(ms[0]![s]).toFixed(2).padStart(8)} ms`);
+      console.log(`    the daemon's window (first call in, last out)  ${b.daemonWindowMs.toFixed(2).padStart(8)} ms  (gRPC round trips and the client: ${b.outsideMs.toFixed(2)} ms)`);
       printBreakdown(b, coveWindows[s].length, "    ");
     }
   } finally {
