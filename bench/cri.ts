@@ -58,7 +58,8 @@
 // teardowns (runtime delete ~13, rootfs unmount ~9, network ~4). Each call pays the gRPC round
 // trip, about 0.8 ms more through cove's server (grpc-js) than containerd's, which is most of the
 // gap on the list calls (the handlers take ~0.5 ms). The daemon's RSS is node's: about 88 MB
-// fresh, 115 after the runs; cove's monitors are small C processes (~0.2 MB each, two per pod)
+// fresh (74 with --cri-socket none: grpc-js, protobufjs and the loaded api.proto are ~14 MB of
+// it), 115 after the runs; cove's monitors are small C processes (~0.2 MB each, two per pod)
 // where containerd's runc shims take ~13 MB RSS, ~3.6 MB PSS, one per pod.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
