@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { fromErrno, isErrno, unavailable } from "../common/errors.js";
 import type { Daemon } from "../daemon/index.js";
 import { ignored } from "../common/ignore.js";
+import { span } from "../common/trace.js";
 import { CriContainers } from "./containers.js";
 import { ExecAndStats } from "./exec-stats.js";
 import { imageHandlers } from "./images.js";
@@ -54,6 +55,30 @@ async function clearStaleSocket(p: string): Promise<void> {
   await unlink(p);
 }
 
+/**
+ * The handlers with each unary call timed as the phase "api CRI <method>" (COVE_TRACE, as the
+ * Docker API's requests are), so a CRI call's container phases sit inside their request's window.
+ */
+export function timedCalls(service: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    const def = service[name];
+    if (!def || def.requestStream || def.responseStream) {
+      out[name] = handler;
+      continue;
+    }
+    const unaryHandler = handler as grpc.handleUnaryCall<unknown, unknown>;
+    out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const end = span(`api CRI ${name}`);
+      unaryHandler(call, (err, value, trailer, flags) => {
+        end();
+        callback(err, value, trailer, flags);
+      });
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+  return out;
+}
+
 export async function startCriServer(daemon: Pick<Daemon, "images" | "containers" | "network" | "root" | "pods">, settings: CriSettings): Promise<CriServer> {
   const services = criServices();
   const server = new grpc.Server();
@@ -64,19 +89,25 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
   const sandboxes = new Sandboxes({ pods, containers });
   const criContainers = new CriContainers({ containers, pods, images, sandboxes, logs });
   const execStats = new ExecAndStats({ containers, criContainers, sandboxes, root: daemon.root, log });
-  server.addService(services.RuntimeService, {
-    ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state),
-    ...sandboxes.handlers(),
-    ...criContainers.handlers(),
-    ...execStats.handlers(),
-  });
+  server.addService(
+    services.RuntimeService,
+    timedCalls(services.RuntimeService, {
+      ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state),
+      ...sandboxes.handlers(),
+      ...criContainers.handlers(),
+      ...execStats.handlers(),
+    }),
+  );
   server.addService(
     services.ImageService,
-    imageHandlers({ images: daemon.images, root: daemon.root, inUse: (id) => {
-        const user = daemon.containers.imageInUse(id);
-        return user?.running ? user.id : undefined;
-      },
-    }),
+    timedCalls(
+      services.ImageService,
+      imageHandlers({ images: daemon.images, root: daemon.root, inUse: (id) => {
+          const user = daemon.containers.imageInUse(id);
+          return user?.running ? user.id : undefined;
+        },
+      }),
+    ),
   );
   const socket = path.resolve(settings.socket);
   await mkdir(path.dirname(socket), { recursive: true, mode: 0o711 });
