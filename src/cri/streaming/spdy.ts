@@ -85,8 +85,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.nextStreamId = opts.role === "server" ? 2 : 1;
     this.nextPingId = opts.role === "server" ? 2 : 1;
     socket.on("data", (d: Buffer) => this.onData(d));
-    socket.on("end", () => this.destroy());
-    socket.on("close", () => this.destroy());
+    // the peer's end comes after its last frames: those still waiting for their turn are handled first
+    const ended = () => this.afterQueued(() => this.destroy());
+    socket.on("end", ended);
+    socket.on("close", ended);
     socket.on("error", (err: Error) => this.destroy(err));
     this.touch();
   }
@@ -146,6 +148,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   // ---- frames in
+
+  private afterQueued(f: () => void): void {
+    if (this.queued === 0) f();
+    else void this.handling.then(f);
+  }
 
   private onData(d: Buffer): void {
     if (this.closedWith) return;
@@ -447,7 +454,9 @@ export interface SpdyStreamEvents {
 export class SpdyStream extends Duplex {
   /** Set when the peer reset the stream (its RST_STREAM status), or this side did. */
   resetStatus: number | undefined;
-  private replied: boolean;
+  private replied = false;
+  /** Opened by this side (which writes on it without waiting for the reply, as spdystream does). */
+  private readonly local: boolean;
   private replyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private remoteEnded = false;
   private localEnded: boolean;
@@ -462,13 +471,13 @@ export class SpdyStream extends Duplex {
     opts: { local: boolean; fin: boolean },
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: STREAM_HIGH_WATER, autoDestroy: false });
-    this.replied = opts.local; // this side needs no reply to write on its own streams
+    this.local = opts.local;
     this.localEnded = opts.fin;
   }
 
   /** Accepts a stream the peer opened (SYN_REPLY); fin: nothing will be written on it. */
   reply(headers: SpdyHeaders = {}, fin = false): void {
-    if (this.replied || this.gone) return;
+    if (this.local || this.replied || this.gone) return;
     this.replied = true;
     void this.session.sendHeaders({ type: "syn_reply", streamId: this.id, flags: fin ? FLAG_FIN : 0, headers });
     if (fin) this.localEnded = true;
@@ -588,7 +597,7 @@ export class SpdyStream extends Duplex {
   }
 
   private whenReplied(f: () => void, cb: (err?: Error | null) => void): void {
-    if (this.replied || this.gone) return f();
+    if (this.local || this.replied || this.gone) return f();
     this.waitReply().then(f, (err: Error) => cb(err));
   }
 
