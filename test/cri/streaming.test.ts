@@ -122,8 +122,8 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal((await status).toString(), '{"metadata":{},"status":"Success"}');
   });
 
-  it("exec with a TTY: the client's size reaches the terminal", async () => {
-    const url = await urlOf("Exec", { container_id: "echo", cmd: ["sh", "-c", 'while read x; do [ "$x" = q ] && exit 0; stty size; done'], tty: true, stdin: true, stdout: true });
+  it("exec with a TTY: the terminal starts at the client's size and follows its resizes", async () => {
+    const url = await urlOf("Exec", { container_id: "echo", cmd: ["sh", "-c", 'stty size; while read x; do [ "$x" = q ] && exit 0; stty size; done'], tty: true, stdin: true, stdout: true });
     const { session } = await up(url);
     const error = await openTyped(session, "error");
     const stdin = await openTyped(session, "stdin");
@@ -132,14 +132,18 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     let seen = "";
     stdout.on("data", (d: Buffer) => (seen += d.toString()));
     const status = readAll(error);
+    // client-go sends the size as soon as its streams are there: the command's first look sees it
     resize.write('{"Width":100,"Height":30}\n');
+    await waitFor(() => seen.includes("\n"), "the first line");
+    assert.equal(seen.split("\n")[0], "30 100\r");
+    resize.write('{"Width":90,"Height":20}\n');
     // each line makes the shell print its terminal's size: until the new size shows
     await waitFor(
       () => {
-        if (!seen.includes("30 100")) stdin.write("\n");
-        return seen.includes("30 100");
+        if (!seen.includes("20 90")) stdin.write("\n");
+        return seen.includes("20 90");
       },
-      "the terminal size 30 rows, 100 columns",
+      "the terminal size 20 rows, 90 columns",
       30_000,
     );
     stdin.write("q\n");

@@ -81,9 +81,33 @@ export async function serveRemoteCommand(session: SpdySession, runtime: Streamin
     if (o.protocol === STREAM_PROTOCOL_V4) e.write(JSON.stringify(s));
     else if (s.status !== "Success") e.write(s.message ?? "");
   };
+  // sizes the client sends: a TTY exec's terminal starts at the first (client-go sends it as soon
+  // as its streams are there), so that what the command asks of its terminal first is right;
+  // the others resize the running process's terminal
+  const sizes: [number, number][] = [];
+  const running: { proc?: AttachSession } = {};
+  let sized: () => void = () => undefined;
+  const firstSize = new Promise<void>((r) => (sized = r));
+  if (ch.resize) {
+    readResizes(ch.resize, (w, h) => {
+      if (running.proc) return running.proc.resize(h, w);
+      sizes.push([h, w]);
+      sized();
+    });
+    ch.resize.once("end", sized);
+    ch.resize.once("done", sized);
+  }
+  const opts = { ...req.opts };
+  if (req.kind === "exec" && req.opts.tty && ch.resize) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([firstSize, new Promise<void>((r) => (timer = setTimeout(r, FIRST_SIZE_WAIT_MS)))]);
+    clearTimeout(timer);
+    const first = sizes.shift();
+    if (first && first[0] > 0 && first[1] > 0) opts.consoleSize = first;
+  }
   let proc: AttachSession | ExecSession;
   try {
-    proc = req.kind === "exec" ? await runtime.exec(req.containerId, req.cmd, req.opts) : await runtime.attach(req.containerId, req.opts);
+    proc = req.kind === "exec" ? await runtime.exec(req.containerId, req.cmd, opts) : await runtime.attach(req.containerId, opts);
   } catch (err) {
     const what = req.kind === "exec" ? "error executing command in container" : "error attaching to container";
     writeStatus(internalErrorStatus(`${what}: ${(err as Error).message}`));
@@ -98,7 +122,8 @@ export async function serveRemoteCommand(session: SpdySession, runtime: Streamin
   };
   session.once("close", onClose);
   if (ch.stdin && ch.stdin.readable) pumpStdin(ch.stdin, proc, req.kind === "exec");
-  if (ch.resize) readResizes(ch.resize, (w, h) => proc.resize(h, w));
+  running.proc = proc;
+  for (const [rows, cols] of sizes.splice(0)) proc.resize(rows, cols);
   try {
     for await (const chunk of proc.output) {
       if (clientGone) break;
@@ -125,6 +150,9 @@ export async function serveRemoteCommand(session: SpdySession, runtime: Streamin
   await endStream(ch.error);
   session.close();
 }
+
+/** How long a TTY exec waits for the client's first terminal size before it starts without one. */
+const FIRST_SIZE_WAIT_MS = 1000;
 
 /** The streams by type once `expected` of them arrived, or undefined after the timeout or the session's end. */
 function waitForStreams(session: SpdySession, expected: number, resizing: boolean, o: ServeOptions): Promise<Channels | undefined> {

@@ -19,6 +19,8 @@ export interface StreamOptions {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
+  /** [rows, columns] the terminal starts with (a TTY exec whose client said its size in time). */
+  consoleSize?: [number, number];
 }
 
 export interface StreamingRuntime {
@@ -89,7 +91,7 @@ export function containerStreamingRuntime(deps: ContainerStreamingDeps): Streami
     },
     exec: async (id, cmd, o) => {
       await running(id);
-      const { Id } = await containers.execCreate(id, { Cmd: cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr });
+      const { Id } = await containers.execCreate(id, { Cmd: cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, ...(o.consoleSize ? { ConsoleSize: o.consoleSize } : {}) });
       return containers.execStart(Id, {});
     },
     attach: async (id, o) => {
