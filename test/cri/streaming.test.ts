@@ -10,7 +10,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { containerStreamingRuntime, streamingHandlers, StreamingServer } from "../../src/cri/streaming/index.js";
+import { startCriStreaming, streamingHandlers, type StreamingServer } from "../../src/cri/streaming/index.js";
 import { openTyped, readAll, upgrade, waitFor, type Refused, type Upgraded } from "../../src/cri/streaming/testing.js";
 import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { findBusybox, importBusybox, tempDir } from "../images/fixtures.js";
@@ -73,7 +73,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
       "&pod=web",
     );
     await json(api(sock(), "POST", "/cove/pods/web/start"), 200);
-    server = await StreamingServer.start(containerStreamingRuntime({ containers: daemon.containers, pods: daemon.pods }), { log: () => undefined });
+    server = await startCriStreaming(daemon, { log: () => undefined });
   });
 
   after(async () => {

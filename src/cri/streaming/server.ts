@@ -12,7 +12,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, fromErrno, invalid } from "../../common/errors.js";
-import { ignored, type LogLine } from "../../common/ignore.js";
+import { ignored, notice, type LogLine } from "../../common/ignore.js";
 import { servePortForward, PORT_FORWARD_PROTOCOL } from "./portforward.js";
 import { REMOTE_COMMAND_PROTOCOLS, serveRemoteCommand, type RemoteCommand } from "./remotecommand.js";
 import type { StreamingRuntime } from "./services.js";
@@ -52,7 +52,7 @@ export class StreamingServer {
     readonly runtime: StreamingRuntime,
     private readonly opts: StreamingServerOptions,
   ) {
-    this.log = opts.log ?? ((line) => ignored("streaming server", new Error(line)));
+    this.log = opts.log ?? ((line) => notice(line));
     this.creationMs = opts.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS;
     this.idleMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
     this.http = http.createServer((req, res) => this.onRequest(req, res));

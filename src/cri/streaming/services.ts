@@ -39,6 +39,13 @@ export interface StreamingRuntime {
 export interface ContainerStreamingDeps {
   containers: ContainerService;
   pods: PodService;
+  /**
+   * The cove container a CRI container ID names (throwing NOT_FOUND for one the CRI does not
+   * own); default: any container cove has, by ID, name or unique prefix.
+   */
+  resolveContainer?: (containerId: string) => Promise<string>;
+  /** The cove pod a CRI sandbox ID names (NOT_FOUND for one the CRI does not own); default: any pod. */
+  resolveSandbox?: (sandboxId: string) => Promise<string>;
 }
 
 const AF_INET = 2;
@@ -69,33 +76,38 @@ export function connectInNetns(nsPath: string, family: 4 | 6, port: number): Pro
 /** The streaming runtime over cove's container service (exec, attach) and pod service (port-forward). */
 export function containerStreamingRuntime(deps: ContainerStreamingDeps): StreamingRuntime {
   const { containers, pods } = deps;
-  const running = async (id: string) => {
-    const i = await containers.inspect(id);
+  const containerOf = deps.resolveContainer ?? (async (id: string) => (await containers.inspect(id)).Id);
+  const podOf =
+    deps.resolveSandbox ??
+    (async (id: string) => {
+      await pods.ready;
+      return pods.find(id).Id;
+    });
+  const running = async (ref: string) => {
+    const i = await containers.inspect(await containerOf(ref));
     if (!i.State.Running) throw conflict(`container ${i.Id} is not running (${i.State.Status})`, { code: "container.not-running", hint: "start it first" });
-    return i;
+    return i.Id;
   };
   const infraPid = async (sandboxId: string): Promise<number> => {
-    await pods.ready;
-    const pod = pods.find(sandboxId);
+    const pod = pods.find(await podOf(sandboxId));
     const infra = await containers.inspect(pod.InfraContainerID);
     if (!infra.State.Running || !infra.State.Pid) throw conflict(`pod sandbox ${pod.Id} is not ready: its infra container is not running`, { code: "pod.not-running" });
     return infra.State.Pid;
   };
   return {
     checkContainer: async (id) => {
-      await containers.inspect(id);
+      await containerOf(id);
     },
     checkSandbox: async (id) => {
-      await pods.ready;
-      pods.find(id);
+      await podOf(id);
     },
-    exec: async (id, cmd, o) => {
-      await running(id);
+    exec: async (ref, cmd, o) => {
+      const id = await running(ref);
       const { Id } = await containers.execCreate(id, { Cmd: cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, ...(o.consoleSize ? { ConsoleSize: o.consoleSize } : {}) });
       return containers.execStart(Id, {});
     },
-    attach: async (id, o) => {
-      await running(id);
+    attach: async (ref, o) => {
+      const id = await running(ref);
       return containers.attach(id, { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, stream: true });
     },
     portForward: async (sandboxId, port) => {
