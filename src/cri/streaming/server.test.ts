@@ -324,6 +324,33 @@ describe("CRI streaming server", () => {
   });
 });
 
+describe("CRI streaming server timeouts", () => {
+  it("ends a session whose client does not open the expected streams in time, and one that sits idle", async () => {
+    const runtime = new FakeRuntime();
+    const lines: string[] = [];
+    const server = await StreamingServer.start(runtime, { log: (l) => lines.push(l), streamCreationTimeoutMs: 300, streamIdleTimeoutMs: 300 });
+    const sessions: Upgraded[] = [];
+    try {
+      const url = server.urlFor({ kind: "exec", containerId: "c1", cmd: ["true"], opts: { tty: false, stdin: false, stdout: true, stderr: true } });
+      const r = (await upgrade(url, [V4])) as Upgraded;
+      sessions.push(r);
+      await openTyped(r.session, "error");
+      await openTyped(r.session, "stdout");
+      // no stderr stream: the server gives up, runs nothing, and ends the session
+      await waitFor(() => r.session.closed, "the server to end the session");
+      assert.equal(runtime.procs.length, 0);
+      assert.ok(lines.some((l) => /timed out waiting for client to create streams/.test(l)), lines.join("\n"));
+      // a port-forward session that carries nothing is cut off after the idle timeout
+      const pf = (await upgrade(server.urlFor({ kind: "portforward", sandboxId: "p1", ports: [] }), ["portforward.k8s.io"])) as Upgraded;
+      sessions.push(pf);
+      await waitFor(() => pf.session.closed, "the idle session to end");
+    } finally {
+      for (const s of sessions) s.session.destroy();
+      await server.close();
+    }
+  });
+});
+
 describe("CRI Exec, Attach and PortForward calls", () => {
   let server: StreamingServer;
   before(async () => {
