@@ -120,7 +120,10 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
       if (!error.isGone) error.end();
       resolve();
     };
-    // client → pod: the data stream's end half-closes the connection; a reset ends it all
+    // Each direction ends on its own, as TCP's half-close does: the client's FIN on the data
+    // stream half-closes the connection (what it sent before still goes out), the pod's end of
+    // the connection ends the data stream; it is over once the connection is closed both ways,
+    // or on an error, or when the client resets the stream.
     data.on("data", (d: Buffer) => {
       if (!conn.write(d)) {
         data.pause();
@@ -131,7 +134,6 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
     data.on("done", () => {
       if (data.resetStatus !== undefined) finish();
     });
-    // pod → client: the connection's end ends the data stream
     conn.on("data", (d: Buffer) => {
       if (data.isGone) return;
       if (!data.write(d)) {
@@ -145,7 +147,9 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
         data.on("done", go);
       }
     });
-    conn.on("end", () => finish());
+    conn.on("end", () => {
+      if (!data.isGone) data.end();
+    });
     conn.on("error", (err) => finish(err));
     conn.on("close", () => finish());
   });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -89,7 +90,7 @@ class FakeRuntime implements StreamingRuntime {
   }
   async portForward(_sandbox: string, port: number) {
     return new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(port === 1 ? this.portTarget : port, "127.0.0.1");
+      const s = net.connect({ port: port === 1 ? this.portTarget : port, host: "127.0.0.1", allowHalfOpen: true });
       s.once("connect", () => resolve(s));
       s.once("error", reject);
     });
@@ -301,6 +302,38 @@ describe("CRI streaming server", () => {
     d2.end("again");
     assert.equal((await got2).toString(), "AGAIN<bye>");
     assert.equal((await readAll(e2)).toString(), "");
+  });
+
+  it("port-forward: the pod's end of its side does not cut what the client still sends", async () => {
+    // a pod that says hello and ends its side at once, then counts (and hashes) what it receives
+    const received: { bytes: number; hash: string }[] = [];
+    const sink = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.end("ready");
+      const h = createHash("sha256");
+      let n = 0;
+      c.on("data", (d: Buffer) => {
+        n += d.length;
+        h.update(d);
+      });
+      c.on("end", () => received.push({ bytes: n, hash: h.digest("hex") }));
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    try {
+      const port = String((sink.address() as net.AddressInfo).port);
+      const { session } = await up(server.urlFor({ kind: "portforward", sandboxId: "p1", ports: [] }), ["portforward.k8s.io"]);
+      const error = await openTyped(session, "error", { port, requestid: "0" });
+      const data = await openTyped(session, "data", { port, requestid: "0" });
+      const fromPod = readAll(data);
+      const errors = readAll(error);
+      assert.equal((await fromPod).toString(), "ready");
+      const payload = randomBytes(3 << 20);
+      data.end(payload);
+      await waitFor(() => received.length === 1, "the pod to see the client's end");
+      assert.deepEqual(received[0], { bytes: payload.length, hash: createHash("sha256").update(payload).digest("hex") });
+      assert.equal((await errors).toString(), "");
+    } finally {
+      await new Promise((r) => sink.close(r));
+    }
   });
 
   it("port-forward: refuses streams without a good port or type, reports a refused connection", async () => {

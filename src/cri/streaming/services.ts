@@ -32,7 +32,10 @@ export interface StreamingRuntime {
   exec(containerId: string, cmd: string[], opts: StreamOptions): Promise<ExecSession>;
   /** Attaches to the running container's main process. */
   attach(containerId: string, opts: StreamOptions): Promise<AttachSession>;
-  /** A connection to port on the pod's own network (its loopback included). */
+  /**
+   * A connection to port on the pod's own network (its loopback included), made with
+   * allowHalfOpen: each direction ends on its own.
+   */
   portForward(sandboxId: string, port: number): Promise<net.Socket>;
 }
 
@@ -59,7 +62,7 @@ export function connectInNetns(nsPath: string, family: 4 | 6, port: number): Pro
   } catch (err) {
     return Promise.reject(fromErrno(err, `making a socket in the network namespace ${nsPath}`));
   }
-  const socket = new net.Socket({ fd, readable: true, writable: true });
+  const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   return new Promise<net.Socket>((resolve, reject) => {
     const onError = (err: Error) => {
       socket.destroy();
