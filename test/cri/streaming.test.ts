@@ -173,6 +173,20 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     await waitFor(() => seen2.includes("got again\n"), "the container's second answer");
   });
 
+  it("attach to a container made with StdinOnce: the end of the client's input closes its stdin", async () => {
+    const once = await run("once", { Cmd: ["sh", "-c", "cat; echo stdin closed"], OpenStdin: true, StdinOnce: true });
+    await json(api(sock(), "POST", `/containers/${once}/start`), 204);
+    const { session } = await up(await urlOf("Attach", { container_id: once, stdin: true, stdout: true }));
+    const error = await openTyped(session, "error");
+    const stdin = await openTyped(session, "stdin");
+    const stdout = await openTyped(session, "stdout");
+    const out = readAll(stdout);
+    const status = readAll(error);
+    stdin.end("abc\n");
+    assert.equal((await out).toString(), "abc\nstdin closed\n");
+    assert.equal((await status).toString(), '{"metadata":{},"status":"Success"}');
+  });
+
   it("port-forward: reaches a server on the pod's own loopback; a closed port is reported", async () => {
     const { session } = await up(await urlOf("PortForward", { pod_sandbox_id: podId, port: [8080] }), ["portforward.k8s.io"]);
     let request = 0;

@@ -25,8 +25,13 @@ interface Pair {
 
 export interface PortForwardOptions {
   streamCreationTimeoutMs: number;
+  /** How long a connection the pod has ended waits for more of the client's data before it closes. */
+  halfCloseGraceMs: number;
   log: LogLine;
 }
+
+/** containerd's grace after one direction of a forwarded connection ends. */
+export const HALF_CLOSE_GRACE_MS = 1000;
 
 /** Why a port-forward stream's headers are refused, or undefined when they are good. */
 export function checkPortForwardStream(s: SpdyStream): string | undefined {
@@ -113,18 +118,28 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
       if (err) {
         const msg = `error forwarding port ${port} to pod ${sandboxId}, uid : ${err.message}`;
         o.log(`streaming: ${msg}`);
-        if (!error.isGone) error.write(msg);
+        if (!error.isGone && !error.writableEnded) error.write(msg);
       }
+      clearTimeout(grace);
       conn.destroy();
       if (!data.isGone) data.end();
       if (!error.isGone) error.end();
       resolve();
     };
-    // Each direction ends on its own, as TCP's half-close does: the client's FIN on the data
-    // stream half-closes the connection (what it sent before still goes out), the pod's end of
-    // the connection ends the data stream; it is over once the connection is closed both ways,
-    // or on an error, or when the client resets the stream.
+    // The client's FIN on the data stream half-closes the connection (what it sent before still
+    // goes out). The pod's end of the connection ends the data stream; whether the pod closed its
+    // socket or only its sending side cannot be told from here, so, as containerd does, the
+    // connection is given a grace (HALF_CLOSE_GRACE_MS) to carry what the client still sends,
+    // renewed while the client's data flows, then it closes (client-go waits for that, the end
+    // of the error stream, before it lets go of its own side). It is over at once on an error,
+    // or when the stream is cut (the client's reset, the session's end).
+    let grace: NodeJS.Timeout | undefined;
+    const renewGrace = () => {
+      if (!grace) return;
+      grace.refresh();
+    };
     data.on("data", (d: Buffer) => {
+      renewGrace();
       if (!conn.write(d)) {
         data.pause();
         conn.once("drain", () => data.resume());
@@ -132,7 +147,7 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
     });
     data.on("end", () => conn.end());
     data.on("done", () => {
-      if (data.resetStatus !== undefined) finish();
+      if (data.wasCut) finish();
     });
     conn.on("data", (d: Buffer) => {
       if (data.isGone) return;
@@ -149,6 +164,7 @@ async function forward(runtime: StreamingRuntime, sandboxId: string, data: SpdyS
     });
     conn.on("end", () => {
       if (!data.isGone) data.end();
+      grace = setTimeout(() => finish(), o.halfCloseGraceMs);
     });
     conn.on("error", (err) => finish(err));
     conn.on("close", () => finish());

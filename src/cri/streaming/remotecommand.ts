@@ -105,7 +105,7 @@ export async function serveRemoteCommand(session: SpdySession, runtime: Streamin
     const first = sizes.shift();
     if (first && first[0] > 0 && first[1] > 0) opts.consoleSize = first;
   }
-  let proc: AttachSession | ExecSession;
+  let proc: (AttachSession & { closeStdinAtEnd?: boolean }) | ExecSession;
   try {
     proc = req.kind === "exec" ? await runtime.exec(req.containerId, req.cmd, opts) : await runtime.attach(req.containerId, opts);
   } catch (err) {
@@ -121,7 +121,8 @@ export async function serveRemoteCommand(session: SpdySession, runtime: Streamin
     proc.close();
   };
   session.once("close", onClose);
-  if (ch.stdin && ch.stdin.readable) pumpStdin(ch.stdin, proc, req.kind === "exec");
+  // the end of the client's input closes an exec's stdin, and an attached container's with StdinOnce
+  if (ch.stdin && ch.stdin.readable) pumpStdin(ch.stdin, proc, req.kind === "exec" || ("closeStdinAtEnd" in proc && !!proc.closeStdinAtEnd));
   running.proc = proc;
   for (const [rows, cols] of sizes.splice(0)) proc.resize(rows, cols);
   try {

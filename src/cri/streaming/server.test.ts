@@ -105,7 +105,8 @@ describe("CRI streaming server", () => {
   const sessions: Upgraded[] = [];
   let echo: net.Server;
   before(async () => {
-    server = await StreamingServer.start(runtime, { log: () => undefined, streamCreationTimeoutMs: 5000 });
+    // (a grace long enough that the half-close test does not depend on the machine's speed)
+    server = await StreamingServer.start(runtime, { log: () => undefined, streamCreationTimeoutMs: 5000, portForwardGraceMs: 60_000 });
     // the pod's port of the port-forward tests: echoes in upper case until the client's end, then ends
     echo = net.createServer((c) => {
       c.on("data", (d: Buffer) => c.write(d.toString().toUpperCase()));
@@ -380,6 +381,29 @@ describe("CRI streaming server timeouts", () => {
     } finally {
       for (const s of sessions) s.session.destroy();
       await server.close();
+    }
+  });
+});
+
+describe("CRI port-forward after the pod's end", () => {
+  it("closes the connection after the grace, so a client that holds its side open learns the end", async () => {
+    const server = await StreamingServer.start(new FakeRuntime(), { log: () => undefined, portForwardGraceMs: 50 });
+    const pod = net.createServer((c) => c.end("bye"));
+    await new Promise<void>((r) => pod.listen(0, "127.0.0.1", r));
+    let session: Upgraded["session"] | undefined;
+    try {
+      const port = String((pod.address() as net.AddressInfo).port);
+      session = ((await upgrade(server.urlFor({ kind: "portforward", sandboxId: "p1", ports: [] }), ["portforward.k8s.io"])) as Upgraded).session;
+      const error = await openTyped(session, "error", { port, requestid: "0" });
+      const data = await openTyped(session, "data", { port, requestid: "0" });
+      const got = readAll(data);
+      // the client never ends its side: the error stream's end is what tells it the connection is over
+      assert.equal((await readAll(error)).toString(), "");
+      assert.equal((await got).toString(), "bye");
+    } finally {
+      session?.destroy();
+      await server.close();
+      await new Promise((r) => pod.close(r));
     }
   });
 });

@@ -13,7 +13,7 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { CoveError, fromErrno, invalid } from "../../common/errors.js";
 import { ignored, notice, type LogLine } from "../../common/ignore.js";
-import { servePortForward, PORT_FORWARD_PROTOCOL } from "./portforward.js";
+import { HALF_CLOSE_GRACE_MS, servePortForward, PORT_FORWARD_PROTOCOL } from "./portforward.js";
 import { REMOTE_COMMAND_PROTOCOLS, serveRemoteCommand, type RemoteCommand } from "./remotecommand.js";
 import type { StreamingRuntime } from "./services.js";
 import { SpdySession } from "./spdy.js";
@@ -33,6 +33,8 @@ export interface StreamingServerOptions {
   baseUrl?: string;
   streamCreationTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
+  /** How long a forwarded connection the pod ended waits for more of the client's data (default 1 s, as containerd). */
+  portForwardGraceMs?: number;
   log?: LogLine;
 }
 
@@ -163,7 +165,7 @@ export class StreamingServer {
     const request = c.request;
     const work =
       request.kind === "portforward"
-        ? servePortForward(session, this.runtime, request.sandboxId, { streamCreationTimeoutMs: this.creationMs, log: this.log })
+        ? servePortForward(session, this.runtime, request.sandboxId, { streamCreationTimeoutMs: this.creationMs, halfCloseGraceMs: this.opts.portForwardGraceMs ?? HALF_CLOSE_GRACE_MS, log: this.log })
         : serveRemoteCommand(session, this.runtime, request, { protocol: c.protocol, streamCreationTimeoutMs: this.creationMs, log: this.log });
     work.catch((err: unknown) => {
       this.log(`streaming: ${request.kind}: ${err instanceof CoveError ? err.describe() : (err as Error).message}`);

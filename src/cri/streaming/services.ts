@@ -30,8 +30,11 @@ export interface StreamingRuntime {
   checkSandbox(sandboxId: string): Promise<void>;
   /** Starts cmd in the running container; the session's exitCode says how it ended. */
   exec(containerId: string, cmd: string[], opts: StreamOptions): Promise<ExecSession>;
-  /** Attaches to the running container's main process. */
-  attach(containerId: string, opts: StreamOptions): Promise<AttachSession>;
+  /**
+   * Attaches to the running container's main process; closeStdinAtEnd: the client's end of input
+   * closes the process's stdin (a container made with StdinOnce), else it leaves it open.
+   */
+  attach(containerId: string, opts: StreamOptions): Promise<AttachSession & { closeStdinAtEnd?: boolean }>;
   /**
    * A connection to port on the pod's own network (its loopback included), made with
    * allowHalfOpen: each direction ends on its own.
@@ -89,7 +92,7 @@ export function containerStreamingRuntime(deps: ContainerStreamingDeps): Streami
   const running = async (ref: string) => {
     const i = await containers.inspect(await containerOf(ref));
     if (!i.State.Running) throw conflict(`container ${i.Id} is not running (${i.State.Status})`, { code: "container.not-running", hint: "start it first" });
-    return i.Id;
+    return i;
   };
   const infraPid = async (sandboxId: string): Promise<number> => {
     const pod = pods.find(await podOf(sandboxId));
@@ -105,13 +108,14 @@ export function containerStreamingRuntime(deps: ContainerStreamingDeps): Streami
       await podOf(id);
     },
     exec: async (ref, cmd, o) => {
-      const id = await running(ref);
+      const id = (await running(ref)).Id;
       const { Id } = await containers.execCreate(id, { Cmd: cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, ...(o.consoleSize ? { ConsoleSize: o.consoleSize } : {}) });
       return containers.execStart(Id, {});
     },
     attach: async (ref, o) => {
-      const id = await running(ref);
-      return containers.attach(id, { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, stream: true });
+      const i = await running(ref);
+      const session = await containers.attach(i.Id, { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, stream: true });
+      return { ...session, closeStdinAtEnd: !!i.Config.StdinOnce };
     },
     portForward: async (sandboxId, port) => {
       const pid = await infraPid(sandboxId);

@@ -462,6 +462,7 @@ export class SpdyStream extends Duplex {
   private localEnded: boolean;
   private unacked = 0;
   private gone = false;
+  private cut = false;
 
   constructor(
     private readonly session: SpdySession,
@@ -508,6 +509,11 @@ export class SpdyStream extends Duplex {
     this.resetStatus = status;
     this.session.sendReset(this.id, status);
     this.finish();
+  }
+
+  /** Whether the stream was cut short: reset by either side, or its session ended before it did. */
+  get wasCut(): boolean {
+    return this.cut;
   }
 
   /** Whether the stream is over (both sides ended, or reset, or the session ended). */
@@ -612,6 +618,7 @@ export class SpdyStream extends Duplex {
     for (const w of this.replyWaiters.splice(0)) w.reject(new Error(`SPDY stream ${this.id} was reset (status ${this.resetStatus ?? "none"})`));
     this.session.forget(this);
     if (abrupt) {
+      this.cut = true;
       // what was read stays readable; a reader that waits for more sees the end
       if (!this.remoteEnded) {
         this.remoteEnded = true;
