@@ -20,7 +20,11 @@ const skip = process.getuid?.() !== 0 ? "needs root (containers)" : !(await find
 
 const V4 = "v4.channel.k8s.io";
 
-describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () => {
+// each test has its own bound, well inside the suite's, so that a test that hangs fails alone and
+// the suite's cleanup still has its time
+const EACH = { timeout: 60_000 };
+
+describe("CRI streaming with real containers", { skip, timeout: 600_000 }, () => {
   let base: string;
   let daemon: Daemon | undefined;
   let server: StreamingServer | undefined;
@@ -87,7 +91,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     await rm(base, { recursive: true, force: true });
   });
 
-  it("exec: stdout, stderr and the exit code in the v4 Status", async () => {
+  it("exec: stdout, stderr and the exit code in the v4 Status", EACH, async () => {
     const url = await urlOf("Exec", { container_id: "echo", cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], stdout: true, stderr: true });
     const { session } = await up(url);
     const error = await openTyped(session, "error");
@@ -108,7 +112,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal(again.status, 404);
   });
 
-  it("exec: stdin to the process, Success at its end", async () => {
+  it("exec: stdin to the process, Success at its end", EACH, async () => {
     const { session } = await up(await urlOf("Exec", { container_id: "echo", cmd: ["cat"], stdin: true, stdout: true }));
     const error = await openTyped(session, "error");
     const stdin = await openTyped(session, "stdin");
@@ -122,7 +126,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal((await status).toString(), '{"metadata":{},"status":"Success"}');
   });
 
-  it("exec with a TTY: the terminal starts at the client's size and follows its resizes", async () => {
+  it("exec with a TTY: the terminal starts at the client's size and follows its resizes", EACH, async () => {
     const url = await urlOf("Exec", { container_id: "echo", cmd: ["sh", "-c", 'stty size; while read x; do [ "$x" = q ] && exit 0; stty size; done'], tty: true, stdin: true, stdout: true });
     const { session } = await up(url);
     const error = await openTyped(session, "error");
@@ -150,7 +154,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal((await status).toString(), '{"metadata":{},"status":"Success"}');
   });
 
-  it("attach: the main process reads the client's input and its output comes back; leaving keeps it running", async () => {
+  it("attach: the main process reads the client's input and its output comes back; leaving keeps it running", EACH, async () => {
     const { session } = await up(await urlOf("Attach", { container_id: "echo", stdin: true, stdout: true }));
     await openTyped(session, "error");
     const stdin = await openTyped(session, "stdin");
@@ -173,7 +177,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     await waitFor(() => seen2.includes("got again\n"), "the container's second answer");
   });
 
-  it("attach to a container made with StdinOnce: the end of the client's input closes its stdin", async () => {
+  it("attach to a container made with StdinOnce: the end of the client's input closes its stdin", EACH, async () => {
     const once = await run("once", { Cmd: ["sh", "-c", "cat; echo stdin closed"], OpenStdin: true, StdinOnce: true });
     await json(api(sock(), "POST", `/containers/${once}/start`), 204);
     const { session } = await up(await urlOf("Attach", { container_id: once, stdin: true, stdout: true }));
@@ -187,7 +191,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal((await status).toString(), '{"metadata":{},"status":"Success"}');
   });
 
-  it("port-forward: reaches a server on the pod's own loopback; a closed port is reported", async () => {
+  it("port-forward: reaches a server on the pod's own loopback; a closed port is reported", EACH, async () => {
     const { session } = await up(await urlOf("PortForward", { pod_sandbox_id: podId, port: [8080] }), ["portforward.k8s.io"]);
     let request = 0;
     const get = async () => {
@@ -219,7 +223,7 @@ describe("CRI streaming with real containers", { skip, timeout: 120_000 }, () =>
     assert.equal(msg.toString(), `error forwarding port 8081 to pod ${podId}, uid : connect ECONNREFUSED 127.0.0.1:8081`);
   });
 
-  it("answers NOT_FOUND for a container or sandbox cove does not have", async () => {
+  it("answers NOT_FOUND for a container or sandbox cove does not have", EACH, async () => {
     const c = await call("Exec", { container_id: "no-such-container", cmd: ["true"], stdout: true });
     assert.equal(c.code, grpc.status.NOT_FOUND, c.details);
     const p = await call("PortForward", { pod_sandbox_id: "no-such-pod", port: [80] });
