@@ -200,6 +200,43 @@ describe("native addon", () => {
     assert.throws(() => addon().usernsCreate("0 100000 1000\n0 100000 1000\n", "0 1 1\n"), (err: NodeJS.ErrnoException) => err.code === "EINVAL" && err.syscall === "uid_map");
   });
 
+  it("refuses a bad network namespace or family for a stream socket", () => {
+    assert.throws(() => addon().netnsStreamSocket(path.join(tmp, "no-ns"), 2), { code: "ENOENT", syscall: "open" });
+    assert.throws(() => addon().netnsStreamSocket("/proc/self/ns/net", 99), { code: "EINVAL" });
+    assert.throws(() => (addon().netnsStreamSocket as (...a: unknown[]) => number)(42, 2), TypeError);
+    assert.throws(() => (addon().netnsStreamSocket as (...a: unknown[]) => number)("/proc/self/ns/net"), TypeError);
+  });
+
+  it("makes a stream socket that connects inside another network namespace", { skip: process.getuid?.() !== 0 && "entering a network namespace needs root" }, async () => {
+    const { createServer, Socket: NetSocket } = await import("node:net");
+    const server = createServer((c) => c.end("hi"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const nsFile = path.join(tmp, "ns");
+    await writeFile(nsFile, "");
+    addon().netnsCreate(nsFile);
+    const connect = (ns: string) =>
+      new Promise<string>((resolve) => {
+        const s = new NetSocket({ fd: addon().netnsStreamSocket(ns, 2), readable: true, writable: true });
+        let got = "";
+        s.on("data", (d: Buffer) => (got += d.toString()));
+        s.on("end", () => resolve(got));
+        s.on("error", (err: NodeJS.ErrnoException) => resolve(String(err.code)));
+        s.connect(port, "127.0.0.1");
+      });
+    try {
+      // the host's loopback answers a socket made in the host's namespace...
+      assert.equal(await connect("/proc/self/ns/net"), "hi");
+      // ...not one made in a fresh namespace (whose loopback is not even up)
+      assert.equal(await connect(nsFile), "ENETUNREACH");
+      // and the calling thread is back in its own namespace
+      assert.equal(await connect("/proc/self/ns/net"), "hi");
+    } finally {
+      addon().umount2(nsFile, addon().constants.MNT_DETACH);
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("reports a bad mount cwd as a chdir error and leaves the process cwd alone", () => {
     const cwd = process.cwd();
     assert.throws(() => addon().mount("none", tmp, "tmpfs", 0, null, path.join(tmp, "nope")), { code: "ENOENT", syscall: "chdir" });

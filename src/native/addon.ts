@@ -111,6 +111,12 @@ export interface Addon {
   netnsCreate(path: string): void;
   /** A netlink socket (fd) opened inside the network namespace at netnsPath (null: the caller's), 5 s receive timeout. */
   netlinkSocket(netnsPath: string | null, protocol?: number): number;
+  /**
+   * An unconnected, non-blocking stream socket (fd) of family (AF_INET 2, AF_INET6 10) made inside
+   * the network namespace at netnsPath: connecting it reaches that namespace's addresses, its
+   * loopback included, while the caller stays in its own namespace.
+   */
+  netnsStreamSocket(netnsPath: string, family: number): number;
   /** Sends one netlink datagram to the kernel. */
   netlinkSend(fd: number, message: Buffer): void;
   /** Receives one netlink datagram (blocks up to the socket's timeout: EAGAIN then). */

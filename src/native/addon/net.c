@@ -120,6 +120,51 @@ static napi_value js_netlink_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// netnsStreamSocket(netnsPath: string, family: number): number — an unconnected, non-blocking
+// stream socket (fd) of the family (AF_INET or AF_INET6) created inside the network namespace at
+// netnsPath: a socket belongs to the namespace it was made in, so connecting it reaches the
+// addresses of that namespace (a pod's loopback included) while the caller stays in its own.
+static napi_value js_netns_stream_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char buf[NET_PATH_BUF];
+  const char *ns = NULL;
+  int32_t family = AF_INET;
+  if (argc < 2 || napi_get_value_int32(env, argv[1], &family) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "netnsStreamSocket(netnsPath: string, family: number)");
+    return NULL;
+  }
+  if (net_opt_string(env, argv[0], buf, sizeof buf, &ns) != 0) return NULL;
+  if (ns == NULL || (family != AF_INET && family != AF_INET6)) return throw_errno(env, EINVAL, "netnsStreamSocket", ns);
+  int target = open(ns, O_RDONLY | O_CLOEXEC);
+  if (target < 0) return throw_errno(env, errno, "open", ns);
+  int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig < 0) {
+    int e = errno;
+    close(target);
+    return throw_errno(env, e, "open", "/proc/thread-self/ns/net");
+  }
+  if (setns(target, CLONE_NEWNET) != 0) {
+    int e = errno;
+    close(target);
+    close(orig);
+    return throw_errno(env, e, "setns", ns);
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int err = fd < 0 ? errno : 0;
+  if (setns(orig, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "cove addon: cannot return to the original network namespace: %s\n", strerror(errno));
+    abort();
+  }
+  close(orig);
+  close(target);
+  if (fd < 0) return throw_errno(env, err, "socket", ns);
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
 // netlinkSend(fd: number, message: Buffer): void
 static napi_value js_netlink_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -167,6 +212,7 @@ void cove_register_net(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"netnsCreate", NULL, js_netns_create, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netlinkSocket", NULL, js_netlink_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netnsStreamSocket", NULL, js_netns_stream_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netlinkSend", NULL, js_netlink_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netlinkRecv", NULL, js_netlink_recv, NULL, NULL, NULL, napi_enumerable, NULL},
   };
