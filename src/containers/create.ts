@@ -20,6 +20,7 @@ import { checkLogConfig } from "./log-config.js";
 import { overlayDirs } from "./rootfs.js";
 import { allocateRange, checkUsernsCombination, hostRanges, parseUsernsMode, rootOwner, type IdMap, type UsernsMode } from "./userns.js";
 import type { ContainerCore } from "./core.js";
+import { storageDriver } from "../snapshots/index.js";
 
 export class Creator {
   constructor(private readonly core: ContainerCore) {}
@@ -151,7 +152,7 @@ export class Creator {
         Image: prepared.imageId,
         Name: name,
         RestartCount: 0,
-        Driver: "overlay2",
+        Driver: storageDriver().driver,
         Platform: "linux",
         MountLabel: "",
         ProcessLabel: "",

@@ -12,6 +12,7 @@ import { buildInfo } from "../common/build-info.js";
 import { ignored } from "../common/ignore.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import { findRunc } from "../runtime/runc.js";
+import { storageDriver } from "../snapshots/index.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import type { ContainerSummary } from "../containers/types.js";
 import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "../events/index.js";
@@ -257,6 +258,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     const h = await host();
     const [counts, images, nfd] = await Promise.all([ctx.containers(), ctx.images.images.list(), readdir("/proc/self/fd").then((l) => l.length, () => 0)]);
     const cg = h.cgroups;
+    const storage = storageDriver();
     const ipv4Forwarding = procFlag("/proc/sys/net/ipv4/ip_forward");
     const nfIptables = procFlag("/proc/sys/net/bridge/bridge-nf-call-iptables");
     const nfIp6tables = procFlag("/proc/sys/net/bridge/bridge-nf-call-ip6tables");
@@ -282,14 +284,17 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       ContainersPaused: counts.paused,
       ContainersStopped: counts.stopped,
       Images: images.length,
-      Driver: "overlay2",
-      DriverStatus: [
-        ["Backing Filesystem", h.backingFs],
-        ["Supports d_type", "true"],
-        ["Using metacopy", "false"],
-        ["Native Overlay Diff", "true"],
-        ["userxattr", "false"],
-      ],
+      Driver: storage.driver,
+      DriverStatus:
+        storage.status.length > 0
+          ? [["Backing Filesystem", h.backingFs], ...storage.status]
+          : [
+              ["Backing Filesystem", h.backingFs],
+              ["Supports d_type", "true"],
+              ["Using metacopy", "false"],
+              ["Native Overlay Diff", "true"],
+              ["userxattr", "false"],
+            ],
       Plugins: { Volume: ["local"], Network: ["bridge", "host", "none"], Authorization: null, Log: ["json-file", "none"] },
       MemoryLimit: cg.memory,
       SwapLimit: cg.swap,

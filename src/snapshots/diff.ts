@@ -154,6 +154,9 @@ type WalkMode = "upper" | "full";
 /** trusted.overlay. on the host, user.overlay. in a rootless daemon's user namespace. */
 const OVERLAY_XATTR = overlayXattrPrefix();
 const OPAQUE = `${OVERLAY_XATTR}opaque`;
+/** fuse-overlayfs's own attributes: user.fuseoverlayfs.opaque=y on the opaque directories it makes. */
+const FUSE_XATTR = "user.fuseoverlayfs.";
+const FUSE_OPAQUE = `${FUSE_XATTR}opaque`;
 /** Entries walked between two turns given back to the event loop (the walk itself is synchronous syscalls). */
 const ENTRIES_PER_TURN = 256;
 /** Bodies are read in chunks of this size at most. */
@@ -215,6 +218,11 @@ class Walker {
   private xattrs(dir: Dir, name: string, rel: string): { xattrs: Map<string, Buffer>; opaque: boolean } {
     let opaque = false;
     const xattrs = dir.xattrs(name, (attr) => {
+      // fuse-overlayfs (a rootless daemon's fallback) marks the opaque directories it makes so
+      if (attr.startsWith(FUSE_XATTR)) {
+        if (this.mode === "upper" && attr === FUSE_OPAQUE && dir.getXattr(name, FUSE_OPAQUE)?.toString() === "y") opaque = true;
+        return false;
+      }
       if (!attr.startsWith(OVERLAY_XATTR)) return true;
       if (this.mode === "upper") {
         if (attr === `${OVERLAY_XATTR}redirect` || attr === `${OVERLAY_XATTR}metacopy`) {
@@ -223,7 +231,7 @@ class Walker {
             hint: "mount snapshots with redirect_dir=off and metacopy=off",
           });
         }
-        if (attr === OPAQUE) opaque = dir.getXattr(name, OPAQUE)?.toString() === "y";
+        if (attr === OPAQUE && dir.getXattr(name, OPAQUE)?.toString() === "y") opaque = true;
       }
       return false;
     });

@@ -40,6 +40,7 @@ const SUITES: Record<string, string> = {
   containers: "dist/test/containers",
   volumes: "dist/test/volumes",
   network: "dist/test/network",
+  rootless: "dist/test/rootless",
 };
 
 /**

@@ -146,7 +146,9 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
 
   /** The user's environment: nothing of root's, the runtime directory the test made. */
   const userEnv = (extra: Record<string, string> = {}) => ["env", "-i", `PATH=${PATH}`, `HOME=${home}`, `USER=${name}`, `XDG_RUNTIME_DIR=${runDir}`, ...Object.entries(extra).map(([k, v]) => `${k}=${v}`)];
-  const cove = (args: string[], timeoutMs?: number) => exec("runuser", ["-u", name, "--", ...userEnv(), process.execPath, MAIN, ...args], { timeoutMs });
+  /** Extra variables for the daemon the next `cove` command starts (COVE_ROOTLESS_STORAGE). */
+  let daemonEnv: Record<string, string> = {};
+  const cove = (args: string[], timeoutMs?: number) => exec("runuser", ["-u", name, "--", ...userEnv(daemonEnv), process.execPath, MAIN, ...args], { timeoutMs });
   const docker = (args: string[]) => exec("runuser", ["-u", name, "--", ...userEnv({ DOCKER_HOST: `unix://${runDir}/cove.sock` }), DOCKER, ...args]);
   const rootCove = (args: string[]) => exec(process.execPath, [MAIN, ...args], { env: { ...process.env, COVE_HOST: `unix://${rootSocket}` } });
   const ok = (r: Result, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -345,6 +347,44 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const info = await docker(["info", "--format", "{{.DockerRootDir}}"]);
     ok(info, "docker info");
     assert.equal(info.stdout.trim(), path.join(home, ".local", "share", "cove"));
+  });
+
+  it("mounts image layers with fuse-overlayfs when the daemon is told to (COVE_ROOTLESS_STORAGE), and releases them", { skip: skip || (!which("fuse-overlayfs") && "fuse-overlayfs is missing (apt-get install fuse-overlayfs)") }, async () => {
+    // the user's daemon stops (its launcher ends it), and the next command starts one on fuse-overlayfs
+    const pidFile = path.join(runDir, "cove", "rootless", "launcher.pid");
+    process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
+    const sub = { start: subStart, count: 65536 };
+    await waitFor("the user's first daemon is gone", () => !existsSync(pidFile) && processesOf(uid, sub).length === 0);
+    daemonEnv = { COVE_ROOTLESS_STORAGE: "fuse-overlayfs" };
+    const info = await cove(["info", "--format", "{{.Driver}} {{json .DriverStatus}}"]);
+    ok(info, "cove info on the fuse-overlayfs daemon");
+    assert.match(info.stdout, /^fuse-overlayfs .*"Mount Program","[^"]*fuse-overlayfs"/);
+    const log = readFileSync(path.join(home, ".local", "share", "cove", "daemon.log"), "utf8");
+    assert.match(log, /storage driver fuse-overlayfs \(\S*fuse-overlayfs\): as asked/, "the daemon's log says which storage driver it uses");
+    const fuseProcs = () => processesOf(uid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "fuse-overlayfs");
+    await waitFor("no fuse-overlayfs process before the first container", () => fuseProcs().length === 0);
+    // the container's root is the fuse mount; deletions and replaced directories commit as whiteouts
+    const script = 'grep " / / " /proc/self/mountinfo; rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin && echo new > /usr/sbin/only';
+    const run = await cove(["run", "--name", "rlfuse", "busybox", "sh", "-c", script]);
+    ok(run, "run on fuse-overlayfs");
+    assert.match(run.stdout, / - fuse\.fuse-overlayfs /, "the container's root filesystem is a fuse-overlayfs mount");
+    try {
+      ok(await cove(["commit", "rlfuse", "rlfuse:1"]), "commit on fuse-overlayfs");
+      const r = await cove(["run", "-d", "--name", "rlfuse2", "rlfuse:1", "sh", "-c", "ls /etc/group 2>&1; ls -A /usr/sbin; exec sleep 300"]);
+      ok(r, "run the committed image");
+      await waitFor("the second container's output", async () => /only/.test((await cove(["logs", "rlfuse2"])).stdout));
+      const out = (await cove(["logs", "rlfuse2"])).stdout;
+      assert.match(out, /No such file/, "the deletion is in the committed layer");
+      assert.equal(out.trim().split("\n").pop(), "only", "the replaced directory shows only what the new one holds (opaque)");
+      assert.ok(fuseProcs().length >= 1, "a running container's root is a fuse-overlayfs process of the user");
+      const insp = await cove(["inspect", "--format", "{{.GraphDriver.Name}}", "rlfuse2"]);
+      assert.equal(insp.stdout.trim(), "fuse-overlayfs");
+    } finally {
+      ok(await cove(["rm", "-f", "rlfuse", "rlfuse2"]), "rm the fuse containers");
+    }
+    await waitFor("rm releases the containers' fuse-overlayfs mounts and processes", () => fuseProcs().length === 0);
+    ok(await cove(["rmi", "rlfuse:1"]), "rmi");
+    // a container left running here ends with the daemon: after() checks nothing of it is left
   });
 
   it("runs beside a root daemon without either seeing the other's containers", { skip }, async () => {
