@@ -130,6 +130,11 @@ export interface ContainerServiceOptions {
   runtimeRoot?: string;
   /** The parent of the containers' cgroups when a container names none (default /cove; a daemon gives its own). */
   cgroupParent?: string;
+  /**
+   * Why containers run without cgroups (a rootless daemon without a delegated cgroup v2 subtree):
+   * a create with resource limits succeeds with a warning that they are ignored.
+   */
+  cgroupless?: string;
   images: ContainerImages;
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
@@ -342,9 +347,12 @@ export class ContainerCore {
   readonly pendingUserns = new Map<string, IdMap>();
   /** Set once the kernel refused idmapped layers: containers in user namespaces get chowned copies (userns-layers.ts). */
   idmapRefused = false;
+  /** Why containers run without cgroups, when they do (ContainerServiceOptions.cgroupless). */
+  readonly cgroupless: string | undefined;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
+    this.cgroupless = opts.cgroupless;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.cgroupParent = opts.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);

@@ -330,6 +330,11 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
     rootless = rootlessDaemonFromEnv();
     if (opts !== "help" && rootless && !opts.configFileGiven) opts.configFile = rootless.configFile;
     if (opts !== "help") applyConfig(opts, await loadDaemonConfig(opts.configFile, opts.configFileGiven));
+    // a rootless daemon's containers: in the user's delegated cgroup v2 subtree, or without cgroups
+    if (opts !== "help" && rootless) {
+      if ("parent" in rootless.cgroups) opts.cgroupParent ??= rootless.cgroups.parent;
+      else opts.cgroupless = rootless.cgroups.reason;
+    }
     if (opts !== "help" && rootless && opts.network && !(opts.network instanceof NetworkService)) {
       await rootless.ports.start();
       opts.network.hostPorts = rootless.ports;

@@ -91,6 +91,8 @@ export interface DaemonOptions {
    * falls back to fuse-overlayfs where the kernel refuses overlayfs; a root daemon has overlay2 only.
    */
   storageDriver?: StorageDriver;
+  /** Why containers run without cgroups (a rootless daemon without a delegated cgroup v2 subtree): limits are ignored with a warning. */
+  cgroupless?: string;
   /** A container service to use instead of opening one on root (the caller closes it). */
   containerService?: ContainerService;
   /** Where the daemon logs (default: stderr with a timestamp). */
@@ -375,6 +377,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       volumes,
       runtimeRoot: layout.runtimeRoot,
       cgroupParent: layout.cgroupParent,
+      ...(options.cgroupless !== undefined ? { cgroupless: options.cgroupless } : {}),
       ...(network ? { network } : {}),
       ...(userns ? { userns } : {}),
       log,
@@ -426,6 +429,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     volumes: () => volumes.df(),
     buildCache: () => CacheMounts.forRoot(containers.root).records(),
     usernsRemap: userns !== undefined,
+    ...(options.cgroupless !== undefined ? { cgroupless: options.cgroupless } : {}),
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);

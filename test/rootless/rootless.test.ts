@@ -12,6 +12,12 @@
 //   - the docker CLI pointed at the user's socket runs containers the same way;
 //   - a root daemon (its own root and socket) runs a container at the same time, and neither
 //     daemon lists the other's containers;
+//   - the daemon restarted on fuse-overlayfs (forced) mounts containers' roots with it and
+//     releases the mounts and processes on rm and on its stop;
+//   - resource limits: on a pure cgroup v2 host the test delegates a cgroup of its own to the
+//     user (as systemd's Delegate=yes does) and starts the daemon in it, and --memory, --cpus and
+//     --pids-limit apply (docker stats shows the limit, an OOM kill is recorded); elsewhere (this
+//     host's hybrid cgroups) a run with limits succeeds with one warning and docker info says so;
 //   - at the end the user's daemon stops with a container still running, which ends with it:
 //     no process of the user or of its subordinate uids is left, nothing of it stays mounted on
 //     the host, and the account and its subordinate ids are gone.
@@ -23,12 +29,13 @@ import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, rmdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { CGROUP_V2 } from "../fixtures/bundle.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { httpGetWhenUp } from "../support/http.js";
 
@@ -122,6 +129,21 @@ function firstSubIdStart(name: string): number | undefined {
   return line ? Number(line.split(":")[1]) : undefined;
 }
 
+/** Removes a cgroup directory once its processes have gone (bounded). */
+async function rmdirWhenEmpty(cg: string): Promise<void> {
+  for (const sub of existsSync(cg) ? readdirSync(cg, { withFileTypes: true }).filter((e) => e.isDirectory()) : []) await rmdirWhenEmpty(path.join(cg, sub.name));
+  await waitFor(`cgroup ${cg} removed`, async () => {
+    try {
+      await rmdir(cg);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
+      if ((err as NodeJS.ErrnoException).code === "EBUSY") return false;
+      throw err;
+    }
+  }, 20_000);
+}
+
 function mountsUnder(dir: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
@@ -143,12 +165,21 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
   let rootSocket = "";
   let rootExecRoot = "";
   let rootLog = "";
+  /** On a pure cgroup v2 host: the cgroup the test delegates to the user, where its daemon starts. */
+  let delegated = "";
 
   /** The user's environment: nothing of root's, the runtime directory the test made. */
   const userEnv = (extra: Record<string, string> = {}) => ["env", "-i", `PATH=${PATH}`, `HOME=${home}`, `USER=${name}`, `XDG_RUNTIME_DIR=${runDir}`, ...Object.entries(extra).map(([k, v]) => `${k}=${v}`)];
   /** Extra variables for the daemon the next `cove` command starts (COVE_ROOTLESS_STORAGE). */
   let daemonEnv: Record<string, string> = {};
-  const cove = (args: string[], timeoutMs?: number) => exec("runuser", ["-u", name, "--", ...userEnv(daemonEnv), process.execPath, MAIN, ...args], { timeoutMs });
+  // with a delegated cgroup each command starts in it, so the daemon it may start is there (a
+  // command while the daemon runs cannot join it: the launcher has enabled its controllers; it
+  // runs where the test runs)
+  const inCgroup = (cmd: string[]) => (delegated ? ["sh", "-c", 'echo $$ > "$0/cgroup.procs" 2>/dev/null; exec "$@"', delegated, ...cmd] : cmd);
+  const cove = (args: string[], timeoutMs?: number) => {
+    const [cmd, ...rest] = inCgroup(["runuser", "-u", name, "--", ...userEnv(daemonEnv), process.execPath, MAIN, ...args]);
+    return exec(cmd!, rest, { timeoutMs });
+  };
   const docker = (args: string[]) => exec("runuser", ["-u", name, "--", ...userEnv({ DOCKER_HOST: `unix://${runDir}/cove.sock` }), DOCKER, ...args]);
   const rootCove = (args: string[]) => exec(process.execPath, [MAIN, ...args], { env: { ...process.env, COVE_HOST: `unix://${rootSocket}` } });
   const ok = (r: Result, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -171,6 +202,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     // short, as /run/user/<uid> is: the containers' sockets live below it
     runDir = await mkdtemp(path.join(os.tmpdir(), "cr-"));
     await chown(runDir, uid, gid);
+    if (CGROUP_V2) {
+      // a subtree of the user's own, as systemd's Delegate=yes makes it: the directory and its
+      // cgroup.procs, cgroup.subtree_control and cgroup.threads are the user's
+      for (const c of ["cpu", "memory", "pids"]) await writeFile("/sys/fs/cgroup/cgroup.subtree_control", `+${c}`).catch(() => undefined);
+      delegated = path.join("/sys/fs/cgroup", name);
+      await mkdir(delegated);
+      for (const f of ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]) await chown(path.join(delegated, f), uid, gid);
+    }
     // the fixture image, in a file the user can read
     const fixtures = path.join(dir, "fixtures");
     await mkdir(fixtures, { mode: 0o755 });
@@ -204,6 +243,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
         }
         const left = [...mountsUnder(dir), ...mountsUnder(runDir)];
         if (left.length) notes.push(`mounts left: ${left.join(" ")}`);
+      }
+      if (delegated) {
+        // the launcher has removed the containers' cgroups and <delegated>/containers; what stays
+        // is the cgroup it ran in, empty now
+        const subs = existsSync(delegated) ? readdirSync(delegated, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+        if (subs.some((n) => n !== "daemon")) notes.push(`cgroups left under ${delegated}: ${subs.join(" ")}`);
+        for (const n of subs) await rmdirWhenEmpty(path.join(delegated, n)).catch((err: unknown) => notes.push(String(err)));
+        await rmdirWhenEmpty(delegated).catch((err: unknown) => notes.push(String(err)));
       }
       if (rootDaemon && rootDaemon.exitCode === null) {
         const ids = (await rootCove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
@@ -274,7 +321,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     }
   });
 
-  it("execs, lists processes, logs and stops a container that runs without a cgroup", { skip }, async () => {
+  it("execs, lists processes, logs and stops a container", { skip }, async () => {
     ok(await cove(["run", "-d", "--name", "rlops", "busybox", "sh", "-c", "echo started; exec sleep 300"]), "run -d");
     try {
       const ex = await cove(["exec", "rlops", "sh", "-c", "echo in-$(hostname)"]);
@@ -347,6 +394,52 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const info = await docker(["info", "--format", "{{.DockerRootDir}}"]);
     ok(info, "docker info");
     assert.equal(info.stdout.trim(), path.join(home, ".local", "share", "cove"));
+  });
+
+  it("runs a container with limits without a delegated cgroup: one warning, the limits ignored, and docker info says so", { skip: skip || (CGROUP_V2 && "cgroup v2 with a subtree delegated to the user here: the limits test runs instead") || (!existsSync(DOCKER) && `${DOCKER} is missing`) }, async () => {
+    const r = await docker(["run", "--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox", "echo", "ran"]);
+    ok(r, "docker run with limits");
+    assert.equal(r.stdout.trim(), "ran");
+    const warnings = r.stderr.split("\n").filter((l) => /^WARNING: /.test(l));
+    assert.equal(warnings.length, 1, `one warning: ${r.stderr}`);
+    assert.match(warnings[0]!, /Resource limits are not supported and ignored on this rootless daemon \(--memory, --cpus, --pids-limit discarded\): .*cgroup/);
+    const info = await docker(["info", "--format", "{{.CgroupDriver}} {{.MemoryLimit}} {{json .Warnings}}"]);
+    ok(info, "docker info");
+    assert.match(info.stdout, /^none false /);
+    assert.match(info.stdout, /Running in rootless mode without cgroups: .*Resource limits are ignored/);
+    // a run without limits gets no warning
+    const plain = await docker(["run", "--rm", "busybox", "true"]);
+    ok(plain, "docker run without limits");
+    assert.doesNotMatch(plain.stderr, /WARNING/);
+  });
+
+  it("applies --memory, --cpus and --pids-limit in the user's delegated cgroup v2 subtree", { skip: skip || (!CGROUP_V2 && "this host has no pure cgroup v2 to delegate (the cgroup v2 guest runs it)") || (!existsSync(DOCKER) && `${DOCKER} is missing`) }, async () => {
+    const info = await docker(["info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}}"]);
+    ok(info, "docker info");
+    assert.equal(info.stdout.trim(), "cgroupfs 2 true true");
+    ok(await docker(["run", "-d", "--name", "rllimits", "--memory", "32m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sleep", "300"]), "run with limits");
+    try {
+      const r = await docker(["exec", "rllimits", "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/pids.max"]);
+      ok(r, "read the limits inside");
+      assert.deepEqual(r.stdout.trim().split("\n"), ["33554432", "50000 100000", "20"]);
+      // on the host: the container's cgroup is in the delegated subtree
+      const id = (await docker(["inspect", "--format", "{{.Id}}", "rllimits"])).stdout.trim();
+      assert.equal(readFileSync(path.join(delegated, "containers", id, "memory.max"), "utf8").trim(), "33554432");
+      const stats = await docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", "rllimits"]);
+      ok(stats, "docker stats");
+      assert.match(stats.stdout, /\/ 32MiB/);
+    } finally {
+      await docker(["rm", "-f", "rllimits"]);
+    }
+    // a memory hog is OOM-killed, and the kill is recorded
+    const hog = await docker(["run", "--name", "rloom", "--memory", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "tail /dev/zero"]);
+    try {
+      assert.equal(hog.code, 137, `the hog is killed: ${hog.stderr}`);
+      const state = await docker(["inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", "rloom"]);
+      assert.equal(state.stdout.trim(), "true 137");
+    } finally {
+      await docker(["rm", "-f", "rloom"]);
+    }
   });
 
   it("mounts image layers with fuse-overlayfs when the daemon is told to (COVE_ROOTLESS_STORAGE), and releases them", { skip: skip || (!which("fuse-overlayfs") && "fuse-overlayfs is missing (apt-get install fuse-overlayfs)") }, async () => {
