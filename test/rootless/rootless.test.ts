@@ -226,6 +226,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const notes: string[] = [];
     const sub = { start: subStart, count: 65536 };
     try {
+      // the root daemon's containers go first: their mounts are under the test's directory too
+      if (rootDaemon && rootDaemon.exitCode === null) {
+        const ids = (await rootCove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+        if (ids.length) await rootCove(["rm", "-f", ...ids]);
+        const gone = new Promise((r) => rootDaemon!.once("exit", r));
+        rootDaemon.kill("SIGTERM");
+        await gone;
+      }
       if (uid >= 0) {
         // the daemon stops with a container still running ("userside", and a process of a
         // subordinate uid in it): they end with it (the daemon is the init of their pid namespace)
@@ -251,13 +259,6 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
         if (subs.some((n) => n !== "daemon")) notes.push(`cgroups left under ${delegated}: ${subs.join(" ")}`);
         for (const n of subs) await rmdirWhenEmpty(path.join(delegated, n)).catch((err: unknown) => notes.push(String(err)));
         await rmdirWhenEmpty(delegated).catch((err: unknown) => notes.push(String(err)));
-      }
-      if (rootDaemon && rootDaemon.exitCode === null) {
-        const ids = (await rootCove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
-        if (ids.length) await rootCove(["rm", "-f", ...ids]);
-        const gone = new Promise((r) => rootDaemon!.once("exit", r));
-        rootDaemon.kill("SIGTERM");
-        await gone;
       }
     } finally {
       if (userMade) {
@@ -477,6 +478,25 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     }
     await waitFor("rm releases the containers' fuse-overlayfs mounts and processes", () => fuseProcs().length === 0);
     ok(await cove(["rmi", "rlfuse:1"]), "rmi");
+    // a daemon that crashes takes its containers' fuse-overlayfs processes with it (they are in its
+    // pid namespace); the next daemon restores the container, which starts again on a new mount
+    ok(await cove(["run", "-d", "--name", "rlcrash", "busybox", "sleep", "300"]), "run -d on fuse-overlayfs");
+    await waitFor("the container's fuse-overlayfs process runs", () => fuseProcs().length === 1);
+    const daemonPid = processesOf(uid).find((pid) => {
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+      return existsSync(`/proc/${ppid}/comm`) && readFileSync(`/proc/${ppid}/comm`, "utf8").trim() === "unshare";
+    });
+    assert.ok(daemonPid, "the daemon is the child of the launcher's unshare");
+    process.kill(daemonPid, "SIGKILL");
+    await waitFor("the crashed daemon's launcher and fuse-overlayfs processes are gone", () => !existsSync(pidFile) && fuseProcs().length === 0);
+    assert.deepEqual(mountsUnder(home), [], "nothing of the crashed daemon stays mounted on the host");
+    const after = await cove(["inspect", "--format", "{{.State.Status}}", "rlcrash"]);
+    ok(after, "inspect after the crash (a new daemon)");
+    assert.equal(after.stdout.trim(), "exited");
+    ok(await cove(["start", "rlcrash"]), "start the restored container");
+    await waitFor("the restarted container's fuse-overlayfs process runs", () => fuseProcs().length === 1);
+    ok(await cove(["rm", "-f", "rlcrash"]), "rm -f");
+    await waitFor("rm -f releases its fuse-overlayfs process", () => fuseProcs().length === 0);
     // a container left running here ends with the daemon: after() checks nothing of it is left
   });
 
