@@ -182,7 +182,13 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
   };
   const docker = (args: string[]) => exec("runuser", ["-u", name, "--", ...userEnv({ DOCKER_HOST: `unix://${runDir}/cove.sock` }), DOCKER, ...args]);
   const rootCove = (args: string[]) => exec(process.execPath, [MAIN, ...args], { env: { ...process.env, COVE_HOST: `unix://${rootSocket}` } });
-  const ok = (r: Result, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const daemonLogTail = () => {
+    const file = path.join(home, ".local", "share", "cove", "daemon.log");
+    return existsSync(file) ? readFileSync(file, "utf8").slice(-3000) : "(no daemon log)";
+  };
+  const ok = (r: Result, what: string) => {
+    if (r.code !== 0) assert.fail(`${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}\n--- the user's daemon log, last lines:\n${daemonLogTail()}`);
+  };
 
   before(async () => {
     if (skip) return;
@@ -473,8 +479,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
       assert.ok(fuseProcs().length >= 1, "a running container's root is a fuse-overlayfs process of the user");
       const insp = await cove(["inspect", "--format", "{{.GraphDriver.Name}}", "rlfuse2"]);
       assert.equal(insp.stdout.trim(), "fuse-overlayfs");
+      // export reads the merged view through fuse-overlayfs too
+      const tarFile = path.join(home, "rlfuse2.tar");
+      ok(await cove(["export", "-o", tarFile, "rlfuse2"]), "export");
+      const listed = (await exec("tar", ["-tf", tarFile])).stdout.split("\n");
+      assert.ok(listed.includes("usr/sbin/only") && !listed.includes("etc/group") && !listed.includes("usr/sbin/chroot"), "the export is the merged view");
     } finally {
-      ok(await cove(["rm", "-f", "rlfuse", "rlfuse2"]), "rm the fuse containers");
+      // (either may be missing after a failure above: the failure is what is reported)
+      await cove(["rm", "-f", "rlfuse", "rlfuse2"]);
     }
     await waitFor("rm releases the containers' fuse-overlayfs mounts and processes", () => fuseProcs().length === 0);
     ok(await cove(["rmi", "rlfuse:1"]), "rmi");
