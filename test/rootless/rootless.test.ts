@@ -308,7 +308,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     assert.equal(existsSync("/etc/cove-rootless-probe"), false);
   });
 
-  it("commits a container's deletions and replaced directories as whiteouts (overlay's user.overlay.* attributes)", { skip }, async () => {
+  it("commits a container's deletions and replaced directories as whiteouts (the storage driver's opaque marks)", { skip }, async () => {
     const script = "rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin && echo new > /usr/sbin/only";
     ok(await cove(["run", "--name", "rlcommit", "busybox", "sh", "-c", script]), "change the root filesystem");
     try {
