@@ -135,7 +135,7 @@ const FUSE_START_MS = 60_000;
 
 /**
  * Mounts an overlay description at target with fuse-overlayfs: its process runs until the target
- * is unmounted. Its messages go to logFile, which a failure quotes.
+ * is unmounted. Its messages go to logFile, which a failure quotes (and which is removed again).
  */
 export async function mountFuseOverlay(m: Mount, target: string, program: string, logFile: string): Promise<void> {
   const args = fuseOverlayArgs(m, target);
@@ -150,16 +150,22 @@ export async function mountFuseOverlay(m: Mount, target: string, program: string
     closeSync(nul);
     closeSync(log);
   }
+  // read on a failure; removed either way (the process keeps writing to it, unlinked, while it runs)
   const logText = () => {
     try {
       return readFileSync(logFile, "utf8").trim();
     } catch {
       return "";
+    } finally {
+      rmSync(logFile, { force: true });
     }
   };
   const deadline = Date.now() + FUSE_START_MS;
   for (;;) {
-    if (mountedType(target)?.startsWith("fuse")) return;
+    if (mountedType(target)?.startsWith("fuse")) {
+      rmSync(logFile, { force: true });
+      return;
+    }
     if (!alive(pid)) {
       throw new CoveError("system", `fuse-overlayfs could not mount ${target}: ${logText() || "it exited without a message"}`, { code: "storage.fuse-mount", hint: FUSE_HINT });
     }
