@@ -11,8 +11,9 @@
 //                   test/volumes and test/network (hours under software emulation)
 //   "a,b"           those suites in full (names as in SUITES); "rootless" (test/rootless: an
 //                   unprivileged account's daemon, with fuse-overlayfs on the guest's tmpfs and
-//                   limits in a cgroup the test delegates to it) is opt-in: it takes about
-//                   6 minutes under TCG, beyond the CI budget
+//                   limits in a cgroup the test delegates to it) is opt-in: 742 s in the guest,
+//                   766 s from boot to power-off under TCG at load average 10-12, beyond the CI
+//                   budget
 // The accelerator is KVM when a probe boot shows it can run this kernel, else TCG (software
 // emulation). This machine's /dev/kvm opens but cannot run a 64-bit guest kernel (the boot stops
 // in the real-mode setup code), so CI runs under TCG: about 10x slower CPU and 40x slower process
