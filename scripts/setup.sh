@@ -43,6 +43,9 @@ command -v dig >/dev/null || need_pkgs+=(bind9-dnsutils)
 command -v newuidmap >/dev/null || need_pkgs+=(uidmap)
 command -v pasta >/dev/null || need_pkgs+=(passt)
 command -v slirp4netns >/dev/null || need_pkgs+=(slirp4netns)
+# rootless cove mounts image layers with fuse-overlayfs where the kernel refuses overlayfs in a
+# user namespace (the cgroup v2 guest's tmpfs has no user.* xattrs); the rootless test forces it
+command -v fuse-overlayfs >/dev/null || need_pkgs+=(fuse-overlayfs)
 # headless Chromium: the dashboard test loads the page in it (over the DevTools protocol)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -116,6 +116,17 @@ describe("container changes (overlay upper dir)", () => {
     ]);
   });
 
+  it("understands fuse-overlayfs's opaque directories: its marker file is not the container's", async () => {
+    // on a filesystem without user.* xattrs fuse-overlayfs leaves a .wh..wh..opq file and a ".opq" whiteout
+    const fs = fakeFs({ ...lower, "/upper": d(), "/upper/opt": d(), "/upper/opt/.wh..wh..opq": f(0), "/upper/opt/.wh..opq": wh, "/upper/opt/c": f() });
+    assert.deepEqual(await overlayChanges("/upper", ["/lower"], fs), [
+      { Path: "/opt", Kind: 0 },
+      { Path: "/opt/c", Kind: 1 },
+      { Path: "/opt/a", Kind: 2 },
+      { Path: "/opt/b", Kind: 2 },
+    ]);
+  });
+
   it("reports a directory whose mode changed, and skips the mount points cove made", async () => {
     const fs = fakeFs({
       ...lower,

@@ -73,8 +73,35 @@ const nodeFs: ChangesFs = {
   openUpper: (p) => Dir.open(p),
   lstat: (p) => lstat(p, { bigint: true }),
   readdir: (p) => readdir(p),
-  opaque: (p) => addon().lgetxattr(p, `${overlayXattrPrefix()}opaque`)?.toString() ?? "",
+  opaque: (p) => {
+    try {
+      return addon().lgetxattr(p, `${overlayXattrPrefix()}opaque`)?.toString() ?? "";
+    } catch (err) {
+      if (isErrno(err, "ENOTSUP", "EOPNOTSUPP")) return ""; // a filesystem without user.* xattrs (tmpfs before 6.6)
+      throw err;
+    }
+  },
 };
+
+/** fuse-overlayfs (a rootless daemon's fallback) marks an opaque directory with this attribute, and with this file in it. */
+const FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque";
+const FUSE_OPAQUE_FILE = ".wh..wh..opq";
+
+/** Whether fuse-overlayfs made the directory n of dir opaque. */
+function fuseOpaque(dir: LayerDir, n: string): boolean {
+  if (dir.getXattr(n, FUSE_OPAQUE_XATTR)?.toString() === "y") return true;
+  try {
+    const sub = dir.child(n);
+    try {
+      return sub.lstat(FUSE_OPAQUE_FILE).isFile();
+    } finally {
+      sub.close();
+    }
+  } catch (err) {
+    if (isErrno(err, "ENOENT", "ENOTDIR", "ELOOP")) return false;
+    throw err;
+  }
+}
 
 function isWhiteout(st: EntryStat): boolean {
   return st.isCharacterDevice() && st.rdev === 0n;
@@ -147,6 +174,8 @@ class ChangeWalker {
         if (isErrno(err, "ENOENT")) continue; // removed meanwhile
         throw err;
       }
+      // fuse-overlayfs's opaque marker (fuseOpaque), not the container's file
+      if (n === FUSE_OPAQUE_FILE && st.isFile()) continue;
       if (isWhiteout(st)) {
         if (!hidden && (await this.lower(cp))) out.push({ Path: cp, Kind: ChangeKind.Delete });
         continue;
@@ -164,7 +193,7 @@ class ChangeWalker {
         continue;
       }
       if (st.isDirectory() && below.isDirectory()) {
-        const opaque = dir.getXattr(n, `${overlayXattrPrefix()}opaque`)?.toString() === "y";
+        const opaque = dir.getXattr(n, `${overlayXattrPrefix()}opaque`)?.toString() === "y" || fuseOpaque(dir, n);
         // a user namespace's upper layer holds host ids: compared as the container sees them
         const own = this.owner ? this.owner(Number(st.uid), Number(st.gid)) : { uid: Number(st.uid), gid: Number(st.gid) };
         const attrs = st.mode !== below.mode || own.uid !== Number(below.uid) || own.gid !== Number(below.gid);

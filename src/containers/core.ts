@@ -130,6 +130,11 @@ export interface ContainerServiceOptions {
   runtimeRoot?: string;
   /** The parent of the containers' cgroups when a container names none (default /cove; a daemon gives its own). */
   cgroupParent?: string;
+  /**
+   * Why containers run without cgroups (a rootless daemon without a delegated cgroup v2 subtree):
+   * a create with resource limits succeeds with a warning that they are ignored.
+   */
+  cgroupless?: string;
   images: ContainerImages;
   events?: (e: DockerEvent) => void;
   /** The --init binary; default <package>/build/cove-init. */
@@ -342,9 +347,12 @@ export class ContainerCore {
   readonly pendingUserns = new Map<string, IdMap>();
   /** Set once the kernel refused idmapped layers: containers in user namespaces get chowned copies (userns-layers.ts). */
   idmapRefused = false;
+  /** Why containers run without cgroups, when they do (ContainerServiceOptions.cgroupless). */
+  readonly cgroupless: string | undefined;
 
   constructor(opts: ContainerServiceOptions) {
     this.root = opts.root;
+    this.cgroupless = opts.cgroupless;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.cgroupParent = opts.cgroupParent ?? DEFAULT_CGROUP_PARENT;
     this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);
@@ -518,28 +526,28 @@ export class ContainerCore {
     if (await this.host.isMountpoint(target)) return target;
     const ns = c.rec.UserNamespace;
     if (ns && (this.userns?.layers === "copy" || this.idmapRefused)) {
-      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+      await this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
       return target;
     }
     const idmap = ns ? { text: { uidMap: mapText(ns.uidMappings), gidMap: mapText(ns.gidMappings) }, staging: path.join(c.dir, "idmap") } : undefined;
     try {
-      this.mountWith(c, c.rec.RootfsMounts, target, idmap);
+      await this.mountWith(c, c.rec.RootfsMounts, target, idmap);
     } catch (err) {
       if (!(ns && err instanceof CoveError && err.code === IDMAP_UNSUPPORTED)) throw err;
       // this kernel refuses idmapped layers: chowned copies from now on
       this.idmapRefused = true;
       this.log(`cove: ${err.message}; containers in user namespaces get chowned copies of their image's layers instead (${err.hint ?? ""})`);
-      this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
+      await this.mountWith(c, await chownedLayerMounts(c.dir, c.rec.RootfsMounts, overlayDirs(c.rec.RootfsMounts), ns), target);
     }
     return target;
   }
 
   /** Mounts mounts on target, with overlayfs's volatile option for a --rm container where the kernel has it. */
-  private mountWith(c: Live, mounts: SnapshotMount[], target: string, idmap?: { text: { uidMap: string; gidMap: string }; staging: string }): void {
+  private async mountWith(c: Live, mounts: SnapshotMount[], target: string, idmap?: { text: { uidMap: string; gidMap: string }; staging: string }): Promise<void> {
     const volatile = c.hc.AutoRemove && this.volatileOverlay !== false ? volatileMounts(mounts) : undefined;
     if (volatile) {
       try {
-        this.host.mount(volatile, target, idmap);
+        await this.host.mount(volatile, target, idmap);
         this.volatileOverlay = true;
         return;
       } catch (err) {
@@ -548,7 +556,7 @@ export class ContainerCore {
         this.volatileOverlay = false;
       }
     }
-    this.host.mount(mounts, target, idmap);
+    await this.host.mount(mounts, target, idmap);
   }
 
   unmountRootfs(c: Live): void {

@@ -20,6 +20,7 @@ import { checkLogConfig } from "./log-config.js";
 import { overlayDirs } from "./rootfs.js";
 import { allocateRange, checkUsernsCombination, hostRanges, parseUsernsMode, rootOwner, type IdMap, type UsernsMode } from "./userns.js";
 import type { ContainerCore } from "./core.js";
+import { storageDriver } from "../snapshots/index.js";
 
 export class Creator {
   constructor(private readonly core: ContainerCore) {}
@@ -48,6 +49,8 @@ export class Creator {
         warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.");
       }
     }
+    const limits = this.core.cgroupless !== undefined ? resourceLimitFlags(hc) : [];
+    if (limits.length > 0) warnings.push(`Resource limits are not supported and ignored on this rootless daemon (${limits.join(", ")} discarded): ${this.core.cgroupless}`);
     checkLogConfig(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
     if (!this.core.networked && hc.PortBindings && Object.keys(hc.PortBindings).length > 0) warnings.push("cove: port publishing is not available without networking; published ports are ignored");
     if (hc.RestartPolicy?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(hc.RestartPolicy.Name)) {
@@ -151,7 +154,7 @@ export class Creator {
         Image: prepared.imageId,
         Name: name,
         RestartCount: 0,
-        Driver: "overlay2",
+        Driver: storageDriver().driver,
         Platform: "linux",
         MountLabel: "",
         ProcessLabel: "",
@@ -472,4 +475,28 @@ export class Creator {
     await this.core.save(parent);
     if (this.core.isRunning(parent) && this.core.networked) await this.writeNetworkFiles(parent, true);
   }
+}
+
+/** The resource limits a HostConfig sets, by their docker run flags (what a cgroup would enforce). */
+export function resourceLimitFlags(hc: HostConfig): string[] {
+  const set = (v: unknown) => v !== undefined && v !== null && v !== 0 && v !== "" && !(Array.isArray(v) && v.length === 0);
+  const flags: [unknown, string][] = [
+    [hc.Memory, "--memory"],
+    [hc.MemoryReservation, "--memory-reservation"],
+    // a swap limit beside a memory limit is part of it (the daemon derives one when none is given)
+    [!hc.Memory && hc.MemorySwap !== undefined && hc.MemorySwap !== null && hc.MemorySwap > 0 ? hc.MemorySwap : undefined, "--memory-swap"],
+    [hc.NanoCpus, "--cpus"],
+    [hc.CpuShares, "--cpu-shares"],
+    [hc.CpuQuota, "--cpu-quota"],
+    [hc.CpuPeriod, "--cpu-period"],
+    [hc.CpusetCpus, "--cpuset-cpus"],
+    [hc.CpusetMems, "--cpuset-mems"],
+    [hc.PidsLimit !== undefined && hc.PidsLimit !== null && hc.PidsLimit > 0 ? hc.PidsLimit : undefined, "--pids-limit"],
+    [hc.BlkioWeight, "--blkio-weight"],
+    [hc.BlkioDeviceReadBps, "--device-read-bps"],
+    [hc.BlkioDeviceWriteBps, "--device-write-bps"],
+    [hc.BlkioDeviceReadIOps, "--device-read-iops"],
+    [hc.BlkioDeviceWriteIOps, "--device-write-iops"],
+  ];
+  return flags.filter(([v]) => set(v)).map(([, f]) => f);
 }

@@ -10,7 +10,7 @@ import { isErrno, unsupported } from "../common/errors.js";
 import { bestEffortSync } from "../common/ignore.js";
 import { endpointSettings } from "../docker/index.js";
 import type { NetworkService } from "../network/index.js";
-import { mountAll, mountIdmapped, unmountAll, type IdmapText, type Mount as SnapshotMount } from "../snapshots/index.js";
+import { IDMAP_UNSUPPORTED, mountIdmapped, mountSnapshot, storageDriver, unmountAll, type IdmapText, type Mount as SnapshotMount } from "../snapshots/index.js";
 import type { EndpointSettings, NetworkSettings } from "./types.js";
 
 /** The host operations the container service performs itself (the rest goes through the runtime). */
@@ -22,9 +22,10 @@ export interface ContainerHost {
   /**
    * Mounts a snapshot's mounts (as prepareRootfs described them) on target; with idmap, its
    * image layers seen through that user namespace's mapping (staging: a directory of the
-   * daemon's for the layers' idmapped mounts while the overlay is made).
+   * daemon's for the layers' idmapped mounts while the overlay is made). A rootless daemon on
+   * fuse-overlayfs mounts overlays with it (a process that lives until the target is unmounted).
    */
-  mount(mounts: SnapshotMount[], target: string, idmap?: { text: IdmapText; staging: string }): void;
+  mount(mounts: SnapshotMount[], target: string, idmap?: { text: IdmapText; staging: string }): void | Promise<void>;
   /** Detaches whatever is mounted on target (lazily); nothing mounted is no error. */
   unmount(target: string): void;
 }
@@ -53,7 +54,12 @@ export async function isMountpoint(p: string): Promise<boolean> {
 export const realHost: ContainerHost = {
   cgroupVersion: () => (existsSync("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1),
   isMountpoint,
-  mount: (mounts, target, idmap) => (idmap ? mountIdmapped(mounts, target, idmap.text, idmap.staging) : mountAll(mounts, target)),
+  mount: (mounts, target, idmap) => {
+    if (!idmap) return mountSnapshot(mounts, target);
+    // fuse-overlayfs takes no idmapped layers: the caller falls back to chowned copies
+    if (storageDriver().driver === "fuse-overlayfs") throw unsupported("the fuse-overlayfs storage driver mounts no idmapped layers", { code: IDMAP_UNSUPPORTED });
+    mountIdmapped(mounts, target, idmap.text, idmap.staging);
+  },
   unmount: (target) => {
     // nothing mounted is no error for unmountAll already: what it throws is a real failure
     bestEffortSync(`unmount ${target}`, () => unmountAll(target, 2 /* MNT_DETACH */));

@@ -17,6 +17,7 @@ import {
 } from "./spec.js";
 import type { ContainerConfig, HostConfig } from "./types.js";
 import { resolveUser } from "./user.js";
+import { resourceLimitFlags } from "./create.js";
 
 const ID = "0123456789abcdef".repeat(4);
 
@@ -212,5 +213,13 @@ describe("buildSpec with a user namespace", () => {
   it("binds the host's /dev/mqueue, never mounts its mqueue, with the host's IPC namespace", () => {
     const { spec } = buildSpec(input({ Image: "x" }, { NetworkMode: "none", IpcMode: "host" }, { userns }));
     assert.ok(!spec.mounts!.some((m) => m.type === "mqueue"));
+  });
+});
+
+describe("resourceLimitFlags", () => {
+  it("names the limits a HostConfig sets by their docker run flags, and nothing for defaults", () => {
+    assert.deepEqual(resourceLimitFlags({ Memory: 64 << 20, MemorySwap: 128 << 20, NanoCpus: 5e8, PidsLimit: 50 } as HostConfig), ["--memory", "--cpus", "--pids-limit"]);
+    assert.deepEqual(resourceLimitFlags({ MemorySwap: -1, PidsLimit: 0, CpuShares: 0, CpusetCpus: "", BlkioDeviceReadBps: [] } as HostConfig), []);
+    assert.deepEqual(resourceLimitFlags({ MemorySwap: 1 << 30, CpusetCpus: "0", BlkioWeight: 300 } as HostConfig), ["--memory-swap", "--cpuset-cpus", "--blkio-weight"]);
   });
 });

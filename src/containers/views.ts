@@ -14,6 +14,7 @@ import type { ContainerInspect, ContainerSummary, NetworkSettings } from "./type
 import { ListOptions, Live, ZERO_TIME } from "./core.js";
 import { overlayDirs } from "./rootfs.js";
 import type { ContainerCore } from "./core.js";
+import { storageDriver } from "../snapshots/index.js";
 
 export class Views {
   constructor(private readonly core: ContainerCore) {}
@@ -45,7 +46,7 @@ export class Views {
       ExecIDs: [...this.core.execs.values()].filter((e) => e.containerId === r.ID && e.running).map((e) => e.id),
       // legacy links as dockerd shows them: "/child:/parent/alias", for the linked containers that exist
       HostConfig: { ...c.hc, Links: linkNames.length ? linkNames : null },
-      GraphDriver: { Name: "overlay2", Data: { ...dirs, MergedDir: this.core.rootfsPath(c) } },
+      GraphDriver: { Name: storageDriver().driver, Data: { ...dirs, MergedDir: this.core.rootfsPath(c) } },
       Mounts: r.MountPoints.map(publicMountPoint),
       // moby's Config always has Volumes (a Go map: null when there are none)
       Config: { ...r.Config, Labels: r.Config.Labels ?? {}, Volumes: r.Config.Volumes ?? null },

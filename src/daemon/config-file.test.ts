@@ -70,6 +70,24 @@ describe("daemon.json", () => {
     assert.equal(plain.usernsRemap, "default");
   });
 
+  it("--storage-driver, $COVE_ROOTLESS_STORAGE and \"storage-driver\": overlay2 or fuse-overlayfs, given once", () => {
+    const flag = parseDaemonArgs(["--storage-driver", "fuse-overlayfs"], {});
+    assert.ok(flag !== "help");
+    assert.equal(flag.storageDriver, "fuse-overlayfs");
+    assert.throws(() => applyConfig(flag, { registry: {}, storageDriver: "overlay2" }), /storage-driver: \(from flag: fuse-overlayfs, from file: overlay2\)/);
+    const env = parseDaemonArgs([], { COVE_ROOTLESS_STORAGE: "fuse-overlayfs" });
+    assert.ok(env !== "help");
+    assert.equal(env.storageDriver, "fuse-overlayfs");
+    assert.throws(() => parseDaemonArgs([], { COVE_ROOTLESS_STORAGE: "btrfs" }), /\$COVE_ROOTLESS_STORAGE: unknown storage driver "btrfs"/);
+    assert.throws(() => parseDaemonArgs(["--storage-driver=vfs"], {}), /--storage-driver: unknown storage driver "vfs"/);
+    assert.equal(parseDaemonConfig('{"storage-driver": "overlay"}', "f.json").storageDriver, "overlay2");
+    assert.throws(() => parseDaemonConfig('{"storage-driver": "zfs"}', "f.json"), /"storage-driver": .*unknown storage driver "zfs"/);
+    const plain = parseDaemonArgs([], {});
+    assert.ok(plain !== "help");
+    applyConfig(plain, { registry: {}, storageDriver: "fuse-overlayfs" });
+    assert.equal(plain.storageDriver, "fuse-overlayfs");
+  });
+
   it("a directive given both as a flag and in the file is refused; the file's fills in otherwise", () => {
     const withFlag = parseDaemonArgs(["--root", "/a", "--exec-root", "/b"], {});
     assert.ok(withFlag !== "help");

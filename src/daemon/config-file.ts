@@ -10,6 +10,7 @@
 //   "bip":                 "172.18.0.1/16"                         the default bridge's address and subnet (as --bip)
 //   "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}] where networks without a subnet take theirs
 //   "cgroup-parent":       "/cove"                                 the parent of the containers' cgroups
+//   "storage-driver":      "overlay2" | "fuse-overlayfs"           how image layers are mounted (fuse-overlayfs: rootless only)
 //   "labels":              ["env=prod"]                            the daemon's labels (/info)
 //   "debug":               true                                    /info's Debug
 //   "live-restore":        true                                    always true: containers outlive the daemon
@@ -33,11 +34,12 @@ import { normalizeMirror, validateInsecureRegistry } from "../registry/config.js
 import type { RegistryOptions } from "../registry/client.js";
 import { checkBridgeName, defaultBridgePool, parseAddressPool, type AddressPool } from "../network/index.js";
 import { parseRemapSetting } from "../containers/index.js";
+import { parseStorageDriver, type StorageDriver } from "../snapshots/index.js";
 
 export const DEFAULT_CONFIG_FILE = "/etc/cove/daemon.json";
 
 /** The keys cove reads. */
-export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "bridge", "bip", "default-address-pools", "cgroup-parent", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard", "userns-remap"] as const;
+export const CONFIG_KEYS = ["insecure-registries", "registry-mirrors", "data-root", "exec-root", "bridge", "bip", "default-address-pools", "cgroup-parent", "labels", "debug", "live-restore", "default-runtime", "log-driver", "log-opts", "dashboard", "userns-remap", "storage-driver"] as const;
 
 /** The keys a SIGHUP applies to a running daemon (as dockerd reloads them). */
 export const RELOADABLE = ["insecure-registries", "registry-mirrors", "labels", "debug", "live-restore", "default-runtime"] as const;
@@ -70,6 +72,8 @@ export interface DaemonFileConfig {
   dashboard?: DashboardSettings;
   /** The account whose subordinate ids containers' user namespaces map ("default": cove-remap). */
   usernsRemap?: string;
+  /** How image layers are mounted (a rootless daemon's choice; see src/snapshots/storage-driver.ts). */
+  storageDriver?: StorageDriver;
 }
 
 /** The web dashboard's listener: a loopback address, or any address with TLS client certificates. */
@@ -196,6 +200,8 @@ export function parseDaemonConfig(text: string, file: string): DaemonFileConfig 
     if (!Array.isArray(pools) || pools.length === 0) throw bad("default-address-pools", 'must be a non-empty list of {"base": CIDR, "size": PREFIX}');
     out.addressPools = pools.map((p) => checked("default-address-pools", () => parseAddressPool(p)));
   }
+  const storage = stringKey("storage-driver");
+  if (storage !== undefined) out.storageDriver = checked("storage-driver", () => parseStorageDriver(storage, '"storage-driver"'));
   const cgroupParent = stringKey("cgroup-parent");
   if (cgroupParent !== undefined) out.cgroupParent = checked("cgroup-parent", () => checkCgroupParent(cgroupParent, '"cgroup-parent"'));
   if (rec.labels !== undefined) {

@@ -9,6 +9,7 @@ import { DEFAULT_BRIDGE, DEFAULT_CGROUP_PARENT, DEFAULT_EXEC_ROOT, instanceLayou
 import { checkBridgeName, defaultBridgePool, NetworkService, parseAddressPool, type AddressPool } from "../network/index.js";
 import { rootlessDaemonFromEnv, type RootlessDaemon } from "../rootless/index.js";
 import { parseRemapSetting } from "../containers/index.js";
+import { parseStorageDriver, type StorageDriver } from "../snapshots/index.js";
 
 export { startDaemon, resolveGroup, pingSocket, type Daemon, type DaemonOptions, type TcpOptions } from "./server.js";
 export { type RequestLimits } from "./limits.js";
@@ -33,7 +34,7 @@ Options:
                            network namespaces, pid file (default ${DEFAULT_EXEC_ROOT} for the default root,
                            ${DEFAULT_EXEC_ROOT}-<tag> for another, tag = 8 hex digits of a hash of the root)
   --config-file FILE       daemon.json (default ${DEFAULT_CONFIG_FILE}): insecure-registries, registry-mirrors,
-                           data-root, exec-root, bridge, bip, default-address-pools, cgroup-parent, labels,
+                           data-root, exec-root, bridge, bip, default-address-pools, cgroup-parent, storage-driver, labels,
                            debug, live-restore, default-runtime, log-driver, dashboard, userns-remap;
                            SIGHUP (systemctl reload cove) re-reads it
   --socket PATH            unix socket (default ${DEFAULT_SOCKET})
@@ -52,6 +53,9 @@ Options:
   --default-address-pool base=CIDR,size=PREFIX
                            where networks without --subnet take theirs (repeatable; default 172.17-31.0.0/16,
                            then 192.168.0.0/16 in /20s)
+  --storage-driver NAME    how image layers are mounted: overlay2 (the kernel's overlayfs) or fuse-overlayfs; a
+                           rootless daemon probes and falls back to fuse-overlayfs by itself ($COVE_ROOTLESS_STORAGE
+                           chooses for the daemon the CLI starts); a root daemon has overlay2 only
   --cgroup-parent PATH     the parent of the containers' cgroups (default ${DEFAULT_CGROUP_PARENT}, ${DEFAULT_CGROUP_PARENT}-<tag> for
                            another root); a container's own --cgroup-parent wins
   --no-network             no networking at all: containers get a loopback interface only
@@ -71,6 +75,7 @@ export interface FlagsGiven {
   cgroupParent?: boolean;
   dashboard?: boolean;
   usernsRemap?: boolean;
+  storageDriver?: boolean;
 }
 
 /** `cove daemon`'s options: the daemon's, the configuration file to read, and which settings came as flags. */
@@ -81,7 +86,12 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let configFile = DEFAULT_CONFIG_FILE;
   let configFileGiven = false;
   const given: FlagsGiven = env.COVE_ROOT !== undefined ? { root: true } : {};
-  const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string; usernsRemap?: string } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  const opts: { root: string; socket: string; group?: string; listenFd?: number; execRoot?: string; cgroupParent?: string; usernsRemap?: string; storageDriver?: StorageDriver } = { root: env.COVE_ROOT ?? DEFAULT_ROOT, socket: DEFAULT_SOCKET };
+  // a rootless user's way of choosing the storage driver for the daemon the CLI starts for them
+  if (env.COVE_ROOTLESS_STORAGE) {
+    opts.storageDriver = parseStorageDriver(env.COVE_ROOTLESS_STORAGE, "$COVE_ROOTLESS_STORAGE");
+    given.storageDriver = true;
+  }
   let tcpAddr: string | undefined;
   let dashboardAddr: string | undefined;
   let criSocket: string | undefined;
@@ -173,6 +183,10 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         (bridge.pools ??= []).push(parseAddressPool(value()));
         given.addressPools = true;
         break;
+      case "--storage-driver":
+        opts.storageDriver = parseStorageDriver(value(), "--storage-driver");
+        given.storageDriver = true;
+        break;
       case "--cgroup-parent":
         opts.cgroupParent = checkCgroupParent(value());
         given.cgroupParent = true;
@@ -259,6 +273,7 @@ export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   if (cfg.bip !== undefined && g.bip) both.push(`bip: (from flag: ${net?.defaultBridge ? net.defaultBridge.subnet : ""}, from file: ${cfg.bip})`);
   if (cfg.addressPools !== undefined && g.addressPools) both.push("default-address-pools: (from flags and from the file)");
   if (cfg.cgroupParent !== undefined && g.cgroupParent) both.push(`cgroup-parent: (from flag: ${opts.cgroupParent}, from file: ${cfg.cgroupParent})`);
+  if (cfg.storageDriver !== undefined && g.storageDriver) both.push(`storage-driver: (from flag: ${opts.storageDriver}, from file: ${cfg.storageDriver})`);
   if (cfg.usernsRemap !== undefined && g.usernsRemap) both.push(`userns-remap: (from flag: ${opts.usernsRemap}, from file: ${cfg.usernsRemap})`);
   if (both.length > 0) {
     throw invalid(`the following directives are specified both as a flag and in the configuration file: ${both.join(", ")}`, { code: "config.conflict", hint: `remove one of them (the file is ${opts.configFile})` });
@@ -276,6 +291,7 @@ export function applyConfig(opts: DaemonArgs, cfg: DaemonFileConfig): void {
   if (cfg.execRoot !== undefined) opts.execRoot = cfg.execRoot;
   if (cfg.cgroupParent !== undefined) opts.cgroupParent = cfg.cgroupParent;
   if (cfg.usernsRemap !== undefined) opts.usernsRemap = cfg.usernsRemap;
+  if (cfg.storageDriver !== undefined) opts.storageDriver = cfg.storageDriver;
   opts.registry = cfg.registry;
   if (cfg.labels) opts.labels = cfg.labels;
   if (cfg.debug !== undefined) opts.debug = cfg.debug;
@@ -314,6 +330,11 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
     rootless = rootlessDaemonFromEnv();
     if (opts !== "help" && rootless && !opts.configFileGiven) opts.configFile = rootless.configFile;
     if (opts !== "help") applyConfig(opts, await loadDaemonConfig(opts.configFile, opts.configFileGiven));
+    // a rootless daemon's containers: in the user's delegated cgroup v2 subtree, or without cgroups
+    if (opts !== "help" && rootless) {
+      if ("parent" in rootless.cgroups) opts.cgroupParent ??= rootless.cgroups.parent;
+      else opts.cgroupless = rootless.cgroups.reason;
+    }
     if (opts !== "help" && rootless && opts.network && !(opts.network instanceof NetworkService)) {
       await rootless.ports.start();
       opts.network.hostPorts = rootless.ports;

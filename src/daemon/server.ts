@@ -47,6 +47,8 @@ import { countContainers, systemRoutes, type ContainerCountsProvider } from "./s
 import { volumeRoutes } from "./volumes.js";
 import { VolumeService } from "../volumes/index.js";
 import { processExists } from "../common/process.js";
+import { inUserNamespace } from "../common/userns.js";
+import { probeStorage, setStorageDriver, type StorageDriver } from "../snapshots/index.js";
 
 export interface TcpOptions {
   host: string;
@@ -84,6 +86,13 @@ export interface DaemonOptions {
   runtimeRoot?: string;
   /** The parent of the containers' cgroups (default /cove for the default root, /cove-<tag> otherwise). */
   cgroupParent?: string;
+  /**
+   * How image layers are mounted. A daemon in a user namespace (rootless) probes at start and
+   * falls back to fuse-overlayfs where the kernel refuses overlayfs; a root daemon has overlay2 only.
+   */
+  storageDriver?: StorageDriver;
+  /** Why containers run without cgroups (a rootless daemon without a delegated cgroup v2 subtree): limits are ignored with a warning. */
+  cgroupless?: string;
   /** A container service to use instead of opening one on root (the caller closes it). */
   containerService?: ContainerService;
   /** Where the daemon logs (default: stderr with a timestamp). */
@@ -323,6 +332,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   } else await prepareSocket(socket);
 
+  if (inUserNamespace()) {
+    const choice = await probeStorage(root, options.storageDriver);
+    setStorageDriver(choice);
+    log(
+      choice.driver === "fuse-overlayfs"
+        ? `storage driver fuse-overlayfs (${choice.program ?? "fuse-overlayfs"}): ${choice.fallbackReason ? `the kernel refuses overlayfs in this user namespace: ${choice.fallbackReason}` : "as asked"}`
+        : "storage driver overlay2: overlayfs mounted in the user namespace (userxattr)",
+    );
+  } else if (options.storageDriver === "fuse-overlayfs") {
+    throw invalid("the fuse-overlayfs storage driver is for rootless daemons: a root daemon mounts overlayfs itself", { code: "storage.fuse-root", hint: "remove --storage-driver (or \"storage-driver\" in daemon.json)" });
+  }
   // the account is resolved (and cove-remap made) before anything else is opened: a bad setting changes nothing
   const userns = options.usernsRemap && !options.containerService ? { ...usernsSettings(await resolveRemapAccount(options.usernsRemap), true), ...(options.usernsLayers ? { layers: options.usernsLayers } : {}) } : undefined;
   if (userns) log(`containers run in user namespaces: root is ${userns.remap!.uidMappings[0]!.hostID}:${userns.remap!.gidMappings[0]!.hostID} on the host (${userns.account}'s subordinate ids)`);
@@ -357,6 +377,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       volumes,
       runtimeRoot: layout.runtimeRoot,
       cgroupParent: layout.cgroupParent,
+      ...(options.cgroupless !== undefined ? { cgroupless: options.cgroupless } : {}),
       ...(network ? { network } : {}),
       ...(userns ? { userns } : {}),
       log,
@@ -408,6 +429,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     volumes: () => volumes.df(),
     buildCache: () => CacheMounts.forRoot(containers.root).records(),
     usernsRemap: userns !== undefined,
+    ...(options.cgroupless !== undefined ? { cgroupless: options.cgroupless } : {}),
   });
   volumeRoutes(router, { volumes });
   swarmRoutes(router);

@@ -12,6 +12,8 @@ import { buildInfo } from "../common/build-info.js";
 import { ignored } from "../common/ignore.js";
 import { detectCgroupHost } from "../runtime/cgroups/mountinfo.js";
 import { findRunc } from "../runtime/runc.js";
+import { storageDriver } from "../snapshots/index.js";
+import { inUserNamespace } from "../common/userns.js";
 import { parseUntil, type ImageService } from "../images/service.js";
 import type { ContainerSummary } from "../containers/types.js";
 import { eventJSON, EventFilter, nowNano, parseEventTime, type EventBus, type EventMessage } from "../events/index.js";
@@ -45,6 +47,8 @@ export interface SystemContext {
   settings?: () => { labels: string[]; debug: boolean; defaultRuntime: string };
   /** Whether containers run in user namespaces by default (--userns-remap): /info lists name=userns. */
   usernsRemap?: boolean;
+  /** Why containers run without cgroups (a rootless daemon without a delegated subtree): /info says no limit is supported. */
+  cgroupless?: string;
 }
 
 /** The runtimes a container may name (HostConfig.Runtime); runc when it is installed. */
@@ -256,7 +260,10 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
   router.get("/info", async (c) => {
     const h = await host();
     const [counts, images, nfd] = await Promise.all([ctx.containers(), ctx.images.images.list(), readdir("/proc/self/fd").then((l) => l.length, () => 0)]);
-    const cg = h.cgroups;
+    // a rootless daemon without a delegated cgroup subtree supports no limit at all (as dockerd's
+    // rootless mode on such hosts reports)
+    const cg = ctx.cgroupless !== undefined ? { ...h.cgroups, memory: false, swap: false, kernelMemoryTCP: false, cfsPeriod: false, cfsQuota: false, shares: false, cpuset: false, pids: false, oomKillDisable: false } : h.cgroups;
+    const storage = storageDriver();
     const ipv4Forwarding = procFlag("/proc/sys/net/ipv4/ip_forward");
     const nfIptables = procFlag("/proc/sys/net/bridge/bridge-nf-call-iptables");
     const nfIp6tables = procFlag("/proc/sys/net/bridge/bridge-nf-call-ip6tables");
@@ -270,10 +277,12 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
     if (!ipv4Forwarding) warnings.push("WARNING: IPv4 forwarding is disabled");
     if (!nfIptables) warnings.push("WARNING: bridge-nf-call-iptables is disabled");
     if (!nfIp6tables) warnings.push("WARNING: bridge-nf-call-ip6tables is disabled");
+    if (ctx.cgroupless !== undefined) warnings.push(`WARNING: Running in rootless mode without cgroups: ${ctx.cgroupless}. Resource limits are ignored.`);
     const restoring = ctx.restoring?.();
     if (restoring !== undefined) warnings.push(`WARNING: cove is restoring its containers after a restart (${restoring} reloaded so far): the container counts are not final`);
     const securityOptions = ["name=seccomp,profile=builtin"];
     if (ctx.usernsRemap) securityOptions.push("name=userns");
+    if (inUserNamespace()) securityOptions.push("name=rootless");
     if (cg.version === "2") securityOptions.push("name=cgroupns");
     const info: Record<string, unknown> = {
       ID: ctx.id,
@@ -282,14 +291,17 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       ContainersPaused: counts.paused,
       ContainersStopped: counts.stopped,
       Images: images.length,
-      Driver: "overlay2",
-      DriverStatus: [
-        ["Backing Filesystem", h.backingFs],
-        ["Supports d_type", "true"],
-        ["Using metacopy", "false"],
-        ["Native Overlay Diff", "true"],
-        ["userxattr", "false"],
-      ],
+      Driver: storage.driver,
+      DriverStatus:
+        storage.status.length > 0
+          ? [["Backing Filesystem", h.backingFs], ...storage.status]
+          : [
+              ["Backing Filesystem", h.backingFs],
+              ["Supports d_type", "true"],
+              ["Using metacopy", "false"],
+              ["Native Overlay Diff", "true"],
+              ["userxattr", "false"],
+            ],
       Plugins: { Volume: ["local"], Network: ["bridge", "host", "none"], Authorization: null, Log: ["json-file", "none"] },
       MemoryLimit: cg.memory,
       SwapLimit: cg.swap,
@@ -308,7 +320,7 @@ export function systemRoutes(router: Router, ctx: SystemContext): void {
       NGoroutines: process.getActiveResourcesInfo().length,
       SystemTime: new Date().toISOString(),
       LoggingDriver: "json-file",
-      CgroupDriver: "cgroupfs",
+      CgroupDriver: ctx.cgroupless !== undefined ? "none" : "cgroupfs",
       CgroupVersion: cg.version,
       NEventsListener: ctx.events.subscribers,
       KernelVersion: h.kernel,

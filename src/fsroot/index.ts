@@ -506,9 +506,15 @@ export class Dir {
     return out;
   }
 
+  /** The attribute's value; null when unset, or when the filesystem keeps no such attributes (tmpfs before 6.6 has no user.*). */
   getXattr(name: string, attr: string): Buffer | null {
     assertName(name);
-    return addon().lgetxattrAt(this.fd, name, attr);
+    try {
+      return addon().lgetxattrAt(this.fd, name, attr);
+    } catch (err) {
+      if (isErrno(err, "ENOTSUP", "EOPNOTSUPP")) return null;
+      throw err;
+    }
   }
 
   setXattr(name: string, attr: string, value: Buffer, flags = 0): void {

@@ -15,7 +15,8 @@ import { addon } from "../native/addon.js";
 import { applyLayer } from "../snapshots/apply.js";
 import { decompress, type Compression as SnapshotCompression } from "../snapshots/compress.js";
 import { tarDirectory } from "../snapshots/diff.js";
-import { mountAll, unmountAll, type Mount } from "../snapshots/mount.js";
+import { unmountAll, type Mount } from "../snapshots/mount.js";
+import { mountSnapshot } from "../snapshots/storage-driver.js";
 import { ImageCore, LABEL_DIFF_ID, LABEL_IMAGE, LABEL_SIZE, newTxn, type LoadProgress, type Txn } from "./core.js";
 import { chainIDs, shortID } from "./ids.js";
 import { layerCompression } from "./mediatypes.js";
@@ -129,7 +130,8 @@ export class Unpacker {
     const target = path.join(this.core.tmp, `export-${randomBytes(6).toString("hex")}`);
     await mkdir(target, { mode: 0o700 });
     try {
-      mountAll([view], target);
+      // a rootless daemon on fuse-overlayfs mounts the view with it
+      await mountSnapshot([view], target);
       try {
         await tarDirectory(target, out);
       } finally {

@@ -9,6 +9,7 @@ import { chainIDs, shortID } from "./ids.js";
 import type { ContainerConfig } from "./types.js";
 import type { ImageRecord } from "./store.js";
 import type { ImageHistoryItem, ImageInspect, ImageSummary } from "../docker/index.js";
+import { storageDriver } from "../snapshots/index.js";
 
 /** The read-only views of the service. */
 export class ImageViews {
@@ -87,7 +88,7 @@ export class ImageViews {
       Os: cfg.os,
       ...(cfg["os.version"] ? { OsVersion: cfg["os.version"] } : {}),
       Size: sizes.reduce((a, b) => a + b, 0),
-      GraphDriver: { Name: "overlay2", Data: data },
+      GraphDriver: { Name: storageDriver().driver, Data: data },
       RootFS: { Type: "layers", Layers: [...cfg.rootfs.diff_ids] },
       Metadata: { LastTagTime: times[r.id] ?? ZERO_TIME },
     };

@@ -23,11 +23,16 @@ import { processExists } from "../common/process.js";
 import { ensureRuntimeDir, rootlessPaths, type RootlessPaths } from "./paths.js";
 import { PortDriver } from "./ports.js";
 import { subIdRange } from "./subids.js";
+import { delegateCgroup, ownCgroupPath, releaseCgroup } from "./cgroup.js";
 
 /** Environment variables the launcher hands the daemon it starts (see daemonRootlessSetup). */
 export const ENV_PORT_CONTROL = "COVE_ROOTLESS_PORT_CONTROL";
 export const ENV_PORT_FORWARD = "COVE_ROOTLESS_PORT_FORWARD";
 export const ENV_CONFIG = "COVE_ROOTLESS_CONFIG";
+/** The containers' cgroup parent in the user's delegated cgroup v2 subtree; absent where there is none. */
+export const ENV_CGROUP = "COVE_ROOTLESS_CGROUP";
+/** Why the containers run without cgroups (no delegated subtree). */
+export const ENV_NO_CGROUP = "COVE_ROOTLESS_NO_CGROUP";
 
 /** Whether a daemon flag (with or without =value) is among args. */
 function hasFlag(args: string[], ...names: string[]): boolean {
@@ -144,6 +149,18 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
     rmSync(pidFile, { force: true });
     throw err;
   }
+  // the delegated cgroup v2 subtree, arranged here where every process of it is visible
+  const cgroupMount = "/sys/fs/cgroup";
+  let own: string | undefined;
+  try {
+    own = ownCgroupPath(readFileSync("/proc/self/cgroup", "utf8"));
+  } catch (err) {
+    log(`could not read /proc/self/cgroup: ${(err as Error).message}`);
+  }
+  const delegation = delegateCgroup(cgroupMount, own);
+  if ("parent" in delegation) log(`containers get cgroups under ${delegation.parent} (delegated to ${user}: ${delegation.controllers.join(", ")}): resource limits apply`);
+  else log(`containers run without cgroups: ${delegation.reason}; resource limits are ignored`);
+  const cgroupEnv = "parent" in delegation ? { [ENV_CGROUP]: delegation.parent } : { [ENV_NO_CGROUP]: delegation.reason };
   const main = fileURLToPath(new URL("../cli/main.js", import.meta.url));
   const count = (r: { count: number }) => Math.min(r.count, 65536);
   const child = spawn(
@@ -170,7 +187,7 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
     ],
     {
       stdio: "inherit",
-      env: { ...process.env, [ENV_PORT_CONTROL]: paths.portControl, [ENV_PORT_FORWARD]: paths.portForward, [ENV_CONFIG]: paths.configFile, XDG_RUNTIME_DIR: paths.runtimeDir },
+      env: { ...process.env, [ENV_PORT_CONTROL]: paths.portControl, [ENV_PORT_FORWARD]: paths.portForward, [ENV_CONFIG]: paths.configFile, ...cgroupEnv, XDG_RUNTIME_DIR: paths.runtimeDir },
     },
   );
   const exited = new Promise<number>((resolve) => {
@@ -211,6 +228,7 @@ export async function rootlessDaemonMain(argv: string[], root?: string): Promise
   const code = await exited;
   network?.kill("SIGTERM");
   await ports.close();
+  if ("parent" in delegation) await releaseCgroup(cgroupMount, delegation, log);
   rmSync(pidFile, { force: true });
   // the exec root goes when nothing of the daemon's is left in it (as a rootful daemon's does)
   for (const dir of [path.dirname(paths.portControl), paths.execRoot]) {

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { isInitialUidMap } from "../common/userns.js";
 import { CoveError } from "../common/errors.js";
+import { delegateCgroup, ownCgroupPath } from "./cgroup.js";
 import { childDaemonArgs, parseSubIds, PortDriver, PortDriverClient, rootlessPaths } from "./index.js";
 
 describe("subordinate ids", () => {
@@ -111,5 +112,32 @@ describe("the port driver", () => {
   it("says what to do when the launcher's port driver is not there", async () => {
     const client = new PortDriverClient(path.join(dir, "absent.sock"), path.join(dir, "forward2.sock"));
     await assert.rejects(client.expose({ proto: "tcp", hostIp: "127.0.0.1", hostPort: 1, containerIp: "127.0.0.1", containerPort: 1 }), (err: unknown) => err instanceof CoveError && /restart the rootless daemon/.test(err.hint ?? ""));
+  });
+});
+
+describe("the rootless daemon's cgroups", () => {
+  it("takes its own cgroup from /proc/self/cgroup on a pure cgroup v2 host only", () => {
+    assert.equal(ownCgroupPath("0::/user.slice/user-1000.slice/user@1000.service/app.slice/cove.service\n"), "/user.slice/user-1000.slice/user@1000.service/app.slice/cove.service");
+    assert.equal(ownCgroupPath("0::/\n"), "/");
+    // a hybrid host lists its v1 hierarchies beside the unified one
+    assert.equal(ownCgroupPath("12:pids:/user.slice\n1:name=systemd:/user.slice\n0::/user.slice\n"), undefined);
+    assert.equal(ownCgroupPath(""), undefined);
+  });
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "cove-rl-cg-"));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("says why there is no delegation, and changes nothing, on a v1/hybrid layout or without controllers", () => {
+    const v1 = path.join(tmp, "v1");
+    mkdirSync(path.join(v1, "memory"), { recursive: true });
+    assert.match((delegateCgroup(v1, "/x") as { reason: string }).reason, /cgroup v1 or hybrid/);
+    const v2 = path.join(tmp, "v2");
+    mkdirSync(path.join(v2, "me"), { recursive: true });
+    writeFileSync(path.join(v2, "cgroup.controllers"), "cpu memory pids\n");
+    assert.match((delegateCgroup(v2, undefined) as { reason: string }).reason, /cgroup v1 or hybrid/);
+    for (const f of ["cgroup.procs", "cgroup.subtree_control"]) writeFileSync(path.join(v2, "me", f), "");
+    writeFileSync(path.join(v2, "me", "cgroup.controllers"), "io hugetlb\n");
+    assert.match((delegateCgroup(v2, "/me") as { reason: string }).reason, /has none of the cpu, memory and pids controllers/);
+    assert.deepEqual(readdirSync(path.join(v2, "me")).sort(), ["cgroup.controllers", "cgroup.procs", "cgroup.subtree_control"]);
   });
 });

@@ -790,6 +790,14 @@ const ALWAYS_ALLOWED_DEVICES: DeviceCgroupRule[] = [
 
 function cgroupResources(spec: Spec): LinuxResources {
   const resources = spec.linux?.resources ?? {};
+  // in a user namespace (a rootless daemon with a delegated cgroup) no device program can be
+  // loaded (bpf(2) needs privileges of the initial namespace), and none is needed: the user
+  // namespace already bars device nodes the user could not open. runc's rootless mode skips the
+  // device rules the same way.
+  if (inUserNamespace()) {
+    const { devices: _devices, ...rest } = resources;
+    return rest;
+  }
   return { ...resources, devices: [...(resources.devices ?? []), ...ALWAYS_ALLOWED_DEVICES] };
 }
 

@@ -23,7 +23,7 @@
 // call itself. Only the body stream (and the rare journal and copy-up paths) stay asynchronous.
 
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, write, writeSync } from "node:fs";
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, write, writeFileSync, writeSync } from "node:fs";
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -69,6 +69,20 @@ const WH_OPAQUE = ".wh..wh..opq";
 /** trusted.overlay. on the host, user.overlay. in a rootless daemon's user namespace. */
 const OVERLAY_XATTR = overlayXattrPrefix();
 const WH_META = ".wh..wh.";
+
+/**
+ * Marks a directory of an overlay layer opaque: overlay's opaque attribute, or, in a user namespace
+ * on a filesystem without user.* xattrs (tmpfs before Linux 6.6: a rootless daemon then mounts with
+ * fuse-overlayfs), the layer format's own `.wh..wh..opq` file, which fuse-overlayfs reads.
+ */
+function markOpaque(dir: string): void {
+  try {
+    addon().lsetxattr(dir, `${OVERLAY_XATTR}opaque`, Buffer.from("y"), 0);
+  } catch (err) {
+    if (!(OVERLAY_XATTR === "user.overlay." && isErrno(err, "EOPNOTSUPP", "ENOTSUP"))) throw err;
+    writeFileSync(path.join(dir, WH_OPAQUE), "", { mode: 0o600, flag: "w" });
+  }
+}
 
 interface DirTimes {
   abs: string;
@@ -343,7 +357,7 @@ class Applier {
       case "dir":
         mkdirSync(abs, { mode: 0o700 });
         this.journal?.created(abs);
-        if (replacesWhiteout) addon().lsetxattr(abs, `${OVERLAY_XATTR}opaque`, Buffer.from("y"), 0);
+        if (replacesWhiteout) markOpaque(abs);
         this.dirs.add(rel);
         this.written.add(rel);
         return this.directory(h, abs);
@@ -413,7 +427,7 @@ class Applier {
     if (base === WH_OPAQUE) {
       if (this.mode === "overlay") {
         await this.parents([...dirParts, "x"], h.name, true);
-        addon().lsetxattr(this.abs(dirRel), `${OVERLAY_XATTR}opaque`, Buffer.from("y"), 0);
+        markOpaque(this.abs(dirRel));
         return;
       }
       if (!(await this.parents([...dirParts, "x"], h.name, false))) return;

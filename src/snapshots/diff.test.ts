@@ -100,6 +100,33 @@ describe("diffLayer", () => {
     assert.equal(hs.find((h) => h.name === "sym")?.linkname, "../etc/new");
   });
 
+  it("reads fuse-overlayfs's opaque attribute (user.fuseoverlayfs.opaque) as an opaque directory and drops it", async () => {
+    const low = path.join(tmp, "fuse-lower");
+    const up = path.join(tmp, "fuse-upper");
+    await mkdir(path.join(low, "dir"), { recursive: true });
+    await writeFile(path.join(low, "dir", "old"), "old");
+    await mkdir(path.join(up, "dir"), { recursive: true });
+    await writeFile(path.join(up, "dir", "new"), "new");
+    addon().lsetxattr(path.join(up, "dir"), "user.fuseoverlayfs.opaque", Buffer.from("y"), 0);
+    const hs = await headers(await collect((out) => diffLayer(up, [low], out)));
+    assert.deepEqual(hs.map((h) => h.name), ["dir/", "dir/.wh..wh..opq", "dir/new"]);
+    for (const h of hs) for (const k of h.xattrs.keys()) assert.ok(!k.startsWith("user.fuseoverlayfs."), `${h.name} carries ${k}`);
+  });
+
+  it("reads fuse-overlayfs's opaque marker file (a filesystem without user.* xattrs) as one opaque whiteout", async () => {
+    const low = path.join(tmp, "fusefile-lower");
+    const up = path.join(tmp, "fusefile-upper");
+    await mkdir(path.join(low, "dir"), { recursive: true });
+    await writeFile(path.join(low, "dir", "old"), "old");
+    await mkdir(path.join(up, "dir"), { recursive: true });
+    await writeFile(path.join(up, "dir", "new"), "new");
+    // what fuse-overlayfs leaves in a directory it made opaque: the marker file and a whiteout of ".opq"
+    await writeFile(path.join(up, "dir", ".wh..wh..opq"), "");
+    addon().mknod(path.join(up, "dir", ".wh..opq"), 0o020000, 0, 0);
+    const hs = await headers(await collect((out) => diffLayer(up, [low], out)));
+    assert.deepEqual(hs.map((h) => h.name), ["dir/", "dir/.wh..wh..opq", "dir/new"]);
+  });
+
   it("round trip: the diff applied in plain mode onto the lower equals the overlay's merged view", async () => {
     const tar = await collect((out) => diffLayer(upper, [lower], out));
     const plain = path.join(tmp, "plain");

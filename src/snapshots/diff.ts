@@ -154,6 +154,34 @@ type WalkMode = "upper" | "full";
 /** trusted.overlay. on the host, user.overlay. in a rootless daemon's user namespace. */
 const OVERLAY_XATTR = overlayXattrPrefix();
 const OPAQUE = `${OVERLAY_XATTR}opaque`;
+/**
+ * fuse-overlayfs marks the opaque directories it makes with a `.wh..wh..opq` file too (the only
+ * mark on a filesystem without user.* xattrs), beside a `.wh..opq` whiteout that hides nothing.
+ */
+const WH_OPAQUE_FILE = ".wh..wh..opq";
+
+function hasOpaqueFile(dir: Dir): boolean {
+  try {
+    return dir.lstat(WH_OPAQUE_FILE).isFile();
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return false;
+    throw err;
+  }
+}
+
+/** An attribute of the daemon's own directory p as text; "" when unset or when its filesystem keeps none. */
+function pathXattr(p: string, attr: string): string {
+  try {
+    return addon().lgetxattr(p, attr)?.toString() ?? "";
+  } catch (err) {
+    if (isErrno(err, "ENOTSUP", "EOPNOTSUPP")) return "";
+    throw err;
+  }
+}
+
+/** fuse-overlayfs's own attributes: user.fuseoverlayfs.opaque=y on the opaque directories it makes. */
+const FUSE_XATTR = "user.fuseoverlayfs.";
+const FUSE_OPAQUE = `${FUSE_XATTR}opaque`;
 /** Entries walked between two turns given back to the event loop (the walk itself is synchronous syscalls). */
 const ENTRIES_PER_TURN = 256;
 /** Bodies are read in chunks of this size at most. */
@@ -215,6 +243,11 @@ class Walker {
   private xattrs(dir: Dir, name: string, rel: string): { xattrs: Map<string, Buffer>; opaque: boolean } {
     let opaque = false;
     const xattrs = dir.xattrs(name, (attr) => {
+      // fuse-overlayfs (a rootless daemon's fallback) marks the opaque directories it makes so
+      if (attr.startsWith(FUSE_XATTR)) {
+        if (this.mode === "upper" && attr === FUSE_OPAQUE && dir.getXattr(name, FUSE_OPAQUE)?.toString() === "y") opaque = true;
+        return false;
+      }
       if (!attr.startsWith(OVERLAY_XATTR)) return true;
       if (this.mode === "upper") {
         if (attr === `${OVERLAY_XATTR}redirect` || attr === `${OVERLAY_XATTR}metacopy`) {
@@ -223,7 +256,7 @@ class Walker {
             hint: "mount snapshots with redirect_dir=off and metacopy=off",
           });
         }
-        if (attr === OPAQUE) opaque = dir.getXattr(name, OPAQUE)?.toString() === "y";
+        if (attr === OPAQUE && dir.getXattr(name, OPAQUE)?.toString() === "y") opaque = true;
       }
       return false;
     });
@@ -262,6 +295,8 @@ class Walker {
     for (const n of names) {
       const st = stats.get(n);
       if (st === undefined || this.isWhiteout(st)) continue;
+      // fuse-overlayfs's opaque marker: written as the directory's whiteout (entry())
+      if (this.mode === "upper" && n === WH_OPAQUE_FILE && st.isFile()) continue;
       if (++this.entries % ENTRIES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
       try {
         if (this.skip && (await this.skip(rel + n, st, () => listChild(dir, n)))) continue;
@@ -282,7 +317,8 @@ class Walker {
       const sub = dir.child(name);
       try {
         const st = sub.stat();
-        const { xattrs, opaque } = this.xattrs(dir, name, rel);
+        const { xattrs, opaque: marked } = this.xattrs(dir, name, rel);
+        const opaque = marked || (this.mode === "upper" && hasOpaqueFile(sub));
         const header = encodeHeader({ ...this.base(st), xattrs, name: rel + "/", type: "dir", size: 0 });
         if (this.mode === "upper" && !opaque && xattrs.size === 0 && this.carrier?.(rel) && this.sameAsLower(rel, st)) {
           // written with the first entry below it, if any
@@ -378,7 +414,7 @@ async function walk(root: string, mode: WalkMode, lowerDirs: string[], out: Writ
     top = Dir.open(root);
     for (const l of lowerDirs) lowers.push(Dir.open(l));
     const st = top.stat();
-    if (mode === "upper" && addon().lgetxattr(root, OPAQUE)?.toString() === "y") {
+    if (mode === "upper" && (pathXattr(root, OPAQUE) === "y" || pathXattr(root, FUSE_OPAQUE) === "y" || hasOpaqueFile(top))) {
       await sink.write(encodeHeader({ name: ".wh..wh..opq", type: "file", mode: 0o600, uid: 0, gid: 0, size: 0, mtimeSec: Number(st.mtimeNs / 1_000_000_000n) }));
     }
     await new Walker(mode, lowers, sink, opts.skip, opts.carrier, opts.owner).dir(top, "");

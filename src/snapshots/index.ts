@@ -7,3 +7,4 @@ export { diffLayer, tarDirectory, type DiffOptions, type DiffResult } from "./di
 export { clearIdmapStaging, IDMAP_UNSUPPORTED, mountAll, mountIdmapped, mountOne, parseOptions, unmountAll, type IdmapText, type Mount } from "./mount.js";
 export { MAX_LAYERS, SnapshotStore, type SnapshotInfo, type SnapshotKind, type SnapshotOptions, type SnapshotUsage } from "./store.js";
 export { encodeHeader, readTar, type TarEntryType, type TarHeader, type TarItem, type WriteHeader } from "./tar.js";
+export { chooseStorage, fuseOverlayArgs, mountSnapshot, parseStorageDriver, probeStorage, setStorageDriver, storageDriver, type ProbeResult, type StorageChoice, type StorageDriver } from "./storage-driver.js";

@@ -9,7 +9,7 @@
 // tmpfs first, with the probe cache the host built copied in (gcc is slow in the guest).
 
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 
 const PROBE_CACHE = "/tmp/cove-probe-cache";
@@ -49,6 +49,15 @@ const plan = process.argv.slice(2).map((arg) => {
 if (plan.length === 0) throw new Error("no suites given: expected NAME=FILE[,FILE...] arguments");
 if (!existsSync("/sys/fs/cgroup/cgroup.controllers") || existsSync("/sys/fs/cgroup/unified")) throw new Error("not a pure cgroup v2 host: run this inside cgroup2-vm");
 tmpOnTmpfs();
+// /dev/fuse appears when the fuse module loads, and the guest has no udev to load it ahead nor to
+// give the node the mode Debian's udev rules give (0666): rootless cove mounts image layers with
+// fuse-overlayfs on the guest's tmpfs (no user.* xattrs in 6.1)
+try {
+  if (!existsSync("/dev/fuse")) execFileSync("modprobe", ["fuse"], { stdio: "inherit" });
+  chmodSync("/dev/fuse", 0o666);
+} catch (err) {
+  process.stderr.write(`suites-inside: /dev/fuse is not usable (${(err as Error).message}); fuse-overlayfs will not work in this guest\n`);
+}
 let failed = 0;
 for (const { name, files } of plan) if ((await runSuite(name, files)) !== 0) failed++;
 process.exitCode = failed === 0 ? 0 : 1;

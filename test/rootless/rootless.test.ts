@@ -12,6 +12,12 @@
 //   - the docker CLI pointed at the user's socket runs containers the same way;
 //   - a root daemon (its own root and socket) runs a container at the same time, and neither
 //     daemon lists the other's containers;
+//   - the daemon restarted on fuse-overlayfs (forced) mounts containers' roots with it and
+//     releases the mounts and processes on rm and on its stop;
+//   - resource limits: on a pure cgroup v2 host the test delegates a cgroup of its own to the
+//     user (as systemd's Delegate=yes does) and starts the daemon in it, and --memory, --cpus and
+//     --pids-limit apply (docker stats shows the limit, an OOM kill is recorded); elsewhere (this
+//     host's hybrid cgroups) a run with limits succeeds with one warning and docker info says so;
 //   - at the end the user's daemon stops with a container still running, which ends with it:
 //     no process of the user or of its subordinate uids is left, nothing of it stays mounted on
 //     the host, and the account and its subordinate ids are gone.
@@ -23,12 +29,13 @@ import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, rmdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { CGROUP_V2 } from "../fixtures/bundle.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { httpGetWhenUp } from "../support/http.js";
 
@@ -122,6 +129,21 @@ function firstSubIdStart(name: string): number | undefined {
   return line ? Number(line.split(":")[1]) : undefined;
 }
 
+/** Removes a cgroup directory once its processes have gone (bounded). */
+async function rmdirWhenEmpty(cg: string): Promise<void> {
+  for (const sub of existsSync(cg) ? readdirSync(cg, { withFileTypes: true }).filter((e) => e.isDirectory()) : []) await rmdirWhenEmpty(path.join(cg, sub.name));
+  await waitFor(`cgroup ${cg} removed`, async () => {
+    try {
+      await rmdir(cg);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
+      if ((err as NodeJS.ErrnoException).code === "EBUSY") return false;
+      throw err;
+    }
+  }, 20_000);
+}
+
 function mountsUnder(dir: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
@@ -143,13 +165,30 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
   let rootSocket = "";
   let rootExecRoot = "";
   let rootLog = "";
+  /** On a pure cgroup v2 host: the cgroup the test delegates to the user, where its daemon starts. */
+  let delegated = "";
 
   /** The user's environment: nothing of root's, the runtime directory the test made. */
   const userEnv = (extra: Record<string, string> = {}) => ["env", "-i", `PATH=${PATH}`, `HOME=${home}`, `USER=${name}`, `XDG_RUNTIME_DIR=${runDir}`, ...Object.entries(extra).map(([k, v]) => `${k}=${v}`)];
-  const cove = (args: string[], timeoutMs?: number) => exec("runuser", ["-u", name, "--", ...userEnv(), process.execPath, MAIN, ...args], { timeoutMs });
+  /** Extra variables for the daemon the next `cove` command starts (COVE_ROOTLESS_STORAGE). */
+  let daemonEnv: Record<string, string> = {};
+  // with a delegated cgroup each command starts in it, so the daemon it may start is there (a
+  // command while the daemon runs cannot join it: the launcher has enabled its controllers; it
+  // runs where the test runs)
+  const inCgroup = (cmd: string[]) => (delegated ? ["sh", "-c", 'echo $$ > "$0/cgroup.procs" 2>/dev/null; exec "$@"', delegated, ...cmd] : cmd);
+  const cove = (args: string[], timeoutMs?: number) => {
+    const [cmd, ...rest] = inCgroup(["runuser", "-u", name, "--", ...userEnv(daemonEnv), process.execPath, MAIN, ...args]);
+    return exec(cmd!, rest, { timeoutMs });
+  };
   const docker = (args: string[]) => exec("runuser", ["-u", name, "--", ...userEnv({ DOCKER_HOST: `unix://${runDir}/cove.sock` }), DOCKER, ...args]);
   const rootCove = (args: string[]) => exec(process.execPath, [MAIN, ...args], { env: { ...process.env, COVE_HOST: `unix://${rootSocket}` } });
-  const ok = (r: Result, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const daemonLogTail = () => {
+    const file = path.join(home, ".local", "share", "cove", "daemon.log");
+    return existsSync(file) ? readFileSync(file, "utf8").slice(-3000) : "(no daemon log)";
+  };
+  const ok = (r: Result, what: string) => {
+    if (r.code !== 0) assert.fail(`${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}\n--- the user's daemon log, last lines:\n${daemonLogTail()}`);
+  };
 
   before(async () => {
     if (skip) return;
@@ -169,6 +208,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     // short, as /run/user/<uid> is: the containers' sockets live below it
     runDir = await mkdtemp(path.join(os.tmpdir(), "cr-"));
     await chown(runDir, uid, gid);
+    if (CGROUP_V2) {
+      // a subtree of the user's own, as systemd's Delegate=yes makes it: the directory and its
+      // cgroup.procs, cgroup.subtree_control and cgroup.threads are the user's
+      for (const c of ["cpu", "memory", "pids"]) await writeFile("/sys/fs/cgroup/cgroup.subtree_control", `+${c}`).catch(() => undefined);
+      delegated = path.join("/sys/fs/cgroup", name);
+      await mkdir(delegated);
+      for (const f of ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]) await chown(path.join(delegated, f), uid, gid);
+    }
     // the fixture image, in a file the user can read
     const fixtures = path.join(dir, "fixtures");
     await mkdir(fixtures, { mode: 0o755 });
@@ -185,6 +232,14 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const notes: string[] = [];
     const sub = { start: subStart, count: 65536 };
     try {
+      // the root daemon's containers go first: their mounts are under the test's directory too
+      if (rootDaemon && rootDaemon.exitCode === null) {
+        const ids = (await rootCove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+        if (ids.length) await rootCove(["rm", "-f", ...ids]);
+        const gone = new Promise((r) => rootDaemon!.once("exit", r));
+        rootDaemon.kill("SIGTERM");
+        await gone;
+      }
       if (uid >= 0) {
         // the daemon stops with a container still running ("userside", and a process of a
         // subordinate uid in it): they end with it (the daemon is the init of their pid namespace)
@@ -203,12 +258,13 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
         const left = [...mountsUnder(dir), ...mountsUnder(runDir)];
         if (left.length) notes.push(`mounts left: ${left.join(" ")}`);
       }
-      if (rootDaemon && rootDaemon.exitCode === null) {
-        const ids = (await rootCove(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
-        if (ids.length) await rootCove(["rm", "-f", ...ids]);
-        const gone = new Promise((r) => rootDaemon!.once("exit", r));
-        rootDaemon.kill("SIGTERM");
-        await gone;
+      if (delegated) {
+        // the launcher has removed the containers' cgroups and <delegated>/containers; what stays
+        // is the cgroup it ran in, empty now
+        const subs = existsSync(delegated) ? readdirSync(delegated, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+        if (subs.some((n) => n !== "daemon")) notes.push(`cgroups left under ${delegated}: ${subs.join(" ")}`);
+        for (const n of subs) await rmdirWhenEmpty(path.join(delegated, n)).catch((err: unknown) => notes.push(String(err)));
+        await rmdirWhenEmpty(delegated).catch((err: unknown) => notes.push(String(err)));
       }
     } finally {
       if (userMade) {
@@ -252,7 +308,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     assert.equal(existsSync("/etc/cove-rootless-probe"), false);
   });
 
-  it("commits a container's deletions and replaced directories as whiteouts (overlay's user.overlay.* attributes)", { skip }, async () => {
+  it("commits a container's deletions and replaced directories as whiteouts (the storage driver's opaque marks)", { skip }, async () => {
     const script = "rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin && echo new > /usr/sbin/only";
     ok(await cove(["run", "--name", "rlcommit", "busybox", "sh", "-c", script]), "change the root filesystem");
     try {
@@ -272,7 +328,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     }
   });
 
-  it("execs, lists processes, logs and stops a container that runs without a cgroup", { skip }, async () => {
+  it("execs, lists processes, logs and stops a container", { skip }, async () => {
     ok(await cove(["run", "-d", "--name", "rlops", "busybox", "sh", "-c", "echo started; exec sleep 300"]), "run -d");
     try {
       const ex = await cove(["exec", "rlops", "sh", "-c", "echo in-$(hostname)"]);
@@ -345,6 +401,115 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     const info = await docker(["info", "--format", "{{.DockerRootDir}}"]);
     ok(info, "docker info");
     assert.equal(info.stdout.trim(), path.join(home, ".local", "share", "cove"));
+  });
+
+  it("runs a container with limits without a delegated cgroup: one warning, the limits ignored, and docker info says so", { skip: skip || (CGROUP_V2 && "cgroup v2 with a subtree delegated to the user here: the limits test runs instead") || (!existsSync(DOCKER) && `${DOCKER} is missing`) }, async () => {
+    const r = await docker(["run", "--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox", "echo", "ran"]);
+    ok(r, "docker run with limits");
+    assert.equal(r.stdout.trim(), "ran");
+    const warnings = r.stderr.split("\n").filter((l) => /^WARNING: /.test(l));
+    assert.equal(warnings.length, 1, `one warning: ${r.stderr}`);
+    assert.match(warnings[0]!, /Resource limits are not supported and ignored on this rootless daemon \(--memory, --cpus, --pids-limit discarded\): .*cgroup/);
+    const info = await docker(["info", "--format", "{{.CgroupDriver}} {{.MemoryLimit}} {{json .Warnings}}"]);
+    ok(info, "docker info");
+    assert.match(info.stdout, /^none false /);
+    assert.match(info.stdout, /Running in rootless mode without cgroups: .*Resource limits are ignored/);
+    // a run without limits gets no warning
+    const plain = await docker(["run", "--rm", "busybox", "true"]);
+    ok(plain, "docker run without limits");
+    assert.doesNotMatch(plain.stderr, /WARNING/);
+  });
+
+  it("applies --memory, --cpus and --pids-limit in the user's delegated cgroup v2 subtree", { skip: skip || (!CGROUP_V2 && "this host has no pure cgroup v2 to delegate (the cgroup v2 guest runs it)") || (!existsSync(DOCKER) && `${DOCKER} is missing`) }, async () => {
+    const info = await docker(["info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}}"]);
+    ok(info, "docker info");
+    assert.equal(info.stdout.trim(), "cgroupfs 2 true true");
+    ok(await docker(["run", "-d", "--name", "rllimits", "--memory", "32m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sleep", "300"]), "run with limits");
+    try {
+      const r = await docker(["exec", "rllimits", "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/pids.max"]);
+      ok(r, "read the limits inside");
+      assert.deepEqual(r.stdout.trim().split("\n"), ["33554432", "50000 100000", "20"]);
+      // on the host: the container's cgroup is in the delegated subtree
+      const id = (await docker(["inspect", "--format", "{{.Id}}", "rllimits"])).stdout.trim();
+      assert.equal(readFileSync(path.join(delegated, "containers", id, "memory.max"), "utf8").trim(), "33554432");
+      const stats = await docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", "rllimits"]);
+      ok(stats, "docker stats");
+      assert.match(stats.stdout, /\/ 32MiB/);
+    } finally {
+      await docker(["rm", "-f", "rllimits"]);
+    }
+    // a memory hog is OOM-killed, and the kill is recorded
+    const hog = await docker(["run", "--name", "rloom", "--memory", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "tail /dev/zero"]);
+    try {
+      assert.equal(hog.code, 137, `the hog is killed: ${hog.stderr}`);
+      const state = await docker(["inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", "rloom"]);
+      assert.equal(state.stdout.trim(), "true 137");
+    } finally {
+      await docker(["rm", "-f", "rloom"]);
+    }
+  });
+
+  it("mounts image layers with fuse-overlayfs when the daemon is told to (COVE_ROOTLESS_STORAGE), and releases them", { skip: skip || (!which("fuse-overlayfs") && "fuse-overlayfs is missing (apt-get install fuse-overlayfs)") }, async () => {
+    // the user's daemon stops (its launcher ends it), and the next command starts one on fuse-overlayfs
+    const pidFile = path.join(runDir, "cove", "rootless", "launcher.pid");
+    process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
+    const sub = { start: subStart, count: 65536 };
+    await waitFor("the user's first daemon is gone", () => !existsSync(pidFile) && processesOf(uid, sub).length === 0);
+    daemonEnv = { COVE_ROOTLESS_STORAGE: "fuse-overlayfs" };
+    const info = await cove(["info", "--format", "{{.Driver}} {{json .DriverStatus}}"]);
+    ok(info, "cove info on the fuse-overlayfs daemon");
+    assert.match(info.stdout, /^fuse-overlayfs .*"Mount Program","[^"]*fuse-overlayfs"/);
+    const log = readFileSync(path.join(home, ".local", "share", "cove", "daemon.log"), "utf8");
+    assert.match(log, /storage driver fuse-overlayfs \(\S*fuse-overlayfs\): as asked/, "the daemon's log says which storage driver it uses");
+    const fuseProcs = () => processesOf(uid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "fuse-overlayfs");
+    await waitFor("no fuse-overlayfs process before the first container", () => fuseProcs().length === 0);
+    // the container's root is the fuse mount; deletions and replaced directories commit as whiteouts
+    const script = 'grep " / / " /proc/self/mountinfo; rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin && echo new > /usr/sbin/only';
+    const run = await cove(["run", "--name", "rlfuse", "busybox", "sh", "-c", script]);
+    ok(run, "run on fuse-overlayfs");
+    assert.match(run.stdout, / - fuse\.fuse-overlayfs /, "the container's root filesystem is a fuse-overlayfs mount");
+    try {
+      ok(await cove(["commit", "rlfuse", "rlfuse:1"]), "commit on fuse-overlayfs");
+      const r = await cove(["run", "-d", "--name", "rlfuse2", "rlfuse:1", "sh", "-c", "ls /etc/group 2>&1; ls -A /usr/sbin; exec sleep 300"]);
+      ok(r, "run the committed image");
+      await waitFor("the second container's output", async () => /only/.test((await cove(["logs", "rlfuse2"])).stdout));
+      const out = (await cove(["logs", "rlfuse2"])).stdout;
+      assert.match(out, /No such file/, "the deletion is in the committed layer");
+      assert.equal(out.trim().split("\n").pop(), "only", "the replaced directory shows only what the new one holds (opaque)");
+      assert.ok(fuseProcs().length >= 1, "a running container's root is a fuse-overlayfs process of the user");
+      const insp = await cove(["inspect", "--format", "{{.GraphDriver.Name}}", "rlfuse2"]);
+      assert.equal(insp.stdout.trim(), "fuse-overlayfs");
+      // export reads the merged view through fuse-overlayfs too
+      const tarFile = path.join(home, "rlfuse2.tar");
+      ok(await cove(["export", "-o", tarFile, "rlfuse2"]), "export");
+      const listed = (await exec("tar", ["-tf", tarFile])).stdout.split("\n");
+      assert.ok(listed.includes("usr/sbin/only") && !listed.includes("etc/group") && !listed.includes("usr/sbin/chroot"), "the export is the merged view");
+    } finally {
+      // (either may be missing after a failure above: the failure is what is reported)
+      await cove(["rm", "-f", "rlfuse", "rlfuse2"]);
+    }
+    await waitFor("rm releases the containers' fuse-overlayfs mounts and processes", () => fuseProcs().length === 0);
+    ok(await cove(["rmi", "rlfuse:1"]), "rmi");
+    // a daemon that crashes takes its containers' fuse-overlayfs processes with it (they are in its
+    // pid namespace); the next daemon restores the container, which starts again on a new mount
+    ok(await cove(["run", "-d", "--name", "rlcrash", "busybox", "sleep", "300"]), "run -d on fuse-overlayfs");
+    await waitFor("the container's fuse-overlayfs process runs", () => fuseProcs().length === 1);
+    const daemonPid = processesOf(uid).find((pid) => {
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+      return existsSync(`/proc/${ppid}/comm`) && readFileSync(`/proc/${ppid}/comm`, "utf8").trim() === "unshare";
+    });
+    assert.ok(daemonPid, "the daemon is the child of the launcher's unshare");
+    process.kill(daemonPid, "SIGKILL");
+    await waitFor("the crashed daemon's launcher and fuse-overlayfs processes are gone", () => !existsSync(pidFile) && fuseProcs().length === 0);
+    assert.deepEqual(mountsUnder(home), [], "nothing of the crashed daemon stays mounted on the host");
+    const after = await cove(["inspect", "--format", "{{.State.Status}}", "rlcrash"]);
+    ok(after, "inspect after the crash (a new daemon)");
+    assert.equal(after.stdout.trim(), "exited");
+    ok(await cove(["start", "rlcrash"]), "start the restored container");
+    await waitFor("the restarted container's fuse-overlayfs process runs", () => fuseProcs().length === 1);
+    ok(await cove(["rm", "-f", "rlcrash"]), "rm -f");
+    await waitFor("rm -f releases its fuse-overlayfs process", () => fuseProcs().length === 0);
+    // a container left running here ends with the daemon: after() checks nothing of it is left
   });
 
   it("runs beside a root daemon without either seeing the other's containers", { skip }, async () => {
