@@ -192,15 +192,9 @@ export class ExecAndStats {
   }
 
   handlers(): grpc.UntypedServiceImplementation {
-    const streaming = (call: string) =>
-      unary(async () => {
-        throw new StatusError(grpc.status.UNIMPLEMENTED, `${call} needs the CRI streaming server, which cove does not serve: use ExecSync (crictl exec -s), or \`cove exec\`/\`cove attach\` on the same container`);
-      });
+    // (Exec, Attach and PortForward are the streaming server's: src/cri/streaming)
     return {
       ExecSync: unary((req: { container_id?: string; cmd?: string[]; timeout?: string }) => this.execSync(req)),
-      Exec: streaming("Exec"),
-      Attach: streaming("Attach"),
-      PortForward: streaming("PortForward"),
       ContainerStats: unary(async (req: { container_id?: string }) => ({ stats: await this.containerStats(await this.deps.criContainers.get(req.container_id ?? "")) })),
       ListContainerStats: unary(async (req: { filter?: { id?: string; pod_sandbox_id?: string; label_selector?: Record<string, string> } | null }) => {
         const f = req.filter;

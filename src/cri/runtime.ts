@@ -11,6 +11,8 @@ export interface RuntimeHandlerDeps {
   version: string;
   /** Whether containers get networking (a daemon started with --no-network gives them loopback only). */
   networkReady: () => boolean;
+  /** The streaming server's base URL (Status's verbose config names it, as containerd's names its address and port). */
+  streamingUrl?: () => string;
 }
 
 export interface RuntimeConfigState {
@@ -30,7 +32,9 @@ export function runtimeHandlers(deps: RuntimeHandlerDeps, state: RuntimeConfigSt
           ? { type: "NetworkReady", status: true, reason: "", message: "" }
           : { type: "NetworkReady", status: false, reason: "NetworkDisabled", message: "the cove daemon runs with --no-network: pods get a loopback interface only" },
       ];
-      const info: Record<string, string> = req.verbose ? { config: JSON.stringify({ podCidr: state.podCidr, apiVersion: CRI_API_VERSION }) } : {};
+      const stream = deps.streamingUrl ? new URL(deps.streamingUrl()) : undefined;
+      const config = { podCidr: state.podCidr, apiVersion: CRI_API_VERSION, ...(stream ? { streamServerAddress: stream.hostname, streamServerPort: stream.port } : {}) };
+      const info: Record<string, string> = req.verbose ? { config: JSON.stringify(config) } : {};
       return { status: { conditions }, info };
     }),
 

@@ -17,6 +17,7 @@ import { CriLogs } from "./logs.js";
 import { criServices } from "./proto.js";
 import { runtimeHandlers, type RuntimeConfigState } from "./runtime.js";
 import { Sandboxes } from "./sandboxes.js";
+import { startCriStreaming, streamingHandlers } from "./streaming/index.js";
 
 export interface CriSettings {
   socket: string;
@@ -89,13 +90,20 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
   const sandboxes = new Sandboxes({ pods, containers });
   const criContainers = new CriContainers({ containers, pods, images, sandboxes, logs });
   const execStats = new ExecAndStats({ containers, criContainers, sandboxes, root: daemon.root, log });
+  // exec, attach and port-forward: URLs of the streaming server (127.0.0.1, a free port, as containerd's)
+  const streaming = await startCriStreaming(daemon, {
+    log,
+    resolveContainer: async (id) => (await criContainers.get(id)).inspect.Id,
+    resolveSandbox: async (id) => (await sandboxes.get(id)).pod.Id,
+  });
   server.addService(
     services.RuntimeService,
     timedCalls(services.RuntimeService, {
-      ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined }, state),
+      ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined, streamingUrl: () => streaming.url }, state),
       ...sandboxes.handlers(),
       ...criContainers.handlers(),
       ...execStats.handlers(),
+      ...streamingHandlers(streaming),
     }),
   );
   server.addService(
@@ -110,12 +118,17 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
     ),
   );
   const socket = path.resolve(settings.socket);
-  await mkdir(path.dirname(socket), { recursive: true, mode: 0o711 });
-  await clearStaleSocket(socket);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(fromErrno(err, `listening on the CRI socket ${socket}`)) : resolve())),
-  );
-  await chmod(socket, 0o660);
+  try {
+    await mkdir(path.dirname(socket), { recursive: true, mode: 0o711 });
+    await clearStaleSocket(socket);
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(fromErrno(err, `listening on the CRI socket ${socket}`)) : resolve())),
+    );
+    await chmod(socket, 0o660);
+  } catch (err) {
+    await streaming.close();
+    throw err;
+  }
   // the CRI logs of the containers a previous daemon ran go on from where their files end
   await pods.ready;
   await criContainers.resumeLogs().catch((err: unknown) => ignored("resume the CRI log writers", err, log));
@@ -123,6 +136,7 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
     socket,
     close: async () => {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await streaming.close();
       await logs.closeAll();
       await unlink(socket).catch((err: unknown) => {
         if (!isErrno(err, "ENOENT")) throw err;
