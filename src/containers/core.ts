@@ -336,6 +336,8 @@ export class ContainerCore {
   volumes!: VolumeService;
   /** Removals finishing after the API has answered (see remove). */
   readonly finishingRemovals = new Set<Promise<void>>();
+  /** Records being written: close() lets them finish, so nothing writes into a root after it. */
+  readonly savesInFlight = new Set<Promise<void>>();
   /** The modules, set once by ContainerService.open. */
   m!: Modules;
   /** Set by the layer above (ContainerService.setHooks). */
@@ -455,6 +457,20 @@ export class ContainerCore {
    */
   async save(c: Live, what: "all" | "state" = "all"): Promise<void> {
     if (this.closed) return;
+    const saving = this.write(c, what);
+    const settled = saving.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.savesInFlight.add(settled);
+    try {
+      await saving;
+    } finally {
+      this.savesInFlight.delete(settled);
+    }
+  }
+
+  private async write(c: Live, what: "all" | "state"): Promise<void> {
     try {
       if (c.hc.AutoRemove) {
         await Promise.all([

@@ -108,6 +108,7 @@ export class ContainerService {
     await this.reconciled.catch(() => undefined);
     core.closed = true;
     await Promise.all(core.finishingRemovals);
+    await Promise.all(core.savesInFlight);
     for (const c of core.containers.values()) {
       c.watcher?.close();
       if (c.pollTimer) clearInterval(c.pollTimer);
