@@ -9,9 +9,12 @@
 //
 // The daemon asks for each port over the launcher's control socket (one JSON line each way
 // per request), so a port taken on the host fails the container's start with Docker's error.
-// TCP only: UDP ports are published inside the daemon's namespace and not from the host.
+// UDP goes the same way, a forward connection per client address: its datagrams cross the unix
+// socket as frames (a 2-byte length, then the bytes), and a client quiet for UDP_IDLE_MS ends
+// its flow (as rootlesskit's and docker-proxy's UDP relays do).
 
 import { randomBytes } from "node:crypto";
+import dgram from "node:dgram";
 import { rmSync } from "node:fs";
 import net from "node:net";
 import { conflict, CoveError, invalid, isErrno, systemError } from "../common/errors.js";
@@ -29,6 +32,39 @@ interface Request {
   id: string;
   hostIp?: string;
   hostPort?: number;
+  /** tcp unless said */
+  proto?: "tcp" | "udp";
+}
+
+/** A UDP client quiet this long loses its flow (its next datagram starts a new one). */
+export const UDP_IDLE_MS = 60_000;
+
+/** A datagram as a frame of the forward connection (a UDP payload, at most 65,507 bytes, fits its 2-byte length). */
+function frame(datagram: Buffer): Buffer {
+  const head = Buffer.alloc(2);
+  head.writeUInt16BE(datagram.length);
+  return Buffer.concat([head, datagram]);
+}
+
+/** Splits a forward connection's bytes into datagrams, however the stream cut them. */
+export function deframer(onDatagram: (d: Buffer) => void): (chunk: Buffer) => void {
+  let buf: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    while (buf.length >= 2) {
+      const n = buf.readUInt16BE(0);
+      if (buf.length < 2 + n) break;
+      onDatagram(buf.subarray(2, 2 + n));
+      buf = buf.subarray(2 + n);
+    }
+  };
+}
+
+/** Calls onIdle once nothing has been seen for ms; touch() on traffic. */
+function idleTimer(ms: number, onIdle: () => void): { touch(): void; stop(): void } {
+  const t = setTimeout(onIdle, ms);
+  t.unref();
+  return { touch: () => t.refresh(), stop: () => clearTimeout(t) };
 }
 
 interface Reply {
@@ -85,7 +121,7 @@ function splice(a: net.Socket, b: net.Socket): void {
 
 /** The launcher's half: serves the control socket and holds the host listeners. */
 export class PortDriver {
-  private readonly listeners = new Map<string, net.Server>();
+  private readonly listeners = new Map<string, { close(): void }>();
   private control?: net.Server;
 
   constructor(
@@ -128,6 +164,10 @@ export class PortDriver {
     }
     if (r.op !== "expose" || typeof r.hostIp !== "string" || !Number.isInteger(r.hostPort)) return { ok: false, error: "bad request" };
     const host = r.hostIp === "" ? "0.0.0.0" : r.hostIp;
+    if (r.proto === "udp") {
+      this.listeners.set(r.id, await this.exposeUdp(r.id, host, r.hostPort!));
+      return { ok: true };
+    }
     const server = net.createServer({ allowHalfOpen: true }, (inbound) => this.forward(r.id, inbound));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -153,6 +193,51 @@ export class PortDriver {
     });
   }
 
+  /** A UDP port on the host: a forward connection per client address, its replies sent back to it. */
+  private async exposeUdp(id: string, host: string, port: number): Promise<{ close(): void }> {
+    const sock = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4", ipv6Only: host.includes(":") });
+    await new Promise<void>((resolve, reject) => {
+      sock.once("error", reject);
+      sock.bind({ address: host, port, exclusive: true }, () => {
+        sock.off("error", reject);
+        resolve();
+      });
+    });
+    const flows = new Map<string, { conn: net.Socket; idle: { touch(): void; stop(): void } }>();
+    const endFlow = (key: string) => {
+      const f = flows.get(key);
+      if (!f) return;
+      flows.delete(key);
+      f.idle.stop();
+      f.conn.destroy();
+    };
+    sock.on("error", (err) => this.log(`published port ${id}: udp ${host}:${port}: ${err.message}`));
+    sock.on("message", (msg, from) => {
+      const key = `${from.address}|${from.port}`;
+      let f = flows.get(key);
+      if (!f) {
+        const conn = net.connect({ path: this.forwardPath });
+        conn.write(`${id}\n`);
+        conn.on("data", deframer((d) => {
+          f?.idle.touch();
+          sock.send(d, from.port, from.address);
+        }));
+        conn.on("error", (err) => this.log(`published port ${id}: the daemon's forward socket ${this.forwardPath}: ${err.message}`));
+        conn.on("close", () => endFlow(key));
+        f = { conn, idle: idleTimer(UDP_IDLE_MS, () => endFlow(key)) };
+        flows.set(key, f);
+      }
+      f.idle.touch();
+      f.conn.write(frame(msg));
+    });
+    return {
+      close: () => {
+        for (const key of [...flows.keys()]) endFlow(key);
+        sock.close();
+      },
+    };
+  }
+
   async close(): Promise<void> {
     for (const s of this.listeners.values()) s.close();
     this.listeners.clear();
@@ -168,7 +253,7 @@ export interface HostPortHold {
 
 /** The daemon's half: asks the launcher for host listeners and serves the connections they take. */
 export class PortDriverClient {
-  private readonly targets = new Map<string, { ip: string; port: number }>();
+  private readonly targets = new Map<string, { ip: string; port: number; proto: "tcp" | "udp" }>();
   private server?: net.Server;
 
   constructor(
@@ -196,6 +281,7 @@ export class PortDriverClient {
       const { line, rest } = await readLine(c, 64);
       const target = this.targets.get(line);
       if (!target) return void c.destroy();
+      if (target.proto === "udp") return this.relayUdp(c, target, rest);
       const out = net.connect({ host: target.ip, port: target.port, allowHalfOpen: true });
       out.once("connect", () => {
         if (rest.length) out.write(rest);
@@ -207,11 +293,42 @@ export class PortDriverClient {
     }
   }
 
-  /** Publishes a TCP port on the host; UDP and others are left to the daemon's namespace. */
+  /** One UDP client's flow: its datagrams to the container's port from a socket of its own, the replies back. */
+  private relayUdp(c: net.Socket, target: { ip: string; port: number }, rest: Buffer): void {
+    const sock = dgram.createSocket(target.ip.includes(":") ? "udp6" : "udp4");
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      c.destroy();
+      sock.close();
+    };
+    // an unreachable port answers ICMP, which a connected socket reports: the client just gets no reply
+    sock.on("error", () => undefined);
+    sock.on("message", (msg) => c.write(frame(msg)));
+    const pending: Buffer[] = [];
+    let connected = false;
+    const toContainer = deframer((d) => {
+      if (connected) sock.send(d);
+      else pending.push(Buffer.from(d));
+    });
+    sock.connect(target.port, target.ip, () => {
+      connected = true;
+      for (const d of pending.splice(0)) sock.send(d);
+    });
+    c.on("data", toContainer);
+    // (the forward server allows half-open connections for TCP: a flow ends with either side)
+    c.on("end", end);
+    c.on("close", end);
+    c.resume();
+    if (rest.length) toContainer(rest);
+  }
+
+  /** Publishes a TCP or UDP port on the host; other protocols are left to the daemon's namespace. */
   async expose(e: Exposure): Promise<HostPortHold | undefined> {
-    if (e.proto !== "tcp") return undefined;
+    if (e.proto !== "tcp" && e.proto !== "udp") return undefined;
     const id = randomBytes(8).toString("hex");
-    const reply = await this.request({ op: "expose", id, hostIp: e.hostIp, hostPort: e.hostPort });
+    const reply = await this.request({ op: "expose", id, hostIp: e.hostIp, hostPort: e.hostPort, proto: e.proto });
     if (!reply.ok) {
       const what = `${e.hostIp}:${e.hostPort}:${e.containerIp}:${e.containerPort}/${e.proto}`;
       if (reply.errno === "EADDRINUSE") throw conflict(`failed to bind host port for ${what}: address already in use`, { code: "network.port-in-use" });
@@ -224,7 +341,7 @@ export class PortDriverClient {
       }
       throw systemError(`failed to bind host port for ${what}: ${reply.error ?? "the rootless port driver refused"}`, { code: "network.port" });
     }
-    this.targets.set(id, { ip: e.containerIp, port: e.containerPort });
+    this.targets.set(id, { ip: e.containerIp, port: e.containerPort, proto: e.proto });
     return {
       close: () => {
         this.targets.delete(id);

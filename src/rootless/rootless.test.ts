@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -8,6 +9,7 @@ import { isInitialUidMap } from "../common/userns.js";
 import { CoveError } from "../common/errors.js";
 import { delegateCgroup, ownCgroupPath } from "./cgroup.js";
 import { childDaemonArgs, parseSubIds, PortDriver, PortDriverClient, rootlessPaths } from "./index.js";
+import { deframer } from "./ports.js";
 
 describe("subordinate ids", () => {
   const text = "# comment\nalice:100000:65536\n1001:200000:65536\nbob:300000:1000\nbob:400000:65536\nbroken:x:1\n";
@@ -85,7 +87,7 @@ describe("the port driver", () => {
         client.expose({ proto: "tcp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort }),
         (err: unknown) => err instanceof CoveError && err.kind === "conflict" && /address already in use/.test(err.message),
       );
-      assert.equal(await client.expose({ proto: "udp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort }), undefined, "UDP stays in the daemon's namespace");
+      assert.equal(await client.expose({ proto: "sctp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: targetPort }), undefined, "SCTP stays in the daemon's namespace");
       hold.close();
       // the unexpose request is asynchronous: the port frees within a bounded wait
       const deadline = Date.now() + 10_000;
@@ -107,6 +109,60 @@ describe("the port driver", () => {
       client.close();
       await driver.close();
     }
+  });
+
+  it("publishes a UDP port: each client's datagrams reach the target whole and its replies come back to that client", async () => {
+    const driver = new PortDriver(path.join(dir, "ports-u.sock"), path.join(dir, "forward-u.sock"));
+    const client = new PortDriverClient(path.join(dir, "ports-u.sock"), path.join(dir, "forward-u.sock"));
+    await driver.start();
+    await client.start();
+    // the "container": answers each datagram with it in upper case
+    const target = dgram.createSocket("udp4");
+    target.on("message", (m, from) => target.send(Buffer.from(m.toString().toUpperCase()), from.port, from.address));
+    await new Promise<void>((r) => target.bind(0, "127.0.0.1", () => r()));
+    const probe = dgram.createSocket("udp4");
+    await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+    const hostPort = probe.address().port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const clients = [dgram.createSocket("udp4"), dgram.createSocket("udp4")];
+    try {
+      const hold = await client.expose({ proto: "udp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: target.address().port });
+      assert.ok(hold);
+      // UDP may drop a datagram: each client asks until it has its answer (bounded)
+      const ask = async (c: dgram.Socket, text: string) => {
+        const answer = new Promise<string>((resolve) => c.once("message", (m) => resolve(m.toString())));
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          c.send(text, hostPort, "127.0.0.1");
+          const got = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(r, 500))]);
+          if (got !== undefined) return got;
+          assert.ok(Date.now() < deadline, `no answer to ${text}`);
+        }
+      };
+      assert.equal(await ask(clients[0]!, "first client"), "FIRST CLIENT");
+      assert.equal(await ask(clients[1]!, "second"), "SECOND");
+      const big = "x".repeat(60_000);
+      assert.equal(await ask(clients[0]!, big), big.toUpperCase(), "a large datagram crosses whole");
+      // the same host port again is taken
+      await assert.rejects(
+        client.expose({ proto: "udp", hostIp: "127.0.0.1", hostPort, containerIp: "127.0.0.1", containerPort: 1 }),
+        (err: unknown) => err instanceof CoveError && err.kind === "conflict",
+      );
+      hold.close();
+    } finally {
+      for (const c of clients) c.close();
+      target.close();
+      client.close();
+      await driver.close();
+    }
+  });
+
+  it("frames datagrams however the stream cuts them", () => {
+    const got: string[] = [];
+    const feed = deframer((d) => got.push(d.toString()));
+    const bytes = Buffer.concat([Buffer.from([0, 3]), Buffer.from("abc"), Buffer.from([0, 0]), Buffer.from([0, 2]), Buffer.from("de")]);
+    for (const b of bytes) feed(Buffer.from([b]));
+    assert.deepEqual(got, ["abc", "", "de"]);
   });
 
   it("says what to do when the launcher's port driver is not there", async () => {
