@@ -54,6 +54,19 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Pings the activated socket until the daemon answers: the service manager's socket file exists
+ * from its bind, a moment before it listens, and a connection in between is refused.
+ */
+async function answersOn(sock: string, proc: { exitCode: number | null }, log: () => string): Promise<void> {
+  let last = "";
+  await waitFor(
+    "the activated daemon to answer",
+    async () => (last = await pingSocket(sock, 30_000)) === "answers" || proc.exitCode !== null,
+  ).catch((err: Error) => assert.fail(`${err.message} (last ping: ${last}):\n${log()}`));
+  assert.equal(last, "answers", `the daemon exited (${proc.exitCode}):\n${log()}`);
+}
+
 const busybox = await findBusybox();
 const skip = process.getuid?.() !== 0 ? "needs root (groups, users, the daemon)" : !existsSync(ACTIVATE) || !existsSync(ANALYZE) ? "systemd's tools are missing (apt-get install systemd)" : false;
 
@@ -161,7 +174,7 @@ describe("cove as a systemd service", { skip }, () => {
       daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
       await waitFor("the listening socket", () => existsSync(sock) || daemon.exitCode !== null);
       // the first connection starts the daemon (socket activation), and the daemon answers it
-      assert.equal(await pingSocket(sock, 30_000), "answers", log);
+      await answersOn(sock, daemon, () => log);
       await waitFor("the daemon's log line", () => /listening on unix:\/\/.*cove\.sock \(fd 3, from the service manager\)/.test(log));
       // what SocketMode=0660 and SocketGroup=cove make systemd do
       await chown(sock, 0, resolveGroup("cove"));
@@ -205,7 +218,7 @@ describe("cove as a systemd service", { skip }, () => {
       let log = "";
       d.stderr!.on("data", (b: Buffer) => (log += b.toString()));
       await waitFor("the listening socket", () => existsSync(sock) || d.exitCode !== null);
-      assert.equal(await pingSocket(sock, 30_000), "answers", log);
+      await answersOn(sock, d, () => log);
       return d;
     };
     const first = await activated(path.join(dir, "live1.sock"));
