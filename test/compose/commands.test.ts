@@ -548,6 +548,11 @@ describe("cove compose commands against cove's daemon", { skip }, () => {
       await until("a deleted file removed in the container", async () => (await inWeb("ls /srv/sub")) === "");
       await writeFile(path.join(dir, "app", "version"), "two\n");
       await until("the rebuilt image's container", async () => (await composeIn(f, "cvwatch", ["exec", "-T", "app", "cat", "/version"])).stdout === "two\n");
+    } catch (err) {
+      // what the watch printed says why a change did not arrive
+      ac.abort();
+      const r = await watching;
+      throw new Error(`${(err as Error).message}; compose watch exited ${r.code} and printed:\n${r.stderr}${r.stdout}`);
     } finally {
       ac.abort();
       const r = await watching;
