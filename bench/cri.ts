@@ -65,7 +65,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, existsSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -83,6 +83,7 @@ import { importBusybox } from "../test/images/fixtures.js";
 import { freeSubnets } from "../test/network/harness.js";
 import { mountsUnder } from "../test/support/dockerd.js";
 import { breakdown, median, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
+import { cgroupHierarchies, processes, removeCgroup, totalMemory, type Memory, type ProcInfo } from "./support/proc.js";
 
 const RUNS = Number(process.env.BENCH_CRI_RUNS ?? 20);
 const PODS = Number(process.env.BENCH_CRI_PODS ?? 10);
@@ -115,82 +116,6 @@ function call(client: Client, method: string, req: object, timeoutMs = 120_000):
   return new Promise((resolve, reject) =>
     client[method]!(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(new Error(`${method}: ${err.details || err.message}`)) : resolve(res))),
   );
-}
-
-interface ProcInfo {
-  pid: number;
-  argv: string[];
-}
-
-async function processes(): Promise<ProcInfo[]> {
-  const out: ProcInfo[] = [];
-  for (const e of await readdir("/proc")) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      out.push({ pid: Number(e), argv: (await readFile(`/proc/${e}/cmdline`, "utf8")).split("\0").filter(Boolean) });
-    } catch {
-      // exited
-    }
-  }
-  return out;
-}
-
-interface Memory {
-  rssKb: number;
-  pssKb: number;
-}
-
-async function memoryOf(pid: number): Promise<Memory> {
-  try {
-    const text = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-    return { rssKb: field("Rss"), pssKb: field("Pss") };
-  } catch {
-    return { rssKb: 0, pssKb: 0 };
-  }
-}
-
-async function totalMemory(pids: number[]): Promise<Memory> {
-  const all = await Promise.all(pids.map(memoryOf));
-  return { rssKb: all.reduce((s, m) => s + m.rssKb, 0), pssKb: all.reduce((s, m) => s + m.pssKb, 0) };
-}
-
-async function cgroupHierarchies(): Promise<string[]> {
-  const out = new Set<string>();
-  try {
-    for (const e of await readdir("/sys/fs/cgroup")) out.add(await realpath(path.join("/sys/fs/cgroup", e)).catch(() => path.join("/sys/fs/cgroup", e)));
-  } catch {
-    // no cgroupfs
-  }
-  if (existsSync("/sys/fs/cgroup/cgroup.controllers")) out.add("/sys/fs/cgroup");
-  return [...out];
-}
-
-/** Removes a cgroup directory (children first), killing what is left in it. */
-async function removeCgroup(dir: string): Promise<void> {
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  for (let i = 0; i < 30; i++) {
-    try {
-      for (const pid of (await readFile(path.join(dir, "cgroup.procs"), "utf8")).split("\n").filter(Boolean)) {
-        try {
-          process.kill(Number(pid), "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      await rmdir(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-      await sleep(100);
-    }
-  }
 }
 
 async function unmountUnder(dir: string): Promise<void> {

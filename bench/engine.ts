@@ -20,7 +20,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { finished } from "node:stream/promises";
@@ -32,6 +32,7 @@ import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../te
 import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 import { ping } from "./support/ping.js";
 import { processExists } from "../src/common/process.js";
+import { cgroupHierarchies, processes, removeCgroup, totalMemory, type Memory, type ProcInfo } from "./support/proc.js";
 
 const DOCKER = "/usr/local/bin/docker";
 const RUNS = Number(process.env.BENCH_ENGINE_RUNS ?? 20);
@@ -77,45 +78,6 @@ async function ok(env: NodeJS.ProcessEnv, args: string[], timeoutMs?: number): P
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 
-interface ProcInfo {
-  pid: number;
-  argv: string[];
-}
-
-async function processes(): Promise<ProcInfo[]> {
-  const out: ProcInfo[] = [];
-  for (const e of await readdir("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      out.push({ pid: Number(e), argv: (await readFile(`/proc/${e}/cmdline`, "utf8")).split("\0").filter(Boolean) });
-    } catch {
-      // exited
-    }
-  }
-  return out;
-}
-
-interface Memory {
-  rssKb: number;
-  pssKb: number;
-}
-
-/** RSS and PSS of a process from /proc/PID/smaps_rollup (zero when it is gone). */
-async function memoryOf(pid: number): Promise<Memory> {
-  try {
-    const text = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-    return { rssKb: field("Rss"), pssKb: field("Pss") };
-  } catch {
-    return { rssKb: 0, pssKb: 0 };
-  }
-}
-
-async function totalMemory(pids: number[]): Promise<Memory> {
-  const all = await Promise.all(pids.map(memoryOf));
-  return { rssKb: all.reduce((s, m) => s + m.rssKb, 0), pssKb: all.reduce((s, m) => s + m.pssKb, 0) };
-}
-
 /** An engine under test, as the benchmark sees it. */
 interface Engine {
   name: string;
@@ -125,43 +87,6 @@ interface Engine {
   /** The per-container monitor processes. */
   monitorPids(): Promise<number[]>;
   stop(): Promise<void>;
-}
-
-/** Removes a cgroup directory (children first), killing what is left in it. */
-async function removeCgroup(dir: string): Promise<void> {
-  let entries: import("node:fs").Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  for (let i = 0; i < 30; i++) {
-    try {
-      for (const pid of (await readFile(path.join(dir, "cgroup.procs"), "utf8")).split("\n").filter(Boolean)) {
-        try {
-          process.kill(Number(pid), "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      await rmdir(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-      await sleep(100);
-    }
-  }
-}
-
-async function cgroupHierarchies(): Promise<string[]> {
-  const out = new Set<string>();
-  try {
-    for (const e of await readdir("/sys/fs/cgroup")) out.add(await realpath(path.join("/sys/fs/cgroup", e)).catch(() => path.join("/sys/fs/cgroup", e)));
-  } catch {
-    // no cgroupfs
-  }
-  return [...out];
 }
 
 /** Where the cove daemon writes its phase timings. */
