@@ -72,6 +72,43 @@ static napi_value js_netns_create(napi_env env, napi_callback_info info) {
   return net_undefined(env);
 }
 
+// A socket made inside the network namespace at ns (the caller's own when ns is NULL): the
+// calling thread enters the namespace, makes the socket and returns, so the socket belongs to that
+// namespace while the caller stays in its own. Returns the fd, or -1 with *err and *call set.
+static int socket_in_netns(const char *ns, int domain, int type, int protocol, int *err, const char **call) {
+  int orig = -1, target = -1;
+  if (ns != NULL) {
+    target = open(ns, O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+      *err = errno, *call = "open";
+      return -1;
+    }
+    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (orig < 0) {
+      *err = errno, *call = "open /proc/thread-self/ns/net";
+      close(target);
+      return -1;
+    }
+    if (setns(target, CLONE_NEWNET) != 0) {
+      *err = errno, *call = "setns";
+      close(target);
+      close(orig);
+      return -1;
+    }
+  }
+  int fd = socket(domain, type, protocol);
+  *err = fd < 0 ? errno : 0, *call = "socket";
+  if (ns != NULL) {
+    if (setns(orig, CLONE_NEWNET) != 0) {
+      fprintf(stderr, "cove addon: cannot return to the original network namespace: %s\n", strerror(errno));
+      abort();
+    }
+    close(orig);
+    close(target);
+  }
+  return fd;
+}
+
 // netlinkSocket(netnsPath: string | null, protocol: number): number — a netlink socket (fd)
 // created inside the namespace at netnsPath (or the caller's own), with a 5 s receive timeout.
 static napi_value js_netlink_socket(napi_env env, napi_callback_info info) {
@@ -83,34 +120,10 @@ static napi_value js_netlink_socket(napi_env env, napi_callback_info info) {
   int32_t protocol = NETLINK_ROUTE;
   if (argc >= 1 && net_opt_string(env, argv[0], buf, sizeof buf, &ns) != 0) return NULL;
   if (argc >= 2) napi_get_value_int32(env, argv[1], &protocol);
-  int orig = -1, target = -1;
-  if (ns != NULL) {
-    target = open(ns, O_RDONLY | O_CLOEXEC);
-    if (target < 0) return throw_errno(env, errno, "open", ns);
-    orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig < 0) {
-      int e = errno;
-      close(target);
-      return throw_errno(env, e, "open", "/proc/thread-self/ns/net");
-    }
-    if (setns(target, CLONE_NEWNET) != 0) {
-      int e = errno;
-      close(target);
-      close(orig);
-      return throw_errno(env, e, "setns", ns);
-    }
-  }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  int err = fd < 0 ? errno : 0;
-  if (ns != NULL) {
-    if (setns(orig, CLONE_NEWNET) != 0) {
-      fprintf(stderr, "cove addon: cannot return to the original network namespace: %s\n", strerror(errno));
-      abort();
-    }
-    close(orig);
-    close(target);
-  }
-  if (fd < 0) return throw_errno(env, err, "socket", ns);
+  int err;
+  const char *call;
+  int fd = socket_in_netns(ns, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol, &err, &call);
+  if (fd < 0) return throw_errno(env, err, call, ns);
   struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   int one = 1;
@@ -137,29 +150,10 @@ static napi_value js_netns_stream_socket(napi_env env, napi_callback_info info) 
   }
   if (net_opt_string(env, argv[0], buf, sizeof buf, &ns) != 0) return NULL;
   if (ns == NULL || (family != AF_INET && family != AF_INET6)) return throw_errno(env, EINVAL, "netnsStreamSocket", ns);
-  int target = open(ns, O_RDONLY | O_CLOEXEC);
-  if (target < 0) return throw_errno(env, errno, "open", ns);
-  int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (orig < 0) {
-    int e = errno;
-    close(target);
-    return throw_errno(env, e, "open", "/proc/thread-self/ns/net");
-  }
-  if (setns(target, CLONE_NEWNET) != 0) {
-    int e = errno;
-    close(target);
-    close(orig);
-    return throw_errno(env, e, "setns", ns);
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int err = fd < 0 ? errno : 0;
-  if (setns(orig, CLONE_NEWNET) != 0) {
-    fprintf(stderr, "cove addon: cannot return to the original network namespace: %s\n", strerror(errno));
-    abort();
-  }
-  close(orig);
-  close(target);
-  if (fd < 0) return throw_errno(env, err, "socket", ns);
+  int err;
+  const char *call;
+  int fd = socket_in_netns(ns, family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, &err, &call);
+  if (fd < 0) return throw_errno(env, err, call, ns);
   napi_value out;
   napi_create_int32(env, fd, &out);
   return out;
