@@ -5,12 +5,12 @@
 // containers recreated with it). Changes are gathered for a short quiet time, then applied per
 // rule; `ignore` takes .dockerignore patterns relative to the rule's path.
 
-import { watch as fsWatch, type FSWatcher } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { DockerIgnore } from "../../build/dockerfile/dockerignore.js";
 import type { EngineClient } from "../../client/engine.js";
 import { invalid, isErrno } from "../../common/errors.js";
+import { watchTree, type TreeWatcher } from "../../common/watch-tree.js";
 import type { Project } from "../../compose/index.js";
 import { builder, buildService } from "./build.js";
 import { serviceContainers, takeFlags, type Ctx } from "./common.js";
@@ -98,7 +98,7 @@ export async function watch(ctx: Ctx & { signal?: AbortSignal }, args: string[])
   if (!f.set.has("noup")) await up(client, project, { services, progress: ctx.progress, build: builder(ctx, client, project, false) });
 
   const say = (line: string) => void (f.set.has("quiet") || ctx.io.stderr.write(`${line}\n`));
-  const watchers: FSWatcher[] = [];
+  const watchers: TreeWatcher[] = [];
   let busy: Promise<void> = Promise.resolve();
   const act = async (service: string, rule: WatchRule, root: string, changed: Set<string>) => {
     if (rule.action === "rebuild") {
@@ -132,14 +132,17 @@ export async function watch(ctx: Ctx & { signal?: AbortSignal }, args: string[])
         // one rule at a time, in the order the changes came
         busy = busy.then(() => act(service, rule, base, changed)).catch((err: unknown) => say(`watch: ${service}: ${(err as Error).message}`));
       };
-      const w = fsWatch(root, { recursive: isDir }, (_event, name) => {
-        if (name === null) return;
-        const rel = isDir ? String(name) : path.basename(root);
-        if (ignore.excludes(rel.split(path.sep).join("/"))) return;
-        pending.add(rel);
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(flush, QUIET_MS);
-      });
+      // (one inotify watch per directory: Node 20's recursive fs.watch misses changes on Linux)
+      const w = watchTree(
+        root,
+        (rel) => {
+          if (ignore.excludes(rel.split(path.sep).join("/"))) return;
+          pending.add(rel);
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(flush, QUIET_MS);
+        },
+        (err) => say(`watch: ${service}: ${err.message}`),
+      );
       watchers.push(w);
     }
   }
