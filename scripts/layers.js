@@ -21,7 +21,7 @@ export const LAYERS = [
   { name: "the daemon: HTTP server, Docker API routes", folders: ["daemon"] },
   { name: "the package entry", folders: [PACKAGE_ENTRY] },
   { name: "the library and the API client", folders: ["engine", "client"] },
-  { name: "Kubernetes: kube generate (and later kube play), on pods", folders: ["kube"] },
+  { name: "Kubernetes: kube generate and kube play's planner, on pods", folders: ["kube"] },
   { name: "services built on the container service: build, compose, pods", folders: ["build", "compose", "pods"] },
   { name: "services", folders: ["containers"] },
   { name: "images, networks and volumes", folders: ["images", "network", "volumes"] },
