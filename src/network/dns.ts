@@ -48,6 +48,11 @@ export async function serveNetworkDns(network: NetworkService, opts: NetworkDnsO
 
   const add = async (n: DnsNetwork) => {
     if (byAddress.get(n.address) === n.networkId) return;
+    if (byAddress.has(n.address)) {
+      // the address's listener is up for a network going away: it serves the new one now
+      byAddress.set(n.address, n.networkId);
+      return;
+    }
     try {
       await server.listen(n.address, port);
       byAddress.set(n.address, n.networkId);
@@ -57,17 +62,28 @@ export async function serveNetworkDns(network: NetworkService, opts: NetworkDnsO
     }
   };
   const remove = async (n: DnsNetwork) => {
-    if (!byAddress.delete(n.address)) return;
+    // a network made since on the same address keeps its listener
+    if (byAddress.get(n.address) !== n.networkId) return;
+    byAddress.delete(n.address);
     await server.unlisten(n.address, port).catch(ignoring(`dns: stop serving network ${n.name} on ${n.address}:${port}`, log));
   };
 
   // the listeners are attached before the existing networks are read, so none is missed
   const pending = new Set<Promise<void>>();
-  const track = (p: Promise<void>) => {
+  // One address's creates and removes run in the order they came: a network removed and another
+  // made at once on the same gateway (compose down then up, kube down then play) must not end
+  // with the old one's removal taking the new one's listener.
+  const byAddressChain = new Map<string, Promise<void>>();
+  const track = (address: string, op: () => Promise<void>) => {
+    const p = (byAddressChain.get(address) ?? Promise.resolve()).then(op);
+    byAddressChain.set(address, p);
     pending.add(p);
-    void p.finally(() => pending.delete(p));
+    void p.finally(() => {
+      pending.delete(p);
+      if (byAddressChain.get(address) === p) byAddressChain.delete(address);
+    });
   };
-  const unsubscribe = network.onDnsNetwork((action, n) => track(action === "create" ? add(n) : remove(n)));
+  const unsubscribe = network.onDnsNetwork((action, n) => track(n.address, () => (action === "create" ? add(n) : remove(n))));
   await Promise.all(network.dnsNetworks().map(add));
 
   return {

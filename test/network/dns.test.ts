@@ -53,6 +53,19 @@ describe("embedded DNS on user-defined networks", { skip: skipReason }, () => {
     await h.ok(["rm", "-f", "db"]);
   });
 
+  it("a network removed and made again on the same subnet at once resolves its names (its gateway's listener is its own)", async () => {
+    const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
+    for (let round = 0; round < 3; round++) {
+      await h.ok(["network", "create", "--subnet", subnet!, `again${round}`]);
+      await h.ok(["run", "-d", "--name", `srv${round}`, "--network", `again${round}`, "busybox", "sleep", "600"]);
+      const ip = (await h.ok(["inspect", "-f", `{{.NetworkSettings.Networks.again${round}.IPAddress}}`, `srv${round}`])).trim();
+      const out = await h.ok(["run", "--rm", "--network", `again${round}`, "busybox", "nslookup", `srv${round}`]);
+      assert.match(out, new RegExp(`^Address:\\s+${ip.replace(/\./g, "\\.")}$`, "m"), `round ${round}: ${out}`);
+      await h.ok(["rm", "-f", `srv${round}`]);
+      await h.ok(["network", "rm", `again${round}`]);
+    }
+  });
+
   it("a container from the default bridge resolves a network's names once connected to it, as with Docker", async () => {
     const [subnet] = freeSubnets(1, [h.bridgeSubnet]);
     await h.ok(["network", "create", "--subnet", subnet!, "joined"]);
