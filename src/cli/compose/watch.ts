@@ -27,6 +27,8 @@ interface WatchRule {
 
 /** How long changes are gathered after the last one before a rule acts on them. */
 const QUIET_MS = 300;
+/** The longest a change waits while others keep coming (a tool that writes all the time still syncs). */
+const MAX_WAIT_MS = 2000;
 
 function rulesOf(project: Project, service: string): WatchRule[] {
   const develop = project.services[service]!.develop as { watch?: WatchRule[] } | undefined;
@@ -126,7 +128,9 @@ export async function watch(ctx: Ctx & { signal?: AbortSignal }, args: string[])
       const base = isDir ? root : path.dirname(root);
       let pending = new Set<string>();
       let timer: NodeJS.Timeout | undefined;
+      let firstAt = 0;
       const flush = () => {
+        timer = undefined;
         const changed = pending;
         pending = new Set();
         // one rule at a time, in the order the changes came
@@ -138,7 +142,10 @@ export async function watch(ctx: Ctx & { signal?: AbortSignal }, args: string[])
         (rel) => {
           if (ignore.excludes(rel.split(path.sep).join("/"))) return;
           pending.add(rel);
-          if (timer) clearTimeout(timer);
+          if (!timer) firstAt = Date.now();
+          // a quiet moment acts on the batch; changes that never stop act on it after MAX_WAIT_MS
+          else if (Date.now() - firstAt < MAX_WAIT_MS) clearTimeout(timer);
+          else return;
           timer = setTimeout(flush, QUIET_MS);
         },
         (err) => say(`watch: ${service}: ${err.message}`),
