@@ -38,3 +38,4 @@ export { generateName } from "./names.js";
 export { HEALTH_ON_FAILURE_LABEL } from "./health.js";
 export type * from "./types.js";
 export { parseRemapSetting, parseUsernsMode, resolveRemapAccount, usernsSettings, DEFAULT_REMAP_USER, type IdMap, type RemapAccount, type UsernsSettings } from "./userns.js";
+export { parseNetDev } from "./stats.js";

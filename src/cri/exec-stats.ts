@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { CoveError, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
-import type { ContainerService } from "../containers/index.js";
+import { parseNetDev, type ContainerService } from "../containers/index.js";
 import type { RuntimeStats } from "../runtime/types.js";
 import type { CriContainer, CriContainers } from "./containers.js";
 import { int, invalidArgument, matchesSelector, nowNanos, userKeys } from "./meta.js";
@@ -179,15 +179,7 @@ export class ExecAndStats {
       if (isErrno(err, "ENOENT", "ESRCH")) return null; // exited meanwhile
       throw err;
     }
-    const interfaces: Record<string, unknown>[] = [];
-    for (const line of text.split("\n").slice(2)) {
-      const colon = line.indexOf(":");
-      if (colon < 0) continue;
-      const name = line.slice(0, colon).trim();
-      if (name === "lo" || name === "") continue;
-      const n = line.slice(colon + 1).trim().split(/\s+/).map(Number);
-      interfaces.push({ name, rx_bytes: u64(n[0]), rx_errors: u64(n[2]), tx_bytes: u64(n[8]), tx_errors: u64(n[10]) });
-    }
+    const interfaces = Object.entries(parseNetDev(text)).map(([name, n]) => ({ name, rx_bytes: u64(n.rx_bytes), rx_errors: u64(n.rx_errors), tx_bytes: u64(n.tx_bytes), tx_errors: u64(n.tx_errors) }));
     return { timestamp, default_interface: interfaces.find((i) => i.name === "eth0") ?? interfaces[0] ?? null, interfaces };
   }
 
