@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -20,6 +19,7 @@ import { until } from "../containers/harness.js";
 import { freeSubnets, setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
 import { describeLeaks, findLeaks } from "../support/leaks.js";
 import { KUBECTL, kubectlDryRun } from "./kubectl-stub.js";
+import { freePort } from "../support/ports.js";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 
@@ -27,14 +27,6 @@ interface Result {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const APP = `apiVersion: v1

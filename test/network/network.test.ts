@@ -16,6 +16,7 @@ import { startDaemon } from "../../src/daemon/index.js";
 import { Netlink } from "../../src/network/netlink.js";
 import { exited, until } from "../containers/harness.js";
 import { freeSubnets, runDocker, setupNetwork, skipReason, type NetHarness } from "./harness.js";
+import { freePort } from "../support/ports.js";
 
 function hostAddress(): string | undefined {
   for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
@@ -56,14 +57,6 @@ async function httpGetWhenUp(host: string, port: number, p: string): Promise<str
 
 /** A shell loop that runs cmd until it succeeds, for up to two minutes (a server still starting). */
 const retrying = (cmd: string) => `for i in $(seq 600); do ${cmd} && exit 0; sleep 0.2; done; exit 1`;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe("cove networking through the docker CLI", { skip: skipReason }, () => {
   let h: NetHarness;

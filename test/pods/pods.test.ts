@@ -18,6 +18,7 @@ import { parse } from "yaml";
 import { until } from "../containers/harness.js";
 import { setupNetwork, skipReason, type NetHarness } from "../network/harness.js";
 import { describeLeaks, findLeaks } from "../support/leaks.js";
+import { freePort } from "../support/ports.js";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 
@@ -25,14 +26,6 @@ interface Result {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** GET over the daemon's socket (the /events stream with since and until ends by itself). */

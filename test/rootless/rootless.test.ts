@@ -38,6 +38,7 @@ import { after, before, describe, it } from "node:test";
 import { CGROUP_V2 } from "../fixtures/bundle.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { httpGetWhenUp } from "../support/http.js";
+import { freePort } from "../support/ports.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const DOCKER = "/usr/local/bin/docker";
@@ -113,15 +114,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
   }
   throw new Error(`${what}: not so after ${timeoutMs} ms`);
 }
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 
 /** The start of the first subordinate uid range /etc/subuid lists for name. */
 function firstSubIdStart(name: string): number | undefined {
@@ -356,7 +348,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
   });
 
   it("publishes a port on the host's loopback", { skip }, async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const server = 'while true; do printf "HTTP/1.0 200 OK\\r\\n\\r\\nrootless-web\\n" | nc -l -p 8080; done';
     ok(await cove(["run", "-d", "--name", "rlweb", "-p", `127.0.0.1:${port}:8080`, "busybox", "sh", "-c", server]), "run with -p");
     const ps = await cove(["port", "rlweb"]);
@@ -364,7 +356,7 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
     assert.match(await httpGetWhenUp(port, { attempts: 300, intervalMs: 200, timeoutMs: 3000 }), /rootless-web/);
     // a port the host already uses fails the start with Docker's error and changes nothing
     const taken = net.createServer();
-    const busy = await freePort();
+    const busy = await freePort("127.0.0.1");
     await new Promise<void>((r) => taken.listen(busy, "127.0.0.1", r));
     try {
       const r = await cove(["run", "-d", "--name", "rlbusy", "-p", `127.0.0.1:${busy}:8080`, "busybox", "sleep", "60"]);
