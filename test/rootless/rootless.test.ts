@@ -35,6 +35,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { NetworkService } from "../../src/network/index.js";
 import { CGROUP_V2 } from "../fixtures/bundle.js";
 import { busyboxRootfsTar, findBusybox } from "../images/fixtures.js";
 import { httpGetWhenUp } from "../support/http.js";
@@ -231,6 +232,13 @@ describe("rootless cove: an unprivileged user's own daemon", async () => {
         const gone = new Promise((r) => rootDaemon!.once("exit", r));
         rootDaemon.kill("SIGTERM");
         await gone;
+      }
+      if (rootDaemon) {
+        // what outlives a daemon by design (its firewall chains, the namespace directory's mount)
+        // goes with the network service's uninstall on its root
+        const net = await NetworkService.open({ root: path.join(dir, "root-state"), netnsDir: path.join(rootExecRoot, "netns"), defaultBridge: false, log: () => undefined });
+        await net.uninstall().catch((err: unknown) => notes.push(`the root daemon's network: ${String(err)}`));
+        net.close();
       }
       if (uid >= 0) {
         // the daemon stops with a container still running ("userside", and a process of a
