@@ -213,7 +213,7 @@ async function startCove(dir: string, tag: string, subnet: string, tar: string, 
   const nodeArgs: string[] = [];
   if (process.env.BENCH_CRI_CPU_PROF) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_CRI_CPU_PROF)}`);
   const log = openSync(logFile, "a");
-  const child = spawn(process.execPath, [...nodeArgs, COVE_MAIN, "--root", root, "daemon", "--socket", socket, "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", path.join(base, "daemon.json"), "--cri-socket", criSocket], {
+  const child = spawn(process.execPath, [...nodeArgs, COVE_MAIN, "--root", root, "daemon", "--socket", socket, "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", path.join(base, "daemon.json"), "--cri-socket", criSocket, "--cni-conf-dir", "none"], {
     stdio: ["ignore", log, log],
     // the daemon records its phases (src/common/trace.ts) for the breakdown at the end
     env: { ...process.env, COVE_TRACE: traceFile(dir) },

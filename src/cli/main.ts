@@ -94,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
       if (rootless.needsLauncher()) return rootless.rootlessDaemonMain(args, rootGiven ? root : undefined);
       const [{ daemonMain }, { dashboardHooks }] = await Promise.all([import("../daemon/index.js"), import("../dashboard/index.js")]);
       // the CRI server's gRPC library loads only when the server starts
-      const startCri: DaemonMainHooks["startCri"] = async (d, socket) => (await import("../cri/index.js")).criHooks.startCri!(d, socket);
+      const startCri: DaemonMainHooks["startCri"] = async (d, socket, cni) => (await import("../cri/index.js")).criHooks.startCri!(d, socket, cni);
       // the root only when chosen (--root, $COVE_ROOT): daemon.json's data-root may choose it otherwise
       return daemonMain([...(rootGiven ? ["--root", root] : []), ...args], { ...dashboardHooks, startCri });
     }

@@ -32,6 +32,8 @@ export interface SandboxMeta {
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
   /** Creation time in ns (the pod record keeps milliseconds only). */
   createdNs: string;
+  /** The CNI network the sandbox joined (pod-network.ts), absent for one on cove's bridge. */
+  cniNetwork?: string;
 }
 
 export interface ContainerMeta {

@@ -1,6 +1,6 @@
 // The CRI's pod sandboxes over cove's pods (src/pods): RunPodSandbox makes a pod (its infra
-// container holds the network, IPC and UTS namespaces, on the daemon's default bridge) and starts
-// it, StopPodSandbox and RemovePodSandbox stop and remove it with its containers, and
+// container holds the network, IPC and UTS namespaces, joined to the node's CNI network when one
+// is configured (pod-network.ts), else on the daemon's default bridge) and starts it, StopPodSandbox and RemovePodSandbox stop and remove it with its containers, and
 // PodSandboxStatus and ListPodSandbox read it back. PodSandboxConfig maps onto the pod's spec as
 // src/pods/types.ts documents it; the CRI's own facts (metadata, log directory, namespace modes)
 // ride in one annotation of the pod (meta.ts).
@@ -10,12 +10,17 @@ import * as grpc from "@grpc/grpc-js";
 import { CoveError } from "../common/errors.js";
 import type { ContainerService } from "../containers/index.js";
 import type { PodRecord, PodService, PodSpec } from "../pods/index.js";
+import type { PodNetworks, PodRuntimeConfig } from "./pod-network.js";
 import { invalidArgument, matchesSelector, nanos, notFoundStatus, parseMeta, SANDBOX_ANNOTATION, userKeys, type NamespaceMode, type SandboxMeta } from "./meta.js";
 import { StatusError, unary } from "./status.js";
 
 export interface SandboxDeps {
   pods: PodService;
   containers: ContainerService;
+  /** The node's CNI networks; absent: sandboxes go on cove's default bridge. */
+  cni?: PodNetworks;
+  /** The pinned network namespace of a running container, if cove made it. */
+  netnsOf?: (containerId: string) => string | undefined;
 }
 
 interface PodSandboxMetadataMsg {
@@ -140,6 +145,9 @@ export class Sandboxes {
     }
     const namespaces = namespaceModes(config.linux?.security_context?.namespace_options);
     if (namespaces.network === "TARGET" || namespaces.ipc === "TARGET" || namespaces.pid === "TARGET") throw invalidArgument("a sandbox's namespaces cannot target a container: TARGET is for containers only");
+    // a pod network of its own joins the node's CNI network if one is configured (and cove
+    // pins namespaces: not with --no-network)
+    const cniNetwork = namespaces.network === "POD" && this.deps.netnsOf ? await this.deps.cni?.current() : undefined;
     const meta: SandboxMeta = {
       metadata,
       logDirectory: config.log_directory ?? "",
@@ -147,8 +155,11 @@ export class Sandboxes {
       runtime: handler,
       namespaces,
       createdNs: String(BigInt(Date.now()) * 1_000_000n),
+      ...(cniNetwork ? { cniNetwork: cniNetwork.name } : {}),
     };
     const annotations = userKeys(config.annotations);
+    // a host port 0 publishes nothing (the CNI portmap plugin skips it)
+    const ports = (config.port_mappings ?? []).filter((p) => (p.host_port ?? 0) > 0);
     const spec: PodSpec = {
       name,
       infra_name: name,
@@ -157,13 +168,12 @@ export class Sandboxes {
       labels: userKeys(config.labels),
       annotations: { ...annotations, [SANDBOX_ANNOTATION]: JSON.stringify(meta) },
       shared_namespaces: ["net", "ipc", "uts", ...(namespaces.pid === "POD" ? ["pid"] : [])],
-      ...(namespaces.network === "NODE" ? { netns: { nsmode: "host" } } : {}),
+      // on a CNI network the infra's namespace starts with loopback only, and the plugins do the rest
+      ...(namespaces.network === "NODE" ? { netns: { nsmode: "host" } } : cniNetwork ? { netns: { nsmode: "none" } } : {}),
       ...(namespaces.pid === "NODE" ? { pidns: { nsmode: "host" } } : {}),
       ...(namespaces.ipc === "NODE" ? { ipcns: { nsmode: "host" } } : {}),
-      // a host port 0 publishes nothing (the CNI portmap plugin skips it)
-      portmappings: (config.port_mappings ?? [])
-        .filter((p) => (p.host_port ?? 0) > 0)
-        .map((p) => ({ container_port: p.container_port ?? 0, host_port: p.host_port ?? 0, host_ip: p.host_ip ?? "", protocol: (p.protocol ?? "TCP").toLowerCase() })),
+      // published by cove on its bridge; on a CNI network, by the plugins that take portMappings
+      portmappings: cniNetwork ? [] : ports.map((p) => ({ container_port: p.container_port ?? 0, host_port: p.host_port ?? 0, host_ip: p.host_ip ?? "", protocol: (p.protocol ?? "TCP").toLowerCase() })),
       dns_server: config.dns_config?.servers ?? [],
       dns_search: config.dns_config?.searches ?? [],
       dns_option: config.dns_config?.options ?? [],
@@ -173,8 +183,18 @@ export class Sandboxes {
     const { Id } = await this.deps.pods.create(spec);
     try {
       await this.deps.pods.start(Id);
+      if (cniNetwork) {
+        const infraId = this.deps.pods.find(Id).InfraContainerID;
+        const netns = this.deps.netnsOf?.(infraId);
+        if (!netns) throw new CoveError("system", `RunPodSandbox: the sandbox's network namespace was not made (infra container ${infraId})`, { code: "cri.cni" });
+        const runtimeConfig: PodRuntimeConfig = {
+          portMappings: ports.map((p) => ({ hostPort: p.host_port ?? 0, containerPort: p.container_port ?? 0, protocol: (p.protocol ?? "TCP").toLowerCase(), hostIP: p.host_ip ?? "" })),
+          ...(config.dns_config ? { dns: { servers: config.dns_config.servers ?? [], searches: config.dns_config.searches ?? [], options: config.dns_config.options ?? [] } } : {}),
+        };
+        await this.deps.cni!.add(Id, cniNetwork, netns, metadata, runtimeConfig);
+      }
     } catch (err) {
-      // a sandbox whose infra did not start (its network set-up failed, say) leaves nothing behind
+      // a sandbox whose infra did not start, or whose network set-up failed, leaves nothing behind
       await this.deps.pods.remove(Id, { force: true }).catch((e: unknown) => {
         if (!(e instanceof CoveError && e.kind === "not-found")) throw new CoveError("system", `RunPodSandbox: the sandbox ${Id} did not start (${(err as Error).message}) and removing it failed too: ${(e as Error).message}`, { cause: e });
       });
@@ -188,6 +208,8 @@ export class Sandboxes {
     const s = await this.lookup(req.pod_sandbox_id ?? "");
     // stopping a sandbox that is gone is done: the kubelet retries stops
     if (!s) return {};
+    // off the network while its namespace still exists (the kubelet has stopped the containers)
+    await this.deps.cni?.remove(s.pod.Id);
     try {
       await this.deps.pods.stop(s.pod.Id, { timeout: 0 });
     } catch (err) {
@@ -199,6 +221,7 @@ export class Sandboxes {
   async remove(req: { pod_sandbox_id?: string }): Promise<object> {
     const s = await this.lookup(req.pod_sandbox_id ?? "");
     if (!s) return {};
+    await this.deps.cni?.remove(s.pod.Id);
     try {
       await this.deps.pods.remove(s.pod.Id, { force: true });
     } catch (err) {
@@ -211,6 +234,7 @@ export class Sandboxes {
   async statusOf(s: Sandbox): Promise<{ status: Record<string, unknown>; pid: number }> {
     const infra = await this.infraState(s.pod);
     const m = s.meta;
+    const [ip = "", ...more] = !infra.running || m.namespaces.network === "NODE" ? [] : m.cniNetwork && this.deps.cni ? await this.deps.cni.addresses(s.pod.Id) : [infra.ip];
     return {
       pid: infra.pid,
       status: {
@@ -218,7 +242,7 @@ export class Sandboxes {
         metadata: m.metadata,
         state: infra.running ? "SANDBOX_READY" : "SANDBOX_NOTREADY",
         created_at: m.createdNs || nanos(s.pod.Created),
-        network: { ip: infra.running && m.namespaces.network !== "NODE" ? infra.ip : "", additional_ips: [] },
+        network: { ip, additional_ips: more.map((a) => ({ ip: a })) },
         linux: { namespaces: { options: { network: m.namespaces.network, pid: m.namespaces.pid, ipc: m.namespaces.ipc, target_id: "" } } },
         labels: userKeys(s.pod.Labels),
         annotations: userKeys(s.pod.Annotations),

@@ -7,13 +7,14 @@ import net from "node:net";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { fromErrno, isErrno, unavailable } from "../common/errors.js";
-import type { Daemon } from "../daemon/index.js";
+import type { CniSettings, Daemon } from "../daemon/index.js";
 import { ignored } from "../common/ignore.js";
 import { span } from "../common/trace.js";
 import { CriContainers } from "./containers.js";
 import { ExecAndStats } from "./exec-stats.js";
 import { imageHandlers } from "./images.js";
 import { CriLogs } from "./logs.js";
+import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, PodNetworks } from "./pod-network.js";
 import { criServices } from "./proto.js";
 import { runtimeHandlers, type RuntimeConfigState } from "./runtime.js";
 import { Sandboxes } from "./sandboxes.js";
@@ -24,6 +25,8 @@ export interface CriSettings {
   version: string;
   /** Where the server reports what it had to ignore; default stderr. */
   log?: (line: string) => void;
+  /** The node's CNI network for pod sandboxes (default /etc/cni/net.d and /opt/cni/bin:/usr/lib/cni). */
+  cni?: CniSettings;
 }
 
 export interface CriServer {
@@ -87,7 +90,10 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
   const log = settings.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { containers, pods, images } = daemon;
   const logs = new CriLogs(containers, log);
-  const sandboxes = new Sandboxes({ pods, containers });
+  const network = daemon.network;
+  const cni = new PodNetworks({ confDir: settings.cni?.confDir ?? DEFAULT_CNI_CONF_DIR, binDirs: settings.cni?.binDirs ?? DEFAULT_CNI_BIN_DIRS, stateDir: path.join(daemon.root, "cri", "cni"), log });
+  // cove pins the namespaces the plugins join; a daemon without networking pins none
+  const sandboxes = new Sandboxes({ pods, containers, cni, ...(network ? { netnsOf: (id: string) => network.sandbox(id)?.netns } : {}) });
   const criContainers = new CriContainers({ containers, pods, images, sandboxes, logs });
   const execStats = new ExecAndStats({ containers, criContainers, sandboxes, root: daemon.root, log });
   // exec, attach and port-forward: URLs of the streaming server (127.0.0.1, a free port, as containerd's)

@@ -63,7 +63,11 @@ Options:
                            /etc/subgid: "default" (makes the cove-remap account), user, user:group, uid, uid:gid;
                            --userns=host opts a container out, --userns=auto gives it ids of its own
   --cri-socket PATH        the Kubernetes CRI (runtime.v1 over gRPC) for kubelets and crictl (default
-                           <exec root>/cri.sock, e.g. ${DEFAULT_EXEC_ROOT}/cri.sock); "none": no CRI server`;
+                           <exec root>/cri.sock, e.g. ${DEFAULT_EXEC_ROOT}/cri.sock); "none": no CRI server
+  --cni-conf-dir DIR       where the CRI's pod sandboxes find the node's CNI network (default /etc/cni/net.d: the
+                           first .conflist, .conf or .json there); without one, or with "none", they go on the
+                           default bridge
+  --cni-bin-dir DIRS       where CNI plugins are looked for, colon-separated (default /opt/cni/bin:/usr/lib/cni)`;
 
 /** Which of the settings daemon.json may also give were given as flags (a setting given twice is refused, as dockerd refuses it). */
 export interface FlagsGiven {
@@ -79,7 +83,13 @@ export interface FlagsGiven {
 }
 
 /** `cove daemon`'s options: the daemon's, the configuration file to read, and which settings came as flags. */
-export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; given: FlagsGiven; dashboard?: DashboardSettings; criSocket?: string | "none" };
+export type DaemonArgs = DaemonOptions & { configFile: string; configFileGiven: boolean; given: FlagsGiven; dashboard?: DashboardSettings; criSocket?: string | "none"; cni?: CniSettings };
+
+/** Where the CRI server finds the node's CNI network and plugins (absent: the defaults). */
+export interface CniSettings {
+  confDir?: string;
+  binDirs?: string[];
+}
 
 /** Parses `cove daemon` flags into DaemonOptions. */
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs | "help" {
@@ -95,6 +105,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let tcpAddr: string | undefined;
   let dashboardAddr: string | undefined;
   let criSocket: string | undefined;
+  const cni: CniSettings = {};
   const tls: { cert?: string; key?: string; ca?: string } = {};
   const bridge: { name?: string; bip?: string; none?: boolean; off?: boolean; pools?: AddressPool[] } = {};
   for (let i = 0; i < argv.length; i++) {
@@ -159,6 +170,18 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
         const v = value();
         if (v !== "none" && !v.startsWith("/")) throw invalid(`--cri-socket ${v}: give an absolute path, or "none"`, { code: "flag.invalid", field: "cri-socket" });
         criSocket = v;
+        break;
+      }
+      case "--cni-conf-dir": {
+        const v = value();
+        if (v !== "none" && !v.startsWith("/")) throw invalid(`--cni-conf-dir ${v}: give an absolute path, or "none"`, { code: "flag.invalid", field: "cni-conf-dir" });
+        cni.confDir = v;
+        break;
+      }
+      case "--cni-bin-dir": {
+        const dirs = value().split(":").filter(Boolean);
+        if (!dirs.length || dirs.some((d) => !d.startsWith("/"))) throw invalid("--cni-bin-dir: give absolute paths, separated by colons", { code: "flag.invalid", field: "cni-bin-dir" });
+        cni.binDirs = dirs;
         break;
       }
       case "-b":
@@ -235,6 +258,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     given.dashboard = true;
   }
   if (criSocket !== undefined) out.criSocket = criSocket;
+  if (cni.confDir !== undefined || cni.binDirs !== undefined) out.cni = cni;
   return out;
 }
 
@@ -315,7 +339,7 @@ export interface CriHandle {
 /** What the command line gives daemonMain: the dashboard and the CRI server live above the daemon and are started through this. */
 export interface DaemonMainHooks {
   startDashboard?: (daemon: Daemon, settings: DashboardSettings, log: (line: string) => void) => Promise<DashboardHandle>;
-  startCri?: (daemon: Daemon, socket: string) => Promise<CriHandle>;
+  startCri?: (daemon: Daemon, socket: string, cni: CniSettings) => Promise<CriHandle>;
 }
 
 /** `cove daemon`: runs until SIGINT or SIGTERM, re-reading its configuration file on SIGHUP; returns the exit code. */
@@ -421,7 +445,7 @@ export async function daemonMain(argv: string[], hooks: DaemonMainHooks = {}): P
   const criSocket = opts.criSocket ?? path.join(instanceLayout(d.root, { execRoot: opts.execRoot }).execRoot, "cri.sock");
   if (criSocket !== "none" && hooks.startCri && !stopping) {
     try {
-      const handle = await hooks.startCri(d, criSocket);
+      const handle = await hooks.startCri(d, criSocket, opts.cni ?? {});
       if (stopping) await handle.close();
       else cri = handle;
       log(`CRI (runtime.v1) on unix://${handle.socket}`);

@@ -30,6 +30,8 @@ export interface CniRuntime {
   containerId: string;
   netns: string;
   ifName: string;
+  /** CNI_ARGS: extra KEY=VALUE;... pairs (the kubelet's pod identity). */
+  args?: string;
 }
 
 export function findPlugin(type: string, dirs: string[]): string | undefined {
@@ -56,6 +58,7 @@ export function invokeCni(command: "ADD" | "DEL" | "CHECK" | "VERSION", config: 
       CNI_NETNS: rt.netns,
       CNI_IFNAME: rt.ifName,
       CNI_PATH: dirs.join(":"),
+      ...(rt.args ? { CNI_ARGS: rt.args } : {}),
     };
     const child = spawn(plugin, [], { env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];

@@ -102,7 +102,7 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
   /** Starts the daemon child (again, after a restart: the same root, exec root, bridge and sockets) and waits for its CRI socket. */
   const startDaemon = async () => {
     output = "";
-    const proc = spawn(process.execPath, [MAIN, "--root", at("root"), "daemon", "--socket", at("cove.sock"), "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", at("daemon.json"), "--cri-socket", criSocket()], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, [MAIN, "--root", at("root"), "daemon", "--socket", at("cove.sock"), "--exec-root", execRoot, "--bridge", bridge, "--bip", bip, "--config-file", at("daemon.json"), "--cri-socket", criSocket(), "--cni-conf-dir", "none"], { stdio: ["ignore", "pipe", "pipe"] });
     daemon = proc;
     proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
     proc.stderr!.on("data", (c: Buffer) => (output += c.toString()));
