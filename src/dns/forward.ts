@@ -69,16 +69,22 @@ function matches(reply: Buffer, id: number, question: Question): boolean {
   }
 }
 
-/** Sends `query` to `upstream` over UDP and waits for the matching reply. */
-export function exchangeUdp(upstream: Upstream, query: Buffer, question: Question, timeoutMs: number, signal?: AbortSignal): Promise<Buffer> {
+/**
+ * Sends `query` to `upstream` over UDP and waits for the matching reply, sending it again every
+ * `retransmitMs` meanwhile (a lost datagram costs that, not the whole timeout: the client's own
+ * resolver would otherwise wait its 5 s before asking again).
+ */
+export function exchangeUdp(upstream: Upstream, query: Buffer, question: Question, timeoutMs: number, signal?: AbortSignal, retransmitMs = Infinity): Promise<Buffer> {
   const id = randomId();
   const packet = withId(query, id);
   const label = upstreamLabel(upstream);
   return new Promise<Buffer>((resolve, reject) => {
     let socket: UdpSocket | undefined;
     let timer: NodeJS.Timeout | undefined = undefined;
+    let resend: NodeJS.Timeout | undefined = undefined;
     const finish = (err: Error | undefined, reply?: Buffer) => {
       if (timer) clearTimeout(timer);
+      if (resend) clearInterval(resend);
       signal?.removeEventListener("abort", onAbort);
       if (socket) {
         socket.removeAllListeners("message");
@@ -109,11 +115,14 @@ export function exchangeUdp(upstream: Upstream, query: Buffer, question: Questio
     s.on("message", (reply: Buffer) => {
       if (matches(reply, id, question)) finish(undefined, reply);
     });
-    s.connect(upstream.port ?? 53, upstream.address, () => {
-      if (socket !== s) return;
+    const send = () =>
       s.send(packet, (err) => {
         if (err) finish(new ExchangeError(`sending to ${label} over UDP: ${(err as NodeJS.ErrnoException).code ?? err.message}`, "network"));
       });
+    s.connect(upstream.port ?? 53, upstream.address, () => {
+      if (socket !== s) return;
+      send();
+      if (retransmitMs < timeoutMs) resend = setInterval(() => socket === s && send(), retransmitMs);
     });
   });
 }

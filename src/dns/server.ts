@@ -9,7 +9,8 @@
 // - PTR for an address the backend knows is answered with its name; other PTRs are forwarded.
 // - Names the backend does not know are forwarded, in order, to at most three upstreams, each
 //   with a deadline; SERVFAIL and REFUSED answers move on to the next one; SERVFAIL when none
-//   answers. Scopes that do not forward (internal networks) get SERVFAIL at once.
+//   answers. A UDP query without an answer is sent again each second until the deadline (a
+//   resolver that loses a datagram now and then costs a second, not the client's 5 s retry). Scopes that do not forward (internal networks) get SERVFAIL at once.
 // - When the client set ndots itself, single-label A/AAAA names are not forwarded: NOERROR with
 //   no answers, so the resolver goes on to its search domains.
 // - Local answers are truncated (TC) to 512 bytes or the client's EDNS0 size over UDP; clients
@@ -96,6 +97,8 @@ export interface DnsServerOptions {
   backend: DnsBackend;
   /** Deadline of one upstream exchange (UDP, then TCP on truncation, each), in ms. Default 4000. */
   forwardTimeoutMs?: number;
+  /** How long a forwarded UDP query waits for its answer before it is sent again, in ms. Default 1000. */
+  retransmitMs?: number;
   /** Upstream exchanges in flight at once. Default 1024. */
   maxConcurrentForwards?: number;
   /** Queries being answered at once (UDP datagrams past this are dropped; clients retry). Default 4096. */
@@ -196,6 +199,7 @@ function lookupName(q: Question): string {
 export class DnsServer {
   private readonly backend: DnsBackend;
   private readonly forwardTimeoutMs: number;
+  private readonly retransmitMs: number;
   private readonly maxPendingQueries: number;
   private readonly maxTcpConnections: number;
   private readonly tcpIdleTimeoutMs: number;
@@ -212,6 +216,7 @@ export class DnsServer {
   constructor(options: DnsServerOptions) {
     this.backend = options.backend;
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 4000;
+    this.retransmitMs = options.retransmitMs ?? 1000;
     this.maxPendingQueries = options.maxPendingQueries ?? 4096;
     this.maxTcpConnections = options.maxTcpConnections ?? 256;
     this.tcpIdleTimeoutMs = options.tcpIdleTimeoutMs ?? 10000;
@@ -446,7 +451,7 @@ export class DnsServer {
         if (transport === "tcp") {
           reply = await exchangeTcp(upstream, packet, q, this.forwardTimeoutMs, signal);
         } else {
-          reply = await exchangeUdp(upstream, packet, q, this.forwardTimeoutMs, signal);
+          reply = await exchangeUdp(upstream, packet, q, this.forwardTimeoutMs, signal, this.retransmitMs);
           if (reply.readUInt16BE(2) & 0x0200) {
             // Truncated: ask the same resolver over TCP; if that fails the client gets the TC
             // answer and can retry over TCP itself.

@@ -164,8 +164,9 @@ describe("CRI sandboxes on the node's CNI network", { skip }, () => {
 
     const gateway = `${prefix}1`;
     await until("the pod's server answers on its address", async () => (await get(`http://${status.network.ip}:8080/`).catch(() => "")) === "served by web\n");
-    // portmap's DNAT: the host's own address on the pod bridge, at the mapped port
+    // portmap's DNAT: the host's own addresses at the mapped port, loopback too (as critest checks it)
     assert.equal(await get(`http://${gateway}:${hostPort}/`), "served by web\n");
+    assert.equal(await get(`http://127.0.0.1:${hostPort}/`), "served by web\n");
     assert.match(natRules(), new RegExp(`--dport ${hostPort} .*DNAT.*${status.network.ip.replace(/\./g, "\\.")}:8080`));
 
     await call("StopContainer", { container_id: server, timeout: 0 });

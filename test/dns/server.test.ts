@@ -323,6 +323,17 @@ test("failover: SERVFAIL and REFUSED move on to the next resolver; NXDOMAIN is f
   assert.equal(good.count(), 1);
 });
 
+test("a forwarded query the resolver lost is sent again, and its answer relayed", async (t) => {
+  let seen = 0;
+  // loses the first datagram of each question, as a busy resolver may
+  const lossy = await upstream(t, 25, (q) => (++seen === 1 ? "drop" : answerA(q, "198.51.100.25")));
+  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(lossy)]) }), forwardTimeoutMs: 3000, retransmitMs: 100 }, [addr(1)]);
+  const reply = decodeMessage(await udpQuery(at[0]!, encodeMessage(makeQuery(11, "lossy.fwd.test", RRType.A))));
+  assert.equal(reply.rcode, Rcode.NOERROR);
+  assert.deepEqual(aRecords(reply), ["198.51.100.25"]);
+  assert.ok(lossy.count("udp") >= 2, `sent again (${lossy.count("udp")} datagrams)`);
+});
+
 test("SERVFAIL when no resolver answers", async (t) => {
   const servfail = await upstream(t, 21, (q) => replyWith(q, { rcode: Rcode.SERVFAIL }));
   const silent = await upstream(t, 22, () => "drop");
@@ -407,7 +418,7 @@ test("EDNS0 options pass through to the upstream and back", { skip: digSkip }, a
 
 test("concurrent forwards are bounded: a query that finds no free slot in time is REFUSED", async (t) => {
   const u = await upstream(t, 20, (q) => ({ delayMs: 1000, reply: answerA(q, "198.51.100.40") }));
-  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1500 }, [addr(1)]);
+  const { at } = await startServer(t, { backend: backend({ [addr(1)]: frontnet([asUpstream(u)]) }), maxConcurrentForwards: 1, forwardTimeoutMs: 1500, retransmitMs: 5000 }, [addr(1)]);
   // One slot: the first query holds it 1 s, the second gets it then (within its 1.5 s wait) and
   // holds it to 2 s; the third gives up waiting at 1.5 s.
   const replies = await Promise.all([1, 2, 3].map((id) => udpQuery(at[0]!, encodeMessage(makeQuery(id, `slot${id}.fwd.test`, RRType.A)), undefined, 30_000)));
