@@ -301,7 +301,7 @@ describe("kube play", { skip: skipReason }, () => {
   const remember = async () => {
     for (const c of await h.daemon.containers.list({ all: true })) ids.add(c.Id);
   };
-  /** A URL fetched from the client pod, asked until it answers (a lookup of cove's DNS has been seen to time out on a loaded machine). */
+  /** A URL fetched from the client pod, asked until it answers (the pods behind the name may still be starting). */
   const viaService = async (url: string): Promise<string> => {
     let body = "";
     await until(`${url} to answer from the client pod`, async () => {
