@@ -165,11 +165,6 @@ export class PodNetworks {
     }
   }
 
-  /** Whether the sandbox joined a CNI network that it has not left. */
-  async has(sandboxId: string): Promise<boolean> {
-    return existsSync(this.file(sandboxId));
-  }
-
   /** The sandbox's addresses on its CNI network, IPv4 first; [] if it has none. */
   async addresses(sandboxId: string): Promise<string[]> {
     return resultAddresses((await this.attachment(sandboxId))?.result);
