@@ -145,6 +145,12 @@ export class PodNetworks {
     return undefined;
   }
 
+  /** Where configurations and plugins are looked for, and the network sandboxes join now (undefined: cove's bridge). */
+  async describe(): Promise<Record<string, unknown>> {
+    const list = await this.current();
+    return { confDir: this.s.confDir, binDirs: this.s.binDirs, network: list ? { name: list.name, cniVersion: list.cniVersion, file: list.file, plugins: list.plugins.map((p) => p.type) } : null };
+  }
+
   /** Says once which configuration files were skipped, and why. */
   private report(problems: string[]): void {
     const text = problems.join("; ");

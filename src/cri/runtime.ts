@@ -13,6 +13,8 @@ export interface RuntimeHandlerDeps {
   networkReady: () => boolean;
   /** The streaming server's base URL (Status's verbose config names it, as containerd's names its address and port). */
   streamingUrl?: () => string;
+  /** What sandboxes join now (Status's verbose "cniconfig", as containerd's): the CNI network and where it was read, or cove's bridge. */
+  podNetwork?: () => Promise<Record<string, unknown>>;
 }
 
 export interface RuntimeConfigState {
@@ -34,7 +36,7 @@ export function runtimeHandlers(deps: RuntimeHandlerDeps, state: RuntimeConfigSt
       ];
       const stream = deps.streamingUrl ? new URL(deps.streamingUrl()) : undefined;
       const config = { podCidr: state.podCidr, apiVersion: CRI_API_VERSION, ...(stream ? { streamServerAddress: stream.hostname, streamServerPort: stream.port } : {}) };
-      const info: Record<string, string> = req.verbose ? { config: JSON.stringify(config) } : {};
+      const info: Record<string, string> = req.verbose ? { config: JSON.stringify(config), ...(deps.podNetwork ? { cniconfig: JSON.stringify(await deps.podNetwork()) } : {}) } : {};
       return { status: { conditions }, info };
     }),
 

@@ -105,7 +105,7 @@ export async function startCriServer(daemon: Pick<Daemon, "images" | "containers
   server.addService(
     services.RuntimeService,
     timedCalls(services.RuntimeService, {
-      ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined, streamingUrl: () => streaming.url }, state),
+      ...runtimeHandlers({ version: settings.version, networkReady: () => daemon.network !== undefined, streamingUrl: () => streaming.url, podNetwork: () => cni.describe() }, state),
       ...sandboxes.handlers(),
       ...criContainers.handlers(),
       ...execStats.handlers(),

@@ -140,6 +140,8 @@ describe("CRI sandboxes on the node's CNI network", { skip }, () => {
   it("gives the sandbox its address from the plugins, serves the pod on it and on a mapped port, and releases both at the stop", async () => {
     const hostPort = await freePort();
     const config = sandboxConfig("web", { port_mappings: [{ protocol: "TCP", container_port: 8080, host_port: hostPort }], dns_config: { servers: ["10.96.0.10"], searches: ["default.svc.cluster.local"], options: ["ndots:5"] } });
+    const st = (await call("Status", { verbose: true })) as { info: Record<string, string> };
+    assert.deepEqual(JSON.parse(st.info.cniconfig!).network, { name: "pods", cniVersion: "1.0.0", file: at("net.d/10-pods.conflist"), plugins: ["bridge", "portmap"] }, "Status names the network sandboxes join");
     const { pod_sandbox_id: pod } = (await call("RunPodSandbox", { config })) as { pod_sandbox_id: string };
     assert.match(output, /CNI: skipped .*05-broken\.conflist: not JSON/, "the unusable file is named in the log");
     const status = (await call("PodSandboxStatus", { pod_sandbox_id: pod })).status as { state: string; network: { ip: string } };
