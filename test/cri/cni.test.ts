@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
@@ -17,12 +17,11 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { criServices } from "../../src/cri/proto.js";
 import { pingSocket } from "../../src/daemon/index.js";
-import { NetworkService } from "../../src/network/index.js";
-import { addon } from "../../src/native/addon.js";
 import { until } from "../containers/harness.js";
 import { busyboxRootfsTar, tempDir } from "../images/fixtures.js";
 import { freeSubnets, runDocker, skipReason } from "../network/harness.js";
 import { freePort } from "../support/ports.js";
+import { removeDaemonLeftovers } from "./support.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const CNI_BIN = "/usr/lib/cni";
@@ -49,12 +48,6 @@ function get(url: string): Promise<string> {
   });
 }
 
-function mountsUnder(prefix: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m === prefix || m.startsWith(`${prefix}/`));
-}
 
 describe("CRI sandboxes on the node's CNI network", { skip }, () => {
   let base: string;
@@ -113,11 +106,7 @@ describe("CRI sandboxes on the node's CNI network", { skip }, () => {
         await exited;
       }
     } finally {
-      if (bridge) {
-        const netsvc = await NetworkService.open({ root: at("root"), netnsDir: path.join(execRoot, "netns"), defaultBridge: { name: bridge, subnet: bip }, log: () => undefined });
-        await netsvc.uninstall();
-        netsvc.close();
-      }
+      await removeDaemonLeftovers({ root: at("root"), execRoot, bridge, bip });
       // the bridge plugin's bridge outlives its pods (as on a node); a test's goes with the test
       if (podBridge) spawnSync("ip", ["link", "del", podBridge], { stdio: "ignore" });
       for (const chain of PORTMAP_CHAINS.filter((c) => !portmapHad.includes(c))) {
@@ -125,14 +114,6 @@ describe("CRI sandboxes on the node's CNI network", { skip }, () => {
         for (const rule of natRules().split("\n").filter((l) => l.startsWith("-A ") && l.endsWith(`-j ${chain}`))) spawnSync("sh", ["-c", `iptables -w -t nat ${rule.replace(/^-A /, "-D ")}`], { stdio: "ignore" });
         for (const op of ["-F", "-X"]) spawnSync("iptables", ["-w", "-t", "nat", op, chain], { stdio: "ignore" });
       }
-      for (const m of mountsUnder(execRoot).sort((a, b) => b.length - a.length)) {
-        try {
-          addon().umount2(m, addon().constants.MNT_DETACH);
-        } catch {
-          // gone already
-        }
-      }
-      await rm(execRoot, { recursive: true, force: true });
       if (base) await rm(base, { recursive: true, force: true, maxRetries: 3 });
     }
   });

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -19,12 +19,11 @@ import { after, afterEach, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { criServices } from "../../src/cri/proto.js";
 import { pingSocket } from "../../src/daemon/index.js";
-import { NetworkService } from "../../src/network/index.js";
-import { addon } from "../../src/native/addon.js";
 import { until } from "../containers/harness.js";
 import { busyboxRootfsTar, tempDir } from "../images/fixtures.js";
 import { freeSubnets, runDocker, skipReason } from "../network/harness.js";
 import { describeLeaks, findLeaks } from "../support/leaks.js";
+import { removeDaemonLeftovers } from "./support.js";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const CRICTL = process.env.CRICTL;
@@ -48,12 +47,6 @@ function criLog(text: string): LogLine[] {
     });
 }
 
-function mountsUnder(prefix: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m === prefix || m.startsWith(`${prefix}/`));
-}
 
 describe("the CRI runtime service: sandboxes and containers", { skip: skipReason }, () => {
   let base: string;
@@ -145,21 +138,7 @@ describe("the CRI runtime service: sandboxes and containers", { skip: skipReason
         await stopDaemon();
       }
     } finally {
-      if (bridge) {
-        const netsvc = await NetworkService.open({ root: at("root"), netnsDir: path.join(execRoot, "netns"), defaultBridge: { name: bridge, subnet: bip }, log: () => undefined });
-        await netsvc.uninstall();
-        netsvc.close();
-      }
-      if (execRoot) {
-        for (const m of mountsUnder(execRoot).sort((a, b) => b.length - a.length)) {
-          try {
-            addon().umount2(m, addon().constants.MNT_DETACH);
-          } catch {
-            // gone already: the rest still comes off
-          }
-        }
-        await rm(execRoot, { recursive: true, force: true });
-      }
+      await removeDaemonLeftovers({ root: at("root"), execRoot, bridge, bip });
       if (base) await rm(base, { recursive: true, force: true, maxRetries: 3 });
     }
   });
