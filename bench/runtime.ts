@@ -9,7 +9,7 @@
 // slower command points at its phase. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -30,6 +30,18 @@ function makeBundle(dir: string): string {
   spec.root = { path: "rootfs", readonly: true };
   writeFileSync(path.join(bundle, "config.json"), JSON.stringify(spec));
   return bundle;
+}
+
+/**
+ * How the kernel runs a script through its #! line: the interpreter and the line's one optional
+ * argument, before the script's path. cove-runtime is run so, as containerd runs it, since its
+ * #! line changes its environment (see src/cli/runtime-main.ts).
+ */
+function shebang(file: string): string[] {
+  const line = readFileSync(file, "utf8").split("\n", 1)[0]!;
+  if (!line.startsWith("#!")) throw new Error(`${file} has no #! line`);
+  const m = /^(\S+)\s*(.*)$/.exec(line.slice(2).trim())!;
+  return m[2] ? [m[1]!, m[2].trim()] : [m[1]!];
 }
 
 function median(xs: number[]): number {
@@ -90,8 +102,10 @@ for (const url of readFileSync(list, "utf8").split("\\n")) if (url && url !== en
 async function perCommand(runtimeCli: string, bundle: string, stateRoot: string): Promise<void> {
   const probes = phaseProbes(path.dirname(bundle));
   const moduleList = (op: string) => path.join(path.dirname(bundle), `modules-${op}.txt`);
+  // node as cove-runtime's #! line starts it, for the command, its probes and node's own start
+  const node = shebang(runtimeCli);
   const sides = [
-    { name: "cove-runtime", argv: (args: string[], nodeArgs: string[] = []) => [process.execPath, ...nodeArgs, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
+    { name: "cove-runtime", argv: (args: string[], nodeArgs: string[] = []) => [...node, ...nodeArgs, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
   ];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
@@ -144,12 +158,15 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
         }
       }
       for (const op of ops) {
-        const r = timed([process.execPath, probes.probe, moduleList(op), pathToFileURL(runtimeCli).href]);
+        const r = timed([...node, probes.probe, moduleList(op), pathToFileURL(runtimeCli).href]);
         if (r.status !== 0) throw new Error(`the module probe of ${op} failed (${r.status})`);
         if (round > 0) add(`modules ${op}`, r);
       }
-      const floor = timed([process.execPath, "-e", "0"]);
+      const floor = timed([...node, "-e", "0"]);
       if (round > 0) add("node -e 0", floor);
+      // and as any other command starts it, in this environment
+      const plain = timed(["node", "-e", "0"]);
+      if (round > 0) add("plain node -e 0", plain);
     }
   } finally {
     // a failed round leaves its sleeping container: removed, whichever side made it
@@ -174,8 +191,9 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
       ["module load", (op) => m("modules", op) - nodeStart],
       ["runtime work", (op) => m("cove-runtime", op) - m("modules", op)],
     ];
-    console.log(`  cove-runtime by phase (node -e 0; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
+    console.log(`  cove-runtime by phase (node -e 0 as its #! line runs node; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
     for (const [name, of] of phases) console.log(`  ${`  ${name}`.padEnd(14)}${ops.map((o) => of(o).toFixed(1).padStart(9)).join("")}`);
+    console.log(`  node -e 0: ${nodeStart.toFixed(1)} ms as cove-runtime's #! line runs node (${node.join(" ")}), ${median(table.get("plain node -e 0")!).toFixed(1)} ms as other commands start it here`);
   }
 }
 
@@ -202,7 +220,8 @@ async function main(): Promise<void> {
     results.push([
       "cove-runtime run (the runtime's entry)",
       await time(() => {
-        execFileSync(process.execPath, [runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
+        const [interpreter, ...args] = shebang(runtimeCli);
+        execFileSync(interpreter!, [...args, runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
       }),
     ]);
     const cli = path.join(root, "dist/src/cli/main.js");
