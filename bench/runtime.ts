@@ -9,7 +9,7 @@
 // slower command points at its phase. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -33,16 +33,10 @@ function makeBundle(dir: string): string {
 }
 
 /**
- * How the kernel runs a script through its #! line: the interpreter and the line's one optional
- * argument, before the script's path. cove-runtime is run so, as containerd runs it, since its
- * #! line changes its environment (see src/cli/runtime-main.ts).
+ * node as the launcher scripts/install-command.sh writes starts cove-runtime (as containerd, CRI-O
+ * and podman run it): without NODE_EXTRA_CA_CERTS (see src/cli/runtime-main.ts).
  */
-function shebang(file: string): string[] {
-  const line = readFileSync(file, "utf8").split("\n", 1)[0]!;
-  if (!line.startsWith("#!")) throw new Error(`${file} has no #! line`);
-  const m = /^(\S+)\s*(.*)$/.exec(line.slice(2).trim())!;
-  return m[2] ? [m[1]!, m[2].trim()] : [m[1]!];
-}
+const RUNTIME_NODE = ["env", "-u", "NODE_EXTRA_CA_CERTS", process.execPath];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -102,8 +96,8 @@ for (const url of readFileSync(list, "utf8").split("\\n")) if (url && url !== en
 async function perCommand(runtimeCli: string, bundle: string, stateRoot: string): Promise<void> {
   const probes = phaseProbes(path.dirname(bundle));
   const moduleList = (op: string) => path.join(path.dirname(bundle), `modules-${op}.txt`);
-  // node as cove-runtime's #! line starts it, for the command, its probes and node's own start
-  const node = shebang(runtimeCli);
+  // node as cove-runtime's launcher starts it, for the command, its probes and node's own start
+  const node = RUNTIME_NODE;
   const sides = [
     { name: "cove-runtime", argv: (args: string[], nodeArgs: string[] = []) => [...node, ...nodeArgs, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
@@ -191,9 +185,9 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
       ["module load", (op) => m("modules", op) - nodeStart],
       ["runtime work", (op) => m("cove-runtime", op) - m("modules", op)],
     ];
-    console.log(`  cove-runtime by phase (node -e 0 as its #! line runs node; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
+    console.log(`  cove-runtime by phase (node -e 0 as its launcher runs node; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
     for (const [name, of] of phases) console.log(`  ${`  ${name}`.padEnd(14)}${ops.map((o) => of(o).toFixed(1).padStart(9)).join("")}`);
-    console.log(`  node -e 0: ${nodeStart.toFixed(1)} ms as cove-runtime's #! line runs node (${node.join(" ")}), ${median(table.get("plain node -e 0")!).toFixed(1)} ms as other commands start it here`);
+    console.log(`  node -e 0: ${nodeStart.toFixed(1)} ms as cove-runtime's launcher runs node (${node.join(" ")}), ${median(table.get("plain node -e 0")!).toFixed(1)} ms as other commands start it here`);
   }
 }
 
@@ -220,7 +214,7 @@ async function main(): Promise<void> {
     results.push([
       "cove-runtime run (the runtime's entry)",
       await time(() => {
-        const [interpreter, ...args] = shebang(runtimeCli);
+        const [interpreter, ...args] = RUNTIME_NODE;
         execFileSync(interpreter!, [...args, runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
       }),
     ]);
