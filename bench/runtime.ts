@@ -3,14 +3,16 @@
 // podman would be given as the runtime's path), through `cove runtime run` (the whole cove
 // command), and through `runc run`; then each runc-style CLI command on its own (state, create,
 // start, delete, run), cove-runtime's and runc's interleaved, as containerd and the OCI test
-// suites call them: one process per operation. Prints medians and ratios against runc, and node's
-// own start-up, the floor of any command written for it. Not a test: nothing here asserts on time.
+// suites call them: one process per operation. Prints medians and ratios against runc, and each
+// cove-runtime command's time split into node's own start-up (the floor of any command written
+// for it), the loading of the modules that command loads, and the runtime's work, so that a
+// slower command points at its phase. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { CoveRuntime } from "../src/runtime/cove.js";
 import { defaultSpec } from "../src/runtime/config/index.js";
 
@@ -30,6 +32,12 @@ function makeBundle(dir: string): string {
   return bundle;
 }
 
+/**
+ * node as the launcher scripts/install-command.sh writes starts cove-runtime (as containerd, CRI-O
+ * and podman run it): without NODE_EXTRA_CA_CERTS (see src/cli/runtime-main.ts).
+ */
+const RUNTIME_NODE = ["env", "-u", "NODE_EXTRA_CA_CERTS", process.execPath];
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -47,21 +55,59 @@ async function time(fn: () => Promise<void> | void): Promise<number[]> {
 }
 
 /**
+ * Files for splitting a cove-runtime command's time by phase: a module hook that lists, in a file
+ * named by COVE_BENCH_MODULES, every module the command loads (recorded once, in the warm-up
+ * round), and a probe that loads the same modules (all but the entry, which would run the
+ * command) and exits. node -e 0 is node's start; the probe less that is the loading of the
+ * command's modules; the command less the probe is the runtime's work.
+ */
+function phaseProbes(dir: string): { recordArgs: string[]; probe: string } {
+  const hooks = path.join(dir, "module-hooks.mjs");
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from "node:fs";
+let file;
+export function initialize(data) { file = data; }
+export async function load(url, context, next) {
+  if (url.startsWith("file:")) appendFileSync(file, url + "\\n");
+  return next(url, context);
+}
+`,
+  );
+  const register = path.join(dir, "module-register.mjs");
+  writeFileSync(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)}, { data: process.env.COVE_BENCH_MODULES });\n`);
+  const probe = path.join(dir, "module-probe.mjs");
+  writeFileSync(
+    probe,
+    `import { readFileSync } from "node:fs";
+const [list, entry] = process.argv.slice(2);
+for (const url of readFileSync(list, "utf8").split("\\n")) if (url && url !== entry) await import(url);
+`,
+  );
+  return { recordArgs: ["--import", register], probe };
+}
+
+/**
  * Each CLI command on its own, cove's and runc's interleaved round by round: create (stdio to
  * /dev/null: a created container keeps the caller's), start, state, kill of a running container,
- * delete --force, and run.
+ * delete --force, and run; beside them node -e 0 and, per command, a probe that loads the
+ * command's modules and does nothing else (see phaseProbes).
  */
 async function perCommand(runtimeCli: string, bundle: string, stateRoot: string): Promise<void> {
+  const probes = phaseProbes(path.dirname(bundle));
+  const moduleList = (op: string) => path.join(path.dirname(bundle), `modules-${op}.txt`);
+  // node as cove-runtime's launcher starts it, for the command, its probes and node's own start
+  const node = RUNTIME_NODE;
   const sides = [
-    { name: "cove-runtime", argv: (args: string[]) => [process.execPath, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
+    { name: "cove-runtime", argv: (args: string[], nodeArgs: string[] = []) => [...node, ...nodeArgs, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
   ];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
   // bash's time keyword: the command's wall time and its CPU time (user + system, its waited-for
   // children included), to the millisecond; on a loaded machine the CPU time says more than the
   // wall time of a process that waits for a core
-  const timed = (argv: string[]) => {
-    const r = spawnSync("bash", ["-c", 'TIMEFORMAT="%3R %3U %3S"; time "$@" </dev/null >/dev/null 2>&1', "bash", ...argv], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  const timed = (argv: string[], env?: NodeJS.ProcessEnv) => {
+    const r = spawnSync("bash", ["-c", 'TIMEFORMAT="%3R %3U %3S"; time "$@" </dev/null >/dev/null 2>&1', "bash", ...argv], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", env: env ?? process.env });
     const m = /(\d+\.\d+) (\d+\.\d+) (\d+\.\d+)\s*$/.exec(r.stderr);
     if (!m) throw new Error(`no timing from bash for ${argv.join(" ")}: ${r.stderr}`);
     return { status: r.status, wall: Number(m[1]) * 1000, cpu: (Number(m[2]) + Number(m[3])) * 1000 };
@@ -80,6 +126,10 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
   writeFileSync(path.join(sleeping, "config.json"), JSON.stringify(spec));
   symlinkSync("busybox", path.join(bundle, "rootfs/bin/sleep"));
   const made: string[] = [];
+  const add = (key: string, r: { wall: number; cpu: number }) => {
+    times.set(key, [...(times.get(key) ?? []), r.wall]);
+    cpu.set(key, [...(cpu.get(key) ?? []), r.cpu]);
+  };
   try {
     for (let round = 0; round <= ROUNDS; round++) {
       for (const side of sides) {
@@ -94,15 +144,23 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
           ["run", ["run", "--bundle", bundle, `${id}r`]],
         ];
         for (const [op, args] of steps) {
-          const r = timed(side.argv(args));
+          // the first round warms caches, and records which modules each cove-runtime command loads
+          const record = round === 0 && side.name === "cove-runtime";
+          const r = record ? timed(side.argv(args, probes.recordArgs), { ...process.env, COVE_BENCH_MODULES: moduleList(op) }) : timed(side.argv(args));
           if (r.status !== 0) throw new Error(`${side.name} ${args.join(" ")} failed (${r.status})`);
-          // the first round warms caches
-          if (round > 0) {
-            times.set(`${side.name} ${op}`, [...(times.get(`${side.name} ${op}`) ?? []), r.wall]);
-            cpu.set(`${side.name} ${op}`, [...(cpu.get(`${side.name} ${op}`) ?? []), r.cpu]);
-          }
+          if (round > 0) add(`${side.name} ${op}`, r);
         }
       }
+      for (const op of ops) {
+        const r = timed([...node, probes.probe, moduleList(op), pathToFileURL(runtimeCli).href]);
+        if (r.status !== 0) throw new Error(`the module probe of ${op} failed (${r.status})`);
+        if (round > 0) add(`modules ${op}`, r);
+      }
+      const floor = timed([...node, "-e", "0"]);
+      if (round > 0) add("node -e 0", floor);
+      // and as any other command starts it, in this environment
+      const plain = timed(["node", "-e", "0"]);
+      if (round > 0) add("plain node -e 0", plain);
     }
   } finally {
     // a failed round leaves its sleeping container: removed, whichever side made it
@@ -120,10 +178,17 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
     for (const side of sides) console.log(`  ${side.name.padEnd(14)}${ops.map((o) => m(side.name, o).toFixed(1).padStart(9)).join("")}${both(side.name).toFixed(1).padStart(22)}`);
     const ratio = (op: string) => (m("cove-runtime", op) / m("runc", op)).toFixed(2);
     console.log(`  ${"ratio to runc".padEnd(14)}${ops.map((o) => ratio(o).padStart(9)).join("")}${(both("cove-runtime") / both("runc")).toFixed(2).padStart(22)}`);
+    // cove-runtime's phases: node's start, its modules' loading, the runtime's work
+    const nodeStart = median(table.get("node -e 0")!);
+    const phases: [string, (op: string) => number][] = [
+      ["node start", () => nodeStart],
+      ["module load", (op) => m("modules", op) - nodeStart],
+      ["runtime work", (op) => m("cove-runtime", op) - m("modules", op)],
+    ];
+    console.log(`  cove-runtime by phase (node -e 0 as its launcher runs node; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
+    for (const [name, of] of phases) console.log(`  ${`  ${name}`.padEnd(14)}${ops.map((o) => of(o).toFixed(1).padStart(9)).join("")}`);
+    console.log(`  node -e 0: ${nodeStart.toFixed(1)} ms as cove-runtime's launcher runs node (${node.join(" ")}), ${median(table.get("plain node -e 0")!).toFixed(1)} ms as other commands start it here`);
   }
-  // node itself, doing nothing: the floor of any command written for it
-  const floor = Array.from({ length: ROUNDS }, () => timed([process.execPath, "-e", "0"]));
-  console.log(`  node -e 0 (the floor of a command in node): wall ${median(floor.map((f) => f.wall)).toFixed(1)} ms, CPU ${median(floor.map((f) => f.cpu)).toFixed(1)} ms`);
 }
 
 async function main(): Promise<void> {
@@ -149,7 +214,8 @@ async function main(): Promise<void> {
     results.push([
       "cove-runtime run (the runtime's entry)",
       await time(() => {
-        execFileSync(process.execPath, [runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
+        const [interpreter, ...args] = RUNTIME_NODE;
+        execFileSync(interpreter!, [...args, runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
       }),
     ]);
     const cli = path.join(root, "dist/src/cli/main.js");

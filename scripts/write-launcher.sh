@@ -4,14 +4,16 @@
 # file there, from `npm install -g` or another tool, is left as it is). A script, not a symlink
 # into the checkout nor a copy: it runs whatever the checkout last built, and if the checkout
 # moves away it says so and what to run instead of failing obscurely.
-# Usage: bash scripts/write-launcher.sh TARGET ENTRY MARKER WHAT
+# Usage: bash scripts/write-launcher.sh TARGET ENTRY MARKER WHAT [UNSET]
 #   WHAT names the launcher in its messages ("cove", "cove compose plugin").
+#   UNSET names environment variables (space-separated) the command runs without.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd -P)
 target=$1
 entry=$2
 marker=$3
 what=$4
+unset_vars=${5:-}
 if { [ -e "$target" ] || [ -L "$target" ]; } && ! grep -qxF "$marker" "$target" 2>/dev/null; then
   echo "setup: $target is another $what (not written by cove's scripts): left as it is; remove it to use this checkout's" >&2
   exit 3
@@ -19,6 +21,8 @@ fi
 mkdir -p "$(dirname "$target")"
 qentry=$(printf '%q' "$entry")
 node=$(printf '%q' "$(command -v node)")
+unset_line=""
+[ -z "$unset_vars" ] || unset_line="unset $unset_vars"$'\n'
 tmp=$(mktemp "$(dirname "$target")/.launcher.XXXXXX")
 cat > "$tmp" <<SCRIPT
 #!/usr/bin/env bash
@@ -32,7 +36,7 @@ if [ ! -f "\$entry" ]; then
 fi
 node=$node
 [ -x "\$node" ] || node=node
-exec "\$node" "\$entry" "\$@"
+${unset_line}exec "\$node" "\$entry" "\$@"
 SCRIPT
 chmod 755 "$tmp"
 mv -f "$tmp" "$target"

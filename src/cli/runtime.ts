@@ -6,7 +6,6 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CoveError, invalid, isErrno } from "../common/errors.js";
-import { parseSignal } from "../docker/signals.js";
 import { CoveRuntime, DEFAULT_RUNTIME_ROOT } from "../runtime/cove.js";
 import type { BlkioEntry, CgroupStats } from "../runtime/cgroups/index.js";
 import type { LinuxResources, Process } from "../runtime/spec.js";
@@ -453,6 +452,8 @@ async function dispatch(rt: CoveRuntime, command: string, args: string[]): Promi
     case "kill": {
       const { values, positionals } = parse(args, { all: { type: "boolean", short: "a" } });
       const id = needId(positionals, "kill");
+      // loaded here only: no other command needs the signal names
+      const { parseSignal } = await import("../docker/signals.js");
       await rt.kill(id, parseSignal(positionals[1] ?? "SIGTERM"), { all: values.all === true });
       return 0;
     }

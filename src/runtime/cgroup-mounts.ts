@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { CgroupManager } from "./cgroups/index.js";
+import { hostCgroupMountLines } from "./cgroups/mountinfo.js";
 import type { CgroupHierarchy } from "./plan/compile.js";
 
 const MOUNT_FLAG_OPTIONS = new Set(["rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "clone_children", "xattr"]);
@@ -14,17 +15,11 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** The cgroup lines of this process's mountinfo, read once (cgroup mounts do not move while cove runs). */
-let hostCgroupLines: string[] | undefined;
-
+/** The cgroup (v1) lines of a mountinfo file; this process's are read once (see hostCgroupMountLines). */
 function cgroupLines(mountinfo: string): string[] {
-  if (mountinfo === "/proc/self/mountinfo" && hostCgroupLines) return hostCgroupLines;
   // procfs: no disk to wait for
-  const lines = readFileSync(mountinfo, "utf8")
-    .split("\n")
-    .filter((l) => l.includes(" - cgroup "));
-  if (mountinfo === "/proc/self/mountinfo") hostCgroupLines = lines;
-  return lines;
+  const lines = mountinfo === "/proc/self/mountinfo" ? hostCgroupMountLines() : readFileSync(mountinfo, "utf8").split("\n");
+  return lines.filter((l) => l.includes(" - cgroup "));
 }
 
 export async function cgroupHierarchies(cg: CgroupManager, mountinfo = "/proc/self/mountinfo"): Promise<CgroupHierarchy[]> {

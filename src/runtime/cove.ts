@@ -10,32 +10,31 @@ import { readFile, readdir, rm } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
-import { replaceFileSync, writeFileAtomic } from "../common/fs.js";
 import { ignored, ignoring } from "../common/ignore.js";
 import { span, traced } from "../common/trace.js";
-import { parseSignal } from "../docker/signals.js";
 import { StateFile } from "../native/protocol.js";
 import type { CgroupManager } from "./cgroups/index.js";
-import { isInstanceCgroupParent } from "../common/instance.js";
 import { inUserNamespace } from "../common/userns.js";
-import { CAPABILITIES } from "./config/constants.js";
-import { detachMountsAbove, mountPointOf, mountsAt, realRootfs } from "./host-mounts.js";
-import { NAMESPACE_PROC_NAMES, RLIMIT_NUMBERS } from "./plan/linux.js";
 import type { CompiledSeccomp } from "./seccomp/compile.js";
 import { OCI_VERSION, type DeviceCgroupRule, type Hook, type LinuxResources, type LinuxSeccomp, type Process, type Spec, type State, type Status } from "./spec.js";
 import { signalPid, type ContainerRuntime, type ContainerState, type CreateOptions, type ExecHandle, type ExecOptions, type ProcessExit, type RuntimeStats } from "./types.js";
 
 // Each `cove runtime` command is a process of its own (containerd and the OCI test suites run one
-// per operation), so its start-up is most of its time: what only create and exec need (the config
-// schema validators, the seccomp compiler, the plan compiler, the shim launcher, hooks) and the
-// cgroup drivers load on first use, and `state`, `start` or `kill` pay for none of it.
+// per operation), so its start-up is most of its time, and each module it loads adds to it. What
+// only create and exec need (the config schema validators, the plan compiler, the shim launcher,
+// the capability and rlimit tables, the host mounts, hooks), the seccomp compiler (only for a
+// config with a profile), the atomic file writes (only for commands that write state), the signal
+// names (only for kill) and the cgroup drivers load on first use: `state`, `start` or `kill` pay
+// for none of it.
 
 interface LaunchModules {
   config: typeof import("./config/load.js") & typeof import("./config/validate.js");
-  seccomp: typeof import("./seccomp/compile.js");
-  plan: typeof import("./plan/compile.js");
+  plan: typeof import("./plan/compile.js") & typeof import("./plan/linux.js");
   shim: typeof import("./shim.js");
   cgroupMounts: typeof import("./cgroup-mounts.js");
+  hostMounts: typeof import("./host-mounts.js");
+  /** Capability names to their numbers (config/constants.js's CAPABILITIES). */
+  capabilityNumbers: ReadonlyMap<string, number>;
 }
 let launchModulesLoading: Promise<LaunchModules> | undefined;
 
@@ -46,11 +45,25 @@ function launchModules(): Promise<LaunchModules> {
   return (launchModulesLoading ??= Promise.all([
     import("./config/load.js"),
     import("./config/validate.js"),
-    import("./seccomp/compile.js"),
     import("./plan/compile.js"),
+    import("./plan/linux.js"),
     import("./shim.js"),
     import("./cgroup-mounts.js"),
-  ]).then(([load, validate, seccomp, plan, shim, cgroupMounts]) => ({ config: { ...load, ...validate }, seccomp, plan, shim, cgroupMounts })));
+    import("./host-mounts.js"),
+    import("./config/constants.js"),
+  ]).then(([load, validate, plan, linux, shim, cgroupMounts, hostMounts, constants]) => ({
+    config: { ...load, ...validate },
+    plan: { ...plan, ...linux },
+    shim,
+    cgroupMounts,
+    hostMounts,
+    capabilityNumbers: new Map(constants.CAPABILITIES.map((c) => [c.name, c.number])),
+  })));
+}
+
+/** common/fs.js: atomic file writes, for the commands that write state. */
+function commonFs(): Promise<typeof import("../common/fs.js")> {
+  return import("../common/fs.js");
 }
 
 /** The cgroup drivers, loaded on first use. */
@@ -104,7 +117,6 @@ function hasNamespace(spec: Spec, type: string): boolean {
   return (spec.linux?.namespaces ?? []).some((n) => n.type === type);
 }
 
-const CAPABILITY_NUMBERS: ReadonlyMap<string, number> = new Map(CAPABILITIES.map((c) => [c.name, c.number]));
 const ID_PATTERN = /^[\w+\-.]+$/;
 
 export async function processStartTime(pid: number): Promise<string | undefined> {
@@ -133,7 +145,7 @@ function hasCapSysResource(): boolean {
 }
 
 /** A requested hard limit above ours needs CAP_SYS_RESOURCE; say so before starting anything. */
-function checkRlimits(proc: Process | undefined): void {
+function checkRlimits(proc: Process | undefined, rlimitNumbers: Readonly<Record<string, number>>): void {
   const limits = proc?.rlimits ?? [];
   if (limits.length === 0 || hasCapSysResource()) return;
   const text = readFileSync("/proc/self/limits", "utf8");
@@ -144,7 +156,7 @@ function checkRlimits(proc: Process | undefined): void {
     RLIMIT_MSGQUEUE: "Max msgqueue size", RLIMIT_NICE: "Max nice priority", RLIMIT_RTPRIO: "Max realtime priority", RLIMIT_RTTIME: "Max realtime timeout",
   };
   for (const r of limits) {
-    if (RLIMIT_NUMBERS[r.type] === undefined) continue;
+    if (rlimitNumbers[r.type] === undefined) continue;
     const line = text.split("\n").find((l) => l.startsWith(names[r.type] ?? "\0"));
     const hardText = line?.slice(26).trim().split(/\s+/)[1];
     if (!hardText || hardText === "unlimited") continue;
@@ -164,13 +176,13 @@ function checkRlimits(proc: Process | undefined): void {
  * Without a user namespace, the container's capabilities can only be ones this process holds:
  * capset(2) refuses the rest with a bare EPERM. Name them before anything starts.
  */
-function checkCapabilities(spec: Spec, proc: Process | undefined = spec.process): void {
+function checkCapabilities(spec: Spec, capabilityNumbers: ReadonlyMap<string, number>, proc: Process | undefined = spec.process): void {
   const caps = proc?.capabilities;
   if (!caps || hasNamespace(spec, "user")) return;
   const held = BigInt(`0x${/CapPrm:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
   const wanted = new Set([...(caps.effective ?? []), ...(caps.permitted ?? []), ...(caps.inheritable ?? []), ...(caps.ambient ?? [])]);
   const missing = [...wanted].filter((name) => {
-    const n = CAPABILITY_NUMBERS.get(name);
+    const n = capabilityNumbers.get(name);
     return n !== undefined && (held & (1n << BigInt(n))) === 0n;
   });
   if (missing.length === 0) return;
@@ -200,13 +212,14 @@ const compiledSeccomp = new Map<string, CompiledSeccomp>();
 /**
  * compileSeccomp, remembered per profile (at most 16, oldest dropped first): nearly every container
  * and exec carries the same default profile, whose compilation costs a millisecond or two of the
- * event loop each time, against a few hundred microseconds to serialize it as the key.
+ * event loop each time, against a few hundred microseconds to serialize it as the key. The
+ * compiler loads with the first profile, so a config without one does not pay for it.
  */
-function compileSeccompCached(profile: LinuxSeccomp, compileSeccomp: (profile: LinuxSeccomp) => CompiledSeccomp): CompiledSeccomp {
+async function compileSeccompCached(profile: LinuxSeccomp): Promise<CompiledSeccomp> {
   const key = JSON.stringify(profile);
   let compiled = compiledSeccomp.get(key);
   if (!compiled) {
-    compiled = compileSeccomp(profile);
+    compiled = (await import("./seccomp/compile.js")).compileSeccomp(profile);
     if (compiledSeccomp.size >= 16) compiledSeccomp.delete(compiledSeccomp.keys().next().value as string);
     compiledSeccomp.set(key, compiled);
   }
@@ -276,7 +289,7 @@ export class CoveRuntime implements ContainerRuntime {
     // Runtime state describes live processes, which a power loss ends anyway: an atomic rename
     // without fsync (as runc's state.json), so a state root on a busy disk does not stall the
     // event loop. On tmpfs (/run) either costs microseconds.
-    replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
+    (await commonFs()).replaceFileSync(path.join(this.dir(s.id), "state.json"), JSON.stringify(s));
   }
 
   private async cgroup(s: StoredState): Promise<CgroupManager> {
@@ -338,15 +351,15 @@ export class CoveRuntime implements ContainerRuntime {
   private async createInternal(id: string, opts: CreateOptions, autostart: boolean) {
     this.checkId(id);
     const bundle = path.resolve(opts.bundle);
-    const { config, seccomp: seccompCompiler, plan, shim, cgroupMounts } = await traced("runtime.load", id, launchModules);
+    const { config, plan, shim, cgroupMounts, hostMounts, capabilityNumbers } = await traced("runtime.load", id, launchModules);
     const endConfig = span("runtime.config", id);
     const { spec, rootfs } = await config.loadConfig(bundle);
-    checkRlimits(spec.process);
-    checkCapabilities(spec);
+    checkRlimits(spec.process, plan.RLIMIT_NUMBERS);
+    checkCapabilities(spec, capabilityNumbers);
     for (const w of config.lsmWarnings(spec)) warn(w);
     endConfig();
     const endSeccomp = span("runtime.seccomp", id);
-    const seccomp = spec.linux?.seccomp ? compileSeccompCached(spec.linux.seccomp, seccompCompiler.compileSeccomp) : undefined;
+    const seccomp = spec.linux?.seccomp ? await compileSeccompCached(spec.linux.seccomp) : undefined;
     endSeccomp();
     shim.shimPath();
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
@@ -371,8 +384,8 @@ export class CoveRuntime implements ContainerRuntime {
       creating: true,
     };
     if (!hasNamespace(spec, "mount")) {
-      const mountPoint = realRootfs(rootfs);
-      stored.hostMounts = { mountPoint, before: mountsAt(mountPoint) };
+      const mountPoint = hostMounts.realRootfs(rootfs);
+      stored.hostMounts = { mountPoint, before: hostMounts.mountsAt(mountPoint) };
     }
     let cg: CgroupManager | undefined;
     try {
@@ -402,7 +415,7 @@ export class CoveRuntime implements ContainerRuntime {
         cgroupProcs: cg.procsFiles(),
         cgroupHierarchies: await cgroupMounts.cgroupHierarchies(cg),
         cgroupVersion: cg.version,
-        capabilityNumbers: CAPABILITY_NUMBERS,
+        capabilityNumbers,
         seccomp,
         preserveFds: opts.preserveFds,
         consoleSocket: opts.consoleSocket,
@@ -414,7 +427,7 @@ export class CoveRuntime implements ContainerRuntime {
         rootful: process.getuid?.() === 0,
         inUserNamespace: inUserNamespace(),
         // only a shared rootfsPropagation needs it (see compileCreate)
-        ...(spec.linux?.rootfsPropagation?.includes("shared") && hasNamespace(spec, "mount") ? { rootfsMount: mountPointOf(realRootfs(rootfs), readFileSync("/proc/self/mountinfo", "utf8")) } : {}),
+        ...(spec.linux?.rootfsPropagation?.includes("shared") && hasNamespace(spec, "mount") ? { rootfsMount: hostMounts.mountPointOf(hostMounts.realRootfs(rootfs), readFileSync("/proc/self/mountinfo", "utf8")) } : {}),
         warn,
         hookState: "",
       });
@@ -434,7 +447,7 @@ export class CoveRuntime implements ContainerRuntime {
           const st = baseState(pid, "created");
           // for the createContainer and startContainer hooks the init runs (the monitor hands
           // this file to it with the sync's answer)
-          await writeFileAtomic(path.join(dir, StateFile.HOOK_STATE), JSON.stringify(st));
+          await (await commonFs()).writeFileAtomic(path.join(dir, StateFile.HOOK_STATE), JSON.stringify(st));
           await runHooks(spec.hooks?.prestart, st, "prestart");
           await runHooks(spec.hooks?.createRuntime, st, "createRuntime");
         },
@@ -447,7 +460,7 @@ export class CoveRuntime implements ContainerRuntime {
       if (freezerDir) stored.freezer = { version: cg.version, file: path.join(freezerDir, cg.version === 1 ? "freezer.state" : "cgroup.events") };
       delete stored.creating;
       await this.save(stored);
-      if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      if (opts.pidFile) await (await commonFs()).writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       // create returns with the monitor on its own; run keeps following it until the exit
       if (!autostart) handle.detach();
       return { state: this.view(stored, autostart ? "running" : "created"), handle, stored, cg };
@@ -497,12 +510,12 @@ export class CoveRuntime implements ContainerRuntime {
       await cg.destroy();
       // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (isInstanceCgroupParent(path.basename(dir))) await (await cgroups()).removeSharedParent(dir);
+        if ((await import("../common/instance.js")).isInstanceCgroupParent(path.basename(dir))) await (await cgroups()).removeSharedParent(dir);
       }
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,
       // so that a later delete can try again
-      if (s.hostMounts) detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
+      if (s.hostMounts) (await import("./host-mounts.js")).detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
       // a handful of small files: removed in place (see exists); should one resist (the monitor
       // still writing), the asynchronous removal retries without holding the event loop
       try {
@@ -598,7 +611,7 @@ export class CoveRuntime implements ContainerRuntime {
   async kill(id: string, signal: NodeJS.Signals | number | string, opts: { all?: boolean } = {}): Promise<void> {
     const s = await this.load(id);
     const status = await this.status(s);
-    const sig = parseSignal(signal);
+    const sig = (await import("../docker/signals.js")).parseSignal(signal);
     if (status === "stopped" || status === "creating") throw conflict(`container ${id} is not running`, { code: "container.not-running" });
     if (opts.all) {
       await (await this.cgroup(s)).killAll(sig);
@@ -676,10 +689,10 @@ export class CoveRuntime implements ContainerRuntime {
     const status = await this.status(s);
     if (status !== "running" && status !== "created") throw conflict(`cannot exec in a ${status} container`, { code: "container.not-running" });
     const cg = await this.cgroup(s);
-    const { seccomp: seccompCompiler, plan, shim } = await launchModules();
+    const { plan, shim, capabilityNumbers } = await launchModules();
     const join: { type: string; path: string }[] = [];
     for (const ns of s.spec.linux?.namespaces ?? []) {
-      const name = NAMESPACE_PROC_NAMES[ns.type];
+      const name = plan.NAMESPACE_PROC_NAMES[ns.type];
       if (name) join.push({ type: ns.type, path: `/proc/${s.pid}/ns/${name}` });
     }
     // without a mount namespace to join, the process enters the init's root by chroot
@@ -690,7 +703,7 @@ export class CoveRuntime implements ContainerRuntime {
     const seccompSpec = s.spec.linux?.seccomp;
     // like runc: an exec'd process without its own capabilities gets the container's
     const proc: Process = opts.process.capabilities ? opts.process : { ...opts.process, capabilities: s.spec.process?.capabilities ?? {} };
-    checkCapabilities(s.spec, proc);
+    checkCapabilities(s.spec, capabilityNumbers, proc);
     const ops = plan.compileExec({
       process: proc,
       warn,
@@ -699,8 +712,8 @@ export class CoveRuntime implements ContainerRuntime {
       cgroupProcs: cg.procsFiles(),
       join,
       chroot,
-      capabilityNumbers: CAPABILITY_NUMBERS,
-      seccomp: seccompSpec ? compileSeccompCached(seccompSpec, seccompCompiler.compileSeccomp) : undefined,
+      capabilityNumbers,
+      seccomp: seccompSpec ? await compileSeccompCached(seccompSpec) : undefined,
       preserveFds: opts.preserveFds,
       consoleSocket: opts.consoleSocket,
       consoleProxy: opts.consoleProxy,
@@ -712,7 +725,7 @@ export class CoveRuntime implements ContainerRuntime {
       // a process held for its first attach client cannot have started yet
       const waitStarted = !opts.io?.startOnAttach;
       const handle = await shim.launchShim({ planFile, ops, stdio: opts.stdio ?? "inherit", preserveFds: opts.preserveFds, waitStarted });
-      if (opts.pidFile) await writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
+      if (opts.pidFile) await (await commonFs()).writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       if (opts.detach) {
         // the monitor records the exit in the state dir; nothing here waits for it
         handle.detach();

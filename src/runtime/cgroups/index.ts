@@ -8,8 +8,6 @@ import { ignored } from "../../common/ignore.js";
 import { nodeCgroupFs } from "./fsops.js";
 import { detectCgroupHost } from "./mountinfo.js";
 import type { CgroupHostOps, CgroupManager, CgroupOptions } from "./types.js";
-import { V1Manager } from "./v1.js";
-import { V2Manager } from "./v2.js";
 
 export type { CgroupFs } from "./fsops.js";
 export { nodeCgroupFs } from "./fsops.js";
@@ -27,7 +25,9 @@ export { blkioWeightToIoWeight, sharesToWeight, validateResources } from "./valu
 export async function cgroupManager(opts: CgroupOptions, host?: CgroupHostOps): Promise<CgroupManager> {
   const h = await detectCgroupHost(opts.mountRoot);
   const fs = opts.fs ?? nodeCgroupFs;
-  return h.version === 2 ? new V2Manager(opts, h, host, fs).init() : new V1Manager(opts, h, host, fs).init();
+  // only this host's driver: a runtime command is a process of its own, and loads what it uses
+  if (h.version === 2) return new (await import("./v2.js")).V2Manager(opts, h, host, fs).init();
+  return new (await import("./v1.js")).V1Manager(opts, h, host, fs).init();
 }
 
 /**
