@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, existsSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
 import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import os from "node:os";
@@ -153,10 +153,11 @@ describe("native addon", () => {
     assert.throws(() => addon().sendFds(0, [0], Buffer.alloc(0)), TypeError);
   });
 
-  it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {
+  it("spawns a program with the given fds in its own session, as init's child, holding no fd for it", async () => {
     const out = path.join(tmp, "spawn-out");
     const fd = openSync(out, "w");
     const [ours, theirs] = addon().socketpair();
+    const fdsBefore = readdirSync("/proc/self/fd").length;
     let pid: number;
     try {
       // fd 1 is the file, fd 3 the socket: the program reports its pid, session and parent there
@@ -171,11 +172,13 @@ describe("native addon", () => {
     const [reported, sid, ppid] = first.split(" ").map(Number);
     assert.equal(reported, pid);
     assert.equal(sid, pid, "a session of its own");
-    assert.equal(ppid, process.pid);
+    assert.notEqual(ppid, process.pid, "not this process's child: reparented at once");
+    // the file and the socket's far end were closed after the spawn: nothing is held for the program
+    assert.equal(readdirSync("/proc/self/fd").length, fdsBefore - 2);
     sock.end("bye\n");
     await new Promise<void>((resolve) => sock.once("close", () => resolve()));
     assert.equal(await readFile(out, "utf8"), "hello\ngot bye\n");
-    // reaped by the addon: /proc/PID goes away instead of staying a zombie
+    // reaped by its new parent: /proc/PID goes away instead of staying a zombie
     let gone = false;
     for (let i = 0; i < 100 && !gone; i++) {
       gone = !existsSync(`/proc/${pid}`);
