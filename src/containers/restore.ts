@@ -4,6 +4,7 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
+import { readAhead } from "../common/read-ahead.js";
 import type { ContainerRuntime } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging, mountPoints, mountPointsByEntry } from "./startfs.js";
@@ -201,35 +202,6 @@ async function readRecord(dir: string): Promise<RecordRead> {
   } catch (err) {
     return { err, hcRead };
   }
-}
-
-/** read(item) for every item, at most `limit` at once, started in the items' order; never rejects if read never does. */
-export function readAhead<T>(items: readonly string[], limit: number, read: (item: string) => Promise<T>): [string, Promise<T>][] {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  const acquire = (): Promise<void> => {
-    if (active < limit) {
-      active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => waiting.push(resolve));
-  };
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else active--;
-  };
-  return items.map((item) => [
-    item,
-    (async () => {
-      await acquire();
-      try {
-        return await read(item);
-      } finally {
-        release();
-      }
-    })(),
-  ]);
 }
 
 /**
