@@ -231,6 +231,42 @@ function mountTable(): { lines: number; readMs: number } {
   return { lines: text.split("\n").length - 1, readMs: performance.now() - t0 };
 }
 
+/** Bytes held per slab cache (/proc/slabinfo: slabs x pages per slab). */
+function slabCaches(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of readNum("/proc/slabinfo").split("\n").slice(2)) {
+    const f = line.split(/\s+/);
+    const pagesPerSlab = Number(f[5]);
+    const slabs = Number(f[14]);
+    if (f[0] && Number.isFinite(pagesPerSlab) && Number.isFinite(slabs)) out.set(f[0], (out.get(f[0]) ?? 0) + slabs * pagesPerSlab * 4096);
+  }
+  return out;
+}
+
+/** The slab caches that grew most from before to after, as "name +N KB per container". */
+function slabGrowth(before: Map<string, number>, after: Map<string, number>, count: number): string {
+  return [...after]
+    .map(([name, bytes]) => [name, bytes - (before.get(name) ?? 0)] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([name, bytes]) => `${name} ${(bytes / count / 1024).toFixed(1)}`)
+    .join(", ");
+}
+
+/**
+ * The time to make a mount namespace (`unshare --mount true`, median of 5): the kernel copies the
+ * host's whole mount table into it, and every container's start does the same.
+ */
+async function mountNamespaceMs(): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => spawn("unshare", ["--mount", "true"], { stdio: "ignore" }).on("error", reject).on("close", () => resolve()));
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
 const hostPids = () => readdirSync("/proc").filter((e) => /^\d+$/.test(e)).length;
 const readNum = (p: string): string => {
   try {
@@ -383,6 +419,7 @@ interface Probe {
   inspectMs: number;
   logsMs: number;
   eventMs: number;
+  mountNsMs: number;
 }
 
 /** Lists, info, inspect and logs of one container, and one more start seen on /events, with count running. */
@@ -415,7 +452,7 @@ async function probe(e: Engine, count: number, oneId: string): Promise<Probe> {
     const psCliMs = await cli(["ps"]);
     const infoCliMs = await cli(["info"]);
     const eventMs = await eventLatency(e.socket, c);
-    return { count, psApiMs, psCliMs, infoApiMs, infoCliMs, inspectMs, logsMs, eventMs };
+    return { count, psApiMs, psCliMs, infoApiMs, infoCliMs, inspectMs, logsMs, eventMs, mountNsMs: await mountNamespaceMs() };
   } finally {
     c.close();
   }
@@ -462,11 +499,12 @@ interface Memories {
   monitors: Memory;
   monitorCount: number;
   kernel: MemInfo;
+  slabs: Map<string, number>;
 }
 
 async function memories(e: Engine): Promise<Memories> {
   const monitors = await e.monitorPids();
-  return { daemon: await totalMemory(await e.daemonPids()), monitors: await totalMemory(monitors), monitorCount: monitors.length, kernel: meminfo() };
+  return { daemon: await totalMemory(await e.daemonPids()), monitors: await totalMemory(monitors), monitorCount: monitors.length, kernel: meminfo(), slabs: slabCaches() };
 }
 
 interface Ramp {
@@ -523,6 +561,7 @@ function memoryRows(name: string, r: Ramp, at: number): void {
   for (const f of MEMINFO_FIELDS.filter((x) => x !== "MemAvailable")) row(`  kernel ${f}`, [mb(perKb(m.kernel[f], b.kernel[f]))]);
   row("  engine + kernel (daemon, monitors' PSS, Slab, PageTables, KernelStack, Shmem)", [mb((daemon + m.monitors.pssKb) / at + kernel / at)]);
   row("  the machine's MemAvailable drop (everything, other work included)", [mb(perKb(b.kernel.MemAvailable, m.kernel.MemAvailable))]);
+  console.log(`    the slab caches that grew most (KB per container): ${slabGrowth(b.slabs, m.slabs, at)}`);
 }
 
 function probeRows(name: string, r: Ramp): void {
@@ -536,6 +575,7 @@ function probeRows(name: string, r: Ramp): void {
   row(`GET /containers/ID/json of one (ms)`, p((x) => x.inspectMs));
   row(`GET /containers/ID/logs of one (ms)`, p((x) => x.logsMs));
   row(`one more start, to its event on GET /events (ms)`, p((x) => x.eventMs));
+  row(`a mount namespace made, \`unshare --mount true\` (ms)`, p((x) => x.mountNsMs), "(the host's mount table copied, as at each start)");
   row(`time to start them all (s)`, counts.map((c) => r.startMs.get(c)! / 1000));
   row(`start rate (containers/s)`, counts.map((c) => c / (r.startMs.get(c)! / 1000)));
 }
@@ -546,6 +586,8 @@ function latencyRows(r: Ramp): void {
   const last = r.latency.slice(-tenth);
   row(`create+start of one, first tenth: median / p90 (ms)`, [median(first), quantile(first, 0.9)]);
   row(`create+start of one, last tenth: median / p90 (ms)`, [median(last), quantile(last, 0.9)]);
+  const tenths = Array.from({ length: 10 }, (_, i) => median(r.latency.slice(i * tenth, (i + 1) * tenth)));
+  console.log(`    create+start medians by tenth of the ramp (ms): ${tenths.map((x) => x.toFixed(0)).join(" ")}`);
 }
 
 /** The host's limits and their use now, as lines to print. */
