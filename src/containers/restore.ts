@@ -5,7 +5,7 @@ import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import { readAhead } from "../common/read-ahead.js";
-import type { ContainerRuntime } from "../runtime/types.js";
+import type { ContainerRuntime, ContainerState } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
 import { clearStaging, mountPoints, mountPointsByEntry } from "./startfs.js";
 import { clearIdmapStaging } from "../snapshots/index.js";
@@ -100,14 +100,16 @@ export class Restorer {
       if (!rec.State.Running) {
         // a start the daemon did not finish: the runtime made the container (its init waits in
         // its cgroup for the start) but the record never said running
-        const runtime = inRuntime.get(id) ?? (runtimeDirs.has(id) ? this.core.runtimeOf(c) : undefined);
+        const runtime = inRuntime.get(id)?.runtime ?? (runtimeDirs.has(id) ? this.core.runtimeOf(c) : undefined);
         if (runtime) toHandle.push(this.core.bestEffort(`remove the runtime state of unstarted container ${id}`, runtime.delete(id, { force: true })));
         this.core.unmountRootfs(c);
         // a --rm container that exited while the daemon was going down: finish its removal
         if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.bestEffort(`remove --rm container ${id}`, this.core.m.control.remove(id, { force: true })));
         continue;
       }
-      adopting.push(this.adopt(c));
+      // the state the runtime listed serves (reading it again cost as much as the listing)
+      const held = inRuntime.get(id);
+      adopting.push(this.adopt(c, held));
     }
     if (adopting.length > 0) {
       this.core.log(`restore: ${this.core.containers.size} containers read in ${Date.now() - t0} ms; adopting the ${adopting.length} that run`);
@@ -117,7 +119,7 @@ export class Restorer {
       toHandle.push(...adopting);
     }
     // runtime state with no record at all: nothing of this daemon refers to it
-    for (const [id, runtime] of inRuntime) {
+    for (const [id, { runtime }] of inRuntime) {
       if (!this.core.containers.has(id)) toHandle.push(this.core.bestEffort(`remove the runtime state of unknown container ${id}`, runtime.delete(id, { force: true })));
     }
     await Promise.all(toHandle);
@@ -126,11 +128,11 @@ export class Restorer {
   }
 
   /** The containers each runtime holds state for (a runtime that cannot list is logged and skipped). */
-  private async runtimeHeld(): Promise<Map<string, ContainerRuntime>> {
-    const held = new Map<string, ContainerRuntime>();
+  private async runtimeHeld(): Promise<Map<string, { runtime: ContainerRuntime; state: ContainerState }>> {
+    const held = new Map<string, { runtime: ContainerRuntime; state: ContainerState }>();
     for (const runtime of this.core.runtimes.values()) {
       try {
-        for (const s of await runtime.list()) if (/^[0-9a-f]{64}$/.test(s.id)) held.set(s.id, runtime);
+        for (const s of await runtime.list()) if (/^[0-9a-f]{64}$/.test(s.id)) held.set(s.id, { runtime, state: s });
       } catch (err) {
         ignored(`list the containers of runtime ${runtime.name} at restore`, err, this.core.log);
       }
@@ -138,11 +140,13 @@ export class Restorer {
     return held;
   }
 
-  async adopt(c: Live): Promise<void> {
+  /** Adopts a container the record says runs; listed: its state as a runtime listed it at this restore. */
+  async adopt(c: Live, listed?: { runtime: ContainerRuntime; state: ContainerState }): Promise<void> {
     const id = c.rec.ID;
     let status: string;
     try {
-      status = (await this.core.runtimeOf(c).state(id)).status;
+      const runtime = this.core.runtimeOf(c);
+      status = (listed?.runtime === runtime ? listed.state : await runtime.state(id)).status;
     } catch (err) {
       // the runtime has no record of it: handled as gone below; any other failure too (the
       // restore goes on for the other containers), but logged
