@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, existsSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import os from "node:os";
@@ -185,6 +185,31 @@ describe("native addon", () => {
       if (!gone) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(gone, `process ${pid} was not reaped`);
+  });
+
+  it("makes a sealed copy of a file above fd 63 that programs start from, and nobody can change", async () => {
+    const script = path.join(tmp, "sealed.sh");
+    await writeFile(script, '#!/bin/sh\necho "from $(readlink /proc/$$/exe)" >&3\n', { mode: 0o755 });
+    const fd = addon().sealedCopy("/bin/sh");
+    try {
+      assert.ok(fd >= 64, `fd ${fd}`);
+      assert.deepEqual(readFileSync(`/proc/self/fd/${fd}`), readFileSync("/bin/sh"));
+      assert.throws(() => writeSync(fd, Buffer.from("x"), 0, 1, 0), (err: NodeJS.ErrnoException) => err.code === "EPERM" || err.code === "EBADF");
+      // a program started from it runs from the memfd
+      const [ours, theirs] = addon().socketpair();
+      try {
+        addon().spawnDetached(`/proc/self/fd/${fd}`, ["sh", script], [0, 1, 2, theirs]);
+      } finally {
+        closeSync(theirs);
+      }
+      const sock = new Socket({ fd: ours, readable: true, writable: false });
+      const line = await new Promise<string>((resolve) => sock.once("data", (d: Buffer) => resolve(d.toString("utf8").trim())));
+      sock.destroy();
+      assert.match(line, /^from \/memfd:sh/);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(() => addon().sealedCopy(path.join(tmp, "missing")), { code: "ENOENT", syscall: "open" });
   });
 
   it("reports a program that cannot start as the exec's errno", () => {

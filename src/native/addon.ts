@@ -147,6 +147,12 @@ export interface Addon {
    * program cannot be started.
    */
   spawnDetached(file: string, argv: string[], fds: number[]): number;
+  /**
+   * A memfd holding the file's bytes, sealed (no write, grow, shrink or further seal),
+   * close-on-exec, at fd 64 or above: a program started as /proc/self/fd/N from it runs from a
+   * copy nothing can change, shared by every process started from it.
+   */
+  sealedCopy(file: string): number;
   constants: AddonConstants;
 
   // The directory-fd relative calls (fsat.c). src/fsroot builds the engine's confined file

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -739,6 +741,48 @@ out:
   return result;
 }
 
+// sealedCopy(path: string): number
+// A memfd holding the file's bytes, sealed against writing, growing, shrinking and further
+// sealing, close-on-exec, at fd 64 or above (so that spawnDetached's moves to fds 0..63 never
+// land on it). Started as /proc/self/fd/N, the shim runs from it as from its own sealed copy
+// (CVE-2019-5736), and every monitor shares its pages instead of each copying the binary.
+static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char file[PATH_BUF];
+  if (get_string(env, argv[0], file, sizeof file, "path")) return NULL;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open", file);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "fstat", file);
+  }
+  int mfd = memfd_create(strrchr(file, '/') ? strrchr(file, '/') + 1 : file, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "memfd_create", file);
+  }
+  const char *failed = NULL;
+  for (off_t left = st.st_size; left > 0 && failed == NULL;) {
+    ssize_t n = sendfile(mfd, fd, NULL, (size_t)left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) failed = "sendfile";
+    else left -= n;
+  }
+  if (failed == NULL && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) failed = "fcntl";
+  int high = failed == NULL ? fcntl(mfd, F_DUPFD_CLOEXEC, 64) : -1;
+  if (failed == NULL && high < 0) failed = "fcntl";
+  int err = errno;
+  close(fd);
+  close(mfd);
+  if (failed != NULL) return throw_errno(env, err, failed, file);
+  napi_value out;
+  napi_create_int32(env, high, &out);
+  return out;
+}
+
 static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
   napi_value n;
   napi_create_int64(env, v, &n);
@@ -764,6 +808,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   cove_register_net(env, exports);
