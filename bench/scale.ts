@@ -102,15 +102,21 @@ async function ok(c: Client, method: string, p: string, body?: unknown): Promise
   return r;
 }
 
-/** Runs work(i, client) for every i in [from, to) on CLIENTS clients at once; returns each call's ms. */
-async function fanOut(socket: string, from: number, to: number, work: (i: number, c: Client) => Promise<void>): Promise<number[]> {
+/** Set on Ctrl-C: the clients stop taking new work, so the cleanup has the daemon to itself. */
+let interrupted = false;
+
+/**
+ * Runs work(i, client) for every i in [from, to) on CLIENTS clients at once; returns each call's
+ * ms. Work stops at a Ctrl-C, unless it is the cleanup's (evenInterrupted).
+ */
+async function fanOut(socket: string, from: number, to: number, work: (i: number, c: Client) => Promise<void>, evenInterrupted = false): Promise<number[]> {
   const clients = Array.from({ length: CLIENTS }, () => client(socket));
   const ms: number[] = new Array<number>(to - from);
   let next = from;
   try {
     await Promise.all(
       clients.map(async (c) => {
-        while (next < to) {
+        while (next < to && (evenInterrupted || !interrupted)) {
           const i = next++;
           const t0 = performance.now();
           await work(i, c);
@@ -338,9 +344,22 @@ async function startCove(dir: string): Promise<Cove> {
     }
     // whatever a failure left: monitors, container cgroups (their processes killed), mounts
     for (const p of await processes()) if (ownedBy(p.argv)) process.kill(p.pid, "SIGKILL");
-    for (const h of await cgroupHierarchies()) {
-      await removeCgroup(path.join(h, layout.cgroupParent));
+    const hierarchies = await cgroupHierarchies();
+    // every container's processes killed at once first: removeCgroup would wait for each one's in turn
+    for (const h of hierarchies) {
+      const parent = path.join(h, layout.cgroupParent);
+      for (const e of await readdir(parent, { withFileTypes: true }).catch(() => [])) {
+        if (!e.isDirectory()) continue;
+        for (const pid of (await readFile(path.join(parent, e.name, "cgroup.procs"), "utf8").catch(() => "")).split("\n").filter(Boolean)) {
+          try {
+            process.kill(Number(pid), "SIGKILL");
+          } catch {
+            // gone
+          }
+        }
+      }
     }
+    for (const h of hierarchies) await removeCgroup(path.join(h, layout.cgroupParent));
     for (let round = 0; round < 5; round++) {
       const points = await mountsUnder(dir);
       if (points.length === 0) break;
@@ -405,7 +424,7 @@ async function removeAll(socket: string): Promise<number[]> {
   const c = client(socket);
   const ids = (JSON.parse((await ok(c, "GET", "/containers/json?all=1")).body) as { Id: string }[]).map((x) => x.Id);
   c.close();
-  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)));
+  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)), true);
 }
 
 // ---- the measurements --------------------------------------------------------------------------
@@ -626,7 +645,10 @@ async function main(): Promise<void> {
     for (const e of engines.splice(0).reverse()) await e.stop();
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
-  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  const onSignal = () => {
+    interrupted = true;
+    void stopAll().finally(() => process.exit(130));
+  };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
