@@ -641,10 +641,16 @@ async function main(): Promise<void> {
   const dockerSkip = dockerM === 0 ? "BENCH_SCALE_DOCKERD=0" : dockerdAvailable();
   const dir = await mkdtemp(path.join(tmpdir(), "cove-scale-"));
   const engines: Engine[] = [];
-  const stopAll = async () => {
-    for (const e of engines.splice(0).reverse()) await e.stop();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  };
+  // one cleanup, whoever asks first (a Ctrl-C, or main's end): a second caller waits for it
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const e of engines.splice(0).reverse()) await e.stop();
+      // never a recursive removal through something still mounted
+      const left = await mountsUnder(dir);
+      if (left.length > 0) console.error(`left mounted (and ${dir} kept): ${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}`);
+      else await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    })());
   const onSignal = () => {
     interrupted = true;
     void stopAll().finally(() => process.exit(130));
