@@ -19,16 +19,13 @@
 // (the cove daemon runs under node --cpu-prof and writes its profile there).
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, createWriteStream, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import { finished } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { ImageService } from "../src/images/service.js";
-import { cleanup as cleanupImageRoot } from "../src/snapshots/testing.js";
-import { importBusybox } from "../test/images/fixtures.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
+import { busyboxArchive } from "./support/busybox.js";
 import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 import { ping } from "./support/ping.js";
 import { processExists } from "../src/common/process.js";
@@ -233,22 +230,6 @@ async function density(e: Engine): Promise<Density> {
   return { idle, startMs, loaded, monitors, monitorCount: monitorPids.length, psMs, infoMs, rmMs };
 }
 
-/** A docker-archive of the offline busybox image, made by cove's image service. */
-async function busyboxArchive(dir: string): Promise<string> {
-  const root = path.join(dir, "img");
-  const tar = path.join(dir, "busybox.docker.tar");
-  try {
-    const svc = await ImageService.open({ root });
-    await importBusybox(svc, IMAGE);
-    const out = createWriteStream(tar);
-    await svc.save([IMAGE], out);
-    if (!out.writableFinished) await finished(out);
-  } finally {
-    await cleanupImageRoot(root);
-  }
-  return tar;
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log("engine benchmark skipped: needs root");
@@ -272,7 +253,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const tar = await busyboxArchive(dir);
+    const tar = await busyboxArchive(dir, IMAGE);
     engines.push(await startCove(dir, runtimeRoot));
     if (!dockerSkip) {
       // a name of its own: the helper names dockerd's cgroup parent after it

@@ -11,7 +11,7 @@ import { planUpdate, type UpdateBody } from "./update.js";
 import { VALID_NAME } from "./names.js";
 import { resourcesOf } from "./spec.js";
 import type { WaitCondition, WaitResponse } from "./types.js";
-import { detachMountsUnder } from "./startfs.js";
+import { detachMountsUnder, hasMountsUnder } from "./startfs.js";
 import { Live, REMOVING_PREFIX, signalNumber } from "./core.js";
 import type { ContainerCore } from "./core.js";
 
@@ -222,7 +222,8 @@ export class Controller {
       });
       // a recursive removal would go down into whatever is still mounted there (a volume's data
       // through a subpath's staging mount): keep the directory if anything stays mounted
-      if (detachMountsUnder(trash).length > 0) return;
+      // (the walk first: the mount table, a line per container, is read only when it finds one)
+      if (hasMountsUnder(trash) && detachMountsUnder(trash).length > 0) return;
       await rm(trash, { recursive: true, force: true, maxRetries: 3 });
     } catch (err) {
       // left for the next start of the service to retry

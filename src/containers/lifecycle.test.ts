@@ -140,6 +140,16 @@ describe("container lifecycle on a fake runtime", () => {
     assert.deepEqual(w.runtime.calls.filter((c) => c.endsWith(id)), [`delete ${id}`, `create ${id}`, `start ${id}`, `delete ${id}`]);
   });
 
+  it("statuses (what docker info counts) are the States a list of all shows", async () => {
+    const running = await run();
+    const exited = await run();
+    await exitAndWait(exited, 0);
+    await w.svc.create({ Image: "app" } as CreateBody);
+    assert.deepEqual(w.svc.statuses().sort(), ["created", "exited", "running"]);
+    assert.deepEqual(w.svc.statuses().sort(), (await w.svc.list({ all: true })).map((c) => c.State).sort());
+    assert.equal(await status(running), "running");
+  });
+
   it("an exit during start is recorded after the start, never lost", async () => {
     w.runtime.onStart = (cid) => w.runtime.exit(cid, 7);
     const id = await run();

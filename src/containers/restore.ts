@@ -4,9 +4,10 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { CoveError, fromErrno, isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
-import type { ContainerRuntime } from "../runtime/types.js";
+import { readAhead } from "../common/read-ahead.js";
+import type { ContainerRuntime, ContainerState } from "../runtime/types.js";
 import type { HostConfig } from "./types.js";
-import { clearStaging, mountPoints } from "./startfs.js";
+import { clearStaging, mountPoints, mountPointsByEntry } from "./startfs.js";
 import { clearIdmapStaging } from "../snapshots/index.js";
 import { ContainerRecord, Live, REMOVING_PREFIX } from "./core.js";
 import type { ContainerCore } from "./core.js";
@@ -24,13 +25,17 @@ export class Restorer {
       ids = [];
     }
     const toHandle: Promise<void>[] = [];
+    const adopting: Promise<void>[] = [];
+    const t0 = Date.now();
     // the mount table read once (not once per container: with thousands of containers it has
-    // thousands of lines), kept to the points under the containers' directories
-    const under = this.core.containersDir() + "/";
-    const mounted = mountPoints(await readFile("/proc/self/mountinfo", "utf8")).filter((p) => p.startsWith(under));
+    // thousands of lines), its points looked up by container
+    const mountedBy = mountPointsByEntry(this.core.containersDir(), mountPoints(await readFile("/proc/self/mountinfo", "utf8")));
     const inRuntime = await this.runtimeHeld();
     // a create the runtime did not finish has a directory but no state yet: not listed above
     const runtimeDirs = new Set(await readdir(this.core.runtimeRoot).catch(() => [] as string[]));
+    // the records are read ahead, RECORD_READS at a time: read one after the other, thousands of
+    // them took seconds of waiting on the disk in turn
+    const records = new Map(readAhead(ids.filter((id) => /^[0-9a-f]{64}$/.test(id)), RECORD_READS, (id) => readRecord(path.join(this.core.containersDir(), id))));
     for (const id of ids) {
       const removed = id.startsWith(REMOVING_PREFIX) ? id.slice(REMOVING_PREFIX.length) : undefined;
       if (removed !== undefined && /^[0-9a-f]{64}$/.test(removed)) {
@@ -39,6 +44,7 @@ export class Restorer {
       }
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const dir = path.join(this.core.containersDir(), id);
+      const mounted = mountedBy.get(id) ?? [];
       // staging mounts of a start the daemon did not finish: the runtime holds its own mounts
       try {
         clearStaging(dir, mounted);
@@ -54,13 +60,9 @@ export class Restorer {
           this.core.log(`cove: warning: container ${id}: detaching the idmapped layers left in ${idmapStaging}: ${(err as Error).message}`);
         }
       }
-      let rec: ContainerRecord;
-      let hc: HostConfig;
-      let hcRead: HostConfig | undefined;
-      try {
-        hc = hcRead = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig;
-        rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
-      } catch (err) {
+      const read = await records.get(id)!;
+      if (!("rec" in read)) {
+        const { err, hcRead } = read;
         // Only a --rm container's record is written without fsync (core.save), so only its can be
         // left empty or torn by a crash: a hostconfig.json that does not parse (every other one is
         // durable), or a config.v2.json that does not parse beside a hostconfig saying AutoRemove.
@@ -82,6 +84,7 @@ export class Restorer {
         }
         throw err;
       }
+      const { rec, hc } = read;
       const c = this.core.newLive(rec, hc);
       this.core.containers.set(id, c);
       this.core.names.set(rec.Name, id);
@@ -97,17 +100,26 @@ export class Restorer {
       if (!rec.State.Running) {
         // a start the daemon did not finish: the runtime made the container (its init waits in
         // its cgroup for the start) but the record never said running
-        const runtime = inRuntime.get(id) ?? (runtimeDirs.has(id) ? this.core.runtimeOf(c) : undefined);
+        const runtime = inRuntime.get(id)?.runtime ?? (runtimeDirs.has(id) ? this.core.runtimeOf(c) : undefined);
         if (runtime) toHandle.push(this.core.bestEffort(`remove the runtime state of unstarted container ${id}`, runtime.delete(id, { force: true })));
         this.core.unmountRootfs(c);
         // a --rm container that exited while the daemon was going down: finish its removal
         if (hc.AutoRemove && rec.HasBeenStartedBefore) toHandle.push(this.core.bestEffort(`remove --rm container ${id}`, this.core.m.control.remove(id, { force: true })));
         continue;
       }
-      toHandle.push(this.adopt(c));
+      // the state the runtime listed serves (reading it again cost as much as the listing)
+      const held = inRuntime.get(id);
+      adopting.push(this.adopt(c, held));
+    }
+    if (adopting.length > 0) {
+      this.core.log(`restore: ${this.core.containers.size} containers read in ${Date.now() - t0} ms; adopting the ${adopting.length} that run`);
+      const progress = new Progress(adopting.length, (done, total) => this.core.log(`restore: ${done} of ${total} running containers adopted`));
+      const step = () => progress.step();
+      for (const p of adopting) p.then(step, step);
+      toHandle.push(...adopting);
     }
     // runtime state with no record at all: nothing of this daemon refers to it
-    for (const [id, runtime] of inRuntime) {
+    for (const [id, { runtime }] of inRuntime) {
       if (!this.core.containers.has(id)) toHandle.push(this.core.bestEffort(`remove the runtime state of unknown container ${id}`, runtime.delete(id, { force: true })));
     }
     await Promise.all(toHandle);
@@ -116,11 +128,11 @@ export class Restorer {
   }
 
   /** The containers each runtime holds state for (a runtime that cannot list is logged and skipped). */
-  private async runtimeHeld(): Promise<Map<string, ContainerRuntime>> {
-    const held = new Map<string, ContainerRuntime>();
+  private async runtimeHeld(): Promise<Map<string, { runtime: ContainerRuntime; state: ContainerState }>> {
+    const held = new Map<string, { runtime: ContainerRuntime; state: ContainerState }>();
     for (const runtime of this.core.runtimes.values()) {
       try {
-        for (const s of await runtime.list()) if (/^[0-9a-f]{64}$/.test(s.id)) held.set(s.id, runtime);
+        for (const s of await runtime.list()) if (/^[0-9a-f]{64}$/.test(s.id)) held.set(s.id, { runtime, state: s });
       } catch (err) {
         ignored(`list the containers of runtime ${runtime.name} at restore`, err, this.core.log);
       }
@@ -128,11 +140,13 @@ export class Restorer {
     return held;
   }
 
-  async adopt(c: Live): Promise<void> {
+  /** Adopts a container the record says runs; listed: its state as a runtime listed it at this restore. */
+  async adopt(c: Live, listed?: { runtime: ContainerRuntime; state: ContainerState }): Promise<void> {
     const id = c.rec.ID;
     let status: string;
     try {
-      status = (await this.core.runtimeOf(c).state(id)).status;
+      const runtime = this.core.runtimeOf(c);
+      status = (listed?.runtime === runtime ? listed.state : await runtime.state(id)).status;
     } catch (err) {
       // the runtime has no record of it: handled as gone below; any other failure too (the
       // restore goes on for the other containers), but logged
@@ -176,3 +190,52 @@ export class Restorer {
     await this.core.m.run.handleExit(c, { code: 255, signal: 0 });
   }
 }
+
+/** How many container records the restore reads at once. */
+const RECORD_READS = 32;
+
+type RecordRead = { rec: ContainerRecord; hc: HostConfig } | { err: unknown; hcRead: HostConfig | undefined };
+
+/** A container's two record files, or why they could not be read (with the hostconfig, if that one was). */
+async function readRecord(dir: string): Promise<RecordRead> {
+  let hcRead: HostConfig | undefined;
+  try {
+    const hc = (hcRead = JSON.parse(await readFile(path.join(dir, "hostconfig.json"), "utf8")) as HostConfig);
+    const rec = JSON.parse(await readFile(path.join(dir, "config.v2.json"), "utf8")) as ContainerRecord;
+    return { rec, hc };
+  } catch (err) {
+    return { err, hcRead };
+  }
+}
+
+/**
+ * Counts the steps of a long restore and says how far it got, at most once per PROGRESS_EVERY_MS
+ * and once at the end when it said anything before: a restore of thousands of containers takes
+ * seconds, and the log shows it moving.
+ */
+export class Progress {
+  private done = 0;
+  private last: number;
+  private said = false;
+
+  constructor(
+    private readonly total: number,
+    private readonly say: (done: number, total: number) => void,
+    private readonly now: () => number = Date.now,
+    private readonly everyMs = PROGRESS_EVERY_MS,
+  ) {
+    this.last = now();
+  }
+
+  step(): void {
+    this.done++;
+    const t = this.now();
+    if (t - this.last >= this.everyMs || (this.said && this.done === this.total)) {
+      this.last = t;
+      this.said = true;
+      this.say(this.done, this.total);
+    }
+  }
+}
+
+export const PROGRESS_EVERY_MS = 1000;

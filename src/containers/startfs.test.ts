@@ -10,7 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Dir } from "../fsroot/index.js";
-import { makeWorkingDir, mountPoints, mountPointsUnder, prepareFileMountpoints } from "./startfs.js";
+import { addon } from "../native/addon.js";
+import { hasMountsUnder, makeWorkingDir, mountPoints, mountPointsByEntry, mountPointsUnder, prepareFileMountpoints } from "./startfs.js";
 
 let tmp: string;
 let outside: string;
@@ -112,5 +113,49 @@ describe("mountPointsUnder", () => {
     assert.equal(points.length, 5);
     assert.deepEqual(mountPointsUnder("/state/containers/c1/subpaths", points), mountPointsUnder("/state/containers/c1/subpaths", info));
     assert.deepEqual(mountPointsUnder("/state/containers/c3/subpaths", points), []);
+  });
+});
+
+describe("mountPointsByEntry", () => {
+  it("groups the points below a directory by their first component, and leaves out the rest", () => {
+    const points = ["/state/containers/c1/rootfs", "/state/containers/c1/subpaths/0", "/state/containers/c2/rootfs", "/state/containers-not/c3/rootfs", "/state/containers", "/proc"];
+    const by = mountPointsByEntry("/state/containers", points);
+    assert.deepEqual([...by.keys()], ["c1", "c2"]);
+    assert.deepEqual(by.get("c1"), ["/state/containers/c1/rootfs", "/state/containers/c1/subpaths/0"]);
+    assert.deepEqual(by.get("c2"), ["/state/containers/c2/rootfs"]);
+  });
+});
+
+describe("hasMountsUnder", () => {
+  it("finds none in a plain tree, follows no symlink, and takes a missing directory as holding none", async () => {
+    const dir = path.join(tmp, "plain");
+    await mkdir(path.join(dir, "rootfs/a/b"), { recursive: true });
+    await writeFile(path.join(dir, "config.v2.json"), "{}");
+    // / has mounts below it (/proc): a link there is not followed
+    await symlink("/", path.join(dir, "rootfs/a/to-root"));
+    assert.equal(hasMountsUnder(dir), false);
+    assert.equal(hasMountsUnder(path.join(tmp, "missing")), false);
+  });
+
+  it("finds a directory that is itself a mount point", () => {
+    assert.equal(hasMountsUnder("/proc"), true);
+  });
+
+  it("finds bind mounts on the same filesystem, at any depth", { skip: process.getuid?.() !== 0 && "bind mounts need root" }, async () => {
+    const dir = path.join(tmp, "bound");
+    const source = path.join(tmp, "bind-source");
+    await mkdir(path.join(dir, "subpaths/0"), { recursive: true });
+    await mkdir(path.join(dir, "rootfs"), { recursive: true });
+    await mkdir(source, { recursive: true });
+    const a = addon();
+    const target = path.join(dir, "subpaths/0");
+    a.mount(source, target, null, a.constants.MS_BIND, null);
+    try {
+      assert.equal(hasMountsUnder(dir), true);
+      assert.equal(hasMountsUnder(path.join(dir, "rootfs")), false);
+    } finally {
+      a.umount2(target, a.constants.MNT_DETACH);
+    }
+    assert.equal(hasMountsUnder(dir), false);
   });
 });

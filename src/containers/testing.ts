@@ -120,7 +120,8 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async list(): Promise<ContainerState[]> {
-    return [...this.procs.values()].map((p) => this.stateOf(p));
+    // as cove's runtime lists: a state that cannot be read is left out
+    return [...this.procs.values()].filter((p) => !this.failState?.(p.id)).map((p) => this.stateOf(p));
   }
 
   async kill(id: string, signal: NodeJS.Signals | number, opts: { all?: boolean } = {}): Promise<void> {

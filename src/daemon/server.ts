@@ -423,7 +423,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     id,
     images,
     events,
-    containers: options.containers ?? (async () => countContainers(await containers.list({ all: true }))),
+    containers: options.containers ?? (async () => countContainers(containers.statuses().map((State) => ({ State })))),
     restoring: () => (restoring ? containers.size : undefined),
     listContainers: ({ size }) => containers.list({ all: true, size }),
     volumes: () => volumes.df(),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeSync, existsSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import os from "node:os";
@@ -153,10 +153,11 @@ describe("native addon", () => {
     assert.throws(() => addon().sendFds(0, [0], Buffer.alloc(0)), TypeError);
   });
 
-  it("spawns a child with the given fds in its own session, and reaps it when it exits", async () => {
+  it("spawns a program with the given fds in its own session, as init's child, holding no fd for it", async () => {
     const out = path.join(tmp, "spawn-out");
     const fd = openSync(out, "w");
     const [ours, theirs] = addon().socketpair();
+    const fdsBefore = readdirSync("/proc/self/fd").length;
     let pid: number;
     try {
       // fd 1 is the file, fd 3 the socket: the program reports its pid, session and parent there
@@ -171,17 +172,44 @@ describe("native addon", () => {
     const [reported, sid, ppid] = first.split(" ").map(Number);
     assert.equal(reported, pid);
     assert.equal(sid, pid, "a session of its own");
-    assert.equal(ppid, process.pid);
+    assert.notEqual(ppid, process.pid, "not this process's child: reparented at once");
+    // the file and the socket's far end were closed after the spawn: nothing is held for the program
+    assert.equal(readdirSync("/proc/self/fd").length, fdsBefore - 2);
     sock.end("bye\n");
     await new Promise<void>((resolve) => sock.once("close", () => resolve()));
     assert.equal(await readFile(out, "utf8"), "hello\ngot bye\n");
-    // reaped by the addon: /proc/PID goes away instead of staying a zombie
+    // reaped by its new parent: /proc/PID goes away instead of staying a zombie
     let gone = false;
     for (let i = 0; i < 100 && !gone; i++) {
       gone = !existsSync(`/proc/${pid}`);
       if (!gone) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(gone, `process ${pid} was not reaped`);
+  });
+
+  it("makes a sealed copy of a file above fd 63 that programs start from, and nobody can change", async () => {
+    const script = path.join(tmp, "sealed.sh");
+    await writeFile(script, '#!/bin/sh\necho "from $(readlink /proc/$$/exe)" >&3\n', { mode: 0o755 });
+    const fd = addon().sealedCopy("/bin/sh");
+    try {
+      assert.ok(fd >= 64, `fd ${fd}`);
+      assert.deepEqual(readFileSync(`/proc/self/fd/${fd}`), readFileSync("/bin/sh"));
+      assert.throws(() => writeSync(fd, Buffer.from("x"), 0, 1, 0), (err: NodeJS.ErrnoException) => err.code === "EPERM" || err.code === "EBADF");
+      // a program started from it runs from the memfd
+      const [ours, theirs] = addon().socketpair();
+      try {
+        addon().spawnDetached(`/proc/self/fd/${fd}`, ["sh", script], [0, 1, 2, theirs]);
+      } finally {
+        closeSync(theirs);
+      }
+      const sock = new Socket({ fd: ours, readable: true, writable: false });
+      const line = await new Promise<string>((resolve) => sock.once("data", (d: Buffer) => resolve(d.toString("utf8").trim())));
+      sock.destroy();
+      assert.match(line, /^from \/memfd:sh/);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(() => addon().sealedCopy(path.join(tmp, "missing")), { code: "ENOENT", syscall: "open" });
   });
 
   it("reports a program that cannot start as the exec's errno", () => {

@@ -139,13 +139,20 @@ export interface Addon {
   sendFds(sock: number, fds: number[], data: Buffer): number;
   /**
    * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
-   * in a new session. The addon reaps it when it exits (a thread waits on its pidfd), so it never
-   * lingers as a zombie and Node never sees it. Unlike child_process.spawn it does not fork the
+   * in a new session, as a child of init (or the nearest subreaper), never the caller's: nothing
+   * here waits for it or holds an fd for it (a monitor per container would otherwise cost the
+   * daemon one fd per running container), and it is reaped there. Unlike child_process.spawn it does not fork the
    * caller's address space (a vfork-style clone), so its cost does not grow with the daemon's
    * memory. Returns the pid after the exec; throws (syscall "execve", code ENOENT, ...) when the
    * program cannot be started.
    */
   spawnDetached(file: string, argv: string[], fds: number[]): number;
+  /**
+   * A memfd holding the file's bytes, sealed (no write, grow, shrink or further seal),
+   * close-on-exec, at fd 64 or above: a program started as /proc/self/fd/N from it runs from a
+   * copy nothing can change, shared by every process started from it.
+   */
+  sealedCopy(file: string): number;
   constants: AddonConstants;
 
   // The directory-fd relative calls (fsat.c). src/fsroot builds the engine's confined file

@@ -11,6 +11,7 @@ import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
 import { ignored, ignoring } from "../common/ignore.js";
+import { readAhead } from "../common/read-ahead.js";
 import { span, traced } from "../common/trace.js";
 import { StateFile } from "../native/protocol.js";
 import type { CgroupManager } from "./cgroups/index.js";
@@ -79,6 +80,8 @@ async function runHooks(hooks: Hook[] | undefined, state: State, phase: string):
 }
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
+/** How many containers' states list() reads at once. */
+const LIST_READS = 32;
 
 /** Notes about adjusted settings go to stderr, as runc's warnings do. */
 function warn(message: string): void {
@@ -595,15 +598,19 @@ export class CoveRuntime implements ContainerRuntime {
       if (isErrno(err, "ENOENT")) return [];
       throw fromErrno(err, `listing ${this.root}`);
     }
-    const out: ContainerState[] = [];
-    for (const name of names.sort()) {
-      try {
-        out.push(await this.state(name));
-      } catch (err) {
+    // read LIST_READS at a time: a daemon restarting over thousands of containers lists them all
+    const states = readAhead(names.sort(), LIST_READS, (name) =>
+      this.state(name).catch((err: unknown) => {
         // not found: a container being deleted right now; as runc, a state that cannot be read
         // is logged and the listing goes on
         if (!(err instanceof CoveError && err.kind === "not-found")) ignored(`read the state of container ${name}`, err);
-      }
+        return undefined;
+      }),
+    );
+    const out: ContainerState[] = [];
+    for (const [, state] of states) {
+      const s = await state;
+      if (s) out.push(s);
     }
     return out;
   }

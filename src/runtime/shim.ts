@@ -9,6 +9,7 @@ import path from "node:path";
 import { getSystemErrorMap } from "node:util";
 import { fileURLToPath } from "node:url";
 import { CoveError, systemError } from "../common/errors.js";
+import { ignored } from "../common/ignore.js";
 import { addon } from "../native/addon.js";
 import { Report, SYNC_ANSWERS } from "../native/protocol.js";
 import { encodePlan, opName, type PlanOp } from "./plan/ops.js";
@@ -105,6 +106,31 @@ export function shimFailure(ops: readonly PlanOp[], index: number, errno: number
   });
 }
 
+/** The sealed copies made, by the shim's path (COVE_SHIM may name another). */
+const sealedShims = new Map<string, string>();
+
+/**
+ * What monitors are started from: one sealed in-memory copy of the shim for this process, as
+ * /proc/self/fd/N. A shim started from the file on disk copies itself into a sealed memfd of its
+ * own (so that no container can overwrite it through /proc/PID/exe, CVE-2019-5736): 0.27 MB of
+ * shared memory per running container, 2.7 GB at 10,000. Started from this one, they all share
+ * its pages. Where it cannot be made, the file is used (each shim then makes its own copy).
+ */
+function shimExecutable(): string {
+  const file = shimPath();
+  let exec = sealedShims.get(file);
+  if (exec === undefined) {
+    try {
+      exec = `/proc/self/fd/${addon().sealedCopy(file)}`;
+    } catch (err) {
+      ignored(`make a sealed copy of ${file} for the monitors to share`, err);
+      exec = file;
+    }
+    sealedShims.set(file, exec);
+  }
+  return exec;
+}
+
 export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   // the state root is normally tmpfs (/run): write the plan synchronously
   writeFileSync(opts.planFile, encodePlan(opts.ops), { mode: 0o600 });
@@ -119,7 +145,7 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   let shimPid: number;
   try {
     const fds = base.map((s, i) => (s === "inherit" ? i : s === "ignore" ? (devNull ??= openSync("/dev/null", "r+")) : s));
-    shimPid = addon().spawnDetached(shimPath(), [shimPath(), "--report-fd", String(reportFd), opts.planFile], [...fds, ...preserved, theirs]);
+    shimPid = addon().spawnDetached(shimExecutable(), [shimPath(), "--report-fd", String(reportFd), opts.planFile], [...fds, ...preserved, theirs]);
   } catch (err) {
     closeSync(ours);
     throw systemError(`cannot start the shim ${shimPath()}: ${(err as Error).message}`, { cause: err });

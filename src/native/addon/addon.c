@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -585,13 +586,39 @@ struct spawn_args {
   char **argv;
   const int *fds;
   int nfds;
+  /** The grandchild's stack (the child's is above it in the same allocation). */
+  char *stack;
+  /** The program's pid, once it has been exec'd. */
+  pid_t pid;
   int err;
   const char *failed;
 };
 
+// The grandchild (CLONE_VM|CLONE_VFORK from the child): a session of its own, an empty signal
+// mask as a fresh process expects, then exec. A failure is left in the shared args.
+static int spawn_grandchild(void *p) {
+  struct spawn_args *a = p;
+  if (setsid() < 0) {
+    a->err = errno;
+    a->failed = "setsid";
+    _exit(127);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(a->file, a->argv, environ);
+  a->err = errno;
+  a->failed = "execve";
+  _exit(127);
+}
+
 // The child (CLONE_VM|CLONE_VFORK, so only raw syscalls and no allocation): default signal
-// dispositions and an empty mask as a fresh process expects, a session of its own, fds[i] at i,
-// then exec. A failure is left in the shared args for the caller.
+// dispositions, fds[i] at i, then the program started as its own child, and out. The program is
+// thus nobody's child here: it is reparented to init (or the nearest subreaper) at once, as
+// containerd's shims are, and reaped there. Were it this process's child, something here would
+// have to wait for it: a pidfd per program, which for a monitor per container is one fd per
+// running container, and 10,000 containers would use up a daemon's RLIMIT_NOFILE. A failure is
+// left in the shared args for the caller.
 static int spawn_child(void *p) {
   struct spawn_args *a = p;
   struct sigaction dfl;
@@ -599,11 +626,6 @@ static int spawn_child(void *p) {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
-  if (setsid() < 0) {
-    a->err = errno;
-    a->failed = "setsid";
-    _exit(127);
-  }
   // move every source above the target range first, so that no dup2 clobbers a later source
   int moved[SPAWN_MAX_FDS];
   for (int i = 0; i < a->nfds; i++) {
@@ -621,71 +643,26 @@ static int spawn_child(void *p) {
       _exit(127);
     }
   }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  execve(a->file, a->argv, environ);
-  a->err = errno;
-  a->failed = "execve";
-  _exit(127);
-}
-
-// Children started here are not Node's, so Node never reaps them: one thread waits on their
-// pidfds and reaps each as it exits (their exit status is not wanted: a monitor records its own).
-static int reaper_epoll = -1;
-static pthread_once_t reaper_once = PTHREAD_ONCE_INIT;
-
-static void *reaper_main(void *unused) {
-  (void)unused;
-  struct epoll_event ev[16];
-  for (;;) {
-    int n = epoll_wait(reaper_epoll, ev, 16, -1);
-    for (int i = 0; i < n; i++) {
-      int fd = (int)(ev[i].data.u64 & 0xffffffffu);
-      pid_t pid = (pid_t)(ev[i].data.u64 >> 32);
-      epoll_ctl(reaper_epoll, EPOLL_CTL_DEL, fd, NULL);
-      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-      }
-      close(fd);
+  // every signal stays blocked here (the caller blocked them): the grandchild unblocks its own
+  pid_t pid = clone(spawn_grandchild, a->stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+  if (pid < 0) {
+    a->err = errno;
+    a->failed = "clone";
+    _exit(127);
+  }
+  if (a->err != 0) {
+    // it never ran anything: reap it now
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
+    _exit(127);
   }
-  return NULL;
-}
-
-static void reaper_start(void) {
-  reaper_epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (reaper_epoll < 0) return;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  // the thread takes no signals: Node's handlers run on the main thread
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  if (pthread_create(&t, &attr, reaper_main, NULL) != 0) {
-    close(reaper_epoll);
-    reaper_epoll = -1;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-}
-
-// Hands pid to the reaper thread. Without pidfds (Linux before 5.3) the child stays a zombie
-// until this process exits.
-static void reap_later(pid_t pid) {
-  pthread_once(&reaper_once, reaper_start);
-  if (reaper_epoll < 0) return;
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (fd < 0) return;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)(uint32_t)pid << 32) | (uint32_t)fd};
-  if (epoll_ctl(reaper_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) close(fd);
+  a->pid = pid;
+  _exit(0);
 }
 
 // spawnDetached(file: string, argv: string[], fds: number[]): number
 // Starts file with argv, fds[i] as its fd i and every other fd closed (the caller's are
-// close-on-exec), in a new session; the addon reaps it when it exits. Node's child_process forks
+// close-on-exec), in a new session, as a child of init (see spawn_child). Node's child_process forks
 // the whole daemon, which costs milliseconds per spawn for a daemon of some tens of MB (its page
 // tables are copied); a vfork-style clone shares the memory until the exec instead.
 // Returns the pid once the program has been exec'd; throws when the exec fails.
@@ -733,36 +710,77 @@ static napi_value js_spawn_detached(napi_env env, napi_callback_info info) {
     }
     fds[i] = fd;
   }
-  stack = malloc(SPAWN_STACK);
+  stack = malloc(2 * SPAWN_STACK);
   if (stack == NULL) {
     throw_errno(env, ENOMEM, "spawn", file);
     goto out;
   }
-  struct spawn_args a = {file, args, fds, (int)nfds, 0, NULL};
+  struct spawn_args a = {file, args, fds, (int)nfds, stack, 0, 0, NULL};
   // no signal handler of this process may run in the child, which shares its memory
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = clone(spawn_child, stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  pid_t pid = clone(spawn_child, stack + 2 * SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
   int clone_err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
     throw_errno(env, clone_err, "clone", file);
     goto out;
   }
+  // the child is gone by now (the program exec'd, or starting it failed): reaped at once
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
   if (a.err != 0) {
-    // it never ran anything: reap it now
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-    }
     throw_errno(env, a.err, a.failed, file);
     goto out;
   }
-  reap_later(pid);
-  napi_create_int32(env, pid, &result);
+  napi_create_int32(env, a.pid, &result);
 out:
   for (uint32_t i = 0; i < nargs; i++) free(args[i]);
   free(stack);
   return result;
+}
+
+// sealedCopy(path: string): number
+// A memfd holding the file's bytes, sealed against writing, growing, shrinking and further
+// sealing, close-on-exec, at fd 64 or above (so that spawnDetached's moves to fds 0..63 never
+// land on it). Started as /proc/self/fd/N, the shim runs from it as from its own sealed copy
+// (CVE-2019-5736), and every monitor shares its pages instead of each copying the binary.
+static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char file[PATH_BUF];
+  if (get_string(env, argv[0], file, sizeof file, "path")) return NULL;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open", file);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "fstat", file);
+  }
+  int mfd = memfd_create(strrchr(file, '/') ? strrchr(file, '/') + 1 : file, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "memfd_create", file);
+  }
+  const char *failed = NULL;
+  for (off_t left = st.st_size; left > 0 && failed == NULL;) {
+    ssize_t n = sendfile(mfd, fd, NULL, (size_t)left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) failed = "sendfile";
+    else left -= n;
+  }
+  if (failed == NULL && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) failed = "fcntl";
+  int high = failed == NULL ? fcntl(mfd, F_DUPFD_CLOEXEC, 64) : -1;
+  if (failed == NULL && high < 0) failed = "fcntl";
+  int err = errno;
+  close(fd);
+  close(mfd);
+  if (failed != NULL) return throw_errno(env, err, failed, file);
+  napi_value out;
+  napi_create_int32(env, high, &out);
+  return out;
 }
 
 static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
@@ -790,6 +808,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawnDetached", NULL, js_spawn_detached, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   cove_register_net(env, exports);
