@@ -6,10 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { isIP } from "node:net";
-import { systemError } from "../common/errors.js";
+import { invalid, systemError } from "../common/errors.js";
 import { invokeCni } from "./cni.js";
 import { allocate, macFromIp, parseCidr, randomMac, release } from "./ipam.js";
-import { AF_INET6, Netlink, netlinkFailure } from "./netlink.js";
+import { AF_INET6, Netlink, NetlinkError, netlinkFailure } from "./netlink.js";
 import { ensureBridge } from "./host.js";
 import type { Attachment, EndpointRecord, NetworkRecord, SandboxRecord } from "./types.js";
 import { MTU_OPT, newId, shortName, type NetworkCore, type SandboxRequest } from "./core.js";
@@ -62,6 +62,13 @@ export class Endpoints {
       if (!bridge) throw systemError(`bridge ${n.bridge} is missing`, { code: "network.bridge" });
       host.createVeth(ep.hostVeth!, ep.ifName, fd, { master: bridge.index, peerMac: ep.mac, ...(n.mtu ? { mtu: n.mtu } : {}) });
     } catch (err) {
+      // the kernel numbers a bridge's ports in 10 bits, port 0 its own: 1,023 interfaces at most
+      if (err instanceof NetlinkError && err.code === "EXFULL") {
+        throw invalid(`network ${n.Name} is full: its bridge ${n.bridge} has 1,023 ports, the most the kernel allows on one bridge, so ${shortName(sb.name)} cannot join it`, {
+          code: "network.bridge-full",
+          hint: `spread the containers over more networks (docker network create another, and run --network it)`,
+        });
+      }
       throw netlinkFailure(err, `connecting ${shortName(sb.name)} to network ${n.Name}`);
     } finally {
       closeSync(fd);

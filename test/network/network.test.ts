@@ -6,7 +6,7 @@
 // until they answer, with generous bounds: a busy machine starts them late.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -222,6 +222,34 @@ describe("cove networking through the docker CLI", { skip: skipReason }, () => {
     await h.ok(["rm", "-f", "cli-c"]);
     const pruned = await cove(["network", "prune", "-f"]);
     assert.match(pruned.stdout, /^Deleted Networks:\n(.*\n)*clinet$/m);
+  });
+
+  it("a bridge with the kernel's 1,023 ports refuses one more container clearly, and leaves nothing of it", async () => {
+    const bridge = `cvf${path.basename(h.base).replace(/[^a-zA-Z0-9]/g, "").slice(-6)}`;
+    await h.ok(["network", "create", "--subnet", subA, "-o", `com.docker.network.bridge.name=${bridge}`, "nfull"]);
+    // one container makes the bridge and takes a port; the host ends of 1,022 veth pairs take the rest
+    await h.ok(["run", "-d", "--name", "first", "--network", "nfull", "busybox", "sleep", "600"]);
+    const ports = Array.from({ length: 1022 }, (_, i) => `${bridge.slice(0, 9)}p${i}`);
+    const batch = (lines: string[]) => {
+      const r = spawnSync("ip", ["-force", "-batch", "-"], { input: lines.join("\n") + "\n", encoding: "utf8" });
+      return r.status === 0 ? "" : r.stderr;
+    };
+    try {
+      assert.equal(batch(ports.flatMap((p) => [`link add ${p} type veth peer name ${p}x`, `link set ${p} master ${bridge}`])), "", "the bridge takes 1,022 more ports");
+      const veths = () => spawnSync("ip", ["-o", "link", "show", "master", bridge], { encoding: "utf8" }).stdout.split("\n").filter((l) => /^\d+: veth/.test(l)).length;
+      assert.equal(veths(), 1);
+      const r = await h.docker(["run", "--name", "one-more", "--network", "nfull", "busybox", "true"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /network nfull is full: its bridge \S+ has 1,023 ports, the most the kernel allows on one bridge/);
+      assert.match(r.stderr, /spread the containers over more networks/);
+      assert.equal(veths(), 1, "no veth of the refused container is left on the bridge");
+      assert.equal((await h.ok(["inspect", "-f", "{{.State.Status}}", "one-more"])).trim(), "created", "the container stays, as after any failed start");
+      // a port freed is a port to take
+      assert.equal(batch([`link del ${ports[0]}`]), "");
+      await h.ok(["start", "one-more"]);
+    } finally {
+      batch(ports.map((p) => `link del ${p}`));
+    }
   });
 
   it("keeps networking across a daemon restart (live restore)", async () => {
