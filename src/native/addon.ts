@@ -141,7 +141,9 @@ export interface Addon {
    * Starts file with argv (argv[0] included) and the caller's environment, fds[i] as its fd i,
    * in a new session, as a child of init (or the nearest subreaper), never the caller's: nothing
    * here waits for it or holds an fd for it (a monitor per container would otherwise cost the
-   * daemon one fd per running container), and it is reaped there. Unlike child_process.spawn it does not fork the
+   * daemon one fd per running container), and it is reaped there. A caller that is itself the
+   * init of its pid namespace (a rootless daemon) or a subreaper adopts it: the addon reaps it
+   * then, holding a pidfd until it exits. Unlike child_process.spawn it does not fork the
    * caller's address space (a vfork-style clone), so its cost does not grow with the daemon's
    * memory. Returns the pid after the exec; throws (syscall "execve", code ENOENT, ...) when the
    * program cannot be started.

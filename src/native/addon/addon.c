@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -660,9 +662,69 @@ static int spawn_child(void *p) {
   _exit(0);
 }
 
+// Where this process adopts orphans (the init of its pid namespace, as a rootless daemon is, or
+// a child subreaper), a program started here comes back to it as its child: one thread waits on
+// the pidfds of those and reaps each as it exits (their exit status is not wanted: a monitor
+// records its own). Elsewhere init reaps them and nothing here holds an fd per program.
+static int reaper_epoll = -1;
+static pthread_once_t reaper_once = PTHREAD_ONCE_INIT;
+
+static void *reaper_main(void *unused) {
+  (void)unused;
+  struct epoll_event ev[16];
+  for (;;) {
+    int n = epoll_wait(reaper_epoll, ev, 16, -1);
+    for (int i = 0; i < n; i++) {
+      int fd = (int)(ev[i].data.u64 & 0xffffffffu);
+      pid_t pid = (pid_t)(ev[i].data.u64 >> 32);
+      epoll_ctl(reaper_epoll, EPOLL_CTL_DEL, fd, NULL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+      }
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
+static void reaper_start(void) {
+  reaper_epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (reaper_epoll < 0) return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  // the thread takes no signals: Node's handlers run on the main thread
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  if (pthread_create(&t, &attr, reaper_main, NULL) != 0) {
+    close(reaper_epoll);
+    reaper_epoll = -1;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
+static bool adopts_orphans(void) {
+  int subreaper = 0;
+  return getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) == 0 && subreaper != 0);
+}
+
+// Hands pid (an orphan this process adopted) to the reaper thread.
+static void reap_later(pid_t pid) {
+  pthread_once(&reaper_once, reaper_start);
+  if (reaper_epoll < 0) return;
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)(uint32_t)pid << 32) | (uint32_t)fd};
+  if (epoll_ctl(reaper_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) close(fd);
+}
+
 // spawnDetached(file: string, argv: string[], fds: number[]): number
 // Starts file with argv, fds[i] as its fd i and every other fd closed (the caller's are
-// close-on-exec), in a new session, as a child of init (see spawn_child). Node's child_process forks
+// close-on-exec), in a new session, as a child of init (see spawn_child), or of this process where
+// it adopts orphans (reaped here then, see reap_later). Node's child_process forks
 // the whole daemon, which costs milliseconds per spawn for a daemon of some tens of MB (its page
 // tables are copied); a vfork-style clone shares the memory until the exec instead.
 // Returns the pid once the program has been exec'd; throws when the exec fails.
@@ -734,6 +796,8 @@ static napi_value js_spawn_detached(napi_env env, napi_callback_info info) {
     throw_errno(env, a.err, a.failed, file);
     goto out;
   }
+  // the program is ours now if this process adopts orphans: someone must reap it
+  if (adopts_orphans()) reap_later(a.pid);
   napi_create_int32(env, a.pid, &result);
 out:
   for (uint32_t i = 0; i < nargs; i++) free(args[i]);
