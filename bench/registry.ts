@@ -458,6 +458,9 @@ async function main(): Promise<void> {
           if ((warm.stdout.match(/Already exists/g) ?? []).length !== image.layers.length) throw new Error(`${e.name}: the warm pull of ${second} did not find every layer present:\n${warm.stdout}`);
           add(`${e.name}: warm pull, ${label}`, warm.ms);
           add(`${e.name}: up to date, ${label}`, (await docker(e, ["pull", first])).ms);
+          // `docker version` against the same daemon: the CLI's own cost (its start, a connection,
+          // one small answer), which a warm or up-to-date pull pays whatever the engine does
+          add(`${e.name}: docker version`, (await docker(e, ["version"])).ms);
           if (!PUSH) continue;
           const dest = `${target.host}/${e.name}/${repo.split("/")[1]}:${run}`;
           await docker(e, ["tag", first, dest]);
@@ -513,6 +516,16 @@ async function main(): Promise<void> {
     };
     for (const kind of ["cold pull", "cold pull cpu", "warm pull", "up to date", "push"]) {
       for (const { label } of images) row(`${kind}, ${label}`, `cove: ${kind}, ${label}`, `dockerd: ${kind}, ${label}`);
+    }
+    // the engine's share of the short pulls: what they take above the CLI's own cost
+    const floor = (e: string) => median(results.get(`${e}: docker version`) ?? [NaN]);
+    row("docker version (the CLI's own cost)", "cove: docker version", "dockerd: docker version");
+    for (const kind of ["warm pull", "up to date"]) {
+      for (const { label } of images) {
+        const k = (e: string) => `${e}: ${kind} above the CLI, ${label}`;
+        for (const e of ["cove", "dockerd"]) if (results.has(`${e}: ${kind}, ${label}`)) results.set(k(e), [median(results.get(`${e}: ${kind}, ${label}`)!) - floor(e)]);
+        row(`${kind} above the CLI, ${label}`, k("cove"), k("dockerd"));
+      }
     }
     if (SERVER) {
       for (const kind of ["skopeo push", "skopeo pull"]) {

@@ -431,3 +431,29 @@ test("pruneIngests with age 0 removes every idle ingest but those kept and those
       await held.close();
     }
   }));
+
+test("putBytes stores a blob held in memory in one write, checks its digest, and leaves no ingest", () =>
+  withStore(async (store, root) => {
+    const data = Buffer.from('{"schemaVersion":2}');
+    const digest = digestOf(data);
+    assert.equal(await store.putBytes(data, digest), true);
+    assert.deepEqual(await store.readBlob(digest), data);
+    assert.equal((await stat(path.join(root, "content", "blobs", "sha256", digest.slice(7)))).mode & 0o777, 0o444);
+    assert.equal(await store.putBytes(data, digest), false, "there already");
+    const other = digestOf(Buffer.from("other"));
+    await assert.rejects(store.putBytes(data, other), isCove("invalid", "content.digest-mismatch"));
+    assert.equal(await store.exists(other), false, "nothing stored under a digest the bytes do not have");
+    assert.deepEqual(await readdir(path.join(root, "content", "ingest")), [], "no temp file and no ingest left");
+    assert.deepEqual(await store.listIngests(), []);
+  }));
+
+test("a putBytes temp file a dead process left is removed at reconcile; a live one's stays", () =>
+  withStore(async (store, root) => {
+    const ingest = path.join(root, "content", "ingest");
+    await store.putBytes(Buffer.from("x"), digestOf(Buffer.from("x")));
+    // pid 2^22+1 is above any pid_max: no such process
+    await writeFile(path.join(ingest, `.bytes-${2 ** 22 + 1}-aaaaaa`), "partial");
+    await writeFile(path.join(ingest, `.bytes-${process.pid}-bbbbbb`), "in flight");
+    await store.reconcileIngests();
+    assert.deepEqual(await readdir(ingest), [`.bytes-${process.pid}-bbbbbb`]);
+  }));

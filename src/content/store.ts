@@ -16,7 +16,7 @@
 import { mkdir, open, readdir, readFile, rm, stat, unlink, chmod, link, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
@@ -47,6 +47,9 @@ import type {
 } from "./types.js";
 
 /** Label marking a blob as a GC root by itself (value ignored), as containerd's gc.root. */
+/** Temp files of putBytes in the ingest directory (its listing skips names starting with "."). */
+const PUT_BYTES_PREFIX = ".bytes-";
+
 export const LABEL_GC_ROOT = "cove.io/gc.root";
 /** Labels starting with this prefix name a digest the blob references (kept alive by it). */
 export const LABEL_GC_REF_CONTENT = "cove.io/gc.ref.content";
@@ -510,6 +513,41 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
     return true;
   }
 
+  /**
+   * Stores a blob held whole in memory (a manifest, a config): one file written and synced, then
+   * linked in as adopt does. No resumable ingest is recorded (lock, ref, expected, started-at and
+   * written files, each a write and a rename): for a blob that small there is nothing to resume,
+   * and those cost milliseconds per blob on every pull. A crash leaves at most a temp file,
+   * which reconcileIngests removes. Returns false when the blob was there already.
+   */
+  async putBytes(data: Uint8Array, digest: Digest): Promise<boolean> {
+    const { algorithm } = parseDigest(digest);
+    const actual = `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+    if (actual !== digest) {
+      throw invalid(`unexpected digest for a blob of ${data.length} bytes: it hashes to ${actual}, expected ${digest}`, {
+        code: "content.digest-mismatch",
+        hint: "the source sent different bytes than its descriptor promised; fetch it again",
+      });
+    }
+    if (await this.exists(digest)) return false;
+    await mkdir(this.ingestDir, { recursive: true });
+    const tmp = path.join(this.ingestDir, `${PUT_BYTES_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}`);
+    try {
+      const fh = await open(tmp, "wx", 0o444);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return await this.adopt(tmp, digest, data.length, { synced: true });
+    } catch (err) {
+      throw fromErrno(err, `storing content ${digest}`);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
   // ---------------------------------------------------------------- internals for LocalWriter
 
   /** @internal Called by a writer before it looks at or creates the blob. */
@@ -646,6 +684,11 @@ export class ContentStore implements Provider, Ingester, IngestManager, Manager 
     const out = { kept: [] as string[], removed: [] as string[] };
     const stale = await this.pruneIngests({ ...options, reason: "start (older than the age limit)" });
     out.removed.push(...stale.removed);
+    // putBytes's temp files of a process that is gone (a crash between its write and its link)
+    for (const name of await readdir(this.ingestDir).catch(() => [] as string[])) {
+      const pid = name.startsWith(PUT_BYTES_PREFIX) ? Number(name.slice(PUT_BYTES_PREFIX.length).split("-")[0]) : NaN;
+      if (Number.isInteger(pid) && pid !== process.pid && !processExists(pid)) await rm(path.join(this.ingestDir, name), { force: true });
+    }
     for (const name of await this.ingestNames()) {
       const dir = path.join(this.ingestDir, name);
       if ((await this.lockHolder(dir)) !== undefined) continue;

@@ -305,11 +305,15 @@ export class ImageCore {
 
   /** Writes a blob of known digest and size into the content store. */
   async ingest(digest: Digest, size: number, data: Buffer | Readable): Promise<void> {
+    if (Buffer.isBuffer(data)) {
+      if (data.length !== size) throw invalid(`content ${digest} is ${data.length} bytes, its descriptor says ${size}`, { code: "content.size-mismatch" });
+      await this.content.putBytes(data, digest);
+      return;
+    }
     const ref = `ingest-${digest}-${randomBytes(4).toString("hex")}`;
     const w = await this.content.writer(ref, { expected: { digest, size } });
     try {
-      if (Buffer.isBuffer(data)) await w.write(data);
-      else for await (const c of data) await w.write(c as Buffer);
+      for await (const c of data) await w.write(c as Buffer);
       await w.commit(size, digest);
     } catch (err) {
       await this.discardWrite(w, ref);

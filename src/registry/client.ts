@@ -94,7 +94,30 @@ export interface BlobTarget {
 }
 
 /** Where blobs go: a content store's ingests. */
-export type BlobSink = Ingester & Pick<IngestManager, "abort"> & Pick<Provider, "exists">;
+export type BlobSink = Ingester &
+  Pick<IngestManager, "abort"> &
+  Pick<Provider, "exists"> & {
+    /** Stores a whole small blob in one write (ContentStore.putBytes); without it every blob goes through an ingest. */
+    putBytes?(data: Uint8Array, digest: Digest): Promise<boolean>;
+  };
+
+/** What a download writes into: a content ingest, or memory for a small blob. */
+interface DownloadTarget {
+  readonly offset: number;
+  write(data: Uint8Array): Promise<void>;
+}
+
+class MemoryTarget implements DownloadTarget {
+  offset = 0;
+  private readonly chunks: Buffer[] = [];
+  async write(data: Uint8Array): Promise<void> {
+    this.chunks.push(Buffer.from(data)); // a copy: the piece's buffer may be reused
+    this.offset += data.length;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
 
 export interface FetchBlobOptions {
   /** Bytes received so far (resumed bytes included) and the total. */
@@ -113,6 +136,8 @@ const DEFAULT_RETRY_DELAYS = [500, 1000, 2000, 4000];
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
 /** A downloaded blob is written to the sink in pieces of about this size. */
 const WRITE_PIECE = 1024 * 1024;
+/** Blobs up to this size (configs, small layers) are downloaded into memory and stored in one write: nothing to resume. */
+const SMALL_BLOB_BYTES = 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60_000;
 const MAX_REDIRECTS = 10;
 
@@ -315,6 +340,16 @@ export class RepositoryClient {
   async fetchBlob(sink: BlobSink, blob: BlobTarget, options: FetchBlobOptions = {}): Promise<void> {
     parseDigest(blob.digest, "blob digest");
     if (await sink.exists(blob.digest)) return;
+    if (sink.putBytes && blob.size <= SMALL_BLOB_BYTES) {
+      const memory = new MemoryTarget();
+      await this.downloadInto(memory, blob, options);
+      try {
+        await sink.putBytes(memory.bytes(), blob.digest);
+      } catch (err) {
+        throw blobError(blob, err);
+      }
+      return;
+    }
     const ref = `pull-${blob.digest}`;
     let writer = await sink.writer(ref, { expected: { digest: blob.digest, size: blob.size }, wait: true });
     try {
@@ -345,7 +380,7 @@ export class RepositoryClient {
   }
 
   /** Writes the rest of the blob into writer, retrying and resuming with Range requests. */
-  private async downloadInto(writer: Awaited<ReturnType<Ingester["writer"]>>, blob: BlobTarget, options: FetchBlobOptions): Promise<void> {
+  private async downloadInto(writer: DownloadTarget, blob: BlobTarget, options: FetchBlobOptions): Promise<void> {
     const url = await this.url("blobs", blob.digest);
     let truncations = 0;
     for (let attempt = 0; ; attempt++) {
