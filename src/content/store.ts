@@ -46,10 +46,10 @@ import type {
   WriterOptions,
 } from "./types.js";
 
-/** Label marking a blob as a GC root by itself (value ignored), as containerd's gc.root. */
 /** Temp files of putBytes in the ingest directory (its listing skips names starting with "."). */
 const PUT_BYTES_PREFIX = ".bytes-";
 
+/** Label marking a blob as a GC root by itself (value ignored), as containerd's gc.root. */
 export const LABEL_GC_ROOT = "cove.io/gc.root";
 /** Labels starting with this prefix name a digest the blob references (kept alive by it). */
 export const LABEL_GC_REF_CONTENT = "cove.io/gc.ref.content";
