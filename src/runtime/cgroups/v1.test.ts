@@ -295,6 +295,27 @@ describe("cgroup v1 driver (hybrid host layout)", () => {
     await late;
   });
 
+  it("a memory+swap limit reached counts as at the limit though both failcnts read 0", async () => {
+    const { h, cg } = await setup();
+    await cg.create();
+    const m = "sys/fs/cgroup/memory/cove/c1/";
+    await h.write(m + "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    for (const counter of ["memory", "memory.memsw"]) {
+      await h.write(m + `${counter}.failcnt`, "0\n");
+      await h.write(m + `${counter}.limit_in_bytes`, "16777216\n");
+      await h.write(m + `${counter}.max_usage_in_bytes`, "16773120\n");
+    }
+    // peaks below the limits: not at it, and the answer does not wait
+    assert.equal(await cg.oomKilled({ code: 137, signal: 9 }), false);
+    // the memsw peak at its limit (the kernel failed the memsw charge and counted nothing)
+    await h.write(m + "memory.memsw.max_usage_in_bytes", "16777216\n");
+    const late = new Promise<void>((resolve, reject) => {
+      setTimeout(() => void h.write(m + "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").then(resolve, reject), 50);
+    });
+    assert.equal(await cg.oomKilled({ code: 137, signal: 9 }), true);
+    await late;
+  });
+
   it("destroy removes every directory (child cgroups too) and is idempotent", async () => {
     const { h, cg } = await setup();
     await cg.create();

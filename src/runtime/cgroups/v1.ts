@@ -14,6 +14,9 @@ import { parseBlkio, parseFlatKeyed, parseLimit, parseNumber, parsePerCpu, type 
 import type { CgroupWrite } from "./types.js";
 import { parseCpuList, validateResources } from "./values.js";
 
+/** v1 reports "no limit" as about 2^63; anything this large is no limit a container reaches. */
+const V1_UNLIMITED = 2 ** 62;
+
 const USER_HZ = 100;
 
 export class V1Manager extends BaseManager {
@@ -400,10 +403,21 @@ export class V1Manager extends BaseManager {
     return parseFlatKeyed(await this.readOr(path.join(d, "memory.oom_control"), "")).oom_kill ?? 0;
   }
 
+  /**
+   * failcnt alone misses a limit hit: with a memory+swap limit the kernel charges (and fails) the
+   * memsw counter first, and recent kernels leave both failcnts at 0 then. A peak usage that
+   * reached the limit tells it either way.
+   */
   protected async hitMemoryLimit(): Promise<boolean> {
     const d = this.paths.memory;
     if (!d) return false;
-    return Number((await this.readOr(path.join(d, "memory.failcnt"), "0")).trim()) > 0;
+    const read = async (file: string) => Number((await this.readOr(path.join(d, file), "0")).trim()) || 0;
+    for (const counter of ["memory", "memory.memsw"]) {
+      if ((await read(`${counter}.failcnt`)) > 0) return true;
+      const limit = await read(`${counter}.limit_in_bytes`);
+      if (limit > 0 && limit < V1_UNLIMITED && (await read(`${counter}.max_usage_in_bytes`)) >= limit) return true;
+    }
+    return false;
   }
 }
 
