@@ -351,10 +351,14 @@ export class Sandboxes {
   /** Removes everything this instance made on the host: sandboxes, bridges, the firewall (tests, uninstall). */
   uninstall(): Promise<void> {
     return this.core.serial(async () => {
-      await Promise.all([...this.releasing]);
-      for (const id of [...this.core.sandboxes.keys()]) await this.tearDownNow(id);
+      // every step is tried: one sandbox that cannot go must not keep the bridges and chains
+      const failures: unknown[] = [];
+      await Promise.allSettled([...this.releasing]);
+      for (const id of [...this.core.sandboxes.keys()]) await this.tearDownNow(id).catch((err: unknown) => failures.push(err));
       for (const n of this.core.networks.values()) if (n.bridge) deleteLinkQuiet(n.bridge, this.core.log);
-      await this.core.firewall.remove();
+      await this.core.firewall.remove().catch((err: unknown) => failures.push(err));
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, `uninstalling the network left ${failures.length} failures: ${failures.map((e) => (e as Error).message).join("; ")}`);
     });
   }
 

@@ -156,6 +156,7 @@ describe("two daemons on one host", { skip: skipReason }, () => {
     // each daemon's containers and networks go through its own API, then the daemon stops and
     // what outlives a daemon by design (its default bridge, chains, namespace mount) goes with
     // the network service's uninstall on its root
+    const failures: unknown[] = [];
     for (const d of [a, b]) {
       if (!d) continue;
       try {
@@ -169,9 +170,13 @@ describe("two daemons on one host", { skip: skipReason }, () => {
       } finally {
         await stop(d, "SIGTERM");
       }
-      const net = await NetworkService.open({ root: d.root, netnsDir: path.join(d.execRoot, "netns"), defaultBridge: { name: d.bridge, subnet: d.bip }, log: () => undefined });
-      await net.uninstall();
-      net.close();
+      // each daemon's on its own: one that fails must not keep the other's bridge and chains
+      try {
+        const net = await NetworkService.open({ root: d.root, netnsDir: path.join(d.execRoot, "netns"), defaultBridge: { name: d.bridge, subnet: d.bip }, log: () => undefined });
+        await net.uninstall().finally(() => net.close());
+      } catch (err) {
+        failures.push(err);
+      }
     }
     for (const dir of [...[a, b].filter(Boolean).map((d) => d.execRoot), ...extraExecRoots]) {
       for (const m of mountsUnder([dir]).sort((x, y) => y.length - x.length)) {
@@ -184,6 +189,7 @@ describe("two daemons on one host", { skip: skipReason }, () => {
       await rm(dir, { recursive: true, force: true });
     }
     await rm(base, { recursive: true, force: true, maxRetries: 3 });
+    if (failures.length) throw new AggregateError(failures, `the daemons' networks were not uninstalled: ${failures.map(String).join("; ")}`);
   });
 
   it("each runs a published web server on its own user-defined network, on its own bridge, chains, cgroups and namespaces", async () => {

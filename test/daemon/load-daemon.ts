@@ -24,6 +24,20 @@ if (!root || !socket) {
 const bipAt = flags.indexOf("--bip");
 const bip = bipAt >= 0 ? flags[bipAt + 1] : undefined;
 
+// a stop that comes while the daemon starts (its parent gave up waiting for "ready") is kept
+// and carried out once it is up: dropping it would leave the chains of a networked daemon
+let pendingStop: "uninstall" | "close" | undefined;
+let onStop = (how: "uninstall" | "close") => void (pendingStop ??= how);
+process.once("SIGTERM", () => onStop("close"));
+const gc = (globalThis as { gc?: () => void }).gc;
+process.on("message", (m: { memory?: boolean; stop?: "uninstall" | "close" }) => {
+  if (m.memory) {
+    gc?.();
+    process.send?.({ memory: process.memoryUsage() });
+  }
+  if (m.stop) onStop(m.stop);
+});
+
 const daemon: Daemon = await startDaemon({
   root,
   socket,
@@ -41,20 +55,17 @@ let closing = false;
 async function close(uninstall: boolean): Promise<void> {
   if (closing) return;
   closing = true;
+  let code = 0;
   try {
     if (uninstall) await daemon.network?.uninstall();
+  } catch (err) {
+    // the parent removes what is left on its side; the exit status tells it to
+    process.stdout.write(`uninstall failed: ${(err as Error).message}\n`);
+    code = 1;
   } finally {
     await daemon.close();
-    process.exit(0);
+    process.exit(code);
   }
 }
-process.once("SIGTERM", () => void close(false));
-
-const gc = (globalThis as { gc?: () => void }).gc;
-process.on("message", (m: { memory?: boolean; stop?: "uninstall" | "close" }) => {
-  if (m.memory) {
-    gc?.();
-    process.send?.({ memory: process.memoryUsage() });
-  }
-  if (m.stop) void close(m.stop === "uninstall");
-});
+onStop = (how) => void close(how === "uninstall");
+if (pendingStop) onStop(pendingStop);

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { instanceLayout, type InstanceLayout } from "../../src/common/instance.js";
+import { NetworkService } from "../../src/network/index.js";
 import { watchLines } from "./child-daemon.js";
 
 const CHILD = fileURLToPath(new URL("../daemon/load-daemon.js", import.meta.url));
@@ -97,6 +98,16 @@ function readAll(res: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** What a networked daemon's uninstall removes (bridge, firewall chains), done for it. */
+async function uninstallNetwork(root: string, layout: InstanceLayout, bip: string): Promise<void> {
+  const net = await NetworkService.open({ root, netnsDir: layout.netnsDir, defaultBridge: { name: layout.bridge, subnet: bip }, log: () => undefined });
+  try {
+    await net.uninstall();
+  } finally {
+    net.close();
+  }
+}
+
 export function startLoadDaemon(root: string, socket: string, opts: LoadDaemonOptions = {}): LoadDaemon {
   const args = [root, socket];
   if (opts.bip) args.push("--bip", opts.bip);
@@ -182,13 +193,17 @@ export function startLoadDaemon(root: string, socket: string, opts: LoadDaemonOp
       for (const v of vols.Volumes ?? []) await d.call("DELETE", `/volumes/${v.Name}`);
     },
     async stop(how = "close") {
-      if (exited()) return;
-      if (proc.connected) proc.send({ stop: how });
-      else proc.kill("SIGTERM");
-      // a daemon that does not close within the bound is killed: the caller's teardown goes on
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
-      await gone;
-      clearTimeout(timer);
+      if (!exited()) {
+        if (proc.connected) proc.send({ stop: how });
+        else proc.kill("SIGTERM");
+        // a daemon that does not close within the bound is killed: the caller's teardown goes on
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
+        await gone;
+        clearTimeout(timer);
+      }
+      // a daemon that died, was killed or failed its own uninstall leaves its bridge and chains:
+      // the same uninstall on its root, from here
+      if (how === "uninstall" && opts.bip && proc.exitCode !== 0) await uninstallNetwork(root, d.layout, opts.bip);
     },
     async kill() {
       if (exited()) return;
