@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -449,6 +450,11 @@ static void do_chroot(const char *rootfs)
 	set_root("/");
 }
 
+/* The first masked directory's empty tmpfs; the others are bind mounts of it. Each superblock
+ * costs every memory cgroup on the host a share of the kernel's shrinker bookkeeping, which
+ * grows as containers times superblocks: one per container instead of one per masked path. */
+static char first_mask[PATH_MAX];
+
 static void do_mask(const char *path)
 {
 	struct stat st;
@@ -458,8 +464,13 @@ static void do_mask(const char *path)
 		fail(errno, "stat masked path %s", path);
 	}
 	if (S_ISDIR(st.st_mode)) {
+		/* a bind that fails (the first one masked by a later path) falls back to its own tmpfs */
+		if (first_mask[0] != '\0' && mount(first_mask, path, NULL, MS_BIND, NULL) == 0)
+			return;
 		if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") < 0)
 			fail(errno, "mask directory %s", path);
+		if (first_mask[0] == '\0' && strlen(path) < sizeof(first_mask))
+			strcpy(first_mask, path);
 	} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
 		fail(errno, "mask %s", path);
 	}
@@ -883,6 +894,7 @@ static void write_proc_self(const char *name, const char *data, size_t len)
 void child_main(struct plan *plan, int fd)
 {
 	sock = fd;
+	first_mask[0] = '\0';
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	expect(MSG_GO); /* the monitor has put us into our cgroups */
 	/* Not dumpable: a container process must not reach our /proc/<pid>/exe or memory. */
