@@ -28,7 +28,9 @@
 // is 10000), BENCH_SCALE_CLIENTS (16), BENCH_SCALE_DOCKERD (1000: dockerd runs min(N, this); 0
 // skips it), BENCH_SCALE_ROUNDS (7, for the medians), BENCH_SCALE_RESTART (1; 0 skips the crash),
 // BENCH_SCALE_CPU_PROF=DIR (the cove daemon runs under node --cpu-prof and writes its profiles
-// there, one per daemon process).
+// there, one per daemon process), BENCH_SCALE_MEMORY_FLOOR (2048: no more containers are started
+// once MemAvailable falls below this many MiB, and the run goes on at the count reached; the
+// kernel's memory per container grows with the count, see README "Scale").
 //
 // Everything is removed at the end, also on failure or Ctrl-C: containers, monitors, mounts,
 // cgroups, both daemons, the temp directory and the exec root.
@@ -47,7 +49,10 @@ import { busyboxArchive } from "./support/busybox.js";
 import { ping } from "./support/ping.js";
 import { cgroupHierarchies, processes, removeCgroup, totalMemory, type Memory } from "./support/proc.js";
 
-const N = Number(process.env.BENCH_SCALE ?? 300);
+/** The count asked for; lowered to what was reached when the memory floor stops the starts. */
+let N = Number(process.env.BENCH_SCALE ?? 300);
+/** MiB of MemAvailable below which no more containers are started (the kernel's memory grows as N^2, see README "Scale"). */
+const MEMORY_FLOOR_MIB = Number(process.env.BENCH_SCALE_MEMORY_FLOOR ?? 2048);
 const CLIENTS = Number(process.env.BENCH_SCALE_CLIENTS ?? 16);
 const DOCKERD_MAX = Number(process.env.BENCH_SCALE_DOCKERD ?? 1000);
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 7);
@@ -104,6 +109,13 @@ async function ok(c: Client, method: string, p: string, body?: unknown): Promise
 
 /** Set on Ctrl-C: the clients stop taking new work, so the cleanup has the daemon to itself. */
 let interrupted = false;
+/** Set when MemAvailable fell below the floor: the starts stop there, the rest of the run goes on. */
+let memoryFloorHit: string | undefined;
+
+function memAvailableMiB(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+  return m ? Number(m[1]) / 1024 : Infinity;
+}
 
 /**
  * Runs work(i, client) for every i in [from, to) on CLIENTS clients at once; returns each call's
@@ -116,7 +128,7 @@ async function fanOut(socket: string, from: number, to: number, work: (i: number
   try {
     await Promise.all(
       clients.map(async (c) => {
-        while (next < to && (evenInterrupted || !interrupted)) {
+        while (next < to && (evenInterrupted || (!interrupted && memoryFloorHit === undefined))) {
           const i = next++;
           const t0 = performance.now();
           await work(i, c);
@@ -546,15 +558,24 @@ async function ramp(e: Engine, checkpoints: number[], prefix: string): Promise<R
   let elapsed = 0;
   for (const target of checkpoints) {
     const t0 = performance.now();
-    const lat = await fanOut(e.socket, have, target, async (i, c) => void (ids[i] = await createAndStart(c, `${prefix}${i}`)));
+    const lat = await fanOut(e.socket, have, target, async (i, c) => {
+      ids[i] = await createAndStart(c, `${prefix}${i}`);
+      if (i % 25 === 0 && memoryFloorHit === undefined) {
+        const free = memAvailableMiB();
+        if (free < MEMORY_FLOOR_MIB) memoryFloorHit = `MemAvailable fell to ${free.toFixed(0)} MiB (BENCH_SCALE_MEMORY_FLOOR ${MEMORY_FLOOR_MIB}) with ${i + 1} started`;
+      }
+    });
     elapsed += performance.now() - t0;
-    r.latency.push(...lat);
-    r.startMs.set(target, elapsed);
-    have = target;
-    process.stderr.write(`  ${e.name}: ${target} running after ${(elapsed / 1000).toFixed(1)} s\n`);
+    // every start begun has finished (fanOut waits for its clients), so the started ones are ids[0..length)
+    const reached = memoryFloorHit !== undefined ? ids.length : target;
+    r.latency.push(...lat.slice(0, reached - have));
+    r.startMs.set(reached, elapsed);
+    have = reached;
+    process.stderr.write(`  ${e.name}: ${reached} running after ${(elapsed / 1000).toFixed(1)} s${memoryFloorHit !== undefined ? `: no more started, ${memoryFloorHit}` : ""}\n`);
     await sleep(1000); // the daemon settles after the burst
-    r.mem.set(target, await memories(e));
-    r.probes.set(target, await probe(e, target, ids[0]!));
+    r.mem.set(reached, await memories(e));
+    r.probes.set(reached, await probe(e, reached, ids[0]!));
+    if (memoryFloorHit !== undefined) break;
   }
   return r;
 }
@@ -637,7 +658,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < (name === "BENCH_SCALE_DOCKERD" ? 0 : 1)) throw new Error(`${name} must be a whole number${name === "BENCH_SCALE_DOCKERD" ? "" : " ≥ 1"}, got ${process.env[name]}`);
   }
   const loadAtStart = loadavg();
-  const dockerM = Math.min(N, DOCKERD_MAX);
+  let dockerM = Math.min(N, DOCKERD_MAX);
   const dockerSkip = dockerM === 0 ? "BENCH_SCALE_DOCKERD=0" : dockerdAvailable();
   const dir = await mkdtemp(path.join(tmpdir(), "cove-scale-"));
   const engines: Engine[] = [];
@@ -664,6 +685,14 @@ async function main(): Promise<void> {
     await dockerCli(cove.env, ["load", "-q", "-i", tar]);
     const checkpoints = [...new Set([Math.min(SMALL, N), ...(dockerM > SMALL && dockerM < N ? [dockerM] : []), N])];
     const c = await ramp(cove, checkpoints, "scale-");
+    // the memory floor stopped the starts: the rest of the run measures the count reached (and
+    // dockerd, if it runs, at that count at most)
+    const floorNote = memoryFloorHit;
+    if (floorNote !== undefined) {
+      N = c.ids.length;
+      if (!c.probes.has(dockerM)) dockerM = N;
+      memoryFloorHit = undefined;
+    }
     const coveAtN = { fds: procFacts((await cove.daemonPids())[0]!), mounts: mountTable(), pids: hostPids(), inotify: inotifyTotals() };
     const limitLines = await limits(cove);
     const overlays = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(" - overlay ") && l.split(" ")[4]!.startsWith(cove.root + "/")).length;
@@ -738,6 +767,7 @@ async function main(): Promise<void> {
 
     // ---- print
     const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+    if (floorNote !== undefined) console.log(`scale: stopped starting at ${N} of the ${process.env.BENCH_SCALE ?? 300} asked for: ${floorNote}`);
     console.log(`scale: ${N} busybox \`sleep\` containers (--network none) started through the Engine API by ${CLIENTS} clients on a private \`cove daemon --no-network\`${dockerSkip ? ` (dockerd skipped: ${dockerSkip})` : `; dockerd ${dockerdVersion} at ${dockerM}`}`);
     probeRows("cove", c);
     latencyRows(c);
