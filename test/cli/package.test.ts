@@ -59,7 +59,7 @@ describe("the cove package", { skip: !hasGit ? "needs the git checkout (for npm 
 
   it("holds the compiled CLI, the native parts and their sources, and no tests", async () => {
     const files = execFileSync("tar", ["-tzf", tgz], { encoding: "utf8", maxBuffer: 64 << 20 }).split("\n");
-    for (const f of ["package/dist/src/cli/main.js", "package/dist/build-info.json", "package/build/cove-shim", "package/build/cove-init", "package/build/cove.node", "package/src/native/shim/main.c", "package/scripts/build-native.sh", "package/scripts/install-native.sh", "package/node_modules/ajv/package.json", "package/src/cri/api.proto", "package/node_modules/@grpc/grpc-js/package.json"]) {
+    for (const f of ["package/dist/src/cli/main.js", "package/dist/build-info.json", "package/build/cove-shim", "package/build/cove-init", "package/build/cove.node", "package/src/native/shim/main.c", "package/scripts/build-native.sh", "package/scripts/install-native.sh", "package/node_modules/ajv/package.json", "package/src/cri/api.proto", "package/node_modules/@grpc/grpc-js/package.json", "package/node_modules/@xterm/xterm/package.json", "package/node_modules/@xterm/addon-fit/package.json"]) {
       assert.ok(files.includes(f), `${f} in the package`);
     }
     assert.deepEqual(
