@@ -60,10 +60,33 @@ export class Ports {
     return { networks, ports };
   }
 
-  /** Makes the firewall rules of every bridge network and every published port. */
-  async applyFirewall(): Promise<void> {
-    const s = this.firewallState();
-    await this.core.firewall.apply(s.networks, s.ports);
+  /** Resolves once no rewrite runs or waits (a removal of the chains must come after the last one). */
+  async applied(): Promise<void> {
+    await this.applying.catch(() => undefined);
+  }
+
+  /** The apply running now, and the one queued behind it that every caller meanwhile shares. */
+  private applying: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
+
+  /**
+   * Makes the firewall rules of every bridge network and every published port, as they are when
+   * the rewrite begins. A rewrite takes longer the more ports there are (tens of ms at 1,000), so
+   * calls made while one runs share the next one instead of queueing one each: many starts at
+   * once cost a few rewrites, not one per container.
+   */
+  applyFirewall(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.applying
+      .catch(() => undefined)
+      .then(async () => {
+        this.queued = undefined;
+        const s = this.firewallState();
+        await this.core.firewall.apply(s.networks, s.ports);
+      });
+    this.queued = next;
+    this.applying = next;
+    return next;
   }
 }
 

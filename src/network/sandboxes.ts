@@ -111,8 +111,9 @@ export class Sandboxes {
    * endpoint per attached network, published ports. Returns undefined for host and container:
    * modes (the caller joins the host's or the other container's namespace).
    */
-  setUp(req: SandboxRequest): Promise<Sandbox | undefined> {
-    return this.core.serial(async () => {
+  async setUp(req: SandboxRequest): Promise<Sandbox | undefined> {
+    let firewall: Promise<void> | undefined;
+    const made = await this.core.serial(async () => {
       if (req.mode === "host" || req.mode.startsWith("container:")) return undefined;
       if (this.core.sandboxes.has(req.containerId)) await this.tearDownNow(req.containerId);
       const nets = req.mode === "none" ? [] : this.core.attachedNetworks(req.containerId);
@@ -140,7 +141,11 @@ export class Sandboxes {
         await this.core.saveSandbox(sb);
         await makeNamespace(sb);
         for (const ep of sb.endpoints) await this.core.m.endpoints.plumb(sb, ep, req);
-        if (sb.ports.length) await this.core.m.ports.applyFirewall();
+        // waited for below, outside the lock: other containers' starts meanwhile share the rewrite
+        if (sb.ports.length) {
+          firewall = this.core.m.ports.applyFirewall();
+          firewall.catch(() => undefined);
+        }
         for (const ep of sb.endpoints) this.core.emit("connect", this.core.networks.get(ep.networkId)!, { container: sb.containerId });
         return { netns: sb.netns, record: sb };
       } catch (err) {
@@ -148,6 +153,15 @@ export class Sandboxes {
         throw err;
       }
     });
+    if (made && firewall) {
+      try {
+        await firewall;
+      } catch (err) {
+        await this.tearDown(req.containerId).catch((e: unknown) => this.core.log(`cleaning up the network of ${req.containerId}: ${(e as Error).message}`));
+        throw err;
+      }
+    }
+    return made;
   }
 
   /** Endpoints.plan, waiting once for addresses whose release waits for the kernel when the pool has none left (or the wanted one is among them). */
@@ -170,26 +184,29 @@ export class Sandboxes {
    * veths are gone, so no new container gets an address (and MAC) still on a bridge port. Deleting
    * the veths here would hold the exit report for tens of milliseconds of kernel work.
    */
-  tearDown(containerId: string): Promise<void> {
-    return this.core.serial(async () => {
+  async tearDown(containerId: string): Promise<void> {
+    const { firewall } = await this.core.serial(async (): Promise<{ firewall?: Promise<void> }> => {
       const sb = this.core.sandboxes.get(containerId);
       const wants = this.core.attachments.get(containerId) ?? {};
       // a fixed address must be free again when the container restarts: those wait for the kernel
       const fixed = sb?.endpoints.some((e) => wants[e.networkId]?.ipv4 || wants[e.networkId]?.ipv6);
-      if (!sb || sb.ports.length || fixed || sb.endpoints.some((e) => e.cni || !e.hostVeth)) return this.tearDownNow(containerId);
+      if (!sb || sb.ports.length || fixed || sb.endpoints.some((e) => e.cni || !e.hostVeth)) return this.tearDownNow(containerId, "outside");
       for (const h of this.held.get(containerId) ?? []) h.close();
       this.held.delete(containerId);
       try {
         await removeNetns(sb.netns);
       } catch (err) {
         this.core.log(`unmounting the namespace of ${containerId}: ${(err as Error).message}; removing its veths`);
-        return this.tearDownNow(containerId);
+        return this.tearDownNow(containerId, "outside");
       }
       this.core.sandboxes.delete(containerId);
       await this.core.removeSandboxFile(containerId);
       this.releaseWhenGone(sb);
       this.core.emitDisconnects(sb);
+      return {};
     });
+    // the rewrite without this container's ports, waited for outside the lock (see setUp)
+    await firewall;
   }
 
   /** Releases a torn-down sandbox's addresses once the kernel has removed its host veths (deletes them itself after a while). */
@@ -223,11 +240,16 @@ export class Sandboxes {
     setTimeout(check, 5).unref();
   }
 
-  private async tearDownNow(containerId: string): Promise<void> {
+  /**
+   * Tears a sandbox down at once. Its firewall rewrite is waited for here, or with "outside"
+   * returned (it never fails: a failure is logged) for the caller to wait for once it has left
+   * the lock.
+   */
+  private async tearDownNow(containerId: string, firewallWait: "here" | "outside" = "here"): Promise<{ firewall?: Promise<void> }> {
     const sb = this.core.sandboxes.get(containerId);
     for (const h of this.held.get(containerId) ?? []) h.close();
     this.held.delete(containerId);
-    if (!sb) return;
+    if (!sb) return {};
     const errors: string[] = [];
     for (const ep of sb.endpoints) {
       try {
@@ -239,10 +261,18 @@ export class Sandboxes {
     await removeNetns(sb.netns).catch((err: unknown) => errors.push((err as Error).message));
     this.core.releaseAddresses(sb);
     this.core.sandboxes.delete(containerId);
-    if (sb.ports.length) await this.core.m.ports.applyFirewall().catch((err: unknown) => errors.push((err as Error).message));
+    let firewall: Promise<void> | undefined;
+    if (sb.ports.length) {
+      firewall = this.core.m.ports.applyFirewall().catch((err: unknown) => {
+        if (firewallWait === "here") errors.push((err as Error).message);
+        else this.core.log(`network teardown of ${containerId}: ${(err as Error).message}`);
+      });
+      if (firewallWait === "here") await firewall;
+    }
     await this.core.removeSandboxFile(containerId);
     this.core.emitDisconnects(sb);
     if (errors.length) this.core.log(`network teardown of ${containerId}: ${errors.join("; ")}`);
+    return firewallWait === "outside" && firewall ? { firewall } : {};
   }
 
   /**
@@ -356,6 +386,8 @@ export class Sandboxes {
       await Promise.allSettled([...this.releasing]);
       for (const id of [...this.core.sandboxes.keys()]) await this.tearDownNow(id).catch((err: unknown) => failures.push(err));
       for (const n of this.core.networks.values()) if (n.bridge) deleteLinkQuiet(n.bridge, this.core.log);
+      // a rewrite a teardown left running outside the lock would bring the chains back
+      await this.core.m.ports.applied();
       await this.core.firewall.remove().catch((err: unknown) => failures.push(err));
       if (failures.length === 1) throw failures[0];
       if (failures.length > 1) throw new AggregateError(failures, `uninstalling the network left ${failures.length} failures: ${failures.map((e) => (e as Error).message).join("; ")}`);
