@@ -37,7 +37,10 @@
 //
 // Knobs: BENCH_NET_ONE (100; the issue's figure is 1000), BENCH_NET_MANY (300; the issue's 3000),
 // BENCH_NET_NETWORKS (4), BENCH_SCALE_CLIENTS (16), BENCH_NET_SAMPLE (20: names looked up per
-// check), BENCH_NET_ROUNDS (5, for the medians). Defaults keep `npm run bench` within a CI budget.
+// check), BENCH_NET_ROUNDS (5, for the medians), BENCH_NET_PREFILL (0: that many bare veth pairs
+// are put on phase A's bridge before it is filled, and the fill runs once BENCH_NET_ONE plus
+// them reach 1,000: a quick look at the refusal without 1,000 containers). Defaults keep `npm run
+// bench` within a CI budget.
 // Not a test: nothing asserts on time, but a failed check is printed as FAILED and the exit code
 // is 1. Everything is removed at the end, also on failure or Ctrl-C.
 
@@ -63,6 +66,7 @@ const M = Number(process.env.BENCH_NET_NETWORKS ?? 4);
 const CLIENTS = Number(process.env.BENCH_SCALE_CLIENTS ?? 16);
 const K = Number(process.env.BENCH_NET_SAMPLE ?? 20);
 const ROUNDS = Number(process.env.BENCH_NET_ROUNDS ?? 5);
+const PREFILL = Number(process.env.BENCH_NET_PREFILL ?? 0);
 const DOCKER = "/usr/local/bin/docker";
 const IMAGE = "busybox:latest";
 const PORT = 8080;
@@ -110,6 +114,13 @@ interface Reply {
 function client(socket: string) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const call = (method: string, p: string, body?: unknown, timeoutMs = 300_000): Promise<Reply> =>
+    once(method, p, body, timeoutMs).catch((err: NodeJS.ErrnoException & { reused?: boolean }) => {
+      // the daemon closed the idle keep-alive connection as this request went out on it: the
+      // request never reached it (Node's advice: retry once on a fresh connection)
+      if (err.reused && (err.code === "EPIPE" || err.code === "ECONNRESET")) return once(method, p, body, timeoutMs);
+      throw err;
+    });
+  const once = (method: string, p: string, body: unknown, timeoutMs: number): Promise<Reply> =>
     new Promise((resolve, reject) => {
       const t0 = performance.now();
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -121,7 +132,11 @@ function client(socket: string) {
         res.on("error", reject);
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${p}: no answer within ${timeoutMs / 1000} s`)));
-      req.on("error", reject);
+      req.on("error", (err: NodeJS.ErrnoException & { reused?: boolean }) => {
+        err.reused = req.reusedSocket;
+        err.message = `${method} ${p}: ${err.message}`;
+        reject(err);
+      });
       req.end(payload);
     });
   return { call, close: () => agent.destroy() };
@@ -206,7 +221,7 @@ function streamCall(socket: string, method: string, p: string, body: unknown, ti
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error(`${method} ${p}: no end within ${timeoutMs / 1000} s`)));
-    req.on("error", reject);
+    req.on("error", (err) => reject(new Error(`${method} ${p}: ${err.message}`)));
     req.end(payload);
   });
 }
@@ -297,6 +312,11 @@ const lines = (cmd: string, args: string[]): string[] => {
 /** Links on the host whose name starts with prefix, or that are veths (kind "veth"). */
 const linkNames = (args: string[]) => lines("ip", ["-o", "link", "show", ...args]).map((l) => l.split(": ")[1]?.split("@")[0] ?? l);
 const vethsOn = (bridge: string) => linkNames(["master", bridge]).length;
+/** `ip -force -batch -`: the lines' failures are thrown. */
+function ipBatch(cmds: string[]): void {
+  const r = spawnSync("ip", ["-force", "-batch", "-"], { input: cmds.join("\n") + "\n", encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip -batch: ${r.stderr.trim().split("\n").slice(0, 3).join("; ")}`);
+}
 const hostVeths = () => linkNames(["type", "veth"]);
 
 /** The daemon's iptables and ip6tables rules (lines of its chains, by tag), per table. */
@@ -581,8 +601,10 @@ async function execFloor(socket: string, c: Client, from: Box): Promise<Check> {
  */
 async function phase(cove: Cove, title: string, prefix: string, count: number, networks: { name: string; subnet: string; bridge: string }[]): Promise<PhaseResult> {
   const c = client(cove.socket);
+  let step = "creating the networks";
   try {
     for (const n of networks) await createNetwork(c, n.name, n.subnet, n.bridge);
+    step = "starting the containers";
     const multi = networks.length > 1;
     const nameOf = (i: number) => (multi ? `${prefix}${(i % networks.length) + 1}-${pad(Math.floor(i / networks.length) + 1)}` : `${prefix}${pad(i + 1)}`);
     const before = await cove.memories();
@@ -599,6 +621,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const startMs = performance.now() - t0;
     process.stderr.write(`  ${title}: ${count} running after ${(startMs / 1000).toFixed(1)} s\n`);
     await sleep(1000); // the daemon settles after the burst
+    step = "measuring";
     const after = await cove.memories();
     const { boxes } = await listBoxes(c);
     const psMs = await timedGet(c, "/containers/json");
@@ -608,6 +631,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const neighBefore = lines("ip", ["-4", "neigh", "show"]).length;
 
     // ---- the checks
+    step = "checking names and ports";
     const checks: Check[] = [];
     const byNet = new Map<string, Box[]>();
     for (const b of boxes) byNet.set(b.network, [...(byNet.get(b.network) ?? []), b]);
@@ -652,16 +676,21 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const neigh = Math.max(neighBefore, lines("ip", ["-4", "neigh", "show"]).length);
 
     // ---- a full bridge (one network of 1,000 or more): fill it to the kernel's limit, then one more
+    step = "filling the bridge";
     let bridgeFull: PhaseResult["bridgeFull"];
-    if (!multi && count >= 1000 && !interrupted) {
+    const bare = Array.from({ length: multi ? 0 : Math.min(PREFILL, BRIDGE_PORTS - count) }, (_, i) => `${networks[0]!.bridge.slice(0, 9)}p${i}`);
+    if (!multi && count + bare.length >= 1000 && !interrupted) {
       const n = networks[0]!;
-      const have = vethsOn(n.bridge);
-      const f0 = performance.now();
-      let filled = have;
+      let filled = vethsOn(n.bridge);
       try {
+        if (bare.length) ipBatch(bare.flatMap((v) => [`link add ${v} type veth peer name ${v}x`, `link set ${v} master ${n.bridge}`]));
+        const have = vethsOn(n.bridge);
+        filled = have;
+        const f0 = performance.now();
         // no published port: these only take the bridge's ports
         await fanOut(cove.socket, count, count + Math.max(0, BRIDGE_PORTS - have), async (i, cl) => void (await createAndStart(cl, nameOf(i), n.name, false), filled++));
         const fillMs = performance.now() - f0;
+        const filledTo = vethsOn(n.bridge);
         const last = nameOf(count + Math.max(0, BRIDGE_PORTS - have));
         const id = (JSON.parse((await ok(c, "POST", `/containers/create?name=${last}`, createBody(last, n.name, false))).body) as { Id: string }).Id;
         const r = await c.call("POST", `/containers/${id}/start`);
@@ -672,15 +701,24 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
           // not JSON: the raw body
         }
         const state = (JSON.parse((await ok(c, "GET", `/containers/${id}/json`)).body) as { State: { Status: string } }).State.Status;
-        bridgeFull = { filledTo: vethsOn(n.bridge), fillMs, status: r.status, message, vethsAfter: vethsOn(n.bridge), state };
+        bridgeFull = { filledTo, fillMs, status: r.status, message, vethsAfter: vethsOn(n.bridge), state };
         if (r.status < 400 || !/full/.test(message)) failures.push(`one more container on a bridge with ${bridgeFull.filledTo} ports: expected a refusal that names the limit, got ${r.status} ${message}`);
       } catch (err) {
         bridgeFull = { error: `after ${filled} ports on ${n.bridge}: ${(err as Error).message}` };
         failures.push(`filling the bridge: ${bridgeFull.error}`);
+      } finally {
+        if (bare.length) {
+          try {
+            ipBatch(bare.map((v) => `link del ${v}`));
+          } catch (err) {
+            failures.push(`removing the bare veths: ${(err as Error).message}`);
+          }
+        }
       }
     }
 
     // ---- rm -f of all, the networks removed, what is left
+    step = "removing the containers and networks";
     const all = JSON.parse((await ok(c, "GET", "/containers/json?all=1")).body) as { Id: string }[];
     const r0 = performance.now();
     const rmEach = await removeAll(cove.socket);
@@ -695,6 +733,8 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     if (leaks) failures.push(`${title}, left after rm -f: ${leaks}`);
     if (bridgesLeft.length) failures.push(`${title}, bridges left after the networks' removal: ${bridgesLeft.join(", ")}`);
     return { title, count, networks: networks.map((n) => n.name), bridges: networks.map((n) => n.bridge), startMs, latency, before, after, psMs, infoMs, veths, fw, neigh, checks, ...(bridgeFull ? { bridgeFull } : {}), rmMs, rmEach, leaks, bridgesLeft };
+  } catch (err) {
+    throw new Error(`${title}, ${step}: ${(err as Error).message}`, { cause: err });
   } finally {
     c.close();
   }
@@ -732,8 +772,9 @@ function printDetails(p: PhaseResult): void {
   if (p.bridgeFull) {
     if ("error" in p.bridgeFull) console.log(`  FAILED filling the bridge: ${p.bridgeFull.error}`);
     else {
-      console.log(`  the bridge filled to ${p.bridgeFull.filledTo} ports (${p.bridgeFull.filledTo - p.count} more containers, without published ports, in ${fmt(p.bridgeFull.fillMs / 1000)} s); one more start answered:`);
-      console.log(`    ${p.bridgeFull.status} ${p.bridgeFull.message}`);
+      const bare = Math.min(PREFILL, BRIDGE_PORTS - p.count);
+      console.log(`  the bridge filled to ${p.bridgeFull.filledTo} ports (${p.bridgeFull.filledTo - p.count - bare} more containers, without published ports, in ${fmt(p.bridgeFull.fillMs / 1000)} s${bare ? `, and ${bare} bare veth pairs: BENCH_NET_PREFILL` : ""}); one more start answered:`);
+      console.log(`    ${p.bridgeFull.status} ${p.bridgeFull.message.replace(/\n\s*/g, "\n    ")}`);
       console.log(`    after it: ${p.bridgeFull.vethsAfter} veths on the bridge, the refused container ${p.bridgeFull.state}`);
     }
   }
@@ -787,8 +828,8 @@ async function main(): Promise<number> {
   const skip = (why: string) => (console.log(`scale-networks benchmark skipped: ${why}`), 0);
   if (process.getuid?.() !== 0) return skip("needs root");
   if (!existsSync(DOCKER)) return skip(`${DOCKER} is missing`);
-  for (const [name, v] of Object.entries({ BENCH_NET_ONE: N1, BENCH_NET_MANY: N2, BENCH_NET_NETWORKS: M, BENCH_SCALE_CLIENTS: CLIENTS, BENCH_NET_SAMPLE: K, BENCH_NET_ROUNDS: ROUNDS })) {
-    const min = name === "BENCH_NET_ONE" || name === "BENCH_NET_MANY" ? 0 : 1;
+  for (const [name, v] of Object.entries({ BENCH_NET_PREFILL: PREFILL, BENCH_NET_ONE: N1, BENCH_NET_MANY: N2, BENCH_NET_NETWORKS: M, BENCH_SCALE_CLIENTS: CLIENTS, BENCH_NET_SAMPLE: K, BENCH_NET_ROUNDS: ROUNDS })) {
+    const min = ["BENCH_NET_ONE", "BENCH_NET_MANY", "BENCH_NET_PREFILL"].includes(name) ? 0 : 1;
     if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${process.env[name]}`);
   }
   if (M > MAX_NETWORKS) throw new Error(`BENCH_NET_NETWORKS must be at most ${MAX_NETWORKS} (a /21 each in ${SPACE}), got ${M}`);
@@ -837,7 +878,10 @@ async function main(): Promise<number> {
       `  the daemon's RLIMIT_NOFILE soft / hard ${nofile} (one fd per running container, one per published port held); kernel.pid_max ${readNum("/proc/sys/kernel/pid_max")}`,
     ];
   } catch (err) {
-    failures.push(`the run stopped: ${(err as Error).stack ?? String(err)}`);
+    const cause = (err as Error).cause as Error | undefined;
+    failures.push(`the run stopped: ${(err as Error).message}${cause?.stack ? ` (${cause.stack.split("\n").slice(1, 3).map((l) => l.trim()).join(" ")})` : ""}`);
+    const tail = cove ? (await readFile(cove.logFile, "utf8").catch(() => "")).trim().split("\n").slice(-15) : [];
+    if (tail.length) failures.push(`the daemon's log ended with:\n      ${tail.join("\n      ")}`);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
