@@ -45,7 +45,7 @@
 // is 1. Everything is removed at the end, also on failure or Ctrl-C.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
@@ -337,6 +337,30 @@ function firewallLines(tag: string): { filter: number; nat: number; v6: number; 
   return { filter, nat, v6: v6.filter((l) => l.startsWith("-A") && mine(l)).length, all: [...v4, ...v6].filter(mine) };
 }
 
+/**
+ * The time of one rewrite of the daemon's IPv4 chains as they are now (cove rewrites them whole,
+ * under its network lock, at every start and removal of a container with a published port):
+ * the same iptables-restore input replayed in a network namespace of its own (the host's
+ * firewall untouched), median of 3 after a first one that makes the chains.
+ */
+function rewriteMs(tag: string, dir: string): number {
+  const mine = (l: string) => l.includes(`-${tag} `) || l.endsWith(`-${tag}`);
+  const out: string[] = [];
+  let table: string[] = [];
+  for (const l of lines("iptables-save", [])) {
+    if (l.startsWith("*")) table = [l];
+    else if (l.startsWith(":") && mine(l.split(" ")[0]!)) table.push(`${l.split(" ")[0]} - [0:0]`);
+    else if (l.startsWith(`-A COVE-`) && mine(l)) table.push(l);
+    else if (l === "COMMIT" && table.length > 1) out.push(...table, "COMMIT");
+  }
+  const file = path.join(dir, "rules.v4");
+  writeFileSync(file, `${out.join("\n")}\n`);
+  const script = `for i in 1 2 3 4; do s=$(date +%s%N); iptables-restore -w --noflush < '${file}' || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`;
+  const r = spawnSync("unshare", ["--net", "sh", "-c", script], { encoding: "utf8" });
+  if (r.status !== 0) return NaN;
+  return median(r.stdout.split("\n").filter(Boolean).slice(1).map(Number)) / 1000;
+}
+
 /** Whether a CIDR overlaps a route of the host (the benchmark's space must be free). */
 function routesIn(space: string): string[] {
   const [base, prefix] = space.split("/");
@@ -505,7 +529,7 @@ interface PhaseResult {
   psMs: number;
   infoMs: number;
   veths: number[];
-  fw: { filter: number; nat: number; v6: number };
+  fw: { filter: number; nat: number; v6: number; rewriteMs: number };
   neigh: number;
   checks: Check[];
   bridgeFull?: { filledTo: number; fillMs: number; status: number; message: string; vethsAfter: number; state: string } | { error: string };
@@ -627,7 +651,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const psMs = await timedGet(c, "/containers/json");
     const infoMs = await timedGet(c, "/info");
     const veths = networks.map((n) => vethsOn(n.bridge));
-    const fw = firewallLines(cove.layout.tag);
+    const fw = { ...firewallLines(cove.layout.tag), rewriteMs: rewriteMs(cove.layout.tag, path.dirname(cove.root)) };
     const neighBefore = lines("ip", ["-4", "neigh", "show"]).length;
 
     // ---- the checks
@@ -763,7 +787,7 @@ function printDetails(p: PhaseResult): void {
   console.log(`  create+start medians by tenth of the ramp (ms): ${Array.from({ length: 10 }, (_, i) => median(p.latency.slice(i * tenth, (i + 1) * tenth))).map((x) => fmt(x)).join(" ")}`);
   const m = perContainer(p);
   console.log(`  memory: daemon RSS ${fmt(mb(p.before.daemon.rssKb))} -> ${fmt(mb(p.after.daemon.rssKb))} MB; ${p.after.monitorCount} monitors; kernel deltas per container (KB): ${KERNEL_SHARE.map((f) => `${f} ${fmt((p.after.kernel[f] - p.before.kernel[f]) / p.count)}`).join(", ")}; MemAvailable drop ${fmt(m.available)} KB per container (all work on the machine)`);
-  console.log(`  veths on the bridges: ${p.veths.join(", ")}; the daemon's rules: iptables filter ${p.fw.filter}, nat ${p.fw.nat}, ip6tables ${p.fw.v6}; the host's IPv4 neighbour entries ${p.neigh} (net.ipv4.neigh.default.gc_thresh3 ${readNum("/proc/sys/net/ipv4/neigh/default/gc_thresh3")})`);
+  console.log(`  veths on the bridges: ${p.veths.join(", ")}; the daemon's rules: iptables filter ${p.fw.filter}, nat ${p.fw.nat}, ip6tables ${p.fw.v6}, one rewrite of its IPv4 chains ${fmt(p.fw.rewriteMs)} ms; the host's IPv4 neighbour entries ${p.neigh} (net.ipv4.neigh.default.gc_thresh3 ${readNum("/proc/sys/net/ipv4/neigh/default/gc_thresh3")})`);
   for (const c of p.checks) {
     console.log(`  ${c.passed === c.total ? "ok    " : "FAILED"} ${c.label}: ${c.passed}/${c.total} ${c.expect}${c.ms.length ? `; ${fmt(median(c.ms))} ms median, p90 ${fmt(quantile(c.ms, 0.9))} ms` : ""}`);
     for (const f of c.failures.slice(0, 5)) console.log(`           ${f}`);
@@ -801,6 +825,7 @@ function summary(ps: PhaseResult[]): void {
   row(`GET /info, median of ${ROUNDS} (ms)`, ps.map((p) => p.infoMs));
   row("veths on the bridges", ps.map((p) => p.veths.reduce((s, x) => s + x, 0)));
   row("the daemon's iptables rules: filter / nat", ps.map((p) => `${p.fw.filter}/${p.fw.nat}`));
+  row("  one rewrite of them, as at each start and rm -f (ms)", ps.map((p) => p.fw.rewriteMs), "(iptables-restore in a namespace of its own)");
   const check = (p: PhaseResult, re: RegExp) => {
     const c = p.checks.find((x) => re.test(x.label));
     return c ? `${c.passed}/${c.total}` : "-";
