@@ -361,6 +361,12 @@ function rewriteMs(tag: string, dir: string): number {
   return median(r.stdout.split("\n").filter(Boolean).slice(1).map(Number)) / 1000;
 }
 
+/** The host's ARP table's counters: times it was full (a new neighbour refused) and forced collections. */
+function arpCounters(): { fulls: number; forcedGc: number } {
+  const text = lines("ip", ["-s", "ntable", "show", "name", "arp_cache"]).join("\n");
+  return { fulls: Number(/table_fulls (\d+)/.exec(text)?.[1] ?? NaN), forcedGc: Number(/forced_gc_runs (\d+)/.exec(text)?.[1] ?? NaN) };
+}
+
 /** Whether a CIDR overlaps a route of the host (the benchmark's space must be free). */
 function routesIn(space: string): string[] {
   const [base, prefix] = space.split("/");
@@ -531,6 +537,8 @@ interface PhaseResult {
   veths: number[];
   fw: { filter: number; nat: number; v6: number; rewriteMs: number };
   neigh: number;
+  /** The host's ARP table's counters over the ramp and the checks. */
+  arp: { fulls: number; forcedGc: number };
   checks: Check[];
   bridgeFull?: { filledTo: number; fillMs: number; status: number; message: string; vethsAfter: number; state: string } | { error: string };
   rmMs: number;
@@ -632,6 +640,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const multi = networks.length > 1;
     const nameOf = (i: number) => (multi ? `${prefix}${(i % networks.length) + 1}-${pad(Math.floor(i / networks.length) + 1)}` : `${prefix}${pad(i + 1)}`);
     const before = await cove.memories();
+    const arpBefore = arpCounters();
     const t0 = performance.now();
     let shown = 0;
     const latency = await fanOut(cove.socket, 0, count, async (i, cl) => {
@@ -698,6 +707,8 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     }
     checks.push(record(await publishedPorts(boxes)));
     const neigh = Math.max(neighBefore, lines("ip", ["-4", "neigh", "show"]).length);
+    const arpAfter = arpCounters();
+    const arp = { fulls: arpAfter.fulls - arpBefore.fulls, forcedGc: arpAfter.forcedGc - arpBefore.forcedGc };
 
     // ---- a full bridge (one network of 1,000 or more): fill it to the kernel's limit, then one more
     step = "filling the bridge";
@@ -756,7 +767,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
     const bridgesLeft = networks.map((n) => n.bridge).filter((b) => linkNames(["dev", b]).length > 0);
     if (leaks) failures.push(`${title}, left after rm -f: ${leaks}`);
     if (bridgesLeft.length) failures.push(`${title}, bridges left after the networks' removal: ${bridgesLeft.join(", ")}`);
-    return { title, count, networks: networks.map((n) => n.name), bridges: networks.map((n) => n.bridge), startMs, latency, before, after, psMs, infoMs, veths, fw, neigh, checks, ...(bridgeFull ? { bridgeFull } : {}), rmMs, rmEach, leaks, bridgesLeft };
+    return { title, count, networks: networks.map((n) => n.name), bridges: networks.map((n) => n.bridge), startMs, latency, before, after, psMs, infoMs, veths, fw, neigh, arp, checks, ...(bridgeFull ? { bridgeFull } : {}), rmMs, rmEach, leaks, bridgesLeft };
   } catch (err) {
     throw new Error(`${title}, ${step}: ${(err as Error).message}`, { cause: err });
   } finally {
@@ -787,7 +798,7 @@ function printDetails(p: PhaseResult): void {
   console.log(`  create+start medians by tenth of the ramp (ms): ${Array.from({ length: 10 }, (_, i) => median(p.latency.slice(i * tenth, (i + 1) * tenth))).map((x) => fmt(x)).join(" ")}`);
   const m = perContainer(p);
   console.log(`  memory: daemon RSS ${fmt(mb(p.before.daemon.rssKb))} -> ${fmt(mb(p.after.daemon.rssKb))} MB; ${p.after.monitorCount} monitors; kernel deltas per container (KB): ${KERNEL_SHARE.map((f) => `${f} ${fmt((p.after.kernel[f] - p.before.kernel[f]) / p.count)}`).join(", ")}; MemAvailable drop ${fmt(m.available)} KB per container (all work on the machine)`);
-  console.log(`  veths on the bridges: ${p.veths.join(", ")}; the daemon's rules: iptables filter ${p.fw.filter}, nat ${p.fw.nat}, ip6tables ${p.fw.v6}, one rewrite of its IPv4 chains ${fmt(p.fw.rewriteMs)} ms; the host's IPv4 neighbour entries ${p.neigh} (net.ipv4.neigh.default.gc_thresh3 ${readNum("/proc/sys/net/ipv4/neigh/default/gc_thresh3")})`);
+  console.log(`  veths on the bridges: ${p.veths.join(", ")}; the daemon's rules: iptables filter ${p.fw.filter}, nat ${p.fw.nat}, ip6tables ${p.fw.v6}, one rewrite of its IPv4 chains ${fmt(p.fw.rewriteMs)} ms; the host's IPv4 neighbour entries ${p.neigh} (net.ipv4.neigh.default.gc_thresh3 ${readNum("/proc/sys/net/ipv4/neigh/default/gc_thresh3")}; while it ran, the ARP table was full ${p.arp.fulls} times, forced collections ${p.arp.forcedGc})`);
   for (const c of p.checks) {
     console.log(`  ${c.passed === c.total ? "ok    " : "FAILED"} ${c.label}: ${c.passed}/${c.total} ${c.expect}${c.ms.length ? `; ${fmt(median(c.ms))} ms median, p90 ${fmt(quantile(c.ms, 0.9))} ms` : ""}`);
     for (const f of c.failures.slice(0, 5)) console.log(`           ${f}`);
@@ -841,6 +852,7 @@ function summary(ps: PhaseResult[]): void {
   row("other networks' names NOT resolved", ps.map((p) => check(p, /^names of the other/)));
   row("other networks' addresses NOT reached", ps.map((p) => check(p, /another network/)));
   row("published ports answering on 127.0.0.1", ps.map((p) => check(p, /^published/)));
+  row("  the host's ARP table full (times), gc_thresh3 " + readNum("/proc/sys/net/ipv4/neigh/default/gc_thresh3"), ps.map((p) => p.arp.fulls));
   row("  connect+answer, median (ms)", ps.map((p) => checkMs(p, /^published/)));
   row("one more on a full bridge refused", ps.map((p) => (!p.bridgeFull ? "-" : "error" in p.bridgeFull ? "FAILED" : `${p.bridgeFull.status} at ${p.bridgeFull.filledTo}`)));
   row(`rm -f of all, ${CLIENTS} clients (s)`, ps.map((p) => p.rmMs / 1000));
