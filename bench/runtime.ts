@@ -9,7 +9,7 @@
 // slower command points at its phase. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -246,6 +246,12 @@ async function main(): Promise<void> {
     rmSync(stateRoot, { recursive: true, force: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    // the parent of every run's state root goes once no other run of this benchmark uses it
+    try {
+      rmdirSync("/run/cove-bench");
+    } catch {
+      // another run's state is still there, or it is gone already
+    }
   }
 }
 
