@@ -25,6 +25,7 @@ import type { Duplex } from "node:stream";
 import { conflict, fromErrno, invalid, isErrno, systemError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/fs.js";
 import { instanceLayout } from "../common/instance.js";
+import { removeEmptyExecRoot } from "../common/instance-dirs.js";
 import { ignored, setIgnoredLog } from "../common/ignore.js";
 import { CacheMounts, removeBuildLeftovers } from "../build/index.js";
 import { buildRoutes } from "./build.js";
@@ -538,14 +539,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             if (!isErrno(err, "ENOENT")) ignored(`remove the pid file ${file}`, err); // else: already gone
           }
         }
-        // an exec root left empty goes, with the runtimes' empty state directories (cove's and
-        // runc's beside it); one still holding running containers' state stays
-        for (const dir of [layout.runtimeRoot, path.join(path.dirname(layout.runtimeRoot), "runc"), layout.execRoot]) {
-          if (dir !== layout.execRoot && path.dirname(dir) !== layout.execRoot) continue; // a runtime root given elsewhere is not ours to remove
-          await rmdir(dir).catch((err: unknown) => {
-            if (!isErrno(err, "ENOENT", "ENOTEMPTY", "EEXIST", "EBUSY")) ignored(`remove ${dir}`, err);
-          });
-        }
+        await removeEmptyExecRoot(layout);
       })();
       return closing;
     },

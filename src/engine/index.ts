@@ -9,7 +9,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno } from "../common/errors.js";
-import { instanceLayout } from "../common/instance.js";
+import { instanceLayout, type InstanceLayout } from "../common/instance.js";
+import { removeEmptyExecRoot } from "../common/instance-dirs.js";
 import { ContainerService, type CreateResult } from "../containers/index.js";
 import type { CreateBody, LogEntry, LogsOptions } from "../containers/types.js";
 import { EventBus, EventFilter, type EventMessage } from "../events/index.js";
@@ -106,6 +107,7 @@ export class Engine {
     readonly containers: ContainerService,
     private readonly bus: EventBus,
     private readonly statsSource: StatsSource,
+    private readonly layout: InstanceLayout,
   ) {}
 
   /** Named and anonymous volumes (the container service's, so references and mounts agree). */
@@ -129,7 +131,7 @@ export class Engine {
       events: (e) => bus.publish({ Type: e.Type, Action: e.Action, Actor: e.Actor, timeNano: e.timeNano }),
     });
     const cgroupStats: StatsSource = (id, o) => sampleCgroup(containers, id, o);
-    return new Engine(images, containers, bus, opts.statsSource ?? cgroupStats);
+    return new Engine(images, containers, bus, opts.statsSource ?? cgroupStats, layout);
   }
 
   /**
@@ -217,6 +219,8 @@ export class Engine {
   /** Stops following containers; they keep running. */
   async close(): Promise<void> {
     await this.containers.close();
+    // as a daemon's close: its runtime state directories go when no container's state is left in them
+    await removeEmptyExecRoot(this.layout);
   }
 }
 

@@ -2,12 +2,13 @@
 // async iterator, and containers outlive a closed engine.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { instanceLayout } from "../../src/common/instance.js";
 import { Engine, type EngineEvent } from "../../src/index.js";
 import { unmountAll } from "../../src/snapshots/index.js";
 import { importBusybox, tempDir } from "../images/fixtures.js";
@@ -173,6 +174,20 @@ describe("Engine (the library)", { skip }, () => {
     // the same file left by a dead daemon is no obstacle
     const engine2 = await Engine.open({ root, runtimeRoot: path.join(base, "r2") });
     await engine2.close();
+  });
+
+  it("an engine on its own exec root removes the directories it made there at close", async () => {
+    const root = path.join(base, "own-exec-root");
+    const { execRoot, runtimeRoot } = instanceLayout(root);
+    const e = await Engine.open({ root });
+    try {
+      await importBusybox(e.images);
+      assert.equal((await e.run("busybox", ["true"], { HostConfig: { NetworkMode: "none" } })).exitCode, 0);
+      assert.ok(existsSync(runtimeRoot), `${runtimeRoot} holds the runtime's state`);
+    } finally {
+      await e.close();
+    }
+    assert.equal(existsSync(execRoot), false, `${execRoot} is gone after close`);
   });
 
   it("leaves running containers to a later engine on the same root", async () => {
