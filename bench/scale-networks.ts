@@ -46,7 +46,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
@@ -56,9 +56,13 @@ import { instanceLayout, type InstanceLayout } from "../src/common/instance.js";
 import { NetworkService } from "../src/network/service.js";
 import { mountsUnder } from "../test/support/dockerd.js";
 import { describeLeaks, findLeaks } from "../test/support/leaks.js";
+import { client, fanOut, ok, type Client } from "./support/api.js";
 import { busyboxArchive } from "./support/busybox.js";
+import { daemonFiles } from "./support/daemon-files.js";
+import { cleanUpOnSignal, removeUnlessMounted } from "./support/cleanup.js";
+import { median, quantile } from "./support/stats.js";
 import { ping } from "./support/ping.js";
-import { cgroupHierarchies, processes, removeCgroup, totalMemory, type Memory } from "./support/proc.js";
+import { cgroupHierarchies, KERNEL_SHARE, meminfo, type MemInfo, type Memory, processes, removeCgroup, totalMemory } from "./support/proc.js";
 
 const N1 = Number(process.env.BENCH_NET_ONE ?? 100);
 const N2 = Number(process.env.BENCH_NET_MANY ?? 300);
@@ -84,11 +88,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const COVE_CLI = path.resolve(here, "../src/cli/main.js");
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-};
 const pad = (i: number) => String(i).padStart(4, "0");
 /** A deterministic sample of k distinct items (a fixed-seed shuffle: runs pick alike). */
 function sample<T>(xs: T[], k: number, seed = 1): T[] {
@@ -104,82 +103,9 @@ function sample<T>(xs: T[], k: number, seed = 1): T[] {
 
 // ---- the Engine API over the unix socket -------------------------------------------------------
 
-interface Reply {
-  status: number;
-  body: string;
-  ms: number;
-}
-
-/** A client: one keep-alive connection, as a docker client library holds. */
-function client(socket: string) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const call = (method: string, p: string, body?: unknown, timeoutMs = 300_000): Promise<Reply> =>
-    once(method, p, body, timeoutMs).catch((err: NodeJS.ErrnoException & { reused?: boolean }) => {
-      // the daemon closed the idle keep-alive connection as this request went out on it: the
-      // request never reached it (Node's advice: retry once on a fresh connection)
-      if (err.reused && (err.code === "EPIPE" || err.code === "ECONNRESET")) return once(method, p, body, timeoutMs);
-      throw err;
-    });
-  const once = (method: string, p: string, body: unknown, timeoutMs: number): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string | number> = payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {};
-      const req = http.request({ socketPath: socket, method, path: p, headers, agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - t0 }));
-        res.on("error", reject);
-      });
-      req.on("timeout", () => req.destroy(new Error(`${method} ${p}: no answer within ${timeoutMs / 1000} s`)));
-      req.on("error", (err: NodeJS.ErrnoException & { reused?: boolean }) => {
-        err.reused = req.reusedSocket;
-        err.message = `${method} ${p}: ${err.message}`;
-        reject(err);
-      });
-      req.end(payload);
-    });
-  return { call, close: () => agent.destroy() };
-}
-type Client = ReturnType<typeof client>;
-
-async function ok(c: Client, method: string, p: string, body?: unknown): Promise<Reply> {
-  const r = await c.call(method, p, body);
-  if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.body.trim()}`);
-  return r;
-}
-
 /** Set on Ctrl-C: the clients stop taking new work, so the cleanup has the daemon to itself. */
 let interrupted = false;
 
-/** Runs work(i, client) for every i in [from, to) on CLIENTS clients at once; returns each call's ms. */
-async function fanOut(socket: string, from: number, to: number, work: (i: number, c: Client) => Promise<void>, evenInterrupted = false): Promise<number[]> {
-  const clients = Array.from({ length: Math.max(1, Math.min(CLIENTS, to - from)) }, () => client(socket));
-  const ms: number[] = new Array<number>(Math.max(0, to - from));
-  let next = from;
-  // the first failure stops the others taking more work; it is thrown once they are done
-  let failed: { err: unknown } | undefined;
-  try {
-    await Promise.all(
-      clients.map(async (c) => {
-        while (next < to && !failed && (evenInterrupted || !interrupted)) {
-          const i = next++;
-          const t0 = performance.now();
-          try {
-            await work(i, c);
-          } catch (err) {
-            failed ??= { err };
-          }
-          ms[i - from] = performance.now() - t0;
-        }
-      }),
-    );
-  } finally {
-    for (const c of clients) c.close();
-  }
-  if (failed) throw failed.err;
-  return ms;
-}
 
 /** Runs work on every item, CLIENTS at a time (host-side work: port checks). */
 async function parallel<T>(items: T[], work: (x: T) => Promise<void>): Promise<void> {
@@ -285,16 +211,6 @@ function answerOn(port: number, timeoutMs = 5_000): Promise<{ text: string; ms: 
 
 // ---- what the host holds -----------------------------------------------------------------------
 
-const MEMINFO_FIELDS = ["MemAvailable", "Slab", "SUnreclaim", "PageTables", "KernelStack", "Shmem"] as const;
-type MemInfo = Record<(typeof MEMINFO_FIELDS)[number], number>;
-const KERNEL_SHARE = ["Slab", "PageTables", "KernelStack", "Shmem"] as const;
-
-function meminfo(): MemInfo {
-  const text = readFileSync("/proc/meminfo", "utf8");
-  const out = {} as MemInfo;
-  for (const f of MEMINFO_FIELDS) out[f] = Number(new RegExp(`^${f}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-  return out;
-}
 
 const readNum = (p: string): string => {
   try {
@@ -405,14 +321,7 @@ interface Cove {
 
 /** Starts `cove daemon` (the command users run) on dir/cove with networking of its own. */
 async function startCove(dir: string): Promise<Cove> {
-  const root = path.join(dir, "cove");
-  const socket = path.join(dir, "cove.sock");
-  const logFile = path.join(dir, "cove-daemon.log");
-  const config = path.join(dir, "cove-daemon.json");
-  const layout = instanceLayout(root);
-  await writeFile(config, "{}\n");
-  await mkdir(path.join(dir, "cove-cli"), { recursive: true });
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, "cove-cli") };
+  const { root, socket, logFile, config, layout, env } = await daemonFiles(dir);
   const log = openSync(logFile, "a");
   const args = [COVE_CLI, "--root", root, "daemon", "--socket", socket, "--config-file", config, "--cri-socket", "none", "--bridge", layout.bridge, "--bip", BIP, "--default-address-pool", POOL];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH, HOME: dir } });
@@ -483,7 +392,7 @@ async function removeAll(socket: string): Promise<number[]> {
   const c = client(socket);
   const ids = (JSON.parse((await ok(c, "GET", "/containers/json?all=1")).body) as { Id: string }[]).map((x) => x.Id);
   c.close();
-  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)), true);
+  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)), { clients: CLIENTS });
 }
 
 /** docker CLI, for the image load (the same tar the other benchmarks load). */
@@ -650,7 +559,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
         shown = done;
         process.stderr.write(`  ${title}: ${done} started after ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       }
-    });
+    }, { clients: CLIENTS, stop: () => interrupted });
     const startMs = performance.now() - t0;
     process.stderr.write(`  ${title}: ${count} running after ${(startMs / 1000).toFixed(1)} s\n`);
     await sleep(1000); // the daemon settles after the burst
@@ -723,7 +632,7 @@ async function phase(cove: Cove, title: string, prefix: string, count: number, n
         filled = have;
         const f0 = performance.now();
         // no published port: these only take the bridge's ports
-        await fanOut(cove.socket, count, count + Math.max(0, BRIDGE_PORTS - have), async (i, cl) => void (await createAndStart(cl, nameOf(i), n.name, false), filled++));
+        await fanOut(cove.socket, count, count + Math.max(0, BRIDGE_PORTS - have), async (i, cl) => void (await createAndStart(cl, nameOf(i), n.name, false), filled++), { clients: CLIENTS, stop: () => interrupted });
         const fillMs = performance.now() - f0;
         const filledTo = vethsOn(n.bridge);
         const last = nameOf(count + Math.max(0, BRIDGE_PORTS - have));
@@ -883,16 +792,9 @@ async function main(): Promise<number> {
   const stopAll = () =>
     (stopping ??= (async () => {
       if (cove) uninstall = await cove.stop();
-      const left = await mountsUnder(dir);
-      if (left.length > 0) console.error(`left mounted (and ${dir} kept): ${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}`);
-      else await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      await removeUnlessMounted(dir);
     })());
-  const onSignal = () => {
-    interrupted = true;
-    void stopAll().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const offSignals = cleanUpOnSignal(() => (interrupted = true), stopAll);
   const results: PhaseResult[] = [];
   let limitLines: string[] = [];
   try {
@@ -920,8 +822,7 @@ async function main(): Promise<number> {
     const tail = cove ? (await readFile(cove.logFile, "utf8").catch(() => "")).trim().split("\n").slice(-15) : [];
     if (tail.length) failures.push(`the daemon's log ended with:\n      ${tail.join("\n      ")}`);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offSignals();
     await stopAll();
   }
 

@@ -37,17 +37,21 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { instanceLayout, type InstanceLayout } from "../src/common/instance.js";
+import { type InstanceLayout } from "../src/common/instance.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
 import { describeLeaks, findLeaks } from "../test/support/leaks.js";
+import { client, fanOut, ok, type Client } from "./support/api.js";
 import { busyboxArchive } from "./support/busybox.js";
+import { daemonFiles } from "./support/daemon-files.js";
+import { cleanUpOnSignal, removeUnlessMounted } from "./support/cleanup.js";
+import { median, quantile } from "./support/stats.js";
 import { ping } from "./support/ping.js";
-import { cgroupHierarchies, processes, removeCgroup, totalMemory, type Memory } from "./support/proc.js";
+import { cgroupHierarchies, KERNEL_SHARE, meminfo, type MemInfo, MEMINFO_FIELDS, type Memory, processes, removeCgroup, totalMemory } from "./support/proc.js";
 
 /** The count asked for; lowered to what was reached when the memory floor stops the starts. */
 let N = Number(process.env.BENCH_SCALE ?? 300);
@@ -65,47 +69,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const COVE_CLI = path.resolve(here, "../src/cli/main.js");
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-};
 
 // ---- the Engine API over the unix socket -------------------------------------------------------
-
-interface Reply {
-  status: number;
-  body: string;
-  ms: number;
-}
-
-/** A client: one keep-alive connection, as a docker client library holds. */
-function client(socket: string) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const call = (method: string, p: string, body?: unknown, timeoutMs = 300_000): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string | number> = payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {};
-      const req = http.request({ socketPath: socket, method, path: p, headers, agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - t0 }));
-        res.on("error", reject);
-      });
-      req.on("timeout", () => req.destroy(new Error(`${method} ${p}: no answer within ${timeoutMs / 1000} s`)));
-      req.on("error", reject);
-      req.end(payload);
-    });
-  return { call, close: () => agent.destroy() };
-}
-type Client = ReturnType<typeof client>;
-
-async function ok(c: Client, method: string, p: string, body?: unknown): Promise<Reply> {
-  const r = await c.call(method, p, body);
-  if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.body.trim()}`);
-  return r;
-}
 
 /** Set on Ctrl-C: the clients stop taking new work, so the cleanup has the daemon to itself. */
 let interrupted = false;
@@ -117,30 +82,6 @@ function memAvailableMiB(): number {
   return m ? Number(m[1]) / 1024 : Infinity;
 }
 
-/**
- * Runs work(i, client) for every i in [from, to) on CLIENTS clients at once; returns each call's
- * ms. Work stops at a Ctrl-C, unless it is the cleanup's (evenInterrupted).
- */
-async function fanOut(socket: string, from: number, to: number, work: (i: number, c: Client) => Promise<void>, evenInterrupted = false): Promise<number[]> {
-  const clients = Array.from({ length: CLIENTS }, () => client(socket));
-  const ms: number[] = new Array<number>(to - from);
-  let next = from;
-  try {
-    await Promise.all(
-      clients.map(async (c) => {
-        while (next < to && (evenInterrupted || (!interrupted && memoryFloorHit === undefined))) {
-          const i = next++;
-          const t0 = performance.now();
-          await work(i, c);
-          ms[i - from] = performance.now() - t0;
-        }
-      }),
-    );
-  } finally {
-    for (const c of clients) c.close();
-  }
-  return ms;
-}
 
 const createBody = { Image: IMAGE, Cmd: ["sleep", "36000"], HostConfig: { NetworkMode: "none" } };
 
@@ -166,17 +107,6 @@ function dockerCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ ms: number
 
 // ---- what the host holds -----------------------------------------------------------------------
 
-const MEMINFO_FIELDS = ["MemAvailable", "Slab", "SUnreclaim", "PageTables", "KernelStack", "Shmem"] as const;
-type MemInfo = Record<(typeof MEMINFO_FIELDS)[number], number>;
-/** What the kernel holds for the containers (SUnreclaim is within Slab). */
-const KERNEL_SHARE = ["Slab", "PageTables", "KernelStack", "Shmem"] as const;
-
-function meminfo(): MemInfo {
-  const text = readFileSync("/proc/meminfo", "utf8");
-  const out = {} as MemInfo;
-  for (const f of MEMINFO_FIELDS) out[f] = Number(new RegExp(`^${f}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-  return out;
-}
 
 interface ProcFacts {
   fds: number;
@@ -316,14 +246,7 @@ interface Cove extends Engine {
 
 /** Starts `cove daemon` (the command users run) on dir/cove with --no-network. */
 async function startCove(dir: string): Promise<Cove> {
-  const root = path.join(dir, "cove");
-  const socket = path.join(dir, "cove.sock");
-  const logFile = path.join(dir, "cove-daemon.log");
-  const config = path.join(dir, "cove-daemon.json");
-  const layout = instanceLayout(root);
-  await writeFile(config, "{}\n");
-  await mkdir(path.join(dir, "cove-cli"), { recursive: true });
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, "cove-cli") };
+  const { root, socket, logFile, config, layout, env } = await daemonFiles(dir);
   let child: ChildProcess | undefined;
   const spawnDaemon = () => {
     const nodeArgs = CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(CPU_PROF)}`] : [];
@@ -436,7 +359,7 @@ async function removeAll(socket: string): Promise<number[]> {
   const c = client(socket);
   const ids = (JSON.parse((await ok(c, "GET", "/containers/json?all=1")).body) as { Id: string }[]).map((x) => x.Id);
   c.close();
-  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)), true);
+  return fanOut(socket, 0, ids.length, async (i, cl) => void (await ok(cl, "DELETE", `/containers/${ids[i]}?force=1`)), { clients: CLIENTS });
 }
 
 // ---- the measurements --------------------------------------------------------------------------
@@ -564,7 +487,7 @@ async function ramp(e: Engine, checkpoints: number[], prefix: string): Promise<R
         const free = memAvailableMiB();
         if (free < MEMORY_FLOOR_MIB) memoryFloorHit = `MemAvailable fell to ${free.toFixed(0)} MiB (BENCH_SCALE_MEMORY_FLOOR ${MEMORY_FLOOR_MIB}) with ${i + 1} started`;
       }
-    });
+    }, { clients: CLIENTS, stop: () => interrupted || memoryFloorHit !== undefined });
     elapsed += performance.now() - t0;
     // every start begun has finished (fanOut waits for its clients), so the started ones are ids[0..length)
     const reached = memoryFloorHit !== undefined ? ids.length : target;
@@ -667,17 +590,9 @@ async function main(): Promise<void> {
   const stopAll = () =>
     (stopping ??= (async () => {
       for (const e of engines.splice(0).reverse()) await e.stop();
-      // never a recursive removal through something still mounted
-      const left = await mountsUnder(dir);
-      if (left.length > 0) console.error(`left mounted (and ${dir} kept): ${left.slice(0, 5).join(", ")}${left.length > 5 ? ", ..." : ""}`);
-      else await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      await removeUnlessMounted(dir);
     })());
-  const onSignal = () => {
-    interrupted = true;
-    void stopAll().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const offSignals = cleanUpOnSignal(() => (interrupted = true), stopAll);
   try {
     const tar = await busyboxArchive(dir, IMAGE);
     const cove = await startCove(dir);
@@ -814,8 +729,7 @@ async function main(): Promise<void> {
     for (const l of limitLines) console.log(l);
     console.log(`  load average (1, 5, 15 min): ${load(loadAtStart)} at the start, ${load(loadavg())} at the end`);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offSignals();
     await stopAll();
   }
 }

@@ -1,7 +1,8 @@
 // What the benchmarks read of processes and cgroups: the processes running (to find an engine's
-// daemons and monitors), their memory, and the cgroup hierarchies an engine's leftovers may sit in.
+// daemons and monitors), their memory, the machine's /proc/meminfo, and the cgroup hierarchies an
+// engine's leftovers may sit in.
 
-import { existsSync, type Dirent } from "node:fs";
+import { existsSync, readFileSync, type Dirent } from "node:fs";
 import { readdir, readFile, realpath, rmdir } from "node:fs/promises";
 import path from "node:path";
 
@@ -82,4 +83,17 @@ export async function removeCgroup(dir: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+export const MEMINFO_FIELDS = ["MemAvailable", "Slab", "SUnreclaim", "PageTables", "KernelStack", "Shmem"] as const;
+export type MemInfo = Record<(typeof MEMINFO_FIELDS)[number], number>;
+/** What the kernel holds for the containers (SUnreclaim is within Slab). */
+export const KERNEL_SHARE = ["Slab", "PageTables", "KernelStack", "Shmem"] as const;
+
+/** The machine's /proc/meminfo fields above, in KiB. */
+export function meminfo(): MemInfo {
+  const text = readFileSync("/proc/meminfo", "utf8");
+  const out = {} as MemInfo;
+  for (const f of MEMINFO_FIELDS) out[f] = Number(new RegExp(`^${f}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
+  return out;
 }
