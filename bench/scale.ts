@@ -77,10 +77,7 @@ let interrupted = false;
 /** Set when MemAvailable fell below the floor: the starts stop there, the rest of the run goes on. */
 let memoryFloorHit: string | undefined;
 
-function memAvailableMiB(): number {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
-  return m ? Number(m[1]) / 1024 : Infinity;
-}
+const memAvailableMiB = (): number => meminfo().MemAvailable / 1024;
 
 
 const createBody = { Image: IMAGE, Cmd: ["sleep", "36000"], HostConfig: { NetworkMode: "none" } };
