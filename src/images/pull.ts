@@ -31,7 +31,7 @@ import { isIndexType, isManifestType, MediaType } from "./mediatypes.js";
 import { formatPlatform, hostPlatform, matchingManifests, noMatchingManifest, normalizePlatform, onlyPlatform, parsePlatform } from "./platforms.js";
 import { familiarName, familiarString, parseDockerRef, parseNormalizedNamed, referenceString, repositoryName, type Reference } from "./reference.js";
 import type { Descriptor, ImageConfig, Manifest, Platform } from "./types.js";
-import type { LayerToUnpack } from "./unpack.js";
+import { discardStaged, type LayerToUnpack, type StagedUnpack } from "./unpack.js";
 import { checkManifestMatchesConfig, parseImageConfig, parseManifestOrIndex, type ParsedDocument } from "./validate.js";
 
 /** Layers downloaded at once per pull (Docker's max-concurrent-downloads default). */
@@ -39,6 +39,20 @@ export const PULL_CONCURRENCY = 3;
 /** A "Downloading" or "Extracting" update at most every this many bytes (Docker's progress reader). */
 const PROGRESS_EVERY = 512 * 1024;
 const MAX_INDEX_DEPTH = 8;
+/** Layers from this size (compressed) unpack on a worker thread, side by side (see the pull's unpack). */
+const STAGE_MIN_BYTES = 4 * 1024 * 1024;
+
+/** A promise with its resolve and reject; settling it again does nothing, and nobody need wait on it. */
+function settleable(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
 
 export interface PullProgress {
   status: string;
@@ -343,27 +357,77 @@ export class Puller {
       });
       const txn = newTxn();
       const verified = new Set<Digest>();
+      // Large layers that unpack from the store (all but the live one) start on worker threads as
+      // soon as their blob and those of every layer below are in, so they start bottom up and one
+      // waits (for the layers below, when it needs them) only on layers already under way; they
+      // are committed in order below. Small ones unpack on this thread: a worker's start would
+      // cost more than they do.
+      const unpacker = this.core.m.unpack;
+      const staged = new Map<number, StagedUnpack>();
+      const stagedOnce = new Set<number>();
+      const committed = layers.map(() => settleable());
+      const downloaded = new Set<Digest>();
+      let unpackEnded = false;
+      const stageReady = () => {
+        if (imageExists || unpackEnded) return;
+        for (const [j, l] of layers.entries()) {
+          // the live layer unpacks on this thread, never in the pool: the ones above need not wait for its blob
+          if (present[j] || (j === first && live)) continue;
+          if (!downloaded.has(l.desc.digest)) return;
+          if (stagedOnce.has(j) || l.desc.size < STAGE_MIN_BYTES) continue;
+          stagedOnce.add(j);
+          const layerId = shortID(l.desc.digest);
+          const lowers = async () => {
+            await committed[j - 1]?.promise;
+            return j > 0 ? this.core.snapshots.stackDirs(chain[j - 1] as string) : [];
+          };
+          staged.set(j, unpacker.stage(l, lowers, (current) => progress({ status: "Extracting", id: layerId, progressDetail: { current, total: l.desc.size } })));
+        }
+      };
+      for (const [d, p] of downloadOf) {
+        p.then(
+          () => {
+            downloaded.add(d);
+            stageReady();
+          },
+          () => undefined,
+        );
+      }
       const unpacking = (async () => {
         if (imageExists) return;
-        for (const [i, l] of layers.entries()) {
-          const key = chain[i] as string;
-          const parent = i > 0 ? chain[i - 1] : undefined;
-          if (i === first && live) {
-            // its "Extracting" progress runs beside its "Downloading": both are under way
-            const streamed = { ...l, open: async () => extracting(live.stream, i) };
-            try {
-              await this.core.m.unpack.unpackLayer(streamed, key, parent, txn, undefined, verified);
-              continue;
-            } catch (err) {
-              // a download that restarted or resumed, or bytes that do not unpack: from the store,
-              // once the blob is there (its download's failure, if any, is the pull's)
-              live.abandon();
-              await downloadOf.get(l.desc.digest);
-              ignored(`the live unpack of layer ${l.desc.digest} of ${shown} (unpacked from the store instead)`, err);
+        try {
+          for (const [i, l] of layers.entries()) {
+            const key = chain[i] as string;
+            const parent = i > 0 ? chain[i - 1] : undefined;
+            if (i === first && live) {
+              // its "Extracting" progress runs beside its "Downloading": both are under way
+              const streamed = { ...l, open: async () => extracting(live.stream, i) };
+              try {
+                await unpacker.unpackLayer(streamed, key, parent, txn, undefined, verified);
+                committed[i]!.resolve();
+                continue;
+              } catch (err) {
+                // a download that restarted or resumed, or bytes that do not unpack: from the store,
+                // once the blob is there (its download's failure, if any, is the pull's)
+                live.abandon();
+                await downloadOf.get(l.desc.digest);
+                ignored(`the live unpack of layer ${l.desc.digest} of ${shown} (unpacked from the store instead)`, err);
+              }
             }
+            await downloadOf.get(l.desc.digest);
+            stageReady();
+            const ahead = staged.get(i);
+            staged.delete(i);
+            if (ahead) await unpacker.commitStaged(l, ahead, key, parent, txn, verified);
+            else await unpacker.unpackLayer(l, key, parent, txn, undefined, verified);
+            committed[i]!.resolve();
           }
-          await downloadOf.get(l.desc.digest);
-          await this.core.m.unpack.unpackLayer(l, key, parent, txn, undefined, verified);
+        } finally {
+          // a failed pull: the workers waiting for layers below are told, and what they unpacked goes
+          unpackEnded = true;
+          for (const c of committed) c.reject(new Error(`the pull of ${shown} stopped before the layers below were unpacked`));
+          for (const ahead of staged.values()) await discardStaged(ahead);
+          staged.clear();
         }
       })();
       const settled = await Promise.allSettled([...downloadOf.values()]);

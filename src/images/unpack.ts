@@ -5,7 +5,7 @@
 // on top of its image's top layer; `docker export` tars it through a read-only overlay view.
 
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, rmdir } from "node:fs/promises";
+import { mkdir, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { CoveError, fromErrno, invalid, notFound } from "../common/errors.js";
@@ -13,6 +13,7 @@ import { ignoring } from "../common/ignore.js";
 import type { Digest } from "../content/digest.js";
 import { addon } from "../native/addon.js";
 import { applyLayer } from "../snapshots/apply.js";
+import { applyPool, type StagedLayer } from "../snapshots/apply-pool.js";
 import { decompress, type Compression as SnapshotCompression } from "../snapshots/compress.js";
 import { tarDirectory } from "../snapshots/diff.js";
 import { unmountAll, type Mount } from "../snapshots/mount.js";
@@ -96,6 +97,51 @@ export class Unpacker {
   }
 
   /**
+   * Starts unpacking a layer whose blob is in the store on a worker thread, into a staging
+   * directory of the snapshot store, possibly before the layers below it are committed: lowers()
+   * gives their directories (nearest first) once they are, and is called only if the layer needs
+   * them. onRead reports the blob's bytes read so far. commitStaged() makes it a snapshot.
+   */
+  stage(l: LayerToUnpack, lowers: () => Promise<string[]>, onRead?: (bytes: number) => void): StagedUnpack {
+    const dir = this.core.snapshots.stagingPath();
+    const layer = applyPool().apply(
+      { blob: this.core.content.blobPath(l.desc.digest), dest: dir, compression: compressionOf(l.desc), expectedDiffId: l.diffId },
+      lowers,
+      onRead,
+    );
+    // awaited in layer order; a failure meanwhile is the pull's once it gets there
+    layer.catch(() => undefined);
+    return { dir, layer };
+  }
+
+  /** Commits a layer stage() unpacked as the snapshot `key` on `parent` (which must exist). */
+  async commitStaged(l: LayerToUnpack, staged: StagedUnpack, key: string, parent: string | undefined, txn: Txn, verified: Set<Digest>): Promise<void> {
+    const layer = await staged.layer;
+    verified.add(l.desc.digest); // its diff ID was checked as it unpacked
+    if (this.core.snapshots.has(key)) {
+      // unpacked meanwhile (another pull of an image sharing it)
+      await discardStaged(staged);
+      l.done?.();
+      return;
+    }
+    const tmpKey = `${EXTRACT_PREFIX}${randomBytes(6).toString("hex")}-${key}`;
+    try {
+      await this.core.snapshots.prepare(tmpKey, parent, { from: staged.dir });
+    } catch (err) {
+      await discardStaged(staged);
+      throw err;
+    }
+    try {
+      await this.core.snapshots.commit(key, tmpKey, { labels: { [LABEL_DIFF_ID]: l.diffId, [LABEL_SIZE]: String(layer.diskBytes) } });
+      txn.snapshots.push(key);
+    } catch (err) {
+      await this.core.snapshots.remove(tmpKey).catch(ignoring(`remove snapshot ${tmpKey} of a layer that failed to commit`));
+      if (!(err instanceof CoveError && err.code === "snapshot.exists" && this.core.snapshots.has(key))) throw err;
+    }
+    l.done?.();
+  }
+
+  /**
    * A writable snapshot `key` for a container on top of the image's layers; a volatile one (a --rm
    * container's) does not wait for the disk (SnapshotOptions.volatile).
    */
@@ -151,6 +197,18 @@ export interface LayerToUnpack {
   trusted: boolean;
   /** Called once the layer is unpacked (or found unpacked already); a caller with it reports its own progress. */
   done?: () => void;
+}
+
+/** A layer being unpacked on a worker thread into dir (see Unpacker.stage). */
+export interface StagedUnpack {
+  dir: string;
+  layer: Promise<StagedLayer>;
+}
+
+/** Removes what a staged unpack left (once it has settled): its directory and its own staging beside it. */
+export async function discardStaged(staged: StagedUnpack): Promise<void> {
+  await staged.layer.catch(() => undefined);
+  await rm(staged.dir, { recursive: true, force: true }).catch(ignoring(`remove the staged layer ${staged.dir}`));
 }
 
 function compressionOf(desc: Descriptor): SnapshotCompression {

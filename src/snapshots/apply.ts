@@ -50,9 +50,10 @@ export interface ApplyOptions {
   /**
    * In overlay mode, the layers below (nearest first). Used to give implicitly created parent
    * directories the attributes they have below (as containerd's WithParents does) and to satisfy
-   * hardlinks to files that live in a lower layer (copied up).
+   * hardlinks to files that live in a lower layer (copied up). A function is called only when the
+   * layer needs them: a layer unpacked ahead of the ones below it waits there for them.
    */
-  lowerDirs?: string[];
+  lowerDirs?: string[] | (() => Promise<string[]>);
 }
 
 export interface ApplyResult {
@@ -220,9 +221,18 @@ class Applier {
   constructor(
     private readonly root: string,
     private readonly mode: WhiteoutMode,
-    private readonly lowerDirs: string[],
+    private readonly lowerDirsOf: string[] | (() => Promise<string[]>),
     private readonly journal: Journal | undefined,
   ) {}
+
+  private lowers?: Promise<string[]>;
+
+  /** The layers below, asked for once and only when an entry needs them. */
+  private lowerDirs(): Promise<string[]> {
+    const of = this.lowerDirsOf;
+    this.lowers ??= typeof of === "function" ? of() : Promise.resolve(of);
+    return this.lowers;
+  }
 
   private abs(rel: string): string {
     return rel === "" ? this.root : path.join(this.root, rel);
@@ -270,7 +280,7 @@ class Applier {
     mkdirSync(abs, { mode: 0o755 });
     this.journal?.created(abs);
     chmodSync(abs, 0o755);
-    for (const lower of this.lowerDirs) {
+    for (const lower of await this.lowerDirs()) {
       const below = await this.lowerPath(lower, rel);
       if (below === undefined) continue;
       const st = await lstat(below, { bigint: true });
@@ -396,7 +406,7 @@ class Applier {
     let st;
     if (found) st = lstatSync(this.abs(rel), { throwIfNoEntry: false });
     if (!st) {
-      for (const lower of this.lowerDirs) {
+      for (const lower of await this.lowerDirs()) {
         const below = await this.lowerPath(lower, rel);
         if (below === undefined) continue;
         const bst = await lstat(below);

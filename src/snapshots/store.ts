@@ -59,6 +59,11 @@ export interface SnapshotOptions {
    * directory is then one that metadata does not name, and open() removes it.
    */
   volatile?: boolean;
+  /**
+   * For prepare: the snapshot's files, a directory built beforehand at a stagingPath() (a layer
+   * unpacked before the ones below it were committed), moved in rather than created empty.
+   */
+  from?: string;
 }
 
 interface Record_ {
@@ -282,7 +287,10 @@ export class SnapshotStore {
       const dir = this.dir(id);
       const tmp = `${dir}.new-${randomBytes(4).toString("hex")}`;
       try {
-        await mkdir(path.join(tmp, "fs"), { recursive: true, mode: 0o755 });
+        if (opts.from !== undefined) {
+          await mkdir(tmp, { mode: 0o755 });
+          await rename(opts.from, path.join(tmp, "fs"));
+        } else await mkdir(path.join(tmp, "fs"), { recursive: true, mode: 0o755 });
         if (kind === "active" && parent !== undefined) await mkdir(path.join(tmp, "work"), { mode: 0o700 });
         await rename(tmp, dir);
         const rec: Record_ = { id, kind, ...(parent !== undefined ? { parent } : {}), created: new Date().toISOString(), labels: { ...(opts.labels ?? {}) } };
@@ -401,6 +409,21 @@ export class SnapshotStore {
     const r = this.get(key);
     if (r.kind !== "active") throw invalid(`snapshot ${JSON.stringify(key)} is ${r.kind}, not active`, { code: "snapshot.not-active" });
     return path.join(this.dir(r.id), "fs");
+  }
+
+  /**
+   * A fresh path (nothing there) inside the store for building a snapshot's files before the
+   * snapshot exists (SnapshotOptions.from); what a crash leaves there goes when the store opens.
+   */
+  stagingPath(): string {
+    return path.join(this.root, "snapshots", `staging-${randomBytes(6).toString("hex")}`);
+  }
+
+  /** The fs directories of a committed snapshot and of its parents, nearest first: the layers a child of it stacks on. */
+  stackDirs(key: string): string[] {
+    const r = this.get(key);
+    if (r.kind !== "committed") throw invalid(`snapshot ${JSON.stringify(key)} is ${r.kind}, not committed`, { code: "snapshot.bad-parent" });
+    return [key, ...this.parents(key)].map((k) => path.join(this.dir(this.get(k).id), "fs"));
   }
 
   /** The fs directories of a snapshot's parents, nearest first (the layers below it). */

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type net from "node:net";
 import path from "node:path";
@@ -49,11 +49,9 @@ interface Fixture {
   configId: string;
 }
 
-/** A two-layer docker image in a skopeo dir: layout: a small file then 4 MiB of random bytes below, one file above. */
-async function makeImage(dir: string): Promise<Fixture> {
-  const tars = [tarOf({ "first/hello": Buffer.from("from the first layer\n"), "first/big": randomBytes(4 << 20) }), tarOf({ "second/file": Buffer.from("from the second layer\n") })];
+/** A docker image of the given layer tars (bottom first) in a skopeo dir: layout; diffIds may be given wrong on purpose. */
+async function writeImage(dir: string, tars: Buffer[], diffIds = tars.map(sha)): Promise<Fixture> {
   const blobs = tars.map((t) => gzipSync(t));
-  const diffIds = tars.map(sha);
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: { Cmd: ["/bin/sh"] }, rootfs: { type: "layers", diff_ids: diffIds } }));
   const manifest = {
     schemaVersion: 2,
@@ -66,6 +64,11 @@ async function makeImage(dir: string): Promise<Fixture> {
   await writeFile(path.join(dir, "manifest.json"), JSON.stringify(manifest));
   for (const b of [config, ...blobs]) await writeFile(path.join(dir, sha(b).slice(7)), b);
   return { blobs, diffIds, configId: sha(config) };
+}
+
+/** A two-layer docker image in a skopeo dir: layout: a small file then 4 MiB of random bytes below, one file above. */
+function makeImage(dir: string): Promise<Fixture> {
+  return writeImage(dir, [tarOf({ "first/hello": Buffer.from("from the first layer\n"), "first/big": randomBytes(4 << 20) }), tarOf({ "second/file": Buffer.from("from the second layer\n") })]);
 }
 
 interface Gate {
@@ -260,5 +263,97 @@ describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => 
     for (const d of blobDigests) assert.equal(await svc.content.exists(d), false, `blob ${d} is gone`);
     // and the same pull then goes through
     assert.equal((await svc.pull(`${gate!.host}/pipe/two:1`)).id, fx.configId);
+  });
+});
+
+/** The entries under root/snapshots/snapshots that are layers being unpacked ahead (staging-*). */
+async function stagingDirs(root: string): Promise<string[]> {
+  return (await readdir(path.join(root, "snapshots", "snapshots")).catch(() => [] as string[])).filter((n) => n.startsWith("staging-")).map((n) => path.join(root, "snapshots", "snapshots", n));
+}
+
+async function inSomeStaging(root: string, rel: string): Promise<boolean> {
+  for (const d of await stagingDirs(root)) if (await stat(path.join(d, rel)).then(() => true, () => false)) return true;
+  return false;
+}
+
+describe("pull: large layers unpacked side by side", { skip, timeout: 300_000 }, () => {
+  const head = (name: string, type: "dir" | "file" | "link", extra: { mode?: number; uid?: number; gid?: number; size?: number; linkname?: string } = {}) =>
+    encodeHeader({ name, type, mode: extra.mode ?? (type === "dir" ? 0o755 : 0o644), uid: extra.uid ?? 0, gid: extra.gid ?? 0, size: extra.size ?? 0, mtimeSec: 1_700_000_000, ...(extra.linkname ? { linkname: extra.linkname } : {}) });
+  const file = (name: string, body: Buffer) => [head(name, "file", { size: body.length }), body, Buffer.alloc(padding(body.length))];
+  // each layer over the size from which a pull unpacks it on a worker (random bytes: gzip keeps their size)
+  const big = () => randomBytes(4_500_000);
+  const tars = [
+    // the lowest: a directory with its own mode and owner, and a file the next layer links to
+    Buffer.concat([head("base/", "dir", { mode: 0o750, uid: 7, gid: 8 }), ...file("base/file", Buffer.from("below\n")), head("zero/", "dir"), ...file("zero/big", big()), END_OF_ARCHIVE]),
+    // needs the layer below: a file in base/ without base/ listed, and a hardlink to base/file
+    Buffer.concat([...file("base/sub/new", Buffer.from("new\n")), head("one/", "dir"), head("one/link", "link", { linkname: "base/file" }), ...file("one/big", big()), END_OF_ARCHIVE]),
+    // needs nothing below
+    Buffer.concat([head("two/", "dir"), ...file("two/file", Buffer.from("two\n")), ...file("two/big", big()), END_OF_ARCHIVE]),
+  ];
+  let dir = "";
+  let reg: Registry | undefined;
+  let gate: Gate | undefined;
+  let good: Fixture;
+  let bad: Fixture;
+
+  before(async () => {
+    dir = await tempDir();
+    good = await writeImage(path.join(dir, "good"), tars);
+    // the top layer's diff ID given wrong: its unpack on a worker fails after the others went well
+    bad = await writeImage(path.join(dir, "bad"), tars, [...tars.slice(0, 2).map(sha), sha(Buffer.from("not the layer"))]);
+    reg = await startRegistry(path.join(dir, "reg"));
+    await skopeoCopy(`dir:${path.join(dir, "good")}`, `docker://${reg.host}/side/good:1`);
+    await skopeoCopy(`dir:${path.join(dir, "bad")}`, `docker://${reg.host}/side/bad:1`);
+    gate = await startGate(reg.host);
+  });
+
+  after(async () => {
+    gate?.release();
+    await gate?.stop();
+    await reg?.stop();
+    await cleanup(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const fresh = async (name: string) => ImageService.open({ root: path.join(dir, name), registry: { retryDelaysMs: [10, 10] } });
+
+  it("unpacks the upper layers while the lowest still downloads, giving them the layers below once committed", async () => {
+    const svc = await fresh("ahead");
+    const chain = chainIDs(good.diffIds);
+    // the lowest layer's blob held back entirely: it stays uncommitted until released
+    gate!.hold(sha(good.blobs[0]!), 0);
+    const pulling = svc.pull(`${gate!.host}/side/good:1`);
+    pulling.catch(() => undefined);
+    try {
+      await until("the top layer is unpacked ahead of the layers below", () => inSomeStaging(svc.root, "two/file"));
+      assert.equal(svc.snapshots.has(chain[0]!), false, "the lowest layer is not committed yet");
+      assert.equal(await inSomeStaging(svc.root, "one/link"), false, "the link to a file below waits for the layer below");
+    } finally {
+      gate!.release();
+    }
+    const r = await pulling;
+    assert.equal(r.id, good.configId);
+    const [one, zero] = svc.snapshots.stackDirs(chain[1]!);
+    // the parent one/ of the link was listed; base/ was not, and took its attributes from below
+    const base = await stat(path.join(one!, "base"));
+    assert.equal(base.mode & 0o7777, 0o750);
+    assert.deepEqual([base.uid, base.gid], [7, 8]);
+    assert.equal(await readFile(path.join(one!, "one/link"), "utf8"), "below\n");
+    assert.equal(await readFile(path.join(one!, "base/sub/new"), "utf8"), "new\n");
+    assert.equal(await readFile(path.join(zero!, "base/file"), "utf8"), "below\n");
+    assert.equal(await readFile(path.join(svc.snapshots.stackDirs(chain[2]!)[0]!, "two/file"), "utf8"), "two\n");
+    assert.deepEqual(await stagingDirs(svc.root), [], "nothing is left staged");
+  });
+
+  it("a layer that fails on a worker leaves no snapshot, staged layer, blob or image", async () => {
+    const svc = await fresh("failing-ahead");
+    await assert.rejects(svc.pull(`${gate!.host}/side/bad:1`), (err: Error) => {
+      assert.match(err.message, /layer content does not match its diff ID/);
+      return true;
+    });
+    assert.deepEqual(svc.snapshots.list(), []);
+    assert.deepEqual(await stagingDirs(svc.root), []);
+    assert.deepEqual(await svc.list(), []);
+    for (const b of bad.blobs) assert.equal(await svc.content.exists(sha(b) as `sha256:${string}`), false);
   });
 });
