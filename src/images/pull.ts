@@ -381,7 +381,7 @@ export class Puller {
             await committed[j - 1]?.promise;
             return j > 0 ? this.core.snapshots.stackDirs(chain[j - 1] as string) : [];
           };
-          staged.set(j, unpacker.stage(l, lowers, (current) => progress({ status: "Extracting", id: layerId, progressDetail: { current, total: l.desc.size } })));
+          staged.set(j, unpacker.stage(l, lowers, { onRead: (current) => progress({ status: "Extracting", id: layerId, progressDetail: { current, total: l.desc.size } }) }));
         }
       };
       for (const [d, p] of downloadOf) {
@@ -400,10 +400,14 @@ export class Puller {
             const key = chain[i] as string;
             const parent = i > 0 ? chain[i - 1] : undefined;
             if (i === first && live) {
-              // its "Extracting" progress runs beside its "Downloading": both are under way
+              // its "Extracting" progress runs beside its "Downloading": both are under way; a
+              // large one on a worker thread, this one left to download, hash and store the blob
               const streamed = { ...l, open: async () => extracting(live.stream, i) };
               try {
-                await unpacker.unpackLayer(streamed, key, parent, txn, undefined, verified);
+                if (l.desc.size >= STAGE_MIN_BYTES && !this.core.snapshots.has(key)) {
+                  const below = parent !== undefined ? this.core.snapshots.stackDirs(parent) : [];
+                  await unpacker.commitStaged(l, unpacker.stage(l, async () => below, { source: await streamed.open() }), key, parent, txn, verified);
+                } else await unpacker.unpackLayer(streamed, key, parent, txn, undefined, verified);
                 committed[i]!.resolve();
                 continue;
               } catch (err) {

@@ -100,15 +100,13 @@ export class Unpacker {
    * Starts unpacking a layer whose blob is in the store on a worker thread, into a staging
    * directory of the snapshot store, possibly before the layers below it are committed: lowers()
    * gives their directories (nearest first) once they are, and is called only if the layer needs
-   * them. onRead reports the blob's bytes read so far. commitStaged() makes it a snapshot.
+   * them. onRead reports the blob's bytes read so far; with a source, the blob's bytes come from it
+   * as they download instead of from the store. commitStaged() makes it a snapshot.
    */
-  stage(l: LayerToUnpack, lowers: () => Promise<string[]>, onRead?: (bytes: number) => void): StagedUnpack {
+  stage(l: LayerToUnpack, lowers: () => Promise<string[]>, how: { onRead?: (bytes: number) => void; source?: AsyncIterable<Buffer> } = {}): StagedUnpack {
     const dir = this.core.snapshots.stagingPath();
-    const layer = applyPool().apply(
-      { blob: this.core.content.blobPath(l.desc.digest), dest: dir, compression: compressionOf(l.desc), expectedDiffId: l.diffId },
-      lowers,
-      onRead,
-    );
+    const job = { dest: dir, compression: compressionOf(l.desc), expectedDiffId: l.diffId };
+    const layer = applyPool().apply(how.source ? job : { ...job, blob: this.core.content.blobPath(l.desc.digest) }, lowers, how);
     // awaited in layer order; a failure meanwhile is the pull's once it gets there
     layer.catch(() => undefined);
     return { dir, layer };

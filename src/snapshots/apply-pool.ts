@@ -12,9 +12,9 @@ import { CoveError, fromErrno, type ErrorKind } from "../common/errors.js";
 import type { ApplyResult } from "./apply.js";
 import type { Compression } from "./compress.js";
 
-/** One layer to unpack: its blob's file, and a directory (absent) to build it in. */
+/** One layer to unpack: its blob's file (or, without one, bytes sent as they come), and a directory (absent) to build it in. */
 export interface ApplyJob {
-  blob: string;
+  blob?: string;
   dest: string;
   compression: Compression;
   expectedDiffId?: string;
@@ -35,11 +35,30 @@ export interface WorkerError {
   errno?: string;
 }
 
-export type ToWorker = { type: "apply"; job: ApplyJob } | { type: "lowers"; dirs?: string[]; error?: string };
-export type FromWorker = { type: "lowers" } | { type: "read"; bytes: number } | { type: "done"; result: StagedLayer } | { type: "failed"; error: WorkerError };
+export type ToWorker =
+  | { type: "apply"; job: ApplyJob }
+  | { type: "lowers"; dirs?: string[]; error?: string }
+  | { type: "chunk"; data: Uint8Array }
+  | { type: "end" }
+  | { type: "abort"; message: string };
+export type FromWorker = { type: "lowers" } | { type: "read"; bytes: number } | { type: "consumed"; bytes: number } | { type: "done"; result: StagedLayer } | { type: "failed"; error: WorkerError };
 
 /** How often a worker reports the bytes it has read of a blob. */
 export const READ_REPORT_BYTES = 512 * 1024;
+
+/** Bytes of a streamed layer sent to its worker and not yet taken by its unpack: the sender waits beyond. */
+const STREAM_AHEAD_BYTES = 8 * 1024 * 1024;
+
+export interface ApplyRun {
+  /** Reports how many bytes of the blob the worker has read (about every READ_REPORT_BYTES). */
+  onRead?: (bytes: number) => void;
+  /**
+   * The blob's bytes as they come (a layer unpacked while it downloads), for a job without a blob
+   * file. Such a job gets a worker at once, never waiting behind others: the layers above it may be
+   * waiting for it.
+   */
+  source?: AsyncIterable<Buffer>;
+}
 
 /** How long an idle worker stays for the next layer before it ends. */
 const IDLE_MS = 10_000;
@@ -59,20 +78,22 @@ export class ApplyPool {
   constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
 
   /**
-   * Unpacks job.blob into job.dest on a worker thread. lowerDirs is called only if the layer needs
-   * the layers below (nearest first); until it settles the worker waits. onRead reports how many
-   * bytes of the blob it has read (about every READ_REPORT_BYTES).
+   * Unpacks a layer into job.dest on a worker thread. lowerDirs is called only if the layer needs
+   * the layers below (nearest first); until it settles the worker waits.
    */
-  async apply(job: ApplyJob, lowerDirs: () => Promise<string[]>, onRead?: (bytes: number) => void): Promise<StagedLayer> {
+  async apply(job: ApplyJob, lowerDirs: () => Promise<string[]>, opts: ApplyRun = {}): Promise<StagedLayer> {
     // first come, first served: a layer waits (for the layers below) only on layers that started
     // before it, so a pull never waits on itself (see the pull's unpack)
-    if (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
-    else this.running++;
+    const queued = opts.source === undefined;
+    if (queued) {
+      if (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+      else this.running++;
+    }
     let worker: Worker | undefined;
     let healthy = false;
     try {
       worker = this.take();
-      const result = await this.run(worker, job, lowerDirs, onRead);
+      const result = await this.run(worker, job, lowerDirs, opts);
       healthy = true;
       return result;
     } catch (err) {
@@ -81,10 +102,12 @@ export class ApplyPool {
       throw err;
     } finally {
       if (worker) this.give(worker, healthy);
-      // the slot goes straight to the next in line
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
+      if (queued) {
+        // the slot goes straight to the next in line
+        const next = this.waiting.shift();
+        if (next) next();
+        else this.running--;
+      }
     }
   }
 
@@ -123,22 +146,53 @@ export class ApplyPool {
     void worker.terminate();
   }
 
-  private run(worker: Worker, job: ApplyJob, lowerDirs: () => Promise<string[]>, onRead?: (bytes: number) => void): Promise<StagedLayer> {
-    return new Promise<StagedLayer>((resolve, reject) => {
+  private run(worker: Worker, job: ApplyJob, lowerDirs: () => Promise<string[]>, opts: ApplyRun): Promise<StagedLayer> {
+    let ahead = 0;
+    let taken: (() => void) | undefined;
+    let settled = false;
+    const result = new Promise<StagedLayer>((resolve, reject) => {
+      const end = (err?: Error, r?: StagedLayer) => {
+        settled = true;
+        taken?.();
+        if (err) reject(err);
+        else resolve(r!);
+      };
       worker.on("message", (m: FromWorker) => {
-        if (m.type === "read") onRead?.(m.bytes);
-        else if (m.type === "done") resolve(m.result);
-        else if (m.type === "failed") reject(toError(m.error));
+        if (m.type === "read") opts.onRead?.(m.bytes);
+        else if (m.type === "consumed") {
+          ahead -= m.bytes;
+          if (ahead < STREAM_AHEAD_BYTES) taken?.();
+        } else if (m.type === "done") end(undefined, m.result);
+        else if (m.type === "failed") end(toError(m.error));
         else
           lowerDirs().then(
             (dirs) => worker.postMessage({ type: "lowers", dirs } satisfies ToWorker),
             (err: unknown) => worker.postMessage({ type: "lowers", error: (err as Error).message } satisfies ToWorker),
           );
       });
-      worker.on("error", (err) => reject(new Error(`the layer unpack worker failed on ${job.blob}: ${err.message}`)));
-      worker.on("exit", (code) => reject(new Error(`the layer unpack worker ended (exit code ${code}) while unpacking ${job.blob}`)));
+      worker.on("error", (err) => end(new Error(`the layer unpack worker failed on ${job.blob ?? job.dest}: ${err.message}`)));
+      worker.on("exit", (code) => end(new Error(`the layer unpack worker ended (exit code ${code}) while unpacking ${job.blob ?? job.dest}`)));
       worker.postMessage({ type: "apply", job } satisfies ToWorker);
     });
+    const source = opts.source;
+    if (source) {
+      // the bytes as they come, never more than STREAM_AHEAD_BYTES ahead of the unpack
+      void (async () => {
+        try {
+          for await (const chunk of source) {
+            if (settled) return;
+            worker.postMessage({ type: "chunk", data: chunk } satisfies ToWorker);
+            ahead += chunk.length;
+            while (ahead >= STREAM_AHEAD_BYTES && !settled) await new Promise<void>((r) => (taken = r));
+            taken = undefined;
+          }
+          if (!settled) worker.postMessage({ type: "end" } satisfies ToWorker);
+        } catch (err) {
+          if (!settled) worker.postMessage({ type: "abort", message: (err as Error).message } satisfies ToWorker);
+        }
+      })();
+    }
+    return result;
   }
 }
 

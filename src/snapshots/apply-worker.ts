@@ -27,27 +27,65 @@ function asWorkerError(err: unknown): WorkerError {
   return { message: String(e?.message ?? err), ...(typeof e?.code === "string" ? { errno: e.code } : {}) };
 }
 
+/** The blob's bytes from its file, reported as read for the pull's "Extracting" progress. */
+async function* fromFile(file: string): AsyncGenerator<Buffer> {
+  const stream = createReadStream(file);
+  let read = 0;
+  let reported = 0;
+  try {
+    for await (const c of stream) {
+      read += (c as Buffer).length;
+      if (read - reported >= READ_REPORT_BYTES) {
+        reported = read;
+        post({ type: "read", bytes: read });
+      }
+      yield c as Buffer;
+    }
+    post({ type: "read", bytes: read });
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Bytes the main thread sends as they come: chunks, then an end or an abort. */
+interface Feed {
+  chunks: Buffer[];
+  ended: boolean;
+  aborted?: string;
+  wake?: () => void;
+}
+let fed: Feed | undefined;
+
+/** The fed bytes; the feed is set up at once, since the chunks follow the job's message. */
+function fromMessages(): AsyncGenerator<Buffer> {
+  const q: Feed = { chunks: [], ended: false };
+  fed = q;
+  return drain(q);
+}
+
+async function* drain(q: Feed): AsyncGenerator<Buffer> {
+  try {
+    for (;;) {
+      const c = q.chunks.shift();
+      if (c) {
+        // taken: the sender may send more
+        post({ type: "consumed", bytes: c.length });
+        yield c;
+        continue;
+      }
+      if (q.aborted !== undefined) throw new Error(q.aborted);
+      if (q.ended) return;
+      await new Promise<void>((r) => (q.wake = r));
+      q.wake = undefined;
+    }
+  } finally {
+    if (fed === q) fed = undefined;
+  }
+}
+
 async function apply(job: ApplyJob): Promise<void> {
   try {
-    const file = createReadStream(job.blob);
-    // the blob's bytes as they are read, reported for the pull's "Extracting" progress
-    const blob = (async function* () {
-      let read = 0;
-      let reported = 0;
-      try {
-        for await (const c of file) {
-          read += (c as Buffer).length;
-          if (read - reported >= READ_REPORT_BYTES) {
-            reported = read;
-            post({ type: "read", bytes: read });
-          }
-          yield c as Buffer;
-        }
-        post({ type: "read", bytes: read });
-      } finally {
-        file.destroy();
-      }
-    })();
+    const blob = job.blob !== undefined ? fromFile(job.blob) : fromMessages();
     const result = await applyLayer(blob, job.dest, {
       compression: job.compression,
       ...(job.expectedDiffId !== undefined ? { expectedDiffId: job.expectedDiffId } : {}),
@@ -67,6 +105,14 @@ async function apply(job: ApplyJob): Promise<void> {
 
 port.on("message", (m: ToWorker) => {
   if (m.type === "apply") void apply(m.job);
+  else if (m.type === "chunk" || m.type === "end" || m.type === "abort") {
+    const q = fed;
+    if (!q) return; // the unpack failed already and stopped reading
+    if (m.type === "chunk") q.chunks.push(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+    else if (m.type === "end") q.ended = true;
+    else q.aborted = m.message;
+    q.wake?.();
+  }
   else if (m.type === "lowers") {
     const answer = lowersAnswer;
     lowersAnswer = undefined;

@@ -148,10 +148,12 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-/** Whether some snapshot directory under root holds rel (an unpack in progress writes there). */
+/** Whether some snapshot or staging directory under root holds rel (an unpack in progress writes there). */
 async function inSomeSnapshot(root: string, rel: string): Promise<boolean> {
   const base = path.join(root, "snapshots", "snapshots");
   for (const id of await readdir(base).catch(() => [] as string[])) {
+    // a large layer unpacks on a worker into a staging directory (staging-x, staging-x.tmp-y)
+    if (id.startsWith("staging-") && (await stat(path.join(base, id, rel)).then(() => true, () => false))) return true;
     for (const fs of [path.join(base, id, "fs"), ...(await readdir(path.join(base, id)).catch(() => [] as string[])).filter((n) => n.startsWith("fs.tmp-")).map((n) => path.join(base, id, n))]) {
       if (await stat(path.join(fs, rel)).then(() => true, () => false)) return true;
     }

@@ -210,7 +210,7 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     assert.deepEqual(got.RootFS, want.RootFS);
   });
 
-  it("a daemon killed while it unpacks a layer leaves no snapshot half-made: the next start removes it, and a pull then completes", async () => {
+  it("a daemon killed while it unpacks a layer leaves no snapshot or staged layer half-made: the next start removes it, and a pull then completes", async () => {
     assert.equal((await call("DELETE", `/images/${encodeURIComponent(ref)}`)).status, 200);
     assert.deepEqual(await snapshotKeys(at("root")), [], "the image's layer went with it");
     proxy!.rate = undefined;
@@ -221,12 +221,14 @@ describe("a pull interrupted by a daemon SIGKILL", { skip, timeout: 900_000 }, (
     });
     assert.ok(killing, "the pull reached the unpack");
     await killing;
+    // a large layer unpacks on a worker into a staging directory, a small one into its extract- snapshot
     const leftover = (await snapshotKeys(at("root"))).filter((k) => k.startsWith("extract-"));
-    assert.equal(leftover.length, 1, "the kill came while the layer was unpacked into its extract- snapshot");
+    const staged = (await readdir(at("root/snapshots/snapshots"))).filter((n) => n.startsWith("staging-"));
+    assert.equal(leftover.length + (staged.length > 0 ? 1 : 0), 1, `the kill came while the layer was unpacked: ${JSON.stringify({ leftover, staged })}`);
     await start();
     assert.deepEqual(await snapshotKeys(at("root")), []);
     assert.deepEqual(await readdir(at("root/snapshots/snapshots")), []);
-    assert.ok(child!.out.some((l) => l.includes(`removed the snapshot ${leftover[0]!} of a layer whose unpack was interrupted`)), child!.out.join("\n"));
+    if (leftover.length > 0) assert.ok(child!.out.some((l) => l.includes(`removed the snapshot ${leftover[0]!} of a layer whose unpack was interrupted`)), child!.out.join("\n"));
     const pulled = await call("POST", `/images/create?fromImage=${encodeURIComponent(name)}&tag=${tag}`);
     assert.doesNotMatch(pulled.body, /"error"/);
     assert.equal((await snapshotKeys(at("root"))).length, 1);
