@@ -93,6 +93,7 @@ import { createGzip } from "node:zlib";
 import { encodeHeader, END_OF_ARCHIVE, padding } from "../src/snapshots/tar.js";
 import { dockerdAvailable, mountsUnder, startDockerd, type Dockerd } from "../test/support/dockerd.js";
 import { freePort, registryAvailable, SKOPEO, startRegistry, type Registry } from "../test/registry/support.js";
+import { breakdown, printBreakdown, readTrace, type RunWindow } from "./support/phases.js";
 import { ping } from "./support/ping.js";
 
 const DOCKER = "/usr/local/bin/docker";
@@ -160,6 +161,9 @@ async function cpuMs(pid: number): Promise<number> {
   return ((utime! + stime! + cutime! + cstime!) * 1000) / TICKS_PER_SECOND;
 }
 
+/** Where the cove daemon writes its phase timings. */
+const traceFile = (dir: string) => path.join(dir, "cove-trace.jsonl");
+
 /** cove's daemon in its own process, on dir/cove (state), dir/cove.sock and runtimeRoot. */
 async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
   const root = path.join(dir, "cove");
@@ -170,7 +174,11 @@ async function startCove(dir: string, runtimeRoot: string): Promise<Engine> {
   const nodeArgs: string[] = [];
   if (process.env.BENCH_REGISTRY_CPU_PROF) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_REGISTRY_CPU_PROF)}`);
   const log = openSync(logFile, "a");
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(here, "support/cove-daemon.js"), root, socket, runtimeRoot], { stdio: ["ignore", log, log] });
+  // the daemon records its phases (src/common/trace.ts) for the pulls' breakdown
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(here, "support/cove-daemon.js"), root, socket, runtimeRoot], {
+    stdio: ["ignore", log, log],
+    env: { ...process.env, COVE_TRACE: traceFile(dir) },
+  });
   closeSync(log);
   const stop = async () => {
     if (child.exitCode === null) {
@@ -437,6 +445,9 @@ async function main(): Promise<void> {
 
     const results = new Map<string, number[]>();
     const add = (k: string, ms: number) => results.set(k, [...(results.get(k) ?? []), ms]);
+    // cove's pulls, as time windows for the breakdown of its phases
+    const windows = new Map<string, RunWindow[]>();
+    for (const { label } of images) for (const kind of ["cold pull", "warm pull"]) windows.set(`${kind}, ${label}`, []);
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? engines : [...engines].reverse();
       const target = await startRegistry(path.join(dir, `reg-push-${run}`));
@@ -448,13 +459,17 @@ async function main(): Promise<void> {
           // cold: nothing of the image there
           for (const ref of [first, second]) await exec(DOCKER, ["rmi", ref], e.env);
           const cpuBefore = await cpuMs(e.pid);
+          const coldStart = performance.timeOrigin + performance.now();
           const cold = await docker(e, ["pull", first]);
+          if (e.name === "cove") windows.get(`cold pull, ${label}`)!.push({ start: coldStart, end: performance.timeOrigin + performance.now() });
           add(`${e.name}: cold pull cpu, ${label}`, (await cpuMs(e.pid)) - cpuBefore);
           if (/Already exists/.test(cold.stdout)) throw new Error(`${e.name}: the cold pull of ${first} found layers present:\n${cold.stdout}`);
           const id = (await docker(e, ["image", "inspect", "-f", "{{.Id}}", first])).stdout.trim();
           if (id !== image.ids.first) throw new Error(`${e.name}: ${first} pulled as ${id}, expected ${image.ids.first}`);
           add(`${e.name}: cold pull, ${label}`, cold.ms);
+          const warmStart = performance.timeOrigin + performance.now();
           const warm = await docker(e, ["pull", second]);
+          if (e.name === "cove") windows.get(`warm pull, ${label}`)!.push({ start: warmStart, end: performance.timeOrigin + performance.now() });
           if ((warm.stdout.match(/Already exists/g) ?? []).length !== image.layers.length) throw new Error(`${e.name}: the warm pull of ${second} did not find every layer present:\n${warm.stdout}`);
           add(`${e.name}: warm pull, ${label}`, warm.ms);
           add(`${e.name}: up to date, ${label}`, (await docker(e, ["pull", first])).ms);
@@ -526,6 +541,11 @@ async function main(): Promise<void> {
         for (const e of ["cove", "dockerd"]) if (results.has(`${e}: ${kind}, ${label}`)) results.set(k(e), [median(results.get(`${e}: ${kind}, ${label}`)!) - floor(e)]);
         row(`${kind} above the CLI, ${label}`, k("cove"), k("dockerd"));
       }
+    }
+    const trace = await readTrace(traceFile(dir));
+    for (const [what, w] of windows) {
+      console.log(`  where cove's ${what} goes, median of ${w.length} runs (ms; "begins": from the CLI's start):`);
+      printBreakdown(breakdown(trace, w), w.length, "    ");
     }
     if (SERVER) {
       for (const kind of ["skopeo push", "skopeo pull"]) {

@@ -82,6 +82,12 @@ export function breakdown(records: TraceRecord[], windows: RunWindow[]): RunBrea
 
 /** What each phase measures, for the printed table. */
 const PHASE_NOTES: Record<string, string> = {
+  "pull.manifest": "the manifest (or index, then manifest) from the registry",
+  "pull.config": "the image config fetched, stored and checked",
+  "pull.layers": "layers: present ones found, the rest downloaded and unpacked",
+  "pull.manifest-store": "the manifest stored",
+  "pull.name": "the image record and its names, under the image lock",
+  "pull.sources": "where the blobs came from, for cross-repository mounts on push",
   "api.parse": "read and validate the create body",
   create: "the whole create: name, image config, snapshot, record",
   "create.snapshot": "the rootfs snapshot from the image's layers",

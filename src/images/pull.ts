@@ -20,6 +20,7 @@
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { CoveError, invalid, notFound, type ErrorKind } from "../common/errors.js";
 import { bestEffort, ignored } from "../common/ignore.js";
+import { span } from "../common/trace.js";
 import type { Digest } from "../content/digest.js";
 import { entryText, RegistryError } from "../registry/errors.js";
 import { limiter } from "../registry/limit.js";
@@ -221,12 +222,16 @@ export class Puller {
       let config: ImageConfig;
       let configBytes: Buffer;
       try {
+        const endManifest = span("pull.manifest");
         resolved = await this.resolve(client, ref, platform, () => progress({ status: `Pulling from ${ref.path}`, id: ref.digest !== undefined ? referenceString(ref) : (ref.tag as string) }));
+        endManifest();
+        const endConfig = span("pull.config");
         const { manifest } = resolved;
         await fetch(manifest.config);
         configBytes = await this.core.content.readBlob(manifest.config.digest, { maxSize: 8 * 1024 * 1024 });
         config = parseImageConfig(configBytes, isConfigMediaType(manifest.config.mediaType) ? manifest.config.mediaType : undefined);
         checkManifestMatchesConfig(manifest, config);
+        endConfig();
       } catch (err) {
         throw translatePullError(err, ref);
       }
@@ -241,6 +246,7 @@ export class Puller {
 
       // Layers: what is there already, what to download (each distinct blob once). An image that
       // exists already (by its config) needs none, and Docker reports none for it.
+      const endLayers = span("pull.layers");
       const id = imageID(configBytes);
       const imageExists = (await this.currentId(id)) === id;
       const diffIds = config.rootfs.diff_ids;
@@ -444,12 +450,15 @@ export class Puller {
         if (failed) throw translatePullError(failed.reason, ref);
         if (unpacked !== undefined) throw unpacked;
 
+        endLayers();
         // The manifest, stored as the image's target.
+        const endStore = span("pull.manifest-store");
         pin(manifestDesc.digest);
         if (!(await this.core.content.exists(manifestDesc.digest))) {
           await this.core.ingest(manifestDesc.digest, manifestBytes.length, manifestBytes);
           fetched.push(manifestDesc.digest);
         }
+        endStore();
       } catch (err) {
         await this.core.exclusive(() => this.dropSnapshots(txn));
         throw err;
@@ -457,6 +466,7 @@ export class Puller {
 
       // Name it, under the service's lock (the layers checked once more: present, else unpacked).
       const names = ref.digest !== undefined ? [referenceString(ref)] : [referenceString(ref), `${repositoryName(ref)}@${top.digest}`];
+      const endName = span("pull.name");
       const updated = await this.core.exclusive(async () => {
         try {
           if (!imageExists) await this.core.m.unpack.unpackLayers(layers, txn, undefined, verified);
@@ -471,7 +481,10 @@ export class Puller {
           throw err;
         }
       });
+      endName();
+      const endSources = span("pull.sources");
       await this.core.addBlobSources(repositoryName(ref), [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
+      endSources();
       progress({ status: `Digest: ${top.digest}` });
       progress({ status: updated ? `Status: Downloaded newer image for ${shown}` : `Status: Image is up to date for ${shown}` });
       return { reference: shown, id, digest: top.digest, updated };
