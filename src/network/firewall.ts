@@ -1,7 +1,8 @@
 // The firewall for bridge networks, in iptables/ip6tables (Debian's iptables package, nf_tables
 // backend or legacy alike). cove owns a few chains per daemon instance and rewrites them whole
-// from its state on every change with one iptables-restore call per family: declaring a chain in
-// a restore file flushes it, so a rewrite is atomic per table and never leaves a stale rule.
+// from its state with one iptables-restore call per family: declaring a chain in a restore file
+// flushes it, so a rewrite is atomic per table and never leaves a stale rule. A change of
+// published ports alone adds and deletes just their rules (one restore call, atomic as well).
 //
 //   filter FORWARD     -> COVE-FORWARD<tag>: isolation between networks, egress, replies, DNATed traffic
 //   nat PREROUTING     -> COVE-DNAT<tag> (local destinations): published ports
@@ -79,18 +80,42 @@ export function restoreText(tag: string, family: 4 | 6, networks: FirewallNetwor
     // the host reaching a published port through 127.0.0.1: the reply must come back to the host
     if (family === 4 && !n.internal) nat.push(`-A ${c.postrouting} -s 127.0.0.0/8 -o ${n.bridge} -j MASQUERADE`);
   }
+  // each once: the rules of ports that share a container port are the same hairpin rule
+  nat.push(...new Set(portRules(tag, family, ports)));
+  nat.push("COMMIT");
+  return `${f.join("\n")}\n${nat.join("\n")}\n`;
+}
+
+/**
+ * The nat rules of the published ports of one family ("-A CHAIN ..." lines). None depends on its
+ * place in its chain (one DNAT per host address, port and protocol; MASQUERADE rules alike), so
+ * they can be added and deleted one by one.
+ */
+export function portRules(tag: string, family: 4 | 6, ports: FirewallPort[]): string[] {
+  const c = chainNames(tag);
+  const out: string[] = [];
   for (const p of ports) {
     if (familyOf(p.containerIp) !== family) continue;
     const any = p.hostIp === "" || p.hostIp === "0.0.0.0" || p.hostIp === "::";
     if (!any && familyOf(p.hostIp) !== family) continue;
     const dst = any ? "" : ` -d ${p.hostIp}/${family === 4 ? 32 : 128}`;
     const to = family === 4 ? `${p.containerIp}:${p.containerPort}` : `[${p.containerIp}]:${p.containerPort}`;
-    nat.push(`-A ${c.dnat}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${to}`);
+    out.push(`-A ${c.dnat}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${to}`);
     // hairpin: a container reaching its own published port
-    nat.push(`-A ${c.postrouting} -s ${p.containerIp} -d ${p.containerIp} -p ${p.proto} -m ${p.proto} --dport ${p.containerPort} -j MASQUERADE`);
+    out.push(`-A ${c.postrouting} -s ${p.containerIp} -d ${p.containerIp} -p ${p.proto} -m ${p.proto} --dport ${p.containerPort} -j MASQUERADE`);
   }
-  nat.push("COMMIT");
-  return `${f.join("\n")}\n${nat.join("\n")}\n`;
+  return out;
+}
+
+/**
+ * The iptables-restore input that turns the port rules `from` into `to` (both from portRules), for
+ * chains that hold `from` and are otherwise as restoreText wrote them; undefined when nothing changes.
+ */
+export function portChangeText(from: ReadonlySet<string>, to: ReadonlySet<string>): string | undefined {
+  const removed = [...from].filter((r) => !to.has(r)).map((r) => `-D${r.slice(2)}`);
+  const added = [...to].filter((r) => !from.has(r));
+  if (removed.length === 0 && added.length === 0) return undefined;
+  return ["*nat", ...removed, ...added, "COMMIT", ""].join("\n");
 }
 
 /** The jumps from the built-in chains into cove's, as [table, chain, rule]. */
@@ -128,6 +153,8 @@ export class Firewall {
   private queue: Promise<unknown> = Promise.resolve();
   /** Families whose jumps were checked since the start (a rewrite of cove's chains keeps them). */
   private readonly jumped = new Set<4 | 6>();
+  /** What cove's chains hold per family since the last write: the networks (as JSON) and the port rules. */
+  private readonly written = new Map<4 | 6, { networks: string; rules: Set<string> }>();
   constructor(
     readonly tag: string,
     private readonly families: (4 | 6)[],
@@ -141,13 +168,27 @@ export class Firewall {
     return r;
   }
 
-  /** Writes cove's chains from the state, then makes sure the built-in chains jump to them. */
+  /**
+   * Writes cove's chains from the state, then makes sure the built-in chains jump to them. When
+   * only published ports changed since the last write, only their rules are added and deleted: a
+   * whole rewrite takes longer the more ports there are (130 ms at 3,000), adding one rule a few ms.
+   */
   apply(networks: FirewallNetwork[], ports: FirewallPort[]): Promise<void> {
     return this.serial(async () => {
+      const networksKey = JSON.stringify(networks);
       for (const family of this.families) {
-        const text = restoreText(this.tag, family, networks, ports);
-        const r = await run(tools[family].restore, ["-w", "--noflush"], text);
-        if (r.code !== 0) throw systemError(`${tools[family].restore} failed: ${r.stderr}`, { code: "network.iptables", hint: "check that the iptables package is installed and the kernel has netfilter (nf_tables or legacy)" });
+        const rules = new Set(portRules(this.tag, family, ports));
+        const last = this.written.get(family);
+        // unknown until this write is through
+        this.written.delete(family);
+        const change = last?.networks === networksKey ? portChangeText(last.rules, rules) : restoreText(this.tag, family, networks, ports);
+        if (change !== undefined) {
+          let r = await run(tools[family].restore, ["-w", "--noflush"], change);
+          // chains changed behind cove's back (flushed, removed) refuse a rule's deletion or addition: write them whole
+          if (r.code !== 0 && last?.networks === networksKey) r = await run(tools[family].restore, ["-w", "--noflush"], restoreText(this.tag, family, networks, ports));
+          if (r.code !== 0) throw systemError(`${tools[family].restore} failed: ${r.stderr}`, { code: "network.iptables", hint: "check that the iptables package is installed and the kernel has netfilter (nf_tables or legacy)" });
+        }
+        this.written.set(family, { networks: networksKey, rules });
         await this.ensureJumps(family);
       }
     });
@@ -172,6 +213,7 @@ export class Firewall {
       const failures: string[] = [];
       for (const family of this.families) {
         this.jumped.delete(family);
+        this.written.delete(family);
         const cmd = tools[family].save;
         for (const [table, chain, rule] of jumpRules(this.tag)) {
           while ((await run(cmd, ["-w", "-t", table, "-D", chain, ...rule.split(" ")])).code === 0) {
