@@ -49,6 +49,9 @@ export async function bundle(entry = path.join(root, "dist", "src", "cli", "runt
     // the runtime imports no package (ajv's validators are compiled ahead of time); anything that
     // would be is left to node, as it is for the compiled modules
     packages: "external",
+    // import() of a builtin becomes require(): a snapshot's code has no dynamic import at all
+    // ("A dynamic import callback was not specified"); the bundled modules' imports are inlined
+    supported: { "dynamic-import": false },
     // import.meta does not exist in a script: the code that finds the package root from its
     // module's place (the addon, the shim, the build info) gets the bundle's place instead, which
     // is as deep under the package root as needed for those walks (they look upwards)

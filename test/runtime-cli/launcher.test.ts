@@ -132,6 +132,9 @@ describe("cove-runtime's launcher", { skip: skipReason() }, () => {
     assert.equal(launch(["start", id]).code, 0);
     const running = JSON.parse(launch(["state", id]).stdout) as { status: string; pid: number };
     assert.equal(running.status, "running");
+    // exec imports node:crypto on demand: the snapshot's code must not import() anything
+    const exec = launch(["exec", id, "/bin/sh", "-c", "exit 5"]);
+    assert.equal(exec.code, 5, exec.stderr);
     assert.equal(launch(["kill", id, "KILL"]).code, 0);
     const deleted = launch(["delete", "--force", id]);
     assert.equal(deleted.code, 0, deleted.stderr);
