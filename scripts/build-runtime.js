@@ -38,7 +38,8 @@ export async function bundle(entry = path.join(root, "dist", "src", "cli", "runt
     throw new Error(`esbuild is not installed (${err.message.split("\n")[0]}): run npm install in ${root}`);
   }
   mkdirSync(path.dirname(outfile), { recursive: true });
-  await esbuild.build({
+  const built = await esbuild.build({
+    write: false,
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -59,6 +60,10 @@ export async function bundle(entry = path.join(root, "dist", "src", "cli", "runt
     banner: { js: 'var __coveBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
     logLevel: "warning",
   });
+  // renamed into place: a launcher starting meanwhile reads the old file or the new one, whole
+  const tmp = `${outfile}.tmp`;
+  writeFileSync(tmp, built.outputFiles[0].contents);
+  renameSync(tmp, outfile);
   return outfile;
 }
 
