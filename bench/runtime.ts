@@ -1,12 +1,14 @@
 // Benchmark: create + start + wait + delete of a `true` container on the same bundle through
-// cove's runtime in process, through the `cove-runtime run` entry (what containerd, CRI-O or
-// podman would be given as the runtime's path), through `cove runtime run` (the whole cove
-// command), and through `runc run`; then each runc-style CLI command on its own (state, create,
-// start, delete, run), cove-runtime's and runc's interleaved, as containerd and the OCI test
-// suites call them: one process per operation. Prints medians and ratios against runc, and each
+// cove's runtime in process, through `cove-runtime run` (what containerd, CRI-O or podman would
+// be given as the runtime's path: the launcher scripts/install-command.sh writes, run as users
+// run it, which starts the runtime's startup snapshot, its bundle or its modules, whichever this
+// build has; see scripts/build-runtime.js), through `cove runtime run` (the whole cove command),
+// and through `runc run`; then each runc-style CLI command on its own (state, create, start,
+// delete, run), cove-runtime's and runc's interleaved, as containerd and the OCI test suites call
+// them: one process per operation. Prints medians and ratios against runc, and each
 // cove-runtime command's time split into node's own start-up (the floor of any command written
-// for it), the loading of the modules that command loads, and the runtime's work, so that a
-// slower command points at its phase. Not a test: nothing here asserts on time.
+// for it), the loading of the runtime's code, and the runtime's work, so that a slower command
+// points at its phase. Not a test: nothing here asserts on time.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -38,6 +40,29 @@ function makeBundle(dir: string): string {
  */
 const RUNTIME_NODE = ["env", "-u", "NODE_EXTRA_CA_CERTS", process.execPath];
 
+/** What cove-runtime's launcher starts: node's arguments before the command's own. */
+interface LaunchedForm {
+  form: "snapshot" | "bundle" | "modules";
+  nodeArgs: string[];
+}
+
+/**
+ * Writes cove-runtime's launcher into dir (scripts/install-command.sh, as the set-up does for
+ * /usr/local/bin) and reads from bash's trace which form of the runtime it starts.
+ */
+function installLauncher(dir: string): { launcher: string; launched: LaunchedForm } {
+  const bin = path.join(dir, "bin");
+  execFileSync("bash", [path.join(root, "scripts/install-command.sh"), bin], { stdio: "ignore" });
+  const launcher = path.join(bin, "cove-runtime");
+  const traced = spawnSync("bash", ["-x", launcher, "--version"], { encoding: "utf8" });
+  const line = /^\+ exec (.*) --version$/m.exec(traced.stderr)?.[1];
+  if (traced.status !== 0 || !line) throw new Error(`cove-runtime's launcher ${launcher} failed: ${traced.stderr}`);
+  // the launcher's paths have no spaces here (bash -x would quote them otherwise)
+  const [, ...nodeArgs] = line.split(" ");
+  const form = nodeArgs[0] === "--snapshot-blob" ? "snapshot" : nodeArgs[0]!.endsWith(".cjs") ? "bundle" : "modules";
+  return { launcher, launched: { form, nodeArgs } };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -55,13 +80,39 @@ async function time(fn: () => Promise<void> | void): Promise<number[]> {
 }
 
 /**
- * Files for splitting a cove-runtime command's time by phase: a module hook that lists, in a file
- * named by COVE_BENCH_MODULES, every module the command loads (recorded once, in the warm-up
- * round), and a probe that loads the same modules (all but the entry, which would run the
- * command) and exits. node -e 0 is node's start; the probe less that is the loading of the
- * command's modules; the command less the probe is the runtime's work.
+ * Files for splitting a cove-runtime command's time by phase, for the form its launcher starts.
+ * The modules: a module hook that lists, in a file named by COVE_BENCH_MODULES, every module the
+ * command loads (recorded once, in the warm-up round), and a probe that loads the same modules
+ * (all but the entry, which would run the command) and exits. The bundle and the snapshot: the
+ * same code built the same way (scripts/build-runtime.js) from an entry that loads it and does
+ * nothing; the modules a command imports on demand (dynamic imports, all in the one file) are
+ * then evaluated in its work. node -e 0 is node's start; the probe less that is the loading of
+ * the runtime's code; the command less the probe is the runtime's work (and the launcher's bash).
  */
-function phaseProbes(dir: string): { recordArgs: string[]; probe: string } {
+async function phaseProbes(dir: string, launched: LaunchedForm): Promise<{ recordArgs: string[]; probe: (op: string) => string[] }> {
+  const moduleList = (op: string) => path.join(dir, `modules-${op}.txt`);
+  if (launched.form !== "modules") {
+    const build = (await import(pathToFileURL(path.join(root, "scripts/build-runtime.js")).href)) as {
+      bundle(entry: string, outfile: string): Promise<string>;
+      snapshot(script: string, blob: string): string;
+    };
+    const entry = path.join(dir, "probe-entry.mjs");
+    // absolute paths: esbuild would take a file: URL for a package, which it leaves out
+    const url = (p: string) => JSON.stringify(path.join(root, "dist/src", p));
+    writeFileSync(
+      entry,
+      `import v8 from "node:v8";
+import { setTraceFile } from ${url("common/trace.js")};
+import { runRuntimeCommand } from ${url("cli/runtime-run.js")};
+globalThis.coveBenchLoaded = [setTraceFile, runRuntimeCommand];
+if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(() => {});
+`,
+    );
+    const script = await build.bundle(entry, path.join(dir, "probe.cjs"));
+    if (launched.form === "bundle") return { recordArgs: [], probe: () => [script] };
+    const blob = build.snapshot(script, path.join(dir, "probe.blob"));
+    return { recordArgs: [], probe: () => ["--snapshot-blob", blob, "--"] };
+  }
   const hooks = path.join(dir, "module-hooks.mjs");
   writeFileSync(
     hooks,
@@ -84,7 +135,8 @@ const [list, entry] = process.argv.slice(2);
 for (const url of readFileSync(list, "utf8").split("\\n")) if (url && url !== entry) await import(url);
 `,
   );
-  return { recordArgs: ["--import", register], probe };
+  const entry = launched.nodeArgs.at(-1)!;
+  return { recordArgs: ["--import", register], probe: (op) => [probe, moduleList(op), pathToFileURL(entry).href] };
 }
 
 /**
@@ -93,13 +145,19 @@ for (const url of readFileSync(list, "utf8").split("\\n")) if (url && url !== en
  * delete --force, and run; beside them node -e 0 and, per command, a probe that loads the
  * command's modules and does nothing else (see phaseProbes).
  */
-async function perCommand(runtimeCli: string, bundle: string, stateRoot: string): Promise<void> {
-  const probes = phaseProbes(path.dirname(bundle));
+async function perCommand(launcher: string, launched: LaunchedForm, bundle: string, stateRoot: string): Promise<void> {
+  const probes = await phaseProbes(path.dirname(bundle), launched);
   const moduleList = (op: string) => path.join(path.dirname(bundle), `modules-${op}.txt`);
-  // node as cove-runtime's launcher starts it, for the command, its probes and node's own start
+  // node as cove-runtime's launcher starts it, for the probes and node's own start
   const node = RUNTIME_NODE;
   const sides = [
-    { name: "cove-runtime", argv: (args: string[], nodeArgs: string[] = []) => [...node, ...nodeArgs, runtimeCli, "--root", path.join(stateRoot, "cove-ops"), ...args] },
+    {
+      name: "cove-runtime",
+      // through its launcher, as users run it; the warm-up round of the modules records them with
+      // node started as the launcher would, with the hook
+      argv: (args: string[], recordArgs: string[] = []) =>
+        recordArgs.length > 0 ? [...node, ...recordArgs, ...launched.nodeArgs, "--root", path.join(stateRoot, "cove-ops"), ...args] : [launcher, "--root", path.join(stateRoot, "cove-ops"), ...args],
+    },
     { name: "runc", argv: (args: string[]) => ["runc", "--root", path.join(stateRoot, "runc-ops"), ...args] },
   ];
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: "ignore" });
@@ -145,14 +203,14 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
         ];
         for (const [op, args] of steps) {
           // the first round warms caches, and records which modules each cove-runtime command loads
-          const record = round === 0 && side.name === "cove-runtime";
+          const record = round === 0 && side.name === "cove-runtime" && probes.recordArgs.length > 0;
           const r = record ? timed(side.argv(args, probes.recordArgs), { ...process.env, COVE_BENCH_MODULES: moduleList(op) }) : timed(side.argv(args));
           if (r.status !== 0) throw new Error(`${side.name} ${args.join(" ")} failed (${r.status})`);
           if (round > 0) add(`${side.name} ${op}`, r);
         }
       }
       for (const op of ops) {
-        const r = timed([...node, probes.probe, moduleList(op), pathToFileURL(runtimeCli).href]);
+        const r = timed([...node, ...probes.probe(op)]);
         if (r.status !== 0) throw new Error(`the module probe of ${op} failed (${r.status})`);
         if (round > 0) add(`modules ${op}`, r);
       }
@@ -185,7 +243,9 @@ async function perCommand(runtimeCli: string, bundle: string, stateRoot: string)
       ["module load", (op) => m("modules", op) - nodeStart],
       ["runtime work", (op) => m("cove-runtime", op) - m("modules", op)],
     ];
-    console.log(`  cove-runtime by phase (node -e 0 as its launcher runs node; a probe that loads the command's modules, less node -e 0; the command less the probe):`);
+    console.log(
+      `  cove-runtime (its ${launched.form}) by phase (node -e 0 as its launcher runs node; a probe that loads the ${launched.form === "modules" ? "command's modules" : `same ${launched.form}`}, less node -e 0; the command through its launcher less the probe):`,
+    );
     for (const [name, of] of phases) console.log(`  ${`  ${name}`.padEnd(14)}${ops.map((o) => of(o).toFixed(1).padStart(9)).join("")}`);
     console.log(`  node -e 0: ${nodeStart.toFixed(1)} ms as cove-runtime's launcher runs node (${node.join(" ")}), ${median(table.get("plain node -e 0")!).toFixed(1)} ms as other commands start it here`);
   }
@@ -210,12 +270,11 @@ async function main(): Promise<void> {
         if (exit.code !== 0) throw new Error(`container exited ${exit.code}`);
       }),
     ]);
-    const runtimeCli = path.join(root, "dist/src/cli/runtime-main.js");
+    const { launcher, launched } = installLauncher(dir);
     results.push([
-      "cove-runtime run (the runtime's entry)",
+      `cove-runtime run (its ${launched.form})`,
       await time(() => {
-        const [interpreter, ...args] = RUNTIME_NODE;
-        execFileSync(interpreter!, [...args, runtimeCli, "--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
+        execFileSync(launcher, ["--root", path.join(stateRoot, "cove-entry"), "run", "--bundle", bundle, `e${n++}`], { stdio: "ignore" });
       }),
     ]);
     const cli = path.join(root, "dist/src/cli/main.js");
@@ -242,7 +301,7 @@ async function main(): Promise<void> {
       const ratio = base ? `  ratio to runc ${(median(xs) / base).toFixed(2)}` : "";
       console.log(`  ${name.padEnd(40)} ${median(xs).toFixed(1).padStart(7)} ms  (${p(0.1)}..${p(0.9)})${ratio}`);
     }
-    if (runc) await perCommand(runtimeCli, bundle, stateRoot);
+    if (runc) await perCommand(launcher, launched, bundle, stateRoot);
     rmSync(stateRoot, { recursive: true, force: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });

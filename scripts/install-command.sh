@@ -11,8 +11,9 @@ bindir=${1:-/usr/local/bin}
 target=$bindir/cove
 rc=0
 # cove-runtime: the OCI runtime alone (runc's command line), for containerd, CRI-O and podman,
-# which take a runtime's path; without NODE_EXTRA_CA_CERTS (src/cli/runtime-main.ts says why)
-bash "$here/scripts/write-launcher.sh" "$bindir/cove-runtime" "$here/dist/src/cli/runtime-main.js" "# cove-runtime command written by cove's scripts/install-command.sh" "cove-runtime" "NODE_EXTRA_CA_CERTS" || rc=$?
+# which take a runtime's path; without NODE_EXTRA_CA_CERTS (src/cli/runtime-main.ts says why), and
+# from its startup snapshot or one-file bundle when the build made them (scripts/build-runtime.js)
+bash "$here/scripts/write-launcher.sh" "$bindir/cove-runtime" "$here/dist/src/cli/runtime-main.js" "# cove-runtime command written by cove's scripts/install-command.sh" "cove-runtime" "NODE_EXTRA_CA_CERTS" "$here/dist/runtime" || rc=$?
 [ $rc = 0 ] || [ $rc = 3 ] || exit $rc
 rc=0
 bash "$here/scripts/write-launcher.sh" "$target" "$here/dist/src/cli/main.js" "# cove command written by cove's scripts/install-command.sh" "cove" || rc=$?

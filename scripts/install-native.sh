@@ -3,9 +3,22 @@
 # carries the native parts prebuilt for Linux x86-64 (build/cove-shim, build/cove-init, build/cove-pause, static;
 # build/cove.node, N-API); they are kept when they load on this machine, and otherwise built
 # here with gcc from the C sources the package carries (scripts/build-native.sh).
-# COVE_BUILD_NATIVE=1 builds them even when the prebuilt ones fit.
+# COVE_BUILD_NATIVE=1 builds them even when the prebuilt ones fit. Then it builds cove-runtime's
+# startup snapshot with the node installing it (scripts/build-runtime.js; a blob is tied to the
+# node that made it, so it cannot ship prebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# the snapshot only speeds cove-runtime's start: without it the launcher runs the bundle
+runtime_snapshot() {
+  # a checkout builds its snapshot with the rest of its build (npm run build, scripts/setup.sh)
+  { [ ! -e .git ] && [ -f dist/runtime/cove-runtime.cjs ]; } || return 0
+  if node scripts/build-runtime.js snapshot >/dev/null; then
+    echo "cove: built cove-runtime's startup snapshot for node $(node --version)"
+  else
+    echo "cove: could not build cove-runtime's startup snapshot (above); cove-runtime starts from its bundle instead" >&2
+  fi
+}
 
 prebuilt_fits() {
   [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] || return 1
@@ -16,6 +29,7 @@ prebuilt_fits() {
 
 if [ "${COVE_BUILD_NATIVE:-}" != 1 ] && prebuilt_fits; then
   echo "cove: using the prebuilt native parts (linux-x64)"
+  runtime_snapshot
   exit 0
 fi
 if ! command -v gcc >/dev/null; then
@@ -26,3 +40,4 @@ fi
 echo "cove: building the native parts with gcc"
 rm -f build/cove-shim build/cove-init build/cove-pause build/cove.node
 bash scripts/build-native.sh
+runtime_snapshot

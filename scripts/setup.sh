@@ -73,6 +73,8 @@ bash scripts/build-native.sh
 # a clean build: a test whose source is gone must not run from a stale dist/
 rm -rf dist
 npx tsc -p tsconfig.json
+# cove-runtime's one-file bundle and its startup snapshot, for this machine's node
+node scripts/build-runtime.js
 # `cove` on PATH (root only: /usr/local/bin is the machine's)
 if [ "$(id -u)" = 0 ]; then
   bash scripts/install-command.sh /usr/local/bin

@@ -10,17 +10,9 @@
 // makes no TLS connection. Nothing it starts inherits its environment: a container's process and
 // hooks get the config's. (The #! line stays plain: `env -S` is not in every env(1).)
 
-import { CoveError } from "../common/errors.js";
-import { runtimeMain } from "./runtime.js";
+// scripts/build-runtime.js bundles the same command into one file (runtime-bundle.ts) and
+// builds a startup snapshot from it; the launcher runs the fastest of the three this build has.
 
-runtimeMain(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // a finished foreground run or exec must not keep the command alive
-    setImmediate(() => process.exit(code));
-  },
-  (err: unknown) => {
-    process.stderr.write(`cove-runtime: ${err instanceof CoveError ? err.describe() : ((err as Error).stack ?? String(err))}\n`);
-    process.exitCode = 1;
-  },
-);
+import { runRuntimeCommand } from "./runtime-run.js";
+
+runRuntimeCommand(process.argv.slice(2));

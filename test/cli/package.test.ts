@@ -59,13 +59,15 @@ describe("the cove package", { skip: !hasGit ? "needs the git checkout (for npm 
 
   it("holds the compiled CLI, the native parts and their sources, and no tests", async () => {
     const files = execFileSync("tar", ["-tzf", tgz], { encoding: "utf8", maxBuffer: 64 << 20 }).split("\n");
-    for (const f of ["package/dist/src/cli/main.js", "package/dist/build-info.json", "package/build/cove-shim", "package/build/cove-init", "package/build/cove.node", "package/src/native/shim/main.c", "package/scripts/build-native.sh", "package/scripts/install-native.sh", "package/node_modules/ajv/package.json", "package/src/cri/api.proto", "package/node_modules/@grpc/grpc-js/package.json", "package/node_modules/@xterm/xterm/package.json", "package/node_modules/@xterm/addon-fit/package.json"]) {
+    for (const f of ["package/dist/src/cli/main.js", "package/dist/runtime/cove-runtime.cjs", "package/scripts/cove-runtime-launcher.sh", "package/dist/build-info.json", "package/build/cove-shim", "package/build/cove-init", "package/build/cove.node", "package/src/native/shim/main.c", "package/scripts/build-native.sh", "package/scripts/install-native.sh", "package/node_modules/ajv/package.json", "package/src/cri/api.proto", "package/node_modules/@grpc/grpc-js/package.json", "package/node_modules/@xterm/xterm/package.json", "package/node_modules/@xterm/addon-fit/package.json"]) {
       assert.ok(files.includes(f), `${f} in the package`);
     }
     assert.deepEqual(
       files.filter((f) => /^package\/dist\/.*\.test\.js$|^package\/(dist\/)?test\//.test(f)),
       [],
     );
+    // a startup snapshot only starts the node that made it: the install step builds it
+    assert.ok(!files.some((f) => f.endsWith(".blob") || f.endsWith(".blob.node")), "no startup snapshot in the package");
     const info = JSON.parse(execFileSync("tar", ["-xzOf", tgz, "package/dist/build-info.json"], { encoding: "utf8" }));
     assert.match(info.commit, new RegExp(`^${commit}(-dirty)?$`));
   });
@@ -86,10 +88,19 @@ describe("the cove package", { skip: !hasGit ? "needs the git checkout (for npm 
     assert.match(full.stderr, /Cannot connect to the Docker daemon at unix:\/\/.*none\.sock/);
     const help = await exec(bin, ["system", "install", "--help"]);
     assert.match(help.stdout, /^Usage: {2}cove system install \[OPTIONS\]/);
-    // the runtime's command line alone, for containerd, CRI-O and podman
-    const rt = await exec(path.join(prefix, "bin", "cove-runtime"), ["--version"], { env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` } });
-    assert.equal(rt.code, 0, rt.stderr);
-    assert.match(rt.stdout, /^cove runtime version 0\.1\.0\nspec: /);
+    // the runtime's command line alone, for containerd, CRI-O and podman: from the startup
+    // snapshot the install built, from the bundle without it
+    assert.match(install.stdout + install.stderr, /cove: built cove-runtime's startup snapshot for node v\d+/);
+    const runtimeDir = path.join(prefix, "lib", "node_modules", "cove", "dist", "runtime");
+    const nodePath = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` };
+    for (const form of ["snapshot", "bundle"]) {
+      if (form === "bundle") await rm(path.join(runtimeDir, "cove-runtime.blob"));
+      const traced = await exec("bash", ["-x", path.join(prefix, "bin", "cove-runtime"), "--version"], { env: nodePath });
+      assert.equal(traced.code, 0, traced.stderr);
+      assert.match(traced.stdout, /^cove runtime version 0\.1\.0\nspec: /);
+      const ran = /^\+ exec .*$/m.exec(traced.stderr)?.[0] ?? "";
+      assert.match(ran, form === "snapshot" ? /--snapshot-blob \S+\/dist\/runtime\/cove-runtime\.blob -- --version$/ : /\/dist\/runtime\/cove-runtime\.cjs --version$/, traced.stderr);
+    }
   });
 
   it("builds the native parts with gcc at install when asked or when no prebuilt fits", { skip: !gcc ? "gcc is missing" : false }, async () => {

@@ -27,6 +27,11 @@ export const QUICK = 60_000;
 
 /** cove's CLI entry: this package's build, or COVE_TEST_CLI (another build of cove to compare). */
 export const CLI = process.env.COVE_TEST_CLI ?? BUILT_CLI;
+/**
+ * A cove-runtime command to run instead of `node CLI runtime`: COVE_TEST_RUNTIME, e.g. the
+ * launcher scripts/install-command.sh writes, to run the scenarios from its snapshot or bundle.
+ */
+export const RUNTIME_COMMAND = process.env.COVE_TEST_RUNTIME || undefined;
 export const KINDS: Kind[] = ["runc", "cove"];
 
 export const SCHEMA_DIR = (() => {
@@ -93,7 +98,8 @@ export class Side {
   /** argv of the binary with --root. */
   argv(globals: string[] = []): string[] {
     const g = ["--root", this.root, ...globals];
-    return this.kind === "runc" ? [RUNC, ...g] : [process.execPath, CLI, "runtime", ...g];
+    if (this.kind === "runc") return [RUNC, ...g];
+    return RUNTIME_COMMAND ? [RUNTIME_COMMAND, ...g] : [process.execPath, CLI, "runtime", ...g];
   }
 
   /** Runs `<runtime> --root R [globals] args...`; never rejects for a non-zero status. */

@@ -3,7 +3,8 @@
 // Set RUNTIME_TOOLS_DIR to a built github.com/opencontainers/runtime-tools tree (commit 260e151
 // builds offline with Go 1.19 from its vendored modules: `make runtimetest
 // validation-executables`). Every validation/*/*.t program runs from the tree's root with
-// RUNTIME pointing at a wrapper that calls this checkout's CLI with its own temp --root, and
+// RUNTIME pointing at a wrapper that calls this checkout's CLI (or COVE_TEST_RUNTIME, a
+// cove-runtime command such as its launcher) with its own temp --root, and
 // must pass (exit 0, no "not ok" line), except the programs listed in EXCLUDED below: each names
 // why, and a host exclusion only applies where its check finds the host lacking.
 //
@@ -225,7 +226,9 @@ describe("OCI runtime-tools validation suite against cove runtime", { skip: skip
     root = path.join(base, "root");
     wrapper = path.join(base, "cove-runtime");
     // the suite calls RUNTIME with runc's command line and no global flags
-    await writeFile(wrapper, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} runtime --root ${JSON.stringify(root)} "$@"\n`, { mode: 0o755 });
+    // COVE_TEST_RUNTIME: a cove-runtime command instead (the launcher, to test its snapshot or bundle)
+    const runtime = process.env.COVE_TEST_RUNTIME ? JSON.stringify(process.env.COVE_TEST_RUNTIME) : `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} runtime`;
+    await writeFile(wrapper, `#!/bin/sh\nexec ${runtime} --root ${JSON.stringify(root)} "$@"\n`, { mode: 0o755 });
   });
 
   after(async () => {

@@ -1,6 +1,6 @@
 // Generates validators.generated.ts: the OCI schemas compiled by ajv ahead of time (ajv's
 // standalone code), so a `cove runtime` command does not spend ~150 ms compiling schemas at
-// every start. The options must match those schema.ts would compile with.
+// every start (schema.ts compiles nothing itself).
 //
 // Run: npx tsc -p tsconfig.json && node dist/src/runtime/config/gen-validators.js
 // It rewrites src/runtime/config/validators.generated.ts; commit the result.

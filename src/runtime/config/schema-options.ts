@@ -1,5 +1,5 @@
-// The ajv options and entry schemas shared by the ahead-of-time generator (gen-validators.ts)
-// and the runtime fallback in schema.ts, so both compile the same validators.
+// The ajv options and entry schemas of the ahead-of-time generator (gen-validators.ts); schema.ts
+// looks its validators up by the same entry names.
 
 export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: false, validateSchema: false, validateFormats: false } as const;
 

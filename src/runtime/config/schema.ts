@@ -1,16 +1,16 @@
 // JSON-schema validation of OCI documents (config.json, the features document, state) against the
-// runtime spec's own schemas, embedded in schema-data.ts. Each validator is compiled once, on
-// first use. Errors come back as problems naming the JSON path of the field in the style
-// `linux.namespaces[2].type`, all of them, not just the first.
+// runtime spec's own schemas, compiled ahead of time by ajv into validators.generated.ts
+// (gen-validators.ts, from the schemas embedded in schema-data.ts). Errors come back as problems
+// naming the JSON path of the field in the style `linux.namespaces[2].type`, all of them, not
+// just the first.
 //
-// The schemas declare draft-04. Ajv 8 has no draft-04 meta-schema, but these schemas use no
-// keyword whose meaning changed after draft-04 (no `id`, no boolean exclusiveMinimum), so they are
-// compiled as they are with meta-schema validation off.
+// Nothing is compiled at run time: ajv and the schemas would cost `cove runtime create` more to
+// load than a container takes to start, and a top-level await to load them on demand would keep
+// cove-runtime from being bundled as the CommonJS script its startup snapshot is built from.
 
-import { createRequire } from "node:module";
-import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { ROOTFS_PROPAGATIONS } from "./constants.js";
-import { AJV_OPTIONS, ENTRY } from "./schema-options.js";
+import { ENTRY } from "./schema-options.js";
 import * as precompiled from "./validators.generated.js";
 
 /** One thing wrong with a document: the field it is about and what is wrong with it. */
@@ -23,30 +23,14 @@ export interface Problem {
 
 export type SchemaName = "config" | "features" | "state";
 
-const compiled = new Map<SchemaName, ValidateFunction>();
-
 /** The ahead-of-time compiled validators (validators.generated.ts), one per entry schema. */
 const PRECOMPILED = precompiled as unknown as Record<SchemaName, ValidateFunction | undefined>;
 
-/**
- * The embedded schemas, loaded only when a precompiled validator is missing: the run-time fallback
- * below is their only user, and `cove runtime create` would otherwise parse them at every start.
- */
-const FALLBACK_SCHEMAS = (Object.keys(ENTRY) as SchemaName[]).every((name) => PRECOMPILED[name])
-  ? undefined
-  : (await import("./schema-data.js")).SCHEMAS;
-
 function validator(name: SchemaName): ValidateFunction {
-  let fn = compiled.get(name) ?? PRECOMPILED[name];
-  if (fn) return fn;
-  // the generated module is out of date: compile at run time (slow, but correct)
-  // loaded only here: ajv itself takes longer to load than a container takes to start
-  const { Ajv } = createRequire(import.meta.url)("ajv") as { Ajv: typeof AjvClass };
-  const ajv = new Ajv({ ...AJV_OPTIONS });
-  for (const [file, schema] of Object.entries(FALLBACK_SCHEMAS ?? {})) ajv.addSchema(schema, file);
-  fn = ajv.getSchema(ENTRY[name]);
-  if (!fn) throw new Error(`embedded schema ${ENTRY[name]} is missing: re-run gen-schema-data`);
-  compiled.set(name, fn);
+  const fn = PRECOMPILED[name];
+  if (!fn) {
+    throw new Error(`validators.generated.ts has no validator for ${ENTRY[name]}: regenerate it (npx tsc -p . && node dist/src/runtime/config/gen-validators.js) and rebuild`);
+  }
   return fn;
 }
 
