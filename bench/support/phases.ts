@@ -94,7 +94,7 @@ const PHASE_NOTES: Record<string, string> = {
   "start.spec": "OCI spec built and written as the bundle",
   "start.runtime-create": "the runtime's create (in process)",
   "runtime.load": "runtime modules (first use only)",
-  "runtime.config": "config.json read and validated",
+  "runtime.config": "the spec validated (config.json read first when not passed in process)",
   "runtime.seccomp": "seccomp profile compiled (cached)",
   "runtime.cgroup": "cgroups created and limits set",
   "runtime.plan": "the shim's plan compiled",

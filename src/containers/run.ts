@@ -140,6 +140,8 @@ export class Runner {
       const runtime = this.core.runtimeOf(c);
       const created = await runtime.create(id, {
         bundle: c.dir,
+        // the in-process runtime takes the spec as built, not read back from config.json
+        spec,
         stdio: "ignore",
         io: {
           ...(rotation ? { log: { path: this.core.logPath(c), ...rotation } } : {}),

@@ -356,7 +356,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { config, plan, shim, cgroupMounts, hostMounts, capabilityNumbers } = await traced("runtime.load", id, launchModules);
     const endConfig = span("runtime.config", id);
-    const { spec, rootfs } = await config.loadConfig(bundle);
+    const { spec, rootfs } = opts.spec ? config.checkConfig(opts.spec, bundle) : await config.loadConfig(bundle);
     checkRlimits(spec.process, plan.RLIMIT_NUMBERS);
     checkCapabilities(spec, capabilityNumbers);
     for (const w of config.lsmWarnings(spec)) warn(w);

@@ -5,7 +5,7 @@ import { isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { MonitorIO } from "./plan/compile.js";
 import type { CgroupStats } from "./cgroups/index.js";
-import type { LinuxResources, Process, State } from "./spec.js";
+import type { LinuxResources, Process, Spec, State } from "./spec.js";
 
 export interface ContainerState extends State {
   rootfs: string;
@@ -34,6 +34,11 @@ export interface CreateOptions {
   keep?: boolean;
   /** cove only (engine mode): the monitor logs the stdio and serves attach clients. */
   io?: MonitorIO;
+  /**
+   * cove only, in process: the spec the caller has just written to the bundle's config.json,
+   * taken (and validated) as it is instead of read back from the file. runc reads the file.
+   */
+  spec?: Spec;
 }
 
 export interface ExecOptions {
