@@ -512,8 +512,10 @@ export class CoveRuntime implements ContainerRuntime {
       }
       await cg.destroy();
       // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
+      const { isInstanceCgroupParent } = await import("../common/instance.js");
+      const { removeSharedParent } = await cgroups();
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if ((await import("../common/instance.js")).isInstanceCgroupParent(path.basename(dir))) await (await cgroups()).removeSharedParent(dir);
+        if (isInstanceCgroupParent(path.basename(dir))) await removeSharedParent(dir);
       }
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,
