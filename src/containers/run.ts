@@ -344,12 +344,12 @@ export class Runner {
       c.rec.RestartCount++;
       this.core.setStatus(c, "restarting");
     }
-    const endRecord = span("exit.record", c.rec.ID);
-    // a record the disk refuses (full) must not keep the exit from its waiters or its --rm: the
-    // record on disk then says running, and the next start of the daemon finds the monitor gone
-    // and records the exit
-    await this.core.save(c, "state").catch((err: unknown) => ignored(`record the exit of container ${c.rec.ID} (the next daemon start records it from the runtime)`, err, this.core.log));
-    endRecord();
+    // A --rm container is removed right away: the exit is recorded only should its removal fail.
+    // Until then the record on disk says running, which a crash in between also leaves (as a
+    // record the disk refuses): the next start of the daemon finds the container gone from the
+    // runtime, records an exit and finishes the --rm removal.
+    const removing = !restart && !!c.hc.AutoRemove;
+    if (!removing) await this.recordExit(c);
     c.resolveExited?.();
     for (const l of [...c.exitListeners]) l(code);
     if (restart) {
@@ -357,11 +357,28 @@ export class Runner {
         c.restartTimer = undefined;
         void this.core.exclusive(c, () => this.restartNow(c));
       }, c.restartDelay);
-    } else if (c.hc.AutoRemove) {
+    } else if (removing) {
       const endRemove = span("remove", c.rec.ID);
-      await this.core.bestEffort(`remove --rm container ${c.rec.ID} after its exit`, this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }));
+      const removed = await this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }).then(
+        () => true,
+        (err: unknown) => {
+          ignored(`remove --rm container ${c.rec.ID} after its exit`, err, this.core.log);
+          return false;
+        },
+      );
       endRemove();
+      if (!removed && !c.removed) await this.recordExit(c);
     }
+  }
+
+  /** Saves the exited (or restarting) state of a container. */
+  private async recordExit(c: Live): Promise<void> {
+    const endRecord = span("exit.record", c.rec.ID);
+    // a record the disk refuses (full) must not keep the exit from its waiters or its --rm: the
+    // record on disk then says running, and the next start of the daemon finds the monitor gone
+    // and records the exit
+    await this.core.save(c, "state").catch((err: unknown) => ignored(`record the exit of container ${c.rec.ID} (the next daemon start records it from the runtime)`, err, this.core.log));
+    endRecord();
   }
 
   /** The restart manager's restart, once the back-off has passed. */
