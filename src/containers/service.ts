@@ -123,6 +123,7 @@ export class ContainerService {
       if (c.restartTimer) clearTimeout(c.restartTimer);
       if (c.healthTimer) clearTimeout(c.healthTimer);
     }
+    for (const [name, runtime] of core.runtimes) await core.bestEffort(`release what runtime ${name} kept between containers`, runtime.close?.());
   }
 
   get root(): string {

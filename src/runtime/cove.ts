@@ -263,9 +263,30 @@ async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?:
 export class CoveRuntime implements ContainerRuntime {
   readonly name = "cove";
   readonly root: string;
+  /**
+   * The shared parent cgroups (/cove, /cove-<tag>) kept after their last container went, when
+   * the runtime lives in a daemon (see the constructor); close() removes them.
+   */
+  private readonly keptCgroupParents: Set<string> | undefined;
 
-  constructor(opts: { root?: string } = {}) {
+  /**
+   * keepCgroupParents: leave the shared parent cgroups in place when their last container goes,
+   * until close(). For a daemon, which starts one container after another: remaking the parent
+   * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
+   * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
+   * (a process per operation) removes them with their last container, as before.
+   */
+  constructor(opts: { root?: string; keepCgroupParents?: boolean } = {}) {
     this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
+    this.keptCgroupParents = opts.keepCgroupParents ? new Set() : undefined;
+  }
+
+  /** Removes the shared parent cgroups kept since their last container went (see the constructor); those a container still uses stay. */
+  async close(): Promise<void> {
+    if (!this.keptCgroupParents?.size) return;
+    const { removeSharedParent } = await cgroups();
+    for (const dir of this.keptCgroupParents) await removeSharedParent(dir);
+    this.keptCgroupParents.clear();
   }
 
   private dir(id: string): string {
@@ -515,7 +536,9 @@ export class CoveRuntime implements ContainerRuntime {
       const { isInstanceCgroupParent } = await import("../common/instance.js");
       const { removeSharedParent } = await cgroups();
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if (isInstanceCgroupParent(path.basename(dir))) await removeSharedParent(dir);
+        if (!isInstanceCgroupParent(path.basename(dir))) continue;
+        if (this.keptCgroupParents) this.keptCgroupParents.add(dir);
+        else await removeSharedParent(dir);
       }
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,

@@ -2,12 +2,13 @@
 // errors; unknown ids; list; run's exit status; kill --all; exec.
 
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { capMask, CGROUP_V2, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, until } from "../fixtures/bundle.js";
+import { capMask, CGROUP_V2, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, removeCgroup, until } from "../fixtures/bundle.js";
 
 /** True while pid exists and is not a zombie (the init's reaper may be slow or absent). */
 function isAlive(pid: number): boolean {
@@ -250,3 +251,34 @@ describeRuntimes("lifecycle", (ctx) => {
     assert.ok(!(await readdir(ctx.root).catch((): string[] => [])).includes(id));
   });
 });
+
+describeRuntimes(
+  "shared parent cgroups",
+  (ctx) => {
+    it("go with their last container, or, kept for a daemon, at close()", async () => {
+      const { CoveRuntime } = await import("../../src/runtime/cove.js");
+      // a parent named as a daemon's (/cove-<tag>): the only kind the runtime removes
+      const parent = `/cove-${randomBytes(4).toString("hex")}`;
+      const runOnce = async (rt: InstanceType<typeof CoveRuntime>) => {
+        const b = await ctx.bundle((spec) => {
+          spec.linux!.cgroupsPath = `${parent}/c-${randomBytes(4).toString("hex")}`;
+        });
+        b.spec.process!.args = ["/bin/true"];
+        await b.write();
+        const exit = await rt.run(ctx.id("parent"), { bundle: b.dir, stdio: "ignore" });
+        assert.equal(exit.code, 0);
+        assert.deepEqual(await cgroupDirsOf(b.spec.linux!.cgroupsPath!), [], "the container's own cgroups go at once");
+      };
+      ctx.defer(() => removeCgroup(parent));
+      await runOnce(new CoveRuntime({ root: ctx.root }));
+      assert.deepEqual(await cgroupDirsOf(parent), [], "a runtime command removes the parent with its last container");
+      const kept = new CoveRuntime({ root: ctx.root, keepCgroupParents: true });
+      await runOnce(kept);
+      await runOnce(kept);
+      assert.notDeepEqual(await cgroupDirsOf(parent), [], "a daemon's runtime keeps it between containers");
+      await kept.close();
+      assert.deepEqual(await cgroupDirsOf(parent), [], "and removes it at close");
+    });
+  },
+  ["cove"],
+);
