@@ -247,8 +247,9 @@ export interface ExecSession extends AttachSession {
 
 /** The real runtimes: cove's own on runtimeRoot, and runc when it is installed. */
 export function defaultRuntimes(runtimeRoot: string, runcPath = findRunc()): Map<string, ContainerRuntime> {
-  // the service runs container after container: its parent cgroups stay until it closes
-  const out = new Map<string, ContainerRuntime>([["cove", new CoveRuntime({ root: runtimeRoot, keepCgroupParents: true })]]);
+  // the service runs container after container: its parent cgroups stay until it closes, and
+  // deleted containers' state directories are removed off the path of the next request
+  const out = new Map<string, ContainerRuntime>([["cove", new CoveRuntime({ root: runtimeRoot, keepCgroupParents: true, removeStateInBackground: true })]]);
   // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
   if (runcPath) out.set("runc", new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(runtimeRoot), "runc"), monitorRoot: runtimeRoot }));
   return out;

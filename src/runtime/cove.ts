@@ -5,7 +5,7 @@
 // input), and the files the shim writes (STATE_FILES in src/native/protocol.ts): init.pid,
 // start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, watch, writeSync } from "node:fs";
 import { readFile, readdir, rm } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
@@ -80,6 +80,12 @@ async function runHooks(hooks: Hook[] | undefined, state: State, phase: string):
 }
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
+/**
+ * What a deleted container's state directory is renamed to while it is removed in the
+ * background (see removeStateInBackground): a name no container id can have ("@" is not in
+ * ID_PATTERN), which list() passes over.
+ */
+const DELETED_PREFIX = "@deleted-";
 /** How many containers' states list() reads at once. */
 const LIST_READS = 32;
 
@@ -268,6 +274,8 @@ export class CoveRuntime implements ContainerRuntime {
    * the runtime lives in a daemon (see the constructor); close() removes them.
    */
   private readonly keptCgroupParents: Set<string> | undefined;
+  /** The background removals of deleted containers' state directories under way (see the constructor). */
+  private readonly stateRemovals: Set<Promise<void>> | undefined;
 
   /**
    * keepCgroupParents: leave the shared parent cgroups in place when their last container goes,
@@ -275,18 +283,38 @@ export class CoveRuntime implements ContainerRuntime {
    * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
    * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
    * (a process per operation) removes them with their last container, as before.
+   *
+   * removeStateInBackground: a deleted container's state directory is renamed away (the id is
+   * free and unknown at once) and its files removed in the background, also by a daemon, which
+   * outlives the removal: a dozen unlinks where the state root is no tmpfs (a /run on the root
+   * disk) were on the path of every `docker run --rm`, with a long tail when the disk is busy.
+   * list() (a daemon's restore) removes what a crash left; close() waits for the removals.
    */
-  constructor(opts: { root?: string; keepCgroupParents?: boolean } = {}) {
+  constructor(opts: { root?: string; keepCgroupParents?: boolean; removeStateInBackground?: boolean } = {}) {
     this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
     this.keptCgroupParents = opts.keepCgroupParents ? new Set() : undefined;
+    this.stateRemovals = opts.removeStateInBackground ? new Set() : undefined;
   }
 
-  /** Removes the shared parent cgroups kept since their last container went (see the constructor); those a container still uses stay. */
+  /**
+   * Finishes the state directories' background removals and removes the shared parent cgroups
+   * kept since their last container went (see the constructor); those a container still uses stay.
+   */
   async close(): Promise<void> {
+    if (this.stateRemovals) await Promise.all(this.stateRemovals);
     if (!this.keptCgroupParents?.size) return;
     const { removeSharedParent } = await cgroups();
     for (const dir of this.keptCgroupParents) await removeSharedParent(dir);
     this.keptCgroupParents.clear();
+  }
+
+  /** Removes a deleted container's renamed state directory off the caller's path (see the constructor). */
+  private removeInBackground(renamed: string): void {
+    const removals = this.stateRemovals!;
+    const removal: Promise<void> = rm(renamed, { recursive: true, force: true, maxRetries: 3 })
+      .catch(ignoring(`remove ${renamed}, the state directory of a deleted container`))
+      .finally(() => removals.delete(removal));
+    removals.add(removal);
   }
 
   private dir(id: string): string {
@@ -544,14 +572,31 @@ export class CoveRuntime implements ContainerRuntime {
       // the mounts the container made in our namespace; if detaching fails the state stays,
       // so that a later delete can try again
       if (s.hostMounts) (await import("./host-mounts.js")).detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
-      // a handful of small files: removed in place (see exists); should one resist (the monitor
-      // still writing), the asynchronous removal retries without holding the event loop
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!(this.stateRemovals && this.renameForRemoval(dir))) {
+        // a handful of small files: removed in place (see exists); should one resist (the monitor
+        // still writing), the asynchronous removal retries without holding the event loop
+        try {
+          rmSync(dir, { recursive: true, force: true });
+        } catch {
+          await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+        }
       }
     }
+  }
+
+  /** Renames a state directory away and removes it in the background; false when it could not be renamed (it is then removed in place). */
+  private renameForRemoval(dir: string): boolean {
+    const renamed = path.join(this.root, `${DELETED_PREFIX}${path.basename(dir)}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
+    try {
+      renameSync(dir, renamed);
+    } catch (err) {
+      // already gone: nothing to remove
+      if (isErrno(err, "ENOENT")) return true;
+      ignored(`rename the state directory ${dir} for its removal (removed in place instead)`, err);
+      return false;
+    }
+    this.removeInBackground(renamed);
+    return true;
   }
 
   async start(id: string): Promise<void> {
@@ -623,6 +668,10 @@ export class CoveRuntime implements ContainerRuntime {
       if (isErrno(err, "ENOENT")) return [];
       throw fromErrno(err, `listing ${this.root}`);
     }
+    // deleted containers' state directories whose background removal a crash cut short
+    const deleted = names.filter((name) => name.startsWith(DELETED_PREFIX));
+    if (this.stateRemovals) for (const name of deleted) this.removeInBackground(path.join(this.root, name));
+    if (deleted.length > 0) names = names.filter((name) => !name.startsWith(DELETED_PREFIX));
     // read LIST_READS at a time: a daemon restarting over thousands of containers lists them all
     const states = readAhead(names.sort(), LIST_READS, (name) =>
       this.state(name).catch((err: unknown) => {

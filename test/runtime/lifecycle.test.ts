@@ -282,3 +282,36 @@ describeRuntimes(
   },
   ["cove"],
 );
+
+describeRuntimes(
+  "state directories removed in the background",
+  (ctx) => {
+    it("are gone from the runtime at once, from the disk by close(); list() removes one a crash left", async () => {
+      const { CoveRuntime } = await import("../../src/runtime/cove.js");
+      const rt = new CoveRuntime({ root: ctx.root, removeStateInBackground: true });
+      const b = await ctx.bundle();
+      b.spec.process!.args = ["/bin/true"];
+      await b.write();
+      const id = ctx.id("bg");
+      assert.equal((await rt.run(id, { bundle: b.dir, stdio: "ignore" })).code, 0);
+      await assert.rejects(rt.state(id), (err: unknown) => err instanceof CoveError && err.kind === "not-found");
+      assert.ok(!existsSync(path.join(ctx.root, id)), "the id's directory is gone at once");
+      await rt.close();
+      assert.deepEqual(await readdir(ctx.root), [], "nothing is left once close() returns");
+      // what a crash during the removal leaves: listed by nobody, removed by the next list()
+      const { mkdir, writeFile } = await import("node:fs/promises");
+      const left = path.join(ctx.root, `@deleted-${id}-x`);
+      await mkdir(left);
+      await writeFile(path.join(left, "state.json"), "{}");
+      assert.deepEqual(await rt.list(), []);
+      await rt.close();
+      assert.deepEqual(await readdir(ctx.root), []);
+      // a runtime command's delete removes the directory in place, as before
+      const inPlace = new CoveRuntime({ root: ctx.root });
+      const other = ctx.id("fg");
+      assert.equal((await inPlace.run(other, { bundle: b.dir, stdio: "ignore" })).code, 0);
+      assert.deepEqual(await readdir(ctx.root), []);
+    });
+  },
+  ["cove"],
+);
