@@ -271,7 +271,7 @@ export class CoveRuntime implements ContainerRuntime {
   readonly root: string;
   /**
    * The shared parent cgroups (/cove, /cove-<tag>) kept after their last container went, when
-   * the runtime lives in a daemon (see the constructor); close() removes them.
+   * the runtime lives in a daemon (see the constructor); flush() removes them.
    */
   private readonly keptCgroupParents: Set<string> | undefined;
   /** The background removals of deleted containers' state directories under way (see the constructor). */
@@ -279,7 +279,7 @@ export class CoveRuntime implements ContainerRuntime {
 
   /**
    * keepCgroupParents: leave the shared parent cgroups in place when their last container goes,
-   * until close(). For a daemon, which starts one container after another: remaking the parent
+   * until flush(). For a daemon, which starts one container after another: remaking the parent
    * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
    * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
    * (a process per operation) removes them with their last container, as before.
@@ -288,7 +288,7 @@ export class CoveRuntime implements ContainerRuntime {
    * free and unknown at once) and its files removed in the background, also by a daemon, which
    * outlives the removal: a dozen unlinks where the state root is no tmpfs (a /run on the root
    * disk) were on the path of every `docker run --rm`, with a long tail when the disk is busy.
-   * list() (a daemon's restore) removes what a crash left; close() waits for the removals.
+   * list() (a daemon's restore) removes what a crash left; flush() waits for the removals.
    */
   constructor(opts: { root?: string; keepCgroupParents?: boolean; removeStateInBackground?: boolean } = {}) {
     this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
@@ -300,7 +300,7 @@ export class CoveRuntime implements ContainerRuntime {
    * Finishes the state directories' background removals and removes the shared parent cgroups
    * kept since their last container went (see the constructor); those a container still uses stay.
    */
-  async close(): Promise<void> {
+  async flush(): Promise<void> {
     if (this.stateRemovals) await Promise.all(this.stateRemovals);
     if (!this.keptCgroupParents?.size) return;
     const { removeSharedParent } = await cgroups();

@@ -101,6 +101,9 @@ export interface ContainerRuntime {
   ps(id: string): Promise<number[]>;
   /** The container's cgroup counters (whichever runtime made the cgroup). */
   stats(id: string): Promise<RuntimeStats>;
-  /** Releases what the runtime keeps between containers (cove's: empty shared parent cgroups); containers keep running. */
-  close?(): Promise<void>;
+  /**
+   * Finishes the runtime's background work and releases what it keeps between containers (cove's:
+   * state directories being removed, empty shared parent cgroups); containers keep running.
+   */
+  flush?(): Promise<void>;
 }

@@ -255,7 +255,7 @@ describeRuntimes("lifecycle", (ctx) => {
 describeRuntimes(
   "shared parent cgroups",
   (ctx) => {
-    it("go with their last container, or, kept for a daemon, at close()", async () => {
+    it("go with their last container, or, kept for a daemon, at flush()", async () => {
       const { CoveRuntime } = await import("../../src/runtime/cove.js");
       // a parent named as a daemon's (/cove-<tag>): the only kind the runtime removes
       const parent = `/cove-${randomBytes(4).toString("hex")}`;
@@ -276,8 +276,8 @@ describeRuntimes(
       await runOnce(kept);
       await runOnce(kept);
       assert.notDeepEqual(await cgroupDirsOf(parent), [], "a daemon's runtime keeps it between containers");
-      await kept.close();
-      assert.deepEqual(await cgroupDirsOf(parent), [], "and removes it at close");
+      await kept.flush();
+      assert.deepEqual(await cgroupDirsOf(parent), [], "and removes it at flush()");
     });
   },
   ["cove"],
@@ -286,7 +286,7 @@ describeRuntimes(
 describeRuntimes(
   "state directories removed in the background",
   (ctx) => {
-    it("are gone from the runtime at once, from the disk by close(); list() removes one a crash left", async () => {
+    it("are gone from the runtime at once, from the disk by flush(); list() removes one a crash left", async () => {
       const { CoveRuntime } = await import("../../src/runtime/cove.js");
       const rt = new CoveRuntime({ root: ctx.root, removeStateInBackground: true });
       const b = await ctx.bundle();
@@ -296,15 +296,15 @@ describeRuntimes(
       assert.equal((await rt.run(id, { bundle: b.dir, stdio: "ignore" })).code, 0);
       await assert.rejects(rt.state(id), (err: unknown) => err instanceof CoveError && err.kind === "not-found");
       assert.ok(!existsSync(path.join(ctx.root, id)), "the id's directory is gone at once");
-      await rt.close();
-      assert.deepEqual(await readdir(ctx.root), [], "nothing is left once close() returns");
+      await rt.flush();
+      assert.deepEqual(await readdir(ctx.root), [], "nothing is left once flush() returns");
       // what a crash during the removal leaves: listed by nobody, removed by the next list()
       const { mkdir, writeFile } = await import("node:fs/promises");
       const left = path.join(ctx.root, `@deleted-${id}-x`);
       await mkdir(left);
       await writeFile(path.join(left, "state.json"), "{}");
       assert.deepEqual(await rt.list(), []);
-      await rt.close();
+      await rt.flush();
       assert.deepEqual(await readdir(ctx.root), []);
       // a runtime command's delete removes the directory in place, as before
       const inPlace = new CoveRuntime({ root: ctx.root });
