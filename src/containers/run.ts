@@ -157,14 +157,14 @@ export class Runner {
       // of volume subpaths are no longer needed
       clearStaging(c.dir);
       const endAttach = span("start.attach", id);
-      // attach clients waiting for this start connect before the process runs
+      // attach clients waiting for this start, and the exit watch, connect before the process
+      // runs: at once, each is a connection of its own to the monitor
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
-      await Promise.all(pending.map((p) => this.core.bestEffort(`connect a waiting attach client to container ${id}`, p.connect(this.core.attachSocket(id)))));
       let resolveExited!: () => void;
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
-      await this.watchExit(c);
+      await Promise.all([...pending.map((p) => this.core.bestEffort(`connect a waiting attach client to container ${id}`, p.connect(this.core.attachSocket(id)))), this.watchExit(c)]);
       endAttach();
       const endRuntimeStart = span("start.runtime-start", id);
       await runtime.start(id).catch((err: unknown) => {
