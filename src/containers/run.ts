@@ -129,15 +129,19 @@ export class Runner {
       });
       await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
-      // the bundle's config.json is made anew at every start: no fsync
-      await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      const runtime = this.core.runtimeOf(c);
+      // the bundle's config.json is made anew at every start: no fsync. A runtime that takes the
+      // spec in process does not read it (it is for tools): it is written while the runtime
+      // creates the container, and the start waits for it after.
+      const configWritten = replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      configWritten.catch(() => undefined); // awaited below, whatever the create does
+      if (!runtime.takesSpec) await configWritten;
       // a previous run's runtime state (the daemon died before it cleaned up); a forced delete of
       // none succeeds, so only a real failure is logged
-      await this.core.bestEffort(`delete the previous runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
+      await this.core.bestEffort(`delete the previous runtime state of container ${id}`, runtime.delete(id, { force: true }));
       endSpec();
       const endCreate = span("start.runtime-create", id);
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
-      const runtime = this.core.runtimeOf(c);
       const created = await runtime.create(id, {
         bundle: c.dir,
         // the in-process runtime takes the spec as built, not read back from config.json
@@ -149,9 +153,11 @@ export class Runner {
           directSocket: this.core.directSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
-      }).catch((err: unknown) => {
+      }).catch(async (err: unknown) => {
+        await configWritten.catch(() => undefined); // no write left under way in the container's directory
         throw ociStartError(err, runtime.name);
       });
+      await configWritten;
       endCreate();
       // both runtimes have made the container's mounts when create returns: the staging mounts
       // of volume subpaths are no longer needed

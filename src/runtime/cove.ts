@@ -268,6 +268,7 @@ async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?:
 
 export class CoveRuntime implements ContainerRuntime {
   readonly name = "cove";
+  readonly takesSpec = true;
   readonly root: string;
   /**
    * The shared parent cgroups (/cove, /cove-<tag>) kept after their last container went, when

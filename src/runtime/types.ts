@@ -84,6 +84,8 @@ export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
 
 export interface ContainerRuntime {
   readonly name: string;
+  /** create takes CreateOptions.spec as the config and never reads the bundle's config.json. */
+  readonly takesSpec?: boolean;
   create(id: string, opts: CreateOptions): Promise<ContainerState>;
   start(id: string): Promise<void>;
   /** create + start, waiting for the exit and deleting the container afterwards. */
