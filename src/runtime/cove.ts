@@ -89,6 +89,13 @@ const DELETED_PREFIX = "@deleted-";
 /** How many containers' states list() reads at once. */
 const LIST_READS = 32;
 
+let owner: string | undefined;
+
+/** The user this runtime runs as, the containers' owner: read once (userInfo reads /etc/passwd on every call). */
+function ownerName(): string {
+  return (owner ??= userInfo().username);
+}
+
 /** Notes about adjusted settings go to stderr, as runc's warnings do. */
 function warn(message: string): void {
   process.stderr.write(`cove: warning: ${message}\n`);
@@ -428,7 +435,7 @@ export class CoveRuntime implements ContainerRuntime {
       bundle,
       rootfs,
       created: new Date().toISOString(),
-      owner: userInfo().username,
+      owner: ownerName(),
       pid: 0,
       initStartTime: "",
       shimPid: 0,
@@ -442,7 +449,9 @@ export class CoveRuntime implements ContainerRuntime {
     }
     let cg: CgroupManager | undefined;
     try {
+      const endCreating = span("runtime.state", id);
       await this.save(stored);
+      endCreating();
       const endCgroup = span("runtime.cgroup", id);
       cg = await this.cgroup(stored);
       try {
@@ -506,6 +515,7 @@ export class CoveRuntime implements ContainerRuntime {
         },
       });
       endClone();
+      const endState = span("runtime.state", id);
       stored.pid = handle.pid;
       stored.shimPid = handle.shimPid;
       stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
@@ -513,6 +523,7 @@ export class CoveRuntime implements ContainerRuntime {
       if (freezerDir) stored.freezer = { version: cg.version, file: path.join(freezerDir, cg.version === 1 ? "freezer.state" : "cgroup.events") };
       delete stored.creating;
       await this.save(stored);
+      endState();
       if (opts.pidFile) await (await commonFs()).writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       // create returns with the monitor on its own; run keeps following it until the exit
       if (!autostart) handle.detach();
