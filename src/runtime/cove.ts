@@ -282,6 +282,8 @@ export class CoveRuntime implements ContainerRuntime {
    * the runtime lives in a daemon (see the constructor); flush() removes them.
    */
   private readonly keptCgroupParents: Set<string> | undefined;
+  /** The daemon's own parent cgroup path (/cove-<tag>), which flush() removes wherever it is left empty. */
+  private readonly cgroupParent: string | undefined;
   /** The background removals of deleted containers' state directories under way (see the constructor). */
   private readonly stateRemovals: Set<Promise<void>> | undefined;
 
@@ -290,7 +292,9 @@ export class CoveRuntime implements ContainerRuntime {
    * until flush(). For a daemon, which starts one container after another: remaking the parent
    * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
    * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
-   * (a process per operation) removes them with their last container, as before.
+   * (a process per operation) removes them with their last container, as before. Given as the
+   * daemon's parent cgroup path (/cove-<tag>), flush() removes that one in every hierarchy even
+   * if no container of this run went: an earlier run of the daemon that died kept it.
    *
    * removeStateInBackground: a deleted container's state directory is renamed away (the id is
    * free and unknown at once) and its files removed in the background, also by a daemon, which
@@ -298,9 +302,10 @@ export class CoveRuntime implements ContainerRuntime {
    * disk) were on the path of every `docker run --rm`, with a long tail when the disk is busy.
    * list() (a daemon's restore) removes what a crash left; flush() waits for the removals.
    */
-  constructor(opts: { root?: string; keepCgroupParents?: boolean; removeStateInBackground?: boolean } = {}) {
+  constructor(opts: { root?: string; keepCgroupParents?: boolean | string; removeStateInBackground?: boolean } = {}) {
     this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
     this.keptCgroupParents = opts.keepCgroupParents ? new Set() : undefined;
+    this.cgroupParent = typeof opts.keepCgroupParents === "string" ? opts.keepCgroupParents : undefined;
     this.stateRemovals = opts.removeStateInBackground ? new Set() : undefined;
   }
 
@@ -310,9 +315,16 @@ export class CoveRuntime implements ContainerRuntime {
    */
   async flush(): Promise<void> {
     if (this.stateRemovals) await Promise.all(this.stateRemovals);
-    if (!this.keptCgroupParents?.size) return;
-    const { removeSharedParent } = await cgroups();
-    for (const dir of this.keptCgroupParents) await removeSharedParent(dir);
+    if (!this.keptCgroupParents) return;
+    const { cgroupManager, removeSharedParent } = await cgroups();
+    const { isInstanceCgroupParent } = await import("../common/instance.js");
+    const parents = new Set(this.keptCgroupParents);
+    if (this.cgroupParent && isInstanceCgroupParent(path.posix.basename(this.cgroupParent))) {
+      // where a container of the daemon's would have its cgroups, one level up (no cgroup is made)
+      const probe = await cgroupManager({ id: "flush", cgroupsPath: path.posix.join(this.cgroupParent, "flush") }).catch(ignoring(`find the parent cgroup ${this.cgroupParent} in the hierarchies`));
+      for (const dir of Object.values(probe?.paths ?? {})) parents.add(path.dirname(dir));
+    }
+    for (const dir of parents) await removeSharedParent(dir);
     this.keptCgroupParents.clear();
   }
 

@@ -255,7 +255,7 @@ describeRuntimes("lifecycle", (ctx) => {
 describeRuntimes(
   "shared parent cgroups",
   (ctx) => {
-    it("go with their last container, or, kept for a daemon, at flush()", async () => {
+    it("go with their last container, or, kept for a daemon, at flush() (also one a daemon that died kept)", async () => {
       const { CoveRuntime } = await import("../../src/runtime/cove.js");
       // a parent named as a daemon's (/cove-<tag>): the only kind the runtime removes
       const parent = `/cove-${randomBytes(4).toString("hex")}`;
@@ -278,6 +278,11 @@ describeRuntimes(
       assert.notDeepEqual(await cgroupDirsOf(parent), [], "a daemon's runtime keeps it between containers");
       await kept.flush();
       assert.deepEqual(await cgroupDirsOf(parent), [], "and removes it at flush()");
+      // a daemon that died kept it: the next one, told its parent, removes it without running anything
+      await runOnce(new CoveRuntime({ root: ctx.root, keepCgroupParents: parent }));
+      assert.notDeepEqual(await cgroupDirsOf(parent), []);
+      await new CoveRuntime({ root: ctx.root, keepCgroupParents: parent }).flush();
+      assert.deepEqual(await cgroupDirsOf(parent), [], "the next daemon's flush() removes it");
     });
   },
   ["cove"],
