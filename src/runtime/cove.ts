@@ -86,6 +86,8 @@ export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
  * ID_PATTERN), which list() passes over.
  */
 const DELETED_PREFIX = "@deleted-";
+/** How long kept shared parent cgroups outlive their last container before they go (see keepCgroupParents). */
+const KEPT_PARENT_IDLE_MS = 1000;
 /** How many containers' states list() reads at once. */
 const LIST_READS = 32;
 
@@ -284,6 +286,8 @@ export class CoveRuntime implements ContainerRuntime {
   private readonly keptCgroupParents: Set<string> | undefined;
   /** The daemon's own parent cgroup path (/cove-<tag>), which flush() removes wherever it is left empty. */
   private readonly cgroupParent: string | undefined;
+  /** Removes the kept parents once no container came for KEPT_PARENT_IDLE_MS. */
+  private parentRemoval: NodeJS.Timeout | undefined;
   /** The background removals of deleted containers' state directories under way (see the constructor). */
   private readonly stateRemovals: Set<Promise<void>> | undefined;
 
@@ -292,9 +296,11 @@ export class CoveRuntime implements ContainerRuntime {
    * until flush(). For a daemon, which starts one container after another: remaking the parent
    * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
    * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
-   * (a process per operation) removes them with their last container, as before. Given as the
-   * daemon's parent cgroup path (/cove-<tag>), flush() removes that one in every hierarchy even
-   * if no container of this run went: an earlier run of the daemon that died kept it.
+   * (a process per operation) removes them with their last container, as before. A kept parent
+   * goes once a second has passed without a container in it (a daemon killed within that second
+   * leaves it empty), and at flush(). Given as the daemon's parent cgroup path (/cove-<tag>),
+   * flush() removes that one in every hierarchy even if no container of this run went: an
+   * earlier run of the daemon that died kept it.
    *
    * removeStateInBackground: a deleted container's state directory is renamed away (the id is
    * free and unknown at once) and its files removed in the background, also by a daemon, which
@@ -316,6 +322,8 @@ export class CoveRuntime implements ContainerRuntime {
   async flush(): Promise<void> {
     if (this.stateRemovals) await Promise.all(this.stateRemovals);
     if (!this.keptCgroupParents) return;
+    clearTimeout(this.parentRemoval);
+    this.parentRemoval = undefined;
     const { cgroupManager, removeSharedParent } = await cgroups();
     const { isInstanceCgroupParent } = await import("../common/instance.js");
     const parents = new Set(this.keptCgroupParents);
@@ -326,6 +334,21 @@ export class CoveRuntime implements ContainerRuntime {
     }
     for (const dir of parents) await removeSharedParent(dir);
     this.keptCgroupParents.clear();
+  }
+
+  /**
+   * Removes the kept parents once KEPT_PARENT_IDLE_MS passed without another container's removal
+   * (one that holds a container refuses, and stays); a container created after that makes its
+   * parent again.
+   */
+  private removeKeptParentsWhenIdle(removeSharedParent: (dir: string) => Promise<void>): void {
+    clearTimeout(this.parentRemoval);
+    this.parentRemoval = setTimeout(() => {
+      this.parentRemoval = undefined;
+      for (const dir of this.keptCgroupParents ?? []) void removeSharedParent(dir);
+    }, KEPT_PARENT_IDLE_MS);
+    // a pending removal does not keep a process alive: flush() does it at once
+    this.parentRemoval.unref();
   }
 
   /** Removes a deleted container's renamed state directory off the caller's path (see the constructor). */
@@ -592,6 +615,7 @@ export class CoveRuntime implements ContainerRuntime {
         if (this.keptCgroupParents) this.keptCgroupParents.add(dir);
         else await removeSharedParent(dir);
       }
+      if (this.keptCgroupParents?.size) this.removeKeptParentsWhenIdle(removeSharedParent);
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,
       // so that a later delete can try again
