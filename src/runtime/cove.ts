@@ -6,7 +6,7 @@
 // start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
 import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, watch, writeSync } from "node:fs";
-import { readFile, readdir, rm } from "node:fs/promises";
+import { readFile, readdir, rm, rmdir, unlink } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
@@ -244,6 +244,21 @@ async function compileSeccompCached(profile: LinuxSeccomp): Promise<CompiledSecc
   return compiled;
 }
 
+/**
+ * Removes a directory of plain entries (a state directory: files, sockets, a fifo) one entry at
+ * a time: a background removal then holds one thread of libuv's pool, not all four (a recursive
+ * rm unlinks in parallel), and the requests that follow it do not queue behind it. Anything else
+ * (a subdirectory) fails it; the caller then removes recursively.
+ */
+async function removeFlatDir(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    await unlink(path.join(dir, name)).catch((err: unknown) => {
+      if (!isErrno(err, "ENOENT")) throw err;
+    });
+  }
+  await rmdir(dir);
+}
+
 /** Waits until one of the files appears in dir; returns its name. */
 async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?: AbortSignal): Promise<string> {
   const present = async () => {
@@ -354,7 +369,8 @@ export class CoveRuntime implements ContainerRuntime {
   /** Removes a deleted container's renamed state directory off the caller's path (see the constructor). */
   private removeInBackground(renamed: string): void {
     const removals = this.stateRemovals!;
-    const removal: Promise<void> = rm(renamed, { recursive: true, force: true, maxRetries: 3 })
+    const removal: Promise<void> = removeFlatDir(renamed)
+      .catch(() => rm(renamed, { recursive: true, force: true, maxRetries: 3 }))
       .catch(ignoring(`remove ${renamed}, the state directory of a deleted container`))
       .finally(() => removals.delete(removal));
     removals.add(removal);
