@@ -246,8 +246,10 @@ export interface ExecSession extends AttachSession {
 }
 
 /** The real runtimes: cove's own on runtimeRoot, and runc when it is installed. */
-export function defaultRuntimes(runtimeRoot: string, runcPath = findRunc()): Map<string, ContainerRuntime> {
-  const out = new Map<string, ContainerRuntime>([["cove", new CoveRuntime({ root: runtimeRoot })]]);
+export function defaultRuntimes(runtimeRoot: string, runcPath = findRunc(), cgroupParent = DEFAULT_CGROUP_PARENT): Map<string, ContainerRuntime> {
+  // the service runs container after container: its parent cgroups stay until it closes, and
+  // deleted containers' state directories are removed off the path of the next request
+  const out = new Map<string, ContainerRuntime>([["cove", new CoveRuntime({ root: runtimeRoot, keepCgroupParents: cgroupParent, removeStateInBackground: true })]]);
   // runc's own state sits next to cove's; the monitors' (attach socket, exit) in the same place as cove's
   if (runcPath) out.set("runc", new RuncRuntime({ binary: runcPath, root: path.join(path.dirname(runtimeRoot), "runc"), monitorRoot: runtimeRoot }));
   return out;
@@ -357,7 +359,7 @@ export class ContainerCore {
     this.cgroupless = opts.cgroupless;
     this.runtimeRoot = opts.runtimeRoot ?? DEFAULT_RUNTIME_ROOT;
     this.cgroupParent = opts.cgroupParent ?? DEFAULT_CGROUP_PARENT;
-    this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath);
+    this.runtimes = opts.runtimes ?? defaultRuntimes(this.runtimeRoot, opts.runcPath, this.cgroupParent);
     this.defaultRuntime = opts.defaultRuntime ?? "cove";
     this.host = opts.host ?? realHost;
     this.images = opts.images;

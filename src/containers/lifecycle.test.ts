@@ -383,6 +383,38 @@ describe("container lifecycle on a fake runtime", () => {
     assert.ok(!w.runtime.calls.includes(`exec ${id} probe`), "no probe of an exited container");
   });
 
+  it("a --rm container's exit goes to disk only when its removal fails; a restart finds one recorded running and removes it", async () => {
+    const recorded = async (id: string) => (JSON.parse(await readFile(path.join(w.root, "containers", id, "config.v2.json"), "utf8")) as { State: { Status: string; ExitCode: number } }).State;
+    // the usual case: removed at its exit, its last record saying running
+    const gone = await run({ HostConfig: { AutoRemove: true } });
+    const removed = w.svc.wait(gone, "removed");
+    w.runtime.exit(gone, 4);
+    assert.equal((await removed).StatusCode, 4);
+    await assert.rejects(w.svc.inspect(gone), /No such container/);
+    // a removal that fails: the exit is recorded as it was
+    const stuck = await run({ HostConfig: { AutoRemove: true } });
+    w.svc.setHooks({
+      beforeRemove: () => {
+        throw new Error("removal refused");
+      },
+    });
+    w.runtime.exit(stuck, 3);
+    await until("the exit is recorded", async () => (await recorded(stuck)).Status === "exited");
+    assert.equal((await recorded(stuck)).ExitCode, 3);
+    assert.ok(w.log.some((l) => l.includes(`remove --rm container ${stuck} after its exit`)), w.log.join(" / "));
+    w.svc.setHooks({});
+    // a daemon that died between the exit and the removal: the record says running, the runtime
+    // holds nothing, and the restart finishes the --rm
+    const crashed = await run({ HostConfig: { AutoRemove: true } });
+    await w.svc.close();
+    assert.equal((await recorded(crashed)).Status, "running");
+    w.runtime.exit(crashed, 0);
+    await w.runtime.delete(crashed);
+    w.svc = await w.open();
+    await assert.rejects(w.svc.inspect(crashed), /No such container/);
+    await until("its directory is gone", () => !existsSync(path.join(w.root, "containers", crashed)));
+  });
+
   it("daemon restart during a restart back-off starts the container at once", async () => {
     const id = await run({ HostConfig: { RestartPolicy: { Name: "always" } } });
     await exitAndWait(id, 1);

@@ -129,17 +129,23 @@ export class Runner {
       });
       await Dir.with(rootfs, (root) => prepareFileMountpoints(root, spec.mounts ?? []));
       if (c.hc.Init && !existsSync(this.core.initPath)) throw unsupported(`--init: ${this.core.initPath} is missing`, { code: "container.init-missing", hint: "build cove's native parts (scripts/build-native.sh)" });
-      // the bundle's config.json is made anew at every start: no fsync
-      await replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      const runtime = this.core.runtimeOf(c);
+      // the bundle's config.json is made anew at every start: no fsync. A runtime that takes the
+      // spec in process does not read it (it is for tools): it is written while the runtime
+      // creates the container, and the start waits for it after.
+      const configWritten = replaceFile(path.join(c.dir, "config.json"), JSON.stringify(spec, null, 2));
+      configWritten.catch(() => undefined); // awaited below, whatever the create does
+      if (!runtime.takesSpec) await configWritten;
       // a previous run's runtime state (the daemon died before it cleaned up); a forced delete of
       // none succeeds, so only a real failure is logged
-      await this.core.bestEffort(`delete the previous runtime state of container ${id}`, this.core.runtimeOf(c).delete(id, { force: true }));
+      await this.core.bestEffort(`delete the previous runtime state of container ${id}`, runtime.delete(id, { force: true }));
       endSpec();
       const endCreate = span("start.runtime-create", id);
       const rotation = logSettings(c.hc.LogConfig?.Type ?? "json-file", c.hc.LogConfig?.Config ?? {});
-      const runtime = this.core.runtimeOf(c);
       const created = await runtime.create(id, {
         bundle: c.dir,
+        // the in-process runtime takes the spec as built, not read back from config.json
+        spec,
         stdio: "ignore",
         io: {
           ...(rotation ? { log: { path: this.core.logPath(c), ...rotation } } : {}),
@@ -147,22 +153,24 @@ export class Runner {
           directSocket: this.core.directSocket(id),
           pipes: { openStdin: !!cfg.OpenStdin, stdinOnce: !!cfg.StdinOnce },
         },
-      }).catch((err: unknown) => {
+      }).catch(async (err: unknown) => {
+        await configWritten.catch(() => undefined); // no write left under way in the container's directory
         throw ociStartError(err, runtime.name);
       });
+      await configWritten;
       endCreate();
       // both runtimes have made the container's mounts when create returns: the staging mounts
       // of volume subpaths are no longer needed
       clearStaging(c.dir);
       const endAttach = span("start.attach", id);
-      // attach clients waiting for this start connect before the process runs
+      // attach clients waiting for this start, and the exit watch, connect before the process
+      // runs: at once, each is a connection of its own to the monitor
       const pending = [...c.pendingAttach];
       c.pendingAttach.clear();
-      await Promise.all(pending.map((p) => this.core.bestEffort(`connect a waiting attach client to container ${id}`, p.connect(this.core.attachSocket(id)))));
       let resolveExited!: () => void;
       c.exited = new Promise<void>((r) => (resolveExited = r));
       c.resolveExited = resolveExited;
-      await this.watchExit(c);
+      await Promise.all([...pending.map((p) => this.core.bestEffort(`connect a waiting attach client to container ${id}`, p.connect(this.core.attachSocket(id)))), this.watchExit(c)]);
       endAttach();
       const endRuntimeStart = span("start.runtime-start", id);
       await runtime.start(id).catch((err: unknown) => {
@@ -342,12 +350,12 @@ export class Runner {
       c.rec.RestartCount++;
       this.core.setStatus(c, "restarting");
     }
-    const endRecord = span("exit.record", c.rec.ID);
-    // a record the disk refuses (full) must not keep the exit from its waiters or its --rm: the
-    // record on disk then says running, and the next start of the daemon finds the monitor gone
-    // and records the exit
-    await this.core.save(c, "state").catch((err: unknown) => ignored(`record the exit of container ${c.rec.ID} (the next daemon start records it from the runtime)`, err, this.core.log));
-    endRecord();
+    // A --rm container is removed right away: the exit is recorded only should its removal fail.
+    // Until then the record on disk says running, which a crash in between also leaves (as a
+    // record the disk refuses): the next start of the daemon finds the container gone from the
+    // runtime, records an exit and finishes the --rm removal.
+    const removing = !restart && !!c.hc.AutoRemove;
+    if (!removing) await this.recordExit(c);
     c.resolveExited?.();
     for (const l of [...c.exitListeners]) l(code);
     if (restart) {
@@ -355,11 +363,28 @@ export class Runner {
         c.restartTimer = undefined;
         void this.core.exclusive(c, () => this.restartNow(c));
       }, c.restartDelay);
-    } else if (c.hc.AutoRemove) {
+    } else if (removing) {
       const endRemove = span("remove", c.rec.ID);
-      await this.core.bestEffort(`remove --rm container ${c.rec.ID} after its exit`, this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }));
+      const removed = await this.core.m.control.remove(c.rec.ID, { force: true, volumes: true }).then(
+        () => true,
+        (err: unknown) => {
+          ignored(`remove --rm container ${c.rec.ID} after its exit`, err, this.core.log);
+          return false;
+        },
+      );
       endRemove();
+      if (!removed && !c.removed) await this.recordExit(c);
     }
+  }
+
+  /** Saves the exited (or restarting) state of a container. */
+  private async recordExit(c: Live): Promise<void> {
+    const endRecord = span("exit.record", c.rec.ID);
+    // a record the disk refuses (full) must not keep the exit from its waiters or its --rm: the
+    // record on disk then says running, and the next start of the daemon finds the monitor gone
+    // and records the exit
+    await this.core.save(c, "state").catch((err: unknown) => ignored(`record the exit of container ${c.rec.ID} (the next daemon start records it from the runtime)`, err, this.core.log));
+    endRecord();
   }
 
   /** The restart manager's restart, once the back-off has passed. */

@@ -123,6 +123,7 @@ export class ContainerService {
       if (c.restartTimer) clearTimeout(c.restartTimer);
       if (c.healthTimer) clearTimeout(c.healthTimer);
     }
+    for (const [name, runtime] of core.runtimes) await core.bestEffort(`finish the background work of runtime ${name}`, runtime.flush?.());
   }
 
   get root(): string {

@@ -5,8 +5,8 @@
 // input), and the files the shim writes (STATE_FILES in src/native/protocol.ts): init.pid,
 // start.fifo (present while created), started, start-error, exit ("CODE SIGNAL").
 
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeSync } from "node:fs";
-import { readFile, readdir, rm } from "node:fs/promises";
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, watch, writeSync } from "node:fs";
+import { readFile, readdir, rm, rmdir, unlink } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { conflict, CoveError, fromErrno, invalid, isErrno, notFound } from "../common/errors.js";
@@ -80,8 +80,23 @@ async function runHooks(hooks: Hook[] | undefined, state: State, phase: string):
 }
 
 export const DEFAULT_RUNTIME_ROOT = "/run/cove/runtime";
+/**
+ * What a deleted container's state directory is renamed to while it is removed in the
+ * background (see removeStateInBackground): a name no container id can have ("@" is not in
+ * ID_PATTERN), which list() passes over.
+ */
+const DELETED_PREFIX = "@deleted-";
+/** How long kept shared parent cgroups outlive their last container before they go (see keepCgroupParents). */
+const KEPT_PARENT_IDLE_MS = 1000;
 /** How many containers' states list() reads at once. */
 const LIST_READS = 32;
+
+let owner: string | undefined;
+
+/** The user this runtime runs as, the containers' owner: read once (userInfo reads /etc/passwd on every call). */
+function ownerName(): string {
+  return (owner ??= userInfo().username);
+}
 
 /** Notes about adjusted settings go to stderr, as runc's warnings do. */
 function warn(message: string): void {
@@ -229,6 +244,21 @@ async function compileSeccompCached(profile: LinuxSeccomp): Promise<CompiledSecc
   return compiled;
 }
 
+/**
+ * Removes a directory of plain entries (a state directory: files, sockets, a fifo) one entry at
+ * a time: a background removal then holds one thread of libuv's pool, not all four (a recursive
+ * rm unlinks in parallel), and the requests that follow it do not queue behind it. Anything else
+ * (a subdirectory) fails it; the caller then removes recursively.
+ */
+async function removeFlatDir(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    await unlink(path.join(dir, name)).catch((err: unknown) => {
+      if (!isErrno(err, "ENOENT")) throw err;
+    });
+  }
+  await rmdir(dir);
+}
+
 /** Waits until one of the files appears in dir; returns its name. */
 async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?: AbortSignal): Promise<string> {
   const present = async () => {
@@ -262,10 +292,88 @@ async function waitForFile(dir: string, names: string[], timeoutMs = 0, signal?:
 
 export class CoveRuntime implements ContainerRuntime {
   readonly name = "cove";
+  readonly takesSpec = true;
   readonly root: string;
+  /**
+   * The shared parent cgroups (/cove, /cove-<tag>) kept after their last container went, when
+   * the runtime lives in a daemon (see the constructor); flush() removes them.
+   */
+  private readonly keptCgroupParents: Set<string> | undefined;
+  /** The daemon's own parent cgroup path (/cove-<tag>), which flush() removes wherever it is left empty. */
+  private readonly cgroupParent: string | undefined;
+  /** Removes the kept parents once no container came for KEPT_PARENT_IDLE_MS. */
+  private parentRemoval: NodeJS.Timeout | undefined;
+  /** The background removals of deleted containers' state directories under way (see the constructor). */
+  private readonly stateRemovals: Set<Promise<void>> | undefined;
 
-  constructor(opts: { root?: string } = {}) {
+  /**
+   * keepCgroupParents: leave the shared parent cgroups in place when their last container goes,
+   * until flush(). For a daemon, which starts one container after another: remaking the parent
+   * in every hierarchy (a memory cgroup costs the kernel half a millisecond, a cpuset one needs
+   * its cpus and mems) was on the path of each `docker run` on an idle host. A runtime command
+   * (a process per operation) removes them with their last container, as before. A kept parent
+   * goes once a second has passed without a container in it (a daemon killed within that second
+   * leaves it empty), and at flush(). Given as the daemon's parent cgroup path (/cove-<tag>),
+   * flush() removes that one in every hierarchy even if no container of this run went: an
+   * earlier run of the daemon that died kept it.
+   *
+   * removeStateInBackground: a deleted container's state directory is renamed away (the id is
+   * free and unknown at once) and its files removed in the background, also by a daemon, which
+   * outlives the removal: a dozen unlinks where the state root is no tmpfs (a /run on the root
+   * disk) were on the path of every `docker run --rm`, with a long tail when the disk is busy.
+   * list() (a daemon's restore) removes what a crash left; flush() waits for the removals.
+   */
+  constructor(opts: { root?: string; keepCgroupParents?: boolean | string; removeStateInBackground?: boolean } = {}) {
     this.root = opts.root ?? DEFAULT_RUNTIME_ROOT;
+    this.keptCgroupParents = opts.keepCgroupParents ? new Set() : undefined;
+    this.cgroupParent = typeof opts.keepCgroupParents === "string" ? opts.keepCgroupParents : undefined;
+    this.stateRemovals = opts.removeStateInBackground ? new Set() : undefined;
+  }
+
+  /**
+   * Finishes the state directories' background removals and removes the shared parent cgroups
+   * kept since their last container went (see the constructor); those a container still uses stay.
+   */
+  async flush(): Promise<void> {
+    if (this.stateRemovals) await Promise.all(this.stateRemovals);
+    if (!this.keptCgroupParents) return;
+    clearTimeout(this.parentRemoval);
+    this.parentRemoval = undefined;
+    const { cgroupManager, removeSharedParent } = await cgroups();
+    const { isInstanceCgroupParent } = await import("../common/instance.js");
+    const parents = new Set(this.keptCgroupParents);
+    if (this.cgroupParent && isInstanceCgroupParent(path.posix.basename(this.cgroupParent))) {
+      // where a container of the daemon's would have its cgroups, one level up (no cgroup is made)
+      const probe = await cgroupManager({ id: "flush", cgroupsPath: path.posix.join(this.cgroupParent, "flush") }).catch(ignoring(`find the parent cgroup ${this.cgroupParent} in the hierarchies`));
+      for (const dir of Object.values(probe?.paths ?? {})) parents.add(path.dirname(dir));
+    }
+    for (const dir of parents) await removeSharedParent(dir);
+    this.keptCgroupParents.clear();
+  }
+
+  /**
+   * Removes the kept parents once KEPT_PARENT_IDLE_MS passed without another container's removal
+   * (one that holds a container refuses, and stays); a container created after that makes its
+   * parent again.
+   */
+  private removeKeptParentsWhenIdle(removeSharedParent: (dir: string) => Promise<void>): void {
+    clearTimeout(this.parentRemoval);
+    this.parentRemoval = setTimeout(() => {
+      this.parentRemoval = undefined;
+      for (const dir of this.keptCgroupParents ?? []) void removeSharedParent(dir);
+    }, KEPT_PARENT_IDLE_MS);
+    // a pending removal does not keep a process alive: flush() does it at once
+    this.parentRemoval.unref();
+  }
+
+  /** Removes a deleted container's renamed state directory off the caller's path (see the constructor). */
+  private removeInBackground(renamed: string): void {
+    const removals = this.stateRemovals!;
+    const removal: Promise<void> = removeFlatDir(renamed)
+      .catch(() => rm(renamed, { recursive: true, force: true, maxRetries: 3 }))
+      .catch(ignoring(`remove ${renamed}, the state directory of a deleted container`))
+      .finally(() => removals.delete(removal));
+    removals.add(removal);
   }
 
   private dir(id: string): string {
@@ -356,7 +464,7 @@ export class CoveRuntime implements ContainerRuntime {
     const bundle = path.resolve(opts.bundle);
     const { config, plan, shim, cgroupMounts, hostMounts, capabilityNumbers } = await traced("runtime.load", id, launchModules);
     const endConfig = span("runtime.config", id);
-    const { spec, rootfs } = await config.loadConfig(bundle);
+    const { spec, rootfs } = opts.spec ? config.checkConfig(opts.spec, bundle) : await config.loadConfig(bundle);
     checkRlimits(spec.process, plan.RLIMIT_NUMBERS);
     checkCapabilities(spec, capabilityNumbers);
     for (const w of config.lsmWarnings(spec)) warn(w);
@@ -378,7 +486,7 @@ export class CoveRuntime implements ContainerRuntime {
       bundle,
       rootfs,
       created: new Date().toISOString(),
-      owner: userInfo().username,
+      owner: ownerName(),
       pid: 0,
       initStartTime: "",
       shimPid: 0,
@@ -392,7 +500,9 @@ export class CoveRuntime implements ContainerRuntime {
     }
     let cg: CgroupManager | undefined;
     try {
+      const endCreating = span("runtime.state", id);
       await this.save(stored);
+      endCreating();
       const endCgroup = span("runtime.cgroup", id);
       cg = await this.cgroup(stored);
       try {
@@ -456,6 +566,7 @@ export class CoveRuntime implements ContainerRuntime {
         },
       });
       endClone();
+      const endState = span("runtime.state", id);
       stored.pid = handle.pid;
       stored.shimPid = handle.shimPid;
       stored.initStartTime = (await processStartTime(handle.pid)) ?? "";
@@ -463,6 +574,7 @@ export class CoveRuntime implements ContainerRuntime {
       if (freezerDir) stored.freezer = { version: cg.version, file: path.join(freezerDir, cg.version === 1 ? "freezer.state" : "cgroup.events") };
       delete stored.creating;
       await this.save(stored);
+      endState();
       if (opts.pidFile) await (await commonFs()).writeFileAtomic(path.resolve(opts.pidFile), String(handle.pid));
       // create returns with the monitor on its own; run keeps following it until the exit
       if (!autostart) handle.detach();
@@ -512,21 +624,43 @@ export class CoveRuntime implements ContainerRuntime {
       }
       await cg.destroy();
       // the parent a daemon made for its containers (/cove, /cove-<tag>) goes when its last container does
+      const { isInstanceCgroupParent } = await import("../common/instance.js");
+      const { removeSharedParent } = await cgroups();
       for (const dir of new Set(Object.values(cg.paths).map((p) => path.dirname(p)))) {
-        if ((await import("../common/instance.js")).isInstanceCgroupParent(path.basename(dir))) await (await cgroups()).removeSharedParent(dir);
+        if (!isInstanceCgroupParent(path.basename(dir))) continue;
+        if (this.keptCgroupParents) this.keptCgroupParents.add(dir);
+        else await removeSharedParent(dir);
       }
+      if (this.keptCgroupParents?.size) this.removeKeptParentsWhenIdle(removeSharedParent);
     } finally {
       // the mounts the container made in our namespace; if detaching fails the state stays,
       // so that a later delete can try again
       if (s.hostMounts) (await import("./host-mounts.js")).detachMountsAbove(s.hostMounts.mountPoint, s.hostMounts.before);
-      // a handful of small files: removed in place (see exists); should one resist (the monitor
-      // still writing), the asynchronous removal retries without holding the event loop
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!(this.stateRemovals && this.renameForRemoval(dir))) {
+        // a handful of small files: removed in place (see exists); should one resist (the monitor
+        // still writing), the asynchronous removal retries without holding the event loop
+        try {
+          rmSync(dir, { recursive: true, force: true });
+        } catch {
+          await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+        }
       }
     }
+  }
+
+  /** Renames a state directory away and removes it in the background; false when it could not be renamed (it is then removed in place). */
+  private renameForRemoval(dir: string): boolean {
+    const renamed = path.join(this.root, `${DELETED_PREFIX}${path.basename(dir)}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
+    try {
+      renameSync(dir, renamed);
+    } catch (err) {
+      // already gone: nothing to remove
+      if (isErrno(err, "ENOENT")) return true;
+      ignored(`rename the state directory ${dir} for its removal (removed in place instead)`, err);
+      return false;
+    }
+    this.removeInBackground(renamed);
+    return true;
   }
 
   async start(id: string): Promise<void> {
@@ -598,6 +732,10 @@ export class CoveRuntime implements ContainerRuntime {
       if (isErrno(err, "ENOENT")) return [];
       throw fromErrno(err, `listing ${this.root}`);
     }
+    // deleted containers' state directories whose background removal a crash cut short
+    const deleted = names.filter((name) => name.startsWith(DELETED_PREFIX));
+    if (this.stateRemovals) for (const name of deleted) this.removeInBackground(path.join(this.root, name));
+    if (deleted.length > 0) names = names.filter((name) => !name.startsWith(DELETED_PREFIX));
     // read LIST_READS at a time: a daemon restarting over thousands of containers lists them all
     const states = readAhead(names.sort(), LIST_READS, (name) =>
       this.state(name).catch((err: unknown) => {

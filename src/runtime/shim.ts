@@ -10,6 +10,7 @@ import { getSystemErrorMap } from "node:util";
 import { fileURLToPath } from "node:url";
 import { CoveError, systemError } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
+import { span } from "../common/trace.js";
 import { addon } from "../native/addon.js";
 import { Report, SYNC_ANSWERS } from "../native/protocol.js";
 import { encodePlan, opName, type PlanOp } from "./plan/ops.js";
@@ -145,7 +146,10 @@ export async function launchShim(opts: LaunchOptions): Promise<ShimHandle> {
   let shimPid: number;
   try {
     const fds = base.map((s, i) => (s === "inherit" ? i : s === "ignore" ? (devNull ??= openSync("/dev/null", "r+")) : s));
+    // the event loop waits here until the shim has been exec'd (a vfork-style clone)
+    const endSpawn = span("runtime.spawn");
     shimPid = addon().spawnDetached(shimExecutable(), [shimPath(), "--report-fd", String(reportFd), opts.planFile], [...fds, ...preserved, theirs]);
+    endSpawn();
   } catch (err) {
     closeSync(ours);
     throw systemError(`cannot start the shim ${shimPath()}: ${(err as Error).message}`, { cause: err });

@@ -5,7 +5,7 @@ import { isErrno } from "../common/errors.js";
 import { ignored } from "../common/ignore.js";
 import type { MonitorIO } from "./plan/compile.js";
 import type { CgroupStats } from "./cgroups/index.js";
-import type { LinuxResources, Process, State } from "./spec.js";
+import type { LinuxResources, Process, Spec, State } from "./spec.js";
 
 export interface ContainerState extends State {
   rootfs: string;
@@ -34,6 +34,11 @@ export interface CreateOptions {
   keep?: boolean;
   /** cove only (engine mode): the monitor logs the stdio and serves attach clients. */
   io?: MonitorIO;
+  /**
+   * cove only, in process: the spec the caller has just written to the bundle's config.json,
+   * taken (and validated) as it is instead of read back from the file. runc reads the file.
+   */
+  spec?: Spec;
 }
 
 export interface ExecOptions {
@@ -79,6 +84,8 @@ export function signalPid(pid: number, signal: NodeJS.Signals | number): void {
 
 export interface ContainerRuntime {
   readonly name: string;
+  /** create takes CreateOptions.spec as the config and never reads the bundle's config.json. */
+  readonly takesSpec?: boolean;
   create(id: string, opts: CreateOptions): Promise<ContainerState>;
   start(id: string): Promise<void>;
   /** create + start, waiting for the exit and deleting the container afterwards. */
@@ -96,4 +103,9 @@ export interface ContainerRuntime {
   ps(id: string): Promise<number[]>;
   /** The container's cgroup counters (whichever runtime made the cgroup). */
   stats(id: string): Promise<RuntimeStats>;
+  /**
+   * Finishes the runtime's background work and releases what it keeps between containers (cove's:
+   * state directories being removed, empty shared parent cgroups); containers keep running.
+   */
+  flush?(): Promise<void>;
 }

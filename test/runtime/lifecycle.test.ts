@@ -2,12 +2,13 @@
 // errors; unknown ids; list; run's exit status; kill --all; exec.
 
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { it } from "node:test";
 import { CoveError } from "../../src/common/errors.js";
-import { capMask, CGROUP_V2, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, until } from "../fixtures/bundle.js";
+import { capMask, CGROUP_V2, cgroupDirsOf, DEFAULT_CAPS, describeRuntimes, removeCgroup, until } from "../fixtures/bundle.js";
 
 /** True while pid exists and is not a zombie (the init's reaper may be slow or absent). */
 function isAlive(pid: number): boolean {
@@ -250,3 +251,72 @@ describeRuntimes("lifecycle", (ctx) => {
     assert.ok(!(await readdir(ctx.root).catch((): string[] => [])).includes(id));
   });
 });
+
+describeRuntimes(
+  "shared parent cgroups",
+  (ctx) => {
+    it("go with their last container, or, kept for a daemon, at flush() (also one a daemon that died kept)", async () => {
+      const { CoveRuntime } = await import("../../src/runtime/cove.js");
+      // a parent named as a daemon's (/cove-<tag>): the only kind the runtime removes
+      const parent = `/cove-${randomBytes(4).toString("hex")}`;
+      const runOnce = async (rt: InstanceType<typeof CoveRuntime>) => {
+        const b = await ctx.bundle((spec) => {
+          spec.linux!.cgroupsPath = `${parent}/c-${randomBytes(4).toString("hex")}`;
+        });
+        b.spec.process!.args = ["/bin/true"];
+        await b.write();
+        const exit = await rt.run(ctx.id("parent"), { bundle: b.dir, stdio: "ignore" });
+        assert.equal(exit.code, 0);
+        assert.deepEqual(await cgroupDirsOf(b.spec.linux!.cgroupsPath!), [], "the container's own cgroups go at once");
+      };
+      ctx.defer(() => removeCgroup(parent));
+      await runOnce(new CoveRuntime({ root: ctx.root }));
+      assert.deepEqual(await cgroupDirsOf(parent), [], "a runtime command removes the parent with its last container");
+      const kept = new CoveRuntime({ root: ctx.root, keepCgroupParents: true });
+      await runOnce(kept);
+      await runOnce(kept);
+      assert.notDeepEqual(await cgroupDirsOf(parent), [], "a daemon's runtime keeps it between containers");
+      await kept.flush();
+      assert.deepEqual(await cgroupDirsOf(parent), [], "and removes it at flush()");
+      // a daemon that died kept it: the next one, told its parent, removes it without running anything
+      await runOnce(new CoveRuntime({ root: ctx.root, keepCgroupParents: parent }));
+      assert.notDeepEqual(await cgroupDirsOf(parent), []);
+      await new CoveRuntime({ root: ctx.root, keepCgroupParents: parent }).flush();
+      assert.deepEqual(await cgroupDirsOf(parent), [], "the next daemon's flush() removes it");
+    });
+  },
+  ["cove"],
+);
+
+describeRuntimes(
+  "state directories removed in the background",
+  (ctx) => {
+    it("are gone from the runtime at once, from the disk by flush(); list() removes one a crash left", async () => {
+      const { CoveRuntime } = await import("../../src/runtime/cove.js");
+      const rt = new CoveRuntime({ root: ctx.root, removeStateInBackground: true });
+      const b = await ctx.bundle();
+      b.spec.process!.args = ["/bin/true"];
+      await b.write();
+      const id = ctx.id("bg");
+      assert.equal((await rt.run(id, { bundle: b.dir, stdio: "ignore" })).code, 0);
+      await assert.rejects(rt.state(id), (err: unknown) => err instanceof CoveError && err.kind === "not-found");
+      assert.ok(!existsSync(path.join(ctx.root, id)), "the id's directory is gone at once");
+      await rt.flush();
+      assert.deepEqual(await readdir(ctx.root), [], "nothing is left once flush() returns");
+      // what a crash during the removal leaves: listed by nobody, removed by the next list()
+      const { mkdir, writeFile } = await import("node:fs/promises");
+      const left = path.join(ctx.root, `@deleted-${id}-x`);
+      await mkdir(left);
+      await writeFile(path.join(left, "state.json"), "{}");
+      assert.deepEqual(await rt.list(), []);
+      await rt.flush();
+      assert.deepEqual(await readdir(ctx.root), []);
+      // a runtime command's delete removes the directory in place, as before
+      const inPlace = new CoveRuntime({ root: ctx.root });
+      const other = ctx.id("fg");
+      assert.equal((await inPlace.run(other, { bundle: b.dir, stdio: "ignore" })).code, 0);
+      assert.deepEqual(await readdir(ctx.root), []);
+    });
+  },
+  ["cove"],
+);

@@ -2,7 +2,7 @@
 // the unified hierarchy), chosen from /proc/self/mountinfo. On a hybrid host (v1 controllers plus
 // a controller-less cgroup2 mount) the v1 driver is used.
 
-import { rmdir } from "node:fs/promises";
+import { rmdirSync } from "node:fs";
 import { isErrno } from "../../common/errors.js";
 import { ignored } from "../../common/ignore.js";
 import { nodeCgroupFs } from "./fsops.js";
@@ -37,7 +37,9 @@ export async function cgroupManager(opts: CgroupOptions, host?: CgroupHostOps): 
  */
 export async function removeSharedParent(dir: string): Promise<void> {
   try {
-    await rmdir(dir);
+    // in place, as every cgroupfs call of the drivers (fsops.ts): a thread-pool round trip per
+    // hierarchy put ten of them in a row on every container's removal
+    rmdirSync(dir);
   } catch (err) {
     if (!isErrno(err, "EBUSY", "ENOTEMPTY", "EEXIST", "ENOENT")) ignored(`remove the shared parent cgroup ${dir}`, err);
   }

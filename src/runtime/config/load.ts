@@ -48,6 +48,16 @@ export async function loadConfig(bundleDir: string): Promise<{ spec: Spec; rootf
   return { spec, rootfs: rootfs ?? path.resolve(bundle, spec.root?.path ?? "rootfs") };
 }
 
+/**
+ * loadConfig for a spec the caller holds in memory (the engine's, which it also wrote to the
+ * bundle's config.json for tools): validated the same way, without reading the file back.
+ */
+export function checkConfig(spec: Spec, bundleDir: string): { spec: Spec; rootfs: string } {
+  const bundle = path.resolve(bundleDir);
+  const { rootfs } = validateBundleSpec(spec, { bundle });
+  return { spec, rootfs: rootfs ?? path.resolve(bundle, spec.root?.path ?? "rootfs") };
+}
+
 /** JSON.parse, with a syntax error that names the line and column. */
 export function parseJson(text: string, name: string, bundle?: string): unknown {
   try {
