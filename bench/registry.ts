@@ -80,6 +80,14 @@
 // benchmark at that load (median of 3, cove alone, twice each way) the cold pull's CPU did not
 // move (1.85-2.03 s either way) and its wall time swung more than the change; what the pull
 // costs beyond the unpack is the download, the blob's store write and the two hashes.
+//
+// Since then large layers unpack on worker threads, side by side (src/snapshots/apply-pool.ts):
+// the unpack is mostly the kernel creating and writing files from synchronous calls (perf: over
+// half of the time in the kernel, a third of that ext4's inode allocator), which on the main
+// thread left the other core idle. Median of 3, load average 1: cold pull 1 layer 1255 / 3205 ms
+// (0.39, CPU 0.47), 6 layers 2468 / 5818 ms (0.42, CPU 0.54); warm pulls 34 / 39 and 30 / 36 ms,
+// of which the docker CLI's own start is 14 and 20 ms and docker-registry's answers (a manifest,
+// a config blob: 2 ms and 4-8 ms by curl) most of the rest: the phases printed below show it.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
