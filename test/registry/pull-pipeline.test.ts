@@ -161,24 +161,22 @@ async function inSomeSnapshot(root: string, rel: string): Promise<boolean> {
   return false;
 }
 
-describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => {
+/**
+ * For a describe block: a temp directory, docker-registry holding the images make() writes there
+ * (each a skopeo dir: layout, by the repository:tag to copy it to), the gate in front of it, and
+ * image services on fresh roots; all removed after.
+ */
+function behindGate(make: (dir: string) => Promise<Record<string, string>>) {
   let dir = "";
   let reg: Registry | undefined;
   let gate: Gate | undefined;
-  let fx: Fixture;
-  let blobDigests: string[] = [];
-  let chain: string[] = [];
-
   before(async () => {
     dir = await tempDir();
-    fx = await makeImage(path.join(dir, "image"));
-    blobDigests = fx.blobs.map(sha);
-    chain = chainIDs(fx.diffIds);
+    const images = await make(dir);
     reg = await startRegistry(path.join(dir, "reg"));
-    await skopeoCopy(`dir:${path.join(dir, "image")}`, `docker://${reg.host}/pipe/two:1`);
+    for (const [ref, layout] of Object.entries(images)) await skopeoCopy(`dir:${layout}`, `docker://${reg.host}/${ref}`);
     gate = await startGate(reg.host);
   });
-
   after(async () => {
     gate?.release();
     await gate?.stop();
@@ -186,8 +184,26 @@ describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => 
     await cleanup(dir);
     await rm(dir, { recursive: true, force: true });
   });
+  return {
+    gate: () => gate!,
+    fresh: (name: string) => ImageService.open({ root: path.join(dir, name), registry: { retryDelaysMs: [10, 10] } }),
+  };
+}
 
-  const fresh = async (name: string) => ImageService.open({ root: path.join(dir, name), registry: { retryDelaysMs: [10, 10] } });
+describe("pull: unpacking while downloading", { skip, timeout: 300_000 }, () => {
+  let fx: Fixture;
+  let blobDigests: string[] = [];
+  let chain: string[] = [];
+  const { gate: gateOf, fresh } = behindGate(async (dir) => {
+    fx = await makeImage(path.join(dir, "image"));
+    blobDigests = fx.blobs.map(sha);
+    chain = chainIDs(fx.diffIds);
+    return { "pipe/two:1": path.join(dir, "image") };
+  });
+  let gate: Gate | undefined;
+  before(() => {
+    gate = gateOf();
+  });
 
   it("unpacks the first layer from its bytes as they arrive", async () => {
     const svc = await fresh("live");
@@ -292,32 +308,18 @@ describe("pull: large layers unpacked side by side", { skip, timeout: 300_000 },
     // needs nothing below
     Buffer.concat([head("two/", "dir"), ...file("two/file", Buffer.from("two\n")), ...file("two/big", big()), END_OF_ARCHIVE]),
   ];
-  let dir = "";
-  let reg: Registry | undefined;
-  let gate: Gate | undefined;
   let good: Fixture;
   let bad: Fixture;
-
-  before(async () => {
-    dir = await tempDir();
+  const { gate: gateOf, fresh } = behindGate(async (dir) => {
     good = await writeImage(path.join(dir, "good"), tars);
     // the top layer's diff ID given wrong: its unpack on a worker fails after the others went well
     bad = await writeImage(path.join(dir, "bad"), tars, [...tars.slice(0, 2).map(sha), sha(Buffer.from("not the layer"))]);
-    reg = await startRegistry(path.join(dir, "reg"));
-    await skopeoCopy(`dir:${path.join(dir, "good")}`, `docker://${reg.host}/side/good:1`);
-    await skopeoCopy(`dir:${path.join(dir, "bad")}`, `docker://${reg.host}/side/bad:1`);
-    gate = await startGate(reg.host);
+    return { "side/good:1": path.join(dir, "good"), "side/bad:1": path.join(dir, "bad") };
   });
-
-  after(async () => {
-    gate?.release();
-    await gate?.stop();
-    await reg?.stop();
-    await cleanup(dir);
-    await rm(dir, { recursive: true, force: true });
+  let gate: Gate | undefined;
+  before(() => {
+    gate = gateOf();
   });
-
-  const fresh = async (name: string) => ImageService.open({ root: path.join(dir, name), registry: { retryDelaysMs: [10, 10] } });
 
   it("unpacks the upper layers while the lowest still downloads, giving them the layers below once committed", async () => {
     const svc = await fresh("ahead");
