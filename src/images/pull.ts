@@ -377,7 +377,7 @@ export class Puller {
       const stageReady = () => {
         if (imageExists || unpackEnded) return;
         for (const [j, l] of layers.entries()) {
-          // the live layer unpacks on this thread, never in the pool: the ones above need not wait for its blob
+          // the live layer unpacks apart, as it downloads (never queued in the pool): the ones above need not wait for its blob
           if (present[j] || (j === first && live)) continue;
           if (!downloaded.has(l.desc.digest)) return;
           if (stagedOnce.has(j) || l.desc.size < STAGE_MIN_BYTES) continue;
