@@ -44,7 +44,7 @@ export async function tearDownDaemon(daemon: ClosableDaemon | undefined, dir: st
  * The parent cgroups (/cove-<tag>) of daemons rooted in dir, when empty: a daemon keeps its parent
  * between containers and removes it when it closes, so one the test killed leaves it behind.
  */
-function removeParentCgroups(dir: string): void {
+export function removeParentCgroups(dir: string): void {
   const roots: string[] = [dir];
   for (let depth = 0, level = [dir]; depth < 2; depth++) {
     level = level.flatMap((d) => {

@@ -16,6 +16,7 @@ import { EngineClient } from "../../src/client/index.js";
 import { ImageService } from "../../src/images/service.js";
 import { unmountAll } from "../../src/snapshots/index.js";
 import { importBusybox } from "../images/fixtures.js";
+import { removeParentCgroups } from "../support/teardown.js";
 
 const IS_ROOT = process.getuid?.() === 0;
 const DAEMON_MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/daemon/index.js");
@@ -101,6 +102,8 @@ describe("volumes across a daemon SIGKILL", { skip: !IS_ROOT && "needs root" }, 
           // keep going
         }
       }
+      // the daemon's parent cgroup, which a daemon ended by a signal without closing keeps
+      removeParentCgroups(dir);
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
   });
